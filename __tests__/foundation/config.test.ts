@@ -1,0 +1,103 @@
+import { ENVIRONMENT_INPUTS, ConfigError, loadEnvironments, validateEnvironment, validateEnvironments } from '../../environments';
+
+type Mutable = Record<string, any>;
+
+/** A deep copy of dev's configuration with one change applied. */
+function devWith(change: (config: Mutable) => void): Mutable {
+  const copy = structuredClone(ENVIRONMENT_INPUTS.dev) as Mutable;
+  change(copy);
+  return copy;
+}
+
+function problemsOf(input: unknown, name = 'dev'): string {
+  try {
+    validateEnvironment(name, input);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected the configuration to be rejected');
+}
+
+test('the shipped stages are valid', () => {
+  expect(loadEnvironments().map((c) => c.stage)).toEqual(['dev', 'stg', 'prod']);
+});
+
+// Each rule: the change that breaks it, the field the message must name, and what it must say is allowed.
+const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
+  ['account id', (c) => (c.account.id = '12345'), 'account.id', /12-digit AWS account id.*got "12345"/],
+  ['region', (c) => (c.account.region = 'Europe'), 'account.region', /AWS Region code/],
+  ['name prefix', (c) => (c.namePrefix = 'Sluice_Dev'), 'namePrefix', /lowercase letters, digits or dashes/],
+  ['reserved tag key', (c) => (c.tags['aws:owner'] = 'x'), 'tags.aws:owner', /may not start with 'aws:'/],
+  ['input prefix without slash', (c) => (c.bucket.inputPrefix = 'incoming'), 'bucket.inputPrefix', /ending in '\/'/],
+  ['input prefix with wildcard', (c) => (c.bucket.inputPrefix = 'in*/'), 'bucket.inputPrefix', /no '\*'/],
+  ['suffix with slash', (c) => (c.bucket.inputSuffix = 'a/b'), 'bucket.inputSuffix', /without '\/'/],
+  ['results inside input', (c) => (c.bucket.resultsPrefix = 'incoming/results/'), 'bucket.resultsPrefix', /must not overlap bucket.inputPrefix.*trigger new jobs/],
+  ['results retention', (c) => (c.bucket.resultsRetentionDays = 0), 'bucket.resultsRetentionDays', /from 1 to 3650/],
+  ['noncurrent retention', (c) => (c.bucket.noncurrentVersionRetentionDays = 1.5), 'bucket.noncurrentVersionRetentionDays', /whole number from 1 to 365/],
+  ['budget over quota', (c) => (c.capacity.vcpuBudget = 7), 'capacity.vcpuBudget', /must not exceed capacity.accountVcpuQuota \(6 vCPU\)/],
+  ['budget under one task', (c) => (c.capacity.vcpuBudget = 0.5), 'capacity.vcpuBudget', /at least one task's vCPU \(1\)/],
+  ['launch rate at Fargate limit', (c) => (c.capacity.launchRatePerSecond = 20), 'capacity.launchRatePerSecond', /below 20/],
+  ['launch rate zero', (c) => (c.capacity.launchRatePerSecond = 0), 'capacity.launchRatePerSecond', /above 0/],
+  ['launch burst', (c) => (c.capacity.launchBurst = 101), 'capacity.launchBurst', /from 1 to 100/],
+  ['map concurrency', (c) => (c.capacity.mapMaxConcurrency = 41), 'capacity.mapMaxConcurrency', /from 1 to 40/],
+  ['jobs per execution over map', (c) => (c.capacity.jobsPerExecution = 11), 'capacity.jobsPerExecution', /must not exceed capacity.mapMaxConcurrency \(10\)/],
+  ['task cpu', (c) => (c.task.cpu = 300), 'task.cpu', /one of 256, 512, 1024, 2048, 4096, 8192, 16384/],
+  ['task memory for cpu', (c) => ((c.task.cpu = 256), (c.task.memoryMiB = 4096)), 'task.memoryMiB', /with cpu 256 Fargate accepts 512–2048 MiB in steps of 512.*got 4096/],
+  ['task memory step', (c) => ((c.task.cpu = 8192), (c.task.memoryMiB = 17408)), 'task.memoryMiB', /16384–61440 MiB in steps of 4096/],
+  ['architecture', (c) => (c.task.architecture = 'ARM'), 'task.architecture', /'X86_64' or 'ARM64'/],
+  ['capacity provider name', (c) => (c.task.capacityProviders = [{ name: 'EC2', weight: 1, base: 0 }]), 'task.capacityProviders.0.name', /'FARGATE' or 'FARGATE_SPOT'/],
+  ['capacity provider twice', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 1, base: 0 }, { name: 'FARGATE', weight: 1, base: 0 }]), 'task.capacityProviders', /twice/],
+  ['capacity provider weights', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 0, base: 0 }]), 'task.capacityProviders', /weight above 0/],
+  ['capacity provider bases', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 1, base: 1 }, { name: 'FARGATE_SPOT', weight: 1, base: 1 }]), 'task.capacityProviders', /only one provider may have a base/],
+  ['stop timeout', (c) => (c.task.stopTimeoutSeconds = 121), 'task.stopTimeoutSeconds', /from 2 to 120/],
+  ['task timeout', (c) => (c.task.timeoutSeconds = 10), 'task.timeoutSeconds', /from 60 to 604800/],
+  ['ephemeral storage', (c) => (c.task.ephemeralStorageGiB = 20), 'task.ephemeralStorageGiB', /from 21 to 200/],
+  ['ECS retry attempts', (c) => (c.retry.ecsApi.maxAttempts = 50), 'retry.ecsApi.maxAttempts', /from 0 to 20/],
+  ['task retry attempts', (c) => (c.retry.taskFailed.maxAttempts = 6), 'retry.taskFailed.maxAttempts', /from 0 to 5/],
+  ['backoff rate', (c) => (c.retry.ecsApi.backoffRate = 0.5), 'retry.ecsApi.backoffRate', /from 1 to 10/],
+  ['max delay below interval', (c) => (c.retry.ecsApi.maxDelaySeconds = 1), 'retry.ecsApi.maxDelaySeconds', /at least retry.ecsApi.intervalSeconds \(2\)/],
+  ['max receive count', (c) => (c.intake.maxReceiveCount = 0), 'intake.maxReceiveCount', /from 1 to 1000/],
+  ['rule retry attempts', (c) => (c.intake.ruleRetryAttempts = 186), 'intake.ruleRetryAttempts', /from 0 to 185/],
+  ['rule event age', (c) => (c.intake.ruleMaxEventAgeSeconds = 59), 'intake.ruleMaxEventAgeSeconds', /from 60 to 86400/],
+  ['network kind', (c) => (c.network = { kind: 'peered' }), 'network.kind', /'create' or 'existing'/],
+  ['network cidr', (c) => (c.network.cidr = '10.0.0.0/8'), 'network.cidr', /\/16 to \/24/],
+  ['zone outside region', (c) => (c.network.availabilityZones = ['eu-west-1a', 'us-east-1b']), 'network.availabilityZones.1', /zone of account.region eu-west-1/],
+  ['one zone', (c) => (c.network.availabilityZones = ['eu-west-1a']), 'network.availabilityZones', /exactly two/],
+  ['existing VPC id', (c) => (c.network = { kind: 'existing', vpcId: 'my-vpc', privateSubnetIds: ['subnet-0123456789abcdef0'] }), 'network.vpcId', /vpc-0123456789abcdef0/],
+  ['no subnets', (c) => (c.network = { kind: 'existing', vpcId: 'vpc-0123456789abcdef0', privateSubnetIds: [] }), 'network.privateSubnetIds', /at least one private subnet/],
+  ['image tag and digest', (c) => (c.image.digest = `sha256:${'a'.repeat(64)}`), 'image', /exactly one of tag or digest/],
+  ['image digest', (c) => ((c.image.tag = undefined), (c.image.digest = 'sha256:abc')), 'image.digest', /sha256:<64 hex digits>/],
+  ['repository name', (c) => (c.image.repository = 'Sluice'), 'image.repository', /ECR repository name/],
+  ['log retention', (c) => (c.logRetentionDays = 10), 'logRetentionDays', /one of 1, 3, 5, 7, 14/],
+  ['alarm email', (c) => (c.alarmEmail = 'ops'), 'alarmEmail', /email address/],
+  ['state key', (c) => (c.backend.key = 'dev'), 'backend.key', /ending in '.tfstate'/],
+  ['state bucket', (c) => (c.backend.bucket = 'Bad_Bucket'), 'backend.bucket', /S3 bucket name/],
+  ['unknown field', (c) => (c.capacity.vcpus = 4), 'capacity', /Unrecognized key.*vcpus/],
+  ['missing field', (c) => delete c.alarmEmail, 'alarmEmail', /is required and must be an email address/],
+];
+
+describe.each(rules)('rejects a bad %s', (_rule, change, field, allowed) => {
+  test('naming the environment, the field and what is allowed', () => {
+    const message = problemsOf(devWith(change));
+    expect(message).toContain('environment "dev"');
+    const line = message.split('\n').find((l) => l.includes(`- ${field}:`));
+    expect(line).toBeDefined();
+    expect(line).toMatch(allowed);
+  });
+});
+
+test('a stage whose name differs from its file is rejected', () => {
+  expect(problemsOf(devWith(() => undefined), 'qa')).toMatch(/environment "qa".*\n.*stage: must equal the environment's name "qa"/);
+});
+
+test('two stages may not share one state key', () => {
+  const stg = structuredClone(ENVIRONMENT_INPUTS.stg) as Mutable;
+  stg.backend = { ...ENVIRONMENT_INPUTS.dev.backend };
+  expect(() => validateEnvironments({ dev: ENVIRONMENT_INPUTS.dev, stg })).toThrow(/environment "stg"[\s\S]*backend.key: must differ from environment "dev"/);
+});
+
+test('every problem is reported at once', () => {
+  const message = problemsOf(devWith((c) => ((c.account.id = 'x'), (c.task.cpu = 3), (c.logRetentionDays = 2))));
+  expect(message.split('\n').filter((l) => l.startsWith('  - '))).toHaveLength(3);
+});

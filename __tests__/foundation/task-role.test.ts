@@ -1,0 +1,73 @@
+import type { PolicyDocument } from '../../modules/iam';
+import { decide } from '../support/iam';
+import { resolveReferences, resourceNamed, synthStage } from '../support/synth';
+
+const { json, config } = synthStage('dev');
+const bucket = `${config.namePrefix}-${config.account.id}-${config.account.region}`;
+const object = (key: string) => `arn:aws:s3:::${bucket}/${key}`;
+
+function rolePolicy(fragment: string): PolicyDocument {
+  const policy = resourceNamed(json, 'aws_iam_role_policy', fragment).policy as string;
+  return JSON.parse(resolveReferences(policy, json));
+}
+
+describe('task role (simulated with iam-simulate against the synthesized policy)', () => {
+  const policy = rolePolicy('task-policy');
+
+  test.each([
+    ['s3:GetObject', object('incoming/a/b.csv'), 'Allowed'],
+    ['s3:GetObjectVersion', object('incoming/a/b.csv'), 'Allowed'],
+    ['s3:PutObject', object('results/a/b.csv.json'), 'Allowed'],
+    ['s3:GetObject', object('results/a/b.csv.json'), 'Allowed'],
+    ['s3:PutObject', object('incoming/a/b.csv'), 'ImplicitlyDenied'],
+    ['s3:DeleteObject', object('incoming/a/b.csv'), 'ImplicitlyDenied'],
+    ['s3:DeleteObject', object('results/a/b.csv.json'), 'ImplicitlyDenied'],
+    ['s3:GetObject', object('private/secrets.txt'), 'ImplicitlyDenied'],
+    ['s3:PutObject', object('elsewhere/x.json'), 'ImplicitlyDenied'],
+    ['s3:GetObject', 'arn:aws:s3:::another-bucket/incoming/a.csv', 'ImplicitlyDenied'],
+  ])('%s on %s is %s', async (action, resource, expected) => {
+    expect(await decide(policy, { action, resource })).toBe(expected);
+  });
+
+  test('may list only its own prefixes', async () => {
+    const list = (prefix: string) =>
+      decide(policy, { action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}`, context: { 's3:prefix': prefix } });
+    expect(await list('incoming/')).toBe('Allowed');
+    expect(await list('results/x')).toBe('Allowed');
+    expect(await list('')).toBe('ImplicitlyDenied');
+    expect(await list('private/')).toBe('ImplicitlyDenied');
+  });
+
+  test('grants nothing beyond S3 object access', () => {
+    const actions = policy.Statement.flatMap((s) => [s.Action].flat());
+    expect(new Set(actions)).toEqual(new Set(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:ListBucket']));
+  });
+});
+
+describe('execution role', () => {
+  const policy = rolePolicy('execution-policy');
+
+  test('pulls only the worker repository and writes only the worker log group', async () => {
+    const repo = resolveReferences(resourceNamed(json, 'aws_iam_role_policy', 'execution-policy').policy as string, json);
+    expect(repo).toContain('aws_ecr_repository.');
+    const pull = policy.Statement.find((s) => s.Sid === 'PullWorkerImage')!;
+    const logs = policy.Statement.find((s) => s.Sid === 'WriteWorkerLogs')!;
+    expect(pull.Resource).toMatch(/^aws_ecr_repository\.compute_repository_[A-F0-9]+\.arn$/);
+    expect(logs.Resource).toMatch(/^aws_cloudwatch_log_group\.compute_logs_[A-F0-9]+\.arn:\*$/);
+    expect(policy.Statement.filter((s) => s.Resource === '*').map((s) => s.Action)).toEqual(['ecr:GetAuthorizationToken']);
+  });
+
+  test('both roles trust only ECS tasks of this account', () => {
+    for (const fragment of ['execution-role', 'task-role']) {
+      const trust = JSON.parse(resourceNamed(json, 'aws_iam_role', fragment).assume_role_policy as string);
+      expect(trust.Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'ecs-tasks.amazonaws.com' },
+          Action: 'sts:AssumeRole',
+          Condition: { StringEquals: { 'aws:SourceAccount': config.account.id } },
+        },
+      ]);
+    }
+  });
+});

@@ -1,0 +1,52 @@
+import { Testing } from 'cdktf';
+import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../../environments';
+import { PipelineStack, stackName } from '../../modules/stack';
+import type { TerraformJson } from '../../scripts/synth-output';
+
+export type StageName = keyof typeof ENVIRONMENT_INPUTS;
+export const STAGES = Object.keys(ENVIRONMENT_INPUTS) as StageName[];
+
+export function stageConfig(stage: StageName): EnvironmentConfig {
+  return validateEnvironment(stage, ENVIRONMENT_INPUTS[stage]);
+}
+
+/** Synthesizes one stage in memory: the string for cdktf's matchers, the parsed JSON for the rest. */
+export function synthStage(stage: StageName, config: EnvironmentConfig = stageConfig(stage)) {
+  const stack = new PipelineStack(Testing.app(), stackName(stage), { config });
+  const synthesized = Testing.synth(stack);
+  return { stack, config, synthesized, json: JSON.parse(synthesized) as TerraformJson };
+}
+
+/** All resources of one Terraform type, by their logical name. */
+export function resourcesOf(json: TerraformJson, type: string): Array<[string, Record<string, unknown>]> {
+  return Object.entries(json.resource?.[type] ?? {});
+}
+
+/** The one resource of a type whose logical name contains `fragment`. */
+export function resourceNamed(json: TerraformJson, type: string, fragment: string): Record<string, unknown> {
+  const matches = resourcesOf(json, type).filter(([name]) => name.includes(fragment));
+  if (matches.length !== 1) {
+    throw new Error(`expected one ${type} named *${fragment}*, found ${matches.map(([n]) => n).join(', ') || 'none'}`);
+  }
+  return matches[0][1];
+}
+
+/**
+ * Replaces Terraform interpolations `${type.name.attribute}` with concrete values, the way apply would,
+ * so policies and definitions can be evaluated by local engines.
+ */
+export function resolveReferences(
+  text: string,
+  json: TerraformJson,
+  resolve: (type: string, name: string, attribute: string, resource: Record<string, unknown>) => string | undefined = () => undefined,
+): string {
+  return text.replace(/\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z0-9_]+)\}/g, (whole, type: string, name: string, attribute: string) => {
+    const resource = json.resource?.[type]?.[name];
+    if (!resource) return whole;
+    const custom = resolve(type, name, attribute, resource);
+    if (custom !== undefined) return custom;
+    if (attribute in resource && typeof resource[attribute] === 'string') return resource[attribute] as string;
+    if (type === 'aws_s3_bucket' && attribute === 'arn') return `arn:aws:s3:::${String(resource.bucket)}`;
+    return `${type}.${name}.${attribute}`;
+  });
+}

@@ -1,0 +1,230 @@
+import { z } from 'zod';
+import {
+  FARGATE_CPU_UNITS,
+  FARGATE_LAUNCHES_PER_SECOND,
+  FARGATE_MAX_STOP_TIMEOUT_SECONDS,
+  INLINE_MAP_MAX_CONCURRENCY,
+  describeMemoryRange,
+  fargateMemoryChoices,
+  vcpuOf,
+} from './fargate';
+
+/** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const s3Prefix = z
+  .string()
+  .regex(/^[A-Za-z0-9!_.'()\/-]+\/$/, "must be a non-empty S3 prefix of safe characters ending in '/' (no '*' or '?')");
+
+const intIn = (min: number, max: number) =>
+  z
+    .number()
+    .int(`must be a whole number from ${min} to ${max}`)
+    .min(min, `must be a whole number from ${min} to ${max}`)
+    .max(max, `must be a whole number from ${min} to ${max}`);
+
+const numberIn = (min: number, max: number, what = `a number from ${min} to ${max}`) =>
+  z.number().min(min, `must be ${what}`).max(max, `must be ${what}`);
+
+const retryPolicy = (maxAttempts: number) =>
+  z.strictObject({
+    intervalSeconds: intIn(1, 300),
+    maxAttempts: intIn(0, maxAttempts),
+    backoffRate: numberIn(1, 10),
+    maxDelaySeconds: intIn(1, 3600),
+  });
+
+const capacityProvider = z.strictObject({
+  name: z.enum(['FARGATE', 'FARGATE_SPOT'], "must be 'FARGATE' or 'FARGATE_SPOT'"),
+  weight: intIn(0, 1000),
+  base: intIn(0, 100000),
+});
+
+const createdNetwork = z.strictObject({
+  kind: z.literal('create'),
+  cidr: z
+    .string()
+    .regex(
+      /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(1[6-9]|2[0-4])$/,
+      'must be an IPv4 CIDR block from /16 to /24, e.g. 10.42.0.0/16',
+    ),
+  availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'must be an AZ name like eu-west-1a')).length(2, 'must list exactly two availability zones'),
+});
+
+const existingNetwork = z.strictObject({
+  kind: z.literal('existing'),
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id like vpc-0123456789abcdef0'),
+  privateSubnetIds: z
+    .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id like subnet-0123456789abcdef0'))
+    .min(1, 'must list at least one private subnet (two or more zones recommended)'),
+});
+
+const tags = z.record(z.string(), z.string().max(256, 'tag values are at most 256 characters')).superRefine((record, ctx) => {
+  for (const key of Object.keys(record)) {
+    if (key.length < 1 || key.length > 128 || key.toLowerCase().startsWith('aws:')) {
+      ctx.addIssue({ code: 'custom', path: [key], message: "tag keys are 1–128 characters and may not start with 'aws:' (reserved by AWS)" });
+    }
+  }
+});
+
+export const environmentSchema = z
+  .strictObject({
+    /** Stage name: the stack is `sluice-<stage>`. */
+    stage: z.string().regex(/^[a-z][a-z0-9]{1,9}$/, 'must be 2–10 lowercase letters or digits, starting with a letter'),
+    account: z.strictObject({
+      id: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+      region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
+    }),
+    /** Prefix of every resource name of this stage. */
+    namePrefix: z.string().regex(/^[a-z][a-z0-9-]{2,20}[a-z0-9]$/, 'must be 4–22 lowercase letters, digits or dashes'),
+    tags,
+    bucket: z.strictObject({
+      inputPrefix: s3Prefix,
+      /** Only keys ending with this are processed, e.g. '.csv'. */
+      inputSuffix: z.string().regex(/^[A-Za-z0-9!_.'()-]{1,32}$/, "must be 1–32 safe characters without '/', '*' or '?'").optional(),
+      resultsPrefix: s3Prefix,
+      resultsRetentionDays: intIn(1, 3650),
+      noncurrentVersionRetentionDays: intIn(1, 365),
+    }),
+    capacity: z.strictObject({
+      /** The account's "Fargate On-Demand vCPU resource count" quota (L-3032A538) in this Region. */
+      accountVcpuQuota: intIn(1, 100000),
+      /** vCPU this pipeline may hold at once: a share of the quota left for everything else. */
+      vcpuBudget: numberIn(0.25, 100000, 'at least 0.25 vCPU'),
+      /** Task launches per second the limiter admits; Fargate launches at most 20/s. */
+      launchRatePerSecond: z
+        .number()
+        .gt(0, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`)
+        .lt(FARGATE_LAUNCHES_PER_SECOND, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`),
+      /** Launch tokens that may accumulate while idle (Fargate's own launch burst is 100). */
+      launchBurst: intIn(1, 100),
+      /** Parallel RunTask iterations within one execution (inline Map allows 40). */
+      mapMaxConcurrency: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
+      /** Admitted jobs handed to one execution. */
+      jobsPerExecution: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
+    }),
+    task: z.strictObject({
+      cpu: z.number().refine((cpu) => FARGATE_CPU_UNITS.includes(cpu), `must be one of ${FARGATE_CPU_UNITS.join(', ')} CPU units`),
+      memoryMiB: z.number().int('must be a whole number of MiB'),
+      architecture: z.enum(['X86_64', 'ARM64'], "must be 'X86_64' or 'ARM64'"),
+      capacityProviders: z.array(capacityProvider).min(1, 'must list FARGATE and/or FARGATE_SPOT').max(2, 'must list FARGATE and/or FARGATE_SPOT'),
+      /** Seconds between SIGTERM and SIGKILL; Fargate allows up to 120. */
+      stopTimeoutSeconds: intIn(2, FARGATE_MAX_STOP_TIMEOUT_SECONDS),
+      /** Longest a task may run; also how long a lease lives before it expires by itself. */
+      timeoutSeconds: intIn(60, 7 * 24 * 3600),
+      ephemeralStorageGiB: intIn(21, 200),
+    }),
+    retry: z.strictObject({
+      /** ECS.AmazonECSException / AmazonECS.Unknown: throttling, capacity, failures[]. */
+      ecsApi: retryPolicy(20),
+      /** States.TaskFailed with a retryable exit code: Spot interruption, transient trouble. */
+      taskFailed: retryPolicy(5),
+    }),
+    intake: z.strictObject({
+      /** Receives of one message before SQS moves it to the DLQ. Deferral for capacity never counts. */
+      maxReceiveCount: intIn(1, 1000),
+      /** EventBridge → SQS delivery retries before the event goes to the rule's DLQ. */
+      ruleRetryAttempts: intIn(0, 185),
+      ruleMaxEventAgeSeconds: intIn(60, 86400),
+      /** Alarm when the oldest queued message is older than this. */
+      backlogAlarmAgeSeconds: intIn(60, 1209600),
+    }),
+    network: z.discriminatedUnion('kind', [createdNetwork, existingNetwork], "kind must be 'create' or 'existing'"),
+    image: z
+      .strictObject({
+        /** ECR repository the stack creates and the task pulls from. */
+        repository: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase)').max(256),
+        tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker tag (letters, digits, _ . -, at most 128)').optional(),
+        digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>').optional(),
+      })
+      .refine((image) => (image.tag === undefined) !== (image.digest === undefined), 'set exactly one of tag or digest'),
+    logRetentionDays: z
+      .number()
+      .refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), `must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs retention values)`),
+    alarmEmail: z.email('must be an email address'),
+    backend: z.strictObject({
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)'),
+      key: z.string().regex(/^[A-Za-z0-9!_.'()\/-]+\.tfstate$/, "must be an S3 key ending in '.tfstate'"),
+      region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
+    }),
+  })
+  .superRefine((env, ctx) => {
+    const { task, capacity, bucket, network, account } = env;
+    const choices = fargateMemoryChoices(task.cpu);
+    if (choices.length > 0 && !choices.includes(task.memoryMiB)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['task', 'memoryMiB'],
+        message: `with cpu ${task.cpu} Fargate accepts ${describeMemoryRange(task.cpu)}`,
+      });
+    }
+    if (capacity.vcpuBudget > capacity.accountVcpuQuota) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['capacity', 'vcpuBudget'],
+        message: `must not exceed capacity.accountVcpuQuota (${capacity.accountVcpuQuota} vCPU)`,
+      });
+    }
+    if (FARGATE_CPU_UNITS.includes(task.cpu) && capacity.vcpuBudget < vcpuOf(task.cpu)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['capacity', 'vcpuBudget'],
+        message: `must be at least one task's vCPU (${vcpuOf(task.cpu)}), or nothing is ever admitted`,
+      });
+    }
+    if (capacity.jobsPerExecution > capacity.mapMaxConcurrency) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['capacity', 'jobsPerExecution'],
+        message: `must not exceed capacity.mapMaxConcurrency (${capacity.mapMaxConcurrency}): an admitted job must not wait inside the Map holding its lease`,
+      });
+    }
+    if (bucket.resultsPrefix.startsWith(bucket.inputPrefix) || bucket.inputPrefix.startsWith(bucket.resultsPrefix)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bucket', 'resultsPrefix'],
+        message: `must not overlap bucket.inputPrefix ('${bucket.inputPrefix}'): results written there would trigger new jobs`,
+      });
+    }
+    const providers = task.capacityProviders;
+    if (new Set(providers.map((p) => p.name)).size !== providers.length) {
+      ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'must not list a capacity provider twice' });
+    }
+    if (!providers.some((p) => p.weight > 0)) {
+      ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'at least one provider needs a weight above 0' });
+    }
+    if (providers.filter((p) => p.base > 0).length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'only one provider may have a base above 0' });
+    }
+    if (network.kind === 'create') {
+      network.availabilityZones.forEach((zone, index) => {
+        if (!zone.startsWith(account.region)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['network', 'availabilityZones', index],
+            message: `must be a zone of account.region ${account.region}`,
+          });
+        }
+      });
+      if (new Set(network.availabilityZones).size !== network.availabilityZones.length) {
+        ctx.addIssue({ code: 'custom', path: ['network', 'availabilityZones'], message: 'must be two different zones' });
+      }
+    }
+    for (const policy of ['ecsApi', 'taskFailed'] as const) {
+      const retry = env.retry[policy];
+      if (retry.maxDelaySeconds < retry.intervalSeconds) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['retry', policy, 'maxDelaySeconds'],
+          message: `must be at least retry.${policy}.intervalSeconds (${retry.intervalSeconds})`,
+        });
+      }
+    }
+  });
+
+/** Written by hand in environments/<stage>.ts. */
+export type EnvironmentInput = z.input<typeof environmentSchema>;
+/** Validated; what the stacks are built from. */
+export type EnvironmentConfig = z.output<typeof environmentSchema>;

@@ -1,0 +1,9 @@
+import { App } from 'cdktf';
+import { loadEnvironments } from './environments';
+import { PipelineStack, stackName } from './modules/stack';
+
+const app = new App();
+for (const config of loadEnvironments()) {
+  new PipelineStack(app, stackName(config.stage), { config });
+}
+app.synth();

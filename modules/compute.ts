@@ -1,0 +1,219 @@
+import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
+import { EcrLifecyclePolicy } from '@cdktf/provider-aws/lib/ecr-lifecycle-policy';
+import { EcrRepository } from '@cdktf/provider-aws/lib/ecr-repository';
+import { EcsCluster } from '@cdktf/provider-aws/lib/ecs-cluster';
+import { EcsClusterCapacityProviders } from '@cdktf/provider-aws/lib/ecs-cluster-capacity-providers';
+import { EcsTaskDefinition } from '@cdktf/provider-aws/lib/ecs-task-definition';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
+import { partitionOf, policyJson, serviceTrustPolicy } from './iam';
+
+export interface ComputeProps {
+  readonly namePrefix: string;
+  readonly accountId: string;
+  readonly region: string;
+  readonly task: EnvironmentConfig['task'];
+  readonly image: EnvironmentConfig['image'];
+  readonly logRetentionDays: number;
+  readonly bucketArn: string;
+  readonly inputPrefix: string;
+  readonly resultsPrefix: string;
+  readonly vpcId: string;
+  readonly subnetIds: readonly string[];
+}
+
+/** The container every task runs; the state machine overrides its environment per job. */
+export const WORKER_CONTAINER_NAME = 'worker';
+/** Task-local scratch space: the root filesystem is read-only. */
+const SCRATCH_VOLUME = 'scratch';
+
+/** Where a task runs and with which rights: cluster, task definition, its two roles, its network and its image. */
+export class Compute extends Construct {
+  readonly clusterArn: string;
+  readonly clusterName: string;
+  readonly taskDefinitionArn: string;
+  readonly taskDefinitionFamily: string;
+  /** RunTask may name any revision of this family: `arn:…:task-definition/<family>:*`. */
+  readonly taskDefinitionFamilyArn: string;
+  readonly taskRoleArn: string;
+  readonly executionRoleArn: string;
+  readonly securityGroupId: string;
+  readonly subnetIds: readonly string[];
+  readonly repositoryUrl: string;
+  readonly logGroupName: string;
+  readonly containerName = WORKER_CONTAINER_NAME;
+
+  constructor(scope: Construct, id: string, props: ComputeProps) {
+    super(scope, id);
+    const { namePrefix, accountId, region, task } = props;
+    const family = `${namePrefix}-worker`;
+
+    const cluster = new EcsCluster(this, 'cluster', {
+      name: namePrefix,
+      setting: [{ name: 'containerInsights', value: 'enabled' }],
+    });
+    new EcsClusterCapacityProviders(this, 'capacity-providers', {
+      clusterName: cluster.name,
+      capacityProviders: ['FARGATE', 'FARGATE_SPOT'],
+      defaultCapacityProviderStrategy: task.capacityProviders.map((p) => ({
+        capacityProvider: p.name,
+        weight: p.weight,
+        base: p.base,
+      })),
+    });
+
+    const repository = new EcrRepository(this, 'repository', {
+      name: props.image.repository,
+      imageTagMutability: 'IMMUTABLE',
+      imageScanningConfiguration: { scanOnPush: true },
+      encryptionConfiguration: [{ encryptionType: 'AES256' }],
+    });
+    new EcrLifecyclePolicy(this, 'repository-lifecycle', {
+      repository: repository.name,
+      policy: JSON.stringify({
+        rules: [
+          {
+            rulePriority: 1,
+            description: 'Expire untagged images after 14 days',
+            selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 14 },
+            action: { type: 'expire' },
+          },
+        ],
+      }),
+    });
+
+    const logGroup = new CloudwatchLogGroup(this, 'logs', {
+      name: `/sluice/${namePrefix}/worker`,
+      retentionInDays: props.logRetentionDays,
+    });
+
+    const ecsTasksTrust = serviceTrustPolicy('ecs-tasks.amazonaws.com', accountId);
+    const executionRole = new IamRole(this, 'execution-role', {
+      name: `${namePrefix}-task-execution`,
+      description: 'Lets ECS pull the worker image and write its logs',
+      assumeRolePolicy: ecsTasksTrust,
+    });
+    new IamRolePolicy(this, 'execution-policy', {
+      role: executionRole.id,
+      name: 'pull-image-write-logs',
+      policy: policyJson(
+        { Sid: 'EcrLogin', Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+        {
+          Sid: 'PullWorkerImage',
+          Effect: 'Allow',
+          Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+          Resource: repository.arn,
+        },
+        {
+          Sid: 'WriteWorkerLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `${logGroup.arn}:*`,
+        },
+      ),
+    });
+
+    const taskRole = new IamRole(this, 'task-role', {
+      name: `${namePrefix}-task`,
+      description: 'What the worker may do: read its input, write its result',
+      assumeRolePolicy: ecsTasksTrust,
+    });
+    new IamRolePolicy(this, 'task-policy', {
+      role: taskRole.id,
+      name: 'read-input-write-results',
+      policy: taskRolePolicy(props.bucketArn, props.inputPrefix, props.resultsPrefix),
+    });
+
+    const securityGroup = new SecurityGroup(this, 'task-security-group', {
+      name: `${namePrefix}-task`,
+      description: 'sluice worker tasks: no inbound, HTTPS out only',
+      vpcId: props.vpcId,
+      tags: { Name: `${namePrefix}-task` },
+    });
+    new VpcSecurityGroupEgressRule(this, 'task-https-out', {
+      securityGroupId: securityGroup.id,
+      description: 'HTTPS to AWS APIs (S3, ECR, CloudWatch Logs)',
+      ipProtocol: 'tcp',
+      fromPort: 443,
+      toPort: 443,
+      cidrIpv4: '0.0.0.0/0',
+    });
+
+    const image = props.image.digest
+      ? `${repository.repositoryUrl}@${props.image.digest}`
+      : `${repository.repositoryUrl}:${props.image.tag}`;
+    const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
+      family,
+      requiresCompatibilities: ['FARGATE'],
+      networkMode: 'awsvpc',
+      cpu: String(task.cpu),
+      memory: String(task.memoryMiB),
+      runtimePlatform: { cpuArchitecture: task.architecture, operatingSystemFamily: 'LINUX' },
+      ephemeralStorage: { sizeInGib: task.ephemeralStorageGiB },
+      executionRoleArn: executionRole.arn,
+      taskRoleArn: taskRole.arn,
+      volume: [{ name: SCRATCH_VOLUME }],
+      containerDefinitions: JSON.stringify([
+        {
+          name: WORKER_CONTAINER_NAME,
+          image,
+          essential: true,
+          readonlyRootFilesystem: true,
+          mountPoints: [{ sourceVolume: SCRATCH_VOLUME, containerPath: '/tmp', readOnly: false }],
+          // BUCKET, KEY, VERSION_ID and JOB_ID come per job as container overrides.
+          environment: [{ name: 'RESULTS_PREFIX', value: props.resultsPrefix }],
+          stopTimeout: task.stopTimeoutSeconds,
+          linuxParameters: { initProcessEnabled: true },
+          logConfiguration: {
+            logDriver: 'awslogs',
+            options: { 'awslogs-group': logGroup.name, 'awslogs-region': region, 'awslogs-stream-prefix': 'worker' },
+          },
+        },
+      ]),
+    });
+
+    this.clusterArn = cluster.arn;
+    this.clusterName = cluster.name;
+    this.taskDefinitionArn = taskDefinition.arn;
+    this.taskDefinitionFamily = family;
+    this.taskDefinitionFamilyArn = `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${family}:*`;
+    this.taskRoleArn = taskRole.arn;
+    this.executionRoleArn = executionRole.arn;
+    this.securityGroupId = securityGroup.id;
+    this.subnetIds = props.subnetIds;
+    this.repositoryUrl = repository.repositoryUrl;
+    this.logGroupName = logGroup.name;
+  }
+}
+
+/**
+ * The worker reads its input version and its own earlier result (the idempotency check), and writes
+ * results. ListBucket, limited to those prefixes, makes a missing key a 404 instead of a 403.
+ */
+export function taskRolePolicy(bucketArn: string, inputPrefix: string, resultsPrefix: string): string {
+  return policyJson(
+    {
+      Sid: 'ReadInput',
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:GetObjectVersion'],
+      Resource: `${bucketArn}/${inputPrefix}*`,
+    },
+    {
+      Sid: 'ReadAndWriteResults',
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:PutObject'],
+      Resource: `${bucketArn}/${resultsPrefix}*`,
+    },
+    {
+      Sid: 'ListOwnPrefixes',
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: bucketArn,
+      Condition: { StringLike: { 's3:prefix': [`${inputPrefix}*`, `${resultsPrefix}*`] } },
+    },
+  );
+}

@@ -1,0 +1,141 @@
+import { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule';
+import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
+import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
+import { SqsQueuePolicy } from '@cdktf/provider-aws/lib/sqs-queue-policy';
+import { Construct } from 'constructs';
+import { denyInsecureTransport, policyJson } from './iam';
+import { Observability } from './observability';
+
+export interface IntakeProps {
+  readonly namePrefix: string;
+  readonly bucketName: string;
+  readonly inputPrefix: string;
+  readonly inputSuffix?: string;
+  readonly maxReceiveCount: number;
+  readonly ruleRetryAttempts: number;
+  readonly ruleMaxEventAgeSeconds: number;
+  readonly backlogAlarmAgeSeconds: number;
+  /** How long a received message stays invisible; longer than one dispatcher run. */
+  readonly visibilityTimeoutSeconds: number;
+  readonly observability: Observability;
+}
+
+const FOURTEEN_DAYS_SECONDS = 14 * 24 * 3600;
+
+/** The S3 event pattern: Object Created in this bucket under the input prefix (and with the suffix, if set). */
+export function objectCreatedPattern(bucketName: string, inputPrefix: string, inputSuffix?: string) {
+  const keyFilter = inputSuffix ? { wildcard: `${inputPrefix}*${inputSuffix}` } : { prefix: inputPrefix };
+  return {
+    source: ['aws.s3'],
+    'detail-type': ['Object Created'],
+    detail: { bucket: { name: [bucketName] }, object: { key: [keyFilter] } },
+  };
+}
+
+/**
+ * Durable intake: EventBridge delivers each upload into SQS, where work waits for capacity.
+ * Nothing waits in a running execution, so a burst costs queue storage, not state transitions.
+ */
+export class Intake extends Construct {
+  readonly ruleArn: string;
+  readonly ruleName: string;
+  readonly queueArn: string;
+  readonly queueUrl: string;
+  readonly queueName: string;
+  readonly deadLetterQueueArn: string;
+  readonly deadLetterQueueUrl: string;
+  readonly ruleDeadLetterQueueArn: string;
+
+  constructor(scope: Construct, id: string, props: IntakeProps) {
+    super(scope, id);
+    const { namePrefix } = props;
+
+    const deadLetters = new SqsQueue(this, 'dead-letters', {
+      name: `${namePrefix}-intake-dlq`,
+      messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
+      sqsManagedSseEnabled: true,
+    });
+    const queue = new SqsQueue(this, 'queue', {
+      name: `${namePrefix}-intake`,
+      messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
+      visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
+      receiveWaitTimeSeconds: 0,
+      sqsManagedSseEnabled: true,
+      redrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.arn, maxReceiveCount: props.maxReceiveCount }),
+    });
+    // Events EventBridge could not deliver to the queue (after its own retries) land here, not nowhere.
+    const ruleDeadLetters = new SqsQueue(this, 'rule-dead-letters', {
+      name: `${namePrefix}-intake-rule-dlq`,
+      messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
+      sqsManagedSseEnabled: true,
+    });
+
+    const rule = new CloudwatchEventRule(this, 'object-created', {
+      name: `${namePrefix}-object-created`,
+      description: `S3 Object Created in ${props.inputPrefix}${props.inputSuffix ? `*${props.inputSuffix}` : ''} → intake queue`,
+      eventPattern: JSON.stringify(objectCreatedPattern(props.bucketName, props.inputPrefix, props.inputSuffix)),
+    });
+    new CloudwatchEventTarget(this, 'to-queue', {
+      rule: rule.name,
+      targetId: 'intake-queue',
+      arn: queue.arn,
+      retryPolicy: {
+        maximumRetryAttempts: props.ruleRetryAttempts,
+        maximumEventAgeInSeconds: props.ruleMaxEventAgeSeconds,
+      },
+      deadLetterConfig: { arn: ruleDeadLetters.arn },
+    });
+
+    const onlyFromRule = (queueArn: string, sid: string) =>
+      policyJson(
+        {
+          Sid: sid,
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: queueArn,
+          Condition: { ArnEquals: { 'aws:SourceArn': rule.arn } },
+        },
+        denyInsecureTransport([queueArn]),
+      );
+    new SqsQueuePolicy(this, 'queue-policy', {
+      queueUrl: queue.url,
+      policy: onlyFromRule(queue.arn, 'OnlyTheObjectCreatedRule'),
+    });
+    new SqsQueuePolicy(this, 'rule-dead-letters-policy', {
+      queueUrl: ruleDeadLetters.url,
+      policy: onlyFromRule(ruleDeadLetters.arn, 'OnlyTheObjectCreatedRuleDeadLetters'),
+    });
+
+    props.observability.alarmOnQueue({
+      name: 'intake-dead-letters',
+      queueName: deadLetters.name,
+      metric: 'ApproximateNumberOfMessagesVisible',
+      threshold: 0,
+      description: 'Poison or repeatedly failing intake messages; each carries its reason. Inspect, fix, redrive.',
+    });
+    props.observability.alarmOnQueue({
+      name: 'intake-rule-dead-letters',
+      queueName: ruleDeadLetters.name,
+      metric: 'ApproximateNumberOfMessagesVisible',
+      threshold: 0,
+      description: 'EventBridge could not deliver S3 events to the intake queue; replay them from this queue.',
+    });
+    props.observability.alarmOnQueue({
+      name: 'intake-backlog-age',
+      queueName: queue.name,
+      metric: 'ApproximateAgeOfOldestMessage',
+      threshold: props.backlogAlarmAgeSeconds,
+      description: 'Uploads have waited longer than expected for capacity: the budget may be too small or paused.',
+    });
+
+    this.ruleArn = rule.arn;
+    this.ruleName = rule.name;
+    this.queueArn = queue.arn;
+    this.queueUrl = queue.url;
+    this.queueName = queue.name;
+    this.deadLetterQueueArn = deadLetters.arn;
+    this.deadLetterQueueUrl = deadLetters.url;
+    this.ruleDeadLetterQueueArn = ruleDeadLetters.arn;
+  }
+}

@@ -1,0 +1,93 @@
+import { RouteTable } from '@cdktf/provider-aws/lib/route-table';
+import { RouteTableAssociation } from '@cdktf/provider-aws/lib/route-table-association';
+import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
+import { Subnet } from '@cdktf/provider-aws/lib/subnet';
+import { Vpc } from '@cdktf/provider-aws/lib/vpc';
+import { VpcEndpoint } from '@cdktf/provider-aws/lib/vpc-endpoint';
+import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-security-group-ingress-rule';
+import { Fn } from 'cdktf';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
+
+export interface NetworkProps {
+  readonly namePrefix: string;
+  readonly region: string;
+  readonly network: EnvironmentConfig['network'];
+}
+
+/** Interface endpoints a Fargate task without a public IP needs to pull from ECR and write logs. */
+export const INTERFACE_ENDPOINT_SERVICES = ['ecr.api', 'ecr.dkr', 'logs'] as const;
+
+/**
+ * Where tasks run: existing private subnets, or a small private VPC (two zones, no NAT, no internet)
+ * whose endpoints give tasks S3, ECR and CloudWatch Logs.
+ */
+export class Network extends Construct {
+  readonly vpcId: string;
+  readonly privateSubnetIds: string[];
+
+  constructor(scope: Construct, id: string, props: NetworkProps) {
+    super(scope, id);
+    const { network, namePrefix, region } = props;
+    if (network.kind === 'existing') {
+      this.vpcId = network.vpcId;
+      this.privateSubnetIds = [...network.privateSubnetIds];
+      return;
+    }
+
+    const vpc = new Vpc(this, 'vpc', {
+      cidrBlock: network.cidr,
+      enableDnsHostnames: true, // interface endpoints' private DNS needs both
+      enableDnsSupport: true,
+      tags: { Name: `${namePrefix}-vpc` },
+    });
+    const routes = new RouteTable(this, 'private-routes', { vpcId: vpc.id, tags: { Name: `${namePrefix}-private` } });
+    const subnets = network.availabilityZones.map((zone, index) => {
+      const subnet = new Subnet(this, `private-${zone}`, {
+        vpcId: vpc.id,
+        availabilityZone: zone,
+        cidrBlock: Fn.cidrsubnet(vpc.cidrBlock, 4, index),
+        mapPublicIpOnLaunch: false,
+        tags: { Name: `${namePrefix}-private-${zone}` },
+      });
+      new RouteTableAssociation(this, `private-${zone}-routes`, { subnetId: subnet.id, routeTableId: routes.id });
+      return subnet;
+    });
+
+    new VpcEndpoint(this, 'endpoint-s3', {
+      vpcId: vpc.id,
+      serviceName: `com.amazonaws.${region}.s3`,
+      vpcEndpointType: 'Gateway',
+      routeTableIds: [routes.id],
+      tags: { Name: `${namePrefix}-s3` },
+    });
+    const endpointGroup = new SecurityGroup(this, 'endpoints', {
+      name: `${namePrefix}-endpoints`,
+      description: 'HTTPS from inside the VPC to the interface endpoints',
+      vpcId: vpc.id,
+      tags: { Name: `${namePrefix}-endpoints` },
+    });
+    new VpcSecurityGroupIngressRule(this, 'endpoints-https', {
+      securityGroupId: endpointGroup.id,
+      description: 'HTTPS from the VPC',
+      ipProtocol: 'tcp',
+      fromPort: 443,
+      toPort: 443,
+      cidrIpv4: vpc.cidrBlock,
+    });
+    for (const service of INTERFACE_ENDPOINT_SERVICES) {
+      new VpcEndpoint(this, `endpoint-${service.replace('.', '-')}`, {
+        vpcId: vpc.id,
+        serviceName: `com.amazonaws.${region}.${service}`,
+        vpcEndpointType: 'Interface',
+        privateDnsEnabled: true,
+        subnetIds: subnets.map((s) => s.id),
+        securityGroupIds: [endpointGroup.id],
+        tags: { Name: `${namePrefix}-${service}` },
+      });
+    }
+
+    this.vpcId = vpc.id;
+    this.privateSubnetIds = subnets.map((s) => s.id);
+  }
+}

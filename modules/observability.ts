@@ -1,0 +1,56 @@
+import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
+import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
+import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
+import { Construct } from 'constructs';
+
+export interface ObservabilityProps {
+  readonly namePrefix: string;
+  readonly alarmEmail: string;
+}
+
+export interface QueueAlarmProps {
+  /** Short name: becomes `<prefix>-<name>` and the alarm's id. */
+  readonly name: string;
+  readonly queueName: string;
+  readonly description: string;
+  readonly metric: 'ApproximateNumberOfMessagesVisible' | 'ApproximateAgeOfOldestMessage';
+  readonly threshold: number;
+}
+
+/** Where alarms go: one SNS topic per stage, mailed to the stage's alarm address. */
+export class Observability extends Construct {
+  readonly alarmTopicArn: string;
+  private readonly namePrefix: string;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    this.namePrefix = props.namePrefix;
+    // No SSE: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key.
+    const topic = new SnsTopic(this, 'alarms', { name: `${props.namePrefix}-alarms` });
+    this.alarmTopicArn = topic.arn;
+    new SnsTopicSubscription(this, 'alarm-email', {
+      topicArn: topic.arn,
+      protocol: 'email',
+      endpoint: props.alarmEmail,
+    });
+  }
+
+  /** Alarms when an SQS metric goes over its threshold for one minute. */
+  alarmOnQueue(props: QueueAlarmProps): CloudwatchMetricAlarm {
+    return new CloudwatchMetricAlarm(this, `alarm-${props.name}`, {
+      alarmName: `${this.namePrefix}-${props.name}`,
+      alarmDescription: props.description,
+      namespace: 'AWS/SQS',
+      metricName: props.metric,
+      dimensions: { QueueName: props.queueName },
+      statistic: 'Maximum',
+      period: 60,
+      evaluationPeriods: 1,
+      threshold: props.threshold,
+      comparisonOperator: 'GreaterThanThreshold',
+      treatMissingData: 'notBreaching',
+      alarmActions: [this.alarmTopicArn],
+      okActions: [this.alarmTopicArn],
+    });
+  }
+}

@@ -1,0 +1,132 @@
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
+import { vcpuOf } from '../environments/fargate';
+import { Bucket } from './bucket';
+import { Compute } from './compute';
+import { Intake } from './intake';
+import { Network } from './network';
+import { Observability } from './observability';
+
+export interface PipelineStackProps {
+  readonly config: EnvironmentConfig;
+}
+
+/** The key settings of a stage, as one Terraform output: what a reviewer checks first in a plan. */
+export interface StageSettings {
+  readonly stage: string;
+  readonly account: string;
+  readonly region: string;
+  readonly vcpuBudget: number;
+  readonly accountVcpuQuota: number;
+  readonly taskCpu: number;
+  readonly taskMemoryMiB: number;
+  readonly taskVcpu: number;
+  readonly maxConcurrentTasks: number;
+  readonly launchRatePerSecond: number;
+  readonly mapMaxConcurrency: number;
+  readonly capacityProviders: string;
+}
+
+export function stageSettings(config: EnvironmentConfig): StageSettings {
+  const taskVcpu = vcpuOf(config.task.cpu);
+  return {
+    stage: config.stage,
+    account: config.account.id,
+    region: config.account.region,
+    vcpuBudget: config.capacity.vcpuBudget,
+    accountVcpuQuota: config.capacity.accountVcpuQuota,
+    taskCpu: config.task.cpu,
+    taskMemoryMiB: config.task.memoryMiB,
+    taskVcpu,
+    maxConcurrentTasks: Math.floor(config.capacity.vcpuBudget / taskVcpu),
+    launchRatePerSecond: config.capacity.launchRatePerSecond,
+    mapMaxConcurrency: config.capacity.mapMaxConcurrency,
+    capacityProviders: config.task.capacityProviders.map((p) => `${p.name}:${p.weight}/${p.base}`).join(','),
+  };
+}
+
+export function stackName(stage: string): string {
+  return `sluice-${stage}`;
+}
+
+/** One stage of sluice: its own state, its own account, all of the pipeline. */
+export class PipelineStack extends TerraformStack {
+  readonly config: EnvironmentConfig;
+  readonly bucket: Bucket;
+  readonly intake: Intake;
+  readonly network: Network;
+  readonly compute: Compute;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id);
+    const { config } = props;
+    this.config = config;
+    const { namePrefix } = config;
+    const accountId = config.account.id;
+    const region = config.account.region;
+
+    new S3Backend(this, {
+      bucket: config.backend.bucket,
+      key: config.backend.key,
+      region: config.backend.region,
+      encrypt: true,
+    });
+    // cdktf 0.21's S3Backend predates S3-native locking (Terraform ≥ 1.10); DynamoDB locking is deprecated.
+    this.addOverride('terraform.backend.s3.use_lockfile', true);
+
+    new AwsProvider(this, 'aws', {
+      region,
+      allowedAccountIds: [accountId], // a stage's plan can never be applied to another account
+      defaultTags: [{ tags: { ...config.tags, 'sluice:stage': config.stage } }],
+    });
+
+    this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
+    this.bucket = new Bucket(this, 'bucket', {
+      bucketName: `${namePrefix}-${accountId}-${region}`,
+      inputPrefix: config.bucket.inputPrefix,
+      resultsPrefix: config.bucket.resultsPrefix,
+      resultsRetentionDays: config.bucket.resultsRetentionDays,
+      noncurrentVersionRetentionDays: config.bucket.noncurrentVersionRetentionDays,
+    });
+    this.intake = new Intake(this, 'intake', {
+      namePrefix,
+      bucketName: this.bucket.bucketName,
+      inputPrefix: config.bucket.inputPrefix,
+      inputSuffix: config.bucket.inputSuffix,
+      maxReceiveCount: config.intake.maxReceiveCount,
+      ruleRetryAttempts: config.intake.ruleRetryAttempts,
+      ruleMaxEventAgeSeconds: config.intake.ruleMaxEventAgeSeconds,
+      backlogAlarmAgeSeconds: config.intake.backlogAlarmAgeSeconds,
+      visibilityTimeoutSeconds: 120,
+      observability: this.observability,
+    });
+    this.network = new Network(this, 'network', { namePrefix, region, network: config.network });
+    this.compute = new Compute(this, 'compute', {
+      namePrefix,
+      accountId,
+      region,
+      task: config.task,
+      image: config.image,
+      logRetentionDays: config.logRetentionDays,
+      bucketArn: this.bucket.bucketArn,
+      inputPrefix: config.bucket.inputPrefix,
+      resultsPrefix: config.bucket.resultsPrefix,
+      vpcId: this.network.vpcId,
+      subnetIds: this.network.privateSubnetIds,
+    });
+
+    new TerraformOutput(this, 'settings', {
+      description: 'Key settings of this stage (from environments/' + config.stage + '.ts)',
+      value: stageSettings(config),
+    });
+    new TerraformOutput(this, 'bucket_name', { value: this.bucket.bucketName });
+    new TerraformOutput(this, 'upload_prefix', { value: `s3://${this.bucket.bucketName}/${config.bucket.inputPrefix}` });
+    new TerraformOutput(this, 'intake_queue_url', { value: this.intake.queueUrl });
+    new TerraformOutput(this, 'intake_dead_letter_queue_url', { value: this.intake.deadLetterQueueUrl });
+    new TerraformOutput(this, 'worker_repository_url', { value: this.compute.repositoryUrl });
+    new TerraformOutput(this, 'cluster_name', { value: this.compute.clusterName });
+  }
+}

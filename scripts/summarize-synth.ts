@@ -1,0 +1,28 @@
+import type { StageSettings } from '../modules/stack';
+import { readSynthesizedStacks, resourceCounts } from './synth-output';
+
+/** Prints, per synthesized stage, what `terraform apply` would create and the settings that matter. */
+function main(): void {
+  const stacks = readSynthesizedStacks();
+  for (const stack of stacks) {
+    const settings = stack.json.output?.settings?.value as StageSettings | undefined;
+    const counts = resourceCounts(stack.json);
+    const total = counts.reduce((sum, [, n]) => sum + n, 0);
+    console.log(`\n${stack.name}  →  ${stack.path}`);
+    if (settings) {
+      console.log(
+        `  account ${settings.account} in ${settings.region}\n` +
+          `  vCPU budget ${settings.vcpuBudget} of the account's ${settings.accountVcpuQuota}` +
+          ` · task ${settings.taskVcpu} vCPU / ${settings.taskMemoryMiB} MiB (at most ${settings.maxConcurrentTasks} at once)` +
+          ` · launches ${settings.launchRatePerSecond}/s · Map concurrency ${settings.mapMaxConcurrency}` +
+          ` · ${settings.capacityProviders}`,
+      );
+    }
+    console.log(`  ${total} resources to create:`);
+    const width = Math.max(...counts.map(([type]) => type.length));
+    for (const [type, count] of counts) console.log(`    ${type.padEnd(width)}  ${count}`);
+  }
+  console.log(`\n${stacks.length} stage(s) synthesized. Plan one: terraform -chdir=cdktf.out/stacks/<stack> init && terraform -chdir=cdktf.out/stacks/<stack> plan`);
+}
+
+main();

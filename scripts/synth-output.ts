@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The part of a synthesized `cdk.tf.json` the scripts and tests read. */
+export interface TerraformJson {
+  terraform: { backend?: Record<string, Record<string, unknown>>; required_providers?: Record<string, unknown> };
+  provider?: Record<string, Array<Record<string, unknown>>>;
+  resource?: Record<string, Record<string, Record<string, unknown>>>;
+  data?: Record<string, Record<string, Record<string, unknown>>>;
+  output?: Record<string, { value: unknown; description?: string }>;
+}
+
+export interface SynthesizedStack {
+  readonly name: string;
+  readonly path: string;
+  readonly json: TerraformJson;
+}
+
+/** Reads every stack of the last synth, as listed by cdktf's manifest (so stale folders are ignored). */
+export function readSynthesizedStacks(outdir = 'cdktf.out'): SynthesizedStack[] {
+  const manifest = JSON.parse(readFileSync(join(outdir, 'manifest.json'), 'utf8')) as {
+    stacks: Record<string, { name: string; synthesizedStackPath: string }>;
+  };
+  return Object.values(manifest.stacks).map((stack) => {
+    const path = join(outdir, stack.synthesizedStackPath);
+    return { name: stack.name, path, json: JSON.parse(readFileSync(path, 'utf8')) as TerraformJson };
+  });
+}
+
+/** Resource counts by Terraform type, sorted by type. */
+export function resourceCounts(json: TerraformJson): Array<[string, number]> {
+  return Object.entries(json.resource ?? {})
+    .map(([type, byName]) => [type, Object.keys(byName).length] as [string, number])
+    .sort(([a], [b]) => a.localeCompare(b));
+}
