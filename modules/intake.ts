@@ -107,23 +107,29 @@ export class Intake extends Construct {
       policy: onlyFromRule(ruleDeadLetters.arn, 'OnlyTheObjectCreatedRuleDeadLetters'),
     });
 
-    props.observability.alarmOnQueue({
+    props.observability.alarm({
+      namespace: 'AWS/SQS',
+      statistic: 'Maximum',
       name: 'intake-dead-letters',
-      queueName: deadLetters.name,
+      dimensions: { QueueName: deadLetters.name },
       metric: 'ApproximateNumberOfMessagesVisible',
       threshold: 0,
       description: 'Poison or repeatedly failing intake messages; each carries its reason. Inspect, fix, redrive.',
     });
-    props.observability.alarmOnQueue({
+    props.observability.alarm({
+      namespace: 'AWS/SQS',
+      statistic: 'Maximum',
       name: 'intake-rule-dead-letters',
-      queueName: ruleDeadLetters.name,
+      dimensions: { QueueName: ruleDeadLetters.name },
       metric: 'ApproximateNumberOfMessagesVisible',
       threshold: 0,
       description: 'EventBridge could not deliver S3 events to the intake queue; replay them from this queue.',
     });
-    props.observability.alarmOnQueue({
+    props.observability.alarm({
+      namespace: 'AWS/SQS',
+      statistic: 'Maximum',
       name: 'intake-backlog-age',
-      queueName: queue.name,
+      dimensions: { QueueName: queue.name },
       metric: 'ApproximateAgeOfOldestMessage',
       threshold: props.backlogAlarmAgeSeconds,
       description: 'Uploads have waited longer than expected for capacity: the budget may be too small or paused.',

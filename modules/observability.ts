@@ -8,12 +8,15 @@ export interface ObservabilityProps {
   readonly alarmEmail: string;
 }
 
-export interface QueueAlarmProps {
+export interface AlarmProps {
   /** Short name: becomes `<prefix>-<name>` and the alarm's id. */
   readonly name: string;
-  readonly queueName: string;
   readonly description: string;
-  readonly metric: 'ApproximateNumberOfMessagesVisible' | 'ApproximateAgeOfOldestMessage';
+  readonly namespace: 'AWS/SQS' | 'AWS/Lambda' | 'AWS/States';
+  readonly metric: string;
+  readonly dimensions: Readonly<Record<string, string>>;
+  readonly statistic: 'Maximum' | 'Sum';
+  /** Alarms when the statistic over one minute is above this. */
   readonly threshold: number;
 }
 
@@ -35,15 +38,15 @@ export class Observability extends Construct {
     });
   }
 
-  /** Alarms when an SQS metric goes over its threshold for one minute. */
-  alarmOnQueue(props: QueueAlarmProps): CloudwatchMetricAlarm {
+  /** Alarms (and later clears) by mail when a metric is over its threshold for a minute. */
+  alarm(props: AlarmProps): CloudwatchMetricAlarm {
     return new CloudwatchMetricAlarm(this, `alarm-${props.name}`, {
       alarmName: `${this.namePrefix}-${props.name}`,
       alarmDescription: props.description,
-      namespace: 'AWS/SQS',
+      namespace: props.namespace,
       metricName: props.metric,
-      dimensions: { QueueName: props.queueName },
-      statistic: 'Maximum',
+      dimensions: { ...props.dimensions },
+      statistic: props.statistic,
       period: 60,
       evaluationPeriods: 1,
       threshold: props.threshold,

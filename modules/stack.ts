@@ -5,9 +5,12 @@ import type { EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { Bucket } from './bucket';
 import { Compute } from './compute';
+import { Dispatch } from './dispatch';
 import { Intake } from './intake';
+import { Limiter } from './limiter';
 import { Network } from './network';
 import { Observability } from './observability';
+import { Pipeline } from './pipeline';
 
 export interface PipelineStackProps {
   readonly config: EnvironmentConfig;
@@ -59,6 +62,9 @@ export class PipelineStack extends TerraformStack {
   readonly network: Network;
   readonly compute: Compute;
   readonly observability: Observability;
+  readonly limiter: Limiter;
+  readonly dispatch: Dispatch;
+  readonly pipeline: Pipeline;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id);
@@ -118,6 +124,36 @@ export class PipelineStack extends TerraformStack {
       subnetIds: this.network.privateSubnetIds,
     });
 
+    this.limiter = new Limiter(this, 'limiter', { namePrefix });
+    this.dispatch = new Dispatch(this, 'dispatch', {
+      config,
+      bucketName: this.bucket.bucketName,
+      intakeRuleName: this.intake.ruleName,
+      intakeRuleArn: this.intake.ruleArn,
+      queueArn: this.intake.queueArn,
+      queueUrl: this.intake.queueUrl,
+      deadLetterQueueArn: this.intake.deadLetterQueueArn,
+      deadLetterQueueUrl: this.intake.deadLetterQueueUrl,
+      tableName: this.limiter.tableName,
+      tableArn: this.limiter.tableArn,
+      observability: this.observability,
+    });
+    this.pipeline = new Pipeline(this, 'pipeline', {
+      config,
+      clusterArn: this.compute.clusterArn,
+      clusterName: this.compute.clusterName,
+      taskDefinitionArn: this.compute.taskDefinitionArn,
+      taskDefinitionFamilyArn: this.compute.taskDefinitionFamilyArn,
+      containerName: this.compute.containerName,
+      taskRoleArn: this.compute.taskRoleArn,
+      executionRoleArn: this.compute.executionRoleArn,
+      subnetIds: this.network.privateSubnetIds,
+      securityGroupId: this.compute.securityGroupId,
+      tableName: this.limiter.tableName,
+      tableArn: this.limiter.tableArn,
+      dispatcherFunctionArn: this.dispatch.dispatcher.functionArn,
+    });
+
     new TerraformOutput(this, 'settings', {
       description: 'Key settings of this stage (from environments/' + config.stage + '.ts)',
       value: stageSettings(config),
@@ -128,5 +164,11 @@ export class PipelineStack extends TerraformStack {
     new TerraformOutput(this, 'intake_dead_letter_queue_url', { value: this.intake.deadLetterQueueUrl });
     new TerraformOutput(this, 'worker_repository_url', { value: this.compute.repositoryUrl });
     new TerraformOutput(this, 'cluster_name', { value: this.compute.clusterName });
+    new TerraformOutput(this, 'state_machine_arn', { value: this.pipeline.stateMachineArn });
+    new TerraformOutput(this, 'state_table_name', { value: this.limiter.tableName });
+    new TerraformOutput(this, 'configure_pool_function', {
+      description: 'Invoke with {"budgetVcpu","ratePerSecond","burst"} to change the limiter at run time (budget 0 pauses)',
+      value: this.dispatch.configurePool.functionName,
+    });
   }
 }

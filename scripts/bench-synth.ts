@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+mkdirSync('dist', { recursive: true });
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
@@ -25,9 +26,10 @@ function timeRuns(label: string, command: string, args: string[]): void {
   console.log(`${label.padEnd(34)} median ${median.toFixed(2)} s   min ${times[0].toFixed(2)} s   max ${times[times.length - 1].toFixed(2)} s   (${RUNS} runs)`);
 }
 
-const bundleDir = mkdtempSync(join(tmpdir(), 'sluice-bundle-'));
+// Inside the project, so the bundle resolves esbuild (kept external) from node_modules.
+const bundleDir = mkdtempSync(join('dist', 'bench-'));
 const bundle = join(bundleDir, 'main.js');
-buildSync({ entryPoints: ['main.ts'], bundle: true, platform: 'node', target: 'node20', outfile: bundle, logLevel: 'error' });
+buildSync({ entryPoints: ['main.ts'], bundle: true, platform: 'node', target: 'node20', outfile: bundle, logLevel: 'error', external: ['esbuild'] });
 console.log(`synth of every stage, fresh process each run, on ${require('node:os').cpus().length} cores:`);
 timeRuns('tsx main.ts (what npm run synth runs)', 'npx', ['tsx', 'main.ts']);
 timeRuns('node <esbuild bundle of main.ts>', process.execPath, [bundle]);

@@ -1,0 +1,199 @@
+import { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule';
+import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
+import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config';
+import { LambdaInvocation } from '@cdktf/provider-aws/lib/lambda-invocation';
+import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
+import { vcpuOf } from '../environments/fargate';
+import { leadingKeys } from './limiter';
+import { NodeFunction } from './node-function';
+import type { Observability } from './observability';
+import { stateMachineArnOf, stateMachineName } from './pipeline';
+import { leaseSeconds } from './pipeline/timing';
+
+export interface DispatchProps {
+  readonly config: EnvironmentConfig;
+  readonly bucketName: string;
+  readonly intakeRuleName: string;
+  readonly intakeRuleArn: string;
+  readonly queueArn: string;
+  readonly queueUrl: string;
+  readonly deadLetterQueueArn: string;
+  readonly deadLetterQueueUrl: string;
+  readonly tableName: string;
+  readonly tableArn: string;
+  readonly observability: Observability;
+}
+
+/** A dispatcher run stops admitting after this long; its Lambda timeout leaves room to finish the batch. */
+const DISPATCHER_MAX_RUN_SECONDS = 240;
+const DISPATCHER_TIMEOUT_SECONDS = 300;
+/** Executions one job may have (first run + re-queues after aborted/timed-out executions). */
+export const MAX_EXECUTION_ATTEMPTS = 3;
+const JANITOR_START_GRACE_SECONDS = 120;
+
+export function dispatcherFunctionName(namePrefix: string): string {
+  return `${namePrefix}-dispatcher`;
+}
+
+/** The functions around the state machine: who admits (dispatcher), who cleans up (janitor), who sets the pool. */
+export class Dispatch extends Construct {
+  readonly dispatcher: NodeFunction;
+  readonly janitor: NodeFunction;
+  readonly configurePool: NodeFunction;
+
+  constructor(scope: Construct, id: string, props: DispatchProps) {
+    super(scope, id);
+    const { config } = props;
+    const { namePrefix } = config;
+    const common = { accountId: config.account.id, region: config.account.region, logRetentionDays: config.logRetentionDays };
+    const stateMachineArn = stateMachineArnOf(config);
+    const itemsOfThisStage = leadingKeys(['POOL', 'JOB#*']);
+
+    this.dispatcher = new NodeFunction(this, 'dispatcher', {
+      ...common,
+      functionName: dispatcherFunctionName(namePrefix),
+      description: 'Admits queued uploads under the vCPU budget and launch rate, starts executions',
+      entry: 'functions/dispatcher.ts',
+      timeoutSeconds: DISPATCHER_TIMEOUT_SECONDS,
+      reservedConcurrency: 1, // one admitter: no two dispatchers plan from the same pool read
+      environment: {
+        QUEUE_URL: props.queueUrl,
+        DEAD_LETTER_QUEUE_URL: props.deadLetterQueueUrl,
+        TABLE_NAME: props.tableName,
+        STATE_MACHINE_ARN: stateMachineArn,
+        BUCKET_NAME: props.bucketName,
+        INPUT_PREFIX: config.bucket.inputPrefix,
+        INPUT_SUFFIX: config.bucket.inputSuffix ?? '',
+        TASK_VCPU: String(vcpuOf(config.task.cpu)),
+        JOBS_PER_EXECUTION: String(config.capacity.jobsPerExecution),
+        LEASE_SECONDS: String(leaseSeconds(config)),
+        MAX_RUN_SECONDS: String(DISPATCHER_MAX_RUN_SECONDS),
+      },
+      statements: [
+        {
+          Sid: 'TakeFromIntake',
+          Effect: 'Allow',
+          Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+          Resource: props.queueArn,
+        },
+        { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.deadLetterQueueArn },
+        { Sid: 'PoolAndLedger', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: props.tableArn, Condition: itemsOfThisStage },
+        { Sid: 'StartJobs', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachineArn },
+      ],
+    });
+    // Wake-ups pile up while a run is busy (reserved concurrency 1); stale ones are dropped, not retried for hours.
+    new LambdaFunctionEventInvokeConfig(this, 'dispatcher-async', {
+      functionName: this.dispatcher.functionName,
+      maximumEventAgeInSeconds: 60,
+      maximumRetryAttempts: 0,
+    });
+
+    this.janitor = new NodeFunction(this, 'janitor', {
+      ...common,
+      functionName: `${namePrefix}-janitor`,
+      description: 'Reclaims leases of ended or never-started executions, re-queues their unfinished jobs',
+      entry: 'functions/janitor.ts',
+      timeoutSeconds: 120,
+      reservedConcurrency: 1,
+      environment: {
+        TABLE_NAME: props.tableName,
+        QUEUE_URL: props.queueUrl,
+        STATE_MACHINE_ARN: stateMachineArn,
+        DISPATCHER_FUNCTION_NAME: dispatcherFunctionName(namePrefix),
+        MAX_EXECUTION_ATTEMPTS: String(MAX_EXECUTION_ATTEMPTS),
+        START_GRACE_SECONDS: String(JANITOR_START_GRACE_SECONDS),
+      },
+      statements: [
+        { Sid: 'PoolAndLedger', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: props.tableArn, Condition: itemsOfThisStage },
+        {
+          Sid: 'SeeExecutions',
+          Effect: 'Allow',
+          Action: 'states:DescribeExecution',
+          Resource: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:*`,
+        },
+        { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.queueArn },
+        { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: this.dispatcher.functionArn },
+      ],
+    });
+
+    this.configurePool = new NodeFunction(this, 'configure-pool', {
+      ...common,
+      functionName: `${namePrefix}-configure-pool`,
+      description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
+      entry: 'functions/configure-pool.ts',
+      timeoutSeconds: 30,
+      environment: { TABLE_NAME: props.tableName },
+      statements: [{ Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys(['POOL']) }],
+    });
+    // Applied at deploy, and again whenever these values change; runtime changes survive other applies.
+    new LambdaInvocation(this, 'seed-pool', {
+      functionName: this.configurePool.functionName,
+      input: JSON.stringify({
+        budgetVcpu: config.capacity.vcpuBudget,
+        ratePerSecond: config.capacity.launchRatePerSecond,
+        burst: config.capacity.launchBurst,
+      }),
+    });
+
+    this.trigger('dispatch-on-upload', this.dispatcher, { reason: 'object-created' }, { ruleName: props.intakeRuleName, ruleArn: props.intakeRuleArn });
+    this.trigger('dispatch-every-minute', this.dispatcher, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-dispatch-schedule` });
+    this.trigger('janitor-on-execution-end', this.janitor, { reason: 'execution-ended' }, {
+      name: `${namePrefix}-execution-ended`,
+      pattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
+      },
+    });
+    this.trigger('janitor-every-5-minutes', this.janitor, { reason: 'schedule' }, { schedule: 'rate(5 minutes)', name: `${namePrefix}-janitor-schedule` });
+
+    for (const name of ['dispatcher', 'janitor']) {
+      props.observability.alarm({
+        name: `${name}-errors`,
+        description: `The ${name} function failed; its log group is /aws/lambda/${namePrefix}-${name}.`,
+        namespace: 'AWS/Lambda',
+        metric: 'Errors',
+        dimensions: { FunctionName: `${namePrefix}-${name}` },
+        statistic: 'Sum',
+        threshold: 0,
+      });
+    }
+    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
+      props.observability.alarm({
+        name: `jobs-${metric.replace('Executions', '').toLowerCase()}`,
+        description: `A ${stateMachineName(namePrefix)} execution ended ${metric.replace('Executions', '')}; the janitor re-queues its unfinished jobs.`,
+        namespace: 'AWS/States',
+        metric,
+        dimensions: { StateMachineArn: stateMachineArn },
+        statistic: 'Sum',
+        threshold: 0,
+      });
+    }
+  }
+
+  /** Invokes `fn` with a constant input from an existing rule, a schedule, or an event pattern; only that rule may. */
+  private trigger(
+    id: string,
+    fn: NodeFunction,
+    input: Record<string, string>,
+    source: { ruleName: string; ruleArn: string } | { name: string; schedule: string } | { name: string; pattern: Record<string, unknown> },
+  ): void {
+    const rule =
+      'ruleName' in source
+        ? { name: source.ruleName, arn: source.ruleArn }
+        : new CloudwatchEventRule(this, `${id}-rule`, {
+            name: source.name,
+            ...('schedule' in source ? { scheduleExpression: source.schedule } : { eventPattern: JSON.stringify(source.pattern) }),
+          });
+    new CloudwatchEventTarget(this, `${id}-target`, { rule: rule.name, targetId: id, arn: fn.functionArn, input: JSON.stringify(input) });
+    new LambdaPermission(this, `${id}-permission`, {
+      statementId: id,
+      action: 'lambda:InvokeFunction',
+      functionName: fn.functionName,
+      principal: 'events.amazonaws.com',
+      sourceArn: rule.arn,
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import type { EnvironmentConfig } from '../../environments';
+
+/** Time Fargate may take to provision and pull before the container runs (beyond the task's own timeout). */
+export const PROVISIONING_ALLOWANCE_SECONDS = 900;
+/** Ledger and lease writes, wake-up and slack around one job. */
+const BOOKKEEPING_SECONDS = 300;
+
+type RetryPolicy = EnvironmentConfig['retry']['ecsApi'];
+
+/** The delays before each retry: interval·rate^i, capped at MaxDelaySeconds (no jitter: the worst case). */
+export function retryDelaysSeconds(policy: RetryPolicy): number[] {
+  return Array.from({ length: policy.maxAttempts }, (_, i) =>
+    Math.min(policy.maxDelaySeconds, Math.round(policy.intervalSeconds * policy.backoffRate ** i)),
+  );
+}
+
+/** Longest RunTask state may take, waiting for the task included. */
+export function runTaskTimeoutSeconds(config: EnvironmentConfig): number {
+  return config.task.timeoutSeconds + PROVISIONING_ALLOWANCE_SECONDS;
+}
+
+/**
+ * How long a job's lease lives: its every attempt at its longest, with every API retry and every pause
+ * between attempts. The state machine times out at the same bound, so no execution outlives its leases.
+ */
+export function leaseSeconds(config: EnvironmentConfig): number {
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const attempts = config.retry.taskFailed.maxAttempts + 1;
+  const perAttempt = runTaskTimeoutSeconds(config) + sum(retryDelaysSeconds(config.retry.ecsApi));
+  return attempts * perAttempt + sum(retryDelaysSeconds(config.retry.taskFailed)) + BOOKKEEPING_SECONDS;
+}
