@@ -44,10 +44,10 @@ export async function recordFirstSight(ddb: DocumentClient, table: string, job: 
         TableName: table,
         Key: ledgerKey(job.jobId),
         UpdateExpression:
-          'SET #status = :queued, jobId = :jobId, bucket = :bucket, objectKey = :key, versionId = :versionId, sequencer = :sequencer, ' +
+          'SET #status = :queued, jobId = :jobId, #bucket = :bucket, objectKey = :key, versionId = :versionId, sequencer = :sequencer, ' +
           'attempts = if_not_exists(attempts, :zero), firstSeenAt = if_not_exists(firstSeenAt, :at), updatedAt = :at, #ttl = :ttl',
         ConditionExpression: 'attribute_not_exists(pk) OR #status = :queued',
-        ExpressionAttributeNames: { '#status': 'status', '#ttl': TTL_ATTRIBUTE },
+        ExpressionAttributeNames: { '#status': 'status', '#bucket': 'bucket', '#ttl': TTL_ATTRIBUTE },
         ExpressionAttributeValues: {
           ':queued': 'queued',
           ':jobId': job.jobId,

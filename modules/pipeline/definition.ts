@@ -112,11 +112,13 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       ],
       next: STATES.recordSuccess,
     }),
-    // The container stopped non-zero. Its exit code is in the Cause (the stopped task as JSON): bad
-    // input is final; anything else (transient trouble, a Spot interruption's SIGTERM) is retried.
+    // Catching States.TaskFailed also catches every other Task error (it is a wildcard), so first keep
+    // only a real container failure. Its exit code is in the Cause (the stopped task as JSON): bad input
+    // is final; anything else (transient trouble, a Spot interruption's SIGTERM) is retried.
     // String matching, not States.StringToJson, so a Cause of another shape cannot fail the execution.
     [STATES.classifyTaskFailure]: choice(STATES.classifyTaskFailure, {
       Choices: [
+        { Not: { Variable: '$.failure.Error', StringEquals: 'States.TaskFailed' }, Next: STATES.recordFailure },
         {
           And: [
             { Variable: '$.failure.Cause', IsPresent: true },
