@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseInstructions, projectRules } from '../../task-image/scripts/lint-dockerfile';
+import { WORKER_NODE_FLAGS } from '../../task-image/worker-node-flags';
 import { REPO_ROOT } from './s3-harness';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'task-image', 'Dockerfile'), 'utf8');
@@ -21,4 +22,11 @@ test.each([
   const mutated = mutate(dockerfile);
   expect(mutated).not.toBe(dockerfile);
   expect(problemsIn(mutated)).toContainEqual(expect.stringContaining(expected));
+});
+
+test('the image and `npm run worker` start node with the same flags as the tests and benchmark', () => {
+  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+  expect(JSON.parse(cmd ?? 'null')).toEqual(['node', ...WORKER_NODE_FLAGS, '/app/dist/worker.js']);
+  const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  expect(scripts.worker).toContain(`node ${WORKER_NODE_FLAGS.join(' ')} task-image/dist/worker.js`);
 });

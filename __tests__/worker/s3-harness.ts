@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import S3rver, { type S3rverMiddleware } from 's3rver';
+import { WORKER_NODE_FLAGS } from '../../task-image/worker-node-flags';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const WORKER_BUNDLE = join(REPO_ROOT, 'task-image', 'dist', 'worker.js');
@@ -118,9 +119,9 @@ export interface WorkerStart {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Runs the bundled worker as the image does: a child process, configured by environment only. */
+/** Runs the bundled worker as the image does: same Node flags, a child process, configured by environment only. */
 export function startWorker(endpoint: string, jobEnv: Record<string, string>): WorkerStart {
-  const child = spawn(process.execPath, [WORKER_BUNDLE], {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_BUNDLE], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { activeProcessor } from './active-processor';
 import { classifyFailure, StopRequestedError } from './errors';
 import { EXIT_CODES, type ExitCode } from './exit-codes';
@@ -17,6 +18,20 @@ const EXIT_CODE_BY_OUTCOME: Record<JobOutcome['status'], ExitCode> = {
   transient: EXIT_CODES.transient,
   stopped: EXIT_CODES.transient,
 };
+
+/**
+ * This process's peak resident set, to size the task's memory from real runs. VmHWM (Linux) counts
+ * this program only; getrusage's maxRSS can carry the parent's peak across fork and exec.
+ */
+function peakRssMiB(): number {
+  let kib = process.resourceUsage().maxRSS;
+  try {
+    kib = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? kib);
+  } catch {
+    // Not Linux: keep maxRSS.
+  }
+  return Math.round(kib / 102.4) / 10;
+}
 
 async function main(): Promise<ExitCode> {
   const log = createJsonLogger(process.env.JOB_ID || undefined);
@@ -50,7 +65,7 @@ async function main(): Promise<ExitCode> {
   try {
     const outcome = await runJob(config, { s3, processor: activeProcessor, log, signal: stop.signal });
     const exitCode = EXIT_CODE_BY_OUTCOME[outcome.status];
-    log.info('job-finished', { outcome: outcome.status, exitCode });
+    log.info('job-finished', { outcome: outcome.status, exitCode, peakRssMiB: peakRssMiB() });
     return exitCode;
   } finally {
     s3.destroy();
