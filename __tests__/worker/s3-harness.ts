@@ -1,0 +1,176 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import S3rver, { type S3rverMiddleware } from 's3rver';
+import { WORKER_NODE_FLAGS } from '../../task-image/worker-node-flags';
+
+export const REPO_ROOT = resolve(__dirname, '..', '..');
+export const WORKER_BUNDLE = join(REPO_ROOT, 'task-image', 'dist', 'worker.js');
+export const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface LocalS3 {
+  endpoint: string;
+  client: S3Client;
+  close(): Promise<void>;
+}
+
+/** A real s3rver on 127.0.0.1, random port, temp directory; middleware runs in front of its routes. */
+export async function startLocalS3(buckets: string[], middleware: S3rverMiddleware[] = []): Promise<LocalS3> {
+  const directory = mkdtempSync(join(tmpdir(), 'sluice-s3rver-'));
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
+  // After s3rver's logger, before its XML encoder and routes.
+  server.middleware.splice(1, 0, ...middleware);
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    credentials: CREDENTIALS,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    endpoint,
+    client,
+    async close() {
+      client.destroy();
+      await server.close();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * s3rver ignores versionId. This gives it the minimum of S3 versioning the worker relies on:
+ * each PUT gets a new version id (x-amz-version-id), GET/HEAD of the current version answers with
+ * it, and any other version id gets S3's documented 404 NoSuchVersion.
+ */
+export function versioningEmulation(): S3rverMiddleware {
+  const currentVersion = new Map<string, string>();
+  return async (ctx, next) => {
+    const versionId = typeof ctx.query.versionId === 'string' ? ctx.query.versionId : undefined;
+    if (versionId !== undefined && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      if (currentVersion.get(ctx.path) !== versionId) {
+        ctx.status = 404;
+        ctx.type = 'application/xml';
+        ctx.body =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchVersion</Code>' +
+          '<Message>The specified version does not exist.</Message>' +
+          `<VersionId>${versionId}</VersionId></Error>`;
+        return;
+      }
+    }
+    await next();
+    if (ctx.method === 'PUT' && ctx.status === 200 && !('uploadId' in ctx.query)) {
+      const newVersion = randomUUID().replace(/-/g, '');
+      currentVersion.set(ctx.path, newVersion);
+      ctx.set('x-amz-version-id', newVersion);
+    } else if ((ctx.method === 'GET' || ctx.method === 'HEAD') && currentVersion.has(ctx.path)) {
+      ctx.set('x-amz-version-id', currentVersion.get(ctx.path)!);
+    }
+  };
+}
+
+/** Serves GETs of keys containing `marker` one chunk per `delayMs`: a slow network, so a stop lands mid-stream. */
+export function slowDownloads(marker: string, delayMs: number): S3rverMiddleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'GET' || !ctx.path.includes(marker) || !(ctx.body instanceof Readable)) return;
+    const source = ctx.body;
+    const throttled = new PassThrough({ highWaterMark: 16 * 1024 });
+    (async () => {
+      for await (const chunk of source) {
+        await new Promise((done) => setTimeout(done, delayMs));
+        if (!throttled.write(chunk)) await new Promise((done) => throttled.once('drain', done));
+      }
+      throttled.end();
+    })().catch((error: Error) => throttled.destroy(error));
+    ctx.body = throttled;
+  };
+}
+
+export function buildWorkerBundle(): void {
+  execFileSync(process.execPath, [join(REPO_ROOT, 'task-image', 'build.mjs')], { stdio: 'inherit' });
+}
+
+export interface WorkerRun {
+  exitCode: number | null;
+  /** Every stdout line, parsed: the worker logs only JSON. */
+  logs: Array<Record<string, unknown>>;
+  stderr: string;
+}
+
+export interface WorkerStart {
+  pid: number;
+  done: Promise<WorkerRun>;
+  /** Resolves at the first log line with this event. */
+  waitForEvent(event: string): Promise<Record<string, unknown>>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Runs the bundled worker as the image does: same Node flags, a child process, configured by environment only. */
+export function startWorker(endpoint: string, jobEnv: Record<string, string>): WorkerStart {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_BUNDLE], {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+      AWS_CONFIG_FILE: '/nonexistent/aws-config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+      AWS_ENDPOINT_URL_S3: endpoint,
+      ...jobEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ event: string; resolve: (line: Record<string, unknown>) => void }> = [];
+  let stdoutRest = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    const parts = (stdoutRest + text).split('\n');
+    stdoutRest = parts.pop() ?? '';
+    for (const part of parts) {
+      const line = JSON.parse(part) as Record<string, unknown>;
+      logs.push(line);
+      for (const waiter of waiters.filter((candidate) => candidate.event === line.event)) waiter.resolve(line);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const done = new Promise<WorkerRun>((resolveRun, rejectRun) => {
+    child.on('error', rejectRun);
+    child.on('close', (exitCode) => {
+      if (stdoutRest.trim()) logs.push(JSON.parse(stdoutRest) as Record<string, unknown>);
+      resolveRun({ exitCode, logs, stderr });
+    });
+  });
+  return {
+    pid: child.pid!,
+    done,
+    waitForEvent(event) {
+      const seen = logs.find((line) => line.event === event);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolveEvent, rejectEvent) => {
+        waiters.push({ event, resolve: resolveEvent });
+        done.then(() => rejectEvent(new Error(`worker exited without logging "${event}"`)));
+      });
+    },
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+export function runWorker(endpoint: string, jobEnv: Record<string, string>): Promise<WorkerRun> {
+  return startWorker(endpoint, jobEnv).done;
+}

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { activeProcessor } from './active-processor';
+import { classifyFailure, StopRequestedError } from './errors';
+import { EXIT_CODES, type ExitCode } from './exit-codes';
+import { readJobConfig } from './job-config';
+import { createJsonLogger } from './log';
+import { runJob, type JobOutcome } from './run-job';
+import { createS3Client } from './s3-client';
+
+// After SIGTERM, streams are destroyed at once; this caps a processor that ignores the signal,
+// well inside ECS's stop timeout (2-120 s) before SIGKILL.
+const FORCED_EXIT_AFTER_STOP_MS = 1_000;
+
+const EXIT_CODE_BY_OUTCOME: Record<JobOutcome['status'], ExitCode> = {
+  succeeded: EXIT_CODES.ok,
+  skipped: EXIT_CODES.ok,
+  'bad-input': EXIT_CODES.badInput,
+  transient: EXIT_CODES.transient,
+  stopped: EXIT_CODES.transient,
+};
+
+/**
+ * This process's peak resident set, to size the task's memory from real runs. VmHWM (Linux) counts
+ * this program only; getrusage's maxRSS can carry the parent's peak across fork and exec.
+ */
+function peakRssMiB(): number {
+  let kib = process.resourceUsage().maxRSS;
+  try {
+    kib = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? kib);
+  } catch {
+    // Not Linux: keep maxRSS.
+  }
+  return Math.round(kib / 102.4) / 10;
+}
+
+async function main(): Promise<ExitCode> {
+  const log = createJsonLogger(process.env.JOB_ID || undefined);
+  const stop = new AbortController();
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    log.warn('stop-requested', { signal });
+    stop.abort(new StopRequestedError());
+    setTimeout(() => {
+      log.error('forced-exit', { reason: `work did not stop within ${FORCED_EXIT_AFTER_STOP_MS} ms` });
+      process.exit(EXIT_CODES.transient);
+    }, FORCED_EXIT_AFTER_STOP_MS).unref();
+  };
+  process.once('SIGTERM', onStopSignal);
+  process.once('SIGINT', onStopSignal);
+
+  let config;
+  try {
+    config = readJobConfig(process.env);
+  } catch (error) {
+    log.error('job-bad-input', { reason: classifyFailure(error, false).reason });
+    return EXIT_CODES.badInput;
+  }
+  log.info('job-started', {
+    bucket: config.bucket,
+    key: config.key,
+    versionId: config.versionId ?? null,
+    resultKey: config.resultKey,
+    processor: activeProcessor.name,
+  });
+  const s3 = createS3Client(process.env);
+  try {
+    const outcome = await runJob(config, { s3, processor: activeProcessor, log, signal: stop.signal });
+    const exitCode = EXIT_CODE_BY_OUTCOME[outcome.status];
+    log.info('job-finished', { outcome: outcome.status, exitCode, peakRssMiB: peakRssMiB() });
+    return exitCode;
+  } finally {
+    s3.destroy();
+  }
+}
+
+main().then(
+  (exitCode) => {
+    process.exitCode = exitCode;
+  },
+  (error: unknown) => {
+    // Only a bug in the worker itself gets here: retrying may hit a healthier host.
+    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'worker-crashed', jobId: process.env.JOB_ID ?? null, error: String(error) })}\n`);
+    process.exitCode = EXIT_CODES.transient;
+  },
+);

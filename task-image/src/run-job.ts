@@ -1,0 +1,217 @@
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { BadInputError, classifyFailure, StopRequestedError, type FailureKind } from './errors';
+import type { JobConfig } from './job-config';
+import type { Logger } from './log';
+import type { Processor } from './processor';
+
+/** Object metadata on each result, so the idempotency check is one HeadObject. */
+export const RESULT_METADATA = {
+  jobId: 'sluice-job-id',
+  sourceVersion: 'sluice-source-version',
+  status: 'sluice-status',
+} as const;
+
+/** Recorded when the source bucket is not versioned (S3's own name for that version). */
+export const UNVERSIONED = 'null';
+
+export interface JobResult {
+  schemaVersion: 1;
+  jobId: string;
+  status: 'succeeded' | 'failed';
+  source: {
+    bucket: string;
+    key: string;
+    versionId: string;
+    etag: string | null;
+    contentLength: number | null;
+    contentType: string | null;
+  };
+  processor: { name: string; version: string };
+  timings: { startedAt: string; finishedAt: string; durationMs: number };
+  output: unknown;
+  error: { kind: 'bad-input'; reason: string } | null;
+}
+
+export type JobOutcome =
+  | { status: 'succeeded'; resultKey: string }
+  | { status: 'skipped'; resultKey: string }
+  | { status: FailureKind; reason: string };
+
+export interface JobDependencies {
+  s3: S3Client;
+  processor: Processor;
+  log: Logger;
+  /** Aborted on SIGTERM. */
+  signal: AbortSignal;
+}
+
+export async function runJob(config: JobConfig, deps: JobDependencies): Promise<JobOutcome> {
+  const { s3, processor, log, signal } = deps;
+  const started = new Date();
+  try {
+    if (await resultAlreadyWritten(config, deps)) {
+      log.info('job-skipped', { reason: 'result already written for this job and version', resultKey: config.resultKey });
+      return { status: 'skipped', resultKey: config.resultKey };
+    }
+
+    const object = await s3
+      .send(
+        new GetObjectCommand({ Bucket: config.bucket, Key: config.key, VersionId: config.versionId }),
+        { abortSignal: signal },
+      )
+      .catch((error: unknown) => {
+        throw describeMissingObject(error, config);
+      });
+    const body = object.Body as Readable | undefined;
+    if (!body) throw new Error('GetObject returned no body');
+    // Closing the socket is what makes a stop take effect mid-stream.
+    const stopReading = () => body.destroy(new StopRequestedError());
+    signal.addEventListener('abort', stopReading, { once: true });
+    const versionId = object.VersionId ?? config.versionId ?? UNVERSIONED;
+    log.info('object-opened', {
+      bucket: config.bucket,
+      key: config.key,
+      versionId,
+      contentLength: object.ContentLength ?? null,
+    });
+
+    let output: unknown;
+    try {
+      output = await processor.process({
+        body,
+        bucket: config.bucket,
+        key: config.key,
+        versionId: object.VersionId,
+        contentType: object.ContentType,
+        contentLength: object.ContentLength,
+        signal,
+        log,
+      });
+    } finally {
+      signal.removeEventListener('abort', stopReading);
+      body.destroy();
+    }
+    // A stop that arrived while the processor finished still means: write nothing.
+    if (signal.aborted) throw new StopRequestedError();
+
+    const finished = new Date();
+    const result: JobResult = {
+      schemaVersion: 1,
+      jobId: config.jobId,
+      status: 'succeeded',
+      source: {
+        bucket: config.bucket,
+        key: config.key,
+        versionId,
+        etag: object.ETag ?? null,
+        contentLength: object.ContentLength ?? null,
+        contentType: object.ContentType ?? null,
+      },
+      processor: { name: processor.name, version: processor.version },
+      timings: timings(started, finished),
+      output: output ?? null,
+      error: null,
+    };
+    await writeResult(config, result, deps);
+    log.info('job-succeeded', { resultKey: config.resultKey, durationMs: result.timings.durationMs });
+    return { status: 'succeeded', resultKey: config.resultKey };
+  } catch (error) {
+    const failure = classifyFailure(error, signal.aborted);
+    if (failure.kind === 'bad-input') {
+      await recordBadInput(config, failure.reason, started, deps);
+    } else {
+      log.warn(failure.kind === 'stopped' ? 'job-stopped' : 'job-transient-failure', {
+        reason: failure.reason,
+        ...(failure.kind === 'transient' && error instanceof Error ? { stack: error.stack } : {}),
+      });
+    }
+    return { status: failure.kind, reason: failure.reason };
+  }
+}
+
+async function resultAlreadyWritten(config: JobConfig, { s3, signal }: JobDependencies): Promise<boolean> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: config.bucket, Key: config.resultKey }), {
+      abortSignal: signal,
+    });
+    const metadata = head.Metadata ?? {};
+    return (
+      metadata[RESULT_METADATA.status] === 'succeeded' &&
+      metadata[RESULT_METADATA.jobId] === config.jobId &&
+      (config.versionId === undefined || metadata[RESULT_METADATA.sourceVersion] === config.versionId)
+    );
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw error;
+  }
+}
+
+/** A 404 on GetObject is the input's fault: say which object and version were missing. */
+function describeMissingObject(error: unknown, config: JobConfig): unknown {
+  const name = (error as { name?: string }).name;
+  const where = `s3://${config.bucket}/${config.key}${config.versionId ? ` (version ${config.versionId})` : ''}`;
+  if (name === 'NoSuchKey') return new BadInputError(`object ${where} does not exist`);
+  if (name === 'NoSuchVersion') return new BadInputError(`version of ${where} does not exist`);
+  if (name === 'NoSuchBucket') return new BadInputError(`bucket ${config.bucket} does not exist`);
+  if (name === 'InvalidArgument' && config.versionId) {
+    return new BadInputError(`S3 rejected the version id for ${where}: ${(error as Error).message}`);
+  }
+  if (name === 'AccessDenied') {
+    return new BadInputError(`access denied reading ${where}: check the task role's s3:GetObject grant`);
+  }
+  return error;
+}
+
+async function writeResult(config: JobConfig, result: JobResult, { s3, signal }: JobDependencies): Promise<void> {
+  // One PutObject: the result lands whole or not at all, and needs no multipart permissions.
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: config.bucket,
+      Key: config.resultKey,
+      Body: `${JSON.stringify(result, null, 2)}\n`,
+      ContentType: 'application/json',
+      Metadata: {
+        [RESULT_METADATA.jobId]: result.jobId,
+        [RESULT_METADATA.sourceVersion]: result.source.versionId,
+        [RESULT_METADATA.status]: result.status,
+      },
+    }),
+    { abortSignal: signal },
+  );
+}
+
+/** Leaves the reason where users look for results; the exit code (65) still tells the state machine. */
+async function recordBadInput(config: JobConfig, reason: string, started: Date, deps: JobDependencies): Promise<void> {
+  deps.log.error('job-bad-input', { reason });
+  const result: JobResult = {
+    schemaVersion: 1,
+    jobId: config.jobId,
+    status: 'failed',
+    source: {
+      bucket: config.bucket,
+      key: config.key,
+      versionId: config.versionId ?? UNVERSIONED,
+      etag: null,
+      contentLength: null,
+      contentType: null,
+    },
+    processor: { name: deps.processor.name, version: deps.processor.version },
+    timings: timings(started, new Date()),
+    output: null,
+    error: { kind: 'bad-input', reason },
+  };
+  try {
+    await writeResult(config, result, deps);
+  } catch (error) {
+    deps.log.warn('failure-result-not-written', { error: error as Error });
+  }
+}
+
+function timings(started: Date, finished: Date): JobResult['timings'] {
+  return {
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+  };
+}
