@@ -10,6 +10,7 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
+import { WORKER_CONTAINER_NAME } from '../task-image/image-reference';
 import { partitionOf, policyJson, serviceTrustPolicy } from './iam';
 
 export interface ComputeProps {
@@ -26,8 +27,6 @@ export interface ComputeProps {
   readonly subnetIds: readonly string[];
 }
 
-/** The container every task runs; the state machine overrides its environment per job. */
-export const WORKER_CONTAINER_NAME = 'worker';
 /** Task-local scratch space: the root filesystem is read-only. */
 const SCRATCH_VOLUME = 'scratch';
 

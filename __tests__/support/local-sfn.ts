@@ -28,7 +28,7 @@ export function synthesizedDefinition(stage: StageName, config?: EnvironmentConf
   return JSON.parse(resolved);
 }
 
-export type LocalHandler = (input: any) => Promise<unknown>;
+export type LocalHandler = (input: any) => Promise<any>;
 
 /** Every Task state, also those inside Map item processors, with its resource. */
 export function taskStates(definition: { States: Record<string, State> }): Array<[string, string]> {

@@ -3,8 +3,10 @@
  * and always ending with its lease released and its result in the ledger.
  */
 import type { EnvironmentConfig } from '../../environments';
+import type { JobInput } from '../../functions/jobs';
 import { LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { SINGLE_RELEASE_EXPRESSIONS } from '../../functions/pool';
+import { WORKER_JOB_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import { choice, map, pass, retrier, stateMachine, succeed, task, wait, type Retrier, type StateMachineDefinition } from './asl';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
@@ -35,6 +37,14 @@ export const STATES = {
   jobDone: 'JobDone',
   done: 'Done',
 } as const;
+
+/** Which job field feeds each variable the worker reads. */
+const JOB_FIELD_OF_ENV: Record<(typeof WORKER_JOB_ENV)[number], keyof JobInput> = {
+  BUCKET: 'bucket',
+  KEY: 'key',
+  VERSION_ID: 'versionId',
+  JOB_ID: 'jobId',
+};
 
 /** Errors of `ecs:runTask.sync` that mean "not now" (throttling, capacity, failures[]), per the ECS integration docs. */
 export const ECS_TRANSIENT_ERRORS = ['ECS.AmazonECSException', 'AmazonECS.Unknown'];
@@ -82,12 +92,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
           ContainerOverrides: [
             {
               Name: props.containerName,
-              Environment: [
-                { Name: 'BUCKET', 'Value.$': '$.job.bucket' },
-                { Name: 'KEY', 'Value.$': '$.job.key' },
-                { Name: 'VERSION_ID', 'Value.$': '$.job.versionId' },
-                { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
-              ],
+              Environment: WORKER_JOB_ENV.map((name) => ({ Name: name, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[name]}` })),
             },
           ],
         },
