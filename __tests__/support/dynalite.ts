@@ -1,0 +1,53 @@
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AddressInfo } from 'node:net';
+
+// dynalite ships no types.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const dynalite = require('dynalite') as (options: Record<string, unknown>) => import('node:http').Server;
+
+export interface LocalDynamo {
+  readonly endpoint: string;
+  readonly client: DynamoDBClient;
+  readonly ddb: DynamoDBDocumentClient;
+  /** Creates a table keyed like the stage's table (`pk`, string) and returns its name. */
+  createTable(name?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+let tableCounter = 0;
+
+/** A DynamoDB-compatible server (dynalite, in memory) on a random loopback port. */
+export async function startDynalite(): Promise<LocalDynamo> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const ddb = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    endpoint,
+    client,
+    ddb,
+    async createTable(name = `sluice-test-${++tableCounter}`) {
+      await client.send(
+        new CreateTableCommand({
+          TableName: name,
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      // Even with createTableMs 0, dynalite turns a table ACTIVE on a later tick.
+      for (let tries = 0; tries < 100; tries++) {
+        const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+        if (Table?.TableStatus === 'ACTIVE') return name;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      throw new Error(`dynalite table ${name} did not become ACTIVE`);
+    },
+    async close() {
+      client.destroy();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Sets the limiter's budget, rate and burst. `terraform apply` invokes it with the stage's values
+ * (aws_lambda_invocation, again whenever they change); an operator may invoke it to change them at run
+ * time — budget 0 pauses admission, leases already held run to completion.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { configureCommand, type DocumentClient, type PoolSettings } from './pool';
+import { jsonLog, settingsFromEnv } from './runtime';
+
+export const poolSettingsSchema = z.strictObject({
+  budgetVcpu: z.number().min(0, 'budgetVcpu must be 0 (paused) or more'),
+  ratePerSecond: z.number().gt(0, 'ratePerSecond must be above 0').lt(20, "ratePerSecond must stay below Fargate's 20 launches/s"),
+  burst: z.number().int().min(1).max(100),
+});
+
+export async function configurePool(ddb: DocumentClient, tableName: string, input: unknown, now: number): Promise<PoolSettings> {
+  const parsed = poolSettingsSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new Error(`invalid pool settings: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+  }
+  await ddb.send(new UpdateCommand(configureCommand(tableName, parsed.data, now)));
+  return parsed.data;
+}
+
+let ddb: DynamoDBDocumentClient | undefined;
+
+export async function handler(event: unknown): Promise<PoolSettings> {
+  ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const { TABLE_NAME } = settingsFromEnv(z.object({ TABLE_NAME: z.string().min(1) }));
+  const applied = await configurePool(ddb, TABLE_NAME, event, Date.now());
+  jsonLog('configure-pool')({ event: 'poolConfigured', ...applied });
+  return applied;
+}

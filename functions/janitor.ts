@@ -1,0 +1,166 @@
+/**
+ * The janitor: settles leases that no release will come for. Woken by this state machine's executions
+ * ending FAILED, TIMED_OUT or ABORTED, and by a schedule, it sweeps every lease:
+ * - its execution ended → release it; a job the execution left unfinished is re-queued (or failed once
+ *   its attempts are spent);
+ * - its execution never started (the dispatcher stopped between admission and StartExecution) and the
+ *   grace period passed → release it; the job's intake message was never deleted, so it comes back alone;
+ * - its execution still runs → leave it, even past expiry (the state machine's timeout equals the lease
+ *   duration, so this does not last); releasing it would break the cap.
+ * Then it wakes the dispatcher if anything was freed.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import type { RequeueMessage } from './jobs';
+import { markFailedCommand, markRequeuedCommand, readLedgerRow } from './ledger';
+import { isConditionFailure, readPool, releaseCommand, tryUpdate, type DocumentClient, type Lease } from './pool';
+import { jsonLog, positiveInt, settingsFromEnv, systemClock, type Clock, type Log } from './runtime';
+import type { Sender } from './dispatcher';
+
+export interface JanitorSettings {
+  readonly tableName: string;
+  readonly queueUrl: string;
+  readonly stateMachineArn: string;
+  readonly dispatcherFunctionName: string;
+  /** Executions a job may have before it is marked failed. */
+  readonly maxExecutionAttempts: number;
+  /** How long after admission a lease without an execution is given before it is reclaimed. */
+  readonly startGraceMs: number;
+}
+
+export interface JanitorDeps {
+  readonly sfn: Sender;
+  readonly sqs: Sender;
+  readonly lambda: Sender;
+  readonly ddb: DocumentClient;
+  readonly clock: Clock;
+  readonly settings: JanitorSettings;
+  readonly log?: Log;
+}
+
+export interface JanitorRunSummary {
+  leases: number;
+  released: number;
+  requeued: number;
+  failed: number;
+  stillRunning: number;
+}
+
+const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
+
+export function executionArnOf(stateMachineArn: string, executionName: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+}
+
+type ExecutionState = { readonly kind: 'running' } | { readonly kind: 'ended'; readonly status: string } | { readonly kind: 'missing' };
+
+async function executionState(sfn: Sender, arn: string): Promise<ExecutionState> {
+  try {
+    const { status } = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+    return ENDED.has(status) ? { kind: 'ended', status } : { kind: 'running' };
+  } catch (error) {
+    if ((error as Error).name === 'ExecutionDoesNotExist') return { kind: 'missing' };
+    throw error;
+  }
+}
+
+export async function runJanitor(deps: JanitorDeps): Promise<JanitorRunSummary> {
+  const { sfn, ddb, clock, settings } = deps;
+  const log = deps.log ?? (() => undefined);
+  const pool = await readPool(ddb, settings.tableName);
+  const byExecution = new Map<string, Array<[string, Lease]>>();
+  for (const [jobId, lease] of Object.entries(pool.leases)) {
+    byExecution.set(lease.execution, [...(byExecution.get(lease.execution) ?? []), [jobId, lease]]);
+  }
+  const summary: JanitorRunSummary = { leases: Object.keys(pool.leases).length, released: 0, requeued: 0, failed: 0, stillRunning: 0 };
+
+  for (const [execution, leases] of byExecution) {
+    const arn = executionArnOf(settings.stateMachineArn, execution);
+    const state = await executionState(sfn, arn);
+    const now = clock.now();
+    if (state.kind === 'running') {
+      summary.stillRunning += leases.length;
+      continue;
+    }
+    if (state.kind === 'missing' && leases.every(([, lease]) => now - lease.admittedAt < settings.startGraceMs && now < lease.expiresAt)) {
+      continue; // the dispatcher may be starting it right now
+    }
+    for (const [jobId, lease] of leases) {
+      // One lease at a time: a lease released meanwhile by the state machine just fails its condition.
+      const released = await tryUpdate(ddb, releaseCommand(settings.tableName, [{ jobId, vcpu: lease.vcpu, execution }], now));
+      if (!released) continue;
+      summary.released++;
+      log({ event: 'leaseReclaimed', jobId, execution, executionState: state.kind === 'ended' ? state.status : 'never started' });
+      if (state.kind === 'ended') await settleUnfinishedJob(deps, jobId, execution, state.status, summary, log);
+    }
+  }
+  if (summary.released > 0) {
+    await deps.lambda.send(new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }));
+  }
+  log({ event: 'janitorDone', ...summary });
+  return summary;
+}
+
+/** A job still marked running by an execution that ended never recorded a result: retry it or fail it. */
+async function settleUnfinishedJob(deps: JanitorDeps, jobId: string, execution: string, status: string, summary: JanitorRunSummary, log: Log) {
+  const { ddb, sqs, clock, settings } = deps;
+  const row = await readLedgerRow(ddb, settings.tableName, jobId);
+  if (!row || row.status !== 'running' || row.executionName !== execution) return;
+  const reason = `execution ${execution} ended ${status} before the job finished`;
+  if (row.attempts >= settings.maxExecutionAttempts) {
+    await ddb.send(new UpdateCommand(markFailedCommand(settings.tableName, jobId, `Execution${status}`, `${reason}; gave up after ${row.attempts} attempt(s)`, clock.now())));
+    summary.failed++;
+    log({ event: 'jobFailed', jobId, reason });
+    return;
+  }
+  try {
+    await ddb.send(new UpdateCommand(markRequeuedCommand(settings.tableName, jobId, reason, clock.now())));
+  } catch (error) {
+    if (isConditionFailure(error)) return; // settled by someone else meanwhile
+    throw error;
+  }
+  const message: RequeueMessage = {
+    sluice: 'requeue',
+    jobId,
+    bucket: row.bucket,
+    key: row.objectKey,
+    versionId: row.versionId,
+    sequencer: row.sequencer,
+    attempt: row.attempts,
+  };
+  await sqs.send(new SendMessageCommand({ QueueUrl: settings.queueUrl, MessageBody: JSON.stringify(message) }));
+  summary.requeued++;
+  log({ event: 'jobRequeued', jobId, attempt: row.attempts, reason });
+}
+
+const environment = z.object({
+  TABLE_NAME: z.string().min(1),
+  QUEUE_URL: z.string().url(),
+  STATE_MACHINE_ARN: z.string().startsWith('arn:'),
+  DISPATCHER_FUNCTION_NAME: z.string().min(1),
+  MAX_EXECUTION_ATTEMPTS: positiveInt,
+  START_GRACE_SECONDS: positiveInt,
+});
+
+export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): JanitorSettings {
+  const e = settingsFromEnv(environment, env);
+  return {
+    tableName: e.TABLE_NAME,
+    queueUrl: e.QUEUE_URL,
+    stateMachineArn: e.STATE_MACHINE_ARN,
+    dispatcherFunctionName: e.DISPATCHER_FUNCTION_NAME,
+    maxExecutionAttempts: e.MAX_EXECUTION_ATTEMPTS,
+    startGraceMs: e.START_GRACE_SECONDS * 1000,
+  };
+}
+
+let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;
+
+export async function handler(): Promise<JanitorRunSummary> {
+  clients ??= { sfn: new SFNClient({}), sqs: new SQSClient({}), lambda: new LambdaClient({}), ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})) };
+  return runJanitor({ ...clients, clock: systemClock, settings: janitorSettingsFromEnv(), log: jsonLog('janitor') });
+}

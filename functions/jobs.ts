@@ -1,0 +1,115 @@
+/** What a job is, where it comes from, and the names derived from it. */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export interface Job {
+  readonly jobId: string;
+  readonly bucket: string;
+  readonly key: string;
+  /** The object version; '' when the bucket was unversioned at upload (then `sequencer` identifies it). */
+  readonly versionId: string;
+  readonly sequencer: string;
+  /** Executions this job already had (0 on first sight; the janitor re-queues with more). */
+  readonly attempt: number;
+}
+
+/** What the state machine receives per job. */
+export interface JobInput extends Job {
+  readonly vcpu: number;
+}
+
+export interface IntakeScope {
+  readonly bucketName: string;
+  readonly inputPrefix: string;
+  readonly inputSuffix?: string;
+}
+
+export type ParsedMessage = { readonly kind: 'job'; readonly job: Job } | { readonly kind: 'poison'; readonly reason: string };
+
+/** Same object version → same id, however often the event is delivered. */
+export function jobIdOf(bucket: string, key: string, versionId: string, sequencer: string): string {
+  const identity = versionId ? `version:${versionId}` : `sequencer:${sequencer}`;
+  return createHash('sha256').update(`${bucket}\n${key}\n${identity}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Execution names are unique per state machine for 90 days, so the name of a batch is a digest of its
+ * jobs and their attempt: a redelivered batch gets the same name (and StartExecution is idempotent);
+ * a retry of the same job gets a new one.
+ */
+export function executionNameFor(jobs: readonly Pick<Job, 'jobId' | 'attempt'>[]): string {
+  if (jobs.length === 0) throw new Error('an execution needs at least one job');
+  if (jobs.length === 1) return `job-${jobs[0].jobId}-a${jobs[0].attempt}`;
+  const members = jobs.map((j) => `${j.jobId}:${j.attempt}`).sort();
+  return `batch${jobs.length}-${createHash('sha256').update(members.join(',')).digest('hex').slice(0, 40)}`;
+}
+
+const s3ObjectCreated = z.object({
+  source: z.literal('aws.s3'),
+  'detail-type': z.literal('Object Created'),
+  detail: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      'version-id': z.string().optional(),
+      sequencer: z.string().min(1),
+    }),
+  }),
+});
+
+/** A job the janitor puts back after its execution ended without finishing it. */
+export const requeueMessage = z.strictObject({
+  sluice: z.literal('requeue'),
+  jobId: z.string().regex(/^[0-9a-f]{32}$/),
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  versionId: z.string(),
+  sequencer: z.string(),
+  attempt: z.number().int().min(1),
+});
+export type RequeueMessage = z.infer<typeof requeueMessage>;
+
+function inScope(scope: IntakeScope, bucket: string, key: string): string | undefined {
+  if (bucket !== scope.bucketName) return `bucket "${bucket}" is not this pipeline's bucket "${scope.bucketName}"`;
+  if (!key.startsWith(scope.inputPrefix)) return `key "${key}" is outside the input prefix "${scope.inputPrefix}"`;
+  if (scope.inputSuffix && !key.endsWith(scope.inputSuffix)) return `key "${key}" does not end with "${scope.inputSuffix}"`;
+  return undefined;
+}
+
+/** Turns an intake message body into a job, or says exactly why it is poison. Never throws. */
+export function parseIntakeMessage(body: string | undefined, scope: IntakeScope): ParsedMessage {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body ?? '');
+  } catch {
+    return { kind: 'poison', reason: 'body is not JSON' };
+  }
+  const requeued = requeueMessage.safeParse(parsed);
+  if (requeued.success) {
+    const { jobId, bucket, key, versionId, sequencer, attempt } = requeued.data;
+    const outside = inScope(scope, bucket, key);
+    if (outside) return { kind: 'poison', reason: outside };
+    if (jobId !== jobIdOf(bucket, key, versionId, sequencer)) return { kind: 'poison', reason: 'requeued job id does not match its object' };
+    return { kind: 'job', job: { jobId, bucket, key, versionId, sequencer, attempt } };
+  }
+  const event = s3ObjectCreated.safeParse(parsed);
+  if (!event.success) {
+    const first = event.error.issues[0];
+    return { kind: 'poison', reason: `not an S3 Object Created event (${first.path.join('.') || 'body'}: ${first.message})` };
+  }
+  const { bucket, object } = event.data.detail;
+  const outside = inScope(scope, bucket.name, object.key);
+  if (outside) return { kind: 'poison', reason: outside };
+  const versionId = object['version-id'] ?? '';
+  return {
+    kind: 'job',
+    job: {
+      jobId: jobIdOf(bucket.name, object.key, versionId, object.sequencer),
+      bucket: bucket.name,
+      key: object.key,
+      versionId,
+      sequencer: object.sequencer,
+      attempt: 0,
+    },
+  };
+}

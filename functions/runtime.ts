@@ -1,0 +1,33 @@
+/** What every handler shares: the clock, structured logs and settings read from the environment. */
+import { z } from 'zod';
+
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export type Log = (event: Record<string, unknown>) => void;
+
+/** One JSON line per event, so CloudWatch Logs Insights can query every field. */
+export function jsonLog(component: string): Log {
+  return (event) => console.log(JSON.stringify({ component, ...event }));
+}
+
+/** Parses a handler's settings from its environment; a missing or bad variable names itself. */
+export function settingsFromEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv = process.env): z.output<T> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`bad function configuration: ${problems}`);
+  }
+  return result.data;
+}
+
+export const positiveNumber = z.coerce.number().positive();
+export const positiveInt = z.coerce.number().int().positive();
