@@ -135,9 +135,10 @@ export class VirtualClock {
 
   /**
    * Runs until no timer is left (or `untilMs` virtual ms, or stop()). Fires all timers due at the same instant
-   * together, then settles, then jumps. `onAdvance` sees each new instant (for progress and meters).
+   * together, then settles, then jumps. `beforeAdvance` runs at the old instant, just before a jump to `nextMs`
+   * (for meters, progress and stop conditions).
    */
-  async run(options: { untilMs?: number; onAdvance?: (elapsedMs: number) => void } = {}): Promise<void> {
+  async run(options: { untilMs?: number; beforeAdvance?: (nextMs: number) => void } = {}): Promise<void> {
     this.stopped = false;
     for (;;) {
       await this.settle();
@@ -149,8 +150,9 @@ export class VirtualClock {
         return;
       }
       if (next > this.elapsed) {
+        options.beforeAdvance?.(next);
+        if (this.stopped) return;
         this.elapsed = next;
-        options.onAdvance?.(this.elapsed);
       }
       while (this.heap.length > 0 && this.heap[0].at <= this.elapsed) {
         const timer = this.pop()!;

@@ -10,7 +10,11 @@ import type { Recorder } from './recorder';
  * DynamoDB is not emulated: it is dynalite (a DynamoDB-compatible server on LevelDB/memdown), reached with the
  * real `@aws-sdk/client-dynamodb`, so conditional writes behave as the real service's do.
  * dynalite runs in a child process; each request is tracked by the virtual clock (time stands still while it
- * travels) and requests go one at a time in the order they were issued, so a run is reproducible from its seed.
+ * travels). Up to `concurrency` requests travel at once (dynalite gets the second core), but their results are
+ * delivered to the caller in the order the requests were issued, so the JavaScript side runs in the same order
+ * on every run. With concurrency 1 a run is exactly reproducible from its seed; above 1 only requests that race
+ * for the same item at the same virtual instant (e.g. two semaphore acquires for the last slot) may be decided
+ * differently by dynalite from run to run. TWIN_DDB_CONCURRENCY overrides the default (4).
  */
 export class Dynalite {
   private constructor(
@@ -46,22 +50,25 @@ export interface TrackedDynamo {
   createTable(input: CreateTableCommandInput): Promise<void>;
 }
 
-export function trackedDynamo(endpoint: string, clock: VirtualClock, recorder: Recorder): TrackedDynamo {
+export const DEFAULT_DDB_CONCURRENCY = Number(process.env.TWIN_DDB_CONCURRENCY ?? 4);
+
+export function trackedDynamo(endpoint: string, clock: VirtualClock, recorder: Recorder, concurrency = DEFAULT_DDB_CONCURRENCY): TrackedDynamo {
   const client = new DynamoDBClient({
     endpoint,
     region: 'eu-west-1',
     credentials: { accessKeyId: 'twin', secretAccessKey: 'twin' },
     maxAttempts: 1,
-    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 4 }) },
+    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: Math.max(1, concurrency) }) },
   });
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  const queue = serialQueue();
+  const queue = orderedPool(Math.max(1, concurrency));
   for (const target of [client, doc] as Array<{ send: (...args: any[]) => Promise<any> }>) {
     const send = target.send.bind(target);
     target.send = (...args: any[]) =>
       clock.track(() =>
         queue(() => {
-          recorder.count('ddbRequests');
+          const name: string = args[0]?.constructor?.name ?? '';
+          recorder.count(/^(Get|BatchGet|Query|Scan|TransactGet)/.test(name) ? 'ddbReads' : 'ddbWrites');
           return send(...args);
         }),
       );
@@ -75,12 +82,30 @@ export function trackedDynamo(endpoint: string, clock: VirtualClock, recorder: R
   };
 }
 
-/** Runs operations one at a time, in call order. */
-function serialQueue() {
-  let tail: Promise<unknown> = Promise.resolve();
+/** Runs up to `concurrency` operations at once; each result is delivered only after every earlier one. */
+function orderedPool(concurrency: number) {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  let delivered: Promise<unknown> = Promise.resolve();
   return <T>(operation: () => Promise<T>): Promise<T> => {
-    const result = tail.then(operation, operation);
-    tail = result.catch(() => undefined);
-    return result;
+    const result = new Promise<T>((resolve, reject) => {
+      const start = () => {
+        active++;
+        operation()
+          .then(resolve, reject)
+          .finally(() => {
+            active--;
+            waiting.shift()?.();
+          });
+      };
+      if (active < concurrency) start();
+      else waiting.push(start);
+    });
+    const inOrder = delivered.then(
+      () => result,
+      () => result,
+    );
+    delivered = inOrder.catch(() => undefined);
+    return inOrder;
   };
 }

@@ -49,6 +49,15 @@ export interface MapIterationInfo {
   cause?: string;
 }
 
+export interface TaskEndInfo {
+  stateName: string;
+  resource: string;
+  input: any;
+  execution: ExecutionInfo;
+  /** The error name if the attempt failed. */
+  error?: string;
+}
+
 export interface SfnOptions {
   startExecutionBucket: { burst: number; refillPerSecond: number };
   maxHistoryEvents?: number;
@@ -77,6 +86,7 @@ export class SfnEmulator {
   private seq = 0;
   private endListeners: Array<(execution: ExecutionInfo) => void> = [];
   private iterationListeners: Array<(iteration: MapIterationInfo) => void> = [];
+  private taskListeners: Array<(task: TaskEndInfo) => void> = [];
   running = 0;
 
   constructor(
@@ -92,6 +102,11 @@ export class SfnEmulator {
 
   onExecutionEnd(listener: (execution: ExecutionInfo) => void): void {
     this.endListeners.push(listener);
+  }
+
+  /** Sees every Task state attempt end (for attributing admissions and releases to jobs). */
+  onTaskEnd(listener: (task: TaskEndInfo) => void): void {
+    this.taskListeners.push(listener);
   }
 
   onMapIterationEnd(listener: (iteration: MapIterationInfo) => void): void {
@@ -173,7 +188,19 @@ export class SfnEmulator {
 
   private run(entry: { machine: InstanceType<StateMachineConstructor>; handlers: Map<string, Handler> }, execution: ExecutionInfo): void {
     const taskResourceLocalHandlers: Record<string, (input: any) => Promise<any>> = {};
-    for (const [name, handler] of entry.handlers) taskResourceLocalHandlers[name] = (input) => handler(input, execution) as Promise<any>;
+    for (const [name, handler] of entry.handlers) {
+      const resource = (handler as Handler & { resource: string }).resource;
+      taskResourceLocalHandlers[name] = async (input) => {
+        try {
+          const output = await handler(input, execution);
+          for (const listener of this.taskListeners) listener({ stateName: name, resource, input, execution });
+          return output;
+        } catch (error) {
+          for (const listener of this.taskListeners) listener({ stateName: name, resource, input, execution, error: (error as Error).name });
+          throw error;
+        }
+      };
+    }
     const run = entry.machine.run(JSON.parse(execution.input), {
       overrides: { taskResourceLocalHandlers },
       context: { Execution: { Id: execution.executionArn, Name: execution.name } },
