@@ -146,6 +146,11 @@ export class World {
     this.recorder.emit('jobDone', { jobId, status: outcome.status, error: outcome.status === 'failed' ? (outcome.error ?? fallback?.error) : null });
   }
 
+  /** The pipeline itself gave the job up (e.g. the janitor after its attempts): failed with that reason. */
+  jobFailed(jobId: string, error: string): void {
+    this.recorder.emit('jobDone', { jobId, status: 'failed', error });
+  }
+
   dlq(jobId: string | undefined, reason: string): void {
     this.recorder.emit('dlq', { jobId: jobId ?? 'unknown', reason });
   }

@@ -27,6 +27,8 @@ const MAX_THROTTLE_RETRY_MS = 300_000;
 export class LambdaEmulator {
   private functions = new Map<string, FunctionOptions & { running: number }>();
   invocations = 0;
+  /** Asynchronous events queued or running. */
+  pending = 0;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -55,6 +57,7 @@ export class LambdaEmulator {
   /** Queues an asynchronous invocation; throttles and errors are retried as Lambda does. */
   invokeAsync(name: string, payload: unknown): void {
     const fn = this.fn(name);
+    this.pending++;
     const queuedAt = this.clock.now();
     let throttles = 0;
     let errors = 0;
@@ -62,6 +65,7 @@ export class LambdaEmulator {
       if (fn.reservedConcurrency !== undefined && fn.running >= fn.reservedConcurrency) {
         this.recorder.count('lambdaThrottles');
         if (this.clock.now() - queuedAt >= SIX_HOURS_MS) {
+          this.pending--;
           this.recorder.emit('lambdaDropped', { fn: name, reason: 'maximum event age' });
           return;
         }
@@ -69,9 +73,13 @@ export class LambdaEmulator {
         this.clock.setTimeout(attempt, delay);
         return;
       }
-      this.execute(fn, payload).catch(() => {
-        if (errors < 2) this.clock.setTimeout(attempt, 60_000 * ++errors);
-      });
+      this.execute(fn, payload).then(
+        () => this.pending--,
+        () => {
+          if (errors < 2) this.clock.setTimeout(attempt, 60_000 * ++errors);
+          else this.pending--;
+        },
+      );
     };
     this.clock.setTimeout(attempt, (fn.startLatencySeconds ?? 0.05) * 1000);
   }

@@ -48,8 +48,10 @@ const nameOf = (url: string) => url.slice(url.lastIndexOf('/') + 1);
 export class SqsEmulator {
   private queues = new Map<string, Queue>();
   private seq = 0;
-  /** Called when a message lands in a queue (e.g. to trigger an event source). */
+  /** Called when a message is moved to a DLQ by the redrive policy. */
   onMessageMoved?: (queueName: string, messageBody: string, reason: string) => void;
+  /** Called for every message sent to a queue (including redrive moves). */
+  onSend?: (queueName: string, messageBody: string, attributes: Record<string, { DataType: string; StringValue?: string }>) => void;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -96,6 +98,7 @@ export class SqsEmulator {
 
   sendMessage(url: string, body: string, delaySeconds?: number, attributes?: Message['attributes']): { MessageId: string } {
     const queue = this.queue(url);
+    this.onSend?.(queue.options.name, body, attributes ?? {});
     const message: Message = {
       id: `msg-${++this.seq}`,
       body,
