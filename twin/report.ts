@@ -156,7 +156,8 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     if (status?.status === 'succeeded') succeeded++;
     else if (status) {
       failed++;
-      const reason = status.error ?? 'unknown';
+      // Group by kind: execution names and job ids vary per job.
+      const reason = (status.error ?? 'unknown').replace(/\b(batch\d+-[0-9a-f]+|job-[0-9a-f]+-a\d+|[0-9a-f]{32})\b/g, '<id>');
       failureReasons[reason] = (failureReasons[reason] ?? 0) + 1;
     }
   }

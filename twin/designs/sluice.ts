@@ -266,7 +266,8 @@ export function sluiceDesign(_stage: string): Design {
       );
       return {
         upload: (object) => rule.put(s3Event(object, new Date(world.clock.now()).toISOString())),
-        isQuiet: () => world.sqs.counts(intakeUrl).total === 0 && world.lambda.pending === 0,
+        // Queued wake-ups (throttled and retried with backoff up to 5 min) would only find an empty queue.
+        isQuiet: () => world.sqs.counts(intakeUrl).total === 0 && world.lambda.running() === 0,
       };
     },
   };

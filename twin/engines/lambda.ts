@@ -35,6 +35,13 @@ export class LambdaEmulator {
     private readonly recorder: Recorder,
   ) {}
 
+  /** Instances running now, over all functions. */
+  running(): number {
+    let n = 0;
+    for (const fn of this.functions.values()) n += fn.running;
+    return n;
+  }
+
   register(options: FunctionOptions): void {
     this.functions.set(options.name, { ...options, running: 0 });
   }

@@ -16,12 +16,16 @@ import type { Rng } from './random';
  * module only, so the AWS SDK, dynalite's sockets and jest keep real timers. (The alternative, faking the
  * globals with @sinonjs/fake-timers, would also freeze the SDK's own timers; `retryIntervalOverrides` and
  * `waitTimeOverrides` only take constants, so they cannot feed virtual sleeps or per-attempt jitter.)
+ *
+ * The library's context object lacks `$$.State` (EnteredTime, Name, RetryCount), which Step Functions
+ * provides to every state (docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html);
+ * `withStateContext` adds it with two small source edits, checked so a library update cannot skip them silently.
  */
 export type StateMachineConstructor = typeof StateMachineClass;
 
 export function loadLocalStepFunctions(clock: VirtualClock, rng: Rng): { StateMachine: StateMachineConstructor } {
   const filename = require.resolve('aws-local-stepfunctions');
-  const source = readFileSync(filename, 'utf8');
+  const source = withStateContext(readFileSync(filename, 'utf8'));
   const virtualMath = Object.create(Math, { random: { value: rng } }) as Math;
   const module = { exports: {} as Record<string, unknown> };
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
@@ -38,4 +42,16 @@ export function loadLocalStepFunctions(clock: VirtualClock, rng: Rng): { StateMa
     virtualMath,
   );
   return module.exports as unknown as { StateMachine: StateMachineConstructor };
+}
+
+const ENTER = 'const stateExecutor = new StateExecutor(currStateName, currState);';
+const RETRY = 'await sleep(waitTimeBeforeRetry, options.abortSignal);';
+
+export function withStateContext(source: string): string {
+  for (const snippet of [ENTER, RETRY]) {
+    if (source.split(snippet).length !== 2) throw new Error(`aws-local-stepfunctions changed: cannot find '${snippet}' once; update twin/engines/local-sfn.ts`);
+  }
+  return source
+    .replace(ENTER, `context.State = { EnteredTime: new Date().toISOString(), Name: currStateName, RetryCount: 0 };\n        ${ENTER}`)
+    .replace(RETRY, `${RETRY}\n        if (context.State) { context.State.RetryCount = this.retrierAttempts[retrierIndex]; context.State.EnteredTime = new Date().toISOString(); }`);
 }

@@ -267,7 +267,7 @@ export class SfnEmulator {
       status,
       transitions: execution.transitions,
       historyEvents: execution.historyEvents,
-      ...(result.error ? { error: result.error } : {}),
+      ...(result.error ? { error: result.error, cause: String(result.cause ?? '').slice(0, 300) } : {}),
     });
     for (const listener of this.endListeners) listener(execution);
   }
