@@ -1,0 +1,247 @@
+import { VirtualClock } from '../../twin/engines/clock';
+import { EcsEmulator, VCPU_LIMIT_MESSAGE, type EcsOptions } from '../../twin/engines/ecs';
+import { LambdaEmulator } from '../../twin/engines/lambda';
+import { mulberry32 } from '../../twin/engines/random';
+import { Recorder } from '../../twin/engines/recorder';
+import { SqsEmulator } from '../../twin/engines/sqs';
+import { TokenBucket } from '../../twin/engines/token-bucket';
+
+const setup = () => {
+  const clock = new VirtualClock();
+  return { clock, recorder: new Recorder(clock), rng: mulberry32(7) };
+};
+
+const ecsOptions = (overrides: Partial<EcsOptions> = {}): EcsOptions => ({
+  vcpuQuota: { FARGATE: 1000, FARGATE_SPOT: 1000 },
+  apiBucket: { burst: 100, refillPerSecond: 40 },
+  fargateRunTaskPerSecond: 1000,
+  launchBucket: { burst: 1000, refillPerSecond: 1000 },
+  capacityErrorRate: 0,
+  spotInterruptionRate: 0,
+  startupSeconds: 0,
+  sigtermExitSeconds: 1,
+  defaultVcpu: 1,
+  behaviour: () => ({ durationSeconds: 300, exitCode: 0 }),
+  ...overrides,
+});
+
+const runTask = (jobId: string, extra: Record<string, unknown> = {}) => ({
+  Cluster: 'c',
+  TaskDefinition: 'td',
+  Overrides: { ContainerOverrides: [{ Name: 'worker', Environment: [{ Name: 'JOB_ID', Value: jobId }] }] },
+  ...extra,
+});
+
+describe('virtual clock', () => {
+  it('fires timers in time order and jumps without waiting in real time', async () => {
+    const { clock } = setup();
+    const fired: Array<[string, number]> = [];
+    clock.setTimeout(() => fired.push(['b', clock.seconds()]), 3_600_000);
+    clock.setTimeout(() => fired.push(['a', clock.seconds()]), 1000);
+    const cancelled = clock.setTimeout(() => fired.push(['never', clock.seconds()]), 2000);
+    clock.clearTimeout(cancelled);
+    const started = Date.now();
+    await clock.run();
+    expect(fired).toEqual([['a', 1], ['b', 3600]]);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('stands still while a tracked real-time operation is in flight', async () => {
+    const { clock } = setup();
+    let seenAt = -1;
+    clock.setTimeout(() => undefined, 10_000);
+    clock.setTimeout(() => {
+      void clock.track(() => new Promise((resolve) => setTimeout(resolve, 50))).then(() => (seenAt = clock.seconds()));
+    }, 1000);
+    await clock.run();
+    expect(seenAt).toBe(1);
+  });
+
+  it('gives library code a Date on virtual time', async () => {
+    const { clock } = setup();
+    const VDate = clock.dateClass();
+    clock.setTimeout(() => undefined, 5000);
+    await clock.run();
+    expect(VDate.now() - clock.epochMs).toBe(5000);
+    expect(new VDate().getTime()).toBe(clock.now());
+  });
+});
+
+describe('token bucket', () => {
+  it('allows the burst, then refills at the rate', async () => {
+    const { clock } = setup();
+    const bucket = new TokenBucket(clock, 100, 40);
+    let taken = 0;
+    while (bucket.tryTake()) taken++;
+    expect(taken).toBe(100);
+    clock.setTimeout(() => undefined, 500);
+    await clock.run();
+    let refilled = 0;
+    while (bucket.tryTake()) refilled++;
+    expect(refilled).toBe(20);
+    expect(bucket.secondsUntil(4)).toBeCloseTo(0.1);
+  });
+
+  it('never holds more than its capacity', async () => {
+    const { clock } = setup();
+    const bucket = new TokenBucket(clock, 5, 20);
+    clock.setTimeout(() => undefined, 60_000);
+    await clock.run();
+    expect(bucket.available()).toBe(5);
+  });
+});
+
+describe('ECS/Fargate twin', () => {
+  it('rejects RunTask over the vCPU quota with the AWS message', async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ vcpuQuota: { FARGATE: 2, FARGATE_SPOT: 2 } }));
+    const first = ecs.runTaskSync(runTask('a'));
+    const second = ecs.runTaskSync(runTask('b'));
+    await expect(ecs.runTaskSync(runTask('c'))).rejects.toMatchObject({ name: 'ECS.AmazonECSException', message: VCPU_LIMIT_MESSAGE });
+    expect(ecs.vcpuInUse()).toBe(2);
+    await clock.run();
+    await expect(first).resolves.toMatchObject({ LastStatus: 'STOPPED', Containers: [{ ExitCode: 0 }] });
+    await second;
+    expect(ecs.vcpuInUse()).toBe(0);
+    expect(recorder.events.filter((e) => e.type === 'taskStop').map((e) => e.t)).toEqual([300, 300]);
+  });
+
+  it('throttles RunTask beyond the API bucket (burst 100, refill 40/s)', async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions());
+    const results = await Promise.allSettled(Array.from({ length: 120 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`j${i}`)), Promise.resolve('accepted')])));
+    const throttled = results.filter((r) => r.status === 'rejected');
+    expect(throttled).toHaveLength(20);
+    expect((throttled[0] as PromiseRejectedResult).reason).toMatchObject({ name: 'ECS.AmazonECSException', message: 'Rate exceeded' });
+    await clock.run({ untilMs: 1000 });
+    const after = await Promise.allSettled(Array.from({ length: 45 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`k${i}`)), Promise.resolve('accepted')])));
+    expect(after.filter((r) => r.status === 'rejected')).toHaveLength(5);
+  });
+
+  it("caps Fargate RunTask at 20 calls/s and launches at Fargate's bucket", async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ fargateRunTaskPerSecond: 20, launchBucket: { burst: 100, refillPerSecond: 20 } }));
+    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`j${i}`)), Promise.resolve('accepted')])));
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(10);
+    expect(recorder.events.filter((e) => e.type === 'throttle' && e.source === 'fargateRunTask')).toHaveLength(10);
+  });
+
+  it('reports capacity shortfalls as failures[] (AmazonECS.Unknown)', async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ capacityErrorRate: 1 }));
+    await expect(ecs.runTaskSync(runTask('a'))).rejects.toMatchObject({ name: 'AmazonECS.Unknown' });
+    expect(recorder.events.map((e) => e.type)).toEqual(['runTask', 'capacityError']);
+    expect(ecs.vcpuInUse()).toBe(0);
+  });
+
+  it('fails .sync with States.TaskFailed and the stopped task as Cause on a non-zero exit', async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ behaviour: () => ({ durationSeconds: 10, exitCode: 65 }) }));
+    const task = ecs.runTaskSync(runTask('bad'));
+    const settled = task.catch((e) => e);
+    await clock.run();
+    const error = await settled;
+    expect(error.name).toBe('States.TaskFailed');
+    expect(JSON.parse(error.message)).toMatchObject({ Containers: [{ ExitCode: 65, Name: 'worker' }], StopCode: 'EssentialContainerExited' });
+  });
+
+  it('interrupts Spot tasks: exit 75, StopCode SpotInterruption, before the task would end', async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ spotInterruptionRate: 1 }));
+    const settled = ecs.runTaskSync(runTask('s', { CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }] })).catch((e) => e);
+    await clock.run();
+    const error = await settled;
+    expect(JSON.parse(error.message)).toMatchObject({ StopCode: 'SpotInterruption', Containers: [{ ExitCode: 75 }] });
+    expect(clock.seconds()).toBeLessThan(302);
+  });
+});
+
+describe('SQS twin', () => {
+  const receive = (QueueUrl: string, extra: Record<string, unknown> = {}) =>
+    ({ constructor: { name: 'ReceiveMessageCommand' }, input: { QueueUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['ApproximateReceiveCount'], ...extra } }) as const;
+
+  it('hides a received message for the visibility timeout and counts receives', async () => {
+    const { clock, recorder } = setup();
+    const sqs = new SqsEmulator(clock, recorder);
+    const url = sqs.createQueue({ name: 'q', visibilityTimeoutSeconds: 30 });
+    sqs.sendMessage(url, 'hello');
+    const first = await sqs.send(receive(url));
+    expect(first.Messages[0]).toMatchObject({ Body: 'hello', Attributes: { ApproximateReceiveCount: '1' } });
+    expect(await sqs.send(receive(url))).toEqual({});
+    const attributes = await sqs.send({ constructor: { name: 'GetQueueAttributesCommand' }, input: { QueueUrl: url } });
+    expect(attributes.Attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '1' });
+    await clock.run({ untilMs: 29_999 });
+    expect(await sqs.send(receive(url))).toEqual({});
+    await clock.run({ untilMs: 30_000 });
+    const again = await sqs.send(receive(url));
+    expect(again.Messages[0].Attributes.ApproximateReceiveCount).toBe('2');
+    expect(again.Messages[0].ReceiptHandle).not.toBe(first.Messages[0].ReceiptHandle);
+    const deleted = await sqs.send({ constructor: { name: 'DeleteMessageBatchCommand' }, input: { QueueUrl: url, Entries: [{ Id: '1', ReceiptHandle: again.Messages[0].ReceiptHandle }, { Id: '2', ReceiptHandle: 'stale' }] } });
+    expect(deleted).toMatchObject({ Successful: [{ Id: '1' }], Failed: [{ Id: '2', Code: 'ReceiptHandleIsInvalid' }] });
+    expect(sqs.counts(url).total).toBe(0);
+  });
+
+  it('delays a message by DelaySeconds', async () => {
+    const { clock, recorder } = setup();
+    const sqs = new SqsEmulator(clock, recorder);
+    const url = sqs.createQueue({ name: 'q' });
+    await sqs.send({ constructor: { name: 'SendMessageCommand' }, input: { QueueUrl: url, MessageBody: 'later', DelaySeconds: 60 } });
+    expect(await sqs.send(receive(url))).toEqual({});
+    await clock.run({ untilMs: 60_000 });
+    expect((await sqs.send(receive(url))).Messages).toHaveLength(1);
+  });
+
+  it('moves a message to the DLQ after maxReceiveCount receives', async () => {
+    const { clock, recorder } = setup();
+    const sqs = new SqsEmulator(clock, recorder);
+    const dlq = sqs.createQueue({ name: 'dlq' });
+    const url = sqs.createQueue({ name: 'q', visibilityTimeoutSeconds: 10, redrive: { deadLetterQueueName: 'dlq', maxReceiveCount: 3 } });
+    sqs.sendMessage(url, 'poison');
+    for (let receiveCount = 1; receiveCount <= 3; receiveCount++) {
+      const got = await sqs.send(receive(url));
+      expect(got.Messages[0].Attributes.ApproximateReceiveCount).toBe(String(receiveCount));
+      await clock.run({ untilMs: receiveCount * 10_000 });
+    }
+    expect(await sqs.send(receive(url))).toEqual({});
+    expect(sqs.bodies(dlq)).toEqual(['poison']);
+  });
+
+  it('ChangeMessageVisibility extends the timeout of an in-flight message', async () => {
+    const { clock, recorder } = setup();
+    const sqs = new SqsEmulator(clock, recorder);
+    const url = sqs.createQueue({ name: 'q', visibilityTimeoutSeconds: 10 });
+    sqs.sendMessage(url, 'm');
+    const got = await sqs.send(receive(url));
+    await sqs.send({ constructor: { name: 'ChangeMessageVisibilityBatchCommand' }, input: { QueueUrl: url, Entries: [{ Id: 'a', ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 100 }] } });
+    await clock.run({ untilMs: 50_000 });
+    expect(await sqs.send(receive(url))).toEqual({});
+    await clock.run({ untilMs: 100_000 });
+    expect((await sqs.send(receive(url))).Messages).toHaveLength(1);
+  });
+});
+
+describe('Lambda twin', () => {
+  it('throttles async invocations over reserved concurrency and retries them from the queue', async () => {
+    const { clock, recorder } = setup();
+    const lambda = new LambdaEmulator(clock, recorder);
+    const starts: number[] = [];
+    lambda.register({
+      name: 'dispatcher',
+      memoryMB: 512,
+      reservedConcurrency: 1,
+      startLatencySeconds: 0,
+      handler: async () => {
+        starts.push(clock.seconds());
+        await clock.sleep(2500);
+      },
+    });
+    await lambda.send({ constructor: { name: 'InvokeCommand' }, input: { FunctionName: 'dispatcher', InvocationType: 'Event', Payload: '{}' } });
+    lambda.invokeAsync('dispatcher', {});
+    await clock.run();
+    // The second event is throttled at 0 s, retried at 1 s (still busy), then at 1 + 2 = 3 s.
+    expect(starts).toEqual([0, 3]);
+    const billed = recorder.events.filter((e) => e.type === 'lambda');
+    expect(billed.map((e) => e.billedMs)).toEqual([2500, 2500]);
+    expect(lambda.invocations).toBe(2);
+  });
+});

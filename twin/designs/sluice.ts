@@ -1,0 +1,274 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { Testing } from 'cdktf';
+import type { EnvironmentConfig } from '../../environments';
+import { configurePool } from '../../functions/configure-pool';
+import { dispatcherSettingsFromEnv, runDispatcher } from '../../functions/dispatcher';
+import { janitorSettingsFromEnv, runJanitor } from '../../functions/janitor';
+import { jobIdOf } from '../../functions/jobs';
+import { PipelineStack, stackName } from '../../modules/stack';
+import { resolveReferences, type TerraformJson } from '../../scripts/synth-output';
+import { EventBridgeRule } from '../engines/eventbridge';
+import { queueUrl } from '../engines/sqs';
+import { s3Event, type Design, type World } from '../world';
+
+/**
+ * sluice as deployed: everything is read from the stage's synthesized `cdk.tf.json` (with the scenario's
+ * overrides applied to the stage config before synth) — the state machine definition, the queues and their
+ * redrive policy, the table, the Lambda functions' environment, memory and reserved concurrency — with Terraform
+ * references resolved to concrete fake ARNs. The dispatcher and janitor are the real `functions/` code, run with
+ * the twin's SQS, Step Functions, Lambda and clock, and a DynamoDB DocumentClient on dynalite.
+ *
+ * Wiring, per the pipeline's contract: the S3 rule targets the intake queue and (second target) the dispatcher;
+ * the state machine's lambda:invoke after a release wakes the dispatcher; the dispatcher also runs every 60 s.
+ * The janitor runs on FAILED/TIMED_OUT/ABORTED executions and every 5 minutes.
+ */
+const REGION = 'eu-west-1';
+const ACCOUNT = '111111111111';
+
+export function synthesize(config: EnvironmentConfig): TerraformJson {
+  const stack = new PipelineStack(Testing.app(), stackName(config.stage), { config });
+  return JSON.parse(Testing.synth(stack)) as TerraformJson;
+}
+
+/** Concrete stand-ins for what only `terraform apply` knows (ARNs, URLs, ids). */
+export function fakeAttribute(type: string, _name: string, attribute: string, resource: Record<string, unknown>): string | undefined {
+  const name = String(resource.name ?? resource.function_name ?? resource.family ?? _name);
+  switch (`${type}.${attribute}`) {
+    case 'aws_sqs_queue.url':
+    case 'aws_sqs_queue.id':
+      return queueUrl(name);
+    case 'aws_sqs_queue.arn':
+      return `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
+    case 'aws_sfn_state_machine.arn':
+    case 'aws_sfn_state_machine.id':
+      return `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`;
+    case 'aws_lambda_function.arn':
+    case 'aws_lambda_function.invoke_arn':
+    case 'aws_lambda_function.qualified_arn':
+      return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(resource.function_name)}`;
+    case 'aws_dynamodb_table.arn':
+      return `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
+    case 'aws_ecs_cluster.arn':
+    case 'aws_ecs_cluster.id':
+      return `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${name}`;
+    case 'aws_ecs_task_definition.arn':
+      return `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${String(resource.family)}:1`;
+    case 'aws_ecs_task_definition.arn_without_revision':
+      return `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${String(resource.family)}`;
+    case 'aws_subnet.id':
+      return `subnet-0${hex(_name)}`;
+    case 'aws_security_group.id':
+      return `sg-0${hex(_name)}`;
+    case 'aws_iam_role.arn':
+      return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+    case 'aws_s3_bucket.bucket':
+    case 'aws_s3_bucket.id':
+      return String(resource.bucket);
+  }
+  return undefined;
+}
+
+function hex(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return (h >>> 0).toString(16).padStart(8, '0') + '0abc1234';
+}
+
+function resolveDeep<T>(value: T, json: TerraformJson): T {
+  let text = JSON.stringify(value);
+  for (let i = 0; i < 3 && text.includes('${'); i++) {
+    text = resolveReferences(text, json, fakeAttribute);
+  }
+  return JSON.parse(text) as T;
+}
+
+function resources(json: TerraformJson, type: string): Array<[string, Record<string, any>]> {
+  return Object.entries(json.resource?.[type] ?? {}).map(([name, r]) => [name, resolveDeep(r, json) as Record<string, any>]);
+}
+
+function one<T>(items: T[], what: string): T {
+  if (items.length !== 1) throw new Error(`sluice twin: expected one ${what} in the synthesized stage, found ${items.length}`);
+  return items[0];
+}
+
+/** Everything the twin needs from a synthesized stage. */
+export function readStage(json: TerraformJson) {
+  const machines = resources(json, 'aws_sfn_state_machine');
+  if (machines.length === 0) {
+    throw new Error('sluice twin: the synthesized stage has no aws_sfn_state_machine yet (the pipeline of issue 3 is not merged into this branch)');
+  }
+  const [, machine] = one(machines, 'aws_sfn_state_machine');
+  const functions = resources(json, 'aws_lambda_function').map(([, f]) => ({
+    name: String(f.function_name),
+    memoryMB: Number(f.memory_size ?? 128),
+    reservedConcurrency: f.reserved_concurrent_executions === undefined || f.reserved_concurrent_executions < 0 ? undefined : Number(f.reserved_concurrent_executions),
+    env: (f.environment?.variables ?? {}) as Record<string, string>,
+  }));
+  const dispatcher = one(functions.filter((f) => 'DEAD_LETTER_QUEUE_URL' in f.env && 'STATE_MACHINE_ARN' in f.env), 'dispatcher function');
+  const janitor = one(functions.filter((f) => 'DISPATCHER_FUNCTION_NAME' in f.env), 'janitor function');
+  const queues = resources(json, 'aws_sqs_queue').map(([, q]) => {
+    const redrive = q.redrive_policy ? (JSON.parse(q.redrive_policy) as { deadLetterTargetArn: string; maxReceiveCount: number }) : undefined;
+    return {
+      name: String(q.name),
+      visibilityTimeoutSeconds: q.visibility_timeout_seconds !== undefined ? Number(q.visibility_timeout_seconds) : undefined,
+      delaySeconds: q.delay_seconds !== undefined ? Number(q.delay_seconds) : undefined,
+      redrive: redrive ? { deadLetterQueueName: redrive.deadLetterTargetArn.split(':').pop()!, maxReceiveCount: Number(redrive.maxReceiveCount) } : undefined,
+    };
+  });
+  const tables = resources(json, 'aws_dynamodb_table').map(([, t]) => tableInput(t));
+  return {
+    stateMachine: { name: String(machine.name), arn: fakeAttribute('aws_sfn_state_machine', '', 'arn', machine)!, definition: JSON.parse(String(machine.definition)) },
+    dispatcher,
+    janitor,
+    queues,
+    tables,
+  };
+}
+
+function tableInput(t: Record<string, any>): CreateTableCommandInput {
+  const keySchema: Array<{ AttributeName: string; KeyType: 'HASH' | 'RANGE' }> = [{ AttributeName: String(t.hash_key), KeyType: 'HASH' }];
+  if (t.range_key) keySchema.push({ AttributeName: String(t.range_key), KeyType: 'RANGE' as const });
+  const gsis = (t.global_secondary_index ?? []) as Array<Record<string, any>>;
+  return {
+    TableName: String(t.name),
+    BillingMode: 'PAY_PER_REQUEST',
+    KeySchema: keySchema,
+    AttributeDefinitions: (t.attribute ?? []).map((a: { name: string; type: 'S' | 'N' | 'B' }) => ({ AttributeName: a.name, AttributeType: a.type })),
+    GlobalSecondaryIndexes:
+      gsis.length > 0
+        ? gsis.map((g) => ({
+            IndexName: String(g.name),
+            KeySchema: [{ AttributeName: String(g.hash_key), KeyType: 'HASH' as const }, ...(g.range_key ? [{ AttributeName: String(g.range_key), KeyType: 'RANGE' as const }] : [])],
+            Projection: { ProjectionType: (g.projection_type ?? 'ALL') as 'ALL' },
+          }))
+        : undefined,
+  };
+}
+
+export function sluiceDesign(_stage: string): Design {
+  const idOf = (o: { bucket: string; key: string; sequencer: string }) => jobIdOf(o.bucket, o.key, '', o.sequencer);
+  return {
+    name: 'sluice',
+    jobIdOf: idOf,
+    async setup(world: World) {
+      const stage = readStage(synthesize(world.stage));
+      const clock = { now: () => world.clock.now(), sleep: (ms: number) => world.clock.sleep(ms) };
+
+      const intakeName = new URL(stage.dispatcher.env.QUEUE_URL).pathname.split('/').pop()!;
+      const dlqNames = new Set(stage.queues.flatMap((q) => (q.redrive ? [q.redrive.deadLetterQueueName] : [])));
+      dlqNames.add(new URL(stage.dispatcher.env.DEAD_LETTER_QUEUE_URL).pathname.split('/').pop()!);
+      for (const queue of stage.queues) world.sqs.createQueue(queue);
+      world.sqs.onSend = (queueName, body, attributes) => {
+        if (!dlqNames.has(queueName)) return;
+        let jobId: string | undefined;
+        try {
+          const parsed = JSON.parse(body);
+          jobId = parsed.jobId ?? idOf({ bucket: parsed.detail.bucket.name, key: parsed.detail.object.key, sequencer: parsed.detail.object.sequencer });
+        } catch {
+          jobId = undefined;
+        }
+        world.dlq(jobId, attributes.reason?.StringValue ?? 'maxReceiveCount');
+      };
+
+      for (const table of stage.tables) await world.ddb.createTable(table);
+      const dispatcherSettings = { ...dispatcherSettingsFromEnv(stage.dispatcher.env), bucketName: world.bucketName };
+      const janitorSettings = janitorSettingsFromEnv(stage.janitor.env);
+      const { capacity } = world.stage;
+      await configurePool(world.ddb.doc, dispatcherSettings.tableName, { budgetVcpu: capacity.vcpuBudget, ratePerSecond: capacity.launchRatePerSecond, burst: capacity.launchBurst }, world.clock.now());
+
+      world.lambda.register({
+        name: stage.dispatcher.name,
+        memoryMB: stage.dispatcher.memoryMB,
+        reservedConcurrency: stage.dispatcher.reservedConcurrency,
+        handler: () =>
+          runDispatcher({
+            sqs: world.sqs,
+            sfn: world.sfn,
+            ddb: world.ddb.doc,
+            clock,
+            settings: dispatcherSettings,
+            log: (event) => {
+              if (event.event === 'admitted') for (const jobId of event.jobIds as string[]) world.recorder.emit('admit', { jobId });
+            },
+          }),
+      });
+      world.lambda.register({
+        name: stage.janitor.name,
+        memoryMB: stage.janitor.memoryMB,
+        reservedConcurrency: stage.janitor.reservedConcurrency,
+        handler: () =>
+          runJanitor({
+            sfn: world.sfn,
+            sqs: world.sqs,
+            lambda: world.lambda,
+            ddb: world.ddb.doc,
+            clock,
+            settings: janitorSettings,
+            log: (event) => {
+              if (event.event === 'jobFailed') world.jobFailed(String(event.jobId), `Janitor: ${String(event.reason)}`);
+            },
+          }),
+      });
+
+      world.sfn.createStateMachine(stage.stateMachine.arn, stage.stateMachine.definition);
+      const jobsOf = (input: string) => (JSON.parse(input).jobs ?? []) as Array<{ jobId: string }>;
+      const ended = new Map<string, Set<number>>();
+      world.sfn.onMapIterationEnd(({ execution, index }) => {
+        const job = jobsOf(execution.input)[index];
+        if (!job) return;
+        if (!ended.has(execution.executionArn)) ended.set(execution.executionArn, new Set());
+        ended.get(execution.executionArn)!.add(index);
+        world.jobEnded(job.jobId);
+      });
+      world.sfn.onTaskEnd(({ stateName, resource, input, error }) => {
+        if (error || !resource.startsWith('arn:aws:states:::dynamodb:') || !/release/i.test(stateName)) return;
+        const jobId = /[0-9a-f]{32}/.exec(JSON.stringify(input))?.[0];
+        world.recorder.emit('release', { jobId, vcpu: world.taskVcpu });
+      });
+      world.sfn.onExecutionEnd((execution) => {
+        if (execution.status === 'SUCCEEDED') {
+          const seen = ended.get(execution.executionArn);
+          jobsOf(execution.input).forEach((job, index) => {
+            if (!seen?.has(index)) world.jobEnded(job.jobId);
+          });
+        } else {
+          // EventBridge rule on this state machine's FAILED/TIMED_OUT/ABORTED status changes → janitor.
+          world.lambda.invokeAsync(stage.janitor.name, { detail: { executionArn: execution.executionArn, status: execution.status } });
+        }
+        ended.delete(execution.executionArn);
+      });
+
+      // Schedules: the dispatcher every 60 s, the janitor every 5 minutes.
+      const every = (seconds: number, fn: () => void) => {
+        const tick = () => {
+          fn();
+          world.clock.setTimeout(tick, seconds * 1000);
+        };
+        world.clock.setTimeout(tick, seconds * 1000);
+      };
+      every(60, () => world.lambda.invokeAsync(stage.dispatcher.name, { source: 'aws.scheduler' }));
+      every(300, () => world.lambda.invokeAsync(stage.janitor.name, { source: 'aws.scheduler' }));
+
+      const intakeUrl = queueUrl(intakeName);
+      const rule = new EventBridgeRule(
+        world.clock,
+        world.rng('eventbridge'),
+        world.recorder,
+        [
+          async (event) => {
+            world.sqs.sendMessage(intakeUrl, JSON.stringify(event));
+          },
+          async () => {
+            world.lambda.invokeAsync(stage.dispatcher.name, { source: 'aws.s3' });
+          },
+        ],
+        { duplicateRate: world.scenario.rates.duplicate },
+      );
+      return {
+        upload: (object) => rule.put(s3Event(object, new Date(world.clock.now()).toISOString())),
+        // Queued wake-ups (throttled and retried with backoff up to 5 min) would only find an empty queue.
+        isQuiet: () => world.sqs.counts(intakeUrl).total === 0 && world.lambda.running() === 0,
+      };
+    },
+  };
+}

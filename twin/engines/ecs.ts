@@ -1,0 +1,187 @@
+import type { VirtualClock } from './clock';
+import { AwsError } from './errors';
+import { chance, type Rng } from './random';
+import type { Recorder } from './recorder';
+import { TokenBucket } from './token-bucket';
+
+/**
+ * ECS/Fargate as `ecs:runTask.sync` sees it. Every limit is an AWS number (see /work/shared/AWS-FACTS.md):
+ *
+ * - RunTask/StartTask/StopTask share the "cluster resource modify" token bucket: burst 100, refill 40/s
+ *   (docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html). Over it: ThrottlingException
+ *   "Rate exceeded".
+ * - Fargate caps RunTask at 20 calls/s, burst and sustained, and task launches at burst 100, refill 20/s,
+ *   On-Demand and Spot separately (docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html).
+ * - The account's Fargate vCPU quota ("Fargate On-Demand vCPU resource count", L-3032A538; Spot has its own):
+ *   a task holds its vCPU from RunTask (PROVISIONING) to STOPPED. Over it, RunTask fails with
+ *   "You've reached the limit on the number of vCPUs you can run concurrently".
+ * - Capacity shortfall: RunTask succeeds with a non-empty `failures[]`, reason "Capacity is unavailable at this
+ *   time…" (repost.aws/knowledge-center/ecs-fargate-runtask-capacity), at a configurable rate.
+ * - Fargate Spot: an interruption sends SIGTERM (2-minute warning); the worker exits 75 promptly and the task
+ *   stops with StopCode "SpotInterruption".
+ *
+ * In Step Functions (docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html): API errors →
+ * `ECS.AmazonECSException`; a non-empty `failures[]` in .sync → `AmazonECS.Unknown`; a container that exits
+ * non-zero → `States.TaskFailed` with the stopped task (PascalCase JSON) as its Cause; success → the task JSON.
+ */
+export interface EcsOptions {
+  /** vCPU quota per capacity provider (On-Demand and Spot are separate quotas). */
+  vcpuQuota: { FARGATE: number; FARGATE_SPOT: number };
+  apiBucket: { burst: number; refillPerSecond: number };
+  fargateRunTaskPerSecond: number;
+  launchBucket: { burst: number; refillPerSecond: number };
+  capacityErrorRate: number;
+  spotInterruptionRate: number;
+  /** Seconds from RunTask to RUNNING (PROVISIONING/PENDING); vCPU is held throughout. */
+  startupSeconds: number;
+  /** Seconds the worker needs after SIGTERM before it exits 75 (bounded by the stop timeout). */
+  sigtermExitSeconds: number;
+  defaultVcpu: number;
+  /** Run time and exit code of one attempt of a job (attempt counts from 1). */
+  behaviour: (jobId: string, attempt: number) => { durationSeconds: number; exitCode: number };
+}
+
+type Provider = 'FARGATE' | 'FARGATE_SPOT';
+
+export interface StoppedTask {
+  TaskArn: string;
+  ClusterArn: string;
+  TaskDefinitionArn: string;
+  LastStatus: 'STOPPED';
+  DesiredStatus: 'STOPPED';
+  CapacityProviderName: Provider;
+  Cpu: string;
+  StopCode: 'EssentialContainerExited' | 'SpotInterruption';
+  StoppedReason: string;
+  Containers: Array<{ Name: string; ExitCode: number; LastStatus: 'STOPPED' }>;
+  Overrides?: unknown;
+  StartedAt?: number;
+  StoppedAt: number;
+}
+
+export const VCPU_LIMIT_MESSAGE = "You've reached the limit on the number of vCPUs you can run concurrently";
+export const CAPACITY_MESSAGE = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
+
+export class EcsEmulator {
+  private readonly apiBucket: TokenBucket;
+  private readonly fargateRunTask: TokenBucket;
+  private readonly launch: Record<Provider, TokenBucket>;
+  private readonly inUse: Record<Provider, number> = { FARGATE: 0, FARGATE_SPOT: 0 };
+  private readonly attempts = new Map<string, number>();
+  private taskSeq = 0;
+  runTaskCalls = 0;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly rng: Rng,
+    private readonly recorder: Recorder,
+    private readonly options: EcsOptions,
+  ) {
+    this.apiBucket = new TokenBucket(clock, options.apiBucket.burst, options.apiBucket.refillPerSecond);
+    this.fargateRunTask = new TokenBucket(clock, options.fargateRunTaskPerSecond, options.fargateRunTaskPerSecond);
+    this.launch = {
+      FARGATE: new TokenBucket(clock, options.launchBucket.burst, options.launchBucket.refillPerSecond),
+      FARGATE_SPOT: new TokenBucket(clock, options.launchBucket.burst, options.launchBucket.refillPerSecond),
+    };
+  }
+
+  vcpuInUse(): number {
+    return this.inUse.FARGATE + this.inUse.FARGATE_SPOT;
+  }
+
+  /** `arn:aws:states:::ecs:runTask.sync` with the state's resolved Parameters (PascalCase, as in ASL). */
+  async runTaskSync(parameters: Record<string, unknown>, context: { executionName?: string } = {}): Promise<StoppedTask> {
+    const jobId = jobIdOf(parameters) ?? context.executionName ?? 'unknown';
+    this.runTaskCalls++;
+    this.recorder.emit('runTask', { jobId });
+    const provider = this.pickProvider(parameters);
+    const vcpu = vcpuOf(parameters) ?? this.options.defaultVcpu;
+
+    if (!this.apiBucket.tryTake()) return this.reject(jobId, 'throttle', 'ecsApi', 'Rate exceeded');
+    if (!this.fargateRunTask.tryTake()) return this.reject(jobId, 'throttle', 'fargateRunTask', 'Rate exceeded');
+    if (this.inUse[provider] + vcpu > this.options.vcpuQuota[provider] + 1e-9) {
+      return this.reject(jobId, 'vcpuLimit', provider, VCPU_LIMIT_MESSAGE);
+    }
+    if (!this.launch[provider].tryTake()) return this.reject(jobId, 'throttle', 'fargateLaunch', 'Rate exceeded');
+    if (chance(this.rng, this.options.capacityErrorRate)) {
+      this.recorder.emit('capacityError', { jobId, reason: CAPACITY_MESSAGE });
+      throw new AwsError('AmazonECS.Unknown', JSON.stringify({ Failures: [{ Reason: CAPACITY_MESSAGE }], Tasks: [] }));
+    }
+
+    const attempt = (this.attempts.get(jobId) ?? 0) + 1;
+    this.attempts.set(jobId, attempt);
+    const { durationSeconds, exitCode } = this.options.behaviour(jobId, attempt);
+    const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/twin/${(++this.taskSeq).toString(16).padStart(12, '0')}`;
+    this.inUse[provider] += vcpu;
+    this.recorder.emit('taskStart', { jobId, taskArn, vcpu, provider, attempt });
+
+    const startup = this.options.startupSeconds;
+    let runSeconds = durationSeconds;
+    let code = exitCode;
+    let stopCode: StoppedTask['StopCode'] = 'EssentialContainerExited';
+    if (provider === 'FARGATE_SPOT' && chance(this.rng, this.options.spotInterruptionRate)) {
+      // The interruption lands uniformly within the run; the worker traps SIGTERM and exits 75.
+      runSeconds = this.rng() * durationSeconds + this.options.sigtermExitSeconds;
+      code = 75;
+      stopCode = 'SpotInterruption';
+    }
+    await this.clock.sleep((startup + runSeconds) * 1000);
+
+    this.inUse[provider] -= vcpu;
+    this.recorder.emit('taskStop', { jobId, taskArn, vcpu, exitCode: code, stopCode });
+    const task: StoppedTask = {
+      TaskArn: taskArn,
+      ClusterArn: String(parameters.Cluster ?? 'arn:aws:ecs:eu-west-1:111111111111:cluster/twin'),
+      TaskDefinitionArn: String(parameters.TaskDefinition ?? 'twin'),
+      LastStatus: 'STOPPED',
+      DesiredStatus: 'STOPPED',
+      CapacityProviderName: provider,
+      Cpu: String(Math.round(vcpu * 1024)),
+      StopCode: stopCode,
+      StoppedReason: stopCode === 'SpotInterruption' ? 'Your Spot Task was interrupted.' : 'Essential container in task exited',
+      Containers: [{ Name: 'worker', ExitCode: code, LastStatus: 'STOPPED' }],
+      Overrides: parameters.Overrides,
+      StoppedAt: this.clock.now(),
+    };
+    if (code !== 0) throw new AwsError('States.TaskFailed', JSON.stringify(task));
+    return task;
+  }
+
+  private reject(jobId: string, type: 'throttle' | 'vcpuLimit', source: string, message: string): never {
+    this.recorder.emit(type, { jobId, source, error: 'ECS.AmazonECSException' });
+    throw new AwsError('ECS.AmazonECSException', message);
+  }
+
+  private pickProvider(parameters: Record<string, unknown>): Provider {
+    const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider: string; Weight?: number; Base?: number }> | undefined;
+    if (!Array.isArray(strategy) || strategy.length === 0) return parameters.LaunchType === 'FARGATE_SPOT' ? 'FARGATE_SPOT' : 'FARGATE';
+    // Base first (while fewer tasks than Base run on it), then by weight.
+    for (const item of strategy) {
+      const p = item.CapacityProvider as Provider;
+      if ((item.Base ?? 0) > 0 && this.inUse[p] < (item.Base ?? 0)) return p;
+    }
+    const total = strategy.reduce((sum, item) => sum + (item.Weight ?? 0), 0);
+    if (total <= 0) return strategy[0].CapacityProvider as Provider;
+    let pick = this.rng() * total;
+    for (const item of strategy) {
+      pick -= item.Weight ?? 0;
+      if (pick < 0) return item.CapacityProvider as Provider;
+    }
+    return strategy[strategy.length - 1].CapacityProvider as Provider;
+  }
+}
+
+/** JOB_ID from the container overrides' environment (how the pipeline passes the job to the worker). */
+export function jobIdOf(parameters: Record<string, unknown>): string | undefined {
+  const overrides = parameters.Overrides as { ContainerOverrides?: Array<{ Environment?: Array<{ Name: string; Value: string }> }> } | undefined;
+  for (const container of overrides?.ContainerOverrides ?? []) {
+    const found = container.Environment?.find((entry) => entry.Name === 'JOB_ID');
+    if (found) return found.Value;
+  }
+  return undefined;
+}
+
+function vcpuOf(parameters: Record<string, unknown>): number | undefined {
+  const cpu = (parameters.Overrides as { Cpu?: string } | undefined)?.Cpu;
+  return cpu !== undefined ? Number(cpu) / 1024 : undefined;
+}

@@ -1,0 +1,354 @@
+import { DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { VirtualClock } from './clock';
+import type { EcsEmulator } from './ecs';
+import { AwsError } from './errors';
+import type { LambdaEmulator } from './lambda';
+import { loadLocalStepFunctions, type StateMachineConstructor } from './local-sfn';
+import type { Rng } from './random';
+import type { Recorder } from './recorder';
+import { TokenBucket } from './token-bucket';
+
+/**
+ * Step Functions Standard: StartExecution/DescribeExecution over aws-local-stepfunctions.
+ *
+ * - StartExecution is a token bucket: 1,300 burst, 300/s refill in the big Regions (800/150 elsewhere);
+ *   over it, ThrottlingException (step-functions service quotas).
+ * - Execution names: the same name with the same input while the execution is open is idempotent success;
+ *   any other reuse is ExecutionAlreadyExists (StartExecution API). Names are 1–80 characters.
+ * - Task states are run by local handlers keyed by state name, built by walking the definition (nested Map
+ *   ItemProcessor/Iterator and Parallel branches included) and dispatching on `Resource`:
+ *   `ecs:runTask.sync` → the ECS twin; `dynamodb:getItem|putItem|updateItem|deleteItem` → the real
+ *   low-level DynamoDB command against dynalite, service errors surfacing as `DynamoDB.<ExceptionName>`;
+ *   `lambda:invoke` → the Lambda twin (InvocationType Event = asynchronous).
+ * - A Task state without TimeoutSeconds has no timeout on AWS (99999999 s); aws-local-stepfunctions defaults to
+ *   60 s, so the twin sets 99999999 explicitly on such states.
+ * - State transitions (billed; retries count) = states entered + retries. History events are estimated
+ *   (2 per state, +3 per Task, +2 per Map iteration, +3 per retry); over 25,000 the execution fails, as on AWS.
+ */
+export interface ExecutionInfo {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  input: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  startDate: number;
+  stopDate?: number;
+  error?: string;
+  cause?: string;
+  output?: unknown;
+  transitions: number;
+  historyEvents: number;
+}
+
+export interface MapIterationInfo {
+  execution: ExecutionInfo;
+  index: number;
+  status: 'SUCCEEDED' | 'FAILED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+}
+
+export interface TaskEndInfo {
+  stateName: string;
+  resource: string;
+  input: any;
+  execution: ExecutionInfo;
+  /** The error name if the attempt failed. */
+  error?: string;
+}
+
+export interface SfnOptions {
+  startExecutionBucket: { burst: number; refillPerSecond: number };
+  maxHistoryEvents?: number;
+}
+
+export interface SfnDeps {
+  ecs: EcsEmulator;
+  dynamodb: DynamoDBClient;
+  lambda: LambdaEmulator;
+}
+
+type Handler = (input: any, execution: ExecutionInfo) => Promise<unknown>;
+
+const DYNAMODB_COMMANDS: Record<string, new (input: any) => any> = {
+  getItem: GetItemCommand,
+  putItem: PutItemCommand,
+  updateItem: UpdateItemCommand,
+  deleteItem: DeleteItemCommand,
+};
+
+export class SfnEmulator {
+  private readonly StateMachine: StateMachineConstructor;
+  private readonly machines = new Map<string, { machine: InstanceType<StateMachineConstructor>; handlers: Map<string, Handler> }>();
+  private readonly executions = new Map<string, ExecutionInfo>();
+  private readonly bucket: TokenBucket;
+  private seq = 0;
+  private endListeners: Array<(execution: ExecutionInfo) => void> = [];
+  private iterationListeners: Array<(iteration: MapIterationInfo) => void> = [];
+  private taskListeners: Array<(task: TaskEndInfo) => void> = [];
+  running = 0;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly rng: Rng,
+    private readonly recorder: Recorder,
+    private readonly deps: SfnDeps,
+    private readonly options: SfnOptions,
+  ) {
+    this.StateMachine = loadLocalStepFunctions(clock, rng).StateMachine;
+    this.bucket = new TokenBucket(clock, options.startExecutionBucket.burst, options.startExecutionBucket.refillPerSecond);
+  }
+
+  onExecutionEnd(listener: (execution: ExecutionInfo) => void): void {
+    this.endListeners.push(listener);
+  }
+
+  /** Sees every Task state attempt end (for attributing admissions and releases to jobs). */
+  onTaskEnd(listener: (task: TaskEndInfo) => void): void {
+    this.taskListeners.push(listener);
+  }
+
+  onMapIterationEnd(listener: (iteration: MapIterationInfo) => void): void {
+    this.iterationListeners.push(listener);
+  }
+
+  /** Registers a definition (validated once with asl-validator, as CreateStateMachine would). */
+  createStateMachine(stateMachineArn: string, definition: { StartAt: string; States: Record<string, any>; [field: string]: unknown }): void {
+    new this.StateMachine(structuredClone(definition) as any); // throws with asl-validator's messages if invalid
+    const runnable = withAwsTaskTimeouts(structuredClone(definition));
+    const handlers = new Map<string, Handler>();
+    for (const { name, resource } of taskStates(runnable)) {
+      const existing = handlers.get(name);
+      const handler = this.handlerFor(resource, name);
+      if (existing && (existing as Handler & { resource?: string }).resource !== resource) {
+        throw new Error(`state name ${name} is used by Tasks with different resources; local handlers are keyed by state name`);
+      }
+      Object.assign(handler, { resource });
+      handlers.set(name, handler);
+    }
+    const machine = new this.StateMachine(runnable as any, { validationOptions: { noValidate: true } });
+    this.machines.set(stateMachineArn, { machine, handlers });
+  }
+
+  /** The AWS SDK v3 `client.send(command)` surface for the commands the pipeline uses. */
+  async send(command: { constructor: { name: string }; input: any }): Promise<any> {
+    const input = command.input;
+    switch (command.constructor.name) {
+      case 'StartExecutionCommand':
+        return this.startExecution(input);
+      case 'DescribeExecutionCommand': {
+        const execution = this.executions.get(input.executionArn);
+        if (!execution) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${input.executionArn}'`, false);
+        return describe(execution);
+      }
+      default:
+        throw new AwsError('InvalidAction', `the Step Functions twin does not implement ${command.constructor.name}`, false);
+    }
+  }
+
+  startExecution(input: { stateMachineArn: string; name?: string; input?: string }): { executionArn: string; startDate: Date } {
+    const entry = this.machines.get(input.stateMachineArn);
+    if (!entry) throw new AwsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${input.stateMachineArn}'`, false);
+    if (!this.bucket.tryTake()) {
+      this.recorder.count('startExecutionThrottles');
+      throw new AwsError('ThrottlingException', 'Rate exceeded');
+    }
+    const name = input.name ?? this.randomName();
+    if (!/^[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/.test(name)) {
+      throw new AwsError('InvalidName', `Invalid Name: '${name}'`, false);
+    }
+    const executionArn = `${input.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    const text = input.input ?? '{}';
+    const existing = this.executions.get(executionArn);
+    if (existing) {
+      if (existing.status === 'RUNNING' && existing.input === text) return { executionArn, startDate: new Date(existing.startDate) };
+      throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`, false);
+    }
+    const execution: ExecutionInfo = {
+      executionArn,
+      stateMachineArn: input.stateMachineArn,
+      name,
+      input: text,
+      status: 'RUNNING',
+      startDate: this.clock.now(),
+      transitions: 0,
+      historyEvents: 2,
+    };
+    this.executions.set(executionArn, execution);
+    this.running++;
+    this.recorder.emit('execStart', { execution: name });
+    this.run(entry, execution);
+    return { executionArn, startDate: new Date(execution.startDate) };
+  }
+
+  describeExecution(executionArn: string): ExecutionInfo | undefined {
+    return this.executions.get(executionArn);
+  }
+
+  private run(entry: { machine: InstanceType<StateMachineConstructor>; handlers: Map<string, Handler> }, execution: ExecutionInfo): void {
+    const taskResourceLocalHandlers: Record<string, (input: any) => Promise<any>> = {};
+    for (const [name, handler] of entry.handlers) {
+      const resource = (handler as Handler & { resource: string }).resource;
+      taskResourceLocalHandlers[name] = async (input) => {
+        try {
+          const output = await handler(input, execution);
+          for (const listener of this.taskListeners) listener({ stateName: name, resource, input, execution });
+          return output;
+        } catch (error) {
+          for (const listener of this.taskListeners) listener({ stateName: name, resource, input, execution, error: (error as Error).name });
+          throw error;
+        }
+      };
+    }
+    const run = entry.machine.run(JSON.parse(execution.input), {
+      overrides: { taskResourceLocalHandlers },
+      context: { Execution: { Id: execution.executionArn, Name: execution.name } },
+    } as any);
+    const maxHistory = this.options.maxHistoryEvents ?? 25_000;
+    let historyExceeded = false;
+    void (async () => {
+      for await (const event of run.eventLogs as AsyncIterable<any>) {
+        switch (event.type) {
+          case 'StateEntered':
+            execution.transitions++;
+            execution.historyEvents += event.state?.type === 'Task' ? 5 : 2;
+            break;
+          case 'StateRetried':
+            execution.transitions++;
+            execution.historyEvents += 3;
+            break;
+          case 'MapIterationStarted':
+            execution.historyEvents += 2;
+            break;
+          case 'MapIterationSucceeded':
+          case 'MapIterationFailed': {
+            const failed = event.type === 'MapIterationFailed';
+            const iteration: MapIterationInfo = {
+              execution,
+              index: event.index,
+              status: failed ? 'FAILED' : 'SUCCEEDED',
+              output: event.output,
+              error: failed ? event.Error : undefined,
+              cause: failed ? String(event.Cause ?? '') : undefined,
+            };
+            for (const listener of this.iterationListeners) listener(iteration);
+            break;
+          }
+        }
+        if (execution.historyEvents > maxHistory && !historyExceeded) {
+          historyExceeded = true;
+          run.abort();
+        }
+      }
+    })();
+    run.result.then(
+      (output: unknown) => this.finish(execution, 'SUCCEEDED', { output }),
+      (error: any) => {
+        if (historyExceeded) {
+          this.finish(execution, 'FAILED', { error: 'States.Runtime', cause: `The execution reached the maximum number of history events (${maxHistory}).` });
+        } else if (error?.name === 'ExecutionAbortedError') this.finish(execution, 'ABORTED', {});
+        else if (error?.name === 'ExecutionTimeoutError') this.finish(execution, 'TIMED_OUT', { error: 'States.Timeout' });
+        else {
+          const cause = error?.cause ?? error;
+          this.finish(execution, 'FAILED', { error: cause?.name ?? 'States.Runtime', cause: String(cause?.message ?? cause) });
+        }
+      },
+    );
+  }
+
+  private finish(execution: ExecutionInfo, status: ExecutionInfo['status'], result: { output?: unknown; error?: string; cause?: string }): void {
+    execution.status = status;
+    execution.stopDate = this.clock.now();
+    Object.assign(execution, result);
+    this.running--;
+    this.recorder.emit('execEnd', {
+      execution: execution.name,
+      status,
+      transitions: execution.transitions,
+      historyEvents: execution.historyEvents,
+      ...(result.error ? { error: result.error, cause: String(result.cause ?? '').slice(0, 300) } : {}),
+    });
+    for (const listener of this.endListeners) listener(execution);
+  }
+
+  private handlerFor(resource: string, stateName: string): Handler {
+    if (resource === 'arn:aws:states:::ecs:runTask.sync') {
+      return (input, execution) => this.deps.ecs.runTaskSync(input, { executionName: execution.name });
+    }
+    const dynamo = /^arn:aws:states:::dynamodb:(\w+)$/.exec(resource);
+    if (dynamo) {
+      const Command = DYNAMODB_COMMANDS[dynamo[1]];
+      if (!Command) throw new Error(`state ${stateName}: the twin does not run ${resource}`);
+      return async (input) => {
+        try {
+          const { $metadata: _metadata, ...output } = await this.deps.dynamodb.send(new Command(input));
+          return output;
+        } catch (error) {
+          const name = (error as Error).name;
+          // Step Functions' DynamoDB integration names service errors `DynamoDB.<ExceptionName>`.
+          throw new AwsError(name.startsWith('DynamoDB.') ? name : `DynamoDB.${name}`, (error as Error).message);
+        }
+      };
+    }
+    if (resource === 'arn:aws:states:::lambda:invoke' || /^arn:aws:lambda:/.test(resource)) {
+      const optimized = resource === 'arn:aws:states:::lambda:invoke';
+      return async (input) => {
+        const functionName = optimized ? input.FunctionName : resource;
+        const payload = optimized ? (input.Payload ?? {}) : input;
+        if (optimized && input.InvocationType === 'Event') {
+          this.deps.lambda.invokeAsync(functionName, payload);
+          return { StatusCode: 202, Payload: '' };
+        }
+        const result = await this.deps.lambda.invokeSync(functionName, payload);
+        return optimized ? { StatusCode: 200, Payload: result } : result;
+      };
+    }
+    throw new Error(`state ${stateName}: the twin does not run Task resource ${resource}`);
+  }
+
+  private randomName(): string {
+    const hex = () => Math.floor(this.rng() * 0x100000000).toString(16).padStart(8, '0');
+    return `${hex()}-${hex().slice(0, 4)}-${hex().slice(0, 4)}-${hex()}${(++this.seq).toString(16)}`;
+  }
+}
+
+/** Every Task state of a definition, including those nested in Map and Parallel states. */
+export function taskStates(definition: { States: Record<string, any> }): Array<{ name: string; resource: string }> {
+  const found: Array<{ name: string; resource: string }> = [];
+  const walk = (machine: { States: Record<string, any> }) => {
+    for (const [name, state] of Object.entries(machine.States)) {
+      if (state.Type === 'Task') found.push({ name, resource: state.Resource });
+      if (state.Type === 'Map') walk(state.ItemProcessor ?? state.Iterator);
+      if (state.Type === 'Parallel') for (const branch of state.Branches) walk(branch);
+    }
+  };
+  walk(definition);
+  return found;
+}
+
+function withAwsTaskTimeouts<T extends { States: Record<string, any> }>(definition: T): T {
+  const walk = (machine: { States: Record<string, any> }) => {
+    for (const state of Object.values(machine.States)) {
+      if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = 99_999_999;
+      if (state.Type === 'Map') walk(state.ItemProcessor ?? state.Iterator);
+      if (state.Type === 'Parallel') for (const branch of state.Branches) walk(branch);
+    }
+  };
+  walk(definition);
+  return definition;
+}
+
+function describe(execution: ExecutionInfo) {
+  return {
+    executionArn: execution.executionArn,
+    stateMachineArn: execution.stateMachineArn,
+    name: execution.name,
+    status: execution.status,
+    startDate: new Date(execution.startDate),
+    stopDate: execution.stopDate !== undefined ? new Date(execution.stopDate) : undefined,
+    input: execution.input,
+    error: execution.error,
+    cause: execution.cause,
+  };
+}

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * A scenario: what arrives, how tasks behave, the account's limits, and overrides of the stage's limiter.
+ * Unknown fields and bad values are rejected with the path and the allowed range.
+ */
+const probability = z.number().min(0, 'must be a probability from 0 to 1').max(1, 'must be a probability from 0 to 1');
+const positive = (what: string) => z.number().gt(0, `must be above 0 (${what})`);
+const wholeAtLeast = (min: number) => z.number().int(`must be a whole number ≥ ${min}`).min(min, `must be a whole number ≥ ${min}`);
+const bucket = (burst: number, refill: number) =>
+  z.strictObject({ burst: wholeAtLeast(1).default(burst), refillPerSecond: positive('tokens per second').default(refill) }).default({ burst, refillPerSecond: refill });
+
+const duration = z.discriminatedUnion(
+  'kind',
+  [
+    z.strictObject({ kind: z.literal('fixed'), seconds: positive('seconds') }),
+    z
+      .strictObject({ kind: z.literal('uniform'), minSeconds: positive('seconds'), maxSeconds: positive('seconds') })
+      .refine((d) => d.maxSeconds >= d.minSeconds, { message: 'maxSeconds must be ≥ minSeconds', path: ['maxSeconds'] }),
+    z.strictObject({ kind: z.literal('lognormal'), medianSeconds: positive('seconds'), sigma: z.number().min(0).max(3, 'sigma must be 0–3') }),
+  ],
+  "kind must be 'fixed', 'uniform' or 'lognormal'",
+);
+
+export const scenarioSchema = z
+  .strictObject({
+    description: z.string().optional(),
+    /** Seed of every random draw: the same seed gives the same run. */
+    seed: wholeAtLeast(0).default(1),
+    objects: z
+      .strictObject({
+        /** Objects uploaded at t = 0. */
+        burst: wholeAtLeast(0).default(0),
+        /** Objects uploaded at a steady rate from t = 0. */
+        steady: z.strictObject({ count: wholeAtLeast(1), ratePerSecond: positive('objects per second') }).optional(),
+      })
+      .refine((o) => o.burst + (o.steady?.count ?? 0) > 0, 'must bring at least one object (burst or steady.count)'),
+    task: z
+      .strictObject({
+        /** vCPU of one task; defaults to the stage's task.cpu / 1024. */
+        vcpu: z.number().refine((v) => [0.25, 0.5, 1, 2, 4, 8, 16].includes(v), 'must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16').optional(),
+        duration: duration.default({ kind: 'fixed', seconds: 300 }),
+        /** RunTask → RUNNING (PROVISIONING, image pull); vCPU is held meanwhile. Folded into the task's time. */
+        startupSeconds: z.number().min(0).max(600, 'must be 0–600 seconds').default(0),
+      })
+      .default({ duration: { kind: 'fixed', seconds: 300 }, startupSeconds: 0 }),
+    rates: z
+      .strictObject({
+        /** Per attempt: the task exits 75 (transient). */
+        failure: probability.default(0),
+        /** Per object: the task always exits 65 (bad input). */
+        badInput: probability.default(0),
+        /** Per Spot task: interrupted (SIGTERM, exit 75, StopCode SpotInterruption). */
+        spotInterruption: probability.default(0),
+        /** Per event: EventBridge delivers it twice. */
+        duplicate: probability.default(0),
+        /** Per object: its event is not for this pipeline (another bucket) — the intake must dead-letter it. */
+        poison: probability.default(0),
+        /** Per accepted RunTask: `failures[]` "Capacity is unavailable…". */
+        capacityError: probability.default(0),
+      })
+      .default({ failure: 0, badInput: 0, spotInterruption: 0, duplicate: 0, poison: 0, capacityError: 0 }),
+    quotas: z
+      .strictObject({
+        /** "Fargate On-Demand vCPU resource count" (L-3032A538); defaults to the stage's accountVcpuQuota. */
+        fargateVcpu: positive('vCPU').optional(),
+        /** "Fargate Spot vCPU resource count"; defaults to fargateVcpu. */
+        fargateSpotVcpu: positive('vCPU').optional(),
+        /** ECS RunTask/StartTask/StopTask bucket. */
+        ecsApi: bucket(100, 40),
+        /** Fargate RunTask calls per second (burst and sustained). */
+        fargateRunTaskPerSecond: positive('calls per second').default(20),
+        /** Fargate task launches. */
+        fargateLaunch: bucket(100, 20),
+        /** Step Functions StartExecution. */
+        startExecution: bucket(1300, 300),
+      })
+      .default({
+        ecsApi: { burst: 100, refillPerSecond: 40 },
+        fargateRunTaskPerSecond: 20,
+        fargateLaunch: { burst: 100, refillPerSecond: 20 },
+        startExecution: { burst: 1300, refillPerSecond: 300 },
+      }),
+    /** Overrides of the stage's capacity settings (validated with the stage schema). */
+    overrides: z
+      .strictObject({
+        vcpuBudget: positive('vCPU').optional(),
+        launchRatePerSecond: positive('launches per second').optional(),
+        launchBurst: wholeAtLeast(1).optional(),
+        mapMaxConcurrency: wholeAtLeast(1).optional(),
+        jobsPerExecution: wholeAtLeast(1).optional(),
+      })
+      .default({}),
+    /** Stop the run after this much virtual time (what is unfinished then counts as lost). */
+    maxVirtualSeconds: positive('seconds').default(14 * 24 * 3600),
+  });
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+
+export function parseScenario(input: unknown, source = 'scenario'): Scenario {
+  const result = scenarioSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n');
+    throw new Error(`${source} is invalid:\n${problems}`);
+  }
+  return result.data;
+}
+
+export function loadScenario(path: string): Scenario {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`${path}: cannot read scenario JSON: ${(error as Error).message}`);
+  }
+  return parseScenario(raw, path);
+}
+
+export function objectCount(scenario: Scenario): number {
+  return scenario.objects.burst + (scenario.objects.steady?.count ?? 0);
+}

@@ -1,0 +1,290 @@
+import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../environments';
+import { VirtualClock } from './engines/clock';
+import { trackedDynamo, type TrackedDynamo } from './engines/dynamo';
+import { EcsEmulator } from './engines/ecs';
+import { LambdaEmulator } from './engines/lambda';
+import { chance, normal, streamFor, type Rng } from './engines/random';
+import { Recorder, type TwinEvent } from './engines/recorder';
+import { SfnEmulator } from './engines/stepfunctions';
+import { SqsEmulator } from './engines/sqs';
+import { objectCount, type Scenario } from './scenario';
+
+export type DesignName = 'sluice' | 'naive' | 'semaphore';
+export const DESIGNS: DesignName[] = ['sluice', 'naive', 'semaphore'];
+
+/** One uploaded object of the scenario, with what its task will do (drawn up front from the seed). */
+export interface TwinObject {
+  index: number;
+  bucket: string;
+  key: string;
+  sequencer: string;
+  arriveAt: number;
+  durationSeconds: number;
+  /** The event is not for this pipeline (another bucket): it must be dead-lettered, not run. */
+  poison: boolean;
+  /** The task always exits 65. */
+  badInput: boolean;
+}
+
+export interface Design {
+  readonly name: DesignName;
+  /** The job id the design derives from an object (what its tasks carry as JOB_ID). */
+  jobIdOf(object: TwinObject): string;
+  /** Builds the design's resources in the world; returns what an upload does. */
+  setup(world: World): Promise<{ upload(object: TwinObject): void; isQuiet?(): boolean }>;
+}
+
+export interface RunResult {
+  events: TwinEvent[];
+  wallMs: number;
+  virtualSeconds: number;
+  stoppedBy: 'settled' | 'maxVirtualSeconds' | 'idle';
+}
+
+export interface Progress {
+  virtualSeconds: number;
+  arrived: number;
+  settled: number;
+  total: number;
+  running: number;
+}
+
+/** The stage configuration with the scenario's overrides, validated by the stage schema. */
+export function stageWithOverrides(stage: string, scenario: Scenario): EnvironmentConfig {
+  const input = ENVIRONMENT_INPUTS[stage as keyof typeof ENVIRONMENT_INPUTS];
+  if (!input) throw new Error(`unknown stage '${stage}' (known: ${Object.keys(ENVIRONMENT_INPUTS).join(', ')})`);
+  const o = scenario.overrides;
+  const cpu = scenario.task.vcpu !== undefined ? scenario.task.vcpu * 1024 : input.task.cpu;
+  const quota = scenario.quotas.fargateVcpu ?? input.capacity.accountVcpuQuota;
+  const memoryMiB = cpu === input.task.cpu ? input.task.memoryMiB : cpu * 2;
+  return validateEnvironment(stage, {
+    ...input,
+    task: { ...input.task, cpu, memoryMiB },
+    capacity: {
+      ...input.capacity,
+      accountVcpuQuota: Math.ceil(quota),
+      vcpuBudget: o.vcpuBudget ?? input.capacity.vcpuBudget,
+      launchRatePerSecond: o.launchRatePerSecond ?? input.capacity.launchRatePerSecond,
+      launchBurst: o.launchBurst ?? input.capacity.launchBurst,
+      mapMaxConcurrency: o.mapMaxConcurrency ?? input.capacity.mapMaxConcurrency,
+      jobsPerExecution: o.jobsPerExecution ?? input.capacity.jobsPerExecution,
+    },
+  } as typeof input);
+}
+
+export class World {
+  readonly clock = new VirtualClock();
+  readonly recorder = new Recorder(this.clock);
+  readonly ddb: TrackedDynamo;
+  readonly ecs: EcsEmulator;
+  readonly sqs: SqsEmulator;
+  readonly lambda: LambdaEmulator;
+  readonly sfn: SfnEmulator;
+  readonly taskVcpu: number;
+  readonly bucketName: string;
+  readonly objects: TwinObject[];
+  /** Fake ARNs of the compute the designs' RunTask calls name. */
+  readonly cluster = 'arn:aws:ecs:eu-west-1:111111111111:cluster/twin';
+  readonly taskDefinition = 'arn:aws:ecs:eu-west-1:111111111111:task-definition/twin-worker:1';
+  private readonly byJobId = new Map<string, TwinObject>();
+  private readonly lastOutcome = new Map<string, { status: 'succeeded' | 'failed'; error?: string }>();
+  private readonly settled = new Set<string>();
+  private arrived = 0;
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly stage: EnvironmentConfig,
+    dynaliteEndpoint: string,
+  ) {
+    const seed = scenario.seed;
+    this.ddb = trackedDynamo(dynaliteEndpoint, this.clock, this.recorder);
+    this.taskVcpu = stage.task.cpu / 1024;
+    this.bucketName = `${stage.namePrefix}-input`;
+    this.objects = drawObjects(scenario, this.bucketName, stage.bucket.inputPrefix, streamFor(seed, 'objects'));
+    const failures = streamFor(seed, 'failures');
+    this.ecs = new EcsEmulator(this.clock, streamFor(seed, 'ecs'), this.recorder, {
+      vcpuQuota: {
+        FARGATE: scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
+        FARGATE_SPOT: scenario.quotas.fargateSpotVcpu ?? scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
+      },
+      apiBucket: scenario.quotas.ecsApi,
+      fargateRunTaskPerSecond: scenario.quotas.fargateRunTaskPerSecond,
+      launchBucket: scenario.quotas.fargateLaunch,
+      capacityErrorRate: scenario.rates.capacityError,
+      spotInterruptionRate: scenario.rates.spotInterruption,
+      startupSeconds: scenario.task.startupSeconds,
+      sigtermExitSeconds: Math.min(2, stage.task.stopTimeoutSeconds),
+      defaultVcpu: this.taskVcpu,
+      behaviour: (jobId) => {
+        const object = this.byJobId.get(jobId);
+        const duration = object?.durationSeconds ?? 60;
+        // Bad input (and, in designs without an intake check, a poison event) fails fast with 65.
+        if (!object || object.badInput || object.poison) return { durationSeconds: Math.min(5, duration), exitCode: 65 };
+        if (chance(failures, scenario.rates.failure)) return { durationSeconds: failures() * duration, exitCode: 75 };
+        return { durationSeconds: duration, exitCode: 0 };
+      },
+    });
+    this.sqs = new SqsEmulator(this.clock, this.recorder);
+    this.lambda = new LambdaEmulator(this.clock, this.recorder);
+    this.sfn = new SfnEmulator(this.clock, streamFor(seed, 'sfn'), this.recorder, { ecs: this.ecs, dynamodb: this.ddb.client, lambda: this.lambda }, {
+      startExecutionBucket: scenario.quotas.startExecution,
+    });
+    this.recorder.onEvent((event) => this.observe(event));
+  }
+
+  rng(label: string): Rng {
+    return streamFor(this.scenario.seed, label);
+  }
+
+  objectFor(jobId: string): TwinObject | undefined {
+    return this.byJobId.get(jobId);
+  }
+
+  /** The job's run ended for good (its execution or Map iteration ended): its outcome is its last attempt's. */
+  jobEnded(jobId: string, fallback?: { error: string }): void {
+    const outcome = this.lastOutcome.get(jobId) ?? { status: 'failed' as const, error: fallback?.error ?? 'NoTaskRan' };
+    this.recorder.emit('jobDone', { jobId, status: outcome.status, error: outcome.status === 'failed' ? (outcome.error ?? fallback?.error) : null });
+  }
+
+  /** The pipeline itself gave the job up (e.g. the janitor after its attempts): failed with that reason. */
+  jobFailed(jobId: string, error: string): void {
+    this.recorder.emit('jobDone', { jobId, status: 'failed', error });
+  }
+
+  dlq(jobId: string | undefined, reason: string): void {
+    this.recorder.emit('dlq', { jobId: jobId ?? 'unknown', reason });
+  }
+
+  async run(design: Design, onProgress?: (progress: Progress) => void): Promise<RunResult> {
+    const started = Date.now();
+    for (const object of this.objects) this.byJobId.set(design.jobIdOf(object), object);
+    const { upload, isQuiet } = await design.setup(this);
+    this.recorder.emit('start', {
+      design: design.name,
+      stage: this.stage.stage,
+      seed: this.scenario.seed,
+      objects: this.objects.length,
+      taskVcpu: this.taskVcpu,
+      budgetVcpu: this.stage.capacity.vcpuBudget,
+      launchRatePerSecond: this.stage.capacity.launchRatePerSecond,
+      accountVcpuQuota: this.scenario.quotas.fargateVcpu ?? this.stage.capacity.accountVcpuQuota,
+      mapMaxConcurrency: this.stage.capacity.mapMaxConcurrency,
+      jobsPerExecution: this.stage.capacity.jobsPerExecution,
+    });
+    for (const object of this.objects) {
+      this.clock.setTimeout(() => {
+        this.arrived++;
+        this.recorder.emit('arrive', { jobId: design.jobIdOf(object), key: object.key, poison: object.poison || undefined });
+        upload(object);
+      }, object.arriveAt * 1000);
+    }
+    const total = this.objects.length;
+    let stoppedBy: RunResult['stoppedBy'] = 'idle';
+    let lastProgress = 0;
+    await this.clock.run({
+      untilMs: this.scenario.maxVirtualSeconds * 1000,
+      beforeAdvance: () => {
+        this.recorder.flushMeters();
+        const now = Date.now();
+        if (onProgress && now - lastProgress > 100) {
+          lastProgress = now;
+          onProgress(this.progress(total));
+        }
+        if (this.arrived === total && this.settled.size === total && this.sfn.running === 0 && this.ecs.vcpuInUse() === 0 && (isQuiet?.() ?? true)) {
+          stoppedBy = 'settled';
+          this.clock.stop();
+        }
+      },
+    });
+    if (stoppedBy === 'idle' && this.clock.seconds() >= this.scenario.maxVirtualSeconds) stoppedBy = 'maxVirtualSeconds';
+    this.recorder.flushMeters();
+    this.recorder.emit('end', { stoppedBy, objects: total });
+    onProgress?.(this.progress(total));
+    return { events: this.recorder.events, wallMs: Date.now() - started, virtualSeconds: this.clock.seconds(), stoppedBy };
+  }
+
+  private progress(total: number): Progress {
+    return { virtualSeconds: this.clock.seconds(), arrived: this.arrived, settled: this.settled.size, total, running: this.ecs.vcpuInUse() / this.taskVcpu };
+  }
+
+  private observe(event: TwinEvent): void {
+    const jobId = event.jobId;
+    if (!jobId) return;
+    switch (event.type) {
+      case 'taskStop':
+        this.lastOutcome.set(
+          jobId,
+          event.exitCode === 0
+            ? { status: 'succeeded' }
+            : { status: 'failed', error: `States.TaskFailed (exit ${event.exitCode}${event.stopCode === 'SpotInterruption' ? ', SpotInterruption' : ''})` },
+        );
+        break;
+      case 'throttle':
+      case 'vcpuLimit':
+        if (this.lastOutcome.get(jobId)?.status !== 'succeeded') this.lastOutcome.set(jobId, { status: 'failed', error: `ECS.AmazonECSException (${event.type === 'vcpuLimit' ? 'vCPU limit' : 'Rate exceeded'})` });
+        break;
+      case 'capacityError':
+        if (this.lastOutcome.get(jobId)?.status !== 'succeeded') this.lastOutcome.set(jobId, { status: 'failed', error: 'AmazonECS.Unknown (capacity)' });
+        break;
+      case 'jobDone':
+      case 'dlq':
+        this.settled.add(jobId);
+        break;
+    }
+  }
+}
+
+function drawObjects(scenario: Scenario, bucket: string, prefix: string, rng: Rng): TwinObject[] {
+  const objects: TwinObject[] = [];
+  const n = objectCount(scenario);
+  const steady = scenario.objects.steady;
+  for (let index = 0; index < n; index++) {
+    const arriveAt = index < scenario.objects.burst ? 0 : (index - scenario.objects.burst) / steady!.ratePerSecond;
+    const poison = chance(rng, scenario.rates.poison);
+    objects.push({
+      index,
+      bucket: poison ? 'someone-elses-bucket' : bucket,
+      key: `${prefix}object-${String(index).padStart(6, '0')}.csv`,
+      sequencer: (0x1000000 + index).toString(16).toUpperCase().padStart(16, '0'),
+      arriveAt,
+      durationSeconds: drawDuration(scenario, rng),
+      poison,
+      badInput: !poison && chance(rng, scenario.rates.badInput),
+    });
+  }
+  return objects;
+}
+
+function drawDuration(scenario: Scenario, rng: Rng): number {
+  const d = scenario.task.duration;
+  switch (d.kind) {
+    case 'fixed':
+      return d.seconds;
+    case 'uniform':
+      return d.minSeconds + rng() * (d.maxSeconds - d.minSeconds);
+    case 'lognormal':
+      return d.medianSeconds * Math.exp(d.sigma * normal(rng));
+  }
+}
+
+/** The S3 "Object Created" event as EventBridge delivers it (docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html). */
+export function s3Event(object: TwinObject, time: string): Record<string, unknown> {
+  return {
+    version: '0',
+    id: `evt-${object.index}`,
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: '111111111111',
+    time,
+    region: 'eu-west-1',
+    resources: [`arn:aws:s3:::${object.bucket}`],
+    detail: {
+      version: '0',
+      bucket: { name: object.bucket },
+      object: { key: object.key, size: 1024, etag: `etag${object.index}`, sequencer: object.sequencer },
+      'request-id': `req-${object.index}`,
+      requester: '111111111111',
+      reason: 'PutObject',
+    },
+  };
+}
