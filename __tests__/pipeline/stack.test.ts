@@ -1,0 +1,147 @@
+import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
+import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
+import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config';
+import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
+import type { PolicyDocument } from '../../modules/iam';
+import { leaseSeconds } from '../../modules/pipeline/timing';
+import { decide } from '../support/iam';
+import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
+
+describe.each(STAGES)('stage %s pipeline resources', (stage) => {
+  const { synthesized, json, config } = synthStage(stage);
+  const prefix = config.namePrefix;
+
+  test('state table: on demand, point-in-time recovery, TTL, deletion protected', () => {
+    expect(synthesized).toHaveResourceWithProperties(DynamodbTable, {
+      name: `${prefix}-state`,
+      billing_mode: 'PAY_PER_REQUEST',
+      hash_key: 'pk',
+      point_in_time_recovery: { enabled: true },
+      ttl: { attribute_name: 'ttl', enabled: true },
+      deletion_protection_enabled: true,
+    });
+  });
+
+  test('the limiter is seeded from the stage config at deploy', () => {
+    const [[, seed]] = resourcesOf(json, 'aws_lambda_invocation');
+    expect(JSON.parse(seed.input as string)).toEqual({
+      budgetVcpu: config.capacity.vcpuBudget,
+      ratePerSecond: config.capacity.launchRatePerSecond,
+      burst: config.capacity.launchBurst,
+    });
+  });
+
+  test('Standard state machine logging to CloudWatch, timing out with its leases', () => {
+    expect(synthesized).toHaveResourceWithProperties(SfnStateMachine, {
+      name: `${prefix}-jobs`,
+      type: 'STANDARD',
+      logging_configuration: { include_execution_data: true, level: 'ERROR', log_destination: expect.stringMatching(/aws_cloudwatch_log_group\.pipeline_logs.*\.arn\}:\*$/) },
+    });
+    const definition = JSON.parse(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition as string);
+    expect(definition.TimeoutSeconds).toBe(leaseSeconds(config));
+    expect(definition.States.RunJobs.MaxConcurrency).toBe(config.capacity.mapMaxConcurrency);
+    expect(definition.States.RunJobs.ItemProcessor.States.RunTask.Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: ['ECS.AmazonECSException', 'AmazonECS.Unknown'], JitterStrategy: 'FULL', MaxDelaySeconds: config.retry.ecsApi.maxDelaySeconds }),
+    ]);
+  });
+
+  test('Lambdas: Node.js 22 on arm64, own log groups; one dispatcher and one janitor at a time', () => {
+    for (const name of ['dispatcher', 'janitor', 'configure-pool']) {
+      expect(synthesized).toHaveResourceWithProperties(LambdaFunction, {
+        function_name: `${prefix}-${name}`,
+        runtime: 'nodejs22.x',
+        architectures: ['arm64'],
+        logging_config: { log_format: 'JSON', log_group: expect.stringContaining('aws_cloudwatch_log_group.dispatch_') },
+      });
+    }
+    expect(resourceNamed(json, 'aws_lambda_function', 'dispatcher_function').reserved_concurrent_executions).toBe(1);
+    expect(resourceNamed(json, 'aws_lambda_function', 'janitor_function').reserved_concurrent_executions).toBe(1);
+    expect(synthesized).toHaveResourceWithProperties(LambdaFunctionEventInvokeConfig, { maximum_event_age_in_seconds: 60, maximum_retry_attempts: 0 });
+    const dispatcher = resourceNamed(json, 'aws_lambda_function', 'dispatcher_function');
+    expect(dispatcher.source_code_hash).toMatch(/^\$\{filebase64sha256\("assets\/.*\.zip"\)\}$/);
+    expect((dispatcher.environment as { variables: Record<string, string> }).variables).toMatchObject({
+      TASK_VCPU: String(config.task.cpu / 1024),
+      JOBS_PER_EXECUTION: String(config.capacity.jobsPerExecution),
+      LEASE_SECONDS: String(leaseSeconds(config)),
+      INPUT_PREFIX: config.bucket.inputPrefix,
+    });
+  });
+
+  test('the dispatcher is woken by uploads, every minute, and the janitor by ended executions and a schedule', () => {
+    const targets = resourcesOf(json, 'aws_cloudwatch_event_target').map(([, t]) => t);
+    const toFunction = (fn: string) => targets.filter((t) => String(t.arn).endsWith(`:function:${prefix}-${fn}`));
+    expect(toFunction('dispatcher').map((t) => JSON.parse(t.input as string).reason).sort()).toEqual(['object-created', 'schedule']);
+    expect(toFunction('janitor').map((t) => JSON.parse(t.input as string).reason).sort()).toEqual(['execution-ended', 'schedule']);
+    const uploadTarget = toFunction('dispatcher').find((t) => JSON.parse(t.input as string).reason === 'object-created')!;
+    expect(uploadTarget.rule).toMatch(/aws_cloudwatch_event_rule\.intake_object-created/);
+    const ended = resourceNamed(json, 'aws_cloudwatch_event_rule', 'janitor-on-execution-end');
+    expect(JSON.parse(ended.event_pattern as string).detail.status).toEqual(['FAILED', 'TIMED_OUT', 'ABORTED']);
+    expect(resourcesOf(json, 'aws_lambda_permission')).toHaveLength(4);
+  });
+});
+
+describe('least privilege, simulated against the synthesized policies (dev)', () => {
+  const { json, config } = synthStage('dev');
+  const account = config.account.id;
+  const region = config.account.region;
+  const tableArn = `arn:aws:dynamodb:${region}:${account}:table/${config.namePrefix}-state`;
+  const resolve = (text: string) =>
+    resolveReferences(text, json, (type, _name, attribute, resource) => {
+      if (type === 'aws_dynamodb_table' && attribute === 'arn') return tableArn;
+      if (type === 'aws_ecs_cluster' && attribute === 'arn') return `arn:aws:ecs:${region}:${account}:cluster/${resource.name}`;
+      if (type === 'aws_iam_role' && attribute === 'arn') return `arn:aws:iam::${account}:role/${resource.name}`;
+      if (type === 'aws_sqs_queue' && attribute === 'arn') return `arn:aws:sqs:${region}:${account}:${resource.name}`;
+      return undefined;
+    });
+  const policyOf = (fragment: string): PolicyDocument => JSON.parse(resolve(resourceNamed(json, 'aws_iam_role_policy', fragment).policy as string));
+  const cluster = `arn:aws:ecs:${region}:${account}:cluster/${config.namePrefix}`;
+
+  test('state machine role: RunTask on the worker family in this cluster, PassRole only the two task roles to ECS tasks', async () => {
+    const policy = policyOf('pipeline_policy');
+    const family = `arn:aws:ecs:${region}:${account}:task-definition/${config.namePrefix}-worker:3`;
+    expect(await decide(policy, { action: 'ecs:RunTask', resource: family, context: { 'ecs:cluster': cluster } })).toBe('Allowed');
+    expect(await decide(policy, { action: 'ecs:RunTask', resource: family, context: { 'ecs:cluster': `${cluster}-other` } })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'ecs:RunTask', resource: `arn:aws:ecs:${region}:${account}:task-definition/other:1`, context: { 'ecs:cluster': cluster } })).toBe(
+      'ImplicitlyDenied',
+    );
+    const taskRole = `arn:aws:iam::${account}:role/${config.namePrefix}-task`;
+    expect(await decide(policy, { action: 'iam:PassRole', resource: taskRole, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })).toBe('Allowed');
+    expect(await decide(policy, { action: 'iam:PassRole', resource: taskRole, context: { 'iam:PassedToService': 'lambda.amazonaws.com' } })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'iam:PassRole', resource: `arn:aws:iam::${account}:role/admin`, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })).toBe(
+      'ImplicitlyDenied',
+    );
+    const managedRule = `arn:aws:events:${region}:${account}:rule/StepFunctionsGetEventsForECSTaskRule`;
+    expect(await decide(policy, { action: 'events:PutRule', resource: managedRule })).toBe('Allowed');
+    expect(await decide(policy, { action: 'events:PutRule', resource: `arn:aws:events:${region}:${account}:rule/anything` })).toBe('ImplicitlyDenied');
+  });
+
+  test('state machine role: only the pool and ledger items, only UpdateItem', async () => {
+    const policy = policyOf('pipeline_policy');
+    const update = (keys: string[]) => decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
+    expect(await update(['POOL'])).toBe('Allowed');
+    expect(await update(['JOB#0123'])).toBe('Allowed');
+    expect(await update(['SOMETHING-ELSE'])).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'dynamodb:DeleteItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['POOL'] } })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'dynamodb:Scan', resource: tableArn })).toBe('ImplicitlyDenied');
+  });
+
+  test('dispatcher role: takes from the intake queue, sends only to its DLQ, starts only this state machine', async () => {
+    const policy = policyOf('dispatch_dispatcher_policy');
+    const queue = `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake`;
+    const dlq = `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake-dlq`;
+    expect(await decide(policy, { action: 'sqs:ReceiveMessage', resource: queue })).toBe('Allowed');
+    expect(await decide(policy, { action: 'sqs:SendMessage', resource: dlq })).toBe('Allowed');
+    expect(await decide(policy, { action: 'sqs:SendMessage', resource: queue })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'sqs:PurgeQueue', resource: queue })).toBe('ImplicitlyDenied');
+    const machine = `arn:aws:states:${region}:${account}:stateMachine:${config.namePrefix}-jobs`;
+    expect(await decide(policy, { action: 'states:StartExecution', resource: machine })).toBe('Allowed');
+    expect(await decide(policy, { action: 'states:StartExecution', resource: `${machine}-other` })).toBe('ImplicitlyDenied');
+  });
+
+  test('configure-pool role may touch the pool item and nothing else', async () => {
+    const policy = policyOf('dispatch_configure-pool_policy');
+    const update = (keys: string[]) => decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
+    expect(await update(['POOL'])).toBe('Allowed');
+    expect(await update(['JOB#1'])).toBe('ImplicitlyDenied');
+  });
+});
