@@ -8,6 +8,7 @@ import { Compute } from './compute';
 import { Intake } from './intake';
 import { Network } from './network';
 import { Observability } from './observability';
+import { requiredTerraformVersion } from './toolchain';
 
 export interface PipelineStackProps {
   readonly config: EnvironmentConfig;
@@ -76,6 +77,7 @@ export class PipelineStack extends TerraformStack {
     });
     // cdktf 0.21's S3Backend predates S3-native locking (Terraform ≥ 1.10); DynamoDB locking is deprecated.
     this.addOverride('terraform.backend.s3.use_lockfile', true);
+    this.addOverride('terraform.required_version', requiredTerraformVersion()); // pinned once, in .terraform-version
 
     new AwsProvider(this, 'aws', {
       region,
