@@ -21,7 +21,8 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-function describeIssue(input: unknown, issue: z.core.$ZodIssue): string {
+/** One zod issue as `field: what is allowed (got …)`; shared by the stage and bootstrap validators. */
+export function describeIssue(input: unknown, issue: z.core.$ZodIssue): string {
   const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
   const got = valueAt(input, issue.path);
   if (got === undefined && issue.code !== 'unrecognized_keys' && issue.code !== 'custom') {

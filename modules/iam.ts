@@ -51,3 +51,22 @@ export function partitionOf(region: string): string {
   if (region.startsWith('us-gov-')) return 'aws-us-gov';
   return 'aws';
 }
+
+/**
+ * Trust policy for GitHub Actions jobs through the account's GitHub OIDC provider: the token must be
+ * meant for STS (`aud`) and come from one of the given `sub`jects (repository + pull_request, branch or environment).
+ * Exact matches only (StringEquals): no wildcard can admit another repository, branch or environment.
+ */
+export function githubActionsTrustPolicy(providerArn: string, oidcHost: string, audience: string, subjects: readonly string[]): string {
+  return policyJson({
+    Effect: 'Allow',
+    Principal: { Federated: providerArn },
+    Action: 'sts:AssumeRoleWithWebIdentity',
+    Condition: {
+      StringEquals: {
+        [`${oidcHost}:aud`]: audience,
+        [`${oidcHost}:sub`]: subjects.length === 1 ? subjects[0] : subjects,
+      },
+    },
+  });
+}

@@ -11,6 +11,7 @@ import { Limiter } from './limiter';
 import { Network } from './network';
 import { Observability } from './observability';
 import { Pipeline } from './pipeline';
+import { requiredTerraformVersion } from './toolchain';
 
 export interface PipelineStackProps {
   readonly config: EnvironmentConfig;
@@ -82,6 +83,7 @@ export class PipelineStack extends TerraformStack {
     });
     // cdktf 0.21's S3Backend predates S3-native locking (Terraform ≥ 1.10); DynamoDB locking is deprecated.
     this.addOverride('terraform.backend.s3.use_lockfile', true);
+    this.addOverride('terraform.required_version', requiredTerraformVersion()); // pinned once, in .terraform-version
 
     new AwsProvider(this, 'aws', {
       region,

@@ -11,11 +11,12 @@ export interface SimulatedRequest {
   readonly accountId?: string;
 }
 
-/** Evaluates one request against identity (and optionally resource) policies with @cloud-copilot/iam-simulate. */
+/** Evaluates one request against identity (and optionally resource and permissions-boundary) policies with @cloud-copilot/iam-simulate. */
 export async function decide(
   identityPolicy: PolicyDocument | undefined,
   request: SimulatedRequest,
   resourcePolicy?: PolicyDocument,
+  options: { permissionBoundary?: PolicyDocument } = {},
 ): Promise<Decision> {
   const accountId = request.accountId ?? '111111111111';
   const simulation: Simulation = {
@@ -23,6 +24,7 @@ export async function decide(
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     resourcePolicy,
+    permissionBoundaryPolicies: options.permissionBoundary ? [{ name: 'boundary', policy: options.permissionBoundary }] : undefined,
     request: {
       action: request.action,
       principal: request.principal ?? `arn:aws:iam::${accountId}:role/sluice-test`,

@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import { githubOidcProviderArn } from '../modules/ci-roles';
+import { partitionOf } from '../modules/iam';
+import type { EnvironmentConfig } from './schema';
+import { describeIssue } from './validate';
+
+/**
+ * What the bootstrap needs beyond the stage configs. Which stages live in which account, the state bucket
+ * and its Region are NOT repeated here: they come from each stage's `account.id` and `backend`, and are
+ * checked to agree (one state bucket per account).
+ */
+
+const oidcProvider = z.discriminatedUnion(
+  'kind',
+  [
+    /** The bootstrap creates the account's GitHub OIDC provider. */
+    z.strictObject({ kind: z.literal('create') }),
+    /** The account already has one (IAM allows one provider per URL): use it. */
+    z.strictObject({
+      kind: z.literal('existing'),
+      arn: z
+        .string()
+        .regex(
+          /^arn:aws(-cn|-us-gov)?:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/,
+          'must be the ARN of the GitHub OIDC provider, arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com',
+        ),
+    }),
+  ],
+  "kind must be 'create' or 'existing'",
+);
+
+export const bootstrapSchema = z.strictObject({
+  github: z.strictObject({
+    /** The user or organization that owns the repository. */
+    owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, 'must be a GitHub user or organization name (1–39 letters, digits, single dashes)'),
+    repository: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a GitHub repository name (1–100 letters, digits, . _ -)'),
+    /** The branch rollouts are applied from (the deploy roles trust its environments, the workflow runs only on it). */
+    mainBranch: z.string().regex(/^[A-Za-z0-9._\/-]{1,100}$/, 'must be a branch name').default('main'),
+  }),
+  /** Every account a stage deploys to, keyed by account id. */
+  accounts: z.record(z.string(), z.strictObject({ oidcProvider })).superRefine((record, ctx) => {
+    for (const key of Object.keys(record)) {
+      if (!/^\d{12}$/.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `keys must be 12-digit AWS account ids (got ${JSON.stringify(key)})` });
+    }
+  }),
+  state: z.strictObject({
+    /** Days an overwritten state version is kept before it expires (the newest few are always kept). */
+    noncurrentVersionRetentionDays: z.number().int('must be a whole number from 1 to 3650').min(1, 'must be a whole number from 1 to 3650').max(3650, 'must be a whole number from 1 to 3650'),
+    /** Overwritten versions kept regardless of age. */
+    noncurrentVersionsKept: z.number().int('must be a whole number from 1 to 100').min(1, 'must be a whole number from 1 to 100').max(100, 'must be a whole number from 1 to 100'),
+  }),
+});
+
+export type BootstrapInput = z.input<typeof bootstrapSchema>;
+
+export interface BootstrapStage {
+  readonly stage: string;
+  /** The stage's own Region (its resources), not necessarily the state bucket's. */
+  readonly region: string;
+  readonly stateKey: string;
+}
+
+/** One account's bootstrap: its state bucket, its OIDC provider, and a plan and a deploy role per stage in it. */
+export interface BootstrapAccount {
+  readonly accountId: string;
+  readonly partition: string;
+  /** The state bucket's Region (every stage's backend.region in this account), where the bootstrap is applied. */
+  readonly region: string;
+  readonly stateBucket: string;
+  readonly oidcProvider: { readonly kind: 'create' } | { readonly kind: 'existing'; readonly arn: string };
+  readonly stages: readonly BootstrapStage[];
+}
+
+export interface BootstrapConfig {
+  readonly github: { readonly owner: string; readonly repository: string; readonly mainBranch: string };
+  readonly state: { readonly noncurrentVersionRetentionDays: number; readonly noncurrentVersionsKept: number };
+  readonly accounts: readonly BootstrapAccount[];
+}
+
+export class BootstrapConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid bootstrap configuration (environments/bootstrap.ts):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'BootstrapConfigError';
+  }
+}
+
+/** Validates the bootstrap input against its schema and against the (already validated) stages. */
+export function validateBootstrap(input: unknown, stages: readonly EnvironmentConfig[]): BootstrapConfig {
+  const parsed = bootstrapSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new BootstrapConfigError(parsed.error.issues.map((issue) => describeIssue(input, issue)));
+  }
+  const { github, accounts, state } = parsed.data;
+  const problems: string[] = [];
+
+  const stagesByAccount = new Map<string, EnvironmentConfig[]>();
+  for (const stage of stages) {
+    stagesByAccount.set(stage.account.id, [...(stagesByAccount.get(stage.account.id) ?? []), stage]);
+  }
+  for (const [id, inAccount] of stagesByAccount) {
+    if (!(id in accounts)) {
+      problems.push(`accounts: must list account ${id} (stage ${inAccount.map((s) => s.stage).join(', ')} deploys there)`);
+    }
+  }
+
+  const result: BootstrapAccount[] = [];
+  for (const [id, account] of Object.entries(accounts)) {
+    const inAccount = stagesByAccount.get(id) ?? [];
+    if (inAccount.length === 0) {
+      problems.push(`accounts.${id}: no stage deploys to this account (stages are in ${[...stagesByAccount.keys()].join(', ')}); remove it`);
+      continue;
+    }
+    const [first] = inAccount;
+    for (const other of inAccount.slice(1)) {
+      for (const field of ['bucket', 'region'] as const) {
+        if (other.backend[field] !== first.backend[field]) {
+          problems.push(
+            `environments/${other.stage}.ts backend.${field}: must equal environments/${first.stage}.ts backend.${field} ` +
+              `(${JSON.stringify(first.backend[field])}): account ${id} has one state bucket (got ${JSON.stringify(other.backend[field])})`,
+          );
+        }
+      }
+    }
+    const region = first.backend.region;
+    if (account.oidcProvider.kind === 'existing' && account.oidcProvider.arn !== githubOidcProviderArn(id, region)) {
+      problems.push(`accounts.${id}.oidcProvider.arn: must be the provider in account ${id}, ${githubOidcProviderArn(id, region)} (got ${JSON.stringify(account.oidcProvider.arn)})`);
+    }
+    result.push({
+      accountId: id,
+      partition: partitionOf(region),
+      region,
+      stateBucket: first.backend.bucket,
+      oidcProvider: account.oidcProvider,
+      stages: inAccount.map((s) => ({ stage: s.stage, region: s.account.region, stateKey: s.backend.key })),
+    });
+  }
+  if (problems.length > 0) throw new BootstrapConfigError(problems);
+  return { github, state, accounts: result };
+}
+
+/** The shipped bootstrap configuration, validated against the shipped stages. */
+export function loadBootstrap(): BootstrapConfig {
+  // Required lazily: environments/bootstrap.ts imports this module's types.
+  const { bootstrap } = require('./bootstrap') as typeof import('./bootstrap');
+  const { loadEnvironments } = require('./index') as typeof import('./index');
+  return validateBootstrap(bootstrap, loadEnvironments());
+}

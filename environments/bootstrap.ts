@@ -1,0 +1,15 @@
+import type { BootstrapInput } from './bootstrap-schema';
+
+/**
+ * Applied once per account by an admin (`npm run synth:bootstrap`, see docs/rolling-out.md).
+ * The state bucket of each account and the stages in it come from environments/<stage>.ts (`account.id`, `backend`).
+ */
+export const bootstrap = {
+  github: { owner: 'example-org', repository: 'sluice', mainBranch: 'main' },
+  accounts: {
+    '111111111111': { oidcProvider: { kind: 'create' } },
+    '222222222222': { oidcProvider: { kind: 'create' } },
+    '333333333333': { oidcProvider: { kind: 'create' } },
+  },
+  state: { noncurrentVersionRetentionDays: 90, noncurrentVersionsKept: 10 },
+} satisfies BootstrapInput;

@@ -1,0 +1,290 @@
+import { IamOpenidConnectProvider } from '@cdktf/provider-aws/lib/iam-openid-connect-provider';
+import { IamPolicy } from '@cdktf/provider-aws/lib/iam-policy';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
+import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket';
+import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
+import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
+import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
+import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
+import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
+import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
+import { LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
+import { Construct } from 'constructs';
+import type { BootstrapAccount, BootstrapConfig } from '../environments/bootstrap-schema';
+import {
+  GITHUB_OIDC_AUDIENCE,
+  GITHUB_OIDC_HOST,
+  branchSubject,
+  deployRoleName,
+  environmentSubject,
+  githubOidcProviderArn,
+  planRoleName,
+  pullRequestSubject,
+  roleArn,
+  stateLockKey,
+} from './ci-roles';
+import { denyInsecureTransport, githubActionsTrustPolicy, policyJson, type PolicyStatement } from './iam';
+import { requiredTerraformVersion } from './toolchain';
+
+export function bootstrapStackName(accountId: string): string {
+  return `sluice-bootstrap-${accountId}`;
+}
+
+export interface BootstrapStackProps {
+  readonly config: BootstrapConfig;
+  readonly account: BootstrapAccount;
+  /** The local state file, relative to the stack's directory (`terraform -chdir=<stack dir>`). */
+  readonly localStatePath: string;
+}
+
+/**
+ * What must exist before any stage can be planned from CI, applied once per account by an admin with local
+ * state: the account's Terraform state bucket, the GitHub OIDC provider, and per stage a plan and a deploy role.
+ */
+export class BootstrapStack extends TerraformStack {
+  readonly stateBucketArn: string;
+  readonly oidcProviderArn: string;
+
+  constructor(scope: Construct, id: string, props: BootstrapStackProps) {
+    super(scope, id);
+    const { config, account } = props;
+    const { accountId, region, partition } = account;
+    const { owner, repository, mainBranch } = config.github;
+
+    new LocalBackend(this, { path: props.localStatePath });
+    this.addOverride('terraform.required_version', requiredTerraformVersion());
+    new AwsProvider(this, 'aws', {
+      region,
+      allowedAccountIds: [accountId],
+      defaultTags: [{ tags: { project: 'sluice', 'sluice:stage': 'bootstrap' } }],
+    });
+
+    // --- the state bucket -------------------------------------------------------------------------
+    const bucket = new S3Bucket(this, 'state-bucket', {
+      bucket: account.stateBucket,
+      lifecycle: { preventDestroy: true }, // it holds every stage's state: destroying it is never a plan's business
+    });
+    this.stateBucketArn = bucket.arn;
+    const publicAccess = new S3BucketPublicAccessBlock(this, 'state-public-access', {
+      bucket: bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    new S3BucketOwnershipControls(this, 'state-ownership', { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } });
+    // Every apply writes a new version: a bad state is restored by promoting the previous version.
+    new S3BucketVersioningA(this, 'state-versioning', { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } });
+    new S3BucketServerSideEncryptionConfigurationA(this, 'state-encryption', {
+      bucket: bucket.id,
+      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' }, bucketKeyEnabled: true }],
+    });
+    new S3BucketPolicy(this, 'state-policy', {
+      bucket: bucket.id,
+      policy: policyJson(denyInsecureTransport([bucket.arn, `${bucket.arn}/*`])),
+      dependsOn: [publicAccess],
+    });
+    new S3BucketLifecycleConfiguration(this, 'state-lifecycle', {
+      bucket: bucket.id,
+      rule: [
+        {
+          id: 'expire-old-state-versions',
+          status: 'Enabled',
+          filter: [{}],
+          noncurrentVersionExpiration: [
+            { noncurrentDays: config.state.noncurrentVersionRetentionDays, newerNoncurrentVersions: config.state.noncurrentVersionsKept },
+          ],
+          abortIncompleteMultipartUpload: [{ daysAfterInitiation: 7 }],
+        },
+      ],
+    });
+
+    // --- GitHub OIDC --------------------------------------------------------------------------------
+    if (account.oidcProvider.kind === 'create') {
+      // No thumbprint: IAM verifies GitHub's certificate against its own trusted CAs (thumbprints are ignored for it).
+      const provider = new IamOpenidConnectProvider(this, 'github-oidc', {
+        url: `https://${GITHUB_OIDC_HOST}`,
+        clientIdList: [GITHUB_OIDC_AUDIENCE],
+      });
+      this.oidcProviderArn = provider.arn;
+    } else {
+      this.oidcProviderArn = account.oidcProvider.arn;
+    }
+
+    // --- roles per stage ------------------------------------------------------------------------------
+    const objectArn = (key: string) => `arn:${partition}:s3:::${account.stateBucket}/${key}`;
+    const bucketArn = `arn:${partition}:s3:::${account.stateBucket}`;
+    const allRoleArns = account.stages.flatMap((s) => [roleArn(accountId, region, planRoleName(s.stage)), roleArn(accountId, region, deployRoleName(s.stage))]);
+    const boundaryArn = (stage: string) => `arn:${partition}:iam::${accountId}:policy/${deployRoleName(stage)}-boundary`;
+
+    for (const { stage, stateKey } of account.stages) {
+      // Plan: pull requests of the repository; also the main branch without an environment, for the scheduled
+      // drift check (read-only, so it never waits for an environment's reviewers).
+      const plan = new IamRole(this, `${stage}-plan-role`, {
+        name: planRoleName(stage),
+        description: `sluice ${stage}: terraform plan from GitHub Actions (pull requests, drift check)`,
+        assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
+          pullRequestSubject(owner, repository),
+          branchSubject(owner, repository, mainBranch),
+        ]),
+        maxSessionDuration: 3600,
+      });
+      // ReadOnlyAccess is the pragmatic choice for `terraform plan`: refresh calls Describe/Get/List on every
+      // resource type in the stage, a list that grows with each module; AWS maintains ReadOnlyAccess as services
+      // add read APIs, a hand-kept list would break plans silently. It grants no write to anything.
+      new IamRolePolicyAttachment(this, `${stage}-plan-readonly`, {
+        role: plan.name,
+        policyArn: `arn:${partition}:iam::aws:policy/ReadOnlyAccess`,
+      });
+      new IamRolePolicy(this, `${stage}-plan-state`, {
+        name: 'terraform-state-read-and-lock',
+        role: plan.id,
+        policy: policyJson(...planStatePolicy(bucketArn, objectArn, stateKey)),
+      });
+
+      // Deploy: only jobs of the stage's GitHub environment (whose deployment-branch rule admits main only).
+      const boundary = new IamPolicy(this, `${stage}-deploy-boundary`, {
+        name: `${deployRoleName(stage)}-boundary`,
+        description: `sluice ${stage}: what the deploy role may never do, whatever is attached to it`,
+        policy: policyJson(
+          ...deployBoundaryStatements({
+            bucketArn,
+            objectArn,
+            otherStateKeys: account.stages.filter((s) => s.stage !== stage).map((s) => s.stateKey),
+            protectedRoleArns: allRoleArns,
+            boundaryArns: account.stages.map((s) => boundaryArn(s.stage)),
+            oidcProviderArn: githubOidcProviderArn(accountId, region),
+          }),
+        ),
+      });
+      const deploy = new IamRole(this, `${stage}-deploy-role`, {
+        name: deployRoleName(stage),
+        description: `sluice ${stage}: terraform apply from GitHub Actions (environment ${stage})`,
+        assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
+          environmentSubject(owner, repository, stage),
+        ]),
+        permissionsBoundary: boundary.arn,
+        maxSessionDuration: 3600,
+      });
+      // AdministratorAccess bounded by a permissions boundary rather than a curated list: apply creates, changes
+      // and deletes every resource type the stage has (IAM roles, VPC, ECS, Step Functions, Lambda, …) and the
+      // list changes with every module; a curated list fails mid-apply and leaves a half-applied stage. The
+      // boundary keeps the things that must outlive a bad apply out of its reach (see deployBoundaryStatements);
+      // who may apply is decided by the trust policy and the environment's reviewers.
+      new IamRolePolicyAttachment(this, `${stage}-deploy-admin`, {
+        role: deploy.name,
+        policyArn: `arn:${partition}:iam::aws:policy/AdministratorAccess`,
+      });
+    }
+
+    new TerraformOutput(this, 'state_bucket', { value: account.stateBucket });
+    new TerraformOutput(this, 'github_oidc_provider_arn', { value: this.oidcProviderArn });
+    new TerraformOutput(this, 'roles', {
+      value: Object.fromEntries(
+        account.stages.map((s) => [s.stage, { plan: roleArn(accountId, region, planRoleName(s.stage)), deploy: roleArn(accountId, region, deployRoleName(s.stage)) }]),
+      ),
+    });
+  }
+}
+
+/** The plan role's access to state: read its stage's state, take and release the lock, never write the state. */
+export function planStatePolicy(bucketArn: string, objectArn: (key: string) => string, stateKey: string): PolicyStatement[] {
+  return [
+    { Sid: 'ListStateBucket', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
+    { Sid: 'ReadState', Effect: 'Allow', Action: 's3:GetObject', Resource: objectArn(stateKey) },
+    // use_lockfile = true: the lock is the object <key>.tflock, created on lock and deleted on unlock.
+    { Sid: 'TakeStateLock', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: objectArn(stateLockKey(stateKey)) },
+    // Explicit, so no policy attached later (or ReadOnlyAccess changing) can let a plan job write state.
+    {
+      Sid: 'NeverWriteState',
+      Effect: 'Deny',
+      Action: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:RestoreObject'],
+      Resource: objectArn('*.tfstate'),
+    },
+  ];
+}
+
+interface BoundaryInputs {
+  readonly bucketArn: string;
+  readonly objectArn: (key: string) => string;
+  readonly otherStateKeys: readonly string[];
+  readonly protectedRoleArns: readonly string[];
+  readonly boundaryArns: readonly string[];
+  readonly oidcProviderArn: string;
+}
+
+/** The deploy role's permissions boundary: everything, except what the bootstrap owns and other stages' state. */
+export function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatement[] {
+  const statements: PolicyStatement[] = [
+    { Sid: 'AllowWhatIsNotDeniedBelow', Effect: 'Allow', Action: '*', Resource: '*' },
+    {
+      Sid: 'KeepDeliveryRoles',
+      Effect: 'Deny',
+      Action: [
+        'iam:AttachRolePolicy',
+        'iam:DetachRolePolicy',
+        'iam:PutRolePolicy',
+        'iam:DeleteRolePolicy',
+        'iam:UpdateAssumeRolePolicy',
+        'iam:UpdateRole',
+        'iam:DeleteRole',
+        'iam:PutRolePermissionsBoundary',
+        'iam:DeleteRolePermissionsBoundary',
+      ],
+      Resource: inputs.protectedRoleArns,
+    },
+    {
+      Sid: 'KeepBoundaries',
+      Effect: 'Deny',
+      Action: ['iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:SetDefaultPolicyVersion', 'iam:DeletePolicy'],
+      Resource: inputs.boundaryArns,
+    },
+    {
+      Sid: 'KeepGithubOidcProvider',
+      Effect: 'Deny',
+      Action: [
+        'iam:DeleteOpenIDConnectProvider',
+        'iam:UpdateOpenIDConnectProviderThumbprint',
+        'iam:AddClientIDToOpenIDConnectProvider',
+        'iam:RemoveClientIDFromOpenIDConnectProvider',
+      ],
+      Resource: inputs.oidcProviderArn,
+    },
+    {
+      Sid: 'KeepStateBucket',
+      Effect: 'Deny',
+      Action: [
+        's3:DeleteBucket',
+        's3:PutBucketPolicy',
+        's3:DeleteBucketPolicy',
+        's3:PutBucketVersioning',
+        's3:PutLifecycleConfiguration',
+        's3:PutEncryptionConfiguration',
+        's3:PutBucketPublicAccessBlock',
+        's3:PutBucketOwnershipControls',
+        's3:PutBucketAcl',
+      ],
+      Resource: inputs.bucketArn,
+    },
+    // State history is what a rollback of state restores from; only the lifecycle rule expires it.
+    { Sid: 'KeepStateHistory', Effect: 'Deny', Action: 's3:DeleteObjectVersion', Resource: inputs.objectArn('*') },
+    {
+      Sid: 'NoLongLivedCredentials',
+      Effect: 'Deny',
+      Action: ['iam:CreateUser', 'iam:CreateAccessKey', 'iam:CreateLoginProfile', 'iam:UpdateLoginProfile'],
+      Resource: '*',
+    },
+  ];
+  if (inputs.otherStateKeys.length > 0) {
+    statements.push({
+      Sid: 'KeepOtherStagesState',
+      Effect: 'Deny',
+      Action: ['s3:PutObject', 's3:DeleteObject'],
+      Resource: inputs.otherStateKeys.flatMap((key) => [inputs.objectArn(key), inputs.objectArn(stateLockKey(key))]),
+    });
+  }
+  return statements;
+}

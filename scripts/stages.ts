@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadEnvironments, type EnvironmentConfig } from '../environments';
+import { deployRoleName, planRoleName, roleArn } from '../modules/ci-roles';
+import { stackName } from '../modules/stack';
+
+/**
+ * The stages as the workflows need them, from the validated configs (stages are defined once, in environments/):
+ *   npm run -s stages -- --json              → [{ stage, account, region, stack, stackDir, planRoleArn, deployRoleArn }, …]
+ *   npm run -s stages -- --json --stage dev  → that one object
+ */
+export interface StageInfo {
+  readonly stage: string;
+  readonly account: string;
+  readonly region: string;
+  readonly stack: string;
+  readonly stackDir: string;
+  readonly planRoleArn: string;
+  readonly deployRoleArn: string;
+}
+
+export function stageInfo(config: EnvironmentConfig, outdir = 'cdktf.out'): StageInfo {
+  const { id, region } = config.account;
+  return {
+    stage: config.stage,
+    account: id,
+    region,
+    stack: stackName(config.stage),
+    stackDir: join(outdir, 'stacks', stackName(config.stage)),
+    planRoleArn: roleArn(id, region, planRoleName(config.stage)),
+    deployRoleArn: roleArn(id, region, deployRoleName(config.stage)),
+  };
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, stage: { type: 'string' } } });
+  const stages = loadEnvironments().map((config) => stageInfo(config));
+  const selected = values.stage === undefined ? stages : stages.find((s) => s.stage === values.stage);
+  if (selected === undefined) {
+    console.error(`no stage "${values.stage}"; stages: ${stages.map((s) => s.stage).join(', ')}`);
+    process.exit(1);
+  }
+  if (values.json) {
+    console.log(JSON.stringify(selected));
+    return;
+  }
+  for (const s of [selected].flat()) console.log(`${s.stage.padEnd(6)} ${s.account} ${s.region.padEnd(14)} ${s.stackDir}  plan=${s.planRoleArn}  deploy=${s.deployRoleArn}`);
+}
+
+if (require.main === module) main();
