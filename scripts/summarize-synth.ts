@@ -1,9 +1,13 @@
-import type { StageSettings } from '../modules/stack';
+import { ENVIRONMENT_INPUTS } from '../environments';
+import { stackName, type StageSettings } from '../modules/stack';
 import { readSynthesizedStacks, resourceCounts } from './synth-output';
 
 /** Prints, per synthesized stage, what `terraform apply` would create and the settings that matter. */
 function main(): void {
-  const stacks = readSynthesizedStacks();
+  // Rollout order (dev → stg → prod), not the manifest's alphabetical one.
+  const order = Object.keys(ENVIRONMENT_INPUTS).map(stackName);
+  const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
+  const stacks = readSynthesizedStacks().sort((a, b) => rank(a.name) - rank(b.name));
   for (const stack of stacks) {
     const settings = stack.json.output?.settings?.value as StageSettings | undefined;
     const counts = resourceCounts(stack.json);
