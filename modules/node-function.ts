@@ -9,6 +9,7 @@ import { buildSync } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PROJECT_ROOT } from './project-root';
 import { partitionOf, policyJson, serviceTrustPolicy, type PolicyStatement } from './iam';
 
 export interface NodeFunctionProps {
@@ -26,8 +27,6 @@ export interface NodeFunctionProps {
   readonly reservedConcurrency?: number;
 }
 
-// Synth runs from the project root (npm scripts, cdktf); cwd also holds when main.ts is bundled.
-const PROJECT_ROOT = process.cwd();
 /** Every Lambda handler, bundled together in one esbuild run at synth. */
 export const HANDLER_ENTRIES = ['functions/dispatcher.ts', 'functions/janitor.ts', 'functions/configure-pool.ts'] as const;
 export type HandlerEntry = (typeof HANDLER_ENTRIES)[number];
