@@ -4,15 +4,10 @@ import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket';
 import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
-import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
-import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
-import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
-import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
-import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
 import { LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
+import { PrivateBucket } from './private-bucket';
 import type { BootstrapAccount, BootstrapConfig } from '../environments/bootstrap-schema';
 import {
   GITHUB_OIDC_AUDIENCE,
@@ -26,7 +21,7 @@ import {
   roleArn,
   stateLockKey,
 } from './ci-roles';
-import { denyInsecureTransport, githubActionsTrustPolicy, policyJson, type PolicyStatement } from './iam';
+import { githubActionsTrustPolicy, policyJson, type PolicyStatement } from './iam';
 import { requiredTerraformVersion } from './toolchain';
 
 export function bootstrapStackName(accountId: string): string {
@@ -63,30 +58,12 @@ export class BootstrapStack extends TerraformStack {
     });
 
     // --- the state bucket -------------------------------------------------------------------------
-    const bucket = new S3Bucket(this, 'state-bucket', {
-      bucket: account.stateBucket,
+    // Every apply writes a new version: a bad state is restored by promoting the previous version.
+    const { bucket } = new PrivateBucket(this, 'state', {
+      bucketName: account.stateBucket,
       lifecycle: { preventDestroy: true }, // it holds every stage's state: destroying it is never a plan's business
     });
     this.stateBucketArn = bucket.arn;
-    const publicAccess = new S3BucketPublicAccessBlock(this, 'state-public-access', {
-      bucket: bucket.id,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    });
-    new S3BucketOwnershipControls(this, 'state-ownership', { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } });
-    // Every apply writes a new version: a bad state is restored by promoting the previous version.
-    new S3BucketVersioningA(this, 'state-versioning', { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } });
-    new S3BucketServerSideEncryptionConfigurationA(this, 'state-encryption', {
-      bucket: bucket.id,
-      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' }, bucketKeyEnabled: true }],
-    });
-    new S3BucketPolicy(this, 'state-policy', {
-      bucket: bucket.id,
-      policy: policyJson(denyInsecureTransport([bucket.arn, `${bucket.arn}/*`])),
-      dependsOn: [publicAccess],
-    });
     new S3BucketLifecycleConfiguration(this, 'state-lifecycle', {
       bucket: bucket.id,
       rule: [

@@ -24,7 +24,9 @@ function synthBootstrap(account: BootstrapAccount, cfg: BootstrapConfig = config
 
 const json = synthBootstrap(dev);
 const resource = (type: string, name: string) => {
-  const found = json.resource?.[type]?.[name];
+  // Resources inside a construct carry a hash suffix: `state_bucket_1A2B3C4D`.
+  const byName = json.resource?.[type] ?? {};
+  const found = byName[name] ?? Object.entries(byName).find(([logical]) => new RegExp(`^${name}_[A-F0-9]{8}$`).test(logical))?.[1];
   if (!found) throw new Error(`no ${type}.${name}`);
   return found;
 };
@@ -88,20 +90,20 @@ describe('bootstrap configuration', () => {
 
 describe('bootstrap stack: the state bucket', () => {
   test('is versioned, encrypted, private, TLS-only, never destroyed, and expires old versions', () => {
-    const bucket = resource('aws_s3_bucket', 'state-bucket');
+    const bucket = resource('aws_s3_bucket', 'state_bucket');
     expect(bucket.bucket).toBe(stageConfig('dev').backend.bucket);
     expect(bucket.lifecycle).toEqual({ prevent_destroy: true });
-    expect(resource('aws_s3_bucket_versioning', 'state-versioning').versioning_configuration).toEqual({ status: 'Enabled' });
-    expect(resource('aws_s3_bucket_server_side_encryption_configuration', 'state-encryption').rule).toEqual([
+    expect(resource('aws_s3_bucket_versioning', 'state_versioning').versioning_configuration).toEqual({ status: 'Enabled' });
+    expect(resource('aws_s3_bucket_server_side_encryption_configuration', 'state_encryption').rule).toEqual([
       { apply_server_side_encryption_by_default: { sse_algorithm: 'AES256' }, bucket_key_enabled: true },
     ]);
-    expect(resource('aws_s3_bucket_public_access_block', 'state-public-access')).toMatchObject({
+    expect(resource('aws_s3_bucket_public_access_block', 'state_public-access')).toMatchObject({
       block_public_acls: true,
       block_public_policy: true,
       ignore_public_acls: true,
       restrict_public_buckets: true,
     });
-    expect(policyOf('aws_s3_bucket_policy', 'state-policy', 'policy').Statement).toContainEqual(
+    expect(policyOf('aws_s3_bucket_policy', 'state_policy', 'policy').Statement).toContainEqual(
       expect.objectContaining({ Effect: 'Deny', Principal: '*', Action: '*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
     );
     expect(resource('aws_s3_bucket_lifecycle_configuration', 'state-lifecycle').rule).toEqual([

@@ -11,6 +11,19 @@ beforeAll(async () => {
 });
 afterAll(() => dynamo.close());
 
+/** As if the dispatcher had stopped before marking the job running. */
+async function ledgerSaysQueued(tableName: string, jobId: string) {
+  await dynamo.ddb.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: ledgerKey(jobId),
+      UpdateExpression: 'SET #s = :q',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':q': 'queued' },
+    }),
+  );
+}
+
 const roomy = { budgetVcpu: 100, ratePerSecond: 19, burst: 100 };
 
 test('poison goes to the DLQ with its reason and never holds up the good messages', async () => {
@@ -107,15 +120,7 @@ test('ExecutionAlreadyExists counts as started: the message is deleted and nothi
   // running and deleted the message: the ledger still says queued and the message comes back.
   const [execution] = world.started;
   await tryUpdate(dynamo.ddb, releaseCommand(world.tableName, [{ jobId: execution.jobs[0].jobId, vcpu: 1, execution: execution.name }], world.clock.now()));
-  await dynamo.ddb.send(
-    new UpdateCommand({
-      TableName: world.tableName,
-      Key: ledgerKey(execution.jobs[0].jobId),
-      UpdateExpression: 'SET #s = :q',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':q': 'queued' },
-    }),
-  );
+  await ledgerSaysQueued(world.tableName, execution.jobs[0].jobId);
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/again.csv'));
   const summary = await world.dispatch();
   expect(summary.admitted).toBe(1);
@@ -131,15 +136,7 @@ test('a job whose lease is still held is not started twice: its message waits fo
   await world.dispatch();
   // As if the dispatcher had stopped right after StartExecution: ledger queued, message back, lease held.
   const [execution] = world.started;
-  await dynamo.ddb.send(
-    new UpdateCommand({
-      TableName: world.tableName,
-      Key: ledgerKey(execution.jobs[0].jobId),
-      UpdateExpression: 'SET #s = :q',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':q': 'queued' },
-    }),
-  );
+  await ledgerSaysQueued(world.tableName, execution.jobs[0].jobId);
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/held.csv'));
   const summary = await world.dispatch();
   expect(summary).toMatchObject({ admitted: 0, deferred: 1 });
