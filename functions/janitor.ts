@@ -12,12 +12,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import type { RequeueMessage } from './jobs';
-import { markFailedCommand, markRequeuedCommand, readLedgerRow } from './ledger';
-import { isConditionFailure, readPool, releaseCommand, tryUpdate, type DocumentClient, type Lease } from './pool';
+import { markFailedCommand, readLedgerRow, requeueJob } from './ledger';
+import { readPool, releaseCommand, tryUpdate, type DocumentClient, type Lease } from './pool';
 import { jsonLog, positiveInt, settingsFromEnv, systemClock, type Clock, type Log } from './runtime';
 import type { Sender } from './dispatcher';
 
@@ -107,7 +106,7 @@ export async function runJanitor(deps: JanitorDeps): Promise<JanitorRunSummary> 
 
 /** A job still marked running by an execution that ended never recorded a result: retry it or fail it. */
 async function settleUnfinishedJob(deps: JanitorDeps, jobId: string, execution: string, status: string, summary: JanitorRunSummary, log: Log) {
-  const { ddb, sqs, clock, settings } = deps;
+  const { ddb, clock, settings } = deps;
   const row = await readLedgerRow(ddb, settings.tableName, jobId);
   if (!row || row.status !== 'running' || row.executionName !== execution) return;
   const reason = `execution ${execution} ended ${status} before the job finished`;
@@ -117,22 +116,7 @@ async function settleUnfinishedJob(deps: JanitorDeps, jobId: string, execution: 
     log({ event: 'jobFailed', jobId, reason });
     return;
   }
-  try {
-    await ddb.send(new UpdateCommand(markRequeuedCommand(settings.tableName, jobId, reason, clock.now())));
-  } catch (error) {
-    if (isConditionFailure(error)) return; // settled by someone else meanwhile
-    throw error;
-  }
-  const message: RequeueMessage = {
-    sluice: 'requeue',
-    jobId,
-    bucket: row.bucket,
-    key: row.objectKey,
-    versionId: row.versionId,
-    sequencer: row.sequencer,
-    attempt: row.attempts,
-  };
-  await sqs.send(new SendMessageCommand({ QueueUrl: settings.queueUrl, MessageBody: JSON.stringify(message) }));
+  if (!(await requeueJob(deps, settings, row, 'running', reason, clock.now()))) return; // settled by someone else meanwhile
   summary.requeued++;
   log({ event: 'jobRequeued', jobId, attempt: row.attempts, reason });
 }

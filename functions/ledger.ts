@@ -4,7 +4,8 @@
  * redelivered event finds its row and starts nothing.
  */
 import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { Job } from './jobs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Job, RequeueMessage } from './jobs';
 import { isConditionFailure, type DocumentClient } from './pool';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -79,17 +80,45 @@ export function markRunningCommand(table: string, job: Job, executionName: strin
   };
 }
 
-/** Puts a job whose execution ended without a result back to queued (the janitor then re-enqueues it). */
-export function markRequeuedCommand(table: string, jobId: string, reason: string, now: number): UpdateCommandInput {
-  const at = new Date(now).toISOString();
-  return {
-    TableName: table,
-    Key: ledgerKey(jobId),
-    UpdateExpression: 'SET #status = :queued, lastError = :reason, updatedAt = :at',
-    ConditionExpression: '#status = :running',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':queued': 'queued', ':running': 'running', ':reason': reason, ':at': at },
+/**
+ * Puts a job back: its row goes from `from` (running: its execution ended without a result; failed: an
+ * operator redrives it) to queued, then a re-queue message for its next attempt goes to the intake
+ * queue. False if the row was not in `from` (someone settled it meanwhile); nothing is sent then.
+ */
+export async function requeueJob(
+  deps: { ddb: DocumentClient; sqs: { send(command: unknown): Promise<unknown> } },
+  target: { tableName: string; queueUrl: string },
+  row: LedgerRow,
+  from: 'running' | 'failed',
+  reason: string,
+  now: number,
+): Promise<boolean> {
+  try {
+    await deps.ddb.send(
+      new UpdateCommand({
+        TableName: target.tableName,
+        Key: ledgerKey(row.jobId),
+        UpdateExpression: 'SET #status = :queued, lastError = :reason, updatedAt = :at',
+        ConditionExpression: '#status = :from',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':queued': 'queued', ':from': from, ':reason': reason, ':at': new Date(now).toISOString() },
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+  const message: RequeueMessage = {
+    sluice: 'requeue',
+    jobId: row.jobId,
+    bucket: row.bucket,
+    key: row.objectKey,
+    versionId: row.versionId,
+    sequencer: row.sequencer,
+    attempt: Math.max(1, row.attempts),
   };
+  await deps.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(message) }));
+  return true;
 }
 
 export function markFailedCommand(table: string, jobId: string, error: string, cause: string, now: number): UpdateCommandInput {
@@ -118,3 +147,28 @@ export const LEDGER_RESULT_EXPRESSIONS = {
   names: { succeeded: { '#status': 'status', '#error': 'error', '#cause': 'cause' }, failed: { '#status': 'status', '#error': 'error', '#cause': 'cause' } },
 } as const;
 
+
+export interface RedriveOutcome {
+  readonly redriven: string[];
+  /** Jobs left as they are, with the status that kept them (only failed jobs are redriven). */
+  readonly skipped: Array<{ jobId: string; status: JobStatus | 'unknown' }>;
+}
+
+/** Puts failed jobs back on the intake queue as their next attempt, after their cause was fixed. */
+export async function redriveFailedJobs(
+  deps: { ddb: DocumentClient; sqs: { send(command: unknown): Promise<unknown> } },
+  target: { tableName: string; queueUrl: string },
+  jobIds: readonly string[],
+  now: number,
+): Promise<RedriveOutcome> {
+  const outcome: RedriveOutcome = { redriven: [], skipped: [] };
+  for (const jobId of jobIds) {
+    const row = await readLedgerRow(deps.ddb, target.tableName, jobId);
+    if (row?.status === 'failed' && (await requeueJob(deps, target, row, 'failed', `redriven after: ${row.error ?? 'failure'}`, now))) {
+      outcome.redriven.push(jobId);
+    } else {
+      outcome.skipped.push({ jobId, status: row?.status ?? 'unknown' });
+    }
+  }
+  return outcome;
+}

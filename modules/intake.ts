@@ -20,6 +20,10 @@ export interface IntakeProps {
   readonly observability: Observability;
 }
 
+export function intakeQueueName(namePrefix: string): string {
+  return `${namePrefix}-intake`;
+}
+
 const FOURTEEN_DAYS_SECONDS = 14 * 24 * 3600;
 
 /** The S3 event pattern: Object Created in this bucket under the input prefix (and with the suffix, if set). */
@@ -56,7 +60,7 @@ export class Intake extends Construct {
       sqsManagedSseEnabled: true,
     });
     const queue = new SqsQueue(this, 'queue', {
-      name: `${namePrefix}-intake`,
+      name: intakeQueueName(namePrefix),
       messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
       visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
       receiveWaitTimeSeconds: 0,

@@ -6,6 +6,10 @@ export interface LimiterProps {
   readonly namePrefix: string;
 }
 
+export function stateTableName(namePrefix: string): string {
+  return `${namePrefix}-state`;
+}
+
 /**
  * One table per stage for the limiter's pool item (`pk = POOL`) and the ledger rows (`pk = JOB#<id>`).
  * On demand (bursts are the point), point-in-time recovery, TTL on ledger rows, deletion protected.
@@ -17,7 +21,7 @@ export class Limiter extends Construct {
   constructor(scope: Construct, id: string, props: LimiterProps) {
     super(scope, id);
     const table = new DynamodbTable(this, 'table', {
-      name: `${props.namePrefix}-state`,
+      name: stateTableName(props.namePrefix),
       billingMode: 'PAY_PER_REQUEST',
       hashKey: 'pk',
       attribute: [{ name: 'pk', type: 'S' }],

@@ -1,6 +1,6 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { runJanitor, type JanitorSettings } from '../../functions/janitor';
-import { ledgerKey } from '../../functions/ledger';
+import { ledgerKey, redriveFailedJobs } from '../../functions/ledger';
 import { readPool } from '../../functions/pool';
 import { AwsError } from '../../twin/engines/errors';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
@@ -90,4 +90,26 @@ test('a lease whose execution never started is reclaimed after the grace period,
   // job is in the ledger as running and nothing re-queues it — the case the grace period is for is
   // a dispatcher that stopped before StartExecution, whose message is still queued.
   expect(late.world.sqs.counts(late.world.queueUrl).total).toBe(0);
+});
+
+test('an operator redrives a failed job: it runs again as its next attempt; other jobs are left alone', async () => {
+  const { world, execution, ledger } = await scenario(2, 'TIMED_OUT', { attempts: 1 });
+  const [failed, other] = execution.jobs;
+  // The second job's row is set to succeeded, as if it had finished before the timeout.
+  await world.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: ledgerKey(other.jobId),
+      UpdateExpression: 'SET #s = :s',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':s': 'succeeded' },
+    }),
+  );
+  const outcome = await redriveFailedJobs(world, { tableName: world.tableName, queueUrl: world.queueUrl }, [failed.jobId, other.jobId, 'f'.repeat(32)], world.clock.now());
+  expect(outcome).toEqual({ redriven: [failed.jobId], skipped: [{ jobId: other.jobId, status: 'succeeded' }, { jobId: 'f'.repeat(32), status: 'unknown' }] });
+  expect(await ledger(failed.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('redriven') });
+
+  const again = await world.dispatch();
+  expect(again.admitted).toBe(1);
+  expect(world.started[1].jobs).toEqual([expect.objectContaining({ jobId: failed.jobId, attempt: 1 })]);
 });
