@@ -24,18 +24,19 @@ async function main(): Promise<void> {
   const plan: Array<[DesignName, string]> = values.plan
     ? values.plan.split(',').map((item) => item.split(':') as [DesignName, string])
     : DEFAULT_PLAN;
-  const dynalite = await Dynalite.start();
   const rows: Array<{ design: string; scenario: string; report: Report & { wallSeconds: number } }> = [];
-  try {
-    for (const [design, scenarioName] of plan) {
+  for (const [design, scenarioName] of plan) {
+    // A fresh dynalite per run: the designs' tables must not meet a previous run's items.
+    const dynalite = await Dynalite.start();
+    try {
       const scenario = loadScenario(join(__dirname, 'scenarios', `${scenarioName}.json`));
       const bar = progressBar(`${design}/${scenarioName}`);
       const { report } = await simulate({ stage: values.stage!, scenario, design, dynalite, outDir: join(values.out!, `${design}-${scenarioName}`), onProgress: (p) => bar.update(p) });
       bar.finish();
       rows.push({ design, scenario: scenarioName, report });
+    } finally {
+      await dynalite.stop();
     }
-  } finally {
-    await dynalite.stop();
   }
   console.log(table(rows));
 }
