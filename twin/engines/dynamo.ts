@@ -101,6 +101,8 @@ function orderedPool(concurrency: number) {
       if (active < concurrency) start();
       else waiting.push(start);
     });
+    // Handled here so a rejection that waits for earlier deliveries is not reported as unhandled meanwhile.
+    result.catch(() => undefined);
     const inOrder = delivered.then(
       () => result,
       () => result,

@@ -115,8 +115,8 @@ export class SfnEmulator {
 
   /** Registers a definition (validated once with asl-validator, as CreateStateMachine would). */
   createStateMachine(stateMachineArn: string, definition: { StartAt: string; States: Record<string, any>; [field: string]: unknown }): void {
-    new this.StateMachine(structuredClone(definition) as any); // throws with asl-validator's messages if invalid
-    const runnable = withAwsTaskTimeouts(structuredClone(definition));
+    new this.StateMachine(cloneJson(definition) as any); // throws with asl-validator's messages if invalid
+    const runnable = withAwsTaskTimeouts(cloneJson(definition));
     const handlers = new Map<string, Handler>();
     for (const { name, resource } of taskStates(runnable)) {
       const existing = handlers.get(name);
@@ -351,4 +351,12 @@ function describe(execution: ExecutionInfo) {
     error: execution.error,
     cause: execution.cause,
   };
+}
+
+/**
+ * A JSON clone. Not structuredClone: under jest that returns objects of the outer realm, and
+ * aws-local-stepfunctions only evaluates `.$` keys inside objects whose prototype is its own realm's Object.prototype.
+ */
+function cloneJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
