@@ -94,11 +94,13 @@ export function renderChart(events: readonly TwinEvent[], report: Report): strin
     .join('');
   const hline = (v: number, color: string, dash: string, label: string) =>
     `<line x1="${m.l}" x2="${m.l + pw}" y1="${yv(v)}" y2="${yv(v)}" stroke="${color}" stroke-dasharray="${dash}" stroke-width="1.5"/><text x="${m.l + 6}" y="${yv(v) - 5}" fill="${color}">${label}</text>`;
-  const title = `${report.design} — ${report.objects} objects, ${report.succeeded} succeeded, ${report.failed} failed, ${report.dlq} DLQ, ${report.lost} lost; makespan ${fmt(report.makespanSeconds)} (${report.makespanRatio}× lower bound); peak ${report.peakVcpu}/${report.budgetVcpu} vCPU; ${report.throttles.total + report.vcpuLimitErrors + report.capacityErrors} RunTask rejections`;
+  const title = `${report.design}: ${report.objects} objects · ${report.succeeded} ok, ${report.failed} failed, ${report.dlq} DLQ, ${report.lost} lost · makespan ${fmt(report.makespanSeconds)} (${report.makespanRatio}× bound) · peak ${report.peakVcpu}/${report.budgetVcpu} vCPU · ${report.throttles.total + report.vcpuLimitErrors + report.capacityErrors} RunTask rejections`;
 
+  // A long title is squeezed to the chart's width instead of running off it (~7 px a character at 13 px).
+  const fitTitle = title.length * 7 > W - m.l - 10 ? ` textLength="${W - m.l - 10}" lengthAdjust="spacingAndGlyphs"` : '';
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">
 <rect width="${W}" height="${H}" fill="white"/>
-<text x="${m.l}" y="22" font-size="14" font-weight="600">${escape(title)}</text>
+<text x="${m.l}" y="22" font-size="13" font-weight="600"${fitTitle}>${escape(title)}</text>
 <text x="${m.l}" y="40" fill="#555">blue: vCPU in use · red dashed: budget · grey dotted: account quota · grey area: backlog (right axis) · red ticks: throttles, vCPU-limit and capacity errors</text>
 ${xLabels}${yLabels}${bLabels}
 <path d="${bArea}" fill="#bbb" fill-opacity="0.35"/>
