@@ -98,8 +98,11 @@ export const environmentSchema = z
         .number()
         .gt(0, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`)
         .lt(FARGATE_LAUNCHES_PER_SECOND, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`),
-      /** Launch tokens that may accumulate while idle (Fargate's own launch burst is 100). */
-      launchBurst: intIn(1, 100),
+      /**
+       * Launch tokens that may accumulate while idle. Fargate's launch bucket bursts to 100, but RunTask
+       * itself is capped at 20 calls/s: a larger burst is spent on throttled calls.
+       */
+      launchBurst: intIn(1, FARGATE_LAUNCHES_PER_SECOND),
       /** Parallel RunTask iterations within one execution (inline Map allows 40). */
       mapMaxConcurrency: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
       /** Admitted jobs handed to one execution. */

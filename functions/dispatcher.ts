@@ -2,9 +2,11 @@
  * The dispatcher: the only admitter. It takes from the intake queue only as many messages as the pool
  * can admit right now (free vCPU budget and launch tokens), so a message waiting for capacity is never
  * received, costs nothing and never counts toward the DLQ's maxReceiveCount. It admits a batch with one
- * conditional write, starts one execution for it, and loops while budget, tokens and messages remain;
- * while work waits and capacity does not, it polls the pool item (cheap, no state transitions).
- * It runs one at a time (reserved concurrency 1).
+ * conditional write, starts one execution for it, and loops while budget, tokens and messages remain.
+ * Short of launch tokens it sleeps until the next one (under a second); short of budget it stops: every
+ * lease release wakes it again (the state machine invokes it), and a schedule does every minute, so
+ * waiting work costs nothing — no polling, no state transitions. It runs one at a time (reserved
+ * concurrency 1); a wake-up that arrives while it runs is retried by Lambda a second or so later.
  */
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
@@ -58,13 +60,11 @@ export interface DispatcherRunSummary {
   duplicates: number;
   /** Messages handed back because a lease for their job was already held. */
   deferred: number;
-  /** Pool re-reads while work waited for capacity. */
+  /** Sleeps until the next launch token while work waited. */
   waits: number;
-  stoppedBecause: 'queue-empty' | 'time-limit' | 'start-failed' | 'contention';
+  stoppedBecause: 'queue-empty' | 'no-budget' | 'time-limit' | 'start-failed' | 'contention';
 }
 
-/** How often a waiting dispatcher re-reads the pool when budget (not tokens) is short. */
-export const POOL_POLL_MS = 1000;
 /** A message whose job already holds a lease is hidden this long; the janitor settles the lease meanwhile. */
 const HELD_LEASE_RETRY_SECONDS = 300;
 /** After a failed StartExecution the batch's messages come back this soon (the receive counts). */
@@ -90,10 +90,13 @@ export async function runDispatcher(deps: DispatcherDeps): Promise<DispatcherRun
     const pool = await readPool(ddb, settings.tableName);
     const plan = planAdmission(pool, clock.now(), settings.taskVcpu, settings.jobsPerExecution);
     if (plan.count === 0) {
+      if (plan.limitedBy === 'budget') {
+        summary.stoppedBecause = 'no-budget'; // the next release wakes it
+        break;
+      }
       if ((await visibleBacklog(sqs, settings.queueUrl)) === 0) break;
       summary.waits++;
-      const wait = plan.limitedBy === 'tokens' ? Math.min(POOL_POLL_MS, Math.max(1, Math.ceil(plan.nextTokenAt - clock.now()))) : POOL_POLL_MS;
-      await clock.sleep(wait);
+      await clock.sleep(Math.max(1, Math.ceil(plan.nextTokenAt - clock.now())));
       continue;
     }
     const gathered = await gather(deps, plan.count, summary, log);

@@ -39,7 +39,7 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['budget under one task', (c) => (c.capacity.vcpuBudget = 0.5), 'capacity.vcpuBudget', /at least one task's vCPU \(1\)/],
   ['launch rate at Fargate limit', (c) => (c.capacity.launchRatePerSecond = 20), 'capacity.launchRatePerSecond', /below 20/],
   ['launch rate zero', (c) => (c.capacity.launchRatePerSecond = 0), 'capacity.launchRatePerSecond', /above 0/],
-  ['launch burst', (c) => (c.capacity.launchBurst = 101), 'capacity.launchBurst', /from 1 to 100/],
+  ['launch burst', (c) => (c.capacity.launchBurst = 21), 'capacity.launchBurst', /from 1 to 20/],
   ['map concurrency', (c) => (c.capacity.mapMaxConcurrency = 41), 'capacity.mapMaxConcurrency', /from 1 to 40/],
   ['jobs per execution over map', (c) => (c.capacity.jobsPerExecution = 11), 'capacity.jobsPerExecution', /must not exceed capacity.mapMaxConcurrency \(10\)/],
   ['task cpu', (c) => (c.task.cpu = 300), 'task.cpu', /one of 256, 512, 1024, 2048, 4096, 8192, 16384/],
