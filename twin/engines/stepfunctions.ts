@@ -78,6 +78,25 @@ const DYNAMODB_COMMANDS: Record<string, new (input: any) => any> = {
   deleteItem: DeleteItemCommand,
 };
 
+/**
+ * Step Functions' optimized DynamoDB integration (`arn:aws:states:::dynamodb:<action>`) run against a real
+ * DynamoDB-compatible server: the state's resolved Parameters are the API input, service errors surface as
+ * `DynamoDB.<ExceptionName>` as they do in Step Functions. Undefined for an action the twin does not run.
+ */
+export function dynamoDbTask(client: DynamoDBClient, action: string): ((input: any) => Promise<Record<string, unknown>>) | undefined {
+  const Command = DYNAMODB_COMMANDS[action];
+  if (!Command) return undefined;
+  return async (input) => {
+    try {
+      const { $metadata: _metadata, ...output } = await client.send(new Command(input));
+      return output;
+    } catch (error) {
+      const name = (error as Error).name;
+      throw new AwsError(name.startsWith('DynamoDB.') ? name : `DynamoDB.${name}`, (error as Error).message);
+    }
+  };
+}
+
 export class SfnEmulator {
   private readonly StateMachine: StateMachineConstructor;
   private readonly machines = new Map<string, { machine: InstanceType<StateMachineConstructor>; handlers: Map<string, Handler> }>();
@@ -278,18 +297,9 @@ export class SfnEmulator {
     }
     const dynamo = /^arn:aws:states:::dynamodb:(\w+)$/.exec(resource);
     if (dynamo) {
-      const Command = DYNAMODB_COMMANDS[dynamo[1]];
-      if (!Command) throw new Error(`state ${stateName}: the twin does not run ${resource}`);
-      return async (input) => {
-        try {
-          const { $metadata: _metadata, ...output } = await this.deps.dynamodb.send(new Command(input));
-          return output;
-        } catch (error) {
-          const name = (error as Error).name;
-          // Step Functions' DynamoDB integration names service errors `DynamoDB.<ExceptionName>`.
-          throw new AwsError(name.startsWith('DynamoDB.') ? name : `DynamoDB.${name}`, (error as Error).message);
-        }
-      };
+      const task = dynamoDbTask(this.deps.dynamodb, dynamo[1]);
+      if (!task) throw new Error(`state ${stateName}: the twin does not run ${resource}`);
+      return (input) => task(input);
     }
     if (resource === 'arn:aws:states:::lambda:invoke' || /^arn:aws:lambda:/.test(resource)) {
       const optimized = resource === 'arn:aws:states:::lambda:invoke';
