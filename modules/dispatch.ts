@@ -187,7 +187,7 @@ export class Dispatch extends Construct {
             name: source.name,
             ...('schedule' in source ? { scheduleExpression: source.schedule } : { eventPattern: JSON.stringify(source.pattern) }),
           });
-    new CloudwatchEventTarget(this, `${id}-target`, { rule: rule.name, targetId: id, arn: fn.functionArn, input: JSON.stringify(input) });
+    new CloudwatchEventTarget(this, `${id}-target`, { rule: rule.name, targetId: id, arn: fn.deployedArn, input: JSON.stringify(input) });
     new LambdaPermission(this, `${id}-permission`, {
       statementId: id,
       action: 'lambda:InvokeFunction',

@@ -93,7 +93,10 @@ export function bundleHandler(entry: HandlerEntry): string {
 /** A Node.js 22 Lambda on arm64: bundled code, its own log group with retention, its own least-privilege role. */
 export class NodeFunction extends Construct {
   readonly functionName: string;
+  /** Built from the name, so policies and the state machine can name the function without a cycle. */
   readonly functionArn: string;
+  /** The function resource's own ARN: depending on it orders a resource after the function exists. */
+  readonly deployedArn: string;
   readonly roleArn: string;
 
   constructor(scope: Construct, id: string, props: NodeFunctionProps) {
@@ -137,6 +140,7 @@ export class NodeFunction extends Construct {
     });
     this.functionName = fn.functionName;
     this.functionArn = `arn:${partitionOf(region)}:lambda:${region}:${accountId}:function:${functionName}`;
+    this.deployedArn = fn.arn;
     this.roleArn = role.arn;
   }
 }

@@ -69,7 +69,7 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
 
   test('the dispatcher is woken by uploads, every minute, and the janitor by ended executions and a schedule', () => {
     const targets = resourcesOf(json, 'aws_cloudwatch_event_target').map(([, t]) => t);
-    const toFunction = (fn: string) => targets.filter((t) => String(t.arn).endsWith(`:function:${prefix}-${fn}`));
+    const toFunction = (fn: string) => targets.filter((t) => String(t.arn).startsWith(`\${aws_lambda_function.dispatch_${fn}_function_`));
     expect(toFunction('dispatcher').map((t) => JSON.parse(t.input as string).reason).sort()).toEqual(['object-created', 'schedule']);
     expect(toFunction('janitor').map((t) => JSON.parse(t.input as string).reason).sort()).toEqual(['execution-ended', 'schedule']);
     const uploadTarget = toFunction('dispatcher').find((t) => JSON.parse(t.input as string).reason === 'object-created')!;
