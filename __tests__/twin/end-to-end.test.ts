@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Dynalite } from '../../twin/engines/dynamo';
 import { computeReport } from '../../twin/report';
 import { parseScenario } from '../../twin/scenario';
@@ -37,8 +35,7 @@ describe('the twin end to end (tiny scenario)', () => {
     expect(report.stateTransitions).toBeGreaterThan(8 * 10);
   });
 
-  const pipelineMerged = existsSync(join(__dirname, '../../modules/pipeline/index.ts'));
-  (pipelineMerged ? it : it.skip)('sluice: the synthesized pipeline holds the budget and loses nothing', async () => {
+  it('sluice: the synthesized pipeline holds the budget and loses nothing', async () => {
     const { report } = await simulate({ stage: 'dev', scenario, design: 'sluice', dynalite });
     expect(report).toMatchObject({ objects: 8, succeeded: 8, failed: 0, lost: 0, dlq: 0 });
     expect(report.peakVcpu).toBeLessThanOrEqual(4);
