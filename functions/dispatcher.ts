@@ -87,7 +87,7 @@ export async function runDispatcher(deps: DispatcherDeps): Promise<DispatcherRun
       summary.stoppedBecause = 'time-limit';
       break;
     }
-    const pool = await readPool(ddb, settings.tableName);
+    const pool = await readPool(ddb, settings.tableName, { leases: false });
     const plan = planAdmission(pool, clock.now(), settings.taskVcpu, settings.jobsPerExecution);
     if (plan.count === 0) {
       if (plan.limitedBy === 'budget') {

@@ -79,8 +79,19 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
   return { count, limitedBy, nextTokenAt };
 }
 
-export async function readPool(ddb: DocumentClient, tableName: string): Promise<PoolState> {
-  const { Item } = await ddb.send(new GetCommand({ TableName: tableName, Key: POOL_KEY, ConsistentRead: true }));
+/**
+ * Reads the pool. Planning needs only its counters; the leases (the bulk of the item, ~150 bytes each)
+ * are read when asked for — a strongly consistent read costs one RCU per 4 KB.
+ */
+export async function readPool(ddb: DocumentClient, tableName: string, options: { leases: boolean } = { leases: true }): Promise<PoolState> {
+  const { Item } = await ddb.send(
+    new GetCommand({
+      TableName: tableName,
+      Key: POOL_KEY,
+      ConsistentRead: true,
+      ...(options.leases ? {} : { ProjectionExpression: 'budgetVcpu, ratePerSecond, burst, inUseVcpu, tat' }),
+    }),
+  );
   if (!Item) throw new Error(`limiter pool item missing from table ${tableName}: run the configure-pool function (terraform apply does)`);
   return {
     budgetVcpu: Number(Item.budgetVcpu),
