@@ -35,7 +35,8 @@ export const dev = {
   },
   intake: { maxReceiveCount: 5, ruleRetryAttempts: 185, ruleMaxEventAgeSeconds: 86400, backlogAlarmAgeSeconds: 3600 },
   network: { kind: 'create', cidr: '10.42.0.0/16', availabilityZones: ['eu-west-1a', 'eu-west-1b'] },
-  image: { repository: 'sluice-dev-worker', tag: 'latest-dev' },
+  // Tags are immutable in ECR: each push gets a new one (or pin the digest, as stg and prod do).
+  image: { repository: 'sluice-dev-worker', tag: '2026-11-28.1' },
   logRetentionDays: 14,
   alarmEmail: 'sluice-dev-alarms@example.com',
   backend: { bucket: 'sluice-tfstate-111111111111', key: 'sluice/dev.tfstate', region: 'eu-west-1' },
