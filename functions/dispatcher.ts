@@ -20,25 +20,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
-import { executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
+import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
+import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { markRunningCommand, recordFirstSight } from './ledger';
 import { admissionCommand, planAdmission, readPool, releaseCommand, tryUpdate, type DocumentClient, type PoolState } from './pool';
-import { jsonLog, positiveInt, positiveNumber, settingsFromEnv, systemClock, type Clock, type Log } from './runtime';
-
-export interface DispatcherSettings {
-  readonly queueUrl: string;
-  readonly deadLetterQueueUrl: string;
-  readonly tableName: string;
-  readonly stateMachineArn: string;
-  readonly bucketName: string;
-  readonly inputPrefix: string;
-  readonly inputSuffix?: string;
-  readonly taskVcpu: number;
-  readonly jobsPerExecution: number;
-  readonly leaseSeconds: number;
-  readonly maxRunMs: number;
-}
+import { jsonLog, systemClock, type Clock, type Log } from './runtime';
 
 export interface Sender {
   send(command: any): Promise<any>;
@@ -225,7 +211,7 @@ async function admitAndStart(
       return 'start-failed';
     }
     // Same name means same jobs at the same attempt: that execution already runs them.
-    executionArn = `${settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    executionArn = executionArnOf(settings.stateMachineArn, name);
   }
   await Promise.all(jobs.map((job) => ddb.send(new UpdateCommand(markRunningCommand(settings.tableName, job, name, executionArn, clock.now())))));
   await deleteMessages(sqs, settings.queueUrl, batch.map((r) => r.message));
@@ -259,37 +245,6 @@ async function changeVisibility(sqs: Sender, queueUrl: string, messages: readonl
       }),
     );
   }
-}
-
-const environment = z.object({
-  QUEUE_URL: z.string().url(),
-  DEAD_LETTER_QUEUE_URL: z.string().url(),
-  TABLE_NAME: z.string().min(1),
-  STATE_MACHINE_ARN: z.string().startsWith('arn:'),
-  BUCKET_NAME: z.string().min(1),
-  INPUT_PREFIX: z.string().min(1),
-  INPUT_SUFFIX: z.string().optional(),
-  TASK_VCPU: positiveNumber,
-  JOBS_PER_EXECUTION: positiveInt,
-  LEASE_SECONDS: positiveInt,
-  MAX_RUN_SECONDS: positiveInt,
-});
-
-export function dispatcherSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): DispatcherSettings {
-  const e = settingsFromEnv(environment, env);
-  return {
-    queueUrl: e.QUEUE_URL,
-    deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
-    tableName: e.TABLE_NAME,
-    stateMachineArn: e.STATE_MACHINE_ARN,
-    bucketName: e.BUCKET_NAME,
-    inputPrefix: e.INPUT_PREFIX,
-    inputSuffix: e.INPUT_SUFFIX || undefined,
-    taskVcpu: e.TASK_VCPU,
-    jobsPerExecution: e.JOBS_PER_EXECUTION,
-    leaseSeconds: e.LEASE_SECONDS,
-    maxRunMs: e.MAX_RUN_SECONDS * 1000,
-  };
 }
 
 let clients: { sqs: SQSClient; sfn: SFNClient; ddb: DynamoDBDocumentClient } | undefined;

@@ -14,22 +14,12 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
 import { markFailedCommand, readLedgerRow, requeueJob } from './ledger';
 import { readPool, releaseCommand, tryUpdate, type DocumentClient, type Lease } from './pool';
-import { jsonLog, positiveInt, settingsFromEnv, systemClock, type Clock, type Log } from './runtime';
+import { jsonLog, systemClock, type Clock, type Log } from './runtime';
+import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
+import { executionArnOf } from './jobs';
 import type { Sender } from './dispatcher';
-
-export interface JanitorSettings {
-  readonly tableName: string;
-  readonly queueUrl: string;
-  readonly stateMachineArn: string;
-  readonly dispatcherFunctionName: string;
-  /** Executions a job may have before it is marked failed. */
-  readonly maxExecutionAttempts: number;
-  /** How long after admission a lease without an execution is given before it is reclaimed. */
-  readonly startGraceMs: number;
-}
 
 export interface JanitorDeps {
   readonly sfn: Sender;
@@ -50,10 +40,6 @@ export interface JanitorRunSummary {
 }
 
 const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
-
-export function executionArnOf(stateMachineArn: string, executionName: string): string {
-  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
-}
 
 type ExecutionState = { readonly kind: 'running' } | { readonly kind: 'ended'; readonly status: string } | { readonly kind: 'missing' };
 
@@ -119,27 +105,6 @@ async function settleUnfinishedJob(deps: JanitorDeps, jobId: string, execution: 
   if (!(await requeueJob(deps, settings, row, 'running', reason, clock.now()))) return; // settled by someone else meanwhile
   summary.requeued++;
   log({ event: 'jobRequeued', jobId, attempt: row.attempts, reason });
-}
-
-const environment = z.object({
-  TABLE_NAME: z.string().min(1),
-  QUEUE_URL: z.string().url(),
-  STATE_MACHINE_ARN: z.string().startsWith('arn:'),
-  DISPATCHER_FUNCTION_NAME: z.string().min(1),
-  MAX_EXECUTION_ATTEMPTS: positiveInt,
-  START_GRACE_SECONDS: positiveInt,
-});
-
-export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): JanitorSettings {
-  const e = settingsFromEnv(environment, env);
-  return {
-    tableName: e.TABLE_NAME,
-    queueUrl: e.QUEUE_URL,
-    stateMachineArn: e.STATE_MACHINE_ARN,
-    dispatcherFunctionName: e.DISPATCHER_FUNCTION_NAME,
-    maxExecutionAttempts: e.MAX_EXECUTION_ATTEMPTS,
-    startGraceMs: e.START_GRACE_SECONDS * 1000,
-  };
 }
 
 let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;

@@ -44,6 +44,11 @@ export function executionNameFor(jobs: readonly Pick<Job, 'jobId' | 'attempt'>[]
   return `batch${jobs.length}-${createHash('sha256').update(members.join(',')).digest('hex').slice(0, 40)}`;
 }
 
+/** An execution's ARN: the state machine's, with `:stateMachine:` turned into `:execution:`, and the name. */
+export function executionArnOf(stateMachineArn: string, executionName: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+}
+
 const s3ObjectCreated = z.object({
   source: z.literal('aws.s3'),
   'detail-type': z.literal('Object Created'),

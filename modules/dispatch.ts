@@ -5,6 +5,8 @@ import { LambdaInvocation } from '@cdktf/provider-aws/lib/lambda-invocation';
 import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
+import { dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
+import { executionArnOf } from '../functions/jobs';
 import { vcpuOf } from '../environments/fargate';
 import { leadingKeys } from './limiter';
 import { NodeFunction } from './node-function';
@@ -58,19 +60,19 @@ export class Dispatch extends Construct {
       entry: 'functions/dispatcher.ts',
       timeoutSeconds: DISPATCHER_TIMEOUT_SECONDS,
       reservedConcurrency: 1, // one admitter: no two dispatchers plan from the same pool read
-      environment: {
-        QUEUE_URL: props.queueUrl,
-        DEAD_LETTER_QUEUE_URL: props.deadLetterQueueUrl,
-        TABLE_NAME: props.tableName,
-        STATE_MACHINE_ARN: stateMachineArn,
-        BUCKET_NAME: props.bucketName,
-        INPUT_PREFIX: config.bucket.inputPrefix,
-        INPUT_SUFFIX: config.bucket.inputSuffix ?? '',
-        TASK_VCPU: String(vcpuOf(config.task.cpu)),
-        JOBS_PER_EXECUTION: String(config.capacity.jobsPerExecution),
-        LEASE_SECONDS: String(leaseSeconds(config)),
-        MAX_RUN_SECONDS: String(DISPATCHER_MAX_RUN_SECONDS),
-      },
+      environment: dispatcherEnvironment({
+        queueUrl: props.queueUrl,
+        deadLetterQueueUrl: props.deadLetterQueueUrl,
+        tableName: props.tableName,
+        stateMachineArn,
+        bucketName: props.bucketName,
+        inputPrefix: config.bucket.inputPrefix,
+        inputSuffix: config.bucket.inputSuffix,
+        taskVcpu: vcpuOf(config.task.cpu),
+        jobsPerExecution: config.capacity.jobsPerExecution,
+        leaseSeconds: leaseSeconds(config),
+        maxRunMs: DISPATCHER_MAX_RUN_SECONDS * 1000,
+      }),
       statements: [
         {
           Sid: 'TakeFromIntake',
@@ -97,21 +99,21 @@ export class Dispatch extends Construct {
       entry: 'functions/janitor.ts',
       timeoutSeconds: 120,
       reservedConcurrency: 1,
-      environment: {
-        TABLE_NAME: props.tableName,
-        QUEUE_URL: props.queueUrl,
-        STATE_MACHINE_ARN: stateMachineArn,
-        DISPATCHER_FUNCTION_NAME: dispatcherFunctionName(namePrefix),
-        MAX_EXECUTION_ATTEMPTS: String(MAX_EXECUTION_ATTEMPTS),
-        START_GRACE_SECONDS: String(JANITOR_START_GRACE_SECONDS),
-      },
+      environment: janitorEnvironment({
+        tableName: props.tableName,
+        queueUrl: props.queueUrl,
+        stateMachineArn,
+        dispatcherFunctionName: dispatcherFunctionName(namePrefix),
+        maxExecutionAttempts: MAX_EXECUTION_ATTEMPTS,
+        startGraceMs: JANITOR_START_GRACE_SECONDS * 1000,
+      }),
       statements: [
         { Sid: 'PoolAndLedger', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: props.tableArn, Condition: itemsOfThisStage },
         {
           Sid: 'SeeExecutions',
           Effect: 'Allow',
           Action: 'states:DescribeExecution',
-          Resource: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:*`,
+          Resource: executionArnOf(stateMachineArn, '*'),
         },
         { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.queueArn },
         { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: this.dispatcher.functionArn },

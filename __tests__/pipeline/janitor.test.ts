@@ -1,5 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { runJanitor, type JanitorSettings } from '../../functions/janitor';
+import type { JanitorSettings } from '../../functions/environment';
+import { runJanitor } from '../../functions/janitor';
 import { ledgerKey, redriveFailedJobs } from '../../functions/ledger';
 import { readPool } from '../../functions/pool';
 import { AwsError } from '../../twin/engines/errors';

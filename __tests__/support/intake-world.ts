@@ -1,5 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { runDispatcher, type DispatcherSettings } from '../../functions/dispatcher';
+import { runDispatcher } from '../../functions/dispatcher';
+import type { DispatcherSettings } from '../../functions/environment';
+import { executionArnOf } from '../../functions/jobs';
 import type { Job } from '../../functions/jobs';
 import { configureCommand } from '../../functions/pool';
 import { VirtualClock } from '../../twin/engines/clock';
@@ -61,7 +63,7 @@ export async function intakeWorld(dynamo: LocalDynamo, pool: { budgetVcpu: numbe
       const { name, input } = command.input;
       if (started.some((s) => s.name === name)) throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${name}'`, false);
       started.push({ name, jobs: JSON.parse(input).jobs });
-      return { executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, startDate: new Date(clock.now()) };
+      return { executionArn: executionArnOf(stateMachineArn, name), startDate: new Date(clock.now()) };
     },
   };
   const settings: DispatcherSettings = {

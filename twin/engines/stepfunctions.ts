@@ -1,4 +1,5 @@
 import { DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { executionArnOf } from '../../functions/jobs';
 import type { VirtualClock } from './clock';
 import type { EcsEmulator } from './ecs';
 import { AwsError } from './errors';
@@ -177,7 +178,7 @@ export class SfnEmulator {
     if (!/^[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/.test(name)) {
       throw new AwsError('InvalidName', `Invalid Name: '${name}'`, false);
     }
-    const executionArn = `${input.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    const executionArn = executionArnOf(input.stateMachineArn, name);
     const text = input.input ?? '{}';
     const existing = this.executions.get(executionArn);
     if (existing) {
