@@ -121,22 +121,6 @@ export async function requeueJob(
   return true;
 }
 
-export function markFailedCommand(table: string, jobId: string, error: string, cause: string, now: number): UpdateCommandInput {
-  const at = new Date(now).toISOString();
-  return {
-    TableName: table,
-    Key: ledgerKey(jobId),
-    UpdateExpression: 'SET #status = :failed, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at',
-    ExpressionAttributeNames: { '#status': 'status', '#error': 'error', '#cause': 'cause' },
-    ExpressionAttributeValues: { ':failed': 'failed', ':error': error, ':cause': cause, ':at': at },
-  };
-}
-
-export async function readLedgerRow(ddb: DocumentClient, table: string, jobId: string): Promise<LedgerRow | undefined> {
-  const { Item } = await ddb.send(new GetCommand({ TableName: table, Key: ledgerKey(jobId), ConsistentRead: true }));
-  return Item as LedgerRow | undefined;
-}
-
 /**
  * The ledger writes the state machine makes itself (Step Functions' DynamoDB integration), kept here
  * beside the others so the row's shape is defined once.
@@ -144,9 +128,24 @@ export async function readLedgerRow(ddb: DocumentClient, table: string, jobId: s
 export const LEDGER_RESULT_EXPRESSIONS = {
   succeeded: 'SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause',
   failed: 'SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at',
-  names: { succeeded: { '#status': 'status', '#error': 'error', '#cause': 'cause' }, failed: { '#status': 'status', '#error': 'error', '#cause': 'cause' } },
+  names: { '#status': 'status', '#error': 'error', '#cause': 'cause' },
 } as const;
 
+export function markFailedCommand(table: string, jobId: string, error: string, cause: string, now: number): UpdateCommandInput {
+  const at = new Date(now).toISOString();
+  return {
+    TableName: table,
+    Key: ledgerKey(jobId),
+    UpdateExpression: LEDGER_RESULT_EXPRESSIONS.failed,
+    ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names,
+    ExpressionAttributeValues: { ':status': 'failed', ':error': error, ':cause': cause, ':at': at },
+  };
+}
+
+export async function readLedgerRow(ddb: DocumentClient, table: string, jobId: string): Promise<LedgerRow | undefined> {
+  const { Item } = await ddb.send(new GetCommand({ TableName: table, Key: ledgerKey(jobId), ConsistentRead: true }));
+  return Item as LedgerRow | undefined;
+}
 
 export interface RedriveOutcome {
   readonly redriven: string[];

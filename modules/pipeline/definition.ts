@@ -156,7 +156,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
         TableName: props.tableName,
         Key: ledgerKey,
         UpdateExpression: LEDGER_RESULT_EXPRESSIONS.succeeded,
-        ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names.succeeded,
+        ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names,
         ExpressionAttributeValues: { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' }, ':at': at },
       },
       ResultPath: null,
@@ -171,7 +171,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
         TableName: props.tableName,
         Key: ledgerKey,
         UpdateExpression: LEDGER_RESULT_EXPRESSIONS.failed,
-        ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names.failed,
+        ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names,
         ExpressionAttributeValues: {
           ':status': { S: 'failed' },
           ':error': { 'S.$': '$.failure.Error' },
