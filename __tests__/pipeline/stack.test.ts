@@ -4,6 +4,7 @@ import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-
 import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import type { PolicyDocument } from '../../modules/iam';
 import { leaseSeconds } from '../../modules/pipeline/timing';
+import { fakeAttribute } from '../../twin/designs/sluice';
 import { decide } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 
@@ -85,14 +86,8 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
   const account = config.account.id;
   const region = config.account.region;
   const tableArn = `arn:aws:dynamodb:${region}:${account}:table/${config.namePrefix}-state`;
-  const resolve = (text: string) =>
-    resolveReferences(text, json, (type, _name, attribute, resource) => {
-      if (type === 'aws_dynamodb_table' && attribute === 'arn') return tableArn;
-      if (type === 'aws_ecs_cluster' && attribute === 'arn') return `arn:aws:ecs:${region}:${account}:cluster/${resource.name}`;
-      if (type === 'aws_iam_role' && attribute === 'arn') return `arn:aws:iam::${account}:role/${resource.name}`;
-      if (type === 'aws_sqs_queue' && attribute === 'arn') return `arn:aws:sqs:${region}:${account}:${resource.name}`;
-      return undefined;
-    });
+  // References become the twin's stand-ins for what apply would know (dev's account and Region).
+  const resolve = (text: string) => resolveReferences(text, json, fakeAttribute);
   const policyOf = (fragment: string): PolicyDocument => JSON.parse(resolve(resourceNamed(json, 'aws_iam_role_policy', fragment).policy as string));
   const cluster = `arn:aws:ecs:${region}:${account}:cluster/${config.namePrefix}`;
 

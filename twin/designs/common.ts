@@ -1,8 +1,16 @@
-import type { EnvironmentConfig } from '../../environments';
 import type { World } from '../world';
 
-/** A Task state's RunTask parameters as the baselines would write them (the worker reads BUCKET and KEY). */
-export function runTaskParameters(world: World, stage: EnvironmentConfig, env: Array<Record<string, string>>) {
+/**
+ * RunTask parameters as the baselines write them: their execution input is the S3 event itself. The worker
+ * reads BUCKET and KEY; JOB_ID is the key, so the twin can attribute tasks.
+ */
+export function runTaskParameters(world: World) {
+  const stage = world.stage;
+  const env = [
+    { Name: 'BUCKET', 'Value.$': '$.detail.bucket.name' },
+    { Name: 'KEY', 'Value.$': '$.detail.object.key' },
+    { Name: 'JOB_ID', 'Value.$': '$.detail.object.key' },
+  ];
   return {
     Cluster: world.cluster,
     TaskDefinition: world.taskDefinition,

@@ -17,11 +17,7 @@ export function naiveDefinition(world: World) {
       RunTask: {
         Type: 'Task',
         Resource: 'arn:aws:states:::ecs:runTask.sync',
-        Parameters: runTaskParameters(world, world.stage, [
-          { Name: 'BUCKET', 'Value.$': '$.detail.bucket.name' },
-          { Name: 'KEY', 'Value.$': '$.detail.object.key' },
-          { Name: 'JOB_ID', 'Value.$': '$.detail.object.key' },
-        ]),
+        Parameters: runTaskParameters(world),
         Retry: NAIVE_RETRY,
         End: true,
       },

@@ -57,11 +57,7 @@ export function semaphoreDefinition(world: World) {
       RunTask: {
         Type: 'Task',
         Resource: 'arn:aws:states:::ecs:runTask.sync',
-        Parameters: runTaskParameters(world, world.stage, [
-          { Name: 'BUCKET', 'Value.$': '$.detail.bucket.name' },
-          { Name: 'KEY', 'Value.$': '$.detail.object.key' },
-          { Name: 'JOB_ID', 'Value.$': '$.detail.object.key' },
-        ]),
+        Parameters: runTaskParameters(world),
         Retry: NAIVE_RETRY,
         ResultPath: null,
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'ReleaseAfterFailure' }],
