@@ -5,7 +5,6 @@ import { PrivateBucket } from './private-bucket';
 
 export interface BucketProps {
   readonly bucketName: string;
-  readonly inputPrefix: string;
   readonly resultsPrefix: string;
   readonly resultsRetentionDays: number;
   readonly noncurrentVersionRetentionDays: number;
@@ -15,8 +14,6 @@ export interface BucketProps {
 export class Bucket extends Construct {
   readonly bucketName: string;
   readonly bucketArn: string;
-  readonly inputPrefix: string;
-  readonly resultsPrefix: string;
 
   constructor(scope: Construct, id: string, props: BucketProps) {
     super(scope, id);
@@ -24,8 +21,6 @@ export class Bucket extends Construct {
     const { bucket } = new PrivateBucket(this, 'private', { bucketName: props.bucketName });
     this.bucketName = bucket.bucket;
     this.bucketArn = bucket.arn;
-    this.inputPrefix = props.inputPrefix;
-    this.resultsPrefix = props.resultsPrefix;
 
     new S3BucketNotification(this, 'eventbridge', { bucket: bucket.id, eventbridge: true });
     new S3BucketLifecycleConfiguration(this, 'lifecycle', {

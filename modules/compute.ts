@@ -24,7 +24,6 @@ export interface ComputeProps {
   readonly inputPrefix: string;
   readonly resultsPrefix: string;
   readonly vpcId: string;
-  readonly subnetIds: readonly string[];
 }
 
 /** Task-local scratch space: the root filesystem is read-only. */
@@ -41,7 +40,6 @@ export class Compute extends Construct {
   readonly taskRoleArn: string;
   readonly executionRoleArn: string;
   readonly securityGroupId: string;
-  readonly subnetIds: readonly string[];
   readonly repositoryUrl: string;
   readonly logGroupName: string;
   readonly containerName = WORKER_CONTAINER_NAME;
@@ -183,7 +181,6 @@ export class Compute extends Construct {
     this.taskRoleArn = taskRole.arn;
     this.executionRoleArn = executionRole.arn;
     this.securityGroupId = securityGroup.id;
-    this.subnetIds = props.subnetIds;
     this.repositoryUrl = repository.repositoryUrl;
     this.logGroupName = logGroup.name;
   }

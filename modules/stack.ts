@@ -94,7 +94,6 @@ export class PipelineStack extends TerraformStack {
     this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
     this.bucket = new Bucket(this, 'bucket', {
       bucketName: `${namePrefix}-${accountId}-${region}`,
-      inputPrefix: config.bucket.inputPrefix,
       resultsPrefix: config.bucket.resultsPrefix,
       resultsRetentionDays: config.bucket.resultsRetentionDays,
       noncurrentVersionRetentionDays: config.bucket.noncurrentVersionRetentionDays,
@@ -123,7 +122,6 @@ export class PipelineStack extends TerraformStack {
       inputPrefix: config.bucket.inputPrefix,
       resultsPrefix: config.bucket.resultsPrefix,
       vpcId: this.network.vpcId,
-      subnetIds: this.network.privateSubnetIds,
     });
 
     this.limiter = new Limiter(this, 'limiter', { namePrefix });
