@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Dynalite } from './engines/dynamo';
 import { fmt, type Report } from './report';
 import { loadScenario } from './scenario';
 import { progressBar } from './progress';
@@ -26,17 +25,11 @@ async function main(): Promise<void> {
     : DEFAULT_PLAN;
   const rows: Array<{ design: string; scenario: string; report: Report & { wallSeconds: number } }> = [];
   for (const [design, scenarioName] of plan) {
-    // A fresh dynalite per run: the designs' tables must not meet a previous run's items.
-    const dynalite = await Dynalite.start();
-    try {
-      const scenario = loadScenario(join(__dirname, 'scenarios', `${scenarioName}.json`));
-      const bar = progressBar(`${design}/${scenarioName}`);
-      const { report } = await simulate({ stage: values.stage!, scenario, design, dynalite, outDir: join(values.out!, `${design}-${scenarioName}`), onProgress: (p) => bar.update(p) });
-      bar.finish();
-      rows.push({ design, scenario: scenarioName, report });
-    } finally {
-      await dynalite.stop();
-    }
+    const scenario = loadScenario(join(__dirname, 'scenarios', `${scenarioName}.json`));
+    const bar = progressBar(`${design}/${scenarioName}`);
+    const { report } = await simulate({ stage: values.stage!, scenario, design, outDir: join(values.out!, `${design}-${scenarioName}`), onProgress: (p) => bar.update(p) });
+    bar.finish();
+    rows.push({ design, scenario: scenarioName, report });
   }
   console.log(table(rows));
 }

@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderChart } from './chart';
-import { Dynalite } from './engines/dynamo';
 import { computeReport, type Report } from './report';
 import type { Scenario } from './scenario';
 import { stageWithOverrides, World, type Design, type DesignName, type Progress } from './world';
@@ -29,24 +28,19 @@ export async function simulate(options: {
   scenario: Scenario;
   design: DesignName;
   outDir?: string;
-  dynalite?: Dynalite;
   onProgress?: (progress: Progress) => void;
 }): Promise<SimulationResult> {
-  const dynalite = options.dynalite ?? (await Dynalite.start());
-  try {
-    const stage = stageWithOverrides(options.stage, options.scenario);
-    const world = new World(options.scenario, stage, dynalite.endpoint);
-    const design = await loadDesign(options.design, options.stage);
-    const run = await world.run(design, options.onProgress);
-    const report = { ...computeReport(run.events), wallSeconds: Math.round(run.wallMs / 100) / 10 };
-    if (options.outDir) {
-      mkdirSync(options.outDir, { recursive: true });
-      writeFileSync(join(options.outDir, 'events.jsonl'), run.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-      writeFileSync(join(options.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-      writeFileSync(join(options.outDir, 'chart.svg'), renderChart(run.events, report));
-    }
-    return { report, events: run.events };
-  } finally {
-    if (!options.dynalite) await dynalite.stop();
+  const stage = stageWithOverrides(options.stage, options.scenario);
+  // Each run has its own DynamoDB (World): the designs' tables never meet a previous run's items.
+  const world = new World(options.scenario, stage);
+  const design = await loadDesign(options.design, options.stage);
+  const run = await world.run(design, options.onProgress);
+  const report = { ...computeReport(run.events), wallSeconds: Math.round(run.wallMs / 100) / 10 };
+  if (options.outDir) {
+    mkdirSync(options.outDir, { recursive: true });
+    writeFileSync(join(options.outDir, 'events.jsonl'), run.events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    writeFileSync(join(options.outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(join(options.outDir, 'chart.svg'), renderChart(run.events, report));
   }
+  return { report, events: run.events };
 }

@@ -1,6 +1,6 @@
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../environments';
 import { VirtualClock } from './engines/clock';
-import { trackedDynamo, type TrackedDynamo } from './engines/dynamo';
+import { DynamoDb } from './engines/dynamo';
 import { EcsEmulator } from './engines/ecs';
 import { LambdaEmulator } from './engines/lambda';
 import { chance, normal, streamFor, type Rng } from './engines/random';
@@ -75,7 +75,7 @@ export function stageWithOverrides(stage: string, scenario: Scenario): Environme
 export class World {
   readonly clock = new VirtualClock();
   readonly recorder = new Recorder(this.clock);
-  readonly ddb: TrackedDynamo;
+  readonly ddb: DynamoDb;
   readonly ecs: EcsEmulator;
   readonly sqs: SqsEmulator;
   readonly lambda: LambdaEmulator;
@@ -94,10 +94,9 @@ export class World {
   constructor(
     readonly scenario: Scenario,
     readonly stage: EnvironmentConfig,
-    dynaliteEndpoint: string,
   ) {
     const seed = scenario.seed;
-    this.ddb = trackedDynamo(dynaliteEndpoint, this.clock, this.recorder);
+    this.ddb = new DynamoDb(this.clock, this.recorder);
     this.taskVcpu = stage.task.cpu / 1024;
     this.bucketName = `${stage.namePrefix}-input`;
     this.objects = drawObjects(scenario, this.bucketName, stage.bucket.inputPrefix, streamFor(seed, 'objects'));
@@ -126,7 +125,7 @@ export class World {
     });
     this.sqs = new SqsEmulator(this.clock, this.recorder);
     this.lambda = new LambdaEmulator(this.clock, this.recorder);
-    this.sfn = new SfnEmulator(this.clock, streamFor(seed, 'sfn'), this.recorder, { ecs: this.ecs, dynamodb: this.ddb.client, lambda: this.lambda }, {
+    this.sfn = new SfnEmulator(this.clock, streamFor(seed, 'sfn'), this.recorder, { ecs: this.ecs, dynamodb: this.ddb, lambda: this.lambda }, {
       startExecutionBucket: scenario.quotas.startExecution,
     });
     this.recorder.onEvent((event) => this.observe(event));

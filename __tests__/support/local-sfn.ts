@@ -1,7 +1,8 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import * as DynamoDB from '@aws-sdk/client-dynamodb';
 import type { EnvironmentConfig } from '../../environments';
 import type { StateMachineDefinition } from '../../modules/pipeline/asl';
 import { fakeAttribute } from '../../twin/designs/sluice';
+import type { DynamoDbApi } from '../../twin/engines/dynamo';
 import { dynamoDbTask, taskStates } from '../../twin/engines/stepfunctions';
 import { resolveReferences, resourcesOf, synthStage, type StageName } from './synth';
 
@@ -24,18 +25,29 @@ export type LocalHandler = (input: any) => Promise<any>;
 /** Local handlers keyed by state name, chosen by each Task's Resource. */
 export function localHandlers(
   definition: StateMachineDefinition,
-  services: { dynamodb: DynamoDBClient; runTask: LocalHandler; invokeLambda: LocalHandler },
+  services: { dynamodb: DynamoDB.DynamoDBClient; runTask: LocalHandler; invokeLambda: LocalHandler },
 ): Record<string, LocalHandler> {
   const handlers: Record<string, LocalHandler> = {};
   for (const { name, resource } of taskStates(definition)) {
     const dynamo = resource.match(/:states:::dynamodb:(\w+)$/);
-    const dynamoTask = dynamo && dynamoDbTask(services.dynamodb, dynamo[1]);
+    const dynamoTask = dynamo && dynamoDbTask(sdkApi(services.dynamodb), dynamo[1]);
     if (dynamoTask) handlers[name] = dynamoTask;
     else if (resource.endsWith(':states:::ecs:runTask.sync')) handlers[name] = services.runTask;
     else if (resource.endsWith(':states:::lambda:invoke')) handlers[name] = services.invokeLambda;
     else throw new Error(`state ${name}: no local handler for ${resource}`);
   }
   return handlers;
+}
+
+/** The low-level SDK client as the integration's DynamoDB: these tests go through the SDK to a dynalite server. */
+function sdkApi(client: DynamoDB.DynamoDBClient): DynamoDbApi {
+  return {
+    async call(operation, input) {
+      const Command = (DynamoDB as unknown as Record<string, new (input: object) => DynamoDB.GetItemCommand>)[`${operation}Command`];
+      const { $metadata: _metadata, ...output } = await client.send(new Command(input));
+      return output;
+    },
+  };
 }
 
 /** The error `ecs:runTask.sync` raises when the container exits non-zero: the stopped task as the Cause. */

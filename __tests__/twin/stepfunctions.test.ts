@@ -1,18 +1,10 @@
 import { VirtualClock } from '../../twin/engines/clock';
-import { Dynalite, trackedDynamo, type TrackedDynamo } from '../../twin/engines/dynamo';
+import { DynamoDb } from '../../twin/engines/dynamo';
 import { EcsEmulator } from '../../twin/engines/ecs';
 import { LambdaEmulator } from '../../twin/engines/lambda';
 import { mulberry32 } from '../../twin/engines/random';
 import { Recorder } from '../../twin/engines/recorder';
 import { SfnEmulator, taskStates, type ExecutionInfo } from '../../twin/engines/stepfunctions';
-
-let dynalite: Dynalite;
-beforeAll(async () => {
-  dynalite = await Dynalite.start();
-});
-afterAll(async () => {
-  await dynalite.stop();
-});
 
 const ARN = 'arn:aws:states:eu-west-1:111111111111:stateMachine:t';
 
@@ -20,7 +12,7 @@ async function world(exitCode = 0, seed = 1) {
   const clock = new VirtualClock();
   const recorder = new Recorder(clock);
   const rng = mulberry32(seed);
-  const ddb: TrackedDynamo = trackedDynamo(dynalite.endpoint, clock, recorder);
+  const ddb = new DynamoDb(clock, recorder);
   const table = `t${Math.floor(Math.random() * 1e9)}`;
   await ddb.createTable({
     TableName: table,
@@ -41,7 +33,7 @@ async function world(exitCode = 0, seed = 1) {
     behaviour: () => ({ durationSeconds: 100, exitCode }),
   });
   const lambda = new LambdaEmulator(clock, recorder);
-  const sfn = new SfnEmulator(clock, rng, recorder, { ecs, dynamodb: ddb.client, lambda }, { startExecutionBucket: { burst: 2, refillPerSecond: 1 } });
+  const sfn = new SfnEmulator(clock, rng, recorder, { ecs, dynamodb: ddb, lambda }, { startExecutionBucket: { burst: 2, refillPerSecond: 1 } });
   const ended: ExecutionInfo[] = [];
   sfn.onExecutionEnd((e) => ended.push(e));
   return { clock, recorder, sfn, ddb, table, ended, lambda };

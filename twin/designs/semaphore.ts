@@ -84,7 +84,7 @@ export const semaphore: Design = {
       AttributeDefinitions: [{ AttributeName: 'LockName', AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
     });
-    await ddb.doc.send(new UpdateCommand({ TableName: TABLE, Key: { LockName: LOCK }, UpdateExpression: 'SET inUse = :zero', ExpressionAttributeValues: { ':zero': 0 } }));
+    await ddb.documentClient.send(new UpdateCommand({ TableName: TABLE, Key: { LockName: LOCK }, UpdateExpression: 'SET inUse = :zero', ExpressionAttributeValues: { ':zero': 0 } }));
 
     const arn = 'arn:aws:states:eu-west-1:111111111111:stateMachine:semaphore';
     world.sfn.createStateMachine(arn, semaphoreDefinition(world));
@@ -102,10 +102,10 @@ export const semaphore: Design = {
       memoryMB: 128,
       handler: async (event: any) => {
         const executionArn = event.detail.executionArn as string;
-        const item = (await ddb.doc.send(new GetCommand({ TableName: TABLE, Key: { LockName: LOCK }, ConsistentRead: true }))).Item;
+        const item = (await ddb.documentClient.send(new GetCommand({ TableName: TABLE, Key: { LockName: LOCK }, ConsistentRead: true }))).Item;
         if (!item || !(executionArn in item)) return { released: false };
         try {
-          await ddb.doc.send(
+          await ddb.documentClient.send(
             new UpdateCommand({
               TableName: TABLE,
               Key: { LockName: LOCK },

@@ -175,7 +175,7 @@ export function sluiceDesign(_stage: string): Design {
       const dispatcherSettings = { ...dispatcherSettingsFromEnv(stage.dispatcher.env), bucketName: world.bucketName };
       const janitorSettings = janitorSettingsFromEnv(stage.janitor.env);
       const { capacity } = world.stage;
-      await configurePool(world.ddb.doc, dispatcherSettings.tableName, { budgetVcpu: capacity.vcpuBudget, ratePerSecond: capacity.launchRatePerSecond, burst: capacity.launchBurst }, world.clock.now());
+      await configurePool(world.ddb.documentClient, dispatcherSettings.tableName, { budgetVcpu: capacity.vcpuBudget, ratePerSecond: capacity.launchRatePerSecond, burst: capacity.launchBurst }, world.clock.now());
 
       world.lambda.register({
         name: stage.dispatcher.name,
@@ -185,7 +185,7 @@ export function sluiceDesign(_stage: string): Design {
           runDispatcher({
             sqs: world.sqs,
             sfn: world.sfn,
-            ddb: world.ddb.doc,
+            ddb: world.ddb.documentClient,
             clock,
             settings: dispatcherSettings,
             log: (event) => {
@@ -202,7 +202,7 @@ export function sluiceDesign(_stage: string): Design {
             sfn: world.sfn,
             sqs: world.sqs,
             lambda: world.lambda,
-            ddb: world.ddb.doc,
+            ddb: world.ddb.documentClient,
             clock,
             settings: janitorSettings,
             log: (event) => {

@@ -3,9 +3,9 @@
  *
  * Everything simulated (task durations, SQS visibility, Lambda retries, the Wait and Retry intervals of the
  * state machines) is a timer on this clock. Time jumps to the next timer only when the process is quiescent:
- * no tracked operation is in flight (DynamoDB requests to dynalite, which travel over a real socket) and the
+ * no tracked operation is in flight (DynamoDB requests, which dynalite answers through real callbacks) and the
  * microtask queue is drained (checked with a real `setImmediate`). So a 300 s task costs no wall time, and an
- * operation that needs real I/O finishes "instantly" in virtual time.
+ * operation that takes real time finishes "instantly" in virtual time.
  */
 export interface TimerHandle {
   readonly id: number;

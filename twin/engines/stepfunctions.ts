@@ -1,6 +1,6 @@
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { executionArnOf } from '../../functions/jobs';
 import type { VirtualClock } from './clock';
+import type { DynamoDbApi } from './dynamo';
 import type { EcsEmulator } from './ecs';
 import { AwsError } from './errors';
 import type { LambdaEmulator } from './lambda';
@@ -19,7 +19,7 @@ import { TokenBucket } from './token-bucket';
  * - Task states are run by local handlers keyed by state name, built by walking the definition (nested Map
  *   ItemProcessor/Iterator and Parallel branches included) and dispatching on `Resource`:
  *   `ecs:runTask.sync` → the ECS twin; `dynamodb:getItem|putItem|updateItem|deleteItem` → the real
- *   low-level DynamoDB command against dynalite, service errors surfacing as `DynamoDB.<ExceptionName>`;
+ *   DynamoDB operation on dynalite's engine, service errors surfacing as `DynamoDB.<ExceptionName>`;
  *   `lambda:invoke` → the Lambda twin (InvocationType Event = asynchronous).
  * - A Task state without TimeoutSeconds has no timeout on AWS (99999999 s); aws-local-stepfunctions defaults to
  *   60 s, so the twin sets 99999999 explicitly on such states.
@@ -66,17 +66,18 @@ export interface SfnOptions {
 
 export interface SfnDeps {
   ecs: EcsEmulator;
-  dynamodb: DynamoDBClient;
+  dynamodb: DynamoDbApi;
   lambda: LambdaEmulator;
 }
 
 type Handler = (input: any, execution: ExecutionInfo) => Promise<unknown>;
 
-const DYNAMODB_COMMANDS: Record<string, new (input: any) => any> = {
-  getItem: GetItemCommand,
-  putItem: PutItemCommand,
-  updateItem: UpdateItemCommand,
-  deleteItem: DeleteItemCommand,
+/** The actions of Step Functions' optimized DynamoDB integration, and the API operation each calls. */
+const DYNAMODB_ACTIONS: Record<string, string> = {
+  getItem: 'GetItem',
+  putItem: 'PutItem',
+  updateItem: 'UpdateItem',
+  deleteItem: 'DeleteItem',
 };
 
 /**
@@ -84,13 +85,12 @@ const DYNAMODB_COMMANDS: Record<string, new (input: any) => any> = {
  * DynamoDB-compatible server: the state's resolved Parameters are the API input, service errors surface as
  * `DynamoDB.<ExceptionName>` as they do in Step Functions. Undefined for an action the twin does not run.
  */
-export function dynamoDbTask(client: DynamoDBClient, action: string): ((input: any) => Promise<Record<string, unknown>>) | undefined {
-  const Command = DYNAMODB_COMMANDS[action];
-  if (!Command) return undefined;
+export function dynamoDbTask(dynamodb: DynamoDbApi, action: string): ((input: any) => Promise<Record<string, unknown>>) | undefined {
+  const operation = DYNAMODB_ACTIONS[action];
+  if (!operation) return undefined;
   return async (input) => {
     try {
-      const { $metadata: _metadata, ...output } = await client.send(new Command(input));
-      return output;
+      return await dynamodb.call(operation, input);
     } catch (error) {
       const name = (error as Error).name;
       throw new AwsError(name.startsWith('DynamoDB.') ? name : `DynamoDB.${name}`, (error as Error).message);
