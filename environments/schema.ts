@@ -8,6 +8,7 @@ import {
   fargateMemoryChoices,
   vcpuOf,
 } from './fargate';
+import { poolItemProblems } from '../functions/pool-item';
 
 /** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy). */
 export const LOG_RETENTION_DAYS = [
@@ -176,6 +177,15 @@ export const environmentSchema = z
         path: ['capacity', 'vcpuBudget'],
         message: `must be at least one task's vCPU (${vcpuOf(task.cpu)}), or nothing is ever admitted`,
       });
+    }
+    if (FARGATE_CPU_UNITS.includes(task.cpu)) {
+      for (const problem of poolItemProblems(capacity.vcpuBudget, vcpuOf(task.cpu), capacity.launchRatePerSecond)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['capacity', 'vcpuBudget'],
+          message: `${problem}: lower the budget or the launch rate, or run larger tasks`,
+        });
+      }
     }
     if (capacity.jobsPerExecution > capacity.mapMaxConcurrency) {
       ctx.addIssue({

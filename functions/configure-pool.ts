@@ -6,8 +6,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import { configurePoolSettingsFromEnv, type ConfigurePoolSettings } from './environment';
 import { configureCommand, type DocumentClient, type PoolSettings } from './pool';
-import { jsonLog, settingsFromEnv } from './runtime';
+import { poolItemProblems } from './pool-item';
+import { jsonLog } from './runtime';
 
 export const poolSettingsSchema = z.strictObject({
   budgetVcpu: z.number().min(0, 'budgetVcpu must be 0 (paused) or more'),
@@ -15,12 +17,13 @@ export const poolSettingsSchema = z.strictObject({
   burst: z.number().int().min(1).max(20, "burst must stay within Fargate's 20 RunTask calls/s"),
 });
 
-export async function configurePool(ddb: DocumentClient, tableName: string, input: unknown, now: number): Promise<PoolSettings> {
+export async function configurePool(ddb: DocumentClient, settings: ConfigurePoolSettings, input: unknown, now: number): Promise<PoolSettings> {
   const parsed = poolSettingsSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new Error(`invalid pool settings: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  await ddb.send(new UpdateCommand(configureCommand(tableName, parsed.data, now)));
+  const problems = parsed.success
+    ? poolItemProblems(parsed.data.budgetVcpu, settings.taskVcpu, parsed.data.ratePerSecond).map((p) => `budgetVcpu: ${p}`)
+    : parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`);
+  if (!parsed.success || problems.length > 0) throw new Error(`invalid pool settings: ${problems.join('; ')}`);
+  await ddb.send(new UpdateCommand(configureCommand(settings.tableName, parsed.data, now)));
   return parsed.data;
 }
 
@@ -28,8 +31,7 @@ let ddb: DynamoDBDocumentClient | undefined;
 
 export async function handler(event: unknown): Promise<PoolSettings> {
   ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient({}));
-  const { TABLE_NAME } = settingsFromEnv(z.object({ TABLE_NAME: z.string().min(1) }));
-  const applied = await configurePool(ddb, TABLE_NAME, event, Date.now());
+  const applied = await configurePool(ddb, configurePoolSettingsFromEnv(), event, Date.now());
   jsonLog('configure-pool')({ event: 'poolConfigured', ...applied });
   return applied;
 }

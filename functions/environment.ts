@@ -31,6 +31,12 @@ export interface JanitorSettings {
   readonly startGraceMs: number;
 }
 
+export interface ConfigurePoolSettings {
+  readonly tableName: string;
+  /** One task's vCPU: how many leases a budget means, so a budget the pool item cannot hold is refused. */
+  readonly taskVcpu: number;
+}
+
 export function dispatcherEnvironment(s: DispatcherSettings): Record<string, string> {
   return {
     QUEUE_URL: s.queueUrl,
@@ -108,4 +114,15 @@ export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ja
     maxExecutionAttempts: e.MAX_EXECUTION_ATTEMPTS,
     startGraceMs: e.START_GRACE_SECONDS * 1000,
   };
+}
+
+export function configurePoolEnvironment(s: ConfigurePoolSettings): Record<string, string> {
+  return { TABLE_NAME: s.tableName, TASK_VCPU: String(s.taskVcpu) };
+}
+
+const configurePoolVariables = z.object({ TABLE_NAME: z.string().min(1), TASK_VCPU: positiveNumber });
+
+export function configurePoolSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigurePoolSettings {
+  const e = settingsFromEnv(configurePoolVariables, env);
+  return { tableName: e.TABLE_NAME, taskVcpu: e.TASK_VCPU };
 }

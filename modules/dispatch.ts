@@ -5,7 +5,7 @@ import { LambdaInvocation } from '@cdktf/provider-aws/lib/lambda-invocation';
 import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import { dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
+import { configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
 import { executionArnOf } from '../functions/jobs';
 import { vcpuOf } from '../environments/fargate';
 import { leadingKeys } from './limiter';
@@ -126,7 +126,7 @@ export class Dispatch extends Construct {
       description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
       entry: 'functions/configure-pool.ts',
       timeoutSeconds: 30,
-      environment: { TABLE_NAME: props.tableName },
+      environment: configurePoolEnvironment({ tableName: props.tableName, taskVcpu: vcpuOf(config.task.cpu) }),
       statements: [{ Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys(['POOL']) }],
     });
     // Applied at deploy, and again whenever these values change; runtime changes survive other applies.

@@ -37,6 +37,18 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['noncurrent retention', (c) => (c.bucket.noncurrentVersionRetentionDays = 1.5), 'bucket.noncurrentVersionRetentionDays', /whole number from 1 to 365/],
   ['budget over quota', (c) => (c.capacity.vcpuBudget = 7), 'capacity.vcpuBudget', /must not exceed capacity.accountVcpuQuota \(6 vCPU\)/],
   ['budget under one task', (c) => (c.capacity.vcpuBudget = 0.5), 'capacity.vcpuBudget', /at least one task's vCPU \(1\)/],
+  [
+    'pool item over 400 KB',
+    (c) => ((c.capacity.accountVcpuQuota = 2000), (c.capacity.vcpuBudget = 1000), (c.task.cpu = 256), (c.task.memoryMiB = 512)),
+    'capacity.vcpuBudget',
+    /4000 leases \(1000 vCPU \/ 0.25 vCPU per task\).*over DynamoDB's 400 KB item limit/,
+  ],
+  [
+    'pool item writes over one partition',
+    (c) => ((c.capacity.accountVcpuQuota = 500), (c.capacity.vcpuBudget = 400), (c.capacity.launchRatePerSecond = 10)),
+    'capacity.vcpuBudget',
+    /at 10 launches\/s .* need 1180 write units\/s, over the 1000 one DynamoDB partition takes/,
+  ],
   ['launch rate at Fargate limit', (c) => (c.capacity.launchRatePerSecond = 20), 'capacity.launchRatePerSecond', /below 20/],
   ['launch rate zero', (c) => (c.capacity.launchRatePerSecond = 0), 'capacity.launchRatePerSecond', /above 0/],
   ['launch burst', (c) => (c.capacity.launchBurst = 21), 'capacity.launchBurst', /from 1 to 20/],

@@ -1,7 +1,9 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { configurePool } from '../../functions/configure-pool';
 import {
   admissionCommand,
   configureCommand,
+  POOL_KEY,
   planAdmission,
   readPool,
   releaseCommand,
@@ -9,6 +11,7 @@ import {
   tryUpdate,
   type PoolState,
 } from '../../functions/pool';
+import { poolItemLoad } from '../../functions/pool-item';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 
 let dynamo: LocalDynamo;
@@ -141,5 +144,48 @@ describe('admission against dynalite', () => {
     expect(await tryUpdate(dynamo.ddb, admissionCommand(table, pool, 1_000, four, 'batch', 1_000))).toBe(false);
     expect(await tryUpdate(dynamo.ddb, admissionCommand(table, pool, 1_000, four.slice(0, 3), 'batch', 1_000))).toBe(true);
     expect(Object.keys((await readPool(dynamo.ddb, table)).leases).sort()).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('the pool item stays within what one DynamoDB item takes', () => {
+  test('leases of the largest shape cost no more than LEASE_MAX_BYTES each', async () => {
+    const leases = 100;
+    const taskVcpu = 0.25;
+    const table = await newPool(leases * taskVcpu, 19, 20);
+    // The longest names the pipeline writes: 32-hex job ids, "batch10-" + 40 hex, 13-digit epoch milliseconds.
+    const epoch = Date.UTC(2030, 0, 1);
+    for (let batch = 0; batch < leases / 20; batch++) {
+      const now = epoch + batch * 2_000;
+      const pool = await readPool(dynamo.ddb, table);
+      const jobs = Array.from({ length: 20 }, (_, i) => ({ jobId: (batch * 20 + i).toString(16).padStart(32, 'f'), vcpu: taskVcpu }));
+      const execution = `batch10-${String(batch).padStart(40, 'e')}`;
+      expect(await tryUpdate(dynamo.ddb, admissionCommand(table, pool, now, jobs, execution, 86_400_000))).toBe(true);
+    }
+    const full = await readPool(dynamo.ddb, table);
+    expect(Object.keys(full.leases)).toHaveLength(leases);
+
+    // One more write reports what it cost: one unit per KB of the larger of the item before and after.
+    const { ConsumedCapacity } = await dynamo.ddb.send(
+      new UpdateCommand({ ...configureCommand(table, { budgetVcpu: 25, ratePerSecond: 19, burst: 20 }, epoch), ReturnConsumedCapacity: 'TOTAL' }),
+    );
+    const estimate = poolItemLoad(leases * taskVcpu, taskVcpu, 19);
+    expect(estimate.maxLeases).toBe(leases);
+    expect(ConsumedCapacity?.CapacityUnits).toBeLessThanOrEqual(Math.ceil(estimate.maxItemBytes / 1024));
+    // …and the estimate is not loose enough to reject pools that would work.
+    expect(ConsumedCapacity?.CapacityUnits).toBeGreaterThanOrEqual(0.8 * Math.ceil(estimate.maxItemBytes / 1024));
+  });
+});
+
+describe('configure-pool', () => {
+  test('writes settings the pool item can hold, and refuses a budget it cannot, naming the limit', async () => {
+    const table = await dynamo.createTable();
+    const settings = { tableName: table, taskVcpu: 0.25 };
+    await expect(configurePool(dynamo.ddb, settings, { budgetVcpu: 1000, ratePerSecond: 10, burst: 20 }, 0)).rejects.toThrow(
+      /invalid pool settings: budgetVcpu: 4000 leases .* over DynamoDB's 400 KB item limit/,
+    );
+    await expect(configurePool(dynamo.ddb, settings, { budgetVcpu: 20, ratePerSecond: 25, burst: 20 }, 0)).rejects.toThrow(/ratePerSecond must stay below/);
+    expect((await dynamo.ddb.send(new GetCommand({ TableName: table, Key: POOL_KEY }))).Item).toBeUndefined();
+    await configurePool(dynamo.ddb, settings, { budgetVcpu: 20, ratePerSecond: 10, burst: 20 }, 0);
+    expect(await readPool(dynamo.ddb, table)).toMatchObject({ budgetVcpu: 20, ratePerSecond: 10, burst: 20, inUseVcpu: 0 });
   });
 });

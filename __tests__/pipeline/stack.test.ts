@@ -2,6 +2,7 @@ import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
 import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config';
 import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
+import { configurePoolSettingsFromEnv } from '../../functions/environment';
 import type { PolicyDocument } from '../../modules/iam';
 import { leaseSeconds } from '../../modules/pipeline/timing';
 import { fakeAttribute } from '../../twin/designs/sluice';
@@ -65,6 +66,12 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
       JOBS_PER_EXECUTION: String(config.capacity.jobsPerExecution),
       LEASE_SECONDS: String(leaseSeconds(config)),
       INPUT_PREFIX: config.bucket.inputPrefix,
+    });
+    // configure-pool knows a task's vCPU, so an operator cannot set a budget the pool item cannot hold.
+    const configure = resourceNamed(json, 'aws_lambda_function', 'configure-pool_function');
+    expect(configurePoolSettingsFromEnv((configure.environment as { variables: Record<string, string> }).variables)).toEqual({
+      tableName: expect.stringContaining('aws_dynamodb_table.'),
+      taskVcpu: config.task.cpu / 1024,
     });
   });
 

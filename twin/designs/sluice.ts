@@ -3,7 +3,7 @@ import { Testing } from 'cdktf';
 import type { EnvironmentConfig } from '../../environments';
 import { configurePool } from '../../functions/configure-pool';
 import { runDispatcher } from '../../functions/dispatcher';
-import { dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
+import { configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
 import { runJanitor } from '../../functions/janitor';
 import { jobIdOf } from '../../functions/jobs';
 import { PipelineStack, stackName } from '../../modules/stack';
@@ -107,6 +107,9 @@ export function readStage(json: TerraformJson) {
   }));
   const dispatcher = one(functions.filter((f) => 'DEAD_LETTER_QUEUE_URL' in f.env && 'STATE_MACHINE_ARN' in f.env), 'dispatcher function');
   const janitor = one(functions.filter((f) => 'DISPATCHER_FUNCTION_NAME' in f.env), 'janitor function');
+  const configurePool = one(functions.filter((f) => f.name.endsWith('-configure-pool')), 'configure-pool function');
+  // What `terraform apply` seeds the pool with: the aws_lambda_invocation of configure-pool.
+  const [, seed] = one(resources(json, 'aws_lambda_invocation'), 'pool seed invocation');
   const queues = resources(json, 'aws_sqs_queue').map(([, q]) => {
     const redrive = q.redrive_policy ? (JSON.parse(q.redrive_policy) as { deadLetterTargetArn: string; maxReceiveCount: number }) : undefined;
     return {
@@ -121,6 +124,7 @@ export function readStage(json: TerraformJson) {
     stateMachine: { name: String(machine.name), arn: fakeAttribute('aws_sfn_state_machine', '', 'arn', machine)!, definition: JSON.parse(String(machine.definition)) },
     dispatcher,
     janitor,
+    configurePool: { ...configurePool, seed: JSON.parse(String(seed.input)) as unknown },
     queues,
     tables,
   };
@@ -174,8 +178,7 @@ export function sluiceDesign(_stage: string): Design {
       for (const table of stage.tables) await world.ddb.createTable(table);
       const dispatcherSettings = { ...dispatcherSettingsFromEnv(stage.dispatcher.env), bucketName: world.bucketName };
       const janitorSettings = janitorSettingsFromEnv(stage.janitor.env);
-      const { capacity } = world.stage;
-      await configurePool(world.ddb.documentClient, dispatcherSettings.tableName, { budgetVcpu: capacity.vcpuBudget, ratePerSecond: capacity.launchRatePerSecond, burst: capacity.launchBurst }, world.clock.now());
+      await configurePool(world.ddb.documentClient, configurePoolSettingsFromEnv(stage.configurePool.env), stage.configurePool.seed, world.clock.now());
 
       world.lambda.register({
         name: stage.dispatcher.name,
