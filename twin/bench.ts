@@ -49,6 +49,7 @@ export function table(rows: Array<{ design: string; scenario: string; report: Re
     ['state transitions (per object)', (r) => `${r.stateTransitions} (${r.stateTransitionsPerObject})`],
     ['Lambda invocations', (r) => String(r.lambdaInvocations)],
     ['DynamoDB writes / reads', (r) => `${r.dynamodbRequests.writes} / ${r.dynamodbRequests.reads}`],
+    ['DynamoDB write / read units', (r) => `${r.dynamodbCapacityUnits.write} / ${r.dynamodbCapacityUnits.read}`],
     ['SQS requests', (r) => String(r.sqsRequests)],
     ['orchestration $ / 1k objects', (r) => r.costPer1000Objects.orchestration.toFixed(4)],
     ['admission latency median / p99', (r) => `${r.admissionLatencySeconds.median ?? '–'} s / ${r.admissionLatencySeconds.p99 ?? '–'} s`],

@@ -11,8 +11,8 @@ export const PRICES = {
   lambdaPerRequest: 0.2 / 1_000_000,
   lambdaPerGbSecond: 0.0000166667,
   /** aws.amazon.com/dynamodb/pricing/on-demand — per write / read request unit (≤ 1 KB writes, ≤ 4 KB strongly consistent reads). */
-  dynamodbPerWrite: 0.625 / 1_000_000,
-  dynamodbPerRead: 0.125 / 1_000_000,
+  dynamodbPerWriteUnit: 0.625 / 1_000_000,
+  dynamodbPerReadUnit: 0.125 / 1_000_000,
   /** aws.amazon.com/sqs/pricing — standard queue, per request (64 KB chunk). */
   sqsPerRequest: 0.4 / 1_000_000,
   /** aws.amazon.com/fargate/pricing — Linux/x86 per vCPU-hour (memory not included); Spot is cheaper. */

@@ -39,6 +39,8 @@ export interface Report {
   lambdaGbSeconds: number;
   lambdaThrottles: number;
   dynamodbRequests: { reads: number; writes: number };
+  /** What on-demand DynamoDB bills: a write unit per KB written, a read unit per 4 KB read strongly (half eventually). */
+  dynamodbCapacityUnits: { read: number; write: number };
   sqsRequests: number;
   costPer1000Objects: { stepFunctions: number; lambda: number; dynamodb: number; sqs: number; orchestration: number; fargate: number; formula: string };
   /** A lease freed while jobs waited → the next task started (seconds). */
@@ -185,12 +187,14 @@ export function computeReport(events: readonly TwinEvent[]): Report {
 
   const reads = meters.ddbReads ?? 0;
   const writes = meters.ddbWrites ?? 0;
+  const readUnits = meters.ddbReadUnits ?? 0;
+  const writeUnits = meters.ddbWriteUnits ?? 0;
   const sqsRequests = meters.sqsRequests ?? 0;
   const per1000 = arrived.size > 0 ? 1000 / arrived.size : 0;
   const cost = {
     stepFunctions: transitions * PRICES.stepFunctionsPerTransition * per1000,
     lambda: (lambdaInvocations * PRICES.lambdaPerRequest + gbSeconds * PRICES.lambdaPerGbSecond) * per1000,
-    dynamodb: (reads * PRICES.dynamodbPerRead + writes * PRICES.dynamodbPerWrite) * per1000,
+    dynamodb: (readUnits * PRICES.dynamodbPerReadUnit + writeUnits * PRICES.dynamodbPerWriteUnit) * per1000,
     sqs: sqsRequests * PRICES.sqsPerRequest * per1000,
     fargate: (taskVcpuSeconds / 3600) * PRICES.fargatePerVcpuHour * per1000,
   };
@@ -230,6 +234,7 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     lambdaGbSeconds: round(gbSeconds),
     lambdaThrottles: meters.lambdaThrottles ?? 0,
     dynamodbRequests: { reads, writes },
+    dynamodbCapacityUnits: { read: round(readUnits, 1), write: writeUnits },
     sqsRequests,
     costPer1000Objects: {
       stepFunctions: round(cost.stepFunctions, 4),
@@ -238,7 +243,7 @@ export function computeReport(events: readonly TwinEvent[]): Report {
       sqs: round(cost.sqs, 4),
       orchestration: round(orchestration, 4),
       fargate: round(cost.fargate, 4),
-      formula: `USD per 1,000 objects, ${PRICES.region} list prices (${PRICES.asOf}, twin/prices.ts): transitions × $0.025/1k + Lambda requests × $0.20/M + GB-s × $0.0000166667 + DynamoDB writes × $0.625/M + reads × $0.125/M + SQS requests × $0.40/M; fargate = task vCPU-hours × $${PRICES.fargatePerVcpuHour} (On-Demand, memory excluded)`,
+      formula: `USD per 1,000 objects, ${PRICES.region} list prices (${PRICES.asOf}, twin/prices.ts): transitions × $0.025/1k + Lambda requests × $0.20/M + GB-s × $0.0000166667 + DynamoDB write units × $0.625/M + read units × $0.125/M + SQS requests × $0.40/M; fargate = task vCPU-hours × $${PRICES.fargatePerVcpuHour} (On-Demand, memory excluded)`,
     },
     admissionLatencySeconds: { median: quantile(0.5), p99: quantile(0.99), samples: latencies.length },
     virtualSeconds: round(end?.t ?? lastSettle),
@@ -260,7 +265,7 @@ export function summarize(report: Report, wallSeconds?: number): string {
     `makespan ${fmt(report.makespanSeconds)} vs lower bound ${fmt(report.lowerBoundSeconds)} → ratio ${report.makespanRatio}`,
     `peak ${report.peakVcpu} vCPU vs budget ${report.budgetVcpu} (${ok(report.peakVcpu <= report.budgetVcpu)}), quota ${report.accountVcpuQuota}`,
     `RunTask ${report.runTaskCalls} calls, ${report.throttles.total} throttled, ${report.vcpuLimitErrors} over the vCPU limit, ${report.capacityErrors} capacity errors; StartExecution throttled ${report.throttles.startExecution}`,
-    `${report.stateTransitions} state transitions (${report.stateTransitionsPerObject}/object), ${report.lambdaInvocations} Lambda invocations, DynamoDB ${report.dynamodbRequests.writes} writes + ${report.dynamodbRequests.reads} reads, SQS ${report.sqsRequests} requests`,
+    `${report.stateTransitions} state transitions (${report.stateTransitionsPerObject}/object), ${report.lambdaInvocations} Lambda invocations, DynamoDB ${report.dynamodbRequests.writes} writes + ${report.dynamodbRequests.reads} reads (${report.dynamodbCapacityUnits.write} + ${report.dynamodbCapacityUnits.read} capacity units), SQS ${report.sqsRequests} requests`,
     `orchestration ≈ $${report.costPer1000Objects.orchestration.toFixed(4)} per 1,000 objects (Fargate compute ≈ $${report.costPer1000Objects.fargate.toFixed(2)})`,
     `admission latency: median ${report.admissionLatencySeconds.median ?? '–'} s, p99 ${report.admissionLatencySeconds.p99 ?? '–'} s (${report.admissionLatencySeconds.samples} samples)`,
   ];

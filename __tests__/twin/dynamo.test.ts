@@ -110,13 +110,24 @@ describe("the twin's DynamoDB gives what DynamoDBDocumentClient on a dynalite se
 });
 
 describe("the twin's DynamoDB", () => {
-  test('counts reads and writes, not table management', async () => {
+  test('meters reads, writes and the capacity units they cost, not table management', async () => {
     const { engine, recorder, table } = await twin();
-    await engine.documentClient.send(new PutCommand({ TableName: table, Item: { pk: 'a' } }));
-    await engine.documentClient.send(new GetCommand({ TableName: table, Key: { pk: 'a' } }));
-    await engine.call('GetItem', { TableName: table, Key: { pk: { S: 'a' } } });
+    const big = 'x'.repeat(5000); // a 5 KB item: 5 write units, 2 strongly consistent read units, 1 eventually consistent
+    await engine.documentClient.send(new PutCommand({ TableName: table, Item: { pk: 'a', big } }));
+    await engine.documentClient.send(new GetCommand({ TableName: table, Key: { pk: 'a' }, ConsistentRead: true }));
+    const eventual = await engine.call('GetItem', { TableName: table, Key: { pk: { S: 'a' } } });
+    // A failed condition is billed on the item as it stands.
+    await expect(
+      engine.documentClient.send(new PutCommand({ TableName: table, Item: { pk: 'a' }, ConditionExpression: 'attribute_not_exists(pk)' })),
+    ).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
+    // Capacity is returned only to a caller that asks for it.
+    expect(eventual.ConsumedCapacity).toBeUndefined();
+    const asked = await engine.call('GetItem', { TableName: table, Key: { pk: { S: 'a' } }, ReturnConsumedCapacity: 'TOTAL' });
+    expect(asked.ConsumedCapacity).toMatchObject({ CapacityUnits: 1 });
     recorder.flushMeters();
-    expect(recorder.events.find((e) => e.type === 'meter')).toMatchObject({ ddbWrites: 1, ddbReads: 2 });
+    expect(recorder.events.find((e) => e.type === 'meter')).toEqual(
+      expect.objectContaining({ ddbWrites: 2, ddbReads: 3, ddbWriteUnits: 5 + 5, ddbReadUnits: 2 + 1 + 1 }),
+    );
   });
 
   test('takes only lib-dynamodb commands and known operations', async () => {

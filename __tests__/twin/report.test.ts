@@ -27,7 +27,7 @@ describe('report from events', () => {
     e(101, 'jobDone', { jobId: 'b', status: 'failed', error: 'States.TaskFailed (exit 65)' }),
     e(102, 'execEnd', { transitions: 7 }),
     e(102, 'lambda', { billedMs: 2000, memoryMB: 512 }),
-    e(102, 'meter', { ddbWrites: 3, ddbReads: 1, sqsRequests: 5 }),
+    e(102, 'meter', { ddbWrites: 3, ddbReads: 1, ddbWriteUnits: 17, ddbReadUnits: 4, sqsRequests: 5 }),
   ];
   const report = computeReport(events);
 
@@ -50,6 +50,9 @@ describe('report from events', () => {
     expect(report.stateTransitions).toBe(7);
     expect(report.lambdaGbSeconds).toBe(1);
     expect(report.dynamodbRequests).toEqual({ reads: 1, writes: 3 });
+    // DynamoDB is billed by capacity units, not requests: 17 write units × $0.625/M + 4 read units × $0.125/M, per 4 objects.
+    expect(report.dynamodbCapacityUnits).toEqual({ read: 4, write: 17 });
+    expect(report.costPer1000Objects.dynamodb).toBeCloseTo(((17 * 0.625 + 4 * 0.125) / 1e6) * 250, 4);
     expect(report.admissionLatencySeconds).toEqual({ median: 1.5, p99: 1.5, samples: 1 });
   });
 });

@@ -20,7 +20,7 @@ import type { Recorder } from './recorder';
  */
 // dynalite ships no types; these are the three modules its server (dynalite/index.js) is built from.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const dynaliteDb = require('dynalite/db') as { create(options: Record<string, unknown>): DynaliteStore };
+const dynaliteDb = require('dynalite/db') as { create(options: Record<string, unknown>): DynaliteStore; itemSize(item: object): number };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const validations = require('dynalite/validations') as {
   toLowerFirst(name: string): string;
@@ -44,8 +44,12 @@ export interface DynamoDbApi {
   call(operation: DynamoOperation, input: object): Promise<Record<string, any>>;
 }
 
-const actions = new Map<string, { run: DynaliteAction; validation: { types: unknown; custom?: unknown } }>();
-function actionFor(operation: DynamoOperation) {
+interface DynaliteActionModule {
+  run: DynaliteAction;
+  validation: { types: unknown; custom?: unknown };
+}
+const actions = new Map<string, DynaliteActionModule>();
+function actionFor(operation: DynamoOperation): DynaliteActionModule {
   let action = actions.get(operation);
   if (!action) {
     if (!READS.has(operation) && !WRITES.has(operation) && !CONTROL.has(operation)) {
@@ -56,6 +60,12 @@ function actionFor(operation: DynamoOperation) {
     actions.set(operation, action);
   }
   return action;
+}
+
+/** ConsumedCapacity is one object for single-item calls, a list for batch calls. */
+function capacityUnitsOf(consumed: undefined | { CapacityUnits?: number } | Array<{ CapacityUnits?: number }>): number {
+  const list = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
+  return list.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
 }
 
 /** The SDK names a service error after the shape in `__type` ("com.amazonaws.dynamodb.v20120810#Name"). */
@@ -79,30 +89,61 @@ export class DynamoDb implements DynamoDbApi {
 
   /**
    * One DynamoDB API call with the wire's JSON shapes (AttributeValues in, AttributeValues out). Time stands
-   * still until it returns. Service errors throw an `AwsError` named as the SDK names them.
+   * still until it returns. Service errors throw an `AwsError` named as the SDK names them. Requests and the
+   * capacity units they consume (dynalite's own sizing) are metered; on-demand DynamoDB bills the units.
    */
   call(operation: DynamoOperation, input: object): Promise<Record<string, any>> {
     const action = actionFor(operation);
-    if (READS.has(operation)) this.recorder.count('ddbReads');
-    else if (WRITES.has(operation)) this.recorder.count('ddbWrites');
     // The request as it would travel: JSON (the caller's objects are never shared with the store).
     const body = JSON.parse(JSON.stringify(input));
-    return this.clock.track(
-      () =>
-        new Promise((resolve, reject) => {
-          const fail = (error: NonNullable<Parameters<DynaliteCallback>[0]>) =>
-            reject(error.statusCode && error.body ? new AwsError(errorName(error.body.__type), error.body.message ?? '') : error);
-          let data: unknown;
-          try {
-            data = validations.checkTypes(body, action.validation.types);
-            validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
-          } catch (error) {
-            fail(error as Error);
-            return;
-          }
-          action.run(this.store, data, (error, output) => (error ? fail(error) : resolve(output ?? {})));
-        }),
-    );
+    const isWrite = WRITES.has(operation);
+    const metered = isWrite || READS.has(operation);
+    if (!metered) return this.clock.track(() => this.run(action, body));
+    this.recorder.count(isWrite ? 'ddbWrites' : 'ddbReads');
+    const callerAsked = body.ReturnConsumedCapacity !== undefined && body.ReturnConsumedCapacity !== 'NONE';
+    if (!callerAsked) body.ReturnConsumedCapacity = 'TOTAL';
+    return this.clock.track(async () => {
+      try {
+        const output = await this.run(action, body);
+        this.recorder.count(isWrite ? 'ddbWriteUnits' : 'ddbReadUnits', capacityUnitsOf(output.ConsumedCapacity));
+        if (!callerAsked) delete output.ConsumedCapacity;
+        return output;
+      } catch (error) {
+        // A write whose condition fails is still billed: one unit per KB of the item as it stands, at least one
+        // ("Condition expressions", Amazon DynamoDB developer guide).
+        if (isWrite && (error as Error).name === 'ConditionalCheckFailedException') {
+          this.recorder.count('ddbWriteUnits', await this.existingItemWriteUnits(body));
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Runs one request through dynalite as its HTTP handler does: type checks, validations, the action. */
+  private run(action: DynaliteActionModule, body: Record<string, any>): Promise<Record<string, any>> {
+    return new Promise((resolve, reject) => {
+      const fail = (error: NonNullable<Parameters<DynaliteCallback>[0]>) =>
+        reject(error.statusCode && error.body ? new AwsError(errorName(error.body.__type), error.body.message ?? '') : error);
+      let data: unknown;
+      try {
+        data = validations.checkTypes(body, action.validation.types);
+        validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
+      } catch (error) {
+        fail(error as Error);
+        return;
+      }
+      action.run(this.store, data, (error, output) => (error ? fail(error) : resolve(output ?? {})));
+    });
+  }
+
+  private async existingItemWriteUnits(body: Record<string, any>): Promise<number> {
+    let key = body.Key;
+    if (!key) {
+      const { Table } = await this.run(actionFor('DescribeTable'), { TableName: body.TableName });
+      key = Object.fromEntries((Table.KeySchema as Array<{ AttributeName: string }>).map((k) => [k.AttributeName, body.Item[k.AttributeName]]));
+    }
+    const { Item } = await this.run(actionFor('GetItem'), { TableName: body.TableName, Key: key, ConsistentRead: true });
+    return Item ? Math.max(1, Math.ceil(dynaliteDb.itemSize(Item) / 1024)) : 1;
   }
 
   /** Creates a table and waits until dynalite reports it ACTIVE. */
