@@ -7,20 +7,29 @@
  * microtask queue is drained (checked with a real `setImmediate`). So a 300 s task costs no wall time, and an
  * operation that takes real time finishes "instantly" in virtual time.
  */
-export interface TimerHandle {
-  readonly id: number;
-  /** Node's Timeout API, so library code that calls these keeps working. */
-  ref(): TimerHandle;
-  unref(): TimerHandle;
-  hasRef(): boolean;
+/** What `setTimeout` returns: an id with Node's Timeout API, so library code that calls these keeps working. */
+export class TimerHandle {
+  constructor(readonly id: number) {}
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  hasRef(): boolean {
+    return true;
+  }
+  [Symbol.toPrimitive](): number {
+    return this.id;
+  }
 }
 
 interface Timer {
   at: number;
   seq: number;
-  fn: () => void;
+  fn: (...args: unknown[]) => void;
+  args: unknown[];
   cancelled: boolean;
-  handle: TimerHandle;
 }
 
 /** Virtual epoch of every run: 2026-01-01T00:00:00Z, so timestamps are reproducible. */
@@ -54,17 +63,10 @@ export class VirtualClock {
   setTimeout(fn: (...args: unknown[]) => void, ms = 0, ...args: unknown[]): TimerHandle {
     const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
     const id = ++this.seq;
-    const handle: TimerHandle = {
-      id,
-      ref: () => handle,
-      unref: () => handle,
-      hasRef: () => true,
-      [Symbol.toPrimitive]: () => id,
-    } as TimerHandle;
-    const timer: Timer = { at: this.elapsed + delay, seq: id, fn: () => fn(...args), cancelled: false, handle };
+    const timer: Timer = { at: this.elapsed + delay, seq: id, fn, args, cancelled: false };
     this.push(timer);
     this.byId.set(id, timer);
-    return handle;
+    return new TimerHandle(id);
   }
 
   clearTimeout(handle: TimerHandle | number | undefined | null): void {
@@ -74,6 +76,9 @@ export class VirtualClock {
     if (timer) {
       timer.cancelled = true;
       this.byId.delete(id);
+      // Cancelled timers leave the heap when they reach its top; Task timeouts of 99999999 s never would, so
+      // rebuild it once they are most of it (aws-local-stepfunctions sets and clears one per Task state).
+      if (this.heap.length > 1024 && this.heap.length > 2 * this.byId.size) this.compact();
     }
   }
 
@@ -158,7 +163,7 @@ export class VirtualClock {
         const timer = this.pop()!;
         if (timer.cancelled) continue;
         this.byId.delete(timer.seq);
-        timer.fn();
+        timer.fn(...timer.args);
       }
     }
   }
@@ -177,6 +182,12 @@ export class VirtualClock {
       }
     }
     return VirtualDate as unknown as DateConstructor;
+  }
+
+  private compact(): void {
+    const live = this.heap.filter((timer) => !timer.cancelled).sort((a, b) => (before(a, b) ? -1 : 1));
+    // A sorted array is a valid binary heap.
+    this.heap = live;
   }
 
   private push(timer: Timer): void {
