@@ -1,5 +1,4 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { StateMachine } from 'aws-local-stepfunctions';
 import { ledgerKey, recordFirstSight } from '../../functions/ledger';
 import { executionNameFor, jobIdOf, type Job } from '../../functions/jobs';
 import { admissionCommand, configureCommand, readPool, releaseCommand, tryUpdate } from '../../functions/pool';
@@ -8,6 +7,10 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 import { ecsError, localHandlers, synthesizedDefinition, taskFailed, type LocalHandler } from '../support/local-sfn';
 import { STAGES, stageConfig } from '../support/synth';
+import { loadLocalStepFunctions } from '../../twin/engines/local-sfn';
+
+// The library with `$$.State` filled in, as Step Functions fills it (the same copy the twin runs, on real time).
+const { StateMachine } = loadLocalStepFunctions();
 
 // asl-validator has no types of its own worth importing; it mutates its input, so it gets a clone.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -63,11 +66,10 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; budge
         retryIntervalOverrides: { [STATES.runTask]: 0, [STATES.releaseLease]: 0, [STATES.recordSuccess]: 0, [STATES.recordFailure]: 0, [STATES.wakeDispatcher]: 0 },
         waitTimeOverrides: { [STATES.waitBeforeRetry]: 0 },
       },
-      // aws-local-stepfunctions fills only $$.Execution.Input/StartTime; the rest of the Context Object
-      // the definition reads is given here ($$.State.EnteredTime fixed: the emulator does not track it).
+      // aws-local-stepfunctions fills $$.Execution.Input/StartTime (and, loaded as above, $$.State); the
+      // execution's name and ARN are given here.
       context: {
         Execution: { Name: name, Id: `arn:aws:states:eu-west-1:111111111111:execution:sluice-dev-jobs:${name}` },
-        State: { EnteredTime: new Date().toISOString(), Name: 'any' },
       },
     },
   );

@@ -20,13 +20,14 @@ import type { Rng } from './random';
  * The library's context object lacks `$$.State` (EnteredTime, Name, RetryCount), which Step Functions
  * provides to every state (docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html);
  * `withStateContext` adds it with two small source edits, checked so a library update cannot skip them silently.
+ * Without a clock (the pipeline's unit tests) the library runs on real time, with the same `$$.State`.
  */
 export type StateMachineConstructor = typeof StateMachineClass;
 
-export function loadLocalStepFunctions(clock: VirtualClock, rng: Rng): { StateMachine: StateMachineConstructor } {
+export function loadLocalStepFunctions(clock?: VirtualClock, rng?: Rng): { StateMachine: StateMachineConstructor } {
   const filename = require.resolve('aws-local-stepfunctions');
   const source = withStateContext(readFileSync(filename, 'utf8'));
-  const virtualMath = Object.create(Math, { random: { value: rng } }) as Math;
+  const math = rng ? (Object.create(Math, { random: { value: rng } }) as Math) : Math;
   const module = { exports: {} as Record<string, unknown> };
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const evaluate = new Function('exports', 'require', 'module', '__filename', '__dirname', 'setTimeout', 'clearTimeout', 'Date', 'Math', source);
@@ -36,10 +37,10 @@ export function loadLocalStepFunctions(clock: VirtualClock, rng: Rng): { StateMa
     module,
     filename,
     dirname(filename),
-    clock.setTimeout.bind(clock),
-    clock.clearTimeout.bind(clock),
-    clock.dateClass(),
-    virtualMath,
+    clock ? clock.setTimeout.bind(clock) : setTimeout,
+    clock ? clock.clearTimeout.bind(clock) : clearTimeout,
+    clock ? clock.dateClass() : Date,
+    math,
   );
   return module.exports as unknown as { StateMachine: StateMachineConstructor };
 }
