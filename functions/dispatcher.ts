@@ -23,7 +23,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { markRunningCommand, recordFirstSight } from './ledger';
-import { admissionCommand, planAdmission, readPool, releaseCommand, tryUpdate, type DocumentClient, type PoolState } from './pool';
+import { admissionCommand, planAdmission, readPool, releaseCommand, tryAdmit, tryUpdate, type DocumentClient, type PoolState } from './pool';
 import { jsonLog, systemClock, type Clock, type Log } from './runtime';
 
 export interface Sender {
@@ -68,12 +68,16 @@ export async function runDispatcher(deps: DispatcherDeps): Promise<DispatcherRun
   const started = clock.now();
   const summary: DispatcherRunSummary = { admitted: 0, executionsStarted: 0, poison: 0, duplicates: 0, deferred: 0, waits: 0, stoppedBecause: 'queue-empty' };
 
+  // The pool as this run's last admission left it: planning from it saves a read. Releases since then only
+  // make room, and each release wakes the dispatcher again, so a plan from it is never too generous.
+  let admittedPool: PoolState | undefined;
   for (;;) {
     if (clock.now() - started >= settings.maxRunMs) {
       summary.stoppedBecause = 'time-limit';
       break;
     }
-    const pool = await readPool(ddb, settings.tableName, { leases: false });
+    const pool = admittedPool ?? (await readPool(ddb, settings.tableName, { leases: false }));
+    admittedPool = undefined;
     const plan = planAdmission(pool, clock.now(), settings.taskVcpu, settings.jobsPerExecution);
     if (plan.count === 0) {
       if (plan.limitedBy === 'budget') {
@@ -88,11 +92,12 @@ export async function runDispatcher(deps: DispatcherDeps): Promise<DispatcherRun
     const gathered = await gather(deps, plan.count, summary, log);
     if (gathered.receivedAny === false) break;
     if (gathered.jobs.length === 0) continue;
-    const outcome = await admitAndStart(deps, pool, gathered.jobs, summary, log);
+    const { outcome, pool: after } = await admitAndStart(deps, pool, gathered.jobs, summary, log);
     if (outcome !== 'ok') {
       summary.stoppedBecause = outcome;
       break;
     }
+    admittedPool = after;
   }
   log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
   return summary;
@@ -161,11 +166,11 @@ async function admitAndStart(
   candidates: Received[],
   summary: DispatcherRunSummary,
   log: Log,
-): Promise<'ok' | 'start-failed' | 'contention'> {
+): Promise<{ outcome: 'ok' | 'start-failed' | 'contention'; pool?: PoolState }> {
   const { sqs, sfn, ddb, clock, settings } = deps;
   let pool = initialPool;
   let batch = candidates;
-  let admitted = false;
+  let admitted: PoolState | undefined;
   for (let tries = 0; tries < ADMISSION_TRIES && batch.length > 0; tries++) {
     const now = clock.now();
     const plan = planAdmission(pool, now, settings.taskVcpu, batch.length);
@@ -176,10 +181,8 @@ async function admitAndStart(
     }
     const name = executionNameFor(batch.map((r) => r.job));
     const requests = batch.map((r) => ({ jobId: r.job.jobId, vcpu: settings.taskVcpu }));
-    if (await tryUpdate(ddb, admissionCommand(settings.tableName, pool, now, requests, name, settings.leaseSeconds * 1000))) {
-      admitted = true;
-      break;
-    }
+    admitted = await tryAdmit(ddb, pool, admissionCommand(settings.tableName, pool, now, requests, name, settings.leaseSeconds * 1000));
+    if (admitted) break;
     // The premise changed (budget edited, or a lease for one of these jobs is held): re-read and retry.
     pool = await readPool(ddb, settings.tableName);
     const held = batch.filter((r) => pool.leases[r.job.jobId]);
@@ -192,7 +195,7 @@ async function admitAndStart(
   }
   if (!admitted) {
     if (batch.length > 0) await changeVisibility(sqs, settings.queueUrl, batch.map((r) => r.message), 0);
-    return batch.length > 0 ? 'contention' : 'ok';
+    return { outcome: batch.length > 0 ? 'contention' : 'ok' };
   }
 
   const jobs = batch.map((r) => r.job);
@@ -208,7 +211,7 @@ async function admitAndStart(
       const leases = jobs.map((job) => ({ jobId: job.jobId, vcpu: settings.taskVcpu, execution: name }));
       await tryUpdate(ddb, releaseCommand(settings.tableName, leases, clock.now()));
       await changeVisibility(sqs, settings.queueUrl, batch.map((r) => r.message), START_FAILURE_RETRY_SECONDS);
-      return 'start-failed';
+      return { outcome: 'start-failed' };
     }
     // Same name means same jobs at the same attempt: that execution already runs them.
     executionArn = executionArnOf(settings.stateMachineArn, name);
@@ -218,7 +221,7 @@ async function admitAndStart(
   summary.admitted += jobs.length;
   summary.executionsStarted++;
   log({ event: 'admitted', execution: name, jobs: jobs.length, jobIds: jobs.map((j) => j.jobId) });
-  return 'ok';
+  return { outcome: 'ok', pool: admitted };
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

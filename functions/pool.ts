@@ -238,6 +238,21 @@ export async function tryUpdate(ddb: DocumentClient, input: UpdateCommandInput):
   }
 }
 
+/**
+ * Runs an admission; the pool's counters as that write left them (no leases), or undefined if its condition
+ * did not hold. Returning them costs nothing (write units do not depend on ReturnValues) and spares the
+ * dispatcher a strongly consistent read of the whole item — leases included — before its next plan.
+ */
+export async function tryAdmit(ddb: DocumentClient, pool: PoolState, input: UpdateCommandInput): Promise<PoolState | undefined> {
+  try {
+    const { Attributes } = await ddb.send(new UpdateCommand({ ...input, ReturnValues: 'UPDATED_NEW' }));
+    return { ...pool, inUseVcpu: Number(Attributes.inUseVcpu), tat: Number(Attributes.tat), leases: {} };
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+}
+
 /** The release of one job's lease as the state machine writes it (Step Functions' DynamoDB integration). */
 export const SINGLE_RELEASE_EXPRESSIONS = {
   update: 'SET inUseVcpu = inUseVcpu - :vcpu, updatedAt = :updatedAt REMOVE leases.#job',

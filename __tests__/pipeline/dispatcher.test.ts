@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { ledgerKey } from '../../functions/ledger';
-import { readPool, releaseCommand, tryUpdate } from '../../functions/pool';
+import { POOL_KEY, readPool, releaseCommand, tryUpdate } from '../../functions/pool';
 import { startDynalite, type LocalDynamo } from '../support/dynalite';
 import { BUCKET, intakeWorld, objectCreated } from '../support/intake-world';
 
@@ -75,9 +75,14 @@ test('a backlog larger than the budget: what fits is admitted, the rest waits un
   const world = await intakeWorld(dynamo, { budgetVcpu: 4, ratePerSecond: 19, burst: 100 }, 1);
   for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/backlog-${i}.csv`));
 
+  const send = jest.spyOn(dynamo.ddb, 'send');
   const first = await world.dispatch();
+  const poolReads = send.mock.calls.filter(([command]) => command instanceof GetCommand && (command.input.Key as { pk: string }).pk === POOL_KEY.pk);
+  send.mockRestore();
   // Out of budget it stops rather than poll: the next lease release wakes it.
   expect(first).toMatchObject({ admitted: 4, stoppedBecause: 'no-budget', waits: 0 });
+  // One read: the plan after the admission, which finds the budget spent, starts from the pool the admission returned.
+  expect(poolReads).toHaveLength(1);
   const pool = await readPool(dynamo.ddb, world.tableName);
   expect(pool.inUseVcpu).toBe(4);
   // The six waiting were never received: with maxReceiveCount 1, one receive too many would have
