@@ -126,6 +126,12 @@ async function gather(deps: DispatcherDeps, wanted: number, summary: DispatcherR
     if (Messages.length === 0) break;
     receivedAny = true;
     const toDelete: Message[] = [];
+    const duplicate = (job: Job, message: Message) => {
+      log({ event: 'duplicate', jobId: job.jobId, key: job.key });
+      summary.duplicates++;
+      toDelete.push(message);
+    };
+    const fresh: Received[] = [];
     for (const message of Messages) {
       const parsed = parseIntakeMessage(message.Body, settings);
       if (parsed.kind === 'poison') {
@@ -145,15 +151,16 @@ async function gather(deps: DispatcherDeps, wanted: number, summary: DispatcherR
         continue;
       }
       const { job } = parsed;
-      if (seen.has(job.jobId) || !(await recordFirstSight(ddb, settings.tableName, job, clock.now()))) {
-        log({ event: 'duplicate', jobId: job.jobId, key: job.key });
-        summary.duplicates++;
-        toDelete.push(message);
+      if (seen.has(job.jobId)) {
+        duplicate(job, message);
         continue;
       }
       seen.add(job.jobId);
-      jobs.push({ job, message });
+      fresh.push({ job, message });
     }
+    // One ledger write per job, all at once: each is its own item, and the order does not matter.
+    const firstSights = await Promise.all(fresh.map(({ job }) => recordFirstSight(ddb, settings.tableName, job, clock.now())));
+    fresh.forEach((received, i) => (firstSights[i] ? jobs.push(received) : duplicate(received.job, received.message)));
     await deleteMessages(sqs, settings.queueUrl, toDelete);
     if (Messages.length < Math.min(10, wanted)) break;
   }
