@@ -13,12 +13,12 @@ import type { Recorder } from './recorder';
  *
  * Why in-process and not the SDK over HTTP to a dynalite server: virtual time stands still while a request is
  * in flight, so the twin and a dynalite process only ever waited on each other, and the SDK's middleware,
- * SigV4 and HTTP on both sides were ~60% of a run's CPU (measured on a 2,000-object burst: 20 s of the twin's
- * 32 s, 13 s of it SDK/HTTP). The Lambda functions' code is unchanged: they get `documentClient`, which takes
+ * SigV4 and HTTP were most of the twin's work (a 2,000-object burst, profiled: 13 s of the twin's 20 s of CPU,
+ * dynalite 11 s more, 31 s wall; in-process it takes 10 s). The Lambda functions' code is unchanged: they get `documentClient`, which takes
  * their lib-dynamodb commands and marshals them with the command's own key map and util-dynamodb, as
  * DynamoDBDocumentClient does (`__tests__/twin/dynamo.test.ts` checks both give the same results and errors).
  */
-// dynalite ships no types; these are the three modules its server (dynalite/index.js) is built from.
+// dynalite ships no types. Its server (dynalite/index.js) is built from these modules and actions/*, validations/*.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynaliteDb = require('dynalite/db') as { create(options: Record<string, unknown>): DynaliteStore; itemSize(item: object): number };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
