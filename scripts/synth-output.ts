@@ -41,12 +41,12 @@ export function resourceCounts(json: TerraformJson): Array<[string, number]> {
 export function resolveReferences(
   text: string,
   json: TerraformJson,
-  resolve: (type: string, name: string, attribute: string, resource: Record<string, unknown>) => string | undefined = () => undefined,
+  resolve: (type: string, name: string, attribute: string, resource: Record<string, unknown>, json: TerraformJson) => string | undefined = () => undefined,
 ): string {
   return text.replace(/\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z0-9_]+)\}/g, (whole, type: string, name: string, attribute: string) => {
     const resource = json.resource?.[type]?.[name];
     if (!resource) return whole;
-    const custom = resolve(type, name, attribute, resource);
+    const custom = resolve(type, name, attribute, resource, json);
     if (custom !== undefined) return custom;
     if (attribute in resource && typeof resource[attribute] === 'string') return resource[attribute] as string;
     if (type === 'aws_s3_bucket' && attribute === 'arn') return `arn:aws:s3:::${String(resource.bucket)}`;

@@ -32,6 +32,13 @@ describe('the twin end to end (tiny scenario)', () => {
     expect(report.peakVcpu).toBeLessThanOrEqual(4);
   });
 
+  // stg and prod deploy to other accounts: the stand-in ARNs must be theirs, or the dispatcher (whose state
+  // machine ARN the stack builds from the stage's account) starts nothing and the backlog ends in the DLQ.
+  it.each(['stg', 'prod'])('sluice on %s: every stage runs in the twin, not only dev', async (stage) => {
+    const { report } = await simulate({ stage, scenario, design: 'sluice' });
+    expect(report).toMatchObject({ objects: 8, succeeded: 8, failed: 0, lost: 0, dlq: 0 });
+  });
+
   it('sluice: the same seed gives the same events, noise included', async () => {
     const noisy = parseScenario({
       seed: 3,

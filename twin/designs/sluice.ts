@@ -23,45 +23,52 @@ import { s3Event, type Design, type World } from '../world';
  * the state machine's lambda:invoke after a release wakes the dispatcher; the dispatcher also runs every 60 s.
  * The janitor runs on FAILED/TIMED_OUT/ABORTED executions and every 5 minutes.
  */
-const REGION = 'eu-west-1';
-const ACCOUNT = '111111111111';
+/**
+ * Where the stage deploys, from its provider block. The stack builds some ARNs itself from the stage's account
+ * and Region (the state machine's, in the dispatcher's environment), so the stand-ins must name the same ones.
+ */
+function placeOf(json: TerraformJson | undefined): { account: string; region: string } {
+  const aws = (json?.provider as { aws?: Array<{ allowed_account_ids?: string[]; region?: string }> } | undefined)?.aws?.[0];
+  return { account: aws?.allowed_account_ids?.[0] ?? '111111111111', region: aws?.region ?? 'eu-west-1' };
+}
 
 export function synthesize(config: EnvironmentConfig): TerraformJson {
   const stack = new PipelineStack(Testing.app(), stackName(config.stage), { config });
   return JSON.parse(Testing.synth(stack)) as TerraformJson;
 }
 
-/** Concrete stand-ins for what only `terraform apply` knows (ARNs, URLs, ids). */
-export function fakeAttribute(type: string, _name: string, attribute: string, resource: Record<string, unknown>): string | undefined {
+/** Concrete stand-ins for what only `terraform apply` knows (ARNs, URLs, ids), in the stage's account and Region. */
+export function fakeAttribute(type: string, _name: string, attribute: string, resource: Record<string, unknown>, json?: TerraformJson): string | undefined {
+  const { account, region } = placeOf(json);
   const name = String(resource.name ?? resource.function_name ?? resource.family ?? _name);
   switch (`${type}.${attribute}`) {
     case 'aws_sqs_queue.url':
     case 'aws_sqs_queue.id':
       return queueUrl(name);
     case 'aws_sqs_queue.arn':
-      return `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
+      return `arn:aws:sqs:${region}:${account}:${name}`;
     case 'aws_sfn_state_machine.arn':
     case 'aws_sfn_state_machine.id':
-      return `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`;
+      return `arn:aws:states:${region}:${account}:stateMachine:${name}`;
     case 'aws_lambda_function.arn':
     case 'aws_lambda_function.invoke_arn':
     case 'aws_lambda_function.qualified_arn':
-      return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(resource.function_name)}`;
+      return `arn:aws:lambda:${region}:${account}:function:${String(resource.function_name)}`;
     case 'aws_dynamodb_table.arn':
-      return `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
+      return `arn:aws:dynamodb:${region}:${account}:table/${name}`;
     case 'aws_ecs_cluster.arn':
     case 'aws_ecs_cluster.id':
-      return `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${name}`;
+      return `arn:aws:ecs:${region}:${account}:cluster/${name}`;
     case 'aws_ecs_task_definition.arn':
-      return `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${String(resource.family)}:1`;
+      return `arn:aws:ecs:${region}:${account}:task-definition/${String(resource.family)}:1`;
     case 'aws_ecs_task_definition.arn_without_revision':
-      return `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${String(resource.family)}`;
+      return `arn:aws:ecs:${region}:${account}:task-definition/${String(resource.family)}`;
     case 'aws_subnet.id':
       return `subnet-0${hex(_name)}`;
     case 'aws_security_group.id':
       return `sg-0${hex(_name)}`;
     case 'aws_iam_role.arn':
-      return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+      return `arn:aws:iam::${account}:role/${name}`;
     case 'aws_s3_bucket.bucket':
     case 'aws_s3_bucket.id':
       return String(resource.bucket);
@@ -121,7 +128,7 @@ export function readStage(json: TerraformJson) {
   });
   const tables = resources(json, 'aws_dynamodb_table').map(([, t]) => tableInput(t));
   return {
-    stateMachine: { name: String(machine.name), arn: fakeAttribute('aws_sfn_state_machine', '', 'arn', machine)!, definition: JSON.parse(String(machine.definition)) },
+    stateMachine: { name: String(machine.name), arn: fakeAttribute('aws_sfn_state_machine', '', 'arn', machine, json)!, definition: JSON.parse(String(machine.definition)) },
     dispatcher,
     janitor,
     configurePool: { ...configurePool, seed: JSON.parse(String(seed.input)) as unknown },
