@@ -1,5 +1,8 @@
 import { computeReport } from '../../twin/report';
-import { parseScenario } from '../../twin/scenario';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadScenario, parseScenario } from '../../twin/scenario';
+import { stageWithOverrides } from '../../twin/world';
 import type { TwinEvent } from '../../twin/engines/recorder';
 
 const e = (t: number, type: string, fields: Record<string, unknown> = {}): TwinEvent => ({ t, type, ...fields });
@@ -61,6 +64,16 @@ describe('scenario validation', () => {
   it('rejects unknown fields and bad values with their path', () => {
     expect(() => parseScenario({ objects: { burst: 10 }, rates: { failure: 2 }, colour: 'red' })).toThrow(/rates\.failure: must be a probability from 0 to 1[\s\S]*Unrecognized key.*colour|colour[\s\S]*rates\.failure/);
     expect(() => parseScenario({ objects: { burst: 0 } })).toThrow(/objects: must bring at least one object/);
+  });
+
+  it.each(readdirSync(join(__dirname, '../../twin/scenarios')))('the shipped scenario %s is valid for every stage', (file) => {
+    const scenario = loadScenario(join(__dirname, '../../twin/scenarios', file));
+    for (const stage of ['dev', 'stg', 'prod']) expect(stageWithOverrides(stage, scenario).stage).toBe(stage);
+  });
+
+  it('overrides go through the stage schema: a pool the limiter item cannot hold is refused', () => {
+    const huge = parseScenario({ objects: { burst: 1 }, task: { vcpu: 0.25 }, quotas: { fargateVcpu: 2000 }, overrides: { vcpuBudget: 1000 } });
+    expect(() => stageWithOverrides('dev', huge)).toThrow(/capacity\.vcpuBudget: 4000 leases .* over DynamoDB's 400 KB item limit/);
   });
 
   it('fills defaults: AWS quotas and buckets', () => {
