@@ -14,7 +14,7 @@ export function synthesizedDefinition(stage: StageName, config?: EnvironmentConf
   const { json } = synthStage(stage, config);
   const [[, machine]] = resourcesOf(json, 'aws_sfn_state_machine');
   const resolved = resolveReferences(machine.definition as string, json, (type, name, attribute, resource) =>
-    type === 'aws_dynamodb_table' && attribute === 'name' && tableName ? tableName : fakeAttribute(type, name, attribute, resource),
+    type === 'aws_dynamodb_table' && attribute === 'name' && tableName ? tableName : fakeAttribute(type, name, attribute, resource, json),
   );
   if (/\$\{[a-z_]+\./.test(resolved)) throw new Error(`unresolved reference left in the definition: ${resolved.match(/\$\{[^}]+\}/)?.[0]}`);
   return JSON.parse(resolved);

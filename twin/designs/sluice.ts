@@ -27,9 +27,11 @@ import { s3Event, type Design, type World } from '../world';
  * Where the stage deploys, from its provider block. The stack builds some ARNs itself from the stage's account
  * and Region (the state machine's, in the dispatcher's environment), so the stand-ins must name the same ones.
  */
-function placeOf(json: TerraformJson | undefined): { account: string; region: string } {
-  const aws = (json?.provider as { aws?: Array<{ allowed_account_ids?: string[]; region?: string }> } | undefined)?.aws?.[0];
-  return { account: aws?.allowed_account_ids?.[0] ?? '111111111111', region: aws?.region ?? 'eu-west-1' };
+function placeOf(json: TerraformJson): { account: string; region: string } {
+  const aws = (json.provider as { aws?: Array<{ allowed_account_ids?: string[]; region?: string }> } | undefined)?.aws?.[0];
+  const account = aws?.allowed_account_ids?.[0];
+  if (!account || !aws?.region) throw new Error('sluice twin: the synthesized stage names no aws provider with its account and region');
+  return { account, region: aws.region };
 }
 
 export function synthesize(config: EnvironmentConfig): TerraformJson {
@@ -38,7 +40,7 @@ export function synthesize(config: EnvironmentConfig): TerraformJson {
 }
 
 /** Concrete stand-ins for what only `terraform apply` knows (ARNs, URLs, ids), in the stage's account and Region. */
-export function fakeAttribute(type: string, _name: string, attribute: string, resource: Record<string, unknown>, json?: TerraformJson): string | undefined {
+export function fakeAttribute(type: string, _name: string, attribute: string, resource: Record<string, unknown>, json: TerraformJson): string | undefined {
   const { account, region } = placeOf(json);
   const name = String(resource.name ?? resource.function_name ?? resource.family ?? _name);
   switch (`${type}.${attribute}`) {
