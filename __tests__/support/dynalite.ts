@@ -1,4 +1,4 @@
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AddressInfo } from 'node:net';
 
@@ -14,6 +14,13 @@ export interface LocalDynamo {
   createTable(name?: string): Promise<string>;
   close(): Promise<void>;
 }
+
+/** A table keyed like the stage's table: `pk`, a string; on demand. */
+export const PK_TABLE = {
+  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+  AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
 
 let tableCounter = 0;
 
@@ -31,12 +38,7 @@ export async function startDynalite(): Promise<LocalDynamo> {
     ddb,
     async createTable(name = `sluice-test-${++tableCounter}`) {
       await client.send(
-        new CreateTableCommand({
-          TableName: name,
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
+        new CreateTableCommand({ TableName: name, ...PK_TABLE }),
       );
       // Even with createTableMs 0, dynalite turns a table ACTIVE on a later tick.
       for (let tries = 0; tries < 100; tries++) {

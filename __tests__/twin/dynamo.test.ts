@@ -4,7 +4,7 @@ import { admissionCommand, configureCommand, readPool, releaseCommand } from '..
 import { VirtualClock } from '../../twin/engines/clock';
 import { DynamoDb, errorName } from '../../twin/engines/dynamo';
 import { Recorder } from '../../twin/engines/recorder';
-import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { PK_TABLE, startDynalite, type LocalDynamo } from '../support/dynalite';
 
 /**
  * The twin runs dynalite's engine in-process and marshals the functions' lib-dynamodb commands itself.
@@ -21,12 +21,7 @@ async function twin(): Promise<{ engine: DynamoDb; recorder: Recorder; table: st
   const clock = new VirtualClock();
   const recorder = new Recorder(clock);
   const engine = new DynamoDb(clock, recorder);
-  await engine.createTable({
-    TableName: 'state',
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  await engine.createTable({ TableName: 'state', ...PK_TABLE });
   return { engine, recorder, table: 'state' };
 }
 

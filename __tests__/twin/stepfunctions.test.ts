@@ -1,5 +1,6 @@
 import { VirtualClock } from '../../twin/engines/clock';
 import { DynamoDb } from '../../twin/engines/dynamo';
+import { PK_TABLE } from '../support/dynalite';
 import { EcsEmulator } from '../../twin/engines/ecs';
 import { LambdaEmulator } from '../../twin/engines/lambda';
 import { mulberry32 } from '../../twin/engines/random';
@@ -13,13 +14,9 @@ async function world(exitCode = 0, seed = 1) {
   const recorder = new Recorder(clock);
   const rng = mulberry32(seed);
   const ddb = new DynamoDb(clock, recorder);
-  const table = `t${Math.floor(Math.random() * 1e9)}`;
-  await ddb.createTable({
-    TableName: table,
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
+  // Each world has its own DynamoDB, so one table name serves every test.
+  const table = 'state';
+  await ddb.createTable({ TableName: table, ...PK_TABLE });
   const ecs = new EcsEmulator(clock, rng, recorder, {
     vcpuQuota: { FARGATE: 1, FARGATE_SPOT: 1 },
     apiBucket: { burst: 100, refillPerSecond: 40 },
