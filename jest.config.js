@@ -5,7 +5,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   // swc strips types only; `npm run typecheck` (tsc --noEmit) is the one type check.
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
-  setupFiles: ['<rootDir>/__tests__/support/polyfills.ts'],
   setupFilesAfterEnv: ['<rootDir>/__tests__/support/cdktf-matchers.ts'],
   testTimeout: 60000,
 };

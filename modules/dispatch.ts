@@ -130,6 +130,7 @@ export class Dispatch extends Construct {
       statements: [{ Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys(['POOL']) }],
     });
     // Applied at deploy, and again whenever these values change; runtime changes survive other applies.
+    // After the role policy: IAM has no ordering of its own, an invocation racing it gets AccessDenied.
     new LambdaInvocation(this, 'seed-pool', {
       functionName: this.configurePool.functionName,
       input: JSON.stringify({
@@ -137,6 +138,7 @@ export class Dispatch extends Construct {
         ratePerSecond: config.capacity.launchRatePerSecond,
         burst: config.capacity.launchBurst,
       }),
+      dependsOn: [this.configurePool.policy],
     });
 
     this.trigger('dispatch-on-upload', this.dispatcher, { reason: 'object-created' }, { ruleName: props.intakeRuleName, ruleArn: props.intakeRuleArn });

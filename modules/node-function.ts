@@ -27,6 +27,9 @@ export interface NodeFunctionProps {
   readonly reservedConcurrency?: number;
 }
 
+/** The Node.js major the functions run on (Lambda `nodejs<major>.x`); the tests run on the same one. */
+export const LAMBDA_NODE_MAJOR = 22;
+
 /** Every Lambda handler, bundled together in one esbuild run at synth. */
 export const HANDLER_ENTRIES = ['functions/dispatcher.ts', 'functions/janitor.ts', 'functions/configure-pool.ts'] as const;
 export type HandlerEntry = (typeof HANDLER_ENTRIES)[number];
@@ -69,7 +72,7 @@ export function bundleHandler(entry: HandlerEntry): string {
         outdir,
         bundle: true,
         platform: 'node',
-        target: 'node22',
+        target: `node${LAMBDA_NODE_MAJOR}`,
         format: 'cjs',
         minify: true, // smaller archives, faster cold starts; names are kept for stack traces
         keepNames: true,
@@ -98,6 +101,8 @@ export class NodeFunction extends Construct {
   /** The function resource's own ARN: depending on it orders a resource after the function exists. */
   readonly deployedArn: string;
   readonly roleArn: string;
+  /** What the function may do; anything that invokes it during apply must depend on this. */
+  readonly policy: IamRolePolicy;
 
   constructor(scope: Construct, id: string, props: NodeFunctionProps) {
     super(scope, id);
@@ -109,7 +114,7 @@ export class NodeFunction extends Construct {
       description: props.description,
       assumeRolePolicy: serviceTrustPolicy('lambda.amazonaws.com', accountId),
     });
-    new IamRolePolicy(this, 'policy', {
+    this.policy = new IamRolePolicy(this, 'policy', {
       role: role.id,
       name: 'least-privilege',
       policy: policyJson(
@@ -126,7 +131,7 @@ export class NodeFunction extends Construct {
       functionName,
       description: props.description,
       role: role.arn,
-      runtime: 'nodejs22.x',
+      runtime: `nodejs${LAMBDA_NODE_MAJOR}.x`,
       architectures: ['arm64'],
       handler: 'index.handler',
       filename: asset.path,

@@ -4,10 +4,16 @@ import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-
 import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { configurePoolSettingsFromEnv } from '../../functions/environment';
 import type { PolicyDocument } from '../../modules/iam';
+import { LAMBDA_NODE_MAJOR } from '../../modules/node-function';
 import { leaseSeconds } from '../../modules/pipeline/timing';
 import { fakeAttribute } from '../../twin/designs/sluice';
 import { decide } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
+
+test('the tests run on the Node.js major the Lambda functions are deployed on', () => {
+  expect(Number(process.versions.node.split('.')[0])).toBe(LAMBDA_NODE_MAJOR);
+  expect(LAMBDA_NODE_MAJOR).toBe(22);
+});
 
 describe.each(STAGES)('stage %s pipeline resources', (stage) => {
   const { synthesized, json, config } = synthStage(stage);
@@ -33,6 +39,13 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     });
   });
 
+  test('the seed runs only once configure-pool may write the pool (its role policy exists)', () => {
+    // Without this, a first apply can invoke the function before IAM has its policy: AccessDenied mid-apply.
+    const [[, seed]] = resourcesOf(json, 'aws_lambda_invocation');
+    const [[policyName]] = resourcesOf(json, 'aws_iam_role_policy').filter(([name]) => name.includes('configure-pool'));
+    expect(seed.depends_on).toContain(`aws_iam_role_policy.${policyName}`);
+  });
+
   test('Standard state machine logging to CloudWatch, timing out with its leases', () => {
     expect(synthesized).toHaveResourceWithProperties(SfnStateMachine, {
       name: `${prefix}-jobs`,
@@ -51,7 +64,7 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     for (const name of ['dispatcher', 'janitor', 'configure-pool']) {
       expect(synthesized).toHaveResourceWithProperties(LambdaFunction, {
         function_name: `${prefix}-${name}`,
-        runtime: 'nodejs22.x',
+        runtime: `nodejs${LAMBDA_NODE_MAJOR}.x`,
         architectures: ['arm64'],
         logging_config: { log_format: 'JSON', log_group: expect.stringContaining('aws_cloudwatch_log_group.dispatch_') },
       });

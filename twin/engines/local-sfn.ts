@@ -1,4 +1,3 @@
-import '../../__tests__/support/polyfills'; // aws-local-stepfunctions 3 needs Promise.withResolvers (Node 22); one shared polyfill
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
