@@ -145,6 +145,9 @@ export class Compute extends Construct {
       : `${repository.repositoryUrl}:${props.image.tag}`;
     const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
       family,
+      // A new image or size registers a new revision; the old one stays ACTIVE, because executions already
+      // running name it in their RunTask retries and ECS refuses INACTIVE revisions.
+      skipDestroy: true,
       requiresCompatibilities: ['FARGATE'],
       networkMode: 'awsvpc',
       cpu: String(task.cpu),

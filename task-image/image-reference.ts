@@ -11,3 +11,8 @@ export const WORKER_STATIC_ENV = ['RESULTS_PREFIX'] as const;
 
 /** Passed per job as container overrides (VERSION_ID may be empty: read the current version). */
 export const WORKER_JOB_ENV = ['BUCKET', 'KEY', 'VERSION_ID', 'JOB_ID'] as const;
+
+/** The image platform a task architecture runs: build and push for this one, or Fargate cannot start the task. */
+export function containerPlatformOf(architecture: 'X86_64' | 'ARM64'): 'linux/amd64' | 'linux/arm64' {
+  return architecture === 'ARM64' ? 'linux/arm64' : 'linux/amd64';
+}

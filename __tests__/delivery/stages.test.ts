@@ -1,6 +1,8 @@
 import { Testing } from 'cdktf';
 import { loadBootstrap } from '../../environments/bootstrap-schema';
 import { BootstrapStack, bootstrapStackName } from '../../modules/bootstrap';
+import { validateEnvironment, ENVIRONMENT_INPUTS } from '../../environments';
+import { imagePushCommands } from '../../scripts/image-commands';
 import { stageInfo } from '../../scripts/stages';
 import type { TerraformJson } from '../../scripts/synth-output';
 import { STAGES, stageConfig } from '../support/synth';
@@ -18,5 +20,22 @@ describe('npm run stages -- --json (what the workflows assume)', () => {
     const arnOf = (name: unknown) => `arn:aws:iam::${account.accountId}:role/${String(name)}`;
     expect(arnOf(roles[`${stage}-plan-role`].name)).toBe(info.planRoleArn);
     expect(arnOf(roles[`${stage}-deploy-role`].name)).toBe(info.deployRoleArn);
+  });
+});
+
+describe('npm run image:commands (the image pushed for a stage)', () => {
+  test.each(STAGES)('%s: built for the platform its tasks run, pushed to its own account’s repository', (stage) => {
+    const config = stageConfig(stage);
+    const commands = imagePushCommands(config, 't1').join('\n');
+    expect(commands).toContain('--platform linux/amd64');
+    expect(commands).toContain(`-t ${config.account.id}.dkr.ecr.${config.account.region}.amazonaws.com/${config.image.repository}:t1 `);
+  });
+
+  test('an ARM64 stage gets an arm64 image', () => {
+    const arm = validateEnvironment('dev', {
+      ...ENVIRONMENT_INPUTS.dev,
+      task: { ...ENVIRONMENT_INPUTS.dev.task, architecture: 'ARM64', capacityProviders: [{ name: 'FARGATE', weight: 1, base: 0 }] },
+    });
+    expect(imagePushCommands(arm, 't1').join('\n')).toContain('--platform linux/arm64');
   });
 });

@@ -145,6 +145,12 @@ describe.each(STAGES)('stage %s', (stage) => {
     expect(container.logConfiguration.options['awslogs-group']).toMatch(/aws_cloudwatch_log_group\.compute_logs/);
   });
 
+  test('an image rollout keeps the previous task definition revision runnable', () => {
+    // Replacing the revision must not deregister the old one: running executions retry RunTask with its ARN
+    // (Spot interruptions, ECS API retries), and ECS refuses INACTIVE revisions.
+    expect(resourceNamed(json, 'aws_ecs_task_definition', 'task-definition').skip_destroy).toBe(true);
+  });
+
   test('task security group has no inbound rule and only HTTPS out', () => {
     expect(resourcesOf(json, 'aws_vpc_security_group_ingress_rule').filter(([name]) => name.startsWith('compute'))).toEqual([]);
     const egress = resourcesOf(json, 'aws_vpc_security_group_egress_rule');
