@@ -208,13 +208,6 @@ export const environmentSchema = z
     if (!providers.some((p) => p.weight > 0)) {
       ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'at least one provider needs a weight above 0' });
     }
-    if (task.architecture === 'ARM64' && providers.some((p) => p.name === 'FARGATE_SPOT')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['task', 'capacityProviders'],
-        message: "must not use FARGATE_SPOT with task.architecture 'ARM64': Fargate Spot runs X86_64 tasks only",
-      });
-    }
     if (providers.filter((p) => p.base > 0).length > 1) {
       ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'only one provider may have a base above 0' });
     }
