@@ -1,6 +1,6 @@
 import type { EnvironmentInput } from './schema';
 
-/** Production: 100 of the account's 400 Fargate vCPU, On-Demand first, Spot for the rest. */
+/** Production: 100 of the account's 400 Fargate vCPU, half the tasks On-Demand and half Spot. */
 export const prod = {
   stage: 'prod',
   account: { id: '333333333333', region: 'eu-west-1' },
@@ -25,7 +25,7 @@ export const prod = {
     memoryMiB: 2048,
     architecture: 'X86_64',
     capacityProviders: [
-      { name: 'FARGATE', weight: 1, base: 10 },
+      { name: 'FARGATE', weight: 1, base: 0 },
       { name: 'FARGATE_SPOT', weight: 1, base: 0 },
     ],
     stopTimeoutSeconds: 120,

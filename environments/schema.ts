@@ -40,7 +40,11 @@ const retryPolicy = (maxAttempts: number) =>
 const capacityProvider = z.strictObject({
   name: z.enum(['FARGATE', 'FARGATE_SPOT'], "must be 'FARGATE' or 'FARGATE_SPOT'"),
   weight: intIn(0, 1000),
-  base: intIn(0, 100000),
+  /**
+   * Must be 0. ECS counts a base per service ("for each service", CapacityProviderStrategyItem); a standalone
+   * RunTask is placed on its own, and sluice starts one task per call, so any base sends every task to its provider.
+   */
+  base: z.literal(0, 'must be 0: sluice starts one task per RunTask call and ECS applies a base per call, so a base above 0 sends every task to that provider; split with weight instead'),
 });
 
 const createdNetwork = z.strictObject({
@@ -207,9 +211,6 @@ export const environmentSchema = z
     }
     if (!providers.some((p) => p.weight > 0)) {
       ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'at least one provider needs a weight above 0' });
-    }
-    if (providers.filter((p) => p.base > 0).length > 1) {
-      ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'only one provider may have a base above 0' });
     }
     if (network.kind === 'create') {
       network.availabilityZones.forEach((zone, index) => {

@@ -47,7 +47,7 @@ export function stageSettings(config: EnvironmentConfig): StageSettings {
     maxConcurrentTasks: Math.floor(config.capacity.vcpuBudget / taskVcpu),
     launchRatePerSecond: config.capacity.launchRatePerSecond,
     mapMaxConcurrency: config.capacity.mapMaxConcurrency,
-    capacityProviders: config.task.capacityProviders.map((p) => `${p.name}:${p.weight}/${p.base}`).join(','),
+    capacityProviders: config.task.capacityProviders.map((p) => `${p.name}:${p.weight}`).join(','),
   };
 }
 

@@ -61,7 +61,7 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['capacity provider name', (c) => (c.task.capacityProviders = [{ name: 'EC2', weight: 1, base: 0 }]), 'task.capacityProviders.0.name', /'FARGATE' or 'FARGATE_SPOT'/],
   ['capacity provider twice', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 1, base: 0 }, { name: 'FARGATE', weight: 1, base: 0 }]), 'task.capacityProviders', /twice/],
   ['capacity provider weights', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 0, base: 0 }]), 'task.capacityProviders', /weight above 0/],
-  ['capacity provider bases', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 1, base: 1 }, { name: 'FARGATE_SPOT', weight: 1, base: 1 }]), 'task.capacityProviders', /only one provider may have a base/],
+  ['capacity provider base', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 1, base: 10 }, { name: 'FARGATE_SPOT', weight: 1, base: 0 }]), 'task.capacityProviders.0.base', /must be 0: .*one task per RunTask call.*every task to that provider/],
   ['stop timeout', (c) => (c.task.stopTimeoutSeconds = 121), 'task.stopTimeoutSeconds', /from 2 to 120/],
   ['task timeout', (c) => (c.task.timeoutSeconds = 10), 'task.timeoutSeconds', /from 60 to 604800/],
   ['ephemeral storage', (c) => (c.task.ephemeralStorageGiB = 20), 'task.ephemeralStorageGiB', /from 21 to 200/],

@@ -106,6 +106,19 @@ describe('ECS/Fargate twin', () => {
     expect(recorder.events.filter((e) => e.type === 'taskStop').map((e) => e.t)).toEqual([300, 300]);
   });
 
+  it('places each one-task RunTask on its own: a base sends every task to its provider', async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions());
+    const strategy = [
+      { CapacityProvider: 'FARGATE', Weight: 1, Base: 2 },
+      { CapacityProvider: 'FARGATE_SPOT', Weight: 1, Base: 0 },
+    ];
+    const tasks = Array.from({ length: 6 }, (_, i) => ecs.runTaskSync(runTask(`j${i}`, { CapacityProviderStrategy: strategy })));
+    await clock.run();
+    const stopped = await Promise.all(tasks);
+    expect(stopped.map((t) => t.CapacityProviderName)).toEqual(Array(6).fill('FARGATE'));
+  });
+
   it('throttles RunTask beyond the API bucket (burst 100, refill 40/s)', async () => {
     const { clock, recorder, rng } = setup();
     const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions());

@@ -155,11 +155,11 @@ export class EcsEmulator {
   private pickProvider(parameters: Record<string, unknown>): Provider {
     const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider: string; Weight?: number; Base?: number }> | undefined;
     if (!Array.isArray(strategy) || strategy.length === 0) return parameters.LaunchType === 'FARGATE_SPOT' ? 'FARGATE_SPOT' : 'FARGATE';
-    // Base first (while fewer tasks than Base run on it), then by weight.
-    for (const item of strategy) {
-      const p = item.CapacityProvider as Provider;
-      if ((item.Base ?? 0) > 0 && this.inUse[p] < (item.Base ?? 0)) return p;
-    }
+    // A standalone RunTask is placed on its own: its first Base tasks go to the provider with a Base, the rest by
+    // weight (CapacityProviderStrategyItem: "how many tasks, at a minimum, to run on the specified capacity provider
+    // for each service" — nothing is counted across RunTask calls). Each call here launches one task.
+    const based = strategy.find((item) => (item.Base ?? 0) > 0);
+    if (based) return based.CapacityProvider as Provider;
     const total = strategy.reduce((sum, item) => sum + (item.Weight ?? 0), 0);
     if (total <= 0) return strategy[0].CapacityProvider as Provider;
     let pick = this.rng() * total;
