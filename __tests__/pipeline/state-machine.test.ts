@@ -63,7 +63,7 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; budge
             return { StatusCode: 202 };
           },
         }),
-        retryIntervalOverrides: { [STATES.runTask]: 0, [STATES.releaseLease]: 0, [STATES.recordSuccess]: 0, [STATES.recordFailure]: 0, [STATES.wakeDispatcher]: 0 },
+        retryIntervalOverrides: { [STATES.runTask]: 0, [STATES.runTaskWhileEc2Throttles]: 0, [STATES.releaseLease]: 0, [STATES.recordSuccess]: 0, [STATES.recordFailure]: 0, [STATES.wakeDispatcher]: 0 },
         waitTimeOverrides: { [STATES.waitBeforeRetry]: 0 },
       },
       // aws-local-stepfunctions fills $$.Execution.Input/StartTime (and, loaded as above, $$.State); the
@@ -149,6 +149,73 @@ test('bad input (exit 65) fails the job at once, with the reason, and releases i
   expect(row.status).toBe('failed');
   expect(row.error).toBe('States.TaskFailed');
   expect(row.cause).toContain('"ExitCode":65');
+});
+
+test('the exit code is read from the stopped task, not matched as text: spacing and field order do not matter', async () => {
+  let calls = 0;
+  const [job] = jobs(1);
+  const run = await runExecution({
+    jobs: [job],
+    runTask: async () => {
+      calls++;
+      const error = new Error(JSON.stringify({ StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 65, Name: 'worker' }], TaskArn: 'arn:aws:ecs:eu-west-1:111111111111:task/t/1' }, null, 2));
+      error.name = 'States.TaskFailed';
+      throw error;
+    },
+  });
+  expect(calls).toBe(1);
+  expect(await run.ledger(job)).toMatchObject({ status: 'failed', error: 'States.TaskFailed' });
+});
+
+test('a task failure whose cause is not the stopped task is retried, never parsed (that would fail the execution)', async () => {
+  const config = stageConfig('dev');
+  let calls = 0;
+  const [job] = jobs(1);
+  const run = await runExecution({
+    jobs: [job],
+    runTask: async () => {
+      calls++;
+      const error = new Error('Essential container in task exited');
+      error.name = 'States.TaskFailed';
+      throw error;
+    },
+  });
+  expect(run.result).toBeDefined();
+  expect(calls).toBe(config.retry.taskFailed.maxAttempts + 1);
+  expect((await run.ledger(job)).status).toBe('failed');
+  expect(run.pool.leases).toEqual({});
+});
+
+test('EC2 throttling during RunTask (InvalidParameterException "Request limit exceeded") is retried like throttling', async () => {
+  let calls = 0;
+  const [job] = jobs(1);
+  const run = await runExecution({
+    jobs: [job],
+    runTask: async () => {
+      calls++;
+      if (calls <= 3) throw ecsError('ECS.InvalidParameterException', 'Error retrieving security group information for [sg-0123456789abcdef0]: Request limit exceeded.');
+      return { TaskArn: 'arn:aws:ecs:eu-west-1:111111111111:task/sluice-test/after-throttling', Containers: [{ ExitCode: 0 }] };
+    },
+  });
+  expect(calls).toBe(4);
+  expect(await run.ledger(job)).toMatchObject({ status: 'succeeded', taskArn: expect.stringContaining('after-throttling') });
+  expect(run.pool.leases).toEqual({});
+});
+
+test('any other invalid parameter is a configuration error: the job fails at once with the message', async () => {
+  let calls = 0;
+  const [job] = jobs(1);
+  const run = await runExecution({
+    jobs: [job],
+    runTask: async () => {
+      calls++;
+      throw ecsError('ECS.InvalidParameterException', 'subnet-0123456789abcdef0 does not exist');
+    },
+  });
+  expect(calls).toBe(1);
+  const row = await run.ledger(job);
+  expect(row).toMatchObject({ status: 'failed', error: 'ECS.InvalidParameterException' });
+  expect(row.cause).toContain('does not exist');
 });
 
 test('a Spot interruption (SIGTERM → exit 75) is retried and then succeeds', async () => {

@@ -58,7 +58,7 @@ export function taskFailed(exitCode: number | undefined, stopCode = 'EssentialCo
   return error;
 }
 
-export function ecsError(name: 'ECS.AmazonECSException' | 'AmazonECS.Unknown', message: string): Error {
+export function ecsError(name: 'ECS.AmazonECSException' | 'AmazonECS.Unknown' | 'ECS.InvalidParameterException', message: string): Error {
   const error = new Error(message);
   error.name = name;
   return error;

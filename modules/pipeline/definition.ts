@@ -27,7 +27,11 @@ export interface PipelineDefinitionProps {
 export const STATES = {
   runJobs: 'RunJobs',
   runTask: 'RunTask',
+  isEc2Throttling: 'IsEc2Throttling',
+  runTaskWhileEc2Throttles: 'RunTaskWhileEc2Throttles',
   classifyTaskFailure: 'ClassifyTaskFailure',
+  readStoppedTask: 'ReadStoppedTask',
+  classifyExitCode: 'ClassifyExitCode',
   prepareRetry: 'PrepareRetry',
   waitBeforeRetry: 'WaitBeforeRetry',
   recordSuccess: 'RecordSuccess',
@@ -48,6 +52,12 @@ const JOB_FIELD_OF_ENV: Record<(typeof WORKER_JOB_ENV)[number], keyof JobInput> 
 
 /** Errors of `ecs:runTask.sync` that mean "not now" (throttling, capacity, failures[]), per the ECS integration docs. */
 export const ECS_TRANSIENT_ERRORS = ['ECS.AmazonECSException', 'AmazonECS.Unknown'];
+/**
+ * EC2 throttling the security-group lookup during RunTask surfaces as this error, message "Error retrieving security
+ * group information … Request limit exceeded"; the same error name also means a real misconfiguration.
+ */
+export const ECS_INVALID_PARAMETER = 'ECS.InvalidParameterException';
+export const EC2_THROTTLING_CAUSE_PATTERN = '*Request limit exceeded*';
 const DYNAMODB_TRANSIENT_ERRORS = [
   'DynamoDB.ProvisionedThroughputExceededException',
   'DynamoDB.RequestLimitExceeded',
@@ -72,9 +82,17 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
   const ledgerKey = { pk: { 'S.$': "States.Format('JOB#{}', $.job.jobId)" } };
   const at = { 'S.$': '$$.State.EnteredTime' };
   const ecs = config.retry.ecsApi;
-
-  const itemStates = {
-    [STATES.runTask]: task(STATES.runTask, {
+  const ecsApiRetry: Retrier = {
+    ErrorEquals: ECS_TRANSIENT_ERRORS,
+    IntervalSeconds: ecs.intervalSeconds,
+    MaxAttempts: ecs.maxAttempts,
+    BackoffRate: ecs.backoffRate,
+    MaxDelaySeconds: ecs.maxDelaySeconds,
+    // Spread retries out: executions that failed together must not retry together.
+    JitterStrategy: 'FULL',
+  };
+  const runTask = (name: string, retry: Retrier[]) =>
+    task(name, {
       Comment: 'One Fargate task for one object; .sync waits for it to stop',
       Resource: `arn:${props.partition}:states:::ecs:runTask.sync`,
       Parameters: {
@@ -100,40 +118,57 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       ResultSelector: { 'taskArn.$': '$.TaskArn' },
       ResultPath: '$.task',
       TimeoutSeconds: runTaskTimeoutSeconds(config),
-      Retry: [
-        {
-          ErrorEquals: ECS_TRANSIENT_ERRORS,
-          IntervalSeconds: ecs.intervalSeconds,
-          MaxAttempts: ecs.maxAttempts,
-          BackoffRate: ecs.backoffRate,
-          MaxDelaySeconds: ecs.maxDelaySeconds,
-          // Spread retries out: executions that failed together must not retry together.
-          JitterStrategy: 'FULL',
-        },
-      ],
+      Retry: retry,
       Catch: [
+        { ErrorEquals: [ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: STATES.isEc2Throttling },
         { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.failure', Next: STATES.classifyTaskFailure },
         { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATES.recordFailure },
       ],
       next: STATES.recordSuccess,
+    });
+
+  const itemStates = {
+    [STATES.runTask]: runTask(STATES.runTask, [ecsApiRetry]),
+    // Told apart by its message: EC2 throttling is retried like ECS throttling, any other invalid parameter fails.
+    [STATES.isEc2Throttling]: choice(STATES.isEc2Throttling, {
+      Choices: [{ Variable: '$.failure.Cause', StringMatches: EC2_THROTTLING_CAUSE_PATTERN, Next: STATES.runTaskWhileEc2Throttles }],
+      Default: STATES.recordFailure,
     }),
-    // Catching States.TaskFailed also catches every other Task error (it is a wildcard), so first keep
-    // only a real container failure. Its exit code is in the Cause (the stopped task as JSON): bad input
-    // is final; anything else (transient trouble, a Spot interruption's SIGTERM) is retried.
-    // String matching, not States.StringToJson, so a Cause of another shape cannot fail the execution.
+    // The same RunTask, entered only once EC2 throttled: here the invalid-parameter error is retried too.
+    [STATES.runTaskWhileEc2Throttles]: runTask(STATES.runTaskWhileEc2Throttles, [{ ...ecsApiRetry, ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER] }]),
+    // Catching States.TaskFailed also catches every other Task error (it is a wildcard), so first keep only a
+    // real container failure. Its Cause is the stopped task as JSON (the DescribeTasks shape): parsed, its exit
+    // code says bad input (final) or anything else (retried: transient trouble, a Spot interruption's SIGTERM).
+    // StringToJson fails the execution on a Cause that is not JSON, so only a Cause that starts with '{' is parsed
+    // (≥ '{' and < '|', the next character: a test that holds whatever the text's line breaks). For this error of
+    // ecs:runTask.sync, Step Functions writes the stopped task there, serialized: a '{' that is not JSON is not expected.
     [STATES.classifyTaskFailure]: choice(STATES.classifyTaskFailure, {
       Choices: [
         { Not: { Variable: '$.failure.Error', StringEquals: 'States.TaskFailed' }, Next: STATES.recordFailure },
         {
           And: [
             { Variable: '$.failure.Cause', IsPresent: true },
-            {
-              Or: [
-                { Variable: '$.failure.Cause', StringMatches: `*"ExitCode":${EXIT_CODES.badInput},*` },
-                { Variable: '$.failure.Cause', StringMatches: `*"ExitCode":${EXIT_CODES.badInput}}*` },
-              ],
-            },
+            { Variable: '$.failure.Cause', IsString: true },
+            { Variable: '$.failure.Cause', StringGreaterThanEquals: '{' },
+            { Variable: '$.failure.Cause', StringLessThan: '|' },
           ],
+          Next: STATES.readStoppedTask,
+        },
+        { Variable: '$.attempt', NumericLessThan: config.retry.taskFailed.maxAttempts, Next: STATES.prepareRetry },
+      ],
+      Default: STATES.recordFailure,
+    }),
+    [STATES.readStoppedTask]: pass(STATES.readStoppedTask, {
+      Parameters: { 'task.$': 'States.StringToJson($.failure.Cause)' },
+      ResultPath: '$.stopped',
+      next: STATES.classifyExitCode,
+    }),
+    // The task definition has one container, the worker: its exit code is Containers[0].ExitCode (absent if it was
+    // killed before it could exit).
+    [STATES.classifyExitCode]: choice(STATES.classifyExitCode, {
+      Choices: [
+        {
+          And: [{ Variable: '$.stopped.task.Containers[0].ExitCode', IsPresent: true }, { Variable: '$.stopped.task.Containers[0].ExitCode', NumericEquals: EXIT_CODES.badInput }],
           Next: STATES.recordFailure,
         },
         { Variable: '$.attempt', NumericLessThan: config.retry.taskFailed.maxAttempts, Next: STATES.prepareRetry },
