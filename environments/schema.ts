@@ -15,9 +15,13 @@ export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
+/**
+ * Prefixes and suffixes are matched by the EventBridge rule against the key as S3 delivers it, which may be
+ * URL-encoded: only characters encoding leaves as they are (letters, digits, _ . - /) match either way.
+ */
 const s3Prefix = z
   .string()
-  .regex(/^[A-Za-z0-9!_.'()\/-]+\/$/, "must be a non-empty S3 prefix of safe characters ending in '/' (no '*' or '?')");
+  .regex(/^[A-Za-z0-9_.\/-]+\/$/, "must be a non-empty S3 prefix of letters, digits, '_', '.', '-' and '/' ending in '/' (characters URL encoding keeps, so the rule matches however S3 encodes the key)");
 
 const intIn = (min: number, max: number) =>
   z
@@ -88,7 +92,7 @@ export const environmentSchema = z
     bucket: z.strictObject({
       inputPrefix: s3Prefix,
       /** Only keys ending with this are processed, e.g. '.csv'. */
-      inputSuffix: z.string().regex(/^[A-Za-z0-9!_.'()-]{1,32}$/, "must be 1–32 safe characters without '/', '*' or '?'").optional(),
+      inputSuffix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1–32 letters, digits, '_', '.' or '-' (characters URL encoding keeps)").optional(),
       resultsPrefix: s3Prefix,
       resultsRetentionDays: intIn(1, 3650),
       noncurrentVersionRetentionDays: intIn(1, 365),

@@ -10,7 +10,8 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import { WORKER_CONTAINER_NAME } from '../task-image/image-reference';
+import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
+import { runTaskTimeoutSeconds } from './pipeline/timing';
 import { partitionOf, policyJson, serviceTrustPolicy } from './iam';
 
 export interface ComputeProps {
@@ -164,8 +165,8 @@ export class Compute extends Construct {
           essential: true,
           readonlyRootFilesystem: true,
           mountPoints: [{ sourceVolume: SCRATCH_VOLUME, containerPath: '/tmp', readOnly: false }],
-          // BUCKET, KEY, VERSION_ID and JOB_ID come per job as container overrides.
-          environment: [{ name: 'RESULTS_PREFIX', value: props.resultsPrefix }],
+          // BUCKET, KEY, VERSION_ID, JOB_ID and STATE_ENTERED_AT come per job as container overrides.
+          environment: staticWorkerEnvironment(props.resultsPrefix, task),
           stopTimeout: task.stopTimeoutSeconds,
           linuxParameters: { initProcessEnabled: true },
           logConfiguration: {
@@ -215,4 +216,14 @@ export function taskRolePolicy(bucketArn: string, inputPrefix: string, resultsPr
       Condition: { StringLike: { 's3:prefix': [`${inputPrefix}*`, `${resultsPrefix}*`] } },
     },
   );
+}
+
+/** The worker's environment that every task shares (image-reference.ts names it). */
+function staticWorkerEnvironment(resultsPrefix: string, task: EnvironmentConfig['task']): Array<{ name: string; value: string }> {
+  const values: Record<(typeof WORKER_STATIC_ENV)[number], string> = {
+    RESULTS_PREFIX: resultsPrefix,
+    JOB_TIMEOUT_SECONDS: String(task.timeoutSeconds),
+    RUN_TASK_TIMEOUT_SECONDS: String(runTaskTimeoutSeconds(task)),
+  };
+  return WORKER_STATIC_ENV.map((name) => ({ name, value: values[name] }));
 }

@@ -6,11 +6,17 @@
 
 export const WORKER_CONTAINER_NAME = 'worker';
 
-/** Set once in the task definition's container environment. */
-export const WORKER_STATIC_ENV = ['RESULTS_PREFIX'] as const;
+/**
+ * Set once in the task definition's container environment: where results go, the task's own timeout, and how long
+ * its RunTask state waits for it (the worker stops itself before either runs out).
+ */
+export const WORKER_STATIC_ENV = ['RESULTS_PREFIX', 'JOB_TIMEOUT_SECONDS', 'RUN_TASK_TIMEOUT_SECONDS'] as const;
 
 /** Passed per job as container overrides (VERSION_ID may be empty: read the current version). */
 export const WORKER_JOB_ENV = ['BUCKET', 'KEY', 'VERSION_ID', 'JOB_ID'] as const;
+
+/** Passed per attempt as a container override: when the RunTask state was entered (its timeout counts from there). */
+export const WORKER_STATE_ENTERED_ENV = 'STATE_ENTERED_AT';
 
 /** The image platform a task architecture runs: build and push for this one, or Fargate cannot start the task. */
 export function containerPlatformOf(architecture: 'X86_64' | 'ARM64'): 'linux/amd64' | 'linux/arm64' {

@@ -15,6 +15,7 @@ import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import { Subnet } from '@cdktf/provider-aws/lib/subnet';
 import { Vpc } from '@cdktf/provider-aws/lib/vpc';
 import { VpcEndpoint } from '@cdktf/provider-aws/lib/vpc-endpoint';
+import { runTaskTimeoutSeconds } from '../../modules/pipeline/timing';
 import { STAGES, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -140,7 +141,14 @@ describe.each(STAGES)('stage %s', (stage) => {
     expect(container.readonlyRootFilesystem).toBe(true);
     expect(container.mountPoints).toEqual([{ sourceVolume: 'scratch', containerPath: '/tmp', readOnly: false }]);
     expect(container.stopTimeout).toBe(config.task.stopTimeoutSeconds);
-    expect(container.environment).toEqual([{ name: 'RESULTS_PREFIX', value: config.bucket.resultsPrefix }]);
+    // The worker stops itself at the task's timeout, and before its RunTask state's timeout: no task outlives its lease.
+    expect(container.environment).toEqual([
+      { name: 'RESULTS_PREFIX', value: config.bucket.resultsPrefix },
+      { name: 'JOB_TIMEOUT_SECONDS', value: String(config.task.timeoutSeconds) },
+      { name: 'RUN_TASK_TIMEOUT_SECONDS', value: String(runTaskTimeoutSeconds(config.task)) },
+    ]);
+    const definitionJson = JSON.parse(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition as string);
+    expect(definitionJson.States.RunJobs.ItemProcessor.States.RunTask.TimeoutSeconds).toBe(runTaskTimeoutSeconds(config.task));
     expect(container.logConfiguration.logDriver).toBe('awslogs');
     expect(container.logConfiguration.options['awslogs-group']).toMatch(/aws_cloudwatch_log_group\.compute_logs/);
   });

@@ -126,6 +126,7 @@ test('RunTask gets the cluster, capacity providers, private networking and the j
             { Name: 'KEY', Value: job.key },
             { Name: 'VERSION_ID', Value: job.versionId },
             { Name: 'JOB_ID', Value: job.jobId },
+            { Name: 'STATE_ENTERED_AT', Value: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
           ],
         },
       ],

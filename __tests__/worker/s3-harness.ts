@@ -82,6 +82,21 @@ export function versioningEmulation(): S3rverMiddleware {
   };
 }
 
+/**
+ * S3 as the task role sees it: a GET or HEAD of a missing key is 403 AccessDenied, not 404, because the role may
+ * list only under its prefixes ("If you don't have the s3:ListBucket permission, Amazon S3 returns 403", GetObject).
+ */
+export function forbidMissingKeys(): S3rverMiddleware {
+  return async (ctx, next) => {
+    await next();
+    const isObject = ctx.path.split('/').filter(Boolean).length >= 2;
+    if (!isObject || (ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.status !== 404) return;
+    ctx.status = 403;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
+  };
+}
+
 /** Serves GETs of keys containing `marker` one chunk per `delayMs`: a slow network, so a stop lands mid-stream. */
 export function slowDownloads(marker: string, delayMs: number): S3rverMiddleware {
   return async (ctx, next) => {

@@ -4,6 +4,7 @@ import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import type { JobResult } from '../../task-image/src/run-job';
 import {
   buildWorkerBundle,
+  forbidMissingKeys,
   runWorker,
   slowDownloads,
   startLocalS3,
@@ -254,10 +255,95 @@ describe('worker against s3rver', () => {
     expect(run.logs).toContainEqual(expect.objectContaining({ reason: expect.stringContaining('refusing to process a result') }));
   });
 
+  test('a key with spaces and signs, delivered as stored, is processed under that key', async () => {
+    const key = 'incoming/a b+c(1).txt';
+    const versionId = await putObject(key, 'odd key\n');
+    const run = await runWorker(s3.endpoint, jobEnv(key, 'job-odd-1', versionId));
+
+    expect(run.exitCode).toBe(EXIT_CODES.ok);
+    expect((await readResult(key)).result).toMatchObject({ source: { key, versionId } });
+  });
+
+  test('the same key delivered form-encoded (as S3 notifications encode keys) is found under its stored form', async () => {
+    const stored = 'incoming/d e+f(2).txt';
+    const encoded = 'incoming/d+e%2Bf%282%29.txt';
+    const versionId = await putObject(stored, 'odd key, encoded\n');
+    const run = await runWorker(s3.endpoint, jobEnv(encoded, 'job-odd-2', versionId));
+
+    expect(run.exitCode).toBe(EXIT_CODES.ok);
+    expect(run.logs).toContainEqual(expect.objectContaining({ event: 'key-decoded', delivered: encoded, key: stored }));
+    expect((await readResult(stored)).result).toMatchObject({ source: { key: stored, versionId } });
+    expect(await resultExists(encoded)).toBe(false);
+
+    const rerun = await runWorker(s3.endpoint, jobEnv(encoded, 'job-odd-2', versionId));
+    expect(rerun.logs.map((line) => line.event)).toContain('job-skipped');
+  });
+
+  test('the task stops itself at its timeout: retryable exit, no result written', async () => {
+    await putObject('slow/long.jsonl', Buffer.alloc(4 * 1024 * 1024, '{"k":2}\n'));
+    const run = await runWorker(s3.endpoint, { ...jobEnv('slow/long.jsonl', 'job-timeout-1'), JOB_TIMEOUT_SECONDS: '1' });
+
+    expect(run.exitCode).toBe(EXIT_CODES.transient);
+    expect(run.logs.map((line) => line.event)).toEqual(expect.arrayContaining(['job-timed-out', 'job-stopped']));
+    expect(run.logs).toContainEqual(expect.objectContaining({ event: 'job-stopped', reason: expect.stringContaining('task timeout reached') }));
+    expect(await resultExists('slow/long.jsonl')).toBe(false);
+  });
+
+  test('a task that starts after its RunTask state would time out stops at once', async () => {
+    await putObject('incoming/late.txt', 'started too late\n');
+    const enteredLongAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const run = await runWorker(s3.endpoint, {
+      ...jobEnv('incoming/late.txt', 'job-late-1'),
+      JOB_TIMEOUT_SECONDS: '600',
+      RUN_TASK_TIMEOUT_SECONDS: '900',
+      STATE_ENTERED_AT: enteredLongAgo,
+    });
+
+    expect(run.exitCode).toBe(EXIT_CODES.transient);
+    expect(run.logs.map((line) => line.event)).toContain('job-timed-out');
+    expect(await resultExists('incoming/late.txt')).toBe(false);
+  });
+
+  test('a bad timeout setting is bad input', async () => {
+    const run = await runWorker(s3.endpoint, { ...jobEnv('incoming/notes.txt', 'job-bad-timeout'), JOB_TIMEOUT_SECONDS: '1h' });
+    expect(run.exitCode).toBe(EXIT_CODES.badInput);
+    expect(run.logs).toContainEqual(expect.objectContaining({ reason: expect.stringContaining('JOB_TIMEOUT_SECONDS must be a whole number of seconds') }));
+  });
+
   test('S3 unreachable: transient exit, nothing claimed', async () => {
     const run = await runWorker('http://127.0.0.1:9', jobEnv('incoming/notes.txt', 'job-unreachable-1'));
 
     expect(run.exitCode).toBe(EXIT_CODES.transient);
     expect(run.logs).toContainEqual(expect.objectContaining({ event: 'job-transient-failure' }));
+  });
+});
+
+describe('worker against S3 as the task role sees it (a missing key is 403, not 404)', () => {
+  let forbidding: LocalS3;
+  beforeAll(async () => {
+    forbidding = await startLocalS3([BUCKET], [versioningEmulation(), forbidMissingKeys()]);
+  });
+  afterAll(async () => {
+    await forbidding?.close();
+  });
+
+  test('a first run finds no result (listed, not HEAD-probed) and succeeds; a rerun skips', async () => {
+    const { VersionId } = await forbidding.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/first.txt', Body: 'hello\n' }));
+    const env = jobEnv('incoming/first.txt', 'job-403-1', VersionId);
+
+    const first = await runWorker(forbidding.endpoint, env);
+    expect(first.exitCode).toBe(EXIT_CODES.ok);
+    expect(first.logs.map((line) => line.event)).toContain('job-succeeded');
+
+    const rerun = await runWorker(forbidding.endpoint, env);
+    expect(rerun.exitCode).toBe(EXIT_CODES.ok);
+    expect(rerun.logs.map((line) => line.event)).toContain('job-skipped');
+  });
+
+  test('an encoded key whose delivered form is forbidden (403) is found under its decoded form', async () => {
+    const { VersionId } = await forbidding.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/x y.txt', Body: 'spaced\n' }));
+    const run = await runWorker(forbidding.endpoint, jobEnv('incoming/x+y.txt', 'job-403-2', VersionId));
+    expect(run.exitCode).toBe(EXIT_CODES.ok);
+    expect(run.logs).toContainEqual(expect.objectContaining({ event: 'key-decoded', delivered: 'incoming/x+y.txt', key: 'incoming/x y.txt' }));
   });
 });

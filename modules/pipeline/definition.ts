@@ -6,7 +6,7 @@ import type { EnvironmentConfig } from '../../environments';
 import type { JobInput } from '../../functions/jobs';
 import { LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { SINGLE_RELEASE_EXPRESSIONS } from '../../functions/pool';
-import { WORKER_JOB_ENV } from '../../task-image/image-reference';
+import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import { choice, map, pass, retrier, stateMachine, succeed, task, wait, type Retrier, type StateMachineDefinition } from './asl';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
@@ -110,14 +110,17 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
           ContainerOverrides: [
             {
               Name: props.containerName,
-              Environment: WORKER_JOB_ENV.map((name) => ({ Name: name, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[name]}` })),
+              Environment: [
+                ...WORKER_JOB_ENV.map((name) => ({ Name: name, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[name]}` })),
+                { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
+              ],
             },
           ],
         },
       },
       ResultSelector: { 'taskArn.$': '$.TaskArn' },
       ResultPath: '$.task',
-      TimeoutSeconds: runTaskTimeoutSeconds(config),
+      TimeoutSeconds: runTaskTimeoutSeconds(config.task),
       Retry: retry,
       Catch: [
         { ErrorEquals: [ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: STATES.isEc2Throttling },

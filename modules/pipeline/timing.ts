@@ -14,9 +14,9 @@ export function retryDelaysSeconds(policy: RetryPolicy): number[] {
   );
 }
 
-/** Longest RunTask state may take, waiting for the task included. */
-export function runTaskTimeoutSeconds(config: EnvironmentConfig): number {
-  return config.task.timeoutSeconds + PROVISIONING_ALLOWANCE_SECONDS;
+/** Longest RunTask state may take, waiting for the task included. The worker stops itself before it. */
+export function runTaskTimeoutSeconds(task: Pick<EnvironmentConfig['task'], 'timeoutSeconds'>): number {
+  return task.timeoutSeconds + PROVISIONING_ALLOWANCE_SECONDS;
 }
 
 /**
@@ -26,6 +26,6 @@ export function runTaskTimeoutSeconds(config: EnvironmentConfig): number {
 export function leaseSeconds(config: EnvironmentConfig): number {
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
   const attempts = config.retry.taskFailed.maxAttempts + 1;
-  const perAttempt = runTaskTimeoutSeconds(config) + sum(retryDelaysSeconds(config.retry.ecsApi));
+  const perAttempt = runTaskTimeoutSeconds(config.task) + sum(retryDelaysSeconds(config.retry.ecsApi));
   return attempts * perAttempt + sum(retryDelaysSeconds(config.retry.taskFailed)) + BOOKKEEPING_SECONDS;
 }

@@ -3,11 +3,11 @@ export class BadInputError extends Error {
   override readonly name = 'BadInputError';
 }
 
-/** A stop was requested (SIGTERM): the work was abandoned and nothing was written. */
+/** A stop was requested (SIGTERM, or the task's own deadline): the work was abandoned and nothing was written. */
 export class StopRequestedError extends Error {
   override readonly name = 'StopRequestedError';
-  constructor() {
-    super('stop requested (SIGTERM): work abandoned, nothing written');
+  constructor(why = 'stop requested (SIGTERM)') {
+    super(`${why}: work abandoned, nothing written`);
   }
 }
 
@@ -53,9 +53,8 @@ const TRANSIENT_S3_ERRORS = new Set([
 
 /** Sorts any error into bad input (65), transient (75) or a requested stop (75). */
 export function classifyFailure(error: unknown, stopRequested: boolean): ClassifiedFailure {
-  if (error instanceof StopRequestedError || stopRequested) {
-    return { kind: 'stopped', reason: new StopRequestedError().message };
-  }
+  if (error instanceof StopRequestedError) return { kind: 'stopped', reason: error.message };
+  if (stopRequested) return { kind: 'stopped', reason: new StopRequestedError().message };
   if (error instanceof BadInputError) return { kind: 'bad-input', reason: error.message };
   const aws = (typeof error === 'object' && error !== null ? error : {}) as AwsLikeError;
   const name = aws.name ?? 'Error';

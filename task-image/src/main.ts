@@ -60,7 +60,18 @@ async function main(): Promise<ExitCode> {
     versionId: config.versionId ?? null,
     resultKey: config.resultKey,
     processor: activeProcessor.name,
+    deadline: config.deadlineMs === undefined ? null : new Date(config.deadlineMs).toISOString(),
   });
+  if (config.deadlineMs !== undefined) {
+    // The task's timeout, enforced here: past it the RunTask state may time out and release the lease while
+    // this task still holds the vCPU. Exit 75 (retryable), as for a stop.
+    const deadline = new Date(config.deadlineMs).toISOString();
+    setTimeout(() => {
+      log.warn('job-timed-out', { deadline });
+      stop.abort(new StopRequestedError(`task timeout reached at ${deadline}`));
+      setTimeout(() => process.exit(EXIT_CODES.transient), FORCED_EXIT_AFTER_STOP_MS).unref();
+    }, Math.max(0, config.deadlineMs - Date.now())).unref();
+  }
   const s3 = createS3Client(process.env);
   try {
     const outcome = await runJob(config, { s3, processor: activeProcessor, log, signal: stop.signal });

@@ -1,7 +1,7 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { BadInputError, classifyFailure, StopRequestedError, type FailureKind } from './errors';
-import type { JobConfig } from './job-config';
+import { resultKeyOf, type JobConfig } from './job-config';
 import type { Logger } from './log';
 import type { Processor } from './processor';
 
@@ -46,23 +46,38 @@ export interface JobDependencies {
   signal: AbortSignal;
 }
 
-export async function runJob(config: JobConfig, deps: JobDependencies): Promise<JobOutcome> {
-  const { s3, processor, log, signal } = deps;
-  const started = new Date();
+/**
+ * The keys the job may mean. S3's classic notifications form-encode keys ('a b' → 'a+b'); for EventBridge the
+ * documentation is silent and AWS's own Powertools decodes them. The key as delivered comes first; its decoded
+ * form is tried when it differs, so either delivery works.
+ */
+export function candidateKeys(key: string): string[] {
+  let decoded = key;
   try {
-    if (await resultAlreadyWritten(config, deps)) {
-      log.info('job-skipped', { reason: 'result already written for this job and version', resultKey: config.resultKey });
-      return { status: 'skipped', resultKey: config.resultKey };
+    decoded = decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch {
+    // Not valid percent-encoding: the key is meant as it is.
+  }
+  return decoded === key ? [key] : [key, decoded];
+}
+
+export async function runJob(delivered: JobConfig, deps: JobDependencies): Promise<JobOutcome> {
+  const { processor, log, signal } = deps;
+  const started = new Date();
+  let config = delivered;
+  try {
+    const candidates = candidateKeys(delivered.key).map((key) => ({ ...delivered, key, resultKey: resultKeyOf(delivered.resultsPrefix, key) }));
+    for (const candidate of candidates) {
+      if (await resultAlreadyWritten(candidate, deps)) {
+        log.info('job-skipped', { reason: 'result already written for this job and version', resultKey: candidate.resultKey });
+        return { status: 'skipped', resultKey: candidate.resultKey };
+      }
     }
 
-    const object = await s3
-      .send(
-        new GetObjectCommand({ Bucket: config.bucket, Key: config.key, VersionId: config.versionId }),
-        { abortSignal: signal },
-      )
-      .catch((error: unknown) => {
-        throw describeMissingObject(error, config);
-      });
+    const opened = await openObject(candidates, deps);
+    config = opened.config;
+    if (config.key !== delivered.key) log.info('key-decoded', { delivered: delivered.key, key: config.key });
+    const { object } = opened;
     const body = object.Body as Readable | undefined;
     if (!body) throw new Error('GetObject returned no body');
     // Closing the socket is what makes a stop take effect mid-stream.
@@ -117,7 +132,8 @@ export async function runJob(config: JobConfig, deps: JobDependencies): Promise<
     log.info('job-succeeded', { resultKey: config.resultKey, durationMs: result.timings.durationMs });
     return { status: 'succeeded', resultKey: config.resultKey };
   } catch (error) {
-    const failure = classifyFailure(error, signal.aborted);
+    // Once a stop (SIGTERM, the deadline) is asked for, whatever broke is its consequence: report the stop.
+    const failure = classifyFailure(signal.aborted ? signal.reason : error, signal.aborted);
     if (failure.kind === 'bad-input') {
       await recordBadInput(config, failure.reason, started, deps);
     } else {
@@ -130,21 +146,39 @@ export async function runJob(config: JobConfig, deps: JobDependencies): Promise<
   }
 }
 
+/**
+ * Whether this job's result is already there. Listed first, with the result key as the prefix: the task role may
+ * list only under its prefixes, and S3 answers a HEAD of a missing key with 403, not 404, to a caller that may not
+ * list the whole bucket — so a HEAD alone cannot tell "missing" from "forbidden".
+ */
 async function resultAlreadyWritten(config: JobConfig, { s3, signal }: JobDependencies): Promise<boolean> {
-  try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: config.bucket, Key: config.resultKey }), {
-      abortSignal: signal,
-    });
-    const metadata = head.Metadata ?? {};
-    return (
-      metadata[RESULT_METADATA.status] === 'succeeded' &&
-      metadata[RESULT_METADATA.jobId] === config.jobId &&
-      (config.versionId === undefined || metadata[RESULT_METADATA.sourceVersion] === config.versionId)
-    );
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw error;
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.bucket, Prefix: config.resultKey, MaxKeys: 1 }), { abortSignal: signal });
+  if (listed.Contents?.[0]?.Key !== config.resultKey) return false;
+  const head = await s3.send(new HeadObjectCommand({ Bucket: config.bucket, Key: config.resultKey }), { abortSignal: signal });
+  const metadata = head.Metadata ?? {};
+  return (
+    metadata[RESULT_METADATA.status] === 'succeeded' &&
+    metadata[RESULT_METADATA.jobId] === config.jobId &&
+    (config.versionId === undefined || metadata[RESULT_METADATA.sourceVersion] === config.versionId)
+  );
+}
+
+/** S3's answers for a key that is not there: 404s, or 403 to a caller that may not list the bucket. */
+const NOT_THERE = new Set(['NoSuchKey', 'NoSuchVersion', 'AccessDenied']);
+
+/** Opens the first candidate key that exists; if none does, the error of the key as delivered, described. */
+async function openObject(candidates: JobConfig[], { s3, signal }: JobDependencies): Promise<{ config: JobConfig; object: GetObjectCommandOutput }> {
+  let firstError: unknown;
+  for (const config of candidates) {
+    try {
+      const object = await s3.send(new GetObjectCommand({ Bucket: config.bucket, Key: config.key, VersionId: config.versionId }), { abortSignal: signal });
+      return { config, object };
+    } catch (error) {
+      firstError ??= error;
+      if (!NOT_THERE.has((error as { name?: string }).name ?? '')) break;
+    }
   }
+  throw describeMissingObject(firstError, candidates[0]);
 }
 
 /** A 404 on GetObject is the input's fault: say which object and version were missing. */
