@@ -117,7 +117,7 @@ export class BootstrapStack extends TerraformStack {
         policyArn: `arn:${partition}:iam::aws:policy/ReadOnlyAccess`,
       });
       new IamRolePolicy(this, `${stage}-plan-state`, {
-        name: 'terraform-state-read-and-lock',
+        name: 'terraform-state-read-no-data',
         role: plan.id,
         policy: policyJson(...planStatePolicy(bucketArn, objectArn, stateKey)),
       });
@@ -167,20 +167,64 @@ export class BootstrapStack extends TerraformStack {
   }
 }
 
-/** The plan role's access to state: read its stage's state, take and release the lock, never write the state. */
+/**
+ * Data-plane reads ReadOnlyAccess grants (`s3:Get*`, `sqs:Receive*`, `dynamodb:Get*`/`Query`/`Scan`, execution
+ * input and history, log events, parameters) that `terraform plan` never needs: a refresh reads resources'
+ * configuration, not their contents. A receive is not even read-only — it hides the message and counts toward
+ * the DLQ — so a plan role that could receive could push live jobs to the dead-letter queue.
+ */
+export const PLAN_DENIED_DATA_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:Scan',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+  'dynamodb:PartiQLSelect',
+  'sqs:ReceiveMessage',
+  'states:DescribeExecution',
+  'states:GetExecutionHistory',
+  'states:DescribeMapRun',
+  'logs:GetLogEvents',
+  'logs:FilterLogEvents',
+  'logs:StartQuery',
+  'logs:GetQueryResults',
+  'logs:StartLiveTail',
+  'logs:GetLogRecord',
+  'ssm:GetParameter',
+  'ssm:GetParameters',
+  'ssm:GetParametersByPath',
+  'secretsmanager:GetSecretValue',
+] as const;
+
+/** Object reads, denied everywhere but the state bucket: uploads and results are data, the state is what plan reads. */
+export const PLAN_DENIED_OBJECT_ACTIONS = [
+  's3:GetObject',
+  's3:GetObjectVersion',
+  's3:GetObjectAttributes',
+  's3:GetObjectVersionAttributes',
+  's3:GetObjectTorrent',
+  's3:GetObjectVersionTorrent',
+] as const;
+
+/**
+ * The plan role's own policy: read its stage's state and nothing else of value. Plans run with `-lock=false`
+ * (pull requests and the drift check), so the role never writes, not even the lock: a plan can neither delay a
+ * rollout's apply nor leave a stale lock behind.
+ */
 export function planStatePolicy(bucketArn: string, objectArn: (key: string) => string, stateKey: string): PolicyStatement[] {
   return [
     { Sid: 'ListStateBucket', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
     { Sid: 'ReadState', Effect: 'Allow', Action: 's3:GetObject', Resource: objectArn(stateKey) },
-    // use_lockfile = true: the lock is the object <key>.tflock, created on lock and deleted on unlock.
-    { Sid: 'TakeStateLock', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: objectArn(stateLockKey(stateKey)) },
     // Explicit, so no policy attached later (or ReadOnlyAccess changing) can let a plan job write state.
     {
       Sid: 'NeverWriteState',
       Effect: 'Deny',
       Action: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:RestoreObject'],
-      Resource: objectArn('*.tfstate'),
+      Resource: objectArn('*'),
     },
+    { Sid: 'NoObjectReadsButState', Effect: 'Deny', Action: [...PLAN_DENIED_OBJECT_ACTIONS], NotResource: objectArn('*') },
+    { Sid: 'NoDataPlaneReads', Effect: 'Deny', Action: [...PLAN_DENIED_DATA_ACTIONS], Resource: '*' },
   ];
 }
 

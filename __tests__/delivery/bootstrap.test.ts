@@ -196,9 +196,23 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
   const bucket = dev.stateBucket;
   const object = (key: string) => `arn:aws:s3:::${bucket}/${key}`;
 
-  describe('plan role: ReadOnlyAccess + state read and lock', () => {
+  describe('plan role: ReadOnlyAccess, its stage state read-only, no data', () => {
     const statePolicy = policyOf('aws_iam_role_policy', 'dev-plan-state', 'policy');
     const asPlan = (action: string, res: string) => decide(statePolicy, { action, resource: res, accountId: dev.accountId });
+    // What ReadOnlyAccess grants that matters here (zoph-io/MAMIP policies/ReadOnlyAccess, v178): iam-simulate has
+    // no copy of AWS managed policies, so this stands in for it beside the role's own policy.
+    const readOnlyAccess: PolicyDocument = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: ['s3:Get*', 's3:List*', 'sqs:Get*', 'sqs:List*', 'sqs:Receive*', 'dynamodb:BatchGet*', 'dynamodb:Describe*', 'dynamodb:Get*', 'dynamodb:List*', 'dynamodb:Query', 'dynamodb:Scan', 'states:Describe*', 'states:GetExecutionHistory', 'states:List*', 'logs:Describe*', 'logs:Get*', 'logs:FilterLogEvents', 'logs:StartQuery', 'lambda:Get*', 'lambda:List*', 'ecs:Describe*', 'ecs:List*', 'ssm:Get*', 'iam:Get*', 'iam:List*'],
+          Resource: '*',
+        },
+      ],
+    };
+    const asPlanRole = (action: string, res: string) =>
+      decide({ Version: '2012-10-17', Statement: [...readOnlyAccess.Statement, ...statePolicy.Statement] }, { action, resource: res, accountId: dev.accountId });
 
     test('attaches ReadOnlyAccess, nothing broader', () => {
       expect(resource('aws_iam_role_policy_attachment', 'dev-plan-readonly').policy_arn).toBe('arn:aws:iam::aws:policy/ReadOnlyAccess');
@@ -209,22 +223,55 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
     test.each([
       ['s3:ListBucket', `arn:aws:s3:::${bucket}`, 'Allowed'],
       ['s3:GetObject', object('sluice/dev.tfstate'), 'Allowed'],
-      ['s3:GetObject', object('sluice/dev.tfstate.tflock'), 'Allowed'],
-      ['s3:PutObject', object('sluice/dev.tfstate.tflock'), 'Allowed'],
-      ['s3:DeleteObject', object('sluice/dev.tfstate.tflock'), 'Allowed'],
+      ['s3:GetObject', object('sluice/stg.tfstate'), 'ImplicitlyDenied'],
+      // Plans run with -lock=false: not even the lock object may be written.
+      ['s3:PutObject', object('sluice/dev.tfstate.tflock'), 'ExplicitlyDenied'],
+      ['s3:DeleteObject', object('sluice/dev.tfstate.tflock'), 'ExplicitlyDenied'],
       ['s3:PutObject', object('sluice/dev.tfstate'), 'ExplicitlyDenied'],
       ['s3:DeleteObject', object('sluice/dev.tfstate'), 'ExplicitlyDenied'],
       ['s3:DeleteObjectVersion', object('sluice/dev.tfstate'), 'ExplicitlyDenied'],
       ['s3:PutObject', object('sluice/stg.tfstate'), 'ExplicitlyDenied'],
-      ['s3:PutObject', object('sluice/stg.tfstate.tflock'), 'ImplicitlyDenied'],
-      ['s3:PutObject', object('anything-else.json'), 'ImplicitlyDenied'],
     ])('%s on %s is %s', async (action, res, expected) => {
       expect(await asPlan(action, res)).toBe(expected);
+    });
+
+    const stageBucket = `sluice-dev-${dev.accountId}-eu-west-1`;
+    const arn = (service: string, rest: string) => `arn:aws:${service}:eu-west-1:${dev.accountId}:${rest}`;
+    test.each([
+      ['s3:GetObject', `arn:aws:s3:::${stageBucket}/incoming/upload.csv`],
+      ['s3:GetObjectVersion', `arn:aws:s3:::${stageBucket}/results/upload.csv.json`],
+      ['s3:GetObject', 'arn:aws:s3:::another-workloads-bucket/secret.txt'],
+      ['sqs:ReceiveMessage', arn('sqs', 'sluice-dev-intake')],
+      ['dynamodb:GetItem', arn('dynamodb', 'table/sluice-dev-state')],
+      ['dynamodb:Query', arn('dynamodb', 'table/sluice-dev-state')],
+      ['dynamodb:Scan', arn('dynamodb', 'table/sluice-dev-state')],
+      ['states:GetExecutionHistory', arn('states', 'execution:sluice-dev-jobs:batch1-x')],
+      ['states:DescribeExecution', arn('states', 'execution:sluice-dev-jobs:batch1-x')],
+      ['logs:GetLogEvents', arn('logs', 'log-group:/sluice/sluice-dev/worker:log-stream:worker/x')],
+      ['logs:FilterLogEvents', arn('logs', 'log-group:/sluice/sluice-dev/worker')],
+    ])('with ReadOnlyAccess, %s on %s is still denied (data, not configuration)', async (action, res) => {
+      expect(await asPlanRole(action, res)).toBe('ExplicitlyDenied');
+    });
+
+    test.each([
+      ['s3:GetObject', object('sluice/dev.tfstate')],
+      ['s3:GetBucketPolicy', `arn:aws:s3:::${stageBucket}`],
+      ['s3:GetLifecycleConfiguration', `arn:aws:s3:::${stageBucket}`],
+      ['sqs:GetQueueAttributes', arn('sqs', 'sluice-dev-intake')],
+      ['dynamodb:DescribeTable', arn('dynamodb', 'table/sluice-dev-state')],
+      ['dynamodb:DescribeContinuousBackups', arn('dynamodb', 'table/sluice-dev-state')],
+      ['states:DescribeStateMachine', arn('states', 'stateMachine:sluice-dev-jobs')],
+      ['lambda:GetFunction', arn('lambda', 'function:sluice-dev-dispatcher')],
+      ['logs:DescribeLogGroups', '*'],
+      ['ecs:DescribeTaskDefinition', '*'],
+    ])('with ReadOnlyAccess, what plan reads (%s on %s) stays allowed', async (action, res) => {
+      expect(await asPlanRole(action, res)).toBe('Allowed');
     });
 
     test('the explicit deny also wins over a policy that allows everything', async () => {
       const everything: PolicyDocument = { Version: '2012-10-17', Statement: [...statePolicy.Statement, { Effect: 'Allow', Action: '*', Resource: '*' }] };
       expect(await decide(everything, { action: 's3:PutObject', resource: object('sluice/dev.tfstate'), accountId: dev.accountId })).toBe('ExplicitlyDenied');
+      expect(await decide(everything, { action: 'sqs:ReceiveMessage', resource: arn('sqs', 'sluice-dev-intake'), accountId: dev.accountId })).toBe('ExplicitlyDenied');
     });
   });
 
