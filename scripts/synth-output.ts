@@ -27,6 +27,11 @@ export function readSynthesizedStacks(outdir = 'cdktf.out'): SynthesizedStack[] 
   });
 }
 
+/** All resources of one Terraform type, by their logical name. */
+export function resourcesOf(json: TerraformJson, type: string): Array<[string, Record<string, unknown>]> {
+  return Object.entries(json.resource?.[type] ?? {});
+}
+
 /** Resource counts by Terraform type, sorted by type. */
 export function resourceCounts(json: TerraformJson): Array<[string, number]> {
   return Object.entries(json.resource ?? {})

@@ -1,7 +1,7 @@
 import { Testing } from 'cdktf';
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../../environments';
 import { PipelineStack, stackName } from '../../modules/stack';
-import type { TerraformJson } from '../../scripts/synth-output';
+import { resourcesOf, type TerraformJson } from '../../scripts/synth-output';
 
 export type StageName = keyof typeof ENVIRONMENT_INPUTS;
 export const STAGES = Object.keys(ENVIRONMENT_INPUTS) as StageName[];
@@ -17,10 +17,6 @@ export function synthStage(stage: StageName, config: EnvironmentConfig = stageCo
   return { stack, config, synthesized, json: JSON.parse(synthesized) as TerraformJson };
 }
 
-/** All resources of one Terraform type, by their logical name. */
-export function resourcesOf(json: TerraformJson, type: string): Array<[string, Record<string, unknown>]> {
-  return Object.entries(json.resource?.[type] ?? {});
-}
 
 /** The one resource of a type whose logical name contains `fragment`. */
 export function resourceNamed(json: TerraformJson, type: string, fragment: string): Record<string, unknown> {
@@ -32,4 +28,4 @@ export function resourceNamed(json: TerraformJson, type: string, fragment: strin
 }
 
 // One concept, one place: the twin resolves synthesized definitions the same way.
-export { resolveReferences } from '../../scripts/synth-output';
+export { resolveReferences, resourcesOf } from '../../scripts/synth-output';
