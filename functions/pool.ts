@@ -80,8 +80,9 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
 }
 
 /**
- * Reads the pool. Planning needs only its counters; the leases (the bulk of the item, ~150 bytes each)
- * are read when asked for — a strongly consistent read costs one RCU per 4 KB.
+ * Reads the pool. Planning needs only its counters, so the leases (the bulk of the item, ~150 bytes each) are left
+ * out when not asked for. That saves transfer and parsing, not read units: DynamoDB bills a read by the size of the
+ * whole item (one RCU per 4 KB, strongly consistent), whatever the projection returns.
  */
 export async function readPool(ddb: DocumentClient, tableName: string, options: { leases: boolean } = { leases: true }): Promise<PoolState> {
   const { Item } = await ddb.send(

@@ -125,6 +125,17 @@ describe("the twin's DynamoDB", () => {
     );
   });
 
+  test('bills a projected read like a full one: DynamoDB charges the whole item, not what is returned', async () => {
+    const { engine, recorder, table } = await twin();
+    await engine.documentClient.send(new PutCommand({ TableName: table, Item: { pk: 'p', small: 1, big: 'x'.repeat(9000) } }));
+    recorder.flushMeters();
+    await engine.documentClient.send(new GetCommand({ TableName: table, Key: { pk: 'p' }, ConsistentRead: true, ProjectionExpression: 'small' }));
+    await engine.documentClient.send(new GetCommand({ TableName: table, Key: { pk: 'p' }, ConsistentRead: true }));
+    recorder.flushMeters();
+    const [, reads] = recorder.events.filter((e) => e.type === 'meter');
+    expect(reads).toEqual(expect.objectContaining({ ddbReads: 2, ddbReadUnits: 3 + 3 }));
+  });
+
   test('takes only lib-dynamodb commands and known operations', async () => {
     const { engine } = await twin();
     await expect(engine.documentClient.send({ input: {} })).rejects.toThrow(/takes lib-dynamodb commands/);
