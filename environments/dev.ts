@@ -4,6 +4,7 @@ import type { EnvironmentInput } from './schema';
 export const dev = {
   stage: 'dev',
   account: { id: '111111111111', region: 'eu-west-1' },
+  allowDestroy: true, // a scratch stage: terraform destroy takes its data with it
   namePrefix: 'sluice-dev',
   tags: { project: 'sluice', stage: 'dev', owner: 'platform' },
   bucket: {

@@ -4,6 +4,7 @@ import type { EnvironmentInput } from './schema';
 export const prod = {
   stage: 'prod',
   account: { id: '333333333333', region: 'eu-west-1' },
+  allowDestroy: false,
   namePrefix: 'sluice-prod',
   tags: { project: 'sluice', stage: 'prod', owner: 'platform' },
   bucket: {

@@ -86,6 +86,12 @@ export const environmentSchema = z
       id: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
       region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
     }),
+    /**
+     * Whether `terraform destroy` may remove the stage with its data: the state table without deletion protection,
+     * the bucket and the image repository emptied first. False keeps them (AWS refuses the destroy);
+     * `npm run teardown` lifts it for one deliberate teardown.
+     */
+    allowDestroy: z.boolean('must be true or false'),
     /** Prefix of every resource name of this stage. */
     namePrefix: z.string().regex(/^[a-z][a-z0-9-]{2,20}[a-z0-9]$/, 'must be 4–22 lowercase letters, digits or dashes'),
     tags,

@@ -4,6 +4,7 @@ import type { EnvironmentInput } from './schema';
 export const stg = {
   stage: 'stg',
   account: { id: '222222222222', region: 'eu-west-1' },
+  allowDestroy: false,
   namePrefix: 'sluice-stg',
   tags: { project: 'sluice', stage: 'stg', owner: 'platform' },
   bucket: {

@@ -5,6 +5,8 @@ import { PrivateBucket } from './private-bucket';
 
 export interface BucketProps {
   readonly bucketName: string;
+  /** `terraform destroy` deletes every object version first (force_destroy); otherwise S3 refuses a non-empty bucket. */
+  readonly allowDestroy: boolean;
   readonly resultsPrefix: string;
   readonly resultsRetentionDays: number;
   readonly noncurrentVersionRetentionDays: number;
@@ -18,7 +20,7 @@ export class Bucket extends Construct {
   constructor(scope: Construct, id: string, props: BucketProps) {
     super(scope, id);
     // Versions make a job's input exact: the job id and the task name one version.
-    const { bucket } = new PrivateBucket(this, 'private', { bucketName: props.bucketName });
+    const { bucket } = new PrivateBucket(this, 'private', { bucketName: props.bucketName, forceDestroy: props.allowDestroy });
     this.bucketName = bucket.bucket;
     this.bucketArn = bucket.arn;
 

@@ -20,6 +20,8 @@ export interface ComputeProps {
   readonly region: string;
   readonly task: EnvironmentConfig['task'];
   readonly image: EnvironmentConfig['image'];
+  /** `terraform destroy` deletes the repository with its images (force_delete). */
+  readonly allowDestroy: boolean;
   readonly logRetentionDays: number;
   readonly bucketArn: string;
   readonly inputPrefix: string;
@@ -67,6 +69,7 @@ export class Compute extends Construct {
     const repository = new EcrRepository(this, 'repository', {
       name: props.image.repository,
       imageTagMutability: 'IMMUTABLE',
+      forceDelete: props.allowDestroy,
       imageScanningConfiguration: { scanOnPush: true },
       encryptionConfiguration: [{ encryptionType: 'AES256' }],
     });

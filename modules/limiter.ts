@@ -4,6 +4,8 @@ import { TTL_ATTRIBUTE } from '../functions/ledger';
 
 export interface LimiterProps {
   readonly namePrefix: string;
+  /** Lifts deletion protection, so `terraform destroy` can delete the table and the ledger with it. */
+  readonly allowDestroy: boolean;
 }
 
 export function stateTableName(namePrefix: string): string {
@@ -12,7 +14,8 @@ export function stateTableName(namePrefix: string): string {
 
 /**
  * One table per stage for the limiter's pool item (`pk = POOL`) and the ledger rows (`pk = JOB#<id>`).
- * On demand (bursts are the point), point-in-time recovery, TTL on ledger rows, deletion protected.
+ * On demand (bursts are the point), point-in-time recovery, TTL on ledger rows, deletion protected unless the
+ * stage allows destroy.
  */
 export class Limiter extends Construct {
   readonly tableName: string;
@@ -27,7 +30,7 @@ export class Limiter extends Construct {
       attribute: [{ name: 'pk', type: 'S' }],
       pointInTimeRecovery: { enabled: true },
       ttl: { attributeName: TTL_ATTRIBUTE, enabled: true },
-      deletionProtectionEnabled: true,
+      deletionProtectionEnabled: !props.allowDestroy,
     });
     this.tableName = table.name;
     this.tableArn = table.arn;

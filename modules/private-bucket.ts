@@ -9,6 +9,8 @@ import { denyInsecureTransport, policyJson } from './iam';
 
 export interface PrivateBucketProps {
   readonly bucketName: string;
+  /** Let `terraform destroy` delete every object version first. */
+  readonly forceDestroy?: boolean;
   readonly lifecycle?: S3BucketConfig['lifecycle'];
 }
 
@@ -21,7 +23,7 @@ export class PrivateBucket extends Construct {
 
   constructor(scope: Construct, id: string, props: PrivateBucketProps) {
     super(scope, id);
-    const bucket = new S3Bucket(this, 'bucket', { bucket: props.bucketName, lifecycle: props.lifecycle });
+    const bucket = new S3Bucket(this, 'bucket', { bucket: props.bucketName, forceDestroy: props.forceDestroy, lifecycle: props.lifecycle });
     const publicAccess = new S3BucketPublicAccessBlock(this, 'public-access', {
       bucket: bucket.id,
       blockPublicAcls: true,

@@ -94,6 +94,7 @@ export class PipelineStack extends TerraformStack {
     this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
     this.bucket = new Bucket(this, 'bucket', {
       bucketName: `${namePrefix}-${accountId}-${region}`,
+      allowDestroy: config.allowDestroy,
       resultsPrefix: config.bucket.resultsPrefix,
       resultsRetentionDays: config.bucket.resultsRetentionDays,
       noncurrentVersionRetentionDays: config.bucket.noncurrentVersionRetentionDays,
@@ -117,6 +118,7 @@ export class PipelineStack extends TerraformStack {
       region,
       task: config.task,
       image: config.image,
+      allowDestroy: config.allowDestroy,
       logRetentionDays: config.logRetentionDays,
       bucketArn: this.bucket.bucketArn,
       inputPrefix: config.bucket.inputPrefix,
@@ -124,7 +126,7 @@ export class PipelineStack extends TerraformStack {
       vpcId: this.network.vpcId,
     });
 
-    this.limiter = new Limiter(this, 'limiter', { namePrefix });
+    this.limiter = new Limiter(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
     this.dispatch = new Dispatch(this, 'dispatch', {
       config,
       bucketName: this.bucket.bucketName,

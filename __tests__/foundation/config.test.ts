@@ -87,6 +87,7 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['state key', (c) => (c.backend.key = 'dev'), 'backend.key', /ending in '.tfstate'/],
   ['state bucket', (c) => (c.backend.bucket = 'Bad_Bucket'), 'backend.bucket', /S3 bucket name/],
   ['unknown field', (c) => (c.capacity.vcpus = 4), 'capacity', /Unrecognized key.*vcpus/],
+  ['allowDestroy', (c) => (c.allowDestroy = 'yes'), 'allowDestroy', /must be true or false/],
   ['missing field', (c) => delete c.alarmEmail, 'alarmEmail', /is required and must be an email address/],
 ];
 

@@ -19,15 +19,21 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
   const { synthesized, json, config } = synthStage(stage);
   const prefix = config.namePrefix;
 
-  test('state table: on demand, point-in-time recovery, TTL, deletion protected', () => {
+  test('state table: on demand, point-in-time recovery, TTL, deletion protected unless the stage allows destroy', () => {
     expect(synthesized).toHaveResourceWithProperties(DynamodbTable, {
       name: `${prefix}-state`,
       billing_mode: 'PAY_PER_REQUEST',
       hash_key: 'pk',
       point_in_time_recovery: { enabled: true },
       ttl: { attribute_name: 'ttl', enabled: true },
-      deletion_protection_enabled: true,
+      deletion_protection_enabled: !config.allowDestroy,
     });
+  });
+
+  test('allowDestroy decides whether destroy may take the data: table, bucket versions, images', () => {
+    expect(resourceNamed(json, 'aws_s3_bucket', 'bucket_private').force_destroy).toBe(config.allowDestroy);
+    expect(resourceNamed(json, 'aws_ecr_repository', 'repository').force_delete).toBe(config.allowDestroy);
+    expect({ dev: true, stg: false, prod: false }[stage]).toBe(config.allowDestroy);
   });
 
   test('the limiter is seeded from the stage config at deploy', () => {
