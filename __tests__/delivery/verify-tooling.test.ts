@@ -1,0 +1,77 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { emulatorOverride, endpointServices } from '../../verify/endpoints';
+import { substituteNetwork } from '../../verify/network-fixture';
+import { chooseProvider, cliConfig, pinnedAwsProvider } from '../../verify/terraform';
+import { STAGES, stageConfig, synthStage } from '../support/synth';
+
+describe('npm run verify:terraform: its own tooling', () => {
+  test.each(STAGES)('%s: every resource type has an emulator endpoint (none would reach real AWS)', (stage) => {
+    const { json } = synthStage(stage);
+    expect(endpointServices(json)).toEqual(expect.arrayContaining(['dynamodb', 'events', 'iam', 'lambda', 's3', 'sfn', 'sqs', 'sts']));
+  });
+
+  test('an unknown resource type is an error, not a silent trip to AWS', () => {
+    expect(() => endpointServices({ terraform: {}, resource: { aws_kinesis_stream: { s: {} } } })).toThrow(/no emulator endpoint is known for aws_kinesis_stream/);
+  });
+
+  test('the override keeps the stage S3 backend (lockfile included), on the emulator', () => {
+    const { json } = synthStage('dev');
+    const override = emulatorOverride(json, 'https://127.0.0.1:1', 's3') as { terraform: { backend: { s3: Record<string, unknown> } } };
+    expect(override.terraform.backend.s3).toMatchObject({ ...json.terraform.backend!.s3, endpoints: { s3: 'https://127.0.0.1:1', sts: 'https://127.0.0.1:1', iam: 'https://127.0.0.1:1' }, use_lockfile: true });
+  });
+
+  describe('choosing the hashicorp/aws provider', () => {
+    let root: string;
+    const mirror = (name: string, versions: string[]) => {
+      const dir = join(root, name);
+      const platform = `${process.platform}_${process.arch === 'x64' ? 'amd64' : process.arch}`;
+      for (const v of versions) mkdirSync(join(dir, 'registry.terraform.io', 'hashicorp', 'aws', v, platform), { recursive: true });
+      return dir;
+    };
+    beforeAll(() => (root = mkdtempSync(join(tmpdir(), 'sluice-mirror-'))));
+    afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+    test('the pin, from a mirror that has it', () => {
+      const dir = mirror('with-pin', ['5.100.0', '6.25.0']);
+      expect(chooseProvider('6.25.0', [dir], () => false)).toEqual({ pinned: '6.25.0', version: '6.25.0', mirror: dir });
+    });
+
+    test('the pin, from the registry, when no mirror has it', () => {
+      const dir = mirror('old-only', ['5.100.0']);
+      expect(chooseProvider('6.25.0', [dir], () => true)).toEqual({ pinned: '6.25.0', version: '6.25.0' });
+    });
+
+    test('otherwise the newest mirrored version, said plainly', () => {
+      const dir = mirror('two-old', ['5.99.0', '5.100.0']);
+      const choice = chooseProvider('6.25.0', [dir], () => false);
+      expect(choice).toMatchObject({ version: '5.100.0', mirror: dir, note: expect.stringMatching(/6\.25\.0 .*not installable here.*checked with 5\.100\.0; the synthesized configuration is unchanged/) });
+      expect(cliConfig(choice, '/cache')).toContain(`path    = ${JSON.stringify(dir)}`);
+    });
+
+    test('no mirror and no registry is an error naming what to set', () => {
+      expect(() => chooseProvider('6.25.0', [join(root, 'nothing')], () => false)).toThrow(/SLUICE_TF_PROVIDER_MIRROR/);
+    });
+
+    test('the pin is read from the synthesized stack', () => {
+      expect(pinnedAwsProvider(synthStage('dev').json)).toBe('6.25.0');
+    });
+  });
+
+  test("a stage in an existing VPC gets the stand-in network's ids everywhere, the state machine's definition included", () => {
+    const { json } = synthStage('prod');
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-network-'));
+    writeFileSync(join(dir, 'cdk.tf.json'), JSON.stringify(json));
+    const config = stageConfig('prod');
+    if (config.network.kind !== 'existing') throw new Error('prod runs in an existing VPC');
+    const standIn = { vpcId: 'vpc-standin', privateSubnetIds: config.network.privateSubnetIds.map((_, i) => `subnet-standin${i}`) };
+    substituteNetwork(dir, config, standIn);
+    const text = readFileSync(join(dir, 'cdk.tf.json'), 'utf8');
+    for (const id of [config.network.vpcId, ...config.network.privateSubnetIds]) expect(text).not.toContain(id);
+    const substituted = JSON.parse(text);
+    const definition = JSON.parse(Object.values(substituted.resource.aws_sfn_state_machine as Record<string, { definition: string }>)[0].definition);
+    expect(definition.States.RunJobs.ItemProcessor.States.RunTask.Parameters.NetworkConfiguration.AwsvpcConfiguration.Subnets).toEqual(standIn.privateSubnetIds);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,130 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { configurePool } from '../../functions/configure-pool';
+import { runDispatcher } from '../../functions/dispatcher';
+import { configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
+import { runJanitor } from '../../functions/janitor';
+import { jobIdOf } from '../../functions/jobs';
+import { readLedgerRow } from '../../functions/ledger';
+import { readPool } from '../../functions/pool';
+import { systemClock } from '../../functions/runtime';
+import { appliedStage, clientConfig, functionEnvironment } from './applied-stage';
+
+/**
+ * The real configure-pool, dispatcher and janitor code, with the environment the applied functions have (from
+ * Terraform state), against the stage applied on moto: its queues, table, state machine and bucket.
+ * moto runs no Lambda code without Docker and leaves executions RUNNING (its interpreter is off), so the
+ * handlers are called here, as Lambda would call them, and an execution is ended by StopExecution.
+ */
+const stage = appliedStage();
+const config = clientConfig(stage);
+const s3 = new S3Client({ ...config, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+const sqs = new SQSClient(config);
+const sfn = new SFNClient(config);
+const lambda = new LambdaClient(config);
+const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(config));
+const dispatcher = dispatcherSettingsFromEnv(functionEnvironment(stage, 'dispatcher'));
+const janitor = janitorSettingsFromEnv(functionEnvironment(stage, 'janitor'));
+const bucket = String(stage.outputs.bucket_name);
+
+afterAll(async () => {
+  for (const url of [dispatcher.queueUrl, dispatcher.deadLetterQueueUrl]) await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+  for (const client of [s3, sqs, sfn, lambda, ddb]) client.destroy();
+});
+
+const quiet = () => undefined;
+const dispatch = () => runDispatcher({ sqs, sfn, ddb, clock: systemClock, settings: dispatcher, log: quiet });
+
+async function visible(queueUrl: string): Promise<number> {
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+  return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+}
+
+async function waitForVisible(queueUrl: string, count: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await visible(queueUrl)) < count) {
+    if (Date.now() > deadline) throw new Error(`${queueUrl} has ${await visible(queueUrl)} messages, expected ${count}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const keys = ['incoming/pipeline-1.csv', 'incoming/pipeline-2.csv', 'incoming/pipeline-3.csv'];
+const versions = new Map<string, string>();
+let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: number }> = [];
+
+test('configure-pool seeds the limiter with the applied seed input', async () => {
+  expect(stage.seed).toBeDefined();
+  await configurePool(ddb, configurePoolSettingsFromEnv(functionEnvironment(stage, 'configure-pool')), stage.seed!.input, Date.now());
+  const pool = await readPool(ddb, dispatcher.tableName);
+  expect(pool).toMatchObject({ ...(stage.seed!.input as object), inUseVcpu: 0, leases: {} });
+});
+
+test('uploads are admitted under the budget: ledger rows, leases and one execution for the batch', async () => {
+  for (const key of keys) {
+    const { VersionId } = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${key}\n` }));
+    versions.set(key, VersionId!);
+  }
+  await waitForVisible(dispatcher.queueUrl, keys.length);
+  const summary = await dispatch();
+  expect(summary).toMatchObject({ admitted: 3, executionsStarted: 1, poison: 0, duplicates: 0 });
+
+  const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
+  expect(executions).toHaveLength(1);
+  const described = await sfn.send(new DescribeExecutionCommand({ executionArn: executions[0].executionArn }));
+  expect(described.status).toBe('RUNNING');
+  const input = JSON.parse(described.input!) as { jobs: typeof admitted };
+  expect(input.jobs.map((j) => j.key).sort()).toEqual(keys);
+  admitted = input.jobs;
+
+  const pool = await readPool(ddb, dispatcher.tableName);
+  expect(pool.inUseVcpu).toBe(3 * dispatcher.taskVcpu);
+  for (const job of input.jobs) {
+    expect(job.jobId).toBe(jobIdOf(bucket, job.key, versions.get(job.key)!, (await readLedgerRow(ddb, dispatcher.tableName, job.jobId))!.sequencer));
+    expect(pool.leases[job.jobId]).toMatchObject({ execution: executions[0].name, vcpu: dispatcher.taskVcpu });
+    expect(await readLedgerRow(ddb, dispatcher.tableName, job.jobId)).toMatchObject({ status: 'running', executionName: executions[0].name, attempts: 1 });
+  }
+  expect(await visible(dispatcher.queueUrl)).toBe(0);
+});
+
+test('poison goes to the DLQ with its reason; a redelivered upload starts nothing', async () => {
+  const [first] = keys;
+  const row = await readLedgerRow(ddb, dispatcher.tableName, admitted.find((j) => j.key === first)!.jobId);
+  const redelivered = {
+    version: '0',
+    source: 'aws.s3',
+    'detail-type': 'Object Created',
+    detail: { bucket: { name: bucket }, object: { key: first, 'version-id': versions.get(first), sequencer: row!.sequencer } },
+  };
+  await sqs.send(new SendMessageCommand({ QueueUrl: dispatcher.queueUrl, MessageBody: JSON.stringify(redelivered) }));
+  await sqs.send(new SendMessageCommand({ QueueUrl: dispatcher.queueUrl, MessageBody: 'not json at all' }));
+  await sqs.send(new SendMessageCommand({ QueueUrl: dispatcher.queueUrl, MessageBody: JSON.stringify({ ...redelivered, detail: { ...redelivered.detail, bucket: { name: 'someone-elses-bucket' } } }) }));
+
+  const summary = await dispatch();
+  expect(summary).toMatchObject({ admitted: 0, executionsStarted: 0, poison: 2, duplicates: 1 });
+  const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
+  expect(executions).toHaveLength(1);
+
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: dispatcher.deadLetterQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2, MessageAttributeNames: ['All'] }),
+  );
+  expect(Messages.map((m) => m.MessageAttributes?.reason?.StringValue).sort()).toEqual([
+    'body is not JSON',
+    `bucket "someone-elses-bucket" is not this pipeline's bucket "${bucket}"`,
+  ]);
+  expect(await visible(dispatcher.queueUrl)).toBe(0);
+});
+
+test('an aborted execution: the janitor gives its leases back and puts its unfinished jobs back on the queue', async () => {
+  const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
+  await sfn.send(new StopExecutionCommand({ executionArn: executions[0].executionArn, cause: 'verify: the execution dies' }));
+  const summary = await runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet });
+  expect(summary).toMatchObject({ leases: 3, released: 3, requeued: 3, failed: 0, stillRunning: 0 });
+  expect(await readPool(ddb, dispatcher.tableName)).toMatchObject({ inUseVcpu: 0, leases: {} });
+  await waitForVisible(dispatcher.queueUrl, 3);
+  const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dispatcher.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+  expect(Messages.map((m) => JSON.parse(m.Body!)).map((b) => [b.sluice, b.key, b.attempt]).sort()).toEqual(keys.map((k) => ['requeue', k, 1]));
+});

@@ -1,0 +1,75 @@
+import type { TerraformJson } from '../scripts/synth-output';
+
+/**
+ * The AWS provider's endpoint key for each resource type prefix a sluice stack uses. Every endpoint a stack needs
+ * must point at the emulator, or the provider would reach real AWS: an unknown prefix is an error, not a guess.
+ */
+const SERVICE_OF_PREFIX: ReadonlyArray<[string, string]> = [
+  ['aws_cloudwatch_event_', 'events'],
+  ['aws_cloudwatch_log_', 'logs'],
+  ['aws_cloudwatch_metric_alarm', 'cloudwatch'],
+  ['aws_cloudwatch_dashboard', 'cloudwatch'],
+  ['aws_dynamodb_', 'dynamodb'],
+  ['aws_ecr_', 'ecr'],
+  ['aws_ecs_', 'ecs'],
+  ['aws_iam_', 'iam'],
+  ['aws_lambda_', 'lambda'],
+  ['aws_s3_', 's3'],
+  ['aws_sfn_', 'sfn'],
+  ['aws_sns_', 'sns'],
+  ['aws_sqs_', 'sqs'],
+  ['aws_vpc', 'ec2'],
+  ['aws_subnet', 'ec2'],
+  ['aws_route_table', 'ec2'],
+  ['aws_security_group', 'ec2'],
+];
+
+/** The provider reads the caller's account from STS (allowed_account_ids is checked against it). */
+const ALWAYS = ['sts'];
+
+export function endpointServices(json: TerraformJson): string[] {
+  const types = [...Object.keys(json.resource ?? {}), ...Object.keys(json.data ?? {})];
+  const services = new Set(ALWAYS);
+  for (const type of types) {
+    const match = SERVICE_OF_PREFIX.find(([prefix]) => type.startsWith(prefix));
+    if (!match) throw new Error(`no emulator endpoint is known for ${type}: add its service to verify/endpoints.ts`);
+    services.add(match[1]);
+  }
+  return [...services].sort();
+}
+
+/**
+ * The override file that points a stack at the emulator: every endpoint it needs, path-style S3, the emulator's
+ * self-signed certificate accepted; and, for a stack with an S3 backend, the same backend on the emulator.
+ */
+export function emulatorOverride(json: TerraformJson, endpoint: string, backend: { local: string } | 's3'): Record<string, unknown> {
+  const endpoints = Object.fromEntries(endpointServices(json).map((service) => [service, endpoint]));
+  const terraform =
+    backend === 's3'
+      ? {
+          backend: {
+            // An override's backend block replaces the original whole: its settings are repeated.
+            s3: {
+              ...(json.terraform.backend?.s3 ?? {}),
+              endpoints: { s3: endpoint, sts: endpoint, iam: endpoint },
+              use_path_style: true,
+              skip_metadata_api_check: true,
+              insecure: true,
+            },
+          },
+        }
+      : { backend: { local: { path: backend.local } } };
+  return {
+    terraform,
+    provider: {
+      aws: {
+        endpoints: [endpoints],
+        skip_credentials_validation: true,
+        skip_metadata_api_check: 'true',
+        skip_region_validation: true,
+        s3_use_path_style: true,
+        insecure: true,
+      },
+    },
+  };
+}
