@@ -20,6 +20,8 @@ export const dev = {
     launchBurst: 4,
     mapMaxConcurrency: 10,
     jobsPerExecution: 10,
+    batchWindowSeconds: 1,
+    capacityRetryDelaySeconds: 60,
   },
   task: {
     cpu: 1024,

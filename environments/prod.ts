@@ -20,6 +20,8 @@ export const prod = {
     launchBurst: 20,
     mapMaxConcurrency: 40,
     jobsPerExecution: 40,
+    batchWindowSeconds: 1,
+    capacityRetryDelaySeconds: 60,
   },
   task: {
     cpu: 1024,

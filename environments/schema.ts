@@ -8,7 +8,7 @@ import {
   fargateMemoryChoices,
   vcpuOf,
 } from './fargate';
-import { poolItemProblems } from '../functions/pool-item';
+import { poolProblems } from '../functions/limits';
 
 /** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy). */
 export const LOG_RETENTION_DAYS = [
@@ -122,6 +122,13 @@ export const environmentSchema = z
       mapMaxConcurrency: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
       /** Admitted jobs handed to one execution. */
       jobsPerExecution: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
+      /**
+       * How long a batch short of full may wait for more room (releases, launch tokens) before it is admitted as it
+       * is: jobs that end together start together, and a batch's fixed costs are shared. 0 admits at once.
+       */
+      batchWindowSeconds: numberIn(0, 10, 'from 0 to 10 seconds'),
+      /** How long a job given back for lack of capacity (vCPU limit, no Fargate capacity) waits in the intake queue (SQS allows 900). */
+      capacityRetryDelaySeconds: intIn(1, 900),
     }),
     task: z.strictObject({
       cpu: z.number().refine((cpu) => FARGATE_CPU_UNITS.includes(cpu), `must be one of ${FARGATE_CPU_UNITS.join(', ')} CPU units`),
@@ -193,12 +200,8 @@ export const environmentSchema = z
       });
     }
     if (FARGATE_CPU_UNITS.includes(task.cpu)) {
-      for (const problem of poolItemProblems(capacity.vcpuBudget, vcpuOf(task.cpu), capacity.launchRatePerSecond)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['capacity', 'vcpuBudget'],
-          message: `${problem}: lower the budget or the launch rate, or run larger tasks`,
-        });
+      for (const problem of poolProblems(capacity.vcpuBudget, vcpuOf(task.cpu), capacity.jobsPerExecution)) {
+        ctx.addIssue({ code: 'custom', path: ['capacity', 'vcpuBudget'], message: `${problem}: lower the budget or run larger tasks` });
       }
     }
     if (capacity.jobsPerExecution > capacity.mapMaxConcurrency) {

@@ -20,6 +20,8 @@ export const stg = {
     launchBurst: 10,
     mapMaxConcurrency: 20,
     jobsPerExecution: 20,
+    batchWindowSeconds: 1,
+    capacityRetryDelaySeconds: 60,
   },
   task: {
     cpu: 1024,

@@ -8,7 +8,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { configurePoolSettingsFromEnv, type ConfigurePoolSettings } from './environment';
 import { configureCommand, type DocumentClient, type PoolSettings } from './pool';
-import { poolItemProblems } from './pool-item';
+import { poolProblems } from './limits';
 import { jsonLog } from './runtime';
 
 export const poolSettingsSchema = z.strictObject({
@@ -20,7 +20,10 @@ export const poolSettingsSchema = z.strictObject({
 export async function configurePool(ddb: DocumentClient, settings: ConfigurePoolSettings, input: unknown, now: number): Promise<PoolSettings> {
   const parsed = poolSettingsSchema.safeParse(input);
   const problems = parsed.success
-    ? poolItemProblems(parsed.data.budgetVcpu, settings.taskVcpu, parsed.data.ratePerSecond).map((p) => `budgetVcpu: ${p}`)
+    ? [
+        ...poolProblems(parsed.data.budgetVcpu, settings.taskVcpu, settings.jobsPerExecution).map((p) => `budgetVcpu: ${p}`),
+        ...(parsed.data.budgetVcpu > settings.accountVcpuQuota ? [`budgetVcpu: must not exceed the stage's accountVcpuQuota (${settings.accountVcpuQuota} vCPU)`] : []),
+      ]
     : parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`);
   if (!parsed.success || problems.length > 0) throw new Error(`invalid pool settings: ${problems.join('; ')}`);
   await ddb.send(new UpdateCommand(configureCommand(settings.tableName, parsed.data, now)));

@@ -1,14 +1,18 @@
 /**
- * The dispatcher: the only admitter. It takes from the intake queue only as many messages as the pool
- * can admit right now (free vCPU budget and launch tokens), so a message waiting for capacity is never
+ * The dispatcher: the only admitter. It takes from the intake queue only as many messages as the pool can admit
+ * right now (free vCPU within the effective budget, and launch tokens), so a message waiting for capacity is never
  * received, costs nothing and never counts toward the DLQ's maxReceiveCount. It admits a batch with one
- * conditional write, starts one execution for it, and loops while budget, tokens and messages remain.
- * Short of launch tokens it sleeps until the next one (under a second); short of budget it stops: every
- * lease release wakes it again (the state machine invokes it), and a schedule does every minute, so
- * waiting work costs nothing — no polling, no state transitions. It runs one at a time (reserved
- * concurrency 1); a wake-up that arrives while it runs is retried by Lambda a second or so later.
+ * transaction (the pool's counters, a lease on each job's ledger row, the batch record), starts one execution for
+ * it, and loops while budget, tokens and messages remain.
+ *
+ * It gathers batches: when fewer jobs than a full batch can go now but more are waiting, it waits up to the batch
+ * window for more room (a release, a token) before it admits. Jobs that end together are then admitted together,
+ * and a batch's fixed costs — its execution, the pool's write, its record — are shared.
+ *
+ * Short of budget it stops: every lease release wakes it (the state machine invokes it), and a schedule does every
+ * minute, so waiting work costs nothing. It runs one at a time (reserved concurrency 1).
  */
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -19,11 +23,13 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { admitBatch } from './admission';
+import { deleteBatchRecord, readBatchRecord } from './batches';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
-import { markRunningCommand, recordFirstSight } from './ledger';
-import { admissionCommand, planAdmission, readPool, releaseCommand, tryAdmit, tryUpdate, type DocumentClient, type PoolState } from './pool';
+import { releaseLease, type LedgerRow } from './ledger';
+import { planAdmission, readPool, readReleased, releasedShardKey, type DocumentClient, type Lease, type PoolState } from './pool';
 import { jsonLog, systemClock, type Clock, type Log } from './runtime';
 
 export interface Sender {
@@ -37,6 +43,8 @@ export interface DispatcherDeps {
   readonly clock: Clock;
   readonly settings: DispatcherSettings;
   readonly log?: Log;
+  /** Batches this process saw started (default: the process's own; a twin world passes one of its own). */
+  readonly started?: StartedBatches;
 }
 
 export interface DispatcherRunSummary {
@@ -44,60 +52,113 @@ export interface DispatcherRunSummary {
   executionsStarted: number;
   poison: number;
   duplicates: number;
-  /** Messages handed back because a lease for their job was already held. */
+  /** Messages handed back because a lease for their job was still held. */
   deferred: number;
-  /** Sleeps until the next launch token while work waited. */
+  /** Sleeps for a token or a fuller batch while work waited. */
   waits: number;
-  stoppedBecause: 'queue-empty' | 'no-budget' | 'time-limit' | 'start-failed' | 'contention';
+  /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
+  reclaimed: number;
+  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention';
 }
 
-/** A message whose job already holds a lease is hidden this long; the janitor settles the lease meanwhile. */
+/** A message whose job still holds a lease is hidden this long; the janitor settles the lease meanwhile. */
 const HELD_LEASE_RETRY_SECONDS = 300;
 /** After a failed StartExecution the batch's messages come back this soon (the receive counts). */
 const START_FAILURE_RETRY_SECONDS = 15;
-const ADMISSION_TRIES = 3;
+const ADMISSION_TRIES = 5;
+/** How old the last admission must be before "its execution does not exist" is believed. */
+const LAST_ADMISSION_CHECK_AFTER_MS = 5_000;
 
 interface Received {
   readonly job: Job;
   readonly message: Message;
 }
 
-export async function runDispatcher(deps: DispatcherDeps): Promise<DispatcherRunSummary> {
-  const { sqs, ddb, clock, settings } = deps;
+/**
+ * Batches this process already saw started, so the next run need not ask Step Functions again. Bounded: a warm
+ * Lambda runs for hours, and only recent batches are ever asked about.
+ */
+export class StartedBatches {
+  private readonly names = new Set<string>();
+  constructor(private readonly capacity = 4096) {}
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+  add(name: string): void {
+    this.names.delete(name);
+    this.names.add(name);
+    if (this.names.size > this.capacity) this.names.delete(this.names.values().next().value as string);
+  }
+}
+
+const startedInThisProcess = new StartedBatches();
+
+/** The dependencies of one run, with the started-batches cache settled. */
+type Run = DispatcherDeps & { readonly started: StartedBatches };
+
+export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRunSummary> {
+  const deps: Run = { ...input, started: input.started ?? startedInThisProcess };
+  const { ddb, clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
   const started = clock.now();
-  const summary: DispatcherRunSummary = { admitted: 0, executionsStarted: 0, poison: 0, duplicates: 0, deferred: 0, waits: 0, stoppedBecause: 'queue-empty' };
+  const summary: DispatcherRunSummary = { admitted: 0, executionsStarted: 0, poison: 0, duplicates: 0, deferred: 0, waits: 0, reclaimed: 0, stoppedBecause: 'queue-empty' };
 
-  // The pool as this run's last admission left it: planning from it saves a read. Releases since then only
-  // make room, and each release wakes the dispatcher again, so a plan from it is never too generous.
-  let admittedPool: PoolState | undefined;
+  let pool = await readPool(ddb, settings.tableName);
+  if (await reclaimUnstartedBatch(deps, pool, log)) {
+    summary.reclaimed++;
+    pool = await readPool(ddb, settings.tableName);
+  }
+  let releasedFresh = true;
+  let batchOpenedAt: number | undefined;
   for (;;) {
     if (clock.now() - started >= settings.maxRunMs) {
       summary.stoppedBecause = 'time-limit';
       break;
     }
-    const pool = admittedPool ?? (await readPool(ddb, settings.tableName, { leases: false }));
-    admittedPool = undefined;
-    const plan = planAdmission(pool, clock.now(), settings.taskVcpu, settings.jobsPerExecution);
-    if (plan.count === 0) {
-      if (plan.limitedBy === 'budget') {
-        summary.stoppedBecause = 'no-budget'; // the next release wakes it
-        break;
+    const now = clock.now();
+    const plan = planAdmission(pool, now, settings.taskVcpu, settings.jobsPerExecution);
+    if (plan.count === 0 && (plan.limitedBy === 'budget' || plan.limitedBy === 'account')) {
+      // Releases since the last read only make room: look once more before stopping.
+      if (!releasedFresh) {
+        pool = { ...pool, releasedVcpu: await readReleased(ddb, settings.tableName) };
+        releasedFresh = true;
+        continue;
       }
-      if ((await visibleBacklog(sqs, settings.queueUrl)) === 0) break;
-      summary.waits++;
-      await clock.sleep(Math.max(1, Math.ceil(plan.nextTokenAt - clock.now())));
-      continue;
+      summary.stoppedBecause = plan.limitedBy === 'account' ? 'account-full' : 'no-budget'; // the next release wakes it
+      break;
     }
+    const backlog = await visibleBacklog(deps.sqs, settings.queueUrl);
+    if (backlog === 0) break;
+    // A full batch: as many as wait, up to a batch, and no more than the bucket can ever hold at once.
+    const full = Math.min(settings.jobsPerExecution, backlog, pool.burst);
+    if (plan.count < full) {
+      // Fewer than a full batch fit now: wait for more room (releases, tokens) until the batch window closes.
+      batchOpenedAt ??= now;
+      const windowEnds = batchOpenedAt + settings.batchWindowMs;
+      if (now < windowEnds || plan.count === 0) {
+        const wakeAt = plan.count === 0 ? plan.nextTokenAt : windowEnds;
+        summary.waits++;
+        await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
+        if (plan.limitedBy === 'tokens') {
+          releasedFresh = false; // room was not what it waited for: read the releases only when room runs short
+        } else {
+          pool = { ...pool, releasedVcpu: await readReleased(ddb, settings.tableName) };
+          releasedFresh = true;
+        }
+        continue;
+      }
+    }
+    batchOpenedAt = undefined;
     const gathered = await gather(deps, plan.count, summary, log);
     if (gathered.receivedAny === false) break;
     if (gathered.jobs.length === 0) continue;
-    const { outcome, pool: after } = await admitAndStart(deps, pool, gathered.jobs, summary, log);
-    if (outcome !== 'ok') {
-      summary.stoppedBecause = outcome;
+    const result = await admitAndStart(deps, pool, gathered.jobs, summary, log);
+    if (result.outcome !== 'ok') {
+      summary.stoppedBecause = result.outcome;
       break;
     }
-    admittedPool = after;
+    pool = result.pool;
+    releasedFresh = false;
   }
   log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
   return summary;
@@ -108,9 +169,40 @@ async function visibleBacklog(sqs: Sender, queueUrl: string): Promise<number> {
   return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
 }
 
-/** Receives up to `wanted` admissible jobs; poison goes to the DLQ, known jobs are dropped. */
-async function gather(deps: DispatcherDeps, wanted: number, summary: DispatcherRunSummary, log: Log) {
-  const { sqs, ddb, clock, settings } = deps;
+/**
+ * Only the last admission can be one that never started: each run starts a batch before it admits the next, and
+ * one run goes at a time. If its execution does not exist, its leases are given back now (its messages were never
+ * deleted: they come back by themselves); the janitor would too, a sweep later.
+ */
+async function reclaimUnstartedBatch(deps: Run, pool: PoolState, log: Log): Promise<boolean> {
+  const last = pool.lastAdmission;
+  const { clock, settings } = deps;
+  if (!last || deps.started.has(last.execution)) return false;
+  // A run that died a moment ago may have had StartExecution accepted: give Step Functions that moment to show it.
+  const age = clock.now() - last.at;
+  if (age < LAST_ADMISSION_CHECK_AFTER_MS) await clock.sleep(LAST_ADMISSION_CHECK_AFTER_MS - age);
+  try {
+    await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(settings.stateMachineArn, last.execution) }));
+    deps.started.add(last.execution);
+    return false;
+  } catch (error) {
+    if ((error as Error).name !== 'ExecutionDoesNotExist') throw error;
+  }
+  const record = await readBatchRecord(deps.ddb, settings.batchesTableName, last.execution);
+  if (!record) return false; // settled already (the janitor)
+  for (const job of record.jobs) {
+    const lease: Lease = { execution: record.execution, vcpu: job.vcpu, admittedAt: record.admittedAt, expiresAt: record.expiresAt };
+    await releaseLease(deps.ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `batch ${record.execution} was admitted but never started` }, clock);
+  }
+  await deleteBatchRecord(deps.ddb, settings.batchesTableName, record.execution);
+  deps.started.add(last.execution);
+  log({ event: 'unstartedBatchReclaimed', batch: record.execution, jobs: record.jobs.length });
+  return true;
+}
+
+/** Receives up to `wanted` admissible jobs; poison goes to the DLQ, a job met twice in the batch is dropped. */
+async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, log: Log) {
+  const { sqs, settings } = deps;
   const jobs: Received[] = [];
   const seen = new Set<string>();
   let receivedAny = false;
@@ -126,12 +218,6 @@ async function gather(deps: DispatcherDeps, wanted: number, summary: DispatcherR
     if (Messages.length === 0) break;
     receivedAny = true;
     const toDelete: Message[] = [];
-    const duplicate = (job: Job, message: Message) => {
-      log({ event: 'duplicate', jobId: job.jobId, key: job.key });
-      summary.duplicates++;
-      toDelete.push(message);
-    };
-    const fresh: Received[] = [];
     for (const message of Messages) {
       const parsed = parseIntakeMessage(message.Body, settings);
       if (parsed.kind === 'poison') {
@@ -150,34 +236,49 @@ async function gather(deps: DispatcherDeps, wanted: number, summary: DispatcherR
         toDelete.push(message);
         continue;
       }
-      const { job } = parsed;
-      if (seen.has(job.jobId)) {
-        duplicate(job, message);
+      if (seen.has(parsed.job.jobId)) {
+        log({ event: 'duplicate', jobId: parsed.job.jobId, key: parsed.job.key });
+        summary.duplicates++;
+        toDelete.push(message);
         continue;
       }
-      seen.add(job.jobId);
-      fresh.push({ job, message });
+      seen.add(parsed.job.jobId);
+      jobs.push({ job: parsed.job, message });
     }
-    // One ledger write per job, all at once: each is its own item, and the order does not matter.
-    const firstSights = await Promise.all(fresh.map(({ job }) => recordFirstSight(ddb, settings.tableName, job, clock.now())));
-    fresh.forEach((received, i) => (firstSights[i] ? jobs.push(received) : duplicate(received.job, received.message)));
     await deleteMessages(sqs, settings.queueUrl, toDelete);
     if (Messages.length < Math.min(10, wanted)) break;
   }
   return { jobs, receivedAny };
 }
 
+/**
+ * Why an admission's row refused. A job with a result is a redelivery: its message goes. A job running under a
+ * lease is a redelivery too — unless that lease's batch never started (its dispatcher died before StartExecution):
+ * then this message is the job's only way back once that batch is given back, and it waits instead.
+ */
+async function refusalOf(deps: Run, row: LedgerRow | undefined): Promise<'duplicate' | 'held'> {
+  if (!row?.lease) return row ? 'duplicate' : 'held';
+  if (deps.started.has(row.lease.execution)) return 'duplicate';
+  try {
+    await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.settings.stateMachineArn, row.lease.execution) }));
+    return 'duplicate';
+  } catch (error) {
+    if ((error as Error).name === 'ExecutionDoesNotExist') return 'held';
+    throw error;
+  }
+}
+
 async function admitAndStart(
-  deps: DispatcherDeps,
+  deps: Run,
   initialPool: PoolState,
   candidates: Received[],
   summary: DispatcherRunSummary,
   log: Log,
-): Promise<{ outcome: 'ok' | 'start-failed' | 'contention'; pool?: PoolState }> {
+): Promise<{ outcome: 'ok'; pool: PoolState } | { outcome: 'start-failed' | 'contention' }> {
   const { sqs, sfn, ddb, clock, settings } = deps;
   let pool = initialPool;
   let batch = candidates;
-  let admitted: PoolState | undefined;
+  let lease: Lease | undefined;
   for (let tries = 0; tries < ADMISSION_TRIES && batch.length > 0; tries++) {
     const now = clock.now();
     const plan = planAdmission(pool, now, settings.taskVcpu, batch.length);
@@ -186,49 +287,60 @@ async function admitAndStart(
       batch = batch.slice(0, plan.count);
       if (batch.length === 0) break;
     }
-    const name = executionNameFor(batch.map((r) => r.job));
-    const requests = batch.map((r) => ({ jobId: r.job.jobId, vcpu: settings.taskVcpu }));
-    admitted = await tryAdmit(ddb, pool, admissionCommand(settings.tableName, pool, now, requests, name, settings.leaseSeconds * 1000));
-    if (admitted) break;
-    // The premise changed (budget edited, or a lease for one of these jobs is held): re-read and retry.
-    pool = await readPool(ddb, settings.tableName);
-    const held = batch.filter((r) => pool.leases[r.job.jobId]);
-    if (held.length > 0) {
-      log({ event: 'leaseAlreadyHeld', jobIds: held.map((r) => r.job.jobId) });
-      summary.deferred += held.length;
-      await changeVisibility(sqs, settings.queueUrl, held.map((r) => r.message), HELD_LEASE_RETRY_SECONDS);
-      batch = batch.filter((r) => !pool.leases[r.job.jobId]);
+    const jobs = batch.map((r) => r.job);
+    const result = await admitBatch(ddb, settings, pool, jobs, executionNameFor(jobs), settings.taskVcpu, settings.leaseSeconds * 1000, now);
+    if (result.kind === 'admitted') {
+      pool = result.pool;
+      lease = result.lease;
+      break;
     }
+    if (result.kind === 'stale') {
+      pool = await readPool(ddb, settings.tableName);
+      continue;
+    }
+    for (const { index, row } of result.refused) {
+      const received = batch[index];
+      if ((await refusalOf(deps, row)) === 'duplicate') {
+        log({ event: 'duplicate', jobId: received.job.jobId, key: received.job.key, status: row?.status });
+        summary.duplicates++;
+        await deleteMessages(sqs, settings.queueUrl, [received.message]);
+      } else {
+        log({ event: 'leaseStillHeld', jobId: received.job.jobId, batch: row?.lease?.execution });
+        summary.deferred++;
+        await changeVisibility(sqs, settings.queueUrl, [received.message], HELD_LEASE_RETRY_SECONDS);
+      }
+    }
+    const refused = new Set(result.refused.map((r) => r.index));
+    batch = batch.filter((_, i) => !refused.has(i));
   }
-  if (!admitted) {
+  if (!lease) {
     if (batch.length > 0) await changeVisibility(sqs, settings.queueUrl, batch.map((r) => r.message), 0);
-    return { outcome: batch.length > 0 ? 'contention' : 'ok' };
+    return batch.length > 0 ? { outcome: 'contention' } : { outcome: 'ok', pool };
   }
 
   const jobs = batch.map((r) => r.job);
-  const name = executionNameFor(jobs);
-  const input: { jobs: JobInput[] } = { jobs: jobs.map((job) => ({ ...job, vcpu: settings.taskVcpu })) };
-  let executionArn: string;
+  const name = lease.execution;
+  const input: { jobs: JobInput[] } = { jobs: jobs.map((job) => ({ ...job, vcpu: settings.taskVcpu, releaseShard: releasedShardKey(job.jobId).pk })) };
   try {
-    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));
-    executionArn = started.executionArn;
+    await sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));
   } catch (error) {
+    // Same name means same jobs in the same round: that execution already runs them.
     if ((error as Error).name !== 'ExecutionAlreadyExists') {
       log({ event: 'startFailed', execution: name, error: (error as Error).name, message: (error as Error).message });
-      const leases = jobs.map((job) => ({ jobId: job.jobId, vcpu: settings.taskVcpu, execution: name }));
-      await tryUpdate(ddb, releaseCommand(settings.tableName, leases, clock.now()));
+      for (const job of jobs) {
+        await releaseLease(ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `StartExecution failed: ${(error as Error).name}` }, clock);
+      }
+      await deleteBatchRecord(ddb, settings.batchesTableName, name);
       await changeVisibility(sqs, settings.queueUrl, batch.map((r) => r.message), START_FAILURE_RETRY_SECONDS);
       return { outcome: 'start-failed' };
     }
-    // Same name means same jobs at the same attempt: that execution already runs them.
-    executionArn = executionArnOf(settings.stateMachineArn, name);
   }
-  await Promise.all(jobs.map((job) => ddb.send(new UpdateCommand(markRunningCommand(settings.tableName, job, name, executionArn, clock.now())))));
+  deps.started.add(name);
   await deleteMessages(sqs, settings.queueUrl, batch.map((r) => r.message));
   summary.admitted += jobs.length;
   summary.executionsStarted++;
   log({ event: 'admitted', execution: name, jobs: jobs.length, jobIds: jobs.map((j) => j.jobId) });
-  return { outcome: 'ok', pool: admitted };
+  return { outcome: 'ok', pool };
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -1,24 +1,27 @@
 /**
- * The janitor: settles leases that no release will come for. Woken by this state machine's executions
- * ending FAILED, TIMED_OUT or ABORTED, and by a schedule, it sweeps every lease:
- * - its execution ended → release it; a job the execution left unfinished is re-queued (or failed once
- *   its attempts are spent);
- * - its execution never started (the dispatcher stopped between admission and StartExecution) and the
- *   grace period passed → release it; the job's intake message was never deleted, so it comes back alone;
- * - its execution still runs → leave it, even past expiry (the state machine's timeout equals the lease
- *   duration, so this does not last); releasing it would break the cap.
- * Then it wakes the dispatcher if anything was freed.
+ * The janitor: settles batches no release will come for, and checks the limiter's counters. Woken by this state
+ * machine's executions ending FAILED, TIMED_OUT or ABORTED (that batch first), and by a schedule, it reads every
+ * batch record not yet settled (the batches table holds only those):
+ * - its execution still runs → leave it (even past the lease's expiry: the state machine's timeout equals the
+ *   lease's duration, so this does not last; releasing it would break the cap);
+ * - its execution ended → every job still leased to it is given back: a job without a result is re-queued as its
+ *   next round (or failed, once its executions died too often); a job whose result was recorded keeps it;
+ * - its execution never started (the dispatcher died between admission and StartExecution) and the grace period
+ *   passed → its leases are given back; the jobs' intake messages were never deleted, so they come back alone.
+ * Then it reconciles: the vCPU in use (admitted − released) against the leases the live batches hold, repairing a
+ * difference in one transaction that holds only if nothing changed meanwhile. It wakes the dispatcher if it freed anything.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { markFailedCommand, readLedgerRow, requeueJob } from './ledger';
-import { readPool, releaseCommand, tryUpdate, type DocumentClient, type Lease } from './pool';
-import { jsonLog, systemClock, type Clock, type Log } from './runtime';
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord } from './batches';
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { executionArnOf } from './jobs';
+import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
+import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken, type DocumentClient } from './pool';
+import { jsonLog, systemClock, type Clock, type Log } from './runtime';
 import type { Sender } from './dispatcher';
 
 export interface JanitorDeps {
@@ -32,11 +35,15 @@ export interface JanitorDeps {
 }
 
 export interface JanitorRunSummary {
-  leases: number;
+  batches: number;
+  settled: number;
   released: number;
   requeued: number;
   failed: number;
   stillRunning: number;
+  /** vCPU in use minus vCPU the live leases hold, as measured; 0 when consistent, null when it could not be measured. */
+  drift: number | null;
+  repaired: boolean;
 }
 
 const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
@@ -53,36 +60,54 @@ async function executionState(sfn: Sender, arn: string): Promise<ExecutionState>
   }
 }
 
-export async function runJanitor(deps: JanitorDeps): Promise<JanitorRunSummary> {
+async function runningExecutions(sfn: Sender, stateMachineArn: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1000, nextToken }));
+    for (const execution of page.executions ?? []) names.add(execution.name);
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return names;
+}
+
+/** An execution-status-change event (EventBridge), or anything else (a schedule): which batch to settle first. */
+export function endedExecutionOf(event: unknown): string | undefined {
+  const arn = (event as { detail?: { executionArn?: unknown } })?.detail?.executionArn;
+  return typeof arn === 'string' ? arn.split(':').pop() : undefined;
+}
+
+export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<JanitorRunSummary> {
   const { sfn, ddb, clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
-  const pool = await readPool(ddb, settings.tableName);
-  const byExecution = new Map<string, Array<[string, Lease]>>();
-  for (const [jobId, lease] of Object.entries(pool.leases)) {
-    byExecution.set(lease.execution, [...(byExecution.get(lease.execution) ?? []), [jobId, lease]]);
-  }
-  const summary: JanitorRunSummary = { leases: Object.keys(pool.leases).length, released: 0, requeued: 0, failed: 0, stillRunning: 0 };
+  const summary: JanitorRunSummary = { batches: 0, settled: 0, released: 0, requeued: 0, failed: 0, stillRunning: 0, drift: null, repaired: false };
 
-  for (const [execution, leases] of byExecution) {
-    const arn = executionArnOf(settings.stateMachineArn, execution);
-    const state = await executionState(sfn, arn);
-    const now = clock.now();
-    if (state.kind === 'running') {
-      summary.stillRunning += leases.length;
+  const first = endedExecutionOf(event);
+  if (first) {
+    const record = await readBatchRecord(ddb, settings.batchesTableName, first);
+    const state = record && (await executionState(sfn, executionArnOf(settings.stateMachineArn, first)));
+    if (record && state?.kind === 'ended') await settle(deps, record, state, summary, log);
+  }
+
+  const records = await scanBatchRecords(ddb, settings.batchesTableName);
+  summary.batches = records.length;
+  const running = await runningExecutions(sfn, settings.stateMachineArn);
+  const live: BatchRecord[] = [];
+  for (const record of records) {
+    if (running.has(record.execution)) {
+      live.push(record);
       continue;
     }
-    if (state.kind === 'missing' && leases.every(([, lease]) => now - lease.admittedAt < settings.startGraceMs && now < lease.expiresAt)) {
-      continue; // the dispatcher may be starting it right now
+    const state = await executionState(sfn, executionArnOf(settings.stateMachineArn, record.execution));
+    if (state.kind === 'running' || (state.kind === 'missing' && clock.now() - record.admittedAt < settings.startGraceMs)) {
+      live.push(record); // running, or the dispatcher may be starting it right now
+      continue;
     }
-    for (const [jobId, lease] of leases) {
-      // One lease at a time: a lease released meanwhile by the state machine just fails its condition.
-      const released = await tryUpdate(ddb, releaseCommand(settings.tableName, [{ jobId, vcpu: lease.vcpu, execution }], now));
-      if (!released) continue;
-      summary.released++;
-      log({ event: 'leaseReclaimed', jobId, execution, executionState: state.kind === 'ended' ? state.status : 'never started' });
-      if (state.kind === 'ended') await settleUnfinishedJob(deps, jobId, execution, state.status, summary, log);
-    }
+    await settle(deps, record, state, summary, log);
   }
+  summary.stillRunning = live.reduce((n, r) => n + r.jobs.length, 0);
+  await reconcile(deps, live, summary, log);
+
   if (summary.released > 0) {
     await deps.lambda.send(new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }));
   }
@@ -90,26 +115,99 @@ export async function runJanitor(deps: JanitorDeps): Promise<JanitorRunSummary> 
   return summary;
 }
 
-/** A job still marked running by an execution that ended never recorded a result: retry it or fail it. */
-async function settleUnfinishedJob(deps: JanitorDeps, jobId: string, execution: string, status: string, summary: JanitorRunSummary, log: Log) {
+/** Gives back every lease the batch still holds; then the batch is settled and its record goes. */
+async function settle(deps: JanitorDeps, record: BatchRecord, state: Exclude<ExecutionState, { kind: 'running' }>, summary: JanitorRunSummary, log: Log): Promise<void> {
   const { ddb, clock, settings } = deps;
-  const row = await readLedgerRow(ddb, settings.tableName, jobId);
-  if (!row || row.status !== 'running' || row.executionName !== execution) return;
-  const reason = `execution ${execution} ended ${status} before the job finished`;
-  if (row.attempts >= settings.maxExecutionAttempts) {
-    await ddb.send(new UpdateCommand(markFailedCommand(settings.tableName, jobId, `Execution${status}`, `${reason}; gave up after ${row.attempts} attempt(s)`, clock.now())));
-    summary.failed++;
-    log({ event: 'jobFailed', jobId, reason });
-    return;
+  const rows = await readLedgerRows(ddb, settings.tableName, record.jobs.map((j) => j.jobId));
+  for (const job of record.jobs) {
+    const row = rows.get(job.jobId);
+    const lease = row?.lease;
+    if (!row || !lease || lease.execution !== record.execution) continue; // given back already, or another batch holds it now
+    const what = state.kind === 'missing' ? 'was admitted but never started' : `ended ${state.status} before the job finished`;
+    let outcome: ReleaseOutcome;
+    if (state.kind === 'missing') {
+      outcome = { status: 'queued', reason: `batch ${record.execution} ${what}` };
+    } else if (row.status !== 'running') {
+      outcome = { status: 'unchanged' }; // its result was recorded; only the lease was left
+    } else {
+      const failedRuns = (row.failedRuns ?? 0) + 1;
+      const reason = `execution ${record.execution} ${what}`;
+      if (failedRuns >= settings.maxExecutionAttempts) {
+        outcome = { status: 'failed', error: `Execution${state.status}`, cause: `${reason}; gave up after ${failedRuns} execution(s) ended without a result` };
+      } else {
+        // The message first: a crash after it leaves a duplicate (harmless), a crash before it leaves the lease (retried).
+        await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns));
+        outcome = { status: 'queued', reason };
+      }
+    }
+    if (!(await releaseLease(ddb, settings.tableName, job.jobId, lease, outcome, clock))) continue;
+    summary.released++;
+    if (outcome.status === 'queued' && state.kind === 'ended') summary.requeued++;
+    if (outcome.status === 'failed') summary.failed++;
+    log({ event: 'leaseReclaimed', jobId: job.jobId, batch: record.execution, executionState: state.kind === 'ended' ? state.status : 'never started', outcome: outcome.status });
   }
-  if (!(await requeueJob(deps, settings, row, 'running', reason, clock.now()))) return; // settled by someone else meanwhile
-  summary.requeued++;
-  log({ event: 'jobRequeued', jobId, attempt: row.attempts, reason });
+  await deleteBatchRecord(ddb, settings.batchesTableName, record.execution);
+  summary.settled++;
+}
+
+/**
+ * The counters against the leases: in use = admitted − Σ released must equal what the live batches' leases hold.
+ * A difference (a counter edited by hand, a write lost to a bug) is repaired by one transaction that re-checks
+ * every counter it read, so a change meanwhile cancels it and the next sweep measures again.
+ */
+async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summary: JanitorRunSummary, log: Log): Promise<void> {
+  const { ddb, settings } = deps;
+  const { Item: pool } = await ddb.send(new GetCommand({ TableName: settings.tableName, Key: POOL_KEY, ConsistentRead: true }));
+  if (!pool) return;
+  const shardKeys = releasedShardKeys();
+  const { Responses } = await ddb.send(new BatchGetCommand({ RequestItems: { [settings.tableName]: { Keys: shardKeys, ConsistentRead: true } } }));
+  const shards = new Map<string, number>(((Responses?.[settings.tableName] ?? []) as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, Number(s.releasedVcpu)]));
+  const released = [...shards.values()].reduce((a, b) => a + b, 0);
+  const rows = await readLedgerRows(ddb, settings.tableName, live.flatMap((r) => r.jobs.map((j) => j.jobId)));
+  const liveBatches = new Set(live.map((r) => r.execution));
+  let held = 0;
+  for (const row of rows.values()) if (row.lease && liveBatches.has(row.lease.execution)) held += Number(row.lease.vcpu);
+  const inUse = Number(pool.admittedVcpu ?? 0) - released;
+  const drift = Math.round((inUse - held) * 1e6) / 1e6;
+  summary.drift = drift;
+  if (drift === 0) return;
+  log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held, driftVcpu: drift });
+  try {
+    await ddb.send(
+      new TransactWriteCommand({
+        ClientRequestToken: requestToken('reconcile', pool.admittedVcpu, released, held),
+        TransactItems: [
+          { ConditionCheck: { TableName: settings.tableName, Key: POOL_KEY, ConditionExpression: 'admittedVcpu = :admitted', ExpressionAttributeValues: { ':admitted': pool.admittedVcpu } } },
+          ...shardKeys
+            .filter((key) => key.pk !== shardKeys[0].pk)
+            .map((key) => ({
+              ConditionCheck: shards.has(key.pk)
+                ? { TableName: settings.tableName, Key: key, ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': shards.get(key.pk) } }
+                : { TableName: settings.tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' },
+            })),
+          {
+            Update: {
+              TableName: settings.tableName,
+              Key: shardKeys[0],
+              UpdateExpression: 'SET releasedVcpu = :repaired',
+              ConditionExpression: shards.has(shardKeys[0].pk) ? 'releasedVcpu = :seen' : 'attribute_not_exists(pk)',
+              ExpressionAttributeValues: { ':repaired': (shards.get(shardKeys[0].pk) ?? 0) + drift, ...(shards.has(shardKeys[0].pk) ? { ':seen': shards.get(shardKeys[0].pk) } : {}) },
+            },
+          },
+        ],
+      }),
+    );
+    summary.repaired = true;
+    log({ event: 'counterRepaired', driftVcpu: drift });
+  } catch (error) {
+    if (!cancellationOf(error)) throw error;
+    log({ event: 'counterRepairDeferred', reason: 'the counters changed while they were measured; the next sweep measures again' });
+  }
 }
 
 let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;
 
-export async function handler(): Promise<JanitorRunSummary> {
+export async function handler(event: unknown): Promise<JanitorRunSummary> {
   clients ??= { sfn: new SFNClient({}), sqs: new SQSClient({}), lambda: new LambdaClient({}), ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})) };
-  return runJanitor({ ...clients, clock: systemClock, settings: janitorSettingsFromEnv(), log: jsonLog('janitor') });
+  return runJanitor({ ...clients, clock: systemClock, settings: janitorSettingsFromEnv(), log: jsonLog('janitor') }, event);
 }

@@ -9,13 +9,17 @@ export interface Job {
   /** The object version; '' when the bucket was unversioned at upload (then `sequencer` identifies it). */
   readonly versionId: string;
   readonly sequencer: string;
-  /** Executions this job already had (0 on first sight; the janitor re-queues with more). */
-  readonly attempt: number;
+  /** Admissions this job had before (0 on first sight): every re-queue, for whatever reason, adds one. Names derive from it. */
+  readonly round: number;
+  /** Executions that ended without running the job to a result (the janitor fails the job once they reach the limit). */
+  readonly failedRuns: number;
 }
 
 /** What the state machine receives per job. */
 export interface JobInput extends Job {
   readonly vcpu: number;
+  /** The released counter its release adds to (functions/pool.ts: RELEASED#<n>). */
+  readonly releaseShard: string;
 }
 
 export interface IntakeScope {
@@ -34,13 +38,13 @@ export function jobIdOf(bucket: string, key: string, versionId: string, sequence
 
 /**
  * Execution names are unique per state machine for 90 days, so the name of a batch is a digest of its
- * jobs and their attempt: a redelivered batch gets the same name (and StartExecution is idempotent);
- * a retry of the same job gets a new one.
+ * jobs and their round: a redelivered batch gets the same name (and StartExecution is idempotent);
+ * a re-queued job (next round) gets a new one.
  */
-export function executionNameFor(jobs: readonly Pick<Job, 'jobId' | 'attempt'>[]): string {
+export function executionNameFor(jobs: readonly Pick<Job, 'jobId' | 'round'>[]): string {
   if (jobs.length === 0) throw new Error('an execution needs at least one job');
-  if (jobs.length === 1) return `job-${jobs[0].jobId}-a${jobs[0].attempt}`;
-  const members = jobs.map((j) => `${j.jobId}:${j.attempt}`).sort();
+  if (jobs.length === 1) return `job-${jobs[0].jobId}-r${jobs[0].round}`;
+  const members = jobs.map((j) => `${j.jobId}:${j.round}`).sort();
   return `batch${jobs.length}-${createHash('sha256').update(members.join(',')).digest('hex').slice(0, 40)}`;
 }
 
@@ -62,7 +66,10 @@ const s3ObjectCreated = z.object({
   }),
 });
 
-/** A job the janitor puts back after its execution ended without finishing it. */
+/**
+ * A job put back on the intake queue: by the janitor (its execution ended without a result), by the state
+ * machine (no capacity: the account's vCPU or Fargate's capacity ran out), or by an operator (redrive).
+ */
 export const requeueMessage = z.strictObject({
   sluice: z.literal('requeue'),
   jobId: z.string().regex(/^[0-9a-f]{32}$/),
@@ -70,7 +77,8 @@ export const requeueMessage = z.strictObject({
   key: z.string().min(1),
   versionId: z.string(),
   sequencer: z.string(),
-  attempt: z.number().int().min(1),
+  round: z.number().int().min(1),
+  failedRuns: z.number().int().min(0),
 });
 export type RequeueMessage = z.infer<typeof requeueMessage>;
 
@@ -91,11 +99,11 @@ export function parseIntakeMessage(body: string | undefined, scope: IntakeScope)
   }
   const requeued = requeueMessage.safeParse(parsed);
   if (requeued.success) {
-    const { jobId, bucket, key, versionId, sequencer, attempt } = requeued.data;
+    const { jobId, bucket, key, versionId, sequencer, round, failedRuns } = requeued.data;
     const outside = inScope(scope, bucket, key);
     if (outside) return { kind: 'poison', reason: outside };
     if (jobId !== jobIdOf(bucket, key, versionId, sequencer)) return { kind: 'poison', reason: 'requeued job id does not match its object' };
-    return { kind: 'job', job: { jobId, bucket, key, versionId, sequencer, attempt } };
+    return { kind: 'job', job: { jobId, bucket, key, versionId, sequencer, round, failedRuns } };
   }
   const event = s3ObjectCreated.safeParse(parsed);
   if (!event.success) {
@@ -114,7 +122,8 @@ export function parseIntakeMessage(body: string | undefined, scope: IntakeScope)
       key: object.key,
       versionId,
       sequencer: object.sequencer,
-      attempt: 0,
+      round: 0,
+      failedRuns: 0,
     },
   };
 }

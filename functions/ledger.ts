@@ -1,12 +1,15 @@
 /**
- * The ledger: one row per job (`JOB#<jobId>`) saying queued, running, succeeded or failed, with the
- * attempts, the execution, the error and timestamps. The first sight of a job is conditional, so a
- * redelivered event finds its row and starts nothing.
+ * The ledger: one row per job (`JOB#<jobId>`) saying queued, running, succeeded or failed, with its rounds, the
+ * execution, the error and timestamps. While a job holds vCPU, its lease lives on its row (`lease`), so taking the
+ * lease, recording the result and giving the lease back are each one write of the row, in one transaction with the
+ * limiter's counters. The admission's condition on the row (no lease, and new or queued) is also what makes a
+ * redelivered event start nothing.
  */
-import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { BatchGetCommand, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, RequeueMessage } from './jobs';
-import { isConditionFailure, type DocumentClient } from './pool';
+import { cancellationOf, isConditionFailure, releasedShardUpdate, requestToken, retryingConflicts, type DocumentClient, type Lease } from './pool';
+import type { Clock } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -15,8 +18,10 @@ export const LEDGER_RETENTION_DAYS = 120;
 /** DynamoDB TTL attribute (epoch seconds) of ledger rows. */
 export const TTL_ATTRIBUTE = 'ttl';
 
+export const LEDGER_KEY_PREFIX = 'JOB#';
+
 export function ledgerKey(jobId: string) {
-  return { pk: `JOB#${jobId}` };
+  return { pk: `${LEDGER_KEY_PREFIX}${jobId}` };
 }
 
 function ttlFrom(now: number): number {
@@ -30,67 +35,191 @@ export interface LedgerRow {
   readonly objectKey: string;
   readonly versionId: string;
   readonly sequencer: string;
-  readonly attempts: number;
+  /** Admissions so far (the job's rounds). */
+  readonly admissions: number;
+  readonly failedRuns: number;
+  readonly capacityReturns?: number;
   readonly executionName?: string;
+  readonly executionArn?: string;
+  readonly lease?: Lease;
   readonly error?: string;
   readonly cause?: string;
+  readonly lastError?: string;
 }
 
-/** Creates the row as queued, or refreshes it while still queued; fails (false) for a job already started. */
-export async function recordFirstSight(ddb: DocumentClient, table: string, job: Job, now: number): Promise<boolean> {
+/** Attribute names the row's writers share (the state machine's too): reserved words, and the row's shape, once. */
+export const LEDGER_NAMES = { '#status': 'status', '#error': 'error', '#cause': 'cause', '#lease': 'lease', '#bucket': 'bucket', '#ttl': TTL_ATTRIBUTE } as const;
+
+/**
+ * The row's part of an admission: takes the lease and marks the job running. Holds only if no lease is held and the
+ * job is new or queued — a job running, succeeded or failed is a redelivery, and the whole admission is cancelled
+ * with this item named (and its row returned, so the dispatcher knows why).
+ */
+export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease, executionArn: string, now: number) {
   const at = new Date(now).toISOString();
+  return {
+    TableName: tableName,
+    Key: ledgerKey(job.jobId),
+    UpdateExpression:
+      'SET #status = :running, #lease = :lease, jobId = :jobId, #bucket = :bucket, objectKey = :key, versionId = :versionId, sequencer = :sequencer, ' +
+      'admissions = :admissions, failedRuns = :failedRuns, executionName = :batch, executionArn = :arn, startedAt = :at, updatedAt = :at, ' +
+      'firstSeenAt = if_not_exists(firstSeenAt, :at), #ttl = :ttl',
+    ConditionExpression: 'attribute_not_exists(#lease) AND (attribute_not_exists(pk) OR #status = :queued)',
+    ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease', '#bucket': 'bucket', '#ttl': TTL_ATTRIBUTE },
+    ExpressionAttributeValues: {
+      ':running': 'running',
+      ':queued': 'queued',
+      ':lease': lease,
+      ':jobId': job.jobId,
+      ':bucket': job.bucket,
+      ':key': job.key,
+      ':versionId': job.versionId,
+      ':sequencer': job.sequencer,
+      ':admissions': job.round + 1,
+      ':failedRuns': job.failedRuns,
+      ':batch': lease.execution,
+      ':arn': executionArn,
+      ':at': at,
+      ':ttl': ttlFrom(now),
+    },
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+  };
+}
+
+/** What a lease release does to the row besides removing the lease. */
+export type ReleaseOutcome =
+  | { readonly status: 'queued'; readonly reason: string }
+  | { readonly status: 'failed'; readonly error: string; readonly cause: string }
+  /** The row keeps what it says (a result the state machine recorded without its lease, say). */
+  | { readonly status: 'unchanged' };
+
+/**
+ * Gives a job's lease back — only if it still belongs to `batch` — in one transaction with the released counter.
+ * False if it did not (already released, or a later batch holds the job now): nothing changed then.
+ */
+export async function releaseLease(ddb: DocumentClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, clock: Clock): Promise<boolean> {
+  return retryingConflicts((ms) => clock.sleep(ms), () => releaseLeaseOnce(ddb, tableName, jobId, lease, outcome, clock.now()));
+}
+
+async function releaseLeaseOnce(ddb: DocumentClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, now: number): Promise<boolean> {
+  const at = new Date(now).toISOString();
+  const values: Record<string, unknown> = { ':batch': lease.execution, ':at': at };
+  const sets = ['updatedAt = :at'];
+  if (outcome.status === 'queued') {
+    sets.push('#status = :status', 'lastError = :reason');
+    values[':status'] = 'queued';
+    values[':reason'] = outcome.reason;
+  } else if (outcome.status === 'failed') {
+    sets.push('#status = :status', '#error = :error', '#cause = :cause', 'finishedAt = :at');
+    values[':status'] = 'failed';
+    values[':error'] = outcome.error;
+    values[':cause'] = outcome.cause;
+  }
   try {
     await ddb.send(
-      new UpdateCommand({
-        TableName: table,
-        Key: ledgerKey(job.jobId),
-        UpdateExpression:
-          'SET #status = :queued, jobId = :jobId, #bucket = :bucket, objectKey = :key, versionId = :versionId, sequencer = :sequencer, ' +
-          'attempts = if_not_exists(attempts, :zero), firstSeenAt = if_not_exists(firstSeenAt, :at), updatedAt = :at, #ttl = :ttl',
-        ConditionExpression: 'attribute_not_exists(pk) OR #status = :queued',
-        ExpressionAttributeNames: { '#status': 'status', '#bucket': 'bucket', '#ttl': TTL_ATTRIBUTE },
-        ExpressionAttributeValues: {
-          ':queued': 'queued',
-          ':jobId': job.jobId,
-          ':bucket': job.bucket,
-          ':key': job.key,
-          ':versionId': job.versionId,
-          ':sequencer': job.sequencer,
-          ':zero': 0,
-          ':at': at,
-          ':ttl': ttlFrom(now),
-        },
+      new TransactWriteCommand({
+        ClientRequestToken: requestToken('release', jobId, lease.execution, outcome.status),
+        TransactItems: [
+          {
+            Update: {
+              TableName: tableName,
+              Key: ledgerKey(jobId),
+              UpdateExpression: `SET ${sets.join(', ')} REMOVE #lease`,
+              ConditionExpression: '#lease.execution = :batch',
+              ExpressionAttributeNames: { '#lease': 'lease', ...(outcome.status !== 'unchanged' ? { '#status': 'status' } : {}), ...(outcome.status === 'failed' ? { '#error': 'error', '#cause': 'cause' } : {}) },
+              ExpressionAttributeValues: values,
+            },
+          },
+          { Update: releasedShardUpdate(tableName, jobId, lease.vcpu) },
+        ],
       }),
     );
     return true;
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    const cancelled = cancellationOf(error);
+    if (cancelled && cancelled.codes[0] === 'ConditionalCheckFailed') return false;
     throw error;
   }
 }
 
-export function markRunningCommand(table: string, job: Job, executionName: string, executionArn: string, now: number): UpdateCommandInput {
-  const at = new Date(now).toISOString();
+/** The requeue message for a job's next round, as the dispatcher parses it. */
+export function requeueMessageFor(row: Pick<LedgerRow, 'jobId' | 'bucket' | 'objectKey' | 'versionId' | 'sequencer' | 'admissions' | 'failedRuns'>, failedRuns: number): RequeueMessage {
   return {
-    TableName: table,
-    Key: ledgerKey(job.jobId),
-    UpdateExpression: 'SET #status = :running, attempts = :attempts, executionName = :name, executionArn = :arn, startedAt = :at, updatedAt = :at',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':running': 'running', ':attempts': job.attempt + 1, ':name': executionName, ':arn': executionArn, ':at': at },
+    sluice: 'requeue',
+    jobId: row.jobId,
+    bucket: row.bucket,
+    key: row.objectKey,
+    versionId: row.versionId,
+    sequencer: row.sequencer,
+    round: Math.max(1, row.admissions),
+    failedRuns,
   };
 }
 
+export async function sendRequeue(sqs: { send(command: unknown): Promise<unknown> }, queueUrl: string, message: RequeueMessage, delaySeconds = 0): Promise<void> {
+  await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message), DelaySeconds: delaySeconds }));
+}
+
+export async function readLedgerRow(ddb: DocumentClient, table: string, jobId: string): Promise<LedgerRow | undefined> {
+  const { Item } = await ddb.send(new GetCommand({ TableName: table, Key: ledgerKey(jobId), ConsistentRead: true }));
+  return Item as LedgerRow | undefined;
+}
+
+/** Many rows at once, strongly consistent, in BatchGetItem's pages of 100 (retrying what DynamoDB left unprocessed). */
+export async function readLedgerRows(ddb: DocumentClient, table: string, jobIds: readonly string[]): Promise<Map<string, LedgerRow>> {
+  const rows = new Map<string, LedgerRow>();
+  const unique = [...new Set(jobIds)];
+  for (let i = 0; i < unique.length; i += 100) {
+    let request: Record<string, { Keys: Array<{ pk: string }>; ConsistentRead: boolean }> | undefined = {
+      [table]: { Keys: unique.slice(i, i + 100).map(ledgerKey), ConsistentRead: true },
+    };
+    while (request) {
+      const { Responses, UnprocessedKeys } = await ddb.send(new BatchGetCommand({ RequestItems: request }));
+      for (const item of (Responses?.[table] ?? []) as LedgerRow[]) rows.set(item.jobId, item);
+      request = UnprocessedKeys && Object.keys(UnprocessedKeys).length > 0 ? (UnprocessedKeys as typeof request) : undefined;
+    }
+  }
+  return rows;
+}
+
 /**
- * Puts a job back: its row goes from `from` (running: its execution ended without a result; failed: an
- * operator redrives it) to queued, then a re-queue message for its next attempt goes to the intake
- * queue. False if the row was not in `from` (someone settled it meanwhile); nothing is sent then.
+ * The ledger writes the state machine makes itself, kept here beside the others so the row's shape is defined once:
+ * the result and the lease's removal in one update, conditioned on the lease still being this execution's.
  */
-export async function requeueJob(
+export const LEDGER_RESULT_EXPRESSIONS = {
+  succeeded: 'SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause, #lease',
+  failed: 'SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at REMOVE #lease',
+  /** Back to the queue for lack of capacity: not a failure, counted apart. */
+  returned: 'SET #status = :status, lastError = :reason, updatedAt = :at, capacityReturns = if_not_exists(capacityReturns, :zero) + :one REMOVE #lease',
+  heldByThisExecution: '#lease.execution = :batch',
+  /** The result without the lease (it could not be released): recorded unless another execution holds the job now. */
+  succeededOnly: 'SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause',
+  failedOnly: 'SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at',
+  noOtherLease: 'attribute_not_exists(#lease) OR #lease.execution = :batch',
+  names: { '#status': 'status', '#error': 'error', '#cause': 'cause', '#lease': 'lease' },
+} as const;
+
+/** Marks a job failed (the janitor, when its execution died too often), keeping its lease as it is. */
+export async function markFailed(ddb: DocumentClient, table: string, jobId: string, error: string, cause: string, now: number): Promise<void> {
+  await ddb.send(
+    new UpdateCommand({
+      TableName: table,
+      Key: ledgerKey(jobId),
+      UpdateExpression: LEDGER_RESULT_EXPRESSIONS.failedOnly,
+      ExpressionAttributeNames: { '#status': 'status', '#error': 'error', '#cause': 'cause' },
+      ExpressionAttributeValues: { ':status': 'failed', ':error': error, ':cause': cause, ':at': new Date(now).toISOString() },
+    }),
+  );
+}
+
+/**
+ * Puts a failed job back after its cause was fixed: its row goes from failed to queued (conditionally: only one of
+ * two racing redrives wins), then its next round goes to the intake queue.
+ */
+export async function redriveFailedJob(
   deps: { ddb: DocumentClient; sqs: { send(command: unknown): Promise<unknown> } },
   target: { tableName: string; queueUrl: string },
   row: LedgerRow,
-  from: 'running' | 'failed',
-  reason: string,
   now: number,
 ): Promise<boolean> {
   try {
@@ -99,52 +228,17 @@ export async function requeueJob(
         TableName: target.tableName,
         Key: ledgerKey(row.jobId),
         UpdateExpression: 'SET #status = :queued, lastError = :reason, updatedAt = :at',
-        ConditionExpression: '#status = :from',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':queued': 'queued', ':from': from, ':reason': reason, ':at': new Date(now).toISOString() },
+        ConditionExpression: '#status = :failed AND attribute_not_exists(#lease)',
+        ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
+        ExpressionAttributeValues: { ':queued': 'queued', ':failed': 'failed', ':reason': `redriven after: ${row.error ?? 'failure'}`, ':at': new Date(now).toISOString() },
       }),
     );
   } catch (error) {
     if (isConditionFailure(error)) return false;
     throw error;
   }
-  const message: RequeueMessage = {
-    sluice: 'requeue',
-    jobId: row.jobId,
-    bucket: row.bucket,
-    key: row.objectKey,
-    versionId: row.versionId,
-    sequencer: row.sequencer,
-    attempt: Math.max(1, row.attempts),
-  };
-  await deps.sqs.send(new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(message) }));
+  await sendRequeue(deps.sqs, target.queueUrl, requeueMessageFor(row, 0));
   return true;
-}
-
-/**
- * The ledger writes the state machine makes itself (Step Functions' DynamoDB integration), kept here
- * beside the others so the row's shape is defined once.
- */
-export const LEDGER_RESULT_EXPRESSIONS = {
-  succeeded: 'SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause',
-  failed: 'SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at',
-  names: { '#status': 'status', '#error': 'error', '#cause': 'cause' },
-} as const;
-
-export function markFailedCommand(table: string, jobId: string, error: string, cause: string, now: number): UpdateCommandInput {
-  const at = new Date(now).toISOString();
-  return {
-    TableName: table,
-    Key: ledgerKey(jobId),
-    UpdateExpression: LEDGER_RESULT_EXPRESSIONS.failed,
-    ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names,
-    ExpressionAttributeValues: { ':status': 'failed', ':error': error, ':cause': cause, ':at': at },
-  };
-}
-
-export async function readLedgerRow(ddb: DocumentClient, table: string, jobId: string): Promise<LedgerRow | undefined> {
-  const { Item } = await ddb.send(new GetCommand({ TableName: table, Key: ledgerKey(jobId), ConsistentRead: true }));
-  return Item as LedgerRow | undefined;
 }
 
 export interface RedriveOutcome {
@@ -153,7 +247,7 @@ export interface RedriveOutcome {
   readonly skipped: Array<{ jobId: string; status: JobStatus | 'unknown' }>;
 }
 
-/** Puts failed jobs back on the intake queue as their next attempt, after their cause was fixed. */
+/** Puts failed jobs back on the intake queue as their next round, after their cause was fixed. */
 export async function redriveFailedJobs(
   deps: { ddb: DocumentClient; sqs: { send(command: unknown): Promise<unknown> } },
   target: { tableName: string; queueUrl: string },
@@ -163,11 +257,8 @@ export async function redriveFailedJobs(
   const outcome: RedriveOutcome = { redriven: [], skipped: [] };
   for (const jobId of jobIds) {
     const row = await readLedgerRow(deps.ddb, target.tableName, jobId);
-    if (row?.status === 'failed' && (await requeueJob(deps, target, row, 'failed', `redriven after: ${row.error ?? 'failure'}`, now))) {
-      outcome.redriven.push(jobId);
-    } else {
-      outcome.skipped.push({ jobId, status: row?.status ?? 'unknown' });
-    }
+    if (row?.status === 'failed' && (await redriveFailedJob(deps, target, row, now))) outcome.redriven.push(jobId);
+    else outcome.skipped.push({ jobId, status: row?.status ?? 'unknown' });
   }
   return outcome;
 }

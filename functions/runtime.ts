@@ -31,3 +31,4 @@ export function settingsFromEnv<T extends z.ZodType>(schema: T, env: NodeJS.Proc
 
 export const positiveNumber = z.coerce.number().positive();
 export const positiveInt = z.coerce.number().int().positive();
+export const nonNegativeInt = z.coerce.number().int().min(0);

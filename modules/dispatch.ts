@@ -5,10 +5,12 @@ import { LambdaInvocation } from '@cdktf/provider-aws/lib/lambda-invocation';
 import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import { configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
+import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
+import { FARGATE_QUOTA_CODE } from '../functions/capacity-codes';
 import { executionArnOf } from '../functions/jobs';
 import { vcpuOf } from '../environments/fargate';
-import { leadingKeys } from './limiter';
+import { leadingKeys, STATE_ITEMS } from './limiter';
+import { partitionOf } from './iam';
 import { NodeFunction } from './node-function';
 import type { Observability } from './observability';
 import { stateMachineArnOf, stateMachineName } from './pipeline';
@@ -25,6 +27,8 @@ export interface DispatchProps {
   readonly deadLetterQueueUrl: string;
   readonly tableName: string;
   readonly tableArn: string;
+  readonly batchesTableName: string;
+  readonly batchesTableArn: string;
   readonly observability: Observability;
 }
 
@@ -44,6 +48,7 @@ export class Dispatch extends Construct {
   readonly dispatcher: NodeFunction;
   readonly janitor: NodeFunction;
   readonly configurePool: NodeFunction;
+  readonly capacity: NodeFunction;
 
   constructor(scope: Construct, id: string, props: DispatchProps) {
     super(scope, id);
@@ -51,7 +56,7 @@ export class Dispatch extends Construct {
     const { namePrefix } = config;
     const common = { accountId: config.account.id, region: config.account.region, logRetentionDays: config.logRetentionDays };
     const stateMachineArn = stateMachineArnOf(config);
-    const itemsOfThisStage = leadingKeys(['POOL', 'JOB#*']);
+    const { pool, released, jobs } = STATE_ITEMS;
 
     this.dispatcher = new NodeFunction(this, 'dispatcher', {
       ...common,
@@ -64,6 +69,7 @@ export class Dispatch extends Construct {
         queueUrl: props.queueUrl,
         deadLetterQueueUrl: props.deadLetterQueueUrl,
         tableName: props.tableName,
+        batchesTableName: props.batchesTableName,
         stateMachineArn,
         bucketName: props.bucketName,
         inputPrefix: config.bucket.inputPrefix,
@@ -72,6 +78,7 @@ export class Dispatch extends Construct {
         jobsPerExecution: config.capacity.jobsPerExecution,
         leaseSeconds: leaseSeconds(config),
         maxRunMs: DISPATCHER_MAX_RUN_SECONDS * 1000,
+        batchWindowMs: Math.round(config.capacity.batchWindowSeconds * 1000),
       }),
       statements: [
         {
@@ -81,8 +88,12 @@ export class Dispatch extends Construct {
           Resource: props.queueArn,
         },
         { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.deadLetterQueueArn },
-        { Sid: 'PoolAndLedger', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: props.tableArn, Condition: itemsOfThisStage },
+        // Admission: POOL + the jobs' rows in one transaction; released counters only to give back a batch that never started.
+        { Sid: 'ReadThePool', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], Resource: props.tableArn, Condition: leadingKeys([pool, released]) },
+        { Sid: 'AdmitAndRelease', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool, released, jobs]) },
+        { Sid: 'BatchRecords', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: props.batchesTableArn },
         { Sid: 'StartJobs', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachineArn },
+        { Sid: 'SeeWhetherTheLastBatchStarted', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
       ],
     });
     // Wake-ups pile up while a run is busy (reserved concurrency 1); stale ones are dropped, not retried for hours.
@@ -101,6 +112,7 @@ export class Dispatch extends Construct {
       reservedConcurrency: 1,
       environment: janitorEnvironment({
         tableName: props.tableName,
+        batchesTableName: props.batchesTableName,
         queueUrl: props.queueUrl,
         stateMachineArn,
         dispatcherFunctionName: dispatcherFunctionName(namePrefix),
@@ -108,13 +120,13 @@ export class Dispatch extends Construct {
         startGraceMs: JANITOR_START_GRACE_SECONDS * 1000,
       }),
       statements: [
-        { Sid: 'PoolAndLedger', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: props.tableArn, Condition: itemsOfThisStage },
-        {
-          Sid: 'SeeExecutions',
-          Effect: 'Allow',
-          Action: 'states:DescribeExecution',
-          Resource: executionArnOf(stateMachineArn, '*'),
-        },
+        { Sid: 'ReadCountersAndRows', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], Resource: props.tableArn, Condition: leadingKeys([pool, released, jobs]) },
+        // Releases (a row and a released counter); the repair of a drifted counter re-checks POOL and every counter.
+        { Sid: 'ReleaseAndRepair', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([released, jobs]) },
+        { Sid: 'CheckCountersUnchanged', Effect: 'Allow', Action: 'dynamodb:ConditionCheckItem', Resource: props.tableArn, Condition: leadingKeys([pool, released]) },
+        { Sid: 'SettleBatches', Effect: 'Allow', Action: ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: props.batchesTableArn },
+        { Sid: 'SeeExecutions', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
+        { Sid: 'ListRunningExecutions', Effect: 'Allow', Action: 'states:ListExecutions', Resource: stateMachineArn },
         { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.queueArn },
         { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: this.dispatcher.functionArn },
       ],
@@ -126,8 +138,37 @@ export class Dispatch extends Construct {
       description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
       entry: 'functions/configure-pool.ts',
       timeoutSeconds: 30,
-      environment: configurePoolEnvironment({ tableName: props.tableName, taskVcpu: vcpuOf(config.task.cpu) }),
-      statements: [{ Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys(['POOL']) }],
+      environment: configurePoolEnvironment({
+        tableName: props.tableName,
+        taskVcpu: vcpuOf(config.task.cpu),
+        jobsPerExecution: config.capacity.jobsPerExecution,
+        accountVcpuQuota: config.capacity.accountVcpuQuota,
+      }),
+      statements: [{ Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool]) }],
+    });
+
+    const weights = Object.fromEntries(config.task.capacityProviders.map((p) => [p.name, p.weight]));
+    const { region, id: accountId } = config.account;
+    this.capacity = new NodeFunction(this, 'capacity', {
+      ...common,
+      functionName: `${namePrefix}-capacity`,
+      description: "Reads the account's Fargate vCPU quota and use every minute; admission keeps to what others leave",
+      entry: 'functions/capacity.ts',
+      timeoutSeconds: 30,
+      reservedConcurrency: undefined,
+      environment: capacityEnvironment({ tableName: props.tableName, weights }),
+      statements: [
+        {
+          Sid: 'FargateQuotas',
+          Effect: 'Allow',
+          Action: 'servicequotas:GetServiceQuota',
+          Resource: config.task.capacityProviders.map((p) => `arn:${partitionOf(region)}:servicequotas:${region}:${accountId}:fargate/${FARGATE_QUOTA_CODE[p.name]}`),
+        },
+        // GetMetricData has no resource-level permissions.
+        { Sid: 'FargateUsage', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+        { Sid: 'ReadThePool', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], Resource: props.tableArn, Condition: leadingKeys([pool, released]) },
+        { Sid: 'WriteTheAccountView', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool]) },
+      ],
     });
     // Applied at deploy, and again whenever these values change; runtime changes survive other applies.
     // After the role policy: IAM has no ordering of its own, an invocation racing it gets AccessDenied.
@@ -152,6 +193,7 @@ export class Dispatch extends Construct {
       },
     });
     this.trigger('janitor-every-5-minutes', this.janitor, { reason: 'schedule' }, { schedule: 'rate(5 minutes)', name: `${namePrefix}-janitor-schedule` });
+    this.trigger('capacity-every-minute', this.capacity, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-capacity-schedule` });
 
     for (const name of ['dispatcher', 'janitor']) {
       props.observability.alarm({

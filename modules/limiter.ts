@@ -1,10 +1,11 @@
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { Construct } from 'constructs';
-import { TTL_ATTRIBUTE } from '../functions/ledger';
+import { LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/ledger';
+import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/pool';
 
 export interface LimiterProps {
   readonly namePrefix: string;
-  /** Lifts deletion protection, so `terraform destroy` can delete the table and the ledger with it. */
+  /** Lifts deletion protection, so `terraform destroy` can delete the tables and the ledger with them. */
   readonly allowDestroy: boolean;
 }
 
@@ -12,14 +13,22 @@ export function stateTableName(namePrefix: string): string {
   return `${namePrefix}-state`;
 }
 
+export function batchesTableName(namePrefix: string): string {
+  return `${namePrefix}-batches`;
+}
+
 /**
- * One table per stage for the limiter's pool item (`pk = POOL`) and the ledger rows (`pk = JOB#<id>`).
- * On demand (bursts are the point), point-in-time recovery, TTL on ledger rows, deletion protected unless the
- * stage allows destroy.
+ * The limiter's and the ledger's tables. The state table holds the pool's counters (`POOL`, `RELEASED#<n>`) and a
+ * row per job (`JOB#<id>`, its lease on it while it holds vCPU): on demand (bursts are the point), point-in-time
+ * recovery, TTL on ledger rows, deletion protected unless the stage allows destroy. The batches table holds one
+ * record per admitted batch until the janitor settles it: the leases that may still be held, without a scan of the
+ * ledger. Its items live minutes to hours; nothing in it needs restoring (PITR off), and it is small.
  */
 export class Limiter extends Construct {
   readonly tableName: string;
   readonly tableArn: string;
+  readonly batchesTableName: string;
+  readonly batchesTableArn: string;
 
   constructor(scope: Construct, id: string, props: LimiterProps) {
     super(scope, id);
@@ -32,8 +41,17 @@ export class Limiter extends Construct {
       ttl: { attributeName: TTL_ATTRIBUTE, enabled: true },
       deletionProtectionEnabled: !props.allowDestroy,
     });
+    const batches = new DynamodbTable(this, 'batches', {
+      name: batchesTableName(props.namePrefix),
+      billingMode: 'PAY_PER_REQUEST',
+      hashKey: 'execution',
+      attribute: [{ name: 'execution', type: 'S' }],
+      deletionProtectionEnabled: !props.allowDestroy,
+    });
     this.tableName = table.name;
     this.tableArn = table.arn;
+    this.batchesTableName = batches.name;
+    this.batchesTableArn = batches.arn;
   }
 }
 
@@ -41,3 +59,6 @@ export class Limiter extends Construct {
 export function leadingKeys(keys: readonly string[]) {
   return { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...keys] } };
 }
+
+/** The state table's item keys, by who may touch them. */
+export const STATE_ITEMS = { pool: POOL_KEY.pk, released: `${RELEASED_KEY_PREFIX}*`, jobs: `${LEDGER_KEY_PREFIX}*` } as const;

@@ -31,7 +31,7 @@ export interface NodeFunctionProps {
 export const LAMBDA_NODE_MAJOR = 22;
 
 /** Every Lambda handler, bundled together in one esbuild run at synth. */
-export const HANDLER_ENTRIES = ['functions/dispatcher.ts', 'functions/janitor.ts', 'functions/configure-pool.ts'] as const;
+export const HANDLER_ENTRIES = ['functions/dispatcher.ts', 'functions/janitor.ts', 'functions/configure-pool.ts', 'functions/capacity.ts'] as const;
 export type HandlerEntry = (typeof HANDLER_ENTRIES)[number];
 let bundled: Map<string, string> | undefined;
 

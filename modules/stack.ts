@@ -138,6 +138,8 @@ export class PipelineStack extends TerraformStack {
       deadLetterQueueUrl: this.intake.deadLetterQueueUrl,
       tableName: this.limiter.tableName,
       tableArn: this.limiter.tableArn,
+      batchesTableName: this.limiter.batchesTableName,
+      batchesTableArn: this.limiter.batchesTableArn,
       observability: this.observability,
     });
     this.pipeline = new Pipeline(this, 'pipeline', {
@@ -153,6 +155,8 @@ export class PipelineStack extends TerraformStack {
       securityGroupId: this.compute.securityGroupId,
       tableName: this.limiter.tableName,
       tableArn: this.limiter.tableArn,
+      queueUrl: this.intake.queueUrl,
+      queueArn: this.intake.queueArn,
       dispatcherFunctionArn: this.dispatch.dispatcher.functionArn,
     });
 

@@ -11,6 +11,20 @@ const wholeAtLeast = (min: number) => z.number().int(`must be a whole number ≥
 const bucket = (burst: number, refill: number) =>
   z.strictObject({ burst: wholeAtLeast(1).default(burst), refillPerSecond: positive('tokens per second').default(refill) }).default({ burst, refillPerSecond: refill });
 
+/**
+ * Other workloads' vCPU in one Fargate class, from each time on (a step function; 0 before the first step). Sorted
+ * by time, each time once: a list that is not is refused rather than reordered.
+ */
+const backgroundSteps = z
+  .array(z.strictObject({ atSeconds: z.number().min(0, 'must be ≥ 0 seconds'), vcpu: z.number().min(0, 'must be ≥ 0 vCPU') }))
+  .superRefine((steps, ctx) => {
+    for (let i = 1; i < steps.length; i++) {
+      if (steps[i].atSeconds <= steps[i - 1].atSeconds) {
+        ctx.addIssue({ code: 'custom', path: [i, 'atSeconds'], message: `must be after the previous step's atSeconds (${steps[i - 1].atSeconds}): list the steps in time order, each time once` });
+      }
+    }
+  });
+
 const duration = z.discriminatedUnion(
   'kind',
   [
@@ -59,13 +73,43 @@ export const scenarioSchema = z
         poison: probability.default(0),
         /** Per accepted RunTask: `failures[]` "Capacity is unavailable…". */
         capacityError: probability.default(0),
+        /**
+         * Per RunTask call: ECS.InvalidParameterException "Error retrieving security group information … Request limit
+         * exceeded." — ECS's own EC2 calls throttled, which RunTask reports as a bad parameter.
+         */
+        invalidParameter: probability.default(0),
       })
-      .default({ failure: 0, badInput: 0, spotInterruption: 0, duplicate: 0, poison: 0, capacityError: 0 }),
+      .default({ failure: 0, badInput: 0, spotInterruption: 0, duplicate: 0, poison: 0, capacityError: 0, invalidParameter: 0 }),
+    /** Other workloads in the account: their vCPU per Fargate class over time (counted against the same quotas). */
+    background: z
+      .strictObject({
+        /** FARGATE (Service Quotas L-3032A538, AWS/Usage Class Standard/OnDemand). */
+        onDemand: backgroundSteps.default([]),
+        /** FARGATE_SPOT (L-36FBB829, Standard/Spot). */
+        spot: backgroundSteps.default([]),
+      })
+      .default({ onDemand: [], spot: [] }),
+    /** Failures injected into the pipeline's own moving parts (each a probability; see twin/engines/faults.ts). */
+    faults: z
+      .strictObject({
+        /** Per dispatcher invocation: it dies between two of its AWS calls. */
+        dispatcherCrash: probability.default(0),
+        /** Per janitor invocation: the same. */
+        janitorCrash: probability.default(0),
+        /** Per StartExecution call from the functions: a 5xx (ServiceUnavailable) before it reaches Step Functions. */
+        startExecutionError: probability.default(0),
+        /** Per DynamoDB request: ProvisionedThroughputExceededException. */
+        dynamodbThrottle: probability.default(0),
+      })
+      .default({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 }),
     quotas: z
       .strictObject({
-        /** "Fargate On-Demand vCPU resource count" (L-3032A538); defaults to the stage's accountVcpuQuota. */
+        /**
+         * The emulated ACCOUNT's "Fargate On-Demand vCPU resource count" (L-3032A538); defaults to the stage's
+         * accountVcpuQuota. The stage's own setting is not derived from it (see overrides.accountVcpuQuota).
+         */
         fargateVcpu: positive('vCPU').optional(),
-        /** "Fargate Spot vCPU resource count"; defaults to fargateVcpu. */
+        /** The account's "Fargate Spot vCPU resource count" (L-36FBB829); defaults to fargateVcpu. */
         fargateSpotVcpu: positive('vCPU').optional(),
         /** ECS RunTask/StartTask/StopTask bucket. */
         ecsApi: bucket(100, 40),
@@ -85,11 +129,16 @@ export const scenarioSchema = z
     /** Overrides of the stage's capacity settings (validated with the stage schema). */
     overrides: z
       .strictObject({
+        /** The stage config's capacity.accountVcpuQuota (what the stage believes; the account's is quotas.*). */
+        accountVcpuQuota: wholeAtLeast(1).optional(),
         vcpuBudget: positive('vCPU').optional(),
         launchRatePerSecond: positive('launches per second').optional(),
         launchBurst: wholeAtLeast(1).optional(),
         mapMaxConcurrency: wholeAtLeast(1).optional(),
         jobsPerExecution: wholeAtLeast(1).optional(),
+        batchWindowSeconds: z.number().optional(),
+        /** The stage's task.capacityProviders (validated by the stage schema). */
+        capacityProviders: z.array(z.strictObject({ name: z.string(), weight: z.number(), base: z.number() })).optional(),
       })
       .default({}),
     /** Stop the run after this much virtual time (what is unfinished then counts as lost). */

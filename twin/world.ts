@@ -1,7 +1,9 @@
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../environments';
+import { AccountEmulator } from './engines/account';
 import { VirtualClock } from './engines/clock';
 import { DynamoDb } from './engines/dynamo';
-import { EcsEmulator } from './engines/ecs';
+import { EcsEmulator, USAGE_CLASS_OF } from './engines/ecs';
+import { crashingRun, dynamodbThrottle, failingStartExecution, sdkRetrying, SDK_RETRY, type CrashingRun, type Sender, type SdkRetryProfile } from './engines/faults';
 import { LambdaEmulator } from './engines/lambda';
 import { chance, normal, streamFor, type Rng } from './engines/random';
 import { Recorder, type TwinEvent } from './engines/recorder';
@@ -49,25 +51,42 @@ export interface Progress {
   running: number;
 }
 
-/** The stage configuration with the scenario's overrides, validated by the stage schema. */
+/**
+ * What the scenario injects into the pipeline's own parts (each from its own seeded stream), for the design to wire:
+ * the dispatcher's and janitor's invocations through `dispatcherCrash` / `janitorCrash`, the functions' Step
+ * Functions client through `startExecution`, and each function's clients through `sdk` (the SDK's retries).
+ * DynamoDB throttling is wired here already (`world.ddb.faults`).
+ */
+export interface WorldFaults {
+  dispatcherCrash: CrashingRun;
+  janitorCrash: CrashingRun;
+  startExecution: <T extends Sender>(sfn: T) => T;
+  sdk: <T extends Sender>(client: T, profile?: SdkRetryProfile) => T;
+}
+
+/**
+ * The stage configuration with the scenario's overrides, validated by the stage schema. The stage's own
+ * accountVcpuQuota is the stage config's (or overrides.accountVcpuQuota): the scenario's quotas are the emulated
+ * account's, which the stage may believe wrongly — a budget above them is accepted, as a deploy would accept it.
+ */
 export function stageWithOverrides(stage: string, scenario: Scenario): EnvironmentConfig {
   const input = ENVIRONMENT_INPUTS[stage as keyof typeof ENVIRONMENT_INPUTS];
   if (!input) throw new Error(`unknown stage '${stage}' (known: ${Object.keys(ENVIRONMENT_INPUTS).join(', ')})`);
   const o = scenario.overrides;
   const cpu = scenario.task.vcpu !== undefined ? scenario.task.vcpu * 1024 : input.task.cpu;
-  const quota = scenario.quotas.fargateVcpu ?? input.capacity.accountVcpuQuota;
   const memoryMiB = cpu === input.task.cpu ? input.task.memoryMiB : cpu * 2;
   return validateEnvironment(stage, {
     ...input,
-    task: { ...input.task, cpu, memoryMiB },
+    task: { ...input.task, cpu, memoryMiB, capacityProviders: o.capacityProviders ?? input.task.capacityProviders },
     capacity: {
       ...input.capacity,
-      accountVcpuQuota: Math.ceil(quota),
+      accountVcpuQuota: o.accountVcpuQuota ?? input.capacity.accountVcpuQuota,
       vcpuBudget: o.vcpuBudget ?? input.capacity.vcpuBudget,
       launchRatePerSecond: o.launchRatePerSecond ?? input.capacity.launchRatePerSecond,
       launchBurst: o.launchBurst ?? input.capacity.launchBurst,
       mapMaxConcurrency: o.mapMaxConcurrency ?? input.capacity.mapMaxConcurrency,
       jobsPerExecution: o.jobsPerExecution ?? input.capacity.jobsPerExecution,
+      batchWindowSeconds: o.batchWindowSeconds ?? input.capacity.batchWindowSeconds,
     },
   } as typeof input);
 }
@@ -80,6 +99,11 @@ export class World {
   readonly sqs: SqsEmulator;
   readonly lambda: LambdaEmulator;
   readonly sfn: SfnEmulator;
+  /** Service Quotas and CloudWatch (AWS/Usage) of the account, for the capacity reader. */
+  readonly account: AccountEmulator;
+  readonly faults: WorldFaults;
+  /** The emulated account's Fargate vCPU quotas (the scenario's, else the stage's accountVcpuQuota). */
+  readonly accountQuotas: { FARGATE: number; FARGATE_SPOT: number };
   readonly taskVcpu: number;
   readonly bucketName: string;
   readonly objects: TwinObject[];
@@ -101,11 +125,14 @@ export class World {
     this.bucketName = `${stage.namePrefix}-input`;
     this.objects = drawObjects(scenario, this.bucketName, stage.bucket.inputPrefix, streamFor(seed, 'objects'));
     const failures = streamFor(seed, 'failures');
+    this.accountQuotas = {
+      FARGATE: scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
+      FARGATE_SPOT: scenario.quotas.fargateSpotVcpu ?? scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
+    };
     this.ecs = new EcsEmulator(this.clock, streamFor(seed, 'ecs'), this.recorder, {
-      vcpuQuota: {
-        FARGATE: scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
-        FARGATE_SPOT: scenario.quotas.fargateSpotVcpu ?? scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
-      },
+      vcpuQuota: this.accountQuotas,
+      background: { FARGATE: scenario.background.onDemand, FARGATE_SPOT: scenario.background.spot },
+      invalidParameterRate: scenario.rates.invalidParameter,
       apiBucket: scenario.quotas.ecsApi,
       fargateRunTaskPerSecond: scenario.quotas.fargateRunTaskPerSecond,
       launchBucket: scenario.quotas.fargateLaunch,
@@ -125,10 +152,32 @@ export class World {
     });
     this.sqs = new SqsEmulator(this.clock, this.recorder);
     this.lambda = new LambdaEmulator(this.clock, this.recorder);
-    this.sfn = new SfnEmulator(this.clock, streamFor(seed, 'sfn'), this.recorder, { ecs: this.ecs, dynamodb: this.ddb, lambda: this.lambda }, {
+    this.sfn = new SfnEmulator(this.clock, streamFor(seed, 'sfn'), this.recorder, { ecs: this.ecs, dynamodb: this.ddb, lambda: this.lambda, sqs: this.sqs }, {
       startExecutionBucket: scenario.quotas.startExecution,
     });
+    this.account = new AccountEmulator(this.clock, this.ecs, this.accountQuotas);
+    this.faults = this.buildFaults();
     this.recorder.onEvent((event) => this.observe(event));
+  }
+
+  /** Each fault from its own stream; every injected fault is an event (`crash`, `injectedFault`). */
+  private buildFaults(): WorldFaults {
+    const f = this.scenario.faults;
+    const crashes = (fn: 'dispatcher' | 'janitor', p: number) =>
+      // Until a run has completed, a crash point is drawn among the first 10 calls (a dispatcher run that admits a
+      // batch makes about that many: receive, read the pool, the transaction, StartExecution, delete, …).
+      crashingRun(this.rng(`faults.${fn}Crash`), p, 10, this.clock, (crash) => this.recorder.emit('crash', { function: fn, call: crash.call, of: crash.of }));
+    if (f.dynamodbThrottle > 0) {
+      this.ddb.faults = dynamodbThrottle(this.rng('faults.dynamodbThrottle'), f.dynamodbThrottle, () => this.recorder.emit('injectedFault', { fault: 'dynamodbThrottle' }));
+    }
+    const startExecution = failingStartExecution(this.rng('faults.startExecutionError'), f.startExecutionError, () => this.recorder.emit('injectedFault', { fault: 'startExecutionError' }));
+    const retryJitter = this.rng('sdk-retry');
+    return {
+      dispatcherCrash: crashes('dispatcher', f.dispatcherCrash),
+      janitorCrash: crashes('janitor', f.janitorCrash),
+      startExecution,
+      sdk: (client, profile = SDK_RETRY.standard) => sdkRetrying(client, this.clock, retryJitter, profile),
+    };
   }
 
   rng(label: string): Rng {
@@ -166,7 +215,12 @@ export class World {
       taskVcpu: this.taskVcpu,
       budgetVcpu: this.stage.capacity.vcpuBudget,
       launchRatePerSecond: this.stage.capacity.launchRatePerSecond,
-      accountVcpuQuota: this.scenario.quotas.fargateVcpu ?? this.stage.capacity.accountVcpuQuota,
+      launchBurst: this.stage.capacity.launchBurst,
+      accountVcpuQuota: this.accountQuotas.FARGATE,
+      // The account's quotas per class, and how the stage's tasks split over the classes: the report's free quota.
+      accountVcpuQuotas: { onDemand: this.accountQuotas.FARGATE, spot: this.accountQuotas.FARGATE_SPOT },
+      classWeights: Object.fromEntries(this.stage.task.capacityProviders.map((p) => [USAGE_CLASS_OF[p.name], p.weight])),
+      stageAccountVcpuQuota: this.stage.capacity.accountVcpuQuota,
       mapMaxConcurrency: this.stage.capacity.mapMaxConcurrency,
       jobsPerExecution: this.stage.capacity.jobsPerExecution,
     });
@@ -224,6 +278,9 @@ export class World {
         break;
       case 'capacityError':
         if (this.lastOutcome.get(jobId)?.status !== 'succeeded') this.lastOutcome.set(jobId, { status: 'failed', error: 'AmazonECS.Unknown (capacity)' });
+        break;
+      case 'invalidParameter':
+        if (this.lastOutcome.get(jobId)?.status !== 'succeeded') this.lastOutcome.set(jobId, { status: 'failed', error: 'ECS.InvalidParameterException (EC2 request limit)' });
         break;
       case 'jobDone':
       case 'dlq':

@@ -47,7 +47,7 @@ async function freePort(): Promise<number> {
 
 export const TEST_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
-export async function startMoto(options: { accountId: string; region: string; log?: (line: string) => void; logFile?: string }): Promise<MotoServer> {
+export async function startMoto(options: { accountId: string; region: string; log?: (line: string) => void; logFile?: string; fargateVcpuQuota?: number }): Promise<MotoServer> {
   checkMotoInstalled();
   const python = process.env.SLUICE_PYTHON ?? 'python3';
   const port = await freePort();
@@ -57,12 +57,12 @@ export async function startMoto(options: { accountId: string; region: string; lo
   const logFile = options.logFile ?? join(mkdtempSync(join(tmpdir(), 'sluice-moto-')), 'moto.log');
   const fd = openSync(logFile, 'w');
   const child: ChildProcess = spawn(python, [LAUNCHER, '-H', '127.0.0.1', '-p', String(port), '-s'], {
-    env: { ...process.env, MOTO_ACCOUNT_ID: options.accountId, PYTHONUNBUFFERED: '1' },
+    env: { ...process.env, MOTO_ACCOUNT_ID: options.accountId, PYTHONUNBUFFERED: '1', ...(options.fargateVcpuQuota ? { MOTO_FARGATE_VCPU_QUOTA: String(options.fargateVcpuQuota) } : {}) },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
   const output = () => readFileSync(logFile, 'utf8').slice(-20_000);
-  const agent = new Agent({ rejectUnauthorized: false, keepAlive: true, maxSockets: 64 });
+  const agent = new Agent({ rejectUnauthorized: false, keepAlive: true, maxSockets: 256 });
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`moto exited ${child.exitCode} before it answered:\n${output()}`);

@@ -21,6 +21,13 @@ configuration deploys. Evidence (paths under site-packages/moto/, moto 5.2.1):
       Deny applies to every request, TLS included; a false condition also denies instead of not applying.
   G10 events/models.py: a rule with only a schedule matches every event, and a Lambda target raises
       NotImplementedError, which s3/notifications.py swallows, stopping delivery to the rules after it.
+  G11 dynamodb/models/__init__.py transact_write_items applies a transaction's items one by one and undoes a
+      cancelled one by restoring copies of the whole tables, while the threaded server runs other requests at the
+      same time: a reader sees half a transaction, and a rollback erases another request's committed write.
+      DynamoDB isolates transactions ("serializable" against other writes); here DynamoDB requests run one at a time.
+  G12 servicequotas/models.py knows only the vpc service: GetServiceQuota for fargate (L-3032A538 On-Demand,
+      L-36FBB829 Spot vCPU) answers NoSuchResource. Served here with the value MOTO_FARGATE_VCPU_QUOTA (default 6,
+      a new account's), as an account's quota would be.
 
 Left as they are (sluice does not depend on them): execute_state_machine (a separate backend that cannot see
 state machines Terraform created, and a second StartExecution fails); every S3 EventBridge event carries the same
@@ -245,6 +252,47 @@ def events_delivery():  # NotImplementedError, which also stops delivery to the 
             send_to_targets(shadow, event, transform_input)
 
     Rule.send_to_targets = send
+
+
+@patch("G11")  # DynamoDB: transactions neither isolated nor safe to roll back under concurrent requests
+def dynamodb_one_request_at_a_time():
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def serialized(self):
+        with lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = serialized
+
+
+@patch("G12")  # Service Quotas: only the vpc service is known; the Fargate vCPU quotas are not
+def servicequotas_fargate():
+    from moto.servicequotas.models import ServiceQuotasBackend
+
+    get_service_quota = ServiceQuotasBackend.get_service_quota
+    names = {"L-3032A538": "Fargate On-Demand vCPU resource count", "L-36FBB829": "Fargate Spot vCPU resource count"}
+
+    def with_fargate(self, service_code, quota_code):
+        if service_code == "fargate" and quota_code in names:
+            return {
+                "ServiceCode": "fargate",
+                "ServiceName": "AWS Fargate",
+                "QuotaArn": f"arn:aws:servicequotas:{self.region_name}:{self.account_id}:fargate/{quota_code}",
+                "QuotaCode": quota_code,
+                "QuotaName": names[quota_code],
+                "Value": float(os.environ.get("MOTO_FARGATE_VCPU_QUOTA", "6")),
+                "Unit": "None",
+                "Adjustable": True,
+                "GlobalQuota": False,
+            }
+        return get_service_quota(self, service_code, quota_code)
+
+    ServiceQuotasBackend.get_service_quota = with_fargate
 
 
 if __name__ == "__main__":

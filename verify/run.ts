@@ -93,6 +93,7 @@ function exerciseContext(config: EnvironmentConfig, stack: ScratchStack, moto: M
   const [seed] = resourcesInState(state, 'aws_lambda_invocation');
   return {
     stage: config.stage,
+    fargateVcpuQuota: config.capacity.accountVcpuQuota,
     endpoint: moto.endpoint,
     accountId: moto.accountId,
     region: moto.region,
@@ -129,7 +130,8 @@ function teardown(config: EnvironmentConfig, stack: ScratchStack, scratch: strin
 
 async function verifyAccount(accountId: string, stages: EnvironmentConfig[], scratch: string, choice: ProviderChoice, env: NodeJS.ProcessEnv): Promise<StageResult[]> {
   const results: StageResult[] = [];
-  const moto = await startMoto({ accountId, region: stages[0].backend.region, log, logFile: join(scratch, `moto-${accountId}.log`) });
+  // The account's Fargate quota as the stage config says it is (what Service Quotas would answer).
+  const moto = await startMoto({ accountId, region: stages[0].backend.region, log, logFile: join(scratch, `moto-${accountId}.log`), fargateVcpuQuota: stages[0].capacity.accountVcpuQuota });
   try {
     const bootstrapResult: StageResult = { name: bootstrapStackName(accountId), steps: [] };
     results.push(bootstrapResult);

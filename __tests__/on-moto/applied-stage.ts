@@ -6,6 +6,8 @@ import { TEST_CREDENTIALS } from '../../verify/moto';
 /** The stage `npm run verify:terraform` applied on moto, as its Terraform state describes it. */
 export interface AppliedStage {
   readonly stage: string;
+  /** What the emulated account's Service Quotas answer for the Fargate vCPU quotas. */
+  readonly fargateVcpuQuota: number;
   readonly endpoint: string;
   readonly accountId: string;
   readonly region: string;

@@ -1,4 +1,6 @@
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
@@ -6,11 +8,13 @@ import { GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, Se
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { configurePool } from '../../functions/configure-pool';
 import { runDispatcher } from '../../functions/dispatcher';
-import { configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
+import { readBatchRecord } from '../../functions/batches';
+import { readCapacity, usageMetric } from '../../functions/capacity';
+import { capacitySettingsFromEnv, configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
 import { runJanitor } from '../../functions/janitor';
 import { jobIdOf } from '../../functions/jobs';
 import { readLedgerRow } from '../../functions/ledger';
-import { readPool } from '../../functions/pool';
+import { inUseVcpu, readPool } from '../../functions/pool';
 import { systemClock } from '../../functions/runtime';
 import { appliedStage, clientConfig, functionEnvironment } from './applied-stage';
 
@@ -27,13 +31,15 @@ const sqs = new SQSClient(config);
 const sfn = new SFNClient(config);
 const lambda = new LambdaClient(config);
 const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(config));
+const quotas = new ServiceQuotasClient(config);
+const cloudwatch = new CloudWatchClient(config);
 const dispatcher = dispatcherSettingsFromEnv(functionEnvironment(stage, 'dispatcher'));
 const janitor = janitorSettingsFromEnv(functionEnvironment(stage, 'janitor'));
 const bucket = String(stage.outputs.bucket_name);
 
 afterAll(async () => {
   for (const url of [dispatcher.queueUrl, dispatcher.deadLetterQueueUrl]) await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
-  for (const client of [s3, sqs, sfn, lambda, ddb]) client.destroy();
+  for (const client of [s3, sqs, sfn, lambda, ddb, quotas, cloudwatch]) client.destroy();
 });
 
 const quiet = () => undefined;
@@ -60,7 +66,20 @@ test('configure-pool seeds the limiter with the applied seed input', async () =>
   expect(stage.seed).toBeDefined();
   await configurePool(ddb, configurePoolSettingsFromEnv(functionEnvironment(stage, 'configure-pool')), stage.seed!.input, Date.now());
   const pool = await readPool(ddb, dispatcher.tableName);
-  expect(pool).toMatchObject({ ...(stage.seed!.input as object), inUseVcpu: 0, leases: {} });
+  expect(pool).toMatchObject({ ...(stage.seed!.input as object), admittedVcpu: 0, releasedVcpu: 0 });
+});
+
+test("the capacity reader measures what the account leaves: the quota (Service Quotas) minus others' use (AWS/Usage)", async () => {
+  const settings = capacitySettingsFromEnv(functionEnvironment(stage, 'capacity'));
+  // Other workloads run 2 vCPU in each class the stage uses; AWS publishes it to AWS/Usage (here, the test does).
+  const minuteAgo = new Date(Date.now() - 90_000);
+  for (const capacityClass of Object.keys(settings.weights) as Array<keyof typeof settings.weights>) {
+    const metric = usageMetric(capacityClass);
+    await cloudwatch.send(new PutMetricDataCommand({ Namespace: metric.Namespace, MetricData: [{ MetricName: metric.MetricName, Dimensions: metric.Dimensions, Timestamp: minuteAgo, Value: 2 }] }));
+  }
+  const view = await readCapacity({ quotas, cloudwatch, ddb, clock: systemClock, settings, log: quiet });
+  expect(view.freeVcpu).toBe(stage.fargateVcpuQuota - 2);
+  expect((await readPool(ddb, dispatcher.tableName)).account).toMatchObject({ freeVcpu: stage.fargateVcpuQuota - 2 });
 });
 
 test('uploads are admitted under the budget: ledger rows, leases and one execution for the batch', async () => {
@@ -81,11 +100,12 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
   admitted = input.jobs;
 
   const pool = await readPool(ddb, dispatcher.tableName);
-  expect(pool.inUseVcpu).toBe(3 * dispatcher.taskVcpu);
+  expect(inUseVcpu(pool)).toBe(3 * dispatcher.taskVcpu);
+  expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({ jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu }))) });
   for (const job of input.jobs) {
-    expect(job.jobId).toBe(jobIdOf(bucket, job.key, versions.get(job.key)!, (await readLedgerRow(ddb, dispatcher.tableName, job.jobId))!.sequencer));
-    expect(pool.leases[job.jobId]).toMatchObject({ execution: executions[0].name, vcpu: dispatcher.taskVcpu });
-    expect(await readLedgerRow(ddb, dispatcher.tableName, job.jobId)).toMatchObject({ status: 'running', executionName: executions[0].name, attempts: 1 });
+    const row = await readLedgerRow(ddb, dispatcher.tableName, job.jobId);
+    expect(job.jobId).toBe(jobIdOf(bucket, job.key, versions.get(job.key)!, row!.sequencer));
+    expect(row).toMatchObject({ status: 'running', executionName: executions[0].name, admissions: 1, lease: { execution: executions[0].name, vcpu: dispatcher.taskVcpu } });
   }
   expect(await visible(dispatcher.queueUrl)).toBe(0);
 });
@@ -121,10 +141,11 @@ test('poison goes to the DLQ with its reason; a redelivered upload starts nothin
 test('an aborted execution: the janitor gives its leases back and puts its unfinished jobs back on the queue', async () => {
   const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
   await sfn.send(new StopExecutionCommand({ executionArn: executions[0].executionArn, cause: 'verify: the execution dies' }));
-  const summary = await runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet });
-  expect(summary).toMatchObject({ leases: 3, released: 3, requeued: 3, failed: 0, stillRunning: 0 });
-  expect(await readPool(ddb, dispatcher.tableName)).toMatchObject({ inUseVcpu: 0, leases: {} });
+  const summary = await runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet }, { detail: { executionArn: executions[0].executionArn, status: 'ABORTED' } });
+  expect(summary).toMatchObject({ settled: 1, released: 3, requeued: 3, failed: 0, stillRunning: 0, drift: 0 });
+  expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(0);
+  expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toBeUndefined();
   await waitForVisible(dispatcher.queueUrl, 3);
   const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dispatcher.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-  expect(Messages.map((m) => JSON.parse(m.Body!)).map((b) => [b.sluice, b.key, b.attempt]).sort()).toEqual(keys.map((k) => ['requeue', k, 1]));
+  expect(Messages.map((m) => JSON.parse(m.Body!)).map((b) => [b.sluice, b.key, b.round, b.failedRuns]).sort()).toEqual(keys.map((k) => ['requeue', k, 1, 1]));
 });

@@ -1,33 +1,23 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { ledgerKey } from '../../functions/ledger';
-import { POOL_KEY, readPool, releaseCommand, tryUpdate } from '../../functions/pool';
-import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { readBatchRecord } from '../../functions/batches';
+import { StartedBatches } from '../../functions/dispatcher';
+import { ledgerKey, releaseLease } from '../../functions/ledger';
+import { inUseVcpu, POOL_KEY, readPool } from '../../functions/pool';
+import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { BUCKET, intakeWorld, objectCreated } from '../support/intake-world';
 
-let dynamo: LocalDynamo;
+let moto: MotoDynamo;
 beforeAll(async () => {
-  dynamo = await startDynalite();
+  moto = await startMotoDynamo();
 });
-afterAll(() => dynamo.close());
-
-/** As if the dispatcher had stopped before marking the job running. */
-async function ledgerSaysQueued(tableName: string, jobId: string) {
-  await dynamo.ddb.send(
-    new UpdateCommand({
-      TableName: tableName,
-      Key: ledgerKey(jobId),
-      UpdateExpression: 'SET #s = :q',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':q': 'queued' },
-    }),
-  );
-}
+afterAll(() => moto.close());
 
 const roomy = { budgetVcpu: 100, ratePerSecond: 19, burst: 100 };
+const row = async (tableName: string, jobId: string) => (await moto.ddb.send(new GetCommand({ TableName: tableName, Key: ledgerKey(jobId) }))).Item;
 
 test('poison goes to the DLQ with its reason and never holds up the good messages', async () => {
-  const world = await intakeWorld(dynamo, roomy);
+  const world = await intakeWorld(moto, roomy);
   const poison: Array<[string, RegExp]> = [
     ['{not json', /not JSON/],
     [JSON.stringify({ source: 'aws.s3', 'detail-type': 'Object Deleted', detail: {} }), /not an S3 Object Created event/],
@@ -49,16 +39,29 @@ test('poison goes to the DLQ with its reason and never holds up the good message
   expect(Messages).toHaveLength(4);
   for (const [body, reason] of poison) {
     const dead = Messages.find((m: { Body: string }) => m.Body === body);
-    expect(dead).toBeDefined();
     expect(dead.MessageAttributes.reason.StringValue).toMatch(reason);
   }
 });
 
+test('one admission is one transaction: leases on the rows, the pool counted, the batch recorded', async () => {
+  const world = await intakeWorld(moto, roomy);
+  for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/tx-${i}.csv`));
+  await world.dispatch();
+  const [execution] = world.started;
+  expect(execution.jobs).toHaveLength(3);
+  for (const job of execution.jobs) {
+    expect(job.releaseShard).toMatch(/^RELEASED#\d+$/);
+    expect(await row(world.tableName, job.jobId)).toMatchObject({ status: 'running', admissions: 1, executionName: execution.name, bucket: BUCKET, lease: { execution: execution.name, vcpu: 1 } });
+  }
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(3);
+  expect(await readBatchRecord(moto.ddb, world.batchesTableName, execution.name)).toMatchObject({ jobs: execution.jobs.map((j) => ({ jobId: j.jobId, vcpu: 1 })) });
+});
+
 test('the same object delivered three times starts one execution', async () => {
-  const world = await intakeWorld(dynamo, roomy);
+  const world = await intakeWorld(moto, roomy);
   for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/twice.csv', 'v7'));
   const first = await world.dispatch();
-  // One more copy arrives after the job started: the ledger knows it.
+  // One more copy arrives after the job started: its ledger row refuses the admission.
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/twice.csv', 'v7'));
   const second = await world.dispatch();
 
@@ -66,47 +69,70 @@ test('the same object delivered three times starts one execution', async () => {
   expect(world.started[0].jobs).toHaveLength(1);
   expect(first.duplicates + second.duplicates).toBe(3);
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
-  const jobId = world.started[0].jobs[0].jobId;
-  const row = (await dynamo.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(jobId) }))).Item!;
-  expect(row).toMatchObject({ status: 'running', attempts: 1, executionName: world.started[0].name, bucket: BUCKET });
+});
+
+test('a redelivery after the job finished starts nothing', async () => {
+  const world = await intakeWorld(moto, roomy);
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/done.csv'));
+  await world.dispatch();
+  const [execution] = world.started;
+  const lease = (await row(world.tableName, execution.jobs[0].jobId))!.lease;
+  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(execution.jobs[0].jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
+  await releaseLease(moto.ddb, world.tableName, execution.jobs[0].jobId, lease, { status: 'unchanged' }, world.clock);
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/done.csv'));
+  const summary = await world.dispatch();
+  expect(summary).toMatchObject({ admitted: 0, duplicates: 1 });
+  expect(world.started).toHaveLength(1);
 });
 
 test('a backlog larger than the budget: what fits is admitted, the rest waits unreceived', async () => {
-  const world = await intakeWorld(dynamo, { budgetVcpu: 4, ratePerSecond: 19, burst: 100 }, 1);
+  const world = await intakeWorld(moto, { budgetVcpu: 4, ratePerSecond: 19, burst: 100 }, 1);
   for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/backlog-${i}.csv`));
 
-  const send = jest.spyOn(dynamo.ddb, 'send');
   const first = await world.dispatch();
-  const poolReads = send.mock.calls.filter(([command]) => command instanceof GetCommand && (command.input.Key as { pk: string }).pk === POOL_KEY.pk);
-  send.mockRestore();
   // Out of budget it stops rather than poll: the next lease release wakes it.
   expect(first).toMatchObject({ admitted: 4, stoppedBecause: 'no-budget', waits: 0 });
-  // One read: the plan after the admission, which finds the budget spent, starts from the pool the admission returned.
-  expect(poolReads).toHaveLength(1);
-  const pool = await readPool(dynamo.ddb, world.tableName);
-  expect(pool.inUseVcpu).toBe(4);
-  // The six waiting were never received: with maxReceiveCount 1, one receive too many would have
-  // sent them to the DLQ by now.
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(4);
+  // The six waiting were never received: with maxReceiveCount 1, one receive too many would have sent them to the DLQ.
   expect(world.sqs.counts(world.queueUrl)).toMatchObject({ visible: 6, inflight: 0 });
 
   // Two jobs finish and release their leases; the next run admits exactly two more.
-  const finished = world.started[0].jobs.slice(0, 2);
-  const released = releaseCommand(world.tableName, finished.map((j) => ({ jobId: j.jobId, vcpu: 1, execution: world.started[0].name })), world.clock.now());
-  expect(await tryUpdate(dynamo.ddb, released)).toBe(true);
+  for (const job of world.started[0].jobs.slice(0, 2)) {
+    const { lease } = (await row(world.tableName, job.jobId))!;
+    expect(await releaseLease(moto.ddb, world.tableName, job.jobId, lease, { status: 'unchanged' }, world.clock)).toBe(true);
+  }
   const second = await world.dispatch();
   expect(second.admitted).toBe(2);
   expect(world.sqs.counts(world.queueUrl).visible).toBe(4);
   expect(world.sqs.counts(world.deadLetterQueueUrl).total).toBe(0);
 });
 
+test('a batch short of full waits up to the batch window for more room, then goes as it is', async () => {
+  const spentSoThat = async (world: Awaited<ReturnType<typeof intakeWorld>>, tokensLeft: number) => {
+    // Ten tokens a second, a burst of ten: `tokensLeft` now, the rest within a second.
+    await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET tat = :tat', ExpressionAttributeValues: { ':tat': world.clock.now() + (10 - tokensLeft) * 100 } }));
+    for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/window-${i}.csv`));
+  };
+  const patient = await intakeWorld(moto, { budgetVcpu: 100, ratePerSecond: 10, burst: 10 });
+  await spentSoThat(patient, 3);
+  const summary = await patient.dispatch({ batchWindowMs: 1_000 });
+  expect(patient.started.map((e) => e.jobs.length)).toEqual([10]);
+  expect(summary).toMatchObject({ admitted: 10, executionsStarted: 1 });
+
+  const eager = await intakeWorld(moto, { budgetVcpu: 100, ratePerSecond: 10, burst: 10 });
+  await spentSoThat(eager, 3);
+  await eager.dispatch({ batchWindowMs: 0 });
+  expect(eager.started[0].jobs).toHaveLength(3);
+});
+
 test('a failed StartExecution gives back its leases and leaves the messages queued', async () => {
-  const world = await intakeWorld(dynamo, roomy);
+  const world = await intakeWorld(moto, roomy);
   for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/fail-${i}.csv`));
   world.failStartsWith('ServiceUnavailable');
 
   const summary = await world.dispatch();
   expect(summary).toMatchObject({ admitted: 0, stoppedBecause: 'start-failed' });
-  expect(await readPool(dynamo.ddb, world.tableName)).toMatchObject({ inUseVcpu: 0, leases: {} });
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(0);
   expect(world.sqs.counts(world.queueUrl).total).toBe(3);
 
   // Once Step Functions answers again, the same messages start their jobs.
@@ -117,44 +143,63 @@ test('a failed StartExecution gives back its leases and leaves the messages queu
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
 });
 
-test('ExecutionAlreadyExists counts as started: the message is deleted and nothing new starts', async () => {
-  const world = await intakeWorld(dynamo, roomy);
-  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/again.csv'));
-  await world.dispatch();
-  // The execution ran and released its lease, but the dispatcher had stopped before it marked the job
-  // running and deleted the message: the ledger still says queued and the message comes back.
-  const [execution] = world.started;
-  await tryUpdate(dynamo.ddb, releaseCommand(world.tableName, [{ jobId: execution.jobs[0].jobId, vcpu: 1, execution: execution.name }], world.clock.now()));
-  await ledgerSaysQueued(world.tableName, execution.jobs[0].jobId);
-  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/again.csv'));
-  const summary = await world.dispatch();
-  expect(summary.admitted).toBe(1);
-  expect(world.started).toHaveLength(1);
+test('a batch whose dispatcher died before StartExecution is given back by the next run; its message waits meanwhile, then runs', async () => {
+  const world = await intakeWorld(moto, roomy);
+  for (let i = 0; i < 2; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/orphan-${i}.csv`));
+  world.crashAfterNext('TransactWriteCommand');
+  await expect(world.dispatch()).rejects.toMatchObject({ name: 'FunctionCrashed' });
+  expect(world.started).toHaveLength(0);
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(2);
+
+  // Its messages come back after the visibility timeout; a run before the reclaim must not delete them.
+  await world.advance(121_000);
+  const next = await world.dispatch();
+  expect(next).toMatchObject({ reclaimed: 1, admitted: 2, executionsStarted: 1 });
+  expect(world.started[0].jobs.map((j) => j.round)).toEqual([0, 0]);
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(2);
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
-  // The new lease names an execution that has ended: the janitor reclaims it (see janitor.test.ts).
-  expect(Object.values((await readPool(dynamo.ddb, world.tableName)).leases).map((l) => l.execution)).toEqual([execution.name]);
 });
 
-test('a job whose lease is still held is not started twice: its message waits for the janitor', async () => {
-  const world = await intakeWorld(dynamo, roomy);
+test('a redelivered copy of a job an unstarted batch holds: the batch is given back first, the copy runs, the original is then a duplicate', async () => {
+  const world = await intakeWorld(moto, roomy);
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/held.csv'));
-  await world.dispatch();
-  // As if the dispatcher had stopped right after StartExecution: ledger queued, message back, lease held.
-  const [execution] = world.started;
-  await ledgerSaysQueued(world.tableName, execution.jobs[0].jobId);
+  world.crashAfterNext('TransactWriteCommand');
+  await expect(world.dispatch()).rejects.toMatchObject({ name: 'FunctionCrashed' });
+  // A duplicate of the event arrives at once; the next run waits until the admission is 5 s old, then gives it back.
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/held.csv'));
-  const summary = await world.dispatch();
-  expect(summary).toMatchObject({ admitted: 0, deferred: 1 });
+  const before = world.clock.now();
+  expect(await world.dispatch()).toMatchObject({ reclaimed: 1, admitted: 1, duplicates: 0 });
+  expect(world.clock.now() - before).toBeGreaterThanOrEqual(5_000);
   expect(world.started).toHaveLength(1);
-  expect(world.sqs.counts(world.queueUrl)).toMatchObject({ inflight: 1 }); // hidden, not lost
+  // The crashed run's own receive comes back after its visibility timeout: the job runs already, so it goes.
+  await world.advance(121_000);
+  expect(await world.dispatch()).toMatchObject({ admitted: 0, duplicates: 1 });
+  expect(world.started).toHaveLength(1);
+  expect(world.sqs.counts(world.queueUrl).total).toBe(0);
+});
+
+test('the started-batches cache keeps only the newest names', () => {
+  const started = new StartedBatches(2);
+  for (const name of ['a', 'b', 'c']) started.add(name);
+  started.add('b'); // seen again: newest
+  started.add('d');
+  expect(['a', 'b', 'c', 'd'].filter((name) => started.has(name))).toEqual(['b', 'd']);
 });
 
 test('launches are shaped by the token bucket: never more than burst + rate × elapsed', async () => {
-  const world = await intakeWorld(dynamo, { budgetVcpu: 100, ratePerSecond: 2, burst: 3 });
+  const world = await intakeWorld(moto, { budgetVcpu: 100, ratePerSecond: 2, burst: 3 });
   for (let i = 0; i < 20; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/rate-${i}.csv`));
   const startedAt = world.clock.seconds();
   const summary = await world.dispatch({ maxRunMs: 5_000 });
   const elapsed = world.clock.seconds() - startedAt;
   expect(summary.admitted).toBeGreaterThanOrEqual(3 + 2 * 4);
   expect(summary.admitted).toBeLessThanOrEqual(3 + 2 * Math.ceil(elapsed));
+});
+
+test('the effective budget is what the account leaves: the dispatcher admits no more than the capacity reader measured free', async () => {
+  const world = await intakeWorld(moto, roomy);
+  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET #a = :a', ExpressionAttributeNames: { '#a': 'account' }, ExpressionAttributeValues: { ':a': { freeVcpu: 3, readAt: 1, classes: {} } } }));
+  for (let i = 0; i < 6; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/account-${i}.csv`));
+  const summary = await world.dispatch();
+  expect(summary).toMatchObject({ admitted: 3, stoppedBecause: 'account-full' });
 });

@@ -1,116 +1,129 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { JanitorSettings } from '../../functions/environment';
-import { runJanitor } from '../../functions/janitor';
-import { ledgerKey, redriveFailedJobs } from '../../functions/ledger';
-import { readPool } from '../../functions/pool';
-import { AwsError } from '../../twin/engines/errors';
-import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { readBatchRecord } from '../../functions/batches';
+import { ledgerKey, redriveFailedJobs, releaseLease } from '../../functions/ledger';
+import { inUseVcpu, POOL_KEY, readPool } from '../../functions/pool';
+import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
 
-let dynamo: LocalDynamo;
+let moto: MotoDynamo;
 beforeAll(async () => {
-  dynamo = await startDynalite();
+  moto = await startMotoDynamo();
 });
-afterAll(() => dynamo.close());
+afterAll(() => moto.close());
 
-/** Admits `count` jobs through the real dispatcher, then lets the janitor judge their execution. */
-async function scenario(count: number, executionStatus: string | 'missing', options: { attempts?: number; advanceMs?: number } = {}) {
-  const world = await intakeWorld(dynamo, { budgetVcpu: 10, ratePerSecond: 19, burst: 100 });
+/** Admits `count` jobs through the real dispatcher; the execution's fate is the test's. */
+async function admitted(count: number) {
+  const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 19, burst: 100 });
   for (let i = 0; i < count; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/j-${i}.csv`));
   await world.dispatch();
   const [execution] = world.started;
-  if (options.advanceMs) await world.advance(options.advanceMs);
-
-  const described: string[] = [];
-  const wakes: unknown[] = [];
-  const settings: JanitorSettings = {
-    tableName: world.tableName,
-    queueUrl: world.queueUrl,
-    stateMachineArn: world.settings.stateMachineArn,
-    dispatcherFunctionName: 'sluice-test-dispatcher',
-    maxExecutionAttempts: options.attempts ?? 3,
-    startGraceMs: 120_000,
-  };
-  const summary = await runJanitor({
-    ddb: world.ddb,
-    sqs: world.sqs,
-    clock: world.clock,
-    settings,
-    sfn: {
-      async send(command: { input: { executionArn: string } }) {
-        described.push(command.input.executionArn);
-        if (executionStatus === 'missing') throw new AwsError('ExecutionDoesNotExist', 'Execution Does Not Exist', false);
-        return { status: executionStatus };
-      },
-    },
-    lambda: { send: async (command: { input: unknown }) => wakes.push(command.input) },
-  });
-  const ledger = async (jobId: string) => (await dynamo.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(jobId) }))).Item!;
-  return { world, execution, summary, described, wakes, ledger, pool: await readPool(dynamo.ddb, world.tableName) };
+  const row = async (jobId: string) => (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(jobId) }))).Item!;
+  const endedEvent = { detail: { executionArn: `${world.settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${execution.name}`, status: 'ABORTED' } };
+  return { world, execution, row, endedEvent };
 }
 
-test("an aborted execution's leases come back and its unfinished jobs are queued again", async () => {
-  const { world, execution, summary, described, wakes, ledger, pool } = await scenario(3, 'ABORTED');
-  expect(described).toEqual([`arn:aws:states:eu-west-1:111111111111:execution:sluice-test-jobs:${execution.name}`]);
-  expect(summary).toMatchObject({ released: 3, requeued: 3, failed: 0 });
-  expect(pool).toMatchObject({ inUseVcpu: 0, leases: {} });
-  expect(wakes).toHaveLength(1);
-  for (const job of execution.jobs) expect(await ledger(job.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('ABORTED') });
+test("an aborted execution's leases come back, its unfinished jobs are queued again, and they run as their next round", async () => {
+  const { world, execution, row, endedEvent } = await admitted(3);
+  execution.status = 'ABORTED';
+  const summary = await world.janitor({}, endedEvent);
+  expect(summary).toMatchObject({ settled: 1, released: 3, requeued: 3, failed: 0, drift: 0 });
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(0);
+  expect(await readBatchRecord(moto.ddb, world.batchesTableName, execution.name)).toBeUndefined();
+  expect(world.wakes).toHaveLength(1);
+  for (const job of execution.jobs) expect(await row(job.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('ABORTED') });
 
-  // The re-queued jobs go through the dispatcher again, as a second attempt under a new execution name.
   const again = await world.dispatch();
   expect(again.admitted).toBe(3);
   const retry = world.started[1];
   expect(retry.name).not.toBe(execution.name);
-  expect(retry.jobs.map((j) => j.attempt)).toEqual([1, 1, 1]);
-  for (const job of retry.jobs) expect(await ledger(job.jobId)).toMatchObject({ status: 'running', attempts: 2 });
+  expect(retry.jobs.map((j) => [j.round, j.failedRuns])).toEqual([[1, 1], [1, 1], [1, 1]]);
+  for (const job of retry.jobs) expect(await row(job.jobId)).toMatchObject({ status: 'running', admissions: 2, failedRuns: 1 });
 });
 
-test('a job out of attempts is marked failed instead', async () => {
-  const { summary, execution, ledger, world } = await scenario(1, 'TIMED_OUT', { attempts: 1 });
+test('a job whose executions died too often is marked failed instead', async () => {
+  const { world, execution, row } = await admitted(1);
+  execution.status = 'TIMED_OUT';
+  const summary = await world.janitor({ maxExecutionAttempts: 1 });
   expect(summary).toMatchObject({ released: 1, requeued: 0, failed: 1 });
-  expect(await ledger(execution.jobs[0].jobId)).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT' });
+  expect(await row(execution.jobs[0].jobId)).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT' });
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
 });
 
-test('leases of a running execution are left alone', async () => {
-  const { summary, pool, wakes } = await scenario(2, 'RUNNING', { advanceMs: 7_200_000 });
-  expect(summary).toMatchObject({ released: 0, stillRunning: 2 });
-  expect(Object.keys(pool.leases)).toHaveLength(2);
-  expect(wakes).toHaveLength(0);
+test('the leases of a running execution are left alone, even past their expiry', async () => {
+  const { world, execution } = await admitted(2);
+  await world.advance(7_200_000);
+  const summary = await world.janitor();
+  expect(summary).toMatchObject({ released: 0, stillRunning: 2, drift: 0 });
+  expect(await readBatchRecord(moto.ddb, world.batchesTableName, execution.name)).toBeDefined();
+  expect(world.wakes).toHaveLength(0);
 });
 
-test('a lease whose execution never started is reclaimed after the grace period, without re-queueing', async () => {
-  const early = await scenario(1, 'missing', { advanceMs: 60_000 });
-  expect(early.summary.released).toBe(0); // the dispatcher may still be starting it
+test('a batch that never started is given back after the grace period; its jobs wait for their own messages', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 19, burst: 100 });
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/never.csv'));
+  world.crashAfterNext('TransactWriteCommand');
+  await expect(world.dispatch()).rejects.toMatchObject({ name: 'FunctionCrashed' });
 
-  const late = await scenario(1, 'missing', { advanceMs: 180_000 });
-  expect(late.summary).toMatchObject({ released: 1, requeued: 0 });
-  expect(late.pool.leases).toEqual({});
-  // The intake message was deleted only after a successful start, so here it is already gone: the
-  // job is in the ledger as running and nothing re-queues it — the case the grace period is for is
-  // a dispatcher that stopped before StartExecution, whose message is still queued.
-  expect(late.world.sqs.counts(late.world.queueUrl).total).toBe(0);
+  await world.advance(60_000);
+  expect(await world.janitor()).toMatchObject({ released: 0, stillRunning: 1 }); // the dispatcher may still be starting it
+  await world.advance(120_000);
+  expect(await world.janitor()).toMatchObject({ released: 1, requeued: 0, settled: 1 });
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(0);
+  // Nothing re-queued: the intake message was never deleted, and it is the job's way back.
+  expect(world.sqs.counts(world.queueUrl).total).toBe(1);
 });
 
-test('an operator redrives a failed job: it runs again as its next attempt; other jobs are left alone', async () => {
-  const { world, execution, ledger } = await scenario(2, 'TIMED_OUT', { attempts: 1 });
+test('a finished execution that could not give a lease back: the janitor does, and the result stays', async () => {
+  const { world, execution, row } = await admitted(2);
+  const [kept, released] = execution.jobs;
+  // The second job finished normally; the first recorded its result but kept its lease (its release kept failing).
+  await releaseLease(moto.ddb, world.tableName, released.jobId, (await row(released.jobId)).lease, { status: 'unchanged' }, world.clock);
+  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(kept.jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
+  execution.status = 'SUCCEEDED';
+  const summary = await world.janitor();
+  expect(summary).toMatchObject({ settled: 1, released: 1, requeued: 0, failed: 0 });
+  expect(await row(kept.jobId)).toMatchObject({ status: 'succeeded' });
+  expect(await row(kept.jobId)).not.toHaveProperty('lease');
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(0);
+});
+
+test('drift between the counters and the leases is measured and repaired', async () => {
+  const { world } = await admitted(2);
+  // A counter edited by hand: 3 vCPU more admitted than any lease holds.
+  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET admittedVcpu = admittedVcpu + :d', ExpressionAttributeValues: { ':d': 3 } }));
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(5);
+  const summary = await world.janitor();
+  expect(summary).toMatchObject({ drift: 3, repaired: true, stillRunning: 2 });
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(2);
+  expect(await world.janitor()).toMatchObject({ drift: 0, repaired: false });
+});
+
+test('a repair planned on counters that changed meanwhile is not applied', async () => {
+  const { world, execution, row } = await admitted(2);
+  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET admittedVcpu = admittedVcpu + :d', ExpressionAttributeValues: { ':d': 3 } }));
+  // A job releases its lease while the janitor measures: its repair must not apply on stale counts.
+  world.beforeNext('TransactWriteCommand', async () => releaseLease(moto.ddb, world.tableName, execution.jobs[0].jobId, (await row(execution.jobs[0].jobId)).lease, { status: 'unchanged' }, world.clock));
+  const summary = await world.janitor();
+  expect(summary).toMatchObject({ drift: 3, repaired: false });
+  expect(world.logs).toContainEqual(expect.objectContaining({ event: 'counterRepairDeferred' }));
+  // Measured again, it is repaired: in use is what the one remaining lease holds.
+  expect(await world.janitor()).toMatchObject({ drift: 3, repaired: true });
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(1);
+});
+
+test('an operator redrives a failed job: it runs again as its next round; other jobs are left alone', async () => {
+  const { world, execution, row } = await admitted(2);
+  execution.status = 'TIMED_OUT';
+  await world.janitor({ maxExecutionAttempts: 1 });
   const [failed, other] = execution.jobs;
-  // The second job's row is set to succeeded, as if it had finished before the timeout.
-  await world.ddb.send(
-    new UpdateCommand({
-      TableName: world.tableName,
-      Key: ledgerKey(other.jobId),
-      UpdateExpression: 'SET #s = :s',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':s': 'succeeded' },
-    }),
-  );
+  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(other.jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
   const outcome = await redriveFailedJobs(world, { tableName: world.tableName, queueUrl: world.queueUrl }, [failed.jobId, other.jobId, 'f'.repeat(32)], world.clock.now());
   expect(outcome).toEqual({ redriven: [failed.jobId], skipped: [{ jobId: other.jobId, status: 'succeeded' }, { jobId: 'f'.repeat(32), status: 'unknown' }] });
-  expect(await ledger(failed.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('redriven') });
+  expect(await row(failed.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('redriven') });
+  // Twice is harmless: the second finds it queued, not failed.
+  expect((await redriveFailedJobs(world, { tableName: world.tableName, queueUrl: world.queueUrl }, [failed.jobId], world.clock.now())).redriven).toEqual([]);
 
   const again = await world.dispatch();
   expect(again.admitted).toBe(1);
-  expect(world.started[1].jobs).toEqual([expect.objectContaining({ jobId: failed.jobId, attempt: 1 })]);
+  expect(world.started[1].jobs).toEqual([expect.objectContaining({ jobId: failed.jobId, round: 1 })]);
 });

@@ -1,40 +1,46 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { admitBatch } from '../../functions/admission';
+import { readBatchRecord, scanBatchRecords } from '../../functions/batches';
 import { configurePool } from '../../functions/configure-pool';
+import { jobIdOf, type Job } from '../../functions/jobs';
+import { ledgerKey, releaseLease } from '../../functions/ledger';
 import {
-  admissionCommand,
   configureCommand,
-  POOL_KEY,
+  effectiveBudget,
+  inUseVcpu,
   planAdmission,
+  POOL_KEY,
   readPool,
-  releaseCommand,
+  RELEASE_SHARDS,
+  releasedShardKey,
   tokensAvailable,
-  tryUpdate,
   type PoolState,
 } from '../../functions/pool';
-import { poolItemLoad } from '../../functions/pool-item';
-import { startDynalite, type LocalDynamo } from '../support/dynalite';
+import { startMotoDynamo, type MotoDynamo } from '../support/moto';
+import { clockAt } from '../support/clocks';
 
-let dynamo: LocalDynamo;
+let moto: MotoDynamo;
 beforeAll(async () => {
-  dynamo = await startDynalite();
+  moto = await startMotoDynamo();
 });
-afterAll(() => dynamo.close());
+afterAll(() => moto.close());
+
+const STATE_MACHINE = 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-test-jobs';
+
+function job(i: number): Job {
+  const key = `incoming/limiter-${i}.csv`;
+  return { jobId: jobIdOf('bucket', key, `v${i}`, ''), bucket: 'bucket', key, versionId: `v${i}`, sequencer: '', round: 0, failedRuns: 0 };
+}
 
 async function newPool(budgetVcpu: number, ratePerSecond: number, burst: number) {
-  const table = await dynamo.createTable();
-  await dynamo.ddb.send(new UpdateCommand(configureCommand(table, { budgetVcpu, ratePerSecond, burst }, 0)));
-  return table;
+  const tables = await moto.createTables();
+  await moto.ddb.send(new UpdateCommand(configureCommand(tables.tableName, { budgetVcpu, ratePerSecond, burst }, 0)));
+  return { ...tables, stateMachineArn: STATE_MACHINE };
 }
 
-/** One admission attempt as a racing dispatcher would make it: read, plan, one conditional write. */
-async function tryAdmit(table: string, jobId: string, vcpu: number, now: number, leaseMs = 60_000): Promise<boolean> {
-  const pool = await readPool(dynamo.ddb, table);
-  if (planAdmission(pool, now, vcpu, 1).count === 0) return false;
-  return tryUpdate(dynamo.ddb, admissionCommand(table, pool, now, [{ jobId, vcpu }], `exec-${jobId}`, leaseMs));
-}
+const base: PoolState = { budgetVcpu: 100, ratePerSecond: 10, burst: 5, admittedVcpu: 0, releasedVcpu: 0, tat: 0 };
 
-describe('the token bucket (GCRA) as pure arithmetic', () => {
-  const base: PoolState = { budgetVcpu: 100, inUseVcpu: 0, ratePerSecond: 10, burst: 5, tat: 0, leases: {} };
+describe('the token bucket (GCRA) and the plan, as pure arithmetic', () => {
   test('a full bucket holds `burst` tokens and refills at `rate`', () => {
     expect(tokensAvailable(base, 1_000)).toBe(5);
     const spent = { ...base, tat: 1_000 + 5 * 100 }; // five spent at t=1000
@@ -44,148 +50,169 @@ describe('the token bucket (GCRA) as pure arithmetic', () => {
     expect(tokensAvailable(spent, 1_350)).toBe(3);
     expect(tokensAvailable(spent, 9_000)).toBe(5);
   });
-  test('a plan says what limits it and when the next token comes', () => {
-    expect(planAdmission({ ...base, inUseVcpu: 99 }, 1_000, 1, 10)).toMatchObject({ count: 1, limitedBy: 'budget' });
-    const drained = { ...base, tat: 1_500 };
-    expect(planAdmission(drained, 1_000, 1, 3)).toEqual({ count: 0, limitedBy: 'tokens', nextTokenAt: 1_100 });
+
+  test('in use is admitted − released; a plan says what limits it and when the next token comes', () => {
+    expect(inUseVcpu({ admittedVcpu: 130, releasedVcpu: 31 })).toBe(99);
+    expect(planAdmission({ ...base, admittedVcpu: 130, releasedVcpu: 31 }, 1_000, 1, 10)).toMatchObject({ count: 1, limitedBy: 'budget' });
+    expect(planAdmission({ ...base, tat: 1_500 }, 1_000, 1, 3)).toMatchObject({ count: 0, limitedBy: 'tokens', nextTokenAt: 1_100 });
     expect(planAdmission(base, 1_000, 1, 3)).toMatchObject({ count: 3, limitedBy: 'demand' });
     expect(planAdmission({ ...base, budgetVcpu: 0 }, 1_000, 1, 3)).toMatchObject({ count: 0, limitedBy: 'budget' });
   });
-});
 
-describe('admission against dynalite', () => {
-  test('200 concurrent admissions admit exactly what fits the budget, weighted by vCPU', async () => {
-    const table = await newPool(50, 19, 100); // tokens plentiful: the budget is the limit
-    const sizes = Array.from({ length: 200 }, (_, i) => [0.25, 0.5, 1, 2][i % 4]);
-    // Every racer retries on a failed condition until the pool says there is no room left for it.
-    const outcomes = await Promise.all(
-      sizes.map(async (vcpu, i) => {
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const pool = await readPool(dynamo.ddb, table);
-          if (planAdmission(pool, 1_000, vcpu, 1).count === 0) return false;
-          if (await tryUpdate(dynamo.ddb, admissionCommand(table, pool, 1_000, [{ jobId: `job-${i}`, vcpu }], `exec-${i}`, 60_000))) return true;
-        }
-        return false;
-      }),
-    );
-    const pool = await readPool(dynamo.ddb, table);
-    const admittedVcpu = sizes.filter((_, i) => outcomes[i]).reduce((a, b) => a + b, 0);
-    expect(pool.inUseVcpu).toBe(admittedVcpu);
-    expect(Object.keys(pool.leases)).toHaveLength(outcomes.filter(Boolean).length);
-    expect(admittedVcpu).toBeLessThanOrEqual(50);
-    // Filled to the brim: no job that was refused would have fit (smallest is 0.25 vCPU).
-    expect(50 - admittedVcpu).toBeLessThan(0.25);
+  test('the account decides when it has less to give than the budget', () => {
+    const account = (freeVcpu: number) => ({ freeVcpu, readAt: 1, classes: {} });
+    expect(effectiveBudget({ ...base, account: account(70) })).toEqual({ vcpu: 70, limitedBy: 'account' });
+    expect(effectiveBudget({ ...base, account: account(500) })).toEqual({ vcpu: 100, limitedBy: 'budget' });
+    const full = { ...base, admittedVcpu: 70, account: account(70), burst: 50 };
+    expect(planAdmission(full, 1_000, 1, 10)).toMatchObject({ count: 0, limitedBy: 'account', effectiveVcpu: 70 });
   });
 
-  test('a stale read cannot overshoot: the condition, not the reader, decides', async () => {
-    const table = await newPool(2, 10, 10);
-    const stale = await readPool(dynamo.ddb, table); // both racers plan from the same empty pool
-    const first = await tryUpdate(dynamo.ddb, admissionCommand(table, stale, 1_000, [{ jobId: 'a', vcpu: 2 }], 'exec-a', 60_000));
-    const second = await tryUpdate(dynamo.ddb, admissionCommand(table, stale, 1_000, [{ jobId: 'b', vcpu: 2 }], 'exec-b', 60_000));
-    expect([first, second]).toEqual([true, false]);
-    expect((await readPool(dynamo.ddb, table)).inUseVcpu).toBe(2);
+  test('after a vCPU-limit error nothing new is admitted until the account is measured again', () => {
+    const held = { ...base, admittedVcpu: 40, burst: 50, capacityLimitAt: '2026-12-01T10:00:00.000Z' };
+    expect(effectiveBudget(held)).toEqual({ vcpu: 40, limitedBy: 'account' });
+    expect(planAdmission(held, 1_000, 1, 10)).toMatchObject({ count: 0, limitedBy: 'account' });
+  });
+
+  test('a job always releases to the same one of the shards', () => {
+    const shards = new Set(Array.from({ length: 500 }, (_, i) => releasedShardKey(job(i).jobId).pk));
+    expect(shards.size).toBe(RELEASE_SHARDS);
+    expect(releasedShardKey(job(1).jobId)).toEqual(releasedShardKey(job(1).jobId));
+  });
+});
+
+describe('admission against moto (TransactWriteItems)', () => {
+  test('200 concurrent single-job admissions admit exactly what fits the budget, weighted by vCPU', async () => {
+    const target = await newPool(50, 19, 100_000);
+    const sizes = Array.from({ length: 200 }, (_, i) => [0.25, 0.5, 1, 2][i % 4]);
+    // Every racer re-reads and retries when its premise changed, until the pool says there is no room for it;
+    // it backs off with jitter between tries, as a client of a contended item should.
+    const outcomes = await Promise.all(
+      sizes.map(async (vcpu, i) => {
+        for (let attempt = 0; attempt < 400; attempt++) {
+          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * Math.min(attempt, 20)));
+          const pool = await readPool(moto.ddb, target.tableName);
+          if (planAdmission(pool, 1_000, vcpu, 1).count === 0) return false;
+          const result = await admitBatch(moto.ddb, target, pool, [job(i)], `batch-${i}`, vcpu, 60_000, 1_000);
+          if (result.kind === 'admitted') return true;
+          if (result.kind === 'refused') throw new Error('no job is admitted twice here');
+        }
+        throw new Error(`racer ${i} never got an answer`);
+      }),
+    );
+    const pool = await readPool(moto.ddb, target.tableName);
+    const admittedVcpu = sizes.filter((_, i) => outcomes[i]).reduce((a, b) => a + b, 0);
+    expect(pool.admittedVcpu).toBe(admittedVcpu);
+    expect(inUseVcpu(pool)).toBeLessThanOrEqual(50);
+    // Filled to the brim: no job that was refused would have fit (the smallest is 0.25 vCPU).
+    expect(50 - admittedVcpu).toBeLessThan(0.25);
+    // Each admitted job holds its lease on its row, and its batch has a record (one scan each: moto answers
+    // requests one at a time, and 400 reads would take longer than the race).
+    const { Items: rows = [] } = await moto.ddb.send(new ScanCommand({ TableName: target.tableName }));
+    const leased = new Set(rows.filter((row) => row.lease).map((row) => row.pk));
+    const recorded = new Set((await scanBatchRecords(moto.ddb, target.batchesTableName)).map((record) => record.execution));
+    for (const [i, admitted] of outcomes.entries()) {
+      expect(leased.has(ledgerKey(job(i).jobId).pk)).toBe(admitted);
+      expect(recorded.has(`batch-${i}`)).toBe(admitted);
+    }
+  }, 180_000);
+
+  test('a stale read cannot overshoot: the premise, not the reader, decides', async () => {
+    const target = await newPool(2, 19, 100);
+    const stale = await readPool(moto.ddb, target.tableName);
+    expect(await admitBatch(moto.ddb, target, stale, [job(1), job(2)], 'batch-a', 1, 60_000, 1_000)).toMatchObject({ kind: 'admitted' });
+    // Planned on the same read, a second batch would overshoot: its premise (admitted = 0) no longer holds.
+    expect(await admitBatch(moto.ddb, target, stale, [job(3)], 'batch-b', 1, 60_000, 1_000)).toEqual({ kind: 'stale' });
+    expect(inUseVcpu(await readPool(moto.ddb, target.tableName))).toBe(2);
   });
 
   test('the token bucket never lets more than its rate through', async () => {
-    const table = await newPool(1000, 5, 5);
-    const admittedAt: number[] = [];
-    // 40 jobs offered every 50 ms of (simulated) time for 10 s.
-    for (let now = 0; now <= 10_000; now += 50) {
-      const results = await Promise.all(Array.from({ length: 4 }, (_, i) => tryAdmit(table, `t${now}-${i}`, 0.25, now)));
-      results.forEach((ok) => ok && admittedAt.push(now));
+    const target = await newPool(1000, 5, 5); // 5 tokens, refilling 5 per second
+    let admitted = 0;
+    for (let t = 0; t <= 2_000; t += 50) {
+      const pool = await readPool(moto.ddb, target.tableName);
+      const n = planAdmission(pool, 10_000 + t, 1, 10).count;
+      if (n === 0) continue;
+      const jobs = Array.from({ length: n }, (_, k) => job(10_000 + admitted + k));
+      const result = await admitBatch(moto.ddb, target, pool, jobs, `tb-${t}`, 1, 60_000, 10_000 + t);
+      expect(result.kind).toBe('admitted');
+      admitted += n;
     }
-    // At most burst + rate·t in any window starting from a full bucket, and the long-run rate holds.
-    expect(admittedAt.length).toBeLessThanOrEqual(5 + 5 * 10);
-    expect(admittedAt.length).toBeGreaterThanOrEqual(5 * 10);
-    for (let start = 0; start <= 9_000; start += 50) {
-      const inWindow = admittedAt.filter((t) => t >= start && t < start + 1_000).length;
-      expect(inWindow).toBeLessThanOrEqual(5 + 5);
-    }
-    const secondHalf = admittedAt.filter((t) => t >= 5_000 && t < 10_000).length;
-    expect(secondHalf).toBeLessThanOrEqual(5 * 5 + 1);
+    // A full bucket of 5, then 5 a second for 2 seconds.
+    expect(admitted).toBe(5 + 10);
   });
 
-  test('a lease cannot be taken twice, and releasing twice is harmless', async () => {
-    const table = await newPool(10, 10, 10);
-    expect(await tryAdmit(table, 'same', 1, 1_000)).toBe(true);
-    expect(await tryAdmit(table, 'same', 1, 2_000)).toBe(false);
-    const release = releaseCommand(table, [{ jobId: 'same', vcpu: 1, execution: 'exec-same' }], 3_000);
-    expect(await tryUpdate(dynamo.ddb, release)).toBe(true);
-    expect(await tryUpdate(dynamo.ddb, release)).toBe(false);
-    const pool = await readPool(dynamo.ddb, table);
-    expect(pool.inUseVcpu).toBe(0);
-    expect(pool.leases).toEqual({});
+  test('a job that holds a lease refuses the whole batch, named, with its row; nothing of the batch is written', async () => {
+    const target = await newPool(10, 19, 100);
+    const pool = await readPool(moto.ddb, target.tableName);
+    const first = await admitBatch(moto.ddb, target, pool, [job(1)], 'batch-1', 1, 60_000, 1_000);
+    expect(first.kind).toBe('admitted');
+    const after = await readPool(moto.ddb, target.tableName);
+    const second = await admitBatch(moto.ddb, target, after, [job(2), job(1), job(3)], 'batch-2', 1, 60_000, 2_000);
+    expect(second).toEqual({ kind: 'refused', refused: [{ index: 1, row: expect.objectContaining({ status: 'running', lease: expect.objectContaining({ execution: 'batch-1' }) }) }] });
+    expect((await readPool(moto.ddb, target.tableName)).admittedVcpu).toBe(1);
+    expect(await readBatchRecord(moto.ddb, target.batchesTableName, 'batch-2')).toBeUndefined();
+    const { Item } = await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: ledgerKey(job(2).jobId) }));
+    expect(Item).toBeUndefined();
   });
 
-  test("a release by the wrong execution leaves another execution's lease alone", async () => {
-    const table = await newPool(10, 10, 10);
-    expect(await tryAdmit(table, 'job', 1, 1_000)).toBe(true);
-    expect(await tryUpdate(dynamo.ddb, releaseCommand(table, [{ jobId: 'job', vcpu: 1, execution: 'someone-else' }], 2_000))).toBe(false);
-    expect((await readPool(dynamo.ddb, table)).inUseVcpu).toBe(1);
-  });
-
-  test('budget 0 pauses admission; reconfiguring keeps the leases held', async () => {
-    const table = await newPool(4, 10, 10);
-    expect(await tryAdmit(table, 'before', 1, 1_000)).toBe(true);
-    await dynamo.ddb.send(new UpdateCommand(configureCommand(table, { budgetVcpu: 0, ratePerSecond: 10, burst: 10 }, 2_000)));
-    expect(await tryAdmit(table, 'paused', 1, 3_000)).toBe(false);
-    const paused = await readPool(dynamo.ddb, table);
-    expect(paused.leases.before).toBeDefined();
-    expect(paused.inUseVcpu).toBe(1);
-    // A plan made before the change cannot be used after it.
-    const before = { ...paused, budgetVcpu: 4 };
-    expect(await tryUpdate(dynamo.ddb, admissionCommand(table, before, 4_000, [{ jobId: 'x', vcpu: 1 }], 'exec-x', 1_000))).toBe(false);
-  });
-
-  test('a batch is admitted all or nothing in one write', async () => {
-    const table = await newPool(3, 10, 10);
-    const pool = await readPool(dynamo.ddb, table);
-    const four = ['a', 'b', 'c', 'd'].map((jobId) => ({ jobId, vcpu: 1 }));
-    expect(await tryUpdate(dynamo.ddb, admissionCommand(table, pool, 1_000, four, 'batch', 1_000))).toBe(false);
-    expect(await tryUpdate(dynamo.ddb, admissionCommand(table, pool, 1_000, four.slice(0, 3), 'batch', 1_000))).toBe(true);
-    expect(Object.keys((await readPool(dynamo.ddb, table)).leases).sort()).toEqual(['a', 'b', 'c']);
+  test('a job with a result is not admitted again (a redelivered event starts nothing)', async () => {
+    const target = await newPool(10, 19, 100);
+    const pool = await readPool(moto.ddb, target.tableName);
+    const admitted = await admitBatch(moto.ddb, target, pool, [job(1)], 'batch-1', 1, 60_000, 1_000);
+    if (admitted.kind !== 'admitted') throw new Error('expected the first admission');
+    await moto.ddb.send(new UpdateCommand({ TableName: target.tableName, Key: ledgerKey(job(1).jobId), UpdateExpression: 'SET #s = :s REMOVE #l', ExpressionAttributeNames: { '#s': 'status', '#l': 'lease' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
+    const again = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [{ ...job(1), round: 0 }], 'batch-again', 1, 60_000, 2_000);
+    expect(again).toMatchObject({ kind: 'refused', refused: [{ index: 0, row: expect.objectContaining({ status: 'succeeded' }) }] });
   });
 });
 
-describe('the pool item stays within what one DynamoDB item takes', () => {
-  test('leases of the largest shape cost no more than LEASE_MAX_BYTES each', async () => {
-    const leases = 100;
-    const taskVcpu = 0.25;
-    const table = await newPool(leases * taskVcpu, 19, 20);
-    // The longest names the pipeline writes: 32-hex job ids, "batch10-" + 40 hex, 13-digit epoch milliseconds.
-    const epoch = Date.UTC(2030, 0, 1);
-    for (let batch = 0; batch < leases / 20; batch++) {
-      const now = epoch + batch * 2_000;
-      const pool = await readPool(dynamo.ddb, table);
-      const jobs = Array.from({ length: 20 }, (_, i) => ({ jobId: (batch * 20 + i).toString(16).padStart(32, 'f'), vcpu: taskVcpu }));
-      const execution = `batch10-${String(batch).padStart(40, 'e')}`;
-      expect(await tryUpdate(dynamo.ddb, admissionCommand(table, pool, now, jobs, execution, 86_400_000))).toBe(true);
-    }
-    const full = await readPool(dynamo.ddb, table);
-    expect(Object.keys(full.leases)).toHaveLength(leases);
+describe('release against moto: the lease and a released counter, one transaction', () => {
+  test('gives the vCPU back once; a second release, or a release by another batch, changes nothing', async () => {
+    const target = await newPool(10, 19, 100);
+    const admitted = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [job(1), job(2)], 'batch-1', 1, 60_000, 1_000);
+    if (admitted.kind !== 'admitted') throw new Error('expected an admission');
+    expect(inUseVcpu(await readPool(moto.ddb, target.tableName))).toBe(2);
+    expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(true);
+    expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(false);
+    expect(await releaseLease(moto.ddb, target.tableName, job(2).jobId, { ...admitted.lease, execution: 'another' }, { status: 'unchanged' }, clockAt(2_000))).toBe(false);
+    const pool = await readPool(moto.ddb, target.tableName);
+    expect(pool).toMatchObject({ admittedVcpu: 2, releasedVcpu: 1 });
+    expect(inUseVcpu(pool)).toBe(1);
+  });
 
-    // One more write reports what it cost: one unit per KB of the larger of the item before and after.
-    const { ConsumedCapacity } = await dynamo.ddb.send(
-      new UpdateCommand({ ...configureCommand(table, { budgetVcpu: 25, ratePerSecond: 19, burst: 20 }, epoch), ReturnConsumedCapacity: 'TOTAL' }),
-    );
-    const estimate = poolItemLoad(leases * taskVcpu, taskVcpu, 19);
-    expect(estimate.maxLeases).toBe(leases);
-    expect(ConsumedCapacity?.CapacityUnits).toBeLessThanOrEqual(Math.ceil(estimate.maxItemBytes / 1024));
-    // …and the estimate is not loose enough to reject pools that would work.
-    expect(ConsumedCapacity?.CapacityUnits).toBeGreaterThanOrEqual(0.8 * Math.ceil(estimate.maxItemBytes / 1024));
+  test('a release that re-queues or fails the job says so on its row', async () => {
+    const target = await newPool(10, 19, 100);
+    const admitted = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [job(1), job(2)], 'batch-1', 1, 60_000, 1_000);
+    if (admitted.kind !== 'admitted') throw new Error('expected an admission');
+    await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'queued', reason: 'aborted' }, clockAt(2_000));
+    await releaseLease(moto.ddb, target.tableName, job(2).jobId, admitted.lease, { status: 'failed', error: 'ExecutionFAILED', cause: 'twice' }, clockAt(2_000));
+    const row = async (j: Job) => (await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: ledgerKey(j.jobId) }))).Item!;
+    expect(await row(job(1))).toMatchObject({ status: 'queued', lastError: 'aborted' });
+    expect(await row(job(1))).not.toHaveProperty('lease');
+    expect(await row(job(2))).toMatchObject({ status: 'failed', error: 'ExecutionFAILED', cause: 'twice' });
   });
 });
 
 describe('configure-pool', () => {
-  test('writes settings the pool item can hold, and refuses a budget it cannot, naming the limit', async () => {
-    const table = await dynamo.createTable();
-    const settings = { tableName: table, taskVcpu: 0.25 };
-    await expect(configurePool(dynamo.ddb, settings, { budgetVcpu: 1000, ratePerSecond: 10, burst: 20 }, 0)).rejects.toThrow(
-      /invalid pool settings: budgetVcpu: 4000 leases .* over DynamoDB's 400 KB item limit/,
-    );
-    await expect(configurePool(dynamo.ddb, settings, { budgetVcpu: 20, ratePerSecond: 25, burst: 20 }, 0)).rejects.toThrow(/ratePerSecond must stay below/);
-    expect((await dynamo.ddb.send(new GetCommand({ TableName: table, Key: POOL_KEY }))).Item).toBeUndefined();
-    await configurePool(dynamo.ddb, settings, { budgetVcpu: 20, ratePerSecond: 10, burst: 20 }, 0);
-    expect(await readPool(dynamo.ddb, table)).toMatchObject({ budgetVcpu: 20, ratePerSecond: 10, burst: 20, inUseVcpu: 0 });
+  const settings = (tableName: string) => ({ tableName, taskVcpu: 1, jobsPerExecution: 10, accountVcpuQuota: 120 });
+
+  test('sets budget, rate and burst, and keeps the counters it finds', async () => {
+    const target = await newPool(10, 19, 100);
+    await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [job(1)], 'batch-1', 1, 60_000, 1_000);
+    await configurePool(moto.ddb, settings(target.tableName), { budgetVcpu: 0, ratePerSecond: 5, burst: 10 }, 2_000);
+    const { Item } = await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: POOL_KEY }));
+    expect(Item).toMatchObject({ budgetVcpu: 0, ratePerSecond: 5, burst: 10, admittedVcpu: 1 });
+  });
+
+  test.each([
+    [{ budgetVcpu: -1, ratePerSecond: 5, burst: 10 }, /budgetVcpu: budgetVcpu must be 0 \(paused\) or more/],
+    [{ budgetVcpu: 10, ratePerSecond: 20, burst: 10 }, /ratePerSecond: ratePerSecond must stay below Fargate's 20 launches\/s/],
+    [{ budgetVcpu: 200, ratePerSecond: 5, burst: 10 }, /must not exceed the stage's accountVcpuQuota \(120 vCPU\)/],
+    [{ budgetVcpu: 10, ratePerSecond: 5 }, /burst: /],
+    ['not an object', /input: /],
+  ])('refuses %j, naming what is wrong, and changes nothing', async (input, message) => {
+    const target = await newPool(10, 19, 100);
+    await expect(configurePool(moto.ddb, settings(target.tableName), input, 2_000)).rejects.toThrow(message);
+    expect((await readPool(moto.ddb, target.tableName)).budgetVcpu).toBe(10);
   });
 });

@@ -61,9 +61,17 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     const definition = JSON.parse(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition as string);
     expect(definition.TimeoutSeconds).toBe(leaseSeconds(config));
     expect(definition.States.RunJobs.MaxConcurrency).toBe(config.capacity.mapMaxConcurrency);
-    expect(definition.States.RunJobs.ItemProcessor.States.RunTask.Retry).toEqual([
-      expect.objectContaining({ ErrorEquals: ['ECS.AmazonECSException', 'AmazonECS.Unknown'], JitterStrategy: 'FULL', MaxDelaySeconds: config.retry.ecsApi.maxDelaySeconds }),
+    const states = definition.States.RunJobs.ItemProcessor.States;
+    // RunTask's own errors are told apart first; throttling is retried by its copy, with full jitter.
+    expect(states.RunTask.Retry).toBeUndefined();
+    expect(states.RunTaskWhileThrottled.Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: ['ECS.AmazonECSException', 'AmazonECS.Unknown', 'ECS.InvalidParameterException'], JitterStrategy: 'FULL', MaxDelaySeconds: config.retry.ecsApi.maxDelaySeconds }),
     ]);
+    // The result and the lease's release: one transaction through the AWS SDK integration.
+    expect(states.FinishJob.Resource).toBe('arn:aws:states:::aws-sdk:dynamodb:transactWriteItems');
+    expect(states.FinishJob.Parameters.TransactItems).toHaveLength(2);
+    expect(states.ReturnForCapacity.Parameters.DelaySeconds).toBe(config.capacity.capacityRetryDelaySeconds);
+    expect(definition.States.RunJobs.End).toBe(true);
   });
 
   test('Lambdas: Node.js 22 on arm64, own log groups; one dispatcher and one janitor at a time', () => {
@@ -91,10 +99,12 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     expect(configurePoolSettingsFromEnv((configure.environment as { variables: Record<string, string> }).variables)).toEqual({
       tableName: expect.stringContaining('aws_dynamodb_table.'),
       taskVcpu: config.task.cpu / 1024,
+      jobsPerExecution: config.capacity.jobsPerExecution,
+      accountVcpuQuota: config.capacity.accountVcpuQuota,
     });
   });
 
-  test('the dispatcher is woken by uploads, every minute, and the janitor by ended executions and a schedule', () => {
+  test('the dispatcher is woken by uploads, every minute, and the janitor by ended executions and a schedule; the capacity reader every minute', () => {
     const targets = resourcesOf(json, 'aws_cloudwatch_event_target').map(([, t]) => t);
     const toFunction = (fn: string) => targets.filter((t) => String(t.arn).startsWith(`\${aws_lambda_function.dispatch_${fn}_function_`));
     expect(toFunction('dispatcher').map((t) => JSON.parse(t.input as string).reason).sort()).toEqual(['object-created', 'schedule']);
@@ -103,7 +113,9 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     expect(uploadTarget.rule).toMatch(/aws_cloudwatch_event_rule\.intake_object-created/);
     const ended = resourceNamed(json, 'aws_cloudwatch_event_rule', 'janitor-on-execution-end');
     expect(JSON.parse(ended.event_pattern as string).detail.status).toEqual(['FAILED', 'TIMED_OUT', 'ABORTED']);
-    expect(resourcesOf(json, 'aws_lambda_permission')).toHaveLength(4);
+    expect(toFunction('capacity').map((t) => JSON.parse(t.input as string).reason)).toEqual(['schedule']);
+    expect(resourceNamed(json, 'aws_cloudwatch_event_rule', 'capacity-every-minute').schedule_expression).toBe('rate(1 minute)');
+    expect(resourcesOf(json, 'aws_lambda_permission')).toHaveLength(5);
   });
 });
 
@@ -136,14 +148,17 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     expect(await decide(policy, { action: 'events:PutRule', resource: `arn:aws:events:${region}:${account}:rule/anything` })).toBe('ImplicitlyDenied');
   });
 
-  test('state machine role: only the pool and ledger items, only UpdateItem', async () => {
+  test('state machine role: only the ledger rows, released counters and the pool (the vCPU-limit hold), only UpdateItem; back to its own queue', async () => {
     const policy = policyOf('pipeline_policy');
     const update = (keys: string[]) => decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
     expect(await update(['POOL'])).toBe('Allowed');
     expect(await update(['JOB#0123'])).toBe('Allowed');
+    expect(await update(['RELEASED#17'])).toBe('Allowed');
     expect(await update(['SOMETHING-ELSE'])).toBe('ImplicitlyDenied');
     expect(await decide(policy, { action: 'dynamodb:DeleteItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['POOL'] } })).toBe('ImplicitlyDenied');
     expect(await decide(policy, { action: 'dynamodb:Scan', resource: tableArn })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake` })).toBe('Allowed');
+    expect(await decide(policy, { action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake-dlq` })).toBe('ImplicitlyDenied');
   });
 
   test('dispatcher role: takes from the intake queue, sends only to its DLQ, starts only this state machine', async () => {
@@ -157,6 +172,43 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     const machine = `arn:aws:states:${region}:${account}:stateMachine:${config.namePrefix}-jobs`;
     expect(await decide(policy, { action: 'states:StartExecution', resource: machine })).toBe('Allowed');
     expect(await decide(policy, { action: 'states:StartExecution', resource: `${machine}-other` })).toBe('ImplicitlyDenied');
+  });
+
+  test('dispatcher role: admissions (pool, rows, released counters for a give-back) and batch records; no scan, no delete of rows', async () => {
+    const policy = policyOf('dispatch_dispatcher_policy');
+    const batchesArn = `arn:aws:dynamodb:${region}:${account}:table/${config.namePrefix}-batches`;
+    const on = (action: string, keys: string[]) => decide(policy, { action, resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
+    expect(await on('dynamodb:UpdateItem', ['POOL'])).toBe('Allowed');
+    expect(await on('dynamodb:UpdateItem', ['JOB#1'])).toBe('Allowed');
+    expect(await on('dynamodb:BatchGetItem', ['RELEASED#3'])).toBe('Allowed');
+    expect(await on('dynamodb:DeleteItem', ['JOB#1'])).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'dynamodb:Scan', resource: tableArn })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'dynamodb:PutItem', resource: batchesArn })).toBe('Allowed');
+    expect(await decide(policy, { action: 'dynamodb:DeleteItem', resource: batchesArn })).toBe('Allowed');
+  });
+
+  test('janitor role: scans only the batches table; repairs only counters it re-checks', async () => {
+    const policy = policyOf('dispatch_janitor_policy');
+    const batchesArn = `arn:aws:dynamodb:${region}:${account}:table/${config.namePrefix}-batches`;
+    expect(await decide(policy, { action: 'dynamodb:Scan', resource: batchesArn })).toBe('Allowed');
+    expect(await decide(policy, { action: 'dynamodb:Scan', resource: tableArn })).toBe('ImplicitlyDenied');
+    const on = (action: string, keys: string[]) => decide(policy, { action, resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
+    expect(await on('dynamodb:ConditionCheckItem', ['POOL'])).toBe('Allowed');
+    expect(await on('dynamodb:UpdateItem', ['POOL'])).toBe('ImplicitlyDenied');
+    expect(await on('dynamodb:UpdateItem', ['RELEASED#0'])).toBe('Allowed');
+    const machine = `arn:aws:states:${region}:${account}:stateMachine:${config.namePrefix}-jobs`;
+    expect(await decide(policy, { action: 'states:ListExecutions', resource: machine })).toBe('Allowed');
+    expect(await decide(policy, { action: 'states:StopExecution', resource: `${machine.replace(':stateMachine:', ':execution:')}:x` })).toBe('ImplicitlyDenied');
+  });
+
+  test('capacity reader role: only the Fargate quotas the stage uses, the usage metric, and the pool', async () => {
+    const policy = policyOf('dispatch_capacity_policy');
+    const quota = (code: string) => `arn:aws:servicequotas:${region}:${account}:fargate/${code}`;
+    expect(await decide(policy, { action: 'servicequotas:GetServiceQuota', resource: quota('L-36FBB829') })).toBe('Allowed'); // dev runs on Spot
+    expect(await decide(policy, { action: 'servicequotas:GetServiceQuota', resource: quota('L-3032A538') })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'cloudwatch:GetMetricData', resource: '*' })).toBe('Allowed');
+    expect(await decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['POOL'] } })).toBe('Allowed');
+    expect(await decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['JOB#1'] } })).toBe('ImplicitlyDenied');
   });
 
   test('configure-pool role may touch the pool item and nothing else', async () => {

@@ -1,14 +1,14 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { runDispatcher } from '../../functions/dispatcher';
-import type { DispatcherSettings } from '../../functions/environment';
-import { executionArnOf } from '../../functions/jobs';
-import type { Job } from '../../functions/jobs';
+import { runDispatcher, StartedBatches } from '../../functions/dispatcher';
+import type { DispatcherSettings, JanitorSettings } from '../../functions/environment';
+import { executionArnOf, type JobInput } from '../../functions/jobs';
+import { runJanitor } from '../../functions/janitor';
 import { configureCommand } from '../../functions/pool';
 import { VirtualClock } from '../../twin/engines/clock';
 import { AwsError } from '../../twin/engines/errors';
 import { Recorder } from '../../twin/engines/recorder';
 import { SqsEmulator } from '../../twin/engines/sqs';
-import type { LocalDynamo } from './dynalite';
+import type { MotoDynamo } from './moto';
 
 export const BUCKET = 'sluice-test-bucket';
 
@@ -36,40 +36,75 @@ export function objectCreated(key: string, versionId = `v-${key}`, bucket = BUCK
 
 export interface StartedExecution {
   readonly name: string;
-  readonly jobs: Array<Job & { vcpu: number }>;
+  readonly jobs: JobInput[];
+  /** What DescribeExecution and ListExecutions answer for it; a test ends it by setting this. */
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 }
 
 /**
- * The dispatcher's surroundings: SQS (the twin's emulator, on a virtual clock), DynamoDB (dynalite) and a
- * Step Functions front that records StartExecution calls and can be told to fail.
+ * The dispatcher's and janitor's surroundings: DynamoDB on moto (the stage's two tables), SQS (the twin's emulator,
+ * on a virtual clock), and a Step Functions front that records StartExecution calls, answers Describe/List from
+ * them and can be told to fail.
  */
-export async function intakeWorld(dynamo: LocalDynamo, pool: { budgetVcpu: number; ratePerSecond: number; burst: number }, maxReceiveCount = 3) {
+export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; ratePerSecond: number; burst: number }, maxReceiveCount = 3) {
+  // This world's own: one world's batch names must not count as started in another's.
+  const startedBatches = new StartedBatches();
   const clock = new VirtualClock();
   const recorder = new Recorder(clock);
   const sqs = new SqsEmulator(clock, recorder);
   const deadLetterQueueUrl = sqs.createQueue({ name: 'intake-dlq' });
   const queueUrl = sqs.createQueue({ name: 'intake', visibilityTimeoutSeconds: 120, redrive: { deadLetterQueueName: 'intake-dlq', maxReceiveCount } });
-  const tableName = await dynamo.createTable();
-  await dynamo.ddb.send(new UpdateCommand(configureCommand(tableName, pool, clock.now())));
-  const ddb = { send: (command: unknown) => clock.track(() => dynamo.ddb.send(command as never)) };
+  const { tableName, batchesTableName } = await moto.createTables();
+  await moto.ddb.send(new UpdateCommand(configureCommand(tableName, pool, clock.now())));
+  // Time stands still while a request is out to moto, as for every tracked operation of the virtual clock.
+  let crashAfter: string | undefined;
+  let before: { commandName: string; run: () => Promise<unknown> } | undefined;
+  const ddb = {
+    async send(command: unknown) {
+      if (before && (command as object).constructor.name === before.commandName) {
+        const { run } = before;
+        before = undefined;
+        await run();
+      }
+      const output = await clock.track(() => moto.ddb.send(command as never));
+      if (crashAfter && (command as object).constructor.name === crashAfter) {
+        crashAfter = undefined;
+        throw new AwsError('FunctionCrashed', 'the function died right after this call (what it did stays done)', false);
+      }
+      return output;
+    },
+  };
 
   const started: StartedExecution[] = [];
   let failStarts: string | undefined;
   const stateMachineArn = 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-test-jobs';
   const sfn = {
     async send(command: { constructor: { name: string }; input: any }) {
-      if (command.constructor.name !== 'StartExecutionCommand') throw new Error(`unexpected ${command.constructor.name}`);
-      if (failStarts) throw new AwsError(failStarts, 'StartExecution failed');
-      const { name, input } = command.input;
-      if (started.some((s) => s.name === name)) throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${name}'`, false);
-      started.push({ name, jobs: JSON.parse(input).jobs });
-      return { executionArn: executionArnOf(stateMachineArn, name), startDate: new Date(clock.now()) };
+      switch (command.constructor.name) {
+        case 'StartExecutionCommand': {
+          if (failStarts) throw new AwsError(failStarts, 'StartExecution failed');
+          const { name, input } = command.input;
+          if (started.some((s) => s.name === name)) throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${name}'`, false);
+          started.push({ name, jobs: JSON.parse(input).jobs, status: 'RUNNING' });
+          return { executionArn: executionArnOf(stateMachineArn, name), startDate: new Date(clock.now()) };
+        }
+        case 'DescribeExecutionCommand': {
+          const found = started.find((s) => executionArnOf(stateMachineArn, s.name) === command.input.executionArn);
+          if (!found) throw new AwsError('ExecutionDoesNotExist', 'Execution Does Not Exist', false);
+          return { status: found.status, executionArn: command.input.executionArn };
+        }
+        case 'ListExecutionsCommand':
+          return { executions: started.filter((s) => !command.input.statusFilter || s.status === command.input.statusFilter).map((s) => ({ name: s.name, status: s.status })) };
+        default:
+          throw new Error(`unexpected ${command.constructor.name}`);
+      }
     },
   };
   const settings: DispatcherSettings = {
     queueUrl,
     deadLetterQueueUrl,
     tableName,
+    batchesTableName,
     stateMachineArn,
     bucketName: BUCKET,
     inputPrefix: 'incoming/',
@@ -77,21 +112,55 @@ export async function intakeWorld(dynamo: LocalDynamo, pool: { budgetVcpu: numbe
     jobsPerExecution: 10,
     leaseSeconds: 3600,
     maxRunMs: 30_000,
+    batchWindowMs: 0,
+  };
+  const janitorSettings: JanitorSettings = {
+    tableName,
+    batchesTableName,
+    queueUrl,
+    stateMachineArn,
+    dispatcherFunctionName: 'sluice-test-dispatcher',
+    maxExecutionAttempts: 3,
+    startGraceMs: 120_000,
   };
   const logs: Array<Record<string, unknown>> = [];
+  const wakes: unknown[] = [];
+
+  /** Runs `work` with virtual time passing as it sleeps, until it returns. */
+  async function untilDone<T>(work: Promise<T>): Promise<T> {
+    let done = false;
+    void work.then(
+      () => ((done = true), clock.stop()),
+      () => ((done = true), clock.stop()),
+    );
+    await clock.run();
+    if (!done) await work;
+    return work;
+  }
 
   return {
     clock,
     sqs,
     ddb,
     tableName,
+    batchesTableName,
     queueUrl,
     deadLetterQueueUrl,
     settings,
+    janitorSettings,
     started,
     logs,
+    wakes,
     failStartsWith(name: string | undefined) {
       failStarts = name;
+    },
+    /** Something else happens just before the function's next DynamoDB call of this command. */
+    beforeNext(commandName: string, run: () => Promise<unknown>) {
+      before = { commandName, run };
+    },
+    /** The function dies right after its next DynamoDB call of this command (e.g. 'TransactWriteCommand'). */
+    crashAfterNext(commandName: string) {
+      crashAfter = commandName;
     },
     /** Lets `ms` of virtual time pass (timers due meanwhile fire). */
     async advance(ms: number) {
@@ -99,16 +168,14 @@ export async function intakeWorld(dynamo: LocalDynamo, pool: { budgetVcpu: numbe
       clock.setTimeout(() => undefined, ms); // the clock only moves towards a timer
       await clock.run({ untilMs: until });
     },
-    /** Runs the dispatcher once, letting virtual time pass as it sleeps and polls. */
-    async dispatch(overrides: Partial<DispatcherSettings> = {}) {
-      const run = runDispatcher({ sqs, sfn, ddb, clock, settings: { ...settings, ...overrides }, log: (e) => logs.push(e) });
-      let summary: Awaited<typeof run> | undefined;
-      void run.then((s) => {
-        summary = s;
-        clock.stop();
-      });
-      await clock.run();
-      return summary ?? (await run);
+    /** Runs the dispatcher once, letting virtual time pass as it sleeps. */
+    dispatch(overrides: Partial<DispatcherSettings> = {}) {
+      return untilDone(runDispatcher({ sqs, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e) }));
+    },
+    /** Runs the janitor once (an execution-ended event for `ended`, or a sweep). */
+    janitor(overrides: Partial<JanitorSettings> = {}, event?: unknown) {
+      const lambda = { send: async (command: { input: unknown }) => wakes.push(command.input) };
+      return untilDone(runJanitor({ ddb, sqs, sfn, lambda, clock, settings: { ...janitorSettings, ...overrides }, log: (e) => logs.push(e) }, event));
     },
   };
 }

@@ -3,7 +3,7 @@ import type { EnvironmentConfig } from '../../environments';
 import type { StateMachineDefinition } from '../../modules/pipeline/asl';
 import { fakeAttribute } from '../../twin/designs/sluice';
 import type { DynamoDbApi } from '../../twin/engines/dynamo';
-import { dynamoDbTask, taskStates } from '../../twin/engines/stepfunctions';
+import { dynamoDbSdkTask, dynamoDbTask, taskStates } from '../../twin/engines/stepfunctions';
 import { resolveReferences, resourcesOf, synthStage, type StageName } from './synth';
 
 /**
@@ -25,21 +25,23 @@ export type LocalHandler = (input: any) => Promise<any>;
 /** Local handlers keyed by state name, chosen by each Task's Resource. */
 export function localHandlers(
   definition: StateMachineDefinition,
-  services: { dynamodb: DynamoDB.DynamoDBClient; runTask: LocalHandler; invokeLambda: LocalHandler },
+  services: { dynamodb: DynamoDB.DynamoDBClient; runTask: LocalHandler; invokeLambda: LocalHandler; sendMessage: LocalHandler },
 ): Record<string, LocalHandler> {
   const handlers: Record<string, LocalHandler> = {};
   for (const { name, resource } of taskStates(definition)) {
-    const dynamo = resource.match(/:states:::dynamodb:(\w+)$/);
-    const dynamoTask = dynamo && dynamoDbTask(sdkApi(services.dynamodb), dynamo[1]);
+    const optimized = resource.match(/:states:::dynamodb:(\w+)$/);
+    const sdk = resource.match(/:states:::aws-sdk:dynamodb:(\w+)$/);
+    const dynamoTask = (optimized && dynamoDbTask(sdkApi(services.dynamodb), optimized[1])) || (sdk && dynamoDbSdkTask(sdkApi(services.dynamodb), sdk[1]));
     if (dynamoTask) handlers[name] = dynamoTask;
     else if (resource.endsWith(':states:::ecs:runTask.sync')) handlers[name] = services.runTask;
     else if (resource.endsWith(':states:::lambda:invoke')) handlers[name] = services.invokeLambda;
+    else if (resource.endsWith(':states:::sqs:sendMessage')) handlers[name] = services.sendMessage;
     else throw new Error(`state ${name}: no local handler for ${resource}`);
   }
   return handlers;
 }
 
-/** The low-level SDK client as the integration's DynamoDB: these tests go through the SDK to a dynalite server. */
+/** The low-level SDK client as the integration's DynamoDB: these tests go through the SDK to moto's server. */
 function sdkApi(client: DynamoDB.DynamoDBClient): DynamoDbApi {
   return {
     async call(operation, input) {

@@ -1,5 +1,5 @@
 import { VirtualClock } from '../../twin/engines/clock';
-import { EcsEmulator, VCPU_LIMIT_MESSAGE, type EcsOptions } from '../../twin/engines/ecs';
+import { EcsEmulator, INVALID_PARAMETER_MESSAGE, VCPU_LIMIT_MESSAGE, type EcsOptions } from '../../twin/engines/ecs';
 import { LambdaEmulator } from '../../twin/engines/lambda';
 import { mulberry32 } from '../../twin/engines/random';
 import { Recorder } from '../../twin/engines/recorder';
@@ -166,6 +166,86 @@ describe('ECS/Fargate twin', () => {
     const error = await settled;
     expect(JSON.parse(error.message)).toMatchObject({ StopCode: 'SpotInterruption', Containers: [{ ExitCode: 75 }] });
     expect(clock.seconds()).toBeLessThan(302);
+  });
+});
+
+describe('ECS/Fargate twin: a shared account', () => {
+  const accepted = (ecs: EcsEmulator, jobId: string, extra: Record<string, unknown> = {}) =>
+    // A refusal is synchronous (the promise is already rejected when the race looks); an accepted task is still running.
+    Promise.race([ecs.runTaskSync(runTask(jobId, extra)), Promise.resolve('accepted')]).catch((error: Error) => error.message);
+  const spot = { CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }] };
+
+  it("counts other workloads' vCPU against the quota of their class, from each step on", async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({
+      vcpuQuota: { FARGATE: 4, FARGATE_SPOT: 4 },
+      behaviour: () => ({ durationSeconds: 1000, exitCode: 0 }),
+      background: { FARGATE: [{ atSeconds: 0, vcpu: 3 }, { atSeconds: 60, vcpu: 1 }], FARGATE_SPOT: [{ atSeconds: 30, vcpu: 4 }] },
+    }));
+    await clock.run({ untilMs: 0 });
+    expect(await accepted(ecs, 'a')).toBe('accepted');
+    // 3 others + 1 of ours = the quota of 4.
+    expect(await accepted(ecs, 'b')).toBe(VCPU_LIMIT_MESSAGE);
+    // Spot is its own quota: free until its others arrive at 30 s.
+    expect(await accepted(ecs, 's1', spot)).toBe('accepted');
+    await clock.run({ untilMs: 30_000 });
+    expect(ecs.accountVcpuInUse('FARGATE_SPOT')).toBe(4);
+    expect(await accepted(ecs, 's2', spot)).toBe(VCPU_LIMIT_MESSAGE);
+    await clock.run({ untilMs: 60_000 });
+    expect(await accepted(ecs, 'c')).toBe('accepted');
+    expect(await accepted(ecs, 'd')).toBe('accepted');
+    expect(await accepted(ecs, 'e')).toBe(VCPU_LIMIT_MESSAGE);
+    expect(ecs.vcpuInUse()).toBe(4);
+    const background = recorder.events.filter((e) => e.type === 'background').map(({ t, class: c, vcpu, wantedVcpu }) => ({ t, c, vcpu, wantedVcpu }));
+    // At 30 s Spot's others want 4 but our task holds 1 of the 4: they hold 3 until it stops.
+    expect(background).toEqual([
+      { t: 0, c: 'onDemand', vcpu: 3, wantedVcpu: undefined },
+      { t: 30, c: 'spot', vcpu: 3, wantedVcpu: 4 },
+      { t: 60, c: 'onDemand', vcpu: 1, wantedVcpu: undefined },
+    ]);
+    await clock.run({ untilMs: 1000_000 });
+    expect(recorder.events.filter((e) => e.type === 'background').slice(3).map(({ t, class: c, vcpu }) => ({ t, c, vcpu }))).toEqual([{ t: 1000, c: 'spot', vcpu: 4 }]);
+  });
+
+  it('keeps the account’s vCPU per class over time: the Maximum of any minute', async () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ behaviour: () => ({ durationSeconds: 30, exitCode: 0 }), background: { FARGATE: [{ atSeconds: 90, vcpu: 5 }] } }));
+    const t0 = clock.now();
+    clock.setTimeout(() => void ecs.runTaskSync(runTask('a')), 70_000);
+    clock.setTimeout(() => void ecs.runTaskSync(runTask('b')), 75_000);
+    clock.setTimeout(() => void ecs.runTaskSync(runTask('s', spot)), 200_000);
+    await clock.run();
+    const minute = (m: number, provider: 'FARGATE' | 'FARGATE_SPOT' = 'FARGATE') => ecs.maxAccountVcpu(provider, t0 + m * 60_000, t0 + (m + 1) * 60_000);
+    // Minute 1: a and b (2), then others' 5 at 90 s with both still running (7); minute 2: others only; Spot apart.
+    expect([minute(0), minute(1), minute(2), minute(3)]).toEqual([0, 7, 5, 5]);
+    expect([minute(2, 'FARGATE_SPOT'), minute(3, 'FARGATE_SPOT'), minute(4, 'FARGATE_SPOT')]).toEqual([0, 1, 0]);
+    // Before the run the account stood as the run found it: others start at 90 s here, so nothing ran.
+    expect(ecs.maxAccountVcpu('FARGATE', t0 - 60_000, t0)).toBe(0);
+  });
+
+  it('before the run, the others were at their level of second 0 (a reading at the start sees them)', () => {
+    const { clock, recorder, rng } = setup();
+    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ background: { FARGATE_SPOT: [{ atSeconds: 0, vcpu: 50 }, { atSeconds: 600, vcpu: 80 }] } }));
+    const t0 = clock.now();
+    expect(ecs.maxAccountVcpu('FARGATE_SPOT', t0 - 60_000, t0)).toBe(50);
+    expect(ecs.maxAccountVcpu('FARGATE', t0 - 60_000, t0)).toBe(0);
+  });
+
+  it('fails RunTask with InvalidParameterException (EC2 throttled behind ECS) at its rate', async () => {
+    const { clock, recorder, rng } = setup();
+    const always = new EcsEmulator(clock, rng, recorder, ecsOptions({ invalidParameterRate: 1 }));
+    await expect(always.runTaskSync(runTask('a'))).rejects.toMatchObject({ name: 'ECS.InvalidParameterException', message: INVALID_PARAMETER_MESSAGE });
+    expect(INVALID_PARAMETER_MESSAGE).toBe('Error retrieving security group information for [sg-0123456789abcdef0]: Request limit exceeded.');
+    expect(recorder.events.map((e) => [e.type, e.jobId])).toEqual([['runTask', 'a'], ['invalidParameter', 'a']]);
+    expect(always.vcpuInUse()).toBe(0);
+
+    const fifth = setup();
+    const some = new EcsEmulator(fifth.clock, fifth.rng, fifth.recorder, ecsOptions({ invalidParameterRate: 0.2, apiBucket: { burst: 1000, refillPerSecond: 40 } }));
+    const outcomes = await Promise.all(Array.from({ length: 500 }, (_, i) => accepted(some, `j${i}`)));
+    const refused = outcomes.filter((o) => o === INVALID_PARAMETER_MESSAGE).length;
+    expect(refused).toBeGreaterThan(70);
+    expect(refused).toBeLessThan(130);
+    expect(fifth.recorder.events.filter((e) => e.type === 'invalidParameter')).toHaveLength(refused);
   });
 });
 

@@ -1,3 +1,4 @@
+import { renderChart } from '../../twin/chart';
 import { computeReport } from '../../twin/report';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ const e = (t: number, type: string, fields: Record<string, unknown> = {}): TwinE
 
 describe('report from events', () => {
   const events: TwinEvent[] = [
-    e(0, 'start', { design: 'x', stage: 'dev', seed: 1, budgetVcpu: 2, launchRatePerSecond: 1, accountVcpuQuota: 6 }),
+    e(0, 'start', { design: 'x', stage: 'dev', seed: 1, budgetVcpu: 2, launchRatePerSecond: 1, launchBurst: 3, accountVcpuQuota: 6 }),
     e(0, 'arrive', { jobId: 'a' }),
     e(0, 'arrive', { jobId: 'b' }),
     e(0, 'arrive', { jobId: 'c' }),
@@ -40,7 +41,7 @@ describe('report from events', () => {
 
   it('computes peak vCPU, the lower bound with its formula, and the makespan ratio', () => {
     expect(report.peakVcpu).toBe(2);
-    // Σ task vCPU-seconds = 100 + 100 (t3 never stopped, not counted) → /2 = 100 s; 3 tasks ran / 1 per s = 3 s.
+    // Σ task vCPU-seconds = 100 + 100 (t3 never stopped, not counted) → /2 = 100 s; (3 ran − burst 3) / 1 per s + shortest task 100 s = 100 s.
     expect(report.lowerBoundSeconds).toBe(100);
     expect(report.lowerBoundFormula).toContain('200 / 2 = 100 s');
     expect(report.makespanSeconds).toBe(101);
@@ -60,20 +61,237 @@ describe('report from events', () => {
   });
 });
 
+describe('report: the shared account, leaks and duplicates', () => {
+  const start = (fields: Record<string, unknown> = {}) =>
+    e(0, 'start', { design: 'sluice', stage: 'prod', seed: 1, budgetVcpu: 100, launchRatePerSecond: 1000, launchBurst: 20, accountVcpuQuota: 120, accountVcpuQuotas: { onDemand: 120, spot: 120 }, classWeights: { onDemand: 1 }, ...fields });
+
+  it('bounds the makespan by the free quota (quota − others, in the classes the stage uses), not the budget alone', () => {
+    const report = computeReport([
+      start(),
+      e(0, 'background', { class: 'onDemand', vcpu: 50 }),
+      // Spot is not the stage's class: others there change nothing.
+      e(0, 'background', { class: 'spot', vcpu: 120 }),
+      e(0, 'arrive', { jobId: 'a' }),
+      e(0, 'arrive', { jobId: 'b' }),
+      e(0, 'taskStart', { jobId: 'a', taskArn: 't1', vcpu: 70, provider: 'FARGATE' }),
+      e(50, 'taskStop', { jobId: 'a', taskArn: 't1', vcpu: 70, exitCode: 0 }),
+      e(50, 'jobDone', { jobId: 'a', status: 'succeeded' }),
+      e(50, 'taskStart', { jobId: 'b', taskArn: 't2', vcpu: 70, provider: 'FARGATE' }),
+      e(100, 'taskStop', { jobId: 'b', taskArn: 't2', vcpu: 70, exitCode: 0 }),
+      e(100, 'jobDone', { jobId: 'b', status: 'succeeded' }),
+      e(100, 'end', { stoppedBy: 'settled' }),
+    ]);
+    // 7,000 vCPU-s under min(100, 120 − 50) = 70 vCPU: 100 s (the budget alone would say 70 s).
+    expect(report.lowerBoundSeconds).toBe(100);
+    expect(report.lowerBoundOnBudgetSeconds).toBe(70);
+    expect(report.lowerBoundFormula).toContain('/ min(budget, free quota) = 7000 / 70 = 100 s');
+    expect(report.makespanRatio).toBe(1);
+    expect(report.peakAccountVcpu).toEqual({ onDemand: 120, spot: 120 });
+  });
+
+  it('serves the work under the free quota as it changes over time, with others at what they wanted', () => {
+    const report = computeReport([
+      start(),
+      e(0, 'background', { class: 'onDemand', vcpu: 20 }),
+      e(0, 'arrive', { jobId: 'a' }),
+      e(0, 'arrive', { jobId: 'b' }),
+      e(0, 'taskStart', { jobId: 'a', taskArn: 't1', vcpu: 100, provider: 'FARGATE' }),
+      // Others want 100 from t = 40 while the stage holds its 100: they keep the 20 the quota leaves them until it stops.
+      e(40, 'background', { class: 'onDemand', vcpu: 20, wantedVcpu: 100 }),
+      e(50, 'taskStop', { jobId: 'a', taskArn: 't1', vcpu: 100, exitCode: 0 }),
+      e(50, 'background', { class: 'onDemand', vcpu: 100 }),
+      e(50, 'taskStart', { jobId: 'b', taskArn: 't2', vcpu: 20, provider: 'FARGATE' }),
+      e(100, 'taskStop', { jobId: 'b', taskArn: 't2', vcpu: 20, exitCode: 0 }),
+      e(100, 'end', { stoppedBy: 'settled' }),
+    ]);
+    // The free quota follows what others want: 100 vCPU for 40 s (4,000), then 120 − 100 = 20 for the other 2,000.
+    expect(report.lowerBoundSeconds).toBe(140);
+    expect(report.lowerBoundFormula).toContain('served under min(budget 100, free quota) = 20–100 vCPU over time → 140 s');
+    expect(report.lowerBoundOnBudgetSeconds).toBe(60);
+    expect(report.peakAccountVcpu.onDemand).toBe(120);
+    expect(report.peakAccountVcpu.spot).toBe(0);
+  });
+
+  it('adds the classes the stage uses: 1:1 On-Demand and Spot leave it both classes’ free quota', () => {
+    const report = computeReport([
+      start({ classWeights: { onDemand: 1, spot: 1 } }),
+      e(0, 'background', { class: 'onDemand', vcpu: 100 }),
+      e(0, 'background', { class: 'spot', vcpu: 110 }),
+      e(0, 'arrive', { jobId: 'a' }),
+      e(0, 'arrive', { jobId: 'b' }),
+      e(0, 'taskStart', { jobId: 'a', taskArn: 't1', vcpu: 10, provider: 'FARGATE_SPOT' }),
+      e(0, 'taskStart', { jobId: 'b', taskArn: 't2', vcpu: 20, provider: 'FARGATE' }),
+      e(100, 'taskStop', { jobId: 'a', taskArn: 't1', vcpu: 10, exitCode: 0 }),
+      e(100, 'taskStop', { jobId: 'b', taskArn: 't2', vcpu: 20, exitCode: 0 }),
+      e(100, 'end', {}),
+    ]);
+    // 3,000 vCPU-s under (120 − 100) + (120 − 110) = 30 vCPU.
+    expect(report.lowerBoundSeconds).toBe(100);
+    expect(report.lowerBoundFormula).toContain('3000 / 30 = 100 s');
+    expect(report.peakAccountVcpu).toEqual({ onDemand: 120, spot: 120 });
+  });
+
+  it('takes the effective budget over time from budget events (time-weighted), else the configured budget', () => {
+    const base = [start(), e(0, 'arrive', { jobId: 'a' })];
+    const withBudget = computeReport([
+      ...base,
+      e(0, 'budget', { effectiveVcpu: 100 }),
+      e(10, 'budget', { effectiveVcpu: 40 }),
+      e(70, 'budget', { effectiveVcpu: 100 }),
+      e(100, 'end', {}),
+    ]);
+    // 100 for 10 s, 40 for 60 s, 100 for 30 s.
+    expect(withBudget.effectiveBudget).toEqual({ min: 40, median: 40 });
+    const mostlyFull = computeReport([...base, e(0, 'budget', { effectiveVcpu: 100 }), e(80, 'budget', { effectiveVcpu: 30 }), e(100, 'end', {})]);
+    expect(mostlyFull.effectiveBudget).toEqual({ min: 30, median: 100 });
+    expect(computeReport([...base, e(100, 'end', {})]).effectiveBudget).toEqual({ min: 100, median: 100 });
+  });
+
+  it('measures leaks per batch (an open one lasts until the end) and counts jobs run twice', () => {
+    const report = computeReport([
+      start(),
+      ...['x', 'y', 'z'].map((jobId) => e(0, 'arrive', { jobId })),
+      // x: two tasks exited 0, one after the other.
+      e(0, 'taskStart', { jobId: 'x', taskArn: 'x1', vcpu: 1 }),
+      e(10, 'taskStop', { jobId: 'x', taskArn: 'x1', vcpu: 1, exitCode: 0 }),
+      e(20, 'taskStart', { jobId: 'x', taskArn: 'x2', vcpu: 1 }),
+      e(30, 'taskStop', { jobId: 'x', taskArn: 'x2', vcpu: 1, exitCode: 0 }),
+      // y: two tasks at once, one failed.
+      e(0, 'taskStart', { jobId: 'y', taskArn: 'y1', vcpu: 1 }),
+      e(5, 'taskStart', { jobId: 'y', taskArn: 'y2', vcpu: 1 }),
+      e(20, 'taskStop', { jobId: 'y', taskArn: 'y1', vcpu: 1, exitCode: 75 }),
+      e(25, 'taskStop', { jobId: 'y', taskArn: 'y2', vcpu: 1, exitCode: 0 }),
+      // z: a retry that starts as the first attempt stops — once.
+      e(0, 'taskStart', { jobId: 'z', taskArn: 'z1', vcpu: 1 }),
+      e(10, 'taskStop', { jobId: 'z', taskArn: 'z1', vcpu: 1, exitCode: 75 }),
+      e(10, 'taskStart', { jobId: 'z', taskArn: 'z2', vcpu: 1 }),
+      e(20, 'taskStop', { jobId: 'z', taskArn: 'z2', vcpu: 1, exitCode: 0 }),
+      e(10, 'leakStart', { batch: 'b1' }),
+      e(15, 'leakStart', { batch: 'b1' }),
+      e(40, 'leakEnd', { batch: 'b1' }),
+      e(50, 'leakStart', { batch: 'b2' }),
+      e(60, 'leak', { jobId: 'x', since: 5, releasedAt: 20 }),
+      e(100, 'end', {}),
+    ]);
+    expect(report.jobsRunMoreThanOnce).toBe(1);
+    expect(report.jobsRunTwice).toBe(2);
+    expect(report.jobsWithRetries).toBe(3);
+    // b1 30 s (from its first start), b2 still open at 100: 50 s, the leak event 15 s.
+    expect(report.maxLeakSeconds).toBe(50);
+    expect(report.leaks).toBe(3);
+    expect(computeReport([start(), e(0, 'arrive', { jobId: 'a' })]).maxLeakSeconds).toBe(0);
+  });
+
+  it('counts RunTask refusals by kind, write units per object, and the injected faults', () => {
+    const report = computeReport([
+      start(),
+      ...['a', 'b'].map((jobId) => e(0, 'arrive', { jobId })),
+      e(0, 'runTask', { jobId: 'a' }),
+      e(0, 'vcpuLimit', { jobId: 'a', source: 'FARGATE' }),
+      e(1, 'runTask', { jobId: 'a' }),
+      e(1, 'invalidParameter', { jobId: 'a' }),
+      e(2, 'runTask', { jobId: 'a' }),
+      e(2, 'invalidParameter', { jobId: 'a' }),
+      e(3, 'runTask', { jobId: 'b' }),
+      e(3, 'crash', { function: 'dispatcher', call: 3, of: 10 }),
+      e(3, 'crash', { function: 'janitor', call: 1, of: 2 }),
+      e(3, 'injectedFault', { fault: 'startExecutionError' }),
+      e(3, 'injectedFault', { fault: 'dynamodbThrottle' }),
+      e(3, 'injectedFault', { fault: 'dynamodbThrottle' }),
+      e(4, 'meter', { ddbWriteUnits: 30, ddbWrites: 3 }),
+    ]);
+    expect(report).toMatchObject({ runTaskCalls: 4, vcpuLimitErrors: 1, vcpuLimitShareOfRunTaskCalls: 0.25, invalidParameterErrors: 2, writeUnitsPerObject: 15 });
+    expect(report.injectedFaults).toEqual({ dispatcherCrashes: 1, janitorCrashes: 1, startExecutionErrors: 1, dynamodbThrottles: 2 });
+  });
+});
+
+describe('chart', () => {
+  it('draws the effective budget over time and the quota the stage can use (quota − others, over its classes)', () => {
+    const events = [
+      e(0, 'start', { design: 'sluice', budgetVcpu: 100, accountVcpuQuota: 120, accountVcpuQuotas: { onDemand: 120, spot: 120 }, classWeights: { onDemand: 1, spot: 1 } }),
+      e(0, 'background', { class: 'onDemand', vcpu: 50 }),
+      e(0, 'background', { class: 'spot', vcpu: 50 }),
+      e(0, 'budget', { effectiveVcpu: 100 }),
+      e(500, 'budget', { effectiveVcpu: 40 }),
+      e(1000, 'end', {}),
+    ];
+    const svg = renderChart(events, computeReport(events));
+    // (120 − 50) × 2 classes; the budget steps, so it is labelled as effective.
+    expect(svg).toContain('>usable quota 140<');
+    expect(svg).toContain('>effective budget (100 configured)<');
+    const budgetPath = /<path d="([^"]+)" fill="none" stroke="#d62728"/.exec(svg)![1];
+    const ys = new Set(budgetPath.split(/[ML]/).filter(Boolean).map((p) => p.split(',')[1]));
+    expect(ys.size).toBe(2);
+  });
+});
+
 describe('scenario validation', () => {
+  it('reads background, invalidParameter, faults and overrides.accountVcpuQuota, with defaults', () => {
+    const s = parseScenario({
+      objects: { burst: 1 },
+      background: { onDemand: [{ atSeconds: 0, vcpu: 50 }, { atSeconds: 600, vcpu: 80 }] },
+      rates: { invalidParameter: 0.2 },
+      faults: { dispatcherCrash: 0.05 },
+      overrides: { accountVcpuQuota: 4500 },
+    });
+    expect(s.background).toEqual({ onDemand: [{ atSeconds: 0, vcpu: 50 }, { atSeconds: 600, vcpu: 80 }], spot: [] });
+    expect(s.rates.invalidParameter).toBe(0.2);
+    expect(s.faults).toEqual({ dispatcherCrash: 0.05, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 });
+    expect(s.overrides.accountVcpuQuota).toBe(4500);
+    const plain = parseScenario({ objects: { burst: 1 } });
+    expect(plain.background).toEqual({ onDemand: [], spot: [] });
+    expect(plain.rates.invalidParameter).toBe(0);
+    expect(plain.faults).toEqual({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 });
+    expect(plain.overrides.accountVcpuQuota).toBeUndefined();
+  });
+
+  it.each([
+    [{ background: { onDemand: [{ atSeconds: 60, vcpu: 5 }, { atSeconds: 30, vcpu: 1 }] } }, /background\.onDemand\.1\.atSeconds: must be after the previous step's atSeconds \(60\)/],
+    [{ background: { spot: [{ atSeconds: 0, vcpu: 5 }, { atSeconds: 0, vcpu: 1 }] } }, /background\.spot\.1\.atSeconds: must be after/],
+    [{ background: { spot: [{ atSeconds: -1, vcpu: 5 }] } }, /background\.spot\.0\.atSeconds: must be ≥ 0 seconds/],
+    [{ background: { onDemand: [{ atSeconds: 0, vcpu: -5 }] } }, /background\.onDemand\.0\.vcpu: must be ≥ 0 vCPU/],
+    [{ background: { onDemand: [{ atSeconds: 0, vcpu: 5, class: 'x' }] } }, /background\.onDemand\.0: Unrecognized key.*class/],
+    [{ background: { fargate: [] } }, /background: Unrecognized key.*fargate/],
+    [{ rates: { invalidParameter: 1.5 } }, /rates\.invalidParameter: must be a probability from 0 to 1/],
+    [{ faults: { dispatcherCrash: -0.1 } }, /faults\.dispatcherCrash: must be a probability/],
+    [{ faults: { janitorCrashes: 0.1 } }, /faults: Unrecognized key.*janitorCrashes/],
+    [{ overrides: { accountVcpuQuota: 120.5 } }, /overrides\.accountVcpuQuota: must be a whole number ≥ 1/],
+  ])('refuses bad new fields with their path: %j', (fields, message) => {
+    expect(() => parseScenario({ objects: { burst: 1 }, ...fields })).toThrow(message);
+  });
+
   it('rejects unknown fields and bad values with their path', () => {
     expect(() => parseScenario({ objects: { burst: 10 }, rates: { failure: 2 }, colour: 'red' })).toThrow(/rates\.failure: must be a probability from 0 to 1[\s\S]*Unrecognized key.*colour|colour[\s\S]*rates\.failure/);
     expect(() => parseScenario({ objects: { burst: 0 } })).toThrow(/objects: must bring at least one object/);
   });
 
-  it.each(readdirSync(join(__dirname, '../../twin/scenarios')))('the shipped scenario %s is valid for every stage', (file) => {
+  // The scenarios' budgets are stage configs' now, not derived from the account: each is valid where the stage's own
+  // accountVcpuQuota holds its budget, and refused for exactly that elsewhere.
+  it.each(readdirSync(join(__dirname, '../../twin/scenarios')))('the shipped scenario %s is valid on prod, and elsewhere unless its budget is over the stage quota', (file) => {
     const scenario = loadScenario(join(__dirname, '../../twin/scenarios', file));
-    for (const stage of ['dev', 'stg', 'prod']) expect(stageWithOverrides(stage, scenario).stage).toBe(stage);
+    expect(stageWithOverrides('prod', scenario).stage).toBe('prod');
+    for (const stage of ['dev', 'stg']) {
+      try {
+        expect(stageWithOverrides(stage, scenario).stage).toBe(stage);
+      } catch (error) {
+        expect((error as Error).message).toMatch(/capacity\.vcpuBudget: must not exceed capacity\.accountVcpuQuota/);
+        expect((error as Error).message.split('\n')).toHaveLength(2);
+      }
+    }
   });
 
-  it('overrides go through the stage schema: a pool the limiter item cannot hold is refused', () => {
-    const huge = parseScenario({ objects: { burst: 1 }, task: { vcpu: 0.25 }, quotas: { fargateVcpu: 2000 }, overrides: { vcpuBudget: 1000 } });
-    expect(() => stageWithOverrides('dev', huge)).toThrow(/capacity\.vcpuBudget: 4000 leases .* over DynamoDB's 400 KB item limit/);
+  it('the stage keeps its own accountVcpuQuota: a budget above the scenario quota is accepted, one above the stage quota is not', () => {
+    const above = parseScenario({ objects: { burst: 1 }, quotas: { fargateVcpu: 50 }, overrides: { vcpuBudget: 100 } });
+    const prod = stageWithOverrides('prod', above);
+    expect(prod.capacity).toMatchObject({ accountVcpuQuota: 400, vcpuBudget: 100 });
+    expect(() => stageWithOverrides('dev', above)).toThrow(/capacity\.vcpuBudget: must not exceed capacity\.accountVcpuQuota \(6 vCPU\)/);
+    const told = parseScenario({ objects: { burst: 1 }, overrides: { accountVcpuQuota: 200, vcpuBudget: 100 } });
+    expect(stageWithOverrides('dev', told).capacity).toMatchObject({ accountVcpuQuota: 200, vcpuBudget: 100 });
+  });
+
+  it('overrides go through the stage schema: a pool too large for a janitor sweep is refused', () => {
+    const huge = parseScenario({ objects: { burst: 1 }, task: { vcpu: 0.25 }, overrides: { accountVcpuQuota: 10000, vcpuBudget: 6000 } });
+    expect(() => stageWithOverrides('dev', huge)).toThrow(/capacity\.vcpuBudget: 6000 vCPU of 0\.25-vCPU tasks is 24000 concurrent tasks/);
   });
 
   it('fills defaults: AWS quotas and buckets', () => {

@@ -29,6 +29,7 @@ export interface TaskState {
   readonly Parameters?: Payload;
   readonly ResultSelector?: Payload;
   readonly ResultPath?: string | null;
+  readonly OutputPath?: string;
   readonly TimeoutSeconds?: number;
   readonly Retry?: readonly Retrier[];
   readonly Catch?: readonly Catcher[];

@@ -1,14 +1,16 @@
 /**
- * The sluice state machine: a Map over the jobs the dispatcher admitted, each one run as a Fargate task
- * and always ending with its lease released and its result in the ledger.
+ * The sluice state machine: a Map over the jobs the dispatcher admitted, each one run as a Fargate task and always
+ * ending with its lease given back: with its result (one transaction: the ledger row and a released counter), or
+ * back to the intake queue when the account or Fargate has no capacity for it now — never failed for that.
+ * The happy path is three states a job: RunTask, FinishJob, WakeDispatcher.
  */
 import type { EnvironmentConfig } from '../../environments';
 import type { JobInput } from '../../functions/jobs';
-import { LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
-import { SINGLE_RELEASE_EXPRESSIONS } from '../../functions/pool';
+import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
+import { POOL_KEY } from '../../functions/pool';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
-import { choice, map, pass, retrier, stateMachine, succeed, task, wait, type Retrier, type StateMachineDefinition } from './asl';
+import { choice, map, pass, retrier, stateMachine, task, wait, type ChoiceRule, type Retrier, type StateMachineDefinition } from './asl';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
 
 export interface PipelineDefinitionProps {
@@ -20,6 +22,7 @@ export interface PipelineDefinitionProps {
   readonly subnetIds: readonly string[];
   readonly securityGroupIds: readonly string[];
   readonly tableName: string;
+  readonly queueUrl: string;
   readonly dispatcherFunctionArn: string;
 }
 
@@ -27,19 +30,24 @@ export interface PipelineDefinitionProps {
 export const STATES = {
   runJobs: 'RunJobs',
   runTask: 'RunTask',
-  isEc2Throttling: 'IsEc2Throttling',
-  runTaskWhileEc2Throttles: 'RunTaskWhileEc2Throttles',
+  whyNotStarted: 'WhyNotStarted',
+  runTaskWhileThrottled: 'RunTaskWhileThrottled',
+  whyStillNotStarted: 'WhyStillNotStarted',
   classifyTaskFailure: 'ClassifyTaskFailure',
   readStoppedTask: 'ReadStoppedTask',
   classifyExitCode: 'ClassifyExitCode',
   prepareRetry: 'PrepareRetry',
   waitBeforeRetry: 'WaitBeforeRetry',
-  recordSuccess: 'RecordSuccess',
+  finishJob: 'FinishJob',
+  recordSucceededOnly: 'RecordSucceededOnly',
   recordFailure: 'RecordFailure',
-  releaseLease: 'ReleaseLease',
+  recordFailedOnly: 'RecordFailedOnly',
+  returnForCapacity: 'ReturnForCapacity',
+  giveBackLease: 'GiveBackLease',
+  returnForVcpuLimit: 'ReturnForVcpuLimit',
+  giveBackLeaseAndHold: 'GiveBackLeaseAndHold',
   wakeDispatcher: 'WakeDispatcher',
-  jobDone: 'JobDone',
-  done: 'Done',
+  wakeFailed: 'WakeFailed',
 } as const;
 
 /** Which job field feeds each variable the worker reads. */
@@ -57,33 +65,50 @@ export const ECS_TRANSIENT_ERRORS = ['ECS.AmazonECSException', 'AmazonECS.Unknow
  * group information … Request limit exceeded"; the same error name also means a real misconfiguration.
  */
 export const ECS_INVALID_PARAMETER = 'ECS.InvalidParameterException';
-export const EC2_THROTTLING_CAUSE_PATTERN = '*Request limit exceeded*';
-const DYNAMODB_TRANSIENT_ERRORS = [
-  'DynamoDB.ProvisionedThroughputExceededException',
-  'DynamoDB.RequestLimitExceeded',
-  'DynamoDB.ThrottlingException',
-  'DynamoDB.InternalServerErrorException',
-  'DynamoDB.AmazonDynamoDBException',
-];
+/** The messages that tell RunTask's errors apart (StringMatches patterns on the Cause). */
+export const RUN_TASK_CAUSES = {
+  vcpuLimit: "*limit on the number of vCPUs*",
+  noCapacity: '*Capacity is unavailable*',
+  ec2Throttling: '*Request limit exceeded*',
+} as const;
+
+/** The DynamoDB errors worth retrying, as the optimized integration (`DynamoDB.`) and the AWS SDK one (`DynamoDb.`) name them. */
+const DYNAMODB_TRANSIENT = ['ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'ThrottlingException', 'InternalServerErrorException'];
 const LAMBDA_TRANSIENT_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
+const SQS_TRANSIENT_ERRORS = ['Sqs.SqsException', 'SQS.SdkClientException', 'SQS.AmazonSQSException', 'States.TaskFailed'];
 
 const dynamoRetry: Retrier = retrier('dynamo', {
-  ErrorEquals: DYNAMODB_TRANSIENT_ERRORS,
+  ErrorEquals: [...DYNAMODB_TRANSIENT.map((e) => `DynamoDB.${e}`), 'DynamoDB.AmazonDynamoDBException'],
   IntervalSeconds: 1,
   MaxAttempts: 8,
   BackoffRate: 2,
   MaxDelaySeconds: 30,
   JitterStrategy: 'FULL',
 });
+/**
+ * A release transaction is cancelled when another transaction writes its released counter at that instant
+ * (TransactionConflict) — or when its lease is no longer this execution's: after a few tries, the result is recorded
+ * without the lease, which the janitor gives back.
+ */
+const transactionRetry: Retrier = retrier('transaction', {
+  ErrorEquals: ['DynamoDb.TransactionCanceledException', 'DynamoDb.TransactionConflictException', ...DYNAMODB_TRANSIENT.map((e) => `DynamoDb.${e}`)],
+  IntervalSeconds: 1,
+  MaxAttempts: 5,
+  BackoffRate: 2,
+  MaxDelaySeconds: 8,
+  JitterStrategy: 'FULL',
+});
 
 export function pipelineDefinition(props: PipelineDefinitionProps): StateMachineDefinition {
   const { config } = props;
   const dynamodb = (action: string) => `arn:${props.partition}:states:::dynamodb:${action}`;
-  const ledgerKey = { pk: { 'S.$': "States.Format('JOB#{}', $.job.jobId)" } };
+  const transactWriteItems = `arn:${props.partition}:states:::aws-sdk:dynamodb:transactWriteItems`;
+  const ledgerKey = { pk: { 'S.$': `States.Format('${LEDGER_KEY_PREFIX}{}', $.job.jobId)` } };
   const at = { 'S.$': '$$.State.EnteredTime' };
+  const thisExecution = { 'S.$': '$$.Execution.Name' };
   const ecs = config.retry.ecsApi;
   const ecsApiRetry: Retrier = {
-    ErrorEquals: ECS_TRANSIENT_ERRORS,
+    ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER],
     IntervalSeconds: ecs.intervalSeconds,
     MaxAttempts: ecs.maxAttempts,
     BackoffRate: ecs.backoffRate,
@@ -91,7 +116,8 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
     // Spread retries out: executions that failed together must not retry together.
     JitterStrategy: 'FULL',
   };
-  const runTask = (name: string, retry: Retrier[]) =>
+
+  const runTask = (name: string, retry: Retrier[], whenNotStarted: string) =>
     task(name, {
       Comment: 'One Fargate task for one object; .sync waits for it to stop',
       Resource: `arn:${props.partition}:states:::ecs:runTask.sync`,
@@ -111,7 +137,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
             {
               Name: props.containerName,
               Environment: [
-                ...WORKER_JOB_ENV.map((name) => ({ Name: name, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[name]}` })),
+                ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
                 { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
               ],
             },
@@ -121,24 +147,138 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       ResultSelector: { 'taskArn.$': '$.TaskArn' },
       ResultPath: '$.task',
       TimeoutSeconds: runTaskTimeoutSeconds(config.task),
-      Retry: retry,
+      ...(retry.length > 0 ? { Retry: retry } : {}),
       Catch: [
-        { ErrorEquals: [ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: STATES.isEc2Throttling },
+        { ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: whenNotStarted },
         { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.failure', Next: STATES.classifyTaskFailure },
         { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATES.recordFailure },
       ],
-      next: STATES.recordSuccess,
+      next: STATES.finishJob,
+    });
+
+  /** Why RunTask did not start the task: no vCPU in the account, no Fargate capacity, throttled, or a real error. */
+  const whyNotStarted = (name: string, whenThrottled: string) => {
+    const causeIs = (pattern: string): ChoiceRule[] => [{ Variable: '$.failure.Cause', IsPresent: true }, { Variable: '$.failure.Cause', StringMatches: pattern }];
+    return choice(name, {
+      Choices: [
+        { And: causeIs(RUN_TASK_CAUSES.vcpuLimit), Next: STATES.returnForVcpuLimit },
+        { And: causeIs(RUN_TASK_CAUSES.noCapacity), Next: STATES.returnForCapacity },
+        { And: [{ Variable: '$.failure.Error', StringEquals: ECS_INVALID_PARAMETER }, ...causeIs(RUN_TASK_CAUSES.ec2Throttling)], Next: whenThrottled },
+        { Variable: '$.failure.Error', StringEquals: 'ECS.AmazonECSException', Next: whenThrottled },
+        { Variable: '$.failure.Error', StringEquals: 'AmazonECS.Unknown', Next: whenThrottled },
+      ],
+      Default: STATES.recordFailure,
+    });
+  };
+
+  /** DynamoDB refuses attribute names an expression does not use: each write names only its own. */
+  const namesIn = (...expressions: string[]) =>
+    Object.fromEntries(Object.entries(LEDGER_RESULT_EXPRESSIONS.names).filter(([name]) => expressions.some((e) => new RegExp(`${name}\\b`).test(e))));
+  /** The ledger row's update with the lease's release, and the released counter: one transaction. */
+  const release = (expression: string, values: Record<string, unknown>, extra: unknown[] = []) => ({
+    // One token per attempt: a retry after a lost answer is safe anyway (the lease's condition fails and the
+    // result is recorded without it), and a retry after a conflict must run again, not be answered from the first.
+    'ClientRequestToken.$': `States.Hash(States.Format('{}|{}|${expression.length}|{}', $$.Execution.Name, $.job.jobId, $$.State.RetryCount), 'MD5')`,
+    TransactItems: [
+      {
+        Update: {
+          TableName: props.tableName,
+          Key: ledgerKey,
+          UpdateExpression: expression,
+          ConditionExpression: LEDGER_RESULT_EXPRESSIONS.heldByThisExecution,
+          ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.heldByThisExecution),
+          ExpressionAttributeValues: { ...values, ':batch': thisExecution, ':at': at },
+        },
+      },
+      {
+        Update: {
+          TableName: props.tableName,
+          Key: { pk: { 'S.$': '$.job.releaseShard' } },
+          UpdateExpression: 'ADD releasedVcpu :vcpu',
+          ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" } },
+        },
+      },
+      ...extra,
+    ],
+  });
+  const recordOnly = (name: string, expression: string, values: Record<string, unknown>) =>
+    task(name, {
+      Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
+      Resource: dynamodb('updateItem'),
+      Parameters: {
+        TableName: props.tableName,
+        Key: ledgerKey,
+        UpdateExpression: expression,
+        ConditionExpression: LEDGER_RESULT_EXPRESSIONS.noOtherLease,
+        ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.noOtherLease),
+        ExpressionAttributeValues: { ...values, ':batch': thisExecution, ':at': at },
+      },
+      ResultPath: null,
+      Retry: [dynamoRetry],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.wakeDispatcher }],
+      next: STATES.wakeDispatcher,
+    });
+  const succeededValues = { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' } };
+  const failedValues = { ':status': { S: 'failed' }, ':error': { 'S.$': '$.failure.Error' }, ':cause': { 'S.$': 'States.JsonToString($.failure)' } };
+
+  /** Back to the intake queue as the job's next round, after a delay; then the lease goes back (with a hold, or without). */
+  const returnToQueue = (name: string, giveBack: string) =>
+    task(name, {
+      Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
+      Resource: `arn:${props.partition}:states:::sqs:sendMessage`,
+      Parameters: {
+        QueueUrl: props.queueUrl,
+        DelaySeconds: config.capacity.capacityRetryDelaySeconds,
+        MessageBody: {
+          sluice: 'requeue',
+          'jobId.$': '$.job.jobId',
+          'bucket.$': '$.job.bucket',
+          'key.$': '$.job.key',
+          'versionId.$': '$.job.versionId',
+          'sequencer.$': '$.job.sequencer',
+          'round.$': 'States.MathAdd($.job.round, 1)',
+          'failedRuns.$': '$.job.failedRuns',
+        },
+      },
+      ResultPath: null,
+      Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.recordFailure }],
+      next: giveBack,
+    });
+  const returnedValues = { ':status': { S: 'queued' }, ':reason': { 'S.$': '$.failure.Cause' }, ':zero': { N: '0' }, ':one': { N: '1' } };
+  const giveBackLease = (name: string, hold: boolean) =>
+    task(name, {
+      Resource: transactWriteItems,
+      Parameters: release(
+        LEDGER_RESULT_EXPRESSIONS.returned,
+        returnedValues,
+        hold
+          ? [
+              {
+                // The account is full: admit nothing new until the capacity reader has measured it again.
+                Update: {
+                  TableName: props.tableName,
+                  Key: { pk: { S: POOL_KEY.pk } },
+                  UpdateExpression: 'SET capacityLimitAt = :at',
+                  ExpressionAttributeValues: { ':at': at },
+                },
+              },
+            ]
+          : [],
+      ),
+      ResultPath: null,
+      Retry: [transactionRetry],
+      // The message is in the queue; a lease that could not be given back is the janitor's.
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
+      next: STATES.wakeDispatcher,
     });
 
   const itemStates = {
-    [STATES.runTask]: runTask(STATES.runTask, [ecsApiRetry]),
-    // Told apart by its message: EC2 throttling is retried like ECS throttling, any other invalid parameter fails.
-    [STATES.isEc2Throttling]: choice(STATES.isEc2Throttling, {
-      Choices: [{ Variable: '$.failure.Cause', StringMatches: EC2_THROTTLING_CAUSE_PATTERN, Next: STATES.runTaskWhileEc2Throttles }],
-      Default: STATES.recordFailure,
-    }),
-    // The same RunTask, entered only once EC2 throttled: here the invalid-parameter error is retried too.
-    [STATES.runTaskWhileEc2Throttles]: runTask(STATES.runTaskWhileEc2Throttles, [{ ...ecsApiRetry, ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER] }]),
+    [STATES.runTask]: runTask(STATES.runTask, [], STATES.whyNotStarted),
+    [STATES.whyNotStarted]: whyNotStarted(STATES.whyNotStarted, STATES.runTaskWhileThrottled),
+    // The same RunTask, entered once ECS (or EC2 behind it) throttled: retried with full jitter, then back to the queue.
+    [STATES.runTaskWhileThrottled]: runTask(STATES.runTaskWhileThrottled, [ecsApiRetry], STATES.whyStillNotStarted),
+    [STATES.whyStillNotStarted]: whyNotStarted(STATES.whyStillNotStarted, STATES.returnForCapacity),
     // Catching States.TaskFailed also catches every other Task error (it is a wildcard), so first keep only a
     // real container failure. Its Cause is the stopped task as JSON (the DescribeTasks shape): parsed, its exit
     // code says bad input (final) or anything else (retried: transient trouble, a Spot interruption's SIGTERM).
@@ -188,79 +328,44 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       next: STATES.waitBeforeRetry,
     }),
     [STATES.waitBeforeRetry]: wait(STATES.waitBeforeRetry, { SecondsPath: '$.delaySeconds', next: STATES.runTask }),
-    [STATES.recordSuccess]: task(STATES.recordSuccess, {
-      Resource: dynamodb('updateItem'),
-      Parameters: {
-        TableName: props.tableName,
-        Key: ledgerKey,
-        UpdateExpression: LEDGER_RESULT_EXPRESSIONS.succeeded,
-        ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names,
-        ExpressionAttributeValues: { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' }, ':at': at },
-      },
+    [STATES.finishJob]: task(STATES.finishJob, {
+      Comment: 'The result and the lease given back, in one transaction',
+      Resource: transactWriteItems,
+      Parameters: release(LEDGER_RESULT_EXPRESSIONS.succeeded, succeededValues),
       ResultPath: null,
-      Retry: [dynamoRetry],
-      // The lease is released even if the ledger cannot be written.
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.releaseLease }],
-      next: STATES.releaseLease,
-    }),
-    [STATES.recordFailure]: task(STATES.recordFailure, {
-      Resource: dynamodb('updateItem'),
-      Parameters: {
-        TableName: props.tableName,
-        Key: ledgerKey,
-        UpdateExpression: LEDGER_RESULT_EXPRESSIONS.failed,
-        ExpressionAttributeNames: LEDGER_RESULT_EXPRESSIONS.names,
-        ExpressionAttributeValues: {
-          ':status': { S: 'failed' },
-          ':error': { 'S.$': '$.failure.Error' },
-          ':cause': { 'S.$': 'States.JsonToString($.failure)' },
-          ':at': at,
-        },
-      },
-      ResultPath: null,
-      Retry: [dynamoRetry],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.releaseLease }],
-      next: STATES.releaseLease,
-    }),
-    [STATES.releaseLease]: task(STATES.releaseLease, {
-      Comment: 'Give the vCPU back; a lease already released fails the condition, which is fine',
-      Resource: dynamodb('updateItem'),
-      Parameters: {
-        TableName: props.tableName,
-        Key: { pk: { S: 'POOL' } },
-        UpdateExpression: SINGLE_RELEASE_EXPRESSIONS.update,
-        ConditionExpression: SINGLE_RELEASE_EXPRESSIONS.condition,
-        ExpressionAttributeNames: { '#job.$': '$.job.jobId' },
-        ExpressionAttributeValues: {
-          ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" },
-          ':execution': { 'S.$': '$$.Execution.Name' },
-          ':updatedAt': at,
-        },
-      },
-      ResultPath: null,
-      Retry: [dynamoRetry],
-      Catch: [
-        { ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], ResultPath: null, Next: STATES.wakeDispatcher },
-        // Could not release: the janitor reclaims the lease when this execution ends.
-        { ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher },
-      ],
+      Retry: [transactionRetry],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordSucceededOnly }],
       next: STATES.wakeDispatcher,
     }),
+    [STATES.recordSucceededOnly]: recordOnly(STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, succeededValues),
+    [STATES.recordFailure]: task(STATES.recordFailure, {
+      Resource: transactWriteItems,
+      Parameters: release(LEDGER_RESULT_EXPRESSIONS.failed, failedValues),
+      ResultPath: null,
+      Retry: [transactionRetry],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordFailedOnly }],
+      next: STATES.wakeDispatcher,
+    }),
+    [STATES.recordFailedOnly]: recordOnly(STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, failedValues),
+    [STATES.returnForCapacity]: returnToQueue(STATES.returnForCapacity, STATES.giveBackLease),
+    [STATES.giveBackLease]: giveBackLease(STATES.giveBackLease, false),
+    [STATES.returnForVcpuLimit]: returnToQueue(STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
+    [STATES.giveBackLeaseAndHold]: giveBackLease(STATES.giveBackLeaseAndHold, true),
     [STATES.wakeDispatcher]: task(STATES.wakeDispatcher, {
       Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
       Resource: `arn:${props.partition}:states:::lambda:invoke`,
       Parameters: { FunctionName: props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
       ResultPath: null,
+      // The Map collects every iteration's output: keep it to the job id, whatever the job carried.
+      OutputPath: '$.job.jobId',
       Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.jobDone }],
-      next: STATES.jobDone,
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.wakeFailed }],
     }),
-    // Keep the Map's collected output tiny, whatever the job carried.
-    [STATES.jobDone]: pass(STATES.jobDone, { Parameters: { 'jobId.$': '$.job.jobId' } }),
+    [STATES.wakeFailed]: pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
   };
 
   return stateMachine({
-    Comment: `sluice ${config.stage}: run admitted jobs on Fargate, release every lease`,
+    Comment: `sluice ${config.stage}: run admitted jobs on Fargate, give every lease back`,
     TimeoutSeconds: leaseSeconds(config),
     StartAt: STATES.runJobs,
     States: {
@@ -270,9 +375,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
         MaxConcurrency: config.capacity.mapMaxConcurrency,
         ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: STATES.runTask, States: itemStates },
         ResultPath: null,
-        next: STATES.done,
       }),
-      [STATES.done]: succeed(),
     },
   });
 }

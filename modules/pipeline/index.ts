@@ -5,7 +5,7 @@ import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../environments';
 import { partitionOf, policyJson, serviceTrustPolicy, type PolicyStatement } from '../iam';
-import { leadingKeys } from '../limiter';
+import { leadingKeys, STATE_ITEMS } from '../limiter';
 import { pipelineDefinition } from './definition';
 
 export interface PipelineProps {
@@ -21,6 +21,8 @@ export interface PipelineProps {
   readonly securityGroupId: string;
   readonly tableName: string;
   readonly tableArn: string;
+  readonly queueUrl: string;
+  readonly queueArn: string;
   readonly dispatcherFunctionArn: string;
 }
 
@@ -69,6 +71,7 @@ export class Pipeline extends Construct {
       subnetIds: props.subnetIds,
       securityGroupIds: [props.securityGroupId],
       tableName: props.tableName,
+      queueUrl: props.queueUrl,
       dispatcherFunctionArn: props.dispatcherFunctionArn,
     });
     const machine = new SfnStateMachine(this, 'state-machine', {
@@ -122,12 +125,14 @@ export function stateMachineStatements(props: PipelineProps, partition: string, 
       Resource: `arn:${partition}:events:${region}:${accountId}:rule/StepFunctionsGetEventsForECSTaskRule`,
     },
     {
-      Sid: 'LeaseAndLedgerItemsOnly',
+      // Results and lease releases (a row and a released counter, in one transaction); the vCPU-limit hold on POOL.
+      Sid: 'LedgerRowsAndCounters',
       Effect: 'Allow',
       Action: 'dynamodb:UpdateItem',
       Resource: props.tableArn,
-      Condition: leadingKeys(['POOL', 'JOB#*']),
+      Condition: leadingKeys([STATE_ITEMS.jobs, STATE_ITEMS.released, STATE_ITEMS.pool]),
     },
+    { Sid: 'BackToTheQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.queueArn },
     {
       Sid: 'WakeTheDispatcher',
       Effect: 'Allow',

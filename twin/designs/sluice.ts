@@ -2,14 +2,20 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { Testing } from 'cdktf';
 import type { EnvironmentConfig } from '../../environments';
 import { configurePool } from '../../functions/configure-pool';
-import { runDispatcher } from '../../functions/dispatcher';
-import { configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
+import { runDispatcher, StartedBatches } from '../../functions/dispatcher';
+import { capacitySettingsFromEnv, configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
 import { runJanitor } from '../../functions/janitor';
-import { jobIdOf } from '../../functions/jobs';
+import { executionArnOf, jobIdOf } from '../../functions/jobs';
+import { LEDGER_KEY_PREFIX } from '../../functions/ledger';
+import { readCapacity } from '../../functions/capacity';
+import { effectiveBudget, readPool } from '../../functions/pool';
+import { STATES } from '../../modules/pipeline/definition';
 import { PipelineStack, stackName } from '../../modules/stack';
 import { resolveReferences, type TerraformJson } from '../../scripts/synth-output';
 import { EventBridgeRule } from '../engines/eventbridge';
+import { SDK_RETRY } from '../engines/faults';
 import { queueUrl } from '../engines/sqs';
+import { LeakWatch } from '../leaks';
 import { s3Event, type Design, type World } from '../world';
 
 /**
@@ -117,6 +123,7 @@ export function readStage(json: TerraformJson) {
   const dispatcher = one(functions.filter((f) => 'DEAD_LETTER_QUEUE_URL' in f.env && 'STATE_MACHINE_ARN' in f.env), 'dispatcher function');
   const janitor = one(functions.filter((f) => 'DISPATCHER_FUNCTION_NAME' in f.env), 'janitor function');
   const configurePool = one(functions.filter((f) => f.name.endsWith('-configure-pool')), 'configure-pool function');
+  const capacity = one(functions.filter((f) => 'CAPACITY_WEIGHTS' in f.env), 'capacity function');
   // What `terraform apply` seeds the pool with: the aws_lambda_invocation of configure-pool.
   const [, seed] = one(resources(json, 'aws_lambda_invocation'), 'pool seed invocation');
   const queues = resources(json, 'aws_sqs_queue').map(([, q]) => {
@@ -134,6 +141,7 @@ export function readStage(json: TerraformJson) {
     dispatcher,
     janitor,
     configurePool: { ...configurePool, seed: JSON.parse(String(seed.input)) as unknown },
+    capacity,
     queues,
     tables,
   };
@@ -189,38 +197,62 @@ export function sluiceDesign(_stage: string): Design {
       const janitorSettings = janitorSettingsFromEnv(stage.janitor.env);
       await configurePool(world.ddb.documentClient, configurePoolSettingsFromEnv(stage.configurePool.env), stage.configurePool.seed, world.clock.now());
 
+      // The functions' clients as the Lambda runtime gives them: the SDK's retries over each service (StartExecution
+      // may answer 503, DynamoDB may throttle), and an invocation that may die between two calls.
+      const clients = {
+        sqs: world.faults.sdk(world.sqs),
+        sfn: world.faults.sdk(world.faults.startExecution(world.sfn)),
+        ddb: world.faults.sdk(world.ddb.documentClient, SDK_RETRY.dynamodb),
+        lambda: world.faults.sdk(world.lambda),
+      };
+      const started = new StartedBatches();
+      const executionOf = (batch: string) => {
+        const execution = world.sfn.describeExecution(executionArnOf(stage.stateMachine.arn, batch));
+        return !execution ? 'none' : execution.status === 'RUNNING' ? 'running' : 'ended';
+      };
+      const leaks = new LeakWatch(world.recorder, executionOf);
+      world.ddb.watch(dispatcherSettings.tableName, (key, item) => {
+        const pk = key.pk?.S as string | undefined;
+        if (pk?.startsWith(LEDGER_KEY_PREFIX)) leaks.leaseChanged(pk.slice(LEDGER_KEY_PREFIX.length), item?.lease?.M?.execution?.S as string | undefined);
+      });
+
       world.lambda.register({
         name: stage.dispatcher.name,
         memoryMB: stage.dispatcher.memoryMB,
         reservedConcurrency: stage.dispatcher.reservedConcurrency,
-        handler: () =>
-          runDispatcher({
-            sqs: world.sqs,
-            sfn: world.sfn,
-            ddb: world.ddb.documentClient,
-            clock,
-            settings: dispatcherSettings,
-            log: (event) => {
-              if (event.event === 'admitted') for (const jobId of event.jobIds as string[]) world.recorder.emit('admit', { jobId });
-            },
-          }),
+        handler: async () => {
+          try {
+            return await world.faults.dispatcherCrash.run({ sqs: clients.sqs, sfn: clients.sfn, ddb: clients.ddb }, (c) =>
+              runDispatcher({
+                ...c,
+                clock,
+                settings: dispatcherSettings,
+                started,
+                log: (event) => {
+                  if (event.event === 'admitted') for (const jobId of event.jobIds as string[]) world.recorder.emit('admit', { jobId });
+                },
+              }),
+            );
+          } finally {
+            leaks.dispatcherRunEnded();
+          }
+        },
       });
       world.lambda.register({
         name: stage.janitor.name,
         memoryMB: stage.janitor.memoryMB,
         reservedConcurrency: stage.janitor.reservedConcurrency,
         handler: () =>
-          runJanitor({
-            sfn: world.sfn,
-            sqs: world.sqs,
-            lambda: world.lambda,
-            ddb: world.ddb.documentClient,
-            clock,
-            settings: janitorSettings,
-            log: (event) => {
-              if (event.event === 'jobFailed') world.jobFailed(String(event.jobId), `Janitor: ${String(event.reason)}`);
-            },
-          }),
+          world.faults.janitorCrash.run(clients, (c) =>
+            runJanitor({
+              ...c,
+              clock,
+              settings: janitorSettings,
+              log: (event) => {
+                if (event.event === 'jobFailed') world.jobFailed(String(event.jobId), `Janitor: ${String(event.reason)}`);
+              },
+            }),
+          ),
       });
 
       world.sfn.createStateMachine(stage.stateMachine.arn, stage.stateMachine.definition);
@@ -233,12 +265,32 @@ export function sluiceDesign(_stage: string): Design {
         ended.get(execution.executionArn)!.add(index);
         world.jobEnded(job.jobId);
       });
-      world.sfn.onTaskEnd(({ stateName, resource, input, error }) => {
-        if (error || !resource.startsWith('arn:aws:states:::dynamodb:') || !/release/i.test(stateName)) return;
-        const jobId = /[0-9a-f]{32}/.exec(JSON.stringify(input))?.[0];
-        world.recorder.emit('release', { jobId, vcpu: world.taskVcpu });
+      // The states whose transaction gives a lease back (with the result, or back to the queue).
+      const releasing = new Set<string>([STATES.finishJob, STATES.recordFailure, STATES.giveBackLease, STATES.giveBackLeaseAndHold]);
+      world.sfn.onTaskEnd(({ stateName, input, error }) => {
+        if (error || !releasing.has(stateName)) return;
+        const key = input?.TransactItems?.[0]?.Update?.Key?.pk?.S as string | undefined;
+        world.recorder.emit('release', { jobId: key?.slice(LEDGER_KEY_PREFIX.length), vcpu: world.taskVcpu });
+        if (stateName === STATES.giveBackLeaseAndHold) void emitBudget();
       });
+
+      // The capacity reader, every minute, on the account the scenario describes (Service Quotas, AWS/Usage).
+      const capacitySettings = capacitySettingsFromEnv(stage.capacity.env);
+      let lastEffective: number | undefined;
+      const emitBudget = async () => {
+        const effective = effectiveBudget(await readPool(world.ddb.documentClient, dispatcherSettings.tableName)).vcpu;
+        if (effective !== lastEffective) world.recorder.emit('budget', { effectiveVcpu: effective });
+        lastEffective = effective;
+      };
+      const measureAccount = async () => {
+        await readCapacity({ quotas: world.account, cloudwatch: world.account, ddb: clients.ddb, clock, settings: capacitySettings });
+        await emitBudget();
+      };
+      world.lambda.register({ name: stage.capacity.name, memoryMB: stage.capacity.memoryMB, reservedConcurrency: stage.capacity.reservedConcurrency, handler: measureAccount });
+      // The run meets a stage deployed a while ago: its capacity reader (every minute) has measured the account already.
+      await measureAccount();
       world.sfn.onExecutionEnd((execution) => {
+        leaks.executionEnded(execution.name);
         if (execution.status === 'SUCCEEDED') {
           const seen = ended.get(execution.executionArn);
           jobsOf(execution.input).forEach((job, index) => {
@@ -261,6 +313,7 @@ export function sluiceDesign(_stage: string): Design {
       };
       every(60, () => world.lambda.invokeAsync(stage.dispatcher.name, { source: 'aws.scheduler' }));
       every(300, () => world.lambda.invokeAsync(stage.janitor.name, { source: 'aws.scheduler' }));
+      every(60, () => world.lambda.invokeAsync(stage.capacity.name, { source: 'aws.scheduler' }));
 
       const intakeUrl = queueUrl(intakeName);
       const rule = new EventBridgeRule(

@@ -20,7 +20,12 @@ import type { Recorder } from './recorder';
  */
 // dynalite ships no types. Its server (dynalite/index.js) is built from these modules and actions/*, validations/*.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const dynaliteDb = require('dynalite/db') as { create(options: Record<string, unknown>): DynaliteStore; itemSize(item: object): number };
+const dynaliteDb = require('dynalite/db') as {
+  create(options: Record<string, unknown>): DynaliteStore;
+  itemSize(item: object): number;
+  /** The parsed request's condition against the item as it stands: an error if it does not hold. */
+  checkConditional(data: unknown, existingItem: unknown): unknown;
+};
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const validations = require('dynalite/validations') as {
   toLowerFirst(name: string): string;
@@ -63,6 +68,10 @@ function actionFor(operation: DynamoOperation): DynaliteActionModule {
 }
 
 /** ConsumedCapacity is one object for single-item calls, a list for batch calls. */
+function throughputExceeded(): AwsError {
+  return new AwsError('ProvisionedThroughputExceededException', 'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.');
+}
+
 function capacityUnitsOf(consumed: undefined | { CapacityUnits?: number } | Array<{ CapacityUnits?: number }>): number {
   const list = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
   return list.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
@@ -77,46 +86,244 @@ export interface DocumentClient {
   send(command: unknown): Promise<any>;
 }
 
+/**
+ * How long a transaction holds its items against other writers: a write or another transaction touching one of them
+ * meanwhile conflicts (TransactionConflict), as DynamoDB does while a transaction is under way. DynamoDB does not
+ * publish the duration; its transactions take tens of milliseconds ("Amazon DynamoDB Transactions: how it works").
+ */
+export const TRANSACTION_HOLD_MS = 20;
+/** ClientRequestToken: a repeat within 10 minutes returns the first result ("TransactWriteItems", idempotency). */
+export const IDEMPOTENCY_WINDOW_MS = 10 * 60_000;
+/** Per item key (one partition): "each individual partition is limited to 1,000 write units per second" and 3,000 read units. */
+export const PARTITION_WRITE_UNITS_PER_SECOND = 1000;
+export const PARTITION_READ_UNITS_PER_SECOND = 3000;
+const TRANSACT_MAX_ITEMS = 100;
+const ITEM_ACTIONS = ['Put', 'Update', 'Delete', 'ConditionCheck'] as const;
+/** The action whose validation (expressions, key) each transaction item shares. */
+const VALIDATION_OF: Record<(typeof ITEM_ACTIONS)[number], string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'DeleteItem' };
+
+export interface DynamoFaults {
+  /** Drawn once per request: answer ProvisionedThroughputExceededException instead. */
+  throttle(): boolean;
+}
+
+/** Hears an item of a watched table as it stands after each write that committed (undefined: deleted). */
+export type ItemWatcher = (key: Record<string, any>, item: Record<string, any> | undefined) => void;
+
 export class DynamoDb implements DynamoDbApi {
   private readonly store = dynaliteDb.create({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   /** What the Lambda functions are given in place of a DynamoDBDocumentClient. */
   readonly documentClient: DocumentClient = { send: (command) => this.sendDocumentCommand(command) };
+  /** One request at a time, each whole: a transaction is atomic because nothing runs between its parts. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly keySchemas = new Map<string, string[]>();
+  private readonly heldUntil = new Map<string, number>();
+  private readonly tokens = new Map<string, { at: number; request: string; output: Record<string, any> }>();
+  private readonly partitions = new Map<string, { second: number; write: number; read: number }>();
+  faults?: DynamoFaults;
+  private readonly watchers = new Map<string, ItemWatcher[]>();
 
   constructor(
-    private readonly clock: Pick<VirtualClock, 'track'>,
+    private readonly clock: Pick<VirtualClock, 'track' | 'now' | 'sleep'>,
     private readonly recorder: Pick<Recorder, 'count'>,
   ) {}
 
   /**
    * One DynamoDB API call with the wire's JSON shapes (AttributeValues in, AttributeValues out). Time stands
-   * still until it returns. Service errors throw an `AwsError` named as the SDK names them. Requests and the
-   * capacity units they consume (dynalite's own sizing) are metered; on-demand DynamoDB bills the units.
+   * still until it returns, except for a transaction, which answers when its hold ends. Service errors throw an `AwsError` named as the SDK names them. Requests and the
+   * capacity units they consume (dynalite's own sizing) are metered; on-demand DynamoDB bills the units. A
+   * partition (item key) over its units per second answers ProvisionedThroughputExceededException.
    */
   call(operation: DynamoOperation, input: object): Promise<Record<string, any>> {
-    const action = actionFor(operation);
     // The request as it would travel: JSON (the caller's objects are never shared with the store).
     const body = JSON.parse(JSON.stringify(input));
+    if (operation === 'TransactWriteItems') return this.answeredAfterHold(this.clock.track(() => this.exclusive(() => this.transactWriteItems(body))));
+    const action = actionFor(operation);
     const isWrite = WRITES.has(operation);
     const metered = isWrite || READS.has(operation);
-    if (!metered) return this.clock.track(() => this.run(action, body));
+    if (!metered) {
+      return this.clock.track(async () => {
+        const output = await this.exclusive(() => this.run(action, body));
+        if (operation === 'CreateTable') this.keySchemas.set(body.TableName, (body.KeySchema as Array<{ AttributeName: string }>).map((k) => k.AttributeName));
+        return output;
+      });
+    }
     this.recorder.count(isWrite ? 'ddbWrites' : 'ddbReads');
     const callerAsked = body.ReturnConsumedCapacity !== undefined && body.ReturnConsumedCapacity !== 'NONE';
     if (!callerAsked) body.ReturnConsumedCapacity = 'TOTAL';
-    return this.clock.track(async () => {
-      try {
-        const output = await this.run(action, body);
-        this.recorder.count(isWrite ? 'ddbWriteUnits' : 'ddbReadUnits', capacityUnitsOf(output.ConsumedCapacity));
-        if (!callerAsked) delete output.ConsumedCapacity;
-        return output;
-      } catch (error) {
-        // A write whose condition fails is still billed: one unit per KB of the item as it stands, at least one
-        // ("Condition expressions", Amazon DynamoDB developer guide).
-        if (isWrite && (error as Error).name === 'ConditionalCheckFailedException') {
-          this.recorder.count('ddbWriteUnits', await this.existingItemWriteUnits(body));
+    return this.clock.track(() =>
+      this.exclusive(async () => {
+        if (this.faults?.throttle()) throw throughputExceeded();
+        const key = body.Key ?? (body.Item ? this.keyOf(body.TableName, body.Item) : undefined);
+        const itemId = key ? this.itemId(body.TableName, key) : undefined;
+        if (isWrite && itemId && (this.heldUntil.get(itemId) ?? -1) > this.clock.now()) {
+          throw new AwsError('TransactionConflictException', 'Transaction is ongoing for the item');
         }
-        throw error;
+        // A partition that has taken its units this second refuses more (the size of this one is known only after).
+        if (itemId) this.spendPartition(itemId, isWrite ? 'write' : 'read', 1e-9, true);
+        try {
+          const output = await this.run(action, body);
+          if (isWrite && key) await this.tellWatchers(body.TableName, key);
+          const units = capacityUnitsOf(output.ConsumedCapacity);
+          if (itemId) this.spendPartition(itemId, isWrite ? 'write' : 'read', units);
+          this.recorder.count(isWrite ? 'ddbWriteUnits' : 'ddbReadUnits', units);
+          if (!callerAsked) delete output.ConsumedCapacity;
+          return output;
+        } catch (error) {
+          // A write whose condition fails is still billed: one unit per KB of the item as it stands, at least one
+          // ("Condition expressions", Amazon DynamoDB developer guide).
+          if (isWrite && (error as Error).name === 'ConditionalCheckFailedException') {
+            this.recorder.count('ddbWriteUnits', await this.existingItemWriteUnits(body));
+          }
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /**
+   * The twin's own observation of a table (for its report), outside any request: not metered, never throttled, and
+   * told inside the write's turn, so watchers see writes in the order they committed.
+   */
+  watch(tableName: string, watcher: ItemWatcher): void {
+    this.watchers.set(tableName, [...(this.watchers.get(tableName) ?? []), watcher]);
+  }
+
+  private async tellWatchers(tableName: string, key: Record<string, any>): Promise<void> {
+    const watchers = this.watchers.get(tableName);
+    if (!watchers) return;
+    const { Item } = await this.run(actionFor('GetItem'), { TableName: tableName, Key: key, ConsistentRead: true });
+    for (const watcher of watchers) watcher(key, Item);
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work, work);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private keyOf(tableName: string, item: Record<string, unknown>): Record<string, unknown> | undefined {
+    const names = this.keySchemas.get(tableName);
+    return names ? Object.fromEntries(names.map((n) => [n, item[n]])) : undefined;
+  }
+
+  private itemId(tableName: string, key: Record<string, unknown>): string {
+    return `${tableName}\n${JSON.stringify(Object.keys(key).sort().map((k) => [k, key[k]]))}`;
+  }
+
+  /** Adds units to the item's partition in the current second; over its limit, the request is refused. */
+  private spendPartition(itemId: string, kind: 'write' | 'read', units: number, check = false): void {
+    const second = Math.floor(this.clock.now() / 1000);
+    const use = this.partitions.get(itemId);
+    const current = use && use.second === second ? use : { second, write: 0, read: 0 };
+    const limit = kind === 'write' ? PARTITION_WRITE_UNITS_PER_SECOND : PARTITION_READ_UNITS_PER_SECOND;
+    if (check) {
+      if (current[kind] + units > limit) {
+        this.recorder.count('ddbPartitionThrottles');
+        throw throughputExceeded();
       }
+      return;
+    }
+    current[kind] += units;
+    this.partitions.set(itemId, current);
+  }
+
+  /**
+   * TransactWriteItems over dynalite's engine: every condition is checked against the items as they stand, then
+   * every write is applied, with nothing in between (requests run one at a time). Cancelled with a reason per item
+   * (ConditionalCheckFailed, TransactionConflict with a transaction that still holds the item, None); billed two
+   * write units per KB of each item, ConditionChecks included, and one per item when cancelled (its prepare).
+   */
+  private async transactWriteItems(body: Record<string, any>): Promise<Record<string, any>> {
+    const items = body.TransactItems as Array<Record<string, any>> | undefined;
+    if (!Array.isArray(items) || items.length === 0 || items.length > TRANSACT_MAX_ITEMS) {
+      throw new AwsError('ValidationException', `1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length between 1 and ${TRANSACT_MAX_ITEMS}`, false);
+    }
+    const token = body.ClientRequestToken as string | undefined;
+    if (token !== undefined && (typeof token !== 'string' || token.length < 1 || token.length > 36)) {
+      throw new AwsError('ValidationException', "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36", false);
+    }
+    const request = JSON.stringify(items);
+    const now = this.clock.now();
+    if (token) {
+      const earlier = this.tokens.get(token);
+      if (earlier && now - earlier.at < IDEMPOTENCY_WINDOW_MS) {
+        if (earlier.request !== request) throw new AwsError('IdempotentParameterMismatchException', 'The request uses the same client token as a previous, but non-identical request.', false);
+        return earlier.output;
+      }
+    }
+    if (this.faults?.throttle()) throw throughputExceeded();
+    this.recorder.count('ddbWrites');
+    const parts = items.map((entry, index) => {
+      const kinds = ITEM_ACTIONS.filter((k) => entry[k] !== undefined);
+      if (kinds.length !== 1) throw new AwsError('ValidationException', `TransactItems[${index}] must have exactly one of Put, Update, Delete or ConditionCheck`, false);
+      const kind = kinds[0];
+      const op = entry[kind];
+      const action = actionFor(VALIDATION_OF[kind]);
+      const validationBody = kind === 'ConditionCheck' ? { ...op, ReturnValues: undefined } : op;
+      let data: any;
+      try {
+        data = validations.checkTypes({ ...validationBody, ReturnValuesOnConditionCheckFailure: undefined }, action.validation.types);
+        validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
+      } catch (error) {
+        const e = error as { statusCode?: number; body?: { __type: string; message?: string } };
+        throw e.statusCode && e.body ? new AwsError(errorName(e.body.__type), e.body.message ?? '', false) : error;
+      }
+      const key = op.Key ?? this.keyOf(op.TableName, op.Item ?? {});
+      if (!key) throw new AwsError('ResourceNotFoundException', 'Requested resource not found', false);
+      return { kind, op, data, itemId: this.itemId(op.TableName, key), key };
     });
+    if (new Set(parts.map((p) => p.itemId)).size !== parts.length) {
+      throw new AwsError('ValidationException', 'Transaction request cannot include multiple operations on one item', false);
+    }
+    const existing = await Promise.all(parts.map((p) => this.run(actionFor('GetItem'), { TableName: p.op.TableName, Key: p.key, ConsistentRead: true }).then((r) => r.Item)));
+    const reasons = parts.map((p, i) => {
+      if ((this.heldUntil.get(p.itemId) ?? -1) > now) return { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' };
+      if (dynaliteDb.checkConditional(p.data, existing[i]) != null) {
+        return { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed', ...(p.op.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && existing[i] ? { Item: existing[i] } : {}) };
+      }
+      return { Code: 'None' };
+    });
+    const sizes = existing.map((item) => Math.max(1, Math.ceil((item ? dynaliteDb.itemSize(item) : 0) / 1024)));
+    for (const p of parts) this.heldUntil.set(p.itemId, now + TRANSACTION_HOLD_MS);
+    if (reasons.some((r) => r.Code !== 'None')) {
+      this.recorder.count('ddbWriteUnits', parts.length);
+      if (reasons.some((r) => r.Code === 'TransactionConflict')) this.recorder.count('ddbTransactionConflicts');
+      const error = new AwsError('TransactionCanceledException', `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`, false);
+      Object.assign(error, { CancellationReasons: reasons });
+      throw error;
+    }
+    parts.forEach((p, i) => this.spendPartition(p.itemId, 'write', 2 * sizes[i], true));
+    let units = 0;
+    for (const [i, p] of parts.entries()) {
+      if (p.kind !== 'ConditionCheck') {
+        // Its condition holds (checked above, and nothing ran since): the write checks it again, to the same answer.
+        const { ReturnValuesOnConditionCheckFailure: _returned, ...write } = p.op;
+        const output = await this.run(actionFor(VALIDATION_OF[p.kind]), { ...write, ReturnConsumedCapacity: 'TOTAL' });
+        sizes[i] = Math.max(sizes[i], capacityUnitsOf(output.ConsumedCapacity));
+      }
+      units += 2 * sizes[i];
+      this.spendPartition(p.itemId, 'write', 2 * sizes[i]);
+    }
+    this.recorder.count('ddbWriteUnits', units);
+    for (const p of parts) if (p.kind !== 'ConditionCheck') await this.tellWatchers(p.op.TableName, p.key);
+    const output = {};
+    if (token) this.tokens.set(token, { at: now, request, output });
+    return output;
+  }
+
+  /**
+   * A transaction answers when its hold ends: callers that come meanwhile conflict, but its own caller's next
+   * request comes after its commit, as on DynamoDB (a transaction that has answered holds nothing).
+   */
+  private async answeredAfterHold(answer: Promise<Record<string, any>>): Promise<Record<string, any>> {
+    const settled = await answer.then(
+      (output) => ({ output }),
+      (error: unknown) => ({ error }),
+    );
+    await this.clock.sleep(TRANSACTION_HOLD_MS);
+    if ('error' in settled) throw settled.error;
+    return settled.output;
   }
 
   /** Runs one request through dynalite as its HTTP handler does: type checks, validations, the action. */

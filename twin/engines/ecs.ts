@@ -19,6 +19,16 @@ import { TokenBucket } from './token-bucket';
  *   time…" (repost.aws/knowledge-center/ecs-fargate-runtask-capacity), at a configurable rate.
  * - Fargate Spot: an interruption sends SIGTERM (2-minute warning); the worker exits 75 promptly and the task
  *   stops with StopCode "SpotInterruption".
+ * - Other workloads share the quotas: their vCPU per class (the scenario's `background`) counts in the quota check.
+ *   The account never holds more than its quota, so while this stage holds the room they would take, they get
+ *   only what is left and take the rest back as its tasks stop (the other workloads' own launches retry first).
+ * - RunTask can fail with InvalidParameterException "Error retrieving security group information for [sg-…]:
+ *   Request limit exceeded.": ECS calls EC2 on the task's behalf (the awsvpc ENI, its security groups) and those
+ *   calls are throttled in the account's EC2 API budget ("asynchronous throttling",
+ *   docs.aws.amazon.com/AmazonECS/latest/developerguide/operating-at-scale-dealing-with-throttles.html; the message as
+ *   met in cdklabs/construct-hub PR 415, dask/dask-cloudprovider issue 56). At a configurable rate per call.
+ * - The account's vCPU in use per class, this stage's and the others', is kept over time: AWS/Usage ResourceCount
+ *   (Maximum per minute) is read from it (engines/account.ts).
  *
  * In Step Functions (docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html): API errors →
  * `ECS.AmazonECSException`; a non-empty `failures[]` in .sync → `AmazonECS.Unknown`; a container that exits
@@ -39,9 +49,19 @@ export interface EcsOptions {
   defaultVcpu: number;
   /** Run time and exit code of one attempt of a job (attempt counts from 1). */
   behaviour: (jobId: string, attempt: number) => { durationSeconds: number; exitCode: number };
+  /** Other workloads' vCPU per provider, from each time on (sorted by atSeconds). Default: none. */
+  background?: Partial<Record<Provider, readonly BackgroundStep[]>>;
+  /** Per RunTask call: InvalidParameterException (EC2 throttled behind ECS). Default 0. */
+  invalidParameterRate?: number;
 }
 
-type Provider = 'FARGATE' | 'FARGATE_SPOT';
+export type Provider = 'FARGATE' | 'FARGATE_SPOT';
+export interface BackgroundStep {
+  atSeconds: number;
+  vcpu: number;
+}
+/** The AWS/Usage `Class` of each provider, shortened as the scenario and the events name it. */
+export const USAGE_CLASS_OF: Record<Provider, 'onDemand' | 'spot'> = { FARGATE: 'onDemand', FARGATE_SPOT: 'spot' };
 
 export interface StoppedTask {
   TaskArn: string;
@@ -61,12 +81,49 @@ export interface StoppedTask {
 
 export const VCPU_LIMIT_MESSAGE = "You've reached the limit on the number of vCPUs you can run concurrently";
 export const CAPACITY_MESSAGE = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
+export const INVALID_PARAMETER_MESSAGE = 'Error retrieving security group information for [sg-0123456789abcdef0]: Request limit exceeded.';
+
+/**
+ * A class's vCPU in use (this stage and the others) at each change, in virtual epoch ms, in time order. Before the
+ * run the account stood as the run finds it: the others at their level from second 0, this stage idle — so a
+ * reading at the start sees the minutes before it, as a stage deployed a while ago would.
+ */
+class UsageHistory {
+  private readonly at: number[] = [];
+  private readonly vcpu: number[] = [];
+
+  constructor(private readonly before: number) {}
+
+  record(atMs: number, vcpu: number): void {
+    this.at.push(atMs);
+    this.vcpu.push(vcpu);
+  }
+
+  /** The largest value held at any instant of [fromMs, toMs). */
+  maximum(fromMs: number, toMs: number): number | undefined {
+    // The last change at or before fromMs is the value the window opens with.
+    let lo = 0;
+    let hi = this.at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.at[mid] <= fromMs) lo = mid + 1;
+      else hi = mid;
+    }
+    let max = lo === 0 ? this.before : this.vcpu[lo - 1];
+    for (let i = lo; i < this.at.length && this.at[i] < toMs; i++) max = Math.max(max, this.vcpu[i]);
+    return max;
+  }
+}
 
 export class EcsEmulator {
   private readonly apiBucket: TokenBucket;
   private readonly fargateRunTask: TokenBucket;
   private readonly launch: Record<Provider, TokenBucket>;
   private readonly inUse: Record<Provider, number> = { FARGATE: 0, FARGATE_SPOT: 0 };
+  /** Other workloads: what the scenario says they run, and what they hold (never past the quota). */
+  private readonly othersWanted: Record<Provider, number> = { FARGATE: 0, FARGATE_SPOT: 0 };
+  private readonly othersHeld: Record<Provider, number> = { FARGATE: 0, FARGATE_SPOT: 0 };
+  private readonly usage: Record<Provider, UsageHistory>;
   private readonly attempts = new Map<string, number>();
   private taskSeq = 0;
   runTaskCalls = 0;
@@ -83,10 +140,59 @@ export class EcsEmulator {
       FARGATE: new TokenBucket(clock, options.launchBucket.burst, options.launchBucket.refillPerSecond),
       FARGATE_SPOT: new TokenBucket(clock, options.launchBucket.burst, options.launchBucket.refillPerSecond),
     };
+    const othersAtStart = (provider: Provider) =>
+      Math.min(options.vcpuQuota[provider], options.background?.[provider]?.find((step) => step.atSeconds === 0)?.vcpu ?? 0);
+    this.usage = { FARGATE: new UsageHistory(othersAtStart('FARGATE')), FARGATE_SPOT: new UsageHistory(othersAtStart('FARGATE_SPOT')) };
+    for (const provider of ['FARGATE', 'FARGATE_SPOT'] as const) {
+      this.usage[provider].record(clock.now(), 0);
+      for (const step of options.background?.[provider] ?? []) {
+        clock.setTimeout(() => {
+          this.othersWanted[provider] = step.vcpu;
+          this.settleOthers(provider, true);
+        }, step.atSeconds * 1000);
+      }
+    }
   }
 
+  /** vCPU this stage's tasks hold (both providers). */
   vcpuInUse(): number {
     return this.inUse.FARGATE + this.inUse.FARGATE_SPOT;
+  }
+
+  /** vCPU held in the account in one class: this stage's tasks and the other workloads'. */
+  accountVcpuInUse(provider: Provider): number {
+    return this.inUse[provider] + this.othersHeld[provider];
+  }
+
+  /** What the other workloads hold in one class now. */
+  othersVcpu(provider: Provider): number {
+    return this.othersHeld[provider];
+  }
+
+  /**
+   * The Maximum of the account's vCPU in use in one class over [fromMs, toMs) (virtual epoch ms): what AWS/Usage
+   * ResourceCount's Maximum statistic reports for that period.
+   */
+  maxAccountVcpu(provider: Provider, fromMs: number, toMs: number): number | undefined {
+    return this.usage[provider].maximum(fromMs, toMs);
+  }
+
+  /**
+   * The others take what they want, up to what the quota leaves beside this stage's tasks. Emits `background`
+   * at every step of the scenario and whenever what they hold changes (wantedVcpu says what they were held from).
+   */
+  private settleOthers(provider: Provider, step: boolean): void {
+    const room = Math.max(0, this.options.vcpuQuota[provider] - this.inUse[provider]);
+    const held = Math.min(this.othersWanted[provider], room);
+    if (!step && held === this.othersHeld[provider]) return;
+    this.othersHeld[provider] = held;
+    const wanted = this.othersWanted[provider];
+    this.recorder.emit('background', { class: USAGE_CLASS_OF[provider], vcpu: held, ...(held < wanted ? { wantedVcpu: wanted } : {}) });
+    this.recordUsage(provider);
+  }
+
+  private recordUsage(provider: Provider): void {
+    this.usage[provider].record(this.clock.now(), this.accountVcpuInUse(provider));
   }
 
   /** `arn:aws:states:::ecs:runTask.sync` with the state's resolved Parameters (PascalCase, as in ASL). */
@@ -97,9 +203,13 @@ export class EcsEmulator {
     const provider = this.pickProvider(parameters);
     const vcpu = vcpuOf(parameters) ?? this.options.defaultVcpu;
 
+    if (chance(this.rng, this.options.invalidParameterRate ?? 0)) {
+      this.recorder.emit('invalidParameter', { jobId, error: 'ECS.InvalidParameterException' });
+      throw new AwsError('ECS.InvalidParameterException', INVALID_PARAMETER_MESSAGE);
+    }
     if (!this.apiBucket.tryTake()) return this.reject(jobId, 'throttle', 'ecsApi', 'Rate exceeded');
     if (!this.fargateRunTask.tryTake()) return this.reject(jobId, 'throttle', 'fargateRunTask', 'Rate exceeded');
-    if (this.inUse[provider] + vcpu > this.options.vcpuQuota[provider] + 1e-9) {
+    if (this.accountVcpuInUse(provider) + vcpu > this.options.vcpuQuota[provider] + 1e-9) {
       return this.reject(jobId, 'vcpuLimit', provider, VCPU_LIMIT_MESSAGE);
     }
     if (!this.launch[provider].tryTake()) return this.reject(jobId, 'throttle', 'fargateLaunch', 'Rate exceeded');
@@ -113,6 +223,7 @@ export class EcsEmulator {
     const { durationSeconds, exitCode } = this.options.behaviour(jobId, attempt);
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/twin/${(++this.taskSeq).toString(16).padStart(12, '0')}`;
     this.inUse[provider] += vcpu;
+    this.recordUsage(provider);
     this.recorder.emit('taskStart', { jobId, taskArn, vcpu, provider, attempt });
 
     const startup = this.options.startupSeconds;
@@ -128,7 +239,10 @@ export class EcsEmulator {
     await this.clock.sleep((startup + runSeconds) * 1000);
 
     this.inUse[provider] -= vcpu;
-    this.recorder.emit('taskStop', { jobId, taskArn, vcpu, exitCode: code, stopCode });
+    this.recordUsage(provider);
+    this.recorder.emit('taskStop', { jobId, taskArn, vcpu, provider, exitCode: code, stopCode });
+    // Others held back by this stage's tasks take the room back.
+    if (this.othersHeld[provider] < this.othersWanted[provider]) this.settleOthers(provider, false);
     const task: StoppedTask = {
       TaskArn: taskArn,
       ClusterArn: String(parameters.Cluster ?? 'arn:aws:ecs:eu-west-1:111111111111:cluster/twin'),

@@ -24,6 +24,10 @@ import type { Rng } from './random';
 export type StateMachineConstructor = typeof StateMachineClass;
 
 export function loadLocalStepFunctions(clock?: VirtualClock, rng?: Rng): { StateMachine: StateMachineConstructor } {
+  // The library calls Promise.withResolvers (Node 22): on older Node every Task state would fail, its result unhandled.
+  if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
+    throw new Error(`aws-local-stepfunctions needs Node.js 22 or later (this is ${process.version}): run it through npm (npm run simulate, npm test), which uses the pinned node@22`);
+  }
   const filename = require.resolve('aws-local-stepfunctions');
   const source = withStateContext(readFileSync(filename, 'utf8'));
   const math = rng ? (Object.create(Math, { random: { value: rng } }) as Math) : Math;

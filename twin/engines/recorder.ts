@@ -12,7 +12,17 @@ export interface TwinEvent {
 }
 
 /** Request counters that would be too many to log one by one; flushed as `meter` events when time advances. */
-export type MeterName = 'ddbReads' | 'ddbWrites' | 'ddbReadUnits' | 'ddbWriteUnits' | 'sqsRequests' | 'lambdaThrottles' | 'startExecutionThrottles' | 'eventBridgeDeliveries';
+export type MeterName =
+  | 'ddbReads'
+  | 'ddbWrites'
+  | 'ddbReadUnits'
+  | 'ddbWriteUnits'
+  | 'ddbPartitionThrottles'
+  | 'ddbTransactionConflicts'
+  | 'sqsRequests'
+  | 'lambdaThrottles'
+  | 'startExecutionThrottles'
+  | 'eventBridgeDeliveries';
 
 export class Recorder {
   readonly events: TwinEvent[] = [];

@@ -68,6 +68,8 @@ export interface SfnDeps {
   ecs: EcsEmulator;
   dynamodb: DynamoDbApi;
   lambda: LambdaEmulator;
+  /** For `sqs:sendMessage` (the state machine's own requeue); absent in designs that send nothing. */
+  sqs?: { sendMessage(url: string, body: string, delaySeconds?: number): unknown };
 }
 
 type Handler = (input: any, execution: ExecutionInfo) => Promise<unknown>;
@@ -79,6 +81,23 @@ const DYNAMODB_ACTIONS: Record<string, string> = {
   updateItem: 'UpdateItem',
   deleteItem: 'DeleteItem',
 };
+
+/**
+ * Step Functions' AWS SDK integration for DynamoDB's TransactWriteItems (`arn:aws:states:::aws-sdk:dynamodb:
+ * transactWriteItems`): the Parameters are the API input; errors surface as `DynamoDb.<ExceptionName>` (the SDK
+ * integrations' prefix, unlike the optimized integration's `DynamoDB.`), their message as the Cause.
+ */
+export function dynamoDbSdkTask(dynamodb: DynamoDbApi, action: string): ((input: any) => Promise<Record<string, unknown>>) | undefined {
+  if (action !== 'transactWriteItems') return undefined;
+  return async (input) => {
+    try {
+      return await dynamodb.call('TransactWriteItems', input);
+    } catch (error) {
+      const name = (error as Error).name;
+      throw new AwsError(`DynamoDb.${name}`, (error as Error).message);
+    }
+  };
+}
 
 /**
  * Step Functions' optimized DynamoDB integration (`arn:aws:states:::dynamodb:<action>`) run against a real
@@ -161,6 +180,12 @@ export class SfnEmulator {
         const execution = this.executions.get(input.executionArn);
         if (!execution) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${input.executionArn}'`, false);
         return describe(execution);
+      }
+      case 'ListExecutionsCommand': {
+        const executions = [...this.executions.values()].filter(
+          (e) => e.stateMachineArn === input.stateMachineArn && (input.statusFilter === undefined || e.status === input.statusFilter),
+        );
+        return { executions: executions.map((e) => ({ executionArn: e.executionArn, stateMachineArn: e.stateMachineArn, name: e.name, status: e.status, startDate: new Date(e.startDate) })) };
       }
       default:
         throw new AwsError('InvalidAction', `the Step Functions twin does not implement ${command.constructor.name}`, false);
@@ -295,6 +320,18 @@ export class SfnEmulator {
   private handlerFor(resource: string, stateName: string): Handler {
     if (resource === 'arn:aws:states:::ecs:runTask.sync') {
       return (input, execution) => this.deps.ecs.runTaskSync(input, { executionName: execution.name });
+    }
+    const sdkDynamo = /^arn:aws:states:::aws-sdk:dynamodb:(\w+)$/.exec(resource);
+    if (sdkDynamo) {
+      const task = dynamoDbSdkTask(this.deps.dynamodb, sdkDynamo[1]);
+      if (!task) throw new Error(`state ${stateName}: the twin does not run ${resource}`);
+      return (input) => task(input);
+    }
+    if (resource === 'arn:aws:states:::sqs:sendMessage') {
+      const sqs = this.deps.sqs;
+      if (!sqs) throw new Error(`state ${stateName}: this world has no SQS for ${resource}`);
+      // The optimized integration sends a JSON MessageBody as its serialization.
+      return async (input) => sqs.sendMessage(input.QueueUrl, typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody), input.DelaySeconds);
     }
     const dynamo = /^arn:aws:states:::dynamodb:(\w+)$/.exec(resource);
     if (dynamo) {

@@ -1,0 +1,55 @@
+import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { startMoto, type MotoServer } from '../../verify/moto';
+
+/**
+ * DynamoDB for the tests: moto's server (getmoto/moto, an implementation nobody here wrote), with transactions and
+ * conditions as DynamoDB runs them. One server per test file; each test makes its own tables.
+ */
+export interface MotoDynamo {
+  readonly server: MotoServer;
+  readonly client: DynamoDBClient;
+  /** Default marshalling, as the Lambda functions build their client. */
+  readonly ddb: DynamoDBDocumentClient;
+  /** The stage's two tables (state: `pk`; batches: `execution`), new and empty. */
+  createTables(): Promise<{ tableName: string; batchesTableName: string }>;
+  close(): Promise<void>;
+}
+
+/** Keyed like the stage's state table: `pk`, a string; on demand. */
+export const PK_TABLE = {
+  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+  AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
+
+export const BATCH_TABLE = {
+  KeySchema: [{ AttributeName: 'execution', KeyType: 'HASH' }],
+  AttributeDefinitions: [{ AttributeName: 'execution', AttributeType: 'S' }],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
+
+let tables = 0;
+
+export async function startMotoDynamo(): Promise<MotoDynamo> {
+  const server = await startMoto({ accountId: '111111111111', region: 'eu-west-1' });
+  const client = new DynamoDBClient(server.clientConfig());
+  const ddb = DynamoDBDocumentClient.from(client);
+  return {
+    server,
+    client,
+    ddb,
+    async createTables() {
+      const n = ++tables;
+      const tableName = `sluice-test-state-${n}`;
+      const batchesTableName = `sluice-test-batches-${n}`;
+      await client.send(new CreateTableCommand({ TableName: tableName, ...PK_TABLE }));
+      await client.send(new CreateTableCommand({ TableName: batchesTableName, ...BATCH_TABLE }));
+      return { tableName, batchesTableName };
+    },
+    async close() {
+      client.destroy();
+      await server.stop();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * Batch records: one item per admitted batch (= one execution) in the stage's batches table, written in the same
+ * transaction as its leases and deleted once the janitor has settled it. They make the leases that may still be
+ * held enumerable without scanning the ledger: a Scan of this table reads only batches not yet settled.
+ */
+import { DeleteCommand, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentClient } from './pool';
+
+export interface BatchRecord {
+  /** The batch's execution name (its key). */
+  readonly execution: string;
+  readonly jobs: ReadonlyArray<{ readonly jobId: string; readonly vcpu: number }>;
+  readonly admittedAt: number;
+  readonly expiresAt: number;
+}
+
+/** The batch record's part of an admission: a new item (a name reused means the same batch admitted twice). */
+export function batchRecordPut(tableName: string, record: BatchRecord) {
+  return { TableName: tableName, Item: record, ConditionExpression: 'attribute_not_exists(execution)' };
+}
+
+export async function readBatchRecord(ddb: DocumentClient, tableName: string, batch: string): Promise<BatchRecord | undefined> {
+  const { Item } = await ddb.send(new GetCommand({ TableName: tableName, Key: { execution: batch }, ConsistentRead: true }));
+  return Item as BatchRecord | undefined;
+}
+
+/** Every batch not yet settled, page by page (the table holds only those). */
+export async function scanBatchRecords(ddb: DocumentClient, tableName: string): Promise<BatchRecord[]> {
+  const records: BatchRecord[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const { Items = [], LastEvaluatedKey } = await ddb.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    records.push(...(Items as BatchRecord[]));
+    start = LastEvaluatedKey;
+  } while (start);
+  return records;
+}
+
+export async function deleteBatchRecord(ddb: DocumentClient, tableName: string, batch: string): Promise<void> {
+  await ddb.send(new DeleteCommand({ TableName: tableName, Key: { execution: batch } }));
+}

@@ -1,0 +1,129 @@
+/**
+ * The capacity reader: every minute (AWS/Usage's resolution), what the account can still give this stage. Per
+ * Fargate capacity class the stage uses, the quota (Service Quotas, service `fargate`: L-3032A538 On-Demand,
+ * L-36FBB829 Spot) and the vCPU in use in the account (CloudWatch AWS/Usage ResourceCount, Service=Fargate,
+ * Type=Resource, Resource=vCPU, Class=Standard/OnDemand|Standard/Spot, Maximum per minute); other workloads' use is
+ * that minus this stage's own leased vCPU in the class. The stage may hold, over all its tasks, at most what keeps
+ * each class within its quota: min over the classes of (quota − others) / the class's share of the stage's tasks.
+ * Written to the pool (`account`), where admission reads it; a vCPU-limit hold (capacityLimitAt) older than the
+ * reading is lifted.
+ */
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { capacitySettingsFromEnv, type CapacitySettings } from './environment';
+import { inUseVcpu, isConditionFailure, POOL_KEY, readPool, type AccountView, type DocumentClient } from './pool';
+import { jsonLog, systemClock, type Clock, type Log } from './runtime';
+import type { Sender } from './dispatcher';
+
+import { FARGATE_QUOTA_CODE, USAGE_CLASS } from './capacity-codes';
+
+export type CapacityClass = keyof typeof FARGATE_QUOTA_CODE;
+
+/** The AWS/Usage metric of one class, as GetMetricData names it. */
+export function usageMetric(capacityClass: CapacityClass) {
+  return {
+    Namespace: 'AWS/Usage',
+    MetricName: 'ResourceCount',
+    Dimensions: [
+      { Name: 'Service', Value: 'Fargate' },
+      { Name: 'Type', Value: 'Resource' },
+      { Name: 'Resource', Value: 'vCPU' },
+      { Name: 'Class', Value: USAGE_CLASS[capacityClass] },
+    ],
+  };
+}
+
+export interface ClassReading {
+  readonly quotaVcpu: number;
+  /** The account's use, this stage's tasks included; undefined when no datapoint is there (nothing runs, or too new). */
+  readonly usedVcpu: number | undefined;
+}
+
+/**
+ * What the stage may hold, from the readings and its own use: each class keeps quota − others for this stage, and
+ * the stage's tasks go to the classes by weight, so the tightest class decides.
+ */
+export function accountView(readings: Readonly<Partial<Record<CapacityClass, ClassReading>>>, weights: Readonly<Partial<Record<CapacityClass, number>>>, ownVcpu: number, readAt: number): AccountView {
+  const total = Object.values(weights).reduce((a, b) => a + (b ?? 0), 0);
+  const classes: Record<string, { quotaVcpu: number; usedVcpu: number; othersVcpu: number }> = {};
+  let freeVcpu = Infinity;
+  for (const [name, reading] of Object.entries(readings) as Array<[CapacityClass, ClassReading]>) {
+    const share = (weights[name] ?? 0) / total;
+    if (share <= 0) continue;
+    const own = ownVcpu * share;
+    const used = reading.usedVcpu ?? 0;
+    const others = Math.max(0, used - own);
+    classes[name] = { quotaVcpu: reading.quotaVcpu, usedVcpu: used, othersVcpu: others };
+    freeVcpu = Math.min(freeVcpu, Math.max(0, reading.quotaVcpu - others) / share);
+  }
+  return { freeVcpu: Number.isFinite(freeVcpu) ? Math.floor(freeVcpu * 1000) / 1000 : 0, readAt, classes };
+}
+
+export interface CapacityDeps {
+  readonly quotas: Sender;
+  readonly cloudwatch: Sender;
+  readonly ddb: DocumentClient;
+  readonly clock: Clock;
+  readonly settings: CapacitySettings;
+  readonly log?: Log;
+}
+
+/** How far back to look for the newest complete minute of AWS/Usage (it arrives a minute or two late). */
+const USAGE_LOOKBACK_MS = 5 * 60_000;
+/** AWS/Usage has one datapoint a minute. */
+const USAGE_RESOLUTION_MS = 60_000;
+
+async function readClass(deps: CapacityDeps, capacityClass: CapacityClass, now: number): Promise<ClassReading> {
+  const { Quota } = await deps.quotas.send(new GetServiceQuotaCommand({ ServiceCode: 'fargate', QuotaCode: FARGATE_QUOTA_CODE[capacityClass] }));
+  if (Quota?.Value === undefined) throw new Error(`Service Quotas returned no value for fargate ${FARGATE_QUOTA_CODE[capacityClass]}`);
+  const { MetricDataResults = [] } = await deps.cloudwatch.send(
+    new GetMetricDataCommand({
+      StartTime: new Date(now - USAGE_LOOKBACK_MS),
+      EndTime: new Date(now),
+      ScanBy: 'TimestampDescending',
+      MetricDataQueries: [{ Id: 'usage', MetricStat: { Metric: usageMetric(capacityClass), Period: 60, Stat: 'Maximum' } }],
+    }),
+  );
+  const values = MetricDataResults[0]?.Values ?? [];
+  return { quotaVcpu: Quota.Value, usedVcpu: values.length > 0 ? Number(values[0]) : undefined };
+}
+
+export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
+  const { ddb, clock, settings } = deps;
+  const log = deps.log ?? (() => undefined);
+  const now = clock.now();
+  const readings: Partial<Record<CapacityClass, ClassReading>> = {};
+  for (const capacityClass of Object.keys(settings.weights) as CapacityClass[]) readings[capacityClass] = await readClass(deps, capacityClass, now);
+  const pool = await readPool(ddb, settings.tableName);
+  const view = accountView(readings, settings.weights, inUseVcpu(pool), now);
+  const previous = pool.account?.freeVcpu;
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: settings.tableName,
+        Key: POOL_KEY,
+        // A hold set by a vCPU-limit error is lifted by a reading whose minute of AWS/Usage came after it.
+        UpdateExpression: pool.capacityLimitAt !== undefined && Date.parse(pool.capacityLimitAt) <= now - USAGE_RESOLUTION_MS ? 'SET #account = :view REMOVE capacityLimitAt' : 'SET #account = :view',
+        ConditionExpression: pool.capacityLimitAt !== undefined ? 'capacityLimitAt = :limitAt' : 'attribute_not_exists(capacityLimitAt)',
+        ExpressionAttributeNames: { '#account': 'account' },
+        ExpressionAttributeValues: { ':view': view, ...(pool.capacityLimitAt !== undefined ? { ':limitAt': pool.capacityLimitAt } : {}) },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    log({ event: 'capacityReadingSuperseded', reason: 'a vCPU-limit hold was set meanwhile; the next reading lifts it' });
+    return view;
+  }
+  const effective = Math.min(pool.budgetVcpu, view.freeVcpu);
+  log({ event: 'capacityRead', freeVcpu: view.freeVcpu, budgetVcpu: pool.budgetVcpu, effectiveVcpu: effective, classes: view.classes, changed: previous !== view.freeVcpu });
+  return view;
+}
+
+let clients: { quotas: ServiceQuotasClient; cloudwatch: CloudWatchClient; ddb: DynamoDBDocumentClient } | undefined;
+
+export async function handler(): Promise<AccountView> {
+  clients ??= { quotas: new ServiceQuotasClient({}), cloudwatch: new CloudWatchClient({}), ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})) };
+  return readCapacity({ ...clients, clock: systemClock, settings: capacitySettingsFromEnv(), log: jsonLog('capacity') });
+}
