@@ -169,6 +169,13 @@ export const environmentSchema = z
       .number()
       .refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), `must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs retention values)`),
     alarmEmail: z.email('must be an email address'),
+    alarms: z.strictObject({
+      /**
+       * Alarm when a janitor sweep (every 5 minutes) reclaims more leases than this: each was held for an execution
+       * that had ended or never started, capacity kept from waiting work for up to a sweep.
+       */
+      reclaimedLeasesAbove: intIn(0, 100000),
+    }),
     backend: z.strictObject({
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)'),
       key: z.string().regex(/^[A-Za-z0-9!_.'()\/-]+\.tfstate$/, "must be an S3 key ending in '.tfstate'"),

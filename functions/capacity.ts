@@ -117,7 +117,7 @@ export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
     return view;
   }
   const effective = Math.min(pool.budgetVcpu, view.freeVcpu);
-  log({ event: 'capacityRead', freeVcpu: view.freeVcpu, budgetVcpu: pool.budgetVcpu, effectiveVcpu: effective, classes: view.classes, changed: previous !== view.freeVcpu });
+  log({ event: 'capacityRead', freeVcpu: view.freeVcpu, budgetVcpu: pool.budgetVcpu, effectiveVcpu: effective, inUseVcpu: inUseVcpu(pool), classes: view.classes, changed: previous !== view.freeVcpu });
   return view;
 }
 

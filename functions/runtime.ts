@@ -1,5 +1,6 @@
 /** What every handler shares: the clock, structured logs and settings read from the environment. */
 import { z } from 'zod';
+import { withMetrics } from './metrics';
 
 export interface Clock {
   /** Epoch milliseconds. */
@@ -14,9 +15,12 @@ export const systemClock: Clock = {
 
 export type Log = (event: Record<string, unknown>) => void;
 
-/** One JSON line per event, so CloudWatch Logs Insights can query every field. */
-export function jsonLog(component: string): Log {
-  return (event) => console.log(JSON.stringify({ component, ...event }));
+/**
+ * One JSON line per event, so CloudWatch Logs Insights can query every field. A run's summary also carries its
+ * metrics (Embedded Metric Format, functions/metrics.ts), dimensioned by the Lambda function it runs in.
+ */
+export function jsonLog(component: string, functionName = process.env.AWS_LAMBDA_FUNCTION_NAME): Log {
+  return (event) => console.log(JSON.stringify(withMetrics({ component, ...event }, functionName, Date.now())));
 }
 
 /** Parses a handler's settings from its environment; a missing or bad variable names itself. */

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
 import { FARGATE_QUOTA_CODE } from '../functions/capacity-codes';
+import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 import { executionArnOf } from '../functions/jobs';
 import { vcpuOf } from '../environments/fargate';
 import { leadingKeys, STATE_ITEMS } from './limiter';
@@ -38,9 +39,17 @@ const DISPATCHER_TIMEOUT_SECONDS = 300;
 /** Executions one job may have (first run + re-queues after aborted/timed-out executions). */
 export const MAX_EXECUTION_ATTEMPTS = 3;
 const JANITOR_START_GRACE_SECONDS = 120;
+/** How often the janitor sweeps. */
+export const JANITOR_PERIOD_MINUTES = 5;
+
+/** The stage's functions, by role: names known before they exist (the dashboard, alarms and the janitor use them). */
+export type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity';
+export function functionNameOf(namePrefix: string, role: FunctionRole): string {
+  return `${namePrefix}-${role}`;
+}
 
 export function dispatcherFunctionName(namePrefix: string): string {
-  return `${namePrefix}-dispatcher`;
+  return functionNameOf(namePrefix, 'dispatcher');
 }
 
 /** The functions around the state machine: who admits (dispatcher), who cleans up (janitor), who sets the pool. */
@@ -105,7 +114,7 @@ export class Dispatch extends Construct {
 
     this.janitor = new NodeFunction(this, 'janitor', {
       ...common,
-      functionName: `${namePrefix}-janitor`,
+      functionName: functionNameOf(namePrefix, 'janitor'),
       description: 'Reclaims leases of ended or never-started executions, re-queues their unfinished jobs',
       entry: 'functions/janitor.ts',
       timeoutSeconds: 120,
@@ -134,7 +143,7 @@ export class Dispatch extends Construct {
 
     this.configurePool = new NodeFunction(this, 'configure-pool', {
       ...common,
-      functionName: `${namePrefix}-configure-pool`,
+      functionName: functionNameOf(namePrefix, 'configure-pool'),
       description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
       entry: 'functions/configure-pool.ts',
       timeoutSeconds: 30,
@@ -151,7 +160,7 @@ export class Dispatch extends Construct {
     const { region, id: accountId } = config.account;
     this.capacity = new NodeFunction(this, 'capacity', {
       ...common,
-      functionName: `${namePrefix}-capacity`,
+      functionName: functionNameOf(namePrefix, 'capacity'),
       description: "Reads the account's Fargate vCPU quota and use every minute; admission keeps to what others leave",
       entry: 'functions/capacity.ts',
       timeoutSeconds: 30,
@@ -192,16 +201,28 @@ export class Dispatch extends Construct {
         detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
       },
     });
-    this.trigger('janitor-every-5-minutes', this.janitor, { reason: 'schedule' }, { schedule: 'rate(5 minutes)', name: `${namePrefix}-janitor-schedule` });
+    this.trigger('janitor-every-5-minutes', this.janitor, { reason: 'schedule' }, { schedule: `rate(${JANITOR_PERIOD_MINUTES} minutes)`, name: `${namePrefix}-janitor-schedule` });
     this.trigger('capacity-every-minute', this.capacity, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-capacity-schedule` });
 
-    for (const name of ['dispatcher', 'janitor']) {
+    props.observability.alarm({
+      name: 'leases-reclaimed',
+      description:
+        `A janitor sweep reclaimed more than ${config.alarms.reclaimedLeasesAbove} leases: each was held for an execution that had ended or never ` +
+        `started, keeping capacity from waiting work. The janitor's log (/aws/lambda/${functionNameOf(namePrefix, 'janitor')}) names them.`,
+      namespace: METRICS_NAMESPACE,
+      metric: 'LeasesReclaimed' satisfies MetricName,
+      dimensions: { [METRICS_DIMENSION]: functionNameOf(namePrefix, 'janitor') },
+      statistic: 'Sum',
+      threshold: config.alarms.reclaimedLeasesAbove,
+      periodSeconds: JANITOR_PERIOD_MINUTES * 60,
+    });
+    for (const name of ['dispatcher', 'janitor'] as const) {
       props.observability.alarm({
         name: `${name}-errors`,
-        description: `The ${name} function failed; its log group is /aws/lambda/${namePrefix}-${name}.`,
+        description: `The ${name} function failed; its log group is /aws/lambda/${functionNameOf(namePrefix, name)}.`,
         namespace: 'AWS/Lambda',
         metric: 'Errors',
-        dimensions: { FunctionName: `${namePrefix}-${name}` },
+        dimensions: { FunctionName: functionNameOf(namePrefix, name) },
         statistic: 'Sum',
         threshold: 0,
       });

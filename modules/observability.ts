@@ -2,6 +2,7 @@ import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
 import { Construct } from 'constructs';
+import type { METRICS_NAMESPACE } from '../functions/metrics';
 
 export interface ObservabilityProps {
   readonly namePrefix: string;
@@ -12,12 +13,14 @@ export interface AlarmProps {
   /** Short name: becomes `<prefix>-<name>` and the alarm's id. */
   readonly name: string;
   readonly description: string;
-  readonly namespace: 'AWS/SQS' | 'AWS/Lambda' | 'AWS/States';
+  readonly namespace: 'AWS/SQS' | 'AWS/Lambda' | 'AWS/States' | typeof METRICS_NAMESPACE;
   readonly metric: string;
   readonly dimensions: Readonly<Record<string, string>>;
   readonly statistic: 'Maximum' | 'Sum';
-  /** Alarms when the statistic over one minute is above this. */
+  /** Alarms when the statistic over one period is above this. */
   readonly threshold: number;
+  /** The period, for a metric published less often than every minute. @default 60 */
+  readonly periodSeconds?: number;
 }
 
 /** Where alarms go: one SNS topic per stage, mailed to the stage's alarm address. */
@@ -38,7 +41,7 @@ export class Observability extends Construct {
     });
   }
 
-  /** Alarms (and later clears) by mail when a metric is over its threshold for a minute. */
+  /** Alarms (and later clears) by mail when a metric is over its threshold for one period. */
   alarm(props: AlarmProps): CloudwatchMetricAlarm {
     return new CloudwatchMetricAlarm(this, `alarm-${props.name}`, {
       alarmName: `${this.namePrefix}-${props.name}`,
@@ -47,7 +50,7 @@ export class Observability extends Construct {
       metricName: props.metric,
       dimensions: { ...props.dimensions },
       statistic: props.statistic,
-      period: 60,
+      period: props.periodSeconds ?? 60,
       evaluationPeriods: 1,
       threshold: props.threshold,
       comparisonOperator: 'GreaterThanThreshold',

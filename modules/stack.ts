@@ -7,6 +7,7 @@ import { Bucket } from './bucket';
 import { Compute } from './compute';
 import { Dispatch } from './dispatch';
 import { Intake } from './intake';
+import { Dashboard } from './dashboard';
 import { Limiter } from './limiter';
 import { Network } from './network';
 import { Observability } from './observability';
@@ -66,6 +67,7 @@ export class PipelineStack extends TerraformStack {
   readonly limiter: Limiter;
   readonly dispatch: Dispatch;
   readonly pipeline: Pipeline;
+  readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id);
@@ -160,6 +162,8 @@ export class PipelineStack extends TerraformStack {
       dispatcherFunctionArn: this.dispatch.dispatcher.functionArn,
     });
 
+    this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.pipeline.logGroupName });
+
     new TerraformOutput(this, 'settings', {
       description: 'Key settings of this stage (from environments/' + config.stage + '.ts)',
       value: stageSettings(config),
@@ -172,6 +176,9 @@ export class PipelineStack extends TerraformStack {
     new TerraformOutput(this, 'cluster_name', { value: this.compute.clusterName });
     new TerraformOutput(this, 'state_machine_arn', { value: this.pipeline.stateMachineArn });
     new TerraformOutput(this, 'state_table_name', { value: this.limiter.tableName });
+    new TerraformOutput(this, 'dashboard_url', {
+      value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${this.dashboard.dashboardName}`,
+    });
     new TerraformOutput(this, 'configure_pool_function', {
       description: 'Invoke with {"budgetVcpu","ratePerSecond","burst"} to change the limiter at run time (budget 0 pauses)',
       value: this.dispatch.configurePool.functionName,

@@ -39,6 +39,8 @@ export function stateMachineArnOf(config: EnvironmentConfig): string {
 export class Pipeline extends Construct {
   readonly stateMachineArn: string;
   readonly stateMachineName: string;
+  /** Its execution log (level ERROR, with execution data). */
+  readonly logGroupName: string;
 
   constructor(scope: Construct, id: string, props: PipelineProps) {
     super(scope, id);
@@ -51,6 +53,7 @@ export class Pipeline extends Construct {
       name: `/aws/vendedlogs/states/${name}`,
       retentionInDays: config.logRetentionDays,
     });
+    this.logGroupName = logGroup.name;
     const role = new IamRole(this, 'role', {
       name: `${name}-sfn`,
       description: 'Runs sluice jobs: RunTask on the worker family, lease and ledger writes, wake the dispatcher',

@@ -1,0 +1,82 @@
+/**
+ * The metrics only the functions know, in CloudWatch Embedded Metric Format: the run's summary log line carries an
+ * `_aws` block, and CloudWatch Logs turns its numbers into metrics — no PutMetricData call, no extra latency, and the
+ * line stays the structured log it was. One table (EVENT_METRICS) names them for the functions and the dashboard.
+ */
+
+export const METRICS_NAMESPACE = 'Sluice';
+/** Each function's metrics carry its name: unique per account and Region, and what the dashboard knows at synth. */
+export const METRICS_DIMENSION = 'FunctionName';
+
+import type { DispatcherRunSummary } from './dispatcher';
+import type { JanitorRunSummary } from './janitor';
+
+type Event = Record<string, unknown>;
+/** A metric: where its value comes from in the event, and its unit. */
+interface MetricSource {
+  readonly value: (event: Event) => number | undefined;
+  readonly unit: 'Count' | 'None';
+}
+
+const field =
+  (name: string, unit: MetricSource['unit'] = 'Count'): MetricSource => ({
+    value: (event) => (typeof event[name] === 'number' ? (event[name] as number) : undefined),
+    unit,
+  });
+/** Fields of the summaries, checked by the compiler: a renamed field cannot leave its metric silently empty. */
+const dispatcherField = (name: keyof DispatcherRunSummary & string) => field(name);
+const janitorField = (name: keyof JanitorRunSummary & string, unit?: MetricSource['unit']) => field(name, unit);
+const stoppedBecause = (reason: DispatcherRunSummary['stoppedBecause']): MetricSource => ({ value: (event) => (event.stoppedBecause === reason ? 1 : 0), unit: 'Count' });
+
+/** Per summary event: the metrics it carries, by metric name. */
+export const EVENT_METRICS = {
+  dispatcherDone: {
+    JobsAdmitted: dispatcherField('admitted'),
+    ExecutionsStarted: dispatcherField('executionsStarted'),
+    PoisonMessages: dispatcherField('poison'),
+    DuplicateDeliveries: dispatcherField('duplicates'),
+    /** Messages handed back because their job still held a lease. */
+    HeldLeaseDeferrals: dispatcherField('deferred'),
+    /** Sleeps for a launch token or a fuller batch. */
+    TokenWaits: dispatcherField('waits'),
+    /** Runs that stopped with work waiting because the budget, or the account, was full. */
+    StoppedByBudget: stoppedBecause('no-budget'),
+    StoppedByAccount: stoppedBecause('account-full'),
+    UnstartedBatchesReclaimed: dispatcherField('reclaimed'),
+  },
+  janitorDone: {
+    /** Leases held for executions that had ended or never started: each held capacity with nothing running. */
+    LeasesReclaimed: janitorField('released'),
+    JobsRequeued: janitorField('requeued'),
+    JobsFailedByJanitor: janitorField('failed'),
+    CounterDriftVcpu: janitorField('drift', 'None'),
+  },
+  capacityRead: {
+    AccountFreeVcpu: field('freeVcpu', 'None'),
+    ConfiguredBudgetVcpu: field('budgetVcpu', 'None'),
+    EffectiveBudgetVcpu: field('effectiveVcpu', 'None'),
+    InUseVcpu: field('inUseVcpu', 'None'),
+  },
+} satisfies Record<string, Record<string, MetricSource>>;
+
+export type MetricName = { [E in keyof typeof EVENT_METRICS]: keyof (typeof EVENT_METRICS)[E] }[keyof typeof EVENT_METRICS];
+
+/** The event, with its metrics in Embedded Metric Format when it is a summary that has some; otherwise as it is. */
+export function withMetrics(event: Event, functionName: string | undefined, timestamp: number): Event {
+  const sources = functionName ? (EVENT_METRICS as Record<string, Record<string, MetricSource>>)[String(event.event)] : undefined;
+  if (!sources) return event;
+  const values: Record<string, number> = {};
+  const metrics: Array<{ Name: string; Unit: string }> = [];
+  for (const [name, source] of Object.entries(sources)) {
+    const value = source.value(event);
+    if (value === undefined || !Number.isFinite(value)) continue; // e.g. drift that could not be measured
+    values[name] = value;
+    metrics.push({ Name: name, Unit: source.unit });
+  }
+  return {
+    ...event,
+    ...values,
+    [METRICS_DIMENSION]: functionName,
+    _aws: { Timestamp: timestamp, CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[METRICS_DIMENSION]], Metrics: metrics }] },
+  };
+}

@@ -1,0 +1,182 @@
+import { CloudwatchDashboard } from '@cdktf/provider-aws/lib/cloudwatch-dashboard';
+import { CloudwatchLogMetricFilter } from '@cdktf/provider-aws/lib/cloudwatch-log-metric-filter';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
+import { USAGE_CLASS } from '../functions/capacity-codes';
+import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
+import { functionNameOf } from './dispatch';
+import { intakeQueueName } from './intake';
+import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './pipeline/definition';
+import { stateMachineArnOf, stateMachineName } from './pipeline';
+
+/**
+ * One CloudWatch dashboard per stage, answering "how far behind are we, and why": vCPU in use against the effective
+ * budget and the account's quota, the backlog and its age, admissions and what held them back, RunTask errors by
+ * kind, executions that failed, and both DLQs. The functions' own numbers come from their EMF summaries
+ * (functions/metrics.ts); RunTask errors from metric filters on the state machine's execution log.
+ */
+
+/**
+ * RunTask failures, told apart as the state machine tells them apart (modules/pipeline/definition.ts), matched in its
+ * execution log (level ERROR: every failed attempt is a `TaskFailed` event with `details.error` and `details.cause`).
+ * A metric filter cannot add a constant dimension, so these live in the stage's own namespace.
+ */
+export const RUN_TASK_ERROR_KINDS = {
+  RunTaskVcpuLimit: { error: 'ECS.AmazonECSException', cause: RUN_TASK_CAUSES.vcpuLimit, label: 'vCPU limit' },
+  RunTaskNoCapacity: { cause: RUN_TASK_CAUSES.noCapacity, label: 'no Fargate capacity' },
+  RunTaskEc2Throttled: { error: ECS_INVALID_PARAMETER, cause: RUN_TASK_CAUSES.ec2Throttling, label: 'EC2 throttled (security groups)' },
+  RunTaskEcsApiErrors: { error: 'ECS.AmazonECSException', label: 'all ECS API errors (throttles included)' },
+  TaskExitedNonZero: { error: 'States.TaskFailed', label: 'task exited non-zero (retried or failed)' },
+} as const satisfies Record<string, { error?: string; cause?: string; label: string }>;
+
+export function logMetricsNamespace(namePrefix: string): string {
+  return `${METRICS_NAMESPACE}/${namePrefix}`;
+}
+
+export function runTaskErrorPattern(kind: { readonly error?: string; readonly cause?: string }): string {
+  const terms = ['$.type = "TaskFailed"'];
+  if (kind.error) terms.push(`$.details.error = "${kind.error}"`);
+  if (kind.cause) terms.push(`$.details.cause = "${kind.cause}"`);
+  return `{ ${terms.join(' && ')} }`;
+}
+
+type MetricRow = Array<string | Record<string, unknown>>;
+interface Widget {
+  readonly title: string;
+  readonly metrics: MetricRow[];
+  readonly stat?: 'Sum' | 'Maximum' | 'Average';
+  readonly width?: number;
+}
+
+/** The dashboard's widgets, in reading order. Pure: a test reads it per stage. */
+export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
+  const prefix = config.namePrefix;
+  const fn = (role: Parameters<typeof functionNameOf>[1]) => functionNameOf(prefix, role);
+  const own = (name: MetricName, role: Parameters<typeof functionNameOf>[1], label: string, extra: Record<string, unknown> = {}): MetricRow => [
+    METRICS_NAMESPACE,
+    name,
+    METRICS_DIMENSION,
+    fn(role),
+    { label, ...extra },
+  ];
+  const queue = (metric: string, queueName: string, label: string): MetricRow => ['AWS/SQS', metric, 'QueueName', queueName, { label }];
+  const classes = config.task.capacityProviders.filter((p) => p.weight > 0).map((p) => p.name);
+  const usage = classes.flatMap((provider, i): MetricRow[] => [
+    ['AWS/Usage', 'ResourceCount', 'Service', 'Fargate', 'Type', 'Resource', 'Resource', 'vCPU', 'Class', USAGE_CLASS[provider], { id: `usage${i}`, label: `account ${provider} vCPU in use`, stat: 'Maximum' }],
+    [{ expression: `SERVICE_QUOTA(usage${i})`, label: `${provider} vCPU quota` }],
+  ]);
+  const intake = intakeQueueName(prefix);
+  return [
+    {
+      title: 'vCPU: this stage, its effective budget, the account and its quota',
+      stat: 'Maximum',
+      width: 24,
+      metrics: [
+        own('InUseVcpu', 'capacity', 'this stage in use'),
+        own('EffectiveBudgetVcpu', 'capacity', 'effective budget = min(budget, quota − others)'),
+        own('ConfiguredBudgetVcpu', 'capacity', 'configured budget'),
+        ...usage,
+      ],
+    },
+    {
+      title: 'Backlog: intake queue',
+      stat: 'Maximum',
+      metrics: [
+        queue('ApproximateNumberOfMessagesVisible', intake, 'waiting'),
+        queue('ApproximateNumberOfMessagesNotVisible', intake, 'in flight'),
+        queue('ApproximateNumberOfMessagesDelayed', intake, 'delayed (given back for capacity)'),
+      ],
+    },
+    { title: 'Oldest waiting upload (seconds)', stat: 'Maximum', metrics: [queue('ApproximateAgeOfOldestMessage', intake, 'oldest message age')] },
+    {
+      title: 'Admissions and what held them back, per minute',
+      stat: 'Sum',
+      metrics: [
+        own('JobsAdmitted', 'dispatcher', 'jobs admitted'),
+        own('StoppedByBudget', 'dispatcher', 'runs stopped: budget full'),
+        own('StoppedByAccount', 'dispatcher', 'runs stopped: account full'),
+        own('TokenWaits', 'dispatcher', 'waits for launch tokens'),
+        own('HeldLeaseDeferrals', 'dispatcher', 'deferred: lease still held'),
+      ],
+    },
+    {
+      title: 'RunTask errors by kind, per minute',
+      stat: 'Sum',
+      metrics: Object.entries(RUN_TASK_ERROR_KINDS).map(([name, kind]): MetricRow => [logMetricsNamespace(prefix), name, { label: kind.label }]),
+    },
+    {
+      title: 'Executions that did not succeed, and what the janitor did',
+      stat: 'Sum',
+      metrics: [
+        ...(['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'] as const).map((metric): MetricRow => [
+          'AWS/States',
+          metric,
+          'StateMachineArn',
+          stateMachineArnOf(config),
+          { label: metric.replace('Executions', 'executions ').toLowerCase() },
+        ]),
+        own('LeasesReclaimed', 'janitor', 'leases reclaimed'),
+        own('JobsRequeued', 'janitor', 'jobs re-queued'),
+        own('JobsFailedByJanitor', 'janitor', 'jobs failed (attempts used up)'),
+      ],
+    },
+    {
+      title: 'Dead letters',
+      stat: 'Maximum',
+      metrics: [
+        queue('ApproximateNumberOfMessagesVisible', `${prefix}-intake-dlq`, 'intake DLQ (poison, failed starts)'),
+        queue('ApproximateNumberOfMessagesVisible', `${prefix}-intake-rule-dlq`, 'rule DLQ (undelivered events)'),
+        own('PoisonMessages', 'dispatcher', 'poison messages, per minute', { stat: 'Sum' }),
+      ],
+    },
+  ];
+}
+
+/** The `dashboard_body`: widgets laid out two to a row (full-width ones alone), one-minute periods. */
+export function dashboardBody(config: EnvironmentConfig): string {
+  let x = 0;
+  let y = 0;
+  const widgets = dashboardWidgets(config).map((widget) => {
+    const width = widget.width ?? 12;
+    if (x + width > 24) {
+      x = 0;
+      y += 6;
+    }
+    const placed = {
+      type: 'metric',
+      x,
+      y,
+      width,
+      height: 6,
+      properties: { title: widget.title, region: config.account.region, view: 'timeSeries', stacked: false, period: 60, stat: widget.stat ?? 'Sum', metrics: widget.metrics },
+    };
+    x += width;
+    return placed;
+  });
+  return JSON.stringify({ widgets });
+}
+
+export interface DashboardProps {
+  readonly config: EnvironmentConfig;
+  /** The state machine's execution log group (level ERROR), where RunTask errors are counted. */
+  readonly stateMachineLogGroupName: string;
+}
+
+export class Dashboard extends Construct {
+  readonly dashboardName: string;
+
+  constructor(scope: Construct, id: string, props: DashboardProps) {
+    super(scope, id);
+    const prefix = props.config.namePrefix;
+    for (const [name, kind] of Object.entries(RUN_TASK_ERROR_KINDS)) {
+      new CloudwatchLogMetricFilter(this, `filter-${name}`, {
+        name: `${stateMachineName(prefix)}-${name}`,
+        logGroupName: props.stateMachineLogGroupName,
+        pattern: runTaskErrorPattern(kind),
+        metricTransformation: { name, namespace: logMetricsNamespace(prefix), value: '1' },
+      });
+    }
+    const dashboard = new CloudwatchDashboard(this, 'dashboard', { dashboardName: prefix, dashboardBody: dashboardBody(props.config) });
+    this.dashboardName = dashboard.dashboardName;
+  }
+}
