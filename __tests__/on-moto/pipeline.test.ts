@@ -78,8 +78,13 @@ test("the capacity reader measures what the account leaves: the quota (Service Q
     await cloudwatch.send(new PutMetricDataCommand({ Namespace: metric.Namespace, MetricData: [{ MetricName: metric.MetricName, Dimensions: metric.Dimensions, Timestamp: minuteAgo, Value: 2 }] }));
   }
   const view = await readCapacity({ quotas, cloudwatch, ddb, clock: systemClock, settings, log: quiet });
-  expect(view.freeVcpu).toBe(stage.fargateVcpuQuota - 2);
-  expect((await readPool(ddb, dispatcher.tableName)).account).toMatchObject({ freeVcpu: stage.fargateVcpuQuota - 2 });
+  // Each class leaves quota − 2 to the stage, which puts its share (weight / total) of its tasks there: the tightest
+  // class decides how much the stage may hold in all (to a thousandth, rounded down).
+  const weights = Object.values(settings.weights) as number[];
+  const total = weights.reduce((a, b) => a + b, 0);
+  const expected = Math.floor(Math.min(...weights.map((w) => (stage.fargateVcpuQuota - 2) / (w / total))) * 1000) / 1000;
+  expect(view.freeVcpu).toBe(expected);
+  expect((await readPool(ddb, dispatcher.tableName)).account).toMatchObject({ freeVcpu: expected });
 });
 
 test('uploads are admitted under the budget: ledger rows, leases and one execution for the batch', async () => {
