@@ -5,7 +5,7 @@ import type { EnvironmentConfig } from '../environments';
 import { USAGE_CLASS } from '../functions/capacity-codes';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 import { functionNameOf } from './dispatch';
-import { intakeQueueName } from './intake';
+import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from './intake';
 import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './pipeline/definition';
 import { stateMachineArnOf, stateMachineName } from './pipeline';
 
@@ -124,8 +124,8 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
       title: 'Dead letters',
       stat: 'Maximum',
       metrics: [
-        queue('ApproximateNumberOfMessagesVisible', `${prefix}-intake-dlq`, 'intake DLQ (poison, failed starts)'),
-        queue('ApproximateNumberOfMessagesVisible', `${prefix}-intake-rule-dlq`, 'rule DLQ (undelivered events)'),
+        queue('ApproximateNumberOfMessagesVisible', intakeDeadLetterQueueName(prefix), 'intake DLQ (poison, failed starts)'),
+        queue('ApproximateNumberOfMessagesVisible', ruleDeadLetterQueueName(prefix), 'rule DLQ (undelivered events)'),
         own('PoisonMessages', 'dispatcher', 'poison messages, per minute', { stat: 'Sum' }),
       ],
     },

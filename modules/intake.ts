@@ -24,6 +24,16 @@ export function intakeQueueName(namePrefix: string): string {
   return `${namePrefix}-intake`;
 }
 
+/** Poison messages and messages whose start failed maxReceiveCount times. */
+export function intakeDeadLetterQueueName(namePrefix: string): string {
+  return `${namePrefix}-intake-dlq`;
+}
+
+/** Events EventBridge could not deliver to the intake queue. */
+export function ruleDeadLetterQueueName(namePrefix: string): string {
+  return `${namePrefix}-intake-rule-dlq`;
+}
+
 const FOURTEEN_DAYS_SECONDS = 14 * 24 * 3600;
 
 /** The S3 event pattern: Object Created in this bucket under the input prefix (and with the suffix, if set). */
@@ -55,7 +65,7 @@ export class Intake extends Construct {
     const { namePrefix } = props;
 
     const deadLetters = new SqsQueue(this, 'dead-letters', {
-      name: `${namePrefix}-intake-dlq`,
+      name: intakeDeadLetterQueueName(namePrefix),
       messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
       sqsManagedSseEnabled: true,
     });
@@ -69,7 +79,7 @@ export class Intake extends Construct {
     });
     // Events EventBridge could not deliver to the queue (after its own retries) land here, not nowhere.
     const ruleDeadLetters = new SqsQueue(this, 'rule-dead-letters', {
-      name: `${namePrefix}-intake-rule-dlq`,
+      name: ruleDeadLetterQueueName(namePrefix),
       messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
       sqsManagedSseEnabled: true,
     });

@@ -3,7 +3,7 @@ import { S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
-import { Bucket } from './bucket';
+import { Bucket, stageBucketName } from './bucket';
 import { Compute } from './compute';
 import { Dispatch } from './dispatch';
 import { Intake } from './intake';
@@ -95,7 +95,7 @@ export class PipelineStack extends TerraformStack {
 
     this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
     this.bucket = new Bucket(this, 'bucket', {
-      bucketName: `${namePrefix}-${accountId}-${region}`,
+      bucketName: stageBucketName(config),
       allowDestroy: config.allowDestroy,
       resultsPrefix: config.bucket.resultsPrefix,
       resultsRetentionDays: config.bucket.resultsRetentionDays,

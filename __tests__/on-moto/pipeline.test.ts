@@ -16,6 +16,14 @@ import { jobIdOf } from '../../functions/jobs';
 import { readLedgerRow } from '../../functions/ledger';
 import { inUseVcpu, readPool } from '../../functions/pool';
 import { systemClock } from '../../functions/runtime';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findJobs, formatFound, parseTarget } from '../../cli/find';
+import { EXIT, stageClients, stageConfig } from '../../cli/stage';
+import { formatStatus, readStatus } from '../../cli/status';
+import { loadEnvironments } from '../../environments';
+import { TEST_CREDENTIALS } from '../../verify/moto';
 import { appliedStage, clientConfig, functionEnvironment } from './applied-stage';
 
 /**
@@ -153,4 +161,68 @@ test('an aborted execution: the janitor gives its leases back and puts its unfin
   await waitForVisible(dispatcher.queueUrl, 3);
   const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dispatcher.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
   expect(Messages.map((m) => JSON.parse(m.Body!)).map((b) => [b.sluice, b.key, b.round, b.failedRuns]).sort()).toEqual(keys.map((k) => ['requeue', k, 1, 1]));
+});
+
+/** With SLUICE_CLI_EXAMPLES set to a file, the commands' real output is appended there (the README's examples). */
+function example(command: string, output: string): void {
+  if (process.env.SLUICE_CLI_EXAMPLES) appendFileSync(process.env.SLUICE_CLI_EXAMPLES, `${command}\n${output}\n\n`);
+}
+
+describe('the sluice command against the applied stage', () => {
+  const stageConfigOf = () => stageConfig(stage.stage);
+  const cliClients = () => ({ ...stageClients(stageConfigOf(), config), cloudwatch });
+
+  test('status: the pool, the queues and the executions, as DynamoDB, SQS and Step Functions tell them', async () => {
+    const status = await readStatus(cliClients(), stageConfigOf(), Date.now());
+    const pool = await readPool(ddb, dispatcher.tableName);
+    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn, statusFilter: 'RUNNING' }));
+    expect(status).toMatchObject({
+      stage: stage.stage,
+      vcpu: { configuredBudget: pool.budgetVcpu, inUse: inUseVcpu(pool), account: { classes: pool.account!.classes } },
+      launchTokens: { burst: pool.burst, ratePerSecond: pool.ratePerSecond },
+      backlog: { waiting: await visible(dispatcher.queueUrl) },
+      runningExecutions: executions.length,
+    });
+    expect(formatStatus(status)).toMatch(new RegExp(`^stage +${stage.stage} at `));
+    example(`$ npx sluice status --stage ${stage.stage}`, formatStatus(status));
+  });
+
+  test('find: an object’s jobs by key and by s3:// URL, one job by id; an unknown object is exit 3', async () => {
+    const key = keys[0];
+    const jobId = admitted.find((j) => j.key === key)!.jobId;
+    const row = await readLedgerRow(ddb, dispatcher.tableName, jobId);
+    for (const target of [key, `s3://${bucket}/${key}`, jobId]) {
+      const [found, ...more] = await findJobs(cliClients(), stageConfigOf(), parseTarget(target, bucket));
+      expect(more).toEqual([]);
+      expect(found).toMatchObject({ jobId, versionId: versions.get(key), row: { status: row!.status, admissions: row!.admissions } });
+      if (target === key) example(`$ npx sluice find ${key} --stage ${stage.stage}`, formatFound([found]));
+    }
+    await expect(findJobs(cliClients(), stageConfigOf(), parseTarget('incoming/never-uploaded.csv', bucket))).rejects.toMatchObject({ exitCode: EXIT.notFound });
+  });
+
+  test('a stage that is not deployed here is one clear error', async () => {
+    const absent = { ...stageConfigOf(), namePrefix: 'sluice-absent' };
+    await expect(readStatus({ ...stageClients(absent, config), cloudwatch }, absent, Date.now())).rejects.toMatchObject({
+      message: `stage ${stage.stage} is not deployed in account ${stage.accountId} (${stage.region}): no table sluice-absent-state`,
+      exitCode: EXIT.failed,
+    });
+  });
+
+  // The executable itself, as a user runs it: the standard credential chain and AWS_ENDPOINT_URL (moto's
+  // self-signed certificate accepted for this child process only).
+  const sluice = (...args: string[]) =>
+    spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'sluice.cjs'), ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, AWS_ENDPOINT_URL: stage.endpoint, AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, NODE_TLS_REJECT_UNAUTHORIZED: '0' },
+    });
+
+  test('sluice status --json exits 0 with the status; another stage’s account is refused with exit 1', () => {
+    const ok = sluice('status', '--stage', stage.stage, '--json');
+    expect({ code: ok.status, stderr: ok.stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining('sluice:') });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ stage: stage.stage, runningExecutions: expect.any(Number) });
+    const other = loadEnvironments().find((c) => c.account.id !== stage.accountId)!;
+    const refused = sluice('status', '--stage', other.stage);
+    expect(refused.status).toBe(EXIT.failed);
+    expect(refused.stderr).toContain(`sluice: these credentials are for account ${stage.accountId}; stage ${other.stage} lives in ${other.account.id}`);
+  });
 });

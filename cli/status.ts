@@ -1,0 +1,112 @@
+/** `sluice status`: the limiter, the queues and the executions of a stage, as one snapshot. */
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { paginateListExecutions } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import type { EnvironmentConfig } from '../environments';
+import { scanBatchRecords } from '../functions/batches';
+import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/pool';
+import { isMissingTable, notDeployed, queueUrl, stageNames, type StageClients } from './stage';
+
+export interface StageStatus {
+  readonly stage: string;
+  readonly at: string;
+  readonly vcpu: {
+    readonly configuredBudget: number;
+    readonly effectiveBudget: number;
+    /** What decides the effective budget now. */
+    readonly limitedBy: 'budget' | 'account';
+    readonly inUse: number;
+    /** Per capacity class, as last measured by the capacity function. */
+    readonly account?: { readonly readAt: string; readonly classes: Record<string, { quotaVcpu: number; usedVcpu: number; othersVcpu: number }> };
+    /** Set after a vCPU-limit error: nothing is admitted until the next reading. */
+    readonly heldSince?: string;
+  };
+  readonly launchTokens: { readonly available: number; readonly burst: number; readonly ratePerSecond: number };
+  readonly leases: { readonly batches: number; readonly jobs: number };
+  readonly backlog: { readonly waiting: number; readonly inFlight: number; readonly delayed: number; readonly oldestSeconds?: number };
+  readonly deadLetters: { readonly intake: number; readonly rule: number };
+  readonly runningExecutions: number;
+}
+
+async function queueDepths(clients: StageClients, url: string) {
+  const { Attributes = {} } = await clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+  );
+  return { waiting: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0), delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0) };
+}
+
+/** SQS tells the oldest message's age only as a CloudWatch metric (one datapoint a minute); undefined when there is none yet. */
+async function oldestWaitingSeconds(cloudwatch: CloudWatchClient, queueName: string, now: number): Promise<number | undefined> {
+  const { MetricDataResults = [] } = await cloudwatch.send(
+    new GetMetricDataCommand({
+      StartTime: new Date(now - 10 * 60_000),
+      EndTime: new Date(now),
+      ScanBy: 'TimestampDescending',
+      MetricDataQueries: [{ Id: 'age', MetricStat: { Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: queueName }] }, Period: 60, Stat: 'Maximum' } }],
+    }),
+  );
+  const values = MetricDataResults[0]?.Values ?? [];
+  return values.length > 0 ? Number(values[0]) : undefined;
+}
+
+async function runningExecutions(clients: StageClients, stateMachineArn: string): Promise<number> {
+  let running = 0;
+  for await (const page of paginateListExecutions({ client: clients.sfn }, { stateMachineArn, statusFilter: 'RUNNING' })) running += page.executions?.length ?? 0;
+  return running;
+}
+
+export async function readStatus(clients: StageClients & { readonly cloudwatch: CloudWatchClient }, config: EnvironmentConfig, now: number): Promise<StageStatus> {
+  const names = stageNames(config);
+  let pool: PoolState;
+  try {
+    pool = await readPool(clients.ddb, names.stateTable);
+  } catch (error) {
+    if (isMissingTable(error)) throw notDeployed(config, `table ${names.stateTable}`);
+    throw error;
+  }
+  const [intake, intakeDlq, ruleDlq] = await Promise.all([names.intakeQueue, names.intakeDeadLetterQueue, names.ruleDeadLetterQueue].map((name) => queueUrl(clients, config, name)));
+  const batches = await scanBatchRecords(clients.ddb, names.batchesTable);
+  const effective = effectiveBudget(pool);
+  return {
+    stage: config.stage,
+    at: new Date(now).toISOString(),
+    vcpu: {
+      configuredBudget: pool.budgetVcpu,
+      effectiveBudget: effective.vcpu,
+      limitedBy: effective.limitedBy,
+      inUse: inUseVcpu(pool),
+      ...(pool.account ? { account: { readAt: new Date(pool.account.readAt).toISOString(), classes: pool.account.classes } } : {}),
+      ...(pool.capacityLimitAt ? { heldSince: pool.capacityLimitAt } : {}),
+    },
+    launchTokens: { available: tokensAvailable(pool, now), burst: pool.burst, ratePerSecond: pool.ratePerSecond },
+    leases: { batches: batches.length, jobs: batches.reduce((sum, b) => sum + b.jobs.length, 0) },
+    backlog: { ...(await queueDepths(clients, intake)), oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, names.intakeQueue, now) },
+    deadLetters: { intake: (await queueDepths(clients, intakeDlq)).waiting, rule: (await queueDepths(clients, ruleDlq)).waiting },
+    runningExecutions: await runningExecutions(clients, names.stateMachineArn),
+  };
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+/** Two columns, for a terminal. */
+export function formatStatus(s: StageStatus): string {
+  const rows: Array<[string, string]> = [
+    ['stage', `${s.stage} at ${s.at}`],
+    ['vCPU in use', `${round(s.vcpu.inUse)} of ${round(s.vcpu.effectiveBudget)} effective (configured budget ${round(s.vcpu.configuredBudget)}; limited by the ${s.vcpu.limitedBy})`],
+  ];
+  for (const [name, c] of Object.entries(s.vcpu.account?.classes ?? {})) {
+    rows.push([`account ${name}`, `${round(c.usedVcpu)} of ${round(c.quotaVcpu)} vCPU quota in use, ${round(c.othersVcpu)} by other workloads (read ${s.vcpu.account!.readAt})`]);
+  }
+  if (!s.vcpu.account) rows.push(['account', 'not measured yet (the capacity function runs every minute)']);
+  if (s.vcpu.heldSince) rows.push(['held', `admission held since ${s.vcpu.heldSince}: RunTask met the vCPU limit; lifted by the next reading`]);
+  rows.push(
+    ['launch tokens', `${s.launchTokens.available} of ${s.launchTokens.burst} (refill ${s.launchTokens.ratePerSecond}/s)`],
+    ['leases', `${s.leases.jobs} jobs in ${s.leases.batches} batches`],
+    ['backlog', `${s.backlog.waiting} waiting, ${s.backlog.inFlight} in flight, ${s.backlog.delayed} delayed`],
+    ['oldest waiting', s.backlog.oldestSeconds === undefined ? 'no datapoint yet' : `${s.backlog.oldestSeconds} s`],
+    ['dead letters', `${s.deadLetters.intake} in the intake DLQ, ${s.deadLetters.rule} in the rule DLQ`],
+    ['executions', `${s.runningExecutions} running`],
+  );
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
