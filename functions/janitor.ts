@@ -38,6 +38,11 @@ export interface JanitorRunSummary {
   batches: number;
   settled: number;
   released: number;
+  /**
+   * Of those, leases the sweep found — held for a batch whose execution had ended or never started, other than the
+   * one this run was told about: capacity kept from waiting work for up to a janitor period.
+   */
+  sweptLeases: number;
   requeued: number;
   failed: number;
   stillRunning: number;
@@ -80,7 +85,7 @@ export function endedExecutionOf(event: unknown): string | undefined {
 export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<JanitorRunSummary> {
   const { sfn, ddb, clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
-  const summary: JanitorRunSummary = { batches: 0, settled: 0, released: 0, requeued: 0, failed: 0, stillRunning: 0, drift: null, repaired: false };
+  const summary: JanitorRunSummary = { batches: 0, settled: 0, released: 0, sweptLeases: 0, requeued: 0, failed: 0, stillRunning: 0, drift: null, repaired: false };
 
   const first = endedExecutionOf(event);
   if (first) {
@@ -89,6 +94,7 @@ export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<Ja
     if (record && state?.kind === 'ended') await settle(deps, record, state, summary, log);
   }
 
+  const releasedForTheEvent = summary.released;
   const records = await scanBatchRecords(ddb, settings.batchesTableName);
   summary.batches = records.length;
   const running = await runningExecutions(sfn, settings.stateMachineArn);
@@ -105,6 +111,7 @@ export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<Ja
     }
     await settle(deps, record, state, summary, log);
   }
+  summary.sweptLeases = summary.released - releasedForTheEvent;
   summary.stillRunning = live.reduce((n, r) => n + r.jobs.length, 0);
   await reconcile(deps, live, summary, log);
 

@@ -45,8 +45,10 @@ export const EVENT_METRICS = {
     UnstartedBatchesReclaimed: dispatcherField('reclaimed'),
   },
   janitorDone: {
-    /** Leases held for executions that had ended or never started: each held capacity with nothing running. */
+    /** Leases held for executions that had ended or never started, given back. */
     LeasesReclaimed: janitorField('released'),
+    /** Of those, the ones the sweep found: nothing told the janitor, so they held capacity for up to a period. */
+    LeasesFoundBySweep: janitorField('sweptLeases'),
     JobsRequeued: janitorField('requeued'),
     JobsFailedByJanitor: janitorField('failed'),
     CounterDriftVcpu: janitorField('drift', 'None'),

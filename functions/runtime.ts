@@ -17,10 +17,16 @@ export type Log = (event: Record<string, unknown>) => void;
 
 /**
  * One JSON line per event, so CloudWatch Logs Insights can query every field. A run's summary also carries its
- * metrics (Embedded Metric Format, functions/metrics.ts), dimensioned by the Lambda function it runs in.
+ * metrics (Embedded Metric Format, functions/metrics.ts), dimensioned by the Lambda function it runs in. That line
+ * goes straight to stdout: with the JSON log format the functions use, the runtime wraps console.log output in its
+ * own object (`message`), where CloudWatch no longer finds `_aws` and extracts nothing.
  */
 export function jsonLog(component: string, functionName = process.env.AWS_LAMBDA_FUNCTION_NAME): Log {
-  return (event) => console.log(JSON.stringify(withMetrics({ component, ...event }, functionName, Date.now())));
+  return (event) => {
+    const line = withMetrics({ component, ...event }, functionName, Date.now());
+    if ('_aws' in line) process.stdout.write(`${JSON.stringify(line)}\n`);
+    else console.log(JSON.stringify(line));
+  };
 }
 
 /** Parses a handler's settings from its environment; a missing or bad variable names itself. */

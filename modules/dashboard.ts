@@ -21,20 +21,29 @@ import { stateMachineArnOf, stateMachineName } from './pipeline';
  * execution log (level ERROR: every failed attempt is a `TaskFailed` event with `details.error` and `details.cause`).
  * A metric filter cannot add a constant dimension, so these live in the stage's own namespace.
  */
+interface RunTaskErrorKind {
+  /** The error name, when it tells the kind. */
+  readonly error?: string;
+  /** A StringMatches-style pattern on the cause, when it tells the kind. */
+  readonly cause?: string;
+  readonly label: string;
+}
+
 export const RUN_TASK_ERROR_KINDS = {
-  RunTaskVcpuLimit: { error: 'ECS.AmazonECSException', cause: RUN_TASK_CAUSES.vcpuLimit, label: 'vCPU limit' },
+  RunTaskVcpuLimit: { cause: RUN_TASK_CAUSES.vcpuLimit, label: 'vCPU limit' },
   RunTaskNoCapacity: { cause: RUN_TASK_CAUSES.noCapacity, label: 'no Fargate capacity' },
   RunTaskEc2Throttled: { error: ECS_INVALID_PARAMETER, cause: RUN_TASK_CAUSES.ec2Throttling, label: 'EC2 throttled (security groups)' },
-  RunTaskEcsApiErrors: { error: 'ECS.AmazonECSException', label: 'all ECS API errors (throttles included)' },
+  RunTaskFailures: { label: 'every failed RunTask attempt (throttles included)' },
   TaskExitedNonZero: { error: 'States.TaskFailed', label: 'task exited non-zero (retried or failed)' },
-} as const satisfies Record<string, { error?: string; cause?: string; label: string }>;
+} as const satisfies Record<string, RunTaskErrorKind>;
 
 export function logMetricsNamespace(namePrefix: string): string {
   return `${METRICS_NAMESPACE}/${namePrefix}`;
 }
 
-export function runTaskErrorPattern(kind: { readonly error?: string; readonly cause?: string }): string {
-  const terms = ['$.type = "TaskFailed"'];
+export function runTaskErrorPattern(kind: RunTaskErrorKind): string {
+  // The RunTask state's failures only: the SQS and DynamoDB states fail as TaskFailed too.
+  const terms = ['$.type = "TaskFailed"', '$.details.resourceType = "ecs"'];
   if (kind.error) terms.push(`$.details.error = "${kind.error}"`);
   if (kind.cause) terms.push(`$.details.cause = "${kind.cause}"`);
   return `{ ${terms.join(' && ')} }`;
@@ -116,6 +125,7 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
           { label: metric.replace('Executions', 'executions ').toLowerCase() },
         ]),
         own('LeasesReclaimed', 'janitor', 'leases reclaimed'),
+        own('LeasesFoundBySweep', 'janitor', 'of those, found by a sweep'),
         own('JobsRequeued', 'janitor', 'jobs re-queued'),
         own('JobsFailedByJanitor', 'janitor', 'jobs failed (attempts used up)'),
       ],

@@ -207,10 +207,11 @@ export class Dispatch extends Construct {
     props.observability.alarm({
       name: 'leases-reclaimed',
       description:
-        `A janitor sweep reclaimed more than ${config.alarms.reclaimedLeasesAbove} leases: each was held for an execution that had ended or never ` +
-        `started, keeping capacity from waiting work. The janitor's log (/aws/lambda/${functionNameOf(namePrefix, 'janitor')}) names them.`,
+        `Janitor sweeps found more than ${config.alarms.reclaimedLeasesAbove} leases in 5 minutes held for executions that had ended or never ` +
+        `started, and nothing had told the janitor: capacity kept from waiting work for up to a sweep. The janitor's log ` +
+        `(/aws/lambda/${functionNameOf(namePrefix, 'janitor')}) names them (leaseReclaimed).`,
       namespace: METRICS_NAMESPACE,
-      metric: 'LeasesReclaimed' satisfies MetricName,
+      metric: 'LeasesFoundBySweep' satisfies MetricName,
       dimensions: { [METRICS_DIMENSION]: functionNameOf(namePrefix, 'janitor') },
       statistic: 'Sum',
       threshold: config.alarms.reclaimedLeasesAbove,

@@ -155,7 +155,7 @@ test('an aborted execution: the janitor gives its leases back and puts its unfin
   const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
   await sfn.send(new StopExecutionCommand({ executionArn: executions[0].executionArn, cause: 'verify: the execution dies' }));
   const summary = await runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet }, { detail: { executionArn: executions[0].executionArn, status: 'ABORTED' } });
-  expect(summary).toMatchObject({ settled: 1, released: 3, requeued: 3, failed: 0, stillRunning: 0, drift: 0 });
+  expect(summary).toMatchObject({ settled: 1, released: 3, sweptLeases: 0, requeued: 3, failed: 0, stillRunning: 0, drift: 0 });
   expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(0);
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toBeUndefined();
   await waitForVisible(dispatcher.queueUrl, 3);

@@ -57,7 +57,7 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     const logGroup = resourceNamed(json, 'aws_cloudwatch_log_group', 'pipeline_logs') as { name: string };
     for (const [, filter] of resourcesOf(json, 'aws_cloudwatch_log_metric_filter')) {
       expect((filter as { log_group_name: string }).log_group_name).toContain('aws_cloudwatch_log_group.pipeline_logs');
-      expect((filter as { pattern: string }).pattern).toMatch(/^\{ \$\.type = "TaskFailed"( && \$\.details\.(error|cause) = "[^"]+")+ \}$/);
+      expect((filter as { pattern: string }).pattern).toMatch(/^\{ \$\.type = "TaskFailed" && \$\.details\.resourceType = "ecs"( && \$\.details\.(error|cause) = "[^"]+")* \}$/);
     }
     expect(logGroup.name).toBe(`/aws/vendedlogs/states/${config.namePrefix}-jobs`);
   });
@@ -66,7 +66,7 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     const alarm = resourceNamed(json, 'aws_cloudwatch_metric_alarm', 'leases-reclaimed') as Record<string, unknown>;
     expect(alarm).toMatchObject({
       namespace: METRICS_NAMESPACE,
-      metric_name: 'LeasesReclaimed',
+      metric_name: 'LeasesFoundBySweep',
       dimensions: { FunctionName: `${config.namePrefix}-janitor` },
       statistic: 'Sum',
       period: JANITOR_PERIOD_MINUTES * 60,
@@ -76,7 +76,8 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
   });
 });
 
-test('a RunTask error pattern matches on the error and the cause, as Step Functions logs a failed attempt', () => {
-  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.RunTaskVcpuLimit)).toBe('{ $.type = "TaskFailed" && $.details.error = "ECS.AmazonECSException" && $.details.cause = "*limit on the number of vCPUs*" }');
-  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.TaskExitedNonZero)).toBe('{ $.type = "TaskFailed" && $.details.error = "States.TaskFailed" }');
+test('a RunTask error pattern matches the ECS state’s failed attempts, by error and cause, as Step Functions logs them', () => {
+  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.RunTaskVcpuLimit)).toBe('{ $.type = "TaskFailed" && $.details.resourceType = "ecs" && $.details.cause = "*limit on the number of vCPUs*" }');
+  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.TaskExitedNonZero)).toBe('{ $.type = "TaskFailed" && $.details.resourceType = "ecs" && $.details.error = "States.TaskFailed" }');
+  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.RunTaskFailures)).toBe('{ $.type = "TaskFailed" && $.details.resourceType = "ecs" }');
 });

@@ -29,24 +29,29 @@ function emfProblems(line: string): string[] {
 }
 
 const dispatcherDone = { event: 'dispatcherDone', admitted: 20, executionsStarted: 2, poison: 1, duplicates: 0, deferred: 3, waits: 4, reclaimed: 0, stoppedBecause: 'no-budget', ms: 812 };
-const janitorDone = { event: 'janitorDone', batches: 3, settled: 3, released: 2, requeued: 2, failed: 0, stillRunning: 1, drift: null, repaired: false };
+const janitorDone = { event: 'janitorDone', batches: 3, settled: 3, released: 2, sweptLeases: 1, requeued: 2, failed: 0, stillRunning: 1, drift: null, repaired: false };
 const capacityRead = { event: 'capacityRead', freeVcpu: 70, budgetVcpu: 100, effectiveVcpu: 70, inUseVcpu: 42, classes: {}, changed: true };
 
 describe('the functions’ metrics, in Embedded Metric Format', () => {
   test.each([
     ['dispatcher', dispatcherDone, { JobsAdmitted: 20, ExecutionsStarted: 2, PoisonMessages: 1, HeldLeaseDeferrals: 3, TokenWaits: 4, StoppedByBudget: 1, StoppedByAccount: 0 }],
-    ['janitor', janitorDone, { LeasesReclaimed: 2, JobsRequeued: 2, JobsFailedByJanitor: 0 }],
+    ['janitor', janitorDone, { LeasesReclaimed: 2, LeasesFoundBySweep: 1, JobsRequeued: 2, JobsFailedByJanitor: 0 }],
     ['capacity', capacityRead, { AccountFreeVcpu: 70, ConfiguredBudgetVcpu: 100, EffectiveBudgetVcpu: 70, InUseVcpu: 42 }],
   ])('the %s summary is a valid EMF line carrying its numbers', (_fn, event, expected) => {
+    // Straight to stdout, one line: console.log would be wrapped by Lambda's JSON log format, hiding `_aws`.
     const lines: string[] = [];
     const log = jsonLog('x', 'sluice-prod-x');
-    const spy = jest.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line));
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    const consoleLog = jest.spyOn(console, 'log').mockImplementation(() => undefined);
     try {
       log(event);
     } finally {
-      spy.mockRestore();
+      stdout.mockRestore();
+      consoleLog.mockRestore();
     }
+    expect(consoleLog).not.toHaveBeenCalled();
     expect(lines).toHaveLength(1);
+    expect(lines[0].endsWith('\n')).toBe(true);
     expect(emfProblems(lines[0])).toEqual([]);
     const root = JSON.parse(lines[0]);
     expect(root).toMatchObject({ ...event, ...expected, component: 'x', [METRICS_DIMENSION]: 'sluice-prod-x' });
