@@ -320,25 +320,28 @@ export function cancellationOf(error: unknown): Cancellation | undefined {
   return { codes: reasons.map((r) => r.Code ?? 'None'), items: reasons.map((r) => r.Item) };
 }
 
-/** Cancelled only because another transaction was writing one of its items: trying again can succeed. */
-export function isTransactionConflict(error: unknown): boolean {
+/** Reasons that say "not now": another transaction was writing an item, or an item's partition was throttled. */
+const TRANSIENT_CANCELLATIONS = ['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded'];
+
+/** Cancelled only for a transient reason (no condition failed): trying again can succeed. */
+export function isRetryableCancellation(error: unknown): boolean {
   const cancelled = cancellationOf(error);
-  return cancelled !== undefined && cancelled.codes.includes('TransactionConflict') && !cancelled.codes.includes('ConditionalCheckFailed');
+  return cancelled !== undefined && cancelled.codes.some((code) => TRANSIENT_CANCELLATIONS.includes(code)) && !cancelled.codes.includes('ConditionalCheckFailed');
 }
 
 const CONFLICT_TRIES = 6;
 const CONFLICT_BASE_DELAY_MS = 20;
 
 /**
- * Runs a transaction, again after a jittered pause while it is cancelled for TransactionConflict only — the SDK
- * does not retry those. Each try builds its own request (a new ClientRequestToken).
+ * Runs a transaction, again after a jittered pause while it is cancelled for a transient reason only (a conflict, a
+ * throttled partition) — the SDK does not retry those. Each try builds its own request (a new ClientRequestToken).
  */
 export async function retryingConflicts<T>(sleep: (ms: number) => Promise<void>, attempt: () => Promise<T>): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await attempt();
     } catch (error) {
-      if (!isTransactionConflict(error) || tries >= CONFLICT_TRIES) throw error;
+      if (!isRetryableCancellation(error) || tries >= CONFLICT_TRIES) throw error;
       await sleep(Math.ceil(Math.random() * CONFLICT_BASE_DELAY_MS * 2 ** tries));
     }
   }

@@ -8,6 +8,7 @@ import {
   configureCommand,
   effectiveBudget,
   inUseVcpu,
+  isRetryableCancellation,
   planAdmission,
   POOL_KEY,
   readPool,
@@ -71,6 +72,16 @@ describe('the token bucket (GCRA) and the plan, as pure arithmetic', () => {
     const held = { ...base, admittedVcpu: 40, burst: 50, capacityLimitAt: '2026-12-01T10:00:00.000Z' };
     expect(effectiveBudget(held)).toEqual({ vcpu: 40, limitedBy: 'account' });
     expect(planAdmission(held, 1_000, 1, 10)).toMatchObject({ count: 0, limitedBy: 'account' });
+  });
+
+  test('a transaction cancelled for a conflict or a throttled partition is worth another try; one whose condition failed is not', () => {
+    const cancelled = (...codes: string[]) => Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: codes.map((Code) => ({ Code })) });
+    expect(isRetryableCancellation(cancelled('TransactionConflict', 'None'))).toBe(true);
+    expect(isRetryableCancellation(cancelled('None', 'ThrottlingError'))).toBe(true);
+    expect(isRetryableCancellation(cancelled('ProvisionedThroughputExceeded'))).toBe(true);
+    expect(isRetryableCancellation(cancelled('TransactionConflict', 'ConditionalCheckFailed'))).toBe(false);
+    expect(isRetryableCancellation(cancelled('ValidationError'))).toBe(false);
+    expect(isRetryableCancellation(new Error('not a cancellation'))).toBe(false);
   });
 
   test('a job always releases to the same one of the shards', () => {

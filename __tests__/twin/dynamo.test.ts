@@ -216,6 +216,21 @@ describe("the twin's DynamoDB", () => {
     expect(Item).toEqual({ pk: 'RELEASED#1', n: 2 });
   });
 
+  test('a transaction cancelled by a conflict extends no other transaction’s hold', async () => {
+    const { engine, clock, tableName } = await twin();
+    const update = { TableName: tableName, Key: { pk: 'POOL' }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } };
+    const errorOf = (request: Promise<unknown>) => request.then(() => undefined, (error: unknown) => error);
+    const first = engine.documentClient.send(new TransactWriteCommand({ TransactItems: [{ Update: update }] })); // holds POOL for 0–20 ms
+    await clock.run({ untilMs: 10 });
+    const second = errorOf(engine.documentClient.send(new TransactWriteCommand({ TransactItems: [{ Update: update }] }))); // at 10 ms
+    await clock.run({ untilMs: 25 });
+    await first;
+    // At 25 ms POOL is free: the cancelled transaction never took it, so it did not hold it on until 30 ms.
+    expect(await errorOf(engine.documentClient.send(new UpdateCommand(update)))).toBeUndefined();
+    await clock.run();
+    expect(await second).toMatchObject({ name: 'TransactionCanceledException', CancellationReasons: [{ Code: 'TransactionConflict' }] });
+  });
+
   test('a release that meets another transaction on its shard tries again and gives the vCPU back once', async () => {
     const { engine, ddb, clock, tableName, batchesTableName } = await twin();
     const now = 1_000_000;

@@ -285,7 +285,10 @@ export class DynamoDb implements DynamoDbApi {
       return { Code: 'None' };
     });
     const sizes = existing.map((item) => Math.max(1, Math.ceil((item ? dynaliteDb.itemSize(item) : 0) / 1024)));
-    for (const p of parts) this.heldUntil.set(p.itemId, now + TRANSACTION_HOLD_MS);
+    // It holds what it could take: not the items another transaction holds (their hold stays as it is).
+    parts.forEach((p, i) => {
+      if (reasons[i].Code !== 'TransactionConflict') this.heldUntil.set(p.itemId, Math.max(this.heldUntil.get(p.itemId) ?? -1, now + TRANSACTION_HOLD_MS));
+    });
     if (reasons.some((r) => r.Code !== 'None')) {
       this.recorder.count('ddbWriteUnits', parts.length);
       if (reasons.some((r) => r.Code === 'TransactionConflict')) this.recorder.count('ddbTransactionConflicts');
