@@ -29,13 +29,13 @@ export interface FoundJob {
   readonly result?: string;
 }
 
-async function versionsOf(clients: StageClients, bucket: string, key: string): Promise<Array<{ versionId: string; lastModified?: string }>> {
-  const versions: Array<{ versionId: string; lastModified?: string }> = [];
+async function versionsOf(clients: StageClients, bucket: string, key: string): Promise<Array<{ versionId: string; latest: boolean }>> {
+  const versions: Array<{ versionId: string; latest: boolean }> = [];
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
   do {
     const page = await clients.s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
-    for (const v of page.Versions ?? []) if (v.Key === key && v.VersionId) versions.push({ versionId: v.VersionId, lastModified: v.LastModified?.toISOString() });
+    for (const v of page.Versions ?? []) if (v.Key === key && v.VersionId) versions.push({ versionId: v.VersionId, latest: v.IsLatest === true });
     keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
     versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
   } while (keyMarker);
@@ -44,8 +44,10 @@ async function versionsOf(clients: StageClients, bucket: string, key: string): P
 
 export async function findJobs(clients: StageClients, config: EnvironmentConfig, target: FindTarget): Promise<FoundJob[]> {
   const names = stageNames(config);
-  const candidates: Array<{ jobId: string; versionId?: string }> =
-    target.kind === 'job' ? [{ jobId: target.jobId }] : (await versionsOf(clients, target.bucket, target.key)).map((v) => ({ jobId: jobIdOf(target.bucket, target.key, v.versionId, ''), versionId: v.versionId }));
+  const candidates: Array<{ jobId: string; versionId?: string; older?: boolean }> =
+    target.kind === 'job'
+      ? [{ jobId: target.jobId }]
+      : (await versionsOf(clients, target.bucket, target.key)).map((v) => ({ jobId: jobIdOf(target.bucket, target.key, v.versionId, ''), versionId: v.versionId, older: !v.latest }));
   if (candidates.length === 0) throw new CliError(`no object s3://${(target as { bucket: string }).bucket}/${(target as { key: string }).key} (no version of it exists)`, EXIT.notFound);
   let rows: Map<string, LedgerRow>;
   try {
@@ -54,14 +56,15 @@ export async function findJobs(clients: StageClients, config: EnvironmentConfig,
     if (isMissingTable(error)) throw notDeployed(config, `table ${names.stateTable}`);
     throw error;
   }
-  const found = candidates.map(({ jobId, versionId }) => {
+  const found = candidates.map(({ jobId, versionId, older }) => {
     const row = rows.get(jobId) as (LedgerRow & Record<string, unknown>) | undefined;
     return {
       jobId,
       versionId: versionId ?? row?.versionId,
       row,
       consoleUrl: row?.executionArn ? consoleUrlOfExecution(config.account.region, row.executionArn) : undefined,
-      result: row?.status === 'succeeded' ? `s3://${row.bucket}/${config.bucket.resultsPrefix}${row.objectKey}.json` : undefined,
+      // One result object per key: a later version's run writes over an older version's.
+      result: row?.status === 'succeeded' ? `s3://${row.bucket}/${config.bucket.resultsPrefix}${row.objectKey}.json${older ? ' (since replaced by a later version’s)' : ''}` : undefined,
     };
   });
   if (target.kind === 'job' && !found[0].row) throw new CliError(`no job ${target.jobId} in ${names.stateTable}`, EXIT.notFound);

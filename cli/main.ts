@@ -2,7 +2,7 @@
  * sluice: one command for each question an on-call engineer asks about a stage.
  *   npx sluice status --stage prod [--json] [--watch [seconds]]
  *   npx sluice find <key | s3://bucket/key | job id> --stage prod [--json]
- * Resource names come from the stage's configuration; credentials, profile and Region from the standard AWS chain.
+ * Resource names and the Region come from the stage's configuration; credentials and profile from the standard AWS chain.
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { Command, CommanderError, Option } from 'commander';

@@ -1,7 +1,8 @@
 /**
  * What a `sluice` command knows about a stage before it calls AWS: its configuration (environments/), and the names
  * of its resources, built by the same functions the stack names them with — never typed by hand — and clients for
- * its Region with the standard credential chain (AWS_PROFILE, environment, SSO, instance role; AWS_ENDPOINT_URL too).
+ * its own Region (not AWS_REGION: a stage lives in one) with the standard credential chain (AWS_PROFILE,
+ * environment, SSO, instance role; AWS_ENDPOINT_URL too).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';

@@ -51,7 +51,7 @@ async function oldestWaitingSeconds(cloudwatch: CloudWatchClient, queueName: str
 
 async function runningExecutions(clients: StageClients, stateMachineArn: string): Promise<number> {
   let running = 0;
-  for await (const page of paginateListExecutions({ client: clients.sfn }, { stateMachineArn, statusFilter: 'RUNNING' })) running += page.executions?.length ?? 0;
+  for await (const page of paginateListExecutions({ client: clients.sfn, pageSize: 1000 }, { stateMachineArn, statusFilter: 'RUNNING' })) running += page.executions?.length ?? 0;
   return running;
 }
 

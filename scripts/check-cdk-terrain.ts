@@ -82,7 +82,8 @@ function validate(outdir: string, scratch: string): void {
     choice.version === choice.pinned
       ? `=== terraform validate with hashicorp/aws ${choice.version}, the version CDK Terrain pins`
       : `=== terraform validate with hashicorp/aws ${choice.version}: CDK Terrain pins ${choice.pinned}, which is not installable here ` +
-          `(no mirror has it, registry.terraform.io unreachable); the scratch copies' constraint is rewritten to ${choice.version}`,
+          `(no mirror has it, registry.terraform.io unreachable); the scratch copies' constraint is rewritten to ${choice.version}` +
+          (choice.version.split('.')[0] !== choice.pinned.split('.')[0] ? ` — another major version, so this checks the configuration's structure and the attributes both majors share, not ${choice.pinned}'s own` : ''),
   );
   const tfDir = join(scratch, 'terraform');
   mkdirSync(join(tfDir, 'plugin-cache'), { recursive: true });
@@ -99,6 +100,8 @@ function updateLock(scratch: string): void {
   mkdirSync(VARIANT_DIR, { recursive: true });
   writeFileSync(join(VARIANT_DIR, 'package.json'), derivedPackageJson());
   cpSync(join(VARIANT_DIR, 'package.json'), join(scratch, 'package.json'));
+  // From this project's lockfile: every package the swap leaves alone keeps its locked version.
+  cpSync(join(ROOT, 'package-lock.json'), join(scratch, 'package-lock.json'));
   run('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund'], scratch);
   cpSync(join(scratch, 'package-lock.json'), join(VARIANT_DIR, 'package-lock.json'));
   log(`wrote ${join('variants', 'cdk-terrain', 'package.json')} and package-lock.json: commit both`);
