@@ -1,6 +1,7 @@
 import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startMoto, type MotoServer } from '../../verify/moto';
+import { PK_TABLE } from './dynalite';
 
 /**
  * DynamoDB for the tests: moto's server (getmoto/moto, an implementation nobody here wrote), with transactions and
@@ -16,12 +17,8 @@ export interface MotoDynamo {
   close(): Promise<void>;
 }
 
-/** Keyed like the stage's state table: `pk`, a string; on demand. */
-export const PK_TABLE = {
-  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-  AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-  BillingMode: 'PAY_PER_REQUEST',
-} as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
+// Keyed like the stage's state table: one definition, shared with the dynalite server.
+export { PK_TABLE };
 
 export const BATCH_TABLE = {
   KeySchema: [{ AttributeName: 'execution', KeyType: 'HASH' }],
