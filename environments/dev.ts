@@ -42,6 +42,6 @@ export const dev = {
   image: { repository: 'sluice-dev-worker', tag: '2026-11-28.1' },
   logRetentionDays: 14,
   alarmEmail: 'sluice-dev-alarms@example.com',
-  alarms: { reclaimedLeasesAbove: 0 },
+  alarms: { reclaimedLeasesAbove: 0, failedJobsAbove: 0 },
   backend: { bucket: 'sluice-tfstate-111111111111', key: 'sluice/dev.tfstate', region: 'eu-west-1' },
 } satisfies EnvironmentInput;

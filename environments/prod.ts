@@ -48,6 +48,6 @@ export const prod = {
   image: { repository: 'sluice-worker', digest: 'sha256:0000000000000000000000000000000000000000000000000000000000000000' },
   logRetentionDays: 365,
   alarmEmail: 'sluice-prod-alarms@example.com',
-  alarms: { reclaimedLeasesAbove: 0 },
+  alarms: { reclaimedLeasesAbove: 0, failedJobsAbove: 10 },
   backend: { bucket: 'sluice-tfstate-333333333333', key: 'sluice/prod.tfstate', region: 'eu-west-1' },
 } satisfies EnvironmentInput;

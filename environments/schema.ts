@@ -175,6 +175,11 @@ export const environmentSchema = z
        * that had ended or never started, capacity kept from waiting work for up to a sweep.
        */
       reclaimedLeasesAbove: intIn(0, 100000),
+      /**
+       * Alarm when more jobs than this failed (bad input, a task that kept failing, executions that kept dying) in
+       * 15 minutes, as the janitor counts them when it settles their batches.
+       */
+      failedJobsAbove: intIn(0, 1000000),
     }),
     backend: z.strictObject({
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)'),

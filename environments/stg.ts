@@ -48,6 +48,6 @@ export const stg = {
   image: { repository: 'sluice-worker', digest: 'sha256:0000000000000000000000000000000000000000000000000000000000000000' },
   logRetentionDays: 30,
   alarmEmail: 'sluice-stg-alarms@example.com',
-  alarms: { reclaimedLeasesAbove: 0 },
+  alarms: { reclaimedLeasesAbove: 0, failedJobsAbove: 0 },
   backend: { bucket: 'sluice-tfstate-222222222222', key: 'sluice/stg.tfstate', region: 'eu-west-1' },
 } satisfies EnvironmentInput;

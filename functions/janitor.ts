@@ -44,7 +44,12 @@ export interface JanitorRunSummary {
    */
   sweptLeases: number;
   requeued: number;
+  /** Jobs the janitor failed: their executions ended without a result too often. */
   failed: number;
+  /** Outcomes of the batches settled this run, each job counted once (its batch's record goes when settled). */
+  jobsSucceeded: number;
+  /** Failed by the state machine (bad input, a task that kept failing) or by the janitor. */
+  jobsFailed: number;
   stillRunning: number;
   /** vCPU in use minus vCPU the live leases hold, as measured; 0 when consistent, null when it could not be measured. */
   drift: number | null;
@@ -85,7 +90,7 @@ export function endedExecutionOf(event: unknown): string | undefined {
 export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<JanitorRunSummary> {
   const { sfn, ddb, clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
-  const summary: JanitorRunSummary = { batches: 0, settled: 0, released: 0, sweptLeases: 0, requeued: 0, failed: 0, stillRunning: 0, drift: null, repaired: false };
+  const summary: JanitorRunSummary = { batches: 0, settled: 0, released: 0, sweptLeases: 0, requeued: 0, failed: 0, jobsSucceeded: 0, jobsFailed: 0, stillRunning: 0, drift: null, repaired: false };
 
   const first = endedExecutionOf(event);
   if (first) {
@@ -128,6 +133,9 @@ async function settle(deps: JanitorDeps, record: BatchRecord, state: Exclude<Exe
   const rows = await readLedgerRows(ddb, settings.tableName, record.jobs.map((j) => j.jobId));
   for (const job of record.jobs) {
     const row = rows.get(job.jobId);
+    // The result this batch's execution recorded (a later round's batch counts its own).
+    if (row?.executionName === record.execution && row.status === 'succeeded') summary.jobsSucceeded++;
+    if (row?.executionName === record.execution && row.status === 'failed') summary.jobsFailed++;
     const lease = row?.lease;
     if (!row || !lease || lease.execution !== record.execution) continue; // given back already, or another batch holds it now
     const what = state.kind === 'missing' ? 'was admitted but never started' : `ended ${state.status} before the job finished`;
@@ -150,7 +158,10 @@ async function settle(deps: JanitorDeps, record: BatchRecord, state: Exclude<Exe
     if (!(await releaseLease(ddb, settings.tableName, job.jobId, lease, outcome, clock))) continue;
     summary.released++;
     if (outcome.status === 'queued' && state.kind === 'ended') summary.requeued++;
-    if (outcome.status === 'failed') summary.failed++;
+    if (outcome.status === 'failed') {
+      summary.failed++;
+      summary.jobsFailed++;
+    }
     log({ event: 'leaseReclaimed', jobId: job.jobId, batch: record.execution, executionState: state.kind === 'ended' ? state.status : 'never started', outcome: outcome.status });
   }
   await deleteBatchRecord(ddb, settings.batchesTableName, record.execution);

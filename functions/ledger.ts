@@ -20,6 +20,25 @@ export const TTL_ATTRIBUTE = 'ttl';
 
 export const LEDGER_KEY_PREFIX = 'JOB#';
 
+/**
+ * The state table's index of failed jobs, by the UTC day they failed: sparse — only a failed row carries
+ * `failedDay`, so `sluice failures` reads failures alone, never the table. Each failure writes one index item and
+ * its redrive deletes it (1 write unit each, the projection is under 1 KB); successes cost the index nothing. A day is
+ * one partition key: failures come at most at the launch rate (< 20/s), far under a partition's 1,000 writes/s.
+ */
+export const FAILED_INDEX = {
+  name: 'failed-by-day',
+  hashKey: 'failedDay',
+  rangeKey: 'finishedAt',
+  /** What `sluice failures` lists without reading the rows (the cause can be kilobytes: read per example instead). */
+  projected: ['jobId', 'bucket', 'objectKey', 'error'],
+} as const;
+
+/** The UTC day of an ISO time, the failed index's partition key. */
+export function failedDayOf(isoTime: string): string {
+  return isoTime.slice(0, 10);
+}
+
 export function ledgerKey(jobId: string) {
   return { pk: `${LEDGER_KEY_PREFIX}${jobId}` };
 }
@@ -110,8 +129,9 @@ async function releaseLeaseOnce(ddb: DocumentClient, tableName: string, jobId: s
     values[':status'] = 'queued';
     values[':reason'] = outcome.reason;
   } else if (outcome.status === 'failed') {
-    sets.push('#status = :status', '#error = :error', '#cause = :cause', 'finishedAt = :at');
+    sets.push('#status = :status', '#error = :error', '#cause = :cause', 'finishedAt = :at', `${FAILED_INDEX.hashKey} = :day`);
     values[':status'] = 'failed';
+    values[':day'] = failedDayOf(at);
     values[':error'] = outcome.error;
     values[':cause'] = outcome.cause;
   }
@@ -187,30 +207,18 @@ export async function readLedgerRows(ddb: DocumentClient, table: string, jobIds:
  * the result and the lease's removal in one update, conditioned on the lease still being this execution's.
  */
 export const LEDGER_RESULT_EXPRESSIONS = {
-  succeeded: 'SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause, #lease',
-  failed: 'SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at REMOVE #lease',
+  succeeded: `SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause, ${FAILED_INDEX.hashKey}, #lease`,
+  /** `:day` is failedDayOf(:at): the failed index's key. */
+  failed: `SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at, ${FAILED_INDEX.hashKey} = :day REMOVE #lease`,
   /** Back to the queue for lack of capacity: not a failure, counted apart. */
   returned: 'SET #status = :status, lastError = :reason, updatedAt = :at, capacityReturns = if_not_exists(capacityReturns, :zero) + :one REMOVE #lease',
   heldByThisExecution: '#lease.execution = :batch',
   /** The result without the lease (it could not be released): recorded unless another execution holds the job now. */
-  succeededOnly: 'SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause',
-  failedOnly: 'SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at',
+  succeededOnly: `SET #status = :status, taskArn = :taskArn, finishedAt = :at, updatedAt = :at REMOVE #error, #cause, ${FAILED_INDEX.hashKey}`,
+  failedOnly: `SET #status = :status, #error = :error, #cause = :cause, finishedAt = :at, updatedAt = :at, ${FAILED_INDEX.hashKey} = :day`,
   noOtherLease: 'attribute_not_exists(#lease) OR #lease.execution = :batch',
   names: { '#status': 'status', '#error': 'error', '#cause': 'cause', '#lease': 'lease' },
 } as const;
-
-/** Marks a job failed (the janitor, when its execution died too often), keeping its lease as it is. */
-export async function markFailed(ddb: DocumentClient, table: string, jobId: string, error: string, cause: string, now: number): Promise<void> {
-  await ddb.send(
-    new UpdateCommand({
-      TableName: table,
-      Key: ledgerKey(jobId),
-      UpdateExpression: LEDGER_RESULT_EXPRESSIONS.failedOnly,
-      ExpressionAttributeNames: { '#status': 'status', '#error': 'error', '#cause': 'cause' },
-      ExpressionAttributeValues: { ':status': 'failed', ':error': error, ':cause': cause, ':at': new Date(now).toISOString() },
-    }),
-  );
-}
 
 /**
  * Puts a failed job back after its cause was fixed: its row goes from failed to queued (conditionally: only one of
@@ -227,7 +235,8 @@ export async function redriveFailedJob(
       new UpdateCommand({
         TableName: target.tableName,
         Key: ledgerKey(row.jobId),
-        UpdateExpression: 'SET #status = :queued, lastError = :reason, updatedAt = :at',
+        // Out of the failed index; its error stays on the row (and in lastError) as history.
+        UpdateExpression: `SET #status = :queued, lastError = :reason, updatedAt = :at REMOVE ${FAILED_INDEX.hashKey}`,
         ConditionExpression: '#status = :failed AND attribute_not_exists(#lease)',
         ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
         ExpressionAttributeValues: { ':queued': 'queued', ':failed': 'failed', ':reason': `redriven after: ${row.error ?? 'failure'}`, ':at': new Date(now).toISOString() },

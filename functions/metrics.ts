@@ -51,6 +51,9 @@ export const EVENT_METRICS = {
     LeasesFoundBySweep: janitorField('sweptLeases'),
     JobsRequeued: janitorField('requeued'),
     JobsFailedByJanitor: janitorField('failed'),
+    /** Outcomes of settled batches: up to a janitor period after the jobs ended. */
+    JobsSucceeded: janitorField('jobsSucceeded'),
+    JobsFailed: janitorField('jobsFailed'),
     CounterDriftVcpu: janitorField('drift', 'None'),
   },
   capacityRead: {

@@ -114,6 +114,11 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
       metrics: Object.entries(RUN_TASK_ERROR_KINDS).map(([name, kind]): MetricRow => [logMetricsNamespace(prefix), name, { label: kind.label }]),
     },
     {
+      title: 'Jobs succeeded and failed, as their batches settle',
+      stat: 'Sum',
+      metrics: [own('JobsSucceeded', 'janitor', 'jobs succeeded'), own('JobsFailed', 'janitor', 'jobs failed')],
+    },
+    {
       title: 'Executions that did not succeed, and what the janitor did',
       stat: 'Sum',
       metrics: [

@@ -217,6 +217,18 @@ export class Dispatch extends Construct {
       threshold: config.alarms.reclaimedLeasesAbove,
       periodSeconds: JANITOR_PERIOD_MINUTES * 60,
     });
+    props.observability.alarm({
+      name: 'failed-jobs',
+      description:
+        `More than ${config.alarms.failedJobsAbove} jobs failed in 15 minutes (counted as the janitor settles their batches). ` +
+        `npx sluice failures --stage ${config.stage} --since 1h groups them by error; npx sluice redrive --failed puts them back once fixed.`,
+      namespace: METRICS_NAMESPACE,
+      metric: 'JobsFailed' satisfies MetricName,
+      dimensions: { [METRICS_DIMENSION]: functionNameOf(namePrefix, 'janitor') },
+      statistic: 'Sum',
+      threshold: config.alarms.failedJobsAbove,
+      periodSeconds: 15 * 60,
+    });
     for (const name of ['dispatcher', 'janitor'] as const) {
       props.observability.alarm({
         name: `${name}-errors`,

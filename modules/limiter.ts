@@ -1,6 +1,6 @@
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { Construct } from 'constructs';
-import { LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/ledger';
+import { FAILED_INDEX, LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/ledger';
 import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/pool';
 
 export interface LimiterProps {
@@ -20,7 +20,8 @@ export function batchesTableName(namePrefix: string): string {
 /**
  * The limiter's and the ledger's tables. The state table holds the pool's counters (`POOL`, `RELEASED#<n>`) and a
  * row per job (`JOB#<id>`, its lease on it while it holds vCPU): on demand (bursts are the point), point-in-time
- * recovery, TTL on ledger rows, deletion protected unless the stage allows destroy. The batches table holds one
+ * recovery, TTL on ledger rows, deletion protected unless the stage allows destroy; its sparse index `failed-by-day`
+ * (functions/ledger.ts: FAILED_INDEX) holds failed jobs only. The batches table holds one
  * record per admitted batch until the janitor settles it: the leases that may still be held, without a scan of the
  * ledger. Its items live minutes to hours; nothing in it needs restoring (PITR off), and it is small.
  */
@@ -36,7 +37,14 @@ export class Limiter extends Construct {
       name: stateTableName(props.namePrefix),
       billingMode: 'PAY_PER_REQUEST',
       hashKey: 'pk',
-      attribute: [{ name: 'pk', type: 'S' }],
+      attribute: [
+        { name: 'pk', type: 'S' },
+        { name: FAILED_INDEX.hashKey, type: 'S' },
+        { name: FAILED_INDEX.rangeKey, type: 'S' },
+      ],
+      globalSecondaryIndex: [
+        { name: FAILED_INDEX.name, hashKey: FAILED_INDEX.hashKey, rangeKey: FAILED_INDEX.rangeKey, projectionType: 'INCLUDE', nonKeyAttributes: [...FAILED_INDEX.projected] },
+      ],
       pointInTimeRecovery: { enabled: true },
       ttl: { attributeName: TTL_ATTRIBUTE, enabled: true },
       deletionProtectionEnabled: !props.allowDestroy,

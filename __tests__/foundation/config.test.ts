@@ -81,6 +81,7 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['log retention', (c) => (c.logRetentionDays = 10), 'logRetentionDays', /one of 1, 3, 5, 7, 14/],
   ['alarm email', (c) => (c.alarmEmail = 'ops'), 'alarmEmail', /email address/],
   ['reclaimed-lease alarm threshold', (c) => (c.alarms.reclaimedLeasesAbove = -1), 'alarms.reclaimedLeasesAbove', /from 0 to 100000/],
+  ['failed-jobs alarm threshold', (c) => (c.alarms.failedJobsAbove = 1.5), 'alarms.failedJobsAbove', /whole number from 0 to 1000000/],
   ['state key', (c) => (c.backend.key = 'dev'), 'backend.key', /ending in '.tfstate'/],
   ['state bucket', (c) => (c.backend.bucket = 'Bad_Bucket'), 'backend.bucket', /S3 bucket name/],
   ['unknown field', (c) => (c.capacity.vcpus = 4), 'capacity', /Unrecognized key.*vcpus/],

@@ -25,7 +25,7 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
   });
 
   test('has the widgets an on-call engineer asks for', () => {
-    for (const wanted of [/vCPU.*effective budget.*quota/, /Backlog/, /Oldest waiting/, /Admissions and what held them back/, /RunTask errors by kind/, /Executions that did not succeed/, /Dead letters/]) {
+    for (const wanted of [/vCPU.*effective budget.*quota/, /Backlog/, /Oldest waiting/, /Admissions and what held them back/, /RunTask errors by kind/, /Jobs succeeded and failed/, /Executions that did not succeed/, /Dead letters/]) {
       expect(titles.some((title) => wanted.test(title))).toBe(true);
     }
   });
@@ -73,6 +73,20 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
       threshold: config.alarms.reclaimedLeasesAbove,
       comparison_operator: 'GreaterThanThreshold',
     });
+  });
+
+  test('alarms when more jobs failed in 15 minutes than the stage allows, and says which command lists them', () => {
+    const alarm = resourceNamed(json, 'aws_cloudwatch_metric_alarm', 'failed-jobs') as Record<string, unknown>;
+    expect(alarm).toMatchObject({
+      namespace: METRICS_NAMESPACE,
+      metric_name: 'JobsFailed',
+      dimensions: { FunctionName: `${config.namePrefix}-janitor` },
+      statistic: 'Sum',
+      period: 900,
+      threshold: config.alarms.failedJobsAbove,
+      comparison_operator: 'GreaterThanThreshold',
+    });
+    expect(alarm.alarm_description).toContain(`npx sluice failures --stage ${config.stage}`);
   });
 });
 

@@ -1,6 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
-import { ledgerKey, redriveFailedJobs, releaseLease } from '../../functions/ledger';
+import { failedDayOf, ledgerKey, redriveFailedJobs, releaseLease } from '../../functions/ledger';
 import { inUseVcpu, POOL_KEY, readPool } from '../../functions/pool';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
@@ -45,8 +45,10 @@ test('a job whose executions died too often is marked failed instead', async () 
   const { world, execution, row } = await admitted(1);
   execution.status = 'TIMED_OUT';
   const summary = await world.janitor({ maxExecutionAttempts: 1 });
-  expect(summary).toMatchObject({ released: 1, requeued: 0, failed: 1 });
-  expect(await row(execution.jobs[0].jobId)).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT' });
+  expect(summary).toMatchObject({ released: 1, requeued: 0, failed: 1, jobsFailed: 1, jobsSucceeded: 0 });
+  const failed = await row(execution.jobs[0].jobId);
+  expect(failed).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT', failedDay: failedDayOf(failed.finishedAt) });
+  expect(failed.finishedAt).toBe(new Date(world.clock.now()).toISOString());
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
 });
 
@@ -83,7 +85,8 @@ test('a finished execution that could not give a lease back: the janitor does, a
   await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(kept.jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
   execution.status = 'SUCCEEDED';
   const summary = await world.janitor();
-  expect(summary).toMatchObject({ settled: 1, released: 1, requeued: 0, failed: 0 });
+  // Each outcome counted once, by the batch that recorded it: one succeeded; the other job has no result.
+  expect(summary).toMatchObject({ settled: 1, released: 1, requeued: 0, failed: 0, jobsSucceeded: 1, jobsFailed: 0 });
   expect(await row(kept.jobId)).toMatchObject({ status: 'succeeded' });
   expect(await row(kept.jobId)).not.toHaveProperty('lease');
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(0);
@@ -122,6 +125,7 @@ test('an operator redrives a failed job: it runs again as its next round; other 
   const outcome = await redriveFailedJobs(world, { tableName: world.tableName, queueUrl: world.queueUrl }, [failed.jobId, other.jobId, 'f'.repeat(32)], world.clock.now());
   expect(outcome).toEqual({ redriven: [failed.jobId], skipped: [{ jobId: other.jobId, status: 'succeeded' }, { jobId: 'f'.repeat(32), status: 'unknown' }] });
   expect(await row(failed.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('redriven') });
+  expect(await row(failed.jobId)).not.toHaveProperty('failedDay'); // out of the failed index
   // Twice is harmless: the second finds it queued, not failed.
   expect((await redriveFailedJobs(world, { tableName: world.tableName, queueUrl: world.queueUrl }, [failed.jobId], world.clock.now())).redriven).toEqual([]);
 

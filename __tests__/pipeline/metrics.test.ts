@@ -29,7 +29,7 @@ function emfProblems(line: string): string[] {
 }
 
 const dispatcherDone = { event: 'dispatcherDone', admitted: 20, executionsStarted: 2, poison: 1, duplicates: 0, deferred: 3, waits: 4, reclaimed: 0, stoppedBecause: 'no-budget', ms: 812 };
-const janitorDone = { event: 'janitorDone', batches: 3, settled: 3, released: 2, sweptLeases: 1, requeued: 2, failed: 0, stillRunning: 1, drift: null, repaired: false };
+const janitorDone = { event: 'janitorDone', batches: 3, settled: 3, released: 2, sweptLeases: 1, requeued: 2, failed: 0, jobsSucceeded: 5, jobsFailed: 1, stillRunning: 1, drift: null, repaired: false };
 const capacityRead = { event: 'capacityRead', freeVcpu: 70, budgetVcpu: 100, effectiveVcpu: 70, inUseVcpu: 42, classes: {}, changed: true };
 
 describe('the functions’ metrics, in Embedded Metric Format', () => {

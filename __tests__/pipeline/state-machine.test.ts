@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { admitBatch } from '../../functions/admission';
 import { executionNameFor, jobIdOf, parseIntakeMessage, type Job } from '../../functions/jobs';
-import { ledgerKey, releaseLease } from '../../functions/ledger';
+import { failedDayOf, ledgerKey, releaseLease } from '../../functions/ledger';
 import { configureCommand, inUseVcpu, POOL_KEY, readPool, releasedShardKey } from '../../functions/pool';
 import { STATES } from '../../modules/pipeline/definition';
 import { loadLocalStepFunctions } from '../../twin/engines/local-sfn';
@@ -169,6 +169,9 @@ test('bad input (exit 65) fails the job at once, with the reason, and gives its 
   const row = await run.ledger(job);
   expect(row).toMatchObject({ status: 'failed', error: 'States.TaskFailed' });
   expect(row.cause).toContain('"ExitCode":65');
+  // In the failed index, under the day it failed (the intrinsic's date is the TypeScript writers' failedDayOf).
+  expect(row.failedDay).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+  expect(row.failedDay).toBe(failedDayOf(String(row.finishedAt)));
 });
 
 test('the exit code is read from the stopped task, not matched as text: spacing and field order do not matter', async () => {

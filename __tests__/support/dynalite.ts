@@ -1,6 +1,7 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AddressInfo } from 'node:net';
+import { FAILED_INDEX } from '../../functions/ledger';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -15,10 +16,24 @@ export interface LocalDynamo {
   close(): Promise<void>;
 }
 
-/** A table keyed like the stage's table: `pk`, a string; on demand. */
+/** A table keyed like the stage's state table: `pk`, a string; on demand; its sparse index of failed jobs. */
 export const PK_TABLE = {
   KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-  AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+  AttributeDefinitions: [
+    { AttributeName: 'pk', AttributeType: 'S' },
+    { AttributeName: FAILED_INDEX.hashKey, AttributeType: 'S' },
+    { AttributeName: FAILED_INDEX.rangeKey, AttributeType: 'S' },
+  ],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName: FAILED_INDEX.name,
+      KeySchema: [
+        { AttributeName: FAILED_INDEX.hashKey, KeyType: 'HASH' },
+        { AttributeName: FAILED_INDEX.rangeKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...FAILED_INDEX.projected] },
+    },
+  ],
   BillingMode: 'PAY_PER_REQUEST',
 } as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
 

@@ -219,7 +219,13 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       next: STATES.wakeDispatcher,
     });
   const succeededValues = { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' } };
-  const failedValues = { ':status': { S: 'failed' }, ':error': { 'S.$': '$.failure.Error' }, ':cause': { 'S.$': 'States.JsonToString($.failure)' } };
+  const failedValues = {
+    ':status': { S: 'failed' },
+    ':error': { 'S.$': '$.failure.Error' },
+    ':cause': { 'S.$': 'States.JsonToString($.failure)' },
+    // failedDayOf(:at): the date before the 'T' of the ISO time.
+    ':day': { 'S.$': "States.ArrayGetItem(States.StringSplit($$.State.EnteredTime, 'T'), 0)" },
+  };
 
   /** Back to the intake queue as the job's next round, after a delay; then the lease goes back (with a hold, or without). */
   const returnToQueue = (name: string, giveBack: string) =>

@@ -161,7 +161,7 @@ function tableInput(t: Record<string, any>): CreateTableCommandInput {
         ? gsis.map((g) => ({
             IndexName: String(g.name),
             KeySchema: [{ AttributeName: String(g.hash_key), KeyType: 'HASH' as const }, ...(g.range_key ? [{ AttributeName: String(g.range_key), KeyType: 'RANGE' as const }] : [])],
-            Projection: { ProjectionType: (g.projection_type ?? 'ALL') as 'ALL' },
+            Projection: { ProjectionType: (g.projection_type ?? 'ALL') as 'ALL' | 'INCLUDE' | 'KEYS_ONLY', ...(g.non_key_attributes ? { NonKeyAttributes: [...g.non_key_attributes] } : {}) },
           }))
         : undefined,
   };
