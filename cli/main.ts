@@ -1,12 +1,20 @@
 /**
- * sluice: one command for each question an on-call engineer asks about a stage.
+ * sluice: one command for each question an on-call engineer asks about a stage, and each action they take.
  *   npx sluice status --stage prod [--json] [--watch [seconds]]
  *   npx sluice find <key | s3://bucket/key | job id> --stage prod [--json]
+ *   npx sluice failures --stage prod [--since 24h] [--error NAME] [--json]
+ *   npx sluice redrive --stage prod [--failed [--since 24h] [--error NAME]] [--job ID…] [--dlq] [--dry-run]
+ *   npx sluice pause | resume | resize --vcpu N [--rate R] [--burst B] | drain [--timeout 30m] --stage prod
  * Resource names and the Region come from the stage's configuration; credentials and profile from the standard AWS chain.
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { Command, CommanderError, Option } from 'commander';
+import { formatFailures, readFailures } from './failures';
 import { findJobs, formatFound, parseTarget } from './find';
+import { parseDuration, parseNumber } from './options';
+import { drain, formatChange, formatDrain, pause, resize, resume, type PoolChange } from './pool';
+import { progressBar } from './progress';
+import { checkRequest, formatRedrive, redrive } from './redrive';
 import { CliError, checkAccount, EXIT, stageClients, stageConfig, stageNames } from './stage';
 import { formatStatus, readStatus } from './status';
 
@@ -56,10 +64,88 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
       const jobs = await findJobs(clients, config, parseTarget(target, stageNames(config).bucket));
       print(options.json ? JSON.stringify(jobs, null, 2) : formatFound(jobs));
     });
+  cli
+    .command('failures')
+    .description('failed jobs grouped by error, with counts and examples (from the failed-jobs index, no scan); dead letters by reason')
+    .addOption(stageOption())
+    .addOption(jsonOption())
+    .option('--since <duration>', 'how far back: 90s, 15m, 24h, 7d', '24h')
+    .option('--error <name>', 'only this error (e.g. States.TaskFailed)')
+    .option('--examples <n>', 'examples per error', '3')
+    .action(async (options: Common & { since: string; error?: string; examples: string }) => {
+      const since = Date.now() - parseDuration('--since', options.since);
+      const examples = parseNumber('--examples', options.examples, 0, 100);
+      const { config, clients } = await connect(options.stage);
+      const report = await readFailures(clients, config, { since, error: options.error, examples }, Date.now());
+      print(options.json ? JSON.stringify(report, null, 2) : formatFailures(report));
+    });
+  cli
+    .command('redrive')
+    .description('failed jobs and dead letters back into the pipeline; idempotent: run twice, the second finds nothing')
+    .addOption(stageOption())
+    .addOption(jsonOption())
+    .option('--failed', 'every job failed since --since (and of --error, if given)')
+    .option('--since <duration>', 'with --failed: how far back', '24h')
+    .option('--error <name>', 'with --failed: only this error')
+    .option('--job <id...>', 'these jobs (if failed)')
+    .option('--dlq', 'every message of the intake and rule dead-letter queues, back to the intake queue')
+    .option('--dry-run', 'say what would be redriven; change nothing')
+    .action(async (options: Common & { failed?: boolean; since: string; error?: string; job?: string[]; dlq?: boolean; dryRun?: boolean }) => {
+      if (options.error && !options.failed) throw new CliError('--error goes with --failed', EXIT.usage);
+      const request = {
+        failedSince: options.failed ? Date.now() - parseDuration('--since', options.since) : undefined,
+        error: options.error,
+        jobIds: options.job ?? [],
+        deadLetters: options.dlq === true,
+        dryRun: options.dryRun === true,
+      };
+      checkRequest(request);
+      const { config, clients } = await connect(options.stage);
+      const summary = await redrive(clients, config, request, progressBar('redrive'), Date.now());
+      print(options.json ? JSON.stringify(summary, null, 2) : formatRedrive(summary));
+    });
+  /** A command that changes the pool: its options are checked (`plan`) before any AWS call. */
+  type Connection = Awaited<ReturnType<typeof connect>>;
+  const poolCommand = (name: string, description: string, plan: (options: Record<string, string>) => (connection: Connection) => Promise<PoolChange>) =>
+    cli
+      .command(name)
+      .description(description)
+      .addOption(stageOption())
+      .addOption(jsonOption())
+      .action(async (options: Common & Record<string, string>) => {
+        const change = plan(options);
+        const result = await change(await connect(options.stage));
+        print(options.json ? JSON.stringify(result, null, 2) : formatChange(result));
+      });
+  poolCommand('pause', 'admit nothing new (budget 0); running jobs finish; the budget is kept for resume', () => ({ config, clients }) => pause(clients, config, Date.now()));
+  poolCommand('resume', 'admit again, with the budget from before the pause', () => ({ config, clients }) => resume(clients, config, Date.now()));
+  poolCommand('resize', "change the budget (and launch rate, burst), checked against the stage's quota and limits", (o) => {
+    const wanted = { vcpu: parseNumber('--vcpu', o.vcpu, 0), rate: o.rate === undefined ? undefined : parseNumber('--rate', o.rate, 0), burst: o.burst === undefined ? undefined : parseNumber('--burst', o.burst, 1) };
+    return ({ config, clients }) => resize(clients, config, wanted, Date.now());
+  })
+    .requiredOption('--vcpu <n>', 'the budget, vCPU (0 pauses)')
+    .option('--rate <r>', 'launches per second (below 20)')
+    .option('--burst <b>', 'launches at once (up to 20)');
+  cli
+    .command('drain')
+    .description('pause, then wait until nothing runs; reports what is still queued (exit 4 if the timeout passes first)')
+    .addOption(stageOption())
+    .addOption(jsonOption())
+    .option('--timeout <duration>', 'how long to wait', '30m')
+    .option('--interval <duration>', 'how often to look', '10s')
+    .action(async (options: Common & { timeout: string; interval: string }) => {
+      const timeoutMs = parseDuration('--timeout', options.timeout);
+      const intervalMs = parseDuration('--interval', options.interval);
+      const { config, clients } = await connect(options.stage);
+      const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) };
+      const outcome = await drain(clients, config, { timeoutMs, intervalMs }, progressBar('drain'), clock);
+      print(options.json ? JSON.stringify(outcome, null, 2) : formatDrain(outcome));
+      if (!outcome.drained) throw new CliError(`drain timed out after ${options.timeout}`, EXIT.timedOut);
+    });
   return cli;
 }
 
-/** Runs one command line; returns the exit code (0 done, 1 AWS or deployment, 2 usage, 3 not found). */
+/** Runs one command line; returns the exit code (EXIT: 0 done, 1 AWS or deployment, 2 usage, 3 not found, 4 timed out). */
 export async function run(argv: readonly string[], print?: (text: string) => void, printError: (text: string) => void = (t) => console.error(t)): Promise<number> {
   try {
     await program(print).parseAsync(argv as string[], { from: 'user' });

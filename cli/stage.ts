@@ -7,7 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
@@ -25,8 +25,8 @@ export class CliError extends Error {
     super(message);
   }
 }
-/** Exit codes: 0 done, 1 AWS said no or the stage is not deployed, 2 bad usage, 3 nothing found. */
-export const EXIT = { failed: 1, usage: 2, notFound: 3 } as const;
+/** Exit codes: 0 done, 1 AWS said no or the stage is not deployed, 2 bad usage, 3 nothing found, 4 timed out (drain). */
+export const EXIT = { failed: 1, usage: 2, notFound: 3, timedOut: 4 } as const;
 
 export interface StageNames {
   readonly stateTable: string;
@@ -104,6 +104,14 @@ export async function queueUrl(clients: StageClients, config: EnvironmentConfig,
     if (/NonExistentQueue|QueueDoesNotExist/.test((error as Error).name)) throw notDeployed(config, `queue ${name}`);
     throw error;
   }
+}
+
+/** A queue's messages: waiting (visible), in flight (received, not deleted), delayed — as SQS approximates them. */
+export async function queueDepths(clients: StageClients, url: string) {
+  const { Attributes = {} } = await clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+  );
+  return { waiting: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0), delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0) };
 }
 
 export function notDeployed(config: EnvironmentConfig, what: string): CliError {

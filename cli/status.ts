@@ -1,11 +1,10 @@
 /** `sluice status`: the limiter, the queues and the executions of a stage, as one snapshot. */
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { paginateListExecutions } from '@aws-sdk/client-sfn';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { EnvironmentConfig } from '../environments';
 import { scanBatchRecords } from '../functions/batches';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/pool';
-import { isMissingTable, notDeployed, queueUrl, stageNames, type StageClients } from './stage';
+import { isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 export interface StageStatus {
   readonly stage: string;
@@ -26,13 +25,6 @@ export interface StageStatus {
   readonly backlog: { readonly waiting: number; readonly inFlight: number; readonly delayed: number; readonly oldestSeconds?: number };
   readonly deadLetters: { readonly intake: number; readonly rule: number };
   readonly runningExecutions: number;
-}
-
-async function queueDepths(clients: StageClients, url: string) {
-  const { Attributes = {} } = await clients.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
-  );
-  return { waiting: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0), delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0) };
 }
 
 /** SQS tells the oldest message's age only as a CloudWatch metric (one datapoint a minute); undefined when there is none yet. */

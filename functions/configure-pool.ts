@@ -17,7 +17,8 @@ export const poolSettingsSchema = z.strictObject({
   burst: z.number().int().min(1).max(20, "burst must stay within Fargate's 20 RunTask calls/s"),
 });
 
-export async function configurePool(ddb: DocumentClient, settings: ConfigurePoolSettings, input: unknown, now: number): Promise<PoolSettings> {
+/** Validates and applies pool settings; `pausedFromVcpu` (with budget 0) is what `sluice resume` restores. */
+export async function configurePool(ddb: DocumentClient, settings: ConfigurePoolSettings, input: unknown, now: number, pausedFromVcpu?: number): Promise<PoolSettings> {
   const parsed = poolSettingsSchema.safeParse(input);
   const problems = parsed.success
     ? [
@@ -26,7 +27,7 @@ export async function configurePool(ddb: DocumentClient, settings: ConfigurePool
       ]
     : parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`);
   if (!parsed.success || problems.length > 0) throw new Error(`invalid pool settings: ${problems.join('; ')}`);
-  await ddb.send(new UpdateCommand(configureCommand(settings.tableName, parsed.data, now)));
+  await ddb.send(new UpdateCommand(configureCommand(settings.tableName, parsed.data, now, parsed.data.budgetVcpu === 0 ? pausedFromVcpu : undefined)));
   return parsed.data;
 }
 

@@ -249,25 +249,3 @@ export async function redriveFailedJob(
   await sendRequeue(deps.sqs, target.queueUrl, requeueMessageFor(row, 0));
   return true;
 }
-
-export interface RedriveOutcome {
-  readonly redriven: string[];
-  /** Jobs left as they are, with the status that kept them (only failed jobs are redriven). */
-  readonly skipped: Array<{ jobId: string; status: JobStatus | 'unknown' }>;
-}
-
-/** Puts failed jobs back on the intake queue as their next round, after their cause was fixed. */
-export async function redriveFailedJobs(
-  deps: { ddb: DocumentClient; sqs: { send(command: unknown): Promise<unknown> } },
-  target: { tableName: string; queueUrl: string },
-  jobIds: readonly string[],
-  now: number,
-): Promise<RedriveOutcome> {
-  const outcome: RedriveOutcome = { redriven: [], skipped: [] };
-  for (const jobId of jobIds) {
-    const row = await readLedgerRow(deps.ddb, target.tableName, jobId);
-    if (row?.status === 'failed' && (await redriveFailedJob(deps, target, row, now))) outcome.redriven.push(jobId);
-    else outcome.skipped.push({ jobId, status: row?.status ?? 'unknown' });
-  }
-  return outcome;
-}

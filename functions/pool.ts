@@ -67,6 +67,8 @@ export interface PoolState {
    * writes it): admission takes nothing new until the capacity reader has measured the account after it.
    */
   readonly capacityLimitAt?: string;
+  /** Set while paused by `sluice pause`: the budget `sluice resume` restores. */
+  readonly pausedFromVcpu?: number;
   /** The last batch admitted, until it is known to have started: a dispatcher that died before StartExecution left it. */
   readonly lastAdmission?: { readonly execution: string; readonly at: number };
 }
@@ -167,6 +169,7 @@ function poolFromItem(item: Record<string, any>): Omit<PoolState, 'releasedVcpu'
     tat: Number(item.tat ?? 0),
     account: item.account ? (item.account as AccountView) : undefined,
     capacityLimitAt: item.capacityLimitAt !== undefined ? String(item.capacityLimitAt) : undefined,
+    pausedFromVcpu: item.pausedFromVcpu !== undefined ? Number(item.pausedFromVcpu) : undefined,
     lastAdmission: item.lastAdmission ? { execution: String(item.lastAdmission.execution), at: Number(item.lastAdmission.at) } : undefined,
   };
 }
@@ -273,19 +276,22 @@ export function requestToken(...parts: Array<string | number>): string {
  * Sets the pool's budget and rate (deploy seeds them; an operator may change them, budget 0 pauses) and creates the
  * runtime state if absent. Leases already held are never touched.
  */
-export function configureCommand(tableName: string, settings: PoolSettings, now: number): UpdateCommandInput {
+/** Sets the pool's settings; `pausedFromVcpu` is the budget a pause keeps for `resume` (any other setting drops it). */
+export function configureCommand(tableName: string, settings: PoolSettings, now: number, pausedFromVcpu?: number): UpdateCommandInput {
   return {
     TableName: tableName,
     Key: POOL_KEY,
     UpdateExpression:
       'SET budgetVcpu = :budget, ratePerSecond = :rate, burst = :burst, updatedAt = :updatedAt, ' +
-      'admittedVcpu = if_not_exists(admittedVcpu, :zero), tat = if_not_exists(tat, :zero)',
+      'admittedVcpu = if_not_exists(admittedVcpu, :zero), tat = if_not_exists(tat, :zero)' +
+      (pausedFromVcpu === undefined ? ' REMOVE pausedFromVcpu' : ', pausedFromVcpu = :pausedFrom'),
     ExpressionAttributeValues: {
       ':budget': settings.budgetVcpu,
       ':rate': settings.ratePerSecond,
       ':burst': settings.burst,
       ':updatedAt': new Date(now).toISOString(),
       ':zero': 0,
+      ...(pausedFromVcpu === undefined ? {} : { ':pausedFrom': pausedFromVcpu }),
     },
   };
 }

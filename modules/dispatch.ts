@@ -5,7 +5,7 @@ import { LambdaInvocation } from '@cdktf/provider-aws/lib/lambda-invocation';
 import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
+import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment, type ConfigurePoolSettings } from '../functions/environment';
 import { FARGATE_QUOTA_CODE } from '../functions/capacity-codes';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 import { executionArnOf } from '../functions/jobs';
@@ -50,6 +50,11 @@ export function functionNameOf(namePrefix: string, role: FunctionRole): string {
 
 export function dispatcherFunctionName(namePrefix: string): string {
   return functionNameOf(namePrefix, 'dispatcher');
+}
+
+/** What the pool's settings are checked against: the stage's task size, batch size and quota (the function's and `sluice resize`'s). */
+export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: string): ConfigurePoolSettings {
+  return { tableName, taskVcpu: vcpuOf(config.task.cpu), jobsPerExecution: config.capacity.jobsPerExecution, accountVcpuQuota: config.capacity.accountVcpuQuota };
 }
 
 /** The functions around the state machine: who admits (dispatcher), who cleans up (janitor), who sets the pool. */
@@ -147,12 +152,7 @@ export class Dispatch extends Construct {
       description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
       entry: 'functions/configure-pool.ts',
       timeoutSeconds: 30,
-      environment: configurePoolEnvironment({
-        tableName: props.tableName,
-        taskVcpu: vcpuOf(config.task.cpu),
-        jobsPerExecution: config.capacity.jobsPerExecution,
-        accountVcpuQuota: config.capacity.accountVcpuQuota,
-      }),
+      environment: configurePoolEnvironment(configurePoolSettingsOf(config, props.tableName)),
       statements: [{ Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool]) }],
     });
 

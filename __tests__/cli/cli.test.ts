@@ -1,4 +1,9 @@
+import { deadLetterReason, formatFailures, type FailuresReport } from '../../cli/failures';
 import { formatFound, parseTarget, type FoundJob } from '../../cli/find';
+import { parseDuration, parseNumber } from '../../cli/options';
+import { formatChange, isDrained } from '../../cli/pool';
+import { progressBar } from '../../cli/progress';
+import { formatRedrive } from '../../cli/redrive';
 import { run } from '../../cli/main';
 import { EXIT, stageNames } from '../../cli/stage';
 import { formatStatus, type StageStatus } from '../../cli/status';
@@ -107,4 +112,123 @@ test('sluice status prints one aligned line per question', () => {
     'dead letters     1 in the intake DLQ, 0 in the rule DLQ',
     'executions       5 running',
   ]);
+});
+
+describe('sluice: options a user types', () => {
+  test.each([
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['24h', 86_400_000],
+    ['7d', 604_800_000],
+  ])('duration %s', (text, ms) => expect(parseDuration('--since', text)).toBe(ms));
+
+  test.each(['0m', '24', '1w', '-5m', '1.5h', ''])('duration "%s" is refused with what is allowed', (text) => {
+    expect(() => parseDuration('--since', text)).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: `--since takes a duration like 90s, 15m, 24h or 7d (got "${text}")` }));
+  });
+
+  test('numbers: within their range, or one clear line', () => {
+    expect(parseNumber('--vcpu', '12.5', 0)).toBe(12.5);
+    expect(() => parseNumber('--vcpu', 'x', 0)).toThrow('--vcpu takes a number of at least 0 (got "x")');
+    expect(() => parseNumber('--examples', '101', 0, 100)).toThrow('--examples takes a number from 0 to 100 (got "101")');
+  });
+
+  test.each([
+    [['redrive', '--stage', 'dev'], /say what to redrive: --failed .*, --job <id>…, or --dlq/],
+    [['redrive', '--stage', 'dev', '--job', 'abc'], /--job takes job ids \(32 hex digits/],
+    [['redrive', '--stage', 'dev', '--error', 'X'], /--error goes with --failed/],
+    [['failures', '--stage', 'dev', '--since', 'yesterday'], /--since takes a duration/],
+    [['resize', '--stage', 'dev'], /required option '--vcpu <n>' not specified/],
+    [['resize', '--stage', 'dev', '--vcpu', '-1'], /--vcpu takes a number of at least 0/],
+    [['drain', '--stage', 'dev', '--timeout', 'soon'], /--timeout takes a duration/],
+  ])('%j is refused before any AWS call, exit 2', async (argv, message) => {
+    const { code, err } = await runQuietly(...argv);
+    expect(code).toBe(EXIT.usage);
+    expect(err).toMatch(message);
+  });
+
+  test('--help lists the operating commands', async () => {
+    const { out } = await runQuietly('--help');
+    for (const command of ['failures', 'redrive', 'pause', 'resume', 'resize', 'drain']) expect(out).toMatch(new RegExp(`\\n  ${command} `));
+  });
+});
+
+describe('sluice failures, redrive, pause and drain: what they print', () => {
+  const deadLetters = (queue: string, reasons: FailuresReport['deadLetters']['intake']['reasons'], depth = reasons.reduce((n, r) => n + r.count, 0)) => ({ queue, depth, sampled: depth, reasons });
+
+  test('failures: a line per error with its count, its newest examples with their cause, then each DLQ by reason', () => {
+    const report: FailuresReport = {
+      stage: 'prod',
+      since: '2026-12-01T09:00:00.000Z',
+      failedJobs: 3,
+      groups: [
+        {
+          error: 'States.TaskFailed',
+          count: 2,
+          examples: [{ jobId: 'a'.repeat(32), bucket: 'b', objectKey: 'incoming/x.csv', error: 'States.TaskFailed', finishedAt: '2026-12-01T09:30:00.000Z', cause: '{"ExitCode": 65,\n "Reason": "bad input"}' }],
+        },
+        { error: 'ExecutionABORTED', count: 1, examples: [] },
+      ],
+      deadLetters: { intake: deadLetters('p-intake-dlq', [{ reason: 'body is not JSON', count: 1, example: 'hello' }]), rule: deadLetters('p-rule-dlq', []) },
+    };
+    expect(formatFailures(report).split('\n')).toEqual([
+      '3 failed jobs in prod since 2026-12-01T09:00:00.000Z',
+      '',
+      '2 × States.TaskFailed',
+      `  2026-12-01T09:30:00.000Z  ${'a'.repeat(32)}  s3://b/incoming/x.csv`,
+      '    {"ExitCode": 65, "Reason": "bad input"}',
+      '',
+      '1 × ExecutionABORTED',
+      '',
+      '1 message in p-intake-dlq',
+      '  1 × body is not JSON',
+      '    hello',
+      '',
+      '0 messages in p-rule-dlq',
+    ]);
+  });
+
+  test.each([
+    [{ MessageAttributes: { reason: { DataType: 'String', StringValue: 'body is not JSON' } } }, 'body is not JSON'],
+    [{ MessageAttributes: { ERROR_CODE: { DataType: 'String', StringValue: 'NO_PERMISSIONS' } } }, 'EventBridge could not deliver it: NO_PERMISSIONS'],
+    [{}, 'received too often without being started (StartExecution kept failing, or the dispatcher kept dying)'],
+  ])('a dead letter’s reason: %j', (message, reason) => expect(deadLetterReason(message)).toBe(reason));
+
+  test('redrive: each job and queue, then one summary line; a dry run says it changed nothing', () => {
+    const summary = { dryRun: true, redriven: ['a'.repeat(32)], skipped: [{ jobId: 'b'.repeat(32), status: 'succeeded' as const }], deadLetters: { 'p-intake-dlq': 2 } };
+    expect(formatRedrive(summary).split('\n')).toEqual([
+      `would redrive  ${'a'.repeat(32)}`,
+      `skipped  ${'b'.repeat(32)} (succeeded: only failed jobs are redriven)`,
+      'would move  2 messages from p-intake-dlq to the intake queue',
+      'dry run: nothing changed; 1 job(s) would redrive, 1 skipped, 2 dead letter(s) to move',
+    ]);
+    expect(formatRedrive({ ...summary, dryRun: false })).toMatch(/\n1 job\(s\) redriven, 1 skipped, 2 dead letter\(s\) moved$/);
+  });
+
+  test('pause and resize show the pool before and after', () => {
+    const view = { budgetVcpu: 100, effectiveVcpu: 70, inUseVcpu: 42.5, ratePerSecond: 10, burst: 20 };
+    expect(formatChange({ stage: 'prod', before: view, after: { ...view, budgetVcpu: 0, effectiveVcpu: 0, pausedFromVcpu: 100 } }).split('\n')).toEqual([
+      'before  budget 100 vCPU (effective 70), 42.5 in use, 10 launches/s, burst 20',
+      'after   budget 0 vCPU (effective 0), 42.5 in use, 10 launches/s, burst 20; paused from 100',
+    ]);
+  });
+
+  test('drain: drained only when no vCPU is leased and no execution runs', () => {
+    const status = { vcpu: { inUse: 0 }, runningExecutions: 0, leases: { batches: 2, jobs: 4 } } as unknown as StageStatus;
+    expect(isDrained(status)).toBe(true); // batch records the janitor has not settled yet hold nothing
+    expect(isDrained({ ...status, runningExecutions: 1 })).toBe(false);
+    expect(isDrained({ ...status, vcpu: { ...status.vcpu, inUse: 0.25 } })).toBe(false);
+  });
+});
+
+test('the progress bar draws on a terminal and stays silent in a pipe', () => {
+  const written: string[] = [];
+  const stream = (isTTY: boolean) => ({ isTTY, write: (chunk: string) => (written.push(chunk), true) }) as unknown as NodeJS.WriteStream;
+  const silent = progressBar('redrive', stream(false));
+  silent.update(1, 2);
+  silent.end();
+  expect(written).toEqual([]);
+  const bar = progressBar('redrive', stream(true));
+  bar.update(1, 2, 'jobs');
+  bar.end();
+  expect(written).toEqual([`\rredrive [${'#'.repeat(15)}${'.'.repeat(15)}] 1/2 jobs\x1b[K`, '\r\x1b[K']);
 });

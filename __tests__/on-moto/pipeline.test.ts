@@ -4,7 +4,7 @@ import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { configurePool } from '../../functions/configure-pool';
 import { runDispatcher } from '../../functions/dispatcher';
@@ -19,8 +19,12 @@ import { systemClock } from '../../functions/runtime';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatFailures, queryFailedJobs, readFailures } from '../../cli/failures';
 import { findJobs, formatFound, parseTarget } from '../../cli/find';
-import { EXIT, stageClients, stageConfig } from '../../cli/stage';
+import { drain, formatChange, formatDrain, pause, resize, resume } from '../../cli/pool';
+import { progressBar } from '../../cli/progress';
+import { formatRedrive, redrive } from '../../cli/redrive';
+import { EXIT, stageClients, stageConfig, stageNames } from '../../cli/stage';
 import { formatStatus, readStatus } from '../../cli/status';
 import { loadEnvironments } from '../../environments';
 import { TEST_CREDENTIALS } from '../../verify/moto';
@@ -206,6 +210,135 @@ describe('the sluice command against the applied stage', () => {
       message: `stage ${stage.stage} is not deployed in account ${stage.accountId} (${stage.region}): no table sluice-absent-state`,
       exitCode: EXIT.failed,
     });
+  });
+
+  const silent = { update: () => undefined, end: () => undefined };
+  const failureKeys = ['incoming/fails-1.csv', 'incoming/fails-2.csv'];
+  let failedIds: string[] = [];
+
+  /** Stops every running execution and lets the janitor settle them (with `attempts`, its jobs fail or return). */
+  async function endRunningExecutions(maxExecutionAttempts = janitor.maxExecutionAttempts) {
+    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn, statusFilter: 'RUNNING' }));
+    for (const e of executions) await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn, cause: 'verify: the execution dies' }));
+    return runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: { ...janitor, maxExecutionAttempts }, log: quiet });
+  }
+
+  test('failures: jobs the janitor failed, from the failed-by-day index, grouped by error with their cause', async () => {
+    for (const key of failureKeys) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${key}\n` }));
+    await waitForVisible(dispatcher.queueUrl, failureKeys.length);
+    expect((await dispatch()).admitted).toBeGreaterThanOrEqual(failureKeys.length);
+    // Their execution dies, and with one attempt allowed the janitor fails them: the real writers of a failed row.
+    const summary = await endRunningExecutions(1);
+    expect(summary.jobsFailed).toBeGreaterThanOrEqual(failureKeys.length);
+    const since = Date.now() - 3_600_000;
+    const failed = await queryFailedJobs(cliClients(), stageConfigOf(), since, Date.now());
+    failedIds = failed.filter((j) => failureKeys.includes(j.objectKey)).map((j) => j.jobId);
+    expect(failedIds).toHaveLength(failureKeys.length);
+    expect(failed).toHaveLength(summary.jobsFailed);
+
+    const report = await readFailures(cliClients(), stageConfigOf(), { since, examples: 5 }, Date.now());
+    expect(report.failedJobs).toBe(summary.jobsFailed);
+    expect(report.groups).toEqual([
+      { error: 'ExecutionABORTED', count: summary.jobsFailed, examples: expect.arrayContaining(failedIds.map((jobId) => expect.objectContaining({ jobId, cause: expect.stringContaining('ended ABORTED') }))) },
+    ]);
+    expect((await readFailures(cliClients(), stageConfigOf(), { since, error: 'States.TaskFailed', examples: 5 }, Date.now())).failedJobs).toBe(0);
+    // Failed before the window: not listed.
+    expect(await queryFailedJobs(cliClients(), stageConfigOf(), Date.now() + 1000, Date.now() + 1000)).toEqual([]);
+    example(`$ npx sluice failures --stage ${stage.stage} --since 1h`, formatFailures(report));
+  });
+
+  test('redrive --failed: a dry run changes nothing; then each failed job is queued once, and a second run finds none', async () => {
+    const request = { failedSince: Date.now() - 3_600_000, jobIds: [], deadLetters: false };
+    const dry = await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: true }, silent, Date.now());
+    expect(dry.redriven).toEqual(expect.arrayContaining(failedIds));
+    for (const jobId of failedIds) expect(await readLedgerRow(ddb, dispatcher.tableName, jobId)).toMatchObject({ status: 'failed' });
+
+    const before = await visible(dispatcher.queueUrl);
+    const done = await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now());
+    expect(done.redriven.sort()).toEqual(dry.redriven.sort());
+    for (const jobId of failedIds) {
+      const row = await readLedgerRow(ddb, dispatcher.tableName, jobId);
+      expect(row).toMatchObject({ status: 'queued', lastError: 'redriven after: ExecutionABORTED' });
+      expect(row).not.toHaveProperty('failedDay');
+    }
+    await waitForVisible(dispatcher.queueUrl, before + done.redriven.length);
+    expect(await queryFailedJobs(cliClients(), stageConfigOf(), request.failedSince, Date.now())).toEqual([]);
+    example(`$ npx sluice redrive --failed --since 1h --stage ${stage.stage}`, formatRedrive(done));
+
+    const again = await redrive(cliClients(), stageConfigOf(), { ...request, jobIds: failedIds, dryRun: false }, silent, Date.now());
+    expect(again).toMatchObject({ redriven: [], skipped: failedIds.map((jobId) => ({ jobId, status: 'queued' })) });
+  });
+
+  test('redrive --dlq: dead letters of both queues, with their reasons, go back to the intake queue once', async () => {
+    const urlOf = async (name: string) => (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!;
+    const names = stageNames(stageConfigOf());
+    const [intakeDlq, ruleDlq] = [await urlOf(names.intakeDeadLetterQueue), await urlOf(names.ruleDeadLetterQueue)];
+    for (const url of [intakeDlq, ruleDlq]) await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+    const event = JSON.stringify({ version: '0', source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name: bucket }, object: { key: 'incoming/undelivered.csv', sequencer: '0A1B' } } });
+    // What EventBridge puts in a target's DLQ: the event, with the error as message attributes.
+    await sqs.send(new SendMessageCommand({ QueueUrl: ruleDlq, MessageBody: event, MessageAttributes: { ERROR_CODE: { DataType: 'String', StringValue: 'NO_PERMISSIONS' }, ERROR_MESSAGE: { DataType: 'String', StringValue: 'Access denied' } } }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: intakeDlq, MessageBody: 'not json at all', MessageAttributes: { reason: { DataType: 'String', StringValue: 'body is not JSON' } } }));
+
+    const report = await readFailures(cliClients(), stageConfigOf(), { since: Date.now() - 60_000, examples: 1 }, Date.now());
+    expect(report.deadLetters.rule).toMatchObject({ depth: 1, reasons: [{ reason: 'EventBridge could not deliver it: NO_PERMISSIONS (Access denied)', count: 1 }] });
+    expect(report.deadLetters.intake).toMatchObject({ depth: 1, reasons: [{ reason: 'body is not JSON', count: 1, example: 'not json at all' }] });
+
+    const request = { jobIds: [], deadLetters: true };
+    const dry = await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: true }, silent, Date.now());
+    expect(dry.deadLetters).toEqual({ [names.intakeDeadLetterQueue]: 1, [names.ruleDeadLetterQueue]: 1 });
+    expect([await visible(intakeDlq), await visible(ruleDlq)]).toEqual([1, 1]);
+
+    const before = await visible(dispatcher.queueUrl);
+    const moved = await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now());
+    expect(moved.deadLetters).toEqual({ [names.intakeDeadLetterQueue]: 1, [names.ruleDeadLetterQueue]: 1 });
+    expect([await visible(intakeDlq), await visible(ruleDlq)]).toEqual([0, 0]);
+    await waitForVisible(dispatcher.queueUrl, before + 2);
+    example(`$ npx sluice redrive --dlq --stage ${stage.stage}`, formatRedrive(moved));
+    expect((await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now())).deadLetters).toEqual({ [names.intakeDeadLetterQueue]: 0, [names.ruleDeadLetterQueue]: 0 });
+  });
+
+  test('pause, resume and resize: through the limiter, checked against the stage’s quota and Fargate’s rate', async () => {
+    const configured = (await readPool(ddb, dispatcher.tableName)).budgetVcpu;
+    const paused = await pause(cliClients(), stageConfigOf(), Date.now());
+    expect(paused).toMatchObject({ before: { budgetVcpu: configured }, after: { budgetVcpu: 0, effectiveVcpu: 0, pausedFromVcpu: configured } });
+    example(`$ npx sluice pause --stage ${stage.stage}`, formatChange(paused));
+    await expect(pause(cliClients(), stageConfigOf(), Date.now())).rejects.toMatchObject({ exitCode: EXIT.usage, message: `stage ${stage.stage} is already paused (resume restores ${configured} vCPU)` });
+    expect(await dispatch()).toMatchObject({ admitted: 0 });
+
+    expect(await resume(cliClients(), stageConfigOf(), Date.now())).toMatchObject({ after: { budgetVcpu: configured } });
+    expect(await readPool(ddb, dispatcher.tableName)).not.toHaveProperty('pausedFromVcpu', expect.anything());
+    await expect(resume(cliClients(), stageConfigOf(), Date.now())).rejects.toMatchObject({ exitCode: EXIT.usage, message: expect.stringContaining('is not paused') });
+
+    const quota = stageConfigOf().capacity.accountVcpuQuota;
+    await expect(resize(cliClients(), stageConfigOf(), { vcpu: quota + 1 }, Date.now())).rejects.toMatchObject({ exitCode: EXIT.usage, message: expect.stringContaining(`must not exceed the stage's accountVcpuQuota (${quota} vCPU)`) });
+    await expect(resize(cliClients(), stageConfigOf(), { vcpu: configured, rate: 25 }, Date.now())).rejects.toMatchObject({ message: expect.stringContaining("below Fargate's 20 launches/s") });
+    expect((await readPool(ddb, dispatcher.tableName)).budgetVcpu).toBe(configured);
+    const resized = await resize(cliClients(), stageConfigOf(), { vcpu: configured + 1, rate: 2, burst: 3 }, Date.now());
+    expect(resized.after).toMatchObject({ budgetVcpu: configured + 1, ratePerSecond: 2, burst: 3 });
+    example(`$ npx sluice resize --vcpu ${configured + 1} --rate 2 --burst 3 --stage ${stage.stage}`, formatChange(resized));
+    await resize(cliClients(), stageConfigOf(), { vcpu: configured, rate: resized.before.ratePerSecond, burst: resized.before.burst }, Date.now());
+  });
+
+  test('drain: pauses, waits while an execution runs, and once nothing runs says what is still queued', async () => {
+    expect((await dispatch()).admitted).toBeGreaterThan(0); // the redriven jobs: an execution now runs
+    const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+    const waiting = await drain(cliClients(), stageConfigOf(), { timeoutMs: 1500, intervalMs: 500 }, silent, clock);
+    expect(waiting).toMatchObject({ drained: false, status: { runningExecutions: expect.any(Number) } });
+    expect(waiting.status.runningExecutions).toBeGreaterThan(0);
+    expect((await readPool(ddb, dispatcher.tableName)).budgetVcpu).toBe(0);
+    expect(formatDrain(waiting)).toMatch(/not drained after \d+ s: [\d.]+ vCPU still leased, \d+ executions running/);
+    // The executable says so with exit 4, for scripts.
+    const timedOut = sluice('drain', '--stage', stage.stage, '--timeout', '1s', '--interval', '1s');
+    expect({ code: timedOut.status, stderr: timedOut.stderr }).toEqual({ code: EXIT.timedOut, stderr: expect.stringContaining('sluice: drain timed out after 1s') });
+    expect(timedOut.stdout).toContain('not drained after');
+
+    await endRunningExecutions(); // their jobs go back to the queue
+    const drained = await drain(cliClients(), stageConfigOf(), { timeoutMs: 10_000, intervalMs: 500 }, progressBar('drain'), clock);
+    expect(drained).toMatchObject({ drained: true, status: { runningExecutions: 0 } });
+    expect(drained.status.vcpu.inUse).toBeCloseTo(0, 9);
+    expect(drained.status.backlog.waiting + drained.status.backlog.inFlight).toBeGreaterThan(0);
+    example(`$ npx sluice drain --stage ${stage.stage}`, formatDrain(drained));
+    await resume(cliClients(), stageConfigOf(), Date.now());
   });
 
   // The executable itself, as a user runs it: the standard credential chain and AWS_ENDPOINT_URL (moto's

@@ -1,6 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
-import { failedDayOf, ledgerKey, redriveFailedJobs, releaseLease } from '../../functions/ledger';
+import { failedDayOf, ledgerKey, readLedgerRow, redriveFailedJob, releaseLease } from '../../functions/ledger';
 import { inUseVcpu, POOL_KEY, readPool } from '../../functions/pool';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
@@ -122,12 +122,17 @@ test('an operator redrives a failed job: it runs again as its next round; other 
   await world.janitor({ maxExecutionAttempts: 1 });
   const [failed, other] = execution.jobs;
   await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(other.jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
-  const outcome = await redriveFailedJobs(world, { tableName: world.tableName, queueUrl: world.queueUrl }, [failed.jobId, other.jobId, 'f'.repeat(32)], world.clock.now());
-  expect(outcome).toEqual({ redriven: [failed.jobId], skipped: [{ jobId: other.jobId, status: 'succeeded' }, { jobId: 'f'.repeat(32), status: 'unknown' }] });
+  const target = { tableName: world.tableName, queueUrl: world.queueUrl };
+  const failedRow = (await readLedgerRow(moto.ddb, world.tableName, failed.jobId))!;
+  expect(await redriveFailedJob(world, target, failedRow, world.clock.now())).toBe(true);
+  // A job that is not failed is left alone, even when the caller read it as failed.
+  expect(await redriveFailedJob(world, target, { ...failedRow, jobId: other.jobId }, world.clock.now())).toBe(false);
+  expect(await row(other.jobId)).toMatchObject({ status: 'succeeded' });
   expect(await row(failed.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('redriven') });
   expect(await row(failed.jobId)).not.toHaveProperty('failedDay'); // out of the failed index
-  // Twice is harmless: the second finds it queued, not failed.
-  expect((await redriveFailedJobs(world, { tableName: world.tableName, queueUrl: world.queueUrl }, [failed.jobId], world.clock.now())).redriven).toEqual([]);
+  // Twice is harmless: the second finds it queued, not failed, and sends nothing.
+  expect(await redriveFailedJob(world, target, failedRow, world.clock.now())).toBe(false);
+  expect(world.sqs.counts(world.queueUrl).total).toBe(1);
 
   const again = await world.dispatch();
   expect(again.admitted).toBe(1);
