@@ -81,7 +81,8 @@ export async function redrive(clients: StageClients, config: EnvironmentConfig, 
   checkRequest(request);
   const names = stageNames(config);
   const failed = request.failedSince === undefined ? [] : (await queryFailedJobs(clients, config, request.failedSince, now, request.error)).map((j) => j.jobId);
-  const jobs = await redriveJobs(clients, config, [...failed, ...request.jobIds], request.dryRun, progress, now);
+  const wanted = [...failed, ...request.jobIds];
+  const jobs = wanted.length > 0 ? await redriveJobs(clients, config, wanted, request.dryRun, progress, now) : { redriven: [], skipped: [] };
   const deadLetters: Record<string, number> = {};
   if (request.deadLetters) {
     const intake = await queueUrl(clients, config, names.intakeQueue);

@@ -3,6 +3,7 @@ import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { paginateListExecutions } from '@aws-sdk/client-sfn';
 import type { EnvironmentConfig } from '../environments';
 import { scanBatchRecords } from '../functions/batches';
+import { queryFailedJobs } from './failures';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/pool';
 import { isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
@@ -25,6 +26,8 @@ export interface StageStatus {
   readonly backlog: { readonly waiting: number; readonly inFlight: number; readonly delayed: number; readonly oldestSeconds?: number };
   readonly deadLetters: { readonly intake: number; readonly rule: number };
   readonly runningExecutions: number;
+  /** Jobs failed in the last hour (the failed-by-day index; sluice failures tells why). */
+  readonly failedLastHour: number;
 }
 
 /** SQS tells the oldest message's age only as a CloudWatch metric (one datapoint a minute); undefined when there is none yet. */
@@ -75,6 +78,7 @@ export async function readStatus(clients: StageClients & { readonly cloudwatch: 
     backlog: { ...(await queueDepths(clients, intake)), oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, names.intakeQueue, now) },
     deadLetters: { intake: (await queueDepths(clients, intakeDlq)).waiting, rule: (await queueDepths(clients, ruleDlq)).waiting },
     runningExecutions: await runningExecutions(clients, names.stateMachineArn),
+    failedLastHour: (await queryFailedJobs(clients, config, now - 3_600_000, now)).length,
   };
 }
 
@@ -98,6 +102,7 @@ export function formatStatus(s: StageStatus): string {
     ['oldest waiting', s.backlog.oldestSeconds === undefined ? 'no datapoint yet' : `${s.backlog.oldestSeconds} s`],
     ['dead letters', `${s.deadLetters.intake} in the intake DLQ, ${s.deadLetters.rule} in the rule DLQ`],
     ['executions', `${s.runningExecutions} running`],
+    ['failed', `${s.failedLastHour} jobs in the last hour${s.failedLastHour > 0 ? ' (sluice failures --since 1h says why)' : ''}`],
   );
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');

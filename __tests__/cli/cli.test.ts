@@ -100,6 +100,7 @@ test('sluice status prints one aligned line per question', () => {
     backlog: { waiting: 1200, inFlight: 0, delayed: 3 },
     deadLetters: { intake: 1, rule: 0 },
     runningExecutions: 5,
+    failedLastHour: 2,
   };
   expect(formatStatus(status).split('\n')).toEqual([
     'stage            prod at 2026-12-01T10:00:00.000Z',
@@ -111,6 +112,7 @@ test('sluice status prints one aligned line per question', () => {
     'oldest waiting   no datapoint yet',
     'dead letters     1 in the intake DLQ, 0 in the rule DLQ',
     'executions       5 running',
+    'failed           2 jobs in the last hour (sluice failures --since 1h says why)',
   ]);
 });
 

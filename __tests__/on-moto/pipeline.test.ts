@@ -204,12 +204,17 @@ describe('the sluice command against the applied stage', () => {
     await expect(findJobs(cliClients(), stageConfigOf(), parseTarget('incoming/never-uploaded.csv', bucket))).rejects.toMatchObject({ exitCode: EXIT.notFound });
   });
 
-  test('a stage that is not deployed here is one clear error', async () => {
+  test('a stage that is not deployed here is one clear error, for every command', async () => {
     const absent = { ...stageConfigOf(), namePrefix: 'sluice-absent' };
-    await expect(readStatus({ ...stageClients(absent, config), cloudwatch }, absent, Date.now())).rejects.toMatchObject({
-      message: `stage ${stage.stage} is not deployed in account ${stage.accountId} (${stage.region}): no table sluice-absent-state`,
-      exitCode: EXIT.failed,
-    });
+    const clients = { ...stageClients(absent, config), cloudwatch };
+    const notDeployed = (what: string) => ({ message: `stage ${stage.stage} is not deployed in account ${stage.accountId} (${stage.region}): no ${what}`, exitCode: EXIT.failed });
+    const since = Date.now() - 3_600_000;
+    await expect(readStatus(clients, absent, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
+    await expect(readFailures(clients, absent, { since, examples: 1 }, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
+    await expect(redrive(clients, absent, { failedSince: since, jobIds: [], deadLetters: false, dryRun: true }, { update: () => undefined, end: () => undefined }, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
+    await expect(redrive(clients, absent, { jobIds: [], deadLetters: true, dryRun: true }, { update: () => undefined, end: () => undefined }, Date.now())).rejects.toMatchObject(notDeployed('queue sluice-absent-intake'));
+    for (const change of [pause, resume]) await expect(change(clients, absent, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
+    await expect(resize(clients, absent, { vcpu: 1 }, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
   });
 
   const silent = { update: () => undefined, end: () => undefined };
@@ -242,6 +247,7 @@ describe('the sluice command against the applied stage', () => {
       { error: 'ExecutionABORTED', count: summary.jobsFailed, examples: expect.arrayContaining(failedIds.map((jobId) => expect.objectContaining({ jobId, cause: expect.stringContaining('ended ABORTED') }))) },
     ]);
     expect((await readFailures(cliClients(), stageConfigOf(), { since, error: 'States.TaskFailed', examples: 5 }, Date.now())).failedJobs).toBe(0);
+    expect((await readStatus(cliClients(), stageConfigOf(), Date.now())).failedLastHour).toBe(summary.jobsFailed);
     // Failed before the window: not listed.
     expect(await queryFailedJobs(cliClients(), stageConfigOf(), Date.now() + 1000, Date.now() + 1000)).toEqual([]);
     example(`$ npx sluice failures --stage ${stage.stage} --since 1h`, formatFailures(report));
