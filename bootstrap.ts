@@ -1,6 +1,6 @@
 import { join, relative } from 'node:path';
 import { App } from 'cdktf';
-import { loadBootstrap } from './environments/bootstrap-schema';
+import { loadBootstrap } from './environments/bootstrap';
 import { BootstrapStack, bootstrapStackName } from './modules/bootstrap';
 
 /**

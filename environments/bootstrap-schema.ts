@@ -137,11 +137,3 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
   if (problems.length > 0) throw new BootstrapConfigError(problems);
   return { github, state, accounts: result };
 }
-
-/** The shipped bootstrap configuration, validated against the shipped stages. */
-export function loadBootstrap(): BootstrapConfig {
-  // Required lazily: environments/bootstrap.ts imports this module's types.
-  const { bootstrap } = require('./bootstrap') as typeof import('./bootstrap');
-  const { loadEnvironments } = require('./index') as typeof import('./index');
-  return validateBootstrap(bootstrap, loadEnvironments());
-}

@@ -1,4 +1,5 @@
-import type { BootstrapInput } from './bootstrap-schema';
+import { validateBootstrap, type BootstrapConfig, type BootstrapInput } from './bootstrap-schema';
+import { loadEnvironments } from './index';
 
 /**
  * Applied once per account by an admin (`npm run synth:bootstrap`, see docs/rolling-out.md).
@@ -13,3 +14,8 @@ export const bootstrap = {
   },
   state: { noncurrentVersionRetentionDays: 90, noncurrentVersionsKept: 10 },
 } satisfies BootstrapInput;
+
+/** The shipped bootstrap configuration, validated against the shipped stages. */
+export function loadBootstrap(): BootstrapConfig {
+  return validateBootstrap(bootstrap, loadEnvironments());
+}

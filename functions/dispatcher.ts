@@ -30,6 +30,7 @@ import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environmen
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
 import { planAdmission, readPool, readReleased, releasedShardKey, type DocumentClient, type Lease, type PoolState } from './pool';
+import type { DispatcherRunSummary } from './run-summaries';
 import { jsonLog, systemClock, type Clock, type Log } from './runtime';
 
 export interface Sender {
@@ -45,20 +46,6 @@ export interface DispatcherDeps {
   readonly log?: Log;
   /** Batches this process saw started (default: the process's own; a twin world passes one of its own). */
   readonly started?: StartedBatches;
-}
-
-export interface DispatcherRunSummary {
-  admitted: number;
-  executionsStarted: number;
-  poison: number;
-  duplicates: number;
-  /** Messages handed back because a lease for their job was still held. */
-  deferred: number;
-  /** Sleeps for a token or a fuller batch while work waited. */
-  waits: number;
-  /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
-  reclaimed: number;
-  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention';
 }
 
 /** A message whose job still holds a lease is hidden this long; the janitor settles the lease meanwhile. */

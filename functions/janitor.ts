@@ -23,6 +23,7 @@ import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type Rele
 import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken, type DocumentClient } from './pool';
 import { jsonLog, systemClock, type Clock, type Log } from './runtime';
 import type { Sender } from './dispatcher';
+import type { JanitorRunSummary } from './run-summaries';
 
 export interface JanitorDeps {
   readonly sfn: Sender;
@@ -32,28 +33,6 @@ export interface JanitorDeps {
   readonly clock: Clock;
   readonly settings: JanitorSettings;
   readonly log?: Log;
-}
-
-export interface JanitorRunSummary {
-  batches: number;
-  settled: number;
-  released: number;
-  /**
-   * Of those, leases the sweep found — held for a batch whose execution had ended or never started, other than the
-   * one this run was told about: capacity kept from waiting work for up to a janitor period.
-   */
-  sweptLeases: number;
-  requeued: number;
-  /** Jobs the janitor failed: their executions ended without a result too often. */
-  failed: number;
-  /** Outcomes of the batches settled this run, each job counted once (its batch's record goes when settled). */
-  jobsSucceeded: number;
-  /** Failed by the state machine (bad input, a task that kept failing) or by the janitor. */
-  jobsFailed: number;
-  stillRunning: number;
-  /** vCPU in use minus vCPU the live leases hold, as measured; 0 when consistent, null when it could not be measured. */
-  drift: number | null;
-  repaired: boolean;
 }
 
 const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);

@@ -8,8 +8,7 @@ export const METRICS_NAMESPACE = 'Sluice';
 /** Each function's metrics carry its name: unique per account and Region, and what the dashboard knows at synth. */
 export const METRICS_DIMENSION = 'FunctionName';
 
-import type { DispatcherRunSummary } from './dispatcher';
-import type { JanitorRunSummary } from './janitor';
+import type { DispatcherRunSummary, JanitorRunSummary } from './run-summaries';
 
 type Event = Record<string, unknown>;
 /** A metric: where its value comes from in the event, and its unit. */

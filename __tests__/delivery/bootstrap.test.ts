@@ -1,7 +1,8 @@
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { Testing } from 'cdktf';
 import { bootstrap } from '../../environments/bootstrap';
-import { loadBootstrap, validateBootstrap, type BootstrapAccount, type BootstrapConfig } from '../../environments/bootstrap-schema';
+import { loadBootstrap } from '../../environments/bootstrap';
+import { validateBootstrap, type BootstrapAccount, type BootstrapConfig } from '../../environments/bootstrap-schema';
 import { BootstrapStack, bootstrapStackName } from '../../modules/bootstrap';
 import { githubOidcProviderArn } from '../../modules/ci-roles';
 import type { PolicyDocument } from '../../modules/iam';

@@ -1,5 +1,5 @@
 import { Testing } from 'cdktf';
-import { loadBootstrap } from '../../environments/bootstrap-schema';
+import { loadBootstrap } from '../../environments/bootstrap';
 import { BootstrapStack, bootstrapStackName } from '../../modules/bootstrap';
 import { validateEnvironment, ENVIRONMENT_INPUTS } from '../../environments';
 import { imagePushCommands } from '../../scripts/image-commands';
