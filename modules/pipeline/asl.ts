@@ -1,8 +1,11 @@
 /**
- * Amazon States Language, typed. Each builder checks its own fields against the ASL spec and returns
- * the plain JSON object it renders to; `stateMachine` checks the graph (every Next exists, every state
- * is reachable). Nothing is a string until `JSON.stringify` at the resource's `definition`.
+ * Amazon States Language, typed. Each builder checks its own fields against the ASL spec and returns a Step: the
+ * state's name (given once), the plain JSON object it renders to, and the IAM statements its integration needs (a
+ * Task's; the others need none). `graph` gathers steps into a state graph and the union of their statements;
+ * `stateMachine` checks the graph (every Next exists, every state is reachable), naming every problem at once.
+ * Nothing is a string until `JSON.stringify` at the resource's `definition`.
  */
+import type { PolicyStatement } from '../iam';
 
 export interface Retrier {
   readonly ErrorEquals: readonly string[];
@@ -138,42 +141,67 @@ function checkErrorHandling(where: string, retry?: readonly Retrier[], catchers?
   check(catchAll === -1 || catchAll === catchers!.length - 1, where, 'a States.ALL Catcher must come last');
 }
 
-export function task(name: string, props: Omit<TaskState, 'Type' | 'Next' | 'End'> & { next?: string }): TaskState {
+/** A state with its name and the IAM statements it needs. */
+export interface Step<S extends State = State> {
+  readonly name: string;
+  readonly state: S;
+  readonly statements: readonly PolicyStatement[];
+}
+
+const step = <S extends State>(name: string, state: S, statements: readonly PolicyStatement[] = []): Step<S> => ({ name, state, statements });
+
+/** A Task state and the statements its integration needs to make the call. */
+export function task(name: string, props: Omit<TaskState, 'Type' | 'Next' | 'End'> & { next?: string }, statements: readonly PolicyStatement[]): Step<TaskState> {
   const { next, ...fields } = props;
   check(/^arn:aws[a-z-]*:/.test(fields.Resource), name, `Resource must be an ARN (got ${fields.Resource})`);
   check(fields.TimeoutSeconds === undefined || (isInt(fields.TimeoutSeconds) && fields.TimeoutSeconds > 0), name, 'TimeoutSeconds must be a positive whole number');
   checkErrorHandling(name, fields.Retry, fields.Catch);
-  return { Type: 'Task', ...fields, ...transition(next) };
+  return step(name, { Type: 'Task', ...fields, ...transition(next) }, statements);
 }
 
-export function pass(name: string, props: Omit<PassState, 'Type' | 'Next' | 'End'> & { next?: string }): PassState {
+export function pass(name: string, props: Omit<PassState, 'Type' | 'Next' | 'End'> & { next?: string }): Step<PassState> {
   const { next, ...fields } = props;
-  void name;
-  return { Type: 'Pass', ...fields, ...transition(next) };
+  return step(name, { Type: 'Pass', ...fields, ...transition(next) });
 }
 
-export function wait(name: string, props: { Seconds?: number; SecondsPath?: string; Comment?: string; next?: string }): WaitState {
+export function wait(name: string, props: { Seconds?: number; SecondsPath?: string; Comment?: string; next?: string }): Step<WaitState> {
   const { next, ...fields } = props;
   check((fields.Seconds === undefined) !== (fields.SecondsPath === undefined), name, 'a Wait needs exactly one of Seconds or SecondsPath');
-  return { Type: 'Wait', ...fields, ...transition(next) };
+  return step(name, { Type: 'Wait', ...fields, ...transition(next) });
 }
 
-export function choice(name: string, props: { Choices: readonly ChoiceRule[]; Default?: string; Comment?: string }): ChoiceState {
+export function choice(name: string, props: { Choices: readonly ChoiceRule[]; Default?: string; Comment?: string }): Step<ChoiceState> {
   check(props.Choices.length > 0, name, 'a Choice needs at least one rule');
   props.Choices.forEach((rule, i) => check(typeof rule.Next === 'string', `${name}.Choices[${i}]`, 'a top-level Choice rule needs Next'));
-  return { Type: 'Choice', ...props };
+  return step(name, { Type: 'Choice', ...props });
 }
 
-export function succeed(comment?: string): SucceedState {
-  return comment ? { Type: 'Succeed', Comment: comment } : { Type: 'Succeed' };
+export function succeed(name: string, comment?: string): Step<SucceedState> {
+  return step(name, comment ? { Type: 'Succeed', Comment: comment } : { Type: 'Succeed' });
 }
 
-export function map(name: string, props: Omit<MapState, 'Type' | 'Next' | 'End'> & { next?: string }): MapState {
-  const { next, ...fields } = props;
+/** An inline Map over `steps`, starting at the first; it needs what its steps need. */
+export function map(name: string, props: Omit<MapState, 'Type' | 'Next' | 'End' | 'ItemProcessor'> & { steps: readonly Step[]; next?: string }): Step<MapState> {
+  const { next, steps, ...fields } = props;
   check(fields.MaxConcurrency === undefined || (isInt(fields.MaxConcurrency) && fields.MaxConcurrency >= 0), name, 'MaxConcurrency must be a whole number ≥ 0');
   checkErrorHandling(name, fields.Retry, fields.Catch);
-  checkGraph(`${name}.ItemProcessor`, fields.ItemProcessor);
-  return { Type: 'Map', ...fields, ...transition(next) };
+  const processor = graph(steps);
+  throwIfAny(checkGraph(`${name}.ItemProcessor`, processor));
+  const { ResultPath, Retry, Catch, ...head } = fields;
+  const ItemProcessor = { ProcessorConfig: { Mode: 'INLINE' as const }, StartAt: processor.StartAt, States: processor.States };
+  const tail = { ...('ResultPath' in fields ? { ResultPath } : {}), ...(Retry ? { Retry } : {}), ...(Catch ? { Catch } : {}) };
+  return step(name, { Type: 'Map', ...head, ItemProcessor, ...tail, ...transition(next) }, processor.statements);
+}
+
+/** Steps as a graph that starts at the first, with the union of what they need. */
+export function graph(steps: readonly Step[]): Graph & { readonly statements: readonly PolicyStatement[] } {
+  check(steps.length > 0, 'graph', 'a graph needs at least one state');
+  const States: Record<string, State> = {};
+  for (const s of steps) {
+    check(!(s.name in States), 'graph', `two states are named "${s.name}"`);
+    States[s.name] = s.state;
+  }
+  return { StartAt: steps[0].name, States, statements: steps.flatMap((s) => s.statements) };
 }
 
 function targetsOf(state: State): string[] {
@@ -187,27 +215,38 @@ function targetsOf(state: State): string[] {
   return targets;
 }
 
-/** Every transition lands on a state of the same graph and every state can be reached from StartAt. */
-export function checkGraph(where: string, graph: Graph): void {
-  const names = Object.keys(graph.States);
-  check(names.includes(graph.StartAt), where, `StartAt "${graph.StartAt}" is not a state`);
+/** Every problem of a graph, at once: names out of bounds, transitions to unknown states, states never reached. */
+export function checkGraph(where: string, g: Graph): AslError[] {
+  const names = Object.keys(g.States);
+  const problems: AslError[] = [];
+  if (!names.includes(g.StartAt)) problems.push(new AslError(where, `StartAt "${g.StartAt}" is not a state`));
   for (const name of names) {
-    check(name.length >= 1 && name.length <= 80, where, `state name "${name}" must be 1–80 characters`);
-    for (const target of targetsOf(graph.States[name])) check(names.includes(target), `${where}.${name}`, `transitions to unknown state "${target}"`);
+    if (name.length < 1 || name.length > 80) problems.push(new AslError(where, `state name "${name}" must be 1–80 characters`));
+    for (const target of targetsOf(g.States[name])) if (!names.includes(target)) problems.push(new AslError(`${where}.${name}`, `transitions to unknown state "${target}"`));
   }
   const reached = new Set<string>();
-  const frontier = [graph.StartAt];
+  const frontier = names.includes(g.StartAt) ? [g.StartAt] : [];
   while (frontier.length > 0) {
     const name = frontier.pop()!;
-    if (reached.has(name)) continue;
+    if (reached.has(name) || !(name in g.States)) continue;
     reached.add(name);
-    frontier.push(...targetsOf(graph.States[name]));
+    frontier.push(...targetsOf(g.States[name]));
   }
   const unreachable = names.filter((n) => !reached.has(n));
-  check(unreachable.length === 0, where, `unreachable state(s): ${unreachable.join(', ')}`);
+  if (unreachable.length > 0) problems.push(new AslError(where, `unreachable state(s): ${unreachable.join(', ')}`));
+  return problems;
 }
 
-export function stateMachine(definition: StateMachineDefinition): StateMachineDefinition {
-  checkGraph('state machine', definition);
-  return definition;
+function throwIfAny(problems: readonly AslError[]): void {
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) throw new AslError('graph', `${problems.length} problems:\n${problems.map((p) => `  ${p.message}`).join('\n')}`);
+}
+
+/** The state machine over `steps` (starting at the first), and the statements its role needs for them. */
+export function stateMachine(props: { Comment?: string; TimeoutSeconds?: number; steps: readonly Step[] }): { definition: StateMachineDefinition; statements: readonly PolicyStatement[] } {
+  const { steps, ...fields } = props;
+  const { statements, ...g } = graph(steps);
+  const definition: StateMachineDefinition = { ...fields, ...g };
+  throwIfAny(checkGraph('state machine', definition));
+  return { definition, statements };
 }

@@ -10,20 +10,38 @@ import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/le
 import { POOL_KEY } from '../../functions/pool';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
-import { choice, map, pass, retrier, stateMachine, task, wait, type ChoiceRule, type Retrier, type StateMachineDefinition } from './asl';
+import type { PolicyStatement } from '../iam';
+import { STATE_ITEMS } from '../limiter';
+import { choice, map, pass, retrier, stateMachine, task, wait, type ChoiceRule, type Retrier, type StateMachineDefinition, type Step } from './asl';
+import { dynamodbUpdateStatements, ecsRunTaskSyncStatements, lambdaInvokeStatements, sqsSendMessageStatements } from './integrations';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
 
 export interface PipelineDefinitionProps {
   readonly config: EnvironmentConfig;
   readonly partition: string;
+  readonly region: string;
+  readonly accountId: string;
   readonly clusterArn: string;
+  readonly clusterName: string;
   readonly taskDefinitionArn: string;
+  /** The task definition's family, any revision: what RunTask is allowed on. */
+  readonly taskDefinitionFamilyArn: string;
+  /** The worker's task and execution roles: the only roles RunTask may pass. */
+  readonly workerRoleArns: readonly string[];
   readonly containerName: string;
   readonly subnetIds: readonly string[];
   readonly securityGroupIds: readonly string[];
   readonly tableName: string;
+  readonly tableArn: string;
   readonly queueUrl: string;
+  readonly queueArn: string;
   readonly dispatcherFunctionArn: string;
+}
+
+/** The definition and the statements its Task states need (the role's policy adds log delivery). */
+export interface PipelineDefinition {
+  readonly definition: StateMachineDefinition;
+  readonly statements: readonly PolicyStatement[];
 }
 
 /** State names: the twin and the tests address states by them. */
@@ -99,8 +117,18 @@ const transactionRetry: Retrier = retrier('transaction', {
   JitterStrategy: 'FULL',
 });
 
-export function pipelineDefinition(props: PipelineDefinitionProps): StateMachineDefinition {
+export function pipelineDefinition(props: PipelineDefinitionProps): PipelineDefinition {
   const { config } = props;
+  const scope = { partition: props.partition, region: props.region, accountId: props.accountId };
+  const table = { arn: props.tableArn };
+  const runTaskStatements = ecsRunTaskSyncStatements(scope, {
+    clusterArn: props.clusterArn,
+    clusterName: props.clusterName,
+    taskDefinitionFamilyArn: props.taskDefinitionFamilyArn,
+    roleArns: props.workerRoleArns,
+  });
+  // Results and lease releases write a row and a released counter in one transaction; the vCPU-limit hold, POOL too.
+  const releaseStatements = dynamodbUpdateStatements(table, [STATE_ITEMS.jobs, STATE_ITEMS.released]);
   const dynamodb = (action: string) => `arn:${props.partition}:states:::dynamodb:${action}`;
   const transactWriteItems = `arn:${props.partition}:states:::aws-sdk:dynamodb:transactWriteItems`;
   const ledgerKey = { pk: { 'S.$': `States.Format('${LEDGER_KEY_PREFIX}{}', $.job.jobId)` } };
@@ -154,7 +182,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
         { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATES.recordFailure },
       ],
       next: STATES.finishJob,
-    });
+    }, runTaskStatements);
 
   /** Why RunTask did not start the task: no vCPU in the account, no Fargate capacity, throttled, or a real error. */
   const whyNotStarted = (name: string, whenThrottled: string) => {
@@ -217,7 +245,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       Retry: [dynamoRetry],
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.wakeDispatcher }],
       next: STATES.wakeDispatcher,
-    });
+    }, dynamodbUpdateStatements(table, [STATE_ITEMS.jobs]));
   const succeededValues = { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' } };
   const failedValues = {
     ':status': { S: 'failed' },
@@ -250,7 +278,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.recordFailure }],
       next: giveBack,
-    });
+    }, sqsSendMessageStatements({ arn: props.queueArn }));
   const returnedValues = { ':status': { S: 'queued' }, ':reason': { 'S.$': '$.failure.Cause' }, ':zero': { N: '0' }, ':one': { N: '1' } };
   const giveBackLease = (name: string, hold: boolean) =>
     task(name, {
@@ -277,21 +305,21 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       // The message is in the queue; a lease that could not be given back is the janitor's.
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
       next: STATES.wakeDispatcher,
-    });
+    }, hold ? [...releaseStatements, ...dynamodbUpdateStatements(table, [STATE_ITEMS.pool])] : releaseStatements);
 
-  const itemStates = {
-    [STATES.runTask]: runTask(STATES.runTask, [], STATES.whyNotStarted),
-    [STATES.whyNotStarted]: whyNotStarted(STATES.whyNotStarted, STATES.runTaskWhileThrottled),
+  const itemSteps: Step[] = [
+    runTask(STATES.runTask, [], STATES.whyNotStarted),
+    whyNotStarted(STATES.whyNotStarted, STATES.runTaskWhileThrottled),
     // The same RunTask, entered once ECS (or EC2 behind it) throttled: retried with full jitter, then back to the queue.
-    [STATES.runTaskWhileThrottled]: runTask(STATES.runTaskWhileThrottled, [ecsApiRetry], STATES.whyStillNotStarted),
-    [STATES.whyStillNotStarted]: whyNotStarted(STATES.whyStillNotStarted, STATES.returnForCapacity),
+    runTask(STATES.runTaskWhileThrottled, [ecsApiRetry], STATES.whyStillNotStarted),
+    whyNotStarted(STATES.whyStillNotStarted, STATES.returnForCapacity),
     // Catching States.TaskFailed also catches every other Task error (it is a wildcard), so first keep only a
     // real container failure. Its Cause is the stopped task as JSON (the DescribeTasks shape): parsed, its exit
     // code says bad input (final) or anything else (retried: transient trouble, a Spot interruption's SIGTERM).
     // StringToJson fails the execution on a Cause that is not JSON, so only a Cause that starts with '{' is parsed
     // (≥ '{' and < '|', the next character: a test that holds whatever the text's line breaks). For this error of
     // ecs:runTask.sync, Step Functions writes the stopped task there, serialized: a '{' that is not JSON is not expected.
-    [STATES.classifyTaskFailure]: choice(STATES.classifyTaskFailure, {
+    choice(STATES.classifyTaskFailure, {
       Choices: [
         { Not: { Variable: '$.failure.Error', StringEquals: 'States.TaskFailed' }, Next: STATES.recordFailure },
         {
@@ -307,14 +335,14 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       ],
       Default: STATES.recordFailure,
     }),
-    [STATES.readStoppedTask]: pass(STATES.readStoppedTask, {
+    pass(STATES.readStoppedTask, {
       Parameters: { 'task.$': 'States.StringToJson($.failure.Cause)' },
       ResultPath: '$.stopped',
       next: STATES.classifyExitCode,
     }),
     // The task definition has one container, the worker: its exit code is Containers[0].ExitCode (absent if it was
     // killed before it could exit).
-    [STATES.classifyExitCode]: choice(STATES.classifyExitCode, {
+    choice(STATES.classifyExitCode, {
       Choices: [
         {
           And: [{ Variable: '$.stopped.task.Containers[0].ExitCode', IsPresent: true }, { Variable: '$.stopped.task.Containers[0].ExitCode', NumericEquals: EXIT_CODES.badInput }],
@@ -324,7 +352,7 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       ],
       Default: STATES.recordFailure,
     }),
-    [STATES.prepareRetry]: pass(STATES.prepareRetry, {
+    pass(STATES.prepareRetry, {
       Parameters: {
         'job.$': '$.job',
         'attempt.$': 'States.MathAdd($.attempt, 1)',
@@ -333,8 +361,8 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       },
       next: STATES.waitBeforeRetry,
     }),
-    [STATES.waitBeforeRetry]: wait(STATES.waitBeforeRetry, { SecondsPath: '$.delaySeconds', next: STATES.runTask }),
-    [STATES.finishJob]: task(STATES.finishJob, {
+    wait(STATES.waitBeforeRetry, { SecondsPath: '$.delaySeconds', next: STATES.runTask }),
+    task(STATES.finishJob, {
       Comment: 'The result and the lease given back, in one transaction',
       Resource: transactWriteItems,
       Parameters: release(LEDGER_RESULT_EXPRESSIONS.succeeded, succeededValues),
@@ -342,22 +370,22 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       Retry: [transactionRetry],
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordSucceededOnly }],
       next: STATES.wakeDispatcher,
-    }),
-    [STATES.recordSucceededOnly]: recordOnly(STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, succeededValues),
-    [STATES.recordFailure]: task(STATES.recordFailure, {
+    }, releaseStatements),
+    recordOnly(STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, succeededValues),
+    task(STATES.recordFailure, {
       Resource: transactWriteItems,
       Parameters: release(LEDGER_RESULT_EXPRESSIONS.failed, failedValues),
       ResultPath: null,
       Retry: [transactionRetry],
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordFailedOnly }],
       next: STATES.wakeDispatcher,
-    }),
-    [STATES.recordFailedOnly]: recordOnly(STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, failedValues),
-    [STATES.returnForCapacity]: returnToQueue(STATES.returnForCapacity, STATES.giveBackLease),
-    [STATES.giveBackLease]: giveBackLease(STATES.giveBackLease, false),
-    [STATES.returnForVcpuLimit]: returnToQueue(STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
-    [STATES.giveBackLeaseAndHold]: giveBackLease(STATES.giveBackLeaseAndHold, true),
-    [STATES.wakeDispatcher]: task(STATES.wakeDispatcher, {
+    }, releaseStatements),
+    recordOnly(STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, failedValues),
+    returnToQueue(STATES.returnForCapacity, STATES.giveBackLease),
+    giveBackLease(STATES.giveBackLease, false),
+    returnToQueue(STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
+    giveBackLease(STATES.giveBackLeaseAndHold, true),
+    task(STATES.wakeDispatcher, {
       Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
       Resource: `arn:${props.partition}:states:::lambda:invoke`,
       Parameters: { FunctionName: props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
@@ -366,22 +394,21 @@ export function pipelineDefinition(props: PipelineDefinitionProps): StateMachine
       OutputPath: '$.job.jobId',
       Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.wakeFailed }],
-    }),
-    [STATES.wakeFailed]: pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
-  };
+    }, lambdaInvokeStatements({ arn: props.dispatcherFunctionArn })),
+    pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
+  ];
 
   return stateMachine({
     Comment: `sluice ${config.stage}: run admitted jobs on Fargate, give every lease back`,
     TimeoutSeconds: leaseSeconds(config),
-    StartAt: STATES.runJobs,
-    States: {
-      [STATES.runJobs]: map(STATES.runJobs, {
+    steps: [
+      map(STATES.runJobs, {
         ItemsPath: '$.jobs',
         ItemSelector: { 'job.$': '$$.Map.Item.Value', attempt: 0, retryDelays: retryDelaysSeconds(config.retry.taskFailed) },
         MaxConcurrency: config.capacity.mapMaxConcurrency,
-        ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: STATES.runTask, States: itemStates },
+        steps: itemSteps,
         ResultPath: null,
       }),
-    },
+    ],
   });
 }

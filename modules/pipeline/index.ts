@@ -4,9 +4,9 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../environments';
-import { partitionOf, policyJson, serviceTrustPolicy, type PolicyStatement } from '../iam';
-import { leadingKeys, STATE_ITEMS } from '../limiter';
+import { partitionOf, policyJson, serviceTrustPolicy } from '../iam';
 import { pipelineDefinition } from './definition';
+import { executionLogStatements, mergeStatements } from './integrations';
 
 export interface PipelineProps {
   readonly config: EnvironmentConfig;
@@ -59,23 +59,30 @@ export class Pipeline extends Construct {
       description: 'Runs sluice jobs: RunTask on the worker family, lease and ledger writes, wake the dispatcher',
       assumeRolePolicy: serviceTrustPolicy('states.amazonaws.com', accountId),
     });
-    new IamRolePolicy(this, 'policy', {
-      role: role.id,
-      name: 'run-jobs',
-      policy: policyJson(...stateMachineStatements(props, partition, region, accountId)),
-    });
-
-    const definition = pipelineDefinition({
+    const { definition, statements } = pipelineDefinition({
       config,
       partition,
+      region,
+      accountId,
       clusterArn: props.clusterArn,
+      clusterName: props.clusterName,
       taskDefinitionArn: props.taskDefinitionArn,
+      taskDefinitionFamilyArn: props.taskDefinitionFamilyArn,
+      workerRoleArns: [props.taskRoleArn, props.executionRoleArn],
       containerName: props.containerName,
       subnetIds: props.subnetIds,
       securityGroupIds: [props.securityGroupId],
       tableName: props.tableName,
+      tableArn: props.tableArn,
       queueUrl: props.queueUrl,
+      queueArn: props.queueArn,
       dispatcherFunctionArn: props.dispatcherFunctionArn,
+    });
+    // Least privilege by construction: what the Task states need, and the log delivery.
+    new IamRolePolicy(this, 'policy', {
+      role: role.id,
+      name: 'run-jobs',
+      policy: policyJson(...mergeStatements(statements), ...executionLogStatements()),
     });
     const machine = new SfnStateMachine(this, 'state-machine', {
       name,
@@ -87,76 +94,4 @@ export class Pipeline extends Construct {
     this.stateMachineArn = machine.arn;
     this.stateMachineName = name;
   }
-}
-
-/** Least privilege for the state machine, derived from the resources it touches. */
-export function stateMachineStatements(props: PipelineProps, partition: string, region: string, accountId: string): PolicyStatement[] {
-  return [
-    {
-      Sid: 'RunWorkerTasks',
-      Effect: 'Allow',
-      Action: 'ecs:RunTask',
-      Resource: props.taskDefinitionFamilyArn,
-      Condition: { ArnEquals: { 'ecs:cluster': props.clusterArn } },
-    },
-    {
-      // Tags on RunTask (the job id, propagated tags) need TagResource, for that call only.
-      Sid: 'TagWorkerTasksAtLaunch',
-      Effect: 'Allow',
-      Action: 'ecs:TagResource',
-      Resource: `arn:${partition}:ecs:${region}:${accountId}:task/${props.clusterName}/*`,
-      Condition: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
-    },
-    {
-      Sid: 'WatchAndStopWorkerTasks',
-      Effect: 'Allow',
-      Action: ['ecs:DescribeTasks', 'ecs:StopTask'],
-      Resource: `arn:${partition}:ecs:${region}:${accountId}:task/${props.clusterName}/*`,
-    },
-    {
-      Sid: 'PassOnlyTheWorkerRoles',
-      Effect: 'Allow',
-      Action: 'iam:PassRole',
-      Resource: [props.taskRoleArn, props.executionRoleArn],
-      Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-    },
-    {
-      // How .sync learns that a task stopped: Step Functions' managed rule.
-      Sid: 'SyncRunTaskManagedRule',
-      Effect: 'Allow',
-      Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-      Resource: `arn:${partition}:events:${region}:${accountId}:rule/StepFunctionsGetEventsForECSTaskRule`,
-    },
-    {
-      // Results and lease releases (a row and a released counter, in one transaction); the vCPU-limit hold on POOL.
-      Sid: 'LedgerRowsAndCounters',
-      Effect: 'Allow',
-      Action: 'dynamodb:UpdateItem',
-      Resource: props.tableArn,
-      Condition: leadingKeys([STATE_ITEMS.jobs, STATE_ITEMS.released, STATE_ITEMS.pool]),
-    },
-    { Sid: 'BackToTheQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.queueArn },
-    {
-      Sid: 'WakeTheDispatcher',
-      Effect: 'Allow',
-      Action: 'lambda:InvokeFunction',
-      Resource: props.dispatcherFunctionArn,
-    },
-    {
-      // CloudWatch Logs delivery for Step Functions supports no resource-level permissions.
-      Sid: 'DeliverExecutionLogs',
-      Effect: 'Allow',
-      Action: [
-        'logs:CreateLogDelivery',
-        'logs:GetLogDelivery',
-        'logs:UpdateLogDelivery',
-        'logs:DeleteLogDelivery',
-        'logs:ListLogDeliveries',
-        'logs:PutResourcePolicy',
-        'logs:DescribeResourcePolicies',
-        'logs:DescribeLogGroups',
-      ],
-      Resource: '*',
-    },
-  ];
 }

@@ -1,0 +1,59 @@
+import { AslError, checkGraph, choice, graph, map, pass, stateMachine, succeed, task, wait } from '../../modules/pipeline/asl';
+
+const invoke = 'arn:aws:states:::lambda:invoke';
+const allowInvoke = { Sid: 'Invoke', Effect: 'Allow' as const, Action: 'lambda:InvokeFunction', Resource: 'arn:aws:lambda:eu-west-1:111111111111:function:f' };
+
+test('a step is its name, its state and what its integration needs; only Tasks need anything', () => {
+  expect(task('Call', { Resource: invoke, next: 'Done' }, [allowInvoke])).toEqual({ name: 'Call', state: { Type: 'Task', Resource: invoke, Next: 'Done' }, statements: [allowInvoke] });
+  expect(pass('Shape', { Parameters: { a: 1 } })).toEqual({ name: 'Shape', state: { Type: 'Pass', Parameters: { a: 1 }, End: true }, statements: [] });
+});
+
+test('the state machine starts at its first step and its role needs the union of its steps’, the Map’s inner ones included', () => {
+  const { definition, statements } = stateMachine({
+    Comment: 'c',
+    steps: [map('Each', { ItemsPath: '$.items', steps: [task('Call', { Resource: invoke, next: 'Done' }, [allowInvoke]), succeed('Done')], ResultPath: null })],
+  });
+  expect(definition).toEqual({
+    Comment: 'c',
+    StartAt: 'Each',
+    States: {
+      Each: {
+        Type: 'Map',
+        ItemsPath: '$.items',
+        ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: 'Call', States: { Call: { Type: 'Task', Resource: invoke, Next: 'Done' }, Done: { Type: 'Succeed' } } },
+        ResultPath: null,
+        End: true,
+      },
+    },
+  });
+  expect(statements).toEqual([allowInvoke]);
+});
+
+test('the graph check names every problem at once', () => {
+  const problems = checkGraph('machine', {
+    StartAt: 'Missing',
+    States: {
+      A: { Type: 'Pass', Next: 'Nowhere' },
+      B: { Type: 'Choice', Choices: [{ Next: 'Elsewhere' }], Default: 'A' },
+      ['x'.repeat(81)]: { Type: 'Succeed' },
+    },
+  });
+  expect(problems.map((p) => p.message)).toEqual([
+    'ASL machine: StartAt "Missing" is not a state',
+    'ASL machine.A: transitions to unknown state "Nowhere"',
+    'ASL machine.B: transitions to unknown state "Elsewhere"',
+    `ASL machine: state name "${'x'.repeat(81)}" must be 1–80 characters`,
+    `ASL machine: unreachable state(s): A, B, ${'x'.repeat(81)}`,
+  ]);
+  expect(checkGraph('machine', graph([pass('A', { next: 'B' }), succeed('B')]))).toEqual([]);
+});
+
+test('a state machine with problems is refused with all of them', () => {
+  expect(() => stateMachine({ steps: [pass('A', { next: 'Nowhere' }), wait('Lost', { Seconds: 1 })] })).toThrow(
+    new AslError('graph', '2 problems:\n  ASL state machine.A: transitions to unknown state "Nowhere"\n  ASL state machine: unreachable state(s): Lost'),
+  );
+});
+
+test('two states of one name are refused: the name is the state’s address', () => {
+  expect(() => graph([pass('A', { next: 'A' }), choice('A', { Choices: [{ Next: 'A' }] })])).toThrow('ASL graph: two states are named "A"');
+});

@@ -1,0 +1,113 @@
+import { releasedShardKey } from '../../functions/pool';
+import type { PolicyDocument, PolicyStatement } from '../../modules/iam';
+import type { State, StateMachineDefinition } from '../../modules/pipeline/asl';
+import { fakeAttribute } from '../../twin/designs/sluice';
+import { decide, type SimulatedRequest } from '../support/iam';
+import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
+
+/**
+ * Generic: the calls each Task state of the synthesized state machine makes, derived from its Resource and
+ * Parameters (not from the code that wrote its policy), must each be allowed by the role's policy — and every
+ * statement of the policy must be needed by one of them, apart from log delivery (the service's, no state's).
+ */
+
+const JOB_ID = '0123456789abcdef0123456789abcdef';
+/** A job as the Map hands it to its states, for the key paths in Parameters. */
+const SAMPLE_INPUT = { job: { jobId: JOB_ID, releaseShard: releasedShardKey(JOB_ID).pk } };
+
+function valueAt(path: string): string {
+  const value = path
+    .replace(/^\$\./, '')
+    .split('.')
+    .reduce<unknown>((v, part) => (v as Record<string, unknown>)?.[part], SAMPLE_INPUT);
+  if (typeof value !== 'string') throw new Error(`no sample value for ${path}: extend SAMPLE_INPUT`);
+  return value;
+}
+
+/** A DynamoDB key attribute as the state writes it: a literal, a path, or States.Format of one path. */
+function keyValue(attribute: Record<string, string>): string {
+  if (attribute.S !== undefined) return attribute.S;
+  const expression = attribute['S.$'];
+  const format = /^States\.Format\('([^']*)', (\$[.\w]+)\)$/.exec(expression);
+  if (format) return format[1].replace('{}', valueAt(format[2]));
+  return valueAt(expression);
+}
+
+function taskStates(states: Readonly<Record<string, State>>): Array<[string, Extract<State, { Type: 'Task' }>]> {
+  return Object.entries(states).flatMap(([name, state]): Array<[string, Extract<State, { Type: 'Task' }>]> => {
+    if (state.Type === 'Task') return [[name, state]];
+    if (state.Type === 'Map') return taskStates(state.ItemProcessor.States);
+    return [];
+  });
+}
+
+type Requests = (state: Extract<State, { Type: 'Task' }>, place: { region: string; account: string; passedRoles: string[] }) => SimulatedRequest[];
+
+/** Per integration (the Resource after `states:::`): the IAM requests a call makes, per the integration's docs. */
+const INTEGRATION_REQUESTS: Record<string, Requests> = {
+  'ecs:runTask.sync': (state, { region, account, passedRoles }) => {
+    const parameters = state.Parameters as { Cluster: string; TaskDefinition: string };
+    const task = `arn:aws:ecs:${region}:${account}:task/${parameters.Cluster.split('/').pop()}/0123456789abcdef`;
+    return <SimulatedRequest[]>[
+      { action: 'ecs:RunTask', resource: parameters.TaskDefinition, context: { 'ecs:cluster': parameters.Cluster } },
+      { action: 'ecs:TagResource', resource: task, context: { 'ecs:CreateAction': 'RunTask' } },
+      { action: 'ecs:DescribeTasks', resource: task },
+      { action: 'ecs:StopTask', resource: task },
+      ...passedRoles.map((role) => ({ action: 'iam:PassRole', resource: role, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })),
+      ...['events:PutTargets', 'events:PutRule', 'events:DescribeRule'].map((action) => ({ action, resource: `arn:aws:events:${region}:${account}:rule/StepFunctionsGetEventsForECSTaskRule` })),
+    ];
+  },
+  'aws-sdk:dynamodb:transactWriteItems': (state, { region, account }) =>
+    (state.Parameters as { TransactItems: Array<Record<string, { TableName: string; Key: { pk: Record<string, string> } }>> }).TransactItems.map((item) => {
+      const [[kind, write]] = Object.entries(item);
+      const action = { Update: 'dynamodb:UpdateItem', Put: 'dynamodb:PutItem', Delete: 'dynamodb:DeleteItem', ConditionCheck: 'dynamodb:ConditionCheckItem' }[kind]!;
+      return { action, resource: `arn:aws:dynamodb:${region}:${account}:table/${write.TableName}`, context: { 'dynamodb:LeadingKeys': [keyValue(write.Key.pk)] } };
+    }),
+  'dynamodb:updateItem': (state, { region, account }) => {
+    const write = state.Parameters as { TableName: string; Key: { pk: Record<string, string> } };
+    return [{ action: 'dynamodb:UpdateItem', resource: `arn:aws:dynamodb:${region}:${account}:table/${write.TableName}`, context: { 'dynamodb:LeadingKeys': [keyValue(write.Key.pk)] } }];
+  },
+  'sqs:sendMessage': (state, { region, account }) => [{ action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${String((state.Parameters as { QueueUrl: string }).QueueUrl).split('/').pop()}` }],
+  'lambda:invoke': (state) => [{ action: 'lambda:InvokeFunction', resource: String((state.Parameters as { FunctionName: string }).FunctionName) }],
+};
+
+describe.each(STAGES)('the %s state machine’s role', (stage) => {
+  const { json, config } = synthStage(stage);
+  const resolve = (text: string) => resolveReferences(text, json, fakeAttribute);
+  const definition = JSON.parse(resolve(String(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition))) as StateMachineDefinition;
+  const policy = JSON.parse(resolve(String(resourceNamed(json, 'aws_iam_role_policy', 'pipeline_policy').policy))) as PolicyDocument;
+  const [[, taskDefinition]] = resourcesOf(json, 'aws_ecs_task_definition');
+  const place = {
+    region: config.account.region,
+    account: config.account.id,
+    passedRoles: [resolve(String(taskDefinition.task_role_arn)), resolve(String(taskDefinition.execution_role_arn))],
+  };
+  const requests = taskStates(definition.States).map(([name, state]) => {
+    const integration = state.Resource.replace(/^arn:aws:states:::/, '');
+    const derive = INTEGRATION_REQUESTS[integration];
+    if (!derive) throw new Error(`state ${name} calls ${integration}: say which IAM requests it makes in INTEGRATION_REQUESTS`);
+    return { name, requests: derive(state, place) };
+  });
+
+  test('allows every call of every Task state', async () => {
+    const denied: string[] = [];
+    for (const { name, requests: calls } of requests) {
+      for (const call of calls) if ((await decide(policy, call)) !== 'Allowed') denied.push(`${name}: ${call.action} on ${call.resource} ${JSON.stringify(call.context ?? {})}`);
+    }
+    expect(denied).toEqual([]);
+    expect(requests.length).toBeGreaterThanOrEqual(10);
+  });
+
+  test('grants nothing no state needs: without any one statement, some call is denied (log delivery apart)', async () => {
+    const unneeded: string[] = [];
+    const allowed: SimulatedRequest[] = [];
+    for (const call of requests.flatMap((r) => r.requests)) if ((await decide(policy, call)) === 'Allowed') allowed.push(call);
+    for (const statement of policy.Statement) {
+      const without: PolicyDocument = { ...policy, Statement: policy.Statement.filter((s: PolicyStatement) => s !== statement) };
+      let needed = false;
+      for (const call of allowed) if ((await decide(without, call)) !== 'Allowed') needed = true;
+      if (!needed) unneeded.push(statement.Sid ?? JSON.stringify(statement));
+    }
+    expect(unneeded).toEqual(['DeliverExecutionLogs']);
+  });
+});
