@@ -81,7 +81,8 @@ export interface FailuresReport {
 export function deadLetterReason(message: Message): string {
   const attribute = (name: string) => message.MessageAttributes?.[name]?.StringValue;
   if (attribute('reason')) return attribute('reason')!;
-  if (attribute('ERROR_CODE')) return `EventBridge could not deliver it: ${attribute('ERROR_CODE')}${attribute('ERROR_MESSAGE') ? ` (${attribute('ERROR_MESSAGE')})` : ''}`;
+  if (attribute('ERROR_CODE'))
+    return `EventBridge could not deliver it: ${attribute('ERROR_CODE')}${attribute('ERROR_MESSAGE') ? ` (${attribute('ERROR_MESSAGE')})` : ''}`;
   return 'received too often without being started (StartExecution kept failing, or the dispatcher kept dying)';
 }
 
@@ -89,7 +90,9 @@ export function deadLetterReason(message: Message): string {
 export async function peekDeadLetters(clients: StageClients, url: string, limit = 50): Promise<Message[]> {
   const seen = new Map<string, Message>();
   for (let round = 0; round < Math.ceil(limit / 10) && seen.size < limit; round++) {
-    const { Messages = [] } = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageAttributeNames: ['All'], WaitTimeSeconds: 0 }));
+    const { Messages = [] } = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageAttributeNames: ['All'], WaitTimeSeconds: 0 }),
+    );
     const fresh = Messages.filter((m) => !seen.has(m.MessageId!));
     if (fresh.length === 0) break;
     for (const m of fresh) seen.set(m.MessageId!, m);
@@ -106,7 +109,12 @@ async function deadLetterReport(clients: StageClients, config: EnvironmentConfig
     const group = groups.get(reason);
     groups.set(reason, { reason, count: (group?.count ?? 0) + 1, example: group?.example ?? (message.Body ?? '').slice(0, 200) });
   }
-  return { queue: name, depth: Math.max((await queueDepths(clients, url)).waiting, messages.length), sampled: messages.length, reasons: [...groups.values()].sort((a, b) => b.count - a.count) };
+  return {
+    queue: name,
+    depth: Math.max((await queueDepths(clients, url)).waiting, messages.length),
+    sampled: messages.length,
+    reasons: [...groups.values()].sort((a, b) => b.count - a.count),
+  };
 }
 
 export async function readFailures(
@@ -121,12 +129,19 @@ export async function readFailures(
   for (const job of jobs) byError.set(job.error, [...(byError.get(job.error) ?? []), job]);
   const newestFirst = (a: FailedJob, b: FailedJob) => b.finishedAt.localeCompare(a.finishedAt);
   const examples = [...byError.values()].flatMap((group) => [...group].sort(newestFirst).slice(0, options.examples));
-  const rows = await readLedgerRows(clients.ddb, names.stateTable, examples.map((e) => e.jobId));
+  const rows = await readLedgerRows(
+    clients.ddb,
+    names.stateTable,
+    examples.map((e) => e.jobId),
+  );
   const groups = [...byError.entries()]
     .map(([error, group]) => ({
       error,
       count: group.length,
-      examples: [...group].sort(newestFirst).slice(0, options.examples).map((job) => ({ ...job, cause: rows.get(job.jobId)?.cause })),
+      examples: [...group]
+        .sort(newestFirst)
+        .slice(0, options.examples)
+        .map((job) => ({ ...job, cause: rows.get(job.jobId)?.cause })),
     }))
     .sort((a, b) => b.count - a.count || a.error.localeCompare(b.error));
   return {

@@ -47,11 +47,20 @@ export async function findJobs(clients: StageClients, config: EnvironmentConfig,
   const candidates: Array<{ jobId: string; versionId?: string; older?: boolean }> =
     target.kind === 'job'
       ? [{ jobId: target.jobId }]
-      : (await versionsOf(clients, target.bucket, target.key)).map((v) => ({ jobId: jobIdOf(target.bucket, target.key, v.versionId, ''), versionId: v.versionId, older: !v.latest }));
-  if (candidates.length === 0) throw new CliError(`no object s3://${(target as { bucket: string }).bucket}/${(target as { key: string }).key} (no version of it exists)`, EXIT.notFound);
+      : (await versionsOf(clients, target.bucket, target.key)).map((v) => ({
+          jobId: jobIdOf(target.bucket, target.key, v.versionId, ''),
+          versionId: v.versionId,
+          older: !v.latest,
+        }));
+  if (candidates.length === 0)
+    throw new CliError(`no object s3://${(target as { bucket: string }).bucket}/${(target as { key: string }).key} (no version of it exists)`, EXIT.notFound);
   let rows: Map<string, LedgerRow>;
   try {
-    rows = await readLedgerRows(clients.ddb, names.stateTable, candidates.map((c) => c.jobId));
+    rows = await readLedgerRows(
+      clients.ddb,
+      names.stateTable,
+      candidates.map((c) => c.jobId),
+    );
   } catch (error) {
     if (isMissingTable(error)) throw notDeployed(config, `table ${names.stateTable}`);
     throw error;
@@ -64,7 +73,10 @@ export async function findJobs(clients: StageClients, config: EnvironmentConfig,
       row,
       consoleUrl: row?.executionArn ? consoleUrlOfExecution(config.account.region, row.executionArn) : undefined,
       // One result object per key: a later version's run writes over an older version's.
-      result: row?.status === 'succeeded' ? `s3://${row.bucket}/${config.bucket.resultsPrefix}${row.objectKey}.json${older ? ' (since replaced by a later version’s)' : ''}` : undefined,
+      result:
+        row?.status === 'succeeded'
+          ? `s3://${row.bucket}/${config.bucket.resultsPrefix}${row.objectKey}.json${older ? ' (since replaced by a later version’s)' : ''}`
+          : undefined,
     };
   });
   if (target.kind === 'job' && !found[0].row) throw new CliError(`no job ${target.jobId} in ${names.stateTable}`, EXIT.notFound);
@@ -82,7 +94,10 @@ export function formatFound(jobs: readonly FoundJob[]): string {
         ['object', `s3://${row.bucket}/${row.objectKey}`],
         ['attempts', `${row.admissions} admitted, ${row.failedRuns} failed runs, ${row.capacityReturns ?? 0} returned for capacity`],
       ];
-      for (const [field, value] of Object.entries(row).filter(([k]) => k.endsWith('At')).sort(([a], [b]) => a.localeCompare(b))) fields.push([field, String(value)]);
+      for (const [field, value] of Object.entries(row)
+        .filter(([k]) => k.endsWith('At'))
+        .sort(([a], [b]) => a.localeCompare(b)))
+        fields.push([field, String(value)]);
       if (row.executionArn) fields.push(['execution', row.executionArn], ['', job.consoleUrl ?? '']);
       if (row.lease) fields.push(['lease', `${row.lease.vcpu} vCPU for ${row.lease.execution} until ${new Date(row.lease.expiresAt).toISOString()}`]);
       if (typeof row.taskArn === 'string') fields.push(['task', row.taskArn]);

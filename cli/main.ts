@@ -117,10 +117,26 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
         const result = await change(await connect(options.stage));
         print(options.json ? JSON.stringify(result, null, 2) : formatChange(result));
       });
-  poolCommand('pause', 'admit nothing new (budget 0); running jobs finish; the budget is kept for resume', () => ({ config, clients }) => pause(clients, config, Date.now()));
-  poolCommand('resume', 'admit again, with the budget from before the pause', () => ({ config, clients }) => resume(clients, config, Date.now()));
+  poolCommand(
+    'pause',
+    'admit nothing new (budget 0); running jobs finish; the budget is kept for resume',
+    () =>
+      ({ config, clients }) =>
+        pause(clients, config, Date.now()),
+  );
+  poolCommand(
+    'resume',
+    'admit again, with the budget from before the pause',
+    () =>
+      ({ config, clients }) =>
+        resume(clients, config, Date.now()),
+  );
   poolCommand('resize', "change the budget (and launch rate, burst), checked against the stage's quota and limits", (o) => {
-    const wanted = { vcpu: parseNumber('--vcpu', o.vcpu, 0), rate: o.rate === undefined ? undefined : parseNumber('--rate', o.rate, 0), burst: o.burst === undefined ? undefined : parseNumber('--burst', o.burst, 1) };
+    const wanted = {
+      vcpu: parseNumber('--vcpu', o.vcpu, 0),
+      rate: o.rate === undefined ? undefined : parseNumber('--rate', o.rate, 0),
+      burst: o.burst === undefined ? undefined : parseNumber('--burst', o.burst, 1),
+    };
     return ({ config, clients }) => resize(clients, config, wanted, Date.now());
   })
     .requiredOption('--vcpu <n>', 'the budget, vCPU (0 pauses)')
@@ -146,7 +162,11 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
 }
 
 /** Runs one command line; returns the exit code (EXIT: 0 done, 1 AWS or deployment, 2 usage, 3 not found, 4 timed out). */
-export async function run(argv: readonly string[], print?: (text: string) => void, printError: (text: string) => void = (t) => console.error(t)): Promise<number> {
+export async function run(
+  argv: readonly string[],
+  print?: (text: string) => void,
+  printError: (text: string) => void = (t) => console.error(t),
+): Promise<number> {
   try {
     await program(print).parseAsync(argv as string[], { from: 'user' });
     return 0;

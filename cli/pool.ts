@@ -49,7 +49,13 @@ async function currentPool(clients: StageClients, config: EnvironmentConfig): Pr
   }
 }
 
-async function apply(clients: StageClients, config: EnvironmentConfig, settings: { budgetVcpu: number; ratePerSecond: number; burst: number }, now: number, pausedFromVcpu?: number): Promise<PoolChange> {
+async function apply(
+  clients: StageClients,
+  config: EnvironmentConfig,
+  settings: { budgetVcpu: number; ratePerSecond: number; burst: number },
+  now: number,
+  pausedFromVcpu?: number,
+): Promise<PoolChange> {
   const before = await currentPool(clients, config);
   try {
     await configurePool(clients.ddb, configurePoolSettingsOf(config, stageNames(config).stateTable), settings, now, pausedFromVcpu);
@@ -63,18 +69,28 @@ async function apply(clients: StageClients, config: EnvironmentConfig, settings:
 /** Budget 0: nothing new is admitted; the budget is kept for resume. */
 export async function pause(clients: StageClients, config: EnvironmentConfig, now: number): Promise<PoolChange> {
   const pool = await currentPool(clients, config);
-  if (pool.budgetVcpu === 0) throw new CliError(`stage ${config.stage} is already paused${pool.pausedFromVcpu !== undefined ? ` (resume restores ${pool.pausedFromVcpu} vCPU)` : ''}`, EXIT.usage);
+  if (pool.budgetVcpu === 0)
+    throw new CliError(
+      `stage ${config.stage} is already paused${pool.pausedFromVcpu !== undefined ? ` (resume restores ${pool.pausedFromVcpu} vCPU)` : ''}`,
+      EXIT.usage,
+    );
   return apply(clients, config, { budgetVcpu: 0, ratePerSecond: pool.ratePerSecond, burst: pool.burst }, now, pool.budgetVcpu);
 }
 
 /** The budget from before the pause (or the stage's configured one, when the pause was not sluice's). */
 export async function resume(clients: StageClients, config: EnvironmentConfig, now: number): Promise<PoolChange> {
   const pool = await currentPool(clients, config);
-  if (pool.budgetVcpu > 0) throw new CliError(`stage ${config.stage} is not paused (budget ${pool.budgetVcpu} vCPU); sluice resize changes the budget`, EXIT.usage);
+  if (pool.budgetVcpu > 0)
+    throw new CliError(`stage ${config.stage} is not paused (budget ${pool.budgetVcpu} vCPU); sluice resize changes the budget`, EXIT.usage);
   return apply(clients, config, { budgetVcpu: pool.pausedFromVcpu ?? config.capacity.vcpuBudget, ratePerSecond: pool.ratePerSecond, burst: pool.burst }, now);
 }
 
-export async function resize(clients: StageClients, config: EnvironmentConfig, wanted: { vcpu: number; rate?: number; burst?: number }, now: number): Promise<PoolChange> {
+export async function resize(
+  clients: StageClients,
+  config: EnvironmentConfig,
+  wanted: { vcpu: number; rate?: number; burst?: number },
+  now: number,
+): Promise<PoolChange> {
   const pool = await currentPool(clients, config);
   return apply(clients, config, { budgetVcpu: wanted.vcpu, ratePerSecond: wanted.rate ?? pool.ratePerSecond, burst: wanted.burst ?? pool.burst }, now);
 }
@@ -126,5 +142,8 @@ export function formatDrain(outcome: DrainOutcome): string {
   const head = outcome.drained
     ? `stage ${outcome.stage} drained in ${outcome.waitedSeconds} s: nothing runs; admission stays paused (sluice resume admits again)`
     : `stage ${outcome.stage} not drained after ${outcome.waitedSeconds} s: ${round(s.vcpu.inUse)} vCPU still leased, ${s.runningExecutions} executions running`;
-  return [head, `still queued: ${s.backlog.waiting} waiting, ${s.backlog.inFlight} in flight, ${s.backlog.delayed} delayed; ${s.deadLetters.intake + s.deadLetters.rule} dead letters`].join('\n');
+  return [
+    head,
+    `still queued: ${s.backlog.waiting} waiting, ${s.backlog.inFlight} in flight, ${s.backlog.delayed} delayed; ${s.deadLetters.intake + s.deadLetters.rule} dead letters`,
+  ].join('\n');
 }

@@ -35,7 +35,8 @@ export function checkRequest(request: RedriveRequest): void {
   if (request.failedSince === undefined && request.jobIds.length === 0 && !request.deadLetters) {
     throw new CliError('say what to redrive: --failed (jobs failed since --since), --job <id>…, or --dlq', EXIT.usage);
   }
-  for (const id of request.jobIds) if (!/^[0-9a-f]{32}$/.test(id)) throw new CliError(`--job takes job ids (32 hex digits; sluice find shows them), not "${id}"`, EXIT.usage);
+  for (const id of request.jobIds)
+    if (!/^[0-9a-f]{32}$/.test(id)) throw new CliError(`--job takes job ids (32 hex digits; sluice find shows them), not "${id}"`, EXIT.usage);
 }
 
 async function redriveJobs(clients: StageClients, config: EnvironmentConfig, jobIds: readonly string[], dryRun: boolean, progress: Progress, now: number) {
@@ -61,7 +62,9 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
   const total = (await queueDepths(clients, fromUrl)).waiting;
   let moved = 0;
   for (;;) {
-    const { Messages = [] } = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: fromUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60, WaitTimeSeconds: 1 }));
+    const { Messages = [] } = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: fromUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60, WaitTimeSeconds: 1 }),
+    );
     if (Messages.length === 0) return moved;
     const entries = (Messages as Message[]).map((m, i) => ({ Id: String(i), MessageBody: m.Body! }));
     const sent = await clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: toUrl, Entries: entries }));
@@ -69,15 +72,24 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
     // Only what reached the intake queue leaves the DLQ; the rest is visible again within a minute.
     const deletable = Messages.filter((_, i) => sentIds.has(String(i)));
     if (deletable.length > 0) {
-      await clients.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: fromUrl, Entries: deletable.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+      await clients.sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: fromUrl, Entries: deletable.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+      );
     }
-    if ((sent.Failed ?? []).length > 0) throw new CliError(`the intake queue refused ${sent.Failed!.length} message(s): ${sent.Failed![0].Code} ${sent.Failed![0].Message ?? ''}`, EXIT.failed);
+    if ((sent.Failed ?? []).length > 0)
+      throw new CliError(`the intake queue refused ${sent.Failed!.length} message(s): ${sent.Failed![0].Code} ${sent.Failed![0].Message ?? ''}`, EXIT.failed);
     moved += deletable.length;
     progress.update(moved, Math.max(total, moved), 'dead letters');
   }
 }
 
-export async function redrive(clients: StageClients, config: EnvironmentConfig, request: RedriveRequest, progress: Progress, now: number): Promise<RedriveSummary> {
+export async function redrive(
+  clients: StageClients,
+  config: EnvironmentConfig,
+  request: RedriveRequest,
+  progress: Progress,
+  now: number,
+): Promise<RedriveSummary> {
   checkRequest(request);
   const names = stageNames(config);
   const failed = request.failedSince === undefined ? [] : (await queryFailedJobs(clients, config, request.failedSince, now, request.error)).map((j) => j.jobId);
@@ -99,8 +111,11 @@ export function formatRedrive(summary: RedriveSummary): string {
   const verb = summary.dryRun ? 'would redrive' : 'redriven';
   const lines = summary.redriven.map((id) => `${verb}  ${id}`);
   for (const { jobId, status } of summary.skipped) lines.push(`skipped  ${jobId} (${status}: only failed jobs are redriven)`);
-  for (const [queue, count] of Object.entries(summary.deadLetters)) lines.push(`${summary.dryRun ? 'would move' : 'moved'}  ${count} message${count === 1 ? '' : 's'} from ${queue} to the intake queue`);
+  for (const [queue, count] of Object.entries(summary.deadLetters))
+    lines.push(`${summary.dryRun ? 'would move' : 'moved'}  ${count} message${count === 1 ? '' : 's'} from ${queue} to the intake queue`);
   const moved = Object.values(summary.deadLetters).reduce((a, b) => a + b, 0);
-  lines.push(`${summary.dryRun ? 'dry run: nothing changed; ' : ''}${summary.redriven.length} job(s) ${verb}, ${summary.skipped.length} skipped, ${moved} dead letter(s) ${summary.dryRun ? 'to move' : 'moved'}`);
+  lines.push(
+    `${summary.dryRun ? 'dry run: nothing changed; ' : ''}${summary.redriven.length} job(s) ${verb}, ${summary.skipped.length} skipped, ${moved} dead letter(s) ${summary.dryRun ? 'to move' : 'moved'}`,
+  );
   return lines.join('\n');
 }

@@ -109,9 +109,16 @@ export async function queueUrl(clients: StageClients, config: EnvironmentConfig,
 /** A queue's messages: waiting (visible), in flight (received, not deleted), delayed — as SQS approximates them. */
 export async function queueDepths(clients: StageClients, url: string) {
   const { Attributes = {} } = await clients.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+    }),
   );
-  return { waiting: Number(Attributes.ApproximateNumberOfMessages ?? 0), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0), delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0) };
+  return {
+    waiting: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
 }
 
 export function notDeployed(config: EnvironmentConfig, what: string): CliError {

@@ -37,7 +37,16 @@ async function oldestWaitingSeconds(cloudwatch: CloudWatchClient, queueName: str
       StartTime: new Date(now - 10 * 60_000),
       EndTime: new Date(now),
       ScanBy: 'TimestampDescending',
-      MetricDataQueries: [{ Id: 'age', MetricStat: { Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: queueName }] }, Period: 60, Stat: 'Maximum' } }],
+      MetricDataQueries: [
+        {
+          Id: 'age',
+          MetricStat: {
+            Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: queueName }] },
+            Period: 60,
+            Stat: 'Maximum',
+          },
+        },
+      ],
     }),
   );
   const values = MetricDataResults[0]?.Values ?? [];
@@ -46,11 +55,16 @@ async function oldestWaitingSeconds(cloudwatch: CloudWatchClient, queueName: str
 
 async function runningExecutions(clients: StageClients, stateMachineArn: string): Promise<number> {
   let running = 0;
-  for await (const page of paginateListExecutions({ client: clients.sfn, pageSize: 1000 }, { stateMachineArn, statusFilter: 'RUNNING' })) running += page.executions?.length ?? 0;
+  for await (const page of paginateListExecutions({ client: clients.sfn, pageSize: 1000 }, { stateMachineArn, statusFilter: 'RUNNING' }))
+    running += page.executions?.length ?? 0;
   return running;
 }
 
-export async function readStatus(clients: StageClients & { readonly cloudwatch: CloudWatchClient }, config: EnvironmentConfig, now: number): Promise<StageStatus> {
+export async function readStatus(
+  clients: StageClients & { readonly cloudwatch: CloudWatchClient },
+  config: EnvironmentConfig,
+  now: number,
+): Promise<StageStatus> {
   const names = stageNames(config);
   let pool: PoolState;
   try {
@@ -59,7 +73,9 @@ export async function readStatus(clients: StageClients & { readonly cloudwatch: 
     if (isMissingTable(error)) throw notDeployed(config, `table ${names.stateTable}`);
     throw error;
   }
-  const [intake, intakeDlq, ruleDlq] = await Promise.all([names.intakeQueue, names.intakeDeadLetterQueue, names.ruleDeadLetterQueue].map((name) => queueUrl(clients, config, name)));
+  const [intake, intakeDlq, ruleDlq] = await Promise.all(
+    [names.intakeQueue, names.intakeDeadLetterQueue, names.ruleDeadLetterQueue].map((name) => queueUrl(clients, config, name)),
+  );
   const batches = await scanBatchRecords(clients.ddb, names.batchesTable);
   const effective = effectiveBudget(pool);
   return {
@@ -88,10 +104,16 @@ const round = (n: number) => Math.round(n * 100) / 100;
 export function formatStatus(s: StageStatus): string {
   const rows: Array<[string, string]> = [
     ['stage', `${s.stage} at ${s.at}`],
-    ['vCPU in use', `${round(s.vcpu.inUse)} of ${round(s.vcpu.effectiveBudget)} effective (configured budget ${round(s.vcpu.configuredBudget)}; limited by the ${s.vcpu.limitedBy})`],
+    [
+      'vCPU in use',
+      `${round(s.vcpu.inUse)} of ${round(s.vcpu.effectiveBudget)} effective (configured budget ${round(s.vcpu.configuredBudget)}; limited by the ${s.vcpu.limitedBy})`,
+    ],
   ];
   for (const [name, c] of Object.entries(s.vcpu.account?.classes ?? {})) {
-    rows.push([`account ${name}`, `${round(c.usedVcpu)} of ${round(c.quotaVcpu)} vCPU quota in use, ${round(c.othersVcpu)} by other workloads (read ${s.vcpu.account!.readAt})`]);
+    rows.push([
+      `account ${name}`,
+      `${round(c.usedVcpu)} of ${round(c.quotaVcpu)} vCPU quota in use, ${round(c.othersVcpu)} by other workloads (read ${s.vcpu.account!.readAt})`,
+    ]);
   }
   if (!s.vcpu.account) rows.push(['account', 'not measured yet (the capacity function runs every minute)']);
   if (s.vcpu.heldSince) rows.push(['held', `admission held since ${s.vcpu.heldSince}: RunTask met the vCPU limit; lifted by the next reading`]);

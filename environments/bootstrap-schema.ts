@@ -32,10 +32,15 @@ const oidcProvider = z.discriminatedUnion(
 export const bootstrapSchema = z.strictObject({
   github: z.strictObject({
     /** The user or organization that owns the repository. */
-    owner: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, 'must be a GitHub user or organization name (1–39 letters, digits, single dashes)'),
+    owner: z
+      .string()
+      .regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, 'must be a GitHub user or organization name (1–39 letters, digits, single dashes)'),
     repository: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be a GitHub repository name (1–100 letters, digits, . _ -)'),
     /** The branch rollouts are applied from (the deploy roles trust its environments, the workflow runs only on it). */
-    mainBranch: z.string().regex(/^[A-Za-z0-9._\/-]{1,100}$/, 'must be a branch name').default('main'),
+    mainBranch: z
+      .string()
+      .regex(/^[A-Za-z0-9._/-]{1,100}$/, 'must be a branch name')
+      .default('main'),
   }),
   /** Every account a stage deploys to, keyed by account id. */
   accounts: z.record(z.string(), z.strictObject({ oidcProvider })).superRefine((record, ctx) => {
@@ -45,9 +50,17 @@ export const bootstrapSchema = z.strictObject({
   }),
   state: z.strictObject({
     /** Days an overwritten state version is kept before it expires (the newest few are always kept). */
-    noncurrentVersionRetentionDays: z.number().int('must be a whole number from 1 to 3650').min(1, 'must be a whole number from 1 to 3650').max(3650, 'must be a whole number from 1 to 3650'),
+    noncurrentVersionRetentionDays: z
+      .number()
+      .int('must be a whole number from 1 to 3650')
+      .min(1, 'must be a whole number from 1 to 3650')
+      .max(3650, 'must be a whole number from 1 to 3650'),
     /** Overwritten versions kept regardless of age. */
-    noncurrentVersionsKept: z.number().int('must be a whole number from 1 to 100').min(1, 'must be a whole number from 1 to 100').max(100, 'must be a whole number from 1 to 100'),
+    noncurrentVersionsKept: z
+      .number()
+      .int('must be a whole number from 1 to 100')
+      .min(1, 'must be a whole number from 1 to 100')
+      .max(100, 'must be a whole number from 1 to 100'),
   }),
 });
 
@@ -123,7 +136,9 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
     }
     const region = first.backend.region;
     if (account.oidcProvider.kind === 'existing' && account.oidcProvider.arn !== githubOidcProviderArn(id, region)) {
-      problems.push(`accounts.${id}.oidcProvider.arn: must be the provider in account ${id}, ${githubOidcProviderArn(id, region)} (got ${JSON.stringify(account.oidcProvider.arn)})`);
+      problems.push(
+        `accounts.${id}.oidcProvider.arn: must be the provider in account ${id}, ${githubOidcProviderArn(id, region)} (got ${JSON.stringify(account.oidcProvider.arn)})`,
+      );
     }
     result.push({
       accountId: id,

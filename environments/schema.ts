@@ -11,9 +11,7 @@ import {
 import { poolProblems } from '../functions/limits';
 
 /** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy). */
-export const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-] as const;
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 /**
  * Prefixes and suffixes are matched by the EventBridge rule against the key as S3 delivers it, which may be
@@ -21,7 +19,10 @@ export const LOG_RETENTION_DAYS = [
  */
 const s3Prefix = z
   .string()
-  .regex(/^[A-Za-z0-9_.\/-]+\/$/, "must be a non-empty S3 prefix of letters, digits, '_', '.', '-' and '/' ending in '/' (characters URL encoding keeps, so the rule matches however S3 encodes the key)");
+  .regex(
+    /^[A-Za-z0-9_./-]+\/$/,
+    "must be a non-empty S3 prefix of letters, digits, '_', '.', '-' and '/' ending in '/' (characters URL encoding keeps, so the rule matches however S3 encodes the key)",
+  );
 
 const intIn = (min: number, max: number) =>
   z
@@ -30,8 +31,7 @@ const intIn = (min: number, max: number) =>
     .min(min, `must be a whole number from ${min} to ${max}`)
     .max(max, `must be a whole number from ${min} to ${max}`);
 
-const numberIn = (min: number, max: number, what = `a number from ${min} to ${max}`) =>
-  z.number().min(min, `must be ${what}`).max(max, `must be ${what}`);
+const numberIn = (min: number, max: number, what = `a number from ${min} to ${max}`) => z.number().min(min, `must be ${what}`).max(max, `must be ${what}`);
 
 const retryPolicy = (maxAttempts: number) =>
   z.strictObject({
@@ -48,18 +48,20 @@ const capacityProvider = z.strictObject({
    * Must be 0. ECS counts a base per service ("for each service", CapacityProviderStrategyItem); a standalone
    * RunTask is placed on its own, and sluice starts one task per call, so any base sends every task to its provider.
    */
-  base: z.literal(0, 'must be 0: sluice starts one task per RunTask call and ECS applies a base per call, so a base above 0 sends every task to that provider; split with weight instead'),
+  base: z.literal(
+    0,
+    'must be 0: sluice starts one task per RunTask call and ECS applies a base per call, so a base above 0 sends every task to that provider; split with weight instead',
+  ),
 });
 
 const createdNetwork = z.strictObject({
   kind: z.literal('create'),
   cidr: z
     .string()
-    .regex(
-      /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(1[6-9]|2[0-4])$/,
-      'must be an IPv4 CIDR block from /16 to /24, e.g. 10.42.0.0/16',
-    ),
-  availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'must be an AZ name like eu-west-1a')).length(2, 'must list exactly two availability zones'),
+    .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(1[6-9]|2[0-4])$/, 'must be an IPv4 CIDR block from /16 to /24, e.g. 10.42.0.0/16'),
+  availabilityZones: z
+    .array(z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'must be an AZ name like eu-west-1a'))
+    .length(2, 'must list exactly two availability zones'),
 });
 
 const existingNetwork = z.strictObject({
@@ -98,7 +100,10 @@ export const environmentSchema = z
     bucket: z.strictObject({
       inputPrefix: s3Prefix,
       /** Only keys ending with this are processed, e.g. '.csv'. */
-      inputSuffix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1–32 letters, digits, '_', '.' or '-' (characters URL encoding keeps)").optional(),
+      inputSuffix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1–32 letters, digits, '_', '.' or '-' (characters URL encoding keeps)")
+        .optional(),
       resultsPrefix: s3Prefix,
       resultsRetentionDays: intIn(1, 3650),
       noncurrentVersionRetentionDays: intIn(1, 365),
@@ -160,14 +165,26 @@ export const environmentSchema = z
     image: z
       .strictObject({
         /** ECR repository the stack creates and the task pulls from. */
-        repository: z.string().regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase)').max(256),
-        tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker tag (letters, digits, _ . -, at most 128)').optional(),
-        digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>').optional(),
+        repository: z
+          .string()
+          .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase)')
+          .max(256),
+        tag: z
+          .string()
+          .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker tag (letters, digits, _ . -, at most 128)')
+          .optional(),
+        digest: z
+          .string()
+          .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>')
+          .optional(),
       })
       .refine((image) => (image.tag === undefined) !== (image.digest === undefined), 'set exactly one of tag or digest'),
     logRetentionDays: z
       .number()
-      .refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), `must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs retention values)`),
+      .refine(
+        (days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days),
+        `must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs retention values)`,
+      ),
     alarmEmail: z.email('must be an email address'),
     alarms: z.strictObject({
       /**
@@ -183,7 +200,7 @@ export const environmentSchema = z
     }),
     backend: z.strictObject({
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)'),
-      key: z.string().regex(/^[A-Za-z0-9!_.'()\/-]+\.tfstate$/, "must be an S3 key ending in '.tfstate'"),
+      key: z.string().regex(/^[A-Za-z0-9!_.'()/-]+\.tfstate$/, "must be an S3 key ending in '.tfstate'"),
       region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
     }),
   })

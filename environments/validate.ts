@@ -36,7 +36,10 @@ export function describeIssue(input: unknown, issue: z.core.$ZodIssue): string {
 export function validateEnvironment(name: string, input: unknown): EnvironmentConfig {
   const result = environmentSchema.safeParse(input);
   if (!result.success) {
-    throw new ConfigError(name, result.error.issues.map((issue) => describeIssue(input, issue)));
+    throw new ConfigError(
+      name,
+      result.error.issues.map((issue) => describeIssue(input, issue)),
+    );
   }
   if (result.data.stage !== name) {
     throw new ConfigError(name, [`stage: must equal the environment's name "${name}" (got ${JSON.stringify(result.data.stage)})`]);

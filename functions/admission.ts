@@ -5,10 +5,12 @@
  */
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { batchRecordPut } from './batches';
 import { executionArnOf, type Job } from './jobs';
 import { ledgerAdmissionUpdate, type LedgerRow } from './ledger';
-import { afterAdmission, cancellationOf, poolAdmissionUpdate, requestToken, type DocumentClient, type Lease, type PoolState } from './pool';
+import { afterAdmission, cancellationOf, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './pool';
+import type { AwsClient } from './runtime';
 
 export interface AdmissionTarget {
   readonly tableName: string;
@@ -24,7 +26,7 @@ export type AdmissionResult =
   | { readonly kind: 'stale' };
 
 export async function admitBatch(
-  ddb: DocumentClient,
+  ddb: AwsClient,
   target: AdmissionTarget,
   pool: PoolState,
   jobs: readonly Job[],
@@ -58,14 +60,18 @@ export async function admitBatch(
   } catch (error) {
     const cancelled = cancellationOf(error);
     if (!cancelled) throw error;
-    const refused = jobs.flatMap((_, index) => (cancelled.codes[index + 1] === 'ConditionalCheckFailed' ? [{ index, row: rowOf(cancelled.items[index + 1]) }] : []));
+    const refused = jobs.flatMap((_, index) =>
+      cancelled.codes[index + 1] === 'ConditionalCheckFailed' ? [{ index, row: rowOf(cancelled.items[index + 1]) }] : [],
+    );
     return refused.length > 0 ? { kind: 'refused', refused } : { kind: 'stale' };
   }
 }
 
 /** A cancellation's item comes back in DynamoDB's wire shape, whatever client sent the request. */
-function rowOf(item: Record<string, any> | undefined): LedgerRow | undefined {
+function rowOf(item: Record<string, unknown> | undefined): LedgerRow | undefined {
   if (!item) return undefined;
-  const wire = Object.values(item).every((v) => v && typeof v === 'object' && Object.keys(v).length === 1 && /^(S|N|M|L|BOOL|NULL|SS|NS|B|BS)$/.test(Object.keys(v)[0]));
-  return (wire ? unmarshall(item) : item) as LedgerRow;
+  const wire = Object.values(item).every(
+    (v) => v && typeof v === 'object' && Object.keys(v).length === 1 && /^(S|N|M|L|BOOL|NULL|SS|NS|B|BS)$/.test(Object.keys(v)[0]),
+  );
+  return (wire ? unmarshall(item as Record<string, AttributeValue>) : item) as unknown as LedgerRow;
 }

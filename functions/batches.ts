@@ -4,7 +4,7 @@
  * held enumerable without scanning the ledger: a Scan of this table reads only batches not yet settled.
  */
 import { DeleteCommand, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { DocumentClient } from './pool';
+import type { AwsClient } from './runtime';
 
 export interface BatchRecord {
   /** The batch's execution name (its key). */
@@ -19,13 +19,13 @@ export function batchRecordPut(tableName: string, record: BatchRecord) {
   return { TableName: tableName, Item: record, ConditionExpression: 'attribute_not_exists(execution)' };
 }
 
-export async function readBatchRecord(ddb: DocumentClient, tableName: string, batch: string): Promise<BatchRecord | undefined> {
+export async function readBatchRecord(ddb: AwsClient, tableName: string, batch: string): Promise<BatchRecord | undefined> {
   const { Item } = await ddb.send(new GetCommand({ TableName: tableName, Key: { execution: batch }, ConsistentRead: true }));
   return Item as BatchRecord | undefined;
 }
 
 /** Every batch not yet settled, page by page (the table holds only those). */
-export async function scanBatchRecords(ddb: DocumentClient, tableName: string): Promise<BatchRecord[]> {
+export async function scanBatchRecords(ddb: AwsClient, tableName: string): Promise<BatchRecord[]> {
   const records: BatchRecord[] = [];
   let start: Record<string, unknown> | undefined;
   do {
@@ -36,6 +36,6 @@ export async function scanBatchRecords(ddb: DocumentClient, tableName: string): 
   return records;
 }
 
-export async function deleteBatchRecord(ddb: DocumentClient, tableName: string, batch: string): Promise<void> {
+export async function deleteBatchRecord(ddb: AwsClient, tableName: string, batch: string): Promise<void> {
   await ddb.send(new DeleteCommand({ TableName: tableName, Key: { execution: batch } }));
 }

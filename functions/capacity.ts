@@ -13,9 +13,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { capacitySettingsFromEnv, type CapacitySettings } from './environment';
-import { inUseVcpu, isConditionFailure, POOL_KEY, readPool, type AccountView, type DocumentClient } from './pool';
-import { jsonLog, systemClock, type Clock, type Log } from './runtime';
-import type { Sender } from './dispatcher';
+import { inUseVcpu, isConditionFailure, POOL_KEY, readPool, type AccountView } from './pool';
+import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 import { FARGATE_QUOTA_CODE, USAGE_CLASS } from './capacity-codes';
 
@@ -45,7 +44,12 @@ export interface ClassReading {
  * What the stage may hold, from the readings and its own use: each class keeps quota − others for this stage, and
  * the stage's tasks go to the classes by weight, so the tightest class decides.
  */
-export function accountView(readings: Readonly<Partial<Record<CapacityClass, ClassReading>>>, weights: Readonly<Partial<Record<CapacityClass, number>>>, ownVcpu: number, readAt: number): AccountView {
+export function accountView(
+  readings: Readonly<Partial<Record<CapacityClass, ClassReading>>>,
+  weights: Readonly<Partial<Record<CapacityClass, number>>>,
+  ownVcpu: number,
+  readAt: number,
+): AccountView {
   const total = Object.values(weights).reduce((a, b) => a + (b ?? 0), 0);
   const classes: Record<string, { quotaVcpu: number; usedVcpu: number; othersVcpu: number }> = {};
   let freeVcpu = Infinity;
@@ -62,9 +66,9 @@ export function accountView(readings: Readonly<Partial<Record<CapacityClass, Cla
 }
 
 export interface CapacityDeps {
-  readonly quotas: Sender;
-  readonly cloudwatch: Sender;
-  readonly ddb: DocumentClient;
+  readonly quotas: AwsClient;
+  readonly cloudwatch: AwsClient;
+  readonly ddb: AwsClient;
   readonly clock: Clock;
   readonly settings: CapacitySettings;
   readonly log?: Log;
@@ -105,7 +109,10 @@ export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
         TableName: settings.tableName,
         Key: POOL_KEY,
         // A hold set by a vCPU-limit error is lifted by a reading whose minute of AWS/Usage came after it.
-        UpdateExpression: pool.capacityLimitAt !== undefined && Date.parse(pool.capacityLimitAt) <= now - USAGE_RESOLUTION_MS ? 'SET #account = :view REMOVE capacityLimitAt' : 'SET #account = :view',
+        UpdateExpression:
+          pool.capacityLimitAt !== undefined && Date.parse(pool.capacityLimitAt) <= now - USAGE_RESOLUTION_MS
+            ? 'SET #account = :view REMOVE capacityLimitAt'
+            : 'SET #account = :view',
         ConditionExpression: pool.capacityLimitAt !== undefined ? 'capacityLimitAt = :limitAt' : 'attribute_not_exists(capacityLimitAt)',
         ExpressionAttributeNames: { '#account': 'account' },
         ExpressionAttributeValues: { ':view': view, ...(pool.capacityLimitAt !== undefined ? { ':limitAt': pool.capacityLimitAt } : {}) },
@@ -117,7 +124,15 @@ export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
     return view;
   }
   const effective = Math.min(pool.budgetVcpu, view.freeVcpu);
-  log({ event: 'capacityRead', freeVcpu: view.freeVcpu, budgetVcpu: pool.budgetVcpu, effectiveVcpu: effective, inUseVcpu: inUseVcpu(pool), classes: view.classes, changed: previous !== view.freeVcpu });
+  log({
+    event: 'capacityRead',
+    freeVcpu: view.freeVcpu,
+    budgetVcpu: pool.budgetVcpu,
+    effectiveVcpu: effective,
+    inUseVcpu: inUseVcpu(pool),
+    classes: view.classes,
+    changed: previous !== view.freeVcpu,
+  });
   return view;
 }
 

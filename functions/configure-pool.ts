@@ -7,9 +7,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { configurePoolSettingsFromEnv, type ConfigurePoolSettings } from './environment';
-import { configureCommand, type DocumentClient, type PoolSettings } from './pool';
+import { configureCommand, type PoolSettings } from './pool';
 import { poolProblems } from './limits';
-import { jsonLog } from './runtime';
+import { jsonLog, type AwsClient } from './runtime';
 
 export const poolSettingsSchema = z.strictObject({
   budgetVcpu: z.number().min(0, 'budgetVcpu must be 0 (paused) or more'),
@@ -18,12 +18,20 @@ export const poolSettingsSchema = z.strictObject({
 });
 
 /** Validates and applies pool settings; `pausedFromVcpu` (with budget 0) is what `sluice resume` restores. */
-export async function configurePool(ddb: DocumentClient, settings: ConfigurePoolSettings, input: unknown, now: number, pausedFromVcpu?: number): Promise<PoolSettings> {
+export async function configurePool(
+  ddb: AwsClient,
+  settings: ConfigurePoolSettings,
+  input: unknown,
+  now: number,
+  pausedFromVcpu?: number,
+): Promise<PoolSettings> {
   const parsed = poolSettingsSchema.safeParse(input);
   const problems = parsed.success
     ? [
         ...poolProblems(parsed.data.budgetVcpu, settings.taskVcpu, settings.jobsPerExecution).map((p) => `budgetVcpu: ${p}`),
-        ...(parsed.data.budgetVcpu > settings.accountVcpuQuota ? [`budgetVcpu: must not exceed the stage's accountVcpuQuota (${settings.accountVcpuQuota} vCPU)`] : []),
+        ...(parsed.data.budgetVcpu > settings.accountVcpuQuota
+          ? [`budgetVcpu: must not exceed the stage's accountVcpuQuota (${settings.accountVcpuQuota} vCPU)`]
+          : []),
       ]
     : parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`);
   if (!parsed.success || problems.length > 0) throw new Error(`invalid pool settings: ${problems.join('; ')}`);

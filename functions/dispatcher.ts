@@ -29,18 +29,14 @@ import { deleteBatchRecord, readBatchRecord } from './batches';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
-import { planAdmission, readPool, readReleased, releasedShardKey, type DocumentClient, type Lease, type PoolState } from './pool';
+import { planAdmission, readPool, readReleased, releasedShardKey, type Lease, type PoolState } from './pool';
 import type { DispatcherRunSummary } from './run-summaries';
-import { jsonLog, systemClock, type Clock, type Log } from './runtime';
-
-export interface Sender {
-  send(command: any): Promise<any>;
-}
+import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 export interface DispatcherDeps {
-  readonly sqs: Sender;
-  readonly sfn: Sender;
-  readonly ddb: DocumentClient;
+  readonly sqs: AwsClient;
+  readonly sfn: AwsClient;
+  readonly ddb: AwsClient;
   readonly clock: Clock;
   readonly settings: DispatcherSettings;
   readonly log?: Log;
@@ -88,7 +84,16 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
   const { ddb, clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
   const started = clock.now();
-  const summary: DispatcherRunSummary = { admitted: 0, executionsStarted: 0, poison: 0, duplicates: 0, deferred: 0, waits: 0, reclaimed: 0, stoppedBecause: 'queue-empty' };
+  const summary: DispatcherRunSummary = {
+    admitted: 0,
+    executionsStarted: 0,
+    poison: 0,
+    duplicates: 0,
+    deferred: 0,
+    waits: 0,
+    reclaimed: 0,
+    stoppedBecause: 'queue-empty',
+  };
 
   let pool = await readPool(ddb, settings.tableName);
   if (await reclaimUnstartedBatch(deps, pool, log)) {
@@ -151,7 +156,7 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
   return summary;
 }
 
-async function visibleBacklog(sqs: Sender, queueUrl: string): Promise<number> {
+async function visibleBacklog(sqs: AwsClient, queueUrl: string): Promise<number> {
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
   return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
 }
@@ -179,7 +184,14 @@ async function reclaimUnstartedBatch(deps: Run, pool: PoolState, log: Log): Prom
   if (!record) return false; // settled already (the janitor)
   for (const job of record.jobs) {
     const lease: Lease = { execution: record.execution, vcpu: job.vcpu, admittedAt: record.admittedAt, expiresAt: record.expiresAt };
-    await releaseLease(deps.ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `batch ${record.execution} was admitted but never started` }, clock);
+    await releaseLease(
+      deps.ddb,
+      settings.tableName,
+      job.jobId,
+      lease,
+      { status: 'queued', reason: `batch ${record.execution} was admitted but never started` },
+      clock,
+    );
   }
   await deleteBatchRecord(deps.ddb, settings.batchesTableName, record.execution);
   deps.started.add(last.execution);
@@ -270,7 +282,12 @@ async function admitAndStart(
     const now = clock.now();
     const plan = planAdmission(pool, now, settings.taskVcpu, batch.length);
     if (plan.count < batch.length) {
-      await changeVisibility(sqs, settings.queueUrl, batch.slice(plan.count).map((r) => r.message), 0);
+      await changeVisibility(
+        sqs,
+        settings.queueUrl,
+        batch.slice(plan.count).map((r) => r.message),
+        0,
+      );
       batch = batch.slice(0, plan.count);
       if (batch.length === 0) break;
     }
@@ -301,7 +318,13 @@ async function admitAndStart(
     batch = batch.filter((_, i) => !refused.has(i));
   }
   if (!lease) {
-    if (batch.length > 0) await changeVisibility(sqs, settings.queueUrl, batch.map((r) => r.message), 0);
+    if (batch.length > 0)
+      await changeVisibility(
+        sqs,
+        settings.queueUrl,
+        batch.map((r) => r.message),
+        0,
+      );
     return batch.length > 0 ? { outcome: 'contention' } : { outcome: 'ok', pool };
   }
 
@@ -318,12 +341,21 @@ async function admitAndStart(
         await releaseLease(ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `StartExecution failed: ${(error as Error).name}` }, clock);
       }
       await deleteBatchRecord(ddb, settings.batchesTableName, name);
-      await changeVisibility(sqs, settings.queueUrl, batch.map((r) => r.message), START_FAILURE_RETRY_SECONDS);
+      await changeVisibility(
+        sqs,
+        settings.queueUrl,
+        batch.map((r) => r.message),
+        START_FAILURE_RETRY_SECONDS,
+      );
       return { outcome: 'start-failed' };
     }
   }
   deps.started.add(name);
-  await deleteMessages(sqs, settings.queueUrl, batch.map((r) => r.message));
+  await deleteMessages(
+    sqs,
+    settings.queueUrl,
+    batch.map((r) => r.message),
+  );
   summary.admitted += jobs.length;
   summary.executionsStarted++;
   log({ event: 'admitted', execution: name, jobs: jobs.length, jobIds: jobs.map((j) => j.jobId) });
@@ -336,7 +368,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-async function deleteMessages(sqs: Sender, queueUrl: string, messages: readonly Message[]): Promise<void> {
+async function deleteMessages(sqs: AwsClient, queueUrl: string, messages: readonly Message[]): Promise<void> {
   for (const chunk of chunks(messages, 10)) {
     const result = await sqs.send(
       new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }),
@@ -345,7 +377,7 @@ async function deleteMessages(sqs: Sender, queueUrl: string, messages: readonly 
   }
 }
 
-async function changeVisibility(sqs: Sender, queueUrl: string, messages: readonly Message[], seconds: number): Promise<void> {
+async function changeVisibility(sqs: AwsClient, queueUrl: string, messages: readonly Message[], seconds: number): Promise<void> {
   for (const chunk of chunks(messages, 10)) {
     await sqs.send(
       new ChangeMessageVisibilityBatchCommand({

@@ -160,10 +160,20 @@ export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ja
 }
 
 export function configurePoolEnvironment(s: ConfigurePoolSettings): Record<string, string> {
-  return { TABLE_NAME: s.tableName, TASK_VCPU: String(s.taskVcpu), JOBS_PER_EXECUTION: String(s.jobsPerExecution), ACCOUNT_VCPU_QUOTA: String(s.accountVcpuQuota) };
+  return {
+    TABLE_NAME: s.tableName,
+    TASK_VCPU: String(s.taskVcpu),
+    JOBS_PER_EXECUTION: String(s.jobsPerExecution),
+    ACCOUNT_VCPU_QUOTA: String(s.accountVcpuQuota),
+  };
 }
 
-const configurePoolVariables = z.object({ TABLE_NAME: z.string().min(1), TASK_VCPU: positiveNumber, JOBS_PER_EXECUTION: positiveInt, ACCOUNT_VCPU_QUOTA: positiveNumber });
+const configurePoolVariables = z.object({
+  TABLE_NAME: z.string().min(1),
+  TASK_VCPU: positiveNumber,
+  JOBS_PER_EXECUTION: positiveInt,
+  ACCOUNT_VCPU_QUOTA: positiveNumber,
+});
 
 export function configurePoolSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigurePoolSettings {
   const e = settingsFromEnv(configurePoolVariables, env);

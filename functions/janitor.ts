@@ -20,16 +20,15 @@ import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord 
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
-import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken, type DocumentClient } from './pool';
-import { jsonLog, systemClock, type Clock, type Log } from './runtime';
-import type { Sender } from './dispatcher';
+import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './pool';
+import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './run-summaries';
 
 export interface JanitorDeps {
-  readonly sfn: Sender;
-  readonly sqs: Sender;
-  readonly lambda: Sender;
-  readonly ddb: DocumentClient;
+  readonly sfn: AwsClient;
+  readonly sqs: AwsClient;
+  readonly lambda: AwsClient;
+  readonly ddb: AwsClient;
   readonly clock: Clock;
   readonly settings: JanitorSettings;
   readonly log?: Log;
@@ -39,7 +38,7 @@ const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
 
 type ExecutionState = { readonly kind: 'running' } | { readonly kind: 'ended'; readonly status: string } | { readonly kind: 'missing' };
 
-async function executionState(sfn: Sender, arn: string): Promise<ExecutionState> {
+async function executionState(sfn: AwsClient, arn: string): Promise<ExecutionState> {
   try {
     const { status } = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
     return ENDED.has(status) ? { kind: 'ended', status } : { kind: 'running' };
@@ -49,7 +48,7 @@ async function executionState(sfn: Sender, arn: string): Promise<ExecutionState>
   }
 }
 
-async function runningExecutions(sfn: Sender, stateMachineArn: string): Promise<Set<string>> {
+async function runningExecutions(sfn: AwsClient, stateMachineArn: string): Promise<Set<string>> {
   const names = new Set<string>();
   let nextToken: string | undefined;
   do {
@@ -69,7 +68,19 @@ export function endedExecutionOf(event: unknown): string | undefined {
 export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<JanitorRunSummary> {
   const { sfn, ddb, clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
-  const summary: JanitorRunSummary = { batches: 0, settled: 0, released: 0, sweptLeases: 0, requeued: 0, failed: 0, jobsSucceeded: 0, jobsFailed: 0, stillRunning: 0, drift: null, repaired: false };
+  const summary: JanitorRunSummary = {
+    batches: 0,
+    settled: 0,
+    released: 0,
+    sweptLeases: 0,
+    requeued: 0,
+    failed: 0,
+    jobsSucceeded: 0,
+    jobsFailed: 0,
+    stillRunning: 0,
+    drift: null,
+    repaired: false,
+  };
 
   const first = endedExecutionOf(event);
   if (first) {
@@ -100,16 +111,28 @@ export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<Ja
   await reconcile(deps, live, summary, log);
 
   if (summary.released > 0) {
-    await deps.lambda.send(new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }));
+    await deps.lambda.send(
+      new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }),
+    );
   }
   log({ event: 'janitorDone', ...summary });
   return summary;
 }
 
 /** Gives back every lease the batch still holds; then the batch is settled and its record goes. */
-async function settle(deps: JanitorDeps, record: BatchRecord, state: Exclude<ExecutionState, { kind: 'running' }>, summary: JanitorRunSummary, log: Log): Promise<void> {
+async function settle(
+  deps: JanitorDeps,
+  record: BatchRecord,
+  state: Exclude<ExecutionState, { kind: 'running' }>,
+  summary: JanitorRunSummary,
+  log: Log,
+): Promise<void> {
   const { ddb, clock, settings } = deps;
-  const rows = await readLedgerRows(ddb, settings.tableName, record.jobs.map((j) => j.jobId));
+  const rows = await readLedgerRows(
+    ddb,
+    settings.tableName,
+    record.jobs.map((j) => j.jobId),
+  );
   for (const job of record.jobs) {
     const row = rows.get(job.jobId);
     // The result this batch's execution recorded (a later round's batch counts its own).
@@ -141,7 +164,13 @@ async function settle(deps: JanitorDeps, record: BatchRecord, state: Exclude<Exe
       summary.failed++;
       summary.jobsFailed++;
     }
-    log({ event: 'leaseReclaimed', jobId: job.jobId, batch: record.execution, executionState: state.kind === 'ended' ? state.status : 'never started', outcome: outcome.status });
+    log({
+      event: 'leaseReclaimed',
+      jobId: job.jobId,
+      batch: record.execution,
+      executionState: state.kind === 'ended' ? state.status : 'never started',
+      outcome: outcome.status,
+    });
   }
   await deleteBatchRecord(ddb, settings.batchesTableName, record.execution);
   summary.settled++;
@@ -158,9 +187,15 @@ async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summar
   if (!pool) return;
   const shardKeys = releasedShardKeys();
   const { Responses } = await ddb.send(new BatchGetCommand({ RequestItems: { [settings.tableName]: { Keys: shardKeys, ConsistentRead: true } } }));
-  const shards = new Map<string, number>(((Responses?.[settings.tableName] ?? []) as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, Number(s.releasedVcpu)]));
+  const shards = new Map<string, number>(
+    ((Responses?.[settings.tableName] ?? []) as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, Number(s.releasedVcpu)]),
+  );
   const released = [...shards.values()].reduce((a, b) => a + b, 0);
-  const rows = await readLedgerRows(ddb, settings.tableName, live.flatMap((r) => r.jobs.map((j) => j.jobId)));
+  const rows = await readLedgerRows(
+    ddb,
+    settings.tableName,
+    live.flatMap((r) => r.jobs.map((j) => j.jobId)),
+  );
   const liveBatches = new Set(live.map((r) => r.execution));
   let held = 0;
   for (const row of rows.values()) if (row.lease && liveBatches.has(row.lease.execution)) held += Number(row.lease.vcpu);
@@ -174,12 +209,24 @@ async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summar
       new TransactWriteCommand({
         ClientRequestToken: requestToken('reconcile', pool.admittedVcpu, released, held),
         TransactItems: [
-          { ConditionCheck: { TableName: settings.tableName, Key: POOL_KEY, ConditionExpression: 'admittedVcpu = :admitted', ExpressionAttributeValues: { ':admitted': pool.admittedVcpu } } },
+          {
+            ConditionCheck: {
+              TableName: settings.tableName,
+              Key: POOL_KEY,
+              ConditionExpression: 'admittedVcpu = :admitted',
+              ExpressionAttributeValues: { ':admitted': pool.admittedVcpu },
+            },
+          },
           ...shardKeys
             .filter((key) => key.pk !== shardKeys[0].pk)
             .map((key) => ({
               ConditionCheck: shards.has(key.pk)
-                ? { TableName: settings.tableName, Key: key, ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': shards.get(key.pk) } }
+                ? {
+                    TableName: settings.tableName,
+                    Key: key,
+                    ConditionExpression: 'releasedVcpu = :seen',
+                    ExpressionAttributeValues: { ':seen': shards.get(key.pk) },
+                  }
                 : { TableName: settings.tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' },
             })),
           {
@@ -188,7 +235,10 @@ async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summar
               Key: shardKeys[0],
               UpdateExpression: 'SET releasedVcpu = :repaired',
               ConditionExpression: shards.has(shardKeys[0].pk) ? 'releasedVcpu = :seen' : 'attribute_not_exists(pk)',
-              ExpressionAttributeValues: { ':repaired': (shards.get(shardKeys[0].pk) ?? 0) + drift, ...(shards.has(shardKeys[0].pk) ? { ':seen': shards.get(shardKeys[0].pk) } : {}) },
+              ExpressionAttributeValues: {
+                ':repaired': (shards.get(shardKeys[0].pk) ?? 0) + drift,
+                ...(shards.has(shardKeys[0].pk) ? { ':seen': shards.get(shardKeys[0].pk) } : {}),
+              },
             },
           },
         ],

@@ -8,8 +8,8 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { BatchGetCommand, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, RequeueMessage } from './jobs';
-import { cancellationOf, isConditionFailure, releasedShardUpdate, requestToken, retryingConflicts, type DocumentClient, type Lease } from './pool';
-import type { Clock } from './runtime';
+import { cancellationOf, isConditionFailure, releasedShardUpdate, requestToken, retryingConflicts, type Lease } from './pool';
+import type { Clock, AwsClient } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -67,7 +67,14 @@ export interface LedgerRow {
 }
 
 /** Attribute names the row's writers share (the state machine's too): reserved words, and the row's shape, once. */
-export const LEDGER_NAMES = { '#status': 'status', '#error': 'error', '#cause': 'cause', '#lease': 'lease', '#bucket': 'bucket', '#ttl': TTL_ATTRIBUTE } as const;
+export const LEDGER_NAMES = {
+  '#status': 'status',
+  '#error': 'error',
+  '#cause': 'cause',
+  '#lease': 'lease',
+  '#bucket': 'bucket',
+  '#ttl': TTL_ATTRIBUTE,
+} as const;
 
 /**
  * The row's part of an admission: takes the lease and marks the job running. Holds only if no lease is held and the
@@ -116,11 +123,14 @@ export type ReleaseOutcome =
  * Gives a job's lease back — only if it still belongs to `batch` — in one transaction with the released counter.
  * False if it did not (already released, or a later batch holds the job now): nothing changed then.
  */
-export async function releaseLease(ddb: DocumentClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, clock: Clock): Promise<boolean> {
-  return retryingConflicts((ms) => clock.sleep(ms), () => releaseLeaseOnce(ddb, tableName, jobId, lease, outcome, clock.now()));
+export async function releaseLease(ddb: AwsClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, clock: Clock): Promise<boolean> {
+  return retryingConflicts(
+    (ms) => clock.sleep(ms),
+    () => releaseLeaseOnce(ddb, tableName, jobId, lease, outcome, clock.now()),
+  );
 }
 
-async function releaseLeaseOnce(ddb: DocumentClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, now: number): Promise<boolean> {
+async function releaseLeaseOnce(ddb: AwsClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, now: number): Promise<boolean> {
   const at = new Date(now).toISOString();
   const values: Record<string, unknown> = { ':batch': lease.execution, ':at': at };
   const sets = ['updatedAt = :at'];
@@ -146,7 +156,11 @@ async function releaseLeaseOnce(ddb: DocumentClient, tableName: string, jobId: s
               Key: ledgerKey(jobId),
               UpdateExpression: `SET ${sets.join(', ')} REMOVE #lease`,
               ConditionExpression: '#lease.execution = :batch',
-              ExpressionAttributeNames: { '#lease': 'lease', ...(outcome.status !== 'unchanged' ? { '#status': 'status' } : {}), ...(outcome.status === 'failed' ? { '#error': 'error', '#cause': 'cause' } : {}) },
+              ExpressionAttributeNames: {
+                '#lease': 'lease',
+                ...(outcome.status !== 'unchanged' ? { '#status': 'status' } : {}),
+                ...(outcome.status === 'failed' ? { '#error': 'error', '#cause': 'cause' } : {}),
+              },
               ExpressionAttributeValues: values,
             },
           },
@@ -163,7 +177,10 @@ async function releaseLeaseOnce(ddb: DocumentClient, tableName: string, jobId: s
 }
 
 /** The requeue message for a job's next round, as the dispatcher parses it. */
-export function requeueMessageFor(row: Pick<LedgerRow, 'jobId' | 'bucket' | 'objectKey' | 'versionId' | 'sequencer' | 'admissions' | 'failedRuns'>, failedRuns: number): RequeueMessage {
+export function requeueMessageFor(
+  row: Pick<LedgerRow, 'jobId' | 'bucket' | 'objectKey' | 'versionId' | 'sequencer' | 'admissions' | 'failedRuns'>,
+  failedRuns: number,
+): RequeueMessage {
   return {
     sluice: 'requeue',
     jobId: row.jobId,
@@ -176,17 +193,17 @@ export function requeueMessageFor(row: Pick<LedgerRow, 'jobId' | 'bucket' | 'obj
   };
 }
 
-export async function sendRequeue(sqs: { send(command: unknown): Promise<unknown> }, queueUrl: string, message: RequeueMessage, delaySeconds = 0): Promise<void> {
+export async function sendRequeue(sqs: AwsClient, queueUrl: string, message: RequeueMessage, delaySeconds = 0): Promise<void> {
   await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message), DelaySeconds: delaySeconds }));
 }
 
-export async function readLedgerRow(ddb: DocumentClient, table: string, jobId: string): Promise<LedgerRow | undefined> {
+export async function readLedgerRow(ddb: AwsClient, table: string, jobId: string): Promise<LedgerRow | undefined> {
   const { Item } = await ddb.send(new GetCommand({ TableName: table, Key: ledgerKey(jobId), ConsistentRead: true }));
   return Item as LedgerRow | undefined;
 }
 
 /** Many rows at once, strongly consistent, in BatchGetItem's pages of 100 (retrying what DynamoDB left unprocessed). */
-export async function readLedgerRows(ddb: DocumentClient, table: string, jobIds: readonly string[]): Promise<Map<string, LedgerRow>> {
+export async function readLedgerRows(ddb: AwsClient, table: string, jobIds: readonly string[]): Promise<Map<string, LedgerRow>> {
   const rows = new Map<string, LedgerRow>();
   const unique = [...new Set(jobIds)];
   for (let i = 0; i < unique.length; i += 100) {
@@ -225,7 +242,7 @@ export const LEDGER_RESULT_EXPRESSIONS = {
  * two racing redrives wins), then its next round goes to the intake queue.
  */
 export async function redriveFailedJob(
-  deps: { ddb: DocumentClient; sqs: { send(command: unknown): Promise<unknown> } },
+  deps: { ddb: AwsClient; sqs: AwsClient },
   target: { tableName: string; queueUrl: string },
   row: LedgerRow,
   now: number,
@@ -239,7 +256,12 @@ export async function redriveFailedJob(
         UpdateExpression: `SET #status = :queued, lastError = :reason, updatedAt = :at REMOVE ${FAILED_INDEX.hashKey}`,
         ConditionExpression: '#status = :failed AND attribute_not_exists(#lease)',
         ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
-        ExpressionAttributeValues: { ':queued': 'queued', ':failed': 'failed', ':reason': `redriven after: ${row.error ?? 'failure'}`, ':at': new Date(now).toISOString() },
+        ExpressionAttributeValues: {
+          ':queued': 'queued',
+          ':failed': 'failed',
+          ':reason': `redriven after: ${row.error ?? 'failure'}`,
+          ':at': new Date(now).toISOString(),
+        },
       }),
     );
   } catch (error) {

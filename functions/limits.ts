@@ -28,7 +28,9 @@ export function poolProblems(budgetVcpu: number, taskVcpu: number, jobsPerExecut
     );
   }
   if (jobsPerExecution + ADMISSION_FIXED_ITEMS > TRANSACT_WRITE_MAX_ITEMS) {
-    problems.push(`an admission of ${jobsPerExecution} jobs writes ${jobsPerExecution + ADMISSION_FIXED_ITEMS} items in one transaction, over DynamoDB's ${TRANSACT_WRITE_MAX_ITEMS}`);
+    problems.push(
+      `an admission of ${jobsPerExecution} jobs writes ${jobsPerExecution + ADMISSION_FIXED_ITEMS} items in one transaction, over DynamoDB's ${TRANSACT_WRITE_MAX_ITEMS}`,
+    );
   }
   return problems;
 }

@@ -17,15 +17,17 @@ interface MetricSource {
   readonly unit: 'Count' | 'None';
 }
 
-const field =
-  (name: string, unit: MetricSource['unit'] = 'Count'): MetricSource => ({
-    value: (event) => (typeof event[name] === 'number' ? (event[name] as number) : undefined),
-    unit,
-  });
+const field = (name: string, unit: MetricSource['unit'] = 'Count'): MetricSource => ({
+  value: (event) => (typeof event[name] === 'number' ? (event[name] as number) : undefined),
+  unit,
+});
 /** Fields of the summaries, checked by the compiler: a renamed field cannot leave its metric silently empty. */
 const dispatcherField = (name: keyof DispatcherRunSummary & string) => field(name);
 const janitorField = (name: keyof JanitorRunSummary & string, unit?: MetricSource['unit']) => field(name, unit);
-const stoppedBecause = (reason: DispatcherRunSummary['stoppedBecause']): MetricSource => ({ value: (event) => (event.stoppedBecause === reason ? 1 : 0), unit: 'Count' });
+const stoppedBecause = (reason: DispatcherRunSummary['stoppedBecause']): MetricSource => ({
+  value: (event) => (event.stoppedBecause === reason ? 1 : 0),
+  unit: 'Count',
+});
 
 /** Per summary event: the metrics it carries, by metric name. */
 export const EVENT_METRICS = {

@@ -19,6 +19,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { BatchGetCommand, GetCommand, type TransactWriteCommandInput, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
 /**
@@ -36,10 +37,6 @@ export function releasedShardKeys(): Array<{ pk: string }> {
 
 export function releasedShardKey(jobId: string): { pk: string } {
   return { pk: `${RELEASED_KEY_PREFIX}${parseInt(jobId.slice(0, 8), 16) % RELEASE_SHARDS}` };
-}
-
-export interface DocumentClient {
-  send(command: unknown): Promise<any>;
 }
 
 /** What the capacity reader last measured of the account (Service Quotas and AWS/Usage), per capacity class. */
@@ -137,7 +134,7 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
 }
 
 /** Σ of the RELEASED shards (eventually consistent is enough: an older sum only overstates what is in use). */
-export async function readReleased(ddb: DocumentClient, tableName: string): Promise<number> {
+export async function readReleased(ddb: AwsClient, tableName: string): Promise<number> {
   const keys = releasedShardKeys();
   let total = 0;
   for (let i = 0; i < keys.length; i += 100) {
@@ -154,13 +151,14 @@ export async function readReleased(ddb: DocumentClient, tableName: string): Prom
 }
 
 /** Reads the pool: POOL strongly consistent (it is what the admission's condition checks), then the released sum. */
-export async function readPool(ddb: DocumentClient, tableName: string): Promise<PoolState> {
+export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolState> {
   const { Item } = await ddb.send(new GetCommand({ TableName: tableName, Key: POOL_KEY, ConsistentRead: true }));
   if (!Item) throw new Error(`limiter pool item missing from table ${tableName}: run the configure-pool function (terraform apply does)`);
   return { ...poolFromItem(Item), releasedVcpu: await readReleased(ddb, tableName) };
 }
 
-function poolFromItem(item: Record<string, any>): Omit<PoolState, 'releasedVcpu'> {
+function poolFromItem(item: Record<string, unknown>): Omit<PoolState, 'releasedVcpu'> {
+  const lastAdmission = item.lastAdmission as { execution: unknown; at: unknown } | undefined;
   return {
     budgetVcpu: Number(item.budgetVcpu),
     ratePerSecond: Number(item.ratePerSecond),
@@ -170,7 +168,7 @@ function poolFromItem(item: Record<string, any>): Omit<PoolState, 'releasedVcpu'
     account: item.account ? (item.account as AccountView) : undefined,
     capacityLimitAt: item.capacityLimitAt !== undefined ? String(item.capacityLimitAt) : undefined,
     pausedFromVcpu: item.pausedFromVcpu !== undefined ? Number(item.pausedFromVcpu) : undefined,
-    lastAdmission: item.lastAdmission ? { execution: String(item.lastAdmission.execution), at: Number(item.lastAdmission.at) } : undefined,
+    lastAdmission: lastAdmission ? { execution: String(lastAdmission.execution), at: Number(lastAdmission.at) } : undefined,
   };
 }
 
@@ -269,7 +267,10 @@ export function releasedShardUpdate(tableName: string, jobId: string, vcpu: numb
  * janitor and the dispatcher giving back one batch — are each answered for their own attempt, not the other's.
  */
 export function requestToken(...parts: Array<string | number>): string {
-  return createHash('sha256').update([...parts, randomUUID()].join('\n')).digest('hex').slice(0, 36);
+  return createHash('sha256')
+    .update([...parts, randomUUID()].join('\n'))
+    .digest('hex')
+    .slice(0, 36);
 }
 
 /**
@@ -301,7 +302,7 @@ export function isConditionFailure(error: unknown): boolean {
 }
 
 /** Runs a conditional update; false if its condition did not hold. */
-export async function tryUpdate(ddb: DocumentClient, input: UpdateCommandInput): Promise<boolean> {
+export async function tryUpdate(ddb: AwsClient, input: UpdateCommandInput): Promise<boolean> {
   try {
     await ddb.send(new UpdateCommand(input));
     return true;
@@ -317,12 +318,12 @@ export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems
 export interface Cancellation {
   readonly codes: string[];
   /** The item as it stood, for items asked with ReturnValuesOnConditionCheckFailure = ALL_OLD. */
-  readonly items: Array<Record<string, any> | undefined>;
+  readonly items: Array<Record<string, unknown> | undefined>;
 }
 
 export function cancellationOf(error: unknown): Cancellation | undefined {
   if ((error as { name?: string })?.name !== 'TransactionCanceledException') return undefined;
-  const reasons = ((error as { CancellationReasons?: Array<{ Code?: string; Item?: Record<string, any> }> }).CancellationReasons ?? []);
+  const reasons = (error as { CancellationReasons?: Array<{ Code?: string; Item?: Record<string, unknown> }> }).CancellationReasons ?? [];
   return { codes: reasons.map((r) => r.Code ?? 'None'), items: reasons.map((r) => r.Item) };
 }
 
@@ -332,7 +333,9 @@ const TRANSIENT_CANCELLATIONS = ['TransactionConflict', 'ThrottlingError', 'Prov
 /** Cancelled only for a transient reason (no condition failed): trying again can succeed. */
 export function isRetryableCancellation(error: unknown): boolean {
   const cancelled = cancellationOf(error);
-  return cancelled !== undefined && cancelled.codes.some((code) => TRANSIENT_CANCELLATIONS.includes(code)) && !cancelled.codes.includes('ConditionalCheckFailed');
+  return (
+    cancelled !== undefined && cancelled.codes.some((code) => TRANSIENT_CANCELLATIONS.includes(code)) && !cancelled.codes.includes('ConditionalCheckFailed')
+  );
 }
 
 const CONFLICT_TRIES = 6;

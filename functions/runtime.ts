@@ -16,6 +16,16 @@ export const systemClock: Clock = {
 export type Log = (event: Record<string, unknown>) => void;
 
 /**
+ * An AWS client as sluice's code uses one: it sends a command and answers with the command's output. The SDK's
+ * clients are this, and so are the twin's engines and the tests' wrappers — one type for all three. The SDK types
+ * `send` by command class, which no one structural type can repeat: the output is read as the command's at each call.
+ */
+export interface AwsClient {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: typed by the command at each call site
+  send(command: any): Promise<any>;
+}
+
+/**
  * One JSON line per event, so CloudWatch Logs Insights can query every field. A run's summary also carries its
  * metrics (Embedded Metric Format, functions/metrics.ts), dimensioned by the Lambda function it runs in. That line
  * goes straight to stdout: with the JSON log format the functions use, the runtime wraps console.log output in its

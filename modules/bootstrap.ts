@@ -161,7 +161,10 @@ export class BootstrapStack extends TerraformStack {
     new TerraformOutput(this, 'github_oidc_provider_arn', { value: this.oidcProviderArn });
     new TerraformOutput(this, 'roles', {
       value: Object.fromEntries(
-        account.stages.map((s) => [s.stage, { plan: roleArn(accountId, region, planRoleName(s.stage)), deploy: roleArn(accountId, region, deployRoleName(s.stage)) }]),
+        account.stages.map((s) => [
+          s.stage,
+          { plan: roleArn(accountId, region, planRoleName(s.stage)), deploy: roleArn(accountId, region, deployRoleName(s.stage)) },
+        ]),
       ),
     });
   }

@@ -144,9 +144,7 @@ export class Compute extends Construct {
       cidrIpv4: '0.0.0.0/0',
     });
 
-    const image = props.image.digest
-      ? `${repository.repositoryUrl}@${props.image.digest}`
-      : `${repository.repositoryUrl}:${props.image.tag}`;
+    const image = props.image.digest ? `${repository.repositoryUrl}@${props.image.digest}` : `${repository.repositoryUrl}:${props.image.tag}`;
     const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
       family,
       // A new image or size registers a new revision; the old one stays ACTIVE, because executions already

@@ -71,7 +71,19 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
   const queue = (metric: string, queueName: string, label: string): MetricRow => ['AWS/SQS', metric, 'QueueName', queueName, { label }];
   const classes = config.task.capacityProviders.filter((p) => p.weight > 0).map((p) => p.name);
   const usage = classes.flatMap((provider, i): MetricRow[] => [
-    ['AWS/Usage', 'ResourceCount', 'Service', 'Fargate', 'Type', 'Resource', 'Resource', 'vCPU', 'Class', USAGE_CLASS[provider], { id: `usage${i}`, label: `account ${provider} vCPU in use`, stat: 'Maximum' }],
+    [
+      'AWS/Usage',
+      'ResourceCount',
+      'Service',
+      'Fargate',
+      'Type',
+      'Resource',
+      'Resource',
+      'vCPU',
+      'Class',
+      USAGE_CLASS[provider],
+      { id: `usage${i}`, label: `account ${provider} vCPU in use`, stat: 'Maximum' },
+    ],
     [{ expression: `SERVICE_QUOTA(usage${i})`, label: `${provider} vCPU quota` }],
   ]);
   const intake = intakeQueueName(prefix);
@@ -163,7 +175,15 @@ export function dashboardBody(config: EnvironmentConfig): string {
       y,
       width,
       height: 6,
-      properties: { title: widget.title, region: config.account.region, view: 'timeSeries', stacked: false, period: 60, stat: widget.stat ?? 'Sum', metrics: widget.metrics },
+      properties: {
+        title: widget.title,
+        region: config.account.region,
+        view: 'timeSeries',
+        stacked: false,
+        period: 60,
+        stat: widget.stat ?? 'Sum',
+        metrics: widget.metrics,
+      },
     };
     x += width;
     return placed;

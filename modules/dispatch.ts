@@ -54,7 +54,12 @@ export function dispatcherFunctionName(namePrefix: string): string {
 
 /** What the pool's settings are checked against: the stage's task size, batch size and quota (the function's and `sluice resize`'s). */
 export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: string): ConfigurePoolSettings {
-  return { tableName, taskVcpu: vcpuOf(config.task.cpu), jobsPerExecution: config.capacity.jobsPerExecution, accountVcpuQuota: config.capacity.accountVcpuQuota };
+  return {
+    tableName,
+    taskVcpu: vcpuOf(config.task.cpu),
+    jobsPerExecution: config.capacity.jobsPerExecution,
+    accountVcpuQuota: config.capacity.accountVcpuQuota,
+  };
 }
 
 /** The functions around the state machine: who admits (dispatcher), who cleans up (janitor), who sets the pool. */
@@ -103,7 +108,13 @@ export class Dispatch extends Construct {
         },
         { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.deadLetterQueueArn },
         // Admission: POOL + the jobs' rows in one transaction; released counters only to give back a batch that never started.
-        { Sid: 'ReadThePool', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], Resource: props.tableArn, Condition: leadingKeys([pool, released]) },
+        {
+          Sid: 'ReadThePool',
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+          Resource: props.tableArn,
+          Condition: leadingKeys([pool, released]),
+        },
         { Sid: 'AdmitAndRelease', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool, released, jobs]) },
         { Sid: 'BatchRecords', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: props.batchesTableArn },
         { Sid: 'StartJobs', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachineArn },
@@ -134,10 +145,22 @@ export class Dispatch extends Construct {
         startGraceMs: JANITOR_START_GRACE_SECONDS * 1000,
       }),
       statements: [
-        { Sid: 'ReadCountersAndRows', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], Resource: props.tableArn, Condition: leadingKeys([pool, released, jobs]) },
+        {
+          Sid: 'ReadCountersAndRows',
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+          Resource: props.tableArn,
+          Condition: leadingKeys([pool, released, jobs]),
+        },
         // Releases (a row and a released counter); the repair of a drifted counter re-checks POOL and every counter.
         { Sid: 'ReleaseAndRepair', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([released, jobs]) },
-        { Sid: 'CheckCountersUnchanged', Effect: 'Allow', Action: 'dynamodb:ConditionCheckItem', Resource: props.tableArn, Condition: leadingKeys([pool, released]) },
+        {
+          Sid: 'CheckCountersUnchanged',
+          Effect: 'Allow',
+          Action: 'dynamodb:ConditionCheckItem',
+          Resource: props.tableArn,
+          Condition: leadingKeys([pool, released]),
+        },
         { Sid: 'SettleBatches', Effect: 'Allow', Action: ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: props.batchesTableArn },
         { Sid: 'SeeExecutions', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
         { Sid: 'ListRunningExecutions', Effect: 'Allow', Action: 'states:ListExecutions', Resource: stateMachineArn },
@@ -171,11 +194,19 @@ export class Dispatch extends Construct {
           Sid: 'FargateQuotas',
           Effect: 'Allow',
           Action: 'servicequotas:GetServiceQuota',
-          Resource: config.task.capacityProviders.map((p) => `arn:${partitionOf(region)}:servicequotas:${region}:${accountId}:fargate/${FARGATE_QUOTA_CODE[p.name]}`),
+          Resource: config.task.capacityProviders.map(
+            (p) => `arn:${partitionOf(region)}:servicequotas:${region}:${accountId}:fargate/${FARGATE_QUOTA_CODE[p.name]}`,
+          ),
         },
         // GetMetricData has no resource-level permissions.
         { Sid: 'FargateUsage', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
-        { Sid: 'ReadThePool', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], Resource: props.tableArn, Condition: leadingKeys([pool, released]) },
+        {
+          Sid: 'ReadThePool',
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+          Resource: props.tableArn,
+          Condition: leadingKeys([pool, released]),
+        },
         { Sid: 'WriteTheAccountView', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool]) },
       ],
     });
@@ -193,15 +224,25 @@ export class Dispatch extends Construct {
 
     this.trigger('dispatch-on-upload', this.dispatcher, { reason: 'object-created' }, { ruleName: props.intakeRuleName, ruleArn: props.intakeRuleArn });
     this.trigger('dispatch-every-minute', this.dispatcher, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-dispatch-schedule` });
-    this.trigger('janitor-on-execution-end', this.janitor, { reason: 'execution-ended' }, {
-      name: `${namePrefix}-execution-ended`,
-      pattern: {
-        source: ['aws.states'],
-        'detail-type': ['Step Functions Execution Status Change'],
-        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
+    this.trigger(
+      'janitor-on-execution-end',
+      this.janitor,
+      { reason: 'execution-ended' },
+      {
+        name: `${namePrefix}-execution-ended`,
+        pattern: {
+          source: ['aws.states'],
+          'detail-type': ['Step Functions Execution Status Change'],
+          detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
+        },
       },
-    });
-    this.trigger('janitor-every-5-minutes', this.janitor, { reason: 'schedule' }, { schedule: `rate(${JANITOR_PERIOD_MINUTES} minutes)`, name: `${namePrefix}-janitor-schedule` });
+    );
+    this.trigger(
+      'janitor-every-5-minutes',
+      this.janitor,
+      { reason: 'schedule' },
+      { schedule: `rate(${JANITOR_PERIOD_MINUTES} minutes)`, name: `${namePrefix}-janitor-schedule` },
+    );
     this.trigger('capacity-every-minute', this.capacity, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-capacity-schedule` });
 
     props.observability.alarm({

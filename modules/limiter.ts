@@ -43,7 +43,13 @@ export class Limiter extends Construct {
         { name: FAILED_INDEX.rangeKey, type: 'S' },
       ],
       globalSecondaryIndex: [
-        { name: FAILED_INDEX.name, hashKey: FAILED_INDEX.hashKey, rangeKey: FAILED_INDEX.rangeKey, projectionType: 'INCLUDE', nonKeyAttributes: [...FAILED_INDEX.projected] },
+        {
+          name: FAILED_INDEX.name,
+          hashKey: FAILED_INDEX.hashKey,
+          rangeKey: FAILED_INDEX.rangeKey,
+          projectionType: 'INCLUDE',
+          nonKeyAttributes: [...FAILED_INDEX.projected],
+        },
       ],
       pointInTimeRecovery: { enabled: true },
       ttl: { attributeName: TTL_ATTRIBUTE, enabled: true },

@@ -65,7 +65,8 @@ export function bundleHandler(entry: HandlerEntry): string {
     const outdir = join(PROJECT_ROOT, 'dist', 'functions');
     const manifestPath = join(outdir, 'inputs.json');
     const previous = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { inputs: string[]; digest: string }) : undefined;
-    const upToDate = previous !== undefined && HANDLER_ENTRIES.every((e) => existsSync(archivePath(outdir, e))) && inputsDigest(previous.inputs) === previous.digest;
+    const upToDate =
+      previous !== undefined && HANDLER_ENTRIES.every((e) => existsSync(archivePath(outdir, e))) && inputsDigest(previous.inputs) === previous.digest;
     if (!upToDate) {
       const result = buildSync({
         entryPoints: HANDLER_ENTRIES.map((e) => ({ in: join(PROJECT_ROOT, e), out: `${bundleName(e)}/index` })),

@@ -81,7 +81,7 @@ export function compareFlavours(cdktf: ReadonlyMap<string, TerraformJson>, cdkTe
     const b = cdkTerrain.get(stack);
     if (!a || !b) return { stack, unexpected: [`only synthesized by ${a ? 'CDKTF' : 'CDK Terrain'}`] };
     const { real, noise } = changedAttributes(a, b);
-    const aws = (json: TerraformJson) => ((json.terraform.required_providers as Record<string, { source?: string; version?: string }> | undefined)?.aws ?? {});
+    const aws = (json: TerraformJson) => (json.terraform.required_providers as Record<string, { source?: string; version?: string }> | undefined)?.aws ?? {};
     const sameProvider = fullSource(String(aws(a).source)) === fullSource(String(aws(b).source));
     const expected = new Set([PROVIDER_VERSION_PATH, ...(sameProvider ? [PROVIDER_SOURCE_PATH] : [])]);
     const unexpected = [...real, ...noise].filter((path) => !expected.has(path));

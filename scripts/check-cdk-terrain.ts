@@ -83,12 +83,21 @@ function validate(outdir: string, scratch: string): void {
       ? `=== terraform validate with hashicorp/aws ${choice.version}, the version CDK Terrain pins`
       : `=== terraform validate with hashicorp/aws ${choice.version}: CDK Terrain pins ${choice.pinned}, which is not installable here ` +
           `(no mirror has it, registry.terraform.io unreachable); the scratch copies' constraint is rewritten to ${choice.version}` +
-          (choice.version.split('.')[0] !== choice.pinned.split('.')[0] ? ` — another major version, so this checks the configuration's structure and the attributes both majors share, not ${choice.pinned}'s own` : ''),
+          (choice.version.split('.')[0] !== choice.pinned.split('.')[0]
+            ? ` — another major version, so this checks the configuration's structure and the attributes both majors share, not ${choice.pinned}'s own`
+            : ''),
   );
   const tfDir = join(scratch, 'terraform');
   mkdirSync(join(tfDir, 'plugin-cache'), { recursive: true });
   writeFileSync(join(tfDir, 'terraform.rc'), cliConfig(choice, join(tfDir, 'plugin-cache')));
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, TF_CLI_CONFIG_FILE: join(tfDir, 'terraform.rc'), TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1' };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TF_CLI_CONFIG_FILE: join(tfDir, 'terraform.rc'),
+    TF_IN_AUTOMATION: '1',
+    TF_INPUT: '0',
+    CHECKPOINT_DISABLE: '1',
+  };
   for (const stack of [...stages, ...bootstrap]) {
     const copy = ScratchStack.create(stack.name, dirname(stack.path), tfDir, choice, env, log);
     copy.terraform(['init', '-backend=false', '-input=false', '-no-color'], { quiet: true });
@@ -110,7 +119,9 @@ function updateLock(scratch: string): void {
 function check(scratch: string): void {
   const committed = existsSync(join(VARIANT_DIR, 'package.json')) ? JSON.parse(readFileSync(join(VARIANT_DIR, 'package.json'), 'utf8')) : undefined;
   if (!isDeepStrictEqual(committed, JSON.parse(derivedPackageJson())) || !existsSync(join(VARIANT_DIR, 'package-lock.json'))) {
-    throw new Error('variants/cdk-terrain/package.json is not what package.json derives (or its lockfile is missing): run npm run check:cdk-terrain -- --update-lock and commit both');
+    throw new Error(
+      'variants/cdk-terrain/package.json is not what package.json derives (or its lockfile is missing): run npm run check:cdk-terrain -- --update-lock and commit both',
+    );
   }
   const checkout = join(scratch, 'project');
   log(`=== the variant: ${copyAsVariant(checkout)} files with their imports rewritten, in ${checkout}`);
@@ -126,7 +137,8 @@ function check(scratch: string): void {
   rmSync(join(ROOT, outdir), { recursive: true, force: true });
   const differences = compareFlavours(cdktf, cdkTerrain);
   log(formatFlavourDifferences(differences));
-  if (differences.some((d) => d.unexpected.length > 0)) throw new Error('the CDK Terrain synthesis differs from the CDKTF one beyond the provider version (above)');
+  if (differences.some((d) => d.unexpected.length > 0))
+    throw new Error('the CDK Terrain synthesis differs from the CDKTF one beyond the provider version (above)');
 
   validate(join(checkout, outdir), scratch);
 

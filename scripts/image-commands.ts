@@ -35,7 +35,9 @@ function main(): void {
   const stages = loadEnvironments();
   const config = stages.find((s) => s.stage === values.stage);
   if (!config) {
-    console.error(`${values.stage === undefined ? 'no --stage given' : `no stage "${values.stage}"`}; stages: ${stages.map((s) => s.stage).join(', ')}\n${usage}`);
+    console.error(
+      `${values.stage === undefined ? 'no --stage given' : `no stage "${values.stage}"`}; stages: ${stages.map((s) => s.stage).join(', ')}\n${usage}`,
+    );
     process.exit(2);
   }
   const tag = values.tag ?? new Date().toISOString().slice(0, 10);

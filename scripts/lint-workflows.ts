@@ -11,7 +11,9 @@ const DIRECTORY = join(__dirname, '..', '.github', 'workflows');
 
 async function main(): Promise<void> {
   const lint = await createLinter();
-  const files = readdirSync(DIRECTORY).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const files = readdirSync(DIRECTORY)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
   if (files.length === 0) throw new Error(`no workflows in ${DIRECTORY}`);
   let findings = 0;
   for (const file of files) {

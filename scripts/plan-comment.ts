@@ -39,6 +39,7 @@ export function commentMarker(stage: string, kind: PlanKind = 'plan'): string {
 }
 
 export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex -- ESC is what an ANSI colour code starts with
   return text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
 }
 

@@ -14,7 +14,10 @@ export type GuardDecision = { readonly current: true } | { readonly current: fal
 
 export function decide(commit: string, head: string, branch: string): GuardDecision {
   if (commit === head) return { current: true };
-  return { current: false, reason: `${branch} is at ${head.slice(0, 12)}, this run would apply ${commit.slice(0, 12)}: superseded, not applied (the newer commit's rollout applies it)` };
+  return {
+    current: false,
+    reason: `${branch} is at ${head.slice(0, 12)}, this run would apply ${commit.slice(0, 12)}: superseded, not applied (the newer commit's rollout applies it)`,
+  };
 }
 
 /** The branch's head on the remote, asked now (not the checkout's possibly stale copy). */
@@ -29,7 +32,9 @@ function main(): void {
   const usage = 'usage: npm run -s rollout-guard -- --commit <40-hex sha> [--remote origin] [--branch main]';
   let values: { commit?: string; remote?: string; branch?: string };
   try {
-    ({ values } = parseArgs({ options: { commit: { type: 'string' }, remote: { type: 'string', default: 'origin' }, branch: { type: 'string', default: 'main' } } }));
+    ({ values } = parseArgs({
+      options: { commit: { type: 'string' }, remote: { type: 'string', default: 'origin' }, branch: { type: 'string', default: 'main' } },
+    }));
   } catch (error) {
     console.error(`${(error as Error).message}\n${usage}`);
     process.exit(2);

@@ -85,13 +85,17 @@ export function changedAttributes(before: unknown, after: unknown, path: readonl
 /** Every resource and data source of a stack by Terraform address, and its providers, outputs and terraform block. */
 function blocksOf(json: TerraformJson | undefined): Map<string, Record<string, unknown>> {
   const blocks = new Map<string, Record<string, unknown>>();
-  for (const [prefix, section] of [['', json?.resource], ['data.', json?.data]] as const) {
+  for (const [prefix, section] of [
+    ['', json?.resource],
+    ['data.', json?.data],
+  ] as const) {
     for (const [type, byName] of Object.entries(section ?? {})) {
       for (const [name, body] of Object.entries(byName)) blocks.set(`${prefix}${type}.${name}`, body);
     }
   }
   // Not resources, but a reviewer wants them too: provider settings (default tags, allowed accounts), outputs, backend.
-  for (const [name, configs] of Object.entries(json?.provider ?? {})) configs.forEach((body, i) => blocks.set(`provider.${name}${configs.length > 1 ? `[${i}]` : ''}`, body));
+  for (const [name, configs] of Object.entries(json?.provider ?? {}))
+    configs.forEach((body, i) => blocks.set(`provider.${name}${configs.length > 1 ? `[${i}]` : ''}`, body));
   for (const [name, body] of Object.entries(json?.output ?? {})) blocks.set(`output.${name}`, body as Record<string, unknown>);
   if (json?.terraform) blocks.set('terraform', json.terraform as Record<string, unknown>);
   return blocks;
@@ -108,8 +112,7 @@ export function diffStack(stack: string, base: TerraformJson | undefined, head: 
     if (real.length > 0) changed.push({ address, attributes: real });
     else if (noise.length > 0) noiseOnly.push(address);
   }
-  const status =
-    base === undefined ? 'added' : head === undefined ? 'removed' : added.length + removed.length + changed.length > 0 ? 'changed' : 'unchanged';
+  const status = base === undefined ? 'added' : head === undefined ? 'removed' : added.length + removed.length + changed.length > 0 ? 'changed' : 'unchanged';
   return { stack, status, added, removed, changed, noiseOnly };
 }
 
@@ -176,7 +179,7 @@ export function formatDiffMarkdown(diffs: readonly StackDiff[], baseRef: string,
   }
   let text = [...header, ...body].join('\n');
   if (text.length <= limit) return text;
-  const note = '\n\n… cut to fit GitHub\'s comment limit; run `npm run diff -- --base <ref>` for all of it.';
+  const note = "\n\n… cut to fit GitHub's comment limit; run `npm run diff -- --base <ref>` for all of it.";
   const closeFence = '\n```';
   text = text.slice(0, limit - note.length - closeFence.length);
   text = text.slice(0, text.lastIndexOf('\n')); // whole lines only

@@ -44,7 +44,8 @@ function main(): void {
     console.log(JSON.stringify(selected));
     return;
   }
-  for (const s of [selected].flat()) console.log(`${s.stage.padEnd(6)} ${s.account} ${s.region.padEnd(14)} ${s.stackDir}  plan=${s.planRoleArn}  deploy=${s.deployRoleArn}`);
+  for (const s of [selected].flat())
+    console.log(`${s.stage.padEnd(6)} ${s.account} ${s.region.padEnd(14)} ${s.stackDir}  plan=${s.planRoleArn}  deploy=${s.deployRoleArn}`);
 }
 
 if (require.main === module) main();

@@ -26,7 +26,9 @@ function main(): void {
     const width = Math.max(...counts.map(([type]) => type.length));
     for (const [type, count] of counts) console.log(`    ${type.padEnd(width)}  ${count}`);
   }
-  console.log(`\n${stacks.length} stage(s) synthesized. Plan one: terraform -chdir=cdktf.out/stacks/<stack> init && terraform -chdir=cdktf.out/stacks/<stack> plan`);
+  console.log(
+    `\n${stacks.length} stage(s) synthesized. Plan one: terraform -chdir=cdktf.out/stacks/<stack> init && terraform -chdir=cdktf.out/stacks/<stack> plan`,
+  );
 }
 
 main();

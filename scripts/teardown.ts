@@ -58,7 +58,11 @@ export function beyondProtection(plan: { resource_changes?: PlannedChange[] }): 
 }
 
 function terraform(dir: string, args: string[], capture = false): string {
-  const result = spawnSync('terraform', [`-chdir=${dir}`, ...args], { encoding: 'utf8', stdio: capture ? ['inherit', 'pipe', 'inherit'] : 'inherit', maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnSync('terraform', [`-chdir=${dir}`, ...args], {
+    encoding: 'utf8',
+    stdio: capture ? ['inherit', 'pipe', 'inherit'] : 'inherit',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (result.status !== 0) throw new Error(`terraform ${args[0]} exited ${result.status}`);
   return result.stdout ?? '';
 }

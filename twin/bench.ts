@@ -41,7 +41,9 @@ export function parsePlan(plan: string | undefined, stage: string): Array<{ desi
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { stage: { type: 'string', default: DEFAULT_STAGE }, plan: { type: 'string' }, out: { type: 'string', default: 'sim-out/bench' } } });
+  const { values } = parseArgs({
+    options: { stage: { type: 'string', default: DEFAULT_STAGE }, plan: { type: 'string' }, out: { type: 'string', default: 'sim-out/bench' } },
+  });
   const rows: Array<{ design: string; scenario: string; report: Report & { wallSeconds: number } }> = [];
   for (const { design, scenario: scenarioName, stage } of parsePlan(values.plan, values.stage!)) {
     const scenario = loadScenario(join(__dirname, 'scenarios', `${scenarioName}.json`));
@@ -70,9 +72,16 @@ export function table(rows: Array<{ design: string; scenario: string; report: Re
     ['account peak On-Demand / Spot (with others)', (r) => `${r.peakAccountVcpu.onDemand} / ${r.peakAccountVcpu.spot}`],
     ['RunTask calls', (r) => String(r.runTaskCalls)],
     ['throttles (+ StartExecution)', (r) => `${r.throttles.total} (+${r.throttles.startExecution})`],
-    ['over vCPU limit (share of RunTask) / capacity errors', (r) => `${r.vcpuLimitErrors} (${(r.vcpuLimitShareOfRunTaskCalls * 100).toFixed(1)} %) / ${r.capacityErrors}`],
+    [
+      'over vCPU limit (share of RunTask) / capacity errors',
+      (r) => `${r.vcpuLimitErrors} (${(r.vcpuLimitShareOfRunTaskCalls * 100).toFixed(1)} %) / ${r.capacityErrors}`,
+    ],
     ['RunTask InvalidParameter (EC2 throttled)', (r) => String(r.invalidParameterErrors)],
-    ['injected crashes / StartExecution 5xx / DynamoDB throttles', (r) => `${r.injectedFaults.dispatcherCrashes + r.injectedFaults.janitorCrashes} / ${r.injectedFaults.startExecutionErrors} / ${r.injectedFaults.dynamodbThrottles}`],
+    [
+      'injected crashes / StartExecution 5xx / DynamoDB throttles',
+      (r) =>
+        `${r.injectedFaults.dispatcherCrashes + r.injectedFaults.janitorCrashes} / ${r.injectedFaults.startExecutionErrors} / ${r.injectedFaults.dynamodbThrottles}`,
+    ],
     ['leaked batches (longest)', (r) => `${r.leaks} (${r.maxLeakSeconds} s)`],
     ['state transitions (per object)', (r) => `${r.stateTransitions} (${r.stateTransitionsPerObject})`],
     ['Lambda invocations', (r) => String(r.lambdaInvocations)],

@@ -86,15 +86,23 @@ export function renderChart(events: readonly TwinEvent[], report: Report): strin
   const bArea = `M${px(0)},${yb(0)}` + backlogMax.map((v, b) => `L${px(b)},${yb(v).toFixed(1)}`).join('') + `L${px(buckets - 1)},${yb(0)}Z`;
   const maxMarks = Math.max(1, ...marks);
   const ticks = marks
-    .map((n, b) => (n > 0 ? `<line x1="${px(b)}" x2="${px(b)}" y1="${m.t + ph + 4}" y2="${(m.t + ph + 4 + 4 + (12 * n) / maxMarks).toFixed(1)}" stroke="#d62728"/>` : ''))
+    .map((n, b) =>
+      n > 0 ? `<line x1="${px(b)}" x2="${px(b)}" y1="${m.t + ph + 4}" y2="${(m.t + ph + 4 + 4 + (12 * n) / maxMarks).toFixed(1)}" stroke="#d62728"/>` : '',
+    )
     .join('');
 
   const axisTicks = (n: number) => Array.from({ length: n + 1 }, (_, i) => i / n);
   const xLabels = axisTicks(6)
-    .map((f) => `<text x="${m.l + f * pw}" y="${H - 18}" text-anchor="middle">${fmt(f * tEnd)}</text><line x1="${m.l + f * pw}" x2="${m.l + f * pw}" y1="${m.t}" y2="${m.t + ph}" stroke="#eee"/>`)
+    .map(
+      (f) =>
+        `<text x="${m.l + f * pw}" y="${H - 18}" text-anchor="middle">${fmt(f * tEnd)}</text><line x1="${m.l + f * pw}" x2="${m.l + f * pw}" y1="${m.t}" y2="${m.t + ph}" stroke="#eee"/>`,
+    )
     .join('');
   const yLabels = axisTicks(5)
-    .map((f) => `<text x="${m.l - 8}" y="${yv(f * yTop) + 4}" text-anchor="end">${Math.round(f * yTop)}</text><line x1="${m.l}" x2="${m.l + pw}" y1="${yv(f * yTop)}" y2="${yv(f * yTop)}" stroke="#eee"/>`)
+    .map(
+      (f) =>
+        `<text x="${m.l - 8}" y="${yv(f * yTop) + 4}" text-anchor="end">${Math.round(f * yTop)}</text><line x1="${m.l}" x2="${m.l + pw}" y1="${yv(f * yTop)}" y2="${yv(f * yTop)}" stroke="#eee"/>`,
+    )
     .join('');
   const bLabels = axisTicks(5)
     .map((f) => `<text x="${m.l + pw + 8}" y="${yb(f * bTop) + 4}" fill="#888">${Math.round(f * bTop)}</text>`)

@@ -434,7 +434,9 @@ export function timeToServe(work: number, origin: number, usable: ReadonlyArray<
 
 /** Time-weighted min and median of a step function over [0, end] (its last value when it spans no time). */
 export function timeWeighted(points: ReadonlyArray<{ t: number; vcpu: number }>, end: number): { min: number; median: number } {
-  const spans = points.map((p, i) => ({ vcpu: p.vcpu, seconds: Math.max(0, Math.min(end, i + 1 < points.length ? points[i + 1].t : end) - p.t) })).filter((s) => s.seconds > 0);
+  const spans = points
+    .map((p, i) => ({ vcpu: p.vcpu, seconds: Math.max(0, Math.min(end, i + 1 < points.length ? points[i + 1].t : end) - p.t) }))
+    .filter((s) => s.seconds > 0);
   if (spans.length === 0) {
     const last = points[points.length - 1]?.vcpu ?? 0;
     return { min: last, median: last };
@@ -499,7 +501,11 @@ export function summarize(report: Report, wallSeconds?: number): string {
     );
   }
   if (Object.keys(report.failureReasons).length > 0) {
-    lines.push(`failures: ${Object.entries(report.failureReasons).map(([k, v]) => `${v} × ${k}`).join('; ')}`);
+    lines.push(
+      `failures: ${Object.entries(report.failureReasons)
+        .map(([k, v]) => `${v} × ${k}`)
+        .join('; ')}`,
+    );
   }
   if (wallSeconds !== undefined) lines.push(`virtual ${fmt(report.virtualSeconds)} in ${wallSeconds.toFixed(1)} s of wall time (stopped: ${report.stoppedBy})`);
   return lines.join('\n');

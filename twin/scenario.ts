@@ -9,7 +9,9 @@ const probability = z.number().min(0, 'must be a probability from 0 to 1').max(1
 const positive = (what: string) => z.number().gt(0, `must be above 0 (${what})`);
 const wholeAtLeast = (min: number) => z.number().int(`must be a whole number ≥ ${min}`).min(min, `must be a whole number ≥ ${min}`);
 const bucket = (burst: number, refill: number) =>
-  z.strictObject({ burst: wholeAtLeast(1).default(burst), refillPerSecond: positive('tokens per second').default(refill) }).default({ burst, refillPerSecond: refill });
+  z
+    .strictObject({ burst: wholeAtLeast(1).default(burst), refillPerSecond: positive('tokens per second').default(refill) })
+    .default({ burst, refillPerSecond: refill });
 
 /**
  * Other workloads' vCPU in one Fargate class, from each time on (a step function; 0 before the first step). Sorted
@@ -20,7 +22,11 @@ const backgroundSteps = z
   .superRefine((steps, ctx) => {
     for (let i = 1; i < steps.length; i++) {
       if (steps[i].atSeconds <= steps[i - 1].atSeconds) {
-        ctx.addIssue({ code: 'custom', path: [i, 'atSeconds'], message: `must be after the previous step's atSeconds (${steps[i - 1].atSeconds}): list the steps in time order, each time once` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'atSeconds'],
+          message: `must be after the previous step's atSeconds (${steps[i - 1].atSeconds}): list the steps in time order, each time once`,
+        });
       }
     }
   });
@@ -37,113 +43,115 @@ const duration = z.discriminatedUnion(
   "kind must be 'fixed', 'uniform' or 'lognormal'",
 );
 
-export const scenarioSchema = z
-  .strictObject({
-    description: z.string().optional(),
-    /** Seed of every random draw: the same seed gives the same run. */
-    seed: wholeAtLeast(0).default(1),
-    objects: z
-      .strictObject({
-        /** Objects uploaded at t = 0. */
-        burst: wholeAtLeast(0).default(0),
-        /** Objects uploaded at a steady rate from t = 0. */
-        steady: z.strictObject({ count: wholeAtLeast(1), ratePerSecond: positive('objects per second') }).optional(),
-      })
-      .refine((o) => o.burst + (o.steady?.count ?? 0) > 0, 'must bring at least one object (burst or steady.count)'),
-    task: z
-      .strictObject({
-        /** vCPU of one task; defaults to the stage's task.cpu / 1024. */
-        vcpu: z.number().refine((v) => [0.25, 0.5, 1, 2, 4, 8, 16].includes(v), 'must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16').optional(),
-        duration: duration.default({ kind: 'fixed', seconds: 300 }),
-        /** RunTask → RUNNING (PROVISIONING, image pull); vCPU is held meanwhile. Folded into the task's time. */
-        startupSeconds: z.number().min(0).max(600, 'must be 0–600 seconds').default(0),
-      })
-      .default({ duration: { kind: 'fixed', seconds: 300 }, startupSeconds: 0 }),
-    rates: z
-      .strictObject({
-        /** Per attempt: the task exits 75 (transient). */
-        failure: probability.default(0),
-        /** Per object: the task always exits 65 (bad input). */
-        badInput: probability.default(0),
-        /** Per Spot task: interrupted (SIGTERM, exit 75, StopCode SpotInterruption). */
-        spotInterruption: probability.default(0),
-        /** Per event: EventBridge delivers it twice. */
-        duplicate: probability.default(0),
-        /** Per object: its event is not for this pipeline (another bucket) — the intake must dead-letter it. */
-        poison: probability.default(0),
-        /** Per accepted RunTask: `failures[]` "Capacity is unavailable…". */
-        capacityError: probability.default(0),
-        /**
-         * Per RunTask call: ECS.InvalidParameterException "Error retrieving security group information … Request limit
-         * exceeded." — ECS's own EC2 calls throttled, which RunTask reports as a bad parameter.
-         */
-        invalidParameter: probability.default(0),
-      })
-      .default({ failure: 0, badInput: 0, spotInterruption: 0, duplicate: 0, poison: 0, capacityError: 0, invalidParameter: 0 }),
-    /** Other workloads in the account: their vCPU per Fargate class over time (counted against the same quotas). */
-    background: z
-      .strictObject({
-        /** FARGATE (Service Quotas L-3032A538, AWS/Usage Class Standard/OnDemand). */
-        onDemand: backgroundSteps.default([]),
-        /** FARGATE_SPOT (L-36FBB829, Standard/Spot). */
-        spot: backgroundSteps.default([]),
-      })
-      .default({ onDemand: [], spot: [] }),
-    /** Failures injected into the pipeline's own moving parts (each a probability; see twin/engines/faults.ts). */
-    faults: z
-      .strictObject({
-        /** Per dispatcher invocation: it dies between two of its AWS calls. */
-        dispatcherCrash: probability.default(0),
-        /** Per janitor invocation: the same. */
-        janitorCrash: probability.default(0),
-        /** Per StartExecution call from the functions: a 5xx (ServiceUnavailable) before it reaches Step Functions. */
-        startExecutionError: probability.default(0),
-        /** Per DynamoDB request: ProvisionedThroughputExceededException. */
-        dynamodbThrottle: probability.default(0),
-      })
-      .default({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 }),
-    quotas: z
-      .strictObject({
-        /**
-         * The emulated ACCOUNT's "Fargate On-Demand vCPU resource count" (L-3032A538); defaults to the stage's
-         * accountVcpuQuota. The stage's own setting is not derived from it (see overrides.accountVcpuQuota).
-         */
-        fargateVcpu: positive('vCPU').optional(),
-        /** The account's "Fargate Spot vCPU resource count" (L-36FBB829); defaults to fargateVcpu. */
-        fargateSpotVcpu: positive('vCPU').optional(),
-        /** ECS RunTask/StartTask/StopTask bucket. */
-        ecsApi: bucket(100, 40),
-        /** Fargate RunTask calls per second (burst and sustained). */
-        fargateRunTaskPerSecond: positive('calls per second').default(20),
-        /** Fargate task launches. */
-        fargateLaunch: bucket(100, 20),
-        /** Step Functions StartExecution. */
-        startExecution: bucket(1300, 300),
-      })
-      .default({
-        ecsApi: { burst: 100, refillPerSecond: 40 },
-        fargateRunTaskPerSecond: 20,
-        fargateLaunch: { burst: 100, refillPerSecond: 20 },
-        startExecution: { burst: 1300, refillPerSecond: 300 },
-      }),
-    /** Overrides of the stage's capacity settings (validated with the stage schema). */
-    overrides: z
-      .strictObject({
-        /** The stage config's capacity.accountVcpuQuota (what the stage believes; the account's is quotas.*). */
-        accountVcpuQuota: wholeAtLeast(1).optional(),
-        vcpuBudget: positive('vCPU').optional(),
-        launchRatePerSecond: positive('launches per second').optional(),
-        launchBurst: wholeAtLeast(1).optional(),
-        mapMaxConcurrency: wholeAtLeast(1).optional(),
-        jobsPerExecution: wholeAtLeast(1).optional(),
-        batchWindowSeconds: z.number().optional(),
-        /** The stage's task.capacityProviders (validated by the stage schema). */
-        capacityProviders: z.array(z.strictObject({ name: z.string(), weight: z.number(), base: z.number() })).optional(),
-      })
-      .default({}),
-    /** Stop the run after this much virtual time (what is unfinished then counts as lost). */
-    maxVirtualSeconds: positive('seconds').default(14 * 24 * 3600),
-  });
+export const scenarioSchema = z.strictObject({
+  description: z.string().optional(),
+  /** Seed of every random draw: the same seed gives the same run. */
+  seed: wholeAtLeast(0).default(1),
+  objects: z
+    .strictObject({
+      /** Objects uploaded at t = 0. */
+      burst: wholeAtLeast(0).default(0),
+      /** Objects uploaded at a steady rate from t = 0. */
+      steady: z.strictObject({ count: wholeAtLeast(1), ratePerSecond: positive('objects per second') }).optional(),
+    })
+    .refine((o) => o.burst + (o.steady?.count ?? 0) > 0, 'must bring at least one object (burst or steady.count)'),
+  task: z
+    .strictObject({
+      /** vCPU of one task; defaults to the stage's task.cpu / 1024. */
+      vcpu: z
+        .number()
+        .refine((v) => [0.25, 0.5, 1, 2, 4, 8, 16].includes(v), 'must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16')
+        .optional(),
+      duration: duration.default({ kind: 'fixed', seconds: 300 }),
+      /** RunTask → RUNNING (PROVISIONING, image pull); vCPU is held meanwhile. Folded into the task's time. */
+      startupSeconds: z.number().min(0).max(600, 'must be 0–600 seconds').default(0),
+    })
+    .default({ duration: { kind: 'fixed', seconds: 300 }, startupSeconds: 0 }),
+  rates: z
+    .strictObject({
+      /** Per attempt: the task exits 75 (transient). */
+      failure: probability.default(0),
+      /** Per object: the task always exits 65 (bad input). */
+      badInput: probability.default(0),
+      /** Per Spot task: interrupted (SIGTERM, exit 75, StopCode SpotInterruption). */
+      spotInterruption: probability.default(0),
+      /** Per event: EventBridge delivers it twice. */
+      duplicate: probability.default(0),
+      /** Per object: its event is not for this pipeline (another bucket) — the intake must dead-letter it. */
+      poison: probability.default(0),
+      /** Per accepted RunTask: `failures[]` "Capacity is unavailable…". */
+      capacityError: probability.default(0),
+      /**
+       * Per RunTask call: ECS.InvalidParameterException "Error retrieving security group information … Request limit
+       * exceeded." — ECS's own EC2 calls throttled, which RunTask reports as a bad parameter.
+       */
+      invalidParameter: probability.default(0),
+    })
+    .default({ failure: 0, badInput: 0, spotInterruption: 0, duplicate: 0, poison: 0, capacityError: 0, invalidParameter: 0 }),
+  /** Other workloads in the account: their vCPU per Fargate class over time (counted against the same quotas). */
+  background: z
+    .strictObject({
+      /** FARGATE (Service Quotas L-3032A538, AWS/Usage Class Standard/OnDemand). */
+      onDemand: backgroundSteps.default([]),
+      /** FARGATE_SPOT (L-36FBB829, Standard/Spot). */
+      spot: backgroundSteps.default([]),
+    })
+    .default({ onDemand: [], spot: [] }),
+  /** Failures injected into the pipeline's own moving parts (each a probability; see twin/engines/faults.ts). */
+  faults: z
+    .strictObject({
+      /** Per dispatcher invocation: it dies between two of its AWS calls. */
+      dispatcherCrash: probability.default(0),
+      /** Per janitor invocation: the same. */
+      janitorCrash: probability.default(0),
+      /** Per StartExecution call from the functions: a 5xx (ServiceUnavailable) before it reaches Step Functions. */
+      startExecutionError: probability.default(0),
+      /** Per DynamoDB request: ProvisionedThroughputExceededException. */
+      dynamodbThrottle: probability.default(0),
+    })
+    .default({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 }),
+  quotas: z
+    .strictObject({
+      /**
+       * The emulated ACCOUNT's "Fargate On-Demand vCPU resource count" (L-3032A538); defaults to the stage's
+       * accountVcpuQuota. The stage's own setting is not derived from it (see overrides.accountVcpuQuota).
+       */
+      fargateVcpu: positive('vCPU').optional(),
+      /** The account's "Fargate Spot vCPU resource count" (L-36FBB829); defaults to fargateVcpu. */
+      fargateSpotVcpu: positive('vCPU').optional(),
+      /** ECS RunTask/StartTask/StopTask bucket. */
+      ecsApi: bucket(100, 40),
+      /** Fargate RunTask calls per second (burst and sustained). */
+      fargateRunTaskPerSecond: positive('calls per second').default(20),
+      /** Fargate task launches. */
+      fargateLaunch: bucket(100, 20),
+      /** Step Functions StartExecution. */
+      startExecution: bucket(1300, 300),
+    })
+    .default({
+      ecsApi: { burst: 100, refillPerSecond: 40 },
+      fargateRunTaskPerSecond: 20,
+      fargateLaunch: { burst: 100, refillPerSecond: 20 },
+      startExecution: { burst: 1300, refillPerSecond: 300 },
+    }),
+  /** Overrides of the stage's capacity settings (validated with the stage schema). */
+  overrides: z
+    .strictObject({
+      /** The stage config's capacity.accountVcpuQuota (what the stage believes; the account's is quotas.*). */
+      accountVcpuQuota: wholeAtLeast(1).optional(),
+      vcpuBudget: positive('vCPU').optional(),
+      launchRatePerSecond: positive('launches per second').optional(),
+      launchBurst: wholeAtLeast(1).optional(),
+      mapMaxConcurrency: wholeAtLeast(1).optional(),
+      jobsPerExecution: wholeAtLeast(1).optional(),
+      batchWindowSeconds: z.number().optional(),
+      /** The stage's task.capacityProviders (validated by the stage schema). */
+      capacityProviders: z.array(z.strictObject({ name: z.string(), weight: z.number(), base: z.number() })).optional(),
+    })
+    .default({}),
+  /** Stop the run after this much virtual time (what is unfinished then counts as lost). */
+  maxVirtualSeconds: positive('seconds').default(14 * 24 * 3600),
+});
 
 export type Scenario = z.output<typeof scenarioSchema>;
 export type ScenarioInput = z.input<typeof scenarioSchema>;
@@ -162,7 +170,7 @@ export function loadScenario(path: string): Scenario {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`${path}: cannot read scenario JSON: ${(error as Error).message}`);
+    throw new Error(`${path}: cannot read scenario JSON: ${(error as Error).message}`, { cause: error });
   }
   return parseScenario(raw, path);
 }

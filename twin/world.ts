@@ -3,13 +3,14 @@ import { AccountEmulator } from './engines/account';
 import { VirtualClock } from './engines/clock';
 import { DynamoDb } from './engines/dynamo';
 import { EcsEmulator, USAGE_CLASS_OF } from './engines/ecs';
-import { crashingRun, dynamodbThrottle, failingStartExecution, sdkRetrying, SDK_RETRY, type CrashingRun, type Sender, type SdkRetryProfile } from './engines/faults';
+import { crashingRun, dynamodbThrottle, failingStartExecution, sdkRetrying, SDK_RETRY, type CrashingRun, type SdkRetryProfile } from './engines/faults';
 import { LambdaEmulator } from './engines/lambda';
 import { chance, normal, streamFor, type Rng } from './engines/random';
 import { Recorder, type TwinEvent } from './engines/recorder';
 import { SfnEmulator } from './engines/stepfunctions';
 import { SqsEmulator } from './engines/sqs';
 import { objectCount, type Scenario } from './scenario';
+import type { AwsClient } from '../functions/runtime';
 
 export type DesignName = 'sluice' | 'naive' | 'semaphore';
 export const DESIGNS: DesignName[] = ['sluice', 'naive', 'semaphore'];
@@ -60,8 +61,8 @@ export interface Progress {
 export interface WorldFaults {
   dispatcherCrash: CrashingRun;
   janitorCrash: CrashingRun;
-  startExecution: <T extends Sender>(sfn: T) => T;
-  sdk: <T extends Sender>(client: T, profile?: SdkRetryProfile) => T;
+  startExecution: <T extends AwsClient>(sfn: T) => T;
+  sdk: <T extends AwsClient>(client: T, profile?: SdkRetryProfile) => T;
 }
 
 /**
@@ -152,9 +153,15 @@ export class World {
     });
     this.sqs = new SqsEmulator(this.clock, this.recorder);
     this.lambda = new LambdaEmulator(this.clock, this.recorder);
-    this.sfn = new SfnEmulator(this.clock, streamFor(seed, 'sfn'), this.recorder, { ecs: this.ecs, dynamodb: this.ddb, lambda: this.lambda, sqs: this.sqs }, {
-      startExecutionBucket: scenario.quotas.startExecution,
-    });
+    this.sfn = new SfnEmulator(
+      this.clock,
+      streamFor(seed, 'sfn'),
+      this.recorder,
+      { ecs: this.ecs, dynamodb: this.ddb, lambda: this.lambda, sqs: this.sqs },
+      {
+        startExecutionBucket: scenario.quotas.startExecution,
+      },
+    );
     this.account = new AccountEmulator(this.clock, this.ecs, this.accountQuotas);
     this.faults = this.buildFaults();
     this.recorder.onEvent((event) => this.observe(event));
@@ -168,9 +175,13 @@ export class World {
       // batch makes about that many: receive, read the pool, the transaction, StartExecution, delete, …).
       crashingRun(this.rng(`faults.${fn}Crash`), p, 10, this.clock, (crash) => this.recorder.emit('crash', { function: fn, call: crash.call, of: crash.of }));
     if (f.dynamodbThrottle > 0) {
-      this.ddb.faults = dynamodbThrottle(this.rng('faults.dynamodbThrottle'), f.dynamodbThrottle, () => this.recorder.emit('injectedFault', { fault: 'dynamodbThrottle' }));
+      this.ddb.faults = dynamodbThrottle(this.rng('faults.dynamodbThrottle'), f.dynamodbThrottle, () =>
+        this.recorder.emit('injectedFault', { fault: 'dynamodbThrottle' }),
+      );
     }
-    const startExecution = failingStartExecution(this.rng('faults.startExecutionError'), f.startExecutionError, () => this.recorder.emit('injectedFault', { fault: 'startExecutionError' }));
+    const startExecution = failingStartExecution(this.rng('faults.startExecutionError'), f.startExecutionError, () =>
+      this.recorder.emit('injectedFault', { fault: 'startExecutionError' }),
+    );
     const retryJitter = this.rng('sdk-retry');
     return {
       dispatcherCrash: crashes('dispatcher', f.dispatcherCrash),
@@ -274,13 +285,15 @@ export class World {
         break;
       case 'throttle':
       case 'vcpuLimit':
-        if (this.lastOutcome.get(jobId)?.status !== 'succeeded') this.lastOutcome.set(jobId, { status: 'failed', error: `ECS.AmazonECSException (${event.type === 'vcpuLimit' ? 'vCPU limit' : 'Rate exceeded'})` });
+        if (this.lastOutcome.get(jobId)?.status !== 'succeeded')
+          this.lastOutcome.set(jobId, { status: 'failed', error: `ECS.AmazonECSException (${event.type === 'vcpuLimit' ? 'vCPU limit' : 'Rate exceeded'})` });
         break;
       case 'capacityError':
         if (this.lastOutcome.get(jobId)?.status !== 'succeeded') this.lastOutcome.set(jobId, { status: 'failed', error: 'AmazonECS.Unknown (capacity)' });
         break;
       case 'invalidParameter':
-        if (this.lastOutcome.get(jobId)?.status !== 'succeeded') this.lastOutcome.set(jobId, { status: 'failed', error: 'ECS.InvalidParameterException (EC2 request limit)' });
+        if (this.lastOutcome.get(jobId)?.status !== 'succeeded')
+          this.lastOutcome.set(jobId, { status: 'failed', error: 'ECS.InvalidParameterException (EC2 request limit)' });
         break;
       case 'jobDone':
       case 'dlq':

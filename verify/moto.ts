@@ -19,7 +19,13 @@ export interface MotoServer {
   readonly accountId: string;
   readonly region: string;
   /** SDK client options that reach this server (its certificate is self-signed). */
-  clientConfig(): { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string }; requestHandler: NodeHttpHandler; forcePathStyle: boolean };
+  clientConfig(): {
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    requestHandler: NodeHttpHandler;
+    forcePathStyle: boolean;
+  };
   stop(): Promise<void>;
 }
 
@@ -30,7 +36,9 @@ export function checkMotoInstalled(python = process.env.SLUICE_PYTHON ?? 'python
     throw new Error(`moto is not installed for ${python}: python3 -m pip install "moto[server]==${MOTO_VERSION}" (or set SLUICE_PYTHON)`);
   }
   if (probe.stdout.trim() !== MOTO_VERSION) {
-    throw new Error(`moto ${probe.stdout.trim()} is installed; these checks are written against ${MOTO_VERSION}: python3 -m pip install "moto[server]==${MOTO_VERSION}"`);
+    throw new Error(
+      `moto ${probe.stdout.trim()} is installed; these checks are written against ${MOTO_VERSION}: python3 -m pip install "moto[server]==${MOTO_VERSION}"`,
+    );
   }
 }
 
@@ -47,7 +55,13 @@ async function freePort(): Promise<number> {
 
 export const TEST_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
-export async function startMoto(options: { accountId: string; region: string; log?: (line: string) => void; logFile?: string; fargateVcpuQuota?: number }): Promise<MotoServer> {
+export async function startMoto(options: {
+  accountId: string;
+  region: string;
+  log?: (line: string) => void;
+  logFile?: string;
+  fargateVcpuQuota?: number;
+}): Promise<MotoServer> {
   checkMotoInstalled();
   const python = process.env.SLUICE_PYTHON ?? 'python3';
   const port = await freePort();
@@ -57,7 +71,12 @@ export async function startMoto(options: { accountId: string; region: string; lo
   const logFile = options.logFile ?? join(mkdtempSync(join(tmpdir(), 'sluice-moto-')), 'moto.log');
   const fd = openSync(logFile, 'w');
   const child: ChildProcess = spawn(python, [LAUNCHER, '-H', '127.0.0.1', '-p', String(port), '-s'], {
-    env: { ...process.env, MOTO_ACCOUNT_ID: options.accountId, PYTHONUNBUFFERED: '1', ...(options.fargateVcpuQuota ? { MOTO_FARGATE_VCPU_QUOTA: String(options.fargateVcpuQuota) } : {}) },
+    env: {
+      ...process.env,
+      MOTO_ACCOUNT_ID: options.accountId,
+      PYTHONUNBUFFERED: '1',
+      ...(options.fargateVcpuQuota ? { MOTO_FARGATE_VCPU_QUOTA: String(options.fargateVcpuQuota) } : {}),
+    },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);

@@ -35,7 +35,14 @@ export function networkFixture(config: EnvironmentConfig, providerVersion: strin
 }
 
 /** Applies the stand-in network on the emulator and returns its ids. */
-export function createStandInNetwork(config: EnvironmentConfig, endpoint: string, scratch: string, choice: ProviderChoice, env: NodeJS.ProcessEnv, log: (l: string) => void): ExistingNetwork {
+export function createStandInNetwork(
+  config: EnvironmentConfig,
+  endpoint: string,
+  scratch: string,
+  choice: ProviderChoice,
+  env: NodeJS.ProcessEnv,
+  log: (l: string) => void,
+): ExistingNetwork {
   if (config.network.kind !== 'existing') throw new Error(`${config.stage} creates its own network`);
   const dir = join(scratch, `network-for-${config.stage}`);
   const json = networkFixture(config, choice.version, config.network.privateSubnetIds.length);
@@ -52,7 +59,10 @@ export function substituteNetwork(stackDir: string, config: EnvironmentConfig, n
   if (config.network.kind !== 'existing') return;
   const file = join(stackDir, 'cdk.tf.json');
   let text = readFileSync(file, 'utf8');
-  const pairs: Array<[string, string]> = [[config.network.vpcId, network.vpcId], ...config.network.privateSubnetIds.map((id, i): [string, string] => [id, network.privateSubnetIds[i]])];
+  const pairs: Array<[string, string]> = [
+    [config.network.vpcId, network.vpcId],
+    ...config.network.privateSubnetIds.map((id, i): [string, string] => [id, network.privateSubnetIds[i]]),
+  ];
   for (const [configured, standIn] of pairs) {
     if (!text.includes(configured)) throw new Error(`${config.stage}: ${configured} does not appear in the synthesized stack`);
     text = text.split(configured).join(standIn);

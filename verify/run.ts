@@ -19,7 +19,16 @@ import { readSynthesizedStacks, type TerraformJson } from '../scripts/synth-outp
 import { emulatorOverride } from './endpoints';
 import { createStandInNetwork, substituteNetwork, type ExistingNetwork } from './network-fixture';
 import { startMoto, TEST_CREDENTIALS, type MotoServer } from './moto';
-import { chooseProvider, cliConfig, mirrorCandidates, pinnedAwsProvider, registryReachable, resourcesInState, ScratchStack, type ProviderChoice } from './terraform';
+import {
+  chooseProvider,
+  cliConfig,
+  mirrorCandidates,
+  pinnedAwsProvider,
+  registryReachable,
+  resourcesInState,
+  ScratchStack,
+  type ProviderChoice,
+} from './terraform';
 
 const ROOT = resolve(__dirname, '..');
 const BOOTSTRAP_OUTDIR = join('cdktf.out', 'bootstrap');
@@ -35,7 +44,8 @@ function checkTerraform(): void {
   const probe = spawnSync('terraform', ['version', '-json'], { encoding: 'utf8' });
   if (probe.error) throw new Error(`terraform is not on the PATH: install Terraform ${terraformVersion()} (the version .terraform-version pins)`);
   const version = (JSON.parse(probe.stdout) as { terraform_version: string }).terraform_version;
-  if (version !== terraformVersion()) throw new Error(`terraform ${version} is on the PATH; every stack requires exactly ${terraformVersion()} (.terraform-version)`);
+  if (version !== terraformVersion())
+    throw new Error(`terraform ${version} is on the PATH; every stack requires exactly ${terraformVersion()} (.terraform-version)`);
 }
 
 interface StageResult {
@@ -50,7 +60,14 @@ function stackSource(outdir: string, name: string): { dir: string; json: Terrafo
 }
 
 /** Applies, re-plans and leaves the bootstrap stack of one account up (its state bucket holds the stages' state). */
-function applyBootstrap(accountId: string, moto: MotoServer, scratch: string, choice: ProviderChoice, env: NodeJS.ProcessEnv, result: StageResult): ScratchStack {
+function applyBootstrap(
+  accountId: string,
+  moto: MotoServer,
+  scratch: string,
+  choice: ProviderChoice,
+  env: NodeJS.ProcessEnv,
+  result: StageResult,
+): ScratchStack {
   const name = bootstrapStackName(accountId);
   const source = stackSource(BOOTSTRAP_OUTDIR, name);
   const stack = ScratchStack.create(name, source.dir, scratch, choice, env, log);
@@ -65,9 +82,12 @@ function applyBootstrap(accountId: string, moto: MotoServer, scratch: string, ch
 /** The state bucket has prevent_destroy: a plain destroy must be refused; the rest is destroyed by target. */
 function destroyBootstrap(stack: ScratchStack, result: StageResult): void {
   const refused = stack.terraform(['destroy', '-input=false', '-no-color', '-auto-approve'], { allowCodes: [1] });
-  if (!refused.output.includes('Instance cannot be destroyed')) throw new Error(`${stack.name}: destroy failed, but not because of prevent_destroy:\n${refused.output.slice(-2000)}`);
+  if (!refused.output.includes('Instance cannot be destroyed'))
+    throw new Error(`${stack.name}: destroy failed, but not because of prevent_destroy:\n${refused.output.slice(-2000)}`);
   const kept = new Set(['aws_s3_bucket']);
-  const targets = resourcesInState(stack.state()).filter((r) => !kept.has(r.type)).map((r) => `-target=${r.address}`);
+  const targets = resourcesInState(stack.state())
+    .filter((r) => !kept.has(r.type))
+    .map((r) => `-target=${r.address}`);
   timed(result, 'destroy (all but the state bucket)', () => stack.terraform(['destroy', '-input=false', '-no-color', '-auto-approve', ...targets]));
   const left = resourcesInState(stack.state()).map((r) => r.type);
   if (left.join(',') !== 'aws_s3_bucket') throw new Error(`${stack.name}: after the targeted destroy, state still holds ${left.join(', ')}`);
@@ -88,7 +108,10 @@ function timed(result: StageResult, step: string, fn: () => unknown): void {
 function exerciseContext(config: EnvironmentConfig, stack: ScratchStack, moto: MotoServer) {
   const state = stack.state();
   const functions = Object.fromEntries(
-    resourcesInState(state, 'aws_lambda_function').map((r) => [String(r.values.function_name), (r.values.environment?.[0]?.variables ?? {}) as Record<string, string>]),
+    resourcesInState(state, 'aws_lambda_function').map((r) => [
+      String(r.values.function_name),
+      (r.values.environment?.[0]?.variables ?? {}) as Record<string, string>,
+    ]),
   );
   const [seed] = resourcesInState(state, 'aws_lambda_invocation');
   return {
@@ -112,7 +135,14 @@ function exercise(config: EnvironmentConfig, stack: ScratchStack, moto: MotoServ
 }
 
 /** Replaces the scratch copy's configuration by the stage synthesized for teardown, keeping its backend and init. */
-function teardown(config: EnvironmentConfig, stack: ScratchStack, scratch: string, choice: ProviderChoice, result: StageResult, network?: ExistingNetwork): void {
+function teardown(
+  config: EnvironmentConfig,
+  stack: ScratchStack,
+  scratch: string,
+  choice: ProviderChoice,
+  result: StageResult,
+  network?: ExistingNetwork,
+): void {
   const lifted = synthesizeForTeardown(config, join(scratch, 'teardown-synth'));
   const fresh = ScratchStack.create(`${stack.name}-teardown-copy`, lifted, scratch, choice, {}, log);
   if (network) substituteNetwork(fresh.dir, config, network);
@@ -128,10 +158,22 @@ function teardown(config: EnvironmentConfig, stack: ScratchStack, scratch: strin
   if (left.length > 0) throw new Error(`${stack.name}: destroy left ${left.map((r) => r.address).join(', ')}`);
 }
 
-async function verifyAccount(accountId: string, stages: EnvironmentConfig[], scratch: string, choice: ProviderChoice, env: NodeJS.ProcessEnv): Promise<StageResult[]> {
+async function verifyAccount(
+  accountId: string,
+  stages: EnvironmentConfig[],
+  scratch: string,
+  choice: ProviderChoice,
+  env: NodeJS.ProcessEnv,
+): Promise<StageResult[]> {
   const results: StageResult[] = [];
   // The account's Fargate quota as the stage config says it is (what Service Quotas would answer).
-  const moto = await startMoto({ accountId, region: stages[0].backend.region, log, logFile: join(scratch, `moto-${accountId}.log`), fargateVcpuQuota: stages[0].capacity.accountVcpuQuota });
+  const moto = await startMoto({
+    accountId,
+    region: stages[0].backend.region,
+    log,
+    logFile: join(scratch, `moto-${accountId}.log`),
+    fargateVcpuQuota: stages[0].capacity.accountVcpuQuota,
+  });
   try {
     const bootstrapResult: StageResult = { name: bootstrapStackName(accountId), steps: [] };
     results.push(bootstrapResult);
@@ -230,4 +272,3 @@ if (require.main === module) {
     },
   );
 }
-

@@ -43,7 +43,8 @@ export interface ProviderChoice {
 
 export function pinnedAwsProvider(json: TerraformJson): string {
   const aws = (json.terraform.required_providers as Record<string, { version?: string }> | undefined)?.aws;
-  if (!aws?.version || !/^\d+\.\d+\.\d+$/.test(aws.version)) throw new Error(`the stack pins no exact hashicorp/aws version (got ${JSON.stringify(aws?.version)})`);
+  if (!aws?.version || !/^\d+\.\d+\.\d+$/.test(aws.version))
+    throw new Error(`the stack pins no exact hashicorp/aws version (got ${JSON.stringify(aws?.version)})`);
   return aws.version;
 }
 
@@ -73,9 +74,16 @@ export function chooseProvider(pinned: string, mirrors: readonly string[], regis
 }
 
 export function registryReachable(): boolean {
-  const probe = spawnSync(process.execPath, ['-e', "fetch('https://registry.terraform.io/.well-known/terraform.json',{signal:AbortSignal.timeout(5000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"], {
-    timeout: 8000,
-  });
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      "fetch('https://registry.terraform.io/.well-known/terraform.json',{signal:AbortSignal.timeout(5000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))",
+    ],
+    {
+      timeout: 8000,
+    },
+  );
   return probe.status === 0;
 }
 

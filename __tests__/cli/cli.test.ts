@@ -16,7 +16,11 @@ async function runQuietly(...argv: string[]) {
   const stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => (out.push(String(chunk)), true));
   const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => (err.push(String(chunk)), true));
   try {
-    const code = await run(argv, (t) => out.push(t), (t) => err.push(t));
+    const code = await run(
+      argv,
+      (t) => out.push(t),
+      (t) => err.push(t),
+    );
     return { code, out: out.join(''), err: err.join('') };
   } finally {
     stdout.mockRestore();
@@ -56,7 +60,9 @@ describe('sluice find: what it is asked for', () => {
   });
 
   test('a malformed s3:// URL is a usage error', () => {
-    expect(() => parseTarget('s3://only-a-bucket', bucket)).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: '"s3://only-a-bucket" is not s3://<bucket>/<key>' }));
+    expect(() => parseTarget('s3://only-a-bucket', bucket)).toThrow(
+      expect.objectContaining({ exitCode: EXIT.usage, message: '"s3://only-a-bucket" is not s3://<bucket>/<key>' }),
+    );
   });
 
   test('prints each version’s job: status, attempts, times, execution with its console link, task, result, error', () => {
@@ -66,7 +72,20 @@ describe('sluice find: what it is asked for', () => {
         versionId: 'v2',
         consoleUrl: 'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:x',
         result: 's3://b/results/incoming/x.csv.json',
-        row: { jobId: 'a'.repeat(32), status: 'succeeded', bucket: 'b', objectKey: 'incoming/x.csv', versionId: 'v2', sequencer: '', admissions: 2, failedRuns: 1, executionArn: 'arn:x', startedAt: '2026-12-01T10:00:00.000Z', finishedAt: '2026-12-01T10:05:00.000Z', taskArn: 'arn:task' },
+        row: {
+          jobId: 'a'.repeat(32),
+          status: 'succeeded',
+          bucket: 'b',
+          objectKey: 'incoming/x.csv',
+          versionId: 'v2',
+          sequencer: '',
+          admissions: 2,
+          failedRuns: 1,
+          executionArn: 'arn:x',
+          startedAt: '2026-12-01T10:00:00.000Z',
+          finishedAt: '2026-12-01T10:05:00.000Z',
+          taskArn: 'arn:task',
+        },
       },
       { jobId: 'b'.repeat(32), versionId: 'v1' },
     ];
@@ -94,7 +113,13 @@ test('sluice status prints one aligned line per question', () => {
   const status: StageStatus = {
     stage: 'prod',
     at: '2026-12-01T10:00:00.000Z',
-    vcpu: { configuredBudget: 100, effectiveBudget: 70, limitedBy: 'account', inUse: 42, account: { readAt: '2026-12-01T09:59:00.000Z', classes: { FARGATE: { quotaVcpu: 120, usedVcpu: 92, othersVcpu: 50 } } } },
+    vcpu: {
+      configuredBudget: 100,
+      effectiveBudget: 70,
+      limitedBy: 'account',
+      inUse: 42,
+      account: { readAt: '2026-12-01T09:59:00.000Z', classes: { FARGATE: { quotaVcpu: 120, usedVcpu: 92, othersVcpu: 50 } } },
+    },
     launchTokens: { available: 7, burst: 20, ratePerSecond: 10 },
     leases: { batches: 5, jobs: 42 },
     backlog: { waiting: 1200, inFlight: 0, delayed: 3 },
@@ -125,7 +150,9 @@ describe('sluice: options a user types', () => {
   ])('duration %s', (text, ms) => expect(parseDuration('--since', text)).toBe(ms));
 
   test.each(['0m', '24', '1w', '-5m', '1.5h', ''])('duration "%s" is refused with what is allowed', (text) => {
-    expect(() => parseDuration('--since', text)).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: `--since takes a duration like 90s, 15m, 24h or 7d (got "${text}")` }));
+    expect(() => parseDuration('--since', text)).toThrow(
+      expect.objectContaining({ exitCode: EXIT.usage, message: `--since takes a duration like 90s, 15m, 24h or 7d (got "${text}")` }),
+    );
   });
 
   test('numbers: within their range, or one clear line', () => {
@@ -155,7 +182,12 @@ describe('sluice: options a user types', () => {
 });
 
 describe('sluice failures, redrive, pause and drain: what they print', () => {
-  const deadLetters = (queue: string, reasons: FailuresReport['deadLetters']['intake']['reasons'], depth = reasons.reduce((n, r) => n + r.count, 0)) => ({ queue, depth, sampled: depth, reasons });
+  const deadLetters = (queue: string, reasons: FailuresReport['deadLetters']['intake']['reasons'], depth = reasons.reduce((n, r) => n + r.count, 0)) => ({
+    queue,
+    depth,
+    sampled: depth,
+    reasons,
+  });
 
   test('failures: a line per error with its count, its newest examples with their cause, then each DLQ by reason', () => {
     const report: FailuresReport = {
@@ -166,7 +198,16 @@ describe('sluice failures, redrive, pause and drain: what they print', () => {
         {
           error: 'States.TaskFailed',
           count: 2,
-          examples: [{ jobId: 'a'.repeat(32), bucket: 'b', objectKey: 'incoming/x.csv', error: 'States.TaskFailed', finishedAt: '2026-12-01T09:30:00.000Z', cause: '{"ExitCode": 65,\n "Reason": "bad input"}' }],
+          examples: [
+            {
+              jobId: 'a'.repeat(32),
+              bucket: 'b',
+              objectKey: 'incoming/x.csv',
+              error: 'States.TaskFailed',
+              finishedAt: '2026-12-01T09:30:00.000Z',
+              cause: '{"ExitCode": 65,\n "Reason": "bad input"}',
+            },
+          ],
         },
         { error: 'ExecutionABORTED', count: 1, examples: [] },
       ],
@@ -196,7 +237,12 @@ describe('sluice failures, redrive, pause and drain: what they print', () => {
   ])('a dead letter’s reason: %j', (message, reason) => expect(deadLetterReason(message)).toBe(reason));
 
   test('redrive: each job and queue, then one summary line; a dry run says it changed nothing', () => {
-    const summary = { dryRun: true, redriven: ['a'.repeat(32)], skipped: [{ jobId: 'b'.repeat(32), status: 'succeeded' as const }], deadLetters: { 'p-intake-dlq': 2 } };
+    const summary = {
+      dryRun: true,
+      redriven: ['a'.repeat(32)],
+      skipped: [{ jobId: 'b'.repeat(32), status: 'succeeded' as const }],
+      deadLetters: { 'p-intake-dlq': 2 },
+    };
     expect(formatRedrive(summary).split('\n')).toEqual([
       `would redrive  ${'a'.repeat(32)}`,
       `skipped  ${'b'.repeat(32)} (succeeded: only failed jobs are redriven)`,

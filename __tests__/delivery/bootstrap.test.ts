@@ -70,11 +70,27 @@ describe('bootstrap configuration', () => {
     ['owner', (c: any) => (c.github.owner = 'bad owner'), /github\.owner: must be a GitHub user or organization name.*got "bad owner"/],
     ['repository', (c: any) => (c.github.repository = ''), /github\.repository: must be a GitHub repository name/],
     ['account id', (c: any) => (c.accounts['12'] = { oidcProvider: { kind: 'create' } }), /accounts\.12: keys must be 12-digit AWS account ids \(got "12"\)/],
-    ['provider kind', (c: any) => (c.accounts['111111111111'].oidcProvider = { kind: 'maybe' }), /accounts\.111111111111\.oidcProvider\.kind: kind must be 'create' or 'existing'/],
-    ['provider arn', (c: any) => (c.accounts['111111111111'].oidcProvider = { kind: 'existing', arn: 'arn:aws:iam::111111111111:oidc-provider/example.com' }), /oidcProvider\.arn: must be the ARN of the GitHub OIDC provider/],
-    ['provider in another account', (c: any) => (c.accounts['111111111111'].oidcProvider = { kind: 'existing', arn: githubOidcProviderArn('999999999999', 'eu-west-1') }), /accounts\.111111111111\.oidcProvider\.arn: must be the provider in account 111111111111/],
+    [
+      'provider kind',
+      (c: any) => (c.accounts['111111111111'].oidcProvider = { kind: 'maybe' }),
+      /accounts\.111111111111\.oidcProvider\.kind: kind must be 'create' or 'existing'/,
+    ],
+    [
+      'provider arn',
+      (c: any) => (c.accounts['111111111111'].oidcProvider = { kind: 'existing', arn: 'arn:aws:iam::111111111111:oidc-provider/example.com' }),
+      /oidcProvider\.arn: must be the ARN of the GitHub OIDC provider/,
+    ],
+    [
+      'provider in another account',
+      (c: any) => (c.accounts['111111111111'].oidcProvider = { kind: 'existing', arn: githubOidcProviderArn('999999999999', 'eu-west-1') }),
+      /accounts\.111111111111\.oidcProvider\.arn: must be the provider in account 111111111111/,
+    ],
     ['missing account', (c: any) => delete c.accounts['222222222222'], /accounts: must list account 222222222222 \(stage stg deploys there\)/],
-    ['account without stage', (c: any) => (c.accounts['444444444444'] = { oidcProvider: { kind: 'create' } }), /accounts\.444444444444: no stage deploys to this account/],
+    [
+      'account without stage',
+      (c: any) => (c.accounts['444444444444'] = { oidcProvider: { kind: 'create' } }),
+      /accounts\.444444444444: no stage deploys to this account/,
+    ],
     ['retention', (c: any) => (c.state.noncurrentVersionRetentionDays = 0), /state\.noncurrentVersionRetentionDays: must be a whole number from 1 to 3650/],
     ['unknown field', (c: any) => (c.stateBucket = 'x'), /\(root\): Unrecognized key/],
   ])('rejects a bad %s, naming the field and what is allowed', (_what, change, message) => {
@@ -157,7 +173,9 @@ describe('bootstrap stack: who may assume the roles (trust policies)', () => {
   test('only tokens through this account’s GitHub provider, and only with both claims', () => {
     const other = githubOidcProviderArn('999999999999', 'eu-west-1');
     expect(assumeRoleWithWebIdentity(deploy, other, token(`repo:${repo}:environment:dev`))).toBe('ImplicitlyDenied');
-    expect(assumeRoleWithWebIdentity(deploy, providerArn, { 'token.actions.githubusercontent.com:sub': `repo:${repo}:environment:dev` })).toBe('ImplicitlyDenied');
+    expect(assumeRoleWithWebIdentity(deploy, providerArn, { 'token.actions.githubusercontent.com:sub': `repo:${repo}:environment:dev` })).toBe(
+      'ImplicitlyDenied',
+    );
   });
 
   test('uses an existing provider instead of creating one', () => {
@@ -207,13 +225,42 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
       Statement: [
         {
           Effect: 'Allow',
-          Action: ['s3:Get*', 's3:List*', 'sqs:Get*', 'sqs:List*', 'sqs:Receive*', 'dynamodb:BatchGet*', 'dynamodb:Describe*', 'dynamodb:Get*', 'dynamodb:List*', 'dynamodb:Query', 'dynamodb:Scan', 'states:Describe*', 'states:GetExecutionHistory', 'states:List*', 'logs:Describe*', 'logs:Get*', 'logs:FilterLogEvents', 'logs:StartQuery', 'lambda:Get*', 'lambda:List*', 'ecs:Describe*', 'ecs:List*', 'ssm:Get*', 'iam:Get*', 'iam:List*'],
+          Action: [
+            's3:Get*',
+            's3:List*',
+            'sqs:Get*',
+            'sqs:List*',
+            'sqs:Receive*',
+            'dynamodb:BatchGet*',
+            'dynamodb:Describe*',
+            'dynamodb:Get*',
+            'dynamodb:List*',
+            'dynamodb:Query',
+            'dynamodb:Scan',
+            'states:Describe*',
+            'states:GetExecutionHistory',
+            'states:List*',
+            'logs:Describe*',
+            'logs:Get*',
+            'logs:FilterLogEvents',
+            'logs:StartQuery',
+            'lambda:Get*',
+            'lambda:List*',
+            'ecs:Describe*',
+            'ecs:List*',
+            'ssm:Get*',
+            'iam:Get*',
+            'iam:List*',
+          ],
           Resource: '*',
         },
       ],
     };
     const asPlanRole = (action: string, res: string) =>
-      decide({ Version: '2012-10-17', Statement: [...readOnlyAccess.Statement, ...statePolicy.Statement] }, { action, resource: res, accountId: dev.accountId });
+      decide(
+        { Version: '2012-10-17', Statement: [...readOnlyAccess.Statement, ...statePolicy.Statement] },
+        { action, resource: res, accountId: dev.accountId },
+      );
 
     test('attaches ReadOnlyAccess, nothing broader', () => {
       expect(resource('aws_iam_role_policy_attachment', 'dev-plan-readonly').policy_arn).toBe('arn:aws:iam::aws:policy/ReadOnlyAccess');
@@ -272,7 +319,9 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
     test('the explicit deny also wins over a policy that allows everything', async () => {
       const everything: PolicyDocument = { Version: '2012-10-17', Statement: [...statePolicy.Statement, { Effect: 'Allow', Action: '*', Resource: '*' }] };
       expect(await decide(everything, { action: 's3:PutObject', resource: object('sluice/dev.tfstate'), accountId: dev.accountId })).toBe('ExplicitlyDenied');
-      expect(await decide(everything, { action: 'sqs:ReceiveMessage', resource: arn('sqs', 'sluice-dev-intake'), accountId: dev.accountId })).toBe('ExplicitlyDenied');
+      expect(await decide(everything, { action: 'sqs:ReceiveMessage', resource: arn('sqs', 'sluice-dev-intake'), accountId: dev.accountId })).toBe(
+        'ExplicitlyDenied',
+      );
     });
   });
 

@@ -1,6 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareFlavours, NOT_REWRITTEN, PACKAGE_SWAPS, PROVIDER_SOURCE_PATH, PROVIDER_VERSION_PATH, rewriteImports, SOURCE_FILE, variantPackageJson } from '../../scripts/cdk-terrain';
+import {
+  compareFlavours,
+  NOT_REWRITTEN,
+  PACKAGE_SWAPS,
+  PROVIDER_SOURCE_PATH,
+  PROVIDER_VERSION_PATH,
+  rewriteImports,
+  SOURCE_FILE,
+  variantPackageJson,
+} from '../../scripts/cdk-terrain';
 import type { TerraformJson } from '../../scripts/synth-output';
 
 const ROOT = join(__dirname, '..', '..');
@@ -12,7 +21,12 @@ const inVariant = Boolean(packageJson.dependencies?.cdktn);
 
 describe('the CDK Terrain variant, derived from this project', () => {
   test('package.json: each CDKTF package swapped for its CDK Terrain counterpart at an exact version, nothing else touched', () => {
-    const original = { name: 'x', scripts: { test: 'jest' }, dependencies: { cdktf: '0.21.0', constructs: '10.4.2', zod: '4.0.0' }, devDependencies: { 'cdktf-cli': '0.21.0', '@cdktf/provider-aws': '21.22.1' } };
+    const original = {
+      name: 'x',
+      scripts: { test: 'jest' },
+      dependencies: { cdktf: '0.21.0', constructs: '10.4.2', zod: '4.0.0' },
+      devDependencies: { 'cdktf-cli': '0.21.0', '@cdktf/provider-aws': '21.22.1' },
+    };
     expect(variantPackageJson(original)).toEqual({
       name: 'x',
       scripts: { test: 'jest' },
@@ -51,7 +65,7 @@ describe('the CDK Terrain variant, derived from this project', () => {
 
   test('an import the rewrite does not know is an error, not a half-converted file', () => {
     expect(() => rewriteImports('modules/x.ts', "import { Provider } from '@cdktf/provider-null/lib/provider';")).toThrow(
-      "modules/x.ts: an import of @cdktf/provider-null/lib/provider that scripts/cdk-terrain.ts cannot rewrite",
+      'modules/x.ts: an import of @cdktf/provider-null/lib/provider that scripts/cdk-terrain.ts cannot rewrite',
     );
   });
 
@@ -71,11 +85,12 @@ describe('the CDK Terrain variant, derived from this project', () => {
 });
 
 describe('comparing the two syntheses', () => {
-  const stack = (awsVersion: string, bucketName = 'b', source = awsVersion === '6.25.0' ? 'aws' : 'hashicorp/aws'): TerraformJson => ({
-    '//': { metadata: { version: awsVersion === '6.25.0' ? '0.21.0' : '0.24.0' } },
-    terraform: { required_providers: { aws: { source, version: awsVersion } } },
-    resource: { aws_s3_bucket: { b: { bucket: bucketName } } },
-  } as unknown as TerraformJson);
+  const stack = (awsVersion: string, bucketName = 'b', source = awsVersion === '6.25.0' ? 'aws' : 'hashicorp/aws'): TerraformJson =>
+    ({
+      '//': { metadata: { version: awsVersion === '6.25.0' ? '0.21.0' : '0.24.0' } },
+      terraform: { required_providers: { aws: { source, version: awsVersion } } },
+      resource: { aws_s3_bucket: { b: { bucket: bucketName } } },
+    }) as unknown as TerraformJson;
 
   test('the provider version, and `aws` spelled `hashicorp/aws`, are the expected difference; the generator metadata is not compared', () => {
     const [difference] = compareFlavours(new Map([['s', stack('6.25.0')]]), new Map([['s', stack('6.66.0')]]));
@@ -88,7 +103,13 @@ describe('comparing the two syntheses', () => {
   });
 
   test('any other difference, or a stack only one flavour synthesizes, is reported', () => {
-    const differences = compareFlavours(new Map([['s', stack('6.25.0')], ['only-cdktf', stack('6.25.0')]]), new Map([['s', stack('6.66.0', 'renamed')]]));
+    const differences = compareFlavours(
+      new Map([
+        ['s', stack('6.25.0')],
+        ['only-cdktf', stack('6.25.0')],
+      ]),
+      new Map([['s', stack('6.66.0', 'renamed')]]),
+    );
     expect(differences).toEqual([
       { stack: 'only-cdktf', unexpected: ['only synthesized by CDKTF'] },
       { stack: 's', provider: { cdktf: 'aws 6.25.0', cdkTerrain: 'hashicorp/aws 6.66.0' }, unexpected: ['resource.aws_s3_bucket.b.bucket'] },

@@ -83,7 +83,8 @@ describe('the comment', () => {
 });
 
 describe('fitting GitHub’s 65,536-character limit', () => {
-  const resource = (i: number) => `  # aws_ssm_parameter.p${i} will be created\n  + resource "aws_ssm_parameter" "p${i}" {\n      + value = "${'x'.repeat(80)}"\n    }\n`;
+  const resource = (i: number) =>
+    `  # aws_ssm_parameter.p${i} will be created\n  + resource "aws_ssm_parameter" "p${i}" {\n      + value = "${'x'.repeat(80)}"\n    }\n`;
   const huge = `Terraform will perform the following actions:\n\n${Array.from({ length: 2000 }, (_, i) => resource(i)).join('\n')}\nPlan: 2000 to add, 0 to change, 0 to destroy.\n\nNote: You didn't use the -out option.`;
 
   test('a huge plan is cut to fit, keeping the head and the summary, saying how much was cut and where the rest is', () => {
@@ -95,7 +96,7 @@ describe('fitting GitHub’s 65,536-character limit', () => {
     expect(body).toContain('Terraform will perform the following actions:');
     expect(body).toContain('# aws_ssm_parameter.p0 will be created');
     expect(body).toMatch(/… [\d,]+ characters \([\d,]+ lines\) cut to fit GitHub's comment limit; the full plan is in this run's artifact `plan-dev`/);
-    expect(body).toContain('Plan: 2000 to add, 0 to change, 0 to destroy.\n\nNote: You didn\'t use the -out option.\n```\n\n</details>');
+    expect(body).toContain("Plan: 2000 to add, 0 to change, 0 to destroy.\n\nNote: You didn't use the -out option.\n```\n\n</details>");
     expect(body).not.toContain('aws_ssm_parameter.p1999');
   });
 

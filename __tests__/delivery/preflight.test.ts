@@ -16,7 +16,9 @@ describe('preflight: Lambda keeps 100 concurrent executions unreserved', () => {
     const finding = assessLambdaConcurrency({ concurrentExecutions: 10, unreservedConcurrentExecutions: 10 }, functions, 'eu-west-1');
     expect(finding.ok).toBe(false);
     expect(finding.detail).toContain('leaving 8');
-    expect(finding.fix).toMatch(/to at least 102: aws service-quotas request-service-quota-increase --region eu-west-1 --service-code lambda --quota-code L-B99A9384 --desired-value 1000/);
+    expect(finding.fix).toMatch(
+      /to at least 102: aws service-quotas request-service-quota-increase --region eu-west-1 --service-code lambda --quota-code L-B99A9384 --desired-value 1000/,
+    );
   });
 
   test('the default 1,000 passes; exactly 100 left passes; 99 left fails', () => {

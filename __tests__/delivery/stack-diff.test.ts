@@ -17,7 +17,11 @@ const lambda = {
 };
 const policy = (action: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] });
 
-const base = stack({ aws_sqs_queue: { intake: queue }, aws_lambda_function: { dispatcher: lambda }, aws_iam_role_policy: { p: { policy: policy('s3:GetObject') } } });
+const base = stack({
+  aws_sqs_queue: { intake: queue },
+  aws_lambda_function: { dispatcher: lambda },
+  aws_iam_role_policy: { p: { policy: policy('s3:GetObject') } },
+});
 
 describe('diffStack', () => {
   test('no change', () => {
@@ -64,7 +68,8 @@ describe('diffStack', () => {
   });
 
   test('provider settings and outputs are compared too', () => {
-    const withProvider = (tag: string) => stack({}, { provider: { aws: [{ default_tags: [{ tags: { owner: tag } }] }] }, output: { settings: { value: { vcpuBudget: 4 } } } });
+    const withProvider = (tag: string) =>
+      stack({}, { provider: { aws: [{ default_tags: [{ tags: { owner: tag } }] }] }, output: { settings: { value: { vcpuBudget: 4 } } } });
     const head = withProvider('data');
     (head.output!.settings.value as any).vcpuBudget = 5;
     expect(diffStack('sluice-dev', withProvider('platform'), head).changed).toEqual([

@@ -43,7 +43,11 @@ describe('teardown: the lifting plan may only lift protection', () => {
     expect(
       beyondProtection({
         resource_changes: [
-          update('aws_dynamodb_table', { deletion_protection_enabled: true, billing_mode: 'PAY_PER_REQUEST' }, { deletion_protection_enabled: false, billing_mode: 'PROVISIONED' }),
+          update(
+            'aws_dynamodb_table',
+            { deletion_protection_enabled: true, billing_mode: 'PAY_PER_REQUEST' },
+            { deletion_protection_enabled: false, billing_mode: 'PROVISIONED' },
+          ),
           update('aws_lambda_function', { memory_size: 256 }, { memory_size: 512 }),
           { address: 'aws_sqs_queue.q', type: 'aws_sqs_queue', change: { actions: ['delete', 'create'], before: {}, after: {} } },
         ],

@@ -13,13 +13,19 @@ describe('npm run verify:terraform: its own tooling', () => {
   });
 
   test('an unknown resource type is an error, not a silent trip to AWS', () => {
-    expect(() => endpointServices({ terraform: {}, resource: { aws_kinesis_stream: { s: {} } } })).toThrow(/no emulator endpoint is known for aws_kinesis_stream/);
+    expect(() => endpointServices({ terraform: {}, resource: { aws_kinesis_stream: { s: {} } } })).toThrow(
+      /no emulator endpoint is known for aws_kinesis_stream/,
+    );
   });
 
   test('the override keeps the stage S3 backend (lockfile included), on the emulator', () => {
     const { json } = synthStage('dev');
     const override = emulatorOverride(json, 'https://127.0.0.1:1', 's3') as { terraform: { backend: { s3: Record<string, unknown> } } };
-    expect(override.terraform.backend.s3).toMatchObject({ ...json.terraform.backend!.s3, endpoints: { s3: 'https://127.0.0.1:1', sts: 'https://127.0.0.1:1', iam: 'https://127.0.0.1:1' }, use_lockfile: true });
+    expect(override.terraform.backend.s3).toMatchObject({
+      ...json.terraform.backend!.s3,
+      endpoints: { s3: 'https://127.0.0.1:1', sts: 'https://127.0.0.1:1', iam: 'https://127.0.0.1:1' },
+      use_lockfile: true,
+    });
   });
 
   describe('choosing the hashicorp/aws provider', () => {
@@ -46,7 +52,11 @@ describe('npm run verify:terraform: its own tooling', () => {
     test('otherwise the newest mirrored version, said plainly', () => {
       const dir = mirror('two-old', ['5.99.0', '5.100.0']);
       const choice = chooseProvider('6.25.0', [dir], () => false);
-      expect(choice).toMatchObject({ version: '5.100.0', mirror: dir, note: expect.stringMatching(/6\.25\.0 .*not installable here.*checked with 5\.100\.0; the synthesized configuration is unchanged/) });
+      expect(choice).toMatchObject({
+        version: '5.100.0',
+        mirror: dir,
+        note: expect.stringMatching(/6\.25\.0 .*not installable here.*checked with 5\.100\.0; the synthesized configuration is unchanged/),
+      });
       expect(cliConfig(choice, '/cache')).toContain(`path    = ${JSON.stringify(dir)}`);
     });
 
@@ -74,7 +84,9 @@ describe('npm run verify:terraform: its own tooling', () => {
     for (const id of [config.network.vpcId, ...config.network.privateSubnetIds]) expect(text).not.toContain(id);
     const substituted = JSON.parse(text);
     const definition = JSON.parse(Object.values(substituted.resource.aws_sfn_state_machine as Record<string, { definition: string }>)[0].definition);
-    expect(definition.States.RunJobs.ItemProcessor.States.RunTask.Parameters.NetworkConfiguration.AwsvpcConfiguration.Subnets).toEqual(standIn.privateSubnetIds);
+    expect(definition.States.RunJobs.ItemProcessor.States.RunTask.Parameters.NetworkConfiguration.AwsvpcConfiguration.Subnets).toEqual(
+      standIn.privateSubnetIds,
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -37,7 +37,8 @@ describe('rollout order', () => {
 
 describe('rollout guard against a real git remote', () => {
   let dir: string;
-  const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_SYSTEM: '/dev/null' } }).trim();
+  const git = (cwd: string, ...args: string[]) =>
+    execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_SYSTEM: '/dev/null' } }).trim();
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-guard-'));
     git(dir, 'init', '--bare', '-q', 'remote.git');
@@ -65,7 +66,10 @@ describe('rollout guard against a real git remote', () => {
     const head = remoteHead('origin', 'main', join(dir, 'work'));
     expect(head).toBe(newer);
     expect(decide(newer, head, 'main')).toEqual({ current: true });
-    expect(decide(older, head, 'main')).toEqual({ current: false, reason: expect.stringMatching(/^main is at [0-9a-f]{12}, this run would apply [0-9a-f]{12}: superseded/) });
+    expect(decide(older, head, 'main')).toEqual({
+      current: false,
+      reason: expect.stringMatching(/^main is at [0-9a-f]{12}, this run would apply [0-9a-f]{12}: superseded/),
+    });
   });
 
   test('an unknown branch is an error, not a pass', () => {

@@ -33,7 +33,12 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['input prefix with wildcard', (c) => (c.bucket.inputPrefix = 'in*/'), 'bucket.inputPrefix', /letters, digits, '_', '.', '-' and '\/'/],
   ['input prefix that URL encoding changes', (c) => (c.bucket.inputPrefix = 'new uploads/'), 'bucket.inputPrefix', /characters URL encoding keeps/],
   ['suffix with slash', (c) => (c.bucket.inputSuffix = 'a/b'), 'bucket.inputSuffix', /letters, digits, '_', '.' or '-'/],
-  ['results inside input', (c) => (c.bucket.resultsPrefix = 'incoming/results/'), 'bucket.resultsPrefix', /must not overlap bucket.inputPrefix.*trigger new jobs/],
+  [
+    'results inside input',
+    (c) => (c.bucket.resultsPrefix = 'incoming/results/'),
+    'bucket.resultsPrefix',
+    /must not overlap bucket.inputPrefix.*trigger new jobs/,
+  ],
   ['results retention', (c) => (c.bucket.resultsRetentionDays = 0), 'bucket.resultsRetentionDays', /from 1 to 3650/],
   ['noncurrent retention', (c) => (c.bucket.noncurrentVersionRetentionDays = 1.5), 'bucket.noncurrentVersionRetentionDays', /whole number from 1 to 365/],
   ['budget over quota', (c) => (c.capacity.vcpuBudget = 7), 'capacity.vcpuBudget', /must not exceed capacity.accountVcpuQuota \(6 vCPU\)/],
@@ -52,13 +57,41 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['map concurrency', (c) => (c.capacity.mapMaxConcurrency = 41), 'capacity.mapMaxConcurrency', /from 1 to 40/],
   ['jobs per execution over map', (c) => (c.capacity.jobsPerExecution = 11), 'capacity.jobsPerExecution', /must not exceed capacity.mapMaxConcurrency \(10\)/],
   ['task cpu', (c) => (c.task.cpu = 300), 'task.cpu', /one of 256, 512, 1024, 2048, 4096, 8192, 16384/],
-  ['task memory for cpu', (c) => ((c.task.cpu = 256), (c.task.memoryMiB = 4096)), 'task.memoryMiB', /with cpu 256 Fargate accepts 512–2048 MiB in steps of 512.*got 4096/],
+  [
+    'task memory for cpu',
+    (c) => ((c.task.cpu = 256), (c.task.memoryMiB = 4096)),
+    'task.memoryMiB',
+    /with cpu 256 Fargate accepts 512–2048 MiB in steps of 512.*got 4096/,
+  ],
   ['task memory step', (c) => ((c.task.cpu = 8192), (c.task.memoryMiB = 17408)), 'task.memoryMiB', /16384–61440 MiB in steps of 4096/],
   ['architecture', (c) => (c.task.architecture = 'ARM'), 'task.architecture', /'X86_64' or 'ARM64'/],
-  ['capacity provider name', (c) => (c.task.capacityProviders = [{ name: 'EC2', weight: 1, base: 0 }]), 'task.capacityProviders.0.name', /'FARGATE' or 'FARGATE_SPOT'/],
-  ['capacity provider twice', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 1, base: 0 }, { name: 'FARGATE', weight: 1, base: 0 }]), 'task.capacityProviders', /twice/],
+  [
+    'capacity provider name',
+    (c) => (c.task.capacityProviders = [{ name: 'EC2', weight: 1, base: 0 }]),
+    'task.capacityProviders.0.name',
+    /'FARGATE' or 'FARGATE_SPOT'/,
+  ],
+  [
+    'capacity provider twice',
+    (c) =>
+      (c.task.capacityProviders = [
+        { name: 'FARGATE', weight: 1, base: 0 },
+        { name: 'FARGATE', weight: 1, base: 0 },
+      ]),
+    'task.capacityProviders',
+    /twice/,
+  ],
   ['capacity provider weights', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 0, base: 0 }]), 'task.capacityProviders', /weight above 0/],
-  ['capacity provider base', (c) => (c.task.capacityProviders = [{ name: 'FARGATE', weight: 1, base: 10 }, { name: 'FARGATE_SPOT', weight: 1, base: 0 }]), 'task.capacityProviders.0.base', /must be 0: .*one task per RunTask call.*every task to that provider/],
+  [
+    'capacity provider base',
+    (c) =>
+      (c.task.capacityProviders = [
+        { name: 'FARGATE', weight: 1, base: 10 },
+        { name: 'FARGATE_SPOT', weight: 1, base: 0 },
+      ]),
+    'task.capacityProviders.0.base',
+    /must be 0: .*one task per RunTask call.*every task to that provider/,
+  ],
   ['stop timeout', (c) => (c.task.stopTimeoutSeconds = 121), 'task.stopTimeoutSeconds', /from 2 to 120/],
   ['task timeout', (c) => (c.task.timeoutSeconds = 10), 'task.timeoutSeconds', /from 60 to 604800/],
   ['ephemeral storage', (c) => (c.task.ephemeralStorageGiB = 20), 'task.ephemeralStorageGiB', /from 21 to 200/],
@@ -71,10 +104,25 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['rule event age', (c) => (c.intake.ruleMaxEventAgeSeconds = 59), 'intake.ruleMaxEventAgeSeconds', /from 60 to 86400/],
   ['network kind', (c) => (c.network = { kind: 'peered' }), 'network.kind', /'create' or 'existing'/],
   ['network cidr', (c) => (c.network.cidr = '10.0.0.0/8'), 'network.cidr', /\/16 to \/24/],
-  ['zone outside region', (c) => (c.network.availabilityZones = ['eu-west-1a', 'us-east-1b']), 'network.availabilityZones.1', /zone of account.region eu-west-1/],
+  [
+    'zone outside region',
+    (c) => (c.network.availabilityZones = ['eu-west-1a', 'us-east-1b']),
+    'network.availabilityZones.1',
+    /zone of account.region eu-west-1/,
+  ],
   ['one zone', (c) => (c.network.availabilityZones = ['eu-west-1a']), 'network.availabilityZones', /exactly two/],
-  ['existing VPC id', (c) => (c.network = { kind: 'existing', vpcId: 'my-vpc', privateSubnetIds: ['subnet-0123456789abcdef0'] }), 'network.vpcId', /vpc-0123456789abcdef0/],
-  ['no subnets', (c) => (c.network = { kind: 'existing', vpcId: 'vpc-0123456789abcdef0', privateSubnetIds: [] }), 'network.privateSubnetIds', /at least one private subnet/],
+  [
+    'existing VPC id',
+    (c) => (c.network = { kind: 'existing', vpcId: 'my-vpc', privateSubnetIds: ['subnet-0123456789abcdef0'] }),
+    'network.vpcId',
+    /vpc-0123456789abcdef0/,
+  ],
+  [
+    'no subnets',
+    (c) => (c.network = { kind: 'existing', vpcId: 'vpc-0123456789abcdef0', privateSubnetIds: [] }),
+    'network.privateSubnetIds',
+    /at least one private subnet/,
+  ],
   ['image tag and digest', (c) => (c.image.digest = `sha256:${'a'.repeat(64)}`), 'image', /exactly one of tag or digest/],
   ['image digest', (c) => ((c.image.tag = undefined), (c.image.digest = 'sha256:abc')), 'image.digest', /sha256:<64 hex digits>/],
   ['repository name', (c) => (c.image.repository = 'Sluice'), 'image.repository', /ECR repository name/],
@@ -102,12 +150,20 @@ describe.each(rules)('rejects a bad %s', (_rule, change, field, allowed) => {
 test('ARM64 tasks may run on Fargate Spot', () => {
   // Fargate Spot runs ARM64 tasks on platform version 1.4.0 or later (ECS API reference, CapacityProviderStrategyItem;
   // "Amazon ECS now supports AWS Graviton-based Spot compute with AWS Fargate", 2024-09-06). RunTask defaults to LATEST.
-  const arm = validateEnvironment('dev', devWith((c) => (c.task.architecture = 'ARM64')));
+  const arm = validateEnvironment(
+    'dev',
+    devWith((c) => (c.task.architecture = 'ARM64')),
+  );
   expect(arm.task).toMatchObject({ architecture: 'ARM64', capacityProviders: [{ name: 'FARGATE_SPOT' }] });
 });
 
 test('a stage whose name differs from its file is rejected', () => {
-  expect(problemsOf(devWith(() => undefined), 'qa')).toMatch(/environment "qa".*\n.*stage: must equal the environment's name "qa"/);
+  expect(
+    problemsOf(
+      devWith(() => undefined),
+      'qa',
+    ),
+  ).toMatch(/environment "qa".*\n.*stage: must equal the environment's name "qa"/);
 });
 
 test('two stages may not share one state key', () => {

@@ -31,7 +31,7 @@ describe.each(STAGES)('stage %s', (stage) => {
     });
   });
 
-  test("can only be applied to its own account, and tags everything", () => {
+  test('can only be applied to its own account, and tags everything', () => {
     const [provider] = json.provider!.aws;
     expect(provider.allowed_account_ids).toEqual([config.account.id]);
     expect(provider.region).toBe(config.account.region);
@@ -60,9 +60,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       ]),
     });
     const policy = JSON.parse(resourceNamed(json, 'aws_s3_bucket_policy', 'bucket').policy as string);
-    expect(policy.Statement).toContainEqual(
-      expect.objectContaining({ Effect: 'Deny', Action: '*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-    );
+    expect(policy.Statement).toContainEqual(expect.objectContaining({ Effect: 'Deny', Action: '*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
   });
 
   test('intake: Object Created under the input prefix → encrypted 14-day queue with a DLQ', () => {
@@ -206,9 +204,11 @@ test('a suffix filter narrows the rule to matching keys with a wildcard', () => 
 
 test('importing the stack module synthesizes nothing', () => {
   jest.isolateModules(() => {
+    /* eslint-disable @typescript-eslint/no-require-imports -- a fresh module registry: require() loads the module anew */
     const writes = jest.spyOn(require('node:fs'), 'writeFileSync');
     require('../../modules/stack');
     expect(writes).not.toHaveBeenCalled();
     writes.mockRestore();
+    /* eslint-enable @typescript-eslint/no-require-imports */
   });
 });

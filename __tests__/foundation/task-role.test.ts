@@ -30,8 +30,7 @@ describe('task role (simulated with iam-simulate against the synthesized policy)
   });
 
   test('may list only its own prefixes', async () => {
-    const list = (prefix: string) =>
-      decide(policy, { action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}`, context: { 's3:prefix': prefix } });
+    const list = (prefix: string) => decide(policy, { action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}`, context: { 's3:prefix': prefix } });
     expect(await list('incoming/')).toBe('Allowed');
     expect(await list('results/x')).toBe('Allowed');
     expect(await list('')).toBe('ImplicitlyDenied');

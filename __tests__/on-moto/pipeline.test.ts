@@ -87,7 +87,12 @@ test("the capacity reader measures what the account leaves: the quota (Service Q
   const minuteAgo = new Date(Date.now() - 90_000);
   for (const capacityClass of Object.keys(settings.weights) as Array<keyof typeof settings.weights>) {
     const metric = usageMetric(capacityClass);
-    await cloudwatch.send(new PutMetricDataCommand({ Namespace: metric.Namespace, MetricData: [{ MetricName: metric.MetricName, Dimensions: metric.Dimensions, Timestamp: minuteAgo, Value: 2 }] }));
+    await cloudwatch.send(
+      new PutMetricDataCommand({
+        Namespace: metric.Namespace,
+        MetricData: [{ MetricName: metric.MetricName, Dimensions: metric.Dimensions, Timestamp: minuteAgo, Value: 2 }],
+      }),
+    );
   }
   const view = await readCapacity({ quotas, cloudwatch, ddb, clock: systemClock, settings, log: quiet });
   // Each class leaves quota − 2 to the stage, which puts its share (weight / total) of its tasks there: the tightest
@@ -118,11 +123,18 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
 
   const pool = await readPool(ddb, dispatcher.tableName);
   expect(inUseVcpu(pool)).toBe(3 * dispatcher.taskVcpu);
-  expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({ jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu }))) });
+  expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({
+    jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu }))),
+  });
   for (const job of input.jobs) {
     const row = await readLedgerRow(ddb, dispatcher.tableName, job.jobId);
     expect(job.jobId).toBe(jobIdOf(bucket, job.key, versions.get(job.key)!, row!.sequencer));
-    expect(row).toMatchObject({ status: 'running', executionName: executions[0].name, admissions: 1, lease: { execution: executions[0].name, vcpu: dispatcher.taskVcpu } });
+    expect(row).toMatchObject({
+      status: 'running',
+      executionName: executions[0].name,
+      admissions: 1,
+      lease: { execution: executions[0].name, vcpu: dispatcher.taskVcpu },
+    });
   }
   expect(await visible(dispatcher.queueUrl)).toBe(0);
 });
@@ -138,7 +150,12 @@ test('poison goes to the DLQ with its reason; a redelivered upload starts nothin
   };
   await sqs.send(new SendMessageCommand({ QueueUrl: dispatcher.queueUrl, MessageBody: JSON.stringify(redelivered) }));
   await sqs.send(new SendMessageCommand({ QueueUrl: dispatcher.queueUrl, MessageBody: 'not json at all' }));
-  await sqs.send(new SendMessageCommand({ QueueUrl: dispatcher.queueUrl, MessageBody: JSON.stringify({ ...redelivered, detail: { ...redelivered.detail, bucket: { name: 'someone-elses-bucket' } } }) }));
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: dispatcher.queueUrl,
+      MessageBody: JSON.stringify({ ...redelivered, detail: { ...redelivered.detail, bucket: { name: 'someone-elses-bucket' } } }),
+    }),
+  );
 
   const summary = await dispatch();
   expect(summary).toMatchObject({ admitted: 0, executionsStarted: 0, poison: 2, duplicates: 1 });
@@ -158,13 +175,20 @@ test('poison goes to the DLQ with its reason; a redelivered upload starts nothin
 test('an aborted execution: the janitor gives its leases back and puts its unfinished jobs back on the queue', async () => {
   const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
   await sfn.send(new StopExecutionCommand({ executionArn: executions[0].executionArn, cause: 'verify: the execution dies' }));
-  const summary = await runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet }, { detail: { executionArn: executions[0].executionArn, status: 'ABORTED' } });
+  const summary = await runJanitor(
+    { sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet },
+    { detail: { executionArn: executions[0].executionArn, status: 'ABORTED' } },
+  );
   expect(summary).toMatchObject({ settled: 1, released: 3, sweptLeases: 0, requeued: 3, failed: 0, stillRunning: 0, drift: 0 });
   expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(0);
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toBeUndefined();
   await waitForVisible(dispatcher.queueUrl, 3);
   const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dispatcher.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-  expect(Messages.map((m) => JSON.parse(m.Body!)).map((b) => [b.sluice, b.key, b.round, b.failedRuns]).sort()).toEqual(keys.map((k) => ['requeue', k, 1, 1]));
+  expect(
+    Messages.map((m) => JSON.parse(m.Body!))
+      .map((b) => [b.sluice, b.key, b.round, b.failedRuns])
+      .sort(),
+  ).toEqual(keys.map((k) => ['requeue', k, 1, 1]));
 });
 
 /** With SLUICE_CLI_EXAMPLES set to a file, the commands' real output is appended there (the README's examples). */
@@ -201,18 +225,33 @@ describe('the sluice command against the applied stage', () => {
       expect(found).toMatchObject({ jobId, versionId: versions.get(key), row: { status: row!.status, admissions: row!.admissions } });
       if (target === key) example(`$ npx sluice find ${key} --stage ${stage.stage}`, formatFound([found]));
     }
-    await expect(findJobs(cliClients(), stageConfigOf(), parseTarget('incoming/never-uploaded.csv', bucket))).rejects.toMatchObject({ exitCode: EXIT.notFound });
+    await expect(findJobs(cliClients(), stageConfigOf(), parseTarget('incoming/never-uploaded.csv', bucket))).rejects.toMatchObject({
+      exitCode: EXIT.notFound,
+    });
   });
 
   test('a stage that is not deployed here is one clear error, for every command', async () => {
     const absent = { ...stageConfigOf(), namePrefix: 'sluice-absent' };
     const clients = { ...stageClients(absent, config), cloudwatch };
-    const notDeployed = (what: string) => ({ message: `stage ${stage.stage} is not deployed in account ${stage.accountId} (${stage.region}): no ${what}`, exitCode: EXIT.failed });
+    const notDeployed = (what: string) => ({
+      message: `stage ${stage.stage} is not deployed in account ${stage.accountId} (${stage.region}): no ${what}`,
+      exitCode: EXIT.failed,
+    });
     const since = Date.now() - 3_600_000;
     await expect(readStatus(clients, absent, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
     await expect(readFailures(clients, absent, { since, examples: 1 }, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
-    await expect(redrive(clients, absent, { failedSince: since, jobIds: [], deadLetters: false, dryRun: true }, { update: () => undefined, end: () => undefined }, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
-    await expect(redrive(clients, absent, { jobIds: [], deadLetters: true, dryRun: true }, { update: () => undefined, end: () => undefined }, Date.now())).rejects.toMatchObject(notDeployed('queue sluice-absent-intake'));
+    await expect(
+      redrive(
+        clients,
+        absent,
+        { failedSince: since, jobIds: [], deadLetters: false, dryRun: true },
+        { update: () => undefined, end: () => undefined },
+        Date.now(),
+      ),
+    ).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
+    await expect(
+      redrive(clients, absent, { jobIds: [], deadLetters: true, dryRun: true }, { update: () => undefined, end: () => undefined }, Date.now()),
+    ).rejects.toMatchObject(notDeployed('queue sluice-absent-intake'));
     for (const change of [pause, resume]) await expect(change(clients, absent, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
     await expect(resize(clients, absent, { vcpu: 1 }, Date.now())).rejects.toMatchObject(notDeployed('table sluice-absent-state'));
   });
@@ -244,7 +283,11 @@ describe('the sluice command against the applied stage', () => {
     const report = await readFailures(cliClients(), stageConfigOf(), { since, examples: 5 }, Date.now());
     expect(report.failedJobs).toBe(summary.jobsFailed);
     expect(report.groups).toEqual([
-      { error: 'ExecutionABORTED', count: summary.jobsFailed, examples: expect.arrayContaining(failedIds.map((jobId) => expect.objectContaining({ jobId, cause: expect.stringContaining('ended ABORTED') }))) },
+      {
+        error: 'ExecutionABORTED',
+        count: summary.jobsFailed,
+        examples: expect.arrayContaining(failedIds.map((jobId) => expect.objectContaining({ jobId, cause: expect.stringContaining('ended ABORTED') }))),
+      },
     ]);
     expect((await readFailures(cliClients(), stageConfigOf(), { since, error: 'States.TaskFailed', examples: 5 }, Date.now())).failedJobs).toBe(0);
     expect((await readStatus(cliClients(), stageConfigOf(), Date.now())).failedLastHour).toBe(summary.jobsFailed);
@@ -280,13 +323,36 @@ describe('the sluice command against the applied stage', () => {
     const names = stageNames(stageConfigOf());
     const [intakeDlq, ruleDlq] = [await urlOf(names.intakeDeadLetterQueue), await urlOf(names.ruleDeadLetterQueue)];
     for (const url of [intakeDlq, ruleDlq]) await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
-    const event = JSON.stringify({ version: '0', source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name: bucket }, object: { key: 'incoming/undelivered.csv', sequencer: '0A1B' } } });
+    const event = JSON.stringify({
+      version: '0',
+      source: 'aws.s3',
+      'detail-type': 'Object Created',
+      detail: { bucket: { name: bucket }, object: { key: 'incoming/undelivered.csv', sequencer: '0A1B' } },
+    });
     // What EventBridge puts in a target's DLQ: the event, with the error as message attributes.
-    await sqs.send(new SendMessageCommand({ QueueUrl: ruleDlq, MessageBody: event, MessageAttributes: { ERROR_CODE: { DataType: 'String', StringValue: 'NO_PERMISSIONS' }, ERROR_MESSAGE: { DataType: 'String', StringValue: 'Access denied' } } }));
-    await sqs.send(new SendMessageCommand({ QueueUrl: intakeDlq, MessageBody: 'not json at all', MessageAttributes: { reason: { DataType: 'String', StringValue: 'body is not JSON' } } }));
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: ruleDlq,
+        MessageBody: event,
+        MessageAttributes: {
+          ERROR_CODE: { DataType: 'String', StringValue: 'NO_PERMISSIONS' },
+          ERROR_MESSAGE: { DataType: 'String', StringValue: 'Access denied' },
+        },
+      }),
+    );
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: intakeDlq,
+        MessageBody: 'not json at all',
+        MessageAttributes: { reason: { DataType: 'String', StringValue: 'body is not JSON' } },
+      }),
+    );
 
     const report = await readFailures(cliClients(), stageConfigOf(), { since: Date.now() - 60_000, examples: 1 }, Date.now());
-    expect(report.deadLetters.rule).toMatchObject({ depth: 1, reasons: [{ reason: 'EventBridge could not deliver it: NO_PERMISSIONS (Access denied)', count: 1 }] });
+    expect(report.deadLetters.rule).toMatchObject({
+      depth: 1,
+      reasons: [{ reason: 'EventBridge could not deliver it: NO_PERMISSIONS (Access denied)', count: 1 }],
+    });
     expect(report.deadLetters.intake).toMatchObject({ depth: 1, reasons: [{ reason: 'body is not JSON', count: 1, example: 'not json at all' }] });
 
     const request = { jobIds: [], deadLetters: true };
@@ -300,7 +366,10 @@ describe('the sluice command against the applied stage', () => {
     expect([await visible(intakeDlq), await visible(ruleDlq)]).toEqual([0, 0]);
     await waitForVisible(dispatcher.queueUrl, before + 2);
     example(`$ npx sluice redrive --dlq --stage ${stage.stage}`, formatRedrive(moved));
-    expect((await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now())).deadLetters).toEqual({ [names.intakeDeadLetterQueue]: 0, [names.ruleDeadLetterQueue]: 0 });
+    expect((await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now())).deadLetters).toEqual({
+      [names.intakeDeadLetterQueue]: 0,
+      [names.ruleDeadLetterQueue]: 0,
+    });
   });
 
   test('pause, resume and resize: through the limiter, checked against the stage’s quota and Fargate’s rate', async () => {
@@ -308,16 +377,27 @@ describe('the sluice command against the applied stage', () => {
     const paused = await pause(cliClients(), stageConfigOf(), Date.now());
     expect(paused).toMatchObject({ before: { budgetVcpu: configured }, after: { budgetVcpu: 0, effectiveVcpu: 0, pausedFromVcpu: configured } });
     example(`$ npx sluice pause --stage ${stage.stage}`, formatChange(paused));
-    await expect(pause(cliClients(), stageConfigOf(), Date.now())).rejects.toMatchObject({ exitCode: EXIT.usage, message: `stage ${stage.stage} is already paused (resume restores ${configured} vCPU)` });
+    await expect(pause(cliClients(), stageConfigOf(), Date.now())).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+      message: `stage ${stage.stage} is already paused (resume restores ${configured} vCPU)`,
+    });
     expect(await dispatch()).toMatchObject({ admitted: 0 });
 
     expect(await resume(cliClients(), stageConfigOf(), Date.now())).toMatchObject({ after: { budgetVcpu: configured } });
     expect(await readPool(ddb, dispatcher.tableName)).not.toHaveProperty('pausedFromVcpu', expect.anything());
-    await expect(resume(cliClients(), stageConfigOf(), Date.now())).rejects.toMatchObject({ exitCode: EXIT.usage, message: expect.stringContaining('is not paused') });
+    await expect(resume(cliClients(), stageConfigOf(), Date.now())).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+      message: expect.stringContaining('is not paused'),
+    });
 
     const quota = stageConfigOf().capacity.accountVcpuQuota;
-    await expect(resize(cliClients(), stageConfigOf(), { vcpu: quota + 1 }, Date.now())).rejects.toMatchObject({ exitCode: EXIT.usage, message: expect.stringContaining(`must not exceed the stage's accountVcpuQuota (${quota} vCPU)`) });
-    await expect(resize(cliClients(), stageConfigOf(), { vcpu: configured, rate: 25 }, Date.now())).rejects.toMatchObject({ message: expect.stringContaining("below Fargate's 20 launches/s") });
+    await expect(resize(cliClients(), stageConfigOf(), { vcpu: quota + 1 }, Date.now())).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+      message: expect.stringContaining(`must not exceed the stage's accountVcpuQuota (${quota} vCPU)`),
+    });
+    await expect(resize(cliClients(), stageConfigOf(), { vcpu: configured, rate: 25 }, Date.now())).rejects.toMatchObject({
+      message: expect.stringContaining("below Fargate's 20 launches/s"),
+    });
     expect((await readPool(ddb, dispatcher.tableName)).budgetVcpu).toBe(configured);
     const resized = await resize(cliClients(), stageConfigOf(), { vcpu: configured + 1, rate: 2, burst: 3 }, Date.now());
     expect(resized.after).toMatchObject({ budgetVcpu: configured + 1, ratePerSecond: 2, burst: 3 });
@@ -335,7 +415,10 @@ describe('the sluice command against the applied stage', () => {
     expect(formatDrain(waiting)).toMatch(/not drained after \d+ s: [\d.]+ vCPU still leased, \d+ executions running/);
     // The executable says so with exit 4, for scripts.
     const timedOut = sluice('drain', '--stage', stage.stage, '--timeout', '1s', '--interval', '1s');
-    expect({ code: timedOut.status, stderr: timedOut.stderr }).toEqual({ code: EXIT.timedOut, stderr: expect.stringContaining('sluice: drain timed out after 1s') });
+    expect({ code: timedOut.status, stderr: timedOut.stderr }).toEqual({
+      code: EXIT.timedOut,
+      stderr: expect.stringContaining('sluice: drain timed out after 1s'),
+    });
     expect(timedOut.stdout).toContain('not drained after');
 
     await endRunningExecutions(); // their jobs go back to the queue
@@ -352,7 +435,13 @@ describe('the sluice command against the applied stage', () => {
   const sluice = (...args: string[]) =>
     spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'sluice.cjs'), ...args], {
       encoding: 'utf8',
-      env: { ...process.env, AWS_ENDPOINT_URL: stage.endpoint, AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, NODE_TLS_REJECT_UNAUTHORIZED: '0' },
+      env: {
+        ...process.env,
+        AWS_ENDPOINT_URL: stage.endpoint,
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+        NODE_TLS_REJECT_UNAUTHORIZED: '0',
+      },
     });
 
   test('sluice status --json exits 0 with the status; another stage’s account is refused with exit 1', () => {

@@ -4,7 +4,11 @@ const invoke = 'arn:aws:states:::lambda:invoke';
 const allowInvoke = { Sid: 'Invoke', Effect: 'Allow' as const, Action: 'lambda:InvokeFunction', Resource: 'arn:aws:lambda:eu-west-1:111111111111:function:f' };
 
 test('a step is its name, its state and what its integration needs; only Tasks need anything', () => {
-  expect(task('Call', { Resource: invoke, next: 'Done' }, [allowInvoke])).toEqual({ name: 'Call', state: { Type: 'Task', Resource: invoke, Next: 'Done' }, statements: [allowInvoke] });
+  expect(task('Call', { Resource: invoke, next: 'Done' }, [allowInvoke])).toEqual({
+    name: 'Call',
+    state: { Type: 'Task', Resource: invoke, Next: 'Done' },
+    statements: [allowInvoke],
+  });
   expect(pass('Shape', { Parameters: { a: 1 } })).toEqual({ name: 'Shape', state: { Type: 'Pass', Parameters: { a: 1 }, End: true }, statements: [] });
 });
 
@@ -20,7 +24,11 @@ test('the state machine starts at its first step and its role needs the union of
       Each: {
         Type: 'Map',
         ItemsPath: '$.items',
-        ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: 'Call', States: { Call: { Type: 'Task', Resource: invoke, Next: 'Done' }, Done: { Type: 'Succeed' } } },
+        ItemProcessor: {
+          ProcessorConfig: { Mode: 'INLINE' },
+          StartAt: 'Call',
+          States: { Call: { Type: 'Task', Resource: invoke, Next: 'Done' }, Done: { Type: 'Succeed' } },
+        },
         ResultPath: null,
         End: true,
       },

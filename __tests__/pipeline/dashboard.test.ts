@@ -9,7 +9,9 @@ const emfMetricNames = new Set(Object.values(EVENT_METRICS).flatMap((metrics) =>
 describe.each(STAGES)('the %s dashboard', (stage) => {
   const { json, config } = synthStage(stage);
   const dashboard = resourceNamed(json, 'aws_cloudwatch_dashboard', 'dashboard') as { dashboard_name: string; dashboard_body: string };
-  const body = JSON.parse(dashboard.dashboard_body) as { widgets: Array<{ x: number; y: number; width: number; height: number; properties: { title: string; metrics: unknown[][]; region: string } }> };
+  const body = JSON.parse(dashboard.dashboard_body) as {
+    widgets: Array<{ x: number; y: number; width: number; height: number; properties: { title: string; metrics: unknown[][]; region: string } }>;
+  };
   const titles = body.widgets.map((w) => w.properties.title);
   const rows = body.widgets.flatMap((w) => w.properties.metrics);
   const named = (namespace: string) => rows.filter((row) => row[0] === namespace).map((row) => row[1] as string);
@@ -25,7 +27,16 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
   });
 
   test('has the widgets an on-call engineer asks for', () => {
-    for (const wanted of [/vCPU.*effective budget.*quota/, /Backlog/, /Oldest waiting/, /Admissions and what held them back/, /RunTask errors by kind/, /Jobs succeeded and failed/, /Executions that did not succeed/, /Dead letters/]) {
+    for (const wanted of [
+      /vCPU.*effective budget.*quota/,
+      /Backlog/,
+      /Oldest waiting/,
+      /Admissions and what held them back/,
+      /RunTask errors by kind/,
+      /Jobs succeeded and failed/,
+      /Executions that did not succeed/,
+      /Dead letters/,
+    ]) {
       expect(titles.some((title) => wanted.test(title))).toBe(true);
     }
   });
@@ -42,7 +53,9 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
 
   test('every metric it shows is one that something publishes: a function’s EMF, a metric filter of this stack, or AWS', () => {
     for (const name of named(METRICS_NAMESPACE)) expect(emfMetricNames).toContain(name);
-    const filters = resourcesOf(json, 'aws_cloudwatch_log_metric_filter').map(([, f]) => (f as { metric_transformation: { name: string; namespace: string } }).metric_transformation);
+    const filters = resourcesOf(json, 'aws_cloudwatch_log_metric_filter').map(
+      ([, f]) => (f as { metric_transformation: { name: string; namespace: string } }).metric_transformation,
+    );
     expect(named(logMetricsNamespace(config.namePrefix)).sort()).toEqual(filters.map((t) => t.name).sort());
     for (const t of filters) expect(t.namespace).toBe(logMetricsNamespace(config.namePrefix));
     // The functions named as dimensions, the queues and the state machine are this stack's.
@@ -57,7 +70,9 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     const logGroup = resourceNamed(json, 'aws_cloudwatch_log_group', 'pipeline_logs') as { name: string };
     for (const [, filter] of resourcesOf(json, 'aws_cloudwatch_log_metric_filter')) {
       expect((filter as { log_group_name: string }).log_group_name).toContain('aws_cloudwatch_log_group.pipeline_logs');
-      expect((filter as { pattern: string }).pattern).toMatch(/^\{ \$\.type = "TaskFailed" && \$\.details\.resourceType = "ecs"( && \$\.details\.(error|cause) = "[^"]+")* \}$/);
+      expect((filter as { pattern: string }).pattern).toMatch(
+        /^\{ \$\.type = "TaskFailed" && \$\.details\.resourceType = "ecs"( && \$\.details\.(error|cause) = "[^"]+")* \}$/,
+      );
     }
     expect(logGroup.name).toBe(`/aws/vendedlogs/states/${config.namePrefix}-jobs`);
   });
@@ -91,7 +106,11 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
 });
 
 test('a RunTask error pattern matches the ECS state’s failed attempts, by error and cause, as Step Functions logs them', () => {
-  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.RunTaskVcpuLimit)).toBe('{ $.type = "TaskFailed" && $.details.resourceType = "ecs" && $.details.cause = "*limit on the number of vCPUs*" }');
-  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.TaskExitedNonZero)).toBe('{ $.type = "TaskFailed" && $.details.resourceType = "ecs" && $.details.error = "States.TaskFailed" }');
+  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.RunTaskVcpuLimit)).toBe(
+    '{ $.type = "TaskFailed" && $.details.resourceType = "ecs" && $.details.cause = "*limit on the number of vCPUs*" }',
+  );
+  expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.TaskExitedNonZero)).toBe(
+    '{ $.type = "TaskFailed" && $.details.resourceType = "ecs" && $.details.error = "States.TaskFailed" }',
+  );
   expect(runTaskErrorPattern(RUN_TASK_ERROR_KINDS.RunTaskFailures)).toBe('{ $.type = "TaskFailed" && $.details.resourceType = "ecs" }');
 });

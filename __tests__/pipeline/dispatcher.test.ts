@@ -51,10 +51,18 @@ test('one admission is one transaction: leases on the rows, the pool counted, th
   expect(execution.jobs).toHaveLength(3);
   for (const job of execution.jobs) {
     expect(job.releaseShard).toMatch(/^RELEASED#\d+$/);
-    expect(await row(world.tableName, job.jobId)).toMatchObject({ status: 'running', admissions: 1, executionName: execution.name, bucket: BUCKET, lease: { execution: execution.name, vcpu: 1 } });
+    expect(await row(world.tableName, job.jobId)).toMatchObject({
+      status: 'running',
+      admissions: 1,
+      executionName: execution.name,
+      bucket: BUCKET,
+      lease: { execution: execution.name, vcpu: 1 },
+    });
   }
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(3);
-  expect(await readBatchRecord(moto.ddb, world.batchesTableName, execution.name)).toMatchObject({ jobs: execution.jobs.map((j) => ({ jobId: j.jobId, vcpu: 1 })) });
+  expect(await readBatchRecord(moto.ddb, world.batchesTableName, execution.name)).toMatchObject({
+    jobs: execution.jobs.map((j) => ({ jobId: j.jobId, vcpu: 1 })),
+  });
 });
 
 test('the same object delivered three times starts one execution', async () => {
@@ -77,7 +85,15 @@ test('a redelivery after the job finished starts nothing', async () => {
   await world.dispatch();
   const [execution] = world.started;
   const lease = (await row(world.tableName, execution.jobs[0].jobId))!.lease;
-  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(execution.jobs[0].jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: ledgerKey(execution.jobs[0].jobId),
+      UpdateExpression: 'SET #s = :s',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':s': 'succeeded' },
+    }),
+  );
   await releaseLease(moto.ddb, world.tableName, execution.jobs[0].jobId, lease, { status: 'unchanged' }, world.clock);
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/done.csv'));
   const summary = await world.dispatch();
@@ -110,7 +126,14 @@ test('a backlog larger than the budget: what fits is admitted, the rest waits un
 test('a batch short of full waits up to the batch window for more room, then goes as it is', async () => {
   const spentSoThat = async (world: Awaited<ReturnType<typeof intakeWorld>>, tokensLeft: number) => {
     // Ten tokens a second, a burst of ten: `tokensLeft` now, the rest within a second.
-    await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET tat = :tat', ExpressionAttributeValues: { ':tat': world.clock.now() + (10 - tokensLeft) * 100 } }));
+    await moto.ddb.send(
+      new UpdateCommand({
+        TableName: world.tableName,
+        Key: POOL_KEY,
+        UpdateExpression: 'SET tat = :tat',
+        ExpressionAttributeValues: { ':tat': world.clock.now() + (10 - tokensLeft) * 100 },
+      }),
+    );
     for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/window-${i}.csv`));
   };
   const patient = await intakeWorld(moto, { budgetVcpu: 100, ratePerSecond: 10, burst: 10 });
@@ -198,7 +221,15 @@ test('launches are shaped by the token bucket: never more than burst + rate × e
 
 test('the effective budget is what the account leaves: the dispatcher admits no more than the capacity reader measured free', async () => {
   const world = await intakeWorld(moto, roomy);
-  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET #a = :a', ExpressionAttributeNames: { '#a': 'account' }, ExpressionAttributeValues: { ':a': { freeVcpu: 3, readAt: 1, classes: {} } } }));
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET #a = :a',
+      ExpressionAttributeNames: { '#a': 'account' },
+      ExpressionAttributeValues: { ':a': { freeVcpu: 3, readAt: 1, classes: {} } },
+    }),
+  );
   for (let i = 0; i < 6; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/account-${i}.csv`));
   const summary = await world.dispatch();
   expect(summary).toMatchObject({ admitted: 3, stoppedBecause: 'account-full' });

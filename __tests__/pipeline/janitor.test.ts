@@ -18,7 +18,9 @@ async function admitted(count: number) {
   await world.dispatch();
   const [execution] = world.started;
   const row = async (jobId: string) => (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(jobId) }))).Item!;
-  const endedEvent = { detail: { executionArn: `${world.settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${execution.name}`, status: 'ABORTED' } };
+  const endedEvent = {
+    detail: { executionArn: `${world.settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${execution.name}`, status: 'ABORTED' },
+  };
   return { world, execution, row, endedEvent };
 }
 
@@ -37,7 +39,11 @@ test("an aborted execution's leases come back, its unfinished jobs are queued ag
   expect(again.admitted).toBe(3);
   const retry = world.started[1];
   expect(retry.name).not.toBe(execution.name);
-  expect(retry.jobs.map((j) => [j.round, j.failedRuns])).toEqual([[1, 1], [1, 1], [1, 1]]);
+  expect(retry.jobs.map((j) => [j.round, j.failedRuns])).toEqual([
+    [1, 1],
+    [1, 1],
+    [1, 1],
+  ]);
   for (const job of retry.jobs) expect(await row(job.jobId)).toMatchObject({ status: 'running', admissions: 2, failedRuns: 1 });
 });
 
@@ -82,7 +88,15 @@ test('a finished execution that could not give a lease back: the janitor does, a
   const [kept, released] = execution.jobs;
   // The second job finished normally; the first recorded its result but kept its lease (its release kept failing).
   await releaseLease(moto.ddb, world.tableName, released.jobId, (await row(released.jobId)).lease, { status: 'unchanged' }, world.clock);
-  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(kept.jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: ledgerKey(kept.jobId),
+      UpdateExpression: 'SET #s = :s',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':s': 'succeeded' },
+    }),
+  );
   execution.status = 'SUCCEEDED';
   const summary = await world.janitor();
   // Each outcome counted once, by the batch that recorded it: one succeeded; the other job has no result.
@@ -95,7 +109,14 @@ test('a finished execution that could not give a lease back: the janitor does, a
 test('drift between the counters and the leases is measured and repaired', async () => {
   const { world } = await admitted(2);
   // A counter edited by hand: 3 vCPU more admitted than any lease holds.
-  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET admittedVcpu = admittedVcpu + :d', ExpressionAttributeValues: { ':d': 3 } }));
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET admittedVcpu = admittedVcpu + :d',
+      ExpressionAttributeValues: { ':d': 3 },
+    }),
+  );
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(5);
   const summary = await world.janitor();
   expect(summary).toMatchObject({ drift: 3, repaired: true, stillRunning: 2 });
@@ -105,9 +126,18 @@ test('drift between the counters and the leases is measured and repaired', async
 
 test('a repair planned on counters that changed meanwhile is not applied', async () => {
   const { world, execution, row } = await admitted(2);
-  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'SET admittedVcpu = admittedVcpu + :d', ExpressionAttributeValues: { ':d': 3 } }));
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET admittedVcpu = admittedVcpu + :d',
+      ExpressionAttributeValues: { ':d': 3 },
+    }),
+  );
   // A job releases its lease while the janitor measures: its repair must not apply on stale counts.
-  world.beforeNext('TransactWriteCommand', async () => releaseLease(moto.ddb, world.tableName, execution.jobs[0].jobId, (await row(execution.jobs[0].jobId)).lease, { status: 'unchanged' }, world.clock));
+  world.beforeNext('TransactWriteCommand', async () =>
+    releaseLease(moto.ddb, world.tableName, execution.jobs[0].jobId, (await row(execution.jobs[0].jobId)).lease, { status: 'unchanged' }, world.clock),
+  );
   const summary = await world.janitor();
   expect(summary).toMatchObject({ drift: 3, repaired: false });
   expect(world.logs).toContainEqual(expect.objectContaining({ event: 'counterRepairDeferred' }));
@@ -121,7 +151,15 @@ test('an operator redrives a failed job: it runs again as its next round; other 
   execution.status = 'TIMED_OUT';
   await world.janitor({ maxExecutionAttempts: 1 });
   const [failed, other] = execution.jobs;
-  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: ledgerKey(other.jobId), UpdateExpression: 'SET #s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: ledgerKey(other.jobId),
+      UpdateExpression: 'SET #s = :s',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: { ':s': 'succeeded' },
+    }),
+  );
   const target = { tableName: world.tableName, queueUrl: world.queueUrl };
   const failedRow = (await readLedgerRow(moto.ddb, world.tableName, failed.jobId))!;
   expect(await redriveFailedJob(world, target, failedRow, world.clock.now())).toBe(true);

@@ -75,7 +75,8 @@ describe('the token bucket (GCRA) and the plan, as pure arithmetic', () => {
   });
 
   test('a transaction cancelled for a conflict or a throttled partition is worth another try; one whose condition failed is not', () => {
-    const cancelled = (...codes: string[]) => Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: codes.map((Code) => ({ Code })) });
+    const cancelled = (...codes: string[]) =>
+      Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: codes.map((Code) => ({ Code })) });
     expect(isRetryableCancellation(cancelled('TransactionConflict', 'None'))).toBe(true);
     expect(isRetryableCancellation(cancelled('None', 'ThrottlingError'))).toBe(true);
     expect(isRetryableCancellation(cancelled('ProvisionedThroughputExceeded'))).toBe(true);
@@ -159,7 +160,10 @@ describe('admission against moto (TransactWriteItems)', () => {
     expect(first.kind).toBe('admitted');
     const after = await readPool(moto.ddb, target.tableName);
     const second = await admitBatch(moto.ddb, target, after, [job(2), job(1), job(3)], 'batch-2', 1, 60_000, 2_000);
-    expect(second).toEqual({ kind: 'refused', refused: [{ index: 1, row: expect.objectContaining({ status: 'running', lease: expect.objectContaining({ execution: 'batch-1' }) }) }] });
+    expect(second).toEqual({
+      kind: 'refused',
+      refused: [{ index: 1, row: expect.objectContaining({ status: 'running', lease: expect.objectContaining({ execution: 'batch-1' }) }) }],
+    });
     expect((await readPool(moto.ddb, target.tableName)).admittedVcpu).toBe(1);
     expect(await readBatchRecord(moto.ddb, target.batchesTableName, 'batch-2')).toBeUndefined();
     const { Item } = await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: ledgerKey(job(2).jobId) }));
@@ -171,7 +175,15 @@ describe('admission against moto (TransactWriteItems)', () => {
     const pool = await readPool(moto.ddb, target.tableName);
     const admitted = await admitBatch(moto.ddb, target, pool, [job(1)], 'batch-1', 1, 60_000, 1_000);
     if (admitted.kind !== 'admitted') throw new Error('expected the first admission');
-    await moto.ddb.send(new UpdateCommand({ TableName: target.tableName, Key: ledgerKey(job(1).jobId), UpdateExpression: 'SET #s = :s REMOVE #l', ExpressionAttributeNames: { '#s': 'status', '#l': 'lease' }, ExpressionAttributeValues: { ':s': 'succeeded' } }));
+    await moto.ddb.send(
+      new UpdateCommand({
+        TableName: target.tableName,
+        Key: ledgerKey(job(1).jobId),
+        UpdateExpression: 'SET #s = :s REMOVE #l',
+        ExpressionAttributeNames: { '#s': 'status', '#l': 'lease' },
+        ExpressionAttributeValues: { ':s': 'succeeded' },
+      }),
+    );
     const again = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [{ ...job(1), round: 0 }], 'batch-again', 1, 60_000, 2_000);
     expect(again).toMatchObject({ kind: 'refused', refused: [{ index: 0, row: expect.objectContaining({ status: 'succeeded' }) }] });
   });
@@ -185,7 +197,9 @@ describe('release against moto: the lease and a released counter, one transactio
     expect(inUseVcpu(await readPool(moto.ddb, target.tableName))).toBe(2);
     expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(true);
     expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(false);
-    expect(await releaseLease(moto.ddb, target.tableName, job(2).jobId, { ...admitted.lease, execution: 'another' }, { status: 'unchanged' }, clockAt(2_000))).toBe(false);
+    expect(
+      await releaseLease(moto.ddb, target.tableName, job(2).jobId, { ...admitted.lease, execution: 'another' }, { status: 'unchanged' }, clockAt(2_000)),
+    ).toBe(false);
     const pool = await readPool(moto.ddb, target.tableName);
     expect(pool).toMatchObject({ admittedVcpu: 2, releasedVcpu: 1 });
     expect(inUseVcpu(pool)).toBe(1);
@@ -196,7 +210,14 @@ describe('release against moto: the lease and a released counter, one transactio
     const admitted = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [job(1), job(2)], 'batch-1', 1, 60_000, 1_000);
     if (admitted.kind !== 'admitted') throw new Error('expected an admission');
     await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'queued', reason: 'aborted' }, clockAt(2_000));
-    await releaseLease(moto.ddb, target.tableName, job(2).jobId, admitted.lease, { status: 'failed', error: 'ExecutionFAILED', cause: 'twice' }, clockAt(2_000));
+    await releaseLease(
+      moto.ddb,
+      target.tableName,
+      job(2).jobId,
+      admitted.lease,
+      { status: 'failed', error: 'ExecutionFAILED', cause: 'twice' },
+      clockAt(2_000),
+    );
     const row = async (j: Job) => (await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: ledgerKey(j.jobId) }))).Item!;
     expect(await row(job(1))).toMatchObject({ status: 'queued', lastError: 'aborted' });
     expect(await row(job(1))).not.toHaveProperty('lease');

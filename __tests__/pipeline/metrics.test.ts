@@ -28,13 +28,41 @@ function emfProblems(line: string): string[] {
   return problems;
 }
 
-const dispatcherDone = { event: 'dispatcherDone', admitted: 20, executionsStarted: 2, poison: 1, duplicates: 0, deferred: 3, waits: 4, reclaimed: 0, stoppedBecause: 'no-budget', ms: 812 };
-const janitorDone = { event: 'janitorDone', batches: 3, settled: 3, released: 2, sweptLeases: 1, requeued: 2, failed: 0, jobsSucceeded: 5, jobsFailed: 1, stillRunning: 1, drift: null, repaired: false };
+const dispatcherDone = {
+  event: 'dispatcherDone',
+  admitted: 20,
+  executionsStarted: 2,
+  poison: 1,
+  duplicates: 0,
+  deferred: 3,
+  waits: 4,
+  reclaimed: 0,
+  stoppedBecause: 'no-budget',
+  ms: 812,
+};
+const janitorDone = {
+  event: 'janitorDone',
+  batches: 3,
+  settled: 3,
+  released: 2,
+  sweptLeases: 1,
+  requeued: 2,
+  failed: 0,
+  jobsSucceeded: 5,
+  jobsFailed: 1,
+  stillRunning: 1,
+  drift: null,
+  repaired: false,
+};
 const capacityRead = { event: 'capacityRead', freeVcpu: 70, budgetVcpu: 100, effectiveVcpu: 70, inUseVcpu: 42, classes: {}, changed: true };
 
 describe('the functions’ metrics, in Embedded Metric Format', () => {
   test.each([
-    ['dispatcher', dispatcherDone, { JobsAdmitted: 20, ExecutionsStarted: 2, PoisonMessages: 1, HeldLeaseDeferrals: 3, TokenWaits: 4, StoppedByBudget: 1, StoppedByAccount: 0 }],
+    [
+      'dispatcher',
+      dispatcherDone,
+      { JobsAdmitted: 20, ExecutionsStarted: 2, PoisonMessages: 1, HeldLeaseDeferrals: 3, TokenWaits: 4, StoppedByBudget: 1, StoppedByAccount: 0 },
+    ],
     ['janitor', janitorDone, { LeasesReclaimed: 2, LeasesFoundBySweep: 1, JobsRequeued: 2, JobsFailedByJanitor: 0 }],
     ['capacity', capacityRead, { AccountFreeVcpu: 70, ConfiguredBudgetVcpu: 100, EffectiveBudgetVcpu: 70, InUseVcpu: 42 }],
   ])('the %s summary is a valid EMF line carrying its numbers', (_fn, event, expected) => {

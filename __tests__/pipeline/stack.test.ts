@@ -56,7 +56,11 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     expect(synthesized).toHaveResourceWithProperties(SfnStateMachine, {
       name: `${prefix}-jobs`,
       type: 'STANDARD',
-      logging_configuration: { include_execution_data: true, level: 'ERROR', log_destination: expect.stringMatching(/aws_cloudwatch_log_group\.pipeline_logs.*\.arn\}:\*$/) },
+      logging_configuration: {
+        include_execution_data: true,
+        level: 'ERROR',
+        log_destination: expect.stringMatching(/aws_cloudwatch_log_group\.pipeline_logs.*\.arn\}:\*$/),
+      },
     });
     const definition = JSON.parse(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition as string);
     expect(definition.TimeoutSeconds).toBe(leaseSeconds(config));
@@ -65,7 +69,11 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     // RunTask's own errors are told apart first; throttling is retried by its copy, with full jitter.
     expect(states.RunTask.Retry).toBeUndefined();
     expect(states.RunTaskWhileThrottled.Retry).toEqual([
-      expect.objectContaining({ ErrorEquals: ['ECS.AmazonECSException', 'AmazonECS.Unknown', 'ECS.InvalidParameterException'], JitterStrategy: 'FULL', MaxDelaySeconds: config.retry.ecsApi.maxDelaySeconds }),
+      expect.objectContaining({
+        ErrorEquals: ['ECS.AmazonECSException', 'AmazonECS.Unknown', 'ECS.InvalidParameterException'],
+        JitterStrategy: 'FULL',
+        MaxDelaySeconds: config.retry.ecsApi.maxDelaySeconds,
+      }),
     ]);
     // The result and the lease's release: one transaction through the AWS SDK integration.
     expect(states.FinishJob.Resource).toBe('arn:aws:states:::aws-sdk:dynamodb:transactWriteItems');
@@ -107,8 +115,16 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
   test('the dispatcher is woken by uploads, every minute, and the janitor by ended executions and a schedule; the capacity reader every minute', () => {
     const targets = resourcesOf(json, 'aws_cloudwatch_event_target').map(([, t]) => t);
     const toFunction = (fn: string) => targets.filter((t) => String(t.arn).startsWith(`\${aws_lambda_function.dispatch_${fn}_function_`));
-    expect(toFunction('dispatcher').map((t) => JSON.parse(t.input as string).reason).sort()).toEqual(['object-created', 'schedule']);
-    expect(toFunction('janitor').map((t) => JSON.parse(t.input as string).reason).sort()).toEqual(['execution-ended', 'schedule']);
+    expect(
+      toFunction('dispatcher')
+        .map((t) => JSON.parse(t.input as string).reason)
+        .sort(),
+    ).toEqual(['object-created', 'schedule']);
+    expect(
+      toFunction('janitor')
+        .map((t) => JSON.parse(t.input as string).reason)
+        .sort(),
+    ).toEqual(['execution-ended', 'schedule']);
     const uploadTarget = toFunction('dispatcher').find((t) => JSON.parse(t.input as string).reason === 'object-created')!;
     expect(uploadTarget.rule).toMatch(/aws_cloudwatch_event_rule\.intake_object-created/);
     const ended = resourceNamed(json, 'aws_cloudwatch_event_rule', 'janitor-on-execution-end');
@@ -134,15 +150,25 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     const family = `arn:aws:ecs:${region}:${account}:task-definition/${config.namePrefix}-worker:3`;
     expect(await decide(policy, { action: 'ecs:RunTask', resource: family, context: { 'ecs:cluster': cluster } })).toBe('Allowed');
     expect(await decide(policy, { action: 'ecs:RunTask', resource: family, context: { 'ecs:cluster': `${cluster}-other` } })).toBe('ImplicitlyDenied');
-    expect(await decide(policy, { action: 'ecs:RunTask', resource: `arn:aws:ecs:${region}:${account}:task-definition/other:1`, context: { 'ecs:cluster': cluster } })).toBe(
-      'ImplicitlyDenied',
-    );
+    expect(
+      await decide(policy, {
+        action: 'ecs:RunTask',
+        resource: `arn:aws:ecs:${region}:${account}:task-definition/other:1`,
+        context: { 'ecs:cluster': cluster },
+      }),
+    ).toBe('ImplicitlyDenied');
     const taskRole = `arn:aws:iam::${account}:role/${config.namePrefix}-task`;
     expect(await decide(policy, { action: 'iam:PassRole', resource: taskRole, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })).toBe('Allowed');
-    expect(await decide(policy, { action: 'iam:PassRole', resource: taskRole, context: { 'iam:PassedToService': 'lambda.amazonaws.com' } })).toBe('ImplicitlyDenied');
-    expect(await decide(policy, { action: 'iam:PassRole', resource: `arn:aws:iam::${account}:role/admin`, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })).toBe(
+    expect(await decide(policy, { action: 'iam:PassRole', resource: taskRole, context: { 'iam:PassedToService': 'lambda.amazonaws.com' } })).toBe(
       'ImplicitlyDenied',
     );
+    expect(
+      await decide(policy, {
+        action: 'iam:PassRole',
+        resource: `arn:aws:iam::${account}:role/admin`,
+        context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+      }),
+    ).toBe('ImplicitlyDenied');
     const managedRule = `arn:aws:events:${region}:${account}:rule/StepFunctionsGetEventsForECSTaskRule`;
     expect(await decide(policy, { action: 'events:PutRule', resource: managedRule })).toBe('Allowed');
     expect(await decide(policy, { action: 'events:PutRule', resource: `arn:aws:events:${region}:${account}:rule/anything` })).toBe('ImplicitlyDenied');
@@ -158,7 +184,9 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     expect(await decide(policy, { action: 'dynamodb:DeleteItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['POOL'] } })).toBe('ImplicitlyDenied');
     expect(await decide(policy, { action: 'dynamodb:Scan', resource: tableArn })).toBe('ImplicitlyDenied');
     expect(await decide(policy, { action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake` })).toBe('Allowed');
-    expect(await decide(policy, { action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake-dlq` })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake-dlq` })).toBe(
+      'ImplicitlyDenied',
+    );
   });
 
   test('dispatcher role: takes from the intake queue, sends only to its DLQ, starts only this state machine', async () => {
@@ -198,7 +226,9 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     expect(await on('dynamodb:UpdateItem', ['RELEASED#0'])).toBe('Allowed');
     const machine = `arn:aws:states:${region}:${account}:stateMachine:${config.namePrefix}-jobs`;
     expect(await decide(policy, { action: 'states:ListExecutions', resource: machine })).toBe('Allowed');
-    expect(await decide(policy, { action: 'states:StopExecution', resource: `${machine.replace(':stateMachine:', ':execution:')}:x` })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'states:StopExecution', resource: `${machine.replace(':stateMachine:', ':execution:')}:x` })).toBe(
+      'ImplicitlyDenied',
+    );
   });
 
   test('capacity reader role: only the Fargate quotas the stage uses, the usage metric, and the pool', async () => {
@@ -208,7 +238,9 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     expect(await decide(policy, { action: 'servicequotas:GetServiceQuota', resource: quota('L-3032A538') })).toBe('ImplicitlyDenied');
     expect(await decide(policy, { action: 'cloudwatch:GetMetricData', resource: '*' })).toBe('Allowed');
     expect(await decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['POOL'] } })).toBe('Allowed');
-    expect(await decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['JOB#1'] } })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': ['JOB#1'] } })).toBe(
+      'ImplicitlyDenied',
+    );
   });
 
   test('configure-pool role may touch the pool item and nothing else', async () => {

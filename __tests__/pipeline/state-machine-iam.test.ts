@@ -54,20 +54,42 @@ const INTEGRATION_REQUESTS: Record<string, Requests> = {
       { action: 'ecs:DescribeTasks', resource: task },
       { action: 'ecs:StopTask', resource: task },
       ...passedRoles.map((role) => ({ action: 'iam:PassRole', resource: role, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })),
-      ...['events:PutTargets', 'events:PutRule', 'events:DescribeRule'].map((action) => ({ action, resource: `arn:aws:events:${region}:${account}:rule/StepFunctionsGetEventsForECSTaskRule` })),
+      ...['events:PutTargets', 'events:PutRule', 'events:DescribeRule'].map((action) => ({
+        action,
+        resource: `arn:aws:events:${region}:${account}:rule/StepFunctionsGetEventsForECSTaskRule`,
+      })),
     ];
   },
   'aws-sdk:dynamodb:transactWriteItems': (state, { region, account }) =>
     (state.Parameters as { TransactItems: Array<Record<string, { TableName: string; Key: { pk: Record<string, string> } }>> }).TransactItems.map((item) => {
       const [[kind, write]] = Object.entries(item);
-      const action = { Update: 'dynamodb:UpdateItem', Put: 'dynamodb:PutItem', Delete: 'dynamodb:DeleteItem', ConditionCheck: 'dynamodb:ConditionCheckItem' }[kind]!;
-      return { action, resource: `arn:aws:dynamodb:${region}:${account}:table/${write.TableName}`, context: { 'dynamodb:LeadingKeys': [keyValue(write.Key.pk)] } };
+      const action = { Update: 'dynamodb:UpdateItem', Put: 'dynamodb:PutItem', Delete: 'dynamodb:DeleteItem', ConditionCheck: 'dynamodb:ConditionCheckItem' }[
+        kind
+      ]!;
+      return {
+        action,
+        resource: `arn:aws:dynamodb:${region}:${account}:table/${write.TableName}`,
+        context: { 'dynamodb:LeadingKeys': [keyValue(write.Key.pk)] },
+      };
     }),
   'dynamodb:updateItem': (state, { region, account }) => {
     const write = state.Parameters as { TableName: string; Key: { pk: Record<string, string> } };
-    return [{ action: 'dynamodb:UpdateItem', resource: `arn:aws:dynamodb:${region}:${account}:table/${write.TableName}`, context: { 'dynamodb:LeadingKeys': [keyValue(write.Key.pk)] } }];
+    return [
+      {
+        action: 'dynamodb:UpdateItem',
+        resource: `arn:aws:dynamodb:${region}:${account}:table/${write.TableName}`,
+        context: { 'dynamodb:LeadingKeys': [keyValue(write.Key.pk)] },
+      },
+    ];
   },
-  'sqs:sendMessage': (state, { region, account }) => [{ action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${String((state.Parameters as { QueueUrl: string }).QueueUrl).split('/').pop()}` }],
+  'sqs:sendMessage': (state, { region, account }) => [
+    {
+      action: 'sqs:SendMessage',
+      resource: `arn:aws:sqs:${region}:${account}:${String((state.Parameters as { QueueUrl: string }).QueueUrl)
+        .split('/')
+        .pop()}`,
+    },
+  ],
   'lambda:invoke': (state) => [{ action: 'lambda:InvokeFunction', resource: String((state.Parameters as { FunctionName: string }).FunctionName) }],
 };
 
@@ -92,7 +114,8 @@ describe.each(STAGES)('the %s state machine’s role', (stage) => {
   test('allows every call of every Task state', async () => {
     const denied: string[] = [];
     for (const { name, requests: calls } of requests) {
-      for (const call of calls) if ((await decide(policy, call)) !== 'Allowed') denied.push(`${name}: ${call.action} on ${call.resource} ${JSON.stringify(call.context ?? {})}`);
+      for (const call of calls)
+        if ((await decide(policy, call)) !== 'Allowed') denied.push(`${name}: ${call.action} on ${call.resource} ${JSON.stringify(call.context ?? {})}`);
     }
     expect(denied).toEqual([]);
     expect(requests.length).toBeGreaterThanOrEqual(10);

@@ -53,7 +53,19 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; befor
   const sent: Array<{ QueueUrl: string; MessageBody: unknown; DelaySeconds: number }> = [];
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
   const instant = Object.fromEntries(
-    [STATES.runTask, STATES.runTaskWhileThrottled, STATES.finishJob, STATES.recordFailure, STATES.recordSucceededOnly, STATES.recordFailedOnly, STATES.giveBackLease, STATES.giveBackLeaseAndHold, STATES.returnForCapacity, STATES.returnForVcpuLimit, STATES.wakeDispatcher].map((s) => [s, 0]),
+    [
+      STATES.runTask,
+      STATES.runTaskWhileThrottled,
+      STATES.finishJob,
+      STATES.recordFailure,
+      STATES.recordSucceededOnly,
+      STATES.recordFailedOnly,
+      STATES.giveBackLease,
+      STATES.giveBackLeaseAndHold,
+      STATES.returnForCapacity,
+      STATES.returnForVcpuLimit,
+      STATES.wakeDispatcher,
+    ].map((s) => [s, 0]),
   );
   const execution = machine.run(
     { jobs: options.jobs.map((j) => ({ ...j, vcpu: 1, releaseShard: releasedShardKey(j.jobId).pk })) },
@@ -81,7 +93,8 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; befor
   );
   let transitions = 0;
   const counting = (async () => {
-    for await (const event of execution.eventLogs as AsyncIterable<{ type: string }>) if (event.type === 'StateEntered' || event.type === 'StateRetried') transitions++;
+    for await (const event of execution.eventLogs as AsyncIterable<{ type: string }>)
+      if (event.type === 'StateEntered' || event.type === 'StateRetried') transitions++;
   })();
   const result = await execution.result;
   await counting;
@@ -181,7 +194,13 @@ test('the exit code is read from the stopped task, not matched as text: spacing 
     jobs: [job],
     runTask: async () => {
       calls++;
-      const error = new Error(JSON.stringify({ StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 65, Name: 'worker' }], TaskArn: 'arn:aws:ecs:eu-west-1:111111111111:task/t/1' }, null, 2));
+      const error = new Error(
+        JSON.stringify(
+          { StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 65, Name: 'worker' }], TaskArn: 'arn:aws:ecs:eu-west-1:111111111111:task/t/1' },
+          null,
+          2,
+        ),
+      );
       error.name = 'States.TaskFailed';
       throw error;
     },
@@ -285,7 +304,10 @@ test('no Fargate capacity (failures[]): back to the queue at once, no hold', asy
   const run = await runExecution({
     jobs: [job],
     runTask: async () => {
-      throw ecsError('AmazonECS.Unknown', JSON.stringify({ Failures: [{ Reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }] }));
+      throw ecsError(
+        'AmazonECS.Unknown',
+        JSON.stringify({ Failures: [{ Reason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }] }),
+      );
     },
   });
   expect(await run.ledger(job)).toMatchObject({ status: 'queued', capacityReturns: 1 });
@@ -299,7 +321,8 @@ test('EC2 throttling during RunTask (InvalidParameterException "Request limit ex
     jobs: [job],
     runTask: async () => {
       calls++;
-      if (calls <= 3) throw ecsError('ECS.InvalidParameterException', 'Error retrieving security group information for [sg-0123456789abcdef0]: Request limit exceeded.');
+      if (calls <= 3)
+        throw ecsError('ECS.InvalidParameterException', 'Error retrieving security group information for [sg-0123456789abcdef0]: Request limit exceeded.');
       return { TaskArn: 'arn:aws:ecs:eu-west-1:111111111111:task/sluice-test/after-throttling', Containers: [{ ExitCode: 0 }] };
     },
   });
@@ -350,8 +373,23 @@ test("a lease the janitor already gave back (and a later batch took) is left alo
       const target = { tableName, batchesTableName: 'unused', stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-dev-jobs' };
       void target;
       // A later batch takes the job: its lease on the row now names that batch.
-      await moto.ddb.send(new UpdateCommand({ TableName: tableName, Key: ledgerKey(first.jobId), UpdateExpression: 'SET #l = :l', ExpressionAttributeNames: { '#l': 'lease' }, ExpressionAttributeValues: { ':l': { execution: 'a-later-batch', vcpu: 1, admittedAt: 0, expiresAt: 1 } } }));
-      await moto.ddb.send(new UpdateCommand({ TableName: tableName, Key: POOL_KEY, UpdateExpression: 'SET admittedVcpu = admittedVcpu + :one', ExpressionAttributeValues: { ':one': 1 } }));
+      await moto.ddb.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: ledgerKey(first.jobId),
+          UpdateExpression: 'SET #l = :l',
+          ExpressionAttributeNames: { '#l': 'lease' },
+          ExpressionAttributeValues: { ':l': { execution: 'a-later-batch', vcpu: 1, admittedAt: 0, expiresAt: 1 } },
+        }),
+      );
+      await moto.ddb.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: POOL_KEY,
+          UpdateExpression: 'SET admittedVcpu = admittedVcpu + :one',
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      );
       void name;
     },
   });

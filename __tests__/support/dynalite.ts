@@ -52,9 +52,7 @@ export async function startDynalite(): Promise<LocalDynamo> {
     client,
     ddb,
     async createTable(name = `sluice-test-${++tableCounter}`) {
-      await client.send(
-        new CreateTableCommand({ TableName: name, ...PK_TABLE }),
-      );
+      await client.send(new CreateTableCommand({ TableName: name, ...PK_TABLE }));
       // Even with createTableMs 0, dynalite turns a table ACTIVE on a later tick.
       for (let tries = 0; tries < 100; tries++) {
         const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));

@@ -94,7 +94,11 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
           return { status: found.status, executionArn: command.input.executionArn };
         }
         case 'ListExecutionsCommand':
-          return { executions: started.filter((s) => !command.input.statusFilter || s.status === command.input.statusFilter).map((s) => ({ name: s.name, status: s.status })) };
+          return {
+            executions: started
+              .filter((s) => !command.input.statusFilter || s.status === command.input.statusFilter)
+              .map((s) => ({ name: s.name, status: s.status })),
+          };
         default:
           throw new Error(`unexpected ${command.constructor.name}`);
       }

@@ -17,7 +17,6 @@ export function synthStage(stage: StageName, config: EnvironmentConfig = stageCo
   return { stack, config, synthesized, json: JSON.parse(synthesized) as TerraformJson };
 }
 
-
 /** The one resource of a type whose logical name contains `fragment`. */
 export function resourceNamed(json: TerraformJson, type: string, fragment: string): Record<string, unknown> {
   const matches = resourcesOf(json, type).filter(([name]) => name.includes(fragment));

@@ -31,7 +31,12 @@ function principalMatches(statement: PolicyStatement, provider: string): boolean
 }
 
 function glob(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 }
 
 function conditionsMatch(statement: PolicyStatement, claims: Readonly<Record<string, string>>): boolean {

@@ -65,20 +65,38 @@ describe('account twin: Service Quotas', () => {
 
   it('refuses a quota it does not have with NoSuchResourceException', async () => {
     const { account } = world();
-    await expect(account.send(new GetServiceQuotaCommand({ ServiceCode: 'fargate', QuotaCode: 'L-00000000' }))).rejects.toMatchObject({ name: 'NoSuchResourceException' });
-    await expect(account.send(new GetServiceQuotaCommand({ ServiceCode: 'ec2', QuotaCode: 'L-3032A538' }))).rejects.toMatchObject({ name: 'NoSuchResourceException' });
+    await expect(account.send(new GetServiceQuotaCommand({ ServiceCode: 'fargate', QuotaCode: 'L-00000000' }))).rejects.toMatchObject({
+      name: 'NoSuchResourceException',
+    });
+    await expect(account.send(new GetServiceQuotaCommand({ ServiceCode: 'ec2', QuotaCode: 'L-3032A538' }))).rejects.toMatchObject({
+      name: 'NoSuchResourceException',
+    });
   });
 });
 
 describe('account twin: AWS/Usage vCPU', () => {
   it('publishes the Maximum of each complete minute only, newest first, this stage and the others together', async () => {
-    const { clock, ecs, account, task } = world({ background: { FARGATE: [{ atSeconds: 30, vcpu: 10 }, { atSeconds: 150, vcpu: 4 }] } });
+    const { clock, ecs, account, task } = world({
+      background: {
+        FARGATE: [
+          { atSeconds: 30, vcpu: 10 },
+          { atSeconds: 150, vcpu: 4 },
+        ],
+      },
+    });
     const t0 = clock.now();
     clock.setTimeout(() => void ecs.runTaskSync(task('a')), 20_000); // 20 s → 110 s
     clock.setTimeout(() => void ecs.runTaskSync(task('b')), 100_000); // 100 s → 190 s
     await clock.run({ untilMs: 170_000 });
     const read = () =>
-      account.send(new GetMetricDataCommand({ StartTime: new Date(t0), EndTime: new Date(clock.now()), ScanBy: 'TimestampDescending', MetricDataQueries: [usage('Standard/OnDemand')] }));
+      account.send(
+        new GetMetricDataCommand({
+          StartTime: new Date(t0),
+          EndTime: new Date(clock.now()),
+          ScanBy: 'TimestampDescending',
+          MetricDataQueries: [usage('Standard/OnDemand')],
+        }),
+      );
     const first = (await read()).MetricDataResults[0];
     // At 170 s minutes 0 and 1 have ended, minute 2 (120–180 s) has not.
     expect(first.Timestamps).toEqual([new Date(t0 + 60_000), new Date(t0 + 0)]);

@@ -61,7 +61,12 @@ async function outcome(run: () => Promise<unknown>): Promise<Outcome> {
     return { output };
   } catch (error) {
     const reasons = (error as { CancellationReasons?: Array<{ Code?: string; Item?: unknown }> }).CancellationReasons;
-    return { error: { name: (error as Error).name, ...(reasons ? { reasons: reasons.map((r) => ({ code: r.Code ?? 'None', item: r.Item ? 'returned' : undefined })) } : {}) } };
+    return {
+      error: {
+        name: (error as Error).name,
+        ...(reasons ? { reasons: reasons.map((r) => ({ code: r.Code ?? 'None', item: r.Item ? 'returned' : undefined })) } : {}),
+      },
+    };
   }
 }
 
@@ -83,7 +88,15 @@ async function sameOutcomes(steps: Step[]): Promise<Outcome[]> {
   return results;
 }
 
-const job = (i: number): Job => ({ jobId: `${i}`.padStart(32, 'a'), bucket: 'in', key: `input/${i}.csv`, versionId: `v${i}`, sequencer: '0A', round: 0, failedRuns: 0 });
+const job = (i: number): Job => ({
+  jobId: `${i}`.padStart(32, 'a'),
+  bucket: 'in',
+  key: `input/${i}.csv`,
+  versionId: `v${i}`,
+  sequencer: '0A',
+  round: 0,
+  failedRuns: 0,
+});
 const lease = (execution: string) => ({ execution, vcpu: 1, admittedAt: 1_000_000, expiresAt: 1_060_000 });
 
 describe("the twin's DynamoDB gives what DynamoDBDocumentClient on moto's server gives", () => {
@@ -102,7 +115,8 @@ describe("the twin's DynamoDB gives what DynamoDBDocumentClient on moto's server
         return result.kind === 'refused' ? result.refused.map((r) => [r.index, r.row?.status, r.row?.lease?.execution]) : result.kind;
       },
       // Over the budget on a stale read: the pool's part refuses.
-      async (ddb, t) => (await admitBatch(ddb, t, { ...(await readPool(ddb, t.tableName)), admittedVcpu: 0 }, [job(4), job(5), job(6)], 'exec-3', 1, 60_000, now + 2_000)).kind,
+      async (ddb, t) =>
+        (await admitBatch(ddb, t, { ...(await readPool(ddb, t.tableName)), admittedVcpu: 0 }, [job(4), job(5), job(6)], 'exec-3', 1, 60_000, now + 2_000)).kind,
       (ddb, t) => releaseLease(ddb, t.tableName, job(1).jobId, lease('exec-1'), { status: 'unchanged' }, clockAt(now + 3_000)),
       (ddb, t) => releaseLease(ddb, t.tableName, job(1).jobId, lease('exec-1'), { status: 'unchanged' }, clockAt(now + 3_000)),
       (ddb, t) => readPool(ddb, t.tableName),
@@ -119,39 +133,80 @@ describe("the twin's DynamoDB gives what DynamoDBDocumentClient on moto's server
   });
 
   test('transactions: all or nothing, a reason per item, and malformed ones refused as DynamoDB refuses them', async () => {
-    const put = (t: Tables, pk: string, condition?: string) => ({ Put: { TableName: t.tableName, Item: { pk, n: 1 }, ...(condition ? { ConditionExpression: condition } : {}) } });
+    const put = (t: Tables, pk: string, condition?: string) => ({
+      Put: { TableName: t.tableName, Item: { pk, n: 1 }, ...(condition ? { ConditionExpression: condition } : {}) },
+    });
     const results = await sameOutcomes([
       (ddb, t) => ddb.send(new TransactWriteCommand({ TransactItems: [put(t, 'a'), put(t, 'b')] })),
       // The second item's condition fails: neither is written (c stays absent), and each item has its reason.
       (ddb, t) =>
         ddb.send(
           new TransactWriteCommand({
-            TransactItems: [put(t, 'c'), { ...put(t, 'a', 'attribute_not_exists(pk)'), Put: { ...put(t, 'a', 'attribute_not_exists(pk)').Put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } }],
+            TransactItems: [
+              put(t, 'c'),
+              {
+                ...put(t, 'a', 'attribute_not_exists(pk)'),
+                Put: { ...put(t, 'a', 'attribute_not_exists(pk)').Put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' },
+              },
+            ],
           }),
         ),
       (ddb, t) => ddb.send(new GetCommand({ TableName: t.tableName, Key: { pk: 'c' }, ConsistentRead: true })),
-      (ddb, t) => ddb.send(new TransactWriteCommand({ TransactItems: [{ ConditionCheck: { TableName: t.tableName, Key: { pk: 'b' }, ConditionExpression: 'n = :one', ExpressionAttributeValues: { ':one': 1 } } }, put(t, 'd')] })),
+      (ddb, t) =>
+        ddb.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { ConditionCheck: { TableName: t.tableName, Key: { pk: 'b' }, ConditionExpression: 'n = :one', ExpressionAttributeValues: { ':one': 1 } } },
+              put(t, 'd'),
+            ],
+          }),
+        ),
       (ddb, t) => ddb.send(new BatchGetCommand({ RequestItems: { [t.tableName]: { Keys: [{ pk: 'd' }, { pk: 'zz' }], ConsistentRead: true } } })),
       // Two operations on one item; an expression that does not parse; a table that does not exist.
       (ddb, t) => ddb.send(new TransactWriteCommand({ TransactItems: [put(t, 'e'), put(t, 'e')] })),
-      (ddb, t) => ddb.send(new TransactWriteCommand({ TransactItems: [{ Update: { TableName: t.tableName, Key: { pk: 'a' }, UpdateExpression: 'SET n = n +' } }] })),
+      (ddb, t) =>
+        ddb.send(new TransactWriteCommand({ TransactItems: [{ Update: { TableName: t.tableName, Key: { pk: 'a' }, UpdateExpression: 'SET n = n +' } }] })),
       (ddb) => ddb.send(new TransactWriteCommand({ TransactItems: [{ Put: { TableName: 'no-such-table', Item: { pk: 'x' } } }] })),
     ]);
-    expect(results[1]).toEqual({ error: { name: 'TransactionCanceledException', reasons: [{ code: 'None', item: undefined }, { code: 'ConditionalCheckFailed', item: 'returned' }] } });
+    expect(results[1]).toEqual({
+      error: {
+        name: 'TransactionCanceledException',
+        reasons: [
+          { code: 'None', item: undefined },
+          { code: 'ConditionalCheckFailed', item: 'returned' },
+        ],
+      },
+    });
     expect(results[2]).toEqual({ output: {} });
     expect(results[5]).toMatchObject({ error: { name: 'ValidationException' } });
   });
 
   test('values of every kind round-trip, and bad requests fail alike', async () => {
-    const item = { pk: 'kinds', n: 1.5, big: 12345678901234, s: 'x', b: true, nul: null, list: [1, 'a', { m: 2 }], map: { deep: { deeper: [true] } }, set: new Set(['a', 'b']) };
+    const item = {
+      pk: 'kinds',
+      n: 1.5,
+      big: 12345678901234,
+      s: 'x',
+      b: true,
+      nul: null,
+      list: [1, 'a', { m: 2 }],
+      map: { deep: { deeper: [true] } },
+      set: new Set(['a', 'b']),
+    };
     await sameOutcomes([
       (ddb, t) => ddb.send(new PutCommand({ TableName: t.tableName, Item: item })),
       (ddb, t) => ddb.send(new GetCommand({ TableName: t.tableName, Key: { pk: 'kinds' }, ConsistentRead: true })),
       // `map` is a reserved word: named, as DynamoDB requires (moto, unlike DynamoDB, would take it bare).
-      (ddb, t) => ddb.send(new GetCommand({ TableName: t.tableName, Key: { pk: 'kinds' }, ProjectionExpression: '#m.deep, n', ExpressionAttributeNames: { '#m': 'map' } })),
+      (ddb, t) =>
+        ddb.send(
+          new GetCommand({ TableName: t.tableName, Key: { pk: 'kinds' }, ProjectionExpression: '#m.deep, n', ExpressionAttributeNames: { '#m': 'map' } }),
+        ),
       // A syntax error in an expression, undefined values (top level: left out; nested: an error), a wrong key type,
       // a table that does not exist.
-      (ddb, t) => ddb.send(new UpdateCommand({ TableName: t.tableName, Key: { pk: 'kinds' }, UpdateExpression: 'SET n = n +', ExpressionAttributeValues: { ':one': 1 } })),
+      (ddb, t) =>
+        ddb.send(
+          new UpdateCommand({ TableName: t.tableName, Key: { pk: 'kinds' }, UpdateExpression: 'SET n = n +', ExpressionAttributeValues: { ':one': 1 } }),
+        ),
       (ddb, t) => ddb.send(new PutCommand({ TableName: t.tableName, Item: { pk: 'u', missing: undefined } })),
       (ddb, t) => ddb.send(new PutCommand({ TableName: t.tableName, Item: { pk: 'u', nested: { missing: undefined } } })),
       (ddb) => ddb.send(new GetCommand({ TableName: 'no-such-table', Key: { pk: 'x' } })),
@@ -201,8 +256,14 @@ describe("the twin's DynamoDB", () => {
 
   test('a transaction holds its items until it answers: a transaction or write touching one meanwhile conflicts', async () => {
     const { engine, ddb, tableName } = await twin();
-    const update = (pk: string) => ({ Update: { TableName: tableName, Key: { pk }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } } });
-    const errorOf = (request: Promise<unknown>) => request.then(() => undefined, (error: unknown) => error);
+    const update = (pk: string) => ({
+      Update: { TableName: tableName, Key: { pk }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } },
+    });
+    const errorOf = (request: Promise<unknown>) =>
+      request.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     // Sent together: the first takes the items, the others meet its hold.
     const first = ddb.send(new TransactWriteCommand({ TransactItems: [update('RELEASED#1'), update('JOB#a')] }));
     const second = errorOf(engine.documentClient.send(new TransactWriteCommand({ TransactItems: [update('RELEASED#1'), update('JOB#b')] })));
@@ -219,7 +280,11 @@ describe("the twin's DynamoDB", () => {
   test('a transaction cancelled by a conflict extends no other transaction’s hold', async () => {
     const { engine, clock, tableName } = await twin();
     const update = { TableName: tableName, Key: { pk: 'POOL' }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } };
-    const errorOf = (request: Promise<unknown>) => request.then(() => undefined, (error: unknown) => error);
+    const errorOf = (request: Promise<unknown>) =>
+      request.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     const first = engine.documentClient.send(new TransactWriteCommand({ TransactItems: [{ Update: update }] })); // holds POOL for 0–20 ms
     await clock.run({ untilMs: 10 });
     const second = errorOf(engine.documentClient.send(new TransactWriteCommand({ TransactItems: [{ Update: update }] }))); // at 10 ms
@@ -235,11 +300,26 @@ describe("the twin's DynamoDB", () => {
     const { engine, ddb, clock, tableName, batchesTableName } = await twin();
     const now = 1_000_000;
     await ddb.send(new UpdateCommand(configureCommand(tableName, { budgetVcpu: 4, ratePerSecond: 10, burst: 5 }, now)));
-    const admitted = await admitBatch(ddb, { tableName, batchesTableName, stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:retry' }, await readPool(ddb, tableName), [job(1)], 'exec-1', 1, 60_000, now);
+    const admitted = await admitBatch(
+      ddb,
+      { tableName, batchesTableName, stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:retry' },
+      await readPool(ddb, tableName),
+      [job(1)],
+      'exec-1',
+      1,
+      60_000,
+      now,
+    );
     if (admitted.kind !== 'admitted') throw new Error(`not admitted: ${admitted.kind}`);
     // Another job's release holds job 1's shard; job 1's release comes while it does.
     const shard = releasedShardKey(job(1).jobId);
-    const other = engine.documentClient.send(new TransactWriteCommand({ TransactItems: [{ Update: { TableName: tableName, Key: shard, UpdateExpression: 'ADD releasedVcpu :zero', ExpressionAttributeValues: { ':zero': 0 } } }] }));
+    const other = engine.documentClient.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Update: { TableName: tableName, Key: shard, UpdateExpression: 'ADD releasedVcpu :zero', ExpressionAttributeValues: { ':zero': 0 } } },
+        ],
+      }),
+    );
     const sleeps: number[] = [];
     const virtual = { now: () => clock.now(), sleep: (ms: number) => (sleeps.push(ms), clock.sleep(ms)) };
     const released = releaseLease(engine.documentClient, tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, virtual);
@@ -252,7 +332,11 @@ describe("the twin's DynamoDB", () => {
 
   test('a client request token answers a repeat within 10 minutes from the first, and refuses a different request', async () => {
     const { ddb, clock, tableName } = await twin();
-    const tx = (n: number) => new TransactWriteCommand({ ClientRequestToken: 'token-1', TransactItems: [{ Update: { TableName: tableName, Key: { pk: 'c' }, UpdateExpression: 'ADD n :n', ExpressionAttributeValues: { ':n': n } } }] });
+    const tx = (n: number) =>
+      new TransactWriteCommand({
+        ClientRequestToken: 'token-1',
+        TransactItems: [{ Update: { TableName: tableName, Key: { pk: 'c' }, UpdateExpression: 'ADD n :n', ExpressionAttributeValues: { ':n': n } } }],
+      });
     await ddb.send(tx(1));
     clock.setTimeout(() => undefined, 1_000);
     await clock.run();
@@ -265,7 +349,9 @@ describe("the twin's DynamoDB", () => {
     const { engine, ddb, recorder, tableName } = await twin();
     const put = (pk: string, condition?: string) => ({ Put: { TableName: tableName, Item: { pk }, ...(condition ? { ConditionExpression: condition } : {}) } });
     await ddb.send(new TransactWriteCommand({ TransactItems: [put('x'), put('y')] }));
-    await expect(ddb.send(new TransactWriteCommand({ TransactItems: [put('z'), put('w'), put('x', 'attribute_not_exists(pk)')] }))).rejects.toMatchObject({ name: 'TransactionCanceledException' });
+    await expect(ddb.send(new TransactWriteCommand({ TransactItems: [put('z'), put('w'), put('x', 'attribute_not_exists(pk)')] }))).rejects.toMatchObject({
+      name: 'TransactionCanceledException',
+    });
     recorder.flushMeters();
     expect(recorder.events.find((e) => e.type === 'meter')).toEqual(expect.objectContaining({ ddbWriteUnits: 2 * 2 + 3 }));
     // A 5 KB item written over and over in one second: its partition refuses the 201st write.

@@ -81,7 +81,11 @@ describe('the twin end to end (tiny scenario)', () => {
       });
 
     it('steady use by others: the stage fits in what is left and never meets the vCPU limit', async () => {
-      const { report } = await simulate({ stage: 'prod', scenario: sharedAccount({ classes: ['FARGATE'], others: [{ atSeconds: 0, vcpu: 8 }] }), design: 'sluice' });
+      const { report } = await simulate({
+        stage: 'prod',
+        scenario: sharedAccount({ classes: ['FARGATE'], others: [{ atSeconds: 0, vcpu: 8 }] }),
+        design: 'sluice',
+      });
       expect(report).toMatchObject({ objects: 40, succeeded: 40, failed: 0, lost: 0, vcpuLimitErrors: 0 });
       expect(report.peakAccountVcpu.onDemand).toBe(12);
       // What is left is 12 − 8 = 4 vCPU, used throughout: 40 tasks of 120 s take 1,200 s at least.
@@ -89,7 +93,10 @@ describe('the twin end to end (tiny scenario)', () => {
     });
 
     it('others grow between two measurements: only launches already under way meet the limit, and they come back', async () => {
-      const others = [{ atSeconds: 0, vcpu: 4 }, { atSeconds: 300, vcpu: 9 }];
+      const others = [
+        { atSeconds: 0, vcpu: 4 },
+        { atSeconds: 300, vcpu: 9 },
+      ];
       const { report } = await simulate({ stage: 'prod', scenario: sharedAccount({ classes: ['FARGATE'], others }), design: 'sluice' });
       expect(report).toMatchObject({ objects: 40, succeeded: 40, failed: 0, lost: 0 });
       expect(report.vcpuLimitErrors).toBeGreaterThan(0);
@@ -101,7 +108,11 @@ describe('the twin end to end (tiny scenario)', () => {
     // ECS places each standalone RunTask by weight on its own (nothing steers it to the class with room), so two
     // classes split the stage's tasks only roughly: the tighter class can meet its limit; those launches come back.
     it('two classes by weight: everything finishes, and neither class goes over its quota', async () => {
-      const { report } = await simulate({ stage: 'prod', scenario: sharedAccount({ classes: ['FARGATE', 'FARGATE_SPOT'], others: [{ atSeconds: 0, vcpu: 8 }] }), design: 'sluice' });
+      const { report } = await simulate({
+        stage: 'prod',
+        scenario: sharedAccount({ classes: ['FARGATE', 'FARGATE_SPOT'], others: [{ atSeconds: 0, vcpu: 8 }] }),
+        design: 'sluice',
+      });
       expect(report).toMatchObject({ objects: 40, succeeded: 40, failed: 0, lost: 0 });
       expect(Math.max(report.peakAccountVcpu.onDemand, report.peakAccountVcpu.spot)).toBeLessThanOrEqual(12);
       // 4 free in each class: twice the room of one class, so well under the one-class 1,200 s.

@@ -42,7 +42,10 @@ describe('virtual clock', () => {
     clock.clearTimeout(cancelled);
     const started = Date.now();
     await clock.run();
-    expect(fired).toEqual([['a', 1], ['b', 3600]]);
+    expect(fired).toEqual([
+      ['a', 1],
+      ['b', 3600],
+    ]);
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
@@ -122,19 +125,25 @@ describe('ECS/Fargate twin', () => {
   it('throttles RunTask beyond the API bucket (burst 100, refill 40/s)', async () => {
     const { clock, recorder, rng } = setup();
     const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions());
-    const results = await Promise.allSettled(Array.from({ length: 120 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`j${i}`)), Promise.resolve('accepted')])));
+    const results = await Promise.allSettled(
+      Array.from({ length: 120 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`j${i}`)), Promise.resolve('accepted')])),
+    );
     const throttled = results.filter((r) => r.status === 'rejected');
     expect(throttled).toHaveLength(20);
     expect((throttled[0] as PromiseRejectedResult).reason).toMatchObject({ name: 'ECS.AmazonECSException', message: 'Rate exceeded' });
     await clock.run({ untilMs: 1000 });
-    const after = await Promise.allSettled(Array.from({ length: 45 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`k${i}`)), Promise.resolve('accepted')])));
+    const after = await Promise.allSettled(
+      Array.from({ length: 45 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`k${i}`)), Promise.resolve('accepted')])),
+    );
     expect(after.filter((r) => r.status === 'rejected')).toHaveLength(5);
   });
 
   it("caps Fargate RunTask at 20 calls/s and launches at Fargate's bucket", async () => {
     const { clock, recorder, rng } = setup();
     const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ fargateRunTaskPerSecond: 20, launchBucket: { burst: 100, refillPerSecond: 20 } }));
-    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`j${i}`)), Promise.resolve('accepted')])));
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) => Promise.race([ecs.runTaskSync(runTask(`j${i}`)), Promise.resolve('accepted')])),
+    );
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(10);
     expect(recorder.events.filter((e) => e.type === 'throttle' && e.source === 'fargateRunTask')).toHaveLength(10);
   });
@@ -177,11 +186,22 @@ describe('ECS/Fargate twin: a shared account', () => {
 
   it("counts other workloads' vCPU against the quota of their class, from each step on", async () => {
     const { clock, recorder, rng } = setup();
-    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({
-      vcpuQuota: { FARGATE: 4, FARGATE_SPOT: 4 },
-      behaviour: () => ({ durationSeconds: 1000, exitCode: 0 }),
-      background: { FARGATE: [{ atSeconds: 0, vcpu: 3 }, { atSeconds: 60, vcpu: 1 }], FARGATE_SPOT: [{ atSeconds: 30, vcpu: 4 }] },
-    }));
+    const ecs = new EcsEmulator(
+      clock,
+      rng,
+      recorder,
+      ecsOptions({
+        vcpuQuota: { FARGATE: 4, FARGATE_SPOT: 4 },
+        behaviour: () => ({ durationSeconds: 1000, exitCode: 0 }),
+        background: {
+          FARGATE: [
+            { atSeconds: 0, vcpu: 3 },
+            { atSeconds: 60, vcpu: 1 },
+          ],
+          FARGATE_SPOT: [{ atSeconds: 30, vcpu: 4 }],
+        },
+      }),
+    );
     await clock.run({ untilMs: 0 });
     expect(await accepted(ecs, 'a')).toBe('accepted');
     // 3 others + 1 of ours = the quota of 4.
@@ -204,12 +224,22 @@ describe('ECS/Fargate twin: a shared account', () => {
       { t: 60, c: 'onDemand', vcpu: 1, wantedVcpu: undefined },
     ]);
     await clock.run({ untilMs: 1000_000 });
-    expect(recorder.events.filter((e) => e.type === 'background').slice(3).map(({ t, class: c, vcpu }) => ({ t, c, vcpu }))).toEqual([{ t: 1000, c: 'spot', vcpu: 4 }]);
+    expect(
+      recorder.events
+        .filter((e) => e.type === 'background')
+        .slice(3)
+        .map(({ t, class: c, vcpu }) => ({ t, c, vcpu })),
+    ).toEqual([{ t: 1000, c: 'spot', vcpu: 4 }]);
   });
 
   it('keeps the account’s vCPU per class over time: the Maximum of any minute', async () => {
     const { clock, recorder, rng } = setup();
-    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ behaviour: () => ({ durationSeconds: 30, exitCode: 0 }), background: { FARGATE: [{ atSeconds: 90, vcpu: 5 }] } }));
+    const ecs = new EcsEmulator(
+      clock,
+      rng,
+      recorder,
+      ecsOptions({ behaviour: () => ({ durationSeconds: 30, exitCode: 0 }), background: { FARGATE: [{ atSeconds: 90, vcpu: 5 }] } }),
+    );
     const t0 = clock.now();
     clock.setTimeout(() => void ecs.runTaskSync(runTask('a')), 70_000);
     clock.setTimeout(() => void ecs.runTaskSync(runTask('b')), 75_000);
@@ -225,7 +255,19 @@ describe('ECS/Fargate twin: a shared account', () => {
 
   it('before the run, the others were at their level of second 0 (a reading at the start sees them)', () => {
     const { clock, recorder, rng } = setup();
-    const ecs = new EcsEmulator(clock, rng, recorder, ecsOptions({ background: { FARGATE_SPOT: [{ atSeconds: 0, vcpu: 50 }, { atSeconds: 600, vcpu: 80 }] } }));
+    const ecs = new EcsEmulator(
+      clock,
+      rng,
+      recorder,
+      ecsOptions({
+        background: {
+          FARGATE_SPOT: [
+            { atSeconds: 0, vcpu: 50 },
+            { atSeconds: 600, vcpu: 80 },
+          ],
+        },
+      }),
+    );
     const t0 = clock.now();
     expect(ecs.maxAccountVcpu('FARGATE_SPOT', t0 - 60_000, t0)).toBe(50);
     expect(ecs.maxAccountVcpu('FARGATE', t0 - 60_000, t0)).toBe(0);
@@ -236,11 +278,19 @@ describe('ECS/Fargate twin: a shared account', () => {
     const always = new EcsEmulator(clock, rng, recorder, ecsOptions({ invalidParameterRate: 1 }));
     await expect(always.runTaskSync(runTask('a'))).rejects.toMatchObject({ name: 'ECS.InvalidParameterException', message: INVALID_PARAMETER_MESSAGE });
     expect(INVALID_PARAMETER_MESSAGE).toBe('Error retrieving security group information for [sg-0123456789abcdef0]: Request limit exceeded.');
-    expect(recorder.events.map((e) => [e.type, e.jobId])).toEqual([['runTask', 'a'], ['invalidParameter', 'a']]);
+    expect(recorder.events.map((e) => [e.type, e.jobId])).toEqual([
+      ['runTask', 'a'],
+      ['invalidParameter', 'a'],
+    ]);
     expect(always.vcpuInUse()).toBe(0);
 
     const fifth = setup();
-    const some = new EcsEmulator(fifth.clock, fifth.rng, fifth.recorder, ecsOptions({ invalidParameterRate: 0.2, apiBucket: { burst: 1000, refillPerSecond: 40 } }));
+    const some = new EcsEmulator(
+      fifth.clock,
+      fifth.rng,
+      fifth.recorder,
+      ecsOptions({ invalidParameterRate: 0.2, apiBucket: { burst: 1000, refillPerSecond: 40 } }),
+    );
     const outcomes = await Promise.all(Array.from({ length: 500 }, (_, i) => accepted(some, `j${i}`)));
     const refused = outcomes.filter((o) => o === INVALID_PARAMETER_MESSAGE).length;
     expect(refused).toBeGreaterThan(70);
@@ -251,7 +301,10 @@ describe('ECS/Fargate twin: a shared account', () => {
 
 describe('SQS twin', () => {
   const receive = (QueueUrl: string, extra: Record<string, unknown> = {}) =>
-    ({ constructor: { name: 'ReceiveMessageCommand' }, input: { QueueUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['ApproximateReceiveCount'], ...extra } }) as const;
+    ({
+      constructor: { name: 'ReceiveMessageCommand' },
+      input: { QueueUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['ApproximateReceiveCount'], ...extra },
+    }) as const;
 
   it('hides a received message for the visibility timeout and counts receives', async () => {
     const { clock, recorder } = setup();
@@ -269,7 +322,16 @@ describe('SQS twin', () => {
     const again = await sqs.send(receive(url));
     expect(again.Messages[0].Attributes.ApproximateReceiveCount).toBe('2');
     expect(again.Messages[0].ReceiptHandle).not.toBe(first.Messages[0].ReceiptHandle);
-    const deleted = await sqs.send({ constructor: { name: 'DeleteMessageBatchCommand' }, input: { QueueUrl: url, Entries: [{ Id: '1', ReceiptHandle: again.Messages[0].ReceiptHandle }, { Id: '2', ReceiptHandle: 'stale' }] } });
+    const deleted = await sqs.send({
+      constructor: { name: 'DeleteMessageBatchCommand' },
+      input: {
+        QueueUrl: url,
+        Entries: [
+          { Id: '1', ReceiptHandle: again.Messages[0].ReceiptHandle },
+          { Id: '2', ReceiptHandle: 'stale' },
+        ],
+      },
+    });
     expect(deleted).toMatchObject({ Successful: [{ Id: '1' }], Failed: [{ Id: '2', Code: 'ReceiptHandleIsInvalid' }] });
     expect(sqs.counts(url).total).toBe(0);
   });
@@ -305,7 +367,10 @@ describe('SQS twin', () => {
     const url = sqs.createQueue({ name: 'q', visibilityTimeoutSeconds: 10 });
     sqs.sendMessage(url, 'm');
     const got = await sqs.send(receive(url));
-    await sqs.send({ constructor: { name: 'ChangeMessageVisibilityBatchCommand' }, input: { QueueUrl: url, Entries: [{ Id: 'a', ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 100 }] } });
+    await sqs.send({
+      constructor: { name: 'ChangeMessageVisibilityBatchCommand' },
+      input: { QueueUrl: url, Entries: [{ Id: 'a', ReceiptHandle: got.Messages[0].ReceiptHandle, VisibilityTimeout: 100 }] },
+    });
     await clock.run({ untilMs: 50_000 });
     expect(await sqs.send(receive(url))).toEqual({});
     await clock.run({ untilMs: 100_000 });

@@ -1,7 +1,8 @@
 import { VirtualClock } from '../../twin/engines/clock';
 import { AwsError } from '../../twin/engines/errors';
-import { crashingRun, dynamodbThrottle, failingStartExecution, FunctionCrashed, retryErrorType, SDK_RETRY, sdkRetrying, type Sender } from '../../twin/engines/faults';
+import { crashingRun, dynamodbThrottle, failingStartExecution, FunctionCrashed, retryErrorType, SDK_RETRY, sdkRetrying } from '../../twin/engines/faults';
 import { streamFor, type Rng } from '../../twin/engines/random';
+import type { AwsClient } from '../../functions/runtime';
 
 /** A command as the SDK builds it: the twin dispatches on the class name. */
 class StartExecutionCommand {
@@ -12,7 +13,7 @@ class DescribeExecutionCommand {
 }
 
 /** A client that records what reached it. */
-function recording(name: string, log: string[]): Sender & { other(): string } {
+function recording(name: string, log: string[]): AwsClient & { other(): string } {
   return {
     send: async (command: { constructor: { name: string } }) => {
       log.push(`${name}:${command.constructor.name}`);
@@ -57,10 +58,12 @@ describe('crashingRun', () => {
     const clock = new VirtualClock();
     // Every invocation crashes, at the last of N calls: k = 1 + floor(0.99 × N) = N.
     const crashes = crashingRun(sequence(0.1, 0.99), 1, 4, clock);
-    const calls = (n: number) => async ({ c }: { c: Sender }) => {
-      for (let i = 0; i < n; i++) await c.send(new DescribeExecutionCommand());
-      return n;
-    };
+    const calls =
+      (n: number) =>
+      async ({ c }: { c: AwsClient }) => {
+        for (let i = 0; i < n; i++) await c.send(new DescribeExecutionCommand());
+        return n;
+      };
     const log: string[] = [];
     const client = { c: recording('c', log) };
     // N = 4 (the estimate); a run of 3 calls never reaches call 4 and completes: N becomes 3.
@@ -76,7 +79,7 @@ describe('crashingRun', () => {
   it('keeps a run dead even when its code catches the crash and returns', async () => {
     const crashes = crashingRun(sequence(0.1, 0), 1, 3, new VirtualClock());
     const log: string[] = [];
-    const body = async ({ c }: { c: Sender }) => {
+    const body = async ({ c }: { c: AwsClient }) => {
       try {
         await c.send(new StartExecutionCommand());
       } catch {
@@ -177,7 +180,11 @@ describe('sdkRetrying (the SDK v3 standard retry strategy)', () => {
     expect(attempts).toEqual([0, 25, 75]);
 
     clockOf = new VirtualClock();
-    const ddb = flaky([new AwsError('ProvisionedThroughputExceededException', 'x'), new AwsError('ProvisionedThroughputExceededException', 'x'), new AwsError('ProvisionedThroughputExceededException', 'x')]);
+    const ddb = flaky([
+      new AwsError('ProvisionedThroughputExceededException', 'x'),
+      new AwsError('ProvisionedThroughputExceededException', 'x'),
+      new AwsError('ProvisionedThroughputExceededException', 'x'),
+    ]);
     expect(await settle(sdkRetrying(ddb.client, clockOf, sequence(1 - 1e-9), SDK_RETRY.dynamodb).send({}))).toEqual({ value: { ok: true } });
     expect(ddb.attempts).toHaveLength(4);
     // Throttling uses 1 s whatever the client's base: just under 1 s, 2 s, 4 s.
@@ -193,7 +200,13 @@ describe('sdkRetrying (the SDK v3 standard retry strategy)', () => {
   });
 
   it('passes non-retryable errors at once: the SDK does not retry conflicts or failed conditions', async () => {
-    for (const name of ['TransactionConflictException', 'ConditionalCheckFailedException', 'TransactionCanceledException', 'ExecutionAlreadyExists', 'FunctionCrashed']) {
+    for (const name of [
+      'TransactionConflictException',
+      'ConditionalCheckFailedException',
+      'TransactionCanceledException',
+      'ExecutionAlreadyExists',
+      'FunctionCrashed',
+    ]) {
       clockOf = new VirtualClock();
       const { client, attempts } = flaky([new AwsError(name, 'no')]);
       const outcome = await settle(sdkRetrying(client, clockOf, sequence(0.5)).send({}));

@@ -63,7 +63,18 @@ describe('report from events', () => {
 
 describe('report: the shared account, leaks and duplicates', () => {
   const start = (fields: Record<string, unknown> = {}) =>
-    e(0, 'start', { design: 'sluice', stage: 'prod', seed: 1, budgetVcpu: 100, launchRatePerSecond: 1000, launchBurst: 20, accountVcpuQuota: 120, accountVcpuQuotas: { onDemand: 120, spot: 120 }, classWeights: { onDemand: 1 }, ...fields });
+    e(0, 'start', {
+      design: 'sluice',
+      stage: 'prod',
+      seed: 1,
+      budgetVcpu: 100,
+      launchRatePerSecond: 1000,
+      launchBurst: 20,
+      accountVcpuQuota: 120,
+      accountVcpuQuotas: { onDemand: 120, spot: 120 },
+      classWeights: { onDemand: 1 },
+      ...fields,
+    });
 
   it('bounds the makespan by the free quota (quota − others, in the classes the stage uses), not the budget alone', () => {
     const report = computeReport([
@@ -200,7 +211,13 @@ describe('report: the shared account, leaks and duplicates', () => {
       e(3, 'injectedFault', { fault: 'dynamodbThrottle' }),
       e(4, 'meter', { ddbWriteUnits: 30, ddbWrites: 3 }),
     ]);
-    expect(report).toMatchObject({ runTaskCalls: 4, vcpuLimitErrors: 1, vcpuLimitShareOfRunTaskCalls: 0.25, invalidParameterErrors: 2, writeUnitsPerObject: 15 });
+    expect(report).toMatchObject({
+      runTaskCalls: 4,
+      vcpuLimitErrors: 1,
+      vcpuLimitShareOfRunTaskCalls: 0.25,
+      invalidParameterErrors: 2,
+      writeUnitsPerObject: 15,
+    });
     expect(report.injectedFaults).toEqual({ dispatcherCrashes: 1, janitorCrashes: 1, startExecutionErrors: 1, dynamodbThrottles: 2 });
   });
 });
@@ -208,7 +225,13 @@ describe('report: the shared account, leaks and duplicates', () => {
 describe('chart', () => {
   it('draws the effective budget over time and the quota the stage can use (quota − others, over its classes)', () => {
     const events = [
-      e(0, 'start', { design: 'sluice', budgetVcpu: 100, accountVcpuQuota: 120, accountVcpuQuotas: { onDemand: 120, spot: 120 }, classWeights: { onDemand: 1, spot: 1 } }),
+      e(0, 'start', {
+        design: 'sluice',
+        budgetVcpu: 100,
+        accountVcpuQuota: 120,
+        accountVcpuQuotas: { onDemand: 120, spot: 120 },
+        classWeights: { onDemand: 1, spot: 1 },
+      }),
       e(0, 'background', { class: 'onDemand', vcpu: 50 }),
       e(0, 'background', { class: 'spot', vcpu: 50 }),
       e(0, 'budget', { effectiveVcpu: 100 }),
@@ -220,7 +243,12 @@ describe('chart', () => {
     expect(svg).toContain('>usable quota 140<');
     expect(svg).toContain('>effective budget (100 configured)<');
     const budgetPath = /<path d="([^"]+)" fill="none" stroke="#d62728"/.exec(svg)![1];
-    const ys = new Set(budgetPath.split(/[ML]/).filter(Boolean).map((p) => p.split(',')[1]));
+    const ys = new Set(
+      budgetPath
+        .split(/[ML]/)
+        .filter(Boolean)
+        .map((p) => p.split(',')[1]),
+    );
     expect(ys.size).toBe(2);
   });
 });
@@ -229,12 +257,23 @@ describe('scenario validation', () => {
   it('reads background, invalidParameter, faults and overrides.accountVcpuQuota, with defaults', () => {
     const s = parseScenario({
       objects: { burst: 1 },
-      background: { onDemand: [{ atSeconds: 0, vcpu: 50 }, { atSeconds: 600, vcpu: 80 }] },
+      background: {
+        onDemand: [
+          { atSeconds: 0, vcpu: 50 },
+          { atSeconds: 600, vcpu: 80 },
+        ],
+      },
       rates: { invalidParameter: 0.2 },
       faults: { dispatcherCrash: 0.05 },
       overrides: { accountVcpuQuota: 4500 },
     });
-    expect(s.background).toEqual({ onDemand: [{ atSeconds: 0, vcpu: 50 }, { atSeconds: 600, vcpu: 80 }], spot: [] });
+    expect(s.background).toEqual({
+      onDemand: [
+        { atSeconds: 0, vcpu: 50 },
+        { atSeconds: 600, vcpu: 80 },
+      ],
+      spot: [],
+    });
     expect(s.rates.invalidParameter).toBe(0.2);
     expect(s.faults).toEqual({ dispatcherCrash: 0.05, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 });
     expect(s.overrides.accountVcpuQuota).toBe(4500);
@@ -246,8 +285,28 @@ describe('scenario validation', () => {
   });
 
   it.each([
-    [{ background: { onDemand: [{ atSeconds: 60, vcpu: 5 }, { atSeconds: 30, vcpu: 1 }] } }, /background\.onDemand\.1\.atSeconds: must be after the previous step's atSeconds \(60\)/],
-    [{ background: { spot: [{ atSeconds: 0, vcpu: 5 }, { atSeconds: 0, vcpu: 1 }] } }, /background\.spot\.1\.atSeconds: must be after/],
+    [
+      {
+        background: {
+          onDemand: [
+            { atSeconds: 60, vcpu: 5 },
+            { atSeconds: 30, vcpu: 1 },
+          ],
+        },
+      },
+      /background\.onDemand\.1\.atSeconds: must be after the previous step's atSeconds \(60\)/,
+    ],
+    [
+      {
+        background: {
+          spot: [
+            { atSeconds: 0, vcpu: 5 },
+            { atSeconds: 0, vcpu: 1 },
+          ],
+        },
+      },
+      /background\.spot\.1\.atSeconds: must be after/,
+    ],
     [{ background: { spot: [{ atSeconds: -1, vcpu: 5 }] } }, /background\.spot\.0\.atSeconds: must be ≥ 0 seconds/],
     [{ background: { onDemand: [{ atSeconds: 0, vcpu: -5 }] } }, /background\.onDemand\.0\.vcpu: must be ≥ 0 vCPU/],
     [{ background: { onDemand: [{ atSeconds: 0, vcpu: 5, class: 'x' }] } }, /background\.onDemand\.0: Unrecognized key.*class/],
@@ -261,24 +320,29 @@ describe('scenario validation', () => {
   });
 
   it('rejects unknown fields and bad values with their path', () => {
-    expect(() => parseScenario({ objects: { burst: 10 }, rates: { failure: 2 }, colour: 'red' })).toThrow(/rates\.failure: must be a probability from 0 to 1[\s\S]*Unrecognized key.*colour|colour[\s\S]*rates\.failure/);
+    expect(() => parseScenario({ objects: { burst: 10 }, rates: { failure: 2 }, colour: 'red' })).toThrow(
+      /rates\.failure: must be a probability from 0 to 1[\s\S]*Unrecognized key.*colour|colour[\s\S]*rates\.failure/,
+    );
     expect(() => parseScenario({ objects: { burst: 0 } })).toThrow(/objects: must bring at least one object/);
   });
 
   // The scenarios' budgets are stage configs' now, not derived from the account: each is valid where the stage's own
   // accountVcpuQuota holds its budget, and refused for exactly that elsewhere.
-  it.each(readdirSync(join(__dirname, '../../twin/scenarios')))('the shipped scenario %s is valid on prod, and elsewhere unless its budget is over the stage quota', (file) => {
-    const scenario = loadScenario(join(__dirname, '../../twin/scenarios', file));
-    expect(stageWithOverrides('prod', scenario).stage).toBe('prod');
-    for (const stage of ['dev', 'stg']) {
-      try {
-        expect(stageWithOverrides(stage, scenario).stage).toBe(stage);
-      } catch (error) {
-        expect((error as Error).message).toMatch(/capacity\.vcpuBudget: must not exceed capacity\.accountVcpuQuota/);
-        expect((error as Error).message.split('\n')).toHaveLength(2);
+  it.each(readdirSync(join(__dirname, '../../twin/scenarios')))(
+    'the shipped scenario %s is valid on prod, and elsewhere unless its budget is over the stage quota',
+    (file) => {
+      const scenario = loadScenario(join(__dirname, '../../twin/scenarios', file));
+      expect(stageWithOverrides('prod', scenario).stage).toBe('prod');
+      for (const stage of ['dev', 'stg']) {
+        try {
+          expect(stageWithOverrides(stage, scenario).stage).toBe(stage);
+        } catch (error) {
+          expect((error as Error).message).toMatch(/capacity\.vcpuBudget: must not exceed capacity\.accountVcpuQuota/);
+          expect((error as Error).message.split('\n')).toHaveLength(2);
+        }
       }
-    }
-  });
+    },
+  );
 
   it('the stage keeps its own accountVcpuQuota: a budget above the scenario quota is accepted, one above the stage quota is not', () => {
     const above = parseScenario({ objects: { burst: 1 }, quotas: { fargateVcpu: 50 }, overrides: { vcpuBudget: 100 } });
@@ -296,6 +360,11 @@ describe('scenario validation', () => {
 
   it('fills defaults: AWS quotas and buckets', () => {
     const s = parseScenario({ objects: { burst: 1 } });
-    expect(s.quotas).toMatchObject({ ecsApi: { burst: 100, refillPerSecond: 40 }, fargateRunTaskPerSecond: 20, fargateLaunch: { burst: 100, refillPerSecond: 20 }, startExecution: { burst: 1300, refillPerSecond: 300 } });
+    expect(s.quotas).toMatchObject({
+      ecsApi: { burst: 100, refillPerSecond: 40 },
+      fargateRunTaskPerSecond: 20,
+      fargateLaunch: { burst: 100, refillPerSecond: 20 },
+      startExecution: { burst: 1300, refillPerSecond: 300 },
+    });
   });
 });

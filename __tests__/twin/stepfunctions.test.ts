@@ -52,7 +52,12 @@ describe('Step Functions runner on the virtual clock', () => {
     const found = taskStates({
       States: {
         A: { Type: 'Task', Resource: 'x' },
-        M: { Type: 'Map', ItemProcessor: { States: { B: { Type: 'Task', Resource: 'y' }, P: { Type: 'Parallel', Branches: [{ States: { C: { Type: 'Task', Resource: 'z' } } }] } } } },
+        M: {
+          Type: 'Map',
+          ItemProcessor: {
+            States: { B: { Type: 'Task', Resource: 'y' }, P: { Type: 'Parallel', Branches: [{ States: { C: { Type: 'Task', Resource: 'z' } } }] } },
+          },
+        },
       },
     });
     expect(found.map((s) => s.name)).toEqual(['A', 'B', 'C']);
@@ -71,7 +76,10 @@ describe('Step Functions runner on the virtual clock', () => {
     const started = Date.now();
     await w.clock.run();
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(w.ended.map((e) => [e.name, e.status])).toEqual([['a', 'SUCCEEDED'], ['b', 'SUCCEEDED']]);
+    expect(w.ended.map((e) => [e.name, e.status])).toEqual([
+      ['a', 'SUCCEEDED'],
+      ['b', 'SUCCEEDED'],
+    ]);
     const b = w.recorder.events.filter((e) => e.jobId === 'b' && e.type === 'runTask').map((e) => e.t);
     // 0, 3, 9, 21, 45, 93, 189 s: the 7th attempt (189 s) comes after the first task ended at 100 s.
     expect(b).toEqual([0, 3, 9, 21, 45, 93, 189]);
@@ -85,7 +93,9 @@ describe('Step Functions runner on the virtual clock', () => {
         StartAt: 'Run',
         States: {
           Run: runTaskState({
-            Retry: [{ ErrorEquals: ['ECS.AmazonECSException'], IntervalSeconds: 10, MaxAttempts: 20, BackoffRate: 2, MaxDelaySeconds: 30, JitterStrategy: 'FULL' }],
+            Retry: [
+              { ErrorEquals: ['ECS.AmazonECSException'], IntervalSeconds: 10, MaxAttempts: 20, BackoffRate: 2, MaxDelaySeconds: 30, JitterStrategy: 'FULL' },
+            ],
             End: true,
           }),
         },
@@ -142,10 +152,14 @@ describe('Step Functions runner on the virtual clock', () => {
     const first = w.sfn.startExecution({ stateMachineArn: ARN, name: 'n', input: '{"a":1}' });
     await w.clock.run({ untilMs: 1500 });
     expect(w.sfn.startExecution({ stateMachineArn: ARN, name: 'n', input: '{"a":1}' }).executionArn).toBe(first.executionArn);
-    expect(() => w.sfn.startExecution({ stateMachineArn: ARN, name: 'n', input: '{"a":2}' })).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+    expect(() => w.sfn.startExecution({ stateMachineArn: ARN, name: 'n', input: '{"a":2}' })).toThrow(
+      expect.objectContaining({ name: 'ExecutionAlreadyExists' }),
+    );
     // Every call spends a token of the StartExecution bucket (burst 2 here): the third call in the same instant is throttled.
     expect(() => w.sfn.startExecution({ stateMachineArn: ARN, name: 'm', input: '{}' })).toThrow(expect.objectContaining({ name: 'ThrottlingException' }));
     await w.clock.run();
-    expect(() => w.sfn.startExecution({ stateMachineArn: ARN, name: 'n', input: '{"a":1}' })).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+    expect(() => w.sfn.startExecution({ stateMachineArn: ARN, name: 'n', input: '{"a":1}' })).toThrow(
+      expect.objectContaining({ name: 'ExecutionAlreadyExists' }),
+    );
   });
 });

@@ -2,13 +2,7 @@ import { Readable } from 'node:stream';
 import { createJsonLogger } from '../../task-image/src/log';
 import { defaultProcessor } from '../../task-image/src/processors/default-processor';
 import { JsonSyntaxChecker } from '../../task-image/src/processors/json-syntax';
-import {
-  CsvChecker,
-  JsonLinesChecker,
-  MAX_LISTED_MALFORMED,
-  structureCheckerFor,
-  type StructureChecker,
-} from '../../task-image/src/processors/structure';
+import { CsvChecker, JsonLinesChecker, MAX_LISTED_MALFORMED, structureCheckerFor, type StructureChecker } from '../../task-image/src/processors/structure';
 
 function checkJson(text: string, splitAt?: number): boolean {
   const checker = new JsonSyntaxChecker();
@@ -31,12 +25,60 @@ function parsesNatively(text: string): boolean {
 }
 
 const JSON_SAMPLES = [
-  '0', '-0', '12', '-12.5e+3', '1E2', '1e-2', '0.5', '"a"', '"\\u00e9\\n\\"\\\\\\/"', 'true', 'false', 'null',
-  '[]', '{}', ' [ 1 , [ ] , { } ] ', '{"a":{"b":[null,true,false,"x"]}}', '"héllo ✓"', '[1e5]', '{"a":-0.0}',
+  '0',
+  '-0',
+  '12',
+  '-12.5e+3',
+  '1E2',
+  '1e-2',
+  '0.5',
+  '"a"',
+  '"\\u00e9\\n\\"\\\\\\/"',
+  'true',
+  'false',
+  'null',
+  '[]',
+  '{}',
+  ' [ 1 , [ ] , { } ] ',
+  '{"a":{"b":[null,true,false,"x"]}}',
+  '"héllo ✓"',
+  '[1e5]',
+  '{"a":-0.0}',
   // invalid
-  '', '   ', '01', '-', '1.', '.5', '1e', '1e+', '+1', '[1,]', '[,1]', '{"a":1,}', '{a:1}', "{'a':1}",
-  '{"a" 1}', '{"a":}', '[1 2]', '"unterminated', '"bad \\x escape"', '"\\u12G4"', 'tru', 'nulll', 'True',
-  '[1]]', '{"a":1}}', '[', '{', '"tab\there"', '1 2', 'NaN', 'Infinity', '[-]', '{"a":1 "b":2}', '"\u0001"',
+  '',
+  '   ',
+  '01',
+  '-',
+  '1.',
+  '.5',
+  '1e',
+  '1e+',
+  '+1',
+  '[1,]',
+  '[,1]',
+  '{"a":1,}',
+  '{a:1}',
+  "{'a':1}",
+  '{"a" 1}',
+  '{"a":}',
+  '[1 2]',
+  '"unterminated',
+  '"bad \\x escape"',
+  '"\\u12G4"',
+  'tru',
+  'nulll',
+  'True',
+  '[1]]',
+  '{"a":1}}',
+  '[',
+  '{',
+  '"tab\there"',
+  '1 2',
+  'NaN',
+  'Infinity',
+  '[-]',
+  '{"a":1 "b":2}',
+  '"\u0001"',
 ];
 
 describe('JsonSyntaxChecker agrees with JSON.parse', () => {

@@ -170,9 +170,7 @@ describe('worker against s3rver', () => {
     const run = await runWorker(s3.endpoint, jobEnv('incoming/never-uploaded.txt', 'job-missing-1'));
 
     expect(run.exitCode).toBe(EXIT_CODES.badInput);
-    expect(run.logs).toContainEqual(
-      expect.objectContaining({ event: 'job-bad-input', reason: expect.stringContaining('does not exist') }),
-    );
+    expect(run.logs).toContainEqual(expect.objectContaining({ event: 'job-bad-input', reason: expect.stringContaining('does not exist') }));
     const { result, metadata } = await readResult('incoming/never-uploaded.txt');
     expect(metadata['sluice-status']).toBe('failed');
     expect(result).toMatchObject({
@@ -190,9 +188,7 @@ describe('worker against s3rver', () => {
 
     expect(run.exitCode).toBe(EXIT_CODES.badInput);
     const { result } = await readResult('incoming/versioned.txt');
-    expect(result.error?.reason).toBe(
-      `version of s3://${BUCKET}/incoming/versioned.txt (version ${staleVersion}) does not exist`,
-    );
+    expect(result.error?.reason).toBe(`version of s3://${BUCKET}/incoming/versioned.txt (version ${staleVersion}) does not exist`);
   });
 
   test('rerun with the result already written for the job and version: skipped, result untouched', async () => {
@@ -229,9 +225,7 @@ describe('worker against s3rver', () => {
 
     expect(run.exitCode).toBe(EXIT_CODES.transient);
     expect(Date.now() - stoppedAt).toBeLessThan(2_000);
-    expect(run.logs.map((line) => line.event)).toEqual(
-      expect.arrayContaining(['stop-requested', 'job-stopped']),
-    );
+    expect(run.logs.map((line) => line.event)).toEqual(expect.arrayContaining(['stop-requested', 'job-stopped']));
     expect(run.logs.map((line) => line.event)).not.toContain('job-succeeded');
     expect(await resultExists('slow/big.jsonl')).toBe(false);
   });

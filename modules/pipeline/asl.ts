@@ -122,9 +122,17 @@ export function retrier(where: string, r: Retrier): Retrier {
   check(r.ErrorEquals.length > 0, where, 'a Retrier needs ErrorEquals');
   check(!r.ErrorEquals.includes('States.ALL') || r.ErrorEquals.length === 1, where, 'States.ALL must appear alone');
   check(r.IntervalSeconds === undefined || (isInt(r.IntervalSeconds) && r.IntervalSeconds >= 1), where, 'IntervalSeconds must be a whole number ≥ 1');
-  check(r.MaxAttempts === undefined || (isInt(r.MaxAttempts) && r.MaxAttempts >= 0 && r.MaxAttempts <= 99999999), where, 'MaxAttempts must be a whole number from 0 to 99999999');
+  check(
+    r.MaxAttempts === undefined || (isInt(r.MaxAttempts) && r.MaxAttempts >= 0 && r.MaxAttempts <= 99999999),
+    where,
+    'MaxAttempts must be a whole number from 0 to 99999999',
+  );
   check(r.BackoffRate === undefined || r.BackoffRate >= 1, where, 'BackoffRate must be ≥ 1');
-  check(r.MaxDelaySeconds === undefined || (isInt(r.MaxDelaySeconds) && r.MaxDelaySeconds >= 1 && r.MaxDelaySeconds < 31622401), where, 'MaxDelaySeconds must be a whole number from 1 to 31622400');
+  check(
+    r.MaxDelaySeconds === undefined || (isInt(r.MaxDelaySeconds) && r.MaxDelaySeconds >= 1 && r.MaxDelaySeconds < 31622401),
+    where,
+    'MaxDelaySeconds must be a whole number from 1 to 31622400',
+  );
   return r;
 }
 
@@ -151,10 +159,18 @@ export interface Step<S extends State = State> {
 const step = <S extends State>(name: string, state: S, statements: readonly PolicyStatement[] = []): Step<S> => ({ name, state, statements });
 
 /** A Task state and the statements its integration needs to make the call. */
-export function task(name: string, props: Omit<TaskState, 'Type' | 'Next' | 'End'> & { next?: string }, statements: readonly PolicyStatement[]): Step<TaskState> {
+export function task(
+  name: string,
+  props: Omit<TaskState, 'Type' | 'Next' | 'End'> & { next?: string },
+  statements: readonly PolicyStatement[],
+): Step<TaskState> {
   const { next, ...fields } = props;
   check(/^arn:aws[a-z-]*:/.test(fields.Resource), name, `Resource must be an ARN (got ${fields.Resource})`);
-  check(fields.TimeoutSeconds === undefined || (isInt(fields.TimeoutSeconds) && fields.TimeoutSeconds > 0), name, 'TimeoutSeconds must be a positive whole number');
+  check(
+    fields.TimeoutSeconds === undefined || (isInt(fields.TimeoutSeconds) && fields.TimeoutSeconds > 0),
+    name,
+    'TimeoutSeconds must be a positive whole number',
+  );
   checkErrorHandling(name, fields.Retry, fields.Catch);
   return step(name, { Type: 'Task', ...fields, ...transition(next) }, statements);
 }
@@ -181,7 +197,10 @@ export function succeed(name: string, comment?: string): Step<SucceedState> {
 }
 
 /** An inline Map over `steps`, starting at the first; it needs what its steps need. */
-export function map(name: string, props: Omit<MapState, 'Type' | 'Next' | 'End' | 'ItemProcessor'> & { steps: readonly Step[]; next?: string }): Step<MapState> {
+export function map(
+  name: string,
+  props: Omit<MapState, 'Type' | 'Next' | 'End' | 'ItemProcessor'> & { steps: readonly Step[]; next?: string },
+): Step<MapState> {
   const { next, steps, ...fields } = props;
   check(fields.MaxConcurrency === undefined || (isInt(fields.MaxConcurrency) && fields.MaxConcurrency >= 0), name, 'MaxConcurrency must be a whole number ≥ 0');
   checkErrorHandling(name, fields.Retry, fields.Catch);
@@ -222,7 +241,8 @@ export function checkGraph(where: string, g: Graph): AslError[] {
   if (!names.includes(g.StartAt)) problems.push(new AslError(where, `StartAt "${g.StartAt}" is not a state`));
   for (const name of names) {
     if (name.length < 1 || name.length > 80) problems.push(new AslError(where, `state name "${name}" must be 1–80 characters`));
-    for (const target of targetsOf(g.States[name])) if (!names.includes(target)) problems.push(new AslError(`${where}.${name}`, `transitions to unknown state "${target}"`));
+    for (const target of targetsOf(g.States[name]))
+      if (!names.includes(target)) problems.push(new AslError(`${where}.${name}`, `transitions to unknown state "${target}"`));
   }
   const reached = new Set<string>();
   const frontier = names.includes(g.StartAt) ? [g.StartAt] : [];
@@ -243,7 +263,10 @@ function throwIfAny(problems: readonly AslError[]): void {
 }
 
 /** The state machine over `steps` (starting at the first), and the statements its role needs for them. */
-export function stateMachine(props: { Comment?: string; TimeoutSeconds?: number; steps: readonly Step[] }): { definition: StateMachineDefinition; statements: readonly PolicyStatement[] } {
+export function stateMachine(props: { Comment?: string; TimeoutSeconds?: number; steps: readonly Step[] }): {
+  definition: StateMachineDefinition;
+  statements: readonly PolicyStatement[];
+} {
   const { steps, ...fields } = props;
   const { statements, ...g } = graph(steps);
   const definition: StateMachineDefinition = { ...fields, ...g };

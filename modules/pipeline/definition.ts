@@ -85,7 +85,7 @@ export const ECS_TRANSIENT_ERRORS = ['ECS.AmazonECSException', 'AmazonECS.Unknow
 export const ECS_INVALID_PARAMETER = 'ECS.InvalidParameterException';
 /** The messages that tell RunTask's errors apart (StringMatches patterns on the Cause). */
 export const RUN_TASK_CAUSES = {
-  vcpuLimit: "*limit on the number of vCPUs*",
+  vcpuLimit: '*limit on the number of vCPUs*',
   noCapacity: '*Capacity is unavailable*',
   ec2Throttling: '*Request limit exceeded*',
 } as const;
@@ -146,47 +146,54 @@ export function pipelineDefinition(props: PipelineDefinitionProps): PipelineDefi
   };
 
   const runTask = (name: string, retry: Retrier[], whenNotStarted: string) =>
-    task(name, {
-      Comment: 'One Fargate task for one object; .sync waits for it to stop',
-      Resource: `arn:${props.partition}:states:::ecs:runTask.sync`,
-      Parameters: {
-        Cluster: props.clusterArn,
-        TaskDefinition: props.taskDefinitionArn,
-        CapacityProviderStrategy: config.task.capacityProviders.map((p) => ({ CapacityProvider: p.name, Weight: p.weight, Base: p.base })),
-        NetworkConfiguration: {
-          AwsvpcConfiguration: { Subnets: [...props.subnetIds], SecurityGroups: [...props.securityGroupIds], AssignPublicIp: 'DISABLED' },
+    task(
+      name,
+      {
+        Comment: 'One Fargate task for one object; .sync waits for it to stop',
+        Resource: `arn:${props.partition}:states:::ecs:runTask.sync`,
+        Parameters: {
+          Cluster: props.clusterArn,
+          TaskDefinition: props.taskDefinitionArn,
+          CapacityProviderStrategy: config.task.capacityProviders.map((p) => ({ CapacityProvider: p.name, Weight: p.weight, Base: p.base })),
+          NetworkConfiguration: {
+            AwsvpcConfiguration: { Subnets: [...props.subnetIds], SecurityGroups: [...props.securityGroupIds], AssignPublicIp: 'DISABLED' },
+          },
+          PropagateTags: 'TASK_DEFINITION',
+          EnableECSManagedTags: true,
+          StartedBy: 'sluice',
+          Tags: [{ Key: 'sluice:job', 'Value.$': '$.job.jobId' }],
+          Overrides: {
+            ContainerOverrides: [
+              {
+                Name: props.containerName,
+                Environment: [
+                  ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
+                  { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
+                ],
+              },
+            ],
+          },
         },
-        PropagateTags: 'TASK_DEFINITION',
-        EnableECSManagedTags: true,
-        StartedBy: 'sluice',
-        Tags: [{ Key: 'sluice:job', 'Value.$': '$.job.jobId' }],
-        Overrides: {
-          ContainerOverrides: [
-            {
-              Name: props.containerName,
-              Environment: [
-                ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
-                { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
-              ],
-            },
-          ],
-        },
+        ResultSelector: { 'taskArn.$': '$.TaskArn' },
+        ResultPath: '$.task',
+        TimeoutSeconds: runTaskTimeoutSeconds(config.task),
+        ...(retry.length > 0 ? { Retry: retry } : {}),
+        Catch: [
+          { ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: whenNotStarted },
+          { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.failure', Next: STATES.classifyTaskFailure },
+          { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATES.recordFailure },
+        ],
+        next: STATES.finishJob,
       },
-      ResultSelector: { 'taskArn.$': '$.TaskArn' },
-      ResultPath: '$.task',
-      TimeoutSeconds: runTaskTimeoutSeconds(config.task),
-      ...(retry.length > 0 ? { Retry: retry } : {}),
-      Catch: [
-        { ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: whenNotStarted },
-        { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.failure', Next: STATES.classifyTaskFailure },
-        { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATES.recordFailure },
-      ],
-      next: STATES.finishJob,
-    }, runTaskStatements);
+      runTaskStatements,
+    );
 
   /** Why RunTask did not start the task: no vCPU in the account, no Fargate capacity, throttled, or a real error. */
   const whyNotStarted = (name: string, whenThrottled: string) => {
-    const causeIs = (pattern: string): ChoiceRule[] => [{ Variable: '$.failure.Cause', IsPresent: true }, { Variable: '$.failure.Cause', StringMatches: pattern }];
+    const causeIs = (pattern: string): ChoiceRule[] => [
+      { Variable: '$.failure.Cause', IsPresent: true },
+      { Variable: '$.failure.Cause', StringMatches: pattern },
+    ];
     return choice(name, {
       Choices: [
         { And: causeIs(RUN_TASK_CAUSES.vcpuLimit), Next: STATES.returnForVcpuLimit },
@@ -230,22 +237,26 @@ export function pipelineDefinition(props: PipelineDefinitionProps): PipelineDefi
     ],
   });
   const recordOnly = (name: string, expression: string, values: Record<string, unknown>) =>
-    task(name, {
-      Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
-      Resource: dynamodb('updateItem'),
-      Parameters: {
-        TableName: props.tableName,
-        Key: ledgerKey,
-        UpdateExpression: expression,
-        ConditionExpression: LEDGER_RESULT_EXPRESSIONS.noOtherLease,
-        ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.noOtherLease),
-        ExpressionAttributeValues: { ...values, ':batch': thisExecution, ':at': at },
+    task(
+      name,
+      {
+        Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
+        Resource: dynamodb('updateItem'),
+        Parameters: {
+          TableName: props.tableName,
+          Key: ledgerKey,
+          UpdateExpression: expression,
+          ConditionExpression: LEDGER_RESULT_EXPRESSIONS.noOtherLease,
+          ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.noOtherLease),
+          ExpressionAttributeValues: { ...values, ':batch': thisExecution, ':at': at },
+        },
+        ResultPath: null,
+        Retry: [dynamoRetry],
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.wakeDispatcher }],
+        next: STATES.wakeDispatcher,
       },
-      ResultPath: null,
-      Retry: [dynamoRetry],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.wakeDispatcher }],
-      next: STATES.wakeDispatcher,
-    }, dynamodbUpdateStatements(table, [STATE_ITEMS.jobs]));
+      dynamodbUpdateStatements(table, [STATE_ITEMS.jobs]),
+    );
   const succeededValues = { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' } };
   const failedValues = {
     ':status': { S: 'failed' },
@@ -257,55 +268,63 @@ export function pipelineDefinition(props: PipelineDefinitionProps): PipelineDefi
 
   /** Back to the intake queue as the job's next round, after a delay; then the lease goes back (with a hold, or without). */
   const returnToQueue = (name: string, giveBack: string) =>
-    task(name, {
-      Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
-      Resource: `arn:${props.partition}:states:::sqs:sendMessage`,
-      Parameters: {
-        QueueUrl: props.queueUrl,
-        DelaySeconds: config.capacity.capacityRetryDelaySeconds,
-        MessageBody: {
-          sluice: 'requeue',
-          'jobId.$': '$.job.jobId',
-          'bucket.$': '$.job.bucket',
-          'key.$': '$.job.key',
-          'versionId.$': '$.job.versionId',
-          'sequencer.$': '$.job.sequencer',
-          'round.$': 'States.MathAdd($.job.round, 1)',
-          'failedRuns.$': '$.job.failedRuns',
+    task(
+      name,
+      {
+        Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
+        Resource: `arn:${props.partition}:states:::sqs:sendMessage`,
+        Parameters: {
+          QueueUrl: props.queueUrl,
+          DelaySeconds: config.capacity.capacityRetryDelaySeconds,
+          MessageBody: {
+            sluice: 'requeue',
+            'jobId.$': '$.job.jobId',
+            'bucket.$': '$.job.bucket',
+            'key.$': '$.job.key',
+            'versionId.$': '$.job.versionId',
+            'sequencer.$': '$.job.sequencer',
+            'round.$': 'States.MathAdd($.job.round, 1)',
+            'failedRuns.$': '$.job.failedRuns',
+          },
         },
+        ResultPath: null,
+        Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.recordFailure }],
+        next: giveBack,
       },
-      ResultPath: null,
-      Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.recordFailure }],
-      next: giveBack,
-    }, sqsSendMessageStatements({ arn: props.queueArn }));
+      sqsSendMessageStatements({ arn: props.queueArn }),
+    );
   const returnedValues = { ':status': { S: 'queued' }, ':reason': { 'S.$': '$.failure.Cause' }, ':zero': { N: '0' }, ':one': { N: '1' } };
   const giveBackLease = (name: string, hold: boolean) =>
-    task(name, {
-      Resource: transactWriteItems,
-      Parameters: release(
-        LEDGER_RESULT_EXPRESSIONS.returned,
-        returnedValues,
-        hold
-          ? [
-              {
-                // The account is full: admit nothing new until the capacity reader has measured it again.
-                Update: {
-                  TableName: props.tableName,
-                  Key: { pk: { S: POOL_KEY.pk } },
-                  UpdateExpression: 'SET capacityLimitAt = :at',
-                  ExpressionAttributeValues: { ':at': at },
+    task(
+      name,
+      {
+        Resource: transactWriteItems,
+        Parameters: release(
+          LEDGER_RESULT_EXPRESSIONS.returned,
+          returnedValues,
+          hold
+            ? [
+                {
+                  // The account is full: admit nothing new until the capacity reader has measured it again.
+                  Update: {
+                    TableName: props.tableName,
+                    Key: { pk: { S: POOL_KEY.pk } },
+                    UpdateExpression: 'SET capacityLimitAt = :at',
+                    ExpressionAttributeValues: { ':at': at },
+                  },
                 },
-              },
-            ]
-          : [],
-      ),
-      ResultPath: null,
-      Retry: [transactionRetry],
-      // The message is in the queue; a lease that could not be given back is the janitor's.
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
-      next: STATES.wakeDispatcher,
-    }, hold ? [...releaseStatements, ...dynamodbUpdateStatements(table, [STATE_ITEMS.pool])] : releaseStatements);
+              ]
+            : [],
+        ),
+        ResultPath: null,
+        Retry: [transactionRetry],
+        // The message is in the queue; a lease that could not be given back is the janitor's.
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
+        next: STATES.wakeDispatcher,
+      },
+      hold ? [...releaseStatements, ...dynamodbUpdateStatements(table, [STATE_ITEMS.pool])] : releaseStatements,
+    );
 
   const itemSteps: Step[] = [
     runTask(STATES.runTask, [], STATES.whyNotStarted),
@@ -345,7 +364,10 @@ export function pipelineDefinition(props: PipelineDefinitionProps): PipelineDefi
     choice(STATES.classifyExitCode, {
       Choices: [
         {
-          And: [{ Variable: '$.stopped.task.Containers[0].ExitCode', IsPresent: true }, { Variable: '$.stopped.task.Containers[0].ExitCode', NumericEquals: EXIT_CODES.badInput }],
+          And: [
+            { Variable: '$.stopped.task.Containers[0].ExitCode', IsPresent: true },
+            { Variable: '$.stopped.task.Containers[0].ExitCode', NumericEquals: EXIT_CODES.badInput },
+          ],
           Next: STATES.recordFailure,
         },
         { Variable: '$.attempt', NumericLessThan: config.retry.taskFailed.maxAttempts, Next: STATES.prepareRetry },
@@ -362,39 +384,51 @@ export function pipelineDefinition(props: PipelineDefinitionProps): PipelineDefi
       next: STATES.waitBeforeRetry,
     }),
     wait(STATES.waitBeforeRetry, { SecondsPath: '$.delaySeconds', next: STATES.runTask }),
-    task(STATES.finishJob, {
-      Comment: 'The result and the lease given back, in one transaction',
-      Resource: transactWriteItems,
-      Parameters: release(LEDGER_RESULT_EXPRESSIONS.succeeded, succeededValues),
-      ResultPath: null,
-      Retry: [transactionRetry],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordSucceededOnly }],
-      next: STATES.wakeDispatcher,
-    }, releaseStatements),
+    task(
+      STATES.finishJob,
+      {
+        Comment: 'The result and the lease given back, in one transaction',
+        Resource: transactWriteItems,
+        Parameters: release(LEDGER_RESULT_EXPRESSIONS.succeeded, succeededValues),
+        ResultPath: null,
+        Retry: [transactionRetry],
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordSucceededOnly }],
+        next: STATES.wakeDispatcher,
+      },
+      releaseStatements,
+    ),
     recordOnly(STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, succeededValues),
-    task(STATES.recordFailure, {
-      Resource: transactWriteItems,
-      Parameters: release(LEDGER_RESULT_EXPRESSIONS.failed, failedValues),
-      ResultPath: null,
-      Retry: [transactionRetry],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordFailedOnly }],
-      next: STATES.wakeDispatcher,
-    }, releaseStatements),
+    task(
+      STATES.recordFailure,
+      {
+        Resource: transactWriteItems,
+        Parameters: release(LEDGER_RESULT_EXPRESSIONS.failed, failedValues),
+        ResultPath: null,
+        Retry: [transactionRetry],
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordFailedOnly }],
+        next: STATES.wakeDispatcher,
+      },
+      releaseStatements,
+    ),
     recordOnly(STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, failedValues),
     returnToQueue(STATES.returnForCapacity, STATES.giveBackLease),
     giveBackLease(STATES.giveBackLease, false),
     returnToQueue(STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
     giveBackLease(STATES.giveBackLeaseAndHold, true),
-    task(STATES.wakeDispatcher, {
-      Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
-      Resource: `arn:${props.partition}:states:::lambda:invoke`,
-      Parameters: { FunctionName: props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
-      ResultPath: null,
-      // The Map collects every iteration's output: keep it to the job id, whatever the job carried.
-      OutputPath: '$.job.jobId',
-      Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.wakeFailed }],
-    }, lambdaInvokeStatements({ arn: props.dispatcherFunctionArn })),
+    task(
+      STATES.wakeDispatcher,
+      {
+        Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
+        Resource: `arn:${props.partition}:states:::lambda:invoke`,
+        Parameters: { FunctionName: props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
+        ResultPath: null,
+        // The Map collects every iteration's output: keep it to the job id, whatever the job carried.
+        OutputPath: '$.job.jobId',
+        Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.wakeFailed }],
+      },
+      lambdaInvokeStatements({ arn: props.dispatcherFunctionArn }),
+    ),
     pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
   ];
 

@@ -22,9 +22,21 @@ export function ecsRunTaskSyncStatements(
   const { partition, region, accountId } = scope;
   const tasks = `arn:${partition}:ecs:${region}:${accountId}:task/${worker.clusterName}/*`;
   return [
-    { Sid: 'RunWorkerTasks', Effect: 'Allow', Action: 'ecs:RunTask', Resource: worker.taskDefinitionFamilyArn, Condition: { ArnEquals: { 'ecs:cluster': worker.clusterArn } } },
+    {
+      Sid: 'RunWorkerTasks',
+      Effect: 'Allow',
+      Action: 'ecs:RunTask',
+      Resource: worker.taskDefinitionFamilyArn,
+      Condition: { ArnEquals: { 'ecs:cluster': worker.clusterArn } },
+    },
     // Tags on RunTask (the job id, propagated tags) need TagResource, for that call only.
-    { Sid: 'TagWorkerTasksAtLaunch', Effect: 'Allow', Action: 'ecs:TagResource', Resource: tasks, Condition: { StringEquals: { 'ecs:CreateAction': 'RunTask' } } },
+    {
+      Sid: 'TagWorkerTasksAtLaunch',
+      Effect: 'Allow',
+      Action: 'ecs:TagResource',
+      Resource: tasks,
+      Condition: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+    },
     { Sid: 'WatchAndStopWorkerTasks', Effect: 'Allow', Action: ['ecs:DescribeTasks', 'ecs:StopTask'], Resource: tasks },
     {
       Sid: 'PassOnlyTheWorkerRoles',

@@ -9,9 +9,7 @@ type RetryPolicy = EnvironmentConfig['retry']['ecsApi'];
 
 /** The delays before each retry: interval·rate^i, capped at MaxDelaySeconds (no jitter: the worst case). */
 export function retryDelaysSeconds(policy: RetryPolicy): number[] {
-  return Array.from({ length: policy.maxAttempts }, (_, i) =>
-    Math.min(policy.maxDelaySeconds, Math.round(policy.intervalSeconds * policy.backoffRate ** i)),
-  );
+  return Array.from({ length: policy.maxAttempts }, (_, i) => Math.min(policy.maxDelaySeconds, Math.round(policy.intervalSeconds * policy.backoffRate ** i)));
 }
 
 /** Longest RunTask state may take, waiting for the task included. The worker stops itself before it. */

@@ -116,9 +116,7 @@ async function main(): Promise<void> {
       const key = `incoming/bench.${kind}`;
       const path = join(workDir, `bench.${kind}`);
       const { size, sha256 } = await writeObjectFile(path, kind, targetMiB * MIB);
-      await s3.client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(path), ContentLength: size }),
-      );
+      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(path), ContentLength: size }));
       rmSync(path);
 
       const startedAt = process.hrtime.bigint();

@@ -76,7 +76,11 @@ export function projectRules(instructions: Instruction[]): Problem[] {
     if (/apt-get install/.test(run)) {
       if (!/--no-install-recommends/.test(run)) problems.push({ line: instruction.line, message: 'apt-get install without --no-install-recommends' });
       if (!/rm -rf \/var\/lib\/apt\/lists/.test(run)) problems.push({ line: instruction.line, message: 'apt lists not removed in the same RUN' });
-      const packages = run.split(/apt-get install/)[1].split('&&')[0].split(/\s+/).filter((word) => word && !word.startsWith('-'));
+      const packages = run
+        .split(/apt-get install/)[1]
+        .split('&&')[0]
+        .split(/\s+/)
+        .filter((word) => word && !word.startsWith('-'));
       for (const name of packages.filter((word) => !word.includes('='))) {
         problems.push({ line: instruction.line, message: `apt package "${name}" is not pinned (name=version)` });
       }

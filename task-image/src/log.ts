@@ -8,10 +8,7 @@ export interface Logger {
 }
 
 /** One JSON object per line on stdout, each carrying the job id, so CloudWatch Insights can filter by job. */
-export function createJsonLogger(
-  jobId: string | undefined,
-  writeLine: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-): Logger {
+export function createJsonLogger(jobId: string | undefined, writeLine: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Logger {
   const emit = (level: LogLevel, event: string, fields: LogFields = {}) => {
     const record: LogFields = { time: new Date().toISOString(), level, event, jobId: jobId ?? null };
     for (const [name, value] of Object.entries(fields)) {

@@ -66,11 +66,14 @@ async function main(): Promise<ExitCode> {
     // The task's timeout, enforced here: past it the RunTask state may time out and release the lease while
     // this task still holds the vCPU. Exit 75 (retryable), as for a stop.
     const deadline = new Date(config.deadlineMs).toISOString();
-    setTimeout(() => {
-      log.warn('job-timed-out', { deadline });
-      stop.abort(new StopRequestedError(`task timeout reached at ${deadline}`));
-      setTimeout(() => process.exit(EXIT_CODES.transient), FORCED_EXIT_AFTER_STOP_MS).unref();
-    }, Math.max(0, config.deadlineMs - Date.now())).unref();
+    setTimeout(
+      () => {
+        log.warn('job-timed-out', { deadline });
+        stop.abort(new StopRequestedError(`task timeout reached at ${deadline}`));
+        setTimeout(() => process.exit(EXIT_CODES.transient), FORCED_EXIT_AFTER_STOP_MS).unref();
+      },
+      Math.max(0, config.deadlineMs - Date.now()),
+    ).unref();
   }
   const s3 = createS3Client(process.env);
   try {
@@ -89,7 +92,9 @@ main().then(
   },
   (error: unknown) => {
     // Only a bug in the worker itself gets here: retrying may hit a healthier host.
-    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'worker-crashed', jobId: process.env.JOB_ID ?? null, error: String(error) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'worker-crashed', jobId: process.env.JOB_ID ?? null, error: String(error) })}\n`,
+    );
     process.exitCode = EXIT_CODES.transient;
   },
 );

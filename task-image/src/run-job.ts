@@ -33,10 +33,7 @@ export interface JobResult {
   error: { kind: 'bad-input'; reason: string } | null;
 }
 
-export type JobOutcome =
-  | { status: 'succeeded'; resultKey: string }
-  | { status: 'skipped'; resultKey: string }
-  | { status: FailureKind; reason: string };
+export type JobOutcome = { status: 'succeeded'; resultKey: string } | { status: 'skipped'; resultKey: string } | { status: FailureKind; reason: string };
 
 export interface JobDependencies {
   s3: S3Client;

@@ -31,7 +31,14 @@ export function semaphoreDefinition(world: World) {
       ConditionExpression: 'attribute_exists(#owner)',
     },
     ResultPath: null,
-    Retry: [{ ErrorEquals: ['DynamoDB.AmazonDynamoDBException', 'DynamoDB.ProvisionedThroughputExceededException'], IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2 }],
+    Retry: [
+      {
+        ErrorEquals: ['DynamoDB.AmazonDynamoDBException', 'DynamoDB.ProvisionedThroughputExceededException'],
+        IntervalSeconds: 1,
+        MaxAttempts: 5,
+        BackoffRate: 2,
+      },
+    ],
     ...next,
   });
   return {
@@ -84,7 +91,9 @@ export const semaphore: Design = {
       AttributeDefinitions: [{ AttributeName: 'LockName', AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
     });
-    await ddb.documentClient.send(new UpdateCommand({ TableName: TABLE, Key: { LockName: LOCK }, UpdateExpression: 'SET inUse = :zero', ExpressionAttributeValues: { ':zero': 0 } }));
+    await ddb.documentClient.send(
+      new UpdateCommand({ TableName: TABLE, Key: { LockName: LOCK }, UpdateExpression: 'SET inUse = :zero', ExpressionAttributeValues: { ':zero': 0 } }),
+    );
 
     const arn = 'arn:aws:states:eu-west-1:111111111111:stateMachine:semaphore';
     world.sfn.createStateMachine(arn, semaphoreDefinition(world));
@@ -130,14 +139,20 @@ export const semaphore: Design = {
       }
     });
 
-    const rule = new EventBridgeRule(world.clock, world.rng('eventbridge'), world.recorder, [
-      async (event) => {
-        world.sfn.startExecution({ stateMachineArn: arn, input: JSON.stringify(event) });
+    const rule = new EventBridgeRule(
+      world.clock,
+      world.rng('eventbridge'),
+      world.recorder,
+      [
+        async (event) => {
+          world.sfn.startExecution({ stateMachineArn: arn, input: JSON.stringify(event) });
+        },
+      ],
+      {
+        duplicateRate: world.scenario.rates.duplicate,
+        onDropped: (event) => world.jobEnded(keyOf(event), { error: 'EventBridge.Dropped' }),
       },
-    ], {
-      duplicateRate: world.scenario.rates.duplicate,
-      onDropped: (event) => world.jobEnded(keyOf(event), { error: 'EventBridge.Dropped' }),
-    });
+    );
     return { upload: (object) => rule.put(s3Event(object, new Date(world.clock.now()).toISOString())) };
   },
 };

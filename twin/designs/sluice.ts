@@ -23,7 +23,7 @@ import { s3Event, type Design, type World } from '../world';
  * overrides applied to the stage config before synth) — the state machine definition, the queues and their
  * redrive policy, the table, the Lambda functions' environment, memory and reserved concurrency — with Terraform
  * references resolved to concrete fake ARNs. The dispatcher and janitor are the real `functions/` code, run with
- * the twin's SQS, Step Functions, Lambda and clock, and a DynamoDB DocumentClient on dynalite.
+ * the twin's SQS, Step Functions, Lambda and clock, and a DynamoDB document client on dynalite.
  *
  * Wiring, per the pipeline's contract: the S3 rule targets the intake queue and (second target) the dispatcher;
  * the state machine's lambda:invoke after a release wakes the dispatcher; the dispatcher also runs every 60 s.
@@ -117,13 +117,26 @@ export function readStage(json: TerraformJson) {
   const functions = resources(json, 'aws_lambda_function').map(([, f]) => ({
     name: String(f.function_name),
     memoryMB: Number(f.memory_size ?? 128),
-    reservedConcurrency: f.reserved_concurrent_executions === undefined || f.reserved_concurrent_executions < 0 ? undefined : Number(f.reserved_concurrent_executions),
+    reservedConcurrency:
+      f.reserved_concurrent_executions === undefined || f.reserved_concurrent_executions < 0 ? undefined : Number(f.reserved_concurrent_executions),
     env: (f.environment?.variables ?? {}) as Record<string, string>,
   }));
-  const dispatcher = one(functions.filter((f) => 'DEAD_LETTER_QUEUE_URL' in f.env && 'STATE_MACHINE_ARN' in f.env), 'dispatcher function');
-  const janitor = one(functions.filter((f) => 'DISPATCHER_FUNCTION_NAME' in f.env), 'janitor function');
-  const configurePool = one(functions.filter((f) => f.name.endsWith('-configure-pool')), 'configure-pool function');
-  const capacity = one(functions.filter((f) => 'CAPACITY_WEIGHTS' in f.env), 'capacity function');
+  const dispatcher = one(
+    functions.filter((f) => 'DEAD_LETTER_QUEUE_URL' in f.env && 'STATE_MACHINE_ARN' in f.env),
+    'dispatcher function',
+  );
+  const janitor = one(
+    functions.filter((f) => 'DISPATCHER_FUNCTION_NAME' in f.env),
+    'janitor function',
+  );
+  const configurePool = one(
+    functions.filter((f) => f.name.endsWith('-configure-pool')),
+    'configure-pool function',
+  );
+  const capacity = one(
+    functions.filter((f) => 'CAPACITY_WEIGHTS' in f.env),
+    'capacity function',
+  );
   // What `terraform apply` seeds the pool with: the aws_lambda_invocation of configure-pool.
   const [, seed] = one(resources(json, 'aws_lambda_invocation'), 'pool seed invocation');
   const queues = resources(json, 'aws_sqs_queue').map(([, q]) => {
@@ -137,7 +150,11 @@ export function readStage(json: TerraformJson) {
   });
   const tables = resources(json, 'aws_dynamodb_table').map(([, t]) => tableInput(t));
   return {
-    stateMachine: { name: String(machine.name), arn: fakeAttribute('aws_sfn_state_machine', '', 'arn', machine, json)!, definition: JSON.parse(String(machine.definition)) },
+    stateMachine: {
+      name: String(machine.name),
+      arn: fakeAttribute('aws_sfn_state_machine', '', 'arn', machine, json)!,
+      definition: JSON.parse(String(machine.definition)),
+    },
     dispatcher,
     janitor,
     configurePool: { ...configurePool, seed: JSON.parse(String(seed.input)) as unknown },
@@ -160,8 +177,14 @@ function tableInput(t: Record<string, any>): CreateTableCommandInput {
       gsis.length > 0
         ? gsis.map((g) => ({
             IndexName: String(g.name),
-            KeySchema: [{ AttributeName: String(g.hash_key), KeyType: 'HASH' as const }, ...(g.range_key ? [{ AttributeName: String(g.range_key), KeyType: 'RANGE' as const }] : [])],
-            Projection: { ProjectionType: (g.projection_type ?? 'ALL') as 'ALL' | 'INCLUDE' | 'KEYS_ONLY', ...(g.non_key_attributes ? { NonKeyAttributes: [...g.non_key_attributes] } : {}) },
+            KeySchema: [
+              { AttributeName: String(g.hash_key), KeyType: 'HASH' as const },
+              ...(g.range_key ? [{ AttributeName: String(g.range_key), KeyType: 'RANGE' as const }] : []),
+            ],
+            Projection: {
+              ProjectionType: (g.projection_type ?? 'ALL') as 'ALL' | 'INCLUDE' | 'KEYS_ONLY',
+              ...(g.non_key_attributes ? { NonKeyAttributes: [...g.non_key_attributes] } : {}),
+            },
           }))
         : undefined,
   };
@@ -286,7 +309,12 @@ export function sluiceDesign(_stage: string): Design {
         await readCapacity({ quotas: world.account, cloudwatch: world.account, ddb: clients.ddb, clock, settings: capacitySettings });
         await emitBudget();
       };
-      world.lambda.register({ name: stage.capacity.name, memoryMB: stage.capacity.memoryMB, reservedConcurrency: stage.capacity.reservedConcurrency, handler: measureAccount });
+      world.lambda.register({
+        name: stage.capacity.name,
+        memoryMB: stage.capacity.memoryMB,
+        reservedConcurrency: stage.capacity.reservedConcurrency,
+        handler: measureAccount,
+      });
       // The run meets a stage deployed a while ago: its capacity reader (every minute) has measured the account already.
       await measureAccount();
       world.sfn.onExecutionEnd((execution) => {

@@ -68,7 +68,11 @@ export class AccountEmulator {
   private getServiceQuota(input: { ServiceCode?: string; QuotaCode?: string }): unknown {
     const quota = input.ServiceCode === 'fargate' ? FARGATE_QUOTAS[input.QuotaCode ?? ''] : undefined;
     if (!quota) {
-      throw new AwsError('NoSuchResourceException', `The request failed because the specified service quota does not exist: ${input.ServiceCode}/${input.QuotaCode}`, false);
+      throw new AwsError(
+        'NoSuchResourceException',
+        `The request failed because the specified service quota does not exist: ${input.ServiceCode}/${input.QuotaCode}`,
+        false,
+      );
     }
     return {
       Quota: {
@@ -91,7 +95,12 @@ export class AccountEmulator {
     };
   }
 
-  private getMetricData(input: { MetricDataQueries?: MetricDataQuery[]; StartTime?: Date | string | number; EndTime?: Date | string | number; ScanBy?: string }): unknown {
+  private getMetricData(input: {
+    MetricDataQueries?: MetricDataQuery[];
+    StartTime?: Date | string | number;
+    EndTime?: Date | string | number;
+    ScanBy?: string;
+  }): unknown {
     const start = toMs(input.StartTime, 'StartTime');
     const end = toMs(input.EndTime, 'EndTime');
     if (!(start < end)) throw new AwsError('InvalidParameterValueException', 'The parameter StartTime must be less than the parameter EndTime.', false);

@@ -4,6 +4,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { VirtualClock } from './clock';
 import { AwsError } from './errors';
 import type { Recorder } from './recorder';
+import type { AwsClient } from '../../functions/runtime';
 
 /**
  * DynamoDB is not emulated: it is dynalite's engine (its LevelDB/memory store, expression parser, validations
@@ -61,6 +62,8 @@ function actionFor(operation: DynamoOperation): DynaliteActionModule {
       throw new Error(`the twin's DynamoDB does not run ${operation}`);
     }
     const name = validations.toLowerFirst(operation);
+    // dynalite ships one CommonJS module per operation, found by name: a static import cannot name them.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     action = { run: require(`dynalite/actions/${name}`), validation: require(`dynalite/validations/${name}`) };
     actions.set(operation, action);
   }
@@ -69,7 +72,10 @@ function actionFor(operation: DynamoOperation): DynaliteActionModule {
 
 /** ConsumedCapacity is one object for single-item calls, a list for batch calls. */
 function throughputExceeded(): AwsError {
-  return new AwsError('ProvisionedThroughputExceededException', 'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.');
+  return new AwsError(
+    'ProvisionedThroughputExceededException',
+    'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
+  );
 }
 
 function capacityUnitsOf(consumed: undefined | { CapacityUnits?: number } | Array<{ CapacityUnits?: number }>): number {
@@ -80,10 +86,6 @@ function capacityUnitsOf(consumed: undefined | { CapacityUnits?: number } | Arra
 /** The SDK names a service error after the shape in `__type` ("com.amazonaws.dynamodb.v20120810#Name"). */
 export function errorName(type: string): string {
   return type.slice(type.lastIndexOf('#') + 1).split(':')[0];
-}
-
-export interface DocumentClient {
-  send(command: unknown): Promise<any>;
 }
 
 /**
@@ -100,7 +102,12 @@ export const PARTITION_READ_UNITS_PER_SECOND = 3000;
 const TRANSACT_MAX_ITEMS = 100;
 const ITEM_ACTIONS = ['Put', 'Update', 'Delete', 'ConditionCheck'] as const;
 /** The action whose validation (expressions, key) each transaction item shares. */
-const VALIDATION_OF: Record<(typeof ITEM_ACTIONS)[number], string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'DeleteItem' };
+const VALIDATION_OF: Record<(typeof ITEM_ACTIONS)[number], string> = {
+  Put: 'PutItem',
+  Update: 'UpdateItem',
+  Delete: 'DeleteItem',
+  ConditionCheck: 'DeleteItem',
+};
 
 export interface DynamoFaults {
   /** Drawn once per request: answer ProvisionedThroughputExceededException instead. */
@@ -113,7 +120,7 @@ export type ItemWatcher = (key: Record<string, any>, item: Record<string, any> |
 export class DynamoDb implements DynamoDbApi {
   private readonly store = dynaliteDb.create({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   /** What the Lambda functions are given in place of a DynamoDBDocumentClient. */
-  readonly documentClient: DocumentClient = { send: (command) => this.sendDocumentCommand(command) };
+  readonly documentClient: AwsClient = { send: (command) => this.sendDocumentCommand(command) };
   /** One request at a time, each whole: a transaction is atomic because nothing runs between its parts. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly keySchemas = new Map<string, string[]>();
@@ -144,7 +151,11 @@ export class DynamoDb implements DynamoDbApi {
     if (!metered) {
       return this.clock.track(async () => {
         const output = await this.exclusive(() => this.run(action, body));
-        if (operation === 'CreateTable') this.keySchemas.set(body.TableName, (body.KeySchema as Array<{ AttributeName: string }>).map((k) => k.AttributeName));
+        if (operation === 'CreateTable')
+          this.keySchemas.set(
+            body.TableName,
+            (body.KeySchema as Array<{ AttributeName: string }>).map((k) => k.AttributeName),
+          );
         return output;
       });
     }
@@ -208,7 +219,11 @@ export class DynamoDb implements DynamoDbApi {
   }
 
   private itemId(tableName: string, key: Record<string, unknown>): string {
-    return `${tableName}\n${JSON.stringify(Object.keys(key).sort().map((k) => [k, key[k]]))}`;
+    return `${tableName}\n${JSON.stringify(
+      Object.keys(key)
+        .sort()
+        .map((k) => [k, key[k]]),
+    )}`;
   }
 
   /** Adds units to the item's partition in the current second; over its limit, the request is refused. */
@@ -237,18 +252,27 @@ export class DynamoDb implements DynamoDbApi {
   private async transactWriteItems(body: Record<string, any>): Promise<Record<string, any>> {
     const items = body.TransactItems as Array<Record<string, any>> | undefined;
     if (!Array.isArray(items) || items.length === 0 || items.length > TRANSACT_MAX_ITEMS) {
-      throw new AwsError('ValidationException', `1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length between 1 and ${TRANSACT_MAX_ITEMS}`, false);
+      throw new AwsError(
+        'ValidationException',
+        `1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length between 1 and ${TRANSACT_MAX_ITEMS}`,
+        false,
+      );
     }
     const token = body.ClientRequestToken as string | undefined;
     if (token !== undefined && (typeof token !== 'string' || token.length < 1 || token.length > 36)) {
-      throw new AwsError('ValidationException', "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36", false);
+      throw new AwsError(
+        'ValidationException',
+        "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36",
+        false,
+      );
     }
     const request = JSON.stringify(items);
     const now = this.clock.now();
     if (token) {
       const earlier = this.tokens.get(token);
       if (earlier && now - earlier.at < IDEMPOTENCY_WINDOW_MS) {
-        if (earlier.request !== request) throw new AwsError('IdempotentParameterMismatchException', 'The request uses the same client token as a previous, but non-identical request.', false);
+        if (earlier.request !== request)
+          throw new AwsError('IdempotentParameterMismatchException', 'The request uses the same client token as a previous, but non-identical request.', false);
         return earlier.output;
       }
     }
@@ -256,7 +280,8 @@ export class DynamoDb implements DynamoDbApi {
     this.recorder.count('ddbWrites');
     const parts = items.map((entry, index) => {
       const kinds = ITEM_ACTIONS.filter((k) => entry[k] !== undefined);
-      if (kinds.length !== 1) throw new AwsError('ValidationException', `TransactItems[${index}] must have exactly one of Put, Update, Delete or ConditionCheck`, false);
+      if (kinds.length !== 1)
+        throw new AwsError('ValidationException', `TransactItems[${index}] must have exactly one of Put, Update, Delete or ConditionCheck`, false);
       const kind = kinds[0];
       const op = entry[kind];
       const action = actionFor(VALIDATION_OF[kind]);
@@ -276,11 +301,17 @@ export class DynamoDb implements DynamoDbApi {
     if (new Set(parts.map((p) => p.itemId)).size !== parts.length) {
       throw new AwsError('ValidationException', 'Transaction request cannot include multiple operations on one item', false);
     }
-    const existing = await Promise.all(parts.map((p) => this.run(actionFor('GetItem'), { TableName: p.op.TableName, Key: p.key, ConsistentRead: true }).then((r) => r.Item)));
+    const existing = await Promise.all(
+      parts.map((p) => this.run(actionFor('GetItem'), { TableName: p.op.TableName, Key: p.key, ConsistentRead: true }).then((r) => r.Item)),
+    );
     const reasons = parts.map((p, i) => {
       if ((this.heldUntil.get(p.itemId) ?? -1) > now) return { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' };
       if (dynaliteDb.checkConditional(p.data, existing[i]) != null) {
-        return { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed', ...(p.op.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && existing[i] ? { Item: existing[i] } : {}) };
+        return {
+          Code: 'ConditionalCheckFailed',
+          Message: 'The conditional request failed',
+          ...(p.op.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && existing[i] ? { Item: existing[i] } : {}),
+        };
       }
       return { Code: 'None' };
     });
@@ -292,7 +323,11 @@ export class DynamoDb implements DynamoDbApi {
     if (reasons.some((r) => r.Code !== 'None')) {
       this.recorder.count('ddbWriteUnits', parts.length);
       if (reasons.some((r) => r.Code === 'TransactionConflict')) this.recorder.count('ddbTransactionConflicts');
-      const error = new AwsError('TransactionCanceledException', `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`, false);
+      const error = new AwsError(
+        'TransactionCanceledException',
+        `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`,
+        false,
+      );
       Object.assign(error, { CancellationReasons: reasons });
       throw error;
     }

@@ -1,6 +1,10 @@
 /** An error with an AWS error name: what a Task state's `ErrorEquals` matches (aws-local-stepfunctions matches `error.name`). */
 export class AwsError extends Error {
-  constructor(name: string, message: string, readonly retryable = true) {
+  constructor(
+    name: string,
+    message: string,
+    readonly retryable = true,
+  ) {
     super(message);
     this.name = name;
   }

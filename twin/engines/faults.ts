@@ -1,16 +1,13 @@
 import type { VirtualClock } from './clock';
 import { AwsError } from './errors';
 import { chance, type Rng } from './random';
+import type { AwsClient } from '../../functions/runtime';
 
 /**
  * Faults injected into the pipeline's own moving parts, each drawn from its own seeded stream so a run stays
  * reproducible: a Lambda function that dies mid-run, a StartExecution that gets a 5xx, a DynamoDB request that is
  * throttled — and what the AWS SDK does about the retryable ones before the functions' code sees them.
  */
-export interface Sender {
-  send(command: any): Promise<any>;
-}
-
 /** The function's process died (out of memory, timeout, a host gone): nothing after this point runs. */
 export class FunctionCrashed extends Error {
   constructor(
@@ -34,7 +31,7 @@ export interface Crash {
 /** One invocation of a crashing function. */
 export interface Invocation {
   /** The same client, but its calls count toward the crash point (a Proxy: everything else passes through). */
-  wrap<T extends Sender>(client: T): T;
+  wrap<T extends AwsClient>(client: T): T;
   /** Where it will die (drawn when it began), or undefined. */
   readonly crashAt: number | undefined;
   /** Set once it died. */
@@ -79,13 +76,13 @@ export class CrashingRun {
       }
       return asCrash(crashed);
     };
-    const send = (client: Sender, command: unknown) => {
+    const send = (client: AwsClient, command: unknown) => {
       if (crashed || (crashAt !== undefined && calls + 1 >= crashAt)) return Promise.reject(die());
       calls++;
       return client.send(command);
     };
     return {
-      wrap: <T extends Sender>(client: T): T =>
+      wrap: <T extends AwsClient>(client: T): T =>
         new Proxy(client, {
           get: (target, key) => (key === 'send' ? (command: unknown) => send(target, command) : Reflect.get(target, key, target)),
         }),
@@ -106,7 +103,7 @@ export class CrashingRun {
    * One invocation around `body`: every client of `clients` is wrapped, the run ends when `body` settles. A crash is
    * recorded and rethrown — the Lambda service sees a function error (and retries an async event, as it does).
    */
-  async run<C extends Record<string, Sender>, R>(clients: C, body: (wrapped: C) => Promise<R>): Promise<R> {
+  async run<C extends Record<string, AwsClient>, R>(clients: C, body: (wrapped: C) => Promise<R>): Promise<R> {
     const invocation = this.begin();
     const wrapped = Object.fromEntries(Object.entries(clients).map(([name, client]) => [name, invocation.wrap(client)])) as C;
     let result: R;
@@ -147,8 +144,8 @@ export function serviceUnavailable(): AwsError {
  * Wraps a Step Functions client: StartExecutionCommand fails with probability p with a 503 before it reaches the
  * emulator (nothing is started). Every other command passes.
  */
-export function failingStartExecution(rng: Rng, p: number, onFail?: () => void): <T extends Sender>(sfn: T) => T {
-  return <T extends Sender>(sfn: T): T =>
+export function failingStartExecution(rng: Rng, p: number, onFail?: () => void): <T extends AwsClient>(sfn: T) => T {
+  return <T extends AwsClient>(sfn: T): T =>
     new Proxy(sfn, {
       get: (target, key) =>
         key === 'send'
@@ -217,7 +214,13 @@ const TRANSIENT_STATUS_CODES = [500, 502, 503, 504];
  * The twin's emulators throw server errors by name, without the HTTP status the SDK would have read: these are the
  * statuses the services answer them with (InternalServerError 500: DynamoDB, ServiceUnavailable 503: Step Functions).
  */
-const STATUS_OF_NAME: Record<string, number> = { InternalServerError: 500, InternalFailure: 500, InternalServerException: 500, ServiceUnavailable: 503, ServiceUnavailableException: 503 };
+const STATUS_OF_NAME: Record<string, number> = {
+  InternalServerError: 500,
+  InternalFailure: 500,
+  InternalServerException: 500,
+  ServiceUnavailable: 503,
+  ServiceUnavailableException: 503,
+};
 
 export type RetryErrorType = 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR';
 
@@ -235,7 +238,7 @@ export function retryErrorType(error: unknown): RetryErrorType {
  * A client whose `send` retries as the SDK would (see SdkRetryProfile), sleeping on the virtual clock. `onRetry`
  * hears each retry (attempt that failed, its error, the delay).
  */
-export function sdkRetrying<T extends Sender>(
+export function sdkRetrying<T extends AwsClient>(
   client: T,
   clock: Pick<VirtualClock, 'sleep'>,
   rng: Rng,

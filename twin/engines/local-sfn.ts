@@ -26,13 +26,14 @@ export type StateMachineConstructor = typeof StateMachineClass;
 export function loadLocalStepFunctions(clock?: VirtualClock, rng?: Rng): { StateMachine: StateMachineConstructor } {
   // The library calls Promise.withResolvers (Node 22): on older Node every Task state would fail, its result unhandled.
   if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-    throw new Error(`aws-local-stepfunctions needs Node.js 22 or later (this is ${process.version}): run it through npm (npm run simulate, npm test), which uses the pinned node@22`);
+    throw new Error(
+      `aws-local-stepfunctions needs Node.js 22 or later (this is ${process.version}): run it through npm (npm run simulate, npm test), which uses the pinned node@22`,
+    );
   }
   const filename = require.resolve('aws-local-stepfunctions');
   const source = withStateContext(readFileSync(filename, 'utf8'));
   const math = rng ? (Object.create(Math, { random: { value: rng } }) as Math) : Math;
   const module = { exports: {} as Record<string, unknown> };
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const evaluate = new Function('exports', 'require', 'module', '__filename', '__dirname', 'setTimeout', 'clearTimeout', 'Date', 'Math', source);
   evaluate(
     module.exports,
@@ -57,5 +58,8 @@ export function withStateContext(source: string): string {
   }
   return source
     .replace(ENTER, `context.State = { EnteredTime: new Date().toISOString(), Name: currStateName, RetryCount: 0 };\n        ${ENTER}`)
-    .replace(RETRY, `${RETRY}\n        if (context.State) { context.State.RetryCount = this.retrierAttempts[retrierIndex]; context.State.EnteredTime = new Date().toISOString(); }`);
+    .replace(
+      RETRY,
+      `${RETRY}\n        if (context.State) { context.State.RetryCount = this.retrierAttempts[retrierIndex]; context.State.EnteredTime = new Date().toISOString(); }`,
+    );
 }

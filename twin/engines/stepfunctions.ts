@@ -185,7 +185,15 @@ export class SfnEmulator {
         const executions = [...this.executions.values()].filter(
           (e) => e.stateMachineArn === input.stateMachineArn && (input.statusFilter === undefined || e.status === input.statusFilter),
         );
-        return { executions: executions.map((e) => ({ executionArn: e.executionArn, stateMachineArn: e.stateMachineArn, name: e.name, status: e.status, startDate: new Date(e.startDate) })) };
+        return {
+          executions: executions.map((e) => ({
+            executionArn: e.executionArn,
+            stateMachineArn: e.stateMachineArn,
+            name: e.name,
+            status: e.status,
+            startDate: new Date(e.startDate),
+          })),
+        };
       }
       default:
         throw new AwsError('InvalidAction', `the Step Functions twin does not implement ${command.constructor.name}`, false);
@@ -200,7 +208,8 @@ export class SfnEmulator {
       throw new AwsError('ThrottlingException', 'Rate exceeded');
     }
     const name = input.name ?? this.randomName();
-    if (!/^[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/.test(name)) {
+    // eslint-disable-next-line no-control-regex -- Step Functions refuses control characters in names; so does the twin
+    if (!/^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/.test(name)) {
       throw new AwsError('InvalidName', `Invalid Name: '${name}'`, false);
     }
     const executionArn = executionArnOf(input.stateMachineArn, name);
@@ -331,7 +340,8 @@ export class SfnEmulator {
       const sqs = this.deps.sqs;
       if (!sqs) throw new Error(`state ${stateName}: this world has no SQS for ${resource}`);
       // The optimized integration sends a JSON MessageBody as its serialization.
-      return async (input) => sqs.sendMessage(input.QueueUrl, typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody), input.DelaySeconds);
+      return async (input) =>
+        sqs.sendMessage(input.QueueUrl, typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody), input.DelaySeconds);
     }
     const dynamo = /^arn:aws:states:::dynamodb:(\w+)$/.exec(resource);
     if (dynamo) {
@@ -356,7 +366,10 @@ export class SfnEmulator {
   }
 
   private randomName(): string {
-    const hex = () => Math.floor(this.rng() * 0x100000000).toString(16).padStart(8, '0');
+    const hex = () =>
+      Math.floor(this.rng() * 0x100000000)
+        .toString(16)
+        .padStart(8, '0');
     return `${hex()}-${hex().slice(0, 4)}-${hex().slice(0, 4)}-${hex()}${(++this.seq).toString(16)}`;
   }
 }

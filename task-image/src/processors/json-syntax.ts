@@ -38,8 +38,7 @@ const LITERALS: Record<number, Uint8Array> = {
 
 const isWhitespace = (byte: number) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 const isDigit = (byte: number) => byte >= 0x30 && byte <= 0x39;
-const isHex = (byte: number) =>
-  isDigit(byte) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46);
+const isHex = (byte: number) => isDigit(byte) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46);
 
 export class JsonSyntaxChecker {
   private state = State.Value;
@@ -80,12 +79,7 @@ export class JsonSyntaxChecker {
   }
 
   private isNumberEnd(): boolean {
-    return (
-      this.state === State.NumberZero ||
-      this.state === State.NumberInteger ||
-      this.state === State.NumberFraction ||
-      this.state === State.NumberExponent
-    );
+    return this.state === State.NumberZero || this.state === State.NumberInteger || this.state === State.NumberFraction || this.state === State.NumberExponent;
   }
 
   private fail(reason: string): void {

@@ -168,7 +168,8 @@ export class CsvChecker implements StructureChecker {
         if (byte === 0x22) this.state = CsvState.QuoteInQuoted;
         return;
       case CsvState.QuoteInQuoted:
-        if (byte === 0x22) this.state = CsvState.Quoted; // "" is an escaped quote
+        if (byte === 0x22)
+          this.state = CsvState.Quoted; // "" is an escaped quote
         else if (byte === 0x2c) this.state = CsvState.FieldStart;
         else if (byte === 0x0a) this.endRecord();
         else this.recordError('unexpected character after a closing quote');
@@ -190,10 +191,7 @@ export class CsvChecker implements StructureChecker {
     if (this.headerFields === undefined) {
       this.headerFields = this.fieldsInRecord;
     } else if (this.fieldsInRecord !== this.headerFields) {
-      this.malformed.add(
-        this.recordLine,
-        `expected ${this.headerFields} fields (as in the header), found ${this.fieldsInRecord}`,
-      );
+      this.malformed.add(this.recordLine, `expected ${this.headerFields} fields (as in the header), found ${this.fieldsInRecord}`);
     }
     this.state = CsvState.RecordStart;
   }
