@@ -11,10 +11,15 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-s
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
-import { stageBucketName } from '../modules/bucket';
-import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from '../modules/intake';
-import { batchesTableName, stateTableName } from '../modules/limiter';
-import { stateMachineArnOf } from '../modules/pipeline';
+import {
+  batchesTableName,
+  intakeDeadLetterQueueName,
+  intakeQueueName,
+  ruleDeadLetterQueueName,
+  stageBucketName,
+  stateMachineArnOf,
+  stateTableName,
+} from '../modules/names';
 
 /** An error a user will meet, with the exit code that tells scripts which kind it is. */
 export class CliError extends Error {

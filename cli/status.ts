@@ -4,7 +4,7 @@ import { paginateListExecutions } from '@aws-sdk/client-sfn';
 import type { EnvironmentConfig } from '../environments';
 import { scanBatchRecords } from '../functions/batches';
 import { queryFailedJobs } from './failures';
-import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/pool';
+import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/limiter';
 import { isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 export interface StageStatus {

@@ -9,7 +9,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { batchRecordPut } from './batches';
 import { executionArnOf, type Job } from './jobs';
 import { ledgerAdmissionUpdate, type LedgerRow } from './ledger';
-import { afterAdmission, cancellationOf, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './pool';
+import { afterAdmission, cancellationOf, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './limiter';
 import type { AwsClient } from './runtime';
 
 export interface AdmissionTarget {

@@ -13,7 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { capacitySettingsFromEnv, type CapacitySettings } from './environment';
-import { inUseVcpu, isConditionFailure, POOL_KEY, readPool, type AccountView } from './pool';
+import { inUseVcpu, isConditionFailure, POOL_KEY, readPool, type AccountView } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 import { FARGATE_QUOTA_CODE, USAGE_CLASS } from './capacity-codes';

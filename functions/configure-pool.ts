@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { configurePoolSettingsFromEnv, type ConfigurePoolSettings } from './environment';
-import { configureCommand, type PoolSettings } from './pool';
+import { configureCommand, type PoolSettings } from './limiter';
 import { poolProblems } from './limits';
 import { jsonLog, type AwsClient } from './runtime';
 

@@ -29,7 +29,7 @@ import { deleteBatchRecord, readBatchRecord } from './batches';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
-import { planAdmission, readPool, readReleased, releasedShardKey, type Lease, type PoolState } from './pool';
+import { planAdmission, readPool, readReleased, releasedShardKey, type Lease, type PoolState } from './limiter';
 import type { DispatcherRunSummary } from './run-summaries';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 

@@ -20,7 +20,7 @@ import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord 
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
-import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './pool';
+import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './run-summaries';
 

@@ -18,7 +18,7 @@ export interface Job {
 /** What the state machine receives per job. */
 export interface JobInput extends Job {
   readonly vcpu: number;
-  /** The released counter its release adds to (functions/pool.ts: RELEASED#<n>). */
+  /** The released counter its release adds to (functions/limiter.ts: RELEASED#<n>). */
   readonly releaseShard: string;
 }
 

@@ -8,7 +8,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { BatchGetCommand, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, RequeueMessage } from './jobs';
-import { cancellationOf, isConditionFailure, releasedShardUpdate, requestToken, retryingConflicts, type Lease } from './pool';
+import { cancellationOf, isConditionFailure, releasedShardUpdate, requestToken, retryingConflicts, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';

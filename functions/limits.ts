@@ -1,5 +1,5 @@
 /**
- * What bounds a pool now that leases live on ledger rows and releases on RELEASE_SHARDS counters (functions/pool.ts),
+ * What bounds a pool now that leases live on ledger rows and releases on RELEASE_SHARDS counters (functions/limiter.ts),
  * with the DynamoDB and Step Functions limits behind each number. SDK-free: the stage schema uses it at synth.
  * - An admission is one TransactWriteItems: POOL + one row per job + the batch record. DynamoDB takes at most 100
  *   items per transaction ("Transactions: TransactWriteItems"): jobsPerExecution ≤ 98. The inline Map runs at most

@@ -3,11 +3,6 @@ import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notifica
 import { Construct } from 'constructs';
 import { PrivateBucket } from './private-bucket';
 
-/** The stage's bucket: account and Region in the name keep it globally unique. */
-export function stageBucketName(config: { readonly namePrefix: string; readonly account: { readonly id: string; readonly region: string } }): string {
-  return `${config.namePrefix}-${config.account.id}-${config.account.region}`;
-}
-
 export interface BucketProps {
   readonly bucketName: string;
   /** `terraform destroy` deletes every object version first (force_destroy); otherwise S3 refuses a non-empty bucket. */

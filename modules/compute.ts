@@ -11,7 +11,7 @@ import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
-import { runTaskTimeoutSeconds } from './pipeline/timing';
+import { runTaskTimeoutSeconds } from './run-jobs/timing';
 import { partitionOf, policyJson, serviceTrustPolicy } from './iam';
 
 export interface ComputeProps {

@@ -4,10 +4,9 @@ import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { USAGE_CLASS } from '../functions/capacity-codes';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
-import { functionNameOf } from './dispatch';
-import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from './intake';
-import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './pipeline/definition';
-import { stateMachineArnOf, stateMachineName } from './pipeline';
+
+import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './run-jobs/definition';
+import { functionNameOf, intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName, stateMachineArnOf, stateMachineName } from './names';
 
 /**
  * One CloudWatch dashboard per stage, answering "how far behind are we, and why": vCPU in use against the effective
@@ -17,7 +16,7 @@ import { stateMachineArnOf, stateMachineName } from './pipeline';
  */
 
 /**
- * RunTask failures, told apart as the state machine tells them apart (modules/pipeline/definition.ts), matched in its
+ * RunTask failures, told apart as the state machine tells them apart (modules/run-jobs/definition.ts), matched in its
  * execution log (level ERROR: every failed attempt is a `TaskFailed` event with `details.error` and `details.cause`).
  * A metric filter cannot add a constant dimension, so these live in the stage's own namespace.
  */

@@ -10,26 +10,24 @@ import { FARGATE_QUOTA_CODE } from '../functions/capacity-codes';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 import { executionArnOf } from '../functions/jobs';
 import { vcpuOf } from '../environments/fargate';
-import { leadingKeys, STATE_ITEMS } from './limiter';
+import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
 import { partitionOf } from './iam';
 import { NodeFunction } from './node-function';
+import type { Bucket } from './bucket';
+import type { Intake } from './intake';
 import type { Observability } from './observability';
-import { stateMachineArnOf, stateMachineName } from './pipeline';
-import { leaseSeconds } from './pipeline/timing';
+
+import { leaseSeconds } from './run-jobs/timing';
+import { functionNameOf, stateMachineArnOf } from './names';
 
 export interface DispatchProps {
   readonly config: EnvironmentConfig;
-  readonly bucketName: string;
-  readonly intakeRuleName: string;
-  readonly intakeRuleArn: string;
-  readonly queueArn: string;
-  readonly queueUrl: string;
-  readonly deadLetterQueueArn: string;
-  readonly deadLetterQueueUrl: string;
-  readonly tableName: string;
-  readonly tableArn: string;
-  readonly batchesTableName: string;
-  readonly batchesTableArn: string;
+  /** Where uploads land: the dispatcher checks each event against its name and the input prefix. */
+  readonly bucket: Bucket;
+  /** The queue, its DLQ and the rule the dispatcher is woken by. */
+  readonly intake: Intake;
+  /** The limiter's counters and the ledger, and the batch records. */
+  readonly stateTable: StateTable;
   readonly observability: Observability;
 }
 
@@ -41,16 +39,6 @@ export const MAX_EXECUTION_ATTEMPTS = 3;
 const JANITOR_START_GRACE_SECONDS = 120;
 /** How often the janitor sweeps. */
 export const JANITOR_PERIOD_MINUTES = 5;
-
-/** The stage's functions, by role: names known before they exist (the dashboard, alarms and the janitor use them). */
-export type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity';
-export function functionNameOf(namePrefix: string, role: FunctionRole): string {
-  return `${namePrefix}-${role}`;
-}
-
-export function dispatcherFunctionName(namePrefix: string): string {
-  return functionNameOf(namePrefix, 'dispatcher');
-}
 
 /** What the pool's settings are checked against: the stage's task size, batch size and quota (the function's and `sluice resize`'s). */
 export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: string): ConfigurePoolSettings {
@@ -79,18 +67,18 @@ export class Dispatch extends Construct {
 
     this.dispatcher = new NodeFunction(this, 'dispatcher', {
       ...common,
-      functionName: dispatcherFunctionName(namePrefix),
+      functionName: functionNameOf(namePrefix, 'dispatcher'),
       description: 'Admits queued uploads under the vCPU budget and launch rate, starts executions',
       entry: 'functions/dispatcher.ts',
       timeoutSeconds: DISPATCHER_TIMEOUT_SECONDS,
       reservedConcurrency: 1, // one admitter: no two dispatchers plan from the same pool read
       environment: dispatcherEnvironment({
-        queueUrl: props.queueUrl,
-        deadLetterQueueUrl: props.deadLetterQueueUrl,
-        tableName: props.tableName,
-        batchesTableName: props.batchesTableName,
+        queueUrl: props.intake.queueUrl,
+        deadLetterQueueUrl: props.intake.deadLetterQueueUrl,
+        tableName: props.stateTable.tableName,
+        batchesTableName: props.stateTable.batchesTableName,
         stateMachineArn,
-        bucketName: props.bucketName,
+        bucketName: props.bucket.bucketName,
         inputPrefix: config.bucket.inputPrefix,
         inputSuffix: config.bucket.inputSuffix,
         taskVcpu: vcpuOf(config.task.cpu),
@@ -104,19 +92,30 @@ export class Dispatch extends Construct {
           Sid: 'TakeFromIntake',
           Effect: 'Allow',
           Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
-          Resource: props.queueArn,
+          Resource: props.intake.queueArn,
         },
-        { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.deadLetterQueueArn },
+        { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.deadLetterQueueArn },
         // Admission: POOL + the jobs' rows in one transaction; released counters only to give back a batch that never started.
         {
           Sid: 'ReadThePool',
           Effect: 'Allow',
           Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
-          Resource: props.tableArn,
+          Resource: props.stateTable.tableArn,
           Condition: leadingKeys([pool, released]),
         },
-        { Sid: 'AdmitAndRelease', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool, released, jobs]) },
-        { Sid: 'BatchRecords', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: props.batchesTableArn },
+        {
+          Sid: 'AdmitAndRelease',
+          Effect: 'Allow',
+          Action: 'dynamodb:UpdateItem',
+          Resource: props.stateTable.tableArn,
+          Condition: leadingKeys([pool, released, jobs]),
+        },
+        {
+          Sid: 'BatchRecords',
+          Effect: 'Allow',
+          Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
+          Resource: props.stateTable.batchesTableArn,
+        },
         { Sid: 'StartJobs', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachineArn },
         { Sid: 'SeeWhetherTheLastBatchStarted', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
       ],
@@ -136,11 +135,11 @@ export class Dispatch extends Construct {
       timeoutSeconds: 120,
       reservedConcurrency: 1,
       environment: janitorEnvironment({
-        tableName: props.tableName,
-        batchesTableName: props.batchesTableName,
-        queueUrl: props.queueUrl,
+        tableName: props.stateTable.tableName,
+        batchesTableName: props.stateTable.batchesTableName,
+        queueUrl: props.intake.queueUrl,
         stateMachineArn,
-        dispatcherFunctionName: dispatcherFunctionName(namePrefix),
+        dispatcherFunctionName: functionNameOf(namePrefix, 'dispatcher'),
         maxExecutionAttempts: MAX_EXECUTION_ATTEMPTS,
         startGraceMs: JANITOR_START_GRACE_SECONDS * 1000,
       }),
@@ -149,22 +148,33 @@ export class Dispatch extends Construct {
           Sid: 'ReadCountersAndRows',
           Effect: 'Allow',
           Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
-          Resource: props.tableArn,
+          Resource: props.stateTable.tableArn,
           Condition: leadingKeys([pool, released, jobs]),
         },
         // Releases (a row and a released counter); the repair of a drifted counter re-checks POOL and every counter.
-        { Sid: 'ReleaseAndRepair', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([released, jobs]) },
+        {
+          Sid: 'ReleaseAndRepair',
+          Effect: 'Allow',
+          Action: 'dynamodb:UpdateItem',
+          Resource: props.stateTable.tableArn,
+          Condition: leadingKeys([released, jobs]),
+        },
         {
           Sid: 'CheckCountersUnchanged',
           Effect: 'Allow',
           Action: 'dynamodb:ConditionCheckItem',
-          Resource: props.tableArn,
+          Resource: props.stateTable.tableArn,
           Condition: leadingKeys([pool, released]),
         },
-        { Sid: 'SettleBatches', Effect: 'Allow', Action: ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], Resource: props.batchesTableArn },
+        {
+          Sid: 'SettleBatches',
+          Effect: 'Allow',
+          Action: ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
+          Resource: props.stateTable.batchesTableArn,
+        },
         { Sid: 'SeeExecutions', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
         { Sid: 'ListRunningExecutions', Effect: 'Allow', Action: 'states:ListExecutions', Resource: stateMachineArn },
-        { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.queueArn },
+        { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.queueArn },
         { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: this.dispatcher.functionArn },
       ],
     });
@@ -175,8 +185,10 @@ export class Dispatch extends Construct {
       description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
       entry: 'functions/configure-pool.ts',
       timeoutSeconds: 30,
-      environment: configurePoolEnvironment(configurePoolSettingsOf(config, props.tableName)),
-      statements: [{ Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool]) }],
+      environment: configurePoolEnvironment(configurePoolSettingsOf(config, props.stateTable.tableName)),
+      statements: [
+        { Sid: 'PoolItemOnly', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.stateTable.tableArn, Condition: leadingKeys([pool]) },
+      ],
     });
 
     const weights = Object.fromEntries(config.task.capacityProviders.map((p) => [p.name, p.weight]));
@@ -188,7 +200,7 @@ export class Dispatch extends Construct {
       entry: 'functions/capacity.ts',
       timeoutSeconds: 30,
       reservedConcurrency: undefined,
-      environment: capacityEnvironment({ tableName: props.tableName, weights }),
+      environment: capacityEnvironment({ tableName: props.stateTable.tableName, weights }),
       statements: [
         {
           Sid: 'FargateQuotas',
@@ -204,10 +216,10 @@ export class Dispatch extends Construct {
           Sid: 'ReadThePool',
           Effect: 'Allow',
           Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
-          Resource: props.tableArn,
+          Resource: props.stateTable.tableArn,
           Condition: leadingKeys([pool, released]),
         },
-        { Sid: 'WriteTheAccountView', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.tableArn, Condition: leadingKeys([pool]) },
+        { Sid: 'WriteTheAccountView', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.stateTable.tableArn, Condition: leadingKeys([pool]) },
       ],
     });
     // Applied at deploy, and again whenever these values change; runtime changes survive other applies.
@@ -222,7 +234,7 @@ export class Dispatch extends Construct {
       dependsOn: [this.configurePool.policy],
     });
 
-    this.trigger('dispatch-on-upload', this.dispatcher, { reason: 'object-created' }, { ruleName: props.intakeRuleName, ruleArn: props.intakeRuleArn });
+    this.trigger('dispatch-on-upload', this.dispatcher, { reason: 'object-created' }, { ruleName: props.intake.ruleName, ruleArn: props.intake.ruleArn });
     this.trigger('dispatch-every-minute', this.dispatcher, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-dispatch-schedule` });
     this.trigger(
       'janitor-on-execution-end',
@@ -277,17 +289,6 @@ export class Dispatch extends Construct {
         namespace: 'AWS/Lambda',
         metric: 'Errors',
         dimensions: { FunctionName: functionNameOf(namePrefix, name) },
-        statistic: 'Sum',
-        threshold: 0,
-      });
-    }
-    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
-      props.observability.alarm({
-        name: `jobs-${metric.replace('Executions', '').toLowerCase()}`,
-        description: `A ${stateMachineName(namePrefix)} execution ended ${metric.replace('Executions', '')}; the janitor re-queues its unfinished jobs.`,
-        namespace: 'AWS/States',
-        metric,
-        dimensions: { StateMachineArn: stateMachineArn },
         statistic: 'Sum',
         threshold: 0,
       });

@@ -5,6 +5,7 @@ import { SqsQueuePolicy } from '@cdktf/provider-aws/lib/sqs-queue-policy';
 import { Construct } from 'constructs';
 import { denyInsecureTransport, policyJson } from './iam';
 import { Observability } from './observability';
+import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from './names';
 
 export interface IntakeProps {
   readonly namePrefix: string;
@@ -18,20 +19,6 @@ export interface IntakeProps {
   /** How long a received message stays invisible; longer than one dispatcher run. */
   readonly visibilityTimeoutSeconds: number;
   readonly observability: Observability;
-}
-
-export function intakeQueueName(namePrefix: string): string {
-  return `${namePrefix}-intake`;
-}
-
-/** Poison messages and messages whose start failed maxReceiveCount times. */
-export function intakeDeadLetterQueueName(namePrefix: string): string {
-  return `${namePrefix}-intake-dlq`;
-}
-
-/** Events EventBridge could not deliver to the intake queue. */
-export function ruleDeadLetterQueueName(namePrefix: string): string {
-  return `${namePrefix}-intake-rule-dlq`;
 }
 
 const FOURTEEN_DAYS_SECONDS = 14 * 24 * 3600;

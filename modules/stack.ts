@@ -3,16 +3,17 @@ import { S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
-import { Bucket, stageBucketName } from './bucket';
+import { Bucket } from './bucket';
 import { Compute } from './compute';
 import { Dispatch } from './dispatch';
 import { Intake } from './intake';
 import { Dashboard } from './dashboard';
-import { Limiter } from './limiter';
+import { StateTable } from './state-table';
 import { Network } from './network';
 import { Observability } from './observability';
-import { Pipeline } from './pipeline';
+import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
+import { stageBucketName } from './names';
 
 export interface PipelineStackProps {
   readonly config: EnvironmentConfig;
@@ -64,9 +65,9 @@ export class PipelineStack extends TerraformStack {
   readonly network: Network;
   readonly compute: Compute;
   readonly observability: Observability;
-  readonly limiter: Limiter;
+  readonly stateTable: StateTable;
   readonly dispatch: Dispatch;
-  readonly pipeline: Pipeline;
+  readonly runJobs: RunJobs;
   readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -128,41 +129,25 @@ export class PipelineStack extends TerraformStack {
       vpcId: this.network.vpcId,
     });
 
-    this.limiter = new Limiter(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
+    this.stateTable = new StateTable(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
     this.dispatch = new Dispatch(this, 'dispatch', {
       config,
-      bucketName: this.bucket.bucketName,
-      intakeRuleName: this.intake.ruleName,
-      intakeRuleArn: this.intake.ruleArn,
-      queueArn: this.intake.queueArn,
-      queueUrl: this.intake.queueUrl,
-      deadLetterQueueArn: this.intake.deadLetterQueueArn,
-      deadLetterQueueUrl: this.intake.deadLetterQueueUrl,
-      tableName: this.limiter.tableName,
-      tableArn: this.limiter.tableArn,
-      batchesTableName: this.limiter.batchesTableName,
-      batchesTableArn: this.limiter.batchesTableArn,
+      bucket: this.bucket,
+      intake: this.intake,
+      stateTable: this.stateTable,
       observability: this.observability,
     });
-    this.pipeline = new Pipeline(this, 'pipeline', {
+    this.runJobs = new RunJobs(this, 'pipeline', {
       config,
-      clusterArn: this.compute.clusterArn,
-      clusterName: this.compute.clusterName,
-      taskDefinitionArn: this.compute.taskDefinitionArn,
-      taskDefinitionFamilyArn: this.compute.taskDefinitionFamilyArn,
-      containerName: this.compute.containerName,
-      taskRoleArn: this.compute.taskRoleArn,
-      executionRoleArn: this.compute.executionRoleArn,
-      subnetIds: this.network.privateSubnetIds,
-      securityGroupId: this.compute.securityGroupId,
-      tableName: this.limiter.tableName,
-      tableArn: this.limiter.tableArn,
-      queueUrl: this.intake.queueUrl,
-      queueArn: this.intake.queueArn,
+      compute: this.compute,
+      network: this.network,
+      stateTable: this.stateTable,
+      intake: this.intake,
       dispatcherFunctionArn: this.dispatch.dispatcher.functionArn,
+      observability: this.observability,
     });
 
-    this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.pipeline.logGroupName });
+    this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.runJobs.logGroupName });
 
     new TerraformOutput(this, 'settings', {
       description: 'Key settings of this stage (from environments/' + config.stage + '.ts)',
@@ -174,8 +159,8 @@ export class PipelineStack extends TerraformStack {
     new TerraformOutput(this, 'intake_dead_letter_queue_url', { value: this.intake.deadLetterQueueUrl });
     new TerraformOutput(this, 'worker_repository_url', { value: this.compute.repositoryUrl });
     new TerraformOutput(this, 'cluster_name', { value: this.compute.clusterName });
-    new TerraformOutput(this, 'state_machine_arn', { value: this.pipeline.stateMachineArn });
-    new TerraformOutput(this, 'state_table_name', { value: this.limiter.tableName });
+    new TerraformOutput(this, 'state_machine_arn', { value: this.runJobs.stateMachineArn });
+    new TerraformOutput(this, 'state_table_name', { value: this.stateTable.tableName });
     new TerraformOutput(this, 'dashboard_url', {
       value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${this.dashboard.dashboardName}`,
     });

@@ -15,7 +15,7 @@ import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import { Subnet } from '@cdktf/provider-aws/lib/subnet';
 import { Vpc } from '@cdktf/provider-aws/lib/vpc';
 import { VpcEndpoint } from '@cdktf/provider-aws/lib/vpc-endpoint';
-import { runTaskTimeoutSeconds } from '../../modules/pipeline/timing';
+import { runTaskTimeoutSeconds } from '../../modules/run-jobs/timing';
 import { STAGES, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 
 describe.each(STAGES)('stage %s', (stage) => {

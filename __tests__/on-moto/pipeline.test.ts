@@ -14,7 +14,7 @@ import { capacitySettingsFromEnv, configurePoolSettingsFromEnv, dispatcherSettin
 import { runJanitor } from '../../functions/janitor';
 import { jobIdOf } from '../../functions/jobs';
 import { readLedgerRow } from '../../functions/ledger';
-import { inUseVcpu, readPool } from '../../functions/pool';
+import { inUseVcpu, readPool } from '../../functions/limiter';
 import { systemClock } from '../../functions/runtime';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';

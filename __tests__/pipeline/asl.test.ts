@@ -1,4 +1,4 @@
-import { AslError, checkGraph, choice, graph, map, pass, stateMachine, succeed, task, wait } from '../../modules/pipeline/asl';
+import { AslError, checkGraph, choice, graph, map, pass, stateMachine, succeed, task, wait } from '../../modules/run-jobs/asl';
 
 const invoke = 'arn:aws:states:::lambda:invoke';
 const allowInvoke = { Sid: 'Invoke', Effect: 'Allow' as const, Action: 'lambda:InvokeFunction', Resource: 'arn:aws:lambda:eu-west-1:111111111111:function:f' };

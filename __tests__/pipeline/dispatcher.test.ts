@@ -3,7 +3,7 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { readBatchRecord } from '../../functions/batches';
 import { StartedBatches } from '../../functions/dispatcher';
 import { ledgerKey, releaseLease } from '../../functions/ledger';
-import { inUseVcpu, POOL_KEY, readPool } from '../../functions/pool';
+import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { BUCKET, intakeWorld, objectCreated } from '../support/intake-world';
 

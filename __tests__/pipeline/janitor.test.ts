@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
 import { failedDayOf, ledgerKey, readLedgerRow, redriveFailedJob, releaseLease } from '../../functions/ledger';
-import { inUseVcpu, POOL_KEY, readPool } from '../../functions/pool';
+import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
 

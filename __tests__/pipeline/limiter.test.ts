@@ -16,7 +16,7 @@ import {
   releasedShardKey,
   tokensAvailable,
   type PoolState,
-} from '../../functions/pool';
+} from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { clockAt } from '../support/clocks';
 

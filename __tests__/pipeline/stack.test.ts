@@ -5,7 +5,7 @@ import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { configurePoolSettingsFromEnv } from '../../functions/environment';
 import type { PolicyDocument } from '../../modules/iam';
 import { LAMBDA_NODE_MAJOR } from '../../modules/node-function';
-import { leaseSeconds } from '../../modules/pipeline/timing';
+import { leaseSeconds } from '../../modules/run-jobs/timing';
 import { fakeAttribute } from '../../twin/designs/sluice';
 import { decide } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';

@@ -1,6 +1,6 @@
-import { releasedShardKey } from '../../functions/pool';
+import { releasedShardKey } from '../../functions/limiter';
 import type { PolicyDocument, PolicyStatement } from '../../modules/iam';
-import type { State, StateMachineDefinition } from '../../modules/pipeline/asl';
+import type { State, StateMachineDefinition } from '../../modules/run-jobs/asl';
 import { fakeAttribute } from '../../twin/designs/sluice';
 import { decide, type SimulatedRequest } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';

@@ -3,7 +3,7 @@ import { runDispatcher, StartedBatches } from '../../functions/dispatcher';
 import type { DispatcherSettings, JanitorSettings } from '../../functions/environment';
 import { executionArnOf, type JobInput } from '../../functions/jobs';
 import { runJanitor } from '../../functions/janitor';
-import { configureCommand } from '../../functions/pool';
+import { configureCommand } from '../../functions/limiter';
 import { VirtualClock } from '../../twin/engines/clock';
 import { AwsError } from '../../twin/engines/errors';
 import { Recorder } from '../../twin/engines/recorder';

@@ -1,6 +1,6 @@
 import * as DynamoDB from '@aws-sdk/client-dynamodb';
 import type { EnvironmentConfig } from '../../environments';
-import type { StateMachineDefinition } from '../../modules/pipeline/asl';
+import type { StateMachineDefinition } from '../../modules/run-jobs/asl';
 import { fakeAttribute } from '../../twin/designs/sluice';
 import type { DynamoDbApi } from '../../twin/engines/dynamo';
 import { dynamoDbSdkTask, dynamoDbTask, taskStates } from '../../twin/engines/stepfunctions';

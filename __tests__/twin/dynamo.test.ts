@@ -3,7 +3,7 @@ import { admitBatch } from '../../functions/admission';
 import { readBatchRecord, scanBatchRecords } from '../../functions/batches';
 import type { Job } from '../../functions/jobs';
 import { readLedgerRow, releaseLease } from '../../functions/ledger';
-import { configureCommand, readPool, releasedShardKey } from '../../functions/pool';
+import { configureCommand, readPool, releasedShardKey } from '../../functions/limiter';
 import { VirtualClock } from '../../twin/engines/clock';
 import { DynamoDb, errorName } from '../../twin/engines/dynamo';
 import { Recorder } from '../../twin/engines/recorder';

@@ -7,16 +7,16 @@
 import type { EnvironmentConfig } from '../../environments';
 import type { JobInput } from '../../functions/jobs';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
-import { POOL_KEY } from '../../functions/pool';
+import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import type { PolicyStatement } from '../iam';
-import { STATE_ITEMS } from '../limiter';
+import { STATE_ITEMS } from '../state-table';
 import { choice, map, pass, retrier, stateMachine, task, wait, type ChoiceRule, type Retrier, type StateMachineDefinition, type Step } from './asl';
 import { dynamodbUpdateStatements, ecsRunTaskSyncStatements, lambdaInvokeStatements, sqsSendMessageStatements } from './integrations';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
 
-export interface PipelineDefinitionProps {
+export interface RunJobsDefinitionProps {
   readonly config: EnvironmentConfig;
   readonly partition: string;
   readonly region: string;
@@ -39,7 +39,7 @@ export interface PipelineDefinitionProps {
 }
 
 /** The definition and the statements its Task states need (the role's policy adds log delivery). */
-export interface PipelineDefinition {
+export interface RunJobsDefinition {
   readonly definition: StateMachineDefinition;
   readonly statements: readonly PolicyStatement[];
 }
@@ -117,7 +117,7 @@ const transactionRetry: Retrier = retrier('transaction', {
   JitterStrategy: 'FULL',
 });
 
-export function pipelineDefinition(props: PipelineDefinitionProps): PipelineDefinition {
+export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinition {
   const { config } = props;
   const scope = { partition: props.partition, region: props.region, accountId: props.accountId };
   const table = { arn: props.tableArn };

@@ -4,45 +4,39 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../environments';
+import type { Compute } from '../compute';
 import { partitionOf, policyJson, serviceTrustPolicy } from '../iam';
-import { pipelineDefinition } from './definition';
+import type { Intake } from '../intake';
+import type { Network } from '../network';
+import type { Observability } from '../observability';
+import type { StateTable } from '../state-table';
+import { runJobsDefinition } from './definition';
 import { executionLogStatements, mergeStatements } from './integrations';
+import { stateMachineArnOf, stateMachineName } from '../names';
 
-export interface PipelineProps {
+export interface RunJobsProps {
   readonly config: EnvironmentConfig;
-  readonly clusterArn: string;
-  readonly clusterName: string;
-  readonly taskDefinitionArn: string;
-  readonly taskDefinitionFamilyArn: string;
-  readonly containerName: string;
-  readonly taskRoleArn: string;
-  readonly executionRoleArn: string;
-  readonly subnetIds: readonly string[];
-  readonly securityGroupId: string;
-  readonly tableName: string;
-  readonly tableArn: string;
-  readonly queueUrl: string;
-  readonly queueArn: string;
+  /** The cluster, the worker's task definition, its roles and security group. */
+  readonly compute: Compute;
+  /** The private subnets tasks run in. */
+  readonly network: Network;
+  /** The ledger rows, released counters and pool the states write. */
+  readonly stateTable: StateTable;
+  /** The intake queue: a job without capacity goes back there. */
+  readonly intake: Intake;
+  /** The dispatcher, woken after each release: its ARN only, since the dispatch module names this state machine (stateMachineArnOf). */
   readonly dispatcherFunctionArn: string;
-}
-
-export function stateMachineName(namePrefix: string): string {
-  return `${namePrefix}-jobs`;
-}
-
-export function stateMachineArnOf(config: EnvironmentConfig): string {
-  const { region, id } = config.account;
-  return `arn:${partitionOf(region)}:states:${region}:${id}:stateMachine:${stateMachineName(config.namePrefix)}`;
+  readonly observability: Observability;
 }
 
 /** The Standard workflow that runs admitted jobs, with a role that can do exactly that. */
-export class Pipeline extends Construct {
+export class RunJobs extends Construct {
   readonly stateMachineArn: string;
   readonly stateMachineName: string;
   /** Its execution log (level ERROR, with execution data). */
   readonly logGroupName: string;
 
-  constructor(scope: Construct, id: string, props: PipelineProps) {
+  constructor(scope: Construct, id: string, props: RunJobsProps) {
     super(scope, id);
     const { config } = props;
     const { region, id: accountId } = config.account;
@@ -59,23 +53,24 @@ export class Pipeline extends Construct {
       description: 'Runs sluice jobs: RunTask on the worker family, lease and ledger writes, wake the dispatcher',
       assumeRolePolicy: serviceTrustPolicy('states.amazonaws.com', accountId),
     });
-    const { definition, statements } = pipelineDefinition({
+    const { compute, stateTable, intake } = props;
+    const { definition, statements } = runJobsDefinition({
       config,
       partition,
       region,
       accountId,
-      clusterArn: props.clusterArn,
-      clusterName: props.clusterName,
-      taskDefinitionArn: props.taskDefinitionArn,
-      taskDefinitionFamilyArn: props.taskDefinitionFamilyArn,
-      workerRoleArns: [props.taskRoleArn, props.executionRoleArn],
-      containerName: props.containerName,
-      subnetIds: props.subnetIds,
-      securityGroupIds: [props.securityGroupId],
-      tableName: props.tableName,
-      tableArn: props.tableArn,
-      queueUrl: props.queueUrl,
-      queueArn: props.queueArn,
+      clusterArn: compute.clusterArn,
+      clusterName: compute.clusterName,
+      taskDefinitionArn: compute.taskDefinitionArn,
+      taskDefinitionFamilyArn: compute.taskDefinitionFamilyArn,
+      workerRoleArns: [compute.taskRoleArn, compute.executionRoleArn],
+      containerName: compute.containerName,
+      subnetIds: props.network.privateSubnetIds,
+      securityGroupIds: [compute.securityGroupId],
+      tableName: stateTable.tableName,
+      tableArn: stateTable.tableArn,
+      queueUrl: intake.queueUrl,
+      queueArn: intake.queueArn,
       dispatcherFunctionArn: props.dispatcherFunctionArn,
     });
     // Least privilege by construction: what the Task states need, and the log delivery.
@@ -92,6 +87,18 @@ export class Pipeline extends Construct {
       loggingConfiguration: { logDestination: `${logGroup.arn}:*`, includeExecutionData: true, level: 'ERROR' },
     });
     this.stateMachineArn = machine.arn;
+    // Alarms on this state machine's executions; its unfinished jobs are the janitor's (modules/dispatch.ts).
+    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
+      props.observability.alarm({
+        name: `jobs-${metric.replace('Executions', '').toLowerCase()}`,
+        description: `A ${name} execution ended ${metric.replace('Executions', '')}; the janitor re-queues its unfinished jobs.`,
+        namespace: 'AWS/States',
+        metric,
+        dimensions: { StateMachineArn: stateMachineArnOf(config) },
+        statistic: 'Sum',
+        threshold: 0,
+      });
+    }
     this.stateMachineName = name;
   }
 }

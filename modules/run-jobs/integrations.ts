@@ -5,7 +5,7 @@
  * state calls.
  */
 import type { PolicyStatement } from '../iam';
-import { leadingKeys } from '../limiter';
+import { leadingKeys } from '../state-table';
 
 /** What the statements are scoped to: the ARNs known at synth (built from names, or references Terraform resolves). */
 export interface IntegrationScope {

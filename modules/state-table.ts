@@ -1,20 +1,13 @@
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { Construct } from 'constructs';
 import { FAILED_INDEX, LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/ledger';
-import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/pool';
+import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/limiter';
+import { batchesTableName, stateTableName } from './names';
 
-export interface LimiterProps {
+export interface StateTableProps {
   readonly namePrefix: string;
   /** Lifts deletion protection, so `terraform destroy` can delete the tables and the ledger with them. */
   readonly allowDestroy: boolean;
-}
-
-export function stateTableName(namePrefix: string): string {
-  return `${namePrefix}-state`;
-}
-
-export function batchesTableName(namePrefix: string): string {
-  return `${namePrefix}-batches`;
 }
 
 /**
@@ -25,13 +18,13 @@ export function batchesTableName(namePrefix: string): string {
  * record per admitted batch until the janitor settles it: the leases that may still be held, without a scan of the
  * ledger. Its items live minutes to hours; nothing in it needs restoring (PITR off), and it is small.
  */
-export class Limiter extends Construct {
+export class StateTable extends Construct {
   readonly tableName: string;
   readonly tableArn: string;
   readonly batchesTableName: string;
   readonly batchesTableArn: string;
 
-  constructor(scope: Construct, id: string, props: LimiterProps) {
+  constructor(scope: Construct, id: string, props: StateTableProps) {
     super(scope, id);
     const table = new DynamodbTable(this, 'table', {
       name: stateTableName(props.namePrefix),

@@ -1,0 +1,56 @@
+/**
+ * Every name (and the ARN built from one) that is fixed by the stage's prefix, account and Region, in one place.
+ * They are known before their resources exist, and that is why they are built rather than read from a resource:
+ * the dispatcher starts executions of a state machine that wakes the dispatcher (a reference each way would be a
+ * cycle Terraform refuses), alarms and the dashboard name functions and queues, and the `sluice` command finds a
+ * deployed stage's resources from `environments/<stage>.ts` alone. Each resource is created with the name built here.
+ */
+import type { EnvironmentConfig } from '../environments';
+import { partitionOf } from './iam';
+
+type Place = { readonly namePrefix: string; readonly account: { readonly id: string; readonly region: string } };
+
+/** The stage's bucket: account and Region in the name keep it globally unique. */
+export function stageBucketName(config: Place): string {
+  return `${config.namePrefix}-${config.account.id}-${config.account.region}`;
+}
+
+export function intakeQueueName(namePrefix: string): string {
+  return `${namePrefix}-intake`;
+}
+
+/** Poison messages and messages whose start failed maxReceiveCount times. */
+export function intakeDeadLetterQueueName(namePrefix: string): string {
+  return `${namePrefix}-intake-dlq`;
+}
+
+/** Events EventBridge could not deliver to the intake queue. */
+export function ruleDeadLetterQueueName(namePrefix: string): string {
+  return `${namePrefix}-intake-rule-dlq`;
+}
+
+/** The limiter's counters, the ledger (a row per job) and the failed-jobs index. */
+export function stateTableName(namePrefix: string): string {
+  return `${namePrefix}-state`;
+}
+
+/** A record per admitted batch until the janitor settles it. */
+export function batchesTableName(namePrefix: string): string {
+  return `${namePrefix}-batches`;
+}
+
+export function stateMachineName(namePrefix: string): string {
+  return `${namePrefix}-jobs`;
+}
+
+export function stateMachineArnOf(config: EnvironmentConfig): string {
+  const { region, id } = config.account;
+  return `arn:${partitionOf(region)}:states:${region}:${id}:stateMachine:${stateMachineName(config.namePrefix)}`;
+}
+
+/** The stage's functions, by role. */
+export type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity';
+
+export function functionNameOf(namePrefix: string, role: FunctionRole): string {
+  return `${namePrefix}-${role}`;
+}
