@@ -236,19 +236,16 @@ export class Dispatch extends Construct {
 
     this.trigger('dispatch-on-upload', this.dispatcher, { reason: 'object-created' }, { ruleName: props.intake.ruleName, ruleArn: props.intake.ruleArn });
     this.trigger('dispatch-every-minute', this.dispatcher, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-dispatch-schedule` });
-    this.trigger(
-      'janitor-on-execution-end',
-      this.janitor,
-      { reason: 'execution-ended' },
-      {
-        name: `${namePrefix}-execution-ended`,
-        pattern: {
-          source: ['aws.states'],
-          'detail-type': ['Step Functions Execution Status Change'],
-          detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
-        },
+    // The event itself, not a constant: the janitor settles the batch of detail.executionArn first, and leases it
+    // gives back for that execution do not count as found by a sweep (the leases-reclaimed alarm).
+    this.trigger('janitor-on-execution-end', this.janitor, 'the event', {
+      name: `${namePrefix}-execution-ended`,
+      pattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineArn] },
       },
-    );
+    });
     this.trigger(
       'janitor-every-5-minutes',
       this.janitor,
@@ -296,10 +293,11 @@ export class Dispatch extends Construct {
   }
 
   /** Invokes `fn` with a constant input from an existing rule, a schedule, or an event pattern; only that rule may. */
+  /** `input`: a constant the function gets instead of the event (EventBridge then passes nothing of the event), or the event. */
   private trigger(
     id: string,
     fn: NodeFunction,
-    input: Record<string, string>,
+    input: Record<string, string> | 'the event',
     source: { ruleName: string; ruleArn: string } | { name: string; schedule: string } | { name: string; pattern: Record<string, unknown> },
   ): void {
     const rule =
@@ -309,7 +307,12 @@ export class Dispatch extends Construct {
             name: source.name,
             ...('schedule' in source ? { scheduleExpression: source.schedule } : { eventPattern: JSON.stringify(source.pattern) }),
           });
-    new CloudwatchEventTarget(this, `${id}-target`, { rule: rule.name, targetId: id, arn: fn.deployedArn, input: JSON.stringify(input) });
+    new CloudwatchEventTarget(this, `${id}-target`, {
+      rule: rule.name,
+      targetId: id,
+      arn: fn.deployedArn,
+      ...(input === 'the event' ? {} : { input: JSON.stringify(input) }),
+    });
     new LambdaPermission(this, `${id}-permission`, {
       statementId: id,
       action: 'lambda:InvokeFunction',

@@ -17,6 +17,7 @@ import { SDK_RETRY } from '../engines/faults';
 import { queueUrl } from '../engines/sqs';
 import { LeakWatch } from '../leaks';
 import { s3Event, type Design, type World } from '../world';
+import { eventRules, ruleForSource, type TargetOf } from '../wiring';
 
 /**
  * sluice as deployed: everything is read from the stage's synthesized `cdk.tf.json` (with the scenario's
@@ -149,7 +150,9 @@ export function readStage(json: TerraformJson) {
     };
   });
   const tables = resources(json, 'aws_dynamodb_table').map(([, t]) => tableInput(t));
+  const rules = eventRules(json, (text) => resolveDeep(text, json));
   return {
+    rules,
     stateMachine: {
       name: String(machine.name),
       arn: fakeAttribute('aws_sfn_state_machine', '', 'arn', machine, json)!,
@@ -200,6 +203,12 @@ export function sluiceDesign(_stage: string): Design {
       const clock = { now: () => world.clock.now(), sleep: (ms: number) => world.clock.sleep(ms) };
 
       const intakeName = new URL(stage.dispatcher.env.QUEUE_URL).pathname.split('/').pop()!;
+      /** What EventBridge does for a target: the event to a queue; the rule's input, or else the event, to a function. */
+      const deliver = (target: TargetOf, event: Record<string, unknown>) => {
+        if (target.kind === 'queue') world.sqs.sendMessage(queueUrl(target.queueName), JSON.stringify(event));
+        else world.lambda.invokeAsync(target.functionName, target.input ?? event);
+      };
+      const onStatus = ruleForSource(stage.rules, 'aws.states');
       const dlqNames = new Set(stage.queues.flatMap((q) => (q.redrive ? [q.redrive.deadLetterQueueName] : [])));
       dlqNames.add(new URL(stage.dispatcher.env.DEAD_LETTER_QUEUE_URL).pathname.split('/').pop()!);
       for (const queue of stage.queues) world.sqs.createQueue(queue);
@@ -324,14 +333,20 @@ export function sluiceDesign(_stage: string): Design {
           jobsOf(execution.input).forEach((job, index) => {
             if (!seen?.has(index)) world.jobEnded(job.jobId);
           });
-        } else {
-          // EventBridge rule on this state machine's FAILED/TIMED_OUT/ABORTED status changes → janitor.
-          world.lambda.invokeAsync(stage.janitor.name, { detail: { executionArn: execution.executionArn, status: execution.status } });
+        }
+        // The stage's rule on this state machine's status changes, with the event EventBridge would send.
+        if (onStatus.pattern?.detail?.status?.includes(execution.status)) {
+          const event = {
+            source: 'aws.states',
+            'detail-type': 'Step Functions Execution Status Change',
+            detail: { executionArn: execution.executionArn, stateMachineArn: stage.stateMachine.arn, status: execution.status },
+          };
+          for (const target of onStatus.targets) deliver(target, event);
         }
         ended.delete(execution.executionArn);
       });
 
-      // Schedules: the dispatcher every 60 s, the janitor every 5 minutes.
+      // Every scheduled rule of the stage, at its rate.
       const every = (seconds: number, fn: () => void) => {
         const tick = () => {
           fn();
@@ -339,24 +354,23 @@ export function sluiceDesign(_stage: string): Design {
         };
         world.clock.setTimeout(tick, seconds * 1000);
       };
-      every(60, () => world.lambda.invokeAsync(stage.dispatcher.name, { source: 'aws.scheduler' }));
-      every(300, () => world.lambda.invokeAsync(stage.janitor.name, { source: 'aws.scheduler' }));
-      every(60, () => world.lambda.invokeAsync(stage.capacity.name, { source: 'aws.scheduler' }));
+      for (const rule of stage.rules.filter((r) => r.everySeconds !== undefined)) {
+        for (const target of rule.targets) every(rule.everySeconds!, () => deliver(target, { source: 'aws.events', 'detail-type': 'Scheduled Event' }));
+      }
 
+      // The stage's rule on uploads, with its targets (the intake queue, the dispatcher) and their retry policy.
+      const onUpload = ruleForSource(stage.rules, 'aws.s3');
       const intakeUrl = queueUrl(intakeName);
       const rule = new EventBridgeRule(
         world.clock,
         world.rng('eventbridge'),
         world.recorder,
-        [
-          async (event) => {
-            world.sqs.sendMessage(intakeUrl, JSON.stringify(event));
-          },
-          async () => {
-            world.lambda.invokeAsync(stage.dispatcher.name, { source: 'aws.s3' });
-          },
-        ],
-        { duplicateRate: world.scenario.rates.duplicate },
+        // EventBridge delivers to both targets at once; an asynchronous Lambda invocation is queued before a runtime
+        // starts, so the queue's copy lands first (in the twin, it is delivered first).
+        [...onUpload.targets]
+          .sort((a, b) => Number(a.kind === 'function') - Number(b.kind === 'function'))
+          .map((target) => async (event: Record<string, unknown>) => deliver(target, event)),
+        { duplicateRate: world.scenario.rates.duplicate, ...onUpload.retry },
       );
       return {
         upload: (object) => rule.put(s3Event(object, new Date(world.clock.now()).toISOString())),
