@@ -1,4 +1,5 @@
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../environments';
+import { stageBucketName } from '../modules/names';
 import { AccountEmulator } from './engines/account';
 import { VirtualClock } from './engines/clock';
 import { DynamoDb } from './engines/dynamo';
@@ -123,7 +124,7 @@ export class World {
     const seed = scenario.seed;
     this.ddb = new DynamoDb(this.clock, this.recorder);
     this.taskVcpu = stage.task.cpu / 1024;
-    this.bucketName = `${stage.namePrefix}-input`;
+    this.bucketName = stageBucketName(stage); // the stage's own bucket, as deployed
     this.objects = drawObjects(scenario, this.bucketName, stage.bucket.inputPrefix, streamFor(seed, 'objects'));
     const failures = streamFor(seed, 'failures');
     this.accountQuotas = {

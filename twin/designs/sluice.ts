@@ -225,7 +225,9 @@ export function sluiceDesign(_stage: string): Design {
       };
 
       for (const table of stage.tables) await world.ddb.createTable(table);
-      const dispatcherSettings = { ...dispatcherSettingsFromEnv(stage.dispatcher.env), bucketName: world.bucketName };
+      const dispatcherSettings = dispatcherSettingsFromEnv(stage.dispatcher.env);
+      if (dispatcherSettings.bucketName !== world.bucketName)
+        throw new Error(`sluice twin: the dispatcher reads bucket ${dispatcherSettings.bucketName}, the world uploads to ${world.bucketName}`);
       const janitorSettings = janitorSettingsFromEnv(stage.janitor.env);
       await configurePool(world.ddb.documentClient, configurePoolSettingsFromEnv(stage.configurePool.env), stage.configurePool.seed, world.clock.now());
 
