@@ -30,7 +30,7 @@ import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environmen
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
 import { planAdmission, readPool, readReleased, releasedShardKey, type Lease, type PoolState } from './limiter';
-import type { DispatcherRunSummary } from './run-summaries';
+import type { DispatcherRunSummary } from './log-events';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 export interface DispatcherDeps {

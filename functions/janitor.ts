@@ -22,7 +22,7 @@ import { executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
 import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
-import type { JanitorRunSummary } from './run-summaries';
+import type { JanitorRunSummary } from './log-events';
 
 export interface JanitorDeps {
   readonly sfn: AwsClient;

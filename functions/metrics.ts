@@ -8,7 +8,7 @@ export const METRICS_NAMESPACE = 'Sluice';
 /** Each function's metrics carry its name: unique per account and Region, and what the dashboard knows at synth. */
 export const METRICS_DIMENSION = 'FunctionName';
 
-import type { DispatcherRunSummary, JanitorRunSummary } from './run-summaries';
+import type { DispatcherRunSummary, JanitorRunSummary } from './log-events';
 
 type Event = Record<string, unknown>;
 /** A metric: where its value comes from in the event, and its unit. */

@@ -1,5 +1,6 @@
 /** What every handler shares: the clock, structured logs and settings read from the environment. */
 import { z } from 'zod';
+import type { LogEvent } from './log-events';
 import { withMetrics } from './metrics';
 
 export interface Clock {
@@ -13,7 +14,7 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-export type Log = (event: Record<string, unknown>) => void;
+export type Log = (event: LogEvent) => void;
 
 /**
  * An AWS client as sluice's code uses one: it sends a command and answers with the command's output. The SDK's

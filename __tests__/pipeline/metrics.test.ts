@@ -1,5 +1,6 @@
 import { EVENT_METRICS, METRICS_DIMENSION, METRICS_NAMESPACE, withMetrics } from '../../functions/metrics';
 import { jsonLog } from '../../functions/runtime';
+import type { LogEvent } from '../../functions/log-events';
 
 /**
  * What CloudWatch requires of an Embedded Metric Format line ("Specification: Embedded metric format"): an `_aws`
@@ -28,7 +29,7 @@ function emfProblems(line: string): string[] {
   return problems;
 }
 
-const dispatcherDone = {
+const dispatcherDone: LogEvent = {
   event: 'dispatcherDone',
   admitted: 20,
   executionsStarted: 2,
@@ -40,7 +41,7 @@ const dispatcherDone = {
   stoppedBecause: 'no-budget',
   ms: 812,
 };
-const janitorDone = {
+const janitorDone: LogEvent & { event: 'janitorDone' } = {
   event: 'janitorDone',
   batches: 3,
   settled: 3,
@@ -54,7 +55,7 @@ const janitorDone = {
   drift: null,
   repaired: false,
 };
-const capacityRead = { event: 'capacityRead', freeVcpu: 70, budgetVcpu: 100, effectiveVcpu: 70, inUseVcpu: 42, classes: {}, changed: true };
+const capacityRead: LogEvent = { event: 'capacityRead', freeVcpu: 70, budgetVcpu: 100, effectiveVcpu: 70, inUseVcpu: 42, classes: {}, changed: true };
 
 describe('the functions’ metrics, in Embedded Metric Format', () => {
   test.each([

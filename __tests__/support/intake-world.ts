@@ -9,6 +9,7 @@ import { AwsError } from '../../twin/engines/errors';
 import { Recorder } from '../../twin/engines/recorder';
 import { SqsEmulator } from '../../twin/engines/sqs';
 import type { MotoDynamo } from './moto';
+import type { LogEvent } from '../../functions/log-events';
 
 export const BUCKET = 'sluice-test-bucket';
 
@@ -127,7 +128,7 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     maxExecutionAttempts: 3,
     startGraceMs: 120_000,
   };
-  const logs: Array<Record<string, unknown>> = [];
+  const logs: LogEvent[] = [];
   const wakes: unknown[] = [];
 
   /** Runs `work` with virtual time passing as it sleeps, until it returns. */

@@ -263,7 +263,7 @@ export function sluiceDesign(_stage: string): Design {
                 settings: dispatcherSettings,
                 started,
                 log: (event) => {
-                  if (event.event === 'admitted') for (const jobId of event.jobIds as string[]) world.recorder.emit('admit', { jobId });
+                  if (event.event === 'admitted') for (const jobId of event.jobIds) world.recorder.emit('admit', { jobId });
                 },
               }),
             );
@@ -283,7 +283,8 @@ export function sluiceDesign(_stage: string): Design {
               clock,
               settings: janitorSettings,
               log: (event) => {
-                if (event.event === 'jobFailed') world.jobFailed(String(event.jobId), `Janitor: ${String(event.reason)}`);
+                if (event.event === 'leaseReclaimed' && event.outcome === 'failed')
+                  world.jobFailed(event.jobId, `Janitor: execution ${event.executionState}, attempts used up`);
               },
             }),
           ),

@@ -1,0 +1,79 @@
+/**
+ * Every event the functions log, as one typed union: a reader (the twin, a test, the metrics table) matches on
+ * `event` and the compiler checks both the name and the fields. The run summaries' numbers become metrics
+ * (functions/metrics.ts). Apart from the functions, so their readers need not import them.
+ */
+
+export type DispatcherRunSummary = {
+  admitted: number;
+  executionsStarted: number;
+  poison: number;
+  duplicates: number;
+  /** Messages handed back because a lease for their job was still held. */
+  deferred: number;
+  /** Sleeps for a token or a fuller batch while work waited. */
+  waits: number;
+  /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
+  reclaimed: number;
+  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention';
+};
+
+export type JanitorRunSummary = {
+  batches: number;
+  settled: number;
+  released: number;
+  /**
+   * Of those, leases the sweep found — held for a batch whose execution had ended or never started, other than the
+   * one this run was told about: capacity kept from waiting work for up to a janitor period.
+   */
+  sweptLeases: number;
+  requeued: number;
+  /** Jobs the janitor failed: their executions ended without a result too often. */
+  failed: number;
+  /** Outcomes of the batches settled this run, each job counted once (its batch's record goes when settled). */
+  jobsSucceeded: number;
+  /** Failed by the state machine (bad input, a task that kept failing) or by the janitor. */
+  jobsFailed: number;
+  stillRunning: number;
+  /** vCPU in use minus vCPU the live leases hold, as measured; 0 when consistent, null when it could not be measured. */
+  drift: number | null;
+  repaired: boolean;
+};
+
+/** How an account measurement looked, per capacity class. */
+interface ClassReading {
+  readonly quotaVcpu: number;
+  readonly usedVcpu: number;
+  readonly othersVcpu: number;
+}
+
+export type LogEvent =
+  // dispatcher
+  | ({ event: 'dispatcherDone'; ms: number } & DispatcherRunSummary)
+  | { event: 'admitted'; execution: string; jobs: number; jobIds: string[] }
+  | { event: 'poison'; messageId?: string; reason: string }
+  | { event: 'duplicate'; jobId: string; key: string; status?: string }
+  | { event: 'leaseStillHeld'; jobId: string; batch?: string }
+  | { event: 'startFailed'; execution: string; error: string; message: string }
+  | { event: 'unstartedBatchReclaimed'; batch: string; jobs: number }
+  // janitor
+  | ({ event: 'janitorDone' } & JanitorRunSummary)
+  | { event: 'leaseReclaimed'; jobId: string; batch: string; executionState: string; outcome: 'queued' | 'failed' | 'unchanged' }
+  | { event: 'counterDrift'; inUseVcpu: number; heldByLeasesVcpu: number; driftVcpu: number }
+  | { event: 'counterRepaired'; driftVcpu: number }
+  | { event: 'counterRepairDeferred'; reason: string }
+  // capacity reader
+  | {
+      event: 'capacityRead';
+      freeVcpu: number;
+      budgetVcpu: number;
+      effectiveVcpu: number;
+      inUseVcpu: number;
+      classes: Readonly<Record<string, ClassReading>>;
+      changed: boolean;
+    }
+  | { event: 'capacityReadingSuperseded'; reason: string }
+  // configure-pool
+  | { event: 'poolConfigured'; budgetVcpu: number; ratePerSecond: number; burst: number };
+
+export type LogEventName = LogEvent['event'];
