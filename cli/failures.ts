@@ -2,7 +2,7 @@
  * `sluice failures`: failed jobs since a time, grouped by error with counts and examples, from the state table's
  * sparse failed-by-day index (one Query per UTC day, never a scan); and what the dead-letter queues hold, by reason.
  */
-import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { EnvironmentConfig } from '../environments';
 import { FAILED_INDEX, failedDayOf, readLedgerRows } from '../functions/ledger';
@@ -38,6 +38,9 @@ export async function queryFailedJobs(clients: StageClients, config: Environment
         );
       } catch (e) {
         if (isMissingTable(e)) throw notDeployed(config, `table ${table}`);
+        // A table applied before this version has no such index: DynamoDB says so as a ValidationException.
+        if ((e as Error).name === 'ValidationException' && /index/i.test((e as Error).message))
+          throw notDeployed(config, `index ${FAILED_INDEX.name} on ${table} (apply this version)`);
         throw e;
       }
       jobs.push(...((page.Items ?? []) as FailedJob[]));
@@ -86,18 +89,36 @@ export function deadLetterReason(message: Message): string {
   return 'received too often without being started (StartExecution kept failing, or the dispatcher kept dying)';
 }
 
-/** Looks at up to `limit` messages without taking them: each is visible again at once. */
+/**
+ * Looks at up to `limit` messages without taking them: received (long polling, so every SQS server is asked) with a
+ * short visibility timeout, then made visible again at once.
+ */
 export async function peekDeadLetters(clients: StageClients, url: string, limit = 50): Promise<Message[]> {
   const seen = new Map<string, Message>();
-  for (let round = 0; round < Math.ceil(limit / 10) && seen.size < limit; round++) {
+  while (seen.size < limit) {
     const { Messages = [] } = await clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageAttributeNames: ['All'], WaitTimeSeconds: 0 }),
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: Math.min(10, limit - seen.size),
+        VisibilityTimeout: 30,
+        MessageAttributeNames: ['All'],
+        WaitTimeSeconds: 1,
+      }),
     );
-    const fresh = Messages.filter((m) => !seen.has(m.MessageId!));
-    if (fresh.length === 0) break;
-    for (const m of fresh) seen.set(m.MessageId!, m);
+    if (Messages.length === 0) break;
+    for (const m of Messages) seen.set(m.MessageId!, m);
   }
-  return [...seen.values()];
+  const messages = [...seen.values()];
+  for (let i = 0; i < messages.length; i += 10) {
+    const chunk = messages.slice(i, i + 10);
+    await clients.sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: url,
+        Entries: chunk.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })),
+      }),
+    );
+  }
+  return messages;
 }
 
 async function deadLetterReport(clients: StageClients, config: EnvironmentConfig, name: string): Promise<DeadLetterQueueReport> {

@@ -87,23 +87,30 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
     .option('--failed', 'every job failed since --since (and of --error, if given)')
     .option('--since <duration>', 'with --failed: how far back', '24h')
     .option('--error <name>', 'with --failed: only this error')
-    .option('--job <id...>', 'these jobs (if failed)')
-    .option('--dlq', 'every message of the intake and rule dead-letter queues, back to the intake queue')
+    .option('--dlq', 'the intake and rule dead-letter queues back to the intake queue (poison stays: it would come back)')
+    .option('--include-poison', 'with --dlq: poison too, once its cause (scope, format) is fixed')
+    .option('--job <id...>', 'these jobs: failed ones go back; a queued one without a lease is sent again (an interrupted redrive)')
     .option('--dry-run', 'say what would be redriven; change nothing')
-    .action(async (options: Common & { failed?: boolean; since: string; error?: string; job?: string[]; dlq?: boolean; dryRun?: boolean }) => {
-      if (options.error && !options.failed) throw new CliError('--error goes with --failed', EXIT.usage);
-      const request = {
-        failedSince: options.failed ? Date.now() - parseDuration('--since', options.since) : undefined,
-        error: options.error,
-        jobIds: options.job ?? [],
-        deadLetters: options.dlq === true,
-        dryRun: options.dryRun === true,
-      };
-      checkRequest(request);
-      const { config, clients } = await connect(options.stage);
-      const summary = await redrive(clients, config, request, progressBar('redrive'), Date.now());
-      print(options.json ? JSON.stringify(summary, null, 2) : formatRedrive(summary));
-    });
+    .action(
+      async (
+        options: Common & { failed?: boolean; since: string; error?: string; job?: string[]; dlq?: boolean; includePoison?: boolean; dryRun?: boolean },
+      ) => {
+        if (options.error && !options.failed) throw new CliError('--error goes with --failed', EXIT.usage);
+        if (options.includePoison && !options.dlq) throw new CliError('--include-poison goes with --dlq', EXIT.usage);
+        const request = {
+          failedSince: options.failed ? Date.now() - parseDuration('--since', options.since) : undefined,
+          error: options.error,
+          jobIds: options.job ?? [],
+          deadLetters: options.dlq === true,
+          includePoison: options.includePoison === true,
+          dryRun: options.dryRun === true,
+        };
+        checkRequest(request);
+        const { config, clients } = await connect(options.stage);
+        const summary = await redrive(clients, config, request, progressBar('redrive'), Date.now());
+        print(options.json ? JSON.stringify(summary, null, 2) : formatRedrive(summary));
+      },
+    );
   /** A command that changes the pool: its options are checked (`plan`) before any AWS call. */
   type Connection = Awaited<ReturnType<typeof connect>>;
   const poolCommand = (name: string, description: string, plan: (options: Record<string, string>) => (connection: Connection) => Promise<PoolChange>) =>

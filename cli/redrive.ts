@@ -1,13 +1,15 @@
 /**
  * `sluice redrive`: failed jobs and dead letters back into the pipeline. A failed job goes from failed to queued on
  * its row (conditionally: of two redrives, one wins) and its next round to the intake queue; a dead letter is sent
- * to the intake queue as it was, then deleted. Run twice, the second finds nothing failed and an empty DLQ: the
- * ledger, not the command, decides what runs, so a message sent twice starts one job.
+ * to the intake queue as it was, then deleted. Poison (a dead letter with the dispatcher's `reason`) stays unless
+ * asked for: it would only come back. Run twice, the second finds nothing failed and no dead letter it would move;
+ * the ledger, not the command, decides what runs, so a message sent twice starts one job.
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import type { EnvironmentConfig } from '../environments';
-import { readLedgerRows, redriveFailedJob, type JobStatus } from '../functions/ledger';
-import { queryFailedJobs } from './failures';
+import { readLedgerRows, redriveFailedJob, resendQueued, type JobStatus, type LedgerRow } from '../functions/ledger';
+import { JANITOR_PERIOD_MINUTES } from '../modules/dispatch';
+import { peekDeadLetters, queryFailedJobs } from './failures';
 import type { Progress } from './progress';
 import { CliError, EXIT, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
@@ -18,6 +20,8 @@ export interface RedriveRequest {
   readonly error?: string;
   readonly jobIds: readonly string[];
   readonly deadLetters: boolean;
+  /** With deadLetters: poison too (after its cause — scope, format — was fixed). */
+  readonly includePoison?: boolean;
   readonly dryRun: boolean;
 }
 
@@ -25,10 +29,12 @@ export interface RedriveSummary {
   readonly dryRun: boolean;
   /** Jobs put back (or, in a dry run, that would be). */
   readonly redriven: string[];
-  /** Jobs left alone: only failed jobs are redriven. */
-  readonly skipped: Array<{ jobId: string; status: JobStatus | 'unknown' }>;
-  /** Dead letters sent back to the intake queue, per queue (in a dry run: how many are there). */
+  /** Jobs left alone, and why. */
+  readonly skipped: Array<{ jobId: string; status: JobStatus | 'unknown'; reason: string }>;
+  /** Dead letters sent back to the intake queue, per queue (in a dry run: how many would be). */
   readonly deadLetters: Record<string, number>;
+  /** Poison left in a dead-letter queue, per queue (without includePoison). */
+  readonly poisonLeft: Record<string, number>;
 }
 
 export function checkRequest(request: RedriveRequest): void {
@@ -39,48 +45,98 @@ export function checkRequest(request: RedriveRequest): void {
     if (!/^[0-9a-f]{32}$/.test(id)) throw new CliError(`--job takes job ids (32 hex digits; sluice find shows them), not "${id}"`, EXIT.usage);
 }
 
-async function redriveJobs(clients: StageClients, config: EnvironmentConfig, jobIds: readonly string[], dryRun: boolean, progress: Progress, now: number) {
+/** Why a job named for redrive is left alone; undefined when it goes back. */
+function skipReason(row: LedgerRow | undefined, named: boolean): string | undefined {
+  if (!row) return 'no such job in the ledger';
+  if (row.lease) return `its lease is still held (batch ${row.lease.execution}); the janitor gives it back within ${JANITOR_PERIOD_MINUTES} minutes`;
+  if (row.status === 'failed') return undefined;
+  if (row.status === 'queued' && named) return undefined; // re-sent: an interrupted redrive may have left it without a message
+  return `${row.status}: only failed jobs are redriven`;
+}
+
+async function redriveJobs(
+  clients: StageClients,
+  config: EnvironmentConfig,
+  failedIds: readonly string[],
+  namedIds: readonly string[],
+  dryRun: boolean,
+  progress: Progress,
+  now: number,
+) {
   const names = stageNames(config);
   const target = { tableName: names.stateTable, queueUrl: await queueUrl(clients, config, names.intakeQueue) };
-  const rows = await readLedgerRows(clients.ddb, names.stateTable, jobIds);
+  const unique = [...new Set([...failedIds, ...namedIds])];
+  const rows = await readLedgerRows(clients.ddb, names.stateTable, unique);
   const redriven: string[] = [];
   const skipped: RedriveSummary['skipped'] = [];
-  const unique = [...new Set(jobIds)];
   let done = 0;
   for (const jobId of unique) {
     const row = rows.get(jobId);
-    const put = row?.status === 'failed' && (dryRun || (await redriveFailedJob({ ddb: clients.ddb, sqs: clients.sqs }, target, row, now)));
-    if (put) redriven.push(jobId);
-    else skipped.push({ jobId, status: row?.status ?? 'unknown' });
+    let reason = skipReason(row, namedIds.includes(jobId));
+    if (reason === undefined && !dryRun) {
+      if (row!.status === 'queued') await resendQueued(clients.sqs, target.queueUrl, row!);
+      else if (!(await redriveFailedJob({ ddb: clients.ddb, sqs: clients.sqs }, target, row!, now)))
+        reason = 'changed meanwhile (another redrive, or its lease came back)';
+    }
+    if (reason === undefined) redriven.push(jobId);
+    else skipped.push({ jobId, status: row?.status ?? 'unknown', reason });
     progress.update(++done, unique.length, 'jobs');
   }
   return { redriven, skipped };
 }
 
-/** Moves every message of a dead-letter queue to the intake queue, ten at a time: sent first, then deleted. */
-async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: string, progress: Progress): Promise<number> {
+/**
+ * Moves a dead-letter queue's messages to the intake queue, ten at a time (sent, then deleted), at most as many as
+ * it held when the move began: what the dispatcher dead-letters again meanwhile is not taken round in a loop.
+ * Poison stays (hidden for the rest of the move) unless `includePoison`.
+ */
+async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: string, includePoison: boolean, dryRun: boolean, progress: Progress) {
   const total = (await queueDepths(clients, fromUrl)).waiting;
+  if (dryRun) {
+    // Looked at, not taken: every message is visible again at once.
+    const sample = await peekDeadLetters(clients, fromUrl, Math.max(total, 1));
+    const poison = includePoison ? 0 : sample.filter((m) => m.MessageAttributes?.reason).length;
+    return { moved: Math.max(total, sample.length) - poison, poison };
+  }
   let moved = 0;
-  for (;;) {
+  let poison = 0;
+  while (moved + poison < total) {
     const { Messages = [] } = await clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: fromUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60, WaitTimeSeconds: 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: fromUrl,
+        MaxNumberOfMessages: Math.min(10, total - moved - poison),
+        VisibilityTimeout: 60,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['reason'],
+      }),
     );
-    if (Messages.length === 0) return moved;
-    const entries = (Messages as Message[]).map((m, i) => ({ Id: String(i), MessageBody: m.Body! }));
-    const sent = await clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: toUrl, Entries: entries }));
-    const sentIds = new Set((sent.Successful ?? []).map((s) => s.Id));
+    if (Messages.length === 0) break;
+    const movable = (Messages as Message[]).filter((m) => includePoison || !m.MessageAttributes?.reason);
+    poison += Messages.length - movable.length;
+    if (movable.length === 0) continue;
+    const sent = await clients.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: toUrl, Entries: movable.map((m, i) => ({ Id: String(i), MessageBody: m.Body! })) }),
+    );
+    const sentIds = new Set((sent.Successful ?? []).map((e) => e.Id));
     // Only what reached the intake queue leaves the DLQ; the rest is visible again within a minute.
-    const deletable = Messages.filter((_, i) => sentIds.has(String(i)));
+    const deletable = movable.filter((_, i) => sentIds.has(String(i)));
     if (deletable.length > 0) {
-      await clients.sqs.send(
+      const deleted = await clients.sqs.send(
         new DeleteMessageBatchCommand({ QueueUrl: fromUrl, Entries: deletable.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
       );
+      if ((deleted.Failed ?? []).length > 0) {
+        throw new CliError(
+          `${deleted.Failed!.length} message(s) were sent to the intake queue but not deleted from the DLQ (${deleted.Failed![0].Code}); they come back in a minute: run redrive --dlq again`,
+          EXIT.failed,
+        );
+      }
     }
     if ((sent.Failed ?? []).length > 0)
       throw new CliError(`the intake queue refused ${sent.Failed!.length} message(s): ${sent.Failed![0].Code} ${sent.Failed![0].Message ?? ''}`, EXIT.failed);
     moved += deletable.length;
-    progress.update(moved, Math.max(total, moved), 'dead letters');
+    progress.update(moved + poison, total, 'dead letters');
   }
+  return { moved, poison };
 }
 
 export async function redrive(
@@ -93,26 +149,35 @@ export async function redrive(
   checkRequest(request);
   const names = stageNames(config);
   const failed = request.failedSince === undefined ? [] : (await queryFailedJobs(clients, config, request.failedSince, now, request.error)).map((j) => j.jobId);
-  const wanted = [...failed, ...request.jobIds];
-  const jobs = wanted.length > 0 ? await redriveJobs(clients, config, wanted, request.dryRun, progress, now) : { redriven: [], skipped: [] };
+  const jobs =
+    failed.length + request.jobIds.length > 0
+      ? await redriveJobs(clients, config, failed, request.jobIds, request.dryRun, progress, now)
+      : { redriven: [], skipped: [] };
   const deadLetters: Record<string, number> = {};
+  const poisonLeft: Record<string, number> = {};
   if (request.deadLetters) {
     const intake = await queueUrl(clients, config, names.intakeQueue);
     for (const name of [names.intakeDeadLetterQueue, names.ruleDeadLetterQueue]) {
       const url = await queueUrl(clients, config, name);
-      deadLetters[name] = request.dryRun ? (await queueDepths(clients, url)).waiting : await moveDeadLetters(clients, url, intake, progress);
+      const { moved, poison } = await moveDeadLetters(clients, url, intake, request.includePoison === true, request.dryRun, progress);
+      deadLetters[name] = moved;
+      if (poison > 0) poisonLeft[name] = poison;
     }
   }
   progress.end();
-  return { dryRun: request.dryRun, ...jobs, deadLetters };
+  return { dryRun: request.dryRun, ...jobs, deadLetters, poisonLeft };
 }
 
 export function formatRedrive(summary: RedriveSummary): string {
   const verb = summary.dryRun ? 'would redrive' : 'redriven';
   const lines = summary.redriven.map((id) => `${verb}  ${id}`);
-  for (const { jobId, status } of summary.skipped) lines.push(`skipped  ${jobId} (${status}: only failed jobs are redriven)`);
+  for (const { jobId, reason } of summary.skipped) lines.push(`skipped  ${jobId} (${reason})`);
   for (const [queue, count] of Object.entries(summary.deadLetters))
     lines.push(`${summary.dryRun ? 'would move' : 'moved'}  ${count} message${count === 1 ? '' : 's'} from ${queue} to the intake queue`);
+  for (const [queue, count] of Object.entries(summary.poisonLeft))
+    lines.push(
+      `left  ${count} poison message${count === 1 ? '' : 's'} in ${queue} (they would come back; --include-poison moves them once their cause is fixed)`,
+    );
   const moved = Object.values(summary.deadLetters).reduce((a, b) => a + b, 0);
   lines.push(
     `${summary.dryRun ? 'dry run: nothing changed; ' : ''}${summary.redriven.length} job(s) ${verb}, ${summary.skipped.length} skipped, ${moved} dead letter(s) ${summary.dryRun ? 'to move' : 'moved'}`,

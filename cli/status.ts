@@ -5,7 +5,7 @@ import type { EnvironmentConfig } from '../environments';
 import { scanBatchRecords } from '../functions/batches';
 import { queryFailedJobs } from './failures';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/limiter';
-import { isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
+import { CliError, isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 export interface StageStatus {
   readonly stage: string;
@@ -26,8 +26,8 @@ export interface StageStatus {
   readonly backlog: { readonly waiting: number; readonly inFlight: number; readonly delayed: number; readonly oldestSeconds?: number };
   readonly deadLetters: { readonly intake: number; readonly rule: number };
   readonly runningExecutions: number;
-  /** Jobs failed in the last hour (the failed-by-day index; sluice failures tells why). */
-  readonly failedLastHour: number;
+  /** Jobs failed in the last hour (the failed-by-day index; sluice failures tells why); null without the index. */
+  readonly failedLastHour: number | null;
 }
 
 /** SQS tells the oldest message's age only as a CloudWatch metric (one datapoint a minute); undefined when there is none yet. */
@@ -58,6 +58,16 @@ async function runningExecutions(clients: StageClients, stateMachineArn: string)
   for await (const page of paginateListExecutions({ client: clients.sfn, pageSize: 1000 }, { stateMachineArn, statusFilter: 'RUNNING' }))
     running += page.executions?.length ?? 0;
   return running;
+}
+
+/** The count, or null on a stage applied before the index existed: status still answers everything else. */
+async function failedInTheLastHour(clients: StageClients, config: EnvironmentConfig, now: number): Promise<number | null> {
+  try {
+    return (await queryFailedJobs(clients, config, now - 3_600_000, now)).length;
+  } catch (error) {
+    if (error instanceof CliError) return null;
+    throw error;
+  }
 }
 
 export async function readStatus(
@@ -94,7 +104,7 @@ export async function readStatus(
     backlog: { ...(await queueDepths(clients, intake)), oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, names.intakeQueue, now) },
     deadLetters: { intake: (await queueDepths(clients, intakeDlq)).waiting, rule: (await queueDepths(clients, ruleDlq)).waiting },
     runningExecutions: await runningExecutions(clients, names.stateMachineArn),
-    failedLastHour: (await queryFailedJobs(clients, config, now - 3_600_000, now)).length,
+    failedLastHour: await failedInTheLastHour(clients, config, now),
   };
 }
 
@@ -124,7 +134,12 @@ export function formatStatus(s: StageStatus): string {
     ['oldest waiting', s.backlog.oldestSeconds === undefined ? 'no datapoint yet' : `${s.backlog.oldestSeconds} s`],
     ['dead letters', `${s.deadLetters.intake} in the intake DLQ, ${s.deadLetters.rule} in the rule DLQ`],
     ['executions', `${s.runningExecutions} running`],
-    ['failed', `${s.failedLastHour} jobs in the last hour${s.failedLastHour > 0 ? ' (sluice failures --since 1h says why)' : ''}`],
+    [
+      'failed',
+      s.failedLastHour === null
+        ? 'unknown: the stage has no failed-jobs index yet (apply this version)'
+        : `${s.failedLastHour} jobs in the last hour${s.failedLastHour > 0 ? ' (sluice failures --since 1h says why)' : ''}`,
+    ],
   );
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');

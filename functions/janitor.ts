@@ -66,7 +66,6 @@ export function endedExecutionOf(event: unknown): string | undefined {
 }
 
 export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<JanitorRunSummary> {
-  const { sfn, ddb, clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
   const summary: JanitorRunSummary = {
     batches: 0,
@@ -82,6 +81,18 @@ export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<Ja
     repaired: false,
   };
 
+  try {
+    await sweep(deps, event, summary, log);
+  } finally {
+    // Also after a failure part-way: the batches settled so far are gone, so their counts are told now or never.
+    log({ event: 'janitorDone', ...summary });
+  }
+  return summary;
+}
+
+/** Settles the ended execution's batch first, then every batch no release will come for; reconciles; wakes the dispatcher. */
+async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSummary, log: Log): Promise<void> {
+  const { sfn, ddb, clock, settings } = deps;
   const first = endedExecutionOf(event);
   if (first) {
     const record = await readBatchRecord(ddb, settings.batchesTableName, first);
@@ -115,8 +126,6 @@ export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<Ja
       new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }),
     );
   }
-  log({ event: 'janitorDone', ...summary });
-  return summary;
 }
 
 /** Gives back every lease the batch still holds; then the batch is settled and its record goes. */

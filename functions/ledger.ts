@@ -6,9 +6,9 @@
  * redelivered event start nothing.
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { BatchGetCommand, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, RequeueMessage } from './jobs';
-import { cancellationOf, isConditionFailure, releasedShardUpdate, requestToken, retryingConflicts, type Lease } from './limiter';
+import { cancellationOf, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -239,35 +239,52 @@ export const LEDGER_RESULT_EXPRESSIONS = {
 
 /**
  * Puts a failed job back after its cause was fixed: its row goes from failed to queued (conditionally: only one of
- * two racing redrives wins), then its next round goes to the intake queue.
+ * two racing redrives wins), then its next round goes to the intake queue. A send that fails puts the row back to
+ * failed, so the job is neither lost nor stranded queued without a message (`resendQueued` mends one that was).
  */
 export async function redriveFailedJob(
   deps: { ddb: AwsClient; sqs: AwsClient },
   target: { tableName: string; queueUrl: string },
-  row: LedgerRow,
+  row: LedgerRow & { finishedAt?: string },
   now: number,
 ): Promise<boolean> {
+  const reason = `redriven after: ${row.error ?? 'failure'}`;
+  const moved = await tryUpdate(deps.ddb, {
+    TableName: target.tableName,
+    Key: ledgerKey(row.jobId),
+    // Out of the failed index; its error stays on the row (and in lastError) as history.
+    UpdateExpression: `SET #status = :queued, lastError = :reason, updatedAt = :at REMOVE ${FAILED_INDEX.hashKey}`,
+    ConditionExpression: '#status = :failed AND attribute_not_exists(#lease)',
+    ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
+    ExpressionAttributeValues: { ':queued': 'queued', ':failed': 'failed', ':reason': reason, ':at': new Date(now).toISOString() },
+  });
+  if (!moved) return false;
   try {
-    await deps.ddb.send(
-      new UpdateCommand({
-        TableName: target.tableName,
-        Key: ledgerKey(row.jobId),
-        // Out of the failed index; its error stays on the row (and in lastError) as history.
-        UpdateExpression: `SET #status = :queued, lastError = :reason, updatedAt = :at REMOVE ${FAILED_INDEX.hashKey}`,
-        ConditionExpression: '#status = :failed AND attribute_not_exists(#lease)',
-        ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
-        ExpressionAttributeValues: {
-          ':queued': 'queued',
-          ':failed': 'failed',
-          ':reason': `redriven after: ${row.error ?? 'failure'}`,
-          ':at': new Date(now).toISOString(),
-        },
-      }),
-    );
+    await sendRequeue(deps.sqs, target.queueUrl, requeueMessageFor(row, 0));
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    await tryUpdate(deps.ddb, {
+      TableName: target.tableName,
+      Key: ledgerKey(row.jobId),
+      UpdateExpression: `SET #status = :failed, ${FAILED_INDEX.hashKey} = :day`,
+      ConditionExpression: '#status = :queued AND lastError = :reason AND attribute_not_exists(#lease)',
+      ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
+      ExpressionAttributeValues: {
+        ':failed': 'failed',
+        ':queued': 'queued',
+        ':reason': reason,
+        ':day': failedDayOf(row.finishedAt ?? new Date(now).toISOString()),
+      },
+    });
     throw error;
   }
-  await sendRequeue(deps.sqs, target.queueUrl, requeueMessageFor(row, 0));
   return true;
+}
+
+/**
+ * Sends a queued job without a lease its next round again: what an interrupted redrive (or a lost requeue) leaves.
+ * Harmless when a message for it is already waiting: admission is conditional, and the second message finds the
+ * job running or done and is dropped as a duplicate.
+ */
+export async function resendQueued(sqs: AwsClient, queueUrl: string, row: LedgerRow): Promise<void> {
+  await sendRequeue(sqs, queueUrl, requeueMessageFor(row, row.failedRuns ?? 0));
 }

@@ -50,6 +50,8 @@ export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: st
   };
 }
 
+type FunctionCommon = { readonly accountId: string; readonly region: string; readonly logRetentionDays: number };
+
 /** The functions around the state machine: who admits (dispatcher), who cleans up (janitor), who sets the pool. */
 export class Dispatch extends Construct {
   readonly dispatcher: NodeFunction;
@@ -60,12 +62,22 @@ export class Dispatch extends Construct {
   constructor(scope: Construct, id: string, props: DispatchProps) {
     super(scope, id);
     const { config } = props;
-    const { namePrefix } = config;
     const common = { accountId: config.account.id, region: config.account.region, logRetentionDays: config.logRetentionDays };
+    this.dispatcher = this.dispatcherFunction(props, common);
+    this.janitor = this.janitorFunction(props, common);
+    this.configurePool = this.configurePoolFunction(props, common);
+    this.capacity = this.capacityFunction(props, common);
+    this.triggers(props);
+    this.alarms(props);
+  }
+
+  /** The admitter: one at a time, woken by uploads, releases and a schedule. */
+  private dispatcherFunction(props: DispatchProps, common: FunctionCommon): NodeFunction {
+    const { config } = props;
+    const { namePrefix } = config;
     const stateMachineArn = stateMachineArnOf(config);
     const { pool, released, jobs } = STATE_ITEMS;
-
-    this.dispatcher = new NodeFunction(this, 'dispatcher', {
+    const fn = new NodeFunction(this, 'dispatcher', {
       ...common,
       functionName: functionNameOf(namePrefix, 'dispatcher'),
       description: 'Admits queued uploads under the vCPU budget and launch rate, starts executions',
@@ -122,12 +134,20 @@ export class Dispatch extends Construct {
     });
     // Wake-ups pile up while a run is busy (reserved concurrency 1); stale ones are dropped, not retried for hours.
     new LambdaFunctionEventInvokeConfig(this, 'dispatcher-async', {
-      functionName: this.dispatcher.functionName,
+      functionName: fn.functionName,
       maximumEventAgeInSeconds: 60,
       maximumRetryAttempts: 0,
     });
+    return fn;
+  }
 
-    this.janitor = new NodeFunction(this, 'janitor', {
+  /** Settles batches no release will come for, and checks the counters. */
+  private janitorFunction(props: DispatchProps, common: FunctionCommon): NodeFunction {
+    const { config } = props;
+    const { namePrefix } = config;
+    const stateMachineArn = stateMachineArnOf(config);
+    const { pool, released, jobs } = STATE_ITEMS;
+    const fn = new NodeFunction(this, 'janitor', {
       ...common,
       functionName: functionNameOf(namePrefix, 'janitor'),
       description: 'Reclaims leases of ended or never-started executions, re-queues their unfinished jobs',
@@ -178,8 +198,15 @@ export class Dispatch extends Construct {
         { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: this.dispatcher.functionArn },
       ],
     });
+    return fn;
+  }
 
-    this.configurePool = new NodeFunction(this, 'configure-pool', {
+  /** Sets the pool's settings; terraform apply seeds them. */
+  private configurePoolFunction(props: DispatchProps, common: FunctionCommon): NodeFunction {
+    const { config } = props;
+    const { namePrefix } = config;
+    const { pool } = STATE_ITEMS;
+    const fn = new NodeFunction(this, 'configure-pool', {
       ...common,
       functionName: functionNameOf(namePrefix, 'configure-pool'),
       description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
@@ -191,9 +218,28 @@ export class Dispatch extends Construct {
       ],
     });
 
+    // Applied at deploy, and again whenever these values change; runtime changes survive other applies.
+    // After the role policy: IAM has no ordering of its own, an invocation racing it gets AccessDenied.
+    new LambdaInvocation(this, 'seed-pool', {
+      functionName: fn.functionName,
+      input: JSON.stringify({
+        budgetVcpu: config.capacity.vcpuBudget,
+        ratePerSecond: config.capacity.launchRatePerSecond,
+        burst: config.capacity.launchBurst,
+      }),
+      dependsOn: [fn.policy],
+    });
+    return fn;
+  }
+
+  /** Measures the account every minute. */
+  private capacityFunction(props: DispatchProps, common: FunctionCommon): NodeFunction {
+    const { config } = props;
+    const { namePrefix } = config;
+    const { pool, released } = STATE_ITEMS;
     const weights = Object.fromEntries(config.task.capacityProviders.map((p) => [p.name, p.weight]));
     const { region, id: accountId } = config.account;
-    this.capacity = new NodeFunction(this, 'capacity', {
+    const fn = new NodeFunction(this, 'capacity', {
       ...common,
       functionName: functionNameOf(namePrefix, 'capacity'),
       description: "Reads the account's Fargate vCPU quota and use every minute; admission keeps to what others leave",
@@ -222,18 +268,13 @@ export class Dispatch extends Construct {
         { Sid: 'WriteTheAccountView', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: props.stateTable.tableArn, Condition: leadingKeys([pool]) },
       ],
     });
-    // Applied at deploy, and again whenever these values change; runtime changes survive other applies.
-    // After the role policy: IAM has no ordering of its own, an invocation racing it gets AccessDenied.
-    new LambdaInvocation(this, 'seed-pool', {
-      functionName: this.configurePool.functionName,
-      input: JSON.stringify({
-        budgetVcpu: config.capacity.vcpuBudget,
-        ratePerSecond: config.capacity.launchRatePerSecond,
-        burst: config.capacity.launchBurst,
-      }),
-      dependsOn: [this.configurePool.policy],
-    });
+    return fn;
+  }
 
+  /** What wakes each function. */
+  private triggers(props: DispatchProps): void {
+    const { namePrefix } = props.config;
+    const stateMachineArn = stateMachineArnOf(props.config);
     this.trigger('dispatch-on-upload', this.dispatcher, { reason: 'object-created' }, { ruleName: props.intake.ruleName, ruleArn: props.intake.ruleArn });
     this.trigger('dispatch-every-minute', this.dispatcher, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-dispatch-schedule` });
     // The event itself, not a constant: the janitor settles the batch of detail.executionArn first, and leases it
@@ -253,7 +294,12 @@ export class Dispatch extends Construct {
       { schedule: `rate(${JANITOR_PERIOD_MINUTES} minutes)`, name: `${namePrefix}-janitor-schedule` },
     );
     this.trigger('capacity-every-minute', this.capacity, { reason: 'schedule' }, { schedule: 'rate(1 minute)', name: `${namePrefix}-capacity-schedule` });
+  }
 
+  /** Alarms on what only the functions know, and on their errors. */
+  private alarms(props: DispatchProps): void {
+    const { config } = props;
+    const { namePrefix } = config;
     props.observability.alarm({
       name: 'leases-reclaimed',
       description:
@@ -292,8 +338,9 @@ export class Dispatch extends Construct {
     }
   }
 
-  /** Invokes `fn` with a constant input from an existing rule, a schedule, or an event pattern; only that rule may. */
-  /** `input`: a constant the function gets instead of the event (EventBridge then passes nothing of the event), or the event. */
+  /**
+   * Invokes `fn` from an existing rule, a schedule, or an event pattern; only that rule may. `input`: a constant the function gets instead of the event (EventBridge then passes nothing of the event), or the event.
+   */
   private trigger(
     id: string,
     fn: NodeFunction,

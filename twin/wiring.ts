@@ -14,6 +14,10 @@ export interface Rule {
   readonly everySeconds?: number;
   readonly pattern?: { readonly source?: string[]; readonly detail?: { readonly status?: string[] } };
   readonly targets: TargetOf[];
+  /**
+   * The retry policy of the rule's targets (the twin's rule applies one to all: the upload rule's queue target has
+   * one, and its function target, whose asynchronous invocation is accepted at once, never needs EventBridge's).
+   */
   readonly retry?: { readonly maximumRetryAttempts?: number; readonly maximumEventAgeSeconds?: number };
 }
 
@@ -28,9 +32,9 @@ function everySeconds(expression: string): number {
 
 /** A target's ARN as the twin names things: a queue's or a function's name. */
 function targetOf(arn: string, input: string | undefined): TargetOf {
-  const sqs = /^arn:aws:sqs:[^:]+:\d+:(.+)$/.exec(arn);
+  const sqs = /^arn:aws[a-z-]*:sqs:[^:]+:\d+:(.+)$/.exec(arn);
   if (sqs) return { kind: 'queue', queueName: sqs[1] };
-  const lambda = /^arn:aws:lambda:[^:]+:\d+:function:([^:]+)/.exec(arn);
+  const lambda = /^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:([^:]+)/.exec(arn);
   if (lambda) return { kind: 'function', functionName: lambda[1], ...(input !== undefined ? { input: JSON.parse(input) as unknown } : {}) };
   throw new Error(`sluice twin: a rule targets ${arn}, which the twin does not run`);
 }

@@ -240,13 +240,15 @@ describe('sluice failures, redrive, pause and drain: what they print', () => {
     const summary = {
       dryRun: true,
       redriven: ['a'.repeat(32)],
-      skipped: [{ jobId: 'b'.repeat(32), status: 'succeeded' as const }],
+      skipped: [{ jobId: 'b'.repeat(32), status: 'succeeded' as const, reason: 'succeeded: only failed jobs are redriven' }],
       deadLetters: { 'p-intake-dlq': 2 },
+      poisonLeft: { 'p-intake-dlq': 1 },
     };
     expect(formatRedrive(summary).split('\n')).toEqual([
       `would redrive  ${'a'.repeat(32)}`,
       `skipped  ${'b'.repeat(32)} (succeeded: only failed jobs are redriven)`,
       'would move  2 messages from p-intake-dlq to the intake queue',
+      'left  1 poison message in p-intake-dlq (they would come back; --include-poison moves them once their cause is fixed)',
       'dry run: nothing changed; 1 job(s) would redrive, 1 skipped, 2 dead letter(s) to move',
     ]);
     expect(formatRedrive({ ...summary, dryRun: false })).toMatch(/\n1 job\(s\) redriven, 1 skipped, 2 dead letter\(s\) moved$/);

@@ -314,8 +314,14 @@ describe('the sluice command against the applied stage', () => {
     expect(await queryFailedJobs(cliClients(), stageConfigOf(), request.failedSince, Date.now())).toEqual([]);
     example(`$ npx sluice redrive --failed --since 1h --stage ${stage.stage}`, formatRedrive(done));
 
-    const again = await redrive(cliClients(), stageConfigOf(), { ...request, jobIds: failedIds, dryRun: false }, silent, Date.now());
-    expect(again).toMatchObject({ redriven: [], skipped: failedIds.map((jobId) => ({ jobId, status: 'queued' })) });
+    // A second run finds nothing failed; named again, a queued job without a lease is only sent again (the repair
+    // for a redrive interrupted between its row and its message), which the ledger makes harmless.
+    expect(await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now())).toMatchObject({ redriven: [], skipped: [] });
+    const queuedBefore = await visible(dispatcher.queueUrl);
+    const named = await redrive(cliClients(), stageConfigOf(), { jobIds: [failedIds[0]], deadLetters: false, dryRun: false }, silent, Date.now());
+    expect(named).toMatchObject({ redriven: [failedIds[0]], skipped: [] });
+    await waitForVisible(dispatcher.queueUrl, queuedBefore + 1);
+    expect(await readLedgerRow(ddb, dispatcher.tableName, failedIds[0])).toMatchObject({ status: 'queued' });
   });
 
   test('redrive --dlq: dead letters of both queues, with their reasons, go back to the intake queue once', async () => {
@@ -356,16 +362,31 @@ describe('the sluice command against the applied stage', () => {
     expect(report.deadLetters.intake).toMatchObject({ depth: 1, reasons: [{ reason: 'body is not JSON', count: 1, example: 'not json at all' }] });
 
     const request = { jobIds: [], deadLetters: true };
+    // A dry run looks without taking: both messages stay visible.
     const dry = await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: true }, silent, Date.now());
-    expect(dry.deadLetters).toEqual({ [names.intakeDeadLetterQueue]: 1, [names.ruleDeadLetterQueue]: 1 });
+    expect(dry).toMatchObject({
+      deadLetters: { [names.intakeDeadLetterQueue]: 0, [names.ruleDeadLetterQueue]: 1 },
+      poisonLeft: { [names.intakeDeadLetterQueue]: 1 },
+    });
     expect([await visible(intakeDlq), await visible(ruleDlq)]).toEqual([1, 1]);
 
     const before = await visible(dispatcher.queueUrl);
     const moved = await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now());
-    expect(moved.deadLetters).toEqual({ [names.intakeDeadLetterQueue]: 1, [names.ruleDeadLetterQueue]: 1 });
+    expect(moved).toMatchObject({
+      deadLetters: { [names.intakeDeadLetterQueue]: 0, [names.ruleDeadLetterQueue]: 1 },
+      poisonLeft: { [names.intakeDeadLetterQueue]: 1 },
+    });
+    await waitForVisible(dispatcher.queueUrl, before + 1);
+    expect(await visible(ruleDlq)).toBe(0);
+    example(`$ npx sluice redrive --dlq --stage ${stage.stage}`, formatRedrive(moved));
+
+    // The poison, once its cause is fixed (the first run left it hidden for a minute: made visible again here).
+    const { Messages: [poison] = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: intakeDlq, WaitTimeSeconds: 1, VisibilityTimeout: 0 }));
+    expect(poison?.Body).toBe('not json at all');
+    const withPoison = await redrive(cliClients(), stageConfigOf(), { ...request, includePoison: true, dryRun: false }, silent, Date.now());
+    expect(withPoison).toMatchObject({ deadLetters: { [names.intakeDeadLetterQueue]: 1, [names.ruleDeadLetterQueue]: 0 }, poisonLeft: {} });
     expect([await visible(intakeDlq), await visible(ruleDlq)]).toEqual([0, 0]);
     await waitForVisible(dispatcher.queueUrl, before + 2);
-    example(`$ npx sluice redrive --dlq --stage ${stage.stage}`, formatRedrive(moved));
     expect((await redrive(cliClients(), stageConfigOf(), { ...request, dryRun: false }, silent, Date.now())).deadLetters).toEqual({
       [names.intakeDeadLetterQueue]: 0,
       [names.ruleDeadLetterQueue]: 0,

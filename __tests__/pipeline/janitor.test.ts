@@ -176,3 +176,17 @@ test('an operator redrives a failed job: it runs again as its next round; other 
   expect(again.admitted).toBe(1);
   expect(world.started[1].jobs).toEqual([expect.objectContaining({ jobId: failed.jobId, round: 1 })]);
 });
+
+test('a redrive whose message cannot be sent leaves the job failed, in the index, not queued without a message', async () => {
+  const { world, execution, row } = await admitted(1);
+  execution.status = 'TIMED_OUT';
+  await world.janitor({ maxExecutionAttempts: 1 });
+  const [job] = execution.jobs;
+  const failedRow = (await readLedgerRow(moto.ddb, world.tableName, job.jobId))!;
+  const refusing = { send: async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })) };
+  await expect(redriveFailedJob({ ddb: moto.ddb, sqs: refusing }, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now())).rejects.toThrow('Rate exceeded');
+  expect(await row(job.jobId)).toMatchObject({ status: 'failed', failedDay: failedDayOf((await row(job.jobId)).finishedAt) });
+  // Once SQS answers again, the same redrive goes through.
+  expect(await redriveFailedJob(world, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now())).toBe(true);
+  expect(await row(job.jobId)).toMatchObject({ status: 'queued' });
+});

@@ -117,117 +117,133 @@ const transactionRetry: Retrier = retrier('transaction', {
   JitterStrategy: 'FULL',
 });
 
-export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinition {
-  const { config } = props;
-  const scope = { partition: props.partition, region: props.region, accountId: props.accountId };
+/** What the state builders share: the props, and what several states need. */
+interface Context {
+  readonly props: RunJobsDefinitionProps;
+  readonly config: EnvironmentConfig;
+  readonly table: { readonly arn: string };
+  readonly runTaskStatements: readonly PolicyStatement[];
+  /** Results and lease releases write a row and a released counter in one transaction. */
+  readonly releaseStatements: readonly PolicyStatement[];
+  readonly ecsApiRetry: Retrier;
+}
+
+function contextOf(props: RunJobsDefinitionProps): Context {
+  const ecs = props.config.retry.ecsApi;
   const table = { arn: props.tableArn };
-  const runTaskStatements = ecsRunTaskSyncStatements(scope, {
-    clusterArn: props.clusterArn,
-    clusterName: props.clusterName,
-    taskDefinitionFamilyArn: props.taskDefinitionFamilyArn,
-    roleArns: props.workerRoleArns,
-  });
-  // Results and lease releases write a row and a released counter in one transaction; the vCPU-limit hold, POOL too.
-  const releaseStatements = dynamodbUpdateStatements(table, [STATE_ITEMS.jobs, STATE_ITEMS.released]);
-  const dynamodb = (action: string) => `arn:${props.partition}:states:::dynamodb:${action}`;
-  const transactWriteItems = `arn:${props.partition}:states:::aws-sdk:dynamodb:transactWriteItems`;
-  const ledgerKey = { pk: { 'S.$': `States.Format('${LEDGER_KEY_PREFIX}{}', $.job.jobId)` } };
-  const at = { 'S.$': '$$.State.EnteredTime' };
-  const thisExecution = { 'S.$': '$$.Execution.Name' };
-  const ecs = config.retry.ecsApi;
-  const ecsApiRetry: Retrier = {
-    ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER],
-    IntervalSeconds: ecs.intervalSeconds,
-    MaxAttempts: ecs.maxAttempts,
-    BackoffRate: ecs.backoffRate,
-    MaxDelaySeconds: ecs.maxDelaySeconds,
-    // Spread retries out: executions that failed together must not retry together.
-    JitterStrategy: 'FULL',
+  return {
+    props,
+    config: props.config,
+    table,
+    runTaskStatements: ecsRunTaskSyncStatements(
+      { partition: props.partition, region: props.region, accountId: props.accountId },
+      { clusterArn: props.clusterArn, clusterName: props.clusterName, taskDefinitionFamilyArn: props.taskDefinitionFamilyArn, roleArns: props.workerRoleArns },
+    ),
+    releaseStatements: dynamodbUpdateStatements(table, [STATE_ITEMS.jobs, STATE_ITEMS.released]),
+    ecsApiRetry: {
+      ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER],
+      IntervalSeconds: ecs.intervalSeconds,
+      MaxAttempts: ecs.maxAttempts,
+      BackoffRate: ecs.backoffRate,
+      MaxDelaySeconds: ecs.maxDelaySeconds,
+      // Spread retries out: executions that failed together must not retry together.
+      JitterStrategy: 'FULL',
+    },
   };
+}
 
-  const runTask = (name: string, retry: Retrier[], whenNotStarted: string) =>
-    task(
-      name,
-      {
-        Comment: 'One Fargate task for one object; .sync waits for it to stop',
-        Resource: `arn:${props.partition}:states:::ecs:runTask.sync`,
-        Parameters: {
-          Cluster: props.clusterArn,
-          TaskDefinition: props.taskDefinitionArn,
-          CapacityProviderStrategy: config.task.capacityProviders.map((p) => ({ CapacityProvider: p.name, Weight: p.weight, Base: p.base })),
-          NetworkConfiguration: {
-            AwsvpcConfiguration: { Subnets: [...props.subnetIds], SecurityGroups: [...props.securityGroupIds], AssignPublicIp: 'DISABLED' },
-          },
-          PropagateTags: 'TASK_DEFINITION',
-          EnableECSManagedTags: true,
-          StartedBy: 'sluice',
-          Tags: [{ Key: 'sluice:job', 'Value.$': '$.job.jobId' }],
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: props.containerName,
-                Environment: [
-                  ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
-                  { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
-                ],
-              },
-            ],
-          },
+const transactWriteItems = (ctx: Context) => `arn:${ctx.props.partition}:states:::aws-sdk:dynamodb:transactWriteItems`;
+const LEDGER_KEY = { pk: { 'S.$': `States.Format('${LEDGER_KEY_PREFIX}{}', $.job.jobId)` } };
+const AT = { 'S.$': '$$.State.EnteredTime' };
+const THIS_EXECUTION = { 'S.$': '$$.Execution.Name' };
+
+function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: string): Step {
+  return task(
+    name,
+    {
+      Comment: 'One Fargate task for one object; .sync waits for it to stop',
+      Resource: `arn:${ctx.props.partition}:states:::ecs:runTask.sync`,
+      Parameters: {
+        Cluster: ctx.props.clusterArn,
+        TaskDefinition: ctx.props.taskDefinitionArn,
+        CapacityProviderStrategy: ctx.config.task.capacityProviders.map((p) => ({ CapacityProvider: p.name, Weight: p.weight, Base: p.base })),
+        NetworkConfiguration: {
+          AwsvpcConfiguration: { Subnets: [...ctx.props.subnetIds], SecurityGroups: [...ctx.props.securityGroupIds], AssignPublicIp: 'DISABLED' },
         },
-        ResultSelector: { 'taskArn.$': '$.TaskArn' },
-        ResultPath: '$.task',
-        TimeoutSeconds: runTaskTimeoutSeconds(config.task),
-        ...(retry.length > 0 ? { Retry: retry } : {}),
-        Catch: [
-          { ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: whenNotStarted },
-          { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.failure', Next: STATES.classifyTaskFailure },
-          { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATES.recordFailure },
-        ],
-        next: STATES.finishJob,
+        PropagateTags: 'TASK_DEFINITION',
+        EnableECSManagedTags: true,
+        StartedBy: 'sluice',
+        Tags: [{ Key: 'sluice:job', 'Value.$': '$.job.jobId' }],
+        Overrides: {
+          ContainerOverrides: [
+            {
+              Name: ctx.props.containerName,
+              Environment: [
+                ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
+                { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
+              ],
+            },
+          ],
+        },
       },
-      runTaskStatements,
-    );
-
-  /** Why RunTask did not start the task: no vCPU in the account, no Fargate capacity, throttled, or a real error. */
-  const whyNotStarted = (name: string, whenThrottled: string) => {
-    const causeIs = (pattern: string): ChoiceRule[] => [
-      { Variable: '$.failure.Cause', IsPresent: true },
-      { Variable: '$.failure.Cause', StringMatches: pattern },
-    ];
-    return choice(name, {
-      Choices: [
-        { And: causeIs(RUN_TASK_CAUSES.vcpuLimit), Next: STATES.returnForVcpuLimit },
-        { And: causeIs(RUN_TASK_CAUSES.noCapacity), Next: STATES.returnForCapacity },
-        { And: [{ Variable: '$.failure.Error', StringEquals: ECS_INVALID_PARAMETER }, ...causeIs(RUN_TASK_CAUSES.ec2Throttling)], Next: whenThrottled },
-        { Variable: '$.failure.Error', StringEquals: 'ECS.AmazonECSException', Next: whenThrottled },
-        { Variable: '$.failure.Error', StringEquals: 'AmazonECS.Unknown', Next: whenThrottled },
+      ResultSelector: { 'taskArn.$': '$.TaskArn' },
+      ResultPath: '$.task',
+      TimeoutSeconds: runTaskTimeoutSeconds(ctx.config.task),
+      ...(retry.length > 0 ? { Retry: retry } : {}),
+      Catch: [
+        { ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: whenNotStarted },
+        { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.failure', Next: STATES.classifyTaskFailure },
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATES.recordFailure },
       ],
-      Default: STATES.recordFailure,
-    });
-  };
+      next: STATES.finishJob,
+    },
+    ctx.runTaskStatements,
+  );
+}
 
-  /** DynamoDB refuses attribute names an expression does not use: each write names only its own. */
-  const namesIn = (...expressions: string[]) =>
-    Object.fromEntries(Object.entries(LEDGER_RESULT_EXPRESSIONS.names).filter(([name]) => expressions.some((e) => new RegExp(`${name}\\b`).test(e))));
-  /** The ledger row's update with the lease's release, and the released counter: one transaction. */
-  const release = (expression: string, values: Record<string, unknown>, extra: unknown[] = []) => ({
+/** Why RunTask did not start the task: no vCPU in the account, no Fargate capacity, throttled, or a real error. */
+function whyNotStarted(name: string, whenThrottled: string): Step {
+  const causeIs = (pattern: string): ChoiceRule[] => [
+    { Variable: '$.failure.Cause', IsPresent: true },
+    { Variable: '$.failure.Cause', StringMatches: pattern },
+  ];
+  return choice(name, {
+    Choices: [
+      { And: causeIs(RUN_TASK_CAUSES.vcpuLimit), Next: STATES.returnForVcpuLimit },
+      { And: causeIs(RUN_TASK_CAUSES.noCapacity), Next: STATES.returnForCapacity },
+      { And: [{ Variable: '$.failure.Error', StringEquals: ECS_INVALID_PARAMETER }, ...causeIs(RUN_TASK_CAUSES.ec2Throttling)], Next: whenThrottled },
+      { Variable: '$.failure.Error', StringEquals: 'ECS.AmazonECSException', Next: whenThrottled },
+      { Variable: '$.failure.Error', StringEquals: 'AmazonECS.Unknown', Next: whenThrottled },
+    ],
+    Default: STATES.recordFailure,
+  });
+}
+
+/** DynamoDB refuses attribute names an expression does not use: each write names only its own. */
+function namesIn(...expressions: string[]) {
+  return Object.fromEntries(Object.entries(LEDGER_RESULT_EXPRESSIONS.names).filter(([name]) => expressions.some((e) => new RegExp(`${name}\\b`).test(e))));
+}
+
+/** The ledger row's update with the lease's release, and the released counter: one transaction. */
+function release(ctx: Context, expression: string, values: Record<string, unknown>, extra: unknown[] = []) {
+  return {
     // One token per attempt: a retry after a lost answer is safe anyway (the lease's condition fails and the
     // result is recorded without it), and a retry after a conflict must run again, not be answered from the first.
     'ClientRequestToken.$': `States.Hash(States.Format('{}|{}|${expression.length}|{}', $$.Execution.Name, $.job.jobId, $$.State.RetryCount), 'MD5')`,
     TransactItems: [
       {
         Update: {
-          TableName: props.tableName,
-          Key: ledgerKey,
+          TableName: ctx.props.tableName,
+          Key: LEDGER_KEY,
           UpdateExpression: expression,
           ConditionExpression: LEDGER_RESULT_EXPRESSIONS.heldByThisExecution,
           ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.heldByThisExecution),
-          ExpressionAttributeValues: { ...values, ':batch': thisExecution, ':at': at },
+          ExpressionAttributeValues: { ...values, ':batch': THIS_EXECUTION, ':at': AT },
         },
       },
       {
         Update: {
-          TableName: props.tableName,
+          TableName: ctx.props.tableName,
           Key: { pk: { 'S.$': '$.job.releaseShard' } },
           UpdateExpression: 'ADD releasedVcpu :vcpu',
           ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" } },
@@ -235,103 +251,109 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
       },
       ...extra,
     ],
-  });
-  const recordOnly = (name: string, expression: string, values: Record<string, unknown>) =>
-    task(
-      name,
-      {
-        Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
-        Resource: dynamodb('updateItem'),
-        Parameters: {
-          TableName: props.tableName,
-          Key: ledgerKey,
-          UpdateExpression: expression,
-          ConditionExpression: LEDGER_RESULT_EXPRESSIONS.noOtherLease,
-          ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.noOtherLease),
-          ExpressionAttributeValues: { ...values, ':batch': thisExecution, ':at': at },
-        },
-        ResultPath: null,
-        Retry: [dynamoRetry],
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.wakeDispatcher }],
-        next: STATES.wakeDispatcher,
-      },
-      dynamodbUpdateStatements(table, [STATE_ITEMS.jobs]),
-    );
-  const succeededValues = { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' } };
-  const failedValues = {
-    ':status': { S: 'failed' },
-    ':error': { 'S.$': '$.failure.Error' },
-    ':cause': { 'S.$': 'States.JsonToString($.failure)' },
-    // failedDayOf(:at): the date before the 'T' of the ISO time.
-    ':day': { 'S.$': "States.ArrayGetItem(States.StringSplit($$.State.EnteredTime, 'T'), 0)" },
   };
+}
 
-  /** Back to the intake queue as the job's next round, after a delay; then the lease goes back (with a hold, or without). */
-  const returnToQueue = (name: string, giveBack: string) =>
-    task(
-      name,
-      {
-        Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
-        Resource: `arn:${props.partition}:states:::sqs:sendMessage`,
-        Parameters: {
-          QueueUrl: props.queueUrl,
-          DelaySeconds: config.capacity.capacityRetryDelaySeconds,
-          MessageBody: {
-            sluice: 'requeue',
-            'jobId.$': '$.job.jobId',
-            'bucket.$': '$.job.bucket',
-            'key.$': '$.job.key',
-            'versionId.$': '$.job.versionId',
-            'sequencer.$': '$.job.sequencer',
-            'round.$': 'States.MathAdd($.job.round, 1)',
-            'failedRuns.$': '$.job.failedRuns',
-          },
+function recordOnly(ctx: Context, name: string, expression: string, values: Record<string, unknown>): Step {
+  return task(
+    name,
+    {
+      Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
+      Resource: `arn:${ctx.props.partition}:states:::dynamodb:updateItem`,
+      Parameters: {
+        TableName: ctx.props.tableName,
+        Key: LEDGER_KEY,
+        UpdateExpression: expression,
+        ConditionExpression: LEDGER_RESULT_EXPRESSIONS.noOtherLease,
+        ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.noOtherLease),
+        ExpressionAttributeValues: { ...values, ':batch': THIS_EXECUTION, ':at': AT },
+      },
+      ResultPath: null,
+      Retry: [dynamoRetry],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.wakeDispatcher }],
+      next: STATES.wakeDispatcher,
+    },
+    dynamodbUpdateStatements(ctx.table, [STATE_ITEMS.jobs]),
+  );
+}
+
+const SUCCEEDED_VALUES = { ':status': { S: 'succeeded' }, ':taskArn': { 'S.$': '$.task.taskArn' } };
+const FAILED_VALUES = {
+  ':status': { S: 'failed' },
+  ':error': { 'S.$': '$.failure.Error' },
+  ':cause': { 'S.$': 'States.JsonToString($.failure)' },
+  // failedDayOf(:at): the date before the 'T' of the ISO time.
+  ':day': { 'S.$': "States.ArrayGetItem(States.StringSplit($$.State.EnteredTime, 'T'), 0)" },
+};
+
+/** Back to the intake queue as the job's next round, after a delay; then the lease goes back (with a hold, or without). */
+function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
+  return task(
+    name,
+    {
+      Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
+      Resource: `arn:${ctx.props.partition}:states:::sqs:sendMessage`,
+      Parameters: {
+        QueueUrl: ctx.props.queueUrl,
+        DelaySeconds: ctx.config.capacity.capacityRetryDelaySeconds,
+        MessageBody: {
+          sluice: 'requeue',
+          'jobId.$': '$.job.jobId',
+          'bucket.$': '$.job.bucket',
+          'key.$': '$.job.key',
+          'versionId.$': '$.job.versionId',
+          'sequencer.$': '$.job.sequencer',
+          'round.$': 'States.MathAdd($.job.round, 1)',
+          'failedRuns.$': '$.job.failedRuns',
         },
-        ResultPath: null,
-        Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.recordFailure }],
-        next: giveBack,
       },
-      sqsSendMessageStatements({ arn: props.queueArn }),
-    );
-  const returnedValues = { ':status': { S: 'queued' }, ':reason': { 'S.$': '$.failure.Cause' }, ':zero': { N: '0' }, ':one': { N: '1' } };
-  const giveBackLease = (name: string, hold: boolean) =>
-    task(
-      name,
-      {
-        Resource: transactWriteItems,
-        Parameters: release(
-          LEDGER_RESULT_EXPRESSIONS.returned,
-          returnedValues,
-          hold
-            ? [
-                {
-                  // The account is full: admit nothing new until the capacity reader has measured it again.
-                  Update: {
-                    TableName: props.tableName,
-                    Key: { pk: { S: POOL_KEY.pk } },
-                    UpdateExpression: 'SET capacityLimitAt = :at',
-                    ExpressionAttributeValues: { ':at': at },
-                  },
-                },
-              ]
-            : [],
-        ),
-        ResultPath: null,
-        Retry: [transactionRetry],
-        // The message is in the queue; a lease that could not be given back is the janitor's.
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
-        next: STATES.wakeDispatcher,
-      },
-      hold ? [...releaseStatements, ...dynamodbUpdateStatements(table, [STATE_ITEMS.pool])] : releaseStatements,
-    );
+      ResultPath: null,
+      Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.recordFailure }],
+      next: giveBack,
+    },
+    sqsSendMessageStatements({ arn: ctx.props.queueArn }),
+  );
+}
 
-  const itemSteps: Step[] = [
-    runTask(STATES.runTask, [], STATES.whyNotStarted),
-    whyNotStarted(STATES.whyNotStarted, STATES.runTaskWhileThrottled),
-    // The same RunTask, entered once ECS (or EC2 behind it) throttled: retried with full jitter, then back to the queue.
-    runTask(STATES.runTaskWhileThrottled, [ecsApiRetry], STATES.whyStillNotStarted),
-    whyNotStarted(STATES.whyStillNotStarted, STATES.returnForCapacity),
+const RETURNED_VALUES = { ':status': { S: 'queued' }, ':reason': { 'S.$': '$.failure.Cause' }, ':zero': { N: '0' }, ':one': { N: '1' } };
+
+function giveBackLease(ctx: Context, name: string, hold: boolean): Step {
+  return task(
+    name,
+    {
+      Resource: transactWriteItems(ctx),
+      Parameters: release(
+        ctx,
+        LEDGER_RESULT_EXPRESSIONS.returned,
+        RETURNED_VALUES,
+        hold
+          ? [
+              {
+                // The account is full: admit nothing new until the capacity reader has measured it again.
+                Update: {
+                  TableName: ctx.props.tableName,
+                  Key: { pk: { S: POOL_KEY.pk } },
+                  UpdateExpression: 'SET capacityLimitAt = :at',
+                  ExpressionAttributeValues: { ':at': AT },
+                },
+              },
+            ]
+          : [],
+      ),
+      ResultPath: null,
+      Retry: [transactionRetry],
+      // The message is in the queue; a lease that could not be given back is the janitor's.
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
+      next: STATES.wakeDispatcher,
+    },
+    hold ? [...ctx.releaseStatements, ...dynamodbUpdateStatements(ctx.table, [STATE_ITEMS.pool])] : ctx.releaseStatements,
+  );
+}
+
+/** A container failure: bad input (final), or anything else (retried after a delay, up to the configured attempts). */
+function taskFailureSteps(ctx: Context): Step[] {
+  return [
     // Catching States.TaskFailed also catches every other Task error (it is a wildcard), so first keep only a
     // real container failure. Its Cause is the stopped task as JSON (the DescribeTasks shape): parsed, its exit
     // code says bad input (final) or anything else (retried: transient trouble, a Spot interruption's SIGTERM).
@@ -350,7 +372,7 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
           ],
           Next: STATES.readStoppedTask,
         },
-        { Variable: '$.attempt', NumericLessThan: config.retry.taskFailed.maxAttempts, Next: STATES.prepareRetry },
+        { Variable: '$.attempt', NumericLessThan: ctx.config.retry.taskFailed.maxAttempts, Next: STATES.prepareRetry },
       ],
       Default: STATES.recordFailure,
     }),
@@ -370,7 +392,7 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
           ],
           Next: STATES.recordFailure,
         },
-        { Variable: '$.attempt', NumericLessThan: config.retry.taskFailed.maxAttempts, Next: STATES.prepareRetry },
+        { Variable: '$.attempt', NumericLessThan: ctx.config.retry.taskFailed.maxAttempts, Next: STATES.prepareRetry },
       ],
       Default: STATES.recordFailure,
     }),
@@ -384,52 +406,72 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
       next: STATES.waitBeforeRetry,
     }),
     wait(STATES.waitBeforeRetry, { SecondsPath: '$.delaySeconds', next: STATES.runTask }),
+  ];
+}
+
+/** Every ending of a job: its result recorded and its lease given back (or back to the queue), then the dispatcher woken. */
+function resultSteps(ctx: Context): Step[] {
+  return [
     task(
       STATES.finishJob,
       {
         Comment: 'The result and the lease given back, in one transaction',
-        Resource: transactWriteItems,
-        Parameters: release(LEDGER_RESULT_EXPRESSIONS.succeeded, succeededValues),
+        Resource: transactWriteItems(ctx),
+        Parameters: release(ctx, LEDGER_RESULT_EXPRESSIONS.succeeded, SUCCEEDED_VALUES),
         ResultPath: null,
         Retry: [transactionRetry],
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordSucceededOnly }],
         next: STATES.wakeDispatcher,
       },
-      releaseStatements,
+      ctx.releaseStatements,
     ),
-    recordOnly(STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, succeededValues),
+    recordOnly(ctx, STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, SUCCEEDED_VALUES),
     task(
       STATES.recordFailure,
       {
-        Resource: transactWriteItems,
-        Parameters: release(LEDGER_RESULT_EXPRESSIONS.failed, failedValues),
+        Resource: transactWriteItems(ctx),
+        Parameters: release(ctx, LEDGER_RESULT_EXPRESSIONS.failed, FAILED_VALUES),
         ResultPath: null,
         Retry: [transactionRetry],
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordFailedOnly }],
         next: STATES.wakeDispatcher,
       },
-      releaseStatements,
+      ctx.releaseStatements,
     ),
-    recordOnly(STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, failedValues),
-    returnToQueue(STATES.returnForCapacity, STATES.giveBackLease),
-    giveBackLease(STATES.giveBackLease, false),
-    returnToQueue(STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
-    giveBackLease(STATES.giveBackLeaseAndHold, true),
+    recordOnly(ctx, STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, FAILED_VALUES),
+    returnToQueue(ctx, STATES.returnForCapacity, STATES.giveBackLease),
+    giveBackLease(ctx, STATES.giveBackLease, false),
+    returnToQueue(ctx, STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
+    giveBackLease(ctx, STATES.giveBackLeaseAndHold, true),
     task(
       STATES.wakeDispatcher,
       {
         Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
-        Resource: `arn:${props.partition}:states:::lambda:invoke`,
-        Parameters: { FunctionName: props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
+        Resource: `arn:${ctx.props.partition}:states:::lambda:invoke`,
+        Parameters: { FunctionName: ctx.props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
         ResultPath: null,
         // The Map collects every iteration's output: keep it to the job id, whatever the job carried.
         OutputPath: '$.job.jobId',
         Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.wakeFailed }],
       },
-      lambdaInvokeStatements({ arn: props.dispatcherFunctionArn }),
+      lambdaInvokeStatements({ arn: ctx.props.dispatcherFunctionArn }),
     ),
     pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
+  ];
+}
+
+export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinition {
+  const ctx = contextOf(props);
+  const { config } = ctx;
+  const itemSteps: Step[] = [
+    runTask(ctx, STATES.runTask, [], STATES.whyNotStarted),
+    whyNotStarted(STATES.whyNotStarted, STATES.runTaskWhileThrottled),
+    // The same RunTask, entered once ECS (or EC2 behind it) throttled: retried with full jitter, then back to the queue.
+    runTask(ctx, STATES.runTaskWhileThrottled, [ctx.ecsApiRetry], STATES.whyStillNotStarted),
+    whyNotStarted(STATES.whyStillNotStarted, STATES.returnForCapacity),
+    ...taskFailureSteps(ctx),
+    ...resultSteps(ctx),
   ];
 
   return stateMachine({
