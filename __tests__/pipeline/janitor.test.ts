@@ -184,7 +184,9 @@ test('a redrive whose message cannot be sent leaves the job failed, in the index
   const [job] = execution.jobs;
   const failedRow = (await readLedgerRow(moto.ddb, world.tableName, job.jobId))!;
   const refusing = { send: async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })) };
-  await expect(redriveFailedJob({ ddb: moto.ddb, sqs: refusing }, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now())).rejects.toThrow('Rate exceeded');
+  await expect(
+    redriveFailedJob({ ddb: moto.ddb, sqs: refusing }, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now()),
+  ).rejects.toThrow('Rate exceeded');
   expect(await row(job.jobId)).toMatchObject({ status: 'failed', failedDay: failedDayOf((await row(job.jobId)).finishedAt) });
   // Once SQS answers again, the same redrive goes through.
   expect(await redriveFailedJob(world, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now())).toBe(true);

@@ -409,35 +409,36 @@ function taskFailureSteps(ctx: Context): Step[] {
   ];
 }
 
+/** The result and the lease's release in one transaction; when that keeps failing, `withoutLease` records the result alone. */
+function recordAndRelease(ctx: Context, name: string, expression: string, values: Record<string, unknown>, withoutLease: string, comment?: string): Step {
+  return task(
+    name,
+    {
+      ...(comment ? { Comment: comment } : {}),
+      Resource: transactWriteItems(ctx),
+      Parameters: release(ctx, expression, values),
+      ResultPath: null,
+      Retry: [transactionRetry],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: withoutLease }],
+      next: STATES.wakeDispatcher,
+    },
+    ctx.releaseStatements,
+  );
+}
+
 /** Every ending of a job: its result recorded and its lease given back (or back to the queue), then the dispatcher woken. */
 function resultSteps(ctx: Context): Step[] {
   return [
-    task(
+    recordAndRelease(
+      ctx,
       STATES.finishJob,
-      {
-        Comment: 'The result and the lease given back, in one transaction',
-        Resource: transactWriteItems(ctx),
-        Parameters: release(ctx, LEDGER_RESULT_EXPRESSIONS.succeeded, SUCCEEDED_VALUES),
-        ResultPath: null,
-        Retry: [transactionRetry],
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordSucceededOnly }],
-        next: STATES.wakeDispatcher,
-      },
-      ctx.releaseStatements,
+      LEDGER_RESULT_EXPRESSIONS.succeeded,
+      SUCCEEDED_VALUES,
+      STATES.recordSucceededOnly,
+      'The result and the lease given back, in one transaction',
     ),
     recordOnly(ctx, STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, SUCCEEDED_VALUES),
-    task(
-      STATES.recordFailure,
-      {
-        Resource: transactWriteItems(ctx),
-        Parameters: release(ctx, LEDGER_RESULT_EXPRESSIONS.failed, FAILED_VALUES),
-        ResultPath: null,
-        Retry: [transactionRetry],
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.recordFailedOnly }],
-        next: STATES.wakeDispatcher,
-      },
-      ctx.releaseStatements,
-    ),
+    recordAndRelease(ctx, STATES.recordFailure, LEDGER_RESULT_EXPRESSIONS.failed, FAILED_VALUES, STATES.recordFailedOnly),
     recordOnly(ctx, STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, FAILED_VALUES),
     returnToQueue(ctx, STATES.returnForCapacity, STATES.giveBackLease),
     giveBackLease(ctx, STATES.giveBackLease, false),
