@@ -5,7 +5,13 @@
  * asked for: it would only come back. Run twice, the second finds nothing failed and no dead letter it would move;
  * the ledger, not the command, decides what runs, so a message sent twice starts one job.
  */
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type Message,
+} from '@aws-sdk/client-sqs';
 import type { EnvironmentConfig } from '../environments';
 import { readLedgerRows, redriveFailedJob, resendQueued, type JobStatus, type LedgerRow } from '../functions/ledger';
 import { JANITOR_PERIOD_MINUTES } from '../modules/dispatch';
@@ -88,7 +94,7 @@ async function redriveJobs(
 /**
  * Moves a dead-letter queue's messages to the intake queue, ten at a time (sent, then deleted), at most as many as
  * it held when the move began: what the dispatcher dead-letters again meanwhile is not taken round in a loop.
- * Poison stays (hidden for the rest of the move) unless `includePoison`.
+ * Poison stays (hidden while the move runs, visible again after) unless `includePoison`.
  */
 async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: string, includePoison: boolean, dryRun: boolean, progress: Progress) {
   const total = (await queueDepths(clients, fromUrl)).waiting;
@@ -100,6 +106,7 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
   }
   let moved = 0;
   let poison = 0;
+  const left: Message[] = [];
   while (moved + poison < total) {
     const { Messages = [] } = await clients.sqs.send(
       new ReceiveMessageCommand({
@@ -112,6 +119,7 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
     );
     if (Messages.length === 0) break;
     const movable = (Messages as Message[]).filter((m) => includePoison || !m.MessageAttributes?.reason);
+    left.push(...(Messages as Message[]).filter((m) => !movable.includes(m)));
     poison += Messages.length - movable.length;
     if (movable.length === 0) continue;
     const sent = await clients.sqs.send(
@@ -135,6 +143,16 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
       throw new CliError(`the intake queue refused ${sent.Failed!.length} message(s): ${sent.Failed![0].Code} ${sent.Failed![0].Message ?? ''}`, EXIT.failed);
     moved += deletable.length;
     progress.update(moved + poison, total, 'dead letters');
+  }
+  // The poison left behind is visible again at once (hidden only while the move ran, so it was counted once).
+  for (let i = 0; i < left.length; i += 10) {
+    const chunk = left.slice(i, i + 10);
+    await clients.sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: fromUrl,
+        Entries: chunk.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })),
+      }),
+    );
   }
   return { moved, poison };
 }

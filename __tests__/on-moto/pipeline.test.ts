@@ -377,12 +377,11 @@ describe('the sluice command against the applied stage', () => {
       poisonLeft: { [names.intakeDeadLetterQueue]: 1 },
     });
     await waitForVisible(dispatcher.queueUrl, before + 1);
-    expect(await visible(ruleDlq)).toBe(0);
+    // The poison stays, and is visible again at once: a redrive with --include-poison can take it right away.
+    expect([await visible(intakeDlq), await visible(ruleDlq)]).toEqual([1, 0]);
     example(`$ npx sluice redrive --dlq --stage ${stage.stage}`, formatRedrive(moved));
 
-    // The poison, once its cause is fixed (the first run left it hidden for a minute: made visible again here).
-    const { Messages: [poison] = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: intakeDlq, WaitTimeSeconds: 1, VisibilityTimeout: 0 }));
-    expect(poison?.Body).toBe('not json at all');
+    // The poison, once its cause is fixed.
     const withPoison = await redrive(cliClients(), stageConfigOf(), { ...request, includePoison: true, dryRun: false }, silent, Date.now());
     expect(withPoison).toMatchObject({ deadLetters: { [names.intakeDeadLetterQueue]: 1, [names.ruleDeadLetterQueue]: 0 }, poisonLeft: {} });
     expect([await visible(intakeDlq), await visible(ruleDlq)]).toEqual([0, 0]);
