@@ -33,8 +33,11 @@ async function connect(stage: string | undefined) {
   return { config, clients };
 }
 
-export function program(print: (text: string) => void = (t) => console.log(t)): Command {
-  const cli = new Command('sluice').description('Operate a sluice stage').exitOverride().showHelpAfterError();
+type Print = (text: string) => void;
+type Connection = Awaited<ReturnType<typeof connect>>;
+
+/** `status`: the stage as one snapshot, once or every few seconds. */
+function addStatus(cli: Command, print: Print): void {
   cli
     .command('status')
     .description('budget, vCPU in use vs quota, leases, launch tokens, backlog, dead letters, running executions')
@@ -53,6 +56,10 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
         if (!options.json) print('');
       }
     });
+}
+
+/** `find`: every job of an object, or one job. */
+function addFind(cli: Command, print: Print): void {
   cli
     .command('find')
     .description('every job for an object (each version), or one job: status, attempts, times, execution, task, result, error')
@@ -64,6 +71,10 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
       const jobs = await findJobs(clients, config, parseTarget(target, stageNames(config).bucket));
       print(options.json ? JSON.stringify(jobs, null, 2) : formatFound(jobs));
     });
+}
+
+/** `failures`: failed jobs by error, dead letters by reason. */
+function addFailures(cli: Command, print: Print): void {
   cli
     .command('failures')
     .description('failed jobs grouped by error, with counts and examples (from the failed-jobs index, no scan); dead letters by reason')
@@ -79,6 +90,10 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
       const report = await readFailures(clients, config, { since, error: options.error, examples }, Date.now());
       print(options.json ? JSON.stringify(report, null, 2) : formatFailures(report));
     });
+}
+
+/** `redrive`: failed jobs and dead letters back into the pipeline. */
+function addRedrive(cli: Command, print: Print): void {
   cli
     .command('redrive')
     .description('failed jobs and dead letters back into the pipeline; idempotent: run twice, the second finds nothing')
@@ -111,8 +126,11 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
         print(options.json ? JSON.stringify(summary, null, 2) : formatRedrive(summary));
       },
     );
+}
+
+/** `pause`, `resume`, `resize`: the limiter's settings, checked as configure-pool checks them. */
+function addPoolCommands(cli: Command, print: Print): void {
   /** A command that changes the pool: its options are checked (`plan`) before any AWS call. */
-  type Connection = Awaited<ReturnType<typeof connect>>;
   const poolCommand = (name: string, description: string, plan: (options: Record<string, string>) => (connection: Connection) => Promise<PoolChange>) =>
     cli
       .command(name)
@@ -149,6 +167,10 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
     .requiredOption('--vcpu <n>', 'the budget, vCPU (0 pauses)')
     .option('--rate <r>', 'launches per second (below 20)')
     .option('--burst <b>', 'launches at once (up to 20)');
+}
+
+/** `drain`: pause, then wait until nothing runs. */
+function addDrain(cli: Command, print: Print): void {
   cli
     .command('drain')
     .description('pause, then wait until nothing runs; reports what is still queued (exit 4 if the timeout passes first)')
@@ -165,6 +187,11 @@ export function program(print: (text: string) => void = (t) => console.log(t)): 
       print(options.json ? JSON.stringify(outcome, null, 2) : formatDrain(outcome));
       if (!outcome.drained) throw new CliError(`drain timed out after ${options.timeout}`, EXIT.timedOut);
     });
+}
+
+export function program(print: Print = (t) => console.log(t)): Command {
+  const cli = new Command('sluice').description('Operate a sluice stage').exitOverride().showHelpAfterError();
+  for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain]) add(cli, print);
   return cli;
 }
 

@@ -49,9 +49,34 @@ export class Compute extends Construct {
 
   constructor(scope: Construct, id: string, props: ComputeProps) {
     super(scope, id);
-    const { namePrefix, accountId, region, task } = props;
+    const { namePrefix, accountId, region } = props;
     const family = `${namePrefix}-worker`;
+    const cluster = this.cluster(props);
+    const repository = this.repository(props);
+    const logGroup = new CloudwatchLogGroup(this, 'logs', {
+      name: `/sluice/${namePrefix}/worker`,
+      retentionInDays: props.logRetentionDays,
+    });
 
+    const { executionRole, taskRole } = this.roles(props, repository, logGroup);
+    const securityGroup = this.securityGroup(props);
+    const taskDefinition = this.taskDefinition(props, family, repository, logGroup, { executionRole, taskRole });
+
+    this.clusterArn = cluster.arn;
+    this.clusterName = cluster.name;
+    this.taskDefinitionArn = taskDefinition.arn;
+    this.taskDefinitionFamily = family;
+    this.taskDefinitionFamilyArn = `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${family}:*`;
+    this.taskRoleArn = taskRole.arn;
+    this.executionRoleArn = executionRole.arn;
+    this.securityGroupId = securityGroup.id;
+    this.repositoryUrl = repository.repositoryUrl;
+    this.logGroupName = logGroup.name;
+  }
+
+  /** The cluster, Fargate and Fargate Spot with the stage's default strategy. */
+  private cluster(props: ComputeProps): EcsCluster {
+    const { namePrefix, task } = props;
     const cluster = new EcsCluster(this, 'cluster', {
       name: namePrefix,
       setting: [{ name: 'containerInsights', value: 'enabled' }],
@@ -65,7 +90,11 @@ export class Compute extends Construct {
         base: p.base,
       })),
     });
+    return cluster;
+  }
 
+  /** The worker's image repository: immutable tags, scanned on push, untagged images expire. */
+  private repository(props: ComputeProps): EcrRepository {
     const repository = new EcrRepository(this, 'repository', {
       name: props.image.repository,
       imageTagMutability: 'IMMUTABLE',
@@ -86,12 +115,12 @@ export class Compute extends Construct {
         ],
       }),
     });
+    return repository;
+  }
 
-    const logGroup = new CloudwatchLogGroup(this, 'logs', {
-      name: `/sluice/${namePrefix}/worker`,
-      retentionInDays: props.logRetentionDays,
-    });
-
+  /** The execution role (pull the image, write logs) and the task role (read input, write results). */
+  private roles(props: ComputeProps, repository: EcrRepository, logGroup: CloudwatchLogGroup): { executionRole: IamRole; taskRole: IamRole } {
+    const { namePrefix, accountId } = props;
     const ecsTasksTrust = serviceTrustPolicy('ecs-tasks.amazonaws.com', accountId);
     const executionRole = new IamRole(this, 'execution-role', {
       name: `${namePrefix}-task-execution`,
@@ -128,7 +157,12 @@ export class Compute extends Construct {
       name: 'read-input-write-results',
       policy: taskRolePolicy(props.bucketArn, props.inputPrefix, props.resultsPrefix),
     });
+    return { executionRole, taskRole };
+  }
 
+  /** No inbound; HTTPS out only. */
+  private securityGroup(props: ComputeProps): SecurityGroup {
+    const { namePrefix } = props;
     const securityGroup = new SecurityGroup(this, 'task-security-group', {
       name: `${namePrefix}-task`,
       description: 'sluice worker tasks: no inbound, HTTPS out only',
@@ -143,7 +177,18 @@ export class Compute extends Construct {
       toPort: 443,
       cidrIpv4: '0.0.0.0/0',
     });
+    return securityGroup;
+  }
 
+  private taskDefinition(
+    props: ComputeProps,
+    family: string,
+    repository: EcrRepository,
+    logGroup: CloudwatchLogGroup,
+    roles: { executionRole: IamRole; taskRole: IamRole },
+  ): EcsTaskDefinition {
+    const { region, task } = props;
+    const { executionRole, taskRole } = roles;
     const image = props.image.digest ? `${repository.repositoryUrl}@${props.image.digest}` : `${repository.repositoryUrl}:${props.image.tag}`;
     const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
       family,
@@ -177,17 +222,7 @@ export class Compute extends Construct {
         },
       ]),
     });
-
-    this.clusterArn = cluster.arn;
-    this.clusterName = cluster.name;
-    this.taskDefinitionArn = taskDefinition.arn;
-    this.taskDefinitionFamily = family;
-    this.taskDefinitionFamilyArn = `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${family}:*`;
-    this.taskRoleArn = taskRole.arn;
-    this.executionRoleArn = executionRole.arn;
-    this.securityGroupId = securityGroup.id;
-    this.repositoryUrl = repository.repositoryUrl;
-    this.logGroupName = logGroup.name;
+    return taskDefinition;
   }
 }
 

@@ -78,21 +78,7 @@ export class PipelineStack extends TerraformStack {
     const accountId = config.account.id;
     const region = config.account.region;
 
-    new S3Backend(this, {
-      bucket: config.backend.bucket,
-      key: config.backend.key,
-      region: config.backend.region,
-      encrypt: true,
-    });
-    // cdktf 0.21's S3Backend predates S3-native locking (Terraform ≥ 1.10); DynamoDB locking is deprecated.
-    this.addOverride('terraform.backend.s3.use_lockfile', true);
-    this.addOverride('terraform.required_version', requiredTerraformVersion()); // pinned once, in .terraform-version
-
-    new AwsProvider(this, 'aws', {
-      region,
-      allowedAccountIds: [accountId], // a stage's plan can never be applied to another account
-      defaultTags: [{ tags: { ...config.tags, 'sluice:stage': config.stage } }],
-    });
+    this.stateAndProvider(config);
 
     this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
     this.bucket = new Bucket(this, 'bucket', {
@@ -149,6 +135,12 @@ export class PipelineStack extends TerraformStack {
 
     this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.runJobs.logGroupName });
 
+    this.outputs(config);
+  }
+
+  /** What a reviewer reads first in a plan, and what operators and the CLI look up. */
+  private outputs(config: EnvironmentConfig): void {
+    const region = config.account.region;
     new TerraformOutput(this, 'settings', {
       description: 'Key settings of this stage (from environments/' + config.stage + '.ts)',
       value: stageSettings(config),
@@ -167,6 +159,27 @@ export class PipelineStack extends TerraformStack {
     new TerraformOutput(this, 'configure_pool_function', {
       description: 'Invoke with {"budgetVcpu","ratePerSecond","burst"} to change the limiter at run time (budget 0 pauses)',
       value: this.dispatch.configurePool.functionName,
+    });
+  }
+
+  /** Its own state (S3, native locking) and a provider pinned to the stage's account. */
+  private stateAndProvider(config: EnvironmentConfig): void {
+    const accountId = config.account.id;
+    const region = config.account.region;
+    new S3Backend(this, {
+      bucket: config.backend.bucket,
+      key: config.backend.key,
+      region: config.backend.region,
+      encrypt: true,
+    });
+    // cdktf 0.21's S3Backend predates S3-native locking (Terraform ≥ 1.10); DynamoDB locking is deprecated.
+    this.addOverride('terraform.backend.s3.use_lockfile', true);
+    this.addOverride('terraform.required_version', requiredTerraformVersion()); // pinned once, in .terraform-version
+
+    new AwsProvider(this, 'aws', {
+      region,
+      allowedAccountIds: [accountId], // a stage's plan can never be applied to another account
+      defaultTags: [{ tags: { ...config.tags, 'sluice:stage': config.stage } }],
     });
   }
 }
