@@ -56,20 +56,21 @@ interface Widget {
   readonly width?: number;
 }
 
-/** The dashboard's widgets, in reading order. Pure: a test reads it per stage. */
-export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
-  const prefix = config.namePrefix;
-  const fn = (role: Parameters<typeof functionNameOf>[1]) => functionNameOf(prefix, role);
-  const own = (name: MetricName, role: Parameters<typeof functionNameOf>[1], label: string, extra: Record<string, unknown> = {}): MetricRow => [
-    METRICS_NAMESPACE,
-    name,
-    METRICS_DIMENSION,
-    fn(role),
-    { label, ...extra },
-  ];
-  const queue = (metric: string, queueName: string, label: string): MetricRow => ['AWS/SQS', metric, 'QueueName', queueName, { label }];
+type Role = Parameters<typeof functionNameOf>[1];
+
+/** A metric one of the stage's functions publishes (EMF, functions/metrics.ts). */
+function own(config: EnvironmentConfig, name: MetricName, role: Role, label: string, extra: Record<string, unknown> = {}): MetricRow {
+  return [METRICS_NAMESPACE, name, METRICS_DIMENSION, functionNameOf(config.namePrefix, role), { label, ...extra }];
+}
+
+function queue(metric: string, queueName: string, label: string): MetricRow {
+  return ['AWS/SQS', metric, 'QueueName', queueName, { label }];
+}
+
+/** The account's Fargate vCPU in use per capacity class the stage uses, and each class's quota. */
+function usageRows(config: EnvironmentConfig): MetricRow[] {
   const classes = config.task.capacityProviders.filter((p) => p.weight > 0).map((p) => p.name);
-  const usage = classes.flatMap((provider, i): MetricRow[] => [
+  return classes.flatMap((provider, i): MetricRow[] => [
     [
       'AWS/Usage',
       'ResourceCount',
@@ -85,19 +86,29 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
     ],
     [{ expression: `SERVICE_QUOTA(usage${i})`, label: `${provider} vCPU quota` }],
   ]);
-  const intake = intakeQueueName(prefix);
+}
+
+/** How much runs, against what may: this stage, its budget, the account and its quota. */
+function capacityWidgets(config: EnvironmentConfig): Widget[] {
   return [
     {
       title: 'vCPU: this stage, its effective budget, the account and its quota',
       stat: 'Maximum',
       width: 24,
       metrics: [
-        own('InUseVcpu', 'capacity', 'this stage in use'),
-        own('EffectiveBudgetVcpu', 'capacity', 'effective budget = min(budget, quota − others)'),
-        own('ConfiguredBudgetVcpu', 'capacity', 'configured budget'),
-        ...usage,
+        own(config, 'InUseVcpu', 'capacity', 'this stage in use'),
+        own(config, 'EffectiveBudgetVcpu', 'capacity', 'effective budget = min(budget, quota − others)'),
+        own(config, 'ConfiguredBudgetVcpu', 'capacity', 'configured budget'),
+        ...usageRows(config),
       ],
     },
+  ];
+}
+
+/** How far behind: the intake queue and its oldest message. */
+function backlogWidgets(config: EnvironmentConfig): Widget[] {
+  const intake = intakeQueueName(config.namePrefix);
+  return [
     {
       title: 'Backlog: intake queue',
       stat: 'Maximum',
@@ -108,26 +119,39 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
       ],
     },
     { title: 'Oldest waiting upload (seconds)', stat: 'Maximum', metrics: [queue('ApproximateAgeOfOldestMessage', intake, 'oldest message age')] },
+  ];
+}
+
+/** What admission did and what RunTask answered. */
+function admissionWidgets(config: EnvironmentConfig): Widget[] {
+  return [
     {
       title: 'Admissions and what held them back, per minute',
       stat: 'Sum',
       metrics: [
-        own('JobsAdmitted', 'dispatcher', 'jobs admitted'),
-        own('StoppedByBudget', 'dispatcher', 'runs stopped: budget full'),
-        own('StoppedByAccount', 'dispatcher', 'runs stopped: account full'),
-        own('TokenWaits', 'dispatcher', 'waits for launch tokens'),
-        own('HeldLeaseDeferrals', 'dispatcher', 'deferred: lease still held'),
+        own(config, 'JobsAdmitted', 'dispatcher', 'jobs admitted'),
+        own(config, 'StoppedByBudget', 'dispatcher', 'runs stopped: budget full'),
+        own(config, 'StoppedByAccount', 'dispatcher', 'runs stopped: account full'),
+        own(config, 'TokenWaits', 'dispatcher', 'waits for launch tokens'),
+        own(config, 'HeldLeaseDeferrals', 'dispatcher', 'deferred: lease still held'),
       ],
     },
     {
       title: 'RunTask errors by kind, per minute',
       stat: 'Sum',
-      metrics: Object.entries(RUN_TASK_ERROR_KINDS).map(([name, kind]): MetricRow => [logMetricsNamespace(prefix), name, { label: kind.label }]),
+      metrics: Object.entries(RUN_TASK_ERROR_KINDS).map(([name, kind]): MetricRow => [logMetricsNamespace(config.namePrefix), name, { label: kind.label }]),
     },
+  ];
+}
+
+/** How jobs and executions ended, what the janitor repaired, and what is dead-lettered. */
+function outcomeWidgets(config: EnvironmentConfig): Widget[] {
+  const prefix = config.namePrefix;
+  return [
     {
       title: 'Jobs succeeded and failed, as their batches settle',
       stat: 'Sum',
-      metrics: [own('JobsSucceeded', 'janitor', 'jobs succeeded'), own('JobsFailed', 'janitor', 'jobs failed')],
+      metrics: [own(config, 'JobsSucceeded', 'janitor', 'jobs succeeded'), own(config, 'JobsFailed', 'janitor', 'jobs failed')],
     },
     {
       title: 'Executions that did not succeed, and what the janitor did',
@@ -140,10 +164,10 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
           stateMachineArnOf(config),
           { label: metric.replace('Executions', 'executions ').toLowerCase() },
         ]),
-        own('LeasesReclaimed', 'janitor', 'leases reclaimed'),
-        own('LeasesFoundBySweep', 'janitor', 'of those, found by a sweep'),
-        own('JobsRequeued', 'janitor', 'jobs re-queued'),
-        own('JobsFailedByJanitor', 'janitor', 'jobs failed (attempts used up)'),
+        own(config, 'LeasesReclaimed', 'janitor', 'leases reclaimed'),
+        own(config, 'LeasesFoundBySweep', 'janitor', 'of those, found by a sweep'),
+        own(config, 'JobsRequeued', 'janitor', 'jobs re-queued'),
+        own(config, 'JobsFailedByJanitor', 'janitor', 'jobs failed (attempts used up)'),
       ],
     },
     {
@@ -152,10 +176,15 @@ export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
       metrics: [
         queue('ApproximateNumberOfMessagesVisible', intakeDeadLetterQueueName(prefix), 'intake DLQ (poison, failed starts)'),
         queue('ApproximateNumberOfMessagesVisible', ruleDeadLetterQueueName(prefix), 'rule DLQ (undelivered events)'),
-        own('PoisonMessages', 'dispatcher', 'poison messages, per minute', { stat: 'Sum' }),
+        own(config, 'PoisonMessages', 'dispatcher', 'poison messages, per minute', { stat: 'Sum' }),
       ],
     },
   ];
+}
+
+/** The dashboard's widgets, in reading order. Pure: a test reads it per stage. */
+export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
+  return [...capacityWidgets(config), ...backlogWidgets(config), ...admissionWidgets(config), ...outcomeWidgets(config)];
 }
 
 /** The `dashboard_body`: widgets laid out two to a row (full-width ones alone), one-minute periods. */
