@@ -67,166 +67,184 @@ export interface Report {
   stoppedBy: string;
 }
 
-export function computeReport(events: readonly TwinEvent[]): Report {
-  const start = events.find((e) => e.type === 'start') ?? ({} as TwinEvent);
-  const end = events.find((e) => e.type === 'end');
-  const budget = Number(start.budgetVcpu ?? 0);
-  const launchRate = Number(start.launchRatePerSecond ?? 0);
-  const launchBurst = Number(start.launchBurst ?? 0);
-  const account = accountOf(events);
-  const endT = end?.t ?? events.reduce((t, e) => Math.max(t, e.t), 0);
-
-  const arrived = new Set<string>();
-  const finalStatus = new Map<string, { status: string; error?: string }>();
-  const dlq = new Set<string>();
-  const successes = new Map<string, number>();
-  const tasks = new Map<string, number>();
-  const tasksOfJob = new Map<string, Array<{ start: number; stop: number }>>();
-  const running = new Map<string, { t: number; vcpu: number; class: UsageClass; task: { start: number; stop: number } }>();
-  const throttles: Record<string, number> = {};
+/** Everything the report counts, folded from the events in order. */
+class Tally {
+  readonly arrived = new Set<string>();
+  readonly finalStatus = new Map<string, { status: string; error?: string }>();
+  readonly dlq = new Set<string>();
+  readonly successes = new Map<string, number>();
+  readonly tasks = new Map<string, number>();
+  readonly tasksOfJob = new Map<string, Array<{ start: number; stop: number }>>();
+  readonly running = new Map<string, { t: number; vcpu: number; class: UsageClass; task: { start: number; stop: number } }>();
+  readonly throttles: Record<string, number> = {};
   // The account per class: this stage's tasks, and what the other workloads hold.
-  const own: Record<UsageClass, number> = { onDemand: 0, spot: 0 };
-  const others: Record<UsageClass, number> = { onDemand: 0, spot: 0 };
-  const peakAccount: Record<UsageClass, number> = { onDemand: 0, spot: 0 };
-  let invalidParameter = 0;
-  const openLeaks = new Map<string, number>();
-  const leakSeconds: number[] = [];
-  const injected = { dispatcherCrashes: 0, janitorCrashes: 0, startExecutionErrors: 0, dynamodbThrottles: 0 };
-  let vcpu = 0;
-  let peak = 0;
-  let taskVcpuSeconds = 0;
-  let shortestTaskSeconds = Infinity;
-  let lastSettle = 0;
-  let firstArrive = Infinity;
-  let lastArrive = 0;
-  let runTaskCalls = 0;
-  let vcpuLimit = 0;
-  let capacityErrors = 0;
-  let executions = 0;
-  let transitions = 0;
-  let lambdaInvocations = 0;
-  let gbSeconds = 0;
-  const meters: Record<string, number> = {};
-  const releases: number[] = [];
-  const taskStarts: number[] = [];
+  readonly own: Record<UsageClass, number> = { onDemand: 0, spot: 0 };
+  readonly others: Record<UsageClass, number> = { onDemand: 0, spot: 0 };
+  readonly peakAccount: Record<UsageClass, number> = { onDemand: 0, spot: 0 };
+  invalidParameter = 0;
+  readonly openLeaks = new Map<string, number>();
+  readonly leakSeconds: number[] = [];
+  readonly injected = { dispatcherCrashes: 0, janitorCrashes: 0, startExecutionErrors: 0, dynamodbThrottles: 0 };
+  vcpu = 0;
+  peak = 0;
+  taskVcpuSeconds = 0;
+  shortestTaskSeconds = Infinity;
+  lastSettle = 0;
+  firstArrive = Infinity;
+  lastArrive = 0;
+  runTaskCalls = 0;
+  vcpuLimit = 0;
+  capacityErrors = 0;
+  executions = 0;
+  transitions = 0;
+  lambdaInvocations = 0;
+  gbSeconds = 0;
+  readonly meters: Record<string, number> = {};
+  readonly releases: number[] = [];
+  readonly taskStarts: number[] = [];
   // For admission latency: was anything waiting when the lease was freed?
-  let admittedOrDone = 0;
-  const waitingAt: number[] = [];
+  admittedOrDone = 0;
+  readonly waitingAt: number[] = [];
 
-  for (const e of events) {
+  static of(events: readonly TwinEvent[], endT: number): Tally {
+    const tally = new Tally();
+    for (const e of events) {
+      tally.on(e);
+      for (const cls of CLASSES) tally.peakAccount[cls] = Math.max(tally.peakAccount[cls], tally.own[cls] + tally.others[cls]);
+    }
+    // A leak still open when the run stopped lasted at least until then.
+    for (const since of tally.openLeaks.values()) tally.leakSeconds.push(endT - since);
+    return tally;
+  }
+
+  private on(e: TwinEvent): void {
+    if (e.type === 'taskStart') this.taskStarted(e);
+    else if (e.type === 'taskStop') this.taskStopped(e);
+    else if (!this.counted(e)) this.settled(e);
+  }
+
+  private taskStarted(e: TwinEvent): void {
+    this.vcpu += Number(e.vcpu);
+    this.peak = Math.max(this.peak, this.vcpu);
+    const cls = classOfProvider(e.provider);
+    this.own[cls] += Number(e.vcpu);
+    // Until it stops, a task runs to the end of the run.
+    const task = { start: e.t, stop: Infinity };
+    if (!this.tasksOfJob.has(e.jobId!)) this.tasksOfJob.set(e.jobId!, []);
+    this.tasksOfJob.get(e.jobId!)!.push(task);
+    this.running.set(String(e.taskArn), { t: e.t, vcpu: Number(e.vcpu), class: cls, task });
+    this.tasks.set(e.jobId!, (this.tasks.get(e.jobId!) ?? 0) + 1);
+    this.taskStarts.push(e.t);
+  }
+
+  private taskStopped(e: TwinEvent): void {
+    this.vcpu -= Number(e.vcpu);
+    const started = this.running.get(String(e.taskArn));
+    if (started) {
+      this.taskVcpuSeconds += (e.t - started.t) * started.vcpu;
+      this.shortestTaskSeconds = Math.min(this.shortestTaskSeconds, e.t - started.t);
+      this.own[started.class] -= started.vcpu;
+      started.task.stop = e.t;
+    }
+    this.running.delete(String(e.taskArn));
+    if (e.exitCode === 0) this.successes.set(e.jobId!, (this.successes.get(e.jobId!) ?? 0) + 1);
+  }
+
+  /** The events that only count something; false for the rest. */
+  private counted(e: TwinEvent): boolean {
+    switch (e.type) {
+      case 'admit':
+        this.admittedOrDone++;
+        return true;
+      case 'runTask':
+        this.runTaskCalls++;
+        return true;
+      case 'throttle':
+        this.throttles[String(e.source)] = (this.throttles[String(e.source)] ?? 0) + 1;
+        return true;
+      case 'vcpuLimit':
+        this.vcpuLimit++;
+        return true;
+      case 'capacityError':
+        this.capacityErrors++;
+        return true;
+      case 'invalidParameter':
+        this.invalidParameter++;
+        return true;
+      case 'crash':
+        if (e.function === 'dispatcher') this.injected.dispatcherCrashes++;
+        else if (e.function === 'janitor') this.injected.janitorCrashes++;
+        return true;
+      case 'injectedFault':
+        if (e.fault === 'startExecutionError') this.injected.startExecutionErrors++;
+        else if (e.fault === 'dynamodbThrottle') this.injected.dynamodbThrottles++;
+        return true;
+      case 'execStart':
+        this.executions++;
+        return true;
+      case 'execEnd':
+        this.transitions += Number(e.transitions ?? 0);
+        return true;
+      case 'lambda':
+        this.lambdaInvocations++;
+        this.gbSeconds += (Number(e.billedMs) / 1000) * (Number(e.memoryMB) / 1024);
+        return true;
+      case 'meter':
+        for (const [k, v] of Object.entries(e)) if (typeof v === 'number' && k !== 't') this.meters[k] = (this.meters[k] ?? 0) + v;
+        return true;
+    }
+    return false;
+  }
+
+  /** Arrivals, the account's others, leaks, releases and how jobs ended. */
+  private settled(e: TwinEvent): void {
     switch (e.type) {
       case 'arrive':
-        if (!arrived.has(e.jobId!)) {
-          arrived.add(e.jobId!);
-          firstArrive = Math.min(firstArrive, e.t);
-          lastArrive = Math.max(lastArrive, e.t);
+        if (!this.arrived.has(e.jobId!)) {
+          this.arrived.add(e.jobId!);
+          this.firstArrive = Math.min(this.firstArrive, e.t);
+          this.lastArrive = Math.max(this.lastArrive, e.t);
         }
         break;
-      case 'admit':
-        admittedOrDone++;
-        break;
-      case 'runTask':
-        runTaskCalls++;
-        break;
-      case 'throttle':
-        throttles[String(e.source)] = (throttles[String(e.source)] ?? 0) + 1;
-        break;
-      case 'vcpuLimit':
-        vcpuLimit++;
-        break;
-      case 'capacityError':
-        capacityErrors++;
-        break;
-      case 'invalidParameter':
-        invalidParameter++;
-        break;
-      case 'taskStart': {
-        vcpu += Number(e.vcpu);
-        peak = Math.max(peak, vcpu);
-        const cls = classOfProvider(e.provider);
-        own[cls] += Number(e.vcpu);
-        // Until it stops, a task runs to the end of the run.
-        const task = { start: e.t, stop: Infinity };
-        if (!tasksOfJob.has(e.jobId!)) tasksOfJob.set(e.jobId!, []);
-        tasksOfJob.get(e.jobId!)!.push(task);
-        running.set(String(e.taskArn), { t: e.t, vcpu: Number(e.vcpu), class: cls, task });
-        tasks.set(e.jobId!, (tasks.get(e.jobId!) ?? 0) + 1);
-        taskStarts.push(e.t);
-        break;
-      }
-      case 'taskStop': {
-        vcpu -= Number(e.vcpu);
-        const started = running.get(String(e.taskArn));
-        if (started) {
-          taskVcpuSeconds += (e.t - started.t) * started.vcpu;
-          shortestTaskSeconds = Math.min(shortestTaskSeconds, e.t - started.t);
-          own[started.class] -= started.vcpu;
-          started.task.stop = e.t;
-        }
-        running.delete(String(e.taskArn));
-        if (e.exitCode === 0) successes.set(e.jobId!, (successes.get(e.jobId!) ?? 0) + 1);
-        break;
-      }
       case 'background':
-        others[classOf(e.class)] = Number(e.vcpu);
+        this.others[classOf(e.class)] = Number(e.vcpu);
         break;
       case 'leak':
-        leakSeconds.push(secondsBetween(e.since, e.releasedAt));
+        this.leakSeconds.push(secondsBetween(e.since, e.releasedAt));
         break;
       case 'leakStart':
-        if (!openLeaks.has(String(e.batch))) openLeaks.set(String(e.batch), e.t);
+        if (!this.openLeaks.has(String(e.batch))) this.openLeaks.set(String(e.batch), e.t);
         break;
       case 'leakEnd': {
-        const since = openLeaks.get(String(e.batch));
-        if (since !== undefined) leakSeconds.push(e.t - since);
-        openLeaks.delete(String(e.batch));
+        const since = this.openLeaks.get(String(e.batch));
+        if (since !== undefined) this.leakSeconds.push(e.t - since);
+        this.openLeaks.delete(String(e.batch));
         break;
       }
-      case 'crash':
-        if (e.function === 'dispatcher') injected.dispatcherCrashes++;
-        else if (e.function === 'janitor') injected.janitorCrashes++;
-        break;
-      case 'injectedFault':
-        if (e.fault === 'startExecutionError') injected.startExecutionErrors++;
-        else if (e.fault === 'dynamodbThrottle') injected.dynamodbThrottles++;
-        break;
       case 'release':
-        releases.push(e.t);
-        waitingAt.push(arrived.size - admittedOrDone);
+        this.releases.push(e.t);
+        this.waitingAt.push(this.arrived.size - this.admittedOrDone);
         break;
       case 'jobDone':
-        finalStatus.set(e.jobId!, { status: String(e.status), error: e.error ? String(e.error) : undefined });
-        lastSettle = Math.max(lastSettle, e.t);
+        this.finalStatus.set(e.jobId!, { status: String(e.status), error: e.error ? String(e.error) : undefined });
+        this.lastSettle = Math.max(this.lastSettle, e.t);
         break;
       case 'dlq':
-        dlq.add(e.jobId!);
-        lastSettle = Math.max(lastSettle, e.t);
-        break;
-      case 'execStart':
-        executions++;
-        break;
-      case 'execEnd':
-        transitions += Number(e.transitions ?? 0);
-        break;
-      case 'lambda':
-        lambdaInvocations++;
-        gbSeconds += (Number(e.billedMs) / 1000) * (Number(e.memoryMB) / 1024);
-        break;
-      case 'meter':
-        for (const [k, v] of Object.entries(e)) if (typeof v === 'number' && k !== 't') meters[k] = (meters[k] ?? 0) + v;
+        this.dlq.add(e.jobId!);
+        this.lastSettle = Math.max(this.lastSettle, e.t);
         break;
     }
-    for (const cls of CLASSES) peakAccount[cls] = Math.max(peakAccount[cls], own[cls] + others[cls]);
   }
-  // A leak still open when the run stopped lasted at least until then.
-  for (const since of openLeaks.values()) leakSeconds.push(endT - since);
+}
 
+/** How the arrived jobs ended: succeeded, failed (by kind), in the DLQ, or lost. */
+function outcomesOf(t: Tally) {
   let succeeded = 0;
   let failed = 0;
   const failureReasons: Record<string, number> = {};
-  for (const jobId of arrived) {
-    const status = finalStatus.get(jobId);
-    if (dlq.has(jobId) && status?.status !== 'succeeded') continue;
+  for (const jobId of t.arrived) {
+    const status = t.finalStatus.get(jobId);
+    if (t.dlq.has(jobId) && status?.status !== 'succeeded') continue;
     if (status?.status === 'succeeded') succeeded++;
     else if (status) {
       failed++;
@@ -235,24 +253,29 @@ export function computeReport(events: readonly TwinEvent[]): Report {
       failureReasons[reason] = (failureReasons[reason] ?? 0) + 1;
     }
   }
-  const dlqCount = [...dlq].filter((j) => arrived.has(j) && finalStatus.get(j)?.status !== 'succeeded').length;
-  const lost = arrived.size - succeeded - failed - dlqCount;
+  const dlqCount = [...t.dlq].filter((j) => t.arrived.has(j) && t.finalStatus.get(j)?.status !== 'succeeded').length;
+  return { succeeded, failed, failureReasons, dlqCount, lost: t.arrived.size - succeeded - failed - dlqCount };
+}
 
-  const ranJobs = tasks.size;
-  const origin = Number.isFinite(firstArrive) ? firstArrive : 0;
-  const makespan = lastSettle - origin;
-  const byBudget = budget > 0 ? taskVcpuSeconds / budget : 0;
+/** The makespan's lower bound: capacity (budget and free quota over time), launch rate, arrivals. */
+function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typeof accountOf>, start: TwinEvent) {
+  const budget = Number(start.budgetVcpu ?? 0);
+  const launchRate = Number(start.launchRatePerSecond ?? 0);
+  const launchBurst = Number(start.launchBurst ?? 0);
+  const origin = Number.isFinite(t.firstArrive) ? t.firstArrive : 0;
+  const ranJobs = t.tasks.size;
+  const byBudget = budget > 0 ? t.taskVcpuSeconds / budget : 0;
   // The bound on the FREE quota: the stage can run at most min(budget, Σ over its classes of quota − others) vCPU
   // at each moment, others at what the scenario says they run (the `background` steps). The work done must fit
   // under that curve, so the makespan is at least the T with ∫₀ᵀ min(budget, free(t)) dt = Σ task-seconds × vCPU —
   // work / min(budget, quota − others) weighted by how long each background level lasts. Alone in the account
-  // (free ≥ budget) it is work / budget, as before.
+  // (free ≥ budget) it is work / budget.
   const usable = usableVcpuOverTime(events, account, budget);
-  const byCapacity = budget > 0 ? timeToServe(taskVcpuSeconds, origin, usable, byBudget) : 0;
+  const byCapacity = budget > 0 ? timeToServe(t.taskVcpuSeconds, origin, usable, byBudget) : 0;
   // The token bucket starts full: the last of N launches can go no sooner than (N − burst) / rate, and runs its task.
-  const afterLastLaunch = Number.isFinite(shortestTaskSeconds) ? shortestTaskSeconds : 0;
+  const afterLastLaunch = Number.isFinite(t.shortestTaskSeconds) ? t.shortestTaskSeconds : 0;
   const byRate = launchRate > 0 ? Math.max(0, ranJobs - launchBurst) / launchRate + afterLastLaunch : 0;
-  const byArrival = lastArrive - origin;
+  const byArrival = t.lastArrive - origin;
   const lowerBound = Math.max(byCapacity, byRate, byArrival);
   // The usable vCPU in effect while the bound's work was served: [origin, origin + bound].
   const usableValues = usable.filter((p, i) => p.t <= origin + byCapacity && (i + 1 === usable.length || usable[i + 1].t > origin)).map((p) => p.vcpu);
@@ -260,49 +283,77 @@ export function computeReport(events: readonly TwinEvent[]): Report {
   const usableMax = Math.max(...usableValues);
   const capacityTerm =
     usableMin === usableMax
-      ? `Σ task-seconds × vCPU / min(budget, free quota) = ${round(taskVcpuSeconds)} / ${round(usableMin)} = ${round(byCapacity)} s`
-      : `Σ task-seconds × vCPU = ${round(taskVcpuSeconds)} served under min(budget ${budget}, free quota) = ${round(usableMin)}–${round(usableMax)} vCPU over time → ${round(byCapacity)} s`;
+      ? `Σ task-seconds × vCPU / min(budget, free quota) = ${round(t.taskVcpuSeconds)} / ${round(usableMin)} = ${round(byCapacity)} s`
+      : `Σ task-seconds × vCPU = ${round(t.taskVcpuSeconds)} served under min(budget ${budget}, free quota) = ${round(usableMin)}–${round(usableMax)} vCPU over time → ${round(byCapacity)} s`;
 
-  // Admission latency: each release while jobs waited is matched with the first later task start.
+  return { makespan: t.lastSettle - origin, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm };
+}
+
+/** Admission latency: each release while jobs waited is matched with the first later task start. */
+function latencyOf(t: Tally) {
   const latencies: number[] = [];
   let s = 0;
-  releases.forEach((r, i) => {
-    if (waitingAt[i] <= 0) return;
-    while (s < taskStarts.length && taskStarts[s] < r) s++;
-    if (s < taskStarts.length) latencies.push(taskStarts[s++] - r);
+  t.releases.forEach((r, i) => {
+    if (t.waitingAt[i] <= 0) return;
+    while (s < t.taskStarts.length && t.taskStarts[s] < r) s++;
+    if (s < t.taskStarts.length) latencies.push(t.taskStarts[s++] - r);
   });
   latencies.sort((a, b) => a - b);
   const quantile = (q: number) => (latencies.length === 0 ? null : round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]));
 
-  const reads = meters.ddbReads ?? 0;
-  const writes = meters.ddbWrites ?? 0;
-  const readUnits = meters.ddbReadUnits ?? 0;
-  const writeUnits = meters.ddbWriteUnits ?? 0;
-  const sqsRequests = meters.sqsRequests ?? 0;
-  const per1000 = arrived.size > 0 ? 1000 / arrived.size : 0;
+  return { median: quantile(0.5), p99: quantile(0.99), samples: latencies.length };
+}
+
+/** Orchestration cost per 1,000 objects at list prices, and the requests it is made of. */
+function costOf(t: Tally) {
+  const reads = t.meters.ddbReads ?? 0;
+  const writes = t.meters.ddbWrites ?? 0;
+  const readUnits = t.meters.ddbReadUnits ?? 0;
+  const writeUnits = t.meters.ddbWriteUnits ?? 0;
+  const sqsRequests = t.meters.sqsRequests ?? 0;
+  const per1000 = t.arrived.size > 0 ? 1000 / t.arrived.size : 0;
   const cost = {
-    stepFunctions: transitions * PRICES.stepFunctionsPerTransition * per1000,
-    lambda: (lambdaInvocations * PRICES.lambdaPerRequest + gbSeconds * PRICES.lambdaPerGbSecond) * per1000,
+    stepFunctions: t.transitions * PRICES.stepFunctionsPerTransition * per1000,
+    lambda: (t.lambdaInvocations * PRICES.lambdaPerRequest + t.gbSeconds * PRICES.lambdaPerGbSecond) * per1000,
     dynamodb: (readUnits * PRICES.dynamodbPerReadUnit + writeUnits * PRICES.dynamodbPerWriteUnit) * per1000,
     sqs: sqsRequests * PRICES.sqsPerRequest * per1000,
-    fargate: (taskVcpuSeconds / 3600) * PRICES.fargatePerVcpuHour * per1000,
+    fargate: (t.taskVcpuSeconds / 3600) * PRICES.fargatePerVcpuHour * per1000,
   };
   const orchestration = cost.stepFunctions + cost.lambda + cost.dynamodb + cost.sqs;
-  const throttleTotal = Object.values(throttles).reduce((a, b) => a + b, 0);
+  return { reads, writes, readUnits, writeUnits, sqsRequests, cost, orchestration };
+}
+
+export function computeReport(events: readonly TwinEvent[]): Report {
+  const start = events.find((e) => e.type === 'start') ?? ({} as TwinEvent);
+  const end = events.find((e) => e.type === 'end');
+  const budget = Number(start.budgetVcpu ?? 0);
+  const account = accountOf(events);
+  const endT = end?.t ?? events.reduce((t, e) => Math.max(t, e.t), 0);
+  const t = Tally.of(events, endT);
+  const { succeeded, failed, failureReasons, dlqCount, lost } = outcomesOf(t);
+  const { makespan, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm } = boundOf(
+    t,
+    events,
+    account,
+    start,
+  );
+  const latency = latencyOf(t);
+  const { reads, writes, readUnits, writeUnits, sqsRequests, cost, orchestration } = costOf(t);
+  const throttleTotal = Object.values(t.throttles).reduce((a, b) => a + b, 0);
   const effective = timeWeighted(budgetOverTime(events, budget), endT);
 
   return {
     design: String(start.design ?? 'unknown'),
     stage: String(start.stage ?? 'unknown'),
     seed: Number(start.seed ?? 0),
-    objects: arrived.size,
+    objects: t.arrived.size,
     succeeded,
     failed,
     lost,
     dlq: dlqCount,
-    jobsRunMoreThanOnce: [...successes.values()].filter((n) => n > 1).length,
-    jobsWithRetries: [...tasks.values()].filter((n) => n > 1).length,
-    jobsRunTwice: [...tasksOfJob.entries()].filter(([jobId, list]) => (successes.get(jobId) ?? 0) > 1 || overlaps(list)).length,
+    jobsRunMoreThanOnce: [...t.successes.values()].filter((n) => n > 1).length,
+    jobsWithRetries: [...t.tasks.values()].filter((n) => n > 1).length,
+    jobsRunTwice: [...t.tasksOfJob.entries()].filter(([jobId, list]) => (t.successes.get(jobId) ?? 0) > 1 || overlaps(list)).length,
     failureReasons,
     makespanSeconds: round(makespan),
     lowerBoundSeconds: round(lowerBound),
@@ -312,27 +363,27 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     budgetVcpu: budget,
     effectiveBudget: { min: round(effective.min), median: round(effective.median) },
     accountVcpuQuota: Number(start.accountVcpuQuota ?? 0),
-    peakVcpu: round(peak),
-    peakAccountVcpu: { onDemand: round(peakAccount.onDemand), spot: round(peakAccount.spot) },
-    runTaskCalls,
-    tasksStarted: taskStarts.length,
-    throttles: { total: throttleTotal, bySource: throttles, startExecution: meters.startExecutionThrottles ?? 0 },
-    vcpuLimitErrors: vcpuLimit,
-    vcpuLimitShareOfRunTaskCalls: runTaskCalls > 0 ? round(vcpuLimit / runTaskCalls, 4) : 0,
-    invalidParameterErrors: invalidParameter,
-    capacityErrors,
-    maxLeakSeconds: round(Math.max(0, ...leakSeconds)),
-    leaks: leakSeconds.length,
-    injectedFaults: injected,
-    executions,
-    stateTransitions: transitions,
-    stateTransitionsPerObject: arrived.size > 0 ? round(transitions / arrived.size, 2) : 0,
-    lambdaInvocations,
-    lambdaGbSeconds: round(gbSeconds),
-    lambdaThrottles: meters.lambdaThrottles ?? 0,
+    peakVcpu: round(t.peak),
+    peakAccountVcpu: { onDemand: round(t.peakAccount.onDemand), spot: round(t.peakAccount.spot) },
+    runTaskCalls: t.runTaskCalls,
+    tasksStarted: t.taskStarts.length,
+    throttles: { total: throttleTotal, bySource: t.throttles, startExecution: t.meters.startExecutionThrottles ?? 0 },
+    vcpuLimitErrors: t.vcpuLimit,
+    vcpuLimitShareOfRunTaskCalls: t.runTaskCalls > 0 ? round(t.vcpuLimit / t.runTaskCalls, 4) : 0,
+    invalidParameterErrors: t.invalidParameter,
+    capacityErrors: t.capacityErrors,
+    maxLeakSeconds: round(Math.max(0, ...t.leakSeconds)),
+    leaks: t.leakSeconds.length,
+    injectedFaults: t.injected,
+    executions: t.executions,
+    stateTransitions: t.transitions,
+    stateTransitionsPerObject: t.arrived.size > 0 ? round(t.transitions / t.arrived.size, 2) : 0,
+    lambdaInvocations: t.lambdaInvocations,
+    lambdaGbSeconds: round(t.gbSeconds),
+    lambdaThrottles: t.meters.lambdaThrottles ?? 0,
     dynamodbRequests: { reads, writes },
     dynamodbCapacityUnits: { read: round(readUnits, 1), write: writeUnits },
-    writeUnitsPerObject: arrived.size > 0 ? round(writeUnits / arrived.size, 2) : 0,
+    writeUnitsPerObject: t.arrived.size > 0 ? round(writeUnits / t.arrived.size, 2) : 0,
     sqsRequests,
     costPer1000Objects: {
       stepFunctions: round(cost.stepFunctions, 4),
@@ -343,8 +394,8 @@ export function computeReport(events: readonly TwinEvent[]): Report {
       fargate: round(cost.fargate, 4),
       formula: `USD per 1,000 objects, ${PRICES.region} list prices (${PRICES.asOf}, twin/prices.ts): transitions × $0.025/1k + Lambda requests × $0.20/M + GB-s × $0.0000166667 + DynamoDB write units × $0.625/M + read units × $0.125/M + SQS requests × $0.40/M; fargate = task vCPU-hours × $${PRICES.fargatePerVcpuHour} (On-Demand, memory excluded)`,
     },
-    admissionLatencySeconds: { median: quantile(0.5), p99: quantile(0.99), samples: latencies.length },
-    virtualSeconds: round(end?.t ?? lastSettle),
+    admissionLatencySeconds: latency,
+    virtualSeconds: round(end?.t ?? t.lastSettle),
     stoppedBy: String(end?.stoppedBy ?? 'unknown'),
   };
 }
