@@ -3,12 +3,19 @@ import { Testing } from 'cdktf';
 import type { EnvironmentConfig } from '../../environments';
 import { configurePool } from '../../functions/configure-pool';
 import { runDispatcher, StartedBatches } from '../../functions/dispatcher';
-import { capacitySettingsFromEnv, configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
+import {
+  capacitySettingsFromEnv,
+  configurePoolSettingsFromEnv,
+  dispatcherSettingsFromEnv,
+  janitorSettingsFromEnv,
+  type DispatcherSettings,
+} from '../../functions/environment';
 import { runJanitor } from '../../functions/janitor';
 import { executionArnOf, jobIdOf } from '../../functions/jobs';
 import { LEDGER_KEY_PREFIX } from '../../functions/ledger';
 import { readCapacity } from '../../functions/capacity';
 import { effectiveBudget, readPool } from '../../functions/limiter';
+import type { AwsClient } from '../../functions/runtime';
 import { STATES } from '../../modules/run-jobs/definition';
 import { PipelineStack, stackName } from '../../modules/stack';
 import { resolveReferences, type TerraformJson } from '../../scripts/synth-output';
@@ -193,6 +200,182 @@ function tableInput(t: Record<string, any>): CreateTableCommandInput {
   };
 }
 
+type Stage = ReturnType<typeof readStage>;
+type Clients = { sqs: AwsClient; sfn: AwsClient; ddb: AwsClient; lambda: AwsClient };
+
+/** What the wiring of one run shares. */
+interface Run {
+  readonly world: World;
+  readonly stage: Stage;
+  readonly clock: { now(): number; sleep(ms: number): Promise<void> };
+  readonly idOf: (o: { bucket: string; key: string; sequencer: string }) => string;
+  /** What EventBridge does for a target: the event to a queue; the rule's input, or else the event, to a function. */
+  readonly deliver: (target: TargetOf, event: Record<string, unknown>) => void;
+}
+
+/** The stage's queues; what reaches a dead-letter queue is recorded with its reason. */
+function createQueues(run: Run): void {
+  const { world, stage, idOf } = run;
+  const dlqNames = new Set(stage.queues.flatMap((q) => (q.redrive ? [q.redrive.deadLetterQueueName] : [])));
+  dlqNames.add(new URL(stage.dispatcher.env.DEAD_LETTER_QUEUE_URL).pathname.split('/').pop()!);
+  for (const queue of stage.queues) world.sqs.createQueue(queue);
+  world.sqs.onSend = (queueName, body, attributes) => {
+    if (!dlqNames.has(queueName)) return;
+    let jobId: string | undefined;
+    try {
+      const parsed = JSON.parse(body);
+      jobId = parsed.jobId ?? idOf({ bucket: parsed.detail.bucket.name, key: parsed.detail.object.key, sequencer: parsed.detail.object.sequencer });
+    } catch {
+      jobId = undefined;
+    }
+    world.dlq(jobId, attributes.reason?.StringValue ?? 'maxReceiveCount');
+  };
+}
+
+/** The dispatcher and the janitor: the real functions/ code, with the stage's settings and the runtime's clients. */
+function registerDispatchAndJanitor(run: Run, clients: Clients, leaks: LeakWatch, dispatcherSettings: DispatcherSettings): void {
+  const { world, stage, clock } = run;
+  const started = new StartedBatches();
+  const janitorSettings = janitorSettingsFromEnv(stage.janitor.env);
+  world.lambda.register({
+    name: stage.dispatcher.name,
+    memoryMB: stage.dispatcher.memoryMB,
+    reservedConcurrency: stage.dispatcher.reservedConcurrency,
+    handler: async () => {
+      try {
+        return await world.faults.dispatcherCrash.run({ sqs: clients.sqs, sfn: clients.sfn, ddb: clients.ddb }, (c) =>
+          runDispatcher({
+            ...c,
+            clock,
+            settings: dispatcherSettings,
+            started,
+            log: (event) => {
+              if (event.event === 'admitted') for (const jobId of event.jobIds) world.recorder.emit('admit', { jobId });
+            },
+          }),
+        );
+      } finally {
+        leaks.dispatcherRunEnded();
+      }
+    },
+  });
+  world.lambda.register({
+    name: stage.janitor.name,
+    memoryMB: stage.janitor.memoryMB,
+    reservedConcurrency: stage.janitor.reservedConcurrency,
+    handler: () =>
+      world.faults.janitorCrash.run(clients, (c) =>
+        runJanitor({
+          ...c,
+          clock,
+          settings: janitorSettings,
+          log: (event) => {
+            if (event.event === 'leaseReclaimed' && event.outcome === 'failed')
+              world.jobFailed(event.jobId, `Janitor: execution ${event.executionState}, attempts used up`);
+          },
+        }),
+      ),
+  });
+}
+
+/** The state machine as synthesized; the twin records each job's end and each lease's release. */
+function createStateMachine(run: Run, onHold: () => void): { jobsOf: (input: string) => Array<{ jobId: string }>; ended: Map<string, Set<number>> } {
+  const { world, stage } = run;
+  world.sfn.createStateMachine(stage.stateMachine.arn, stage.stateMachine.definition);
+  const jobsOf = (input: string) => (JSON.parse(input).jobs ?? []) as Array<{ jobId: string }>;
+  const ended = new Map<string, Set<number>>();
+  world.sfn.onMapIterationEnd(({ execution, index }) => {
+    const job = jobsOf(execution.input)[index];
+    if (!job) return;
+    if (!ended.has(execution.executionArn)) ended.set(execution.executionArn, new Set());
+    ended.get(execution.executionArn)!.add(index);
+    world.jobEnded(job.jobId);
+  });
+  // The states whose transaction gives a lease back (with the result, or back to the queue).
+  const releasing = new Set<string>([STATES.finishJob, STATES.recordFailure, STATES.giveBackLease, STATES.giveBackLeaseAndHold]);
+  world.sfn.onTaskEnd(({ stateName, input, error }) => {
+    if (error || !releasing.has(stateName)) return;
+    const key = input?.TransactItems?.[0]?.Update?.Key?.pk?.S as string | undefined;
+    world.recorder.emit('release', { jobId: key?.slice(LEDGER_KEY_PREFIX.length), vcpu: world.taskVcpu });
+    if (stateName === STATES.giveBackLeaseAndHold) onHold();
+  });
+  return { jobsOf, ended };
+}
+
+/** The capacity reader, every minute, on the account the scenario describes (Service Quotas, AWS/Usage). */
+function registerCapacity(run: Run, clients: Clients, tableName: string) {
+  const { world, stage, clock } = run;
+  const capacitySettings = capacitySettingsFromEnv(stage.capacity.env);
+  let lastEffective: number | undefined;
+  const emitBudget = async () => {
+    const effective = effectiveBudget(await readPool(world.ddb.documentClient, tableName)).vcpu;
+    if (effective !== lastEffective) world.recorder.emit('budget', { effectiveVcpu: effective });
+    lastEffective = effective;
+  };
+  const measureAccount = async () => {
+    await readCapacity({ quotas: world.account, cloudwatch: world.account, ddb: clients.ddb, clock, settings: capacitySettings });
+    await emitBudget();
+  };
+  world.lambda.register({
+    name: stage.capacity.name,
+    memoryMB: stage.capacity.memoryMB,
+    reservedConcurrency: stage.capacity.reservedConcurrency,
+    handler: measureAccount,
+  });
+  return { emitBudget, measureAccount };
+}
+
+/** An execution's end: its jobs' ends, and the stage's rule on its status changes, with the event EventBridge would send. */
+function onExecutionEnd(run: Run, leaks: LeakWatch, machine: ReturnType<typeof createStateMachine>): void {
+  const { world, stage, deliver } = run;
+  const onStatus = ruleForSource(stage.rules, 'aws.states');
+  world.sfn.onExecutionEnd((execution) => {
+    leaks.executionEnded(execution.name);
+    if (execution.status === 'SUCCEEDED') {
+      const seen = machine.ended.get(execution.executionArn);
+      machine.jobsOf(execution.input).forEach((job, index) => {
+        if (!seen?.has(index)) world.jobEnded(job.jobId);
+      });
+    }
+    if (onStatus.pattern?.detail?.status?.includes(execution.status)) {
+      const event = {
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        detail: { executionArn: execution.executionArn, stateMachineArn: stage.stateMachine.arn, status: execution.status },
+      };
+      for (const target of onStatus.targets) deliver(target, event);
+    }
+    machine.ended.delete(execution.executionArn);
+  });
+}
+
+/** Every scheduled rule of the stage at its rate, and the upload rule with its targets and their retry policy. */
+function schedulesAndUploads(run: Run): EventBridgeRule {
+  const { world, stage, deliver } = run;
+  const every = (seconds: number, fn: () => void) => {
+    const tick = () => {
+      fn();
+      world.clock.setTimeout(tick, seconds * 1000);
+    };
+    world.clock.setTimeout(tick, seconds * 1000);
+  };
+  for (const rule of stage.rules.filter((r) => r.everySeconds !== undefined)) {
+    for (const target of rule.targets) every(rule.everySeconds!, () => deliver(target, { source: 'aws.events', 'detail-type': 'Scheduled Event' }));
+  }
+  const onUpload = ruleForSource(stage.rules, 'aws.s3');
+  return new EventBridgeRule(
+    world.clock,
+    world.rng('eventbridge'),
+    world.recorder,
+    // EventBridge delivers to both targets at once; an asynchronous Lambda invocation is queued before a runtime
+    // starts, so the queue's copy lands first (in the twin, it is delivered first).
+    [...onUpload.targets]
+      .sort((a, b) => Number(a.kind === 'function') - Number(b.kind === 'function'))
+      .map((target) => async (event: Record<string, unknown>) => deliver(target, event)),
+    { duplicateRate: world.scenario.rates.duplicate, ...onUpload.retry },
+  );
+}
+
 export function sluiceDesign(_stage: string): Design {
   const idOf = (o: { bucket: string; key: string; sequencer: string }) => jobIdOf(o.bucket, o.key, '', o.sequencer);
   return {
@@ -200,46 +383,31 @@ export function sluiceDesign(_stage: string): Design {
     jobIdOf: idOf,
     async setup(world: World) {
       const stage = readStage(synthesize(world.stage));
-      const clock = { now: () => world.clock.now(), sleep: (ms: number) => world.clock.sleep(ms) };
-
-      const intakeName = new URL(stage.dispatcher.env.QUEUE_URL).pathname.split('/').pop()!;
-      /** What EventBridge does for a target: the event to a queue; the rule's input, or else the event, to a function. */
-      const deliver = (target: TargetOf, event: Record<string, unknown>) => {
-        if (target.kind === 'queue') world.sqs.sendMessage(queueUrl(target.queueName), JSON.stringify(event));
-        else world.lambda.invokeAsync(target.functionName, target.input ?? event);
+      const run: Run = {
+        world,
+        stage,
+        clock: { now: () => world.clock.now(), sleep: (ms: number) => world.clock.sleep(ms) },
+        idOf,
+        deliver: (target, event) => {
+          if (target.kind === 'queue') world.sqs.sendMessage(queueUrl(target.queueName), JSON.stringify(event));
+          else world.lambda.invokeAsync(target.functionName, target.input ?? event);
+        },
       };
-      const onStatus = ruleForSource(stage.rules, 'aws.states');
-      const dlqNames = new Set(stage.queues.flatMap((q) => (q.redrive ? [q.redrive.deadLetterQueueName] : [])));
-      dlqNames.add(new URL(stage.dispatcher.env.DEAD_LETTER_QUEUE_URL).pathname.split('/').pop()!);
-      for (const queue of stage.queues) world.sqs.createQueue(queue);
-      world.sqs.onSend = (queueName, body, attributes) => {
-        if (!dlqNames.has(queueName)) return;
-        let jobId: string | undefined;
-        try {
-          const parsed = JSON.parse(body);
-          jobId = parsed.jobId ?? idOf({ bucket: parsed.detail.bucket.name, key: parsed.detail.object.key, sequencer: parsed.detail.object.sequencer });
-        } catch {
-          jobId = undefined;
-        }
-        world.dlq(jobId, attributes.reason?.StringValue ?? 'maxReceiveCount');
-      };
-
+      createQueues(run);
       for (const table of stage.tables) await world.ddb.createTable(table);
       const dispatcherSettings = dispatcherSettingsFromEnv(stage.dispatcher.env);
       if (dispatcherSettings.bucketName !== world.bucketName)
         throw new Error(`sluice twin: the dispatcher reads bucket ${dispatcherSettings.bucketName}, the world uploads to ${world.bucketName}`);
-      const janitorSettings = janitorSettingsFromEnv(stage.janitor.env);
       await configurePool(world.ddb.documentClient, configurePoolSettingsFromEnv(stage.configurePool.env), stage.configurePool.seed, world.clock.now());
 
       // The functions' clients as the Lambda runtime gives them: the SDK's retries over each service (StartExecution
       // may answer 503, DynamoDB may throttle), and an invocation that may die between two calls.
-      const clients = {
+      const clients: Clients = {
         sqs: world.faults.sdk(world.sqs),
         sfn: world.faults.sdk(world.faults.startExecution(world.sfn)),
         ddb: world.faults.sdk(world.ddb.documentClient, SDK_RETRY.dynamodb),
         lambda: world.faults.sdk(world.lambda),
       };
-      const started = new StartedBatches();
       const executionOf = (batch: string) => {
         const execution = world.sfn.describeExecution(executionArnOf(stage.stateMachine.arn, batch));
         return !execution ? 'none' : execution.status === 'RUNNING' ? 'running' : 'ended';
@@ -250,131 +418,16 @@ export function sluiceDesign(_stage: string): Design {
         if (pk?.startsWith(LEDGER_KEY_PREFIX)) leaks.leaseChanged(pk.slice(LEDGER_KEY_PREFIX.length), item?.lease?.M?.execution?.S as string | undefined);
       });
 
-      world.lambda.register({
-        name: stage.dispatcher.name,
-        memoryMB: stage.dispatcher.memoryMB,
-        reservedConcurrency: stage.dispatcher.reservedConcurrency,
-        handler: async () => {
-          try {
-            return await world.faults.dispatcherCrash.run({ sqs: clients.sqs, sfn: clients.sfn, ddb: clients.ddb }, (c) =>
-              runDispatcher({
-                ...c,
-                clock,
-                settings: dispatcherSettings,
-                started,
-                log: (event) => {
-                  if (event.event === 'admitted') for (const jobId of event.jobIds) world.recorder.emit('admit', { jobId });
-                },
-              }),
-            );
-          } finally {
-            leaks.dispatcherRunEnded();
-          }
-        },
-      });
-      world.lambda.register({
-        name: stage.janitor.name,
-        memoryMB: stage.janitor.memoryMB,
-        reservedConcurrency: stage.janitor.reservedConcurrency,
-        handler: () =>
-          world.faults.janitorCrash.run(clients, (c) =>
-            runJanitor({
-              ...c,
-              clock,
-              settings: janitorSettings,
-              log: (event) => {
-                if (event.event === 'leaseReclaimed' && event.outcome === 'failed')
-                  world.jobFailed(event.jobId, `Janitor: execution ${event.executionState}, attempts used up`);
-              },
-            }),
-          ),
-      });
-
-      world.sfn.createStateMachine(stage.stateMachine.arn, stage.stateMachine.definition);
-      const jobsOf = (input: string) => (JSON.parse(input).jobs ?? []) as Array<{ jobId: string }>;
-      const ended = new Map<string, Set<number>>();
-      world.sfn.onMapIterationEnd(({ execution, index }) => {
-        const job = jobsOf(execution.input)[index];
-        if (!job) return;
-        if (!ended.has(execution.executionArn)) ended.set(execution.executionArn, new Set());
-        ended.get(execution.executionArn)!.add(index);
-        world.jobEnded(job.jobId);
-      });
-      // The states whose transaction gives a lease back (with the result, or back to the queue).
-      const releasing = new Set<string>([STATES.finishJob, STATES.recordFailure, STATES.giveBackLease, STATES.giveBackLeaseAndHold]);
-      world.sfn.onTaskEnd(({ stateName, input, error }) => {
-        if (error || !releasing.has(stateName)) return;
-        const key = input?.TransactItems?.[0]?.Update?.Key?.pk?.S as string | undefined;
-        world.recorder.emit('release', { jobId: key?.slice(LEDGER_KEY_PREFIX.length), vcpu: world.taskVcpu });
-        if (stateName === STATES.giveBackLeaseAndHold) void emitBudget();
-      });
-
-      // The capacity reader, every minute, on the account the scenario describes (Service Quotas, AWS/Usage).
-      const capacitySettings = capacitySettingsFromEnv(stage.capacity.env);
-      let lastEffective: number | undefined;
-      const emitBudget = async () => {
-        const effective = effectiveBudget(await readPool(world.ddb.documentClient, dispatcherSettings.tableName)).vcpu;
-        if (effective !== lastEffective) world.recorder.emit('budget', { effectiveVcpu: effective });
-        lastEffective = effective;
-      };
-      const measureAccount = async () => {
-        await readCapacity({ quotas: world.account, cloudwatch: world.account, ddb: clients.ddb, clock, settings: capacitySettings });
-        await emitBudget();
-      };
-      world.lambda.register({
-        name: stage.capacity.name,
-        memoryMB: stage.capacity.memoryMB,
-        reservedConcurrency: stage.capacity.reservedConcurrency,
-        handler: measureAccount,
-      });
+      registerDispatchAndJanitor(run, clients, leaks, dispatcherSettings);
+      let emitBudget: () => Promise<void> = async () => undefined;
+      const machine = createStateMachine(run, () => void emitBudget());
+      const capacity = registerCapacity(run, clients, dispatcherSettings.tableName);
+      emitBudget = capacity.emitBudget;
       // The run meets a stage deployed a while ago: its capacity reader (every minute) has measured the account already.
-      await measureAccount();
-      world.sfn.onExecutionEnd((execution) => {
-        leaks.executionEnded(execution.name);
-        if (execution.status === 'SUCCEEDED') {
-          const seen = ended.get(execution.executionArn);
-          jobsOf(execution.input).forEach((job, index) => {
-            if (!seen?.has(index)) world.jobEnded(job.jobId);
-          });
-        }
-        // The stage's rule on this state machine's status changes, with the event EventBridge would send.
-        if (onStatus.pattern?.detail?.status?.includes(execution.status)) {
-          const event = {
-            source: 'aws.states',
-            'detail-type': 'Step Functions Execution Status Change',
-            detail: { executionArn: execution.executionArn, stateMachineArn: stage.stateMachine.arn, status: execution.status },
-          };
-          for (const target of onStatus.targets) deliver(target, event);
-        }
-        ended.delete(execution.executionArn);
-      });
-
-      // Every scheduled rule of the stage, at its rate.
-      const every = (seconds: number, fn: () => void) => {
-        const tick = () => {
-          fn();
-          world.clock.setTimeout(tick, seconds * 1000);
-        };
-        world.clock.setTimeout(tick, seconds * 1000);
-      };
-      for (const rule of stage.rules.filter((r) => r.everySeconds !== undefined)) {
-        for (const target of rule.targets) every(rule.everySeconds!, () => deliver(target, { source: 'aws.events', 'detail-type': 'Scheduled Event' }));
-      }
-
-      // The stage's rule on uploads, with its targets (the intake queue, the dispatcher) and their retry policy.
-      const onUpload = ruleForSource(stage.rules, 'aws.s3');
-      const intakeUrl = queueUrl(intakeName);
-      const rule = new EventBridgeRule(
-        world.clock,
-        world.rng('eventbridge'),
-        world.recorder,
-        // EventBridge delivers to both targets at once; an asynchronous Lambda invocation is queued before a runtime
-        // starts, so the queue's copy lands first (in the twin, it is delivered first).
-        [...onUpload.targets]
-          .sort((a, b) => Number(a.kind === 'function') - Number(b.kind === 'function'))
-          .map((target) => async (event: Record<string, unknown>) => deliver(target, event)),
-        { duplicateRate: world.scenario.rates.duplicate, ...onUpload.retry },
-      );
+      await capacity.measureAccount();
+      onExecutionEnd(run, leaks, machine);
+      const rule = schedulesAndUploads(run);
+      const intakeUrl = queueUrl(new URL(stage.dispatcher.env.QUEUE_URL).pathname.split('/').pop()!);
       return {
         upload: (object) => rule.put(s3Event(object, new Date(world.clock.now()).toISOString())),
         // Queued wake-ups (throttled and retried with backoff up to 5 min) would only find an empty queue.
