@@ -9,6 +9,8 @@ import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } f
 
 export interface IntakeProps {
   readonly namePrefix: string;
+  /** The stage's name, for the commands the alarms point at. */
+  readonly stage: string;
   readonly bucketName: string;
   readonly inputPrefix: string;
   readonly inputSuffix?: string;
@@ -49,8 +51,23 @@ export class Intake extends Construct {
 
   constructor(scope: Construct, id: string, props: IntakeProps) {
     super(scope, id);
-    const { namePrefix } = props;
+    const { queue, deadLetters, ruleDeadLetters } = this.queues(props);
+    const rule = this.rule(props, queue, ruleDeadLetters);
+    this.onlyFromRule(rule, queue, ruleDeadLetters);
+    this.alarms(props, queue, deadLetters, ruleDeadLetters);
+    this.ruleArn = rule.arn;
+    this.ruleName = rule.name;
+    this.queueArn = queue.arn;
+    this.queueUrl = queue.url;
+    this.queueName = queue.name;
+    this.deadLetterQueueArn = deadLetters.arn;
+    this.deadLetterQueueUrl = deadLetters.url;
+    this.ruleDeadLetterQueueArn = ruleDeadLetters.arn;
+  }
 
+  /** The intake queue, its DLQ, and the DLQ of the rule's own undelivered events. */
+  private queues(props: IntakeProps): { queue: SqsQueue; deadLetters: SqsQueue; ruleDeadLetters: SqsQueue } {
+    const { namePrefix } = props;
     const deadLetters = new SqsQueue(this, 'dead-letters', {
       name: intakeDeadLetterQueueName(namePrefix),
       messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
@@ -70,7 +87,12 @@ export class Intake extends Construct {
       messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
       sqsManagedSseEnabled: true,
     });
+    return { queue, deadLetters, ruleDeadLetters };
+  }
 
+  /** Uploads in the input prefix (and suffix) → the queue, retried by EventBridge, then its DLQ. */
+  private rule(props: IntakeProps, queue: SqsQueue, ruleDeadLetters: SqsQueue): CloudwatchEventRule {
+    const { namePrefix } = props;
     const rule = new CloudwatchEventRule(this, 'object-created', {
       name: `${namePrefix}-object-created`,
       description: `S3 Object Created in ${props.inputPrefix}${props.inputSuffix ? `*${props.inputSuffix}` : ''} → intake queue`,
@@ -86,7 +108,11 @@ export class Intake extends Construct {
       },
       deadLetterConfig: { arn: ruleDeadLetters.arn },
     });
+    return rule;
+  }
 
+  /** Only the rule may send to the queue and to the rule's DLQ, over TLS. */
+  private onlyFromRule(rule: CloudwatchEventRule, queue: SqsQueue, ruleDeadLetters: SqsQueue): void {
     const onlyFromRule = (queueArn: string, sid: string) =>
       policyJson(
         {
@@ -107,7 +133,9 @@ export class Intake extends Construct {
       queueUrl: ruleDeadLetters.url,
       policy: onlyFromRule(ruleDeadLetters.arn, 'OnlyTheObjectCreatedRuleDeadLetters'),
     });
+  }
 
+  private alarms(props: IntakeProps, queue: SqsQueue, deadLetters: SqsQueue, ruleDeadLetters: SqsQueue): void {
     props.observability.alarm({
       namespace: 'AWS/SQS',
       statistic: 'Maximum',
@@ -115,7 +143,7 @@ export class Intake extends Construct {
       dimensions: { QueueName: deadLetters.name },
       metric: 'ApproximateNumberOfMessagesVisible',
       threshold: 0,
-      description: 'Poison or repeatedly failing intake messages; each carries its reason. Inspect, fix, redrive.',
+      description: `Poison or repeatedly failing intake messages; each carries its reason. npx sluice failures --stage ${props.stage} shows them; fix, then npx sluice redrive --dlq.`,
     });
     props.observability.alarm({
       namespace: 'AWS/SQS',
@@ -124,7 +152,7 @@ export class Intake extends Construct {
       dimensions: { QueueName: ruleDeadLetters.name },
       metric: 'ApproximateNumberOfMessagesVisible',
       threshold: 0,
-      description: 'EventBridge could not deliver S3 events to the intake queue; replay them from this queue.',
+      description: `EventBridge could not deliver S3 events to the intake queue. npx sluice redrive --dlq --stage ${props.stage} sends them on.`,
     });
     props.observability.alarm({
       namespace: 'AWS/SQS',
@@ -135,14 +163,5 @@ export class Intake extends Construct {
       threshold: props.backlogAlarmAgeSeconds,
       description: 'Uploads have waited longer than expected for capacity: the budget may be too small or paused.',
     });
-
-    this.ruleArn = rule.arn;
-    this.ruleName = rule.name;
-    this.queueArn = queue.arn;
-    this.queueUrl = queue.url;
-    this.queueName = queue.name;
-    this.deadLetterQueueArn = deadLetters.arn;
-    this.deadLetterQueueUrl = deadLetters.url;
-    this.ruleDeadLetterQueueArn = ruleDeadLetters.arn;
   }
 }

@@ -90,6 +90,7 @@ export class PipelineStack extends TerraformStack {
     });
     this.intake = new Intake(this, 'intake', {
       namePrefix,
+      stage: config.stage,
       bucketName: this.bucket.bucketName,
       inputPrefix: config.bucket.inputPrefix,
       inputSuffix: config.bucket.inputSuffix,
@@ -157,7 +158,7 @@ export class PipelineStack extends TerraformStack {
       value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${this.dashboard.dashboardName}`,
     });
     new TerraformOutput(this, 'configure_pool_function', {
-      description: 'Invoke with {"budgetVcpu","ratePerSecond","burst"} to change the limiter at run time (budget 0 pauses)',
+      description: 'Sets the limiter; at run time use npx sluice pause | resume | resize (the same validation, the pool shown before and after)',
       value: this.dispatch.configurePool.functionName,
     });
   }
