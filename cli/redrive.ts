@@ -51,12 +51,15 @@ export function checkRequest(request: RedriveRequest): void {
     if (!/^[0-9a-f]{32}$/.test(id)) throw new CliError(`--job takes job ids (32 hex digits; sluice find shows them), not "${id}"`, EXIT.usage);
 }
 
-/** Why a job named for redrive is left alone; undefined when it goes back. */
-function skipReason(row: LedgerRow | undefined, named: boolean): string | undefined {
+/** Why a job asked for is left alone; undefined when it goes back. `named`: by --job, not found by --failed. */
+export function skipReason(row: LedgerRow | undefined, named: boolean): string | undefined {
   if (!row) return 'no such job in the ledger';
-  if (row.lease) return `its lease is still held (batch ${row.lease.execution}); the janitor gives it back within ${JANITOR_PERIOD_MINUTES} minutes`;
-  if (row.status === 'failed') return undefined;
-  if (row.status === 'queued' && named) return undefined; // re-sent: an interrupted redrive may have left it without a message
+  const leaseHeld = row.lease
+    ? `its lease is still held (batch ${row.lease.execution}); the janitor gives it back within ${JANITOR_PERIOD_MINUTES} minutes`
+    : undefined;
+  if (row.status === 'failed') return leaseHeld;
+  // Re-sent: an interrupted redrive may have left it queued without a message.
+  if (row.status === 'queued' && named) return leaseHeld;
   return `${row.status}: only failed jobs are redriven`;
 }
 

@@ -3,7 +3,7 @@ import { formatFound, parseTarget, type FoundJob } from '../../cli/find';
 import { parseDuration, parseNumber } from '../../cli/options';
 import { formatChange, isDrained } from '../../cli/pool';
 import { progressBar } from '../../cli/progress';
-import { formatRedrive } from '../../cli/redrive';
+import { formatRedrive, skipReason } from '../../cli/redrive';
 import { run } from '../../cli/main';
 import { EXIT, stageNames } from '../../cli/stage';
 import { formatStatus, type StageStatus } from '../../cli/status';
@@ -281,4 +281,17 @@ test('the progress bar draws on a terminal and stays silent in a pipe', () => {
   bar.update(1, 2, 'jobs');
   bar.end();
   expect(written).toEqual([`\rredrive [${'#'.repeat(15)}${'.'.repeat(15)}] 1/2 jobs\x1b[K`, '\r\x1b[K']);
+});
+
+test('redrive says why it leaves a job: unknown, running or done, or failed with its lease still held', () => {
+  const row = { jobId: 'a'.repeat(32), status: 'failed', bucket: 'b', objectKey: 'k', versionId: 'v', sequencer: 's', admissions: 1, failedRuns: 0 } as const;
+  const lease = { execution: 'batch1-x', vcpu: 1, admittedAt: 0, expiresAt: 0 };
+  expect(skipReason(undefined, true)).toBe('no such job in the ledger');
+  expect(skipReason(row, false)).toBeUndefined();
+  expect(skipReason({ ...row, lease }, false)).toMatch(/^its lease is still held \(batch batch1-x\); the janitor gives it back within 5 minutes$/);
+  expect(skipReason({ ...row, status: 'running', lease }, true)).toBe('running: only failed jobs are redriven');
+  expect(skipReason({ ...row, status: 'succeeded' }, true)).toBe('succeeded: only failed jobs are redriven');
+  // Named, a queued job without a lease is sent again; one found by --failed never is queued.
+  expect(skipReason({ ...row, status: 'queued' }, true)).toBeUndefined();
+  expect(skipReason({ ...row, status: 'queued' }, false)).toBe('queued: only failed jobs are redriven');
 });
