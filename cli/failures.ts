@@ -2,10 +2,11 @@
  * `sluice failures`: failed jobs since a time, grouped by error with counts and examples, from the state table's
  * sparse failed-by-day index (one Query per UTC day, never a scan); and what the dead-letter queues hold, by reason.
  */
-import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { EnvironmentConfig } from '../environments';
 import { FAILED_INDEX, failedDayOf, readLedgerRows } from '../functions/ledger';
+import { changeVisibilityInBatches } from '../functions/queue-batches';
 import { isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 /** A failed job as the index holds it. */
@@ -109,15 +110,7 @@ export async function peekDeadLetters(clients: StageClients, url: string, limit 
     for (const m of Messages) seen.set(m.MessageId!, m);
   }
   const messages = [...seen.values()];
-  for (let i = 0; i < messages.length; i += 10) {
-    const chunk = messages.slice(i, i + 10);
-    await clients.sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: url,
-        Entries: chunk.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })),
-      }),
-    );
-  }
+  await changeVisibilityInBatches(clients.sqs, url, messages, 0);
   return messages;
 }
 

@@ -5,15 +5,10 @@
  * asked for: it would only come back. Run twice, the second finds nothing failed and no dead letter it would move;
  * the ledger, not the command, decides what runs, so a message sent twice starts one job.
  */
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  type Message,
-} from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import type { EnvironmentConfig } from '../environments';
 import { readLedgerRows, redriveFailedJob, resendQueued, type JobStatus, type LedgerRow } from '../functions/ledger';
+import { changeVisibilityInBatches, deleteInBatches } from '../functions/queue-batches';
 import { JANITOR_PERIOD_MINUTES } from '../modules/dispatch';
 import { peekDeadLetters, queryFailedJobs } from './failures';
 import type { Progress } from './progress';
@@ -131,16 +126,13 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
     const sentIds = new Set((sent.Successful ?? []).map((e) => e.Id));
     // Only what reached the intake queue leaves the DLQ; the rest is visible again within a minute.
     const deletable = movable.filter((_, i) => sentIds.has(String(i)));
-    if (deletable.length > 0) {
-      const deleted = await clients.sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: fromUrl, Entries: deletable.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+    // One receive's worth (ten at most): one delete call, so `notDeleted` is all of them that failed.
+    const notDeleted = await deleteInBatches(clients.sqs, fromUrl, deletable);
+    if (notDeleted.length > 0) {
+      throw new CliError(
+        `${notDeleted.length} message(s) were sent to the intake queue but not deleted from the DLQ (${notDeleted[0].Code}); they come back in a minute: run redrive --dlq again`,
+        EXIT.failed,
       );
-      if ((deleted.Failed ?? []).length > 0) {
-        throw new CliError(
-          `${deleted.Failed!.length} message(s) were sent to the intake queue but not deleted from the DLQ (${deleted.Failed![0].Code}); they come back in a minute: run redrive --dlq again`,
-          EXIT.failed,
-        );
-      }
     }
     if ((sent.Failed ?? []).length > 0)
       throw new CliError(`the intake queue refused ${sent.Failed!.length} message(s): ${sent.Failed![0].Code} ${sent.Failed![0].Message ?? ''}`, EXIT.failed);
@@ -148,15 +140,7 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
     progress.update(moved + poison, total, 'dead letters');
   }
   // The poison left behind is visible again at once (hidden only while the move ran, so it was counted once).
-  for (let i = 0; i < left.length; i += 10) {
-    const chunk = left.slice(i, i + 10);
-    await clients.sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: fromUrl,
-        Entries: chunk.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })),
-      }),
-    );
-  }
+  await changeVisibilityInBatches(clients.sqs, fromUrl, left, 0);
   return { moved, poison };
 }
 

@@ -13,15 +13,7 @@
  * minute, so waiting work costs nothing. It runs one at a time (reserved concurrency 1).
  */
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  SQSClient,
-  type Message,
-} from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { admitBatch } from './admission';
@@ -29,8 +21,9 @@ import { deleteBatchRecord, readBatchRecord } from './batches';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
-import { planAdmission, readPool, readReleased, releasedShardKey, type Lease, type PoolState } from './limiter';
+import { planAdmission, readPool, readReleased, releasedShardKey, type AdmissionPlan, type Lease, type PoolState } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
+import { changeVisibilityInBatches, deleteInBatches } from './queue-batches';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 export interface DispatcherDeps {
@@ -81,7 +74,7 @@ type Run = DispatcherDeps & { readonly started: StartedBatches };
 
 export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRunSummary> {
   const deps: Run = { ...input, started: input.started ?? startedInThisProcess };
-  const { ddb, clock, settings } = deps;
+  const { clock, settings } = deps;
   const log = deps.log ?? (() => undefined);
   const started = clock.now();
   const summary: DispatcherRunSummary = {
@@ -94,66 +87,112 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
     reclaimed: 0,
     stoppedBecause: 'queue-empty',
   };
-
-  let pool = await readPool(ddb, settings.tableName);
-  if (await reclaimUnstartedBatch(deps, pool, log)) {
-    summary.reclaimed++;
-    pool = await readPool(ddb, settings.tableName);
-  }
-  let releasedFresh = true;
-  let batchOpenedAt: number | undefined;
+  const state: RunState = { pool: await startingPool(deps, summary, log), releasedFresh: true, batchOpenedAt: undefined };
   for (;;) {
     if (clock.now() - started >= settings.maxRunMs) {
       summary.stoppedBecause = 'time-limit';
       break;
     }
-    const now = clock.now();
-    const plan = planAdmission(pool, now, settings.taskVcpu, settings.jobsPerExecution);
-    if (plan.count === 0 && (plan.limitedBy === 'budget' || plan.limitedBy === 'account')) {
-      // Releases since the last read only make room: look once more before stopping.
-      if (!releasedFresh) {
-        pool = { ...pool, releasedVcpu: await readReleased(ddb, settings.tableName) };
-        releasedFresh = true;
-        continue;
-      }
-      summary.stoppedBecause = plan.limitedBy === 'account' ? 'account-full' : 'no-budget'; // the next release wakes it
-      break;
-    }
-    const backlog = await visibleBacklog(deps.sqs, settings.queueUrl);
-    if (backlog === 0) break;
-    // A full batch: as many as wait, up to a batch, and no more than the bucket can ever hold at once.
-    const full = Math.min(settings.jobsPerExecution, backlog, pool.burst);
-    if (plan.count < full) {
-      // Fewer than a full batch fit now: wait for more room (releases, tokens) until the batch window closes.
-      batchOpenedAt ??= now;
-      const windowEnds = batchOpenedAt + settings.batchWindowMs;
-      if (now < windowEnds || plan.count === 0) {
-        const wakeAt = plan.count === 0 ? plan.nextTokenAt : windowEnds;
-        summary.waits++;
-        await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
-        if (plan.limitedBy === 'tokens') {
-          releasedFresh = false; // room was not what it waited for: read the releases only when room runs short
-        } else {
-          pool = { ...pool, releasedVcpu: await readReleased(ddb, settings.tableName) };
-          releasedFresh = true;
-        }
-        continue;
-      }
-    }
-    batchOpenedAt = undefined;
-    const gathered = await gather(deps, plan.count, summary, log);
-    if (gathered.receivedAny === false) break;
-    if (gathered.jobs.length === 0) continue;
-    const result = await admitAndStart(deps, pool, gathered.jobs, summary, log);
-    if (result.outcome !== 'ok') {
-      summary.stoppedBecause = result.outcome;
-      break;
-    }
-    pool = result.pool;
-    releasedFresh = false;
+    if ((await dispatchRound(deps, state, summary, log)) === 'stop') break;
   }
   log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
   return summary;
+}
+
+/** What a run carries from one round to the next. */
+interface RunState {
+  pool: PoolState;
+  /** Whether `pool.releasedVcpu` was read since the last admission or wait for tokens. */
+  releasedFresh: boolean;
+  /** When the batch being gathered first fell short of full; undefined while none is. */
+  batchOpenedAt: number | undefined;
+}
+
+type RoundOutcome = 'next' | 'stop';
+
+/** The pool the run starts from: a batch the last run admitted but never started is given back first. */
+async function startingPool(deps: Run, summary: DispatcherRunSummary, log: Log): Promise<PoolState> {
+  const pool = await readPool(deps.ddb, deps.settings.tableName);
+  if (!(await reclaimUnstartedBatch(deps, pool, log))) return pool;
+  summary.reclaimed++;
+  return readPool(deps.ddb, deps.settings.tableName);
+}
+
+/** One round: plan from the pool, then stop, wait for room, or gather a batch and admit it. */
+async function dispatchRound(deps: Run, state: RunState, summary: DispatcherRunSummary, log: Log): Promise<RoundOutcome> {
+  const { clock, settings } = deps;
+  const now = clock.now();
+  const plan = planAdmission(state.pool, now, settings.taskVcpu, settings.jobsPerExecution);
+  if (plan.count === 0 && (plan.limitedBy === 'budget' || plan.limitedBy === 'account')) return rereadOrStop(deps, state, plan.limitedBy, summary);
+  const backlog = await visibleBacklog(deps.sqs, settings.queueUrl);
+  if (backlog === 0) return 'stop';
+  if (await waitedForFullBatch(deps, state, plan, now, backlog, summary)) return 'next';
+  state.batchOpenedAt = undefined;
+  return gatherAndAdmit(deps, state, plan.count, summary, log);
+}
+
+/**
+ * Out of room. Releases since the last read only make room: look once more before stopping. Stopped, the run
+ * costs nothing while it waits: the next release wakes the dispatcher.
+ */
+async function rereadOrStop(deps: Run, state: RunState, limitedBy: 'budget' | 'account', summary: DispatcherRunSummary): Promise<RoundOutcome> {
+  if (!state.releasedFresh) {
+    await rereadReleased(deps, state);
+    return 'next';
+  }
+  summary.stoppedBecause = limitedBy === 'account' ? 'account-full' : 'no-budget';
+  return 'stop';
+}
+
+async function rereadReleased(deps: Run, state: RunState): Promise<void> {
+  state.pool = { ...state.pool, releasedVcpu: await readReleased(deps.ddb, deps.settings.tableName) };
+  state.releasedFresh = true;
+}
+
+/**
+ * When fewer than a full batch fit now, waits for more room (releases, tokens) until the batch window closes, so
+ * jobs that can go together share one execution. A full batch is as many as wait, up to a batch, and no more than
+ * the bucket can ever hold at once. Answers whether it waited: the round is then planned again.
+ */
+async function waitedForFullBatch(
+  deps: Run,
+  state: RunState,
+  plan: AdmissionPlan,
+  now: number,
+  backlog: number,
+  summary: DispatcherRunSummary,
+): Promise<boolean> {
+  const { clock, settings } = deps;
+  const full = Math.min(settings.jobsPerExecution, backlog, state.pool.burst);
+  if (plan.count >= full) return false;
+  state.batchOpenedAt ??= now;
+  const windowEnds = state.batchOpenedAt + settings.batchWindowMs;
+  // The window closed with room for some: they go as they are.
+  if (now >= windowEnds && plan.count > 0) return false;
+  const wakeAt = plan.count === 0 ? plan.nextTokenAt : windowEnds;
+  summary.waits++;
+  await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
+  if (plan.limitedBy === 'tokens') {
+    state.releasedFresh = false; // room was not what it waited for: read the releases only when room runs short
+  } else {
+    await rereadReleased(deps, state);
+  }
+  return true;
+}
+
+/** Receives up to `count` jobs and admits them as one batch; stops the run when nothing came or admission failed. */
+async function gatherAndAdmit(deps: Run, state: RunState, count: number, summary: DispatcherRunSummary, log: Log): Promise<RoundOutcome> {
+  const gathered = await gather(deps, count, summary, log);
+  if (gathered.receivedAny === false) return 'stop';
+  if (gathered.jobs.length === 0) return 'next';
+  const result = await admitAndStart(deps, state.pool, gathered.jobs, summary, log);
+  if (result.outcome !== 'ok') {
+    summary.stoppedBecause = result.outcome;
+    return 'stop';
+  }
+  state.pool = result.pool;
+  state.releasedFresh = false;
+  return 'next';
 }
 
 async function visibleBacklog(sqs: AwsClient, queueUrl: string): Promise<number> {
@@ -244,7 +283,7 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
       seen.add(parsed.job.jobId);
       jobs.push({ job: parsed.job, message });
     }
-    await deleteMessages(sqs, settings.queueUrl, toDelete);
+    await deleteIntakeMessages(sqs, settings.queueUrl, toDelete);
     if (Messages.length < Math.min(10, wanted)) break;
   }
   return { jobs, receivedAny };
@@ -267,6 +306,7 @@ async function refusalOf(deps: Run, row: LedgerRow | undefined): Promise<'duplic
   }
 }
 
+/** Admits the candidates the pool takes as one batch and starts its execution; the messages of the started go. */
 async function admitAndStart(
   deps: Run,
   initialPool: PoolState,
@@ -274,118 +314,150 @@ async function admitAndStart(
   summary: DispatcherRunSummary,
   log: Log,
 ): Promise<{ outcome: 'ok'; pool: PoolState } | { outcome: 'start-failed' | 'contention' }> {
-  const { sqs, sfn, ddb, clock, settings } = deps;
-  let pool = initialPool;
-  let batch = candidates;
-  let lease: Lease | undefined;
-  for (let tries = 0; tries < ADMISSION_TRIES && batch.length > 0; tries++) {
-    const now = clock.now();
-    const plan = planAdmission(pool, now, settings.taskVcpu, batch.length);
-    if (plan.count < batch.length) {
-      await changeVisibility(
-        sqs,
-        settings.queueUrl,
-        batch.slice(plan.count).map((r) => r.message),
-        0,
-      );
-      batch = batch.slice(0, plan.count);
-      if (batch.length === 0) break;
-    }
-    const jobs = batch.map((r) => r.job);
-    const result = await admitBatch(ddb, settings, pool, jobs, executionNameFor(jobs), settings.taskVcpu, settings.leaseSeconds * 1000, now);
-    if (result.kind === 'admitted') {
-      pool = result.pool;
-      lease = result.lease;
-      break;
-    }
-    if (result.kind === 'stale') {
-      pool = await readPool(ddb, settings.tableName);
-      continue;
-    }
-    for (const { index, row } of result.refused) {
-      const received = batch[index];
-      if ((await refusalOf(deps, row)) === 'duplicate') {
-        log({ event: 'duplicate', jobId: received.job.jobId, key: received.job.key, status: row?.status });
-        summary.duplicates++;
-        await deleteMessages(sqs, settings.queueUrl, [received.message]);
-      } else {
-        log({ event: 'leaseStillHeld', jobId: received.job.jobId, batch: row?.lease?.execution });
-        summary.deferred++;
-        await changeVisibility(sqs, settings.queueUrl, [received.message], HELD_LEASE_RETRY_SECONDS);
-      }
-    }
-    const refused = new Set(result.refused.map((r) => r.index));
-    batch = batch.filter((_, i) => !refused.has(i));
-  }
+  const { sqs, settings } = deps;
+  const { pool, batch, lease } = await admit(deps, initialPool, candidates, summary, log);
   if (!lease) {
-    if (batch.length > 0)
-      await changeVisibility(
-        sqs,
-        settings.queueUrl,
-        batch.map((r) => r.message),
-        0,
-      );
-    return batch.length > 0 ? { outcome: 'contention' } : { outcome: 'ok', pool };
+    if (batch.length === 0) return { outcome: 'ok', pool };
+    // Every try was stale or refused: what is left is visible again at once, for the next run.
+    await changeVisibilityInBatches(
+      sqs,
+      settings.queueUrl,
+      batch.map((r) => r.message),
+      0,
+    );
+    return { outcome: 'contention' };
   }
-
-  const jobs = batch.map((r) => r.job);
-  const name = lease.execution;
-  const input: { jobs: JobInput[] } = { jobs: jobs.map((job) => ({ ...job, vcpu: settings.taskVcpu, releaseShard: releasedShardKey(job.jobId).pk })) };
-  try {
-    await sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));
-  } catch (error) {
-    // Same name means same jobs in the same round: that execution already runs them.
-    if ((error as Error).name !== 'ExecutionAlreadyExists') {
-      log({ event: 'startFailed', execution: name, error: (error as Error).name, message: (error as Error).message });
-      for (const job of jobs) {
-        await releaseLease(ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `StartExecution failed: ${(error as Error).name}` }, clock);
-      }
-      await deleteBatchRecord(ddb, settings.batchesTableName, name);
-      await changeVisibility(
-        sqs,
-        settings.queueUrl,
-        batch.map((r) => r.message),
-        START_FAILURE_RETRY_SECONDS,
-      );
-      return { outcome: 'start-failed' };
-    }
-  }
-  deps.started.add(name);
-  await deleteMessages(
+  if (!(await startExecution(deps, lease, batch, log))) return { outcome: 'start-failed' };
+  deps.started.add(lease.execution);
+  await deleteIntakeMessages(
     sqs,
     settings.queueUrl,
     batch.map((r) => r.message),
   );
+  const jobs = batch.map((r) => r.job);
   summary.admitted += jobs.length;
   summary.executionsStarted++;
-  log({ event: 'admitted', execution: name, jobs: jobs.length, jobIds: jobs.map((j) => j.jobId) });
+  log({ event: 'admitted', execution: lease.execution, jobs: jobs.length, jobIds: jobs.map((j) => j.jobId) });
   return { outcome: 'ok', pool };
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+/** An admission's end: the pool after it, the batch left, and the batch's lease if it was admitted. */
+interface Admission {
+  readonly pool: PoolState;
+  readonly batch: Received[];
+  readonly lease?: Lease;
 }
 
-async function deleteMessages(sqs: AwsClient, queueUrl: string, messages: readonly Message[]): Promise<void> {
-  for (const chunk of chunks(messages, 10)) {
-    const result = await sqs.send(
-      new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }),
-    );
-    if (result.Failed?.length) throw new Error(`could not delete ${result.Failed.length} intake message(s): ${JSON.stringify(result.Failed)}`);
+/**
+ * Admits what fits of the candidates in one transaction, a few tries at most. A stale pool is read again; jobs
+ * whose rows refuse are settled and left out, and the rest try again.
+ */
+async function admit(deps: Run, initialPool: PoolState, candidates: Received[], summary: DispatcherRunSummary, log: Log): Promise<Admission> {
+  const { ddb, clock, settings } = deps;
+  let pool = initialPool;
+  let batch = candidates;
+  for (let tries = 0; tries < ADMISSION_TRIES && batch.length > 0; tries++) {
+    const now = clock.now();
+    batch = await fitToPool(deps, pool, batch, now);
+    if (batch.length === 0) break;
+    const jobs = batch.map((r) => r.job);
+    const result = await admitBatch(ddb, settings, pool, jobs, executionNameFor(jobs), settings.taskVcpu, settings.leaseSeconds * 1000, now);
+    if (result.kind === 'admitted') return { pool: result.pool, batch, lease: result.lease };
+    if (result.kind === 'stale') {
+      pool = await readPool(ddb, settings.tableName);
+      continue;
+    }
+    batch = await settleRefusals(deps, batch, result.refused, summary, log);
   }
+  return { pool, batch };
 }
 
-async function changeVisibility(sqs: AwsClient, queueUrl: string, messages: readonly Message[], seconds: number): Promise<void> {
-  for (const chunk of chunks(messages, 10)) {
-    await sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: seconds })),
-      }),
-    );
+/** The candidates the pool has room for now; the others are visible again at once, for a later round. */
+async function fitToPool(deps: Run, pool: PoolState, batch: Received[], now: number): Promise<Received[]> {
+  const plan = planAdmission(pool, now, deps.settings.taskVcpu, batch.length);
+  if (plan.count >= batch.length) return batch;
+  await changeVisibilityInBatches(
+    deps.sqs,
+    deps.settings.queueUrl,
+    batch.slice(plan.count).map((r) => r.message),
+    0,
+  );
+  return batch.slice(0, plan.count);
+}
+
+/**
+ * Settles each job whose ledger row refused the admission, and answers the batch without them. A duplicate's
+ * message is deleted; a held job's message is hidden while the janitor settles the lease that holds it.
+ */
+async function settleRefusals(
+  deps: Run,
+  batch: Received[],
+  refusals: ReadonlyArray<{ readonly index: number; readonly row?: LedgerRow }>,
+  summary: DispatcherRunSummary,
+  log: Log,
+): Promise<Received[]> {
+  const { sqs, settings } = deps;
+  for (const { index, row } of refusals) {
+    const received = batch[index];
+    if ((await refusalOf(deps, row)) === 'duplicate') {
+      log({ event: 'duplicate', jobId: received.job.jobId, key: received.job.key, status: row?.status });
+      summary.duplicates++;
+      await deleteIntakeMessages(sqs, settings.queueUrl, [received.message]);
+    } else {
+      log({ event: 'leaseStillHeld', jobId: received.job.jobId, batch: row?.lease?.execution });
+      summary.deferred++;
+      await changeVisibilityInBatches(sqs, settings.queueUrl, [received.message], HELD_LEASE_RETRY_SECONDS);
+    }
   }
+  const refused = new Set(refusals.map((r) => r.index));
+  return batch.filter((_, i) => !refused.has(i));
+}
+
+/**
+ * Starts the admitted batch's execution, named as its lease. Answers whether it runs; when Step Functions
+ * refused it, the admission is undone first.
+ */
+async function startExecution(deps: Run, lease: Lease, batch: Received[], log: Log): Promise<boolean> {
+  const { settings } = deps;
+  const name = lease.execution;
+  const input: { jobs: JobInput[] } = {
+    jobs: batch.map(({ job }) => ({ ...job, vcpu: settings.taskVcpu, releaseShard: releasedShardKey(job.jobId).pk })),
+  };
+  try {
+    await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));
+  } catch (error) {
+    // Same name means same jobs in the same round: that execution already runs them.
+    if ((error as Error).name !== 'ExecutionAlreadyExists') {
+      log({ event: 'startFailed', execution: name, error: (error as Error).name, message: (error as Error).message });
+      await undoAdmission(deps, lease, batch, error as Error);
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Gives back a batch whose execution did not start: its jobs' leases and its record now; its messages come back
+ * soon, and that receive counts toward the DLQ.
+ */
+async function undoAdmission(deps: Run, lease: Lease, batch: Received[], cause: Error): Promise<void> {
+  const { sqs, ddb, clock, settings } = deps;
+  for (const { job } of batch) {
+    await releaseLease(ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `StartExecution failed: ${cause.name}` }, clock);
+  }
+  await deleteBatchRecord(ddb, settings.batchesTableName, lease.execution);
+  await changeVisibilityInBatches(
+    sqs,
+    settings.queueUrl,
+    batch.map((r) => r.message),
+    START_FAILURE_RETRY_SECONDS,
+  );
+}
+
+/** Deletes intake messages; one SQS would not delete fails the run. */
+async function deleteIntakeMessages(sqs: AwsClient, queueUrl: string, messages: readonly Message[]): Promise<void> {
+  const failed = await deleteInBatches(sqs, queueUrl, messages);
+  if (failed.length > 0) throw new Error(`could not delete ${failed.length} intake message(s): ${JSON.stringify(failed)}`);
 }
 
 let clients: { sqs: SQSClient; sfn: SFNClient; ddb: DynamoDBDocumentClient } | undefined;
