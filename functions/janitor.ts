@@ -185,21 +185,48 @@ async function settle(
   summary.settled++;
 }
 
+/** What the counters say: POOL's admitted vCPU and each released shard that exists, as read (consistently). */
+interface Counters {
+  /** As stored, not coerced: the repair's condition compares it unchanged. */
+  readonly admittedVcpu: number;
+  readonly shards: ReadonlyMap<string, number>;
+  /** Σ released over the shards. */
+  readonly released: number;
+}
+
 /**
  * The counters against the leases: in use = admitted − Σ released must equal what the live batches' leases hold.
- * A difference (a counter edited by hand, a write lost to a bug) is repaired by one transaction that re-checks
- * every counter it read, so a change meanwhile cancels it and the next sweep measures again.
+ * A difference (a counter edited by hand, a write lost to a bug) is logged and repaired; the sweep's summary carries it.
  */
 async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summary: JanitorRunSummary, log: Log): Promise<void> {
+  const counters = await readCounters(deps);
+  if (!counters) return; // no pool configured yet: nothing to measure against
+  const held = await heldByLeases(deps, live);
+  const inUse = Number(counters.admittedVcpu ?? 0) - counters.released;
+  // Rounded to a millionth: sums of fractional vCPU carry floating-point error, which is not drift.
+  const drift = Math.round((inUse - held) * 1e6) / 1e6;
+  summary.drift = drift;
+  if (drift === 0) return;
+  log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held, driftVcpu: drift });
+  await repairCounters(deps, counters, held, drift, summary, log);
+}
+
+/** POOL and every released shard, read consistently: the repair is conditioned on exactly these values. */
+async function readCounters(deps: JanitorDeps): Promise<Counters | undefined> {
   const { ddb, settings } = deps;
   const { Item: pool } = await ddb.send(new GetCommand({ TableName: settings.tableName, Key: POOL_KEY, ConsistentRead: true }));
-  if (!pool) return;
-  const shardKeys = releasedShardKeys();
-  const { Responses } = await ddb.send(new BatchGetCommand({ RequestItems: { [settings.tableName]: { Keys: shardKeys, ConsistentRead: true } } }));
+  if (!pool) return undefined;
+  const { Responses } = await ddb.send(new BatchGetCommand({ RequestItems: { [settings.tableName]: { Keys: releasedShardKeys(), ConsistentRead: true } } }));
   const shards = new Map<string, number>(
     ((Responses?.[settings.tableName] ?? []) as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, Number(s.releasedVcpu)]),
   );
   const released = [...shards.values()].reduce((a, b) => a + b, 0);
+  return { admittedVcpu: pool.admittedVcpu, shards, released };
+}
+
+/** The vCPU the live batches' leases hold, read from their jobs' ledger rows (a row leased to another batch is not theirs). */
+async function heldByLeases(deps: JanitorDeps, live: readonly BatchRecord[]): Promise<number> {
+  const { ddb, settings } = deps;
   const rows = await readLedgerRows(
     ddb,
     settings.tableName,
@@ -208,49 +235,19 @@ async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summar
   const liveBatches = new Set(live.map((r) => r.execution));
   let held = 0;
   for (const row of rows.values()) if (row.lease && liveBatches.has(row.lease.execution)) held += Number(row.lease.vcpu);
-  const inUse = Number(pool.admittedVcpu ?? 0) - released;
-  const drift = Math.round((inUse - held) * 1e6) / 1e6;
-  summary.drift = drift;
-  if (drift === 0) return;
-  log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held, driftVcpu: drift });
+  return held;
+}
+
+/**
+ * Applies the drift to the first released shard in one transaction that re-checks every counter it read: a change
+ * meanwhile (an admission, a release) cancels it, and the next sweep measures again rather than repair on stale counts.
+ */
+async function repairCounters(deps: JanitorDeps, counters: Counters, held: number, drift: number, summary: JanitorRunSummary, log: Log): Promise<void> {
   try {
-    await ddb.send(
+    await deps.ddb.send(
       new TransactWriteCommand({
-        ClientRequestToken: requestToken('reconcile', pool.admittedVcpu, released, held),
-        TransactItems: [
-          {
-            ConditionCheck: {
-              TableName: settings.tableName,
-              Key: POOL_KEY,
-              ConditionExpression: 'admittedVcpu = :admitted',
-              ExpressionAttributeValues: { ':admitted': pool.admittedVcpu },
-            },
-          },
-          ...shardKeys
-            .filter((key) => key.pk !== shardKeys[0].pk)
-            .map((key) => ({
-              ConditionCheck: shards.has(key.pk)
-                ? {
-                    TableName: settings.tableName,
-                    Key: key,
-                    ConditionExpression: 'releasedVcpu = :seen',
-                    ExpressionAttributeValues: { ':seen': shards.get(key.pk) },
-                  }
-                : { TableName: settings.tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' },
-            })),
-          {
-            Update: {
-              TableName: settings.tableName,
-              Key: shardKeys[0],
-              UpdateExpression: 'SET releasedVcpu = :repaired',
-              ConditionExpression: shards.has(shardKeys[0].pk) ? 'releasedVcpu = :seen' : 'attribute_not_exists(pk)',
-              ExpressionAttributeValues: {
-                ':repaired': (shards.get(shardKeys[0].pk) ?? 0) + drift,
-                ...(shards.has(shardKeys[0].pk) ? { ':seen': shards.get(shardKeys[0].pk) } : {}),
-              },
-            },
-          },
-        ],
+        ClientRequestToken: requestToken('reconcile', counters.admittedVcpu, counters.released, held),
+        TransactItems: repairItems(deps.settings.tableName, counters, drift),
       }),
     );
     summary.repaired = true;
@@ -259,6 +256,40 @@ async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summar
     if (!cancellationOf(error)) throw error;
     log({ event: 'counterRepairDeferred', reason: 'the counters changed while they were measured; the next sweep measures again' });
   }
+}
+
+/**
+ * The repair's items: POOL unchanged, every other shard unchanged (or still absent), and the first shard updated
+ * by the drift. Any one shard can take the correction, since only Σ released counts.
+ */
+function repairItems(tableName: string, counters: Counters, drift: number) {
+  const { admittedVcpu, shards } = counters;
+  const [target, ...others] = releasedShardKeys();
+  const seen = shards.get(target.pk);
+  return [
+    {
+      ConditionCheck: {
+        TableName: tableName,
+        Key: POOL_KEY,
+        ConditionExpression: 'admittedVcpu = :admitted',
+        ExpressionAttributeValues: { ':admitted': admittedVcpu },
+      },
+    },
+    ...others.map((key) => ({
+      ConditionCheck: shards.has(key.pk)
+        ? { TableName: tableName, Key: key, ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': shards.get(key.pk) } }
+        : { TableName: tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' },
+    })),
+    {
+      Update: {
+        TableName: tableName,
+        Key: target,
+        UpdateExpression: 'SET releasedVcpu = :repaired',
+        ConditionExpression: shards.has(target.pk) ? 'releasedVcpu = :seen' : 'attribute_not_exists(pk)',
+        ExpressionAttributeValues: { ':repaired': (seen ?? 0) + drift, ...(shards.has(target.pk) ? { ':seen': seen } : {}) },
+      },
+    },
+  ];
 }
 
 let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;

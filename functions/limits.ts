@@ -1,6 +1,7 @@
 /**
- * What bounds a pool now that leases live on ledger rows and releases on RELEASE_SHARDS counters (functions/limiter.ts),
- * with the DynamoDB and Step Functions limits behind each number. SDK-free: the stage schema uses it at synth.
+ * What bounds a pool, with the DynamoDB and Step Functions limits behind each number. A lease lives on its job's ledger
+ * row and a release on one of RELEASE_SHARDS counters (functions/limiter.ts), so no item grows with the pool: the
+ * bounds are per transaction, per partition, per sweep and per execution input. SDK-free: the stage schema uses it at synth.
  * - An admission is one TransactWriteItems: POOL + one row per job + the batch record. DynamoDB takes at most 100
  *   items per transaction ("Transactions: TransactWriteItems"): jobsPerExecution ≤ 98. The inline Map runs at most
  *   40 iterations at once, and jobsPerExecution ≤ mapMaxConcurrency, so 42 items at most.

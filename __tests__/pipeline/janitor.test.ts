@@ -1,6 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
-import { failedDayOf, ledgerKey, readLedgerRow, redriveFailedJob, releaseLease } from '../../functions/ledger';
+import { failedDayOf, ledgerKey, readLedgerRow, redriveFailedJob, releaseLease, type LedgerRow } from '../../functions/ledger';
 import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
@@ -22,6 +22,17 @@ async function admitted(count: number) {
     detail: { executionArn: `${world.settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${execution.name}`, status: 'ABORTED' },
   };
   return { world, execution, row, endedEvent };
+}
+
+/** Admits `count` jobs whose execution then times out; with one execution allowed per job, the janitor fails them. */
+async function failedByTheJanitor(count: number) {
+  const admission = await admitted(count);
+  admission.execution.status = 'TIMED_OUT';
+  const summary = await admission.world.janitor({ maxExecutionAttempts: 1 });
+  const [job] = admission.execution.jobs;
+  // Read as a redrive's caller reads it; the tests also look at what LedgerRow leaves out (finishedAt, failedDay).
+  const failedRow = (await readLedgerRow(moto.ddb, admission.world.tableName, job.jobId)) as LedgerRow & Record<string, any>;
+  return { ...admission, summary, job, failedRow };
 }
 
 test("an aborted execution's leases come back, its unfinished jobs are queued again, and they run as their next round", async () => {
@@ -48,13 +59,10 @@ test("an aborted execution's leases come back, its unfinished jobs are queued ag
 });
 
 test('a job whose executions died too often is marked failed instead', async () => {
-  const { world, execution, row } = await admitted(1);
-  execution.status = 'TIMED_OUT';
-  const summary = await world.janitor({ maxExecutionAttempts: 1 });
+  const { world, summary, failedRow } = await failedByTheJanitor(1);
   expect(summary).toMatchObject({ released: 1, requeued: 0, failed: 1, jobsFailed: 1, jobsSucceeded: 0 });
-  const failed = await row(execution.jobs[0].jobId);
-  expect(failed).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT', failedDay: failedDayOf(failed.finishedAt) });
-  expect(failed.finishedAt).toBe(new Date(world.clock.now()).toISOString());
+  expect(failedRow).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT', failedDay: failedDayOf(failedRow.finishedAt) });
+  expect(failedRow.finishedAt).toBe(new Date(world.clock.now()).toISOString());
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
 });
 
@@ -147,10 +155,8 @@ test('a repair planned on counters that changed meanwhile is not applied', async
 });
 
 test('an operator redrives a failed job: it runs again as its next round; other jobs are left alone', async () => {
-  const { world, execution, row } = await admitted(2);
-  execution.status = 'TIMED_OUT';
-  await world.janitor({ maxExecutionAttempts: 1 });
-  const [failed, other] = execution.jobs;
+  const { world, execution, row, job: failed, failedRow } = await failedByTheJanitor(2);
+  const other = execution.jobs[1];
   await moto.ddb.send(
     new UpdateCommand({
       TableName: world.tableName,
@@ -161,7 +167,6 @@ test('an operator redrives a failed job: it runs again as its next round; other 
     }),
   );
   const target = { tableName: world.tableName, queueUrl: world.queueUrl };
-  const failedRow = (await readLedgerRow(moto.ddb, world.tableName, failed.jobId))!;
   expect(await redriveFailedJob(world, target, failedRow, world.clock.now())).toBe(true);
   // A job that is not failed is left alone, even when the caller read it as failed.
   expect(await redriveFailedJob(world, target, { ...failedRow, jobId: other.jobId }, world.clock.now())).toBe(false);
@@ -178,11 +183,7 @@ test('an operator redrives a failed job: it runs again as its next round; other 
 });
 
 test('a redrive whose message cannot be sent leaves the job failed, in the index, not queued without a message', async () => {
-  const { world, execution, row } = await admitted(1);
-  execution.status = 'TIMED_OUT';
-  await world.janitor({ maxExecutionAttempts: 1 });
-  const [job] = execution.jobs;
-  const failedRow = (await readLedgerRow(moto.ddb, world.tableName, job.jobId))!;
+  const { world, row, job, failedRow } = await failedByTheJanitor(1);
   const refusing = { send: async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })) };
   await expect(
     redriveFailedJob({ ddb: moto.ddb, sqs: refusing }, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now()),

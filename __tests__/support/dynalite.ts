@@ -1,7 +1,10 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AddressInfo } from 'node:net';
-import { FAILED_INDEX } from '../../functions/ledger';
+import { Testing } from 'cdktf';
+import { batchesTableName, stateTableName } from '../../modules/names';
+import { StateTable } from '../../modules/state-table';
+import { tableInput } from '../../twin/designs/table-input';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -16,26 +19,34 @@ export interface LocalDynamo {
   close(): Promise<void>;
 }
 
-/** A table keyed like the stage's state table: `pk`, a string; on demand; its sparse index of failed jobs. */
-export const PK_TABLE = {
-  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-  AttributeDefinitions: [
-    { AttributeName: 'pk', AttributeType: 'S' },
-    { AttributeName: FAILED_INDEX.hashKey, AttributeType: 'S' },
-    { AttributeName: FAILED_INDEX.rangeKey, AttributeType: 'S' },
-  ],
-  GlobalSecondaryIndexes: [
-    {
-      IndexName: FAILED_INDEX.name,
-      KeySchema: [
-        { AttributeName: FAILED_INDEX.hashKey, KeyType: 'HASH' },
-        { AttributeName: FAILED_INDEX.rangeKey, KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...FAILED_INDEX.projected] },
-    },
-  ],
-  BillingMode: 'PAY_PER_REQUEST',
-} as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
+/**
+ * The stage's tables as CreateTable inputs (without their names), read from the StateTable construct's synthesized
+ * resources through the twin's translation, so each table and index is defined once, in modules/state-table.ts.
+ */
+const STAGE_TABLES = stageTableInputs();
+/** The state table: `pk`, a string; on demand; its sparse index of failed jobs. */
+export const PK_TABLE = STAGE_TABLES.state;
+/** The batch records: keyed by `execution`; on demand. */
+export const BATCH_TABLE = STAGE_TABLES.batches;
+
+type TableShape = Omit<CreateTableCommandInput, 'TableName'>;
+
+function stageTableInputs(): { state: TableShape; batches: TableShape } {
+  const namePrefix = 'sluice-test';
+  const json = JSON.parse(
+    Testing.synthScope((scope) => {
+      new StateTable(scope, 'state', { namePrefix, allowDestroy: true });
+    }),
+  ) as { resource: { aws_dynamodb_table: Record<string, Record<string, unknown>> } };
+  const tables = Object.values(json.resource.aws_dynamodb_table).map(tableInput);
+  const shapeOf = (name: string): TableShape => {
+    const table = tables.find((t) => t.TableName === name);
+    if (!table) throw new Error(`the StateTable construct synthesized no table ${name}`);
+    const { TableName: _name, ...shape } = table;
+    return shape;
+  };
+  return { state: shapeOf(stateTableName(namePrefix)), batches: shapeOf(batchesTableName(namePrefix)) };
+}
 
 let tableCounter = 0;
 

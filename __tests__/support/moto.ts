@@ -1,7 +1,7 @@
-import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startMoto, type MotoServer } from '../../verify/moto';
-import { PK_TABLE } from './dynalite';
+import { BATCH_TABLE, PK_TABLE } from './dynalite';
 
 /**
  * DynamoDB for the tests: moto's server (getmoto/moto, an implementation nobody here wrote), with transactions and
@@ -18,13 +18,7 @@ export interface MotoDynamo {
 }
 
 // Keyed like the stage's state table: one definition, shared with the dynalite server.
-export { PK_TABLE };
-
-export const BATCH_TABLE = {
-  KeySchema: [{ AttributeName: 'execution', KeyType: 'HASH' }],
-  AttributeDefinitions: [{ AttributeName: 'execution', AttributeType: 'S' }],
-  BillingMode: 'PAY_PER_REQUEST',
-} as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
+export { BATCH_TABLE, PK_TABLE };
 
 let tables = 0;
 

@@ -1,4 +1,3 @@
-import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { Testing } from 'cdktf';
 import type { EnvironmentConfig } from '../../environments';
 import { configurePool } from '../../functions/configure-pool';
@@ -25,6 +24,7 @@ import { queueUrl } from '../engines/sqs';
 import { LeakWatch } from '../leaks';
 import { s3Event, type Design, type World } from '../world';
 import { eventRules, ruleForSource, type TargetOf } from '../wiring';
+import { tableInput } from './table-input';
 
 /**
  * sluice as deployed: everything is read from the stage's synthesized `cdk.tf.json` (with the scenario's
@@ -171,32 +171,6 @@ export function readStage(json: TerraformJson) {
     capacity,
     queues,
     tables,
-  };
-}
-
-function tableInput(t: Record<string, any>): CreateTableCommandInput {
-  const keySchema: Array<{ AttributeName: string; KeyType: 'HASH' | 'RANGE' }> = [{ AttributeName: String(t.hash_key), KeyType: 'HASH' }];
-  if (t.range_key) keySchema.push({ AttributeName: String(t.range_key), KeyType: 'RANGE' as const });
-  const gsis = (t.global_secondary_index ?? []) as Array<Record<string, any>>;
-  return {
-    TableName: String(t.name),
-    BillingMode: 'PAY_PER_REQUEST',
-    KeySchema: keySchema,
-    AttributeDefinitions: (t.attribute ?? []).map((a: { name: string; type: 'S' | 'N' | 'B' }) => ({ AttributeName: a.name, AttributeType: a.type })),
-    GlobalSecondaryIndexes:
-      gsis.length > 0
-        ? gsis.map((g) => ({
-            IndexName: String(g.name),
-            KeySchema: [
-              { AttributeName: String(g.hash_key), KeyType: 'HASH' as const },
-              ...(g.range_key ? [{ AttributeName: String(g.range_key), KeyType: 'RANGE' as const }] : []),
-            ],
-            Projection: {
-              ProjectionType: (g.projection_type ?? 'ALL') as 'ALL' | 'INCLUDE' | 'KEYS_ONLY',
-              ...(g.non_key_attributes ? { NonKeyAttributes: [...g.non_key_attributes] } : {}),
-            },
-          }))
-        : undefined,
   };
 }
 
