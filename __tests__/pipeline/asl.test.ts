@@ -1,4 +1,18 @@
-import { AslError, checkGraph, choice, graph, map, pass, stateMachine, succeed, task, wait } from '../../modules/run-jobs/asl';
+import {
+  AslError,
+  checkGraph,
+  choice,
+  eachState,
+  graph,
+  integrationResource,
+  INTEGRATIONS,
+  map,
+  pass,
+  stateMachine,
+  succeed,
+  task,
+  wait,
+} from '../../modules/run-jobs/asl';
 
 const invoke = 'arn:aws:states:::lambda:invoke';
 const allowInvoke = { Sid: 'Invoke', Effect: 'Allow' as const, Action: 'lambda:InvokeFunction', Resource: 'arn:aws:lambda:eu-west-1:111111111111:function:f' };
@@ -64,4 +78,27 @@ test('a state machine with problems is refused with all of them', () => {
 
 test('two states of one name are refused: the name is the state’s address', () => {
   expect(() => graph([pass('A', { next: 'A' }), choice('A', { Choices: [{ Next: 'A' }] })])).toThrow('ASL graph: two states are named "A"');
+});
+
+test('the walk visits every state depth first, those nested in Map (ItemProcessor or Iterator) and Parallel states with where they are', () => {
+  const visited = [
+    ...eachState({
+      States: {
+        A: { Type: 'Task' },
+        M: {
+          Type: 'Map',
+          ItemProcessor: {
+            States: { B: { Type: 'Task' }, P: { Type: 'Parallel', Branches: [{ States: { C: { Type: 'Pass' } } }, { States: { D: { Type: 'Task' } } }] } },
+          },
+        },
+        Old: { Type: 'Map', Iterator: { States: { E: { Type: 'Succeed' } } } },
+      },
+    }),
+  ];
+  expect(visited.map(({ name, path }) => [...path, name].join('/'))).toEqual(['A', 'M', 'M/B', 'M/P', 'M/P/C', 'M/P/D', 'Old', 'Old/E']);
+});
+
+test('a Task’s Resource is its integration’s ARN in the partition', () => {
+  expect(integrationResource('aws', INTEGRATIONS.lambdaInvoke)).toBe(invoke);
+  expect(integrationResource('aws-cn', INTEGRATIONS.ecsRunTaskSync)).toBe('arn:aws-cn:states:::ecs:runTask.sync');
 });

@@ -1,6 +1,6 @@
 import { releasedShardKey } from '../../functions/limiter';
 import type { PolicyDocument, PolicyStatement } from '../../modules/iam';
-import type { State, StateMachineDefinition } from '../../modules/run-jobs/asl';
+import { eachState, integrationResource, INTEGRATIONS, type Integration, type StateMachineDefinition, type TaskState } from '../../modules/run-jobs/asl';
 import { fakeAttribute } from '../../twin/designs/sluice';
 import { decide, type SimulatedRequest } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
@@ -33,19 +33,14 @@ function keyValue(attribute: Record<string, string>): string {
   return valueAt(expression);
 }
 
-function taskStates(states: Readonly<Record<string, State>>): Array<[string, Extract<State, { Type: 'Task' }>]> {
-  return Object.entries(states).flatMap(([name, state]): Array<[string, Extract<State, { Type: 'Task' }>]> => {
-    if (state.Type === 'Task') return [[name, state]];
-    if (state.Type === 'Map') return taskStates(state.ItemProcessor.States);
-    return [];
-  });
-}
+type Requests = (state: TaskState, place: { region: string; account: string; passedRoles: string[] }) => SimulatedRequest[];
 
-type Requests = (state: Extract<State, { Type: 'Task' }>, place: { region: string; account: string; passedRoles: string[] }) => SimulatedRequest[];
+/** A Task's Resource in the stages' partition. */
+const resource = (integration: Integration) => integrationResource('aws', integration);
 
-/** Per integration (the Resource after `states:::`): the IAM requests a call makes, per the integration's docs. */
+/** Per integration (keyed by the Task's Resource): the IAM requests a call makes, per the integration's docs. */
 const INTEGRATION_REQUESTS: Record<string, Requests> = {
-  'ecs:runTask.sync': (state, { region, account, passedRoles }) => {
+  [resource(INTEGRATIONS.ecsRunTaskSync)]: (state, { region, account, passedRoles }) => {
     const parameters = state.Parameters as { Cluster: string; TaskDefinition: string };
     const task = `arn:aws:ecs:${region}:${account}:task/${parameters.Cluster.split('/').pop()}/0123456789abcdef`;
     return <SimulatedRequest[]>[
@@ -60,7 +55,7 @@ const INTEGRATION_REQUESTS: Record<string, Requests> = {
       })),
     ];
   },
-  'aws-sdk:dynamodb:transactWriteItems': (state, { region, account }) =>
+  [resource(INTEGRATIONS.dynamodbTransactWriteItems)]: (state, { region, account }) =>
     (state.Parameters as { TransactItems: Array<Record<string, { TableName: string; Key: { pk: Record<string, string> } }>> }).TransactItems.map((item) => {
       const [[kind, write]] = Object.entries(item);
       const action = { Update: 'dynamodb:UpdateItem', Put: 'dynamodb:PutItem', Delete: 'dynamodb:DeleteItem', ConditionCheck: 'dynamodb:ConditionCheckItem' }[
@@ -72,7 +67,7 @@ const INTEGRATION_REQUESTS: Record<string, Requests> = {
         context: { 'dynamodb:LeadingKeys': [keyValue(write.Key.pk)] },
       };
     }),
-  'dynamodb:updateItem': (state, { region, account }) => {
+  [resource(INTEGRATIONS.dynamodbUpdateItem)]: (state, { region, account }) => {
     const write = state.Parameters as { TableName: string; Key: { pk: Record<string, string> } };
     return [
       {
@@ -82,7 +77,7 @@ const INTEGRATION_REQUESTS: Record<string, Requests> = {
       },
     ];
   },
-  'sqs:sendMessage': (state, { region, account }) => [
+  [resource(INTEGRATIONS.sqsSendMessage)]: (state, { region, account }) => [
     {
       action: 'sqs:SendMessage',
       resource: `arn:aws:sqs:${region}:${account}:${String((state.Parameters as { QueueUrl: string }).QueueUrl)
@@ -90,7 +85,9 @@ const INTEGRATION_REQUESTS: Record<string, Requests> = {
         .pop()}`,
     },
   ],
-  'lambda:invoke': (state) => [{ action: 'lambda:InvokeFunction', resource: String((state.Parameters as { FunctionName: string }).FunctionName) }],
+  [resource(INTEGRATIONS.lambdaInvoke)]: (state) => [
+    { action: 'lambda:InvokeFunction', resource: String((state.Parameters as { FunctionName: string }).FunctionName) },
+  ],
 };
 
 describe.each(STAGES)('the %s state machine’s role', (stage) => {
@@ -104,11 +101,11 @@ describe.each(STAGES)('the %s state machine’s role', (stage) => {
     account: config.account.id,
     passedRoles: [resolve(String(taskDefinition.task_role_arn)), resolve(String(taskDefinition.execution_role_arn))],
   };
-  const requests = taskStates(definition.States).map(([name, state]) => {
-    const integration = state.Resource.replace(/^arn:aws:states:::/, '');
-    const derive = INTEGRATION_REQUESTS[integration];
-    if (!derive) throw new Error(`state ${name} calls ${integration}: say which IAM requests it makes in INTEGRATION_REQUESTS`);
-    return { name, requests: derive(state, place) };
+  const requests = [...eachState(definition)].flatMap(({ name, state }) => {
+    if (state.Type !== 'Task') return [];
+    const derive = INTEGRATION_REQUESTS[state.Resource];
+    if (!derive) throw new Error(`state ${name} calls ${state.Resource}: say which IAM requests it makes in INTEGRATION_REQUESTS`);
+    return [{ name, requests: derive(state, place) }];
   });
 
   test('allows every call of every Task state', async () => {

@@ -1,6 +1,6 @@
 import * as DynamoDB from '@aws-sdk/client-dynamodb';
 import type { EnvironmentConfig } from '../../environments';
-import type { StateMachineDefinition } from '../../modules/run-jobs/asl';
+import { INTEGRATIONS, integrationResource, type StateMachineDefinition } from '../../modules/run-jobs/asl';
 import { fakeAttribute } from '../../twin/designs/sluice';
 import type { DynamoDbApi } from '../../twin/engines/dynamo';
 import { dynamoDbSdkTask, dynamoDbTask, taskStates } from '../../twin/engines/stepfunctions';
@@ -27,16 +27,19 @@ export function localHandlers(
   definition: StateMachineDefinition,
   services: { dynamodb: DynamoDB.DynamoDBClient; runTask: LocalHandler; invokeLambda: LocalHandler; sendMessage: LocalHandler },
 ): Record<string, LocalHandler> {
+  const dynamodb = sdkApi(services.dynamodb);
+  const byResource: Record<string, () => LocalHandler> = {
+    [integrationResource('aws', INTEGRATIONS.ecsRunTaskSync)]: () => services.runTask,
+    [integrationResource('aws', INTEGRATIONS.lambdaInvoke)]: () => services.invokeLambda,
+    [integrationResource('aws', INTEGRATIONS.sqsSendMessage)]: () => services.sendMessage,
+    [integrationResource('aws', INTEGRATIONS.dynamodbTransactWriteItems)]: () => dynamoDbSdkTask(dynamodb, 'transactWriteItems')!,
+    [integrationResource('aws', INTEGRATIONS.dynamodbUpdateItem)]: () => dynamoDbTask(dynamodb, 'updateItem')!,
+  };
   const handlers: Record<string, LocalHandler> = {};
   for (const { name, resource } of taskStates(definition)) {
-    const optimized = resource.match(/:states:::dynamodb:(\w+)$/);
-    const sdk = resource.match(/:states:::aws-sdk:dynamodb:(\w+)$/);
-    const dynamoTask = (optimized && dynamoDbTask(sdkApi(services.dynamodb), optimized[1])) || (sdk && dynamoDbSdkTask(sdkApi(services.dynamodb), sdk[1]));
-    if (dynamoTask) handlers[name] = dynamoTask;
-    else if (resource.endsWith(':states:::ecs:runTask.sync')) handlers[name] = services.runTask;
-    else if (resource.endsWith(':states:::lambda:invoke')) handlers[name] = services.invokeLambda;
-    else if (resource.endsWith(':states:::sqs:sendMessage')) handlers[name] = services.sendMessage;
-    else throw new Error(`state ${name}: no local handler for ${resource}`);
+    const handler = byResource[resource];
+    if (!handler) throw new Error(`state ${name}: no local handler for ${resource}`);
+    handlers[name] = handler();
   }
   return handlers;
 }

@@ -63,6 +63,13 @@ describe('Step Functions runner on the virtual clock', () => {
     expect(found.map((s) => s.name)).toEqual(['A', 'B', 'C']);
   });
 
+  it('refuses a state machine with a Task whose Resource it does not run, naming the state and the Resource', async () => {
+    const w = await world();
+    expect(() =>
+      w.sfn.createStateMachine(ARN, { StartAt: 'Scan', States: { Scan: { Type: 'Task', Resource: 'arn:aws:states:::dynamodb:scan', End: true } } }),
+    ).toThrow(/^state Scan: the twin does not run Task resource arn:aws:states:::dynamodb:scan \(it runs arn:aws:states:::ecs:runTask.sync, /);
+  });
+
   it('retries the second vCPU-limited RunTask on virtual time (3 s, then 6 s) and runs it when the first task ends', async () => {
     const w = await world();
     w.sfn.createStateMachine(ARN, {

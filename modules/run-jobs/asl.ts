@@ -105,6 +105,61 @@ export interface StateMachineDefinition extends Graph {
   readonly TimeoutSeconds?: number;
 }
 
+/** The actions of Step Functions' optimized DynamoDB integration, `dynamodb:<action>`. */
+export type DynamoDbAction = 'getItem' | 'putItem' | 'updateItem' | 'deleteItem';
+
+/**
+ * The service integrations Task states call, as Step Functions names them. A Task's Resource is the integration's ARN
+ * (`integrationResource`): the state machine is built with these, the twin runs a state by its Resource and the tests
+ * derive a state's IAM requests from it — each keyed by these, so an integration's name is written here only.
+ */
+export const INTEGRATIONS = {
+  ecsRunTaskSync: 'ecs:runTask.sync',
+  dynamodbTransactWriteItems: 'aws-sdk:dynamodb:transactWriteItems',
+  dynamodbUpdateItem: 'dynamodb:updateItem',
+  sqsSendMessage: 'sqs:sendMessage',
+  lambdaInvoke: 'lambda:invoke',
+} as const;
+
+/** An integration a Task can name: one of INTEGRATIONS, or any action of the optimized DynamoDB integration. */
+export type Integration = (typeof INTEGRATIONS)[keyof typeof INTEGRATIONS] | `dynamodb:${DynamoDbAction}`;
+
+/** A Task state's Resource for an integration: `arn:<partition>:states:::<integration>`. */
+export function integrationResource(partition: string, integration: Integration): string {
+  return `arn:${partition}:states:::${integration}`;
+}
+
+/** A state where it is: its name, the state, and the names of the Map and Parallel states around it, outermost first. */
+export interface VisitedState<S> {
+  readonly name: string;
+  readonly state: S;
+  readonly path: readonly string[];
+}
+
+type States<S> = { readonly States: Readonly<Record<string, S>> };
+
+/** What the walk reads of a state: the graphs nested in it. */
+interface Nesting<S> {
+  readonly ItemProcessor?: States<S>;
+  /** A Map's ItemProcessor by its older name. */
+  readonly Iterator?: States<S>;
+  readonly Branches?: readonly States<S>[];
+}
+
+/**
+ * Every state of a definition (or of any graph in it), depth first in the order written: each state, then the states
+ * nested in it — a Map's ItemProcessor (or Iterator), each Branch of a Parallel. The one walk of a definition: the
+ * twin and the tests find states through it.
+ */
+export function* eachState<S extends { readonly Type: string }>(graph: States<S>, path: readonly string[] = []): Generator<VisitedState<S>> {
+  for (const [name, state] of Object.entries(graph.States)) {
+    yield { name, state, path };
+    const nesting = state as Nesting<S>;
+    const nested = state.Type === 'Map' ? [nesting.ItemProcessor ?? nesting.Iterator] : state.Type === 'Parallel' ? (nesting.Branches ?? []) : [];
+    for (const inner of nested) if (inner) yield* eachState(inner, [...path, name]);
+  }
+}
+
 export class AslError extends Error {
   constructor(where: string, problem: string) {
     super(`ASL ${where}: ${problem}`);

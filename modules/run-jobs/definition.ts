@@ -12,7 +12,21 @@ import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import type { PolicyStatement } from '../iam';
 import { STATE_ITEMS } from '../state-table';
-import { choice, map, pass, retrier, stateMachine, task, wait, type ChoiceRule, type Retrier, type StateMachineDefinition, type Step } from './asl';
+import {
+  INTEGRATIONS,
+  integrationResource,
+  choice,
+  map,
+  pass,
+  retrier,
+  stateMachine,
+  task,
+  wait,
+  type ChoiceRule,
+  type Retrier,
+  type StateMachineDefinition,
+  type Step,
+} from './asl';
 import { dynamodbUpdateStatements, ecsRunTaskSyncStatements, lambdaInvokeStatements, sqsSendMessageStatements } from './integrations';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
 
@@ -152,7 +166,7 @@ function contextOf(props: RunJobsDefinitionProps): Context {
   };
 }
 
-const transactWriteItems = (ctx: Context) => `arn:${ctx.props.partition}:states:::aws-sdk:dynamodb:transactWriteItems`;
+const transactWriteItems = (ctx: Context) => integrationResource(ctx.props.partition, INTEGRATIONS.dynamodbTransactWriteItems);
 const LEDGER_KEY = { pk: { 'S.$': `States.Format('${LEDGER_KEY_PREFIX}{}', $.job.jobId)` } };
 const AT = { 'S.$': '$$.State.EnteredTime' };
 const THIS_EXECUTION = { 'S.$': '$$.Execution.Name' };
@@ -162,7 +176,7 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
     name,
     {
       Comment: 'One Fargate task for one object; .sync waits for it to stop',
-      Resource: `arn:${ctx.props.partition}:states:::ecs:runTask.sync`,
+      Resource: integrationResource(ctx.props.partition, INTEGRATIONS.ecsRunTaskSync),
       Parameters: {
         Cluster: ctx.props.clusterArn,
         TaskDefinition: ctx.props.taskDefinitionArn,
@@ -259,7 +273,7 @@ function recordOnly(ctx: Context, name: string, expression: string, values: Reco
     name,
     {
       Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
-      Resource: `arn:${ctx.props.partition}:states:::dynamodb:updateItem`,
+      Resource: integrationResource(ctx.props.partition, INTEGRATIONS.dynamodbUpdateItem),
       Parameters: {
         TableName: ctx.props.tableName,
         Key: LEDGER_KEY,
@@ -292,7 +306,7 @@ function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
     name,
     {
       Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
-      Resource: `arn:${ctx.props.partition}:states:::sqs:sendMessage`,
+      Resource: integrationResource(ctx.props.partition, INTEGRATIONS.sqsSendMessage),
       Parameters: {
         QueueUrl: ctx.props.queueUrl,
         DelaySeconds: ctx.config.capacity.capacityRetryDelaySeconds,
@@ -448,7 +462,7 @@ function resultSteps(ctx: Context): Step[] {
       STATES.wakeDispatcher,
       {
         Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
-        Resource: `arn:${ctx.props.partition}:states:::lambda:invoke`,
+        Resource: integrationResource(ctx.props.partition, INTEGRATIONS.lambdaInvoke),
         Parameters: { FunctionName: ctx.props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
         ResultPath: null,
         // The Map collects every iteration's output: keep it to the job id, whatever the job carried.

@@ -1,4 +1,5 @@
 import { executionArnOf } from '../../functions/jobs';
+import { eachState, integrationResource, INTEGRATIONS, type DynamoDbAction, type Integration } from '../../modules/run-jobs/asl';
 import type { VirtualClock } from './clock';
 import type { DynamoDbApi } from './dynamo';
 import type { EcsEmulator } from './ecs';
@@ -16,11 +17,13 @@ import { TokenBucket } from './token-bucket';
  *   over it, ThrottlingException (step-functions service quotas).
  * - Execution names: the same name with the same input while the execution is open is idempotent success;
  *   any other reuse is ExecutionAlreadyExists (StartExecution API). Names are 1–80 characters.
- * - Task states are run by local handlers keyed by state name, built by walking the definition (nested Map
- *   ItemProcessor/Iterator and Parallel branches included) and dispatching on `Resource`:
- *   `ecs:runTask.sync` → the ECS twin; `dynamodb:getItem|putItem|updateItem|deleteItem` → the real
- *   DynamoDB operation on dynalite's engine, service errors surfacing as `DynamoDB.<ExceptionName>`;
- *   `lambda:invoke` → the Lambda twin (InvocationType Event = asynchronous).
+ * - Task states are run by local handlers keyed by state name, built by walking the definition (`eachState`: nested
+ *   Map ItemProcessor/Iterator and Parallel branches included) and looking each `Resource` up in TASK_HANDLERS:
+ *   `ecs:runTask.sync` → the ECS twin; `dynamodb:getItem|putItem|updateItem|deleteItem` and
+ *   `aws-sdk:dynamodb:transactWriteItems` → the real DynamoDB operation on dynalite's engine, service errors
+ *   surfacing as `DynamoDB.<ExceptionName>` (`DynamoDb.` for the SDK integration); `sqs:sendMessage` → the SQS
+ *   twin; `lambda:invoke` (or a function's ARN) → the Lambda twin (InvocationType Event = asynchronous).
+ *   A Resource the twin does not run is refused when the state machine is created.
  * - A Task state without TimeoutSeconds has no timeout on AWS (99999999 s); aws-local-stepfunctions defaults to
  *   60 s, so the twin sets 99999999 explicitly on such states.
  * - State transitions (billed; retries count) = states entered + retries. History events are estimated
@@ -75,12 +78,12 @@ export interface SfnDeps {
 type Handler = (input: any, execution: ExecutionInfo) => Promise<unknown>;
 
 /** The actions of Step Functions' optimized DynamoDB integration, and the API operation each calls. */
-const DYNAMODB_ACTIONS: Record<string, string> = {
+const DYNAMODB_ACTIONS: Readonly<Record<string, string>> = {
   getItem: 'GetItem',
   putItem: 'PutItem',
   updateItem: 'UpdateItem',
   deleteItem: 'DeleteItem',
-};
+} satisfies Record<DynamoDbAction, string>;
 
 /**
  * Step Functions' AWS SDK integration for DynamoDB's TransactWriteItems (`arn:aws:states:::aws-sdk:dynamodb:
@@ -116,6 +119,49 @@ export function dynamoDbTask(dynamodb: DynamoDbApi, action: string): ((input: an
     }
   };
 }
+
+/** Makes the local handler of one Task state. */
+type HandlerFactory = (deps: SfnDeps, task: { stateName: string; resource: string }) => Handler;
+
+/** Task states' Resources in the twin's partition. */
+const resource = (integration: Integration) => integrationResource('aws', integration);
+
+const lambdaTask: HandlerFactory = (deps, { resource: arn }) => {
+  const optimized = arn === resource(INTEGRATIONS.lambdaInvoke);
+  return async (input) => {
+    const functionName = optimized ? input.FunctionName : arn;
+    const payload = optimized ? (input.Payload ?? {}) : input;
+    if (optimized && input.InvocationType === 'Event') {
+      deps.lambda.invokeAsync(functionName, payload);
+      return { StatusCode: 202, Payload: '' };
+    }
+    const result = await deps.lambda.invokeSync(functionName, payload);
+    return optimized ? { StatusCode: 200, Payload: result } : result;
+  };
+};
+
+/** Resource → how the twin runs a Task state of it: the integrations it runs, one entry each. */
+const TASK_HANDLERS: Readonly<Record<string, HandlerFactory>> = {
+  [resource(INTEGRATIONS.ecsRunTaskSync)]: (deps) => (input, execution) => deps.ecs.runTaskSync(input, { executionName: execution.name }),
+  [resource(INTEGRATIONS.dynamodbTransactWriteItems)]: (deps) => dynamoDbSdkTask(deps.dynamodb, 'transactWriteItems')!,
+  ...Object.fromEntries(
+    (Object.keys(DYNAMODB_ACTIONS) as DynamoDbAction[]).map((action): [string, HandlerFactory] => [
+      resource(`dynamodb:${action}`),
+      (deps) => dynamoDbTask(deps.dynamodb, action)!,
+    ]),
+  ),
+  [resource(INTEGRATIONS.sqsSendMessage)]: (deps, { stateName, resource: arn }) => {
+    const sqs = deps.sqs;
+    if (!sqs) throw new Error(`state ${stateName}: this world has no SQS for ${arn}`);
+    // The optimized integration sends a JSON MessageBody as its serialization.
+    return async (input) =>
+      sqs.sendMessage(input.QueueUrl, typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody), input.DelaySeconds);
+  },
+  [resource(INTEGRATIONS.lambdaInvoke)]: lambdaTask,
+};
+
+/** A Lambda function's ARN as the Resource: the function is invoked with the state's input, its result the output. */
+const LAMBDA_FUNCTION_ARN = /^arn:aws:lambda:/;
 
 export class SfnEmulator {
   private readonly StateMachine: StateMachineConstructor;
@@ -327,42 +373,13 @@ export class SfnEmulator {
   }
 
   private handlerFor(resource: string, stateName: string): Handler {
-    if (resource === 'arn:aws:states:::ecs:runTask.sync') {
-      return (input, execution) => this.deps.ecs.runTaskSync(input, { executionName: execution.name });
+    const factory = TASK_HANDLERS[resource] ?? (LAMBDA_FUNCTION_ARN.test(resource) ? lambdaTask : undefined);
+    if (!factory) {
+      throw new Error(
+        `state ${stateName}: the twin does not run Task resource ${resource} (it runs ${Object.keys(TASK_HANDLERS).join(', ')} and Lambda function ARNs)`,
+      );
     }
-    const sdkDynamo = /^arn:aws:states:::aws-sdk:dynamodb:(\w+)$/.exec(resource);
-    if (sdkDynamo) {
-      const task = dynamoDbSdkTask(this.deps.dynamodb, sdkDynamo[1]);
-      if (!task) throw new Error(`state ${stateName}: the twin does not run ${resource}`);
-      return (input) => task(input);
-    }
-    if (resource === 'arn:aws:states:::sqs:sendMessage') {
-      const sqs = this.deps.sqs;
-      if (!sqs) throw new Error(`state ${stateName}: this world has no SQS for ${resource}`);
-      // The optimized integration sends a JSON MessageBody as its serialization.
-      return async (input) =>
-        sqs.sendMessage(input.QueueUrl, typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody), input.DelaySeconds);
-    }
-    const dynamo = /^arn:aws:states:::dynamodb:(\w+)$/.exec(resource);
-    if (dynamo) {
-      const task = dynamoDbTask(this.deps.dynamodb, dynamo[1]);
-      if (!task) throw new Error(`state ${stateName}: the twin does not run ${resource}`);
-      return (input) => task(input);
-    }
-    if (resource === 'arn:aws:states:::lambda:invoke' || /^arn:aws:lambda:/.test(resource)) {
-      const optimized = resource === 'arn:aws:states:::lambda:invoke';
-      return async (input) => {
-        const functionName = optimized ? input.FunctionName : resource;
-        const payload = optimized ? (input.Payload ?? {}) : input;
-        if (optimized && input.InvocationType === 'Event') {
-          this.deps.lambda.invokeAsync(functionName, payload);
-          return { StatusCode: 202, Payload: '' };
-        }
-        const result = await this.deps.lambda.invokeSync(functionName, payload);
-        return optimized ? { StatusCode: 200, Payload: result } : result;
-      };
-    }
-    throw new Error(`state ${stateName}: the twin does not run Task resource ${resource}`);
+    return factory(this.deps, { stateName, resource });
   }
 
   private randomName(): string {
@@ -376,27 +393,13 @@ export class SfnEmulator {
 
 /** Every Task state of a definition, including those nested in Map and Parallel states. */
 export function taskStates(definition: { States: Record<string, any> }): Array<{ name: string; resource: string }> {
-  const found: Array<{ name: string; resource: string }> = [];
-  const walk = (machine: { States: Record<string, any> }) => {
-    for (const [name, state] of Object.entries(machine.States)) {
-      if (state.Type === 'Task') found.push({ name, resource: state.Resource });
-      if (state.Type === 'Map') walk(state.ItemProcessor ?? state.Iterator);
-      if (state.Type === 'Parallel') for (const branch of state.Branches) walk(branch);
-    }
-  };
-  walk(definition);
-  return found;
+  return [...eachState(definition)].filter(({ state }) => state.Type === 'Task').map(({ name, state }) => ({ name, resource: state.Resource }));
 }
 
 function withAwsTaskTimeouts<T extends { States: Record<string, any> }>(definition: T): T {
-  const walk = (machine: { States: Record<string, any> }) => {
-    for (const state of Object.values(machine.States)) {
-      if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = 99_999_999;
-      if (state.Type === 'Map') walk(state.ItemProcessor ?? state.Iterator);
-      if (state.Type === 'Parallel') for (const branch of state.Branches) walk(branch);
-    }
-  };
-  walk(definition);
+  for (const { state } of eachState(definition)) {
+    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = 99_999_999;
+  }
   return definition;
 }
 
