@@ -80,205 +80,242 @@ const tags = z.record(z.string(), z.string().max(256, 'tag values are at most 25
   }
 });
 
-export const environmentSchema = z
-  .strictObject({
-    /** Stage name: the stack is `sluice-<stage>`. */
-    stage: z.string().regex(/^[a-z][a-z0-9]{1,9}$/, 'must be 2–10 lowercase letters or digits, starting with a letter'),
-    account: z.strictObject({
-      id: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
-      region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
-    }),
-    /**
-     * Whether `terraform destroy` may remove the stage with its data: the state table without deletion protection,
-     * the bucket and the image repository emptied first. False keeps them (AWS refuses the destroy);
-     * `npm run teardown` lifts it for one deliberate teardown.
-     */
-    allowDestroy: z.boolean('must be true or false'),
-    /** Prefix of every resource name of this stage. */
-    namePrefix: z.string().regex(/^[a-z][a-z0-9-]{2,20}[a-z0-9]$/, 'must be 4–22 lowercase letters, digits or dashes'),
-    tags,
-    bucket: z.strictObject({
-      inputPrefix: s3Prefix,
-      /** Only keys ending with this are processed, e.g. '.csv'. */
-      inputSuffix: z
-        .string()
-        .regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1–32 letters, digits, '_', '.' or '-' (characters URL encoding keeps)")
-        .optional(),
-      resultsPrefix: s3Prefix,
-      resultsRetentionDays: intIn(1, 3650),
-      noncurrentVersionRetentionDays: intIn(1, 365),
-    }),
-    capacity: z.strictObject({
-      /** The account's "Fargate On-Demand vCPU resource count" quota (L-3032A538) in this Region. */
-      accountVcpuQuota: intIn(1, 100000),
-      /** vCPU this pipeline may hold at once: a share of the quota left for everything else. */
-      vcpuBudget: numberIn(0.25, 100000, 'at least 0.25 vCPU'),
-      /** Task launches per second the limiter admits; Fargate launches at most 20/s. */
-      launchRatePerSecond: z
-        .number()
-        .gt(0, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`)
-        .lt(FARGATE_LAUNCHES_PER_SECOND, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`),
-      /**
-       * Launch tokens that may accumulate while idle. Fargate's launch bucket bursts to 100, but RunTask
-       * itself is capped at 20 calls/s: a larger burst is spent on throttled calls.
-       */
-      launchBurst: intIn(1, FARGATE_LAUNCHES_PER_SECOND),
-      /** Parallel RunTask iterations within one execution (inline Map allows 40). */
-      mapMaxConcurrency: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
-      /** Admitted jobs handed to one execution. */
-      jobsPerExecution: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
-      /**
-       * How long a batch short of full may wait for more room (releases, launch tokens) before it is admitted as it
-       * is: jobs that end together start together, and a batch's fixed costs are shared. 0 admits at once.
-       */
-      batchWindowSeconds: numberIn(0, 10, 'from 0 to 10 seconds'),
-      /** How long a job given back for lack of capacity (vCPU limit, no Fargate capacity) waits in the intake queue (SQS allows 900). */
-      capacityRetryDelaySeconds: intIn(1, 900),
-    }),
-    task: z.strictObject({
-      cpu: z.number().refine((cpu) => FARGATE_CPU_UNITS.includes(cpu), `must be one of ${FARGATE_CPU_UNITS.join(', ')} CPU units`),
-      memoryMiB: z.number().int('must be a whole number of MiB'),
-      architecture: z.enum(['X86_64', 'ARM64'], "must be 'X86_64' or 'ARM64'"),
-      capacityProviders: z.array(capacityProvider).min(1, 'must list FARGATE and/or FARGATE_SPOT').max(2, 'must list FARGATE and/or FARGATE_SPOT'),
-      /** Seconds between SIGTERM and SIGKILL; Fargate allows up to 120. */
-      stopTimeoutSeconds: intIn(2, FARGATE_MAX_STOP_TIMEOUT_SECONDS),
-      /** Longest a task may run; also how long a lease lives before it expires by itself. */
-      timeoutSeconds: intIn(60, 7 * 24 * 3600),
-      ephemeralStorageGiB: intIn(21, 200),
-    }),
-    retry: z.strictObject({
-      /** ECS.AmazonECSException / AmazonECS.Unknown: throttling, capacity, failures[]. */
-      ecsApi: retryPolicy(20),
-      /** States.TaskFailed with a retryable exit code: Spot interruption, transient trouble. */
-      taskFailed: retryPolicy(5),
-    }),
-    intake: z.strictObject({
-      /** Receives of one message before SQS moves it to the DLQ. Deferral for capacity never counts. */
-      maxReceiveCount: intIn(1, 1000),
-      /** EventBridge → SQS delivery retries before the event goes to the rule's DLQ. */
-      ruleRetryAttempts: intIn(0, 185),
-      ruleMaxEventAgeSeconds: intIn(60, 86400),
-      /** Alarm when the oldest queued message is older than this. */
-      backlogAlarmAgeSeconds: intIn(60, 1209600),
-    }),
-    network: z.discriminatedUnion('kind', [createdNetwork, existingNetwork], "kind must be 'create' or 'existing'"),
-    image: z
-      .strictObject({
-        /** ECR repository the stack creates and the task pulls from. */
-        repository: z
-          .string()
-          .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase)')
-          .max(256),
-        tag: z
-          .string()
-          .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker tag (letters, digits, _ . -, at most 128)')
-          .optional(),
-        digest: z
-          .string()
-          .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>')
-          .optional(),
-      })
-      .refine((image) => (image.tag === undefined) !== (image.digest === undefined), 'set exactly one of tag or digest'),
-    logRetentionDays: z
+const environmentFields = z.strictObject({
+  /** Stage name: the stack is `sluice-<stage>`. */
+  stage: z.string().regex(/^[a-z][a-z0-9]{1,9}$/, 'must be 2–10 lowercase letters or digits, starting with a letter'),
+  account: z.strictObject({
+    id: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
+  }),
+  /**
+   * Whether `terraform destroy` may remove the stage with its data: the state table without deletion protection,
+   * the bucket and the image repository emptied first. False keeps them (AWS refuses the destroy);
+   * `npm run teardown` lifts it for one deliberate teardown.
+   */
+  allowDestroy: z.boolean('must be true or false'),
+  /** Prefix of every resource name of this stage. */
+  namePrefix: z.string().regex(/^[a-z][a-z0-9-]{2,20}[a-z0-9]$/, 'must be 4–22 lowercase letters, digits or dashes'),
+  tags,
+  bucket: z.strictObject({
+    inputPrefix: s3Prefix,
+    /** Only keys ending with this are processed, e.g. '.csv'. */
+    inputSuffix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1–32 letters, digits, '_', '.' or '-' (characters URL encoding keeps)")
+      .optional(),
+    resultsPrefix: s3Prefix,
+    resultsRetentionDays: intIn(1, 3650),
+    noncurrentVersionRetentionDays: intIn(1, 365),
+  }),
+  capacity: z.strictObject({
+    /** The account's "Fargate On-Demand vCPU resource count" quota (L-3032A538) in this Region. */
+    accountVcpuQuota: intIn(1, 100000),
+    /** vCPU this pipeline may hold at once: a share of the quota left for everything else. */
+    vcpuBudget: numberIn(0.25, 100000, 'at least 0.25 vCPU'),
+    /** Task launches per second the limiter admits; Fargate launches at most 20/s. */
+    launchRatePerSecond: z
       .number()
-      .refine(
-        (days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days),
-        `must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs retention values)`,
-      ),
-    alarmEmail: z.email('must be an email address'),
-    alarms: z.strictObject({
-      /**
-       * Alarm when a janitor sweep (every 5 minutes) reclaims more leases than this: each was held for an execution
-       * that had ended or never started, capacity kept from waiting work for up to a sweep.
-       */
-      reclaimedLeasesAbove: intIn(0, 100000),
-      /**
-       * Alarm when more jobs than this failed (bad input, a task that kept failing, executions that kept dying) in
-       * 15 minutes, as the janitor counts them when it settles their batches.
-       */
-      failedJobsAbove: intIn(0, 1000000),
-    }),
-    backend: z.strictObject({
-      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)'),
-      key: z.string().regex(/^[A-Za-z0-9!_.'()/-]+\.tfstate$/, "must be an S3 key ending in '.tfstate'"),
-      region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
-    }),
-  })
-  .superRefine((env, ctx) => {
-    const { task, capacity, bucket, network, account } = env;
-    const choices = fargateMemoryChoices(task.cpu);
-    if (choices.length > 0 && !choices.includes(task.memoryMiB)) {
+      .gt(0, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`)
+      .lt(FARGATE_LAUNCHES_PER_SECOND, `must be above 0 and below ${FARGATE_LAUNCHES_PER_SECOND} (Fargate's launch rate)`),
+    /**
+     * Launch tokens that may accumulate while idle. Fargate's launch bucket bursts to 100, but RunTask
+     * itself is capped at 20 calls/s: a larger burst is spent on throttled calls.
+     */
+    launchBurst: intIn(1, FARGATE_LAUNCHES_PER_SECOND),
+    /** Parallel RunTask iterations within one execution (inline Map allows 40). */
+    mapMaxConcurrency: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
+    /** Admitted jobs handed to one execution. */
+    jobsPerExecution: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
+    /**
+     * How long a batch short of full may wait for more room (releases, launch tokens) before it is admitted as it
+     * is: jobs that end together start together, and a batch's fixed costs are shared. 0 admits at once.
+     */
+    batchWindowSeconds: numberIn(0, 10, 'from 0 to 10 seconds'),
+    /** How long a job given back for lack of capacity (vCPU limit, no Fargate capacity) waits in the intake queue (SQS allows 900). */
+    capacityRetryDelaySeconds: intIn(1, 900),
+  }),
+  task: z.strictObject({
+    cpu: z.number().refine((cpu) => FARGATE_CPU_UNITS.includes(cpu), `must be one of ${FARGATE_CPU_UNITS.join(', ')} CPU units`),
+    memoryMiB: z.number().int('must be a whole number of MiB'),
+    architecture: z.enum(['X86_64', 'ARM64'], "must be 'X86_64' or 'ARM64'"),
+    capacityProviders: z.array(capacityProvider).min(1, 'must list FARGATE and/or FARGATE_SPOT').max(2, 'must list FARGATE and/or FARGATE_SPOT'),
+    /** Seconds between SIGTERM and SIGKILL; Fargate allows up to 120. */
+    stopTimeoutSeconds: intIn(2, FARGATE_MAX_STOP_TIMEOUT_SECONDS),
+    /** Longest a task may run; also how long a lease lives before it expires by itself. */
+    timeoutSeconds: intIn(60, 7 * 24 * 3600),
+    ephemeralStorageGiB: intIn(21, 200),
+  }),
+  retry: z.strictObject({
+    /** ECS.AmazonECSException / AmazonECS.Unknown: throttling, capacity, failures[]. */
+    ecsApi: retryPolicy(20),
+    /** States.TaskFailed with a retryable exit code: Spot interruption, transient trouble. */
+    taskFailed: retryPolicy(5),
+  }),
+  intake: z.strictObject({
+    /** Receives of one message before SQS moves it to the DLQ. Deferral for capacity never counts. */
+    maxReceiveCount: intIn(1, 1000),
+    /** EventBridge → SQS delivery retries before the event goes to the rule's DLQ. */
+    ruleRetryAttempts: intIn(0, 185),
+    ruleMaxEventAgeSeconds: intIn(60, 86400),
+    /** Alarm when the oldest queued message is older than this. */
+    backlogAlarmAgeSeconds: intIn(60, 1209600),
+  }),
+  network: z.discriminatedUnion('kind', [createdNetwork, existingNetwork], "kind must be 'create' or 'existing'"),
+  image: z
+    .strictObject({
+      /** ECR repository the stack creates and the task pulls from. */
+      repository: z
+        .string()
+        .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase)')
+        .max(256),
+      tag: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker tag (letters, digits, _ . -, at most 128)')
+        .optional(),
+      digest: z
+        .string()
+        .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>')
+        .optional(),
+    })
+    .refine((image) => (image.tag === undefined) !== (image.digest === undefined), 'set exactly one of tag or digest'),
+  logRetentionDays: z
+    .number()
+    .refine(
+      (days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days),
+      `must be one of ${LOG_RETENTION_DAYS.join(', ')} (CloudWatch Logs retention values)`,
+    ),
+  alarmEmail: z.email('must be an email address'),
+  alarms: z.strictObject({
+    /**
+     * Alarm when a janitor sweep (every 5 minutes) reclaims more leases than this: each was held for an execution
+     * that had ended or never started, capacity kept from waiting work for up to a sweep.
+     */
+    reclaimedLeasesAbove: intIn(0, 100000),
+    /**
+     * Alarm when more jobs than this failed (bad input, a task that kept failing, executions that kept dying) in
+     * 15 minutes, as the janitor counts them when it settles their batches.
+     */
+    failedJobsAbove: intIn(0, 1000000),
+  }),
+  backend: z.strictObject({
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)'),
+    key: z.string().regex(/^[A-Za-z0-9!_.'()/-]+\.tfstate$/, "must be an S3 key ending in '.tfstate'"),
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS Region code like eu-west-1'),
+  }),
+});
+
+type EnvironmentFields = z.output<typeof environmentFields>;
+type Ctx = z.RefinementCtx<EnvironmentFields>;
+
+/** Each field valid on its own, then the rules across fields (called in the order their issues are reported). */
+export const environmentSchema = environmentFields.superRefine((env, ctx) => {
+  checkTaskMemory(env, ctx);
+  checkVcpuBudget(env, ctx);
+  checkJobsPerExecution(env, ctx);
+  checkPrefixesApart(env, ctx);
+  checkCapacityProviders(env, ctx);
+  checkCreatedNetworkZones(env, ctx);
+  checkRetryDelays(env, ctx);
+});
+
+/** Fargate accepts only certain memory sizes per CPU size; ECS refuses a task definition with another pair. */
+function checkTaskMemory({ task }: EnvironmentFields, ctx: Ctx): void {
+  const choices = fargateMemoryChoices(task.cpu);
+  if (choices.length > 0 && !choices.includes(task.memoryMiB)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['task', 'memoryMiB'],
+      message: `with cpu ${task.cpu} Fargate accepts ${describeMemoryRange(task.cpu)}`,
+    });
+  }
+}
+
+/** The budget must fit the account's quota, hold at least one task, and stay within what a janitor sweep and an admission transaction can handle. */
+function checkVcpuBudget({ task, capacity }: EnvironmentFields, ctx: Ctx): void {
+  if (capacity.vcpuBudget > capacity.accountVcpuQuota) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['capacity', 'vcpuBudget'],
+      message: `must not exceed capacity.accountVcpuQuota (${capacity.accountVcpuQuota} vCPU)`,
+    });
+  }
+  // An unknown CPU size is reported by task.cpu itself; its vCPU is meaningless here.
+  if (!FARGATE_CPU_UNITS.includes(task.cpu)) return;
+  if (capacity.vcpuBudget < vcpuOf(task.cpu)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['capacity', 'vcpuBudget'],
+      message: `must be at least one task's vCPU (${vcpuOf(task.cpu)}), or nothing is ever admitted`,
+    });
+  }
+  for (const problem of poolProblems(capacity.vcpuBudget, vcpuOf(task.cpu), capacity.jobsPerExecution)) {
+    ctx.addIssue({ code: 'custom', path: ['capacity', 'vcpuBudget'], message: `${problem}: lower the budget or run larger tasks` });
+  }
+}
+
+/** A batch larger than the Map's concurrency leaves admitted jobs waiting while they hold a lease. */
+function checkJobsPerExecution({ capacity }: EnvironmentFields, ctx: Ctx): void {
+  if (capacity.jobsPerExecution > capacity.mapMaxConcurrency) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['capacity', 'jobsPerExecution'],
+      message: `must not exceed capacity.mapMaxConcurrency (${capacity.mapMaxConcurrency}): an admitted job must not wait inside the Map holding its lease`,
+    });
+  }
+}
+
+/** Results written under the input prefix would be picked up as new uploads. */
+function checkPrefixesApart({ bucket }: EnvironmentFields, ctx: Ctx): void {
+  if (bucket.resultsPrefix.startsWith(bucket.inputPrefix) || bucket.inputPrefix.startsWith(bucket.resultsPrefix)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['bucket', 'resultsPrefix'],
+      message: `must not overlap bucket.inputPrefix ('${bucket.inputPrefix}'): results written there would trigger new jobs`,
+    });
+  }
+}
+
+/** A strategy names each provider once, and at least one of them must receive tasks. */
+function checkCapacityProviders({ task }: EnvironmentFields, ctx: Ctx): void {
+  const providers = task.capacityProviders;
+  if (new Set(providers.map((p) => p.name)).size !== providers.length) {
+    ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'must not list a capacity provider twice' });
+  }
+  if (!providers.some((p) => p.weight > 0)) {
+    ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'at least one provider needs a weight above 0' });
+  }
+}
+
+/** A VPC the stack creates spans two distinct zones of the stage's Region. */
+function checkCreatedNetworkZones({ network, account }: EnvironmentFields, ctx: Ctx): void {
+  if (network.kind !== 'create') return;
+  network.availabilityZones.forEach((zone, index) => {
+    if (!zone.startsWith(account.region)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['task', 'memoryMiB'],
-        message: `with cpu ${task.cpu} Fargate accepts ${describeMemoryRange(task.cpu)}`,
+        path: ['network', 'availabilityZones', index],
+        message: `must be a zone of account.region ${account.region}`,
       });
-    }
-    if (capacity.vcpuBudget > capacity.accountVcpuQuota) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['capacity', 'vcpuBudget'],
-        message: `must not exceed capacity.accountVcpuQuota (${capacity.accountVcpuQuota} vCPU)`,
-      });
-    }
-    if (FARGATE_CPU_UNITS.includes(task.cpu) && capacity.vcpuBudget < vcpuOf(task.cpu)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['capacity', 'vcpuBudget'],
-        message: `must be at least one task's vCPU (${vcpuOf(task.cpu)}), or nothing is ever admitted`,
-      });
-    }
-    if (FARGATE_CPU_UNITS.includes(task.cpu)) {
-      for (const problem of poolProblems(capacity.vcpuBudget, vcpuOf(task.cpu), capacity.jobsPerExecution)) {
-        ctx.addIssue({ code: 'custom', path: ['capacity', 'vcpuBudget'], message: `${problem}: lower the budget or run larger tasks` });
-      }
-    }
-    if (capacity.jobsPerExecution > capacity.mapMaxConcurrency) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['capacity', 'jobsPerExecution'],
-        message: `must not exceed capacity.mapMaxConcurrency (${capacity.mapMaxConcurrency}): an admitted job must not wait inside the Map holding its lease`,
-      });
-    }
-    if (bucket.resultsPrefix.startsWith(bucket.inputPrefix) || bucket.inputPrefix.startsWith(bucket.resultsPrefix)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['bucket', 'resultsPrefix'],
-        message: `must not overlap bucket.inputPrefix ('${bucket.inputPrefix}'): results written there would trigger new jobs`,
-      });
-    }
-    const providers = task.capacityProviders;
-    if (new Set(providers.map((p) => p.name)).size !== providers.length) {
-      ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'must not list a capacity provider twice' });
-    }
-    if (!providers.some((p) => p.weight > 0)) {
-      ctx.addIssue({ code: 'custom', path: ['task', 'capacityProviders'], message: 'at least one provider needs a weight above 0' });
-    }
-    if (network.kind === 'create') {
-      network.availabilityZones.forEach((zone, index) => {
-        if (!zone.startsWith(account.region)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['network', 'availabilityZones', index],
-            message: `must be a zone of account.region ${account.region}`,
-          });
-        }
-      });
-      if (new Set(network.availabilityZones).size !== network.availabilityZones.length) {
-        ctx.addIssue({ code: 'custom', path: ['network', 'availabilityZones'], message: 'must be two different zones' });
-      }
-    }
-    for (const policy of ['ecsApi', 'taskFailed'] as const) {
-      const retry = env.retry[policy];
-      if (retry.maxDelaySeconds < retry.intervalSeconds) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['retry', policy, 'maxDelaySeconds'],
-          message: `must be at least retry.${policy}.intervalSeconds (${retry.intervalSeconds})`,
-        });
-      }
     }
   });
+  if (new Set(network.availabilityZones).size !== network.availabilityZones.length) {
+    ctx.addIssue({ code: 'custom', path: ['network', 'availabilityZones'], message: 'must be two different zones' });
+  }
+}
+
+/** A retry's backoff is capped by maxDelaySeconds: a cap below the first interval contradicts it. */
+function checkRetryDelays({ retry }: EnvironmentFields, ctx: Ctx): void {
+  for (const policy of ['ecsApi', 'taskFailed'] as const) {
+    const { intervalSeconds, maxDelaySeconds } = retry[policy];
+    if (maxDelaySeconds < intervalSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retry', policy, 'maxDelaySeconds'],
+        message: `must be at least retry.${policy}.intervalSeconds (${intervalSeconds})`,
+      });
+    }
+  }
+}
 
 /** Written by hand in environments/<stage>.ts. */
 export type EnvironmentInput = z.input<typeof environmentSchema>;

@@ -46,24 +46,33 @@ export class BootstrapStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: BootstrapStackProps) {
     super(scope, id);
     const { config, account } = props;
-    const { accountId, region, partition } = account;
-    const { owner, repository, mainBranch } = config.github;
+    this.localStateAndProvider(account, props.localStatePath);
+    this.stateBucketArn = this.stateBucket(account, config.state);
+    this.oidcProviderArn = this.githubOidcProvider(account);
+    for (const { stage, stateKey } of account.stages) {
+      this.planRole(config.github, account, stage, stateKey);
+      this.deployRole(config.github, account, stage);
+    }
+    this.outputs(account);
+  }
 
-    new LocalBackend(this, { path: props.localStatePath });
+  /** Local state (the state bucket cannot hold its own state before it exists) and a provider pinned to the account. */
+  private localStateAndProvider(account: BootstrapAccount, localStatePath: string): void {
+    new LocalBackend(this, { path: localStatePath });
     this.addOverride('terraform.required_version', requiredTerraformVersion());
     new AwsProvider(this, 'aws', {
-      region,
-      allowedAccountIds: [accountId],
+      region: account.region,
+      allowedAccountIds: [account.accountId],
       defaultTags: [{ tags: { project: 'sluice', 'sluice:stage': 'bootstrap' } }],
     });
+  }
 
-    // --- the state bucket -------------------------------------------------------------------------
-    // Every apply writes a new version: a bad state is restored by promoting the previous version.
+  /** The state bucket, versioned: every apply writes a new version, and a bad state is restored by promoting the previous one. */
+  private stateBucket(account: BootstrapAccount, retention: BootstrapConfig['state']): string {
     const { bucket } = new PrivateBucket(this, 'state', {
       bucketName: account.stateBucket,
       lifecycle: { preventDestroy: true }, // it holds every stage's state: destroying it is never a plan's business
     });
-    this.stateBucketArn = bucket.arn;
     new S3BucketLifecycleConfiguration(this, 'state-lifecycle', {
       bucket: bucket.id,
       rule: [
@@ -72,91 +81,87 @@ export class BootstrapStack extends TerraformStack {
           status: 'Enabled',
           filter: [{}],
           noncurrentVersionExpiration: [
-            { noncurrentDays: config.state.noncurrentVersionRetentionDays, newerNoncurrentVersions: config.state.noncurrentVersionsKept },
+            { noncurrentDays: retention.noncurrentVersionRetentionDays, newerNoncurrentVersions: retention.noncurrentVersionsKept },
           ],
           abortIncompleteMultipartUpload: [{ daysAfterInitiation: 7 }],
         },
       ],
     });
+    return bucket.arn;
+  }
 
-    // --- GitHub OIDC --------------------------------------------------------------------------------
-    if (account.oidcProvider.kind === 'create') {
-      // No thumbprint: IAM verifies GitHub's certificate against its own trusted CAs (thumbprints are ignored for it).
-      const provider = new IamOpenidConnectProvider(this, 'github-oidc', {
-        url: `https://${GITHUB_OIDC_HOST}`,
-        clientIdList: [GITHUB_OIDC_AUDIENCE],
-      });
-      this.oidcProviderArn = provider.arn;
-    } else {
-      this.oidcProviderArn = account.oidcProvider.arn;
-    }
+  /** The account's GitHub OIDC provider: created here, or one that exists already (an account has at most one per URL). */
+  private githubOidcProvider(account: BootstrapAccount): string {
+    if (account.oidcProvider.kind === 'existing') return account.oidcProvider.arn;
+    // No thumbprint: IAM verifies GitHub's certificate against its own trusted CAs (thumbprints are ignored for it).
+    const provider = new IamOpenidConnectProvider(this, 'github-oidc', {
+      url: `https://${GITHUB_OIDC_HOST}`,
+      clientIdList: [GITHUB_OIDC_AUDIENCE],
+    });
+    return provider.arn;
+  }
 
-    // --- roles per stage ------------------------------------------------------------------------------
-    const objectArn = (key: string) => `arn:${partition}:s3:::${account.stateBucket}/${key}`;
-    const bucketArn = `arn:${partition}:s3:::${account.stateBucket}`;
-    const allRoleArns = account.stages.flatMap((s) => [roleArn(accountId, region, planRoleName(s.stage)), roleArn(accountId, region, deployRoleName(s.stage))]);
-    const boundaryArn = (stage: string) => `arn:${partition}:iam::${accountId}:policy/${deployRoleName(stage)}-boundary`;
+  /**
+   * Plan: pull requests of the repository; also the main branch without an environment, for the scheduled
+   * drift check (read-only, so it never waits for an environment's reviewers).
+   */
+  private planRole(github: BootstrapConfig['github'], account: BootstrapAccount, stage: string, stateKey: string): void {
+    const { owner, repository, mainBranch } = github;
+    const { bucketArn, objectArn } = stateBucketArns(account);
+    const plan = new IamRole(this, `${stage}-plan-role`, {
+      name: planRoleName(stage),
+      description: `sluice ${stage}: terraform plan from GitHub Actions (pull requests, drift check)`,
+      assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
+        pullRequestSubject(owner, repository),
+        branchSubject(owner, repository, mainBranch),
+      ]),
+      maxSessionDuration: 3600,
+    });
+    // ReadOnlyAccess is the pragmatic choice for `terraform plan`: refresh calls Describe/Get/List on every
+    // resource type in the stage, a list that grows with each module; AWS maintains ReadOnlyAccess as services
+    // add read APIs, a hand-kept list would break plans silently. It grants no write to anything.
+    new IamRolePolicyAttachment(this, `${stage}-plan-readonly`, {
+      role: plan.name,
+      policyArn: `arn:${account.partition}:iam::aws:policy/ReadOnlyAccess`,
+    });
+    new IamRolePolicy(this, `${stage}-plan-state`, {
+      name: 'terraform-state-read-no-data',
+      role: plan.id,
+      policy: policyJson(...planStatePolicy(bucketArn, objectArn, stateKey)),
+    });
+  }
 
-    for (const { stage, stateKey } of account.stages) {
-      // Plan: pull requests of the repository; also the main branch without an environment, for the scheduled
-      // drift check (read-only, so it never waits for an environment's reviewers).
-      const plan = new IamRole(this, `${stage}-plan-role`, {
-        name: planRoleName(stage),
-        description: `sluice ${stage}: terraform plan from GitHub Actions (pull requests, drift check)`,
-        assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
-          pullRequestSubject(owner, repository),
-          branchSubject(owner, repository, mainBranch),
-        ]),
-        maxSessionDuration: 3600,
-      });
-      // ReadOnlyAccess is the pragmatic choice for `terraform plan`: refresh calls Describe/Get/List on every
-      // resource type in the stage, a list that grows with each module; AWS maintains ReadOnlyAccess as services
-      // add read APIs, a hand-kept list would break plans silently. It grants no write to anything.
-      new IamRolePolicyAttachment(this, `${stage}-plan-readonly`, {
-        role: plan.name,
-        policyArn: `arn:${partition}:iam::aws:policy/ReadOnlyAccess`,
-      });
-      new IamRolePolicy(this, `${stage}-plan-state`, {
-        name: 'terraform-state-read-no-data',
-        role: plan.id,
-        policy: policyJson(...planStatePolicy(bucketArn, objectArn, stateKey)),
-      });
+  /** Deploy: only jobs of the stage's GitHub environment (whose deployment-branch rule admits main only). */
+  private deployRole(github: BootstrapConfig['github'], account: BootstrapAccount, stage: string): void {
+    const { partition } = account;
+    const boundary = new IamPolicy(this, `${stage}-deploy-boundary`, {
+      name: `${deployRoleName(stage)}-boundary`,
+      description: `sluice ${stage}: what the deploy role may never do, whatever is attached to it`,
+      policy: policyJson(...deployBoundaryStatements(deployBoundaryInputs(account, stage))),
+    });
+    const deploy = new IamRole(this, `${stage}-deploy-role`, {
+      name: deployRoleName(stage),
+      description: `sluice ${stage}: terraform apply from GitHub Actions (environment ${stage})`,
+      assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
+        environmentSubject(github.owner, github.repository, stage),
+      ]),
+      permissionsBoundary: boundary.arn,
+      maxSessionDuration: 3600,
+    });
+    // AdministratorAccess bounded by a permissions boundary rather than a curated list: apply creates, changes
+    // and deletes every resource type the stage has (IAM roles, VPC, ECS, Step Functions, Lambda, …) and the
+    // list changes with every module; a curated list fails mid-apply and leaves a half-applied stage. The
+    // boundary keeps the things that must outlive a bad apply out of its reach (see deployBoundaryStatements);
+    // who may apply is decided by the trust policy and the environment's reviewers.
+    new IamRolePolicyAttachment(this, `${stage}-deploy-admin`, {
+      role: deploy.name,
+      policyArn: `arn:${partition}:iam::aws:policy/AdministratorAccess`,
+    });
+  }
 
-      // Deploy: only jobs of the stage's GitHub environment (whose deployment-branch rule admits main only).
-      const boundary = new IamPolicy(this, `${stage}-deploy-boundary`, {
-        name: `${deployRoleName(stage)}-boundary`,
-        description: `sluice ${stage}: what the deploy role may never do, whatever is attached to it`,
-        policy: policyJson(
-          ...deployBoundaryStatements({
-            bucketArn,
-            objectArn,
-            otherStateKeys: account.stages.filter((s) => s.stage !== stage).map((s) => s.stateKey),
-            protectedRoleArns: allRoleArns,
-            boundaryArns: account.stages.map((s) => boundaryArn(s.stage)),
-            oidcProviderArn: githubOidcProviderArn(accountId, region),
-          }),
-        ),
-      });
-      const deploy = new IamRole(this, `${stage}-deploy-role`, {
-        name: deployRoleName(stage),
-        description: `sluice ${stage}: terraform apply from GitHub Actions (environment ${stage})`,
-        assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
-          environmentSubject(owner, repository, stage),
-        ]),
-        permissionsBoundary: boundary.arn,
-        maxSessionDuration: 3600,
-      });
-      // AdministratorAccess bounded by a permissions boundary rather than a curated list: apply creates, changes
-      // and deletes every resource type the stage has (IAM roles, VPC, ECS, Step Functions, Lambda, …) and the
-      // list changes with every module; a curated list fails mid-apply and leaves a half-applied stage. The
-      // boundary keeps the things that must outlive a bad apply out of its reach (see deployBoundaryStatements);
-      // who may apply is decided by the trust policy and the environment's reviewers.
-      new IamRolePolicyAttachment(this, `${stage}-deploy-admin`, {
-        role: deploy.name,
-        policyArn: `arn:${partition}:iam::aws:policy/AdministratorAccess`,
-      });
-    }
-
+  /** What the stages' backends and the CI workflows are configured with. */
+  private outputs(account: BootstrapAccount): void {
+    const { accountId, region } = account;
     new TerraformOutput(this, 'state_bucket', { value: account.stateBucket });
     new TerraformOutput(this, 'github_oidc_provider_arn', { value: this.oidcProviderArn });
     new TerraformOutput(this, 'roles', {
@@ -168,6 +173,26 @@ export class BootstrapStack extends TerraformStack {
       ),
     });
   }
+}
+
+/** The state bucket's ARN and its objects' (by key), built from names so policies need no reference to the bucket resource. */
+function stateBucketArns(account: BootstrapAccount): { bucketArn: string; objectArn: (key: string) => string } {
+  return {
+    bucketArn: `arn:${account.partition}:s3:::${account.stateBucket}`,
+    objectArn: (key: string) => `arn:${account.partition}:s3:::${account.stateBucket}/${key}`,
+  };
+}
+
+/** What one stage's deploy boundary protects: the bootstrap's roles, boundaries and provider, and every other stage's state. */
+function deployBoundaryInputs(account: BootstrapAccount, stage: string): BoundaryInputs {
+  const { accountId, region, partition } = account;
+  return {
+    ...stateBucketArns(account),
+    otherStateKeys: account.stages.filter((s) => s.stage !== stage).map((s) => s.stateKey),
+    protectedRoleArns: account.stages.flatMap((s) => [roleArn(accountId, region, planRoleName(s.stage)), roleArn(accountId, region, deployRoleName(s.stage))]),
+    boundaryArns: account.stages.map((s) => `arn:${partition}:iam::${accountId}:policy/${deployRoleName(s.stage)}-boundary`),
+    oidcProviderArn: githubOidcProviderArn(accountId, region),
+  };
 }
 
 /**
@@ -242,8 +267,23 @@ interface BoundaryInputs {
 
 /** The deploy role's permissions boundary: everything, except what the bootstrap owns and other stages' state. */
 export function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatement[] {
-  const statements: PolicyStatement[] = [
+  return [
     { Sid: 'AllowWhatIsNotDeniedBelow', Effect: 'Allow', Action: '*', Resource: '*' },
+    ...keepBootstrapIam(inputs),
+    ...keepStateBucket(inputs),
+    {
+      Sid: 'NoLongLivedCredentials',
+      Effect: 'Deny',
+      Action: ['iam:CreateUser', 'iam:CreateAccessKey', 'iam:CreateLoginProfile', 'iam:UpdateLoginProfile'],
+      Resource: '*',
+    },
+    ...keepOtherStagesState(inputs),
+  ];
+}
+
+/** The delivery roles, their boundaries and the OIDC provider: a deploy that could change them could widen its own reach. */
+function keepBootstrapIam(inputs: BoundaryInputs): PolicyStatement[] {
+  return [
     {
       Sid: 'KeepDeliveryRoles',
       Effect: 'Deny',
@@ -277,6 +317,12 @@ export function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatemen
       ],
       Resource: inputs.oidcProviderArn,
     },
+  ];
+}
+
+/** The state bucket's settings and its version history: what a bad apply must not be able to take with it. */
+function keepStateBucket(inputs: BoundaryInputs): PolicyStatement[] {
+  return [
     {
       Sid: 'KeepStateBucket',
       Effect: 'Deny',
@@ -295,20 +341,18 @@ export function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatemen
     },
     // State history is what a rollback of state restores from; only the lifecycle rule expires it.
     { Sid: 'KeepStateHistory', Effect: 'Deny', Action: 's3:DeleteObjectVersion', Resource: inputs.objectArn('*') },
-    {
-      Sid: 'NoLongLivedCredentials',
-      Effect: 'Deny',
-      Action: ['iam:CreateUser', 'iam:CreateAccessKey', 'iam:CreateLoginProfile', 'iam:UpdateLoginProfile'],
-      Resource: '*',
-    },
   ];
-  if (inputs.otherStateKeys.length > 0) {
-    statements.push({
+}
+
+/** Other stages' state and locks (none when the stage is alone in its account): one stage's apply never writes another's. */
+function keepOtherStagesState(inputs: BoundaryInputs): PolicyStatement[] {
+  if (inputs.otherStateKeys.length === 0) return [];
+  return [
+    {
       Sid: 'KeepOtherStagesState',
       Effect: 'Deny',
       Action: ['s3:PutObject', 's3:DeleteObject'],
       Resource: inputs.otherStateKeys.flatMap((key) => [inputs.objectArn(key), inputs.objectArn(stateLockKey(key))]),
-    });
-  }
-  return statements;
+    },
+  ];
 }

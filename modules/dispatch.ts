@@ -11,7 +11,7 @@ import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functi
 import { executionArnOf } from '../functions/jobs';
 import { vcpuOf } from '../environments/fargate';
 import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
-import { partitionOf } from './iam';
+import { partitionOf, type PolicyStatement } from './iam';
 import { NodeFunction } from './node-function';
 import type { Bucket } from './bucket';
 import type { Intake } from './intake';
@@ -73,64 +73,15 @@ export class Dispatch extends Construct {
 
   /** The admitter: one at a time, woken by uploads, releases and a schedule. */
   private dispatcherFunction(props: DispatchProps, common: FunctionCommon): NodeFunction {
-    const { config } = props;
-    const { namePrefix } = config;
-    const stateMachineArn = stateMachineArnOf(config);
-    const { pool, released, jobs } = STATE_ITEMS;
     const fn = new NodeFunction(this, 'dispatcher', {
       ...common,
-      functionName: functionNameOf(namePrefix, 'dispatcher'),
+      functionName: functionNameOf(props.config.namePrefix, 'dispatcher'),
       description: 'Admits queued uploads under the vCPU budget and launch rate, starts executions',
       entry: 'functions/dispatcher.ts',
       timeoutSeconds: DISPATCHER_TIMEOUT_SECONDS,
       reservedConcurrency: 1, // one admitter: no two dispatchers plan from the same pool read
-      environment: dispatcherEnvironment({
-        queueUrl: props.intake.queueUrl,
-        deadLetterQueueUrl: props.intake.deadLetterQueueUrl,
-        tableName: props.stateTable.tableName,
-        batchesTableName: props.stateTable.batchesTableName,
-        stateMachineArn,
-        bucketName: props.bucket.bucketName,
-        inputPrefix: config.bucket.inputPrefix,
-        inputSuffix: config.bucket.inputSuffix,
-        taskVcpu: vcpuOf(config.task.cpu),
-        jobsPerExecution: config.capacity.jobsPerExecution,
-        leaseSeconds: leaseSeconds(config),
-        maxRunMs: DISPATCHER_MAX_RUN_SECONDS * 1000,
-        batchWindowMs: Math.round(config.capacity.batchWindowSeconds * 1000),
-      }),
-      statements: [
-        {
-          Sid: 'TakeFromIntake',
-          Effect: 'Allow',
-          Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
-          Resource: props.intake.queueArn,
-        },
-        { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.deadLetterQueueArn },
-        // Admission: POOL + the jobs' rows in one transaction; released counters only to give back a batch that never started.
-        {
-          Sid: 'ReadThePool',
-          Effect: 'Allow',
-          Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
-          Resource: props.stateTable.tableArn,
-          Condition: leadingKeys([pool, released]),
-        },
-        {
-          Sid: 'AdmitAndRelease',
-          Effect: 'Allow',
-          Action: 'dynamodb:UpdateItem',
-          Resource: props.stateTable.tableArn,
-          Condition: leadingKeys([pool, released, jobs]),
-        },
-        {
-          Sid: 'BatchRecords',
-          Effect: 'Allow',
-          Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
-          Resource: props.stateTable.batchesTableArn,
-        },
-        { Sid: 'StartJobs', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachineArn },
-        { Sid: 'SeeWhetherTheLastBatchStarted', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
-      ],
+      environment: dispatcherEnvironmentOf(props),
+      statements: dispatcherStatements(props),
     });
     // Wake-ups pile up while a run is busy (reserved concurrency 1); stale ones are dropped, not retried for hours.
     new LambdaFunctionEventInvokeConfig(this, 'dispatcher-async', {
@@ -368,4 +319,62 @@ export class Dispatch extends Construct {
       sourceArn: rule.arn,
     });
   }
+}
+
+/** What the dispatcher reads from, admits into and checks uploads against; a run stops admitting before its timeout. */
+function dispatcherEnvironmentOf(props: DispatchProps): Record<string, string> {
+  const { config } = props;
+  return dispatcherEnvironment({
+    queueUrl: props.intake.queueUrl,
+    deadLetterQueueUrl: props.intake.deadLetterQueueUrl,
+    tableName: props.stateTable.tableName,
+    batchesTableName: props.stateTable.batchesTableName,
+    stateMachineArn: stateMachineArnOf(config),
+    bucketName: props.bucket.bucketName,
+    inputPrefix: config.bucket.inputPrefix,
+    inputSuffix: config.bucket.inputSuffix,
+    taskVcpu: vcpuOf(config.task.cpu),
+    jobsPerExecution: config.capacity.jobsPerExecution,
+    leaseSeconds: leaseSeconds(config),
+    maxRunMs: DISPATCHER_MAX_RUN_SECONDS * 1000,
+    batchWindowMs: Math.round(config.capacity.batchWindowSeconds * 1000),
+  });
+}
+
+/** The dispatcher's role: take from the intake queue, admit against the pool, start executions. */
+function dispatcherStatements(props: DispatchProps): PolicyStatement[] {
+  const stateMachineArn = stateMachineArnOf(props.config);
+  const { pool, released, jobs } = STATE_ITEMS;
+  return [
+    {
+      Sid: 'TakeFromIntake',
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+      Resource: props.intake.queueArn,
+    },
+    { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.deadLetterQueueArn },
+    // Admission: POOL + the jobs' rows in one transaction; released counters only to give back a batch that never started.
+    {
+      Sid: 'ReadThePool',
+      Effect: 'Allow',
+      Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+      Resource: props.stateTable.tableArn,
+      Condition: leadingKeys([pool, released]),
+    },
+    {
+      Sid: 'AdmitAndRelease',
+      Effect: 'Allow',
+      Action: 'dynamodb:UpdateItem',
+      Resource: props.stateTable.tableArn,
+      Condition: leadingKeys([pool, released, jobs]),
+    },
+    {
+      Sid: 'BatchRecords',
+      Effect: 'Allow',
+      Action: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
+      Resource: props.stateTable.batchesTableArn,
+    },
+    { Sid: 'StartJobs', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachineArn },
+    { Sid: 'SeeWhetherTheLastBatchStarted', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
+  ];
 }

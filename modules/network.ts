@@ -15,6 +15,8 @@ export interface NetworkProps {
   readonly network: EnvironmentConfig['network'];
 }
 
+type CreatedNetwork = Extract<EnvironmentConfig['network'], { kind: 'create' }>;
+
 /** Interface endpoints a Fargate task without a public IP needs to pull from ECR and write logs. */
 export const INTERFACE_ENDPOINT_SERVICES = ['ecr.api', 'ecr.dkr', 'logs'] as const;
 
@@ -34,7 +36,15 @@ export class Network extends Construct {
       this.privateSubnetIds = [...network.privateSubnetIds];
       return;
     }
+    const { vpc, routes, subnets } = this.privateVpc(network, namePrefix);
+    this.s3GatewayEndpoint(vpc, routes, region, namePrefix);
+    this.interfaceEndpoints(vpc, subnets, region, namePrefix);
+    this.vpcId = vpc.id;
+    this.privateSubnetIds = subnets.map((s) => s.id);
+  }
 
+  /** The VPC and one private subnet per zone, all on one route table with no route out. */
+  private privateVpc(network: CreatedNetwork, namePrefix: string): { vpc: Vpc; routes: RouteTable; subnets: Subnet[] } {
     const vpc = new Vpc(this, 'vpc', {
       cidrBlock: network.cidr,
       enableDnsHostnames: true, // interface endpoints' private DNS needs both
@@ -53,7 +63,11 @@ export class Network extends Construct {
       new RouteTableAssociation(this, `private-${zone}-routes`, { subnetId: subnet.id, routeTableId: routes.id });
       return subnet;
     });
+    return { vpc, routes, subnets };
+  }
 
+  /** S3 through a gateway endpoint on the route table: no NAT, and no charge per GB. */
+  private s3GatewayEndpoint(vpc: Vpc, routes: RouteTable, region: string, namePrefix: string): void {
     new VpcEndpoint(this, 'endpoint-s3', {
       vpcId: vpc.id,
       serviceName: `com.amazonaws.${region}.s3`,
@@ -61,6 +75,10 @@ export class Network extends Construct {
       routeTableIds: [routes.id],
       tags: { Name: `${namePrefix}-s3` },
     });
+  }
+
+  /** ECR and CloudWatch Logs through interface endpoints in the subnets, reachable over HTTPS from the VPC only. */
+  private interfaceEndpoints(vpc: Vpc, subnets: Subnet[], region: string, namePrefix: string): void {
     const endpointGroup = new SecurityGroup(this, 'endpoints', {
       name: `${namePrefix}-endpoints`,
       description: 'HTTPS from inside the VPC to the interface endpoints',
@@ -86,8 +104,5 @@ export class Network extends Construct {
         tags: { Name: `${namePrefix}-${service}` },
       });
     }
-
-    this.vpcId = vpc.id;
-    this.privateSubnetIds = subnets.map((s) => s.id);
   }
 }

@@ -75,21 +75,46 @@ export class PipelineStack extends TerraformStack {
     const { config } = props;
     this.config = config;
     const { namePrefix } = config;
-    const accountId = config.account.id;
-    const region = config.account.region;
 
     this.stateAndProvider(config);
 
+    // In this order: each part (and each helper below) reads the parts built before it.
     this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
-    this.bucket = new Bucket(this, 'bucket', {
+    this.bucket = this.uploadBucket(config);
+    this.intake = this.intakeQueue(config);
+    this.network = new Network(this, 'network', { namePrefix, region: config.account.region, network: config.network });
+    this.compute = this.workerCompute(config);
+
+    this.stateTable = new StateTable(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
+    this.dispatch = new Dispatch(this, 'dispatch', {
+      config,
+      bucket: this.bucket,
+      intake: this.intake,
+      stateTable: this.stateTable,
+      observability: this.observability,
+    });
+    this.runJobs = this.jobRunner(config);
+
+    this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.runJobs.logGroupName });
+
+    this.outputs(config);
+  }
+
+  /** Where uploads land and results are written. */
+  private uploadBucket(config: EnvironmentConfig): Bucket {
+    return new Bucket(this, 'bucket', {
       bucketName: stageBucketName(config),
       allowDestroy: config.allowDestroy,
       resultsPrefix: config.bucket.resultsPrefix,
       resultsRetentionDays: config.bucket.resultsRetentionDays,
       noncurrentVersionRetentionDays: config.bucket.noncurrentVersionRetentionDays,
     });
-    this.intake = new Intake(this, 'intake', {
-      namePrefix,
+  }
+
+  /** The rule and queue uploads arrive through, where jobs wait for capacity. */
+  private intakeQueue(config: EnvironmentConfig): Intake {
+    return new Intake(this, 'intake', {
+      namePrefix: config.namePrefix,
       stage: config.stage,
       bucketName: this.bucket.bucketName,
       inputPrefix: config.bucket.inputPrefix,
@@ -101,11 +126,14 @@ export class PipelineStack extends TerraformStack {
       visibilityTimeoutSeconds: 120,
       observability: this.observability,
     });
-    this.network = new Network(this, 'network', { namePrefix, region, network: config.network });
-    this.compute = new Compute(this, 'compute', {
-      namePrefix,
-      accountId,
-      region,
+  }
+
+  /** The cluster and the worker's task definition, with access to the input and results prefixes only. */
+  private workerCompute(config: EnvironmentConfig): Compute {
+    return new Compute(this, 'compute', {
+      namePrefix: config.namePrefix,
+      accountId: config.account.id,
+      region: config.account.region,
       task: config.task,
       image: config.image,
       allowDestroy: config.allowDestroy,
@@ -115,16 +143,11 @@ export class PipelineStack extends TerraformStack {
       resultsPrefix: config.bucket.resultsPrefix,
       vpcId: this.network.vpcId,
     });
+  }
 
-    this.stateTable = new StateTable(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
-    this.dispatch = new Dispatch(this, 'dispatch', {
-      config,
-      bucket: this.bucket,
-      intake: this.intake,
-      stateTable: this.stateTable,
-      observability: this.observability,
-    });
-    this.runJobs = new RunJobs(this, 'pipeline', {
+  /** The state machine that runs admitted jobs; it wakes the dispatcher after each release. */
+  private jobRunner(config: EnvironmentConfig): RunJobs {
+    return new RunJobs(this, 'pipeline', {
       config,
       compute: this.compute,
       network: this.network,
@@ -133,10 +156,6 @@ export class PipelineStack extends TerraformStack {
       dispatcherFunctionArn: this.dispatch.dispatcher.functionArn,
       observability: this.observability,
     });
-
-    this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.runJobs.logGroupName });
-
-    this.outputs(config);
   }
 
   /** What a reviewer reads first in a plan, and what operators and the CLI look up. */

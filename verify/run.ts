@@ -200,39 +200,38 @@ async function verifyAccount(
   return results;
 }
 
-async function main(): Promise<number> {
-  const usage = 'usage: npm run verify:terraform [-- --stage <stage> ...] [--keep]';
+const USAGE = 'usage: npm run verify:terraform [-- --stage <stage> ...] [--keep]';
+
+/** The stages named by --stage (all when none is), or the message that says why the arguments are wrong. */
+function parseOptions(): { selected: EnvironmentConfig[]; keep: boolean } | { error: string } {
   let values: { stage?: string[]; keep?: boolean };
   try {
     ({ values } = parseArgs({ options: { stage: { type: 'string', multiple: true }, keep: { type: 'boolean', default: false } } }));
   } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
-    return 2;
+    return { error: `${(error as Error).message}\n${USAGE}` };
   }
   const configs = loadEnvironments();
   const unknown = (values.stage ?? []).filter((s) => !configs.some((c) => c.stage === s));
   if (unknown.length > 0) {
-    console.error(`no stage ${unknown.map((s) => `"${s}"`).join(', ')}; stages: ${configs.map((c) => c.stage).join(', ')}\n${usage}`);
-    return 2;
+    return { error: `no stage ${unknown.map((s) => `"${s}"`).join(', ')}; stages: ${configs.map((c) => c.stage).join(', ')}\n${USAGE}` };
   }
-  const selected = configs.filter((c) => !values.stage || values.stage.includes(c.stage));
-  checkTerraform();
+  return { selected: configs.filter((c) => !values.stage || values.stage.includes(c.stage)), keep: values.keep ?? false };
+}
 
+/** Both apps, each into the outdir its stacks' scratch copies are taken from (cdktf.out, cdktf.out/bootstrap). */
+function synthesizeEverything(): void {
   log('=== synth (every stage, and the bootstrap stacks)');
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
   run(tsx, ['--disable-warning=DEP0044', 'main.ts']);
   run(tsx, ['--disable-warning=DEP0044', 'bootstrap.ts'], { ...process.env, CDKTF_OUTDIR: BOOTSTRAP_OUTDIR });
+}
 
-  const choice = chooseProvider(pinnedAwsProvider(stackSource('cdktf.out', stackName(selected[0].stage)).json), mirrorCandidates(), registryReachable);
-  log(`=== hashicorp/aws ${choice.version}${choice.mirror ? ` from the filesystem mirror ${choice.mirror}` : ' from registry.terraform.io'}`);
-  if (choice.note) log(`NOTE: ${choice.note}`);
-
-  const scratch = process.env.SLUICE_VERIFY_DIR ? resolve(process.env.SLUICE_VERIFY_DIR) : mkdtempSync(join(tmpdir(), 'sluice-verify-'));
-  mkdirSync(scratch, { recursive: true });
+/** Terraform's environment for every stack: the CLI config (provider source, shared plugin cache) and moto's test credentials; of this shell only PATH and HOME. */
+function terraformEnvironment(scratch: string, choice: ProviderChoice): NodeJS.ProcessEnv {
   const cliConfigFile = join(scratch, 'terraform.rc');
   writeFileSync(cliConfigFile, cliConfig(choice, join(scratch, 'plugin-cache')));
   mkdirSync(join(scratch, 'plugin-cache'), { recursive: true });
-  const env: NodeJS.ProcessEnv = {
+  return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TF_CLI_CONFIG_FILE: cliConfigFile,
@@ -243,23 +242,51 @@ async function main(): Promise<number> {
     AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     AWS_EC2_METADATA_DISABLED: 'true',
   };
+}
 
-  const byAccount = new Map<string, EnvironmentConfig[]>();
-  for (const config of selected) byAccount.set(config.account.id, [...(byAccount.get(config.account.id) ?? []), config]);
+/** One moto server per account: its stages share the bootstrap's state bucket. */
+function byAccount(selected: EnvironmentConfig[]): Map<string, EnvironmentConfig[]> {
+  const accounts = new Map<string, EnvironmentConfig[]>();
+  for (const config of selected) accounts.set(config.account.id, [...(accounts.get(config.account.id) ?? []), config]);
+  return accounts;
+}
+
+function printSummary(results: StageResult[], started: number): void {
+  log('\n=== verified against moto');
+  for (const r of results) log(`${r.name.padEnd(30)} ${r.steps.map(([step, s]) => `${step} ${s.toFixed(0)}s`).join(' · ')}`);
+  log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions();
+  if ('error' in options) {
+    console.error(options.error);
+    return 2;
+  }
+  const { selected, keep } = options;
+  checkTerraform();
+  synthesizeEverything();
+
+  const choice = chooseProvider(pinnedAwsProvider(stackSource('cdktf.out', stackName(selected[0].stage)).json), mirrorCandidates(), registryReachable);
+  log(`=== hashicorp/aws ${choice.version}${choice.mirror ? ` from the filesystem mirror ${choice.mirror}` : ' from registry.terraform.io'}`);
+  if (choice.note) log(`NOTE: ${choice.note}`);
+
+  const scratch = process.env.SLUICE_VERIFY_DIR ? resolve(process.env.SLUICE_VERIFY_DIR) : mkdtempSync(join(tmpdir(), 'sluice-verify-'));
+  mkdirSync(scratch, { recursive: true });
+  const env = terraformEnvironment(scratch, choice);
+
   const results: StageResult[] = [];
   const started = Date.now();
   try {
-    for (const [accountId, stages] of byAccount) {
+    for (const [accountId, stages] of byAccount(selected)) {
       log(`=== account ${accountId}: ${[bootstrapStackName(accountId), ...stages.map((s) => stackName(s.stage))].join(', ')}`);
       results.push(...(await verifyAccount(accountId, stages, scratch, choice, env)));
     }
   } finally {
-    if (!values.keep && !process.env.SLUICE_VERIFY_DIR) rmSync(scratch, { recursive: true, force: true });
+    if (!keep && !process.env.SLUICE_VERIFY_DIR) rmSync(scratch, { recursive: true, force: true });
     else log(`scratch copies kept in ${scratch}`);
   }
-  log('\n=== verified against moto');
-  for (const r of results) log(`${r.name.padEnd(30)} ${r.steps.map(([step, s]) => `${step} ${s.toFixed(0)}s`).join(' · ')}`);
-  log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  printSummary(results, started);
   return 0;
 }
 

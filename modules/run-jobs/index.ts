@@ -10,7 +10,7 @@ import type { Intake } from '../intake';
 import type { Network } from '../network';
 import type { Observability } from '../observability';
 import type { StateTable } from '../state-table';
-import { runJobsDefinition } from './definition';
+import { runJobsDefinition, type RunJobsDefinition } from './definition';
 import { executionLogStatements, mergeStatements } from './integrations';
 import { stateMachineArnOf, stateMachineName } from '../names';
 
@@ -39,8 +39,6 @@ export class RunJobs extends Construct {
   constructor(scope: Construct, id: string, props: RunJobsProps) {
     super(scope, id);
     const { config } = props;
-    const { region, id: accountId } = config.account;
-    const partition = partitionOf(region);
     const name = stateMachineName(config.namePrefix);
 
     const logGroup = new CloudwatchLogGroup(this, 'logs', {
@@ -48,15 +46,36 @@ export class RunJobs extends Construct {
       retentionInDays: config.logRetentionDays,
     });
     this.logGroupName = logGroup.name;
-    const role = new IamRole(this, 'role', {
+    const role = this.executionRole(props, name);
+    const definition = this.definitionWithItsPolicy(props, role);
+    const machine = new SfnStateMachine(this, 'state-machine', {
+      name,
+      type: 'STANDARD',
+      roleArn: role.arn,
+      definition: JSON.stringify(definition),
+      loggingConfiguration: { logDestination: `${logGroup.arn}:*`, includeExecutionData: true, level: 'ERROR' },
+    });
+    this.stateMachineArn = machine.arn;
+    this.executionAlarms(props, name);
+    this.stateMachineName = name;
+  }
+
+  /** The role Step Functions assumes; its policy comes with the definition (definitionWithItsPolicy). */
+  private executionRole(props: RunJobsProps, name: string): IamRole {
+    return new IamRole(this, 'role', {
       name: `${name}-sfn`,
       description: 'Runs sluice jobs: RunTask on the worker family, lease and ledger writes, wake the dispatcher',
-      assumeRolePolicy: serviceTrustPolicy('states.amazonaws.com', accountId),
+      assumeRolePolicy: serviceTrustPolicy('states.amazonaws.com', props.config.account.id),
     });
-    const { compute, stateTable, intake } = props;
+  }
+
+  /** The definition, and on the role exactly what its Task states call: the two are built together so they cannot drift. */
+  private definitionWithItsPolicy(props: RunJobsProps, role: IamRole): RunJobsDefinition['definition'] {
+    const { config, compute, stateTable, intake } = props;
+    const { region, id: accountId } = config.account;
     const { definition, statements } = runJobsDefinition({
       config,
-      partition,
+      partition: partitionOf(region),
       region,
       accountId,
       clusterArn: compute.clusterArn,
@@ -79,26 +98,21 @@ export class RunJobs extends Construct {
       name: 'run-jobs',
       policy: policyJson(...mergeStatements(statements), ...executionLogStatements()),
     });
-    const machine = new SfnStateMachine(this, 'state-machine', {
-      name,
-      type: 'STANDARD',
-      roleArn: role.arn,
-      definition: JSON.stringify(definition),
-      loggingConfiguration: { logDestination: `${logGroup.arn}:*`, includeExecutionData: true, level: 'ERROR' },
-    });
-    this.stateMachineArn = machine.arn;
-    // Alarms on this state machine's executions; its unfinished jobs are the janitor's (modules/dispatch.ts).
+    return definition;
+  }
+
+  /** Alarms on this state machine's executions; its unfinished jobs are the janitor's (modules/dispatch.ts). */
+  private executionAlarms(props: RunJobsProps, name: string): void {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
       props.observability.alarm({
         name: `jobs-${metric.replace('Executions', '').toLowerCase()}`,
         description: `A ${name} execution ended ${metric.replace('Executions', '')}; the janitor re-queues its unfinished jobs.`,
         namespace: 'AWS/States',
         metric,
-        dimensions: { StateMachineArn: stateMachineArnOf(config) },
+        dimensions: { StateMachineArn: stateMachineArnOf(props.config) },
         statistic: 'Sum',
         threshold: 0,
       });
     }
-    this.stateMachineName = name;
   }
 }
