@@ -37,7 +37,8 @@ const validations = require('dynalite/validations') as {
 interface DynaliteStore {
   readonly options: Record<string, unknown>;
 }
-type DynaliteCallback = (error: (Error & { statusCode?: number; body?: { __type: string; message?: string } }) | null, data?: any) => void;
+type DynaliteError = Error & { statusCode?: number; body?: { __type: string; message?: string } };
+type DynaliteCallback = (error: DynaliteError | null, data?: any) => void;
 type DynaliteAction = (store: DynaliteStore, data: unknown, callback: DynaliteCallback) => void;
 
 const READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan']);
@@ -68,6 +69,11 @@ function actionFor(operation: DynamoOperation): DynaliteActionModule {
     actions.set(operation, action);
   }
   return action;
+}
+
+/** A service error of dynalite's (a status and a `{ __type, message }` body) as the SDK throws it; others as they are. */
+function asAwsError(error: DynaliteError): Error {
+  return error.statusCode && error.body ? new AwsError(errorName(error.body.__type), error.body.message ?? '') : error;
 }
 
 /** ConsumedCapacity is one object for single-item calls, a list for batch calls. */
@@ -108,6 +114,39 @@ const VALIDATION_OF: Record<(typeof ITEM_ACTIONS)[number], string> = {
   Delete: 'DeleteItem',
   ConditionCheck: 'DeleteItem',
 };
+
+interface TransactionPart {
+  readonly kind: (typeof ITEM_ACTIONS)[number];
+  /** The item's request as sent. */
+  readonly op: Record<string, any>;
+  readonly action: DynaliteActionModule;
+  /** The request as dynalite's validations parsed it (its expressions included). */
+  readonly data: any;
+  readonly itemId: string;
+  readonly key: Record<string, unknown>;
+}
+type CancellationReason = { Code: 'None' | 'ConditionalCheckFailed' | 'TransactionConflict'; Message?: string; Item?: Record<string, any> };
+
+/** The limits of the request as a whole: 1 to 100 items, a client token of at most 36 characters. */
+function checkTransactionShape(body: Record<string, any>): { items: Array<Record<string, any>>; token?: string } {
+  const items = body.TransactItems as Array<Record<string, any>> | undefined;
+  if (!Array.isArray(items) || items.length === 0 || items.length > TRANSACT_MAX_ITEMS) {
+    throw new AwsError(
+      'ValidationException',
+      `1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length between 1 and ${TRANSACT_MAX_ITEMS}`,
+      false,
+    );
+  }
+  const token = body.ClientRequestToken as string | undefined;
+  if (token !== undefined && (typeof token !== 'string' || token.length < 1 || token.length > 36)) {
+    throw new AwsError(
+      'ValidationException',
+      "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36",
+      false,
+    );
+  }
+  return { items, token };
+}
 
 export interface DynamoFaults {
   /** Drawn once per request: answer ProvisionedThroughputExceededException instead. */
@@ -250,22 +289,7 @@ export class DynamoDb implements DynamoDbApi {
    * write units per KB of each item, ConditionChecks included, and one per item when cancelled (its prepare).
    */
   private async transactWriteItems(body: Record<string, any>): Promise<Record<string, any>> {
-    const items = body.TransactItems as Array<Record<string, any>> | undefined;
-    if (!Array.isArray(items) || items.length === 0 || items.length > TRANSACT_MAX_ITEMS) {
-      throw new AwsError(
-        'ValidationException',
-        `1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length between 1 and ${TRANSACT_MAX_ITEMS}`,
-        false,
-      );
-    }
-    const token = body.ClientRequestToken as string | undefined;
-    if (token !== undefined && (typeof token !== 'string' || token.length < 1 || token.length > 36)) {
-      throw new AwsError(
-        'ValidationException',
-        "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36",
-        false,
-      );
-    }
+    const { items, token } = checkTransactionShape(body);
     const request = JSON.stringify(items);
     const now = this.clock.now();
     if (token) {
@@ -278,66 +302,82 @@ export class DynamoDb implements DynamoDbApi {
     }
     if (this.faults?.throttle()) throw throughputExceeded();
     this.recorder.count('ddbWrites');
-    const parts = items.map((entry, index) => {
-      const kinds = ITEM_ACTIONS.filter((k) => entry[k] !== undefined);
-      if (kinds.length !== 1)
-        throw new AwsError('ValidationException', `TransactItems[${index}] must have exactly one of Put, Update, Delete or ConditionCheck`, false);
-      const kind = kinds[0];
-      const op = entry[kind];
-      const action = actionFor(VALIDATION_OF[kind]);
-      const validationBody = kind === 'ConditionCheck' ? { ...op, ReturnValues: undefined } : op;
-      let data: any;
-      try {
-        data = validations.checkTypes({ ...validationBody, ReturnValuesOnConditionCheckFailure: undefined }, action.validation.types);
-        validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
-      } catch (error) {
-        const e = error as { statusCode?: number; body?: { __type: string; message?: string } };
-        throw e.statusCode && e.body ? new AwsError(errorName(e.body.__type), e.body.message ?? '', false) : error;
-      }
-      const key = op.Key ?? this.keyOf(op.TableName, op.Item ?? {});
-      if (!key) throw new AwsError('ResourceNotFoundException', 'Requested resource not found', false);
-      return { kind, op, data, itemId: this.itemId(op.TableName, key), key };
-    });
+    const parts = items.map((entry, index) => this.transactionPart(entry, index));
     if (new Set(parts.map((p) => p.itemId)).size !== parts.length) {
       throw new AwsError('ValidationException', 'Transaction request cannot include multiple operations on one item', false);
     }
     const existing = await Promise.all(
       parts.map((p) => this.run(actionFor('GetItem'), { TableName: p.op.TableName, Key: p.key, ConsistentRead: true }).then((r) => r.Item)),
     );
-    const reasons = parts.map((p, i) => {
-      if ((this.heldUntil.get(p.itemId) ?? -1) > now) return { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' };
-      if (dynaliteDb.checkConditional(p.data, existing[i]) != null) {
-        return {
-          Code: 'ConditionalCheckFailed',
-          Message: 'The conditional request failed',
-          ...(p.op.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && existing[i] ? { Item: existing[i] } : {}),
-        };
-      }
-      return { Code: 'None' };
-    });
-    const sizes = existing.map((item) => Math.max(1, Math.ceil((item ? dynaliteDb.itemSize(item) : 0) / 1024)));
+    const reasons = parts.map((p, i) => this.cancellationReason(p, existing[i], now));
     // It holds what it could take: not the items another transaction holds (their hold stays as it is).
     parts.forEach((p, i) => {
       if (reasons[i].Code !== 'TransactionConflict') this.heldUntil.set(p.itemId, Math.max(this.heldUntil.get(p.itemId) ?? -1, now + TRANSACTION_HOLD_MS));
     });
-    if (reasons.some((r) => r.Code !== 'None')) {
-      this.recorder.count('ddbWriteUnits', parts.length);
-      if (reasons.some((r) => r.Code === 'TransactionConflict')) this.recorder.count('ddbTransactionConflicts');
-      const error = new AwsError(
-        'TransactionCanceledException',
-        `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`,
-        false,
-      );
-      Object.assign(error, { CancellationReasons: reasons });
-      throw error;
+    if (reasons.some((r) => r.Code !== 'None')) throw this.cancelled(parts.length, reasons);
+    await this.commit(parts, existing);
+    const output = {};
+    if (token) this.tokens.set(token, { at: now, request, output });
+    return output;
+  }
+
+  /** One item of a transaction, validated as the single-item call it shares its validation with. */
+  private transactionPart(entry: Record<string, any>, index: number): TransactionPart {
+    const kinds = ITEM_ACTIONS.filter((k) => entry[k] !== undefined);
+    if (kinds.length !== 1)
+      throw new AwsError('ValidationException', `TransactItems[${index}] must have exactly one of Put, Update, Delete or ConditionCheck`, false);
+    const kind = kinds[0];
+    const op = entry[kind];
+    const action = actionFor(VALIDATION_OF[kind]);
+    const validationBody = kind === 'ConditionCheck' ? { ...op, ReturnValues: undefined } : op;
+    let data: any;
+    try {
+      data = validations.checkTypes({ ...validationBody, ReturnValuesOnConditionCheckFailure: undefined }, action.validation.types);
+      validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
+    } catch (error) {
+      const e = error as { statusCode?: number; body?: { __type: string; message?: string } };
+      throw e.statusCode && e.body ? new AwsError(errorName(e.body.__type), e.body.message ?? '', false) : error;
     }
+    // The write reports its size (for billing); validated once, the parsed request is what the write runs.
+    data.ReturnConsumedCapacity = 'TOTAL';
+    const key = op.Key ?? this.keyOf(op.TableName, op.Item ?? {});
+    if (!key) throw new AwsError('ResourceNotFoundException', 'Requested resource not found', false);
+    return { kind, op, action, data, itemId: this.itemId(op.TableName, key), key };
+  }
+
+  private cancellationReason(part: TransactionPart, existing: Record<string, any> | undefined, now: number): CancellationReason {
+    if ((this.heldUntil.get(part.itemId) ?? -1) > now) return { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' };
+    if (dynaliteDb.checkConditional(part.data, existing) != null) {
+      return {
+        Code: 'ConditionalCheckFailed',
+        Message: 'The conditional request failed',
+        ...(part.op.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && existing ? { Item: existing } : {}),
+      };
+    }
+    return { Code: 'None' };
+  }
+
+  /** A cancelled transaction is billed one write unit per item (its prepare). */
+  private cancelled(items: number, reasons: CancellationReason[]): AwsError {
+    this.recorder.count('ddbWriteUnits', items);
+    if (reasons.some((r) => r.Code === 'TransactionConflict')) this.recorder.count('ddbTransactionConflicts');
+    const error = new AwsError(
+      'TransactionCanceledException',
+      `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`,
+      false,
+    );
+    return Object.assign(error, { CancellationReasons: reasons });
+  }
+
+  /** Applies every write, billed two units per KB of each item (the larger of before and after). */
+  private async commit(parts: TransactionPart[], existing: Array<Record<string, any> | undefined>): Promise<void> {
+    const sizes = existing.map((item) => Math.max(1, Math.ceil((item ? dynaliteDb.itemSize(item) : 0) / 1024)));
     parts.forEach((p, i) => this.spendPartition(p.itemId, 'write', 2 * sizes[i], true));
     let units = 0;
     for (const [i, p] of parts.entries()) {
       if (p.kind !== 'ConditionCheck') {
         // Its condition holds (checked above, and nothing ran since): the write checks it again, to the same answer.
-        const { ReturnValuesOnConditionCheckFailure: _returned, ...write } = p.op;
-        const output = await this.run(actionFor(VALIDATION_OF[p.kind]), { ...write, ReturnConsumedCapacity: 'TOTAL' });
+        const output = await this.runValidated(p.action, p.data);
         sizes[i] = Math.max(sizes[i], capacityUnitsOf(output.ConsumedCapacity));
       }
       units += 2 * sizes[i];
@@ -345,9 +385,6 @@ export class DynamoDb implements DynamoDbApi {
     }
     this.recorder.count('ddbWriteUnits', units);
     for (const p of parts) if (p.kind !== 'ConditionCheck') await this.tellWatchers(p.op.TableName, p.key);
-    const output = {};
-    if (token) this.tokens.set(token, { at: now, request, output });
-    return output;
   }
 
   /**
@@ -366,19 +403,19 @@ export class DynamoDb implements DynamoDbApi {
 
   /** Runs one request through dynalite as its HTTP handler does: type checks, validations, the action. */
   private run(action: DynaliteActionModule, body: Record<string, any>): Promise<Record<string, any>> {
-    return new Promise((resolve, reject) => {
-      const fail = (error: NonNullable<Parameters<DynaliteCallback>[0]>) =>
-        reject(error.statusCode && error.body ? new AwsError(errorName(error.body.__type), error.body.message ?? '') : error);
-      let data: unknown;
-      try {
-        data = validations.checkTypes(body, action.validation.types);
-        validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
-      } catch (error) {
-        fail(error as Error);
-        return;
-      }
-      action.run(this.store, data, (error, output) => (error ? fail(error) : resolve(output ?? {})));
-    });
+    let data: unknown;
+    try {
+      data = validations.checkTypes(body, action.validation.types);
+      validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
+    } catch (error) {
+      return Promise.reject(asAwsError(error as DynaliteError));
+    }
+    return this.runValidated(action, data);
+  }
+
+  /** The action on a request its validations have already parsed. */
+  private runValidated(action: DynaliteActionModule, data: unknown): Promise<Record<string, any>> {
+    return new Promise((resolve, reject) => action.run(this.store, data, (error, output) => (error ? reject(asAwsError(error)) : resolve(output ?? {}))));
   }
 
   private async existingItemWriteUnits(body: Record<string, any>): Promise<number> {
@@ -442,15 +479,23 @@ function mapKeyNodes(object: any, nodes: KeyNodes, convert: (value: any) => any)
 
 function mapNode(value: any, nodes: KeyNodes, convert: (value: any) => any): any {
   const keys = Object.keys(nodes);
-  const each =
-    keys.length === 0
-      ? convert // every member converted on its own
-      : keys.length === 1 && keys[0] === '*'
-        ? (member: any) => mapNode(member, (nodes as Record<string, KeyNodes>)['*'], convert)
-        : undefined;
-  if (!each) return mapKeyNodes(value, nodes, convert);
-  // As lib-dynamodb does: a member that is undefined (or a function) is left out, not converted.
+  if (keys.length === 0) return mapMembers(value, convert); // every member converted on its own
+  if (keys.length === 1 && keys[0] === '*') {
+    const child = (nodes as Record<string, KeyNodes>)['*'];
+    return mapMembers(value, (member) => mapNode(member, child, convert));
+  }
+  return mapKeyNodes(value, nodes, convert);
+}
+
+/** As lib-dynamodb does: a member that is undefined (or a function) is left out, not converted. */
+function mapMembers(value: any, each: (member: any) => any): any {
   const kept = (member: any) => member !== undefined && typeof member !== 'function';
-  if (Array.isArray(value)) return value.filter(kept).map(each);
-  return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (kept(v) ? [[k, each(v)]] : [])));
+  if (Array.isArray(value)) {
+    const members = [];
+    for (const member of value) if (kept(member)) members.push(each(member));
+    return members;
+  }
+  const members: Record<string, any> = {};
+  for (const name of Object.keys(value)) if (kept(value[name])) members[name] = each(value[name]);
+  return members;
 }
