@@ -326,26 +326,33 @@ function costOf(t: Tally) {
 export function computeReport(events: readonly TwinEvent[]): Report {
   const start = events.find((e) => e.type === 'start') ?? ({} as TwinEvent);
   const end = events.find((e) => e.type === 'end');
-  const budget = Number(start.budgetVcpu ?? 0);
-  const account = accountOf(events);
   const endT = end?.t ?? events.reduce((t, e) => Math.max(t, e.t), 0);
   const t = Tally.of(events, endT);
-  const { succeeded, failed, failureReasons, dlqCount, lost } = outcomesOf(t);
-  const { makespan, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm } = boundOf(
-    t,
-    events,
-    account,
-    start,
-  );
-  const latency = latencyOf(t);
-  const { reads, writes, readUnits, writeUnits, sqsRequests, cost, orchestration } = costOf(t);
-  const throttleTotal = Object.values(t.throttles).reduce((a, b) => a + b, 0);
-  const effective = timeWeighted(budgetOverTime(events, budget), endT);
-
+  // Spread in the Report's field order, the order report.json shows them in.
   return {
     design: String(start.design ?? 'unknown'),
     stage: String(start.stage ?? 'unknown'),
     seed: Number(start.seed ?? 0),
+    ...jobFigures(t),
+    ...makespanFigures(boundOf(t, events, accountOf(events), start)),
+    ...capacityFigures(t, events, start, endT),
+    ...runTaskFigures(t),
+    maxLeakSeconds: round(Math.max(0, ...t.leakSeconds)),
+    leaks: t.leakSeconds.length,
+    injectedFaults: t.injected,
+    ...orchestrationFigures(t),
+    admissionLatencySeconds: latencyOf(t),
+    virtualSeconds: round(end?.t ?? t.lastSettle),
+    stoppedBy: String(end?.stoppedBy ?? 'unknown'),
+  };
+}
+
+/** How many jobs arrived, how they ended, and which ran more than once. */
+function jobFigures(
+  t: Tally,
+): Pick<Report, 'objects' | 'succeeded' | 'failed' | 'lost' | 'dlq' | 'jobsRunMoreThanOnce' | 'jobsWithRetries' | 'jobsRunTwice' | 'failureReasons'> {
+  const { succeeded, failed, failureReasons, dlqCount, lost } = outcomesOf(t);
+  return {
     objects: t.arrived.size,
     succeeded,
     failed,
@@ -355,16 +362,50 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     jobsWithRetries: [...t.tasks.values()].filter((n) => n > 1).length,
     jobsRunTwice: [...t.tasksOfJob.entries()].filter(([jobId, list]) => (t.successes.get(jobId) ?? 0) > 1 || overlaps(list)).length,
     failureReasons,
+  };
+}
+
+/** The makespan against its lower bound, with the bound's terms written out. */
+function makespanFigures(
+  bound: ReturnType<typeof boundOf>,
+): Pick<Report, 'makespanSeconds' | 'lowerBoundSeconds' | 'lowerBoundFormula' | 'lowerBoundOnBudgetSeconds' | 'makespanRatio'> {
+  const { makespan, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm } = bound;
+  return {
     makespanSeconds: round(makespan),
     lowerBoundSeconds: round(lowerBound),
     lowerBoundFormula: `max(${capacityTerm}, (N − burst) / launch rate + shortest task = (${ranJobs} − ${launchBurst}) / ${launchRate} + ${round(afterLastLaunch)} = ${round(byRate)} s, last arrival = ${round(byArrival)} s)`,
     lowerBoundOnBudgetSeconds: round(Math.max(byBudget, byRate, byArrival)),
     makespanRatio: lowerBound > 0 ? round(makespan / lowerBound, 4) : 0,
+  };
+}
+
+/** The budget (configured and as applied), the quota, and the vCPU this stage and the account peaked at. */
+function capacityFigures(
+  t: Tally,
+  events: readonly TwinEvent[],
+  start: TwinEvent,
+  endT: number,
+): Pick<Report, 'budgetVcpu' | 'effectiveBudget' | 'accountVcpuQuota' | 'peakVcpu' | 'peakAccountVcpu'> {
+  const budget = Number(start.budgetVcpu ?? 0);
+  const effective = timeWeighted(budgetOverTime(events, budget), endT);
+  return {
     budgetVcpu: budget,
     effectiveBudget: { min: round(effective.min), median: round(effective.median) },
     accountVcpuQuota: Number(start.accountVcpuQuota ?? 0),
     peakVcpu: round(t.peak),
     peakAccountVcpu: { onDemand: round(t.peakAccount.onDemand), spot: round(t.peakAccount.spot) },
+  };
+}
+
+/** RunTask calls, the tasks they started, and each kind of refusal. */
+function runTaskFigures(
+  t: Tally,
+): Pick<
+  Report,
+  'runTaskCalls' | 'tasksStarted' | 'throttles' | 'vcpuLimitErrors' | 'vcpuLimitShareOfRunTaskCalls' | 'invalidParameterErrors' | 'capacityErrors'
+> {
+  const throttleTotal = Object.values(t.throttles).reduce((a, b) => a + b, 0);
+  return {
     runTaskCalls: t.runTaskCalls,
     tasksStarted: t.taskStarts.length,
     throttles: { total: throttleTotal, bySource: t.throttles, startExecution: t.meters.startExecutionThrottles ?? 0 },
@@ -372,9 +413,28 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     vcpuLimitShareOfRunTaskCalls: t.runTaskCalls > 0 ? round(t.vcpuLimit / t.runTaskCalls, 4) : 0,
     invalidParameterErrors: t.invalidParameter,
     capacityErrors: t.capacityErrors,
-    maxLeakSeconds: round(Math.max(0, ...t.leakSeconds)),
-    leaks: t.leakSeconds.length,
-    injectedFaults: t.injected,
+  };
+}
+
+/** What orchestrating the jobs took (executions, transitions, Lambda, DynamoDB, SQS) and cost per 1,000 objects. */
+function orchestrationFigures(
+  t: Tally,
+): Pick<
+  Report,
+  | 'executions'
+  | 'stateTransitions'
+  | 'stateTransitionsPerObject'
+  | 'lambdaInvocations'
+  | 'lambdaGbSeconds'
+  | 'lambdaThrottles'
+  | 'dynamodbRequests'
+  | 'dynamodbCapacityUnits'
+  | 'writeUnitsPerObject'
+  | 'sqsRequests'
+  | 'costPer1000Objects'
+> {
+  const { reads, writes, readUnits, writeUnits, sqsRequests, cost, orchestration } = costOf(t);
+  return {
     executions: t.executions,
     stateTransitions: t.transitions,
     stateTransitionsPerObject: t.arrived.size > 0 ? round(t.transitions / t.arrived.size, 2) : 0,
@@ -394,9 +454,6 @@ export function computeReport(events: readonly TwinEvent[]): Report {
       fargate: round(cost.fargate, 4),
       formula: `USD per 1,000 objects, ${PRICES.region} list prices (${PRICES.asOf}, twin/prices.ts): transitions × $0.025/1k + Lambda requests × $0.20/M + GB-s × $0.0000166667 + DynamoDB write units × $0.625/M + read units × $0.125/M + SQS requests × $0.40/M; fargate = task vCPU-hours × $${PRICES.fargatePerVcpuHour} (On-Demand, memory excluded)`,
     },
-    admissionLatencySeconds: latency,
-    virtualSeconds: round(end?.t ?? t.lastSettle),
-    stoppedBy: String(end?.stoppedBy ?? 'unknown'),
   };
 }
 

@@ -202,22 +202,38 @@ export class EcsEmulator {
     this.recorder.emit('runTask', { jobId });
     const provider = this.pickProvider(parameters);
     const vcpu = vcpuOf(parameters) ?? this.options.defaultVcpu;
+    this.admit(jobId, provider, vcpu);
 
+    const { taskArn, durationSeconds, exitCode } = this.startTask(jobId, provider, vcpu);
+    const { runSeconds, code, stopCode } = this.howTheTaskEnds(provider, durationSeconds, exitCode);
+    await this.clock.sleep((this.options.startupSeconds + runSeconds) * 1000);
+    this.stopTask(jobId, taskArn, provider, vcpu, code, stopCode);
+
+    const task = stoppedTask(parameters, { taskArn, provider, vcpu, code, stopCode, stoppedAt: this.clock.now() });
+    if (code !== 0) throw new AwsError('States.TaskFailed', JSON.stringify(task));
+    return task;
+  }
+
+  /** Throws what RunTask answers when it refuses the call, each refusal recorded as its event; returns when the task may launch. */
+  private admit(jobId: string, provider: Provider, vcpu: number): void {
     if (chance(this.rng, this.options.invalidParameterRate ?? 0)) {
       this.recorder.emit('invalidParameter', { jobId, error: 'ECS.InvalidParameterException' });
       throw new AwsError('ECS.InvalidParameterException', INVALID_PARAMETER_MESSAGE);
     }
-    if (!this.apiBucket.tryTake()) return this.reject(jobId, 'throttle', 'ecsApi', 'Rate exceeded');
-    if (!this.fargateRunTask.tryTake()) return this.reject(jobId, 'throttle', 'fargateRunTask', 'Rate exceeded');
+    if (!this.apiBucket.tryTake()) this.reject(jobId, 'throttle', 'ecsApi', 'Rate exceeded');
+    if (!this.fargateRunTask.tryTake()) this.reject(jobId, 'throttle', 'fargateRunTask', 'Rate exceeded');
     if (this.accountVcpuInUse(provider) + vcpu > this.options.vcpuQuota[provider] + 1e-9) {
-      return this.reject(jobId, 'vcpuLimit', provider, VCPU_LIMIT_MESSAGE);
+      this.reject(jobId, 'vcpuLimit', provider, VCPU_LIMIT_MESSAGE);
     }
-    if (!this.launch[provider].tryTake()) return this.reject(jobId, 'throttle', 'fargateLaunch', 'Rate exceeded');
+    if (!this.launch[provider].tryTake()) this.reject(jobId, 'throttle', 'fargateLaunch', 'Rate exceeded');
     if (chance(this.rng, this.options.capacityErrorRate)) {
       this.recorder.emit('capacityError', { jobId, reason: CAPACITY_MESSAGE });
       throw new AwsError('AmazonECS.Unknown', JSON.stringify({ Failures: [{ Reason: CAPACITY_MESSAGE }], Tasks: [] }));
     }
+  }
 
+  /** Launches the job's next attempt: its vCPU is held from here until it stops. */
+  private startTask(jobId: string, provider: Provider, vcpu: number): { taskArn: string; durationSeconds: number; exitCode: number } {
     const attempt = (this.attempts.get(jobId) ?? 0) + 1;
     this.attempts.set(jobId, attempt);
     const { durationSeconds, exitCode } = this.options.behaviour(jobId, attempt);
@@ -225,40 +241,25 @@ export class EcsEmulator {
     this.inUse[provider] += vcpu;
     this.recordUsage(provider);
     this.recorder.emit('taskStart', { jobId, taskArn, vcpu, provider, attempt });
+    return { taskArn, durationSeconds, exitCode };
+  }
 
-    const startup = this.options.startupSeconds;
-    let runSeconds = durationSeconds;
-    let code = exitCode;
-    let stopCode: StoppedTask['StopCode'] = 'EssentialContainerExited';
+  /** How long the task runs after startup and how it stops: as the job behaves, unless Spot interrupts it. */
+  private howTheTaskEnds(provider: Provider, durationSeconds: number, exitCode: number): TaskEnding {
     if (provider === 'FARGATE_SPOT' && chance(this.rng, this.options.spotInterruptionRate)) {
       // The interruption lands uniformly within the run; the worker traps SIGTERM and exits 75.
-      runSeconds = this.rng() * durationSeconds + this.options.sigtermExitSeconds;
-      code = 75;
-      stopCode = 'SpotInterruption';
+      return { runSeconds: this.rng() * durationSeconds + this.options.sigtermExitSeconds, code: 75, stopCode: 'SpotInterruption' };
     }
-    await this.clock.sleep((startup + runSeconds) * 1000);
+    return { runSeconds: durationSeconds, code: exitCode, stopCode: 'EssentialContainerExited' };
+  }
 
+  /** Gives the task's vCPU back when it stops. */
+  private stopTask(jobId: string, taskArn: string, provider: Provider, vcpu: number, code: number, stopCode: StoppedTask['StopCode']): void {
     this.inUse[provider] -= vcpu;
     this.recordUsage(provider);
     this.recorder.emit('taskStop', { jobId, taskArn, vcpu, provider, exitCode: code, stopCode });
     // Others held back by this stage's tasks take the room back.
     if (this.othersHeld[provider] < this.othersWanted[provider]) this.settleOthers(provider, false);
-    const task: StoppedTask = {
-      TaskArn: taskArn,
-      ClusterArn: String(parameters.Cluster ?? 'arn:aws:ecs:eu-west-1:111111111111:cluster/twin'),
-      TaskDefinitionArn: String(parameters.TaskDefinition ?? 'twin'),
-      LastStatus: 'STOPPED',
-      DesiredStatus: 'STOPPED',
-      CapacityProviderName: provider,
-      Cpu: String(Math.round(vcpu * 1024)),
-      StopCode: stopCode,
-      StoppedReason: stopCode === 'SpotInterruption' ? 'Your Spot Task was interrupted.' : 'Essential container in task exited',
-      Containers: [{ Name: 'worker', ExitCode: code, LastStatus: 'STOPPED' }],
-      Overrides: parameters.Overrides,
-      StoppedAt: this.clock.now(),
-    };
-    if (code !== 0) throw new AwsError('States.TaskFailed', JSON.stringify(task));
-    return task;
   }
 
   private reject(jobId: string, type: 'throttle' | 'vcpuLimit', source: string, message: string): never {
@@ -283,6 +284,40 @@ export class EcsEmulator {
     }
     return strategy[strategy.length - 1].CapacityProvider as Provider;
   }
+}
+
+interface TaskEnding {
+  runSeconds: number;
+  code: number;
+  stopCode: StoppedTask['StopCode'];
+}
+
+/** What the emulator knows of a task once it has stopped. */
+interface TaskStop {
+  taskArn: string;
+  provider: Provider;
+  vcpu: number;
+  code: number;
+  stopCode: StoppedTask['StopCode'];
+  stoppedAt: number;
+}
+
+/** The stopped task in the PascalCase JSON the .sync integration returns (and puts in a failure's Cause). */
+function stoppedTask(parameters: Record<string, unknown>, { taskArn, provider, vcpu, code, stopCode, stoppedAt }: TaskStop): StoppedTask {
+  return {
+    TaskArn: taskArn,
+    ClusterArn: String(parameters.Cluster ?? 'arn:aws:ecs:eu-west-1:111111111111:cluster/twin'),
+    TaskDefinitionArn: String(parameters.TaskDefinition ?? 'twin'),
+    LastStatus: 'STOPPED',
+    DesiredStatus: 'STOPPED',
+    CapacityProviderName: provider,
+    Cpu: String(Math.round(vcpu * 1024)),
+    StopCode: stopCode,
+    StoppedReason: stopCode === 'SpotInterruption' ? 'Your Spot Task was interrupted.' : 'Essential container in task exited',
+    Containers: [{ Name: 'worker', ExitCode: code, LastStatus: 'STOPPED' }],
+    Overrides: parameters.Overrides,
+    StoppedAt: stoppedAt,
+  };
 }
 
 /** JOB_ID from the container overrides' environment (how the pipeline passes the job to the worker). */
