@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { startLocalS3, startWorker } from '../../__tests__/worker/s3-harness';
+import { startLocalS3, startWorker, type LocalS3, type WorkerRun } from '../../__tests__/worker/s3-harness';
 import { EXIT_CODES } from '../src/exit-codes';
 
 const PEAK_RSS_LIMIT_MIB = 150;
@@ -102,60 +102,22 @@ function pollPeakRss(pid: number): { stop(): number } {
   };
 }
 
+const BUCKET = 'sluice-bench';
+
 async function main(): Promise<void> {
   const targetMiB = Number(option('mib', '200'));
   const kinds = option('kinds', 'jsonl,csv,json,bin').split(',') as Kind[];
   const nodeOptions = option('node-options', '');
-  const bucket = 'sluice-bench';
   const workDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
-  const s3 = await startLocalS3([bucket]);
+  const s3 = await startLocalS3([BUCKET]);
   const rows: string[] = [];
   let failed = false;
   try {
     for (const kind of kinds) {
-      const key = `incoming/bench.${kind}`;
-      const path = join(workDir, `bench.${kind}`);
-      const { size, sha256 } = await writeObjectFile(path, kind, targetMiB * MIB);
-      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(path), ContentLength: size }));
-      rmSync(path);
-
-      const startedAt = process.hrtime.bigint();
-      const worker = startWorker(s3.endpoint, {
-        BUCKET: bucket,
-        KEY: key,
-        JOB_ID: `bench-${kind}`,
-        RESULTS_PREFIX: 'results/',
-        // Lets a run try V8 flags, e.g. --node-options '--max-semi-space-size=4'.
-        ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
-      });
-      const poller = pollPeakRss(worker.pid);
-      const run = await worker.done;
-      const vmHwmMiB = poller.stop() / 1024;
-      const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
-
-      const finished = run.logs.find((line) => line.event === 'job-finished');
-      const selfReportedMiB = Number(finished?.peakRssMiB ?? NaN);
-      const response = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: `results/${key}.json` }));
-      const result = JSON.parse(await response.Body!.transformToString()) as {
-        output: { bytes: number; sha256: string; lines: number; structure?: { valid: boolean; records: number } };
-      };
-      const covered = result.output.bytes === size && result.output.sha256 === sha256;
-      const peakMiB = Math.max(vmHwmMiB, selfReportedMiB);
-      const ok = run.exitCode === EXIT_CODES.ok && covered && peakMiB < PEAK_RSS_LIMIT_MIB;
+      const { row, ok } = await benchKind(s3, kind, { targetMiB, nodeOptions, workDir });
       failed ||= !ok;
-      rows.push(
-        [
-          kind.padEnd(5),
-          (size / MIB).toFixed(1).padStart(7),
-          vmHwmMiB.toFixed(1).padStart(10),
-          selfReportedMiB.toFixed(1).padStart(12),
-          seconds.toFixed(1).padStart(6),
-          (size / MIB / seconds).toFixed(0).padStart(6),
-          String(result.output.structure?.records ?? '-').padStart(9),
-          ok ? 'ok' : `FAIL (exit ${run.exitCode}, covered ${covered})`,
-        ].join('  '),
-      );
-      console.log(rows[rows.length - 1]);
+      rows.push(row);
+      console.log(row);
     }
   } finally {
     await s3.close();
@@ -165,6 +127,73 @@ async function main(): Promise<void> {
   console.log('kind    size MiB  VmHWM MiB  self MiB     s   MiB/s   records  verdict');
   for (const row of rows) console.log(row);
   if (failed) process.exit(1);
+}
+
+interface BenchOptions {
+  targetMiB: number;
+  /** NODE_OPTIONS for the worker; empty for none. */
+  nodeOptions: string;
+  workDir: string;
+}
+
+/** One input kind: upload, run the worker, check its result covers the object; the table row and the verdict. */
+async function benchKind(s3: LocalS3, kind: Kind, options: BenchOptions): Promise<{ row: string; ok: boolean }> {
+  const key = `incoming/bench.${kind}`;
+  const { size, sha256 } = await uploadObject(s3, kind, key, options);
+  const { run, vmHwmMiB, seconds } = await runWorkerMeasured(s3.endpoint, kind, key, options.nodeOptions);
+
+  const finished = run.logs.find((line) => line.event === 'job-finished');
+  const selfReportedMiB = Number(finished?.peakRssMiB ?? NaN);
+  const response = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `results/${key}.json` }));
+  const result = JSON.parse(await response.Body!.transformToString()) as {
+    output: { bytes: number; sha256: string; lines: number; structure?: { valid: boolean; records: number } };
+  };
+  const covered = result.output.bytes === size && result.output.sha256 === sha256;
+  const peakMiB = Math.max(vmHwmMiB, selfReportedMiB);
+  const ok = run.exitCode === EXIT_CODES.ok && covered && peakMiB < PEAK_RSS_LIMIT_MIB;
+  const row = [
+    kind.padEnd(5),
+    (size / MIB).toFixed(1).padStart(7),
+    vmHwmMiB.toFixed(1).padStart(10),
+    selfReportedMiB.toFixed(1).padStart(12),
+    seconds.toFixed(1).padStart(6),
+    (size / MIB / seconds).toFixed(0).padStart(6),
+    String(result.output.structure?.records ?? '-').padStart(9),
+    ok ? 'ok' : `FAIL (exit ${run.exitCode}, covered ${covered})`,
+  ].join('  ');
+  return { row, ok };
+}
+
+/** Generates the object in a temp file, uploads it and removes the file: the size and hash the result must match. */
+async function uploadObject(s3: LocalS3, kind: Kind, key: string, { targetMiB, workDir }: BenchOptions): Promise<{ size: number; sha256: string }> {
+  const path = join(workDir, `bench.${kind}`);
+  const { size, sha256 } = await writeObjectFile(path, kind, targetMiB * MIB);
+  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: createReadStream(path), ContentLength: size }));
+  rmSync(path);
+  return { size, sha256 };
+}
+
+/** Runs the worker on the key, polling its peak RSS: how it exited, that peak, and the wall time. */
+async function runWorkerMeasured(
+  endpoint: string,
+  kind: Kind,
+  key: string,
+  nodeOptions: string,
+): Promise<{ run: WorkerRun; vmHwmMiB: number; seconds: number }> {
+  const startedAt = process.hrtime.bigint();
+  const worker = startWorker(endpoint, {
+    BUCKET,
+    KEY: key,
+    JOB_ID: `bench-${kind}`,
+    RESULTS_PREFIX: 'results/',
+    // Lets a run try V8 flags, e.g. --node-options '--max-semi-space-size=4'.
+    ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+  });
+  const poller = pollPeakRss(worker.pid);
+  const run = await worker.done;
+  const vmHwmMiB = poller.stop() / 1024;
+  const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+  return { run, vmHwmMiB, seconds };
 }
 
 main().catch((error: unknown) => {

@@ -42,7 +42,17 @@ export function parseInstructions(content: string): Instruction[] {
 }
 
 export function projectRules(instructions: Instruction[]): Problem[] {
+  const { globalArgs, stages } = splitStages(instructions);
   const problems: Problem[] = [];
+  if (stages.length < 2) problems.push({ line: 1, message: 'the build must be multi-stage (bundle, then runtime)' });
+  problems.push(...baseImageProblems(stages, globalArgs));
+  for (const instruction of instructions.filter((candidate) => candidate.keyword === 'RUN')) problems.push(...runProblems(instruction));
+  problems.push(...runtimeProblems(stages[stages.length - 1] ?? []));
+  return problems;
+}
+
+/** The ARGs declared before the first FROM (they may name base images), and each stage's instructions from its FROM. */
+function splitStages(instructions: Instruction[]): { globalArgs: Map<string, string>; stages: Instruction[][] } {
   const globalArgs = new Map<string, string>();
   let stage = -1;
   const stages: Instruction[][] = [];
@@ -57,8 +67,12 @@ export function projectRules(instructions: Instruction[]): Problem[] {
     }
     stages[stage].push(instruction);
   }
-  if (stages.length < 2) problems.push({ line: 1, message: 'the build must be multi-stage (bundle, then runtime)' });
+  return { globalArgs, stages };
+}
 
+/** Every external base image is pinned; a FROM of an earlier stage's name is not an image. */
+function baseImageProblems(stages: Instruction[][], globalArgs: Map<string, string>): Problem[] {
+  const problems: Problem[] = [];
   const stageNames = new Set<string>();
   for (const [from] of stages) {
     const words = from.args.split(/\s+/).filter((word) => !word.startsWith('--'));
@@ -70,25 +84,32 @@ export function projectRules(instructions: Instruction[]): Problem[] {
       problems.push({ line: from.line, message: `base image "${image || words[0]}" is not pinned to an exact version or digest` });
     }
   }
+  return problems;
+}
 
-  for (const instruction of instructions.filter((candidate) => candidate.keyword === 'RUN')) {
-    const run = instruction.args;
-    if (/apt-get install/.test(run)) {
-      if (!/--no-install-recommends/.test(run)) problems.push({ line: instruction.line, message: 'apt-get install without --no-install-recommends' });
-      if (!/rm -rf \/var\/lib\/apt\/lists/.test(run)) problems.push({ line: instruction.line, message: 'apt lists not removed in the same RUN' });
-      const packages = run
-        .split(/apt-get install/)[1]
-        .split('&&')[0]
-        .split(/\s+/)
-        .filter((word) => word && !word.startsWith('-'));
-      for (const name of packages.filter((word) => !word.includes('='))) {
-        problems.push({ line: instruction.line, message: `apt package "${name}" is not pinned (name=version)` });
-      }
+/** A RUN's package installs: apt lean and pinned, npm from the lockfile. */
+function runProblems(instruction: Instruction): Problem[] {
+  const problems: Problem[] = [];
+  const run = instruction.args;
+  if (/apt-get install/.test(run)) {
+    if (!/--no-install-recommends/.test(run)) problems.push({ line: instruction.line, message: 'apt-get install without --no-install-recommends' });
+    if (!/rm -rf \/var\/lib\/apt\/lists/.test(run)) problems.push({ line: instruction.line, message: 'apt lists not removed in the same RUN' });
+    const packages = run
+      .split(/apt-get install/)[1]
+      .split('&&')[0]
+      .split(/\s+/)
+      .filter((word) => word && !word.startsWith('-'));
+    for (const name of packages.filter((word) => !word.includes('='))) {
+      problems.push({ line: instruction.line, message: `apt package "${name}" is not pinned (name=version)` });
     }
-    if (/npm (install|i)\b/.test(run)) problems.push({ line: instruction.line, message: 'use npm ci (the lockfile), not npm install' });
   }
+  if (/npm (install|i)\b/.test(run)) problems.push({ line: instruction.line, message: 'use npm ci (the lockfile), not npm install' });
+  return problems;
+}
 
-  const runtime = stages[stages.length - 1] ?? [];
+/** The last stage is what runs on Fargate: non-root, /tmp as a volume, an init as PID 1, node in exec form. */
+function runtimeProblems(runtime: Instruction[]): Problem[] {
+  const problems: Problem[] = [];
   const lastUser = [...runtime].reverse().find((instruction) => instruction.keyword === 'USER');
   if (!lastUser || /^(root|0)(:|$)/.test(lastUser.args)) {
     problems.push({ line: lastUser?.line ?? 1, message: 'the runtime stage must end as a non-root USER' });

@@ -59,88 +59,107 @@ export function candidateKeys(key: string): string[] {
 }
 
 export async function runJob(delivered: JobConfig, deps: JobDependencies): Promise<JobOutcome> {
-  const { processor, log, signal } = deps;
+  const { log, signal } = deps;
   const started = new Date();
+  // A failure is recorded against the key that was opened, once one was.
   let config = delivered;
   try {
     const candidates = candidateKeys(delivered.key).map((key) => ({ ...delivered, key, resultKey: resultKeyOf(delivered.resultsPrefix, key) }));
-    for (const candidate of candidates) {
-      if (await resultAlreadyWritten(candidate, deps)) {
-        log.info('job-skipped', { reason: 'result already written for this job and version', resultKey: candidate.resultKey });
-        return { status: 'skipped', resultKey: candidate.resultKey };
-      }
-    }
+    const skipped = await findWrittenResult(candidates, deps);
+    if (skipped) return skipped;
 
     const opened = await openObject(candidates, deps);
     config = opened.config;
     if (config.key !== delivered.key) log.info('key-decoded', { delivered: delivered.key, key: config.key });
-    const { object } = opened;
-    const body = object.Body as Readable | undefined;
-    if (!body) throw new Error('GetObject returned no body');
-    // Closing the socket is what makes a stop take effect mid-stream.
-    const stopReading = () => body.destroy(new StopRequestedError());
-    signal.addEventListener('abort', stopReading, { once: true });
-    const versionId = object.VersionId ?? config.versionId ?? UNVERSIONED;
-    log.info('object-opened', {
-      bucket: config.bucket,
-      key: config.key,
-      versionId,
-      contentLength: object.ContentLength ?? null,
-    });
-
-    let output: unknown;
-    try {
-      output = await processor.process({
-        body,
-        bucket: config.bucket,
-        key: config.key,
-        versionId: object.VersionId,
-        contentType: object.ContentType,
-        contentLength: object.ContentLength,
-        signal,
-        log,
-      });
-    } finally {
-      signal.removeEventListener('abort', stopReading);
-      body.destroy();
-    }
+    const versionId = opened.object.VersionId ?? config.versionId ?? UNVERSIONED;
+    const output = await processObject(opened, versionId, deps);
     // A stop that arrived while the processor finished still means: write nothing.
     if (signal.aborted) throw new StopRequestedError();
 
-    const finished = new Date();
-    const result: JobResult = {
-      schemaVersion: 1,
-      jobId: config.jobId,
-      status: 'succeeded',
-      source: {
-        bucket: config.bucket,
-        key: config.key,
-        versionId,
-        etag: object.ETag ?? null,
-        contentLength: object.ContentLength ?? null,
-        contentType: object.ContentType ?? null,
-      },
-      processor: { name: processor.name, version: processor.version },
-      timings: timings(started, finished),
-      output: output ?? null,
-      error: null,
-    };
+    const result = succeededResult(opened, versionId, output, started, deps.processor);
     await writeResult(config, result, deps);
     log.info('job-succeeded', { resultKey: config.resultKey, durationMs: result.timings.durationMs });
     return { status: 'succeeded', resultKey: config.resultKey };
   } catch (error) {
-    // Once a stop (SIGTERM, the deadline) is asked for, whatever broke is its consequence: report the stop.
-    const failure = classifyFailure(signal.aborted ? signal.reason : error, signal.aborted);
-    if (failure.kind === 'bad-input') {
-      await recordBadInput(config, failure.reason, started, deps);
-    } else {
-      log.warn(failure.kind === 'stopped' ? 'job-stopped' : 'job-transient-failure', {
-        reason: failure.reason,
-        ...(failure.kind === 'transient' && error instanceof Error ? { stack: error.stack } : {}),
-      });
-    }
-    return { status: failure.kind, reason: failure.reason };
+    return await reportFailure(error, config, started, deps);
   }
+}
+
+/** The first candidate key whose result this job already wrote: a redelivered job then does nothing. */
+async function findWrittenResult(candidates: JobConfig[], deps: JobDependencies): Promise<JobOutcome | undefined> {
+  for (const candidate of candidates) {
+    if (await resultAlreadyWritten(candidate, deps)) {
+      deps.log.info('job-skipped', { reason: 'result already written for this job and version', resultKey: candidate.resultKey });
+      return { status: 'skipped', resultKey: candidate.resultKey };
+    }
+  }
+  return undefined;
+}
+
+/** Streams the opened object through the processor; the body is closed whatever the processor does. */
+async function processObject({ config, object }: OpenedObject, versionId: string, { processor, log, signal }: JobDependencies): Promise<unknown> {
+  const body = object.Body as Readable | undefined;
+  if (!body) throw new Error('GetObject returned no body');
+  // Closing the socket is what makes a stop take effect mid-stream.
+  const stopReading = () => body.destroy(new StopRequestedError());
+  signal.addEventListener('abort', stopReading, { once: true });
+  log.info('object-opened', {
+    bucket: config.bucket,
+    key: config.key,
+    versionId,
+    contentLength: object.ContentLength ?? null,
+  });
+  try {
+    return await processor.process({
+      body,
+      bucket: config.bucket,
+      key: config.key,
+      versionId: object.VersionId,
+      contentType: object.ContentType,
+      contentLength: object.ContentLength,
+      signal,
+      log,
+    });
+  } finally {
+    signal.removeEventListener('abort', stopReading);
+    body.destroy();
+  }
+}
+
+function succeededResult({ config, object }: OpenedObject, versionId: string, output: unknown, started: Date, processor: Processor): JobResult {
+  return {
+    schemaVersion: 1,
+    jobId: config.jobId,
+    status: 'succeeded',
+    source: {
+      bucket: config.bucket,
+      key: config.key,
+      versionId,
+      etag: object.ETag ?? null,
+      contentLength: object.ContentLength ?? null,
+      contentType: object.ContentType ?? null,
+    },
+    processor: { name: processor.name, version: processor.version },
+    timings: timings(started, new Date()),
+    output: output ?? null,
+    error: null,
+  };
+}
+
+/** The outcome of a job that threw: bad input also leaves a failed result; a stop or a transient failure is only logged. */
+async function reportFailure(error: unknown, config: JobConfig, started: Date, deps: JobDependencies): Promise<JobOutcome> {
+  const { log, signal } = deps;
+  // Once a stop (SIGTERM, the deadline) is asked for, whatever broke is its consequence: report the stop.
+  const failure = classifyFailure(signal.aborted ? signal.reason : error, signal.aborted);
+  if (failure.kind === 'bad-input') {
+    await recordBadInput(config, failure.reason, started, deps);
+  } else {
+    log.warn(failure.kind === 'stopped' ? 'job-stopped' : 'job-transient-failure', {
+      reason: failure.reason,
+      ...(failure.kind === 'transient' && error instanceof Error ? { stack: error.stack } : {}),
+    });
+  }
+  return { status: failure.kind, reason: failure.reason };
 }
 
 /**
@@ -163,8 +182,13 @@ async function resultAlreadyWritten(config: JobConfig, { s3, signal }: JobDepend
 /** S3's answers for a key that is not there: 404s, or 403 to a caller that may not list the bucket. */
 const NOT_THERE = new Set(['NoSuchKey', 'NoSuchVersion', 'AccessDenied']);
 
+interface OpenedObject {
+  config: JobConfig;
+  object: GetObjectCommandOutput;
+}
+
 /** Opens the first candidate key that exists; if none does, the error of the key as delivered, described. */
-async function openObject(candidates: JobConfig[], { s3, signal }: JobDependencies): Promise<{ config: JobConfig; object: GetObjectCommandOutput }> {
+async function openObject(candidates: JobConfig[], { s3, signal }: JobDependencies): Promise<OpenedObject> {
   let firstError: unknown;
   for (const config of candidates) {
     try {

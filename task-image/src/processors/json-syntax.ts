@@ -95,71 +95,125 @@ export class JsonSyntaxChecker {
     this.state = this.stack.length === 0 ? State.Done : State.AfterValue;
   }
 
+  /** Reads one byte in the current state: the state's handler decides what it means. */
   private step(byte: number): void {
     if (!this.sawContent && !isWhitespace(byte)) this.sawContent = true;
     switch (this.state) {
       case State.Value:
       case State.ArrayValueOrEnd:
-        if (isWhitespace(byte)) return;
-        if (byte === 0x5d && this.state === State.ArrayValueOrEnd) {
-          this.stack.pop();
-          this.valueDone();
-          return;
-        }
-        this.startValue(byte);
+        this.inValue(byte);
         return;
       case State.ObjectKeyOrEnd:
       case State.ObjectKey:
-        if (isWhitespace(byte)) return;
-        if (byte === 0x22) {
-          this.stringIsKey = true;
-          this.state = State.String;
-        } else if (byte === 0x7d && this.state === State.ObjectKeyOrEnd) {
-          this.stack.pop();
-          this.valueDone();
-        } else {
-          this.fail(`expected a property name in double quotes, found ${this.describe(byte)}`);
-        }
+        this.inObjectKey(byte);
         return;
       case State.Colon:
-        if (isWhitespace(byte)) return;
-        if (byte === 0x3a) this.state = State.Value;
-        else this.fail(`expected ':' after a property name, found ${this.describe(byte)}`);
+        this.inColon(byte);
         return;
       case State.AfterValue:
         this.afterValue(byte);
         return;
       case State.String:
-        if (byte === 0x22) {
-          if (this.stringIsKey) {
-            this.stringIsKey = false;
-            this.state = State.Colon;
-          } else {
-            this.valueDone();
-          }
-        } else if (byte === 0x5c) {
-          this.state = State.StringEscape;
-        } else if (byte < 0x20) {
-          this.fail(`unescaped control character ${this.describe(byte)} in a string`);
-        }
+        this.inString(byte);
         return;
       case State.StringEscape:
-        if (byte === 0x75) {
-          this.unicodeDigits = 0;
-          this.state = State.StringUnicode;
-        } else if ('"\\/bfnrt'.includes(String.fromCharCode(byte))) {
-          this.state = State.String;
-        } else {
-          this.fail(`invalid escape \\${String.fromCharCode(byte)} in a string`);
-        }
+        this.inEscape(byte);
         return;
       case State.StringUnicode:
-        if (!isHex(byte)) {
-          this.fail(`invalid \\u escape: ${this.describe(byte)} is not a hex digit`);
-        } else if (++this.unicodeDigits === 4) {
-          this.state = State.String;
-        }
+        this.inUnicodeEscape(byte);
         return;
+      case State.NumberMinus:
+      case State.NumberZero:
+      case State.NumberInteger:
+      case State.NumberFractionStart:
+      case State.NumberFraction:
+      case State.NumberExponentStart:
+      case State.NumberExponentSign:
+      case State.NumberExponent:
+        this.inNumber(byte);
+        return;
+      case State.Literal:
+        this.inLiteral(byte);
+        return;
+      case State.Done:
+        if (!isWhitespace(byte)) this.fail(`unexpected ${this.describe(byte)} after the JSON value`);
+        return;
+      case State.Error:
+        return;
+    }
+  }
+
+  /** Where a value may start; right after '[' a ']' may close the array instead. */
+  private inValue(byte: number): void {
+    if (isWhitespace(byte)) return;
+    if (byte === 0x5d && this.state === State.ArrayValueOrEnd) {
+      this.stack.pop();
+      this.valueDone();
+      return;
+    }
+    this.startValue(byte);
+  }
+
+  /** Where a property name must start; right after '{' a '}' may close the object instead. */
+  private inObjectKey(byte: number): void {
+    if (isWhitespace(byte)) return;
+    if (byte === 0x22) {
+      this.stringIsKey = true;
+      this.state = State.String;
+    } else if (byte === 0x7d && this.state === State.ObjectKeyOrEnd) {
+      this.stack.pop();
+      this.valueDone();
+    } else {
+      this.fail(`expected a property name in double quotes, found ${this.describe(byte)}`);
+    }
+  }
+
+  private inColon(byte: number): void {
+    if (isWhitespace(byte)) return;
+    if (byte === 0x3a) this.state = State.Value;
+    else this.fail(`expected ':' after a property name, found ${this.describe(byte)}`);
+  }
+
+  /** Inside a string: a closing quote ends a key (a ':' follows) or a value. */
+  private inString(byte: number): void {
+    if (byte === 0x22) {
+      if (this.stringIsKey) {
+        this.stringIsKey = false;
+        this.state = State.Colon;
+      } else {
+        this.valueDone();
+      }
+    } else if (byte === 0x5c) {
+      this.state = State.StringEscape;
+    } else if (byte < 0x20) {
+      this.fail(`unescaped control character ${this.describe(byte)} in a string`);
+    }
+  }
+
+  /** The byte after a backslash. */
+  private inEscape(byte: number): void {
+    if (byte === 0x75) {
+      this.unicodeDigits = 0;
+      this.state = State.StringUnicode;
+    } else if ('"\\/bfnrt'.includes(String.fromCharCode(byte))) {
+      this.state = State.String;
+    } else {
+      this.fail(`invalid escape \\${String.fromCharCode(byte)} in a string`);
+    }
+  }
+
+  /** The four hex digits of a \u escape. */
+  private inUnicodeEscape(byte: number): void {
+    if (!isHex(byte)) {
+      this.fail(`invalid \\u escape: ${this.describe(byte)} is not a hex digit`);
+    } else if (++this.unicodeDigits === 4) {
+      this.state = State.String;
+    }
+  }
+
+  /** A number's grammar: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, one state per position. */
+  private inNumber(byte: number): void {
+    switch (this.state) {
       case State.NumberMinus:
         if (byte === 0x30) this.state = State.NumberZero;
         else if (isDigit(byte)) this.state = State.NumberInteger;
@@ -194,18 +248,15 @@ export class JsonSyntaxChecker {
       case State.NumberExponent:
         if (!isDigit(byte)) this.numberDone(byte);
         return;
-      case State.Literal:
-        if (byte !== this.literal[this.literalIndex]) {
-          this.fail(`invalid literal: expected '${Buffer.from(this.literal).toString()}'`);
-        } else if (++this.literalIndex === this.literal.length) {
-          this.valueDone();
-        }
-        return;
-      case State.Done:
-        if (!isWhitespace(byte)) this.fail(`unexpected ${this.describe(byte)} after the JSON value`);
-        return;
-      case State.Error:
-        return;
+    }
+  }
+
+  /** The rest of true, false or null, byte by byte. */
+  private inLiteral(byte: number): void {
+    if (byte !== this.literal[this.literalIndex]) {
+      this.fail(`invalid literal: expected '${Buffer.from(this.literal).toString()}'`);
+    } else if (++this.literalIndex === this.literal.length) {
+      this.valueDone();
     }
   }
 
