@@ -9,7 +9,7 @@ import { SfnEmulator, taskStates, type ExecutionInfo } from '../../twin/engines/
 
 const ARN = 'arn:aws:states:eu-west-1:111111111111:stateMachine:t';
 
-async function world(exitCode = 0, seed = 1) {
+async function world(exitCode = 0, seed = 1, maxHistoryEvents?: number) {
   const clock = new VirtualClock();
   const recorder = new Recorder(clock);
   const rng = mulberry32(seed);
@@ -30,7 +30,13 @@ async function world(exitCode = 0, seed = 1) {
     behaviour: () => ({ durationSeconds: 100, exitCode }),
   });
   const lambda = new LambdaEmulator(clock, recorder);
-  const sfn = new SfnEmulator(clock, rng, recorder, { ecs, dynamodb: ddb, lambda }, { startExecutionBucket: { burst: 2, refillPerSecond: 1 } });
+  const sfn = new SfnEmulator(
+    clock,
+    rng,
+    recorder,
+    { ecs, dynamodb: ddb, lambda },
+    { startExecutionBucket: { burst: 2, refillPerSecond: 1 }, maxHistoryEvents },
+  );
   const ended: ExecutionInfo[] = [];
   sfn.onExecutionEnd((e) => ended.push(e));
   return { clock, recorder, sfn, ddb, table, ended, lambda };
@@ -68,6 +74,26 @@ describe('Step Functions runner on the virtual clock', () => {
     expect(() =>
       w.sfn.createStateMachine(ARN, { StartAt: 'Scan', States: { Scan: { Type: 'Task', Resource: 'arn:aws:states:::dynamodb:scan', End: true } } }),
     ).toThrow(/^state Scan: the twin does not run Task resource arn:aws:states:::dynamodb:scan \(it runs arn:aws:states:::ecs:runTask.sync, /);
+  });
+
+  it('fails an execution over the history limit with States.Runtime, as AWS does, and counts its transitions', async () => {
+    const w = await world(0, 1, 30);
+    w.sfn.createStateMachine(ARN, {
+      StartAt: 'Tick',
+      // A loop that would end only if its Choice ever saw `done`.
+      States: {
+        Tick: { Type: 'Wait', Seconds: 1, Next: 'Done?' },
+        'Done?': { Type: 'Choice', Choices: [{ Variable: '$.done', IsPresent: true, Next: 'End' }], Default: 'Tick' },
+        End: { Type: 'Succeed' },
+      },
+    });
+    w.sfn.startExecution({ stateMachineArn: ARN, name: 'forever', input: '{}' });
+    await w.clock.run();
+    expect(w.ended.map((e) => [e.name, e.status, e.error, e.cause])).toEqual([
+      ['forever', 'FAILED', 'States.Runtime', 'The execution reached the maximum number of history events (30).'],
+    ]);
+    // Two history events for the execution, two per state entered: the 15th state takes it over 30.
+    expect(w.ended[0].transitions).toBe(15);
   });
 
   it('retries the second vCPU-limited RunTask on virtual time (3 s, then 6 s) and runs it when the first task ends', async () => {

@@ -1,3 +1,4 @@
+import { INTEGRATIONS, integrationResource } from '../../modules/run-jobs/asl';
 import { EventBridgeRule } from '../engines/eventbridge';
 import { s3Event, type Design, type World } from '../world';
 import { NAIVE_RETRY, jobIdOfKey, runTaskParameters } from './common';
@@ -9,14 +10,14 @@ import { NAIVE_RETRY, jobIdOfKey, runTaskParameters } from './common';
  * the StartExecution bucket; a throttled call is retried by EventBridge's retry policy.
  * JOB_ID is added to the environment only so the twin can attribute tasks; it is the object key.
  */
-export function naiveDefinition(world: World) {
+function naiveDefinition(world: World) {
   return {
     Comment: 'naive: one execution per S3 event, RunTask .sync retried 3 times, no limiter',
     StartAt: 'RunTask',
     States: {
       RunTask: {
         Type: 'Task',
-        Resource: 'arn:aws:states:::ecs:runTask.sync',
+        Resource: integrationResource('aws', INTEGRATIONS.ecsRunTaskSync),
         Parameters: runTaskParameters(world),
         Retry: NAIVE_RETRY,
         End: true,

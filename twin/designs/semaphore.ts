@@ -1,3 +1,4 @@
+import { INTEGRATIONS, integrationResource } from '../../modules/run-jobs/asl';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { EventBridgeRule } from '../engines/eventbridge';
 import { s3Event, type Design, type World } from '../world';
@@ -26,7 +27,7 @@ export function semaphoreDefinition(world: World) {
       WaitForSlot: { Type: 'Wait', Seconds: 3, Next: 'Acquire' },
       RunTask: {
         Type: 'Task',
-        Resource: 'arn:aws:states:::ecs:runTask.sync',
+        Resource: integrationResource('aws', INTEGRATIONS.ecsRunTaskSync),
         Parameters: runTaskParameters(world),
         Retry: NAIVE_RETRY,
         ResultPath: null,
@@ -47,7 +48,7 @@ type LockKey = { LockName: { S: string } };
 function acquireState(key: LockKey, v: string, limitMinusV: string) {
   return {
     Type: 'Task',
-    Resource: 'arn:aws:states:::dynamodb:updateItem',
+    Resource: integrationResource('aws', INTEGRATIONS.dynamodbUpdateItem),
     Parameters: {
       TableName: TABLE,
       Key: key,
@@ -66,7 +67,7 @@ function acquireState(key: LockKey, v: string, limitMinusV: string) {
 function releaseState(key: LockKey, v: string, next: Record<string, unknown>) {
   return {
     Type: 'Task',
-    Resource: 'arn:aws:states:::dynamodb:updateItem',
+    Resource: integrationResource('aws', INTEGRATIONS.dynamodbUpdateItem),
     Parameters: {
       TableName: TABLE,
       Key: key,

@@ -44,7 +44,7 @@ export interface ExecutionInfo {
   historyEvents: number;
 }
 
-export interface MapIterationInfo {
+interface MapIterationInfo {
   execution: ExecutionInfo;
   index: number;
   status: 'SUCCEEDED' | 'FAILED';
@@ -53,7 +53,7 @@ export interface MapIterationInfo {
   cause?: string;
 }
 
-export interface TaskEndInfo {
+interface TaskEndInfo {
   stateName: string;
   resource: string;
   input: any;
@@ -62,12 +62,12 @@ export interface TaskEndInfo {
   error?: string;
 }
 
-export interface SfnOptions {
+interface SfnOptions {
   startExecutionBucket: { burst: number; refillPerSecond: number };
   maxHistoryEvents?: number;
 }
 
-export interface SfnDeps {
+interface SfnDeps {
   ecs: EcsEmulator;
   dynamodb: DynamoDbApi;
   lambda: LambdaEmulator;
@@ -287,10 +287,23 @@ export class SfnEmulator {
   }
 
   private run(entry: { machine: InstanceType<StateMachineConstructor>; handlers: Map<string, Handler> }, execution: ExecutionInfo): void {
-    const taskResourceLocalHandlers: Record<string, (input: any) => Promise<any>> = {};
-    for (const [name, handler] of entry.handlers) {
+    const run = entry.machine.run(JSON.parse(execution.input), {
+      overrides: { taskResourceLocalHandlers: this.listenedHandlers(entry.handlers, execution) },
+      context: { Execution: { Id: execution.executionArn, Name: execution.name } },
+    } as any);
+    const history = this.countHistory(run, execution);
+    run.result.then(
+      (output: unknown) => this.finish(execution, 'SUCCEEDED', { output }),
+      (error: any) => this.finish(execution, ...endOf(error, history)),
+    );
+  }
+
+  /** The execution's Task handlers, each telling the task listeners what it was given and how it ended. */
+  private listenedHandlers(handlers: Map<string, Handler>, execution: ExecutionInfo): Record<string, (input: any) => Promise<any>> {
+    const listened: Record<string, (input: any) => Promise<any>> = {};
+    for (const [name, handler] of handlers) {
       const resource = (handler as Handler & { resource: string }).resource;
-      taskResourceLocalHandlers[name] = async (input) => {
+      listened[name] = async (input) => {
         try {
           const output = await handler(input, execution);
           for (const listener of this.taskListeners) listener({ stateName: name, resource, input, execution });
@@ -301,12 +314,15 @@ export class SfnEmulator {
         }
       };
     }
-    const run = entry.machine.run(JSON.parse(execution.input), {
-      overrides: { taskResourceLocalHandlers },
-      context: { Execution: { Id: execution.executionArn, Name: execution.name } },
-    } as any);
-    const maxHistory = this.options.maxHistoryEvents ?? 25_000;
-    let historyExceeded = false;
+    return listened;
+  }
+
+  /**
+   * Counts the execution's transitions and history events from the library's event log, tells the iteration
+   * listeners each Map iteration's end, and aborts the execution once it is over the history limit, as AWS fails it.
+   */
+  private countHistory(run: { eventLogs: unknown; abort(): void }, execution: ExecutionInfo): { exceeded: boolean; limit: number } {
+    const history = { exceeded: false, limit: this.options.maxHistoryEvents ?? 25_000 };
     void (async () => {
       for await (const event of run.eventLogs as AsyncIterable<any>) {
         switch (event.type) {
@@ -322,39 +338,17 @@ export class SfnEmulator {
             execution.historyEvents += 2;
             break;
           case 'MapIterationSucceeded':
-          case 'MapIterationFailed': {
-            const failed = event.type === 'MapIterationFailed';
-            const iteration: MapIterationInfo = {
-              execution,
-              index: event.index,
-              status: failed ? 'FAILED' : 'SUCCEEDED',
-              output: event.output,
-              error: failed ? event.Error : undefined,
-              cause: failed ? String(event.Cause ?? '') : undefined,
-            };
-            for (const listener of this.iterationListeners) listener(iteration);
+          case 'MapIterationFailed':
+            for (const listener of this.iterationListeners) listener(iterationOf(execution, event));
             break;
-          }
         }
-        if (execution.historyEvents > maxHistory && !historyExceeded) {
-          historyExceeded = true;
+        if (execution.historyEvents > history.limit && !history.exceeded) {
+          history.exceeded = true;
           run.abort();
         }
       }
     })();
-    run.result.then(
-      (output: unknown) => this.finish(execution, 'SUCCEEDED', { output }),
-      (error: any) => {
-        if (historyExceeded) {
-          this.finish(execution, 'FAILED', { error: 'States.Runtime', cause: `The execution reached the maximum number of history events (${maxHistory}).` });
-        } else if (error?.name === 'ExecutionAbortedError') this.finish(execution, 'ABORTED', {});
-        else if (error?.name === 'ExecutionTimeoutError') this.finish(execution, 'TIMED_OUT', { error: 'States.Timeout' });
-        else {
-          const cause = error?.cause ?? error;
-          this.finish(execution, 'FAILED', { error: cause?.name ?? 'States.Runtime', cause: String(cause?.message ?? cause) });
-        }
-      },
-    );
+    return history;
   }
 
   private finish(execution: ExecutionInfo, status: ExecutionInfo['status'], result: { output?: unknown; error?: string; cause?: string }): void {
@@ -389,6 +383,27 @@ export class SfnEmulator {
         .padStart(8, '0');
     return `${hex()}-${hex().slice(0, 4)}-${hex().slice(0, 4)}-${hex()}${(++this.seq).toString(16)}`;
   }
+}
+
+function iterationOf(execution: ExecutionInfo, event: any): MapIterationInfo {
+  const failed = event.type === 'MapIterationFailed';
+  return {
+    execution,
+    index: event.index,
+    status: failed ? 'FAILED' : 'SUCCEEDED',
+    output: event.output,
+    error: failed ? event.Error : undefined,
+    cause: failed ? String(event.Cause ?? '') : undefined,
+  };
+}
+
+/** How an execution the library ended with an error ends on AWS: over the history limit, aborted, timed out or failed. */
+function endOf(error: any, history: { exceeded: boolean; limit: number }): [ExecutionInfo['status'], { error?: string; cause?: string }] {
+  if (history.exceeded) return ['FAILED', { error: 'States.Runtime', cause: `The execution reached the maximum number of history events (${history.limit}).` }];
+  if (error?.name === 'ExecutionAbortedError') return ['ABORTED', {}];
+  if (error?.name === 'ExecutionTimeoutError') return ['TIMED_OUT', { error: 'States.Timeout' }];
+  const cause = error?.cause ?? error;
+  return ['FAILED', { error: cause?.name ?? 'States.Runtime', cause: String(cause?.message ?? cause) }];
 }
 
 /** Every Task state of a definition, including those nested in Map and Parallel states. */
