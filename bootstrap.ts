@@ -8,9 +8,9 @@ import { BootstrapStack, bootstrapStackName } from './modules/bootstrap';
  * Separate from main.ts: applied once per account by an admin, with local state. See docs/rolling-out.md.
  *   npm run synth:bootstrap   →  cdktf.out/bootstrap/stacks/sluice-bootstrap-<account>
  */
-export const BOOTSTRAP_OUTDIR = join('cdktf.out', 'bootstrap');
+const BOOTSTRAP_OUTDIR = join('cdktf.out', 'bootstrap');
 /** Local state lives outside cdktf.out (which is rebuilt and git-ignored), in bootstrap-state/<stack>.tfstate. */
-export const BOOTSTRAP_STATE_DIR = join(__dirname, 'bootstrap-state');
+const BOOTSTRAP_STATE_DIR = join(__dirname, 'bootstrap-state');
 
 const app = new App({ outdir: process.env.CDKTF_OUTDIR ?? BOOTSTRAP_OUTDIR });
 const config = loadBootstrap();

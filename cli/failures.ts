@@ -10,7 +10,7 @@ import { changeVisibilityInBatches } from '../functions/queue-batches';
 import { isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 /** A failed job as the index holds it. */
-export interface FailedJob {
+interface FailedJob {
   readonly jobId: string;
   readonly bucket: string;
   readonly objectKey: string;
@@ -51,20 +51,20 @@ export async function queryFailedJobs(clients: StageClients, config: Environment
   return jobs;
 }
 
-export interface FailureGroup {
+interface FailureGroup {
   readonly error: string;
   readonly count: number;
   /** The newest few, with the cause read from their rows. */
   readonly examples: Array<FailedJob & { readonly cause?: string }>;
 }
 
-export interface DeadLetterGroup {
+interface DeadLetterGroup {
   readonly reason: string;
   readonly count: number;
   readonly example: string;
 }
 
-export interface DeadLetterQueueReport {
+interface DeadLetterQueueReport {
   readonly queue: string;
   /** All the queue holds (approximate, as SQS counts). */
   readonly depth: number;

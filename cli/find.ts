@@ -5,7 +5,7 @@ import { jobIdOf } from '../functions/jobs';
 import { readLedgerRows, type LedgerRow } from '../functions/ledger';
 import { CliError, consoleUrlOfExecution, EXIT, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
 
-export type FindTarget = { readonly kind: 'job'; readonly jobId: string } | { readonly kind: 'object'; readonly bucket: string; readonly key: string };
+type FindTarget = { readonly kind: 'job'; readonly jobId: string } | { readonly kind: 'object'; readonly bucket: string; readonly key: string };
 
 const JOB_ID = /^[0-9a-f]{32}$/;
 

@@ -189,7 +189,7 @@ function addDrain(cli: Command, print: Print): void {
     });
 }
 
-export function program(print: Print = (t) => console.log(t)): Command {
+function program(print: Print = (t) => console.log(t)): Command {
   const cli = new Command('sluice').description('Operate a sluice stage').exitOverride().showHelpAfterError();
   for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain]) add(cli, print);
   return cli;

@@ -13,7 +13,7 @@ import { CliError, EXIT, isMissingTable, notDeployed, stageNames, type StageClie
 import { readStatus, type StageStatus } from './status';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 
-export interface PoolView {
+interface PoolView {
   readonly budgetVcpu: number;
   readonly effectiveVcpu: number;
   readonly inUseVcpu: number;
@@ -103,7 +103,7 @@ export function formatChange(change: PoolChange): string {
   return [`before  ${show(change.before)}`, `after   ${show(change.after)}`].join('\n');
 }
 
-export interface DrainOutcome {
+interface DrainOutcome {
   readonly stage: string;
   readonly drained: boolean;
   readonly waitedSeconds: number;

@@ -14,7 +14,7 @@ import { peekDeadLetters, queryFailedJobs } from './failures';
 import type { Progress } from './progress';
 import { CliError, EXIT, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
-export interface RedriveRequest {
+interface RedriveRequest {
   /** Every job failed since this time (epoch ms), or none. */
   readonly failedSince?: number;
   /** With failedSince: only this error. */
@@ -26,7 +26,7 @@ export interface RedriveRequest {
   readonly dryRun: boolean;
 }
 
-export interface RedriveSummary {
+interface RedriveSummary {
   readonly dryRun: boolean;
   /** Jobs put back (or, in a dry run, that would be). */
   readonly redriven: string[];

@@ -33,7 +33,7 @@ export class CliError extends Error {
 /** Exit codes: 0 done, 1 AWS said no or the stage is not deployed, 2 bad usage, 3 nothing found, 4 timed out (drain). */
 export const EXIT = { failed: 1, usage: 2, notFound: 3, timedOut: 4 } as const;
 
-export interface StageNames {
+interface StageNames {
   readonly stateTable: string;
   readonly batchesTable: string;
   readonly intakeQueue: string;

@@ -29,7 +29,7 @@ const oidcProvider = z.discriminatedUnion(
   "kind must be 'create' or 'existing'",
 );
 
-export const bootstrapSchema = z.strictObject({
+const bootstrapSchema = z.strictObject({
   github: z.strictObject({
     /** The user or organization that owns the repository. */
     owner: z
@@ -66,7 +66,7 @@ export const bootstrapSchema = z.strictObject({
 
 export type BootstrapInput = z.input<typeof bootstrapSchema>;
 
-export interface BootstrapStage {
+interface BootstrapStage {
   readonly stage: string;
   /** The stage's own Region (its resources), not necessarily the state bucket's. */
   readonly region: string;
@@ -90,7 +90,7 @@ export interface BootstrapConfig {
   readonly accounts: readonly BootstrapAccount[];
 }
 
-export class BootstrapConfigError extends Error {
+class BootstrapConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`Invalid bootstrap configuration (environments/bootstrap.ts):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'BootstrapConfigError';

@@ -2,7 +2,7 @@
  * Fargate task sizes, from the ECS task definition docs ("Task CPU and memory"):
  * each CPU value accepts memory in a range with a fixed step.
  */
-export const FARGATE_MEMORY_BY_CPU: Readonly<Record<number, { minMiB: number; maxMiB: number; stepMiB: number }>> = {
+const FARGATE_MEMORY_BY_CPU: Readonly<Record<number, { minMiB: number; maxMiB: number; stepMiB: number }>> = {
   256: { minMiB: 512, maxMiB: 2048, stepMiB: 512 },
   512: { minMiB: 1024, maxMiB: 4096, stepMiB: 1024 },
   1024: { minMiB: 2048, maxMiB: 8192, stepMiB: 1024 },

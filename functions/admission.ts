@@ -12,13 +12,13 @@ import { ledgerAdmissionUpdate, type LedgerRow } from './ledger';
 import { afterAdmission, cancellationOf, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './limiter';
 import type { AwsClient } from './runtime';
 
-export interface AdmissionTarget {
+interface AdmissionTarget {
   readonly tableName: string;
   readonly batchesTableName: string;
   readonly stateMachineArn: string;
 }
 
-export type AdmissionResult =
+type AdmissionResult =
   | { readonly kind: 'admitted'; readonly pool: PoolState; readonly lease: Lease }
   /** Some jobs' rows refused (their index in `jobs`, and the row as it stood); nothing was written. */
   | { readonly kind: 'refused'; readonly refused: ReadonlyArray<{ readonly index: number; readonly row?: LedgerRow }> }

@@ -18,7 +18,7 @@ import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './ru
 
 import { FARGATE_QUOTA_CODE, USAGE_CLASS } from './capacity-codes';
 
-export type CapacityClass = keyof typeof FARGATE_QUOTA_CODE;
+type CapacityClass = keyof typeof FARGATE_QUOTA_CODE;
 
 /** The AWS/Usage metric of one class, as GetMetricData names it. */
 export function usageMetric(capacityClass: CapacityClass) {
@@ -34,7 +34,7 @@ export function usageMetric(capacityClass: CapacityClass) {
   };
 }
 
-export interface ClassReading {
+interface ClassReading {
   readonly quotaVcpu: number;
   /** The account's use, this stage's tasks included; undefined when no datapoint is there (nothing runs, or too new). */
   readonly usedVcpu: number | undefined;
@@ -65,7 +65,7 @@ export function accountView(
   return { freeVcpu: Number.isFinite(freeVcpu) ? Math.floor(freeVcpu * 1000) / 1000 : 0, readAt, classes };
 }
 
-export interface CapacityDeps {
+interface CapacityDeps {
   readonly quotas: AwsClient;
   readonly cloudwatch: AwsClient;
   readonly ddb: AwsClient;

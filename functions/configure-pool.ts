@@ -11,7 +11,7 @@ import { configureCommand, type PoolSettings } from './limiter';
 import { poolProblems } from './limits';
 import { jsonLog, type AwsClient } from './runtime';
 
-export const poolSettingsSchema = z.strictObject({
+const poolSettingsSchema = z.strictObject({
   budgetVcpu: z.number().min(0, 'budgetVcpu must be 0 (paused) or more'),
   ratePerSecond: z.number().gt(0, 'ratePerSecond must be above 0').lt(20, "ratePerSecond must stay below Fargate's 20 launches/s"),
   burst: z.number().int().min(1).max(20, "burst must stay within Fargate's 20 RunTask calls/s"),

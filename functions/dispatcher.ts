@@ -26,7 +26,7 @@ import type { DispatcherRunSummary } from './log-events';
 import { changeVisibilityInBatches, deleteInBatches } from './queue-batches';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
-export interface DispatcherDeps {
+interface DispatcherDeps {
   readonly sqs: AwsClient;
   readonly sfn: AwsClient;
   readonly ddb: AwsClient;

@@ -24,7 +24,7 @@ import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './lim
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
 
-export interface JanitorDeps {
+interface JanitorDeps {
   readonly sfn: AwsClient;
   readonly sqs: AwsClient;
   readonly lambda: AwsClient;
@@ -60,7 +60,7 @@ async function runningExecutions(sfn: AwsClient, stateMachineArn: string): Promi
 }
 
 /** An execution-status-change event (EventBridge), or anything else (a schedule): which batch to settle first. */
-export function endedExecutionOf(event: unknown): string | undefined {
+function endedExecutionOf(event: unknown): string | undefined {
   const arn = (event as { detail?: { executionArn?: unknown } })?.detail?.executionArn;
   return typeof arn === 'string' ? arn.split(':').pop() : undefined;
 }

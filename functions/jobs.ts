@@ -22,13 +22,13 @@ export interface JobInput extends Job {
   readonly releaseShard: string;
 }
 
-export interface IntakeScope {
+interface IntakeScope {
   readonly bucketName: string;
   readonly inputPrefix: string;
   readonly inputSuffix?: string;
 }
 
-export type ParsedMessage = { readonly kind: 'job'; readonly job: Job } | { readonly kind: 'poison'; readonly reason: string };
+type ParsedMessage = { readonly kind: 'job'; readonly job: Job } | { readonly kind: 'poison'; readonly reason: string };
 
 /** Same object version → same id, however often the event is delivered. */
 export function jobIdOf(bucket: string, key: string, versionId: string, sequencer: string): string {
@@ -70,7 +70,7 @@ const s3ObjectCreated = z.object({
  * A job put back on the intake queue: by the janitor (its execution ended without a result), by the state
  * machine (no capacity: the account's vCPU or Fargate's capacity ran out), or by an operator (redrive).
  */
-export const requeueMessage = z.strictObject({
+const requeueMessage = z.strictObject({
   sluice: z.literal('requeue'),
   jobId: z.string().regex(/^[0-9a-f]{32}$/),
   bucket: z.string().min(1),

@@ -14,7 +14,7 @@ import type { Clock, AwsClient } from './runtime';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 /** Rows outlive Step Functions' 90-day execution-name window, so late duplicates are still recognised. */
-export const LEDGER_RETENTION_DAYS = 120;
+const LEDGER_RETENTION_DAYS = 120;
 /** DynamoDB TTL attribute (epoch seconds) of ledger rows. */
 export const TTL_ATTRIBUTE = 'ttl';
 
@@ -65,16 +65,6 @@ export interface LedgerRow {
   readonly cause?: string;
   readonly lastError?: string;
 }
-
-/** Attribute names the row's writers share (the state machine's too): reserved words, and the row's shape, once. */
-export const LEDGER_NAMES = {
-  '#status': 'status',
-  '#error': 'error',
-  '#cause': 'cause',
-  '#lease': 'lease',
-  '#bucket': 'bucket',
-  '#ttl': TTL_ATTRIBUTE,
-} as const;
 
 /**
  * The row's part of an admission: takes the lease and marks the job running. Holds only if no lease is held and the

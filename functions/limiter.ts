@@ -18,7 +18,7 @@
  * token, n tokens may be spent at `now` iff max(tat, now) + n·T ≤ now + burst·T; spending sets tat = max(tat, now) + n·T.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { BatchGetCommand, GetCommand, type TransactWriteCommandInput, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
@@ -76,7 +76,7 @@ export interface PoolSettings {
   readonly burst: number;
 }
 
-export type LimitedBy = 'budget' | 'account' | 'tokens' | 'demand';
+type LimitedBy = 'budget' | 'account' | 'tokens' | 'demand';
 
 export interface AdmissionPlan {
   /** Jobs that may be admitted now. */
@@ -105,7 +105,7 @@ export function effectiveBudget(pool: PoolState): { vcpu: number; limitedBy: 'bu
   return { vcpu: pool.budgetVcpu, limitedBy: 'budget' };
 }
 
-export function tokenIntervalMs(pool: Pick<PoolState, 'ratePerSecond'>): number {
+function tokenIntervalMs(pool: Pick<PoolState, 'ratePerSecond'>): number {
   return 1000 / pool.ratePerSecond;
 }
 
@@ -116,7 +116,7 @@ export function tokensAvailable(pool: Pick<PoolState, 'ratePerSecond' | 'burst' 
   return Math.max(0, Math.floor((now + pool.burst * interval - base) / interval + EPSILON));
 }
 
-export function freeSlots(pool: PoolState, taskVcpu: number): number {
+function freeSlots(pool: PoolState, taskVcpu: number): number {
   return Math.max(0, Math.floor((effectiveBudget(pool).vcpu - inUseVcpu(pool)) / taskVcpu + EPSILON));
 }
 
@@ -312,10 +312,8 @@ export async function tryUpdate(ddb: AwsClient, input: UpdateCommandInput): Prom
   }
 }
 
-export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
-
 /** Why a transaction was cancelled, item by item (the request's order), as DynamoDB reports it. */
-export interface Cancellation {
+interface Cancellation {
   readonly codes: string[];
   /** The item as it stood, for items asked with ReturnValuesOnConditionCheckFailure = ALL_OLD. */
   readonly items: Array<Record<string, unknown> | undefined>;

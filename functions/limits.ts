@@ -13,10 +13,10 @@
  *   of its 120 s timeout (200 calls).
  * - An execution's input carries its jobs: 40 × ~400 bytes is far below Step Functions' 256 KiB.
  */
-export const TRANSACT_WRITE_MAX_ITEMS = 100;
+const TRANSACT_WRITE_MAX_ITEMS = 100;
 /** POOL and the batch record, besides one row per job. */
-export const ADMISSION_FIXED_ITEMS = 2;
-export const MAX_CONCURRENT_TASKS = 20_000;
+const ADMISSION_FIXED_ITEMS = 2;
+const MAX_CONCURRENT_TASKS = 20_000;
 
 /** What keeps a pool of this size from working, if anything: one sentence per limit it passes. */
 export function poolProblems(budgetVcpu: number, taskVcpu: number, jobsPerExecution: number): string[] {

@@ -75,5 +75,3 @@ export type LogEvent =
   | { event: 'capacityReadingSuperseded'; reason: string }
   // configure-pool
   | { event: 'poolConfigured'; budgetVcpu: number; ratePerSecond: number; burst: number };
-
-export type LogEventName = LogEvent['event'];

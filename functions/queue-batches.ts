@@ -7,7 +7,7 @@ import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, type Ba
 import type { AwsClient } from './runtime';
 
 /** The most entries one SQS batch call takes. */
-export const SQS_BATCH_LIMIT = 10;
+const SQS_BATCH_LIMIT = 10;
 
 /** `items` in order, cut into runs of `size` (the last may be shorter); none for no items. */
 export function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -28,7 +28,7 @@ export function bootstrapStackName(accountId: string): string {
   return `sluice-bootstrap-${accountId}`;
 }
 
-export interface BootstrapStackProps {
+interface BootstrapStackProps {
   readonly config: BootstrapConfig;
   readonly account: BootstrapAccount;
   /** The local state file, relative to the stack's directory (`terraform -chdir=<stack dir>`). */
@@ -201,7 +201,7 @@ function deployBoundaryInputs(account: BootstrapAccount, stage: string): Boundar
  * configuration, not their contents. A receive is not even read-only — it hides the message and counts toward
  * the DLQ — so a plan role that could receive could push live jobs to the dead-letter queue.
  */
-export const PLAN_DENIED_DATA_ACTIONS = [
+const PLAN_DENIED_DATA_ACTIONS = [
   'dynamodb:GetItem',
   'dynamodb:BatchGetItem',
   'dynamodb:Query',
@@ -226,7 +226,7 @@ export const PLAN_DENIED_DATA_ACTIONS = [
 ] as const;
 
 /** Object reads, denied everywhere but the state bucket: uploads and results are data, the state is what plan reads. */
-export const PLAN_DENIED_OBJECT_ACTIONS = [
+const PLAN_DENIED_OBJECT_ACTIONS = [
   's3:GetObject',
   's3:GetObjectVersion',
   's3:GetObjectAttributes',
@@ -240,7 +240,7 @@ export const PLAN_DENIED_OBJECT_ACTIONS = [
  * (pull requests and the drift check), so the role never writes, not even the lock: a plan can neither delay a
  * rollout's apply nor leave a stale lock behind.
  */
-export function planStatePolicy(bucketArn: string, objectArn: (key: string) => string, stateKey: string): PolicyStatement[] {
+function planStatePolicy(bucketArn: string, objectArn: (key: string) => string, stateKey: string): PolicyStatement[] {
   return [
     { Sid: 'ListStateBucket', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
     { Sid: 'ReadState', Effect: 'Allow', Action: 's3:GetObject', Resource: objectArn(stateKey) },
@@ -266,7 +266,7 @@ interface BoundaryInputs {
 }
 
 /** The deploy role's permissions boundary: everything, except what the bootstrap owns and other stages' state. */
-export function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatement[] {
+function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatement[] {
   return [
     { Sid: 'AllowWhatIsNotDeniedBelow', Effect: 'Allow', Action: '*', Resource: '*' },
     ...keepBootstrapIam(inputs),

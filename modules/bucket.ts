@@ -3,7 +3,7 @@ import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notifica
 import { Construct } from 'constructs';
 import { PrivateBucket } from './private-bucket';
 
-export interface BucketProps {
+interface BucketProps {
   readonly bucketName: string;
   /** `terraform destroy` deletes every object version first (force_destroy); otherwise S3 refuses a non-empty bucket. */
   readonly allowDestroy: boolean;

@@ -14,7 +14,7 @@ import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-re
 import { runTaskTimeoutSeconds } from './run-jobs/timing';
 import { partitionOf, policyJson, serviceTrustPolicy } from './iam';
 
-export interface ComputeProps {
+interface ComputeProps {
   readonly namePrefix: string;
   readonly accountId: string;
   readonly region: string;
@@ -230,7 +230,7 @@ export class Compute extends Construct {
  * The worker reads its input version and its own earlier result (the idempotency check), and writes
  * results. ListBucket, limited to those prefixes, makes a missing key a 404 instead of a 403.
  */
-export function taskRolePolicy(bucketArn: string, inputPrefix: string, resultsPrefix: string): string {
+function taskRolePolicy(bucketArn: string, inputPrefix: string, resultsPrefix: string): string {
   return policyJson(
     {
       Sid: 'ReadInput',

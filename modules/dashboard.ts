@@ -183,12 +183,12 @@ function outcomeWidgets(config: EnvironmentConfig): Widget[] {
 }
 
 /** The dashboard's widgets, in reading order. Pure: a test reads it per stage. */
-export function dashboardWidgets(config: EnvironmentConfig): Widget[] {
+function dashboardWidgets(config: EnvironmentConfig): Widget[] {
   return [...capacityWidgets(config), ...backlogWidgets(config), ...admissionWidgets(config), ...outcomeWidgets(config)];
 }
 
 /** The `dashboard_body`: widgets laid out two to a row (full-width ones alone), one-minute periods. */
-export function dashboardBody(config: EnvironmentConfig): string {
+function dashboardBody(config: EnvironmentConfig): string {
   let x = 0;
   let y = 0;
   const widgets = dashboardWidgets(config).map((widget) => {
@@ -219,7 +219,7 @@ export function dashboardBody(config: EnvironmentConfig): string {
   return JSON.stringify({ widgets });
 }
 
-export interface DashboardProps {
+interface DashboardProps {
   readonly config: EnvironmentConfig;
   /** The state machine's execution log group (level ERROR), where RunTask errors are counted. */
   readonly stateMachineLogGroupName: string;

@@ -20,7 +20,7 @@ import type { Observability } from './observability';
 import { leaseSeconds } from './run-jobs/timing';
 import { functionNameOf, stateMachineArnOf } from './names';
 
-export interface DispatchProps {
+interface DispatchProps {
   readonly config: EnvironmentConfig;
   /** Where uploads land: the dispatcher checks each event against its name and the input prefix. */
   readonly bucket: Bucket;
@@ -35,7 +35,7 @@ export interface DispatchProps {
 const DISPATCHER_MAX_RUN_SECONDS = 240;
 const DISPATCHER_TIMEOUT_SECONDS = 300;
 /** Executions one job may have (first run + re-queues after aborted/timed-out executions). */
-export const MAX_EXECUTION_ATTEMPTS = 3;
+const MAX_EXECUTION_ATTEMPTS = 3;
 const JANITOR_START_GRACE_SECONDS = 120;
 /** How often the janitor sweeps. */
 export const JANITOR_PERIOD_MINUTES = 5;

@@ -15,7 +15,7 @@ export interface PolicyDocument {
   readonly Statement: readonly PolicyStatement[];
 }
 
-export function policyDocument(...statements: PolicyStatement[]): PolicyDocument {
+function policyDocument(...statements: PolicyStatement[]): PolicyDocument {
   return { Version: '2012-10-17', Statement: statements };
 }
 

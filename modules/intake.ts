@@ -7,7 +7,7 @@ import { denyInsecureTransport, policyJson } from './iam';
 import { Observability } from './observability';
 import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from './names';
 
-export interface IntakeProps {
+interface IntakeProps {
   readonly namePrefix: string;
   /** The stage's name, for the commands the alarms point at. */
   readonly stage: string;
@@ -26,7 +26,7 @@ export interface IntakeProps {
 const FOURTEEN_DAYS_SECONDS = 14 * 24 * 3600;
 
 /** The S3 event pattern: Object Created in this bucket under the input prefix (and with the suffix, if set). */
-export function objectCreatedPattern(bucketName: string, inputPrefix: string, inputSuffix?: string) {
+function objectCreatedPattern(bucketName: string, inputPrefix: string, inputSuffix?: string) {
   const keyFilter = inputSuffix ? { wildcard: `${inputPrefix}*${inputSuffix}` } : { prefix: inputPrefix };
   return {
     source: ['aws.s3'],

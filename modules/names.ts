@@ -49,7 +49,7 @@ export function stateMachineArnOf(config: EnvironmentConfig): string {
 }
 
 /** The stage's functions, by role. */
-export type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity';
+type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity';
 
 export function functionNameOf(namePrefix: string, role: FunctionRole): string {
   return `${namePrefix}-${role}`;

@@ -9,7 +9,7 @@ import { Fn } from 'cdktf';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 
-export interface NetworkProps {
+interface NetworkProps {
   readonly namePrefix: string;
   readonly region: string;
   readonly network: EnvironmentConfig['network'];
@@ -18,7 +18,7 @@ export interface NetworkProps {
 type CreatedNetwork = Extract<EnvironmentConfig['network'], { kind: 'create' }>;
 
 /** Interface endpoints a Fargate task without a public IP needs to pull from ECR and write logs. */
-export const INTERFACE_ENDPOINT_SERVICES = ['ecr.api', 'ecr.dkr', 'logs'] as const;
+const INTERFACE_ENDPOINT_SERVICES = ['ecr.api', 'ecr.dkr', 'logs'] as const;
 
 /**
  * Where tasks run: existing private subnets, or a small private VPC (two zones, no NAT, no internet)

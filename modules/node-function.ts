@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from './project-root';
 import { partitionOf, policyJson, serviceTrustPolicy, type PolicyStatement } from './iam';
 
-export interface NodeFunctionProps {
+interface NodeFunctionProps {
   readonly functionName: string;
   readonly description: string;
   /** Source file under functions/, exporting `handler`. */
@@ -31,8 +31,8 @@ export interface NodeFunctionProps {
 export const LAMBDA_NODE_MAJOR = 22;
 
 /** Every Lambda handler, bundled together in one esbuild run at synth. */
-export const HANDLER_ENTRIES = ['functions/dispatcher.ts', 'functions/janitor.ts', 'functions/configure-pool.ts', 'functions/capacity.ts'] as const;
-export type HandlerEntry = (typeof HANDLER_ENTRIES)[number];
+const HANDLER_ENTRIES = ['functions/dispatcher.ts', 'functions/janitor.ts', 'functions/configure-pool.ts', 'functions/capacity.ts'] as const;
+type HandlerEntry = (typeof HANDLER_ENTRIES)[number];
 let bundled: Map<string, string> | undefined;
 
 const ZIP_EPOCH = new Date('1980-01-01T00:00:00Z');
@@ -60,7 +60,7 @@ function inputsDigest(inputs: readonly string[]): string {
  * whose project sources and lockfile are unchanged is reused: esbuild-ing the AWS SDK three times
  * would otherwise dominate synth time.
  */
-export function bundleHandler(entry: HandlerEntry): string {
+function bundleHandler(entry: HandlerEntry): string {
   if (!bundled) {
     const outdir = join(PROJECT_ROOT, 'dist', 'functions');
     const manifestPath = join(outdir, 'inputs.json');

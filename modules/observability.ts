@@ -4,12 +4,12 @@ import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscrip
 import { Construct } from 'constructs';
 import type { METRICS_NAMESPACE } from '../functions/metrics';
 
-export interface ObservabilityProps {
+interface ObservabilityProps {
   readonly namePrefix: string;
   readonly alarmEmail: string;
 }
 
-export interface AlarmProps {
+interface AlarmProps {
   /** Short name: becomes `<prefix>-<name>` and the alarm's id. */
   readonly name: string;
   readonly description: string;

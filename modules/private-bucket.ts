@@ -7,7 +7,7 @@ import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versionin
 import { Construct } from 'constructs';
 import { denyInsecureTransport, policyJson } from './iam';
 
-export interface PrivateBucketProps {
+interface PrivateBucketProps {
   readonly bucketName: string;
   /** Let `terraform destroy` delete every object version first. */
   readonly forceDestroy?: boolean;

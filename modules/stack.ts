@@ -15,7 +15,7 @@ import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
 import { stageBucketName } from './names';
 
-export interface PipelineStackProps {
+interface PipelineStackProps {
   readonly config: EnvironmentConfig;
 }
 
@@ -35,7 +35,7 @@ export interface StageSettings {
   readonly capacityProviders: string;
 }
 
-export function stageSettings(config: EnvironmentConfig): StageSettings {
+function stageSettings(config: EnvironmentConfig): StageSettings {
   const taskVcpu = vcpuOf(config.task.cpu);
   return {
     stage: config.stage,

@@ -4,7 +4,7 @@ import { FAILED_INDEX, LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/led
 import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/limiter';
 import { batchesTableName, stateTableName } from './names';
 
-export interface StateTableProps {
+interface StateTableProps {
   readonly namePrefix: string;
   /** Lifts deletion protection, so `terraform destroy` can delete the tables and the ledger with them. */
   readonly allowDestroy: boolean;

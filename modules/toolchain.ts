@@ -7,7 +7,7 @@ import { PROJECT_ROOT } from './project-root';
  * (read by the GitHub workflows through hashicorp/setup-terraform, and by tfenv on a laptop).
  * The AWS provider is pinned exactly by @cdktf/provider-aws (required_providers in each cdk.tf.json).
  */
-export const TERRAFORM_VERSION_FILE = join(PROJECT_ROOT, '.terraform-version');
+const TERRAFORM_VERSION_FILE = join(PROJECT_ROOT, '.terraform-version');
 
 export function terraformVersion(file = TERRAFORM_VERSION_FILE): string {
   const version = readFileSync(file, 'utf8').trim();

@@ -65,7 +65,7 @@ export function rewriteImports(file: string, source: string): string {
   return out;
 }
 
-export interface FlavourDifference {
+interface FlavourDifference {
   readonly stack: string;
   /** The AWS provider each flavour synthesizes (source and version), when they differ: the expected difference. */
   readonly provider?: { readonly cdktf: string; readonly cdkTerrain: string };

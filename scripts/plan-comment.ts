@@ -10,17 +10,17 @@ import { parseArgs } from 'node:util';
 /** GitHub rejects issue and pull-request comments longer than this (characters). */
 export const GITHUB_COMMENT_LIMIT = 65536;
 
-export type PlanKind = 'plan' | 'drift';
-export type PlanStatus = 'planned' | 'no-changes' | 'error';
+type PlanKind = 'plan' | 'drift';
+type PlanStatus = 'planned' | 'no-changes' | 'error';
 
-export interface PlanCounts {
+interface PlanCounts {
   readonly import: number;
   readonly add: number;
   readonly change: number;
   readonly destroy: number;
 }
 
-export interface PlanCommentInput {
+interface PlanCommentInput {
   readonly stage: string;
   /** Everything `terraform init` and `terraform plan -no-color` printed; undefined when the job never got that far. */
   readonly planText: string | undefined;
@@ -38,7 +38,7 @@ export function commentMarker(stage: string, kind: PlanKind = 'plan'): string {
   return `<!-- sluice-${kind}:${stage} -->`;
 }
 
-export function stripAnsi(text: string): string {
+function stripAnsi(text: string): string {
   // eslint-disable-next-line no-control-regex -- ESC is what an ANSI colour code starts with
   return text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
 }

@@ -16,11 +16,11 @@ import { readSynthesizedStacks, resourcesOf, type TerraformJson } from './synth-
  * - The Fargate vCPU quotas the stage's capacity providers use must hold what the stage config assumes.
  * Exit 0 when every check passes, 1 when one fails, 2 for bad arguments or a wrong account.
  */
-export const LAMBDA_MIN_UNRESERVED = 100;
-export const LAMBDA_CONCURRENCY_QUOTA = 'L-B99A9384';
-export const FARGATE_QUOTA_CODES = { FARGATE: 'L-3032A538', FARGATE_SPOT: 'L-36FBB829' } as const;
+const LAMBDA_MIN_UNRESERVED = 100;
+const LAMBDA_CONCURRENCY_QUOTA = 'L-B99A9384';
+const FARGATE_QUOTA_CODES = { FARGATE: 'L-3032A538', FARGATE_SPOT: 'L-36FBB829' } as const;
 
-export interface Finding {
+interface Finding {
   readonly check: string;
   readonly ok: boolean;
   readonly detail: string;

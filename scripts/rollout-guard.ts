@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
  * Prints `current=true|false` (to $GITHUB_OUTPUT when set); a superseded commit is skipped, not failed: the newer
  * commit's own rollout applies everything up to it.
  */
-export type GuardDecision = { readonly current: true } | { readonly current: false; readonly reason: string };
+type GuardDecision = { readonly current: true } | { readonly current: false; readonly reason: string };
 
 export function decide(commit: string, head: string, branch: string): GuardDecision {
   if (commit === head) return { current: true };

@@ -6,13 +6,13 @@ import { GITHUB_COMMENT_LIMIT } from './plan-comment';
  * reads beside the plans. Pure functions; scripts/diff.ts does the git worktree and the synths.
  */
 
-export interface ChangedResource {
+interface ChangedResource {
   readonly address: string;
   /** Attribute paths that differ, e.g. `tags.owner`, `policy{Statement.0.Action}` (inside a JSON string). */
   readonly attributes: readonly string[];
 }
 
-export interface StackDiff {
+interface StackDiff {
   readonly stack: string;
   /** `added`/`removed`: the whole stack is new or gone. */
   readonly status: 'added' | 'removed' | 'changed' | 'unchanged';
@@ -27,7 +27,7 @@ export interface StackDiff {
 const NOISE_KEYS = new Set(['source_code_hash', 'source_hash', 'filename', 'etag', 'output_base64sha256', 'output_md5']);
 
 /** True if a difference at this path (last key) between these values is build noise. */
-export function isNoise(path: readonly string[], before: unknown, after: unknown): boolean {
+function isNoise(path: readonly string[], before: unknown, after: unknown): boolean {
   const key = path[path.length - 1];
   if (key !== undefined && NOISE_KEYS.has(key)) return true;
   const isAsset = (value: unknown) => typeof value === 'string' && /(^|\/)assets\//.test(value);

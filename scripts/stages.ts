@@ -9,7 +9,7 @@ import { stackName } from '../modules/stack';
  *   npm run -s stages -- --json              → [{ stage, account, region, stack, stackDir, planRoleArn, deployRoleArn }, …]
  *   npm run -s stages -- --json --stage dev  → that one object
  */
-export interface StageInfo {
+interface StageInfo {
   readonly stage: string;
   readonly account: string;
   readonly region: string;

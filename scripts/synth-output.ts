@@ -10,7 +10,7 @@ export interface TerraformJson {
   output?: Record<string, { value: unknown; description?: string }>;
 }
 
-export interface SynthesizedStack {
+interface SynthesizedStack {
   readonly name: string;
   readonly path: string;
   readonly json: TerraformJson;

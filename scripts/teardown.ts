@@ -15,10 +15,10 @@ import { PipelineStack, stackName } from '../modules/stack';
  * With credentials for the stage's account and its state backend, as for an apply. Nothing happens without
  * --confirm naming the stack.
  */
-export const TEARDOWN_OUTDIR = join('cdktf.out', 'teardown');
+const TEARDOWN_OUTDIR = join('cdktf.out', 'teardown');
 
 /** The attributes allowDestroy sets, per resource type: what the lifting plan may change, and nothing else. */
-export const PROTECTION_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
+const PROTECTION_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
   aws_dynamodb_table: ['deletion_protection_enabled'],
   aws_s3_bucket: ['force_destroy'],
   aws_ecr_repository: ['force_delete'],

@@ -30,9 +30,9 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['sluice', 'faults'],
 ];
 
-export const DEFAULT_STAGE = 'prod';
+const DEFAULT_STAGE = 'prod';
 
-export function parsePlan(plan: string | undefined, stage: string): Array<{ design: DesignName; scenario: string; stage: string }> {
+function parsePlan(plan: string | undefined, stage: string): Array<{ design: DesignName; scenario: string; stage: string }> {
   if (!plan) return DEFAULT_PLAN.map(([design, scenario]) => ({ design, scenario, stage }));
   return plan.split(',').map((item) => {
     const [design, scenario, rowStage] = item.split(':');
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   console.log(table(rows));
 }
 
-export function table(rows: Array<{ design: string; scenario: string; report: Report & { wallSeconds: number } }>): string {
+function table(rows: Array<{ design: string; scenario: string; report: Report & { wallSeconds: number } }>): string {
   const lines: Array<[string, (r: Report & { wallSeconds: number }) => string]> = [
     ['stage', (r) => r.stage],
     ['objects', (r) => String(r.objects)],

@@ -7,7 +7,7 @@
  * What it watches is the ledger as committed (each job row's `lease.execution`), not what any function says it did:
  * a release that a function believes it made but that never committed keeps the leak open.
  */
-export interface LeakEvents {
+interface LeakEvents {
   emit(type: 'leakStart' | 'leakEnd', data: { batch: string; leases: number }): void;
 }
 

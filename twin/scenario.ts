@@ -43,7 +43,7 @@ const duration = z.discriminatedUnion(
   "kind must be 'fixed', 'uniform' or 'lognormal'",
 );
 
-export const scenarioSchema = z.strictObject({
+const scenarioSchema = z.strictObject({
   description: z.string().optional(),
   /** Seed of every random draw: the same seed gives the same run. */
   seed: wholeAtLeast(0).default(1),
@@ -154,7 +154,6 @@ export const scenarioSchema = z.strictObject({
 });
 
 export type Scenario = z.output<typeof scenarioSchema>;
-export type ScenarioInput = z.input<typeof scenarioSchema>;
 
 export function parseScenario(input: unknown, source = 'scenario'): Scenario {
   const result = scenarioSchema.safeParse(input);

@@ -6,7 +6,7 @@ import type { Scenario } from './scenario';
 import { stageWithOverrides, World, type Design, type DesignName, type Progress } from './world';
 
 /** Loads a design by name (sluice is loaded lazily: it needs the synthesized stage and the dispatcher). */
-export async function loadDesign(name: DesignName, stage: string): Promise<Design> {
+async function loadDesign(name: DesignName, stage: string): Promise<Design> {
   switch (name) {
     case 'naive':
       return (await import('./designs/naive')).naive;
@@ -17,7 +17,7 @@ export async function loadDesign(name: DesignName, stage: string): Promise<Desig
   }
 }
 
-export interface SimulationResult {
+interface SimulationResult {
   report: Report & { wallSeconds: number };
   events: World['recorder']['events'];
 }

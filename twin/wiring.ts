@@ -8,7 +8,7 @@ import type { TerraformJson } from '../scripts/synth-output';
 export type TargetOf =
   { readonly kind: 'queue'; readonly queueName: string } | { readonly kind: 'function'; readonly functionName: string; readonly input?: unknown };
 
-export interface Rule {
+interface Rule {
   readonly name: string;
   /** Seconds between runs, for a `rate(…)` schedule. */
   readonly everySeconds?: number;

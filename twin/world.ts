@@ -17,7 +17,7 @@ export type DesignName = 'sluice' | 'naive' | 'semaphore';
 export const DESIGNS: DesignName[] = ['sluice', 'naive', 'semaphore'];
 
 /** One uploaded object of the scenario, with what its task will do (drawn up front from the seed). */
-export interface TwinObject {
+interface TwinObject {
   index: number;
   bucket: string;
   key: string;
@@ -38,7 +38,7 @@ export interface Design {
   setup(world: World): Promise<{ upload(object: TwinObject): void; isQuiet?(): boolean }>;
 }
 
-export interface RunResult {
+interface RunResult {
   events: TwinEvent[];
   wallMs: number;
   virtualSeconds: number;
@@ -59,7 +59,7 @@ export interface Progress {
  * Functions client through `startExecution`, and each function's clients through `sdk` (the SDK's retries).
  * DynamoDB throttling is wired here already (`world.ddb.faults`).
  */
-export interface WorldFaults {
+interface WorldFaults {
   dispatcherCrash: CrashingRun;
   janitorCrash: CrashingRun;
   startExecution: <T extends AwsClient>(sfn: T) => T;

@@ -11,8 +11,8 @@ import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
-export const MOTO_VERSION = '5.2.1';
-export const LAUNCHER = join(__dirname, 'moto_launcher.py');
+const MOTO_VERSION = '5.2.1';
+const LAUNCHER = join(__dirname, 'moto_launcher.py');
 
 export interface MotoServer {
   readonly endpoint: string;
@@ -30,7 +30,7 @@ export interface MotoServer {
 }
 
 /** Says plainly what is missing, with the command that installs it. */
-export function checkMotoInstalled(python = process.env.SLUICE_PYTHON ?? 'python3'): void {
+function checkMotoInstalled(python = process.env.SLUICE_PYTHON ?? 'python3'): void {
   const probe = spawnSync(python, ['-c', 'import moto, sys; sys.stdout.write(moto.__version__)'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     throw new Error(`moto is not installed for ${python}: python3 -m pip install "moto[server]==${MOTO_VERSION}" (or set SLUICE_PYTHON)`);

@@ -16,7 +16,7 @@ export interface ExistingNetwork {
   readonly privateSubnetIds: readonly string[];
 }
 
-export function networkFixture(config: EnvironmentConfig, providerVersion: string, subnets: number): TerraformJson {
+function networkFixture(config: EnvironmentConfig, providerVersion: string, subnets: number): TerraformJson {
   const zones = ['a', 'b', 'c', 'd', 'e', 'f'].slice(0, subnets).map((z) => `${config.account.region}${z}`);
   return {
     terraform: { required_providers: { aws: { source: 'hashicorp/aws', version: providerVersion } } },

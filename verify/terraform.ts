@@ -24,7 +24,7 @@ export function mirrorCandidates(env: NodeJS.ProcessEnv = process.env): string[]
 const PLATFORM = `${process.platform === 'win32' ? 'windows' : process.platform}_${process.arch === 'x64' ? 'amd64' : process.arch}`;
 
 /** hashicorp/aws versions installable from a mirror root, newest first. */
-export function mirroredVersions(root: string): string[] {
+function mirroredVersions(root: string): string[] {
   const dir = join(root, 'registry.terraform.io', 'hashicorp', 'aws');
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
@@ -106,7 +106,7 @@ export function cliConfig(choice: ProviderChoice, pluginCacheDir: string): strin
   return [`plugin_cache_dir = ${JSON.stringify(pluginCacheDir)}`, 'provider_installation {', ...installation, '}', ''].join('\n');
 }
 
-export interface TerraformRun {
+interface TerraformRun {
   readonly code: number;
   readonly output: string;
   readonly seconds: number;
@@ -176,7 +176,7 @@ export class ScratchStack {
   }
 }
 
-export interface TerraformState {
+interface TerraformState {
   values?: {
     outputs?: Record<string, { value: unknown }>;
     root_module?: { resources?: Array<{ address: string; type: string; name: string; values: Record<string, any> }> };

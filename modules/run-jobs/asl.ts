@@ -16,7 +16,7 @@ export interface Retrier {
   readonly JitterStrategy?: 'FULL' | 'NONE';
 }
 
-export interface Catcher {
+interface Catcher {
   readonly ErrorEquals: readonly string[];
   readonly Next: string;
   readonly ResultPath?: string | null;
@@ -40,7 +40,7 @@ export interface TaskState {
   readonly End?: true;
 }
 
-export interface PassState {
+interface PassState {
   readonly Type: 'Pass';
   readonly Comment?: string;
   readonly Parameters?: Payload;
@@ -49,7 +49,7 @@ export interface PassState {
   readonly End?: true;
 }
 
-export interface WaitState {
+interface WaitState {
   readonly Type: 'Wait';
   readonly Comment?: string;
   readonly Seconds?: number;
@@ -60,31 +60,31 @@ export interface WaitState {
 
 export type ChoiceRule = Record<string, unknown> & { readonly Next?: string };
 
-export interface ChoiceState {
+interface ChoiceState {
   readonly Type: 'Choice';
   readonly Comment?: string;
   readonly Choices: readonly ChoiceRule[];
   readonly Default?: string;
 }
 
-export interface SucceedState {
+interface SucceedState {
   readonly Type: 'Succeed';
   readonly Comment?: string;
 }
 
-export interface FailState {
+interface FailState {
   readonly Type: 'Fail';
   readonly Comment?: string;
   readonly Error?: string;
   readonly Cause?: string;
 }
 
-export interface Graph {
+interface Graph {
   readonly StartAt: string;
   readonly States: Readonly<Record<string, State>>;
 }
 
-export interface MapState {
+interface MapState {
   readonly Type: 'Map';
   readonly Comment?: string;
   readonly ItemsPath?: string;
@@ -98,7 +98,7 @@ export interface MapState {
   readonly End?: true;
 }
 
-export type State = TaskState | PassState | WaitState | ChoiceState | SucceedState | FailState | MapState;
+type State = TaskState | PassState | WaitState | ChoiceState | SucceedState | FailState | MapState;
 
 export interface StateMachineDefinition extends Graph {
   readonly Comment?: string;
@@ -130,7 +130,7 @@ export function integrationResource(partition: string, integration: Integration)
 }
 
 /** A state where it is: its name, the state, and the names of the Map and Parallel states around it, outermost first. */
-export interface VisitedState<S> {
+interface VisitedState<S> {
   readonly name: string;
   readonly state: S;
   readonly path: readonly string[];

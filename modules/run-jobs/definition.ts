@@ -30,7 +30,7 @@ import {
 import { dynamodbUpdateStatements, ecsRunTaskSyncStatements, lambdaInvokeStatements, sqsSendMessageStatements } from './integrations';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
 
-export interface RunJobsDefinitionProps {
+interface RunJobsDefinitionProps {
   readonly config: EnvironmentConfig;
   readonly partition: string;
   readonly region: string;
@@ -91,7 +91,7 @@ const JOB_FIELD_OF_ENV: Record<(typeof WORKER_JOB_ENV)[number], keyof JobInput> 
 };
 
 /** Errors of `ecs:runTask.sync` that mean "not now" (throttling, capacity, failures[]), per the ECS integration docs. */
-export const ECS_TRANSIENT_ERRORS = ['ECS.AmazonECSException', 'AmazonECS.Unknown'];
+const ECS_TRANSIENT_ERRORS = ['ECS.AmazonECSException', 'AmazonECS.Unknown'];
 /**
  * EC2 throttling the security-group lookup during RunTask surfaces as this error, message "Error retrieving security
  * group information … Request limit exceeded"; the same error name also means a real misconfiguration.

@@ -14,7 +14,7 @@ import { runJobsDefinition, type RunJobsDefinition } from './definition';
 import { executionLogStatements, mergeStatements } from './integrations';
 import { stateMachineArnOf, stateMachineName } from '../names';
 
-export interface RunJobsProps {
+interface RunJobsProps {
   readonly config: EnvironmentConfig;
   /** The cluster, the worker's task definition, its roles and security group. */
   readonly compute: Compute;

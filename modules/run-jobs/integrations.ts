@@ -8,7 +8,7 @@ import type { PolicyStatement } from '../iam';
 import { leadingKeys } from '../state-table';
 
 /** What the statements are scoped to: the ARNs known at synth (built from names, or references Terraform resolves). */
-export interface IntegrationScope {
+interface IntegrationScope {
   readonly partition: string;
   readonly region: string;
   readonly accountId: string;

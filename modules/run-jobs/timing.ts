@@ -1,7 +1,7 @@
 import type { EnvironmentConfig } from '../../environments';
 
 /** Time Fargate may take to provision and pull before the container runs (beyond the task's own timeout). */
-export const PROVISIONING_ALLOWANCE_SECONDS = 900;
+const PROVISIONING_ALLOWANCE_SECONDS = 900;
 /** Ledger and lease writes, wake-up and slack around one job. */
 const BOOKKEEPING_SECONDS = 300;
 

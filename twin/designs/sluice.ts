@@ -48,7 +48,7 @@ function placeOf(json: TerraformJson): { account: string; region: string } {
   return { account, region: aws.region };
 }
 
-export function synthesize(config: EnvironmentConfig): TerraformJson {
+function synthesize(config: EnvironmentConfig): TerraformJson {
   const stack = new PipelineStack(Testing.app(), stackName(config.stage), { config });
   return JSON.parse(Testing.synth(stack)) as TerraformJson;
 }

@@ -18,7 +18,7 @@ import { AwsError } from './errors';
  *   Any other metric or statistic: no datapoints (StatusCode Complete, empty Values), as CloudWatch answers a
  *   metric it has no data for.
  */
-export const FARGATE_QUOTAS: Record<string, { provider: Provider; name: string; usageClass: string }> = {
+const FARGATE_QUOTAS: Record<string, { provider: Provider; name: string; usageClass: string }> = {
   'L-3032A538': { provider: 'FARGATE', name: 'Fargate On-Demand vCPU resource count', usageClass: 'Standard/OnDemand' },
   'L-36FBB829': { provider: 'FARGATE_SPOT', name: 'Fargate Spot vCPU resource count', usageClass: 'Standard/Spot' },
 };
@@ -27,7 +27,7 @@ export const FARGATE_QUOTAS: Record<string, { provider: Provider; name: string; 
 const MINUTE_MS = 60_000;
 
 /** Where the account's usage comes from (the ECS twin keeps it per class). */
-export interface UsageSource {
+interface UsageSource {
   maxAccountVcpu(provider: Provider, fromMs: number, toMs: number): number | undefined;
 }
 

@@ -33,7 +33,7 @@ interface Timer {
 }
 
 /** Virtual epoch of every run: 2026-01-01T00:00:00Z, so timestamps are reproducible. */
-export const VIRTUAL_EPOCH_MS = Date.UTC(2026, 0, 1);
+const VIRTUAL_EPOCH_MS = Date.UTC(2026, 0, 1);
 
 const realSetImmediate = setImmediate;
 const tick = () => new Promise<void>((resolve) => realSetImmediate(resolve));

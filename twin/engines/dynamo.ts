@@ -44,7 +44,7 @@ type DynaliteAction = (store: DynaliteStore, data: unknown, callback: DynaliteCa
 const READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan']);
 const WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
 const CONTROL = new Set(['CreateTable', 'DescribeTable', 'DeleteTable']);
-export type DynamoOperation = string;
+type DynamoOperation = string;
 
 /** Runs one DynamoDB API operation with the wire's JSON shapes; what Step Functions' integration calls. */
 export interface DynamoDbApi {
@@ -99,12 +99,12 @@ export function errorName(type: string): string {
  * meanwhile conflicts (TransactionConflict), as DynamoDB does while a transaction is under way. DynamoDB does not
  * publish the duration; its transactions take tens of milliseconds ("Amazon DynamoDB Transactions: how it works").
  */
-export const TRANSACTION_HOLD_MS = 20;
+const TRANSACTION_HOLD_MS = 20;
 /** ClientRequestToken: a repeat within 10 minutes returns the first result ("TransactWriteItems", idempotency). */
-export const IDEMPOTENCY_WINDOW_MS = 10 * 60_000;
+const IDEMPOTENCY_WINDOW_MS = 10 * 60_000;
 /** Per item key (one partition): "each individual partition is limited to 1,000 write units per second" and 3,000 read units. */
-export const PARTITION_WRITE_UNITS_PER_SECOND = 1000;
-export const PARTITION_READ_UNITS_PER_SECOND = 3000;
+const PARTITION_WRITE_UNITS_PER_SECOND = 1000;
+const PARTITION_READ_UNITS_PER_SECOND = 3000;
 const TRANSACT_MAX_ITEMS = 100;
 const ITEM_ACTIONS = ['Put', 'Update', 'Delete', 'ConditionCheck'] as const;
 /** The action whose validation (expressions, key) each transaction item shares. */
@@ -148,13 +148,13 @@ function checkTransactionShape(body: Record<string, any>): { items: Array<Record
   return { items, token };
 }
 
-export interface DynamoFaults {
+interface DynamoFaults {
   /** Drawn once per request: answer ProvisionedThroughputExceededException instead. */
   throttle(): boolean;
 }
 
 /** Hears an item of a watched table as it stands after each write that committed (undefined: deleted). */
-export type ItemWatcher = (key: Record<string, any>, item: Record<string, any> | undefined) => void;
+type ItemWatcher = (key: Record<string, any>, item: Record<string, any> | undefined) => void;
 
 export class DynamoDb implements DynamoDbApi {
   private readonly store = dynaliteDb.create({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

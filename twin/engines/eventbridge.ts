@@ -11,9 +11,9 @@ import type { Recorder } from './recorder';
  *   or sent to the target's DLQ (docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
  *   AWS does not publish the backoff schedule; the twin uses 1 s doubling to 60 s with full jitter.
  */
-export type Target = (event: Record<string, unknown>) => Promise<unknown>;
+type Target = (event: Record<string, unknown>) => Promise<unknown>;
 
-export interface RuleOptions {
+interface RuleOptions {
   duplicateRate: number;
   /** Seconds between the duplicate and the first delivery (uniform in [0, this]). */
   duplicateDelaySeconds?: number;

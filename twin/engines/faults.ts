@@ -22,14 +22,14 @@ export class FunctionCrashed extends Error {
   }
 }
 
-export interface Crash {
+interface Crash {
   atSeconds: number;
   call: number;
   of: number;
 }
 
 /** One invocation of a crashing function. */
-export interface Invocation {
+interface Invocation {
   /** The same client, but its calls count toward the crash point (a Proxy: everything else passes through). */
   wrap<T extends AwsClient>(client: T): T;
   /** Where it will die (drawn when it began), or undefined. */
@@ -134,7 +134,7 @@ export function crashingRun(rng: Rng, p: number, estimateCalls: number, clock: P
  * docs.aws.amazon.com/step-functions/latest/apireference/CommonErrors.html). Shaped as the SDK hands an unmodeled
  * server error to the caller: `$fault: 'server'`, `$metadata.httpStatusCode: 503` — what its retry strategy keys on.
  */
-export function serviceUnavailable(): AwsError {
+function serviceUnavailable(): AwsError {
   const error = new AwsError('ServiceUnavailable', 'The request has failed due to a temporary failure of the server.', true);
   Object.assign(error, { $fault: 'server', $metadata: { httpStatusCode: 503 } });
   return error;
@@ -192,7 +192,7 @@ export const SDK_RETRY: { standard: SdkRetryProfile; dynamodb: SdkRetryProfile; 
 };
 
 /** @smithy/core service-error-classification THROTTLING_ERROR_CODES. */
-export const THROTTLING_ERROR_CODES = [
+const THROTTLING_ERROR_CODES = [
   'BandwidthLimitExceeded',
   'EC2ThrottledException',
   'LimitExceededException',
@@ -222,7 +222,7 @@ const STATUS_OF_NAME: Record<string, number> = {
   ServiceUnavailableException: 503,
 };
 
-export type RetryErrorType = 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR';
+type RetryErrorType = 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR';
 
 /** getRetryErrorType of @smithy/core's retry middleware, for the twin's errors. */
 export function retryErrorType(error: unknown): RetryErrorType {

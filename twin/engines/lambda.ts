@@ -12,7 +12,7 @@ import type { Recorder } from './recorder';
  * Billing: GB-seconds of duration (rounded up to 1 ms) plus requests (twin/prices.ts).
  * Duration is virtual: a handler that sleeps on the clock is billed for the sleep, as on AWS.
  */
-export interface FunctionOptions {
+interface FunctionOptions {
   name: string;
   handler: (event: unknown) => Promise<unknown>;
   reservedConcurrency?: number;

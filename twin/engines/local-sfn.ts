@@ -52,7 +52,7 @@ export function loadLocalStepFunctions(clock?: VirtualClock, rng?: Rng): { State
 const ENTER = 'const stateExecutor = new StateExecutor(currStateName, currState);';
 const RETRY = 'await sleep(waitTimeBeforeRetry, options.abortSignal);';
 
-export function withStateContext(source: string): string {
+function withStateContext(source: string): string {
   for (const snippet of [ENTER, RETRY]) {
     if (source.split(snippet).length !== 2) throw new Error(`aws-local-stepfunctions changed: cannot find '${snippet}' once; update twin/engines/local-sfn.ts`);
   }

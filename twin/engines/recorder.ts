@@ -12,7 +12,7 @@ export interface TwinEvent {
 }
 
 /** Request counters that would be too many to log one by one; flushed as `meter` events when time advances. */
-export type MeterName =
+type MeterName =
   | 'ddbReads'
   | 'ddbWrites'
   | 'ddbReadUnits'
@@ -56,6 +56,6 @@ export class Recorder {
   }
 }
 
-export function round3(x: number): number {
+function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }

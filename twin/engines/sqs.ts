@@ -14,7 +14,7 @@ import type { Recorder } from './recorder';
  * Standard queues are not ordered; this one hands out messages in the order they became visible, which
  * keeps runs reproducible. It never delivers a message twice while it is invisible (real SQS rarely may).
  */
-export interface QueueOptions {
+interface QueueOptions {
   name: string;
   visibilityTimeoutSeconds?: number;
   delaySeconds?: number;
