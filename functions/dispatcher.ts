@@ -42,6 +42,12 @@ const HELD_LEASE_RETRY_SECONDS = 300;
 /** After a failed StartExecution the batch's messages come back this soon (the receive counts). */
 const START_FAILURE_RETRY_SECONDS = 15;
 const ADMISSION_TRIES = 5;
+/**
+ * While a batch waits for room, the released counters are read again this often: the jobs of a batch end within
+ * moments of each other, so the batch is often full well before its window closes. Each look is one read of the
+ * release shards (32 read units).
+ */
+const BATCH_LOOK_AGAIN_MS = 100;
 /** How old the last admission must be before "its execution does not exist" is believed. */
 const LAST_ADMISSION_CHECK_AFTER_MS = 5_000;
 
@@ -169,7 +175,8 @@ async function waitedForFullBatch(
   const windowEnds = state.batchOpenedAt + settings.batchWindowMs;
   // The window closed with room for some: they go as they are.
   if (now >= windowEnds && plan.count > 0) return false;
-  const wakeAt = plan.count === 0 ? plan.nextTokenAt : windowEnds;
+  // None can go: the next token is when one can. Short of room, it looks again soon and goes once the batch is full.
+  const wakeAt = plan.count === 0 ? plan.nextTokenAt : plan.limitedBy === 'tokens' ? windowEnds : Math.min(windowEnds, now + BATCH_LOOK_AGAIN_MS);
   summary.waits++;
   await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
   if (plan.limitedBy === 'tokens') {

@@ -3,7 +3,7 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { readBatchRecord } from '../../functions/batches';
 import { StartedBatches } from '../../functions/dispatcher';
 import { ledgerKey, releaseLease } from '../../functions/ledger';
-import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
+import { inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { BUCKET, intakeWorld, objectCreated } from '../support/intake-world';
 
@@ -146,6 +146,30 @@ test('a batch short of full waits up to the batch window for more room, then goe
   await spentSoThat(eager, 3);
   await eager.dispatch({ batchWindowMs: 0 });
   expect(eager.started[0].jobs).toHaveLength(3);
+});
+
+test('a batch short of room goes as soon as releases fill it, not when its window closes', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 100, burst: 20 });
+  for (let i = 0; i < 7; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/running-${i}.csv`));
+  expect(await world.dispatch()).toMatchObject({ admitted: 7 });
+  for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/next-${i}.csv`));
+  // 0.3 s into the next run, the seven running jobs end: their vCPU is released.
+  const releasedAt = world.clock.now() + 300;
+  world.clock.setTimeout(() => {
+    void world.ddb.send(
+      new UpdateCommand({
+        TableName: world.tableName,
+        Key: releasedShardKeys()[0],
+        UpdateExpression: 'ADD releasedVcpu :vcpu',
+        ExpressionAttributeValues: { ':vcpu': 7 },
+      }),
+    );
+  }, 300);
+  const summary = await world.dispatch({ batchWindowMs: 5_000 });
+  expect(world.started.map((e) => e.jobs.length)).toEqual([7, 10]);
+  expect(summary).toMatchObject({ admitted: 10, executionsStarted: 1 });
+  // It looked again every 100 ms: admitted within that of the release, long before the 5 s window closed.
+  expect(world.clock.now() - releasedAt).toBeLessThanOrEqual(200);
 });
 
 test('a failed StartExecution gives back its leases and leaves the messages queued', async () => {
