@@ -4,7 +4,8 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadEnvironments, type EnvironmentConfig } from '../environments';
+import type { EnvironmentConfig } from '../environments';
+import { stageArguments } from './stages';
 import { stackName } from '../modules/stack';
 import { readSynthesizedStacks, resourcesOf, type TerraformJson } from './synth-output';
 
@@ -104,19 +105,9 @@ async function runChecks(config: EnvironmentConfig, json: TerraformJson): Promis
 
 async function main(): Promise<number> {
   const usage = 'usage: npm run preflight -- --stage <stage> [--json]   (after npm run synth, with credentials for the stage account)';
-  let values: { stage?: string; json?: boolean };
-  try {
-    ({ values } = parseArgs({ options: { stage: { type: 'string' }, json: { type: 'boolean', default: false } } }));
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
-    return 2;
-  }
-  const configs = loadEnvironments();
-  const config = configs.find((c) => c.stage === values.stage);
-  if (!config) {
-    console.error(`${values.stage ? `no stage "${values.stage}"` : 'no --stage given'}; stages: ${configs.map((c) => c.stage).join(', ')}\n${usage}`);
-    return 2;
-  }
+  const args = stageArguments(() => parseArgs({ options: { stage: { type: 'string' }, json: { type: 'boolean', default: false } } }).values, usage);
+  if (!args) return 2;
+  const { values, config } = args;
   const stack = existsSync(join('cdktf.out', 'manifest.json')) ? readSynthesizedStacks().find((s) => s.name === stackName(config.stage)) : undefined;
   if (!stack) {
     console.error(`no synthesized ${stackName(config.stage)} in cdktf.out: run npm run synth first`);

@@ -32,6 +32,27 @@ export function stageInfo(config: EnvironmentConfig, outdir = 'cdktf.out'): Stag
   };
 }
 
+/**
+ * A script's arguments with its `--stage` resolved to that stage's config. On an unknown option, no `--stage` or a
+ * stage no config defines, it prints why with the usage and answers undefined: the script then exits 2.
+ */
+export function stageArguments<T extends { stage?: string }>(parse: () => T, usage: string): { values: T; config: EnvironmentConfig } | undefined {
+  let values: T;
+  try {
+    values = parse();
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    return undefined;
+  }
+  const configs = loadEnvironments();
+  const config = configs.find((c) => c.stage === values.stage);
+  if (!config) {
+    console.error(`${values.stage ? `no stage "${values.stage}"` : 'no --stage given'}; stages: ${configs.map((c) => c.stage).join(', ')}\n${usage}`);
+    return undefined;
+  }
+  return { values, config };
+}
+
 function main(): void {
   const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, stage: { type: 'string' } } });
   const stages = loadEnvironments().map((config) => stageInfo(config));

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { App } from 'cdktf';
-import { loadEnvironments, type EnvironmentConfig } from '../environments';
+import type { EnvironmentConfig } from '../environments';
+import { stageArguments } from './stages';
 import { PipelineStack, stackName } from '../modules/stack';
 
 /**
@@ -69,19 +70,9 @@ function terraform(dir: string, args: string[], capture = false): string {
 
 function main(): number {
   const usage = 'usage: npm run teardown -- --stage <stage> --confirm sluice-<stage>   (deletes the stage and its data)';
-  let values: { stage?: string; confirm?: string };
-  try {
-    ({ values } = parseArgs({ options: { stage: { type: 'string' }, confirm: { type: 'string' } } }));
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
-    return 2;
-  }
-  const configs = loadEnvironments();
-  const config = configs.find((c) => c.stage === values.stage);
-  if (!config) {
-    console.error(`${values.stage ? `no stage "${values.stage}"` : 'no --stage given'}; stages: ${configs.map((c) => c.stage).join(', ')}\n${usage}`);
-    return 2;
-  }
+  const args = stageArguments(() => parseArgs({ options: { stage: { type: 'string' }, confirm: { type: 'string' } } }).values, usage);
+  if (!args) return 2;
+  const { values, config } = args;
   if (values.confirm !== stackName(config.stage)) {
     console.error(`refusing: --confirm ${stackName(config.stage)} is required to delete stage ${config.stage} with its uploads, results and ledger\n${usage}`);
     return 2;
