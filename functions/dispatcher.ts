@@ -6,8 +6,9 @@
  * it, and loops while budget, tokens and messages remain.
  *
  * It gathers batches: when fewer jobs than a full batch can go now but more are waiting, it waits up to the batch
- * window for more room (a release, a token) before it admits. Jobs that end together are then admitted together,
- * and a batch's fixed costs — its execution, the pool's write, its record — are shared.
+ * window for more room (a release, a token), looking again every 100 ms, and admits once the batch is full or the
+ * window has closed. Jobs that end together are then admitted together, and a batch's fixed costs — its execution,
+ * the pool's write, its record — are shared.
  *
  * Short of budget it stops: every lease release wakes it (the state machine invokes it), and a schedule does every
  * minute, so waiting work costs nothing. It runs one at a time (reserved concurrency 1).
