@@ -176,8 +176,9 @@ async function waitedForFullBatch(
   const windowEnds = state.batchOpenedAt + settings.batchWindowMs;
   // The window closed with room for some: they go as they are.
   if (now >= windowEnds && plan.count > 0) return false;
-  // None can go: the next token is when one can. Short of room, it looks again soon and goes once the batch is full.
-  const wakeAt = plan.count === 0 ? plan.nextTokenAt : plan.limitedBy === 'tokens' ? windowEnds : Math.min(windowEnds, now + BATCH_LOOK_AGAIN_MS);
+  // None can go: the next token is when one can. Short of budget, it looks again soon and goes once the batch is
+  // full. Short of the account's room it waits out the window: that room is a reading, not a release.
+  const wakeAt = plan.count === 0 ? plan.nextTokenAt : plan.limitedBy === 'budget' ? Math.min(windowEnds, now + BATCH_LOOK_AGAIN_MS) : windowEnds;
   summary.waits++;
   await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
   if (plan.limitedBy === 'tokens') {
