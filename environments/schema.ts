@@ -128,8 +128,8 @@ const environmentFields = z.strictObject({
     jobsPerExecution: intIn(1, INLINE_MAP_MAX_CONCURRENCY),
     /**
      * How long a batch short of full may wait for more room (releases, launch tokens) before it is admitted as it
-     * is; it goes as soon as it is full (the dispatcher looks every 100 ms). Jobs that end together start together,
-     * and a batch's fixed costs are shared. 0 admits at once.
+     * is; a batch short of budget goes as soon as releases fill it (the dispatcher looks every 100 ms). Jobs that end
+     * together start together, and a batch's fixed costs are shared. 0 admits at once.
      */
     batchWindowSeconds: numberIn(0, 10, 'from 0 to 10 seconds'),
     /** How long a job given back for lack of capacity (vCPU limit, no Fargate capacity) waits in the intake queue (SQS allows 900). */

@@ -6,8 +6,8 @@
  * it, and loops while budget, tokens and messages remain.
  *
  * It gathers batches: when fewer jobs than a full batch can go now but more are waiting, it waits up to the batch
- * window for more room (a release, a token), looking again every 100 ms, and admits once the batch is full or the
- * window has closed. Jobs that end together are then admitted together, and a batch's fixed costs — its execution,
+ * window for more room (a release, a token) and admits once the batch is full or the window has closed; short of
+ * budget it looks again every 100 ms, so a batch filled by releases goes at once. Jobs that end together are then admitted together, and a batch's fixed costs — its execution,
  * the pool's write, its record — are shared.
  *
  * Short of budget it stops: every lease release wakes it (the state machine invokes it), and a schedule does every
@@ -44,9 +44,9 @@ const HELD_LEASE_RETRY_SECONDS = 300;
 const START_FAILURE_RETRY_SECONDS = 15;
 const ADMISSION_TRIES = 5;
 /**
- * While a batch waits for room, the released counters are read again this often: the jobs of a batch end within
+ * While a batch waits for budget, the released counters are read again this often: the jobs of a batch end within
  * moments of each other, so the batch is often full well before its window closes. Each look is one read of the
- * release shards (32 read units).
+ * release shards (64 eventually consistent reads, 32 read units) and one GetQueueAttributes.
  */
 const BATCH_LOOK_AGAIN_MS = 100;
 /** How old the last admission must be before "its execution does not exist" is believed. */
@@ -159,7 +159,7 @@ async function rereadReleased(deps: Run, state: RunState): Promise<void> {
 /**
  * When fewer than a full batch fit now, waits for more room (releases, tokens) until the batch window closes, so
  * jobs that can go together share one execution. A full batch is as many as wait, up to a batch, and no more than
- * the bucket can ever hold at once. Answers whether it waited: the round is then planned again.
+ * the bucket or the effective budget can ever hold at once. Answers whether it waited: the round is then planned again.
  */
 async function waitedForFullBatch(
   deps: Run,
@@ -170,16 +170,19 @@ async function waitedForFullBatch(
   summary: DispatcherRunSummary,
 ): Promise<boolean> {
   const { clock, settings } = deps;
-  const full = Math.min(settings.jobsPerExecution, backlog, state.pool.burst);
+  const full = Math.min(settings.jobsPerExecution, backlog, state.pool.burst, Math.max(1, Math.floor(plan.effectiveVcpu / settings.taskVcpu)));
   if (plan.count >= full) return false;
+  const opening = state.batchOpenedAt === undefined;
   state.batchOpenedAt ??= now;
   const windowEnds = state.batchOpenedAt + settings.batchWindowMs;
   // The window closed with room for some: they go as they are.
   if (now >= windowEnds && plan.count > 0) return false;
   // None can go: the next token is when one can. Short of budget, it looks again soon and goes once the batch is
-  // full. Short of the account's room it waits out the window: that room is a reading, not a release.
+  // full. Short of tokens or of the account's room it waits out the window: the account's free vCPU is a reading
+  // up to a minute old, and filling it faster only meets the real quota sooner (more vCPU-limit errors in the twin).
   const wakeAt = plan.count === 0 ? plan.nextTokenAt : plan.limitedBy === 'budget' ? Math.min(windowEnds, now + BATCH_LOOK_AGAIN_MS) : windowEnds;
-  summary.waits++;
+  // A pause counts once, however often it looks again.
+  if (opening || plan.count === 0) summary.waits++;
   await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
   if (plan.limitedBy === 'tokens') {
     state.releasedFresh = false; // room was not what it waited for: read the releases only when room runs short

@@ -11,7 +11,7 @@ export type DispatcherRunSummary = {
   duplicates: number;
   /** Messages handed back because a lease for their job was still held. */
   deferred: number;
-  /** Sleeps for a token or a fuller batch while work waited. */
+  /** Pauses for a token or a fuller batch while work waited (a batch window counts once, however often it looks again). */
   waits: number;
   /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
   reclaimed: number;

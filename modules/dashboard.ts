@@ -132,7 +132,7 @@ function admissionWidgets(config: EnvironmentConfig): Widget[] {
         own(config, 'JobsAdmitted', 'dispatcher', 'jobs admitted'),
         own(config, 'StoppedByBudget', 'dispatcher', 'runs stopped: budget full'),
         own(config, 'StoppedByAccount', 'dispatcher', 'runs stopped: account full'),
-        own(config, 'TokenWaits', 'dispatcher', 'waits for launch tokens'),
+        own(config, 'TokenWaits', 'dispatcher', 'pauses for tokens or a fuller batch'),
         own(config, 'HeldLeaseDeferrals', 'dispatcher', 'deferred: lease still held'),
       ],
     },

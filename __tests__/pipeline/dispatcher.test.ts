@@ -168,8 +168,20 @@ test('a batch short of room goes as soon as releases fill it, not when its windo
   const summary = await world.dispatch({ batchWindowMs: 5_000 });
   expect(world.started.map((e) => e.jobs.length)).toEqual([7, 10]);
   expect(summary).toMatchObject({ admitted: 10, executionsStarted: 1 });
-  // It looked again every 100 ms: admitted within that of the release, long before the 5 s window closed.
+  // It looked again every 100 ms: admitted within that of the release, long before the 5 s window closed; the
+  // looks are one pause.
   expect(world.clock.now() - releasedAt).toBeLessThanOrEqual(200);
+  expect(summary.waits).toBe(1);
+});
+
+test('a batch as large as the budget can ever hold goes at once: no window is waited for room that cannot come', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 3, ratePerSecond: 100, burst: 20 });
+  for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/small-${i}.csv`));
+  const startedAt = world.clock.now();
+  const summary = await world.dispatch({ batchWindowMs: 5_000 });
+  expect(world.started.map((e) => e.jobs.length)).toEqual([3]);
+  expect(summary).toMatchObject({ admitted: 3, waits: 0, stoppedBecause: 'no-budget' });
+  expect(world.clock.now() - startedAt).toBeLessThan(1_000);
 });
 
 test('a failed StartExecution gives back its leases and leaves the messages queued', async () => {
