@@ -72,8 +72,8 @@ function actionFor(operation: DynamoOperation): DynaliteActionModule {
 }
 
 /** A service error of dynalite's (a status and a `{ __type, message }` body) as the SDK throws it; others as they are. */
-function asAwsError(error: DynaliteError): Error {
-  return error.statusCode && error.body ? new AwsError(errorName(error.body.__type), error.body.message ?? '') : error;
+function asAwsError(error: DynaliteError, retryable?: boolean): Error {
+  return error.statusCode && error.body ? new AwsError(errorName(error.body.__type), error.body.message ?? '', retryable) : error;
 }
 
 /** ConsumedCapacity is one object for single-item calls, a list for batch calls. */
@@ -332,11 +332,9 @@ export class DynamoDb implements DynamoDbApi {
     const validationBody = kind === 'ConditionCheck' ? { ...op, ReturnValues: undefined } : op;
     let data: any;
     try {
-      data = validations.checkTypes({ ...validationBody, ReturnValuesOnConditionCheckFailure: undefined }, action.validation.types);
-      validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
+      data = this.validated(action, { ...validationBody, ReturnValuesOnConditionCheckFailure: undefined });
     } catch (error) {
-      const e = error as { statusCode?: number; body?: { __type: string; message?: string } };
-      throw e.statusCode && e.body ? new AwsError(errorName(e.body.__type), e.body.message ?? '', false) : error;
+      throw asAwsError(error as DynaliteError, false);
     }
     // The write reports its size (for billing); validated once, the parsed request is what the write runs.
     data.ReturnConsumedCapacity = 'TOTAL';
@@ -405,12 +403,18 @@ export class DynamoDb implements DynamoDbApi {
   private run(action: DynaliteActionModule, body: Record<string, any>): Promise<Record<string, any>> {
     let data: unknown;
     try {
-      data = validations.checkTypes(body, action.validation.types);
-      validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
+      data = this.validated(action, body);
     } catch (error) {
       return Promise.reject(asAwsError(error as DynaliteError));
     }
     return this.runValidated(action, data);
+  }
+
+  /** The request as dynalite's type checks and validations parse it (its expressions included); throws what they refuse. */
+  private validated(action: DynaliteActionModule, body: Record<string, any>): any {
+    const data = validations.checkTypes(body, action.validation.types);
+    validations.checkValidations(data, action.validation.types, action.validation.custom, this.store);
+    return data;
   }
 
   /** The action on a request its validations have already parsed. */
