@@ -6,7 +6,8 @@
  * redelivered event start nothing.
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { BatchGetCommand, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { batchGetItems } from './batch-get';
 import type { Job, RequeueMessage } from './jobs';
 import { cancellationOf, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
@@ -194,19 +195,8 @@ export async function readLedgerRow(ddb: AwsClient, table: string, jobId: string
 
 /** Many rows at once, strongly consistent, in BatchGetItem's pages of 100 (retrying what DynamoDB left unprocessed). */
 export async function readLedgerRows(ddb: AwsClient, table: string, jobIds: readonly string[]): Promise<Map<string, LedgerRow>> {
-  const rows = new Map<string, LedgerRow>();
-  const unique = [...new Set(jobIds)];
-  for (let i = 0; i < unique.length; i += 100) {
-    let request: Record<string, { Keys: Array<{ pk: string }>; ConsistentRead: boolean }> | undefined = {
-      [table]: { Keys: unique.slice(i, i + 100).map(ledgerKey), ConsistentRead: true },
-    };
-    while (request) {
-      const { Responses, UnprocessedKeys } = await ddb.send(new BatchGetCommand({ RequestItems: request }));
-      for (const item of (Responses?.[table] ?? []) as LedgerRow[]) rows.set(item.jobId, item);
-      request = UnprocessedKeys && Object.keys(UnprocessedKeys).length > 0 ? (UnprocessedKeys as typeof request) : undefined;
-    }
-  }
-  return rows;
+  const items = await batchGetItems(ddb, table, [...new Set(jobIds)].map(ledgerKey), { ConsistentRead: true });
+  return new Map((items as unknown as LedgerRow[]).map((row) => [row.jobId, row]));
 }
 
 /**

@@ -18,7 +18,8 @@
  * token, n tokens may be spent at `now` iff max(tat, now) + n·T ≤ now + burst·T; spending sets tat = max(tat, now) + n·T.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { BatchGetCommand, GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { batchGetItems } from './batch-get';
 import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
@@ -135,19 +136,8 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
 
 /** Σ of the RELEASED shards (eventually consistent is enough: an older sum only overstates what is in use). */
 export async function readReleased(ddb: AwsClient, tableName: string): Promise<number> {
-  const keys = releasedShardKeys();
-  let total = 0;
-  for (let i = 0; i < keys.length; i += 100) {
-    let request: Record<string, { Keys: Array<Record<string, unknown>>; ProjectionExpression?: string }> | undefined = {
-      [tableName]: { Keys: keys.slice(i, i + 100), ProjectionExpression: 'releasedVcpu' },
-    };
-    while (request && Object.keys(request).length > 0) {
-      const { Responses, UnprocessedKeys } = await ddb.send(new BatchGetCommand({ RequestItems: request }));
-      for (const item of Responses?.[tableName] ?? []) total += Number(item.releasedVcpu ?? 0);
-      request = UnprocessedKeys && Object.keys(UnprocessedKeys).length > 0 ? (UnprocessedKeys as typeof request) : undefined;
-    }
-  }
-  return total;
+  const shards = await batchGetItems(ddb, tableName, releasedShardKeys(), { ProjectionExpression: 'releasedVcpu' });
+  return shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0);
 }
 
 /** Reads the pool: POOL strongly consistent (it is what the admission's condition checks), then the released sum. */

@@ -4,17 +4,10 @@
  * a message of the call it came back from.
  */
 import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, type BatchResultErrorEntry, type Message } from '@aws-sdk/client-sqs';
-import type { AwsClient } from './runtime';
+import { chunks, type AwsClient } from './runtime';
 
 /** The most entries one SQS batch call takes. */
 const SQS_BATCH_LIMIT = 10;
-
-/** `items` in order, cut into runs of `size` (the last may be shorter); none for no items. */
-export function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /**
  * Deletes `messages` by their receipt handles, ten per call. Answers the failed entries of the first call SQS

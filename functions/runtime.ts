@@ -53,3 +53,10 @@ export function settingsFromEnv<T extends z.ZodType>(schema: T, env: NodeJS.Proc
 export const positiveNumber = z.coerce.number().positive();
 export const positiveInt = z.coerce.number().int().positive();
 export const nonNegativeInt = z.coerce.number().int().min(0);
+
+/** `items` in order, cut into runs of `size` (the last may be shorter); none for no items. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,7 +1,8 @@
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { peekDeadLetters } from '../../cli/failures';
 import type { StageClients } from '../../cli/stage';
-import { changeVisibilityInBatches, chunks, deleteInBatches } from '../../functions/queue-batches';
+import { changeVisibilityInBatches, deleteInBatches } from '../../functions/queue-batches';
+import { chunks } from '../../functions/runtime';
 import type { AwsClient } from '../../functions/runtime';
 import { VirtualClock } from '../../twin/engines/clock';
 import { Recorder } from '../../twin/engines/recorder';
