@@ -22,7 +22,7 @@ import { deleteBatchRecord, readBatchRecord } from './batches';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
-import { planAdmission, readPool, readReleased, releasedShardKey, type AdmissionPlan, type Lease, type PoolState } from './limiter';
+import { batchReleaseShards, planAdmission, readPool, readReleased, type AdmissionPlan, type Lease, type PoolState } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
 import { changeVisibilityInBatches, deleteInBatches } from './queue-batches';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
@@ -46,7 +46,7 @@ const ADMISSION_TRIES = 5;
 /**
  * While a batch waits for budget, the released counters are read again this often: the jobs of a batch end within
  * moments of each other, so the batch is often full well before its window closes. Each look is one read of the
- * release shards (64 eventually consistent reads, 32 read units) and one GetQueueAttributes.
+ * release shards (40 eventually consistent reads, 20 read units) and one GetQueueAttributes.
  */
 const BATCH_LOOK_AGAIN_MS = 100;
 /** How old the last admission must be before "its execution does not exist" is believed. */
@@ -339,7 +339,7 @@ async function admitAndStart(
     );
     return { outcome: 'contention' };
   }
-  if (!(await startExecution(deps, lease, batch, log))) return { outcome: 'start-failed' };
+  if (!(await startExecution(deps, lease, batch, batchReleaseShards(pool, settings.taskVcpu, batch.length), log))) return { outcome: 'start-failed' };
   deps.started.add(lease.execution);
   await deleteIntakeMessages(
     sqs,
@@ -429,11 +429,11 @@ async function settleRefusals(
  * Starts the admitted batch's execution, named as its lease. Answers whether it runs; when Step Functions
  * refused it, the admission is undone first.
  */
-async function startExecution(deps: Run, lease: Lease, batch: Received[], log: Log): Promise<boolean> {
+async function startExecution(deps: Run, lease: Lease, batch: Received[], releaseShards: readonly string[], log: Log): Promise<boolean> {
   const { settings } = deps;
   const name = lease.execution;
   const input: { jobs: JobInput[] } = {
-    jobs: batch.map(({ job }) => ({ ...job, vcpu: settings.taskVcpu, releaseShard: releasedShardKey(job.jobId).pk })),
+    jobs: batch.map(({ job }, i) => ({ ...job, vcpu: settings.taskVcpu, releaseShard: releaseShards[i] })),
   };
   try {
     await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));

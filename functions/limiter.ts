@@ -24,18 +24,30 @@ import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
 /**
- * Shards of the released-vCPU counter. The jobs of a batch end within moments of each other, and two releases
- * writing one shard while a transaction holds it cancel one (it is retried, at a state transition and a write unit
- * each): measured in the twin on the 2,000-object burst, 16 shards cost 0.2 transitions and 0.3 write units more per
- * object than 64. Every dispatcher run reads all of them (64 eventually consistent reads, 32 read units).
+ * Shards of the released-vCPU counter. Two releases writing one shard while a transaction holds it cancel one (it is
+ * retried after up to a second, at a state transition and a write unit each). Jobs take shards in turn as they are
+ * admitted (batchReleaseShards), so the jobs of a batch, which end together, never share one: there are as many
+ * shards as the largest batch (the inline Map's 40). Every dispatcher run reads all of them (40 eventually
+ * consistent reads, 20 read units).
  */
-export const RELEASE_SHARDS = 64;
+export const RELEASE_SHARDS = 40;
 export const RELEASED_KEY_PREFIX = 'RELEASED#';
 
 export function releasedShardKeys(): Array<{ pk: string }> {
   return Array.from({ length: RELEASE_SHARDS }, (_, n) => ({ pk: `${RELEASED_KEY_PREFIX}${n}` }));
 }
 
+/**
+ * The release shards of a batch just admitted (`pool` is the pool after its admission): the n-th job admitted since
+ * the pool was created takes shard n mod RELEASE_SHARDS. A batch's jobs end together, and batches admitted one
+ * after the other end close together too: on distinct shards their releases do not cancel each other.
+ */
+export function batchReleaseShards(pool: Pick<PoolState, 'admittedVcpu'>, taskVcpu: number, jobs: number): string[] {
+  const first = Math.round(pool.admittedVcpu / taskVcpu) - jobs;
+  return Array.from({ length: jobs }, (_, i) => `${RELEASED_KEY_PREFIX}${(((first + i) % RELEASE_SHARDS) + RELEASE_SHARDS) % RELEASE_SHARDS}`);
+}
+
+/** The shard of a release made outside a batch's execution (the janitor, a batch given back). */
 export function releasedShardKey(jobId: string): { pk: string } {
   return { pk: `${RELEASED_KEY_PREFIX}${parseInt(jobId.slice(0, 8), 16) % RELEASE_SHARDS}` };
 }

@@ -49,6 +49,7 @@ test('one admission is one transaction: leases on the rows, the pool counted, th
   await world.dispatch();
   const [execution] = world.started;
   expect(execution.jobs).toHaveLength(3);
+  expect(new Set(execution.jobs.map((job) => job.releaseShard)).size).toBe(3);
   for (const job of execution.jobs) {
     expect(job.releaseShard).toMatch(/^RELEASED#\d+$/);
     expect(await row(world.tableName, job.jobId)).toMatchObject({

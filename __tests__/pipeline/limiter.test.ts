@@ -5,6 +5,7 @@ import { configurePool } from '../../functions/configure-pool';
 import { jobIdOf, type Job } from '../../functions/jobs';
 import { ledgerKey, releaseLease } from '../../functions/ledger';
 import {
+  batchReleaseShards,
   configureCommand,
   effectiveBudget,
   inUseVcpu,
@@ -83,6 +84,25 @@ describe('the token bucket (GCRA) and the plan, as pure arithmetic', () => {
     expect(isRetryableCancellation(cancelled('TransactionConflict', 'ConditionalCheckFailed'))).toBe(false);
     expect(isRetryableCancellation(cancelled('ValidationError'))).toBe(false);
     expect(isRetryableCancellation(new Error('not a cancellation'))).toBe(false);
+  });
+
+  test('jobs admitted one after the other release to different shards, whatever the batch size and task vCPU', () => {
+    for (const [taskVcpu, batchSize] of [
+      [1, 10],
+      [0.25, 40],
+      [4, 7],
+      [0.5, 1],
+    ]) {
+      let pool = { admittedVcpu: 3 * taskVcpu }; // a pool that has admitted before
+      const shards: string[] = [];
+      while (shards.length < RELEASE_SHARDS) {
+        const jobs = Math.min(batchSize, RELEASE_SHARDS - shards.length);
+        pool = { admittedVcpu: pool.admittedVcpu + jobs * taskVcpu };
+        shards.push(...batchReleaseShards(pool, taskVcpu, jobs));
+      }
+      expect(new Set(shards).size).toBe(RELEASE_SHARDS);
+      expect(shards.every((s) => /^RELEASED#\d+$/.test(s))).toBe(true);
+    }
   });
 
   test('a job always releases to the same one of the shards', () => {
