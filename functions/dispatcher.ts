@@ -11,7 +11,9 @@
  * the pool's write, its record — are shared.
  *
  * Short of budget it stops: every lease release wakes it (the state machine invokes it), and a schedule does every
- * minute, so waiting work costs nothing. It runs one at a time (reserved concurrency 1).
+ * minute, so waiting work costs nothing. It runs one at a time (reserved concurrency 1). Before it stops short of
+ * room it reads the releases strongly consistently and records when (`releasesSeenAt`): the wake-ups of releases it
+ * counted, which waited while it ran, then stop after reading POOL alone.
  */
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
@@ -22,7 +24,17 @@ import { deleteBatchRecord, readBatchRecord } from './batches';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
-import { batchReleaseShards, planAdmission, readPool, readReleased, type AdmissionPlan, type Lease, type PoolState } from './limiter';
+import {
+  batchReleaseShards,
+  planAdmission,
+  readPool,
+  readPoolItem,
+  readReleased,
+  recordReleasesSeen,
+  type AdmissionPlan,
+  type Lease,
+  type PoolState,
+} from './limiter';
 import type { DispatcherRunSummary } from './log-events';
 import { changeVisibilityInBatches, deleteInBatches } from './queue-batches';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
@@ -36,6 +48,8 @@ interface DispatcherDeps {
   readonly log?: Log;
   /** Batches this process saw started (default: the process's own; a twin world passes one of its own). */
   readonly started?: StartedBatches;
+  /** When the lease release that woke this run was made (epoch ms); undefined for any other wake-up. */
+  readonly wokenByReleaseAt?: number;
 }
 
 /** A message whose job still holds a lease is hidden this long; the janitor settles the lease meanwhile. */
@@ -49,6 +63,12 @@ const ADMISSION_TRIES = 5;
  * release shards (40 eventually consistent reads, 20 read units) and one GetQueueAttributes.
  */
 const BATCH_LOOK_AGAIN_MS = 100;
+/**
+ * A release wake-up is known counted only if made this long before `releasesSeenAt`: its time is Step Functions'
+ * clock, `releasesSeenAt` the dispatcher's. Far above the clock error between AWS services; a wake-up wrongly taken
+ * for counted leaves its room to the next release or the minute's schedule.
+ */
+const CLOCK_MARGIN_MS = 100;
 /** How old the last admission must be before "its execution does not exist" is believed. */
 const LAST_ADMISSION_CHECK_AFTER_MS = 5_000;
 
@@ -94,7 +114,13 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
     reclaimed: 0,
     stoppedBecause: 'queue-empty',
   };
-  const state: RunState = { pool: await startingPool(deps, summary, log), releasedFresh: true, batchOpenedAt: undefined };
+  const item = await readPoolItem(deps.ddb, settings.tableName);
+  if (releaseAlreadyCounted(item, deps.wokenByReleaseAt)) {
+    summary.stoppedBecause = 'release-counted';
+    log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
+    return summary;
+  }
+  const state: RunState = { pool: await startingPool(deps, item, summary, log), releasedFresh: true, batchOpenedAt: undefined };
   for (;;) {
     if (clock.now() - started >= settings.maxRunMs) {
       summary.stoppedBecause = 'time-limit';
@@ -111,15 +137,36 @@ interface RunState {
   pool: PoolState;
   /** Whether `pool.releasedVcpu` was read since the last admission or wait for tokens. */
   releasedFresh: boolean;
+  /** When the read `pool.releasedVcpu` came from started, if it was strongly consistent. */
+  consistentReadAt?: number;
   /** When the batch being gathered first fell short of full; undefined while none is. */
   batchOpenedAt: number | undefined;
 }
 
 type RoundOutcome = 'next' | 'stop';
 
+/**
+ * Whether the release that woke this run was counted by a run that then found no room and stopped, with nothing
+ * admitted since: this run would find what that one found.
+ */
+function releaseAlreadyCounted(pool: Omit<PoolState, 'releasedVcpu'>, releasedAt: number | undefined): boolean {
+  const seenAt = pool.releasesSeenAt;
+  if (releasedAt === undefined || seenAt === undefined) return false;
+  // The stopping run's own admissions came before its look (at or before it, to the millisecond).
+  return releasedAt + CLOCK_MARGIN_MS < seenAt && (pool.lastAdmission === undefined || pool.lastAdmission.at <= seenAt);
+}
+
+/** The when of a wake-up by a lease release (the state machine's payload); undefined for any other event. */
+export function releaseTimeOf(event: unknown): number | undefined {
+  const { reason, releasedAt } = (event ?? {}) as { reason?: unknown; releasedAt?: unknown };
+  if (reason !== 'lease-released' || typeof releasedAt !== 'string') return undefined;
+  const at = Date.parse(releasedAt);
+  return Number.isFinite(at) ? at : undefined;
+}
+
 /** The pool the run starts from: a batch the last run admitted but never started is given back first. */
-async function startingPool(deps: Run, summary: DispatcherRunSummary, log: Log): Promise<PoolState> {
-  const pool = await readPool(deps.ddb, deps.settings.tableName);
+async function startingPool(deps: Run, item: Omit<PoolState, 'releasedVcpu'>, summary: DispatcherRunSummary, log: Log): Promise<PoolState> {
+  const pool = { ...item, releasedVcpu: await readReleased(deps.ddb, deps.settings.tableName) };
   if (!(await reclaimUnstartedBatch(deps, pool, log))) return pool;
   summary.reclaimed++;
   return readPool(deps.ddb, deps.settings.tableName);
@@ -139,21 +186,25 @@ async function dispatchRound(deps: Run, state: RunState, summary: DispatcherRunS
 }
 
 /**
- * Out of room. Releases since the last read only make room: look once more before stopping. Stopped, the run
- * costs nothing while it waits: the next release wakes the dispatcher.
+ * Out of room. Releases since the last read only make room: look once more, strongly consistently, before
+ * stopping. Stopped, the run costs nothing while it waits: the next release wakes the dispatcher. When that look
+ * was consistent, the wake-ups of the releases it counted need not look again.
  */
 async function rereadOrStop(deps: Run, state: RunState, limitedBy: 'budget' | 'account', summary: DispatcherRunSummary): Promise<RoundOutcome> {
   if (!state.releasedFresh) {
-    await rereadReleased(deps, state);
+    await rereadReleased(deps, state, true);
     return 'next';
   }
   summary.stoppedBecause = limitedBy === 'account' ? 'account-full' : 'no-budget';
+  if (state.consistentReadAt !== undefined) await recordReleasesSeen(deps.ddb, deps.settings.tableName, state.consistentReadAt);
   return 'stop';
 }
 
-async function rereadReleased(deps: Run, state: RunState): Promise<void> {
-  state.pool = { ...state.pool, releasedVcpu: await readReleased(deps.ddb, deps.settings.tableName) };
+async function rereadReleased(deps: Run, state: RunState, consistent = false): Promise<void> {
+  const at = deps.clock.now();
+  state.pool = { ...state.pool, releasedVcpu: await readReleased(deps.ddb, deps.settings.tableName, consistent) };
   state.releasedFresh = true;
+  state.consistentReadAt = consistent ? at : undefined;
 }
 
 /**
@@ -474,8 +525,9 @@ async function deleteIntakeMessages(sqs: AwsClient, queueUrl: string, messages: 
 
 let clients: { sqs: SQSClient; sfn: SFNClient; ddb: DynamoDBDocumentClient } | undefined;
 
-/** Lambda entry: woken by uploads, lease releases and a schedule; the event itself carries nothing needed. */
-export async function handler(): Promise<DispatcherRunSummary> {
+/** Lambda entry: woken by uploads, lease releases (the event says when) and a schedule. */
+export async function handler(event: unknown): Promise<DispatcherRunSummary> {
   clients ??= { sqs: new SQSClient({}), sfn: new SFNClient({}), ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})) };
-  return runDispatcher({ ...clients, clock: systemClock, settings: dispatcherSettingsFromEnv(), log: jsonLog('dispatcher') });
+  const wokenByReleaseAt = releaseTimeOf(event);
+  return runDispatcher({ ...clients, clock: systemClock, settings: dispatcherSettingsFromEnv(), log: jsonLog('dispatcher'), wokenByReleaseAt });
 }

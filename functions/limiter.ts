@@ -81,6 +81,11 @@ export interface PoolState {
   readonly pausedFromVcpu?: number;
   /** The last batch admitted, until it is known to have started: a dispatcher that died before StartExecution left it. */
   readonly lastAdmission?: { readonly execution: string; readonly at: number };
+  /**
+   * When a dispatcher run last read the released shards strongly consistently and, with what it read, found no room
+   * and stopped (epoch ms): every release made before then was counted, and left no room.
+   */
+  readonly releasesSeenAt?: number;
 }
 
 export interface PoolSettings {
@@ -146,17 +151,40 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
   return { count, limitedBy, nextTokenAt, effectiveVcpu: effective.vcpu };
 }
 
-/** Σ of the RELEASED shards (eventually consistent is enough: an older sum only overstates what is in use). */
-export async function readReleased(ddb: AwsClient, tableName: string): Promise<number> {
-  const shards = await batchGetItems(ddb, tableName, releasedShardKeys(), { ProjectionExpression: 'releasedVcpu' });
+/**
+ * Σ of the RELEASED shards. Eventually consistent is enough for a plan (an older sum only overstates what is in
+ * use); strongly consistent when the reader must know every release made before the read started.
+ */
+export async function readReleased(ddb: AwsClient, tableName: string, consistent = false): Promise<number> {
+  const shards = await batchGetItems(ddb, tableName, releasedShardKeys(), {
+    ProjectionExpression: 'releasedVcpu',
+    ...(consistent ? { ConsistentRead: true } : {}),
+  });
   return shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0);
 }
 
-/** Reads the pool: POOL strongly consistent (it is what the admission's condition checks), then the released sum. */
-export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolState> {
+/** The POOL item alone, strongly consistent (it is what the admission's condition checks): all but the released sum. */
+export async function readPoolItem(ddb: AwsClient, tableName: string): Promise<Omit<PoolState, 'releasedVcpu'>> {
   const { Item } = await ddb.send(new GetCommand({ TableName: tableName, Key: POOL_KEY, ConsistentRead: true }));
   if (!Item) throw new Error(`limiter pool item missing from table ${tableName}: run the configure-pool function (terraform apply does)`);
-  return { ...poolFromItem(Item), releasedVcpu: await readReleased(ddb, tableName) };
+  return poolFromItem(Item);
+}
+
+/** Reads the pool: POOL, then the released sum. */
+export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolState> {
+  const item = await readPoolItem(ddb, tableName);
+  return { ...item, releasedVcpu: await readReleased(ddb, tableName) };
+}
+
+/** Records `releasesSeenAt`; never moves it back (a run is one at a time, but a late retry of an older one is not). */
+export async function recordReleasesSeen(ddb: AwsClient, tableName: string, at: number): Promise<void> {
+  await tryUpdate(ddb, {
+    TableName: tableName,
+    Key: POOL_KEY,
+    UpdateExpression: 'SET releasesSeenAt = :at',
+    ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(releasesSeenAt) OR releasesSeenAt < :at)',
+    ExpressionAttributeValues: { ':at': at },
+  });
 }
 
 function poolFromItem(item: Record<string, unknown>): Omit<PoolState, 'releasedVcpu'> {
@@ -171,6 +199,7 @@ function poolFromItem(item: Record<string, unknown>): Omit<PoolState, 'releasedV
     capacityLimitAt: item.capacityLimitAt !== undefined ? String(item.capacityLimitAt) : undefined,
     pausedFromVcpu: item.pausedFromVcpu !== undefined ? Number(item.pausedFromVcpu) : undefined,
     lastAdmission: lastAdmission ? { execution: String(lastAdmission.execution), at: Number(lastAdmission.at) } : undefined,
+    releasesSeenAt: item.releasesSeenAt !== undefined ? Number(item.releasesSeenAt) : undefined,
   };
 }
 

@@ -15,7 +15,7 @@ export type DispatcherRunSummary = {
   waits: number;
   /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
   reclaimed: number;
-  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention';
+  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention' | 'release-counted';
 };
 
 export type JanitorRunSummary = {

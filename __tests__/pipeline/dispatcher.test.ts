@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { readBatchRecord } from '../../functions/batches';
-import { StartedBatches } from '../../functions/dispatcher';
+import { releaseTimeOf, StartedBatches } from '../../functions/dispatcher';
 import { ledgerKey, releaseLease } from '../../functions/ledger';
 import { inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
@@ -122,6 +122,65 @@ test('a backlog larger than the budget: what fits is admitted, the rest waits un
   expect(second.admitted).toBe(2);
   expect(world.sqs.counts(world.queueUrl).visible).toBe(4);
   expect(world.sqs.counts(world.deadLetterQueueUrl).total).toBe(0);
+});
+
+test('a wake-up for a release the last run counted before it stopped short of room reads POOL alone and stops', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
+  for (let i = 0; i < 4; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/seen-${i}.csv`));
+  const first = await world.dispatch();
+  expect(first).toMatchObject({ admitted: 2, stoppedBecause: 'no-budget' });
+  const { releasesSeenAt, lastAdmission } = await readPool(moto.ddb, world.tableName);
+  expect(releasesSeenAt).toBeGreaterThanOrEqual(lastAdmission!.at);
+
+  // Made before that run's last (consistent) look: counted there, and there was no room with it.
+  expect(await world.dispatch({}, releasesSeenAt! - 1_000)).toMatchObject({ admitted: 0, stoppedBecause: 'release-counted' });
+  // Too close to it to be sure, given the clocks of two services: it looks.
+  expect(await world.dispatch({}, releasesSeenAt! - 50)).toMatchObject({ admitted: 0, stoppedBecause: 'no-budget' });
+
+  // A release after it: the wake-up looks, and admits into the room.
+  const job = world.started[0].jobs[0];
+  const { lease } = (await row(world.tableName, job.jobId))!;
+  world.clock.setTimeout(() => undefined, 5_000);
+  await world.clock.run({ untilMs: world.clock.now() + 5_000 });
+  await releaseLease(moto.ddb, world.tableName, job.jobId, lease, { status: 'unchanged' }, world.clock);
+  expect(await world.dispatch({}, world.clock.now())).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
+  expect(world.sqs.counts(world.queueUrl).visible).toBe(1);
+});
+
+test('a batch admitted after the last look (its run died before stopping): every wake-up looks', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
+  for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/late-${i}.csv`));
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET releasesSeenAt = :at',
+      ExpressionAttributeValues: { ':at': world.clock.now() - 10_000 },
+    }),
+  );
+  // lastAdmission is now later than the recorded look, as when a run admitted and never reached its stop.
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET lastAdmission = :last',
+      ExpressionAttributeValues: { ':last': { execution: 'batch-of-a-dead-run', at: world.clock.now() - 5_000 } },
+    }),
+  );
+  // The release was made before the look: without the later admission, it would count as seen.
+  const summary = await world.dispatch({}, world.clock.now() - 20_000);
+  expect(summary.stoppedBecause).not.toBe('release-counted');
+  expect(summary.admitted).toBe(2);
+});
+
+test('a wake-up says when its release was made only as the state machine sends it', () => {
+  expect(releaseTimeOf({ reason: 'lease-released', releasedAt: '2026-12-01T10:00:00.123Z' })).toBe(Date.parse('2026-12-01T10:00:00.123Z'));
+  expect(releaseTimeOf({ reason: 'lease-released', releasedAt: 'soon' })).toBeUndefined();
+  expect(releaseTimeOf({ reason: 'lease-released', releasedAt: 1764583200000 })).toBeUndefined();
+  expect(releaseTimeOf({ reason: 'schedule', releasedAt: '2026-12-01T10:00:00Z' })).toBeUndefined();
+  expect(releaseTimeOf({ reason: 'lease-released' })).toBeUndefined();
+  expect(releaseTimeOf(undefined)).toBeUndefined();
+  expect(releaseTimeOf('lease-released')).toBeUndefined();
 });
 
 test('a batch short of full waits up to the batch window for more room, then goes as it is', async () => {

@@ -174,8 +174,10 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
       await clock.run({ untilMs: until });
     },
     /** Runs the dispatcher once, letting virtual time pass as it sleeps. */
-    dispatch(overrides: Partial<DispatcherSettings> = {}) {
-      return untilDone(runDispatcher({ sqs, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e) }));
+    dispatch(overrides: Partial<DispatcherSettings> = {}, wokenByReleaseAt?: number) {
+      return untilDone(
+        runDispatcher({ sqs, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wokenByReleaseAt }),
+      );
     },
     /** Runs the janitor once (an execution-ended event for `ended`, or a sweep). */
     janitor(overrides: Partial<JanitorSettings> = {}, event?: unknown) {

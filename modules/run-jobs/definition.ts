@@ -463,7 +463,12 @@ function resultSteps(ctx: Context): Step[] {
       {
         Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
         Resource: integrationResource(ctx.props.partition, INTEGRATIONS.lambdaInvoke),
-        Parameters: { FunctionName: ctx.props.dispatcherFunctionArn, InvocationType: 'Event', Payload: { reason: 'lease-released' } },
+        // releasedAt: entered after the release committed, so no earlier than it (the dispatcher skips releases it counted).
+        Parameters: {
+          FunctionName: ctx.props.dispatcherFunctionArn,
+          InvocationType: 'Event',
+          Payload: { reason: 'lease-released', 'releasedAt.$': '$$.State.EnteredTime' },
+        },
         ResultPath: null,
         // The Map collects every iteration's output: keep it to the job id, whatever the job carried.
         OutputPath: '$.job.jobId',

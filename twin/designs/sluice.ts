@@ -1,7 +1,7 @@
 import { Testing } from 'cdktf';
 import type { EnvironmentConfig } from '../../environments';
 import { configurePool } from '../../functions/configure-pool';
-import { runDispatcher, StartedBatches } from '../../functions/dispatcher';
+import { releaseTimeOf, runDispatcher, StartedBatches } from '../../functions/dispatcher';
 import {
   capacitySettingsFromEnv,
   configurePoolSettingsFromEnv,
@@ -215,7 +215,7 @@ function registerDispatchAndJanitor(run: Run, clients: Clients, leaks: LeakWatch
     name: stage.dispatcher.name,
     memoryMB: stage.dispatcher.memoryMB,
     reservedConcurrency: stage.dispatcher.reservedConcurrency,
-    handler: async () => {
+    handler: async (payload) => {
       try {
         return await world.faults.dispatcherCrash.run({ sqs: clients.sqs, sfn: clients.sfn, ddb: clients.ddb }, (c) =>
           runDispatcher({
@@ -223,6 +223,7 @@ function registerDispatchAndJanitor(run: Run, clients: Clients, leaks: LeakWatch
             clock,
             settings: dispatcherSettings,
             started,
+            wokenByReleaseAt: releaseTimeOf(payload),
             log: (event) => {
               if (event.event === 'admitted') for (const jobId of event.jobIds) world.recorder.emit('admit', { jobId });
             },
