@@ -11,9 +11,10 @@
  * the pool's write, its record — are shared.
  *
  * Short of budget it stops: every lease release wakes it (the state machine invokes it), and a schedule does every
- * minute, so waiting work costs nothing. It runs one at a time (reserved concurrency 1). Before it stops short of
- * room it reads the releases strongly consistently and records when (`releasesSeenAt`): the wake-ups of releases it
- * counted, which waited while it ran, then stop after reading POOL alone.
+ * minute, so waiting work costs nothing. It runs one at a time (reserved concurrency 1), so the wake-ups of a batch's
+ * releases wait while one run admits into the room they made. When it stops short of room on a strongly consistent
+ * read of the releases, it records that look on POOL (`lastLook`); a wake-up for a release made before it, while the
+ * pool stands as it looked, stops after reading POOL alone.
  */
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
@@ -28,9 +29,12 @@ import {
   batchReleaseShards,
   planAdmission,
   readPool,
+  forgetLastLook,
+  lookOf,
+  poolAsLooked,
   readPoolItem,
   readReleased,
-  recordReleasesSeen,
+  recordLastLook,
   type AdmissionPlan,
   type Lease,
   type PoolState,
@@ -60,13 +64,13 @@ const ADMISSION_TRIES = 5;
 /**
  * While a batch waits for budget, the released counters are read again this often: the jobs of a batch end within
  * moments of each other, so the batch is often full well before its window closes. Each look is one read of the
- * release shards (40 eventually consistent reads, 20 read units) and one GetQueueAttributes.
+ * release shards (64 eventually consistent reads, 32 read units) and one GetQueueAttributes.
  */
 const BATCH_LOOK_AGAIN_MS = 100;
 /**
- * A release wake-up is known counted only if made this long before `releasesSeenAt`: its time is Step Functions'
- * clock, `releasesSeenAt` the dispatcher's. Far above the clock error between AWS services; a wake-up wrongly taken
- * for counted leaves its room to the next release or the minute's schedule.
+ * A release counts as seen by the last look only if made this long before it: the release's time is Step
+ * Functions' clock, the look's a Lambda's. Far above the clock error between AWS services; a wake-up wrongly taken
+ * for seen leaves its room to the next release or the minute's schedule.
  */
 const CLOCK_MARGIN_MS = 100;
 /** How old the last admission must be before "its execution does not exist" is believed. */
@@ -115,12 +119,12 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
     stoppedBecause: 'queue-empty',
   };
   const item = await readPoolItem(deps.ddb, settings.tableName);
-  if (releaseAlreadyCounted(item, deps.wokenByReleaseAt)) {
-    summary.stoppedBecause = 'release-counted';
+  if (releaseAlreadySeen(item, deps.wokenByReleaseAt)) {
+    summary.stoppedBecause = 'release-seen';
     log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
     return summary;
   }
-  const state: RunState = { pool: await startingPool(deps, item, summary, log), releasedFresh: true, batchOpenedAt: undefined };
+  const state = await startingState(deps, item, summary, log);
   for (;;) {
     if (clock.now() - started >= settings.maxRunMs) {
       summary.stoppedBecause = 'time-limit';
@@ -128,6 +132,7 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
     }
     if ((await dispatchRound(deps, state, summary, log)) === 'stop') break;
   }
+  await keepLastLookTrue(deps, item, state, summary, log);
   log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
   return summary;
 }
@@ -145,15 +150,27 @@ interface RunState {
 
 type RoundOutcome = 'next' | 'stop';
 
+/** Whether the release that woke this run was counted by the last look short of room, and the pool stands as it looked. */
+function releaseAlreadySeen(pool: Omit<PoolState, 'releasedVcpu'>, releasedAt: number | undefined): boolean {
+  const look = pool.lastLook;
+  if (releasedAt === undefined || look === undefined) return false;
+  return releasedAt + CLOCK_MARGIN_MS < look.at && poolAsLooked(pool, look);
+}
+
 /**
- * Whether the release that woke this run was counted by a run that then found no room and stopped, with nothing
- * admitted since: this run would find what that one found.
+ * The last look stays true to what a wake-up would find: recorded when this run stopped short of room on a
+ * consistent read, forgotten when it stopped with room it did not fill (the queue looked empty, admission failed).
+ * Best effort: a failure costs wake-ups a read of the shards, never a job.
  */
-function releaseAlreadyCounted(pool: Omit<PoolState, 'releasedVcpu'>, releasedAt: number | undefined): boolean {
-  const seenAt = pool.releasesSeenAt;
-  if (releasedAt === undefined || seenAt === undefined) return false;
-  // The stopping run's own admissions came before its look (at or before it, to the millisecond).
-  return releasedAt + CLOCK_MARGIN_MS < seenAt && (pool.lastAdmission === undefined || pool.lastAdmission.at <= seenAt);
+async function keepLastLookTrue(deps: Run, start: Omit<PoolState, 'releasedVcpu'>, state: RunState, summary: DispatcherRunSummary, log: Log) {
+  const { ddb, settings } = deps;
+  const shortOfRoom = summary.stoppedBecause === 'no-budget' || summary.stoppedBecause === 'account-full';
+  try {
+    if (shortOfRoom && state.consistentReadAt !== undefined) await recordLastLook(ddb, settings.tableName, lookOf(state.pool, state.consistentReadAt));
+    else if (!shortOfRoom && start.lastLook !== undefined) await forgetLastLook(ddb, settings.tableName);
+  } catch (error) {
+    log({ event: 'lastLookNotKept', error: (error as Error).name, message: (error as Error).message });
+  }
 }
 
 /** The when of a wake-up by a lease release (the state machine's payload); undefined for any other event. */
@@ -164,12 +181,19 @@ export function releaseTimeOf(event: unknown): number | undefined {
   return Number.isFinite(at) ? at : undefined;
 }
 
-/** The pool the run starts from: a batch the last run admitted but never started is given back first. */
-async function startingPool(deps: Run, item: Omit<PoolState, 'releasedVcpu'>, summary: DispatcherRunSummary, log: Log): Promise<PoolState> {
-  const pool = { ...item, releasedVcpu: await readReleased(deps.ddb, deps.settings.tableName) };
-  if (!(await reclaimUnstartedBatch(deps, pool, log))) return pool;
+/**
+ * The pool the run starts from: a batch the last run admitted but never started is given back first. Woken by a
+ * release, it reads the releases strongly consistently: an eventually consistent read might miss that very release.
+ */
+async function startingState(deps: Run, item: Omit<PoolState, 'releasedVcpu'>, summary: DispatcherRunSummary, log: Log): Promise<RunState> {
+  const { ddb, clock, settings } = deps;
+  const consistent = deps.wokenByReleaseAt !== undefined;
+  const at = clock.now();
+  const pool = { ...item, releasedVcpu: await readReleased(ddb, settings.tableName, consistent) };
+  const state: RunState = { pool, releasedFresh: true, consistentReadAt: consistent ? at : undefined, batchOpenedAt: undefined };
+  if (!(await reclaimUnstartedBatch(deps, pool, log))) return state;
   summary.reclaimed++;
-  return readPool(deps.ddb, deps.settings.tableName);
+  return { ...state, pool: await readPool(ddb, settings.tableName), consistentReadAt: undefined };
 }
 
 /** One round: plan from the pool, then stop, wait for room, or gather a batch and admit it. */
@@ -186,9 +210,8 @@ async function dispatchRound(deps: Run, state: RunState, summary: DispatcherRunS
 }
 
 /**
- * Out of room. Releases since the last read only make room: look once more, strongly consistently, before
- * stopping. Stopped, the run costs nothing while it waits: the next release wakes the dispatcher. When that look
- * was consistent, the wake-ups of the releases it counted need not look again.
+ * Out of room. Releases since the last read only make room: look once more, strongly consistently (the look the
+ * run records), before stopping. Stopped, the run costs nothing while it waits: the next release wakes the dispatcher.
  */
 async function rereadOrStop(deps: Run, state: RunState, limitedBy: 'budget' | 'account', summary: DispatcherRunSummary): Promise<RoundOutcome> {
   if (!state.releasedFresh) {
@@ -196,7 +219,6 @@ async function rereadOrStop(deps: Run, state: RunState, limitedBy: 'budget' | 'a
     return 'next';
   }
   summary.stoppedBecause = limitedBy === 'account' ? 'account-full' : 'no-budget';
-  if (state.consistentReadAt !== undefined) await recordReleasesSeen(deps.ddb, deps.settings.tableName, state.consistentReadAt);
   return 'stop';
 }
 
@@ -237,6 +259,7 @@ async function waitedForFullBatch(
   await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
   if (plan.limitedBy === 'tokens') {
     state.releasedFresh = false; // room was not what it waited for: read the releases only when room runs short
+    state.consistentReadAt = undefined;
   } else {
     await rereadReleased(deps, state);
   }
@@ -255,6 +278,7 @@ async function gatherAndAdmit(deps: Run, state: RunState, count: number, summary
   }
   state.pool = result.pool;
   state.releasedFresh = false;
+  state.consistentReadAt = undefined;
   return 'next';
 }
 

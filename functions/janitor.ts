@@ -121,7 +121,8 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
   summary.stillRunning = live.reduce((n, r) => n + r.jobs.length, 0);
   await reconcile(deps, live, summary, log);
 
-  if (summary.released > 0) {
+  // Room came back (leases given back, or a counter repaired that overstated what is in use): admit into it now.
+  if (summary.released > 0 || (summary.repaired && (summary.drift ?? 0) > 0)) {
     await deps.lambda.send(
       new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }),
     );

@@ -1,7 +1,8 @@
 /**
- * The global limiter. What decides admission lives in one DynamoDB item, `POOL`, written only by admissions (the
- * dispatcher, one at a time) and by operators: the configured budget, the launch-rate token bucket, the vCPU
- * admitted so far, and the account's free vCPU as last measured. Releases never touch it: each release adds to one
+ * The global limiter. What decides admission lives in one DynamoDB item, `POOL`, written by admissions (the
+ * dispatcher, one at a time), by the capacity reader and by operators: the configured budget, the launch-rate token
+ * bucket, the vCPU admitted so far, and the account's free vCPU as last measured; the dispatcher also records there
+ * its last look short of room (`lastLook`). Releases never touch it: each release adds to one
  * of RELEASE_SHARDS `RELEASED#<n>` items, in one transaction with the job's lease. The vCPU in use is
  * admitted − Σ released.
  *
@@ -26,11 +27,13 @@ export const POOL_KEY = { pk: 'POOL' } as const;
 /**
  * Shards of the released-vCPU counter. Two releases writing one shard while a transaction holds it cancel one (it is
  * retried after up to a second, at a state transition and a write unit each). Jobs take shards in turn as they are
- * admitted (batchReleaseShards), so the jobs of a batch, which end together, never share one: there are as many
- * shards as the largest batch (the inline Map's 40). Every dispatcher run reads all of them (40 eventually
- * consistent reads, 20 read units).
+ * admitted (batchReleaseShards), so the jobs of a batch, which end together, never share one: there must be at least
+ * as many shards as the largest batch (the inline Map's 40). Every dispatcher run that reads the pool reads all of
+ * them (64 reads, 32 read units eventually consistent). Fixed: a reader that summed fewer shards than writers use
+ * would understate what was released, and one that summed more than were ever folded into the others would double
+ * count.
  */
-export const RELEASE_SHARDS = 40;
+export const RELEASE_SHARDS = 64;
 export const RELEASED_KEY_PREFIX = 'RELEASED#';
 
 export function releasedShardKeys(): Array<{ pk: string }> {
@@ -38,9 +41,10 @@ export function releasedShardKeys(): Array<{ pk: string }> {
 }
 
 /**
- * The release shards of a batch just admitted (`pool` is the pool after its admission): the n-th job admitted since
- * the pool was created takes shard n mod RELEASE_SHARDS. A batch's jobs end together, and batches admitted one
- * after the other end close together too: on distinct shards their releases do not cancel each other.
+ * The release shards of a batch just admitted (`pool` is the pool after its admission): consecutive shards, from
+ * where the previous admission's jobs left off (admitted vCPU counted in jobs of this size). A batch's jobs end
+ * together, and batches admitted one after the other end close together too: on distinct shards their releases do
+ * not cancel each other (up to RELEASE_SHARDS jobs in a row).
  */
 export function batchReleaseShards(pool: Pick<PoolState, 'admittedVcpu'>, taskVcpu: number, jobs: number): string[] {
   const first = Math.round(pool.admittedVcpu / taskVcpu) - jobs;
@@ -81,11 +85,41 @@ export interface PoolState {
   readonly pausedFromVcpu?: number;
   /** The last batch admitted, until it is known to have started: a dispatcher that died before StartExecution left it. */
   readonly lastAdmission?: { readonly execution: string; readonly at: number };
-  /**
-   * When a dispatcher run last read the released shards strongly consistently and, with what it read, found no room
-   * and stopped (epoch ms): every release made before then was counted, and left no room.
-   */
-  readonly releasesSeenAt?: number;
+  /** The last dispatcher run's look short of room, while nothing it decided on has changed since. */
+  readonly lastLook?: LastLook;
+}
+
+/**
+ * What a dispatcher run that stopped short of room decided on: the released sum read strongly consistently at `at`
+ * (so it counted every release made before then), and the rest of the pool as it stood. While the pool still
+ * stands so, a wake-up for a release made before `at` would find what that run found.
+ */
+export interface LastLook {
+  readonly at: number;
+  readonly admittedVcpu: number;
+  readonly budgetVcpu: number;
+  readonly accountReadAt?: number;
+  readonly capacityLimitAt?: string;
+}
+
+export function lookOf(pool: PoolState, at: number): LastLook {
+  return {
+    at,
+    admittedVcpu: pool.admittedVcpu,
+    budgetVcpu: pool.budgetVcpu,
+    ...(pool.account ? { accountReadAt: pool.account.readAt } : {}),
+    ...(pool.capacityLimitAt !== undefined ? { capacityLimitAt: pool.capacityLimitAt } : {}),
+  };
+}
+
+/** Whether the pool still stands as `look` saw it (releases aside): nothing admitted, resized or measured since. */
+export function poolAsLooked(pool: Omit<PoolState, 'releasedVcpu'>, look: LastLook): boolean {
+  return (
+    pool.admittedVcpu === look.admittedVcpu &&
+    pool.budgetVcpu === look.budgetVcpu &&
+    pool.account?.readAt === look.accountReadAt &&
+    pool.capacityLimitAt === look.capacityLimitAt
+  );
 }
 
 export interface PoolSettings {
@@ -176,15 +210,22 @@ export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolS
   return { ...item, releasedVcpu: await readReleased(ddb, tableName) };
 }
 
-/** Records `releasesSeenAt`; never moves it back (a run is one at a time, but a late retry of an older one is not). */
-export async function recordReleasesSeen(ddb: AwsClient, tableName: string, at: number): Promise<void> {
-  await tryUpdate(ddb, {
-    TableName: tableName,
-    Key: POOL_KEY,
-    UpdateExpression: 'SET releasesSeenAt = :at',
-    ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(releasesSeenAt) OR releasesSeenAt < :at)',
-    ExpressionAttributeValues: { ':at': at },
-  });
+/** Records the run's look short of room on POOL (one write unit). */
+export async function recordLastLook(ddb: AwsClient, tableName: string, look: LastLook): Promise<void> {
+  await ddb.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET lastLook = :look',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':look': look },
+    }),
+  );
+}
+
+/** Forgets the last look: a run found room since (and did not fill it), so wake-ups must look again. */
+export async function forgetLastLook(ddb: AwsClient, tableName: string): Promise<void> {
+  await ddb.send(new UpdateCommand({ TableName: tableName, Key: POOL_KEY, UpdateExpression: 'REMOVE lastLook', ConditionExpression: 'attribute_exists(pk)' }));
 }
 
 function poolFromItem(item: Record<string, unknown>): Omit<PoolState, 'releasedVcpu'> {
@@ -199,7 +240,7 @@ function poolFromItem(item: Record<string, unknown>): Omit<PoolState, 'releasedV
     capacityLimitAt: item.capacityLimitAt !== undefined ? String(item.capacityLimitAt) : undefined,
     pausedFromVcpu: item.pausedFromVcpu !== undefined ? Number(item.pausedFromVcpu) : undefined,
     lastAdmission: lastAdmission ? { execution: String(lastAdmission.execution), at: Number(lastAdmission.at) } : undefined,
-    releasesSeenAt: item.releasesSeenAt !== undefined ? Number(item.releasesSeenAt) : undefined,
+    lastLook: item.lastLook ? (item.lastLook as LastLook) : undefined,
   };
 }
 

@@ -15,7 +15,7 @@ export type DispatcherRunSummary = {
   waits: number;
   /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
   reclaimed: number;
-  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention' | 'release-counted';
+  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention' | 'release-seen';
 };
 
 export type JanitorRunSummary = {
@@ -56,6 +56,7 @@ export type LogEvent =
   | { event: 'leaseStillHeld'; jobId: string; batch?: string }
   | { event: 'startFailed'; execution: string; error: string; message: string }
   | { event: 'unstartedBatchReclaimed'; batch: string; jobs: number }
+  | { event: 'lastLookNotKept'; error: string; message: string }
   // janitor
   | ({ event: 'janitorDone' } & JanitorRunSummary)
   | { event: 'leaseReclaimed'; jobId: string; batch: string; executionState: string; outcome: 'queued' | 'failed' | 'unchanged' }

@@ -129,7 +129,10 @@ test('drift between the counters and the leases is measured and repaired', async
   const summary = await world.janitor();
   expect(summary).toMatchObject({ drift: 3, repaired: true, stillRunning: 2 });
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(2);
+  // The repair gave room back: the dispatcher is woken to admit into it, as after leases given back.
+  expect(world.wakes).toHaveLength(1);
   expect(await world.janitor()).toMatchObject({ drift: 0, repaired: false });
+  expect(world.wakes).toHaveLength(1);
 });
 
 test('a repair planned on counters that changed meanwhile is not applied', async () => {

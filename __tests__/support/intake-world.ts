@@ -60,8 +60,11 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
   // Time stands still while a request is out to moto, as for every tracked operation of the virtual clock.
   let crashAfter: string | undefined;
   let before: { commandName: string; run: () => Promise<unknown> } | undefined;
+  /** Every DynamoDB request the functions made, in order. */
+  const ddbCalls: Array<{ name: string; input: Record<string, any> }> = [];
   const ddb = {
     async send(command: unknown) {
+      ddbCalls.push({ name: (command as object).constructor.name, input: (command as { input: Record<string, any> }).input });
       if (before && (command as object).constructor.name === before.commandName) {
         const { run } = before;
         before = undefined;
@@ -147,6 +150,7 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     clock,
     sqs,
     ddb,
+    ddbCalls,
     tableName,
     batchesTableName,
     queueUrl,
