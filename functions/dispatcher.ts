@@ -52,8 +52,13 @@ interface DispatcherDeps {
   readonly log?: Log;
   /** Batches this process saw started (default: the process's own; a twin world passes one of its own). */
   readonly started?: StartedBatches;
-  /** When the lease release that woke this run was made (epoch ms); undefined for any other wake-up. */
-  readonly wokenByReleaseAt?: number;
+  /** What woke this run, when it says (the state machine's and the janitor's wake-ups do). */
+  readonly wake?: Wake;
+}
+
+/** A wake-up that made room: a lease release (the state machine says when it was made) or the janitor. */
+export interface Wake {
+  readonly releasedAt?: number;
 }
 
 /** A message whose job still holds a lease is hidden this long; the janitor settles the lease meanwhile. */
@@ -119,20 +124,27 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
     stoppedBecause: 'queue-empty',
   };
   const item = await readPoolItem(deps.ddb, settings.tableName);
-  if (releaseAlreadySeen(item, deps.wokenByReleaseAt)) {
+  if (releaseAlreadySeen(item, deps.wake?.releasedAt)) {
     summary.stoppedBecause = 'release-seen';
     log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
     return summary;
   }
-  const state = await startingState(deps, item, summary, log);
-  for (;;) {
-    if (clock.now() - started >= settings.maxRunMs) {
-      summary.stoppedBecause = 'time-limit';
-      break;
+  let state: RunState | undefined;
+  try {
+    state = await startingState(deps, item, summary, log);
+    for (;;) {
+      if (clock.now() - started >= settings.maxRunMs) {
+        summary.stoppedBecause = 'time-limit';
+        break;
+      }
+      if ((await dispatchRound(deps, state, summary, log)) === 'stop') break;
     }
-    if ((await dispatchRound(deps, state, summary, log)) === 'stop') break;
+  } catch (error) {
+    // It may have found room it never used: the wake-ups queued behind it must look.
+    if (item.lastLook !== undefined) await keepLastLookTrue(deps, item, undefined, log);
+    throw error;
   }
-  await keepLastLookTrue(deps, item, state, summary, log);
+  await keepLastLookTrue(deps, item, state, log, summary.stoppedBecause);
   log({ event: 'dispatcherDone', ...summary, ms: clock.now() - started });
   return summary;
 }
@@ -159,41 +171,54 @@ function releaseAlreadySeen(pool: Omit<PoolState, 'releasedVcpu'>, releasedAt: n
 
 /**
  * The last look stays true to what a wake-up would find: recorded when this run stopped short of room on a
- * consistent read, forgotten when it stopped with room it did not fill (the queue looked empty, admission failed).
- * Best effort: a failure costs wake-ups a read of the shards, never a job.
+ * consistent read, forgotten when it ended with room it may not have filled (the queue looked empty, admission
+ * failed, it died: `stoppedBecause` undefined). A run killed outright (a timeout) leaves it, but one that admitted
+ * changed the pool, and one that did not leaves its room to the minute's schedule. Best effort: a failure costs
+ * wake-ups a read of the shards, never a job.
  */
-async function keepLastLookTrue(deps: Run, start: Omit<PoolState, 'releasedVcpu'>, state: RunState, summary: DispatcherRunSummary, log: Log) {
+async function keepLastLookTrue(
+  deps: Run,
+  start: Omit<PoolState, 'releasedVcpu'>,
+  state: RunState | undefined,
+  log: Log,
+  stoppedBecause?: DispatcherRunSummary['stoppedBecause'],
+): Promise<void> {
   const { ddb, settings } = deps;
-  const shortOfRoom = summary.stoppedBecause === 'no-budget' || summary.stoppedBecause === 'account-full';
+  const shortOfRoom = stoppedBecause === 'no-budget' || stoppedBecause === 'account-full';
   try {
-    if (shortOfRoom && state.consistentReadAt !== undefined) await recordLastLook(ddb, settings.tableName, lookOf(state.pool, state.consistentReadAt));
+    if (shortOfRoom && state?.consistentReadAt !== undefined) await recordLastLook(ddb, settings.tableName, lookOf(state.pool, state.consistentReadAt));
     else if (!shortOfRoom && start.lastLook !== undefined) await forgetLastLook(ddb, settings.tableName);
   } catch (error) {
     log({ event: 'lastLookNotKept', error: (error as Error).name, message: (error as Error).message });
   }
 }
 
-/** The when of a wake-up by a lease release (the state machine's payload); undefined for any other event. */
-export function releaseTimeOf(event: unknown): number | undefined {
+/**
+ * A wake-up that made room, from its event: the state machine's after a release (with when it was made: its
+ * releasedAt, if well formed) and the janitor's. Undefined for uploads, the schedule and anything else.
+ */
+export function wakeOf(event: unknown): Wake | undefined {
   const { reason, releasedAt } = (event ?? {}) as { reason?: unknown; releasedAt?: unknown };
-  if (reason !== 'lease-released' || typeof releasedAt !== 'string') return undefined;
-  const at = Date.parse(releasedAt);
-  return Number.isFinite(at) ? at : undefined;
+  if (reason === 'janitor') return {};
+  if (reason !== 'lease-released') return undefined;
+  const at = typeof releasedAt === 'string' ? Date.parse(releasedAt) : NaN;
+  return Number.isFinite(at) ? { releasedAt: at } : {};
 }
 
 /**
- * The pool the run starts from: a batch the last run admitted but never started is given back first. Woken by a
- * release, it reads the releases strongly consistently: an eventually consistent read might miss that very release.
+ * The pool the run starts from: a batch the last run admitted but never started is given back first. Woken by
+ * room made, it reads the releases strongly consistently: an eventually consistent read might miss that room.
  */
 async function startingState(deps: Run, item: Omit<PoolState, 'releasedVcpu'>, summary: DispatcherRunSummary, log: Log): Promise<RunState> {
   const { ddb, clock, settings } = deps;
-  const consistent = deps.wokenByReleaseAt !== undefined;
+  const consistent = deps.wake !== undefined;
   const at = clock.now();
   const pool = { ...item, releasedVcpu: await readReleased(ddb, settings.tableName, consistent) };
   const state: RunState = { pool, releasedFresh: true, consistentReadAt: consistent ? at : undefined, batchOpenedAt: undefined };
   if (!(await reclaimUnstartedBatch(deps, pool, log))) return state;
   summary.reclaimed++;
-  return { ...state, pool: await readPool(ddb, settings.tableName), consistentReadAt: undefined };
+  // What it gave back is in the shards now; look again consistently before stopping short of room.
+  return { ...state, pool: await readPool(ddb, settings.tableName), releasedFresh: false, consistentReadAt: undefined };
 }
 
 /** One round: plan from the pool, then stop, wait for room, or gather a batch and admit it. */
@@ -549,9 +574,8 @@ async function deleteIntakeMessages(sqs: AwsClient, queueUrl: string, messages: 
 
 let clients: { sqs: SQSClient; sfn: SFNClient; ddb: DynamoDBDocumentClient } | undefined;
 
-/** Lambda entry: woken by uploads, lease releases (the event says when) and a schedule. */
+/** Lambda entry: woken by uploads, lease releases (the event says when), the janitor and a schedule. */
 export async function handler(event: unknown): Promise<DispatcherRunSummary> {
   clients ??= { sqs: new SQSClient({}), sfn: new SFNClient({}), ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})) };
-  const wokenByReleaseAt = releaseTimeOf(event);
-  return runDispatcher({ ...clients, clock: systemClock, settings: dispatcherSettingsFromEnv(), log: jsonLog('dispatcher'), wokenByReleaseAt });
+  return runDispatcher({ ...clients, clock: systemClock, settings: dispatcherSettingsFromEnv(), log: jsonLog('dispatcher'), wake: wakeOf(event) });
 }

@@ -1,8 +1,9 @@
 /**
  * The global limiter. What decides admission lives in one DynamoDB item, `POOL`, written by admissions (the
- * dispatcher, one at a time), by the capacity reader and by operators: the configured budget, the launch-rate token
- * bucket, the vCPU admitted so far, and the account's free vCPU as last measured; the dispatcher also records there
- * its last look short of room (`lastLook`). Releases never touch it: each release adds to one
+ * dispatcher, one at a time), by the capacity reader, by the state machine on a vCPU-limit error (the hold) and by
+ * operators: the configured budget, the launch-rate token bucket, the vCPU admitted so far, and the account's free
+ * vCPU as last measured; the dispatcher also records there its last look short of room (`lastLook`). Releases never
+ * touch it: each release adds to one
  * of RELEASE_SHARDS `RELEASED#<n>` items, in one transaction with the job's lease. The vCPU in use is
  * admitted − Σ released.
  *

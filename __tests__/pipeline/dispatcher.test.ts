@@ -1,9 +1,10 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { readBatchRecord } from '../../functions/batches';
-import { releaseTimeOf, StartedBatches } from '../../functions/dispatcher';
+import { StartedBatches, wakeOf } from '../../functions/dispatcher';
 import { ledgerKey, releaseLease } from '../../functions/ledger';
 import { configureCommand, inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
+import { AwsError } from '../../twin/engines/errors';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { BUCKET, intakeWorld, objectCreated } from '../support/intake-world';
 
@@ -139,11 +140,11 @@ test('a wake-up for a release the last look short of room counted reads POOL alo
 
   // Made before that look: counted there, and there was no room with it. One read, of POOL.
   world.ddbCalls.length = 0;
-  expect(await world.dispatch({}, lastLook!.at - 1_000)).toMatchObject({ admitted: 0, stoppedBecause: 'release-seen' });
+  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 0, stoppedBecause: 'release-seen' });
   expect(world.ddbCalls.map((c) => c.name)).toEqual(['GetCommand']);
   // Too close to it to be sure, given the clocks of two services: it looks (consistently, as woken by a release).
   world.ddbCalls.length = 0;
-  expect(await world.dispatch({}, lastLook!.at - 50)).toMatchObject({ admitted: 0, stoppedBecause: 'no-budget' });
+  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 50 })).toMatchObject({ admitted: 0, stoppedBecause: 'no-budget' });
   expect(world.ddbCalls.find((c) => c.name === 'BatchGetCommand')!.input.RequestItems[world.tableName]).toMatchObject({ ConsistentRead: true });
 
   // A release after it: the wake-up looks, and admits into the room.
@@ -152,7 +153,7 @@ test('a wake-up for a release the last look short of room counted reads POOL alo
   world.clock.setTimeout(() => undefined, 5_000);
   await world.clock.run({ untilMs: world.clock.now() + 5_000 });
   await releaseLease(moto.ddb, world.tableName, job.jobId, lease, { status: 'unchanged' }, world.clock);
-  expect(await world.dispatch({}, world.clock.now())).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
+  expect(await world.dispatch({}, { releasedAt: world.clock.now() })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
   expect(world.sqs.counts(world.queueUrl).visible).toBe(1);
 });
 
@@ -163,7 +164,7 @@ test('the pool changed since the last look (resized, measured, admitted): a wake
   const { lastLook } = await readPool(moto.ddb, world.tableName);
   // An operator's resize writes nothing the dispatcher is woken by; the next release's wake-up must see it.
   await moto.ddb.send(new UpdateCommand(configureCommand(world.tableName, { budgetVcpu: 3, ratePerSecond: 19, burst: 100 }, world.clock.now())));
-  expect(await world.dispatch({}, lastLook!.at - 1_000)).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
+  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
 
   // That run admitted and looked again; a measurement of the account since then counts as a change too.
   const second = (await readPool(moto.ddb, world.tableName)).lastLook!;
@@ -177,7 +178,7 @@ test('the pool changed since the last look (resized, measured, admitted): a wake
       ExpressionAttributeValues: { ':account': { freeVcpu: 100, readAt: world.clock.now(), classes: {} } },
     }),
   );
-  expect((await world.dispatch({}, second.at - 1_000)).stoppedBecause).toBe('no-budget');
+  expect((await world.dispatch({}, { releasedAt: second.at - 1_000 })).stoppedBecause).toBe('no-budget');
 });
 
 test('a run that died after an admission, before its stop: a wake-up for a release before the old look looks, and gives the batch back', async () => {
@@ -190,10 +191,18 @@ test('a run that died after an admission, before its stop: a wake-up for a relea
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/died-late.csv'));
   world.crashAfterNext('TransactWriteCommand');
   await expect(world.dispatch()).rejects.toMatchObject({ name: 'FunctionCrashed' });
-  expect((await readPool(moto.ddb, world.tableName)).lastLook).toEqual(lastLook);
+  // A run killed outright (a timeout) runs no catch and leaves the look as it was: the admission alone tells.
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET lastLook = :look',
+      ExpressionAttributeValues: { ':look': lastLook },
+    }),
+  );
 
   await world.advance(121_000);
-  expect(await world.dispatch({}, lastLook!.at - 1_000)).toMatchObject({ reclaimed: 1, admitted: 1 });
+  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ reclaimed: 1, admitted: 1 });
 });
 
 test('a run that found room and left it (the queue looked empty) forgets the last look', async () => {
@@ -209,27 +218,67 @@ test('a run that found room and left it (the queue looked empty) forgets the las
   expect((await readPool(moto.ddb, world.tableName)).lastLook).toBeUndefined();
   // Work that the next release's wake-up finds: its release was before the old look, which no longer stands.
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/left-late.csv'));
-  expect(await world.dispatch({}, lastLook!.at - 1_000)).toMatchObject({ admitted: 1 });
+  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 1 });
 });
 
-test('a run stopped short of room on an eventually consistent read records no look', async () => {
+test('a schedule run stopped short of room on its first (eventually consistent) read leaves the look as it was', async () => {
   const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
   for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/first-${i}.csv`));
   await world.dispatch();
-  await moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, UpdateExpression: 'REMOVE lastLook' }));
-  // The schedule's run: out of room at its first (eventually consistent) read, it stops without a second one.
+  const { lastLook } = await readPool(moto.ddb, world.tableName);
+  world.ddbCalls.length = 0;
   expect(await world.dispatch()).toMatchObject({ admitted: 0, stoppedBecause: 'no-budget' });
-  expect((await readPool(moto.ddb, world.tableName)).lastLook).toBeUndefined();
+  // One read of the shards, not strongly consistent, and nothing written: the look it did not take is not recorded.
+  const reads = world.ddbCalls.filter((c) => c.name === 'BatchGetCommand');
+  expect(reads).toHaveLength(1);
+  expect(reads[0].input.RequestItems[world.tableName].ConsistentRead).toBeUndefined();
+  expect(world.ddbCalls.some((c) => c.name === 'UpdateCommand')).toBe(false);
+  expect((await readPool(moto.ddb, world.tableName)).lastLook).toEqual(lastLook);
 });
 
-test('a wake-up says when its release was made only as the state machine sends it', () => {
-  expect(releaseTimeOf({ reason: 'lease-released', releasedAt: '2026-12-01T10:00:00.123Z' })).toBe(Date.parse('2026-12-01T10:00:00.123Z'));
-  expect(releaseTimeOf({ reason: 'lease-released', releasedAt: 'soon' })).toBeUndefined();
-  expect(releaseTimeOf({ reason: 'lease-released', releasedAt: 1764583200000 })).toBeUndefined();
-  expect(releaseTimeOf({ reason: 'schedule', releasedAt: '2026-12-01T10:00:00Z' })).toBeUndefined();
-  expect(releaseTimeOf({ reason: 'lease-released' })).toBeUndefined();
-  expect(releaseTimeOf(undefined)).toBeUndefined();
-  expect(releaseTimeOf('lease-released')).toBeUndefined();
+test('woken by the janitor, a run reads the releases strongly consistently: the room it was woken for is there', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/janitor-woken.csv'));
+  world.ddbCalls.length = 0;
+  await world.dispatch({}, wakeOf({ reason: 'janitor' }));
+  expect(world.ddbCalls.find((c) => c.name === 'BatchGetCommand')!.input.RequestItems[world.tableName]).toMatchObject({ ConsistentRead: true });
+});
+
+test('a run that dies with room it found (before admitting) forgets the look; one that cannot record it still ends well', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
+  for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/dies-${i}.csv`));
+  await world.dispatch();
+  const { lastLook } = await readPool(moto.ddb, world.tableName);
+  const job = world.started[0].jobs[0];
+  await releaseLease(moto.ddb, world.tableName, job.jobId, (await row(world.tableName, job.jobId))!.lease, { status: 'unchanged' }, world.clock);
+  world.beforeNext('TransactWriteCommand', async () => {
+    throw new Error('DynamoDB unreachable');
+  });
+  await expect(world.dispatch({}, { releasedAt: world.clock.now() })).rejects.toThrow('DynamoDB unreachable');
+  // Nothing admitted, so the old look would still match the pool: forgotten, a queued wake-up for an older release looks.
+  expect((await readPool(moto.ddb, world.tableName)).lastLook).toBeUndefined();
+  await world.advance(121_000); // the message it had received comes back
+  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
+
+  // Recording a look fails (a transaction holds POOL): the run's work stands and it ends as it would have.
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/dies-late.csv'));
+  world.beforeNext('UpdateCommand', async () => {
+    throw new AwsError('TransactionConflictException', 'Transaction is ongoing for the item', false);
+  });
+  expect(await world.dispatch({}, { releasedAt: world.clock.now() })).toMatchObject({ stoppedBecause: 'no-budget' });
+  expect(world.logs).toContainEqual(expect.objectContaining({ event: 'lastLookNotKept', error: 'TransactionConflictException' }));
+});
+
+test('a wake-up made room only when the state machine or the janitor sent it; its release time only when well formed', () => {
+  expect(wakeOf({ reason: 'lease-released', releasedAt: '2026-12-01T10:00:00.123Z' })).toEqual({ releasedAt: Date.parse('2026-12-01T10:00:00.123Z') });
+  expect(wakeOf({ reason: 'lease-released', releasedAt: 'soon' })).toEqual({});
+  expect(wakeOf({ reason: 'lease-released', releasedAt: 1764583200000 })).toEqual({});
+  expect(wakeOf({ reason: 'lease-released' })).toEqual({});
+  expect(wakeOf({ reason: 'janitor' })).toEqual({});
+  expect(wakeOf({ reason: 'schedule', releasedAt: '2026-12-01T10:00:00Z' })).toBeUndefined();
+  expect(wakeOf({ reason: 'object-created' })).toBeUndefined();
+  expect(wakeOf(undefined)).toBeUndefined();
+  expect(wakeOf('lease-released')).toBeUndefined();
 });
 
 test('a batch short of full waits up to the batch window for more room, then goes as it is', async () => {

@@ -9,7 +9,7 @@ import { ecsError, localHandlers, synthesizedDefinition, taskFailed, type LocalH
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { STAGES, stageConfig } from '../support/synth';
 import { systemClock } from '../../functions/runtime';
-import { releaseTimeOf } from '../../functions/dispatcher';
+import { wakeOf } from '../../functions/dispatcher';
 
 // The library with `$$.State` filled in, as Step Functions fills it (the same copy the twin runs, on real time).
 const { StateMachine } = loadLocalStepFunctions();
@@ -137,7 +137,7 @@ test('Map never runs more RunTasks at once than MaxConcurrency; every job ends s
   // the k-th wake-up comes no earlier than the k-th job's end.
   const ascending = (times: number[]) => [...times].sort((a, b) => a - b);
   const finishedAt = ascending(await Promise.all(batch.map(async (job) => Date.parse(String((await run.ledger(job)).finishedAt)))));
-  const wakeTimes = ascending((run.wakeUps as Array<{ Payload: unknown }>).map((wake) => releaseTimeOf(wake.Payload) ?? NaN));
+  const wakeTimes = ascending((run.wakeUps as Array<{ Payload: unknown }>).map((wake) => wakeOf(wake.Payload)?.releasedAt ?? NaN));
   wakeTimes.forEach((at, k) => expect(at).toBeGreaterThanOrEqual(finishedAt[k]));
 });
 

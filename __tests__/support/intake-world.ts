@@ -1,5 +1,5 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { runDispatcher, StartedBatches } from '../../functions/dispatcher';
+import { runDispatcher, StartedBatches, type Wake } from '../../functions/dispatcher';
 import type { DispatcherSettings, JanitorSettings } from '../../functions/environment';
 import { executionArnOf, type JobInput } from '../../functions/jobs';
 import { runJanitor } from '../../functions/janitor';
@@ -178,9 +178,9 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
       await clock.run({ untilMs: until });
     },
     /** Runs the dispatcher once, letting virtual time pass as it sleeps. */
-    dispatch(overrides: Partial<DispatcherSettings> = {}, wokenByReleaseAt?: number) {
+    dispatch(overrides: Partial<DispatcherSettings> = {}, wake?: Wake) {
       return untilDone(
-        runDispatcher({ sqs, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wokenByReleaseAt }),
+        runDispatcher({ sqs, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wake }),
       );
     },
     /** Runs the janitor once (an execution-ended event for `ended`, or a sweep). */

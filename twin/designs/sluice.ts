@@ -1,7 +1,7 @@
 import { Testing } from 'cdktf';
 import type { EnvironmentConfig } from '../../environments';
 import { configurePool } from '../../functions/configure-pool';
-import { releaseTimeOf, runDispatcher, StartedBatches } from '../../functions/dispatcher';
+import { runDispatcher, StartedBatches, wakeOf } from '../../functions/dispatcher';
 import {
   capacitySettingsFromEnv,
   configurePoolSettingsFromEnv,
@@ -223,7 +223,7 @@ function registerDispatchAndJanitor(run: Run, clients: Clients, leaks: LeakWatch
             clock,
             settings: dispatcherSettings,
             started,
-            wokenByReleaseAt: releaseTimeOf(payload),
+            wake: wakeOf(payload),
             log: (event) => {
               if (event.event === 'admitted') for (const jobId of event.jobIds) world.recorder.emit('admit', { jobId });
             },
