@@ -128,43 +128,52 @@ test('a backlog larger than the budget: what fits is admitted, the rest waits un
   expect(world.sqs.counts(world.deadLetterQueueUrl).total).toBe(0);
 });
 
-test('a wake-up for a release the last look short of room counted reads POOL alone and stops', async () => {
+/**
+ * A budget of 2 vCPU filled by the first two of `uploads`: the run stopped short of room and recorded its look.
+ * `releaseOne` gives back the first job's lease, as its execution would.
+ */
+async function fullPoolLookedAt(name: string, uploads: number) {
   const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
-  for (let i = 0; i < 4; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/seen-${i}.csv`));
-  expect(await world.dispatch()).toMatchObject({ admitted: 2, stoppedBecause: 'no-budget' });
+  for (let i = 0; i < uploads; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/${name}-${i}.csv`));
+  const first = await world.dispatch();
+  const { lastLook } = await readPool(moto.ddb, world.tableName);
+  const releaseOne = async () => {
+    const job = world.started[0].jobs[0];
+    await releaseLease(moto.ddb, world.tableName, job.jobId, (await row(world.tableName, job.jobId))!.lease, { status: 'unchanged' }, world.clock);
+  };
+  return { world, first, lastLook: lastLook!, releaseOne };
+}
+
+test('a wake-up for a release the last look short of room counted reads POOL alone and stops', async () => {
+  const { world, first, lastLook, releaseOne } = await fullPoolLookedAt('seen', 4);
+  expect(first).toMatchObject({ admitted: 2, stoppedBecause: 'no-budget' });
   // Its last read of the releases before stopping was strongly consistent, and that is the look it recorded.
   const lastBatchGet = world.ddbCalls.filter((c) => c.name === 'BatchGetCommand').pop()!;
   expect(lastBatchGet.input.RequestItems[world.tableName]).toMatchObject({ ConsistentRead: true });
-  const { lastLook, admittedVcpu, budgetVcpu } = await readPool(moto.ddb, world.tableName);
+  const { admittedVcpu, budgetVcpu } = await readPool(moto.ddb, world.tableName);
   expect(lastLook).toMatchObject({ admittedVcpu, budgetVcpu });
 
   // Made before that look: counted there, and there was no room with it. One read, of POOL.
   world.ddbCalls.length = 0;
-  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 0, stoppedBecause: 'release-seen' });
+  expect(await world.dispatch({}, { releasedAt: lastLook.at - 1_000 })).toMatchObject({ admitted: 0, stoppedBecause: 'release-seen' });
   expect(world.ddbCalls.map((c) => c.name)).toEqual(['GetCommand']);
   // Too close to it to be sure, given the clocks of two services: it looks (consistently, as woken by a release).
   world.ddbCalls.length = 0;
-  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 50 })).toMatchObject({ admitted: 0, stoppedBecause: 'no-budget' });
+  expect(await world.dispatch({}, { releasedAt: lastLook.at - 50 })).toMatchObject({ admitted: 0, stoppedBecause: 'no-budget' });
   expect(world.ddbCalls.find((c) => c.name === 'BatchGetCommand')!.input.RequestItems[world.tableName]).toMatchObject({ ConsistentRead: true });
 
   // A release after it: the wake-up looks, and admits into the room.
-  const job = world.started[0].jobs[0];
-  const { lease } = (await row(world.tableName, job.jobId))!;
-  world.clock.setTimeout(() => undefined, 5_000);
-  await world.clock.run({ untilMs: world.clock.now() + 5_000 });
-  await releaseLease(moto.ddb, world.tableName, job.jobId, lease, { status: 'unchanged' }, world.clock);
+  await world.advance(5_000);
+  await releaseOne();
   expect(await world.dispatch({}, { releasedAt: world.clock.now() })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
   expect(world.sqs.counts(world.queueUrl).visible).toBe(1);
 });
 
 test('the pool changed since the last look (resized, measured, admitted): a wake-up for an older release looks', async () => {
-  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
-  for (let i = 0; i < 4; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/changed-${i}.csv`));
-  await world.dispatch();
-  const { lastLook } = await readPool(moto.ddb, world.tableName);
+  const { world, lastLook } = await fullPoolLookedAt('changed', 4);
   // An operator's resize writes nothing the dispatcher is woken by; the next release's wake-up must see it.
   await moto.ddb.send(new UpdateCommand(configureCommand(world.tableName, { budgetVcpu: 3, ratePerSecond: 19, burst: 100 }, world.clock.now())));
-  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
+  expect(await world.dispatch({}, { releasedAt: lastLook.at - 1_000 })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
 
   // That run admitted and looked again; a measurement of the account since then counts as a change too.
   const second = (await readPool(moto.ddb, world.tableName)).lastLook!;
@@ -182,12 +191,8 @@ test('the pool changed since the last look (resized, measured, admitted): a wake
 });
 
 test('a run that died after an admission, before its stop: a wake-up for a release before the old look looks, and gives the batch back', async () => {
-  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
-  for (let i = 0; i < 2; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/died-${i}.csv`));
-  await world.dispatch();
-  const { lastLook } = await readPool(moto.ddb, world.tableName);
-  const job = world.started[0].jobs[0];
-  await releaseLease(moto.ddb, world.tableName, job.jobId, (await row(world.tableName, job.jobId))!.lease, { status: 'unchanged' }, world.clock);
+  const { world, lastLook, releaseOne } = await fullPoolLookedAt('died', 2);
+  await releaseOne();
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/died-late.csv'));
   world.crashAfterNext('TransactWriteCommand');
   await expect(world.dispatch()).rejects.toMatchObject({ name: 'FunctionCrashed' });
@@ -202,30 +207,23 @@ test('a run that died after an admission, before its stop: a wake-up for a relea
   );
 
   await world.advance(121_000);
-  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ reclaimed: 1, admitted: 1 });
+  expect(await world.dispatch({}, { releasedAt: lastLook.at - 1_000 })).toMatchObject({ reclaimed: 1, admitted: 1 });
 });
 
 test('a run that found room and left it (the queue looked empty) forgets the last look', async () => {
-  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
-  for (let i = 0; i < 2; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/left-${i}.csv`));
-  await world.dispatch();
-  const { lastLook } = await readPool(moto.ddb, world.tableName);
+  const { world, lastLook, releaseOne } = await fullPoolLookedAt('left', 2);
   expect(lastLook).toBeDefined();
-  const job = world.started[0].jobs[0];
-  await releaseLease(moto.ddb, world.tableName, job.jobId, (await row(world.tableName, job.jobId))!.lease, { status: 'unchanged' }, world.clock);
+  await releaseOne();
   // The schedule's run finds room and nothing waiting.
   expect(await world.dispatch()).toMatchObject({ admitted: 0, stoppedBecause: 'queue-empty' });
   expect((await readPool(moto.ddb, world.tableName)).lastLook).toBeUndefined();
   // Work that the next release's wake-up finds: its release was before the old look, which no longer stands.
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/left-late.csv'));
-  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 1 });
+  expect(await world.dispatch({}, { releasedAt: lastLook.at - 1_000 })).toMatchObject({ admitted: 1 });
 });
 
 test('a schedule run stopped short of room on its first (eventually consistent) read leaves the look as it was', async () => {
-  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
-  for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/first-${i}.csv`));
-  await world.dispatch();
-  const { lastLook } = await readPool(moto.ddb, world.tableName);
+  const { world, lastLook } = await fullPoolLookedAt('first', 3);
   world.ddbCalls.length = 0;
   expect(await world.dispatch()).toMatchObject({ admitted: 0, stoppedBecause: 'no-budget' });
   // One read of the shards, not strongly consistent, and nothing written: the look it did not take is not recorded.
@@ -245,12 +243,8 @@ test('woken by the janitor, a run reads the releases strongly consistently: the 
 });
 
 test('a run that dies with room it found (before admitting) forgets the look; one that cannot record it still ends well', async () => {
-  const world = await intakeWorld(moto, { budgetVcpu: 2, ratePerSecond: 19, burst: 100 });
-  for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/dies-${i}.csv`));
-  await world.dispatch();
-  const { lastLook } = await readPool(moto.ddb, world.tableName);
-  const job = world.started[0].jobs[0];
-  await releaseLease(moto.ddb, world.tableName, job.jobId, (await row(world.tableName, job.jobId))!.lease, { status: 'unchanged' }, world.clock);
+  const { world, lastLook, releaseOne } = await fullPoolLookedAt('dies', 3);
+  await releaseOne();
   world.beforeNext('TransactWriteCommand', async () => {
     throw new Error('DynamoDB unreachable');
   });
@@ -258,7 +252,7 @@ test('a run that dies with room it found (before admitting) forgets the look; on
   // Nothing admitted, so the old look would still match the pool: forgotten, a queued wake-up for an older release looks.
   expect((await readPool(moto.ddb, world.tableName)).lastLook).toBeUndefined();
   await world.advance(121_000); // the message it had received comes back
-  expect(await world.dispatch({}, { releasedAt: lastLook!.at - 1_000 })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
+  expect(await world.dispatch({}, { releasedAt: lastLook.at - 1_000 })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
 
   // Recording a look fails (a transaction holds POOL): the run's work stands and it ends as it would have.
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/dies-late.csv'));
