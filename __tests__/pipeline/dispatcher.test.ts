@@ -128,6 +128,19 @@ test('a backlog larger than the budget: what fits is admitted, the rest waits un
   expect(world.sqs.counts(world.deadLetterQueueUrl).total).toBe(0);
 });
 
+/** The account as the capacity reader would have written it on POOL. */
+async function measuredAccount(tableName: string, account: { freeVcpu: number; readAt: number; classes: Record<string, unknown> }) {
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET #account = :account',
+      ExpressionAttributeNames: { '#account': 'account' },
+      ExpressionAttributeValues: { ':account': account },
+    }),
+  );
+}
+
 /**
  * A budget of 2 vCPU filled by the first two of `uploads`: the run stopped short of room and recorded its look.
  * `releaseOne` gives back the first job's lease, as its execution would.
@@ -178,15 +191,7 @@ test('the pool changed since the last look (resized, measured, admitted): a wake
   // That run admitted and looked again; a measurement of the account since then counts as a change too.
   const second = (await readPool(moto.ddb, world.tableName)).lastLook!;
   expect(second.admittedVcpu).toBe(3);
-  await moto.ddb.send(
-    new UpdateCommand({
-      TableName: world.tableName,
-      Key: POOL_KEY,
-      UpdateExpression: 'SET #account = :account',
-      ExpressionAttributeNames: { '#account': 'account' },
-      ExpressionAttributeValues: { ':account': { freeVcpu: 100, readAt: world.clock.now(), classes: {} } },
-    }),
-  );
+  await measuredAccount(world.tableName, { freeVcpu: 100, readAt: world.clock.now(), classes: {} });
   expect((await world.dispatch({}, { releasedAt: second.at - 1_000 })).stoppedBecause).toBe('no-budget');
 });
 
@@ -409,15 +414,7 @@ test('launches are shaped by the token bucket: never more than burst + rate × e
 
 test('the effective budget is what the account leaves: the dispatcher admits no more than the capacity reader measured free', async () => {
   const world = await intakeWorld(moto, roomy);
-  await moto.ddb.send(
-    new UpdateCommand({
-      TableName: world.tableName,
-      Key: POOL_KEY,
-      UpdateExpression: 'SET #a = :a',
-      ExpressionAttributeNames: { '#a': 'account' },
-      ExpressionAttributeValues: { ':a': { freeVcpu: 3, readAt: 1, classes: {} } },
-    }),
-  );
+  await measuredAccount(world.tableName, { freeVcpu: 3, readAt: 1, classes: {} });
   for (let i = 0; i < 6; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/account-${i}.csv`));
   const summary = await world.dispatch();
   expect(summary).toMatchObject({ admitted: 3, stoppedBecause: 'account-full' });
