@@ -27,11 +27,11 @@ import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type Jo
 import { releaseLease, type LedgerRow } from './ledger';
 import {
   batchReleaseShards,
-  planAdmission,
-  readPool,
   forgetLastLook,
   lookOf,
+  planAdmission,
   poolAsLooked,
+  readPool,
   readPoolItem,
   readReleased,
   recordLastLook,

@@ -3,9 +3,8 @@
  * dispatcher, one at a time), by the capacity reader, by the state machine on a vCPU-limit error (the hold) and by
  * operators: the configured budget, the launch-rate token bucket, the vCPU admitted so far, and the account's free
  * vCPU as last measured; the dispatcher also records there its last look short of room (`lastLook`). Releases never
- * touch it: each release adds to one
- * of RELEASE_SHARDS `RELEASED#<n>` items, in one transaction with the job's lease. The vCPU in use is
- * admitted − Σ released.
+ * touch it: each release adds to one of RELEASE_SHARDS `RELEASED#<n>` items, in one transaction with the job's
+ * lease. The vCPU in use is admitted − Σ released.
  *
  * Why not one counter, decremented by each release: DynamoDB cancels a transaction that touches an item another
  * transaction is writing (TransactionConflict), and releases arrive together — every job of a batch ends within
@@ -30,9 +29,8 @@ export const POOL_KEY = { pk: 'POOL' } as const;
  * retried after up to a second, at a state transition and a write unit each). Jobs take shards in turn as they are
  * admitted (batchReleaseShards), so the jobs of a batch, which end together, never share one: there must be at least
  * as many shards as the largest batch (the inline Map's 40). Every dispatcher run that reads the pool reads all of
- * them (64 reads, 32 read units eventually consistent). Fixed: a reader that summed fewer shards than writers use
- * would understate what was released, and one that summed more than were ever folded into the others would double
- * count.
+ * them (64 reads, 32 read units eventually consistent). The number cannot change on a live pool: code summing 64
+ * next to code summing fewer would miscount releases (missed by the one, or counted twice once folded for it).
  */
 export const RELEASE_SHARDS = 64;
 export const RELEASED_KEY_PREFIX = 'RELEASED#';

@@ -8,8 +8,8 @@
  * - One partition takes 1,000 write units a second. POOL is written by admissions (at most one per launch, 2 units
  *   each: a transactional write of an item under 1 KB, ≤ 40 units/s at Fargate's 20 launches/s), by a dispatcher
  *   run's record of its last look (1 unit, at most one per run, and runs go one at a time), once a minute by the
- *   capacity reader and by the state machine's hold after a vCPU-limit error (one per such error). Releases go to RELEASE_SHARDS shards: ≤ 40 units/s in all. Neither is near the limit, whatever
- *   the budget.
+ *   capacity reader and by the state machine's hold after a vCPU-limit error (one per such error). Releases go to
+ *   RELEASE_SHARDS shards: ≤ 40 units/s in all. Neither is near the limit, whatever the budget.
  * - Every janitor sweep reads the ledger row of every lease the live batches hold (BatchGetItem, 100 keys a call), and
  *   the batch records (one Scan of a table that holds only them): MAX_CONCURRENT_TASKS keeps a sweep within seconds
  *   of its 120 s timeout (200 calls).
