@@ -48,7 +48,7 @@ function placeOf(json: TerraformJson): { account: string; region: string } {
   return { account, region: aws.region };
 }
 
-function synthesize(config: EnvironmentConfig): TerraformJson {
+export function synthesize(config: EnvironmentConfig): TerraformJson {
   const stack = new PipelineStack(Testing.app(), stackName(config.stage), { config });
   return JSON.parse(Testing.synth(stack)) as TerraformJson;
 }
@@ -125,6 +125,7 @@ export function readStage(json: TerraformJson) {
   const functions = resources(json, 'aws_lambda_function').map(([, f]) => ({
     name: String(f.function_name),
     memoryMB: Number(f.memory_size ?? 128),
+    timeoutSeconds: Number(f.timeout ?? 3),
     reservedConcurrency:
       f.reserved_concurrent_executions === undefined || f.reserved_concurrent_executions < 0 ? undefined : Number(f.reserved_concurrent_executions),
     env: (f.environment?.variables ?? {}) as Record<string, string>,
@@ -174,7 +175,7 @@ export function readStage(json: TerraformJson) {
   };
 }
 
-type Stage = ReturnType<typeof readStage>;
+export type Stage = ReturnType<typeof readStage>;
 type Clients = { sqs: AwsClient; sfn: AwsClient; ddb: AwsClient; lambda: AwsClient };
 
 /** What the wiring of one run shares. */

@@ -159,12 +159,29 @@ export class VirtualClock {
         if (this.stopped) return;
         this.elapsed = next;
       }
-      while (this.heap.length > 0 && this.heap[0].at <= this.elapsed) {
-        const timer = this.pop()!;
-        if (timer.cancelled) continue;
-        this.byId.delete(timer.seq);
-        timer.fn(...timer.args);
-      }
+      this.fireDue();
+    }
+  }
+
+  /**
+   * One step of time, for a caller that decides when time moves (the explorer): jumps to the next live timer and
+   * fires every timer due then. False when no timer is left.
+   */
+  advance(): boolean {
+    const next = this.nextTimerAt();
+    if (next === undefined) return false;
+    this.elapsed = Math.max(this.elapsed, next);
+    this.fireDue();
+    return true;
+  }
+
+  /** Fires every timer due at or before now, in order, without moving time. */
+  fireDue(): void {
+    while (this.heap.length > 0 && this.heap[0].at <= this.elapsed) {
+      const timer = this.pop()!;
+      if (timer.cancelled) continue;
+      this.byId.delete(timer.seq);
+      timer.fn(...timer.args);
     }
   }
 

@@ -99,7 +99,7 @@ export function errorName(type: string): string {
  * meanwhile conflicts (TransactionConflict), as DynamoDB does while a transaction is under way. DynamoDB does not
  * publish the duration; its transactions take tens of milliseconds ("Amazon DynamoDB Transactions: how it works").
  */
-const TRANSACTION_HOLD_MS = 20;
+export const TRANSACTION_HOLD_MS = 20;
 /** ClientRequestToken: a repeat within 10 minutes returns the first result ("TransactWriteItems", idempotency). */
 const IDEMPOTENCY_WINDOW_MS = 10 * 60_000;
 /** Per item key (one partition): "each individual partition is limited to 1,000 write units per second" and 3,000 read units. */
@@ -172,6 +172,11 @@ export class DynamoDb implements DynamoDbApi {
   constructor(
     private readonly clock: Pick<VirtualClock, 'track' | 'now' | 'sleep'>,
     private readonly recorder: Pick<Recorder, 'count'>,
+    /**
+     * How long a transaction holds its items. The explorer sets 0: it makes conflicts itself, as a fault at a call of
+     * its choosing, and a hold on its clock (which moves only when it says) would conflict every later write.
+     */
+    private readonly transactionHoldMs = TRANSACTION_HOLD_MS,
   ) {}
 
   /**
@@ -312,7 +317,7 @@ export class DynamoDb implements DynamoDbApi {
     const reasons = parts.map((p, i) => this.cancellationReason(p, existing[i], now));
     // It holds what it could take: not the items another transaction holds (their hold stays as it is).
     parts.forEach((p, i) => {
-      if (reasons[i].Code !== 'TransactionConflict') this.heldUntil.set(p.itemId, Math.max(this.heldUntil.get(p.itemId) ?? -1, now + TRANSACTION_HOLD_MS));
+      if (reasons[i].Code !== 'TransactionConflict') this.heldUntil.set(p.itemId, Math.max(this.heldUntil.get(p.itemId) ?? -1, now + this.transactionHoldMs));
     });
     if (reasons.some((r) => r.Code !== 'None')) throw this.cancelled(parts.length, reasons);
     await this.commit(parts, existing);
@@ -394,7 +399,7 @@ export class DynamoDb implements DynamoDbApi {
       (output) => ({ output }),
       (error: unknown) => ({ error }),
     );
-    await this.clock.sleep(TRANSACTION_HOLD_MS);
+    if (this.transactionHoldMs > 0) await this.clock.sleep(this.transactionHoldMs);
     if ('error' in settled) throw settled.error;
     return settled.output;
   }

@@ -49,7 +49,7 @@ export class SqsEmulator {
   private queues = new Map<string, Queue>();
   private seq = 0;
   /** Called when a message is moved to a DLQ by the redrive policy. */
-  onMessageMoved?: (queueName: string, messageBody: string, reason: string) => void;
+  onMessageMoved?: (queueName: string, messageBody: string, reason: string, messageId: string) => void;
   /** Called for every message sent to a queue (including redrive moves). */
   onSend?: (queueName: string, messageBody: string, attributes: Record<string, { DataType: string; StringValue?: string }>) => void;
 
@@ -91,6 +91,10 @@ export class SqsEmulator {
         return this.batch(input.Entries, (entry) => this.changeVisibility(input.QueueUrl, entry.ReceiptHandle, entry.VisibilityTimeout));
       case 'GetQueueAttributesCommand':
         return { Attributes: this.attributes(input.QueueUrl) };
+      case 'GetQueueUrlCommand':
+        if (!this.queues.has(input.QueueName))
+          throw new AwsError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist for this wsdl version.', false);
+        return { QueueUrl: queueUrl(input.QueueName) };
       default:
         throw new AwsError('InvalidAction', `the SQS twin does not implement ${command.constructor.name}`, false);
     }
@@ -123,6 +127,11 @@ export class SqsEmulator {
       else if (message.state === 'delayed') delayed++;
     }
     return { visible: queue.byId.size - inflight - delayed, inflight, delayed, total: queue.byId.size };
+  }
+
+  /** Every message in a queue as it stands (for the explorer's invariants): id, body, state, attributes, receives. */
+  messages(url: string): Array<Readonly<Pick<Message, 'id' | 'body' | 'state' | 'attributes' | 'receiveCount'>>> {
+    return [...this.queue(url).byId.values()];
   }
 
   /** Bodies of every message in a queue (for the report's DLQ accounting and tests). */
@@ -175,7 +184,7 @@ export class SqsEmulator {
         queue.byId.delete(message.id);
         const dlqUrl = queueUrl(redrive.deadLetterQueueName);
         this.sendMessage(dlqUrl, message.body, 0, message.attributes);
-        this.onMessageMoved?.(redrive.deadLetterQueueName, message.body, 'maxReceiveCount');
+        this.onMessageMoved?.(redrive.deadLetterQueueName, message.body, 'maxReceiveCount', message.id);
         continue;
       }
       message.receiveCount++;

@@ -72,7 +72,7 @@ interface SfnDeps {
   dynamodb: DynamoDbApi;
   lambda: LambdaEmulator;
   /** For `sqs:sendMessage` (the state machine's own requeue); absent in designs that send nothing. */
-  sqs?: { sendMessage(url: string, body: string, delaySeconds?: number): unknown };
+  sqs?: { sendMessage(url: string, body: string, delaySeconds?: number, attributes?: Record<string, { DataType: string; StringValue?: string }>): unknown };
 }
 
 type Handler = (input: any, execution: ExecutionInfo) => Promise<unknown>;
@@ -155,7 +155,12 @@ const TASK_HANDLERS: Readonly<Record<string, HandlerFactory>> = {
     if (!sqs) throw new Error(`state ${stateName}: this world has no SQS for ${arn}`);
     // The optimized integration sends a JSON MessageBody as its serialization.
     return async (input) =>
-      sqs.sendMessage(input.QueueUrl, typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody), input.DelaySeconds);
+      sqs.sendMessage(
+        input.QueueUrl,
+        typeof input.MessageBody === 'string' ? input.MessageBody : JSON.stringify(input.MessageBody),
+        input.DelaySeconds,
+        input.MessageAttributes,
+      );
   },
   [resource(INTEGRATIONS.lambdaInvoke)]: lambdaTask,
 };
@@ -398,7 +403,7 @@ function iterationOf(execution: ExecutionInfo, event: any): MapIterationInfo {
 }
 
 /** How an execution the library ended with an error ends on AWS: over the history limit, aborted, timed out or failed. */
-function endOf(error: any, history: { exceeded: boolean; limit: number }): [ExecutionInfo['status'], { error?: string; cause?: string }] {
+export function endOf(error: any, history: { exceeded: boolean; limit: number }): [ExecutionInfo['status'], { error?: string; cause?: string }] {
   if (history.exceeded) return ['FAILED', { error: 'States.Runtime', cause: `The execution reached the maximum number of history events (${history.limit}).` }];
   if (error?.name === 'ExecutionAbortedError') return ['ABORTED', {}];
   if (error?.name === 'ExecutionTimeoutError') return ['TIMED_OUT', { error: 'States.Timeout' }];
@@ -411,7 +416,7 @@ export function taskStates(definition: { States: Record<string, any> }): Array<{
   return [...eachState(definition)].filter(({ state }) => state.Type === 'Task').map(({ name, state }) => ({ name, resource: state.Resource }));
 }
 
-function withAwsTaskTimeouts<T extends { States: Record<string, any> }>(definition: T): T {
+export function withAwsTaskTimeouts<T extends { States: Record<string, any> }>(definition: T): T {
   for (const { state } of eachState(definition)) {
     if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = 99_999_999;
   }
@@ -436,6 +441,6 @@ function describe(execution: ExecutionInfo) {
  * A JSON clone. Not structuredClone: under jest that returns objects of the outer realm, and
  * aws-local-stepfunctions only evaluates `.$` keys inside objects whose prototype is its own realm's Object.prototype.
  */
-function cloneJson<T>(value: T): T {
+export function cloneJson<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }

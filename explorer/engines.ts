@@ -1,0 +1,264 @@
+/**
+ * What the explorer's actors run against, besides the twin's DynamoDB and SQS: a Step Functions front that runs the
+ * synthesized state machine through aws-local-stepfunctions, and a stand-in for ECS whose RunTask answers as the
+ * scheduler chooses. ECS's control plane is the one part no engine here covers: the stand-in only keeps which task
+ * runs for which job and when it stops, from ECS's documented behaviour (a stopped task gets SIGTERM, then SIGKILL
+ * after the container's stop timeout).
+ */
+import { executionArnOf } from '../functions/jobs';
+import { CAPACITY_MESSAGE, jobIdOf as runTaskJobId, VCPU_LIMIT_MESSAGE } from '../twin/engines/ecs';
+import type { VirtualClock } from '../twin/engines/clock';
+import { AwsError } from '../twin/engines/errors';
+import { loadLocalStepFunctions, type StateMachineConstructor } from '../twin/engines/local-sfn';
+import { cloneJson, endOf, taskStates, withAwsTaskTimeouts } from '../twin/engines/stepfunctions';
+import type { Rng } from '../twin/engines/random';
+import type { RunTaskOutcome } from './gates';
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface Execution {
+  readonly name: string;
+  readonly arn: string;
+  readonly input: string;
+  readonly jobIds: readonly string[];
+  status: ExecutionStatus;
+  readonly startDate: number;
+  stopDate?: number;
+  error?: string;
+  cause?: string;
+  abort?: () => void;
+}
+
+/**
+ * aws-local-stepfunctions bound once per process to whichever world runs now: its timers, `Date` and jitter go to
+ * that world's clock and generator. Loading the library's bundle costs tens of milliseconds; a world costs less.
+ */
+export class LibraryBinding {
+  current: { clock: VirtualClock; rng: Rng } | undefined;
+  readonly StateMachine: StateMachineConstructor;
+
+  constructor() {
+    const world = () => {
+      if (!this.current) throw new Error('explorer: the state machine library ran outside a world');
+      return this.current;
+    };
+    const clock = {
+      now: () => world().clock.now(),
+      setTimeout: (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => world().clock.setTimeout(fn, ms, ...args),
+      clearTimeout: (handle: Parameters<VirtualClock['clearTimeout']>[0]) => world().clock.clearTimeout(handle),
+      dateClass(): DateConstructor {
+        const now = () => world().clock.now();
+        class BoundDate extends Date {
+          constructor(...args: unknown[]) {
+            if (args.length === 0) super(now());
+            else super(...(args as [string | number | Date]));
+          }
+          static now(): number {
+            return now();
+          }
+        }
+        return BoundDate as unknown as DateConstructor;
+      },
+    };
+    this.StateMachine = loadLocalStepFunctions(clock as unknown as VirtualClock, () => world().rng()).StateMachine;
+  }
+
+  /** The definition as Step Functions runs it (a Task without a timeout has none), and its Task states. */
+  machine(definition: { StartAt: string; States: Record<string, unknown> }) {
+    const runnable = withAwsTaskTimeouts(cloneJson(definition) as { StartAt: string; States: Record<string, any> });
+    return {
+      machine: new this.StateMachine(runnable as never, { validationOptions: { noValidate: true } }),
+      tasks: taskStates(runnable),
+    };
+  }
+}
+
+type TaskHandler = (input: any) => Promise<unknown>;
+
+/**
+ * StartExecution, DescribeExecution and ListExecutions over the library, with Step Functions' name rules: the same
+ * name and input while the execution runs is the same execution; any other reuse, open or closed, is
+ * ExecutionAlreadyExists (names stay taken for 90 days).
+ */
+export class StepFunctionsFront {
+  readonly executions = new Map<string, Execution>();
+
+  constructor(
+    private readonly stateMachineArn: string,
+    private readonly machine: ReturnType<LibraryBinding['machine']>,
+    private readonly clock: VirtualClock,
+    private readonly hooks: {
+      /** The Task states' handlers of one execution (each waits at a gate of that execution). */
+      handlers(execution: Execution): Record<string, TaskHandler>;
+      started(execution: Execution): void;
+      ended(execution: Execution): void;
+    },
+  ) {}
+
+  async send(command: { constructor: { name: string }; input: any }): Promise<any> {
+    const input = command.input;
+    switch (command.constructor.name) {
+      case 'StartExecutionCommand':
+        return this.start(input.name, input.input ?? '{}');
+      case 'DescribeExecutionCommand': {
+        const execution = this.executions.get(input.executionArn);
+        if (!execution) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${input.executionArn}'`, false);
+        return {
+          executionArn: execution.arn,
+          name: execution.name,
+          status: execution.status,
+          input: execution.input,
+          startDate: new Date(execution.startDate),
+          stopDate: execution.stopDate !== undefined ? new Date(execution.stopDate) : undefined,
+          error: execution.error,
+          cause: execution.cause,
+        };
+      }
+      case 'ListExecutionsCommand':
+        return {
+          executions: [...this.executions.values()]
+            .filter((e) => input.statusFilter === undefined || e.status === input.statusFilter)
+            .map((e) => ({ executionArn: e.arn, name: e.name, status: e.status, startDate: new Date(e.startDate) })),
+        };
+      default:
+        throw new AwsError('InvalidAction', `the explorer's Step Functions does not run ${command.constructor.name}`, false);
+    }
+  }
+
+  private start(name: string, text: string) {
+    const arn = executionArnOf(this.stateMachineArn, name);
+    const existing = this.executions.get(arn);
+    if (existing) {
+      if (existing.status === 'RUNNING' && existing.input === text) return { executionArn: arn, startDate: new Date(existing.startDate) };
+      throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`, false);
+    }
+    const parsed = JSON.parse(text) as { jobs?: Array<{ jobId: string }> };
+    const execution: Execution = {
+      name,
+      arn,
+      input: text,
+      jobIds: (parsed.jobs ?? []).map((j) => j.jobId),
+      status: 'RUNNING',
+      startDate: this.clock.now(),
+    };
+    this.executions.set(arn, execution);
+    this.hooks.started(execution);
+    const run = this.machine.machine.run(parsed, {
+      overrides: { taskResourceLocalHandlers: this.hooks.handlers(execution) },
+      context: { Execution: { Id: arn, Name: name } },
+    } as never) as unknown as { result: Promise<unknown>; abort(): void };
+    execution.abort = () => run.abort();
+    run.result.then(
+      () => this.end(execution, 'SUCCEEDED', {}),
+      (error: unknown) => {
+        const [status, details] = endOf(error, { exceeded: false, limit: Infinity });
+        this.end(execution, status, details);
+      },
+    );
+    return { executionArn: arn, startDate: new Date(execution.startDate) };
+  }
+
+  private end(execution: Execution, status: ExecutionStatus, details: { error?: string; cause?: string }) {
+    if (execution.status !== 'RUNNING') return;
+    execution.status = status;
+    execution.stopDate = this.clock.now();
+    execution.error = details.error;
+    execution.cause = details.cause;
+    this.hooks.ended(execution);
+  }
+
+  /** StopExecution: the execution ends ABORTED; its running Task states are cancelled. */
+  stop(execution: Execution): void {
+    execution.abort?.();
+  }
+
+  taskStates() {
+    return this.machine.tasks;
+  }
+}
+
+export interface Task {
+  readonly jobId: string;
+  readonly execution: string;
+  readonly startedAt: number;
+  /** When the container exits on its own. */
+  readonly endsAt: number;
+  /** When ECS has stopped it after a StopTask (SIGTERM, then SIGKILL after the stop timeout). */
+  stoppedAt?: number;
+}
+
+/** RunTask (.sync) as the scheduler decides it ends; the tasks that run, and until when. */
+export class EcsStandIn {
+  readonly tasks: Task[] = [];
+  private seq = 0;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly settings: { taskSeconds: number; stopTimeoutSeconds: number; vcpu: number },
+    private readonly hooks: { started(jobId: string, execution: string): void; exited(jobId: string, code: number): void },
+  ) {}
+
+  /** The tasks that hold vCPU now (running, or stopping after StopTask). */
+  running(): Task[] {
+    const now = this.clock.now();
+    return this.tasks.filter((t) => now < Math.min(t.endsAt, t.stoppedAt ?? Infinity));
+  }
+
+  /** RunTask .sync for `parameters` ending as `outcome`: the task's description, or the error Step Functions raises. */
+  runTaskSync(parameters: Record<string, unknown>, execution: string, outcome: RunTaskOutcome): Promise<unknown> {
+    const jobId = runTaskJobId(parameters) ?? 'unknown';
+    switch (outcome) {
+      case 'capacity':
+        return Promise.reject(new AwsError('AmazonECS.Unknown', JSON.stringify({ Failures: [{ Reason: CAPACITY_MESSAGE }], Tasks: [] })));
+      case 'vcpu-limit':
+        return Promise.reject(new AwsError('ECS.AmazonECSException', VCPU_LIMIT_MESSAGE));
+      case 'throttled':
+        return Promise.reject(new AwsError('ECS.AmazonECSException', 'Rate exceeded'));
+    }
+    const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/explorer/${++this.seq}`;
+    this.hooks.started(jobId, execution);
+    const task: Task = { jobId, execution, startedAt: this.clock.now(), endsAt: this.clock.now() + this.settings.taskSeconds * 1000 };
+    this.tasks.push(task);
+    const exitCode = outcome === 'exit0' ? 0 : outcome === 'exit75' ? 75 : 65;
+    return new Promise((resolve, reject) =>
+      this.clock.setTimeout(() => {
+        if (task.stoppedAt === undefined) this.hooks.exited(jobId, exitCode);
+        const described = {
+          TaskArn: taskArn,
+          LastStatus: 'STOPPED',
+          StopCode: 'EssentialContainerExited',
+          Containers: [{ Name: 'worker', ExitCode: exitCode }],
+        };
+        if (exitCode === 0) resolve(described);
+        else reject(new AwsError('States.TaskFailed', JSON.stringify(described)));
+      }, this.settings.taskSeconds * 1000),
+    );
+  }
+
+  /** The execution ended while its tasks ran: Step Functions stops them; each is gone after its stop timeout. */
+  stopTasksOf(execution: string): void {
+    const stoppedAt = this.clock.now() + this.settings.stopTimeoutSeconds * 1000;
+    for (const task of this.tasks)
+      if (task.execution === execution && task.stoppedAt === undefined && task.endsAt > this.clock.now()) task.stoppedAt = stoppedAt;
+  }
+}
+
+/** Service Quotas and AWS/Usage for the capacity reader: the stage's quota, and the vCPU its tasks hold (per minute). */
+export function accountFront(quotaVcpu: number, usedVcpu: () => number, clock: VirtualClock) {
+  return {
+    async send(command: { constructor: { name: string }; input: any }): Promise<any> {
+      switch (command.constructor.name) {
+        case 'GetServiceQuotaCommand':
+          return { Quota: { ServiceCode: 'fargate', QuotaCode: command.input.QuotaCode, Value: quotaVcpu } };
+        case 'GetAWSDefaultServiceQuotaCommand':
+          return { Quota: { ServiceCode: 'fargate', QuotaCode: command.input.QuotaCode, Value: quotaVcpu } };
+        case 'GetMetricDataCommand': {
+          const minute = Math.floor(clock.now() / 60_000) * 60_000 - 60_000;
+          return { MetricDataResults: [{ Id: 'usage', Values: [usedVcpu()], Timestamps: [new Date(minute)] }] };
+        }
+        default:
+          throw new AwsError('InvalidAction', `the explorer's account does not answer ${command.constructor.name}`, false);
+      }
+    },
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The stage the explorer runs: dev's configuration made small enough to explore (one or two tasks' budget, batches of
+ * one or two, short tasks and few retries), validated by the stage schema and synthesized like any stage, so the state
+ * machine, the functions' settings and the queues are the ones that would deploy with those values.
+ */
+import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../environments';
+import {
+  capacitySettingsFromEnv,
+  configurePoolSettingsFromEnv,
+  dispatcherSettingsFromEnv,
+  janitorSettingsFromEnv,
+  type CapacitySettings,
+  type ConfigurePoolSettings,
+  type DispatcherSettings,
+  type JanitorSettings,
+} from '../functions/environment';
+import { readStage, synthesize, type Stage } from '../twin/designs/sluice';
+
+/** What a configuration of the explorer sets; everything else is the dev stage's. */
+export interface StageShape {
+  /** Concurrent 1-vCPU tasks the budget holds. */
+  readonly budgetTasks: number;
+  readonly jobsPerExecution: number;
+  readonly mapMaxConcurrency: number;
+  /** The schema's lowest delay: a capacity requeue visible again after 1 s makes the return's race as wide as it gets. */
+  readonly capacityRetryDelaySeconds: number;
+  readonly batchWindowSeconds: number;
+}
+
+export const DEFAULT_SHAPE: StageShape = {
+  budgetTasks: 2,
+  jobsPerExecution: 2,
+  mapMaxConcurrency: 2,
+  capacityRetryDelaySeconds: 1,
+  batchWindowSeconds: 0,
+};
+
+export interface ExplorerStage {
+  readonly config: EnvironmentConfig;
+  readonly stage: Stage;
+  readonly dispatcher: DispatcherSettings;
+  readonly janitor: JanitorSettings;
+  readonly capacity: CapacitySettings;
+  readonly configurePool: ConfigurePoolSettings;
+  /** What `terraform apply` seeds the pool with. */
+  readonly seed: { budgetVcpu: number; ratePerSecond: number; burst: number };
+  /** The Lambda timeouts (a run past it is killed) and the janitor's schedule, as synthesized. */
+  readonly dispatcherTimeoutMs: number;
+  readonly janitorTimeoutMs: number;
+  readonly janitorPeriodMs: number;
+}
+
+export function explorerConfig(shape: StageShape): EnvironmentConfig {
+  const dev = ENVIRONMENT_INPUTS.dev;
+  return validateEnvironment('dev', {
+    ...dev,
+    capacity: {
+      ...dev.capacity,
+      vcpuBudget: shape.budgetTasks,
+      jobsPerExecution: shape.jobsPerExecution,
+      mapMaxConcurrency: shape.mapMaxConcurrency,
+      launchRatePerSecond: 2,
+      launchBurst: 4,
+      batchWindowSeconds: shape.batchWindowSeconds,
+      capacityRetryDelaySeconds: shape.capacityRetryDelaySeconds,
+    },
+    task: { ...dev.task, timeoutSeconds: 300 },
+    retry: {
+      ecsApi: { intervalSeconds: 2, maxAttempts: 2, backoffRate: 2, maxDelaySeconds: 10 },
+      taskFailed: { intervalSeconds: 5, maxAttempts: 1, backoffRate: 2, maxDelaySeconds: 10 },
+    },
+  } as typeof dev);
+}
+
+/** Synthesizes the explorer's stage (seconds: once per process) and reads what the actors need from it. */
+export function explorerStage(shape: StageShape = DEFAULT_SHAPE): ExplorerStage {
+  const config = explorerConfig(shape);
+  const stage = readStage(synthesize(config));
+  return {
+    config,
+    stage,
+    dispatcher: dispatcherSettingsFromEnv(stage.dispatcher.env),
+    janitor: janitorSettingsFromEnv(stage.janitor.env),
+    capacity: capacitySettingsFromEnv(stage.capacity.env),
+    configurePool: configurePoolSettingsFromEnv(stage.configurePool.env),
+    seed: stage.configurePool.seed as ExplorerStage['seed'],
+    dispatcherTimeoutMs: stage.dispatcher.timeoutSeconds * 1000,
+    janitorTimeoutMs: stage.janitor.timeoutSeconds * 1000,
+    janitorPeriodMs: janitorPeriodSeconds(stage) * 1000,
+  };
+}
+
+/** The janitor's schedule: the scheduled rule that targets it. */
+function janitorPeriodSeconds(stage: Stage): number {
+  const rule = stage.rules.find((r) => r.everySeconds !== undefined && r.targets.some((t) => t.kind === 'function' && t.functionName === stage.janitor.name));
+  if (!rule?.everySeconds) throw new Error('explorer: the synthesized stage has no schedule for the janitor');
+  return rule.everySeconds;
+}
