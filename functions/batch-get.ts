@@ -1,30 +1,41 @@
 /** BatchGetItem for any number of keys of one table. */
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
-import { chunks, type AwsClient } from './runtime';
+import { chunks, systemClock, type AwsClient, type Clock } from './runtime';
 
 /** The most keys one BatchGetItem takes. */
 const BATCH_GET_LIMIT = 100;
+/** Calls per page before giving up on keys DynamoDB keeps leaving unprocessed (it does when throttled). */
+const UNPROCESSED_TRIES = 8;
+const UNPROCESSED_BASE_DELAY_MS = 25;
 
 /**
- * The items of `keys` in `table`, in BatchGetItem's pages of 100, retrying what DynamoDB left unprocessed; in no
- * particular order, and none for a key with no item.
+ * The items of `keys` in `table`, in BatchGetItem's pages of 100; in no particular order, and none for a key with no
+ * item. Keys DynamoDB leaves unprocessed (a throttled partition, the 16 MB answer limit) are asked again after a
+ * jittered, doubling pause, as the API reference asks; still unprocessed after a few tries, the read fails.
  */
 export async function batchGetItems(
   ddb: AwsClient,
   table: string,
   keys: ReadonlyArray<Record<string, unknown>>,
   options: { readonly ConsistentRead?: boolean; readonly ProjectionExpression?: string } = {},
+  sleep: Clock['sleep'] = systemClock.sleep,
 ): Promise<Array<Record<string, unknown>>> {
   const items: Array<Record<string, unknown>> = [];
   for (const page of chunks(keys, BATCH_GET_LIMIT)) {
     let request: Record<string, unknown> | undefined = { [table]: { Keys: page, ...options } };
-    while (request) {
+    for (let tries = 1; request; tries++) {
       const { Responses, UnprocessedKeys } = (await ddb.send(new BatchGetCommand({ RequestItems: request as never }))) as {
         Responses?: Record<string, Array<Record<string, unknown>>>;
         UnprocessedKeys?: Record<string, unknown>;
       };
       items.push(...(Responses?.[table] ?? []));
       request = UnprocessedKeys && Object.keys(UnprocessedKeys).length > 0 ? UnprocessedKeys : undefined;
+      if (!request) break;
+      if (tries >= UNPROCESSED_TRIES) {
+        const left = (request[table] as { Keys?: unknown[] } | undefined)?.Keys?.length ?? 0;
+        throw Object.assign(new Error(`BatchGetItem on ${table}: ${left} key(s) still unprocessed after ${tries} tries`), { name: 'UnprocessedKeys' });
+      }
+      await sleep(Math.ceil(Math.random() * UNPROCESSED_BASE_DELAY_MS * 2 ** tries));
     }
   }
   return items;

@@ -213,7 +213,7 @@ async function startingState(deps: Run, item: Omit<PoolState, 'releasedVcpu'>, s
   const { ddb, clock, settings } = deps;
   const consistent = deps.wake !== undefined;
   const at = clock.now();
-  const pool = { ...item, releasedVcpu: await readReleased(ddb, settings.tableName, consistent) };
+  const pool = { ...item, releasedVcpu: await readReleased(ddb, settings.tableName, consistent, (ms) => clock.sleep(ms)) };
   const state: RunState = { pool, releasedFresh: true, consistentReadAt: consistent ? at : undefined, batchOpenedAt: undefined };
   if (!(await reclaimUnstartedBatch(deps, pool, log))) return state;
   summary.reclaimed++;
@@ -249,7 +249,7 @@ async function rereadOrStop(deps: Run, state: RunState, limitedBy: 'budget' | 'a
 
 async function rereadReleased(deps: Run, state: RunState, consistent = false): Promise<void> {
   const at = deps.clock.now();
-  state.pool = { ...state.pool, releasedVcpu: await readReleased(deps.ddb, deps.settings.tableName, consistent) };
+  state.pool = { ...state.pool, releasedVcpu: await readReleased(deps.ddb, deps.settings.tableName, consistent, (ms) => deps.clock.sleep(ms)) };
   state.releasedFresh = true;
   state.consistentReadAt = consistent ? at : undefined;
 }

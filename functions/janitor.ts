@@ -9,13 +9,15 @@
  * - its execution never started (the dispatcher died between admission and StartExecution) and the grace period
  *   passed → its leases are given back; the jobs' intake messages were never deleted, so they come back alone.
  * Then it reconciles: the vCPU in use (admitted − released) against the leases the live batches hold, repairing a
- * difference in one transaction that holds only if nothing changed meanwhile. It wakes the dispatcher if it freed anything.
+ * difference in one transaction that holds only if nothing changed since before the records were read. It wakes the
+ * dispatcher if it freed anything.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { batchGetItems } from './batch-get';
 import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord } from './batches';
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { executionArnOf } from './jobs';
@@ -90,7 +92,11 @@ export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<Ja
   return summary;
 }
 
-/** Settles the ended execution's batch first, then every batch no release will come for; reconciles; wakes the dispatcher. */
+/**
+ * Settles the ended execution's batch first, then every batch no release will come for; reconciles; wakes the
+ * dispatcher. A batch that cannot be settled now (an error) is left to the next sweep, and the others are settled
+ * all the same; the sweep then fails, so the error is seen.
+ */
 async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSummary, log: Log): Promise<void> {
   const { sfn, ddb, clock, settings } = deps;
   const first = endedExecutionOf(event);
@@ -101,25 +107,35 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
   }
 
   const releasedForTheEvent = summary.released;
+  // Read before the batch records: an admission after this read changes it and cancels any repair; one before it
+  // has its record in the scan below. Either way no admission is half-seen.
+  const admittedBefore = await readAdmittedVcpu(deps);
   const records = await scanBatchRecords(ddb, settings.batchesTableName);
   summary.batches = records.length;
   const running = await runningExecutions(sfn, settings.stateMachineArn);
   const live: BatchRecord[] = [];
+  const errors: Error[] = [];
   for (const record of records) {
-    if (running.has(record.execution)) {
-      live.push(record);
-      continue;
+    try {
+      if (running.has(record.execution)) {
+        live.push(record);
+        continue;
+      }
+      const state = await executionState(sfn, executionArnOf(settings.stateMachineArn, record.execution));
+      if (state.kind === 'running' || (state.kind === 'missing' && clock.now() - record.admittedAt < settings.startGraceMs)) {
+        live.push(record); // running, or the dispatcher may be starting it right now
+        continue;
+      }
+      await settle(deps, record, state, summary, log);
+    } catch (error) {
+      errors.push(error as Error);
+      log({ event: 'batchNotSettled', batch: record.execution, error: (error as Error).name, message: (error as Error).message });
     }
-    const state = await executionState(sfn, executionArnOf(settings.stateMachineArn, record.execution));
-    if (state.kind === 'running' || (state.kind === 'missing' && clock.now() - record.admittedAt < settings.startGraceMs)) {
-      live.push(record); // running, or the dispatcher may be starting it right now
-      continue;
-    }
-    await settle(deps, record, state, summary, log);
   }
   summary.sweptLeases = summary.released - releasedForTheEvent;
   summary.stillRunning = live.reduce((n, r) => n + r.jobs.length, 0);
-  await reconcile(deps, live, summary, log);
+  // Leases of a batch that could not be settled are held but not counted as live: no repair on such a count.
+  if (errors.length === 0 && admittedBefore !== undefined) await reconcile(deps, admittedBefore, live, summary, log);
 
   // Room came back (leases given back, or a counter repaired that overstated what is in use): admit into it now.
   if (summary.released > 0 || (summary.repaired && (summary.drift ?? 0) > 0)) {
@@ -127,6 +143,8 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
       new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }),
     );
   }
+  if (errors.length > 0)
+    throw new Error(`${errors.length} batch(es) could not be settled this sweep (the next sweep tries again): ${errors[0].name}: ${errors[0].message}`);
 }
 
 /** Gives back every lease the batch still holds; then the batch is settled and its record goes. */
@@ -142,6 +160,7 @@ async function settle(
     ddb,
     settings.tableName,
     record.jobs.map((j) => j.jobId),
+    (ms) => deps.clock.sleep(ms),
   );
   for (const job of record.jobs) {
     const row = rows.get(job.jobId);
@@ -186,43 +205,43 @@ async function settle(
   summary.settled++;
 }
 
-/** What the counters say: POOL's admitted vCPU and each released shard that exists, as read (consistently). */
-interface Counters {
-  /** As stored, not coerced: the repair's condition compares it unchanged. */
-  readonly admittedVcpu: number;
+/** The released shards that exist, as read (consistently): the repair is conditioned on exactly these values. */
+interface Shards {
   readonly shards: ReadonlyMap<string, number>;
   /** Σ released over the shards. */
   readonly released: number;
 }
 
+/** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged); undefined with no pool yet. */
+async function readAdmittedVcpu(deps: JanitorDeps): Promise<number | undefined> {
+  const { Item } = await deps.ddb.send(
+    new GetCommand({ TableName: deps.settings.tableName, Key: POOL_KEY, ConsistentRead: true, ProjectionExpression: 'admittedVcpu' }),
+  );
+  return Item ? (Item.admittedVcpu ?? 0) : undefined;
+}
+
 /**
  * The counters against the leases: in use = admitted − Σ released must equal what the live batches' leases hold.
- * A difference (a counter edited by hand, a write lost to a bug) is logged and repaired; the sweep's summary carries it.
+ * `admittedBefore` was read before the batch records were scanned, the shards and the leases are read now: a
+ * release meanwhile is in both, an admission meanwhile cancels the repair. A difference (a counter edited by hand, a
+ * write lost to a bug) is logged and repaired; the sweep's summary carries it.
  */
-async function reconcile(deps: JanitorDeps, live: readonly BatchRecord[], summary: JanitorRunSummary, log: Log): Promise<void> {
-  const counters = await readCounters(deps);
-  if (!counters) return; // no pool configured yet: nothing to measure against
+async function reconcile(deps: JanitorDeps, admittedBefore: number, live: readonly BatchRecord[], summary: JanitorRunSummary, log: Log): Promise<void> {
+  const shards = await readShards(deps);
   const held = await heldByLeases(deps, live);
-  const inUse = Number(counters.admittedVcpu ?? 0) - counters.released;
+  const inUse = Number(admittedBefore) - shards.released;
   // Rounded to a millionth: sums of fractional vCPU carry floating-point error, which is not drift.
   const drift = Math.round((inUse - held) * 1e6) / 1e6;
   summary.drift = drift;
   if (drift === 0) return;
   log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held, driftVcpu: drift });
-  await repairCounters(deps, counters, held, drift, summary, log);
+  await repairCounters(deps, admittedBefore, shards, held, drift, summary, log);
 }
 
-/** POOL and every released shard, read consistently: the repair is conditioned on exactly these values. */
-async function readCounters(deps: JanitorDeps): Promise<Counters | undefined> {
-  const { ddb, settings } = deps;
-  const { Item: pool } = await ddb.send(new GetCommand({ TableName: settings.tableName, Key: POOL_KEY, ConsistentRead: true }));
-  if (!pool) return undefined;
-  const { Responses } = await ddb.send(new BatchGetCommand({ RequestItems: { [settings.tableName]: { Keys: releasedShardKeys(), ConsistentRead: true } } }));
-  const shards = new Map<string, number>(
-    ((Responses?.[settings.tableName] ?? []) as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, Number(s.releasedVcpu)]),
-  );
-  const released = [...shards.values()].reduce((a, b) => a + b, 0);
-  return { admittedVcpu: pool.admittedVcpu, shards, released };
+async function readShards(deps: JanitorDeps): Promise<Shards> {
+  const items = await batchGetItems(deps.ddb, deps.settings.tableName, releasedShardKeys(), { ConsistentRead: true }, (ms) => deps.clock.sleep(ms));
+  const shards = new Map<string, number>((items as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, s.releasedVcpu]));
+  return { shards, released: [...shards.values()].reduce((a, b) => a + Number(b), 0) };
 }
 
 /** The vCPU the live batches' leases hold, read from their jobs' ledger rows (a row leased to another batch is not theirs). */
@@ -232,6 +251,7 @@ async function heldByLeases(deps: JanitorDeps, live: readonly BatchRecord[]): Pr
     ddb,
     settings.tableName,
     live.flatMap((r) => r.jobs.map((j) => j.jobId)),
+    (ms) => deps.clock.sleep(ms),
   );
   const liveBatches = new Set(live.map((r) => r.execution));
   let held = 0;
@@ -240,15 +260,23 @@ async function heldByLeases(deps: JanitorDeps, live: readonly BatchRecord[]): Pr
 }
 
 /**
- * Applies the drift to the first released shard in one transaction that re-checks every counter it read: a change
- * meanwhile (an admission, a release) cancels it, and the next sweep measures again rather than repair on stale counts.
+ * Corrects the counters in one transaction that re-checks every counter it read: a change meanwhile (an admission,
+ * a release) cancels it, and the next sweep measures again rather than repair on stale counts.
  */
-async function repairCounters(deps: JanitorDeps, counters: Counters, held: number, drift: number, summary: JanitorRunSummary, log: Log): Promise<void> {
+async function repairCounters(
+  deps: JanitorDeps,
+  admittedBefore: number,
+  shards: Shards,
+  held: number,
+  drift: number,
+  summary: JanitorRunSummary,
+  log: Log,
+): Promise<void> {
   try {
     await deps.ddb.send(
       new TransactWriteCommand({
-        ClientRequestToken: requestToken('reconcile', counters.admittedVcpu, counters.released, held),
-        TransactItems: repairItems(deps.settings.tableName, counters, drift),
+        ClientRequestToken: requestToken('reconcile', admittedBefore, shards.released, held),
+        TransactItems: repairItems(deps.settings.tableName, admittedBefore, shards, drift),
       }),
     );
     summary.repaired = true;
@@ -260,34 +288,41 @@ async function repairCounters(deps: JanitorDeps, counters: Counters, held: numbe
 }
 
 /**
- * The repair's items: POOL unchanged, every other shard unchanged (or still absent), and the first shard updated
- * by the drift. Any one shard can take the correction, since only Σ released counts.
+ * The repair's items. Both counters only ever grow (a stale read of released then only overstates what is in use),
+ * and so does a repair: too much counted in use (drift > 0) adds to the first released shard; too little (drift < 0:
+ * leases the counters miss) adds to admitted. POOL and every shard not written are checked unchanged (or still absent).
  */
-function repairItems(tableName: string, counters: Counters, drift: number) {
-  const { admittedVcpu, shards } = counters;
-  const [target, ...others] = releasedShardKeys();
+function repairItems(tableName: string, admittedBefore: number, { shards }: Shards, drift: number) {
+  const keys = releasedShardKeys();
+  const checkShard = (key: { pk: string }) =>
+    shards.has(key.pk)
+      ? { TableName: tableName, Key: key, ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': shards.get(key.pk) } }
+      : { TableName: tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' };
+  const admittedUnchanged = { ConditionExpression: 'admittedVcpu = :admitted', ExpressionAttributeValues: { ':admitted': admittedBefore } };
+  if (drift < 0) {
+    return [
+      {
+        Update: {
+          TableName: tableName,
+          Key: POOL_KEY,
+          UpdateExpression: 'SET admittedVcpu = :repaired',
+          ...admittedUnchanged,
+          ExpressionAttributeValues: { ':admitted': admittedBefore, ':repaired': Number(admittedBefore) - drift },
+        },
+      },
+      ...keys.map((key) => ({ ConditionCheck: checkShard(key) })),
+    ];
+  }
+  const [target, ...others] = keys;
   const seen = shards.get(target.pk);
   return [
-    {
-      ConditionCheck: {
-        TableName: tableName,
-        Key: POOL_KEY,
-        ConditionExpression: 'admittedVcpu = :admitted',
-        ExpressionAttributeValues: { ':admitted': admittedVcpu },
-      },
-    },
-    ...others.map((key) => ({
-      ConditionCheck: shards.has(key.pk)
-        ? { TableName: tableName, Key: key, ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': shards.get(key.pk) } }
-        : { TableName: tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' },
-    })),
+    { ConditionCheck: { TableName: tableName, Key: POOL_KEY, ...admittedUnchanged } },
+    ...others.map((key) => ({ ConditionCheck: checkShard(key) })),
     {
       Update: {
-        TableName: tableName,
-        Key: target,
+        ...checkShard(target),
         UpdateExpression: 'SET releasedVcpu = :repaired',
-        ConditionExpression: shards.has(target.pk) ? 'releasedVcpu = :seen' : 'attribute_not_exists(pk)',
-        ExpressionAttributeValues: { ':repaired': (seen ?? 0) + drift, ...(shards.has(target.pk) ? { ':seen': seen } : {}) },
+        ExpressionAttributeValues: { ':repaired': Number(seen ?? 0) + drift, ...(shards.has(target.pk) ? { ':seen': seen } : {}) },
       },
     },
   ];

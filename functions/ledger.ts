@@ -194,8 +194,13 @@ export async function readLedgerRow(ddb: AwsClient, table: string, jobId: string
 }
 
 /** Many rows at once, strongly consistent, in BatchGetItem's pages of 100 (retrying what DynamoDB left unprocessed). */
-export async function readLedgerRows(ddb: AwsClient, table: string, jobIds: readonly string[]): Promise<Map<string, LedgerRow>> {
-  const items = await batchGetItems(ddb, table, [...new Set(jobIds)].map(ledgerKey), { ConsistentRead: true });
+export async function readLedgerRows(
+  ddb: AwsClient,
+  table: string,
+  jobIds: readonly string[],
+  sleep?: (ms: number) => Promise<void>,
+): Promise<Map<string, LedgerRow>> {
+  const items = await batchGetItems(ddb, table, [...new Set(jobIds)].map(ledgerKey), { ConsistentRead: true }, sleep);
   return new Map((items as unknown as LedgerRow[]).map((row) => [row.jobId, row]));
 }
 

@@ -188,11 +188,17 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
  * Σ of the RELEASED shards. Eventually consistent is enough for a plan (an older sum only overstates what is in
  * use); strongly consistent when the reader must know every release made before the read started.
  */
-export async function readReleased(ddb: AwsClient, tableName: string, consistent = false): Promise<number> {
-  const shards = await batchGetItems(ddb, tableName, releasedShardKeys(), {
-    ProjectionExpression: 'releasedVcpu',
-    ...(consistent ? { ConsistentRead: true } : {}),
-  });
+export async function readReleased(ddb: AwsClient, tableName: string, consistent = false, sleep?: (ms: number) => Promise<void>): Promise<number> {
+  const shards = await batchGetItems(
+    ddb,
+    tableName,
+    releasedShardKeys(),
+    {
+      ProjectionExpression: 'releasedVcpu',
+      ...(consistent ? { ConsistentRead: true } : {}),
+    },
+    sleep,
+  );
   return shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0);
 }
 

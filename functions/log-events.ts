@@ -63,6 +63,7 @@ export type LogEvent =
   | { event: 'counterDrift'; inUseVcpu: number; heldByLeasesVcpu: number; driftVcpu: number }
   | { event: 'counterRepaired'; driftVcpu: number }
   | { event: 'counterRepairDeferred'; reason: string }
+  | { event: 'batchNotSettled'; batch: string; error: string; message: string }
   // capacity reader
   | {
       event: 'capacityRead';

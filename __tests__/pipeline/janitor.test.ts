@@ -1,7 +1,8 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
 import { failedDayOf, ledgerKey, readLedgerRow, redriveFailedJob, releaseLease, type LedgerRow } from '../../functions/ledger';
-import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
+import { batchGetItems } from '../../functions/batch-get';
+import { inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
 
@@ -10,6 +11,11 @@ beforeAll(async () => {
   moto = await startMotoDynamo();
 });
 afterAll(() => moto.close());
+
+async function releasedShards(tableName: string): Promise<Map<string, number>> {
+  const items = await batchGetItems(moto.ddb, tableName, releasedShardKeys(), { ConsistentRead: true });
+  return new Map(items.map((i) => [String(i.pk), Number(i.releasedVcpu)]));
+}
 
 /** Admits `count` jobs through the real dispatcher; the execution's fate is the test's. */
 async function admitted(count: number) {
@@ -155,6 +161,53 @@ test('a repair planned on counters that changed meanwhile is not applied', async
   // Measured again, it is repaired: in use is what the one remaining lease holds.
   expect(await world.janitor()).toMatchObject({ drift: 3, repaired: true });
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(1);
+});
+
+test('counters that miss a lease are repaired by raising admitted: no released shard ever goes down', async () => {
+  const { world } = await admitted(2);
+  // A shard edited by hand: 1 vCPU more released than was, so the pool sees room the leases hold.
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: { pk: 'RELEASED#7' },
+      UpdateExpression: 'ADD releasedVcpu :d',
+      ExpressionAttributeValues: { ':d': 1 },
+    }),
+  );
+  const shardsBefore = await releasedShards(world.tableName);
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(1);
+  expect(await world.janitor()).toMatchObject({ drift: -1, repaired: true });
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(2);
+  const shardsAfter = await releasedShards(world.tableName);
+  for (const [pk, released] of shardsBefore) expect(shardsAfter.get(pk)).toBeGreaterThanOrEqual(released);
+  // It took room away: nothing to wake the dispatcher for.
+  expect(world.wakes).toHaveLength(0);
+});
+
+test('a batch that cannot be settled now does not keep the sweep from settling the others, and the sweep says so', async () => {
+  const { world, execution } = await admitted(1);
+  execution.status = 'ABORTED';
+  for (const key of ['other-1']) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/${key}.csv`));
+  await world.dispatch();
+  const other = world.started[1];
+  other.status = 'ABORTED';
+  // The first batch's DescribeExecution is refused (throttled past the SDK's retries).
+  const sfn = world.sfn;
+  let refused = 0;
+  const original = sfn.send.bind(sfn);
+  sfn.send = async (command: { constructor: { name: string }; input: any }) => {
+    if (command.constructor.name === 'DescribeExecutionCommand' && command.input.executionArn.endsWith(execution.name) && refused++ === 0) {
+      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    }
+    return original(command);
+  };
+  await expect(world.janitor()).rejects.toThrow(/1 batch\(es\) could not be settled/);
+  expect(world.logs).toContainEqual(expect.objectContaining({ event: 'batchNotSettled', batch: execution.name, error: 'ThrottlingException' }));
+  // The other batch was settled all the same; the next sweep settles the first.
+  expect(await readBatchRecord(moto.ddb, world.batchesTableName, other.name)).toBeUndefined();
+  expect(await readBatchRecord(moto.ddb, world.batchesTableName, execution.name)).toBeDefined();
+  expect(await world.janitor()).toMatchObject({ settled: 1, released: 1 });
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(0);
 });
 
 test('an operator redrives a failed job: it runs again as its next round; other jobs are left alone', async () => {

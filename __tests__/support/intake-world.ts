@@ -40,6 +40,9 @@ export interface StartedExecution {
   readonly jobs: JobInput[];
   /** What DescribeExecution and ListExecutions answer for it; a test ends it by setting this. */
   status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  /** When it ended (epoch ms); DescribeExecution answers the world's start of time if a test ended it without saying. */
+  stoppedAt?: number;
+  error?: string;
 }
 
 /**
@@ -54,16 +57,29 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
   const recorder = new Recorder(clock);
   const sqs = new SqsEmulator(clock, recorder);
   const deadLetterQueueUrl = sqs.createQueue({ name: 'intake-dlq' });
+  /** The functions' SQS: the emulator, its calls counted. */
+  const sqsClient = { send: async (command: { constructor: { name: string }; input: any }) => (await nextCall(), sqs.send(command)) };
   const queueUrl = sqs.createQueue({ name: 'intake', visibilityTimeoutSeconds: 120, redrive: { deadLetterQueueName: 'intake-dlq', maxReceiveCount } });
   const { tableName, batchesTableName } = await moto.createTables();
   await moto.ddb.send(new UpdateCommand(configureCommand(tableName, pool, clock.now())));
   // Time stands still while a request is out to moto, as for every tracked operation of the virtual clock.
   let crashAfter: string | undefined;
   let before: { commandName: string; run: () => Promise<unknown> } | undefined;
+  /** Calls the functions made to DynamoDB, SQS and Step Functions, and something to run before the one numbered `at`. */
+  let calls = 0;
+  let beforeCallAt: { at: number; run: () => Promise<unknown> } | undefined;
+  async function nextCall(): Promise<void> {
+    const n = calls++;
+    if (beforeCallAt?.at !== n) return;
+    const { run } = beforeCallAt;
+    beforeCallAt = undefined;
+    await run();
+  }
   /** Every DynamoDB request the functions made, in order. */
   const ddbCalls: Array<{ name: string; input: Record<string, any> }> = [];
   const ddb = {
     async send(command: unknown) {
+      await nextCall();
       ddbCalls.push({ name: (command as object).constructor.name, input: (command as { input: Record<string, any> }).input });
       if (before && (command as object).constructor.name === before.commandName) {
         const { run } = before;
@@ -81,21 +97,35 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
 
   const started: StartedExecution[] = [];
   let failStarts: string | undefined;
+  /** Step Functions creates the execution, then the caller gets this error anyway (a lost answer, the SDK's retries spent). */
+  let createThenFail: string | undefined;
   const stateMachineArn = 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-test-jobs';
   const sfn = {
     async send(command: { constructor: { name: string }; input: any }) {
+      await nextCall();
       switch (command.constructor.name) {
         case 'StartExecutionCommand': {
           if (failStarts) throw new AwsError(failStarts, 'StartExecution failed');
           const { name, input } = command.input;
           if (started.some((s) => s.name === name)) throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${name}'`, false);
           started.push({ name, jobs: JSON.parse(input).jobs, status: 'RUNNING' });
+          if (createThenFail) {
+            const error = createThenFail;
+            createThenFail = undefined;
+            throw new AwsError(error, 'the execution was created; the answer did not arrive');
+          }
           return { executionArn: executionArnOf(stateMachineArn, name), startDate: new Date(clock.now()) };
         }
         case 'DescribeExecutionCommand': {
           const found = started.find((s) => executionArnOf(stateMachineArn, s.name) === command.input.executionArn);
           if (!found) throw new AwsError('ExecutionDoesNotExist', 'Execution Does Not Exist', false);
-          return { status: found.status, executionArn: command.input.executionArn };
+          const ended = found.status !== 'RUNNING';
+          return {
+            status: found.status,
+            executionArn: command.input.executionArn,
+            ...(ended ? { stopDate: new Date(found.stoppedAt ?? clock.epochMs) } : {}),
+            ...(found.error ? { error: found.error } : {}),
+          };
         }
         case 'ListExecutionsCommand':
           return {
@@ -146,10 +176,17 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     return work;
   }
 
+  /** Runs the dispatcher right now, inside whatever else is running (no clock.run of its own): an interleaving. */
+  const dispatchNow = (overrides: Partial<DispatcherSettings> = {}, wake?: Wake) =>
+    runDispatcher({ sqs: sqsClient, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wake });
+
   return {
     clock,
     sqs,
     ddb,
+    sfn,
+    startedBatches,
+    dispatchNow,
     ddbCalls,
     tableName,
     batchesTableName,
@@ -163,9 +200,21 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     failStartsWith(name: string | undefined) {
       failStarts = name;
     },
+    /** The next StartExecution creates its execution and still answers with this error. */
+    createThenFailNextStart(name: string) {
+      createThenFail = name;
+    },
     /** Something else happens just before the function's next DynamoDB call of this command. */
     beforeNext(commandName: string, run: () => Promise<unknown>) {
       before = { commandName, run };
+    },
+    /** Calls to DynamoDB, SQS and Step Functions made so far by the functions (and by anything run inside them). */
+    get calls() {
+      return calls;
+    },
+    /** Something else happens just before the functions' `n`-th call from now (0: the next), whatever it is. */
+    beforeCall(n: number, run: () => Promise<unknown>) {
+      beforeCallAt = { at: calls + n, run };
     },
     /** The function dies right after its next DynamoDB call of this command (e.g. 'TransactWriteCommand'). */
     crashAfterNext(commandName: string) {
@@ -180,13 +229,15 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     /** Runs the dispatcher once, letting virtual time pass as it sleeps. */
     dispatch(overrides: Partial<DispatcherSettings> = {}, wake?: Wake) {
       return untilDone(
-        runDispatcher({ sqs, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wake }),
+        runDispatcher({ sqs: sqsClient, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wake }),
       );
     },
     /** Runs the janitor once (an execution-ended event for `ended`, or a sweep). */
     janitor(overrides: Partial<JanitorSettings> = {}, event?: unknown) {
       const lambda = { send: async (command: { input: unknown }) => wakes.push(command.input) };
-      return untilDone(runJanitor({ ddb, sqs, sfn, lambda, clock, settings: { ...janitorSettings, ...overrides }, log: (e) => logs.push(e) }, event));
+      return untilDone(
+        runJanitor({ ddb, sqs: sqsClient, sfn, lambda, clock, settings: { ...janitorSettings, ...overrides }, log: (e) => logs.push(e) }, event),
+      );
     },
   };
 }

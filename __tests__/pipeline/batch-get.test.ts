@@ -1,0 +1,35 @@
+/**
+ * BatchGetItem's unprocessed keys (review A6): asked again after a doubling, jittered pause, and not forever.
+ */
+import { batchGetItems } from '../../functions/batch-get';
+
+/** A client that leaves the first `unprocessedFor` answers' keys unprocessed, then answers them all. */
+function throttledClient(unprocessedFor: number) {
+  const requests: number[] = [];
+  return {
+    requests,
+    async send(command: { input: { RequestItems: Record<string, { Keys: Array<{ pk: string }> }> } }) {
+      const { Keys } = command.input.RequestItems.t;
+      requests.push(Keys.length);
+      if (requests.length <= unprocessedFor) return { Responses: { t: [] }, UnprocessedKeys: { t: { Keys } } };
+      return { Responses: { t: Keys.map((k) => ({ ...k, found: true })) } };
+    },
+  };
+}
+
+test('keys left unprocessed are asked again after pauses that double, and every item comes back', async () => {
+  const client = throttledClient(3);
+  const pauses: number[] = [];
+  const items = await batchGetItems(client, 't', [{ pk: 'a' }, { pk: 'b' }], {}, async (ms) => void pauses.push(ms));
+  expect(items.map((i) => i.pk).sort()).toEqual(['a', 'b']);
+  expect(client.requests).toEqual([2, 2, 2, 2]);
+  expect(pauses).toHaveLength(3);
+  // Full jitter under a ceiling that doubles: 50, 100, 200 ms.
+  pauses.forEach((ms, i) => expect(ms).toBeLessThanOrEqual(25 * 2 ** (i + 1)));
+});
+
+test('keys DynamoDB keeps leaving unprocessed fail the read after a few tries, not a hot loop', async () => {
+  const client = throttledClient(Infinity);
+  await expect(batchGetItems(client, 't', [{ pk: 'a' }], {}, async () => undefined)).rejects.toThrow(/1 key\(s\) still unprocessed after 8 tries/);
+  expect(client.requests).toHaveLength(8);
+});
