@@ -36,7 +36,12 @@ const DISPATCHER_MAX_RUN_SECONDS = 240;
 const DISPATCHER_TIMEOUT_SECONDS = 300;
 /** Executions one job may have (first run + re-queues after aborted/timed-out executions). */
 const MAX_EXECUTION_ATTEMPTS = 3;
-const JANITOR_START_GRACE_SECONDS = 120;
+/**
+ * A batch whose execution does not exist is given back only once the run that admitted it can no longer start it:
+ * that run's Lambda timeout has passed since the admission (and a margin for the last call it sent). Shorter, a
+ * StartExecution slower than the grace starts an execution whose leases were already given back.
+ */
+const JANITOR_START_GRACE_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
 /** How often the janitor sweeps. */
 export const JANITOR_PERIOD_MINUTES = 5;
 

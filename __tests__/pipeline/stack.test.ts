@@ -112,6 +112,13 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     });
   });
 
+  test('the janitor gives back a never-started batch only after the run that admitted it can no longer start it', () => {
+    const dispatcher = resourceNamed(json, 'aws_lambda_function', 'dispatcher_function');
+    const janitor = resourceNamed(json, 'aws_lambda_function', 'janitor_function');
+    const grace = Number((janitor.environment as { variables: Record<string, string> }).variables.START_GRACE_SECONDS);
+    expect(grace).toBeGreaterThan(Number(dispatcher.timeout));
+  });
+
   test('the dispatcher is woken by uploads, every minute, and the janitor by ended executions and a schedule; the capacity reader every minute', () => {
     const targets = resourcesOf(json, 'aws_cloudwatch_event_target').map(([, t]) => t);
     const toFunction = (fn: string) => targets.filter((t) => String(t.arn).startsWith(`\${aws_lambda_function.dispatch_${fn}_function_`));
