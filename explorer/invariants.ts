@@ -191,6 +191,7 @@ export class Invariants {
       ratePerSecond: Number(p.ratePerSecond),
       burst: Number(p.burst),
       admittedVcpu: Number(p.admittedVcpu ?? 0),
+      batchesAdmitted: Number(p.batchesAdmitted ?? 0),
       releasedVcpu: released,
       tat: Number(p.tat ?? 0),
       account: p.account,

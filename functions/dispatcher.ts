@@ -473,7 +473,8 @@ async function admit(deps: Run, initialPool: PoolState, candidates: Received[], 
     batch = await fitToPool(deps, pool, batch, now);
     if (batch.length === 0) break;
     const jobs = batch.map((r) => r.job);
-    const result = await admitBatch(ddb, settings, pool, jobs, executionNameFor(jobs), settings.taskVcpu, settings.leaseSeconds * 1000, now);
+    const name = executionNameFor(jobs, pool.batchesAdmitted);
+    const result = await admitBatch(ddb, settings, pool, jobs, name, settings.taskVcpu, settings.leaseSeconds * 1000, now);
     if (result.kind === 'admitted') return { pool: result.pool, batch, lease: result.lease };
     if (result.kind === 'stale') {
       pool = await readPool(ddb, settings.tableName);
@@ -526,8 +527,11 @@ async function settleRefusals(
 }
 
 /**
- * Starts the admitted batch's execution, named as its lease. Answers whether it runs; when Step Functions
- * refused it, the admission is undone first.
+ * Starts the admitted batch's execution, named as its lease. Answers whether it runs. Names are unique per admission,
+ * so ExecutionAlreadyExists means this admission's own execution (an earlier try's answer was lost). An error that
+ * says the request was refused (a throttle, a bad request) leaves nothing started: the admission is undone. Any other
+ * (a timeout, a 5xx) may have come after Step Functions created the execution: Step Functions is asked; what it does
+ * not show yet stays admitted for the next run to settle (reclaimUnstartedBatch, once the answer is sure).
  */
 async function startExecution(deps: Run, lease: Lease, batch: Received[], releaseShards: readonly string[], log: Log): Promise<boolean> {
   const { settings } = deps;
@@ -537,15 +541,52 @@ async function startExecution(deps: Run, lease: Lease, batch: Received[], releas
   };
   try {
     await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));
+    return true;
   } catch (error) {
-    // Same name means same jobs in the same round: that execution already runs them.
-    if ((error as Error).name !== 'ExecutionAlreadyExists') {
-      log({ event: 'startFailed', execution: name, error: (error as Error).name, message: (error as Error).message });
+    if ((error as Error).name === 'ExecutionAlreadyExists') return true;
+    log({ event: 'startFailed', execution: name, error: (error as Error).name, message: (error as Error).message });
+    if (refusedOutright(error)) {
       await undoAdmission(deps, lease, batch, error as Error);
       return false;
     }
+    if (await executionExists(deps, name)) return true;
+    // Not shown yet, perhaps not created: its messages come back, held (their jobs' lease has no execution) until
+    // the next run gives the batch back or finds its execution.
+    await changeVisibilityInBatches(
+      deps.sqs,
+      settings.queueUrl,
+      batch.map((r) => r.message),
+      START_FAILURE_RETRY_SECONDS,
+    );
+    return false;
   }
-  return true;
+}
+
+/** StartExecution's errors that mean Step Functions refused the request: nothing was created. */
+const REFUSED_OUTRIGHT = new Set([
+  'ThrottlingException',
+  'InvalidName',
+  'InvalidArn',
+  'InvalidExecutionInput',
+  'StateMachineDoesNotExist',
+  'StateMachineDeleting',
+  'ExecutionLimitExceeded',
+  'ValidationException',
+  'AccessDeniedException',
+]);
+
+function refusedOutright(error: unknown): boolean {
+  return REFUSED_OUTRIGHT.has((error as Error).name) || (error as { $fault?: string }).$fault === 'client';
+}
+
+async function executionExists(deps: Run, name: string): Promise<boolean> {
+  try {
+    await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.settings.stateMachineArn, name) }));
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ExecutionDoesNotExist') return false;
+    throw error;
+  }
 }
 
 /**

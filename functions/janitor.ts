@@ -183,7 +183,7 @@ async function settle(
       } else {
         // The message first: a crash after it leaves a duplicate (harmless), a crash before it leaves the lease (retried).
         await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns));
-        outcome = { status: 'queued', reason };
+        outcome = { status: 'queued', reason, failedRuns };
       }
     }
     if (!(await releaseLease(ddb, settings.tableName, job.jobId, lease, outcome, clock))) continue;

@@ -9,9 +9,12 @@ export interface Job {
   /** The object version; '' when the bucket was unversioned at upload (then `sequencer` identifies it). */
   readonly versionId: string;
   readonly sequencer: string;
-  /** Admissions this job had before (0 on first sight): every re-queue, for whatever reason, adds one. Names derive from it. */
+  /**
+   * The admission this message follows (0: an upload). Informational: the ledger row counts the job's admissions and
+   * failed runs, and an admission takes them from there, never from a message.
+   */
   readonly round: number;
-  /** Executions that ended without running the job to a result (the janitor fails the job once they reach the limit). */
+  /** Executions that ended without running the job to a result, as the message's sender counted them (informational). */
   readonly failedRuns: number;
 }
 
@@ -37,15 +40,17 @@ export function jobIdOf(bucket: string, key: string, versionId: string, sequence
 }
 
 /**
- * Execution names are unique per state machine for 90 days, so the name of a batch is a digest of its
- * jobs and their round: a redelivered batch gets the same name (and StartExecution is idempotent);
- * a re-queued job (next round) gets a new one.
+ * An admission's execution name: its jobs and the pool's count of batches admitted before it (`batchesAdmitted`,
+ * which the admission is conditioned on and raises). No two admissions share a name, so StartExecution's
+ * ExecutionAlreadyExists can only mean this admission's own execution — never one a job ran in before — and a
+ * retried StartExecution of the same admission is idempotent while it runs. Names stay taken for 90 days; the pool's
+ * count never repeats. A single job's name starts with its id, for whoever looks for it.
  */
-export function executionNameFor(jobs: readonly Pick<Job, 'jobId' | 'round'>[]): string {
+export function executionNameFor(jobs: readonly Pick<Job, 'jobId'>[], batchesAdmitted: number): string {
   if (jobs.length === 0) throw new Error('an execution needs at least one job');
-  if (jobs.length === 1) return `job-${jobs[0].jobId}-r${jobs[0].round}`;
-  const members = jobs.map((j) => `${j.jobId}:${j.round}`).sort();
-  return `batch${jobs.length}-${createHash('sha256').update(members.join(',')).digest('hex').slice(0, 40)}`;
+  if (jobs.length === 1) return `job-${jobs[0].jobId}-a${batchesAdmitted}`;
+  const members = jobs.map((j) => j.jobId).sort();
+  return `batch${jobs.length}-${createHash('sha256').update(members.join(',')).digest('hex').slice(0, 32)}-a${batchesAdmitted}`;
 }
 
 /** An execution's ARN: the state machine's, with `:stateMachine:` turned into `:execution:`, and the name. */

@@ -70,7 +70,8 @@ export interface LedgerRow {
 /**
  * The row's part of an admission: takes the lease and marks the job running. Holds only if no lease is held and the
  * job is new or queued — a job running, succeeded or failed is a redelivery, and the whole admission is cancelled
- * with this item named (and its row returned, so the dispatcher knows why).
+ * with this item named (and its row returned, so the dispatcher knows why). The row counts the job's admissions and
+ * failed runs; a message's own counts (an old one's may be lower) are never written back.
  */
 export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease, executionArn: string, now: number) {
   const at = new Date(now).toISOString();
@@ -79,7 +80,8 @@ export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease,
     Key: ledgerKey(job.jobId),
     UpdateExpression:
       'SET #status = :running, #lease = :lease, jobId = :jobId, #bucket = :bucket, objectKey = :key, versionId = :versionId, sequencer = :sequencer, ' +
-      'admissions = :admissions, failedRuns = :failedRuns, executionName = :batch, executionArn = :arn, startedAt = :at, updatedAt = :at, ' +
+      'admissions = if_not_exists(admissions, :zero) + :one, failedRuns = if_not_exists(failedRuns, :zero), ' +
+      'executionName = :batch, executionArn = :arn, startedAt = :at, updatedAt = :at, ' +
       'firstSeenAt = if_not_exists(firstSeenAt, :at), #ttl = :ttl',
     ConditionExpression: 'attribute_not_exists(#lease) AND (attribute_not_exists(pk) OR #status = :queued)',
     ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease', '#bucket': 'bucket', '#ttl': TTL_ATTRIBUTE },
@@ -92,8 +94,8 @@ export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease,
       ':key': job.key,
       ':versionId': job.versionId,
       ':sequencer': job.sequencer,
-      ':admissions': job.round + 1,
-      ':failedRuns': job.failedRuns,
+      ':zero': 0,
+      ':one': 1,
       ':batch': lease.execution,
       ':arn': executionArn,
       ':at': at,
@@ -105,7 +107,8 @@ export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease,
 
 /** What a lease release does to the row besides removing the lease. */
 export type ReleaseOutcome =
-  | { readonly status: 'queued'; readonly reason: string }
+  /** Back to the queue; `failedRuns`, when given, is the row's new count (an execution died under it). */
+  | { readonly status: 'queued'; readonly reason: string; readonly failedRuns?: number }
   | { readonly status: 'failed'; readonly error: string; readonly cause: string }
   /** The row keeps what it says (a result the state machine recorded without its lease, say). */
   | { readonly status: 'unchanged' };
@@ -129,6 +132,10 @@ async function releaseLeaseOnce(ddb: AwsClient, tableName: string, jobId: string
     sets.push('#status = :status', 'lastError = :reason');
     values[':status'] = 'queued';
     values[':reason'] = outcome.reason;
+    if (outcome.failedRuns !== undefined) {
+      sets.push('failedRuns = :failedRuns');
+      values[':failedRuns'] = outcome.failedRuns;
+    }
   } else if (outcome.status === 'failed') {
     sets.push('#status = :status', '#error = :error', '#cause = :cause', 'finishedAt = :at', `${FAILED_INDEX.hashKey} = :day`);
     values[':status'] = 'failed';
@@ -238,10 +245,11 @@ export async function redriveFailedJob(
     TableName: target.tableName,
     Key: ledgerKey(row.jobId),
     // Out of the failed index; its error stays on the row (and in lastError) as history.
-    UpdateExpression: `SET #status = :queued, lastError = :reason, updatedAt = :at REMOVE ${FAILED_INDEX.hashKey}`,
+    // A fresh set of executions: its failed runs were what failed it.
+    UpdateExpression: `SET #status = :queued, lastError = :reason, updatedAt = :at, failedRuns = :zero REMOVE ${FAILED_INDEX.hashKey}`,
     ConditionExpression: '#status = :failed AND attribute_not_exists(#lease)',
     ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
-    ExpressionAttributeValues: { ':queued': 'queued', ':failed': 'failed', ':reason': reason, ':at': new Date(now).toISOString() },
+    ExpressionAttributeValues: { ':queued': 'queued', ':failed': 'failed', ':reason': reason, ':at': new Date(now).toISOString(), ':zero': 0 },
   });
   if (!moved) return false;
   try {

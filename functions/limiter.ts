@@ -70,6 +70,11 @@ export interface PoolState {
   readonly burst: number;
   /** vCPU admitted since the pool was created; only grows. */
   readonly admittedVcpu: number;
+  /**
+   * Batches admitted since the pool was created: each admission is conditioned on it and adds one, and its
+   * execution's name carries it, so no two admissions ever share an execution name.
+   */
+  readonly batchesAdmitted: number;
   /** Σ of the RELEASED shards as last read; only grows, so an older value overstates what is in use. */
   readonly releasedVcpu: number;
   /** GCRA theoretical arrival time, epoch ms. */
@@ -240,6 +245,7 @@ function poolFromItem(item: Record<string, unknown>): Omit<PoolState, 'releasedV
     ratePerSecond: Number(item.ratePerSecond),
     burst: Number(item.burst),
     admittedVcpu: Number(item.admittedVcpu ?? 0),
+    batchesAdmitted: Number(item.batchesAdmitted ?? 0),
     tat: Number(item.tat ?? 0),
     account: item.account ? (item.account as AccountView) : undefined,
     capacityLimitAt: item.capacityLimitAt !== undefined ? String(item.capacityLimitAt) : undefined,
@@ -296,8 +302,15 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, now: num
     ':updatedAt': new Date(now).toISOString(),
     ':last': { execution: batch, at: now },
   };
-  const conditions = [...premise(pool, values, names), 'admittedVcpu <= :maxAdmitted'];
-  const sets = ['admittedVcpu = admittedVcpu + :vcpu', 'updatedAt = :updatedAt', 'lastAdmission = :last'];
+  values[':batches'] = pool.batchesAdmitted;
+  values[':nextBatch'] = pool.batchesAdmitted + 1;
+  const conditions = [
+    ...premise(pool, values, names),
+    'admittedVcpu <= :maxAdmitted',
+    // A pool from before batches were counted has none: its first admission counts from 0.
+    pool.batchesAdmitted === 0 ? '(attribute_not_exists(batchesAdmitted) OR batchesAdmitted = :batches)' : 'batchesAdmitted = :batches',
+  ];
+  const sets = ['admittedVcpu = admittedVcpu + :vcpu', 'batchesAdmitted = :nextBatch', 'updatedAt = :updatedAt', 'lastAdmission = :last'];
   if (pool.tat >= now) {
     // Tokens are owed: spend from tat onwards, as long as that stays within the burst window.
     sets.push('tat = tat + :spent');
@@ -325,7 +338,13 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, now: num
 /** The pool as an admission that went through left it (TransactWriteItems returns no values). */
 export function afterAdmission(pool: PoolState, now: number, jobs: number, vcpu: number, batch: string): PoolState {
   const spent = jobs * tokenIntervalMs(pool);
-  return { ...pool, admittedVcpu: pool.admittedVcpu + vcpu, tat: Math.max(pool.tat, now) + spent, lastAdmission: { execution: batch, at: now } };
+  return {
+    ...pool,
+    admittedVcpu: pool.admittedVcpu + vcpu,
+    batchesAdmitted: pool.batchesAdmitted + 1,
+    tat: Math.max(pool.tat, now) + spent,
+    lastAdmission: { execution: batch, at: now },
+  };
 }
 
 /** The released-counter part of a release: one shard, chosen by the job. */

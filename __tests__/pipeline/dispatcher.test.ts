@@ -341,10 +341,10 @@ test('a batch as large as the budget can ever hold goes at once: no window is wa
   expect(world.clock.now() - startedAt).toBeLessThan(1_000);
 });
 
-test('a failed StartExecution gives back its leases and leaves the messages queued', async () => {
+test('a StartExecution Step Functions refused gives back its leases and leaves the messages queued', async () => {
   const world = await intakeWorld(moto, roomy);
   for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/fail-${i}.csv`));
-  world.failStartsWith('ServiceUnavailable');
+  world.failStartsWith('ThrottlingException');
 
   const summary = await world.dispatch();
   expect(summary).toMatchObject({ admitted: 0, stoppedBecause: 'start-failed' });
@@ -356,6 +356,24 @@ test('a failed StartExecution gives back its leases and leaves the messages queu
   await world.advance(20_000);
   const retry = await world.dispatch();
   expect(retry.admitted).toBe(3);
+  expect(world.sqs.counts(world.queueUrl).total).toBe(0);
+});
+
+test('a StartExecution that failed without saying whether it started leaves the batch admitted until Step Functions can tell', async () => {
+  const world = await intakeWorld(moto, roomy);
+  for (let i = 0; i < 3; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/unsure-${i}.csv`));
+  world.failStartsWith('ServiceUnavailable');
+
+  expect(await world.dispatch()).toMatchObject({ admitted: 0, stoppedBecause: 'start-failed' });
+  // DescribeExecution does not show it (yet): the leases stay, the messages come back later.
+  expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(3);
+  expect(world.sqs.counts(world.queueUrl)).toMatchObject({ total: 3, visible: 0 });
+
+  // The next run, past the moment Step Functions would show it, gives the batch back; the messages run.
+  world.failStartsWith(undefined);
+  await world.advance(20_000);
+  expect(await world.dispatch()).toMatchObject({ reclaimed: 1, admitted: 3, executionsStarted: 1 });
+  expect(world.started).toHaveLength(1);
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
 });
 

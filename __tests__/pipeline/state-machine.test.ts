@@ -43,9 +43,10 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; befor
   const { tableName, batchesTableName } = await moto.createTables();
   const config = stageConfig('dev');
   await moto.ddb.send(new UpdateCommand(configureCommand(tableName, { budgetVcpu: 100, ratePerSecond: 19, burst: 100 }, 0)));
-  const name = executionNameFor(options.jobs);
+  const pool = await readPool(moto.ddb, tableName);
+  const name = executionNameFor(options.jobs, pool.batchesAdmitted);
   const target = { tableName, batchesTableName, stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-dev-jobs' };
-  const admitted = await admitBatch(moto.ddb, target, await readPool(moto.ddb, tableName), options.jobs, name, 1, 3_600_000, Date.now());
+  const admitted = await admitBatch(moto.ddb, target, pool, options.jobs, name, 1, 3_600_000, Date.now());
   expect(admitted.kind).toBe('admitted');
   await options.beforeRun?.(tableName, name);
 
