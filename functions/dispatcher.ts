@@ -40,7 +40,7 @@ import {
   type PoolState,
 } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
-import { changeVisibilityInBatches, deleteInBatches } from './queue-batches';
+import { deferInBatches, deleteInBatches, MESSAGE_ATTRIBUTES } from './queue-batches';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 interface DispatcherDeps {
@@ -61,9 +61,12 @@ export interface Wake {
   readonly releasedAt?: number;
 }
 
-/** A message whose job still holds a lease is hidden this long; the janitor settles the lease meanwhile. */
-const HELD_LEASE_RETRY_SECONDS = 300;
-/** After a failed StartExecution the batch's messages come back this soon (the receive counts). */
+/**
+ * A message whose job's lease is still held by whoever sent it (its release follows the send), or by a batch that
+ * never started, is put back for this long; the lease is given back meanwhile (by its holder, or the janitor).
+ */
+const HELD_LEASE_RETRY_SECONDS = 60;
+/** After a failed StartExecution the batch's messages come back this soon. */
 const START_FAILURE_RETRY_SECONDS = 15;
 const ADMISSION_TRIES = 5;
 /**
@@ -84,6 +87,8 @@ const LAST_ADMISSION_CHECK_AFTER_MS = 5_000;
 interface Received {
   readonly job: Job;
   readonly message: Message;
+  /** The execution whose lease on the job this message replaces (a requeue says so; an upload does not). */
+  readonly returnedBy?: string;
 }
 
 /**
@@ -363,6 +368,7 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
         MaxNumberOfMessages: Math.min(10, wanted - jobs.length),
         WaitTimeSeconds: 1,
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        MessageAttributeNames: [...MESSAGE_ATTRIBUTES],
       }),
     )) as { Messages?: Message[] };
     if (Messages.length === 0) break;
@@ -393,7 +399,7 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
         continue;
       }
       seen.add(parsed.job.jobId);
-      jobs.push({ job: parsed.job, message });
+      jobs.push({ job: parsed.job, message, returnedBy: message.MessageAttributes?.returnedBy?.StringValue });
     }
     await deleteIntakeMessages(sqs, settings.queueUrl, toDelete);
     if (Messages.length < Math.min(10, wanted)) break;
@@ -402,12 +408,15 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
 }
 
 /**
- * Why an admission's row refused. A job with a result is a redelivery: its message goes. A job running under a
- * lease is a redelivery too — unless that lease's batch never started (its dispatcher died before StartExecution):
- * then this message is the job's only way back once that batch is given back, and it waits instead.
+ * Why an admission's row refused. A job with a result is a redelivery: its message goes. A job leased to an execution
+ * that exists is in that execution's hands — it runs it, gives it back with a message of its own, or dies and the
+ * janitor re-queues it — so another message for it goes too. Two leases keep their message, which waits instead:
+ * the lease of the execution that sent it (it is giving the job back: the release follows the send), and the lease of
+ * a batch that never started (this message is the job's way back once that batch is given back).
  */
-async function refusalOf(deps: Run, row: LedgerRow | undefined): Promise<'duplicate' | 'held'> {
+async function refusalOf(deps: Run, row: LedgerRow | undefined, received: Received): Promise<'duplicate' | 'held'> {
   if (!row?.lease) return row ? 'duplicate' : 'held';
+  if (received.returnedBy === row.lease.execution) return 'held';
   if (deps.started.has(row.lease.execution)) return 'duplicate';
   try {
     await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.settings.stateMachineArn, row.lease.execution) }));
@@ -430,8 +439,8 @@ async function admitAndStart(
   const { pool, batch, lease } = await admit(deps, initialPool, candidates, summary, log);
   if (!lease) {
     if (batch.length === 0) return { outcome: 'ok', pool };
-    // Every try was stale or refused: what is left is visible again at once, for the next run.
-    await changeVisibilityInBatches(
+    // Every try was stale or refused: what is left is put back at once, for the next run.
+    await deferInBatches(
       sqs,
       settings.queueUrl,
       batch.map((r) => r.message),
@@ -485,11 +494,11 @@ async function admit(deps: Run, initialPool: PoolState, candidates: Received[], 
   return { pool, batch };
 }
 
-/** The candidates the pool has room for now; the others are visible again at once, for a later round. */
+/** The candidates the pool has room for now; the others are put back at once, for a later round. */
 async function fitToPool(deps: Run, pool: PoolState, batch: Received[], now: number): Promise<Received[]> {
   const plan = planAdmission(pool, now, deps.settings.taskVcpu, batch.length);
   if (plan.count >= batch.length) return batch;
-  await changeVisibilityInBatches(
+  await deferInBatches(
     deps.sqs,
     deps.settings.queueUrl,
     batch.slice(plan.count).map((r) => r.message),
@@ -500,7 +509,7 @@ async function fitToPool(deps: Run, pool: PoolState, batch: Received[], now: num
 
 /**
  * Settles each job whose ledger row refused the admission, and answers the batch without them. A duplicate's
- * message is deleted; a held job's message is hidden while the janitor settles the lease that holds it.
+ * message is deleted; a held job's message is put back while the lease that holds it is given back.
  */
 async function settleRefusals(
   deps: Run,
@@ -512,14 +521,14 @@ async function settleRefusals(
   const { sqs, settings } = deps;
   for (const { index, row } of refusals) {
     const received = batch[index];
-    if ((await refusalOf(deps, row)) === 'duplicate') {
+    if ((await refusalOf(deps, row, received)) === 'duplicate') {
       log({ event: 'duplicate', jobId: received.job.jobId, key: received.job.key, status: row?.status });
       summary.duplicates++;
       await deleteIntakeMessages(sqs, settings.queueUrl, [received.message]);
     } else {
       log({ event: 'leaseStillHeld', jobId: received.job.jobId, batch: row?.lease?.execution });
       summary.deferred++;
-      await changeVisibilityInBatches(sqs, settings.queueUrl, [received.message], HELD_LEASE_RETRY_SECONDS);
+      await deferInBatches(sqs, settings.queueUrl, [received.message], HELD_LEASE_RETRY_SECONDS);
     }
   }
   const refused = new Set(refusals.map((r) => r.index));
@@ -552,7 +561,7 @@ async function startExecution(deps: Run, lease: Lease, batch: Received[], releas
     if (await executionExists(deps, name)) return true;
     // Not shown yet, perhaps not created: its messages come back, held (their jobs' lease has no execution) until
     // the next run gives the batch back or finds its execution.
-    await changeVisibilityInBatches(
+    await deferInBatches(
       deps.sqs,
       settings.queueUrl,
       batch.map((r) => r.message),
@@ -599,7 +608,7 @@ async function undoAdmission(deps: Run, lease: Lease, batch: Received[], cause: 
     await releaseLease(ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `StartExecution failed: ${cause.name}` }, clock);
   }
   await deleteBatchRecord(ddb, settings.batchesTableName, lease.execution);
-  await changeVisibilityInBatches(
+  await deferInBatches(
     sqs,
     settings.queueUrl,
     batch.map((r) => r.message),

@@ -182,7 +182,7 @@ async function settle(
         outcome = { status: 'failed', error: `Execution${state.status}`, cause: `${reason}; gave up after ${failedRuns} execution(s) ended without a result` };
       } else {
         // The message first: a crash after it leaves a duplicate (harmless), a crash before it leaves the lease (retried).
-        await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns));
+        await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns), record.execution);
         outcome = { status: 'queued', reason, failedRuns };
       }
     }

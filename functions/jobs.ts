@@ -87,6 +87,12 @@ const requeueMessage = z.strictObject({
 });
 export type RequeueMessage = z.infer<typeof requeueMessage>;
 
+/**
+ * A requeue's message attribute: the execution whose lease on the job the message replaces (its sender releases the
+ * lease after sending). Absent on uploads and on an operator's redrive.
+ */
+export const RETURNED_BY = 'returnedBy';
+
 function inScope(scope: IntakeScope, bucket: string, key: string): string | undefined {
   if (bucket !== scope.bucketName) return `bucket "${bucket}" is not this pipeline's bucket "${scope.bucketName}"`;
   if (!key.startsWith(scope.inputPrefix)) return `key "${key}" is outside the input prefix "${scope.inputPrefix}"`;

@@ -8,7 +8,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
-import type { Job, RequeueMessage } from './jobs';
+import { RETURNED_BY, type Job, type RequeueMessage } from './jobs';
 import { cancellationOf, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
 
@@ -191,8 +191,19 @@ export function requeueMessageFor(
   };
 }
 
-export async function sendRequeue(sqs: AwsClient, queueUrl: string, message: RequeueMessage, delaySeconds = 0): Promise<void> {
-  await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message), DelaySeconds: delaySeconds }));
+/**
+ * Sends a job's next round. `returnedBy` names the execution whose lease on the job it replaces (the sender releases
+ * that lease after the send): a dispatcher that meets the message before the release waits for it instead of taking
+ * the message for a duplicate.
+ */
+export async function sendRequeue(sqs: AwsClient, queueUrl: string, message: RequeueMessage, returnedBy?: string): Promise<void> {
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: JSON.stringify(message),
+      ...(returnedBy ? { MessageAttributes: { [RETURNED_BY]: { DataType: 'String', StringValue: returnedBy } } } : {}),
+    }),
+  );
 }
 
 export async function readLedgerRow(ddb: AwsClient, table: string, jobId: string): Promise<LedgerRow | undefined> {

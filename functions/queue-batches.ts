@@ -3,7 +3,14 @@
  * these send ten at a time. Each entry's Id is the message's place in its call ("0"–"9"): a failed entry's Id names
  * a message of the call it came back from.
  */
-import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, type BatchResultErrorEntry, type Message } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  SendMessageBatchCommand,
+  type BatchResultErrorEntry,
+  type Message,
+} from '@aws-sdk/client-sqs';
+import { RETURNED_BY } from './jobs';
 import { chunks, type AwsClient } from './runtime';
 
 /** The most entries one SQS batch call takes. */
@@ -37,4 +44,43 @@ export async function changeVisibilityInBatches(sqs: AwsClient, queueUrl: string
       }),
     );
   }
+}
+
+/** The message attributes sluice reads (a receive names them: SQS returns only those asked for). */
+export const MESSAGE_ATTRIBUTES = [RETURNED_BY] as const;
+
+/**
+ * Puts received messages back for later without counting a receive against them: each is sent again as a new message
+ * (its body and sluice's attributes, visible after `delaySeconds`), then the received one is deleted. SQS counts
+ * every receive toward the DLQ's maxReceiveCount; a message only deferred (held for a lease, back for room) must
+ * never reach the DLQ that way. A crash between the send and the delete leaves a copy: harmless, the ledger admits a
+ * job once. A message the send refused stays as it is and comes back when its visibility timeout ends.
+ */
+export async function deferInBatches(sqs: AwsClient, queueUrl: string, messages: readonly Message[], delaySeconds: number): Promise<void> {
+  for (const chunk of chunks(messages, SQS_BATCH_LIMIT)) {
+    const { Successful = [] } = (await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((m, i) => ({
+          Id: String(i),
+          MessageBody: m.Body ?? '',
+          DelaySeconds: delaySeconds,
+          ...(attributesOf(m) ? { MessageAttributes: attributesOf(m) } : {}),
+        })),
+      }),
+    )) as { Successful?: Array<{ Id: string }> };
+    const sent = new Set(Successful.map((e) => e.Id));
+    await deleteInBatches(
+      sqs,
+      queueUrl,
+      chunk.filter((_, i) => sent.has(String(i))),
+    );
+  }
+}
+
+function attributesOf(message: Message): Record<string, { DataType: string; StringValue: string }> | undefined {
+  const kept = Object.entries(message.MessageAttributes ?? {}).filter(
+    ([name, value]) => (MESSAGE_ATTRIBUTES as readonly string[]).includes(name) && value.StringValue !== undefined,
+  );
+  return kept.length > 0 ? Object.fromEntries(kept.map(([name, value]) => [name, { DataType: 'String', StringValue: value.StringValue! }])) : undefined;
 }

@@ -5,7 +5,7 @@
  * The happy path is three states a job: RunTask, FinishJob, WakeDispatcher.
  */
 import type { EnvironmentConfig } from '../../environments';
-import type { JobInput } from '../../functions/jobs';
+import { RETURNED_BY, type JobInput } from '../../functions/jobs';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
@@ -310,6 +310,8 @@ function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
       Parameters: {
         QueueUrl: ctx.props.queueUrl,
         DelaySeconds: ctx.config.capacity.capacityRetryDelaySeconds,
+        // This execution gives the job back: a dispatcher that meets the message before GiveBackLease waits for it.
+        MessageAttributes: { [RETURNED_BY]: { DataType: 'String', 'StringValue.$': '$$.Execution.Name' } },
         MessageBody: {
           sluice: 'requeue',
           'jobId.$': '$.job.jobId',
