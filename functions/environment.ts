@@ -33,6 +33,8 @@ export interface JanitorSettings {
   readonly maxExecutionAttempts: number;
   /** How long after admission a lease without an execution is given before it is reclaimed. */
   readonly startGraceMs: number;
+  /** How long after an execution that did not succeed its tasks may still be stopping (the task's stop timeout and a margin). */
+  readonly stopGraceMs: number;
 }
 
 export interface CapacitySettings {
@@ -133,6 +135,7 @@ export function janitorEnvironment(s: JanitorSettings): Record<string, string> {
     DISPATCHER_FUNCTION_NAME: s.dispatcherFunctionName,
     MAX_EXECUTION_ATTEMPTS: String(s.maxExecutionAttempts),
     START_GRACE_SECONDS: String(s.startGraceMs / 1000),
+    STOP_GRACE_SECONDS: String(s.stopGraceMs / 1000),
   };
 }
 
@@ -144,6 +147,7 @@ const janitorVariables = z.object({
   DISPATCHER_FUNCTION_NAME: z.string().min(1),
   MAX_EXECUTION_ATTEMPTS: positiveInt,
   START_GRACE_SECONDS: positiveInt,
+  STOP_GRACE_SECONDS: nonNegativeInt,
 });
 
 export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): JanitorSettings {
@@ -156,6 +160,7 @@ export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ja
     dispatcherFunctionName: e.DISPATCHER_FUNCTION_NAME,
     maxExecutionAttempts: e.MAX_EXECUTION_ATTEMPTS,
     startGraceMs: e.START_GRACE_SECONDS * 1000,
+    stopGraceMs: e.STOP_GRACE_SECONDS * 1000,
   };
 }
 

@@ -20,7 +20,7 @@ import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-s
 import { batchGetItems } from './batch-get';
 import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord } from './batches';
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
-import { executionArnOf } from './jobs';
+import { ADMITTED_FOR_ANOTHER_TASK_SIZE, executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
 import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
@@ -38,16 +38,39 @@ interface JanitorDeps {
 
 const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
 
-type ExecutionState = { readonly kind: 'running' } | { readonly kind: 'ended'; readonly status: string } | { readonly kind: 'missing' };
+type ExecutionState =
+  | { readonly kind: 'running' }
+  | { readonly kind: 'ended'; readonly status: string; readonly stoppedAt?: number; readonly error?: string }
+  | { readonly kind: 'missing' };
+type Ended = Extract<ExecutionState, { kind: 'ended' }>;
 
 async function executionState(sfn: AwsClient, arn: string): Promise<ExecutionState> {
   try {
-    const { status } = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-    return ENDED.has(status) ? { kind: 'ended', status } : { kind: 'running' };
+    const { status, stopDate, error } = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+    if (!ENDED.has(status)) return { kind: 'running' };
+    return { kind: 'ended', status, ...(stopDate ? { stoppedAt: new Date(stopDate).getTime() } : {}), ...(error ? { error } : {}) };
   } catch (error) {
     if ((error as Error).name === 'ExecutionDoesNotExist') return { kind: 'missing' };
     throw error;
   }
+}
+
+/**
+ * An execution that did not succeed had its running tasks stopped by Step Functions: each gets SIGTERM, and SIGKILL
+ * after the container's stop timeout. Until then a task may still run: its job keeps its lease (and its vCPU stays
+ * counted), so its next round cannot start beside it.
+ */
+function tasksMayStillStop(state: Ended, now: number, settings: JanitorSettings): boolean {
+  return state.status !== 'SUCCEEDED' && now < (state.stoppedAt ?? now) + settings.stopGraceMs;
+}
+
+/**
+ * Whether a job this execution left running counts a failed run: it died under the job (aborted, timed out, failed).
+ * One that succeeded without recording the job only failed to write (the release, or the capacity return's message);
+ * one that was admitted for another task size never ran it. Those put the job back as it was.
+ */
+function diedUnderTheJob(state: Ended): boolean {
+  return state.status !== 'SUCCEEDED' && state.error !== ADMITTED_FOR_ANOTHER_TASK_SIZE;
 }
 
 async function runningExecutions(sfn: AwsClient, stateMachineArn: string): Promise<Set<string>> {
@@ -103,7 +126,7 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
   if (first) {
     const record = await readBatchRecord(ddb, settings.batchesTableName, first);
     const state = record && (await executionState(sfn, executionArnOf(settings.stateMachineArn, first)));
-    if (record && state?.kind === 'ended') await settle(deps, record, state, summary, log);
+    if (record && state?.kind === 'ended' && !tasksMayStillStop(state, clock.now(), settings)) await settle(deps, record, state, summary, log);
   }
 
   const releasedForTheEvent = summary.released;
@@ -122,8 +145,12 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
         continue;
       }
       const state = await executionState(sfn, executionArnOf(settings.stateMachineArn, record.execution));
-      if (state.kind === 'running' || (state.kind === 'missing' && clock.now() - record.admittedAt < settings.startGraceMs)) {
-        live.push(record); // running, or the dispatcher may be starting it right now
+      if (
+        state.kind === 'running' ||
+        (state.kind === 'missing' && clock.now() - record.admittedAt < settings.startGraceMs) ||
+        (state.kind === 'ended' && tasksMayStillStop(state, clock.now(), settings))
+      ) {
+        live.push(record); // running, being started right now, or its tasks still stopping
         continue;
       }
       await settle(deps, record, state, summary, log);
@@ -151,7 +178,7 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
 async function settle(
   deps: JanitorDeps,
   record: BatchRecord,
-  state: Exclude<ExecutionState, { kind: 'running' }>,
+  state: Ended | { readonly kind: 'missing' },
   summary: JanitorRunSummary,
   log: Log,
 ): Promise<void> {
@@ -175,6 +202,10 @@ async function settle(
       outcome = { status: 'queued', reason: `batch ${record.execution} ${what}` };
     } else if (row.status !== 'running') {
       outcome = { status: 'unchanged' }; // its result was recorded; only the lease was left
+    } else if (!diedUnderTheJob(state)) {
+      // The message first, as below; the job's count of failed runs stays as it was.
+      await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), record.execution);
+      outcome = { status: 'queued', reason: `execution ${record.execution} ${what}${state.error ? ` (${state.error})` : ''}` };
     } else {
       const failedRuns = (row.failedRuns ?? 0) + 1;
       const reason = `execution ${record.execution} ${what}`;

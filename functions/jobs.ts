@@ -93,6 +93,13 @@ export type RequeueMessage = z.infer<typeof requeueMessage>;
  */
 export const RETURNED_BY = 'returnedBy';
 
+/**
+ * The error of an execution whose jobs were leased for a task size other than its state machine's (a deploy changed
+ * task.cpu while a dispatcher still admitted at the old size): it fails before any task runs, and the janitor
+ * re-queues its jobs without counting a failed run.
+ */
+export const ADMITTED_FOR_ANOTHER_TASK_SIZE = 'Sluice.AdmittedForAnotherTaskSize';
+
 function inScope(scope: IntakeScope, bucket: string, key: string): string | undefined {
   if (bucket !== scope.bucketName) return `bucket "${bucket}" is not this pipeline's bucket "${scope.bucketName}"`;
   if (!key.startsWith(scope.inputPrefix)) return `key "${key}" is outside the input prefix "${scope.inputPrefix}"`;

@@ -42,6 +42,8 @@ const MAX_EXECUTION_ATTEMPTS = 3;
  * StartExecution slower than the grace starts an execution whose leases were already given back.
  */
 const JANITOR_START_GRACE_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
+/** After a stopped task's stop timeout, the time ECS may take to have it stopped (SIGKILL, then the task's teardown). */
+const TASK_STOP_MARGIN_SECONDS = 30;
 /** How often the janitor sweeps. */
 export const JANITOR_PERIOD_MINUTES = 5;
 
@@ -118,6 +120,7 @@ export class Dispatch extends Construct {
         dispatcherFunctionName: functionNameOf(namePrefix, 'dispatcher'),
         maxExecutionAttempts: MAX_EXECUTION_ATTEMPTS,
         startGraceMs: JANITOR_START_GRACE_SECONDS * 1000,
+        stopGraceMs: (config.task.stopTimeoutSeconds + TASK_STOP_MARGIN_SECONDS) * 1000,
       }),
       statements: [
         {

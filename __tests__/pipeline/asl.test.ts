@@ -13,6 +13,8 @@ import {
   task,
   wait,
 } from '../../modules/run-jobs/asl';
+import { synthesizedDefinition } from '../support/local-sfn';
+import { STAGES } from '../support/synth';
 
 const invoke = 'arn:aws:states:::lambda:invoke';
 const allowInvoke = { Sid: 'Invoke', Effect: 'Allow' as const, Action: 'lambda:InvokeFunction', Resource: 'arn:aws:lambda:eu-west-1:111111111111:function:f' };
@@ -101,4 +103,16 @@ test('the walk visits every state depth first, those nested in Map (ItemProcesso
 test('a Task’s Resource is its integration’s ARN in the partition', () => {
   expect(integrationResource('aws', INTEGRATIONS.lambdaInvoke)).toBe(invoke);
   expect(integrationResource('aws-cn', INTEGRATIONS.ecsRunTaskSync)).toBe('arn:aws-cn:states:::ecs:runTask.sync');
+});
+
+test('every error an AWS SDK integration retries or catches carries the Exception suffix, as Step Functions names it', () => {
+  // "be sure to include the Exception suffix for potential error names in Step Functions integrations" (supported-services-awssdk)
+  for (const stage of STAGES) {
+    const definition = synthesizedDefinition(stage);
+    for (const { name, state } of eachState(definition) as Iterable<{ name: string; state: any }>) {
+      if (state.Type !== 'Task' || !String(state.Resource).includes(':aws-sdk:')) continue;
+      const errors = [...(state.Retry ?? []), ...(state.Catch ?? [])].flatMap((r: { ErrorEquals: string[] }) => r.ErrorEquals);
+      for (const error of errors.filter((e: string) => !e.startsWith('States.'))) expect(`${name}: ${error}`).toMatch(/Exception$/);
+    }
+  }
 });

@@ -2,6 +2,7 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
 import { failedDayOf, ledgerKey, readLedgerRow, redriveFailedJob, releaseLease, type LedgerRow } from '../../functions/ledger';
 import { batchGetItems } from '../../functions/batch-get';
+import { ADMITTED_FOR_ANOTHER_TASK_SIZE } from '../../functions/jobs';
 import { inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
@@ -161,6 +162,16 @@ test('a repair planned on counters that changed meanwhile is not applied', async
   // Measured again, it is repaired: in use is what the one remaining lease holds.
   expect(await world.janitor()).toMatchObject({ drift: 3, repaired: true });
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(1);
+});
+
+test('a batch leased for another task size (its execution failed before any task) goes back without a failed run', async () => {
+  const { world, execution, row } = await admitted(2);
+  execution.status = 'FAILED';
+  execution.error = ADMITTED_FOR_ANOTHER_TASK_SIZE;
+  expect(await world.janitor()).toMatchObject({ released: 2, requeued: 2, failed: 0 });
+  for (const job of execution.jobs)
+    expect(await row(job.jobId)).toMatchObject({ status: 'queued', failedRuns: 0, lastError: expect.stringContaining(ADMITTED_FOR_ANOTHER_TASK_SIZE) });
+  expect(world.sqs.counts(world.queueUrl).total).toBe(2);
 });
 
 test('counters that miss a lease are repaired by raising admitted: no released shard ever goes down', async () => {

@@ -1,6 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { admitBatch } from '../../functions/admission';
-import { executionNameFor, jobIdOf, parseIntakeMessage, type Job } from '../../functions/jobs';
+import { ADMITTED_FOR_ANOTHER_TASK_SIZE, executionNameFor, jobIdOf, parseIntakeMessage, type Job } from '../../functions/jobs';
 import { failedDayOf, ledgerKey, releaseLease } from '../../functions/ledger';
 import { configureCommand, inUseVcpu, POOL_KEY, readPool, releasedShardKey } from '../../functions/limiter';
 import { STATES } from '../../modules/run-jobs/definition';
@@ -39,7 +39,7 @@ function jobs(count: number): Job[] {
 }
 
 /** Admits the jobs as the dispatcher does (one transaction on moto), then runs one execution of the synthesized machine. */
-async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; beforeRun?: (tableName: string, name: string) => Promise<void> }) {
+async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; vcpu?: number; beforeRun?: (tableName: string, name: string) => Promise<void> }) {
   const { tableName, batchesTableName } = await moto.createTables();
   const config = stageConfig('dev');
   await moto.ddb.send(new UpdateCommand(configureCommand(tableName, { budgetVcpu: 100, ratePerSecond: 19, burst: 100 }, 0)));
@@ -70,7 +70,7 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; befor
     ].map((s) => [s, 0]),
   );
   const execution = machine.run(
-    { jobs: options.jobs.map((j) => ({ ...j, vcpu: 1, releaseShard: releasedShardKey(j.jobId).pk })) },
+    { jobs: options.jobs.map((j) => ({ ...j, vcpu: options.vcpu ?? 1, releaseShard: releasedShardKey(j.jobId).pk })) },
     {
       overrides: {
         taskResourceLocalHandlers: localHandlers(definition, {
@@ -142,9 +142,25 @@ test('Map never runs more RunTasks at once than MaxConcurrency; every job ends s
   wakeTimes.forEach((at, k) => expect(at).toBeGreaterThanOrEqual(finishedAt[k]));
 });
 
-test('the happy path is three states a job, plus the Map', async () => {
+test('the happy path is three states a job, plus the size check and the Map', async () => {
   const run = await runExecution({ jobs: jobs(4), runTask: succeedingTask().handler });
-  expect(run.transitions).toBe(1 + 3 * 4);
+  expect(run.transitions).toBe(2 + 3 * 4);
+});
+
+test('a batch leased for another task size than the state machine runs (a deploy changed task.cpu) fails before any task starts', async () => {
+  let calls = 0;
+  const [job] = jobs(1);
+  const run = await runExecution({
+    jobs: [job],
+    vcpu: 2,
+    runTask: async () => {
+      calls++;
+      return { TaskArn: 'never' };
+    },
+  }).catch((error: Error) => ({ error }));
+  // The library's execution error carries the Fail state's error as its cause.
+  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_FOR_ANOTHER_TASK_SIZE } } });
+  expect(calls).toBe(0);
 });
 
 test('RunTask gets the cluster, capacity providers, private networking and the job in its overrides', async () => {
@@ -320,6 +336,10 @@ test('no Fargate capacity (failures[]): back to the queue at once, no hold', asy
   });
   expect(await run.ledger(job)).toMatchObject({ status: 'queued', capacityReturns: 1 });
   expect((await run.poolItem()).capacityLimitAt).toBeUndefined();
+  // The reason kept is the whole failure: an error without a Cause must not fail the execution on a missing path.
+  // (Not parsed: aws-local-stepfunctions strips every backslash from an intrinsic function's result, so a Cause that is
+  // itself JSON comes out unescaped; Step Functions escapes it.)
+  expect(String((await run.ledger(job)).lastError)).toMatch(/^\{"Error":"AmazonECS.Unknown","Cause":".*Capacity is unavailable/);
 });
 
 test('EC2 throttling during RunTask (InvalidParameterException "Request limit exceeded") is retried like throttling', async () => {

@@ -42,30 +42,27 @@ export async function runExecutionOf(
   const sent: Array<{ body: string; delaySeconds: number }> = [];
   // No waiting between retries: what matters here is the order of the states, not their timing.
   const instant = Object.fromEntries(Object.values(STATES).map((s) => [s, 0]));
-  const run = machine.run(
-    { jobs: execution.jobs } as never,
-    {
-      overrides: {
-        taskResourceLocalHandlers: localHandlers(definition, {
-          dynamodb: moto.client,
-          runTask: options.runTask,
-          invokeLambda: async () => ({ StatusCode: 202 }),
-          sendMessage:
-            options.sendMessage ??
-            (async (input) => {
-              const body = JSON.stringify(input.MessageBody);
-              const { MessageId } = world.sqs.sendMessage(world.queueUrl, body, input.DelaySeconds, input.MessageAttributes);
-              sent.push({ body, delaySeconds: input.DelaySeconds });
-              await options.afterSend?.(body, input.DelaySeconds);
-              return { MessageId };
-            }),
-        }),
-        retryIntervalOverrides: instant,
-        waitTimeOverrides: { [STATES.waitBeforeRetry]: 0 },
-      },
-      context: { Execution: { Name: execution.name, Id: `arn:aws:states:eu-west-1:111111111111:execution:sluice-dev-jobs:${execution.name}` } },
+  const run = machine.run({ jobs: execution.jobs } as never, {
+    overrides: {
+      taskResourceLocalHandlers: localHandlers(definition, {
+        dynamodb: moto.client,
+        runTask: options.runTask,
+        invokeLambda: async () => ({ StatusCode: 202 }),
+        sendMessage:
+          options.sendMessage ??
+          (async (input) => {
+            const body = JSON.stringify(input.MessageBody);
+            const { MessageId } = world.sqs.sendMessage(world.queueUrl, body, input.DelaySeconds, input.MessageAttributes);
+            sent.push({ body, delaySeconds: input.DelaySeconds });
+            await options.afterSend?.(body, input.DelaySeconds);
+            return { MessageId };
+          }),
+      }),
+      retryIntervalOverrides: instant,
+      waitTimeOverrides: { [STATES.waitBeforeRetry]: 0 },
     },
-  );
+    context: { Execution: { Name: execution.name, Id: `arn:aws:states:eu-west-1:111111111111:execution:sluice-dev-jobs:${execution.name}` } },
+  });
   const result = await run.result;
   return { result, sent };
 }

@@ -160,6 +160,8 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     dispatcherFunctionName: 'sluice-test-dispatcher',
     maxExecutionAttempts: 3,
     startGraceMs: 120_000,
+    // The tests end executions by hand, with no tasks to stop: a test of the stop grace sets one.
+    stopGraceMs: 0,
   };
   const logs: LogEvent[] = [];
   const wakes: unknown[] = [];

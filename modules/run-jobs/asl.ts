@@ -247,6 +247,11 @@ export function choice(name: string, props: { Choices: readonly ChoiceRule[]; De
   return step(name, { Type: 'Choice', ...props });
 }
 
+export function fail(name: string, props: { Error: string; Cause: string; Comment?: string }): Step<FailState> {
+  check(props.Error.length > 0, name, 'a Fail state needs an Error');
+  return step(name, { Type: 'Fail', ...props });
+}
+
 export function succeed(name: string, comment?: string): Step<SucceedState> {
   return step(name, comment ? { Type: 'Succeed', Comment: comment } : { Type: 'Succeed' });
 }

@@ -5,7 +5,8 @@
  * The happy path is three states a job: RunTask, FinishJob, WakeDispatcher.
  */
 import type { EnvironmentConfig } from '../../environments';
-import { RETURNED_BY, type JobInput } from '../../functions/jobs';
+import { vcpuOf } from '../../environments/fargate';
+import { ADMITTED_FOR_ANOTHER_TASK_SIZE, RETURNED_BY, type JobInput } from '../../functions/jobs';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
@@ -16,6 +17,7 @@ import {
   INTEGRATIONS,
   integrationResource,
   choice,
+  fail,
   map,
   pass,
   retrier,
@@ -80,6 +82,9 @@ export const STATES = {
   giveBackLeaseAndHold: 'GiveBackLeaseAndHold',
   wakeDispatcher: 'WakeDispatcher',
   wakeFailed: 'WakeFailed',
+  leaveToJanitor: 'LeaveToJanitor',
+  checkTaskSize: 'CheckTaskSize',
+  admittedForAnotherTaskSize: 'AdmittedForAnotherTaskSize',
 } as const;
 
 /** Which job field feeds each variable the worker reads. */
@@ -104,8 +109,12 @@ export const RUN_TASK_CAUSES = {
   ec2Throttling: '*Request limit exceeded*',
 } as const;
 
-/** The DynamoDB errors worth retrying, as the optimized integration (`DynamoDB.`) and the AWS SDK one (`DynamoDb.`) name them. */
-const DYNAMODB_TRANSIENT = ['ProvisionedThroughputExceededException', 'RequestLimitExceeded', 'ThrottlingException', 'InternalServerErrorException'];
+/**
+ * The DynamoDB errors worth retrying, under the optimized integration's prefix (`DynamoDB.`) and the AWS SDK
+ * integration's (`DynamoDb.`). SDK integrations always add the Exception suffix, also to errors the API reference
+ * names without it (RequestLimitExceeded): "be sure to include the Exception suffix" (supported-services-awssdk).
+ */
+const DYNAMODB_TRANSIENT = ['ProvisionedThroughputExceededException', 'RequestLimitExceededException', 'ThrottlingException', 'InternalServerErrorException'];
 const LAMBDA_TRANSIENT_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 const SQS_TRANSIENT_ERRORS = ['Sqs.SqsException', 'SQS.SdkClientException', 'SQS.AmazonSQSException', 'States.TaskFailed'];
 
@@ -325,14 +334,16 @@ function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
       },
       ResultPath: null,
       Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.recordFailure }],
+      // Never failed for lack of capacity: without its next round sent, the job keeps its lease for the janitor.
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.leaveToJanitor }],
       next: giveBack,
     },
     sqsSendMessageStatements({ arn: ctx.props.queueArn }),
   );
 }
 
-const RETURNED_VALUES = { ':status': { S: 'queued' }, ':reason': { 'S.$': '$.failure.Cause' }, ':zero': { N: '0' }, ':one': { N: '1' } };
+// The whole failure, not its Cause: an error may come without one, and a missing path fails the execution.
+const RETURNED_VALUES = { ':status': { S: 'queued' }, ':reason': { 'S.$': 'States.JsonToString($.failure)' }, ':zero': { N: '0' }, ':one': { N: '1' } };
 
 function giveBackLease(ctx: Context, name: string, hold: boolean): Step {
   return task(
@@ -480,6 +491,10 @@ function resultSteps(ctx: Context): Step[] {
       lambdaInvokeStatements({ arn: ctx.props.dispatcherFunctionArn }),
     ),
     pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
+    pass(STATES.leaveToJanitor, {
+      Comment: 'The next round could not be sent: the lease stays, and once the execution has ended the janitor re-queues the job',
+      Parameters: { 'jobId.$': '$.job.jobId' },
+    }),
   ];
 }
 
@@ -500,6 +515,15 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
     Comment: `sluice ${config.stage}: run admitted jobs on Fargate, give every lease back`,
     TimeoutSeconds: leaseSeconds(config),
     steps: [
+      // A batch is leased at one task size (the dispatcher's): it runs only on a state machine of that size.
+      choice(STATES.checkTaskSize, {
+        Choices: [{ Variable: '$.jobs[0].vcpu', NumericEquals: vcpuOf(config.task.cpu), Next: STATES.runJobs }],
+        Default: STATES.admittedForAnotherTaskSize,
+      }),
+      fail(STATES.admittedForAnotherTaskSize, {
+        Error: ADMITTED_FOR_ANOTHER_TASK_SIZE,
+        Cause: `the batch was leased for another task size than this state machine's ${vcpuOf(config.task.cpu)} vCPU (a deploy changed task.cpu); the janitor re-queues its jobs`,
+      }),
       map(STATES.runJobs, {
         ItemsPath: '$.jobs',
         ItemSelector: { 'job.$': '$$.Map.Item.Value', attempt: 0, retryDelays: retryDelaysSeconds(config.retry.taskFailed) },
