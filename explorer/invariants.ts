@@ -21,9 +21,22 @@
  */
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, type PoolState } from '../functions/limiter';
-import type { Execution } from './engines';
+import type { EcsStandIn, Execution } from './engines';
 import type { Actor } from './gates';
-import type { ExplorerWorld } from './world';
+import type { ExplorerStage } from './stage';
+
+/** What the invariants read of a world: its clock, its stage, its executions, tasks and queues. */
+export interface WorldView {
+  readonly clock: { seconds(): number };
+  readonly es: ExplorerStage;
+  readonly sfn: { readonly executions: ReadonlyMap<string, Execution> };
+  readonly ecs: Pick<EcsStandIn, 'running'>;
+  readonly intakeUrl: string;
+  readonly sqs: { messages(url: string): ReadonlyArray<{ readonly state: string; readonly body: string }> };
+  readonly gates: ReadonlyArray<{ readonly key: string }>;
+  /** The jobs of every message in the intake queue (visible, in flight or delayed). */
+  jobsWithMessages(): Set<string>;
+}
 
 export interface Violation {
   readonly kind: string;
@@ -55,7 +68,7 @@ export class Invariants {
   /** Per job: executions that ended other than SUCCEEDED with it in their input. */
   private readonly diedUnder = new Map<string, number>();
 
-  constructor(private readonly world: ExplorerWorld) {}
+  constructor(private readonly world: WorldView) {}
 
   private fail(kind: string, message: string): void {
     this.violation ??= { kind, message, atSeconds: this.world.clock.seconds() };

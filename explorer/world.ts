@@ -15,7 +15,7 @@ import { configurePool } from '../functions/configure-pool';
 import { runDispatcher, StartedBatches, wakeOf } from '../functions/dispatcher';
 import { runJanitor } from '../functions/janitor';
 import { jobIdOf, parseIntakeMessage } from '../functions/jobs';
-import type { AwsClient } from '../functions/runtime';
+import type { AwsClient, Log } from '../functions/runtime';
 import { INTEGRATIONS, integrationResource } from '../modules/run-jobs/asl';
 import { VirtualClock } from '../twin/engines/clock';
 import { DynamoDb } from '../twin/engines/dynamo';
@@ -374,6 +374,12 @@ export class ExplorerWorld {
 
   private readonly functionClock = { now: () => this.clock.now(), sleep: (ms: number) => this.clock.sleep(ms) };
 
+  /** The functions' own log lines, printed with the actor's name when EXPLORER_LOG is set (for reading a replay). */
+  private logOf(actor: Actor): Log | undefined {
+    if (!process.env.EXPLORER_LOG) return undefined;
+    return (event) => console.log(`${this.clock.seconds().toFixed(3).padStart(9)} ${actor.label} ${JSON.stringify(event)}`);
+  }
+
   private invokeDispatcher(payload: unknown): void {
     this.invoke(this.dispatcher, payload, (p) => this.startDispatcher(p));
   }
@@ -413,6 +419,7 @@ export class ExplorerWorld {
           settings: this.es.dispatcher,
           started: this.started,
           wake: wakeOf(payload),
+          log: this.logOf(actor),
         });
       },
       () => this.nextRun(this.dispatcher, (p) => this.startDispatcher(p)),
@@ -426,7 +433,10 @@ export class ExplorerWorld {
       this.es.janitorTimeoutMs,
       (actor) => {
         const c = this.clientsOf(actor);
-        return runJanitor({ sfn: c.sfn, sqs: c.sqs, lambda: c.lambda, ddb: c.ddb, clock: this.functionClock, settings: this.es.janitor }, payload);
+        return runJanitor(
+          { sfn: c.sfn, sqs: c.sqs, lambda: c.lambda, ddb: c.ddb, clock: this.functionClock, settings: this.es.janitor, log: this.logOf(actor) },
+          payload,
+        );
       },
       () => this.nextRun(this.janitor, (p) => this.startJanitor(p)),
     );

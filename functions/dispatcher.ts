@@ -392,6 +392,13 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
         toDelete.push(message);
         continue;
       }
+      // A message this gather already holds, delivered again (standard queues may): only its newest receipt
+      // handle deletes it; it is the same message, not a duplicate.
+      const held = jobs.findIndex((r) => r.message.MessageId === message.MessageId);
+      if (held >= 0) {
+        jobs[held] = { ...jobs[held], message };
+        continue;
+      }
       if (seen.has(parsed.job.jobId)) {
         log({ event: 'duplicate', jobId: parsed.job.jobId, key: parsed.job.key });
         summary.duplicates++;

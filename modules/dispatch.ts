@@ -42,6 +42,12 @@ const MAX_EXECUTION_ATTEMPTS = 3;
  * StartExecution slower than the grace starts an execution whose leases were already given back.
  */
 const JANITOR_START_GRACE_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
+/**
+ * How long a message a dispatcher run received stays invisible: past that run's Lambda timeout, so it never comes
+ * back while the run that holds it may still admit, start or delete it (the same run would otherwise meet it again).
+ * A run that dies holding messages leaves them invisible that long before another run takes them.
+ */
+export const INTAKE_VISIBILITY_TIMEOUT_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
 /** After a stopped task's stop timeout, the time ECS may take to have it stopped (SIGKILL, then the task's teardown). */
 const TASK_STOP_MARGIN_SECONDS = 30;
 /** How often the janitor sweeps. */

@@ -18,7 +18,7 @@ interface IntakeProps {
   readonly ruleRetryAttempts: number;
   readonly ruleMaxEventAgeSeconds: number;
   readonly backlogAlarmAgeSeconds: number;
-  /** How long a received message stays invisible; longer than one dispatcher run. */
+  /** How long a received message stays invisible: longer than the dispatcher's timeout (modules/dispatch.ts). */
   readonly visibilityTimeoutSeconds: number;
   readonly observability: Observability;
 }

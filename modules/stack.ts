@@ -5,7 +5,7 @@ import type { EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { Bucket } from './bucket';
 import { Compute } from './compute';
-import { Dispatch } from './dispatch';
+import { Dispatch, INTAKE_VISIBILITY_TIMEOUT_SECONDS } from './dispatch';
 import { Intake } from './intake';
 import { Dashboard } from './dashboard';
 import { StateTable } from './state-table';
@@ -123,7 +123,7 @@ export class PipelineStack extends TerraformStack {
       ruleRetryAttempts: config.intake.ruleRetryAttempts,
       ruleMaxEventAgeSeconds: config.intake.ruleMaxEventAgeSeconds,
       backlogAlarmAgeSeconds: config.intake.backlogAlarmAgeSeconds,
-      visibilityTimeoutSeconds: 120,
+      visibilityTimeoutSeconds: INTAKE_VISIBILITY_TIMEOUT_SECONDS,
       observability: this.observability,
     });
   }

@@ -6,7 +6,7 @@ import { ledgerKey, releaseLease } from '../../functions/ledger';
 import { configureCommand, inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
 import { AwsError } from '../../twin/engines/errors';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
-import { BUCKET, intakeWorld, objectCreated } from '../support/intake-world';
+import { BUCKET, intakeWorld, objectCreated, VISIBILITY_PASSED_MS } from '../support/intake-world';
 
 let moto: MotoDynamo;
 beforeAll(async () => {
@@ -211,7 +211,7 @@ test('a run that died after an admission, before its stop: a wake-up for a relea
     }),
   );
 
-  await world.advance(121_000);
+  await world.advance(VISIBILITY_PASSED_MS);
   expect(await world.dispatch({}, { releasedAt: lastLook.at - 1_000 })).toMatchObject({ reclaimed: 1, admitted: 1 });
 });
 
@@ -256,7 +256,7 @@ test('a run that dies with room it found (before admitting) forgets the look; on
   await expect(world.dispatch({}, { releasedAt: world.clock.now() })).rejects.toThrow('DynamoDB unreachable');
   // Nothing admitted, so the old look would still match the pool: forgotten, a queued wake-up for an older release looks.
   expect((await readPool(moto.ddb, world.tableName)).lastLook).toBeUndefined();
-  await world.advance(121_000); // the message it had received comes back
+  await world.advance(VISIBILITY_PASSED_MS); // the message it had received comes back
   expect(await world.dispatch({}, { releasedAt: lastLook.at - 1_000 })).toMatchObject({ admitted: 1, stoppedBecause: 'no-budget' });
 
   // Recording a look fails (a transaction holds POOL): the run's work stands and it ends as it would have.
@@ -386,7 +386,7 @@ test('a batch whose dispatcher died before StartExecution is given back by the n
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(2);
 
   // Its messages come back after the visibility timeout; a run before the reclaim must not delete them.
-  await world.advance(121_000);
+  await world.advance(VISIBILITY_PASSED_MS);
   const next = await world.dispatch();
   expect(next).toMatchObject({ reclaimed: 1, admitted: 2, executionsStarted: 1 });
   expect(world.started[0].jobs.map((j) => j.round)).toEqual([0, 0]);
@@ -406,7 +406,7 @@ test('a redelivered copy of a job an unstarted batch holds: the batch is given b
   expect(world.clock.now() - before).toBeGreaterThanOrEqual(5_000);
   expect(world.started).toHaveLength(1);
   // The crashed run's own receive comes back after its visibility timeout: the job runs already, so it goes.
-  await world.advance(121_000);
+  await world.advance(VISIBILITY_PASSED_MS);
   expect(await world.dispatch()).toMatchObject({ admitted: 0, duplicates: 1 });
   expect(world.started).toHaveLength(1);
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);

@@ -4,6 +4,7 @@ import type { DispatcherSettings, JanitorSettings } from '../../functions/enviro
 import { executionArnOf, type JobInput } from '../../functions/jobs';
 import { runJanitor } from '../../functions/janitor';
 import { configureCommand } from '../../functions/limiter';
+import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../../modules/dispatch';
 import { VirtualClock } from '../../twin/engines/clock';
 import { AwsError } from '../../twin/engines/errors';
 import { Recorder } from '../../twin/engines/recorder';
@@ -12,6 +13,8 @@ import type { MotoDynamo } from './moto';
 import type { LogEvent } from '../../functions/log-events';
 
 export const BUCKET = 'sluice-test-bucket';
+/** Past the intake queue's visibility timeout: a message a run held and did not delete is visible again. */
+export const VISIBILITY_PASSED_MS = (INTAKE_VISIBILITY_TIMEOUT_SECONDS + 1) * 1000;
 
 /** The EventBridge event S3 sends for an upload (ev-events.html), as the intake queue receives it. */
 export function objectCreated(key: string, versionId = `v-${key}`, bucket = BUCKET): string {
@@ -59,7 +62,11 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
   const deadLetterQueueUrl = sqs.createQueue({ name: 'intake-dlq' });
   /** The functions' SQS: the emulator, its calls counted. */
   const sqsClient = { send: async (command: { constructor: { name: string }; input: any }) => (await nextCall(), sqs.send(command)) };
-  const queueUrl = sqs.createQueue({ name: 'intake', visibilityTimeoutSeconds: 120, redrive: { deadLetterQueueName: 'intake-dlq', maxReceiveCount } });
+  const queueUrl = sqs.createQueue({
+    name: 'intake',
+    visibilityTimeoutSeconds: INTAKE_VISIBILITY_TIMEOUT_SECONDS,
+    redrive: { deadLetterQueueName: 'intake-dlq', maxReceiveCount },
+  });
   const { tableName, batchesTableName } = await moto.createTables();
   await moto.ddb.send(new UpdateCommand(configureCommand(tableName, pool, clock.now())));
   // Time stands still while a request is out to moto, as for every tracked operation of the virtual clock.
