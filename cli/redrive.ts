@@ -1,14 +1,15 @@
 /**
- * `sluice redrive`: failed jobs and dead letters back into the pipeline. A failed job goes from failed to queued on
- * its row (conditionally: of two redrives, one wins) and its next round to the intake queue; a dead letter is sent
- * to the intake queue as it was, then deleted. Poison (a dead letter with the dispatcher's `reason`) stays unless
- * asked for: it would only come back. Run twice, the second finds nothing failed and no dead letter it would move;
- * the ledger, not the command, decides what runs, so a message sent twice starts one job.
+ * `sluice redrive`: failed jobs and dead letters back into the pipeline. A failed job's next round goes to the intake
+ * queue, naming the failure it redrives, and the row is marked (functions/ledger.ts redriveJob); the job stays failed
+ * until that message is admitted. A dead letter is sent to the intake queue as it was (body and sluice's
+ * attributes), then deleted. Poison (a dead letter with the dispatcher's `reason`) stays unless asked for: it would
+ * only come back. Run twice, the second finds each job marked and no dead letter it would move; the ledger, not the
+ * command, decides what runs, so a message sent twice starts one job.
  */
 import { ReceiveMessageCommand, SendMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
 import type { EnvironmentConfig } from '../environments';
-import { readLedgerRows, redriveFailedJob, resendQueued, type JobStatus, type LedgerRow } from '../functions/ledger';
-import { changeVisibilityInBatches, deleteInBatches } from '../functions/queue-batches';
+import { readLedgerRows, redriveJob, type JobStatus, type LedgerRow } from '../functions/ledger';
+import { changeVisibilityInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sluiceAttributesOf } from '../functions/queue-batches';
 import { JANITOR_PERIOD_MINUTES } from '../modules/dispatch';
 import { peekDeadLetters, queryFailedJobs } from './failures';
 import type { Progress } from './progress';
@@ -78,9 +79,8 @@ async function redriveJobs(
     const row = rows.get(jobId);
     let reason = skipReason(row, namedIds.includes(jobId));
     if (reason === undefined && !dryRun) {
-      if (row!.status === 'queued') await resendQueued(clients.sqs, target.queueUrl, row!);
-      else if (!(await redriveFailedJob({ ddb: clients.ddb, sqs: clients.sqs }, target, row!, now)))
-        reason = 'changed meanwhile (another redrive, or its lease came back)';
+      const result = await redriveJob({ ddb: clients.ddb, sqs: clients.sqs }, target, row!, now);
+      if (!result.sent) reason = result.reason;
     }
     if (reason === undefined) redriven.push(jobId);
     else skipped.push({ jobId, status: row?.status ?? 'unknown', reason });
@@ -112,7 +112,7 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
         MaxNumberOfMessages: Math.min(10, total - moved - poison),
         VisibilityTimeout: 60,
         WaitTimeSeconds: 1,
-        MessageAttributeNames: ['reason'],
+        MessageAttributeNames: ['reason', ...MESSAGE_ATTRIBUTES],
       }),
     );
     if (Messages.length === 0) break;
@@ -121,7 +121,10 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
     poison += Messages.length - movable.length;
     if (movable.length === 0) continue;
     const sent = await clients.sqs.send(
-      new SendMessageBatchCommand({ QueueUrl: toUrl, Entries: movable.map((m, i) => ({ Id: String(i), MessageBody: m.Body! })) }),
+      new SendMessageBatchCommand({
+        QueueUrl: toUrl,
+        Entries: movable.map((m, i) => ({ Id: String(i), MessageBody: m.Body!, ...sluiceAttributesOf(m) })),
+      }),
     );
     const sentIds = new Set((sent.Successful ?? []).map((e) => e.Id));
     // Only what reached the intake queue leaves the DLQ; the rest is visible again within a minute.

@@ -23,7 +23,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { admitBatch } from './admission';
 import { deleteBatchRecord, readBatchRecord } from './batches';
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
-import { executionArnOf, executionNameFor, parseIntakeMessage, type Job, type JobInput } from './jobs';
+import { executionArnOf, executionNameFor, parseIntakeMessage, REDRIVE_OF, RETURNED_BY, type Job, type JobInput } from './jobs';
 import { releaseLease, type LedgerRow } from './ledger';
 import {
   batchReleaseShards,
@@ -406,7 +406,8 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
         continue;
       }
       seen.add(parsed.job.jobId);
-      jobs.push({ job: parsed.job, message, returnedBy: message.MessageAttributes?.returnedBy?.StringValue });
+      const redriveOf = message.MessageAttributes?.[REDRIVE_OF]?.StringValue;
+      jobs.push({ job: redriveOf ? { ...parsed.job, redriveOf } : parsed.job, message, returnedBy: message.MessageAttributes?.[RETURNED_BY]?.StringValue });
     }
     await deleteIntakeMessages(sqs, settings.queueUrl, toDelete);
     if (Messages.length < Math.min(10, wanted)) break;

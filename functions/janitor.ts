@@ -204,7 +204,7 @@ async function settle(
       outcome = { status: 'unchanged' }; // its result was recorded; only the lease was left
     } else if (!diedUnderTheJob(state)) {
       // The message first, as below; the job's count of failed runs stays as it was.
-      await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), record.execution);
+      await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), { returnedBy: record.execution });
       outcome = { status: 'queued', reason: `execution ${record.execution} ${what}${state.error ? ` (${state.error})` : ''}` };
     } else {
       const failedRuns = (row.failedRuns ?? 0) + 1;
@@ -213,7 +213,7 @@ async function settle(
         outcome = { status: 'failed', error: `Execution${state.status}`, cause: `${reason}; gave up after ${failedRuns} execution(s) ended without a result` };
       } else {
         // The message first: a crash after it leaves a duplicate (harmless), a crash before it leaves the lease (retried).
-        await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns), record.execution);
+        await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns), { returnedBy: record.execution });
         outcome = { status: 'queued', reason, failedRuns };
       }
     }

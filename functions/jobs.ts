@@ -16,6 +16,8 @@ export interface Job {
   readonly round: number;
   /** Executions that ended without running the job to a result, as the message's sender counted them (informational). */
   readonly failedRuns: number;
+  /** On an operator's redrive: the failure it redrives (the row's finishedAt then). Only that failure is redriven. */
+  readonly redriveOf?: string;
 }
 
 /** What the state machine receives per job. */
@@ -92,6 +94,15 @@ export type RequeueMessage = z.infer<typeof requeueMessage>;
  * lease after sending). Absent on uploads and on an operator's redrive.
  */
 export const RETURNED_BY = 'returnedBy';
+
+/**
+ * A redrive's message attribute: the failure it redrives (the failed row's finishedAt). The admission takes a failed
+ * row only for that failure: a redrive's message that outlives it (the job ran and failed again since) starts nothing.
+ */
+export const REDRIVE_OF = 'redriveOf';
+
+/** How long the intake queue keeps a message (SQS's most, 14 days): a message sent longer ago than this is gone. */
+export const INTAKE_RETENTION_SECONDS = 14 * 24 * 3600;
 
 /**
  * The error of an execution whose jobs were leased for a task size other than its state machine's (a deploy changed

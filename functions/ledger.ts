@@ -8,7 +8,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
-import { RETURNED_BY, type Job, type RequeueMessage } from './jobs';
+import { INTAKE_RETENTION_SECONDS, REDRIVE_OF, RETURNED_BY, type Job, type RequeueMessage } from './jobs';
 import { cancellationOf, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
 
@@ -65,6 +65,14 @@ export interface LedgerRow {
   readonly error?: string;
   readonly cause?: string;
   readonly lastError?: string;
+  readonly updatedAt?: string;
+  readonly finishedAt?: string;
+  /** A redrive's mark: the failure it redrove (finishedAt then) and when its message was sent. */
+  readonly redriveOf?: string;
+  readonly redrivenAt?: string;
+  /** A redrive's mark on a queued job: the row's updatedAt it found, and when it sent the job's next round again. */
+  readonly resentFor?: string;
+  readonly resentAt?: string;
 }
 
 /**
@@ -75,15 +83,19 @@ export interface LedgerRow {
  */
 export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease, executionArn: string, now: number) {
   const at = new Date(now).toISOString();
+  // A redrive's message also takes the one failure it redrives, and gives the job a fresh set of executions.
+  const redrive = job.redriveOf !== undefined;
   return {
     TableName: tableName,
     Key: ledgerKey(job.jobId),
     UpdateExpression:
       'SET #status = :running, #lease = :lease, jobId = :jobId, #bucket = :bucket, objectKey = :key, versionId = :versionId, sequencer = :sequencer, ' +
-      'admissions = if_not_exists(admissions, :zero) + :one, failedRuns = if_not_exists(failedRuns, :zero), ' +
+      `admissions = if_not_exists(admissions, :zero) + :one, failedRuns = ${redrive ? ':zero' : 'if_not_exists(failedRuns, :zero)'}, ` +
       'executionName = :batch, executionArn = :arn, startedAt = :at, updatedAt = :at, ' +
-      'firstSeenAt = if_not_exists(firstSeenAt, :at), #ttl = :ttl',
-    ConditionExpression: 'attribute_not_exists(#lease) AND (attribute_not_exists(pk) OR #status = :queued)',
+      `firstSeenAt = if_not_exists(firstSeenAt, :at), #ttl = :ttl REMOVE ${FAILED_INDEX.hashKey}`,
+    ConditionExpression:
+      'attribute_not_exists(#lease) AND (attribute_not_exists(pk) OR #status = :queued' +
+      (redrive ? ' OR (#status = :failed AND finishedAt = :redriveOf))' : ')'),
     ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease', '#bucket': 'bucket', '#ttl': TTL_ATTRIBUTE },
     ExpressionAttributeValues: {
       ':running': 'running',
@@ -100,6 +112,7 @@ export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease,
       ':arn': executionArn,
       ':at': at,
       ':ttl': ttlFrom(now),
+      ...(redrive ? { ':failed': 'failed', ':redriveOf': job.redriveOf } : {}),
     },
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
   };
@@ -194,14 +207,20 @@ export function requeueMessageFor(
 /**
  * Sends a job's next round. `returnedBy` names the execution whose lease on the job it replaces (the sender releases
  * that lease after the send): a dispatcher that meets the message before the release waits for it instead of taking
- * the message for a duplicate.
+ * the message for a duplicate. `redriveOf` names the failure an operator's redrive redrives.
  */
-export async function sendRequeue(sqs: AwsClient, queueUrl: string, message: RequeueMessage, returnedBy?: string): Promise<void> {
+export async function sendRequeue(
+  sqs: AwsClient,
+  queueUrl: string,
+  message: RequeueMessage,
+  attributes: { readonly returnedBy?: string; readonly redriveOf?: string } = {},
+): Promise<void> {
+  const named = Object.entries({ [RETURNED_BY]: attributes.returnedBy, [REDRIVE_OF]: attributes.redriveOf }).filter(([, v]) => v !== undefined);
   await sqs.send(
     new SendMessageCommand({
       QueueUrl: queueUrl,
       MessageBody: JSON.stringify(message),
-      ...(returnedBy ? { MessageAttributes: { [RETURNED_BY]: { DataType: 'String', StringValue: returnedBy } } } : {}),
+      ...(named.length > 0 ? { MessageAttributes: Object.fromEntries(named.map(([k, v]) => [k, { DataType: 'String', StringValue: v! }])) } : {}),
     }),
   );
 }
@@ -240,55 +259,50 @@ export const LEDGER_RESULT_EXPRESSIONS = {
   names: { '#status': 'status', '#error': 'error', '#cause': 'cause', '#lease': 'lease' },
 } as const;
 
+export type RedriveResult = { readonly sent: true } | { readonly sent: false; readonly reason: string };
+
 /**
- * Puts a failed job back after its cause was fixed: its row goes from failed to queued (conditionally: only one of
- * two racing redrives wins), then its next round goes to the intake queue. A send that fails puts the row back to
- * failed, so the job is neither lost nor stranded queued without a message (`resendQueued` mends one that was).
+ * Puts a job back by hand: a failed job after its cause was fixed, or a queued job whose message was lost (expired
+ * after 14 days in a paused stage, say). The job's next round is sent first, then the row is marked, so no crash
+ * leaves it without a message; a redrive that finds its mark (and nothing changed on the row since) sends nothing
+ * again. A failed job stays failed — and listed — until its message is admitted: only a message that redrives that
+ * failure admits it (REDRIVE_OF), so a redrive's message never runs a job that failed again since.
  */
-export async function redriveFailedJob(
+export async function redriveJob(
   deps: { ddb: AwsClient; sqs: AwsClient },
   target: { tableName: string; queueUrl: string },
-  row: LedgerRow & { finishedAt?: string },
+  row: LedgerRow,
   now: number,
-): Promise<boolean> {
-  const reason = `redriven after: ${row.error ?? 'failure'}`;
-  const moved = await tryUpdate(deps.ddb, {
-    TableName: target.tableName,
-    Key: ledgerKey(row.jobId),
-    // Out of the failed index; its error stays on the row (and in lastError) as history.
-    // A fresh set of executions: its failed runs were what failed it.
-    UpdateExpression: `SET #status = :queued, lastError = :reason, updatedAt = :at, failedRuns = :zero REMOVE ${FAILED_INDEX.hashKey}`,
-    ConditionExpression: '#status = :failed AND attribute_not_exists(#lease)',
-    ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
-    ExpressionAttributeValues: { ':queued': 'queued', ':failed': 'failed', ':reason': reason, ':at': new Date(now).toISOString(), ':zero': 0 },
-  });
-  if (!moved) return false;
-  try {
-    await sendRequeue(deps.sqs, target.queueUrl, requeueMessageFor(row, 0));
-  } catch (error) {
+): Promise<RedriveResult> {
+  const at = new Date(now).toISOString();
+  const recent = (sentAt: string | undefined) => sentAt !== undefined && now - Date.parse(sentAt) < INTAKE_RETENTION_SECONDS * 1000;
+  if (row.status === 'failed' && row.finishedAt) {
+    if (row.redriveOf === row.finishedAt && recent(row.redrivenAt))
+      return { sent: false, reason: `already sent back at ${row.redrivenAt}: its message waits in the intake queue` };
+    await sendRequeue(deps.sqs, target.queueUrl, requeueMessageFor(row, 0), { redriveOf: row.finishedAt });
     await tryUpdate(deps.ddb, {
       TableName: target.tableName,
       Key: ledgerKey(row.jobId),
-      UpdateExpression: `SET #status = :failed, ${FAILED_INDEX.hashKey} = :day`,
-      ConditionExpression: '#status = :queued AND lastError = :reason AND attribute_not_exists(#lease)',
+      UpdateExpression: 'SET redriveOf = :failure, redrivenAt = :at',
+      ConditionExpression: '#status = :failed AND finishedAt = :failure AND attribute_not_exists(#lease)',
       ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
-      ExpressionAttributeValues: {
-        ':failed': 'failed',
-        ':queued': 'queued',
-        ':reason': reason,
-        ':day': failedDayOf(row.finishedAt ?? new Date(now).toISOString()),
-      },
+      ExpressionAttributeValues: { ':failed': 'failed', ':failure': row.finishedAt, ':at': at },
     });
-    throw error;
+    return { sent: true };
   }
-  return true;
-}
-
-/**
- * Sends a queued job without a lease its next round again: what an interrupted redrive (or a lost requeue) leaves.
- * Harmless when a message for it is already waiting: admission is conditional, and the second message finds the
- * job running or done and is dropped as a duplicate.
- */
-export async function resendQueued(sqs: AwsClient, queueUrl: string, row: LedgerRow): Promise<void> {
-  await sendRequeue(sqs, queueUrl, requeueMessageFor(row, row.failedRuns ?? 0));
+  if (row.status === 'queued' && !row.lease) {
+    if (row.resentFor === row.updatedAt && recent(row.resentAt))
+      return { sent: false, reason: `already sent back at ${row.resentAt}, and nothing happened to it since: its message waits in the intake queue` };
+    await sendRequeue(deps.sqs, target.queueUrl, requeueMessageFor(row, row.failedRuns ?? 0));
+    await tryUpdate(deps.ddb, {
+      TableName: target.tableName,
+      Key: ledgerKey(row.jobId),
+      UpdateExpression: 'SET resentFor = updatedAt, resentAt = :at',
+      ConditionExpression: '#status = :queued AND updatedAt = :seen AND attribute_not_exists(#lease)',
+      ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease' },
+      ExpressionAttributeValues: { ':queued': 'queued', ':seen': row.updatedAt ?? '', ':at': at },
+    });
+    return { sent: true };
+  }
+  return { sent: false, reason: `${row.status}${row.lease ? ', its lease held' : ''}: nothing to redrive` };
 }

@@ -10,7 +10,7 @@ import {
   type BatchResultErrorEntry,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { RETURNED_BY } from './jobs';
+import { REDRIVE_OF, RETURNED_BY } from './jobs';
 import { chunks, type AwsClient } from './runtime';
 
 /** The most entries one SQS batch call takes. */
@@ -47,7 +47,7 @@ export async function changeVisibilityInBatches(sqs: AwsClient, queueUrl: string
 }
 
 /** The message attributes sluice reads (a receive names them: SQS returns only those asked for). */
-export const MESSAGE_ATTRIBUTES = [RETURNED_BY] as const;
+export const MESSAGE_ATTRIBUTES = [RETURNED_BY, REDRIVE_OF] as const;
 
 /**
  * Puts received messages back for later without counting a receive against them: each is sent again as a new message
@@ -65,7 +65,7 @@ export async function deferInBatches(sqs: AwsClient, queueUrl: string, messages:
           Id: String(i),
           MessageBody: m.Body ?? '',
           DelaySeconds: delaySeconds,
-          ...(attributesOf(m) ? { MessageAttributes: attributesOf(m) } : {}),
+          ...sluiceAttributesOf(m),
         })),
       }),
     )) as { Successful?: Array<{ Id: string }> };
@@ -78,9 +78,12 @@ export async function deferInBatches(sqs: AwsClient, queueUrl: string, messages:
   }
 }
 
-function attributesOf(message: Message): Record<string, { DataType: string; StringValue: string }> | undefined {
+/** A received message's sluice attributes, as a send takes them (none: nothing to add). */
+export function sluiceAttributesOf(message: Message): { MessageAttributes?: Record<string, { DataType: string; StringValue: string }> } {
   const kept = Object.entries(message.MessageAttributes ?? {}).filter(
     ([name, value]) => (MESSAGE_ATTRIBUTES as readonly string[]).includes(name) && value.StringValue !== undefined,
   );
-  return kept.length > 0 ? Object.fromEntries(kept.map(([name, value]) => [name, { DataType: 'String', StringValue: value.StringValue! }])) : undefined;
+  return kept.length > 0
+    ? { MessageAttributes: Object.fromEntries(kept.map(([name, value]) => [name, { DataType: 'String', StringValue: value.StringValue! }])) }
+    : {};
 }

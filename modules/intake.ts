@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { denyInsecureTransport, policyJson } from './iam';
 import { Observability } from './observability';
 import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from './names';
+import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
 
 interface IntakeProps {
   readonly namePrefix: string;
@@ -22,8 +23,6 @@ interface IntakeProps {
   readonly visibilityTimeoutSeconds: number;
   readonly observability: Observability;
 }
-
-const FOURTEEN_DAYS_SECONDS = 14 * 24 * 3600;
 
 /** The S3 event pattern: Object Created in this bucket under the input prefix (and with the suffix, if set). */
 function objectCreatedPattern(bucketName: string, inputPrefix: string, inputSuffix?: string) {
@@ -70,12 +69,12 @@ export class Intake extends Construct {
     const { namePrefix } = props;
     const deadLetters = new SqsQueue(this, 'dead-letters', {
       name: intakeDeadLetterQueueName(namePrefix),
-      messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
+      messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
       sqsManagedSseEnabled: true,
     });
     const queue = new SqsQueue(this, 'queue', {
       name: intakeQueueName(namePrefix),
-      messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
+      messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
       visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
       receiveWaitTimeSeconds: 0,
       sqsManagedSseEnabled: true,
@@ -84,7 +83,7 @@ export class Intake extends Construct {
     // Events EventBridge could not deliver to the queue (after its own retries) land here, not nowhere.
     const ruleDeadLetters = new SqsQueue(this, 'rule-dead-letters', {
       name: ruleDeadLetterQueueName(namePrefix),
-      messageRetentionSeconds: FOURTEEN_DAYS_SECONDS,
+      messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
       sqsManagedSseEnabled: true,
     });
     return { queue, deadLetters, ruleDeadLetters };

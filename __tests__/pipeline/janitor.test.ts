@@ -1,6 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
-import { failedDayOf, ledgerKey, readLedgerRow, redriveFailedJob, releaseLease, type LedgerRow } from '../../functions/ledger';
+import { failedDayOf, ledgerKey, readLedgerRow, releaseLease, type LedgerRow } from '../../functions/ledger';
 import { batchGetItems } from '../../functions/batch-get';
 import { ADMITTED_FOR_ANOTHER_TASK_SIZE } from '../../functions/jobs';
 import { inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
@@ -68,7 +68,7 @@ test("an aborted execution's leases come back, its unfinished jobs are queued ag
 test('a job whose executions died too often is marked failed instead', async () => {
   const { world, summary, failedRow } = await failedByTheJanitor(1);
   expect(summary).toMatchObject({ released: 1, requeued: 0, failed: 1, jobsFailed: 1, jobsSucceeded: 0 });
-  expect(failedRow).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT', failedDay: failedDayOf(failedRow.finishedAt) });
+  expect(failedRow).toMatchObject({ status: 'failed', error: 'ExecutionTIMED_OUT', failedDay: failedDayOf(failedRow.finishedAt!) });
   expect(failedRow.finishedAt).toBe(new Date(world.clock.now()).toISOString());
   expect(world.sqs.counts(world.queueUrl).total).toBe(0);
 });
@@ -219,44 +219,4 @@ test('a batch that cannot be settled now does not keep the sweep from settling t
   expect(await readBatchRecord(moto.ddb, world.batchesTableName, execution.name)).toBeDefined();
   expect(await world.janitor()).toMatchObject({ settled: 1, released: 1 });
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(0);
-});
-
-test('an operator redrives a failed job: it runs again as its next round; other jobs are left alone', async () => {
-  const { world, execution, row, job: failed, failedRow } = await failedByTheJanitor(2);
-  const other = execution.jobs[1];
-  await moto.ddb.send(
-    new UpdateCommand({
-      TableName: world.tableName,
-      Key: ledgerKey(other.jobId),
-      UpdateExpression: 'SET #s = :s',
-      ExpressionAttributeNames: { '#s': 'status' },
-      ExpressionAttributeValues: { ':s': 'succeeded' },
-    }),
-  );
-  const target = { tableName: world.tableName, queueUrl: world.queueUrl };
-  expect(await redriveFailedJob(world, target, failedRow, world.clock.now())).toBe(true);
-  // A job that is not failed is left alone, even when the caller read it as failed.
-  expect(await redriveFailedJob(world, target, { ...failedRow, jobId: other.jobId }, world.clock.now())).toBe(false);
-  expect(await row(other.jobId)).toMatchObject({ status: 'succeeded' });
-  expect(await row(failed.jobId)).toMatchObject({ status: 'queued', lastError: expect.stringContaining('redriven') });
-  expect(await row(failed.jobId)).not.toHaveProperty('failedDay'); // out of the failed index
-  // Twice is harmless: the second finds it queued, not failed, and sends nothing.
-  expect(await redriveFailedJob(world, target, failedRow, world.clock.now())).toBe(false);
-  expect(world.sqs.counts(world.queueUrl).total).toBe(1);
-
-  const again = await world.dispatch();
-  expect(again.admitted).toBe(1);
-  expect(world.started[1].jobs).toEqual([expect.objectContaining({ jobId: failed.jobId, round: 1 })]);
-});
-
-test('a redrive whose message cannot be sent leaves the job failed, in the index, not queued without a message', async () => {
-  const { world, row, job, failedRow } = await failedByTheJanitor(1);
-  const refusing = { send: async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })) };
-  await expect(
-    redriveFailedJob({ ddb: moto.ddb, sqs: refusing }, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now()),
-  ).rejects.toThrow('Rate exceeded');
-  expect(await row(job.jobId)).toMatchObject({ status: 'failed', failedDay: failedDayOf((await row(job.jobId)).finishedAt) });
-  // Once SQS answers again, the same redrive goes through.
-  expect(await redriveFailedJob(world, { tableName: world.tableName, queueUrl: world.queueUrl }, failedRow, world.clock.now())).toBe(true);
-  expect(await row(job.jobId)).toMatchObject({ status: 'queued' });
 });
