@@ -28,10 +28,10 @@ export interface PoolChange {
   readonly after: PoolView;
 }
 
-function viewOf(pool: PoolState): PoolView {
+function viewOf(pool: PoolState, now: number): PoolView {
   return {
     budgetVcpu: pool.budgetVcpu,
-    effectiveVcpu: effectiveBudget(pool).vcpu,
+    effectiveVcpu: effectiveBudget(pool, now).vcpu,
     inUseVcpu: inUseVcpu(pool),
     ratePerSecond: pool.ratePerSecond,
     burst: pool.burst,
@@ -63,7 +63,7 @@ async function apply(
     if (/^invalid pool settings/.test((error as Error).message)) throw new CliError((error as Error).message, EXIT.usage);
     throw error;
   }
-  return { stage: config.stage, before: viewOf(before), after: viewOf(await currentPool(clients, config)) };
+  return { stage: config.stage, before: viewOf(before, now), after: viewOf(await currentPool(clients, config), now) };
 }
 
 /** Budget 0: nothing new is admitted; the budget is kept for resume. */

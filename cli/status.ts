@@ -87,7 +87,7 @@ export async function readStatus(
     [names.intakeQueue, names.intakeDeadLetterQueue, names.ruleDeadLetterQueue].map((name) => queueUrl(clients, config, name)),
   );
   const batches = await scanBatchRecords(clients.ddb, names.batchesTable);
-  const effective = effectiveBudget(pool);
+  const effective = effectiveBudget(pool, now);
   return {
     stage: config.stage,
     at: new Date(now).toISOString(),

@@ -27,7 +27,7 @@ import type { ExplorerStage } from './stage';
 
 /** What the invariants read of a world: its clock, its stage, its executions, tasks and queues. */
 export interface WorldView {
-  readonly clock: { seconds(): number };
+  readonly clock: { seconds(): number; now(): number };
   readonly es: ExplorerStage;
   readonly sfn: { readonly executions: ReadonlyMap<string, Execution> };
   readonly ecs: Pick<EcsStandIn, 'running'>;
@@ -222,7 +222,7 @@ export class Invariants {
     if (!this.admissionCommitted) return;
     this.admissionCommitted = false;
     const pool = this.poolState()!;
-    const effective = effectiveBudget(pool).vcpu;
+    const effective = effectiveBudget(pool, this.world.clock.now()).vcpu;
     const leased = this.leasedVcpu();
     if (leased > effective + EPSILON) this.fail('over-budget', `an admission left ${leased} vCPU leased under an effective budget of ${effective}`);
   }

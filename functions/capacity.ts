@@ -10,10 +10,10 @@
  */
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetAWSDefaultServiceQuotaCommand, GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { capacitySettingsFromEnv, type CapacitySettings } from './environment';
-import { inUseVcpu, isConditionFailure, POOL_KEY, readPool, type AccountView } from './limiter';
+import { effectiveBudget, inUseVcpu, isConditionFailure, POOL_KEY, readPool, updateRetryingConflicts, type AccountView } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 import { FARGATE_QUOTA_CODE, USAGE_CLASS } from './capacity-codes';
@@ -38,6 +38,8 @@ interface ClassReading {
   readonly quotaVcpu: number;
   /** The account's use, this stage's tasks included; undefined when no datapoint is there (nothing runs, or too new). */
   readonly usedVcpu: number | undefined;
+  /** When the minute of that datapoint began (epoch ms). */
+  readonly usedAt?: number;
 }
 
 /**
@@ -76,12 +78,26 @@ interface CapacityDeps {
 
 /** How far back to look for the newest complete minute of AWS/Usage (it arrives a minute or two late). */
 const USAGE_LOOKBACK_MS = 5 * 60_000;
-/** AWS/Usage has one datapoint a minute. */
-const USAGE_RESOLUTION_MS = 60_000;
+
+/**
+ * The quota of a class: the account's applied value, or AWS's default where none is applied ("For some quotas, only
+ * the default values are available", GetServiceQuota: it answers NoSuchResourceException then).
+ */
+async function quotaOf(deps: CapacityDeps, capacityClass: CapacityClass): Promise<number> {
+  const request = { ServiceCode: 'fargate', QuotaCode: FARGATE_QUOTA_CODE[capacityClass] };
+  let value: number | undefined;
+  try {
+    value = (await deps.quotas.send(new GetServiceQuotaCommand(request))).Quota?.Value;
+  } catch (error) {
+    if ((error as Error).name !== 'NoSuchResourceException') throw error;
+    value = (await deps.quotas.send(new GetAWSDefaultServiceQuotaCommand(request))).Quota?.Value;
+  }
+  if (value === undefined) throw new Error(`Service Quotas returned no value for fargate ${request.QuotaCode}`);
+  return value;
+}
 
 async function readClass(deps: CapacityDeps, capacityClass: CapacityClass, now: number): Promise<ClassReading> {
-  const { Quota } = await deps.quotas.send(new GetServiceQuotaCommand({ ServiceCode: 'fargate', QuotaCode: FARGATE_QUOTA_CODE[capacityClass] }));
-  if (Quota?.Value === undefined) throw new Error(`Service Quotas returned no value for fargate ${FARGATE_QUOTA_CODE[capacityClass]}`);
+  const quotaVcpu = await quotaOf(deps, capacityClass);
   const { MetricDataResults = [] } = await deps.cloudwatch.send(
     new GetMetricDataCommand({
       StartTime: new Date(now - USAGE_LOOKBACK_MS),
@@ -91,7 +107,21 @@ async function readClass(deps: CapacityDeps, capacityClass: CapacityClass, now: 
     }),
   );
   const values = MetricDataResults[0]?.Values ?? [];
-  return { quotaVcpu: Quota.Value, usedVcpu: values.length > 0 ? Number(values[0]) : undefined };
+  const timestamps = MetricDataResults[0]?.Timestamps ?? [];
+  return {
+    quotaVcpu,
+    usedVcpu: values.length > 0 ? Number(values[0]) : undefined,
+    ...(timestamps.length > 0 ? { usedAt: new Date(timestamps[0]).getTime() } : {}),
+  };
+}
+
+/**
+ * A vCPU-limit hold says the account was full when RunTask said so. It is lifted by a reading of every class whose
+ * datapoint's minute began after it: one measured before the error would say nothing of what the error said.
+ */
+function liftsTheHold(readings: Readonly<Partial<Record<CapacityClass, ClassReading>>>, holdAt: number): boolean {
+  const read = Object.values(readings);
+  return read.length > 0 && read.every((r) => r!.usedAt !== undefined && r!.usedAt >= holdAt);
 }
 
 export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
@@ -103,27 +133,26 @@ export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
   const pool = await readPool(ddb, settings.tableName);
   const view = accountView(readings, settings.weights, inUseVcpu(pool), now);
   const previous = pool.account?.freeVcpu;
+  const lift = pool.capacityLimitAt !== undefined && liftsTheHold(readings, Date.parse(pool.capacityLimitAt));
   try {
-    await ddb.send(
-      new UpdateCommand({
+    await updateRetryingConflicts(
+      ddb,
+      {
         TableName: settings.tableName,
         Key: POOL_KEY,
-        // A hold set by a vCPU-limit error is lifted by a reading whose minute of AWS/Usage came after it.
-        UpdateExpression:
-          pool.capacityLimitAt !== undefined && Date.parse(pool.capacityLimitAt) <= now - USAGE_RESOLUTION_MS
-            ? 'SET #account = :view REMOVE capacityLimitAt'
-            : 'SET #account = :view',
+        UpdateExpression: lift ? 'SET #account = :view REMOVE capacityLimitAt' : 'SET #account = :view',
         ConditionExpression: pool.capacityLimitAt !== undefined ? 'capacityLimitAt = :limitAt' : 'attribute_not_exists(capacityLimitAt)',
         ExpressionAttributeNames: { '#account': 'account' },
         ExpressionAttributeValues: { ':view': view, ...(pool.capacityLimitAt !== undefined ? { ':limitAt': pool.capacityLimitAt } : {}) },
-      }),
+      },
+      (ms) => clock.sleep(ms),
     );
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
     log({ event: 'capacityReadingSuperseded', reason: 'a vCPU-limit hold was set meanwhile; the next reading lifts it' });
     return view;
   }
-  const effective = Math.min(pool.budgetVcpu, view.freeVcpu);
+  const effective = effectiveBudget({ ...pool, account: view, ...(lift ? { capacityLimitAt: undefined } : {}) }, now).vcpu;
   log({
     event: 'capacityRead',
     freeVcpu: view.freeVcpu,

@@ -4,12 +4,12 @@
  * time — budget 0 pauses admission, leases already held run to completion.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { configurePoolSettingsFromEnv, type ConfigurePoolSettings } from './environment';
-import { configureCommand, type PoolSettings } from './limiter';
+import { configureCommand, updateRetryingConflicts, type PoolSettings } from './limiter';
 import { poolProblems } from './limits';
-import { jsonLog, type AwsClient } from './runtime';
+import { jsonLog, systemClock, type AwsClient, type Clock } from './runtime';
 
 const poolSettingsSchema = z.strictObject({
   budgetVcpu: z.number().min(0, 'budgetVcpu must be 0 (paused) or more'),
@@ -24,6 +24,7 @@ export async function configurePool(
   input: unknown,
   now: number,
   pausedFromVcpu?: number,
+  sleep: Clock['sleep'] = systemClock.sleep,
 ): Promise<PoolSettings> {
   const parsed = poolSettingsSchema.safeParse(input);
   const problems = parsed.success
@@ -35,7 +36,7 @@ export async function configurePool(
       ]
     : parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`);
   if (!parsed.success || problems.length > 0) throw new Error(`invalid pool settings: ${problems.join('; ')}`);
-  await ddb.send(new UpdateCommand(configureCommand(settings.tableName, parsed.data, now, parsed.data.budgetVcpu === 0 ? pausedFromVcpu : undefined)));
+  await updateRetryingConflicts(ddb, configureCommand(settings.tableName, parsed.data, now, parsed.data.budgetVcpu === 0 ? pausedFromVcpu : undefined), sleep);
   return parsed.data;
 }
 

@@ -151,12 +151,26 @@ export function inUseVcpu(pool: Pick<PoolState, 'admittedVcpu' | 'releasedVcpu'>
 }
 
 /**
- * What admission may fill: the configured budget, or less when the account has less to give. After a vCPU-limit
- * error, nothing more until the capacity reader has measured the account again (`capacityLimitAt` cleared).
+ * How long a vCPU-limit hold, and an account reading, are believed. The capacity reader runs every minute: a hold it
+ * has not lifted in this long, or a reading it has not renewed, means it is failing (its error alarm says so), and
+ * admission goes on by the budget alone — over the account's quota, RunTask says so again, and the job goes back.
  */
-export function effectiveBudget(pool: PoolState): { vcpu: number; limitedBy: 'budget' | 'account' } {
-  if (pool.capacityLimitAt !== undefined) return { vcpu: Math.min(pool.budgetVcpu, inUseVcpu(pool)), limitedBy: 'account' };
-  const free = pool.account?.freeVcpu;
+export const HOLD_EXPIRES_MS = 5 * 60_000;
+export const ACCOUNT_READING_MAX_AGE_MS = 5 * 60_000;
+
+/** Whether a vCPU-limit hold still holds at `now`. */
+export function holdStands(pool: Pick<PoolState, 'capacityLimitAt'>, now: number): boolean {
+  return pool.capacityLimitAt !== undefined && now - Date.parse(pool.capacityLimitAt) < HOLD_EXPIRES_MS;
+}
+
+/**
+ * What admission may fill at `now`: the configured budget, or less when the account has less to give. After a
+ * vCPU-limit error, nothing more until the capacity reader has measured the account after it (`capacityLimitAt`
+ * cleared) or the hold has expired.
+ */
+export function effectiveBudget(pool: PoolState, now: number): { vcpu: number; limitedBy: 'budget' | 'account' } {
+  if (holdStands(pool, now)) return { vcpu: Math.min(pool.budgetVcpu, inUseVcpu(pool)), limitedBy: 'account' };
+  const free = pool.account && now - pool.account.readAt < ACCOUNT_READING_MAX_AGE_MS ? pool.account.freeVcpu : undefined;
   if (free !== undefined && free < pool.budgetVcpu) return { vcpu: Math.max(0, free), limitedBy: 'account' };
   return { vcpu: pool.budgetVcpu, limitedBy: 'budget' };
 }
@@ -172,14 +186,14 @@ export function tokensAvailable(pool: Pick<PoolState, 'ratePerSecond' | 'burst' 
   return Math.max(0, Math.floor((now + pool.burst * interval - base) / interval + EPSILON));
 }
 
-function freeSlots(pool: PoolState, taskVcpu: number): number {
-  return Math.max(0, Math.floor((effectiveBudget(pool).vcpu - inUseVcpu(pool)) / taskVcpu + EPSILON));
+function freeSlots(pool: PoolState, taskVcpu: number, now: number): number {
+  return Math.max(0, Math.floor((effectiveBudget(pool, now).vcpu - inUseVcpu(pool)) / taskVcpu + EPSILON));
 }
 
 /** How many of `wanted` jobs of `taskVcpu` each the pool admits at `now`, and what limits it. */
 export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wanted: number): AdmissionPlan {
-  const effective = effectiveBudget(pool);
-  const slots = freeSlots(pool, taskVcpu);
+  const effective = effectiveBudget(pool, now);
+  const slots = freeSlots(pool, taskVcpu, now);
   const tokens = tokensAvailable(pool, now);
   const count = Math.max(0, Math.min(slots, tokens, wanted));
   const limitedBy: LimitedBy = count === wanted ? 'demand' : slots <= tokens ? effective.limitedBy : 'tokens';
@@ -298,7 +312,7 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, now: num
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {
     ':vcpu': vcpu,
-    ':maxAdmitted': effectiveBudget(pool).vcpu + pool.releasedVcpu - vcpu + EPSILON,
+    ':maxAdmitted': effectiveBudget(pool, now).vcpu + pool.releasedVcpu - vcpu + EPSILON,
     ':updatedAt': new Date(now).toISOString(),
     ':last': { execution: batch, at: now },
   };
@@ -371,9 +385,10 @@ export function requestToken(...parts: Array<string | number>): string {
 
 /**
  * Sets the pool's budget and rate (deploy seeds them; an operator may change them, budget 0 pauses) and creates the
- * runtime state if absent. Leases already held are never touched.
+ * runtime state if absent. Leases already held are never touched. `pausedFromVcpu` is the budget a pause keeps for
+ * `resume` (any other setting drops it). A vCPU-limit hold is lifted: whoever sets the pool says admission may go on
+ * (if the account is still full, the next RunTask says so, and holds again).
  */
-/** Sets the pool's settings; `pausedFromVcpu` is the budget a pause keeps for `resume` (any other setting drops it). */
 export function configureCommand(tableName: string, settings: PoolSettings, now: number, pausedFromVcpu?: number): UpdateCommandInput {
   return {
     TableName: tableName,
@@ -381,7 +396,8 @@ export function configureCommand(tableName: string, settings: PoolSettings, now:
     UpdateExpression:
       'SET budgetVcpu = :budget, ratePerSecond = :rate, burst = :burst, updatedAt = :updatedAt, ' +
       'admittedVcpu = if_not_exists(admittedVcpu, :zero), tat = if_not_exists(tat, :zero)' +
-      (pausedFromVcpu === undefined ? ' REMOVE pausedFromVcpu' : ', pausedFromVcpu = :pausedFrom'),
+      (pausedFromVcpu === undefined ? '' : ', pausedFromVcpu = :pausedFrom') +
+      (pausedFromVcpu === undefined ? ' REMOVE pausedFromVcpu, capacityLimitAt' : ' REMOVE capacityLimitAt'),
     ExpressionAttributeValues: {
       ':budget': settings.budgetVcpu,
       ':rate': settings.ratePerSecond,
@@ -405,6 +421,23 @@ export async function tryUpdate(ddb: AwsClient, input: UpdateCommandInput): Prom
   } catch (error) {
     if (isConditionFailure(error)) return false;
     throw error;
+  }
+}
+
+/**
+ * An UpdateItem of POOL, again after a jittered pause while it meets a transaction under way on the item: every
+ * admission is a transaction on POOL, and DynamoDB refuses a plain write of an item a transaction holds
+ * (TransactionConflictException), which the SDK does not retry.
+ */
+export async function updateRetryingConflicts(ddb: AwsClient, input: UpdateCommandInput, sleep: (ms: number) => Promise<void>): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      await ddb.send(new UpdateCommand(input));
+      return;
+    } catch (error) {
+      if ((error as Error).name !== 'TransactionConflictException' || tries >= CONFLICT_TRIES) throw error;
+      await sleep(Math.ceil(Math.random() * CONFLICT_BASE_DELAY_MS * 2 ** tries));
+    }
   }
 }
 

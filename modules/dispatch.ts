@@ -221,6 +221,9 @@ export class Dispatch extends Construct {
             (p) => `arn:${partitionOf(region)}:servicequotas:${region}:${accountId}:fargate/${FARGATE_QUOTA_CODE[p.name]}`,
           ),
         },
+        // Where the account has no applied value, GetServiceQuota answers NoSuchResourceException and the reader asks
+        // for AWS's default: public numbers, read with no resource-level permission (Service Authorization Reference).
+        { Sid: 'FargateDefaultQuotas', Effect: 'Allow', Action: 'servicequotas:GetAWSDefaultServiceQuota', Resource: '*' },
         // GetMetricData has no resource-level permissions.
         { Sid: 'FargateUsage', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
         {
@@ -290,10 +293,16 @@ export class Dispatch extends Construct {
       threshold: config.alarms.failedJobsAbove,
       periodSeconds: 15 * 60,
     });
-    for (const name of ['dispatcher', 'janitor'] as const) {
+    const consequence = {
+      dispatcher: '',
+      janitor: '',
+      capacity:
+        ' Until it reads the account again, admission keeps to the budget alone once its last reading is 5 minutes old, and a vCPU-limit hold expires after 5 minutes.',
+    };
+    for (const name of ['dispatcher', 'janitor', 'capacity'] as const) {
       props.observability.alarm({
         name: `${name}-errors`,
-        description: `The ${name} function failed; its log group is /aws/lambda/${functionNameOf(namePrefix, name)}.`,
+        description: `The ${name} function failed; its log group is /aws/lambda/${functionNameOf(namePrefix, name)}.${consequence[name]}`,
         namespace: 'AWS/Lambda',
         metric: 'Errors',
         dimensions: { FunctionName: functionNameOf(namePrefix, name) },

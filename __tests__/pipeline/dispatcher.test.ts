@@ -432,7 +432,7 @@ test('launches are shaped by the token bucket: never more than burst + rate × e
 
 test('the effective budget is what the account leaves: the dispatcher admits no more than the capacity reader measured free', async () => {
   const world = await intakeWorld(moto, roomy);
-  await measuredAccount(world.tableName, { freeVcpu: 3, readAt: 1, classes: {} });
+  await measuredAccount(world.tableName, { freeVcpu: 3, readAt: world.clock.now(), classes: {} });
   for (let i = 0; i < 6; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/account-${i}.csv`));
   const summary = await world.dispatch();
   expect(summary).toMatchObject({ admitted: 3, stoppedBecause: 'account-full' });

@@ -18,6 +18,8 @@ import {
   releasedShardKeys,
   tokensAvailable,
   type PoolState,
+  ACCOUNT_READING_MAX_AGE_MS,
+  HOLD_EXPIRES_MS,
 } from '../../functions/limiter';
 import { INLINE_MAP_MAX_CONCURRENCY } from '../../environments/fargate';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
@@ -65,16 +67,27 @@ describe('the token bucket (GCRA) and the plan, as pure arithmetic', () => {
 
   test('the account decides when it has less to give than the budget', () => {
     const account = (freeVcpu: number) => ({ freeVcpu, readAt: 1, classes: {} });
-    expect(effectiveBudget({ ...base, account: account(70) })).toEqual({ vcpu: 70, limitedBy: 'account' });
-    expect(effectiveBudget({ ...base, account: account(500) })).toEqual({ vcpu: 100, limitedBy: 'budget' });
+    expect(effectiveBudget({ ...base, account: account(70) }, 1_000)).toEqual({ vcpu: 70, limitedBy: 'account' });
+    expect(effectiveBudget({ ...base, account: account(500) }, 1_000)).toEqual({ vcpu: 100, limitedBy: 'budget' });
     const full = { ...base, admittedVcpu: 70, account: account(70), burst: 50 };
     expect(planAdmission(full, 1_000, 1, 10)).toMatchObject({ count: 0, limitedBy: 'account', effectiveVcpu: 70 });
   });
 
   test('after a vCPU-limit error nothing new is admitted until the account is measured again', () => {
+    const at = Date.parse('2026-12-01T10:00:00.000Z');
     const held = { ...base, admittedVcpu: 40, burst: 50, capacityLimitAt: '2026-12-01T10:00:00.000Z' };
-    expect(effectiveBudget(held)).toEqual({ vcpu: 40, limitedBy: 'account' });
-    expect(planAdmission(held, 1_000, 1, 10)).toMatchObject({ count: 0, limitedBy: 'account' });
+    expect(effectiveBudget(held, at + 1_000)).toEqual({ vcpu: 40, limitedBy: 'account' });
+    expect(planAdmission(held, at + 1_000, 1, 10)).toMatchObject({ count: 0, limitedBy: 'account' });
+  });
+
+  test('a hold the capacity reader has not lifted, and a reading it has not renewed, stop counting after 5 minutes', () => {
+    const at = Date.parse('2026-12-01T10:00:00.000Z');
+    const held = { ...base, admittedVcpu: 40, burst: 50, capacityLimitAt: '2026-12-01T10:00:00.000Z' };
+    expect(effectiveBudget(held, at + HOLD_EXPIRES_MS - 1)).toEqual({ vcpu: 40, limitedBy: 'account' });
+    expect(effectiveBudget(held, at + HOLD_EXPIRES_MS)).toEqual({ vcpu: 100, limitedBy: 'budget' });
+    const measured = { ...base, account: { freeVcpu: 70, readAt: at, classes: {} } };
+    expect(effectiveBudget(measured, at + ACCOUNT_READING_MAX_AGE_MS - 1)).toEqual({ vcpu: 70, limitedBy: 'account' });
+    expect(effectiveBudget(measured, at + ACCOUNT_READING_MAX_AGE_MS)).toEqual({ vcpu: 100, limitedBy: 'budget' });
   });
 
   test('a transaction cancelled for a conflict or a throttled partition is worth another try; one whose condition failed is not', () => {

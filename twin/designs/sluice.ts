@@ -284,7 +284,7 @@ function registerCapacity(run: Run, clients: Clients, tableName: string) {
   const capacitySettings = capacitySettingsFromEnv(stage.capacity.env);
   let lastEffective: number | undefined;
   const emitBudget = async () => {
-    const effective = effectiveBudget(await readPool(world.ddb.documentClient, tableName)).vcpu;
+    const effective = effectiveBudget(await readPool(world.ddb.documentClient, tableName), world.clock.now()).vcpu;
     if (effective !== lastEffective) world.recorder.emit('budget', { effectiveVcpu: effective });
     lastEffective = effective;
   };
