@@ -1,10 +1,11 @@
 /**
  * `npm run explore`: searches the protocol's interleavings for a counterexample to DESIGN.md's invariants.
  *
- *   npm run explore                                   # CI: random schedules on 2 processes for 4 minutes
- *   npm run explore -- --seconds 3600 --workers 2     # deep: as long as asked
+ *   npm run explore                                   # CI: random schedules and the bounded exhaustive search, 2 processes
+ *   npm run explore -- --seconds 3600                 # deep: random schedules for as long as asked
  *   npm run explore -- --seeds 1-500                  # exactly these seeds
- *   npm run explore -- --replay explorer/counterexamples/<name>.json
+ *   npm run explore -- --exhaustive                   # every schedule of the small scripts within the bounds
+ *   npm run explore -- --replay explorer/counterexamples/<name>.json [--verbose]
  *
  * A violation is shrunk and written as a replayable counterexample (seed, outside events, choices); the command exits
  * 1. It prints schedules per second, distinct states and interleavings covered.
@@ -14,30 +15,37 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LibraryBinding } from './engines';
+import { exploreExhaustively, EXHAUSTIVE_SCRIPTS, type ExhaustiveBounds } from './exhaustive';
 import {
-  ReplayChooser,
+  interleavingDigest,
   RandomChooser,
   randomLeanings,
   randomScript,
+  ReplayChooser,
   runSchedule,
   shrink,
-  interleavingDigest,
   type Context,
   type Counterexample,
+  type ScheduleResult,
 } from './search';
 import { explorerStage } from './stage';
+import type { EnvEvent } from './world';
 
-const USAGE = `usage: npm run explore -- [--seconds N | --seeds A-B] [--workers N] [--first-seed N] [--out dir] | --replay file.json [--verbose]`;
+const USAGE = `usage: npm run explore -- [--seconds N | --seeds A-B | --exhaustive] [--workers N] [--out dir] | --replay file.json [--verbose]`;
 
+/** What a search found: counts, the digests of states and interleavings met, and the violations (a few of each kind). */
 interface Tally {
   schedules: number;
   steps: number;
   settled: number;
-  states: Set<string>;
-  interleavings: Set<string>;
+  states: string[];
+  interleavings: string[];
   violations: Counterexample[];
   byKind: Record<string, number>;
 }
+
+/** Counterexamples kept per kind (the first one is shrunk). */
+const KEPT_PER_KIND = 3;
 
 function context(): Context {
   const es = explorerStage();
@@ -45,35 +53,129 @@ function context(): Context {
   return { es, binding, machine: binding.machine(es.stage.stateMachine.definition) };
 }
 
-/** Random schedules from `firstSeed`, every `stride`-th, until the deadline or `lastSeed`. */
-async function explore(
-  ctx: Context,
-  firstSeed: number,
-  stride: number,
-  deadline: number,
-  lastSeed: number,
-  onViolation: (c: Counterexample) => void,
-): Promise<Tally> {
-  const tally: Tally = { schedules: 0, steps: 0, settled: 0, states: new Set(), interleavings: new Set(), violations: [], byKind: {} };
-  for (let seed = firstSeed; seed <= lastSeed && Date.now() < deadline; seed += stride) {
-    const script = randomScript(seed);
-    const result = await runSchedule(ctx, script, seed, new RandomChooser(seed, randomLeanings(seed)), undefined, true);
-    tally.schedules++;
-    tally.steps += result.steps;
-    if (result.settled) tally.settled++;
-    for (const state of result.states) tally.states.add(state);
-    tally.interleavings.add(interleavingDigest(result.choices));
-    if (result.violation) {
-      tally.byKind[result.violation.kind] = (tally.byKind[result.violation.kind] ?? 0) + 1;
-      const found: Counterexample = { violation: result.violation, seed, script, choices: result.choices };
-      tally.violations.push(found);
-      onViolation(found);
-    }
+class Collector {
+  readonly tally: Tally = { schedules: 0, steps: 0, settled: 0, states: [], interleavings: [], violations: [], byKind: {} };
+  private readonly states = new Set<string>();
+  private readonly interleavings = new Set<string>();
+
+  add(result: ScheduleResult, seed: number, script: readonly EnvEvent[]): void {
+    const t = this.tally;
+    t.schedules++;
+    t.steps += result.steps;
+    if (result.settled) t.settled++;
+    for (const state of result.states) this.states.add(state);
+    this.interleavings.add(interleavingDigest(result.trace));
+    if (!result.violation) return;
+    const kind = result.violation.kind;
+    t.byKind[kind] = (t.byKind[kind] ?? 0) + 1;
+    if (t.byKind[kind] <= KEPT_PER_KIND) t.violations.push({ violation: result.violation, seed, script, choices: result.choices });
   }
-  return tally;
+
+  done(): Tally {
+    return { ...this.tally, states: [...this.states], interleavings: [...this.interleavings] };
+  }
 }
 
-async function replay(ctx: Context, file: string, verbose: boolean): Promise<number> {
+/** Random schedules: seeds `first`, `first + stride`, … until the deadline or past `last`. */
+async function exploreRandomly(ctx: Context, first: number, stride: number, last: number, deadline: number): Promise<Tally> {
+  const collector = new Collector();
+  for (let seed = first; seed <= last && Date.now() < deadline; seed += stride) {
+    const script = randomScript(seed);
+    collector.add(await runSchedule(ctx, script, seed, new RandomChooser(seed, randomLeanings(seed)), undefined, true), seed, script);
+  }
+  return collector.done();
+}
+
+/** The exhaustive search's share of a worker: the scripts numbered offset, offset + stride, … */
+async function exploreScripts(
+  ctx: Context,
+  offset: number,
+  stride: number,
+  deadline: number,
+  bounds: ExhaustiveBounds,
+): Promise<Tally & { complete: boolean }> {
+  const collector = new Collector();
+  let complete = true;
+  const scripts = Object.values(EXHAUSTIVE_SCRIPTS).filter((_, i) => i % stride === offset);
+  for (const script of scripts) {
+    if (!(await exploreExhaustively(ctx, script, bounds, deadline, (result) => collector.add(result, 1, script)))) complete = false;
+  }
+  return { ...collector.done(), complete };
+}
+
+interface WorkerJob {
+  readonly mode: 'random' | 'exhaustive';
+  readonly index: number;
+  readonly workers: number;
+  readonly first: number;
+  readonly last: number;
+  readonly deadline: number;
+  readonly bounds?: ExhaustiveBounds;
+}
+
+async function worker(job: WorkerJob): Promise<void> {
+  const ctx = context();
+  const tally =
+    job.mode === 'random'
+      ? await exploreRandomly(ctx, job.first + job.index, job.workers, job.last, job.deadline)
+      : await exploreScripts(ctx, job.index, job.workers, job.deadline, job.bounds!);
+  await new Promise<void>((resolve) => process.send!(tally, () => resolve()));
+}
+
+/** Runs `job` in `workers` processes (each its own share) and merges what they found. */
+async function inWorkers(job: Omit<WorkerJob, 'index'>): Promise<Tally & { complete?: boolean }> {
+  const tallies = await Promise.all(
+    Array.from(
+      { length: job.workers },
+      (_, index) =>
+        new Promise<Tally & { complete?: boolean }>((resolve, reject) => {
+          const child = fork(__filename, ['--worker', JSON.stringify({ ...job, index })], { execArgv: process.execArgv, stdio: 'inherit' });
+          let tally: (Tally & { complete?: boolean }) | undefined;
+          child.on('message', (message) => (tally = message as Tally));
+          child.on('exit', (code) => (tally ? resolve(tally) : reject(new Error(`explorer worker ${index} exited ${code} without a report`))));
+        }),
+    ),
+  );
+  const states = new Set(tallies.flatMap((t) => t.states));
+  const interleavings = new Set(tallies.flatMap((t) => t.interleavings));
+  const byKind: Record<string, number> = {};
+  for (const t of tallies) for (const [k, n] of Object.entries(t.byKind)) byKind[k] = (byKind[k] ?? 0) + n;
+  return {
+    schedules: tallies.reduce((n, t) => n + t.schedules, 0),
+    steps: tallies.reduce((n, t) => n + t.steps, 0),
+    settled: tallies.reduce((n, t) => n + t.settled, 0),
+    states: [...states],
+    interleavings: [...interleavings],
+    violations: tallies.flatMap((t) => t.violations),
+    byKind,
+    ...(job.mode === 'exhaustive' ? { complete: tallies.every((t) => t.complete !== false) } : {}),
+  };
+}
+
+function report(label: string, tally: Tally & { complete?: boolean }, seconds: number): void {
+  console.log(
+    `${label}: ${tally.schedules} schedules in ${seconds.toFixed(1)} s (${(tally.schedules / seconds).toFixed(1)}/s), ${tally.steps} steps, ` +
+      `${tally.settled} settled; ${tally.states.length} distinct states, ${tally.interleavings.length} distinct interleavings` +
+      `${tally.complete === undefined ? '' : tally.complete ? '; every schedule within the bounds explored' : '; stopped by the time limit before the bounds were exhausted'}; ` +
+      `violations: ${Object.keys(tally.byKind).length === 0 ? 'none' : JSON.stringify(tally.byKind)}`,
+  );
+}
+
+async function shrinkAndWrite(ctx: Context, violations: readonly Counterexample[], out: string): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  const firsts = new Map<string, Counterexample>();
+  for (const v of violations) if (!firsts.has(v.violation.kind)) firsts.set(v.violation.kind, v);
+  for (const found of firsts.values()) {
+    console.log(`seed ${found.seed}: ${found.violation.kind}: ${found.violation.message}`);
+    const shrunk = await shrink(ctx, found);
+    const file = join(out, `${shrunk.violation.kind}-seed${shrunk.seed}.json`);
+    writeFileSync(file, `${JSON.stringify(shrunk, null, 2)}\n`);
+    console.log(`  shrunk to ${shrunk.script.length} outside events and ${shrunk.choices.length} choices: npm run explore -- --replay ${file} --verbose`);
+  }
+}
+
+async function replay(file: string, verbose: boolean): Promise<number> {
+  const ctx = context();
   const counterexample = JSON.parse(readFileSync(file, 'utf8')) as Counterexample;
   const result = await runSchedule(ctx, counterexample.script, counterexample.seed, new ReplayChooser(counterexample.choices));
   if (verbose) for (const [i, choice] of result.trace.entries()) console.log(`${String(i).padStart(4)}  ${choice}`);
@@ -85,13 +187,20 @@ async function replay(ctx: Context, file: string, verbose: boolean): Promise<num
   return 0;
 }
 
+/** CI's default: the exhaustive search within its bounds, then random schedules for the rest of the time. */
+const DEFAULT_SECONDS = 240;
+const DEFAULT_BOUNDS: ExhaustiveBounds = { delays: 1, faults: 1, depth: 40 };
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string' },
       seeds: { type: 'string' },
+      exhaustive: { type: 'boolean', default: false },
+      delays: { type: 'string' },
+      faults: { type: 'string' },
+      depth: { type: 'string' },
       workers: { type: 'string', default: '2' },
-      'first-seed': { type: 'string', default: '1' },
       out: { type: 'string', default: 'explore-out' },
       replay: { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -101,35 +210,41 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.help) return console.log(USAGE);
-  const ctx = context();
+  if (values.worker) return worker(JSON.parse(values.worker) as WorkerJob);
   if (values.replay) {
-    process.exitCode = await replay(ctx, values.replay, values.verbose!);
+    process.exitCode = await replay(values.replay, values.verbose!);
     return;
   }
-  const seconds = Number(values.seconds ?? (values.seeds ? Infinity : 240));
-  const [first, last] = values.seeds ? values.seeds.split('-').map(Number) : [Number(values['first-seed']), Number.MAX_SAFE_INTEGER];
-  if (!Number.isFinite(first) || !(last >= first) || !(seconds > 0)) throw new Error(`bad arguments\n${USAGE}`);
+  const workers = Number(values.workers);
+  const seconds = values.seconds !== undefined ? Number(values.seconds) : values.seeds ? Infinity : DEFAULT_SECONDS;
+  const [first, last] = values.seeds ? values.seeds.split('-').map(Number) : [1, Number.MAX_SAFE_INTEGER];
+  const bounds: ExhaustiveBounds = {
+    delays: Number(values.delays ?? DEFAULT_BOUNDS.delays),
+    faults: Number(values.faults ?? DEFAULT_BOUNDS.faults),
+    depth: Number(values.depth ?? DEFAULT_BOUNDS.depth),
+  };
+  if (!(workers >= 1) || !Number.isFinite(first) || !(last >= first) || !(seconds > 0) || Object.values(bounds).some((b) => !(b >= 0)))
+    throw new Error(`bad arguments\n${USAGE}`);
+
   const started = Date.now();
-  const tally = await explore(ctx, first, 1, started + seconds * 1000, last, (c) => console.log(`seed ${c.seed}: ${c.violation.kind}: ${c.violation.message}`));
-  const elapsed = (Date.now() - started) / 1000;
-  console.log(
-    `${tally.schedules} schedules in ${elapsed.toFixed(1)} s (${(tally.schedules / elapsed).toFixed(1)}/s), ${tally.steps} steps, ${tally.settled} settled; ` +
-      `${tally.states.size} distinct states, ${tally.interleavings.size} distinct interleavings; violations: ${JSON.stringify(tally.byKind)}`,
-  );
-  if (tally.violations.length > 0) {
-    mkdirSync(values.out!, { recursive: true });
-    // The first counterexample of each kind, shrunk.
-    const firsts = new Map<string, Counterexample>();
-    for (const v of tally.violations) if (!firsts.has(v.violation.kind)) firsts.set(v.violation.kind, v);
-    for (const found of firsts.values()) {
-      const shrunk = await shrink(ctx, found);
-      const file = join(values.out!, `${shrunk.violation.kind}-seed${shrunk.seed}.json`);
-      writeFileSync(file, `${JSON.stringify(shrunk, null, 2)}\n`);
-      console.log(`${shrunk.violation.kind}: shrunk to ${shrunk.script.length} events and ${shrunk.choices.length} choices: ${file}`);
-    }
+  const deadline = started + seconds * 1000;
+  const found: Counterexample[] = [];
+  const runExhaustive = values.exhaustive || (values.seconds === undefined && !values.seeds);
+  if (runExhaustive) {
+    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds });
+    report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
+    found.push(...tally.violations);
+  }
+  if (!values.exhaustive && Date.now() < deadline) {
+    const from = Date.now();
+    const tally = await inWorkers({ mode: 'random', workers, first, last, deadline });
+    report('random', tally, (Date.now() - from) / 1000);
+    found.push(...tally.violations);
+  }
+  if (found.length > 0) {
+    await shrinkAndWrite(context(), found, values.out!);
     process.exitCode = 1;
   }
-  void fork;
 }
 
 main().catch((error) => {

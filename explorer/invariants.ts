@@ -5,7 +5,8 @@
  * as it stands after each committed write), the queues and executions as the emulators hold them.
  *
  * - lost: every upload not yet succeeded or failed has a message in the intake queue (visible, in flight or delayed)
- *   or a lease whose batch record exists (the janitor settles those);
+ *   or in its DLQ (alarmed, and put back by redrive --dlq), or a lease whose batch record exists (the janitor settles
+ *   those);
  * - dead-lettered: only a message its consumers kept dying on reaches the intake DLQ without a reason;
  * - over-budget: when an admission commits, the vCPU leased is within the effective budget it was admitted under;
  * - counters: admitted − Σ released equals the vCPU of the leases held, after every step;
@@ -34,8 +35,10 @@ export interface WorldView {
   readonly intakeUrl: string;
   readonly sqs: { messages(url: string): ReadonlyArray<{ readonly state: string; readonly body: string }> };
   readonly gates: ReadonlyArray<{ readonly key: string }>;
-  /** The jobs of every message in the intake queue (visible, in flight or delayed). */
+  /** The jobs of every message in the intake queue (visible, in flight or delayed) and in its DLQ. */
   jobsWithMessages(): Set<string>;
+  /** The jobs of the messages in the intake DLQ. */
+  deadLetteredJobs(): Set<string>;
 }
 
 export interface Violation {
@@ -255,18 +258,23 @@ export class Invariants {
     }
   }
 
-  /** Every upload has reached an end, no lease is held and no message waits. */
+  /**
+   * Every upload has reached an end — succeeded, failed, or its message in the DLQ (where the DLQ alarm leaves it for
+   * an operator) — no lease is held and no message waits in the intake queue.
+   */
   allSettled(): boolean {
+    const parked = this.world.deadLetteredJobs();
     for (const jobId of this.uploadedJobs) {
       const status = this.rows.get(jobId)?.status;
-      if (status !== 'succeeded' && status !== 'failed') return false;
+      if (status !== 'succeeded' && status !== 'failed' && !parked.has(jobId)) return false;
     }
     for (const row of this.rows.values()) if (row.lease) return false;
     return this.world.sqs.messages(this.world.intakeUrl).length === 0;
   }
 
-  /** At the end of a schedule that stopped short of settling. */
+  /** At the end of a schedule that stopped short of settling (a stage left paused is not expected to settle). */
   unsettled(why: string): void {
+    if (this.pool && Number(this.pool.budgetVcpu) === 0) return;
     const open = [...this.uploadedJobs].filter((j) => !['succeeded', 'failed'].includes(String(this.rows.get(j)?.status)));
     const leases = [...this.rows.values()].filter((r) => r.lease).map((r) => `${short(r.jobId)}→${r.lease!.execution}`);
     this.fail(

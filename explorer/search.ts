@@ -171,12 +171,14 @@ export function randomScript(seed: number): EnvEvent[] {
   const duplicates = Math.floor(rng() * 3);
   for (let i = 0; i < duplicates; i++) extras.push({ kind: 'duplicate', object: 1 + Math.floor(rng() * objects) });
   if (rng() < 0.35) extras.push({ kind: 'abort' });
-  const commands = ['pause', 'resize', 'reseed', 'redrive-job', 'redrive-failed'] as const;
+  const commands = ['pause', 'resize', 'reseed', 'redrive-job', 'redrive-failed', 'redrive-dlq'] as const;
   if (rng() < 0.4) {
     const command = commands[Math.floor(rng() * commands.length)];
     extras.push({ kind: 'operator', command, object: 1 + Math.floor(rng() * objects) });
     if (command === 'pause') extras.push({ kind: 'operator', command: 'resume' });
   }
+  const services = ['sqs', 'dynamodb', 'sfn', 'ecs'] as const;
+  if (rng() < 0.25) extras.push({ kind: 'outage', service: services[Math.floor(rng() * services.length)], seconds: [20, 60, 180][Math.floor(rng() * 3)] });
   // Extras land anywhere after the first upload, keeping their own order (a pause comes before its resume).
   let from = 1;
   for (const extra of extras) {
@@ -218,17 +220,19 @@ export async function shrink(ctx: Context, failing: Counterexample, budget = 300
     best = { violation: result.violation, seed: best.seed, script, choices: result.choices };
     return true;
   };
-  // Outside events, one at a time (and what the choices said of them).
+  // Outside events, one at a time (and what the choices said of them); a pause goes with the resume after it.
   for (let i = best.script.length - 1; i >= 0; i--) {
     const event = best.script[i];
-    if (!best.script.includes(event)) continue;
-    const text = `env ${describeEvent(event)}`;
-    const choices = [...best.choices];
-    const at = choices.indexOf(text);
-    if (at >= 0) choices.splice(at, 1);
+    if (!best.script.includes(event) || (event.kind === 'operator' && event.command === 'resume')) continue;
+    const resume =
+      event.kind === 'operator' && event.command === 'pause'
+        ? best.script.slice(i + 1).find((e) => e.kind === 'operator' && e.command === 'resume')
+        : undefined;
+    const gone = [event, ...(resume ? [resume] : [])];
+    const texts = gone.map((e) => `env ${describeEvent(e)}`);
     await attempt(
-      best.script.filter((e) => e !== event),
-      choices,
+      best.script.filter((e) => !gone.includes(e)),
+      best.choices.filter((c) => !texts.includes(c)),
     );
   }
   // Faults, one at a time: the call released plainly instead.

@@ -48,9 +48,13 @@ export type EnvEvent =
   | { readonly kind: 'upload'; readonly object: number }
   | { readonly kind: 'duplicate'; readonly object: number }
   | { readonly kind: 'abort' }
-  | { readonly kind: 'operator'; readonly command: OperatorCommand; readonly object?: number };
+  | { readonly kind: 'operator'; readonly command: OperatorCommand; readonly object?: number }
+  /** A service refuses every call (throttles, 5xx) for a while: whatever is released meanwhile is refused. */
+  | { readonly kind: 'outage'; readonly service: OutageService; readonly seconds: number };
 
-export type OperatorCommand = 'pause' | 'resume' | 'resize' | 'reseed' | 'redrive-job' | 'redrive-failed';
+export type OutageService = 'sqs' | 'dynamodb' | 'sfn' | 'ecs';
+
+export type OperatorCommand = 'pause' | 'resume' | 'resize' | 'reseed' | 'redrive-job' | 'redrive-failed' | 'redrive-dlq';
 
 export function describeEvent(event: EnvEvent): string {
   switch (event.kind) {
@@ -61,6 +65,8 @@ export function describeEvent(event: EnvEvent): string {
       return 'abort the oldest running execution';
     case 'operator':
       return `sluice ${event.command}${event.object !== undefined ? ` ${event.object}` : ''}`;
+    case 'outage':
+      return `${event.service} refuses every call for ${event.seconds} s`;
   }
 }
 
@@ -116,6 +122,10 @@ export class ExplorerWorld {
   /** The dispatcher's warm container: the batches it saw started (gone when it crashes). */
   private started = new StartedBatches();
   private operator: Actor | undefined;
+  /** Services refusing every call, until when (epoch ms). */
+  private readonly outages = new Map<string, number>();
+  /** What each message body parses to (the invariants parse every message after every step). */
+  private readonly parsed = new Map<string, string | undefined>();
   private readonly operatorQueue: EnvEvent[] = [];
   /** Who received each intake message (by message id): for the dead-letter invariant. */
   readonly receivedBy = new Map<string, Actor[]>();
@@ -311,7 +321,7 @@ export class ExplorerWorld {
         releases,
         release: (how) => {
           this.gates.splice(this.gates.indexOf(gate), 1);
-          call(how).then(resolve, reject);
+          call(this.duringOutage(service, how)).then(resolve, reject);
         },
         cancel: (why) => {
           this.gates.splice(this.gates.indexOf(gate), 1);
@@ -320,6 +330,13 @@ export class ExplorerWorld {
       };
       this.gates.push(gate);
     });
+  }
+
+  /** What a release becomes while its service refuses every call: refused, unless the actor dies first anyway. */
+  private duringOutage(service: string, how: Release): Release {
+    if ((this.outages.get(service) ?? 0) <= this.clock.now()) return how;
+    if (service === 'ecs') return 'throttled';
+    return how === 'crash-before' ? how : 'transient';
   }
 
   /** A Lambda's (or the CLI's) call, with the fault the scheduler chose. */
@@ -503,6 +520,9 @@ export class ExplorerWorld {
         if (oldest) this.sfn.stop(oldest);
         return;
       }
+      case 'outage':
+        this.outages.set(event.service, this.clock.now() + event.seconds * 1000);
+        return;
       case 'operator':
         // One operator, one command after another: the next waits for the one before to end.
         if (this.operator?.state === 'running') this.operatorQueue.push(event);
@@ -542,11 +562,14 @@ export class ExplorerWorld {
           case 'reseed':
             return configurePool(c.ddb, this.es.configurePool, this.es.seed, now);
           case 'redrive-job':
-          case 'redrive-failed': {
+          case 'redrive-failed':
+          case 'redrive-dlq': {
             const request =
               command === 'redrive-job'
                 ? { jobIds: [this.jobIdOf(object)], deadLetters: false, dryRun: false }
-                : { failedSince: now - 86_400_000, jobIds: [], deadLetters: false, dryRun: false };
+                : command === 'redrive-failed'
+                  ? { failedSince: now - 86_400_000, jobIds: [], deadLetters: false, dryRun: false }
+                  : { jobIds: [], deadLetters: true, dryRun: false };
             // Twice, one after the other: the second must find nothing to do unless the job moved meanwhile.
             await redrive(clients, config, request, progress, now);
             const before = this.invariants.rowsDigest();
@@ -635,17 +658,25 @@ export class ExplorerWorld {
 
   // ── What the invariants read ─────────────────────────────────────────────────────────────────────────────────
 
-  /** The jobs of every message in the intake queue (visible, in flight or delayed). */
+  /** The jobs of every message in the intake queue (visible, in flight or delayed) and in its DLQ. */
   jobsWithMessages(): Set<string> {
-    const jobs = new Set<string>();
-    for (const message of this.sqs.messages(this.intakeUrl)) {
-      const parsed = parseIntakeMessage(message.body, this.es.dispatcher);
-      if (parsed.kind === 'job') jobs.add(parsed.job.jobId);
-    }
-    return jobs;
+    return this.jobsOf([...this.sqs.messages(this.intakeUrl), ...this.sqs.messages(this.deadLetterUrl)]);
   }
 
-  deadLetters() {
-    return this.sqs.messages(this.deadLetterUrl);
+  deadLetteredJobs(): Set<string> {
+    return this.jobsOf(this.sqs.messages(this.deadLetterUrl));
+  }
+
+  private jobsOf(messages: ReadonlyArray<{ readonly body: string }>): Set<string> {
+    const jobs = new Set<string>();
+    for (const message of messages) {
+      if (!this.parsed.has(message.body)) {
+        const parsed = parseIntakeMessage(message.body, this.es.dispatcher);
+        this.parsed.set(message.body, parsed.kind === 'job' ? parsed.job.jobId : undefined);
+      }
+      const jobId = this.parsed.get(message.body);
+      if (jobId) jobs.add(jobId);
+    }
+    return jobs;
   }
 }
