@@ -31,7 +31,8 @@ import {
 import { explorerStage } from './stage';
 import type { EnvEvent } from './world';
 
-const USAGE = `usage: npm run explore -- [--seconds N | --seeds A-B | --exhaustive] [--workers N] [--out dir] | --replay file.json [--verbose]`;
+const USAGE = `usage: npm run explore -- [--seconds N [--first-seed N] | --seeds A-B | --exhaustive [--delays D --faults F --depth N]] [--workers N] [--out dir]
+       npm run explore -- --replay file.json [--verbose]`;
 
 /** What a search found: counts, the digests of states and interleavings met, and the violations (a few of each kind). */
 interface Tally {
@@ -196,6 +197,7 @@ async function main(): Promise<void> {
     options: {
       seconds: { type: 'string' },
       seeds: { type: 'string' },
+      'first-seed': { type: 'string', default: '1' },
       exhaustive: { type: 'boolean', default: false },
       delays: { type: 'string' },
       faults: { type: 'string' },
@@ -217,7 +219,7 @@ async function main(): Promise<void> {
   }
   const workers = Number(values.workers);
   const seconds = values.seconds !== undefined ? Number(values.seconds) : values.seeds ? Infinity : DEFAULT_SECONDS;
-  const [first, last] = values.seeds ? values.seeds.split('-').map(Number) : [1, Number.MAX_SAFE_INTEGER];
+  const [first, last] = values.seeds ? values.seeds.split('-').map(Number) : [Number(values['first-seed']), Number.MAX_SAFE_INTEGER];
   const bounds: ExhaustiveBounds = {
     delays: Number(values.delays ?? DEFAULT_BOUNDS.delays),
     faults: Number(values.faults ?? DEFAULT_BOUNDS.faults),
@@ -248,6 +250,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`explore: ${(error as Error).stack ?? error}`);
+  const usage = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || /^bad arguments/.test((error as Error).message);
+  console.error(usage ? `explore: ${(error as Error).message}\n${USAGE}` : `explore: ${(error as Error).stack ?? error}`);
   process.exitCode = 2;
 });

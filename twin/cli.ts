@@ -36,8 +36,25 @@ async function main(): Promise<void> {
   console.log(`wrote ${join(outDir, 'events.jsonl')}, ${join(outDir, 'report.json')}, ${join(outDir, 'chart.svg')}`);
 }
 
-main().catch((error) => {
-  console.error(`simulate: ${(error as Error).message}`);
-  console.error(USAGE);
+let finished = false;
+// Node exits when nothing is left to run: a run whose promise waits on something that will never come (a sleep on
+// the virtual clock outside its run, say) would end here, silently, with code 0. It must say so and fail.
+process.on('beforeExit', () => {
+  if (finished) return;
+  finished = true;
+  console.error('simulate: the run stopped before it settled or failed: nothing was left to run, yet it had not finished (a bug of the twin)');
   process.exitCode = 1;
 });
+process.on('unhandledRejection', (error) => {
+  console.error(`simulate: an unhandled error ended the run: ${(error as Error)?.stack ?? error}`);
+  process.exit(1);
+});
+
+main().then(
+  () => (finished = true),
+  (error) => {
+    finished = true;
+    console.error(`simulate: ${(error as Error).stack ?? error}`);
+    process.exitCode = 1;
+  },
+);

@@ -41,6 +41,8 @@ export class LeakWatch {
     this.holderOf.set(jobId, batch);
     if (!this.leasesOf.has(batch)) this.leasesOf.set(batch, new Set());
     this.leasesOf.get(batch)!.add(jobId);
+    // A lease taken for an execution that has already ended: no release will come for it, it leaks from now.
+    if (this.executionOf(batch) === 'ended') this.check(batch);
   }
 
   /** An execution ended: its batch leaks if it still holds leases. */

@@ -48,7 +48,13 @@ export interface Report {
   maxLeakSeconds: number;
   leaks: number;
   /** Faults the scenario injected (crash, injectedFault events). */
-  injectedFaults: { dispatcherCrashes: number; janitorCrashes: number; startExecutionErrors: number; dynamodbThrottles: number };
+  injectedFaults: {
+    dispatcherCrashes: number;
+    janitorCrashes: number;
+    startExecutionErrors: number;
+    startExecutionLostAnswers: number;
+    dynamodbThrottles: number;
+  };
   executions: number;
   stateTransitions: number;
   stateTransitionsPerObject: number;
@@ -84,7 +90,7 @@ class Tally {
   invalidParameter = 0;
   readonly openLeaks = new Map<string, number>();
   readonly leakSeconds: number[] = [];
-  readonly injected = { dispatcherCrashes: 0, janitorCrashes: 0, startExecutionErrors: 0, dynamodbThrottles: 0 };
+  readonly injected = { dispatcherCrashes: 0, janitorCrashes: 0, startExecutionErrors: 0, startExecutionLostAnswers: 0, dynamodbThrottles: 0 };
   vcpu = 0;
   peak = 0;
   taskVcpuSeconds = 0;
@@ -177,6 +183,7 @@ class Tally {
         return true;
       case 'injectedFault':
         if (e.fault === 'startExecutionError') this.injected.startExecutionErrors++;
+        if (e.fault === 'startExecutionLostAnswer') this.injected.startExecutionLostAnswers++;
         else if (e.fault === 'dynamodbThrottle') this.injected.dynamodbThrottles++;
         return true;
       case 'execStart':
@@ -602,9 +609,10 @@ export function summarize(report: Report, wallSeconds?: number): string {
     `admission latency: median ${report.admissionLatencySeconds.median ?? '–'} s, p99 ${report.admissionLatencySeconds.p99 ?? '–'} s (${report.admissionLatencySeconds.samples} samples)`,
   ];
   const f = report.injectedFaults;
-  if (f.dispatcherCrashes + f.janitorCrashes + f.startExecutionErrors + f.dynamodbThrottles > 0 || report.leaks > 0) {
+  if (f.dispatcherCrashes + f.janitorCrashes + f.startExecutionErrors + f.startExecutionLostAnswers + f.dynamodbThrottles > 0 || report.leaks > 0) {
     lines.push(
-      `injected: ${f.dispatcherCrashes} dispatcher and ${f.janitorCrashes} janitor crashes, ${f.startExecutionErrors} StartExecution 5xx, ${f.dynamodbThrottles} DynamoDB throttles; ` +
+      `injected: ${f.dispatcherCrashes} dispatcher and ${f.janitorCrashes} janitor crashes, ${f.startExecutionErrors} StartExecution 5xx ` +
+        `(+${f.startExecutionLostAnswers} after it started), ${f.dynamodbThrottles} DynamoDB throttles; ` +
         `${report.leaks} leaked batches, longest ${report.maxLeakSeconds} s`,
     );
   }

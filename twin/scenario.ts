@@ -106,10 +106,12 @@ const scenarioSchema = z.strictObject({
       janitorCrash: probability.default(0),
       /** Per StartExecution call from the functions: a 5xx (ServiceUnavailable) before it reaches Step Functions. */
       startExecutionError: probability.default(0),
+      /** Per StartExecution call: it creates the execution, and the answer is lost (a 5xx all the same). */
+      startExecutionLostAnswer: probability.default(0),
       /** Per DynamoDB request: ProvisionedThroughputExceededException. */
       dynamodbThrottle: probability.default(0),
     })
-    .default({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 }),
+    .default({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, startExecutionLostAnswer: 0, dynamodbThrottle: 0 }),
   quotas: z
     .strictObject({
       /**

@@ -180,8 +180,10 @@ export class World {
         this.recorder.emit('injectedFault', { fault: 'dynamodbThrottle' }),
       );
     }
-    const startExecution = failingStartExecution(this.rng('faults.startExecutionError'), f.startExecutionError, () =>
-      this.recorder.emit('injectedFault', { fault: 'startExecutionError' }),
+    const startExecution = failingStartExecution(
+      this.rng('faults.startExecutionError'),
+      { before: f.startExecutionError, after: f.startExecutionLostAnswer },
+      (when) => this.recorder.emit('injectedFault', { fault: when === 'before' ? 'startExecutionError' : 'startExecutionLostAnswer' }),
     );
     const retryJitter = this.rng('sdk-retry');
     return {

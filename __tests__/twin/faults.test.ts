@@ -115,7 +115,7 @@ describe('failingStartExecution', () => {
   it('fails StartExecution with a retryable 503 before it reaches Step Functions; other commands pass', async () => {
     const log: string[] = [];
     let failures = 0;
-    const sfn = failingStartExecution(sequence(0), 1, () => failures++)(recording('sfn', log));
+    const sfn = failingStartExecution(sequence(0), { before: 1, after: 0 }, () => failures++)(recording('sfn', log));
     const error = await sfn.send(new StartExecutionCommand()).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'ServiceUnavailable', $fault: 'server', $metadata: { httpStatusCode: 503 } });
     expect(retryErrorType(error)).toBe('TRANSIENT');
@@ -126,12 +126,22 @@ describe('failingStartExecution', () => {
 
   it('fails about p of the StartExecution calls', async () => {
     const log: string[] = [];
-    const sfn = failingStartExecution(streamFor(3, 'faults.startExecutionError'), 0.1, undefined)(recording('sfn', log));
+    const sfn = failingStartExecution(streamFor(3, 'faults.startExecutionError'), { before: 0.1, after: 0 }, undefined)(recording('sfn', log));
     const results = await Promise.allSettled(Array.from({ length: 1000 }, () => sfn.send(new StartExecutionCommand())));
     const failed = results.filter((r) => r.status === 'rejected').length;
     expect(failed).toBeGreaterThan(70);
     expect(failed).toBeLessThan(130);
     expect(log).toHaveLength(1000 - failed);
+  });
+
+  it('after: the execution is created, and the caller still gets a 503 (the answer lost on the way back)', async () => {
+    const log: string[] = [];
+    const seen: string[] = [];
+    const sfn = failingStartExecution(sequence(0), { before: 0, after: 1 }, (when) => seen.push(when))(recording('sfn', log));
+    const error = await sfn.send(new StartExecutionCommand()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'ServiceUnavailable' });
+    expect(log).toEqual(['sfn:StartExecutionCommand']);
+    expect(seen).toEqual(['after']);
   });
 });
 

@@ -1,3 +1,4 @@
+import { LeakWatch } from '../../twin/leaks';
 import { renderChart } from '../../twin/chart';
 import { computeReport } from '../../twin/report';
 import { readdirSync } from 'node:fs';
@@ -218,7 +219,13 @@ describe('report: the shared account, leaks and duplicates', () => {
       invalidParameterErrors: 2,
       writeUnitsPerObject: 15,
     });
-    expect(report.injectedFaults).toEqual({ dispatcherCrashes: 1, janitorCrashes: 1, startExecutionErrors: 1, dynamodbThrottles: 2 });
+    expect(report.injectedFaults).toEqual({
+      dispatcherCrashes: 1,
+      janitorCrashes: 1,
+      startExecutionErrors: 1,
+      startExecutionLostAnswers: 0,
+      dynamodbThrottles: 2,
+    });
   });
 });
 
@@ -275,12 +282,12 @@ describe('scenario validation', () => {
       spot: [],
     });
     expect(s.rates.invalidParameter).toBe(0.2);
-    expect(s.faults).toEqual({ dispatcherCrash: 0.05, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 });
+    expect(s.faults).toEqual({ dispatcherCrash: 0.05, janitorCrash: 0, startExecutionError: 0, startExecutionLostAnswer: 0, dynamodbThrottle: 0 });
     expect(s.overrides.accountVcpuQuota).toBe(4500);
     const plain = parseScenario({ objects: { burst: 1 } });
     expect(plain.background).toEqual({ onDemand: [], spot: [] });
     expect(plain.rates.invalidParameter).toBe(0);
-    expect(plain.faults).toEqual({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, dynamodbThrottle: 0 });
+    expect(plain.faults).toEqual({ dispatcherCrash: 0, janitorCrash: 0, startExecutionError: 0, startExecutionLostAnswer: 0, dynamodbThrottle: 0 });
     expect(plain.overrides.accountVcpuQuota).toBeUndefined();
   });
 
@@ -366,5 +373,22 @@ describe('scenario validation', () => {
       fargateLaunch: { burst: 100, refillPerSecond: 20 },
       startExecution: { burst: 1300, refillPerSecond: 300 },
     });
+  });
+});
+
+describe('LeakWatch', () => {
+  it('sees a lease taken for an execution that had already ended: nothing will give it back, it leaks from then', () => {
+    const events: Array<{ type: string; batch: string }> = [];
+    const state: Record<string, 'none' | 'running' | 'ended'> = { closed: 'ended', live: 'running' };
+    const watch = new LeakWatch({ emit: (type, data) => events.push({ type, batch: data.batch }) }, (batch) => state[batch] ?? 'none');
+    watch.leaseChanged('j1', 'live');
+    watch.leaseChanged('j2', 'closed');
+    expect(events).toEqual([{ type: 'leakStart', batch: 'closed' }]);
+    expect(watch.open()).toEqual(['closed']);
+    watch.leaseChanged('j2', undefined);
+    expect(events).toEqual([
+      { type: 'leakStart', batch: 'closed' },
+      { type: 'leakEnd', batch: 'closed' },
+    ]);
   });
 });

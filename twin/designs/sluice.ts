@@ -284,19 +284,19 @@ function registerCapacity(run: Run, clients: Clients, tableName: string) {
   const capacitySettings = capacitySettingsFromEnv(stage.capacity.env);
   let lastEffective: number | undefined;
   const emitBudget = async () => {
-    const effective = effectiveBudget(await readPool(world.ddb.documentClient, tableName), world.clock.now()).vcpu;
+    const effective = effectiveBudget(await readPool(world.ddb.observer, tableName), world.clock.now()).vcpu;
     if (effective !== lastEffective) world.recorder.emit('budget', { effectiveVcpu: effective });
     lastEffective = effective;
   };
-  const measureAccount = async () => {
-    await readCapacity({ quotas: world.account, cloudwatch: world.account, ddb: clients.ddb, clock, settings: capacitySettings });
+  const measureAccount = async (ddb = clients.ddb) => {
+    await readCapacity({ quotas: world.account, cloudwatch: world.account, ddb, clock, settings: capacitySettings });
     await emitBudget();
   };
   world.lambda.register({
     name: stage.capacity.name,
     memoryMB: stage.capacity.memoryMB,
     reservedConcurrency: stage.capacity.reservedConcurrency,
-    handler: measureAccount,
+    handler: () => measureAccount(),
   });
   return { emitBudget, measureAccount };
 }
@@ -374,7 +374,7 @@ export function sluiceDesign(_stage: string): Design {
       const dispatcherSettings = dispatcherSettingsFromEnv(stage.dispatcher.env);
       if (dispatcherSettings.bucketName !== world.bucketName)
         throw new Error(`sluice twin: the dispatcher reads bucket ${dispatcherSettings.bucketName}, the world uploads to ${world.bucketName}`);
-      await configurePool(world.ddb.documentClient, configurePoolSettingsFromEnv(stage.configurePool.env), stage.configurePool.seed, world.clock.now());
+      await configurePool(world.ddb.observer, configurePoolSettingsFromEnv(stage.configurePool.env), stage.configurePool.seed, world.clock.now());
 
       // The functions' clients as the Lambda runtime gives them: the SDK's retries over each service (StartExecution
       // may answer 503, DynamoDB may throttle), and an invocation that may die between two calls.
@@ -399,8 +399,9 @@ export function sluiceDesign(_stage: string): Design {
       const machine = createStateMachine(run, () => void emitBudget());
       const capacity = registerCapacity(run, clients, dispatcherSettings.tableName);
       emitBudget = capacity.emitBudget;
-      // The run meets a stage deployed a while ago: its capacity reader (every minute) has measured the account already.
-      await capacity.measureAccount();
+      // The run meets a stage deployed a while ago: its capacity reader (every minute) has measured the account already,
+      // before the scenario's faults began (and before its clock runs: a retry's sleep now would never end).
+      await capacity.measureAccount(world.ddb.observer);
       onExecutionEnd(run, leaks, machine);
       const rule = schedulesAndUploads(run);
       const intakeUrl = queueUrl(new URL(stage.dispatcher.env.QUEUE_URL).pathname.split('/').pop()!);

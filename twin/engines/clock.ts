@@ -125,12 +125,16 @@ export class VirtualClock {
       }
       const started = Date.now();
       await new Promise<void>((resolve) => {
-        this.onIdle = resolve;
-        // A watchdog on real time: a tracked operation that never settles is a bug, not a slow run.
+        // A watchdog on real time: a tracked operation that never settles is a bug, not a slow run. Not unref()'d:
+        // the run must end with the error below, not let the process exit quietly; cleared once idle.
         const watchdog = setTimeout(() => {
-          if (this.onIdle === resolve) resolve();
+          if (this.onIdle === idle) idle();
         }, 30_000);
-        watchdog.unref();
+        const idle = () => {
+          clearTimeout(watchdog);
+          resolve();
+        };
+        this.onIdle = idle;
       });
       if (this.inFlight > 0 && Date.now() - started >= 30_000) {
         throw new Error(`virtual clock: ${this.inFlight} tracked operation(s) did not settle within 30 s of real time`);

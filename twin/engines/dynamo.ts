@@ -160,6 +160,11 @@ export class DynamoDb implements DynamoDbApi {
   private readonly store = dynaliteDb.create({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   /** What the Lambda functions are given in place of a DynamoDBDocumentClient. */
   readonly documentClient: AwsClient = { send: (command) => this.sendDocumentCommand(command) };
+  /**
+   * The twin's own reads of a table (for its report and its setup), as a document client that no fault reaches: the
+   * scenario's throttles are the functions' weather, not the twin's.
+   */
+  readonly observer: AwsClient = { send: (command) => this.sendDocumentCommand(command, false) };
   /** One request at a time, each whole: a transaction is atomic because nothing runs between its parts. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly keySchemas = new Map<string, string[]>();
@@ -185,7 +190,7 @@ export class DynamoDb implements DynamoDbApi {
    * capacity units they consume (dynalite's own sizing) are metered; on-demand DynamoDB bills the units. A
    * partition (item key) over its units per second answers ProvisionedThroughputExceededException.
    */
-  call(operation: DynamoOperation, input: object): Promise<Record<string, any>> {
+  call(operation: DynamoOperation, input: object, faulted = true): Promise<Record<string, any>> {
     // The request as it would travel: JSON (the caller's objects are never shared with the store).
     const body = JSON.parse(JSON.stringify(input));
     if (operation === 'TransactWriteItems') return this.answeredAfterHold(this.clock.track(() => this.exclusive(() => this.transactWriteItems(body))));
@@ -208,7 +213,7 @@ export class DynamoDb implements DynamoDbApi {
     if (!callerAsked) body.ReturnConsumedCapacity = 'TOTAL';
     return this.clock.track(() =>
       this.exclusive(async () => {
-        if (this.faults?.throttle()) throw throughputExceeded();
+        if (faulted && this.faults?.throttle()) throw throughputExceeded();
         const key = body.Key ?? (body.Item ? this.keyOf(body.TableName, body.Item) : undefined);
         const itemId = key ? this.itemId(body.TableName, key) : undefined;
         if (isWrite && itemId && (this.heldUntil.get(itemId) ?? -1) > this.clock.now()) {
@@ -452,14 +457,14 @@ export class DynamoDb implements DynamoDbApi {
    * with default options: the fields its `inputKeyNodes` name go through util-dynamodb `marshall`, the fields
    * its `outputKeyNodes` name through `unmarshall`.
    */
-  private async sendDocumentCommand(command: unknown): Promise<any> {
+  private async sendDocumentCommand(command: unknown, faulted = true): Promise<any> {
     if (!(command instanceof DynamoDBDocumentClientCommand)) {
       throw new Error(`the twin's document client takes lib-dynamodb commands, not ${(command as object)?.constructor?.name}`);
     }
     const documentCommand = command as unknown as DocumentCommand;
     const operation = documentCommand.clientCommand.constructor.name.replace(/Command$/, '');
     const input = mapKeyNodes(documentCommand.input, documentCommand.inputKeyNodes, (value) => marshall(value, { convertTopLevelContainer: true }));
-    const output = await this.call(operation, input);
+    const output = await this.call(operation, input, faulted);
     return mapKeyNodes(output, documentCommand.outputKeyNodes, (value) => unmarshall(value, { convertWithoutMapWrapper: true }));
   }
 }

@@ -141,20 +141,31 @@ function serviceUnavailable(): AwsError {
 }
 
 /**
- * Wraps a Step Functions client: StartExecutionCommand fails with probability p with a 503 before it reaches the
- * emulator (nothing is started). Every other command passes.
+ * Wraps a Step Functions client: StartExecutionCommand fails with probability `before` with a 503 before it reaches
+ * the emulator (nothing is started), and with probability `after` reaches it — the execution is created — and still
+ * answers a 503 (the answer lost on the way back). Every other command passes.
  */
-export function failingStartExecution(rng: Rng, p: number, onFail?: () => void): <T extends AwsClient>(sfn: T) => T {
+export function failingStartExecution(
+  rng: Rng,
+  p: { before: number; after: number },
+  onFail?: (when: 'before' | 'after') => void,
+): <T extends AwsClient>(sfn: T) => T {
   return <T extends AwsClient>(sfn: T): T =>
     new Proxy(sfn, {
       get: (target, key) =>
         key === 'send'
-          ? (command: { constructor: { name: string } }) => {
-              if (command.constructor.name === 'StartExecutionCommand' && chance(rng, p)) {
-                onFail?.();
-                return Promise.reject(serviceUnavailable());
+          ? async (command: { constructor: { name: string } }) => {
+              if (command.constructor.name !== 'StartExecutionCommand') return target.send(command);
+              if (chance(rng, p.before)) {
+                onFail?.('before');
+                throw serviceUnavailable();
               }
-              return target.send(command);
+              const output = await target.send(command);
+              if (chance(rng, p.after)) {
+                onFail?.('after');
+                throw serviceUnavailable();
+              }
+              return output;
             }
           : Reflect.get(target, key, target),
     });
