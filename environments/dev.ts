@@ -11,7 +11,7 @@ export const dev = {
     inputPrefix: 'incoming/',
     resultsPrefix: 'results/',
     resultsRetentionDays: 14,
-    noncurrentVersionRetentionDays: 7,
+    noncurrentVersionRetentionDays: 14,
   },
   capacity: {
     accountVcpuQuota: 6,

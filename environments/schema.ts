@@ -9,6 +9,9 @@ import {
   vcpuOf,
 } from './fargate';
 import { poolProblems } from '../functions/limits';
+import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
+
+const INTAKE_RETENTION_DAYS = INTAKE_RETENTION_SECONDS / 86_400;
 
 /** CloudWatch Logs accepts only these retention periods (PutRetentionPolicy). */
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
@@ -105,7 +108,18 @@ const environmentFields = z.strictObject({
       .optional(),
     resultsPrefix: s3Prefix,
     resultsRetentionDays: intIn(1, 3650),
-    noncurrentVersionRetentionDays: intIn(1, 365),
+    /**
+     * How long an overwritten upload's version is kept. At least the intake queue's 14 days: a job may wait that long
+     * for its turn (a paused stage), and a version gone before its job runs fails as bad input, beyond any redrive.
+     */
+    noncurrentVersionRetentionDays: z
+      .number()
+      .int(`must be a whole number of days from ${INTAKE_RETENTION_DAYS} to 365`)
+      .min(
+        INTAKE_RETENTION_DAYS,
+        `must be at least ${INTAKE_RETENTION_DAYS} days, the intake queue's retention: a job may wait that long, and its version must still be there`,
+      )
+      .max(365, `must be a whole number of days from ${INTAKE_RETENTION_DAYS} to 365`),
   }),
   capacity: z.strictObject({
     /** The account's "Fargate On-Demand vCPU resource count" quota (L-3032A538) in this Region. */

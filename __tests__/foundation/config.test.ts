@@ -40,7 +40,18 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
     /must not overlap bucket.inputPrefix.*trigger new jobs/,
   ],
   ['results retention', (c) => (c.bucket.resultsRetentionDays = 0), 'bucket.resultsRetentionDays', /from 1 to 3650/],
-  ['noncurrent retention', (c) => (c.bucket.noncurrentVersionRetentionDays = 1.5), 'bucket.noncurrentVersionRetentionDays', /whole number from 1 to 365/],
+  [
+    'noncurrent retention',
+    (c) => (c.bucket.noncurrentVersionRetentionDays = 14.5),
+    'bucket.noncurrentVersionRetentionDays',
+    /whole number of days from 14 to 365/,
+  ],
+  [
+    'noncurrent retention shorter than the queue',
+    (c) => (c.bucket.noncurrentVersionRetentionDays = 7),
+    'bucket.noncurrentVersionRetentionDays',
+    /at least 14 days, the intake queue's retention/,
+  ],
   ['budget over quota', (c) => (c.capacity.vcpuBudget = 7), 'capacity.vcpuBudget', /must not exceed capacity.accountVcpuQuota \(6 vCPU\)/],
   ['budget under one task', (c) => (c.capacity.vcpuBudget = 0.5), 'capacity.vcpuBudget', /at least one task's vCPU \(1\)/],
   [

@@ -191,6 +191,21 @@ describe('worker against s3rver', () => {
     expect(result.error?.reason).toBe(`version of s3://${BUCKET}/incoming/versioned.txt (version ${staleVersion}) does not exist`);
   });
 
+  test("an older version's job that finishes after a newer upload (a re-queue, a redrive) does not write the result", async () => {
+    // Served one chunk per 25 ms: the newer upload lands while the older version is still being read.
+    const older = await putObject('slow/twice-uploaded.jsonl', Buffer.alloc(1024 * 1024, '{"k":1}\n'));
+    const worker = startWorker(s3.endpoint, jobEnv('slow/twice-uploaded.jsonl', 'job-older', older));
+    await worker.waitForEvent('object-opened');
+    const newer = await putObject('slow/twice-uploaded.jsonl', '{"k":2}\n');
+    const run = await worker.done;
+
+    expect(run.exitCode).toBe(EXIT_CODES.ok);
+    expect(run.logs).toContainEqual(expect.objectContaining({ event: 'job-superseded', versionId: older, currentVersionId: newer }));
+    expect(run.logs.map((line) => line.event)).not.toContain('job-succeeded');
+    // The newer version's own job writes it.
+    expect(await resultExists('slow/twice-uploaded.jsonl')).toBe(false);
+  });
+
   test('rerun with the result already written for the job and version: skipped, result untouched', async () => {
     const versionId = await putObject('incoming/once.txt', 'process me once\n');
     const first = await runWorker(s3.endpoint, jobEnv('incoming/once.txt', 'job-once-1', versionId));

@@ -14,6 +14,7 @@ const FORCED_EXIT_AFTER_STOP_MS = 1_000;
 const EXIT_CODE_BY_OUTCOME: Record<JobOutcome['status'], ExitCode> = {
   succeeded: EXIT_CODES.ok,
   skipped: EXIT_CODES.ok,
+  superseded: EXIT_CODES.ok,
   'bad-input': EXIT_CODES.badInput,
   transient: EXIT_CODES.transient,
   stopped: EXIT_CODES.transient,

@@ -33,7 +33,12 @@ export interface JobResult {
   error: { kind: 'bad-input'; reason: string } | null;
 }
 
-export type JobOutcome = { status: 'succeeded'; resultKey: string } | { status: 'skipped'; resultKey: string } | { status: FailureKind; reason: string };
+export type JobOutcome =
+  | { status: 'succeeded'; resultKey: string }
+  | { status: 'skipped'; resultKey: string }
+  /** Processed, but a newer version of the object is the current one: its own job writes the result. */
+  | { status: 'superseded'; resultKey: string; currentVersionId: string }
+  | { status: FailureKind; reason: string };
 
 export interface JobDependencies {
   s3: S3Client;
@@ -76,6 +81,11 @@ export async function runJob(delivered: JobConfig, deps: JobDependencies): Promi
     // A stop that arrived while the processor finished still means: write nothing.
     if (signal.aborted) throw new StopRequestedError();
 
+    const current = await newerVersionOf(config, versionId, deps);
+    if (current) {
+      log.info('job-superseded', { reason: 'a newer version of the object is current: its own job writes the result', versionId, currentVersionId: current });
+      return { status: 'superseded', resultKey: config.resultKey, currentVersionId: current };
+    }
     const result = succeededResult(opened, versionId, output, started, deps.processor);
     await writeResult(config, result, deps);
     log.info('job-succeeded', { resultKey: config.resultKey, durationMs: result.timings.durationMs });
@@ -177,6 +187,24 @@ async function resultAlreadyWritten(config: JobConfig, { s3, signal }: JobDepend
     metadata[RESULT_METADATA.jobId] === config.jobId &&
     (config.versionId === undefined || metadata[RESULT_METADATA.sourceVersion] === config.versionId)
   );
+}
+
+/**
+ * The key's current version, if it is not the one this job processed. Results are kept per key: a job that runs late
+ * (a capacity return, a re-queue, a redrive) must not overwrite the result of a newer upload of the same key. A newer
+ * upload has a job of its own, which writes the result. (A newer version uploaded between this check and the write
+ * below lands first only if its own task — admission, Fargate's start-up — overtakes a single PutObject.)
+ */
+async function newerVersionOf(config: JobConfig, versionId: string, { s3, signal }: JobDependencies): Promise<string | undefined> {
+  if (versionId === UNVERSIONED) return undefined;
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: config.bucket, Key: config.key }), { abortSignal: signal });
+    return head.VersionId !== undefined && head.VersionId !== versionId ? head.VersionId : undefined;
+  } catch (error) {
+    // Deleted since (the current version is a delete marker), or not to be seen: nothing newer to defer to.
+    if (NOT_THERE.has((error as { name?: string }).name ?? '') || (error as { name?: string }).name === 'NotFound') return undefined;
+    throw error;
+  }
 }
 
 /** S3's answers for a key that is not there: 404s, or 403 to a caller that may not list the bucket. */
