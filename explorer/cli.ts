@@ -87,19 +87,18 @@ async function exploreRandomly(ctx: Context, first: number, stride: number, last
   return collector.done();
 }
 
-/** The exhaustive search's share of a worker: the scripts numbered offset, offset + stride, … */
+/** The exhaustive search in a worker: scripts by number, as the parent hands them out, until it says there are none. */
 async function exploreScripts(
   ctx: Context,
-  offset: number,
-  stride: number,
   deadline: number,
   bounds: ExhaustiveBounds,
+  next: () => Promise<number | undefined>,
 ): Promise<Tally & { complete: boolean }> {
   const collector = new Collector();
   let complete = true;
-  const scripts = Object.values(EXHAUSTIVE_SCRIPTS).filter((_, i) => i % stride === offset);
-  for (const script of scripts) {
-    if (!(await exploreExhaustively(ctx, script, bounds, deadline, (result) => collector.add(result, 1, script)))) complete = false;
+  const scripts = Object.values(EXHAUSTIVE_SCRIPTS);
+  for (let i = await next(); i !== undefined; i = await next()) {
+    if (!(await exploreExhaustively(ctx, scripts[i], bounds, deadline, (result) => collector.add(result, 1, scripts[i])))) complete = false;
   }
   return { ...collector.done(), complete };
 }
@@ -114,17 +113,29 @@ interface WorkerJob {
   readonly bounds?: ExhaustiveBounds;
 }
 
+/** Messages between the parent and a worker: a worker asks for the next script; the parent answers its number, or none. */
+type ToParent = { readonly ask: 'script' } | { readonly tally: Tally & { complete?: boolean } };
+type ToWorker = { readonly script: number | undefined };
+
 async function worker(job: WorkerJob): Promise<void> {
   const ctx = context();
+  const next = () =>
+    new Promise<number | undefined>((resolve) => {
+      process.once('message', (message: ToWorker) => resolve(message.script));
+      process.send!({ ask: 'script' } satisfies ToParent);
+    });
   const tally =
     job.mode === 'random'
       ? await exploreRandomly(ctx, job.first + job.index, job.workers, job.last, job.deadline)
-      : await exploreScripts(ctx, job.index, job.workers, job.deadline, job.bounds!);
-  await new Promise<void>((resolve) => process.send!(tally, () => resolve()));
+      : await exploreScripts(ctx, job.deadline, job.bounds!, next);
+  await new Promise<void>((resolve) => process.send!({ tally } satisfies ToParent, () => resolve()));
 }
 
 /** Runs `job` in `workers` processes (each its own share) and merges what they found. */
 async function inWorkers(job: Omit<WorkerJob, 'index'>): Promise<Tally & { complete?: boolean }> {
+  // The exhaustive scripts differ in size: each worker takes the next one when it is done with its last.
+  let nextScript = 0;
+  const scripts = Object.keys(EXHAUSTIVE_SCRIPTS).length;
   const tallies = await Promise.all(
     Array.from(
       { length: job.workers },
@@ -132,7 +143,10 @@ async function inWorkers(job: Omit<WorkerJob, 'index'>): Promise<Tally & { compl
         new Promise<Tally & { complete?: boolean }>((resolve, reject) => {
           const child = fork(__filename, ['--worker', JSON.stringify({ ...job, index })], { execArgv: process.execArgv, stdio: 'inherit' });
           let tally: (Tally & { complete?: boolean }) | undefined;
-          child.on('message', (message) => (tally = message as Tally));
+          child.on('message', (message: ToParent) => {
+            if ('tally' in message) tally = message.tally;
+            else child.send({ script: nextScript < scripts ? nextScript++ : undefined } satisfies ToWorker);
+          });
           child.on('exit', (code) => (tally ? resolve(tally) : reject(new Error(`explorer worker ${index} exited ${code} without a report`))));
         }),
     ),
@@ -188,9 +202,13 @@ async function replay(file: string, verbose: boolean): Promise<number> {
   return 0;
 }
 
-/** CI's default: the exhaustive search within its bounds, then random schedules for the rest of the time. */
-const DEFAULT_SECONDS = 240;
-const DEFAULT_BOUNDS: ExhaustiveBounds = { delays: 1, faults: 1, depth: 40 };
+/**
+ * CI's default: the exhaustive search within its bounds, then random schedules from seed 1 until the two have run
+ * DEFAULT_SCHEDULES in all (the same seeds every run), within DEFAULT_SECONDS.
+ */
+const DEFAULT_SECONDS = 290;
+const DEFAULT_SCHEDULES = 20_000;
+const DEFAULT_BOUNDS: ExhaustiveBounds = { delays: 1, faults: 1, depth: 30 };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -231,18 +249,24 @@ async function main(): Promise<void> {
   const started = Date.now();
   const deadline = started + seconds * 1000;
   const found: Counterexample[] = [];
-  const runExhaustive = values.exhaustive || (values.seconds === undefined && !values.seeds);
-  if (runExhaustive) {
+  const ciDefault = values.seconds === undefined && !values.seeds && !values.exhaustive;
+  let schedules = 0;
+  if (values.exhaustive || ciDefault) {
     const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds });
     report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
     found.push(...tally.violations);
+    schedules += tally.schedules;
   }
   if (!values.exhaustive && Date.now() < deadline) {
     const from = Date.now();
-    const tally = await inWorkers({ mode: 'random', workers, first, last, deadline });
-    report('random', tally, (Date.now() - from) / 1000);
+    const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
+    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline });
+    report(`random (seeds ${first}–${ciDefault ? upTo : 'on'})`, tally, (Date.now() - from) / 1000);
     found.push(...tally.violations);
+    schedules += tally.schedules;
   }
+  console.log(`in all: ${schedules} schedules in ${((Date.now() - started) / 1000).toFixed(1)} s on ${workers} processes`);
+  if (ciDefault && schedules < DEFAULT_SCHEDULES) console.log(`note: fewer than ${DEFAULT_SCHEDULES} schedules within ${DEFAULT_SECONDS} s on this machine`);
   if (found.length > 0) {
     await shrinkAndWrite(context(), found, values.out!);
     process.exitCode = 1;

@@ -16,7 +16,7 @@ export interface ExhaustiveBounds {
   readonly depth: number;
 }
 
-/** The small scripts the exhaustive search runs: two jobs, a duplicate, an abort, a redrive, a capacity squeeze. */
+/** The small scripts the exhaustive search runs: two jobs, a duplicate, an abort, a redrive, outages, a resize. */
 export const EXHAUSTIVE_SCRIPTS: Readonly<Record<string, readonly EnvEvent[]>> = {
   'two uploads': [
     { kind: 'upload', object: 1 },
@@ -30,6 +30,19 @@ export const EXHAUSTIVE_SCRIPTS: Readonly<Record<string, readonly EnvEvent[]>> =
   'an upload, then a redrive of it': [
     { kind: 'upload', object: 1 },
     { kind: 'operator', command: 'redrive-job', object: 1 },
+  ],
+  'an upload, then SQS refusing every call for a minute': [
+    { kind: 'upload', object: 1 },
+    { kind: 'outage', service: 'sqs', seconds: 60 },
+  ],
+  'an upload, then Step Functions refusing every call for a minute': [
+    { kind: 'upload', object: 1 },
+    { kind: 'outage', service: 'sfn', seconds: 60 },
+  ],
+  'two uploads and a resize': [
+    { kind: 'upload', object: 1 },
+    { kind: 'operator', command: 'resize' },
+    { kind: 'upload', object: 2 },
   ],
 };
 
