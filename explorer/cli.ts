@@ -10,7 +10,7 @@
  * A violation is shrunk and written as a replayable counterexample (seed, outside events, choices); the command exits
  * 1. It prints schedules per second, distinct states and interleavings covered.
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -67,6 +67,7 @@ class Collector {
     for (const state of result.states) this.states.add(state);
     this.interleavings.add(interleavingDigest(result.trace));
     if (!result.violation) return;
+    if (process.send && this.tally.violations.length === 0) process.send({ found: true } satisfies ToParent);
     const kind = result.violation.kind;
     t.byKind[kind] = (t.byKind[kind] ?? 0) + 1;
     if (t.byKind[kind] <= KEPT_PER_KIND) t.violations.push({ violation: result.violation, seed, script, choices: result.choices });
@@ -77,10 +78,13 @@ class Collector {
   }
 }
 
+/** Set when the parent says another worker found a violation and --stop-at-first was asked. */
+let stopped = false;
+
 /** Random schedules: seeds `first`, `first + stride`, … until the deadline or past `last`. */
-async function exploreRandomly(ctx: Context, first: number, stride: number, last: number, deadline: number): Promise<Tally> {
+async function exploreRandomly(ctx: Context, first: number, stride: number, last: number, deadline: number, stopAtFirst: boolean): Promise<Tally> {
   const collector = new Collector();
-  for (let seed = first; seed <= last && Date.now() < deadline; seed += stride) {
+  for (let seed = first; seed <= last && Date.now() < deadline && !stopped && !(stopAtFirst && collector.tally.violations.length > 0); seed += stride) {
     const script = randomScript(seed);
     collector.add(await runSchedule(ctx, script, seed, new RandomChooser(seed, randomLeanings(seed)), undefined, true), seed, script);
   }
@@ -93,12 +97,14 @@ async function exploreScripts(
   deadline: number,
   bounds: ExhaustiveBounds,
   next: () => Promise<number | undefined>,
+  stopAtFirst: boolean,
 ): Promise<Tally & { complete: boolean }> {
   const collector = new Collector();
   let complete = true;
   const scripts = Object.values(EXHAUSTIVE_SCRIPTS);
-  for (let i = await next(); i !== undefined; i = await next()) {
-    if (!(await exploreExhaustively(ctx, scripts[i], bounds, deadline, (result) => collector.add(result, 1, scripts[i])))) complete = false;
+  const until = () => (stopped || (stopAtFirst && collector.tally.violations.length > 0) ? 0 : deadline);
+  for (let i = await next(); i !== undefined && until() > 0; i = await next()) {
+    if (!(await exploreExhaustively(ctx, scripts[i], bounds, deadline, (result) => collector.add(result, 1, scripts[i]), until))) complete = false;
   }
   return { ...collector.done(), complete };
 }
@@ -111,23 +117,31 @@ interface WorkerJob {
   readonly last: number;
   readonly deadline: number;
   readonly bounds?: ExhaustiveBounds;
+  /** Stop every worker at the first violation any finds (for measuring how soon a break is found). */
+  readonly stopAtFirst?: boolean;
 }
 
 /** Messages between the parent and a worker: a worker asks for the next script; the parent answers its number, or none. */
-type ToParent = { readonly ask: 'script' } | { readonly tally: Tally & { complete?: boolean } };
-type ToWorker = { readonly script: number | undefined };
+type ToParent = { readonly ask: 'script' } | { readonly found: true } | { readonly tally: Tally & { complete?: boolean } };
+type ToWorker = { readonly script: number | undefined } | { readonly stop: true };
 
 async function worker(job: WorkerJob): Promise<void> {
   const ctx = context();
+  let answer: ((script: number | undefined) => void) | undefined;
+  process.on('message', (message: ToWorker) => {
+    if ('stop' in message) stopped = true;
+    else answer?.(message.script);
+  });
   const next = () =>
     new Promise<number | undefined>((resolve) => {
-      process.once('message', (message: ToWorker) => resolve(message.script));
+      if (stopped) return resolve(undefined);
+      answer = resolve;
       process.send!({ ask: 'script' } satisfies ToParent);
     });
   const tally =
     job.mode === 'random'
-      ? await exploreRandomly(ctx, job.first + job.index, job.workers, job.last, job.deadline)
-      : await exploreScripts(ctx, job.deadline, job.bounds!, next);
+      ? await exploreRandomly(ctx, job.first + job.index, job.workers, job.last, job.deadline, job.stopAtFirst === true)
+      : await exploreScripts(ctx, job.deadline, job.bounds!, next, job.stopAtFirst === true);
   await new Promise<void>((resolve) => process.send!({ tally } satisfies ToParent, () => resolve()));
 }
 
@@ -136,6 +150,7 @@ async function inWorkers(job: Omit<WorkerJob, 'index'>): Promise<Tally & { compl
   // The exhaustive scripts differ in size: each worker takes the next one when it is done with its last.
   let nextScript = 0;
   const scripts = Object.keys(EXHAUSTIVE_SCRIPTS).length;
+  const children: ChildProcess[] = [];
   const tallies = await Promise.all(
     Array.from(
       { length: job.workers },
@@ -143,9 +158,12 @@ async function inWorkers(job: Omit<WorkerJob, 'index'>): Promise<Tally & { compl
         new Promise<Tally & { complete?: boolean }>((resolve, reject) => {
           const child = fork(__filename, ['--worker', JSON.stringify({ ...job, index })], { execArgv: process.execArgv, stdio: 'inherit' });
           let tally: (Tally & { complete?: boolean }) | undefined;
+          children.push(child);
           child.on('message', (message: ToParent) => {
             if ('tally' in message) tally = message.tally;
-            else child.send({ script: nextScript < scripts ? nextScript++ : undefined } satisfies ToWorker);
+            else if ('found' in message) {
+              for (const other of children) if (other !== child && other.connected) other.send({ stop: true } satisfies ToWorker);
+            } else child.send({ script: nextScript < scripts ? nextScript++ : undefined } satisfies ToWorker);
           });
           child.on('exit', (code) => (tally ? resolve(tally) : reject(new Error(`explorer worker ${index} exited ${code} without a report`))));
         }),
@@ -224,6 +242,7 @@ async function main(): Promise<void> {
       out: { type: 'string', default: 'explore-out' },
       replay: { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      'stop-at-first': { type: 'boolean', default: false },
       worker: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -252,15 +271,15 @@ async function main(): Promise<void> {
   const ciDefault = values.seconds === undefined && !values.seeds && !values.exhaustive;
   let schedules = 0;
   if (values.exhaustive || ciDefault) {
-    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds });
+    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds, stopAtFirst: values['stop-at-first'] });
     report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
     found.push(...tally.violations);
     schedules += tally.schedules;
   }
-  if (!values.exhaustive && Date.now() < deadline) {
+  if (!values.exhaustive && Date.now() < deadline && !(values['stop-at-first'] && found.length > 0)) {
     const from = Date.now();
     const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
-    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline });
+    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'] });
     report(`random (seeds ${first}–${ciDefault ? upTo : 'on'})`, tally, (Date.now() - from) / 1000);
     found.push(...tally.violations);
     schedules += tally.schedules;

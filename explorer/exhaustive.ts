@@ -118,10 +118,12 @@ export async function exploreExhaustively(
   bounds: ExhaustiveBounds,
   deadline: number,
   seen: (result: ScheduleResult) => void,
+  /** Asked before each schedule: 0 stops the search (another worker found something). */
+  until: () => number = () => deadline,
 ): Promise<boolean> {
   let prefix: number[] | undefined = [];
   while (prefix) {
-    if (Date.now() >= deadline) return false;
+    if (Date.now() >= Math.min(deadline, until())) return false;
     const chooser = new DepthFirstChooser(prefix, bounds);
     seen(await runSchedule(ctx, script, 1, chooser, undefined, true));
     prefix = nextPrefix(chooser.branches, bounds);
