@@ -143,6 +143,8 @@ async function worker(job: WorkerJob): Promise<void> {
       ? await exploreRandomly(ctx, job.first + job.index, job.workers, job.last, job.deadline, job.stopAtFirst === true)
       : await exploreScripts(ctx, job.deadline, job.bounds!, next, job.stopAtFirst === true);
   await new Promise<void>((resolve) => process.send!({ tally } satisfies ToParent, () => resolve()));
+  // The message listener keeps the channel (and the process) alive: done, let go of it.
+  process.disconnect();
 }
 
 /** Runs `job` in `workers` processes (each its own share) and merges what they found. */
