@@ -34,6 +34,14 @@ async function main(): Promise<void> {
   bar.finish();
   console.log(summarize(report, report.wallSeconds));
   console.log(`wrote ${join(outDir, 'events.jsonl')}, ${join(outDir, 'report.json')}, ${join(outDir, 'chart.svg')}`);
+  if (report.stoppedBy !== 'settled') {
+    const open = report.objects - report.succeeded - report.failed - report.dlq;
+    console.error(
+      `simulate: the run stopped (${report.stoppedBy}) before it settled: ${open} object(s) had not ended` +
+        (report.stoppedBy === 'maxVirtualSeconds' ? ` within the scenario's maxVirtualSeconds (${scenario.maxVirtualSeconds} s)` : ''),
+    );
+    process.exitCode = 1;
+  }
 }
 
 let finished = false;
