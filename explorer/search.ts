@@ -10,13 +10,17 @@ import type { LibraryBinding } from './engines';
 import type { RunTaskOutcome } from './gates';
 import type { Violation } from './invariants';
 import type { ExplorerStage } from './stage';
-import { describeEvent, describeOption, ExplorerWorld, type EnvEvent, type Option } from './world';
+import { describeEvent, describeOption, ExplorerWorld, type CallListener, type EnvEvent, type Option } from './world';
 import { mulberry32, type Rng } from '../twin/engines/random';
 
 export interface Context {
   readonly es: ExplorerStage;
   readonly binding: LibraryBinding;
   readonly machine: ReturnType<LibraryBinding['machine']>;
+  /** Hears every call an actor makes, as it is released (for checking the calls against the actors' roles). */
+  readonly onCall?: CallListener;
+  /** Runs on after a violation (to see what the actors do about it, e.g. the janitor repairing drift made by hand). */
+  readonly runPastViolations?: boolean;
 }
 
 export interface Limits {
@@ -64,7 +68,7 @@ export async function runSchedule(
   limits = DEFAULT_LIMITS,
   keepStates = false,
 ): Promise<ScheduleResult> {
-  const world = new ExplorerWorld(ctx.es, ctx.binding, ctx.machine, script, seed);
+  const world = new ExplorerWorld(ctx.es, ctx.binding, ctx.machine, script, seed, ctx.onCall);
   const previousRandom = Math.random;
   // The functions draw their retry jitter from Math.random: from the world's generator, a schedule replays exactly.
   Math.random = () => world.rng();
@@ -76,7 +80,7 @@ export async function runSchedule(
   let chooserDone = false;
   try {
     await world.init();
-    while (!world.violation && !world.quiet()) {
+    while ((ctx.runPastViolations || !world.violation) && !world.quiet()) {
       if (steps >= limits.maxSteps || world.clock.seconds() >= limits.maxVirtualSeconds) {
         world.invariants.unsettled(`after ${steps} steps and ${Math.round(world.clock.seconds())} virtual seconds`);
         break;

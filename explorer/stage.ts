@@ -15,6 +15,7 @@ import {
   type JanitorSettings,
 } from '../functions/environment';
 import { readStage, synthesize, type Stage } from '../twin/designs/sluice';
+import type { TerraformJson } from '../scripts/synth-output';
 
 /** What a configuration of the explorer sets; everything else is the dev stage's. */
 export interface StageShape {
@@ -37,6 +38,8 @@ export const DEFAULT_SHAPE: StageShape = {
 
 export interface ExplorerStage {
   readonly config: EnvironmentConfig;
+  /** The stage as synthesized (its IAM policies, for checking what the actors call). */
+  readonly json: TerraformJson;
   readonly stage: Stage;
   readonly dispatcher: DispatcherSettings;
   readonly janitor: JanitorSettings;
@@ -75,9 +78,11 @@ export function explorerConfig(shape: StageShape): EnvironmentConfig {
 /** Synthesizes the explorer's stage (seconds: once per process) and reads what the actors need from it. */
 export function explorerStage(shape: StageShape = DEFAULT_SHAPE): ExplorerStage {
   const config = explorerConfig(shape);
-  const stage = readStage(synthesize(config));
+  const json = synthesize(config);
+  const stage = readStage(json);
   return {
     config,
+    json,
     stage,
     dispatcher: dispatcherSettingsFromEnv(stage.dispatcher.env),
     janitor: janitorSettingsFromEnv(stage.janitor.env),

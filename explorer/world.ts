@@ -70,6 +70,9 @@ export function describeEvent(event: EnvEvent): string {
   }
 }
 
+/** Hears a call as it is released: the actor, the service ('dynamodb', 'sqs', …), the operation and its input. */
+export type CallListener = (actor: Actor, service: string, operation: string, input: unknown) => void;
+
 export type Option =
   { readonly kind: 'release'; readonly gate: Gate; readonly how: Release } | { readonly kind: 'env'; readonly event: EnvEvent } | { readonly kind: 'advance' };
 
@@ -136,6 +139,7 @@ export class ExplorerWorld {
     machine: ReturnType<LibraryBinding['machine']>,
     script: readonly EnvEvent[],
     seed: number,
+    private readonly onCall?: CallListener,
   ) {
     this.rng = mulberry32(seed);
     const recorder = new Recorder(this.clock);
@@ -321,6 +325,7 @@ export class ExplorerWorld {
         releases,
         release: (how) => {
           this.gates.splice(this.gates.indexOf(gate), 1);
+          if (how !== 'crash-before') this.onCall?.(actor, service, operation, input);
           call(this.duringOutage(service, how)).then(resolve, reject);
         },
         cancel: (why) => {

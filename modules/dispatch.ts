@@ -136,13 +136,14 @@ export class Dispatch extends Construct {
           Resource: props.stateTable.tableArn,
           Condition: leadingKeys([pool, released, jobs]),
         },
-        // Releases (a row and a released counter); the repair of a drifted counter re-checks POOL and every counter.
+        // Releases (a row and a released counter); the repair of a drifted counter raises a released counter or, when
+        // the counters miss a lease, POOL's admitted vCPU (counters only ever go up), re-checking every counter.
         {
           Sid: 'ReleaseAndRepair',
           Effect: 'Allow',
           Action: 'dynamodb:UpdateItem',
           Resource: props.stateTable.tableArn,
-          Condition: leadingKeys([released, jobs]),
+          Condition: leadingKeys([pool, released, jobs]),
         },
         {
           Sid: 'CheckCountersUnchanged',
@@ -376,6 +377,9 @@ function dispatcherStatements(props: DispatchProps): PolicyStatement[] {
       Resource: props.intake.queueArn,
     },
     { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.deadLetterQueueArn },
+    // A message put back (held for a lease, back for room) is sent again and the received copy deleted: deferral
+    // never counts a receive toward the DLQ.
+    { Sid: 'PutBackToIntake', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.queueArn },
     // Admission: POOL + the jobs' rows in one transaction; released counters only to give back a batch that never started.
     {
       Sid: 'ReadThePool',

@@ -197,13 +197,14 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     );
   });
 
-  test('dispatcher role: takes from the intake queue, sends only to its DLQ, starts only this state machine', async () => {
+  test('dispatcher role: takes from the intake queue, puts messages back there, sends poison to its DLQ, starts only this state machine', async () => {
     const policy = policyOf('dispatch_dispatcher_policy');
     const queue = `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake`;
     const dlq = `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake-dlq`;
     expect(await decide(policy, { action: 'sqs:ReceiveMessage', resource: queue })).toBe('Allowed');
     expect(await decide(policy, { action: 'sqs:SendMessage', resource: dlq })).toBe('Allowed');
-    expect(await decide(policy, { action: 'sqs:SendMessage', resource: queue })).toBe('ImplicitlyDenied');
+    expect(await decide(policy, { action: 'sqs:SendMessage', resource: queue })).toBe('Allowed');
+    expect(await decide(policy, { action: 'sqs:SendMessage', resource: `${queue}-other` })).toBe('ImplicitlyDenied');
     expect(await decide(policy, { action: 'sqs:PurgeQueue', resource: queue })).toBe('ImplicitlyDenied');
     const machine = `arn:aws:states:${region}:${account}:stateMachine:${config.namePrefix}-jobs`;
     expect(await decide(policy, { action: 'states:StartExecution', resource: machine })).toBe('Allowed');
@@ -223,15 +224,16 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
     expect(await decide(policy, { action: 'dynamodb:DeleteItem', resource: batchesArn })).toBe('Allowed');
   });
 
-  test('janitor role: scans only the batches table; repairs only counters it re-checks', async () => {
+  test('janitor role: scans only the batches table; repairs only counters (it re-checks them all)', async () => {
     const policy = policyOf('dispatch_janitor_policy');
     const batchesArn = `arn:aws:dynamodb:${region}:${account}:table/${config.namePrefix}-batches`;
     expect(await decide(policy, { action: 'dynamodb:Scan', resource: batchesArn })).toBe('Allowed');
     expect(await decide(policy, { action: 'dynamodb:Scan', resource: tableArn })).toBe('ImplicitlyDenied');
     const on = (action: string, keys: string[]) => decide(policy, { action, resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
     expect(await on('dynamodb:ConditionCheckItem', ['POOL'])).toBe('Allowed');
-    expect(await on('dynamodb:UpdateItem', ['POOL'])).toBe('ImplicitlyDenied');
+    expect(await on('dynamodb:UpdateItem', ['POOL'])).toBe('Allowed'); // a repair that raises admitted
     expect(await on('dynamodb:UpdateItem', ['RELEASED#0'])).toBe('Allowed');
+    expect(await on('dynamodb:PutItem', ['POOL'])).toBe('ImplicitlyDenied');
     const machine = `arn:aws:states:${region}:${account}:stateMachine:${config.namePrefix}-jobs`;
     expect(await decide(policy, { action: 'states:ListExecutions', resource: machine })).toBe('Allowed');
     expect(await decide(policy, { action: 'states:StopExecution', resource: `${machine.replace(':stateMachine:', ':execution:')}:x` })).toBe(
