@@ -359,7 +359,6 @@ async function reclaimUnstartedBatch(deps: Run, pool: PoolState, log: Log): Prom
 async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, log: Log) {
   const { sqs, settings } = deps;
   const jobs: Received[] = [];
-  const seen = new Set<string>();
   let receivedAny = false;
   while (jobs.length < wanted) {
     const { Messages = [] } = (await sqs.send(
@@ -374,6 +373,7 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
     if (Messages.length === 0) break;
     receivedAny = true;
     const toDelete: Message[] = [];
+    const toDefer: Message[] = [];
     for (const message of Messages) {
       const parsed = parseIntakeMessage(message.Body, settings);
       if (parsed.kind === 'poison') {
@@ -399,20 +399,48 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
         jobs[held] = { ...jobs[held], message };
         continue;
       }
-      if (seen.has(parsed.job.jobId)) {
+      const candidate = receivedJob(parsed.job, message);
+      const sameJob = jobs.findIndex((r) => r.job.jobId === parsed.job.jobId);
+      if (sameJob >= 0) {
+        // Two messages for one job in one gather. A plain copy (a duplicate upload event) is dropped, whichever came
+        // first: a message that gives the job back or redrives it is its way to its next round and is what is kept.
+        // Two such messages wait their turns: the newcomer is deferred, and the row decides when it is back.
+        const kept = jobs[sameJob];
+        if (isPlain(candidate) || !isPlain(kept)) {
+          if (isPlain(candidate)) {
+            log({ event: 'duplicate', jobId: parsed.job.jobId, key: parsed.job.key });
+            summary.duplicates++;
+            toDelete.push(message);
+          } else {
+            summary.deferred++;
+            toDefer.push(message);
+          }
+          continue;
+        }
         log({ event: 'duplicate', jobId: parsed.job.jobId, key: parsed.job.key });
         summary.duplicates++;
-        toDelete.push(message);
+        toDelete.push(kept.message);
+        jobs[sameJob] = candidate;
         continue;
       }
-      seen.add(parsed.job.jobId);
-      const redriveOf = message.MessageAttributes?.[REDRIVE_OF]?.StringValue;
-      jobs.push({ job: redriveOf ? { ...parsed.job, redriveOf } : parsed.job, message, returnedBy: message.MessageAttributes?.[RETURNED_BY]?.StringValue });
+      jobs.push(candidate);
     }
     await deleteIntakeMessages(sqs, settings.queueUrl, toDelete);
+    await deferInBatches(sqs, settings.queueUrl, toDefer.splice(0), HELD_LEASE_RETRY_SECONDS);
     if (Messages.length < Math.min(10, wanted)) break;
   }
   return { jobs, receivedAny };
+}
+
+/** A received job with what its message says of it: a redrive's target, the execution that gave it back. */
+function receivedJob(job: Job, message: Message): Received {
+  const redriveOf = message.MessageAttributes?.[REDRIVE_OF]?.StringValue;
+  return { job: redriveOf ? { ...job, redriveOf } : job, message, returnedBy: message.MessageAttributes?.[RETURNED_BY]?.StringValue };
+}
+
+/** A message that is only the job (an upload event, or a copy of one), neither a give-back nor a redrive. */
+function isPlain(received: Received): boolean {
+  return received.returnedBy === undefined && received.job.redriveOf === undefined;
 }
 
 /**

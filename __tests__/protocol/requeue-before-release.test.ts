@@ -6,7 +6,8 @@
  * the janitor (and between the state machine's capacity return and its release): the job always gets its next round.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { ledgerKey } from '../../functions/ledger';
+import { RETURNED_BY } from '../../functions/jobs';
+import { ledgerKey, readLedgerRow, releaseLease, requeueMessageFor } from '../../functions/ledger';
 import { inUseVcpu, readPool } from '../../functions/limiter';
 import { validateEnvironment } from '../../environments';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
@@ -80,4 +81,37 @@ test("the state machine's capacity return, seen by a dispatcher before its lease
   expect(await world.dispatch()).toMatchObject({ admitted: 1 });
   const row = (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(jobId), ConsistentRead: true }))).Item!;
   expect(row).toMatchObject({ status: 'running', admissions: 2, capacityReturns: 1 });
+});
+
+test('a requeue received in one batch after a stale copy of its job is kept, not dropped as that copy’s duplicate', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 19, burst: 20 });
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/copies.csv'));
+  expect((await world.dispatch()).admitted).toBe(1);
+  const [running] = world.started;
+  const { jobId } = running.jobs[0];
+  const row = (await readLedgerRow(moto.ddb, world.tableName, jobId))!;
+  // A late duplicate of the upload, then the execution's capacity return (returnedBy it), both visible at once; the
+  // execution has not given its lease back yet.
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/copies.csv'));
+  world.sqs.sendMessage(world.queueUrl, JSON.stringify(requeueMessageFor(row, 0)), 0, { [RETURNED_BY]: { DataType: 'String', StringValue: running.name } });
+  expect(await world.dispatch()).toMatchObject({ admitted: 0, deferred: 1 });
+  expect(await releaseLease(moto.ddb, world.tableName, jobId, row.lease!, { status: 'queued', reason: 'no capacity' }, world.clock)).toBe(true);
+  running.status = 'SUCCEEDED';
+
+  await world.advance(61_000);
+  expect(await world.dispatch()).toMatchObject({ admitted: 1 });
+  expect(world.started).toHaveLength(2);
+});
+
+test('two messages that each give one job its next round, met in one batch, wait their turns: neither is dropped', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 19, burst: 20 });
+  world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/twice-returned.csv'));
+  expect((await world.dispatch()).admitted).toBe(1);
+  const [running] = world.started;
+  const row = (await readLedgerRow(moto.ddb, world.tableName, running.jobs[0].jobId))!;
+  const returned = { [RETURNED_BY]: { DataType: 'String', StringValue: running.name } };
+  world.sqs.sendMessage(world.queueUrl, JSON.stringify(requeueMessageFor(row, 0)), 0, returned);
+  world.sqs.sendMessage(world.queueUrl, JSON.stringify(requeueMessageFor(row, 0)), 0, returned);
+  expect(await world.dispatch()).toMatchObject({ admitted: 0, deferred: 2, duplicates: 0 });
+  expect(world.sqs.counts(world.queueUrl)).toMatchObject({ delayed: 2, total: 2 });
 });
