@@ -81,8 +81,12 @@ const BATCH_LOOK_AGAIN_MS = 100;
  * for seen leaves its room to the next release or the minute's schedule.
  */
 const CLOCK_MARGIN_MS = 100;
-/** How old the last admission must be before "its execution does not exist" is believed. */
-const LAST_ADMISSION_CHECK_AFTER_MS = 5_000;
+/**
+ * How old the last admission must be before "its execution does not exist" is believed. DescribeExecution "is
+ * eventually consistent" (its API reference), so an execution started a moment ago may not show: given back then, its
+ * jobs would run without leases. AWS states no bound; a minute is far past the lag seen in practice.
+ */
+const LAST_ADMISSION_CHECK_AFTER_MS = 60_000;
 
 interface Received {
   readonly job: Job;
@@ -319,25 +323,27 @@ async function visibleBacklog(sqs: AwsClient, queueUrl: string): Promise<number>
 
 /**
  * Only the last admission can be one that never started: each run starts a batch before it admits the next, and
- * one run goes at a time. If its execution does not exist, its leases are given back now (its messages were never
- * deleted: they come back by themselves); the janitor would too, a sweep later.
+ * one run goes at a time. If its execution does not exist a minute after its admission, its leases are given back
+ * now (its messages were never deleted: they come back by themselves); the janitor would too, a sweep later.
  */
 async function reclaimUnstartedBatch(deps: Run, pool: PoolState, log: Log): Promise<boolean> {
   const last = pool.lastAdmission;
   const { clock, settings } = deps;
   if (!last || deps.started.has(last.execution)) return false;
-  // A run that died a moment ago may have had StartExecution accepted: give Step Functions that moment to show it.
+  const record = await readBatchRecord(deps.ddb, settings.batchesTableName, last.execution);
+  if (!record) return false; // settled already (given back at once, or by the janitor)
+  let shown = await executionExists(deps, last.execution);
+  // A run that died a moment ago may have had StartExecution accepted, not shown yet: ask again once it would show.
+  // Admission waits meanwhile (only after such a death): going on would leave this batch to the janitor's sweep.
   const age = clock.now() - last.at;
-  if (age < LAST_ADMISSION_CHECK_AFTER_MS) await clock.sleep(LAST_ADMISSION_CHECK_AFTER_MS - age);
-  try {
-    await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(settings.stateMachineArn, last.execution) }));
+  if (!shown && age < LAST_ADMISSION_CHECK_AFTER_MS) {
+    await clock.sleep(LAST_ADMISSION_CHECK_AFTER_MS - age);
+    shown = await executionExists(deps, last.execution);
+  }
+  if (shown) {
     deps.started.add(last.execution);
     return false;
-  } catch (error) {
-    if ((error as Error).name !== 'ExecutionDoesNotExist') throw error;
   }
-  const record = await readBatchRecord(deps.ddb, settings.batchesTableName, last.execution);
-  if (!record) return false; // settled already (the janitor)
   for (const job of record.jobs) {
     const lease: Lease = { execution: record.execution, vcpu: job.vcpu, admittedAt: record.admittedAt, expiresAt: record.expiresAt };
     await releaseLease(
@@ -402,12 +408,13 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
       const candidate = receivedJob(parsed.job, message);
       const sameJob = jobs.findIndex((r) => r.job.jobId === parsed.job.jobId);
       if (sameJob >= 0) {
-        // Two messages for one job in one gather. A plain copy (a duplicate upload event) is dropped, whichever came
-        // first: a message that gives the job back or redrives it is its way to its next round and is what is kept.
-        // Two such messages wait their turns: the newcomer is deferred, and the row decides when it is back.
+        // Two messages for one job in one gather. A plain copy (a duplicate upload event) or a second copy of the
+        // same give-back or redrive is dropped, whichever came first: a message that gives the job back or redrives
+        // it is its way to its next round and is what is kept. Two different such messages wait their turns: the
+        // newcomer is deferred, and the row decides when it is back.
         const kept = jobs[sameJob];
         if (isPlain(candidate) || !isPlain(kept)) {
-          if (isPlain(candidate)) {
+          if (isPlain(candidate) || sameRound(candidate, kept)) {
             log({ event: 'duplicate', jobId: parsed.job.jobId, key: parsed.job.key });
             summary.duplicates++;
             toDelete.push(message);
@@ -441,6 +448,11 @@ function receivedJob(job: Job, message: Message): Received {
 /** A message that is only the job (an upload event, or a copy of one), neither a give-back nor a redrive. */
 function isPlain(received: Received): boolean {
   return received.returnedBy === undefined && received.job.redriveOf === undefined;
+}
+
+/** Two messages that give back or redrive a job for the same reason: one is a copy of the other. */
+function sameRound(a: Received, b: Received): boolean {
+  return a.returnedBy === b.returnedBy && a.job.redriveOf === b.job.redriveOf;
 }
 
 /**

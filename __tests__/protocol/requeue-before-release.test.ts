@@ -6,7 +6,7 @@
  * the janitor (and between the state machine's capacity return and its release): the job always gets its next round.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { RETURNED_BY } from '../../functions/jobs';
+import { REDRIVE_OF, RETURNED_BY } from '../../functions/jobs';
 import { ledgerKey, readLedgerRow, releaseLease, requeueMessageFor } from '../../functions/ledger';
 import { inUseVcpu, readPool } from '../../functions/limiter';
 import { validateEnvironment } from '../../environments';
@@ -103,15 +103,18 @@ test('a requeue received in one batch after a stale copy of its job is kept, not
   expect(world.started).toHaveLength(2);
 });
 
-test('two messages that each give one job its next round, met in one batch, wait their turns: neither is dropped', async () => {
+test('in one batch, a copy of a give-back is dropped; two different messages that give one job its next round wait their turns', async () => {
   const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 19, burst: 20 });
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/twice-returned.csv'));
   expect((await world.dispatch()).admitted).toBe(1);
   const [running] = world.started;
   const row = (await readLedgerRow(moto.ddb, world.tableName, running.jobs[0].jobId))!;
+  const requeue = JSON.stringify(requeueMessageFor(row, 0));
+  // The execution's give-back, sent twice (a retried send), and a redrive from an operator.
   const returned = { [RETURNED_BY]: { DataType: 'String', StringValue: running.name } };
-  world.sqs.sendMessage(world.queueUrl, JSON.stringify(requeueMessageFor(row, 0)), 0, returned);
-  world.sqs.sendMessage(world.queueUrl, JSON.stringify(requeueMessageFor(row, 0)), 0, returned);
-  expect(await world.dispatch()).toMatchObject({ admitted: 0, deferred: 2, duplicates: 0 });
+  world.sqs.sendMessage(world.queueUrl, requeue, 0, returned);
+  world.sqs.sendMessage(world.queueUrl, requeue, 0, returned);
+  world.sqs.sendMessage(world.queueUrl, requeue, 0, { [REDRIVE_OF]: { DataType: 'String', StringValue: '2026-12-07T00:00:00.000Z' } });
+  expect(await world.dispatch()).toMatchObject({ admitted: 0, deferred: 2, duplicates: 1 });
   expect(world.sqs.counts(world.queueUrl)).toMatchObject({ delayed: 2, total: 2 });
 });
