@@ -81,12 +81,6 @@ const BATCH_LOOK_AGAIN_MS = 100;
  * for seen leaves its room to the next release or the minute's schedule.
  */
 const CLOCK_MARGIN_MS = 100;
-/**
- * How old the last admission must be before "its execution does not exist" is believed. DescribeExecution "is
- * eventually consistent" (its API reference), so an execution started a moment ago may not show: given back then, its
- * jobs would run without leases. AWS states no bound; a minute is far past the lag seen in practice.
- */
-const LAST_ADMISSION_CHECK_AFTER_MS = 60_000;
 
 interface Received {
   readonly job: Job;
@@ -215,8 +209,9 @@ export function wakeOf(event: unknown): Wake | undefined {
 }
 
 /**
- * The pool the run starts from: a batch the last run admitted but never started is given back first. Woken by
- * room made, it reads the releases strongly consistently: an eventually consistent read might miss that room.
+ * The pool the run starts from: a batch the last run admitted but never started is given back first (once its start
+ * grace has passed). Woken by room made, it reads the releases strongly consistently: an eventually consistent read
+ * might miss that room.
  */
 async function startingState(deps: Run, item: Omit<PoolState, 'releasedVcpu'>, summary: DispatcherRunSummary, log: Log): Promise<RunState> {
   const { ddb, clock, settings } = deps;
@@ -323,24 +318,17 @@ async function visibleBacklog(sqs: AwsClient, queueUrl: string): Promise<number>
 
 /**
  * Only the last admission can be one that never started: each run starts a batch before it admits the next, and
- * one run goes at a time. If its execution does not exist a minute after its admission, its leases are given back
- * now (its messages were never deleted: they come back by themselves); the janitor would too, a sweep later.
+ * one run goes at a time. Once its start grace has passed (the janitor's rule: the run that admitted it is dead, and
+ * what it sent has had time to show), if its execution does not exist its leases are given back now (its messages
+ * were never deleted: they come back by themselves); the janitor would too, a sweep later. Younger, it is left.
  */
 async function reclaimUnstartedBatch(deps: Run, pool: PoolState, log: Log): Promise<boolean> {
   const last = pool.lastAdmission;
   const { clock, settings } = deps;
-  if (!last || deps.started.has(last.execution)) return false;
+  if (!last || deps.started.has(last.execution) || clock.now() - last.at < settings.startGraceMs) return false;
   const record = await readBatchRecord(deps.ddb, settings.batchesTableName, last.execution);
   if (!record) return false; // settled already (given back at once, or by the janitor)
-  let shown = await executionExists(deps, last.execution);
-  // A run that died a moment ago may have had StartExecution accepted, not shown yet: ask again once it would show.
-  // Admission waits meanwhile (only after such a death): going on would leave this batch to the janitor's sweep.
-  const age = clock.now() - last.at;
-  if (!shown && age < LAST_ADMISSION_CHECK_AFTER_MS) {
-    await clock.sleep(LAST_ADMISSION_CHECK_AFTER_MS - age);
-    shown = await executionExists(deps, last.execution);
-  }
-  if (shown) {
+  if (await executionExists(deps, last.execution)) {
     deps.started.add(last.execution);
     return false;
   }
@@ -588,7 +576,7 @@ async function settleRefusals(
  * so ExecutionAlreadyExists means this admission's own execution (an earlier try's answer was lost). An error that
  * says the request was refused (a throttle, a bad request) leaves nothing started: the admission is undone. Any other
  * (a timeout, a 5xx) may have come after Step Functions created the execution: Step Functions is asked; what it does
- * not show yet stays admitted for the next run to settle (reclaimUnstartedBatch, once the answer is sure).
+ * not show yet stays admitted, for the janitor or a later run to settle once its start grace has passed.
  */
 async function startExecution(deps: Run, lease: Lease, batch: Received[], releaseShards: readonly string[], log: Log): Promise<boolean> {
   const { settings } = deps;

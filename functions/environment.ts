@@ -21,6 +21,8 @@ export interface DispatcherSettings {
   readonly maxRunMs: number;
   /** How long a batch short of full may wait for more room before it is admitted as it is. */
   readonly batchWindowMs: number;
+  /** How long after admission a batch's execution must have had to show before "it does not exist" is believed (the janitor's too). */
+  readonly startGraceMs: number;
 }
 
 export interface JanitorSettings {
@@ -88,6 +90,7 @@ export function dispatcherEnvironment(s: DispatcherSettings): Record<string, str
     LEASE_SECONDS: String(s.leaseSeconds),
     MAX_RUN_SECONDS: String(s.maxRunMs / 1000),
     BATCH_WINDOW_MS: String(s.batchWindowMs),
+    START_GRACE_SECONDS: String(s.startGraceMs / 1000),
   };
 }
 
@@ -105,6 +108,7 @@ const dispatcherVariables = z.object({
   LEASE_SECONDS: positiveInt,
   MAX_RUN_SECONDS: positiveInt,
   BATCH_WINDOW_MS: nonNegativeInt,
+  START_GRACE_SECONDS: positiveInt,
 });
 
 export function dispatcherSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): DispatcherSettings {
@@ -123,6 +127,7 @@ export function dispatcherSettingsFromEnv(env: NodeJS.ProcessEnv = process.env):
     leaseSeconds: e.LEASE_SECONDS,
     maxRunMs: e.MAX_RUN_SECONDS * 1000,
     batchWindowMs: e.BATCH_WINDOW_MS,
+    startGraceMs: e.START_GRACE_SECONDS * 1000,
   };
 }
 

@@ -37,11 +37,12 @@ const DISPATCHER_TIMEOUT_SECONDS = 300;
 /** Executions one job may have (first run + re-queues after aborted/timed-out executions). */
 const MAX_EXECUTION_ATTEMPTS = 3;
 /**
- * A batch whose execution does not exist is given back only once the run that admitted it can no longer start it:
- * that run's Lambda timeout has passed since the admission (and a margin for the last call it sent). Shorter, a
- * StartExecution slower than the grace starts an execution whose leases were already given back.
+ * A batch whose execution does not exist is given back (by the janitor, or the next dispatcher run) only once the run
+ * that admitted it can no longer start it: that run's Lambda timeout has passed since the admission (its SDK retries
+ * StartExecution until then), and a margin for the last call it sent to land and show (DescribeExecution is
+ * eventually consistent). Shorter, a late StartExecution starts an execution whose leases were already given back.
  */
-const JANITOR_START_GRACE_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
+const START_GRACE_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
 /**
  * How long a message a dispatcher run received stays invisible: past that run's Lambda timeout, so it never comes
  * back while the run that holds it may still admit, start or delete it (the same run would otherwise meet it again).
@@ -125,7 +126,7 @@ export class Dispatch extends Construct {
         stateMachineArn,
         dispatcherFunctionName: functionNameOf(namePrefix, 'dispatcher'),
         maxExecutionAttempts: MAX_EXECUTION_ATTEMPTS,
-        startGraceMs: JANITOR_START_GRACE_SECONDS * 1000,
+        startGraceMs: START_GRACE_SECONDS * 1000,
         stopGraceMs: (config.task.stopTimeoutSeconds + TASK_STOP_MARGIN_SECONDS) * 1000,
       }),
       statements: [
@@ -362,6 +363,7 @@ function dispatcherEnvironmentOf(props: DispatchProps): Record<string, string> {
     leaseSeconds: leaseSeconds(config),
     maxRunMs: DISPATCHER_MAX_RUN_SECONDS * 1000,
     batchWindowMs: Math.round(config.capacity.batchWindowSeconds * 1000),
+    startGraceMs: START_GRACE_SECONDS * 1000,
   });
 }
 

@@ -158,6 +158,7 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     leaseSeconds: 3600,
     maxRunMs: 30_000,
     batchWindowMs: 0,
+    startGraceMs: 330_000,
   };
   const janitorSettings: JanitorSettings = {
     tableName,
