@@ -1,6 +1,7 @@
 import { App } from 'cdktf';
 import { loadEnvironments } from './environments';
-import { PipelineStack, stackName } from './modules/stack';
+import { stackName } from './modules/names';
+import { PipelineStack } from './modules/stack';
 
 const app = new App();
 for (const config of loadEnvironments()) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { githubOidcProviderArn } from '../modules/ci-roles';
+import { githubOidcProviderArn, type GithubRepository } from '../modules/ci-roles';
 import { partitionOf } from '../modules/iam';
 import type { EnvironmentConfig } from './schema';
 import { describeIssue } from './validate';
@@ -41,6 +41,15 @@ const bootstrapSchema = z.strictObject({
       .string()
       .regex(/^[A-Za-z0-9._/-]{1,100}$/, 'must be a branch name')
       .default('main'),
+    /**
+     * The stages pull requests may plan, with the PR's own code holding their plan role. The others (prod) are
+     * planned from the main branch only, by the rollout, before their reviewers approve the apply.
+     */
+    pullRequestPlans: z.array(z.string()),
+    /** The stages whose apply waits for reviewers (`npm run check:github` checks their environments require some). */
+    approvals: z.array(z.string()),
+    /** For repositories whose OIDC subjects carry immutable ids (see modules/ci-roles.ts); `npm run check:github` prints them. */
+    subjectIds: z.strictObject({ owner: z.number().int().positive(), repository: z.number().int().positive() }).optional(),
   }),
   /** Every account a stage deploys to, keyed by account id. */
   accounts: z.record(z.string(), z.strictObject({ oidcProvider })).superRefine((record, ctx) => {
@@ -71,6 +80,10 @@ interface BootstrapStage {
   /** The stage's own Region (its resources), not necessarily the state bucket's. */
   readonly region: string;
   readonly stateKey: string;
+  /** What the stage's resource names start with (its roles are `<namePrefix>-…`). */
+  readonly namePrefix: string;
+  /** Whether pull requests may plan it (github.pullRequestPlans). */
+  readonly pullRequestPlans: boolean;
 }
 
 /** One account's bootstrap: its state bucket, its OIDC provider, and a plan and a deploy role per stage in it. */
@@ -85,7 +98,7 @@ export interface BootstrapAccount {
 }
 
 export interface BootstrapConfig {
-  readonly github: { readonly owner: string; readonly repository: string; readonly mainBranch: string };
+  readonly github: GithubRepository & { readonly pullRequestPlans: readonly string[]; readonly approvals: readonly string[] };
   readonly state: { readonly noncurrentVersionRetentionDays: number; readonly noncurrentVersionsKept: number };
   readonly accounts: readonly BootstrapAccount[];
 }
@@ -105,6 +118,11 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
   }
   const { github, accounts, state } = parsed.data;
   const problems: string[] = [];
+  for (const field of ['pullRequestPlans', 'approvals'] as const)
+    github[field].forEach((name, i) => {
+      if (!stages.some((s) => s.stage === name))
+        problems.push(`github.${field}.${i}: must name a stage (${stages.map((s) => s.stage).join(', ')}) (got ${JSON.stringify(name)})`);
+    });
 
   const stagesByAccount = new Map<string, EnvironmentConfig[]>();
   for (const stage of stages) {
@@ -134,6 +152,14 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
         }
       }
     }
+    // A stage's deploy role may edit only roles named with its prefix: no other stage's names may start with it.
+    for (const a of inAccount)
+      for (const b of inAccount)
+        if (a !== b && b.namePrefix.startsWith(`${a.namePrefix}-`))
+          problems.push(
+            `environments/${b.stage}.ts namePrefix: must not start with "${a.namePrefix}-" (stage ${a.stage}'s prefix, same account ${id}): ` +
+              `each stage's deploy role may change only the roles named with its own prefix (got ${JSON.stringify(b.namePrefix)})`,
+          );
     const region = first.backend.region;
     if (account.oidcProvider.kind === 'existing' && account.oidcProvider.arn !== githubOidcProviderArn(id, region)) {
       problems.push(
@@ -146,7 +172,13 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
       region,
       stateBucket: first.backend.bucket,
       oidcProvider: account.oidcProvider,
-      stages: inAccount.map((s) => ({ stage: s.stage, region: s.account.region, stateKey: s.backend.key })),
+      stages: inAccount.map((s) => ({
+        stage: s.stage,
+        region: s.account.region,
+        stateKey: s.backend.key,
+        namePrefix: s.namePrefix,
+        pullRequestPlans: github.pullRequestPlans.includes(s.stage),
+      })),
     });
   }
   if (problems.length > 0) throw new BootstrapConfigError(problems);

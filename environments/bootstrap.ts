@@ -6,7 +6,14 @@ import { loadEnvironments } from './index';
  * The state bucket of each account and the stages in it come from environments/<stage>.ts (`account.id`, `backend`).
  */
 export const bootstrap = {
-  github: { owner: 'example-org', repository: 'sluice', mainBranch: 'main' },
+  github: {
+    owner: 'example-org',
+    repository: 'sluice',
+    mainBranch: 'main',
+    // prod is planned on main only: a pull request's own code never holds a prod credential.
+    pullRequestPlans: ['dev', 'stg'],
+    approvals: ['prod'],
+  },
   accounts: {
     '111111111111': { oidcProvider: { kind: 'create' } },
     '222222222222': { oidcProvider: { kind: 'create' } },

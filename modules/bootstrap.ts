@@ -12,14 +12,17 @@ import type { BootstrapAccount, BootstrapConfig } from '../environments/bootstra
 import {
   GITHUB_OIDC_AUDIENCE,
   GITHUB_OIDC_HOST,
-  branchSubject,
+  WORKFLOW_FILES,
+  applySubject,
   deployRoleName,
-  environmentSubject,
   githubOidcProviderArn,
+  mainBranchSubject,
   planRoleName,
-  pullRequestSubject,
+  policyArn,
+  pullRequestPlanSubject,
   roleArn,
   stateLockKey,
+  workloadBoundaryName,
 } from './ci-roles';
 import { githubActionsTrustPolicy, policyJson, type PolicyStatement } from './iam';
 import { requiredTerraformVersion } from './toolchain';
@@ -49,8 +52,9 @@ export class BootstrapStack extends TerraformStack {
     this.localStateAndProvider(account, props.localStatePath);
     this.stateBucketArn = this.stateBucket(account, config.state);
     this.oidcProviderArn = this.githubOidcProvider(account);
-    for (const { stage, stateKey } of account.stages) {
-      this.planRole(config.github, account, stage, stateKey);
+    for (const stage of account.stages) {
+      this.planRole(config.github, account, stage);
+      this.workloadBoundary(account, stage);
       this.deployRole(config.github, account, stage);
     }
     this.outputs(account);
@@ -102,18 +106,18 @@ export class BootstrapStack extends TerraformStack {
   }
 
   /**
-   * Plan: pull requests of the repository; also the main branch without an environment, for the scheduled
-   * drift check (read-only, so it never waits for an environment's reviewers).
+   * Plan: from main, the rollout's plan of the stage (before its apply is approved) and the drift check; and pull
+   * requests, for the stages listed in `github.pullRequestPlans` only (a pull request runs its own code with the role).
    */
-  private planRole(github: BootstrapConfig['github'], account: BootstrapAccount, stage: string, stateKey: string): void {
-    const { owner, repository, mainBranch } = github;
+  private planRole(github: BootstrapConfig['github'], account: BootstrapAccount, { stage, stateKey, namePrefix, pullRequestPlans }: BootstrapStageOf): void {
     const { bucketArn, objectArn } = stateBucketArns(account);
     const plan = new IamRole(this, `${stage}-plan-role`, {
       name: planRoleName(stage),
-      description: `sluice ${stage}: terraform plan from GitHub Actions (pull requests, drift check)`,
+      description: `sluice ${stage}: terraform plan from GitHub Actions (rollout, drift check${pullRequestPlans ? ', pull requests' : ''})`,
       assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
-        pullRequestSubject(owner, repository),
-        branchSubject(owner, repository, mainBranch),
+        mainBranchSubject(github, WORKFLOW_FILES.applyStage),
+        mainBranchSubject(github, WORKFLOW_FILES.drift),
+        ...(pullRequestPlans ? [pullRequestPlanSubject(github)] : []),
       ]),
       maxSessionDuration: 3600,
     });
@@ -127,24 +131,33 @@ export class BootstrapStack extends TerraformStack {
     new IamRolePolicy(this, `${stage}-plan-state`, {
       name: 'terraform-state-read-no-data',
       role: plan.id,
-      policy: policyJson(...planStatePolicy(bucketArn, objectArn, stateKey)),
+      policy: policyJson(
+        ...planStatePolicy({ bucketArn, objectArn, stateKey, functionArns: `arn:${account.partition}:lambda:*:${account.accountId}:function:${namePrefix}-*` }),
+      ),
     });
   }
 
-  /** Deploy: only jobs of the stage's GitHub environment (whose deployment-branch rule admits main only). */
-  private deployRole(github: BootstrapConfig['github'], account: BootstrapAccount, stage: string): void {
+  /** The boundary every role the stage creates must carry (the deploy role may create roles only with it). */
+  private workloadBoundary(account: BootstrapAccount, { stage, namePrefix }: BootstrapStageOf): void {
+    new IamPolicy(this, `${stage}-workload-boundary`, {
+      name: workloadBoundaryName(stage),
+      description: `sluice ${stage}: the most any role of the stage (functions, state machine, tasks) can ever be given`,
+      policy: policyJson(...workloadBoundaryStatements(roleArn(account.accountId, account.region, `${namePrefix}-*`))),
+    });
+  }
+
+  /** Deploy: only the apply job of main's `apply-stage.yml`, in the stage's GitHub environment. */
+  private deployRole(github: BootstrapConfig['github'], account: BootstrapAccount, { stage, namePrefix }: BootstrapStageOf): void {
     const { partition } = account;
     const boundary = new IamPolicy(this, `${stage}-deploy-boundary`, {
       name: `${deployRoleName(stage)}-boundary`,
       description: `sluice ${stage}: what the deploy role may never do, whatever is attached to it`,
-      policy: policyJson(...deployBoundaryStatements(deployBoundaryInputs(account, stage))),
+      policy: policyJson(...deployBoundaryStatements(deployBoundaryInputs(account, stage, namePrefix))),
     });
     const deploy = new IamRole(this, `${stage}-deploy-role`, {
       name: deployRoleName(stage),
-      description: `sluice ${stage}: terraform apply from GitHub Actions (environment ${stage})`,
-      assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
-        environmentSubject(github.owner, github.repository, stage),
-      ]),
+      description: `sluice ${stage}: terraform apply from GitHub Actions (main's apply-stage.yml, environment ${stage})`,
+      assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [applySubject(github, stage)]),
       permissionsBoundary: boundary.arn,
       maxSessionDuration: 3600,
     });
@@ -183,23 +196,61 @@ function stateBucketArns(account: BootstrapAccount): { bucketArn: string; object
   };
 }
 
+type BootstrapStageOf = BootstrapAccount['stages'][number];
+
 /** What one stage's deploy boundary protects: the bootstrap's roles, boundaries and provider, and every other stage's state. */
-function deployBoundaryInputs(account: BootstrapAccount, stage: string): BoundaryInputs {
+function deployBoundaryInputs(account: BootstrapAccount, stage: string, namePrefix: string): BoundaryInputs {
   const { accountId, region, partition } = account;
   return {
     ...stateBucketArns(account),
     otherStateKeys: account.stages.filter((s) => s.stage !== stage).map((s) => s.stateKey),
     protectedRoleArns: account.stages.flatMap((s) => [roleArn(accountId, region, planRoleName(s.stage)), roleArn(accountId, region, deployRoleName(s.stage))]),
-    boundaryArns: account.stages.map((s) => `arn:${partition}:iam::${accountId}:policy/${deployRoleName(s.stage)}-boundary`),
+    boundaryArns: account.stages.flatMap((s) => [
+      `arn:${partition}:iam::${accountId}:policy/${deployRoleName(s.stage)}-boundary`,
+      policyArn(accountId, region, workloadBoundaryName(s.stage)),
+    ]),
     oidcProviderArn: githubOidcProviderArn(accountId, region),
+    stageRoleArns: roleArn(accountId, region, `${namePrefix}-*`),
+    workloadBoundaryArn: policyArn(accountId, region, workloadBoundaryName(stage)),
   };
 }
 
 /**
- * Data-plane reads ReadOnlyAccess grants (`s3:Get*`, `sqs:Receive*`, `dynamodb:Get*`/`Query`/`Scan`, execution
- * input and history, log events, parameters) that `terraform plan` never needs: a refresh reads resources'
- * configuration, not their contents. A receive is not even read-only — it hides the message and counts toward
- * the DLQ — so a plan role that could receive could push live jobs to the dead-letter queue.
+ * The AWS services `terraform plan` of a stage calls: one per resource type the stages synthesize (see
+ * `iamServiceOf`; a test fails when a stage gains a type whose service is missing here), and STS, which the provider
+ * asks for the account. Everything else ReadOnlyAccess grants — CloudTrail's event history, SSM, Athena, CodeBuild,
+ * other workloads' data in services sluice does not use — is denied by `OnlyTheStageServices`.
+ */
+export const PLAN_SERVICES = ['cloudwatch', 'dynamodb', 'ec2', 'ecr', 'ecs', 'events', 'iam', 'lambda', 'logs', 's3', 'sns', 'sqs', 'states'] as const;
+
+/** The IAM service whose Describe/Get/List calls refresh a resource (or data source) type; undefined when unknown. */
+export function iamServiceOf(terraformType: string): string | undefined {
+  const prefixes: ReadonlyArray<readonly [string, string]> = [
+    ['aws_cloudwatch_event_', 'events'],
+    ['aws_cloudwatch_log_', 'logs'],
+    ['aws_cloudwatch_', 'cloudwatch'],
+    ['aws_dynamodb_', 'dynamodb'],
+    ['aws_ecr_', 'ecr'],
+    ['aws_ecs_', 'ecs'],
+    ['aws_iam_', 'iam'],
+    ['aws_lambda_', 'lambda'],
+    ['aws_s3_', 's3'],
+    ['aws_sfn_', 'states'],
+    ['aws_sns_', 'sns'],
+    ['aws_sqs_', 'sqs'],
+    ['aws_vpc', 'ec2'],
+    ['aws_subnet', 'ec2'],
+    ['aws_route_table', 'ec2'],
+    ['aws_security_group', 'ec2'],
+    ['aws_network_acl', 'ec2'],
+  ];
+  return prefixes.find(([prefix]) => terraformType.startsWith(prefix))?.[1];
+}
+
+/**
+ * Data-plane reads ReadOnlyAccess grants in the stage's own services that `terraform plan` never needs: a refresh
+ * reads resources' configuration, not their contents. A receive is not even read-only — it hides the message and
+ * counts toward the DLQ — so a plan role that could receive could push live jobs to the dead-letter queue.
  */
 const PLAN_DENIED_DATA_ACTIONS = [
   'dynamodb:GetItem',
@@ -219,40 +270,81 @@ const PLAN_DENIED_DATA_ACTIONS = [
   'logs:GetQueryResults',
   'logs:StartLiveTail',
   'logs:GetLogRecord',
-  'ssm:GetParameter',
-  'ssm:GetParameters',
-  'ssm:GetParametersByPath',
-  'secretsmanager:GetSecretValue',
+  // A running job's object key is in its task's overrides.
+  'ecs:DescribeTasks',
+  'ecs:ListTasks',
+  // Images and instances are data too; the stage has neither to refresh.
+  'ecr:BatchGetImage',
+  'ecr:GetDownloadUrlForLayer',
+  'ec2:GetConsoleOutput',
+  'ec2:GetConsoleScreenshot',
+  'ec2:GetPasswordData',
+  'ec2:GetLaunchTemplateData',
+  'iam:GetCredentialReport',
+  // Every object's key and version, in any bucket.
+  's3:ListBucketVersions',
 ] as const;
 
-/** Object reads, denied everywhere but the state bucket: uploads and results are data, the state is what plan reads. */
+/** Object reads, denied everywhere but the stage's own state object: uploads and results are data. */
 const PLAN_DENIED_OBJECT_ACTIONS = [
   's3:GetObject',
   's3:GetObjectVersion',
   's3:GetObjectAttributes',
   's3:GetObjectVersionAttributes',
+  's3:GetObjectTagging',
+  's3:GetObjectVersionTagging',
+  's3:GetObjectAcl',
+  's3:GetObjectVersionAcl',
+  's3:GetObjectLegalHold',
+  's3:GetObjectRetention',
   's3:GetObjectTorrent',
   's3:GetObjectVersionTorrent',
 ] as const;
 
+interface PlanStateInputs {
+  readonly bucketArn: string;
+  readonly objectArn: (key: string) => string;
+  readonly stateKey: string;
+  /** The stage's functions: GetFunction hands out a link to the code, which for other workloads is theirs. */
+  readonly functionArns: string;
+}
+
 /**
- * The plan role's own policy: read its stage's state and nothing else of value. Plans run with `-lock=false`
- * (pull requests and the drift check), so the role never writes, not even the lock: a plan can neither delay a
- * rollout's apply nor leave a stale lock behind.
+ * The plan role's own policy: read its stage's state and nothing else of value. Plans run with `-lock=false`, so the
+ * role never writes, not even the lock: a plan can neither delay a rollout's apply nor leave a stale lock behind. The
+ * denies are explicit, so they hold over ReadOnlyAccess and over any policy attached later.
  */
-function planStatePolicy(bucketArn: string, objectArn: (key: string) => string, stateKey: string): PolicyStatement[] {
+function planStatePolicy({ bucketArn, objectArn, stateKey, functionArns }: PlanStateInputs): PolicyStatement[] {
   return [
     { Sid: 'ListStateBucket', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
     { Sid: 'ReadState', Effect: 'Allow', Action: 's3:GetObject', Resource: objectArn(stateKey) },
-    // Explicit, so no policy attached later (or ReadOnlyAccess changing) can let a plan job write state.
     {
       Sid: 'NeverWriteState',
       Effect: 'Deny',
       Action: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:RestoreObject'],
       Resource: objectArn('*'),
     },
-    { Sid: 'NoObjectReadsButState', Effect: 'Deny', Action: [...PLAN_DENIED_OBJECT_ACTIONS], NotResource: objectArn('*') },
+    { Sid: 'OnlyTheStageServices', Effect: 'Deny', NotAction: [...PLAN_SERVICES.map((s) => `${s}:*`), 'sts:GetCallerIdentity'], Resource: '*' },
+    // Not even another stage's state (several stages may share an account's bucket).
+    { Sid: 'NoObjectReadsButItsState', Effect: 'Deny', Action: [...PLAN_DENIED_OBJECT_ACTIONS], NotResource: objectArn(stateKey) },
+    // Listing keys under a prefix outside the state bucket (the backend lists `env:/` there). A list without a prefix
+    // is the same action as the HeadBucket refresh needs, so it stays: see docs/rolling-out.md.
+    { Sid: 'NoKeyListings', Effect: 'Deny', Action: 's3:ListBucket', NotResource: bucketArn, Condition: { Null: { 's3:prefix': 'false' } } },
     { Sid: 'NoDataPlaneReads', Effect: 'Deny', Action: [...PLAN_DENIED_DATA_ACTIONS], Resource: '*' },
+    { Sid: 'NoOtherWorkloadsCode', Effect: 'Deny', Action: ['lambda:GetFunction', 'lambda:GetLayerVersion'], NotResource: functionArns },
+  ];
+}
+
+/**
+ * The services the stage's roles use (its functions, state machine and tasks); a test checks every statement of every
+ * stage role against the boundary. IAM only to pass the stage's own roles (the state machine passes the task roles).
+ */
+const WORKLOAD_SERVICES = ['cloudwatch', 'dynamodb', 'ecr', 'ecs', 'events', 'lambda', 'logs', 's3', 'servicequotas', 'sqs', 'states'] as const;
+
+function workloadBoundaryStatements(stageRoleArns: string): PolicyStatement[] {
+  return [
+    { Sid: 'TheStageServices', Effect: 'Allow', Action: WORKLOAD_SERVICES.map((s) => `${s}:*`), Resource: '*' },
+    { Sid: 'PassOnlyTheStageRoles', Effect: 'Allow', Action: 'iam:PassRole', Resource: stageRoleArns },
   ];
 }
 
@@ -263,20 +355,23 @@ interface BoundaryInputs {
   readonly protectedRoleArns: readonly string[];
   readonly boundaryArns: readonly string[];
   readonly oidcProviderArn: string;
+  /** The roles the stage creates: `<namePrefix>-*`. */
+  readonly stageRoleArns: string;
+  readonly workloadBoundaryArn: string;
 }
 
-/** The deploy role's permissions boundary: everything, except what the bootstrap owns and other stages' state. */
+/**
+ * The deploy role's permissions boundary: everything, except what the bootstrap owns, other stages' state, and what
+ * would let an apply widen its own reach or outlive a fix (new identities, trust rewrites, audit switched off).
+ */
 function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatement[] {
   return [
     { Sid: 'AllowWhatIsNotDeniedBelow', Effect: 'Allow', Action: '*', Resource: '*' },
     ...keepBootstrapIam(inputs),
+    ...onlyBoundedStageRoles(inputs),
+    ...noNewIdentities(),
+    ...keepAuditOn(),
     ...keepStateBucket(inputs),
-    {
-      Sid: 'NoLongLivedCredentials',
-      Effect: 'Deny',
-      Action: ['iam:CreateUser', 'iam:CreateAccessKey', 'iam:CreateLoginProfile', 'iam:UpdateLoginProfile'],
-      Resource: '*',
-    },
     ...keepOtherStagesState(inputs),
   ];
 }
@@ -320,6 +415,125 @@ function keepBootstrapIam(inputs: BoundaryInputs): PolicyStatement[] {
   ];
 }
 
+/**
+ * Roles: only the stage's own (`<namePrefix>-*`) are created, changed or passed, and each carries the workload
+ * boundary for good. No apply can mint a role that outranks the stage, nor rewrite who may assume another.
+ */
+function onlyBoundedStageRoles(inputs: BoundaryInputs): PolicyStatement[] {
+  return [
+    {
+      Sid: 'OnlyTheStageRoles',
+      Effect: 'Deny',
+      Action: [
+        'iam:CreateRole',
+        'iam:DeleteRole',
+        'iam:UpdateRole',
+        'iam:UpdateAssumeRolePolicy',
+        'iam:AttachRolePolicy',
+        'iam:DetachRolePolicy',
+        'iam:PutRolePolicy',
+        'iam:DeleteRolePolicy',
+        'iam:PassRole',
+        'iam:TagRole',
+        'iam:UntagRole',
+        'iam:CreateServiceLinkedRole',
+      ],
+      NotResource: inputs.stageRoleArns,
+    },
+    {
+      Sid: 'NewRolesCarryTheWorkloadBoundary',
+      Effect: 'Deny',
+      Action: ['iam:CreateRole', 'iam:PutRolePermissionsBoundary'],
+      Resource: '*',
+      Condition: { StringNotEquals: { 'iam:PermissionsBoundary': inputs.workloadBoundaryArn } },
+    },
+    { Sid: 'BoundariesStay', Effect: 'Deny', Action: 'iam:DeleteRolePermissionsBoundary', Resource: '*' },
+    { Sid: 'NoRoleHopping', Effect: 'Deny', Action: ['sts:AssumeRole', 'sts:AssumeRoleWithSAML', 'sts:AssumeRoleWithWebIdentity'], Resource: '*' },
+  ];
+}
+
+/** Identities that outlive a fix: users, their credentials and groups, and new identity providers. */
+function noNewIdentities(): PolicyStatement[] {
+  return [
+    {
+      Sid: 'NoNewIdentities',
+      Effect: 'Deny',
+      Action: [
+        'iam:CreateUser',
+        'iam:CreateAccessKey',
+        'iam:UpdateAccessKey',
+        'iam:CreateLoginProfile',
+        'iam:UpdateLoginProfile',
+        'iam:CreateServiceSpecificCredential',
+        'iam:ResetServiceSpecificCredential',
+        'iam:UploadSSHPublicKey',
+        'iam:UploadSigningCertificate',
+        'iam:CreateVirtualMFADevice',
+        'iam:EnableMFADevice',
+        'iam:PutUserPolicy',
+        'iam:AttachUserPolicy',
+        'iam:PutUserPermissionsBoundary',
+        'iam:DeleteUserPermissionsBoundary',
+        'iam:AddUserToGroup',
+        'iam:CreateGroup',
+        'iam:PutGroupPolicy',
+        'iam:AttachGroupPolicy',
+        'iam:CreateOpenIDConnectProvider',
+        'iam:CreateSAMLProvider',
+        'iam:UpdateSAMLProvider',
+        'iam:CreateInstanceProfile',
+        'iam:AddRoleToInstanceProfile',
+        'iam:UpdateAccountPasswordPolicy',
+        'iam:DeleteAccountPasswordPolicy',
+        'organizations:*',
+        'account:*',
+        'sso:*',
+        'identitystore:*',
+      ],
+      Resource: '*',
+    },
+  ];
+}
+
+/** What records and watches the account: no apply may switch it off or redirect it. */
+function keepAuditOn(): PolicyStatement[] {
+  return [
+    {
+      Sid: 'KeepAuditOn',
+      Effect: 'Deny',
+      Action: [
+        'cloudtrail:StopLogging',
+        'cloudtrail:DeleteTrail',
+        'cloudtrail:UpdateTrail',
+        'cloudtrail:PutEventSelectors',
+        'cloudtrail:PutInsightSelectors',
+        'cloudtrail:DeleteEventDataStore',
+        'cloudtrail:StopEventDataStoreIngestion',
+        'guardduty:DeleteDetector',
+        'guardduty:UpdateDetector',
+        'guardduty:DisassociateFromMasterAccount',
+        'guardduty:DisassociateFromAdministratorAccount',
+        'guardduty:DeleteMembers',
+        'guardduty:StopMonitoringMembers',
+        'guardduty:CreateFilter',
+        'guardduty:UpdateFilter',
+        'guardduty:CreateIPSet',
+        'guardduty:UpdateIPSet',
+        'config:StopConfigurationRecorder',
+        'config:DeleteConfigurationRecorder',
+        'config:DeleteDeliveryChannel',
+        'config:DeleteConfigRule',
+        'securityhub:DisableSecurityHub',
+        'securityhub:DisassociateFromAdministratorAccount',
+        'access-analyzer:DeleteAnalyzer',
+        'macie2:DisableMacie',
+        'detective:DeleteGraph',
+      ],
+      Resource: '*',
+    },
+  ];
+}
+
 /** The state bucket's settings and its version history: what a bad apply must not be able to take with it. */
 function keepStateBucket(inputs: BoundaryInputs): PolicyStatement[] {
   return [
@@ -336,11 +550,26 @@ function keepStateBucket(inputs: BoundaryInputs): PolicyStatement[] {
         's3:PutBucketPublicAccessBlock',
         's3:PutBucketOwnershipControls',
         's3:PutBucketAcl',
+        // Copies of every state elsewhere, or a lock that outlives the retention rule.
+        's3:PutReplicationConfiguration',
+        's3:PutInventoryConfiguration',
+        's3:PutAnalyticsConfiguration',
+        's3:PutBucketObjectLockConfiguration',
+        's3:PutBucketNotification',
+        's3:PutBucketLogging',
+        's3:PutAccelerateConfiguration',
+        's3:PutBucketWebsite',
+        's3:PutBucketCORS',
       ],
       Resource: inputs.bucketArn,
     },
     // State history is what a rollback of state restores from; only the lifecycle rule expires it.
-    { Sid: 'KeepStateHistory', Effect: 'Deny', Action: 's3:DeleteObjectVersion', Resource: inputs.objectArn('*') },
+    {
+      Sid: 'KeepStateHistory',
+      Effect: 'Deny',
+      Action: ['s3:DeleteObjectVersion', 's3:PutObjectLegalHold', 's3:PutObjectRetention'],
+      Resource: inputs.objectArn('*'),
+    },
   ];
 }
 

@@ -4,7 +4,9 @@ export interface PolicyStatement {
   readonly Sid?: string;
   readonly Effect: 'Allow' | 'Deny';
   readonly Principal?: '*' | Readonly<Record<string, string | readonly string[]>>;
-  readonly Action: string | readonly string[];
+  /** One of Action and NotAction. */
+  readonly Action?: string | readonly string[];
+  readonly NotAction?: string | readonly string[];
   readonly Resource?: string | readonly string[];
   readonly NotResource?: string | readonly string[];
   readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | boolean | readonly string[]>>>>;
@@ -55,8 +57,9 @@ export function partitionOf(region: string): string {
 
 /**
  * Trust policy for GitHub Actions jobs through the account's GitHub OIDC provider: the token must be
- * meant for STS (`aud`) and come from one of the given `sub`jects (repository + pull_request, branch or environment).
- * Exact matches only (StringEquals): no wildcard can admit another repository, branch or environment.
+ * meant for STS (`aud`) and come from one of the given `sub`jects (repository, context, workflow file and ref).
+ * StringLike, for a pull request's number only: owner, repository, branch and file names cannot hold `*` or `?`, so
+ * every other part matches exactly.
  */
 export function githubActionsTrustPolicy(providerArn: string, oidcHost: string, audience: string, subjects: readonly string[]): string {
   return policyJson({
@@ -64,10 +67,8 @@ export function githubActionsTrustPolicy(providerArn: string, oidcHost: string, 
     Principal: { Federated: providerArn },
     Action: 'sts:AssumeRoleWithWebIdentity',
     Condition: {
-      StringEquals: {
-        [`${oidcHost}:aud`]: audience,
-        [`${oidcHost}:sub`]: subjects.length === 1 ? subjects[0] : subjects,
-      },
+      StringEquals: { [`${oidcHost}:aud`]: audience },
+      StringLike: { [`${oidcHost}:sub`]: subjects.length === 1 ? subjects[0] : subjects },
     },
   });
 }

@@ -8,6 +8,11 @@
 import type { EnvironmentConfig } from '../environments';
 import { partitionOf } from './iam';
 
+/** A stage's Terraform stack (and the prefix of its delivery roles and boundaries). */
+export function stackName(stage: string): string {
+  return `sluice-${stage}`;
+}
+
 type Place = { readonly namePrefix: string; readonly account: { readonly id: string; readonly region: string } };
 
 /** The stage's bucket: account and Region in the name keep it globally unique. */

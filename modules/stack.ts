@@ -1,6 +1,7 @@
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
-import { Construct } from 'constructs';
+import { Aspects, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { Construct, type IConstruct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { Bucket } from './bucket';
@@ -14,6 +15,7 @@ import { Observability } from './observability';
 import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
 import { stageBucketName } from './names';
+import { policyArn, workloadBoundaryName } from './ci-roles';
 
 interface PipelineStackProps {
   readonly config: EnvironmentConfig;
@@ -51,10 +53,6 @@ function stageSettings(config: EnvironmentConfig): StageSettings {
     mapMaxConcurrency: config.capacity.mapMaxConcurrency,
     capacityProviders: config.task.capacityProviders.map((p) => `${p.name}:${p.weight}`).join(','),
   };
-}
-
-export function stackName(stage: string): string {
-  return `sluice-${stage}`;
 }
 
 /** One stage of sluice: its own state, its own account, all of the pipeline. */
@@ -98,6 +96,7 @@ export class PipelineStack extends TerraformStack {
     this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.runJobs.logGroupName });
 
     this.outputs(config);
+    boundEveryRole(this, policyArn(config.account.id, config.account.region, workloadBoundaryName(config.stage)));
   }
 
   /** Where uploads land and results are written. */
@@ -202,4 +201,16 @@ export class PipelineStack extends TerraformStack {
       defaultTags: [{ tags: { ...config.tags, 'sluice:stage': config.stage } }],
     });
   }
+}
+
+/**
+ * Every role of the stage carries the workload boundary the bootstrap created (the deploy role may create roles only
+ * with it), set here once for every role, so a role a new module adds cannot be missed.
+ */
+function boundEveryRole(stack: TerraformStack, boundaryArn: string): void {
+  Aspects.of(stack).add({
+    visit(node: IConstruct) {
+      if (node instanceof IamRole) node.permissionsBoundary = boundaryArn;
+    },
+  });
 }

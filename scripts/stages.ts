@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
+import { loadBootstrap } from '../environments/bootstrap';
 import { deployRoleName, planRoleName, roleArn } from '../modules/ci-roles';
-import { stackName } from '../modules/stack';
+import { stackName } from '../modules/names';
 
 /**
  * The stages as the workflows need them, from the validated configs (stages are defined once, in environments/):
- *   npm run -s stages -- --json              → [{ stage, account, region, stack, stackDir, planRoleArn, deployRoleArn }, …]
+ *   npm run -s stages -- --json              → [{ stage, account, region, stack, stackDir, planRoleArn, deployRoleArn, pullRequestPlans }, …]
  *   npm run -s stages -- --json --stage dev  → that one object
+ *   npm run -s stages -- --json --pull-request-plans → only the stages pull requests may plan (environments/bootstrap.ts)
  */
 interface StageInfo {
   readonly stage: string;
@@ -17,9 +19,15 @@ interface StageInfo {
   readonly stackDir: string;
   readonly planRoleArn: string;
   readonly deployRoleArn: string;
+  /** Whether pull requests plan it (their plan role trusts them); the others are planned on main only. */
+  readonly pullRequestPlans: boolean;
 }
 
-export function stageInfo(config: EnvironmentConfig, outdir = 'cdktf.out'): StageInfo {
+export function stageInfo(
+  config: EnvironmentConfig,
+  outdir = 'cdktf.out',
+  pullRequestPlans: readonly string[] = loadBootstrap().github.pullRequestPlans,
+): StageInfo {
   const { id, region } = config.account;
   return {
     stage: config.stage,
@@ -29,6 +37,7 @@ export function stageInfo(config: EnvironmentConfig, outdir = 'cdktf.out'): Stag
     stackDir: join(outdir, 'stacks', stackName(config.stage)),
     planRoleArn: roleArn(id, region, planRoleName(config.stage)),
     deployRoleArn: roleArn(id, region, deployRoleName(config.stage)),
+    pullRequestPlans: pullRequestPlans.includes(config.stage),
   };
 }
 
@@ -54,8 +63,12 @@ export function stageArguments<T extends { stage?: string }>(parse: () => T, usa
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, stage: { type: 'string' } } });
-  const stages = loadEnvironments().map((config) => stageInfo(config));
+  const { values } = parseArgs({
+    options: { json: { type: 'boolean', default: false }, stage: { type: 'string' }, 'pull-request-plans': { type: 'boolean', default: false } },
+  });
+  const stages = loadEnvironments()
+    .map((config) => stageInfo(config))
+    .filter((s) => !values['pull-request-plans'] || s.pullRequestPlans);
   const selected = values.stage === undefined ? stages : stages.find((s) => s.stage === values.stage);
   if (selected === undefined) {
     console.error(`no stage "${values.stage}"; stages: ${stages.map((s) => s.stage).join(', ')}`);

@@ -1,5 +1,6 @@
 import { ENVIRONMENT_INPUTS } from '../environments';
-import { stackName, type StageSettings } from '../modules/stack';
+import { stackName } from '../modules/names';
+import type { StageSettings } from '../modules/stack';
 import { readSynthesizedStacks, resourceCounts } from './synth-output';
 
 /** Prints, per synthesized stage, what `terraform apply` would create and the settings that matter. */

@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { App } from 'cdktf';
 import type { EnvironmentConfig } from '../environments';
 import { stageArguments } from './stages';
-import { PipelineStack, stackName } from '../modules/stack';
+import { stackName } from '../modules/names';
+import { PipelineStack } from '../modules/stack';
 
 /**
  * Tears a stage down on purpose, data included, in two applies:

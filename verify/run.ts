@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { bootstrapStackName } from '../modules/bootstrap';
-import { stackName } from '../modules/stack';
+import { stackName } from '../modules/names';
 import { terraformVersion } from '../modules/toolchain';
 import { beyondProtection, synthesizeForTeardown } from '../scripts/teardown';
 import { readSynthesizedStacks, type TerraformJson } from '../scripts/synth-output';

@@ -3,12 +3,13 @@ import { Testing } from 'cdktf';
 import { bootstrap } from '../../environments/bootstrap';
 import { loadBootstrap } from '../../environments/bootstrap';
 import { validateBootstrap, type BootstrapAccount, type BootstrapConfig } from '../../environments/bootstrap-schema';
-import { BootstrapStack, bootstrapStackName } from '../../modules/bootstrap';
+import { BootstrapStack, bootstrapStackName, iamServiceOf, PLAN_SERVICES } from '../../modules/bootstrap';
 import { githubOidcProviderArn } from '../../modules/ci-roles';
 import type { PolicyDocument } from '../../modules/iam';
 import type { TerraformJson } from '../../scripts/synth-output';
 import { decide } from '../support/iam';
-import { resolveReferences, stageConfig } from '../support/synth';
+import { resolveReferences, STAGES, stageConfig, synthStage } from '../support/synth';
+import { fakeAttribute } from '../../twin/designs/sluice';
 import { assumeRoleWithWebIdentity } from '../support/web-identity';
 
 const config = loadBootstrap();
@@ -48,7 +49,7 @@ describe('bootstrap configuration', () => {
       ['222222222222', stageConfig('stg').backend.bucket, 'eu-west-1', ['stg']],
       ['333333333333', stageConfig('prod').backend.bucket, 'eu-west-1', ['prod']],
     ]);
-    expect(dev.stages).toEqual([{ stage: 'dev', region: 'eu-west-1', stateKey: 'sluice/dev.tfstate' }]);
+    expect(dev.stages).toEqual([{ stage: 'dev', region: 'eu-west-1', stateKey: 'sluice/dev.tfstate', namePrefix: 'sluice-dev', pullRequestPlans: true }]);
   });
 
   const stages = ['dev', 'stg', 'prod'].map((s) => stageConfig(s as 'dev'));
@@ -93,8 +94,19 @@ describe('bootstrap configuration', () => {
     ],
     ['retention', (c: any) => (c.state.noncurrentVersionRetentionDays = 0), /state\.noncurrentVersionRetentionDays: must be a whole number from 1 to 3650/],
     ['unknown field', (c: any) => (c.stateBucket = 'x'), /\(root\): Unrecognized key/],
+    [
+      'pull-request stage',
+      (c: any) => (c.github.pullRequestPlans = ['dev', 'qa']),
+      /github\.pullRequestPlans\.1: must name a stage \(dev, stg, prod\) \(got "qa"\)/,
+    ],
+    ['approval stage', (c: any) => (c.github.approvals = ['production']), /github\.approvals\.0: must name a stage/],
   ])('rejects a bad %s, naming the field and what is allowed', (_what, change, message) => {
     expect(problems(withChange(change))).toMatch(message);
+  });
+
+  test("no stage's name prefix may start with another's in the same account (each deploy role edits only its own roles)", () => {
+    const qa = { ...stageConfig('dev'), stage: 'qa', namePrefix: 'sluice-dev-qa', backend: { ...stageConfig('dev').backend, key: 'sluice/qa.tfstate' } };
+    expect(problems(bootstrap, [...stages, qa])).toMatch(/environments\/qa\.ts namePrefix: must not start with "sluice-dev-" \(stage dev's prefix/);
   });
 
   test('two stages in one account must share its one state bucket', () => {
@@ -146,6 +158,10 @@ describe('bootstrap stack: who may assume the roles (trust policies)', () => {
     'token.actions.githubusercontent.com:sub': sub,
     'token.actions.githubusercontent.com:aud': aud,
   });
+  // GitHub's sub with the repository's subject template set to repo, context, job_workflow_ref.
+  const sub = (context: string, workflow: string, ref: string, inRepo = repo) =>
+    `repo:${inRepo}:${context}:job_workflow_ref:${inRepo}/.github/workflows/${workflow}@${ref}`;
+  const main = 'refs/heads/main';
 
   test('creates the GitHub OIDC provider for STS', () => {
     expect(resource('aws_iam_openid_connect_provider', 'github-oidc')).toMatchObject({
@@ -155,25 +171,69 @@ describe('bootstrap stack: who may assume the roles (trust policies)', () => {
   });
 
   test.each([
-    ['a pull request of the repository', `repo:${repo}:pull_request`, 'sts.amazonaws.com', 'Allowed', 'ImplicitlyDenied'],
-    ['the main branch without an environment (drift check)', `repo:${repo}:ref:refs/heads/main`, 'sts.amazonaws.com', 'Allowed', 'ImplicitlyDenied'],
-    ['a job in the dev environment', `repo:${repo}:environment:dev`, 'sts.amazonaws.com', 'ImplicitlyDenied', 'Allowed'],
-    ['a job in the prod environment', `repo:${repo}:environment:prod`, 'sts.amazonaws.com', 'ImplicitlyDenied', 'ImplicitlyDenied'],
-    ['another branch', `repo:${repo}:ref:refs/heads/feature`, 'sts.amazonaws.com', 'ImplicitlyDenied', 'ImplicitlyDenied'],
-    ['a pull request of another repository', 'repo:example-org/other:pull_request', 'sts.amazonaws.com', 'ImplicitlyDenied', 'ImplicitlyDenied'],
-    ['the dev environment of another repository', 'repo:evil-org/sluice:environment:dev', 'sts.amazonaws.com', 'ImplicitlyDenied', 'ImplicitlyDenied'],
-    ['a name that only starts like ours', `repo:${repo}-fork:environment:dev`, 'sts.amazonaws.com', 'ImplicitlyDenied', 'ImplicitlyDenied'],
-    ['a pull request token for another audience', `repo:${repo}:pull_request`, 'https://github.com/example-org', 'ImplicitlyDenied', 'ImplicitlyDenied'],
-    ['a dev-environment token for another audience', `repo:${repo}:environment:dev`, 'sigstore', 'ImplicitlyDenied', 'ImplicitlyDenied'],
-  ])('%s: plan %s / deploy %s', (_who, sub, aud, planDecision, deployDecision) => {
-    expect(assumeRoleWithWebIdentity(plan, providerArn, token(sub, aud))).toBe(planDecision);
-    expect(assumeRoleWithWebIdentity(deploy, providerArn, token(sub, aud))).toBe(deployDecision);
+    ["a pull request's plan job", sub('pull_request', 'pull-request.yml', 'refs/pull/42/merge'), 'Allowed', 'ImplicitlyDenied'],
+    ["the rollout's plan job, on main", sub('ref:refs/heads/main', 'apply-stage.yml', main), 'Allowed', 'ImplicitlyDenied'],
+    ['the drift check, on main', sub('ref:refs/heads/main', 'drift.yml', main), 'Allowed', 'ImplicitlyDenied'],
+    ["the rollout's apply job in the dev environment, main's apply-stage.yml", sub('environment:dev', 'apply-stage.yml', main), 'ImplicitlyDenied', 'Allowed'],
+    // H2: the environment name alone no longer admits; the workflow file and its ref must be main's apply-stage.yml.
+    ['the dev environment from a branch', sub('environment:dev', 'apply-stage.yml', 'refs/heads/feature'), 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    ['the dev environment in another workflow file', sub('environment:dev', 'backdoor.yml', main), 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    ["GitHub's default sub for the dev environment (template not set)", `repo:${repo}:environment:dev`, 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    ["GitHub's default sub for a pull request (template not set)", `repo:${repo}:pull_request`, 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    ['the prod environment', sub('environment:prod', 'apply-stage.yml', main), 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    ['a pull request running another workflow file', sub('pull_request', 'other.yml', 'refs/pull/42/merge'), 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    ['another branch without environment', sub('ref:refs/heads/feature', 'drift.yml', 'refs/heads/feature'), 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    ['main, another workflow file', sub('ref:refs/heads/main', 'anything.yml', main), 'ImplicitlyDenied', 'ImplicitlyDenied'],
+    [
+      'a pull request of another repository',
+      sub('pull_request', 'pull-request.yml', 'refs/pull/1/merge', 'example-org/other'),
+      'ImplicitlyDenied',
+      'ImplicitlyDenied',
+    ],
+    ['a name that only starts like ours', sub('environment:dev', 'apply-stage.yml', main, `${repo}-fork`), 'ImplicitlyDenied', 'ImplicitlyDenied'],
+  ])('%s: plan %s / deploy %s', (_who, subject, planDecision, deployDecision) => {
+    expect(assumeRoleWithWebIdentity(plan, providerArn, token(subject))).toBe(planDecision);
+    expect(assumeRoleWithWebIdentity(deploy, providerArn, token(subject))).toBe(deployDecision);
+  });
+
+  test('a token for another audience is refused', () => {
+    expect(assumeRoleWithWebIdentity(plan, providerArn, token(sub('pull_request', 'pull-request.yml', 'refs/pull/42/merge'), 'sigstore'))).toBe(
+      'ImplicitlyDenied',
+    );
+    expect(assumeRoleWithWebIdentity(deploy, providerArn, token(sub('environment:dev', 'apply-stage.yml', main), 'https://github.com/example-org'))).toBe(
+      'ImplicitlyDenied',
+    );
+  });
+
+  // H1: a pull request runs its own code with the plan role; prod is planned on main only.
+  test('pull requests plan only the stages listed in github.pullRequestPlans: prod is planned from main', () => {
+    const prodAccount = config.accounts.find((a) => a.stages.some((s) => s.stage === 'prod'))!;
+    const prodJson = synthBootstrap(prodAccount);
+    const prodProvider = githubOidcProviderArn(prodAccount.accountId, prodAccount.region);
+    const withProvider = JSON.parse(
+      resolveReferences(prodJson.resource!.aws_iam_role['prod-plan-role'].assume_role_policy as string, prodJson, (type, _name, attribute) =>
+        type === 'aws_iam_openid_connect_provider' && attribute === 'arn' ? prodProvider : undefined,
+      ),
+    ) as PolicyDocument;
+    expect(assumeRoleWithWebIdentity(withProvider, prodProvider, token(sub('pull_request', 'pull-request.yml', 'refs/pull/42/merge')))).toBe(
+      'ImplicitlyDenied',
+    );
+    expect(assumeRoleWithWebIdentity(withProvider, prodProvider, token(sub('ref:refs/heads/main', 'apply-stage.yml', main)))).toBe('Allowed');
+    expect(config.github.pullRequestPlans).toEqual(['dev', 'stg']);
+  });
+
+  test('a repository whose subjects carry immutable ids: the roles trust that form (and only it)', () => {
+    const withIds: BootstrapConfig = { ...config, github: { ...config.github, subjectIds: { owner: 1234, repository: 5678 } } };
+    const trust = JSON.parse(resolved(synthBootstrap(dev, withIds).resource!.aws_iam_role['dev-deploy-role'].assume_role_policy as string)) as PolicyDocument;
+    const immutable = `repo:example-org@1234/sluice@5678:environment:dev:job_workflow_ref:${repo}/.github/workflows/apply-stage.yml@${main}`;
+    expect(assumeRoleWithWebIdentity(trust, providerArn, token(immutable))).toBe('Allowed');
+    expect(assumeRoleWithWebIdentity(trust, providerArn, token(sub('environment:dev', 'apply-stage.yml', main)))).toBe('ImplicitlyDenied');
   });
 
   test('only tokens through this account’s GitHub provider, and only with both claims', () => {
     const other = githubOidcProviderArn('999999999999', 'eu-west-1');
-    expect(assumeRoleWithWebIdentity(deploy, other, token(`repo:${repo}:environment:dev`))).toBe('ImplicitlyDenied');
-    expect(assumeRoleWithWebIdentity(deploy, providerArn, { 'token.actions.githubusercontent.com:sub': `repo:${repo}:environment:dev` })).toBe(
+    expect(assumeRoleWithWebIdentity(deploy, other, token(sub('environment:dev', 'apply-stage.yml', main)))).toBe('ImplicitlyDenied');
+    expect(assumeRoleWithWebIdentity(deploy, providerArn, { 'token.actions.githubusercontent.com:sub': sub('environment:dev', 'apply-stage.yml', main) })).toBe(
       'ImplicitlyDenied',
     );
   });
@@ -183,7 +243,7 @@ describe('bootstrap stack: who may assume the roles (trust policies)', () => {
     const other = synthBootstrap(existing);
     expect(other.resource?.aws_iam_openid_connect_provider).toBeUndefined();
     const trust = JSON.parse(other.resource!.aws_iam_role['dev-deploy-role'].assume_role_policy as string) as PolicyDocument;
-    expect(assumeRoleWithWebIdentity(trust, providerArn, token(`repo:${repo}:environment:dev`))).toBe('Allowed');
+    expect(assumeRoleWithWebIdentity(trust, providerArn, token(sub('environment:dev', 'apply-stage.yml', main)))).toBe('Allowed');
   });
 
   // Why the trust tests above use assumeRoleWithWebIdentity (see its comment) and not decide(). When this fails,
@@ -199,7 +259,7 @@ describe('bootstrap stack: who may assume the roles (trust policies)', () => {
           action: 'sts:AssumeRoleWithWebIdentity',
           principal: providerArn,
           resource: { accountId: dev.accountId, resource: `arn:aws:iam::${dev.accountId}:role/sluice-dev-deploy` },
-          contextVariables: token(`repo:${repo}:environment:dev`),
+          contextVariables: token(sub('environment:dev', 'apply-stage.yml', main)),
         },
       },
       {},
@@ -218,8 +278,9 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
   describe('plan role: ReadOnlyAccess, its stage state read-only, no data', () => {
     const statePolicy = policyOf('aws_iam_role_policy', 'dev-plan-state', 'policy');
     const asPlan = (action: string, res: string) => decide(statePolicy, { action, resource: res, accountId: dev.accountId });
-    // What ReadOnlyAccess grants that matters here (zoph-io/MAMIP policies/ReadOnlyAccess, v178): iam-simulate has
-    // no copy of AWS managed policies, so this stands in for it beside the role's own policy.
+    // What ReadOnlyAccess grants that matters here (zoph-io/MAMIP policies/ReadOnlyAccess, as the 2026-12-07 security
+    // review used it): iam-simulate has no copy of AWS managed policies, so this stands in for it beside the role's own
+    // policy. The real policy is a superset: "Allowed" below holds for it, and "denied" rests on the explicit denies.
     const readOnlyAccess: PolicyDocument = {
       Version: '2012-10-17',
       Statement: [
@@ -248,18 +309,30 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
             'lambda:List*',
             'ecs:Describe*',
             'ecs:List*',
+            'ecr:BatchGetImage',
+            'ecr:GetDownloadUrlForLayer',
+            'ecr:Describe*',
+            'ec2:Describe*',
+            'ec2:GetConsoleOutput',
             'ssm:Get*',
+            'ssm:Describe*',
             'iam:Get*',
             'iam:List*',
+            'cloudtrail:LookupEvents',
+            'athena:GetQueryResults',
+            'codebuild:BatchGetBuilds',
+            'cloudformation:GetTemplate',
+            'secretsmanager:DescribeSecret',
+            'sts:GetCallerIdentity',
           ],
           Resource: '*',
         },
       ],
     };
-    const asPlanRole = (action: string, res: string) =>
+    const asPlanRole = (action: string, res: string, context?: Record<string, string>) =>
       decide(
         { Version: '2012-10-17', Statement: [...readOnlyAccess.Statement, ...statePolicy.Statement] },
-        { action, resource: res, accountId: dev.accountId },
+        { action, resource: res, accountId: dev.accountId, context },
       );
 
     test('attaches ReadOnlyAccess, nothing broader', () => {
@@ -271,7 +344,6 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
     test.each([
       ['s3:ListBucket', `arn:aws:s3:::${bucket}`, 'Allowed'],
       ['s3:GetObject', object('sluice/dev.tfstate'), 'Allowed'],
-      ['s3:GetObject', object('sluice/stg.tfstate'), 'ImplicitlyDenied'],
       // Plans run with -lock=false: not even the lock object may be written.
       ['s3:PutObject', object('sluice/dev.tfstate.tflock'), 'ExplicitlyDenied'],
       ['s3:DeleteObject', object('sluice/dev.tfstate.tflock'), 'ExplicitlyDenied'],
@@ -285,10 +357,16 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
 
     const stageBucket = `sluice-dev-${dev.accountId}-eu-west-1`;
     const arn = (service: string, rest: string) => `arn:aws:${service}:eu-west-1:${dev.accountId}:${rest}`;
+    // Each row denied with ReadOnlyAccess attached: the review's rows (H1) and the data reads before them.
     test.each([
       ['s3:GetObject', `arn:aws:s3:::${stageBucket}/incoming/upload.csv`],
       ['s3:GetObjectVersion', `arn:aws:s3:::${stageBucket}/results/upload.csv.json`],
+      ['s3:GetObjectTagging', `arn:aws:s3:::${stageBucket}/incoming/upload.csv`],
       ['s3:GetObject', 'arn:aws:s3:::another-workloads-bucket/secret.txt'],
+      // Another stage's state, in a bucket several stages may share, and the bootstrap's.
+      ['s3:GetObject', object('sluice/stg.tfstate')],
+      ['s3:GetObject', object('sluice/bootstrap.tfstate')],
+      ['s3:ListBucketVersions', `arn:aws:s3:::${stageBucket}`],
       ['sqs:ReceiveMessage', arn('sqs', 'sluice-dev-intake')],
       ['dynamodb:GetItem', arn('dynamodb', 'table/sluice-dev-state')],
       ['dynamodb:Query', arn('dynamodb', 'table/sluice-dev-state')],
@@ -297,8 +375,24 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
       ['states:DescribeExecution', arn('states', 'execution:sluice-dev-jobs:batch1-x')],
       ['logs:GetLogEvents', arn('logs', 'log-group:/sluice/sluice-dev/worker:log-stream:worker/x')],
       ['logs:FilterLogEvents', arn('logs', 'log-group:/sluice/sluice-dev/worker')],
-    ])('with ReadOnlyAccess, %s on %s is still denied (data, not configuration)', async (action, res) => {
+      ['ecs:DescribeTasks', arn('ecs', 'task/sluice-dev/abc')],
+      ['cloudtrail:LookupEvents', '*'],
+      ['ssm:GetParameterHistory', arn('ssm', 'parameter/any')],
+      ['lambda:GetFunction', arn('lambda', 'function:other-workload')],
+      ['ecr:BatchGetImage', arn('ecr', 'repository/other-workload')],
+      ['athena:GetQueryResults', arn('athena', 'workgroup/primary')],
+      ['codebuild:BatchGetBuilds', arn('codebuild', 'project/other')],
+      ['ec2:GetConsoleOutput', arn('ec2', 'instance/i-0123')],
+      ['cloudformation:GetTemplate', arn('cloudformation', 'stack/other/x')],
+    ])('with ReadOnlyAccess, %s on %s is still denied', async (action, res) => {
       expect(await asPlanRole(action, res)).toBe('ExplicitlyDenied');
+    });
+
+    test("keys under a prefix are not listed outside the state bucket; the backend's own listing is", async () => {
+      expect(await asPlanRole('s3:ListBucket', `arn:aws:s3:::${stageBucket}`, { 's3:prefix': 'incoming/' })).toBe('ExplicitlyDenied');
+      expect(await asPlanRole('s3:ListBucket', `arn:aws:s3:::${bucket}`, { 's3:prefix': 'env:/' })).toBe('Allowed');
+      // HeadBucket, which refresh needs, is the same action without a prefix: it stays (docs/rolling-out.md says so).
+      expect(await asPlanRole('s3:ListBucket', `arn:aws:s3:::${stageBucket}`)).toBe('Allowed');
     });
 
     test.each([
@@ -312,8 +406,20 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
       ['lambda:GetFunction', arn('lambda', 'function:sluice-dev-dispatcher')],
       ['logs:DescribeLogGroups', '*'],
       ['ecs:DescribeTaskDefinition', '*'],
+      ['ec2:DescribeVpcs', '*'],
+      ['ecr:DescribeRepositories', arn('ecr', 'repository/sluice-dev-worker')],
+      ['iam:GetRolePolicy', `arn:aws:iam::${dev.accountId}:role/sluice-dev-task`],
+      ['sts:GetCallerIdentity', '*'],
     ])('with ReadOnlyAccess, what plan reads (%s on %s) stays allowed', async (action, res) => {
       expect(await asPlanRole(action, res)).toBe('Allowed');
+    });
+
+    test('the plan role may call every service a stage has a resource of (a new resource type needs its service here)', () => {
+      const types = new Set(STAGES.flatMap((stage) => Object.keys(synthStage(stage).json.resource ?? {})));
+      const unknown = [...types].filter((type) => iamServiceOf(type) === undefined);
+      expect(unknown).toEqual([]);
+      const missing = [...types].filter((type) => !(PLAN_SERVICES as readonly string[]).includes(iamServiceOf(type)!));
+      expect(missing).toEqual([]);
     });
 
     test('the explicit deny also wins over a policy that allows everything', async () => {
@@ -322,15 +428,19 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
       expect(await decide(everything, { action: 'sqs:ReceiveMessage', resource: arn('sqs', 'sluice-dev-intake'), accountId: dev.accountId })).toBe(
         'ExplicitlyDenied',
       );
+      expect(await decide(everything, { action: 'iam:CreateRole', resource: `arn:aws:iam::${dev.accountId}:role/x`, accountId: dev.accountId })).toBe(
+        'Allowed', // not a read: ReadOnlyAccess never grants it, and the plan role has nothing else
+      );
     });
   });
 
   describe('deploy role: AdministratorAccess within a permissions boundary', () => {
     const boundary = policyOf('aws_iam_policy', 'dev-deploy-boundary', 'policy');
     const administrator: PolicyDocument = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] };
-    const asDeploy = (action: string, res: string) =>
-      decide(administrator, { action, resource: res, accountId: dev.accountId }, undefined, { permissionBoundary: boundary });
+    const asDeploy = (action: string, res: string, context?: Record<string, string>) =>
+      decide(administrator, { action, resource: res, accountId: dev.accountId, context }, undefined, { permissionBoundary: boundary });
     const role = (name: string) => `arn:aws:iam::${dev.accountId}:role/${name}`;
+    const workloadBoundary = `arn:aws:iam::${dev.accountId}:policy/sluice-dev-workload-boundary`;
 
     test('is AdministratorAccess, bounded', () => {
       expect(resource('aws_iam_role_policy_attachment', 'dev-deploy-admin').policy_arn).toBe('arn:aws:iam::aws:policy/AdministratorAccess');
@@ -339,24 +449,58 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
 
     test.each([
       ['ecs:CreateCluster', `arn:aws:ecs:eu-west-1:${dev.accountId}:cluster/sluice-dev`, 'Allowed'],
-      ['iam:CreateRole', role('sluice-dev-task-role'), 'Allowed'],
       ['s3:PutObject', object('sluice/dev.tfstate'), 'Allowed'],
       ['s3:PutObject', object('sluice/dev.tfstate.tflock'), 'Allowed'],
+      ['iam:PutRolePolicy', role('sluice-dev-task'), 'Allowed'],
+      ['iam:PassRole', role('sluice-dev-task'), 'Allowed'],
       ['iam:UpdateAssumeRolePolicy', role('sluice-dev-deploy'), 'ExplicitlyDenied'],
       ['iam:AttachRolePolicy', role('sluice-dev-plan'), 'ExplicitlyDenied'],
       ['iam:DeleteRolePermissionsBoundary', role('sluice-dev-deploy'), 'ExplicitlyDenied'],
       ['iam:CreatePolicyVersion', `arn:aws:iam::${dev.accountId}:policy/sluice-dev-deploy-boundary`, 'ExplicitlyDenied'],
+      ['iam:CreatePolicyVersion', workloadBoundary, 'ExplicitlyDenied'],
       ['iam:DeleteOpenIDConnectProvider', providerArn, 'ExplicitlyDenied'],
       ['s3:DeleteBucket', `arn:aws:s3:::${bucket}`, 'ExplicitlyDenied'],
       ['s3:PutBucketPolicy', `arn:aws:s3:::${bucket}`, 'ExplicitlyDenied'],
       ['s3:DeleteObjectVersion', object('sluice/dev.tfstate'), 'ExplicitlyDenied'],
       ['iam:CreateAccessKey', `arn:aws:iam::${dev.accountId}:user/someone`, 'ExplicitlyDenied'],
+      // M1, the review's rows: escalation and persistence.
+      ['iam:AttachRolePolicy', role('backdoor'), 'ExplicitlyDenied'],
+      ['iam:UpdateAssumeRolePolicy', role('sluice-prod-task'), 'ExplicitlyDenied'],
+      ['iam:CreateOpenIDConnectProvider', `arn:aws:iam::${dev.accountId}:oidc-provider/attacker.example`, 'ExplicitlyDenied'],
+      ['sts:AssumeRole', role('OrganizationAccountAccessRole'), 'ExplicitlyDenied'],
+      ['iam:PutUserPolicy', `arn:aws:iam::${dev.accountId}:user/existing-user`, 'ExplicitlyDenied'],
+      ['iam:CreateServiceSpecificCredential', `arn:aws:iam::${dev.accountId}:user/existing-user`, 'ExplicitlyDenied'],
+      ['iam:UploadSSHPublicKey', `arn:aws:iam::${dev.accountId}:user/existing-user`, 'ExplicitlyDenied'],
+      ['s3:PutReplicationConfiguration', `arn:aws:s3:::${bucket}`, 'ExplicitlyDenied'],
+      ['s3:PutInventoryConfiguration', `arn:aws:s3:::${bucket}`, 'ExplicitlyDenied'],
+      ['s3:PutBucketObjectLockConfiguration', `arn:aws:s3:::${bucket}`, 'ExplicitlyDenied'],
+      ['cloudtrail:StopLogging', `arn:aws:cloudtrail:eu-west-1:${dev.accountId}:trail/org-trail`, 'ExplicitlyDenied'],
+      ['guardduty:DeleteDetector', `arn:aws:guardduty:eu-west-1:${dev.accountId}:detector/x`, 'ExplicitlyDenied'],
+      ['config:StopConfigurationRecorder', '*', 'ExplicitlyDenied'],
+      ['iam:PassRole', role('OrganizationAccountAccessRole'), 'ExplicitlyDenied'],
+      ['iam:PutRolePolicy', role('sluice-dev-deploy'), 'ExplicitlyDenied'],
     ])('%s on %s is %s', async (action, res, expected) => {
       expect(await asDeploy(action, res)).toBe(expected);
     });
 
+    test('creates roles only with the workload boundary, and only named with the stage prefix', async () => {
+      expect(await asDeploy('iam:CreateRole', role('sluice-dev-task'), { 'iam:PermissionsBoundary': workloadBoundary })).toBe('Allowed');
+      expect(await asDeploy('iam:CreateRole', role('sluice-dev-task'))).toBe('ExplicitlyDenied');
+      expect(
+        await asDeploy('iam:CreateRole', role('sluice-dev-task'), {
+          'iam:PermissionsBoundary': `arn:aws:iam::${dev.accountId}:policy/sluice-dev-deploy-boundary`,
+        }),
+      ).toBe('ExplicitlyDenied');
+      expect(await asDeploy('iam:CreateRole', role('backdoor'), { 'iam:PermissionsBoundary': workloadBoundary })).toBe('ExplicitlyDenied');
+      expect(await asDeploy('iam:PutRolePermissionsBoundary', role('sluice-dev-task'), { 'iam:PermissionsBoundary': workloadBoundary })).toBe('Allowed');
+      expect(await asDeploy('iam:DeleteRolePermissionsBoundary', role('sluice-dev-task'))).toBe('ExplicitlyDenied');
+    });
+
     test("in an account with two stages, neither may write the other's state", async () => {
-      const shared: BootstrapAccount = { ...dev, stages: [...dev.stages, { stage: 'qa', region: 'eu-west-1', stateKey: 'sluice/qa.tfstate' }] };
+      const shared: BootstrapAccount = {
+        ...dev,
+        stages: [...dev.stages, { stage: 'qa', region: 'eu-west-1', stateKey: 'sluice/qa.tfstate', namePrefix: 'sluice-qa', pullRequestPlans: true }],
+      };
       const two = synthBootstrap(shared);
       const qaBoundary = JSON.parse(two.resource!.aws_iam_policy['qa-deploy-boundary'].policy as string) as PolicyDocument;
       const asQa = (action: string, res: string) =>
@@ -365,6 +509,59 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
       expect(await asQa('s3:PutObject', object('sluice/dev.tfstate'))).toBe('ExplicitlyDenied');
       expect(await asQa('s3:DeleteObject', object('sluice/dev.tfstate.tflock'))).toBe('ExplicitlyDenied');
       expect(await asQa('iam:PutRolePolicy', role('sluice-dev-deploy'))).toBe('ExplicitlyDenied');
+      expect(await asQa('iam:PutRolePolicy', role('sluice-dev-task'))).toBe('ExplicitlyDenied');
+      expect(await asQa('iam:PutRolePolicy', role('sluice-qa-task'))).toBe('Allowed');
+    });
+  });
+
+  describe("workload boundary: what the stage's own roles can ever be given", () => {
+    const boundary = policyOf('aws_iam_policy', 'dev-workload-boundary', 'policy');
+    const stage = synthStage('dev').json;
+    const resolvedStage = (text: string) => resolveReferences(text, stage, fakeAttribute);
+
+    test('every role of every stage carries it', () => {
+      for (const name of STAGES) {
+        const roles = Object.values(synthStage(name).json.resource!.aws_iam_role);
+        expect(roles.length).toBeGreaterThan(0);
+        for (const r of roles) expect(r.permissions_boundary).toMatch(new RegExp(`^arn:aws:iam::\\d{12}:policy/sluice-${name}-workload-boundary$`));
+      }
+    });
+
+    test("cuts nothing the stage's roles are given: every action on every resource of every role policy is within it", async () => {
+      const denied: string[] = [];
+      let checked = 0;
+      for (const [name, rolePolicy] of Object.entries(stage.resource!.aws_iam_role_policy)) {
+        const document = JSON.parse(resolvedStage(rolePolicy.policy as string)) as PolicyDocument;
+        for (const statement of document.Statement.filter((st) => st.Effect === 'Allow')) {
+          for (const action of [statement.Action ?? []].flat()) {
+            for (const pattern of [statement.Resource ?? '*'].flat()) {
+              checked++;
+              // A concrete resource the statement matches: a wildcard inside an ARN stands for any name (a log group's
+              // trailing `:*` for its streams). The boundary alone is asked: the role's own conditions are its tests'.
+              const res = pattern === '*' ? '*' : pattern.replace(/:log-group:([^:]+):\*$/, ':log-group:$1:log-stream:x').replaceAll('*', 'x');
+              const decision = await decide(boundary, { action, resource: res, accountId: dev.accountId }).catch((error: Error) => error.message);
+              if (decision !== 'Allowed') denied.push(`${name}: ${action} on ${res} → ${decision}`);
+            }
+          }
+        }
+      }
+      expect(checked).toBeGreaterThan(30);
+      expect(denied).toEqual([]);
+    });
+
+    test.each([
+      ['iam:CreateRole', `arn:aws:iam::${dev.accountId}:role/backdoor`],
+      ['iam:AttachRolePolicy', `arn:aws:iam::${dev.accountId}:role/sluice-dev-task`],
+      ['iam:PassRole', `arn:aws:iam::${dev.accountId}:role/OrganizationAccountAccessRole`],
+      ['sts:AssumeRole', `arn:aws:iam::${dev.accountId}:role/OrganizationAccountAccessRole`],
+      ['organizations:LeaveOrganization', '*'],
+      ['ec2:RunInstances', '*'],
+      ['secretsmanager:GetSecretValue', '*'],
+    ])('a stage role given everything still may not %s on %s', async (action, res) => {
+      const everything: PolicyDocument = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] };
+      expect(await decide(everything, { action, resource: res, accountId: dev.accountId }, undefined, { permissionBoundary: boundary })).toBe(
+        'ImplicitlyDenied',
+      );
     });
   });
 });

@@ -1,5 +1,6 @@
 import { Testing } from 'cdktf';
-import { PipelineStack, stackName } from '../../modules/stack';
+import { stackName } from '../../modules/names';
+import { PipelineStack } from '../../modules/stack';
 import { beyondProtection, drainBeforeTeardown } from '../../scripts/teardown';
 import type { TerraformJson } from '../../scripts/synth-output';
 import { resourceNamed, stageConfig } from '../support/synth';

@@ -1,6 +1,7 @@
 import { Testing } from 'cdktf';
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../../environments';
-import { PipelineStack, stackName } from '../../modules/stack';
+import { stackName } from '../../modules/names';
+import { PipelineStack } from '../../modules/stack';
 import { resourcesOf, type TerraformJson } from '../../scripts/synth-output';
 
 export type StageName = keyof typeof ENVIRONMENT_INPUTS;

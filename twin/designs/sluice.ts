@@ -16,7 +16,8 @@ import { readCapacity } from '../../functions/capacity';
 import { effectiveBudget, readPool } from '../../functions/limiter';
 import type { AwsClient } from '../../functions/runtime';
 import { STATES } from '../../modules/run-jobs/definition';
-import { PipelineStack, stackName } from '../../modules/stack';
+import { stackName } from '../../modules/names';
+import { PipelineStack } from '../../modules/stack';
 import { resolveReferences, type TerraformJson } from '../../scripts/synth-output';
 import { EventBridgeRule } from '../engines/eventbridge';
 import { SDK_RETRY } from '../engines/faults';
@@ -85,6 +86,10 @@ export function fakeAttribute(type: string, _name: string, attribute: string, re
       return `sg-0${hex(_name)}`;
     case 'aws_iam_role.arn':
       return `arn:aws:iam::${account}:role/${name}`;
+    case 'aws_ecr_repository.arn':
+      return `arn:aws:ecr:${region}:${account}:repository/${name}`;
+    case 'aws_cloudwatch_log_group.arn':
+      return `arn:aws:logs:${region}:${account}:log-group:${name}`;
     case 'aws_s3_bucket.bucket':
     case 'aws_s3_bucket.id':
       return String(resource.bucket);
