@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,11 +7,15 @@ import { readSynthesizedStacks, type TerraformJson } from './synth-output';
 import { diffSynths, formatDiffMarkdown, formatDiffText } from './stack-diff';
 
 /**
- * npm run diff -- --base <git ref> [--format text|markdown] [--out <file>]
+ * npm run diff -- --base <git ref> [--head-stacks <dir>] [--format text|markdown] [--out <file>]
  *
  * Synthesizes <ref> (in a temporary git worktree that borrows this checkout's node_modules, so it runs
  * offline) and the working tree, then prints per stage the resources added, removed and changed. No
  * credentials, no state. The worktree is removed even when a synth fails.
+ *
+ * --head-stacks: compare with stacks synthesized elsewhere (`<dir>/<stack>/cdk.tf.json`, as in cdktf.out/stacks)
+ * instead of the working tree: how plan-comments.yml diffs a pull request's synth with main's code, reading the
+ * pull request's output as data only.
  */
 
 function run(command: string, args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): string {
@@ -30,12 +34,24 @@ function synth(root: string, checkout: string, outdir: string): Map<string, Terr
   return new Map(readSynthesizedStacks(outdir).map((stack) => [stack.name, stack.json]));
 }
 
+/** Stacks synthesized elsewhere, read as data: only `<dir>/<name>/cdk.tf.json` with a plain stack name. */
+export function readStacksDirectory(dir: string): Map<string, TerraformJson> {
+  const stacks = new Map<string, TerraformJson>();
+  for (const name of readdirSync(dir).sort()) {
+    const file = join(dir, name, 'cdk.tf.json');
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(name) || !existsSync(file)) continue;
+    stacks.set(name, JSON.parse(readFileSync(file, 'utf8')) as TerraformJson);
+  }
+  if (stacks.size === 0) throw new Error(`no <stack>/cdk.tf.json under ${dir}`);
+  return stacks;
+}
+
 function main(): void {
   const { values } = parseArgs({
-    options: { base: { type: 'string' }, format: { type: 'string', default: 'text' }, out: { type: 'string' } },
+    options: { base: { type: 'string' }, 'head-stacks': { type: 'string' }, format: { type: 'string', default: 'text' }, out: { type: 'string' } },
   });
   if (!values.base || (values.format !== 'text' && values.format !== 'markdown')) {
-    console.error('usage: npm run diff -- --base <git ref> [--format text|markdown] [--out <file>]');
+    console.error('usage: npm run diff -- --base <git ref> [--head-stacks <dir>] [--format text|markdown] [--out <file>]');
     process.exit(64);
   }
   const root = run('git', ['rev-parse', '--show-toplevel'], { cwd: process.cwd() }).trim();
@@ -48,7 +64,7 @@ function main(): void {
     symlinkSync(join(root, 'node_modules'), join(baseCheckout, 'node_modules'), 'dir');
     if (!existsSync(join(baseCheckout, 'main.ts'))) throw new Error(`${values.base} has no main.ts to synthesize`);
     const base = synth(root, baseCheckout, join(temp, 'out-base'));
-    const head = synth(root, root, join(temp, 'out-head'));
+    const head = values['head-stacks'] ? readStacksDirectory(values['head-stacks']) : synth(root, root, join(temp, 'out-head'));
     const diffs = diffSynths(base, head);
     const label = `${values.base} (${commit.slice(0, 12)})`;
     output = values.format === 'markdown' ? formatDiffMarkdown(diffs, label) : formatDiffText(diffs, label);
@@ -63,4 +79,4 @@ function main(): void {
   else console.log(output);
 }
 
-main();
+if (require.main === module) main();

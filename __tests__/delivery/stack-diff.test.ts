@@ -1,4 +1,8 @@
 import { GITHUB_COMMENT_LIMIT } from '../../scripts/plan-comment';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readStacksDirectory } from '../../scripts/diff';
 import { DIFF_MARKER, changedAttributes, diffStack, diffSynths, formatDiffMarkdown, formatDiffText } from '../../scripts/stack-diff';
 import type { TerraformJson } from '../../scripts/synth-output';
 
@@ -123,5 +127,22 @@ describe('diffSynths and formatting', () => {
     expect(cut.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
     expect(cut).toMatch(/\n```\n\n… cut to fit GitHub's comment limit/);
     expect((cut.match(/^```/gm) ?? []).length % 2).toBe(0);
+  });
+});
+
+describe("readStacksDirectory (a pull request's synthesized stacks, read as data by plan-comments.yml)", () => {
+  test('reads <stack>/cdk.tf.json for plain stack names only, and refuses a directory with none', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-stacks-'));
+    try {
+      for (const name of ['sluice-dev', 'not a stack!', 'empty']) mkdirSync(join(dir, name));
+      writeFileSync(join(dir, 'sluice-dev', 'cdk.tf.json'), JSON.stringify({ terraform: {}, resource: { aws_sqs_queue: { q: { name: 'x' } } } }));
+      writeFileSync(join(dir, 'not a stack!', 'cdk.tf.json'), '{}');
+      const stacks = readStacksDirectory(dir);
+      expect([...stacks.keys()]).toEqual(['sluice-dev']);
+      expect(stacks.get('sluice-dev')!.resource!.aws_sqs_queue.q).toEqual({ name: 'x' });
+      expect(() => readStacksDirectory(join(dir, 'empty'))).toThrow(/no <stack>\/cdk\.tf\.json under/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

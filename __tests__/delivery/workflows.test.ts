@@ -1,33 +1,102 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { decide, remoteHead } from '../../scripts/rollout-guard';
 
-type Step = { name?: string; id?: string; if?: string; run?: string };
-const workflow = (name: string) => parse(readFileSync(join(__dirname, '..', '..', '.github', 'workflows', name), 'utf8'));
+type Step = { name?: string; id?: string; if?: string; run?: string; uses?: string; with?: Record<string, unknown> };
+type Job = { steps?: Step[]; uses?: string; needs?: string | string[]; if?: string; environment?: string; permissions?: Record<string, string> };
+const DIR = join(__dirname, '..', '..', '.github', 'workflows');
+const workflow = (name: string) => parse(readFileSync(join(DIR, name), 'utf8')) as { on: any; concurrency?: unknown; jobs: Record<string, Job> };
+const files = readdirSync(DIR).filter((f) => f.endsWith('.yml'));
+const allJobs = files.flatMap((file) => Object.entries(workflow(file).jobs).map(([name, job]) => ({ file, name, job })));
+
+describe('supply chain and credentials (security review H3, M3)', () => {
+  test('every action is pinned to a full commit SHA (the only immutable reference), with its tag beside it', () => {
+    const uses = allJobs.flatMap(({ file, job }) => (job.steps ?? []).filter((s) => s.uses).map((s) => `${file}: ${s.uses}`));
+    expect(uses.length).toBeGreaterThan(20);
+    expect(uses.filter((u) => !/: [\w.-]+\/[\w.-]+@[0-9a-f]{40}$/.test(u))).toEqual([]);
+    for (const file of files) {
+      for (const line of readFileSync(join(DIR, file), 'utf8')
+        .split('\n')
+        .filter((l) => /uses: [\w.-]+\/[\w.-]+@/.test(l))) {
+        expect(line).toMatch(/@[0-9a-f]{40} # v\d+\.\d+\.\d+$/);
+      }
+    }
+  });
+
+  test('no job that holds an AWS credential runs npm, node or the project’s code: terraform on a synthesized artifact only', () => {
+    const withCredentials = allJobs.filter(({ job }) => (job.steps ?? []).some((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@')));
+    expect(withCredentials.map(({ file, name }) => `${file}:${name}`).sort()).toEqual([
+      'apply-stage.yml:apply',
+      'apply-stage.yml:plan',
+      'drift.yml:drift',
+      'pull-request.yml:plan',
+    ]);
+    for (const { file, name, job } of withCredentials) {
+      for (const step of job.steps!) {
+        const where = `${file}:${name}: ${step.name ?? step.uses ?? step.run}`;
+        expect({ where, run: /\b(npm|npx|tsx|node|yarn|pnpm)\b/.test(step.run ?? '') }).toEqual({ where, run: false });
+        expect({ where, uses: /^actions\/(checkout|setup-node)@/.test(step.uses ?? '') }).toEqual({ where, uses: false });
+      }
+    }
+  });
+
+  test('no checkout leaves the job token in .git/config for later steps', () => {
+    const checkouts = allJobs.flatMap(({ file, name, job }) =>
+      (job.steps ?? [])
+        .filter((s) => s.uses?.startsWith('actions/checkout@'))
+        .map((s) => ({ where: `${file}:${name}`, persist: s.with?.['persist-credentials'] })),
+    );
+    expect(checkouts.length).toBeGreaterThan(3);
+    expect(checkouts.filter((c) => c.persist !== false)).toEqual([]);
+  });
+
+  test("the pull request's own run cannot write to the pull request; its comments come from main's code (M2)", () => {
+    for (const job of Object.values(workflow('pull-request.yml').jobs)) expect(job.permissions?.['pull-requests']).toBeUndefined();
+    const comments = workflow('plan-comments.yml');
+    expect(comments.on).toEqual({ workflow_run: { workflows: ['pull request'], types: ['completed'] } });
+    const steps = comments.jobs.comment.steps!;
+    // It reads the run's artifacts as data: no step runs anything from them.
+    expect(steps.filter((s) => s.run?.includes('artifacts/') && /\b(bash|sh|source|node|tsx|chmod)\s+artifacts\//.test(s.run))).toEqual([]);
+    expect(steps.some((s) => s.run?.includes('--head-stacks artifacts/stacks'))).toBe(true);
+  });
+});
+
+test('the files that decide who may deliver, and how, need a code owner’s review', () => {
+  const rules = readFileSync(join(DIR, '..', 'CODEOWNERS'), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() && !line.startsWith('#'))
+    .map((line) => line.split(/\s+/)[0]);
+  expect(rules).toEqual(expect.arrayContaining(['/.github/', '/modules/bootstrap.ts', '/modules/ci-roles.ts', '/environments/']));
+});
 
 describe('rollout order', () => {
   test('one rollout at a time, never cancelled half-way', () => {
     expect(workflow('rollout.yml').concurrency).toEqual({ group: 'sluice-rollout', 'cancel-in-progress': false });
   });
 
-  test('each stage applies only if its commit is still main’s head, checked after the plan and right before the apply', () => {
-    const steps = workflow('apply-stage.yml').jobs.apply.steps as Step[];
-    const plan = steps.findIndex((s) => s.id === 'plan');
-    const guard = steps.findIndex((s) => s.id === 'guard');
-    const apply = steps.findIndex((s) => s.run?.includes('terraform apply'));
-    expect(plan).toBeGreaterThan(-1);
-    expect(guard).toBeGreaterThan(plan);
-    expect(apply).toBe(guard + 1);
-    expect(steps[guard].run).toContain('npm run -s rollout-guard -- --commit "$GITHUB_SHA"');
-    expect(steps[apply].if).toContain("steps.guard.outputs.current == 'true'");
+  test("each stage is planned, its plan shown, then applied in the stage's environment: the reviewers approve a plan that exists", () => {
+    const { jobs } = workflow('apply-stage.yml');
+    expect(jobs.plan.environment).toBeUndefined();
+    expect(jobs.summary.needs).toEqual(['synth', 'plan']);
+    expect(jobs.apply).toMatchObject({ environment: '${{ inputs.stage }}', needs: ['synth', 'plan', 'summary'], if: "needs.plan.outputs.exitcode == '2'" });
+    const plan = jobs.plan.steps!.find((s) => s.id === 'plan')!.run!;
+    expect(plan).toMatch(/terraform plan .*-lock=false .*-out=tfplan/);
+    const apply = jobs.apply.steps!;
+    const guard = apply.findIndex((s) => s.id === 'guard');
+    const terraformApply = apply.findIndex((s) => s.run?.includes('terraform apply'));
+    expect(guard).toBeGreaterThan(-1);
+    expect(terraformApply).toBe(apply.length - 1);
+    expect(apply[terraformApply].run).toMatch(/terraform apply -input=false -no-color -lock-timeout=10m tfplan\s*$/);
+    expect(apply[terraformApply].run).toContain('-lockfile=readonly');
+    // Nothing acts after the guard says no: no credential is even taken.
+    for (const step of apply.slice(guard + 1)) expect(step.if).toBe("steps.guard.outputs.current == 'true'");
   });
 
   test('pull-request plans and the drift check never take the state lock (the plan role cannot write it)', () => {
-    const planRun = (workflow('pull-request.yml').jobs.plan.steps as Step[]).find((s) => s.id === 'plan')!.run!;
-    const driftRun = (workflow('drift.yml').jobs.drift.steps as Step[]).find((s) => s.id === 'plan')!.run!;
+    const planRun = workflow('pull-request.yml').jobs.plan.steps!.find((s) => s.id === 'plan')!.run!;
+    const driftRun = workflow('drift.yml').jobs.drift.steps!.find((s) => s.run?.includes('terraform plan'))!.run!;
     for (const run of [planRun, driftRun]) {
       expect(run).toMatch(/terraform plan .*-lock=false/);
       expect(run).not.toContain('-lock-timeout');
@@ -35,44 +104,55 @@ describe('rollout order', () => {
   });
 });
 
-describe('rollout guard against a real git remote', () => {
+/** How GitHub runs a `run:` step on Linux (`shell: bash`, its default there). */
+const GITHUB_BASH = ['--noprofile', '--norc', '-eo', 'pipefail', '-c'];
+
+describe("the apply's guard (its shell, run with a stand-in gh)", () => {
+  const guard = workflow('apply-stage.yml').jobs.apply.steps!.find((s) => s.id === 'guard')!.run!;
   let dir: string;
-  const git = (cwd: string, ...args: string[]) =>
-    execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_SYSTEM: '/dev/null' } }).trim();
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-guard-'));
-    git(dir, 'init', '--bare', '-q', 'remote.git');
-    git(dir, 'init', '-q', '-b', 'main', 'work');
-    const work = join(dir, 'work');
-    git(work, 'config', 'user.email', 't@example.com');
-    git(work, 'config', 'user.name', 't');
-    git(work, 'remote', 'add', 'origin', join(dir, 'remote.git'));
+    // gh answers `api repos/<repo>/git/ref/heads/main --jq .object.sha` with main's head (the GitHub CLI on runners).
+    writeFileSync(join(dir, 'gh'), '#!/bin/sh\n[ "$*" = "api repos/example-org/sluice/git/ref/heads/main --jq .object.sha" ] || exit 3\necho "$MAIN_HEAD"\n');
+    chmodSync(join(dir, 'gh'), 0o755);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const commit = (message: string) => {
-    const work = join(dir, 'work');
-    writeFileSync(join(work, 'file.txt'), message);
-    git(work, 'add', 'file.txt');
-    git(work, 'commit', '-q', '-m', message);
-    git(work, 'push', '-q', 'origin', 'main');
-    return git(work, 'rev-parse', 'HEAD');
-  };
-
-  test('the head is applied; an older commit, run late, is refused', () => {
-    const older = commit('first');
-    expect(decide(older, remoteHead('origin', 'main', join(dir, 'work')), 'main')).toEqual({ current: true });
-    const newer = commit('second');
-    const head = remoteHead('origin', 'main', join(dir, 'work'));
-    expect(head).toBe(newer);
-    expect(decide(newer, head, 'main')).toEqual({ current: true });
-    expect(decide(older, head, 'main')).toEqual({
-      current: false,
-      reason: expect.stringMatching(/^main is at [0-9a-f]{12}, this run would apply [0-9a-f]{12}: superseded/),
+  const run = (commit: string, head: string) => {
+    const output = join(dir, `output-${commit.slice(0, 4)}-${head.slice(0, 4)}`);
+    writeFileSync(output, '');
+    const printed = execFileSync('bash', [...GITHUB_BASH, guard], {
+      env: {
+        PATH: `${dir}:${process.env.PATH}`,
+        GITHUB_REPOSITORY: 'example-org/sluice',
+        GITHUB_SHA: commit,
+        GITHUB_OUTPUT: output,
+        STAGE: 'dev',
+        MAIN_HEAD: head,
+      },
+      encoding: 'utf8',
     });
+    return { output: readFileSync(output, 'utf8'), printed };
+  };
+  const older = 'a'.repeat(40);
+  const newer = 'b'.repeat(40);
+
+  test("main's head is applied", () => {
+    expect(run(newer, newer).output).toBe('current=true\n');
   });
 
-  test('an unknown branch is an error, not a pass', () => {
-    expect(() => remoteHead('origin', 'no-such-branch', join(dir, 'work'))).toThrow();
+  test('an older commit, run late, is skipped with a notice that says why', () => {
+    const { output, printed } = run(older, newer);
+    expect(output).toBe('current=false\n');
+    expect(printed).toContain(`::notice title=sluice-dev not applied::main is at bbbbbbbbbbbb, this run would apply aaaaaaaaaaaa: superseded`);
+  });
+
+  test('when GitHub cannot say what main is, the step fails rather than apply', () => {
+    expect(() =>
+      execFileSync('bash', [...GITHUB_BASH, guard], {
+        env: { PATH: `${dir}:${process.env.PATH}`, GITHUB_REPOSITORY: 'other/repo', GITHUB_SHA: newer, GITHUB_OUTPUT: join(dir, 'x'), STAGE: 'dev' },
+        stdio: 'pipe',
+      }),
+    ).toThrow();
   });
 });
