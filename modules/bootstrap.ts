@@ -217,35 +217,11 @@ function deployBoundaryInputs(account: BootstrapAccount, stage: string, namePref
 
 /**
  * The AWS services `terraform plan` of a stage calls: one per resource type the stages synthesize (see
- * `iamServiceOf`; a test fails when a stage gains a type whose service is missing here), and STS, which the provider
+ * modules/aws-services.ts; a test fails when a stage gains a type whose service is missing here), and STS, which the provider
  * asks for the account. Everything else ReadOnlyAccess grants — CloudTrail's event history, SSM, Athena, CodeBuild,
  * other workloads' data in services sluice does not use — is denied by `OnlyTheStageServices`.
  */
 export const PLAN_SERVICES = ['cloudwatch', 'dynamodb', 'ec2', 'ecr', 'ecs', 'events', 'iam', 'lambda', 'logs', 's3', 'sns', 'sqs', 'states'] as const;
-
-/** The IAM service whose Describe/Get/List calls refresh a resource (or data source) type; undefined when unknown. */
-export function iamServiceOf(terraformType: string): string | undefined {
-  const prefixes: ReadonlyArray<readonly [string, string]> = [
-    ['aws_cloudwatch_event_', 'events'],
-    ['aws_cloudwatch_log_', 'logs'],
-    ['aws_cloudwatch_', 'cloudwatch'],
-    ['aws_dynamodb_', 'dynamodb'],
-    ['aws_ecr_', 'ecr'],
-    ['aws_ecs_', 'ecs'],
-    ['aws_iam_', 'iam'],
-    ['aws_lambda_', 'lambda'],
-    ['aws_s3_', 's3'],
-    ['aws_sfn_', 'states'],
-    ['aws_sns_', 'sns'],
-    ['aws_sqs_', 'sqs'],
-    ['aws_vpc', 'ec2'],
-    ['aws_subnet', 'ec2'],
-    ['aws_route_table', 'ec2'],
-    ['aws_security_group', 'ec2'],
-    ['aws_network_acl', 'ec2'],
-  ];
-  return prefixes.find(([prefix]) => terraformType.startsWith(prefix))?.[1];
-}
 
 /**
  * Data-plane reads ReadOnlyAccess grants in the stage's own services that `terraform plan` never needs: a refresh

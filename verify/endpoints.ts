@@ -1,28 +1,5 @@
+import { awsServiceOf } from '../modules/aws-services';
 import type { TerraformJson } from '../scripts/synth-output';
-
-/**
- * The AWS provider's endpoint key for each resource type prefix a sluice stack uses. Every endpoint a stack needs
- * must point at the emulator, or the provider would reach real AWS: an unknown prefix is an error, not a guess.
- */
-const SERVICE_OF_PREFIX: ReadonlyArray<[string, string]> = [
-  ['aws_cloudwatch_event_', 'events'],
-  ['aws_cloudwatch_log_', 'logs'],
-  ['aws_cloudwatch_metric_alarm', 'cloudwatch'],
-  ['aws_cloudwatch_dashboard', 'cloudwatch'],
-  ['aws_dynamodb_', 'dynamodb'],
-  ['aws_ecr_', 'ecr'],
-  ['aws_ecs_', 'ecs'],
-  ['aws_iam_', 'iam'],
-  ['aws_lambda_', 'lambda'],
-  ['aws_s3_', 's3'],
-  ['aws_sfn_', 'sfn'],
-  ['aws_sns_', 'sns'],
-  ['aws_sqs_', 'sqs'],
-  ['aws_vpc', 'ec2'],
-  ['aws_subnet', 'ec2'],
-  ['aws_route_table', 'ec2'],
-  ['aws_security_group', 'ec2'],
-];
 
 /** The provider reads the caller's account from STS (allowed_account_ids is checked against it). */
 const ALWAYS = ['sts'];
@@ -31,9 +8,10 @@ export function endpointServices(json: TerraformJson): string[] {
   const types = [...Object.keys(json.resource ?? {}), ...Object.keys(json.data ?? {})];
   const services = new Set(ALWAYS);
   for (const type of types) {
-    const match = SERVICE_OF_PREFIX.find(([prefix]) => type.startsWith(prefix));
-    if (!match) throw new Error(`no emulator endpoint is known for ${type}: add its service to verify/endpoints.ts`);
-    services.add(match[1]);
+    // Every endpoint a stack needs must point at the emulator, or the provider would reach real AWS: no guess.
+    const service = awsServiceOf(type);
+    if (!service) throw new Error(`no emulator endpoint is known for ${type}: add its service to modules/aws-services.ts`);
+    services.add(service.endpoint);
   }
   return [...services].sort();
 }

@@ -13,20 +13,20 @@ import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { bootstrapStackName } from '../modules/bootstrap';
 import { stackName } from '../modules/names';
-import { terraformVersion } from '../modules/toolchain';
 import { beyondProtection, synthesizeForTeardown } from '../scripts/teardown';
 import { readSynthesizedStacks, type TerraformJson } from '../scripts/synth-output';
 import { emulatorOverride } from './endpoints';
 import { createStandInNetwork, substituteNetwork, type ExistingNetwork } from './network-fixture';
-import { startMoto, TEST_CREDENTIALS, type MotoServer } from './moto';
+import { startMoto, type MotoServer } from './moto';
 import {
+  checkTerraform,
   chooseProvider,
-  cliConfig,
   mirrorCandidates,
   pinnedAwsProvider,
   registryReachable,
   resourcesInState,
   ScratchStack,
+  terraformEnvironment,
   type ProviderChoice,
 } from './terraform';
 
@@ -38,14 +38,6 @@ const log = (line: string) => console.log(line);
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): void {
   const result = spawnSync(command, args, { cwd: ROOT, env, stdio: 'inherit' });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}`);
-}
-
-function checkTerraform(): void {
-  const probe = spawnSync('terraform', ['version', '-json'], { encoding: 'utf8' });
-  if (probe.error) throw new Error(`terraform is not on the PATH: install Terraform ${terraformVersion()} (the version .terraform-version pins)`);
-  const version = (JSON.parse(probe.stdout) as { terraform_version: string }).terraform_version;
-  if (version !== terraformVersion())
-    throw new Error(`terraform ${version} is on the PATH; every stack requires exactly ${terraformVersion()} (.terraform-version)`);
 }
 
 interface StageResult {
@@ -224,24 +216,6 @@ function synthesizeEverything(): void {
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
   run(tsx, ['--disable-warning=DEP0044', 'main.ts']);
   run(tsx, ['--disable-warning=DEP0044', 'bootstrap.ts'], { ...process.env, CDKTF_OUTDIR: BOOTSTRAP_OUTDIR });
-}
-
-/** Terraform's environment for every stack: the CLI config (provider source, shared plugin cache) and moto's test credentials; of this shell only PATH and HOME. */
-function terraformEnvironment(scratch: string, choice: ProviderChoice): NodeJS.ProcessEnv {
-  const cliConfigFile = join(scratch, 'terraform.rc');
-  writeFileSync(cliConfigFile, cliConfig(choice, join(scratch, 'plugin-cache')));
-  mkdirSync(join(scratch, 'plugin-cache'), { recursive: true });
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TF_CLI_CONFIG_FILE: cliConfigFile,
-    TF_IN_AUTOMATION: '1',
-    TF_INPUT: '0',
-    CHECKPOINT_DISABLE: '1',
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
 }
 
 /** One moto server per account: its stages share the bootstrap's state bucket. */

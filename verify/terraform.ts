@@ -8,6 +8,8 @@ import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readd
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { TerraformJson } from '../scripts/synth-output';
+import { terraformVersion } from '../modules/toolchain';
+import { TEST_CREDENTIALS } from './moto';
 
 /** Where Terraform filesystem mirrors usually are (the implied local mirror directories), plus one named by the user. */
 export function mirrorCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -189,4 +191,31 @@ export function resourcesInState(state: TerraformState, type?: string) {
 
 function tail(text: string, lines: number): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** Terraform is on the PATH, in exactly the version every stack requires. */
+export function checkTerraform(): void {
+  const probe = spawnSync('terraform', ['version', '-json'], { encoding: 'utf8' });
+  if (probe.error) throw new Error(`terraform is not on the PATH: install Terraform ${terraformVersion()} (the version .terraform-version pins)`);
+  const version = (JSON.parse(probe.stdout) as { terraform_version: string }).terraform_version;
+  if (version !== terraformVersion())
+    throw new Error(`terraform ${version} is on the PATH; every stack requires exactly ${terraformVersion()} (.terraform-version)`);
+}
+
+/** Terraform's environment for every stack: the CLI config (provider source, shared plugin cache) and moto's test credentials; of this shell only PATH and HOME. */
+export function terraformEnvironment(scratch: string, choice: ProviderChoice): NodeJS.ProcessEnv {
+  const cliConfigFile = join(scratch, 'terraform.rc');
+  writeFileSync(cliConfigFile, cliConfig(choice, join(scratch, 'plugin-cache')));
+  mkdirSync(join(scratch, 'plugin-cache'), { recursive: true });
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TF_CLI_CONFIG_FILE: cliConfigFile,
+    TF_IN_AUTOMATION: '1',
+    TF_INPUT: '0',
+    CHECKPOINT_DISABLE: '1',
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
 }

@@ -3,7 +3,8 @@ import { Testing } from 'cdktf';
 import { bootstrap } from '../../environments/bootstrap';
 import { loadBootstrap } from '../../environments/bootstrap';
 import { validateBootstrap, type BootstrapAccount, type BootstrapConfig } from '../../environments/bootstrap-schema';
-import { BootstrapStack, bootstrapStackName, iamServiceOf, PLAN_SERVICES } from '../../modules/bootstrap';
+import { awsServiceOf } from '../../modules/aws-services';
+import { BootstrapStack, bootstrapStackName, PLAN_SERVICES } from '../../modules/bootstrap';
 import { githubOidcProviderArn } from '../../modules/ci-roles';
 import type { PolicyDocument } from '../../modules/iam';
 import type { TerraformJson } from '../../scripts/synth-output';
@@ -416,9 +417,9 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
 
     test('the plan role may call every service a stage has a resource of (a new resource type needs its service here)', () => {
       const types = new Set(STAGES.flatMap((stage) => Object.keys(synthStage(stage).json.resource ?? {})));
-      const unknown = [...types].filter((type) => iamServiceOf(type) === undefined);
+      const unknown = [...types].filter((type) => awsServiceOf(type) === undefined);
       expect(unknown).toEqual([]);
-      const missing = [...types].filter((type) => !(PLAN_SERVICES as readonly string[]).includes(iamServiceOf(type)!));
+      const missing = [...types].filter((type) => !(PLAN_SERVICES as readonly string[]).includes(awsServiceOf(type)!.iam));
       expect(missing).toEqual([]);
     });
 
