@@ -189,9 +189,19 @@ function addDrain(cli: Command, print: Print): void {
     });
 }
 
+/**
+ * Text as a terminal shows it, with what an uploader controls made inert: object keys, causes and dead letters are
+ * printed, and a key may hold escape sequences that rewrite the screen or hide a link. Control characters (but line
+ * breaks and tabs) and bidirectional overrides are printed as `\u001b`-style escapes.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is matched
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function program(print: Print = (t) => console.log(t)): Command {
   const cli = new Command('sluice').description('Operate a sluice stage').exitOverride().showHelpAfterError();
-  for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain]) add(cli, print);
+  for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain]) add(cli, (text) => print(printable(text)));
   return cli;
 }
 
@@ -207,10 +217,10 @@ export async function run(
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT.usage; // commander printed it
     if (error instanceof CliError) {
-      printError(`sluice: ${error.message}`);
+      printError(printable(`sluice: ${error.message}`));
       return error.exitCode;
     }
-    printError(`sluice: ${(error as Error).name}: ${(error as Error).message}`);
+    printError(printable(`sluice: ${(error as Error).name}: ${(error as Error).message}`));
     return EXIT.failed;
   }
 }

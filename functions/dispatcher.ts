@@ -40,7 +40,7 @@ import {
   type PoolState,
 } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
-import { deferInBatches, deleteInBatches, MESSAGE_ATTRIBUTES } from './queue-batches';
+import { deferInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sqsText } from './queue-batches';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 interface DispatcherDeps {
@@ -376,7 +376,7 @@ async function gather(deps: Run, wanted: number, summary: DispatcherRunSummary, 
             QueueUrl: settings.deadLetterQueueUrl,
             MessageBody: message.Body ?? '',
             MessageAttributes: {
-              reason: { DataType: 'String', StringValue: parsed.reason },
+              reason: { DataType: 'String', StringValue: sqsText(parsed.reason) },
               sourceMessageId: { DataType: 'String', StringValue: message.MessageId ?? 'unknown' },
             },
           }),

@@ -46,6 +46,16 @@ export async function changeVisibilityInBatches(sqs: AwsClient, queueUrl: string
   }
 }
 
+/**
+ * Text SQS accepts in a message body or attribute: it refuses the whole request for one character outside
+ * #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF (SendMessage). Such characters (a key can hold
+ * them) become U+FFFD, so a poison message's reason never keeps it from the DLQ.
+ */
+export function sqsText(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is matched
+  return text.replace(/[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu, '\ufffd');
+}
+
 /** The message attributes sluice reads (a receive names them: SQS returns only those asked for). */
 export const MESSAGE_ATTRIBUTES = [RETURNED_BY, REDRIVE_OF] as const;
 

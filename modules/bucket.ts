@@ -8,6 +8,8 @@ interface BucketProps {
   /** `terraform destroy` deletes every object version first (force_destroy); otherwise S3 refuses a non-empty bucket. */
   readonly allowDestroy: boolean;
   readonly resultsPrefix: string;
+  /** The only principals that may write results: the worker tasks' role (and the account root, to break glass). */
+  readonly resultWriterArns: readonly string[];
   readonly resultsRetentionDays: number;
   readonly noncurrentVersionRetentionDays: number;
 }
@@ -20,7 +22,21 @@ export class Bucket extends Construct {
   constructor(scope: Construct, id: string, props: BucketProps) {
     super(scope, id);
     // Versions make a job's input exact: the job id and the task name one version.
-    const { bucket } = new PrivateBucket(this, 'private', { bucketName: props.bucketName, forceDestroy: props.allowDestroy });
+    // A job whose result says it succeeded is skipped: no other principal may write one (security review L8).
+    const { bucket } = new PrivateBucket(this, 'private', {
+      bucketName: props.bucketName,
+      forceDestroy: props.allowDestroy,
+      policyStatements: (arn) => [
+        {
+          Sid: 'OnlyTheWorkerWritesResults',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:PutObject',
+          Resource: `${arn}/${props.resultsPrefix}*`,
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': [...props.resultWriterArns] } },
+        },
+      ],
+    });
     this.bucketName = bucket.bucket;
     this.bucketArn = bucket.arn;
 

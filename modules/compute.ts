@@ -10,6 +10,8 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
+import type { TaskEgress } from './network';
+import { taskRoleName } from './names';
 import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
 import { runTaskTimeoutSeconds } from './run-jobs/timing';
 import { partitionOf, policyJson, serviceTrustPolicy } from './iam';
@@ -27,7 +29,12 @@ interface ComputeProps {
   readonly inputPrefix: string;
   readonly resultsPrefix: string;
   readonly vpcId: string;
+  /** Where the tasks may open HTTPS connections (the network knows what it offers). */
+  readonly egress: readonly TaskEgress[];
 }
+
+/** The uid:gid of the `node` user of the official Node.js images the worker image is built on (task-image/Dockerfile). */
+const WORKER_USER = '1000:1000';
 
 /** Task-local scratch space: the root filesystem is read-only. */
 const SCRATCH_VOLUME = 'scratch';
@@ -121,7 +128,7 @@ export class Compute extends Construct {
   /** The execution role (pull the image, write logs) and the task role (read input, write results). */
   private roles(props: ComputeProps, repository: EcrRepository, logGroup: CloudwatchLogGroup): { executionRole: IamRole; taskRole: IamRole } {
     const { namePrefix, accountId } = props;
-    const ecsTasksTrust = serviceTrustPolicy('ecs-tasks.amazonaws.com', accountId);
+    const ecsTasksTrust = serviceTrustPolicy('ecs-tasks.amazonaws.com', accountId, `arn:${partitionOf(props.region)}:ecs:${props.region}:${accountId}:*`);
     const executionRole = new IamRole(this, 'execution-role', {
       name: `${namePrefix}-task-execution`,
       description: 'Lets ECS pull the worker image and write its logs',
@@ -148,7 +155,7 @@ export class Compute extends Construct {
     });
 
     const taskRole = new IamRole(this, 'task-role', {
-      name: `${namePrefix}-task`,
+      name: taskRoleName(namePrefix),
       description: 'What the worker may do: read its input, write its result',
       assumeRolePolicy: ecsTasksTrust,
     });
@@ -160,7 +167,7 @@ export class Compute extends Construct {
     return { executionRole, taskRole };
   }
 
-  /** No inbound; HTTPS out only. */
+  /** No inbound; HTTPS out only, to where the network says (its endpoints, when it made them). */
   private securityGroup(props: ComputeProps): SecurityGroup {
     const { namePrefix } = props;
     const securityGroup = new SecurityGroup(this, 'task-security-group', {
@@ -169,13 +176,14 @@ export class Compute extends Construct {
       vpcId: props.vpcId,
       tags: { Name: `${namePrefix}-task` },
     });
-    new VpcSecurityGroupEgressRule(this, 'task-https-out', {
-      securityGroupId: securityGroup.id,
-      description: 'HTTPS to AWS APIs (S3, ECR, CloudWatch Logs)',
-      ipProtocol: 'tcp',
-      fromPort: 443,
-      toPort: 443,
-      cidrIpv4: '0.0.0.0/0',
+    props.egress.forEach((way, i) => {
+      new VpcSecurityGroupEgressRule(this, i === 0 ? 'task-https-out' : `task-https-out-${i}`, {
+        securityGroupId: securityGroup.id,
+        ipProtocol: 'tcp',
+        fromPort: 443,
+        toPort: 443,
+        ...way,
+      });
     });
     return securityGroup;
   }
@@ -214,7 +222,10 @@ export class Compute extends Construct {
           // BUCKET, KEY, VERSION_ID, JOB_ID and STATE_ENTERED_AT come per job as container overrides.
           environment: staticWorkerEnvironment(props.resultsPrefix, task),
           stopTimeout: task.stopTimeoutSeconds,
-          linuxParameters: { initProcessEnabled: true },
+          // Not root whatever the image says (the node images' `node` user), and no Linux capability: the worker
+          // reads S3 and writes S3 and /tmp, nothing a capability grants.
+          user: WORKER_USER,
+          linuxParameters: { initProcessEnabled: true, capabilities: { drop: ['ALL'] } },
           logConfiguration: {
             logDriver: 'awslogs',
             options: { 'awslogs-group': logGroup.name, 'awslogs-region': region, 'awslogs-stream-prefix': 'worker' },

@@ -26,13 +26,16 @@ export function policyJson(...statements: PolicyStatement[]): string {
   return JSON.stringify(policyDocument(...statements));
 }
 
-/** Trust policy for an AWS service, limited to this account (confused-deputy guard). */
-export function serviceTrustPolicy(service: string, accountId: string): string {
+/**
+ * Trust policy for an AWS service, limited to this account and, where the service says which of its resources acts
+ * (`sourceArn`: the state machine, the account's ECS tasks), to that resource (confused-deputy guard).
+ */
+export function serviceTrustPolicy(service: string, accountId: string, sourceArn?: string): string {
   return policyJson({
     Effect: 'Allow',
     Principal: { Service: service },
     Action: 'sts:AssumeRole',
-    Condition: { StringEquals: { 'aws:SourceAccount': accountId } },
+    Condition: { StringEquals: { 'aws:SourceAccount': accountId }, ...(sourceArn ? { ArnLike: { 'aws:SourceArn': sourceArn } } : {}) },
   });
 }
 

@@ -59,3 +59,12 @@ type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity';
 export function functionNameOf(namePrefix: string, role: FunctionRole): string {
   return `${namePrefix}-${role}`;
 }
+
+/** The worker tasks' role: the only principal that writes results (the bucket policy names it). */
+export function taskRoleName(namePrefix: string): string {
+  return `${namePrefix}-task`;
+}
+
+export function taskRoleArnOf(config: Place): string {
+  return `arn:${partitionOf(config.account.region)}:iam::${config.account.id}:role/${taskRoleName(config.namePrefix)}`;
+}

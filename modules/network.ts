@@ -8,12 +8,17 @@ import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-securit
 import { Fn } from 'cdktf';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
+import { partitionOf, policyJson } from './iam';
 
 interface NetworkProps {
   readonly namePrefix: string;
+  readonly accountId: string;
   readonly region: string;
   readonly network: EnvironmentConfig['network'];
 }
+
+/** One way out of the tasks' security group (HTTPS only): a destination prefix list or CIDR. */
+export type TaskEgress = { readonly description: string } & ({ readonly prefixListId: string } | { readonly cidrIpv4: string });
 
 type CreatedNetwork = Extract<EnvironmentConfig['network'], { kind: 'create' }>;
 
@@ -22,25 +27,35 @@ const INTERFACE_ENDPOINT_SERVICES = ['ecr.api', 'ecr.dkr', 'logs'] as const;
 
 /**
  * Where tasks run: existing private subnets, or a small private VPC (two zones, no NAT, no internet)
- * whose endpoints give tasks S3, ECR and CloudWatch Logs.
+ * whose endpoints give tasks S3, ECR and CloudWatch Logs — and nothing else: the endpoints admit only this
+ * account's buckets and principals (and ECR's layer bucket), and the tasks may reach only the endpoints. A task
+ * whose parser an upload subverts has no way to another account's bucket. In an existing network the tasks reach
+ * what its routes reach, on HTTPS: its owners decide (docs/security.md, M5).
  */
 export class Network extends Construct {
   readonly vpcId: string;
   readonly privateSubnetIds: string[];
+  /** Where the tasks may open HTTPS connections. */
+  readonly taskEgress: TaskEgress[];
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, id);
-    const { network, namePrefix, region } = props;
+    const { network, namePrefix, region, accountId } = props;
     if (network.kind === 'existing') {
       this.vpcId = network.vpcId;
       this.privateSubnetIds = [...network.privateSubnetIds];
+      this.taskEgress = [{ description: 'HTTPS out, where the existing network routes it (S3, ECR, CloudWatch Logs)', cidrIpv4: '0.0.0.0/0' }];
       return;
     }
     const { vpc, routes, subnets } = this.privateVpc(network, namePrefix);
-    this.s3GatewayEndpoint(vpc, routes, region, namePrefix);
-    this.interfaceEndpoints(vpc, subnets, region, namePrefix);
+    const s3 = this.s3GatewayEndpoint(vpc, routes, region, accountId, namePrefix);
+    this.interfaceEndpoints(vpc, subnets, region, accountId, namePrefix);
     this.vpcId = vpc.id;
     this.privateSubnetIds = subnets.map((s) => s.id);
+    this.taskEgress = [
+      { description: 'HTTPS to S3 through the gateway endpoint', prefixListId: s3.prefixListId },
+      { description: 'HTTPS to the ECR and CloudWatch Logs interface endpoints', cidrIpv4: vpc.cidrBlock },
+    ];
   }
 
   /** The VPC and one private subnet per zone, all on one route table with no route out. */
@@ -66,19 +81,43 @@ export class Network extends Construct {
     return { vpc, routes, subnets };
   }
 
-  /** S3 through a gateway endpoint on the route table: no NAT, and no charge per GB. */
-  private s3GatewayEndpoint(vpc: Vpc, routes: RouteTable, region: string, namePrefix: string): void {
-    new VpcEndpoint(this, 'endpoint-s3', {
+  /**
+   * S3 through a gateway endpoint on the route table: no NAT, and no charge per GB. Its policy admits this account's
+   * buckets only, and the bucket ECR serves image layers from ("Amazon ECR interface VPC endpoints": the
+   * `prod-<region>-starport-layer-bucket`); by default an endpoint allows everything, to any bucket.
+   */
+  private s3GatewayEndpoint(vpc: Vpc, routes: RouteTable, region: string, accountId: string, namePrefix: string): VpcEndpoint {
+    return new VpcEndpoint(this, 'endpoint-s3', {
       vpcId: vpc.id,
       serviceName: `com.amazonaws.${region}.s3`,
       vpcEndpointType: 'Gateway',
       routeTableIds: [routes.id],
+      policy: policyJson(
+        {
+          Sid: 'ThisAccountsBuckets',
+          Effect: 'Allow',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: '*',
+          Condition: { StringEquals: { 'aws:ResourceAccount': accountId } },
+        },
+        {
+          Sid: 'EcrImageLayers',
+          Effect: 'Allow',
+          Principal: '*',
+          Action: 's3:GetObject',
+          Resource: `arn:${partitionOf(region)}:s3:::prod-${region}-starport-layer-bucket/*`,
+        },
+      ),
       tags: { Name: `${namePrefix}-s3` },
     });
   }
 
-  /** ECR and CloudWatch Logs through interface endpoints in the subnets, reachable over HTTPS from the VPC only. */
-  private interfaceEndpoints(vpc: Vpc, subnets: Subnet[], region: string, namePrefix: string): void {
+  /**
+   * ECR and CloudWatch Logs through interface endpoints in the subnets, reachable over HTTPS from the VPC only, for
+   * this account's principals only (the tasks' execution role pulls the image and writes the logs).
+   */
+  private interfaceEndpoints(vpc: Vpc, subnets: Subnet[], region: string, accountId: string, namePrefix: string): void {
     const endpointGroup = new SecurityGroup(this, 'endpoints', {
       name: `${namePrefix}-endpoints`,
       description: 'HTTPS from inside the VPC to the interface endpoints',
@@ -101,6 +140,14 @@ export class Network extends Construct {
         privateDnsEnabled: true,
         subnetIds: subnets.map((s) => s.id),
         securityGroupIds: [endpointGroup.id],
+        policy: policyJson({
+          Sid: 'ThisAccountsPrincipals',
+          Effect: 'Allow',
+          Principal: '*',
+          Action: '*',
+          Resource: '*',
+          Condition: { StringEquals: { 'aws:PrincipalAccount': accountId } },
+        }),
         tags: { Name: `${namePrefix}-${service}` },
       });
     }

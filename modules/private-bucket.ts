@@ -5,13 +5,15 @@ import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
 import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
 import { Construct } from 'constructs';
-import { denyInsecureTransport, policyJson } from './iam';
+import { denyInsecureTransport, policyJson, type PolicyStatement } from './iam';
 
 interface PrivateBucketProps {
   readonly bucketName: string;
   /** Let `terraform destroy` delete every object version first. */
   readonly forceDestroy?: boolean;
   readonly lifecycle?: S3BucketConfig['lifecycle'];
+  /** Statements the bucket's policy adds to the TLS deny, given the bucket's ARN. */
+  readonly policyStatements?: (bucketArn: string) => PolicyStatement[];
 }
 
 /**
@@ -39,7 +41,7 @@ export class PrivateBucket extends Construct {
     });
     new S3BucketPolicy(this, 'policy', {
       bucket: bucket.id,
-      policy: policyJson(denyInsecureTransport([bucket.arn, `${bucket.arn}/*`])),
+      policy: policyJson(denyInsecureTransport([bucket.arn, `${bucket.arn}/*`]), ...(props.policyStatements?.(bucket.arn) ?? [])),
       dependsOn: [publicAccess],
     });
     this.bucket = bucket;

@@ -14,7 +14,8 @@ import { Network } from './network';
 import { Observability } from './observability';
 import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
-import { stageBucketName } from './names';
+import { stageBucketName, taskRoleArnOf } from './names';
+import { partitionOf } from './iam';
 import { policyArn, workloadBoundaryName } from './ci-roles';
 
 interface PipelineStackProps {
@@ -80,7 +81,7 @@ export class PipelineStack extends TerraformStack {
     this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
     this.bucket = this.uploadBucket(config);
     this.intake = this.intakeQueue(config);
-    this.network = new Network(this, 'network', { namePrefix, region: config.account.region, network: config.network });
+    this.network = new Network(this, 'network', { namePrefix, accountId: config.account.id, region: config.account.region, network: config.network });
     this.compute = this.workerCompute(config);
 
     this.stateTable = new StateTable(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
@@ -105,6 +106,7 @@ export class PipelineStack extends TerraformStack {
       bucketName: stageBucketName(config),
       allowDestroy: config.allowDestroy,
       resultsPrefix: config.bucket.resultsPrefix,
+      resultWriterArns: [taskRoleArnOf(config), `arn:${partitionOf(config.account.region)}:iam::${config.account.id}:root`],
       resultsRetentionDays: config.bucket.resultsRetentionDays,
       noncurrentVersionRetentionDays: config.bucket.noncurrentVersionRetentionDays,
     });
@@ -141,6 +143,7 @@ export class PipelineStack extends TerraformStack {
       inputPrefix: config.bucket.inputPrefix,
       resultsPrefix: config.bucket.resultsPrefix,
       vpcId: this.network.vpcId,
+      egress: this.network.taskEgress,
     });
   }
 

@@ -4,7 +4,7 @@ import { parseDuration, parseNumber } from '../../cli/options';
 import { formatChange, isDrained } from '../../cli/pool';
 import { progressBar } from '../../cli/progress';
 import { formatRedrive, skipReason } from '../../cli/redrive';
-import { run } from '../../cli/main';
+import { printable, run } from '../../cli/main';
 import { EXIT, stageNames } from '../../cli/stage';
 import { formatStatus, type StageStatus } from '../../cli/status';
 import { stageConfig } from '../support/synth';
@@ -294,4 +294,25 @@ test('redrive says why it leaves a job: unknown, running or done, or failed with
   // Named, a queued job without a lease is sent again; one found by --failed never is queued.
   expect(skipReason({ ...row, status: 'queued' }, true)).toBeUndefined();
   expect(skipReason({ ...row, status: 'queued' }, false)).toBe('queued: only failed jobs are redriven');
+});
+
+test("an uploader's object key cannot drive the operator's terminal: control characters and bidi overrides print as escapes (review L6)", () => {
+  // The security review's key: it would erase the line, print a fake all-clear and hide a link.
+  const key = 'incoming/report.csv\x1b[2K\r\x1b[32m0 failed jobs in prod\x1b[0m\x1b]8;;https://evil.example\x07click\x1b]8;;\x07\u202e';
+  const shown = printable(`  s3://bucket/${key}\n\tnext line`);
+  // eslint-disable-next-line no-control-regex -- control characters are what must be absent
+  expect(shown).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+  expect(shown).toBe(
+    '  s3://bucket/incoming/report.csv\\u001b[2K\\u000d\\u001b[32m0 failed jobs in prod\\u001b[0m\\u001b]8;;https://evil.example\\u0007click\\u001b]8;;\\u0007\\u202e\n\tnext line',
+  );
+});
+
+test('every command prints through it, usage errors included', async () => {
+  const printed: string[] = [];
+  await run(
+    ['find', '--stage', 'dev', 'incoming/x\x1b[31m.csv', '--bogus'],
+    (t) => printed.push(t),
+    (t) => printed.push(t),
+  );
+  expect(printed.join('\n')).not.toContain('\x1b');
 });

@@ -16,6 +16,8 @@ import { Subnet } from '@cdktf/provider-aws/lib/subnet';
 import { Vpc } from '@cdktf/provider-aws/lib/vpc';
 import { VpcEndpoint } from '@cdktf/provider-aws/lib/vpc-endpoint';
 import { runTaskTimeoutSeconds } from '../../modules/run-jobs/timing';
+import type { PolicyDocument } from '../../modules/iam';
+import { decide } from '../support/iam';
 import { STAGES, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 
 describe.each(STAGES)('stage %s', (stage) => {
@@ -157,11 +159,57 @@ describe.each(STAGES)('stage %s', (stage) => {
     expect(resourceNamed(json, 'aws_ecs_task_definition', 'task-definition').skip_destroy).toBe(true);
   });
 
-  test('task security group has no inbound rule and only HTTPS out', () => {
+  test('task security group has no inbound rule and only HTTPS out: to its own endpoints when the stage made them', () => {
     expect(resourcesOf(json, 'aws_vpc_security_group_ingress_rule').filter(([name]) => name.startsWith('compute'))).toEqual([]);
-    const egress = resourcesOf(json, 'aws_vpc_security_group_egress_rule');
-    expect(egress.map(([, rule]) => [rule.ip_protocol, rule.from_port, rule.to_port])).toEqual([['tcp', 443, 443]]);
+    const egress = resourcesOf(json, 'aws_vpc_security_group_egress_rule').map(([, rule]) => rule);
+    for (const rule of egress) expect([rule.ip_protocol, rule.from_port, rule.to_port]).toEqual(['tcp', 443, 443]);
+    const destinations = egress.map((rule) => rule.prefix_list_id ?? rule.cidr_ipv4);
+    // Security review M5: in a created network, S3 through its gateway endpoint and the VPC (the interface endpoints), not the internet.
+    expect(destinations.length).toBe(config.network.kind === 'create' ? 2 : 1);
+    expect(destinations).toEqual(
+      config.network.kind === 'create'
+        ? expect.arrayContaining([
+            expect.stringMatching(/^\$\{aws_vpc_endpoint\.network_endpoint-s3_[A-F0-9]+\.prefix_list_id\}$/),
+            expect.stringMatching(/^\$\{aws_vpc\.network_vpc_[A-F0-9]+\.cidr_block\}$/),
+          ])
+        : ['0.0.0.0/0'],
+    );
   });
+
+  if (config.network.kind === 'create') {
+    test('the endpoints admit this account only: its buckets (and ECR’s layer bucket) through S3, its principals to ECR and logs', async () => {
+      const account = config.account.id;
+      const region = config.account.region;
+      // Evaluated as a policy that must allow the request, without its Principal (every caller in the VPC).
+      const policyOf = (fragment: string): PolicyDocument => {
+        const policy = JSON.parse(String(resourceNamed(json, 'aws_vpc_endpoint', fragment).policy)) as PolicyDocument;
+        return { ...policy, Statement: policy.Statement.map(({ Principal: _everyone, ...statement }) => statement) };
+      };
+      const s3 = policyOf('endpoint-s3');
+      const put = (bucket: string, owner: string) =>
+        decide(s3, { action: 's3:PutObject', resource: `arn:aws:s3:::${bucket}/x`, accountId: account, context: { 'aws:ResourceAccount': owner } });
+      expect(await put(`sluice-${config.stage}-bucket`, account)).toBe('Allowed');
+      expect(await put('attacker-bucket', '999999999999')).toBe('ImplicitlyDenied');
+      expect(
+        await decide(s3, {
+          action: 's3:GetObject',
+          resource: `arn:aws:s3:::prod-${region}-starport-layer-bucket/layer`,
+          context: { 'aws:ResourceAccount': '000000000000' },
+        }),
+      ).toBe('Allowed');
+      for (const service of ['ecr-api', 'ecr-dkr', 'logs']) {
+        const policy = policyOf(`endpoint-${service}`);
+        const call = (principalAccount: string) =>
+          decide(policy, {
+            action: 'logs:PutLogEvents',
+            resource: `arn:aws:logs:${region}:${account}:log-group:x:log-stream:y`,
+            context: { 'aws:PrincipalAccount': principalAccount },
+          });
+        expect(await call(account)).toBe('Allowed');
+        expect(await call('999999999999')).toBe('ImplicitlyDenied');
+      }
+    });
+  }
 
   test('network: a private VPC with endpoints when created, the given subnets otherwise', () => {
     if (config.network.kind === 'create') {

@@ -56,7 +56,7 @@ describe('execution role', () => {
     expect(policy.Statement.filter((s) => s.Resource === '*').map((s) => s.Action)).toEqual(['ecr:GetAuthorizationToken']);
   });
 
-  test('both roles trust only ECS tasks of this account', () => {
+  test('both roles trust only ECS tasks of this account (SourceAccount and SourceArn: review L1)', () => {
     for (const fragment of ['execution-role', 'task-role']) {
       const trust = JSON.parse(resourceNamed(json, 'aws_iam_role', fragment).assume_role_policy as string);
       expect(trust.Statement).toEqual([
@@ -64,9 +64,42 @@ describe('execution role', () => {
           Effect: 'Allow',
           Principal: { Service: 'ecs-tasks.amazonaws.com' },
           Action: 'sts:AssumeRole',
-          Condition: { StringEquals: { 'aws:SourceAccount': config.account.id } },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': config.account.id },
+            ArnLike: { 'aws:SourceArn': `arn:aws:ecs:${config.account.region}:${config.account.id}:*` },
+          },
         },
       ]);
     }
+  });
+
+  test('the container runs as the image’s unprivileged user, with every Linux capability dropped (review L5)', () => {
+    const [container] = JSON.parse(resourceNamed(json, 'aws_ecs_task_definition', 'task-definition').container_definitions as string);
+    expect(container.user).toBe('1000:1000');
+    expect(container.linuxParameters).toEqual({ initProcessEnabled: true, capabilities: { drop: ['ALL'] } });
+  });
+});
+
+describe('the bucket policy: only the worker writes results (security review L8)', () => {
+  const bucketPolicy = JSON.parse(
+    resolveReferences(resourceNamed(json, 'aws_s3_bucket_policy', 'bucket_private_policy').policy as string, json),
+  ) as PolicyDocument;
+  const everything: PolicyDocument = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] };
+  const role = (name: string) => `arn:aws:iam::${config.account.id}:role/${name}`;
+  const put = (principal: string, key: string) =>
+    decide(
+      everything,
+      { action: 's3:PutObject', resource: object(key), principal, context: { 'aws:SecureTransport': 'true', 'aws:PrincipalArn': principal } },
+      bucketPolicy,
+    );
+
+  test.each([
+    [role(`${config.namePrefix}-task`), 'results/a/b.csv.json', 'Allowed'],
+    [`arn:aws:iam::${config.account.id}:root`, 'results/a/b.csv.json', 'Allowed'],
+    [role('some-admin'), 'results/a/b.csv.json', 'ExplicitlyDenied'],
+    [role(`${config.namePrefix}-dispatcher-fn`), 'results/a/b.csv.json', 'ExplicitlyDenied'],
+    [role('some-admin'), 'incoming/a/b.csv', 'Allowed'],
+  ])('%s writing %s: %s', async (principal, key, expected) => {
+    expect(await put(principal, key)).toBe(expected);
   });
 });

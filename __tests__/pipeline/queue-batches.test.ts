@@ -1,7 +1,7 @@
 import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { peekDeadLetters } from '../../cli/failures';
 import type { StageClients } from '../../cli/stage';
-import { changeVisibilityInBatches, deleteInBatches } from '../../functions/queue-batches';
+import { changeVisibilityInBatches, deleteInBatches, sqsText } from '../../functions/queue-batches';
 import { chunks } from '../../functions/runtime';
 import type { AwsClient } from '../../functions/runtime';
 import { VirtualClock } from '../../twin/engines/clock';
@@ -124,4 +124,9 @@ test('sluice failures looks at dead letters without taking them: every one it re
     ['ChangeMessageVisibilityBatchCommand', 10],
     ['ChangeMessageVisibilityBatchCommand', 5],
   ]);
+});
+
+test("text for SQS keeps what SQS accepts and turns the rest into U+FFFD (a poison message's reason holds its key: review I5)", () => {
+  expect(sqsText('key incoming/ä€😀.csv\ttab\nline\r')).toBe('key incoming/ä€😀.csv\ttab\nline\r');
+  expect(sqsText('bad\u0001key\u001b[0m\ufffe\ud800end')).toBe('bad\ufffdkey\ufffd[0m\ufffd\ufffdend');
 });

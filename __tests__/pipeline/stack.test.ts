@@ -52,6 +52,14 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     expect(seed.depends_on).toContain(`aws_iam_role_policy.${policyName}`);
   });
 
+  test('the state machine role trusts Step Functions acting for this state machine only (review L1)', () => {
+    const trust = JSON.parse(String(resourceNamed(json, 'aws_iam_role', 'pipeline_role').assume_role_policy));
+    expect(trust.Statement[0].Condition).toEqual({
+      StringEquals: { 'aws:SourceAccount': config.account.id },
+      ArnLike: { 'aws:SourceArn': `arn:aws:states:${config.account.region}:${config.account.id}:stateMachine:${config.namePrefix}-jobs` },
+    });
+  });
+
   test('Standard state machine logging to CloudWatch, timing out with its leases', () => {
     expect(synthesized).toHaveResourceWithProperties(SfnStateMachine, {
       name: `${prefix}-jobs`,

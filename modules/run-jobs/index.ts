@@ -65,7 +65,7 @@ export class RunJobs extends Construct {
     return new IamRole(this, 'role', {
       name: `${name}-sfn`,
       description: 'Runs sluice jobs: RunTask on the worker family, lease and ledger writes, wake the dispatcher',
-      assumeRolePolicy: serviceTrustPolicy('states.amazonaws.com', props.config.account.id),
+      assumeRolePolicy: serviceTrustPolicy('states.amazonaws.com', props.config.account.id, stateMachineArnOf(props.config)),
     });
   }
 
