@@ -82,6 +82,8 @@ interface BootstrapStage {
   readonly stateKey: string;
   /** What the stage's resource names start with (its roles are `<namePrefix>-…`). */
   readonly namePrefix: string;
+  /** The stage's worker image repository (its name need not start with the prefix). */
+  readonly imageRepository: string;
   /** Whether pull requests may plan it (github.pullRequestPlans). */
   readonly pullRequestPlans: boolean;
 }
@@ -177,6 +179,7 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
         region: s.account.region,
         stateKey: s.backend.key,
         namePrefix: s.namePrefix,
+        imageRepository: s.image.repository,
         pullRequestPlans: github.pullRequestPlans.includes(s.stage),
       })),
     });

@@ -138,11 +138,19 @@ export class BootstrapStack extends TerraformStack {
   }
 
   /** The boundary every role the stage creates must carry (the deploy role may create roles only with it). */
-  private workloadBoundary(account: BootstrapAccount, { stage, namePrefix }: BootstrapStageOf): void {
+  private workloadBoundary(account: BootstrapAccount, { stage, namePrefix, imageRepository }: BootstrapStageOf): void {
     new IamPolicy(this, `${stage}-workload-boundary`, {
       name: workloadBoundaryName(stage),
       description: `sluice ${stage}: the most any role of the stage (functions, state machine, tasks) can ever be given`,
-      policy: policyJson(...workloadBoundaryStatements(roleArn(account.accountId, account.region, `${namePrefix}-*`))),
+      policy: policyJson(
+        ...workloadBoundaryStatements({
+          partition: account.partition,
+          accountId: account.accountId,
+          namePrefix,
+          imageRepository,
+          stateBucketArn: stateBucketArns(account).bucketArn,
+        }),
+      ),
     });
   }
 
@@ -212,6 +220,8 @@ function deployBoundaryInputs(account: BootstrapAccount, stage: string, namePref
     oidcProviderArn: githubOidcProviderArn(accountId, region),
     stageRoleArns: roleArn(accountId, region, `${namePrefix}-*`),
     workloadBoundaryArn: policyArn(accountId, region, workloadBoundaryName(stage)),
+    stageFunctionArns: `arn:${partition}:lambda:*:${accountId}:function:${namePrefix}-*`,
+    stageBucketObjectArns: `arn:${partition}:s3:::${namePrefix}-*/*`,
   };
 }
 
@@ -257,6 +267,11 @@ const PLAN_DENIED_DATA_ACTIONS = [
   'ec2:GetPasswordData',
   'ec2:GetLaunchTemplateData',
   'iam:GetCredentialReport',
+  // Instances' user data; the stage has no instances or launch templates to refresh.
+  'ec2:DescribeInstanceAttribute',
+  'ec2:DescribeLaunchTemplateVersions',
+  // Every function's environment variables, in one call.
+  'lambda:ListFunctions',
   // Every object's key and version, in any bucket.
   's3:ListBucketVersions',
 ] as const;
@@ -307,20 +322,78 @@ function planStatePolicy({ bucketArn, objectArn, stateKey, functionArns }: PlanS
     // is the same action as the HeadBucket refresh needs, so it stays: see docs/rolling-out.md.
     { Sid: 'NoKeyListings', Effect: 'Deny', Action: 's3:ListBucket', NotResource: bucketArn, Condition: { Null: { 's3:prefix': 'false' } } },
     { Sid: 'NoDataPlaneReads', Effect: 'Deny', Action: [...PLAN_DENIED_DATA_ACTIONS], Resource: '*' },
-    { Sid: 'NoOtherWorkloadsCode', Effect: 'Deny', Action: ['lambda:GetFunction', 'lambda:GetLayerVersion'], NotResource: functionArns },
+    {
+      Sid: 'NoOtherWorkloadsCode',
+      Effect: 'Deny',
+      Action: ['lambda:GetFunction', 'lambda:GetFunctionConfiguration', 'lambda:GetLayerVersion'],
+      NotResource: functionArns,
+    },
   ];
 }
 
-/**
- * The services the stage's roles use (its functions, state machine and tasks); a test checks every statement of every
- * stage role against the boundary. IAM only to pass the stage's own roles (the state machine passes the task roles).
- */
-const WORKLOAD_SERVICES = ['cloudwatch', 'dynamodb', 'ecr', 'ecs', 'events', 'lambda', 'logs', 's3', 'servicequotas', 'sqs', 'states'] as const;
+interface WorkloadScope {
+  readonly partition: string;
+  readonly accountId: string;
+  readonly namePrefix: string;
+  readonly imageRepository: string;
+  readonly stateBucketArn: string;
+}
 
-function workloadBoundaryStatements(stageRoleArns: string): PolicyStatement[] {
+/**
+ * What any role of the stage can ever be given: the stage's own resources (named `<namePrefix>-…`, and its image
+ * repository), the account-wide reads its functions make (metrics, quotas, the ECR login, log delivery), and passing
+ * its own roles. A role an apply creates can do no more than that, whatever policy it gets: not reach another
+ * workload's data or code, nor the Terraform state. A test checks every statement of every stage role against it.
+ */
+function workloadBoundaryStatements({ partition, accountId, namePrefix, imageRepository, stateBucketArn }: WorkloadScope): PolicyStatement[] {
+  const arn = (service: string, resource: string) => `arn:${partition}:${service}:*:${accountId}:${resource}`;
   return [
-    { Sid: 'TheStageServices', Effect: 'Allow', Action: WORKLOAD_SERVICES.map((s) => `${s}:*`), Resource: '*' },
-    { Sid: 'PassOnlyTheStageRoles', Effect: 'Allow', Action: 'iam:PassRole', Resource: stageRoleArns },
+    {
+      Sid: 'TheStageResources',
+      Effect: 'Allow',
+      Action: ['dynamodb:*', 'ecs:*', 'lambda:*', 'logs:*', 's3:*', 'sqs:*', 'states:*', 'ecr:*'],
+      Resource: [
+        arn('dynamodb', `table/${namePrefix}-*`),
+        arn('ecs', `task-definition/${namePrefix}-*`),
+        arn('ecs', `task/${namePrefix}/*`),
+        arn('ecs', `cluster/${namePrefix}`),
+        arn('lambda', `function:${namePrefix}-*`),
+        arn('logs', `log-group:/aws/lambda/${namePrefix}-*`),
+        arn('logs', `log-group:/sluice/${namePrefix}/*`),
+        arn('logs', `log-group:/aws/vendedlogs/states/${namePrefix}-*`),
+        `arn:${partition}:s3:::${namePrefix}-*`,
+        arn('sqs', `${namePrefix}-*`),
+        arn('states', `stateMachine:${namePrefix}-*`),
+        arn('states', `execution:${namePrefix}-*`),
+        arn('ecr', `repository/${imageRepository}`),
+      ],
+    },
+    // Step Functions' .sync integrations keep managed rules of their own (StepFunctionsGetEventsFor…).
+    { Sid: 'StepFunctionsManagedRules', Effect: 'Allow', Action: 'events:*', Resource: arn('events', 'rule/StepFunctions*') },
+    {
+      Sid: 'AccountWideReadsAndDelivery',
+      Effect: 'Allow',
+      Action: [
+        'cloudwatch:GetMetricData',
+        'cloudwatch:GetMetricStatistics',
+        'cloudwatch:ListMetrics',
+        'servicequotas:Get*',
+        'servicequotas:List*',
+        'ecr:GetAuthorizationToken',
+        'logs:CreateLogDelivery',
+        'logs:GetLogDelivery',
+        'logs:UpdateLogDelivery',
+        'logs:DeleteLogDelivery',
+        'logs:ListLogDeliveries',
+        'logs:PutResourcePolicy',
+        'logs:DescribeResourcePolicies',
+        'logs:DescribeLogGroups',
+      ],
+      Resource: '*',
+    },
+    { Sid: 'PassOnlyTheStageRoles', Effect: 'Allow', Action: 'iam:PassRole', Resource: `arn:${partition}:iam::${accountId}:role/${namePrefix}-*` },
+    // A prefix may be short enough to match the state bucket's name: it is never the stage's.
+    { Sid: 'NeverTheState', Effect: 'Deny', Action: 's3:*', Resource: [stateBucketArn, `${stateBucketArn}/*`] },
   ];
 }
 
@@ -334,6 +407,9 @@ interface BoundaryInputs {
   /** The roles the stage creates: `<namePrefix>-*`. */
   readonly stageRoleArns: string;
   readonly workloadBoundaryArn: string;
+  /** The stage's functions and buckets (`<namePrefix>-*`): the only ones an apply changes. */
+  readonly stageFunctionArns: string;
+  readonly stageBucketObjectArns: string;
 }
 
 /**
@@ -345,6 +421,7 @@ function deployBoundaryStatements(inputs: BoundaryInputs): PolicyStatement[] {
     { Sid: 'AllowWhatIsNotDeniedBelow', Effect: 'Allow', Action: '*', Resource: '*' },
     ...keepBootstrapIam(inputs),
     ...onlyBoundedStageRoles(inputs),
+    ...onlyTheStageCodeAndObjects(inputs),
     ...noNewIdentities(),
     ...keepAuditOn(),
     ...keepStateBucket(inputs),
@@ -368,6 +445,9 @@ function keepBootstrapIam(inputs: BoundaryInputs): PolicyStatement[] {
         'iam:DeleteRole',
         'iam:PutRolePermissionsBoundary',
         'iam:DeleteRolePermissionsBoundary',
+        'iam:PassRole',
+        'iam:TagRole',
+        'iam:UntagRole',
       ],
       Resource: inputs.protectedRoleArns,
     },
@@ -412,9 +492,16 @@ function onlyBoundedStageRoles(inputs: BoundaryInputs): PolicyStatement[] {
         'iam:PassRole',
         'iam:TagRole',
         'iam:UntagRole',
-        'iam:CreateServiceLinkedRole',
       ],
       NotResource: inputs.stageRoleArns,
+    },
+    // A first deploy in a new account has ECS create its service-linked role (capacity providers need it); no other.
+    {
+      Sid: 'OnlyTheServiceLinkedRolesTheStageNeeds',
+      Effect: 'Deny',
+      Action: ['iam:CreateServiceLinkedRole', 'iam:DeleteServiceLinkedRole'],
+      Resource: '*',
+      Condition: { StringNotEquals: { 'iam:AWSServiceName': ['ecs.amazonaws.com'] } },
     },
     {
       Sid: 'NewRolesCarryTheWorkloadBoundary',
@@ -425,6 +512,42 @@ function onlyBoundedStageRoles(inputs: BoundaryInputs): PolicyStatement[] {
     },
     { Sid: 'BoundariesStay', Effect: 'Deny', Action: 'iam:DeleteRolePermissionsBoundary', Resource: '*' },
     { Sid: 'NoRoleHopping', Effect: 'Deny', Action: ['sts:AssumeRole', 'sts:AssumeRoleWithSAML', 'sts:AssumeRoleWithWebIdentity'], Resource: '*' },
+  ];
+}
+
+/**
+ * An apply changes the stage's own functions and objects only: not another workload's code (whose role may be
+ * unbounded) nor its data. Objects: the state (the backend's) and the stage's buckets (force_destroy empties them).
+ */
+function onlyTheStageCodeAndObjects(inputs: BoundaryInputs): PolicyStatement[] {
+  return [
+    {
+      Sid: 'OnlyTheStageFunctions',
+      Effect: 'Deny',
+      Action: [
+        'lambda:CreateFunction',
+        'lambda:UpdateFunctionCode',
+        'lambda:UpdateFunctionConfiguration',
+        'lambda:DeleteFunction',
+        'lambda:AddPermission',
+        'lambda:RemovePermission',
+        'lambda:PublishVersion',
+        'lambda:CreateAlias',
+        'lambda:UpdateAlias',
+        'lambda:PutFunctionConcurrency',
+        'lambda:PutFunctionEventInvokeConfig',
+        'lambda:CreateFunctionUrlConfig',
+        'lambda:UpdateFunctionUrlConfig',
+        'lambda:InvokeFunction',
+      ],
+      NotResource: inputs.stageFunctionArns,
+    },
+    {
+      Sid: 'OnlyTheStageObjects',
+      Effect: 'Deny',
+      Action: ['s3:GetObject*', 's3:PutObject*', 's3:DeleteObject*', 's3:RestoreObject', 's3:ReplicateObject'],
+      NotResource: [inputs.objectArn('*'), inputs.stageBucketObjectArns],
+    },
   ];
 }
 
