@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { formatReview, markdownText, reviewPlan, type PlanJson, type PlanReview } from './plan-review';
 
 /**
  * The pull-request comment for one stage's `terraform plan` (and the drift report's summary): a heading that
@@ -31,6 +32,10 @@ interface PlanCommentInput {
   readonly commit?: string;
   /** Name of the run artifact that holds the full plan output. */
   readonly artifact?: string;
+  /** `terraform show -json tfplan`, when the plan was saved: the comment then says per resource what and why. */
+  readonly planJson?: PlanJson;
+  /** Said under the heading, as a caution (e.g. the pull request changes its own workflows). */
+  readonly caution?: string;
   readonly limit?: number;
 }
 
@@ -67,11 +72,13 @@ export function planStatus(exitCode: number, text: string | undefined): PlanStat
   return 'error';
 }
 
-function heading(input: PlanCommentInput, status: PlanStatus, counts: PlanCounts | undefined): string {
+function heading(input: PlanCommentInput, status: PlanStatus, counts: PlanCounts | undefined, review: PlanReview | undefined): string {
   const name = `sluice-${input.stage}`;
-  const tally = counts
-    ? `${counts.import > 0 ? `${counts.import} to import, ` : ''}${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy`
-    : '';
+  const tally = review
+    ? `${review.counts.create} to create, ${review.counts.update} to update, ${review.counts.replace} to replace, ${review.counts.delete} to destroy`
+    : counts
+      ? `${counts.import > 0 ? `${counts.import} to import, ` : ''}${counts.add} to add, ${counts.change} to change, ${counts.destroy} to destroy`
+      : '';
   const drift = input.kind === 'drift';
   switch (status) {
     case 'planned':
@@ -115,12 +122,24 @@ export function formatPlanComment(input: PlanCommentInput): string {
   const text = input.planText === undefined ? undefined : stripAnsi(input.planText).replace(/\s+$/, '');
   const status = planStatus(input.exitCode, text);
   const counts = text === undefined ? undefined : parsePlanCounts(text);
-  const lines = [commentMarker(input.stage, input.kind), heading(input, status, counts)];
+  const review = status === 'planned' && input.planJson ? reviewOrNothing(input.planJson) : undefined;
+  const lines = [commentMarker(input.stage, input.kind), heading(input, status, counts, review)];
   const about = [input.commit ? `commit \`${input.commit.slice(0, 12)}\`` : '', input.runUrl ? `[workflow run](${input.runUrl})` : '']
     .filter(Boolean)
     .join(' · ');
   if (about) lines.push('', about);
-  if (counts && counts.destroy > 0) lines.push('', `> [!WARNING]\n> ${counts.destroy} resource(s) will be destroyed. Check the plan before merging.`);
+  if (input.caution) lines.push('', `> [!CAUTION]\n> ${markdownText(input.caution)}`);
+  if (review) {
+    // Replacements are not destroys: a warning only for what takes data or work with it.
+    const destructive = review.changes.filter((c) => c.destructive);
+    if (destructive.length > 0) {
+      const named = destructive.slice(0, 20).map((c) => `${c.verb} ${markdownText(c.address)}`);
+      const more = destructive.length > named.length ? `, and ${destructive.length - named.length} more` : '';
+      lines.push('', `> [!WARNING]\n> ${destructive.length} change(s) delete data or running work: ${named.join(', ')}${more}.`);
+    }
+    const used = lines.join('\n').length;
+    lines.push('', formatReview(review, Math.max(0, Math.floor(limit * 0.6) - used)));
+  } else if (counts && counts.destroy > 0) lines.push('', `> [!WARNING]\n> ${counts.destroy} resource(s) will be destroyed. Check the plan before merging.`);
   if (text === undefined) {
     lines.push('', 'No plan output: the job failed before `terraform plan` ran (credentials, init or synth). See the workflow run.');
     return lines.join('\n');
@@ -131,7 +150,29 @@ export function formatPlanComment(input: PlanCommentInput): string {
   const close = `\n${fence}\n\n</details>`;
   const prefix = `${lines.join('\n')}\n\n`;
   const budget = limit - prefix.length - open.length - close.length;
+  // Room for the full plan's head and summary, or a pointer to the artifact that holds it.
+  if (budget < 1000) return `${prefix}The full plan did not fit: it is in this run's artifact${input.artifact ? ` \`${input.artifact}\`` : ''}.`;
   return prefix + open + truncatePlan(body, budget, input.artifact) + close;
+}
+
+/** The review of a plan Terraform wrote, or nothing (the comment then works from the text) if its JSON is not one read here. */
+function reviewOrNothing(plan: PlanJson): PlanReview | undefined {
+  try {
+    return reviewPlan(plan);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The JSON plan, when the file is there and is one (a plan that failed saved none: the comment then works from the text). */
+function readPlanJson(file: string | undefined): PlanJson | undefined {
+  if (!file || !existsSync(file)) return undefined;
+  try {
+    const plan = JSON.parse(readFileSync(file, 'utf8')) as PlanJson;
+    return Array.isArray(plan.resource_changes) ? plan : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function main(): void {
@@ -144,10 +185,14 @@ function main(): void {
       'run-url': { type: 'string' },
       commit: { type: 'string' },
       artifact: { type: 'string' },
+      'plan-json': { type: 'string' },
+      caution: { type: 'string' },
     },
   });
   if (!values.stage || !values.plan || values['exit-code'] === undefined) {
-    console.error('usage: plan-comment --stage <stage> --plan <plan.txt> --exit-code <n> [--kind plan|drift] [--run-url URL] [--commit SHA] [--artifact NAME]');
+    console.error(
+      'usage: plan-comment --stage <stage> --plan <plan.txt> --exit-code <n> [--plan-json <plan.json>] [--kind plan|drift] [--run-url URL] [--commit SHA] [--artifact NAME]',
+    );
     process.exit(64);
   }
   if (values.kind !== 'plan' && values.kind !== 'drift') throw new Error(`--kind must be plan or drift (got ${values.kind})`);
@@ -161,6 +206,8 @@ function main(): void {
       runUrl: values['run-url'],
       commit: values.commit,
       artifact: values.artifact,
+      planJson: readPlanJson(values['plan-json']),
+      caution: values.caution || undefined,
     }) + '\n',
   );
 }

@@ -56,7 +56,14 @@ describe('supply chain and credentials (security review H3, M3)', () => {
     for (const job of Object.values(workflow('pull-request.yml').jobs)) expect(job.permissions?.['pull-requests']).toBeUndefined();
     const comments = workflow('plan-comments.yml');
     expect(comments.on).toEqual({ workflow_run: { workflows: ['pull request'], types: ['completed'] } });
+    // Only pull-request.yml's runs (a pull request can add a workflow of the same name), into main, not cancelled.
+    expect(comments.jobs.comment.if).toEqual(expect.stringContaining("github.event.workflow_run.path == '.github/workflows/pull-request.yml'"));
+    expect(comments.jobs.comment.if).toEqual(expect.stringContaining("github.event.workflow_run.pull_requests[0].base.ref == 'main'"));
+    expect(comments.jobs.comment.if).toEqual(expect.stringContaining("github.event.workflow_run.conclusion != 'cancelled'"));
     const steps = comments.jobs.comment.steps!;
+    // No cache shared with the pull request's runs, and the diff's base proven to be main's.
+    expect(steps.find((s) => s.uses?.startsWith('actions/setup-node@'))!.with).not.toHaveProperty('cache');
+    expect(steps.find((s) => s.run?.includes('--head-stacks'))!.run).toContain('git merge-base --is-ancestor "$BASE_SHA" origin/main');
     // It reads the run's artifacts as data: no step runs anything from them.
     expect(steps.filter((s) => s.run?.includes('artifacts/') && /\b(bash|sh|source|node|tsx|chmod)\s+artifacts\//.test(s.run))).toEqual([]);
     expect(steps.some((s) => s.run?.includes('--head-stacks artifacts/stacks'))).toBe(true);
