@@ -454,13 +454,7 @@ async function refusalOf(deps: Run, row: LedgerRow | undefined, received: Receiv
   if (!row?.lease) return row ? 'duplicate' : 'held';
   if (received.returnedBy === row.lease.execution) return 'held';
   if (deps.started.has(row.lease.execution)) return 'duplicate';
-  try {
-    await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.settings.stateMachineArn, row.lease.execution) }));
-    return 'duplicate';
-  } catch (error) {
-    if ((error as Error).name === 'ExecutionDoesNotExist') return 'held';
-    throw error;
-  }
+  return (await executionExists(deps, row.lease.execution)) ? 'duplicate' : 'held';
 }
 
 /** Admits the candidates the pool takes as one batch and starts its execution; the messages of the started go. */
