@@ -17,8 +17,10 @@ configuration deploys. Evidence (paths under site-packages/moto/, moto 5.2.1):
   G7  sqs/models.py returns RedrivePolicy as json.dumps with spaces; AWS returns it compact: perpetual diff.
   G8  moto_api config ignores the "iam" key; AWS managed policies (ReadOnlyAccess, ...) need
       MOTO_IAM_LOAD_MANAGED_POLICIES (settings.py).
-  G9  iam/policy_conditions.py has no "Bool" operator and treats unknown operators as satisfied, so the TLS-only
-      Deny applies to every request, TLS included; a false condition also denies instead of not applying.
+  G9  iam/policy_conditions.py has no "Bool" or "Arn*" operator and treats unknown operators as satisfied, and
+      s3/models.py get_permission evaluates a bucket policy without the request's context: the TLS-only Deny
+      applies to every request, TLS included, the results prefix's Deny-unless-aws:PrincipalArn to every writer,
+      the worker's role included; a false condition also denies instead of not applying.
   G10 events/models.py: a rule with only a schedule matches every event, and a Lambda target raises
       NotImplementedError, which s3/notifications.py swallows, stopping delivery to the rules after it.
   G11 dynamodb/models/__init__.py transact_write_items applies a transaction's items one by one and undoes a
@@ -28,6 +30,8 @@ configuration deploys. Evidence (paths under site-packages/moto/, moto 5.2.1):
   G12 servicequotas/models.py knows only the vpc service: GetServiceQuota for fargate (L-3032A538 On-Demand,
       L-36FBB829 Spot vCPU) answers NoSuchResource. Served here with the value MOTO_FARGATE_VCPU_QUOTA (default 6,
       a new account's), as an account's quota would be.
+  G13 ec2/models/security_groups.py SecurityGroupRule keeps only the PrefixListId of a prefix-list rule and reads
+      its description from ip_range, which such a rule does not have: the rule's Description is lost (perpetual diff).
 
 Left as they are (sluice does not depend on them): execute_state_machine (a separate backend that cannot see
 state machines Terraform created, and a second StartExecution fails); every S3 EventBridge event carries the same
@@ -198,16 +202,51 @@ def iam_managed_policies():
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # read when an account's IAM backend is made
 
 
-@patch("G9")  # bucket policy: "Bool" is ignored, so Deny-unless-aws:SecureTransport denies TLS requests too
-def s3_secure_transport():
+@patch("G9")  # bucket policy: "Bool" and "Arn*" are ignored, and no request context is given to the conditions
+def s3_policy_conditions():
+    import threading
+    from fnmatch import fnmatchcase
+
     from moto.iam import policy_conditions
     from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
     from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
+    from moto.sts.models import sts_backends
+
+    def values(expected):
+        return expected if isinstance(expected, list) else [expected]
 
     def bool_equals(expected, actual):
-        return str(actual).lower() in [str(e).lower() for e in (expected if isinstance(expected, list) else [expected])]
+        return str(actual).lower() in [str(e).lower() for e in values(expected)]
 
-    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", bool_equals)
+    def arn_like(expected, actual):
+        return any(fnmatchcase(actual, pattern) for pattern in values(expected))
+
+    for name, operation in {
+        "Bool": bool_equals,
+        "ArnEquals": arn_like,  # AWS: ArnEquals and ArnLike behave alike (wildcards allowed in both)
+        "ArnLike": arn_like,
+        "ArnNotEquals": lambda expected, actual: not arn_like(expected, actual),
+        "ArnNotLike": lambda expected, actual: not arn_like(expected, actual),
+    }.items():
+        policy_conditions.CONDITION_OPERATIONS.setdefault(name, operation)
+
+    request = threading.local()  # the threaded server serves one request per thread
+    setup_class = S3Response.setup_class
+
+    def setup_with_caller(self, *args, **kwargs):
+        setup_class(self, *args, **kwargs)
+        request.principal_arn = principal_arn(self)
+
+    def principal_arn(response):
+        """aws:PrincipalArn: a role session's role, an IAM user, or (moto's default credentials) the account root."""
+        account = response.current_account
+        backend = sts_backends[account]["aws"]
+        role = backend.get_assumed_role_from_access_key(response.get_access_key())
+        if role:
+            return role.role_arn
+        _, arn, _ = backend.get_caller_identity(response.get_access_key(), response.region)
+        return arn if ":user/" in arn and not arn.endswith(":user/moto") else f"arn:aws:iam::{account}:root"
     statement_permitted = IAMPolicyStatement.is_action_permitted
 
     def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
@@ -219,8 +258,11 @@ def s3_secure_transport():
         if self.policy is None:
             return PermissionResult.NEUTRAL
         context = {"aws:SecureTransport": "true" if TLS else "false"}  # this server speaks only one of them
+        if getattr(request, "principal_arn", None):
+            context["aws:PrincipalArn"] = request.principal_arn
         return IAMPolicy(self.policy.decode()).is_action_permitted(action, resource, None, context)
 
+    S3Response.setup_class = setup_with_caller
     IAMPolicyStatement.is_action_permitted = is_action_permitted
     FakeBucket.get_permission = get_permission
 
@@ -293,6 +335,22 @@ def servicequotas_fargate():
         return get_service_quota(self, service_code, quota_code)
 
     ServiceQuotasBackend.get_service_quota = with_fargate
+
+
+@patch("G13")  # EC2 security group rule to a prefix list: its Description is dropped
+def ec2_prefix_list_rule_description():
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    init = SecurityGroupRule.__init__
+    description = SecurityGroupRule.description.fget
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        prefix_list = kwargs.get("prefix_list_id", args[7] if len(args) > 7 else None)
+        self.prefix_list_description = (prefix_list or {}).get("Description")
+
+    SecurityGroupRule.__init__ = __init__
+    SecurityGroupRule.description = property(lambda self: description(self) or self.prefix_list_description)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ afterAll(async () => {
 
 const quiet = () => undefined;
 const dispatch = () => runDispatcher({ sqs, sfn, ddb, clock: systemClock, settings: dispatcher, log: quiet });
+/** A janitor run after the stop grace: an ended execution's tasks have stopped, so its leases can go back. */
+const afterStopGrace = { ...systemClock, now: () => systemClock.now() + janitor.stopGraceMs + 1000 };
 
 async function visible(queueUrl: string): Promise<number> {
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
@@ -175,10 +177,12 @@ test('poison goes to the DLQ with its reason; a redelivered upload starts nothin
 test('an aborted execution: the janitor gives its leases back and puts its unfinished jobs back on the queue', async () => {
   const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
   await sfn.send(new StopExecutionCommand({ executionArn: executions[0].executionArn, cause: 'verify: the execution dies' }));
-  const summary = await runJanitor(
-    { sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet },
-    { detail: { executionArn: executions[0].executionArn, status: 'ABORTED' } },
-  );
+  const ended = { detail: { executionArn: executions[0].executionArn, status: 'ABORTED' } };
+  // Right after the abort its tasks may still be stopping (ECS stops them after the execution ends): leases held.
+  const early = await runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: janitor, log: quiet }, ended);
+  expect(early).toMatchObject({ settled: 0, released: 0, requeued: 0, stillRunning: 3 });
+  expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBeGreaterThan(0);
+  const summary = await runJanitor({ sfn, sqs, lambda, ddb, clock: afterStopGrace, settings: janitor, log: quiet }, ended);
   expect(summary).toMatchObject({ settled: 1, released: 3, sweptLeases: 0, requeued: 3, failed: 0, stillRunning: 0, drift: 0 });
   expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(0);
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toBeUndefined();
@@ -264,7 +268,7 @@ describe('the sluice command against the applied stage', () => {
   async function endRunningExecutions(maxExecutionAttempts = janitor.maxExecutionAttempts) {
     const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn, statusFilter: 'RUNNING' }));
     for (const e of executions) await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn, cause: 'verify: the execution dies' }));
-    return runJanitor({ sfn, sqs, lambda, ddb, clock: systemClock, settings: { ...janitor, maxExecutionAttempts }, log: quiet });
+    return runJanitor({ sfn, sqs, lambda, ddb, clock: afterStopGrace, settings: { ...janitor, maxExecutionAttempts }, log: quiet });
   }
 
   test('failures: jobs the janitor failed, from the failed-by-day index, grouped by error with their cause', async () => {
@@ -274,13 +278,14 @@ describe('the sluice command against the applied stage', () => {
     // Their execution dies, and with one attempt allowed the janitor fails them: the real writers of a failed row.
     const summary = await endRunningExecutions(1);
     expect(summary.jobsFailed).toBeGreaterThanOrEqual(failureKeys.length);
-    const since = Date.now() - 3_600_000;
-    const failed = await queryFailedJobs(cliClients(), stageConfigOf(), since, Date.now());
+    // Read as of the janitor's clock, which wrote the failures (after the stop grace).
+    const since = afterStopGrace.now() - 3_600_000;
+    const failed = await queryFailedJobs(cliClients(), stageConfigOf(), since, afterStopGrace.now());
     failedIds = failed.filter((j) => failureKeys.includes(j.objectKey)).map((j) => j.jobId);
     expect(failedIds).toHaveLength(failureKeys.length);
     expect(failed).toHaveLength(summary.jobsFailed);
 
-    const report = await readFailures(cliClients(), stageConfigOf(), { since, examples: 5 }, Date.now());
+    const report = await readFailures(cliClients(), stageConfigOf(), { since, examples: 5 }, afterStopGrace.now());
     expect(report.failedJobs).toBe(summary.jobsFailed);
     expect(report.groups).toEqual([
       {
@@ -289,10 +294,10 @@ describe('the sluice command against the applied stage', () => {
         examples: expect.arrayContaining(failedIds.map((jobId) => expect.objectContaining({ jobId, cause: expect.stringContaining('ended ABORTED') }))),
       },
     ]);
-    expect((await readFailures(cliClients(), stageConfigOf(), { since, error: 'States.TaskFailed', examples: 5 }, Date.now())).failedJobs).toBe(0);
-    expect((await readStatus(cliClients(), stageConfigOf(), Date.now())).failedLastHour).toBe(summary.jobsFailed);
+    expect((await readFailures(cliClients(), stageConfigOf(), { since, error: 'States.TaskFailed', examples: 5 }, afterStopGrace.now())).failedJobs).toBe(0);
+    expect((await readStatus(cliClients(), stageConfigOf(), afterStopGrace.now())).failedLastHour).toBe(summary.jobsFailed);
     // Failed before the window: not listed.
-    expect(await queryFailedJobs(cliClients(), stageConfigOf(), Date.now() + 1000, Date.now() + 1000)).toEqual([]);
+    expect(await queryFailedJobs(cliClients(), stageConfigOf(), afterStopGrace.now() + 1000, afterStopGrace.now() + 1000)).toEqual([]);
     example(`$ npx sluice failures --stage ${stage.stage} --since 1h`, formatFailures(report));
   });
 
