@@ -268,7 +268,8 @@ async function main(): Promise<void> {
     throw new Error(`bad arguments\n${USAGE}`);
 
   const started = Date.now();
-  const deadline = started + seconds * 1000;
+  // A finite number: the deadline goes to the worker processes as JSON, which has no Infinity.
+  const deadline = Number.isFinite(seconds) ? started + seconds * 1000 : Number.MAX_SAFE_INTEGER;
   const found: Counterexample[] = [];
   const ciDefault = values.seconds === undefined && !values.seeds && !values.exhaustive;
   let schedules = 0;
@@ -282,7 +283,7 @@ async function main(): Promise<void> {
     const from = Date.now();
     const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
     const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'] });
-    report(`random (seeds ${first}–${ciDefault ? upTo : 'on'})`, tally, (Date.now() - from) / 1000);
+    report(`random (seeds ${first}–${upTo === Number.MAX_SAFE_INTEGER ? 'on' : upTo})`, tally, (Date.now() - from) / 1000);
     found.push(...tally.violations);
     schedules += tally.schedules;
   }
