@@ -5,6 +5,7 @@
  *   npx sluice failures --stage prod [--since 24h] [--error NAME] [--json]
  *   npx sluice redrive --stage prod [--failed [--since 24h] [--error NAME]] [--job ID…] [--dlq] [--dry-run]
  *   npx sluice pause | resume | resize --vcpu N [--rate R] [--burst B] | drain [--timeout 30m] --stage prod
+ *   npx sluice smoke --stage prod [--timeout 15m] [--interval 10s] [--json]
  * Resource names and the Region come from the stage's configuration; credentials and profile from the standard AWS chain.
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -14,6 +15,7 @@ import { findJobs, formatFound, parseTarget } from './find';
 import { parseDuration, parseNumber } from './options';
 import { drain, formatChange, formatDrain, pause, resize, resume, type PoolChange } from './pool';
 import { progressBar } from './progress';
+import { formatSmoke, smoke } from './smoke';
 import { checkRequest, formatRedrive, redrive } from './redrive';
 import { CliError, checkAccount, EXIT, stageClients, stageConfig, stageNames } from './stage';
 import { formatStatus, readStatus } from './status';
@@ -189,6 +191,26 @@ function addDrain(cli: Command, print: Print): void {
     });
 }
 
+/** `smoke`: one canary object through the stage, end to end; exit 0 passed, 1 failed, 4 timed out. */
+function addSmoke(cli: Command, print: Print): void {
+  cli
+    .command('smoke')
+    .description('upload a canary under the input prefix, follow it to its result, check the lease came back, print each hop')
+    .addOption(stageOption())
+    .addOption(jsonOption())
+    .option('--timeout <duration>', 'how long to wait for the job to end', '15m')
+    .option('--interval <duration>', 'how often to look', '10s')
+    .action(async (options: Common & { timeout: string; interval: string }) => {
+      const timeoutMs = parseDuration('--timeout', options.timeout);
+      const intervalMs = parseDuration('--interval', options.interval);
+      const { config, clients } = await connect(options.stage);
+      const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)) };
+      const report = await smoke(clients, config, { timeoutMs, intervalMs, ...clock }, (text) => process.stderr.write(`${text}\n`));
+      print(options.json ? JSON.stringify(report, null, 2) : formatSmoke(report));
+      if (report.exitCode !== 0) throw new CliError(`smoke ${report.outcome}`, report.exitCode);
+    });
+}
+
 /**
  * Text as a terminal shows it, with what an uploader controls made inert: object keys, causes and dead letters are
  * printed, and a key may hold escape sequences that rewrite the screen or hide a link. Control characters (but line
@@ -201,7 +223,7 @@ export function printable(text: string): string {
 
 function program(print: Print = (t) => console.log(t)): Command {
   const cli = new Command('sluice').description('Operate a sluice stage').exitOverride().showHelpAfterError();
-  for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain]) add(cli, (text) => print(printable(text)));
+  for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain, addSmoke]) add(cli, (text) => print(printable(text)));
   return cli;
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { githubOidcProviderArn, type GithubRepository } from '../modules/ci-roles';
 import { partitionOf } from '../modules/iam';
+import { stageBucketName } from '../modules/names';
 import type { EnvironmentConfig } from './schema';
 import { describeIssue } from './validate';
 
@@ -84,6 +85,8 @@ interface BootstrapStage {
   readonly namePrefix: string;
   /** The stage's worker image repository (its name need not start with the prefix). */
   readonly imageRepository: string;
+  /** What `sluice smoke` touches in the stage: its bucket and prefixes (the canary's folder is `SMOKE_FOLDER`). */
+  readonly smoke: { readonly bucket: string; readonly inputPrefix: string; readonly resultsPrefix: string };
   /** Whether pull requests may plan it (github.pullRequestPlans). */
   readonly pullRequestPlans: boolean;
 }
@@ -180,6 +183,7 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
         stateKey: s.backend.key,
         namePrefix: s.namePrefix,
         imageRepository: s.image.repository,
+        smoke: { bucket: stageBucketName(s), inputPrefix: s.bucket.inputPrefix, resultsPrefix: s.bucket.resultsPrefix },
         pullRequestPlans: github.pullRequestPlans.includes(s.stage),
       })),
     });

@@ -66,6 +66,10 @@ export interface LedgerRow {
   readonly cause?: string;
   readonly lastError?: string;
   readonly updatedAt?: string;
+  /** When its latest round was admitted (its execution named above). */
+  readonly startedAt?: string;
+  /** The task that succeeded (the state machine records it with the result). */
+  readonly taskArn?: string;
   readonly finishedAt?: string;
   /** A redrive's mark: the failure it redrove (finishedAt then) and when its message was sent. */
   readonly redriveOf?: string;

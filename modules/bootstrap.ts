@@ -21,9 +21,12 @@ import {
   policyArn,
   pullRequestPlanSubject,
   roleArn,
+  smokeRoleName,
   stateLockKey,
   workloadBoundaryName,
 } from './ci-roles';
+import { intakeDeadLetterQueueName, SMOKE_FOLDER, stateMachineName, stateTableName } from './names';
+import { leadingKeys, STATE_ITEMS } from './state-table';
 import { githubActionsTrustPolicy, policyJson, type PolicyStatement } from './iam';
 import { requiredTerraformVersion } from './toolchain';
 
@@ -54,6 +57,7 @@ export class BootstrapStack extends TerraformStack {
     this.oidcProviderArn = this.githubOidcProvider(account);
     for (const stage of account.stages) {
       this.planRole(config.github, account, stage);
+      this.smokeRole(config.github, account, stage);
       this.workloadBoundary(account, stage);
       this.deployRole(config.github, account, stage);
     }
@@ -137,6 +141,52 @@ export class BootstrapStack extends TerraformStack {
     });
   }
 
+  /**
+   * Smoke: the rollout's check after each apply, from main's `apply-stage.yml` (no environment, as its plan): puts a
+   * canary in the stage's smoke folder and reads what `sluice smoke` follows — the job's ledger row, the result, the
+   * intake DLQ's depth, the execution's history. Nothing else: it runs the project's CLI, so it holds no more.
+   */
+  private smokeRole(github: BootstrapConfig['github'], account: BootstrapAccount, { stage, namePrefix, smoke }: BootstrapStageOf): void {
+    const { partition, accountId } = account;
+    const arn = (service: string, resource: string) => `arn:${partition}:${service}:*:${accountId}:${resource}`;
+    const role = new IamRole(this, `${stage}-smoke-role`, {
+      name: smokeRoleName(stage),
+      description: `sluice ${stage}: the rollout's smoke test (sluice smoke) after an apply`,
+      assumeRolePolicy: githubActionsTrustPolicy(this.oidcProviderArn, GITHUB_OIDC_HOST, GITHUB_OIDC_AUDIENCE, [
+        mainBranchSubject(github, WORKFLOW_FILES.applyStage),
+      ]),
+      maxSessionDuration: 3600,
+    });
+    const objects = `arn:${partition}:s3:::${smoke.bucket}`;
+    new IamRolePolicy(this, `${stage}-smoke-policy`, {
+      name: 'canary-in-record-out',
+      role: role.id,
+      policy: policyJson(
+        { Sid: 'PutTheCanary', Effect: 'Allow', Action: 's3:PutObject', Resource: `${objects}/${smoke.inputPrefix}${SMOKE_FOLDER}*` },
+        { Sid: 'ReadItsResult', Effect: 'Allow', Action: 's3:GetObject', Resource: `${objects}/${smoke.resultsPrefix}${smoke.inputPrefix}${SMOKE_FOLDER}*` },
+        {
+          Sid: 'ReadItsJob',
+          Effect: 'Allow',
+          Action: 'dynamodb:BatchGetItem',
+          Resource: arn('dynamodb', `table/${stateTableName(namePrefix)}`),
+          Condition: leadingKeys([STATE_ITEMS.jobs]),
+        },
+        {
+          Sid: 'CountDeadLetters',
+          Effect: 'Allow',
+          Action: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
+          Resource: arn('sqs', intakeDeadLetterQueueName(namePrefix)),
+        },
+        {
+          Sid: 'ReadItsExecution',
+          Effect: 'Allow',
+          Action: 'states:GetExecutionHistory',
+          Resource: arn('states', `execution:${stateMachineName(namePrefix)}:*`),
+        },
+      ),
+    });
+  }
+
   /** The boundary every role the stage creates must carry (the deploy role may create roles only with it). */
   private workloadBoundary(account: BootstrapAccount, { stage, namePrefix, imageRepository }: BootstrapStageOf): void {
     new IamPolicy(this, `${stage}-workload-boundary`, {
@@ -189,7 +239,11 @@ export class BootstrapStack extends TerraformStack {
       value: Object.fromEntries(
         account.stages.map((s) => [
           s.stage,
-          { plan: roleArn(accountId, region, planRoleName(s.stage)), deploy: roleArn(accountId, region, deployRoleName(s.stage)) },
+          {
+            plan: roleArn(accountId, region, planRoleName(s.stage)),
+            deploy: roleArn(accountId, region, deployRoleName(s.stage)),
+            smoke: roleArn(accountId, region, smokeRoleName(s.stage)),
+          },
         ]),
       ),
     });
@@ -212,7 +266,9 @@ function deployBoundaryInputs(account: BootstrapAccount, stage: string, namePref
   return {
     ...stateBucketArns(account),
     otherStateKeys: account.stages.filter((s) => s.stage !== stage).map((s) => s.stateKey),
-    protectedRoleArns: account.stages.flatMap((s) => [roleArn(accountId, region, planRoleName(s.stage)), roleArn(accountId, region, deployRoleName(s.stage))]),
+    protectedRoleArns: account.stages.flatMap((s) =>
+      [planRoleName(s.stage), deployRoleName(s.stage), smokeRoleName(s.stage)].map((name) => roleArn(accountId, region, name)),
+    ),
     boundaryArns: account.stages.flatMap((s) => [
       `arn:${partition}:iam::${accountId}:policy/${deployRoleName(s.stage)}-boundary`,
       policyArn(accountId, region, workloadBoundaryName(s.stage)),

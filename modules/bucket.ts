@@ -1,12 +1,16 @@
 import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
 import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
 import { Construct } from 'constructs';
+import { SMOKE_FOLDER } from './names';
 import { PrivateBucket } from './private-bucket';
+
+const SMOKE_RETENTION_DAYS = 7;
 
 interface BucketProps {
   readonly bucketName: string;
   /** `terraform destroy` deletes every object version first (force_destroy); otherwise S3 refuses a non-empty bucket. */
   readonly allowDestroy: boolean;
+  readonly inputPrefix: string;
   readonly resultsPrefix: string;
   /** The only principals that may write results: the worker tasks' role (and the account root, to break glass). */
   readonly resultWriterArns: readonly string[];
@@ -49,6 +53,19 @@ export class Bucket extends Construct {
           status: 'Enabled',
           filter: [{ prefix: props.resultsPrefix }],
           expiration: [{ days: props.resultsRetentionDays }],
+        },
+        // `sluice smoke`'s canaries and their results: a week is enough to look at a failed one.
+        {
+          id: 'expire-smoke-canaries',
+          status: 'Enabled',
+          filter: [{ prefix: `${props.inputPrefix}${SMOKE_FOLDER}` }],
+          expiration: [{ days: SMOKE_RETENTION_DAYS }],
+        },
+        {
+          id: 'expire-smoke-results',
+          status: 'Enabled',
+          filter: [{ prefix: `${props.resultsPrefix}${props.inputPrefix}${SMOKE_FOLDER}` }],
+          expiration: [{ days: SMOKE_RETENTION_DAYS }],
         },
         {
           id: 'expire-noncurrent-versions',

@@ -19,6 +19,11 @@ export function deployRoleName(stage: string): string {
   return `${stackName(stage)}-deploy`;
 }
 
+/** The rollout's smoke test after an apply (`sluice smoke`): a canary in, its job's record and result out. */
+export function smokeRoleName(stage: string): string {
+  return `${stackName(stage)}-smoke`;
+}
+
 export function roleArn(accountId: string, region: string, roleName: string): string {
   return `arn:${partitionOf(region)}:iam::${accountId}:role/${roleName}`;
 }

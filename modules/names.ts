@@ -68,3 +68,9 @@ export function taskRoleName(namePrefix: string): string {
 export function taskRoleArnOf(config: Place): string {
   return `arn:${partitionOf(config.account.region)}:iam::${config.account.id}:role/${taskRoleName(config.namePrefix)}`;
 }
+
+/**
+ * The folder under the input prefix that `sluice smoke` uploads its canaries to: an ordinary input to the pipeline,
+ * and a lifecycle rule of the stage's bucket expires the canaries and their results.
+ */
+export const SMOKE_FOLDER = '_sluice-smoke/';

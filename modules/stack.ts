@@ -105,6 +105,7 @@ export class PipelineStack extends TerraformStack {
     return new Bucket(this, 'bucket', {
       bucketName: stageBucketName(config),
       allowDestroy: config.allowDestroy,
+      inputPrefix: config.bucket.inputPrefix,
       resultsPrefix: config.bucket.resultsPrefix,
       resultWriterArns: [taskRoleArnOf(config), `arn:${partitionOf(config.account.region)}:iam::${config.account.id}:root`],
       resultsRetentionDays: config.bucket.resultsRetentionDays,

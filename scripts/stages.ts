@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { loadBootstrap } from '../environments/bootstrap';
-import { deployRoleName, planRoleName, roleArn } from '../modules/ci-roles';
+import { deployRoleName, planRoleName, roleArn, smokeRoleName } from '../modules/ci-roles';
 import { stackName } from '../modules/names';
 
 /**
@@ -19,6 +19,7 @@ interface StageInfo {
   readonly stackDir: string;
   readonly planRoleArn: string;
   readonly deployRoleArn: string;
+  readonly smokeRoleArn: string;
   /** Whether pull requests plan it (their plan role trusts them); the others are planned on main only. */
   readonly pullRequestPlans: boolean;
 }
@@ -37,6 +38,7 @@ export function stageInfo(
     stackDir: join(outdir, 'stacks', stackName(config.stage)),
     planRoleArn: roleArn(id, region, planRoleName(config.stage)),
     deployRoleArn: roleArn(id, region, deployRoleName(config.stage)),
+    smokeRoleArn: roleArn(id, region, smokeRoleName(config.stage)),
     pullRequestPlans: pullRequestPlans.includes(config.stage),
   };
 }

@@ -57,6 +57,7 @@ describe('bootstrap configuration', () => {
         stateKey: 'sluice/dev.tfstate',
         namePrefix: 'sluice-dev',
         imageRepository: 'sluice-dev-worker',
+        smoke: { bucket: 'sluice-dev-111111111111-eu-west-1', inputPrefix: 'incoming/', resultsPrefix: 'results/' },
         pullRequestPlans: true,
       },
     ]);
@@ -493,6 +494,7 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
       ['iam:PassRole', role('OrganizationAccountAccessRole'), 'ExplicitlyDenied'],
       ['iam:PutRolePolicy', role('sluice-dev-deploy'), 'ExplicitlyDenied'],
       ['iam:PassRole', role('sluice-dev-deploy'), 'ExplicitlyDenied'],
+      ['iam:PutRolePolicy', role('sluice-dev-smoke'), 'ExplicitlyDenied'],
       // Another workload's code and data stay out of an apply's reach.
       ['lambda:UpdateFunctionCode', `arn:aws:lambda:eu-west-1:${dev.accountId}:function:other-workload`, 'ExplicitlyDenied'],
       ['lambda:InvokeFunction', `arn:aws:lambda:eu-west-1:${dev.accountId}:function:other-workload`, 'ExplicitlyDenied'],
@@ -534,6 +536,7 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
             stateKey: 'sluice/qa.tfstate',
             namePrefix: 'sluice-qa',
             imageRepository: 'sluice-qa-worker',
+            smoke: { bucket: 'sluice-qa-bucket', inputPrefix: 'incoming/', resultsPrefix: 'results/' },
             pullRequestPlans: true,
           },
         ],
@@ -548,6 +551,47 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
       expect(await asQa('iam:PutRolePolicy', role('sluice-dev-deploy'))).toBe('ExplicitlyDenied');
       expect(await asQa('iam:PutRolePolicy', role('sluice-dev-task'))).toBe('ExplicitlyDenied');
       expect(await asQa('iam:PutRolePolicy', role('sluice-qa-task'))).toBe('Allowed');
+    });
+  });
+
+  describe("smoke role: a canary in, its job's record out, nothing else", () => {
+    const smokePolicy = policyOf('aws_iam_role_policy', 'dev-smoke-policy', 'policy');
+    const stageBucket = `arn:aws:s3:::sluice-dev-${dev.accountId}-eu-west-1`;
+    const arn = (service: string, rest: string) => `arn:aws:${service}:eu-west-1:${dev.accountId}:${rest}`;
+    const asSmoke = (action: string, res: string, context?: Record<string, string | string[]>) =>
+      decide(smokePolicy, { action, resource: res, accountId: dev.accountId, context });
+
+    test('trusted by main’s apply-stage.yml only (the job after the apply)', () => {
+      const trust = policyOf('aws_iam_role', 'dev-smoke-role', 'assume_role_policy');
+      const sub = (context: string, workflow: string, ref: string) =>
+        `repo:example-org/sluice:${context}:job_workflow_ref:example-org/sluice/.github/workflows/${workflow}@${ref}`;
+      const claims = (subject: string) => ({
+        'token.actions.githubusercontent.com:sub': subject,
+        'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com',
+      });
+      expect(assumeRoleWithWebIdentity(trust, providerArn, claims(sub('ref:refs/heads/main', 'apply-stage.yml', 'refs/heads/main')))).toBe('Allowed');
+      expect(assumeRoleWithWebIdentity(trust, providerArn, claims(sub('pull_request', 'pull-request.yml', 'refs/pull/1/merge')))).toBe('ImplicitlyDenied');
+      expect(assumeRoleWithWebIdentity(trust, providerArn, claims(sub('ref:refs/heads/feature', 'apply-stage.yml', 'refs/heads/feature')))).toBe(
+        'ImplicitlyDenied',
+      );
+    });
+
+    test.each([
+      ['s3:PutObject', `${stageBucket}/incoming/_sluice-smoke/2026-12-07.jsonl`, undefined, 'Allowed'],
+      ['s3:PutObject', `${stageBucket}/incoming/someone.csv`, undefined, 'ImplicitlyDenied'],
+      ['s3:PutObject', `${stageBucket}/results/incoming/_sluice-smoke/x.jsonl.json`, undefined, 'ImplicitlyDenied'],
+      ['s3:GetObject', `${stageBucket}/results/incoming/_sluice-smoke/x.jsonl.json`, undefined, 'Allowed'],
+      ['s3:GetObject', `${stageBucket}/results/incoming/someone.csv.json`, undefined, 'ImplicitlyDenied'],
+      ['s3:GetObject', `${stageBucket}/incoming/someone.csv`, undefined, 'ImplicitlyDenied'],
+      ['dynamodb:BatchGetItem', arn('dynamodb', 'table/sluice-dev-state'), { 'dynamodb:LeadingKeys': ['JOB#abc'] }, 'Allowed'],
+      ['dynamodb:BatchGetItem', arn('dynamodb', 'table/sluice-dev-state'), { 'dynamodb:LeadingKeys': ['POOL'] }, 'ImplicitlyDenied'],
+      ['dynamodb:UpdateItem', arn('dynamodb', 'table/sluice-dev-state'), { 'dynamodb:LeadingKeys': ['JOB#abc'] }, 'ImplicitlyDenied'],
+      ['sqs:GetQueueAttributes', arn('sqs', 'sluice-dev-intake-dlq'), undefined, 'Allowed'],
+      ['sqs:ReceiveMessage', arn('sqs', 'sluice-dev-intake-dlq'), undefined, 'ImplicitlyDenied'],
+      ['states:GetExecutionHistory', arn('states', 'execution:sluice-dev-jobs:batch-1'), undefined, 'Allowed'],
+      ['states:StartExecution', arn('states', 'stateMachine:sluice-dev-jobs'), undefined, 'ImplicitlyDenied'],
+    ])('%s on %s (%j): %s', async (action, res, context, expected) => {
+      expect(await asSmoke(action, res, context)).toBe(expected);
     });
   });
 

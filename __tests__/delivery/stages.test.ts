@@ -20,6 +20,7 @@ describe('npm run stages -- --json (what the workflows assume)', () => {
     const arnOf = (name: unknown) => `arn:aws:iam::${account.accountId}:role/${String(name)}`;
     expect(arnOf(roles[`${stage}-plan-role`].name)).toBe(info.planRoleArn);
     expect(arnOf(roles[`${stage}-deploy-role`].name)).toBe(info.deployRoleArn);
+    expect(arnOf(roles[`${stage}-smoke-role`].name)).toBe(info.smokeRoleArn);
     // The pull-request workflow plans exactly the stages whose plan role trusts pull requests.
     expect(String(roles[`${stage}-plan-role`].assume_role_policy).includes(':pull_request:')).toBe(info.pullRequestPlans);
     expect(info.pullRequestPlans).toBe(stage !== 'prod');

@@ -25,19 +25,25 @@ describe('supply chain and credentials (security review H3, M3)', () => {
     }
   });
 
-  test('no job that holds an AWS credential runs npm, node or the project’s code: terraform on a synthesized artifact only', () => {
+  test('no job that holds an AWS credential installs packages or checks out code: terraform, or the bundled CLI, on artifacts', () => {
     const withCredentials = allJobs.filter(({ job }) => (job.steps ?? []).some((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@')));
     expect(withCredentials.map(({ file, name }) => `${file}:${name}`).sort()).toEqual([
       'apply-stage.yml:apply',
       'apply-stage.yml:plan',
+      'apply-stage.yml:smoke',
       'drift.yml:drift',
       'pull-request.yml:plan',
     ]);
     for (const { file, name, job } of withCredentials) {
+      // The smoke test runs the sluice CLI, bundled in a job without credentials, with node alone.
+      const runsTheBundle = `${file}:${name}` === 'apply-stage.yml:smoke';
       for (const step of job.steps!) {
         const where = `${file}:${name}: ${step.name ?? step.uses ?? step.run}`;
-        expect({ where, run: /\b(npm|npx|tsx|node|yarn|pnpm)\b/.test(step.run ?? '') }).toEqual({ where, run: false });
-        expect({ where, uses: /^actions\/(checkout|setup-node)@/.test(step.uses ?? '') }).toEqual({ where, uses: false });
+        const run = step.run ?? '';
+        expect({ where, installs: /\b(npm|npx|tsx|yarn|pnpm)\b/.test(run) }).toEqual({ where, installs: false });
+        expect({ where, node: /\bnode\b/.test(run) && !(runsTheBundle && /^node cli\/sluice\.cjs /.test(run)) }).toEqual({ where, node: false });
+        expect({ where, checkout: /^actions\/checkout@/.test(step.uses ?? '') }).toEqual({ where, checkout: false });
+        if (step.uses?.startsWith('actions/setup-node@')) expect({ where, allowed: runsTheBundle && !step.with?.cache }).toEqual({ where, allowed: true });
       }
     }
   });
@@ -81,6 +87,16 @@ test('the files that decide who may deliver, and how, need a code owner’s revi
 describe('rollout order', () => {
   test('one rollout at a time, never cancelled half-way', () => {
     expect(workflow('rollout.yml').concurrency).toEqual({ group: 'sluice-rollout', 'cancel-in-progress': false });
+  });
+
+  test('each stage ends with its smoke test, after an apply or when nothing was to apply; a failed smoke stops the rollout there', () => {
+    const { jobs } = workflow('apply-stage.yml');
+    expect(jobs.smoke.needs).toEqual(['synth', 'apply']);
+    expect(jobs.smoke.if).toContain("needs.apply.result == 'success' || needs.apply.result == 'skipped'");
+    expect(jobs.smoke.environment).toBeUndefined();
+    expect(jobs.smoke.steps!.find((s) => s.name === 'sluice smoke')!.run).toMatch(/^node cli\/sluice\.cjs smoke --stage "\$STAGE"/);
+    const rollout = workflow('rollout.yml').jobs;
+    expect([rollout.stg.needs, rollout.prod.needs]).toEqual(['dev', 'stg']);
   });
 
   test("each stage is planned, its plan shown, then applied in the stage's environment: the reviewers approve a plan that exists", () => {

@@ -1,0 +1,168 @@
+/**
+ * `sluice smoke`: one canary object through the deployed stage, end to end, as a rollout's last word on a stage.
+ * It uploads a small object under the input prefix's reserved `_sluice-smoke/` folder (a lifecycle rule expires it
+ * and its result), follows its job with the reads `sluice find` uses until it ends, then checks what a user would:
+ * the result is there and is this job's, the lease came back, and the intake dead-letter queue grew by nothing. It
+ * prints each hop's time — upload → admission (through EventBridge and the queue) → RunTask → task RUNNING →
+ * result written → lease released — from the ledger, the result and the execution's record of the task.
+ */
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
+import type { EnvironmentConfig } from '../environments';
+import { jobIdOf } from '../functions/jobs';
+import { readLedgerRows, type LedgerRow } from '../functions/ledger';
+import { SMOKE_FOLDER } from '../modules/names';
+import { resultKeyOf } from '../task-image/src/job-config';
+import { RESULT_METADATA } from '../task-image/src/run-job';
+import { EXIT, queueUrl, stageNames, type StageClients } from './stage';
+
+export interface SmokeOptions {
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+export interface SmokeReport {
+  readonly stage: string;
+  readonly object: string;
+  readonly jobId: string;
+  readonly outcome: 'passed' | 'failed' | 'timed-out';
+  /** Seconds per hop; undefined where the stage has not recorded the moment (or the job never got there). */
+  readonly hops: ReadonlyArray<{ readonly hop: string; readonly seconds: number | undefined }>;
+  readonly checks: ReadonlyArray<{ readonly check: string; readonly ok: boolean; readonly detail: string }>;
+  /** The exit code the command ends with: 0 passed, 1 failed, 4 timed out. */
+  readonly exitCode: number;
+}
+
+/** A small object the stage's input filter admits, whose content the default processor reads as valid. */
+export function canaryObject(config: EnvironmentConfig, stamp: string): { key: string; body: string; contentType: string } {
+  const suffix = config.bucket.inputSuffix ?? '.jsonl';
+  const key = `${config.bucket.inputPrefix}${SMOKE_FOLDER}${stamp}${suffix}`;
+  if (suffix.endsWith('.csv')) return { key, body: 'canary,stage\nsluice-smoke,' + config.stage + '\n', contentType: 'text/csv' };
+  if (suffix.endsWith('.json')) return { key, body: `${JSON.stringify({ canary: 'sluice-smoke', stage: config.stage })}\n`, contentType: 'application/json' };
+  return { key, body: `${JSON.stringify({ canary: 'sluice-smoke', stage: config.stage })}\n`, contentType: 'application/x-ndjson' };
+}
+
+async function dlqDepth(clients: StageClients, config: EnvironmentConfig): Promise<number> {
+  const url = await queueUrl(clients, config, stageNames(config).intakeDeadLetterQueue);
+  const { Attributes } = await clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+}
+
+/** The task's moments as the execution recorded them (RunTask's .sync result: the DescribeTasks task). */
+export async function taskMoments(
+  clients: StageClients,
+  executionArn: string,
+  taskArn: string,
+): Promise<{ createdAt?: number; startedAt?: number } | undefined> {
+  let nextToken: string | undefined;
+  do {
+    const page = await clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 1000 }));
+    for (const event of (page.events ?? []) as HistoryEvent[]) {
+      const output = event.taskSucceededEventDetails?.output;
+      if (!output || !output.includes(taskArn)) continue;
+      const task = JSON.parse(output) as { TaskArn?: string; CreatedAt?: number | string; StartedAt?: number | string };
+      if (task.TaskArn !== taskArn) continue;
+      return { createdAt: epochMs(task.CreatedAt), startedAt: epochMs(task.StartedAt) };
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return undefined;
+}
+
+/** ECS timestamps as Step Functions passes them on: epoch milliseconds, or an ISO string. */
+function epochMs(value: number | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = typeof value === 'number' ? value : Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+const seconds = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? (to - from) / 1000 : undefined);
+
+export async function smoke(
+  clients: StageClients,
+  config: EnvironmentConfig,
+  options: SmokeOptions,
+  progress: (text: string) => void = () => {},
+): Promise<SmokeReport> {
+  const names = stageNames(config);
+  const dlqBefore = await dlqDepth(clients, config);
+  const canary = canaryObject(config, `${new Date(options.now()).toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`);
+  const uploadedAt = options.now();
+  const put = await clients.s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: canary.key, Body: canary.body, ContentType: canary.contentType }));
+  if (!put.VersionId) throw new Error(`s3://${names.bucket} returned no version id: sluice's buckets are versioned`);
+  const jobId = jobIdOf(names.bucket, canary.key, put.VersionId, '');
+  const object = `s3://${names.bucket}/${canary.key}`;
+  progress(`uploaded ${object} (job ${jobId})`);
+
+  let row: LedgerRow | undefined;
+  const deadline = uploadedAt + options.timeoutMs;
+  for (;;) {
+    row = (await readLedgerRows(clients.ddb, names.stateTable, [jobId])).get(jobId);
+    if (row?.status === 'succeeded' || row?.status === 'failed') break;
+    if (options.now() >= deadline) break;
+    progress(row ? `job ${row.status}${row.lease ? ` in ${row.lease.execution}` : ''}` : 'waiting for the job to be admitted');
+    await options.sleep(options.intervalMs);
+  }
+  const ended = row?.status === 'succeeded' || row?.status === 'failed';
+  const checks: Array<{ check: string; ok: boolean; detail: string }> = [];
+  checks.push({
+    check: 'the job succeeded',
+    ok: row?.status === 'succeeded',
+    detail: row ? `${row.status}${row.error ? `: ${row.error}` : ''}` : `no ledger row after ${options.timeoutMs / 1000} s`,
+  });
+
+  let resultAt: number | undefined;
+  if (row?.status === 'succeeded') {
+    const resultKey = resultKeyOf(config.bucket.resultsPrefix, canary.key);
+    try {
+      const head = await clients.s3.send(new HeadObjectCommand({ Bucket: names.bucket, Key: resultKey }));
+      const metadata = head.Metadata ?? {};
+      resultAt = head.LastModified?.getTime();
+      const mine = metadata[RESULT_METADATA.jobId] === jobId && metadata[RESULT_METADATA.status] === 'succeeded';
+      checks.push({ check: 'its result is there, and is this job’s', ok: mine, detail: `s3://${names.bucket}/${resultKey} ${JSON.stringify(metadata)}` });
+    } catch (error) {
+      checks.push({ check: 'its result is there, and is this job’s', ok: false, detail: `s3://${names.bucket}/${resultKey}: ${(error as Error).name}` });
+    }
+  }
+  if (ended)
+    checks.push({ check: 'its lease came back', ok: row!.lease === undefined, detail: row!.lease ? `still held by ${row!.lease.execution}` : 'no lease held' });
+  const dlqAfter = await dlqDepth(clients, config);
+  checks.push({ check: 'the intake dead-letter queue did not grow', ok: dlqAfter <= dlqBefore, detail: `${dlqBefore} → ${dlqAfter} message(s)` });
+
+  const admittedAt = row?.startedAt ? Date.parse(row.startedAt) : undefined;
+  const releasedAt = row?.finishedAt ? Date.parse(row.finishedAt) : undefined;
+  const task = row?.executionArn && row.taskArn ? await taskMoments(clients, row.executionArn, row.taskArn) : undefined;
+  const hops = [
+    { hop: 'upload → admitted (EventBridge, the queue, the dispatcher)', seconds: seconds(uploadedAt, admittedAt) },
+    { hop: 'admitted → RunTask accepted', seconds: seconds(admittedAt, task?.createdAt) },
+    { hop: 'RunTask → task RUNNING (Fargate provisioning, image pull)', seconds: seconds(task?.createdAt, task?.startedAt) },
+    { hop: 'RUNNING → result written', seconds: seconds(task?.startedAt, resultAt) },
+    { hop: 'result → lease released', seconds: seconds(resultAt, releasedAt) },
+    { hop: 'upload → lease released (in all)', seconds: seconds(uploadedAt, releasedAt) },
+  ];
+  const outcome = !ended ? 'timed-out' : checks.every((c) => c.ok) ? 'passed' : 'failed';
+  return {
+    stage: config.stage,
+    object,
+    jobId,
+    outcome,
+    hops,
+    checks,
+    exitCode: outcome === 'passed' ? 0 : outcome === 'timed-out' ? EXIT.timedOut : EXIT.failed,
+  };
+}
+
+export function formatSmoke(report: SmokeReport): string {
+  const lines = [`smoke ${report.stage}: ${report.outcome}  (${report.object}, job ${report.jobId})`, ''];
+  for (const c of report.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}: ${c.detail}`);
+  lines.push('');
+  const width = Math.max(...report.hops.map((h) => h.hop.length));
+  for (const h of report.hops) lines.push(`  ${h.hop.padEnd(width)}  ${h.seconds === undefined ? '—' : `${h.seconds.toFixed(1)} s`}`);
+  return lines.join('\n');
+}
