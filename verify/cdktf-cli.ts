@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, stripVTControlCharacters } from 'node:util';
 import { loadEnvironments } from '../environments';
 import { stackName } from '../modules/names';
 import type { TerraformJson } from '../scripts/synth-output';
@@ -37,7 +37,7 @@ function cdktf(args: string[], env: NodeJS.ProcessEnv, logFile: string): CliRun 
   const started = Date.now();
   const result = spawnSync(CDKTF, args, { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   // The CLI colours terraform's output whatever the terminal: the checks read the text.
-  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+  const output = stripVTControlCharacters(`${result.stdout ?? ''}${result.stderr ?? ''}`);
   writeFileSync(logFile, output);
   return { code: result.status ?? 1, output, seconds: (Date.now() - started) / 1000 };
 }
