@@ -30,6 +30,8 @@ export interface SmokeReport {
   readonly object: string;
   readonly jobId: string;
   readonly outcome: 'passed' | 'failed' | 'timed-out';
+  /** The task that ran the canary, and the image it ran by digest (what a promotion to the next stage checks). */
+  readonly worker?: { readonly taskArn: string; readonly image?: string; readonly imageDigest?: string };
   /** Seconds per hop; undefined where the stage has not recorded the moment (or the job never got there). */
   readonly hops: ReadonlyArray<{ readonly hop: string; readonly seconds: number | undefined }>;
   readonly checks: ReadonlyArray<{ readonly check: string; readonly ok: boolean; readonly detail: string }>;
@@ -54,21 +56,30 @@ async function dlqDepth(clients: StageClients, config: EnvironmentConfig): Promi
   return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
-/** The task's moments as the execution recorded them (RunTask's .sync result: the DescribeTasks task). */
-export async function taskMoments(
-  clients: StageClients,
-  executionArn: string,
-  taskArn: string,
-): Promise<{ createdAt?: number; startedAt?: number } | undefined> {
+interface TaskRecord {
+  readonly createdAt?: number;
+  readonly startedAt?: number;
+  readonly image?: string;
+  readonly imageDigest?: string;
+}
+
+/** The task as the execution recorded it (RunTask's .sync result: the DescribeTasks task): moments and image. */
+export async function taskRecord(clients: StageClients, executionArn: string, taskArn: string): Promise<TaskRecord | undefined> {
   let nextToken: string | undefined;
   do {
     const page = await clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 1000 }));
     for (const event of (page.events ?? []) as HistoryEvent[]) {
       const output = event.taskSucceededEventDetails?.output;
       if (!output || !output.includes(taskArn)) continue;
-      const task = JSON.parse(output) as { TaskArn?: string; CreatedAt?: number | string; StartedAt?: number | string };
+      const task = JSON.parse(output) as {
+        TaskArn?: string;
+        CreatedAt?: number | string;
+        StartedAt?: number | string;
+        Containers?: Array<{ Image?: string; ImageDigest?: string }>;
+      };
       if (task.TaskArn !== taskArn) continue;
-      return { createdAt: epochMs(task.CreatedAt), startedAt: epochMs(task.StartedAt) };
+      const container = task.Containers?.find((c) => c.ImageDigest) ?? task.Containers?.[0]; // the task has one
+      return { createdAt: epochMs(task.CreatedAt), startedAt: epochMs(task.StartedAt), image: container?.Image, imageDigest: container?.ImageDigest };
     }
     nextToken = page.nextToken;
   } while (nextToken);
@@ -137,7 +148,7 @@ export async function smoke(
 
   const admittedAt = row?.startedAt ? Date.parse(row.startedAt) : undefined;
   const releasedAt = row?.finishedAt ? Date.parse(row.finishedAt) : undefined;
-  const task = row?.executionArn && row.taskArn ? await taskMoments(clients, row.executionArn, row.taskArn) : undefined;
+  const task = row?.executionArn && row.taskArn ? await taskRecord(clients, row.executionArn, row.taskArn) : undefined;
   const hops = [
     { hop: 'upload → admitted (EventBridge, the queue, the dispatcher)', seconds: seconds(uploadedAt, admittedAt) },
     { hop: 'admitted → RunTask accepted', seconds: seconds(admittedAt, task?.createdAt) },
@@ -152,6 +163,7 @@ export async function smoke(
     object,
     jobId,
     outcome,
+    worker: row?.taskArn ? { taskArn: row.taskArn, image: task?.image, imageDigest: task?.imageDigest } : undefined,
     hops,
     checks,
     exitCode: outcome === 'passed' ? 0 : outcome === 'timed-out' ? EXIT.timedOut : EXIT.failed,
@@ -161,6 +173,8 @@ export async function smoke(
 export function formatSmoke(report: SmokeReport): string {
   const lines = [`smoke ${report.stage}: ${report.outcome}  (${report.object}, job ${report.jobId})`, ''];
   for (const c of report.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}: ${c.detail}`);
+  if (report.worker)
+    lines.push('', `  task ${report.worker.taskArn}`, `  image ${report.worker.image ?? '—'} (${report.worker.imageDigest ?? 'no digest recorded'})`);
   lines.push('');
   const width = Math.max(...report.hops.map((h) => h.hop.length));
   for (const h of report.hops) lines.push(`  ${h.hop.padEnd(width)}  ${h.seconds === undefined ? '—' : `${h.seconds.toFixed(1)} s`}`);

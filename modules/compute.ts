@@ -33,6 +33,10 @@ interface ComputeProps {
   readonly egress: readonly TaskEgress[];
 }
 
+function workerImageOf(repository: EcrRepository, image: EnvironmentConfig['image']): string {
+  return image.digest ? `${repository.repositoryUrl}@${image.digest}` : `${repository.repositoryUrl}:${image.tag}`;
+}
+
 /** The uid:gid of the `node` user of the official Node.js images the worker image is built on (task-image/Dockerfile). */
 const WORKER_USER = '1000:1000';
 
@@ -44,6 +48,8 @@ export class Compute extends Construct {
   readonly clusterArn: string;
   readonly clusterName: string;
   readonly taskDefinitionArn: string;
+  /** The worker image the task definition names: the repository's URL with the stage's tag or digest. */
+  readonly workerImage: string;
   readonly taskDefinitionFamily: string;
   /** RunTask may name any revision of this family: `arn:…:task-definition/<family>:*`. */
   readonly taskDefinitionFamilyArn: string;
@@ -72,6 +78,7 @@ export class Compute extends Construct {
     this.clusterArn = cluster.arn;
     this.clusterName = cluster.name;
     this.taskDefinitionArn = taskDefinition.arn;
+    this.workerImage = workerImageOf(repository, props.image);
     this.taskDefinitionFamily = family;
     this.taskDefinitionFamilyArn = `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${family}:*`;
     this.taskRoleArn = taskRole.arn;
@@ -197,7 +204,7 @@ export class Compute extends Construct {
   ): EcsTaskDefinition {
     const { region, task } = props;
     const { executionRole, taskRole } = roles;
-    const image = props.image.digest ? `${repository.repositoryUrl}@${props.image.digest}` : `${repository.repositoryUrl}:${props.image.tag}`;
+    const image = workerImageOf(repository, props.image);
     const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
       family,
       // A new image or size registers a new revision; the old one stays ACTIVE, because executions already

@@ -173,6 +173,10 @@ export class PipelineStack extends TerraformStack {
     new TerraformOutput(this, 'intake_queue_url', { value: this.intake.queueUrl });
     new TerraformOutput(this, 'intake_dead_letter_queue_url', { value: this.intake.deadLetterQueueUrl });
     new TerraformOutput(this, 'worker_repository_url', { value: this.compute.repositoryUrl });
+    new TerraformOutput(this, 'worker', {
+      description: "What the stage's tasks run: the image as configured (sluice smoke records the digest ECS ran) and the task definition revision",
+      value: { image: this.compute.workerImage, task_definition_arn: this.compute.taskDefinitionArn },
+    });
     new TerraformOutput(this, 'cluster_name', { value: this.compute.clusterName });
     new TerraformOutput(this, 'state_machine_arn', { value: this.runJobs.stateMachineArn });
     new TerraformOutput(this, 'state_table_name', { value: this.stateTable.tableName });

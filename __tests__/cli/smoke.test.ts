@@ -42,6 +42,8 @@ afterAll(() => moto.stop());
 
 const EXECUTION = `arn:aws:states:${config.account.region}:${config.account.id}:execution:${config.namePrefix}-jobs:batch-1`;
 const TASK = `arn:aws:ecs:${config.account.region}:${config.account.id}:task/${config.namePrefix}/abc123`;
+const IMAGE = `${config.account.id}.dkr.ecr.${config.account.region}.amazonaws.com/${config.image.repository}:${config.image.tag}`;
+const DIGEST = `sha256:${'c'.repeat(64)}`;
 
 /** The stage as the test plays it: each sleep of the smoke is one step of its canary's way through. */
 function stage(script: Array<(jobId: string, key: string, now: number) => Promise<unknown>>) {
@@ -63,7 +65,13 @@ function stage(script: Array<(jobId: string, key: string, now: number) => Promis
       if (!(command instanceof GetExecutionHistoryCommand)) throw new Error(`unexpected ${String(command)}`);
       // A RunTask .sync state's TaskSucceeded output is the DescribeTasks task, keys capitalized (asked after the
       // release, 30 s after the upload: RunTask at +12 s, RUNNING at +15 s).
-      const task = { TaskArn: TASK, CreatedAt: now - 18_000, StartedAt: now - 15_000, LastStatus: 'STOPPED' };
+      const task = {
+        TaskArn: TASK,
+        CreatedAt: now - 18_000,
+        StartedAt: now - 15_000,
+        LastStatus: 'STOPPED',
+        Containers: [{ Name: 'worker', Image: IMAGE, ImageDigest: DIGEST }],
+      };
       return {
         events: [{ type: 'TaskSucceeded', taskSucceededEventDetails: { resourceType: 'ecs', resource: 'runTask.sync', output: JSON.stringify(task) } }],
       };
@@ -128,7 +136,10 @@ test('a canary that runs through: every check passes, each hop is timed, exit 0'
   expect(hops).toMatchObject({ 'upload → admitted': 10, 'admitted → RunTask accepted': 2, 'RunTask → task RUNNING': 3, 'upload → lease released': 30 });
   // The result's moment is S3's own clock (moto's), not this test's: only that it is timed.
   expect(typeof hops['RUNNING → result written']).toBe('number');
+  // The image the task ran, by digest: what the next stage's promotion checks.
+  expect(report.worker).toEqual({ taskArn: TASK, image: IMAGE, imageDigest: DIGEST });
   expect(formatSmoke(report)).toMatch(/^smoke dev: passed/);
+  expect(formatSmoke(report)).toContain(`image ${IMAGE} (${DIGEST})`);
 });
 
 test.each<[string, Array<(jobId: string, key: string, now: number) => Promise<unknown>>, Partial<SmokeReport>, RegExp]>([

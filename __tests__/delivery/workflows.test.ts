@@ -4,8 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 
-type Step = { name?: string; id?: string; if?: string; run?: string; uses?: string; with?: Record<string, unknown> };
-type Job = { steps?: Step[]; uses?: string; needs?: string | string[]; if?: string; environment?: string; permissions?: Record<string, string> };
+type Step = {
+  name?: string;
+  id?: string;
+  if?: string;
+  run?: string;
+  shell?: string;
+  uses?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, string>;
+};
+type Job = {
+  steps?: Step[];
+  uses?: string;
+  with?: Record<string, unknown>;
+  needs?: string | string[];
+  if?: string;
+  environment?: string;
+  permissions?: Record<string, string>;
+};
 const DIR = join(__dirname, '..', '..', '.github', 'workflows');
 const workflow = (name: string) => parse(readFileSync(join(DIR, name), 'utf8')) as { on: any; concurrency?: unknown; jobs: Record<string, Job> };
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yml'));
@@ -97,6 +114,24 @@ describe('rollout order', () => {
     expect(jobs.smoke.steps!.find((s) => s.name === 'sluice smoke')!.run).toMatch(/^node cli\/sluice\.cjs smoke --stage "\$STAGE"/);
     const rollout = workflow('rollout.yml').jobs;
     expect([rollout.stg.needs, rollout.prod.needs]).toEqual(['dev', 'stg']);
+    // Without pipefail (GitHub's default bash -e) the step would take tee's exit code, and a failed smoke would pass.
+    expect(jobs.smoke.steps!.find((s) => s.name === 'sluice smoke')!.shell).toBe('bash');
+  });
+
+  test('stg and prod are promoted from the stage before: its smoke report (this run) must show the digest they name', () => {
+    const rollout = workflow('rollout.yml').jobs;
+    expect([rollout.dev.with?.['promoted-from'], rollout.stg.with?.['promoted-from'], rollout.prod.with?.['promoted-from']]).toEqual([undefined, 'dev', 'stg']);
+    const steps = workflow('apply-stage.yml').jobs.synth.steps!;
+    const download = steps.findIndex((s) => s.uses?.startsWith('actions/download-artifact@') && s.with?.name === 'smoke-${{ inputs.promoted-from }}');
+    const check = steps.findIndex((s) =>
+      /^npx tsx scripts\/promotion\.ts --stage "\$STAGE" --from "\$FROM" --smoke promoted-from\/smoke\.json$/.test(s.run ?? ''),
+    );
+    const synth = steps.findIndex((s) => s.name === 'synth');
+    expect(download).toBeGreaterThan(-1);
+    expect(check).toBeGreaterThan(download);
+    expect(synth).toBeGreaterThan(check); // refused before anything is synthesized, planned or approved
+    for (const i of [download, check]) expect(steps[i].if).toBe("inputs.promoted-from != ''");
+    expect(steps[check].env).toEqual({ FROM: '${{ inputs.promoted-from }}' });
   });
 
   test("each stage is planned, its plan shown, then applied in the stage's environment: the reviewers approve a plan that exists", () => {
@@ -127,8 +162,8 @@ describe('rollout order', () => {
   });
 });
 
-/** How GitHub runs a `run:` step on Linux (`shell: bash`, its default there). */
-const GITHUB_BASH = ['--noprofile', '--norc', '-eo', 'pipefail', '-c'];
+/** How GitHub runs a `run:` step on Linux that names no shell: `bash -e {0}` (no pipefail: that is `shell: bash`'s). */
+const GITHUB_BASH = ['-e', '-c'];
 
 describe("the apply's guard (its shell, run with a stand-in gh)", () => {
   const guard = workflow('apply-stage.yml').jobs.apply.steps!.find((s) => s.id === 'guard')!.run!;
