@@ -37,14 +37,14 @@ function readReport(file: string): SmokeReport {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read the smoke report ${file}: ${(error as Error).message}`);
+    throw new Error(`cannot read the smoke report ${file}: ${(error as Error).message}`, { cause: error });
   }
   try {
     const report = JSON.parse(text) as SmokeReport;
     if (typeof report?.stage !== 'string' || typeof report?.outcome !== 'string') throw new Error('no stage or outcome');
     return report;
   } catch (error) {
-    throw new Error(`${file} is not a sluice smoke --json report: ${(error as Error).message}`);
+    throw new Error(`${file} is not a sluice smoke --json report: ${(error as Error).message}`, { cause: error });
   }
 }
 
