@@ -246,9 +246,3 @@ export async function run(
     return EXIT.failed;
   }
 }
-
-if (require.main === module) {
-  void run(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
-}
