@@ -14,6 +14,7 @@ import type { EnvironmentConfig } from '../environments';
 import { jobIdOf } from '../functions/jobs';
 import { readLedgerRows, type LedgerRow } from '../functions/ledger';
 import { SMOKE_FOLDER } from '../modules/names';
+import { WORKER_CONTAINER_NAME } from '../task-image/image-reference';
 import { resultKeyOf } from '../task-image/src/job-config';
 import { RESULT_METADATA } from '../task-image/src/run-job';
 import { EXIT, queueUrl, stageNames, type StageClients } from './stage';
@@ -75,10 +76,10 @@ export async function taskRecord(clients: StageClients, executionArn: string, ta
         TaskArn?: string;
         CreatedAt?: number | string;
         StartedAt?: number | string;
-        Containers?: Array<{ Image?: string; ImageDigest?: string }>;
+        Containers?: Array<{ Name?: string; Image?: string; ImageDigest?: string }>;
       };
       if (task.TaskArn !== taskArn) continue;
-      const container = task.Containers?.find((c) => c.ImageDigest) ?? task.Containers?.[0]; // the task has one
+      const container = task.Containers?.find((c) => c.Name === WORKER_CONTAINER_NAME);
       return { createdAt: epochMs(task.CreatedAt), startedAt: epochMs(task.StartedAt), image: container?.Image, imageDigest: container?.ImageDigest };
     }
     nextToken = page.nextToken;

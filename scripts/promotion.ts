@@ -1,65 +1,86 @@
 /**
- * The rollout's promotion check: a stage after the first applies only the worker image that ran, and passed, in the
- * stage before it. Its evidence is that stage's `sluice smoke` report from the same rollout (same commit): the task
- * that ran the canary and the image digest ECS recorded for it. The stage being promoted must name its image by
- * that digest; a tag, another digest, a failed smoke or another stage's report is refused, before anything is planned.
+ * The rollout's promotion check: a stage after the first deploys a worker image only if that image ran, and passed
+ * its smoke test, in the stage before it. It reads the stage's saved plan (made against its state) for what would
+ * change, and the previous stage's smoke result from the same rollout for the digest ECS recorded for its canary's
+ * task. A plan that registers no new task definition, or one whose image stays the same, is not a promotion; one
+ * that deploys an image must name it by that digest. Runs after the plan, before the apply, without credentials.
  *
- *   npx tsx scripts/promotion.ts --stage stg --from dev --smoke smoke-dev/smoke.json
+ *   npx tsx scripts/promotion.ts --stage stg --from dev --ran sha256:… [--plan-json planned/plan.json]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { SmokeReport } from '../cli/smoke';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
+import { WORKER_CONTAINER_NAME } from '../task-image/image-reference';
+import type { PlanJson } from './plan-review';
 
-export type Promotion = { readonly ok: true; readonly digest: string } | { readonly ok: false; readonly reason: string };
+export type Promotion = { readonly ok: true; readonly why: string } | { readonly ok: false; readonly reason: string };
 
-/** Whether `config` may be applied after `from`'s smoke test said `report`. */
-export function checkPromotion(config: EnvironmentConfig, from: string, report: SmokeReport): Promotion {
+export interface PromotionRequest {
+  readonly config: EnvironmentConfig;
+  /** The stage before it in the rollout. */
+  readonly from: string;
+  /** The image digest `from`'s smoke task ran (empty if it recorded none). */
+  readonly ran: string;
+  /** The stage's saved plan (`terraform show -json`); undefined when the plan had no changes. */
+  readonly plan: PlanJson | undefined;
+}
+
+/** The worker container's image in a task definition's container_definitions (a JSON string in plan and state). */
+function workerImageIn(containerDefinitions: unknown): string | undefined {
+  if (typeof containerDefinitions !== 'string') return undefined;
+  const containers = JSON.parse(containerDefinitions) as Array<{ name?: string; image?: string }>;
+  return containers.find((c) => c.name === WORKER_CONTAINER_NAME)?.image;
+}
+
+const digestOf = (image: string) => /@(sha256:[0-9a-f]{64})$/.exec(image)?.[1];
+
+export function checkPromotion({ config, from, ran, plan }: PromotionRequest): Promotion {
   const refuse = (reason: string): Promotion => ({ ok: false, reason: `${config.stage} is not promoted from ${from}: ${reason}` });
-  if (report.stage !== from) return refuse(`the smoke report given is ${report.stage}'s, not ${from}'s`);
-  if (report.outcome !== 'passed') return refuse(`${from}'s smoke test ${report.outcome} (${report.object})`);
-  const ran = report.worker?.imageDigest;
-  if (!ran) return refuse(`${from}'s smoke test recorded no image digest for its task (${report.worker?.taskArn ?? 'no task'})`);
-  const wanted = config.image.digest;
+  if (!plan) return { ok: true, why: 'no changes planned: nothing is deployed' };
+  const revision = (plan.resource_changes ?? []).find((r) => r.type === 'aws_ecs_task_definition' && r.change.actions.includes('create'));
+  if (!revision) return { ok: true, why: 'the plan registers no new task definition: the worker image does not change' };
+  const field = (value: unknown) => (value as { container_definitions?: unknown } | null | undefined)?.container_definitions;
+  const before = workerImageIn(field(revision.change.before));
+  // Unknown until applied only when the repository itself is new (a new stage): then it is the configured image.
+  const after = workerImageIn(field(revision.change.after)) ?? (config.image.digest ? `${config.image.repository}@${config.image.digest}` : undefined);
+  if (after !== undefined && after === before) return { ok: true, why: `the worker image stays ${after} (the new revision changes something else)` };
+  const wanted = after && digestOf(after);
   if (!wanted)
     return refuse(
-      `environments/${config.stage}.ts names its image by tag (${config.image.repository}:${config.image.tag}); a promoted stage names the digest that ran in ${from}: image.digest = '${ran}'`,
+      `the plan deploys ${after ?? `${config.image.repository}:${config.image.tag}`}, an image by tag; a promoted stage names the digest that ran in ${from} (environments/${config.stage}.ts image.digest)`,
     );
+  if (!ran) return refuse(`the plan deploys ${wanted}, and ${from}'s smoke test recorded no image digest for its task`);
   if (wanted !== ran)
     return refuse(
-      `environments/${config.stage}.ts runs ${config.image.repository}@${wanted}, but ${from} ran and passed ${ran} (task ${report.worker!.taskArn}): set image.digest = '${ran}', or let ${from} run ${wanted} first`,
+      `the plan deploys ${wanted}, but ${from} ran and passed ${ran}: set image.digest = '${ran}' in environments/${config.stage}.ts, or let ${from} run ${wanted} first`,
     );
-  return { ok: true, digest: ran };
+  return { ok: true, why: `the plan deploys ${wanted}, which ran and passed in ${from}` };
 }
 
-function readReport(file: string): SmokeReport {
-  let text: string;
+function readPlan(file: string): PlanJson {
   try {
-    text = readFileSync(file, 'utf8');
+    return JSON.parse(readFileSync(file, 'utf8')) as PlanJson;
   } catch (error) {
-    throw new Error(`cannot read the smoke report ${file}: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    const report = JSON.parse(text) as SmokeReport;
-    if (typeof report?.stage !== 'string' || typeof report?.outcome !== 'string') throw new Error('no stage or outcome');
-    return report;
-  } catch (error) {
-    throw new Error(`${file} is not a sluice smoke --json report: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot read the plan ${file} (terraform show -json): ${(error as Error).message}`, { cause: error });
   }
 }
 
-const USAGE = 'usage: npx tsx scripts/promotion.ts --stage <stage> --from <previous stage> --smoke <smoke report (sluice smoke --json)>';
+const USAGE = 'usage: npx tsx scripts/promotion.ts --stage <stage> --from <previous stage> --ran <digest its smoke task ran> [--plan-json <file>]';
 
 function main(): number {
-  let values: { stage?: string; from?: string; smoke?: string };
+  let values: { stage?: string; from?: string; ran?: string; 'plan-json'?: string };
   try {
-    ({ values } = parseArgs({ options: { stage: { type: 'string' }, from: { type: 'string' }, smoke: { type: 'string' } } }));
+    ({ values } = parseArgs({ options: { stage: { type: 'string' }, from: { type: 'string' }, ran: { type: 'string' }, 'plan-json': { type: 'string' } } }));
   } catch (error) {
     console.error(`${(error as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (!values.stage || !values.from || !values.smoke) {
+  if (!values.stage || !values.from || values.ran === undefined) {
     console.error(USAGE);
+    return 2;
+  }
+  if (values.ran !== '' && !/^sha256:[0-9a-f]{64}$/.test(values.ran)) {
+    console.error(`--ran takes an image digest (sha256:<64 hex>), got '${values.ran}'\n${USAGE}`);
     return 2;
   }
   const config = loadEnvironments().find((c) => c.stage === values.stage);
@@ -67,12 +88,13 @@ function main(): number {
     console.error(`no stage "${values.stage}" in environments/\n${USAGE}`);
     return 2;
   }
-  const result = checkPromotion(config, values.from, readReport(values.smoke));
+  const plan = values['plan-json'] ? readPlan(values['plan-json']) : undefined;
+  const result = checkPromotion({ config, from: values.from, ran: values.ran, plan });
   if (!result.ok) {
     console.error(result.reason);
     return 1;
   }
-  console.log(`${config.stage}: runs ${config.image.repository}@${result.digest}, which ran and passed in ${values.from}`);
+  console.log(`${config.stage}: promoted from ${values.from}: ${result.why}`);
   return 0;
 }
 

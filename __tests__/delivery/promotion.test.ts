@@ -1,52 +1,75 @@
 /**
- * The rollout's promotion check (scripts/promotion.ts): a stage applies only the image digest the stage before it ran
- * and passed its smoke test with, as that smoke report recorded it.
+ * The rollout's promotion check (scripts/promotion.ts): a stage deploys a worker image only if the stage before it ran
+ * it and passed its smoke test. Read from real plans of the dev stage on moto (__tests__/delivery/plans/), as stg's
+ * would be: an image release, a budget change, and a revision that keeps its image.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SmokeReport } from '../../cli/smoke';
 import type { EnvironmentConfig } from '../../environments';
+import type { PlanJson } from '../../scripts/plan-review';
 import { checkPromotion } from '../../scripts/promotion';
 import { stageConfig } from '../support/synth';
 
+const plan = (name: string) => JSON.parse(readFileSync(join(__dirname, 'plans', `${name}.json`), 'utf8')) as PlanJson;
 const RAN = `sha256:${'a'.repeat(64)}`;
-const stg: EnvironmentConfig = { ...stageConfig('stg'), image: { repository: 'sluice-worker', digest: RAN } };
-const passed: SmokeReport = {
-  stage: 'dev',
-  object: 's3://sluice-dev-111111111111-eu-west-1/incoming/_sluice-smoke/x.jsonl',
-  jobId: 'j',
-  outcome: 'passed',
-  worker: { taskArn: 'arn:aws:ecs:eu-west-1:111111111111:task/sluice-dev/abc', image: 'sluice-dev-worker:2026-12-07.1', imageDigest: RAN },
-  hops: [],
-  checks: [],
-  exitCode: 0,
-};
+const OTHER = `sha256:${'b'.repeat(64)}`;
+const stg: EnvironmentConfig = stageConfig('stg');
 
-test('the digest dev ran and passed with: promoted', () => {
-  expect(checkPromotion(stg, 'dev', passed)).toEqual({ ok: true, digest: RAN });
+/** The image-bump plan with the worker image of each side replaced: before → after. */
+function imageChange(before: string, after: string): PlanJson {
+  const original = plan('image-bump');
+  const withImage = (side: unknown, image: string) => {
+    const resource = side as { container_definitions: string };
+    const containers = (JSON.parse(resource.container_definitions) as Array<{ name: string; image: string }>).map((c) =>
+      c.name === 'worker' ? { ...c, image } : c,
+    );
+    return { ...resource, container_definitions: JSON.stringify(containers) };
+  };
+  return {
+    ...original,
+    resource_changes: original.resource_changes!.map((r) =>
+      r.type === 'aws_ecs_task_definition'
+        ? { ...r, change: { ...r.change, before: withImage(r.change.before, before), after: withImage(r.change.after, after) } }
+        : r,
+    ),
+  };
+}
+const repo = '111111111111.dkr.ecr.eu-west-1.amazonaws.com/sluice-worker';
+
+test('a plan that deploys the digest dev ran and passed: promoted', () => {
+  expect(checkPromotion({ config: stg, from: 'dev', ran: RAN, plan: imageChange(`${repo}@${OTHER}`, `${repo}@${RAN}`) })).toEqual({
+    ok: true,
+    why: `the plan deploys ${RAN}, which ran and passed in dev`,
+  });
 });
 
-test.each<[string, EnvironmentConfig, SmokeReport, RegExp]>([
+test.each<[string, () => PlanJson | undefined]>([
+  ['no changes planned', () => undefined],
+  ['a budget change (no new task definition)', () => plan('capacity')],
+  ['a new revision that keeps its image (a size change)', () => imageChange(`${repo}@${OTHER}`, `${repo}@${OTHER}`)],
+])('not a promotion, whatever dev ran: %s', (_what, planned) => {
+  expect(checkPromotion({ config: stg, from: 'dev', ran: RAN, plan: planned() }).ok).toBe(true);
+  expect(checkPromotion({ config: stg, from: 'dev', ran: '', plan: planned() }).ok).toBe(true);
+});
+
+test.each<[string, PlanJson, string, RegExp]>([
   [
-    'another digest',
-    { ...stg, image: { repository: 'sluice-worker', digest: `sha256:${'b'.repeat(64)}` } },
-    passed,
-    /runs sluice-worker@sha256:b+, but dev ran and passed sha256:a+ .*set image\.digest = 'sha256:a+'/,
+    'another digest than dev ran',
+    imageChange(`${repo}@${RAN}`, `${repo}@${OTHER}`),
+    RAN,
+    /the plan deploys sha256:b+, but dev ran and passed sha256:a+: set image\.digest = 'sha256:a+' in environments\/stg\.ts/,
   ],
   [
-    'an image by tag',
-    { ...stg, image: { repository: 'sluice-worker', tag: 'latest' } },
-    passed,
-    /names its image by tag \(sluice-worker:latest\); a promoted stage names the digest that ran in dev/,
+    'an image by tag (the real image release plan)',
+    plan('image-bump'),
+    RAN,
+    /deploys 111111111111\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/sluice-dev-worker:2026-12-07\.1, an image by tag/,
   ],
-  ['a failed smoke test', stg, { ...passed, outcome: 'failed', exitCode: 1 }, /dev's smoke test failed/],
-  ['a smoke test that timed out', stg, { ...passed, outcome: 'timed-out', exitCode: 4 }, /dev's smoke test timed-out/],
-  ["another stage's report", stg, { ...passed, stage: 'qa' }, /the smoke report given is qa's, not dev's/],
-  ['no digest recorded', stg, { ...passed, worker: { taskArn: 'arn:aws:ecs:eu-west-1:111111111111:task/sluice-dev/abc' } }, /recorded no image digest/],
-])('refused: %s', (_what, config, report, reason) => {
-  const result = checkPromotion(config, 'dev', report);
+  ["dev's smoke recorded no digest", imageChange(`${repo}@${OTHER}`, `${repo}@${RAN}`), '', /dev's smoke test recorded no image digest/],
+])('refused: %s', (_what, planned, ran, reason) => {
+  const result = checkPromotion({ config: stg, from: 'dev', ran, plan: planned });
   expect(result.ok).toBe(false);
   expect(!result.ok && result.reason).toMatch(/^stg is not promoted from dev: /);
   expect(!result.ok && result.reason).toMatch(reason);
@@ -57,29 +80,28 @@ describe('the command the rollout runs', () => {
   const run = (...args: string[]) =>
     spawnSync(join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx'), ['scripts/promotion.ts', ...args], { encoding: 'utf8' });
 
-  test('the shipped stg names a placeholder digest, not the one dev ran: exit 1, saying what to set', () => {
-    const file = join(dir, 'smoke.json');
-    writeFileSync(file, JSON.stringify(passed));
-    const result = run('--stage', 'stg', '--from', 'dev', '--smoke', file);
+  test('refused: exit 1, saying which digest to set', () => {
+    const file = join(dir, 'plan.json');
+    writeFileSync(file, JSON.stringify(imageChange(`${repo}@${RAN}`, `${repo}@${OTHER}`)));
+    const result = run('--stage', 'stg', '--from', 'dev', '--ran', RAN, '--plan-json', file);
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/stg is not promoted from dev: .*set image\.digest = 'sha256:a+'/);
+    expect(result.stderr).toMatch(/set image\.digest = 'sha256:a+'/);
+  });
+
+  test('no plan (nothing changes): exit 0, saying why', () => {
+    const result = run('--stage', 'stg', '--from', 'dev', '--ran', '');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/stg: promoted from dev: no changes planned/);
   });
 
   test.each([
     [['--stage', 'stg', '--from', 'dev'], /usage: /],
-    [['--stage', 'nope', '--from', 'dev', '--smoke', 'x.json'], /no stage "nope"/],
-    [['--stage', 'stg', '--from', 'dev', '--smoke', '/nonexistent/smoke.json'], /cannot read the smoke report \/nonexistent\/smoke.json/],
+    [['--stage', 'stg', '--from', 'dev', '--ran', 'latest'], /--ran takes an image digest/],
+    [['--stage', 'nope', '--from', 'dev', '--ran', RAN], /no stage "nope"/],
+    [['--stage', 'stg', '--from', 'dev', '--ran', RAN, '--plan-json', '/nonexistent/plan.json'], /cannot read the plan \/nonexistent\/plan\.json/],
   ])('bad arguments %j: exit 2 with why', (args, message) => {
     const result = run(...args);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(message);
-  });
-
-  test('a file that is not a smoke report: exit 2', () => {
-    const file = join(dir, 'not-a-report.json');
-    writeFileSync(file, '{"hello": 1}');
-    const result = run('--stage', 'stg', '--from', 'dev', '--smoke', file);
-    expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/is not a sluice smoke --json report/);
   });
 });

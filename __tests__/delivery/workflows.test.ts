@@ -18,6 +18,7 @@ type Job = {
   steps?: Step[];
   uses?: string;
   with?: Record<string, unknown>;
+  outputs?: Record<string, string>;
   needs?: string | string[];
   if?: string;
   environment?: string;
@@ -108,7 +109,7 @@ describe('rollout order', () => {
 
   test('each stage ends with its smoke test, after an apply or when nothing was to apply; a failed smoke stops the rollout there', () => {
     const { jobs } = workflow('apply-stage.yml');
-    expect(jobs.smoke.needs).toEqual(['synth', 'apply']);
+    expect(jobs.smoke.needs).toEqual(['synth', 'plan', 'summary', 'apply']);
     expect(jobs.smoke.if).toContain("needs.apply.result == 'success' || needs.apply.result == 'skipped'");
     expect(jobs.smoke.environment).toBeUndefined();
     expect(jobs.smoke.steps!.find((s) => s.name === 'sluice smoke')!.run).toMatch(/^node cli\/sluice\.cjs smoke --stage "\$STAGE"/);
@@ -118,20 +119,28 @@ describe('rollout order', () => {
     expect(jobs.smoke.steps!.find((s) => s.name === 'sluice smoke')!.shell).toBe('bash');
   });
 
-  test('stg and prod are promoted from the stage before: its smoke report (this run) must show the digest they name', () => {
+  test('stg and prod deploy only the image digest the stage before ran: checked on the saved plan, before the apply', () => {
     const rollout = workflow('rollout.yml').jobs;
-    expect([rollout.dev.with?.['promoted-from'], rollout.stg.with?.['promoted-from'], rollout.prod.with?.['promoted-from']]).toEqual([undefined, 'dev', 'stg']);
-    const steps = workflow('apply-stage.yml').jobs.synth.steps!;
-    const download = steps.findIndex((s) => s.uses?.startsWith('actions/download-artifact@') && s.with?.name === 'smoke-${{ inputs.promoted-from }}');
-    const check = steps.findIndex((s) =>
-      /^npx tsx scripts\/promotion\.ts --stage "\$STAGE" --from "\$FROM" --smoke promoted-from\/smoke\.json$/.test(s.run ?? ''),
+    expect([rollout.dev.with, rollout.stg.with, rollout.prod.with]).toEqual([
+      { stage: 'dev' },
+      { stage: 'stg', 'promoted-from': 'dev', 'promoted-digest': '${{ needs.dev.outputs.image-digest }}' },
+      { stage: 'prod', 'promoted-from': 'stg', 'promoted-digest': '${{ needs.stg.outputs.image-digest }}' },
+    ]);
+    const stage = workflow('apply-stage.yml');
+    // The digest comes from the smoke job's own output (set only once it passed), not from an artifact a re-run could leave behind.
+    expect(stage.on.workflow_call.outputs['image-digest'].value).toBe('${{ jobs.smoke.outputs.image-digest }}');
+    expect(stage.jobs.smoke.outputs).toEqual({ 'image-digest': '${{ steps.smoke.outputs.image-digest }}' });
+    expect(stage.jobs.smoke.steps!.find((s) => s.id === 'smoke')!.run).toMatch(
+      /\| tee smoke\.json\necho "image-digest=\$\(jq -r '\.worker\.imageDigest \/\/ ""' smoke\.json\)" >> "\$GITHUB_OUTPUT"/,
     );
-    const synth = steps.findIndex((s) => s.name === 'synth');
-    expect(download).toBeGreaterThan(-1);
-    expect(check).toBeGreaterThan(download);
-    expect(synth).toBeGreaterThan(check); // refused before anything is synthesized, planned or approved
-    for (const i of [download, check]) expect(steps[i].if).toBe("inputs.promoted-from != ''");
-    expect(steps[check].env).toEqual({ FROM: '${{ inputs.promoted-from }}' });
+    const check = stage.jobs.summary.steps!.find((s) => /scripts\/promotion\.ts/.test(s.run ?? ''))!;
+    expect(check.if).toBe("inputs.promoted-from != ''");
+    expect(check.env).toEqual({ EXIT_CODE: '${{ needs.plan.outputs.exitcode }}', FROM: '${{ inputs.promoted-from }}', RAN: '${{ inputs.promoted-digest }}' });
+    expect(check.run).toContain('npx tsx scripts/promotion.ts --stage "$STAGE" --from "$FROM" --ran "$RAN" "${plan[@]}"');
+    // The apply needs the job that checks; the smoke never runs after a failed plan or check.
+    expect(stage.jobs.apply.needs).toContain('summary');
+    expect(stage.jobs.smoke.if).toContain("needs.summary.result == 'success'");
+    expect(stage.jobs.smoke.if).toContain("needs.plan.result == 'success'");
   });
 
   test("each stage is planned, its plan shown, then applied in the stage's environment: the reviewers approve a plan that exists", () => {
