@@ -11,47 +11,36 @@ import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/le
 import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
-import type { PolicyStatement } from '../iam';
+import { partitionOf, type PolicyStatement } from '../iam';
 import { STATE_ITEMS } from '../state-table';
+import { choice, fail, map, pass, retrier, stateMachine, wait, type ChoiceRule, type Retrier, type StateMachineDefinition, type Step } from './asl';
 import {
-  INTEGRATIONS,
-  integrationResource,
-  choice,
-  fail,
-  map,
-  pass,
-  retrier,
-  stateMachine,
-  task,
-  wait,
-  type ChoiceRule,
-  type Retrier,
-  type StateMachineDefinition,
-  type Step,
-} from './asl';
-import { dynamodbUpdateStatements, ecsRunTaskSyncStatements, lambdaInvokeStatements, sqsSendMessageStatements } from './integrations';
+  dynamodbUpdateItem,
+  ecsRunTaskSync,
+  inputKey,
+  lambdaInvokeAsync,
+  literalKey,
+  prefixedKey,
+  sqsSendMessage,
+  transactWrite,
+  type AwsPlace,
+  type EcsTaskTarget,
+  type TransactItem,
+  type WrittenTable,
+} from './integrations';
 import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
 
+/** What the states call, by group; the account, Region and timing come from the config. */
 interface RunJobsDefinitionProps {
   readonly config: EnvironmentConfig;
-  readonly partition: string;
-  readonly region: string;
-  readonly accountId: string;
-  readonly clusterArn: string;
-  readonly clusterName: string;
-  readonly taskDefinitionArn: string;
-  /** The task definition's family, any revision: what RunTask is allowed on. */
-  readonly taskDefinitionFamilyArn: string;
-  /** The worker's task and execution roles: the only roles RunTask may pass. */
-  readonly workerRoleArns: readonly string[];
-  readonly containerName: string;
-  readonly subnetIds: readonly string[];
-  readonly securityGroupIds: readonly string[];
-  readonly tableName: string;
-  readonly tableArn: string;
-  readonly queueUrl: string;
-  readonly queueArn: string;
-  readonly dispatcherFunctionArn: string;
+  /** The state table: ledger rows, released counters and the pool. */
+  readonly table: { readonly name: string; readonly arn: string };
+  /** The intake queue: a job without capacity goes back there. */
+  readonly queue: { readonly url: string; readonly arn: string };
+  /** The worker's task: what RunTask starts, its container and where it runs. */
+  readonly task: EcsTaskTarget & { readonly containerName: string; readonly subnetIds: readonly string[]; readonly securityGroupIds: readonly string[] };
+  /** The dispatcher, woken after each release. */
+  readonly dispatcher: { readonly arn: string };
 }
 
 /** The definition and the statements its Task states need (the role's policy adds log delivery). */
@@ -140,29 +129,28 @@ const transactionRetry: Retrier = retrier('transaction', {
   JitterStrategy: 'FULL',
 });
 
-/** What the state builders share: the props, and what several states need. */
+/** What the state builders share: the props, the resources as the integrations take them, what several states need. */
 interface Context {
   readonly props: RunJobsDefinitionProps;
   readonly config: EnvironmentConfig;
-  readonly table: { readonly arn: string };
-  readonly runTaskStatements: readonly PolicyStatement[];
-  /** Results and lease releases write a row and a released counter in one transaction. */
-  readonly releaseStatements: readonly PolicyStatement[];
+  readonly where: AwsPlace;
+  /** The state table, with the name of the statement that allows the states' updates (keys united under it). */
+  readonly table: WrittenTable;
+  readonly queue: RunJobsDefinitionProps['queue'] & { readonly statementId: string };
+  readonly dispatcher: RunJobsDefinitionProps['dispatcher'] & { readonly statementId: string };
   readonly ecsApiRetry: Retrier;
 }
 
 function contextOf(props: RunJobsDefinitionProps): Context {
-  const ecs = props.config.retry.ecsApi;
-  const table = { arn: props.tableArn };
+  const { config } = props;
+  const ecs = config.retry.ecsApi;
   return {
     props,
-    config: props.config,
-    table,
-    runTaskStatements: ecsRunTaskSyncStatements(
-      { partition: props.partition, region: props.region, accountId: props.accountId },
-      { clusterArn: props.clusterArn, clusterName: props.clusterName, taskDefinitionFamilyArn: props.taskDefinitionFamilyArn, roleArns: props.workerRoleArns },
-    ),
-    releaseStatements: dynamodbUpdateStatements(table, [STATE_ITEMS.jobs, STATE_ITEMS.released]),
+    config,
+    where: { partition: partitionOf(config.account.region), region: config.account.region, accountId: config.account.id },
+    table: { ...props.table, statementIds: { Update: 'LedgerRowsAndCounters' } },
+    queue: { ...props.queue, statementId: 'BackToTheQueue' },
+    dispatcher: { ...props.dispatcher, statementId: 'WakeTheDispatcher' },
     ecsApiRetry: {
       ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER],
       IntervalSeconds: ecs.intervalSeconds,
@@ -175,23 +163,24 @@ function contextOf(props: RunJobsDefinitionProps): Context {
   };
 }
 
-const transactWriteItems = (ctx: Context) => integrationResource(ctx.props.partition, INTEGRATIONS.dynamodbTransactWriteItems);
-const LEDGER_KEY = { pk: { 'S.$': `States.Format('${LEDGER_KEY_PREFIX}{}', $.job.jobId)` } };
+/** The state table's items the states write: a job's ledger row, its released counter shard, the pool. */
+const LEDGER_KEY = prefixedKey('pk', LEDGER_KEY_PREFIX, '$.job.jobId');
+const RELEASED_KEY = inputKey('pk', '$.job.releaseShard', STATE_ITEMS.released);
+const POOL_ITEM_KEY = literalKey('pk', POOL_KEY.pk);
 const AT = { 'S.$': '$$.State.EnteredTime' };
 const THIS_EXECUTION = { 'S.$': '$$.Execution.Name' };
 
 function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: string): Step {
-  return task(
+  const worker = ctx.props.task;
+  return ecsRunTaskSync(
+    ctx.where,
     name,
     {
-      Comment: 'One Fargate task for one object; .sync waits for it to stop',
-      Resource: integrationResource(ctx.props.partition, INTEGRATIONS.ecsRunTaskSync),
-      Parameters: {
-        Cluster: ctx.props.clusterArn,
-        TaskDefinition: ctx.props.taskDefinitionArn,
+      target: worker,
+      parameters: {
         CapacityProviderStrategy: ctx.config.task.capacityProviders.map((p) => ({ CapacityProvider: p.name, Weight: p.weight, Base: p.base })),
         NetworkConfiguration: {
-          AwsvpcConfiguration: { Subnets: [...ctx.props.subnetIds], SecurityGroups: [...ctx.props.securityGroupIds], AssignPublicIp: 'DISABLED' },
+          AwsvpcConfiguration: { Subnets: [...worker.subnetIds], SecurityGroups: [...worker.securityGroupIds], AssignPublicIp: 'DISABLED' },
         },
         PropagateTags: 'TASK_DEFINITION',
         EnableECSManagedTags: true,
@@ -200,7 +189,7 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
         Overrides: {
           ContainerOverrides: [
             {
-              Name: ctx.props.containerName,
+              Name: worker.containerName,
               Environment: [
                 ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
                 { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
@@ -209,6 +198,9 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
           ],
         },
       },
+    },
+    {
+      Comment: 'One Fargate task for one object; .sync waits for it to stop',
       ResultSelector: { 'taskArn.$': '$.TaskArn' },
       ResultPath: '$.task',
       TimeoutSeconds: runTaskTimeoutSeconds(ctx.config.task),
@@ -220,7 +212,6 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
       ],
       next: STATES.finishJob,
     },
-    ctx.runTaskStatements,
   );
 }
 
@@ -247,17 +238,23 @@ function namesIn(...expressions: string[]) {
   return Object.fromEntries(Object.entries(LEDGER_RESULT_EXPRESSIONS.names).filter(([name]) => expressions.some((e) => new RegExp(`${name}\\b`).test(e))));
 }
 
-/** The ledger row's update with the lease's release, and the released counter: one transaction. */
-function release(ctx: Context, expression: string, values: Record<string, unknown>, extra: unknown[] = []) {
+/**
+ * The ledger row's update with the lease's release, and the released counter: one transaction (and `extra` items in
+ * it). The state is given the items; what its role may write follows from them.
+ */
+function release(ctx: Context, expression: string, values: Record<string, unknown>, extra: TransactItem[] = []) {
   return {
     // One token per attempt: a retry after a lost answer is safe anyway (the lease's condition fails and the
     // result is recorded without it), and a retry after a conflict must run again, not be answered from the first.
-    'ClientRequestToken.$': `States.Hash(States.Format('{}|{}|${expression.length}|{}', $$.Execution.Name, $.job.jobId, $$.State.RetryCount), 'MD5')`,
-    TransactItems: [
+    clientRequestToken: {
+      'ClientRequestToken.$': `States.Hash(States.Format('{}|{}|${expression.length}|{}', $$.Execution.Name, $.job.jobId, $$.State.RetryCount), 'MD5')`,
+    },
+    items: [
       {
-        Update: {
-          TableName: ctx.props.tableName,
-          Key: LEDGER_KEY,
+        action: 'Update',
+        table: ctx.table,
+        key: LEDGER_KEY,
+        write: {
           UpdateExpression: expression,
           ConditionExpression: LEDGER_RESULT_EXPRESSIONS.heldByThisExecution,
           ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.heldByThisExecution),
@@ -265,38 +262,37 @@ function release(ctx: Context, expression: string, values: Record<string, unknow
         },
       },
       {
-        Update: {
-          TableName: ctx.props.tableName,
-          Key: { pk: { 'S.$': '$.job.releaseShard' } },
-          UpdateExpression: 'ADD releasedVcpu :vcpu',
-          ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" } },
-        },
+        action: 'Update',
+        table: ctx.table,
+        key: RELEASED_KEY,
+        write: { UpdateExpression: 'ADD releasedVcpu :vcpu', ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" } } },
       },
       ...extra,
-    ],
+    ] satisfies TransactItem[],
   };
 }
 
 function recordOnly(ctx: Context, name: string, expression: string, values: Record<string, unknown>): Step {
-  return task(
+  return dynamodbUpdateItem(
+    ctx.where,
     name,
     {
-      Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
-      Resource: integrationResource(ctx.props.partition, INTEGRATIONS.dynamodbUpdateItem),
-      Parameters: {
-        TableName: ctx.props.tableName,
-        Key: LEDGER_KEY,
+      table: ctx.table,
+      key: LEDGER_KEY,
+      write: {
         UpdateExpression: expression,
         ConditionExpression: LEDGER_RESULT_EXPRESSIONS.noOtherLease,
         ExpressionAttributeNames: namesIn(expression, LEDGER_RESULT_EXPRESSIONS.noOtherLease),
         ExpressionAttributeValues: { ...values, ':batch': THIS_EXECUTION, ':at': AT },
       },
+    },
+    {
+      Comment: 'The lease could not be given back with the result: record the result; the janitor gives the lease back',
       ResultPath: null,
       Retry: [dynamoRetry],
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.ledgerError', Next: STATES.wakeDispatcher }],
       next: STATES.wakeDispatcher,
     },
-    dynamodbUpdateStatements(ctx.table, [STATE_ITEMS.jobs]),
   );
 }
 
@@ -311,13 +307,12 @@ const FAILED_VALUES = {
 
 /** Back to the intake queue as the job's next round, after a delay; then the lease goes back (with a hold, or without). */
 function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
-  return task(
+  return sqsSendMessage(
+    ctx.where,
     name,
     {
-      Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
-      Resource: integrationResource(ctx.props.partition, INTEGRATIONS.sqsSendMessage),
-      Parameters: {
-        QueueUrl: ctx.props.queueUrl,
+      queue: ctx.queue,
+      message: {
         DelaySeconds: ctx.config.capacity.capacityRetryDelaySeconds,
         // This execution gives the job back: a dispatcher that meets the message before GiveBackLease waits for it.
         MessageAttributes: { [RETURNED_BY]: { DataType: 'String', 'StringValue.$': '$$.Execution.Name' } },
@@ -332,13 +327,15 @@ function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
           'failedRuns.$': '$.job.failedRuns',
         },
       },
+    },
+    {
+      Comment: 'No capacity for this job now: it waits in the intake queue, not here, and is not failed',
       ResultPath: null,
       Retry: [{ ErrorEquals: SQS_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 20, JitterStrategy: 'FULL' }],
       // Never failed for lack of capacity: without its next round sent, the job keeps its lease for the janitor.
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.requeueError', Next: STATES.leaveToJanitor }],
       next: giveBack,
     },
-    sqsSendMessageStatements({ arn: ctx.props.queueArn }),
   );
 }
 
@@ -346,36 +343,20 @@ function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
 const RETURNED_VALUES = { ':status': { S: 'queued' }, ':reason': { 'S.$': 'States.JsonToString($.failure)' }, ':zero': { N: '0' }, ':one': { N: '1' } };
 
 function giveBackLease(ctx: Context, name: string, hold: boolean): Step {
-  return task(
-    name,
-    {
-      Resource: transactWriteItems(ctx),
-      Parameters: release(
-        ctx,
-        LEDGER_RESULT_EXPRESSIONS.returned,
-        RETURNED_VALUES,
-        hold
-          ? [
-              {
-                // The account is full: admit nothing new until the capacity reader has measured it again.
-                Update: {
-                  TableName: ctx.props.tableName,
-                  Key: { pk: { S: POOL_KEY.pk } },
-                  UpdateExpression: 'SET capacityLimitAt = :at',
-                  ExpressionAttributeValues: { ':at': AT },
-                },
-              },
-            ]
-          : [],
-      ),
-      ResultPath: null,
-      Retry: [transactionRetry],
-      // The message is in the queue; a lease that could not be given back is the janitor's.
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
-      next: STATES.wakeDispatcher,
-    },
-    hold ? [...ctx.releaseStatements, ...dynamodbUpdateStatements(ctx.table, [STATE_ITEMS.pool])] : ctx.releaseStatements,
-  );
+  // The account is full: admit nothing new until the capacity reader has measured it again.
+  const holdAdmissions: TransactItem = {
+    action: 'Update',
+    table: ctx.table,
+    key: POOL_ITEM_KEY,
+    write: { UpdateExpression: 'SET capacityLimitAt = :at', ExpressionAttributeValues: { ':at': AT } },
+  };
+  return transactWrite(ctx.where, name, release(ctx, LEDGER_RESULT_EXPRESSIONS.returned, RETURNED_VALUES, hold ? [holdAdmissions] : []), {
+    ResultPath: null,
+    Retry: [transactionRetry],
+    // The message is in the queue; a lease that could not be given back is the janitor's.
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: STATES.wakeDispatcher }],
+    next: STATES.wakeDispatcher,
+  });
 }
 
 /** A container failure: bad input (final), or anything else (retried after a delay, up to the configured attempts). */
@@ -438,18 +419,29 @@ function taskFailureSteps(ctx: Context): Step[] {
 
 /** The result and the lease's release in one transaction; when that keeps failing, `withoutLease` records the result alone. */
 function recordAndRelease(ctx: Context, name: string, expression: string, values: Record<string, unknown>, withoutLease: string, comment?: string): Step {
-  return task(
-    name,
+  return transactWrite(ctx.where, name, release(ctx, expression, values), {
+    ...(comment ? { Comment: comment } : {}),
+    ResultPath: null,
+    Retry: [transactionRetry],
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: withoutLease }],
+    next: STATES.wakeDispatcher,
+  });
+}
+
+function wakeDispatcher(ctx: Context): Step {
+  return lambdaInvokeAsync(
+    ctx.where,
+    STATES.wakeDispatcher,
+    // releasedAt: entered after the release committed, so no earlier than it (the dispatcher skips releases it counted).
+    { fn: ctx.dispatcher, payload: { reason: 'lease-released', 'releasedAt.$': '$$.State.EnteredTime' } },
     {
-      ...(comment ? { Comment: comment } : {}),
-      Resource: transactWriteItems(ctx),
-      Parameters: release(ctx, expression, values),
+      Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
       ResultPath: null,
-      Retry: [transactionRetry],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.releaseError', Next: withoutLease }],
-      next: STATES.wakeDispatcher,
+      // The Map collects every iteration's output: keep it to the job id, whatever the job carried.
+      OutputPath: '$.job.jobId',
+      Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.wakeFailed }],
     },
-    ctx.releaseStatements,
   );
 }
 
@@ -471,25 +463,7 @@ function resultSteps(ctx: Context): Step[] {
     giveBackLease(ctx, STATES.giveBackLease, false),
     returnToQueue(ctx, STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
     giveBackLease(ctx, STATES.giveBackLeaseAndHold, true),
-    task(
-      STATES.wakeDispatcher,
-      {
-        Comment: 'A lease is free: let the dispatcher admit the next job now, not at its next schedule',
-        Resource: integrationResource(ctx.props.partition, INTEGRATIONS.lambdaInvoke),
-        // releasedAt: entered after the release committed, so no earlier than it (the dispatcher skips releases it counted).
-        Parameters: {
-          FunctionName: ctx.props.dispatcherFunctionArn,
-          InvocationType: 'Event',
-          Payload: { reason: 'lease-released', 'releasedAt.$': '$$.State.EnteredTime' },
-        },
-        ResultPath: null,
-        // The Map collects every iteration's output: keep it to the job id, whatever the job carried.
-        OutputPath: '$.job.jobId',
-        Retry: [{ ErrorEquals: LAMBDA_TRANSIENT_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
-        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: STATES.wakeFailed }],
-      },
-      lambdaInvokeStatements({ arn: ctx.props.dispatcherFunctionArn }),
-    ),
+    wakeDispatcher(ctx),
     pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
     pass(STATES.leaveToJanitor, {
       Comment: 'The next round could not be sent: the lease stays, and once the execution has ended the janitor re-queues the job',

@@ -5,7 +5,7 @@ import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../environments';
 import type { Compute } from '../compute';
-import { partitionOf, policyJson, serviceTrustPolicy } from '../iam';
+import { policyJson, serviceTrustPolicy } from '../iam';
 import type { Intake } from '../intake';
 import type { Network } from '../network';
 import type { Observability } from '../observability';
@@ -72,25 +72,21 @@ export class RunJobs extends Construct {
   /** The definition, and on the role exactly what its Task states call: the two are built together so they cannot drift. */
   private definitionWithItsPolicy(props: RunJobsProps, role: IamRole): RunJobsDefinition['definition'] {
     const { config, compute, stateTable, intake } = props;
-    const { region, id: accountId } = config.account;
     const { definition, statements } = runJobsDefinition({
       config,
-      partition: partitionOf(region),
-      region,
-      accountId,
-      clusterArn: compute.clusterArn,
-      clusterName: compute.clusterName,
-      taskDefinitionArn: compute.taskDefinitionArn,
-      taskDefinitionFamilyArn: compute.taskDefinitionFamilyArn,
-      workerRoleArns: [compute.taskRoleArn, compute.executionRoleArn],
-      containerName: compute.containerName,
-      subnetIds: props.network.privateSubnetIds,
-      securityGroupIds: [compute.securityGroupId],
-      tableName: stateTable.tableName,
-      tableArn: stateTable.tableArn,
-      queueUrl: intake.queueUrl,
-      queueArn: intake.queueArn,
-      dispatcherFunctionArn: props.dispatcherFunctionArn,
+      table: { name: stateTable.tableName, arn: stateTable.tableArn },
+      queue: { url: intake.queueUrl, arn: intake.queueArn },
+      task: {
+        clusterArn: compute.clusterArn,
+        clusterName: compute.clusterName,
+        taskDefinitionArn: compute.taskDefinitionArn,
+        taskDefinitionFamilyArn: compute.taskDefinitionFamilyArn,
+        roleArns: [compute.taskRoleArn, compute.executionRoleArn],
+        containerName: compute.containerName,
+        subnetIds: props.network.privateSubnetIds,
+        securityGroupIds: [compute.securityGroupId],
+      },
+      dispatcher: { arn: props.dispatcherFunctionArn },
     });
     // Least privilege by construction: what the Task states need, and the log delivery.
     new IamRolePolicy(this, 'policy', {

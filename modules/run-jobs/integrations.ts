@@ -1,33 +1,76 @@
 /**
- * The service integrations the state machine calls, each with the IAM statements that call needs — what aws-cdk
- * calls a task's policies. A Task state is built with its integration's statements beside it; the role's policy is
- * their union (`mergeStatements`), so a state cannot call what its role was not given, and the role holds nothing no
- * state calls.
+ * The service integrations the state machine calls. Each builder takes what its call touches (the cluster and task
+ * definition, the table and each item's key, the queue, the function) and returns the Task state together with the IAM
+ * statements that call needs, both derived from the same parameters — as aws-cdk's stepfunctions-tasks do. The role's
+ * policy is the union of what the states return (`mergeStatements`): a state cannot call what its role was not given,
+ * and the role holds nothing no state calls.
  */
 import type { PolicyStatement } from '../iam';
 import { leadingKeys } from '../state-table';
+import { INTEGRATIONS, integrationResource, task, type Step, type TaskState } from './asl';
 
-/** What the statements are scoped to: the ARNs known at synth (built from names, or references Terraform resolves). */
-interface IntegrationScope {
+/** Where the calls are made: what the ARNs built from names need. */
+export interface AwsPlace {
   readonly partition: string;
   readonly region: string;
   readonly accountId: string;
 }
 
-/** `ecs:runTask.sync`: RunTask on the worker's family in this cluster only, then watch (and on timeout stop) the task. */
-export function ecsRunTaskSyncStatements(
-  scope: IntegrationScope,
-  worker: { readonly clusterArn: string; readonly clusterName: string; readonly taskDefinitionFamilyArn: string; readonly roleArns: readonly string[] },
-): PolicyStatement[] {
-  const { partition, region, accountId } = scope;
-  const tasks = `arn:${partition}:ecs:${region}:${accountId}:task/${worker.clusterName}/*`;
+type Payload = Readonly<Record<string, unknown>>;
+
+/** A Task state's fields the builder does not write itself (it writes Resource and Parameters). */
+type TaskFields = Omit<TaskState, 'Type' | 'Resource' | 'Parameters' | 'Next' | 'End'> & { readonly next?: string };
+
+/** The Task state: its Comment first, then the call (Resource, Parameters), then the rest in the order given. */
+function integrationTask(
+  name: string,
+  call: { resource: string; parameters: Payload },
+  fields: TaskFields,
+  statements: readonly PolicyStatement[],
+): Step<TaskState> {
+  const { Comment, ...rest } = fields;
+  return task(name, { ...(Comment !== undefined ? { Comment } : {}), Resource: call.resource, Parameters: { ...call.parameters }, ...rest }, statements);
+}
+
+/** The worker task RunTask starts: what the call names and what the statements are scoped to. */
+export interface EcsTaskTarget {
+  readonly clusterArn: string;
+  readonly clusterName: string;
+  readonly taskDefinitionArn: string;
+  /** The task definition's family, any revision: what RunTask is allowed on. */
+  readonly taskDefinitionFamilyArn: string;
+  /** The task and execution roles: the only roles RunTask may pass. */
+  readonly roleArns: readonly string[];
+}
+
+/**
+ * `ecs:runTask.sync`: RunTask on the family in this cluster only, then watch (and on timeout stop) the task.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html
+ * IAM: https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html
+ */
+export function ecsRunTaskSync(where: AwsPlace, name: string, call: { target: EcsTaskTarget; parameters: Payload }, fields: TaskFields): Step<TaskState> {
+  const { target } = call;
+  return integrationTask(
+    name,
+    {
+      resource: integrationResource(where.partition, INTEGRATIONS.ecsRunTaskSync),
+      parameters: { Cluster: target.clusterArn, TaskDefinition: target.taskDefinitionArn, ...call.parameters },
+    },
+    fields,
+    ecsRunTaskSyncStatements(where, target),
+  );
+}
+
+function ecsRunTaskSyncStatements(where: AwsPlace, target: EcsTaskTarget): PolicyStatement[] {
+  const { partition, region, accountId } = where;
+  const tasks = `arn:${partition}:ecs:${region}:${accountId}:task/${target.clusterName}/*`;
   return [
     {
       Sid: 'RunWorkerTasks',
       Effect: 'Allow',
       Action: 'ecs:RunTask',
-      Resource: worker.taskDefinitionFamilyArn,
-      Condition: { ArnEquals: { 'ecs:cluster': worker.clusterArn } },
+      Resource: target.taskDefinitionFamilyArn,
+      Condition: { ArnEquals: { 'ecs:cluster': target.clusterArn } },
     },
     // Tags on RunTask (the job id, propagated tags) need TagResource, for that call only.
     {
@@ -42,7 +85,7 @@ export function ecsRunTaskSyncStatements(
       Sid: 'PassOnlyTheWorkerRoles',
       Effect: 'Allow',
       Action: 'iam:PassRole',
-      Resource: [...worker.roleArns],
+      Resource: [...target.roleArns],
       Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     },
     {
@@ -55,25 +98,145 @@ export function ecsRunTaskSyncStatements(
   ];
 }
 
+/** The write actions of a DynamoDB transaction, and the IAM action each is allowed by (transaction-apis-iam). */
+const IAM_ACTION_OF_WRITE = {
+  Put: 'dynamodb:PutItem',
+  Update: 'dynamodb:UpdateItem',
+  Delete: 'dynamodb:DeleteItem',
+  ConditionCheck: 'dynamodb:ConditionCheckItem',
+} as const;
+
+type WriteAction = keyof typeof IAM_ACTION_OF_WRITE;
+
+/** A table the states write. Its policy holds one statement per write action, named here, the keys united under it. */
+export interface WrittenTable {
+  readonly name: string;
+  readonly arn: string;
+  readonly statementIds: Partial<Record<WriteAction, string>>;
+}
+
+/** An item's key as a state writes it (the Key parameter), and the `dynamodb:LeadingKeys` pattern (StringLike) every value it takes matches. */
+export interface ItemKey {
+  readonly Key: Payload;
+  readonly leadingKey: string;
+}
+
+/** A key written as it is: IAM allows that value. */
+export function literalKey(attribute: string, value: string): ItemKey {
+  return { Key: { [attribute]: { S: value } }, leadingKey: value };
+}
+
+/** A key made of a prefix and a value of the input (States.Format): IAM allows the prefix. */
+export function prefixedKey(attribute: string, prefix: string, path: string): ItemKey {
+  return { Key: { [attribute]: { 'S.$': `States.Format('${prefix}{}', ${path})` } }, leadingKey: `${prefix}*` };
+}
+
+/** A key read from the input as it is: what it can be is known to its writer only, who says so in `leadingKey`. */
+export function inputKey(attribute: string, path: string, leadingKey: string): ItemKey {
+  return { Key: { [attribute]: { 'S.$': path } }, leadingKey };
+}
+
+/** One write of a transaction: what it does, to which table and item; `write` is the rest of it as the API takes it. */
+export interface TransactItem {
+  readonly action: WriteAction;
+  readonly table: WrittenTable;
+  readonly key: ItemKey;
+  readonly write: Payload;
+}
+
+/** The statement an item's write needs: its action on its table, for its key only. */
+function writeStatement(item: Omit<TransactItem, 'write'>): PolicyStatement {
+  const { action, table, key } = item;
+  const sid = table.statementIds[action];
+  if (sid === undefined) throw new Error(`a state writes ${action} items to ${table.name}: name its statement in the table's statementIds`);
+  return { Sid: sid, Effect: 'Allow', Action: IAM_ACTION_OF_WRITE[action], Resource: table.arn, Condition: leadingKeys([key.leadingKey]) };
+}
+
 /**
- * `dynamodb:updateItem` and `aws-sdk:dynamodb:transactWriteItems` of Update items: UpdateItem on the table, for the
- * items whose keys match `keys` only (a transaction's Update needs the same action as a single update).
+ * `aws-sdk:dynamodb:transactWriteItems`: the items in one transaction; each item's action on its table, for its key.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+ * IAM: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
  */
-export function dynamodbUpdateStatements(table: { readonly arn: string }, keys: readonly string[]): PolicyStatement[] {
-  return [{ Sid: 'LedgerRowsAndCounters', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: table.arn, Condition: leadingKeys(keys) }];
+export function transactWrite(
+  where: AwsPlace,
+  name: string,
+  call: { items: readonly TransactItem[]; clientRequestToken?: Payload },
+  fields: TaskFields,
+): Step<TaskState> {
+  const TransactItems = call.items.map(({ action, table, key, write }) => ({ [action]: { TableName: table.name, Key: key.Key, ...write } }));
+  return integrationTask(
+    name,
+    { resource: integrationResource(where.partition, INTEGRATIONS.dynamodbTransactWriteItems), parameters: { ...call.clientRequestToken, TransactItems } },
+    fields,
+    mergeStatements(call.items.map(writeStatement)),
+  );
 }
 
-/** `sqs:sendMessage` to one queue. */
-export function sqsSendMessageStatements(queue: { readonly arn: string }): PolicyStatement[] {
-  return [{ Sid: 'BackToTheQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.arn }];
+/**
+ * `dynamodb:updateItem`: one item's update; UpdateItem on its table, for its key.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/connect-ddb.html
+ * IAM: https://docs.aws.amazon.com/step-functions/latest/dg/dynamo-iam.html
+ */
+export function dynamodbUpdateItem(where: AwsPlace, name: string, item: Omit<TransactItem, 'action'>, fields: TaskFields): Step<TaskState> {
+  return integrationTask(
+    name,
+    {
+      resource: integrationResource(where.partition, INTEGRATIONS.dynamodbUpdateItem),
+      parameters: { TableName: item.table.name, Key: item.key.Key, ...item.write },
+    },
+    fields,
+    [writeStatement({ ...item, action: 'Update' })],
+  );
 }
 
-/** `lambda:invoke` of one function. */
-export function lambdaInvokeStatements(fn: { readonly arn: string }): PolicyStatement[] {
-  return [{ Sid: 'WakeTheDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fn.arn }];
+/** A queue or function a state calls, and the Sid of the one statement that allows it. */
+interface Called {
+  readonly arn: string;
+  readonly statementId: string;
 }
 
-/** Statements delivering the execution log: CloudWatch Logs delivery for Step Functions has no resource-level permissions. */
+/**
+ * `sqs:sendMessage` to one queue; SendMessage on it.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/connect-sqs.html
+ * IAM: https://docs.aws.amazon.com/step-functions/latest/dg/sqs-iam.html
+ */
+export function sqsSendMessage(
+  where: AwsPlace,
+  name: string,
+  call: { queue: Called & { readonly url: string }; message: Payload },
+  fields: TaskFields,
+): Step<TaskState> {
+  const { queue } = call;
+  return integrationTask(
+    name,
+    { resource: integrationResource(where.partition, INTEGRATIONS.sqsSendMessage), parameters: { QueueUrl: queue.url, ...call.message } },
+    fields,
+    [{ Sid: queue.statementId, Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.arn }],
+  );
+}
+
+/**
+ * `lambda:invoke` of one function, asynchronously (InvocationType Event); InvokeFunction on it.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html
+ * IAM: https://docs.aws.amazon.com/step-functions/latest/dg/lambda-iam.html
+ */
+export function lambdaInvokeAsync(where: AwsPlace, name: string, call: { fn: Called; payload: Payload }, fields: TaskFields): Step<TaskState> {
+  const { fn } = call;
+  return integrationTask(
+    name,
+    {
+      resource: integrationResource(where.partition, INTEGRATIONS.lambdaInvoke),
+      parameters: { FunctionName: fn.arn, InvocationType: 'Event', Payload: call.payload },
+    },
+    fields,
+    [{ Sid: fn.statementId, Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fn.arn }],
+  );
+}
+
+/**
+ * Statements delivering the execution log: CloudWatch Logs delivery for Step Functions has no resource-level permissions.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html
+ */
 export function executionLogStatements(): PolicyStatement[] {
   return [
     {
