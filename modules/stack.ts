@@ -156,7 +156,7 @@ export class PipelineStack extends TerraformStack {
       network: this.network,
       stateTable: this.stateTable,
       intake: this.intake,
-      dispatcherFunctionArn: this.dispatch.dispatcher.functionArn,
+      dispatcher: this.dispatch.dispatcher,
       observability: this.observability,
     });
   }

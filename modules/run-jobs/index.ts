@@ -8,6 +8,7 @@ import type { Compute } from '../compute';
 import { policyJson, serviceTrustPolicy } from '../iam';
 import type { Intake } from '../intake';
 import type { Network } from '../network';
+import type { NodeFunction } from '../node-function';
 import type { Observability } from '../observability';
 import type { StateTable } from '../state-table';
 import { runJobsDefinition, type RunJobsDefinition } from './definition';
@@ -24,8 +25,8 @@ interface RunJobsProps {
   readonly stateTable: StateTable;
   /** The intake queue: a job without capacity goes back there. */
   readonly intake: Intake;
-  /** The dispatcher, woken after each release: its ARN only, since the dispatch module names this state machine (stateMachineArnOf). */
-  readonly dispatcherFunctionArn: string;
+  /** The dispatcher, woken after each release by its functionArn, built from its name (the dispatch module names this state machine). */
+  readonly dispatcher: NodeFunction;
   readonly observability: Observability;
 }
 
@@ -86,7 +87,7 @@ export class RunJobs extends Construct {
         subnetIds: props.network.privateSubnetIds,
         securityGroupIds: [compute.securityGroupId],
       },
-      dispatcher: { arn: props.dispatcherFunctionArn },
+      dispatcher: { arn: props.dispatcher.functionArn },
     });
     // Least privilege by construction: what the Task states need, and the log delivery.
     new IamRolePolicy(this, 'policy', {
