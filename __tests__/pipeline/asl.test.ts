@@ -82,6 +82,29 @@ test('two states of one name are refused: the name is the state’s address', ()
   expect(() => graph([pass('A', { next: 'A' }), choice('A', { Choices: [{ Next: 'A' }] })])).toThrow('ASL graph: two states are named "A"');
 });
 
+test('a name used again inside a Map is refused, at any depth: a state’s name is unique in the whole state machine', () => {
+  expect(() => stateMachine({ steps: [pass('A', { next: 'Each' }), map('Each', { ItemsPath: '$.items', steps: [pass('A', {})] })] })).toThrow(
+    new AslError('state machine', 'state name "A" is used more than once: A, Each/A'),
+  );
+  const nested = {
+    StartAt: 'Outer',
+    States: {
+      Outer: {
+        Type: 'Map',
+        ItemProcessor: {
+          StartAt: 'Inner',
+          States: { Inner: { Type: 'Map', ItemProcessor: { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } }, End: true } },
+        },
+        Next: 'Done',
+      },
+      Done: { Type: 'Succeed' },
+    },
+  } as unknown as Parameters<typeof checkGraph>[1];
+  expect(checkGraph('machine', nested).map((p) => p.message)).toEqual(['ASL machine: state name "Done" is used more than once: Outer/Inner/Done, Done']);
+  // The same check inside the Map alone finds nothing: its own states are named once.
+  expect(checkGraph('machine', graph([pass('A', { next: 'Each' }), map('Each', { steps: [pass('B', {})] })]))).toEqual([]);
+});
+
 test('the walk visits every state depth first, those nested in Map (ItemProcessor or Iterator) and Parallel states with where they are', () => {
   const visited = [
     ...eachState({

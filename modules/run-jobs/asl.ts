@@ -2,7 +2,8 @@
  * Amazon States Language, typed. Each builder checks its own fields against the ASL spec and returns a Step: the
  * state's name (given once), the plain JSON object it renders to, and the IAM statements its integration needs (a
  * Task's; the others need none). `graph` gathers steps into a state graph and the union of their statements;
- * `stateMachine` checks the graph (every Next exists, every state is reachable), naming every problem at once.
+ * `stateMachine` checks the graph (every Next exists, every state is reachable, no name is used twice at any depth),
+ * naming every problem at once.
  * Nothing is a string until `JSON.stringify` at the resource's `definition`.
  */
 import type { PolicyStatement } from '../iam';
@@ -294,7 +295,22 @@ function targetsOf(state: State): string[] {
   return targets;
 }
 
-/** Every problem of a graph, at once: names out of bounds, transitions to unknown states, states never reached. */
+/**
+ * Names given to more than one state anywhere in the graph, its nested graphs (Map, Parallel) included: a state's name
+ * is its address in the execution history, and ASL wants it unique in the whole state machine.
+ */
+function namesUsedTwice(where: string, g: Graph): AslError[] {
+  const placesOf = new Map<string, string[]>();
+  for (const { name, path } of eachState<State>(g)) placesOf.set(name, [...(placesOf.get(name) ?? []), [...path, name].join('/')]);
+  return [...placesOf]
+    .filter(([, places]) => places.length > 1)
+    .map(([name, places]) => new AslError(where, `state name "${name}" is used more than once: ${places.join(', ')}`));
+}
+
+/**
+ * Every problem of a graph, at once: names out of bounds or used twice (nested graphs included), transitions to
+ * unknown states, states never reached.
+ */
 export function checkGraph(where: string, g: Graph): AslError[] {
   const names = Object.keys(g.States);
   const problems: AslError[] = [];
@@ -304,6 +320,7 @@ export function checkGraph(where: string, g: Graph): AslError[] {
     for (const target of targetsOf(g.States[name]))
       if (!names.includes(target)) problems.push(new AslError(`${where}.${name}`, `transitions to unknown state "${target}"`));
   }
+  problems.push(...namesUsedTwice(where, g));
   const reached = new Set<string>();
   const frontier = names.includes(g.StartAt) ? [g.StartAt] : [];
   while (frontier.length > 0) {
