@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EnvironmentConfig } from '../environments';
 import { stageArguments } from './stages';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import { readSynthesizedStacks, resourcesOf, type TerraformJson } from './synth-output';
 
 /**

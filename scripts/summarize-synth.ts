@@ -1,5 +1,5 @@
 import { ENVIRONMENT_INPUTS } from '../environments';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import type { StageSettings } from '../modules/stack';
 import { readSynthesizedStacks, resourceCounts } from './synth-output';
 

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { App } from 'cdktf';
 import type { EnvironmentConfig } from '../environments';
 import { stageArguments } from './stages';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import { PipelineStack } from '../modules/stack';
 
 /**

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, stripVTControlCharacters } from 'node:util';
 import { loadEnvironments } from '../environments';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import type { TerraformJson } from '../scripts/synth-output';
 import { emulatorOverride } from './endpoints';
 import { startMoto } from './moto';

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync, re
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import { PipelineStack } from '../modules/stack';
 import type { TerraformJson } from '../scripts/synth-output';
 import { emulatorOverride } from './endpoints';

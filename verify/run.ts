@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { bootstrapStackName } from '../modules/bootstrap';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import { beyondProtection, synthesizeForTeardown } from '../scripts/teardown';
 import { readSynthesizedStacks, type TerraformJson } from '../scripts/synth-output';
 import { emulatorOverride } from './endpoints';

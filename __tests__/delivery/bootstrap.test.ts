@@ -5,7 +5,7 @@ import { loadBootstrap } from '../../environments/bootstrap';
 import { validateBootstrap, type BootstrapAccount, type BootstrapConfig } from '../../environments/bootstrap-schema';
 import { awsServiceOf } from '../../modules/aws-services';
 import { BootstrapStack, bootstrapStackName, PLAN_SERVICES } from '../../modules/bootstrap';
-import { githubOidcProviderArn } from '../../modules/ci-roles';
+import { githubOidcProviderArn } from '../../environments/ci-roles';
 import type { PolicyDocument } from '../../modules/iam';
 import type { TerraformJson } from '../../scripts/synth-output';
 import { decide } from '../support/iam';

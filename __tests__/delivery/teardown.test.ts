@@ -1,5 +1,5 @@
 import { Testing } from 'cdktf';
-import { stackName } from '../../modules/names';
+import { stackName } from '../../environments/names';
 import { PipelineStack } from '../../modules/stack';
 import { beyondProtection, drainBeforeTeardown } from '../../scripts/teardown';
 import type { TerraformJson } from '../../scripts/synth-output';

@@ -1,6 +1,6 @@
 import { Testing } from 'cdktf';
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../../environments';
-import { stackName } from '../../modules/names';
+import { stackName } from '../../environments/names';
 import { PipelineStack } from '../../modules/stack';
 import { resourcesOf, type TerraformJson } from '../../scripts/synth-output';
 

@@ -1,4 +1,4 @@
-import { functionNameOf, intakeQueueName } from '../../modules/names';
+import { functionNameOf, intakeQueueName } from '../../environments/names';
 import { readStage } from '../../twin/designs/sluice';
 import { ruleForSource } from '../../twin/wiring';
 import { STAGES, synthStage } from '../support/synth';

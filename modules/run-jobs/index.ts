@@ -5,14 +5,15 @@ import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../../environments';
 import type { Compute } from '../compute';
-import { partitionOf, policyJson, serviceTrustPolicy } from '../iam';
+import { partitionOf } from '../../environments/partition';
+import { policyJson, serviceTrustPolicy } from '../iam';
 import type { Intake } from '../intake';
 import type { Network } from '../network';
 import type { Observability } from '../observability';
 import type { StateTable } from '../state-table';
 import { runJobsDefinition, type RunJobsDefinition } from './definition';
 import { executionLogStatements, mergeStatements } from './integrations';
-import { stateMachineArnOf, stateMachineName } from '../names';
+import { stateMachineArnOf, stateMachineName } from '../../environments/names';
 
 interface RunJobsProps {
   readonly config: EnvironmentConfig;

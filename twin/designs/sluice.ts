@@ -16,7 +16,7 @@ import { readCapacity } from '../../functions/capacity';
 import { effectiveBudget, readPool } from '../../functions/limiter';
 import type { AwsClient } from '../../functions/runtime';
 import { STATES } from '../../modules/run-jobs/definition';
-import { stackName } from '../../modules/names';
+import { stackName } from '../../environments/names';
 import { PipelineStack } from '../../modules/stack';
 import { resolveReferences, type TerraformJson } from '../../scripts/synth-output';
 import { EventBridgeRule } from '../engines/eventbridge';
