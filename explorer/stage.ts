@@ -15,7 +15,7 @@ import {
   type JanitorSettings,
 } from '../functions/environment';
 import { readStage, synthesize, type Stage } from '../twin/designs/sluice';
-import type { TerraformJson } from '../scripts/synth-output';
+import type { TerraformJson } from '../synth/output';
 
 /** What a configuration of the explorer sets; everything else is the dev stage's. */
 export interface StageShape {

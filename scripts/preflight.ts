@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { EnvironmentConfig } from '../environments';
 import { stageArguments } from './stages';
 import { stackName } from '../environments/names';
-import { readSynthesizedStacks, resourcesOf, type TerraformJson } from './synth-output';
+import { readSynthesizedStacks, resourcesOf, type TerraformJson } from '../synth/output';
 
 /**
  * What the account must allow before a stage's first apply, checked with the caller's credentials:

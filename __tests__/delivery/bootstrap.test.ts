@@ -7,7 +7,7 @@ import { awsServiceOf } from '../../modules/aws-services';
 import { BootstrapStack, bootstrapStackName, PLAN_SERVICES } from '../../modules/bootstrap';
 import { githubOidcProviderArn } from '../../environments/ci-roles';
 import type { PolicyDocument } from '../../modules/iam';
-import type { TerraformJson } from '../../scripts/synth-output';
+import type { TerraformJson } from '../../synth/output';
 import { decide } from '../support/iam';
 import { resolveReferences, STAGES, stageConfig, synthStage } from '../support/synth';
 import { fakeAttribute } from '../../twin/designs/sluice';

@@ -18,7 +18,7 @@ import type { AwsClient } from '../../functions/runtime';
 import { STATES } from '../../modules/run-jobs/definition';
 import { stackName } from '../../environments/names';
 import { PipelineStack } from '../../modules/stack';
-import { resolveReferences, type TerraformJson } from '../../scripts/synth-output';
+import { resolveReferences, type TerraformJson } from '../../synth/output';
 import { EventBridgeRule } from '../engines/eventbridge';
 import { SDK_RETRY } from '../engines/faults';
 import { queueUrl } from '../engines/sqs';
