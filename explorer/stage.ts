@@ -14,7 +14,7 @@ import {
   type DispatcherSettings,
   type JanitorSettings,
 } from '../functions/environment';
-import { readStage, synthesize, type Stage } from '../twin/designs/sluice';
+import { readStage, synthesize, type Stage } from '../twin/synthesized-stage';
 import type { TerraformJson } from '../synth/output';
 
 /** What a configuration of the explorer sets; everything else is the dev stage's. */

@@ -10,7 +10,7 @@ import type { PolicyDocument } from '../../modules/iam';
 import type { TerraformJson } from '../../synth/output';
 import { decide } from '../support/iam';
 import { resolveReferences, STAGES, stageConfig, synthStage } from '../support/synth';
-import { fakeAttribute } from '../../twin/designs/sluice';
+import { fakeAttribute } from '../../twin/synthesized-stage';
 import { assumeRoleWithWebIdentity } from '../support/web-identity';
 
 const config = loadBootstrap();

@@ -13,7 +13,7 @@ import { explorerStage } from '../../explorer/stage';
 import type { ExplorerWorld, Option } from '../../explorer/world';
 import type { PolicyDocument } from '../../modules/iam';
 import { resolveReferences } from '../../synth/output';
-import { fakeAttribute } from '../../twin/designs/sluice';
+import { fakeAttribute } from '../../twin/synthesized-stage';
 import { decide, type SimulatedRequest } from '../support/iam';
 
 const es = explorerStage();

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Testing } from 'cdktf';
 import { batchesTableName, stateTableName } from '../../environments/names';
 import { StateTable } from '../../modules/state-table';
-import { tableInput } from '../../twin/designs/table-input';
+import { tableInput } from '../../twin/table-input';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
