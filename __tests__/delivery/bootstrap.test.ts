@@ -186,7 +186,7 @@ describe('bootstrap stack: who may assume the roles (trust policies)', () => {
     ["the rollout's plan job, on main", sub('ref:refs/heads/main', 'apply-stage.yml', main), 'Allowed', 'ImplicitlyDenied'],
     ['the drift check, on main', sub('ref:refs/heads/main', 'drift.yml', main), 'Allowed', 'ImplicitlyDenied'],
     ["the rollout's apply job in the dev environment, main's apply-stage.yml", sub('environment:dev', 'apply-stage.yml', main), 'ImplicitlyDenied', 'Allowed'],
-    // H2: the environment name alone no longer admits; the workflow file and its ref must be main's apply-stage.yml.
+    // H2: the environment name alone does not admit; the workflow file and its ref must be main's apply-stage.yml.
     ['the dev environment from a branch', sub('environment:dev', 'apply-stage.yml', 'refs/heads/feature'), 'ImplicitlyDenied', 'ImplicitlyDenied'],
     ['the dev environment in another workflow file', sub('environment:dev', 'backdoor.yml', main), 'ImplicitlyDenied', 'ImplicitlyDenied'],
     ["GitHub's default sub for the dev environment (template not set)", `repo:${repo}:environment:dev`, 'ImplicitlyDenied', 'ImplicitlyDenied'],
