@@ -1,6 +1,6 @@
 import { App } from 'cdktf';
 import { loadEnvironments } from './environments';
-import { stackName } from './modules/names';
+import { stackName } from './environments/names';
 import { PipelineStack } from './modules/stack';
 
 const app = new App();

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { EnvironmentConfig } from '../environments';
 import { jobIdOf } from '../functions/jobs';
 import { readLedgerRows, type LedgerRow } from '../functions/ledger';
-import { SMOKE_FOLDER } from '../modules/names';
+import { SMOKE_FOLDER } from '../environments/names';
 import { WORKER_CONTAINER_NAME } from '../task-image/image-reference';
 import { resultKeyOf } from '../task-image/src/job-config';
 import { RESULT_METADATA } from '../task-image/src/run-job';

@@ -19,7 +19,7 @@ import {
   stageBucketName,
   stateMachineArnOf,
   stateTableName,
-} from '../modules/names';
+} from '../environments/names';
 
 /** An error a user will meet, with the exit code that tells scripts which kind it is. */
 export class CliError extends Error {

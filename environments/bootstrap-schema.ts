@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { githubOidcProviderArn, type GithubRepository } from '../modules/ci-roles';
-import { partitionOf } from '../modules/iam';
-import { stageBucketName } from '../modules/names';
+import { githubOidcProviderArn, type GithubRepository } from './ci-roles';
+import { stageBucketName } from './names';
+import { partitionOf } from './partition';
 import type { EnvironmentConfig } from './schema';
 import { describeIssue } from './validate';
 
@@ -49,7 +49,7 @@ const bootstrapSchema = z.strictObject({
     pullRequestPlans: z.array(z.string()),
     /** The stages whose apply waits for reviewers (`npm run check:github` checks their environments require some). */
     approvals: z.array(z.string()),
-    /** For repositories whose OIDC subjects carry immutable ids (see modules/ci-roles.ts); `npm run check:github` prints them. */
+    /** For repositories whose OIDC subjects carry immutable ids (see environments/ci-roles.ts); `npm run check:github` prints them. */
     subjectIds: z.strictObject({ owner: z.number().int().positive(), repository: z.number().int().positive() }).optional(),
   }),
   /** Every account a stage deploys to, keyed by account id. */

@@ -14,8 +14,8 @@ import {
   type DispatcherSettings,
   type JanitorSettings,
 } from '../functions/environment';
-import { readStage, synthesize, type Stage } from '../twin/designs/sluice';
-import type { TerraformJson } from '../scripts/synth-output';
+import { readStage, synthesize, type Stage } from '../twin/synthesized-stage';
+import type { TerraformJson } from '../synth/output';
 
 /** What a configuration of the explorer sets; everything else is the dev stage's. */
 export interface StageShape {

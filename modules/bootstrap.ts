@@ -24,8 +24,8 @@ import {
   smokeRoleName,
   stateLockKey,
   workloadBoundaryName,
-} from './ci-roles';
-import { intakeDeadLetterQueueName, SMOKE_FOLDER, stateMachineName, stateTableName } from './names';
+} from '../environments/ci-roles';
+import { intakeDeadLetterQueueName, SMOKE_FOLDER, stateMachineName, stateTableName } from '../environments/names';
 import { leadingKeys, STATE_ITEMS } from './state-table';
 import { githubActionsTrustPolicy, policyJson, type PolicyStatement } from './iam';
 import { requiredTerraformVersion } from './toolchain';

@@ -1,7 +1,7 @@
 import { S3BucketLifecycleConfiguration } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
 import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
 import { Construct } from 'constructs';
-import { SMOKE_FOLDER } from './names';
+import { SMOKE_FOLDER } from '../environments/names';
 import { PrivateBucket } from './private-bucket';
 
 const SMOKE_RETENTION_DAYS = 7;

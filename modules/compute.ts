@@ -11,10 +11,11 @@ import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import type { TaskEgress } from './network';
-import { taskRoleName } from './names';
+import { taskRoleName } from '../environments/names';
 import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
 import { runTaskTimeoutSeconds } from './run-jobs/timing';
-import { partitionOf, policyJson, serviceTrustPolicy } from './iam';
+import { partitionOf } from '../environments/partition';
+import { policyJson, serviceTrustPolicy } from './iam';
 
 interface ComputeProps {
   readonly namePrefix: string;

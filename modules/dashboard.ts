@@ -6,7 +6,14 @@ import { USAGE_CLASS } from '../functions/capacity-codes';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 
 import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './run-jobs/definition';
-import { functionNameOf, intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName, stateMachineArnOf, stateMachineName } from './names';
+import {
+  functionNameOf,
+  intakeDeadLetterQueueName,
+  intakeQueueName,
+  ruleDeadLetterQueueName,
+  stateMachineArnOf,
+  stateMachineName,
+} from '../environments/names';
 
 /**
  * One CloudWatch dashboard per stage, answering "how far behind are we, and why": vCPU in use against the effective

@@ -5,20 +5,22 @@ import { LambdaInvocation } from '@cdktf/provider-aws/lib/lambda-invocation';
 import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment, type ConfigurePoolSettings } from '../functions/environment';
+import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment, janitorEnvironment } from '../functions/environment';
 import { FARGATE_QUOTA_CODE } from '../functions/capacity-codes';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 import { executionArnOf } from '../functions/jobs';
 import { vcpuOf } from '../environments/fargate';
+import { configurePoolSettingsOf, JANITOR_PERIOD_MINUTES } from '../environments/function-settings';
 import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
-import { partitionOf, type PolicyStatement } from './iam';
+import { partitionOf } from '../environments/partition';
+import type { PolicyStatement } from './iam';
 import { NodeFunction } from './node-function';
 import type { Bucket } from './bucket';
 import type { Intake } from './intake';
 import type { Observability } from './observability';
 
 import { leaseSeconds } from './run-jobs/timing';
-import { functionNameOf, stateMachineArnOf } from './names';
+import { functionNameOf, stateMachineArnOf } from '../environments/names';
 
 interface DispatchProps {
   readonly config: EnvironmentConfig;
@@ -51,18 +53,6 @@ const START_GRACE_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
 export const INTAKE_VISIBILITY_TIMEOUT_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
 /** After a stopped task's stop timeout, the time ECS may take to have it stopped (SIGKILL, then the task's teardown). */
 const TASK_STOP_MARGIN_SECONDS = 30;
-/** How often the janitor sweeps. */
-export const JANITOR_PERIOD_MINUTES = 5;
-
-/** What the pool's settings are checked against: the stage's task size, batch size and quota (the function's and `sluice resize`'s). */
-export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: string): ConfigurePoolSettings {
-  return {
-    tableName,
-    taskVcpu: vcpuOf(config.task.cpu),
-    jobsPerExecution: config.capacity.jobsPerExecution,
-    accountVcpuQuota: config.capacity.accountVcpuQuota,
-  };
-}
 
 type FunctionCommon = { readonly accountId: string; readonly region: string; readonly logRetentionDays: number };
 

@@ -51,13 +51,6 @@ export function denyInsecureTransport(resources: readonly string[]): PolicyState
   };
 }
 
-/** The ARN partition of a Region: aws, aws-cn or aws-us-gov. */
-export function partitionOf(region: string): string {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  return 'aws';
-}
-
 /**
  * Trust policy for GitHub Actions jobs through the account's GitHub OIDC provider: the token must be
  * meant for STS (`aud`) and come from one of the given `sub`jects (repository, context, workflow file and ref).

@@ -5,7 +5,7 @@ import { SqsQueuePolicy } from '@cdktf/provider-aws/lib/sqs-queue-policy';
 import { Construct } from 'constructs';
 import { denyInsecureTransport, policyJson } from './iam';
 import { Observability } from './observability';
-import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from './names';
+import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from '../environments/names';
 import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
 
 interface IntakeProps {

@@ -8,7 +8,8 @@ import { VpcSecurityGroupIngressRule } from '@cdktf/provider-aws/lib/vpc-securit
 import { Fn } from 'cdktf';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import { partitionOf, policyJson } from './iam';
+import { partitionOf } from '../environments/partition';
+import { policyJson } from './iam';
 
 interface NetworkProps {
   readonly namePrefix: string;

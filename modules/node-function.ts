@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './project-root';
-import { partitionOf, policyJson, serviceTrustPolicy, type PolicyStatement } from './iam';
+import { partitionOf } from '../environments/partition';
+import { policyJson, serviceTrustPolicy, type PolicyStatement } from './iam';
 
 interface NodeFunctionProps {
   readonly functionName: string;

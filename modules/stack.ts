@@ -14,9 +14,9 @@ import { Network } from './network';
 import { Observability } from './observability';
 import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
-import { stageBucketName, taskRoleArnOf } from './names';
-import { partitionOf } from './iam';
-import { policyArn, workloadBoundaryName } from './ci-roles';
+import { stageBucketName, taskRoleArnOf } from '../environments/names';
+import { partitionOf } from '../environments/partition';
+import { policyArn, workloadBoundaryName } from '../environments/ci-roles';
 
 interface PipelineStackProps {
   readonly config: EnvironmentConfig;

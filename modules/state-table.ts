@@ -2,7 +2,7 @@ import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { Construct } from 'constructs';
 import { FAILED_INDEX, LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/ledger';
 import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/limiter';
-import { batchesTableName, stateTableName } from './names';
+import { batchesTableName, stateTableName } from '../environments/names';
 
 interface StateTableProps {
   readonly namePrefix: string;

@@ -5,7 +5,7 @@
  * Everything that differs between the two flavours is in this file.
  */
 import { changedAttributes } from './stack-diff';
-import type { TerraformJson } from './synth-output';
+import type { TerraformJson } from '../synth/output';
 
 /** The CDKTF packages and what replaces each in CDK Terrain, exact versions (constructs: cdktn's peer range ≥ 10.6 < 10.8). */
 export const PACKAGE_SWAPS: Record<string, { readonly name: string; readonly version: string }> = {

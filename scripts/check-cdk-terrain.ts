@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isDeepStrictEqual } from 'node:util';
-import { chooseProvider, cliConfig, mirrorCandidates, pinnedAwsProvider, registryReachable, ScratchStack } from '../verify/terraform';
+import { chooseProvider, cliConfig, mirrorCandidates, pinnedAwsProvider, registryReachable, ScratchStack } from '../synth/terraform';
 import { compareFlavours, formatFlavourDifferences, NOT_REWRITTEN, rewriteImports, SOURCE_FILE, variantPackageJson } from './cdk-terrain';
-import { readSynthesizedStacks, type TerraformJson } from './synth-output';
+import { readSynthesizedStacks, type TerraformJson } from '../synth/output';
 
 /**
  * npm run check:cdk-terrain                  build the CDK Terrain variant in a scratch copy and prove it equivalent

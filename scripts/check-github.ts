@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadBootstrap } from '../environments/bootstrap';
 import { loadEnvironments } from '../environments';
 import type { BootstrapConfig } from '../environments/bootstrap-schema';
-import { OIDC_SUBJECT_CLAIM_KEYS } from '../modules/ci-roles';
+import { OIDC_SUBJECT_CLAIM_KEYS } from '../environments/ci-roles';
 
 /**
  * What the roles' trust rests on in GitHub, where no Terraform of this project reaches: checked with the GitHub API,

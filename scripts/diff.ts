@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readSynthesizedStacks, type TerraformJson } from './synth-output';
+import { readSynthesizedStacks, type TerraformJson } from '../synth/output';
 import { diffSynths, formatDiffMarkdown, formatDiffText } from './stack-diff';
 
 /**

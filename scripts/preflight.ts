@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EnvironmentConfig } from '../environments';
 import { stageArguments } from './stages';
-import { stackName } from '../modules/names';
-import { readSynthesizedStacks, resourcesOf, type TerraformJson } from './synth-output';
+import { stackName } from '../environments/names';
+import { readSynthesizedStacks, resourcesOf, type TerraformJson } from '../synth/output';
 
 /**
  * What the account must allow before a stage's first apply, checked with the caller's credentials:

@@ -1,4 +1,4 @@
-import type { TerraformJson } from './synth-output';
+import type { TerraformJson } from '../synth/output';
 import { GITHUB_COMMENT_LIMIT } from './plan-comment';
 
 /**

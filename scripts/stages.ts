@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { loadBootstrap } from '../environments/bootstrap';
-import { deployRoleName, planRoleName, roleArn, smokeRoleName } from '../modules/ci-roles';
-import { stackName } from '../modules/names';
+import { deployRoleName, planRoleName, roleArn, smokeRoleName } from '../environments/ci-roles';
+import { stackName } from '../environments/names';
 
 /**
  * The stages as the workflows need them, from the validated configs (stages are defined once, in environments/):

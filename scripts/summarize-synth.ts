@@ -1,7 +1,7 @@
 import { ENVIRONMENT_INPUTS } from '../environments';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import type { StageSettings } from '../modules/stack';
-import { readSynthesizedStacks, resourceCounts } from './synth-output';
+import { readSynthesizedStacks, resourceCounts } from '../synth/output';
 
 /** Prints, per synthesized stage, what `terraform apply` would create and the settings that matter. */
 function main(): void {

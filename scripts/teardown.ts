@@ -1,12 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { App } from 'cdktf';
-import type { EnvironmentConfig } from '../environments';
-import { stageArguments } from './stages';
-import { stackName } from '../modules/names';
-import { PipelineStack } from '../modules/stack';
-
 /**
  * Tears a stage down on purpose, data included, in two applies:
  *   npm run teardown -- --stage stg --confirm sluice-stg
@@ -20,47 +11,11 @@ import { PipelineStack } from '../modules/stack';
  * With credentials for the stage's account and its state backend, as for an apply. Nothing happens without
  * --confirm naming the stack. `--skip-drain` is for a stage whose pipeline is already gone (its table, say).
  */
-const TEARDOWN_OUTDIR = join('cdktf.out', 'teardown');
-
-/** The attributes allowDestroy sets, per resource type: what the lifting plan may change, and nothing else. */
-const PROTECTION_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
-  aws_dynamodb_table: ['deletion_protection_enabled'],
-  aws_s3_bucket: ['force_destroy'],
-  aws_ecr_repository: ['force_delete'],
-};
-
-export function synthesizeForTeardown(config: EnvironmentConfig, outdir = TEARDOWN_OUTDIR): string {
-  const app = new App({ outdir });
-  new PipelineStack(app, stackName(config.stage), { config: { ...config, allowDestroy: true } });
-  app.synth();
-  return join(outdir, 'stacks', stackName(config.stage));
-}
-
-interface PlannedChange {
-  address: string;
-  type: string;
-  change: { actions: string[]; before: Record<string, unknown> | null; after: Record<string, unknown> | null };
-}
-
-/** Every reason the plan (`terraform show -json`) is more than lifting protection; empty when it is only that. */
-export function beyondProtection(plan: { resource_changes?: PlannedChange[] }): string[] {
-  const problems: string[] = [];
-  for (const rc of plan.resource_changes ?? []) {
-    const actions = rc.change.actions;
-    if (actions.length === 1 && (actions[0] === 'no-op' || actions[0] === 'read')) continue;
-    const allowed = PROTECTION_ATTRIBUTES[rc.type];
-    if (!allowed || actions.length !== 1 || actions[0] !== 'update') {
-      problems.push(`${rc.address}: ${actions.join('+')}`);
-      continue;
-    }
-    const before = rc.change.before ?? {};
-    const after = rc.change.after ?? {};
-    const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
-    const others = changed.filter((key) => !allowed.includes(key));
-    if (others.length > 0) problems.push(`${rc.address}: also changes ${others.join(', ')}`);
-  }
-  return problems;
-}
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { stackName } from '../environments/names';
+import { beyondProtection, defaultDrainTimeout, drainBeforeTeardown, synthesizeForTeardown } from '../synth/teardown';
+import { stageArguments } from './stages';
 
 function terraform(dir: string, args: string[], capture = false): string {
   const result = spawnSync('terraform', [`-chdir=${dir}`, ...args], {
@@ -70,27 +25,6 @@ function terraform(dir: string, args: string[], capture = false): string {
   });
   if (result.status !== 0) throw new Error(`terraform ${args[0]} exited ${result.status}`);
   return result.stdout ?? '';
-}
-
-/** Runs a command; answers its exit code (the child's output goes to ours). */
-type Runner = (command: string, args: readonly string[]) => number;
-const spawnRunner: Runner = (command, args) => spawnSync(command, args, { stdio: 'inherit' }).status ?? 1;
-
-/**
- * Drains the stage before its teardown (`sluice drain`, exit 0 drained, 4 timed out): undefined when nothing runs,
- * else why the teardown must not go on.
- */
-export function drainBeforeTeardown(config: EnvironmentConfig, timeout: string, run: Runner = spawnRunner): string | undefined {
-  const code = run(process.execPath, [join(__dirname, '..', 'bin', 'sluice.cjs'), 'drain', '--stage', config.stage, '--timeout', timeout]);
-  if (code === 0) return undefined;
-  if (code === 4)
-    return `stage ${config.stage} still runs after ${timeout} of draining: wait for its tasks (npx sluice status --stage ${config.stage}), then run the teardown again`;
-  return `could not drain stage ${config.stage} (sluice drain exited ${code}); if its pipeline is already gone, run again with --skip-drain`;
-}
-
-/** How long the teardown waits for a stage to drain by default: a task's whole timeout, and a janitor sweep. */
-function defaultDrainTimeout(config: EnvironmentConfig): string {
-  return `${Math.ceil(config.task.timeoutSeconds / 60) + 10}m`;
 }
 
 function main(): number {

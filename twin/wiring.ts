@@ -3,7 +3,7 @@
  * which rule runs on a schedule, which matches uploads or execution status changes, and what each target gets —
  * the rule's constant `input`, or (without one) the event itself, as EventBridge delivers it.
  */
-import type { TerraformJson } from '../scripts/synth-output';
+import type { TerraformJson } from '../synth/output';
 
 export type TargetOf =
   { readonly kind: 'queue'; readonly queueName: string } | { readonly kind: 'function'; readonly functionName: string; readonly input?: unknown };

@@ -1,5 +1,5 @@
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../environments';
-import { stageBucketName } from '../modules/names';
+import { stageBucketName } from '../environments/names';
 import { AccountEmulator } from './engines/account';
 import { VirtualClock } from './engines/clock';
 import { DynamoDb } from './engines/dynamo';

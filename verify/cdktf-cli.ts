@@ -17,11 +17,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, stripVTControlCharacters } from 'node:util';
 import { loadEnvironments } from '../environments';
-import { stackName } from '../modules/names';
-import type { TerraformJson } from '../scripts/synth-output';
+import { stackName } from '../environments/names';
+import type { TerraformJson } from '../synth/output';
 import { emulatorOverride } from './endpoints';
 import { startMoto } from './moto';
-import { checkTerraform, chooseProvider, mirrorCandidates, pinnedAwsProvider, registryReachable, terraformEnvironment } from './terraform';
+import { checkTerraform, chooseProvider, mirrorCandidates, pinnedAwsProvider, registryReachable } from '../synth/terraform';
+import { terraformEnvironment } from './terraform';
 
 const ROOT = resolve(__dirname, '..');
 const CDKTF = join(ROOT, 'node_modules', '.bin', 'cdktf');

@@ -1,5 +1,5 @@
 import { awsServiceOf } from '../modules/aws-services';
-import type { TerraformJson } from '../scripts/synth-output';
+import type { TerraformJson } from '../synth/output';
 
 /** The provider reads the caller's account from STS (allowed_account_ids is checked against it). */
 const ALWAYS = ['sts'];

@@ -7,9 +7,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvironmentConfig } from '../environments';
-import type { TerraformJson } from '../scripts/synth-output';
+import type { TerraformJson } from '../synth/output';
 import { emulatorOverride } from './endpoints';
-import { ScratchStack, type ProviderChoice } from './terraform';
+import { ScratchStack, type ProviderChoice } from '../synth/terraform';
 
 export interface ExistingNetwork {
   readonly vpcId: string;

@@ -12,12 +12,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync, re
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
-import { stackName } from '../modules/names';
+import { stackName } from '../environments/names';
 import { PipelineStack } from '../modules/stack';
-import type { TerraformJson } from '../scripts/synth-output';
+import type { TerraformJson } from '../synth/output';
 import { emulatorOverride } from './endpoints';
 import { startMoto } from './moto';
-import { checkTerraform, chooseProvider, mirrorCandidates, pinnedAwsProvider, registryReachable, ScratchStack, terraformEnvironment } from './terraform';
+import { checkTerraform, chooseProvider, mirrorCandidates, pinnedAwsProvider, registryReachable, ScratchStack } from '../synth/terraform';
+import { terraformEnvironment } from './terraform';
 
 const ROOT = resolve(__dirname, '..');
 const FIXTURES = join(ROOT, '__tests__', 'delivery', 'plans');

@@ -12,9 +12,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { bootstrapStackName } from '../modules/bootstrap';
-import { stackName } from '../modules/names';
-import { beyondProtection, synthesizeForTeardown } from '../scripts/teardown';
-import { readSynthesizedStacks, type TerraformJson } from '../scripts/synth-output';
+import { stackName } from '../environments/names';
+import { beyondProtection, synthesizeForTeardown } from '../synth/teardown';
+import { readSynthesizedStacks, type TerraformJson } from '../synth/output';
 import { emulatorOverride } from './endpoints';
 import { createStandInNetwork, substituteNetwork, type ExistingNetwork } from './network-fixture';
 import { startMoto, type MotoServer } from './moto';
@@ -26,9 +26,9 @@ import {
   registryReachable,
   resourcesInState,
   ScratchStack,
-  terraformEnvironment,
   type ProviderChoice,
-} from './terraform';
+} from '../synth/terraform';
+import { terraformEnvironment } from './terraform';
 
 const ROOT = resolve(__dirname, '..');
 const BOOTSTRAP_OUTDIR = join('cdktf.out', 'bootstrap');

@@ -12,7 +12,7 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { jobIdOf } from '../../functions/jobs';
 import { ledgerKey } from '../../functions/ledger';
-import { intakeDeadLetterQueueName, stageBucketName, stateTableName } from '../../modules/names';
+import { intakeDeadLetterQueueName, stageBucketName, stateTableName } from '../../environments/names';
 import { canaryObject, formatSmoke, smoke, type SmokeReport } from '../../cli/smoke';
 import type { StageClients } from '../../cli/stage';
 import { startMoto, type MotoServer } from '../../verify/moto';

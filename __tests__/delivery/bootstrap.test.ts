@@ -5,12 +5,12 @@ import { loadBootstrap } from '../../environments/bootstrap';
 import { validateBootstrap, type BootstrapAccount, type BootstrapConfig } from '../../environments/bootstrap-schema';
 import { awsServiceOf } from '../../modules/aws-services';
 import { BootstrapStack, bootstrapStackName, PLAN_SERVICES } from '../../modules/bootstrap';
-import { githubOidcProviderArn } from '../../modules/ci-roles';
+import { githubOidcProviderArn } from '../../environments/ci-roles';
 import type { PolicyDocument } from '../../modules/iam';
-import type { TerraformJson } from '../../scripts/synth-output';
+import type { TerraformJson } from '../../synth/output';
 import { decide } from '../support/iam';
 import { resolveReferences, STAGES, stageConfig, synthStage } from '../support/synth';
-import { fakeAttribute } from '../../twin/designs/sluice';
+import { fakeAttribute } from '../../twin/synthesized-stage';
 import { assumeRoleWithWebIdentity } from '../support/web-identity';
 
 const config = loadBootstrap();
@@ -186,7 +186,7 @@ describe('bootstrap stack: who may assume the roles (trust policies)', () => {
     ["the rollout's plan job, on main", sub('ref:refs/heads/main', 'apply-stage.yml', main), 'Allowed', 'ImplicitlyDenied'],
     ['the drift check, on main', sub('ref:refs/heads/main', 'drift.yml', main), 'Allowed', 'ImplicitlyDenied'],
     ["the rollout's apply job in the dev environment, main's apply-stage.yml", sub('environment:dev', 'apply-stage.yml', main), 'ImplicitlyDenied', 'Allowed'],
-    // H2: the environment name alone no longer admits; the workflow file and its ref must be main's apply-stage.yml.
+    // H2: the environment name alone does not admit; the workflow file and its ref must be main's apply-stage.yml.
     ['the dev environment from a branch', sub('environment:dev', 'apply-stage.yml', 'refs/heads/feature'), 'ImplicitlyDenied', 'ImplicitlyDenied'],
     ['the dev environment in another workflow file', sub('environment:dev', 'backdoor.yml', main), 'ImplicitlyDenied', 'ImplicitlyDenied'],
     ["GitHub's default sub for the dev environment (template not set)", `repo:${repo}:environment:dev`, 'ImplicitlyDenied', 'ImplicitlyDenied'],

@@ -10,7 +10,7 @@ import {
   SOURCE_FILE,
   variantPackageJson,
 } from '../../scripts/cdk-terrain';
-import type { TerraformJson } from '../../scripts/synth-output';
+import type { TerraformJson } from '../../synth/output';
 
 const ROOT = join(__dirname, '..', '..');
 /** Installed, built or scratch output, not the project's sources. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readStacksDirectory } from '../../scripts/diff';
 import { DIFF_MARKER, changedAttributes, diffStack, diffSynths, formatDiffMarkdown, formatDiffText } from '../../scripts/stack-diff';
-import type { TerraformJson } from '../../scripts/synth-output';
+import type { TerraformJson } from '../../synth/output';
 
 const stack = (resource: TerraformJson['resource'], extra: Partial<TerraformJson> = {}): TerraformJson => ({
   terraform: { backend: { s3: { bucket: 'state', key: 'dev.tfstate' } } },

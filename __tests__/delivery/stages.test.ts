@@ -4,7 +4,7 @@ import { BootstrapStack, bootstrapStackName } from '../../modules/bootstrap';
 import { validateEnvironment, ENVIRONMENT_INPUTS } from '../../environments';
 import { imagePushCommands } from '../../scripts/image-commands';
 import { stageInfo } from '../../scripts/stages';
-import type { TerraformJson } from '../../scripts/synth-output';
+import type { TerraformJson } from '../../synth/output';
 import { STAGES, stageConfig } from '../support/synth';
 
 describe('npm run stages -- --json (what the workflows assume)', () => {

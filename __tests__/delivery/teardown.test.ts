@@ -1,8 +1,8 @@
 import { Testing } from 'cdktf';
-import { stackName } from '../../modules/names';
+import { stackName } from '../../environments/names';
 import { PipelineStack } from '../../modules/stack';
-import { beyondProtection, drainBeforeTeardown } from '../../scripts/teardown';
-import type { TerraformJson } from '../../scripts/synth-output';
+import { beyondProtection, drainBeforeTeardown } from '../../synth/teardown';
+import type { TerraformJson } from '../../synth/output';
 import { resourceNamed, stageConfig } from '../support/synth';
 
 const update = (type: string, before: Record<string, unknown>, after: Record<string, unknown>) => ({

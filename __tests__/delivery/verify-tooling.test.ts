@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emulatorOverride, endpointServices } from '../../verify/endpoints';
 import { substituteNetwork } from '../../verify/network-fixture';
-import { chooseProvider, cliConfig, pinnedAwsProvider } from '../../verify/terraform';
+import { chooseProvider, cliConfig, pinnedAwsProvider } from '../../synth/terraform';
 import { STAGES, stageConfig, synthStage } from '../support/synth';
 
 describe('npm run verify:terraform: its own tooling', () => {

@@ -12,8 +12,8 @@ import { drainOption, RandomChooser, randomLeanings, randomScript, runSchedule, 
 import { explorerStage } from '../../explorer/stage';
 import type { ExplorerWorld, Option } from '../../explorer/world';
 import type { PolicyDocument } from '../../modules/iam';
-import { resolveReferences } from '../../scripts/synth-output';
-import { fakeAttribute } from '../../twin/designs/sluice';
+import { resolveReferences } from '../../synth/output';
+import { fakeAttribute } from '../../twin/synthesized-stage';
 import { decide, type SimulatedRequest } from '../support/iam';
 
 const es = explorerStage();

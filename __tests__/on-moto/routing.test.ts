@@ -2,7 +2,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { stageConfig } from '../../cli/stage';
-import { functionNameOf, taskRoleArnOf } from '../../modules/names';
+import { functionNameOf, taskRoleArnOf } from '../../environments/names';
 import { appliedStage, clientConfig } from './applied-stage';
 
 const stage = appliedStage();

@@ -1,7 +1,7 @@
 /**
- * The capacity reader against moto's DynamoDB, Service Quotas and CloudWatch answered here (protocol issue break 7 and
- * P4): a hold is lifted only by a reading made after it; a quota with no applied value is read as AWS's default; a
- * write meeting an admission under way is tried again.
+ * The capacity reader against moto's DynamoDB, Service Quotas and CloudWatch answered here: a hold is lifted only by a
+ * reading made after it; a quota with no applied value is read as AWS's default; a write meeting an admission under
+ * way is tried again.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readCapacity } from '../../functions/capacity';

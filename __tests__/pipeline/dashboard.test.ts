@@ -1,9 +1,9 @@
 import { EVENT_METRICS, METRICS_NAMESPACE } from '../../functions/metrics';
 import { logMetricsNamespace, RUN_TASK_ERROR_KINDS, runTaskErrorPattern } from '../../modules/dashboard';
-import { JANITOR_PERIOD_MINUTES } from '../../modules/dispatch';
+import { JANITOR_PERIOD_MINUTES } from '../../environments/function-settings';
 
 import { resourceNamed, resourcesOf, STAGES, synthStage } from '../support/synth';
-import { stateMachineArnOf } from '../../modules/names';
+import { stateMachineArnOf } from '../../environments/names';
 
 const emfMetricNames = new Set(Object.values(EVENT_METRICS).flatMap((metrics) => Object.keys(metrics)));
 

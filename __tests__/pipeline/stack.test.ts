@@ -6,7 +6,7 @@ import { configurePoolSettingsFromEnv } from '../../functions/environment';
 import type { PolicyDocument } from '../../modules/iam';
 import { LAMBDA_NODE_MAJOR } from '../../modules/node-function';
 import { leaseSeconds } from '../../modules/run-jobs/timing';
-import { fakeAttribute } from '../../twin/designs/sluice';
+import { fakeAttribute } from '../../twin/synthesized-stage';
 import { decide } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 

@@ -1,7 +1,7 @@
 import { releasedShardKey } from '../../functions/limiter';
 import type { PolicyDocument, PolicyStatement } from '../../modules/iam';
 import { eachState, integrationResource, INTEGRATIONS, type Integration, type StateMachineDefinition, type TaskState } from '../../modules/run-jobs/asl';
-import { fakeAttribute } from '../../twin/designs/sluice';
+import { fakeAttribute } from '../../twin/synthesized-stage';
 import { decide, type SimulatedRequest } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 

@@ -1,10 +1,10 @@
 /**
- * Breaks 3 and 4 of the protocol issue (review E4, E5, E7). Execution names came from the message's round, so an old
- * round's message for a job waiting between rounds reused a closed execution's name: ExecutionAlreadyExists was taken
- * for "started", the job's real next round was deleted, and the job ended failed without running (or, while the old
- * batch record lived, looped as contention into the DLQ). And a StartExecution whose answer was lost after Step
- * Functions created the execution was undone without asking: two executions ran the same jobs. Names now carry the
- * pool's count of admissions, and an unsure StartExecution is settled by asking Step Functions.
+ * Breaks 3 and 4 of explorer/reverted-fixes.md (E4, E5, E7). An execution's name carries the pool's count of
+ * admissions: named from the message's round, an old round's message for a job waiting between rounds would reuse a
+ * closed execution's name, ExecutionAlreadyExists would be taken for "started", the job's real next round deleted, and
+ * the job would end failed without running (or, while the old batch record lived, loop as contention into the DLQ).
+ * And a StartExecution whose answer was lost after Step Functions created the execution is settled by asking Step
+ * Functions: undone without asking, two executions would run the same jobs.
  */
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';

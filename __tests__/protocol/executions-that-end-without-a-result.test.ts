@@ -1,7 +1,7 @@
 /**
- * Break 5 of the protocol issue (review E6) and what it decides of P2 and P5: a job is never failed for lack of
- * capacity, a job is charged a failed run only by an execution that died under it, and its next round never starts
- * while a task of an execution that died may still be stopping.
+ * Break 5 of explorer/reverted-fixes.md (E6), and what follows for executions that end without a result: a job is
+ * never failed for lack of capacity, a job is charged a failed run only by an execution that died under it, and its
+ * next round never starts while a task of an execution that died may still be stopping.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ledgerKey } from '../../functions/ledger';

@@ -1,6 +1,6 @@
 /**
- * Break 2 of the protocol issue (review E1): the janitor's counter repair took an admission that committed during its
- * sweep for drift and "repaired" it away; the dispatcher it then woke admitted past the budget. Here the dispatcher
+ * Break 2 of explorer/reverted-fixes.md (E1): a counter repair that took an admission committed during the janitor's
+ * sweep for drift would "repair" it away, and the dispatcher it then woke would admit past the budget. Here the dispatcher
  * admits a batch just before each of the sweep's calls in turn: whatever the point, the counters keep agreeing with
  * the leases, and nothing is admitted past the budget after the sweep's wake-up.
  */

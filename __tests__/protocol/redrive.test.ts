@@ -1,5 +1,5 @@
 /**
- * Break 6 of the protocol issue (review E8): `sluice redrive` must be idempotent in effect, and never leave a job
+ * Break 6 of explorer/reverted-fixes.md (E8): `sluice redrive` must be idempotent in effect, and never leave a job
  * without a message. A redrive sends the job's next round first — saying which failure it redrives — and then marks
  * the row; the admission takes a failed row only for a message that redrives that very failure; a second redrive
  * finds the mark and sends nothing.

@@ -1,8 +1,8 @@
 /**
- * Break 1 of the protocol issue (reviews E2, E3): whoever gives a job back sends its next round first and releases
- * its lease after, so a crash between leaves a duplicate, not a job without a message. But a dispatcher run that met
- * that message before the release took it for a duplicate of the running job (the lease was held) and deleted it;
- * the release then left the job queued with no message, for good. Here a dispatcher run happens before each call of
+ * Break 1 of explorer/reverted-fixes.md (E2, E3): whoever gives a job back sends its next round first and releases
+ * its lease after, so a crash between leaves a duplicate, not a job without a message. A dispatcher run that meets
+ * that message before the release must not take it for a duplicate of the running job (the lease is held) and delete
+ * it: the release would then leave the job queued with no message, for good. Here a dispatcher run happens before each call of
  * the janitor (and between the state machine's capacity return and its release): the job always gets its next round.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';

@@ -2,9 +2,9 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTa
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AddressInfo } from 'node:net';
 import { Testing } from 'cdktf';
-import { batchesTableName, stateTableName } from '../../modules/names';
+import { batchesTableName, stateTableName } from '../../environments/names';
 import { StateTable } from '../../modules/state-table';
-import { tableInput } from '../../twin/designs/table-input';
+import { tableInput } from '../../twin/table-input';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,7 +1,7 @@
 import * as DynamoDB from '@aws-sdk/client-dynamodb';
 import type { EnvironmentConfig } from '../../environments';
 import { INTEGRATIONS, integrationResource, type StateMachineDefinition } from '../../modules/run-jobs/asl';
-import { fakeAttribute } from '../../twin/designs/sluice';
+import { fakeAttribute } from '../../twin/synthesized-stage';
 import type { DynamoDbApi } from '../../twin/engines/dynamo';
 import { dynamoDbSdkTask, dynamoDbTask, taskStates } from '../../twin/engines/stepfunctions';
 import { resolveReferences, resourcesOf, synthStage, type StageName } from './synth';

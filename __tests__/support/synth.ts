@@ -1,8 +1,8 @@
 import { Testing } from 'cdktf';
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig } from '../../environments';
-import { stackName } from '../../modules/names';
+import { stackName } from '../../environments/names';
 import { PipelineStack } from '../../modules/stack';
-import { resourcesOf, type TerraformJson } from '../../scripts/synth-output';
+import { resourcesOf, type TerraformJson } from '../../synth/output';
 
 export type StageName = keyof typeof ENVIRONMENT_INPUTS;
 export const STAGES = Object.keys(ENVIRONMENT_INPUTS) as StageName[];
@@ -28,4 +28,4 @@ export function resourceNamed(json: TerraformJson, type: string, fragment: strin
 }
 
 // One concept, one place: the twin resolves synthesized definitions the same way.
-export { resolveReferences, resourcesOf } from '../../scripts/synth-output';
+export { resolveReferences, resourcesOf } from '../../synth/output';

@@ -1,5 +1,5 @@
-import { functionNameOf, intakeQueueName } from '../../modules/names';
-import { readStage } from '../../twin/designs/sluice';
+import { functionNameOf, intakeQueueName } from '../../environments/names';
+import { readStage } from '../../twin/synthesized-stage';
 import { ruleForSource } from '../../twin/wiring';
 import { STAGES, synthStage } from '../support/synth';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseInstructions, projectRules } from '../../task-image/scripts/lint-dockerfile';
 import { WORKER_NODE_FLAGS } from '../../task-image/worker-node-flags';
-import { REPO_ROOT } from './s3-harness';
+import { REPO_ROOT } from '../../task-image/testing/s3-harness';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'task-image', 'Dockerfile'), 'utf8');
 const problemsIn = (content: string) => projectRules(parseInstructions(content)).map((problem) => problem.message);

@@ -12,7 +12,7 @@ import {
   versioningEmulation,
   type LocalS3,
   type WorkerRun,
-} from './s3-harness';
+} from '../../task-image/testing/s3-harness';
 
 const BUCKET = 'sluice-test';
 const RESULTS_PREFIX = 'results/';

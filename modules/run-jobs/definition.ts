@@ -11,7 +11,8 @@ import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/le
 import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
-import { partitionOf, type PolicyStatement } from '../iam';
+import { partitionOf } from '../../environments/partition';
+import type { PolicyStatement } from '../iam';
 import { STATE_ITEMS } from '../state-table';
 import { choice, fail, map, pass, retrier, stateMachine, wait, type ChoiceRule, type Retrier, type StateMachineDefinition, type Step } from './asl';
 import {

@@ -13,7 +13,7 @@ import type { Observability } from '../observability';
 import type { StateTable } from '../state-table';
 import { runJobsDefinition, type RunJobsDefinition } from './definition';
 import { executionLogStatements, mergeStatements } from './integrations';
-import { stateMachineArnOf, stateMachineName } from '../names';
+import { stateMachineArnOf, stateMachineName } from '../../environments/names';
 
 interface RunJobsProps {
   readonly config: EnvironmentConfig;

@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { startLocalS3, startWorker, type LocalS3, type WorkerRun } from '../../__tests__/worker/s3-harness';
+import { startLocalS3, startWorker, type LocalS3, type WorkerRun } from '../testing/s3-harness';
 import { EXIT_CODES } from '../src/exit-codes';
 
 const PEAK_RSS_LIMIT_MIB = 150;

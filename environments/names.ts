@@ -5,8 +5,8 @@
  * cycle Terraform refuses), alarms and the dashboard name functions and queues, and the `sluice` command finds a
  * deployed stage's resources from `environments/<stage>.ts` alone. Each resource is created with the name built here.
  */
-import type { EnvironmentConfig } from '../environments';
-import { partitionOf } from './iam';
+import type { EnvironmentConfig } from './schema';
+import { partitionOf } from './partition';
 
 /** A stage's Terraform stack (and the prefix of its delivery roles and boundaries). */
 export function stackName(stage: string): string {

@@ -1,4 +1,4 @@
-import { partitionOf } from './iam';
+import { partitionOf } from './partition';
 import { stackName } from './names';
 
 /**

@@ -1,3 +1,4 @@
+/** A local S3 (s3rver) and the bundled worker run against it: the worker tests' and `npm run bench:worker`'s. */
 import { S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -6,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import S3rver, { type S3rverMiddleware } from 's3rver';
-import { WORKER_NODE_FLAGS } from '../../task-image/worker-node-flags';
+import { WORKER_NODE_FLAGS } from '../worker-node-flags';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const WORKER_BUNDLE = join(REPO_ROOT, 'task-image', 'dist', 'worker.js');
