@@ -7,7 +7,7 @@
 import type { EnvironmentConfig } from '../environments';
 import { configurePool } from '../functions/configure-pool';
 import { effectiveBudget, inUseVcpu, readPool, type PoolState } from '../functions/limiter';
-import { configurePoolSettingsOf } from '../modules/dispatch';
+import { configurePoolSettingsOf } from '../modules/admission';
 import type { Progress } from './progress';
 import { CliError, EXIT, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
 import { readStatus, type StageStatus } from './status';

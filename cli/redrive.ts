@@ -10,7 +10,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand, type Message } from '@a
 import type { EnvironmentConfig } from '../environments';
 import { readLedgerRows, redriveJob, type JobStatus, type LedgerRow } from '../functions/ledger';
 import { changeVisibilityInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sluiceAttributesOf } from '../functions/queue-batches';
-import { JANITOR_PERIOD_MINUTES } from '../modules/dispatch';
+import { JANITOR_PERIOD_MINUTES } from '../modules/janitor';
 import { peekDeadLetters, queryFailedJobs } from './failures';
 import type { Progress } from './progress';
 import { CliError, EXIT, queueDepths, queueUrl, stageNames, type StageClients } from './stage';

@@ -59,4 +59,17 @@ export class Observability extends Construct {
       okActions: [this.alarmTopicArn],
     });
   }
+
+  /** Alarms on any error of a Lambda function; `consequence` says what its failing holds up until it runs again. */
+  functionErrors(role: string, functionName: string, consequence = ''): CloudwatchMetricAlarm {
+    return this.alarm({
+      name: `${role}-errors`,
+      description: `The ${role} function failed; its log group is /aws/lambda/${functionName}.${consequence}`,
+      namespace: 'AWS/Lambda',
+      metric: 'Errors',
+      dimensions: { FunctionName: functionName },
+      statistic: 'Sum',
+      threshold: 0,
+    });
+  }
 }

@@ -1,6 +1,6 @@
 import { EVENT_METRICS, METRICS_NAMESPACE } from '../../functions/metrics';
 import { logMetricsNamespace, RUN_TASK_ERROR_KINDS, runTaskErrorPattern } from '../../modules/dashboard';
-import { JANITOR_PERIOD_MINUTES } from '../../modules/dispatch';
+import { JANITOR_PERIOD_MINUTES } from '../../modules/janitor';
 
 import { resourceNamed, resourcesOf, STAGES, synthStage } from '../support/synth';
 import { stateMachineArnOf } from '../../modules/names';
