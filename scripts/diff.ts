@@ -34,6 +34,28 @@ function synth(root: string, checkout: string, outdir: string): Map<string, Terr
   return new Map(readSynthesizedStacks(outdir).map((stack) => [stack.name, stack.json]));
 }
 
+/**
+ * Synthesizes git `ref` into `outdir` (stacks with their assets, as cdktf writes them), in a temporary worktree that
+ * borrows this checkout's node_modules; the worktree is removed even when the synth fails.
+ */
+export function synthesizeRef(root: string, ref: string, outdir: string): { commit: string; stacks: Map<string, TerraformJson> } {
+  const commit = run('git', ['rev-parse', '--verify', `${ref}^{commit}`], { cwd: root }).trim();
+  const temp = mkdtempSync(join(tmpdir(), 'sluice-ref-'));
+  const checkout = join(temp, 'checkout');
+  try {
+    run('git', ['worktree', 'add', '--detach', '--quiet', checkout, commit], { cwd: root });
+    symlinkSync(join(root, 'node_modules'), join(checkout, 'node_modules'), 'dir');
+    if (!existsSync(join(checkout, 'main.ts'))) throw new Error(`${ref} has no main.ts to synthesize`);
+    return { commit, stacks: synth(root, checkout, outdir) };
+  } finally {
+    const removed = spawnSync('git', ['worktree', 'remove', '--force', checkout], { cwd: root, encoding: 'utf8' });
+    if (removed.status !== 0 && existsSync(checkout)) {
+      console.error(`could not remove the temporary worktree ${checkout}: ${removed.stderr}; run \`git worktree prune\` after deleting it`);
+    }
+    rmSync(temp, { recursive: true, force: true });
+  }
+}
+
 /** Stacks synthesized elsewhere, read as data: only `<dir>/<name>/cdk.tf.json` with a plain stack name. */
 export function readStacksDirectory(dir: string): Map<string, TerraformJson> {
   const stacks = new Map<string, TerraformJson>();
@@ -55,24 +77,15 @@ function main(): void {
     process.exit(64);
   }
   const root = run('git', ['rev-parse', '--show-toplevel'], { cwd: process.cwd() }).trim();
-  const commit = run('git', ['rev-parse', '--verify', `${values.base}^{commit}`], { cwd: root }).trim();
   const temp = mkdtempSync(join(tmpdir(), 'sluice-diff-'));
-  const baseCheckout = join(temp, 'base');
   let output: string;
   try {
-    run('git', ['worktree', 'add', '--detach', '--quiet', baseCheckout, commit], { cwd: root });
-    symlinkSync(join(root, 'node_modules'), join(baseCheckout, 'node_modules'), 'dir');
-    if (!existsSync(join(baseCheckout, 'main.ts'))) throw new Error(`${values.base} has no main.ts to synthesize`);
-    const base = synth(root, baseCheckout, join(temp, 'out-base'));
+    const { commit, stacks: base } = synthesizeRef(root, values.base, join(temp, 'out-base'));
     const head = values['head-stacks'] ? readStacksDirectory(values['head-stacks']) : synth(root, root, join(temp, 'out-head'));
     const diffs = diffSynths(base, head);
     const label = `${values.base} (${commit.slice(0, 12)})`;
     output = values.format === 'markdown' ? formatDiffMarkdown(diffs, label) : formatDiffText(diffs, label);
   } finally {
-    const removed = spawnSync('git', ['worktree', 'remove', '--force', baseCheckout], { cwd: root, encoding: 'utf8' });
-    if (removed.status !== 0 && existsSync(baseCheckout)) {
-      console.error(`could not remove the temporary worktree ${baseCheckout}: ${removed.stderr}; run \`git worktree prune\` after deleting it`);
-    }
     rmSync(temp, { recursive: true, force: true });
   }
   if (values.out) writeFileSync(values.out, `${output}\n`);
