@@ -15,8 +15,6 @@ import { Network } from './network';
 import { Observability } from './observability';
 import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
-import { stageBucketName, taskRoleArnOf } from './names';
-import { partitionOf } from './iam';
 import { policyArn, workloadBoundaryName } from './ci-roles';
 import { assetFolderBeforeMove, recordMoves } from './moved';
 
@@ -76,24 +74,23 @@ export class PipelineStack extends TerraformStack {
     super(scope, id);
     const { config } = props;
     this.config = config;
-    const { namePrefix } = config;
 
     this.stateAndProvider(config);
 
     // In this order: each part (and each helper below) reads the parts built before it.
-    this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
-    this.bucket = this.uploadBucket(config);
+    this.observability = new Observability(this, 'observability', { config });
+    this.bucket = new Bucket(this, 'bucket', { config });
     this.intake = new Intake(this, 'intake', { config, bucket: this.bucket, observability: this.observability });
-    this.network = new Network(this, 'network', { namePrefix, accountId: config.account.id, region: config.account.region, network: config.network });
+    this.network = new Network(this, 'network', { config });
     this.compute = new Compute(this, 'compute', { config, bucket: this.bucket, network: this.network });
 
-    this.stateTable = new StateTable(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
+    this.stateTable = new StateTable(this, 'limiter', { config });
     const { intake, stateTable, observability } = this;
     this.admission = new Admission(this, 'admission', { config, bucket: this.bucket, intake, stateTable, observability });
     this.janitor = new Janitor(this, 'janitor', { config, intake, stateTable, admission: this.admission, observability });
     this.runJobs = this.jobRunner(config);
 
-    this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.runJobs.logGroupName });
+    this.dashboard = new Dashboard(this, 'dashboard', { config, runJobs: this.runJobs });
 
     this.outputs(config);
     boundEveryRole(this, policyArn(config.account.id, config.account.region, workloadBoundaryName(config.stage)));
@@ -104,19 +101,6 @@ export class PipelineStack extends TerraformStack {
   protected allocateLogicalId(element: TerraformElement | Node): string {
     const node = TerraformElement.isTerraformElement(element) ? element.node : element;
     return assetFolderBeforeMove(this, node) ?? super.allocateLogicalId(element);
-  }
-
-  /** Where uploads land and results are written. */
-  private uploadBucket(config: EnvironmentConfig): Bucket {
-    return new Bucket(this, 'bucket', {
-      bucketName: stageBucketName(config),
-      allowDestroy: config.allowDestroy,
-      inputPrefix: config.bucket.inputPrefix,
-      resultsPrefix: config.bucket.resultsPrefix,
-      resultWriterArns: [taskRoleArnOf(config), `arn:${partitionOf(config.account.region)}:iam::${config.account.id}:root`],
-      resultsRetentionDays: config.bucket.resultsRetentionDays,
-      noncurrentVersionRetentionDays: config.bucket.noncurrentVersionRetentionDays,
-    });
   }
 
   /** The state machine that runs admitted jobs; it wakes the dispatcher after each release. */
