@@ -29,7 +29,8 @@ export interface MovePlanSummary {
   readonly create: readonly string[];
   readonly update: readonly string[];
   readonly delete: readonly string[];
-  readonly unchanged: number;
+  /** Resources the plan leaves as they are (a moved one included). */
+  readonly noOp: number;
 }
 
 /** What a `terraform show -json` plan does: the resources it moves, and any it would create, update or delete. */
@@ -41,7 +42,7 @@ export function summarizeMovePlan(plan: { resource_changes?: PlannedChange[] }):
     create: doing('create'),
     update: doing('update'),
     delete: doing('delete'),
-    unchanged: changes.filter((c) => c.change.actions.join() === 'no-op').length,
+    noOp: changes.filter((c) => c.change.actions.join() === 'no-op').length,
   };
 }
 
@@ -104,7 +105,7 @@ async function main(): Promise<number> {
       const summary = summarizeMovePlan(JSON.parse(after.terraform(['show', '-json', 'tfplan'], { quiet: true }).output));
       log(`\n${name}: applied as ${from} (${commit.slice(0, 12)}), planned with this checkout:`);
       log(
-        `  ${summary.moved.length} moved, ${summary.create.length} to add, ${summary.update.length} to change, ${summary.delete.length} to destroy, ${summary.unchanged} unchanged`,
+        `  ${summary.moved.length} moved, ${summary.create.length} to add, ${summary.update.length} to change, ${summary.delete.length} to destroy; ${summary.noOp} of ${summary.noOp + new Set([...summary.create, ...summary.update, ...summary.delete]).size} resources left as they are`,
       );
       for (const move of summary.moved) log(`  > ${move}`);
       const problem = notOnlyMoves(summary);

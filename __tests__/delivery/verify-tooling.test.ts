@@ -103,7 +103,7 @@ describe('npm run verify:moves: what a plan against the applied stage does', () 
     const summary = summarizeMovePlan({
       resource_changes: [change('aws_iam_role.admission_role', ['no-op'], 'aws_iam_role.dispatch_role'), change('aws_sqs_queue.intake_queue', ['no-op'])],
     });
-    expect(summary).toEqual({ moved: ['aws_iam_role.dispatch_role → aws_iam_role.admission_role'], create: [], update: [], delete: [], unchanged: 2 });
+    expect(summary).toEqual({ moved: ['aws_iam_role.dispatch_role → aws_iam_role.admission_role'], create: [], update: [], delete: [], noOp: 2 });
     expect(notOnlyMoves(summary)).toBeUndefined();
   });
 
