@@ -10,7 +10,8 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import type { TaskEgress } from './network';
+import type { Bucket } from './bucket';
+import type { Network } from './network';
 import { taskRoleName } from '../environments/names';
 import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
 import { runTaskTimeoutSeconds } from './run-jobs/timing';
@@ -18,20 +19,12 @@ import { partitionOf } from '../environments/partition';
 import { policyJson, serviceTrustPolicy } from './iam';
 
 interface ComputeProps {
-  readonly namePrefix: string;
-  readonly accountId: string;
-  readonly region: string;
-  readonly task: EnvironmentConfig['task'];
-  readonly image: EnvironmentConfig['image'];
-  /** `terraform destroy` deletes the repository with its images (force_delete). */
-  readonly allowDestroy: boolean;
-  readonly logRetentionDays: number;
-  readonly bucketArn: string;
-  readonly inputPrefix: string;
-  readonly resultsPrefix: string;
-  readonly vpcId: string;
-  /** Where the tasks may open HTTPS connections (the network knows what it offers). */
-  readonly egress: readonly TaskEgress[];
+  /** The stage: its task, image, names; `allowDestroy` lets `terraform destroy` delete the repository with its images (force_delete). */
+  readonly config: EnvironmentConfig;
+  /** The tasks read its input prefix and write its results prefix. */
+  readonly bucket: Bucket;
+  /** The tasks' VPC, and where they may open HTTPS connections (the network knows what it offers). */
+  readonly network: Network;
 }
 
 function workerImageOf(repository: EcrRepository, image: EnvironmentConfig['image']): string {
@@ -63,13 +56,14 @@ export class Compute extends Construct {
 
   constructor(scope: Construct, id: string, props: ComputeProps) {
     super(scope, id);
-    const { namePrefix, accountId, region } = props;
+    const { namePrefix } = props.config;
+    const { id: accountId, region } = props.config.account;
     const family = `${namePrefix}-worker`;
     const cluster = this.cluster(props);
     const repository = this.repository(props);
     const logGroup = new CloudwatchLogGroup(this, 'logs', {
       name: `/sluice/${namePrefix}/worker`,
-      retentionInDays: props.logRetentionDays,
+      retentionInDays: props.config.logRetentionDays,
     });
 
     const { executionRole, taskRole } = this.roles(props, repository, logGroup);
@@ -79,7 +73,7 @@ export class Compute extends Construct {
     this.clusterArn = cluster.arn;
     this.clusterName = cluster.name;
     this.taskDefinitionArn = taskDefinition.arn;
-    this.workerImage = workerImageOf(repository, props.image);
+    this.workerImage = workerImageOf(repository, props.config.image);
     this.taskDefinitionFamily = family;
     this.taskDefinitionFamilyArn = `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${family}:*`;
     this.taskRoleArn = taskRole.arn;
@@ -91,7 +85,7 @@ export class Compute extends Construct {
 
   /** The cluster, Fargate and Fargate Spot with the stage's default strategy. */
   private cluster(props: ComputeProps): EcsCluster {
-    const { namePrefix, task } = props;
+    const { namePrefix, task } = props.config;
     const cluster = new EcsCluster(this, 'cluster', {
       name: namePrefix,
       setting: [{ name: 'containerInsights', value: 'enabled' }],
@@ -111,9 +105,9 @@ export class Compute extends Construct {
   /** The worker's image repository: immutable tags, scanned on push, untagged images expire. */
   private repository(props: ComputeProps): EcrRepository {
     const repository = new EcrRepository(this, 'repository', {
-      name: props.image.repository,
+      name: props.config.image.repository,
       imageTagMutability: 'IMMUTABLE',
-      forceDelete: props.allowDestroy,
+      forceDelete: props.config.allowDestroy,
       imageScanningConfiguration: { scanOnPush: true },
       encryptionConfiguration: [{ encryptionType: 'AES256' }],
     });
@@ -135,8 +129,9 @@ export class Compute extends Construct {
 
   /** The execution role (pull the image, write logs) and the task role (read input, write results). */
   private roles(props: ComputeProps, repository: EcrRepository, logGroup: CloudwatchLogGroup): { executionRole: IamRole; taskRole: IamRole } {
-    const { namePrefix, accountId } = props;
-    const ecsTasksTrust = serviceTrustPolicy('ecs-tasks.amazonaws.com', accountId, `arn:${partitionOf(props.region)}:ecs:${props.region}:${accountId}:*`);
+    const { namePrefix } = props.config;
+    const { id: accountId, region } = props.config.account;
+    const ecsTasksTrust = serviceTrustPolicy('ecs-tasks.amazonaws.com', accountId, `arn:${partitionOf(region)}:ecs:${region}:${accountId}:*`);
     const executionRole = new IamRole(this, 'execution-role', {
       name: `${namePrefix}-task-execution`,
       description: 'Lets ECS pull the worker image and write its logs',
@@ -170,21 +165,21 @@ export class Compute extends Construct {
     new IamRolePolicy(this, 'task-policy', {
       role: taskRole.id,
       name: 'read-input-write-results',
-      policy: taskRolePolicy(props.bucketArn, props.inputPrefix, props.resultsPrefix),
+      policy: taskRolePolicy(props.bucket.bucketArn, props.config.bucket.inputPrefix, props.config.bucket.resultsPrefix),
     });
     return { executionRole, taskRole };
   }
 
   /** No inbound; HTTPS out only, to where the network says (its endpoints, when it made them). */
   private securityGroup(props: ComputeProps): SecurityGroup {
-    const { namePrefix } = props;
+    const { namePrefix } = props.config;
     const securityGroup = new SecurityGroup(this, 'task-security-group', {
       name: `${namePrefix}-task`,
       description: 'sluice worker tasks: no inbound, HTTPS out only',
-      vpcId: props.vpcId,
+      vpcId: props.network.vpcId,
       tags: { Name: `${namePrefix}-task` },
     });
-    props.egress.forEach((way, i) => {
+    props.network.taskEgress.forEach((way, i) => {
       new VpcSecurityGroupEgressRule(this, i === 0 ? 'task-https-out' : `task-https-out-${i}`, {
         securityGroupId: securityGroup.id,
         ipProtocol: 'tcp',
@@ -203,9 +198,10 @@ export class Compute extends Construct {
     logGroup: CloudwatchLogGroup,
     roles: { executionRole: IamRole; taskRole: IamRole },
   ): EcsTaskDefinition {
-    const { region, task } = props;
+    const { task } = props.config;
+    const { region } = props.config.account;
     const { executionRole, taskRole } = roles;
-    const image = workerImageOf(repository, props.image);
+    const image = workerImageOf(repository, props.config.image);
     const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
       family,
       // A new image or size registers a new revision; the old one stays ACTIVE, because executions already
@@ -228,7 +224,7 @@ export class Compute extends Construct {
           readonlyRootFilesystem: true,
           mountPoints: [{ sourceVolume: SCRATCH_VOLUME, containerPath: '/tmp', readOnly: false }],
           // BUCKET, KEY, VERSION_ID, JOB_ID and STATE_ENTERED_AT come per job as container overrides.
-          environment: staticWorkerEnvironment(props.resultsPrefix, task),
+          environment: staticWorkerEnvironment(props.config.bucket.resultsPrefix, task),
           stopTimeout: task.stopTimeoutSeconds,
           // Not root whatever the image says (the node images' `node` user), and no Linux capability: the worker
           // reads S3 and writes S3 and /tmp, nothing a capability grants.

@@ -6,6 +6,7 @@ import { USAGE_CLASS } from '../functions/capacity-codes';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 
 import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './run-jobs/definition';
+import type { RunJobs } from './run-jobs';
 import {
   functionNameOf,
   intakeDeadLetterQueueName,
@@ -228,8 +229,8 @@ function dashboardBody(config: EnvironmentConfig): string {
 
 interface DashboardProps {
   readonly config: EnvironmentConfig;
-  /** The state machine's execution log group (level ERROR), where RunTask errors are counted. */
-  readonly stateMachineLogGroupName: string;
+  /** The state machine: RunTask errors are counted in its execution log group (level ERROR). */
+  readonly runJobs: RunJobs;
 }
 
 export class Dashboard extends Construct {
@@ -241,7 +242,7 @@ export class Dashboard extends Construct {
     for (const [name, kind] of Object.entries(RUN_TASK_ERROR_KINDS)) {
       new CloudwatchLogMetricFilter(this, `filter-${name}`, {
         name: `${stateMachineName(prefix)}-${name}`,
-        logGroupName: props.stateMachineLogGroupName,
+        logGroupName: props.runJobs.logGroupName,
         pattern: runTaskErrorPattern(kind),
         metricTransformation: { name, namespace: logMetricsNamespace(prefix), value: '1' },
       });

@@ -3,24 +3,20 @@ import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import { SqsQueuePolicy } from '@cdktf/provider-aws/lib/sqs-queue-policy';
 import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
 import { denyInsecureTransport, policyJson } from './iam';
-import { Observability } from './observability';
+import type { Bucket } from './bucket';
+import type { NodeFunction } from './node-function';
+import type { Observability } from './observability';
+import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from './dispatcher-timing';
+import { invokeFromRule } from './triggers';
 import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from '../environments/names';
 import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
 
 interface IntakeProps {
-  readonly namePrefix: string;
-  /** The stage's name, for the commands the alarms point at. */
-  readonly stage: string;
-  readonly bucketName: string;
-  readonly inputPrefix: string;
-  readonly inputSuffix?: string;
-  readonly maxReceiveCount: number;
-  readonly ruleRetryAttempts: number;
-  readonly ruleMaxEventAgeSeconds: number;
-  readonly backlogAlarmAgeSeconds: number;
-  /** How long a received message stays invisible: longer than the dispatcher's timeout (modules/dispatch.ts). */
-  readonly visibilityTimeoutSeconds: number;
+  readonly config: EnvironmentConfig;
+  /** Where uploads land: the rule matches its Object Created events. */
+  readonly bucket: Bucket;
   readonly observability: Observability;
 }
 
@@ -39,23 +35,22 @@ function objectCreatedPattern(bucketName: string, inputPrefix: string, inputSuff
  * Nothing waits in a running execution, so a burst costs queue storage, not state transitions.
  */
 export class Intake extends Construct {
-  readonly ruleArn: string;
-  readonly ruleName: string;
   readonly queueArn: string;
   readonly queueUrl: string;
   readonly queueName: string;
   readonly deadLetterQueueArn: string;
   readonly deadLetterQueueUrl: string;
   readonly ruleDeadLetterQueueArn: string;
+  /** The Object Created rule: its targets are the queue and the dispatcher (`wakeOnUpload`). */
+  private readonly rule: CloudwatchEventRule;
 
   constructor(scope: Construct, id: string, props: IntakeProps) {
     super(scope, id);
     const { queue, deadLetters, ruleDeadLetters } = this.queues(props);
-    const rule = this.rule(props, queue, ruleDeadLetters);
+    const rule = this.objectCreatedRule(props, queue, ruleDeadLetters);
     this.onlyFromRule(rule, queue, ruleDeadLetters);
     this.alarms(props, queue, deadLetters, ruleDeadLetters);
-    this.ruleArn = rule.arn;
-    this.ruleName = rule.name;
+    this.rule = rule;
     this.queueArn = queue.arn;
     this.queueUrl = queue.url;
     this.queueName = queue.name;
@@ -64,9 +59,14 @@ export class Intake extends Construct {
     this.ruleDeadLetterQueueArn = ruleDeadLetters.arn;
   }
 
+  /** Wakes the dispatcher on each upload too, from the same rule: its second target, beside the queue. */
+  wakeOnUpload(dispatcher: NodeFunction): void {
+    invokeFromRule(this, 'dispatch-on-upload', dispatcher, { reason: 'object-created' }, this.rule);
+  }
+
   /** The intake queue, its DLQ, and the DLQ of the rule's own undelivered events. */
   private queues(props: IntakeProps): { queue: SqsQueue; deadLetters: SqsQueue; ruleDeadLetters: SqsQueue } {
-    const { namePrefix } = props;
+    const { namePrefix, intake } = props.config;
     const deadLetters = new SqsQueue(this, 'dead-letters', {
       name: intakeDeadLetterQueueName(namePrefix),
       messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
@@ -75,10 +75,10 @@ export class Intake extends Construct {
     const queue = new SqsQueue(this, 'queue', {
       name: intakeQueueName(namePrefix),
       messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
-      visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
+      visibilityTimeoutSeconds: INTAKE_VISIBILITY_TIMEOUT_SECONDS,
       receiveWaitTimeSeconds: 0,
       sqsManagedSseEnabled: true,
-      redrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.arn, maxReceiveCount: props.maxReceiveCount }),
+      redrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.arn, maxReceiveCount: intake.maxReceiveCount }),
     });
     // Events EventBridge could not deliver to the queue (after its own retries) land here, not nowhere.
     const ruleDeadLetters = new SqsQueue(this, 'rule-dead-letters', {
@@ -90,20 +90,21 @@ export class Intake extends Construct {
   }
 
   /** Uploads in the input prefix (and suffix) → the queue, retried by EventBridge, then its DLQ. */
-  private rule(props: IntakeProps, queue: SqsQueue, ruleDeadLetters: SqsQueue): CloudwatchEventRule {
-    const { namePrefix } = props;
+  private objectCreatedRule(props: IntakeProps, queue: SqsQueue, ruleDeadLetters: SqsQueue): CloudwatchEventRule {
+    const { namePrefix, intake } = props.config;
+    const { inputPrefix, inputSuffix } = props.config.bucket;
     const rule = new CloudwatchEventRule(this, 'object-created', {
       name: `${namePrefix}-object-created`,
-      description: `S3 Object Created in ${props.inputPrefix}${props.inputSuffix ? `*${props.inputSuffix}` : ''} → intake queue`,
-      eventPattern: JSON.stringify(objectCreatedPattern(props.bucketName, props.inputPrefix, props.inputSuffix)),
+      description: `S3 Object Created in ${inputPrefix}${inputSuffix ? `*${inputSuffix}` : ''} → intake queue`,
+      eventPattern: JSON.stringify(objectCreatedPattern(props.bucket.bucketName, inputPrefix, inputSuffix)),
     });
     new CloudwatchEventTarget(this, 'to-queue', {
       rule: rule.name,
       targetId: 'intake-queue',
       arn: queue.arn,
       retryPolicy: {
-        maximumRetryAttempts: props.ruleRetryAttempts,
-        maximumEventAgeInSeconds: props.ruleMaxEventAgeSeconds,
+        maximumRetryAttempts: intake.ruleRetryAttempts,
+        maximumEventAgeInSeconds: intake.ruleMaxEventAgeSeconds,
       },
       deadLetterConfig: { arn: ruleDeadLetters.arn },
     });
@@ -135,6 +136,7 @@ export class Intake extends Construct {
   }
 
   private alarms(props: IntakeProps, queue: SqsQueue, deadLetters: SqsQueue, ruleDeadLetters: SqsQueue): void {
+    const { stage, intake } = props.config;
     props.observability.alarm({
       namespace: 'AWS/SQS',
       statistic: 'Maximum',
@@ -142,7 +144,7 @@ export class Intake extends Construct {
       dimensions: { QueueName: deadLetters.name },
       metric: 'ApproximateNumberOfMessagesVisible',
       threshold: 0,
-      description: `Poison or repeatedly failing intake messages; each carries its reason. npx sluice failures --stage ${props.stage} shows them; fix, then npx sluice redrive --dlq.`,
+      description: `Poison or repeatedly failing intake messages; each carries its reason. npx sluice failures --stage ${stage} shows them; fix, then npx sluice redrive --dlq.`,
     });
     props.observability.alarm({
       namespace: 'AWS/SQS',
@@ -151,7 +153,7 @@ export class Intake extends Construct {
       dimensions: { QueueName: ruleDeadLetters.name },
       metric: 'ApproximateNumberOfMessagesVisible',
       threshold: 0,
-      description: `EventBridge could not deliver S3 events to the intake queue. npx sluice redrive --dlq --stage ${props.stage} sends them on.`,
+      description: `EventBridge could not deliver S3 events to the intake queue. npx sluice redrive --dlq --stage ${stage} sends them on.`,
     });
     props.observability.alarm({
       namespace: 'AWS/SQS',
@@ -159,7 +161,7 @@ export class Intake extends Construct {
       name: 'intake-backlog-age',
       dimensions: { QueueName: queue.name },
       metric: 'ApproximateAgeOfOldestMessage',
-      threshold: props.backlogAlarmAgeSeconds,
+      threshold: intake.backlogAlarmAgeSeconds,
       description: 'Uploads have waited longer than expected for capacity: the budget may be too small or paused.',
     });
   }

@@ -12,10 +12,8 @@ import { partitionOf } from '../environments/partition';
 import { policyJson } from './iam';
 
 interface NetworkProps {
-  readonly namePrefix: string;
-  readonly accountId: string;
-  readonly region: string;
-  readonly network: EnvironmentConfig['network'];
+  /** Its `network`: existing subnets, or the VPC to create; its account and region, for the endpoints' policies. */
+  readonly config: EnvironmentConfig;
 }
 
 /** One way out of the tasks' security group (HTTPS only): a destination prefix list or CIDR. */
@@ -41,7 +39,8 @@ export class Network extends Construct {
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, id);
-    const { network, namePrefix, region, accountId } = props;
+    const { network, namePrefix } = props.config;
+    const { region, id: accountId } = props.config.account;
     if (network.kind === 'existing') {
       this.vpcId = network.vpcId;
       this.privateSubnetIds = [...network.privateSubnetIds];

@@ -2,11 +2,12 @@ import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
 import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
 import type { METRICS_NAMESPACE } from '../functions/metrics';
 
 interface ObservabilityProps {
-  readonly namePrefix: string;
-  readonly alarmEmail: string;
+  /** Its name prefix, and the address alarms are mailed to. */
+  readonly config: EnvironmentConfig;
 }
 
 interface AlarmProps {
@@ -30,14 +31,15 @@ export class Observability extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
-    this.namePrefix = props.namePrefix;
+    const { namePrefix, alarmEmail } = props.config;
+    this.namePrefix = namePrefix;
     // No SSE: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key.
-    const topic = new SnsTopic(this, 'alarms', { name: `${props.namePrefix}-alarms` });
+    const topic = new SnsTopic(this, 'alarms', { name: `${namePrefix}-alarms` });
     this.alarmTopicArn = topic.arn;
     new SnsTopicSubscription(this, 'alarm-email', {
       topicArn: topic.arn,
       protocol: 'email',
-      endpoint: props.alarmEmail,
+      endpoint: alarmEmail,
     });
   }
 
@@ -57,6 +59,19 @@ export class Observability extends Construct {
       treatMissingData: 'notBreaching',
       alarmActions: [this.alarmTopicArn],
       okActions: [this.alarmTopicArn],
+    });
+  }
+
+  /** Alarms on any error of a Lambda function; `consequence` says what its failing holds up until it runs again. */
+  functionErrors(role: string, functionName: string, consequence = ''): CloudwatchMetricAlarm {
+    return this.alarm({
+      name: `${role}-errors`,
+      description: `The ${role} function failed; its log group is /aws/lambda/${functionName}.${consequence}`,
+      namespace: 'AWS/Lambda',
+      metric: 'Errors',
+      dimensions: { FunctionName: functionName },
+      statistic: 'Sum',
+      threshold: 0,
     });
   }
 }

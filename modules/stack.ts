@@ -1,12 +1,13 @@
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { Aspects, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
-import { Construct, type IConstruct } from 'constructs';
+import { Aspects, S3Backend, TerraformElement, TerraformOutput, TerraformStack } from 'cdktf';
+import { Construct, type IConstruct, type Node } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { Bucket } from './bucket';
 import { Compute } from './compute';
-import { Dispatch, INTAKE_VISIBILITY_TIMEOUT_SECONDS } from './dispatch';
+import { Admission } from './admission';
+import { Janitor } from './janitor';
 import { Intake } from './intake';
 import { Dashboard } from './dashboard';
 import { StateTable } from './state-table';
@@ -14,9 +15,8 @@ import { Network } from './network';
 import { Observability } from './observability';
 import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
-import { stageBucketName, taskRoleArnOf } from '../environments/names';
-import { partitionOf } from '../environments/partition';
 import { policyArn, workloadBoundaryName } from '../environments/ci-roles';
+import { assetFolderBeforeMove, recordMoves } from './moved';
 
 interface PipelineStackProps {
   readonly config: EnvironmentConfig;
@@ -65,7 +65,8 @@ export class PipelineStack extends TerraformStack {
   readonly compute: Compute;
   readonly observability: Observability;
   readonly stateTable: StateTable;
-  readonly dispatch: Dispatch;
+  readonly admission: Admission;
+  readonly janitor: Janitor;
   readonly runJobs: RunJobs;
   readonly dashboard: Dashboard;
 
@@ -73,79 +74,33 @@ export class PipelineStack extends TerraformStack {
     super(scope, id);
     const { config } = props;
     this.config = config;
-    const { namePrefix } = config;
 
     this.stateAndProvider(config);
 
     // In this order: each part (and each helper below) reads the parts built before it.
-    this.observability = new Observability(this, 'observability', { namePrefix, alarmEmail: config.alarmEmail });
-    this.bucket = this.uploadBucket(config);
-    this.intake = this.intakeQueue(config);
-    this.network = new Network(this, 'network', { namePrefix, accountId: config.account.id, region: config.account.region, network: config.network });
-    this.compute = this.workerCompute(config);
+    this.observability = new Observability(this, 'observability', { config });
+    this.bucket = new Bucket(this, 'bucket', { config });
+    this.intake = new Intake(this, 'intake', { config, bucket: this.bucket, observability: this.observability });
+    this.network = new Network(this, 'network', { config });
+    this.compute = new Compute(this, 'compute', { config, bucket: this.bucket, network: this.network });
 
-    this.stateTable = new StateTable(this, 'limiter', { namePrefix, allowDestroy: config.allowDestroy });
-    this.dispatch = new Dispatch(this, 'dispatch', {
-      config,
-      bucket: this.bucket,
-      intake: this.intake,
-      stateTable: this.stateTable,
-      observability: this.observability,
-    });
+    this.stateTable = new StateTable(this, 'limiter', { config });
+    const { intake, stateTable, observability } = this;
+    this.admission = new Admission(this, 'admission', { config, bucket: this.bucket, intake, stateTable, observability });
+    this.janitor = new Janitor(this, 'janitor', { config, intake, stateTable, admission: this.admission, observability });
     this.runJobs = this.jobRunner(config);
 
-    this.dashboard = new Dashboard(this, 'dashboard', { config, stateMachineLogGroupName: this.runJobs.logGroupName });
+    this.dashboard = new Dashboard(this, 'dashboard', { config, runJobs: this.runJobs });
 
     this.outputs(config);
     boundEveryRole(this, policyArn(config.account.id, config.account.region, workloadBoundaryName(config.stage)));
+    recordMoves(this);
   }
 
-  /** Where uploads land and results are written. */
-  private uploadBucket(config: EnvironmentConfig): Bucket {
-    return new Bucket(this, 'bucket', {
-      bucketName: stageBucketName(config),
-      allowDestroy: config.allowDestroy,
-      inputPrefix: config.bucket.inputPrefix,
-      resultsPrefix: config.bucket.resultsPrefix,
-      resultWriterArns: [taskRoleArnOf(config), `arn:${partitionOf(config.account.region)}:iam::${config.account.id}:root`],
-      resultsRetentionDays: config.bucket.resultsRetentionDays,
-      noncurrentVersionRetentionDays: config.bucket.noncurrentVersionRetentionDays,
-    });
-  }
-
-  /** The rule and queue uploads arrive through, where jobs wait for capacity. */
-  private intakeQueue(config: EnvironmentConfig): Intake {
-    return new Intake(this, 'intake', {
-      namePrefix: config.namePrefix,
-      stage: config.stage,
-      bucketName: this.bucket.bucketName,
-      inputPrefix: config.bucket.inputPrefix,
-      inputSuffix: config.bucket.inputSuffix,
-      maxReceiveCount: config.intake.maxReceiveCount,
-      ruleRetryAttempts: config.intake.ruleRetryAttempts,
-      ruleMaxEventAgeSeconds: config.intake.ruleMaxEventAgeSeconds,
-      backlogAlarmAgeSeconds: config.intake.backlogAlarmAgeSeconds,
-      visibilityTimeoutSeconds: INTAKE_VISIBILITY_TIMEOUT_SECONDS,
-      observability: this.observability,
-    });
-  }
-
-  /** The cluster and the worker's task definition, with access to the input and results prefixes only. */
-  private workerCompute(config: EnvironmentConfig): Compute {
-    return new Compute(this, 'compute', {
-      namePrefix: config.namePrefix,
-      accountId: config.account.id,
-      region: config.account.region,
-      task: config.task,
-      image: config.image,
-      allowDestroy: config.allowDestroy,
-      logRetentionDays: config.logRetentionDays,
-      bucketArn: this.bucket.bucketArn,
-      inputPrefix: config.bucket.inputPrefix,
-      resultsPrefix: config.bucket.resultsPrefix,
-      vpcId: this.network.vpcId,
-      egress: this.network.taskEgress,
-    });
+  /** As cdktf names elements, except an asset that moved, which keeps its folder (modules/moved.ts says why). */
+  protected allocateLogicalId(element: TerraformElement | Node): string {
+    const node = TerraformElement.isTerraformElement(element) ? element.node : element;
+    return assetFolderBeforeMove(this, node) ?? super.allocateLogicalId(element);
   }
 
   /** The state machine that runs admitted jobs; it wakes the dispatcher after each release. */
@@ -156,7 +111,7 @@ export class PipelineStack extends TerraformStack {
       network: this.network,
       stateTable: this.stateTable,
       intake: this.intake,
-      dispatcher: this.dispatch.dispatcher,
+      dispatcher: this.admission.dispatcher,
       observability: this.observability,
     });
   }
@@ -185,7 +140,7 @@ export class PipelineStack extends TerraformStack {
     });
     new TerraformOutput(this, 'configure_pool_function', {
       description: 'Sets the limiter; at run time use npx sluice pause | resume | resize (the same validation, the pool shown before and after)',
-      value: this.dispatch.configurePool.functionName,
+      value: this.admission.configurePool.functionName,
     });
   }
 

@@ -1,13 +1,13 @@
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
 import { FAILED_INDEX, LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/ledger';
 import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/limiter';
 import { batchesTableName, stateTableName } from '../environments/names';
 
 interface StateTableProps {
-  readonly namePrefix: string;
-  /** Lifts deletion protection, so `terraform destroy` can delete the tables and the ledger with them. */
-  readonly allowDestroy: boolean;
+  /** Its name prefix; `allowDestroy` lifts deletion protection, so `terraform destroy` can delete the tables and the ledger with them. */
+  readonly config: EnvironmentConfig;
 }
 
 /**
@@ -27,7 +27,7 @@ export class StateTable extends Construct {
   constructor(scope: Construct, id: string, props: StateTableProps) {
     super(scope, id);
     const table = new DynamodbTable(this, 'table', {
-      name: stateTableName(props.namePrefix),
+      name: stateTableName(props.config.namePrefix),
       billingMode: 'PAY_PER_REQUEST',
       hashKey: 'pk',
       attribute: [
@@ -46,14 +46,14 @@ export class StateTable extends Construct {
       ],
       pointInTimeRecovery: { enabled: true },
       ttl: { attributeName: TTL_ATTRIBUTE, enabled: true },
-      deletionProtectionEnabled: !props.allowDestroy,
+      deletionProtectionEnabled: !props.config.allowDestroy,
     });
     const batches = new DynamodbTable(this, 'batches', {
-      name: batchesTableName(props.namePrefix),
+      name: batchesTableName(props.config.namePrefix),
       billingMode: 'PAY_PER_REQUEST',
       hashKey: 'execution',
       attribute: [{ name: 'execution', type: 'S' }],
-      deletionProtectionEnabled: !props.allowDestroy,
+      deletionProtectionEnabled: !props.config.allowDestroy,
     });
     this.tableName = table.name;
     this.tableArn = table.arn;

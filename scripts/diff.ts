@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readSynthesizedStacks, type TerraformJson } from '../synth/output';
+import type { TerraformJson } from '../synth/output';
+import { git, synthesizeCheckout, synthesizeRef } from '../synth/ref';
 import { diffSynths, formatDiffMarkdown, formatDiffText } from './stack-diff';
 
 /**
@@ -17,22 +17,6 @@ import { diffSynths, formatDiffMarkdown, formatDiffText } from './stack-diff';
  * instead of the working tree: how plan-comments.yml diffs a pull request's synth with main's code, reading the
  * pull request's output as data only.
  */
-
-function run(command: string, args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): string {
-  const result = spawnSync(command, args, { cwd: options.cwd, env: options.env ?? process.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} (in ${options.cwd}) failed with exit ${result.status}:\n${result.stderr || result.stdout}`);
-  }
-  return result.stdout;
-}
-
-function synth(root: string, checkout: string, outdir: string): Map<string, TerraformJson> {
-  run(join(root, 'node_modules', '.bin', 'tsx'), ['main.ts'], {
-    cwd: checkout,
-    env: { ...process.env, CDKTF_OUTDIR: outdir, CHECKPOINT_DISABLE: '1' },
-  });
-  return new Map(readSynthesizedStacks(outdir).map((stack) => [stack.name, stack.json]));
-}
 
 /** Stacks synthesized elsewhere, read as data: only `<dir>/<name>/cdk.tf.json` with a plain stack name. */
 export function readStacksDirectory(dir: string): Map<string, TerraformJson> {
@@ -54,25 +38,16 @@ function main(): void {
     console.error('usage: npm run diff -- --base <git ref> [--head-stacks <dir>] [--format text|markdown] [--out <file>]');
     process.exit(64);
   }
-  const root = run('git', ['rev-parse', '--show-toplevel'], { cwd: process.cwd() }).trim();
-  const commit = run('git', ['rev-parse', '--verify', `${values.base}^{commit}`], { cwd: root }).trim();
+  const root = git(['rev-parse', '--show-toplevel'], process.cwd()).trim();
   const temp = mkdtempSync(join(tmpdir(), 'sluice-diff-'));
-  const baseCheckout = join(temp, 'base');
   let output: string;
   try {
-    run('git', ['worktree', 'add', '--detach', '--quiet', baseCheckout, commit], { cwd: root });
-    symlinkSync(join(root, 'node_modules'), join(baseCheckout, 'node_modules'), 'dir');
-    if (!existsSync(join(baseCheckout, 'main.ts'))) throw new Error(`${values.base} has no main.ts to synthesize`);
-    const base = synth(root, baseCheckout, join(temp, 'out-base'));
-    const head = values['head-stacks'] ? readStacksDirectory(values['head-stacks']) : synth(root, root, join(temp, 'out-head'));
+    const { commit, stacks: base } = synthesizeRef(root, values.base, join(temp, 'out-base'));
+    const head = values['head-stacks'] ? readStacksDirectory(values['head-stacks']) : synthesizeCheckout(root, root, join(temp, 'out-head'));
     const diffs = diffSynths(base, head);
     const label = `${values.base} (${commit.slice(0, 12)})`;
     output = values.format === 'markdown' ? formatDiffMarkdown(diffs, label) : formatDiffText(diffs, label);
   } finally {
-    const removed = spawnSync('git', ['worktree', 'remove', '--force', baseCheckout], { cwd: root, encoding: 'utf8' });
-    if (removed.status !== 0 && existsSync(baseCheckout)) {
-      console.error(`could not remove the temporary worktree ${baseCheckout}: ${removed.stderr}; run \`git worktree prune\` after deleting it`);
-    }
     rmSync(temp, { recursive: true, force: true });
   }
   if (values.out) writeFileSync(values.out, `${output}\n`);

@@ -12,12 +12,19 @@ interface ChangedResource {
   readonly attributes: readonly string[];
 }
 
+interface Move {
+  readonly from: string;
+  readonly to: string;
+}
+
 interface StackDiff {
   readonly stack: string;
   /** `added`/`removed`: the whole stack is new or gone. */
   readonly status: 'added' | 'removed' | 'changed' | 'unchanged';
   readonly added: readonly string[];
   readonly removed: readonly string[];
+  /** Resources the head's `moved` blocks rename: the same resource (and state) at a new address; a change to one is in `changed`, by its new address. */
+  readonly moved: readonly Move[];
   readonly changed: readonly ChangedResource[];
   /** Resources whose only differences were noise (asset hashes and paths), folded away. */
   readonly noiseOnly: readonly string[];
@@ -101,8 +108,33 @@ function blocksOf(json: TerraformJson | undefined): Map<string, Record<string, u
   return blocks;
 }
 
+/** The head's `moved` blocks that rename a resource of the base to one of the head. */
+function movesBetween(before: ReadonlyMap<string, unknown>, after: ReadonlyMap<string, unknown>, head: TerraformJson | undefined): Move[] {
+  return (head?.moved ?? [])
+    .filter(({ from, to }) => before.has(from) && !before.has(to) && after.has(to) && !after.has(from))
+    .map(({ from, to }) => ({ from, to }))
+    .sort((a, b) => a.to.localeCompare(b.to));
+}
+
+/** The base's blocks as the head names them: moved resources at their new address, and references to them renamed. */
+function renamedByMoves(blocks: Map<string, Record<string, unknown>>, moves: readonly Move[]): Map<string, Record<string, unknown>> {
+  if (moves.length === 0) return blocks;
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // A whole address only: not a longer name it begins, not the same name under `data.`.
+  const pattern = new RegExp(`(?<![\\w.-])(${moves.map((m) => escape(m.from)).join('|')})(?![\\w-])`, 'g');
+  const to = new Map(moves.map((m) => [m.from, m.to]));
+  const renamed = new Map<string, Record<string, unknown>>();
+  for (const [address, body] of blocks) {
+    const text = JSON.stringify(body).replace(pattern, (from) => to.get(from)!);
+    renamed.set(to.get(address) ?? address, JSON.parse(text) as Record<string, unknown>);
+  }
+  return renamed;
+}
+
 export function diffStack(stack: string, base: TerraformJson | undefined, head: TerraformJson | undefined): StackDiff {
-  const [before, after] = [blocksOf(base), blocksOf(head)];
+  const after = blocksOf(head);
+  const moved = movesBetween(blocksOf(base), after, head);
+  const before = renamedByMoves(blocksOf(base), moved);
   const added = [...after.keys()].filter((a) => !before.has(a)).sort();
   const removed = [...before.keys()].filter((a) => !after.has(a)).sort();
   const changed: ChangedResource[] = [];
@@ -112,8 +144,9 @@ export function diffStack(stack: string, base: TerraformJson | undefined, head: 
     if (real.length > 0) changed.push({ address, attributes: real });
     else if (noise.length > 0) noiseOnly.push(address);
   }
-  const status = base === undefined ? 'added' : head === undefined ? 'removed' : added.length + removed.length + changed.length > 0 ? 'changed' : 'unchanged';
-  return { stack, status, added, removed, changed, noiseOnly };
+  const differences = added.length + removed.length + moved.length + changed.length;
+  const status = base === undefined ? 'added' : head === undefined ? 'removed' : differences > 0 ? 'changed' : 'unchanged';
+  return { stack, status, added, removed, moved, changed, noiseOnly };
 }
 
 /** One StackDiff per stack in either synth, in the head's order, then stacks only the base had. */
@@ -123,7 +156,8 @@ export function diffSynths(base: ReadonlyMap<string, TerraformJson>, head: Reado
 }
 
 function headline(diff: StackDiff): string {
-  const counts = `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed`;
+  const moved = diff.moved.length > 0 ? `, ${diff.moved.length} moved` : '';
+  const counts = `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed${moved}`;
   switch (diff.status) {
     case 'added':
       return `${diff.stack}: new stack — ${counts}`;
@@ -146,6 +180,7 @@ export function formatDiffText(diffs: readonly StackDiff[], baseRef: string): st
     lines.push('', headline(diff));
     for (const address of diff.added) lines.push(`  + ${address}`);
     for (const address of diff.removed) lines.push(`  - ${address}`);
+    for (const { from, to } of diff.moved) lines.push(`  > ${from} → ${to}`);
     for (const { address, attributes } of diff.changed) lines.push(`  ~ ${address}`, ...attributes.map((a) => `      ${a}`));
     const noise = noiseLine(diff);
     if (noise) lines.push(`  ${noise}`);
@@ -162,7 +197,7 @@ export function formatDiffMarkdown(diffs: readonly StackDiff[], baseRef: string,
     DIFF_MARKER,
     `### 🔎 synth diff against \`${baseRef}\`: ${changedStacks === 0 ? 'no stack changes' : `${changedStacks} stack(s) change`}`,
     '',
-    'Resources added (+), removed (-) and changed (~) with the changed attributes, from the synthesized Terraform alone (no state, no credentials). Asset hashes and paths are folded.',
+    'Resources added (+), removed (-), moved (>) and changed (~) with the changed attributes, from the synthesized Terraform alone (no state, no credentials). Asset hashes and paths are folded.',
   ];
   const body: string[] = [];
   for (const diff of diffs) {
@@ -171,6 +206,7 @@ export function formatDiffMarkdown(diffs: readonly StackDiff[], baseRef: string,
     const items = [
       ...diff.added.map((a) => `+ ${a}`),
       ...diff.removed.map((a) => `- ${a}`),
+      ...diff.moved.map(({ from, to }) => `> ${from} → ${to}`),
       ...diff.changed.flatMap(({ address, attributes }) => [`~ ${address}`, ...attributes.map((a) => `    ${a}`)]),
     ];
     if (items.length > 0) body.push('', '```diff', ...items, '```');

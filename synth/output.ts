@@ -8,6 +8,8 @@ export interface TerraformJson {
   resource?: Record<string, Record<string, Record<string, unknown>>>;
   data?: Record<string, Record<string, Record<string, unknown>>>;
   output?: Record<string, { value: unknown; description?: string }>;
+  /** Terraform `moved` blocks: a resource now at `to` was at `from` (its state moves with it). */
+  moved?: Array<{ from: string; to: string }>;
 }
 
 interface SynthesizedStack {

@@ -34,8 +34,75 @@ describe('diffStack', () => {
       status: 'unchanged',
       added: [],
       removed: [],
+      moved: [],
       changed: [],
       noiseOnly: [],
+    });
+  });
+
+  describe('moved blocks', () => {
+    // The dispatcher's function now lives under another construct: a new address, and a moved block from the old one.
+    const movedHead = (edit: (fn: Record<string, unknown>) => void = () => {}) => {
+      const head = structuredClone(base);
+      const fn = head.resource!.aws_lambda_function.dispatcher;
+      edit(fn);
+      head.resource!.aws_lambda_function = { admission_dispatcher: fn };
+      head.resource!.aws_iam_role_policy.p.policy = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_lambda_function.admission_dispatcher.arn}' }],
+      });
+      head.moved = [{ from: 'aws_lambda_function.dispatcher', to: 'aws_lambda_function.admission_dispatcher' }];
+      return head;
+    };
+    const referencing = structuredClone(base);
+    referencing.resource!.aws_iam_role_policy.p.policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_lambda_function.dispatcher.arn}' }],
+    });
+
+    test('a resource renamed by a moved block is a move, not a removal and an addition; references to it are no change', () => {
+      const diff = diffStack('sluice-dev', referencing, movedHead());
+      expect(diff).toMatchObject({
+        status: 'changed',
+        added: [],
+        removed: [],
+        changed: [],
+        moved: [{ from: 'aws_lambda_function.dispatcher', to: 'aws_lambda_function.admission_dispatcher' }],
+      });
+      expect(formatDiffText([diff], 'main')).toContain(
+        'sluice-dev: 0 added, 0 removed, 0 changed, 1 moved\n  > aws_lambda_function.dispatcher → aws_lambda_function.admission_dispatcher',
+      );
+    });
+
+    test('a moved resource that also changes is listed as changed, by its new address', () => {
+      const diff = diffStack(
+        'sluice-dev',
+        referencing,
+        movedHead((fn) => (fn.memory_size = 512)),
+      );
+      expect(diff.changed).toEqual([{ address: 'aws_lambda_function.admission_dispatcher', attributes: ['memory_size'] }]);
+      expect(diff.moved).toHaveLength(1);
+    });
+
+    test('a name that only begins with a moved address is not renamed', () => {
+      const head = movedHead();
+      head.resource!.aws_iam_role_policy.p.policy = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_lambda_function.dispatcher_2.arn}' }],
+      });
+      const before = structuredClone(referencing);
+      before.resource!.aws_iam_role_policy.p.policy = head.resource!.aws_iam_role_policy.p.policy;
+      expect(diffStack('sluice-dev', before, head).changed).toEqual([]);
+    });
+
+    test('a moved block whose old address the base does not have moves nothing: the resource is added', () => {
+      const head = movedHead();
+      head.moved = [{ from: 'aws_lambda_function.elsewhere', to: 'aws_lambda_function.admission_dispatcher' }];
+      expect(diffStack('sluice-dev', base, head)).toMatchObject({
+        moved: [],
+        added: ['aws_lambda_function.admission_dispatcher'],
+        removed: ['aws_lambda_function.dispatcher'],
+      });
     });
   });
 

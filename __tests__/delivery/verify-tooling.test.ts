@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emulatorOverride, endpointServices } from '../../verify/endpoints';
 import { substituteNetwork } from '../../verify/network-fixture';
+import { notOnlyMoves, summarizeMovePlan } from '../../verify/moves';
 import { chooseProvider, cliConfig, pinnedAwsProvider } from '../../synth/terraform';
 import { STAGES, stageConfig, synthStage } from '../support/synth';
 
@@ -88,5 +89,32 @@ describe('npm run verify:terraform: its own tooling', () => {
       standIn.privateSubnetIds,
     );
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('npm run verify:moves: what a plan against the applied stage does', () => {
+  const change = (address: string, actions: string[], previous?: string) => ({
+    address,
+    change: { actions },
+    ...(previous ? { previous_address: previous } : {}),
+  });
+
+  test('moves only: resources at new addresses, nothing else done', () => {
+    const summary = summarizeMovePlan({
+      resource_changes: [change('aws_iam_role.admission_role', ['no-op'], 'aws_iam_role.dispatch_role'), change('aws_sqs_queue.intake_queue', ['no-op'])],
+    });
+    expect(summary).toEqual({ moved: ['aws_iam_role.dispatch_role → aws_iam_role.admission_role'], create: [], update: [], delete: [], noOp: 2 });
+    expect(notOnlyMoves(summary)).toBeUndefined();
+  });
+
+  test('a moved resource that is also updated, a replacement, or no move at all is not a pure move', () => {
+    const summary = summarizeMovePlan({
+      resource_changes: [
+        change('aws_lambda_function.admission_fn', ['update'], 'aws_lambda_function.dispatch_fn'),
+        change('aws_lambda_permission.p', ['delete', 'create']),
+      ],
+    });
+    expect(notOnlyMoves(summary)).toBe('create: aws_lambda_permission.p; update: aws_lambda_function.admission_fn; delete: aws_lambda_permission.p');
+    expect(notOnlyMoves(summarizeMovePlan({ resource_changes: [change('aws_sqs_queue.q', ['no-op'])] }))).toBe('it moves nothing');
   });
 });

@@ -19,10 +19,10 @@ import { decide, type SimulatedRequest } from '../support/iam';
 const es = explorerStage();
 const { id: account, region } = es.config.account;
 const ROLE_OF: Partial<Record<Actor['kind'], string>> = {
-  dispatcher: 'dispatch_dispatcher_policy',
-  janitor: 'dispatch_janitor_policy',
-  capacity: 'dispatch_capacity_policy',
-  'configure-pool': 'dispatch_configure-pool_policy',
+  dispatcher: 'admission_dispatcher_policy',
+  janitor: 'janitor_policy',
+  capacity: 'admission_capacity_policy',
+  'configure-pool': 'admission_configure-pool_policy',
 };
 
 function policyOf(prefix: string): PolicyDocument {
@@ -100,7 +100,7 @@ function tampering(tamper: (world: ExplorerWorld) => Promise<unknown>): Chooser 
 }
 
 test('every call the dispatcher, janitor, capacity reader and configure-pool make is allowed by their roles', async () => {
-  const calls = new Map<string, { role: string; request: SimulatedRequest; what: string }>();
+  const calls = new Map<string, { kind: Actor['kind']; role: string; request: SimulatedRequest; what: string }>();
   const binding = new LibraryBinding();
   const ctx: Context = {
     es,
@@ -111,7 +111,7 @@ test('every call the dispatcher, janitor, capacity reader and configure-pool mak
       if (!role) return;
       for (const request of requestsOf(service, operation, input)) {
         const key = JSON.stringify([role, request]);
-        if (!calls.has(key)) calls.set(key, { role, request, what: `${actor.label} ${service} ${operation}` });
+        if (!calls.has(key)) calls.set(key, { kind: actor.kind, role, request, what: `${actor.label} ${service} ${operation}` });
       }
     },
   };
@@ -130,7 +130,7 @@ test('every call the dispatcher, janitor, capacity reader and configure-pool mak
   await runSchedule(pastViolations, script, 1, tampering(drift('admittedVcpu', 'POOL')));
   await runSchedule(pastViolations, script, 1, tampering(drift('releasedVcpu', 'RELEASED#7')));
 
-  const actions = new Set([...calls.values()].map((c) => `${c.role.split('_')[1]} ${c.request.action}`));
+  const actions = new Set([...calls.values()].map((c) => `${c.kind} ${c.request.action}`));
   // Not vacuous: the paths that were missing their permissions ran.
   expect([...actions]).toEqual(expect.arrayContaining(['dispatcher sqs:SendMessage', 'janitor dynamodb:UpdateItem', 'capacity servicequotas:GetServiceQuota']));
   const denied: string[] = [];

@@ -1,6 +1,8 @@
+import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
 import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config';
+import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { SfnStateMachine } from '@cdktf/provider-aws/lib/sfn-state-machine';
 import { configurePoolSettingsFromEnv } from '../../functions/environment';
 import type { PolicyDocument } from '../../modules/iam';
@@ -16,7 +18,7 @@ test('the tests run on the Node.js major the Lambda functions are deployed on', 
 });
 
 describe.each(STAGES)('stage %s pipeline resources', (stage) => {
-  const { synthesized, json, config } = synthStage(stage);
+  const { stack, synthesized, json, config } = synthStage(stage);
   const prefix = config.namePrefix;
 
   test('state table: on demand, point-in-time recovery, TTL, deletion protected unless the stage allows destroy', () => {
@@ -96,7 +98,7 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
         function_name: `${prefix}-${name}`,
         runtime: `nodejs${LAMBDA_NODE_MAJOR}.x`,
         architectures: ['arm64'],
-        logging_config: { log_format: 'JSON', log_group: expect.stringContaining('aws_cloudwatch_log_group.dispatch_') },
+        logging_config: { log_format: 'JSON', log_group: expect.stringMatching(/aws_cloudwatch_log_group\.(admission|janitor)_/) },
       });
     }
     expect(resourceNamed(json, 'aws_lambda_function', 'dispatcher_function').reserved_concurrent_executions).toBe(1);
@@ -129,7 +131,7 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
 
   test('the dispatcher is woken by uploads, every minute, and the janitor by ended executions and a schedule; the capacity reader every minute', () => {
     const targets = resourcesOf(json, 'aws_cloudwatch_event_target').map(([, t]) => t);
-    const toFunction = (fn: string) => targets.filter((t) => String(t.arn).startsWith(`\${aws_lambda_function.dispatch_${fn}_function_`));
+    const toFunction = (fn: string) => targets.filter((t) => new RegExp(`^\\$\\{aws_lambda_function\\.([a-z-]+_)?${fn}_function_`).test(String(t.arn)));
     expect(
       toFunction('dispatcher')
         .map((t) => JSON.parse(t.input as string).reason)
@@ -140,9 +142,12 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     const janitorTargets = toFunction('janitor');
     expect(janitorTargets.filter((t) => t.input !== undefined).map((t) => JSON.parse(t.input as string).reason)).toEqual(['schedule']);
     const onEnd = janitorTargets.find((t) => t.input === undefined)!;
-    expect(onEnd.rule).toMatch(/aws_cloudwatch_event_rule\.dispatch_janitor-on-execution-end-rule/);
+    expect(onEnd.rule).toMatch(/aws_cloudwatch_event_rule\.janitor_janitor-on-execution-end-rule/);
     const uploadTarget = toFunction('dispatcher').find((t) => JSON.parse(t.input as string).reason === 'object-created')!;
     expect(uploadTarget.rule).toMatch(/aws_cloudwatch_event_rule\.intake_object-created/);
+    // Each trigger lives with its rule: the upload rule's targets (and the dispatcher's permission) are the intake's.
+    expect(stack.intake.node.tryFindChild('dispatch-on-upload-target')).toBeInstanceOf(CloudwatchEventTarget);
+    expect(stack.intake.node.tryFindChild('dispatch-on-upload-permission')).toBeInstanceOf(LambdaPermission);
     const ended = resourceNamed(json, 'aws_cloudwatch_event_rule', 'janitor-on-execution-end');
     expect(JSON.parse(ended.event_pattern as string).detail.status).toEqual(['FAILED', 'TIMED_OUT', 'ABORTED']);
     expect(toFunction('capacity').map((t) => JSON.parse(t.input as string).reason)).toEqual(['schedule']);
@@ -206,7 +211,7 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
   });
 
   test('dispatcher role: takes from the intake queue, puts messages back there, sends poison to its DLQ, starts only this state machine', async () => {
-    const policy = policyOf('dispatch_dispatcher_policy');
+    const policy = policyOf('admission_dispatcher_policy');
     const queue = `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake`;
     const dlq = `arn:aws:sqs:${region}:${account}:${config.namePrefix}-intake-dlq`;
     expect(await decide(policy, { action: 'sqs:ReceiveMessage', resource: queue })).toBe('Allowed');
@@ -220,7 +225,7 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
   });
 
   test('dispatcher role: admissions (pool, rows, released counters for a give-back) and batch records; no scan, no delete of rows', async () => {
-    const policy = policyOf('dispatch_dispatcher_policy');
+    const policy = policyOf('admission_dispatcher_policy');
     const batchesArn = `arn:aws:dynamodb:${region}:${account}:table/${config.namePrefix}-batches`;
     const on = (action: string, keys: string[]) => decide(policy, { action, resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
     expect(await on('dynamodb:UpdateItem', ['POOL'])).toBe('Allowed');
@@ -233,7 +238,7 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
   });
 
   test('janitor role: scans only the batches table; repairs only counters (it re-checks them all)', async () => {
-    const policy = policyOf('dispatch_janitor_policy');
+    const policy = policyOf('janitor_policy');
     const batchesArn = `arn:aws:dynamodb:${region}:${account}:table/${config.namePrefix}-batches`;
     expect(await decide(policy, { action: 'dynamodb:Scan', resource: batchesArn })).toBe('Allowed');
     expect(await decide(policy, { action: 'dynamodb:Scan', resource: tableArn })).toBe('ImplicitlyDenied');
@@ -250,7 +255,7 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
   });
 
   test('capacity reader role: only the Fargate quotas the stage uses, the usage metric, and the pool', async () => {
-    const policy = policyOf('dispatch_capacity_policy');
+    const policy = policyOf('admission_capacity_policy');
     const quota = (code: string) => `arn:aws:servicequotas:${region}:${account}:fargate/${code}`;
     expect(await decide(policy, { action: 'servicequotas:GetServiceQuota', resource: quota('L-36FBB829') })).toBe('Allowed'); // dev runs on Spot
     expect(await decide(policy, { action: 'servicequotas:GetServiceQuota', resource: quota('L-3032A538') })).toBe('ImplicitlyDenied');
@@ -262,7 +267,7 @@ describe('least privilege, simulated against the synthesized policies (dev)', ()
   });
 
   test('configure-pool role may touch the pool item and nothing else', async () => {
-    const policy = policyOf('dispatch_configure-pool_policy');
+    const policy = policyOf('admission_configure-pool_policy');
     const update = (keys: string[]) => decide(policy, { action: 'dynamodb:UpdateItem', resource: tableArn, context: { 'dynamodb:LeadingKeys': keys } });
     expect(await update(['POOL'])).toBe('Allowed');
     expect(await update(['JOB#1'])).toBe('ImplicitlyDenied');

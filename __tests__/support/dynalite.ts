@@ -5,6 +5,7 @@ import { Testing } from 'cdktf';
 import { batchesTableName, stateTableName } from '../../environments/names';
 import { StateTable } from '../../modules/state-table';
 import { tableInput } from '../../twin/table-input';
+import { stageConfig } from './synth';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -35,7 +36,7 @@ function stageTableInputs(): { state: TableShape; batches: TableShape } {
   const namePrefix = 'sluice-test';
   const json = JSON.parse(
     Testing.synthScope((scope) => {
-      new StateTable(scope, 'state', { namePrefix, allowDestroy: true });
+      new StateTable(scope, 'state', { config: { ...stageConfig('dev'), namePrefix, allowDestroy: true } });
     }),
   ) as { resource: { aws_dynamodb_table: Record<string, Record<string, unknown>> } };
   const tables = Object.values(json.resource.aws_dynamodb_table).map(tableInput);

@@ -98,7 +98,7 @@ export class RunJobs extends Construct {
     return definition;
   }
 
-  /** Alarms on this state machine's executions; its unfinished jobs are the janitor's (modules/dispatch.ts). */
+  /** Alarms on this state machine's executions; its unfinished jobs are the janitor's (modules/janitor.ts). */
   private executionAlarms(props: RunJobsProps, name: string): void {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
       props.observability.alarm({
