@@ -22,7 +22,8 @@ import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord 
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { ADMITTED_FOR_ANOTHER_TASK_SIZE, executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
-import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './limiter';
+import { cancellationOf } from './dynamo-errors';
+import { POOL_KEY, releasedShardKeys, requestToken } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
 

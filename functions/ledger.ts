@@ -9,7 +9,8 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
 import { INTAKE_RETENTION_SECONDS, REDRIVE_OF, RETURNED_BY, type Job, type RequeueMessage } from './jobs';
-import { cancellationOf, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
+import { cancellationOf, conditionFailedAt } from './dynamo-errors';
+import { releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -186,7 +187,7 @@ async function releaseLeaseOnce(ddb: AwsClient, tableName: string, jobId: string
     return true;
   } catch (error) {
     const cancelled = cancellationOf(error);
-    if (cancelled && cancelled.codes[0] === 'ConditionalCheckFailed') return false;
+    if (cancelled && conditionFailedAt(cancelled, 0)) return false;
     throw error;
   }
 }

@@ -46,7 +46,7 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; vcpu?
   const pool = await readPool(moto.ddb, tableName);
   const name = executionNameFor(options.jobs, pool.batchesAdmitted);
   const target = { tableName, batchesTableName, stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-dev-jobs' };
-  const admitted = await admitBatch(moto.ddb, target, pool, options.jobs, name, 1, 3_600_000, Date.now());
+  const admitted = await admitBatch(moto.ddb, target, { pool, jobs: options.jobs, batch: name, taskVcpu: 1, leaseMs: 3_600_000, now: Date.now() });
   expect(admitted.kind).toBe('admitted');
   await options.beforeRun?.(tableName, name);
 
