@@ -73,7 +73,12 @@ function refusedOutright(error: unknown): boolean {
 async function undoAdmission(run: RunContext, lease: Lease, batch: Received[], cause: Error): Promise<void> {
   const { sqs, ddb, clock, settings } = run;
   for (const { job } of batch) {
-    await releaseLease(ddb, settings.tableName, job.jobId, lease, { status: 'queued', reason: `StartExecution failed: ${cause.name}` }, clock);
+    await releaseLease(
+      ddb,
+      settings.tableName,
+      { jobId: job.jobId, lease, outcome: { status: 'queued', reason: `StartExecution failed: ${cause.name}` } },
+      clock,
+    );
   }
   await deleteBatchRecord(ddb, settings.batchesTableName, lease.execution);
   await deferInBatches(
@@ -105,9 +110,7 @@ export async function reclaimUnstartedBatch(run: RunContext, pool: PoolState): P
     await releaseLease(
       run.ddb,
       settings.tableName,
-      job.jobId,
-      lease,
-      { status: 'queued', reason: `batch ${record.execution} was admitted but never started` },
+      { jobId: job.jobId, lease, outcome: { status: 'queued', reason: `batch ${record.execution} was admitted but never started` } },
       clock,
     );
   }

@@ -218,7 +218,7 @@ async function settle(
         outcome = { status: 'queued', reason, failedRuns };
       }
     }
-    if (!(await releaseLease(ddb, settings.tableName, job.jobId, lease, outcome, clock))) continue;
+    if (!(await releaseLease(ddb, settings.tableName, { jobId: job.jobId, lease, outcome }, clock))) continue;
     summary.released++;
     if (outcome.status === 'queued' && state.kind === 'ended') summary.requeued++;
     if (outcome.status === 'failed') {

@@ -131,18 +131,25 @@ export type ReleaseOutcome =
   /** The row keeps what it says (a result the state machine recorded without its lease, say). */
   | { readonly status: 'unchanged' };
 
+/** A job's lease to give back, and what its row becomes. */
+export interface LeaseRelease {
+  readonly jobId: string;
+  readonly lease: Lease;
+  readonly outcome: ReleaseOutcome;
+}
+
 /**
  * Gives a job's lease back — only if it still belongs to `batch` — in one transaction with the released counter.
  * False if it did not (already released, or a later batch holds the job now): nothing changed then.
  */
-export async function releaseLease(ddb: AwsClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, clock: Clock): Promise<boolean> {
+export async function releaseLease(ddb: AwsClient, tableName: string, release: LeaseRelease, clock: Clock): Promise<boolean> {
   return retryingConflicts(
     (ms) => clock.sleep(ms),
-    () => releaseLeaseOnce(ddb, tableName, jobId, lease, outcome, clock.now()),
+    () => releaseLeaseOnce(ddb, tableName, release, clock.now()),
   );
 }
 
-async function releaseLeaseOnce(ddb: AwsClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, now: number): Promise<boolean> {
+async function releaseLeaseOnce(ddb: AwsClient, tableName: string, { jobId, lease, outcome }: LeaseRelease, now: number): Promise<boolean> {
   const at = new Date(now).toISOString();
   const values: Record<string, unknown> = { ':batch': lease.execution, ':at': at };
   const sets = ['updatedAt = :at'];

@@ -263,10 +263,19 @@ describe('release against moto: the lease and a released counter, one transactio
     });
     if (admitted.kind !== 'admitted') throw new Error('expected an admission');
     expect(inUseVcpu(await readPool(moto.ddb, target.tableName))).toBe(2);
-    expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(true);
-    expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(false);
     expect(
-      await releaseLease(moto.ddb, target.tableName, job(2).jobId, { ...admitted.lease, execution: 'another' }, { status: 'unchanged' }, clockAt(2_000)),
+      await releaseLease(moto.ddb, target.tableName, { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'unchanged' } }, clockAt(2_000)),
+    ).toBe(true);
+    expect(
+      await releaseLease(moto.ddb, target.tableName, { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'unchanged' } }, clockAt(2_000)),
+    ).toBe(false);
+    expect(
+      await releaseLease(
+        moto.ddb,
+        target.tableName,
+        { jobId: job(2).jobId, lease: { ...admitted.lease, execution: 'another' }, outcome: { status: 'unchanged' } },
+        clockAt(2_000),
+      ),
     ).toBe(false);
     const pool = await readPool(moto.ddb, target.tableName);
     expect(pool).toMatchObject({ admittedVcpu: 2, releasedVcpu: 1 });
@@ -284,13 +293,16 @@ describe('release against moto: the lease and a released counter, one transactio
       now: 1_000,
     });
     if (admitted.kind !== 'admitted') throw new Error('expected an admission');
-    await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'queued', reason: 'aborted' }, clockAt(2_000));
     await releaseLease(
       moto.ddb,
       target.tableName,
-      job(2).jobId,
-      admitted.lease,
-      { status: 'failed', error: 'ExecutionFAILED', cause: 'twice' },
+      { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'queued', reason: 'aborted' } },
+      clockAt(2_000),
+    );
+    await releaseLease(
+      moto.ddb,
+      target.tableName,
+      { jobId: job(2).jobId, lease: admitted.lease, outcome: { status: 'failed', error: 'ExecutionFAILED', cause: 'twice' } },
       clockAt(2_000),
     );
     const row = async (j: Job) => (await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: ledgerKey(j.jobId) }))).Item!;

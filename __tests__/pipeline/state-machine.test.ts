@@ -397,7 +397,9 @@ test("a lease the janitor already gave back (and a later batch took) is left alo
     runTask: succeedingTask().handler,
     beforeRun: async (tableName, name) => {
       const row = (await moto.ddb.send(new GetCommand({ TableName: tableName, Key: ledgerKey(first.jobId) }))).Item!;
-      expect(await releaseLease(moto.ddb, tableName, first.jobId, row.lease, { status: 'queued', reason: 'janitor' }, systemClock)).toBe(true);
+      expect(
+        await releaseLease(moto.ddb, tableName, { jobId: first.jobId, lease: row.lease, outcome: { status: 'queued', reason: 'janitor' } }, systemClock),
+      ).toBe(true);
       const target = { tableName, batchesTableName: 'unused', stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-dev-jobs' };
       void target;
       // A later batch takes the job: its lease on the row now names that batch.

@@ -134,8 +134,8 @@ describe("the twin's DynamoDB gives what DynamoDBDocumentClient on moto's server
             now: now + 2_000,
           })
         ).kind,
-      (ddb, t) => releaseLease(ddb, t.tableName, job(1).jobId, lease('exec-1'), { status: 'unchanged' }, clockAt(now + 3_000)),
-      (ddb, t) => releaseLease(ddb, t.tableName, job(1).jobId, lease('exec-1'), { status: 'unchanged' }, clockAt(now + 3_000)),
+      (ddb, t) => releaseLease(ddb, t.tableName, { jobId: job(1).jobId, lease: lease('exec-1'), outcome: { status: 'unchanged' } }, clockAt(now + 3_000)),
+      (ddb, t) => releaseLease(ddb, t.tableName, { jobId: job(1).jobId, lease: lease('exec-1'), outcome: { status: 'unchanged' } }, clockAt(now + 3_000)),
       (ddb, t) => readPool(ddb, t.tableName),
       (ddb, t) => scanBatchRecords(ddb, t.batchesTableName),
     ]);
@@ -334,7 +334,7 @@ describe("the twin's DynamoDB", () => {
     );
     const sleeps: number[] = [];
     const virtual = { now: () => clock.now(), sleep: (ms: number) => (sleeps.push(ms), clock.sleep(ms)) };
-    const released = releaseLease(engine.documentClient, tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, virtual);
+    const released = releaseLease(engine.documentClient, tableName, { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'unchanged' } }, virtual);
     await clock.run();
     await other;
     expect(await released).toBe(true);
