@@ -19,7 +19,7 @@ export async function gather(run: RunContext, wanted: number): Promise<Gathered>
   const jobs: Received[] = [];
   let receivedAny = false;
   while (jobs.length < wanted) {
-    const { Messages = [] } = (await sqs.send(
+    const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: settings.queueUrl,
         MaxNumberOfMessages: Math.min(10, wanted - jobs.length),
@@ -27,7 +27,7 @@ export async function gather(run: RunContext, wanted: number): Promise<Gathered>
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
         MessageAttributeNames: [...MESSAGE_ATTRIBUTES],
       }),
-    )) as { Messages?: Message[] };
+    );
     if (Messages.length === 0) break;
     receivedAny = true;
     const settled: Settled = { toDelete: [], toDefer: [] };

@@ -48,7 +48,7 @@ type Ended = Extract<ExecutionState, { kind: 'ended' }>;
 async function executionState(sfn: AwsClient, arn: string): Promise<ExecutionState> {
   try {
     const { status, stopDate, error } = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-    if (!ENDED.has(status)) return { kind: 'running' };
+    if (status === undefined || !ENDED.has(status)) return { kind: 'running' };
     return { kind: 'ended', status, ...(stopDate ? { stoppedAt: new Date(stopDate).getTime() } : {}), ...(error ? { error } : {}) };
   } catch (error) {
     if ((error as Error).name === 'ExecutionDoesNotExist') return { kind: 'missing' };
@@ -79,7 +79,7 @@ async function runningExecutions(sfn: AwsClient, stateMachineArn: string): Promi
   let nextToken: string | undefined;
   do {
     const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1000, nextToken }));
-    for (const execution of page.executions ?? []) names.add(execution.name);
+    for (const { name } of page.executions ?? []) if (name !== undefined) names.add(name);
     nextToken = page.nextToken;
   } while (nextToken);
   return names;
