@@ -49,7 +49,7 @@ export async function admitBatch(
         ClientRequestToken: requestToken('admit', batch, pool.admittedVcpu, now),
         TransactItems: [
           { Update: poolAdmissionUpdate(target.tableName, pool, { now, jobs: jobs.length, vcpu, batch }) },
-          ...jobs.map((job) => ({ Update: ledgerAdmissionUpdate(target.tableName, job, lease, arn, now) })),
+          ...jobs.map((job) => ({ Update: ledgerAdmissionUpdate(target.tableName, job, { lease, executionArn: arn, now }) })),
           {
             Put: batchRecordPut(target.batchesTableName, {
               execution: batch,

@@ -86,7 +86,7 @@ export interface LedgerRow {
  * with this item named (and its row returned, so the dispatcher knows why). The row counts the job's admissions and
  * failed runs; a message's own counts (an old one's may be lower) are never written back.
  */
-export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease, executionArn: string, now: number) {
+export function ledgerAdmissionUpdate(tableName: string, job: Job, { lease, executionArn, now }: { lease: Lease; executionArn: string; now: number }) {
   const at = new Date(now).toISOString();
   // A redrive's message also takes the one failure it redrives, and gives the job a fresh set of executions.
   const redrive = job.redriveOf !== undefined;
