@@ -6,7 +6,7 @@
  * the list of releases (and of the other events: time passing, uploads, operator commands).
  */
 import { AwsError } from '../twin/engines/errors';
-import type { AwsClient } from '../functions/runtime';
+import { standIn, type AwsClient, type AwsCommand } from '../functions/runtime';
 
 export type ActorKind = 'dispatcher' | 'janitor' | 'capacity' | 'configure-pool' | 'operator' | 'execution';
 
@@ -120,7 +120,5 @@ export function gatedClient(
   service: string,
   client: AwsClient,
 ): AwsClient {
-  return {
-    send: (command: { constructor: { name: string }; input: unknown }) => open(actor, service, command, () => client.send(command)),
-  };
+  return standIn({ send: (command: AwsCommand) => open(actor, service, command, () => client.send(command)) });
 }

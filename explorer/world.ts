@@ -15,7 +15,7 @@ import { configurePool } from '../functions/configure-pool';
 import { runDispatcher, StartedBatches, wakeOf } from '../functions/dispatcher';
 import { runJanitor } from '../functions/janitor';
 import { jobIdOf, parseIntakeMessage } from '../functions/jobs';
-import type { AwsClient, Log } from '../functions/runtime';
+import { standIn, type AwsClient, type Log } from '../functions/runtime';
 import { INTEGRATIONS, integrationResource } from '../modules/run-jobs/asl';
 import { VirtualClock } from '../twin/engines/clock';
 import { DynamoDb } from '../twin/engines/dynamo';
@@ -386,7 +386,7 @@ export class ExplorerWorld {
       ddb: gated('dynamodb', this.ddb.documentClient),
       sqs: gated('sqs', this.sqs),
       sfn: gated('sfn', this.sfn),
-      lambda: gated('lambda', { send: async (command: { input: { Payload?: Uint8Array } }) => this.wakeFromJanitor(command.input.Payload) }),
+      lambda: gated('lambda', standIn({ send: async (command: { input: { Payload?: Uint8Array } }) => this.wakeFromJanitor(command.input.Payload) })),
       account: gated(
         'account',
         accountFront(this.es.config.capacity.accountVcpuQuota, () => this.ecs.running().length * this.es.dispatcher.taskVcpu, this.clock),

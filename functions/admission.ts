@@ -4,12 +4,11 @@
  * or none of it.
  */
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { batchRecordPut } from './batches';
+import { cancellationOf, cancelledItem, conditionFailedAt } from './dynamo-errors';
 import { executionArnOf, type Job } from './jobs';
 import { ledgerAdmissionUpdate, type LedgerRow } from './ledger';
-import { afterAdmission, cancellationOf, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './limiter';
+import { afterAdmission, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './limiter';
 import type { AwsClient } from './runtime';
 
 interface AdmissionTarget {
@@ -25,15 +24,21 @@ type AdmissionResult =
   /** The pool's premise no longer holds (an admission, a resize, a capacity reading) or a write conflicted: read it again. */
   | { readonly kind: 'stale' };
 
+/** A batch to admit: its jobs, its execution's name, and the pool it was planned on. */
+export interface BatchAdmission {
+  readonly pool: PoolState;
+  readonly jobs: readonly Job[];
+  /** The batch's execution name, which its lease carries. */
+  readonly batch: string;
+  readonly taskVcpu: number;
+  readonly leaseMs: number;
+  readonly now: number;
+}
+
 export async function admitBatch(
   ddb: AwsClient,
   target: AdmissionTarget,
-  pool: PoolState,
-  jobs: readonly Job[],
-  batch: string,
-  taskVcpu: number,
-  leaseMs: number,
-  now: number,
+  { pool, jobs, batch, taskVcpu, leaseMs, now }: BatchAdmission,
 ): Promise<AdmissionResult> {
   const lease: Lease = { execution: batch, vcpu: taskVcpu, admittedAt: now, expiresAt: now + leaseMs };
   const vcpu = jobs.length * taskVcpu;
@@ -43,8 +48,8 @@ export async function admitBatch(
       new TransactWriteCommand({
         ClientRequestToken: requestToken('admit', batch, pool.admittedVcpu, now),
         TransactItems: [
-          { Update: poolAdmissionUpdate(target.tableName, pool, now, jobs.length, vcpu, batch) },
-          ...jobs.map((job) => ({ Update: ledgerAdmissionUpdate(target.tableName, job, lease, arn, now) })),
+          { Update: poolAdmissionUpdate(target.tableName, pool, { now, jobs: jobs.length, vcpu, batch }) },
+          ...jobs.map((job) => ({ Update: ledgerAdmissionUpdate(target.tableName, job, { lease, executionArn: arn, now }) })),
           {
             Put: batchRecordPut(target.batchesTableName, {
               execution: batch,
@@ -56,22 +61,13 @@ export async function admitBatch(
         ],
       }),
     );
-    return { kind: 'admitted', pool: afterAdmission(pool, now, jobs.length, vcpu, batch), lease };
+    return { kind: 'admitted', pool: afterAdmission(pool, { now, jobs: jobs.length, vcpu, batch }), lease };
   } catch (error) {
     const cancelled = cancellationOf(error);
     if (!cancelled) throw error;
     const refused = jobs.flatMap((_, index) =>
-      cancelled.codes[index + 1] === 'ConditionalCheckFailed' ? [{ index, row: rowOf(cancelled.items[index + 1]) }] : [],
+      conditionFailedAt(cancelled, index + 1) ? [{ index, row: cancelledItem(cancelled, index + 1) as LedgerRow | undefined }] : [],
     );
     return refused.length > 0 ? { kind: 'refused', refused } : { kind: 'stale' };
   }
-}
-
-/** A cancellation's item comes back in DynamoDB's wire shape, whatever client sent the request. */
-function rowOf(item: Record<string, unknown> | undefined): LedgerRow | undefined {
-  if (!item) return undefined;
-  const wire = Object.values(item).every(
-    (v) => v && typeof v === 'object' && Object.keys(v).length === 1 && /^(S|N|M|L|BOOL|NULL|SS|NS|B|BS)$/.test(Object.keys(v)[0]),
-  );
-  return (wire ? unmarshall(item as Record<string, AttributeValue>) : item) as unknown as LedgerRow;
 }

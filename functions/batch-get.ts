@@ -1,5 +1,5 @@
 /** BatchGetItem for any number of keys of one table. */
-import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type BatchGetCommandInput, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { chunks, systemClock, type AwsClient, type Clock } from './runtime';
 
 /** The most keys one BatchGetItem takes. */
@@ -22,17 +22,15 @@ export async function batchGetItems(
 ): Promise<Array<Record<string, unknown>>> {
   const items: Array<Record<string, unknown>> = [];
   for (const page of chunks(keys, BATCH_GET_LIMIT)) {
-    let request: Record<string, unknown> | undefined = { [table]: { Keys: page, ...options } };
+    let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: page, ...options } };
     for (let tries = 1; request; tries++) {
-      const { Responses, UnprocessedKeys } = (await ddb.send(new BatchGetCommand({ RequestItems: request as never }))) as {
-        Responses?: Record<string, Array<Record<string, unknown>>>;
-        UnprocessedKeys?: Record<string, unknown>;
-      };
+      // Typed here: the loop's `request` comes from the answer, which TypeScript cannot infer through the loop.
+      const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await ddb.send(new BatchGetCommand({ RequestItems: request }));
       items.push(...(Responses?.[table] ?? []));
       request = UnprocessedKeys && Object.keys(UnprocessedKeys).length > 0 ? UnprocessedKeys : undefined;
       if (!request) break;
       if (tries >= UNPROCESSED_TRIES) {
-        const left = (request[table] as { Keys?: unknown[] } | undefined)?.Keys?.length ?? 0;
+        const left = request[table]?.Keys?.length ?? 0;
         throw Object.assign(new Error(`BatchGetItem on ${table}: ${left} key(s) still unprocessed after ${tries} tries`), { name: 'UnprocessedKeys' });
       }
       await sleep(Math.ceil(Math.random() * UNPROCESSED_BASE_DELAY_MS * 2 ** tries));

@@ -13,7 +13,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetAWSDefaultServiceQuotaCommand, GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { capacitySettingsFromEnv, type CapacitySettings } from './environment';
-import { effectiveBudget, inUseVcpu, isConditionFailure, POOL_KEY, readPool, updateRetryingConflicts, type AccountView } from './limiter';
+import { isConditionFailure } from './dynamo-errors';
+import { effectiveBudget, inUseVcpu, POOL_KEY, readPool, updateRetryingConflicts, type AccountView } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
 import { FARGATE_QUOTA_CODE, USAGE_CLASS } from './capacity-codes';

@@ -1,7 +1,8 @@
 /**
- * What each handler is configured with, and the Lambda environment that carries it: the stack writes
- * it with `…Environment(settings)`, the handler reads it back with `…SettingsFromEnv()`, so each
- * variable is named once. Kept free of AWS SDK imports: synth loads this file.
+ * What each handler is configured with, and the Lambda environment that carries it: one table per function family
+ * names each setting's variable once and says how its value is written and read. The stack writes the environment
+ * with `…Environment(settings)`, the handler reads it back with `…SettingsFromEnv()`. Kept free of AWS SDK imports:
+ * synth loads this file.
  */
 import { z } from 'zod';
 import { nonNegativeInt, positiveInt, positiveNumber, settingsFromEnv } from './runtime';
@@ -45,27 +46,6 @@ export interface CapacitySettings {
   readonly weights: Readonly<Partial<Record<'FARGATE' | 'FARGATE_SPOT', number>>>;
 }
 
-export function capacityEnvironment(s: CapacitySettings): Record<string, string> {
-  return { TABLE_NAME: s.tableName, CAPACITY_WEIGHTS: JSON.stringify(s.weights) };
-}
-
-const capacityVariables = z.object({
-  TABLE_NAME: z.string().min(1),
-  CAPACITY_WEIGHTS: z.string().transform((text, ctx) => {
-    try {
-      return z.partialRecord(z.enum(['FARGATE', 'FARGATE_SPOT']), z.number().min(0)).parse(JSON.parse(text));
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be JSON like {"FARGATE":1,"FARGATE_SPOT":3}' });
-      return z.NEVER;
-    }
-  }),
-});
-
-export function capacitySettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CapacitySettings {
-  const e = settingsFromEnv(capacityVariables, env);
-  return { tableName: e.TABLE_NAME, weights: e.CAPACITY_WEIGHTS };
-}
-
 export interface ConfigurePoolSettings {
   readonly tableName: string;
   /** One task's vCPU and a batch's size: what a budget means in tasks and transactions, so one past the limits is refused. */
@@ -75,117 +55,124 @@ export interface ConfigurePoolSettings {
   readonly accountVcpuQuota: number;
 }
 
-export function dispatcherEnvironment(s: DispatcherSettings): Record<string, string> {
-  return {
-    QUEUE_URL: s.queueUrl,
-    DEAD_LETTER_QUEUE_URL: s.deadLetterQueueUrl,
-    TABLE_NAME: s.tableName,
-    BATCHES_TABLE_NAME: s.batchesTableName,
-    STATE_MACHINE_ARN: s.stateMachineArn,
-    BUCKET_NAME: s.bucketName,
-    INPUT_PREFIX: s.inputPrefix,
-    INPUT_SUFFIX: s.inputSuffix ?? '',
-    TASK_VCPU: String(s.taskVcpu),
-    JOBS_PER_EXECUTION: String(s.jobsPerExecution),
-    LEASE_SECONDS: String(s.leaseSeconds),
-    MAX_RUN_SECONDS: String(s.maxRunMs / 1000),
-    BATCH_WINDOW_MS: String(s.batchWindowMs),
-    START_GRACE_SECONDS: String(s.startGraceMs / 1000),
-  };
+/** One setting in a Lambda environment variable: the variable's name, and how its value is written and read back. */
+interface Variable<T> {
+  readonly name: string;
+  readonly write: (value: T) => string;
+  /** Reads the variable's text; a missing or bad one names itself. */
+  readonly read: z.ZodType<T>;
 }
 
-const dispatcherVariables = z.object({
-  QUEUE_URL: z.string().url(),
-  DEAD_LETTER_QUEUE_URL: z.string().url(),
-  TABLE_NAME: z.string().min(1),
-  BATCHES_TABLE_NAME: z.string().min(1),
-  STATE_MACHINE_ARN: z.string().startsWith('arn:'),
-  BUCKET_NAME: z.string().min(1),
-  INPUT_PREFIX: z.string().min(1),
-  INPUT_SUFFIX: z.string().optional(),
-  TASK_VCPU: positiveNumber,
-  JOBS_PER_EXECUTION: positiveInt,
-  LEASE_SECONDS: positiveInt,
-  MAX_RUN_SECONDS: positiveInt,
-  BATCH_WINDOW_MS: nonNegativeInt,
-  START_GRACE_SECONDS: positiveInt,
+/** A family's settings, each with its variable. The table's order is the environment's. */
+type Table<S> = { readonly [K in keyof S]-?: Variable<S[K]> };
+
+const text = (name: string, read: z.ZodType<string> = z.string().min(1)): Variable<string> => ({ name, write: (value) => value, read });
+/** Empty when absent: the environment carries every variable. */
+const optionalText = (name: string): Variable<string | undefined> => ({
+  name,
+  write: (value) => value ?? '',
+  read: z
+    .string()
+    .optional()
+    .transform((value) => value || undefined),
 });
+const number = (name: string, read: z.ZodType<number>): Variable<number> => ({ name, write: String, read });
+/** A duration kept in milliseconds, carried in whole seconds. */
+const seconds = (name: string, read: z.ZodType<number> = positiveInt): Variable<number> => ({
+  name,
+  write: (ms) => String(ms / 1000),
+  read: read.transform((s) => s * 1000),
+});
+
+function environmentOf<S>(table: Table<S>, settings: S): Record<string, string> {
+  return Object.fromEntries((Object.keys(table) as Array<keyof S>).map((key) => [table[key].name, table[key].write(settings[key])]));
+}
+
+function settingsOf<S>(table: Table<S>, env: NodeJS.ProcessEnv): S {
+  const keys = Object.keys(table) as Array<keyof S>;
+  const variables = settingsFromEnv(z.object(Object.fromEntries(keys.map((key) => [table[key].name, table[key].read]))), env) as Record<string, unknown>;
+  return Object.fromEntries(keys.map((key) => [key, variables[table[key].name]])) as S;
+}
+
+const DISPATCHER: Table<DispatcherSettings> = {
+  queueUrl: text('QUEUE_URL', z.string().url()),
+  deadLetterQueueUrl: text('DEAD_LETTER_QUEUE_URL', z.string().url()),
+  tableName: text('TABLE_NAME'),
+  batchesTableName: text('BATCHES_TABLE_NAME'),
+  stateMachineArn: text('STATE_MACHINE_ARN', z.string().startsWith('arn:')),
+  bucketName: text('BUCKET_NAME'),
+  inputPrefix: text('INPUT_PREFIX'),
+  inputSuffix: optionalText('INPUT_SUFFIX'),
+  taskVcpu: number('TASK_VCPU', positiveNumber),
+  jobsPerExecution: number('JOBS_PER_EXECUTION', positiveInt),
+  leaseSeconds: number('LEASE_SECONDS', positiveInt),
+  maxRunMs: seconds('MAX_RUN_SECONDS'),
+  batchWindowMs: number('BATCH_WINDOW_MS', nonNegativeInt),
+  startGraceMs: seconds('START_GRACE_SECONDS'),
+};
+
+export function dispatcherEnvironment(s: DispatcherSettings): Record<string, string> {
+  return environmentOf(DISPATCHER, s);
+}
 
 export function dispatcherSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): DispatcherSettings {
-  const e = settingsFromEnv(dispatcherVariables, env);
-  return {
-    queueUrl: e.QUEUE_URL,
-    deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
-    tableName: e.TABLE_NAME,
-    batchesTableName: e.BATCHES_TABLE_NAME,
-    stateMachineArn: e.STATE_MACHINE_ARN,
-    bucketName: e.BUCKET_NAME,
-    inputPrefix: e.INPUT_PREFIX,
-    inputSuffix: e.INPUT_SUFFIX || undefined,
-    taskVcpu: e.TASK_VCPU,
-    jobsPerExecution: e.JOBS_PER_EXECUTION,
-    leaseSeconds: e.LEASE_SECONDS,
-    maxRunMs: e.MAX_RUN_SECONDS * 1000,
-    batchWindowMs: e.BATCH_WINDOW_MS,
-    startGraceMs: e.START_GRACE_SECONDS * 1000,
-  };
+  return settingsOf(DISPATCHER, env);
 }
+
+const JANITOR: Table<JanitorSettings> = {
+  tableName: text('TABLE_NAME'),
+  batchesTableName: text('BATCHES_TABLE_NAME'),
+  queueUrl: text('QUEUE_URL', z.string().url()),
+  stateMachineArn: text('STATE_MACHINE_ARN', z.string().startsWith('arn:')),
+  dispatcherFunctionName: text('DISPATCHER_FUNCTION_NAME'),
+  maxExecutionAttempts: number('MAX_EXECUTION_ATTEMPTS', positiveInt),
+  startGraceMs: seconds('START_GRACE_SECONDS'),
+  stopGraceMs: seconds('STOP_GRACE_SECONDS', nonNegativeInt),
+};
 
 export function janitorEnvironment(s: JanitorSettings): Record<string, string> {
-  return {
-    TABLE_NAME: s.tableName,
-    BATCHES_TABLE_NAME: s.batchesTableName,
-    QUEUE_URL: s.queueUrl,
-    STATE_MACHINE_ARN: s.stateMachineArn,
-    DISPATCHER_FUNCTION_NAME: s.dispatcherFunctionName,
-    MAX_EXECUTION_ATTEMPTS: String(s.maxExecutionAttempts),
-    START_GRACE_SECONDS: String(s.startGraceMs / 1000),
-    STOP_GRACE_SECONDS: String(s.stopGraceMs / 1000),
-  };
+  return environmentOf(JANITOR, s);
 }
-
-const janitorVariables = z.object({
-  TABLE_NAME: z.string().min(1),
-  BATCHES_TABLE_NAME: z.string().min(1),
-  QUEUE_URL: z.string().url(),
-  STATE_MACHINE_ARN: z.string().startsWith('arn:'),
-  DISPATCHER_FUNCTION_NAME: z.string().min(1),
-  MAX_EXECUTION_ATTEMPTS: positiveInt,
-  START_GRACE_SECONDS: positiveInt,
-  STOP_GRACE_SECONDS: nonNegativeInt,
-});
 
 export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): JanitorSettings {
-  const e = settingsFromEnv(janitorVariables, env);
-  return {
-    tableName: e.TABLE_NAME,
-    batchesTableName: e.BATCHES_TABLE_NAME,
-    queueUrl: e.QUEUE_URL,
-    stateMachineArn: e.STATE_MACHINE_ARN,
-    dispatcherFunctionName: e.DISPATCHER_FUNCTION_NAME,
-    maxExecutionAttempts: e.MAX_EXECUTION_ATTEMPTS,
-    startGraceMs: e.START_GRACE_SECONDS * 1000,
-    stopGraceMs: e.STOP_GRACE_SECONDS * 1000,
-  };
+  return settingsOf(JANITOR, env);
 }
+
+const CAPACITY: Table<CapacitySettings> = {
+  tableName: text('TABLE_NAME'),
+  weights: {
+    name: 'CAPACITY_WEIGHTS',
+    write: (weights) => JSON.stringify(weights),
+    read: z.string().transform((json, ctx) => {
+      try {
+        return z.partialRecord(z.enum(['FARGATE', 'FARGATE_SPOT']), z.number().min(0)).parse(JSON.parse(json));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"FARGATE":1,"FARGATE_SPOT":3}' });
+        return z.NEVER;
+      }
+    }),
+  },
+};
+
+export function capacityEnvironment(s: CapacitySettings): Record<string, string> {
+  return environmentOf(CAPACITY, s);
+}
+
+export function capacitySettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CapacitySettings {
+  return settingsOf(CAPACITY, env);
+}
+
+const CONFIGURE_POOL: Table<ConfigurePoolSettings> = {
+  tableName: text('TABLE_NAME'),
+  taskVcpu: number('TASK_VCPU', positiveNumber),
+  jobsPerExecution: number('JOBS_PER_EXECUTION', positiveInt),
+  accountVcpuQuota: number('ACCOUNT_VCPU_QUOTA', positiveNumber),
+};
 
 export function configurePoolEnvironment(s: ConfigurePoolSettings): Record<string, string> {
-  return {
-    TABLE_NAME: s.tableName,
-    TASK_VCPU: String(s.taskVcpu),
-    JOBS_PER_EXECUTION: String(s.jobsPerExecution),
-    ACCOUNT_VCPU_QUOTA: String(s.accountVcpuQuota),
-  };
+  return environmentOf(CONFIGURE_POOL, s);
 }
 
-const configurePoolVariables = z.object({
-  TABLE_NAME: z.string().min(1),
-  TASK_VCPU: positiveNumber,
-  JOBS_PER_EXECUTION: positiveInt,
-  ACCOUNT_VCPU_QUOTA: positiveNumber,
-});
-
 export function configurePoolSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigurePoolSettings {
-  const e = settingsFromEnv(configurePoolVariables, env);
-  return { tableName: e.TABLE_NAME, taskVcpu: e.TASK_VCPU, jobsPerExecution: e.JOBS_PER_EXECUTION, accountVcpuQuota: e.ACCOUNT_VCPU_QUOTA };
+  return settingsOf(CONFIGURE_POOL, env);
 }

@@ -22,7 +22,8 @@ import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord 
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { ADMITTED_FOR_ANOTHER_TASK_SIZE, executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
-import { cancellationOf, POOL_KEY, releasedShardKeys, requestToken } from './limiter';
+import { cancellationOf } from './dynamo-errors';
+import { POOL_KEY, releasedShardKeys, requestToken } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
 
@@ -47,7 +48,7 @@ type Ended = Extract<ExecutionState, { kind: 'ended' }>;
 async function executionState(sfn: AwsClient, arn: string): Promise<ExecutionState> {
   try {
     const { status, stopDate, error } = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-    if (!ENDED.has(status)) return { kind: 'running' };
+    if (status === undefined || !ENDED.has(status)) return { kind: 'running' };
     return { kind: 'ended', status, ...(stopDate ? { stoppedAt: new Date(stopDate).getTime() } : {}), ...(error ? { error } : {}) };
   } catch (error) {
     if ((error as Error).name === 'ExecutionDoesNotExist') return { kind: 'missing' };
@@ -78,7 +79,7 @@ async function runningExecutions(sfn: AwsClient, stateMachineArn: string): Promi
   let nextToken: string | undefined;
   do {
     const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1000, nextToken }));
-    for (const execution of page.executions ?? []) names.add(execution.name);
+    for (const { name } of page.executions ?? []) if (name !== undefined) names.add(name);
     nextToken = page.nextToken;
   } while (nextToken);
   return names;
@@ -217,7 +218,7 @@ async function settle(
         outcome = { status: 'queued', reason, failedRuns };
       }
     }
-    if (!(await releaseLease(ddb, settings.tableName, job.jobId, lease, outcome, clock))) continue;
+    if (!(await releaseLease(ddb, settings.tableName, { jobId: job.jobId, lease, outcome }, clock))) continue;
     summary.released++;
     if (outcome.status === 'queued' && state.kind === 'ended') summary.requeued++;
     if (outcome.status === 'failed') {

@@ -9,7 +9,8 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
 import { INTAKE_RETENTION_SECONDS, REDRIVE_OF, RETURNED_BY, type Job, type RequeueMessage } from './jobs';
-import { cancellationOf, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
+import { cancellationOf, conditionFailedAt } from './dynamo-errors';
+import { releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -85,7 +86,7 @@ export interface LedgerRow {
  * with this item named (and its row returned, so the dispatcher knows why). The row counts the job's admissions and
  * failed runs; a message's own counts (an old one's may be lower) are never written back.
  */
-export function ledgerAdmissionUpdate(tableName: string, job: Job, lease: Lease, executionArn: string, now: number) {
+export function ledgerAdmissionUpdate(tableName: string, job: Job, { lease, executionArn, now }: { lease: Lease; executionArn: string; now: number }) {
   const at = new Date(now).toISOString();
   // A redrive's message also takes the one failure it redrives, and gives the job a fresh set of executions.
   const redrive = job.redriveOf !== undefined;
@@ -130,18 +131,25 @@ export type ReleaseOutcome =
   /** The row keeps what it says (a result the state machine recorded without its lease, say). */
   | { readonly status: 'unchanged' };
 
+/** A job's lease to give back, and what its row becomes. */
+export interface LeaseRelease {
+  readonly jobId: string;
+  readonly lease: Lease;
+  readonly outcome: ReleaseOutcome;
+}
+
 /**
  * Gives a job's lease back — only if it still belongs to `batch` — in one transaction with the released counter.
  * False if it did not (already released, or a later batch holds the job now): nothing changed then.
  */
-export async function releaseLease(ddb: AwsClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, clock: Clock): Promise<boolean> {
+export async function releaseLease(ddb: AwsClient, tableName: string, release: LeaseRelease, clock: Clock): Promise<boolean> {
   return retryingConflicts(
     (ms) => clock.sleep(ms),
-    () => releaseLeaseOnce(ddb, tableName, jobId, lease, outcome, clock.now()),
+    () => releaseLeaseOnce(ddb, tableName, release, clock.now()),
   );
 }
 
-async function releaseLeaseOnce(ddb: AwsClient, tableName: string, jobId: string, lease: Lease, outcome: ReleaseOutcome, now: number): Promise<boolean> {
+async function releaseLeaseOnce(ddb: AwsClient, tableName: string, { jobId, lease, outcome }: LeaseRelease, now: number): Promise<boolean> {
   const at = new Date(now).toISOString();
   const values: Record<string, unknown> = { ':batch': lease.execution, ':at': at };
   const sets = ['updatedAt = :at'];
@@ -186,7 +194,7 @@ async function releaseLeaseOnce(ddb: AwsClient, tableName: string, jobId: string
     return true;
   } catch (error) {
     const cancelled = cancellationOf(error);
-    if (cancelled && cancelled.codes[0] === 'ConditionalCheckFailed') return false;
+    if (cancelled && conditionFailedAt(cancelled, 0)) return false;
     throw error;
   }
 }

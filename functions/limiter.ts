@@ -21,6 +21,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
+import { isConditionFailure, isRetryableCancellation, isTransactionConflict } from './dynamo-errors';
 import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
@@ -63,7 +64,8 @@ export interface AccountView {
   readonly classes: Readonly<Record<string, { quotaVcpu: number; usedVcpu: number; othersVcpu: number }>>;
 }
 
-export interface PoolState {
+/** The POOL item as read: everything the pool is but the released sum, which lives in the RELEASED shards. */
+export interface PoolItem {
   /** The configured share (environments/<stage>.ts, or an operator's resize); 0 pauses admission. */
   readonly budgetVcpu: number;
   readonly ratePerSecond: number;
@@ -75,8 +77,6 @@ export interface PoolState {
    * execution's name carries it, so no two admissions ever share an execution name.
    */
   readonly batchesAdmitted: number;
-  /** Σ of the RELEASED shards as last read; only grows, so an older value overstates what is in use. */
-  readonly releasedVcpu: number;
   /** GCRA theoretical arrival time, epoch ms. */
   readonly tat: number;
   readonly account?: AccountView;
@@ -93,6 +93,11 @@ export interface PoolState {
   readonly lastLook?: LastLook;
 }
 
+export interface PoolState extends PoolItem {
+  /** Σ of the RELEASED shards as last read; only grows, so an older value overstates what is in use. */
+  readonly releasedVcpu: number;
+}
+
 /**
  * What a dispatcher run that stopped short of room decided on: the released sum read strongly consistently at `at`
  * (so it counted every release made before then), and the rest of the pool as it stood. While the pool still
@@ -104,26 +109,6 @@ export interface LastLook {
   readonly budgetVcpu: number;
   readonly accountReadAt?: number;
   readonly capacityLimitAt?: string;
-}
-
-export function lookOf(pool: PoolState, at: number): LastLook {
-  return {
-    at,
-    admittedVcpu: pool.admittedVcpu,
-    budgetVcpu: pool.budgetVcpu,
-    ...(pool.account ? { accountReadAt: pool.account.readAt } : {}),
-    ...(pool.capacityLimitAt !== undefined ? { capacityLimitAt: pool.capacityLimitAt } : {}),
-  };
-}
-
-/** Whether the pool still stands as `look` saw it (releases aside): nothing admitted, resized or measured since. */
-export function poolAsLooked(pool: Omit<PoolState, 'releasedVcpu'>, look: LastLook): boolean {
-  return (
-    pool.admittedVcpu === look.admittedVcpu &&
-    pool.budgetVcpu === look.budgetVcpu &&
-    pool.account?.readAt === look.accountReadAt &&
-    pool.capacityLimitAt === look.capacityLimitAt
-  );
 }
 
 export interface PoolSettings {
@@ -222,7 +207,7 @@ export async function readReleased(ddb: AwsClient, tableName: string, consistent
 }
 
 /** The POOL item alone, strongly consistent (it is what the admission's condition checks): all but the released sum. */
-export async function readPoolItem(ddb: AwsClient, tableName: string): Promise<Omit<PoolState, 'releasedVcpu'>> {
+export async function readPoolItem(ddb: AwsClient, tableName: string): Promise<PoolItem> {
   const { Item } = await ddb.send(new GetCommand({ TableName: tableName, Key: POOL_KEY, ConsistentRead: true }));
   if (!Item) throw new Error(`limiter pool item missing from table ${tableName}: run the configure-pool function (terraform apply does)`);
   return poolFromItem(Item);
@@ -234,25 +219,7 @@ export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolS
   return { ...item, releasedVcpu: await readReleased(ddb, tableName) };
 }
 
-/** Records the run's look short of room on POOL (one write unit). */
-export async function recordLastLook(ddb: AwsClient, tableName: string, look: LastLook): Promise<void> {
-  await ddb.send(
-    new UpdateCommand({
-      TableName: tableName,
-      Key: POOL_KEY,
-      UpdateExpression: 'SET lastLook = :look',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':look': look },
-    }),
-  );
-}
-
-/** Forgets the last look: a run found room since (and did not fill it), so wake-ups must look again. */
-export async function forgetLastLook(ddb: AwsClient, tableName: string): Promise<void> {
-  await ddb.send(new UpdateCommand({ TableName: tableName, Key: POOL_KEY, UpdateExpression: 'REMOVE lastLook', ConditionExpression: 'attribute_exists(pk)' }));
-}
-
-function poolFromItem(item: Record<string, unknown>): Omit<PoolState, 'releasedVcpu'> {
+function poolFromItem(item: Record<string, unknown>): PoolItem {
   const lastAdmission = item.lastAdmission as { execution: unknown; at: unknown } | undefined;
   return {
     budgetVcpu: Number(item.budgetVcpu),
@@ -301,13 +268,21 @@ function premise(pool: PoolState, values: Record<string, unknown>, names: Record
   return conditions;
 }
 
+/** What an admission takes from the pool at `now`: `vcpu` over `jobs` launches, for the batch named `batch`. */
+export interface AdmissionSpend {
+  readonly now: number;
+  readonly jobs: number;
+  readonly vcpu: number;
+  readonly batch: string;
+}
+
 /**
  * The POOL part of an admission of `vcpu` over `jobs` launches: holds only if the premise stands, the vCPU fits and
  * the tokens are there. DynamoDB conditions cannot add items up, so the bound on admitted vCPU is computed from the
  * read: admitted + vcpu − released ≤ effective. Released only grows, so the bound holds against the true sum too —
  * a stale read is never too generous, and admissions planned on one read may still go through while room remains.
  */
-export function poolAdmissionUpdate(tableName: string, pool: PoolState, now: number, jobs: number, vcpu: number, batch: string) {
+export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, jobs, vcpu, batch }: AdmissionSpend) {
   const interval = tokenIntervalMs(pool);
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {
@@ -350,7 +325,7 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, now: num
 }
 
 /** The pool as an admission that went through left it (TransactWriteItems returns no values). */
-export function afterAdmission(pool: PoolState, now: number, jobs: number, vcpu: number, batch: string): PoolState {
+export function afterAdmission(pool: PoolState, { now, jobs, vcpu, batch }: AdmissionSpend): PoolState {
   const spent = jobs * tokenIntervalMs(pool);
   return {
     ...pool,
@@ -409,10 +384,6 @@ export function configureCommand(tableName: string, settings: PoolSettings, now:
   };
 }
 
-export function isConditionFailure(error: unknown): boolean {
-  return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
-
 /** Runs a conditional update; false if its condition did not hold. */
 export async function tryUpdate(ddb: AwsClient, input: UpdateCommandInput): Promise<boolean> {
   try {
@@ -435,34 +406,10 @@ export async function updateRetryingConflicts(ddb: AwsClient, input: UpdateComma
       await ddb.send(new UpdateCommand(input));
       return;
     } catch (error) {
-      if ((error as Error).name !== 'TransactionConflictException' || tries >= CONFLICT_TRIES) throw error;
+      if (!isTransactionConflict(error) || tries >= CONFLICT_TRIES) throw error;
       await sleep(Math.ceil(Math.random() * CONFLICT_BASE_DELAY_MS * 2 ** tries));
     }
   }
-}
-
-/** Why a transaction was cancelled, item by item (the request's order), as DynamoDB reports it. */
-interface Cancellation {
-  readonly codes: string[];
-  /** The item as it stood, for items asked with ReturnValuesOnConditionCheckFailure = ALL_OLD. */
-  readonly items: Array<Record<string, unknown> | undefined>;
-}
-
-export function cancellationOf(error: unknown): Cancellation | undefined {
-  if ((error as { name?: string })?.name !== 'TransactionCanceledException') return undefined;
-  const reasons = (error as { CancellationReasons?: Array<{ Code?: string; Item?: Record<string, unknown> }> }).CancellationReasons ?? [];
-  return { codes: reasons.map((r) => r.Code ?? 'None'), items: reasons.map((r) => r.Item) };
-}
-
-/** Reasons that say "not now": another transaction was writing an item, or an item's partition was throttled. */
-const TRANSIENT_CANCELLATIONS = ['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded'];
-
-/** Cancelled only for a transient reason (no condition failed): trying again can succeed. */
-export function isRetryableCancellation(error: unknown): boolean {
-  const cancelled = cancellationOf(error);
-  return (
-    cancelled !== undefined && cancelled.codes.some((code) => TRANSIENT_CANCELLATIONS.includes(code)) && !cancelled.codes.includes('ConditionalCheckFailed')
-  );
 }
 
 const CONFLICT_TRIES = 6;

@@ -23,9 +23,9 @@ const SQS_BATCH_LIMIT = 10;
  */
 export async function deleteInBatches(sqs: AwsClient, queueUrl: string, messages: readonly Message[]): Promise<BatchResultErrorEntry[]> {
   for (const chunk of chunks(messages, SQS_BATCH_LIMIT)) {
-    const { Failed = [] } = (await sqs.send(
+    const { Failed = [] } = await sqs.send(
       new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }),
-    )) as { Failed?: BatchResultErrorEntry[] };
+    );
     if (Failed.length > 0) return Failed;
   }
   return [];
@@ -68,7 +68,7 @@ export const MESSAGE_ATTRIBUTES = [RETURNED_BY, REDRIVE_OF] as const;
  */
 export async function deferInBatches(sqs: AwsClient, queueUrl: string, messages: readonly Message[], delaySeconds: number): Promise<void> {
   for (const chunk of chunks(messages, SQS_BATCH_LIMIT)) {
-    const { Successful = [] } = (await sqs.send(
+    const { Successful = [] } = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: queueUrl,
         Entries: chunk.map((m, i) => ({
@@ -78,7 +78,7 @@ export async function deferInBatches(sqs: AwsClient, queueUrl: string, messages:
           ...sluiceAttributesOf(m),
         })),
       }),
-    )) as { Successful?: Array<{ Id: string }> };
+    );
     const sent = new Set(Successful.map((e) => e.Id));
     await deleteInBatches(
       sqs,

@@ -16,14 +16,32 @@ export const systemClock: Clock = {
 
 export type Log = (event: LogEvent) => void;
 
+/** A command: the SDK's classes (v3), or the twin's and the tests' stand-ins, which the twin tells apart by class name. */
+export interface AwsCommand {
+  readonly input: object;
+}
+
 /**
- * An AWS client as sluice's code uses one: it sends a command and answers with the command's output. The SDK's
- * clients are this, and so are the twin's engines and the tests' wrappers — one type for all three. The SDK types
- * `send` by command class, which no one structural type can repeat: the output is read as the command's at each call.
+ * The output a command answers with, as its SDK class declares it (the handler its middleware resolves to); unknown
+ * for a command that does not say.
+ */
+export type OutputOf<C> = C extends { resolveMiddleware(...args: never[]): (args: never) => Promise<{ output: infer Output }> } ? Output : unknown;
+
+/**
+ * An AWS client as sluice's code uses one: it sends a command and answers with the command's output, typed by the
+ * command's class as the SDK types it. The SDK's clients are this; so are the twin's engines and the tests' fakes, which
+ * answer without the SDK's types (through `standIn`) — one type for all three.
  */
 export interface AwsClient {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: typed by the command at each call site
-  send(command: any): Promise<any>;
+  send<C extends AwsCommand>(command: C): Promise<OutputOf<C>>;
+}
+
+/**
+ * A stand-in for an AWS client (the twin's engines, the explorer's gates, the tests' fakes): it answers as AWS would,
+ * without the SDK's types, and its answers are taken for the commands' outputs.
+ */
+export function standIn<T extends { send(command: never): Promise<unknown> }>(client: T): T & AwsClient {
+  return client as T & AwsClient;
 }
 
 /**

@@ -2,11 +2,12 @@
  * BatchGetItem's unprocessed keys (review A6): asked again after a doubling, jittered pause, and not forever.
  */
 import { batchGetItems } from '../../functions/batch-get';
+import { standIn } from '../../functions/runtime';
 
 /** A client that leaves the first `unprocessedFor` answers' keys unprocessed, then answers them all. */
 function throttledClient(unprocessedFor: number) {
   const requests: number[] = [];
-  return {
+  return standIn({
     requests,
     async send(command: { input: { RequestItems: Record<string, { Keys: Array<{ pk: string }> }> } }) {
       const { Keys } = command.input.RequestItems.t;
@@ -14,7 +15,7 @@ function throttledClient(unprocessedFor: number) {
       if (requests.length <= unprocessedFor) return { Responses: { t: [] }, UnprocessedKeys: { t: { Keys } } };
       return { Responses: { t: Keys.map((k) => ({ ...k, found: true })) } };
     },
-  };
+  });
 }
 
 test('keys left unprocessed are asked again after pauses that double, and every item comes back', async () => {

@@ -7,6 +7,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readCapacity } from '../../functions/capacity';
 import { configureCommand, POOL_KEY, readPool } from '../../functions/limiter';
 import { configurePool } from '../../functions/configure-pool';
+import { standIn } from '../../functions/runtime';
 import { AwsError } from '../../twin/engines/errors';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 
@@ -38,7 +39,7 @@ async function pool(options: { holdAt?: number } = {}) {
 /** Service Quotas and AWS/Usage: a quota (or none applied), and the newest datapoint's minute. */
 function account(options: { quota?: number; applied?: boolean; usedVcpu: number; minuteAt: number }) {
   const calls: string[] = [];
-  const client = {
+  const client = standIn({
     calls,
     async send(command: { constructor: { name: string } }) {
       calls.push(command.constructor.name);
@@ -55,7 +56,7 @@ function account(options: { quota?: number; applied?: boolean; usedVcpu: number;
           throw new Error(`unexpected ${command.constructor.name}`);
       }
     },
-  };
+  });
   return client;
 }
 
@@ -84,13 +85,13 @@ test('a quota with no applied value is read as AWS’s default', async () => {
 test('writes of POOL meeting an admission under way (TransactionConflictException) are tried again', async () => {
   const tableName = await pool();
   let conflicts = 0;
-  const busy = {
+  const busy = standIn({
     async send(command: { constructor: { name: string } }) {
       if (command.constructor.name === 'UpdateCommand' && conflicts++ < 2)
         throw new AwsError('TransactionConflictException', 'Transaction is ongoing for the item', false);
       return moto.ddb.send(command as never);
     },
-  };
+  });
   const reading = account({ usedVcpu: 0, minuteAt: NOW - MINUTE });
   await readCapacity({ quotas: reading, cloudwatch: reading, ddb: busy, clock, settings: settings(tableName) });
   expect((await readPool(moto.ddb, tableName)).account?.freeVcpu).toBe(100);

@@ -99,7 +99,7 @@ test('a redelivery after the job finished starts nothing', async () => {
       ExpressionAttributeValues: { ':s': 'succeeded' },
     }),
   );
-  await releaseLease(moto.ddb, world.tableName, execution.jobs[0].jobId, lease, { status: 'unchanged' }, world.clock);
+  await releaseLease(moto.ddb, world.tableName, { jobId: execution.jobs[0].jobId, lease, outcome: { status: 'unchanged' } }, world.clock);
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/done.csv'));
   const summary = await world.dispatch();
   expect(summary).toMatchObject({ admitted: 0, duplicates: 1 });
@@ -120,7 +120,7 @@ test('a backlog larger than the budget: what fits is admitted, the rest waits un
   // Two jobs finish and release their leases; the next run admits exactly two more.
   for (const job of world.started[0].jobs.slice(0, 2)) {
     const { lease } = (await row(world.tableName, job.jobId))!;
-    expect(await releaseLease(moto.ddb, world.tableName, job.jobId, lease, { status: 'unchanged' }, world.clock)).toBe(true);
+    expect(await releaseLease(moto.ddb, world.tableName, { jobId: job.jobId, lease, outcome: { status: 'unchanged' } }, world.clock)).toBe(true);
   }
   const second = await world.dispatch();
   expect(second.admitted).toBe(2);
@@ -152,7 +152,12 @@ async function fullPoolLookedAt(name: string, uploads: number) {
   const { lastLook } = await readPool(moto.ddb, world.tableName);
   const releaseOne = async () => {
     const job = world.started[0].jobs[0];
-    await releaseLease(moto.ddb, world.tableName, job.jobId, (await row(world.tableName, job.jobId))!.lease, { status: 'unchanged' }, world.clock);
+    await releaseLease(
+      moto.ddb,
+      world.tableName,
+      { jobId: job.jobId, lease: (await row(world.tableName, job.jobId))!.lease, outcome: { status: 'unchanged' } },
+      world.clock,
+    );
   };
   return { world, first, lastLook: lastLook!, releaseOne };
 }

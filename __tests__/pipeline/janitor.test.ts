@@ -102,7 +102,12 @@ test('a finished execution that could not give a lease back: the janitor does, a
   const { world, execution, row } = await admitted(2);
   const [kept, released] = execution.jobs;
   // The second job finished normally; the first recorded its result but kept its lease (its release kept failing).
-  await releaseLease(moto.ddb, world.tableName, released.jobId, (await row(released.jobId)).lease, { status: 'unchanged' }, world.clock);
+  await releaseLease(
+    moto.ddb,
+    world.tableName,
+    { jobId: released.jobId, lease: (await row(released.jobId)).lease, outcome: { status: 'unchanged' } },
+    world.clock,
+  );
   await moto.ddb.send(
     new UpdateCommand({
       TableName: world.tableName,
@@ -154,7 +159,12 @@ test('a repair planned on counters that changed meanwhile is not applied', async
   );
   // A job releases its lease while the janitor measures: its repair must not apply on stale counts.
   world.beforeNext('TransactWriteCommand', async () =>
-    releaseLease(moto.ddb, world.tableName, execution.jobs[0].jobId, (await row(execution.jobs[0].jobId)).lease, { status: 'unchanged' }, world.clock),
+    releaseLease(
+      moto.ddb,
+      world.tableName,
+      { jobId: execution.jobs[0].jobId, lease: (await row(execution.jobs[0].jobId)).lease, outcome: { status: 'unchanged' } },
+      world.clock,
+    ),
   );
   const summary = await world.janitor();
   expect(summary).toMatchObject({ drift: 3, repaired: false });

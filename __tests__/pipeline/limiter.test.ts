@@ -3,13 +3,13 @@ import { admitBatch } from '../../functions/admission';
 import { readBatchRecord, scanBatchRecords } from '../../functions/batches';
 import { configurePool } from '../../functions/configure-pool';
 import { jobIdOf, type Job } from '../../functions/jobs';
+import { isRetryableCancellation } from '../../functions/dynamo-errors';
 import { ledgerKey, releaseLease } from '../../functions/ledger';
 import {
   batchReleaseShards,
   configureCommand,
   effectiveBudget,
   inUseVcpu,
-  isRetryableCancellation,
   planAdmission,
   POOL_KEY,
   readPool,
@@ -146,7 +146,7 @@ describe('admission against moto (TransactWriteItems)', () => {
           if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * Math.min(attempt, 20)));
           const pool = await readPool(moto.ddb, target.tableName);
           if (planAdmission(pool, 1_000, vcpu, 1).count === 0) return false;
-          const result = await admitBatch(moto.ddb, target, pool, [job(i)], `batch-${i}`, vcpu, 60_000, 1_000);
+          const result = await admitBatch(moto.ddb, target, { pool, jobs: [job(i)], batch: `batch-${i}`, taskVcpu: vcpu, leaseMs: 60_000, now: 1_000 });
           if (result.kind === 'admitted') return true;
           if (result.kind === 'refused') throw new Error('no job is admitted twice here');
         }
@@ -174,9 +174,13 @@ describe('admission against moto (TransactWriteItems)', () => {
   test('a stale read cannot overshoot: the premise, not the reader, decides', async () => {
     const target = await newPool(2, 19, 100);
     const stale = await readPool(moto.ddb, target.tableName);
-    expect(await admitBatch(moto.ddb, target, stale, [job(1), job(2)], 'batch-a', 1, 60_000, 1_000)).toMatchObject({ kind: 'admitted' });
+    expect(
+      await admitBatch(moto.ddb, target, { pool: stale, jobs: [job(1), job(2)], batch: 'batch-a', taskVcpu: 1, leaseMs: 60_000, now: 1_000 }),
+    ).toMatchObject({ kind: 'admitted' });
     // Planned on the same read, a second batch would overshoot: its premise (admitted = 0) no longer holds.
-    expect(await admitBatch(moto.ddb, target, stale, [job(3)], 'batch-b', 1, 60_000, 1_000)).toEqual({ kind: 'stale' });
+    expect(await admitBatch(moto.ddb, target, { pool: stale, jobs: [job(3)], batch: 'batch-b', taskVcpu: 1, leaseMs: 60_000, now: 1_000 })).toEqual({
+      kind: 'stale',
+    });
     expect(inUseVcpu(await readPool(moto.ddb, target.tableName))).toBe(2);
   });
 
@@ -188,7 +192,7 @@ describe('admission against moto (TransactWriteItems)', () => {
       const n = planAdmission(pool, 10_000 + t, 1, 10).count;
       if (n === 0) continue;
       const jobs = Array.from({ length: n }, (_, k) => job(10_000 + admitted + k));
-      const result = await admitBatch(moto.ddb, target, pool, jobs, `tb-${t}`, 1, 60_000, 10_000 + t);
+      const result = await admitBatch(moto.ddb, target, { pool, jobs, batch: `tb-${t}`, taskVcpu: 1, leaseMs: 60_000, now: 10_000 + t });
       expect(result.kind).toBe('admitted');
       admitted += n;
     }
@@ -199,10 +203,17 @@ describe('admission against moto (TransactWriteItems)', () => {
   test('a job that holds a lease refuses the whole batch, named, with its row; nothing of the batch is written', async () => {
     const target = await newPool(10, 19, 100);
     const pool = await readPool(moto.ddb, target.tableName);
-    const first = await admitBatch(moto.ddb, target, pool, [job(1)], 'batch-1', 1, 60_000, 1_000);
+    const first = await admitBatch(moto.ddb, target, { pool, jobs: [job(1)], batch: 'batch-1', taskVcpu: 1, leaseMs: 60_000, now: 1_000 });
     expect(first.kind).toBe('admitted');
     const after = await readPool(moto.ddb, target.tableName);
-    const second = await admitBatch(moto.ddb, target, after, [job(2), job(1), job(3)], 'batch-2', 1, 60_000, 2_000);
+    const second = await admitBatch(moto.ddb, target, {
+      pool: after,
+      jobs: [job(2), job(1), job(3)],
+      batch: 'batch-2',
+      taskVcpu: 1,
+      leaseMs: 60_000,
+      now: 2_000,
+    });
     expect(second).toEqual({
       kind: 'refused',
       refused: [{ index: 1, row: expect.objectContaining({ status: 'running', lease: expect.objectContaining({ execution: 'batch-1' }) }) }],
@@ -216,7 +227,7 @@ describe('admission against moto (TransactWriteItems)', () => {
   test('a job with a result is not admitted again (a redelivered event starts nothing)', async () => {
     const target = await newPool(10, 19, 100);
     const pool = await readPool(moto.ddb, target.tableName);
-    const admitted = await admitBatch(moto.ddb, target, pool, [job(1)], 'batch-1', 1, 60_000, 1_000);
+    const admitted = await admitBatch(moto.ddb, target, { pool, jobs: [job(1)], batch: 'batch-1', taskVcpu: 1, leaseMs: 60_000, now: 1_000 });
     if (admitted.kind !== 'admitted') throw new Error('expected the first admission');
     await moto.ddb.send(
       new UpdateCommand({
@@ -227,7 +238,14 @@ describe('admission against moto (TransactWriteItems)', () => {
         ExpressionAttributeValues: { ':s': 'succeeded' },
       }),
     );
-    const again = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [{ ...job(1), round: 0 }], 'batch-again', 1, 60_000, 2_000);
+    const again = await admitBatch(moto.ddb, target, {
+      pool: await readPool(moto.ddb, target.tableName),
+      jobs: [{ ...job(1), round: 0 }],
+      batch: 'batch-again',
+      taskVcpu: 1,
+      leaseMs: 60_000,
+      now: 2_000,
+    });
     expect(again).toMatchObject({ kind: 'refused', refused: [{ index: 0, row: expect.objectContaining({ status: 'succeeded' }) }] });
   });
 });
@@ -235,13 +253,29 @@ describe('admission against moto (TransactWriteItems)', () => {
 describe('release against moto: the lease and a released counter, one transaction', () => {
   test('gives the vCPU back once; a second release, or a release by another batch, changes nothing', async () => {
     const target = await newPool(10, 19, 100);
-    const admitted = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [job(1), job(2)], 'batch-1', 1, 60_000, 1_000);
+    const admitted = await admitBatch(moto.ddb, target, {
+      pool: await readPool(moto.ddb, target.tableName),
+      jobs: [job(1), job(2)],
+      batch: 'batch-1',
+      taskVcpu: 1,
+      leaseMs: 60_000,
+      now: 1_000,
+    });
     if (admitted.kind !== 'admitted') throw new Error('expected an admission');
     expect(inUseVcpu(await readPool(moto.ddb, target.tableName))).toBe(2);
-    expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(true);
-    expect(await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, clockAt(2_000))).toBe(false);
     expect(
-      await releaseLease(moto.ddb, target.tableName, job(2).jobId, { ...admitted.lease, execution: 'another' }, { status: 'unchanged' }, clockAt(2_000)),
+      await releaseLease(moto.ddb, target.tableName, { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'unchanged' } }, clockAt(2_000)),
+    ).toBe(true);
+    expect(
+      await releaseLease(moto.ddb, target.tableName, { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'unchanged' } }, clockAt(2_000)),
+    ).toBe(false);
+    expect(
+      await releaseLease(
+        moto.ddb,
+        target.tableName,
+        { jobId: job(2).jobId, lease: { ...admitted.lease, execution: 'another' }, outcome: { status: 'unchanged' } },
+        clockAt(2_000),
+      ),
     ).toBe(false);
     const pool = await readPool(moto.ddb, target.tableName);
     expect(pool).toMatchObject({ admittedVcpu: 2, releasedVcpu: 1 });
@@ -250,15 +284,25 @@ describe('release against moto: the lease and a released counter, one transactio
 
   test('a release that re-queues or fails the job says so on its row', async () => {
     const target = await newPool(10, 19, 100);
-    const admitted = await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [job(1), job(2)], 'batch-1', 1, 60_000, 1_000);
+    const admitted = await admitBatch(moto.ddb, target, {
+      pool: await readPool(moto.ddb, target.tableName),
+      jobs: [job(1), job(2)],
+      batch: 'batch-1',
+      taskVcpu: 1,
+      leaseMs: 60_000,
+      now: 1_000,
+    });
     if (admitted.kind !== 'admitted') throw new Error('expected an admission');
-    await releaseLease(moto.ddb, target.tableName, job(1).jobId, admitted.lease, { status: 'queued', reason: 'aborted' }, clockAt(2_000));
     await releaseLease(
       moto.ddb,
       target.tableName,
-      job(2).jobId,
-      admitted.lease,
-      { status: 'failed', error: 'ExecutionFAILED', cause: 'twice' },
+      { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'queued', reason: 'aborted' } },
+      clockAt(2_000),
+    );
+    await releaseLease(
+      moto.ddb,
+      target.tableName,
+      { jobId: job(2).jobId, lease: admitted.lease, outcome: { status: 'failed', error: 'ExecutionFAILED', cause: 'twice' } },
       clockAt(2_000),
     );
     const row = async (j: Job) => (await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: ledgerKey(j.jobId) }))).Item!;
@@ -273,7 +317,14 @@ describe('configure-pool', () => {
 
   test('sets budget, rate and burst, and keeps the counters it finds', async () => {
     const target = await newPool(10, 19, 100);
-    await admitBatch(moto.ddb, target, await readPool(moto.ddb, target.tableName), [job(1)], 'batch-1', 1, 60_000, 1_000);
+    await admitBatch(moto.ddb, target, {
+      pool: await readPool(moto.ddb, target.tableName),
+      jobs: [job(1)],
+      batch: 'batch-1',
+      taskVcpu: 1,
+      leaseMs: 60_000,
+      now: 1_000,
+    });
     await configurePool(moto.ddb, settings(target.tableName), { budgetVcpu: 0, ratePerSecond: 5, burst: 10 }, 2_000);
     const { Item } = await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: POOL_KEY }));
     expect(Item).toMatchObject({ budgetVcpu: 0, ratePerSecond: 5, burst: 10, admittedVcpu: 1 });

@@ -46,7 +46,7 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; vcpu?
   const pool = await readPool(moto.ddb, tableName);
   const name = executionNameFor(options.jobs, pool.batchesAdmitted);
   const target = { tableName, batchesTableName, stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-dev-jobs' };
-  const admitted = await admitBatch(moto.ddb, target, pool, options.jobs, name, 1, 3_600_000, Date.now());
+  const admitted = await admitBatch(moto.ddb, target, { pool, jobs: options.jobs, batch: name, taskVcpu: 1, leaseMs: 3_600_000, now: Date.now() });
   expect(admitted.kind).toBe('admitted');
   await options.beforeRun?.(tableName, name);
 
@@ -397,7 +397,9 @@ test("a lease the janitor already gave back (and a later batch took) is left alo
     runTask: succeedingTask().handler,
     beforeRun: async (tableName, name) => {
       const row = (await moto.ddb.send(new GetCommand({ TableName: tableName, Key: ledgerKey(first.jobId) }))).Item!;
-      expect(await releaseLease(moto.ddb, tableName, first.jobId, row.lease, { status: 'queued', reason: 'janitor' }, systemClock)).toBe(true);
+      expect(
+        await releaseLease(moto.ddb, tableName, { jobId: first.jobId, lease: row.lease, outcome: { status: 'queued', reason: 'janitor' } }, systemClock),
+      ).toBe(true);
       const target = { tableName, batchesTableName: 'unused', stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-dev-jobs' };
       void target;
       // A later batch takes the job: its lease on the row now names that batch.

@@ -95,7 +95,9 @@ test('a requeue received in one batch after a stale copy of its job is kept, not
   world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/copies.csv'));
   world.sqs.sendMessage(world.queueUrl, JSON.stringify(requeueMessageFor(row, 0)), 0, { [RETURNED_BY]: { DataType: 'String', StringValue: running.name } });
   expect(await world.dispatch()).toMatchObject({ admitted: 0, deferred: 1 });
-  expect(await releaseLease(moto.ddb, world.tableName, jobId, row.lease!, { status: 'queued', reason: 'no capacity' }, world.clock)).toBe(true);
+  expect(await releaseLease(moto.ddb, world.tableName, { jobId, lease: row.lease!, outcome: { status: 'queued', reason: 'no capacity' } }, world.clock)).toBe(
+    true,
+  );
   running.status = 'SUCCEEDED';
 
   await world.advance(61_000);

@@ -11,6 +11,7 @@ import { Recorder } from '../../twin/engines/recorder';
 import { SqsEmulator } from '../../twin/engines/sqs';
 import type { MotoDynamo } from './moto';
 import type { LogEvent } from '../../functions/log-events';
+import { standIn } from '../../functions/runtime';
 
 export const BUCKET = 'sluice-test-bucket';
 /** Past the intake queue's visibility timeout: a message a run held and did not delete is visible again. */
@@ -84,7 +85,7 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
   }
   /** Every DynamoDB request the functions made, in order. */
   const ddbCalls: Array<{ name: string; input: Record<string, any> }> = [];
-  const ddb = {
+  const ddb = standIn({
     async send(command: unknown) {
       await nextCall();
       ddbCalls.push({ name: (command as object).constructor.name, input: (command as { input: Record<string, any> }).input });
@@ -100,7 +101,7 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
       }
       return output;
     },
-  };
+  });
 
   const started: StartedExecution[] = [];
   let failStarts: string | undefined;
@@ -145,6 +146,8 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
       }
     },
   };
+  /** The Step Functions front as the functions take it; a test may replace `sfn.send`. */
+  const sfnClient = standIn(sfn);
   const settings: DispatcherSettings = {
     queueUrl,
     deadLetterQueueUrl,
@@ -188,7 +191,16 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
 
   /** Runs the dispatcher right now, inside whatever else is running (no clock.run of its own): an interleaving. */
   const dispatchNow = (overrides: Partial<DispatcherSettings> = {}, wake?: Wake) =>
-    runDispatcher({ sqs: sqsClient, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wake });
+    runDispatcher({
+      sqs: sqsClient,
+      sfn: sfnClient,
+      ddb,
+      clock,
+      settings: { ...settings, ...overrides },
+      started: startedBatches,
+      log: (e) => logs.push(e),
+      wake,
+    });
 
   return {
     clock,
@@ -239,14 +251,23 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     /** Runs the dispatcher once, letting virtual time pass as it sleeps. */
     dispatch(overrides: Partial<DispatcherSettings> = {}, wake?: Wake) {
       return untilDone(
-        runDispatcher({ sqs: sqsClient, sfn, ddb, clock, settings: { ...settings, ...overrides }, started: startedBatches, log: (e) => logs.push(e), wake }),
+        runDispatcher({
+          sqs: sqsClient,
+          sfn: sfnClient,
+          ddb,
+          clock,
+          settings: { ...settings, ...overrides },
+          started: startedBatches,
+          log: (e) => logs.push(e),
+          wake,
+        }),
       );
     },
     /** Runs the janitor once (an execution-ended event for `ended`, or a sweep). */
     janitor(overrides: Partial<JanitorSettings> = {}, event?: unknown) {
-      const lambda = { send: async (command: { input: unknown }) => wakes.push(command.input) };
+      const lambda = standIn({ send: async (command: { input: unknown }) => wakes.push(command.input) });
       return untilDone(
-        runJanitor({ ddb, sqs: sqsClient, sfn, lambda, clock, settings: { ...janitorSettings, ...overrides }, log: (e) => logs.push(e) }, event),
+        runJanitor({ ddb, sqs: sqsClient, sfn: sfnClient, lambda, clock, settings: { ...janitorSettings, ...overrides }, log: (e) => logs.push(e) }, event),
       );
     },
   };

@@ -8,6 +8,7 @@ import { Recorder } from '../../twin/engines/recorder';
 import { FunctionCrashed } from '../../twin/engines/faults';
 import { parseScenario } from '../../twin/scenario';
 import { stageWithOverrides, World, type Design } from '../../twin/world';
+import { standIn } from '../../functions/runtime';
 
 /** The capacity reader's query (functions/capacity.ts usageMetric), for one class. */
 const usage = (usageClass: string, extra: Partial<MetricDataQuery['MetricStat']> = {}): MetricDataQuery => ({
@@ -176,13 +177,16 @@ describe('the World builds what the scenario asks for', () => {
     expect(world.ddb.faults?.throttle()).toBe(true);
     const calls: string[] = [];
     const outcome = await world.faults.dispatcherCrash
-      .run({ sqs: { send: async (_c: unknown) => calls.push('sqs') }, sfn: { send: async (_c: unknown) => calls.push('sfn') } }, async ({ sqs, sfn }) => {
-        for (let i = 0; i < 5; i++) {
-          await sqs.send({});
-          await sfn.send({});
-        }
-        return 'done';
-      })
+      .run(
+        { sqs: standIn({ send: async (_c: unknown) => calls.push('sqs') }), sfn: standIn({ send: async (_c: unknown) => calls.push('sfn') }) },
+        async ({ sqs, sfn }) => {
+          for (let i = 0; i < 5; i++) {
+            await sqs.send({});
+            await sfn.send({});
+          }
+          return 'done';
+        },
+      )
       .catch((error: unknown) => error);
     // p = 1: the first run dies before one of its first 10 calls (the estimate before any run completed).
     expect(outcome).toBeInstanceOf(FunctionCrashed);
@@ -191,7 +195,7 @@ describe('the World builds what the scenario asks for', () => {
     expect(calls).toHaveLength(crash.call - 1);
     expect(world.recorder.events.map((e) => e.type)).toEqual(['injectedFault', 'crash']);
     expect(world.recorder.events[1]).toMatchObject({ function: 'dispatcher', call: crash.call, of: 10 });
-    const passes = world.faults.startExecution({ send: async (_c: unknown) => 'started' });
+    const passes = world.faults.startExecution(standIn({ send: async (_c: unknown) => 'started' }));
     await expect(passes.send(new (class StartExecutionCommand {})())).resolves.toBe('started');
   });
 });

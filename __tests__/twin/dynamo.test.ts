@@ -105,20 +105,37 @@ describe("the twin's DynamoDB gives what DynamoDBDocumentClient on moto's server
     const settings = { budgetVcpu: 4, ratePerSecond: 10, burst: 5 };
     const results = await sameOutcomes([
       (ddb, t) => ddb.send(new UpdateCommand(configureCommand(t.tableName, settings, now))),
-      async (ddb, t) => (await admitBatch(ddb, t, await readPool(ddb, t.tableName), [job(1), job(2)], 'exec-1', 1, 60_000, now)).kind,
+      async (ddb, t) =>
+        (await admitBatch(ddb, t, { pool: await readPool(ddb, t.tableName), jobs: [job(1), job(2)], batch: 'exec-1', taskVcpu: 1, leaseMs: 60_000, now })).kind,
       (ddb, t) => readPool(ddb, t.tableName),
       (ddb, t) => readLedgerRow(ddb, t.tableName, job(1).jobId),
       (ddb, t) => readBatchRecord(ddb, t.batchesTableName, 'exec-1'),
       // The same job again: refused, the row returned, nothing written.
       async (ddb, t) => {
-        const result = await admitBatch(ddb, t, await readPool(ddb, t.tableName), [job(3), job(1)], 'exec-2', 1, 60_000, now + 1_000);
+        const result = await admitBatch(ddb, t, {
+          pool: await readPool(ddb, t.tableName),
+          jobs: [job(3), job(1)],
+          batch: 'exec-2',
+          taskVcpu: 1,
+          leaseMs: 60_000,
+          now: now + 1_000,
+        });
         return result.kind === 'refused' ? result.refused.map((r) => [r.index, r.row?.status, r.row?.lease?.execution]) : result.kind;
       },
       // Over the budget on a stale read: the pool's part refuses.
       async (ddb, t) =>
-        (await admitBatch(ddb, t, { ...(await readPool(ddb, t.tableName)), admittedVcpu: 0 }, [job(4), job(5), job(6)], 'exec-3', 1, 60_000, now + 2_000)).kind,
-      (ddb, t) => releaseLease(ddb, t.tableName, job(1).jobId, lease('exec-1'), { status: 'unchanged' }, clockAt(now + 3_000)),
-      (ddb, t) => releaseLease(ddb, t.tableName, job(1).jobId, lease('exec-1'), { status: 'unchanged' }, clockAt(now + 3_000)),
+        (
+          await admitBatch(ddb, t, {
+            pool: { ...(await readPool(ddb, t.tableName)), admittedVcpu: 0 },
+            jobs: [job(4), job(5), job(6)],
+            batch: 'exec-3',
+            taskVcpu: 1,
+            leaseMs: 60_000,
+            now: now + 2_000,
+          })
+        ).kind,
+      (ddb, t) => releaseLease(ddb, t.tableName, { jobId: job(1).jobId, lease: lease('exec-1'), outcome: { status: 'unchanged' } }, clockAt(now + 3_000)),
+      (ddb, t) => releaseLease(ddb, t.tableName, { jobId: job(1).jobId, lease: lease('exec-1'), outcome: { status: 'unchanged' } }, clockAt(now + 3_000)),
       (ddb, t) => readPool(ddb, t.tableName),
       (ddb, t) => scanBatchRecords(ddb, t.batchesTableName),
     ]);
@@ -303,12 +320,7 @@ describe("the twin's DynamoDB", () => {
     const admitted = await admitBatch(
       ddb,
       { tableName, batchesTableName, stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:retry' },
-      await readPool(ddb, tableName),
-      [job(1)],
-      'exec-1',
-      1,
-      60_000,
-      now,
+      { pool: await readPool(ddb, tableName), jobs: [job(1)], batch: 'exec-1', taskVcpu: 1, leaseMs: 60_000, now },
     );
     if (admitted.kind !== 'admitted') throw new Error(`not admitted: ${admitted.kind}`);
     // Another job's release holds job 1's shard; job 1's release comes while it does.
@@ -322,7 +334,7 @@ describe("the twin's DynamoDB", () => {
     );
     const sleeps: number[] = [];
     const virtual = { now: () => clock.now(), sleep: (ms: number) => (sleeps.push(ms), clock.sleep(ms)) };
-    const released = releaseLease(engine.documentClient, tableName, job(1).jobId, admitted.lease, { status: 'unchanged' }, virtual);
+    const released = releaseLease(engine.documentClient, tableName, { jobId: job(1).jobId, lease: admitted.lease, outcome: { status: 'unchanged' } }, virtual);
     await clock.run();
     await other;
     expect(await released).toBe(true);

@@ -2,7 +2,7 @@ import { VirtualClock } from '../../twin/engines/clock';
 import { AwsError } from '../../twin/engines/errors';
 import { crashingRun, dynamodbThrottle, failingStartExecution, FunctionCrashed, retryErrorType, SDK_RETRY, sdkRetrying } from '../../twin/engines/faults';
 import { streamFor, type Rng } from '../../twin/engines/random';
-import type { AwsClient } from '../../functions/runtime';
+import { standIn, type AwsClient } from '../../functions/runtime';
 
 /** A command as the SDK builds it: the twin dispatches on the class name. */
 class StartExecutionCommand {
@@ -13,14 +13,14 @@ class DescribeExecutionCommand {
 }
 
 /** A client that records what reached it. */
-function recording(name: string, log: string[]): AwsClient & { other(): string } {
-  return {
+function recording(name: string, log: string[]) {
+  return standIn({
     send: async (command: { constructor: { name: string } }) => {
       log.push(`${name}:${command.constructor.name}`);
       return { ok: true };
     },
     other: () => `${name} still answers`,
-  };
+  });
 }
 
 /** An Rng that returns the given values in turn. */
@@ -152,13 +152,13 @@ describe('sdkRetrying (the SDK v3 standard retry strategy)', () => {
     let i = 0;
     return {
       attempts,
-      client: {
+      client: standIn({
         send: async (_command: unknown) => {
           attempts.push(clockOf.now() - clockOf.epochMs);
           if (i < errors.length) throw errors[i++];
           return { ok: true };
         },
-      },
+      }),
     };
   }
   let clockOf: VirtualClock;

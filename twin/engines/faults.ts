@@ -1,7 +1,7 @@
 import type { VirtualClock } from './clock';
 import { AwsError } from './errors';
 import { chance, type Rng } from './random';
-import type { AwsClient } from '../../functions/runtime';
+import type { AwsClient, AwsCommand } from '../../functions/runtime';
 
 /**
  * Faults injected into the pipeline's own moving parts, each drawn from its own seeded stream so a run stays
@@ -76,7 +76,7 @@ export class CrashingRun {
       }
       return asCrash(crashed);
     };
-    const send = (client: AwsClient, command: unknown) => {
+    const send = (client: AwsClient, command: AwsCommand) => {
       if (crashed || (crashAt !== undefined && calls + 1 >= crashAt)) return Promise.reject(die());
       calls++;
       return client.send(command);
@@ -84,7 +84,7 @@ export class CrashingRun {
     return {
       wrap: <T extends AwsClient>(client: T): T =>
         new Proxy(client, {
-          get: (target, key) => (key === 'send' ? (command: unknown) => send(target, command) : Reflect.get(target, key, target)),
+          get: (target, key) => (key === 'send' ? (command: AwsCommand) => send(target, command) : Reflect.get(target, key, target)),
         }),
       crashAt,
       get crashed() {
@@ -154,7 +154,7 @@ export function failingStartExecution(
     new Proxy(sfn, {
       get: (target, key) =>
         key === 'send'
-          ? async (command: { constructor: { name: string } }) => {
+          ? async (command: AwsCommand) => {
               if (command.constructor.name !== 'StartExecutionCommand') return target.send(command);
               if (chance(rng, p.before)) {
                 onFail?.('before');
@@ -257,7 +257,7 @@ export function sdkRetrying<T extends AwsClient>(
   onRetry?: (retry: { attempt: number; error: unknown; delayMs: number }) => void,
 ): T {
   let capacity = profile.retryQuota;
-  const send = async (command: unknown) => {
+  const send = async (command: AwsCommand) => {
     let lastCost: number | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
