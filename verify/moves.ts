@@ -22,13 +22,30 @@ import { terraformEnvironment } from './terraform';
 const ROOT = resolve(__dirname, '..');
 const log = (line: string) => console.log(line);
 
-type PlannedChange = { address: string; previous_address?: string; change: { actions: string[] } };
+type PlannedChange = {
+  address: string;
+  previous_address?: string;
+  change: { actions: string[]; before?: Record<string, unknown> | null; after?: Record<string, unknown> | null };
+};
+
+/** What a function's new bundle changes: a release of its code, not of the stage's shape. */
+const CODE_ATTRIBUTES = new Set(['filename', 'source_code_hash']);
+
+/** An update whose only known changes are a function's bundle (what becomes unknown follows from them). */
+function isCodeUpdate(change: PlannedChange['change']): boolean {
+  const { before, after } = change;
+  if (!change.actions.includes('update') || change.actions.length !== 1 || !before || !after) return false;
+  const changed = Object.keys(after).filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+  return changed.length > 0 && changed.every((key) => CODE_ATTRIBUTES.has(key));
+}
 
 export interface MovePlanSummary {
   readonly moved: readonly string[];
   /** Addresses by what Terraform would do to them besides moving them: create, update, delete (a replace is both). */
   readonly create: readonly string[];
   readonly update: readonly string[];
+  /** Functions updated in place with a new bundle only: the code changed, as in any release; reported, not refused. */
+  readonly codeUpdate: readonly string[];
   readonly delete: readonly string[];
   /** Resources the plan leaves as they are (a moved one included). */
   readonly noOp: number;
@@ -41,7 +58,8 @@ export function summarizeMovePlan(plan: { resource_changes?: PlannedChange[] }):
   return {
     moved: changes.filter((c) => c.previous_address !== undefined && c.previous_address !== c.address).map((c) => `${c.previous_address} → ${c.address}`),
     create: doing('create'),
-    update: doing('update'),
+    update: changes.filter((c) => c.change.actions.includes('update') && !isCodeUpdate(c.change)).map((c) => c.address),
+    codeUpdate: changes.filter((c) => isCodeUpdate(c.change)).map((c) => c.address),
     delete: doing('delete'),
     noOp: changes.filter((c) => c.change.actions.join() === 'no-op').length,
   };
@@ -106,9 +124,10 @@ async function main(): Promise<number> {
       const summary = summarizeMovePlan(JSON.parse(after.terraform(['show', '-json', 'tfplan'], { quiet: true }).output));
       log(`\n${name}: applied as ${from} (${commit.slice(0, 12)}), planned with this checkout:`);
       log(
-        `  ${summary.moved.length} moved, ${summary.create.length} to add, ${summary.update.length} to change, ${summary.delete.length} to destroy; ${summary.noOp} of ${summary.noOp + new Set([...summary.create, ...summary.update, ...summary.delete]).size} resources left as they are`,
+        `  ${summary.moved.length} moved, ${summary.create.length} to add, ${summary.update.length} to change, ${summary.delete.length} to destroy, ${summary.codeUpdate.length} function bundle(s) updated; ${summary.noOp} of ${summary.noOp + new Set([...summary.create, ...summary.update, ...summary.delete, ...summary.codeUpdate]).size} resources left as they are`,
       );
       for (const move of summary.moved) log(`  > ${move}`);
+      for (const fn of summary.codeUpdate) log(`  ~ ${fn} (new bundle only)`);
       const problem = notOnlyMoves(summary);
       if (problem) throw new Error(`${name}: the plan is not only moves: ${problem}`);
     } finally {

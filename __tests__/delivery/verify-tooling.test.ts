@@ -93,9 +93,9 @@ describe('npm run verify:terraform: its own tooling', () => {
 });
 
 describe('npm run verify:moves: what a plan against the applied stage does', () => {
-  const change = (address: string, actions: string[], previous?: string) => ({
+  const change = (address: string, actions: string[], previous?: string, values?: { before: Record<string, unknown>; after: Record<string, unknown> }) => ({
     address,
-    change: { actions },
+    change: { actions, ...values },
     ...(previous ? { previous_address: previous } : {}),
   });
 
@@ -103,7 +103,14 @@ describe('npm run verify:moves: what a plan against the applied stage does', () 
     const summary = summarizeMovePlan({
       resource_changes: [change('aws_iam_role.admission_role', ['no-op'], 'aws_iam_role.dispatch_role'), change('aws_sqs_queue.intake_queue', ['no-op'])],
     });
-    expect(summary).toEqual({ moved: ['aws_iam_role.dispatch_role → aws_iam_role.admission_role'], create: [], update: [], delete: [], noOp: 2 });
+    expect(summary).toEqual({
+      moved: ['aws_iam_role.dispatch_role → aws_iam_role.admission_role'],
+      create: [],
+      update: [],
+      codeUpdate: [],
+      delete: [],
+      noOp: 2,
+    });
     expect(notOnlyMoves(summary)).toBeUndefined();
   });
 
@@ -116,5 +123,27 @@ describe('npm run verify:moves: what a plan against the applied stage does', () 
     });
     expect(notOnlyMoves(summary)).toBe('create: aws_lambda_permission.p; update: aws_lambda_function.admission_fn; delete: aws_lambda_permission.p');
     expect(notOnlyMoves(summarizeMovePlan({ resource_changes: [change('aws_sqs_queue.q', ['no-op'])] }))).toBe('it moves nothing');
+  });
+
+  test('a function given only a new bundle is a release of its code, reported apart; any other attribute changed is an update', () => {
+    const bundle = {
+      before: { filename: 'assets/a/1.zip', source_code_hash: 'h1', timeout: 300 },
+      after: { filename: 'assets/a/2.zip', source_code_hash: 'h2', timeout: 300 },
+    };
+    const retimed = { before: { filename: 'assets/a/1.zip', timeout: 300 }, after: { filename: 'assets/a/2.zip', timeout: 120 } };
+    const summary = summarizeMovePlan({
+      resource_changes: [
+        change('aws_lambda_function.admission_fn', ['update'], 'aws_lambda_function.dispatch_fn', bundle),
+        change('aws_lambda_function.janitor_fn', ['update'], 'aws_lambda_function.dispatch_janitor_fn', retimed),
+      ],
+    });
+    expect(summary.codeUpdate).toEqual(['aws_lambda_function.admission_fn']);
+    expect(summary.update).toEqual(['aws_lambda_function.janitor_fn']);
+    expect(notOnlyMoves(summary)).toBe('update: aws_lambda_function.janitor_fn');
+    expect(
+      notOnlyMoves(
+        summarizeMovePlan({ resource_changes: [change('aws_lambda_function.admission_fn', ['update'], 'aws_lambda_function.dispatch_fn', bundle)] }),
+      ),
+    ).toBeUndefined();
   });
 });
