@@ -26,7 +26,7 @@ const CDKTF_SPECIFIER = /(from\s+|require\(\s*|import\(\s*)(['"])(cdktf|@cdktf\/
 /** The files the rewrite reads: sources, by extension. */
 export const SOURCE_FILE = /\.(ts|mts|cts|js|mjs|cjs)$/;
 /** The files that describe the rewrite: they name both flavours' packages on purpose and are copied as they are. */
-export const NOT_REWRITTEN = new Set(['scripts/cdk-terrain.ts', 'scripts/check-cdk-terrain.ts', '__tests__/delivery/cdk-terrain.test.ts']);
+export const NOT_REWRITTEN = new Set(['scripts/cdk-terrain.ts', 'scripts/check-cdk-terrain.ts', '__tests__/scripts/cdk-terrain.test.ts']);
 
 /** The attribute the two flavours differ in: the AWS provider's version constraint. */
 export const PROVIDER_VERSION_PATH = 'terraform.required_providers.aws.version';

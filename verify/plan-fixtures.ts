@@ -1,5 +1,5 @@
 /**
- * npm run verify:plan-fixtures — real Terraform plans, for the plan review's tests (__tests__/delivery/plans/): the dev
+ * npm run verify:plan-fixtures — real Terraform plans, for the plan review's tests (__tests__/scripts/plans/): the dev
  * stage is applied on moto, then four changes a team makes are planned against that state with the real provider,
  * and each `terraform show -json` is written, trimmed to what the review reads (resource_changes, output_changes).
  *   image-bump   a new worker image tag (the task definition is replaced, its old revision kept)
@@ -21,7 +21,7 @@ import { checkTerraform, chooseProvider, mirrorCandidates, pinnedAwsProvider, re
 import { terraformEnvironment } from './terraform';
 
 const ROOT = resolve(__dirname, '..');
-const FIXTURES = join(ROOT, '__tests__', 'delivery', 'plans');
+const FIXTURES = join(ROOT, '__tests__', 'scripts', 'plans');
 const log = (line: string) => console.log(line);
 
 const VARIANTS: ReadonlyArray<readonly [string, (c: EnvironmentConfig) => EnvironmentConfig]> = [
@@ -93,7 +93,7 @@ async function main(): Promise<number> {
         const listed = trimmed(plan);
         writeFileSync(join(FIXTURES, `${name}.json`), `${JSON.stringify(listed, null, 1)}\n`);
         log(
-          `wrote __tests__/delivery/plans/${name}.json (${(listed.resource_changes as unknown[]).length} of ${(plan.resource_changes as unknown[]).length} resources change)`,
+          `wrote __tests__/scripts/plans/${name}.json (${(listed.resource_changes as unknown[]).length} of ${(plan.resource_changes as unknown[]).length} resources change)`,
         );
       }
     } finally {

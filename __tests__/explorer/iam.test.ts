@@ -4,7 +4,7 @@
  * permission, and this finds the one that does not, whatever the path. The calls are recorded as the explorer releases
  * them — across schedules that drift the counters both ways, so the janitor's repairs run too — and each is evaluated
  * with @cloud-copilot/iam-simulate against the role of the function that made it (operators use their own credentials,
- * and the state machine's calls are checked from its definition, in pipeline/state-machine-iam.test.ts).
+ * and the state machine's calls are checked from its definition, in modules/state-machine-iam.test.ts).
  */
 import { LibraryBinding } from '../../explorer/engines';
 import type { Actor } from '../../explorer/gates';

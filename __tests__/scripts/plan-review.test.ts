@@ -1,5 +1,5 @@
 /**
- * The plan review (scripts/plan-review.ts) on real plans: __tests__/delivery/plans/ holds what `terraform show -json`
+ * The plan review (scripts/plan-review.ts) on real plans: __tests__/scripts/plans/ holds what `terraform show -json`
  * printed for four changes to the dev stage applied on moto (npm run verify:plan-fixtures writes them again).
  */
 import { existsSync, readFileSync } from 'node:fs';

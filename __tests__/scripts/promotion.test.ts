@@ -1,6 +1,6 @@
 /**
  * The rollout's promotion check (scripts/promotion.ts): a stage deploys a worker image only if the stage before it ran
- * it and passed its smoke test. Read from real plans of the dev stage on moto (__tests__/delivery/plans/), as stg's
+ * it and passed its smoke test. Read from real plans of the dev stage on moto (__tests__/scripts/plans/), as stg's
  * would be: an image release, a budget change, and a revision that keeps its image.
  */
 import { spawnSync } from 'node:child_process';
