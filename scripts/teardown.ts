@@ -12,9 +12,11 @@
  * --confirm naming the stack. `--skip-drain` is for a stage whose pipeline is already gone (its table, say).
  */
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { EnvironmentConfig } from '../environments';
 import { stackName } from '../environments/names';
-import { beyondProtection, defaultDrainTimeout, drainBeforeTeardown, synthesizeForTeardown } from '../synth/teardown';
+import { beyondProtection, synthesizeForTeardown } from '../synth/teardown';
 import { stageArguments } from './stages';
 
 function terraform(dir: string, args: string[], capture = false): string {
@@ -25,6 +27,27 @@ function terraform(dir: string, args: string[], capture = false): string {
   });
   if (result.status !== 0) throw new Error(`terraform ${args[0]} exited ${result.status}`);
   return result.stdout ?? '';
+}
+
+/** Runs a command; answers its exit code (the child's output goes to ours). */
+type Runner = (command: string, args: readonly string[]) => number;
+const spawnRunner: Runner = (command, args) => spawnSync(command, args, { stdio: 'inherit' }).status ?? 1;
+
+/**
+ * Drains the stage before its teardown (`sluice drain`, exit 0 drained, 4 timed out): undefined when nothing runs,
+ * else why the teardown must not go on.
+ */
+export function drainBeforeTeardown(config: EnvironmentConfig, timeout: string, run: Runner = spawnRunner): string | undefined {
+  const code = run(process.execPath, [join(__dirname, '..', 'bin', 'sluice.cjs'), 'drain', '--stage', config.stage, '--timeout', timeout]);
+  if (code === 0) return undefined;
+  if (code === 4)
+    return `stage ${config.stage} still runs after ${timeout} of draining: wait for its tasks (npx sluice status --stage ${config.stage}), then run the teardown again`;
+  return `could not drain stage ${config.stage} (sluice drain exited ${code}); if its pipeline is already gone, run again with --skip-drain`;
+}
+
+/** How long the teardown waits for a stage to drain by default: a task's whole timeout, and a janitor sweep. */
+export function defaultDrainTimeout(config: EnvironmentConfig): string {
+  return `${Math.ceil(config.task.timeoutSeconds / 60) + 10}m`;
 }
 
 function main(): number {

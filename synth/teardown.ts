@@ -1,5 +1,4 @@
-/** What a stage's teardown synthesizes, checks and waits for: `npm run teardown` (scripts/teardown.ts) and verify/ use it. */
-import { spawnSync } from 'node:child_process';
+/** What a stage's teardown synthesizes and checks: `npm run teardown` (scripts/teardown.ts) and verify/ use it. */
 import { join } from 'node:path';
 import { App } from 'cdktf';
 import type { EnvironmentConfig } from '../environments';
@@ -46,25 +45,4 @@ export function beyondProtection(plan: { resource_changes?: PlannedChange[] }): 
     if (others.length > 0) problems.push(`${rc.address}: also changes ${others.join(', ')}`);
   }
   return problems;
-}
-
-/** Runs a command; answers its exit code (the child's output goes to ours). */
-type Runner = (command: string, args: readonly string[]) => number;
-const spawnRunner: Runner = (command, args) => spawnSync(command, args, { stdio: 'inherit' }).status ?? 1;
-
-/**
- * Drains the stage before its teardown (`sluice drain`, exit 0 drained, 4 timed out): undefined when nothing runs,
- * else why the teardown must not go on.
- */
-export function drainBeforeTeardown(config: EnvironmentConfig, timeout: string, run: Runner = spawnRunner): string | undefined {
-  const code = run(process.execPath, [join(__dirname, '..', 'bin', 'sluice.cjs'), 'drain', '--stage', config.stage, '--timeout', timeout]);
-  if (code === 0) return undefined;
-  if (code === 4)
-    return `stage ${config.stage} still runs after ${timeout} of draining: wait for its tasks (npx sluice status --stage ${config.stage}), then run the teardown again`;
-  return `could not drain stage ${config.stage} (sluice drain exited ${code}); if its pipeline is already gone, run again with --skip-drain`;
-}
-
-/** How long the teardown waits for a stage to drain by default: a task's whole timeout, and a janitor sweep. */
-export function defaultDrainTimeout(config: EnvironmentConfig): string {
-  return `${Math.ceil(config.task.timeoutSeconds / 60) + 10}m`;
 }

@@ -19,6 +19,8 @@ export function sources(dir: string = ROOT): string[] {
 export interface Imports {
   readonly files: string[];
   readonly packages: string[];
+  /** Relative specifiers that name no file: a check that cannot see an import must not pass it. */
+  readonly unresolved: string[];
 }
 
 /** The specifiers a file names: imports and re-exports (types too: they say which module depends on which), import() and require(). */
@@ -35,6 +37,8 @@ function specifiers(file: string): string[] {
       ts.isStringLiteral(node.arguments[0])
     )
       found.push(node.arguments[0].text);
+    if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression))
+      found.push(node.moduleReference.expression.text);
     if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) found.push(node.argument.literal.text);
     ts.forEachChild(node, visit);
   };
@@ -42,14 +46,19 @@ function specifiers(file: string): string[] {
   return found;
 }
 
+/** The file a relative specifier loads: TypeScript's own resolution (`x` → `x.ts`, `x/index.ts`), or a file named in full. */
+function resolveRelative(file: string, specifier: string): string | undefined {
+  const path = join(dirname(file), specifier);
+  return [`${path}.ts`, join(path, 'index.ts'), path].find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
+}
+
 export function importsOf(file: string): Imports {
   const all = specifiers(file);
+  const relativeOnes = all.filter((s) => s.startsWith('.'));
   return {
-    files: all
-      .filter((s) => s.startsWith('.'))
-      .map((s) => [`${join(dirname(file), s)}.ts`, join(dirname(file), s, 'index.ts')].find(existsSync))
-      .filter((f): f is string => f !== undefined),
+    files: relativeOnes.map((s) => resolveRelative(file, s)).filter((f): f is string => f !== undefined),
     packages: all.filter((s) => !s.startsWith('.') && !s.startsWith('node:')),
+    unresolved: relativeOnes.filter((s) => resolveRelative(file, s) === undefined),
   };
 }
 
@@ -57,8 +66,8 @@ export function importsOf(file: string): Imports {
 export function importGraph(): Map<string, Imports> {
   return new Map(
     sources().map((file) => {
-      const { files, packages } = importsOf(file);
-      return [relative(ROOT, file), { files: files.map((f) => relative(ROOT, f)), packages }];
+      const { files, packages, unresolved } = importsOf(file);
+      return [relative(ROOT, file), { files: files.map((f) => relative(ROOT, f)), packages, unresolved }];
     }),
   );
 }

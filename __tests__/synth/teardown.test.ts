@@ -1,7 +1,7 @@
 import { Testing } from 'cdktf';
 import { stackName } from '../../environments/names';
 import { PipelineStack } from '../../modules/stack';
-import { beyondProtection, drainBeforeTeardown } from '../../synth/teardown';
+import { beyondProtection } from '../../synth/teardown';
 import type { TerraformJson } from '../../synth/output';
 import { resourceNamed, stageConfig } from '../support/synth';
 
@@ -54,24 +54,5 @@ describe('teardown: the lifting plan may only lift protection', () => {
         ],
       }),
     ).toEqual(['aws_dynamodb_table.x: also changes billing_mode', 'aws_lambda_function.x: update', 'aws_sqs_queue.q: delete+create']);
-  });
-});
-
-describe('teardown: the stage is drained first, and nothing is destroyed while it runs', () => {
-  const dev = stageConfig('dev');
-  test('sluice drain runs for the stage with the timeout; drained, the teardown goes on', () => {
-    const calls: string[][] = [];
-    expect(drainBeforeTeardown(dev, '70m', (_command, args) => (calls.push([...args]), 0))).toBeUndefined();
-    expect(calls).toEqual([[expect.stringMatching(/bin\/sluice\.cjs$/), 'drain', '--stage', 'dev', '--timeout', '70m']]);
-  });
-
-  test('still running after the timeout (drain exits 4): refused, with how to see what runs', () => {
-    expect(drainBeforeTeardown(dev, '70m', () => 4)).toMatch(
-      /stage dev still runs after 70m of draining: wait for its tasks \(npx sluice status --stage dev\)/,
-    );
-  });
-
-  test('a drain that fails otherwise (the table is gone, say): refused, naming --skip-drain', () => {
-    expect(drainBeforeTeardown(dev, '70m', () => 1)).toMatch(/could not drain stage dev \(sluice drain exited 1\); .* --skip-drain/);
   });
 });
