@@ -1,6 +1,6 @@
 /**
  * One dispatcher run's context: what it was given (clients, clock, settings, log), what it counts (its summary) and
- * the pool as it knows it — passed whole to each step of the loop (functions/dispatcher.ts) instead of piece by piece.
+ * the pool as it knows it — passed whole to each step of the loop (functions/dispatcher.ts).
  */
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Message } from '@aws-sdk/client-sqs';

@@ -17,7 +17,7 @@ interface NetworkProps {
 }
 
 /** One way out of the tasks' security group (HTTPS only): a destination prefix list or CIDR. */
-export type TaskEgress = { readonly description: string } & ({ readonly prefixListId: string } | { readonly cidrIpv4: string });
+type TaskEgress = { readonly description: string } & ({ readonly prefixListId: string } | { readonly cidrIpv4: string });
 
 type CreatedNetwork = Extract<EnvironmentConfig['network'], { kind: 'create' }>;
 

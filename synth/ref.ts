@@ -16,8 +16,8 @@ function run(command: string, args: readonly string[], options: { cwd: string; e
   return result.stdout;
 }
 
-export /** Synthesizes the checkout at `checkout` into `outdir` with `root`'s tsx. */
-function synthesizeCheckout(root: string, checkout: string, outdir: string): Map<string, TerraformJson> {
+/** Synthesizes the checkout at `checkout` into `outdir` with `root`'s tsx. */
+export function synthesizeCheckout(root: string, checkout: string, outdir: string): Map<string, TerraformJson> {
   run(join(root, 'node_modules', '.bin', 'tsx'), ['main.ts'], {
     cwd: checkout,
     env: { ...process.env, CDKTF_OUTDIR: outdir, CHECKPOINT_DISABLE: '1' },

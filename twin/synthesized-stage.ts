@@ -29,9 +29,15 @@ export function synthesize(config: EnvironmentConfig): TerraformJson {
 }
 
 /** Concrete stand-ins for what only `terraform apply` knows (ARNs, URLs, ids), in the stage's account and Region. */
-export function fakeAttribute(type: string, _name: string, attribute: string, resource: Record<string, unknown>, json: TerraformJson): string | undefined {
+export function fakeAttribute(
+  type: string,
+  logicalName: string,
+  attribute: string,
+  resource: Record<string, unknown>,
+  json: TerraformJson,
+): string | undefined {
   const { account, region } = placeOf(json);
-  const name = String(resource.name ?? resource.function_name ?? resource.family ?? _name);
+  const name = String(resource.name ?? resource.function_name ?? resource.family ?? logicalName);
   switch (`${type}.${attribute}`) {
     case 'aws_sqs_queue.url':
     case 'aws_sqs_queue.id':
@@ -55,9 +61,9 @@ export function fakeAttribute(type: string, _name: string, attribute: string, re
     case 'aws_ecs_task_definition.arn_without_revision':
       return `arn:aws:ecs:${region}:${account}:task-definition/${String(resource.family)}`;
     case 'aws_subnet.id':
-      return `subnet-0${hex(_name)}`;
+      return `subnet-0${hex(logicalName)}`;
     case 'aws_security_group.id':
-      return `sg-0${hex(_name)}`;
+      return `sg-0${hex(logicalName)}`;
     case 'aws_iam_role.arn':
       return `arn:aws:iam::${account}:role/${name}`;
     case 'aws_ecr_repository.arn':

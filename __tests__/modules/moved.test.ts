@@ -28,7 +28,7 @@ describe.each(STAGES)('stage %s: resources that moved keep their state', (stage)
       expect(from.split('.')[0]).toBe(to.split('.')[0]);
       expect(from.split('.')[1]).toMatch(/^dispatch_/);
     }
-    // cdktf's naming of the old path gives the address main's synth has for it.
+    // cdktf's naming of the old path gives the address the stage was applied with before the split.
     expect(moved).toContainEqual({
       from: 'aws_lambda_function.dispatch_dispatcher_function_F61E753E',
       to: expect.stringMatching(/^aws_lambda_function\.admission_dispatcher_function_/),

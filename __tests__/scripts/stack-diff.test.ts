@@ -41,7 +41,7 @@ describe('diffStack', () => {
   });
 
   describe('moved blocks', () => {
-    // The dispatcher's function now lives under another construct: a new address, and a moved block from the old one.
+    // The dispatcher's function under another construct: a new address, and a moved block from the old one.
     const movedHead = (edit: (fn: Record<string, unknown>) => void = () => {}) => {
       const head = structuredClone(base);
       const fn = head.resource!.aws_lambda_function.dispatcher;

@@ -25,7 +25,7 @@ interface RunJobsProps {
   readonly stateTable: StateTable;
   /** The intake queue: a job without capacity goes back there. */
   readonly intake: Intake;
-  /** The dispatcher, woken after each release by its functionArn, built from its name (the dispatch module names this state machine). */
+  /** The dispatcher, woken after each release by its functionArn, built from its name: `environments/names.ts` names both, so neither construct references the other (a cycle). */
   readonly dispatcher: NodeFunction;
   readonly observability: Observability;
 }
