@@ -14,7 +14,8 @@ import {
   type DispatcherSettings,
   type JanitorSettings,
 } from '../functions/environment';
-import { readStage, synthesize, type Stage } from '../twin/synthesized-stage';
+import { synthesizeStageJson } from '../synth/stage';
+import { readStage, type Stage } from '../twin/synthesized-stage';
 import type { TerraformJson } from '../synth/output';
 
 /** What a configuration of the explorer sets; everything else is the dev stage's. */
@@ -78,7 +79,7 @@ export function explorerConfig(shape: StageShape): EnvironmentConfig {
 /** Synthesizes the explorer's stage (seconds: once per process) and reads what the actors need from it. */
 export function explorerStage(shape: StageShape = DEFAULT_SHAPE): ExplorerStage {
   const config = explorerConfig(shape);
-  const json = synthesize(config);
+  const json = synthesizeStageJson(config);
   const stage = readStage(json);
   return {
     config,

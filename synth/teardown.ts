@@ -1,9 +1,7 @@
 /** What a stage's teardown synthesizes and checks: `npm run teardown` (scripts/teardown.ts) and verify/ use it. */
 import { join } from 'node:path';
-import { App } from 'cdktf';
 import type { EnvironmentConfig } from '../environments';
-import { stackName } from '../environments/names';
-import { PipelineStack } from '../modules/stack';
+import { synthesizeStageTo } from './stage';
 
 const TEARDOWN_OUTDIR = join('cdktf.out', 'teardown');
 
@@ -15,10 +13,7 @@ const PROTECTION_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
 };
 
 export function synthesizeForTeardown(config: EnvironmentConfig, outdir = TEARDOWN_OUTDIR): string {
-  const app = new App({ outdir });
-  new PipelineStack(app, stackName(config.stage), { config: { ...config, allowDestroy: true } });
-  app.synth();
-  return join(outdir, 'stacks', stackName(config.stage));
+  return synthesizeStageTo({ ...config, allowDestroy: true }, outdir);
 }
 
 interface PlannedChange {

@@ -3,10 +3,6 @@
  * their redrive policy, the tables, the Lambda functions' environment, memory and reserved concurrency, and the
  * EventBridge rules, with Terraform references resolved to stand-ins for what only `terraform apply` knows.
  */
-import { Testing } from 'cdktf';
-import type { EnvironmentConfig } from '../environments';
-import { stackName } from '../environments/names';
-import { PipelineStack } from '../modules/stack';
 import { resolveReferences, type TerraformJson } from '../synth/output';
 import { queueUrl } from './engines/sqs';
 import { tableInput } from './table-input';
@@ -21,11 +17,6 @@ function placeOf(json: TerraformJson): { account: string; region: string } {
   const account = aws?.allowed_account_ids?.[0];
   if (!account || !aws?.region) throw new Error('sluice twin: the synthesized stage names no aws provider with its account and region');
   return { account, region: aws.region };
-}
-
-export function synthesize(config: EnvironmentConfig): TerraformJson {
-  const stack = new PipelineStack(Testing.app(), stackName(config.stage), { config });
-  return JSON.parse(Testing.synth(stack)) as TerraformJson;
 }
 
 /** Concrete stand-ins for what only `terraform apply` knows (ARNs, URLs, ids), in the stage's account and Region. */

@@ -4,15 +4,14 @@
  * then this checkout's synth of it is planned against that state. The plan must move at least one resource and
  * create, update, replace and destroy nothing.
  */
-import { App } from 'cdktf';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { stackName } from '../environments/names';
-import { PipelineStack } from '../modules/stack';
 import { synthesizeRef } from '../synth/ref';
+import { synthesizeStageTo } from '../synth/stage';
 import type { TerraformJson } from '../synth/output';
 import { emulatorOverride } from './endpoints';
 import { startMoto } from './moto';
@@ -74,14 +73,6 @@ export function notOnlyMoves(summary: MovePlanSummary): string | undefined {
   return problems.length > 0 ? problems.join('; ') : undefined;
 }
 
-/** The stage as this checkout synthesizes it (assets included), into `outdir`. */
-function synthesizeHere(config: EnvironmentConfig, outdir: string): string {
-  const app = new App({ outdir });
-  new PipelineStack(app, stackName(config.stage), { config });
-  app.synth();
-  return join(outdir, 'stacks', stackName(config.stage));
-}
-
 function parseOptions(): { from: string; config: EnvironmentConfig } {
   const { values } = parseArgs({ options: { from: { type: 'string' }, stage: { type: 'string', default: 'dev' } } });
   const config = loadEnvironments().find((c) => c.stage === values.stage);
@@ -115,7 +106,7 @@ async function main(): Promise<number> {
       before.terraform(['init', '-input=false', '-no-color']);
       before.terraform(['apply', '-input=false', '-no-color', '-auto-approve']);
 
-      const after = ScratchStack.create(`${name}-here`, synthesizeHere(config, join(scratch, 'synth-here')), join(scratch, 'stacks'), choice, env, log);
+      const after = ScratchStack.create(`${name}-here`, synthesizeStageTo(config, join(scratch, 'synth-here')), join(scratch, 'stacks'), choice, env, log);
       after.writeOverride(override);
       // The applied stage's state and providers: the plan is of this checkout's code against that stage.
       for (const entry of readdirSync(before.dir).filter((e) => e === '.terraform' || e === 'terraform.tfstate' || e === '.terraform.lock.hcl'))

@@ -28,7 +28,8 @@ import { SDK_RETRY } from '../engines/faults';
 import { queueUrl } from '../engines/sqs';
 import { LeakWatch } from '../leaks';
 import { s3Event, type Design, type World } from '../world';
-import { readStage, synthesize, type Stage } from '../synthesized-stage';
+import { synthesizeStageJson } from '../../synth/stage';
+import { readStage, type Stage } from '../synthesized-stage';
 import { ruleForSource, type TargetOf } from '../wiring';
 
 type Clients = { sqs: AwsClient; sfn: AwsClient; ddb: AwsClient; lambda: AwsClient };
@@ -213,7 +214,7 @@ export function sluiceDesign(_stage: string): Design {
     name: 'sluice',
     jobIdOf: idOf,
     async setup(world: World) {
-      const stage = readStage(synthesize(world.stage));
+      const stage = readStage(synthesizeStageJson(world.stage));
       const run: Run = {
         world,
         stage,
