@@ -1,6 +1,6 @@
 /**
- * What the stage's functions are set up with that `sluice` also needs: the stack and the CLI read them here, so
- * neither the CLI loads the constructs nor the constructs restate a setting.
+ * The stage's functions' settings that more than one construct, or `sluice`, reads: defined once here, free of cdktf,
+ * so the CLI loads no constructs and no construct restates another's setting (a timeout and what must outlast it).
  */
 import type { ConfigurePoolSettings } from '../functions/environment';
 import { vcpuOf } from './fargate';
@@ -18,3 +18,23 @@ export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: st
     accountVcpuQuota: config.capacity.accountVcpuQuota,
   };
 }
+
+
+/** A dispatcher run stops admitting after this long; its Lambda timeout leaves room to finish the batch. */
+export const DISPATCHER_MAX_RUN_SECONDS = 240;
+export const DISPATCHER_TIMEOUT_SECONDS = 300;
+
+/**
+ * A batch whose execution does not exist is given back (by the janitor, or the next dispatcher run) only once the run
+ * that admitted it can no longer start it: that run's Lambda timeout has passed since the admission (its SDK retries
+ * StartExecution until then), and a margin for the last call it sent to land and show (DescribeExecution is
+ * eventually consistent). Shorter, a late StartExecution starts an execution whose leases were already given back.
+ */
+export const START_GRACE_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;
+
+/**
+ * How long a message a dispatcher run received stays invisible: past that run's Lambda timeout, so it never comes
+ * back while the run that holds it may still admit, start or delete it (the same run would otherwise meet it again).
+ * A run that dies holding messages leaves them invisible that long before another run takes them.
+ */
+export const INTAKE_VISIBILITY_TIMEOUT_SECONDS = DISPATCHER_TIMEOUT_SECONDS + 30;

@@ -15,7 +15,7 @@ import type { Bucket } from './bucket';
 import type { Intake } from './intake';
 import type { Observability } from './observability';
 import { invokeOnOwnRule } from './triggers';
-import { DISPATCHER_MAX_RUN_SECONDS, DISPATCHER_TIMEOUT_SECONDS, START_GRACE_SECONDS } from './dispatcher-timing';
+import { DISPATCHER_MAX_RUN_SECONDS, DISPATCHER_TIMEOUT_SECONDS, START_GRACE_SECONDS } from '../environments/function-settings';
 import { leaseSeconds } from './run-jobs/timing';
 import { functionNameOf, stateMachineArnOf } from '../environments/names';
 
@@ -30,8 +30,6 @@ interface AdmissionProps {
   readonly observability: Observability;
 }
 
-type FunctionCommon = { readonly accountId: string; readonly region: string; readonly logRetentionDays: number };
-
 /**
  * Who admits work and what it admits against: the dispatcher (woken by uploads, releases and a schedule), the pool's
  * settings (configure-pool, seeded at deploy) and the account's reading (the capacity reader, every minute).
@@ -43,19 +41,17 @@ export class Admission extends Construct {
 
   constructor(scope: Construct, id: string, props: AdmissionProps) {
     super(scope, id);
-    const { config } = props;
-    const common = { accountId: config.account.id, region: config.account.region, logRetentionDays: config.logRetentionDays };
-    this.dispatcher = this.dispatcherFunction(props, common);
-    this.configurePool = this.configurePoolFunction(props, common);
-    this.capacity = this.capacityFunction(props, common);
+    this.dispatcher = this.dispatcherFunction(props);
+    this.configurePool = this.configurePoolFunction(props);
+    this.capacity = this.capacityFunction(props);
     this.triggers(props);
     this.alarms(props);
   }
 
   /** The admitter: one at a time, woken by uploads, releases and a schedule. */
-  private dispatcherFunction(props: AdmissionProps, common: FunctionCommon): NodeFunction {
+  private dispatcherFunction(props: AdmissionProps): NodeFunction {
     const fn = new NodeFunction(this, 'dispatcher', {
-      ...common,
+      config: props.config,
       functionName: functionNameOf(props.config.namePrefix, 'dispatcher'),
       description: 'Admits queued uploads under the vCPU budget and launch rate, starts executions',
       entry: 'functions/dispatcher.ts',
@@ -74,12 +70,12 @@ export class Admission extends Construct {
   }
 
   /** Sets the pool's settings; terraform apply seeds them. */
-  private configurePoolFunction(props: AdmissionProps, common: FunctionCommon): NodeFunction {
+  private configurePoolFunction(props: AdmissionProps): NodeFunction {
     const { config } = props;
     const { namePrefix } = config;
     const { pool } = STATE_ITEMS;
     const fn = new NodeFunction(this, 'configure-pool', {
-      ...common,
+      config: props.config,
       functionName: functionNameOf(namePrefix, 'configure-pool'),
       description: 'Sets the limiter budget and launch rate (deploy seeds it; budget 0 pauses)',
       entry: 'functions/configure-pool.ts',
@@ -105,14 +101,14 @@ export class Admission extends Construct {
   }
 
   /** Measures the account every minute. */
-  private capacityFunction(props: AdmissionProps, common: FunctionCommon): NodeFunction {
+  private capacityFunction(props: AdmissionProps): NodeFunction {
     const { config } = props;
     const { namePrefix } = config;
     const { pool, released } = STATE_ITEMS;
     const weights = Object.fromEntries(config.task.capacityProviders.map((p) => [p.name, p.weight]));
     const { region, id: accountId } = config.account;
     const fn = new NodeFunction(this, 'capacity', {
-      ...common,
+      config: props.config,
       functionName: functionNameOf(namePrefix, 'capacity'),
       description: "Reads the account's Fargate vCPU quota and use every minute; admission keeps to what others leave",
       entry: 'functions/capacity.ts',

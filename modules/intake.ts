@@ -8,7 +8,7 @@ import { denyInsecureTransport, policyJson } from './iam';
 import type { Bucket } from './bucket';
 import type { NodeFunction } from './node-function';
 import type { Observability } from './observability';
-import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from './dispatcher-timing';
+import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../environments/function-settings';
 import { invokeFromRule } from './triggers';
 import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from '../environments/names';
 import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';

@@ -5,11 +5,10 @@ import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functi
 import { executionArnOf } from '../functions/jobs';
 import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
 import { NodeFunction } from './node-function';
-import type { Admission } from './admission';
 import type { Intake } from './intake';
 import type { Observability } from './observability';
 import { invokeOnOwnRule } from './triggers';
-import { START_GRACE_SECONDS } from './dispatcher-timing';
+import { START_GRACE_SECONDS } from '../environments/function-settings';
 import { functionNameOf, stateMachineArnOf } from '../environments/names';
 import { JANITOR_PERIOD_MINUTES } from '../environments/function-settings';
 
@@ -20,7 +19,7 @@ interface JanitorProps {
   /** The counters it checks and repairs, the leases it gives back, the batch records it settles. */
   readonly stateTable: StateTable;
   /** The dispatcher it wakes after giving leases back. */
-  readonly admission: Admission;
+  readonly dispatcher: NodeFunction;
   readonly observability: Observability;
 }
 
@@ -46,9 +45,7 @@ export class Janitor extends Construct {
     const stateMachineArn = stateMachineArnOf(config);
     const { pool, released, jobs } = STATE_ITEMS;
     return new NodeFunction(this, 'janitor', {
-      accountId: config.account.id,
-      region: config.account.region,
-      logRetentionDays: config.logRetentionDays,
+      config,
       functionName: functionNameOf(namePrefix, 'janitor'),
       description: 'Reclaims leases of ended or never-started executions, re-queues their unfinished jobs',
       entry: 'functions/janitor.ts',
@@ -97,7 +94,7 @@ export class Janitor extends Construct {
         { Sid: 'SeeExecutions', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
         { Sid: 'ListRunningExecutions', Effect: 'Allow', Action: 'states:ListExecutions', Resource: stateMachineArn },
         { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.queueArn },
-        { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: props.admission.dispatcher.functionArn },
+        { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: props.dispatcher.functionArn },
       ],
     });
   }

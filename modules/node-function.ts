@@ -5,6 +5,7 @@ import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
 import { AssetType, Fn, TerraformAsset } from 'cdktf';
 import { zipSync } from 'fflate';
 import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../environments';
 import { buildSync } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,9 +19,8 @@ interface NodeFunctionProps {
   readonly description: string;
   /** Source file under functions/, exporting `handler`. */
   readonly entry: HandlerEntry;
-  readonly accountId: string;
-  readonly region: string;
-  readonly logRetentionDays: number;
+  /** The stage: its account and Region (the function's ARN, its role's trust) and its log retention. */
+  readonly config: EnvironmentConfig;
   readonly statements: readonly PolicyStatement[];
   readonly environment: Readonly<Record<string, string>>;
   readonly timeoutSeconds: number;
@@ -108,9 +108,10 @@ export class NodeFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: NodeFunctionProps) {
     super(scope, id);
-    const { functionName, accountId, region } = props;
+    const { functionName, config } = props;
+    const { id: accountId, region } = config.account;
     const asset = new TerraformAsset(this, 'code', { path: bundleHandler(props.entry), type: AssetType.FILE });
-    const logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/aws/lambda/${functionName}`, retentionInDays: props.logRetentionDays });
+    const logGroup = new CloudwatchLogGroup(this, 'logs', { name: `/aws/lambda/${functionName}`, retentionInDays: config.logRetentionDays });
     const role = new IamRole(this, 'role', {
       name: `${functionName}-fn`,
       description: props.description,

@@ -87,7 +87,7 @@ export class PipelineStack extends TerraformStack {
     this.stateTable = new StateTable(this, 'limiter', { config });
     const { intake, stateTable, observability } = this;
     this.admission = new Admission(this, 'admission', { config, bucket: this.bucket, intake, stateTable, observability });
-    this.janitor = new Janitor(this, 'janitor', { config, intake, stateTable, admission: this.admission, observability });
+    this.janitor = new Janitor(this, 'janitor', { config, intake, stateTable, dispatcher: this.admission.dispatcher, observability });
     this.runJobs = this.jobRunner(config);
 
     this.dashboard = new Dashboard(this, 'dashboard', { config, runJobs: this.runJobs });

@@ -4,7 +4,7 @@ import type { DispatcherSettings, JanitorSettings } from '../../functions/enviro
 import { executionArnOf, type JobInput } from '../../functions/jobs';
 import { runJanitor } from '../../functions/janitor';
 import { configureCommand } from '../../functions/limiter';
-import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../../modules/dispatcher-timing';
+import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../../environments/function-settings';
 import { VirtualClock } from '../../twin/engines/clock';
 import { AwsError } from '../../twin/engines/errors';
 import { Recorder } from '../../twin/engines/recorder';
