@@ -19,7 +19,6 @@ export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: st
   };
 }
 
-
 /** A dispatcher run stops admitting after this long; its Lambda timeout leaves room to finish the batch. */
 export const DISPATCHER_MAX_RUN_SECONDS = 240;
 export const DISPATCHER_TIMEOUT_SECONDS = 300;
