@@ -271,7 +271,12 @@ async function reconcile(deps: JanitorDeps, admittedBefore: number, live: readon
 }
 
 async function readShards(deps: JanitorDeps): Promise<Shards> {
-  const items = await batchGetItems(deps.ddb, deps.settings.tableName, releasedShardKeys(), { ConsistentRead: true }, (ms) => deps.clock.sleep(ms));
+  const items = await batchGetItems(deps.ddb, {
+    table: deps.settings.tableName,
+    keys: releasedShardKeys(),
+    read: { ConsistentRead: true },
+    sleep: (ms) => deps.clock.sleep(ms),
+  });
   const shards = new Map<string, number>((items as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, s.releasedVcpu]));
   return { shards, released: [...shards.values()].reduce((a, b) => a + Number(b), 0) };
 }
