@@ -6,7 +6,7 @@
  */
 import type { EnvironmentConfig } from '../environments';
 import { configurePool } from '../functions/configure-pool';
-import { effectiveBudget, inUseVcpu, readPool, type PoolState } from '../functions/limiter';
+import { effectiveBudget, inUseVcpu, readPool, type PoolSettings, type PoolState } from '../functions/limiter';
 import { configurePoolSettingsOf } from '../environments/function-settings';
 import type { Progress } from './progress';
 import { CliError, EXIT, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
@@ -49,16 +49,17 @@ async function currentPool(clients: StageClients, config: EnvironmentConfig): Pr
   }
 }
 
-async function apply(
-  clients: StageClients,
-  config: EnvironmentConfig,
-  settings: { budgetVcpu: number; ratePerSecond: number; burst: number },
-  now: number,
-  pausedFromVcpu?: number,
-): Promise<PoolChange> {
+/** A change asked of the pool: its new settings, when, and (with budget 0) the budget a resume restores. */
+interface PoolRequest {
+  readonly pool: PoolSettings;
+  readonly now: number;
+  readonly pausedFromVcpu?: number;
+}
+
+async function apply(clients: StageClients, config: EnvironmentConfig, { pool, now, pausedFromVcpu }: PoolRequest): Promise<PoolChange> {
   const before = await currentPool(clients, config);
   try {
-    await configurePool(clients.ddb, configurePoolSettingsOf(config, stageNames(config).stateTable), settings, now, pausedFromVcpu);
+    await configurePool(clients.ddb, { settings: configurePoolSettingsOf(config, stageNames(config).stateTable), input: pool, now, pausedFromVcpu });
   } catch (error) {
     if (/^invalid pool settings/.test((error as Error).message)) throw new CliError((error as Error).message, EXIT.usage);
     throw error;
@@ -74,7 +75,7 @@ export async function pause(clients: StageClients, config: EnvironmentConfig, no
       `stage ${config.stage} is already paused${pool.pausedFromVcpu !== undefined ? ` (resume restores ${pool.pausedFromVcpu} vCPU)` : ''}`,
       EXIT.usage,
     );
-  return apply(clients, config, { budgetVcpu: 0, ratePerSecond: pool.ratePerSecond, burst: pool.burst }, now, pool.budgetVcpu);
+  return apply(clients, config, { pool: { budgetVcpu: 0, ratePerSecond: pool.ratePerSecond, burst: pool.burst }, now, pausedFromVcpu: pool.budgetVcpu });
 }
 
 /** The budget from before the pause (or the stage's configured one, when the pause was not sluice's). */
@@ -82,7 +83,10 @@ export async function resume(clients: StageClients, config: EnvironmentConfig, n
   const pool = await currentPool(clients, config);
   if (pool.budgetVcpu > 0)
     throw new CliError(`stage ${config.stage} is not paused (budget ${pool.budgetVcpu} vCPU); sluice resize changes the budget`, EXIT.usage);
-  return apply(clients, config, { budgetVcpu: pool.pausedFromVcpu ?? config.capacity.vcpuBudget, ratePerSecond: pool.ratePerSecond, burst: pool.burst }, now);
+  return apply(clients, config, {
+    pool: { budgetVcpu: pool.pausedFromVcpu ?? config.capacity.vcpuBudget, ratePerSecond: pool.ratePerSecond, burst: pool.burst },
+    now,
+  });
 }
 
 export async function resize(
@@ -92,7 +96,10 @@ export async function resize(
   now: number,
 ): Promise<PoolChange> {
   const pool = await currentPool(clients, config);
-  return apply(clients, config, { budgetVcpu: wanted.vcpu, ratePerSecond: wanted.rate ?? pool.ratePerSecond, burst: wanted.burst ?? pool.burst }, now);
+  return apply(clients, config, {
+    pool: { budgetVcpu: wanted.vcpu, ratePerSecond: wanted.rate ?? pool.ratePerSecond, burst: wanted.burst ?? pool.burst },
+    now,
+  });
 }
 
 const show = (v: PoolView) =>

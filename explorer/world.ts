@@ -172,7 +172,7 @@ export class ExplorerWorld {
     for (const table of [this.es.dispatcher.tableName, this.es.dispatcher.batchesTableName]) {
       this.ddb.watch(table, (key, item) => this.invariants.written(table, unmarshall(key), item ? unmarshall(item) : undefined));
     }
-    await configurePool(this.ddb.documentClient, this.es.configurePool, this.es.seed, this.clock.now());
+    await configurePool(this.ddb.documentClient, { settings: this.es.configurePool, input: this.es.seed, now: this.clock.now() });
     this.every(DISPATCHER_SCHEDULE_MS, () => this.invokeDispatcher({ source: 'aws.events', 'detail-type': 'Scheduled Event' }));
     this.every(this.es.janitorPeriodMs, () => this.invokeJanitor({ source: 'aws.events', 'detail-type': 'Scheduled Event' }));
     this.every(CAPACITY_SCHEDULE_MS, () => this.runCapacity());
@@ -565,7 +565,7 @@ export class ExplorerWorld {
           case 'resize':
             return resize(clients, config, { vcpu: Math.max(1, this.es.seed.budgetVcpu - 1) }, now);
           case 'reseed':
-            return configurePool(c.ddb, this.es.configurePool, this.es.seed, now);
+            return configurePool(c.ddb, { settings: this.es.configurePool, input: this.es.seed, now });
           case 'redrive-job':
           case 'redrive-failed':
           case 'redrive-dlq': {

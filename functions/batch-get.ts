@@ -8,21 +8,25 @@ const BATCH_GET_LIMIT = 100;
 const UNPROCESSED_TRIES = 8;
 const UNPROCESSED_BASE_DELAY_MS = 25;
 
+/** One table's keys to read, and how. */
+export interface BatchGet {
+  readonly table: string;
+  readonly keys: ReadonlyArray<Record<string, unknown>>;
+  /** Given with every page's keys. */
+  readonly read?: { readonly ConsistentRead?: boolean; readonly ProjectionExpression?: string };
+  /** The pause before unprocessed keys are asked again (a twin's or a test's clock passes its own). */
+  readonly sleep?: Clock['sleep'];
+}
+
 /**
  * The items of `keys` in `table`, in BatchGetItem's pages of 100; in no particular order, and none for a key with no
  * item. Keys DynamoDB leaves unprocessed (a throttled partition, the 16 MB answer limit) are asked again after a
  * jittered, doubling pause, as the API reference asks; still unprocessed after a few tries, the read fails.
  */
-export async function batchGetItems(
-  ddb: AwsClient,
-  table: string,
-  keys: ReadonlyArray<Record<string, unknown>>,
-  options: { readonly ConsistentRead?: boolean; readonly ProjectionExpression?: string } = {},
-  sleep: Clock['sleep'] = systemClock.sleep,
-): Promise<Array<Record<string, unknown>>> {
+export async function batchGetItems(ddb: AwsClient, { table, keys, read = {}, sleep = systemClock.sleep }: BatchGet): Promise<Array<Record<string, unknown>>> {
   const items: Array<Record<string, unknown>> = [];
   for (const page of chunks(keys, BATCH_GET_LIMIT)) {
-    let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: page, ...options } };
+    let request: BatchGetCommandInput['RequestItems'] = { [table]: { Keys: page, ...read } };
     for (let tries = 1; request; tries++) {
       // Typed here: the loop's `request` comes from the answer, which TypeScript cannot infer through the loop.
       const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await ddb.send(new BatchGetCommand({ RequestItems: request }));

@@ -17,14 +17,21 @@ const poolSettingsSchema = z.strictObject({
   burst: z.number().int().min(1).max(20, "burst must stay within Fargate's 20 RunTask calls/s"),
 });
 
-/** Validates and applies pool settings; `pausedFromVcpu` (with budget 0) is what `sluice resume` restores. */
+/** A request to set the pool: the stage's settings it is checked against, and the input (not yet validated). */
+export interface PoolConfiguration {
+  readonly settings: ConfigurePoolSettings;
+  readonly input: unknown;
+  readonly now: number;
+  /** With budget 0: what `sluice resume` restores. */
+  readonly pausedFromVcpu?: number;
+  /** The pause between tries of a write that met a conflicting one (a test passes its own). */
+  readonly sleep?: Clock['sleep'];
+}
+
+/** Validates and applies pool settings. */
 export async function configurePool(
   ddb: AwsClient,
-  settings: ConfigurePoolSettings,
-  input: unknown,
-  now: number,
-  pausedFromVcpu?: number,
-  sleep: Clock['sleep'] = systemClock.sleep,
+  { settings, input, now, pausedFromVcpu, sleep = systemClock.sleep }: PoolConfiguration,
 ): Promise<PoolSettings> {
   const parsed = poolSettingsSchema.safeParse(input);
   const problems = parsed.success
@@ -44,7 +51,7 @@ let ddb: DynamoDBDocumentClient | undefined;
 
 export async function handler(event: unknown): Promise<PoolSettings> {
   ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient({}));
-  const applied = await configurePool(ddb, configurePoolSettingsFromEnv(), event, Date.now());
+  const applied = await configurePool(ddb, { settings: configurePoolSettingsFromEnv(), input: event, now: Date.now() });
   jsonLog('configure-pool')({ event: 'poolConfigured', ...applied });
   return applied;
 }

@@ -11,19 +11,22 @@
  * Then it reconciles: the vCPU in use (admitted − released) against the leases the live batches hold, repairing a
  * difference in one transaction that holds only if nothing changed since before the records were read. It wakes the
  * dispatcher if it freed anything.
+ *
+ * Its run context is in janitor-run.ts, what it asks Step Functions in janitor-executions.ts, the counters' check
+ * and repair in janitor-reconcile.ts.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { batchGetItems } from './batch-get';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord } from './batches';
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
+import { executionState, runningExecutions, tasksMayStillStop, type Ended } from './janitor-executions';
+import { readAdmittedVcpu, reconcile } from './janitor-reconcile';
+import { emptyJanitorSummary, type JanitorRun } from './janitor-run';
 import { ADMITTED_FOR_ANOTHER_TASK_SIZE, executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
-import { cancellationOf } from './dynamo-errors';
-import { POOL_KEY, releasedShardKeys, requestToken } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
 
@@ -37,54 +40,6 @@ interface JanitorDeps {
   readonly log?: Log;
 }
 
-const ENDED = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
-
-type ExecutionState =
-  | { readonly kind: 'running' }
-  | { readonly kind: 'ended'; readonly status: string; readonly stoppedAt?: number; readonly error?: string }
-  | { readonly kind: 'missing' };
-type Ended = Extract<ExecutionState, { kind: 'ended' }>;
-
-async function executionState(sfn: AwsClient, arn: string): Promise<ExecutionState> {
-  try {
-    const { status, stopDate, error } = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
-    if (status === undefined || !ENDED.has(status)) return { kind: 'running' };
-    return { kind: 'ended', status, ...(stopDate ? { stoppedAt: new Date(stopDate).getTime() } : {}), ...(error ? { error } : {}) };
-  } catch (error) {
-    if ((error as Error).name === 'ExecutionDoesNotExist') return { kind: 'missing' };
-    throw error;
-  }
-}
-
-/**
- * An execution that did not succeed had its running tasks stopped by Step Functions: each gets SIGTERM, and SIGKILL
- * after the container's stop timeout. Until then a task may still run: its job keeps its lease (and its vCPU stays
- * counted), so its next round cannot start beside it.
- */
-function tasksMayStillStop(state: Ended, now: number, settings: JanitorSettings): boolean {
-  return state.status !== 'SUCCEEDED' && now < (state.stoppedAt ?? now) + settings.stopGraceMs;
-}
-
-/**
- * Whether a job this execution left running counts a failed run: it died under the job (aborted, timed out, failed).
- * One that succeeded without recording the job only failed to write (the release, or the capacity return's message);
- * one that was admitted for another task size never ran it. Those put the job back as it was.
- */
-function diedUnderTheJob(state: Ended): boolean {
-  return state.status !== 'SUCCEEDED' && state.error !== ADMITTED_FOR_ANOTHER_TASK_SIZE;
-}
-
-async function runningExecutions(sfn: AwsClient, stateMachineArn: string): Promise<Set<string>> {
-  const names = new Set<string>();
-  let nextToken: string | undefined;
-  do {
-    const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1000, nextToken }));
-    for (const { name } of page.executions ?? []) if (name !== undefined) names.add(name);
-    nextToken = page.nextToken;
-  } while (nextToken);
-  return names;
-}
-
 /** An execution-status-change event (EventBridge), or anything else (a schedule): which batch to settle first. */
 function endedExecutionOf(event: unknown): string | undefined {
   const arn = (event as { detail?: { executionArn?: unknown } })?.detail?.executionArn;
@@ -92,28 +47,14 @@ function endedExecutionOf(event: unknown): string | undefined {
 }
 
 export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<JanitorRunSummary> {
-  const log = deps.log ?? (() => undefined);
-  const summary: JanitorRunSummary = {
-    batches: 0,
-    settled: 0,
-    released: 0,
-    sweptLeases: 0,
-    requeued: 0,
-    failed: 0,
-    jobsSucceeded: 0,
-    jobsFailed: 0,
-    stillRunning: 0,
-    drift: null,
-    repaired: false,
-  };
-
+  const run: JanitorRun = { ...deps, log: deps.log ?? (() => undefined), summary: emptyJanitorSummary() };
   try {
-    await sweep(deps, event, summary, log);
+    await sweep(run, event);
   } finally {
     // Also after a failure part-way: the batches settled so far are gone, so their counts are told now or never.
-    log({ event: 'janitorDone', ...summary });
+    run.log({ event: 'janitorDone', ...run.summary });
   }
-  return summary;
+  return run.summary;
 }
 
 /**
@@ -121,19 +62,19 @@ export async function runJanitor(deps: JanitorDeps, event?: unknown): Promise<Ja
  * dispatcher. A batch that cannot be settled now (an error) is left to the next sweep, and the others are settled
  * all the same; the sweep then fails, so the error is seen.
  */
-async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSummary, log: Log): Promise<void> {
-  const { sfn, ddb, clock, settings } = deps;
+async function sweep(run: JanitorRun, event: unknown): Promise<void> {
+  const { sfn, ddb, clock, settings, summary, log } = run;
   const first = endedExecutionOf(event);
   if (first) {
     const record = await readBatchRecord(ddb, settings.batchesTableName, first);
     const state = record && (await executionState(sfn, executionArnOf(settings.stateMachineArn, first)));
-    if (record && state?.kind === 'ended' && !tasksMayStillStop(state, clock.now(), settings)) await settle(deps, record, state, summary, log);
+    if (record && state?.kind === 'ended' && !tasksMayStillStop(state, clock.now(), settings)) await settle(run, record, state);
   }
 
   const releasedForTheEvent = summary.released;
   // Read before the batch records: an admission after this read changes it and cancels any repair; one before it
   // has its record in the scan below. Either way no admission is half-seen.
-  const admittedBefore = await readAdmittedVcpu(deps);
+  const admittedBefore = await readAdmittedVcpu(run);
   const records = await scanBatchRecords(ddb, settings.batchesTableName);
   summary.batches = records.length;
   const running = await runningExecutions(sfn, settings.stateMachineArn);
@@ -154,7 +95,7 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
         live.push(record); // running, being started right now, or its tasks still stopping
         continue;
       }
-      await settle(deps, record, state, summary, log);
+      await settle(run, record, state);
     } catch (error) {
       errors.push(error as Error);
       log({ event: 'batchNotSettled', batch: record.execution, error: (error as Error).name, message: (error as Error).message });
@@ -163,11 +104,11 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
   summary.sweptLeases = summary.released - releasedForTheEvent;
   summary.stillRunning = live.reduce((n, r) => n + r.jobs.length, 0);
   // Leases of a batch that could not be settled are held but not counted as live: no repair on such a count.
-  if (errors.length === 0 && admittedBefore !== undefined) await reconcile(deps, admittedBefore, live, summary, log);
+  if (errors.length === 0 && admittedBefore !== undefined) await reconcile(run, { admittedBefore, live });
 
   // Room came back (leases given back, or a counter repaired that overstated what is in use): admit into it now.
   if (summary.released > 0 || (summary.repaired && (summary.drift ?? 0) > 0)) {
-    await deps.lambda.send(
+    await run.lambda.send(
       new InvokeCommand({ FunctionName: settings.dispatcherFunctionName, InvocationType: 'Event', Payload: Buffer.from('{"reason":"janitor"}') }),
     );
   }
@@ -176,19 +117,13 @@ async function sweep(deps: JanitorDeps, event: unknown, summary: JanitorRunSumma
 }
 
 /** Gives back every lease the batch still holds; then the batch is settled and its record goes. */
-async function settle(
-  deps: JanitorDeps,
-  record: BatchRecord,
-  state: Ended | { readonly kind: 'missing' },
-  summary: JanitorRunSummary,
-  log: Log,
-): Promise<void> {
-  const { ddb, clock, settings } = deps;
+async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { readonly kind: 'missing' }): Promise<void> {
+  const { ddb, clock, settings, summary, log } = run;
   const rows = await readLedgerRows(
     ddb,
     settings.tableName,
     record.jobs.map((j) => j.jobId),
-    (ms) => deps.clock.sleep(ms),
+    (ms) => run.clock.sleep(ms),
   );
   for (const job of record.jobs) {
     const row = rows.get(job.jobId);
@@ -205,7 +140,7 @@ async function settle(
       outcome = { status: 'unchanged' }; // its result was recorded; only the lease was left
     } else if (!diedUnderTheJob(state)) {
       // The message first, as below; the job's count of failed runs stays as it was.
-      await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), { returnedBy: record.execution });
+      await sendRequeue(run.sqs, settings.queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), { returnedBy: record.execution });
       outcome = { status: 'queued', reason: `execution ${record.execution} ${what}${state.error ? ` (${state.error})` : ''}` };
     } else {
       const failedRuns = (row.failedRuns ?? 0) + 1;
@@ -214,7 +149,7 @@ async function settle(
         outcome = { status: 'failed', error: `Execution${state.status}`, cause: `${reason}; gave up after ${failedRuns} execution(s) ended without a result` };
       } else {
         // The message first: a crash after it leaves a duplicate (harmless), a crash before it leaves the lease (retried).
-        await sendRequeue(deps.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns), { returnedBy: record.execution });
+        await sendRequeue(run.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns), { returnedBy: record.execution });
         outcome = { status: 'queued', reason, failedRuns };
       }
     }
@@ -237,127 +172,13 @@ async function settle(
   summary.settled++;
 }
 
-/** The released shards that exist, as read (consistently): the repair is conditioned on exactly these values. */
-interface Shards {
-  readonly shards: ReadonlyMap<string, number>;
-  /** Σ released over the shards. */
-  readonly released: number;
-}
-
-/** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged); undefined with no pool yet. */
-async function readAdmittedVcpu(deps: JanitorDeps): Promise<number | undefined> {
-  const { Item } = await deps.ddb.send(
-    new GetCommand({ TableName: deps.settings.tableName, Key: POOL_KEY, ConsistentRead: true, ProjectionExpression: 'admittedVcpu' }),
-  );
-  return Item ? (Item.admittedVcpu ?? 0) : undefined;
-}
-
 /**
- * The counters against the leases: in use = admitted − Σ released must equal what the live batches' leases hold.
- * `admittedBefore` was read before the batch records were scanned, the shards and the leases are read now: a
- * release meanwhile is in both, an admission meanwhile cancels the repair. A difference (a counter edited by hand, a
- * write lost to a bug) is logged and repaired; the sweep's summary carries it.
+ * Whether a job this execution left running counts a failed run: it died under the job (aborted, timed out, failed).
+ * One that succeeded without recording the job only failed to write (the release, or the capacity return's message);
+ * one that was admitted for another task size never ran it. Those put the job back as it was.
  */
-async function reconcile(deps: JanitorDeps, admittedBefore: number, live: readonly BatchRecord[], summary: JanitorRunSummary, log: Log): Promise<void> {
-  const shards = await readShards(deps);
-  const held = await heldByLeases(deps, live);
-  const inUse = Number(admittedBefore) - shards.released;
-  // Rounded to a millionth: sums of fractional vCPU carry floating-point error, which is not drift.
-  const drift = Math.round((inUse - held) * 1e6) / 1e6;
-  summary.drift = drift;
-  if (drift === 0) return;
-  log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held, driftVcpu: drift });
-  await repairCounters(deps, admittedBefore, shards, held, drift, summary, log);
-}
-
-async function readShards(deps: JanitorDeps): Promise<Shards> {
-  const items = await batchGetItems(deps.ddb, deps.settings.tableName, releasedShardKeys(), { ConsistentRead: true }, (ms) => deps.clock.sleep(ms));
-  const shards = new Map<string, number>((items as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, s.releasedVcpu]));
-  return { shards, released: [...shards.values()].reduce((a, b) => a + Number(b), 0) };
-}
-
-/** The vCPU the live batches' leases hold, read from their jobs' ledger rows (a row leased to another batch is not theirs). */
-async function heldByLeases(deps: JanitorDeps, live: readonly BatchRecord[]): Promise<number> {
-  const { ddb, settings } = deps;
-  const rows = await readLedgerRows(
-    ddb,
-    settings.tableName,
-    live.flatMap((r) => r.jobs.map((j) => j.jobId)),
-    (ms) => deps.clock.sleep(ms),
-  );
-  const liveBatches = new Set(live.map((r) => r.execution));
-  let held = 0;
-  for (const row of rows.values()) if (row.lease && liveBatches.has(row.lease.execution)) held += Number(row.lease.vcpu);
-  return held;
-}
-
-/**
- * Corrects the counters in one transaction that re-checks every counter it read: a change meanwhile (an admission,
- * a release) cancels it, and the next sweep measures again rather than repair on stale counts.
- */
-async function repairCounters(
-  deps: JanitorDeps,
-  admittedBefore: number,
-  shards: Shards,
-  held: number,
-  drift: number,
-  summary: JanitorRunSummary,
-  log: Log,
-): Promise<void> {
-  try {
-    await deps.ddb.send(
-      new TransactWriteCommand({
-        ClientRequestToken: requestToken('reconcile', admittedBefore, shards.released, held),
-        TransactItems: repairItems(deps.settings.tableName, admittedBefore, shards, drift),
-      }),
-    );
-    summary.repaired = true;
-    log({ event: 'counterRepaired', driftVcpu: drift });
-  } catch (error) {
-    if (!cancellationOf(error)) throw error;
-    log({ event: 'counterRepairDeferred', reason: 'the counters changed while they were measured; the next sweep measures again' });
-  }
-}
-
-/**
- * The repair's items. Both counters only ever grow (a stale read of released then only overstates what is in use),
- * and so does a repair: too much counted in use (drift > 0) adds to the first released shard; too little (drift < 0:
- * leases the counters miss) adds to admitted. POOL and every shard not written are checked unchanged (or still absent).
- */
-function repairItems(tableName: string, admittedBefore: number, { shards }: Shards, drift: number) {
-  const keys = releasedShardKeys();
-  const checkShard = (key: { pk: string }) =>
-    shards.has(key.pk)
-      ? { TableName: tableName, Key: key, ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': shards.get(key.pk) } }
-      : { TableName: tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' };
-  const admittedUnchanged = { ConditionExpression: 'admittedVcpu = :admitted', ExpressionAttributeValues: { ':admitted': admittedBefore } };
-  if (drift < 0) {
-    return [
-      {
-        Update: {
-          TableName: tableName,
-          Key: POOL_KEY,
-          UpdateExpression: 'SET admittedVcpu = :repaired',
-          ...admittedUnchanged,
-          ExpressionAttributeValues: { ':admitted': admittedBefore, ':repaired': Number(admittedBefore) - drift },
-        },
-      },
-      ...keys.map((key) => ({ ConditionCheck: checkShard(key) })),
-    ];
-  }
-  const [target, ...others] = keys;
-  const seen = shards.get(target.pk);
-  return [
-    { ConditionCheck: { TableName: tableName, Key: POOL_KEY, ...admittedUnchanged } },
-    ...others.map((key) => ({ ConditionCheck: checkShard(key) })),
-    {
-      Update: {
-        ...checkShard(target),
-        UpdateExpression: 'SET releasedVcpu = :repaired',
-        ExpressionAttributeValues: { ':repaired': Number(seen ?? 0) + drift, ...(shards.has(target.pk) ? { ':seen': seen } : {}) },
-      },
-    },
-  ];
+function diedUnderTheJob(state: Ended): boolean {
+  return state.status !== 'SUCCEEDED' && state.error !== ADMITTED_FOR_ANOTHER_TASK_SIZE;
 }
 
 let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;

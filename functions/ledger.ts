@@ -249,7 +249,7 @@ export async function readLedgerRows(
   jobIds: readonly string[],
   sleep?: (ms: number) => Promise<void>,
 ): Promise<Map<string, LedgerRow>> {
-  const items = await batchGetItems(ddb, table, [...new Set(jobIds)].map(ledgerKey), { ConsistentRead: true }, sleep);
+  const items = await batchGetItems(ddb, { table, keys: [...new Set(jobIds)].map(ledgerKey), read: { ConsistentRead: true }, sleep });
   return new Map((items as unknown as LedgerRow[]).map((row) => [row.jobId, row]));
 }
 

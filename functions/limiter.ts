@@ -193,16 +193,15 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
  * use); strongly consistent when the reader must know every release made before the read started.
  */
 export async function readReleased(ddb: AwsClient, tableName: string, consistent = false, sleep?: (ms: number) => Promise<void>): Promise<number> {
-  const shards = await batchGetItems(
-    ddb,
-    tableName,
-    releasedShardKeys(),
-    {
+  const shards = await batchGetItems(ddb, {
+    table: tableName,
+    keys: releasedShardKeys(),
+    read: {
       ProjectionExpression: 'releasedVcpu',
       ...(consistent ? { ConsistentRead: true } : {}),
     },
     sleep,
-  );
+  });
   return shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0);
 }
 

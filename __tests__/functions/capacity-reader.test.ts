@@ -98,13 +98,17 @@ test('writes of POOL meeting an admission under way (TransactionConflictExceptio
 
   conflicts = 0;
   const configureSettings = { tableName, taskVcpu: 1, jobsPerExecution: 2, accountVcpuQuota: 20 };
-  await configurePool(busy, configureSettings, { budgetVcpu: 12, ratePerSecond: 2, burst: 4 }, NOW, undefined, async () => undefined);
+  await configurePool(busy, { settings: configureSettings, input: { budgetVcpu: 12, ratePerSecond: 2, burst: 4 }, now: NOW, sleep: async () => undefined });
   expect((await readPool(moto.ddb, tableName)).budgetVcpu).toBe(12);
   expect(conflicts).toBe(3);
 });
 
 test('setting the pool (deploy, resume, resize) lifts a vCPU-limit hold: whoever sets it says admission may go on', async () => {
   const tableName = await pool({ holdAt: NOW - 1_000 });
-  await configurePool(moto.ddb, { tableName, taskVcpu: 1, jobsPerExecution: 2, accountVcpuQuota: 20 }, { budgetVcpu: 10, ratePerSecond: 2, burst: 4 }, NOW);
+  await configurePool(moto.ddb, {
+    settings: { tableName, taskVcpu: 1, jobsPerExecution: 2, accountVcpuQuota: 20 },
+    input: { budgetVcpu: 10, ratePerSecond: 2, burst: 4 },
+    now: NOW,
+  });
   expect((await readPool(moto.ddb, tableName)).capacityLimitAt).toBeUndefined();
 });

@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(() => moto.close());
 
 async function releasedShards(tableName: string): Promise<Map<string, number>> {
-  const items = await batchGetItems(moto.ddb, tableName, releasedShardKeys(), { ConsistentRead: true });
+  const items = await batchGetItems(moto.ddb, { table: tableName, keys: releasedShardKeys(), read: { ConsistentRead: true } });
   return new Map(items.map((i) => [String(i.pk), Number(i.releasedVcpu)]));
 }
 

@@ -325,7 +325,7 @@ describe('configure-pool', () => {
       leaseMs: 60_000,
       now: 1_000,
     });
-    await configurePool(moto.ddb, settings(target.tableName), { budgetVcpu: 0, ratePerSecond: 5, burst: 10 }, 2_000);
+    await configurePool(moto.ddb, { settings: settings(target.tableName), input: { budgetVcpu: 0, ratePerSecond: 5, burst: 10 }, now: 2_000 });
     const { Item } = await moto.ddb.send(new GetCommand({ TableName: target.tableName, Key: POOL_KEY }));
     expect(Item).toMatchObject({ budgetVcpu: 0, ratePerSecond: 5, burst: 10, admittedVcpu: 1 });
   });
@@ -338,7 +338,7 @@ describe('configure-pool', () => {
     ['not an object', /input: /],
   ])('refuses %j, naming what is wrong, and changes nothing', async (input, message) => {
     const target = await newPool(10, 19, 100);
-    await expect(configurePool(moto.ddb, settings(target.tableName), input, 2_000)).rejects.toThrow(message);
+    await expect(configurePool(moto.ddb, { settings: settings(target.tableName), input, now: 2_000 })).rejects.toThrow(message);
     expect((await readPool(moto.ddb, target.tableName)).budgetVcpu).toBe(10);
   });
 });

@@ -78,7 +78,7 @@ let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: numbe
 
 test('configure-pool seeds the limiter with the applied seed input', async () => {
   expect(stage.seed).toBeDefined();
-  await configurePool(ddb, configurePoolSettingsFromEnv(functionEnvironment(stage, 'configure-pool')), stage.seed!.input, Date.now());
+  await configurePool(ddb, { settings: configurePoolSettingsFromEnv(functionEnvironment(stage, 'configure-pool')), input: stage.seed!.input, now: Date.now() });
   const pool = await readPool(ddb, dispatcher.tableName);
   expect(pool).toMatchObject({ ...(stage.seed!.input as object), admittedVcpu: 0, releasedVcpu: 0 });
 });

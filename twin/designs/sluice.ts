@@ -230,7 +230,11 @@ export function sluiceDesign(_stage: string): Design {
       const dispatcherSettings = dispatcherSettingsFromEnv(stage.dispatcher.env);
       if (dispatcherSettings.bucketName !== world.bucketName)
         throw new Error(`sluice twin: the dispatcher reads bucket ${dispatcherSettings.bucketName}, the world uploads to ${world.bucketName}`);
-      await configurePool(world.ddb.observer, configurePoolSettingsFromEnv(stage.configurePool.env), stage.configurePool.seed, world.clock.now());
+      await configurePool(world.ddb.observer, {
+        settings: configurePoolSettingsFromEnv(stage.configurePool.env),
+        input: stage.configurePool.seed,
+        now: world.clock.now(),
+      });
 
       // The functions' clients as the Lambda runtime gives them: the SDK's retries over each service (StartExecution
       // may answer 503, DynamoDB may throttle), and an invocation that may die between two calls.
