@@ -1,7 +1,7 @@
 /**
  * Where a backfill got to: the listing's marker after the last page whose objects were all sent. Written after each
  * such page (to a file beside it, then renamed over it, so a crash leaves the old or the new one, never half), read
- * on restart. It names what it is a checkpoint of — stage, bucket, prefix, since — and a different backfill refuses
+ * on restart. It names what it is a checkpoint of — stage, bucket, prefix, since, inventory — and a different backfill refuses
  * it: resuming one listing's marker in another would skip objects.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,8 @@ export interface BackfillScope {
   readonly prefix: string;
   /** ISO time, or null for every object. */
   readonly since: string | null;
+  /** The S3 Inventory manifest read instead of listing the bucket, or null. */
+  readonly inventory: string | null;
 }
 
 const checkpointSchema = z.strictObject({
@@ -23,7 +25,8 @@ const checkpointSchema = z.strictObject({
   bucket: z.string(),
   prefix: z.string(),
   since: z.string().nullable(),
-  /** The listing's next key and version markers; null once the listing is done. */
+  inventory: z.string().nullable(),
+  /** The listing's next key and version markers (with an inventory: its next file); null once the listing is done. */
   next: z.strictObject({ keyMarker: z.string(), versionIdMarker: z.string().optional() }).nullable(),
   /** Messages sent so far, over every run that used this file. */
   sent: z.number().int().min(0),
@@ -42,7 +45,7 @@ export function readCheckpoint(file: string, scope: BackfillScope): Checkpoint |
   }
   if (!parsed.success) throw new CliError(`--checkpoint ${file} is not a backfill checkpoint (${parsed.error.issues[0].message})`, EXIT.usage);
   const checkpoint = parsed.data;
-  const mismatched = (['stage', 'bucket', 'prefix', 'since'] as const).filter((field) => checkpoint[field] !== scope[field]);
+  const mismatched = (['stage', 'bucket', 'prefix', 'since', 'inventory'] as const).filter((field) => checkpoint[field] !== scope[field]);
   if (mismatched.length > 0) {
     const was = mismatched.map((field) => `${field} ${JSON.stringify(checkpoint[field])}`).join(', ');
     const now = mismatched.map((field) => `${field} ${JSON.stringify(scope[field])}`).join(', ');

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { EnvironmentConfig } from '../environments';
 import { parseIntakeMessage } from '../functions/jobs';
 import { readCheckpoint, writeCheckpoint, type BackfillScope, type Checkpoint } from './backfill-checkpoint';
+import { readInventoryFile, readManifest } from './inventory';
 import type { Progress } from './progress';
 import type { Clock } from '../functions/runtime';
 import { pacer, sendPaced, type Outgoing } from './send-batches';
@@ -37,6 +38,8 @@ export interface BackfillRequest {
   readonly ratePerSecond: number;
   readonly dryRun: boolean;
   readonly checkpointFile?: string;
+  /** An S3 Inventory manifest (s3://…/manifest.json) to read instead of listing the bucket. */
+  readonly inventory?: string;
 }
 
 export interface BackfillSummary {
@@ -44,6 +47,7 @@ export interface BackfillSummary {
   readonly bucket: string;
   readonly prefix: string;
   readonly since: string | null;
+  readonly inventory: string | null;
   readonly dryRun: boolean;
   /** Current object versions listed under the prefix (this run). */
   readonly listed: number;
@@ -161,18 +165,43 @@ function selectCurrent(config: EnvironmentConfig, versions: readonly ObjectVersi
   });
 }
 
-async function listPage(clients: StageClients, config: EnvironmentConfig, prefix: string, next: Checkpoint['next']) {
-  try {
-    return await clients.s3.send(
-      new ListObjectVersionsCommand({ Bucket: stageNames(config).bucket, Prefix: prefix, KeyMarker: next?.keyMarker, VersionIdMarker: next?.versionIdMarker }),
-    );
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchBucket') throw notDeployed(config, `bucket ${stageNames(config).bucket}`);
-    throw error;
-  }
+/** One page of what to backfill, and where the next begins (null after the last). */
+interface Page {
+  readonly versions: readonly ObjectVersion[];
+  readonly next: Checkpoint['next'];
+}
+type Pager = (next: Checkpoint['next']) => Promise<Page>;
+
+/** The bucket's own listing: ListObjectVersions, a thousand versions a page. */
+function bucketPager(clients: StageClients, config: EnvironmentConfig, prefix: string): Pager {
+  const bucket = stageNames(config).bucket;
+  return async (next) => {
+    try {
+      const page = await clients.s3.send(
+        new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: next?.keyMarker, VersionIdMarker: next?.versionIdMarker }),
+      );
+      return { versions: page.Versions ?? [], next: page.IsTruncated ? { keyMarker: page.NextKeyMarker!, versionIdMarker: page.NextVersionIdMarker } : null };
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchBucket') throw notDeployed(config, `bucket ${bucket}`);
+      throw error;
+    }
+  };
 }
 
-/** Lists, page by page, sends each page's objects, then records the page's end in the checkpoint. */
+/** An S3 Inventory report: a page per CSV file its manifest lists; the marker is the next file's key. */
+async function inventoryPager(clients: StageClients, config: EnvironmentConfig, manifest: string, prefix: string): Promise<Pager> {
+  const inventory = await readManifest(clients, manifest, stageNames(config).bucket);
+  return async (next) => {
+    const index = next ? inventory.files.indexOf(next.keyMarker) : 0;
+    if (index < 0) throw new CliError(`the checkpoint's next inventory file ${next!.keyMarker} is not in ${manifest}`, EXIT.usage);
+    if (index >= inventory.files.length) return { versions: [], next: null };
+    const following = inventory.files[index + 1];
+    const versions = await readInventoryFile(clients, inventory, inventory.files[index], prefix);
+    return { versions, next: following === undefined ? null : { keyMarker: following } };
+  };
+}
+
+/** Lists (the bucket, or an inventory) page by page, sends each page's objects, then records the page's end in the checkpoint. */
 export async function backfill(
   clients: StageClients,
   config: EnvironmentConfig,
@@ -186,6 +215,7 @@ export async function backfill(
     bucket: stageNames(config).bucket,
     prefix: request.prefix,
     since: request.since === undefined ? null : new Date(request.since).toISOString(),
+    inventory: request.inventory ?? null,
   };
   const resumed = request.checkpointFile ? readCheckpoint(request.checkpointFile, scope) : undefined;
   const tally: Tally = { listed: 0, sent: 0, suffix: 0, olderThanSince: 0 };
@@ -200,14 +230,15 @@ export async function backfill(
   if (resumed && resumed.next === null) return { ...summary(), alreadyComplete: true };
   const queue = request.dryRun ? '' : await queueUrl(clients, config, stageNames(config).intakeQueue);
   const pace = pacer(request.ratePerSecond, clock);
+  const nextPage = request.inventory ? await inventoryPager(clients, config, request.inventory, request.prefix) : bucketPager(clients, config, request.prefix);
   let next = resumed?.next ?? null;
   do {
-    const page = await listPage(clients, config, request.prefix, next);
-    const messages = selectCurrent(config, page.Versions ?? [], request.since, tally).map((v) => backfillMessage(config, v));
+    const page = await nextPage(next);
+    const messages = selectCurrent(config, page.versions, request.since, tally).map((v) => backfillMessage(config, v));
     for (const m of messages) listed(m.key, m.id);
     if (request.dryRun) tally.sent += messages.length;
     else await sendPaced(clients.sqs, queue, messages, pace, clock, (count) => progress.update((tally.sent += count), tally.listed, 'sent of listed'));
-    next = page.IsTruncated ? { keyMarker: page.NextKeyMarker!, versionIdMarker: page.NextVersionIdMarker } : null;
+    next = page.next;
     if (request.checkpointFile && !request.dryRun) writeCheckpoint(request.checkpointFile, scope, next, (resumed?.sent ?? 0) + tally.sent, clock.now());
     progress.update(tally.sent, tally.listed, request.dryRun ? 'to send of listed' : 'sent of listed');
   } while (next);
@@ -216,7 +247,7 @@ export async function backfill(
 }
 
 export function formatBackfill(summary: BackfillSummary): string {
-  const where = `s3://${summary.bucket}/${summary.prefix}${summary.since ? ` modified since ${summary.since}` : ''}`;
+  const where = `s3://${summary.bucket}/${summary.prefix}${summary.since ? ` modified since ${summary.since}` : ''}${summary.inventory ? ` (by the inventory ${summary.inventory})` : ''}`;
   if (summary.alreadyComplete) return `backfill of ${where} is complete (its checkpoint says so): ${summary.resumedAfter} message(s) were sent; nothing to do`;
   const verb = summary.dryRun ? 'would be sent' : 'sent';
   const lines = [

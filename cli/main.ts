@@ -6,13 +6,14 @@
  *   npx sluice redrive --stage prod [--failed [--since 24h] [--error NAME]] [--job ID…] [--dlq] [--dry-run]
  *   npx sluice pause | resume | resize --vcpu N [--rate R] [--burst B] | drain [--timeout 30m] --stage prod
  *   npx sluice smoke --stage prod [--timeout 15m] [--interval 10s] [--json]
- *   npx sluice backfill --stage prod [--prefix P] [--since DATE] [--dry-run] [--rate N/s] [--checkpoint FILE] [--json]
+ *   npx sluice backfill --stage prod [--prefix P] [--since DATE] [--inventory s3://…/manifest.json] [--dry-run] [--rate N/s] [--checkpoint FILE] [--json]
  * Resource names and the Region come from the stage's configuration; credentials and profile from the standard AWS chain.
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { Command, CommanderError, Option } from 'commander';
 import { backfill, checkPrefix, DEFAULT_RATE_PER_SECOND, defaultRateFor, formatBackfill, parseRate, parseSince } from './backfill';
 import { formatFailures, readFailures } from './failures';
+import { parseS3Url } from './inventory';
 import { findJobs, formatFound, parseTarget } from './find';
 import { parseDuration, parseNumber } from './options';
 import { drain, formatChange, formatDrain, pause, resize, resume, type PoolChange } from './pool';
@@ -225,8 +226,9 @@ function addBackfill(cli: Command, print: Print): void {
     .option('--since <date>', 'only objects modified at or after this date (2026-11-01, UTC) or ISO time')
     .option('--rate <n/s>', `messages per second (default ${DEFAULT_RATE_PER_SECOND}/s, or the stage's most if lower)`)
     .option('--checkpoint <file>', 'record progress after each listing page; run again with the same file to resume')
+    .option('--inventory <manifest>', 'read an S3 Inventory report of the bucket (all versions, CSV; s3://…/manifest.json) instead of listing it')
     .option('--dry-run', 'list and count what would be sent; send nothing')
-    .action(async (options: Common & { prefix?: string; since?: string; rate?: string; checkpoint?: string; dryRun?: boolean }) => {
+    .action(async (options: Common & { prefix?: string; since?: string; rate?: string; checkpoint?: string; inventory?: string; dryRun?: boolean }) => {
       const stage = stageConfig(options.stage);
       const request = {
         prefix: checkPrefix(options.prefix, stage),
@@ -234,7 +236,9 @@ function addBackfill(cli: Command, print: Print): void {
         ratePerSecond: options.rate === undefined ? defaultRateFor(stage) : parseRate(options.rate, stage),
         dryRun: options.dryRun === true,
         checkpointFile: options.checkpoint,
+        inventory: options.inventory,
       };
+      if (request.inventory !== undefined) parseS3Url('--inventory', request.inventory);
       const { config, clients } = await connect(options.stage);
       const listDryRun = request.dryRun && !options.json ? (key: string, jobId: string) => print(`would send  ${key}  (job ${jobId})`) : undefined;
       const summary = await backfill(clients, config, request, progressBar('backfill'), systemClock, listDryRun);

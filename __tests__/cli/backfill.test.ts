@@ -1,8 +1,10 @@
-import { ListObjectVersionsCommand, S3Client, type ListObjectVersionsCommandOutput, type ObjectVersion } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectVersionsCommand, S3Client, type ListObjectVersionsCommandOutput, type ObjectVersion } from '@aws-sdk/client-s3';
 import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import {
   backfill,
@@ -17,6 +19,7 @@ import {
   type BackfillRequest,
 } from '../../cli/backfill';
 import { readCheckpoint } from '../../cli/backfill-checkpoint';
+import { csvFields, versionOfRow } from '../../cli/inventory';
 import { run } from '../../cli/main';
 import { backoffMs, pacer, SEND_ATTEMPTS, sendBatch } from '../../cli/send-batches';
 import { EXIT, stageNames, type StageClients } from '../../cli/stage';
@@ -80,6 +83,10 @@ describe('sluice backfill: usage errors, before any AWS call', () => {
     [['backfill', '--stage', 'dev', '--rate', '0'], /--rate takes messages per second/],
     [['backfill', '--stage', 'dev', '--rate', '121/s'], /--rate 121\/s is above 120\/s, the most for stage dev \(60 × its 2 launches\/s, at most 500\/s\)/],
     [['backfill', '--stage', 'prod', '--rate', '501'], /--rate 501 is above 500\/s, the most for stage prod/],
+    [
+      ['backfill', '--stage', 'dev', '--inventory', 'manifest.json'],
+      /--inventory takes an S3 URL like s3:\/\/bucket\/path\/manifest.json \(got "manifest.json"\)/,
+    ],
   ])('%j: one clear line, exit 2, nothing sent', async (argv, message) => {
     const { code, err } = await runQuietly(...argv);
     expect({ code, err }).toEqual({ code: EXIT.usage, err: expect.stringMatching(message) });
@@ -269,7 +276,7 @@ describe('backfill: listing, batches, checkpoint', () => {
     const file = tempFile();
     const failing = fakeStage(3); // the second page's batch fails
     await expect(backfill(failing.clients, dev, { ...base, checkpointFile: file }, silent, fakeClock())).rejects.toMatchObject({ name: 'AccessDenied' });
-    const scope = { stage: 'dev', bucket, prefix: 'incoming/', since: null };
+    const scope = { stage: 'dev', bucket, prefix: 'incoming/', since: null, inventory: null };
     expect(readCheckpoint(file, scope)).toMatchObject({ next: { keyMarker: keys[14], versionIdMarker: `v-${keys[14]}` }, sent: 15 });
 
     const resumed = fakeStage();
@@ -310,5 +317,98 @@ describe('backfill: listing, batches, checkpoint', () => {
     const file = tempFile();
     await backfill(fakeStage().clients, dev, { ...base, dryRun: true, checkpointFile: file }, silent, fakeClock());
     expect(existsSync(file)).toBe(false);
+  });
+});
+
+describe('backfill from an S3 Inventory report', () => {
+  const columns = 'Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag';
+  const row = (key: string, versionId: string, latest: boolean, deleteMarker = false) =>
+    `"${bucket}","${key}","${versionId}","${latest}","${deleteMarker}","10","2026-11-02T10:00:00.000Z","abc"`;
+  const files: Record<string, string[]> = {
+    'inv/data/one.csv.gz': [
+      row('incoming/a.csv', 'va', true),
+      row('incoming/a.csv', 'va-old', false),
+      row('incoming/with%20space.csv', 'vs', true),
+      row('incoming/gone.csv', 'vg', true, true),
+      row('elsewhere/x.csv', 'vx', true),
+    ],
+    'inv/data/two.csv.gz': [row('incoming/b.csv', 'vb', true)],
+  };
+  const manifest = (overrides: object = {}) =>
+    JSON.stringify({
+      sourceBucket: bucket,
+      destinationBucket: 'arn:aws:s3:::inventory-bucket',
+      fileFormat: 'CSV',
+      fileSchema: columns,
+      files: Object.keys(files).map((key) => ({ key, size: 1, MD5checksum: 'x' })),
+      ...overrides,
+    });
+
+  function inventoryStage(manifestText = manifest()) {
+    const read: string[] = [];
+    const sent: string[] = [];
+    const s3 = {
+      send: jest.fn(async (command: GetObjectCommand) => {
+        const { Bucket, Key } = command.input;
+        read.push(`${Bucket}/${Key}`);
+        if (Key === 'inv/manifest.json') return { Body: { transformToString: async () => manifestText } };
+        return { Body: Readable.from([gzipSync(`${files[Key!].join('\n')}\n`)]) };
+      }),
+    };
+    const sqs = {
+      send: jest.fn(async (command: GetQueueUrlCommand | SendMessageBatchCommand) => {
+        if (command instanceof GetQueueUrlCommand) return { QueueUrl: 'https://sqs/intake' };
+        sent.push(...command.input.Entries!.map((e) => e.Id!));
+        return { Successful: command.input.Entries!.map((e) => ({ Id: e.Id })), Failed: [] };
+      }),
+    };
+    return { clients: { s3, sqs } as unknown as StageClients, read, sent };
+  }
+  const silent = { update: () => undefined, end: () => undefined };
+  const request: BackfillRequest = { prefix: 'incoming/', ratePerSecond: 50, dryRun: false, inventory: 's3://inventory-bucket/inv/manifest.json' };
+
+  test('CSV rows: quoted fields with escaped quotes and commas; URL-encoded keys; a delete marker is not current', () => {
+    expect(csvFields('"a","b, ""c""",,d')).toEqual(['a', 'b, "c"', '', 'd']);
+    const cols = columns.split(',').map((c) => c.trim());
+    expect(versionOfRow(csvFields(row('incoming/x+y%2B1.csv', 'v1', true)), cols)).toMatchObject({
+      Key: 'incoming/x y+1.csv',
+      VersionId: 'v1',
+      IsLatest: true,
+      Size: 10,
+    });
+    expect(versionOfRow(csvFields(row('incoming/x.csv', 'v2', true, true)), cols).IsLatest).toBe(false);
+  });
+
+  test('each current object of the report under the prefix, with the job id its listing (and its upload) gives; a page per file', async () => {
+    const stage = inventoryStage();
+    const file = join(mkdtempSync(join(tmpdir(), 'backfill-test-')), 'checkpoint.json');
+    const summary = await backfill(stage.clients, dev, { ...request, checkpointFile: file }, silent, fakeClock());
+    const expected = [version('incoming/a.csv', 'va'), version('incoming/with space.csv', 'vs'), version('incoming/b.csv', 'vb')];
+    expect(stage.sent).toEqual(expected.map((v) => backfillMessage(dev, v).id));
+    expect(summary).toMatchObject({ listed: 3, sent: 3, inventory: request.inventory });
+    expect(stage.read).toEqual([`inventory-bucket/inv/manifest.json`, 'inventory-bucket/inv/data/one.csv.gz', 'inventory-bucket/inv/data/two.csv.gz']);
+    expect(readCheckpoint(file, { stage: 'dev', bucket, prefix: 'incoming/', since: null, inventory: request.inventory! })).toMatchObject({
+      next: null,
+      sent: 3,
+    });
+    // The same file, without the inventory, is another backfill's.
+    await expect(
+      backfill(inventoryStage().clients, dev, { ...request, inventory: undefined, checkpointFile: file }, silent, fakeClock()),
+    ).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+    });
+  });
+
+  test.each([
+    [{ sourceBucket: 'another-bucket' }, `it lists bucket another-bucket, not the stage's ${bucket}`],
+    [{ fileSchema: 'Bucket, Key, Size' }, 'it has no VersionId column (an inventory of all versions has)'],
+    [{ fileFormat: 'Parquet' }, 'its format is Parquet; backfill reads CSV'],
+  ])('a manifest backfill cannot use is refused before anything is sent: %j', async (overrides, reason) => {
+    const stage = inventoryStage(manifest(overrides));
+    await expect(backfill(stage.clients, dev, request, silent, fakeClock())).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+      message: expect.stringContaining(reason),
+    });
+    expect(stage.sent).toEqual([]);
   });
 });
