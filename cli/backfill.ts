@@ -10,10 +10,10 @@ import { ListObjectVersionsCommand, type ObjectVersion } from '@aws-sdk/client-s
 import { randomUUID } from 'node:crypto';
 import type { EnvironmentConfig } from '../environments';
 import { parseIntakeMessage } from '../functions/jobs';
+import type { Clock } from '../functions/runtime';
 import { readCheckpoint, writeCheckpoint, type BackfillScope, type Checkpoint } from './backfill-checkpoint';
 import { readInventoryFile, readManifest } from './inventory';
 import type { Progress } from './progress';
-import type { Clock } from '../functions/runtime';
 import { pacer, sendPaced, type Outgoing } from './send-batches';
 import { CliError, EXIT, notDeployed, queueUrl, stageNames, type StageClients } from './stage';
 
