@@ -6,14 +6,18 @@
  *   npx sluice redrive --stage prod [--failed [--since 24h] [--error NAME]] [--job ID…] [--dlq] [--dry-run]
  *   npx sluice pause | resume | resize --vcpu N [--rate R] [--burst B] | drain [--timeout 30m] --stage prod
  *   npx sluice smoke --stage prod [--timeout 15m] [--interval 10s] [--json]
+ *   npx sluice backfill --stage prod [--prefix P] [--since DATE] [--inventory s3://…/manifest.json] [--dry-run] [--rate N/s] [--checkpoint FILE] [--json]
  * Resource names and the Region come from the stage's configuration; credentials and profile from the standard AWS chain.
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { Command, CommanderError, Option } from 'commander';
+import { backfill, checkPrefix, DEFAULT_RATE_PER_SECOND, defaultRateFor, formatBackfill, parseRate, parseSince } from './backfill';
 import { formatFailures, readFailures } from './failures';
+import { parseS3Url } from './inventory';
 import { findJobs, formatFound, parseTarget } from './find';
 import { parseDuration, parseNumber } from './options';
 import { drain, formatChange, formatDrain, pause, resize, resume, type PoolChange } from './pool';
+import { systemClock } from '../functions/runtime';
 import { progressBar } from './progress';
 import { formatSmoke, smoke } from './smoke';
 import { checkRequest, formatRedrive, redrive } from './redrive';
@@ -211,6 +215,37 @@ function addSmoke(cli: Command, print: Print): void {
     });
 }
 
+/** `backfill`: the objects already in the bucket through the intake, as their uploads would have gone. */
+function addBackfill(cli: Command, print: Print): void {
+  cli
+    .command('backfill')
+    .description("send the bucket's existing objects (current versions) through the intake as uploads; a job already started starts nothing again")
+    .addOption(stageOption())
+    .addOption(jsonOption())
+    .option('--prefix <prefix>', 'only keys under this prefix (inside the input prefix)')
+    .option('--since <date>', 'only objects modified at or after this date (2026-11-01, UTC) or ISO time')
+    .option('--rate <n/s>', `messages per second (default ${DEFAULT_RATE_PER_SECOND}/s, or the stage's most if lower)`)
+    .option('--checkpoint <file>', 'record progress after each listing page; run again with the same file to resume')
+    .option('--inventory <manifest>', 'read an S3 Inventory report of the bucket (all versions, CSV; s3://…/manifest.json) instead of listing it')
+    .option('--dry-run', 'list and count what would be sent; send nothing')
+    .action(async (options: Common & { prefix?: string; since?: string; rate?: string; checkpoint?: string; inventory?: string; dryRun?: boolean }) => {
+      const stage = stageConfig(options.stage);
+      const request = {
+        prefix: checkPrefix(options.prefix, stage),
+        since: options.since === undefined ? undefined : parseSince(options.since),
+        ratePerSecond: options.rate === undefined ? defaultRateFor(stage) : parseRate(options.rate, stage),
+        dryRun: options.dryRun === true,
+        checkpointFile: options.checkpoint,
+        inventory: options.inventory,
+      };
+      if (request.inventory !== undefined) parseS3Url('--inventory', request.inventory);
+      const { config, clients } = await connect(options.stage);
+      const listDryRun = request.dryRun && !options.json ? (key: string, jobId: string) => print(`would send  ${key}  (job ${jobId})`) : undefined;
+      const summary = await backfill(clients, config, request, progressBar('backfill'), systemClock, listDryRun);
+      print(options.json ? JSON.stringify(summary, null, 2) : formatBackfill(summary));
+    });
+}
+
 /**
  * Text as a terminal shows it, with what an uploader controls made inert: object keys, causes and dead letters are
  * printed, and a key may hold escape sequences that rewrite the screen or hide a link. Control characters (but line
@@ -223,7 +258,7 @@ export function printable(text: string): string {
 
 function program(print: Print = (t) => console.log(t)): Command {
   const cli = new Command('sluice').description('Operate a sluice stage').exitOverride().showHelpAfterError();
-  for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain, addSmoke]) add(cli, (text) => print(printable(text)));
+  for (const add of [addStatus, addFind, addFailures, addRedrive, addPoolCommands, addDrain, addSmoke, addBackfill]) add(cli, (text) => print(printable(text)));
   return cli;
 }
 

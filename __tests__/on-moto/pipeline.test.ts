@@ -2,7 +2,7 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -17,8 +17,10 @@ import { readLedgerRow } from '../../functions/ledger';
 import { inUseVcpu, readPool } from '../../functions/limiter';
 import { systemClock } from '../../functions/runtime';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { backfill, formatBackfill } from '../../cli/backfill';
 import { formatFailures, queryFailedJobs, readFailures } from '../../cli/failures';
 import { findJobs, formatFound, parseTarget } from '../../cli/find';
 import { drain, formatChange, formatDrain, pause, resize, resume } from '../../cli/pool';
@@ -476,5 +478,67 @@ describe('the sluice command against the applied stage', () => {
     const refused = sluice('status', '--stage', other.stage);
     expect(refused.status).toBe(EXIT.failed);
     expect(refused.stderr).toContain(`sluice: these credentials are for account ${stage.accountId}; stage ${other.stage} lives in ${other.account.id}`);
+  });
+  test('backfill: objects already in the bucket each become one job, as their uploads would; a second backfill starts nothing', async () => {
+    const preexisting = ['incoming/backfill/old-1.csv', 'incoming/backfill/old-2.csv', 'incoming/backfill/old-3.csv'];
+    // Objects from before the stage: their upload events are dropped, as if none had been sent.
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: dispatcher.queueUrl }));
+    // An older version of one key, and a deleted key: neither is a current object.
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: preexisting[0], Body: 'an older version\n' }));
+    const uploaded = new Map<string, string>();
+    for (const key of preexisting) uploaded.set(key, (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${key}\n` }))).VersionId!);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'incoming/backfill/deleted.csv', Body: 'gone\n' }));
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'incoming/backfill/deleted.csv' }));
+    await waitForVisible(dispatcher.queueUrl, preexisting.length + 2);
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: dispatcher.queueUrl }));
+    const { executions: before = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
+
+    const dry = sluice('backfill', '--stage', stage.stage, '--prefix', 'incoming/backfill/', '--dry-run');
+    expect({ code: dry.status, stderr: dry.stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining('sluice:') });
+    expect(dry.stdout.match(/^would send {2}incoming\/backfill\/old-\d\.csv/gm)).toHaveLength(preexisting.length);
+    expect(await visible(dispatcher.queueUrl)).toBe(0);
+
+    const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+    const checkpointFile = join(mkdtempSync(join(tmpdir(), 'sluice-backfill-')), 'checkpoint.json');
+    const request = { prefix: 'incoming/backfill/', ratePerSecond: 20, dryRun: false, checkpointFile };
+    const first = await backfill(cliClients(), stageConfigOf(), request, silent, clock);
+    expect(first).toMatchObject({ listed: preexisting.length, sent: preexisting.length });
+    expect(JSON.parse(readFileSync(checkpointFile, 'utf8'))).toMatchObject({ next: null, sent: preexisting.length, prefix: 'incoming/backfill/' });
+    example(`$ npx sluice backfill --stage ${stage.stage} --prefix incoming/backfill/ --checkpoint backfill.json`, formatBackfill(first));
+
+    let admittedNow = 0;
+    for (let round = 0; round < 5 && admittedNow < preexisting.length; round++) admittedNow += (await dispatch()).admitted;
+    expect(admittedNow).toBe(preexisting.length);
+    const { executions: after = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
+    const started = after.filter((e) => !before.some((b) => b.executionArn === e.executionArn));
+    const startedJobs: Array<{ key: string; jobId: string }> = [];
+    for (const e of started)
+      startedJobs.push(...(JSON.parse((await sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn }))).input!).jobs as typeof startedJobs));
+    expect(startedJobs.map((j) => j.key).sort()).toEqual(preexisting);
+    const rows = new Map<string, Awaited<ReturnType<typeof readLedgerRow>>>();
+    for (const job of startedJobs) {
+      const row = await readLedgerRow(ddb, dispatcher.tableName, job.jobId);
+      // The id the upload's own event gives: the object's version decides it.
+      expect(job.jobId).toBe(jobIdOf(bucket, job.key, uploaded.get(job.key)!, 'the upload event’s sequencer'));
+      expect(row).toMatchObject({ status: 'running', admissions: 1, versionId: uploaded.get(job.key) });
+      rows.set(job.jobId, row);
+    }
+
+    // Resumed with the same checkpoint: nothing is listed again.
+    expect(await backfill(cliClients(), stageConfigOf(), request, silent, clock)).toMatchObject({ alreadyComplete: true, listed: 0, sent: 0 });
+    // A second backfill of its own sends each object again; the dispatcher starts none of them twice.
+    const second = await backfill(cliClients(), stageConfigOf(), { ...request, checkpointFile: undefined }, silent, clock);
+    expect(second).toMatchObject({ listed: preexisting.length, sent: preexisting.length });
+    await waitForVisible(dispatcher.queueUrl, preexisting.length);
+    // The pool has room for fewer jobs than were sent again: a run receives only as many, so it may take a few.
+    const again = { admitted: 0, executionsStarted: 0, duplicates: 0 };
+    for (let round = 0; round < 6 && again.duplicates < preexisting.length; round++) {
+      const summary = await dispatch();
+      for (const field of ['admitted', 'executionsStarted', 'duplicates'] as const) again[field] += summary[field];
+    }
+    expect(again).toEqual({ admitted: 0, executionsStarted: 0, duplicates: preexisting.length });
+    const { executions: afterSecond = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
+    expect(afterSecond).toHaveLength(after.length);
+    for (const [jobId, row] of rows) expect(await readLedgerRow(ddb, dispatcher.tableName, jobId)).toEqual(row);
   });
 });
