@@ -1,7 +1,7 @@
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { Aspects, S3Backend, TerraformElement, TerraformOutput, TerraformStack } from 'cdktf';
-import { Construct, type IConstruct, type Node } from 'constructs';
+import { Aspects, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
+import { Construct, type IConstruct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { Bucket } from './bucket';
@@ -16,7 +16,7 @@ import { Observability } from './observability';
 import { RunJobs } from './run-jobs';
 import { requiredTerraformVersion } from './toolchain';
 import { policyArn, workloadBoundaryName } from '../environments/ci-roles';
-import { assetFolderBeforeMove, recordMoves } from './moved';
+import { recordMoves } from './moved';
 
 interface PipelineStackProps {
   readonly config: EnvironmentConfig;
@@ -95,12 +95,6 @@ export class PipelineStack extends TerraformStack {
     this.outputs(config);
     boundEveryRole(this, policyArn(config.account.id, config.account.region, workloadBoundaryName(config.stage)));
     recordMoves(this);
-  }
-
-  /** As cdktf names elements, except an asset that moved, which keeps its folder (modules/moved.ts says why). */
-  protected allocateLogicalId(element: TerraformElement | Node): string {
-    const node = TerraformElement.isTerraformElement(element) ? element.node : element;
-    return assetFolderBeforeMove(this, node) ?? super.allocateLogicalId(element);
   }
 
   /** The state machine that runs admitted jobs; it wakes the dispatcher after each release. */
