@@ -2,10 +2,11 @@
  * A batch's execution: started once the batch is admitted, its admission undone when Step Functions refused the
  * start, and a batch a dead run admitted but never started given back.
  */
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { deleteBatchRecord, readBatchRecord } from './batches';
-import { executionExists, type Received, type RunContext } from './dispatcher-run';
-import type { JobInput } from './jobs';
+import type { RunContext } from './dispatcher-run';
+import type { Received } from './intake-gather';
+import { executionArnOf, type JobInput } from './jobs';
 import { releaseLease } from './ledger';
 import type { Lease, PoolState } from './limiter';
 import { deferInBatches } from './queue-batches';
@@ -118,4 +119,15 @@ export async function reclaimUnstartedBatch(run: RunContext, pool: PoolState): P
   run.started.add(last.execution);
   run.log({ event: 'unstartedBatchReclaimed', batch: record.execution, jobs: record.jobs.length });
   return true;
+}
+
+/** Whether Step Functions has an execution of that name (an unsure start, or a name met again). */
+export async function executionExists(run: RunContext, name: string): Promise<boolean> {
+  try {
+    await run.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(run.settings.stateMachineArn, name) }));
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ExecutionDoesNotExist') return false;
+    throw error;
+  }
 }

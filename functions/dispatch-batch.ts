@@ -3,8 +3,9 @@
  * at most), the jobs whose rows refuse are settled, and the admitted batch's execution is started.
  */
 import { admitBatch } from './admission';
-import { startExecution } from './batch-start';
-import { deleteIntakeMessages, executionExists, HELD_LEASE_RETRY_SECONDS, type Received, type RunContext } from './dispatcher-run';
+import { executionExists, startExecution } from './batch-start';
+import type { RunContext } from './dispatcher-run';
+import { deleteIntakeMessages, HELD_LEASE_RETRY_SECONDS, type Received } from './intake-gather';
 import { executionNameFor } from './jobs';
 import type { LedgerRow } from './ledger';
 import { batchReleaseShards, planAdmission, readPool, type Lease, type PoolState } from './limiter';

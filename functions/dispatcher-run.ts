@@ -2,13 +2,9 @@
  * One dispatcher run's context: what it was given (clients, clock, settings, log), what it counts (its summary) and
  * the pool as it knows it — passed whole to each step of the loop (functions/dispatcher.ts).
  */
-import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
-import type { Message } from '@aws-sdk/client-sqs';
 import type { DispatcherSettings } from './environment';
-import { executionArnOf, type Job } from './jobs';
 import type { PoolState } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
-import { deleteInBatches } from './queue-batches';
 import type { AwsClient, Clock, Log } from './runtime';
 
 /** A wake-up that made room: a lease release (the state machine says when it was made) or the janitor. */
@@ -76,33 +72,4 @@ export function releasesUnread(view: PoolView, pool: PoolState = view.pool): voi
   view.pool = pool;
   view.releasedFresh = false;
   view.consistentReadAt = undefined;
-}
-
-export interface Received {
-  readonly job: Job;
-  readonly message: Message;
-  /** The execution whose lease on the job this message replaces (a requeue says so; an upload does not). */
-  readonly returnedBy?: string;
-}
-
-/**
- * A message whose job's lease is still held by whoever sent it (its release follows the send), or by a batch that
- * never started, is put back for this long; the lease is given back meanwhile (by its holder, or the janitor).
- */
-export const HELD_LEASE_RETRY_SECONDS = 60;
-
-/** Deletes intake messages; one SQS would not delete fails the run. */
-export async function deleteIntakeMessages(run: RunContext, messages: readonly Message[]): Promise<void> {
-  const failed = await deleteInBatches(run.sqs, run.settings.queueUrl, messages);
-  if (failed.length > 0) throw new Error(`could not delete ${failed.length} intake message(s): ${JSON.stringify(failed)}`);
-}
-
-export async function executionExists(run: RunContext, name: string): Promise<boolean> {
-  try {
-    await run.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(run.settings.stateMachineArn, name) }));
-    return true;
-  } catch (error) {
-    if ((error as Error).name === 'ExecutionDoesNotExist') return false;
-    throw error;
-  }
 }

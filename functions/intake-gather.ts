@@ -3,9 +3,28 @@
  * to the DLQ; two messages for one job in one gather are settled here, before admission.
  */
 import { ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
-import { deleteIntakeMessages, HELD_LEASE_RETRY_SECONDS, type Received, type RunContext } from './dispatcher-run';
+import type { RunContext } from './dispatcher-run';
 import { parseIntakeMessage, REDRIVE_OF, RETURNED_BY, type Job } from './jobs';
-import { deferInBatches, MESSAGE_ATTRIBUTES, sqsText } from './queue-batches';
+import { deferInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sqsText } from './queue-batches';
+
+export interface Received {
+  readonly job: Job;
+  readonly message: Message;
+  /** The execution whose lease on the job this message replaces (a requeue says so; an upload does not). */
+  readonly returnedBy?: string;
+}
+
+/**
+ * A message whose job's lease is still held by whoever sent it (its release follows the send), or by a batch that
+ * never started, is put back for this long; the lease is given back meanwhile (by its holder, or the janitor).
+ */
+export const HELD_LEASE_RETRY_SECONDS = 60;
+
+/** Deletes intake messages; one SQS would not delete fails the run. */
+export async function deleteIntakeMessages(run: RunContext, messages: readonly Message[]): Promise<void> {
+  const failed = await deleteInBatches(run.sqs, run.settings.queueUrl, messages);
+  if (failed.length > 0) throw new Error(`could not delete ${failed.length} intake message(s): ${JSON.stringify(failed)}`);
+}
 
 /** What a gather received: the jobs to admit, and whether any message came at all. */
 export interface Gathered {
