@@ -96,6 +96,52 @@ function epochMs(value: number | string | undefined): number | undefined {
 
 const seconds = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? (to - from) / 1000 : undefined);
 
+/** Reads the canary's ledger row until it ends or the deadline passes; the last row read (undefined: never admitted). */
+async function followJob(
+  clients: StageClients,
+  job: { table: string; jobId: string; deadline: number },
+  options: SmokeOptions,
+  progress: (text: string) => void,
+): Promise<LedgerRow | undefined> {
+  for (;;) {
+    const row = (await readLedgerRows(clients.ddb, job.table, [job.jobId])).get(job.jobId);
+    if (row?.status === 'succeeded' || row?.status === 'failed' || options.now() >= job.deadline) return row;
+    progress(row ? `job ${row.status}${row.lease ? ` in ${row.lease.execution}` : ''}` : 'waiting for the job to be admitted');
+    await options.sleep(options.intervalMs);
+  }
+}
+
+/** Whether the job's result is there and is this job's, and when it was written. */
+async function resultCheck(
+  clients: StageClients,
+  result: { bucket: string; key: string; jobId: string },
+): Promise<{ check: { check: string; ok: boolean; detail: string }; at?: number }> {
+  const check = 'its result is there, and is this job’s';
+  try {
+    const head = await clients.s3.send(new HeadObjectCommand({ Bucket: result.bucket, Key: result.key }));
+    const metadata = head.Metadata ?? {};
+    const mine = metadata[RESULT_METADATA.jobId] === result.jobId && metadata[RESULT_METADATA.status] === 'succeeded';
+    return { check: { check, ok: mine, detail: `s3://${result.bucket}/${result.key} ${JSON.stringify(metadata)}` }, at: head.LastModified?.getTime() };
+  } catch (error) {
+    return { check: { check, ok: false, detail: `s3://${result.bucket}/${result.key}: ${(error as Error).name}` } };
+  }
+}
+
+/** The canary's way through, hop by hop, from the ledger row, the task's record and the result's time. */
+function hopsOf(times: { uploadedAt: number; row?: LedgerRow; task?: { createdAt?: number; startedAt?: number }; resultAt?: number }) {
+  const { uploadedAt, row, task, resultAt } = times;
+  const admittedAt = row?.startedAt ? Date.parse(row.startedAt) : undefined;
+  const releasedAt = row?.finishedAt ? Date.parse(row.finishedAt) : undefined;
+  return [
+    { hop: 'upload → admitted (EventBridge, the queue, the dispatcher)', seconds: seconds(uploadedAt, admittedAt) },
+    { hop: 'admitted → RunTask accepted', seconds: seconds(admittedAt, task?.createdAt) },
+    { hop: 'RunTask → task RUNNING (Fargate provisioning, image pull)', seconds: seconds(task?.createdAt, task?.startedAt) },
+    { hop: 'RUNNING → result written', seconds: seconds(task?.startedAt, resultAt) },
+    { hop: 'result → lease released', seconds: seconds(resultAt, releasedAt) },
+    { hop: 'upload → lease released (in all)', seconds: seconds(uploadedAt, releasedAt) },
+  ];
+}
+
 export async function smoke(
   clients: StageClients,
   config: EnvironmentConfig,
@@ -112,15 +158,7 @@ export async function smoke(
   const object = `s3://${names.bucket}/${canary.key}`;
   progress(`uploaded ${object} (job ${jobId})`);
 
-  let row: LedgerRow | undefined;
-  const deadline = uploadedAt + options.timeoutMs;
-  for (;;) {
-    row = (await readLedgerRows(clients.ddb, names.stateTable, [jobId])).get(jobId);
-    if (row?.status === 'succeeded' || row?.status === 'failed') break;
-    if (options.now() >= deadline) break;
-    progress(row ? `job ${row.status}${row.lease ? ` in ${row.lease.execution}` : ''}` : 'waiting for the job to be admitted');
-    await options.sleep(options.intervalMs);
-  }
+  const row = await followJob(clients, { table: names.stateTable, jobId, deadline: uploadedAt + options.timeoutMs }, options, progress);
   const ended = row?.status === 'succeeded' || row?.status === 'failed';
   const checks: Array<{ check: string; ok: boolean; detail: string }> = [];
   checks.push({
@@ -131,33 +169,17 @@ export async function smoke(
 
   let resultAt: number | undefined;
   if (row?.status === 'succeeded') {
-    const resultKey = resultKeyOf(config.bucket.resultsPrefix, canary.key);
-    try {
-      const head = await clients.s3.send(new HeadObjectCommand({ Bucket: names.bucket, Key: resultKey }));
-      const metadata = head.Metadata ?? {};
-      resultAt = head.LastModified?.getTime();
-      const mine = metadata[RESULT_METADATA.jobId] === jobId && metadata[RESULT_METADATA.status] === 'succeeded';
-      checks.push({ check: 'its result is there, and is this job’s', ok: mine, detail: `s3://${names.bucket}/${resultKey} ${JSON.stringify(metadata)}` });
-    } catch (error) {
-      checks.push({ check: 'its result is there, and is this job’s', ok: false, detail: `s3://${names.bucket}/${resultKey}: ${(error as Error).name}` });
-    }
+    const result = await resultCheck(clients, { bucket: names.bucket, key: resultKeyOf(config.bucket.resultsPrefix, canary.key), jobId });
+    resultAt = result.at;
+    checks.push(result.check);
   }
   if (ended)
     checks.push({ check: 'its lease came back', ok: row!.lease === undefined, detail: row!.lease ? `still held by ${row!.lease.execution}` : 'no lease held' });
   const dlqAfter = await dlqDepth(clients, config);
   checks.push({ check: 'the intake dead-letter queue did not grow', ok: dlqAfter <= dlqBefore, detail: `${dlqBefore} → ${dlqAfter} message(s)` });
 
-  const admittedAt = row?.startedAt ? Date.parse(row.startedAt) : undefined;
-  const releasedAt = row?.finishedAt ? Date.parse(row.finishedAt) : undefined;
   const task = row?.executionArn && row.taskArn ? await taskRecord(clients, row.executionArn, row.taskArn) : undefined;
-  const hops = [
-    { hop: 'upload → admitted (EventBridge, the queue, the dispatcher)', seconds: seconds(uploadedAt, admittedAt) },
-    { hop: 'admitted → RunTask accepted', seconds: seconds(admittedAt, task?.createdAt) },
-    { hop: 'RunTask → task RUNNING (Fargate provisioning, image pull)', seconds: seconds(task?.createdAt, task?.startedAt) },
-    { hop: 'RUNNING → result written', seconds: seconds(task?.startedAt, resultAt) },
-    { hop: 'result → lease released', seconds: seconds(resultAt, releasedAt) },
-    { hop: 'upload → lease released (in all)', seconds: seconds(uploadedAt, releasedAt) },
-  ];
+  const hops = hopsOf({ uploadedAt, row, task, resultAt });
   const outcome = !ended ? 'timed-out' : checks.every((c) => c.ok) ? 'passed' : 'failed';
   return {
     stage: config.stage,

@@ -75,6 +75,8 @@ const bootstrapSchema = z.strictObject({
 });
 
 export type BootstrapInput = z.input<typeof bootstrapSchema>;
+/** One account's entry, as the schema gives it once parsed. */
+type ParsedAccount = z.infer<typeof bootstrapSchema>['accounts'][string];
 
 interface BootstrapStage {
   readonly stage: string;
@@ -115,6 +117,63 @@ class BootstrapConfigError extends Error {
   }
 }
 
+/** What is wrong with one account's stages together: one state bucket, prefixes apart, the OIDC provider in the account. */
+function accountProblems(id: string, account: ParsedAccount, inAccount: readonly EnvironmentConfig[]): string[] {
+  const problems: string[] = [];
+  const [first] = inAccount;
+  for (const other of inAccount.slice(1)) {
+    for (const field of ['bucket', 'region'] as const) {
+      if (other.backend[field] !== first.backend[field]) {
+        problems.push(
+          `environments/${other.stage}.ts backend.${field}: must equal environments/${first.stage}.ts backend.${field} ` +
+            `(${JSON.stringify(first.backend[field])}): account ${id} has one state bucket (got ${JSON.stringify(other.backend[field])})`,
+        );
+      }
+    }
+  }
+  // A stage's deploy role may edit only roles named with its prefix: no other stage's names may start with it.
+  for (const a of inAccount)
+    for (const b of inAccount)
+      if (a !== b && b.namePrefix.startsWith(`${a.namePrefix}-`))
+        problems.push(
+          `environments/${b.stage}.ts namePrefix: must not start with "${a.namePrefix}-" (stage ${a.stage}'s prefix, same account ${id}): ` +
+            `each stage's deploy role may change only the roles named with its own prefix (got ${JSON.stringify(b.namePrefix)})`,
+        );
+  const region = first.backend.region;
+  if (account.oidcProvider.kind === 'existing' && account.oidcProvider.arn !== githubOidcProviderArn(id, region)) {
+    problems.push(
+      `accounts.${id}.oidcProvider.arn: must be the provider in account ${id}, ${githubOidcProviderArn(id, region)} (got ${JSON.stringify(account.oidcProvider.arn)})`,
+    );
+  }
+  return problems;
+}
+
+/** One account as the bootstrap stack builds it: its state bucket, OIDC provider and stages. */
+function bootstrapAccount(
+  id: string,
+  account: ParsedAccount,
+  stages: { inAccount: readonly EnvironmentConfig[]; pullRequestPlans: readonly string[] },
+): BootstrapAccount {
+  const [first] = stages.inAccount;
+  const region = first.backend.region;
+  return {
+    accountId: id,
+    partition: partitionOf(region),
+    region,
+    stateBucket: first.backend.bucket,
+    oidcProvider: account.oidcProvider,
+    stages: stages.inAccount.map((s) => ({
+      stage: s.stage,
+      region: s.account.region,
+      stateKey: s.backend.key,
+      namePrefix: s.namePrefix,
+      imageRepository: s.image.repository,
+      smoke: { bucket: stageBucketName(s), inputPrefix: s.bucket.inputPrefix, resultsPrefix: s.bucket.resultsPrefix },
+      pullRequestPlans: stages.pullRequestPlans.includes(s.stage),
+    })),
+  };
+}
+
 /** Validates the bootstrap input against its schema and against the (already validated) stages. */
 export function validateBootstrap(input: unknown, stages: readonly EnvironmentConfig[]): BootstrapConfig {
   const parsed = bootstrapSchema.safeParse(input);
@@ -146,47 +205,8 @@ export function validateBootstrap(input: unknown, stages: readonly EnvironmentCo
       problems.push(`accounts.${id}: no stage deploys to this account (stages are in ${[...stagesByAccount.keys()].join(', ')}); remove it`);
       continue;
     }
-    const [first] = inAccount;
-    for (const other of inAccount.slice(1)) {
-      for (const field of ['bucket', 'region'] as const) {
-        if (other.backend[field] !== first.backend[field]) {
-          problems.push(
-            `environments/${other.stage}.ts backend.${field}: must equal environments/${first.stage}.ts backend.${field} ` +
-              `(${JSON.stringify(first.backend[field])}): account ${id} has one state bucket (got ${JSON.stringify(other.backend[field])})`,
-          );
-        }
-      }
-    }
-    // A stage's deploy role may edit only roles named with its prefix: no other stage's names may start with it.
-    for (const a of inAccount)
-      for (const b of inAccount)
-        if (a !== b && b.namePrefix.startsWith(`${a.namePrefix}-`))
-          problems.push(
-            `environments/${b.stage}.ts namePrefix: must not start with "${a.namePrefix}-" (stage ${a.stage}'s prefix, same account ${id}): ` +
-              `each stage's deploy role may change only the roles named with its own prefix (got ${JSON.stringify(b.namePrefix)})`,
-          );
-    const region = first.backend.region;
-    if (account.oidcProvider.kind === 'existing' && account.oidcProvider.arn !== githubOidcProviderArn(id, region)) {
-      problems.push(
-        `accounts.${id}.oidcProvider.arn: must be the provider in account ${id}, ${githubOidcProviderArn(id, region)} (got ${JSON.stringify(account.oidcProvider.arn)})`,
-      );
-    }
-    result.push({
-      accountId: id,
-      partition: partitionOf(region),
-      region,
-      stateBucket: first.backend.bucket,
-      oidcProvider: account.oidcProvider,
-      stages: inAccount.map((s) => ({
-        stage: s.stage,
-        region: s.account.region,
-        stateKey: s.backend.key,
-        namePrefix: s.namePrefix,
-        imageRepository: s.image.repository,
-        smoke: { bucket: stageBucketName(s), inputPrefix: s.bucket.inputPrefix, resultsPrefix: s.bucket.resultsPrefix },
-        pullRequestPlans: github.pullRequestPlans.includes(s.stage),
-      })),
-    });
+    problems.push(...accountProblems(id, account, inAccount));
+    result.push(bootstrapAccount(id, account, { inAccount, pullRequestPlans: github.pullRequestPlans }));
   }
   if (problems.length > 0) throw new BootstrapConfigError(problems);
   return { github, state, accounts: result };

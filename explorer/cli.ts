@@ -230,6 +230,29 @@ const DEFAULT_SECONDS = 290;
 const DEFAULT_SCHEDULES = 20_000;
 const DEFAULT_BOUNDS: ExhaustiveBounds = { delays: 1, faults: 1, depth: 30 };
 
+/** The search's numbers from the command line: workers, time, seeds and bounds, each checked. */
+function searchArguments(values: {
+  workers?: string;
+  seconds?: string;
+  seeds?: string;
+  'first-seed'?: string;
+  delays?: string;
+  faults?: string;
+  depth?: string;
+}): { workers: number; seconds: number; first: number; last: number; bounds: ExhaustiveBounds } {
+  const workers = Number(values.workers);
+  const seconds = values.seconds !== undefined ? Number(values.seconds) : values.seeds ? Infinity : DEFAULT_SECONDS;
+  const [first, last] = values.seeds ? values.seeds.split('-').map(Number) : [Number(values['first-seed']), Number.MAX_SAFE_INTEGER];
+  const bounds: ExhaustiveBounds = {
+    delays: Number(values.delays ?? DEFAULT_BOUNDS.delays),
+    faults: Number(values.faults ?? DEFAULT_BOUNDS.faults),
+    depth: Number(values.depth ?? DEFAULT_BOUNDS.depth),
+  };
+  if (!(workers >= 1) || !Number.isFinite(first) || !(last >= first) || !(seconds > 0) || Object.values(bounds).some((b) => !(b >= 0)))
+    throw new Error(`bad arguments\n${USAGE}`);
+  return { workers, seconds, first, last, bounds };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -256,17 +279,7 @@ async function main(): Promise<void> {
     process.exitCode = await replay(values.replay, values.verbose!);
     return;
   }
-  const workers = Number(values.workers);
-  const seconds = values.seconds !== undefined ? Number(values.seconds) : values.seeds ? Infinity : DEFAULT_SECONDS;
-  const [first, last] = values.seeds ? values.seeds.split('-').map(Number) : [Number(values['first-seed']), Number.MAX_SAFE_INTEGER];
-  const bounds: ExhaustiveBounds = {
-    delays: Number(values.delays ?? DEFAULT_BOUNDS.delays),
-    faults: Number(values.faults ?? DEFAULT_BOUNDS.faults),
-    depth: Number(values.depth ?? DEFAULT_BOUNDS.depth),
-  };
-  if (!(workers >= 1) || !Number.isFinite(first) || !(last >= first) || !(seconds > 0) || Object.values(bounds).some((b) => !(b >= 0)))
-    throw new Error(`bad arguments\n${USAGE}`);
-
+  const { workers, seconds, first, last, bounds } = searchArguments(values);
   const started = Date.now();
   // A finite number: the deadline goes to the worker processes as JSON, which has no Infinity.
   const deadline = Number.isFinite(seconds) ? started + seconds * 1000 : Number.MAX_SAFE_INTEGER;

@@ -56,6 +56,39 @@ function stateOf(stackDir: string) {
   return (state.resources ?? []).filter((r) => r.instances.length > 0);
 }
 
+/**
+ * The CLI's own cycle against the emulated account: diff with the provider lock (fails behind a mirror, as documented),
+ * then with --skip-provider-lock diff (would create), deploy, diff (no changes), destroy (nothing left).
+ */
+function cycle(run: { stack: string; stackDir: string; outdir: string; env: NodeJS.ProcessEnv; logs: string }): void {
+  const { stack, stackDir, outdir, env, logs } = run;
+  const common = ['--skip-synth', '--output', outdir];
+
+  const locked = cdktf(['diff', stack, ...common], env, join(logs, 'diff-with-provider-lock.log'));
+  if (locked.code === 0) log(`ok   cdktf diff without --skip-provider-lock passes here (registry.terraform.io is reachable)`);
+  else
+    expect(
+      locked,
+      'cdktf diff without --skip-provider-lock fails at its provider lock step, as documented',
+      /Could not retrieve providers for locking/.test(locked.output),
+    );
+
+  const flags = [...common, '--skip-provider-lock'];
+  const before = cdktf(['diff', stack, ...flags], env, join(logs, 'diff-before.log'));
+  expect(before, 'cdktf diff: the stage would be created', before.code === 0 && /Plan: \d+ to add, 0 to change, 0 to destroy/.test(before.output));
+  const deploy = cdktf(['deploy', stack, ...flags, '--auto-approve'], env, join(logs, 'deploy.log'));
+  const deployed = stateOf(stackDir).length;
+  expect(deploy, `cdktf deploy: ${deployed} resources in state`, deploy.code === 0 && deployed > 50);
+  const after = cdktf(['diff', stack, ...flags], env, join(logs, 'diff-after.log'));
+  expect(after, 'cdktf diff after deploy: no changes', after.code === 0 && /No changes/.test(after.output) && !/Plan: /.test(after.output));
+  const destroy = cdktf(['destroy', stack, ...flags, '--auto-approve'], env, join(logs, 'destroy.log'));
+  const left = stateOf(stackDir);
+  expect(destroy, 'cdktf destroy: nothing left in state', destroy.code === 0 && left.length === 0);
+  // The provider lock the CLI left: this platform's hashes only (the trade-off of --skip-provider-lock).
+  const lock = readFileSync(join(stackDir, '.terraform.lock.hcl'), 'utf8');
+  log(`     .terraform.lock.hcl: hashicorp/aws ${/version\s+=\s+"([^"]+)"/.exec(lock)?.[1]}, ${(lock.match(/"h1:/g) ?? []).length} h1 hash(es)`);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { stage: { type: 'string', default: 'dev' }, keep: { type: 'boolean', default: false } } });
   const config = loadEnvironments().find((c) => c.stage === values.stage);
@@ -99,31 +132,7 @@ async function main(): Promise<number> {
         JSON.stringify(emulatorOverride(json, moto.endpoint, { local: 'terraform.tfstate' }), null, 2),
       );
       const env = { ...terraformEnvironment(scratch, choice), CHECKPOINT_DISABLE: '1', PATH: process.env.PATH };
-      const common = ['--skip-synth', '--output', outdir];
-
-      const locked = cdktf(['diff', stack, ...common], env, join(logs, 'diff-with-provider-lock.log'));
-      if (locked.code === 0) log(`ok   cdktf diff without --skip-provider-lock passes here (registry.terraform.io is reachable)`);
-      else
-        expect(
-          locked,
-          'cdktf diff without --skip-provider-lock fails at its provider lock step, as documented',
-          /Could not retrieve providers for locking/.test(locked.output),
-        );
-
-      const flags = [...common, '--skip-provider-lock'];
-      const before = cdktf(['diff', stack, ...flags], env, join(logs, 'diff-before.log'));
-      expect(before, 'cdktf diff: the stage would be created', before.code === 0 && /Plan: \d+ to add, 0 to change, 0 to destroy/.test(before.output));
-      const deploy = cdktf(['deploy', stack, ...flags, '--auto-approve'], env, join(logs, 'deploy.log'));
-      const deployed = stateOf(stackDir).length;
-      expect(deploy, `cdktf deploy: ${deployed} resources in state`, deploy.code === 0 && deployed > 50);
-      const after = cdktf(['diff', stack, ...flags], env, join(logs, 'diff-after.log'));
-      expect(after, 'cdktf diff after deploy: no changes', after.code === 0 && /No changes/.test(after.output) && !/Plan: /.test(after.output));
-      const destroy = cdktf(['destroy', stack, ...flags, '--auto-approve'], env, join(logs, 'destroy.log'));
-      const left = stateOf(stackDir);
-      expect(destroy, 'cdktf destroy: nothing left in state', destroy.code === 0 && left.length === 0);
-      // The provider lock the CLI left: this platform's hashes only (the trade-off of --skip-provider-lock).
-      const lock = readFileSync(join(stackDir, '.terraform.lock.hcl'), 'utf8');
-      log(`     .terraform.lock.hcl: hashicorp/aws ${/version\s+=\s+"([^"]+)"/.exec(lock)?.[1]}, ${(lock.match(/"h1:/g) ?? []).length} h1 hash(es)`);
+      cycle({ stack, stackDir, outdir, env, logs });
     } finally {
       await moto.stop();
     }
