@@ -7,6 +7,7 @@
  * nothing twice.
  */
 import { ListObjectVersionsCommand, type ObjectVersion } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import type { EnvironmentConfig } from '../environments';
 import { parseIntakeMessage } from '../functions/jobs';
@@ -29,6 +30,14 @@ export const MAX_RATE_PER_SECOND = 500;
  * queue, ahead of live uploads, for over a minute per second sent.
  */
 const RATE_PER_LAUNCH_RATE = 60;
+/**
+ * Seconds of the stage's launches the intake's backlog may hold before a backfill waits: an hour. A backlog the stage
+ * cannot launch within the queue's 14-day retention would expire unseen, and live uploads wait behind it; bounded, a
+ * backfill of any size loses nothing and delays an upload by about an hour at most.
+ */
+const BACKLOG_PER_LAUNCH_RATE = 3600;
+/** How often a backfill that waits for room reads the intake's backlog again. */
+const BACKLOG_POLL_MS = 30_000;
 
 export interface BackfillRequest {
   /** Keys under this prefix (the input prefix, or within it). */
@@ -36,6 +45,8 @@ export interface BackfillRequest {
   /** Only objects last modified at or after this time (epoch ms). */
   readonly since?: number;
   readonly ratePerSecond: number;
+  /** The intake backlog (visible and delayed messages) at or above which sending waits; default backlogCapFor(config). */
+  readonly maxBacklog?: number;
   readonly dryRun: boolean;
   readonly checkpointFile?: string;
   /** An S3 Inventory manifest (s3://…/manifest.json) to read instead of listing the bucket. */
@@ -64,6 +75,31 @@ export interface BackfillSummary {
 /** The fastest --rate this stage takes. */
 export function maxRateFor(config: EnvironmentConfig): number {
   return Math.min(MAX_RATE_PER_SECOND, config.capacity.launchRatePerSecond * RATE_PER_LAUNCH_RATE);
+}
+
+/** The intake backlog a backfill waits below: an hour of the stage's launches. */
+export function backlogCapFor(config: EnvironmentConfig): number {
+  return config.capacity.launchRatePerSecond * BACKLOG_PER_LAUNCH_RATE;
+}
+
+/** `--max-backlog 5000`: a whole number of messages, at least one page (1,000) so a page can always be sent. */
+export function parseMaxBacklog(text: string): number {
+  const backlog = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(backlog >= 1000)) throw new CliError(`--max-backlog takes a number of messages, at least 1000 (got "${text}")`, EXIT.usage);
+  return backlog;
+}
+
+/** Waits while the intake queue holds `cap` messages or more (visible and delayed: what waits to be admitted). */
+async function waitForRoom(clients: StageClients, queue: string, cap: number, wait: { clock: Clock; waiting: (detail: string) => void }): Promise<void> {
+  for (;;) {
+    const { Attributes: a = {} } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queue, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesDelayed'] }),
+    );
+    const backlog = Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0);
+    if (backlog < cap) return;
+    wait.waiting(`sent of listed; waiting: the intake holds ${backlog} message(s), --max-backlog ${cap}`);
+    await wait.clock.sleep(BACKLOG_POLL_MS);
+  }
 }
 
 /** The rate without --rate: the default, or the stage's most if that is lower. */
@@ -237,7 +273,14 @@ export async function backfill(
     const messages = selectCurrent(config, page.versions, request.since, tally).map((v) => backfillMessage(config, v));
     for (const m of messages) listed(m.key, m.id);
     if (request.dryRun) tally.sent += messages.length;
-    else await sendPaced(clients.sqs, queue, messages, pace, clock, (count) => progress.update((tally.sent += count), tally.listed, 'sent of listed'));
+    else {
+      if (messages.length > 0)
+        await waitForRoom(clients, queue, request.maxBacklog ?? backlogCapFor(config), {
+          clock,
+          waiting: (detail) => progress.update(tally.sent, tally.listed, detail),
+        });
+      await sendPaced(clients.sqs, queue, messages, pace, clock, (count) => progress.update((tally.sent += count), tally.listed, 'sent of listed'));
+    }
     next = page.next;
     if (request.checkpointFile && !request.dryRun) writeCheckpoint(request.checkpointFile, scope, next, (resumed?.sent ?? 0) + tally.sent, clock.now());
     progress.update(tally.sent, tally.listed, request.dryRun ? 'to send of listed' : 'sent of listed');

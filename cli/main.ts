@@ -11,7 +11,7 @@
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { Command, CommanderError, Option } from 'commander';
-import { backfill, checkPrefix, DEFAULT_RATE_PER_SECOND, defaultRateFor, formatBackfill, parseRate, parseSince } from './backfill';
+import { backfill, checkPrefix, DEFAULT_RATE_PER_SECOND, defaultRateFor, formatBackfill, parseMaxBacklog, parseRate, parseSince } from './backfill';
 import { formatFailures, readFailures } from './failures';
 import { parseS3Url } from './inventory';
 import { findJobs, formatFound, parseTarget } from './find';
@@ -225,25 +225,31 @@ function addBackfill(cli: Command, print: Print): void {
     .option('--prefix <prefix>', 'only keys under this prefix (inside the input prefix)')
     .option('--since <date>', 'only objects modified at or after this date (2026-11-01, UTC) or ISO time')
     .option('--rate <n/s>', `messages per second (default ${DEFAULT_RATE_PER_SECOND}/s, or the stage's most if lower)`)
+    .option('--max-backlog <n>', "wait while the intake queue holds this many messages (default: an hour of the stage's launches)")
     .option('--checkpoint <file>', 'record progress after each listing page; run again with the same file to resume')
     .option('--inventory <manifest>', 'read an S3 Inventory report of the bucket (all versions, CSV; s3://…/manifest.json) instead of listing it')
     .option('--dry-run', 'list and count what would be sent; send nothing')
-    .action(async (options: Common & { prefix?: string; since?: string; rate?: string; checkpoint?: string; inventory?: string; dryRun?: boolean }) => {
-      const stage = stageConfig(options.stage);
-      const request = {
-        prefix: checkPrefix(options.prefix, stage),
-        since: options.since === undefined ? undefined : parseSince(options.since),
-        ratePerSecond: options.rate === undefined ? defaultRateFor(stage) : parseRate(options.rate, stage),
-        dryRun: options.dryRun === true,
-        checkpointFile: options.checkpoint,
-        inventory: options.inventory,
-      };
-      if (request.inventory !== undefined) parseS3Url('--inventory', request.inventory);
-      const { config, clients } = await connect(options.stage);
-      const listDryRun = request.dryRun && !options.json ? (key: string, jobId: string) => print(`would send  ${key}  (job ${jobId})`) : undefined;
-      const summary = await backfill(clients, config, request, progressBar('backfill'), systemClock, listDryRun);
-      print(options.json ? JSON.stringify(summary, null, 2) : formatBackfill(summary));
-    });
+    .action(
+      async (
+        options: Common & { prefix?: string; since?: string; rate?: string; maxBacklog?: string; checkpoint?: string; inventory?: string; dryRun?: boolean },
+      ) => {
+        const stage = stageConfig(options.stage);
+        const request = {
+          prefix: checkPrefix(options.prefix, stage),
+          since: options.since === undefined ? undefined : parseSince(options.since),
+          ratePerSecond: options.rate === undefined ? defaultRateFor(stage) : parseRate(options.rate, stage),
+          maxBacklog: options.maxBacklog === undefined ? undefined : parseMaxBacklog(options.maxBacklog),
+          dryRun: options.dryRun === true,
+          checkpointFile: options.checkpoint,
+          inventory: options.inventory,
+        };
+        if (request.inventory !== undefined) parseS3Url('--inventory', request.inventory);
+        const { config, clients } = await connect(options.stage);
+        const listDryRun = request.dryRun && !options.json ? (key: string, jobId: string) => print(`would send  ${key}  (job ${jobId})`) : undefined;
+        const summary = await backfill(clients, config, request, progressBar('backfill'), systemClock, listDryRun);
+        print(options.json ? JSON.stringify(summary, null, 2) : formatBackfill(summary));
+      },
+    );
 }
 
 /**

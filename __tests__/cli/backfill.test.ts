@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectVersionsCommand, S3Client, type ListObjectVersionsCommandOutput, type ObjectVersion } from '@aws-sdk/client-s3';
-import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import {
   backfill,
   backfillMessage,
+  backlogCapFor,
   checkPrefix,
   defaultRateFor,
   formatBackfill,
   maxRateFor,
   MAX_RATE_PER_SECOND,
+  parseMaxBacklog,
   parseRate,
   parseSince,
   type BackfillRequest,
@@ -226,7 +228,9 @@ describe('backfill: listing, batches, checkpoint', () => {
     { $metadata: {}, Versions: keys.slice(15).map((k) => version(k, `v-${k}`, '2026-11-20T00:00:00Z')), IsTruncated: false },
   ];
 
-  function fakeStage(failSendNumber?: number) {
+  /** `backlogs`: what the intake holds at each read of its attributes (the last one stays). */
+  function fakeStage(failSendNumber?: number, backlogs: number[] = [0]) {
+    const backlogReads: number[] = [];
     const listed: Array<{ KeyMarker?: string; Prefix?: string }> = [];
     const batches: string[][] = [];
     const s3 = {
@@ -236,14 +240,19 @@ describe('backfill: listing, batches, checkpoint', () => {
       }),
     };
     const sqs = {
-      send: jest.fn(async (command: GetQueueUrlCommand | SendMessageBatchCommand) => {
+      send: jest.fn(async (command: GetQueueUrlCommand | GetQueueAttributesCommand | SendMessageBatchCommand) => {
         if (command instanceof GetQueueUrlCommand) return { QueueUrl: 'https://sqs/intake' };
+        if (command instanceof GetQueueAttributesCommand) {
+          const backlog = backlogs[Math.min(backlogReads.length, backlogs.length - 1)];
+          backlogReads.push(backlog);
+          return { Attributes: { ApproximateNumberOfMessages: String(backlog - 100), ApproximateNumberOfMessagesDelayed: '100' } };
+        }
         batches.push(command.input.Entries!.map((e) => JSON.parse(e.MessageBody!).detail.object.key));
         if (batches.length === failSendNumber) throw Object.assign(new Error('gone'), { name: 'AccessDenied' });
         return { Successful: command.input.Entries!.map((e) => ({ Id: e.Id })), Failed: [] };
       }),
     };
-    return { clients: { s3, sqs } as unknown as StageClients, s3, sqs, listed, batches };
+    return { clients: { s3, sqs } as unknown as StageClients, s3, sqs, listed, batches, backlogReads };
   }
   const silent = { update: () => undefined, end: () => undefined };
   const base: BackfillRequest = { prefix: 'incoming/', ratePerSecond: 50, dryRun: false };
@@ -257,6 +266,22 @@ describe('backfill: listing, batches, checkpoint', () => {
     expect(stage.batches.flat()).toEqual(keys);
     expect(stage.listed[0]).toEqual({ KeyMarker: undefined, Prefix: 'incoming/' });
     expect(formatBackfill(summary)).toMatch(/^25 object\(s\) listed in s3:\/\/sluice-dev-.*\/incoming\/, 25 sent to the intake queue/);
+  });
+
+  test("a page waits while the intake holds an hour of the stage's launches (visible and delayed), so no backlog outlives the queue", async () => {
+    expect(backlogCapFor(dev)).toBe(dev.capacity.launchRatePerSecond * 3600);
+    const cap = backlogCapFor(dev);
+    const stage = fakeStage(undefined, [cap + 50, cap, cap - 1]);
+    const clock = fakeClock();
+    await backfill(stage.clients, dev, base, silent, clock);
+    expect(stage.backlogReads.slice(0, 3)).toEqual([cap + 50, cap, cap - 1]);
+    expect(clock.slept.slice(0, 2)).toEqual([30_000, 30_000]);
+    expect(stage.batches.flat()).toEqual(keys);
+    const lower = fakeStage(undefined, [1500, 900]);
+    await backfill(lower.clients, dev, { ...base, maxBacklog: parseMaxBacklog('1000') }, silent, fakeClock());
+    expect(lower.backlogReads.slice(0, 2)).toEqual([1500, 900]);
+    expect(() => parseMaxBacklog('999')).toThrow(/--max-backlog takes a number of messages, at least 1000/);
+    expect(() => parseMaxBacklog('lots')).toThrow(/--max-backlog/);
   });
 
   test('--since and the input suffix narrow what is sent; a dry run lists and counts and sends nothing', async () => {
@@ -356,8 +381,9 @@ describe('backfill from an S3 Inventory report', () => {
       }),
     };
     const sqs = {
-      send: jest.fn(async (command: GetQueueUrlCommand | SendMessageBatchCommand) => {
+      send: jest.fn(async (command: GetQueueUrlCommand | GetQueueAttributesCommand | SendMessageBatchCommand) => {
         if (command instanceof GetQueueUrlCommand) return { QueueUrl: 'https://sqs/intake' };
+        if (command instanceof GetQueueAttributesCommand) return { Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesDelayed: '0' } };
         sent.push(...command.input.Entries!.map((e) => e.Id!));
         return { Successful: command.input.Entries!.map((e) => ({ Id: e.Id })), Failed: [] };
       }),
