@@ -9,9 +9,12 @@
 import { ListObjectVersionsCommand, type ObjectVersion } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { EnvironmentConfig } from '../environments';
+import { vcpuOf } from '../environments/fargate';
 import { parseIntakeMessage } from '../functions/jobs';
-import type { Clock } from '../functions/runtime';
+import { chunks, type Clock } from '../functions/runtime';
 import { readCheckpoint, writeCheckpoint, type BackfillScope, type Checkpoint } from './backfill-checkpoint';
 import { readInventoryFile, readManifest } from './inventory';
 import type { Progress } from './progress';
@@ -30,12 +33,18 @@ export const MAX_RATE_PER_SECOND = 500;
  * queue, ahead of live uploads, for over a minute per second sent.
  */
 const RATE_PER_LAUNCH_RATE = 60;
-/**
- * Seconds of the stage's launches the intake's backlog may hold before a backfill waits: an hour. A backlog the stage
- * cannot launch within the queue's 14-day retention would expire unseen, and live uploads wait behind it; bounded, a
- * backfill of any size loses nothing and delays an upload by about an hour at most.
- */
+/** Seconds of the stage's launches the intake's backlog may hold before a backfill waits: an hour. */
 const BACKLOG_PER_LAUNCH_RATE = 3600;
+/**
+ * The most a backlog may be, in days of the stage's slowest drain (its budget's tasks each running to their timeout),
+ * by default and with --max-backlog: within the intake queue's 14-day retention, with a margin, so nothing expires.
+ */
+const DEFAULT_DRAIN_DAYS = 7;
+const MAX_DRAIN_DAYS = 13;
+/** The fewest messages a backlog bound allows: one chunk of sends, so a backfill always moves on. */
+const MIN_BACKLOG = 1000;
+/** The slowest --rate: slower, a batch's pacing wait outgrows what a timer holds. */
+const MIN_RATE_PER_SECOND = 0.1;
 /** How often a backfill that waits for room reads the intake's backlog again. */
 const BACKLOG_POLL_MS = 30_000;
 
@@ -77,15 +86,34 @@ export function maxRateFor(config: EnvironmentConfig): number {
   return Math.min(MAX_RATE_PER_SECOND, config.capacity.launchRatePerSecond * RATE_PER_LAUNCH_RATE);
 }
 
-/** The intake backlog a backfill waits below: an hour of the stage's launches. */
-export function backlogCapFor(config: EnvironmentConfig): number {
-  return config.capacity.launchRatePerSecond * BACKLOG_PER_LAUNCH_RATE;
+/** Messages the stage works through in `days` at worst: every task its budget holds running to its timeout. */
+function slowestDrain(config: EnvironmentConfig, days: number): number {
+  const tasks = Math.max(1, Math.floor(config.capacity.vcpuBudget / vcpuOf(config.task.cpu)));
+  return Math.floor((tasks * days * 86_400) / config.task.timeoutSeconds);
 }
 
-/** `--max-backlog 5000`: a whole number of messages, at least one page (1,000) so a page can always be sent. */
-export function parseMaxBacklog(text: string): number {
+/**
+ * The intake backlog a backfill waits below: an hour of the stage's launches, and no more than its slowest drain
+ * empties in 7 days — a backlog the stage cannot work through within the queue's 14-day retention would expire unseen.
+ */
+export function backlogCapFor(config: EnvironmentConfig): number {
+  return Math.max(MIN_BACKLOG, Math.min(config.capacity.launchRatePerSecond * BACKLOG_PER_LAUNCH_RATE, slowestDrain(config, DEFAULT_DRAIN_DAYS)));
+}
+
+/** The largest --max-backlog: what the stage's slowest drain empties in 13 days, inside the queue's retention. */
+export function maxBacklogFor(config: EnvironmentConfig): number {
+  return Math.max(MIN_BACKLOG, slowestDrain(config, MAX_DRAIN_DAYS));
+}
+
+/** `--max-backlog 5000`: a whole number of messages, from 1,000 (a chunk of sends) to maxBacklogFor(config). */
+export function parseMaxBacklog(text: string, config: EnvironmentConfig): number {
   const backlog = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
-  if (!(backlog >= 1000)) throw new CliError(`--max-backlog takes a number of messages, at least 1000 (got "${text}")`, EXIT.usage);
+  const max = maxBacklogFor(config);
+  if (!(backlog >= MIN_BACKLOG && backlog <= max))
+    throw new CliError(
+      `--max-backlog takes a number of messages from ${MIN_BACKLOG} to ${max} (what stage ${config.stage} works through in ${MAX_DRAIN_DAYS} days if every task runs to its timeout; the queue keeps a message 14) (got "${text}")`,
+      EXIT.usage,
+    );
   return backlog;
 }
 
@@ -112,7 +140,8 @@ export function parseRate(text: string, config: EnvironmentConfig): number {
   const match = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(text.trim());
   const rate = match ? Number(match[1]) : Number.NaN;
   const max = maxRateFor(config);
-  if (!(rate > 0)) throw new CliError(`--rate takes messages per second, like 50/s (got "${text}")`, EXIT.usage);
+  if (!(rate >= MIN_RATE_PER_SECOND))
+    throw new CliError(`--rate takes messages per second, at least ${MIN_RATE_PER_SECOND}, like 50/s (got "${text}")`, EXIT.usage);
   if (rate > max) {
     throw new CliError(
       `--rate ${text} is above ${max}/s, the most for stage ${config.stage} (${RATE_PER_LAUNCH_RATE} × its ${config.capacity.launchRatePerSecond} launches/s, at most ${MAX_RATE_PER_SECOND}/s): faster only queues them`,
@@ -152,10 +181,18 @@ export function sequencerOf(version: Pick<ObjectVersion, 'LastModified'>): strin
   return (version.LastModified?.getTime() ?? 0).toString(16).toUpperCase().padStart(16, '0');
 }
 
+/**
+ * JSON that SQS takes: a message may hold any character but U+FFFE and U+FFFF (and controls JSON escapes anyway), which
+ * a key may contain; written as escapes, the body parses to the same key.
+ */
+export function jsonForSqs(value: unknown): string {
+  return JSON.stringify(value).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /** The EventBridge "Object Created" event an upload of this version gives (the fields sluice and its users read). */
 export function objectCreatedEvent(config: EnvironmentConfig, bucket: string, version: ObjectVersion): string {
   const versionId = version.VersionId && version.VersionId !== 'null' ? version.VersionId : undefined;
-  return JSON.stringify({
+  return jsonForSqs({
     version: '0',
     id: randomUUID(),
     'detail-type': 'Object Created',
@@ -237,6 +274,33 @@ async function inventoryPager(clients: StageClients, config: EnvironmentConfig, 
   };
 }
 
+/** What the backfill lists, as its checkpoint names it. */
+function scopeOf(config: EnvironmentConfig, request: BackfillRequest): BackfillScope {
+  return {
+    stage: config.stage,
+    bucket: stageNames(config).bucket,
+    prefix: request.prefix,
+    since: request.since === undefined ? null : new Date(request.since).toISOString(),
+    inventory: request.inventory ?? null,
+  };
+}
+
+/**
+ * The request's checkpoint, checked before any AWS call: not with a dry run (which sends nothing to record), a file of
+ * this backfill or none yet, and a folder it can be written to.
+ */
+export function checkCheckpoint(config: EnvironmentConfig, request: BackfillRequest): void {
+  const file = request.checkpointFile;
+  if (file === undefined) return;
+  if (request.dryRun) throw new CliError('--checkpoint records what was sent; a --dry-run sends nothing: leave one of them out', EXIT.usage);
+  readCheckpoint(file, scopeOf(config, request));
+  try {
+    accessSync(dirname(resolve(file)), constants.W_OK);
+  } catch {
+    throw new CliError(`--checkpoint ${file}: its folder does not exist or cannot be written`, EXIT.usage);
+  }
+}
+
 /** Lists (the bucket, or an inventory) page by page, sends each page's objects, then records the page's end in the checkpoint. */
 export async function backfill(
   clients: StageClients,
@@ -246,13 +310,7 @@ export async function backfill(
   clock: Clock,
   listed: (key: string, jobId: string) => void = () => undefined,
 ): Promise<BackfillSummary> {
-  const scope: BackfillScope = {
-    stage: config.stage,
-    bucket: stageNames(config).bucket,
-    prefix: request.prefix,
-    since: request.since === undefined ? null : new Date(request.since).toISOString(),
-    inventory: request.inventory ?? null,
-  };
+  const scope = scopeOf(config, request);
   const resumed = request.checkpointFile ? readCheckpoint(request.checkpointFile, scope) : undefined;
   const tally: Tally = { listed: 0, sent: 0, suffix: 0, olderThanSince: 0 };
   const summary = () => ({
@@ -274,12 +332,14 @@ export async function backfill(
     for (const m of messages) listed(m.key, m.id);
     if (request.dryRun) tally.sent += messages.length;
     else {
-      if (messages.length > 0)
+      // A page may be a whole inventory file: the backlog is read again before each chunk of it.
+      for (const chunk of chunks(messages, MIN_BACKLOG)) {
         await waitForRoom(clients, queue, request.maxBacklog ?? backlogCapFor(config), {
           clock,
           waiting: (detail) => progress.update(tally.sent, tally.listed, detail),
         });
-      await sendPaced(clients.sqs, queue, messages, pace, clock, (count) => progress.update((tally.sent += count), tally.listed, 'sent of listed'));
+        await sendPaced(clients.sqs, queue, chunk, pace, clock, (count) => progress.update((tally.sent += count), tally.listed, 'sent of listed'));
+      }
     }
     next = page.next;
     if (request.checkpointFile && !request.dryRun) writeCheckpoint(request.checkpointFile, scope, next, (resumed?.sent ?? 0) + tally.sent, clock.now());

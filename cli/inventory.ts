@@ -39,7 +39,8 @@ export interface Inventory {
   readonly columns: readonly string[];
 }
 
-const REQUIRED_COLUMNS = ['Key', 'VersionId', 'IsLatest'] as const;
+// LastModifiedDate: --since reads it, and an object from before versioning is identified by it.
+const REQUIRED_COLUMNS = ['Key', 'VersionId', 'IsLatest', 'LastModifiedDate'] as const;
 
 async function getText(clients: StageClients, location: S3Location): Promise<string> {
   const { Body } = await clients.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
@@ -63,7 +64,9 @@ export async function readManifest(clients: StageClients, url: string, sourceBuc
       ? `it lists bucket ${manifest.sourceBucket}, not the stage's ${sourceBucket}`
       : manifest.fileFormat !== 'CSV'
         ? `its format is ${manifest.fileFormat}; backfill reads CSV`
-        : REQUIRED_COLUMNS.filter((c) => !columns.includes(c)).map((c) => `it has no ${c} column (an inventory of all versions has)`)[0];
+        : REQUIRED_COLUMNS.filter((c) => !columns.includes(c)).map(
+            (c) => `it has no ${c} column (an inventory of all versions, with the LastModifiedDate field, has)`,
+          )[0];
   if (problem) throw new CliError(`--inventory ${url}: ${problem}`, EXIT.usage);
   return { bucket: manifest.destinationBucket.replace(/^arn:aws[\w-]*:s3:::/, ''), files: manifest.files.map((f) => f.key), columns };
 }

@@ -11,7 +11,17 @@
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { Command, CommanderError, Option } from 'commander';
-import { backfill, checkPrefix, DEFAULT_RATE_PER_SECOND, defaultRateFor, formatBackfill, parseMaxBacklog, parseRate, parseSince } from './backfill';
+import {
+  backfill,
+  checkCheckpoint,
+  checkPrefix,
+  DEFAULT_RATE_PER_SECOND,
+  defaultRateFor,
+  formatBackfill,
+  parseMaxBacklog,
+  parseRate,
+  parseSince,
+} from './backfill';
 import { formatFailures, readFailures } from './failures';
 import { parseS3Url } from './inventory';
 import { findJobs, formatFound, parseTarget } from './find';
@@ -238,12 +248,13 @@ function addBackfill(cli: Command, print: Print): void {
           prefix: checkPrefix(options.prefix, stage),
           since: options.since === undefined ? undefined : parseSince(options.since),
           ratePerSecond: options.rate === undefined ? defaultRateFor(stage) : parseRate(options.rate, stage),
-          maxBacklog: options.maxBacklog === undefined ? undefined : parseMaxBacklog(options.maxBacklog),
+          maxBacklog: options.maxBacklog === undefined ? undefined : parseMaxBacklog(options.maxBacklog, stage),
           dryRun: options.dryRun === true,
           checkpointFile: options.checkpoint,
           inventory: options.inventory,
         };
         if (request.inventory !== undefined) parseS3Url('--inventory', request.inventory);
+        checkCheckpoint(stage, request);
         const { config, clients } = await connect(options.stage);
         const listDryRun = request.dryRun && !options.json ? (key: string, jobId: string) => print(`would send  ${key}  (job ${jobId})`) : undefined;
         const summary = await backfill(clients, config, request, progressBar('backfill'), systemClock, listDryRun);

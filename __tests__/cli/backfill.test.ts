@@ -10,6 +10,9 @@ import {
   backfill,
   backfillMessage,
   backlogCapFor,
+  checkCheckpoint,
+  jsonForSqs,
+  maxBacklogFor,
   checkPrefix,
   defaultRateFor,
   formatBackfill,
@@ -81,8 +84,15 @@ describe('sluice backfill: usage errors, before any AWS call', () => {
     [['backfill', '--stage', 'dev', '--since', 'yesterday'], /--since takes a date \(2026-11-01, UTC\)/],
     [['backfill', '--stage', 'dev', '--since', '2026-02-31'], /--since takes a date/],
     [['backfill', '--stage', 'dev', '--since', '2026-11-01T08:00:00'], /--since takes a date/],
-    [['backfill', '--stage', 'dev', '--rate', 'fast'], /--rate takes messages per second, like 50\/s \(got "fast"\)/],
+    [['backfill', '--stage', 'dev', '--rate', 'fast'], /--rate takes messages per second, at least 0.1, like 50\/s \(got "fast"\)/],
     [['backfill', '--stage', 'dev', '--rate', '0'], /--rate takes messages per second/],
+    [['backfill', '--stage', 'dev', '--rate', '0.000001'], /--rate takes messages per second, at least 0.1/],
+    [['backfill', '--stage', 'prod', '--max-backlog', '99999999999999'], /--max-backlog takes a number of messages from 1000 to 31200/],
+    [['backfill', '--stage', 'dev', '--dry-run', '--checkpoint', 'cp.json'], /--checkpoint records what was sent; a --dry-run sends nothing/],
+    [
+      ['backfill', '--stage', 'dev', '--checkpoint', '/no/such/folder/cp.json'],
+      /--checkpoint \/no\/such\/folder\/cp.json: its folder does not exist or cannot be written/,
+    ],
     [['backfill', '--stage', 'dev', '--rate', '121/s'], /--rate 121\/s is above 120\/s, the most for stage dev \(60 × its 2 launches\/s, at most 500\/s\)/],
     [['backfill', '--stage', 'prod', '--rate', '501'], /--rate 501 is above 500\/s, the most for stage prod/],
     [
@@ -209,6 +219,22 @@ describe('sending: pace and partial failures', () => {
   });
 });
 
+test('a key with U+FFFE or U+FFFF (which SQS refuses raw) is sent escaped, and parses back to the same key and job', () => {
+  const key = 'incoming/odd\uFFFE\uFFFF.csv';
+  const message = backfillMessage(dev, version(key, 'v1'));
+  expect(message.body).not.toMatch(/[\uFFFE\uFFFF]/);
+  expect(message.body).toContain('\\uFFFE\\uFFFF');
+  expect(JSON.parse(message.body).detail.object.key).toBe(key);
+  expect(message.id).toBe(jobIdOf(bucket, key, 'v1', ''));
+  expect(jsonForSqs({ k: 'plain' })).toBe('{"k":"plain"}');
+});
+
+test('a checkpoint that is no checkpoint is refused before any AWS call', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'backfill-cp-')), 'cp.json');
+  writeFileSync(file, 'not json');
+  expect(() => checkCheckpoint(dev, { prefix: 'incoming/', ratePerSecond: 50, dryRun: false, checkpointFile: file })).toThrow(/is not a backfill checkpoint/);
+});
+
 describe('backfill: listing, batches, checkpoint', () => {
   const keys = Array.from({ length: 25 }, (_, i) => `incoming/k${String(i).padStart(2, '0')}.csv`);
   /** Two pages: 15 current objects, an older version and a deleted key's versions (not current); then 10 more. */
@@ -268,8 +294,7 @@ describe('backfill: listing, batches, checkpoint', () => {
     expect(formatBackfill(summary)).toMatch(/^25 object\(s\) listed in s3:\/\/sluice-dev-.*\/incoming\/, 25 sent to the intake queue/);
   });
 
-  test("a page waits while the intake holds an hour of the stage's launches (visible and delayed), so no backlog outlives the queue", async () => {
-    expect(backlogCapFor(dev)).toBe(dev.capacity.launchRatePerSecond * 3600);
+  test('a page waits while the intake holds its bound (visible and delayed messages), so no backlog outlives the queue', async () => {
     const cap = backlogCapFor(dev);
     const stage = fakeStage(undefined, [cap + 50, cap, cap - 1]);
     const clock = fakeClock();
@@ -277,11 +302,30 @@ describe('backfill: listing, batches, checkpoint', () => {
     expect(stage.backlogReads.slice(0, 3)).toEqual([cap + 50, cap, cap - 1]);
     expect(clock.slept.slice(0, 2)).toEqual([30_000, 30_000]);
     expect(stage.batches.flat()).toEqual(keys);
-    const lower = fakeStage(undefined, [1500, 900]);
-    await backfill(lower.clients, dev, { ...base, maxBacklog: parseMaxBacklog('1000') }, silent, fakeClock());
-    expect(lower.backlogReads.slice(0, 2)).toEqual([1500, 900]);
-    expect(() => parseMaxBacklog('999')).toThrow(/--max-backlog takes a number of messages, at least 1000/);
-    expect(() => parseMaxBacklog('lots')).toThrow(/--max-backlog/);
+    const lower = fakeStage(undefined, [1200, 900]);
+    await backfill(lower.clients, dev, { ...base, maxBacklog: parseMaxBacklog('1000', dev) }, silent, fakeClock());
+    expect(lower.backlogReads.slice(0, 2)).toEqual([1200, 900]);
+  });
+
+  test('the backlog bound: an hour of launches, never more than the slowest drain empties in 7 days; --max-backlog at most 13 days of it', () => {
+    // prod: 100 one-vCPU tasks of up to an hour drain 100 × 24 an day at worst; an hour of launches (10/s) is 36,000.
+    const prod = stageConfig('prod');
+    expect(backlogCapFor(prod)).toBe(Math.min(36_000, 100 * 24 * 7));
+    expect(maxBacklogFor(prod)).toBe(100 * 24 * 13);
+    expect(backlogCapFor(dev)).toBeGreaterThanOrEqual(1000);
+    expect(() => parseMaxBacklog('999', prod)).toThrow(/--max-backlog takes a number of messages from 1000 to 31200/);
+    expect(() => parseMaxBacklog('99999999999999', prod)).toThrow(/--max-backlog takes a number of messages from 1000 to 31200/);
+    expect(() => parseMaxBacklog('lots', prod)).toThrow(/--max-backlog/);
+    expect(parseMaxBacklog('20000', prod)).toBe(20_000);
+  });
+
+  test('a page larger than a chunk (an inventory file) reads the backlog again before each thousand messages', async () => {
+    const many = Array.from({ length: 2500 }, (_, i) => version(`incoming/m${i}.csv`, `v${i}`));
+    const stage = fakeStage(undefined, [0]);
+    stage.s3.send.mockImplementation(async () => ({ $metadata: {}, Versions: many, IsTruncated: false }));
+    await backfill(stage.clients, dev, { ...base, ratePerSecond: 100 }, silent, fakeClock());
+    expect(stage.backlogReads).toHaveLength(3);
+    expect(stage.batches.flat()).toHaveLength(2500);
   });
 
   test('--since and the input suffix narrow what is sent; a dry run lists and counts and sends nothing', async () => {
@@ -427,7 +471,8 @@ describe('backfill from an S3 Inventory report', () => {
 
   test.each([
     [{ sourceBucket: 'another-bucket' }, `it lists bucket another-bucket, not the stage's ${bucket}`],
-    [{ fileSchema: 'Bucket, Key, Size' }, 'it has no VersionId column (an inventory of all versions has)'],
+    [{ fileSchema: 'Bucket, Key, Size' }, 'it has no VersionId column (an inventory of all versions, with the LastModifiedDate field, has)'],
+    [{ fileSchema: 'Bucket, Key, VersionId, IsLatest, Size' }, 'it has no LastModifiedDate column'],
     [{ fileFormat: 'Parquet' }, 'its format is Parquet; backfill reads CSV'],
   ])('a manifest backfill cannot use is refused before anything is sent: %j', async (overrides, reason) => {
     const stage = inventoryStage(manifest(overrides));
