@@ -276,7 +276,7 @@ interface RunningTask {
 }
 
 /** Fargate's billed seconds for a task that ran `seconds` from its pull's start: per second, rounded up, at least a minute. */
-export function billedSeconds(seconds: number): number {
+function billedSeconds(seconds: number): number {
   // Rounded to the millisecond first, so that 60.0000000001 s of floating-point sums bills 60 s, not 61.
   return Math.max(PRICES.fargateMinimumBilledSeconds, Math.ceil(Math.round(seconds * 1000) / 1000));
 }
