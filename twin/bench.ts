@@ -147,7 +147,12 @@ function table(rows: Array<{ design: string; scenario: string; report: Report & 
     ['DynamoDB write / read units', (r) => `${r.dynamodbCapacityUnits.write} / ${r.dynamodbCapacityUnits.read}`],
     ['DynamoDB write units per object', (r) => String(r.writeUnitsPerObject)],
     ['SQS requests', (r) => String(r.sqsRequests)],
-    ['orchestration $ / 1k objects', (r) => r.costPer1000Objects.orchestration.toFixed(4)],
+    ['start-up p50 / p99 (RunTask → RUNNING)', (r) => `${r.startup.p50 ?? '–'} s / ${r.startup.p99 ?? '–'} s`],
+    [
+      'Fargate $ / 1k objects (On-Demand + Spot)',
+      (r) => `${r.fargateCostPer1k.total.toFixed(4)} (${r.fargateCostPer1k.onDemand.toFixed(4)} + ${r.fargateCostPer1k.spot.toFixed(4)})`,
+    ],
+    ['orchestration $ / 1k objects', (r) => r.orchestrationCostPer1k.total.toFixed(4)],
     ['admission latency median / p99', (r) => `${r.admissionLatencySeconds.median ?? '–'} s / ${r.admissionLatencySeconds.p99 ?? '–'} s`],
     ['wall time', (r) => `${r.wallSeconds.toFixed(1)} s`],
   ];

@@ -15,6 +15,17 @@ export const PRICES = {
   dynamodbPerReadUnit: 0.125 / 1_000_000,
   /** aws.amazon.com/sqs/pricing — standard queue, per request (64 KB chunk). */
   sqsPerRequest: 0.4 / 1_000_000,
-  /** aws.amazon.com/fargate/pricing — Linux/x86 per vCPU-hour (memory not included); Spot is cheaper. */
+  /**
+   * aws.amazon.com/fargate/pricing — Linux/x86 On-Demand per vCPU-hour and per GB-hour (memory), billed per second
+   * from the image pull's start to the task's stop, with a 1-minute minimum (/work/shared/AWS-FACTS.md).
+   */
   fargatePerVcpuHour: 0.04048,
+  fargatePerGbHour: 0.004445,
+  fargateMinimumBilledSeconds: 60,
+  /**
+   * Fargate Spot: the pricing page shows a current price that moves with supply and demand, "up to 70%" off
+   * On-Demand; the twin takes the full 70 % off (so Spot's figure is its cheapest case).
+   */
+  fargateSpotPerVcpuHour: 0.04048 * 0.3,
+  fargateSpotPerGbHour: 0.004445 * 0.3,
 } as const;

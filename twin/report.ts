@@ -66,7 +66,15 @@ export interface Report {
   dynamodbCapacityUnits: { read: number; write: number };
   writeUnitsPerObject: number;
   sqsRequests: number;
-  costPer1000Objects: { stepFunctions: number; lambda: number; dynamodb: number; sqs: number; orchestration: number; fargate: number; formula: string };
+  /** What orchestrating the jobs costs per 1,000 objects (USD, list prices): its parts, and their total. */
+  orchestrationCostPer1k: { stepFunctions: number; lambda: number; dynamodb: number; sqs: number; total: number };
+  /** What Fargate bills per 1,000 objects (USD, list prices): vcpu + memory = total, and onDemand + spot = total. */
+  fargateCostPer1k: { vcpu: number; memory: number; onDemand: number; spot: number; total: number };
+  /** Orchestration + Fargate per 1,000 objects (USD), and how each part is computed. */
+  totalCostPer1k: number;
+  costFormula: string;
+  /** RunTask → RUNNING of the tasks started (seconds): provisioning, the image pull, the container's start. */
+  startup: { p50: number | null; p99: number | null; samples: number };
   /** A lease freed while jobs waited → the next task started (seconds). */
   admissionLatencySeconds: { median: number | null; p99: number | null; samples: number };
   virtualSeconds: number;
@@ -81,7 +89,7 @@ class Tally {
   readonly successes = new Map<string, number>();
   readonly tasks = new Map<string, number>();
   readonly tasksOfJob = new Map<string, Array<{ start: number; stop: number }>>();
-  readonly running = new Map<string, { t: number; vcpu: number; class: UsageClass; task: { start: number; stop: number } }>();
+  readonly running = new Map<string, RunningTask>();
   readonly throttles: Record<string, number> = {};
   // The account per class: this stage's tasks, and what the other workloads hold.
   readonly own: Record<UsageClass, number> = { onDemand: 0, spot: 0 };
@@ -94,6 +102,12 @@ class Tally {
   vcpu = 0;
   peak = 0;
   taskVcpuSeconds = 0;
+  /** What Fargate bills per class: vCPU-seconds and GB-seconds from each pull's start, at least a minute a task. */
+  readonly billed: Record<UsageClass, { vcpuSeconds: number; gbSeconds: number }> = {
+    onDemand: { vcpuSeconds: 0, gbSeconds: 0 },
+    spot: { vcpuSeconds: 0, gbSeconds: 0 },
+  };
+  readonly startupSeconds: number[] = [];
   shortestTaskSeconds = Infinity;
   lastSettle = 0;
   firstArrive = Infinity;
@@ -138,9 +152,12 @@ class Tally {
     const task = { start: e.t, stop: Infinity };
     if (!this.tasksOfJob.has(e.jobId!)) this.tasksOfJob.set(e.jobId!, []);
     this.tasksOfJob.get(e.jobId!)!.push(task);
-    this.running.set(String(e.taskArn), { t: e.t, vcpu: Number(e.vcpu), class: cls, task });
+    // Runs recorded before start-up was modelled carry neither: an instant start, memory unknown.
+    const billedFrom = e.t + Number(e.pullStartSeconds ?? 0);
+    this.running.set(String(e.taskArn), { t: e.t, vcpu: Number(e.vcpu), memoryGb: Number(e.memoryGb ?? 0), billedFrom, class: cls, task });
     this.tasks.set(e.jobId!, (this.tasks.get(e.jobId!) ?? 0) + 1);
     this.taskStarts.push(e.t);
+    this.startupSeconds.push(Number(e.startupSeconds ?? 0));
   }
 
   private taskStopped(e: TwinEvent): void {
@@ -151,6 +168,9 @@ class Tally {
       this.shortestTaskSeconds = Math.min(this.shortestTaskSeconds, e.t - started.t);
       this.own[started.class] -= started.vcpu;
       started.task.stop = e.t;
+      const seconds = billedSeconds(e.t - started.billedFrom);
+      this.billed[started.class].vcpuSeconds += seconds * started.vcpu;
+      this.billed[started.class].gbSeconds += seconds * started.memoryGb;
     }
     this.running.delete(String(e.taskArn));
     if (e.exitCode === 0) this.successes.set(e.jobId!, (this.successes.get(e.jobId!) ?? 0) + 1);
@@ -244,6 +264,23 @@ class Tally {
   }
 }
 
+interface RunningTask {
+  /** RunTask accepted: the vCPU is held from here. */
+  t: number;
+  vcpu: number;
+  memoryGb: number;
+  /** The image pull's start: Fargate bills from here. */
+  billedFrom: number;
+  class: UsageClass;
+  task: { start: number; stop: number };
+}
+
+/** Fargate's billed seconds for a task that ran `seconds` from its pull's start: per second, rounded up, at least a minute. */
+function billedSeconds(seconds: number): number {
+  // Rounded to the millisecond first, so that 60.0000000001 s of floating-point sums bills 60 s, not 61.
+  return Math.max(PRICES.fargateMinimumBilledSeconds, Math.ceil(Math.round(seconds * 1000) / 1000));
+}
+
 /** How the arrived jobs ended: succeeded, failed (by kind), in the DLQ, or lost. */
 function outcomesOf(t: Tally) {
   let succeeded = 0;
@@ -290,8 +327,8 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
   const usableMax = Math.max(...usableValues);
   const capacityTerm =
     usableMin === usableMax
-      ? `Σ task-seconds × vCPU / min(budget, free quota) = ${round(t.taskVcpuSeconds)} / ${round(usableMin)} = ${round(byCapacity)} s`
-      : `Σ task-seconds × vCPU = ${round(t.taskVcpuSeconds)} served under min(budget ${budget}, free quota) = ${round(usableMin)}–${round(usableMax)} vCPU over time → ${round(byCapacity)} s`;
+      ? `Σ (start-up + run) × vCPU / min(budget, free quota) = ${round(t.taskVcpuSeconds)} / ${round(usableMin)} = ${round(byCapacity)} s`
+      : `Σ (start-up + run) × vCPU = ${round(t.taskVcpuSeconds)} served under min(budget ${budget}, free quota) = ${round(usableMin)}–${round(usableMax)} vCPU over time → ${round(byCapacity)} s`;
 
   return { makespan: t.lastSettle - origin, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm };
 }
@@ -306,9 +343,18 @@ function latencyOf(t: Tally) {
     if (s < t.taskStarts.length) latencies.push(t.taskStarts[s++] - r);
   });
   latencies.sort((a, b) => a - b);
-  const quantile = (q: number) => (latencies.length === 0 ? null : round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]));
+  return { median: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), samples: latencies.length };
+}
 
-  return { median: quantile(0.5), p99: quantile(0.99), samples: latencies.length };
+/** The q-quantile of sorted values (the smallest with at least q of them at or below it); null if there are none. */
+function quantile(sorted: readonly number[], q: number): number | null {
+  return sorted.length === 0 ? null : round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]);
+}
+
+/** Each started task's RunTask → RUNNING. */
+function startupOf(t: Tally): Report['startup'] {
+  const sorted = [...t.startupSeconds].sort((a, b) => a - b);
+  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), samples: sorted.length };
 }
 
 /** Orchestration cost per 1,000 objects at list prices, and the requests it is made of. */
@@ -324,10 +370,29 @@ function costOf(t: Tally) {
     lambda: (t.lambdaInvocations * PRICES.lambdaPerRequest + t.gbSeconds * PRICES.lambdaPerGbSecond) * per1000,
     dynamodb: (readUnits * PRICES.dynamodbPerReadUnit + writeUnits * PRICES.dynamodbPerWriteUnit) * per1000,
     sqs: sqsRequests * PRICES.sqsPerRequest * per1000,
-    fargate: (t.taskVcpuSeconds / 3600) * PRICES.fargatePerVcpuHour * per1000,
   };
   const orchestration = cost.stepFunctions + cost.lambda + cost.dynamodb + cost.sqs;
   return { reads, writes, readUnits, writeUnits, sqsRequests, cost, orchestration };
+}
+
+const FARGATE_PRICE: Record<UsageClass, { vcpuHour: number; gbHour: number }> = {
+  onDemand: { vcpuHour: PRICES.fargatePerVcpuHour, gbHour: PRICES.fargatePerGbHour },
+  spot: { vcpuHour: PRICES.fargateSpotPerVcpuHour, gbHour: PRICES.fargateSpotPerGbHour },
+};
+
+/** What Fargate bills per 1,000 objects at list prices, by resource and by class. */
+function fargateCostOf(t: Tally): Report['fargateCostPer1k'] {
+  const per1000 = t.arrived.size > 0 ? 1000 / t.arrived.size : 0;
+  const vcpuOf = (c: UsageClass) => (t.billed[c].vcpuSeconds / 3600) * FARGATE_PRICE[c].vcpuHour * per1000;
+  const memoryOf = (c: UsageClass) => (t.billed[c].gbSeconds / 3600) * FARGATE_PRICE[c].gbHour * per1000;
+  const sum = (f: (c: UsageClass) => number) => CLASSES.reduce((total, c) => total + f(c), 0);
+  return {
+    vcpu: round(sum(vcpuOf), 4),
+    memory: round(sum(memoryOf), 4),
+    onDemand: round(vcpuOf('onDemand') + memoryOf('onDemand'), 4),
+    spot: round(vcpuOf('spot') + memoryOf('spot'), 4),
+    total: round(sum(vcpuOf) + sum(memoryOf), 4),
+  };
 }
 
 export function computeReport(events: readonly TwinEvent[]): Report {
@@ -348,6 +413,7 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     leaks: t.leakSeconds.length,
     injectedFaults: t.injected,
     ...orchestrationFigures(t),
+    startup: startupOf(t),
     admissionLatencySeconds: latencyOf(t),
     virtualSeconds: round(end?.t ?? t.lastSettle),
     stoppedBy: String(end?.stoppedBy ?? 'unknown'),
@@ -380,7 +446,7 @@ function makespanFigures(
   return {
     makespanSeconds: round(makespan),
     lowerBoundSeconds: round(lowerBound),
-    lowerBoundFormula: `max(${capacityTerm}, (N − burst) / launch rate + shortest task = (${ranJobs} − ${launchBurst}) / ${launchRate} + ${round(afterLastLaunch)} = ${round(byRate)} s, last arrival = ${round(byArrival)} s)`,
+    lowerBoundFormula: `max(${capacityTerm}, (N − burst) / launch rate + shortest task (start-up + run) = (${ranJobs} − ${launchBurst}) / ${launchRate} + ${round(afterLastLaunch)} = ${round(byRate)} s, last arrival = ${round(byArrival)} s)`,
     lowerBoundOnBudgetSeconds: round(Math.max(byBudget, byRate, byArrival)),
     makespanRatio: lowerBound > 0 ? round(makespan / lowerBound, 4) : 0,
   };
@@ -438,9 +504,13 @@ function orchestrationFigures(
   | 'dynamodbCapacityUnits'
   | 'writeUnitsPerObject'
   | 'sqsRequests'
-  | 'costPer1000Objects'
+  | 'orchestrationCostPer1k'
+  | 'fargateCostPer1k'
+  | 'totalCostPer1k'
+  | 'costFormula'
 > {
   const { reads, writes, readUnits, writeUnits, sqsRequests, cost, orchestration } = costOf(t);
+  const fargate = fargateCostOf(t);
   return {
     executions: t.executions,
     stateTransitions: t.transitions,
@@ -452,17 +522,24 @@ function orchestrationFigures(
     dynamodbCapacityUnits: { read: round(readUnits, 1), write: writeUnits },
     writeUnitsPerObject: t.arrived.size > 0 ? round(writeUnits / t.arrived.size, 2) : 0,
     sqsRequests,
-    costPer1000Objects: {
+    orchestrationCostPer1k: {
       stepFunctions: round(cost.stepFunctions, 4),
       lambda: round(cost.lambda, 4),
       dynamodb: round(cost.dynamodb, 4),
       sqs: round(cost.sqs, 4),
-      orchestration: round(orchestration, 4),
-      fargate: round(cost.fargate, 4),
-      formula: `USD per 1,000 objects, ${PRICES.region} list prices (${PRICES.asOf}, twin/prices.ts): transitions × $0.025/1k + Lambda requests × $0.20/M + GB-s × $0.0000166667 + DynamoDB write units × $0.625/M + read units × $0.125/M + SQS requests × $0.40/M; fargate = task vCPU-hours × $${PRICES.fargatePerVcpuHour} (On-Demand, memory excluded)`,
+      total: round(orchestration, 4),
     },
+    fargateCostPer1k: fargate,
+    totalCostPer1k: round(orchestration + fargate.total, 4),
+    costFormula: COST_FORMULA,
   };
 }
+
+const COST_FORMULA =
+  `USD per 1,000 objects, ${PRICES.region} list prices (${PRICES.asOf}, twin/prices.ts). Orchestration: transitions × $0.025/1k + ` +
+  `Lambda requests × $0.20/M + GB-s × $0.0000166667 + DynamoDB write units × $0.625/M + read units × $0.125/M + SQS requests × $0.40/M. ` +
+  `Fargate, per task: max(${PRICES.fargateMinimumBilledSeconds} s, ⌈stop − pull start⌉) × (vCPU × $${PRICES.fargatePerVcpuHour}/h + GB × ` +
+  `$${PRICES.fargatePerGbHour}/h) On-Demand, × (vCPU × $${round(PRICES.fargateSpotPerVcpuHour, 6)}/h + GB × $${round(PRICES.fargateSpotPerGbHour, 7)}/h) Spot`;
 
 export type UsageClass = 'onDemand' | 'spot';
 const CLASSES: UsageClass[] = ['onDemand', 'spot'];
@@ -605,7 +682,8 @@ export function summarize(report: Report, wallSeconds?: number): string {
     `account peak (this stage + others): On-Demand ${report.peakAccountVcpu.onDemand}, Spot ${report.peakAccountVcpu.spot} vCPU`,
     `RunTask ${report.runTaskCalls} calls, ${report.throttles.total} throttled, ${report.vcpuLimitErrors} over the vCPU limit (${(report.vcpuLimitShareOfRunTaskCalls * 100).toFixed(1)} %), ${report.invalidParameterErrors} InvalidParameter, ${report.capacityErrors} capacity errors; StartExecution throttled ${report.throttles.startExecution}`,
     `${report.stateTransitions} state transitions (${report.stateTransitionsPerObject}/object), ${report.lambdaInvocations} Lambda invocations, DynamoDB ${report.dynamodbRequests.writes} writes + ${report.dynamodbRequests.reads} reads (${report.dynamodbCapacityUnits.write} + ${report.dynamodbCapacityUnits.read} capacity units, ${report.writeUnitsPerObject} write units/object), SQS ${report.sqsRequests} requests`,
-    `orchestration ≈ $${report.costPer1000Objects.orchestration.toFixed(4)} per 1,000 objects (Fargate compute ≈ $${report.costPer1000Objects.fargate.toFixed(2)})`,
+    `per 1,000 objects: Fargate ≈ $${report.fargateCostPer1k.total.toFixed(2)} (On-Demand $${report.fargateCostPer1k.onDemand.toFixed(2)}, Spot $${report.fargateCostPer1k.spot.toFixed(2)}), orchestration ≈ $${report.orchestrationCostPer1k.total.toFixed(4)}`,
+    `start-up (RunTask → RUNNING): p50 ${report.startup.p50 ?? '–'} s, p99 ${report.startup.p99 ?? '–'} s`,
     `admission latency: median ${report.admissionLatencySeconds.median ?? '–'} s, p99 ${report.admissionLatencySeconds.p99 ?? '–'} s (${report.admissionLatencySeconds.samples} samples)`,
   ];
   const f = report.injectedFaults;

@@ -31,6 +31,12 @@ const backgroundSteps = z
     }
   });
 
+const lognormal = z.strictObject({
+  kind: z.literal('lognormal'),
+  medianSeconds: positive('seconds'),
+  sigma: z.number().min(0, 'sigma must be 0–3').max(3, 'sigma must be 0–3'),
+});
+
 const duration = z.discriminatedUnion(
   'kind',
   [
@@ -38,10 +44,23 @@ const duration = z.discriminatedUnion(
     z
       .strictObject({ kind: z.literal('uniform'), minSeconds: positive('seconds'), maxSeconds: positive('seconds') })
       .refine((d) => d.maxSeconds >= d.minSeconds, { message: 'maxSeconds must be ≥ minSeconds', path: ['maxSeconds'] }),
-    z.strictObject({ kind: z.literal('lognormal'), medianSeconds: positive('seconds'), sigma: z.number().min(0).max(3, 'sigma must be 0–3') }),
+    lognormal,
   ],
   "kind must be 'fixed', 'uniform' or 'lognormal'",
 );
+
+/**
+ * RunTask → RUNNING when unset: a private-subnet pull of a small image (sluice's worker is node bookworm-slim and a
+ * bundle, well under 250 MB) takes "20-40 seconds when pulling images from within a VPC" (aws/containers-roadmap
+ * issue 358) and ~60 s at 250 MB (issue 696); /work/shared/AWS-FACTS.md "Start-up, billing and placement". A
+ * median of 35 s with sigma 0.3 puts 90 % of tasks between 21 and 57 s.
+ */
+export const DEFAULT_STARTUP = { kind: 'lognormal', medianSeconds: 35, sigma: 0.3 } as const;
+
+/** Seconds, or a lognormal; a number is every task's start-up (0: instant start, the twin before start-up counted). */
+const startup = z.union([z.number().min(0, 'must be 0–600 seconds').max(600, 'must be 0–600 seconds'), lognormal], {
+  error: "must be a number of seconds (0–600) or { kind: 'lognormal', medianSeconds, sigma }",
+});
 
 const scenarioSchema = z.strictObject({
   description: z.string().optional(),
@@ -63,10 +82,10 @@ const scenarioSchema = z.strictObject({
         .refine((v) => [0.25, 0.5, 1, 2, 4, 8, 16].includes(v), 'must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16')
         .optional(),
       duration: duration.default({ kind: 'fixed', seconds: 300 }),
-      /** RunTask → RUNNING (PROVISIONING, image pull); vCPU is held meanwhile. Folded into the task's time. */
-      startupSeconds: z.number().min(0).max(600, 'must be 0–600 seconds').default(0),
+      /** RunTask → RUNNING (PROVISIONING, image pull), drawn per task; vCPU is held meanwhile. */
+      startupSeconds: startup.default(DEFAULT_STARTUP),
     })
-    .default({ duration: { kind: 'fixed', seconds: 300 }, startupSeconds: 0 }),
+    .default({ duration: { kind: 'fixed', seconds: 300 }, startupSeconds: DEFAULT_STARTUP }),
   rates: z
     .strictObject({
       /** Per attempt: the task exits 75 (transient). */

@@ -140,9 +140,10 @@ export class World {
       launchBucket: scenario.quotas.fargateLaunch,
       capacityErrorRate: scenario.rates.capacityError,
       spotInterruptionRate: scenario.rates.spotInterruption,
-      startupSeconds: scenario.task.startupSeconds,
+      startupSeconds: startupDraws(scenario.task.startupSeconds, streamFor(seed, 'startup')),
       sigtermExitSeconds: Math.min(2, stage.task.stopTimeoutSeconds),
       defaultVcpu: this.taskVcpu,
+      defaultMemoryMiB: stage.task.memoryMiB,
       behaviour: (jobId) => {
         const object = this.byJobId.get(jobId);
         const duration = object?.durationSeconds ?? 60;
@@ -319,7 +320,7 @@ function drawObjects(scenario: Scenario, bucket: string, prefix: string, rng: Rn
       key: `${prefix}object-${String(index).padStart(6, '0')}.csv`,
       sequencer: (0x1000000 + index).toString(16).toUpperCase().padStart(16, '0'),
       arriveAt,
-      durationSeconds: drawDuration(scenario, rng),
+      durationSeconds: drawSeconds(scenario.task.duration, rng),
       poison,
       badInput: !poison && chance(rng, scenario.rates.badInput),
     });
@@ -327,8 +328,12 @@ function drawObjects(scenario: Scenario, bucket: string, prefix: string, rng: Rn
   return objects;
 }
 
-function drawDuration(scenario: Scenario, rng: Rng): number {
-  const d = scenario.task.duration;
+/** Each task's start-up, drawn as its RunTask is accepted: a fixed number, or from the distribution. */
+function startupDraws(startup: Scenario['task']['startupSeconds'], rng: Rng): () => number {
+  return typeof startup === 'number' ? () => startup : () => drawSeconds(startup, rng);
+}
+
+function drawSeconds(d: Scenario['task']['duration'], rng: Rng): number {
   switch (d.kind) {
     case 'fixed':
       return d.seconds;

@@ -39,6 +39,34 @@ describe('the twin end to end (tiny scenario)', () => {
     expect(report).toMatchObject({ objects: 8, succeeded: 8, failed: 0, lost: 0, dlq: 0 });
   });
 
+  it('sluice: start-up is drawn per task and held as task time: the bound and the makespan count it', async () => {
+    const run = (startupSeconds: number | { kind: 'lognormal'; medianSeconds: number; sigma: number }) =>
+      simulate({ stage: 'dev', scenario: { ...scenario, task: { ...scenario.task, startupSeconds } }, design: 'sluice' });
+    const instant = await run(0);
+    const fixed = await run(30);
+    const drawn = await run({ kind: 'lognormal', medianSeconds: 30, sigma: 0.5 });
+    expect(instant.report.startup).toEqual({ p50: 0, p99: 0, samples: 8 });
+    expect(fixed.report.startup).toEqual({ p50: 30, p99: 30, samples: 8 });
+    expect(new Set(drawn.events.filter((e) => e.type === 'taskStart').map((e) => e.startupSeconds)).size).toBe(8);
+    // 8 tasks of 60 s on a budget of 4: two waves, each 30 s longer with start-up, and the bound with them.
+    expect(fixed.report.lowerBoundSeconds - instant.report.lowerBoundSeconds).toBeCloseTo(60, 0);
+    expect(fixed.report.makespanSeconds - instant.report.makespanSeconds).toBeGreaterThan(55);
+    expect(fixed.report.makespanRatio).toBeLessThan(1.1);
+    // Billed: 60 s + the pull's 76 % of the start-up per task, vs the 1-minute minimum at instant start.
+    expect(fixed.report.fargateCostPer1k.total / instant.report.fargateCostPer1k.total).toBeCloseTo((60 + 0.76 * 30) / 60, 2);
+  });
+
+  it('sluice: start-up draws come from a stream of their own: other draws do not shift them, another seed does', async () => {
+    const startups = async (seed: number, duration: (typeof scenario)['task']['duration']) => {
+      const { events } = await simulate({ stage: 'dev', scenario: { ...scenario, seed, task: { ...scenario.task, duration } }, design: 'sluice' });
+      return events.filter((e) => e.type === 'taskStart').map((e) => e.startupSeconds);
+    };
+    const fixed = await startups(7, { kind: 'fixed', seconds: 60 });
+    // A uniform duration draws from the objects' stream (fixed draws nothing there): the start-ups stay the same.
+    expect(await startups(7, { kind: 'uniform', minSeconds: 50, maxSeconds: 70 })).toEqual(fixed);
+    expect(await startups(8, { kind: 'fixed', seconds: 60 })).not.toEqual(fixed);
+  });
+
   it('sluice: the same seed gives the same events, noise included', async () => {
     const noisy = parseScenario({
       seed: 3,
@@ -49,6 +77,8 @@ describe('the twin end to end (tiny scenario)', () => {
     const first = await simulate({ stage: 'dev', scenario: noisy, design: 'sluice' });
     const second = await simulate({ stage: 'dev', scenario: noisy, design: 'sluice' });
     expect(second.events).toEqual(first.events);
+    // Start-up (the default distribution) is part of what repeats.
+    expect(first.report.startup.p50).toBeGreaterThan(20);
     // Not vacuous: tasks failed and were retried, and poison went to the DLQ.
     expect(first.events.filter((e) => e.type === 'taskStop' && e.exitCode === 75).length).toBeGreaterThan(0);
     expect(first.report.dlq).toBeGreaterThan(0);
@@ -85,7 +115,8 @@ describe('the twin end to end (tiny scenario)', () => {
       parseScenario({
         seed: 2,
         objects: { burst: 40 },
-        task: { vcpu: 1, duration: { kind: 'fixed', seconds: 120 } },
+        // Instant start: these tests are about sharing the quota, and their arithmetic counts run time only.
+        task: { vcpu: 1, duration: { kind: 'fixed', seconds: 120 }, startupSeconds: 0 },
         quotas: { fargateVcpu: 12, fargateSpotVcpu: 12 },
         background: { onDemand: options.others, spot: options.others },
         overrides: { vcpuBudget: 10, launchRatePerSecond: 5, launchBurst: 5, capacityProviders: options.classes.map((name) => ({ name, weight: 1, base: 0 })) },

@@ -18,7 +18,8 @@ const ecsOptions = (overrides: Partial<EcsOptions> = {}): EcsOptions => ({
   launchBucket: { burst: 1000, refillPerSecond: 1000 },
   capacityErrorRate: 0,
   spotInterruptionRate: 0,
-  startupSeconds: 0,
+  startupSeconds: () => 0,
+  defaultMemoryMiB: 2048,
   sigtermExitSeconds: 1,
   defaultVcpu: 1,
   behaviour: () => ({ durationSeconds: 300, exitCode: 0 }),
@@ -165,6 +166,28 @@ describe('ECS/Fargate twin', () => {
     const error = await settled;
     expect(error.name).toBe('States.TaskFailed');
     expect(JSON.parse(error.message)).toMatchObject({ Containers: [{ ExitCode: 65, Name: 'worker' }], StopCode: 'EssentialContainerExited' });
+  });
+
+  it('holds the vCPU from RunTask through start-up, draws a start-up per task, and records the task size and pull start', async () => {
+    const { clock, recorder, rng } = setup();
+    const startups = [40, 10];
+    const ecs = new EcsEmulator(
+      clock,
+      rng,
+      recorder,
+      ecsOptions({ startupSeconds: () => startups.shift()!, behaviour: () => ({ durationSeconds: 60, exitCode: 0 }) }),
+    );
+    const tasks = [ecs.runTaskSync(runTask('a')), ecs.runTaskSync(runTask('b', { Overrides: { Memory: '4096', ContainerOverrides: [] } }))];
+    await clock.run({ untilMs: 5000 });
+    // Both still starting up: their vCPU is already held.
+    expect(ecs.vcpuInUse()).toBe(2);
+    await clock.run();
+    await Promise.all(tasks);
+    expect(recorder.events.filter((e) => e.type === 'taskStop').map((e) => e.t)).toEqual([70, 100]);
+    expect(recorder.events.filter((e) => e.type === 'taskStart')).toMatchObject([
+      { startupSeconds: 40, pullStartSeconds: expect.closeTo(0.24 * 40, 6), memoryGb: 2 },
+      { startupSeconds: 10, pullStartSeconds: expect.closeTo(0.24 * 10, 6), memoryGb: 4 },
+    ]);
   });
 
   it('interrupts Spot tasks: exit 75, StopCode SpotInterruption, before the task would end', async () => {

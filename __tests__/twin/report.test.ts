@@ -3,7 +3,7 @@ import { renderChart } from '../../twin/chart';
 import { computeReport } from '../../twin/report';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadScenario, parseScenario } from '../../twin/scenario';
+import { DEFAULT_STARTUP, loadScenario, parseScenario } from '../../twin/scenario';
 import { stageWithOverrides } from '../../twin/world';
 import type { TwinEvent } from '../../twin/engines/recorder';
 
@@ -57,10 +57,74 @@ describe('report from events', () => {
     expect(report.dynamodbRequests).toEqual({ reads: 1, writes: 3 });
     // DynamoDB is billed by capacity units, not requests: 17 write units × $0.625/M + 4 read units × $0.125/M, per 4 objects.
     expect(report.dynamodbCapacityUnits).toEqual({ read: 4, write: 17 });
-    expect(report.costPer1000Objects.dynamodb).toBeCloseTo(((17 * 0.625 + 4 * 0.125) / 1e6) * 250, 4);
+    expect(report.orchestrationCostPer1k.dynamodb).toBeCloseTo(((17 * 0.625 + 4 * 0.125) / 1e6) * 250, 4);
     expect(report.admissionLatencySeconds).toEqual({ median: 1.5, p99: 1.5, samples: 1 });
   });
 });
+
+describe('report: Fargate billing and start-up', () => {
+  const start = e(0, 'start', { design: 'sluice', stage: 'prod', seed: 1, budgetVcpu: 10, launchRatePerSecond: 100, launchBurst: 20, accountVcpuQuota: 120 });
+  /** One job's task: RunTask at 0, the pull from pullStart, stopped at stop. */
+  const oneTask = (fields: { stop: number; vcpu?: number; memoryGb?: number; provider?: string; startupSeconds?: number; pullStartSeconds?: number }) =>
+    computeReport([
+      start,
+      e(0, 'arrive', { jobId: 'a' }),
+      e(0, 'taskStart', {
+        jobId: 'a',
+        taskArn: 't1',
+        vcpu: fields.vcpu ?? 1,
+        memoryGb: fields.memoryGb ?? 0,
+        provider: fields.provider ?? 'FARGATE',
+        startupSeconds: fields.startupSeconds ?? 0,
+        pullStartSeconds: fields.pullStartSeconds ?? 0,
+      }),
+      e(fields.stop, 'taskStop', { jobId: 'a', taskArn: 't1', vcpu: fields.vcpu ?? 1, exitCode: 0 }),
+      e(fields.stop, 'jobDone', { jobId: 'a', status: 'succeeded' }),
+      e(fields.stop, 'end', { stoppedBy: 'settled' }),
+    ]);
+  const perHour = (seconds: number) => seconds / 3600;
+
+  it('bills a minute at least: a 20 s task costs what a 60 s task costs, a 61 s task more', () => {
+    const short = oneTask({ stop: 20 });
+    expect(short.fargateCostPer1k.vcpu).toBeCloseTo(perHour(60) * 0.04048 * 1000, 4);
+    expect(oneTask({ stop: 60 }).fargateCostPer1k).toEqual(short.fargateCostPer1k);
+    expect(oneTask({ stop: 61 }).fargateCostPer1k.total).toBeGreaterThan(short.fargateCostPer1k.total);
+  });
+
+  it('bills per second from the image pull, rounded up, not from RunTask', () => {
+    // RunTask at 0, pull from 30 s, stop at 130.2 s: 100.2 s → 101 s billed.
+    const report = oneTask({ stop: 130.2, startupSeconds: 40, pullStartSeconds: 30 });
+    expect(report.fargateCostPer1k.vcpu).toBeCloseTo(perHour(101) * 0.04048 * 1000, 4);
+  });
+
+  it('bills memory by the GB-hour beside the vCPU', () => {
+    const report = oneTask({ stop: 3600, vcpu: 2, memoryGb: 8 });
+    expect(report.fargateCostPer1k).toMatchObject({
+      vcpu: round4(2 * 0.04048 * 1000),
+      memory: round4(8 * 0.004445 * 1000),
+      onDemand: report.fargateCostPer1k.total,
+    });
+    expect(report.fargateCostPer1k.total).toBeCloseTo((2 * 0.04048 + 8 * 0.004445) * 1000, 3);
+    expect(report.totalCostPer1k).toBeCloseTo(report.fargateCostPer1k.total + report.orchestrationCostPer1k.total, 4);
+  });
+
+  it('prices Spot below On-Demand, each task at its class', () => {
+    const onDemand = oneTask({ stop: 3600, memoryGb: 2 });
+    const spot = oneTask({ stop: 3600, memoryGb: 2, provider: 'FARGATE_SPOT' });
+    expect(spot.fargateCostPer1k).toMatchObject({ onDemand: 0, spot: spot.fargateCostPer1k.total });
+    expect(spot.fargateCostPer1k.total).toBeCloseTo(onDemand.fargateCostPer1k.total * 0.3, 3);
+  });
+
+  it('reports start-up p50 / p99, and counts it in the bound: a task holds its vCPU from RunTask', () => {
+    const report = oneTask({ stop: 100, startupSeconds: 40, pullStartSeconds: 9.6 });
+    expect(report.startup).toEqual({ p50: 40, p99: 40, samples: 1 });
+    // (40 s start-up + 60 s run) × 1 vCPU; the launch-rate term's one task takes the same 100 s.
+    expect(report.lowerBoundSeconds).toBe(100);
+    expect(report.lowerBoundFormula).toContain('shortest task (start-up + run)');
+  });
+});
+
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
 describe('report: the shared account, leaks and duplicates', () => {
   const start = (fields: Record<string, unknown> = {}) =>
@@ -363,6 +427,26 @@ describe('scenario validation', () => {
   it('overrides go through the stage schema: a pool too large for a janitor sweep is refused', () => {
     const huge = parseScenario({ objects: { burst: 1 }, task: { vcpu: 0.25 }, overrides: { accountVcpuQuota: 10000, vcpuBudget: 6000 } });
     expect(() => stageWithOverrides('dev', huge)).toThrow(/capacity\.vcpuBudget: 6000 vCPU of 0\.25-vCPU tasks is 24000 concurrent tasks/);
+  });
+
+  it('takes start-up as seconds or a lognormal, defaulting to a lognormal of median 35 s', () => {
+    expect(parseScenario({ objects: { burst: 1 } }).task.startupSeconds).toEqual({ kind: 'lognormal', medianSeconds: 35, sigma: 0.3 });
+    expect(parseScenario({ objects: { burst: 1 }, task: { vcpu: 1 } }).task.startupSeconds).toEqual(DEFAULT_STARTUP);
+    expect(parseScenario({ objects: { burst: 1 }, task: { startupSeconds: 0 } }).task.startupSeconds).toBe(0);
+    const drawn = { kind: 'lognormal', medianSeconds: 40, sigma: 0.5 };
+    expect(parseScenario({ objects: { burst: 1 }, task: { startupSeconds: drawn } }).task.startupSeconds).toEqual(drawn);
+  });
+
+  it.each([
+    [-1, /task\.startupSeconds: must be 0–600 seconds/],
+    [601, /task\.startupSeconds: must be 0–600 seconds/],
+    [{ kind: 'lognormal', medianSeconds: 0, sigma: 0.3 }, /task\.startupSeconds\.medianSeconds: must be above 0/],
+    [{ kind: 'lognormal', medianSeconds: 35, sigma: 4 }, /task\.startupSeconds\.sigma: sigma must be 0–3/],
+    [{ kind: 'lognormal', medianSeconds: 35 }, /task\.startupSeconds: must be a number of seconds \(0–600\) or \{ kind: 'lognormal'/],
+    [{ kind: 'fixed', seconds: 30 }, /task\.startupSeconds: must be a number of seconds/],
+    ['35', /task\.startupSeconds: must be a number of seconds/],
+  ])('refuses start-up %j with its path', (startupSeconds, message) => {
+    expect(() => parseScenario({ objects: { burst: 1 }, task: { startupSeconds } })).toThrow(message);
   });
 
   it('fills defaults: AWS quotas and buckets', () => {

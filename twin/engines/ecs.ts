@@ -42,11 +42,13 @@ export interface EcsOptions {
   launchBucket: { burst: number; refillPerSecond: number };
   capacityErrorRate: number;
   spotInterruptionRate: number;
-  /** Seconds from RunTask to RUNNING (PROVISIONING/PENDING); vCPU is held throughout. */
-  startupSeconds: number;
+  /** Draws one task's seconds from RunTask to RUNNING (PROVISIONING/PENDING); vCPU is held throughout. */
+  startupSeconds: () => number;
   /** Seconds the worker needs after SIGTERM before it exits 75 (bounded by the stop timeout). */
   sigtermExitSeconds: number;
   defaultVcpu: number;
+  /** The task definition's memory, for a RunTask that does not override it (Fargate bills it by the GB-hour). */
+  defaultMemoryMiB: number;
   /** Run time and exit code of one attempt of a job (attempt counts from 1). */
   behaviour: (jobId: string, attempt: number) => { durationSeconds: number; exitCode: number };
   /** Other workloads' vCPU per provider, from each time on (sorted by atSeconds). Default: none. */
@@ -78,6 +80,16 @@ export interface StoppedTask {
   StartedAt?: number;
   StoppedAt: number;
 }
+
+/**
+ * The share of a task's start-up spent pulling its image (and starting the container), which Fargate bills: "from
+ * the time you start to download your container image until the task terminates" (aws.amazon.com/fargate/pricing).
+ * AWS: "container image downloads account for 76 percent of container startup time"
+ * (aws.amazon.com/blogs/aws/aws-fargate-enables-faster-container-startup-using-seekable-oci). The twin puts the other
+ * 24 % (placement, the ENI) before the pull, so it bills 76 % of the start-up: the low end (all 100 % if that time came
+ * after the pull began).
+ */
+export const PULL_SHARE_OF_STARTUP = 0.76;
 
 export const VCPU_LIMIT_MESSAGE = "You've reached the limit on the number of vCPUs you can run concurrently";
 export const CAPACITY_MESSAGE = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
@@ -204,9 +216,10 @@ export class EcsEmulator {
     const vcpu = vcpuOf(parameters) ?? this.options.defaultVcpu;
     this.admit(jobId, provider, vcpu);
 
-    const { taskArn, durationSeconds, exitCode } = this.startTask(jobId, provider, vcpu);
+    const memoryGb = (memoryOf(parameters) ?? this.options.defaultMemoryMiB) / 1024;
+    const { taskArn, durationSeconds, exitCode, startupSeconds } = this.startTask(jobId, provider, vcpu, memoryGb);
     const { runSeconds, code, stopCode } = this.howTheTaskEnds(provider, durationSeconds, exitCode);
-    await this.clock.sleep((this.options.startupSeconds + runSeconds) * 1000);
+    await this.clock.sleep((startupSeconds + runSeconds) * 1000);
     this.stopTask(jobId, taskArn, provider, vcpu, code, stopCode);
 
     const task = stoppedTask(parameters, { taskArn, provider, vcpu, code, stopCode, stoppedAt: this.clock.now() });
@@ -232,16 +245,27 @@ export class EcsEmulator {
     }
   }
 
-  /** Launches the job's next attempt: its vCPU is held from here until it stops. */
-  private startTask(jobId: string, provider: Provider, vcpu: number): { taskArn: string; durationSeconds: number; exitCode: number } {
+  /**
+   * Launches the job's next attempt: its vCPU is held from here until it stops. `taskStart` says when, after this
+   * RunTask, the task is RUNNING (`startupSeconds`) and its image pull starts (`pullStartSeconds`: Fargate bills
+   * from there), and its size (`vcpu`, `memoryGb`).
+   */
+  private startTask(
+    jobId: string,
+    provider: Provider,
+    vcpu: number,
+    memoryGb: number,
+  ): { taskArn: string; durationSeconds: number; exitCode: number; startupSeconds: number } {
     const attempt = (this.attempts.get(jobId) ?? 0) + 1;
     this.attempts.set(jobId, attempt);
     const { durationSeconds, exitCode } = this.options.behaviour(jobId, attempt);
+    const startupSeconds = this.options.startupSeconds();
+    const pullStartSeconds = (1 - PULL_SHARE_OF_STARTUP) * startupSeconds;
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/twin/${(++this.taskSeq).toString(16).padStart(12, '0')}`;
     this.inUse[provider] += vcpu;
     this.recordUsage(provider);
-    this.recorder.emit('taskStart', { jobId, taskArn, vcpu, provider, attempt });
-    return { taskArn, durationSeconds, exitCode };
+    this.recorder.emit('taskStart', { jobId, taskArn, vcpu, memoryGb, provider, attempt, startupSeconds, pullStartSeconds });
+    return { taskArn, durationSeconds, exitCode, startupSeconds };
   }
 
   /** How long the task runs after startup and how it stops: as the job behaves, unless Spot interrupts it. */
@@ -328,6 +352,12 @@ export function jobIdOf(parameters: Record<string, unknown>): string | undefined
     if (found) return found.Value;
   }
   return undefined;
+}
+
+/** RunTask's task-level memory override (MiB, a string as in the API). */
+function memoryOf(parameters: Record<string, unknown>): number | undefined {
+  const memory = (parameters.Overrides as { Memory?: string } | undefined)?.Memory;
+  return memory !== undefined ? Number(memory) : undefined;
 }
 
 function vcpuOf(parameters: Record<string, unknown>): number | undefined {
