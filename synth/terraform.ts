@@ -171,6 +171,17 @@ export class ScratchStack {
     return { code, output, seconds };
   }
 
+  /**
+   * This stack planned against `applied`'s state and providers (copied in): what Terraform would do to that stage
+   * with this configuration, as `terraform show -json` prints the plan.
+   */
+  planAgainst(applied: ScratchStack): Record<string, unknown> {
+    for (const entry of readdirSync(applied.dir).filter((e) => e === '.terraform' || e === 'terraform.tfstate' || e === '.terraform.lock.hcl'))
+      cpSync(join(applied.dir, entry), join(this.dir, entry), { recursive: true });
+    this.terraform(['plan', '-input=false', '-no-color', '-out=tfplan'], { allowCodes: [0, 2] });
+    return JSON.parse(this.terraform(['show', '-json', 'tfplan'], { quiet: true }).output) as Record<string, unknown>;
+  }
+
   /** The state as `terraform show -json` prints it. */
   state(): TerraformState {
     return JSON.parse(this.terraform(['show', '-json'], { quiet: true }).output) as TerraformState;

@@ -4,7 +4,7 @@
  * then this checkout's synth of it is planned against that state. The plan must move at least one resource and
  * create, update, replace and destroy nothing.
  */
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -108,11 +108,8 @@ async function main(): Promise<number> {
 
       const after = ScratchStack.create(`${name}-here`, synthesizeStageTo(config, join(scratch, 'synth-here')), join(scratch, 'stacks'), choice, env, log);
       after.writeOverride(override);
-      // The applied stage's state and providers: the plan is of this checkout's code against that stage.
-      for (const entry of readdirSync(before.dir).filter((e) => e === '.terraform' || e === 'terraform.tfstate' || e === '.terraform.lock.hcl'))
-        cpSync(join(before.dir, entry), join(after.dir, entry), { recursive: true });
-      after.terraform(['plan', '-input=false', '-no-color', '-out=tfplan'], { allowCodes: [0, 2] });
-      const summary = summarizeMovePlan(JSON.parse(after.terraform(['show', '-json', 'tfplan'], { quiet: true }).output));
+      // The plan is of this checkout's code against the stage applied as `from`.
+      const summary = summarizeMovePlan(after.planAgainst(before) as Parameters<typeof summarizeMovePlan>[0]);
       log(`\n${name}: applied as ${from} (${commit.slice(0, 12)}), planned with this checkout:`);
       log(
         `  ${summary.moved.length} moved, ${summary.create.length} to add, ${summary.update.length} to change, ${summary.delete.length} to destroy, ${summary.codeUpdate.length} function bundle(s) updated; ${summary.noOp} of ${summary.noOp + new Set([...summary.create, ...summary.update, ...summary.delete, ...summary.codeUpdate]).size} resources left as they are`,

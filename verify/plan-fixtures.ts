@@ -7,13 +7,12 @@
  *   iam          the input prefix moves (the task role's policy, the rule, the functions' settings)
  *   destroy      the VPC shrinks to one zone (a subnet and its route table association really go)
  */
-import { App } from 'cdktf';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
 import { stackName } from '../environments/names';
-import { PipelineStack } from '../modules/stack';
+import { synthesizeStageTo } from '../synth/stage';
 import type { TerraformJson } from '../synth/output';
 import { emulatorOverride } from './endpoints';
 import { startMoto } from './moto';
@@ -30,14 +29,6 @@ const VARIANTS: ReadonlyArray<readonly [string, (c: EnvironmentConfig) => Enviro
   ['iam', (c) => ({ ...c, bucket: { ...c.bucket, inputPrefix: 'uploads/' } })],
   ['destroy', (c) => (c.network.kind === 'create' ? { ...c, network: { ...c.network, availabilityZones: c.network.availabilityZones.slice(0, 1) } } : c)],
 ];
-
-/** The stage as the app would synthesize it (assets included), into `outdir`. */
-function synthesize(config: EnvironmentConfig, outdir: string): string {
-  const app = new App({ outdir });
-  new PipelineStack(app, stackName(config.stage), { config });
-  app.synth();
-  return join(outdir, 'stacks', stackName(config.stage));
-}
 
 type Listed = { change: { actions: string[]; importing?: unknown } };
 
@@ -56,7 +47,7 @@ async function main(): Promise<number> {
   const config = loadEnvironments().find((c) => c.stage === 'dev')!;
   const scratch = mkdtempSync(join(tmpdir(), 'sluice-plans-'));
   try {
-    const base = synthesize(config, join(scratch, 'synth-base'));
+    const base = synthesizeStageTo(config, join(scratch, 'synth-base'));
     const json = JSON.parse(readFileSync(join(base, 'cdk.tf.json'), 'utf8')) as TerraformJson;
     const choice = chooseProvider(pinnedAwsProvider(json), mirrorCandidates(), registryReachable);
     if (choice.note) log(`NOTE: ${choice.note}`);
@@ -78,18 +69,15 @@ async function main(): Promise<number> {
       for (const [name, change] of VARIANTS) {
         const variant = ScratchStack.create(
           `variant-${name}`,
-          synthesize(change(config), join(scratch, `synth-${name}`)),
+          synthesizeStageTo(change(config), join(scratch, `synth-${name}`)),
           join(scratch, 'stacks'),
           choice,
           env,
           log,
         );
         variant.writeOverride(override);
-        // The applied stage's state and providers: the plan is of this change to that stage.
-        for (const entry of readdirSync(stack.dir).filter((e) => e === '.terraform' || e === 'terraform.tfstate' || e === '.terraform.lock.hcl'))
-          cpSync(join(stack.dir, entry), join(variant.dir, entry), { recursive: true });
-        variant.terraform(['plan', '-input=false', '-no-color', '-out=tfplan'], { allowCodes: [0, 2] });
-        const plan = JSON.parse(variant.terraform(['show', '-json', 'tfplan'], { quiet: true }).output) as Record<string, unknown>;
+        // The plan is of this change to the applied stage.
+        const plan = variant.planAgainst(stack);
         const listed = trimmed(plan);
         writeFileSync(join(FIXTURES, `${name}.json`), `${JSON.stringify(listed, null, 1)}\n`);
         log(
