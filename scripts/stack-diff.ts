@@ -133,8 +133,9 @@ function renamedByMoves(blocks: Map<string, Record<string, unknown>>, moves: rea
 
 export function diffStack(stack: string, base: TerraformJson | undefined, head: TerraformJson | undefined): StackDiff {
   const after = blocksOf(head);
-  const moved = movesBetween(blocksOf(base), after, head);
-  const before = renamedByMoves(blocksOf(base), moved);
+  const asBase = blocksOf(base);
+  const moved = movesBetween(asBase, after, head);
+  const before = renamedByMoves(asBase, moved);
   const added = [...after.keys()].filter((a) => !before.has(a)).sort();
   const removed = [...before.keys()].filter((a) => !after.has(a)).sort();
   const changed: ChangedResource[] = [];
