@@ -52,7 +52,7 @@ const duration = z.discriminatedUnion(
 /**
  * RunTask → RUNNING when unset: a private-subnet pull of a small image (sluice's worker is node bookworm-slim and a
  * bundle, well under 250 MB) takes "20-40 seconds when pulling images from within a VPC" (aws/containers-roadmap
- * issue 358) and ~60 s at 250 MB (issue 696); /work/shared/AWS-FACTS.md "Start-up, billing and placement". A
+ * issue 358) and ~60 s at 250 MB (issue 696). A
  * median of 35 s with sigma 0.3 puts 90 % of tasks between 21 and 57 s.
  */
 export const DEFAULT_STARTUP = { kind: 'lognormal', medianSeconds: 35, sigma: 0.3 } as const;
