@@ -5,6 +5,7 @@
  * runs for which job and when it stops, from ECS's documented behaviour (a stopped task gets SIGTERM, then SIGKILL
  * after the container's stop timeout).
  */
+import { USAGE_CLASS } from '../functions/capacity-codes';
 import { executionArnOf } from '../functions/jobs';
 import { CAPACITY_MESSAGE, jobIdOf as runTaskJobId, VCPU_LIMIT_MESSAGE } from '../twin/engines/ecs';
 import type { VirtualClock } from '../twin/engines/clock';
@@ -180,6 +181,8 @@ export class StepFunctionsFront {
 export interface Task {
   readonly jobId: string;
   readonly execution: string;
+  /** The capacity provider RunTask named (the first of its strategy). */
+  readonly capacityProvider?: string;
   readonly startedAt: number;
   /** When the container exits on its own. */
   readonly endsAt: number;
@@ -217,7 +220,14 @@ export class EcsStandIn {
     }
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/explorer/${++this.seq}`;
     this.hooks.started(jobId, execution);
-    const task: Task = { jobId, execution, startedAt: this.clock.now(), endsAt: this.clock.now() + this.settings.taskSeconds * 1000 };
+    const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider?: string }> | undefined;
+    const task: Task = {
+      jobId,
+      execution,
+      capacityProvider: strategy?.[0]?.CapacityProvider,
+      startedAt: this.clock.now(),
+      endsAt: this.clock.now() + this.settings.taskSeconds * 1000,
+    };
     this.tasks.push(task);
     const exitCode = outcome === 'exit0' ? 0 : outcome === 'exit75' ? 75 : 65;
     return new Promise((resolve, reject) =>
@@ -244,7 +254,7 @@ export class EcsStandIn {
 }
 
 /** Service Quotas and AWS/Usage for the capacity reader: the stage's quota, and the vCPU its tasks hold (per minute). */
-export function accountFront(quotaVcpu: number, usedVcpu: () => number, clock: VirtualClock) {
+export function accountFront(quotaVcpu: number, usedVcpu: (capacityProvider: string) => number, clock: VirtualClock) {
   return {
     async send(command: { constructor: { name: string }; input: any }): Promise<any> {
       switch (command.constructor.name) {
@@ -254,7 +264,10 @@ export function accountFront(quotaVcpu: number, usedVcpu: () => number, clock: V
           return { Quota: { ServiceCode: 'fargate', QuotaCode: command.input.QuotaCode, Value: quotaVcpu } };
         case 'GetMetricDataCommand': {
           const minute = Math.floor(clock.now() / 60_000) * 60_000 - 60_000;
-          return { MetricDataResults: [{ Id: 'usage', Values: [usedVcpu()], Timestamps: [new Date(minute)] }] };
+          // The query names its class as AWS/Usage does (Standard/OnDemand, Standard/Spot): the provider's use.
+          const usageClass = command.input.MetricDataQueries[0].MetricStat.Metric.Dimensions.find((d: { Name: string }) => d.Name === 'Class').Value;
+          const provider = Object.entries(USAGE_CLASS).find(([, c]) => c === usageClass)![0];
+          return { MetricDataResults: [{ Id: 'usage', Values: [usedVcpu(provider)], Timestamps: [new Date(minute)] }] };
         }
         default:
           throw new AwsError('InvalidAction', `the explorer's account does not answer ${command.constructor.name}`, false);

@@ -20,6 +20,8 @@
  * - actor-error: no actor dies of a programming error (a TypeError is a bug, not a fault);
  * - unsettled (at the end): with the script played and nothing failing any more, every upload reaches an end.
  */
+import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
+import { addByClass, ADMITTED_BY_CLASS, byClassOf, ownByClass, RELEASED_BY_CLASS, type ByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, type PoolState } from '../functions/limiter';
 import type { EcsStandIn, Execution } from './engines';
@@ -51,7 +53,7 @@ export interface Violation {
 interface Row {
   readonly jobId: string;
   readonly status?: string;
-  readonly lease?: { readonly execution: string; readonly vcpu: number };
+  readonly lease?: { readonly execution: string; readonly vcpu: number; readonly capacityProvider?: CapacityClass };
   readonly error?: string;
   readonly [field: string]: unknown;
 }
@@ -64,7 +66,7 @@ export class Invariants {
   private readonly uploadedJobs = new Set<string>();
   private readonly rows = new Map<string, Row>();
   private pool: Record<string, any> | undefined;
-  private readonly shards = new Map<string, number>();
+  private readonly shards = new Map<string, Record<string, unknown>>();
   private readonly records = new Map<string, { admittedAt: number }>();
   private admissionCommitted = false;
   private readonly nonZeroExits = new Set<string>();
@@ -93,7 +95,7 @@ export class Invariants {
       if (item && this.pool && Number(item.admittedVcpu) > Number(this.pool.admittedVcpu)) this.admissionCommitted = true;
       this.pool = item;
     } else if (pk.startsWith(RELEASED_KEY_PREFIX)) {
-      this.shards.set(pk, Number(item?.releasedVcpu ?? 0));
+      this.shards.set(pk, item ?? {});
     } else if (pk.startsWith(LEDGER_KEY_PREFIX)) {
       const jobId = pk.slice(LEDGER_KEY_PREFIX.length);
       const before = this.rows.get(jobId);
@@ -200,24 +202,27 @@ export class Invariants {
 
   private poolState(): PoolState | undefined {
     if (!this.pool) return undefined;
-    const released = [...this.shards.values()].reduce((a, b) => a + b, 0);
+    const shards = [...this.shards.values()];
     const p = this.pool;
     return {
       budgetVcpu: Number(p.budgetVcpu),
       ratePerSecond: Number(p.ratePerSecond),
       burst: Number(p.burst),
       admittedVcpu: Number(p.admittedVcpu ?? 0),
+      admittedByClass: byClassOf(p, ADMITTED_BY_CLASS),
       batchesAdmitted: Number(p.batchesAdmitted ?? 0),
-      releasedVcpu: released,
+      releasedVcpu: shards.reduce((sum, shard) => sum + Number(shard.releasedVcpu ?? 0), 0),
+      releasedByClass: shards.reduce<ByClass>((sum, shard) => addByClass(sum, byClassOf(shard, RELEASED_BY_CLASS)), {}),
       tat: Number(p.tat ?? 0),
       account: p.account,
       capacityLimitAt: p.capacityLimitAt,
     };
   }
 
-  private leasedVcpu(): number {
+  /** The vCPU the leases hold: in all, or of the tasks placed in one capacity class. */
+  private leasedVcpu(capacityClass?: CapacityClass): number {
     let leased = 0;
-    for (const row of this.rows.values()) if (row.lease) leased += Number(row.lease.vcpu);
+    for (const row of this.rows.values()) if (row.lease && (!capacityClass || row.lease.capacityProvider === capacityClass)) leased += Number(row.lease.vcpu);
     return leased;
   }
 
@@ -240,6 +245,17 @@ export class Invariants {
         'counters',
         `the pool counts ${round(inUse)} vCPU in use (admitted ${pool.admittedVcpu} − released ${round(pool.releasedVcpu)}), the leases hold ${leased}`,
       );
+      return;
+    }
+    // Placement goes by the stage's own use per class: each class's counters must match its leases too.
+    const own = ownByClass(pool);
+    for (const capacityClass of CAPACITY_CLASSES) {
+      const counted = own[capacityClass] ?? 0;
+      const held = this.leasedVcpu(capacityClass);
+      if (Math.abs(counted - held) > EPSILON) {
+        this.fail('counters', `the pool counts ${round(counted)} vCPU in use in ${capacityClass}, its leases there hold ${held}`);
+        return;
+      }
     }
   }
 

@@ -68,7 +68,15 @@ export function explorerConfig(shape: StageShape): EnvironmentConfig {
       batchWindowSeconds: shape.batchWindowSeconds,
       capacityRetryDelaySeconds: shape.capacityRetryDelaySeconds,
     },
-    task: { ...dev.task, timeoutSeconds: 300 },
+    // Both capacity classes, as stg and prod: every admission places its batch in one.
+    task: {
+      ...dev.task,
+      timeoutSeconds: 300,
+      capacityProviders: [
+        { name: 'FARGATE', weight: 1, base: 0 },
+        { name: 'FARGATE_SPOT', weight: 1, base: 0 },
+      ],
+    },
     retry: {
       ecsApi: { intervalSeconds: 2, maxAttempts: 2, backoffRate: 2, maxDelaySeconds: 10 },
       taskFailed: { intervalSeconds: 5, maxAttempts: 1, backoffRate: 2, maxDelaySeconds: 10 },

@@ -389,7 +389,11 @@ export class ExplorerWorld {
       lambda: gated('lambda', standIn({ send: async (command: { input: { Payload?: Uint8Array } }) => this.wakeFromJanitor(command.input.Payload) })),
       account: gated(
         'account',
-        accountFront(this.es.config.capacity.accountVcpuQuota, () => this.ecs.running().length * this.es.dispatcher.taskVcpu, this.clock),
+        accountFront(
+          this.es.config.capacity.accountVcpuQuota,
+          (provider) => this.ecs.running().filter((t) => t.capacityProvider === provider).length * this.es.dispatcher.taskVcpu,
+          this.clock,
+        ),
       ),
     };
   }

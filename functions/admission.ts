@@ -5,6 +5,7 @@
  */
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchRecordPut } from './batches';
+import type { CapacityClass } from './capacity-codes';
 import { cancellationOf, cancelledItem, conditionFailedAt } from './dynamo-errors';
 import { executionArnOf, type Job } from './jobs';
 import { ledgerAdmissionUpdate, type LedgerRow } from './ledger';
@@ -33,27 +34,35 @@ export interface BatchAdmission {
   readonly taskVcpu: number;
   readonly leaseMs: number;
   readonly now: number;
+  /** The capacity class the batch's tasks run in (functions/placement.ts). */
+  readonly capacityClass?: CapacityClass;
 }
 
 export async function admitBatch(
   ddb: AwsClient,
   target: AdmissionTarget,
-  { pool, jobs, batch, taskVcpu, leaseMs, now }: BatchAdmission,
+  { pool, jobs, batch, taskVcpu, leaseMs, now, capacityClass }: BatchAdmission,
 ): Promise<AdmissionResult> {
-  const lease: Lease = { execution: batch, vcpu: taskVcpu, admittedAt: now, expiresAt: now + leaseMs };
-  const vcpu = jobs.length * taskVcpu;
+  const lease: Lease = {
+    execution: batch,
+    vcpu: taskVcpu,
+    admittedAt: now,
+    expiresAt: now + leaseMs,
+    ...(capacityClass ? { capacityProvider: capacityClass } : {}),
+  };
+  const spend = { now, jobs: jobs.length, vcpu: jobs.length * taskVcpu, batch, capacityClass };
   const arn = executionArnOf(target.stateMachineArn, batch);
   try {
     await ddb.send(
       new TransactWriteCommand({
         ClientRequestToken: requestToken('admit', batch, pool.admittedVcpu, now),
         TransactItems: [
-          { Update: poolAdmissionUpdate(target.tableName, pool, { now, jobs: jobs.length, vcpu, batch }) },
+          { Update: poolAdmissionUpdate(target.tableName, pool, spend) },
           ...jobs.map((job) => ({ Update: ledgerAdmissionUpdate(target.tableName, job, { lease, executionArn: arn, now }) })),
           {
             Put: batchRecordPut(target.batchesTableName, {
               execution: batch,
-              jobs: jobs.map((job) => ({ jobId: job.jobId, vcpu: taskVcpu })),
+              jobs: jobs.map((job) => ({ jobId: job.jobId, vcpu: taskVcpu, ...(capacityClass ? { capacityProvider: capacityClass } : {}) })),
               admittedAt: now,
               expiresAt: lease.expiresAt,
             }),
@@ -61,7 +70,7 @@ export async function admitBatch(
         ],
       }),
     );
-    return { kind: 'admitted', pool: afterAdmission(pool, { now, jobs: jobs.length, vcpu, batch }), lease };
+    return { kind: 'admitted', pool: afterAdmission(pool, spend), lease };
   } catch (error) {
     const cancelled = cancellationOf(error);
     if (!cancelled) throw error;

@@ -25,7 +25,12 @@ export async function startExecution(run: RunContext, lease: Lease, batch: Recei
   const { settings } = run;
   const name = lease.execution;
   const input: { jobs: JobInput[] } = {
-    jobs: batch.map(({ job }, i) => ({ ...job, vcpu: settings.taskVcpu, releaseShard: releaseShards[i] })),
+    jobs: batch.map(({ job }, i) => ({
+      ...job,
+      vcpu: settings.taskVcpu,
+      releaseShard: releaseShards[i],
+      ...(lease.capacityProvider ? { capacityProvider: lease.capacityProvider } : {}),
+    })),
   };
   try {
     await run.sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));
@@ -107,7 +112,13 @@ export async function reclaimUnstartedBatch(run: RunContext, pool: PoolState): P
     return false;
   }
   for (const job of record.jobs) {
-    const lease: Lease = { execution: record.execution, vcpu: job.vcpu, admittedAt: record.admittedAt, expiresAt: record.expiresAt };
+    const lease: Lease = {
+      execution: record.execution,
+      vcpu: job.vcpu,
+      admittedAt: record.admittedAt,
+      expiresAt: record.expiresAt,
+      ...(job.capacityProvider ? { capacityProvider: job.capacityProvider } : {}),
+    };
     await releaseLease(
       run.ddb,
       settings.tableName,

@@ -4,12 +4,14 @@
  * held enumerable without scanning the ledger: a Scan of this table reads only batches not yet settled.
  */
 import { DeleteCommand, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { CapacityClass } from './capacity-codes';
 import type { AwsClient } from './runtime';
 
 export interface BatchRecord {
   /** The batch's execution name (its key). */
   readonly execution: string;
-  readonly jobs: ReadonlyArray<{ readonly jobId: string; readonly vcpu: number }>;
+  /** Each job's vCPU and, once batches are placed, the capacity class its task runs in. */
+  readonly jobs: ReadonlyArray<{ readonly jobId: string; readonly vcpu: number; readonly capacityProvider?: CapacityClass }>;
   readonly admittedAt: number;
   readonly expiresAt: number;
 }

@@ -3,8 +3,8 @@
  * Fargate capacity class the stage uses, the quota (Service Quotas, service `fargate`: L-3032A538 On-Demand,
  * L-36FBB829 Spot) and the vCPU in use in the account (CloudWatch AWS/Usage ResourceCount, Service=Fargate,
  * Type=Resource, Resource=vCPU, Class=Standard/OnDemand|Standard/Spot, Maximum per minute); other workloads' use is
- * that minus this stage's own leased vCPU in the class. The stage may hold, over all its tasks, at most what keeps
- * each class within its quota: min over the classes of (quota − others) / the class's share of the stage's tasks.
+ * that minus this stage's own leased vCPU in the class. Each batch goes to a class with room for it
+ * (functions/placement.ts), so the stage may hold, over all its tasks, what the classes leave: Σ (quota − others).
  * Written to the pool (`account`), where admission reads it; a vCPU-limit hold (capacityLimitAt) older than the
  * reading is lifted.
  */
@@ -17,9 +17,8 @@ import { isConditionFailure } from './dynamo-errors';
 import { effectiveBudget, inUseVcpu, POOL_KEY, readPool, updateRetryingConflicts, type AccountView } from './limiter';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 
-import { FARGATE_QUOTA_CODE, USAGE_CLASS } from './capacity-codes';
-
-type CapacityClass = keyof typeof FARGATE_QUOTA_CODE;
+import { FARGATE_QUOTA_CODE, USAGE_CLASS, type CapacityClass } from './capacity-codes';
+import { ownByClass, placeableClasses, type ByClass, type ClassWeights } from './placement';
 
 /** The AWS/Usage metric of one class, as GetMetricData names it. */
 export function usageMetric(capacityClass: CapacityClass) {
@@ -44,28 +43,26 @@ interface ClassReading {
 }
 
 /**
- * What the stage may hold, from the readings and its own use: each class keeps quota − others for this stage, and
- * the stage's tasks go to the classes by weight, so the tightest class decides.
+ * What the stage may hold, from the readings and its own use per class: each class it places tasks in keeps
+ * quota − others for this stage, and each batch goes where there is room, so the classes' room adds up.
  */
 export function accountView(
   readings: Readonly<Partial<Record<CapacityClass, ClassReading>>>,
-  weights: Readonly<Partial<Record<CapacityClass, number>>>,
-  ownVcpu: number,
+  weights: ClassWeights,
+  own: ByClass,
   readAt: number,
 ): AccountView {
-  const total = Object.values(weights).reduce((a, b) => a + (b ?? 0), 0);
   const classes: Record<string, { quotaVcpu: number; usedVcpu: number; othersVcpu: number }> = {};
-  let freeVcpu = Infinity;
-  for (const [name, reading] of Object.entries(readings) as Array<[CapacityClass, ClassReading]>) {
-    const share = (weights[name] ?? 0) / total;
-    if (share <= 0) continue;
-    const own = ownVcpu * share;
+  let freeVcpu = 0;
+  for (const name of placeableClasses(weights)) {
+    const reading = readings[name];
+    if (!reading) continue;
     const used = reading.usedVcpu ?? 0;
-    const others = Math.max(0, used - own);
+    const others = Math.max(0, used - (own[name] ?? 0));
     classes[name] = { quotaVcpu: reading.quotaVcpu, usedVcpu: used, othersVcpu: others };
-    freeVcpu = Math.min(freeVcpu, Math.max(0, reading.quotaVcpu - others) / share);
+    freeVcpu += Math.max(0, reading.quotaVcpu - others);
   }
-  return { freeVcpu: Number.isFinite(freeVcpu) ? Math.floor(freeVcpu * 1000) / 1000 : 0, readAt, classes };
+  return { freeVcpu: Math.floor(freeVcpu * 1000) / 1000, readAt, classes };
 }
 
 interface CapacityDeps {
@@ -132,7 +129,7 @@ export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
   const readings: Partial<Record<CapacityClass, ClassReading>> = {};
   for (const capacityClass of Object.keys(settings.weights) as CapacityClass[]) readings[capacityClass] = await readClass(deps, capacityClass, now);
   const pool = await readPool(ddb, settings.tableName);
-  const view = accountView(readings, settings.weights, inUseVcpu(pool), now);
+  const view = accountView(readings, settings.weights, ownByClass(pool), now);
   const previous = pool.account?.freeVcpu;
   const lift = pool.capacityLimitAt !== undefined && liftsTheHold(readings, Date.parse(pool.capacityLimitAt));
   try {

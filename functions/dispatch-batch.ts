@@ -3,6 +3,7 @@
  * at most), the jobs whose rows refuse are settled, and the admitted batch's execution is started.
  */
 import { admitBatch } from './admission';
+import type { CapacityClass } from './capacity-codes';
 import { executionExists, startExecution } from './batch-start';
 import type { RunContext } from './dispatcher-run';
 import { deleteIntakeMessages, HELD_LEASE_RETRY_SECONDS, type Received } from './intake-gather';
@@ -60,11 +61,20 @@ async function admit(run: RunContext, initialPool: PoolState, candidates: Receiv
   let batch = candidates;
   for (let tries = 0; tries < ADMISSION_TRIES && batch.length > 0; tries++) {
     const now = clock.now();
-    batch = await fitToPool(run, pool, batch, now);
+    const fitted = await fitToPool(run, pool, batch, now);
+    batch = fitted.batch;
     if (batch.length === 0) break;
     const jobs = batch.map((r) => r.job);
     const name = executionNameFor(jobs, pool.batchesAdmitted);
-    const result = await admitBatch(ddb, settings, { pool, jobs, batch: name, taskVcpu: settings.taskVcpu, leaseMs: settings.leaseSeconds * 1000, now });
+    const result = await admitBatch(ddb, settings, {
+      pool,
+      jobs,
+      batch: name,
+      taskVcpu: settings.taskVcpu,
+      leaseMs: settings.leaseSeconds * 1000,
+      now,
+      capacityClass: fitted.capacityClass,
+    });
     if (result.kind === 'admitted') return { pool: result.pool, batch, lease: result.lease };
     if (result.kind === 'stale') {
       pool = await readPool(ddb, settings.tableName);
@@ -75,17 +85,18 @@ async function admit(run: RunContext, initialPool: PoolState, candidates: Receiv
   return { pool, batch };
 }
 
-/** The candidates the pool has room for now; the others are put back at once, for a later round. */
-async function fitToPool(run: RunContext, pool: PoolState, batch: Received[], now: number): Promise<Received[]> {
-  const plan = planAdmission(pool, now, run.settings.taskVcpu, batch.length);
-  if (plan.count >= batch.length) return batch;
+/** The candidates the pool has room for now, and the class they go to; the others are put back at once, for a later round. */
+async function fitToPool(run: RunContext, pool: PoolState, batch: Received[], now: number): Promise<{ batch: Received[]; capacityClass?: CapacityClass }> {
+  const plan = planAdmission(pool, now, run.settings.taskVcpu, batch.length, run.settings.capacityWeights);
+  const { capacityClass } = plan;
+  if (plan.count >= batch.length) return { batch, capacityClass };
   await deferInBatches(
     run.sqs,
     run.settings.queueUrl,
     batch.slice(plan.count).map((r) => r.message),
     0,
   );
-  return batch.slice(0, plan.count);
+  return { batch: batch.slice(0, plan.count), capacityClass };
 }
 
 /**

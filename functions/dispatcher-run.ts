@@ -3,7 +3,7 @@
  * the pool as it knows it — passed whole to each step of the loop (functions/dispatcher.ts).
  */
 import type { DispatcherSettings } from './environment';
-import type { PoolState } from './limiter';
+import { withReleased, type PoolState, type Released } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
 import type { AwsClient, Clock, Log } from './runtime';
 
@@ -61,8 +61,8 @@ export interface PoolView {
 }
 
 /** The view after reading the released sum (`consistentReadAt`: when a strongly consistent read started). */
-export function sawReleases(view: PoolView, releasedVcpu: number, consistentReadAt: number | undefined): void {
-  view.pool = { ...view.pool, releasedVcpu };
+export function sawReleases(view: PoolView, released: Released, consistentReadAt: number | undefined): void {
+  view.pool = withReleased(view.pool, released);
   view.releasedFresh = true;
   view.consistentReadAt = consistentReadAt;
 }

@@ -26,7 +26,7 @@ import { releasesUnread, sawReleases, StartedBatches, type PoolView, type Run, t
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { gather } from './intake-gather';
 import { keepLastLookTrue, releaseAlreadySeen } from './last-look';
-import { planAdmission, readPool, readPoolItem, readReleased, type AdmissionPlan, type PoolItem } from './limiter';
+import { planAdmission, readPool, readPoolItem, readReleased, withReleased, type AdmissionPlan, type PoolItem } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
 
@@ -112,7 +112,7 @@ async function startingView(context: RunContext, item: PoolItem): Promise<PoolVi
   const { ddb, clock, settings } = context;
   const consistent = context.wake !== undefined;
   const at = clock.now();
-  const pool = { ...item, releasedVcpu: await readReleased(ddb, settings.tableName, consistent, (ms) => clock.sleep(ms)) };
+  const pool = withReleased(item, await readReleased(ddb, settings.tableName, consistent, (ms) => clock.sleep(ms)));
   const view: PoolView = { pool, releasedFresh: true, consistentReadAt: consistent ? at : undefined, batchOpenedAt: undefined };
   if (!(await reclaimUnstartedBatch(context, pool))) return view;
   context.summary.reclaimed++;
@@ -125,7 +125,7 @@ async function startingView(context: RunContext, item: PoolItem): Promise<PoolVi
 async function dispatchRound(run: Run): Promise<RoundOutcome> {
   const { clock, settings, view } = run;
   const now = clock.now();
-  const plan = planAdmission(view.pool, now, settings.taskVcpu, settings.jobsPerExecution);
+  const plan = planAdmission(view.pool, now, settings.taskVcpu, settings.jobsPerExecution, settings.capacityWeights);
   if (plan.count === 0 && (plan.limitedBy === 'budget' || plan.limitedBy === 'account')) return rereadOrStop(run, plan.limitedBy);
   const backlog = await visibleBacklog(run.sqs, settings.queueUrl);
   if (backlog === 0) return 'stop';

@@ -5,6 +5,8 @@
  * synth loads this file.
  */
 import { z } from 'zod';
+import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
+import { placeableClasses, type ClassWeights } from './placement';
 import { nonNegativeInt, positiveInt, positiveNumber, settingsFromEnv } from './runtime';
 
 export interface DispatcherSettings {
@@ -24,6 +26,8 @@ export interface DispatcherSettings {
   readonly batchWindowMs: number;
   /** How long after admission a batch's execution must have had to show before "it does not exist" is believed (the janitor's too). */
   readonly startGraceMs: number;
+  /** The capacity classes batches may be placed in, and the split the stage keeps while both have room. */
+  readonly capacityWeights: ClassWeights;
 }
 
 export interface JanitorSettings {
@@ -42,8 +46,8 @@ export interface JanitorSettings {
 
 export interface CapacitySettings {
   readonly tableName: string;
-  /** The capacity providers' weights: how the stage's tasks split over the Fargate classes. */
-  readonly weights: Readonly<Partial<Record<'FARGATE' | 'FARGATE_SPOT', number>>>;
+  /** The capacity providers' weights: the classes the stage places tasks in (those above 0). */
+  readonly weights: ClassWeights;
 }
 
 export interface ConfigurePoolSettings {
@@ -94,6 +98,24 @@ function settingsOf<S>(table: Table<S>, env: NodeJS.ProcessEnv): S {
   return Object.fromEntries(keys.map((key) => [key, variables[table[key].name]])) as S;
 }
 
+/** The capacity providers' weights, as JSON: `{"FARGATE":1,"FARGATE_SPOT":3}`. */
+function capacityWeights(): Variable<ClassWeights> {
+  return {
+    name: 'CAPACITY_WEIGHTS',
+    write: (weights) => JSON.stringify(weights),
+    read: z.string().transform((json, ctx) => {
+      try {
+        const weights = z.partialRecord(z.enum(CAPACITY_CLASSES as [CapacityClass, ...CapacityClass[]]), z.number().min(0)).parse(JSON.parse(json));
+        if (placeableClasses(weights).length > 0) return weights;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be JSON like {"FARGATE":1,"FARGATE_SPOT":3}, with a weight above 0' });
+      return z.NEVER;
+    }),
+  };
+}
+
 const DISPATCHER: Table<DispatcherSettings> = {
   queueUrl: text('QUEUE_URL', z.string().url()),
   deadLetterQueueUrl: text('DEAD_LETTER_QUEUE_URL', z.string().url()),
@@ -109,6 +131,7 @@ const DISPATCHER: Table<DispatcherSettings> = {
   maxRunMs: seconds('MAX_RUN_SECONDS'),
   batchWindowMs: number('BATCH_WINDOW_MS', nonNegativeInt),
   startGraceMs: seconds('START_GRACE_SECONDS'),
+  capacityWeights: capacityWeights(),
 };
 
 export function dispatcherEnvironment(s: DispatcherSettings): Record<string, string> {
@@ -140,18 +163,7 @@ export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ja
 
 const CAPACITY: Table<CapacitySettings> = {
   tableName: text('TABLE_NAME'),
-  weights: {
-    name: 'CAPACITY_WEIGHTS',
-    write: (weights) => JSON.stringify(weights),
-    read: z.string().transform((json, ctx) => {
-      try {
-        return z.partialRecord(z.enum(['FARGATE', 'FARGATE_SPOT']), z.number().min(0)).parse(JSON.parse(json));
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"FARGATE":1,"FARGATE_SPOT":3}' });
-        return z.NEVER;
-      }
-    }),
-  },
+  weights: capacityWeights(),
 };
 
 export function capacityEnvironment(s: CapacitySettings): Record<string, string> {

@@ -25,7 +25,7 @@ import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { executionState, runningExecutions, tasksMayStillStop, type Ended } from './janitor-executions';
 import { readAdmittedVcpu, reconcile } from './janitor-reconcile';
 import { emptyJanitorSummary, type JanitorRun } from './janitor-run';
-import { ADMITTED_FOR_ANOTHER_TASK_SIZE, executionArnOf } from './jobs';
+import { ADMITTED_FOR_ANOTHER_VERSION, executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
@@ -175,10 +175,10 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
 /**
  * Whether a job this execution left running counts a failed run: it died under the job (aborted, timed out, failed).
  * One that succeeded without recording the job only failed to write (the release, or the capacity return's message);
- * one that was admitted for another task size never ran it. Those put the job back as it was.
+ * one admitted for another task size, or by a dispatcher of another version, never ran it. Those put the job back as it was.
  */
 function diedUnderTheJob(state: Ended): boolean {
-  return state.status !== 'SUCCEEDED' && state.error !== ADMITTED_FOR_ANOTHER_TASK_SIZE;
+  return state.status !== 'SUCCEEDED' && !(state.error !== undefined && ADMITTED_FOR_ANOTHER_VERSION.has(state.error));
 }
 
 let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;

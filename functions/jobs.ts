@@ -1,4 +1,5 @@
 /** What a job is, where it comes from, and the names derived from it. */
+import type { CapacityClass } from './capacity-codes';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
@@ -25,6 +26,8 @@ export interface JobInput extends Job {
   readonly vcpu: number;
   /** The released counter its release adds to (functions/limiter.ts: RELEASED#<n>). */
   readonly releaseShard: string;
+  /** The capacity class its task runs in (functions/placement.ts): RunTask's capacity provider, and the class its release counts in. */
+  readonly capacityProvider?: CapacityClass;
 }
 
 interface IntakeScope {
@@ -110,6 +113,12 @@ export const INTAKE_RETENTION_SECONDS = 14 * 24 * 3600;
  * re-queues its jobs without counting a failed run.
  */
 export const ADMITTED_FOR_ANOTHER_TASK_SIZE = 'Sluice.AdmittedForAnotherTaskSize';
+
+/** The same for a batch that names no capacity class: a dispatcher of another version admitted it while a deploy rolled out. */
+export const ADMITTED_UNPLACED = 'Sluice.AdmittedUnplaced';
+
+/** The errors of executions that ran none of their jobs: their jobs go back without a failed run counted. */
+export const ADMITTED_FOR_ANOTHER_VERSION: ReadonlySet<string> = new Set([ADMITTED_FOR_ANOTHER_TASK_SIZE, ADMITTED_UNPLACED]);
 
 function inScope(scope: IntakeScope, bucket: string, key: string): string | undefined {
   if (bucket !== scope.bucketName) return `bucket "${bucket}" is not this pipeline's bucket "${scope.bucketName}"`;

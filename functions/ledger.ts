@@ -187,7 +187,7 @@ async function releaseLeaseOnce(ddb: AwsClient, tableName: string, { jobId, leas
               ExpressionAttributeValues: values,
             },
           },
-          { Update: releasedShardUpdate(tableName, jobId, lease.vcpu) },
+          { Update: releasedShardUpdate(tableName, jobId, lease) },
         ],
       }),
     );

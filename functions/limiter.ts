@@ -22,6 +22,19 @@ import { createHash, randomUUID } from 'node:crypto';
 import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
 import { isConditionFailure, isRetryableCancellation, isTransactionConflict } from './dynamo-errors';
+import type { CapacityClass } from './capacity-codes';
+import {
+  addByClass,
+  ADMITTED_BY_CLASS,
+  byClassOf,
+  classAttribute,
+  ownByClass,
+  placeBatch,
+  RELEASED_BY_CLASS,
+  type ByClass,
+  type ClassReadings,
+  type ClassWeights,
+} from './placement';
 import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
@@ -58,7 +71,7 @@ export function releasedShardKey(jobId: string): { pk: string } {
 
 /** What the capacity reader last measured of the account (Service Quotas and AWS/Usage), per capacity class. */
 export interface AccountView {
-  /** vCPU this stage may still use, given the quota and what other workloads use: min over the classes it uses. */
+  /** vCPU this stage may hold in all, given the quotas and what other workloads use: Σ over the classes it may place tasks in. */
   readonly freeVcpu: number;
   readonly readAt: number;
   readonly classes: Readonly<Record<string, { quotaVcpu: number; usedVcpu: number; othersVcpu: number }>>;
@@ -72,6 +85,8 @@ export interface PoolItem {
   readonly burst: number;
   /** vCPU admitted since the pool was created; only grows. */
   readonly admittedVcpu: number;
+  /** The same per capacity class the batches were placed in (functions/placement.ts). */
+  readonly admittedByClass: ByClass;
   /**
    * Batches admitted since the pool was created: each admission is conditioned on it and adds one, and its
    * execution's name carries it, so no two admissions ever share an execution name.
@@ -96,6 +111,14 @@ export interface PoolItem {
 export interface PoolState extends PoolItem {
   /** Σ of the RELEASED shards as last read; only grows, so an older value overstates what is in use. */
   readonly releasedVcpu: number;
+  /** The same per capacity class. */
+  readonly releasedByClass: ByClass;
+}
+
+/** The RELEASED shards summed: in all and per capacity class. */
+export interface Released {
+  readonly vcpu: number;
+  readonly byClass: ByClass;
 }
 
 /**
@@ -126,6 +149,8 @@ export interface AdmissionPlan {
   /** When the next launch token accrues (epoch ms), if tokens are what is short. */
   readonly nextTokenAt: number;
   readonly effectiveVcpu: number;
+  /** The class the jobs go to, when placed. */
+  readonly capacityClass?: CapacityClass;
 }
 
 // Slack for float rounding at the GCRA boundary and in vCPU sums; far below a millisecond or a quarter vCPU.
@@ -175,34 +200,46 @@ function freeSlots(pool: PoolState, taskVcpu: number, now: number): number {
   return Math.max(0, Math.floor((effectiveBudget(pool, now).vcpu - inUseVcpu(pool)) / taskVcpu + EPSILON));
 }
 
-/** How many of `wanted` jobs of `taskVcpu` each the pool admits at `now`, and what limits it. */
-export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wanted: number): AdmissionPlan {
+/**
+ * How many of `wanted` jobs of `taskVcpu` each the pool admits at `now`, and what limits it. Given the stage's
+ * capacity weights, the jobs are placed too: one class takes them all, so they are no more than it has room for.
+ */
+export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wanted: number, weights?: ClassWeights): AdmissionPlan {
   const effective = effectiveBudget(pool, now);
   const slots = freeSlots(pool, taskVcpu, now);
   const tokens = tokensAvailable(pool, now);
-  const count = Math.max(0, Math.min(slots, tokens, wanted));
-  const limitedBy: LimitedBy = count === wanted ? 'demand' : slots <= tokens ? effective.limitedBy : 'tokens';
+  const unplaced = Math.max(0, Math.min(slots, tokens, wanted));
+  const placement =
+    weights && unplaced > 0 ? placeBatch({ weights, own: ownByClass(pool), readings: classReadings(pool, now), taskVcpu, count: unplaced }) : undefined;
+  const count = placement?.count ?? unplaced;
+  // Fewer than the budget and tokens allow: the placed class's room in the account is what is short.
+  const limitedBy: LimitedBy = count === wanted ? 'demand' : count < unplaced ? 'account' : slots <= tokens ? effective.limitedBy : 'tokens';
   const interval = pool.ratePerSecond > 0 ? tokenIntervalMs(pool) : Infinity;
   // The next token accrues when max(tat, now) + T ≤ now' + burst·T.
   const nextTokenAt = Math.max(now, Math.max(pool.tat, now) + interval - pool.burst * interval);
-  return { count, limitedBy, nextTokenAt, effectiveVcpu: effective.vcpu };
+  return { count, limitedBy, nextTokenAt, effectiveVcpu: effective.vcpu, ...(placement && count > 0 ? { capacityClass: placement.capacityClass } : {}) };
+}
+
+/** The account's classes as last measured, while the reading is fresh enough to go by. */
+function classReadings(pool: PoolState, now: number): ClassReadings | undefined {
+  return pool.account && now - pool.account.readAt < ACCOUNT_READING_MAX_AGE_MS ? pool.account.classes : undefined;
 }
 
 /**
  * Σ of the RELEASED shards. Eventually consistent is enough for a plan (an older sum only overstates what is in
  * use); strongly consistent when the reader must know every release made before the read started.
  */
-export async function readReleased(ddb: AwsClient, tableName: string, consistent = false, sleep?: (ms: number) => Promise<void>): Promise<number> {
+export async function readReleased(ddb: AwsClient, tableName: string, consistent = false, sleep?: (ms: number) => Promise<void>): Promise<Released> {
   const shards = await batchGetItems(ddb, {
     table: tableName,
     keys: releasedShardKeys(),
-    read: {
-      ProjectionExpression: 'releasedVcpu',
-      ...(consistent ? { ConsistentRead: true } : {}),
-    },
+    read: consistent ? { ConsistentRead: true } : {},
     sleep,
   });
-  return shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0);
+  return {
+    vcpu: shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0),
+    byClass: shards.reduce<ByClass>((total, shard) => addByClass(total, byClassOf(shard, RELEASED_BY_CLASS)), {}),
+  };
 }
 
 /** The POOL item alone, strongly consistent (it is what the admission's condition checks): all but the released sum. */
@@ -215,7 +252,11 @@ export async function readPoolItem(ddb: AwsClient, tableName: string): Promise<P
 /** Reads the pool: POOL, then the released sum. */
 export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolState> {
   const item = await readPoolItem(ddb, tableName);
-  return { ...item, releasedVcpu: await readReleased(ddb, tableName) };
+  return withReleased(item, await readReleased(ddb, tableName));
+}
+
+export function withReleased(pool: PoolItem, released: Released): PoolState {
+  return { ...pool, releasedVcpu: released.vcpu, releasedByClass: released.byClass };
 }
 
 function poolFromItem(item: Record<string, unknown>): PoolItem {
@@ -225,6 +266,7 @@ function poolFromItem(item: Record<string, unknown>): PoolItem {
     ratePerSecond: Number(item.ratePerSecond),
     burst: Number(item.burst),
     admittedVcpu: Number(item.admittedVcpu ?? 0),
+    admittedByClass: byClassOf(item, ADMITTED_BY_CLASS),
     batchesAdmitted: Number(item.batchesAdmitted ?? 0),
     tat: Number(item.tat ?? 0),
     account: item.account ? (item.account as AccountView) : undefined,
@@ -243,6 +285,8 @@ export interface Lease {
   readonly admittedAt: number;
   /** Epoch ms after which the lease counts as abandoned if its execution no longer runs. */
   readonly expiresAt: number;
+  /** The capacity class its task was placed in; absent on leases from before tasks were placed per batch. */
+  readonly capacityProvider?: CapacityClass;
 }
 
 /** The premise an admission was planned on (the settings and the account view it read): the write holds only if it still stands. */
@@ -273,6 +317,8 @@ export interface AdmissionSpend {
   readonly jobs: number;
   readonly vcpu: number;
   readonly batch: string;
+  /** The class the batch was placed in. */
+  readonly capacityClass?: CapacityClass;
 }
 
 /**
@@ -281,7 +327,7 @@ export interface AdmissionSpend {
  * read: admitted + vcpu − released ≤ effective. Released only grows, so the bound holds against the true sum too —
  * a stale read is never too generous, and admissions planned on one read may still go through while room remains.
  */
-export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, jobs, vcpu, batch }: AdmissionSpend) {
+export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, jobs, vcpu, batch, capacityClass }: AdmissionSpend) {
   const interval = tokenIntervalMs(pool);
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {
@@ -313,10 +359,11 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, j
     values[':now'] = now;
     values[':newTat'] = now + jobs * interval;
   }
+  if (capacityClass) names['#placed'] = classAttribute(ADMITTED_BY_CLASS, capacityClass);
   return {
     TableName: tableName,
     Key: POOL_KEY,
-    UpdateExpression: `SET ${sets.join(', ')}`,
+    UpdateExpression: `SET ${sets.join(', ')}${capacityClass ? ' ADD #placed :vcpu' : ''}`,
     ConditionExpression: conditions.join(' AND '),
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
@@ -324,23 +371,25 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, j
 }
 
 /** The pool as an admission that went through left it (TransactWriteItems returns no values). */
-export function afterAdmission(pool: PoolState, { now, jobs, vcpu, batch }: AdmissionSpend): PoolState {
+export function afterAdmission(pool: PoolState, { now, jobs, vcpu, batch, capacityClass }: AdmissionSpend): PoolState {
   const spent = jobs * tokenIntervalMs(pool);
   return {
     ...pool,
     admittedVcpu: pool.admittedVcpu + vcpu,
+    admittedByClass: capacityClass ? addByClass(pool.admittedByClass, { [capacityClass]: vcpu }) : pool.admittedByClass,
     batchesAdmitted: pool.batchesAdmitted + 1,
     tat: Math.max(pool.tat, now) + spent,
     lastAdmission: { execution: batch, at: now },
   };
 }
 
-/** The released-counter part of a release: one shard, chosen by the job. */
-export function releasedShardUpdate(tableName: string, jobId: string, vcpu: number) {
+/** The released-counter part of a release: one shard, chosen by the job; the class's counter too when the lease has one. */
+export function releasedShardUpdate(tableName: string, jobId: string, { vcpu, capacityProvider }: Pick<Lease, 'vcpu' | 'capacityProvider'>) {
   return {
     TableName: tableName,
     Key: releasedShardKey(jobId),
-    UpdateExpression: 'ADD releasedVcpu :vcpu',
+    UpdateExpression: capacityProvider ? 'ADD releasedVcpu :vcpu, #placed :vcpu' : 'ADD releasedVcpu :vcpu',
+    ...(capacityProvider ? { ExpressionAttributeNames: { '#placed': classAttribute(RELEASED_BY_CLASS, capacityProvider) } } : {}),
     ExpressionAttributeValues: { ':vcpu': vcpu },
   };
 }

@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment } from '../functions/environment';
 import { FARGATE_QUOTA_CODE } from '../functions/capacity-codes';
+import type { ClassWeights } from '../functions/placement';
 import { executionArnOf } from '../functions/jobs';
 import { configurePoolSettingsOf } from '../environments/function-settings';
 import { vcpuOf } from '../environments/fargate';
@@ -105,7 +106,6 @@ export class Admission extends Construct {
     const { config } = props;
     const { namePrefix } = config;
     const { pool, released } = STATE_ITEMS;
-    const weights = Object.fromEntries(config.task.capacityProviders.map((p) => [p.name, p.weight]));
     const { region, id: accountId } = config.account;
     const fn = new NodeFunction(this, 'capacity', {
       config: props.config,
@@ -114,7 +114,7 @@ export class Admission extends Construct {
       entry: 'functions/capacity.ts',
       timeoutSeconds: 30,
       reservedConcurrency: undefined,
-      environment: capacityEnvironment({ tableName: props.stateTable.tableName, weights }),
+      environment: capacityEnvironment({ tableName: props.stateTable.tableName, weights: capacityWeightsOf(config) }),
       statements: [
         {
           Sid: 'FargateQuotas',
@@ -193,7 +193,13 @@ function dispatcherEnvironmentOf(props: AdmissionProps): Record<string, string> 
     maxRunMs: DISPATCHER_MAX_RUN_SECONDS * 1000,
     batchWindowMs: Math.round(config.capacity.batchWindowSeconds * 1000),
     startGraceMs: START_GRACE_SECONDS * 1000,
+    capacityWeights: capacityWeightsOf(config),
   });
+}
+
+/** The capacity providers' weights: the classes batches may be placed in, and the split kept while both have room. */
+function capacityWeightsOf(config: EnvironmentConfig): ClassWeights {
+  return Object.fromEntries(config.task.capacityProviders.map((p) => [p.name, p.weight]));
 }
 
 /** The dispatcher's role: take from the intake queue, admit against the pool, start executions. */

@@ -115,7 +115,7 @@ export function readStage(json: TerraformJson) {
     'configure-pool function',
   );
   const capacity = one(
-    functions.filter((f) => 'CAPACITY_WEIGHTS' in f.env),
+    functions.filter((f) => f.name.endsWith('-capacity')),
     'capacity function',
   );
   // What `terraform apply` seeds the pool with: the aws_lambda_invocation of configure-pool.

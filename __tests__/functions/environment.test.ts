@@ -26,6 +26,7 @@ const dispatcher: DispatcherSettings = {
   maxRunMs: 60_000,
   batchWindowMs: 0,
   startGraceMs: 330_000,
+  capacityWeights: { FARGATE: 1, FARGATE_SPOT: 3 },
 };
 
 const JANITOR: JanitorSettings = {
@@ -55,6 +56,7 @@ test("the dispatcher's environment: every setting under its variable, durations 
     MAX_RUN_SECONDS: '60',
     BATCH_WINDOW_MS: '0',
     START_GRACE_SECONDS: '330',
+    CAPACITY_WEIGHTS: '{"FARGATE":1,"FARGATE_SPOT":3}',
   });
   expect(dispatcherSettingsFromEnv(dispatcherEnvironment(dispatcher))).toEqual({ ...dispatcher, inputSuffix: undefined });
   const suffixed = { ...dispatcher, inputSuffix: '.csv' };

@@ -44,7 +44,17 @@ async function newPool(budgetVcpu: number, ratePerSecond: number, burst: number)
   return { ...tables, stateMachineArn: STATE_MACHINE };
 }
 
-const base: PoolState = { budgetVcpu: 100, ratePerSecond: 10, burst: 5, admittedVcpu: 0, batchesAdmitted: 0, releasedVcpu: 0, tat: 0 };
+const base: PoolState = {
+  budgetVcpu: 100,
+  ratePerSecond: 10,
+  burst: 5,
+  admittedVcpu: 0,
+  admittedByClass: {},
+  batchesAdmitted: 0,
+  releasedVcpu: 0,
+  releasedByClass: {},
+  tat: 0,
+};
 
 describe('the token bucket (GCRA) and the plan, as pure arithmetic', () => {
   test('a full bucket holds `burst` tokens and refills at `rate`', () => {

@@ -1,6 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { admitBatch } from '../../functions/admission';
-import { ADMITTED_FOR_ANOTHER_TASK_SIZE, executionNameFor, jobIdOf, parseIntakeMessage, type Job } from '../../functions/jobs';
+import type { CapacityClass } from '../../functions/capacity-codes';
+import { ADMITTED_FOR_ANOTHER_TASK_SIZE, ADMITTED_UNPLACED, executionNameFor, jobIdOf, parseIntakeMessage, type Job } from '../../functions/jobs';
 import { failedDayOf, ledgerKey, releaseLease } from '../../functions/ledger';
 import { configureCommand, inUseVcpu, POOL_KEY, readPool, releasedShardKey } from '../../functions/limiter';
 import { STATES } from '../../modules/run-jobs/definition';
@@ -39,14 +40,30 @@ function jobs(count: number): Job[] {
 }
 
 /** Admits the jobs as the dispatcher does (one transaction on moto), then runs one execution of the synthesized machine. */
-async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; vcpu?: number; beforeRun?: (tableName: string, name: string) => Promise<void> }) {
+async function runExecution(options: {
+  jobs: Job[];
+  runTask: LocalHandler;
+  vcpu?: number;
+  /** The class the batch is placed in (dev's only one by default); null: a batch that names none. */
+  capacityProvider?: CapacityClass | null;
+  beforeRun?: (tableName: string, name: string) => Promise<void>;
+}) {
+  const capacityClass = options.capacityProvider === null ? undefined : (options.capacityProvider ?? 'FARGATE_SPOT');
   const { tableName, batchesTableName } = await moto.createTables();
   const config = stageConfig('dev');
   await moto.ddb.send(new UpdateCommand(configureCommand(tableName, { budgetVcpu: 100, ratePerSecond: 19, burst: 100 }, 0)));
   const pool = await readPool(moto.ddb, tableName);
   const name = executionNameFor(options.jobs, pool.batchesAdmitted);
   const target = { tableName, batchesTableName, stateMachineArn: 'arn:aws:states:eu-west-1:111111111111:stateMachine:sluice-dev-jobs' };
-  const admitted = await admitBatch(moto.ddb, target, { pool, jobs: options.jobs, batch: name, taskVcpu: 1, leaseMs: 3_600_000, now: Date.now() });
+  const admitted = await admitBatch(moto.ddb, target, {
+    pool,
+    jobs: options.jobs,
+    batch: name,
+    taskVcpu: 1,
+    leaseMs: 3_600_000,
+    now: Date.now(),
+    capacityClass,
+  });
   expect(admitted.kind).toBe('admitted');
   await options.beforeRun?.(tableName, name);
 
@@ -70,7 +87,14 @@ async function runExecution(options: { jobs: Job[]; runTask: LocalHandler; vcpu?
     ].map((s) => [s, 0]),
   );
   const execution = machine.run(
-    { jobs: options.jobs.map((j) => ({ ...j, vcpu: options.vcpu ?? 1, releaseShard: releasedShardKey(j.jobId).pk })) },
+    {
+      jobs: options.jobs.map((j) => ({
+        ...j,
+        vcpu: options.vcpu ?? 1,
+        releaseShard: releasedShardKey(j.jobId).pk,
+        ...(capacityClass ? { capacityProvider: capacityClass } : {}),
+      })),
+    },
     {
       overrides: {
         taskResourceLocalHandlers: localHandlers(definition, {
@@ -163,15 +187,38 @@ test('a batch leased for another task size than the state machine runs (a deploy
   expect(calls).toBe(0);
 });
 
-test('RunTask gets the cluster, capacity providers, private networking and the job in its overrides', async () => {
+test('a batch that names no capacity class (admitted by a dispatcher of another version) fails before any task starts', async () => {
+  let calls = 0;
+  const [job] = jobs(1);
+  const run = await runExecution({
+    jobs: [job],
+    capacityProvider: null,
+    runTask: async () => {
+      calls++;
+      return { TaskArn: 'never' };
+    },
+  }).catch((error: Error) => ({ error }));
+  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_UNPLACED } } });
+  expect(calls).toBe(0);
+});
+
+test('a task runs in the class its batch was placed in, and its release counts there', async () => {
+  const task = succeedingTask();
+  const batch = jobs(3);
+  const run = await runExecution({ jobs: batch, capacityProvider: 'FARGATE', runTask: task.handler });
+  expect(task.calls.map((c) => c.CapacityProviderStrategy)).toEqual(batch.map(() => [{ CapacityProvider: 'FARGATE', Weight: 1 }]));
+  expect(run.pool).toMatchObject({ admittedByClass: { FARGATE: 3 }, releasedByClass: { FARGATE: 3 } });
+  expect(inUseVcpu(run.pool)).toBe(0);
+});
+
+test('RunTask gets the cluster, the capacity class, private networking and the job in its overrides', async () => {
   const task = succeedingTask();
   const [job] = jobs(1);
   await runExecution({ jobs: [job], runTask: task.handler });
-  const config = stageConfig('dev');
   expect(task.calls[0]).toMatchObject({
     Cluster: expect.stringContaining(':cluster/'),
     TaskDefinition: expect.stringContaining(':task-definition/'),
-    CapacityProviderStrategy: config.task.capacityProviders.map((p) => ({ CapacityProvider: p.name, Weight: p.weight, Base: p.base })),
+    CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }],
     NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } },
     PropagateTags: 'TASK_DEFINITION',
     Overrides: {

@@ -162,6 +162,7 @@ export async function intakeWorld(moto: MotoDynamo, pool: { budgetVcpu: number; 
     maxRunMs: 30_000,
     batchWindowMs: 0,
     startGraceMs: 330_000,
+    capacityWeights: { FARGATE_SPOT: 1 },
   };
   const janitorSettings: JanitorSettings = {
     tableName,

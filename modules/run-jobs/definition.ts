@@ -6,7 +6,8 @@
  */
 import type { EnvironmentConfig } from '../../environments';
 import { vcpuOf } from '../../environments/fargate';
-import { ADMITTED_FOR_ANOTHER_TASK_SIZE, RETURNED_BY, type JobInput } from '../../functions/jobs';
+import { ADMITTED_FOR_ANOTHER_TASK_SIZE, ADMITTED_UNPLACED, RETURNED_BY, type JobInput } from '../../functions/jobs';
+import { RELEASED_BY_CLASS } from '../../functions/placement';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
@@ -75,6 +76,7 @@ export const STATES = {
   leaveToJanitor: 'LeaveToJanitor',
   checkTaskSize: 'CheckTaskSize',
   admittedForAnotherTaskSize: 'AdmittedForAnotherTaskSize',
+  admittedUnplaced: 'AdmittedUnplaced',
 } as const;
 
 /** Which job field feeds each variable the worker reads. */
@@ -179,7 +181,8 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
     {
       target: worker,
       parameters: {
-        CapacityProviderStrategy: ctx.config.task.capacityProviders.map((p) => ({ CapacityProvider: p.name, Weight: p.weight, Base: p.base })),
+        // The class admission placed the batch in (functions/placement.ts): where the account had room for it.
+        CapacityProviderStrategy: [{ 'CapacityProvider.$': '$.job.capacityProvider', Weight: 1 }],
         NetworkConfiguration: {
           AwsvpcConfiguration: { Subnets: [...worker.subnetIds], SecurityGroups: [...worker.securityGroupIds], AssignPublicIp: 'DISABLED' },
         },
@@ -266,7 +269,12 @@ function release(ctx: Context, expression: string, values: Record<string, unknow
         action: 'Update',
         table: ctx.table,
         key: RELEASED_KEY,
-        write: { UpdateExpression: 'ADD releasedVcpu :vcpu', ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" } } },
+        write: {
+          // The total, and the task's class: placement counts the stage's own use per class.
+          UpdateExpression: 'ADD releasedVcpu :vcpu, #placed :vcpu',
+          ExpressionAttributeNames: { '#placed.$': `States.Format('${RELEASED_BY_CLASS}{}', $.job.capacityProvider)` },
+          ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" } },
+        },
       },
       ...extra,
     ] satisfies TransactItem[],
@@ -490,14 +498,28 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
     Comment: `sluice ${config.stage}: run admitted jobs on Fargate, give every lease back`,
     TimeoutSeconds: leaseSeconds(config),
     steps: [
-      // A batch is leased at one task size (the dispatcher's): it runs only on a state machine of that size.
+      // A batch is leased at one task size (the dispatcher's) and placed in one capacity class: it runs only on a
+      // state machine of that size which runs tasks where admission placed them.
       choice(STATES.checkTaskSize, {
-        Choices: [{ Variable: '$.jobs[0].vcpu', NumericEquals: vcpuOf(config.task.cpu), Next: STATES.runJobs }],
+        Choices: [
+          {
+            And: [
+              { Variable: '$.jobs[0].vcpu', NumericEquals: vcpuOf(config.task.cpu) },
+              { Variable: '$.jobs[0].capacityProvider', IsPresent: true },
+            ],
+            Next: STATES.runJobs,
+          },
+          { Variable: '$.jobs[0].vcpu', NumericEquals: vcpuOf(config.task.cpu), Next: STATES.admittedUnplaced },
+        ],
         Default: STATES.admittedForAnotherTaskSize,
       }),
       fail(STATES.admittedForAnotherTaskSize, {
         Error: ADMITTED_FOR_ANOTHER_TASK_SIZE,
         Cause: `the batch was leased for another task size than this state machine's ${vcpuOf(config.task.cpu)} vCPU (a deploy changed task.cpu); the janitor re-queues its jobs`,
+      }),
+      fail(STATES.admittedUnplaced, {
+        Error: ADMITTED_UNPLACED,
+        Cause: 'the batch names no capacity class (a dispatcher of another version admitted it while a deploy rolled out); the janitor re-queues its jobs',
       }),
       map(STATES.runJobs, {
         ItemsPath: '$.jobs',

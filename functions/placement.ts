@@ -1,0 +1,102 @@
+/**
+ * Where each batch runs: the Fargate capacity class (On-Demand or Spot) with room for it. The account's quota is per
+ * class, and other workloads may fill one class and leave the other empty; a fixed split of every batch over the
+ * classes would let the fuller class decide how much the stage can hold. So each batch goes to one class, chosen at
+ * admission: one that has room for all of it, the one furthest below its weighted share of the stage's own use when
+ * several do (the configured weights are the split the stage keeps while the account has room), else the one with
+ * the most room, and the batch shrinks to fit it.
+ *
+ * The stage's own use per class is counted like its use in all: admitted per class on POOL (`admittedVcpu@<class>`),
+ * released per class on the release shards (`releasedVcpu@<class>`), in the same writes as the totals. A class's room
+ * is its quota − others' use − the stage's own use now, where others' use is the AWS/Usage reading − the stage's own
+ * use when it was read. An error in the per-class counters (a batch admitted by one version and released by another
+ * while a deploy rolls out) is in both terms and cancels; the totals, which bound the budget, never depend on them.
+ */
+import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
+
+export type ClassWeights = Readonly<Partial<Record<CapacityClass, number>>>;
+/** vCPU per capacity class. */
+export type ByClass = Readonly<Partial<Record<CapacityClass, number>>>;
+
+export const ADMITTED_BY_CLASS = 'admittedVcpu@';
+export const RELEASED_BY_CLASS = 'releasedVcpu@';
+
+/** The counter attribute of a class: `admittedVcpu@FARGATE_SPOT`, say. */
+export function classAttribute(prefix: typeof ADMITTED_BY_CLASS | typeof RELEASED_BY_CLASS, capacityClass: CapacityClass): string {
+  return `${prefix}${capacityClass}`;
+}
+
+/** The per-class counters an item holds (attributes `<prefix><class>`); classes it has none of are absent. */
+export function byClassOf(item: Readonly<Record<string, unknown>>, prefix: string): ByClass {
+  const counts: Partial<Record<CapacityClass, number>> = {};
+  for (const capacityClass of CAPACITY_CLASSES) {
+    const value = item[`${prefix}${capacityClass}`];
+    if (value !== undefined) counts[capacityClass] = Number(value);
+  }
+  return counts;
+}
+
+export function addByClass(a: ByClass, b: ByClass): ByClass {
+  const sum: Partial<Record<CapacityClass, number>> = { ...a };
+  for (const [capacityClass, vcpu] of Object.entries(b) as Array<[CapacityClass, number]>) sum[capacityClass] = (sum[capacityClass] ?? 0) + vcpu;
+  return sum;
+}
+
+/** The classes a stage may place tasks in: those with a weight above 0. */
+export function placeableClasses(weights: ClassWeights): CapacityClass[] {
+  return CAPACITY_CLASSES.filter((c) => (weights[c] ?? 0) > 0);
+}
+
+/** The stage's own use of each class now: admitted − released, per class. */
+export function ownByClass(counters: { readonly admittedByClass: ByClass; readonly releasedByClass: ByClass }): ByClass {
+  const own: Partial<Record<CapacityClass, number>> = {};
+  for (const capacityClass of CAPACITY_CLASSES) {
+    const admitted = counters.admittedByClass[capacityClass] ?? 0;
+    if (admitted === 0 && counters.releasedByClass[capacityClass] === undefined) continue;
+    own[capacityClass] = Math.max(0, admitted - (counters.releasedByClass[capacityClass] ?? 0));
+  }
+  return own;
+}
+
+/** The account as last measured, per class: the quota and others' use (absent: no reading to go by). */
+export type ClassReadings = Readonly<Partial<Record<CapacityClass, { readonly quotaVcpu: number; readonly othersVcpu: number }>>>;
+
+/** Where a batch goes, and how many of its jobs fit there. */
+export interface Placement {
+  readonly capacityClass: CapacityClass;
+  readonly count: number;
+}
+
+/**
+ * Places a batch of `count` jobs of `taskVcpu` each. `readings` is the account as last measured (undefined when
+ * there is no fresh reading: every class is taken to have room, and the weights decide).
+ */
+export function placeBatch(input: {
+  readonly weights: ClassWeights;
+  readonly own: ByClass;
+  readonly readings: ClassReadings | undefined;
+  readonly taskVcpu: number;
+  readonly count: number;
+}): Placement {
+  const { weights, own, readings, taskVcpu, count } = input;
+  const classes = placeableClasses(weights);
+  if (classes.length === 0) throw new Error('no capacity class has a weight above 0');
+  const totalWeight = classes.reduce((sum, c) => sum + weights[c]!, 0);
+  const ownTotal = classes.reduce((sum, c) => sum + (own[c] ?? 0), 0);
+  const slots = (c: CapacityClass): number => {
+    const reading = readings?.[c];
+    if (!reading) return Infinity;
+    return Math.max(0, Math.floor((reading.quotaVcpu - reading.othersVcpu - (own[c] ?? 0)) / taskVcpu + 1e-6));
+  };
+  // How far below its weighted share of the stage's use (this batch counted) each class would be.
+  const deficit = (c: CapacityClass): number => (weights[c]! / totalWeight) * (ownTotal + count * taskVcpu) - (own[c] ?? 0);
+  const fitting = classes.filter((c) => slots(c) >= count);
+  if (fitting.length > 0) return { capacityClass: best(fitting, deficit), count };
+  const roomiest = best(classes, slots);
+  return { capacityClass: roomiest, count: Math.min(count, slots(roomiest)) };
+}
+
+/** The class with the highest score; ties go to the one listed first (CAPACITY_CLASSES' order). */
+function best(classes: readonly CapacityClass[], score: (c: CapacityClass) => number): CapacityClass {
+  return classes.reduce((a, b) => (score(b) > score(a) ? b : a));
+}
