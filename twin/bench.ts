@@ -25,6 +25,7 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['naive', 'shared'],
   ['semaphore', 'shared'],
   ['sluice', 'others-ramp'],
+  ['sluice', 'others-on-demand'],
   ['sluice', 'scale'],
   ['sluice', 'ec2-throttling'],
   ['sluice', 'faults'],
