@@ -4,7 +4,9 @@ import { paginateListExecutions } from '@aws-sdk/client-sfn';
 import type { EnvironmentConfig } from '../environments';
 import { scanBatchRecords } from '../functions/batches';
 import { queryFailedJobs } from './failures';
+import type { CapacityClass } from '../functions/capacity-codes';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/limiter';
+import { ownByClass, type ByClass } from '../functions/placement';
 import { CliError, isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 export interface StageStatus {
@@ -18,6 +20,8 @@ export interface StageStatus {
     readonly inUse: number;
     /** Per capacity class, as last measured by the capacity function. */
     readonly account?: { readonly readAt: string; readonly classes: Record<string, { quotaVcpu: number; usedVcpu: number; othersVcpu: number }> };
+    /** Per capacity class, the vCPU this stage's tasks hold there now (admission places each batch in one class). */
+    readonly placed: ByClass;
     /** Set after a vCPU-limit error: nothing is admitted until the next reading. */
     readonly heldSince?: string;
   };
@@ -96,6 +100,7 @@ export async function readStatus(
       effectiveBudget: effective.vcpu,
       limitedBy: effective.limitedBy,
       inUse: inUseVcpu(pool),
+      placed: ownByClass(pool),
       ...(pool.account ? { account: { readAt: new Date(pool.account.readAt).toISOString(), classes: pool.account.classes } } : {}),
       ...(pool.capacityLimitAt ? { heldSince: pool.capacityLimitAt } : {}),
     },
@@ -120,9 +125,11 @@ export function formatStatus(s: StageStatus): string {
     ],
   ];
   for (const [name, c] of Object.entries(s.vcpu.account?.classes ?? {})) {
+    const placed = s.vcpu.placed[name as CapacityClass] ?? 0;
     rows.push([
       `account ${name}`,
-      `${round(c.usedVcpu)} of ${round(c.quotaVcpu)} vCPU quota in use, ${round(c.othersVcpu)} by other workloads (read ${s.vcpu.account!.readAt})`,
+      `${round(c.usedVcpu)} of ${round(c.quotaVcpu)} vCPU quota in use, ${round(c.othersVcpu)} by other workloads (read ${s.vcpu.account!.readAt}); ` +
+        `this stage holds ${round(placed)} here now, room for ${round(Math.max(0, c.quotaVcpu - c.othersVcpu - placed))} more`,
     ]);
   }
   if (!s.vcpu.account) rows.push(['account', 'not measured yet (the capacity function runs every minute)']);

@@ -119,6 +119,7 @@ test('sluice status prints one aligned line per question', () => {
       limitedBy: 'account',
       inUse: 42,
       account: { readAt: '2026-12-01T09:59:00.000Z', classes: { FARGATE: { quotaVcpu: 120, usedVcpu: 92, othersVcpu: 50 } } },
+      placed: { FARGATE: 42 },
     },
     launchTokens: { available: 7, burst: 20, ratePerSecond: 10 },
     leases: { batches: 5, jobs: 42 },
@@ -130,7 +131,7 @@ test('sluice status prints one aligned line per question', () => {
   expect(formatStatus(status).split('\n')).toEqual([
     'stage            prod at 2026-12-01T10:00:00.000Z',
     'vCPU in use      42 of 70 effective (configured budget 100; limited by the account)',
-    'account FARGATE  92 of 120 vCPU quota in use, 50 by other workloads (read 2026-12-01T09:59:00.000Z)',
+    'account FARGATE  92 of 120 vCPU quota in use, 50 by other workloads (read 2026-12-01T09:59:00.000Z); this stage holds 42 here now, room for 28 more',
     'launch tokens    7 of 20 (refill 10/s)',
     'leases           42 jobs in 5 batches',
     'backlog          1200 waiting, 0 in flight, 3 delayed',
