@@ -4,6 +4,7 @@ import type { EnvironmentConfig } from '../environments';
 import { jobIdOf } from '../functions/jobs';
 import { readLedgerRows, type LedgerRow } from '../functions/ledger';
 import { CliError, consoleUrlOfExecution, EXIT, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
+import { describeTaskTimes, taskRecord } from './task-record';
 
 type FindTarget = { readonly kind: 'job'; readonly jobId: string } | { readonly kind: 'object'; readonly bucket: string; readonly key: string };
 
@@ -27,6 +28,8 @@ export interface FoundJob {
   readonly consoleUrl?: string;
   /** Where the worker wrote its result (`<resultsPrefix><key>.json`), once the job succeeded. */
   readonly result?: string;
+  /** Where its task's time went (start-up, image pull, run, class), from the execution's record; or why that is not known. */
+  readonly taskTime?: string;
 }
 
 async function versionsOf(clients: StageClients, bucket: string, key: string): Promise<Array<{ versionId: string; latest: boolean }>> {
@@ -80,7 +83,20 @@ export async function findJobs(clients: StageClients, config: EnvironmentConfig,
     };
   });
   if (target.kind === 'job' && !found[0].row) throw new CliError(`no job ${target.jobId} in ${names.stateTable}`, EXIT.notFound);
-  return found;
+  const withTimes: FoundJob[] = [];
+  for (const job of found) withTimes.push({ ...job, ...(await taskTimeOf(clients, job.row)) });
+  return withTimes;
+}
+
+/** The succeeded job's task as its execution recorded it; a history that cannot be read says why, and nothing else fails. */
+export async function taskTimeOf(clients: StageClients, row: LedgerRow | undefined): Promise<{ taskTime?: string }> {
+  if (row?.status !== 'succeeded' || !row.executionArn || typeof row.taskArn !== 'string') return {};
+  try {
+    const task = await taskRecord(clients, row.executionArn, row.taskArn);
+    return { taskTime: task ? describeTaskTimes(task) : 'not in its execution’s history' };
+  } catch (error) {
+    return { taskTime: `not known: the execution's history could not be read (${(error as Error).name})` };
+  }
 }
 
 export function formatFound(jobs: readonly FoundJob[]): string {
@@ -99,8 +115,12 @@ export function formatFound(jobs: readonly FoundJob[]): string {
         .sort(([a], [b]) => a.localeCompare(b)))
         fields.push([field, String(value)]);
       if (row.executionArn) fields.push(['execution', row.executionArn], ['', job.consoleUrl ?? '']);
-      if (row.lease) fields.push(['lease', `${row.lease.vcpu} vCPU for ${row.lease.execution} until ${new Date(row.lease.expiresAt).toISOString()}`]);
+      if (row.lease) {
+        const placed = row.lease.capacityProvider ? ` on ${row.lease.capacityProvider}` : '';
+        fields.push(['lease', `${row.lease.vcpu} vCPU${placed} for ${row.lease.execution} until ${new Date(row.lease.expiresAt).toISOString()}`]);
+      }
       if (typeof row.taskArn === 'string') fields.push(['task', row.taskArn]);
+      if (job.taskTime) fields.push(['task time', job.taskTime]);
       if (job.result) fields.push(['result', job.result]);
       if (row.error) fields.push(['error', `${row.error}${row.cause ? `: ${row.cause}` : ''}`]);
       const width = Math.max(...fields.map(([label]) => label.length));

@@ -7,17 +7,16 @@
  * result written → lease released — from the ledger, the result and the execution's record of the task.
  */
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
 import type { EnvironmentConfig } from '../environments';
 import { jobIdOf } from '../functions/jobs';
 import { readLedgerRows, type LedgerRow } from '../functions/ledger';
 import { SMOKE_FOLDER } from '../environments/names';
-import { WORKER_CONTAINER_NAME } from '../task-image/image-reference';
 import { resultKeyOf } from '../task-image/src/job-config';
 import { RESULT_METADATA } from '../task-image/src/run-job';
 import { EXIT, queueUrl, stageNames, type StageClients } from './stage';
+import { secondsBetween, taskRecord } from './task-record';
 
 export interface SmokeOptions {
   readonly timeoutMs: number;
@@ -57,45 +56,6 @@ async function dlqDepth(clients: StageClients, config: EnvironmentConfig): Promi
   return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
-interface TaskRecord {
-  readonly createdAt?: number;
-  readonly startedAt?: number;
-  readonly image?: string;
-  readonly imageDigest?: string;
-}
-
-/** The task as the execution recorded it (RunTask's .sync result: the DescribeTasks task): moments and image. */
-export async function taskRecord(clients: StageClients, executionArn: string, taskArn: string): Promise<TaskRecord | undefined> {
-  let nextToken: string | undefined;
-  do {
-    const page = await clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 1000 }));
-    for (const event of (page.events ?? []) as HistoryEvent[]) {
-      const output = event.taskSucceededEventDetails?.output;
-      if (!output || !output.includes(taskArn)) continue;
-      const task = JSON.parse(output) as {
-        TaskArn?: string;
-        CreatedAt?: number | string;
-        StartedAt?: number | string;
-        Containers?: Array<{ Name?: string; Image?: string; ImageDigest?: string }>;
-      };
-      if (task.TaskArn !== taskArn) continue;
-      const container = task.Containers?.find((c) => c.Name === WORKER_CONTAINER_NAME);
-      return { createdAt: epochMs(task.CreatedAt), startedAt: epochMs(task.StartedAt), image: container?.Image, imageDigest: container?.ImageDigest };
-    }
-    nextToken = page.nextToken;
-  } while (nextToken);
-  return undefined;
-}
-
-/** ECS timestamps as Step Functions passes them on: epoch milliseconds, or an ISO string. */
-function epochMs(value: number | string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = typeof value === 'number' ? value : Date.parse(value);
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
-const seconds = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? (to - from) / 1000 : undefined);
-
 /** Reads the canary's ledger row until it ends or the deadline passes; the last row read (undefined: never admitted). */
 async function followJob(
   clients: StageClients,
@@ -133,12 +93,12 @@ function hopsOf(times: { uploadedAt: number; row?: LedgerRow; task?: { createdAt
   const admittedAt = row?.startedAt ? Date.parse(row.startedAt) : undefined;
   const releasedAt = row?.finishedAt ? Date.parse(row.finishedAt) : undefined;
   return [
-    { hop: 'upload → admitted (EventBridge, the queue, the dispatcher)', seconds: seconds(uploadedAt, admittedAt) },
-    { hop: 'admitted → RunTask accepted', seconds: seconds(admittedAt, task?.createdAt) },
-    { hop: 'RunTask → task RUNNING (Fargate provisioning, image pull)', seconds: seconds(task?.createdAt, task?.startedAt) },
-    { hop: 'RUNNING → result written', seconds: seconds(task?.startedAt, resultAt) },
-    { hop: 'result → lease released', seconds: seconds(resultAt, releasedAt) },
-    { hop: 'upload → lease released (in all)', seconds: seconds(uploadedAt, releasedAt) },
+    { hop: 'upload → admitted (EventBridge, the queue, the dispatcher)', seconds: secondsBetween(uploadedAt, admittedAt) },
+    { hop: 'admitted → RunTask accepted', seconds: secondsBetween(admittedAt, task?.createdAt) },
+    { hop: 'RunTask → task RUNNING (Fargate provisioning, image pull)', seconds: secondsBetween(task?.createdAt, task?.startedAt) },
+    { hop: 'RUNNING → result written', seconds: secondsBetween(task?.startedAt, resultAt) },
+    { hop: 'result → lease released', seconds: secondsBetween(resultAt, releasedAt) },
+    { hop: 'upload → lease released (in all)', seconds: secondsBetween(uploadedAt, releasedAt) },
   ];
 }
 

@@ -72,6 +72,7 @@ describe('sluice find: what it is asked for', () => {
         versionId: 'v2',
         consoleUrl: 'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:x',
         result: 's3://b/results/incoming/x.csv.json',
+        taskTime: 'start-up 37.2 s (RunTask → RUNNING; image pull 22.0 s), ran 300.0 s, on FARGATE_SPOT',
         row: {
           jobId: 'a'.repeat(32),
           status: 'succeeded',
@@ -100,6 +101,7 @@ describe('sluice find: what it is asked for', () => {
         '  execution   arn:x',
         '              https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:x',
         '  task        arn:task',
+        '  task time   start-up 37.2 s (RunTask → RUNNING; image pull 22.0 s), ran 300.0 s, on FARGATE_SPOT',
         '  result      s3://b/results/incoming/x.csv.json',
         '',
         `job ${'b'.repeat(32)} (version v1)`,

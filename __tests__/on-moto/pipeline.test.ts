@@ -76,7 +76,7 @@ async function waitForVisible(queueUrl: string, count: number): Promise<void> {
 
 const keys = ['incoming/pipeline-1.csv', 'incoming/pipeline-2.csv', 'incoming/pipeline-3.csv'];
 const versions = new Map<string, string>();
-let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: number }> = [];
+let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: number; capacityProvider?: string }> = [];
 
 test('configure-pool seeds the limiter with the applied seed input', async () => {
   expect(stage.seed).toBeDefined();
@@ -127,8 +127,11 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
 
   const pool = await readPool(ddb, dispatcher.tableName);
   expect(inUseVcpu(pool)).toBe(3 * dispatcher.taskVcpu);
+  // dev runs on Spot alone: the batch is placed there, and counted there.
+  expect(input.jobs.map((j) => j.capacityProvider)).toEqual(['FARGATE_SPOT', 'FARGATE_SPOT', 'FARGATE_SPOT']);
+  expect(pool.admittedByClass).toEqual({ FARGATE_SPOT: 3 * dispatcher.taskVcpu });
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({
-    jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu }))),
+    jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: 'FARGATE_SPOT' }))),
   });
   for (const job of input.jobs) {
     const row = await readLedgerRow(ddb, dispatcher.tableName, job.jobId);
@@ -137,7 +140,7 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
       status: 'running',
       executionName: executions[0].name,
       admissions: 1,
-      lease: { execution: executions[0].name, vcpu: dispatcher.taskVcpu },
+      lease: { execution: executions[0].name, vcpu: dispatcher.taskVcpu, capacityProvider: 'FARGATE_SPOT' },
     });
   }
   expect(await visible(dispatcher.queueUrl)).toBe(0);
