@@ -6,7 +6,9 @@ import { scanBatchRecords } from '../functions/batches';
 import { queryFailedJobs } from './failures';
 import type { CapacityClass } from '../functions/capacity-codes';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/limiter';
+import { stageMetricsNamespace } from '../functions/metrics';
 import { ownByClass, type ByClass } from '../functions/placement';
+import { TASK_STARTUP_METRIC } from '../task-image/image-reference';
 import { CliError, isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 export interface StageStatus {
@@ -32,6 +34,8 @@ export interface StageStatus {
   readonly runningExecutions: number;
   /** Jobs failed in the last hour (the failed-by-day index; sluice failures tells why); null without the index. */
   readonly failedLastHour: number | null;
+  /** Task start-up (RunTask → worker running) over the last hour, p50 and p99 in seconds; undefined when no task started. */
+  readonly startupLastHour?: { readonly p50: number; readonly p99: number };
 }
 
 /** SQS tells the oldest message's age only as a CloudWatch metric (one datapoint a minute); undefined when there is none yet. */
@@ -55,6 +59,21 @@ async function oldestWaitingSeconds(cloudwatch: CloudWatchClient, queueName: str
   );
   const values = MetricDataResults[0]?.Values ?? [];
   return values.length > 0 ? Number(values[0]) : undefined;
+}
+
+/** The worker's start-up metric over the last hour (one period: p50 and p99 of every task that started in it). */
+async function startupLastHour(cloudwatch: CloudWatchClient, namePrefix: string, now: number): Promise<StageStatus['startupLastHour']> {
+  const metric = { Namespace: stageMetricsNamespace(namePrefix), MetricName: TASK_STARTUP_METRIC };
+  const { MetricDataResults = [] } = await cloudwatch.send(
+    new GetMetricDataCommand({
+      StartTime: new Date(now - 3_600_000),
+      EndTime: new Date(now),
+      MetricDataQueries: (['p50', 'p99'] as const).map((Stat) => ({ Id: Stat, MetricStat: { Metric: metric, Period: 3600, Stat } })),
+    }),
+  );
+  const value = (id: string) => MetricDataResults.find((r) => r.Id === id)?.Values?.[0];
+  const [p50, p99] = [value('p50'), value('p99')];
+  return p50 === undefined || p99 === undefined ? undefined : { p50: Number(p50), p99: Number(p99) };
 }
 
 async function runningExecutions(clients: StageClients, stateMachineArn: string): Promise<number> {
@@ -110,6 +129,7 @@ export async function readStatus(
     deadLetters: { intake: (await queueDepths(clients, intakeDlq)).waiting, rule: (await queueDepths(clients, ruleDlq)).waiting },
     runningExecutions: await runningExecutions(clients, names.stateMachineArn),
     failedLastHour: await failedInTheLastHour(clients, config, now),
+    startupLastHour: await startupLastHour(clients.cloudwatch, config.namePrefix, now),
   };
 }
 
@@ -139,6 +159,12 @@ export function formatStatus(s: StageStatus): string {
     ['leases', `${s.leases.jobs} jobs in ${s.leases.batches} batches`],
     ['backlog', `${s.backlog.waiting} waiting, ${s.backlog.inFlight} in flight, ${s.backlog.delayed} delayed`],
     ['oldest waiting', s.backlog.oldestSeconds === undefined ? 'no datapoint yet' : `${s.backlog.oldestSeconds} s`],
+    [
+      'task start-up',
+      s.startupLastHour
+        ? `p50 ${round(s.startupLastHour.p50)} s, p99 ${round(s.startupLastHour.p99)} s over the last hour (RunTask → worker running)`
+        : 'no task started in the last hour',
+    ],
     ['dead letters', `${s.deadLetters.intake} in the intake DLQ, ${s.deadLetters.rule} in the rule DLQ`],
     ['executions', `${s.runningExecutions} running`],
     [

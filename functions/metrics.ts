@@ -5,6 +5,14 @@
  */
 
 export const METRICS_NAMESPACE = 'Sluice';
+
+/**
+ * The stage's own namespace, `Sluice/<prefix>`, for the metrics that cannot carry a dimension to tell stages apart:
+ * a metric filter cannot add a constant one, and the worker's start-up has none.
+ */
+export function stageMetricsNamespace(namePrefix: string): string {
+  return `${METRICS_NAMESPACE}/${namePrefix}`;
+}
 /** Each function's metrics carry its name: unique per account and Region, and what the dashboard knows at synth. */
 export const METRICS_DIMENSION = 'FunctionName';
 

@@ -15,6 +15,7 @@ import type { Network } from './network';
 import { taskRoleName } from '../environments/names';
 import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
 import { runTaskTimeoutSeconds } from './run-jobs/timing';
+import { stageMetricsNamespace } from '../functions/metrics';
 import { partitionOf } from '../environments/partition';
 import { policyJson, serviceTrustPolicy } from './iam';
 
@@ -224,7 +225,7 @@ export class Compute extends Construct {
           readonlyRootFilesystem: true,
           mountPoints: [{ sourceVolume: SCRATCH_VOLUME, containerPath: '/tmp', readOnly: false }],
           // BUCKET, KEY, VERSION_ID, JOB_ID and STATE_ENTERED_AT come per job as container overrides.
-          environment: staticWorkerEnvironment(props.config.bucket.resultsPrefix, task),
+          environment: staticWorkerEnvironment(props.config.bucket.resultsPrefix, task, stageMetricsNamespace(props.config.namePrefix)),
           stopTimeout: task.stopTimeoutSeconds,
           // Not root whatever the image says (the node images' `node` user), and no Linux capability: the worker
           // reads S3 and writes S3 and /tmp, nothing a capability grants.
@@ -270,11 +271,12 @@ function taskRolePolicy(bucketArn: string, inputPrefix: string, resultsPrefix: s
 }
 
 /** The worker's environment that every task shares (image-reference.ts names it). */
-function staticWorkerEnvironment(resultsPrefix: string, task: EnvironmentConfig['task']): Array<{ name: string; value: string }> {
+function staticWorkerEnvironment(resultsPrefix: string, task: EnvironmentConfig['task'], metricsNamespace: string): Array<{ name: string; value: string }> {
   const values: Record<(typeof WORKER_STATIC_ENV)[number], string> = {
     RESULTS_PREFIX: resultsPrefix,
     JOB_TIMEOUT_SECONDS: String(task.timeoutSeconds),
     RUN_TASK_TIMEOUT_SECONDS: String(runTaskTimeoutSeconds(task)),
+    METRICS_NAMESPACE: metricsNamespace,
   };
   return WORKER_STATIC_ENV.map((name) => ({ name, value: values[name] }));
 }

@@ -3,7 +3,8 @@ import { CloudwatchLogMetricFilter } from '@cdktf/provider-aws/lib/cloudwatch-lo
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { USAGE_CLASS } from '../functions/capacity-codes';
-import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
+import { TASK_STARTUP_METRIC } from '../task-image/image-reference';
+import { METRICS_DIMENSION, METRICS_NAMESPACE, stageMetricsNamespace, type MetricName } from '../functions/metrics';
 
 import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './run-jobs/definition';
 import type { RunJobs } from './run-jobs';
@@ -44,10 +45,6 @@ export const RUN_TASK_ERROR_KINDS = {
   TaskExitedNonZero: { error: 'States.TaskFailed', label: 'task exited non-zero (retried or failed)' },
 } as const satisfies Record<string, RunTaskErrorKind>;
 
-export function logMetricsNamespace(namePrefix: string): string {
-  return `${METRICS_NAMESPACE}/${namePrefix}`;
-}
-
 export function runTaskErrorPattern(kind: RunTaskErrorKind): string {
   // The RunTask state's failures only: the SQS and DynamoDB states fail as TaskFailed too.
   const terms = ['$.type = "TaskFailed"', '$.details.resourceType = "ecs"'];
@@ -60,7 +57,7 @@ type MetricRow = Array<string | Record<string, unknown>>;
 interface Widget {
   readonly title: string;
   readonly metrics: MetricRow[];
-  readonly stat?: 'Sum' | 'Maximum' | 'Average';
+  readonly stat?: 'Sum' | 'Maximum' | 'Average' | 'p50';
   readonly width?: number;
 }
 
@@ -113,9 +110,10 @@ function capacityWidgets(config: EnvironmentConfig): Widget[] {
   ];
 }
 
-/** How far behind: the intake queue and its oldest message. */
+/** How far behind: the intake queue and its oldest message; and how long a task takes to start. */
 function backlogWidgets(config: EnvironmentConfig): Widget[] {
   const intake = intakeQueueName(config.namePrefix);
+  const startup = (stat: string): MetricRow => [stageMetricsNamespace(config.namePrefix), TASK_STARTUP_METRIC, { stat, label: `start-up ${stat}` }];
   return [
     {
       title: 'Backlog: intake queue',
@@ -127,6 +125,8 @@ function backlogWidgets(config: EnvironmentConfig): Widget[] {
       ],
     },
     { title: 'Oldest waiting upload (seconds)', stat: 'Maximum', metrics: [queue('ApproximateAgeOfOldestMessage', intake, 'oldest message age')] },
+    // The worker logs it (task-image/src/startup-metric.ts): placement, the image pull and the start, per task.
+    { title: 'Task start-up, RunTask → worker running (seconds)', stat: 'p50', metrics: [startup('p50'), startup('p99')] },
   ];
 }
 
@@ -147,7 +147,7 @@ function admissionWidgets(config: EnvironmentConfig): Widget[] {
     {
       title: 'RunTask errors by kind, per minute',
       stat: 'Sum',
-      metrics: Object.entries(RUN_TASK_ERROR_KINDS).map(([name, kind]): MetricRow => [logMetricsNamespace(config.namePrefix), name, { label: kind.label }]),
+      metrics: Object.entries(RUN_TASK_ERROR_KINDS).map(([name, kind]): MetricRow => [stageMetricsNamespace(config.namePrefix), name, { label: kind.label }]),
     },
   ];
 }
@@ -244,7 +244,7 @@ export class Dashboard extends Construct {
         name: `${stateMachineName(prefix)}-${name}`,
         logGroupName: props.runJobs.logGroupName,
         pattern: runTaskErrorPattern(kind),
-        metricTransformation: { name, namespace: logMetricsNamespace(prefix), value: '1' },
+        metricTransformation: { name, namespace: stageMetricsNamespace(prefix), value: '1' },
       });
     }
     const dashboard = new CloudwatchDashboard(this, 'dashboard', { dashboardName: prefix, dashboardBody: dashboardBody(props.config) });

@@ -129,6 +129,7 @@ test('sluice status prints one aligned line per question', () => {
     deadLetters: { intake: 1, rule: 0 },
     runningExecutions: 5,
     failedLastHour: 2,
+    startupLastHour: { p50: 35.12, p99: 71.9 },
   };
   expect(formatStatus(status).split('\n')).toEqual([
     'stage            prod at 2026-12-01T10:00:00.000Z',
@@ -138,6 +139,7 @@ test('sluice status prints one aligned line per question', () => {
     'leases           42 jobs in 5 batches',
     'backlog          1200 waiting, 0 in flight, 3 delayed',
     'oldest waiting   no datapoint yet',
+    'task start-up    p50 35.12 s, p99 71.9 s over the last hour (RunTask → worker running)',
     'dead letters     1 in the intake DLQ, 0 in the rule DLQ',
     'executions       5 running',
     'failed           2 jobs in the last hour (sluice failures --since 1h says why)',

@@ -1,5 +1,7 @@
 import { EVENT_METRICS, METRICS_NAMESPACE } from '../../functions/metrics';
-import { logMetricsNamespace, RUN_TASK_ERROR_KINDS, runTaskErrorPattern } from '../../modules/dashboard';
+import { RUN_TASK_ERROR_KINDS, runTaskErrorPattern } from '../../modules/dashboard';
+import { stageMetricsNamespace } from '../../functions/metrics';
+import { TASK_STARTUP_METRIC } from '../../task-image/image-reference';
 import { JANITOR_PERIOD_MINUTES } from '../../environments/function-settings';
 
 import { resourceNamed, resourcesOf, STAGES, synthStage } from '../support/synth';
@@ -57,8 +59,13 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     const filters = resourcesOf(json, 'aws_cloudwatch_log_metric_filter').map(
       ([, f]) => (f as { metric_transformation: { name: string; namespace: string } }).metric_transformation,
     );
-    expect(named(logMetricsNamespace(config.namePrefix)).sort()).toEqual(filters.map((t) => t.name).sort());
-    for (const t of filters) expect(t.namespace).toBe(logMetricsNamespace(config.namePrefix));
+    // The stage's namespace: the metric filters' metrics, and the worker's start-up, in the namespace its task definition gives it.
+    expect([...new Set(named(stageMetricsNamespace(config.namePrefix)))].sort()).toEqual([...filters.map((t) => t.name), TASK_STARTUP_METRIC].sort());
+    const worker = JSON.parse(
+      (resourceNamed(json, 'aws_ecs_task_definition', 'task-definition') as { container_definitions: string }).container_definitions,
+    )[0];
+    expect(worker.environment).toContainEqual({ name: 'METRICS_NAMESPACE', value: stageMetricsNamespace(config.namePrefix) });
+    for (const t of filters) expect(t.namespace).toBe(stageMetricsNamespace(config.namePrefix));
     // The functions named as dimensions, the queues and the state machine are this stack's.
     const functionNames = resourcesOf(json, 'aws_lambda_function').map(([, f]) => (f as { function_name: string }).function_name);
     for (const row of rows.filter((r) => r[0] === METRICS_NAMESPACE)) expect(functionNames).toContain(row[3]);

@@ -146,6 +146,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       { name: 'RESULTS_PREFIX', value: config.bucket.resultsPrefix },
       { name: 'JOB_TIMEOUT_SECONDS', value: String(config.task.timeoutSeconds) },
       { name: 'RUN_TASK_TIMEOUT_SECONDS', value: String(runTaskTimeoutSeconds(config.task)) },
+      // Where its start-up metric goes: the stage's own namespace, as the dashboard and sluice status read it.
+      { name: 'METRICS_NAMESPACE', value: `Sluice/${config.namePrefix}` },
     ]);
     const definitionJson = JSON.parse(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition as string);
     expect(definitionJson.States.RunJobs.ItemProcessor.States.RunTask.TimeoutSeconds).toBe(runTaskTimeoutSeconds(config.task));

@@ -1,6 +1,8 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
+import { startupMetricLine } from '../../task-image/src/startup-metric';
+import { TASK_STARTUP_METRIC } from '../../task-image/image-reference';
 import type { JobResult } from '../../task-image/src/run-job';
 import {
   buildWorkerBundle,
@@ -311,6 +313,31 @@ describe('worker against s3rver', () => {
     expect(run.exitCode).toBe(EXIT_CODES.transient);
     expect(run.logs.map((line) => line.event)).toContain('job-timed-out');
     expect(await resultExists('incoming/late.txt')).toBe(false);
+  });
+
+  test('the task logs its start-up, from its RunTask state’s start, as a CloudWatch metric (EMF)', async () => {
+    await putObject('incoming/startup.txt', 'started\n');
+    const run = await runWorker(s3.endpoint, {
+      ...jobEnv('incoming/startup.txt', 'job-startup-1'),
+      STATE_ENTERED_AT: new Date(Date.now() - 40_000).toISOString(),
+      METRICS_NAMESPACE: 'Sluice/sluice-dev',
+    });
+    expect(run.exitCode).toBe(EXIT_CODES.ok);
+    expectEveryLogLineToCarry(run, 'job-startup-1');
+    const line = run.logs.find((l) => l.event === 'task-startup') as Record<string, any>;
+    expect(line._aws.CloudWatchMetrics).toEqual([
+      { Namespace: 'Sluice/sluice-dev', Dimensions: [[]], Metrics: [{ Name: TASK_STARTUP_METRIC, Unit: 'Seconds' }] },
+    ]);
+    expect(line[TASK_STARTUP_METRIC]).toBeGreaterThanOrEqual(40);
+    expect(line[TASK_STARTUP_METRIC]).toBeLessThan(70);
+  });
+
+  test('no start-up metric without a namespace, a state start, or with a clock behind the state’s', () => {
+    const base = { namespace: 'Sluice/x', stateEnteredAtMs: 1_000, now: 36_000, jobId: 'j' };
+    expect(JSON.parse(startupMetricLine(base)!)).toMatchObject({ [TASK_STARTUP_METRIC]: 35, jobId: 'j', event: 'task-startup' });
+    expect(startupMetricLine({ ...base, namespace: undefined })).toBeUndefined();
+    expect(startupMetricLine({ ...base, stateEnteredAtMs: undefined })).toBeUndefined();
+    expect(startupMetricLine({ ...base, now: 500 })).toBeUndefined();
   });
 
   test('a bad timeout setting is bad input', async () => {

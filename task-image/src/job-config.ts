@@ -15,6 +15,8 @@ export interface JobConfig {
    * its RunTask state's timeout, so no task outlives the state (and the lease) it runs under. Undefined: no limit.
    */
   deadlineMs: number | undefined;
+  /** When its RunTask state was entered (epoch ms), if the state said: its start-up counts from there. */
+  stateEnteredAtMs: number | undefined;
 }
 
 /** The worker stops this long before its RunTask state would time out: the stop and the release must land first. */
@@ -76,5 +78,6 @@ export function readJobConfig(env: NodeJS.ProcessEnv, now = Date.now()): JobConf
   }
   if (problems.length > 0) throw new BadInputError(`invalid job environment: ${problems.join('; ')}`);
   const deadlineMs = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
-  return { bucket, key, versionId, jobId, resultsPrefix, resultKey, deadlineMs };
+  const stateEnteredAtMs = enteredAt !== undefined && !Number.isNaN(enteredAt) ? enteredAt : undefined;
+  return { bucket, key, versionId, jobId, resultsPrefix, resultKey, deadlineMs, stateEnteredAtMs };
 }

@@ -6,6 +6,7 @@ import { readJobConfig } from './job-config';
 import { createJsonLogger } from './log';
 import { runJob, type JobOutcome } from './run-job';
 import { createS3Client } from './s3-client';
+import { startupMetricLine } from './startup-metric';
 
 // After SIGTERM, streams are destroyed at once; this caps a processor that ignores the signal,
 // well inside ECS's stop timeout (2-120 s) before SIGKILL.
@@ -55,6 +56,13 @@ async function main(): Promise<ExitCode> {
     log.error('job-bad-input', { reason: classifyFailure(error, false).reason });
     return EXIT_CODES.badInput;
   }
+  const startupLine = startupMetricLine({
+    namespace: process.env.METRICS_NAMESPACE,
+    stateEnteredAtMs: config.stateEnteredAtMs,
+    now: Date.now(),
+    jobId: config.jobId,
+  });
+  if (startupLine) process.stdout.write(`${startupLine}\n`);
   log.info('job-started', {
     bucket: config.bucket,
     key: config.key,
