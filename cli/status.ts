@@ -8,7 +8,7 @@ import type { CapacityClass } from '../functions/capacity-codes';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/limiter';
 import { stageMetricsNamespace } from '../functions/metrics';
 import { ownByClass, type ByClass } from '../functions/placement';
-import { TASK_STARTUP_METRIC } from '../task-image/image-reference';
+import { TASK_STARTUP_METRIC } from '../task-image/src/startup-metric';
 import { CliError, isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 export interface StageStatus {

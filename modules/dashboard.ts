@@ -3,7 +3,7 @@ import { CloudwatchLogMetricFilter } from '@cdktf/provider-aws/lib/cloudwatch-lo
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { USAGE_CLASS } from '../functions/capacity-codes';
-import { TASK_STARTUP_METRIC } from '../task-image/image-reference';
+import { TASK_STARTUP_METRIC } from '../task-image/src/startup-metric';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, stageMetricsNamespace, type MetricName } from '../functions/metrics';
 
 import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './run-jobs/definition';

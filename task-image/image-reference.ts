@@ -13,9 +13,6 @@ export const WORKER_CONTAINER_NAME = 'worker';
  */
 export const WORKER_STATIC_ENV = ['RESULTS_PREFIX', 'JOB_TIMEOUT_SECONDS', 'RUN_TASK_TIMEOUT_SECONDS', 'METRICS_NAMESPACE'] as const;
 
-/** The worker's metric: seconds from its RunTask state's start to the worker running (placement, image pull, start). */
-export const TASK_STARTUP_METRIC = 'TaskStartupSeconds';
-
 /** Passed per job as container overrides (VERSION_ID may be empty: read the current version). */
 export const WORKER_JOB_ENV = ['BUCKET', 'KEY', 'VERSION_ID', 'JOB_ID'] as const;
 

@@ -1,7 +1,7 @@
 import { EVENT_METRICS, METRICS_NAMESPACE } from '../../functions/metrics';
 import { RUN_TASK_ERROR_KINDS, runTaskErrorPattern } from '../../modules/dashboard';
 import { stageMetricsNamespace } from '../../functions/metrics';
-import { TASK_STARTUP_METRIC } from '../../task-image/image-reference';
+import { TASK_STARTUP_METRIC } from '../../task-image/src/startup-metric';
 import { JANITOR_PERIOD_MINUTES } from '../../environments/function-settings';
 
 import { resourceNamed, resourcesOf, STAGES, synthStage } from '../support/synth';

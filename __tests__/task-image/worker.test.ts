@@ -1,8 +1,7 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
-import { startupMetricLine } from '../../task-image/src/startup-metric';
-import { TASK_STARTUP_METRIC } from '../../task-image/image-reference';
+import { startupMetricLine, TASK_STARTUP_METRIC } from '../../task-image/src/startup-metric';
 import type { JobResult } from '../../task-image/src/run-job';
 import {
   buildWorkerBundle,

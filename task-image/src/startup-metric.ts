@@ -1,4 +1,5 @@
-import { TASK_STARTUP_METRIC } from '../image-reference';
+/** The worker's metric: seconds from its RunTask state's start to the worker running (placement, image pull, start). */
+export const TASK_STARTUP_METRIC = 'TaskStartupSeconds';
 
 /**
  * The task's start-up as a CloudWatch metric, in the embedded metric format: one JSON line on stdout, which
