@@ -182,10 +182,13 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
   const tokens = tokensAvailable(pool, now);
   const count = Math.max(0, Math.min(slots, tokens, wanted));
   const limitedBy: LimitedBy = count === wanted ? 'demand' : slots <= tokens ? effective.limitedBy : 'tokens';
+  return { count, limitedBy, nextTokenAt: tokensReadyAt(pool, 1, now), effectiveVcpu: effective.vcpu };
+}
+
+/** When the bucket holds `n` launch tokens (epoch ms, `now` if it does): the n-th accrues when max(tat, now) + n·T ≤ now' + burst·T. */
+export function tokensReadyAt(pool: Pick<PoolState, 'ratePerSecond' | 'burst' | 'tat'>, n: number, now: number): number {
   const interval = pool.ratePerSecond > 0 ? tokenIntervalMs(pool) : Infinity;
-  // The next token accrues when max(tat, now) + T ≤ now' + burst·T.
-  const nextTokenAt = Math.max(now, Math.max(pool.tat, now) + interval - pool.burst * interval);
-  return { count, limitedBy, nextTokenAt, effectiveVcpu: effective.vcpu };
+  return Math.max(now, Math.max(pool.tat, now) + n * interval - pool.burst * interval);
 }
 
 /**
