@@ -28,6 +28,12 @@ export interface Report {
   /** The bound as it was before the account was shared: Σ task-seconds × vCPU / budget (not the free quota). */
   lowerBoundOnBudgetSeconds: number;
   makespanRatio: number;
+  /**
+   * Launches per second while jobs waited: the task starts from the first to the last one that left jobs waiting, the
+   * launch bucket's burst not counted (as in the bound), over that window; null if there were no more than the burst.
+   * A limiter launching at its rate from a full bucket scores exactly its rate.
+   */
+  launchesPerSecond: number | null;
   budgetVcpu: number;
   /** The budget the limiter applied over time (`budget` events), time-weighted; the configured one if none. */
   effectiveBudget: { min: number; median: number };
@@ -122,6 +128,11 @@ class Tally {
   readonly meters: Record<string, number> = {};
   readonly releases: number[] = [];
   readonly taskStarts: number[] = [];
+  /** Arrived jobs no task has started for yet (nor dead-lettered). */
+  readonly waiting = new Set<string>();
+  /** The task starts up to the last one that left jobs waiting, and its time. */
+  startsWhileWaiting = 0;
+  lastStartWhileWaiting = 0;
   // For admission latency: was anything waiting when the lease was freed?
   admittedOrDone = 0;
   readonly waitingAt: number[] = [];
@@ -158,6 +169,11 @@ class Tally {
     this.tasks.set(e.jobId!, (this.tasks.get(e.jobId!) ?? 0) + 1);
     this.taskStarts.push(e.t);
     this.startupSeconds.push(Number(e.startupSeconds ?? 0));
+    this.waiting.delete(e.jobId!);
+    if (this.waiting.size > 0) {
+      this.startsWhileWaiting = this.taskStarts.length;
+      this.lastStartWhileWaiting = e.t;
+    }
   }
 
   private taskStopped(e: TwinEvent): void {
@@ -229,6 +245,7 @@ class Tally {
       case 'arrive':
         if (!this.arrived.has(e.jobId!)) {
           this.arrived.add(e.jobId!);
+          this.waiting.add(e.jobId!);
           this.firstArrive = Math.min(this.firstArrive, e.t);
           this.lastArrive = Math.max(this.lastArrive, e.t);
         }
@@ -258,6 +275,7 @@ class Tally {
         break;
       case 'dlq':
         this.dlq.add(e.jobId!);
+        this.waiting.delete(e.jobId!);
         this.lastSettle = Math.max(this.lastSettle, e.t);
         break;
     }
@@ -331,6 +349,13 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
       : `Σ (start-up + run) × vCPU = ${round(t.taskVcpuSeconds)} served under min(budget ${budget}, free quota) = ${round(usableMin)}–${round(usableMax)} vCPU over time → ${round(byCapacity)} s`;
 
   return { makespan: t.lastSettle - origin, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm };
+}
+
+/** Launches per second while jobs waited (Report.launchesPerSecond): from the first task start to the last that left jobs waiting. */
+function launchRateOf(t: Tally, launchBurst: number): number | null {
+  const window = t.lastStartWhileWaiting - (t.taskStarts[0] ?? 0);
+  const launches = t.startsWhileWaiting - launchBurst;
+  return launches > 0 && window > 0 ? round(launches / window) : null;
 }
 
 /** Admission latency: each release while jobs waited is matched with the first later task start. */
@@ -407,6 +432,7 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     seed: Number(start.seed ?? 0),
     ...jobFigures(t),
     ...makespanFigures(boundOf(t, events, accountOf(events), start)),
+    launchesPerSecond: launchRateOf(t, Number(start.launchBurst ?? 0)),
     ...capacityFigures(t, events, start, endT),
     ...runTaskFigures(t),
     maxLeakSeconds: round(Math.max(0, ...t.leakSeconds)),
@@ -677,7 +703,7 @@ export function summarize(report: Report, wallSeconds?: number): string {
     `${report.design} on ${report.stage}: ${report.objects} objects → ${report.succeeded} succeeded, ${report.failed} failed, ${report.dlq} in the DLQ, ${report.lost} lost` +
       (report.jobsRunMoreThanOnce ? `, ${report.jobsRunMoreThanOnce} run more than once` : '') +
       (report.jobsRunTwice ? `, ${report.jobsRunTwice} run twice (or overlapping)` : ''),
-    `makespan ${fmt(report.makespanSeconds)} vs lower bound ${fmt(report.lowerBoundSeconds)} → ratio ${report.makespanRatio}`,
+    `makespan ${fmt(report.makespanSeconds)} vs lower bound ${fmt(report.lowerBoundSeconds)} → ratio ${report.makespanRatio}; ${report.launchesPerSecond ?? '–'} launches/s while jobs waited`,
     `peak ${report.peakVcpu} vCPU vs budget ${report.budgetVcpu} (${ok(report.peakVcpu <= report.budgetVcpu)}), effective budget min ${report.effectiveBudget.min} / median ${report.effectiveBudget.median}, quota ${report.accountVcpuQuota}`,
     `account peak (this stage + others): On-Demand ${report.peakAccountVcpu.onDemand}, Spot ${report.peakAccountVcpu.spot} vCPU`,
     `RunTask ${report.runTaskCalls} calls, ${report.throttles.total} throttled, ${report.vcpuLimitErrors} over the vCPU limit (${(report.vcpuLimitShareOfRunTaskCalls * 100).toFixed(1)} %), ${report.invalidParameterErrors} InvalidParameter, ${report.capacityErrors} capacity errors; StartExecution throttled ${report.throttles.startExecution}`,

@@ -60,6 +60,39 @@ describe('report from events', () => {
     expect(report.orchestrationCostPer1k.dynamodb).toBeCloseTo(((17 * 0.625 + 4 * 0.125) / 1e6) * 250, 4);
     expect(report.admissionLatencySeconds).toEqual({ median: 1.5, p99: 1.5, samples: 1 });
   });
+
+  it('has no launch rate when no more tasks started than the bucket holds at once', () => {
+    expect(report.launchesPerSecond).toBeNull();
+  });
+});
+
+describe('report: launches per second while jobs waited', () => {
+  const start = e(0, 'start', { design: 'sluice', stage: 'prod', seed: 1, budgetVcpu: 10, launchRatePerSecond: 2, launchBurst: 2, accountVcpuQuota: 10 });
+  const arrivals = ['j0', 'j1', 'j2', 'j3', 'j4', 'j5', 'poison'].map((jobId) => e(0, 'arrive', { jobId }));
+  const taskStart = (t: number, jobId: string, taskArn = `t-${jobId}`) => e(t, 'taskStart', { jobId, taskArn, vcpu: 1 });
+
+  it('counts the starts past the burst, up to the last that left jobs waiting, over their window', () => {
+    const report = computeReport([
+      start,
+      ...arrivals,
+      taskStart(0, 'j0'),
+      taskStart(0, 'j1'),
+      e(0.2, 'dlq', { jobId: 'poison', reason: 'poison' }),
+      taskStart(0.5, 'j2'),
+      taskStart(1, 'j3'),
+      taskStart(1.5, 'j4'),
+      // Nothing waits behind the last job's start, nor behind a retry long after: neither is the limiter's pace.
+      taskStart(4, 'j5'),
+      taskStart(50, 'j3', 't-j3-retry'),
+    ]);
+    // j0 … j4 while jobs waited: (5 − burst 2) / 1.5 s = 2 per second, the bucket's rate.
+    expect(report.launchesPerSecond).toBe(2);
+  });
+
+  it('shows a limiter that launches slower than its rate', () => {
+    const report = computeReport([start, ...arrivals, taskStart(0, 'j0'), taskStart(0, 'j1'), taskStart(1, 'j2'), taskStart(2, 'j3'), taskStart(3, 'j4')]);
+    expect(report.launchesPerSecond).toBe(1);
+  });
 });
 
 describe('report: Fargate billing and start-up', () => {
