@@ -115,6 +115,7 @@ class Tally {
   };
   readonly startupSeconds: number[] = [];
   shortestTaskSeconds = Infinity;
+  smallestTaskVcpu = Infinity;
   lastSettle = 0;
   firstArrive = Infinity;
   lastArrive = 0;
@@ -156,6 +157,7 @@ class Tally {
 
   private taskStarted(e: TwinEvent): void {
     this.vcpu += Number(e.vcpu);
+    this.smallestTaskVcpu = Math.min(this.smallestTaskVcpu, Number(e.vcpu));
     this.peak = Math.max(this.peak, this.vcpu);
     const cls = classOfProvider(e.provider);
     this.own[cls] += Number(e.vcpu);
@@ -325,7 +327,8 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
   const launchRate = Number(start.launchRatePerSecond ?? 0);
   const launchBurst = Number(start.launchBurst ?? 0);
   const origin = Number.isFinite(t.firstArrive) ? t.firstArrive : 0;
-  const ranJobs = t.tasks.size;
+  // The jobs whose task ended: one still running when the run stopped is not in its makespan.
+  const ranJobs = [...t.tasksOfJob.values()].filter((tasks) => tasks.some((task) => Number.isFinite(task.stop))).length;
   const byBudget = budget > 0 ? t.taskVcpuSeconds / budget : 0;
   // The bound on the FREE quota: the stage can run at most min(budget, Σ over its classes of quota − others) vCPU
   // at each moment, others at what the scenario says they run (the `background` steps). The work done must fit
@@ -334,11 +337,13 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
   // (free ≥ budget) it is work / budget.
   const usable = usableVcpuOverTime(events, account, budget);
   const byCapacity = budget > 0 ? timeToServe(t.taskVcpuSeconds, origin, usable, byBudget) : 0;
-  // The token bucket starts full: the last of N launches can go no sooner than (N − burst) / rate, and runs its task.
-  const afterLastLaunch = Number.isFinite(t.shortestTaskSeconds) ? t.shortestTaskSeconds : 0;
-  const byRate = launchRate > 0 ? Math.max(0, ranJobs - launchBurst) / launchRate + afterLastLaunch : 0;
+  const launches = { n: ranJobs, burst: launchBurst, rate: launchRate, hold: Number.isFinite(t.shortestTaskSeconds) ? t.shortestTaskSeconds : 0 };
+  // Tasks at once: what the stage could use (a design without a limiter: its peak), in tasks of the smallest size.
+  const rate = launchTerm({ ...launches, slots: slotsOf(Math.max(t.peak, ...usable.map((p) => p.vcpu)), t.smallestTaskVcpu) });
+  // As before the account was shared: the bucket alone.
+  const byRateOnBudget = launchTerm({ ...launches, slots: Infinity }).seconds;
   const byArrival = t.lastArrive - origin;
-  const lowerBound = Math.max(byCapacity, byRate, byArrival);
+  const lowerBound = Math.max(byCapacity, rate.seconds, byArrival);
   // The usable vCPU in effect while the bound's work was served: [origin, origin + bound].
   const usableValues = usable.filter((p, i) => p.t <= origin + byCapacity && (i + 1 === usable.length || usable[i + 1].t > origin)).map((p) => p.vcpu);
   const usableMin = Math.min(...usableValues);
@@ -348,7 +353,37 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
       ? `Σ (start-up + run) × vCPU / min(budget, free quota) = ${round(t.taskVcpuSeconds)} / ${round(usableMin)} = ${round(byCapacity)} s`
       : `Σ (start-up + run) × vCPU = ${round(t.taskVcpuSeconds)} served under min(budget ${budget}, free quota) = ${round(usableMin)}–${round(usableMax)} vCPU over time → ${round(byCapacity)} s`;
 
-  return { makespan: t.lastSettle - origin, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm };
+  return { makespan: t.lastSettle - origin, lowerBound, byBudget, byRateOnBudget, byArrival, capacityTerm, rateTerm: rate.text };
+}
+
+/** How many tasks of `taskVcpu` fit in `vcpu` at once; Infinity when no task ran. */
+function slotsOf(vcpu: number, taskVcpu: number): number {
+  return Number.isFinite(taskVcpu) && taskVcpu > 0 ? Math.floor(vcpu / taskVcpu + 1e-9) : Infinity;
+}
+
+/**
+ * The launch rate's part of the bound: the bucket starts full, so launch k goes no sooner than (k − burst) / rate;
+ * with at most `slots` tasks at once, each held at least `hold` (the shortest task's start-up + run), no sooner than
+ * `hold` after launch k − slots either. The last of n launches then runs its task.
+ */
+export function launchTerm({ n, burst, rate, hold, slots }: { n: number; burst: number; rate: number; hold: number; slots: number }): {
+  seconds: number;
+  text: string;
+} {
+  if (rate <= 0) return { seconds: 0, text: 'no launch rate' };
+  const at: number[] = [];
+  for (let k = 1; k <= n; k++) {
+    const byBucket = Math.max(0, k - burst) / rate;
+    at.push(k > slots ? Math.max(byBucket, at[k - 1 - slots] + hold) : byBucket);
+  }
+  const lastLaunch = at[n - 1] ?? 0;
+  const seconds = lastLaunch + hold;
+  const byBucketAlone = `(N − burst) / launch rate + shortest task (start-up + run) = (${n} − ${burst}) / ${rate} + ${round(hold)}`;
+  if (lastLaunch <= Math.max(0, n - burst) / rate) return { seconds, text: `${byBucketAlone} = ${round(seconds)} s` };
+  return {
+    seconds,
+    text: `${byBucketAlone}, at most ${slots} tasks at once, each launch ${round(hold)} s after the one ${slots} before it: ${round(lastLaunch)} + ${round(hold)} = ${round(seconds)} s`,
+  };
 }
 
 /** Launches per second while jobs waited (Report.launchesPerSecond): from the first task start to the last that left jobs waiting. */
@@ -468,12 +503,12 @@ function jobFigures(
 function makespanFigures(
   bound: ReturnType<typeof boundOf>,
 ): Pick<Report, 'makespanSeconds' | 'lowerBoundSeconds' | 'lowerBoundFormula' | 'lowerBoundOnBudgetSeconds' | 'makespanRatio'> {
-  const { makespan, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm } = bound;
+  const { makespan, lowerBound, byBudget, byRateOnBudget, byArrival, capacityTerm, rateTerm } = bound;
   return {
     makespanSeconds: round(makespan),
     lowerBoundSeconds: round(lowerBound),
-    lowerBoundFormula: `max(${capacityTerm}, (N − burst) / launch rate + shortest task (start-up + run) = (${ranJobs} − ${launchBurst}) / ${launchRate} + ${round(afterLastLaunch)} = ${round(byRate)} s, last arrival = ${round(byArrival)} s)`,
-    lowerBoundOnBudgetSeconds: round(Math.max(byBudget, byRate, byArrival)),
+    lowerBoundFormula: `max(${capacityTerm}, ${rateTerm}, last arrival = ${round(byArrival)} s)`,
+    lowerBoundOnBudgetSeconds: round(Math.max(byBudget, byRateOnBudget, byArrival)),
     makespanRatio: lowerBound > 0 ? round(makespan / lowerBound, 4) : 0,
   };
 }

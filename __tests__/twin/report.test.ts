@@ -1,6 +1,6 @@
 import { LeakWatch } from '../../twin/leaks';
 import { renderChart } from '../../twin/chart';
-import { computeReport } from '../../twin/report';
+import { computeReport, launchTerm } from '../../twin/report';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_STARTUP, loadScenario, parseScenario } from '../../twin/scenario';
@@ -63,6 +63,34 @@ describe('report from events', () => {
 
   it('has no launch rate when no more tasks started than the bucket holds at once', () => {
     expect(report.launchesPerSecond).toBeNull();
+  });
+});
+
+describe('report: the launch rate and the budget together', () => {
+  it('bounds a launch by the bucket and, with every slot taken, by the end of the task that slot held', () => {
+    // One launch a second from a bucket of one, two slots, tasks of 10 s: launches at 0, 1, then 10 and 11 (each
+    // waits for a slot), the last task ends at 21 — more than the rate alone (3 + 10 s) or the work (40 / 2 s) says.
+    const start = e(0, 'start', { design: 'sluice', stage: 'prod', seed: 1, budgetVcpu: 2, launchRatePerSecond: 1, launchBurst: 1, accountVcpuQuota: 4 });
+    const job = (id: string, from: number) => [
+      e(from, 'taskStart', { jobId: id, taskArn: `t-${id}`, vcpu: 1 }),
+      e(from + 10, 'taskStop', { jobId: id, taskArn: `t-${id}`, vcpu: 1, exitCode: 0 }),
+      e(from + 10, 'jobDone', { jobId: id, status: 'succeeded' }),
+    ];
+    const events = [start, ...['a', 'b', 'c', 'd'].map((jobId) => e(0, 'arrive', { jobId })), ...job('a', 0), ...job('b', 1), ...job('c', 10), ...job('d', 11)];
+    const report = computeReport(events.sort((x, y) => x.t - y.t));
+    expect(report.lowerBoundSeconds).toBe(21);
+    expect(report.makespanRatio).toBe(1);
+    expect(report.lowerBoundFormula).toContain('at most 2 tasks at once');
+  });
+
+  it('is the bucket alone while the slots outnumber the launches the first task outlasts', () => {
+    expect(launchTerm({ n: 100, burst: 20, rate: 10, hold: 30, slots: 400 })).toEqual({
+      seconds: 38,
+      text: '(N − burst) / launch rate + shortest task (start-up + run) = (100 − 20) / 10 + 30 = 38 s',
+    });
+    expect(launchTerm({ n: 100, burst: 20, rate: 10, hold: 30, slots: Infinity }).seconds).toBe(38);
+    // 50 slots: launch 51 waits for the first task's end at 30 s, and each later one 30 s after the one 50 before it.
+    expect(launchTerm({ n: 100, burst: 20, rate: 10, hold: 30, slots: 50 }).seconds).toBeCloseTo(3 + 30 + 30, 6);
   });
 });
 
