@@ -7,7 +7,8 @@
  *
  * It gathers batches: when fewer jobs than a full batch can go now but more are waiting, it waits up to the batch
  * window for more room (a release, a token) and admits once the batch is full or the window has closed; short of
- * budget it looks again every 100 ms, so a batch filled by releases goes at once. Jobs that end together are then admitted together, and a batch's fixed costs — its execution,
+ * budget it looks again every 100 ms, so a batch filled by releases goes at once, and short of tokens it wakes when
+ * the bucket holds a full batch. Jobs that end together are then admitted together, and a batch's fixed costs — its execution,
  * the pool's write, its record — are shared.
  *
  * Short of budget it stops: every lease release wakes it (the state machine invokes it), and a schedule does every
