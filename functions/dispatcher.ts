@@ -7,7 +7,8 @@
  *
  * It gathers batches: when fewer jobs than a full batch can go now but more are waiting, it waits up to the batch
  * window for more room (a release, a token) and admits once the batch is full or the window has closed; short of
- * budget it looks again every 100 ms, so a batch filled by releases goes at once. Jobs that end together are then admitted together, and a batch's fixed costs — its execution,
+ * budget it looks again every 100 ms, so a batch filled by releases goes at once, and short of tokens it wakes when
+ * the bucket holds a full batch. Jobs that end together are then admitted together, and a batch's fixed costs — its execution,
  * the pool's write, its record — are shared.
  *
  * Short of budget it stops: every lease release wakes it (the state machine invokes it), and a schedule does every
@@ -26,7 +27,7 @@ import { releasesUnread, sawReleases, StartedBatches, type PoolView, type Run, t
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { gather } from './intake-gather';
 import { keepLastLookTrue, releaseAlreadySeen } from './last-look';
-import { planAdmission, readPool, readPoolItem, readReleased, withReleased, type AdmissionPlan, type PoolItem } from './limiter';
+import { planAdmission, readPool, readPoolItem, readReleased, tokensReadyAt, withReleased, type AdmissionPlan, type PoolItem, type PoolState } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
 
@@ -167,10 +168,7 @@ async function waitedForFullBatch(run: Run, plan: AdmissionPlan, now: number, ba
   const windowEnds = view.batchOpenedAt + settings.batchWindowMs;
   // The window closed with room for some: they go as they are.
   if (now >= windowEnds && plan.count > 0) return false;
-  // None can go: the next token is when one can. Short of budget, it looks again soon and goes once the batch is
-  // full. Short of tokens or of the account's room it waits out the window: the account's free vCPU is a reading
-  // up to a minute old, and filling it faster only meets the real quota sooner (more vCPU-limit errors in the twin).
-  const wakeAt = plan.count === 0 ? plan.nextTokenAt : plan.limitedBy === 'budget' ? Math.min(windowEnds, now + BATCH_LOOK_AGAIN_MS) : windowEnds;
+  const wakeAt = lookAgainAt(plan, view.pool, full, now, windowEnds);
   // A pause counts once, however often it looks again.
   if (opening || plan.count === 0) run.summary.waits++;
   await clock.sleep(Math.max(1, Math.ceil(wakeAt - now)));
@@ -178,6 +176,20 @@ async function waitedForFullBatch(run: Run, plan: AdmissionPlan, now: number, ba
   if (plan.limitedBy === 'tokens') releasesUnread(view);
   else await rereadReleased(run);
   return true;
+}
+
+/** When a batch short of `full` plans again, its window closing at `windowEnds`. */
+function lookAgainAt(plan: AdmissionPlan, pool: PoolState, full: number, now: number, windowEnds: number): number {
+  // None can go: the next token is when one can.
+  if (plan.count === 0) return plan.nextTokenAt;
+  // Short of budget, it looks again soon and goes once the batch is full.
+  if (plan.limitedBy === 'budget') return Math.min(windowEnds, now + BATCH_LOOK_AGAIN_MS);
+  // Short of tokens, it goes once the bucket holds a full batch: waiting longer, the bucket would pass its burst
+  // and every token beyond it would be lost to the launch rate.
+  if (plan.limitedBy === 'tokens') return Math.min(windowEnds, tokensReadyAt(pool, full, now));
+  // Short of the account's room it waits out the window: the account's free vCPU is a reading up to a minute old,
+  // and filling it faster only meets the real quota sooner (more vCPU-limit errors in the twin).
+  return windowEnds;
 }
 
 /** Receives up to `count` jobs and admits them as one batch; stops the run when nothing came or admission failed. */

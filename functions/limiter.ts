@@ -214,10 +214,19 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
   const count = placement?.count ?? unplaced;
   // Fewer than the budget and tokens allow: the placed class's room in the account is what is short.
   const limitedBy: LimitedBy = count === wanted ? 'demand' : count < unplaced ? 'account' : slots <= tokens ? effective.limitedBy : 'tokens';
+  return {
+    count,
+    limitedBy,
+    nextTokenAt: tokensReadyAt(pool, 1, now),
+    effectiveVcpu: effective.vcpu,
+    ...(placement && count > 0 ? { capacityClass: placement.capacityClass } : {}),
+  };
+}
+
+/** When the bucket holds `n` launch tokens (epoch ms, `now` if it does): the n-th accrues when max(tat, now) + n·T ≤ now' + burst·T. */
+export function tokensReadyAt(pool: Pick<PoolState, 'ratePerSecond' | 'burst' | 'tat'>, n: number, now: number): number {
   const interval = pool.ratePerSecond > 0 ? tokenIntervalMs(pool) : Infinity;
-  // The next token accrues when max(tat, now) + T ≤ now' + burst·T.
-  const nextTokenAt = Math.max(now, Math.max(pool.tat, now) + interval - pool.burst * interval);
-  return { count, limitedBy, nextTokenAt, effectiveVcpu: effective.vcpu, ...(placement && count > 0 ? { capacityClass: placement.capacityClass } : {}) };
+  return Math.max(now, Math.max(pool.tat, now) + n * interval - pool.burst * interval);
 }
 
 /** The account's classes as last measured, while the reading is fresh enough to go by. */

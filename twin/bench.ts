@@ -27,6 +27,7 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['sluice', 'others-ramp'],
   ['sluice', 'others-on-demand'],
   ['sluice', 'scale'],
+  ['sluice', 'scale-6k'],
   ['sluice', 'ec2-throttling'],
   ['sluice', 'faults'],
 ];
@@ -124,6 +125,7 @@ function table(rows: Array<{ design: string; scenario: string; report: Report & 
     ['lower bound', (r) => fmt(r.lowerBoundSeconds)],
     // A makespan that ended in failures is not the time the work took: say so next to it.
     ['makespan / lower bound', (r) => r.makespanRatio.toFixed(3) + (r.failed > 0 ? ` (${r.failed} failed)` : '')],
+    ['launches / s while jobs waited', (r) => (r.launchesPerSecond === null ? '–' : r.launchesPerSecond.toFixed(2))],
     // The naive design has no limiter: the stage's budget is not its.
     ['peak vCPU (budget / quota)', (r) => `${r.peakVcpu} (${r.design === 'naive' ? 'none' : r.budgetVcpu} / ${r.accountVcpuQuota})`],
     ['effective budget min / median', (r) => (r.design === 'naive' ? '–' : `${r.effectiveBudget.min} / ${r.effectiveBudget.median}`)],

@@ -28,6 +28,12 @@ export interface Report {
   /** The bound as it was before the account was shared: Σ task-seconds × vCPU / budget (not the free quota). */
   lowerBoundOnBudgetSeconds: number;
   makespanRatio: number;
+  /**
+   * Launches per second while jobs waited: the task starts from the first to the last one that left jobs waiting, the
+   * launch bucket's burst not counted (as in the bound), over that window; null if there were no more than the burst.
+   * A limiter launching at its rate from a full bucket scores exactly its rate.
+   */
+  launchesPerSecond: number | null;
   budgetVcpu: number;
   /** The budget the limiter applied over time (`budget` events), time-weighted; the configured one if none. */
   effectiveBudget: { min: number; median: number };
@@ -109,6 +115,7 @@ class Tally {
   };
   readonly startupSeconds: number[] = [];
   shortestTaskSeconds = Infinity;
+  smallestTaskVcpu = Infinity;
   lastSettle = 0;
   firstArrive = Infinity;
   lastArrive = 0;
@@ -122,6 +129,11 @@ class Tally {
   readonly meters: Record<string, number> = {};
   readonly releases: number[] = [];
   readonly taskStarts: number[] = [];
+  /** Arrived jobs no task has started for yet (nor dead-lettered). */
+  readonly waiting = new Set<string>();
+  /** The task starts up to the last one that left jobs waiting, and its time. */
+  startsWhileWaiting = 0;
+  lastStartWhileWaiting = 0;
   // For admission latency: was anything waiting when the lease was freed?
   admittedOrDone = 0;
   readonly waitingAt: number[] = [];
@@ -145,6 +157,7 @@ class Tally {
 
   private taskStarted(e: TwinEvent): void {
     this.vcpu += Number(e.vcpu);
+    this.smallestTaskVcpu = Math.min(this.smallestTaskVcpu, Number(e.vcpu));
     this.peak = Math.max(this.peak, this.vcpu);
     const cls = classOfProvider(e.provider);
     this.own[cls] += Number(e.vcpu);
@@ -158,6 +171,11 @@ class Tally {
     this.tasks.set(e.jobId!, (this.tasks.get(e.jobId!) ?? 0) + 1);
     this.taskStarts.push(e.t);
     this.startupSeconds.push(Number(e.startupSeconds ?? 0));
+    this.waiting.delete(e.jobId!);
+    if (this.waiting.size > 0) {
+      this.startsWhileWaiting = this.taskStarts.length;
+      this.lastStartWhileWaiting = e.t;
+    }
   }
 
   private taskStopped(e: TwinEvent): void {
@@ -229,6 +247,7 @@ class Tally {
       case 'arrive':
         if (!this.arrived.has(e.jobId!)) {
           this.arrived.add(e.jobId!);
+          this.waiting.add(e.jobId!);
           this.firstArrive = Math.min(this.firstArrive, e.t);
           this.lastArrive = Math.max(this.lastArrive, e.t);
         }
@@ -258,6 +277,7 @@ class Tally {
         break;
       case 'dlq':
         this.dlq.add(e.jobId!);
+        this.waiting.delete(e.jobId!);
         this.lastSettle = Math.max(this.lastSettle, e.t);
         break;
     }
@@ -307,7 +327,8 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
   const launchRate = Number(start.launchRatePerSecond ?? 0);
   const launchBurst = Number(start.launchBurst ?? 0);
   const origin = Number.isFinite(t.firstArrive) ? t.firstArrive : 0;
-  const ranJobs = t.tasks.size;
+  // The jobs whose task ended: one still running when the run stopped is not in its makespan.
+  const ranJobs = [...t.tasksOfJob.values()].filter((tasks) => tasks.some((task) => Number.isFinite(task.stop))).length;
   const byBudget = budget > 0 ? t.taskVcpuSeconds / budget : 0;
   // The bound on the FREE quota: the stage can run at most min(budget, Σ over its classes of quota − others) vCPU
   // at each moment, others at what the scenario says they run (the `background` steps). The work done must fit
@@ -316,11 +337,13 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
   // (free ≥ budget) it is work / budget.
   const usable = usableVcpuOverTime(events, account, budget);
   const byCapacity = budget > 0 ? timeToServe(t.taskVcpuSeconds, origin, usable, byBudget) : 0;
-  // The token bucket starts full: the last of N launches can go no sooner than (N − burst) / rate, and runs its task.
-  const afterLastLaunch = Number.isFinite(t.shortestTaskSeconds) ? t.shortestTaskSeconds : 0;
-  const byRate = launchRate > 0 ? Math.max(0, ranJobs - launchBurst) / launchRate + afterLastLaunch : 0;
+  const launches = { n: ranJobs, burst: launchBurst, rate: launchRate, hold: Number.isFinite(t.shortestTaskSeconds) ? t.shortestTaskSeconds : 0 };
+  // Tasks at once: what the stage could use (a design without a limiter: its peak), in tasks of the smallest size.
+  const rate = launchTerm({ ...launches, slots: slotsOf(Math.max(t.peak, ...usable.map((p) => p.vcpu)), t.smallestTaskVcpu) });
+  // As before the account was shared: the bucket alone.
+  const byRateOnBudget = launchTerm({ ...launches, slots: Infinity }).seconds;
   const byArrival = t.lastArrive - origin;
-  const lowerBound = Math.max(byCapacity, byRate, byArrival);
+  const lowerBound = Math.max(byCapacity, rate.seconds, byArrival);
   // The usable vCPU in effect while the bound's work was served: [origin, origin + bound].
   const usableValues = usable.filter((p, i) => p.t <= origin + byCapacity && (i + 1 === usable.length || usable[i + 1].t > origin)).map((p) => p.vcpu);
   const usableMin = Math.min(...usableValues);
@@ -330,7 +353,44 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
       ? `Σ (start-up + run) × vCPU / min(budget, free quota) = ${round(t.taskVcpuSeconds)} / ${round(usableMin)} = ${round(byCapacity)} s`
       : `Σ (start-up + run) × vCPU = ${round(t.taskVcpuSeconds)} served under min(budget ${budget}, free quota) = ${round(usableMin)}–${round(usableMax)} vCPU over time → ${round(byCapacity)} s`;
 
-  return { makespan: t.lastSettle - origin, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm };
+  return { makespan: t.lastSettle - origin, lowerBound, byBudget, byRateOnBudget, byArrival, capacityTerm, rateTerm: rate.text };
+}
+
+/** How many tasks of `taskVcpu` fit in `vcpu` at once; Infinity when no task ran. */
+function slotsOf(vcpu: number, taskVcpu: number): number {
+  return Number.isFinite(taskVcpu) && taskVcpu > 0 ? Math.floor(vcpu / taskVcpu + 1e-9) : Infinity;
+}
+
+/**
+ * The launch rate's part of the bound: the bucket starts full, so launch k goes no sooner than (k − burst) / rate;
+ * with at most `slots` tasks at once, each held at least `hold` (the shortest task's start-up + run), no sooner than
+ * `hold` after launch k − slots either. The last of n launches then runs its task.
+ */
+export function launchTerm({ n, burst, rate, hold, slots }: { n: number; burst: number; rate: number; hold: number; slots: number }): {
+  seconds: number;
+  text: string;
+} {
+  if (rate <= 0) return { seconds: 0, text: 'no launch rate' };
+  const at: number[] = [];
+  for (let k = 1; k <= n; k++) {
+    const byBucket = Math.max(0, k - burst) / rate;
+    at.push(k > slots ? Math.max(byBucket, at[k - 1 - slots] + hold) : byBucket);
+  }
+  const lastLaunch = at[n - 1] ?? 0;
+  const seconds = lastLaunch + hold;
+  const byBucketAlone = `(N − burst) / launch rate + shortest task (start-up + run) = (${n} − ${burst}) / ${rate} + ${round(hold)}`;
+  if (lastLaunch <= Math.max(0, n - burst) / rate) return { seconds, text: `${byBucketAlone} = ${round(seconds)} s` };
+  return {
+    seconds,
+    text: `${byBucketAlone}, at most ${slots} tasks at once, each launch ${round(hold)} s after the one ${slots} before it: ${round(lastLaunch)} + ${round(hold)} = ${round(seconds)} s`,
+  };
+}
+
+/** Launches per second while jobs waited (Report.launchesPerSecond): from the first task start to the last that left jobs waiting. */
+function launchRateOf(t: Tally, launchBurst: number): number | null {
+  const window = t.lastStartWhileWaiting - (t.taskStarts[0] ?? 0);
+  const launches = t.startsWhileWaiting - launchBurst;
+  return launches > 0 && window > 0 ? round(launches / window) : null;
 }
 
 /** Admission latency: each release while jobs waited is matched with the first later task start. */
@@ -407,6 +467,7 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     seed: Number(start.seed ?? 0),
     ...jobFigures(t),
     ...makespanFigures(boundOf(t, events, accountOf(events), start)),
+    launchesPerSecond: launchRateOf(t, Number(start.launchBurst ?? 0)),
     ...capacityFigures(t, events, start, endT),
     ...runTaskFigures(t),
     maxLeakSeconds: round(Math.max(0, ...t.leakSeconds)),
@@ -442,12 +503,12 @@ function jobFigures(
 function makespanFigures(
   bound: ReturnType<typeof boundOf>,
 ): Pick<Report, 'makespanSeconds' | 'lowerBoundSeconds' | 'lowerBoundFormula' | 'lowerBoundOnBudgetSeconds' | 'makespanRatio'> {
-  const { makespan, lowerBound, byBudget, byRate, byArrival, ranJobs, launchBurst, launchRate, afterLastLaunch, capacityTerm } = bound;
+  const { makespan, lowerBound, byBudget, byRateOnBudget, byArrival, capacityTerm, rateTerm } = bound;
   return {
     makespanSeconds: round(makespan),
     lowerBoundSeconds: round(lowerBound),
-    lowerBoundFormula: `max(${capacityTerm}, (N − burst) / launch rate + shortest task (start-up + run) = (${ranJobs} − ${launchBurst}) / ${launchRate} + ${round(afterLastLaunch)} = ${round(byRate)} s, last arrival = ${round(byArrival)} s)`,
-    lowerBoundOnBudgetSeconds: round(Math.max(byBudget, byRate, byArrival)),
+    lowerBoundFormula: `max(${capacityTerm}, ${rateTerm}, last arrival = ${round(byArrival)} s)`,
+    lowerBoundOnBudgetSeconds: round(Math.max(byBudget, byRateOnBudget, byArrival)),
     makespanRatio: lowerBound > 0 ? round(makespan / lowerBound, 4) : 0,
   };
 }
@@ -677,7 +738,7 @@ export function summarize(report: Report, wallSeconds?: number): string {
     `${report.design} on ${report.stage}: ${report.objects} objects → ${report.succeeded} succeeded, ${report.failed} failed, ${report.dlq} in the DLQ, ${report.lost} lost` +
       (report.jobsRunMoreThanOnce ? `, ${report.jobsRunMoreThanOnce} run more than once` : '') +
       (report.jobsRunTwice ? `, ${report.jobsRunTwice} run twice (or overlapping)` : ''),
-    `makespan ${fmt(report.makespanSeconds)} vs lower bound ${fmt(report.lowerBoundSeconds)} → ratio ${report.makespanRatio}`,
+    `makespan ${fmt(report.makespanSeconds)} vs lower bound ${fmt(report.lowerBoundSeconds)} → ratio ${report.makespanRatio}; ${report.launchesPerSecond ?? '–'} launches/s while jobs waited`,
     `peak ${report.peakVcpu} vCPU vs budget ${report.budgetVcpu} (${ok(report.peakVcpu <= report.budgetVcpu)}), effective budget min ${report.effectiveBudget.min} / median ${report.effectiveBudget.median}, quota ${report.accountVcpuQuota}`,
     `account peak (this stage + others): On-Demand ${report.peakAccountVcpu.onDemand}, Spot ${report.peakAccountVcpu.spot} vCPU`,
     `RunTask ${report.runTaskCalls} calls, ${report.throttles.total} throttled, ${report.vcpuLimitErrors} over the vCPU limit (${(report.vcpuLimitShareOfRunTaskCalls * 100).toFixed(1)} %), ${report.invalidParameterErrors} InvalidParameter, ${report.capacityErrors} capacity errors; StartExecution throttled ${report.throttles.startExecution}`,

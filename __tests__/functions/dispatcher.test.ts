@@ -336,6 +336,27 @@ test('a batch short of room goes as soon as releases fill it, not when its windo
   expect(summary.waits).toBe(1);
 });
 
+test('a batch short of tokens goes once the bucket holds a full batch, not when its window closes: no token is lost past the burst', async () => {
+  const world = await intakeWorld(moto, { budgetVcpu: 100, ratePerSecond: 10, burst: 10 });
+  // Three tokens now, one more every 100 ms: the bucket holds ten 0.7 s from now, and stops filling there.
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: POOL_KEY,
+      UpdateExpression: 'SET tat = :tat',
+      ExpressionAttributeValues: { ':tat': world.clock.now() + 700 },
+    }),
+  );
+  for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/tokens-${i}.csv`));
+  const startedAt = world.clock.now();
+  const summary = await world.dispatch({ batchWindowMs: 5_000 });
+  expect(world.started.map((e) => e.jobs.length)).toEqual([10]);
+  expect(summary).toMatchObject({ admitted: 10, executionsStarted: 1, waits: 1 });
+  const waited = world.clock.now() - startedAt;
+  expect(waited).toBeGreaterThanOrEqual(700);
+  expect(waited).toBeLessThan(1_000);
+});
+
 test('a batch as large as the budget can ever hold goes at once: no window is waited for room that cannot come', async () => {
   const world = await intakeWorld(moto, { budgetVcpu: 3, ratePerSecond: 100, burst: 20 });
   for (let i = 0; i < 10; i++) world.sqs.sendMessage(world.queueUrl, objectCreated(`incoming/small-${i}.csv`));

@@ -17,6 +17,7 @@ import {
   releasedShardKey,
   releasedShardKeys,
   tokensAvailable,
+  tokensReadyAt,
   type PoolState,
   ACCOUNT_READING_MAX_AGE_MS,
   HOLD_EXPIRES_MS,
@@ -65,6 +66,19 @@ describe('the token bucket (GCRA) and the plan, as pure arithmetic', () => {
     expect(tokensAvailable(spent, 1_100)).toBe(1);
     expect(tokensAvailable(spent, 1_350)).toBe(3);
     expect(tokensAvailable(spent, 9_000)).toBe(5);
+  });
+
+  test('the bucket holds n tokens from the moment tokensReadyAt says, not a millisecond before', () => {
+    const spent = { ...base, tat: 1_000 + 5 * 100 }; // five spent at t=1000: one more every 100 ms
+    for (const n of [1, 3, 5]) {
+      const at = tokensReadyAt(spent, n, 1_000);
+      expect(at).toBe(1_000 + n * 100);
+      expect(tokensAvailable(spent, at)).toBe(n);
+      expect(tokensAvailable(spent, at - 1)).toBe(n - 1);
+    }
+    // Tokens already there are ready now; a full bucket has every one of them.
+    expect(tokensReadyAt(spent, 2, 1_250)).toBe(1_250);
+    expect(tokensReadyAt(base, 5, 1_000)).toBe(1_000);
   });
 
   test('in use is admitted − released; a plan says what limits it and when the next token comes', () => {

@@ -1,6 +1,6 @@
 import { LeakWatch } from '../../twin/leaks';
 import { renderChart } from '../../twin/chart';
-import { computeReport } from '../../twin/report';
+import { computeReport, launchTerm } from '../../twin/report';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_STARTUP, loadScenario, parseScenario } from '../../twin/scenario';
@@ -59,6 +59,67 @@ describe('report from events', () => {
     expect(report.dynamodbCapacityUnits).toEqual({ read: 4, write: 17 });
     expect(report.orchestrationCostPer1k.dynamodb).toBeCloseTo(((17 * 0.625 + 4 * 0.125) / 1e6) * 250, 4);
     expect(report.admissionLatencySeconds).toEqual({ median: 1.5, p99: 1.5, samples: 1 });
+  });
+
+  it('has no launch rate when no more tasks started than the bucket holds at once', () => {
+    expect(report.launchesPerSecond).toBeNull();
+  });
+});
+
+describe('report: the launch rate and the budget together', () => {
+  it('bounds a launch by the bucket and, with every slot taken, by the end of the task that slot held', () => {
+    // One launch a second from a bucket of one, two slots, tasks of 10 s: launches at 0, 1, then 10 and 11 (each
+    // waits for a slot), the last task ends at 21 — more than the rate alone (3 + 10 s) or the work (40 / 2 s) says.
+    const start = e(0, 'start', { design: 'sluice', stage: 'prod', seed: 1, budgetVcpu: 2, launchRatePerSecond: 1, launchBurst: 1, accountVcpuQuota: 4 });
+    const job = (id: string, from: number) => [
+      e(from, 'taskStart', { jobId: id, taskArn: `t-${id}`, vcpu: 1 }),
+      e(from + 10, 'taskStop', { jobId: id, taskArn: `t-${id}`, vcpu: 1, exitCode: 0 }),
+      e(from + 10, 'jobDone', { jobId: id, status: 'succeeded' }),
+    ];
+    const events = [start, ...['a', 'b', 'c', 'd'].map((jobId) => e(0, 'arrive', { jobId })), ...job('a', 0), ...job('b', 1), ...job('c', 10), ...job('d', 11)];
+    const report = computeReport(events.sort((x, y) => x.t - y.t));
+    expect(report.lowerBoundSeconds).toBe(21);
+    expect(report.makespanRatio).toBe(1);
+    expect(report.lowerBoundFormula).toContain('at most 2 tasks at once');
+  });
+
+  it('is the bucket alone while the slots outnumber the launches the first task outlasts', () => {
+    expect(launchTerm({ n: 100, burst: 20, rate: 10, hold: 30, slots: 400 })).toEqual({
+      seconds: 38,
+      text: '(N − burst) / launch rate + shortest task (start-up + run) = (100 − 20) / 10 + 30 = 38 s',
+    });
+    expect(launchTerm({ n: 100, burst: 20, rate: 10, hold: 30, slots: Infinity }).seconds).toBe(38);
+    // 50 slots: launch 51 waits for the first task's end at 30 s, and each later one 30 s after the one 50 before it.
+    expect(launchTerm({ n: 100, burst: 20, rate: 10, hold: 30, slots: 50 }).seconds).toBeCloseTo(3 + 30 + 30, 6);
+  });
+});
+
+describe('report: launches per second while jobs waited', () => {
+  const start = e(0, 'start', { design: 'sluice', stage: 'prod', seed: 1, budgetVcpu: 10, launchRatePerSecond: 2, launchBurst: 2, accountVcpuQuota: 10 });
+  const arrivals = ['j0', 'j1', 'j2', 'j3', 'j4', 'j5', 'poison'].map((jobId) => e(0, 'arrive', { jobId }));
+  const taskStart = (t: number, jobId: string, taskArn = `t-${jobId}`) => e(t, 'taskStart', { jobId, taskArn, vcpu: 1 });
+
+  it('counts the starts past the burst, up to the last that left jobs waiting, over their window', () => {
+    const report = computeReport([
+      start,
+      ...arrivals,
+      taskStart(0, 'j0'),
+      taskStart(0, 'j1'),
+      e(0.2, 'dlq', { jobId: 'poison', reason: 'poison' }),
+      taskStart(0.5, 'j2'),
+      taskStart(1, 'j3'),
+      taskStart(1.5, 'j4'),
+      // Nothing waits behind the last job's start, nor behind a retry long after: neither is the limiter's pace.
+      taskStart(4, 'j5'),
+      taskStart(50, 'j3', 't-j3-retry'),
+    ]);
+    // j0 … j4 while jobs waited: (5 − burst 2) / 1.5 s = 2 per second, the bucket's rate.
+    expect(report.launchesPerSecond).toBe(2);
+  });
+
+  it('shows a limiter that launches slower than its rate', () => {
+    const report = computeReport([start, ...arrivals, taskStart(0, 'j0'), taskStart(0, 'j1'), taskStart(1, 'j2'), taskStart(2, 'j3'), taskStart(3, 'j4')]);
+    expect(report.launchesPerSecond).toBe(1);
   });
 });
 
