@@ -21,7 +21,7 @@
  * - unsettled (at the end): with the script played and nothing failing any more, every upload reaches an end.
  */
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
-import { addByClass, ADMITTED_BY_CLASS, byClassOf, ownByClass, RELEASED_BY_CLASS, type ByClass } from '../functions/placement';
+import { addByClass, ADMITTED_BY_CLASS, byClassOf, ownByClass, RELEASED_BY_CLASS, shortAtOf, type ByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, type PoolState } from '../functions/limiter';
 import type { EcsStandIn, Execution } from './engines';
@@ -213,6 +213,7 @@ export class Invariants {
       batchesAdmitted: Number(p.batchesAdmitted ?? 0),
       releasedVcpu: shards.reduce((sum, shard) => sum + Number(shard.releasedVcpu ?? 0), 0),
       releasedByClass: shards.reduce<ByClass>((sum, shard) => addByClass(sum, byClassOf(shard, RELEASED_BY_CLASS)), {}),
+      classShortAt: shortAtOf(shards),
       tat: Number(p.tat ?? 0),
       account: p.account,
       capacityLimitAt: p.capacityLimitAt,

@@ -161,7 +161,14 @@ async function rereadReleased(run: Run, consistent = false): Promise<void> {
  */
 async function waitedForFullBatch(run: Run, plan: AdmissionPlan, now: number, backlog: number): Promise<boolean> {
   const { clock, settings, view } = run;
-  const full = Math.min(settings.jobsPerExecution, backlog, view.pool.burst, Math.max(1, Math.floor(plan.effectiveVcpu / settings.taskVcpu)));
+  // A batch goes to one capacity class: no fuller than the roomiest one can take.
+  const full = Math.min(
+    settings.jobsPerExecution,
+    backlog,
+    view.pool.burst,
+    Math.max(1, Math.floor(plan.effectiveVcpu / settings.taskVcpu)),
+    Math.max(1, plan.batchRoom ?? Infinity),
+  );
   if (plan.count >= full) return false;
   const opening = view.batchOpenedAt === undefined;
   view.batchOpenedAt ??= now;

@@ -1,75 +1,95 @@
 /**
  * The janitor's check of the counters: in use = admitted − Σ released against what the live batches' leases hold,
- * a difference repaired in one transaction that holds only if nothing changed since before the records were read.
+ * in all and per capacity class, a difference repaired in one transaction that holds only if nothing changed since
+ * before the records were read.
  */
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
 import type { BatchRecord } from './batches';
+import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
 import { cancellationOf } from './dynamo-errors';
 import type { JanitorRun } from './janitor-run';
 import { readLedgerRows } from './ledger';
 import { POOL_KEY, releasedShardKeys, requestToken } from './limiter';
+import { addByClass, ADMITTED_BY_CLASS, byClassOf, classAttribute, RELEASED_BY_CLASS, type ByClass } from './placement';
+
+/** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged), and per class. */
+export interface Admitted {
+  readonly vcpu: number;
+  readonly byClass: ByClass;
+}
 
 /** The released shards that exist, as read (consistently): the repair is conditioned on exactly these values. */
 interface Shards {
   readonly shards: ReadonlyMap<string, number>;
-  /** Σ released over the shards. */
+  /** Σ released over the shards, in all and per class. */
   readonly released: number;
+  readonly releasedByClass: ByClass;
 }
 
 /** What a sweep measured of the counters and the leases: what a repair writes, and the values it is conditioned on. */
 interface Measured {
   /** POOL's admitted vCPU, read before the batch records were scanned. */
-  readonly admittedBefore: number;
+  readonly admittedBefore: Admitted;
   readonly shards: Shards;
-  /** The vCPU the live batches' leases hold. */
-  readonly held: number;
-  /** In use − held, rounded to a millionth. */
+  /** In use − held, rounded to a millionth: in all, and per class (only the classes that drifted). */
   readonly drift: number;
+  readonly classDrift: ByClass;
 }
 
-/** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged); undefined with no pool yet. */
-export async function readAdmittedVcpu(run: JanitorRun): Promise<number | undefined> {
-  const { Item } = await run.ddb.send(
-    new GetCommand({ TableName: run.settings.tableName, Key: POOL_KEY, ConsistentRead: true, ProjectionExpression: 'admittedVcpu' }),
-  );
-  return Item ? (Item.admittedVcpu ?? 0) : undefined;
+/** POOL's admitted vCPU, in all and per class; undefined with no pool yet. */
+export async function readAdmittedVcpu(run: JanitorRun): Promise<Admitted | undefined> {
+  const { Item } = await run.ddb.send(new GetCommand({ TableName: run.settings.tableName, Key: POOL_KEY, ConsistentRead: true }));
+  return Item ? { vcpu: Item.admittedVcpu ?? 0, byClass: byClassOf(Item, ADMITTED_BY_CLASS) } : undefined;
 }
+
+// Rounded to a millionth: sums of fractional vCPU carry floating-point error, which is not drift.
+const rounded = (n: number) => Math.round(n * 1e6) / 1e6;
 
 /**
- * The counters against the leases: in use = admitted − Σ released must equal what the live batches' leases hold.
- * `admittedBefore` was read before the batch records were scanned, the shards and the leases are read now: a
- * release meanwhile is in both, an admission meanwhile cancels the repair. A difference (a counter edited by hand, a
- * write lost to a bug) is logged and repaired; the sweep's summary carries it.
+ * The counters against the leases: in use = admitted − Σ released must equal what the live batches' leases hold, in
+ * all and in each capacity class (placement goes by the stage's own use per class). `admittedBefore` was read before
+ * the batch records were scanned, the shards and the leases are read now: a release meanwhile is in both, an
+ * admission meanwhile cancels the repair. A difference (a counter edited by hand, a write lost to a bug, a batch
+ * admitted by one version and released by another while a deploy rolls out) is logged and repaired; the sweep's
+ * summary carries the total's.
  */
 export async function reconcile(
   run: JanitorRun,
-  { admittedBefore, live }: { readonly admittedBefore: number; readonly live: readonly BatchRecord[] },
+  { admittedBefore, live }: { readonly admittedBefore: Admitted; readonly live: readonly BatchRecord[] },
 ): Promise<void> {
   const shards = await readShards(run);
   const held = await heldByLeases(run, live);
-  const inUse = Number(admittedBefore) - shards.released;
-  // Rounded to a millionth: sums of fractional vCPU carry floating-point error, which is not drift.
-  const drift = Math.round((inUse - held) * 1e6) / 1e6;
+  const inUse = Number(admittedBefore.vcpu) - shards.released;
+  const drift = rounded(inUse - held.vcpu);
+  const classDrift: Partial<Record<CapacityClass, number>> = {};
+  for (const c of CAPACITY_CLASSES) {
+    const d = rounded(Number(admittedBefore.byClass[c] ?? 0) - (shards.releasedByClass[c] ?? 0) - (held.byClass[c] ?? 0));
+    if (d !== 0) classDrift[c] = d;
+  }
   run.summary.drift = drift;
-  if (drift === 0) return;
-  run.log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held, driftVcpu: drift });
-  await repairCounters(run, { admittedBefore, shards, held, drift });
+  if (drift === 0 && Object.keys(classDrift).length === 0) return;
+  run.log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held.vcpu, driftVcpu: drift, classDriftVcpu: classDrift });
+  await repairCounters(run, { admittedBefore, shards, drift, classDrift });
 }
 
 async function readShards(run: JanitorRun): Promise<Shards> {
-  const items = await batchGetItems(run.ddb, {
+  const items = (await batchGetItems(run.ddb, {
     table: run.settings.tableName,
     keys: releasedShardKeys(),
     read: { ConsistentRead: true },
     sleep: (ms) => run.clock.sleep(ms),
-  });
-  const shards = new Map<string, number>((items as Array<{ pk: string; releasedVcpu: number }>).map((s) => [s.pk, s.releasedVcpu]));
-  return { shards, released: [...shards.values()].reduce((a, b) => a + Number(b), 0) };
+  })) as Array<Record<string, unknown> & { pk: string; releasedVcpu: number }>;
+  const shards = new Map<string, number>(items.map((s) => [s.pk, s.releasedVcpu]));
+  return {
+    shards,
+    released: [...shards.values()].reduce((a, b) => a + Number(b ?? 0), 0),
+    releasedByClass: items.reduce<ByClass>((sum, item) => addByClass(sum, byClassOf(item, RELEASED_BY_CLASS)), {}),
+  };
 }
 
-/** The vCPU the live batches' leases hold, read from their jobs' ledger rows (a row leased to another batch is not theirs). */
-async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Promise<number> {
+/** The vCPU the live batches' leases hold, in all and per class, from their jobs' ledger rows (a row leased to another batch is not theirs). */
+async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Promise<{ vcpu: number; byClass: ByClass }> {
   const { ddb, settings } = run;
   const rows = await readLedgerRows(
     ddb,
@@ -78,9 +98,14 @@ async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Prom
     (ms) => run.clock.sleep(ms),
   );
   const liveBatches = new Set(live.map((r) => r.execution));
-  let held = 0;
-  for (const row of rows.values()) if (row.lease && liveBatches.has(row.lease.execution)) held += Number(row.lease.vcpu);
-  return held;
+  let vcpu = 0;
+  let byClass: ByClass = {};
+  for (const row of rows.values()) {
+    if (!row.lease || !liveBatches.has(row.lease.execution)) continue;
+    vcpu += Number(row.lease.vcpu);
+    if (row.lease.capacityProvider) byClass = addByClass(byClass, { [row.lease.capacityProvider]: Number(row.lease.vcpu) });
+  }
+  return { vcpu, byClass };
 }
 
 /**
@@ -88,59 +113,87 @@ async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Prom
  * a release) cancels it, and the next sweep measures again rather than repair on stale counts.
  */
 async function repairCounters(run: JanitorRun, measured: Measured): Promise<void> {
-  const { admittedBefore, shards, held, drift } = measured;
+  const { admittedBefore, shards, drift } = measured;
   try {
     await run.ddb.send(
       new TransactWriteCommand({
-        ClientRequestToken: requestToken('reconcile', admittedBefore, shards.released, held),
+        ClientRequestToken: requestToken('reconcile', admittedBefore.vcpu, shards.released, drift),
         TransactItems: repairItems(run.settings.tableName, measured),
       }),
     );
     run.summary.repaired = true;
-    run.log({ event: 'counterRepaired', driftVcpu: drift });
+    run.log({ event: 'counterRepaired', driftVcpu: drift, classDriftVcpu: measured.classDrift });
   } catch (error) {
     if (!cancellationOf(error)) throw error;
     run.log({ event: 'counterRepairDeferred', reason: 'the counters changed while they were measured; the next sweep measures again' });
   }
 }
 
+/** A condition on a counter item, with the values it compares (DynamoDB refuses an empty map of values). */
+interface Condition {
+  readonly ConditionExpression: string;
+  readonly ExpressionAttributeValues?: Record<string, unknown>;
+}
+
 /**
- * The repair's items. Both counters only ever grow (a stale read of released then only overstates what is in use),
+ * The repair's items. Every counter only ever grows (a stale read of released then only overstates what is in use),
  * and so does a repair: too much counted in use (drift > 0) adds to the first released shard; too little (drift < 0:
- * leases the counters miss) adds to admitted. POOL and every shard not written are checked unchanged (or still absent).
+ * leases the counters miss) adds to admitted — the total and each class alike. POOL and every shard are checked
+ * unchanged (or still absent) by their totals: every write of a class's counter writes a total too.
  */
-function repairItems(tableName: string, { admittedBefore, shards: { shards }, drift }: Measured) {
-  const keys = releasedShardKeys();
-  const checkShard = (key: { pk: string }) =>
-    shards.has(key.pk)
-      ? { TableName: tableName, Key: key, ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': shards.get(key.pk) } }
-      : { TableName: tableName, Key: key, ConditionExpression: 'attribute_not_exists(pk)' };
-  const admittedUnchanged = { ConditionExpression: 'admittedVcpu = :admitted', ExpressionAttributeValues: { ':admitted': admittedBefore } };
-  if (drift < 0) {
-    return [
-      {
-        Update: {
-          TableName: tableName,
-          Key: POOL_KEY,
-          UpdateExpression: 'SET admittedVcpu = :repaired',
-          ...admittedUnchanged,
-          ExpressionAttributeValues: { ':admitted': admittedBefore, ':repaired': Number(admittedBefore) - drift },
-        },
-      },
-      ...keys.map((key) => ({ ConditionCheck: checkShard(key) })),
-    ];
-  }
-  const [target, ...others] = keys;
-  const seen = shards.get(target.pk);
+function repairItems(tableName: string, { admittedBefore, shards: { shards }, drift, classDrift }: Measured) {
+  const [target, ...others] = releasedShardKeys();
+  const seenOn = (key: { pk: string }): Condition => {
+    if (!shards.has(key.pk)) return { ConditionExpression: 'attribute_not_exists(pk)' };
+    const seen = shards.get(key.pk);
+    // A shard may hold a class's counter and no total (written by hand): it must still hold none.
+    if (seen === undefined) return { ConditionExpression: 'attribute_not_exists(releasedVcpu)' };
+    return { ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': seen } };
+  };
+  const checkShard = (key: { pk: string }) => ({ ConditionCheck: { TableName: tableName, Key: key, ...seenOn(key) } });
+  const classes = Object.entries(classDrift) as Array<[CapacityClass, number]>;
+
+  const pool = counterUpdate({
+    set: drift < 0 ? { attribute: 'admittedVcpu', value: Number(admittedBefore.vcpu) - drift } : undefined,
+    add: classes.filter(([, d]) => d < 0).map(([c, d]) => ({ attribute: classAttribute(ADMITTED_BY_CLASS, c), value: -d })),
+  });
+  const poolCondition: Condition = { ConditionExpression: 'admittedVcpu = :admitted', ExpressionAttributeValues: { ':admitted': admittedBefore.vcpu } };
+  const shard = counterUpdate({
+    set: drift > 0 ? { attribute: 'releasedVcpu', value: Number(shards.get(target.pk) ?? 0) + drift } : undefined,
+    add: classes.filter(([, d]) => d > 0).map(([c, d]) => ({ attribute: classAttribute(RELEASED_BY_CLASS, c), value: d })),
+  });
   return [
-    { ConditionCheck: { TableName: tableName, Key: POOL_KEY, ...admittedUnchanged } },
-    ...others.map((key) => ({ ConditionCheck: checkShard(key) })),
-    {
-      Update: {
-        ...checkShard(target),
-        UpdateExpression: 'SET releasedVcpu = :repaired',
-        ExpressionAttributeValues: { ':repaired': Number(seen ?? 0) + drift, ...(shards.has(target.pk) ? { ':seen': seen } : {}) },
-      },
-    },
+    pool
+      ? { Update: { TableName: tableName, Key: POOL_KEY, ...pool, ...withValues(poolCondition, pool.ExpressionAttributeValues) } }
+      : { ConditionCheck: { TableName: tableName, Key: POOL_KEY, ...poolCondition } },
+    ...others.map(checkShard),
+    shard ? { Update: { TableName: tableName, Key: target, ...shard, ...withValues(seenOn(target), shard.ExpressionAttributeValues) } } : checkShard(target),
   ];
+}
+
+/** A counter item's repair: one total set, classes added to; undefined when there is nothing to write. */
+function counterUpdate(writes: { set?: { attribute: string; value: number }; add: ReadonlyArray<{ attribute: string; value: number }> }) {
+  if (!writes.set && writes.add.length === 0) return undefined;
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const clauses: string[] = [];
+  if (writes.set) {
+    names['#total'] = writes.set.attribute;
+    values[':repaired'] = writes.set.value;
+    clauses.push('SET #total = :repaired');
+  }
+  if (writes.add.length > 0) {
+    const adds = writes.add.map(({ attribute, value }, i) => {
+      names[`#class${i}`] = attribute;
+      values[`:class${i}`] = value;
+      return `#class${i} :class${i}`;
+    });
+    clauses.push(`ADD ${adds.join(', ')}`);
+  }
+  return { UpdateExpression: clauses.join(' '), ExpressionAttributeNames: names, ExpressionAttributeValues: values };
+}
+
+/** An update's condition and values together: the update's own values and the condition's. */
+function withValues(condition: Condition, values: Record<string, unknown>) {
+  return { ConditionExpression: condition.ConditionExpression, ExpressionAttributeValues: { ...values, ...condition.ExpressionAttributeValues } };
 }

@@ -25,7 +25,7 @@ import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { executionState, runningExecutions, tasksMayStillStop, type Ended } from './janitor-executions';
 import { readAdmittedVcpu, reconcile } from './janitor-reconcile';
 import { emptyJanitorSummary, type JanitorRun } from './janitor-run';
-import { ADMITTED_FOR_ANOTHER_VERSION, executionArnOf } from './jobs';
+import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
@@ -178,7 +178,7 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
  * one admitted for another task size, or by a dispatcher of another version, never ran it. Those put the job back as it was.
  */
 function diedUnderTheJob(state: Ended): boolean {
-  return state.status !== 'SUCCEEDED' && !(state.error !== undefined && ADMITTED_FOR_ANOTHER_VERSION.has(state.error));
+  return state.status !== 'SUCCEEDED' && state.error !== ADMITTED_FOR_ANOTHER_STATE_MACHINE;
 }
 
 let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;

@@ -108,17 +108,13 @@ export const REDRIVE_OF = 'redriveOf';
 export const INTAKE_RETENTION_SECONDS = 14 * 24 * 3600;
 
 /**
- * The error of an execution whose jobs were leased for a task size other than its state machine's (a deploy changed
- * task.cpu while a dispatcher still admitted at the old size): it fails before any task runs, and the janitor
- * re-queues its jobs without counting a failed run.
+ * The error of an execution that ran none of its jobs because they were admitted for another state machine than the
+ * one running it: leased for another task size (a deploy changed task.cpu while a dispatcher still admitted at the
+ * old size), or placed in no capacity class (a dispatcher of an earlier version, while a deploy rolls out). It fails
+ * before any task runs, and the janitor re-queues its jobs without counting a failed run. The name says task size
+ * because janitors already deployed know it by that name: one that met a new name would count a failed run.
  */
-export const ADMITTED_FOR_ANOTHER_TASK_SIZE = 'Sluice.AdmittedForAnotherTaskSize';
-
-/** The same for a batch that names no capacity class: a dispatcher of another version admitted it while a deploy rolled out. */
-export const ADMITTED_UNPLACED = 'Sluice.AdmittedUnplaced';
-
-/** The errors of executions that ran none of their jobs: their jobs go back without a failed run counted. */
-export const ADMITTED_FOR_ANOTHER_VERSION: ReadonlySet<string> = new Set([ADMITTED_FOR_ANOTHER_TASK_SIZE, ADMITTED_UNPLACED]);
+export const ADMITTED_FOR_ANOTHER_STATE_MACHINE = 'Sluice.AdmittedForAnotherTaskSize';
 
 function inScope(scope: IntakeScope, bucket: string, key: string): string | undefined {
   if (bucket !== scope.bucketName) return `bucket "${bucket}" is not this pipeline's bucket "${scope.bucketName}"`;

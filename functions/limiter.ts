@@ -31,6 +31,8 @@ import {
   ownByClass,
   placeBatch,
   RELEASED_BY_CLASS,
+  roomiestClassSlots,
+  shortAtOf,
   type ByClass,
   type ClassReadings,
   type ClassWeights,
@@ -113,12 +115,15 @@ export interface PoolState extends PoolItem {
   readonly releasedVcpu: number;
   /** The same per capacity class. */
   readonly releasedByClass: ByClass;
+  /** When Fargate last had no capacity in each class (epoch ms), as the capacity returns recorded it. */
+  readonly classShortAt: ByClass;
 }
 
-/** The RELEASED shards summed: in all and per capacity class. */
+/** The RELEASED shards summed: in all and per capacity class; and when each class was last short of capacity. */
 export interface Released {
   readonly vcpu: number;
   readonly byClass: ByClass;
+  readonly classShortAt: ByClass;
 }
 
 /**
@@ -151,6 +156,8 @@ export interface AdmissionPlan {
   readonly effectiveVcpu: number;
   /** The class the jobs go to, when placed. */
   readonly capacityClass?: CapacityClass;
+  /** When placed: the most one batch could take now (the roomiest class's room), however many are wanted. */
+  readonly batchRoom?: number;
 }
 
 // Slack for float rounding at the GCRA boundary and in vCPU sums; far below a millisecond or a quarter vCPU.
@@ -209,8 +216,8 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
   const slots = freeSlots(pool, taskVcpu, now);
   const tokens = tokensAvailable(pool, now);
   const unplaced = Math.max(0, Math.min(slots, tokens, wanted));
-  const placement =
-    weights && unplaced > 0 ? placeBatch({ weights, own: ownByClass(pool), readings: classReadings(pool, now), taskVcpu, count: unplaced }) : undefined;
+  const classes = weights ? { weights, own: ownByClass(pool), readings: classReadings(pool, now), taskVcpu, shortAt: pool.classShortAt, now } : undefined;
+  const placement = classes && unplaced > 0 ? placeBatch({ ...classes, count: unplaced }) : undefined;
   const count = placement?.count ?? unplaced;
   // Fewer than the budget and tokens allow: the placed class's room in the account is what is short.
   const limitedBy: LimitedBy = count === wanted ? 'demand' : count < unplaced ? 'account' : slots <= tokens ? effective.limitedBy : 'tokens';
@@ -220,6 +227,7 @@ export function planAdmission(pool: PoolState, now: number, taskVcpu: number, wa
     nextTokenAt: tokensReadyAt(pool, 1, now),
     effectiveVcpu: effective.vcpu,
     ...(placement && count > 0 ? { capacityClass: placement.capacityClass } : {}),
+    ...(classes ? { batchRoom: roomiestClassSlots(classes) } : {}),
   };
 }
 
@@ -248,6 +256,7 @@ export async function readReleased(ddb: AwsClient, tableName: string, consistent
   return {
     vcpu: shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0),
     byClass: shards.reduce<ByClass>((total, shard) => addByClass(total, byClassOf(shard, RELEASED_BY_CLASS)), {}),
+    classShortAt: shortAtOf(shards),
   };
 }
 
@@ -265,7 +274,7 @@ export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolS
 }
 
 export function withReleased(pool: PoolItem, released: Released): PoolState {
-  return { ...pool, releasedVcpu: released.vcpu, releasedByClass: released.byClass };
+  return { ...pool, releasedVcpu: released.vcpu, releasedByClass: released.byClass, classShortAt: released.classShortAt };
 }
 
 function poolFromItem(item: Record<string, unknown>): PoolItem {

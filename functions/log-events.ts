@@ -3,6 +3,7 @@
  * `event` and the compiler checks both the name and the fields. The run summaries' numbers become metrics
  * (functions/metrics.ts). Apart from the functions, so their readers need not import them.
  */
+import type { ByClass } from './placement';
 
 export type DispatcherRunSummary = {
   admitted: number;
@@ -60,8 +61,8 @@ export type LogEvent =
   // janitor
   | ({ event: 'janitorDone' } & JanitorRunSummary)
   | { event: 'leaseReclaimed'; jobId: string; batch: string; executionState: string; outcome: 'queued' | 'failed' | 'unchanged' }
-  | { event: 'counterDrift'; inUseVcpu: number; heldByLeasesVcpu: number; driftVcpu: number }
-  | { event: 'counterRepaired'; driftVcpu: number }
+  | { event: 'counterDrift'; inUseVcpu: number; heldByLeasesVcpu: number; driftVcpu: number; classDriftVcpu: ByClass }
+  | { event: 'counterRepaired'; driftVcpu: number; classDriftVcpu: ByClass }
   | { event: 'counterRepairDeferred'; reason: string }
   | { event: 'batchNotSettled'; batch: string; error: string; message: string }
   // capacity reader

@@ -26,6 +26,7 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['semaphore', 'shared'],
   ['sluice', 'others-ramp'],
   ['sluice', 'others-on-demand'],
+  ['sluice', 'spot-short'],
   ['sluice', 'scale'],
   ['sluice', 'scale-6k'],
   ['sluice', 'ec2-throttling'],

@@ -100,13 +100,15 @@ const scenarioSchema = z.strictObject({
       poison: probability.default(0),
       /** Per accepted RunTask: `failures[]` "Capacity is unavailable…". */
       capacityError: probability.default(0),
+      /** Per accepted RunTask on FARGATE_SPOT, besides `capacityError`: the same answer, Spot's pool empty while On-Demand's is not. */
+      spotCapacityError: probability.default(0),
       /**
        * Per RunTask call: ECS.InvalidParameterException "Error retrieving security group information … Request limit
        * exceeded." — ECS's own EC2 calls throttled, which RunTask reports as a bad parameter.
        */
       invalidParameter: probability.default(0),
     })
-    .default({ failure: 0, badInput: 0, spotInterruption: 0, duplicate: 0, poison: 0, capacityError: 0, invalidParameter: 0 }),
+    .default({ failure: 0, badInput: 0, spotInterruption: 0, duplicate: 0, poison: 0, capacityError: 0, spotCapacityError: 0, invalidParameter: 0 }),
   /** Other workloads in the account: their vCPU per Fargate class over time (counted against the same quotas). */
   background: z
     .strictObject({

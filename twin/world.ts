@@ -139,6 +139,7 @@ export class World {
       fargateRunTaskPerSecond: scenario.quotas.fargateRunTaskPerSecond,
       launchBucket: scenario.quotas.fargateLaunch,
       capacityErrorRate: scenario.rates.capacityError,
+      spotCapacityErrorRate: scenario.rates.spotCapacityError,
       spotInterruptionRate: scenario.rates.spotInterruption,
       startupSeconds: startupDraws(scenario.task.startupSeconds, streamFor(seed, 'startup')),
       sigtermExitSeconds: Math.min(2, stage.task.stopTimeoutSeconds),

@@ -2,8 +2,9 @@ import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord } from '../../functions/batches';
 import { failedDayOf, ledgerKey, readLedgerRow, releaseLease, type LedgerRow } from '../../functions/ledger';
 import { batchGetItems } from '../../functions/batch-get';
-import { ADMITTED_FOR_ANOTHER_TASK_SIZE } from '../../functions/jobs';
+import { ADMITTED_FOR_ANOTHER_STATE_MACHINE } from '../../functions/jobs';
 import { inUseVcpu, POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
+import { ownByClass } from '../../functions/placement';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
 
@@ -174,13 +175,48 @@ test('a repair planned on counters that changed meanwhile is not applied', async
   expect(inUseVcpu(await readPool(moto.ddb, world.tableName))).toBe(1);
 });
 
+test('a class’s counters that drift from its leases while the totals hold (a deploy’s versions) are repaired too', async () => {
+  const { world, execution, row } = await admitted(2);
+  const [first] = execution.jobs;
+  const lease = (await row(first.jobId)).lease;
+  expect(lease).toMatchObject({ capacityProvider: 'FARGATE_SPOT' });
+  // Released as a version that did not count classes would: the total goes up, the class's counter does not.
+  await releaseLease(
+    moto.ddb,
+    world.tableName,
+    { jobId: first.jobId, lease: { ...lease, capacityProvider: undefined }, outcome: { status: 'unchanged' } },
+    world.clock,
+  );
+  let pool = await readPool(moto.ddb, world.tableName);
+  expect(inUseVcpu(pool)).toBe(1);
+  expect(ownByClass(pool)).toEqual({ FARGATE_SPOT: 2 });
+  expect(await world.janitor()).toMatchObject({ drift: 0, repaired: true });
+  pool = await readPool(moto.ddb, world.tableName);
+  expect(ownByClass(pool)).toEqual({ FARGATE_SPOT: 1 });
+  expect(inUseVcpu(pool)).toBe(1);
+  // Too little counted in a class is raised on admitted, as for the totals.
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: { pk: 'RELEASED#9' },
+      UpdateExpression: 'ADD #c :d',
+      ExpressionAttributeNames: { '#c': 'releasedVcpu@FARGATE_SPOT' },
+      ExpressionAttributeValues: { ':d': 1 },
+    }),
+  );
+  expect(ownByClass(await readPool(moto.ddb, world.tableName))).toEqual({ FARGATE_SPOT: 0 });
+  expect(await world.janitor()).toMatchObject({ drift: 0, repaired: true });
+  expect(ownByClass(await readPool(moto.ddb, world.tableName))).toEqual({ FARGATE_SPOT: 1 });
+  expect(await world.janitor()).toMatchObject({ drift: 0, repaired: false });
+});
+
 test('a batch leased for another task size (its execution failed before any task) goes back without a failed run', async () => {
   const { world, execution, row } = await admitted(2);
   execution.status = 'FAILED';
-  execution.error = ADMITTED_FOR_ANOTHER_TASK_SIZE;
+  execution.error = ADMITTED_FOR_ANOTHER_STATE_MACHINE;
   expect(await world.janitor()).toMatchObject({ released: 2, requeued: 2, failed: 0 });
   for (const job of execution.jobs)
-    expect(await row(job.jobId)).toMatchObject({ status: 'queued', failedRuns: 0, lastError: expect.stringContaining(ADMITTED_FOR_ANOTHER_TASK_SIZE) });
+    expect(await row(job.jobId)).toMatchObject({ status: 'queued', failedRuns: 0, lastError: expect.stringContaining(ADMITTED_FOR_ANOTHER_STATE_MACHINE) });
   expect(world.sqs.counts(world.queueUrl).total).toBe(2);
 });
 

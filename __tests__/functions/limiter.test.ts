@@ -54,6 +54,7 @@ const base: PoolState = {
   batchesAdmitted: 0,
   releasedVcpu: 0,
   releasedByClass: {},
+  classShortAt: {},
   tat: 0,
 };
 

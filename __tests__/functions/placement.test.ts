@@ -1,5 +1,5 @@
 import { planAdmission, type PoolState } from '../../functions/limiter';
-import { byClassOf, ownByClass, placeBatch } from '../../functions/placement';
+import { byClassOf, CLASS_SHORT_MS, ownByClass, placeBatch, roomiestClassSlots, shortAtOf } from '../../functions/placement';
 
 const readings = (onDemandOthers: number, spotOthers: number, quota = 120) => ({
   FARGATE: { quotaVcpu: quota, othersVcpu: onDemandOthers },
@@ -58,6 +58,41 @@ describe('placing a batch in a capacity class', () => {
   });
 });
 
+describe('a class short of Fargate capacity', () => {
+  const weights = { FARGATE: 1, FARGATE_SPOT: 3 };
+  const now = 1_000_000;
+
+  test('is passed over for a while, though the weights point at it and the quota has room', () => {
+    // Spot returned tasks for lack of capacity a minute ago: its own use is 0, so by the weights it would take every batch.
+    const view = { weights, own: {}, readings: readings(0, 0), taskVcpu: 1, shortAt: { FARGATE_SPOT: now - 60_000 }, now };
+    expect(placeBatch({ ...view, count: 10 })).toEqual({ capacityClass: 'FARGATE', count: 10 });
+    // Long enough ago, it is tried again.
+    expect(placeBatch({ ...view, now: now + CLASS_SHORT_MS, count: 10 }).capacityClass).toBe('FARGATE_SPOT');
+  });
+
+  test('when every class was short, the weights decide as before', () => {
+    const shortAt = { FARGATE: now - 1_000, FARGATE_SPOT: now - 1_000 };
+    expect(placeBatch({ weights, own: {}, readings: readings(0, 0), taskVcpu: 1, shortAt, now, count: 10 }).capacityClass).toBe('FARGATE_SPOT');
+  });
+
+  test('a batch is no fuller than the roomiest usable class can take', () => {
+    // On-Demand has room for 30, Spot for 120 but is short: one batch takes at most 30.
+    const view = { weights, own: {}, readings: readings(90, 0), taskVcpu: 1, shortAt: { FARGATE_SPOT: now }, now };
+    expect(roomiestClassSlots(view)).toBe(30);
+    expect(roomiestClassSlots({ ...view, shortAt: {} })).toBe(120);
+  });
+
+  test('the latest shortage per class, read off the release counters', () => {
+    expect(
+      shortAtOf([
+        { 'capacityShortAt@FARGATE_SPOT': '2026-12-07T10:00:00.000Z' },
+        { 'capacityShortAt@FARGATE_SPOT': '2026-12-07T10:05:00.000Z', releasedVcpu: 3 },
+        { releasedVcpu: 1 },
+      ]),
+    ).toEqual({ FARGATE_SPOT: Date.parse('2026-12-07T10:05:00.000Z') });
+  });
+});
+
 describe('the admission plan with placement', () => {
   const pool: PoolState = {
     budgetVcpu: 100,
@@ -68,6 +103,7 @@ describe('the admission plan with placement', () => {
     batchesAdmitted: 3,
     releasedVcpu: 0,
     releasedByClass: {},
+    classShortAt: {},
     tat: 0,
     account: {
       freeVcpu: 150,
@@ -89,6 +125,19 @@ describe('the admission plan with placement', () => {
     };
     const plan = planAdmission(tight, 2_000, 1, 40, { FARGATE: 1, FARGATE_SPOT: 1 });
     expect(plan).toMatchObject({ count: 15, capacityClass: 'FARGATE_SPOT', limitedBy: 'account' });
+  });
+
+  test('the plan says how full one batch can be: the roomiest class’s room, not the budget’s', () => {
+    const split = {
+      ...pool,
+      admittedVcpu: 0,
+      admittedByClass: {},
+      account: {
+        ...pool.account!,
+        classes: { FARGATE: { quotaVcpu: 120, usedVcpu: 90, othersVcpu: 90 }, FARGATE_SPOT: { quotaVcpu: 120, usedVcpu: 95, othersVcpu: 95 } },
+      },
+    };
+    expect(planAdmission(split, 2_000, 1, 40, { FARGATE: 1, FARGATE_SPOT: 1 })).toMatchObject({ count: 30, batchRoom: 30, capacityClass: 'FARGATE' });
   });
 
   test('without weights the plan places nothing (the budget and tokens alone)', () => {

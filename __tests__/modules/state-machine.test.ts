@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { admitBatch } from '../../functions/admission';
 import type { CapacityClass } from '../../functions/capacity-codes';
-import { ADMITTED_FOR_ANOTHER_TASK_SIZE, ADMITTED_UNPLACED, executionNameFor, jobIdOf, parseIntakeMessage, type Job } from '../../functions/jobs';
+import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, executionNameFor, jobIdOf, parseIntakeMessage, type Job } from '../../functions/jobs';
 import { failedDayOf, ledgerKey, releaseLease } from '../../functions/ledger';
 import { configureCommand, inUseVcpu, POOL_KEY, readPool, releasedShardKey } from '../../functions/limiter';
 import { STATES } from '../../modules/run-jobs/definition';
@@ -183,7 +183,7 @@ test('a batch leased for another task size than the state machine runs (a deploy
     },
   }).catch((error: Error) => ({ error }));
   // The library's execution error carries the Fail state's error as its cause.
-  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_FOR_ANOTHER_TASK_SIZE } } });
+  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_FOR_ANOTHER_STATE_MACHINE } } });
   expect(calls).toBe(0);
 });
 
@@ -198,7 +198,7 @@ test('a batch that names no capacity class (admitted by a dispatcher of another 
       return { TaskArn: 'never' };
     },
   }).catch((error: Error) => ({ error }));
-  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_UNPLACED } } });
+  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_FOR_ANOTHER_STATE_MACHINE } } });
   expect(calls).toBe(0);
 });
 
@@ -368,6 +368,8 @@ test("the account's vCPU limit: the job goes back to the queue at once and admis
   expect(run.sent).toHaveLength(1);
   expect((await run.poolItem()).capacityLimitAt).toMatch(/^\d{4}-\d\d-\d\dT/);
   expect(run.pool.capacityLimitAt).toBeDefined();
+  // The quota, not the class's capacity: the hold stops every class, and no class is marked short.
+  expect(run.pool.classShortAt).toEqual({});
 });
 
 test('no Fargate capacity (failures[]): back to the queue at once, no hold', async () => {
@@ -383,6 +385,9 @@ test('no Fargate capacity (failures[]): back to the queue at once, no hold', asy
   });
   expect(await run.ledger(job)).toMatchObject({ status: 'queued', capacityReturns: 1 });
   expect((await run.poolItem()).capacityLimitAt).toBeUndefined();
+  // The class had no capacity: the return says when, so placement tries another class a while.
+  expect(run.pool.classShortAt.FARGATE_SPOT).toEqual(expect.any(Number));
+  expect(run.pool.classShortAt.FARGATE).toBeUndefined();
   // The reason kept is the whole failure: an error without a Cause must not fail the execution on a missing path.
   // (Not parsed: aws-local-stepfunctions strips every backslash from an intrinsic function's result, so a Cause that is
   // itself JSON comes out unescaped; Step Functions escapes it.)

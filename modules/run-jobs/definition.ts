@@ -6,8 +6,8 @@
  */
 import type { EnvironmentConfig } from '../../environments';
 import { vcpuOf } from '../../environments/fargate';
-import { ADMITTED_FOR_ANOTHER_TASK_SIZE, ADMITTED_UNPLACED, RETURNED_BY, type JobInput } from '../../functions/jobs';
-import { RELEASED_BY_CLASS } from '../../functions/placement';
+import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, RETURNED_BY, type JobInput } from '../../functions/jobs';
+import { CLASS_SHORT_AT, RELEASED_BY_CLASS } from '../../functions/placement';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
@@ -244,9 +244,16 @@ function namesIn(...expressions: string[]) {
 
 /**
  * The ledger row's update with the lease's release, and the released counter: one transaction (and `extra` items in
- * it). The state is given the items; what its role may write follows from them.
+ * it). The state is given the items; what its role may write follows from them. `classShort`: Fargate had no capacity
+ * in the task's class; the counter records when (`capacityShortAt@<class>`), and placement tries another class a while.
  */
-function release(ctx: Context, expression: string, values: Record<string, unknown>, extra: TransactItem[] = []) {
+function release(
+  ctx: Context,
+  expression: string,
+  values: Record<string, unknown>,
+  { extra = [], classShort = false }: { extra?: TransactItem[]; classShort?: boolean } = {},
+) {
+  const ofClass = (prefix: string) => `States.Format('${prefix}{}', $.job.capacityProvider)`;
   return {
     // One token per attempt: a retry after a lost answer is safe anyway (the lease's condition fails and the
     // result is recorded without it), and a retry after a conflict must run again, not be answered from the first.
@@ -271,9 +278,12 @@ function release(ctx: Context, expression: string, values: Record<string, unknow
         key: RELEASED_KEY,
         write: {
           // The total, and the task's class: placement counts the stage's own use per class.
-          UpdateExpression: 'ADD releasedVcpu :vcpu, #placed :vcpu',
-          ExpressionAttributeNames: { '#placed.$': `States.Format('${RELEASED_BY_CLASS}{}', $.job.capacityProvider)` },
-          ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" } },
+          UpdateExpression: `ADD releasedVcpu :vcpu, #placed :vcpu${classShort ? ' SET #short = :at' : ''}`,
+          ExpressionAttributeNames: {
+            '#placed.$': ofClass(RELEASED_BY_CLASS),
+            ...(classShort ? { '#short.$': ofClass(CLASS_SHORT_AT) } : {}),
+          },
+          ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" }, ...(classShort ? { ':at': AT } : {}) },
         },
       },
       ...extra,
@@ -359,7 +369,9 @@ function giveBackLease(ctx: Context, name: string, hold: boolean): Step {
     key: POOL_ITEM_KEY,
     write: { UpdateExpression: 'SET capacityLimitAt = :at', ExpressionAttributeValues: { ':at': AT } },
   };
-  return transactWrite(ctx.where, name, release(ctx, LEDGER_RESULT_EXPRESSIONS.returned, RETURNED_VALUES, hold ? [holdAdmissions] : []), {
+  // Without a hold, Fargate had no capacity in the task's class (not the account's quota): placement avoids it a while.
+  const given = hold ? { extra: [holdAdmissions] } : { classShort: true };
+  return transactWrite(ctx.where, name, release(ctx, LEDGER_RESULT_EXPRESSIONS.returned, RETURNED_VALUES, given), {
     ResultPath: null,
     Retry: [transactionRetry],
     // The message is in the queue; a lease that could not be given back is the janitor's.
@@ -514,11 +526,11 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
         Default: STATES.admittedForAnotherTaskSize,
       }),
       fail(STATES.admittedForAnotherTaskSize, {
-        Error: ADMITTED_FOR_ANOTHER_TASK_SIZE,
+        Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE,
         Cause: `the batch was leased for another task size than this state machine's ${vcpuOf(config.task.cpu)} vCPU (a deploy changed task.cpu); the janitor re-queues its jobs`,
       }),
       fail(STATES.admittedUnplaced, {
-        Error: ADMITTED_UNPLACED,
+        Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE,
         Cause: 'the batch names no capacity class (a dispatcher of another version admitted it while a deploy rolled out); the janitor re-queues its jobs',
       }),
       map(STATES.runJobs, {

@@ -41,6 +41,8 @@ export interface EcsOptions {
   fargateRunTaskPerSecond: number;
   launchBucket: { burst: number; refillPerSecond: number };
   capacityErrorRate: number;
+  /** Added to `capacityErrorRate` for tasks on FARGATE_SPOT (Spot's pool is empty, On-Demand's is not). */
+  spotCapacityErrorRate?: number;
   spotInterruptionRate: number;
   /** Draws one task's seconds from RunTask to RUNNING (PROVISIONING/PENDING); vCPU is held throughout. */
   startupSeconds: () => number;
@@ -239,7 +241,8 @@ export class EcsEmulator {
       this.reject(jobId, 'vcpuLimit', provider, VCPU_LIMIT_MESSAGE);
     }
     if (!this.launch[provider].tryTake()) this.reject(jobId, 'throttle', 'fargateLaunch', 'Rate exceeded');
-    if (chance(this.rng, this.options.capacityErrorRate)) {
+    const capacityErrorRate = this.options.capacityErrorRate + (provider === 'FARGATE_SPOT' ? (this.options.spotCapacityErrorRate ?? 0) : 0);
+    if (chance(this.rng, capacityErrorRate)) {
       this.recorder.emit('capacityError', { jobId, reason: CAPACITY_MESSAGE });
       throw new AwsError('AmazonECS.Unknown', JSON.stringify({ Failures: [{ Reason: CAPACITY_MESSAGE }], Tasks: [] }));
     }
