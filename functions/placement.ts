@@ -12,12 +12,13 @@
  * released per class on the release shards (`releasedVcpu@<class>`), in the same writes as the totals. A class's room
  * is its quota − others' use − the stage's own use now, where others' use is the AWS/Usage reading − the stage's own
  * use when it was read. An error in the per-class counters (a batch admitted by one version and released by another
- * while a deploy rolls out) is in both terms and cancels; the totals, which bound the budget, never depend on them.
+ * while a deploy rolls out) is the janitor's to repair: its sweep checks each class's counters against the leases, as
+ * it checks the totals. The totals, which bound the budget, never depend on them.
  */
 import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
 
 export type ClassWeights = Readonly<Partial<Record<CapacityClass, number>>>;
-/** vCPU per capacity class. */
+/** A number per capacity class: vCPU, or (shortAtOf) a time. */
 export type ByClass = Readonly<Partial<Record<CapacityClass, number>>>;
 
 export const ADMITTED_BY_CLASS = 'admittedVcpu@';
