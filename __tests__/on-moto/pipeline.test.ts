@@ -126,11 +126,17 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
 
   const pool = await readPool(ddb, dispatcher.tableName);
   expect(inUseVcpu(pool)).toBe(3 * dispatcher.taskVcpu);
-  // dev runs on Spot alone: the batch is placed there, and counted there.
-  expect(input.jobs.map((j) => j.capacityProvider)).toEqual(['FARGATE_SPOT', 'FARGATE_SPOT', 'FARGATE_SPOT']);
-  expect(pool.admittedByClass).toEqual({ FARGATE_SPOT: 3 * dispatcher.taskVcpu });
+  // The batch is placed in one of the stage's classes, and counted there.
+  const placed = input.jobs[0].capacityProvider!;
+  expect(
+    Object.entries(dispatcher.capacityWeights)
+      .filter(([, weight]) => weight! > 0)
+      .map(([name]) => name),
+  ).toContain(placed);
+  expect(input.jobs.map((j) => j.capacityProvider)).toEqual([placed, placed, placed]);
+  expect(pool.admittedByClass).toEqual({ [placed]: 3 * dispatcher.taskVcpu });
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({
-    jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: 'FARGATE_SPOT' }))),
+    jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: placed }))),
   });
   for (const job of input.jobs) {
     const row = await readLedgerRow(ddb, dispatcher.tableName, job.jobId);
@@ -139,7 +145,7 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
       status: 'running',
       executionName: executions[0].name,
       admissions: 1,
-      lease: { execution: executions[0].name, vcpu: dispatcher.taskVcpu, capacityProvider: 'FARGATE_SPOT' },
+      lease: { execution: executions[0].name, vcpu: dispatcher.taskVcpu, capacityProvider: placed },
     });
   }
   expect(await visible(dispatcher.queueUrl)).toBe(0);
