@@ -80,8 +80,10 @@ async function runExecution(options: {
       STATES.recordSucceededOnly,
       STATES.recordFailedOnly,
       STATES.giveBackLease,
+      STATES.giveBackLeaseShortOfCapacity,
       STATES.giveBackLeaseAndHold,
       STATES.returnForCapacity,
+      STATES.returnWhileThrottled,
       STATES.returnForVcpuLimit,
       STATES.wakeDispatcher,
     ].map((s) => [s, 0]),
@@ -346,6 +348,8 @@ test('throttling is retried with jitter; a job still throttled after its retries
   expect(await run.ledger(job)).toMatchObject({ status: 'queued', capacityReturns: 1 });
   expect(await run.ledger(job)).not.toHaveProperty('lease');
   expect(inUseVcpu(run.pool)).toBe(0);
+  // Throttled is not short of capacity: no class is marked, placement goes on as it was.
+  expect(run.pool.classShortAt).toEqual({});
   expect(run.sent).toHaveLength(1);
   expect(run.sent[0].DelaySeconds).toBe(config.capacity.capacityRetryDelaySeconds);
   // What goes back is what the dispatcher takes: the same job, its next round.

@@ -68,6 +68,8 @@ export const STATES = {
   recordFailure: 'RecordFailure',
   recordFailedOnly: 'RecordFailedOnly',
   returnForCapacity: 'ReturnForCapacity',
+  giveBackLeaseShortOfCapacity: 'GiveBackLeaseShortOfCapacity',
+  returnWhileThrottled: 'ReturnWhileThrottled',
   giveBackLease: 'GiveBackLease',
   returnForVcpuLimit: 'ReturnForVcpuLimit',
   giveBackLeaseAndHold: 'GiveBackLeaseAndHold',
@@ -361,16 +363,19 @@ function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
 // The whole failure, not its Cause: an error may come without one, and a missing path fails the execution.
 const RETURNED_VALUES = { ':status': { S: 'queued' }, ':reason': { 'S.$': 'States.JsonToString($.failure)' }, ':zero': { N: '0' }, ':one': { N: '1' } };
 
-function giveBackLease(ctx: Context, name: string, hold: boolean): Step {
-  // The account is full: admit nothing new until the capacity reader has measured it again.
+/**
+ * Gives the lease back once the job's next round is queued, after RunTask did not start its task: still throttled
+ * (`plain`), no Fargate capacity in the task's class (`classShort`: placement avoids the class a while), or the
+ * account's vCPU quota reached (`hold`: admit nothing new until the capacity reader has measured it again).
+ */
+function giveBackLease(ctx: Context, name: string, why: 'plain' | 'classShort' | 'hold'): Step {
   const holdAdmissions: TransactItem = {
     action: 'Update',
     table: ctx.table,
     key: POOL_ITEM_KEY,
     write: { UpdateExpression: 'SET capacityLimitAt = :at', ExpressionAttributeValues: { ':at': AT } },
   };
-  // Without a hold, Fargate had no capacity in the task's class (not the account's quota): placement avoids it a while.
-  const given = hold ? { extra: [holdAdmissions] } : { classShort: true };
+  const given = why === 'hold' ? { extra: [holdAdmissions] } : { classShort: why === 'classShort' };
   return transactWrite(ctx.where, name, release(ctx, LEDGER_RESULT_EXPRESSIONS.returned, RETURNED_VALUES, given), {
     ResultPath: null,
     Retry: [transactionRetry],
@@ -480,10 +485,12 @@ function resultSteps(ctx: Context): Step[] {
     recordOnly(ctx, STATES.recordSucceededOnly, LEDGER_RESULT_EXPRESSIONS.succeededOnly, SUCCEEDED_VALUES),
     recordAndRelease(ctx, STATES.recordFailure, LEDGER_RESULT_EXPRESSIONS.failed, FAILED_VALUES, STATES.recordFailedOnly),
     recordOnly(ctx, STATES.recordFailedOnly, LEDGER_RESULT_EXPRESSIONS.failedOnly, FAILED_VALUES),
-    returnToQueue(ctx, STATES.returnForCapacity, STATES.giveBackLease),
-    giveBackLease(ctx, STATES.giveBackLease, false),
+    returnToQueue(ctx, STATES.returnForCapacity, STATES.giveBackLeaseShortOfCapacity),
+    giveBackLease(ctx, STATES.giveBackLeaseShortOfCapacity, 'classShort'),
+    returnToQueue(ctx, STATES.returnWhileThrottled, STATES.giveBackLease),
+    giveBackLease(ctx, STATES.giveBackLease, 'plain'),
     returnToQueue(ctx, STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
-    giveBackLease(ctx, STATES.giveBackLeaseAndHold, true),
+    giveBackLease(ctx, STATES.giveBackLeaseAndHold, 'hold'),
     wakeDispatcher(ctx),
     pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
     pass(STATES.leaveToJanitor, {
@@ -501,7 +508,7 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
     whyNotStarted(STATES.whyNotStarted, STATES.runTaskWhileThrottled),
     // The same RunTask, entered once ECS (or EC2 behind it) throttled: retried with full jitter, then back to the queue.
     runTask(ctx, STATES.runTaskWhileThrottled, [ctx.ecsApiRetry], STATES.whyStillNotStarted),
-    whyNotStarted(STATES.whyStillNotStarted, STATES.returnForCapacity),
+    whyNotStarted(STATES.whyStillNotStarted, STATES.returnWhileThrottled),
     ...taskFailureSteps(ctx),
     ...resultSteps(ctx),
   ];

@@ -124,7 +124,13 @@ function createStateMachine(run: Run, onHold: () => void): { jobsOf: (input: str
     world.jobEnded(job.jobId);
   });
   // The states whose transaction gives a lease back (with the result, or back to the queue).
-  const releasing = new Set<string>([STATES.finishJob, STATES.recordFailure, STATES.giveBackLease, STATES.giveBackLeaseAndHold]);
+  const releasing = new Set<string>([
+    STATES.finishJob,
+    STATES.recordFailure,
+    STATES.giveBackLease,
+    STATES.giveBackLeaseShortOfCapacity,
+    STATES.giveBackLeaseAndHold,
+  ]);
   world.sfn.onTaskEnd(({ stateName, input, error }) => {
     if (error || !releasing.has(stateName)) return;
     const key = input?.TransactItems?.[0]?.Update?.Key?.pk?.S as string | undefined;
