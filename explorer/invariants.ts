@@ -21,9 +21,9 @@
  * - unsettled (at the end): with the script played and nothing failing any more, every upload reaches an end.
  */
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
-import { addByClass, ADMITTED_BY_CLASS, byClassOf, ownByClass, RELEASED_BY_CLASS, shortAtOf, type ByClass } from '../functions/placement';
+import { ADMITTED_BY_CLASS, byClassOf, ownByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
-import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, type PoolState } from '../functions/limiter';
+import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, releasedOf, type PoolState } from '../functions/limiter';
 import type { EcsStandIn, Execution } from './engines';
 import type { Actor } from './gates';
 import type { ExplorerStage } from './stage';
@@ -202,7 +202,7 @@ export class Invariants {
 
   private poolState(): PoolState | undefined {
     if (!this.pool) return undefined;
-    const shards = [...this.shards.values()];
+    const released = releasedOf([...this.shards.values()]);
     const p = this.pool;
     return {
       budgetVcpu: Number(p.budgetVcpu),
@@ -211,9 +211,9 @@ export class Invariants {
       admittedVcpu: Number(p.admittedVcpu ?? 0),
       admittedByClass: byClassOf(p, ADMITTED_BY_CLASS),
       batchesAdmitted: Number(p.batchesAdmitted ?? 0),
-      releasedVcpu: shards.reduce((sum, shard) => sum + Number(shard.releasedVcpu ?? 0), 0),
-      releasedByClass: shards.reduce<ByClass>((sum, shard) => addByClass(sum, byClassOf(shard, RELEASED_BY_CLASS)), {}),
-      classShortAt: shortAtOf(shards),
+      releasedVcpu: released.vcpu,
+      releasedByClass: released.byClass,
+      classShortAt: released.classShortAt,
       tat: Number(p.tat ?? 0),
       account: p.account,
       capacityLimitAt: p.capacityLimitAt,

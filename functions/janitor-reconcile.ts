@@ -10,7 +10,7 @@ import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
 import { cancellationOf } from './dynamo-errors';
 import type { JanitorRun } from './janitor-run';
 import { readLedgerRows } from './ledger';
-import { POOL_KEY, releasedShardKeys, requestToken } from './limiter';
+import { POOL_KEY, releasedOf, releasedShardKeys, requestToken } from './limiter';
 import { addByClass, ADMITTED_BY_CLASS, byClassOf, classAttribute, RELEASED_BY_CLASS, type ByClass } from './placement';
 
 /** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged), and per class. */
@@ -80,12 +80,8 @@ async function readShards(run: JanitorRun): Promise<Shards> {
     read: { ConsistentRead: true },
     sleep: (ms) => run.clock.sleep(ms),
   })) as Array<Record<string, unknown> & { pk: string; releasedVcpu: number }>;
-  const shards = new Map<string, number>(items.map((s) => [s.pk, s.releasedVcpu]));
-  return {
-    shards,
-    released: [...shards.values()].reduce((a, b) => a + Number(b ?? 0), 0),
-    releasedByClass: items.reduce<ByClass>((sum, item) => addByClass(sum, byClassOf(item, RELEASED_BY_CLASS)), {}),
-  };
+  const released = releasedOf(items);
+  return { shards: new Map<string, number>(items.map((s) => [s.pk, s.releasedVcpu])), released: released.vcpu, releasedByClass: released.byClass };
 }
 
 /** The vCPU the live batches' leases hold, in all and per class, from their jobs' ledger rows (a row leased to another batch is not theirs). */

@@ -253,6 +253,11 @@ export async function readReleased(ddb: AwsClient, tableName: string, consistent
     read: consistent ? { ConsistentRead: true } : {},
     sleep,
   });
+  return releasedOf(shards);
+}
+
+/** What the RELEASED shard items add up to: the released vCPU in all and per class, and each class's last shortage. */
+export function releasedOf(shards: ReadonlyArray<Readonly<Record<string, unknown>>>): Released {
   return {
     vcpu: shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0),
     byClass: shards.reduce<ByClass>((total, shard) => addByClass(total, byClassOf(shard, RELEASED_BY_CLASS)), {}),
