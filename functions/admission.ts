@@ -10,6 +10,7 @@ import { cancellationOf, cancelledItem, conditionFailedAt } from './dynamo-error
 import { executionArnOf, type Job } from './jobs';
 import { ledgerAdmissionUpdate, type LedgerRow } from './ledger';
 import { afterAdmission, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './limiter';
+import type { RouteSettings } from './routes';
 import type { AwsClient } from './runtime';
 
 interface AdmissionTarget {
@@ -36,12 +37,14 @@ export interface BatchAdmission {
   readonly now: number;
   /** The capacity class the batch's tasks run in (functions/placement.ts). */
   readonly capacityClass?: CapacityClass;
+  /** The route the batch came by, when the stage has routes (functions/routes.ts): its counter and its cap. */
+  readonly route?: Pick<RouteSettings, 'name' | 'maxVcpu'>;
 }
 
 export async function admitBatch(
   ddb: AwsClient,
   target: AdmissionTarget,
-  { pool, jobs, batch, taskVcpu, leaseMs, now, capacityClass }: BatchAdmission,
+  { pool, jobs, batch, taskVcpu, leaseMs, now, capacityClass, route }: BatchAdmission,
 ): Promise<AdmissionResult> {
   const lease: Lease = {
     execution: batch,
@@ -49,8 +52,9 @@ export async function admitBatch(
     admittedAt: now,
     expiresAt: now + leaseMs,
     ...(capacityClass ? { capacityProvider: capacityClass } : {}),
+    ...(route ? { route: route.name } : {}),
   };
-  const spend = { now, jobs: jobs.length, vcpu: jobs.length * taskVcpu, batch, capacityClass };
+  const spend = { now, jobs: jobs.length, vcpu: jobs.length * taskVcpu, batch, capacityClass, route };
   const arn = executionArnOf(target.stateMachineArn, batch);
   try {
     await ddb.send(
@@ -62,7 +66,12 @@ export async function admitBatch(
           {
             Put: batchRecordPut(target.batchesTableName, {
               execution: batch,
-              jobs: jobs.map((job) => ({ jobId: job.jobId, vcpu: taskVcpu, ...(capacityClass ? { capacityProvider: capacityClass } : {}) })),
+              jobs: jobs.map((job) => ({
+                jobId: job.jobId,
+                vcpu: taskVcpu,
+                ...(capacityClass ? { capacityProvider: capacityClass } : {}),
+                ...(route ? { route: route.name } : {}),
+              })),
               admittedAt: now,
               expiresAt: lease.expiresAt,
             }),

@@ -10,6 +10,7 @@ import { executionArnOf, type JobInput } from './jobs';
 import { releaseLease } from './ledger';
 import type { Lease, PoolState } from './limiter';
 import { deferInBatches } from './queue-batches';
+import { countedRoute, type RouteSettings } from './routes';
 
 /** After a failed StartExecution the batch's messages come back this soon. */
 const START_FAILURE_RETRY_SECONDS = 15;
@@ -21,15 +22,20 @@ const START_FAILURE_RETRY_SECONDS = 15;
  * (a timeout, a 5xx) may have come after Step Functions created the execution: Step Functions is asked; what it does
  * not show yet stays admitted, for the janitor or a later run to settle once its start grace has passed.
  */
-export async function startExecution(run: RunContext, lease: Lease, batch: Received[], releaseShards: readonly string[]): Promise<boolean> {
+export async function startExecution(
+  run: RunContext,
+  { lease, route, batch, releaseShards }: { lease: Lease; route: RouteSettings; batch: Received[]; releaseShards: readonly string[] },
+): Promise<boolean> {
   const { settings } = run;
   const name = lease.execution;
+  const routed = countedRoute(route) !== undefined;
   const input: { jobs: JobInput[] } = {
     jobs: batch.map(({ job }, i) => ({
       ...job,
       vcpu: settings.taskVcpu,
       releaseShard: releaseShards[i],
       ...(lease.capacityProvider ? { capacityProvider: lease.capacityProvider } : {}),
+      ...(routed ? { route: route.name, intakeQueueUrl: route.queueUrl } : {}),
     })),
   };
   try {
@@ -39,7 +45,7 @@ export async function startExecution(run: RunContext, lease: Lease, batch: Recei
     if ((error as Error).name === 'ExecutionAlreadyExists') return true;
     run.log({ event: 'startFailed', execution: name, error: (error as Error).name, message: (error as Error).message });
     if (refusedOutright(error)) {
-      await undoAdmission(run, lease, batch, error as Error);
+      await undoAdmission(run, { lease, route, batch }, error as Error);
       return false;
     }
     if (await executionExists(run, name)) return true;
@@ -47,7 +53,7 @@ export async function startExecution(run: RunContext, lease: Lease, batch: Recei
     // the next run gives the batch back or finds its execution.
     await deferInBatches(
       run.sqs,
-      settings.queueUrl,
+      route.queueUrl,
       batch.map((r) => r.message),
       START_FAILURE_RETRY_SECONDS,
     );
@@ -76,7 +82,7 @@ function refusedOutright(error: unknown): boolean {
  * Gives back a batch whose execution did not start: its jobs' leases and its record now; its messages come back
  * soon, and that receive counts toward the DLQ.
  */
-async function undoAdmission(run: RunContext, lease: Lease, batch: Received[], cause: Error): Promise<void> {
+async function undoAdmission(run: RunContext, { lease, route, batch }: { lease: Lease; route: RouteSettings; batch: Received[] }, cause: Error): Promise<void> {
   const { sqs, ddb, clock, settings } = run;
   for (const { job } of batch) {
     await releaseLease(
@@ -89,7 +95,7 @@ async function undoAdmission(run: RunContext, lease: Lease, batch: Received[], c
   await deleteBatchRecord(ddb, settings.batchesTableName, lease.execution);
   await deferInBatches(
     sqs,
-    settings.queueUrl,
+    route.queueUrl,
     batch.map((r) => r.message),
     START_FAILURE_RETRY_SECONDS,
   );
@@ -118,6 +124,7 @@ export async function reclaimUnstartedBatch(run: RunContext, pool: PoolState): P
       admittedAt: record.admittedAt,
       expiresAt: record.expiresAt,
       ...(job.capacityProvider ? { capacityProvider: job.capacityProvider } : {}),
+      ...(job.route ? { route: job.route } : {}),
     };
     await releaseLease(
       run.ddb,

@@ -10,8 +10,8 @@ import type { AwsClient } from './runtime';
 export interface BatchRecord {
   /** The batch's execution name (its key). */
   readonly execution: string;
-  /** Each job's vCPU and, once batches are placed, the capacity class its task runs in. */
-  readonly jobs: ReadonlyArray<{ readonly jobId: string; readonly vcpu: number; readonly capacityProvider?: CapacityClass }>;
+  /** Each job's vCPU and, once batches are placed, the capacity class its task runs in; its route when the stage has routes. */
+  readonly jobs: ReadonlyArray<{ readonly jobId: string; readonly vcpu: number; readonly capacityProvider?: CapacityClass; readonly route?: string }>;
   readonly admittedAt: number;
   readonly expiresAt: number;
 }

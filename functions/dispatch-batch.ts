@@ -11,30 +11,33 @@ import { executionNameFor } from './jobs';
 import type { LedgerRow } from './ledger';
 import { batchReleaseShards, planAdmission, readPool, type Lease, type PoolState } from './limiter';
 import { deferInBatches } from './queue-batches';
+import { countedRoute, ownByRoute, tasksUnderCap, type RouteSettings } from './routes';
 
 const ADMISSION_TRIES = 5;
 
 export type BatchOutcome = { outcome: 'ok'; pool: PoolState } | { outcome: 'start-failed' | 'contention' };
 
-/** Admits the candidates the pool takes as one batch and starts its execution; the messages of the started go. */
-export async function admitAndStart(run: RunContext, initialPool: PoolState, candidates: Received[]): Promise<BatchOutcome> {
+/** Admits the route's candidates the pool takes as one batch and starts its execution; the messages of the started go. */
+export async function admitAndStart(run: RunContext, initialPool: PoolState, route: RouteSettings, candidates: Received[]): Promise<BatchOutcome> {
   const { sqs, settings, summary } = run;
-  const { pool, batch, lease } = await admit(run, initialPool, candidates);
+  const { pool, batch, lease } = await admit(run, initialPool, route, candidates);
   if (!lease) {
     if (batch.length === 0) return { outcome: 'ok', pool };
     // Every try was stale or refused: what is left is put back at once, for the next run.
     await deferInBatches(
       sqs,
-      settings.queueUrl,
+      route.queueUrl,
       batch.map((r) => r.message),
       0,
     );
     return { outcome: 'contention' };
   }
-  if (!(await startExecution(run, lease, batch, batchReleaseShards(pool, settings.taskVcpu, batch.length)))) return { outcome: 'start-failed' };
+  const releaseShards = batchReleaseShards(pool, settings.taskVcpu, batch.length);
+  if (!(await startExecution(run, { lease, route, batch, releaseShards }))) return { outcome: 'start-failed' };
   run.started.add(lease.execution);
   await deleteIntakeMessages(
     run,
+    route.queueUrl,
     batch.map((r) => r.message),
   );
   const jobs = batch.map((r) => r.job);
@@ -55,13 +58,13 @@ interface Admission {
  * Admits what fits of the candidates in one transaction, a few tries at most. A stale pool is read again; jobs
  * whose rows refuse are settled and left out, and the rest try again.
  */
-async function admit(run: RunContext, initialPool: PoolState, candidates: Received[]): Promise<Admission> {
+async function admit(run: RunContext, initialPool: PoolState, route: RouteSettings, candidates: Received[]): Promise<Admission> {
   const { ddb, clock, settings } = run;
   let pool = initialPool;
   let batch = candidates;
   for (let tries = 0; tries < ADMISSION_TRIES && batch.length > 0; tries++) {
     const now = clock.now();
-    const fitted = await fitToPool(run, pool, batch, now);
+    const fitted = await fitToPool(run, pool, route, batch, now);
     batch = fitted.batch;
     if (batch.length === 0) break;
     const jobs = batch.map((r) => r.job);
@@ -74,29 +77,38 @@ async function admit(run: RunContext, initialPool: PoolState, candidates: Receiv
       leaseMs: settings.leaseSeconds * 1000,
       now,
       capacityClass: fitted.capacityClass,
+      ...(countedRoute(route) !== undefined ? { route } : {}),
     });
     if (result.kind === 'admitted') return { pool: result.pool, batch, lease: result.lease };
     if (result.kind === 'stale') {
       pool = await readPool(ddb, settings.tableName);
       continue;
     }
-    batch = await settleRefusals(run, batch, result.refused);
+    batch = await settleRefusals(run, route, batch, result.refused);
   }
   return { pool, batch };
 }
 
 /** The candidates the pool has room for now, and the class they go to; the others are put back at once, for a later round. */
-async function fitToPool(run: RunContext, pool: PoolState, batch: Received[], now: number): Promise<{ batch: Received[]; capacityClass?: CapacityClass }> {
+async function fitToPool(
+  run: RunContext,
+  pool: PoolState,
+  route: RouteSettings,
+  batch: Received[],
+  now: number,
+): Promise<{ batch: Received[]; capacityClass?: CapacityClass }> {
   const plan = planAdmission(pool, now, run.settings.taskVcpu, batch.length, run.settings.capacityWeights);
+  // The route's cap, as the pool now stands (the turn was planned on an earlier read).
+  const count = Math.min(plan.count, tasksUnderCap(route, ownByRoute(pool)[route.name] ?? 0, run.settings.taskVcpu));
   const { capacityClass } = plan;
-  if (plan.count >= batch.length) return { batch, capacityClass };
+  if (count >= batch.length) return { batch, capacityClass };
   await deferInBatches(
     run.sqs,
-    run.settings.queueUrl,
-    batch.slice(plan.count).map((r) => r.message),
+    route.queueUrl,
+    batch.slice(count).map((r) => r.message),
     0,
   );
-  return { batch: batch.slice(0, plan.count), capacityClass };
+  return { batch: batch.slice(0, count), capacityClass };
 }
 
 /**
@@ -105,20 +117,21 @@ async function fitToPool(run: RunContext, pool: PoolState, batch: Received[], no
  */
 async function settleRefusals(
   run: RunContext,
+  route: RouteSettings,
   batch: Received[],
   refusals: ReadonlyArray<{ readonly index: number; readonly row?: LedgerRow }>,
 ): Promise<Received[]> {
-  const { sqs, settings, summary, log } = run;
+  const { sqs, summary, log } = run;
   for (const { index, row } of refusals) {
     const received = batch[index];
     if ((await refusalOf(run, row, received)) === 'duplicate') {
       log({ event: 'duplicate', jobId: received.job.jobId, key: received.job.key, status: row?.status });
       summary.duplicates++;
-      await deleteIntakeMessages(run, [received.message]);
+      await deleteIntakeMessages(run, route.queueUrl, [received.message]);
     } else {
       log({ event: 'leaseStillHeld', jobId: received.job.jobId, batch: row?.lease?.execution });
       summary.deferred++;
-      await deferInBatches(sqs, settings.queueUrl, [received.message], HELD_LEASE_RETRY_SECONDS);
+      await deferInBatches(sqs, route.queueUrl, [received.message], HELD_LEASE_RETRY_SECONDS);
     }
   }
   const refused = new Set(refusals.map((r) => r.index));

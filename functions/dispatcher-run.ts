@@ -44,9 +44,11 @@ export interface RunContext {
   readonly summary: DispatcherRunSummary;
 }
 
-/** A run under way: its context and the pool as it knows it. */
+/** A run under way: its context, the pool as it knows it, and the routes whose queue came up empty in this run. */
 export interface Run extends RunContext {
   readonly view: PoolView;
+  /** A receive from these found nothing: their backlog counts as none for the rest of the run (an upload wakes the next). */
+  readonly emptyRoutes: Set<string>;
 }
 
 /** The pool as a run knows it, carried from one round to the next. */

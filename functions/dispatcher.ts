@@ -29,6 +29,7 @@ import { gather } from './intake-gather';
 import { keepLastLookTrue, releaseAlreadySeen } from './last-look';
 import { planAdmission, readPool, readPoolItem, readReleased, tokensReadyAt, withReleased, type AdmissionPlan, type PoolItem, type PoolState } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
+import { nextRoute, ownByRoute, routesOf, type RouteSettings, type RouteTurn } from './routes';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
 
 export { StartedBatches, type Wake } from './dispatcher-run';
@@ -68,7 +69,7 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
   }
   let run: Run | undefined;
   try {
-    run = { ...context, view: await startingView(context, item) };
+    run = { ...context, view: await startingView(context, item), emptyRoutes: new Set() };
     for (;;) {
       if (clock.now() - started >= settings.maxRunMs) {
         summary.stoppedBecause = 'time-limit';
@@ -122,17 +123,32 @@ async function startingView(context: RunContext, item: PoolItem): Promise<PoolVi
   return view;
 }
 
-/** One round: plan from the pool, then stop, wait for room, or gather a batch and admit it. */
+/** One round: plan from the pool, then stop, wait for room, or gather a batch from the route whose turn it is and admit it. */
 async function dispatchRound(run: Run): Promise<RoundOutcome> {
   const { clock, settings, view } = run;
   const now = clock.now();
   const plan = planAdmission(view.pool, now, settings.taskVcpu, settings.jobsPerExecution, settings.capacityWeights);
   if (plan.count === 0 && (plan.limitedBy === 'budget' || plan.limitedBy === 'account')) return rereadOrStop(run, plan.limitedBy);
-  const backlog = await visibleBacklog(run.sqs, settings.queueUrl);
-  if (backlog === 0) return 'stop';
-  if (await waitedForFullBatch(run, plan, now, backlog)) return 'next';
+  const turn = await nextTurn(run, plan.effectiveVcpu);
+  if (!turn) return 'stop';
+  if (await waitedForFullBatch(run, plan, now, turn)) return 'next';
   view.batchOpenedAt = undefined;
-  return gatherAndAdmit(run, plan.count);
+  return gatherAndAdmit(run, turn.route, Math.min(plan.count, turn.tasks));
+}
+
+/**
+ * The route to take from now (functions/routes.ts), from each route's visible backlog and use. Undefined when no
+ * route has a backlog it may take from: every queue is empty, or the routes with backlog are at their caps (their
+ * releases wake the dispatcher).
+ */
+async function nextTurn(run: Run, stageVcpu: number): Promise<RouteTurn | undefined> {
+  const routes = routesOf(run.settings);
+  const backlogs = await Promise.all(routes.map((route) => visibleBacklog(run.sqs, route.queueUrl)));
+  const inUse = ownByRoute(run.view.pool);
+  const demands = routes.map((route, i) => ({ route, backlog: run.emptyRoutes.has(route.name) ? 0 : backlogs[i], inUseVcpu: inUse[route.name] ?? 0 }));
+  const turn = nextRoute(demands, stageVcpu, run.settings.taskVcpu);
+  if (!turn && demands.some((d) => d.backlog > 0)) run.summary.stoppedBecause = 'routes-capped';
+  return turn;
 }
 
 /**
@@ -159,17 +175,18 @@ async function rereadReleased(run: Run, consistent = false): Promise<void> {
  * jobs that can go together share one execution. A full batch is as many as wait, up to a batch, and no more than
  * the bucket or the effective budget can ever hold at once. Answers whether it waited: the round is then planned again.
  */
-async function waitedForFullBatch(run: Run, plan: AdmissionPlan, now: number, backlog: number): Promise<boolean> {
+async function waitedForFullBatch(run: Run, plan: AdmissionPlan, now: number, turn: RouteTurn): Promise<boolean> {
   const { clock, settings, view } = run;
-  // A batch goes to one capacity class: no fuller than the roomiest one can take.
+  // A batch goes to one capacity class: no fuller than the roomiest one can take; and no more than the route's turn.
   const full = Math.min(
     settings.jobsPerExecution,
-    backlog,
+    turn.backlog,
+    turn.tasks,
     view.pool.burst,
     Math.max(1, Math.floor(plan.effectiveVcpu / settings.taskVcpu)),
     Math.max(1, plan.batchRoom ?? Infinity),
   );
-  if (plan.count >= full) return false;
+  if (Math.min(plan.count, turn.tasks) >= full) return false;
   const opening = view.batchOpenedAt === undefined;
   view.batchOpenedAt ??= now;
   const windowEnds = view.batchOpenedAt + settings.batchWindowMs;
@@ -199,12 +216,16 @@ function lookAgainAt(plan: AdmissionPlan, pool: PoolState, full: number, now: nu
   return windowEnds;
 }
 
-/** Receives up to `count` jobs and admits them as one batch; stops the run when nothing came or admission failed. */
-async function gatherAndAdmit(run: Run, count: number): Promise<RoundOutcome> {
-  const gathered = await gather(run, count);
-  if (gathered.receivedAny === false) return 'stop';
+/** Receives up to `count` of the route's jobs and admits them as one batch; stops the run when nothing came or admission failed. */
+async function gatherAndAdmit(run: Run, route: RouteSettings, count: number): Promise<RoundOutcome> {
+  const gathered = await gather(run, route, count);
+  // Another route may have backlog: a route's empty receive ends its turns in this run, not the run.
+  if (gathered.receivedAny === false) {
+    run.emptyRoutes.add(route.name);
+    return routesOf(run.settings).length > run.emptyRoutes.size ? 'next' : 'stop';
+  }
   if (gathered.jobs.length === 0) return 'next';
-  const result = await admitAndStart(run, run.view.pool, gathered.jobs);
+  const result = await admitAndStart(run, run.view.pool, route, gathered.jobs);
   if (result.outcome !== 'ok') {
     run.summary.stoppedBecause = result.outcome;
     return 'stop';

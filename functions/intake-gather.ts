@@ -6,6 +6,7 @@ import { ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sd
 import type { RunContext } from './dispatcher-run';
 import { parseIntakeMessage, REDRIVE_OF, RETURNED_BY, type Job } from './jobs';
 import { deferInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sqsText } from './queue-batches';
+import type { RouteSettings } from './routes';
 
 export interface Received {
   readonly job: Job;
@@ -20,9 +21,9 @@ export interface Received {
  */
 export const HELD_LEASE_RETRY_SECONDS = 60;
 
-/** Deletes intake messages; one SQS would not delete fails the run. */
-export async function deleteIntakeMessages(run: RunContext, messages: readonly Message[]): Promise<void> {
-  const failed = await deleteInBatches(run.sqs, run.settings.queueUrl, messages);
+/** Deletes intake messages from their queue; one SQS would not delete fails the run. */
+export async function deleteIntakeMessages(run: RunContext, queueUrl: string, messages: readonly Message[]): Promise<void> {
+  const failed = await deleteInBatches(run.sqs, queueUrl, messages);
   if (failed.length > 0) throw new Error(`could not delete ${failed.length} intake message(s): ${JSON.stringify(failed)}`);
 }
 
@@ -32,15 +33,16 @@ export interface Gathered {
   readonly receivedAny: boolean;
 }
 
-/** Receives up to `wanted` admissible jobs; poison goes to the DLQ, a job met twice in the batch is dropped. */
-export async function gather(run: RunContext, wanted: number): Promise<Gathered> {
+/** Receives up to `wanted` admissible jobs from the route's queue; poison goes to the DLQ, a job met twice in the batch is dropped. */
+export async function gather(run: RunContext, route: RouteSettings, wanted: number): Promise<Gathered> {
   const { sqs, settings } = run;
+  const scope = { bucketName: settings.bucketName, inputPrefix: route.inputPrefix, inputSuffix: route.inputSuffix };
   const jobs: Received[] = [];
   let receivedAny = false;
   while (jobs.length < wanted) {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
-        QueueUrl: settings.queueUrl,
+        QueueUrl: route.queueUrl,
         MaxNumberOfMessages: Math.min(10, wanted - jobs.length),
         WaitTimeSeconds: 1,
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
@@ -51,7 +53,7 @@ export async function gather(run: RunContext, wanted: number): Promise<Gathered>
     receivedAny = true;
     const settled: Settled = { toDelete: [], toDefer: [] };
     for (const message of Messages) {
-      const parsed = parseIntakeMessage(message.Body, settings);
+      const parsed = parseIntakeMessage(message.Body, scope);
       if (parsed.kind === 'poison') {
         await sendToDeadLetter(run, message, parsed.reason);
         settled.toDelete.push(message);
@@ -59,8 +61,8 @@ export async function gather(run: RunContext, wanted: number): Promise<Gathered>
       }
       take(run, jobs, receivedJob(parsed.job, message), settled);
     }
-    await deleteIntakeMessages(run, settled.toDelete);
-    await deferInBatches(sqs, settings.queueUrl, settled.toDefer.splice(0), HELD_LEASE_RETRY_SECONDS);
+    await deleteIntakeMessages(run, route.queueUrl, settled.toDelete);
+    await deferInBatches(sqs, route.queueUrl, settled.toDefer.splice(0), HELD_LEASE_RETRY_SECONDS);
     if (Messages.length < Math.min(10, wanted)) break;
   }
   return { jobs, receivedAny };

@@ -1,6 +1,6 @@
 /**
  * The janitor's check of the counters: in use = admitted − Σ released against what the live batches' leases hold,
- * in all and per capacity class, a difference repaired in one transaction that holds only if nothing changed since
+ * in all, per capacity class and per route, a difference repaired in one transaction that holds only if nothing changed since
  * before the records were read.
  */
 import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
@@ -12,19 +12,29 @@ import type { JanitorRun } from './janitor-run';
 import { readLedgerRows } from './ledger';
 import { POOL_KEY, releasedOf, releasedShardKeys, requestToken } from './limiter';
 import { addByClass, ADMITTED_BY_CLASS, byClassOf, classAttribute, RELEASED_BY_CLASS, type ByClass } from './placement';
+import { addByRoute, ADMITTED_BY_ROUTE, byRouteOf, RELEASED_BY_ROUTE, type ByRoute } from './routes';
 
-/** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged), and per class. */
+/** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged), per class and per route. */
 export interface Admitted {
   readonly vcpu: number;
   readonly byClass: ByClass;
+  readonly byRoute: ByRoute;
 }
 
 /** The released shards that exist, as read (consistently): the repair is conditioned on exactly these values. */
 interface Shards {
   readonly shards: ReadonlyMap<string, number>;
-  /** Σ released over the shards, in all and per class. */
+  /** Σ released over the shards, in all, per class and per route. */
   readonly released: number;
   readonly releasedByClass: ByClass;
+  readonly releasedByRoute: ByRoute;
+}
+
+/** A part of the stage's use counted apart (a capacity class, a route): its two counters' attributes, and its drift. */
+interface PartDrift {
+  readonly admitted: string;
+  readonly released: string;
+  readonly drift: number;
 }
 
 /** What a sweep measured of the counters and the leases: what a repair writes, and the values it is conditioned on. */
@@ -32,15 +42,15 @@ interface Measured {
   /** POOL's admitted vCPU, read before the batch records were scanned. */
   readonly admittedBefore: Admitted;
   readonly shards: Shards;
-  /** In use − held, rounded to a millionth: in all, and per class (only the classes that drifted). */
+  /** In use − held, rounded to a millionth: in all, and per class and route (only the parts that drifted). */
   readonly drift: number;
-  readonly classDrift: ByClass;
+  readonly partDrift: readonly PartDrift[];
 }
 
 /** POOL's admitted vCPU, in all and per class; undefined with no pool yet. */
 export async function readAdmittedVcpu(run: JanitorRun): Promise<Admitted | undefined> {
   const { Item } = await run.ddb.send(new GetCommand({ TableName: run.settings.tableName, Key: POOL_KEY, ConsistentRead: true }));
-  return Item ? { vcpu: Item.admittedVcpu ?? 0, byClass: byClassOf(Item, ADMITTED_BY_CLASS) } : undefined;
+  return Item ? { vcpu: Item.admittedVcpu ?? 0, byClass: byClassOf(Item, ADMITTED_BY_CLASS), byRoute: byRouteOf(Item, ADMITTED_BY_ROUTE) } : undefined;
 }
 
 // Rounded to a millionth: sums of fractional vCPU carry floating-point error, which is not drift.
@@ -62,15 +72,29 @@ export async function reconcile(
   const held = await heldByLeases(run, live);
   const inUse = Number(admittedBefore.vcpu) - shards.released;
   const drift = rounded(inUse - held.vcpu);
-  const classDrift: Partial<Record<CapacityClass, number>> = {};
-  for (const c of CAPACITY_CLASSES) {
-    const d = rounded(Number(admittedBefore.byClass[c] ?? 0) - (shards.releasedByClass[c] ?? 0) - (held.byClass[c] ?? 0));
-    if (d !== 0) classDrift[c] = d;
-  }
+  const partDrift = [...classDrifts(admittedBefore, shards, held), ...routeDrifts(admittedBefore, shards, held)];
   run.summary.drift = drift;
-  if (drift === 0 && Object.keys(classDrift).length === 0) return;
-  run.log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held.vcpu, driftVcpu: drift, classDriftVcpu: classDrift });
-  await repairCounters(run, { admittedBefore, shards, drift, classDrift });
+  if (drift === 0 && partDrift.length === 0) return;
+  const parts = Object.fromEntries(partDrift.map((p) => [p.admitted, p.drift]));
+  run.log({ event: 'counterDrift', inUseVcpu: inUse, heldByLeasesVcpu: held.vcpu, driftVcpu: drift, partDriftVcpu: parts });
+  await repairCounters(run, { admittedBefore, shards, drift, partDrift });
+}
+
+type Held = { readonly vcpu: number; readonly byClass: ByClass; readonly byRoute: ByRoute };
+
+function classDrifts(admitted: Admitted, shards: Shards, held: Held): PartDrift[] {
+  return CAPACITY_CLASSES.flatMap((c: CapacityClass) => {
+    const drift = rounded(Number(admitted.byClass[c] ?? 0) - (shards.releasedByClass[c] ?? 0) - (held.byClass[c] ?? 0));
+    return drift === 0 ? [] : [{ admitted: classAttribute(ADMITTED_BY_CLASS, c), released: classAttribute(RELEASED_BY_CLASS, c), drift }];
+  });
+}
+
+function routeDrifts(admitted: Admitted, shards: Shards, held: Held): PartDrift[] {
+  const routes = new Set([...Object.keys(admitted.byRoute), ...Object.keys(shards.releasedByRoute), ...Object.keys(held.byRoute)]);
+  return [...routes].flatMap((route) => {
+    const drift = rounded(Number(admitted.byRoute[route] ?? 0) - (shards.releasedByRoute[route] ?? 0) - (held.byRoute[route] ?? 0));
+    return drift === 0 ? [] : [{ admitted: `${ADMITTED_BY_ROUTE}${route}`, released: `${RELEASED_BY_ROUTE}${route}`, drift }];
+  });
 }
 
 async function readShards(run: JanitorRun): Promise<Shards> {
@@ -81,11 +105,16 @@ async function readShards(run: JanitorRun): Promise<Shards> {
     sleep: (ms) => run.clock.sleep(ms),
   })) as Array<Record<string, unknown> & { pk: string; releasedVcpu: number }>;
   const released = releasedOf(items);
-  return { shards: new Map<string, number>(items.map((s) => [s.pk, s.releasedVcpu])), released: released.vcpu, releasedByClass: released.byClass };
+  return {
+    shards: new Map<string, number>(items.map((s) => [s.pk, s.releasedVcpu])),
+    released: released.vcpu,
+    releasedByClass: released.byClass,
+    releasedByRoute: released.byRoute,
+  };
 }
 
-/** The vCPU the live batches' leases hold, in all and per class, from their jobs' ledger rows (a row leased to another batch is not theirs). */
-async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Promise<{ vcpu: number; byClass: ByClass }> {
+/** The vCPU the live batches' leases hold, in all, per class and per route, from their jobs' ledger rows (a row leased to another batch is not theirs). */
+async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Promise<Held> {
   const { ddb, settings } = run;
   const rows = await readLedgerRows(
     ddb,
@@ -96,12 +125,14 @@ async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Prom
   const liveBatches = new Set(live.map((r) => r.execution));
   let vcpu = 0;
   let byClass: ByClass = {};
+  let byRoute: ByRoute = {};
   for (const row of rows.values()) {
     if (!row.lease || !liveBatches.has(row.lease.execution)) continue;
     vcpu += Number(row.lease.vcpu);
     if (row.lease.capacityProvider) byClass = addByClass(byClass, { [row.lease.capacityProvider]: Number(row.lease.vcpu) });
+    if (row.lease.route) byRoute = addByRoute(byRoute, { [row.lease.route]: Number(row.lease.vcpu) });
   }
-  return { vcpu, byClass };
+  return { vcpu, byClass, byRoute };
 }
 
 /**
@@ -118,7 +149,7 @@ async function repairCounters(run: JanitorRun, measured: Measured): Promise<void
       }),
     );
     run.summary.repaired = true;
-    run.log({ event: 'counterRepaired', driftVcpu: drift, classDriftVcpu: measured.classDrift });
+    run.log({ event: 'counterRepaired', driftVcpu: drift, partDriftVcpu: Object.fromEntries(measured.partDrift.map((p) => [p.admitted, p.drift])) });
   } catch (error) {
     if (!cancellationOf(error)) throw error;
     run.log({ event: 'counterRepairDeferred', reason: 'the counters changed while they were measured; the next sweep measures again' });
@@ -134,10 +165,10 @@ interface Condition {
 /**
  * The repair's items. Every counter only ever grows (a stale read of released then only overstates what is in use),
  * and so does a repair: too much counted in use (drift > 0) adds to the first released shard; too little (drift < 0:
- * leases the counters miss) adds to admitted — the total and each class alike. POOL and every shard are checked
- * unchanged (or still absent) by their totals: every write of a class's counter writes a total too.
+ * leases the counters miss) adds to admitted — the total and each class and route alike. POOL and every shard are checked
+ * unchanged (or still absent) by their totals: every write of a class's or a route's counter writes a total too.
  */
-function repairItems(tableName: string, { admittedBefore, shards: { shards }, drift, classDrift }: Measured) {
+function repairItems(tableName: string, { admittedBefore, shards: { shards }, drift, partDrift }: Measured) {
   const [target, ...others] = releasedShardKeys();
   const seenOn = (key: { pk: string }): Condition => {
     if (!shards.has(key.pk)) return { ConditionExpression: 'attribute_not_exists(pk)' };
@@ -147,16 +178,15 @@ function repairItems(tableName: string, { admittedBefore, shards: { shards }, dr
     return { ConditionExpression: 'releasedVcpu = :seen', ExpressionAttributeValues: { ':seen': seen } };
   };
   const checkShard = (key: { pk: string }) => ({ ConditionCheck: { TableName: tableName, Key: key, ...seenOn(key) } });
-  const classes = Object.entries(classDrift) as Array<[CapacityClass, number]>;
 
   const pool = counterUpdate({
     set: drift < 0 ? { attribute: 'admittedVcpu', value: Number(admittedBefore.vcpu) - drift } : undefined,
-    add: classes.filter(([, d]) => d < 0).map(([c, d]) => ({ attribute: classAttribute(ADMITTED_BY_CLASS, c), value: -d })),
+    add: partDrift.filter((p) => p.drift < 0).map((p) => ({ attribute: p.admitted, value: -p.drift })),
   });
   const poolCondition: Condition = { ConditionExpression: 'admittedVcpu = :admitted', ExpressionAttributeValues: { ':admitted': admittedBefore.vcpu } };
   const shard = counterUpdate({
     set: drift > 0 ? { attribute: 'releasedVcpu', value: Number(shards.get(target.pk) ?? 0) + drift } : undefined,
-    add: classes.filter(([, d]) => d > 0).map(([c, d]) => ({ attribute: classAttribute(RELEASED_BY_CLASS, c), value: d })),
+    add: partDrift.filter((p) => p.drift > 0).map((p) => ({ attribute: p.released, value: p.drift })),
   });
   return [
     pool
@@ -167,7 +197,7 @@ function repairItems(tableName: string, { admittedBefore, shards: { shards }, dr
   ];
 }
 
-/** A counter item's repair: one total set, classes added to; undefined when there is nothing to write. */
+/** A counter item's repair: one total set, classes and routes added to; undefined when there is nothing to write. */
 function counterUpdate(writes: { set?: { attribute: string; value: number }; add: ReadonlyArray<{ attribute: string; value: number }> }) {
   if (!writes.set && writes.add.length === 0) return undefined;
   const names: Record<string, string> = {};

@@ -24,6 +24,7 @@ import { deleteBatchRecord, readBatchRecord, scanBatchRecords, type BatchRecord 
 import { janitorSettingsFromEnv, type JanitorSettings } from './environment';
 import { executionState, runningExecutions, tasksMayStillStop, type Ended } from './janitor-executions';
 import { readAdmittedVcpu, reconcile } from './janitor-reconcile';
+import { intakeQueueFor } from './routes';
 import { emptyJanitorSummary, type JanitorRun } from './janitor-run';
 import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, executionArnOf } from './jobs';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
@@ -140,7 +141,7 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
       outcome = { status: 'unchanged' }; // its result was recorded; only the lease was left
     } else if (!diedUnderTheJob(state)) {
       // The message first, as below; the job's count of failed runs stays as it was.
-      await sendRequeue(run.sqs, settings.queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), { returnedBy: record.execution });
+      await sendRequeue(run.sqs, intakeQueueFor(settings, row.objectKey), requeueMessageFor(row, row.failedRuns ?? 0), { returnedBy: record.execution });
       outcome = { status: 'queued', reason: `execution ${record.execution} ${what}${state.error ? ` (${state.error})` : ''}` };
     } else {
       const failedRuns = (row.failedRuns ?? 0) + 1;
@@ -149,7 +150,7 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
         outcome = { status: 'failed', error: `Execution${state.status}`, cause: `${reason}; gave up after ${failedRuns} execution(s) ended without a result` };
       } else {
         // The message first: a crash after it leaves a duplicate (harmless), a crash before it leaves the lease (retried).
-        await sendRequeue(run.sqs, settings.queueUrl, requeueMessageFor(row, failedRuns), { returnedBy: record.execution });
+        await sendRequeue(run.sqs, intakeQueueFor(settings, row.objectKey), requeueMessageFor(row, failedRuns), { returnedBy: record.execution });
         outcome = { status: 'queued', reason, failedRuns };
       }
     }

@@ -28,6 +28,9 @@ export interface JobInput extends Job {
   readonly releaseShard: string;
   /** The capacity class its task runs in (functions/placement.ts): RunTask's capacity provider, and the class its release counts in. */
   readonly capacityProvider?: CapacityClass;
+  /** When the stage has routes: the job's route (its release counts there) and the route's queue (where it goes back). */
+  readonly route?: string;
+  readonly intakeQueueUrl?: string;
 }
 
 interface IntakeScope {

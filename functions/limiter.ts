@@ -37,6 +37,7 @@ import {
   type ClassReadings,
   type ClassWeights,
 } from './placement';
+import { addByRoute, ADMITTED_BY_ROUTE, byRouteOf, RELEASED_BY_ROUTE, type ByRoute, type RouteSettings } from './routes';
 import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
@@ -89,6 +90,8 @@ export interface PoolItem {
   readonly admittedVcpu: number;
   /** The same per capacity class the batches were placed in (functions/placement.ts). */
   readonly admittedByClass: ByClass;
+  /** The same per route (functions/routes.ts), when the stage has routes. */
+  readonly admittedByRoute: ByRoute;
   /**
    * Batches admitted since the pool was created: each admission is conditioned on it and adds one, and its
    * execution's name carries it, so no two admissions ever share an execution name.
@@ -113,8 +116,9 @@ export interface PoolItem {
 export interface PoolState extends PoolItem {
   /** Σ of the RELEASED shards as last read; only grows, so an older value overstates what is in use. */
   readonly releasedVcpu: number;
-  /** The same per capacity class. */
+  /** The same per capacity class, and per route. */
   readonly releasedByClass: ByClass;
+  readonly releasedByRoute: ByRoute;
   /** When Fargate last had no capacity in each class (epoch ms), as the capacity returns recorded it. */
   readonly classShortAt: ByClass;
 }
@@ -123,6 +127,7 @@ export interface PoolState extends PoolItem {
 export interface Released {
   readonly vcpu: number;
   readonly byClass: ByClass;
+  readonly byRoute: ByRoute;
   readonly classShortAt: ByClass;
 }
 
@@ -261,6 +266,7 @@ export function releasedOf(shards: ReadonlyArray<Readonly<Record<string, unknown
   return {
     vcpu: shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0),
     byClass: shards.reduce<ByClass>((total, shard) => addByClass(total, byClassOf(shard, RELEASED_BY_CLASS)), {}),
+    byRoute: shards.reduce<ByRoute>((total, shard) => addByRoute(total, byRouteOf(shard, RELEASED_BY_ROUTE)), {}),
     classShortAt: shortAtOf(shards),
   };
 }
@@ -279,7 +285,13 @@ export async function readPool(ddb: AwsClient, tableName: string): Promise<PoolS
 }
 
 export function withReleased(pool: PoolItem, released: Released): PoolState {
-  return { ...pool, releasedVcpu: released.vcpu, releasedByClass: released.byClass, classShortAt: released.classShortAt };
+  return {
+    ...pool,
+    releasedVcpu: released.vcpu,
+    releasedByClass: released.byClass,
+    releasedByRoute: released.byRoute,
+    classShortAt: released.classShortAt,
+  };
 }
 
 function poolFromItem(item: Record<string, unknown>): PoolItem {
@@ -290,6 +302,7 @@ function poolFromItem(item: Record<string, unknown>): PoolItem {
     burst: Number(item.burst),
     admittedVcpu: Number(item.admittedVcpu ?? 0),
     admittedByClass: byClassOf(item, ADMITTED_BY_CLASS),
+    admittedByRoute: byRouteOf(item, ADMITTED_BY_ROUTE),
     batchesAdmitted: Number(item.batchesAdmitted ?? 0),
     tat: Number(item.tat ?? 0),
     account: item.account ? (item.account as AccountView) : undefined,
@@ -310,6 +323,8 @@ export interface Lease {
   readonly expiresAt: number;
   /** The capacity class its task was placed in; absent on leases from before tasks were placed per batch. */
   readonly capacityProvider?: CapacityClass;
+  /** The route the job came by, when the stage has routes. */
+  readonly route?: string;
 }
 
 /** The premise an admission was planned on (the settings and the account view it read): the write holds only if it still stands. */
@@ -342,6 +357,8 @@ export interface AdmissionSpend {
   readonly batch: string;
   /** The class the batch was placed in. */
   readonly capacityClass?: CapacityClass;
+  /** The route the batch came by, when the stage has routes: its counter, and its cap. */
+  readonly route?: Pick<RouteSettings, 'name' | 'maxVcpu'>;
 }
 
 /**
@@ -350,7 +367,7 @@ export interface AdmissionSpend {
  * read: admitted + vcpu − released ≤ effective. Released only grows, so the bound holds against the true sum too —
  * a stale read is never too generous, and admissions planned on one read may still go through while room remains.
  */
-export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, jobs, vcpu, batch, capacityClass }: AdmissionSpend) {
+export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, jobs, vcpu, batch, capacityClass, route }: AdmissionSpend) {
   const interval = tokenIntervalMs(pool);
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {
@@ -382,11 +399,24 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, j
     values[':now'] = now;
     values[':newTat'] = now + jobs * interval;
   }
-  if (capacityClass) names['#placed'] = classAttribute(ADMITTED_BY_CLASS, capacityClass);
+  const adds: string[] = [];
+  if (capacityClass) {
+    names['#placed'] = classAttribute(ADMITTED_BY_CLASS, capacityClass);
+    adds.push('#placed :vcpu');
+  }
+  if (route) {
+    names['#route'] = `${ADMITTED_BY_ROUTE}${route.name}`;
+    adds.push('#route :vcpu');
+    // The route's cap, bounded like the budget: admitted + vcpu − released ≤ maxVcpu, on a released sum that only grows.
+    if (route.maxVcpu !== undefined) {
+      values[':maxRouteAdmitted'] = route.maxVcpu + (pool.releasedByRoute[route.name] ?? 0) - vcpu + EPSILON;
+      conditions.push('(attribute_not_exists(#route) OR #route <= :maxRouteAdmitted)');
+    }
+  }
   return {
     TableName: tableName,
     Key: POOL_KEY,
-    UpdateExpression: `SET ${sets.join(', ')}${capacityClass ? ' ADD #placed :vcpu' : ''}`,
+    UpdateExpression: `SET ${sets.join(', ')}${adds.length > 0 ? ` ADD ${adds.join(', ')}` : ''}`,
     ConditionExpression: conditions.join(' AND '),
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
@@ -394,25 +424,32 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, j
 }
 
 /** The pool as an admission that went through left it (TransactWriteItems returns no values). */
-export function afterAdmission(pool: PoolState, { now, jobs, vcpu, batch, capacityClass }: AdmissionSpend): PoolState {
+export function afterAdmission(pool: PoolState, { now, jobs, vcpu, batch, capacityClass, route }: AdmissionSpend): PoolState {
   const spent = jobs * tokenIntervalMs(pool);
   return {
     ...pool,
     admittedVcpu: pool.admittedVcpu + vcpu,
     admittedByClass: capacityClass ? addByClass(pool.admittedByClass, { [capacityClass]: vcpu }) : pool.admittedByClass,
+    admittedByRoute: route ? addByRoute(pool.admittedByRoute, { [route.name]: vcpu }) : pool.admittedByRoute,
     batchesAdmitted: pool.batchesAdmitted + 1,
     tat: Math.max(pool.tat, now) + spent,
     lastAdmission: { execution: batch, at: now },
   };
 }
 
-/** The released-counter part of a release: one shard, chosen by the job; the class's counter too when the lease has one. */
-export function releasedShardUpdate(tableName: string, jobId: string, { vcpu, capacityProvider }: Pick<Lease, 'vcpu' | 'capacityProvider'>) {
+/**
+ * The released-counter part of a release: one shard, chosen by the job; the class's and the route's counters too when
+ * the lease has them.
+ */
+export function releasedShardUpdate(tableName: string, jobId: string, { vcpu, capacityProvider, route }: Pick<Lease, 'vcpu' | 'capacityProvider' | 'route'>) {
+  const names: Record<string, string> = {};
+  if (capacityProvider) names['#placed'] = classAttribute(RELEASED_BY_CLASS, capacityProvider);
+  if (route) names['#route'] = `${RELEASED_BY_ROUTE}${route}`;
   return {
     TableName: tableName,
     Key: releasedShardKey(jobId),
-    UpdateExpression: capacityProvider ? 'ADD releasedVcpu :vcpu, #placed :vcpu' : 'ADD releasedVcpu :vcpu',
-    ...(capacityProvider ? { ExpressionAttributeNames: { '#placed': classAttribute(RELEASED_BY_CLASS, capacityProvider) } } : {}),
+    UpdateExpression: ['ADD releasedVcpu :vcpu', ...Object.keys(names).map((name) => `${name} :vcpu`)].join(', '),
+    ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
     ExpressionAttributeValues: { ':vcpu': vcpu },
   };
 }

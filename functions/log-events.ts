@@ -3,7 +3,6 @@
  * `event` and the compiler checks both the name and the fields. The run summaries' numbers become metrics
  * (functions/metrics.ts). Apart from the functions, so their readers need not import them.
  */
-import type { ByClass } from './placement';
 
 export type DispatcherRunSummary = {
   admitted: number;
@@ -16,7 +15,7 @@ export type DispatcherRunSummary = {
   waits: number;
   /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
   reclaimed: number;
-  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'time-limit' | 'start-failed' | 'contention' | 'release-seen';
+  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'routes-capped' | 'time-limit' | 'start-failed' | 'contention' | 'release-seen';
 };
 
 export type JanitorRunSummary = {
@@ -61,8 +60,9 @@ export type LogEvent =
   // janitor
   | ({ event: 'janitorDone' } & JanitorRunSummary)
   | { event: 'leaseReclaimed'; jobId: string; batch: string; executionState: string; outcome: 'queued' | 'failed' | 'unchanged' }
-  | { event: 'counterDrift'; inUseVcpu: number; heldByLeasesVcpu: number; driftVcpu: number; classDriftVcpu: ByClass }
-  | { event: 'counterRepaired'; driftVcpu: number; classDriftVcpu: ByClass }
+  /** `partDriftVcpu`: the drift of each class's and route's counters that drifted, by their admitted counter's name. */
+  | { event: 'counterDrift'; inUseVcpu: number; heldByLeasesVcpu: number; driftVcpu: number; partDriftVcpu: Readonly<Record<string, number>> }
+  | { event: 'counterRepaired'; driftVcpu: number; partDriftVcpu: Readonly<Record<string, number>> }
   | { event: 'counterRepairDeferred'; reason: string }
   | { event: 'batchNotSettled'; batch: string; error: string; message: string }
   // capacity reader

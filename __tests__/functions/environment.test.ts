@@ -78,3 +78,16 @@ test('a missing or bad variable names itself', () => {
   expect(() => dispatcherSettingsFromEnv(rest)).toThrow(/^bad function configuration: QUEUE_URL: /);
   expect(() => janitorSettingsFromEnv({ ...janitorEnvironment(JANITOR), START_GRACE_SECONDS: '0' })).toThrow(/START_GRACE_SECONDS/);
 });
+
+test('routes travel as JSON in ROUTES, which a stage without routes does not have at all', () => {
+  expect(dispatcherEnvironment(dispatcher)).not.toHaveProperty('ROUTES');
+  expect(janitorEnvironment(JANITOR)).not.toHaveProperty('ROUTES');
+  const routes = [
+    { name: 'default', queueUrl: dispatcher.queueUrl, inputPrefix: 'incoming/', share: 3, priority: 0 },
+    { name: 'urgent', queueUrl: `${dispatcher.queueUrl}-urgent`, inputPrefix: 'incoming-urgent/', inputSuffix: '.csv', share: 1, priority: 2, maxVcpu: 8 },
+  ];
+  expect(dispatcherSettingsFromEnv(dispatcherEnvironment({ ...dispatcher, routes }))).toEqual({ ...dispatcher, inputSuffix: undefined, routes });
+  expect(janitorSettingsFromEnv(janitorEnvironment({ ...JANITOR, routes }))).toEqual({ ...JANITOR, routes });
+  expect(() => dispatcherSettingsFromEnv({ ...dispatcherEnvironment(dispatcher), ROUTES: '[{"name":"a"}]' })).toThrow(/ROUTES: must be a JSON list of routes/);
+  expect(() => dispatcherSettingsFromEnv({ ...dispatcherEnvironment(dispatcher), ROUTES: '[]' })).toThrow(/ROUTES/);
+});

@@ -50,6 +50,8 @@ const base: PoolState = {
   ratePerSecond: 10,
   burst: 5,
   admittedVcpu: 0,
+  admittedByRoute: {},
+  releasedByRoute: {},
   admittedByClass: {},
   batchesAdmitted: 0,
   releasedVcpu: 0,

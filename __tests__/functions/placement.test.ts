@@ -98,6 +98,8 @@ describe('the admission plan with placement', () => {
     budgetVcpu: 100,
     ratePerSecond: 10,
     burst: 40,
+    admittedByRoute: {},
+    releasedByRoute: {},
     admittedVcpu: 60,
     admittedByClass: { FARGATE: 30, FARGATE_SPOT: 30 },
     batchesAdmitted: 3,

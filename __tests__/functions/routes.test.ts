@@ -1,0 +1,226 @@
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ledgerKey, releaseLease } from '../../functions/ledger';
+import { POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
+import { intakeQueueFor, nextRoute, ownByRoute, routeOfKey, type RouteDemand, type RouteSettings } from '../../functions/routes';
+import { startMotoDynamo, type MotoDynamo } from '../support/moto';
+import { intakeWorld, objectCreated } from '../support/intake-world';
+import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../../environments/function-settings';
+
+const route = (name: string, fields: Partial<RouteSettings> = {}): RouteSettings => ({
+  name,
+  queueUrl: `https://sqs.eu-west-1.amazonaws.com/111111111111/intake-${name}`,
+  inputPrefix: `incoming/${name}/`,
+  share: 1,
+  priority: 0,
+  ...fields,
+});
+const demand = (r: RouteSettings, backlog: number, inUseVcpu: number): RouteDemand => ({ route: r, backlog, inUseVcpu });
+
+describe("whose turn it is: a route's priority, share and cap", () => {
+  const a = route('a', { share: 3 });
+  const b = route('b', { share: 1 });
+
+  test('both backlogged and idle: the larger share goes first, up to its part of the budget', () => {
+    expect(nextRoute([demand(a, 100, 0), demand(b, 100, 0)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 75 });
+  });
+
+  test('the route furthest below its share goes next, up to its target', () => {
+    expect(nextRoute([demand(a, 100, 40), demand(b, 100, 0)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 35 });
+    expect(nextRoute([demand(a, 100, 75), demand(b, 100, 0)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 25 });
+    expect(nextRoute([demand(a, 100, 70), demand(b, 100, 26)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 5 });
+  });
+
+  test('a route with no backlog lends its share: the other may take the whole budget', () => {
+    expect(nextRoute([demand(a, 0, 0), demand(b, 100, 30)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 70 });
+  });
+
+  test("a lender's running tasks still count: the borrower's part is what they leave", () => {
+    expect(nextRoute([demand(a, 0, 60), demand(b, 100, 10)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 30 });
+  });
+
+  test('a trickle behind a burst gets the next slot: its share, not its place in line', () => {
+    const burst = route('burst', { share: 9 });
+    const trickle = route('trickle', { share: 1 });
+    expect(nextRoute([demand(burst, 10_000, 99), demand(trickle, 1, 0)], 100, 1)).toMatchObject({ route: trickle, tasks: 10 });
+  });
+
+  test('a higher priority class with backlog goes first, whatever the shares', () => {
+    const urgent = route('urgent', { share: 1, priority: 5 });
+    expect(nextRoute([demand(a, 100, 0), demand(urgent, 3, 50)], 100, 1)).toEqual({ route: urgent, backlog: 3, tasks: 50 });
+  });
+
+  test('a route at its cap waits, and the others take the room; below its cap, it takes no more than the cap allows', () => {
+    const capped = route('capped', { share: 10, maxVcpu: 20 });
+    expect(nextRoute([demand(capped, 100, 20), demand(b, 100, 0)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 80 });
+    expect(nextRoute([demand(capped, 100, 18), demand(b, 100, 0)], 100, 1)).toEqual({ route: capped, backlog: 100, tasks: 2 });
+    expect(nextRoute([demand(capped, 100, 20)], 100, 1)).toBeUndefined();
+  });
+
+  test('a cap counts in tasks of the stage size: 2-vCPU tasks under a cap of 5 are two', () => {
+    expect(nextRoute([demand(route('c', { maxVcpu: 5 }), 10, 0)], 100, 2)).toMatchObject({ tasks: 2 });
+  });
+
+  test('nothing to take: no route has backlog', () => {
+    expect(nextRoute([demand(a, 0, 0), demand(b, 0, 5)], 100, 1)).toBeUndefined();
+  });
+
+  test('a route over its share (it borrowed while the other was idle) still leaves one task to the one below', () => {
+    expect(nextRoute([demand(a, 100, 10), demand(b, 100, 80)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 65 });
+  });
+});
+
+test("a key's route is the one whose prefix and suffix take it; a key no route takes goes back to the stage's queue", () => {
+  const csv = route('csv', { inputSuffix: '.csv' });
+  const routes = [csv, route('b')];
+  expect(routeOfKey(routes, 'incoming/csv/x.csv')).toBe(csv);
+  expect(routeOfKey(routes, 'incoming/csv/x.json')).toBeUndefined();
+  expect(intakeQueueFor({ queueUrl: 'stage-queue', routes }, 'incoming/b/y')).toBe(routes[1].queueUrl);
+  expect(intakeQueueFor({ queueUrl: 'stage-queue', routes }, 'incoming/gone/y')).toBe('stage-queue');
+  expect(intakeQueueFor({ queueUrl: 'stage-queue' }, 'incoming/b/y')).toBe('stage-queue');
+});
+
+describe('a stage with routes, on DynamoDB (moto)', () => {
+  let moto: MotoDynamo;
+  beforeAll(async () => {
+    moto = await startMotoDynamo();
+  });
+  afterAll(() => moto.close());
+
+  /** A world whose stage has the given routes, each with its own queue (redriven to the stage's one DLQ). */
+  async function routedWorld(budgetVcpu: number, routes: Array<Omit<RouteSettings, 'queueUrl' | 'inputPrefix'>>) {
+    const world = await intakeWorld(moto, { budgetVcpu, ratePerSecond: 100, burst: 100 });
+    const settings = routes.map((r) => ({
+      ...r,
+      inputPrefix: `incoming/${r.name}/`,
+      queueUrl: world.sqs.createQueue({
+        name: `intake-${r.name}`,
+        visibilityTimeoutSeconds: INTAKE_VISIBILITY_TIMEOUT_SECONDS,
+        redrive: { deadLetterQueueName: 'intake-dlq', maxReceiveCount: 3 },
+      }),
+    }));
+    const upload = (name: string, n: number) => {
+      const queue = settings.find((r) => r.name === name)!.queueUrl;
+      for (let i = 0; i < n; i++) world.sqs.sendMessage(queue, objectCreated(`incoming/${name}/${i}.csv`));
+    };
+    const held = async () => ownByRoute(await readPool(moto.ddb, world.tableName));
+    return { world, routes: settings, upload, held, dispatch: () => world.dispatch({ routes: settings }) };
+  }
+
+  test("each route's jobs come from its own queue, carry their route, and count on its counters until released", async () => {
+    const { world, routes, upload, held, dispatch } = await routedWorld(100, [
+      { name: 'a', share: 1, priority: 0 },
+      { name: 'b', share: 1, priority: 0 },
+    ]);
+    upload('a', 2);
+    upload('b', 3);
+    await dispatch();
+    expect(await held()).toEqual({ a: 2, b: 3 });
+    const jobs = world.started.flatMap((s) => s.jobs);
+    for (const job of jobs) {
+      const own = routes.find((r) => job.key.startsWith(r.inputPrefix))!;
+      expect(job).toMatchObject({ route: own.name, intakeQueueUrl: own.queueUrl });
+      expect((await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(job.jobId) }))).Item?.lease.route).toBe(own.name);
+    }
+    // A batch holds one route's jobs.
+    for (const s of world.started) expect(new Set(s.jobs.map((j) => j.route)).size).toBe(1);
+    const first = jobs.find((j) => j.route === 'b')!;
+    const row = (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(first.jobId) }))).Item!;
+    await releaseLease(moto.ddb, world.tableName, { jobId: first.jobId, lease: row.lease, outcome: { status: 'unchanged' } }, world.clock);
+    expect(await held()).toEqual({ a: 2, b: 2 });
+  });
+
+  test('shares of a budget both routes want: 3:1 of 8 vCPU is 6 and 2', async () => {
+    const { upload, held, dispatch } = await routedWorld(8, [
+      { name: 'a', share: 3, priority: 0 },
+      { name: 'b', share: 1, priority: 0 },
+    ]);
+    upload('a', 20);
+    upload('b', 20);
+    expect(await dispatch()).toMatchObject({ admitted: 8, stoppedBecause: 'no-budget' });
+    expect(await held()).toEqual({ a: 6, b: 2 });
+  });
+
+  test('a capped route never holds more than its cap; its waiting messages are never received, and the others use the rest', async () => {
+    const { world, routes, upload, held, dispatch } = await routedWorld(10, [
+      { name: 'capped', share: 5, priority: 0, maxVcpu: 3 },
+      { name: 'b', share: 1, priority: 0 },
+    ]);
+    upload('capped', 8);
+    expect(await dispatch()).toMatchObject({ admitted: 3, stoppedBecause: 'routes-capped' });
+    expect(world.sqs.messages(routes[0].queueUrl).map((m) => m.receiveCount)).toEqual([0, 0, 0, 0, 0]);
+    upload('b', 20);
+    await dispatch();
+    expect(await held()).toEqual({ capped: 3, b: 7 });
+  });
+
+  test('a higher priority route is admitted first, before a lower one with more backlog', async () => {
+    const { upload, held, dispatch } = await routedWorld(4, [
+      { name: 'bulk', share: 9, priority: 0 },
+      { name: 'urgent', share: 1, priority: 1 },
+    ]);
+    upload('bulk', 50);
+    upload('urgent', 3);
+    await dispatch();
+    expect(await held()).toEqual({ urgent: 3, bulk: 1 });
+  });
+
+  test("the route's cap holds in the admission's own condition: a plan on a stale read of the route's use is refused", async () => {
+    const { world, upload, held, dispatch } = await routedWorld(100, [{ name: 'capped', share: 1, priority: 0, maxVcpu: 2 }]);
+    upload('capped', 2);
+    // Between the plan's read and the admission, 1 vCPU of the route is counted admitted (a second admitter, which must not exist).
+    world.beforeNext('TransactWriteCommand', () =>
+      moto.ddb.send(
+        new UpdateCommand({
+          TableName: world.tableName,
+          Key: POOL_KEY,
+          UpdateExpression: 'ADD #route :one',
+          ExpressionAttributeNames: { '#route': 'admittedVcpu@route:capped' },
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      ),
+    );
+    await dispatch();
+    // The first try (two jobs) was refused; read again, the route had room for one.
+    expect(world.started.map((s) => s.jobs.length)).toEqual([1]);
+    expect((await held()).capped).toBe(2);
+  });
+
+  test("the janitor puts a job back on its route's queue, and repairs a route's drifted counter", async () => {
+    const { world, routes, upload, dispatch } = await routedWorld(100, [
+      { name: 'a', share: 1, priority: 0 },
+      { name: 'b', share: 1, priority: 0 },
+    ]);
+    upload('b', 1);
+    await dispatch();
+    const [execution] = world.started;
+    execution.status = 'FAILED';
+    await world.advance(1000);
+    // A route's released counter 1.5 vCPU short (a lost write): the totals agree with the leases, the route's do not.
+    await moto.ddb.send(
+      new UpdateCommand({
+        TableName: world.tableName,
+        Key: releasedShardKeys()[5],
+        UpdateExpression: 'ADD #route :drift',
+        ExpressionAttributeNames: { '#route': 'releasedVcpu@route:a' },
+        ExpressionAttributeValues: { ':drift': -1.5 },
+      }),
+    );
+    await world.janitor({ routes });
+    expect(world.sqs.counts(routes[1].queueUrl).total).toBe(1);
+    expect(world.sqs.counts(routes[0].queueUrl).total).toBe(0);
+    expect(world.logs).toContainEqual(expect.objectContaining({ event: 'counterRepaired', partDriftVcpu: { 'admittedVcpu@route:a': 1.5 } }));
+    const pool = await readPool(moto.ddb, world.tableName);
+    expect(pool.releasedByRoute.a).toBe(0);
+    expect(ownByRoute(pool)).toEqual({ b: 0 });
+  });
+
+  test('a stage without routes writes no route counters and no route on its jobs', async () => {
+    const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 100, burst: 100 });
+    world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/plain.csv'));
+    await world.dispatch();
+    expect(world.started[0].jobs[0]).not.toHaveProperty('route');
+    expect(world.started[0].jobs[0]).not.toHaveProperty('intakeQueueUrl');
+    const pool = (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: POOL_KEY }))).Item!;
+    expect(Object.keys(pool).filter((k) => k.includes('@route:'))).toEqual([]);
+  });
+});

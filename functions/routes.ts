@@ -1,0 +1,138 @@
+/**
+ * Routes: a stage may serve several input prefixes, each with its own intake queue, sharing the stage's one vCPU
+ * budget. Admission takes from one route at a time: the highest priority class with backlog first; within a class,
+ * the route furthest below its weighted share (`share / Σ shares` of the backlogged routes) of what the class may
+ * hold; a route with no backlog lends its share to the others (admission only: running tasks are never stopped); a
+ * route never holds more than its `maxVcpu`. Each route's messages wait in its own queue, so a message waiting for
+ * capacity is still never received.
+ *
+ * A route's use is counted like a capacity class's: admitted on POOL (`admittedVcpu@route:<name>`), released on the
+ * release shards (`releasedVcpu@route:<name>`), in the same writes as the totals; the janitor's sweep checks them
+ * against the leases. A stage without routes has one, unnamed and uncounted: its writes are today's.
+ */
+
+export interface RouteSettings {
+  readonly name: string;
+  readonly queueUrl: string;
+  readonly inputPrefix: string;
+  readonly inputSuffix?: string;
+  /** A weight: the route's part of the budget while every route has backlog is share / Σ shares. */
+  readonly share: number;
+  /** A higher class is admitted first. */
+  readonly priority: number;
+  /** The most vCPU the route may hold at once. */
+  readonly maxVcpu?: number;
+}
+
+// Slack for float rounding in vCPU sums.
+const EPSILON = 1e-6;
+
+export const ADMITTED_BY_ROUTE = 'admittedVcpu@route:';
+export const RELEASED_BY_ROUTE = 'releasedVcpu@route:';
+
+/** vCPU per route name. */
+export type ByRoute = Readonly<Record<string, number>>;
+
+/** The per-route counters an item holds: every attribute named `<prefix><route>`. */
+export function byRouteOf(item: Readonly<Record<string, unknown>>, prefix: string): ByRoute {
+  const counts: Record<string, number> = {};
+  for (const [attribute, value] of Object.entries(item)) if (attribute.startsWith(prefix)) counts[attribute.slice(prefix.length)] = Number(value);
+  return counts;
+}
+
+export function addByRoute(a: ByRoute, b: ByRoute): ByRoute {
+  const sum: Record<string, number> = { ...a };
+  for (const [route, vcpu] of Object.entries(b)) sum[route] = (sum[route] ?? 0) + vcpu;
+  return sum;
+}
+
+/** Each route's use now: admitted − released. */
+export function ownByRoute(counters: { readonly admittedByRoute: ByRoute; readonly releasedByRoute: ByRoute }): ByRoute {
+  const own: Record<string, number> = {};
+  for (const [route, admitted] of Object.entries(counters.admittedByRoute)) own[route] = Math.max(0, admitted - (counters.releasedByRoute[route] ?? 0));
+  return own;
+}
+
+/** Whether a key belongs to a route: under its prefix, with its suffix if it has one. */
+export function routeTakesKey(route: Pick<RouteSettings, 'inputPrefix' | 'inputSuffix'>, key: string): boolean {
+  return key.startsWith(route.inputPrefix) && (!route.inputSuffix || key.endsWith(route.inputSuffix));
+}
+
+/** The route a key belongs to (prefixes never overlap: at most one). */
+export function routeOfKey(routes: readonly RouteSettings[], key: string): RouteSettings | undefined {
+  return routes.find((route) => routeTakesKey(route, key));
+}
+
+/** Tasks of `taskVcpu` the route may still start under its cap, holding `inUseVcpu` (Infinity without a cap). */
+export function tasksUnderCap(route: Pick<RouteSettings, 'maxVcpu'>, inUseVcpu: number, taskVcpu: number): number {
+  return route.maxVcpu === undefined ? Infinity : Math.max(0, Math.floor((route.maxVcpu - inUseVcpu) / taskVcpu + EPSILON));
+}
+
+/** What admission knows of a route at one moment. */
+export interface RouteDemand {
+  readonly route: RouteSettings;
+  /** Messages visible in its queue. */
+  readonly backlog: number;
+  /** vCPU it holds now. */
+  readonly inUseVcpu: number;
+}
+
+/** The route admission takes from next, and how many of its jobs it may take: its deficit and its cap's room, at least one. */
+export interface RouteTurn {
+  readonly route: RouteSettings;
+  readonly backlog: number;
+  readonly tasks: number;
+}
+
+/**
+ * Whose turn it is, given what the stage may hold in all (`stageVcpu`: the effective budget). Routes with backlog and
+ * room under their cap compete; the highest priority class among them goes first. Within it, each route's target is
+ * its share of what the class may hold (the stage's vCPU less what routes outside the class hold, so an idle route's
+ * share is borrowed), and the route furthest below its target goes, up to the tasks that bring it to its target.
+ * Undefined when no route has both backlog and room.
+ */
+export function nextRoute(demands: readonly RouteDemand[], stageVcpu: number, taskVcpu: number): RouteTurn | undefined {
+  const capRoom = (d: RouteDemand): number => tasksUnderCap(d.route, d.inUseVcpu, taskVcpu);
+  const ready = demands.filter((d) => d.backlog > 0 && capRoom(d) >= 1);
+  if (ready.length === 0) return undefined;
+  const topPriority = Math.max(...ready.map((d) => d.route.priority));
+  const competing = ready.filter((d) => d.route.priority === topPriority);
+  const heldOutside = demands.filter((d) => !competing.includes(d)).reduce((sum, d) => sum + d.inUseVcpu, 0);
+  const classVcpu = Math.max(0, stageVcpu - heldOutside);
+  const shares = competing.reduce((sum, d) => sum + d.route.share, 0);
+  const deficit = (d: RouteDemand): number => (d.route.share / shares) * classVcpu - d.inUseVcpu;
+  const furthest = competing.reduce((a, b) => (deficit(b) > deficit(a) + EPSILON ? b : a));
+  const toTarget = Math.max(1, Math.ceil(deficit(furthest) / taskVcpu - EPSILON));
+  return { route: furthest.route, backlog: furthest.backlog, tasks: Math.min(toTarget, capRoom(furthest)) };
+}
+
+/** Where a stage's intake is: its one queue and input scope, and its routes if it has them. */
+export interface IntakeSettings {
+  readonly queueUrl: string;
+  readonly inputPrefix: string;
+  readonly inputSuffix?: string;
+  readonly routes?: readonly RouteSettings[];
+}
+
+/** The routes a dispatcher takes from: the stage's, or (without routes) its one unnamed route, the intake queue. */
+export function routesOf(settings: IntakeSettings): readonly RouteSettings[] {
+  if (settings.routes) return settings.routes;
+  const { queueUrl, inputPrefix, inputSuffix } = settings;
+  return [{ name: UNROUTED, queueUrl, inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), share: 1, priority: 0 }];
+}
+
+/**
+ * The queue a job goes back to: its route's, by its key. A key no route takes (a route removed while its jobs were
+ * out) goes to the stage's intake queue, where the dispatcher dead-letters it with the reason: kept, and redrivable.
+ */
+export function intakeQueueFor(settings: Pick<IntakeSettings, 'queueUrl' | 'routes'>, key: string): string {
+  return (settings.routes && routeOfKey(settings.routes, key)?.queueUrl) ?? settings.queueUrl;
+}
+
+/** The name of a stage's one route when it has no routes: its use is not counted apart, and its writes are the stage's. */
+export const UNROUTED = '';
+
+/** The route's name as its jobs, leases and counters carry it; undefined for a stage without routes. */
+export function countedRoute(route: RouteSettings): string | undefined {
+  return route.name === UNROUTED ? undefined : route.name;
+}
