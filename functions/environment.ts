@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
 import { placeableClasses, type ClassWeights } from './placement';
+import type { RouteSettings } from './routes';
 import { nonNegativeInt, positiveInt, positiveNumber, settingsFromEnv } from './runtime';
 
 export interface DispatcherSettings {
@@ -28,6 +29,8 @@ export interface DispatcherSettings {
   readonly startGraceMs: number;
   /** The capacity classes batches may be placed in, and the split the stage keeps while both have room. */
   readonly capacityWeights: ClassWeights;
+  /** The stage's routes, each with its queue; undefined for a stage without routes. */
+  readonly routes?: readonly RouteSettings[];
 }
 
 export interface JanitorSettings {
@@ -42,6 +45,8 @@ export interface JanitorSettings {
   readonly startGraceMs: number;
   /** How long after an execution that did not succeed its tasks may still be stopping (the task's stop timeout and a margin). */
   readonly stopGraceMs: number;
+  /** The stage's routes, each with its queue; undefined for a stage without routes. */
+  readonly routes?: readonly RouteSettings[];
 }
 
 export interface CapacitySettings {
@@ -62,7 +67,8 @@ export interface ConfigurePoolSettings {
 /** One setting in a Lambda environment variable: the variable's name, and how its value is written and read back. */
 interface Variable<T> {
   readonly name: string;
-  readonly write: (value: T) => string;
+  /** The variable's text; undefined leaves the variable out of the environment. */
+  readonly write: (value: T) => string | undefined;
   /** Reads the variable's text; a missing or bad one names itself. */
   readonly read: z.ZodType<T>;
 }
@@ -89,7 +95,8 @@ const seconds = (name: string, read: z.ZodType<number> = positiveInt): Variable<
 });
 
 function environmentOf<S>(table: Table<S>, settings: S): Record<string, string> {
-  return Object.fromEntries((Object.keys(table) as Array<keyof S>).map((key) => [table[key].name, table[key].write(settings[key])]));
+  const variables = (Object.keys(table) as Array<keyof S>).map((key) => [table[key].name, table[key].write(settings[key])] as const);
+  return Object.fromEntries(variables.filter((variable): variable is readonly [string, string] => variable[1] !== undefined));
 }
 
 function settingsOf<S>(table: Table<S>, env: NodeJS.ProcessEnv): S {
@@ -116,6 +123,38 @@ function capacityWeights(): Variable<ClassWeights> {
   };
 }
 
+const routeSettings = z.array(
+  z.strictObject({
+    name: z.string().min(1),
+    queueUrl: z.string().url(),
+    inputPrefix: z.string().min(1),
+    inputSuffix: z.string().min(1).optional(),
+    share: z.number().positive(),
+    priority: z.number().int().min(0),
+    maxVcpu: z.number().positive().optional(),
+  }),
+);
+
+/** The routes, as JSON; absent from the environment (and read back as undefined) for a stage without routes. */
+function routes(): Variable<readonly RouteSettings[] | undefined> {
+  return {
+    name: 'ROUTES',
+    write: (value) => (value === undefined ? undefined : JSON.stringify(value)),
+    read: z
+      .string()
+      .optional()
+      .transform((json, ctx) => {
+        if (json === undefined) return undefined;
+        try {
+          return routeSettings.min(1).parse(JSON.parse(json));
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON: a list of routes, each with name, queueUrl, inputPrefix, share and priority' });
+          return z.NEVER;
+        }
+      }),
+  };
+}
+
 const DISPATCHER: Table<DispatcherSettings> = {
   queueUrl: text('QUEUE_URL', z.string().url()),
   deadLetterQueueUrl: text('DEAD_LETTER_QUEUE_URL', z.string().url()),
@@ -132,6 +171,7 @@ const DISPATCHER: Table<DispatcherSettings> = {
   batchWindowMs: number('BATCH_WINDOW_MS', nonNegativeInt),
   startGraceMs: seconds('START_GRACE_SECONDS'),
   capacityWeights: capacityWeights(),
+  routes: routes(),
 };
 
 export function dispatcherEnvironment(s: DispatcherSettings): Record<string, string> {
@@ -151,6 +191,7 @@ const JANITOR: Table<JanitorSettings> = {
   maxExecutionAttempts: number('MAX_EXECUTION_ATTEMPTS', positiveInt),
   startGraceMs: seconds('START_GRACE_SECONDS'),
   stopGraceMs: seconds('STOP_GRACE_SECONDS', nonNegativeInt),
+  routes: routes(),
 };
 
 export function janitorEnvironment(s: JanitorSettings): Record<string, string> {

@@ -78,3 +78,18 @@ test('a missing or bad variable names itself', () => {
   expect(() => dispatcherSettingsFromEnv(rest)).toThrow(/^bad function configuration: QUEUE_URL: /);
   expect(() => janitorSettingsFromEnv({ ...janitorEnvironment(JANITOR), START_GRACE_SECONDS: '0' })).toThrow(/START_GRACE_SECONDS/);
 });
+
+test('routes: absent from the environment without routes, JSON with them, and back as they went', () => {
+  expect(dispatcherEnvironment(dispatcher)).not.toHaveProperty('ROUTES');
+  expect(janitorEnvironment(JANITOR)).not.toHaveProperty('ROUTES');
+  expect(dispatcherSettingsFromEnv(dispatcherEnvironment(dispatcher)).routes).toBeUndefined();
+  const routes = [
+    { name: 'default', queueUrl: dispatcher.queueUrl, inputPrefix: 'incoming/', share: 3, priority: 0 },
+    { name: 'bulk', queueUrl: `${dispatcher.queueUrl}-bulk`, inputPrefix: 'incoming/bulk/', inputSuffix: '.csv', share: 1, priority: 2, maxVcpu: 2 },
+  ];
+  expect(JSON.parse(dispatcherEnvironment({ ...dispatcher, routes }).ROUTES)).toEqual(routes);
+  expect(dispatcherSettingsFromEnv(dispatcherEnvironment({ ...dispatcher, routes })).routes).toEqual(routes);
+  expect(janitorSettingsFromEnv(janitorEnvironment({ ...JANITOR, routes })).routes).toEqual(routes);
+  expect(() => dispatcherSettingsFromEnv({ ...dispatcherEnvironment(dispatcher), ROUTES: '[{"name":"x"}]' })).toThrow(/^bad function configuration: ROUTES: /);
+  expect(() => janitorSettingsFromEnv({ ...janitorEnvironment(JANITOR), ROUTES: 'not json' })).toThrow(/ROUTES/);
+});
