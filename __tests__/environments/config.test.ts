@@ -1,4 +1,5 @@
 import { ENVIRONMENT_INPUTS, ConfigError, loadEnvironments, validateEnvironment, validateEnvironments } from '../../environments';
+import { intakeDeadLetterQueueName, intakeQueueName, routeQueueName, ruleDeadLetterQueueName } from '../../environments/names';
 import { ROUTED_DEV } from '../support/routed-stage';
 
 type Mutable = Record<string, any>;
@@ -219,6 +220,12 @@ test('a stage with routes is valid; a route without a priority is in class 0', (
     { ...ROUTED_DEV.routes[1], priority: 0 },
   ]);
   expect(validateEnvironment('dev', ENVIRONMENT_INPUTS.dev).routes).toBeUndefined();
+});
+
+test("the route names refused for their queue's name are those that would name a dead-letter queue", () => {
+  const deadLetterQueues = [intakeDeadLetterQueueName('p'), ruleDeadLetterQueueName('p')];
+  for (const name of ['dlq', 'rule-dlq']) expect(deadLetterQueues).toContain(routeQueueName('p', name));
+  expect(routeQueueName('p', 'default')).toBe(intakeQueueName('p'));
 });
 
 test('ARM64 tasks may run on Fargate Spot', () => {
