@@ -33,7 +33,7 @@ export function routeQueueName(namePrefix: string, route: string): string {
 }
 
 /** The rule that sends uploads to the intake queue; a route other than the default has its own. */
-export function objectCreatedRuleName(namePrefix: string, route: string = DEFAULT_ROUTE): string {
+export function objectCreatedRuleName(namePrefix: string, route: string): string {
   return route === DEFAULT_ROUTE ? `${namePrefix}-object-created` : `${namePrefix}-object-created-${route}`;
 }
 
