@@ -24,6 +24,19 @@ export function intakeQueueName(namePrefix: string): string {
   return `${namePrefix}-intake`;
 }
 
+/** The route that keeps the stage's own intake queue and rule, so a stage takes up routes without replacing them. */
+export const DEFAULT_ROUTE = 'default';
+
+/** A route's intake queue: the stage's own for the default route. */
+export function routeQueueName(namePrefix: string, route: string): string {
+  return route === DEFAULT_ROUTE ? intakeQueueName(namePrefix) : `${namePrefix}-intake-${route}`;
+}
+
+/** The rule that sends uploads to the intake queue; a route other than the default has its own. */
+export function objectCreatedRuleName(namePrefix: string, route: string): string {
+  return route === DEFAULT_ROUTE ? `${namePrefix}-object-created` : `${namePrefix}-object-created-${route}`;
+}
+
 /** Poison messages and messages whose start failed maxReceiveCount times. */
 export function intakeDeadLetterQueueName(namePrefix: string): string {
   return `${namePrefix}-intake-dlq`;

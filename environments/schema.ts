@@ -27,6 +27,9 @@ const s3Prefix = z
     "must be a non-empty S3 prefix of letters, digits, '_', '.', '-' and '/' ending in '/' (characters URL encoding keeps, so the rule matches however S3 encodes the key)",
   );
 
+/** A key suffix the rule matches after the prefix, e.g. '.csv'. */
+const s3Suffix = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1–32 letters, digits, '_', '.' or '-' (characters URL encoding keeps)");
+
 const intIn = (min: number, max: number) =>
   z
     .number()
@@ -83,6 +86,23 @@ const tags = z.record(z.string(), z.string().max(256, 'tag values are at most 25
   }
 });
 
+/**
+ * One route of a stage: the uploads under its prefix (and with its suffix) wait in a queue of their own and share the
+ * stage's vCPU budget with the other routes by weight, a higher priority class admitted first. The route named
+ * `default` keeps the stage's own intake queue and rule.
+ */
+const route = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,23}$/, 'must be 1–24 lowercase letters, digits or dashes, starting with a letter'),
+  inputPrefix: s3Prefix,
+  inputSuffix: s3Suffix.optional(),
+  /** A weight: the routes' shares are relative to each other. */
+  share: z.number().gt(0, 'must be above 0 (a weight: shares are relative to the other routes)'),
+  /** A higher class is admitted first; 0 by default. */
+  priority: intIn(0, 9).default(0),
+  /** A hard cap on the vCPU the route's jobs hold at once. */
+  maxVcpu: z.number().gt(0, "must be at least one task's vCPU and at most capacity.vcpuBudget").optional(),
+});
+
 const environmentFields = z.strictObject({
   /** Stage name: the stack is `sluice-<stage>`. */
   stage: z.string().regex(/^[a-z][a-z0-9]{1,9}$/, 'must be 2–10 lowercase letters or digits, starting with a letter'),
@@ -101,11 +121,8 @@ const environmentFields = z.strictObject({
   tags,
   bucket: z.strictObject({
     inputPrefix: s3Prefix,
-    /** Only keys ending with this are processed, e.g. '.csv'. */
-    inputSuffix: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,32}$/, "must be 1–32 letters, digits, '_', '.' or '-' (characters URL encoding keeps)")
-      .optional(),
+    /** Only keys ending with this are processed, e.g. '.csv'. Unset on a stage with routes: each route has its own. */
+    inputSuffix: s3Suffix.optional(),
     resultsPrefix: s3Prefix,
     resultsRetentionDays: intIn(1, 3650),
     /**
@@ -175,6 +192,8 @@ const environmentFields = z.strictObject({
     /** Alarm when the oldest queued message is older than this. */
     backlogAlarmAgeSeconds: intIn(60, 1209600),
   }),
+  /** Several input prefixes, each with its own intake queue, sharing the budget; unset: one, bucket.inputPrefix. */
+  routes: z.array(route).min(1, 'must list 1 to 16 routes (or leave routes unset)').max(16, 'must list 1 to 16 routes').optional(),
   network: z.discriminatedUnion('kind', [createdNetwork, existingNetwork], "kind must be 'create' or 'existing'"),
   image: z
     .strictObject({
@@ -231,6 +250,7 @@ export const environmentSchema = environmentFields.superRefine((env, ctx) => {
   checkCapacityProviders(env, ctx);
   checkCreatedNetworkZones(env, ctx);
   checkRetryDelays(env, ctx);
+  checkRoutes(env, ctx);
 });
 
 /** Fargate accepts only certain memory sizes per CPU size; ECS refuses a task definition with another pair. */
@@ -330,6 +350,52 @@ function checkRetryDelays({ retry }: EnvironmentFields, ctx: Ctx): void {
       });
     }
   }
+}
+
+/**
+ * A route's queue is `<namePrefix>-intake-<name>` (environments/names.ts): these names would make it one of the
+ * stage's dead-letter queues.
+ */
+const ROUTE_NAMES_OF_DEAD_LETTER_QUEUES = ['dlq', 'rule-dlq'];
+
+/**
+ * Every upload under the stage's input area belongs to at most one route: the routes' prefixes lie inside it and none
+ * inside another's. Each route has its own suffix, so the stage has none; a cap holds at least one task and fits the budget.
+ */
+function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx: Ctx): void {
+  if (routes === undefined) return;
+  const issue = (index: number, field: string | undefined, message: string) =>
+    ctx.addIssue({ code: 'custom', path: ['routes', index, ...(field ? [field] : [])], message });
+  if (bucket.inputSuffix !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['bucket', 'inputSuffix'], message: 'must be unset when the stage has routes: each route has its own inputSuffix' });
+  }
+  routes.forEach((r, index) => {
+    const earlier = routes.slice(0, index);
+    const sameName = earlier.findIndex((other) => other.name === r.name);
+    if (sameName >= 0) issue(index, 'name', `must be unique in the stage (routes.${sameName} has the same name)`);
+    if (ROUTE_NAMES_OF_DEAD_LETTER_QUEUES.includes(r.name)) {
+      issue(
+        index,
+        'name',
+        `must not be ${ROUTE_NAMES_OF_DEAD_LETTER_QUEUES.map((n) => `'${n}'`).join(' or ')}: its queue would take the name of one of the stage's dead-letter queues`,
+      );
+    }
+    if (!r.inputPrefix.startsWith(bucket.inputPrefix)) {
+      issue(index, 'inputPrefix', `must start with bucket.inputPrefix ('${bucket.inputPrefix}'), the stage's input area`);
+    }
+    const overlapping = earlier.findIndex((other) => other.inputPrefix.startsWith(r.inputPrefix) || r.inputPrefix.startsWith(other.inputPrefix));
+    if (overlapping >= 0) {
+      const other = routes[overlapping];
+      issue(
+        index,
+        'inputPrefix',
+        `must not overlap the inputPrefix of routes.${overlapping} ('${other.name}': '${other.inputPrefix}'): a key must belong to exactly one route`,
+      );
+    }
+    if (r.maxVcpu !== undefined && FARGATE_CPU_UNITS.includes(task.cpu) && (r.maxVcpu < vcpuOf(task.cpu) || r.maxVcpu > capacity.vcpuBudget)) {
+      issue(index, 'maxVcpu', `must be at least one task's vCPU (${vcpuOf(task.cpu)}) and at most capacity.vcpuBudget (${capacity.vcpuBudget})`);
+    }
+  });
 }
 
 /** Written by hand in environments/<stage>.ts. */

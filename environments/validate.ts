@@ -21,9 +21,16 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
+/** The field's path; a route's field names its route too: `routes.1.share (route 'bulk')`. */
+function fieldOf(input: unknown, path: readonly PropertyKey[]): string {
+  const field = path.length > 0 ? path.map(String).join('.') : '(root)';
+  const routeName = path[0] === 'routes' && typeof path[1] === 'number' ? valueAt(input, ['routes', path[1], 'name']) : undefined;
+  return typeof routeName === 'string' ? `${field} (route '${routeName}')` : field;
+}
+
 /** One zod issue as `field: what is allowed (got …)`; shared by the stage and bootstrap validators. */
 export function describeIssue(input: unknown, issue: z.core.$ZodIssue): string {
-  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+  const field = fieldOf(input, issue.path);
   const got = valueAt(input, issue.path);
   if (got === undefined && issue.code !== 'unrecognized_keys' && issue.code !== 'custom') {
     return `${field}: is required and ${issue.message}`;

@@ -23,7 +23,7 @@
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
 import { ADMITTED_BY_CLASS, byClassOf, ownByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
-import { ADMITTED_BY_ROUTE, byRouteOf } from '../functions/routes';
+import { ADMITTED_BY_ROUTE, byRouteOf, ownByRoute } from '../functions/routes';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, releasedOf, type PoolState } from '../functions/limiter';
 import type { EcsStandIn, Execution } from './engines';
 import type { Actor } from './gates';
@@ -35,7 +35,8 @@ export interface WorldView {
   readonly es: ExplorerStage;
   readonly sfn: { readonly executions: ReadonlyMap<string, Execution> };
   readonly ecs: Pick<EcsStandIn, 'running'>;
-  readonly intakeUrl: string;
+  /** Every route's intake queue. */
+  readonly intakeUrls: readonly string[];
   readonly sqs: { messages(url: string): ReadonlyArray<{ readonly state: string; readonly body: string }> };
   readonly gates: ReadonlyArray<{ readonly key: string }>;
   /** The jobs of every message in the intake queue (visible, in flight or delayed) and in its DLQ. */
@@ -54,7 +55,7 @@ export interface Violation {
 interface Row {
   readonly jobId: string;
   readonly status?: string;
-  readonly lease?: { readonly execution: string; readonly vcpu: number; readonly capacityProvider?: CapacityClass };
+  readonly lease?: { readonly execution: string; readonly vcpu: number; readonly capacityProvider?: CapacityClass; readonly route?: string };
   readonly error?: string;
   readonly [field: string]: unknown;
 }
@@ -223,10 +224,13 @@ export class Invariants {
     };
   }
 
-  /** The vCPU the leases hold: in all, or of the tasks placed in one capacity class. */
-  private leasedVcpu(capacityClass?: CapacityClass): number {
+  /** The vCPU the leases hold: in all, or of the tasks placed in one capacity class, or of one route's jobs. */
+  private leasedVcpu(of: { capacityClass?: CapacityClass; route?: string } = {}): number {
     let leased = 0;
-    for (const row of this.rows.values()) if (row.lease && (!capacityClass || row.lease.capacityProvider === capacityClass)) leased += Number(row.lease.vcpu);
+    for (const { lease } of this.rows.values()) {
+      if (!lease || (of.capacityClass && lease.capacityProvider !== of.capacityClass) || (of.route && lease.route !== of.route)) continue;
+      leased += Number(lease.vcpu);
+    }
     return leased;
   }
 
@@ -237,6 +241,11 @@ export class Invariants {
     const effective = effectiveBudget(pool, this.world.clock.now()).vcpu;
     const leased = this.leasedVcpu();
     if (leased > effective + EPSILON) this.fail('over-budget', `an admission left ${leased} vCPU leased under an effective budget of ${effective}`);
+    for (const route of this.world.es.dispatcher.routes ?? []) {
+      const held = this.leasedVcpu({ route: route.name });
+      if (route.maxVcpu !== undefined && held > route.maxVcpu + EPSILON)
+        this.fail('over-cap', `an admission left ${held} vCPU leased to route ${route.name}, over its maxVcpu of ${route.maxVcpu}`);
+    }
   }
 
   private checkCounters(): void {
@@ -255,9 +264,19 @@ export class Invariants {
     const own = ownByClass(pool);
     for (const capacityClass of CAPACITY_CLASSES) {
       const counted = own[capacityClass] ?? 0;
-      const held = this.leasedVcpu(capacityClass);
+      const held = this.leasedVcpu({ capacityClass });
       if (Math.abs(counted - held) > EPSILON) {
         this.fail('counters', `the pool counts ${round(counted)} vCPU in use in ${capacityClass}, its leases there hold ${held}`);
+        return;
+      }
+    }
+    // Shares and caps go by each route's use: its counters must match its jobs' leases.
+    const byRoute = ownByRoute(pool);
+    for (const route of this.world.es.dispatcher.routes ?? []) {
+      const counted = byRoute[route.name] ?? 0;
+      const held = this.leasedVcpu({ route: route.name });
+      if (Math.abs(counted - held) > EPSILON) {
+        this.fail('counters', `the pool counts ${round(counted)} vCPU in use by route ${route.name}, its leases hold ${held}`);
         return;
       }
     }
@@ -289,7 +308,7 @@ export class Invariants {
       if (status !== 'succeeded' && status !== 'failed' && !parked.has(jobId)) return false;
     }
     for (const row of this.rows.values()) if (row.lease) return false;
-    return this.world.sqs.messages(this.world.intakeUrl).length === 0;
+    return this.world.intakeUrls.every((url) => this.world.sqs.messages(url).length === 0);
   }
 
   /** At the end of a schedule that stopped short of settling (a stage left paused is not expected to settle). */
@@ -313,10 +332,12 @@ export class Invariants {
       .map((r) => `${short(r.jobId)}:${r.status}:${r.lease?.execution ?? ''}:${String(r.admissions)}:${String(r.failedRuns)}`)
       .sort();
     const pool = this.poolState();
-    const messages = this.world.sqs
-      .messages(this.world.intakeUrl)
-      .map((m) => `${m.state}:${m.body.length}`)
-      .sort();
+    const messages = this.world.intakeUrls.map((url) =>
+      this.world.sqs
+        .messages(url)
+        .map((m) => `${m.state}:${m.body.length}`)
+        .sort(),
+    );
     const executions = [...this.world.sfn.executions.values()].map((e) => `${e.name}:${e.status}`).sort();
     const gates = this.world.gates.map((g) => g.key).sort();
     return JSON.stringify([

@@ -15,6 +15,7 @@ import { configurePool } from '../functions/configure-pool';
 import { runDispatcher, StartedBatches, wakeOf } from '../functions/dispatcher';
 import { runJanitor } from '../functions/janitor';
 import { jobIdOf, parseIntakeMessage } from '../functions/jobs';
+import { routesOf, type RouteSettings } from '../functions/routes';
 import { standIn, type AwsClient, type Log } from '../functions/runtime';
 import { INTEGRATIONS, integrationResource } from '../modules/run-jobs/asl';
 import { VirtualClock } from '../twin/engines/clock';
@@ -113,6 +114,9 @@ export class ExplorerWorld {
   readonly invariants: Invariants;
   readonly gates: Gate[] = [];
   readonly actors: Actor[] = [];
+  /** The stage's routes (one, unnamed, without routes) and their intake queues; `intakeUrl` is the first's. */
+  readonly routes: readonly RouteSettings[];
+  readonly intakeUrls: readonly string[];
   readonly intakeUrl: string;
   readonly deadLetterUrl: string;
   /** The environment's events not yet happened, in order. */
@@ -146,7 +150,9 @@ export class ExplorerWorld {
     this.ddb = new DynamoDb(this.clock, recorder, 0);
     this.sqs = new SqsEmulator(this.clock, recorder);
     this.script = [...script];
-    this.intakeUrl = es.dispatcher.queueUrl;
+    this.routes = routesOf(es.dispatcher);
+    this.intakeUrls = this.routes.map((r) => r.queueUrl);
+    this.intakeUrl = this.intakeUrls[0];
     this.deadLetterUrl = es.dispatcher.deadLetterQueueUrl;
     this.invariants = new Invariants(this);
     this.ecs = new EcsStandIn(
@@ -490,8 +496,13 @@ export class ExplorerWorld {
 
   // ── The environment ──────────────────────────────────────────────────────────────────────────────────────────
 
+  /** Objects take the stage's routes in turn. */
+  private routeOf(object: number): RouteSettings {
+    return this.routes[object % this.routes.length];
+  }
+
   objectKey(object: number): string {
-    return `${this.es.dispatcher.inputPrefix}object-${object}.csv`;
+    return `${this.routeOf(object).inputPrefix}object-${object}.csv`;
   }
 
   jobIdOf(object: number): string {
@@ -519,9 +530,9 @@ export class ExplorerWorld {
     switch (event.kind) {
       case 'upload':
       case 'duplicate':
-        // The rule's two targets: the intake queue, and the dispatcher woken.
+        // The route's rule's two targets: its intake queue, and the dispatcher woken.
         this.invariants.uploaded(this.jobIdOf(event.object));
-        this.sqs.sendMessage(this.intakeUrl, this.uploadEvent(event.object));
+        this.sqs.sendMessage(this.routeOf(event.object).queueUrl, this.uploadEvent(event.object));
         this.invokeDispatcher({ source: 'aws.s3', 'detail-type': 'Object Created' });
         return;
       case 'abort': {
@@ -667,9 +678,9 @@ export class ExplorerWorld {
 
   // ── What the invariants read ─────────────────────────────────────────────────────────────────────────────────
 
-  /** The jobs of every message in the intake queue (visible, in flight or delayed) and in its DLQ. */
+  /** The jobs of every message in the intake queues (visible, in flight or delayed) and in their DLQ. */
   jobsWithMessages(): Set<string> {
-    return this.jobsOf([...this.sqs.messages(this.intakeUrl), ...this.sqs.messages(this.deadLetterUrl)]);
+    return this.jobsOf([...this.intakeUrls.flatMap((url) => this.sqs.messages(url)), ...this.sqs.messages(this.deadLetterUrl)]);
   }
 
   deadLetteredJobs(): Set<string> {

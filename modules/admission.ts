@@ -10,7 +10,7 @@ import { configurePoolSettingsOf } from '../environments/function-settings';
 import { vcpuOf } from '../environments/fargate';
 import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
 import { partitionOf } from '../environments/partition';
-import type { PolicyStatement } from './iam';
+import { oneOrList, type PolicyStatement } from './iam';
 import { NodeFunction } from './node-function';
 import type { Bucket } from './bucket';
 import type { Intake } from './intake';
@@ -24,7 +24,7 @@ interface AdmissionProps {
   readonly config: EnvironmentConfig;
   /** Where uploads land: the dispatcher checks each event against its name and the input prefix. */
   readonly bucket: Bucket;
-  /** The queue the dispatcher takes from, its DLQ, and the upload rule that wakes it. */
+  /** The queues the dispatcher takes from (the stage's own and each route's), their DLQ, and the upload rules that wake it. */
   readonly intake: Intake;
   /** The limiter's counters and the ledger, and the batch records. */
   readonly stateTable: StateTable;
@@ -194,6 +194,7 @@ function dispatcherEnvironmentOf(props: AdmissionProps): Record<string, string> 
     batchWindowMs: Math.round(config.capacity.batchWindowSeconds * 1000),
     startGraceMs: START_GRACE_SECONDS * 1000,
     capacityWeights: capacityWeightsOf(config),
+    routes: props.intake.routeSettings(),
   });
 }
 
@@ -211,12 +212,12 @@ function dispatcherStatements(props: AdmissionProps): PolicyStatement[] {
       Sid: 'TakeFromIntake',
       Effect: 'Allow',
       Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
-      Resource: props.intake.queueArn,
+      Resource: oneOrList(props.intake.queueArns),
     },
     { Sid: 'PoisonToDeadLetters', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.deadLetterQueueArn },
     // A message put back (held for a lease, back for room) is sent again and the received copy deleted: deferral
     // never counts a receive toward the DLQ.
-    { Sid: 'PutBackToIntake', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.queueArn },
+    { Sid: 'PutBackToIntake', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: oneOrList(props.intake.queueArns) },
     // Admission: POOL + the jobs' rows in one transaction; released counters only to give back a batch that never started.
     {
       Sid: 'ReadThePool',

@@ -21,6 +21,11 @@ function policyDocument(...statements: PolicyStatement[]): PolicyDocument {
   return { Version: '2012-10-17', Statement: statements };
 }
 
+/** IAM takes one value or a list: one is written as itself. */
+export function oneOrList(values: readonly string[]): string | readonly string[] {
+  return values.length === 1 ? values[0] : values;
+}
+
 /** Token strings (resource references) inside survive JSON.stringify and render as Terraform interpolations. */
 export function policyJson(...statements: PolicyStatement[]): string {
   return JSON.stringify(policyDocument(...statements));

@@ -4,20 +4,46 @@ import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import { SqsQueuePolicy } from '@cdktf/provider-aws/lib/sqs-queue-policy';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
-import { denyInsecureTransport, policyJson } from './iam';
+import { denyInsecureTransport, oneOrList, policyJson, type PolicyStatement } from './iam';
 import type { Bucket } from './bucket';
 import type { NodeFunction } from './node-function';
 import type { Observability } from './observability';
 import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../environments/function-settings';
 import { invokeFromRule } from './triggers';
-import { intakeDeadLetterQueueName, intakeQueueName, ruleDeadLetterQueueName } from '../environments/names';
+import {
+  DEFAULT_ROUTE,
+  intakeDeadLetterQueueName,
+  intakeQueueName,
+  objectCreatedRuleName,
+  routeQueueName,
+  ruleDeadLetterQueueName,
+} from '../environments/names';
 import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
+import type { RouteSettings } from '../functions/routes';
 
 interface IntakeProps {
   readonly config: EnvironmentConfig;
   /** Where uploads land: the rule matches its Object Created events. */
   readonly bucket: Bucket;
   readonly observability: Observability;
+}
+
+type RouteConfig = NonNullable<EnvironmentConfig['routes']>[number];
+
+/** Which uploads a rule sends on: those under the prefix (and with the suffix, if set). */
+interface KeyFilter {
+  readonly inputPrefix: string;
+  readonly inputSuffix?: string;
+}
+
+/** A route as the dispatcher and the janitor take it (its queue's URL among its settings), and its queue's ARN. */
+export type IntakeRoute = RouteSettings & { readonly queueArn: string };
+
+/** A rule that sends uploads to a queue, and where its target that wakes the dispatcher goes (`id`, in `scope`). */
+interface UploadRule {
+  readonly rule: CloudwatchEventRule;
+  readonly scope: Construct;
+  readonly id: string;
 }
 
 /** The S3 event pattern: Object Created in this bucket under the input prefix (and with the suffix, if set). */
@@ -30,9 +56,104 @@ function objectCreatedPattern(bucketName: string, inputPrefix: string, inputSuff
   };
 }
 
+/** An intake queue: a message received maxReceiveCount times goes to the stage's one intake DLQ. */
+function intakeQueue(scope: Construct, id: string, name: string, config: EnvironmentConfig, deadLetters: SqsQueue): SqsQueue {
+  return new SqsQueue(scope, id, {
+    name,
+    messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
+    visibilityTimeoutSeconds: INTAKE_VISIBILITY_TIMEOUT_SECONDS,
+    receiveWaitTimeSeconds: 0,
+    sqsManagedSseEnabled: true,
+    redrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.arn, maxReceiveCount: config.intake.maxReceiveCount }),
+  });
+}
+
+/** Uploads matching `filter` → `queue`, retried by EventBridge, then the rule DLQ. */
+function objectCreatedRule(
+  scope: Construct,
+  props: IntakeProps,
+  route: { readonly name: string; readonly filter: KeyFilter; readonly to: string },
+  queue: SqsQueue,
+  ruleDeadLetters: SqsQueue,
+): CloudwatchEventRule {
+  const { namePrefix, intake } = props.config;
+  const { inputPrefix, inputSuffix } = route.filter;
+  const rule = new CloudwatchEventRule(scope, 'object-created', {
+    name: objectCreatedRuleName(namePrefix, route.name),
+    description: `S3 Object Created in ${inputPrefix}${inputSuffix ? `*${inputSuffix}` : ''} → ${route.to}`,
+    eventPattern: JSON.stringify(objectCreatedPattern(props.bucket.bucketName, inputPrefix, inputSuffix)),
+  });
+  new CloudwatchEventTarget(scope, 'to-queue', {
+    rule: rule.name,
+    targetId: 'intake-queue',
+    arn: queue.arn,
+    retryPolicy: {
+      maximumRetryAttempts: intake.ruleRetryAttempts,
+      maximumEventAgeInSeconds: intake.ruleMaxEventAgeSeconds,
+    },
+    deadLetterConfig: { arn: ruleDeadLetters.arn },
+  });
+  return rule;
+}
+
+/** Only the given rules may send to the queue, over TLS. */
+function onlyFromRules(scope: Construct, id: string, queue: SqsQueue, sid: string, rules: readonly CloudwatchEventRule[]): void {
+  const allow: PolicyStatement[] =
+    rules.length > 0
+      ? [
+          {
+            Sid: sid,
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Resource: queue.arn,
+            Condition: { ArnEquals: { 'aws:SourceArn': oneOrList(rules.map((rule) => rule.arn)) } },
+          },
+        ]
+      : [];
+  new SqsQueuePolicy(scope, id, { queueUrl: queue.url, policy: policyJson(...allow, denyInsecureTransport([queue.arn])) });
+}
+
+/** Alarms when uploads to a queue have waited longer than intake.backlogAlarmAgeSeconds. */
+function backlogAlarm(props: IntakeProps, queue: SqsQueue, route?: string): void {
+  props.observability.alarm({
+    namespace: 'AWS/SQS',
+    statistic: 'Maximum',
+    name: route === undefined ? 'intake-backlog-age' : `intake-backlog-age-${route}`,
+    dimensions: { QueueName: queue.name },
+    metric: 'ApproximateAgeOfOldestMessage',
+    threshold: props.config.intake.backlogAlarmAgeSeconds,
+    description: `Uploads${route === undefined ? '' : ` to route ${route}`} have waited longer than expected for capacity: the budget may be too small or paused.`,
+  });
+}
+
+/** A route other than the default: its own queue, Object Created rule, queue policy and backlog alarm. */
+class RouteIntake extends Construct {
+  readonly queue: SqsQueue;
+  readonly uploadRule: UploadRule;
+
+  constructor(scope: Construct, id: string, props: IntakeProps, route: RouteConfig, deadLetters: { queue: SqsQueue; rule: SqsQueue }) {
+    super(scope, id);
+    this.queue = intakeQueue(this, 'queue', routeQueueName(props.config.namePrefix, route.name), props.config, deadLetters.queue);
+    const to = `the ${route.name} route's intake queue`;
+    const rule = objectCreatedRule(this, props, { name: route.name, filter: route, to }, this.queue, deadLetters.rule);
+    onlyFromRules(this, 'queue-policy', this.queue, 'OnlyTheObjectCreatedRule', [rule]);
+    backlogAlarm(props, this.queue, route.name);
+    // A Lambda permission's statement id is unique in the function's policy: each rule's is named after its route.
+    this.uploadRule = { rule, scope: this, id: `dispatch-on-upload-${route.name}` };
+  }
+}
+
+/** The uploads the stage's own rule sends on: under bucket.inputPrefix, or the default route's; none when routes leave it out. */
+function ownFilter(config: EnvironmentConfig): KeyFilter | undefined {
+  return config.routes === undefined ? config.bucket : config.routes.find((route) => route.name === DEFAULT_ROUTE);
+}
+
 /**
  * Durable intake: EventBridge delivers each upload into SQS, where work waits for capacity.
  * Nothing waits in a running execution, so a burst costs queue storage, not state transitions.
+ * A stage with routes has a queue and a rule per route, all with the stage's dead-letter queues; the default route
+ * keeps the stage's own.
  */
 export class Intake extends Construct {
   readonly queueArn: string;
@@ -41,45 +162,74 @@ export class Intake extends Construct {
   readonly deadLetterQueueArn: string;
   readonly deadLetterQueueUrl: string;
   readonly ruleDeadLetterQueueArn: string;
-  /** The Object Created rule: its targets are the queue and the dispatcher (`wakeOnUpload`). */
-  private readonly rule: CloudwatchEventRule;
+  /** Each route with its queue (the stage's own for the default route); undefined for a stage without routes. */
+  readonly routes?: readonly IntakeRoute[];
+  /** Every queue a job may wait in: the stage's own and each other route's. */
+  readonly queueArns: readonly string[];
+  /** The Object Created rules: their targets are the queues and the dispatcher (`wakeOnUpload`). */
+  private readonly uploadRules: readonly UploadRule[];
 
   constructor(scope: Construct, id: string, props: IntakeProps) {
     super(scope, id);
+    const { config } = props;
     const { queue, deadLetters, ruleDeadLetters } = this.queues(props);
-    const rule = this.objectCreatedRule(props, queue, ruleDeadLetters);
-    this.onlyFromRule(rule, queue, ruleDeadLetters);
+    const own = ownFilter(config);
+    const rule = own && objectCreatedRule(this, props, { name: DEFAULT_ROUTE, filter: own, to: 'intake queue' }, queue, ruleDeadLetters);
+    const routeIntakes = new Map(
+      (config.routes ?? [])
+        .filter((route) => route.name !== DEFAULT_ROUTE)
+        .map((route) => [route.name, new RouteIntake(this, `route-${route.name}`, props, route, { queue: deadLetters, rule: ruleDeadLetters })]),
+    );
+    const others = [...routeIntakes.values()];
+    this.uploadRules = [...(rule ? [{ rule, scope: this, id: 'dispatch-on-upload' }] : []), ...others.map((other) => other.uploadRule)];
+    onlyFromRules(this, 'queue-policy', queue, 'OnlyTheObjectCreatedRule', rule ? [rule] : []);
+    onlyFromRules(
+      this,
+      'rule-dead-letters-policy',
+      ruleDeadLetters,
+      'OnlyTheObjectCreatedRuleDeadLetters',
+      this.uploadRules.map((upload) => upload.rule),
+    );
     this.alarms(props, queue, deadLetters, ruleDeadLetters);
-    this.rule = rule;
     this.queueArn = queue.arn;
     this.queueUrl = queue.url;
     this.queueName = queue.name;
     this.deadLetterQueueArn = deadLetters.arn;
     this.deadLetterQueueUrl = deadLetters.url;
     this.ruleDeadLetterQueueArn = ruleDeadLetters.arn;
+    const queueOf = (route: RouteConfig) => routeIntakes.get(route.name)?.queue ?? queue;
+    this.routes = config.routes?.map((route) => ({
+      name: route.name,
+      queueUrl: queueOf(route).url,
+      queueArn: queueOf(route).arn,
+      inputPrefix: route.inputPrefix,
+      inputSuffix: route.inputSuffix,
+      share: route.share,
+      priority: route.priority,
+      maxVcpu: route.maxVcpu,
+    }));
+    this.queueArns = [queue.arn, ...others.map((other) => other.queue.arn)];
   }
 
-  /** Wakes the dispatcher on each upload too, from the same rule: its second target, beside the queue. */
+  /** Wakes the dispatcher on each upload too, from each Object Created rule: its second target, beside the queue. */
   wakeOnUpload(dispatcher: NodeFunction): void {
-    invokeFromRule(this, 'dispatch-on-upload', dispatcher, { reason: 'object-created' }, this.rule);
+    for (const { scope, id, rule } of this.uploadRules) invokeFromRule(scope, id, dispatcher, { reason: 'object-created' }, rule);
   }
 
-  /** The intake queue, its DLQ, and the DLQ of the rule's own undelivered events. */
+  /** The routes as the dispatcher and the janitor are configured with them; undefined for a stage without routes. */
+  routeSettings(): RouteSettings[] | undefined {
+    return this.routes?.map(({ queueArn: _queueArn, ...settings }) => settings);
+  }
+
+  /** The intake queue, its DLQ, and the DLQ of the rules' own undelivered events. */
   private queues(props: IntakeProps): { queue: SqsQueue; deadLetters: SqsQueue; ruleDeadLetters: SqsQueue } {
-    const { namePrefix, intake } = props.config;
+    const { namePrefix } = props.config;
     const deadLetters = new SqsQueue(this, 'dead-letters', {
       name: intakeDeadLetterQueueName(namePrefix),
       messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
       sqsManagedSseEnabled: true,
     });
-    const queue = new SqsQueue(this, 'queue', {
-      name: intakeQueueName(namePrefix),
-      messageRetentionSeconds: INTAKE_RETENTION_SECONDS,
-      visibilityTimeoutSeconds: INTAKE_VISIBILITY_TIMEOUT_SECONDS,
-      receiveWaitTimeSeconds: 0,
-      sqsManagedSseEnabled: true,
-      redrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.arn, maxReceiveCount: intake.maxReceiveCount }),
-    });
+    const queue = intakeQueue(this, 'queue', intakeQueueName(namePrefix), props.config, deadLetters);
     // Events EventBridge could not deliver to the queue (after its own retries) land here, not nowhere.
     const ruleDeadLetters = new SqsQueue(this, 'rule-dead-letters', {
       name: ruleDeadLetterQueueName(namePrefix),
@@ -89,54 +239,8 @@ export class Intake extends Construct {
     return { queue, deadLetters, ruleDeadLetters };
   }
 
-  /** Uploads in the input prefix (and suffix) → the queue, retried by EventBridge, then its DLQ. */
-  private objectCreatedRule(props: IntakeProps, queue: SqsQueue, ruleDeadLetters: SqsQueue): CloudwatchEventRule {
-    const { namePrefix, intake } = props.config;
-    const { inputPrefix, inputSuffix } = props.config.bucket;
-    const rule = new CloudwatchEventRule(this, 'object-created', {
-      name: `${namePrefix}-object-created`,
-      description: `S3 Object Created in ${inputPrefix}${inputSuffix ? `*${inputSuffix}` : ''} → intake queue`,
-      eventPattern: JSON.stringify(objectCreatedPattern(props.bucket.bucketName, inputPrefix, inputSuffix)),
-    });
-    new CloudwatchEventTarget(this, 'to-queue', {
-      rule: rule.name,
-      targetId: 'intake-queue',
-      arn: queue.arn,
-      retryPolicy: {
-        maximumRetryAttempts: intake.ruleRetryAttempts,
-        maximumEventAgeInSeconds: intake.ruleMaxEventAgeSeconds,
-      },
-      deadLetterConfig: { arn: ruleDeadLetters.arn },
-    });
-    return rule;
-  }
-
-  /** Only the rule may send to the queue and to the rule's DLQ, over TLS. */
-  private onlyFromRule(rule: CloudwatchEventRule, queue: SqsQueue, ruleDeadLetters: SqsQueue): void {
-    const onlyFromRule = (queueArn: string, sid: string) =>
-      policyJson(
-        {
-          Sid: sid,
-          Effect: 'Allow',
-          Principal: { Service: 'events.amazonaws.com' },
-          Action: 'sqs:SendMessage',
-          Resource: queueArn,
-          Condition: { ArnEquals: { 'aws:SourceArn': rule.arn } },
-        },
-        denyInsecureTransport([queueArn]),
-      );
-    new SqsQueuePolicy(this, 'queue-policy', {
-      queueUrl: queue.url,
-      policy: onlyFromRule(queue.arn, 'OnlyTheObjectCreatedRule'),
-    });
-    new SqsQueuePolicy(this, 'rule-dead-letters-policy', {
-      queueUrl: ruleDeadLetters.url,
-      policy: onlyFromRule(ruleDeadLetters.arn, 'OnlyTheObjectCreatedRuleDeadLetters'),
-    });
-  }
-
   private alarms(props: IntakeProps, queue: SqsQueue, deadLetters: SqsQueue, ruleDeadLetters: SqsQueue): void {
-    const { stage, intake } = props.config;
+    const { stage } = props.config;
     props.observability.alarm({
       namespace: 'AWS/SQS',
       statistic: 'Maximum',
@@ -155,14 +259,6 @@ export class Intake extends Construct {
       threshold: 0,
       description: `EventBridge could not deliver S3 events to the intake queue. npx sluice redrive --dlq --stage ${stage} sends them on.`,
     });
-    props.observability.alarm({
-      namespace: 'AWS/SQS',
-      statistic: 'Maximum',
-      name: 'intake-backlog-age',
-      dimensions: { QueueName: queue.name },
-      metric: 'ApproximateAgeOfOldestMessage',
-      threshold: intake.backlogAlarmAgeSeconds,
-      description: 'Uploads have waited longer than expected for capacity: the budget may be too small or paused.',
-    });
+    backlogAlarm(props, queue);
   }
 }

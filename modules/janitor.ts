@@ -4,6 +4,7 @@ import { janitorEnvironment } from '../functions/environment';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, type MetricName } from '../functions/metrics';
 import { executionArnOf } from '../functions/jobs';
 import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
+import { oneOrList } from './iam';
 import { NodeFunction } from './node-function';
 import type { Intake } from './intake';
 import type { Observability } from './observability';
@@ -14,7 +15,7 @@ import { JANITOR_PERIOD_MINUTES } from '../environments/function-settings';
 
 interface JanitorProps {
   readonly config: EnvironmentConfig;
-  /** The queue it re-queues unfinished jobs to. */
+  /** The queues it re-queues unfinished jobs to: the stage's own, or each job's route's. */
   readonly intake: Intake;
   /** The counters it checks and repairs, the leases it gives back, the batch records it settles. */
   readonly stateTable: StateTable;
@@ -60,6 +61,7 @@ export class Janitor extends Construct {
         maxExecutionAttempts: MAX_EXECUTION_ATTEMPTS,
         startGraceMs: START_GRACE_SECONDS * 1000,
         stopGraceMs: (config.task.stopTimeoutSeconds + TASK_STOP_MARGIN_SECONDS) * 1000,
+        routes: props.intake.routeSettings(),
       }),
       statements: [
         {
@@ -93,7 +95,7 @@ export class Janitor extends Construct {
         },
         { Sid: 'SeeExecutions', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: executionArnOf(stateMachineArn, '*') },
         { Sid: 'ListRunningExecutions', Effect: 'Allow', Action: 'states:ListExecutions', Resource: stateMachineArn },
-        { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: props.intake.queueArn },
+        { Sid: 'Requeue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: oneOrList(props.intake.queueArns) },
         { Sid: 'WakeDispatcher', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: props.dispatcher.functionArn },
       ],
     });

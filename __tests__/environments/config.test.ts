@@ -1,4 +1,6 @@
 import { ENVIRONMENT_INPUTS, ConfigError, loadEnvironments, validateEnvironment, validateEnvironments } from '../../environments';
+import { intakeDeadLetterQueueName, intakeQueueName, routeQueueName, ruleDeadLetterQueueName } from '../../environments/names';
+import { ROUTED_DEV } from '../support/routed-stage';
 
 type Mutable = Record<string, any>;
 
@@ -7,6 +9,12 @@ function devWith(change: (config: Mutable) => void): Mutable {
   const copy = structuredClone(ENVIRONMENT_INPUTS.dev) as Mutable;
   change(copy);
   return copy;
+}
+
+/** Gives a configuration two routes, as ROUTED_DEV has them, and returns it. */
+function routed(config: Mutable): Mutable {
+  config.routes = structuredClone(ROUTED_DEV.routes);
+  return config;
 }
 
 function problemsOf(input: unknown, name = 'dev'): string {
@@ -146,6 +154,53 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['unknown field', (c) => (c.capacity.vcpus = 4), 'capacity', /Unrecognized key.*vcpus/],
   ['allowDestroy', (c) => (c.allowDestroy = 'yes'), 'allowDestroy', /must be true or false/],
   ['missing field', (c) => delete c.alarmEmail, 'alarmEmail', /is required and must be an email address/],
+  ['empty routes', (c) => (c.routes = []), 'routes', /1 to 16 routes/],
+  [
+    'too many routes',
+    (c) => (c.routes = Array.from({ length: 17 }, (_, i) => ({ name: `r${i}`, inputPrefix: `incoming/r${i}/`, share: 1 }))),
+    'routes',
+    /1 to 16 routes/,
+  ],
+  ['route name', (c) => (routed(c).routes[1].name = 'Bulk'), "routes.1.name (route 'Bulk')", /1–24 lowercase letters, digits or dashes/],
+  ['route name twice', (c) => (routed(c).routes[1].name = 'default'), "routes.1.name (route 'default')", /unique in the stage \(routes.0 has the same name\)/],
+  ['route named like a dead-letter queue', (c) => (routed(c).routes[1].name = 'rule-dlq'), "routes.1.name (route 'rule-dlq')", /dead-letter queues/],
+  ['route prefix', (c) => (routed(c).routes[1].inputPrefix = 'incoming/bulk'), "routes.1.inputPrefix (route 'bulk')", /ending in '\/'/],
+  [
+    'route prefix outside the input area',
+    (c) => (routed(c).routes[1].inputPrefix = 'elsewhere/'),
+    "routes.1.inputPrefix (route 'bulk')",
+    /must start with bucket.inputPrefix \('incoming\/'\)/,
+  ],
+  [
+    'route prefix inside another route',
+    (c) => (routed(c).routes[1].inputPrefix = 'incoming/interactive/bulk/'),
+    "routes.1.inputPrefix (route 'bulk')",
+    /must not overlap the inputPrefix of routes.0 \('default': 'incoming\/interactive\/'\): a key must belong to exactly one route/,
+  ],
+  [
+    'route prefix around another route',
+    (c) => (routed(c).routes[1].inputPrefix = 'incoming/'),
+    "routes.1.inputPrefix (route 'bulk')",
+    /must not overlap the inputPrefix of routes.0/,
+  ],
+  ['route suffix', (c) => (routed(c).routes[1].inputSuffix = '*.csv'), "routes.1.inputSuffix (route 'bulk')", /letters, digits, '_', '.' or '-'/],
+  [
+    'stage suffix beside routes',
+    (c) => (routed(c).bucket.inputSuffix = '.csv'),
+    'bucket.inputSuffix',
+    /must be unset when the stage has routes: each route has its own inputSuffix/,
+  ],
+  ['route share', (c) => (routed(c).routes[1].share = 0), "routes.1.share (route 'bulk')", /above 0.*got 0/],
+  ['route priority', (c) => (routed(c).routes[1].priority = 1.5), "routes.1.priority (route 'bulk')", /whole number from 0 to 9/],
+  ['route priority above 9', (c) => (routed(c).routes[1].priority = 10), "routes.1.priority (route 'bulk')", /whole number from 0 to 9/],
+  [
+    'route cap under one task',
+    (c) => (routed(c).routes[1].maxVcpu = 0.5),
+    "routes.1.maxVcpu (route 'bulk')",
+    /at least one task's vCPU \(1\) and at most capacity.vcpuBudget \(4\).*got 0.5/,
+  ],
+  ['route cap over the budget', (c) => (routed(c).routes[1].maxVcpu = 5), "routes.1.maxVcpu (route 'bulk')", /at most capacity.vcpuBudget \(4\)/],
+  ['unknown route field', (c) => (routed(c).routes[0].weight = 1), "routes.0 (route 'default')", /Unrecognized key.*weight/],
 ];
 
 describe.each(rules)('rejects a bad %s', (_rule, change, field, allowed) => {
@@ -156,6 +211,21 @@ describe.each(rules)('rejects a bad %s', (_rule, change, field, allowed) => {
     expect(line).toBeDefined();
     expect(line).toMatch(allowed);
   });
+});
+
+test('a stage with routes is valid; a route without a priority is in class 0', () => {
+  const config = validateEnvironment('dev', ROUTED_DEV);
+  expect(config.routes).toEqual([
+    { ...ROUTED_DEV.routes[0], priority: 1 },
+    { ...ROUTED_DEV.routes[1], priority: 0 },
+  ]);
+  expect(validateEnvironment('dev', ENVIRONMENT_INPUTS.dev).routes).toBeUndefined();
+});
+
+test("the route names refused for their queue's name are those that would name a dead-letter queue", () => {
+  const deadLetterQueues = [intakeDeadLetterQueueName('p'), ruleDeadLetterQueueName('p')];
+  for (const name of ['dlq', 'rule-dlq']) expect(deadLetterQueues).toContain(routeQueueName('p', name));
+  expect(routeQueueName('p', 'default')).toBe(intakeQueueName('p'));
 });
 
 test('ARM64 tasks may run on Fargate Spot', () => {

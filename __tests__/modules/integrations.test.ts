@@ -119,6 +119,11 @@ test('a message to a queue needs SendMessage on it; an asynchronous invocation, 
   const send = sqsSendMessage(where, 'Send', { queue, message: { MessageBody: { a: 1 } } }, {});
   expect(send.state.Parameters).toEqual({ QueueUrl: queue.url, MessageBody: { a: 1 } });
   expect(send.statements).toEqual([{ Sid: 'ToQ', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.arn }]);
+  // A queue the input names: the URL read from the path, SendMessage on every queue it may be.
+  const routes = { urlPath: '$.job.intakeQueueUrl', arns: [queue.arn, `${queue.arn}-bulk`], statementId: 'ToQ' };
+  const sendToRoute = sqsSendMessage(where, 'Send', { queue: routes, message: { MessageBody: { a: 1 } } }, {});
+  expect(sendToRoute.state.Parameters).toEqual({ 'QueueUrl.$': '$.job.intakeQueueUrl', MessageBody: { a: 1 } });
+  expect(sendToRoute.statements).toEqual([{ Sid: 'ToQ', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: routes.arns }]);
 
   const fn = { arn: 'arn:aws:lambda:eu-west-1:111111111111:function:f', statementId: 'Wake' };
   const invoke = lambdaInvokeAsync(where, 'Wake', { fn, payload: { reason: 'r' } }, {});

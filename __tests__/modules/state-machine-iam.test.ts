@@ -4,6 +4,8 @@ import { eachState, integrationResource, INTEGRATIONS, type Integration, type St
 import { fakeAttribute } from '../../twin/synthesized-stage';
 import { decide, type SimulatedRequest } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
+import { routedDevConfig } from '../support/routed-stage';
+import { routeQueueName } from '../../environments/names';
 
 /**
  * Generic: the calls each Task state of the synthesized state machine makes, derived from its Resource and
@@ -33,7 +35,9 @@ function keyValue(attribute: Record<string, string>): string {
   return valueAt(expression);
 }
 
-type Requests = (state: TaskState, place: { region: string; account: string; passedRoles: string[] }) => SimulatedRequest[];
+/** Where the calls go: the account, the roles RunTask passes, and the queues a job may name (its route's, on a stage with routes). */
+type Place = { region: string; account: string; passedRoles: string[]; routeQueueUrls: string[] };
+type Requests = (state: TaskState, place: Place) => SimulatedRequest[];
 
 /** A Task's Resource in the stages' partition. */
 const resource = (integration: Integration) => integrationResource('aws', integration);
@@ -77,21 +81,25 @@ const INTEGRATION_REQUESTS: Record<string, Requests> = {
       },
     ];
   },
-  [resource(INTEGRATIONS.sqsSendMessage)]: (state, { region, account }) => [
-    {
-      action: 'sqs:SendMessage',
-      resource: `arn:aws:sqs:${region}:${account}:${String((state.Parameters as { QueueUrl: string }).QueueUrl)
-        .split('/')
-        .pop()}`,
-    },
-  ],
+  [resource(INTEGRATIONS.sqsSendMessage)]: (state, { region, account, routeQueueUrls }) => {
+    const parameters = state.Parameters as { QueueUrl?: string; 'QueueUrl.$'?: string };
+    // A queue the job names (its route's) may be any route's.
+    const urls = parameters.QueueUrl !== undefined ? [parameters.QueueUrl] : routeQueueUrls;
+    if (urls.length === 0) throw new Error(`no queue to send to in ${JSON.stringify(parameters)}`);
+    return urls.map((url) => ({ action: 'sqs:SendMessage', resource: `arn:aws:sqs:${region}:${account}:${url.split('/').pop()}` }));
+  },
   [resource(INTEGRATIONS.lambdaInvoke)]: (state) => [
     { action: 'lambda:InvokeFunction', resource: String((state.Parameters as { FunctionName: string }).FunctionName) },
   ],
 };
 
-describe.each(STAGES)('the %s state machine’s role', (stage) => {
-  const { json, config } = synthStage(stage);
+const SYNTHESIZED = [
+  ...STAGES.map((stage) => [stage, () => synthStage(stage)] as const),
+  ['dev with routes', () => synthStage('dev', routedDevConfig())] as const,
+];
+
+describe.each(SYNTHESIZED)('the %s state machine’s role', (_name, synthesize) => {
+  const { json, config } = synthesize();
   const resolve = (text: string) => resolveReferences(text, json, fakeAttribute);
   const definition = JSON.parse(resolve(String(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition))) as StateMachineDefinition;
   const policy = JSON.parse(resolve(String(resourceNamed(json, 'aws_iam_role_policy', 'pipeline_policy').policy))) as PolicyDocument;
@@ -100,6 +108,9 @@ describe.each(STAGES)('the %s state machine’s role', (stage) => {
     region: config.account.region,
     account: config.account.id,
     passedRoles: [resolve(String(taskDefinition.task_role_arn)), resolve(String(taskDefinition.execution_role_arn))],
+    routeQueueUrls: (config.routes ?? []).map(
+      (route) => `https://sqs.${config.account.region}.amazonaws.com/${config.account.id}/${routeQueueName(config.namePrefix, route.name)}`,
+    ),
   };
   const requests = [...eachState(definition)].flatMap(({ name, state }) => {
     if (state.Type !== 'Task') return [];

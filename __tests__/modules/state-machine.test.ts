@@ -8,9 +8,12 @@ import { STATES } from '../../modules/run-jobs/definition';
 import { loadLocalStepFunctions } from '../../twin/engines/local-sfn';
 import { ecsError, localHandlers, synthesizedDefinition, taskFailed, type LocalHandler } from '../support/local-sfn';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
-import { STAGES, stageConfig } from '../support/synth';
+import { STAGES, stageConfig, type StageName } from '../support/synth';
+import { routedDevConfig } from '../support/routed-stage';
 import { systemClock } from '../../functions/runtime';
 import { wakeOf } from '../../functions/dispatcher';
+import { RELEASED_BY_ROUTE } from '../../functions/routes';
+import { classAttribute, RELEASED_BY_CLASS } from '../../functions/placement';
 
 // The library with `$$.State` filled in, as Step Functions fills it (the same copy the twin runs, on real time).
 const { StateMachine } = loadLocalStepFunctions();
@@ -25,12 +28,15 @@ beforeAll(async () => {
 });
 afterAll(() => moto.close());
 
-test.each(STAGES)('the %s definition, as synthesized, is valid ASL', (stage) => {
-  const definition = synthesizedDefinition(stage);
-  const { isValid, errorsText } = aslValidator(structuredClone(definition));
-  expect(errorsText('\n')).toBe('');
-  expect(isValid).toBe(true);
-});
+test.each([...STAGES.map((stage) => [stage, stageConfig(stage)] as const), ['dev with routes', routedDevConfig()] as const])(
+  'the %s definition, as synthesized, is valid ASL',
+  (_name, config) => {
+    const definition = synthesizedDefinition(config.stage as StageName, config);
+    const { isValid, errorsText } = aslValidator(structuredClone(definition));
+    expect(errorsText('\n')).toBe('');
+    expect(isValid).toBe(true);
+  },
+);
 
 function jobs(count: number): Job[] {
   return Array.from({ length: count }, (_, i) => {
@@ -46,11 +52,14 @@ async function runExecution(options: {
   vcpu?: number;
   /** The class the batch is placed in (dev's only one by default); null: a batch that names none. */
   capacityProvider?: CapacityClass | null;
+  /** Runs dev with routes (routedDevConfig), the jobs admitted for this route (route null: a batch that names none). */
+  route?: { readonly name: string | null; readonly queueUrl: string };
   beforeRun?: (tableName: string, name: string) => Promise<void>;
 }) {
   const capacityClass = options.capacityProvider === null ? undefined : (options.capacityProvider ?? 'FARGATE_SPOT');
   const { tableName, batchesTableName } = await moto.createTables();
-  const config = stageConfig('dev');
+  const config = options.route ? routedDevConfig() : stageConfig('dev');
+  const route: Record<string, string> = options.route?.name ? { route: options.route.name, intakeQueueUrl: options.route.queueUrl } : {};
   await moto.ddb.send(new UpdateCommand(configureCommand(tableName, { budgetVcpu: 100, ratePerSecond: 19, burst: 100 }, 0)));
   const pool = await readPool(moto.ddb, tableName);
   const name = executionNameFor(options.jobs, pool.batchesAdmitted);
@@ -95,6 +104,7 @@ async function runExecution(options: {
         vcpu: options.vcpu ?? 1,
         releaseShard: releasedShardKey(j.jobId).pk,
         ...(capacityClass ? { capacityProvider: capacityClass } : {}),
+        ...route,
       })),
     },
     {
@@ -374,6 +384,36 @@ test("the account's vCPU limit: the job goes back to the queue at once and admis
   expect(run.pool.capacityLimitAt).toBeDefined();
   // The quota, not the class's capacity: the hold stops every class, and no class is marked short.
   expect(run.pool.classShortAt).toEqual({});
+});
+
+test("with routes: a job without capacity goes back to its route's queue, and its release counts for its route", async () => {
+  const [job] = jobs(1);
+  const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/111111111111/sluice-dev-intake-bulk';
+  const run = await runExecution({
+    jobs: [job],
+    route: { name: 'bulk', queueUrl },
+    runTask: async () => {
+      throw ecsError('ECS.AmazonECSException', "You've reached the limit on the number of vCPUs you can run concurrently");
+    },
+  });
+  expect(run.sent.map((message) => message.QueueUrl)).toEqual([queueUrl]);
+  expect(await run.ledger(job)).toMatchObject({ status: 'queued', capacityReturns: 1 });
+  const shard = await moto.ddb.send(new GetCommand({ TableName: run.tableName, Key: releasedShardKey(job.jobId) }));
+  expect(shard.Item).toMatchObject({ releasedVcpu: 1, [`${RELEASED_BY_ROUTE}bulk`]: 1, [classAttribute(RELEASED_BY_CLASS, 'FARGATE_SPOT')]: 1 });
+});
+
+test('with routes: a batch that names no route (admitted by a dispatcher of another version) fails before any task starts', async () => {
+  let calls = 0;
+  const run = await runExecution({
+    jobs: jobs(1),
+    route: { name: null, queueUrl: 'unused' },
+    runTask: async () => {
+      calls++;
+      return { TaskArn: 'never' };
+    },
+  }).catch((error: Error) => ({ error }));
+  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_FOR_ANOTHER_STATE_MACHINE } } });
+  expect(calls).toBe(0);
 });
 
 test('no Fargate capacity (failures[]): back to the queue at once, no hold', async () => {

@@ -8,6 +8,7 @@ import type { EnvironmentConfig } from '../../environments';
 import { vcpuOf } from '../../environments/fargate';
 import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, RETURNED_BY, type JobInput } from '../../functions/jobs';
 import { CLASS_SHORT_AT, RELEASED_BY_CLASS } from '../../functions/placement';
+import { RELEASED_BY_ROUTE } from '../../functions/routes';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
 import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
@@ -27,6 +28,7 @@ import {
   transactWrite,
   type AwsPlace,
   type EcsTaskTarget,
+  type SentTo,
   type TransactItem,
   type WrittenTable,
 } from './integrations';
@@ -37,8 +39,11 @@ interface RunJobsDefinitionProps {
   readonly config: EnvironmentConfig;
   /** The state table: ledger rows, released counters and the pool. */
   readonly table: { readonly name: string; readonly arn: string };
-  /** The intake queue: a job without capacity goes back there. */
-  readonly queue: { readonly url: string; readonly arn: string };
+  /**
+   * Where a job without capacity goes back: the intake queue; on a stage with routes, its route's (the job's
+   * intakeQueueUrl), one of `routeArns`.
+   */
+  readonly queue: { readonly url: string; readonly arn: string } | { readonly routeArns: readonly string[] };
   /** The worker's task: what RunTask starts, its container and where it runs. */
   readonly task: EcsTaskTarget & { readonly containerName: string; readonly subnetIds: readonly string[]; readonly securityGroupIds: readonly string[] };
   /** The dispatcher, woken after each release. */
@@ -79,6 +84,7 @@ export const STATES = {
   checkTaskSize: 'CheckTaskSize',
   admittedForAnotherTaskSize: 'AdmittedForAnotherTaskSize',
   admittedUnplaced: 'AdmittedUnplaced',
+  admittedWithoutRoute: 'AdmittedWithoutRoute',
 } as const;
 
 /** Which job field feeds each variable the worker reads. */
@@ -141,7 +147,9 @@ interface Context {
   readonly where: AwsPlace;
   /** The state table, with the name of the statement that allows the states' updates (keys united under it). */
   readonly table: WrittenTable;
-  readonly queue: RunJobsDefinitionProps['queue'] & { readonly statementId: string };
+  readonly queue: SentTo;
+  /** The stage has routes: each job names its route (`route`) and its route's queue (`intakeQueueUrl`). */
+  readonly routed: boolean;
   readonly dispatcher: RunJobsDefinitionProps['dispatcher'] & { readonly statementId: string };
   readonly ecsApiRetry: Retrier;
 }
@@ -154,7 +162,11 @@ function contextOf(props: RunJobsDefinitionProps): Context {
     config,
     where: { partition: partitionOf(config.account.region), region: config.account.region, accountId: config.account.id },
     table: { ...props.table, statementIds: { Update: 'LedgerRowsAndCounters' } },
-    queue: { ...props.queue, statementId: 'BackToTheQueue' },
+    queue:
+      'url' in props.queue
+        ? { ...props.queue, statementId: 'BackToTheQueue' }
+        : { urlPath: '$.job.intakeQueueUrl', arns: props.queue.routeArns, statementId: 'BackToTheQueue' },
+    routed: !('url' in props.queue),
     dispatcher: { ...props.dispatcher, statementId: 'WakeTheDispatcher' },
     ecsApiRetry: {
       ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER],
@@ -279,10 +291,12 @@ function release(
         table: ctx.table,
         key: RELEASED_KEY,
         write: {
-          // The total, and the task's class: placement counts the stage's own use per class.
-          UpdateExpression: `ADD releasedVcpu :vcpu, #placed :vcpu${classShort ? ' SET #short = :at' : ''}`,
+          // The total, the task's class and (with routes) the job's route: placement counts the stage's own use per
+          // class, admission each route's.
+          UpdateExpression: `ADD releasedVcpu :vcpu, #placed :vcpu${ctx.routed ? ', #route :vcpu' : ''}${classShort ? ' SET #short = :at' : ''}`,
           ExpressionAttributeNames: {
             '#placed.$': ofClass(RELEASED_BY_CLASS),
+            ...(ctx.routed ? { '#route.$': `States.Format('${RELEASED_BY_ROUTE}{}', $.job.route)` } : {}),
             ...(classShort ? { '#short.$': ofClass(CLASS_SHORT_AT) } : {}),
           },
           ExpressionAttributeValues: { ':vcpu': { 'N.$': "States.Format('{}', $.job.vcpu)" }, ...(classShort ? { ':at': AT } : {}) },
@@ -500,6 +514,35 @@ function resultSteps(ctx: Context): Step[] {
   ];
 }
 
+/**
+ * A batch is leased at one task size (the dispatcher's) and placed in one capacity class (and, with routes, admitted
+ * for its route): it runs only on a state machine of that size which runs tasks where admission placed them.
+ */
+function entryGate(ctx: Context): Step[] {
+  const taskVcpu = vcpuOf(ctx.config.task.cpu);
+  const ofThisSize = { Variable: '$.jobs[0].vcpu', NumericEquals: taskVcpu };
+  const placed = { Variable: '$.jobs[0].capacityProvider', IsPresent: true };
+  const routed = { Variable: '$.jobs[0].route', IsPresent: true };
+  const admittedForAnother = (name: string, cause: string) => fail(name, { Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE, Cause: cause });
+  const byAnotherVersion = 'a dispatcher of another version admitted it while a deploy rolled out';
+  return [
+    choice(STATES.checkTaskSize, {
+      Choices: [
+        { And: [ofThisSize, placed, ...(ctx.routed ? [routed] : [])], Next: STATES.runJobs },
+        ...(ctx.routed ? [{ And: [ofThisSize, placed], Next: STATES.admittedWithoutRoute }] : []),
+        { ...ofThisSize, Next: STATES.admittedUnplaced },
+      ],
+      Default: STATES.admittedForAnotherTaskSize,
+    }),
+    admittedForAnother(
+      STATES.admittedForAnotherTaskSize,
+      `the batch was leased for another task size than this state machine's ${taskVcpu} vCPU (a deploy changed task.cpu); the janitor re-queues its jobs`,
+    ),
+    admittedForAnother(STATES.admittedUnplaced, `the batch names no capacity class (${byAnotherVersion}); the janitor re-queues its jobs`),
+    ...(ctx.routed ? [admittedForAnother(STATES.admittedWithoutRoute, `the batch names no route (${byAnotherVersion}); the janitor re-queues its jobs`)] : []),
+  ];
+}
+
 export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinition {
   const ctx = contextOf(props);
   const { config } = ctx;
@@ -517,29 +560,7 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
     Comment: `sluice ${config.stage}: run admitted jobs on Fargate, give every lease back`,
     TimeoutSeconds: leaseSeconds(config),
     steps: [
-      // A batch is leased at one task size (the dispatcher's) and placed in one capacity class: it runs only on a
-      // state machine of that size which runs tasks where admission placed them.
-      choice(STATES.checkTaskSize, {
-        Choices: [
-          {
-            And: [
-              { Variable: '$.jobs[0].vcpu', NumericEquals: vcpuOf(config.task.cpu) },
-              { Variable: '$.jobs[0].capacityProvider', IsPresent: true },
-            ],
-            Next: STATES.runJobs,
-          },
-          { Variable: '$.jobs[0].vcpu', NumericEquals: vcpuOf(config.task.cpu), Next: STATES.admittedUnplaced },
-        ],
-        Default: STATES.admittedForAnotherTaskSize,
-      }),
-      fail(STATES.admittedForAnotherTaskSize, {
-        Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE,
-        Cause: `the batch was leased for another task size than this state machine's ${vcpuOf(config.task.cpu)} vCPU (a deploy changed task.cpu); the janitor re-queues its jobs`,
-      }),
-      fail(STATES.admittedUnplaced, {
-        Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE,
-        Cause: 'the batch names no capacity class (a dispatcher of another version admitted it while a deploy rolled out); the janitor re-queues its jobs',
-      }),
+      ...entryGate(ctx),
       map(STATES.runJobs, {
         ItemsPath: '$.jobs',
         ItemSelector: { 'job.$': '$$.Map.Item.Value', attempt: 0, retryDelays: retryDelaysSeconds(config.retry.taskFailed) },

@@ -23,7 +23,7 @@ interface RunJobsProps {
   readonly network: Network;
   /** The ledger rows, released counters and pool the states write. */
   readonly stateTable: StateTable;
-  /** The intake queue: a job without capacity goes back there. */
+  /** The intake queue (with routes, each route's): a job without capacity goes back there. */
   readonly intake: Intake;
   /** The dispatcher, woken after each release by its functionArn, built from its name: `environments/names.ts` names both, so neither construct references the other (a cycle). */
   readonly dispatcher: NodeFunction;
@@ -76,7 +76,7 @@ export class RunJobs extends Construct {
     const { definition, statements } = runJobsDefinition({
       config,
       table: { name: stateTable.tableName, arn: stateTable.tableArn },
-      queue: { url: intake.queueUrl, arn: intake.queueArn },
+      queue: intake.routes ? { routeArns: intake.routes.map((route) => route.queueArn) } : { url: intake.queueUrl, arn: intake.queueArn },
       task: {
         clusterArn: compute.clusterArn,
         clusterName: compute.clusterName,

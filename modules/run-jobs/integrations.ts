@@ -196,22 +196,23 @@ interface Called {
 }
 
 /**
- * `sqs:sendMessage` to one queue; SendMessage on it.
+ * A queue a state sends to: one queue (its URL), or the one the input names at `urlPath`, which is one of `arns`.
+ */
+export type SentTo = (Called & { readonly url: string }) | { readonly urlPath: string; readonly arns: readonly string[]; readonly statementId: string };
+
+/**
+ * `sqs:sendMessage` to a queue; SendMessage on it (on each it may be).
  * https://docs.aws.amazon.com/step-functions/latest/dg/connect-sqs.html
  * IAM: https://docs.aws.amazon.com/step-functions/latest/dg/sqs-iam.html
  */
-export function sqsSendMessage(
-  where: AwsPlace,
-  name: string,
-  call: { queue: Called & { readonly url: string }; message: Payload },
-  fields: TaskFields,
-): Step<TaskState> {
+export function sqsSendMessage(where: AwsPlace, name: string, call: { queue: SentTo; message: Payload }, fields: TaskFields): Step<TaskState> {
   const { queue } = call;
+  const [queueUrl, resource] = 'url' in queue ? [{ QueueUrl: queue.url }, queue.arn] : [{ 'QueueUrl.$': queue.urlPath }, [...queue.arns]];
   return integrationTask(
     name,
-    { resource: integrationResource(where.partition, INTEGRATIONS.sqsSendMessage), parameters: { QueueUrl: queue.url, ...call.message } },
+    { resource: integrationResource(where.partition, INTEGRATIONS.sqsSendMessage), parameters: { ...queueUrl, ...call.message } },
     fields,
-    [{ Sid: queue.statementId, Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue.arn }],
+    [{ Sid: queue.statementId, Effect: 'Allow', Action: 'sqs:SendMessage', Resource: resource }],
   );
 }
 

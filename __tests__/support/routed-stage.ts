@@ -1,0 +1,14 @@
+import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig, type EnvironmentInput } from '../../environments';
+
+/** dev with two routes: `default` (the stage's own intake queue and rule) and `bulk` (a queue and rule of its own). */
+export const ROUTED_DEV = {
+  ...ENVIRONMENT_INPUTS.dev,
+  routes: [
+    { name: 'default', inputPrefix: 'incoming/interactive/', share: 3, priority: 1 },
+    { name: 'bulk', inputPrefix: 'incoming/bulk/', inputSuffix: '.csv', share: 1, maxVcpu: 2 },
+  ],
+} satisfies EnvironmentInput;
+
+export function routedDevConfig(): EnvironmentConfig {
+  return validateEnvironment('dev', ROUTED_DEV);
+}
