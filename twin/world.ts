@@ -274,9 +274,8 @@ export class World {
       stageAccountVcpuQuota: this.stage.capacity.accountVcpuQuota,
       mapMaxConcurrency: this.stage.capacity.mapMaxConcurrency,
       jobsPerExecution: this.stage.capacity.jobsPerExecution,
-      ...(this.scenario.overrides.routes
-        ? { routes: this.scenario.overrides.routes.map(({ name, share, priority, maxVcpu }) => ({ name, share, priority, maxVcpu })) }
-        : {}),
+      // The stage's routes, as its schema completed them.
+      ...(this.stage.routes ? { routes: this.stage.routes.map(({ name, share, priority, maxVcpu }) => ({ name, share, priority, maxVcpu })) } : {}),
     });
     for (const object of this.objects) {
       this.clock.setTimeout(() => {
