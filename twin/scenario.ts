@@ -280,7 +280,3 @@ export function workloadsOf(scenario: Scenario): Workload[] {
     rates: { failure: w.rates?.failure ?? rates.failure, badInput: w.rates?.badInput ?? rates.badInput, poison: w.rates?.poison ?? rates.poison },
   }));
 }
-
-export function objectCount(scenario: Scenario): number {
-  return workloadsOf(scenario).reduce((sum, w) => sum + w.objects.burst + (w.objects.steady?.count ?? 0), 0);
-}
