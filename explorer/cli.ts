@@ -262,6 +262,44 @@ function searchArguments(values: {
   return { workers, seconds, first, last, bounds };
 }
 
+/** The searches a run asks for (CI's default: exhaustive, random, random with routes), with what each found. */
+async function search(
+  { workers, seconds, first, last, bounds, started, ciDefault }: ReturnType<typeof searchArguments> & { started: number; ciDefault: boolean },
+  values: { exhaustive?: boolean; routes?: boolean; 'stop-at-first'?: boolean },
+): Promise<{ found: Counterexample[]; schedules: number }> {
+  // A finite number: the deadline goes to the worker processes as JSON, which has no Infinity.
+  const deadline = Number.isFinite(seconds) ? started + seconds * 1000 : Number.MAX_SAFE_INTEGER;
+  const found: Counterexample[] = [];
+  let schedules = 0;
+  if (values.exhaustive || ciDefault) {
+    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds, stopAtFirst: values['stop-at-first'], routes: values.routes });
+    report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
+    found.push(...tally.violations);
+    schedules += tally.schedules;
+  }
+  if (!values.exhaustive && Date.now() < deadline && !(values['stop-at-first'] && found.length > 0)) {
+    const from = Date.now();
+    const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
+    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'], routes: values.routes });
+    report(
+      `random${values.routes ? ' with routes' : ''} (seeds ${first}–${upTo === Number.MAX_SAFE_INTEGER ? 'on' : upTo})`,
+      tally,
+      (Date.now() - from) / 1000,
+    );
+    found.push(...tally.violations);
+    schedules += tally.schedules;
+  }
+  if (ciDefault && !(values['stop-at-first'] && found.length > 0)) {
+    const from = Date.now();
+    const routedDeadline = from + ROUTED_SECONDS * 1000;
+    const tally = await inWorkers({ mode: 'random', workers, first: 1, last: ROUTED_SCHEDULES, deadline: routedDeadline, routes: true });
+    report(`random with routes (seeds 1–${ROUTED_SCHEDULES})`, tally, (Date.now() - from) / 1000);
+    found.push(...tally.violations);
+    schedules += tally.schedules;
+  }
+  return { found, schedules };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -291,37 +329,8 @@ async function main(): Promise<void> {
   }
   const { workers, seconds, first, last, bounds } = searchArguments(values);
   const started = Date.now();
-  // A finite number: the deadline goes to the worker processes as JSON, which has no Infinity.
-  const deadline = Number.isFinite(seconds) ? started + seconds * 1000 : Number.MAX_SAFE_INTEGER;
-  const found: Counterexample[] = [];
   const ciDefault = values.seconds === undefined && !values.seeds && !values.exhaustive;
-  let schedules = 0;
-  if (values.exhaustive || ciDefault) {
-    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds, stopAtFirst: values['stop-at-first'], routes: values.routes });
-    report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
-    found.push(...tally.violations);
-    schedules += tally.schedules;
-  }
-  if (!values.exhaustive && Date.now() < deadline && !(values['stop-at-first'] && found.length > 0)) {
-    const from = Date.now();
-    const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
-    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'], routes: values.routes });
-    report(
-      `random${values.routes ? ' with routes' : ''} (seeds ${first}–${upTo === Number.MAX_SAFE_INTEGER ? 'on' : upTo})`,
-      tally,
-      (Date.now() - from) / 1000,
-    );
-    found.push(...tally.violations);
-    schedules += tally.schedules;
-  }
-  if (ciDefault && !(values['stop-at-first'] && found.length > 0)) {
-    const from = Date.now();
-    const routedDeadline = from + ROUTED_SECONDS * 1000;
-    const tally = await inWorkers({ mode: 'random', workers, first: 1, last: ROUTED_SCHEDULES, deadline: routedDeadline, routes: true });
-    report(`random with routes (seeds 1–${ROUTED_SCHEDULES})`, tally, (Date.now() - from) / 1000);
-    found.push(...tally.violations);
-    schedules += tally.schedules;
-  }
+  const { found, schedules } = await search({ workers, seconds, first, last, bounds, started, ciDefault }, values);
   console.log(`in all: ${schedules} schedules in ${((Date.now() - started) / 1000).toFixed(1)} s on ${workers} processes`);
   if (ciDefault && schedules < DEFAULT_SCHEDULES && found.length === 0)
     console.log(`note: fewer than ${DEFAULT_SCHEDULES} schedules within ${DEFAULT_SECONDS} s on this machine`);
