@@ -11,7 +11,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { EnvironmentConfig } from '../environments';
+import { inputPrefixesOf, type EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { parseIntakeMessage } from '../functions/jobs';
 import { chunks, type Clock } from '../functions/runtime';
@@ -19,7 +19,7 @@ import { readCheckpoint, writeCheckpoint, type BackfillScope, type Checkpoint } 
 import { readInventoryFile, readManifest } from './inventory';
 import type { Progress } from './progress';
 import { pacer, sendPaced, type Outgoing } from './send-batches';
-import { CliError, EXIT, notDeployed, queueUrl, stageNames, type StageClients } from './stage';
+import { CliError, EXIT, intakeOf, notDeployed, queueUrl, stageNames, type Intake, type StageClients } from './stage';
 
 /**
  * Messages a second unless --rate says otherwise: five SendMessageBatch calls and a twentieth of a listing page a
@@ -165,12 +165,24 @@ export function parseSince(text: string): number {
   return ms;
 }
 
-/** The prefix to list: the input prefix, or one inside it. */
+/**
+ * The prefix to list: the stage's input prefix, or one inside an input prefix (a route's, on a stage with routes: one
+ * backfill goes through one route's queue).
+ */
 export function checkPrefix(prefix: string | undefined, config: EnvironmentConfig): string {
-  const input = config.bucket.inputPrefix;
-  if (prefix === undefined) return input;
-  if (!prefix.startsWith(input)) throw new CliError(`--prefix ${prefix} is outside the stage's input prefix ${input}: only objects there are jobs`, EXIT.usage);
+  if (prefix === undefined) return config.bucket.inputPrefix;
+  if (!intakeOf(config, prefix)) {
+    const inputs = inputPrefixesOf(config).join(', ');
+    throw new CliError(`--prefix ${prefix} is outside the stage's input prefixes (${inputs}): only objects there are jobs`, EXIT.usage);
+  }
   return prefix;
+}
+
+/** The intake a backfill of `prefix` goes through (checkPrefix took it). */
+function intakeOfPrefix(config: EnvironmentConfig, prefix: string): Intake {
+  const intake = intakeOf(config, prefix);
+  if (!intake) throw new Error(`backfill of ${prefix}: no intake takes it (checkPrefix should have refused it)`);
+  return intake;
 }
 
 /**
@@ -214,7 +226,8 @@ export function objectCreatedEvent(config: EnvironmentConfig, bucket: string, ve
 export function backfillMessage(config: EnvironmentConfig, version: ObjectVersion): Outgoing & { readonly key: string } {
   const bucket = stageNames(config).bucket;
   const body = objectCreatedEvent(config, bucket, version);
-  const parsed = parseIntakeMessage(body, { bucketName: bucket, inputPrefix: config.bucket.inputPrefix, inputSuffix: config.bucket.inputSuffix });
+  const intake = intakeOfPrefix(config, version.Key ?? '');
+  const parsed = parseIntakeMessage(body, { bucketName: bucket, inputPrefix: intake.inputPrefix, inputSuffix: intake.inputSuffix });
   if (parsed.kind === 'poison') throw new Error(`backfill built a message the dispatcher refuses (${parsed.reason})`);
   return { id: parsed.job.jobId, body, key: version.Key! };
 }
@@ -226,9 +239,9 @@ interface Tally {
   olderThanSince: number;
 }
 
-/** The versions of one page to send: current ones, with the input suffix, modified since `since`. */
-function selectCurrent(config: EnvironmentConfig, versions: readonly ObjectVersion[], since: number | undefined, tally: Tally): ObjectVersion[] {
-  const suffix = config.bucket.inputSuffix;
+/** The versions of one page to send: current ones, with the intake's suffix, modified since `since`. */
+function selectCurrent(intake: Intake, versions: readonly ObjectVersion[], since: number | undefined, tally: Tally): ObjectVersion[] {
+  const suffix = intake.inputSuffix;
   return versions.filter((v) => {
     if (!v.IsLatest || !v.Key) return false;
     tally.listed++;
@@ -322,13 +335,14 @@ export async function backfill(
     ...(resumed ? { resumedAfter: resumed.sent } : {}),
   });
   if (resumed && resumed.next === null) return { ...summary(), alreadyComplete: true };
-  const queue = request.dryRun ? '' : await queueUrl(clients, config, stageNames(config).intakeQueue);
+  const intake = intakeOfPrefix(config, request.prefix);
+  const queue = request.dryRun ? '' : await queueUrl(clients, config, intake.queueName);
   const pace = pacer(request.ratePerSecond, clock);
   const nextPage = request.inventory ? await inventoryPager(clients, config, request.inventory, request.prefix) : bucketPager(clients, config, request.prefix);
   let next = resumed?.next ?? null;
   do {
     const page = await nextPage(next);
-    const messages = selectCurrent(config, page.versions, request.since, tally).map((v) => backfillMessage(config, v));
+    const messages = selectCurrent(intake, page.versions, request.since, tally).map((v) => backfillMessage(config, v));
     for (const m of messages) listed(m.key, m.id);
     if (request.dryRun) tally.sent += messages.length;
     else {

@@ -6,14 +6,14 @@
  * only come back. Run twice, the second finds each job marked and no dead letter it would move; the ledger, not the
  * command, decides what runs, so a message sent twice starts one job.
  */
-import { ReceiveMessageCommand, SendMessageBatchCommand, type Message } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageBatchCommand, type BatchResultErrorEntry, type Message } from '@aws-sdk/client-sqs';
 import type { EnvironmentConfig } from '../environments';
 import { readLedgerRows, redriveJob, type JobStatus, type LedgerRow } from '../functions/ledger';
 import { changeVisibilityInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sluiceAttributesOf } from '../functions/queue-batches';
 import { JANITOR_PERIOD_MINUTES } from '../environments/function-settings';
 import { peekDeadLetters, queryFailedJobs } from './failures';
 import type { Progress } from './progress';
-import { CliError, EXIT, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
+import { CliError, EXIT, intakeQueueUrls, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 interface RedriveRequest {
   /** Every job failed since this time (epoch ms), or none. */
@@ -69,7 +69,7 @@ async function redriveJobs(
   now: number,
 ) {
   const names = stageNames(config);
-  const target = { tableName: names.stateTable, queueUrl: await queueUrl(clients, config, names.intakeQueue) };
+  const queueOf = intakeQueueUrls(clients, config);
   const unique = [...new Set([...failedIds, ...namedIds])];
   const rows = await readLedgerRows(clients.ddb, names.stateTable, unique);
   const redriven: string[] = [];
@@ -79,6 +79,7 @@ async function redriveJobs(
     const row = rows.get(jobId);
     let reason = skipReason(row, namedIds.includes(jobId));
     if (reason === undefined && !dryRun) {
+      const target = { tableName: names.stateTable, queueUrl: await queueOf(row!.objectKey) };
       const result = await redriveJob({ ddb: clients.ddb, sqs: clients.sqs }, target, row!, now);
       if (!result.sent) reason = result.reason;
     }
@@ -94,7 +95,14 @@ async function redriveJobs(
  * it held when the move began: what the dispatcher dead-letters again meanwhile is not taken round in a loop.
  * Poison stays (hidden while the move runs, visible again after) unless `includePoison`.
  */
-async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: string, includePoison: boolean, dryRun: boolean, progress: Progress) {
+async function moveDeadLetters(
+  clients: StageClients,
+  fromUrl: string,
+  queueOf: (key: string | undefined) => Promise<string>,
+  includePoison: boolean,
+  dryRun: boolean,
+  progress: Progress,
+) {
   const total = (await queueDepths(clients, fromUrl)).waiting;
   if (dryRun) {
     // Looked at, not taken: every message is visible again at once.
@@ -120,15 +128,9 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
     left.push(...(Messages as Message[]).filter((m) => !movable.includes(m)));
     poison += Messages.length - movable.length;
     if (movable.length === 0) continue;
-    const sent = await clients.sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: toUrl,
-        Entries: movable.map((m, i) => ({ Id: String(i), MessageBody: m.Body!, ...sluiceAttributesOf(m) })),
-      }),
-    );
-    const sentIds = new Set((sent.Successful ?? []).map((e) => e.Id));
+    const sent = await sendToIntakes(clients, movable, queueOf);
     // Only what reached the intake queue leaves the DLQ; the rest is visible again within a minute.
-    const deletable = movable.filter((_, i) => sentIds.has(String(i)));
+    const deletable = movable.filter((_, i) => sent.sentIds.has(String(i)));
     // One receive's worth (ten at most): one delete call, so `notDeleted` is all of them that failed.
     const notDeleted = await deleteInBatches(clients.sqs, fromUrl, deletable);
     if (notDeleted.length > 0) {
@@ -137,14 +139,47 @@ async function moveDeadLetters(clients: StageClients, fromUrl: string, toUrl: st
         EXIT.failed,
       );
     }
-    if ((sent.Failed ?? []).length > 0)
-      throw new CliError(`the intake queue refused ${sent.Failed!.length} message(s): ${sent.Failed![0].Code} ${sent.Failed![0].Message ?? ''}`, EXIT.failed);
+    if (sent.failed.length > 0)
+      throw new CliError(`the intake queue refused ${sent.failed.length} message(s): ${sent.failed[0].Code} ${sent.failed[0].Message ?? ''}`, EXIT.failed);
     moved += deletable.length;
     progress.update(moved + poison, total, 'dead letters');
   }
   // The poison left behind is visible again at once (hidden only while the move ran, so it was counted once).
   await changeVisibilityInBatches(clients.sqs, fromUrl, left, 0);
   return { moved, poison };
+}
+
+/** Sends dead letters each to its job's intake queue (its route's); answers which (by index) were sent and what was refused. */
+async function sendToIntakes(clients: StageClients, messages: readonly Message[], queueOf: (key: string | undefined) => Promise<string>) {
+  const byQueue = new Map<string, number[]>();
+  for (const [i, m] of messages.entries()) {
+    const url = await queueOf(keyOfMessage(m.Body));
+    byQueue.set(url, [...(byQueue.get(url) ?? []), i]);
+  }
+  const sentIds = new Set<string>();
+  const failed: BatchResultErrorEntry[] = [];
+  for (const [url, indexes] of byQueue) {
+    const sent = await clients.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: indexes.map((i) => ({ Id: String(i), MessageBody: messages[i].Body!, ...sluiceAttributesOf(messages[i]) })),
+      }),
+    );
+    for (const e of sent.Successful ?? []) sentIds.add(e.Id!);
+    failed.push(...(sent.Failed ?? []));
+  }
+  return { sentIds, failed };
+}
+
+/** The object key an intake message is for (an upload's event, or a job sent back); undefined for what is neither. */
+function keyOfMessage(body: string | undefined): string | undefined {
+  try {
+    const parsed = JSON.parse(body ?? '') as { detail?: { object?: { key?: unknown } }; key?: unknown };
+    const key = parsed.detail?.object?.key ?? parsed.key;
+    return typeof key === 'string' ? key : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function redrive(
@@ -164,10 +199,10 @@ export async function redrive(
   const deadLetters: Record<string, number> = {};
   const poisonLeft: Record<string, number> = {};
   if (request.deadLetters) {
-    const intake = await queueUrl(clients, config, names.intakeQueue);
+    const queueOf = intakeQueueUrls(clients, config);
     for (const name of [names.intakeDeadLetterQueue, names.ruleDeadLetterQueue]) {
       const url = await queueUrl(clients, config, name);
-      const { moved, poison } = await moveDeadLetters(clients, url, intake, request.includePoison === true, request.dryRun, progress);
+      const { moved, poison } = await moveDeadLetters(clients, url, queueOf, request.includePoison === true, request.dryRun, progress);
       deadLetters[name] = moved;
       if (poison > 0) poisonLeft[name] = poison;
     }

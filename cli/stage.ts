@@ -15,6 +15,7 @@ import {
   batchesTableName,
   intakeDeadLetterQueueName,
   intakeQueueName,
+  routeQueueName,
   ruleDeadLetterQueueName,
   stageBucketName,
   stateMachineArnOf,
@@ -109,6 +110,40 @@ export async function queueUrl(clients: StageClients, config: EnvironmentConfig,
     if (/NonExistentQueue|QueueDoesNotExist/.test((error as Error).name)) throw notDeployed(config, `queue ${name}`);
     throw error;
   }
+}
+
+/** The intake that takes a key (or every key under a prefix): its queue and scope — its route's, or the stage's one. */
+export interface Intake {
+  readonly queueName: string;
+  readonly inputPrefix: string;
+  readonly inputSuffix?: string;
+  /** The route's name, on a stage with routes. */
+  readonly route?: string;
+}
+
+/** The intake of the route whose prefix the key (or prefix) lies under; undefined when none takes it. */
+export function intakeOf(config: EnvironmentConfig, key: string): Intake | undefined {
+  if (!config.routes) {
+    const { inputPrefix, inputSuffix } = config.bucket;
+    return key.startsWith(inputPrefix) ? { queueName: intakeQueueName(config.namePrefix), inputPrefix, ...(inputSuffix ? { inputSuffix } : {}) } : undefined;
+  }
+  const route = config.routes.find((r) => key.startsWith(r.inputPrefix));
+  if (!route) return undefined;
+  const { name, inputPrefix, inputSuffix } = route;
+  return { queueName: routeQueueName(config.namePrefix, name), inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), route: name };
+}
+
+/**
+ * The URL of the intake queue a job's key goes back to, each queue looked up once. A key no route takes goes to the
+ * stage's intake queue, where the dispatcher dead-letters it with its reason.
+ */
+export function intakeQueueUrls(clients: StageClients, config: EnvironmentConfig): (key: string | undefined) => Promise<string> {
+  const urls = new Map<string, Promise<string>>();
+  return (key) => {
+    const name = (key !== undefined ? intakeOf(config, key)?.queueName : undefined) ?? intakeQueueName(config.namePrefix);
+    if (!urls.has(name)) urls.set(name, queueUrl(clients, config, name));
+    return urls.get(name)!;
+  };
 }
 
 /** A queue's messages: waiting (visible), in flight (received, not deleted), delayed — as SQS approximates them. */

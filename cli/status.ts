@@ -8,6 +8,8 @@ import type { CapacityClass } from '../functions/capacity-codes';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/limiter';
 import { stageMetricsNamespace } from '../functions/metrics';
 import { ownByClass, type ByClass } from '../functions/placement';
+import { ownByRoute } from '../functions/routes';
+import { routeQueueName } from '../environments/names';
 import { TASK_STARTUP_METRIC } from '../task-image/src/startup-metric';
 import { CliError, isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
@@ -36,6 +38,46 @@ export interface StageStatus {
   readonly failedLastHour: number | null;
   /** Task start-up (RunTask → worker running) over the last hour, p50 and p99 in seconds; undefined when no task started. */
   readonly startupLastHour?: { readonly p50: number; readonly p99: number };
+  /** Per route, on a stage with routes: its settings, what it holds now, and its queue. */
+  readonly routes?: readonly RouteStatus[];
+}
+
+export interface RouteStatus {
+  readonly name: string;
+  readonly share: number;
+  /** share / Σ shares: its part of the budget while every route has backlog. */
+  readonly sharePercent: number;
+  readonly priority: number;
+  readonly maxVcpu?: number;
+  readonly inUseVcpu: number;
+  readonly backlog: { readonly waiting: number; readonly inFlight: number; readonly delayed: number; readonly oldestSeconds?: number };
+}
+
+/** Each route's settings, its use (the pool's per-route counters) and its queue. */
+async function routeStatuses(
+  clients: StageClients & { readonly cloudwatch: CloudWatchClient },
+  config: EnvironmentConfig,
+  pool: PoolState,
+  now: number,
+): Promise<RouteStatus[] | undefined> {
+  if (!config.routes) return undefined;
+  const inUse = ownByRoute(pool);
+  const shares = config.routes.reduce((sum, r) => sum + r.share, 0);
+  return Promise.all(
+    config.routes.map(async (r) => {
+      const queueName = routeQueueName(config.namePrefix, r.name);
+      const depths = await queueDepths(clients, await queueUrl(clients, config, queueName));
+      return {
+        name: r.name,
+        share: r.share,
+        sharePercent: (100 * r.share) / shares,
+        priority: r.priority,
+        ...(r.maxVcpu !== undefined ? { maxVcpu: r.maxVcpu } : {}),
+        inUseVcpu: inUse[r.name] ?? 0,
+        backlog: { ...depths, oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, queueName, now) },
+      };
+    }),
+  );
 }
 
 /** SQS tells the oldest message's age only as a CloudWatch metric (one datapoint a minute); undefined when there is none yet. */
@@ -111,6 +153,7 @@ export async function readStatus(
   );
   const batches = await scanBatchRecords(clients.ddb, names.batchesTable);
   const effective = effectiveBudget(pool, now);
+  const routes = await routeStatuses(clients, config, pool, now);
   return {
     stage: config.stage,
     at: new Date(now).toISOString(),
@@ -125,15 +168,40 @@ export async function readStatus(
     },
     launchTokens: { available: tokensAvailable(pool, now), burst: pool.burst, ratePerSecond: pool.ratePerSecond },
     leases: { batches: batches.length, jobs: batches.reduce((sum, b) => sum + b.jobs.length, 0) },
-    backlog: { ...(await queueDepths(clients, intake)), oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, names.intakeQueue, now) },
+    // A stage with routes: every route's queue.
+    backlog: routes
+      ? backlogOf(routes)
+      : { ...(await queueDepths(clients, intake)), oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, names.intakeQueue, now) },
     deadLetters: { intake: (await queueDepths(clients, intakeDlq)).waiting, rule: (await queueDepths(clients, ruleDlq)).waiting },
     runningExecutions: await runningExecutions(clients, names.stateMachineArn),
     failedLastHour: await failedInTheLastHour(clients, config, now),
     startupLastHour: await startupLastHour(clients.cloudwatch, config.namePrefix, now),
+    ...(routes ? { routes } : {}),
   };
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
+
+/** The routes' queues together: their messages summed, the oldest of their oldest. */
+function backlogOf(routes: readonly RouteStatus[]): StageStatus['backlog'] {
+  const sum = (pick: (r: RouteStatus) => number) => routes.reduce((n, r) => n + pick(r), 0);
+  const oldest = routes.flatMap((r) => (r.backlog.oldestSeconds === undefined ? [] : [r.backlog.oldestSeconds]));
+  return {
+    waiting: sum((r) => r.backlog.waiting),
+    inFlight: sum((r) => r.backlog.inFlight),
+    delayed: sum((r) => r.backlog.delayed),
+    ...(oldest.length > 0 ? { oldestSeconds: Math.max(...oldest) } : {}),
+  };
+}
+
+function routeRow(r: RouteStatus): [string, string] {
+  const oldest = r.backlog.oldestSeconds === undefined ? '' : `, oldest ${r.backlog.oldestSeconds} s`;
+  return [
+    `route ${r.name}`,
+    `${round(r.inUseVcpu)} vCPU in use${r.maxVcpu !== undefined ? ` of its cap ${round(r.maxVcpu)}` : ''}; share ${round(r.share)} (${round(r.sharePercent)} %), priority ${r.priority}; ` +
+      `${r.backlog.waiting} waiting, ${r.backlog.inFlight} in flight, ${r.backlog.delayed} delayed${oldest}`,
+  ];
+}
 
 /** Two columns, for a terminal. */
 export function formatStatus(s: StageStatus): string {
@@ -165,6 +233,7 @@ export function formatStatus(s: StageStatus): string {
         ? `p50 ${round(s.startupLastHour.p50)} s, p99 ${round(s.startupLastHour.p99)} s over the last hour (RunTask → worker running)`
         : 'no task started in the last hour',
     ],
+    ...(s.routes ?? []).map(routeRow),
     ['dead letters', `${s.deadLetters.intake} in the intake DLQ, ${s.deadLetters.rule} in the rule DLQ`],
     ['executions', `${s.runningExecutions} running`],
     [

@@ -359,8 +359,10 @@ function checkRetryDelays({ retry }: EnvironmentFields, ctx: Ctx): void {
 const ROUTE_NAMES_OF_DEAD_LETTER_QUEUES = ['dlq', 'rule-dlq'];
 
 /**
- * Every upload under the stage's input area belongs to at most one route: the routes' prefixes lie inside it and none
- * inside another's. Each route has its own suffix, so the stage has none; a cap holds at least one task and fits the budget.
+ * Every upload belongs to at most one route: no route's prefix lies inside another's, nor in the results. The stage's
+ * own inputPrefix stays one route's (the smoke test uploads there), so a stage takes up routes by keeping its prefix on
+ * the `default` route and adding others beside it. Each route has its own suffix, so the stage has none; a cap holds at
+ * least one task and fits the budget.
  */
 function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx: Ctx): void {
   if (routes === undefined) return;
@@ -368,6 +370,13 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
     ctx.addIssue({ code: 'custom', path: ['routes', index, ...(field ? [field] : [])], message });
   if (bucket.inputSuffix !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['bucket', 'inputSuffix'], message: 'must be unset when the stage has routes: each route has its own inputSuffix' });
+  }
+  if (!routes.some((r) => r.inputPrefix === bucket.inputPrefix)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['bucket', 'inputPrefix'],
+      message: `must be the inputPrefix of one of the routes (${routes.map((r) => `'${r.inputPrefix}'`).join(', ')}): the stage's first input, where its smoke test uploads`,
+    });
   }
   routes.forEach((r, index) => {
     const earlier = routes.slice(0, index);
@@ -380,8 +389,8 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
         `must not be ${ROUTE_NAMES_OF_DEAD_LETTER_QUEUES.map((n) => `'${n}'`).join(' or ')}: its queue would take the name of one of the stage's dead-letter queues`,
       );
     }
-    if (!r.inputPrefix.startsWith(bucket.inputPrefix)) {
-      issue(index, 'inputPrefix', `must start with bucket.inputPrefix ('${bucket.inputPrefix}'), the stage's input area`);
+    if (r.inputPrefix.startsWith(bucket.resultsPrefix) || bucket.resultsPrefix.startsWith(r.inputPrefix)) {
+      issue(index, 'inputPrefix', `must not overlap bucket.resultsPrefix ('${bucket.resultsPrefix}'): results written there would trigger new jobs`);
     }
     const overlapping = earlier.findIndex((other) => other.inputPrefix.startsWith(r.inputPrefix) || r.inputPrefix.startsWith(other.inputPrefix));
     if (overlapping >= 0) {
@@ -396,6 +405,11 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
       issue(index, 'maxVcpu', `must be at least one task's vCPU (${vcpuOf(task.cpu)}) and at most capacity.vcpuBudget (${capacity.vcpuBudget})`);
     }
   });
+}
+
+/** Where a stage's uploads are taken from: each route's prefix, or the stage's one input prefix. */
+export function inputPrefixesOf(config: Pick<EnvironmentFields, 'bucket' | 'routes'>): string[] {
+  return config.routes?.map((r) => r.inputPrefix) ?? [config.bucket.inputPrefix];
 }
 
 /** Written by hand in environments/<stage>.ts. */

@@ -5,6 +5,7 @@
  *   npm run explore -- --seconds 3600                 # deep: random schedules for as long as asked
  *   npm run explore -- --seeds 1-500                  # exactly these seeds
  *   npm run explore -- --exhaustive                   # every schedule of the small scripts within the bounds
+ *   npm run explore -- --routes --seeds 1-500         # on the stage with two routes (one capped)
  *   npm run explore -- --replay explorer/counterexamples/<name>.json [--verbose]
  *
  * A violation is shrunk and written as a replayable counterexample (seed, outside events, choices); the command exits
@@ -28,10 +29,10 @@ import {
   type Counterexample,
   type ScheduleResult,
 } from './search';
-import { explorerStage } from './stage';
+import { DEFAULT_SHAPE, explorerStage, ROUTED_SHAPE } from './stage';
 import type { EnvEvent } from './world';
 
-const USAGE = `usage: npm run explore -- [--seconds N [--first-seed N] | --seeds A-B | --exhaustive [--delays D --faults F --depth N]] [--workers N] [--out dir]
+const USAGE = `usage: npm run explore -- [--seconds N [--first-seed N] | --seeds A-B | --exhaustive [--delays D --faults F --depth N]] [--routes] [--workers N] [--out dir]
        npm run explore -- --replay file.json [--verbose]`;
 
 /** What a search found: counts, the digests of states and interleavings met, and the violations (a few of each kind). */
@@ -48,13 +49,14 @@ interface Tally {
 /** Counterexamples kept per kind (the first one is shrunk). */
 const KEPT_PER_KIND = 3;
 
-function context(): Context {
-  const es = explorerStage();
+function context(routes = false): Context {
+  const es = explorerStage(routes ? ROUTED_SHAPE : DEFAULT_SHAPE);
   const binding = new LibraryBinding();
   return { es, binding, machine: binding.machine(es.stage.stateMachine.definition) };
 }
 
 class Collector {
+  constructor(private readonly routes = false) {}
   readonly tally: Tally = { schedules: 0, steps: 0, settled: 0, states: [], interleavings: [], violations: [], byKind: {} };
   private readonly states = new Set<string>();
   private readonly interleavings = new Set<string>();
@@ -70,7 +72,8 @@ class Collector {
     if (process.send && this.tally.violations.length === 0) process.send({ found: true } satisfies ToParent);
     const kind = result.violation.kind;
     t.byKind[kind] = (t.byKind[kind] ?? 0) + 1;
-    if (t.byKind[kind] <= KEPT_PER_KIND) t.violations.push({ violation: result.violation, seed, script, choices: result.choices });
+    if (t.byKind[kind] <= KEPT_PER_KIND)
+      t.violations.push({ violation: result.violation, seed, script, choices: result.choices, ...(this.routes ? { routes: true as const } : {}) });
   }
 
   done(): Tally {
@@ -83,7 +86,7 @@ let stopped = false;
 
 /** Random schedules: seeds `first`, `first + stride`, … until the deadline or past `last`. */
 async function exploreRandomly(ctx: Context, first: number, stride: number, last: number, deadline: number, stopAtFirst: boolean): Promise<Tally> {
-  const collector = new Collector();
+  const collector = new Collector(ctx.es.config.routes !== undefined);
   for (let seed = first; seed <= last && Date.now() < deadline && !stopped && !(stopAtFirst && collector.tally.violations.length > 0); seed += stride) {
     const script = randomScript(seed);
     collector.add(await runSchedule(ctx, script, seed, new RandomChooser(seed, randomLeanings(seed)), undefined, true), seed, script);
@@ -119,6 +122,8 @@ interface WorkerJob {
   readonly bounds?: ExhaustiveBounds;
   /** Stop every worker at the first violation any finds (for measuring how soon a break is found). */
   readonly stopAtFirst?: boolean;
+  /** On the stage with routes. */
+  readonly routes?: boolean;
 }
 
 /** Messages between the parent and a worker: a worker asks for the next script; the parent answers its number, or none. */
@@ -126,7 +131,7 @@ type ToParent = { readonly ask: 'script' } | { readonly found: true } | { readon
 type ToWorker = { readonly script: number | undefined } | { readonly stop: true };
 
 async function worker(job: WorkerJob): Promise<void> {
-  const ctx = context();
+  const ctx = context(job.routes === true);
   let answer: ((script: number | undefined) => void) | undefined;
   process.on('message', (message: ToWorker) => {
     if ('stop' in message) stopped = true;
@@ -196,22 +201,23 @@ function report(label: string, tally: Tally & { complete?: boolean }, seconds: n
   );
 }
 
-async function shrinkAndWrite(ctx: Context, violations: readonly Counterexample[], out: string): Promise<void> {
+async function shrinkAndWrite(violations: readonly Counterexample[], out: string): Promise<void> {
   mkdirSync(out, { recursive: true });
   const firsts = new Map<string, Counterexample>();
-  for (const v of violations) if (!firsts.has(v.violation.kind)) firsts.set(v.violation.kind, v);
+  for (const v of violations)
+    if (!firsts.has(`${v.violation.kind}${v.routes ? '-routes' : ''}`)) firsts.set(`${v.violation.kind}${v.routes ? '-routes' : ''}`, v);
   for (const found of firsts.values()) {
-    console.log(`seed ${found.seed}: ${found.violation.kind}: ${found.violation.message}`);
-    const shrunk = await shrink(ctx, found);
-    const file = join(out, `${shrunk.violation.kind}-seed${shrunk.seed}.json`);
+    console.log(`seed ${found.seed}${found.routes ? ' (routes)' : ''}: ${found.violation.kind}: ${found.violation.message}`);
+    const shrunk = { ...(await shrink(context(found.routes), found)), ...(found.routes ? { routes: true as const } : {}) };
+    const file = join(out, `${shrunk.violation.kind}${shrunk.routes ? '-routes' : ''}-seed${shrunk.seed}.json`);
     writeFileSync(file, `${JSON.stringify(shrunk, null, 2)}\n`);
     console.log(`  shrunk to ${shrunk.script.length} outside events and ${shrunk.choices.length} choices: npm run explore -- --replay ${file} --verbose`);
   }
 }
 
 async function replay(file: string, verbose: boolean): Promise<number> {
-  const ctx = context();
   const counterexample = JSON.parse(readFileSync(file, 'utf8')) as Counterexample;
+  const ctx = context(counterexample.routes);
   const result = await runSchedule(ctx, counterexample.script, counterexample.seed, new ReplayChooser(counterexample.choices));
   if (verbose) for (const [i, choice] of result.trace.entries()) console.log(`${String(i).padStart(4)}  ${choice}`);
   if (result.violation) {
@@ -229,6 +235,9 @@ async function replay(file: string, verbose: boolean): Promise<number> {
 const DEFAULT_SECONDS = 290;
 const DEFAULT_SCHEDULES = 20_000;
 const DEFAULT_BOUNDS: ExhaustiveBounds = { delays: 1, faults: 1, depth: 30 };
+/** Then random schedules on the stage with routes, seeds 1 to this, within ROUTED_SECONDS of their own. */
+const ROUTED_SCHEDULES = 4_000;
+const ROUTED_SECONDS = 200;
 
 /** The search's numbers from the command line: workers, time, seeds and bounds, each checked. */
 function searchArguments(values: {
@@ -253,6 +262,44 @@ function searchArguments(values: {
   return { workers, seconds, first, last, bounds };
 }
 
+/** The searches a run asks for (CI's default: exhaustive, random, random with routes), with what each found. */
+async function search(
+  { workers, seconds, first, last, bounds, started, ciDefault }: ReturnType<typeof searchArguments> & { started: number; ciDefault: boolean },
+  values: { exhaustive?: boolean; routes?: boolean; 'stop-at-first'?: boolean },
+): Promise<{ found: Counterexample[]; schedules: number }> {
+  // A finite number: the deadline goes to the worker processes as JSON, which has no Infinity.
+  const deadline = Number.isFinite(seconds) ? started + seconds * 1000 : Number.MAX_SAFE_INTEGER;
+  const found: Counterexample[] = [];
+  let schedules = 0;
+  if (values.exhaustive || ciDefault) {
+    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds, stopAtFirst: values['stop-at-first'], routes: values.routes });
+    report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
+    found.push(...tally.violations);
+    schedules += tally.schedules;
+  }
+  if (!values.exhaustive && Date.now() < deadline && !(values['stop-at-first'] && found.length > 0)) {
+    const from = Date.now();
+    const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
+    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'], routes: values.routes });
+    report(
+      `random${values.routes ? ' with routes' : ''} (seeds ${first}–${upTo === Number.MAX_SAFE_INTEGER ? 'on' : upTo})`,
+      tally,
+      (Date.now() - from) / 1000,
+    );
+    found.push(...tally.violations);
+    schedules += tally.schedules;
+  }
+  if (ciDefault && !(values['stop-at-first'] && found.length > 0)) {
+    const from = Date.now();
+    const routedDeadline = from + ROUTED_SECONDS * 1000;
+    const tally = await inWorkers({ mode: 'random', workers, first: 1, last: ROUTED_SCHEDULES, deadline: routedDeadline, routes: true });
+    report(`random with routes (seeds 1–${ROUTED_SCHEDULES})`, tally, (Date.now() - from) / 1000);
+    found.push(...tally.violations);
+    schedules += tally.schedules;
+  }
+  return { found, schedules };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -268,6 +315,7 @@ async function main(): Promise<void> {
       replay: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       'stop-at-first': { type: 'boolean', default: false },
+      routes: { type: 'boolean', default: false },
       worker: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -281,30 +329,13 @@ async function main(): Promise<void> {
   }
   const { workers, seconds, first, last, bounds } = searchArguments(values);
   const started = Date.now();
-  // A finite number: the deadline goes to the worker processes as JSON, which has no Infinity.
-  const deadline = Number.isFinite(seconds) ? started + seconds * 1000 : Number.MAX_SAFE_INTEGER;
-  const found: Counterexample[] = [];
   const ciDefault = values.seconds === undefined && !values.seeds && !values.exhaustive;
-  let schedules = 0;
-  if (values.exhaustive || ciDefault) {
-    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds, stopAtFirst: values['stop-at-first'] });
-    report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
-    found.push(...tally.violations);
-    schedules += tally.schedules;
-  }
-  if (!values.exhaustive && Date.now() < deadline && !(values['stop-at-first'] && found.length > 0)) {
-    const from = Date.now();
-    const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
-    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'] });
-    report(`random (seeds ${first}–${upTo === Number.MAX_SAFE_INTEGER ? 'on' : upTo})`, tally, (Date.now() - from) / 1000);
-    found.push(...tally.violations);
-    schedules += tally.schedules;
-  }
+  const { found, schedules } = await search({ workers, seconds, first, last, bounds, started, ciDefault }, values);
   console.log(`in all: ${schedules} schedules in ${((Date.now() - started) / 1000).toFixed(1)} s on ${workers} processes`);
   if (ciDefault && schedules < DEFAULT_SCHEDULES && found.length === 0)
     console.log(`note: fewer than ${DEFAULT_SCHEDULES} schedules within ${DEFAULT_SECONDS} s on this machine`);
   if (found.length > 0) {
-    await shrinkAndWrite(context(), found, values.out!);
+    await shrinkAndWrite(found, values.out!);
     process.exitCode = 1;
   }
 }

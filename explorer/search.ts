@@ -208,6 +208,8 @@ export interface Counterexample {
   readonly seed: number;
   readonly script: readonly EnvEvent[];
   readonly choices: readonly string[];
+  /** Found on the stage with routes (explorer/stage.ts ROUTED_SHAPE): its replay runs there. */
+  readonly routes?: true;
 }
 
 /**

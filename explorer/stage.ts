@@ -27,6 +27,8 @@ export interface StageShape {
   /** The schema's lowest delay: a capacity requeue visible again after 1 s makes the return's race as wide as it gets. */
   readonly capacityRetryDelaySeconds: number;
   readonly batchWindowSeconds: number;
+  /** Two routes: one with a cap of one task, and the stage's own prefix (its queue). */
+  readonly routes?: true;
 }
 
 export const DEFAULT_SHAPE: StageShape = {
@@ -36,6 +38,9 @@ export const DEFAULT_SHAPE: StageShape = {
   capacityRetryDelaySeconds: 1,
   batchWindowSeconds: 0,
 };
+
+/** The default shape with two routes: the first may hold one task at most, the second is the stage's own prefix. */
+export const ROUTED_SHAPE: StageShape = { ...DEFAULT_SHAPE, routes: true };
 
 export interface ExplorerStage {
   readonly config: EnvironmentConfig;
@@ -58,6 +63,15 @@ export function explorerConfig(shape: StageShape): EnvironmentConfig {
   const dev = ENVIRONMENT_INPUTS.dev;
   return validateEnvironment('dev', {
     ...dev,
+    ...(shape.routes
+      ? {
+          routes: [
+            // Its share would give it most of the budget: the cap is what holds it to one task.
+            { name: 'capped', inputPrefix: 'capped/', share: 3, maxVcpu: 1 },
+            { name: 'default', inputPrefix: dev.bucket.inputPrefix, share: 1 },
+          ],
+        }
+      : {}),
     capacity: {
       ...dev.capacity,
       vcpuBudget: shape.budgetTasks,

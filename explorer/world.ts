@@ -496,9 +496,9 @@ export class ExplorerWorld {
 
   // ── The environment ──────────────────────────────────────────────────────────────────────────────────────────
 
-  /** Objects take the stage's routes in turn. */
+  /** Objects take the stage's routes two by two (1 and 2 the first route's, 3 and 4 the next's): a route may have two waiting. */
   private routeOf(object: number): RouteSettings {
-    return this.routes[object % this.routes.length];
+    return this.routes[Math.floor((object - 1) / 2) % this.routes.length];
   }
 
   objectKey(object: number): string {
@@ -691,7 +691,8 @@ export class ExplorerWorld {
     const jobs = new Set<string>();
     for (const message of messages) {
       if (!this.parsed.has(message.body)) {
-        const parsed = parseIntakeMessage(message.body, this.es.dispatcher);
+        // Any key: a job of any route (the scope of each is the dispatcher's to check).
+        const parsed = parseIntakeMessage(message.body, { bucketName: this.es.dispatcher.bucketName, inputPrefix: '' });
         this.parsed.set(message.body, parsed.kind === 'job' ? parsed.job.jobId : undefined);
       }
       const jobId = this.parsed.get(message.body);

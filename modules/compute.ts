@@ -9,7 +9,7 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../environments';
+import { inputPrefixesOf, type EnvironmentConfig } from '../environments';
 import type { Bucket } from './bucket';
 import type { Network } from './network';
 import { taskRoleName } from '../environments/names';
@@ -166,7 +166,7 @@ export class Compute extends Construct {
     new IamRolePolicy(this, 'task-policy', {
       role: taskRole.id,
       name: 'read-input-write-results',
-      policy: taskRolePolicy(props.bucket.bucketArn, props.config.bucket.inputPrefix, props.config.bucket.resultsPrefix),
+      policy: taskRolePolicy(props.bucket.bucketArn, inputPrefixesOf(props.config), props.config.bucket.resultsPrefix),
     });
     return { executionRole, taskRole };
   }
@@ -246,13 +246,15 @@ export class Compute extends Construct {
  * The worker reads its input version and its own earlier result (the idempotency check), and writes
  * results. ListBucket, limited to those prefixes, makes a missing key a 404 instead of a 403.
  */
-function taskRolePolicy(bucketArn: string, inputPrefix: string, resultsPrefix: string): string {
+function taskRolePolicy(bucketArn: string, inputPrefixes: readonly string[], resultsPrefix: string): string {
+  const inputs = inputPrefixes.map((prefix) => `${bucketArn}/${prefix}*`);
   return policyJson(
     {
       Sid: 'ReadInput',
       Effect: 'Allow',
       Action: ['s3:GetObject', 's3:GetObjectVersion'],
-      Resource: `${bucketArn}/${inputPrefix}*`,
+      // One prefix is written as a string: a stage without routes keeps the policy it had.
+      Resource: inputs.length === 1 ? inputs[0] : inputs,
     },
     {
       Sid: 'ReadAndWriteResults',
@@ -265,7 +267,7 @@ function taskRolePolicy(bucketArn: string, inputPrefix: string, resultsPrefix: s
       Effect: 'Allow',
       Action: 's3:ListBucket',
       Resource: bucketArn,
-      Condition: { StringLike: { 's3:prefix': [`${inputPrefix}*`, `${resultsPrefix}*`] } },
+      Condition: { StringLike: { 's3:prefix': [...inputPrefixes.map((prefix) => `${prefix}*`), `${resultsPrefix}*`] } },
     },
   );
 }

@@ -79,8 +79,8 @@ describe('sluice backfill: usage errors, before any AWS call', () => {
 
   test.each([
     [['backfill', '--stage', 'nope'], /sluice: no stage "nope"; stages: dev, stg, prod/],
-    [['backfill', '--stage', 'dev', '--prefix', 'results/'], /--prefix results\/ is outside the stage's input prefix incoming\//],
-    [['backfill', '--stage', 'dev', '--prefix', 'incom'], /--prefix incom is outside the stage's input prefix incoming\//],
+    [['backfill', '--stage', 'dev', '--prefix', 'results/'], /--prefix results\/ is outside the stage's input prefixes \(incoming\/\)/],
+    [['backfill', '--stage', 'dev', '--prefix', 'incom'], /--prefix incom is outside the stage's input prefixes \(incoming\/\)/],
     [['backfill', '--stage', 'dev', '--since', 'yesterday'], /--since takes a date \(2026-11-01, UTC\)/],
     [['backfill', '--stage', 'dev', '--since', '2026-02-31'], /--since takes a date/],
     [['backfill', '--stage', 'dev', '--since', '2026-11-01T08:00:00'], /--since takes a date/],

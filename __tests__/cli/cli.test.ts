@@ -146,6 +146,35 @@ test('sluice status prints one aligned line per question', () => {
   ]);
 });
 
+test('sluice status on a stage with routes: a line per route, its use against its share and cap, and its queue', () => {
+  const route = (name: string, fields: object) => ({
+    name,
+    share: 1,
+    sharePercent: 25,
+    priority: 0,
+    inUseVcpu: 0,
+    backlog: { waiting: 0, inFlight: 0, delayed: 0 },
+    ...fields,
+  });
+  const lines = formatStatus({
+    stage: 'prod',
+    at: '2026-12-01T10:00:00.000Z',
+    vcpu: { configuredBudget: 100, effectiveBudget: 100, limitedBy: 'budget', inUse: 100, placed: {} },
+    launchTokens: { available: 7, burst: 20, ratePerSecond: 10 },
+    leases: { batches: 5, jobs: 100 },
+    backlog: { waiting: 1201, inFlight: 0, delayed: 0, oldestSeconds: 640 },
+    deadLetters: { intake: 0, rule: 0 },
+    runningExecutions: 5,
+    failedLastHour: 0,
+    routes: [
+      route('default', { share: 3, sharePercent: 75, inUseVcpu: 80, backlog: { waiting: 1200, inFlight: 0, delayed: 0, oldestSeconds: 640 } }),
+      route('urgent', { priority: 1, maxVcpu: 20, inUseVcpu: 20, backlog: { waiting: 1, inFlight: 0, delayed: 0 } }),
+    ],
+  }).split('\n');
+  expect(lines).toContain('route default   80 vCPU in use; share 3 (75 %), priority 0; 1200 waiting, 0 in flight, 0 delayed, oldest 640 s');
+  expect(lines).toContain('route urgent    20 vCPU in use of its cap 20; share 1 (25 %), priority 1; 1 waiting, 0 in flight, 0 delayed');
+});
+
 describe('sluice: options a user types', () => {
   test.each([
     ['90s', 90_000],

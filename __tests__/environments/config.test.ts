@@ -166,16 +166,22 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['route named like a dead-letter queue', (c) => (routed(c).routes[1].name = 'rule-dlq'), "routes.1.name (route 'rule-dlq')", /dead-letter queues/],
   ['route prefix', (c) => (routed(c).routes[1].inputPrefix = 'incoming/bulk'), "routes.1.inputPrefix (route 'bulk')", /ending in '\/'/],
   [
-    'route prefix outside the input area',
-    (c) => (routed(c).routes[1].inputPrefix = 'elsewhere/'),
+    'route prefix in the results',
+    (c) => (routed(c).routes[1].inputPrefix = 'results/bulk/'),
     "routes.1.inputPrefix (route 'bulk')",
-    /must start with bucket.inputPrefix \('incoming\/'\)/,
+    /must not overlap bucket.resultsPrefix \('results\/'\): results written there would trigger new jobs/,
+  ],
+  [
+    "stage prefix that is no route's",
+    (c) => (routed(c).routes[0].inputPrefix = 'interactive/'),
+    'bucket.inputPrefix',
+    /must be the inputPrefix of one of the routes \('interactive\/', 'bulk\/'\)/,
   ],
   [
     'route prefix inside another route',
-    (c) => (routed(c).routes[1].inputPrefix = 'incoming/interactive/bulk/'),
+    (c) => (routed(c).routes[1].inputPrefix = 'incoming/bulk/'),
     "routes.1.inputPrefix (route 'bulk')",
-    /must not overlap the inputPrefix of routes.0 \('default': 'incoming\/interactive\/'\): a key must belong to exactly one route/,
+    /must not overlap the inputPrefix of routes.0 \('default': 'incoming\/'\): a key must belong to exactly one route/,
   ],
   [
     'route prefix around another route',

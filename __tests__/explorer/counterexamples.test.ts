@@ -6,25 +6,30 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LibraryBinding } from '../../explorer/engines';
 import { ReplayChooser, runSchedule, type Context, type Counterexample } from '../../explorer/search';
-import { explorerStage } from '../../explorer/stage';
+import { DEFAULT_SHAPE, explorerStage, ROUTED_SHAPE } from '../../explorer/stage';
 
 const DIR = join(__dirname, '..', '..', 'explorer', 'counterexamples');
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
 
-let ctx: Context;
-beforeAll(() => {
-  const es = explorerStage();
-  const binding = new LibraryBinding();
-  ctx = { es, binding, machine: binding.machine(es.stage.stateMachine.definition) };
-});
+/** The stage a counterexample was found on: with routes, or without. */
+const contexts = new Map<boolean, Context>();
+function contextFor(routes: boolean): Context {
+  if (!contexts.has(routes)) {
+    const es = explorerStage(routes ? ROUTED_SHAPE : DEFAULT_SHAPE);
+    const binding = new LibraryBinding();
+    contexts.set(routes, { es, binding, machine: binding.machine(es.stage.stateMachine.definition) });
+  }
+  return contexts.get(routes)!;
+}
 
-test('there are counterexamples to replay', () => {
+test('there are counterexamples to replay, on both stages', () => {
   expect(files.length).toBeGreaterThan(0);
+  expect(files.some((f) => (JSON.parse(readFileSync(join(DIR, f), 'utf8')) as Counterexample).routes)).toBe(true);
 });
 
 test.each(files)('%s holds now', async (file) => {
   const found = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Counterexample;
-  const result = await runSchedule(ctx, found.script, found.seed, new ReplayChooser(found.choices));
+  const result = await runSchedule(contextFor(found.routes === true), found.script, found.seed, new ReplayChooser(found.choices));
   expect(result.violation).toBeUndefined();
   expect(result.settled).toBe(true);
 });

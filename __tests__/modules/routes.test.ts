@@ -31,8 +31,8 @@ describe('intake of a stage with routes', () => {
   test('each route has an Object Created rule for its prefix (and suffix); the default route keeps the stage’s rule', () => {
     const rules = Object.fromEntries(resourcesOf(json, 'aws_cloudwatch_event_rule').map(([, rule]) => [rule.name, rule]));
     const keyFilterOf = (name: string) => JSON.parse(String(rules[name].event_pattern)).detail.object.key;
-    expect(keyFilterOf('sluice-dev-object-created')).toEqual([{ prefix: 'incoming/interactive/' }]);
-    expect(keyFilterOf('sluice-dev-object-created-bulk')).toEqual([{ wildcard: 'incoming/bulk/*.csv' }]);
+    expect(keyFilterOf('sluice-dev-object-created')).toEqual([{ prefix: 'incoming/' }]);
+    expect(keyFilterOf('sluice-dev-object-created-bulk')).toEqual([{ wildcard: 'bulk/*.csv' }]);
     // The same Terraform address as the stage without routes: taking up routes replaces neither the rule nor the queue.
     expect(resourcesOf(json, 'aws_cloudwatch_event_rule').find(([, rule]) => rule.name === 'sluice-dev-object-created')![0]).toBe(
       resourcesOf(unrouted, 'aws_cloudwatch_event_rule').find(([, rule]) => rule.name === 'sluice-dev-object-created')![0],
@@ -114,8 +114,8 @@ describe('intake of a stage with routes', () => {
 
 describe('the dispatcher and the janitor of a stage with routes', () => {
   const routes = [
-    { name: 'default', queueUrl: ref('aws_sqs_queue', QUEUE.default, 'url'), inputPrefix: 'incoming/interactive/', share: 3, priority: 1 },
-    { name: 'bulk', queueUrl: ref('aws_sqs_queue', QUEUE.bulk, 'url'), inputPrefix: 'incoming/bulk/', inputSuffix: '.csv', share: 1, priority: 0, maxVcpu: 2 },
+    { name: 'default', queueUrl: ref('aws_sqs_queue', QUEUE.default, 'url'), inputPrefix: 'incoming/', share: 3, priority: 1 },
+    { name: 'bulk', queueUrl: ref('aws_sqs_queue', QUEUE.bulk, 'url'), inputPrefix: 'bulk/', inputSuffix: '.csv', share: 1, priority: 0, maxVcpu: 2 },
   ];
 
   test('know the routes and their queues (ROUTES); a stage without routes has no ROUTES', () => {

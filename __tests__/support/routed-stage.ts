@@ -1,11 +1,11 @@
 import { ENVIRONMENT_INPUTS, validateEnvironment, type EnvironmentConfig, type EnvironmentInput } from '../../environments';
 
-/** dev with two routes: `default` (the stage's own intake queue and rule) and `bulk` (a queue and rule of its own). */
+/** dev with two routes: `default` (the stage's own prefix, intake queue and rule) and `bulk` beside it (a queue and rule of its own). */
 export const ROUTED_DEV = {
   ...ENVIRONMENT_INPUTS.dev,
   routes: [
-    { name: 'default', inputPrefix: 'incoming/interactive/', share: 3, priority: 1 },
-    { name: 'bulk', inputPrefix: 'incoming/bulk/', inputSuffix: '.csv', share: 1, maxVcpu: 2 },
+    { name: 'default', inputPrefix: 'incoming/', share: 3, priority: 1 },
+    { name: 'bulk', inputPrefix: 'bulk/', inputSuffix: '.csv', share: 1, maxVcpu: 2 },
   ],
 } satisfies EnvironmentInput;
 
