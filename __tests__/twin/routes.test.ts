@@ -20,8 +20,8 @@ const routed = {
   task: { vcpu: 1, startupSeconds: 30 },
   overrides: {
     routes: [
-      { name: 'a', prefix: 'incoming/a/', share: 3, priority: 0 },
-      { name: 'b', prefix: 'incoming/b/', share: 1, priority: 1, maxVcpu: 10 },
+      { name: 'a', prefix: 'incoming/', share: 3, priority: 0 },
+      { name: 'b', prefix: 'incoming-b/', share: 1, priority: 1, maxVcpu: 10 },
     ],
   },
 };
@@ -84,11 +84,11 @@ describe('scenario: routes and workloads', () => {
   it("builds the stage's routes from overrides.routes, validated by the stage schema", () => {
     const stage = stageWithOverrides('prod', parseScenario(routed));
     expect(stage.routes).toEqual([
-      { name: 'a', inputPrefix: 'incoming/a/', share: 3, priority: 0 },
-      { name: 'b', inputPrefix: 'incoming/b/', share: 1, priority: 1, maxVcpu: 10 },
+      { name: 'a', inputPrefix: 'incoming/', share: 3, priority: 0 },
+      { name: 'b', inputPrefix: 'incoming-b/', share: 1, priority: 1, maxVcpu: 10 },
     ]);
-    const outside = { ...routed, overrides: { routes: [{ name: 'a', prefix: 'elsewhere/', share: 1, priority: 0 }] }, workloads: [routed.workloads[0]] };
-    expect(() => stageWithOverrides('prod', parseScenario(outside))).toThrow(/routes\.0\.inputPrefix \(route 'a'\): must start with bucket\.inputPrefix/);
+    const inResults = { ...routed, overrides: { routes: [routed.overrides.routes[0], { ...routed.overrides.routes[1], prefix: 'results/b/' }] } };
+    expect(() => stageWithOverrides('prod', parseScenario(inResults))).toThrow(/routes\.1\.inputPrefix \(route 'b'\): must not overlap bucket\.resultsPrefix/);
   });
 
   it("refuses a route's own task size: every route runs the stage's task for now", () => {
@@ -109,11 +109,11 @@ describe('objects per workload', () => {
 
   it("puts each workload's objects under its route's prefix, with its arrivals, durations and rates", () => {
     expect(world.objects.map((o) => [o.route, o.key, o.arriveAt, o.durationSeconds, o.badInput])).toEqual([
-      ['a', 'incoming/a/object-000000.csv', 0, 300, false],
-      ['a', 'incoming/a/object-000001.csv', 0, 300, false],
-      ['a', 'incoming/a/object-000002.csv', 0, 300, false],
-      ['b', 'incoming/b/object-000003.csv', 0, 60, true],
-      ['b', 'incoming/b/object-000004.csv', 2, 60, true],
+      ['a', 'incoming/object-000000.csv', 0, 300, false],
+      ['a', 'incoming/object-000001.csv', 0, 300, false],
+      ['a', 'incoming/object-000002.csv', 0, 300, false],
+      ['b', 'incoming-b/object-000003.csv', 0, 60, true],
+      ['b', 'incoming-b/object-000004.csv', 2, 60, true],
     ]);
   });
 
@@ -129,21 +129,30 @@ describe('objects per workload', () => {
     const run = await new World(scenario, stageWithOverrides('prod', scenario)).run(idle);
     const named = run.events.filter((e) => e.jobId);
     expect(named.map((e) => [e.type, e.route])).toContainEqual(['arrive', 'b']);
-    expect(named.every((e) => e.route === (e.jobId!.startsWith('incoming/a/') ? 'a' : 'b'))).toBe(true);
+    expect(named.every((e) => e.route === (e.jobId!.startsWith('incoming-b/') ? 'b' : 'a'))).toBe(true);
     expect(run.events.find((e) => e.type === 'start')?.routes).toEqual([
       { name: 'a', share: 3, priority: 0 },
       { name: 'b', share: 1, priority: 1, maxVcpu: 10 },
     ]);
   });
 
-  it("sends each upload to its route's rule: a routed stage has one per route, each to its route's queue", () => {
-    const stage = stageWithOverrides('prod', scenario);
-    const rules = rulesForSource(readStage(synthesizeStageJson(stage)).rules, 'aws.s3');
-    const queueOf = (key: string) => rules.filter((r) => ruleTakesKey(r, key)).flatMap((r) => r.targets.filter((t) => t.kind === 'queue'));
-    expect(queueOf('incoming/a/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(stage.namePrefix, 'a') }]);
-    expect(queueOf('incoming/b/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(stage.namePrefix, 'b') }]);
-    expect(queueOf('incoming/c/x.csv')).toEqual([]);
-    expect(routeQueueName(stage.namePrefix, 'a')).not.toBe(intakeQueueName(stage.namePrefix));
+  it("sends each upload to its route's rule: a routed stage has one per route, each to its route's queue (default: the stage's own)", () => {
+    const uploadQueues = (routes: typeof routed.overrides.routes) => {
+      const stage = stageWithOverrides(
+        'prod',
+        parseScenario({ ...routed, workloads: [{ ...routed.workloads[0], route: routes[0].name }], overrides: { routes } }),
+      );
+      const rules = rulesForSource(readStage(synthesizeStageJson(stage)).rules, 'aws.s3');
+      const queueOf = (key: string) => rules.filter((r) => ruleTakesKey(r, key)).flatMap((r) => r.targets.filter((t) => t.kind === 'queue'));
+      return { prefix: stage.namePrefix, queueOf };
+    };
+    const named = uploadQueues(routed.overrides.routes);
+    expect(named.queueOf('incoming/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(named.prefix, 'a') }]);
+    expect(named.queueOf('incoming-b/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(named.prefix, 'b') }]);
+    expect(named.queueOf('elsewhere/x.csv')).toEqual([]);
+    const withDefault = uploadQueues([{ ...routed.overrides.routes[0], name: 'default' }, routed.overrides.routes[1]]);
+    expect(withDefault.queueOf('incoming/x.csv')).toEqual([{ kind: 'queue', queueName: intakeQueueName(withDefault.prefix) }]);
+    expect(withDefault.queueOf('incoming-b/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(withDefault.prefix, 'b') }]);
   });
 });
 
@@ -199,31 +208,32 @@ describe('report per route', () => {
     const scenario = parseScenario({
       seed: 2,
       workloads: [
-        { route: 'a', objects: { burst: 40 }, task: { duration: fixed(60), startupSeconds: 0 } },
+        { route: 'default', objects: { burst: 40 }, task: { duration: fixed(60), startupSeconds: 0 } },
         { route: 'b', objects: { burst: 40 }, task: { duration: fixed(60), startupSeconds: 5 } },
       ],
       task: { vcpu: 1 },
       overrides: {
         vcpuBudget: 4,
+        // The default route keeps the stage's own queue and rule; b has its own.
         routes: [
-          { name: 'a', prefix: 'incoming/a/', share: 3, priority: 0 },
-          { name: 'b', prefix: 'incoming/b/', share: 1, priority: 0 },
+          { name: 'default', prefix: 'incoming/', share: 3, priority: 0 },
+          { name: 'b', prefix: 'incoming-b/', share: 1, priority: 0 },
         ],
       },
     });
     const { report, events } = await simulate({ stage: 'prod', scenario, design: 'sluice' });
     expect(report).toMatchObject({ objects: 80, succeeded: 80, failed: 0, lost: 0, dlq: 0, stoppedBy: 'settled' });
     expect(report.peakVcpu).toBeLessThanOrEqual(4);
-    expect(report.routes.a).toMatchObject({ objects: 40, succeeded: 40, peakVcpu: 3 });
+    expect(report.routes.default).toMatchObject({ objects: 40, succeeded: 40, peakVcpu: 3 });
     expect(report.routes.b).toMatchObject({ objects: 40, succeeded: 40 });
-    // While both had backlog, a held 3 of the 4 vCPU.
+    // While both had backlog, default held 3 of the 4 vCPU.
     expect(report.routeWindows.length).toBeGreaterThan(0);
-    for (const window of report.routeWindows) expect(window.vcpuSeconds.a / (window.vcpuSeconds.a + window.vcpuSeconds.b)).toBeCloseTo(0.75, 1);
+    for (const window of report.routeWindows) expect(window.vcpuSeconds.default / (window.vcpuSeconds.default + window.vcpuSeconds.b)).toBeCloseTo(0.75, 1);
     for (const type of ['arrive', 'admit', 'taskStart', 'taskStop', 'jobDone']) {
-      expect(events.filter((x) => x.type === type).every((x) => x.route === 'a' || x.route === 'b')).toBe(true);
+      expect(events.filter((x) => x.type === type).every((x) => x.route === 'default' || x.route === 'b')).toBe(true);
     }
-    // Each workload's start-up: a's instant, b's 5 s.
-    expect(new Set(events.filter((x) => x.type === 'taskStart').map((x) => `${x.route} ${x.startupSeconds}`))).toEqual(new Set(['a 0', 'b 5']));
+    // Each workload's start-up: default's instant, b's 5 s.
+    expect(new Set(events.filter((x) => x.type === 'taskStart').map((x) => `${x.route} ${x.startupSeconds}`))).toEqual(new Set(['default 0', 'b 5']));
     const { wallSeconds: _wall, ...figures } = report;
     expect(computeReport(events)).toEqual(figures);
   });
