@@ -77,7 +77,7 @@ async function waitForVisible(queueUrl: string, count: number): Promise<void> {
 
 const keys = ['incoming/pipeline-1.csv', 'incoming/pipeline-2.csv', 'incoming/pipeline-3.csv'];
 const versions = new Map<string, string>();
-let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: number; capacityProvider?: string }> = [];
+let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: number; capacityProvider?: string; route?: string }> = [];
 
 test('configure-pool seeds the limiter with the applied seed input', async () => {
   expect(stage.seed).toBeDefined();
@@ -137,7 +137,9 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
   expect(input.jobs.map((j) => j.capacityProvider)).toEqual([placed, placed, placed]);
   expect(pool.admittedByClass).toEqual({ [placed]: 3 * dispatcher.taskVcpu });
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({
-    jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: placed }))),
+    jobs: expect.arrayContaining(
+      input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: placed, ...(dispatcher.routes ? { route: j.route } : {}) })),
+    ),
   });
   for (const job of input.jobs) {
     const row = await readLedgerRow(ddb, dispatcher.tableName, job.jobId);
