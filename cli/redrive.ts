@@ -200,6 +200,8 @@ export async function redrive(
   const poisonLeft: Record<string, number> = {};
   if (request.deadLetters) {
     const queueOf = intakeQueueUrls(clients, config);
+    // The stage's own intake queue first: a stage not deployed here says so by it.
+    await queueOf(undefined);
     for (const name of [names.intakeDeadLetterQueue, names.ruleDeadLetterQueue]) {
       const url = await queueUrl(clients, config, name);
       const { moved, poison } = await moveDeadLetters(clients, url, queueOf, request.includePoison === true, request.dryRun, progress);

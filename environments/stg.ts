@@ -1,6 +1,6 @@
 import type { EnvironmentInput } from './schema';
 
-/** Staging: production's shape at a fifth of its budget, in the staging account's existing VPC. */
+/** Staging: production's shape at a fifth of its budget, in the staging account's existing VPC, with two routes. */
 export const stg = {
   stage: 'stg',
   account: { id: '222222222222', region: 'eu-west-1' },
@@ -40,6 +40,12 @@ export const stg = {
     taskFailed: { intervalSeconds: 10, maxAttempts: 2, backoffRate: 2, maxDelaySeconds: 120 },
   },
   intake: { maxReceiveCount: 5, ruleRetryAttempts: 185, ruleMaxEventAgeSeconds: 86400, backlogAlarmAgeSeconds: 3600 },
+  // Routes, tried here before production: the stage's own prefix keeps its queue and rule (route `default`); urgent
+  // uploads beside it are admitted first, and never hold more than a quarter of the budget.
+  routes: [
+    { name: 'default', inputPrefix: 'incoming/', share: 3 },
+    { name: 'urgent', inputPrefix: 'urgent/', share: 1, priority: 1, maxVcpu: 5 },
+  ],
   network: {
     kind: 'existing',
     vpcId: 'vpc-0a1b2c3d4e5f60718',

@@ -63,15 +63,13 @@ export function explorerConfig(shape: StageShape): EnvironmentConfig {
   const dev = ENVIRONMENT_INPUTS.dev;
   return validateEnvironment('dev', {
     ...dev,
-    ...(shape.routes
-      ? {
-          routes: [
-            // Its share would give it most of the budget: the cap is what holds it to one task.
-            { name: 'capped', inputPrefix: 'capped/', share: 3, maxVcpu: 1 },
-            { name: 'default', inputPrefix: dev.bucket.inputPrefix, share: 1 },
-          ],
-        }
-      : {}),
+    routes: shape.routes
+      ? [
+          // Its share would give it most of the budget: the cap is what holds it to one task.
+          { name: 'capped', inputPrefix: 'capped/', share: 3, maxVcpu: 1 },
+          { name: 'default', inputPrefix: dev.bucket.inputPrefix, share: 1 },
+        ]
+      : undefined,
     capacity: {
       ...dev.capacity,
       vcpuBudget: shape.budgetTasks,

@@ -136,8 +136,8 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
       toFunction('dispatcher')
         .map((t) => JSON.parse(t.input as string).reason)
         .sort(),
-    ).toEqual(['object-created', 'schedule']);
-    // The schedule sends a constant; the execution-ended rule passes the event (with input set, EventBridge would
+    ).toEqual([...Array.from({ length: config.routes?.length ?? 1 }, () => 'object-created'), 'schedule']);
+    // Each route's rule wakes it. The schedule sends a constant; the execution-ended rule passes the event (with input set, EventBridge would
     // pass nothing of it, and the janitor could not tell which execution ended).
     const janitorTargets = toFunction('janitor');
     expect(janitorTargets.filter((t) => t.input !== undefined).map((t) => JSON.parse(t.input as string).reason)).toEqual(['schedule']);
@@ -152,7 +152,8 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
     expect(JSON.parse(ended.event_pattern as string).detail.status).toEqual(['FAILED', 'TIMED_OUT', 'ABORTED']);
     expect(toFunction('capacity').map((t) => JSON.parse(t.input as string).reason)).toEqual(['schedule']);
     expect(resourceNamed(json, 'aws_cloudwatch_event_rule', 'capacity-every-minute').schedule_expression).toBe('rate(1 minute)');
-    expect(resourcesOf(json, 'aws_lambda_permission')).toHaveLength(5);
+    // One for each rule that invokes a function: each route's upload rule among them.
+    expect(resourcesOf(json, 'aws_lambda_permission')).toHaveLength(4 + (config.routes?.length ?? 1));
   });
 });
 

@@ -15,6 +15,7 @@ import { runJanitor } from '../../functions/janitor';
 import { jobIdOf } from '../../functions/jobs';
 import { readLedgerRow } from '../../functions/ledger';
 import { inUseVcpu, readPool } from '../../functions/limiter';
+import { ownByRoute } from '../../functions/routes';
 import { systemClock } from '../../functions/runtime';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -76,7 +77,7 @@ async function waitForVisible(queueUrl: string, count: number): Promise<void> {
 
 const keys = ['incoming/pipeline-1.csv', 'incoming/pipeline-2.csv', 'incoming/pipeline-3.csv'];
 const versions = new Map<string, string>();
-let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: number; capacityProvider?: string }> = [];
+let admitted: Array<{ key: string; jobId: string; versionId: string; vcpu: number; capacityProvider?: string; route?: string }> = [];
 
 test('configure-pool seeds the limiter with the applied seed input', async () => {
   expect(stage.seed).toBeDefined();
@@ -136,7 +137,9 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
   expect(input.jobs.map((j) => j.capacityProvider)).toEqual([placed, placed, placed]);
   expect(pool.admittedByClass).toEqual({ [placed]: 3 * dispatcher.taskVcpu });
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({
-    jobs: expect.arrayContaining(input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: placed }))),
+    jobs: expect.arrayContaining(
+      input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: placed, ...(dispatcher.routes ? { route: j.route } : {}) })),
+    ),
   });
   for (const job of input.jobs) {
     const row = await readLedgerRow(ddb, dispatcher.tableName, job.jobId);
@@ -548,5 +551,78 @@ describe('the sluice command against the applied stage', () => {
     const { executions: afterSecond = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn }));
     expect(afterSecond).toHaveLength(after.length);
     for (const [jobId, row] of rows) expect(await readLedgerRow(ddb, dispatcher.tableName, jobId)).toEqual(row);
+  });
+});
+
+/** A stage with routes (dev): each route's uploads reach its own queue through its own rule, and count on its own counters. */
+const describeRouted = dispatcher.routes ? describe : describe.skip;
+
+describeRouted('routes on the applied stage', () => {
+  const routes = dispatcher.routes ?? [];
+  const urgent = routes.find((r) => r.priority > 0)!;
+  const standard = routes.find((r) => r !== urgent)!;
+  const urgentKey = `${urgent?.inputPrefix}routes-1.csv`;
+  const standardKey = `${standard?.inputPrefix}routes-2.csv`;
+  const running = async () =>
+    (await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn, statusFilter: 'RUNNING' }))).executions ?? [];
+  let started: string[] = [];
+
+  beforeAll(async () => {
+    // A clean slate: every execution the earlier tests left running ends, and the janitor gives its leases back.
+    for (const e of await running()) await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn, cause: 'verify: routes start clean' }));
+    await runJanitor({ sfn, sqs, lambda, ddb, clock: afterStopGrace, settings: janitor, log: quiet });
+    for (const route of routes) await sqs.send(new PurgeQueueCommand({ QueueUrl: route.queueUrl }));
+  });
+
+  afterAll(async () => {
+    for (const route of routes) await sqs.send(new PurgeQueueCommand({ QueueUrl: route.queueUrl }));
+  });
+
+  test("each upload reaches its route's own queue through its route's rule, and is admitted from there with its route", async () => {
+    expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(0);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: urgentKey, Body: 'urgent\n' }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: standardKey, Body: 'standard\n' }));
+    await waitForVisible(urgent.queueUrl, 1);
+    await waitForVisible(standard.queueUrl, 1);
+
+    let admittedNow = 0;
+    for (let round = 0; round < 3 && admittedNow < 2; round++) admittedNow += (await dispatch()).admitted;
+    expect(admittedNow).toBe(2);
+    started = (await running()).map((e) => e.executionArn!);
+    const jobs: Array<{ key: string; jobId: string; route: string; intakeQueueUrl: string }> = [];
+    for (const arn of started) jobs.push(...JSON.parse((await sfn.send(new DescribeExecutionCommand({ executionArn: arn }))).input!).jobs);
+    expect(jobs.map((j) => [j.key, j.route, j.intakeQueueUrl]).sort()).toEqual(
+      [
+        [standardKey, standard.name, standard.queueUrl],
+        [urgentKey, urgent.name, urgent.queueUrl],
+      ].sort(),
+    );
+    for (const job of jobs) expect((await readLedgerRow(ddb, dispatcher.tableName, job.jobId))?.lease).toMatchObject({ route: job.route });
+    const pool = await readPool(ddb, dispatcher.tableName);
+    expect(ownByRoute(pool)).toMatchObject({ [urgent.name]: dispatcher.taskVcpu, [standard.name]: dispatcher.taskVcpu });
+  });
+
+  test('status shows each route: its use, share, priority and cap', async () => {
+    const status = await readStatus({ ...stageClients(stageConfig(stage.stage), config), cloudwatch }, stageConfig(stage.stage), Date.now());
+    expect(status.routes?.map((r) => [r.name, r.inUseVcpu, r.priority, r.maxVcpu])).toEqual(
+      routes.map((r) => [r.name, dispatcher.taskVcpu, r.priority, r.maxVcpu]),
+    );
+    example(`$ npx sluice status --stage ${stage.stage}   # a stage with routes`, formatStatus(status));
+  });
+
+  test("ended, the jobs go back to their own route's queue and the route's counters give their vCPU back", async () => {
+    for (const arn of started) await sfn.send(new StopExecutionCommand({ executionArn: arn, cause: 'verify: the routed executions die' }));
+    const summary = await runJanitor({ sfn, sqs, lambda, ddb, clock: afterStopGrace, settings: janitor, log: quiet });
+    expect(summary).toMatchObject({ released: 2, requeued: 2, drift: 0 });
+    const pool = await readPool(ddb, dispatcher.tableName);
+    expect(ownByRoute(pool)).toMatchObject({ [urgent.name]: 0, [standard.name]: 0 });
+    for (const [route, key] of [
+      [urgent, urgentKey],
+      [standard, standardKey],
+    ] as const) {
+      await waitForVisible(route.queueUrl, 1);
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: route.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      expect(Messages.map((m) => JSON.parse(m.Body!).key)).toEqual([key]);
+    }
   });
 });
