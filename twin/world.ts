@@ -11,6 +11,7 @@ import { Recorder, type TwinEvent } from './engines/recorder';
 import { SfnEmulator } from './engines/stepfunctions';
 import { SqsEmulator } from './engines/sqs';
 import { workloadsOf, type Scenario, type Workload } from './scenario';
+import { routeTakesKey } from '../functions/routes';
 import type { AwsClient } from '../functions/runtime';
 
 export type DesignName = 'sluice' | 'naive' | 'semaphore';
@@ -19,7 +20,7 @@ export const DESIGNS: DesignName[] = ['sluice', 'naive', 'semaphore'];
 /** One uploaded object of the scenario, with what its task will do (drawn up front from the seed). */
 interface TwinObject {
   index: number;
-  /** The route its key belongs to (or, on a stage without routes, its stream's name); undefined for the top-level objects. */
+  /** The route its key belongs to (or, on a stage without routes, its stream's name); undefined without either. */
   route?: string;
   /** Its workload, by index in the scenario's (the top-level objects: 0). */
   workload: number;
@@ -150,7 +151,7 @@ export class World {
     this.taskVcpu = stage.task.cpu / 1024;
     this.bucketName = stageBucketName(stage); // the stage's own bucket, as deployed
     this.workloads = workloadsOf(scenario);
-    this.objects = drawObjects(scenario, this.workloads, this.bucketName, stage.bucket.inputPrefix);
+    this.objects = drawObjects(scenario, this.workloads, this.bucketName, stage);
     const failures = streamFor(seed, 'failures');
     this.accountQuotas = {
       FARGATE: scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
@@ -347,23 +348,25 @@ export class World {
 
 /**
  * Every workload's objects, numbered across workloads (keys, sequencers and event ids stay unique), each workload
- * from a stream of its own (the top-level objects from `objects`, as before workloads).
+ * from a stream of its own (the top-level objects from `objects`, as before workloads). The top-level objects of a
+ * stage with routes belong to the route their key does.
  */
-function drawObjects(scenario: Scenario, workloads: readonly Workload[], bucket: string, inputPrefix: string): TwinObject[] {
+function drawObjects(scenario: Scenario, workloads: readonly Workload[], bucket: string, stage: EnvironmentConfig): TwinObject[] {
   const objects: TwinObject[] = [];
   workloads.forEach((workload, w) => {
     const rng = streamFor(scenario.seed, workload.route === undefined ? 'objects' : `workloads.${w}.objects`);
-    const prefix = keyPrefixOf(scenario, workload, inputPrefix);
+    const prefix = keyPrefixOf(scenario, workload, stage.bucket.inputPrefix);
     const { burst, steady } = workload.objects;
     for (let i = 0; i < burst + (steady?.count ?? 0); i++) {
       const index = objects.length;
       const poison = chance(rng, workload.rates.poison);
+      const key = `${prefix}object-${String(index).padStart(6, '0')}.csv`;
       objects.push({
         index,
-        route: workload.route,
+        route: workload.route ?? stage.routes?.find((route) => routeTakesKey(route, key))?.name,
         workload: w,
         bucket: poison ? 'someone-elses-bucket' : bucket,
-        key: `${prefix}object-${String(index).padStart(6, '0')}.csv`,
+        key,
         sequencer: (0x1000000 + index).toString(16).toUpperCase().padStart(16, '0'),
         arriveAt: i < burst ? 0 : (i - burst) / steady!.ratePerSecond,
         durationSeconds: drawSeconds(workload.duration, rng),

@@ -124,6 +124,11 @@ describe('objects per workload', () => {
     expect(new World(plain, stageWithOverrides('prod', plain)).objects).toMatchObject([{ key: 'incoming/object-000000.csv', route: undefined }]);
   });
 
+  it('top-level objects on a stage with routes belong to the route their key does', () => {
+    const plain = parseScenario({ objects: { burst: 1 } });
+    expect(new World(plain, stageWithOverrides('stg', plain)).objects).toMatchObject([{ key: 'incoming/object-000000.csv', route: 'default' }]);
+  });
+
   it('every event that names a job carries its route', async () => {
     const idle: Design = { name: 'naive', jobIdOf: (o) => o.key, setup: async (w) => ({ upload: (o) => w.jobFailed(o.key, 'idle') }) };
     const run = await new World(scenario, stageWithOverrides('prod', scenario)).run(idle);
