@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fmt, type Report } from './report';
+import { fmt, routeLines, routeShares, type Report } from './report';
 import { loadScenario } from './scenario';
 import { progressBar } from './progress';
 import { simulate } from './simulate';
@@ -31,6 +31,11 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['sluice', 'scale-6k'],
   ['sluice', 'ec2-throttling'],
   ['sluice', 'faults'],
+  ['sluice', 'routes-shares'],
+  ['sluice', 'routes-trickle'],
+  ['sluice', 'routes-trickle-fifo'],
+  ['sluice', 'routes-priority'],
+  ['sluice', 'routes-cap'],
 ];
 
 const DEFAULT_STAGE = 'prod';
@@ -100,6 +105,13 @@ async function main(): Promise<void> {
   }
   console.log(table(rows));
   for (const line of summaries) console.log(line);
+  for (const row of rows.filter((r) => Object.keys(r.report.routes).length > 0)) {
+    console.log(
+      `${row.design} (${row.scenario}):\n${routeLines(row.report)
+        .map((line) => `  ${line}`)
+        .join('\n')}`,
+    );
+  }
   if (rows.some((r) => r.design === 'sluice' && broken(r.report).length > 0)) process.exitCode = 1;
 }
 
@@ -158,6 +170,13 @@ function table(rows: Array<{ design: string; scenario: string; report: Report & 
     ],
     ['orchestration $ / 1k objects', (r) => r.orchestrationCostPer1k.total.toFixed(4)],
     ['admission latency median / p99', (r) => `${r.admissionLatencySeconds.median ?? '–'} s / ${r.admissionLatencySeconds.p99 ?? '–'} s`],
+    ['per route: wait median / p99', (r) => perRoute(r, (f) => `${f.waitSeconds.median ?? '–'} / ${f.waitSeconds.p99 ?? '–'} s`)],
+    ['per route: peak vCPU', (r) => perRoute(r, (f) => String(f.peakVcpu))],
+    ['per route: makespan / bound on what the others left', (r) => perRoute(r, (f) => f.makespanRatio.toFixed(3))],
+    [
+      'per route: share while all had backlog (min–max)',
+      (r) => perRoute(r, (_, name) => (routeShares(r)[name] ? `${pct(routeShares(r)[name].min)}–${pct(routeShares(r)[name].max)}` : '–')),
+    ],
     ['wall time', (r) => `${r.wallSeconds.toFixed(1)} s`],
   ];
   const header = ['', ...rows.map((r) => `${r.design} (${r.scenario})`)];
@@ -166,6 +185,16 @@ function table(rows: Array<{ design: string; scenario: string; report: Report & 
   const widths = header.map((_, c) => Math.max(...all.map((row) => row[c].length)));
   const render = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
   return [render(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(render)].join('\n');
+}
+
+/** One figure per route, `name: figure` side by side; '–' for a run without routes. */
+function perRoute(report: Report, figure: (route: Report['routes'][string], name: string) => string): string {
+  const names = Object.keys(report.routes);
+  return names.length === 0 ? '–' : names.map((name) => `${name}: ${figure(report.routes[name], name)}`).join('; ');
+}
+
+function pct(share: number): string {
+  return `${(share * 100).toFixed(1)} %`;
 }
 
 if (require.main === module) {

@@ -17,7 +17,8 @@ const px = (b: number) => m.l + b;
  * the stage can actually use (dotted grey: quota − other workloads, summed over the classes its tasks go to), the
  * backlog (jobs arrived and not finished nor running, grey area, right axis), and throttles / vCPU-limit /
  * InvalidParameter rejections / capacity errors as red ticks along the bottom. Computed from the events only.
- * Each pixel column shows the highest vCPU in use and the lowest limit within it: a short dip is not lost.
+ * Each pixel column shows the highest vCPU in use and the lowest limit within it: a short dip is not lost. With
+ * routes, each route's vCPU is a line of its own colour, named at its right end.
  */
 export function renderChart(events: readonly TwinEvent[], report: Report): string {
   const tEnd = Math.max(1, report.virtualSeconds, ...events.slice(-1).map((e) => e.t));
@@ -35,13 +36,32 @@ export function renderChart(events: readonly TwinEvent[], report: Report): strin
     freeQuota: limitLine(freeMin, '#888', '2,3', freeLabel, scales),
     budget: limitLine(budgetMin, '#d62728', '6,4', budgetLabel, scales),
     vcpu: stepPath(columns.vcpuMax, scales),
+    routes: routeLines(columns.vcpuByRoute, scales),
     rejections: rejectionTicks(columns.marks),
   });
+}
+
+/** A colour per route, in the order of their names (then again from the first). */
+const ROUTE_COLOURS = ['#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
+
+/** Each route's vCPU in use as a line of its colour, labelled with its name at the right end. */
+function routeLines(vcpuByRoute: ReadonlyMap<string, number[]>, scales: Scales): string {
+  return [...vcpuByRoute.keys()]
+    .sort()
+    .map((route, i) => {
+      const values = vcpuByRoute.get(route)!;
+      const colour = ROUTE_COLOURS[i % ROUTE_COLOURS.length];
+      const label = `<text x="${px(COLUMNS - 1) - 4}" y="${scales.yv(values[COLUMNS - 1]) - 4 - 12 * i}" text-anchor="end" fill="${colour}">${escape(route)}</text>`;
+      return `<path d="${stepPath(values, scales)}" fill="none" stroke="${colour}" stroke-width="1.2"/>${label}`;
+    })
+    .join('');
 }
 
 /** Per pixel column: the highest vCPU in use, the highest backlog, and how many RunTask rejections. */
 interface Columns {
   vcpuMax: number[];
+  /** The highest vCPU each route's tasks held (empty without routes). */
+  vcpuByRoute: Map<string, number[]>;
   backlogMax: number[];
   marks: number[];
 }
@@ -51,9 +71,14 @@ function columnsOf(events: readonly TwinEvent[], x: (t: number) => number): Colu
   const vcpuMax = new Array<number>(COLUMNS).fill(0);
   const backlogMax = new Array<number>(COLUMNS).fill(0);
   const marks = new Array<number>(COLUMNS).fill(0);
-  const counts: Counts = { vcpu: 0, arrived: 0, finished: 0, runningTasks: 0, seen: new Set(), done: new Set() };
+  const vcpuByRoute = new Map<string, number[]>();
+  const counts: Counts = { vcpu: 0, byRoute: new Map(), arrived: 0, finished: 0, runningTasks: 0, seen: new Set(), done: new Set() };
   const note = (b: number) => {
     vcpuMax[b] = Math.max(vcpuMax[b], counts.vcpu);
+    for (const [route, vcpu] of counts.byRoute) {
+      if (!vcpuByRoute.has(route)) vcpuByRoute.set(route, new Array<number>(COLUMNS).fill(0));
+      vcpuByRoute.get(route)![b] = Math.max(vcpuByRoute.get(route)![b], vcpu);
+    }
     backlogMax[b] = Math.max(backlogMax[b], Math.max(0, counts.arrived - counts.finished - counts.runningTasks));
   };
   let lastBucket = 0;
@@ -68,12 +93,14 @@ function columnsOf(events: readonly TwinEvent[], x: (t: number) => number): Colu
     note(b);
   }
   carry(COLUMNS - 1);
-  return { vcpuMax, backlogMax, marks };
+  return { vcpuMax, vcpuByRoute, backlogMax, marks };
 }
 
 /** What the chart follows as the events go by; a job counts once however often it arrives or ends. */
 interface Counts {
   vcpu: number;
+  /** vCPU per route, for the tasks whose events name one. */
+  byRoute: Map<string, number>;
   arrived: number;
   finished: number;
   runningTasks: number;
@@ -91,13 +118,13 @@ function countEvent(counts: Counts, e: TwinEvent): boolean {
       }
       return false;
     case 'taskStart':
-      counts.vcpu += Number(e.vcpu);
-      counts.runningTasks++;
+    case 'taskStop': {
+      const sign = e.type === 'taskStart' ? 1 : -1;
+      counts.vcpu += sign * Number(e.vcpu);
+      counts.runningTasks += sign;
+      if (typeof e.route === 'string') counts.byRoute.set(e.route, (counts.byRoute.get(e.route) ?? 0) + sign * Number(e.vcpu));
       return false;
-    case 'taskStop':
-      counts.vcpu -= Number(e.vcpu);
-      counts.runningTasks--;
-      return false;
+    }
     case 'jobDone':
     case 'dlq':
       if (!counts.done.has(e.jobId!)) {
@@ -186,6 +213,8 @@ interface Layers {
   freeQuota: string;
   budget: string;
   vcpu: string;
+  /** Each route's vCPU line and label (SVG elements). */
+  routes: string;
   rejections: string;
 }
 
@@ -196,12 +225,13 @@ function svgOf(title: string, layers: Layers): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">
 <rect width="${W}" height="${H}" fill="white"/>
 <text x="${m.l}" y="22" font-size="13" font-weight="600"${fitTitle}>${escape(title)}</text>
-<text x="${m.l}" y="40" fill="#555">blue: vCPU in use · red dashed: effective budget · grey dotted: quota − others (the classes used) · grey area: backlog (right axis) · red ticks: RunTask rejections</text>
+<text x="${m.l}" y="40" fill="#555">blue: vCPU in use${layers.routes ? ' (coloured: per route)' : ''} · red dashed: effective budget · grey dotted: quota − others (the classes used) · grey area: backlog (right axis) · red ticks: RunTask rejections</text>
 ${layers.grid}
 <path d="${layers.backlog}" fill="#bbb" fill-opacity="0.35"/>
 ${layers.freeQuota}
 ${layers.budget}
 <path d="${layers.vcpu}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>
+${layers.routes}
 ${layers.rejections}
 <rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>
 <text x="16" y="${m.t + ph / 2}" transform="rotate(-90 16 ${m.t + ph / 2})" text-anchor="middle">vCPU in use</text>

@@ -83,6 +83,13 @@ export interface Report {
   startup: { p50: number | null; p99: number | null; samples: number };
   /** A lease freed while jobs waited → the next task started (seconds). */
   admissionLatencySeconds: { median: number | null; p99: number | null; samples: number };
+  /** Per route, by the `route` its jobs' events carry (on a stage without routes, per named stream); empty without. */
+  routes: Record<string, RouteFigures>;
+  /**
+   * The 10-minute windows from the first arrival in which every route had a backlog throughout, with the
+   * vCPU-seconds each route's tasks held in it: how the routes shared the budget while all wanted more.
+   */
+  routeWindows: Array<{ from: number; to: number; vcpuSeconds: Record<string, number> }>;
   virtualSeconds: number;
   stoppedBy: string;
 }
@@ -476,9 +483,185 @@ export function computeReport(events: readonly TwinEvent[]): Report {
     ...orchestrationFigures(t),
     startup: startupOf(t),
     admissionLatencySeconds: latencyOf(t),
+    ...routeFiguresOf(events, usableVcpuOverTime(events, accountOf(events), Number(start.budgetVcpu ?? 0))),
     virtualSeconds: round(end?.t ?? t.lastSettle),
     stoppedBy: String(end?.stoppedBy ?? 'unknown'),
   };
+}
+
+/** One route's figures (Report.routes). */
+export interface RouteFigures {
+  objects: number;
+  succeeded: number;
+  failed: number;
+  dlq: number;
+  /** Arrival → its job's first task (RunTask accepted), seconds. */
+  waitSeconds: { median: number | null; p99: number | null; samples: number };
+  /** What its tasks held: Σ (start-up + run) × vCPU. */
+  vcpuSeconds: number;
+  peakVcpu: number;
+  /** Its first arrival → its last job settled. */
+  makespanSeconds: number;
+  /**
+   * The time its work needed on what the other routes left: its vCPU-seconds served under min(budget, free quota)
+   * less what the others held at each moment, from its first arrival; at least until its last arrival.
+   */
+  lowerBoundSeconds: number;
+  makespanRatio: number;
+}
+
+type Step = { t: number; vcpu: number };
+
+/** Appends a step function's value from `t` on (a later value at the same time replaces the earlier). */
+function stepTo(points: Step[], t: number, vcpu: number): void {
+  const last = points[points.length - 1];
+  if (last && last.t === t) last.vcpu = vcpu;
+  else if (!last || last.vcpu !== vcpu) points.push({ t, vcpu });
+}
+
+/** One route's jobs, folded from the events that name it, in time order. */
+class RouteTally {
+  readonly arrivedAt = new Map<string, number>();
+  readonly waits: number[] = [];
+  readonly status = new Map<string, string>();
+  readonly dlq = new Set<string>();
+  /** vCPU held, and jobs waiting for their first task, over time. */
+  readonly held: Step[] = [{ t: 0, vcpu: 0 }];
+  readonly backlog: Step[] = [{ t: 0, vcpu: 0 }];
+  readonly tasks = new Map<string, { t: number; vcpu: number }>();
+  vcpuSeconds = 0;
+  peak = 0;
+  firstArrive = Infinity;
+  lastArrive = 0;
+  lastSettle = 0;
+  private waiting = new Set<string>();
+
+  on(e: TwinEvent): void {
+    const jobId = e.jobId!;
+    if (e.type === 'arrive' && !this.arrivedAt.has(jobId)) {
+      this.arrivedAt.set(jobId, e.t);
+      this.waiting.add(jobId);
+      this.firstArrive = Math.min(this.firstArrive, e.t);
+      this.lastArrive = Math.max(this.lastArrive, e.t);
+    } else if (e.type === 'taskStart') {
+      if (this.waiting.delete(jobId)) this.waits.push(e.t - this.arrivedAt.get(jobId)!);
+      this.tasks.set(String(e.taskArn), { t: e.t, vcpu: Number(e.vcpu) });
+      this.hold(e.t, Number(e.vcpu));
+    } else if (e.type === 'taskStop') {
+      const task = this.tasks.get(String(e.taskArn));
+      if (task) this.vcpuSeconds += (e.t - task.t) * task.vcpu;
+      this.tasks.delete(String(e.taskArn));
+      this.hold(e.t, -Number(e.vcpu));
+    } else if (e.type === 'jobDone' || e.type === 'dlq') {
+      if (e.type === 'jobDone') this.status.set(jobId, String(e.status));
+      else this.dlq.add(jobId);
+      this.waiting.delete(jobId);
+      this.lastSettle = Math.max(this.lastSettle, e.t);
+    }
+    stepTo(this.backlog, e.t, this.waiting.size);
+  }
+
+  private hold(t: number, vcpu: number): void {
+    const now = this.held[this.held.length - 1].vcpu + vcpu;
+    stepTo(this.held, t, now);
+    this.peak = Math.max(this.peak, now);
+  }
+
+  figures(usable: readonly Step[]): RouteFigures {
+    const waits = [...this.waits].sort((a, b) => a - b);
+    const arrived = [...this.arrivedAt.keys()];
+    const succeeded = arrived.filter((j) => this.status.get(j) === 'succeeded').length;
+    const dlq = arrived.filter((j) => this.dlq.has(j) && this.status.get(j) !== 'succeeded').length;
+    const failed = arrived.filter((j) => this.status.has(j) && this.status.get(j) !== 'succeeded' && !this.dlq.has(j)).length;
+    const origin = Number.isFinite(this.firstArrive) ? this.firstArrive : 0;
+    const makespan = this.lastSettle - origin;
+    const bound = Math.max(timeToServe(this.vcpuSeconds, origin, usable, Infinity), this.lastArrive - origin);
+    return {
+      objects: arrived.length,
+      succeeded,
+      failed,
+      dlq,
+      waitSeconds: { median: quantile(waits, 0.5), p99: quantile(waits, 0.99), samples: waits.length },
+      vcpuSeconds: round(this.vcpuSeconds),
+      peakVcpu: round(this.peak),
+      makespanSeconds: round(makespan),
+      lowerBoundSeconds: round(bound),
+      makespanRatio: bound > 0 && Number.isFinite(bound) ? round(makespan / bound, 4) : 0,
+    };
+  }
+}
+
+/** The value of a step function at t (its last point at or before t). */
+function valueAt(points: readonly Step[], t: number): number {
+  let value = 0;
+  for (const p of points) {
+    if (p.t > t) break;
+    value = p.vcpu;
+  }
+  return value;
+}
+
+/** Step functions combined point by point: f of their values at each time any of them changes. */
+function combine(fns: ReadonlyArray<readonly Step[]>, f: (values: number[]) => number): Step[] {
+  const times = [...new Set(fns.flatMap((points) => points.map((p) => p.t)))].sort((a, b) => a - b);
+  const at = fns.map(() => 0);
+  const next = fns.map(() => 0);
+  const out: Step[] = [];
+  for (const t of times) {
+    fns.forEach((points, i) => {
+      while (next[i] < points.length && points[next[i]].t <= t) at[i] = points[next[i]++].vcpu;
+    });
+    stepTo(out, t, f(at));
+  }
+  return out;
+}
+
+/** ∫ of a step function over [from, to), and its lowest value there. */
+function over(points: readonly Step[], from: number, to: number): { integral: number; min: number } {
+  let integral = 0;
+  let min = valueAt(points, from);
+  points.forEach((p, i) => {
+    const start = Math.max(from, p.t);
+    const end = Math.min(to, i + 1 < points.length ? points[i + 1].t : Infinity);
+    if (end <= start) return;
+    integral += p.vcpu * (end - start);
+    min = Math.min(min, p.vcpu);
+  });
+  return { integral, min };
+}
+
+const ROUTE_WINDOW_SECONDS = 600;
+
+/** Report.routes and Report.routeWindows: each route's jobs and use, and how the routes shared while all had backlog. */
+function routeFiguresOf(events: readonly TwinEvent[], usable: readonly Step[]): Pick<Report, 'routes' | 'routeWindows'> {
+  const tallies = new Map<string, RouteTally>();
+  for (const e of events) {
+    if (typeof e.route !== 'string' || !e.jobId) continue;
+    if (!tallies.has(e.route)) tallies.set(e.route, new RouteTally());
+    tallies.get(e.route)!.on(e);
+  }
+  const names = [...tallies.keys()].sort();
+  const held = names.map((name) => tallies.get(name)!.held);
+  const routes: Record<string, RouteFigures> = {};
+  names.forEach((name, i) => {
+    // What the others leave: the usable vCPU less what every other route held.
+    const left = combine([usable, ...held], ([u, ...h]) => Math.max(0, u - h.reduce((sum, v, j) => (j === i ? sum : sum + v), 0)));
+    routes[name] = tallies.get(name)!.figures(left);
+  });
+  const all = [...tallies.values()];
+  const origin = Math.min(...all.map((r) => r.firstArrive));
+  const end = Math.max(0, ...all.map((r) => r.lastSettle));
+  const routeWindows: Report['routeWindows'] = [];
+  for (let from = origin; from + ROUTE_WINDOW_SECONDS <= end; from += ROUTE_WINDOW_SECONDS) {
+    const to = from + ROUTE_WINDOW_SECONDS;
+    if (!all.every((r) => over(r.backlog, from, to).min > 0)) continue;
+    routeWindows.push({
+      from: round(from),
+      to: round(to),
+      vcpuSeconds: Object.fromEntries(names.map((name) => [name, round(over(tallies.get(name)!.held, from, to).integral)])),
+    });
+  }
+  return { routes, routeWindows };
 }
 
 /** How many jobs arrived, how they ended, and which ran more than once. */
@@ -755,6 +938,7 @@ export function summarize(report: Report, wallSeconds?: number): string {
         `${report.leaks} leaked batches, longest ${report.maxLeakSeconds} s`,
     );
   }
+  lines.push(...routeLines(report));
   if (Object.keys(report.failureReasons).length > 0) {
     lines.push(
       `failures: ${Object.entries(report.failureReasons)
@@ -764,6 +948,38 @@ export function summarize(report: Report, wallSeconds?: number): string {
   }
   if (wallSeconds !== undefined) lines.push(`virtual ${fmt(report.virtualSeconds)} in ${wallSeconds.toFixed(1)} s of wall time (stopped: ${report.stoppedBy})`);
   return lines.join('\n');
+}
+
+/** Each route's share of the vCPU-seconds over the windows in which every route had backlog: lowest and highest. */
+export function routeShares(report: Pick<Report, 'routeWindows'>): Record<string, { min: number; max: number }> {
+  const shares: Record<string, { min: number; max: number }> = {};
+  for (const window of report.routeWindows) {
+    const total = Object.values(window.vcpuSeconds).reduce((a, b) => a + b, 0);
+    for (const [route, vcpuSeconds] of Object.entries(window.vcpuSeconds)) {
+      const share = total > 0 ? vcpuSeconds / total : 0;
+      shares[route] = { min: Math.min(shares[route]?.min ?? 1, share), max: Math.max(shares[route]?.max ?? 0, share) };
+    }
+  }
+  return shares;
+}
+
+/** A line per route, and one for how they shared while all had backlog; none without routes. */
+export function routeLines(report: Pick<Report, 'routes' | 'routeWindows'>): string[] {
+  const lines = Object.entries(report.routes).map(
+    ([name, r]) =>
+      `route ${name}: ${r.objects} objects → ${r.succeeded} succeeded, ${r.failed} failed, ${r.dlq} in the DLQ; wait median ${r.waitSeconds.median ?? '–'} s, ` +
+      `p99 ${r.waitSeconds.p99 ?? '–'} s; peak ${r.peakVcpu} vCPU, ${r.vcpuSeconds} vCPU-s; makespan ${fmt(r.makespanSeconds)} vs ${fmt(r.lowerBoundSeconds)} ` +
+      `on what the others left → ${r.makespanRatio}`,
+  );
+  const shares = Object.entries(routeShares(report));
+  if (shares.length > 0) {
+    const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+    lines.push(
+      `share of vCPU-seconds in the ${report.routeWindows.length} 10-minute windows in which every route had backlog: ` +
+        shares.map(([name, { min, max }]) => `${name} ${pct(min)}–${pct(max)}`).join(', '),
+    );
+  }
+  return lines;
 }
 
 export function fmt(seconds: number): string {

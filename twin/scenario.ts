@@ -62,18 +62,52 @@ const startup = z.union([z.number().min(0, 'must be 0–600 seconds').max(600, '
   error: "must be a number of seconds (0–600) or { kind: 'lognormal', medianSeconds, sigma }",
 });
 
-const scenarioSchema = z.strictObject({
+const DEFAULT_DURATION = { kind: 'fixed', seconds: 300 } as const;
+
+const objects = z
+  .strictObject({
+    /** Objects uploaded at t = 0. */
+    burst: wholeAtLeast(0).default(0),
+    /** Objects uploaded at a steady rate from t = 0. */
+    steady: z.strictObject({ count: wholeAtLeast(1), ratePerSecond: positive('objects per second') }).optional(),
+  })
+  .refine((o) => o.burst + (o.steady?.count ?? 0) > 0, 'must bring at least one object (burst or steady.count)');
+
+/**
+ * One stream of uploads to one route: the top-level objects, task and rates, for that route's prefix. Its
+ * start-up defaults to the top-level task's, its rates to the top-level rates.
+ */
+const workload = z.strictObject({
+  /** The name of one of overrides.routes; without routes (the stage's one queue), a name for the stream. */
+  route: z.string().regex(/^[a-z][a-z0-9-]{0,23}$/, 'must be a route name: 1–24 lowercase letters, digits or dashes, starting with a letter'),
+  objects,
+  task: z.strictObject({ duration, startupSeconds: startup.optional() }),
+  /** The rates that belong to an object or its task (the others are the account's: top-level only). */
+  rates: z.strictObject({ failure: probability.optional(), badInput: probability.optional(), poison: probability.optional() }).optional(),
+});
+
+/**
+ * One route of the stage, as the scenario gives it: mapped to the stage schema's route (`prefix` is its
+ * inputPrefix) and validated by it when the stage is built. Every route runs the stage's task for now: a `task`
+ * may be given only with the stage's own size.
+ */
+const route = z.strictObject({
+  name: z.string(),
+  prefix: z.string(),
+  share: z.number(),
+  priority: z.number(),
+  maxVcpu: z.number().optional(),
+  task: z.strictObject({ cpu: z.number(), memoryMiB: z.number() }).optional(),
+});
+
+const scenarioFields = z.strictObject({
   description: z.string().optional(),
   /** Seed of every random draw: the same seed gives the same run. */
   seed: wholeAtLeast(0).default(1),
-  objects: z
-    .strictObject({
-      /** Objects uploaded at t = 0. */
-      burst: wholeAtLeast(0).default(0),
-      /** Objects uploaded at a steady rate from t = 0. */
-      steady: z.strictObject({ count: wholeAtLeast(1), ratePerSecond: positive('objects per second') }).optional(),
-    })
-    .refine((o) => o.burst + (o.steady?.count ?? 0) > 0, 'must bring at least one object (burst or steady.count)'),
+  /** What arrives, for a stage taking one stream (or give `workloads`, one per route). */
+  objects: objects.optional(),
+  /** Streams of uploads, one per route, instead of `objects`: each under its route's prefix, with its own tasks. */
+  workloads: z.array(workload).min(1, 'must list at least one workload (or give objects instead)').optional(),
   task: z
     .strictObject({
       /** vCPU of one task; defaults to the stage's task.cpu / 1024. */
@@ -81,11 +115,12 @@ const scenarioSchema = z.strictObject({
         .number()
         .refine((v) => [0.25, 0.5, 1, 2, 4, 8, 16].includes(v), 'must be a Fargate size: 0.25, 0.5, 1, 2, 4, 8 or 16')
         .optional(),
-      duration: duration.default({ kind: 'fixed', seconds: 300 }),
-      /** RunTask → RUNNING (PROVISIONING, image pull), drawn per task; vCPU is held meanwhile. */
+      /** How long each task runs (300 s when unset); with `workloads`, each workload gives its own. */
+      duration: duration.optional(),
+      /** RunTask → RUNNING (PROVISIONING, image pull), drawn per task; vCPU is held meanwhile. A workload may give its own. */
       startupSeconds: startup.default(DEFAULT_STARTUP),
     })
-    .default({ duration: { kind: 'fixed', seconds: 300 }, startupSeconds: DEFAULT_STARTUP }),
+    .default({ startupSeconds: DEFAULT_STARTUP }),
   rates: z
     .strictObject({
       /** Per attempt: the task exits 75 (transient). */
@@ -170,11 +205,38 @@ const scenarioSchema = z.strictObject({
       batchWindowSeconds: z.number().optional(),
       /** The stage's task.capacityProviders (validated by the stage schema). */
       capacityProviders: z.array(z.strictObject({ name: z.string(), weight: z.number(), base: z.number() })).optional(),
+      /** The stage's routes (validated by the stage schema as its `routes`, `prefix` as their inputPrefix). */
+      routes: z.array(route).optional(),
     })
     .default({}),
   /** Stop the run after this much virtual time (what is unfinished then counts as lost). */
   maxVirtualSeconds: positive('seconds').default(14 * 24 * 3600),
 });
+
+type ScenarioFields = z.output<typeof scenarioFields>;
+
+/**
+ * One stream (objects) or one per route (workloads), never both; a routed stage takes its uploads per route, and a
+ * workload names one of its routes.
+ */
+function checkStreams(s: ScenarioFields, ctx: z.RefinementCtx): void {
+  const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (s.objects && s.workloads) issue(['workloads'], 'give either objects (one stream) or workloads (one per route), not both');
+  if (!s.objects && !s.workloads) issue(['objects'], 'is required: give objects, or workloads (one per route)');
+  if (s.workloads && s.task.duration) issue(['task', 'duration'], 'must be unset with workloads: each workload gives its own task.duration');
+  const routes = s.overrides.routes;
+  if (!routes) return;
+  if (s.objects) issue(['objects'], 'must be workloads when overrides.routes is set: each workload names the route its objects go to');
+  const names = routes.map((r) => r.name);
+  s.workloads?.forEach((w, index) => {
+    if (!names.includes(w.route))
+      issue(['workloads', index, 'route'], `must be one of overrides.routes (${names.map((n) => `'${n}'`).join(', ')}), got '${w.route}'`);
+  });
+}
+
+const scenarioSchema = scenarioFields
+  .superRefine(checkStreams)
+  .transform((s) => ({ ...s, task: { ...s.task, duration: s.task.duration ?? DEFAULT_DURATION } }));
 
 export type Scenario = z.output<typeof scenarioSchema>;
 
@@ -197,6 +259,24 @@ export function loadScenario(path: string): Scenario {
   return parseScenario(raw, path);
 }
 
-export function objectCount(scenario: Scenario): number {
-  return scenario.objects.burst + (scenario.objects.steady?.count ?? 0);
+/** A stream of uploads as the twin draws it: the top-level one, or a workload with the scenario's defaults filled in. */
+export interface Workload {
+  /** The workload's route (on a stage without routes, its stream's name); undefined for the top-level objects. */
+  readonly route?: string;
+  readonly objects: z.output<typeof objects>;
+  readonly duration: Scenario['task']['duration'];
+  readonly startupSeconds: Scenario['task']['startupSeconds'];
+  readonly rates: { readonly failure: number; readonly badInput: number; readonly poison: number };
+}
+
+export function workloadsOf(scenario: Scenario): Workload[] {
+  const { task, rates } = scenario;
+  if (!scenario.workloads) return [{ objects: scenario.objects!, duration: task.duration, startupSeconds: task.startupSeconds, rates }];
+  return scenario.workloads.map((w) => ({
+    route: w.route,
+    objects: w.objects,
+    duration: w.task.duration,
+    startupSeconds: w.task.startupSeconds ?? task.startupSeconds,
+    rates: { failure: w.rates?.failure ?? rates.failure, badInput: w.rates?.badInput ?? rates.badInput, poison: w.rates?.poison ?? rates.poison },
+  }));
 }

@@ -12,7 +12,13 @@ interface Rule {
   readonly name: string;
   /** Seconds between runs, for a `rate(…)` schedule. */
   readonly everySeconds?: number;
-  readonly pattern?: { readonly source?: string[]; readonly detail?: { readonly status?: string[] } };
+  readonly pattern?: {
+    readonly source?: string[];
+    readonly detail?: {
+      readonly status?: string[];
+      readonly object?: { readonly key?: ReadonlyArray<{ readonly prefix?: string; readonly wildcard?: string }> };
+    };
+  };
   readonly targets: TargetOf[];
   /**
    * The retry policy of the rule's targets (the twin's rule applies one to all: the upload rule's queue target has
@@ -57,9 +63,36 @@ export function eventRules(json: TerraformJson, resolve: (text: string) => strin
   });
 }
 
+/** Every rule whose pattern matches events of `source` (a stage with routes has an upload rule per route). */
+export function rulesForSource(rules: readonly Rule[], source: string): Rule[] {
+  const matching = rules.filter((r) => r.pattern?.source?.includes(source));
+  if (matching.length === 0) throw new Error(`sluice twin: expected a rule for ${source} events, found none`);
+  return matching;
+}
+
 /** The one rule whose pattern matches events of `source`. */
 export function ruleForSource(rules: readonly Rule[], source: string): Rule {
-  const matching = rules.filter((r) => r.pattern?.source?.includes(source));
+  const matching = rulesForSource(rules, source);
   if (matching.length !== 1) throw new Error(`sluice twin: expected one rule for ${source} events, found ${matching.length}`);
   return matching[0];
+}
+
+/**
+ * Whether an upload rule's key filter takes the key: EventBridge's `prefix`, or a `wildcard` whose `*` matches
+ * anything; a rule without one takes every key. The bucket is not matched: an event for another bucket reaches
+ * the intake, which must dead-letter it (the scenario's poison).
+ */
+export function ruleTakesKey(rule: Rule, key: string): boolean {
+  const filters = rule.pattern?.detail?.object?.key;
+  if (!filters) return true;
+  return filters.some((f) => (f.prefix !== undefined ? key.startsWith(f.prefix) : f.wildcard !== undefined && wildcardRegExp(f.wildcard).test(key)));
+}
+
+function wildcardRegExp(wildcard: string): RegExp {
+  return new RegExp(
+    `^${wildcard
+      .split('*')
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 }

@@ -10,7 +10,8 @@ import { chance, normal, streamFor, type Rng } from './engines/random';
 import { Recorder, type TwinEvent } from './engines/recorder';
 import { SfnEmulator } from './engines/stepfunctions';
 import { SqsEmulator } from './engines/sqs';
-import { objectCount, type Scenario } from './scenario';
+import { workloadsOf, type Scenario, type Workload } from './scenario';
+import { routeTakesKey } from '../functions/routes';
 import type { AwsClient } from '../functions/runtime';
 
 export type DesignName = 'sluice' | 'naive' | 'semaphore';
@@ -19,6 +20,10 @@ export const DESIGNS: DesignName[] = ['sluice', 'naive', 'semaphore'];
 /** One uploaded object of the scenario, with what its task will do (drawn up front from the seed). */
 interface TwinObject {
   index: number;
+  /** The route its key belongs to (or, on a stage without routes, its stream's name); undefined without either. */
+  route?: string;
+  /** Its workload, by index in the scenario's (the top-level objects: 0). */
+  workload: number;
   bucket: string;
   key: string;
   sequencer: string;
@@ -67,7 +72,24 @@ interface WorldFaults {
 }
 
 /**
- * The stage configuration with the scenario's overrides, validated by the stage schema. The stage's own
+ * The scenario's routes as the stage schema takes them. Every route runs the stage's task for now: a route's own
+ * size is refused rather than quietly run at the stage's.
+ */
+function stageRoutes(routes: NonNullable<Scenario['overrides']['routes']>, task: { cpu: number; memoryMiB: number }) {
+  return routes.map((route, index) => {
+    if (route.task && (route.task.cpu !== task.cpu || route.task.memoryMiB !== task.memoryMiB)) {
+      throw new Error(
+        `overrides.routes.${index}.task (route '${route.name}'): a route's own task size is not supported yet: every route runs the stage's task ` +
+          `(cpu ${task.cpu}, memoryMiB ${task.memoryMiB}); leave task out or give the stage's size`,
+      );
+    }
+    const { name, prefix, share, priority, maxVcpu } = route;
+    return { name, inputPrefix: prefix, share, priority, ...(maxVcpu !== undefined ? { maxVcpu } : {}) };
+  });
+}
+
+/**
+ * The stage configuration with the scenario's overrides (its routes among them), validated by the stage schema. The stage's own
  * accountVcpuQuota is the stage config's (or overrides.accountVcpuQuota): the scenario's quotas are the emulated
  * account's, which the stage may believe wrongly — a budget above them is accepted, as a deploy would accept it.
  */
@@ -77,6 +99,7 @@ export function stageWithOverrides(stage: string, scenario: Scenario): Environme
   const o = scenario.overrides;
   const cpu = scenario.task.vcpu !== undefined ? scenario.task.vcpu * 1024 : input.task.cpu;
   const memoryMiB = cpu === input.task.cpu ? input.task.memoryMiB : cpu * 2;
+  const routes = o.routes && stageRoutes(o.routes, { cpu, memoryMiB });
   return validateEnvironment(stage, {
     ...input,
     task: { ...input.task, cpu, memoryMiB, capacityProviders: o.capacityProviders ?? input.task.capacityProviders },
@@ -90,6 +113,7 @@ export function stageWithOverrides(stage: string, scenario: Scenario): Environme
       jobsPerExecution: o.jobsPerExecution ?? input.capacity.jobsPerExecution,
       batchWindowSeconds: o.batchWindowSeconds ?? input.capacity.batchWindowSeconds,
     },
+    ...(routes ? { routes } : {}),
   } as typeof input);
 }
 
@@ -109,6 +133,7 @@ export class World {
   readonly taskVcpu: number;
   readonly bucketName: string;
   readonly objects: TwinObject[];
+  readonly workloads: Workload[];
   /** Fake ARNs of the compute the designs' RunTask calls name. */
   readonly cluster = 'arn:aws:ecs:eu-west-1:111111111111:cluster/twin';
   readonly taskDefinition = 'arn:aws:ecs:eu-west-1:111111111111:task-definition/twin-worker:1';
@@ -125,7 +150,8 @@ export class World {
     this.ddb = new DynamoDb(this.clock, this.recorder);
     this.taskVcpu = stage.task.cpu / 1024;
     this.bucketName = stageBucketName(stage); // the stage's own bucket, as deployed
-    this.objects = drawObjects(scenario, this.bucketName, stage.bucket.inputPrefix, streamFor(seed, 'objects'));
+    this.workloads = workloadsOf(scenario);
+    this.objects = drawObjects(scenario, this.workloads, this.bucketName, stage);
     const failures = streamFor(seed, 'failures');
     this.accountQuotas = {
       FARGATE: scenario.quotas.fargateVcpu ?? stage.capacity.accountVcpuQuota,
@@ -141,7 +167,7 @@ export class World {
       capacityErrorRate: scenario.rates.capacityError,
       spotCapacityErrorRate: scenario.rates.spotCapacityError,
       spotInterruptionRate: scenario.rates.spotInterruption,
-      startupSeconds: startupDraws(scenario.task.startupSeconds, streamFor(seed, 'startup')),
+      startupSeconds: this.startupDraws(),
       sigtermExitSeconds: Math.min(2, stage.task.stopTimeoutSeconds),
       defaultVcpu: this.taskVcpu,
       defaultMemoryMiB: stage.task.memoryMiB,
@@ -150,7 +176,7 @@ export class World {
         const duration = object?.durationSeconds ?? 60;
         // Bad input (and, in designs without an intake check, a poison event) fails fast with 65.
         if (!object || object.badInput || object.poison) return { durationSeconds: Math.min(5, duration), exitCode: 65 };
-        if (chance(failures, scenario.rates.failure)) return { durationSeconds: failures() * duration, exitCode: 75 };
+        if (chance(failures, this.workloads[object.workload].rates.failure)) return { durationSeconds: failures() * duration, exitCode: 75 };
         return { durationSeconds: duration, exitCode: 0 };
       },
     });
@@ -168,6 +194,16 @@ export class World {
     this.account = new AccountEmulator(this.clock, this.ecs, this.accountQuotas);
     this.faults = this.buildFaults();
     this.recorder.onEvent((event) => this.observe(event));
+    this.recorder.describeJobs((jobId) => {
+      const route = this.byJobId.get(jobId)?.route;
+      return route === undefined ? undefined : { route };
+    });
+  }
+
+  /** Each task's start-up, from its job's workload's stream (the top-level objects': `startup`, as before workloads). */
+  private startupDraws(): (jobId: string) => number {
+    const draws = this.workloads.map((w, index) => startupDraws(w.startupSeconds, this.rng(w.route === undefined ? 'startup' : `workloads.${index}.startup`)));
+    return (jobId) => draws[this.byJobId.get(jobId)?.workload ?? 0]();
   }
 
   /** Each fault from its own stream; every injected fault is an event (`crash`, `injectedFault`). */
@@ -239,6 +275,8 @@ export class World {
       stageAccountVcpuQuota: this.stage.capacity.accountVcpuQuota,
       mapMaxConcurrency: this.stage.capacity.mapMaxConcurrency,
       jobsPerExecution: this.stage.capacity.jobsPerExecution,
+      // The stage's routes, as its schema completed them.
+      ...(this.stage.routes ? { routes: this.stage.routes.map(({ name, share, priority, maxVcpu }) => ({ name, share, priority, maxVcpu })) } : {}),
     });
     for (const object of this.objects) {
       this.clock.setTimeout(() => {
@@ -308,25 +346,42 @@ export class World {
   }
 }
 
-function drawObjects(scenario: Scenario, bucket: string, prefix: string, rng: Rng): TwinObject[] {
+/**
+ * Every workload's objects, numbered across workloads (keys, sequencers and event ids stay unique), each workload
+ * from a stream of its own (the top-level objects from `objects`, as before workloads). The top-level objects of a
+ * stage with routes belong to the route their key does.
+ */
+function drawObjects(scenario: Scenario, workloads: readonly Workload[], bucket: string, stage: EnvironmentConfig): TwinObject[] {
   const objects: TwinObject[] = [];
-  const n = objectCount(scenario);
-  const steady = scenario.objects.steady;
-  for (let index = 0; index < n; index++) {
-    const arriveAt = index < scenario.objects.burst ? 0 : (index - scenario.objects.burst) / steady!.ratePerSecond;
-    const poison = chance(rng, scenario.rates.poison);
-    objects.push({
-      index,
-      bucket: poison ? 'someone-elses-bucket' : bucket,
-      key: `${prefix}object-${String(index).padStart(6, '0')}.csv`,
-      sequencer: (0x1000000 + index).toString(16).toUpperCase().padStart(16, '0'),
-      arriveAt,
-      durationSeconds: drawSeconds(scenario.task.duration, rng),
-      poison,
-      badInput: !poison && chance(rng, scenario.rates.badInput),
-    });
-  }
+  workloads.forEach((workload, w) => {
+    const rng = streamFor(scenario.seed, workload.route === undefined ? 'objects' : `workloads.${w}.objects`);
+    const prefix = keyPrefixOf(scenario, workload, stage.bucket.inputPrefix);
+    const { burst, steady } = workload.objects;
+    for (let i = 0; i < burst + (steady?.count ?? 0); i++) {
+      const index = objects.length;
+      const poison = chance(rng, workload.rates.poison);
+      const key = `${prefix}object-${String(index).padStart(6, '0')}.csv`;
+      objects.push({
+        index,
+        route: workload.route ?? stage.routes?.find((route) => routeTakesKey(route, key))?.name,
+        workload: w,
+        bucket: poison ? 'someone-elses-bucket' : bucket,
+        key,
+        sequencer: (0x1000000 + index).toString(16).toUpperCase().padStart(16, '0'),
+        arriveAt: i < burst ? 0 : (i - burst) / steady!.ratePerSecond,
+        durationSeconds: drawSeconds(workload.duration, rng),
+        poison,
+        badInput: !poison && chance(rng, workload.rates.badInput),
+      });
+    }
+  });
   return objects;
+}
+
+/** Where a workload uploads: its route's prefix; on a stage without routes, its own folder of the input area. */
+function keyPrefixOf(scenario: Scenario, workload: Workload, inputPrefix: string): string {
+  if (workload.route === undefined) return inputPrefix;
+  return scenario.overrides.routes?.find((r) => r.name === workload.route)?.prefix ?? `${inputPrefix}${workload.route}/`;
 }
 
 /** Each task's start-up, drawn as its RunTask is accepted: a fixed number, or from the distribution. */

@@ -1,6 +1,6 @@
-import { functionNameOf, intakeQueueName } from '../../environments/names';
+import { functionNameOf, intakeQueueName, routeQueueName } from '../../environments/names';
 import { readStage } from '../../twin/synthesized-stage';
-import { ruleForSource } from '../../twin/wiring';
+import { ruleForSource, rulesForSource } from '../../twin/wiring';
 import { STAGES, synthStage } from '../support/synth';
 
 /** The twin runs the stage's EventBridge wiring as synthesized: its schedules, its rules' targets and what each gets. */
@@ -22,16 +22,16 @@ describe.each(STAGES)('the twin reads the %s stage’s wiring', (stage) => {
     );
   });
 
-  test('an upload goes to the intake queue (the event) and wakes the dispatcher (a constant), with the rule’s retry policy', () => {
-    const onUpload = ruleForSource(rules, 'aws.s3');
-    expect(onUpload.targets).toHaveLength(2);
-    expect(onUpload.targets).toEqual(
-      expect.arrayContaining([
-        { kind: 'queue', queueName: intakeQueueName(config.namePrefix) },
-        { kind: 'function', functionName: fn('dispatcher'), input: { reason: 'object-created' } },
-      ]),
-    );
-    expect(onUpload.retry).toEqual({ maximumRetryAttempts: config.intake.ruleRetryAttempts, maximumEventAgeSeconds: config.intake.ruleMaxEventAgeSeconds });
+  test('an upload goes to its route’s intake queue (the event) and wakes the dispatcher (a constant), with the rule’s retry policy', () => {
+    // A stage with routes has a rule per route, each to its route's queue (the default route's: the stage's own).
+    const queues = config.routes?.map((route) => routeQueueName(config.namePrefix, route.name)) ?? [intakeQueueName(config.namePrefix)];
+    const onUpload = rulesForSource(rules, 'aws.s3');
+    expect(onUpload.flatMap((rule) => rule.targets.filter((t) => t.kind === 'queue').map((t) => t.queueName)).sort()).toEqual([...queues].sort());
+    for (const rule of onUpload) {
+      expect(rule.targets).toHaveLength(2);
+      expect(rule.targets).toContainEqual({ kind: 'function', functionName: fn('dispatcher'), input: { reason: 'object-created' } });
+      expect(rule.retry).toEqual({ maximumRetryAttempts: config.intake.ruleRetryAttempts, maximumEventAgeSeconds: config.intake.ruleMaxEventAgeSeconds });
+    }
   });
 
   test('an execution that ended badly sends its event to the janitor, not a constant: the janitor must know which one', () => {

@@ -3,7 +3,8 @@
  * scenario's overrides applied to the stage config before synth). The dispatcher and janitor are the real `functions/` code, run with
  * the twin's SQS, Step Functions, Lambda and clock, and a DynamoDB document client on dynalite.
  *
- * Wiring, per the pipeline's contract: the S3 rule targets the intake queue and (second target) the dispatcher;
+ * Wiring, per the pipeline's contract: the S3 rule (one per route, on a stage with routes) targets the intake queue
+ * (its route's) and (second target) the dispatcher;
  * the state machine's lambda:invoke after a release wakes the dispatcher; the dispatcher also runs every 60 s.
  * The janitor runs on FAILED/TIMED_OUT/ABORTED executions and every 5 minutes.
  */
@@ -30,7 +31,7 @@ import { LeakWatch } from '../leaks';
 import { s3Event, type Design, type World } from '../world';
 import { synthesizeStageJson } from '../../synth/stage';
 import { readStage, type Stage } from '../synthesized-stage';
-import { ruleForSource, type TargetOf } from '../wiring';
+import { ruleForSource, rulesForSource, ruleTakesKey, type TargetOf } from '../wiring';
 
 type Clients = { sqs: AwsClient; sfn: AwsClient; ddb: AwsClient; lambda: AwsClient };
 
@@ -187,8 +188,11 @@ function onExecutionEnd(run: Run, leaks: LeakWatch, machine: ReturnType<typeof c
   });
 }
 
-/** Every scheduled rule of the stage at its rate, and the upload rule with its targets and their retry policy. */
-function schedulesAndUploads(run: Run): EventBridgeRule {
+/**
+ * Every scheduled rule of the stage at its rate, and the upload rules with their targets and their retry policy: an
+ * upload goes to each rule whose key filter takes its key (a stage with routes has one per route).
+ */
+function schedulesAndUploads(run: Run): (event: ReturnType<typeof s3Event>, key: string) => void {
   const { world, stage, deliver } = run;
   const every = (seconds: number, fn: () => void) => {
     const tick = () => {
@@ -200,18 +204,25 @@ function schedulesAndUploads(run: Run): EventBridgeRule {
   for (const rule of stage.rules.filter((r) => r.everySeconds !== undefined)) {
     for (const target of rule.targets) every(rule.everySeconds!, () => deliver(target, { source: 'aws.events', 'detail-type': 'Scheduled Event' }));
   }
-  const onUpload = ruleForSource(stage.rules, 'aws.s3');
-  return new EventBridgeRule(
-    world.clock,
-    world.rng('eventbridge'),
-    world.recorder,
-    // EventBridge delivers to both targets at once; an asynchronous Lambda invocation is queued before a runtime
-    // starts, so the queue's copy lands first (in the twin, it is delivered first).
-    [...onUpload.targets]
-      .sort((a, b) => Number(a.kind === 'function') - Number(b.kind === 'function'))
-      .map((target) => async (event: Record<string, unknown>) => deliver(target, event)),
-    { duplicateRate: world.scenario.rates.duplicate, ...onUpload.retry },
-  );
+  // One stream of draws for every upload rule: a stage with one rule draws what it drew before routes.
+  const rng = world.rng('eventbridge');
+  const onUpload = rulesForSource(stage.rules, 'aws.s3').map((rule) => ({
+    rule,
+    bus: new EventBridgeRule(
+      world.clock,
+      rng,
+      world.recorder,
+      // EventBridge delivers to both targets at once; an asynchronous Lambda invocation is queued before a runtime
+      // starts, so the queue's copy lands first (in the twin, it is delivered first).
+      [...rule.targets]
+        .sort((a, b) => Number(a.kind === 'function') - Number(b.kind === 'function'))
+        .map((target) => async (event: Record<string, unknown>) => deliver(target, event)),
+      { duplicateRate: world.scenario.rates.duplicate, ...rule.retry },
+    ),
+  }));
+  return (event, key) => {
+    for (const { rule, bus } of onUpload) if (ruleTakesKey(rule, key)) bus.put(event);
+  };
 }
 
 export function sluiceDesign(_stage: string): Design {
@@ -269,12 +280,14 @@ export function sluiceDesign(_stage: string): Design {
       // before the scenario's faults began (and before its clock runs: a retry's sleep now would never end).
       await capacity.measureAccount(world.ddb.observer);
       onExecutionEnd(run, leaks, machine);
-      const rule = schedulesAndUploads(run);
-      const intakeUrl = queueUrl(new URL(stage.dispatcher.env.QUEUE_URL).pathname.split('/').pop()!);
+      const upload = schedulesAndUploads(run);
+      const intakeUrls = [dispatcherSettings.queueUrl, ...(dispatcherSettings.routes ?? []).map((route) => route.queueUrl)].map((url) =>
+        queueUrl(new URL(url).pathname.split('/').pop()!),
+      );
       return {
-        upload: (object) => rule.put(s3Event(object, new Date(world.clock.now()).toISOString())),
+        upload: (object) => upload(s3Event(object, new Date(world.clock.now()).toISOString()), object.key),
         // Queued wake-ups (throttled and retried with backoff up to 5 min) would only find an empty queue.
-        isQuiet: () => world.sqs.counts(intakeUrl).total === 0 && world.lambda.running() === 0,
+        isQuiet: () => intakeUrls.every((url) => world.sqs.counts(url).total === 0) && world.lambda.running() === 0,
       };
     },
   };

@@ -45,7 +45,7 @@ export interface EcsOptions {
   spotCapacityErrorRate?: number;
   spotInterruptionRate: number;
   /** Draws one task's seconds from RunTask to RUNNING (PROVISIONING/PENDING); vCPU is held throughout. */
-  startupSeconds: () => number;
+  startupSeconds: (jobId: string) => number;
   /** Seconds the worker needs after SIGTERM before it exits 75 (bounded by the stop timeout). */
   sigtermExitSeconds: number;
   defaultVcpu: number;
@@ -262,7 +262,7 @@ export class EcsEmulator {
     const attempt = (this.attempts.get(jobId) ?? 0) + 1;
     this.attempts.set(jobId, attempt);
     const { durationSeconds, exitCode } = this.options.behaviour(jobId, attempt);
-    const startupSeconds = this.options.startupSeconds();
+    const startupSeconds = this.options.startupSeconds(jobId);
     const pullStartSeconds = (1 - PULL_SHARE_OF_STARTUP) * startupSeconds;
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/twin/${(++this.taskSeq).toString(16).padStart(12, '0')}`;
     this.inUse[provider] += vcpu;

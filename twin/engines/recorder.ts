@@ -28,11 +28,14 @@ export class Recorder {
   readonly events: TwinEvent[] = [];
   private meters = new Map<MeterName, number>();
   private listeners: Array<(event: TwinEvent) => void> = [];
+  /** What every event naming a job also carries (its route, say): one place, whoever emits the event. */
+  private jobFields: (jobId: string) => Record<string, unknown> | undefined = () => undefined;
 
   constructor(private readonly clock: Pick<VirtualClock, 'seconds'>) {}
 
   emit(type: string, fields: Omit<TwinEvent, 't' | 'type'> = {}): TwinEvent {
-    const event = { t: round3(this.clock.seconds()), type, ...fields } as TwinEvent;
+    const ofJob = typeof fields.jobId === 'string' ? this.jobFields(fields.jobId) : undefined;
+    const event = { t: round3(this.clock.seconds()), type, ...fields, ...ofJob } as TwinEvent;
     this.events.push(event);
     for (const listener of this.listeners) listener(event);
     return event;
@@ -49,6 +52,10 @@ export class Recorder {
     for (const [name, value] of this.meters) fields[name] = value;
     this.meters.clear();
     this.emit('meter', fields);
+  }
+
+  describeJobs(fields: (jobId: string) => Record<string, unknown> | undefined): void {
+    this.jobFields = fields;
   }
 
   onEvent(listener: (event: TwinEvent) => void): void {
