@@ -101,6 +101,8 @@ const route = z.strictObject({
   priority: intIn(0, 9).default(0),
   /** A hard cap on the vCPU the route's jobs hold at once. */
   maxVcpu: z.number().gt(0, "must be at least one task's vCPU and at most capacity.vcpuBudget").optional(),
+  /** vCPU kept for the route while it does not use them: never lent to other routes. */
+  reservedVcpu: z.number().gt(0, "must be at least one task's vCPU, at most the route's maxVcpu and, with the others', the budget").optional(),
 });
 
 const environmentFields = z.strictObject({
@@ -404,7 +406,22 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
     if (r.maxVcpu !== undefined && FARGATE_CPU_UNITS.includes(task.cpu) && (r.maxVcpu < vcpuOf(task.cpu) || r.maxVcpu > capacity.vcpuBudget)) {
       issue(index, 'maxVcpu', `must be at least one task's vCPU (${vcpuOf(task.cpu)}) and at most capacity.vcpuBudget (${capacity.vcpuBudget})`);
     }
+    if (
+      r.reservedVcpu !== undefined &&
+      FARGATE_CPU_UNITS.includes(task.cpu) &&
+      (r.reservedVcpu < vcpuOf(task.cpu) || r.reservedVcpu > (r.maxVcpu ?? Infinity))
+    ) {
+      issue(index, 'reservedVcpu', `must be at least one task's vCPU (${vcpuOf(task.cpu)}) and at most the route's maxVcpu (${r.maxVcpu ?? 'none'})`);
+    }
   });
+  const reserved = routes.reduce((sum, r) => sum + (r.reservedVcpu ?? 0), 0);
+  if (reserved > capacity.vcpuBudget) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['routes'],
+      message: `reserve ${reserved} vCPU in all (Σ reservedVcpu), more than capacity.vcpuBudget (${capacity.vcpuBudget}): a reserve is room kept for its route`,
+    });
+  }
 }
 
 /** Where a stage's uploads are taken from: each route's prefix, or the stage's one input prefix. */

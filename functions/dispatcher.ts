@@ -138,8 +138,8 @@ async function dispatchRound(run: Run): Promise<RoundOutcome> {
 
 /**
  * The route to take from now (functions/routes.ts), from each route's visible backlog and use. Undefined when no
- * route has a backlog it may take from: every queue is empty, or the routes with backlog are at their caps (their
- * releases wake the dispatcher).
+ * route has a backlog it may take from: every queue is empty, or the routes with backlog are at their caps or meet
+ * the other routes' unused reserves (releases wake the dispatcher).
  */
 async function nextTurn(run: Run, stageVcpu: number): Promise<RouteTurn | undefined> {
   const routes = routesOf(run.settings);
@@ -147,7 +147,7 @@ async function nextTurn(run: Run, stageVcpu: number): Promise<RouteTurn | undefi
   const inUse = ownByRoute(run.view.pool);
   const demands = routes.map((route, i) => ({ route, backlog: run.emptyRoutes.has(route.name) ? 0 : backlogs[i], inUseVcpu: inUse[route.name] ?? 0 }));
   const turn = nextRoute(demands, stageVcpu, run.settings.taskVcpu);
-  if (!turn && demands.some((d) => d.backlog > 0)) run.summary.stoppedBecause = 'routes-capped';
+  if (!turn && demands.some((d) => d.backlog > 0)) run.summary.stoppedBecause = 'routes-held';
   return turn;
 }
 

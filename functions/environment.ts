@@ -135,6 +135,7 @@ const routeSettings = z.strictObject({
   share: z.number().gt(0),
   priority: z.number().int().min(0),
   maxVcpu: z.number().gt(0).optional(),
+  reservedVcpu: z.number().gt(0).optional(),
 });
 
 /** The routes, as JSON; the variable is absent when the stage has none. */

@@ -15,7 +15,7 @@ export type DispatcherRunSummary = {
   waits: number;
   /** Batches a dispatcher that died between admission and StartExecution left, found and given back. */
   reclaimed: number;
-  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'routes-capped' | 'time-limit' | 'start-failed' | 'contention' | 'release-seen';
+  stoppedBecause: 'queue-empty' | 'no-budget' | 'account-full' | 'routes-held' | 'time-limit' | 'start-failed' | 'contention' | 'release-seen';
 };
 
 export type JanitorRunSummary = {

@@ -3,8 +3,8 @@
  * budget. Admission takes from one route at a time: the highest priority class with backlog first; within a class,
  * the route furthest below its weighted share (`share / Σ shares` of the backlogged routes) of what the class may
  * hold; a route with no backlog lends its share to the others (admission only: running tasks are never stopped); a
- * route never holds more than its `maxVcpu`. Each route's messages wait in its own queue, so a message waiting for
- * capacity is still never received.
+ * route never holds more than its `maxVcpu`; a route's `reservedVcpu` it does not use is never lent. Each route's
+ * messages wait in its own queue, so a message waiting for capacity is still never received.
  *
  * A route's use is counted like a capacity class's: admitted on POOL (`admittedVcpu@route:<name>`), released on the
  * release shards (`releasedVcpu@route:<name>`), in the same writes as the totals; the janitor's sweep checks them
@@ -22,6 +22,12 @@ export interface RouteSettings {
   readonly priority: number;
   /** The most vCPU the route may hold at once. */
   readonly maxVcpu?: number;
+  /**
+   * vCPU kept for the route while it does not use them: other routes never borrow them, so its first jobs start at
+   * once even while another route's burst fills the rest (running tasks are never stopped, so lent room comes back
+   * only as they end).
+   */
+  readonly reservedVcpu?: number;
 }
 
 // Slack for float rounding in vCPU sums.
@@ -86,13 +92,18 @@ export interface RouteTurn {
 
 /**
  * Whose turn it is, given what the stage may hold in all (`stageVcpu`: the effective budget). Routes with backlog and
- * room under their cap compete; the highest priority class among them goes first. Within it, each route's target is
- * its share of what the class may hold (the stage's vCPU less what routes outside the class hold, so an idle route's
- * share is borrowed), and the route furthest below its target goes, up to the tasks that bring it to its target.
- * Undefined when no route has both backlog and room.
+ * room (under their cap, and in the stage outside the other routes' unused reserves) compete; the highest priority
+ * class among them goes first. Within it, each route's target is its share of what the class may hold (the stage's
+ * vCPU less what routes outside the class hold, so an idle route's share is borrowed), and the route furthest below
+ * its target goes, up to the tasks that bring it to its target. Undefined when no route has both backlog and room.
  */
 export function nextRoute(demands: readonly RouteDemand[], stageVcpu: number, taskVcpu: number): RouteTurn | undefined {
-  const capRoom = (d: RouteDemand): number => tasksUnderCap(d.route, d.inUseVcpu, taskVcpu);
+  const inUse = demands.reduce((sum, d) => sum + d.inUseVcpu, 0);
+  const unusedReserve = (d: RouteDemand): number => Math.max(0, (d.route.reservedVcpu ?? 0) - d.inUseVcpu);
+  const reserves = demands.reduce((sum, d) => sum + unusedReserve(d), 0);
+  // What the route may take: its cap's room, and the stage's room less what the other routes keep for themselves.
+  const capRoom = (d: RouteDemand): number =>
+    Math.min(tasksUnderCap(d.route, d.inUseVcpu, taskVcpu), Math.floor((stageVcpu - inUse - (reserves - unusedReserve(d))) / taskVcpu + EPSILON));
   const ready = demands.filter((d) => d.backlog > 0 && capRoom(d) >= 1);
   if (ready.length === 0) return undefined;
   const topPriority = Math.max(...ready.map((d) => d.route.priority));

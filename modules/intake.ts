@@ -207,6 +207,7 @@ export class Intake extends Construct {
       share: route.share,
       priority: route.priority,
       maxVcpu: route.maxVcpu,
+      reservedVcpu: route.reservedVcpu,
     }));
     this.queueArns = [queue.arn, ...others.map((other) => other.queue.arn)];
   }

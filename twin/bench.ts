@@ -33,8 +33,10 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['sluice', 'faults'],
   ['sluice', 'routes-shares'],
   ['sluice', 'routes-trickle'],
+  ['sluice', 'routes-trickle-reserved'],
   ['sluice', 'routes-trickle-fifo'],
   ['sluice', 'routes-priority'],
+  ['sluice', 'routes-priority-reserved'],
   ['sluice', 'routes-cap'],
 ];
 

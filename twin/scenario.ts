@@ -97,6 +97,7 @@ const route = z.strictObject({
   share: z.number(),
   priority: z.number(),
   maxVcpu: z.number().optional(),
+  reservedVcpu: z.number().optional(),
   task: z.strictObject({ cpu: z.number(), memoryMiB: z.number() }).optional(),
 });
 

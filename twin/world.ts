@@ -83,8 +83,15 @@ function stageRoutes(routes: NonNullable<Scenario['overrides']['routes']>, task:
           `(cpu ${task.cpu}, memoryMiB ${task.memoryMiB}); leave task out or give the stage's size`,
       );
     }
-    const { name, prefix, share, priority, maxVcpu } = route;
-    return { name, inputPrefix: prefix, share, priority, ...(maxVcpu !== undefined ? { maxVcpu } : {}) };
+    const { name, prefix, share, priority, maxVcpu, reservedVcpu } = route;
+    return {
+      name,
+      inputPrefix: prefix,
+      share,
+      priority,
+      ...(maxVcpu !== undefined ? { maxVcpu } : {}),
+      ...(reservedVcpu !== undefined ? { reservedVcpu } : {}),
+    };
   });
 }
 
@@ -276,7 +283,9 @@ export class World {
       mapMaxConcurrency: this.stage.capacity.mapMaxConcurrency,
       jobsPerExecution: this.stage.capacity.jobsPerExecution,
       // The stage's routes, as its schema completed them.
-      ...(this.stage.routes ? { routes: this.stage.routes.map(({ name, share, priority, maxVcpu }) => ({ name, share, priority, maxVcpu })) } : {}),
+      ...(this.stage.routes
+        ? { routes: this.stage.routes.map(({ name, share, priority, maxVcpu, reservedVcpu }) => ({ name, share, priority, maxVcpu, reservedVcpu })) }
+        : {}),
     });
     for (const object of this.objects) {
       this.clock.setTimeout(() => {

@@ -197,6 +197,13 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
     /must be unset when the stage has routes: each route has its own inputSuffix/,
   ],
   ['route share', (c) => (routed(c).routes[1].share = 0), "routes.1.share (route 'bulk')", /above 0.*got 0/],
+  ['route reserve over its cap', (c) => (routed(c).routes[1].reservedVcpu = 3), "routes.1.reservedVcpu (route 'bulk')", /at most the route's maxVcpu \(2\)/],
+  [
+    'route reserves over the budget',
+    (c) => ((routed(c).routes[0].reservedVcpu = 3), (c.routes[1].reservedVcpu = 2)),
+    'routes',
+    /reserve 5 vCPU in all \(Σ reservedVcpu\), more than capacity.vcpuBudget \(4\)/,
+  ],
   ['route priority', (c) => (routed(c).routes[1].priority = 1.5), "routes.1.priority (route 'bulk')", /whole number from 0 to 9/],
   ['route priority above 9', (c) => (routed(c).routes[1].priority = 10), "routes.1.priority (route 'bulk')", /whole number from 0 to 9/],
   [

@@ -27,7 +27,8 @@ describe("whose turn it is: a route's priority, share and cap", () => {
   test('the route furthest below its share goes next, up to its target', () => {
     expect(nextRoute([demand(a, 100, 40), demand(b, 100, 0)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 35 });
     expect(nextRoute([demand(a, 100, 75), demand(b, 100, 0)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 25 });
-    expect(nextRoute([demand(a, 100, 70), demand(b, 100, 26)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 5 });
+    // No more than the stage has room for: 4 of the 5 that would bring it to its share.
+    expect(nextRoute([demand(a, 100, 70), demand(b, 100, 26)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 4 });
   });
 
   test('a route with no backlog lends its share: the other may take the whole budget', () => {
@@ -41,7 +42,7 @@ describe("whose turn it is: a route's priority, share and cap", () => {
   test('a trickle behind a burst gets the next slot: its share, not its place in line', () => {
     const burst = route('burst', { share: 9 });
     const trickle = route('trickle', { share: 1 });
-    expect(nextRoute([demand(burst, 10_000, 99), demand(trickle, 1, 0)], 100, 1)).toMatchObject({ route: trickle, tasks: 10 });
+    expect(nextRoute([demand(burst, 10_000, 99), demand(trickle, 1, 0)], 100, 1)).toMatchObject({ route: trickle, tasks: 1 });
   });
 
   test('a higher priority class with backlog goes first, whatever the shares', () => {
@@ -60,12 +61,30 @@ describe("whose turn it is: a route's priority, share and cap", () => {
     expect(nextRoute([demand(route('c', { maxVcpu: 5 }), 10, 0)], 100, 2)).toMatchObject({ tasks: 2 });
   });
 
+  test("a route's unused reserve is never lent: the others take what is left beside it, and it takes its own at once", () => {
+    const trickle = route('trickle', { share: 1, reservedVcpu: 5 });
+    const burst = route('burst', { share: 9 });
+    // The trickle is idle: the burst fills the budget but for the 5 kept for it.
+    expect(nextRoute([demand(burst, 10_000, 0), demand(trickle, 0, 0)], 100, 1)).toMatchObject({ route: burst, tasks: 95 });
+    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 0, 0)], 100, 1)).toBeUndefined();
+    // Its upload arrives: it starts at once, in its reserve.
+    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 1, 0)], 100, 1)).toMatchObject({ route: trickle, tasks: 5 });
+    // Using its reserve, it keeps nothing back; above it, it competes by its share like any route.
+    expect(nextRoute([demand(burst, 10_000, 90), demand(trickle, 0, 5)], 100, 1)).toMatchObject({ route: burst, tasks: 5 });
+  });
+
+  test("a higher class does not take a lower route's unused reserve either", () => {
+    const urgent = route('urgent', { priority: 1 });
+    const kept = route('kept', { reservedVcpu: 10 });
+    expect(nextRoute([demand(urgent, 50, 85), demand(kept, 0, 0)], 100, 1)).toMatchObject({ route: urgent, tasks: 5 });
+  });
+
   test('nothing to take: no route has backlog', () => {
     expect(nextRoute([demand(a, 0, 0), demand(b, 0, 5)], 100, 1)).toBeUndefined();
   });
 
   test('a route over its share (it borrowed while the other was idle) still leaves one task to the one below', () => {
-    expect(nextRoute([demand(a, 100, 10), demand(b, 100, 80)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 65 });
+    expect(nextRoute([demand(a, 100, 10), demand(b, 100, 80)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 10 });
   });
 });
 
@@ -146,7 +165,7 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
       { name: 'b', share: 1, priority: 0 },
     ]);
     upload('capped', 8);
-    expect(await dispatch()).toMatchObject({ admitted: 3, stoppedBecause: 'routes-capped' });
+    expect(await dispatch()).toMatchObject({ admitted: 3, stoppedBecause: 'routes-held' });
     expect(world.sqs.messages(routes[0].queueUrl).map((m) => m.receiveCount)).toEqual([0, 0, 0, 0, 0]);
     upload('b', 20);
     await dispatch();
