@@ -31,6 +31,7 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['sluice', 'scale-6k'],
   ['sluice', 'ec2-throttling'],
   ['sluice', 'faults'],
+  ['sluice', 'routes-faults'],
   ['sluice', 'routes-shares'],
   ['sluice', 'routes-trickle'],
   ['sluice', 'routes-trickle-reserved'],
@@ -54,7 +55,7 @@ function parsePlan(plan: string | undefined, stage: string): Array<{ design: Des
  * Scenarios that inject faults into the pipeline's own parts or ECS's answers: run on many seeds, since one seed
  * proves one seed. The table shows the worst seed's run; a line per scenario sums up every seed.
  */
-const FAULT_SCENARIOS = new Set(['faults', 'ec2-throttling']);
+const FAULT_SCENARIOS = new Set(['faults', 'ec2-throttling', 'routes-faults']);
 const DEFAULT_FAULT_SEEDS = 20;
 
 type Row = { design: string; scenario: string; report: Report & { wallSeconds: number } };
@@ -67,6 +68,9 @@ export function broken(report: Report): string[] {
     ...(report.failed > 0 ? [`${report.failed} failed`] : []),
     ...(report.jobsRunTwice > 0 ? [`${report.jobsRunTwice} run twice`] : []),
     ...(report.peakVcpu > report.budgetVcpu ? [`peak ${report.peakVcpu} vCPU over the budget of ${report.budgetVcpu}`] : []),
+    ...Object.entries(report.routes).flatMap(([name, r]) =>
+      r.maxVcpu !== undefined && r.peakVcpu > r.maxVcpu ? [`route ${name} peaked at ${r.peakVcpu} vCPU over its cap of ${r.maxVcpu}`] : [],
+    ),
   ];
 }
 
@@ -124,7 +128,7 @@ function summary(label: string, runs: ReadonlyArray<Row & { seed: number }>): st
   const median = ratios[Math.floor((ratios.length - 1) / 2)];
   const held =
     failing.length === 0
-      ? `every seed settled, 0 lost, 0 failed, 0 run twice, peak ≤ budget`
+      ? `every seed settled, 0 lost, 0 failed, 0 run twice, peak ≤ budget${Object.keys(runs[0]?.report.routes ?? {}).length > 0 ? ', each route ≤ its cap' : ''}`
       : `${failing.length} seed(s) broke a promise: ${failing.map((r) => `seed ${r.seed}: ${broken(r.report).join(', ')}`).join('; ')}`;
   return `${label} on seeds 1–${runs.length}: ${held}; makespan / lower bound median ${median.toFixed(3)}, worst ${ratios[ratios.length - 1].toFixed(3)}`;
 }

@@ -500,11 +500,14 @@ export interface RouteFigures {
   /** What its tasks held: Σ (start-up + run) × vCPU. */
   vcpuSeconds: number;
   peakVcpu: number;
+  /** Its cap (the stage's `maxVcpu` for it, as the run's start event lists the routes), if it has one. */
+  maxVcpu?: number;
   /** Its first arrival → its last job settled. */
   makespanSeconds: number;
   /**
    * The time its work needed on what the other routes left: its vCPU-seconds served under min(budget, free quota)
-   * less what the others held at each moment, from its first arrival; at least until its last arrival.
+   * less what the others held at each moment (and no more than its cap), from its first arrival; at least until its
+   * last arrival.
    */
   lowerBoundSeconds: number;
   makespanRatio: number;
@@ -642,11 +645,14 @@ function routeFiguresOf(events: readonly TwinEvent[], usable: readonly Step[]): 
   }
   const names = [...tallies.keys()].sort();
   const held = names.map((name) => tallies.get(name)!.held);
+  const stageRoutes = (events.find((e) => e.type === 'start')?.routes ?? []) as Array<{ name: string; maxVcpu?: number }>;
+  const capOf = (name: string) => stageRoutes.find((r) => r.name === name)?.maxVcpu;
   const routes: Record<string, RouteFigures> = {};
   names.forEach((name, i) => {
-    // What the others leave: the usable vCPU less what every other route held.
-    const left = combine([usable, ...held], ([u, ...h]) => Math.max(0, u - h.reduce((sum, v, j) => (j === i ? sum : sum + v), 0)));
-    routes[name] = tallies.get(name)!.figures(left);
+    // What the others leave: the usable vCPU less what every other route held, and no more than its cap.
+    const cap = capOf(name);
+    const left = combine([usable, ...held], ([u, ...h]) => Math.min(cap ?? Infinity, Math.max(0, u - h.reduce((sum, v, j) => (j === i ? sum : sum + v), 0))));
+    routes[name] = { ...tallies.get(name)!.figures(left), ...(cap !== undefined ? { maxVcpu: cap } : {}) };
   });
   const all = [...tallies.values()];
   const origin = Math.min(...all.map((r) => r.firstArrive));

@@ -1,5 +1,6 @@
 import { intakeQueueName, routeQueueName } from '../../environments/names';
 import type { TwinEvent } from '../../twin/engines/recorder';
+import { broken } from '../../twin/bench';
 import { computeReport } from '../../twin/report';
 import { parseScenario } from '../../twin/scenario';
 import { simulate } from '../../twin/simulate';
@@ -203,6 +204,25 @@ describe('report per route', () => {
     // a's bound on what b left: 4 vCPU, less b's 1 from 20 s on, so 3,700 vCPU-s take 20 + (3,700 − 80) / 3 s.
     expect(routes.a.lowerBoundSeconds).toBeCloseTo(20 + 3620 / 3, 2);
     expect(routes.a.makespanSeconds).toBe(1320);
+  });
+
+  it("a route's cap bounds its lower bound, and a run whose route went over its cap broke a promise", () => {
+    const events: TwinEvent[] = [
+      e(0, 'start', { budgetVcpu: 4, accountVcpuQuota: 100, routes: [{ name: 'a', share: 1, priority: 0, maxVcpu: 1 }] }),
+      e(0, 'arrive', { jobId: 'a1', route: 'a' }),
+      e(0, 'arrive', { jobId: 'a2', route: 'a' }),
+      e(0, 'taskStart', { jobId: 'a1', route: 'a', taskArn: 't1', vcpu: 1 }),
+      e(0, 'taskStart', { jobId: 'a2', route: 'a', taskArn: 't2', vcpu: 1 }),
+      e(100, 'taskStop', { jobId: 'a1', route: 'a', taskArn: 't1', vcpu: 1, exitCode: 0 }),
+      e(100, 'taskStop', { jobId: 'a2', route: 'a', taskArn: 't2', vcpu: 1, exitCode: 0 }),
+      e(100, 'jobDone', { jobId: 'a1', route: 'a', status: 'succeeded' }),
+      e(100, 'jobDone', { jobId: 'a2', route: 'a', status: 'succeeded' }),
+      e(100, 'end'),
+    ];
+    const report = computeReport(events);
+    // 200 vCPU-s at most 1 vCPU at a time: 200 s, though the budget had room for both at once.
+    expect(report.routes.a).toMatchObject({ maxVcpu: 1, peakVcpu: 2, lowerBoundSeconds: 200 });
+    expect(broken(report)).toContain('route a peaked at 2 vCPU over its cap of 1');
   });
 
   it('a run without routes has none', () => {
