@@ -3,7 +3,7 @@ import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import type { EnvironmentConfig } from '../environments';
 import { jobIdOf } from '../functions/jobs';
 import { readLedgerRows, type LedgerRow } from '../functions/ledger';
-import { CliError, consoleUrlOfExecution, EXIT, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
+import { CliError, consoleUrlOfExecution, EXIT, intakeOf, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
 import { describeTaskTimes, taskRecord } from './task-record';
 
 type FindTarget = { readonly kind: 'job'; readonly jobId: string } | { readonly kind: 'object'; readonly bucket: string; readonly key: string };
@@ -30,6 +30,8 @@ export interface FoundJob {
   readonly result?: string;
   /** Where its task's time went (start-up, image pull, run, class), from the execution's record; or why that is not known. */
   readonly taskTime?: string;
+  /** The route its key belongs to, on a stage with routes. */
+  readonly route?: string;
 }
 
 async function versionsOf(clients: StageClients, bucket: string, key: string): Promise<Array<{ versionId: string; latest: boolean }>> {
@@ -70,10 +72,12 @@ export async function findJobs(clients: StageClients, config: EnvironmentConfig,
   }
   const found = candidates.map(({ jobId, versionId, older }) => {
     const row = rows.get(jobId) as (LedgerRow & Record<string, unknown>) | undefined;
+    const route = row ? intakeOf(config, row.objectKey)?.route : undefined;
     return {
       jobId,
       versionId: versionId ?? row?.versionId,
       row,
+      ...(route ? { route } : {}),
       consoleUrl: row?.executionArn ? consoleUrlOfExecution(config.account.region, row.executionArn) : undefined,
       // One result object per key: a later version's run writes over an older version's.
       result:
@@ -108,6 +112,7 @@ export function formatFound(jobs: readonly FoundJob[]): string {
       const fields: Array<[string, string]> = [
         ['status', row.status],
         ['object', `s3://${row.bucket}/${row.objectKey}`],
+        ...(job.route ? [['route', job.route] as [string, string]] : []),
         ['attempts', `${row.admissions} admitted, ${row.failedRuns} failed runs, ${row.capacityReturns ?? 0} returned for capacity`],
       ];
       for (const [field, value] of Object.entries(row)

@@ -72,6 +72,7 @@ describe('sluice find: what it is asked for', () => {
         versionId: 'v2',
         consoleUrl: 'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:x',
         result: 's3://b/results/incoming/x.csv.json',
+        route: 'default',
         taskTime: 'start-up 37.2 s (RunTask → RUNNING; image pull 22.0 s), ran 300.0 s, on FARGATE_SPOT',
         row: {
           jobId: 'a'.repeat(32),
@@ -95,6 +96,7 @@ describe('sluice find: what it is asked for', () => {
         `job ${'a'.repeat(32)} (version v2)`,
         '  status      succeeded',
         '  object      s3://b/incoming/x.csv',
+        '  route       default',
         '  attempts    2 admitted, 1 failed runs, 0 returned for capacity',
         '  finishedAt  2026-12-01T10:05:00.000Z',
         '  startedAt   2026-12-01T10:00:00.000Z',

@@ -240,6 +240,8 @@ describe('the sluice command against the applied stage', () => {
       const [found, ...more] = await findJobs(cliClients(), stageConfigOf(), parseTarget(target, bucket));
       expect(more).toEqual([]);
       expect(found).toMatchObject({ jobId, versionId: versions.get(key), row: { status: row!.status, admissions: row!.admissions } });
+      // On a stage with routes, the route its key belongs to.
+      expect(found.route).toBe(dispatcher.routes?.find((r) => key.startsWith(r.inputPrefix))?.name);
       if (target === key) example(`$ npx sluice find ${key} --stage ${stage.stage}`, formatFound([found]));
     }
     await expect(findJobs(cliClients(), stageConfigOf(), parseTarget('incoming/never-uploaded.csv', bucket))).rejects.toMatchObject({
