@@ -19,6 +19,7 @@ import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './ru
 
 import { FARGATE_QUOTA_CODE, USAGE_CLASS, type CapacityClass } from './capacity-codes';
 import { ownByClass, placeableClasses, type ByClass, type ClassWeights } from './placement';
+import { ownByRoute } from './routes';
 
 /** The AWS/Usage metric of one class, as GetMetricData names it. */
 export function usageMetric(capacityClass: CapacityClass) {
@@ -160,6 +161,7 @@ export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
     classes: view.classes,
     changed: previous !== view.freeVcpu,
   });
+  for (const [route, vcpu] of Object.entries(ownByRoute(pool))) log({ event: 'routeUse', route, inUseVcpu: vcpu });
   return view;
 }
 

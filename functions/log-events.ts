@@ -76,5 +76,7 @@ export type LogEvent =
       changed: boolean;
     }
   | { event: 'capacityReadingSuperseded'; reason: string }
+  /** Each route's use as the capacity reader found it (a metric per route for the dashboard). */
+  | { event: 'routeUse'; route: string; inUseVcpu: number }
   // configure-pool
   | { event: 'poolConfigured'; budgetVcpu: number; ratePerSecond: number; burst: number };

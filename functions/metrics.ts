@@ -71,7 +71,17 @@ export const EVENT_METRICS = {
     EffectiveBudgetVcpu: field('effectiveVcpu', 'None'),
     InUseVcpu: field('inUseVcpu', 'None'),
   },
+  /** One line per route, each minute, on a stage with routes: its own dimension, `Route`. */
+  routeUse: {
+    RouteInUseVcpu: field('inUseVcpu', 'None'),
+  },
 } satisfies Record<string, Record<string, MetricSource>>;
+
+/** The dimension a route's metrics carry: the route's name. */
+export const ROUTE_DIMENSION = 'Route';
+
+/** Dimensions an event's metrics carry besides the function's name, each from a field of the event. */
+const EVENT_DIMENSIONS: Partial<Record<keyof typeof EVENT_METRICS, Record<string, string>>> = { routeUse: { [ROUTE_DIMENSION]: 'route' } };
 
 export type MetricName = { [E in keyof typeof EVENT_METRICS]: keyof (typeof EVENT_METRICS)[E] }[keyof typeof EVENT_METRICS];
 
@@ -87,10 +97,15 @@ export function withMetrics(event: Event, functionName: string | undefined, time
     values[name] = value;
     metrics.push({ Name: name, Unit: source.unit });
   }
+  const extra = Object.entries(EVENT_DIMENSIONS[String(event.event) as keyof typeof EVENT_METRICS] ?? {}).map(([name, from]) => [name, String(event[from])]);
   return {
     ...event,
     ...values,
+    ...Object.fromEntries(extra),
     [METRICS_DIMENSION]: functionName,
-    _aws: { Timestamp: timestamp, CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[METRICS_DIMENSION]], Metrics: metrics }] },
+    _aws: {
+      Timestamp: timestamp,
+      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[METRICS_DIMENSION, ...extra.map(([name]) => name)]], Metrics: metrics }],
+    },
   };
 }

@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { USAGE_CLASS } from '../functions/capacity-codes';
 import { TASK_STARTUP_METRIC } from '../task-image/src/startup-metric';
-import { METRICS_DIMENSION, METRICS_NAMESPACE, stageMetricsNamespace, type MetricName } from '../functions/metrics';
+import { METRICS_DIMENSION, METRICS_NAMESPACE, ROUTE_DIMENSION, stageMetricsNamespace, type MetricName } from '../functions/metrics';
 
 import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './run-jobs/definition';
 import type { RunJobs } from './run-jobs';
@@ -12,6 +12,7 @@ import {
   functionNameOf,
   intakeDeadLetterQueueName,
   intakeQueueName,
+  routeQueueName,
   ruleDeadLetterQueueName,
   stateMachineArnOf,
   stateMachineName,
@@ -127,6 +128,27 @@ function backlogWidgets(config: EnvironmentConfig): Widget[] {
     { title: 'Oldest waiting upload (seconds)', stat: 'Maximum', metrics: [queue('ApproximateAgeOfOldestMessage', intake, 'oldest message age')] },
     // The worker logs it (task-image/src/startup-metric.ts): placement, the image pull and the start, per task.
     { title: 'Task start-up, RunTask → worker running (seconds)', stat: 'p50', metrics: [startup('p50'), startup('p99')] },
+    ...routeWidgets(config),
+  ];
+}
+
+/** On a stage with routes: each route's queue, waiting and oldest, side by side (how the shares treat each). */
+function routeWidgets(config: EnvironmentConfig): Widget[] {
+  if (!config.routes) return [];
+  const queues = config.routes.map((r) => ({ name: r.name, queue: routeQueueName(config.namePrefix, r.name) }));
+  const capacityFunction = functionNameOf(config.namePrefix, 'capacity');
+  return [
+    {
+      title: 'Routes: vCPU in use, per route (as the capacity function reads the pool, every minute)',
+      stat: 'Maximum',
+      metrics: config.routes.map((r) => [METRICS_NAMESPACE, 'RouteInUseVcpu', METRICS_DIMENSION, capacityFunction, ROUTE_DIMENSION, r.name, { label: r.name }]),
+    },
+    { title: 'Routes: uploads waiting, per route', stat: 'Maximum', metrics: queues.map((r) => queue('ApproximateNumberOfMessagesVisible', r.queue, r.name)) },
+    {
+      title: 'Routes: oldest waiting upload, per route (seconds)',
+      stat: 'Maximum',
+      metrics: queues.map((r) => queue('ApproximateAgeOfOldestMessage', r.queue, r.name)),
+    },
   ];
 }
 

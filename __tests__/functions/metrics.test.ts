@@ -102,10 +102,19 @@ describe('the functions’ metrics, in Embedded Metric Format', () => {
   });
 
   test('every metric of a summary is sent as a number', () => {
-    const summaries: Record<string, Record<string, unknown>> = { dispatcherDone, janitorDone: { ...janitorDone, drift: 0 }, capacityRead };
+    const routeUse = { event: 'routeUse', route: 'urgent', inUseVcpu: 3 };
+    const summaries: Record<string, Record<string, unknown>> = { dispatcherDone, janitorDone: { ...janitorDone, drift: 0 }, capacityRead, routeUse };
     for (const [event, metrics] of Object.entries(EVENT_METRICS)) {
       const line = withMetrics(summaries[event], 'f', 1);
       for (const name of Object.keys(metrics)) expect({ event, name, value: typeof line[name] }).toEqual({ event, name, value: 'number' });
     }
   });
+});
+
+test("a route's use is a metric of its own: the function's name and the route's as its dimensions", () => {
+  const line = withMetrics({ event: 'routeUse', route: 'urgent', inUseVcpu: 3 }, 'sluice-stg-capacity', 1);
+  expect(line).toMatchObject({ RouteInUseVcpu: 3, Route: 'urgent', [METRICS_DIMENSION]: 'sluice-stg-capacity' });
+  expect((line._aws as any).CloudWatchMetrics).toEqual([
+    { Namespace: METRICS_NAMESPACE, Dimensions: [[METRICS_DIMENSION, 'Route']], Metrics: [{ Name: 'RouteInUseVcpu', Unit: 'None' }] },
+  ]);
 });

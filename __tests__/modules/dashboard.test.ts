@@ -5,7 +5,7 @@ import { TASK_STARTUP_METRIC } from '../../task-image/src/startup-metric';
 import { JANITOR_PERIOD_MINUTES } from '../../environments/function-settings';
 
 import { resourceNamed, resourcesOf, STAGES, synthStage } from '../support/synth';
-import { stateMachineArnOf } from '../../environments/names';
+import { routeQueueName, stateMachineArnOf } from '../../environments/names';
 
 const emfMetricNames = new Set(Object.values(EVENT_METRICS).flatMap((metrics) => Object.keys(metrics)));
 
@@ -42,6 +42,19 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     ]) {
       expect(titles.some((title) => wanted.test(title))).toBe(true);
     }
+  });
+
+  test("a stage with routes shows each route's vCPU in use and its queue, waiting and oldest; a stage without shows none", () => {
+    const routes = config.routes ?? [];
+    const routeRows = body.widgets.filter((w) => /^Routes:/.test(w.properties.title)).flatMap((w) => w.properties.metrics);
+    expect(routeRows.map((row) => (row[0] === 'AWS/SQS' ? `${row[1]} ${row[3]}` : `${row[1]} ${row[5]}`)).sort()).toEqual(
+      routes
+        .flatMap((r) => {
+          const q = routeQueueName(config.namePrefix, r.name);
+          return [`ApproximateAgeOfOldestMessage ${q}`, `ApproximateNumberOfMessagesVisible ${q}`, `RouteInUseVcpu ${r.name}`];
+        })
+        .sort(),
+    );
   });
 
   test('vCPU: AWS/Usage and its quota for each capacity class the stage uses, against its own and effective budget', () => {

@@ -183,12 +183,11 @@ test('the happy path is three states a job, plus the size check and the Map', as
   expect(run.transitions).toBe(2 + 3 * 4);
 });
 
-test('a batch leased for another task size than the state machine runs (a deploy changed task.cpu) fails before any task starts', async () => {
+/** Runs a batch the gate must refuse: it fails with the error janitors know, and no task is asked for. */
+async function expectRefusedAtTheGate(options: Omit<Parameters<typeof runExecution>[0], 'runTask'>): Promise<void> {
   let calls = 0;
-  const [job] = jobs(1);
   const run = await runExecution({
-    jobs: [job],
-    vcpu: 2,
+    ...options,
     runTask: async () => {
       calls++;
       return { TaskArn: 'never' };
@@ -197,6 +196,10 @@ test('a batch leased for another task size than the state machine runs (a deploy
   // The library's execution error carries the Fail state's error as its cause.
   expect(run).toMatchObject({ error: { cause: { name: ADMITTED_FOR_ANOTHER_STATE_MACHINE } } });
   expect(calls).toBe(0);
+}
+
+test('a batch leased for another task size than the state machine runs (a deploy changed task.cpu) fails before any task starts', async () => {
+  await expectRefusedAtTheGate({ jobs: jobs(1), vcpu: 2 });
 });
 
 test('a batch that names no capacity class (admitted by a dispatcher of another version) fails before any task starts', async () => {
@@ -403,17 +406,7 @@ test("with routes: a job without capacity goes back to its route's queue, and it
 });
 
 test('with routes: a batch that names no route (admitted by a dispatcher of another version) fails before any task starts', async () => {
-  let calls = 0;
-  const run = await runExecution({
-    jobs: jobs(1),
-    route: { name: null, queueUrl: 'unused' },
-    runTask: async () => {
-      calls++;
-      return { TaskArn: 'never' };
-    },
-  }).catch((error: Error) => ({ error }));
-  expect(run).toMatchObject({ error: { cause: { name: ADMITTED_FOR_ANOTHER_STATE_MACHINE } } });
-  expect(calls).toBe(0);
+  await expectRefusedAtTheGate({ jobs: jobs(1), route: { name: null, queueUrl: 'unused' } });
 });
 
 test('no Fargate capacity (failures[]): back to the queue at once, no hold', async () => {
