@@ -130,7 +130,7 @@ export function intakeOf(config: EnvironmentConfig, key: string): Intake | undef
   const route = config.routes.find((r) => key.startsWith(r.inputPrefix));
   if (!route) return undefined;
   const { name, inputPrefix, inputSuffix } = route;
-  return { queueName: routeQueueName(config.namePrefix, name), inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), route: name };
+  return { queueName: routeQueueName(config, name), inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), route: name };
 }
 
 /**

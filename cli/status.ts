@@ -65,7 +65,7 @@ async function routeStatuses(
   const shares = config.routes.reduce((sum, r) => sum + r.share, 0);
   return Promise.all(
     config.routes.map(async (r) => {
-      const queueName = routeQueueName(config.namePrefix, r.name);
+      const queueName = routeQueueName(config, r.name);
       const depths = await queueDepths(clients, await queueUrl(clients, config, queueName));
       return {
         name: r.name,

@@ -24,17 +24,29 @@ export function intakeQueueName(namePrefix: string): string {
   return `${namePrefix}-intake`;
 }
 
-/** The route that keeps the stage's own intake queue and rule, so a stage takes up routes without replacing them. */
-export const DEFAULT_ROUTE = 'default';
+/** What decides a route's names: the stage's prefix and input prefix, and its routes. */
+type RoutedStage = {
+  readonly namePrefix: string;
+  readonly bucket: { readonly inputPrefix: string };
+  readonly routes?: ReadonlyArray<{ readonly name: string; readonly inputPrefix: string }>;
+};
 
-/** A route's intake queue: the stage's own for the default route. */
-export function routeQueueName(namePrefix: string, route: string): string {
-  return route === DEFAULT_ROUTE ? intakeQueueName(namePrefix) : `${namePrefix}-intake-${route}`;
+/**
+ * The route that keeps the stage's own intake queue and rule: the one at the stage's input prefix (the schema requires
+ * one). A stage takes up routes by keeping its prefix on a route, so nothing is replaced, and no queue is left unread.
+ */
+export function stageRouteName(config: RoutedStage): string | undefined {
+  return config.routes?.find((route) => route.inputPrefix === config.bucket.inputPrefix)?.name;
 }
 
-/** The rule that sends uploads to the intake queue; a route other than the default has its own. */
-export function objectCreatedRuleName(namePrefix: string, route: string): string {
-  return route === DEFAULT_ROUTE ? `${namePrefix}-object-created` : `${namePrefix}-object-created-${route}`;
+/** A route's intake queue: the stage's own for the route at the stage's prefix. */
+export function routeQueueName(config: RoutedStage, route: string): string {
+  return route === stageRouteName(config) ? intakeQueueName(config.namePrefix) : `${config.namePrefix}-intake-${route}`;
+}
+
+/** The rule that sends uploads to the intake queue; a route other than the one at the stage's prefix has its own. */
+export function objectCreatedRuleName(config: RoutedStage, route: string | undefined): string {
+  return route === undefined || route === stageRouteName(config) ? `${config.namePrefix}-object-created` : `${config.namePrefix}-object-created-${route}`;
 }
 
 /** Poison messages and messages whose start failed maxReceiveCount times. */

@@ -135,7 +135,7 @@ function backlogWidgets(config: EnvironmentConfig): Widget[] {
 /** On a stage with routes: each route's queue, waiting and oldest, side by side (how the shares treat each). */
 function routeWidgets(config: EnvironmentConfig): Widget[] {
   if (!config.routes) return [];
-  const queues = config.routes.map((r) => ({ name: r.name, queue: routeQueueName(config.namePrefix, r.name) }));
+  const queues = config.routes.map((r) => ({ name: r.name, queue: routeQueueName(config, r.name) }));
   const capacityFunction = functionNameOf(config.namePrefix, 'capacity');
   return [
     {

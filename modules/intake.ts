@@ -11,11 +11,11 @@ import type { Observability } from './observability';
 import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../environments/function-settings';
 import { invokeFromRule } from './triggers';
 import {
-  DEFAULT_ROUTE,
   intakeDeadLetterQueueName,
   intakeQueueName,
   objectCreatedRuleName,
   routeQueueName,
+  stageRouteName,
   ruleDeadLetterQueueName,
 } from '../environments/names';
 import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
@@ -72,14 +72,14 @@ function intakeQueue(scope: Construct, id: string, name: string, config: Environ
 function objectCreatedRule(
   scope: Construct,
   props: IntakeProps,
-  route: { readonly name: string; readonly filter: KeyFilter; readonly to: string },
+  route: { readonly name: string | undefined; readonly filter: KeyFilter; readonly to: string },
   queue: SqsQueue,
   ruleDeadLetters: SqsQueue,
 ): CloudwatchEventRule {
-  const { namePrefix, intake } = props.config;
+  const { intake } = props.config;
   const { inputPrefix, inputSuffix } = route.filter;
   const rule = new CloudwatchEventRule(scope, 'object-created', {
-    name: objectCreatedRuleName(namePrefix, route.name),
+    name: objectCreatedRuleName(props.config, route.name),
     description: `S3 Object Created in ${inputPrefix}${inputSuffix ? `*${inputSuffix}` : ''} → ${route.to}`,
     eventPattern: JSON.stringify(objectCreatedPattern(props.bucket.bucketName, inputPrefix, inputSuffix)),
   });
@@ -127,14 +127,14 @@ function backlogAlarm(props: IntakeProps, queue: SqsQueue, route?: string): void
   });
 }
 
-/** A route other than the default: its own queue, Object Created rule, queue policy and backlog alarm. */
+/** A route other than the one at the stage's prefix: its own queue, Object Created rule, queue policy and backlog alarm. */
 class RouteIntake extends Construct {
   readonly queue: SqsQueue;
   readonly uploadRule: UploadRule;
 
   constructor(scope: Construct, id: string, props: IntakeProps, route: RouteConfig, deadLetters: { queue: SqsQueue; rule: SqsQueue }) {
     super(scope, id);
-    this.queue = intakeQueue(this, 'queue', routeQueueName(props.config.namePrefix, route.name), props.config, deadLetters.queue);
+    this.queue = intakeQueue(this, 'queue', routeQueueName(props.config, route.name), props.config, deadLetters.queue);
     const to = `the ${route.name} route's intake queue`;
     const rule = objectCreatedRule(this, props, { name: route.name, filter: route, to }, this.queue, deadLetters.rule);
     onlyFromRules(this, 'queue-policy', this.queue, 'OnlyTheObjectCreatedRule', [rule]);
@@ -144,16 +144,16 @@ class RouteIntake extends Construct {
   }
 }
 
-/** The uploads the stage's own rule sends on: under bucket.inputPrefix, or the default route's; none when routes leave it out. */
+/** The uploads the stage's own rule sends on: under bucket.inputPrefix, with the stage's suffix or its route's. */
 function ownFilter(config: EnvironmentConfig): KeyFilter | undefined {
-  return config.routes === undefined ? config.bucket : config.routes.find((route) => route.name === DEFAULT_ROUTE);
+  return config.routes === undefined ? config.bucket : config.routes.find((route) => route.name === stageRouteName(config));
 }
 
 /**
  * Durable intake: EventBridge delivers each upload into SQS, where work waits for capacity.
  * Nothing waits in a running execution, so a burst costs queue storage, not state transitions.
- * A stage with routes has a queue and a rule per route, all with the stage's dead-letter queues; the default route
- * keeps the stage's own.
+ * A stage with routes has a queue and a rule per route, all with the stage's dead-letter queues; the route at the
+ * stage's input prefix keeps the stage's own.
  */
 export class Intake extends Construct {
   readonly queueArn: string;
@@ -162,7 +162,7 @@ export class Intake extends Construct {
   readonly deadLetterQueueArn: string;
   readonly deadLetterQueueUrl: string;
   readonly ruleDeadLetterQueueArn: string;
-  /** Each route with its queue (the stage's own for the default route); undefined for a stage without routes. */
+  /** Each route with its queue (the stage's own for the route at its input prefix); undefined for a stage without routes. */
   readonly routes?: readonly IntakeRoute[];
   /** Every queue a job may wait in: the stage's own and each other route's. */
   readonly queueArns: readonly string[];
@@ -174,10 +174,10 @@ export class Intake extends Construct {
     const { config } = props;
     const { queue, deadLetters, ruleDeadLetters } = this.queues(props);
     const own = ownFilter(config);
-    const rule = own && objectCreatedRule(this, props, { name: DEFAULT_ROUTE, filter: own, to: 'intake queue' }, queue, ruleDeadLetters);
+    const rule = own && objectCreatedRule(this, props, { name: stageRouteName(config), filter: own, to: 'intake queue' }, queue, ruleDeadLetters);
     const routeIntakes = new Map(
       (config.routes ?? [])
-        .filter((route) => route.name !== DEFAULT_ROUTE)
+        .filter((route) => route.name !== stageRouteName(config))
         .map((route) => [route.name, new RouteIntake(this, `route-${route.name}`, props, route, { queue: deadLetters, rule: ruleDeadLetters })]),
     );
     const others = [...routeIntakes.values()];

@@ -50,7 +50,7 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     expect(routeRows.map((row) => (row[0] === 'AWS/SQS' ? `${row[1]} ${row[3]}` : `${row[1]} ${row[5]}`)).sort()).toEqual(
       routes
         .flatMap((r) => {
-          const q = routeQueueName(config.namePrefix, r.name);
+          const q = routeQueueName(config, r.name);
           return [`ApproximateAgeOfOldestMessage ${q}`, `ApproximateNumberOfMessagesVisible ${q}`, `RouteInUseVcpu ${r.name}`];
         })
         .sort(),

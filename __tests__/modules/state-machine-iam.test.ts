@@ -109,7 +109,7 @@ describe.each(SYNTHESIZED)('the %s state machine’s role', (_name, synthesize) 
     account: config.account.id,
     passedRoles: [resolve(String(taskDefinition.task_role_arn)), resolve(String(taskDefinition.execution_role_arn))],
     routeQueueUrls: (config.routes ?? []).map(
-      (route) => `https://sqs.${config.account.region}.amazonaws.com/${config.account.id}/${routeQueueName(config.namePrefix, route.name)}`,
+      (route) => `https://sqs.${config.account.region}.amazonaws.com/${config.account.id}/${routeQueueName(config, route.name)}`,
     ),
   };
   const requests = [...eachState(definition)].flatMap(({ name, state }) => {

@@ -142,7 +142,7 @@ describe('objects per workload', () => {
     ]);
   });
 
-  it("sends each upload to its route's rule: a routed stage has one per route, each to its route's queue (default: the stage's own)", () => {
+  it("sends each upload to its route's rule: a routed stage has one per route, each to its route's queue (the stage's own for the route at its prefix)", () => {
     const uploadQueues = (routes: typeof routed.overrides.routes) => {
       const stage = stageWithOverrides(
         'prod',
@@ -150,15 +150,16 @@ describe('objects per workload', () => {
       );
       const rules = rulesForSource(readStage(synthesizeStageJson(stage)).rules, 'aws.s3');
       const queueOf = (key: string) => rules.filter((r) => ruleTakesKey(r, key)).flatMap((r) => r.targets.filter((t) => t.kind === 'queue'));
-      return { prefix: stage.namePrefix, queueOf };
+      return { stage, queueOf };
     };
-    const named = uploadQueues(routed.overrides.routes);
-    expect(named.queueOf('incoming/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(named.prefix, 'a') }]);
-    expect(named.queueOf('incoming-b/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(named.prefix, 'b') }]);
-    expect(named.queueOf('elsewhere/x.csv')).toEqual([]);
-    const withDefault = uploadQueues([{ ...routed.overrides.routes[0], name: 'default' }, routed.overrides.routes[1]]);
-    expect(withDefault.queueOf('incoming/x.csv')).toEqual([{ kind: 'queue', queueName: intakeQueueName(withDefault.prefix) }]);
-    expect(withDefault.queueOf('incoming-b/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(withDefault.prefix, 'b') }]);
+    for (const routes of [routed.overrides.routes, [{ ...routed.overrides.routes[0], name: 'main' }, routed.overrides.routes[1]]]) {
+      const { stage, queueOf } = uploadQueues(routes);
+      // Whatever its name, the route at the stage's prefix keeps the stage's own queue; the others have their own.
+      expect(queueOf('incoming/x.csv')).toEqual([{ kind: 'queue', queueName: intakeQueueName(stage.namePrefix) }]);
+      expect(queueOf('incoming-b/x.csv')).toEqual([{ kind: 'queue', queueName: routeQueueName(stage, 'b') }]);
+      expect(routeQueueName(stage, 'b')).toBe(`${stage.namePrefix}-intake-b`);
+      expect(queueOf('elsewhere/x.csv')).toEqual([]);
+    }
   });
 });
 

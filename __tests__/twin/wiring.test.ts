@@ -24,7 +24,7 @@ describe.each(STAGES)('the twin reads the %s stage’s wiring', (stage) => {
 
   test('an upload goes to its route’s intake queue (the event) and wakes the dispatcher (a constant), with the rule’s retry policy', () => {
     // A stage with routes has a rule per route, each to its route's queue (the default route's: the stage's own).
-    const queues = config.routes?.map((route) => routeQueueName(config.namePrefix, route.name)) ?? [intakeQueueName(config.namePrefix)];
+    const queues = config.routes?.map((route) => routeQueueName(config, route.name)) ?? [intakeQueueName(config.namePrefix)];
     const onUpload = rulesForSource(rules, 'aws.s3');
     expect(onUpload.flatMap((rule) => rule.targets.filter((t) => t.kind === 'queue').map((t) => t.queueName)).sort()).toEqual([...queues].sort());
     for (const rule of onUpload) {
