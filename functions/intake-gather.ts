@@ -5,8 +5,8 @@
 import { ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import type { RunContext } from './dispatcher-run';
 import { parseIntakeMessage, REDRIVE_OF, RETURNED_BY, type Job } from './jobs';
-import { deferInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sqsText } from './queue-batches';
-import type { RouteSettings } from './routes';
+import { deferInBatches, deleteInBatches, MESSAGE_ATTRIBUTES, sluiceAttributesOf, sqsText } from './queue-batches';
+import { routeOfKey, type RouteSettings } from './routes';
 
 export interface Received {
   readonly job: Job;
@@ -54,6 +54,10 @@ export async function gather(run: RunContext, route: RouteSettings, wanted: numb
     const settled: Settled = { toDelete: [], toDefer: [] };
     for (const message of Messages) {
       const parsed = parseIntakeMessage(message.Body, scope);
+      if (parsed.kind === 'poison' && (await forwardedToItsRoute(run, route, message))) {
+        settled.toDelete.push(message);
+        continue;
+      }
       if (parsed.kind === 'poison') {
         await sendToDeadLetter(run, message, parsed.reason);
         settled.toDelete.push(message);
@@ -72,6 +76,21 @@ export async function gather(run: RunContext, route: RouteSettings, wanted: numb
 interface Settled {
   readonly toDelete: Message[];
   readonly toDefer: Message[];
+}
+
+/**
+ * A well-formed job whose key belongs to another route is not poison: a previous version sent it to the stage's queue
+ * while a deploy rolled out (a state machine's return, a janitor's requeue). It is sent on to its route's queue with
+ * its attributes; the caller deletes this copy. Answers whether it was.
+ */
+async function forwardedToItsRoute(run: RunContext, route: RouteSettings, message: Message): Promise<boolean> {
+  if (!run.settings.routes) return false;
+  const anyKey = parseIntakeMessage(message.Body, { bucketName: run.settings.bucketName, inputPrefix: '' });
+  const owner = anyKey.kind === 'job' ? routeOfKey(run.settings.routes, anyKey.job.key) : undefined;
+  if (!owner || owner.name === route.name || anyKey.kind !== 'job') return false;
+  await run.sqs.send(new SendMessageCommand({ QueueUrl: owner.queueUrl, MessageBody: message.Body ?? '', ...sluiceAttributesOf(message) }));
+  run.log({ event: 'forwardedToRoute', messageId: message.MessageId, key: anyKey.job.key, from: route.name, to: owner.name });
+  return true;
 }
 
 async function sendToDeadLetter(run: RunContext, message: Message, reason: string): Promise<void> {

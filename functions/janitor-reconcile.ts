@@ -12,7 +12,7 @@ import type { JanitorRun } from './janitor-run';
 import { readLedgerRows } from './ledger';
 import { POOL_KEY, releasedOf, releasedShardKeys, requestToken } from './limiter';
 import { addByClass, ADMITTED_BY_CLASS, byClassOf, classAttribute, RELEASED_BY_CLASS, type ByClass } from './placement';
-import { addByRoute, ADMITTED_BY_ROUTE, byRouteOf, RELEASED_BY_ROUTE, type ByRoute } from './routes';
+import { addByRoute, ADMITTED_BY_ROUTE, byRouteOf, RELEASED_BY_ROUTE, routeOfKey, type ByRoute } from './routes';
 
 /** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged), per class and per route. */
 export interface Admitted {
@@ -130,7 +130,9 @@ async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Prom
     if (!row.lease || !liveBatches.has(row.lease.execution)) continue;
     vcpu += Number(row.lease.vcpu);
     if (row.lease.capacityProvider) byClass = addByClass(byClass, { [row.lease.capacityProvider]: Number(row.lease.vcpu) });
-    if (row.lease.route) byRoute = addByRoute(byRoute, { [row.lease.route]: Number(row.lease.vcpu) });
+    // A lease from before the stage had routes names none: it is its key's route's all the same (its cap must count it).
+    const route = row.lease.route ?? (settings.routes ? routeOfKey(settings.routes, row.objectKey)?.name : undefined);
+    if (route) byRoute = addByRoute(byRoute, { [route]: Number(row.lease.vcpu) });
   }
   return { vcpu, byClass, byRoute };
 }

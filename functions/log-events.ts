@@ -52,6 +52,8 @@ export type LogEvent =
   | ({ event: 'dispatcherDone'; ms: number } & DispatcherRunSummary)
   | { event: 'admitted'; execution: string; jobs: number; jobIds: string[] }
   | { event: 'poison'; messageId?: string; reason: string }
+  /** A job found in another route's queue (sent by a previous version while a deploy rolled out), sent on to its own. */
+  | { event: 'forwardedToRoute'; messageId?: string; key: string; from: string; to: string }
   | { event: 'duplicate'; jobId: string; key: string; status?: string }
   | { event: 'leaseStillHeld'; jobId: string; batch?: string }
   | { event: 'startFailed'; execution: string; error: string; message: string }

@@ -233,6 +233,35 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
     expect(ownByRoute(pool)).toEqual({ b: 0 });
   });
 
+  test("a job found in another route's queue (sent there by a previous version during a deploy) is sent on to its own, not dead-lettered", async () => {
+    const { world, routes, dispatch, held } = await routedWorld(100, [
+      { name: 'a', share: 1, priority: 0 },
+      { name: 'b', share: 1, priority: 0 },
+    ]);
+    world.sqs.sendMessage(routes[0].queueUrl, objectCreated('incoming/b/lost.csv'));
+    await dispatch();
+    expect(world.sqs.counts(world.deadLetterQueueUrl).total).toBe(0);
+    expect(world.logs).toContainEqual(expect.objectContaining({ event: 'forwardedToRoute', key: 'incoming/b/lost.csv', from: 'a', to: 'b' }));
+    // Forwarded, then taken from b's queue in the same run (or the next).
+    if (world.started.length === 0) await dispatch();
+    expect(world.started.flatMap((e) => e.jobs).map((j) => [j.key, j.route])).toEqual([['incoming/b/lost.csv', 'b']]);
+    expect(await held()).toEqual({ b: 1 });
+  });
+
+  test("a lease from before the stage had routes counts toward its key's route once the janitor has swept: the cap holds", async () => {
+    const { world, routes, upload, held, dispatch } = await routedWorld(100, [{ name: 'capped', share: 1, priority: 0, maxVcpu: 2 }]);
+    // Admitted by the previous version: no route on its lease, none counted.
+    world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/capped/old.csv'));
+    await world.dispatch({ inputPrefix: 'incoming/' });
+    expect(world.started[0].jobs[0]).not.toHaveProperty('route');
+    await world.janitor({ routes });
+    expect(await held()).toEqual({ capped: 1 });
+    upload('capped', 5);
+    await dispatch();
+    expect(await held()).toEqual({ capped: 2 });
+    expect(world.started.flatMap((e) => e.jobs)).toHaveLength(2);
+  });
+
   test('a stage without routes writes no route counters and no route on its jobs', async () => {
     const world = await intakeWorld(moto, { budgetVcpu: 10, ratePerSecond: 100, burst: 100 });
     world.sqs.sendMessage(world.queueUrl, objectCreated('incoming/plain.csv'));
