@@ -47,8 +47,8 @@ export interface RunContext {
 /** A run under way: its context, the pool as it knows it, and the routes whose queue came up empty in this run. */
 export interface Run extends RunContext {
   readonly view: PoolView;
-  /** A receive from these found nothing: their backlog counts as none for the rest of the run (an upload wakes the next). */
-  readonly emptyRoutes: Set<string>;
+  /** Routes a receive found empty, and until when (epoch ms) their backlog counts as none: SQS's count lags. */
+  readonly emptyRoutes: Map<string, number>;
 }
 
 /** The pool as a run knows it, carried from one round to the next. */

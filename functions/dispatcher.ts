@@ -56,6 +56,9 @@ const BATCH_LOOK_AGAIN_MS = 100;
 
 const startedInThisProcess = new StartedBatches();
 
+/** How long a route whose receive came back empty counts as having no backlog: SQS's approximate count lags a moment. */
+const EMPTY_ROUTE_PAUSE_MS = 2000;
+
 export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRunSummary> {
   const { clock, settings } = input;
   const context: RunContext = { ...input, started: input.started ?? startedInThisProcess, log: input.log ?? (() => undefined), summary: emptySummary() };
@@ -69,7 +72,7 @@ export async function runDispatcher(input: DispatcherDeps): Promise<DispatcherRu
   }
   let run: Run | undefined;
   try {
-    run = { ...context, view: await startingView(context, item), emptyRoutes: new Set() };
+    run = { ...context, view: await startingView(context, item), emptyRoutes: new Map() };
     for (;;) {
       if (clock.now() - started >= settings.maxRunMs) {
         summary.stoppedBecause = 'time-limit';
@@ -129,8 +132,8 @@ async function dispatchRound(run: Run): Promise<RoundOutcome> {
   const now = clock.now();
   const plan = planAdmission(view.pool, now, settings.taskVcpu, settings.jobsPerExecution, settings.capacityWeights);
   if (plan.count === 0 && (plan.limitedBy === 'budget' || plan.limitedBy === 'account')) return rereadOrStop(run, plan.limitedBy);
-  const turn = await nextTurn(run, plan.effectiveVcpu);
-  if (!turn) return 'stop';
+  const { turn, held } = await nextTurn(run, plan.effectiveVcpu);
+  if (!turn) return held ? rereadOrStop(run, 'routes-held') : 'stop';
   if (await waitedForFullBatch(run, plan, now, turn)) return 'next';
   view.batchOpenedAt = undefined;
   return gatherAndAdmit(run, turn.route, Math.min(plan.count, turn.tasks));
@@ -141,26 +144,27 @@ async function dispatchRound(run: Run): Promise<RoundOutcome> {
  * route has a backlog it may take from: every queue is empty, or the routes with backlog are at their caps or meet
  * the other routes' unused reserves (releases wake the dispatcher).
  */
-async function nextTurn(run: Run, stageVcpu: number): Promise<RouteTurn | undefined> {
+async function nextTurn(run: Run, stageVcpu: number): Promise<{ turn?: RouteTurn; held: boolean }> {
   const routes = routesOf(run.settings);
   const backlogs = await Promise.all(routes.map((route) => visibleBacklog(run.sqs, route.queueUrl)));
   const inUse = ownByRoute(run.view.pool);
-  const demands = routes.map((route, i) => ({ route, backlog: run.emptyRoutes.has(route.name) ? 0 : backlogs[i], inUseVcpu: inUse[route.name] ?? 0 }));
+  const now = run.clock.now();
+  const counted = (route: RouteSettings, backlog: number) => ((run.emptyRoutes.get(route.name) ?? 0) > now ? 0 : backlog);
+  const demands = routes.map((route, i) => ({ route, backlog: counted(route, backlogs[i]), inUseVcpu: inUse[route.name] ?? 0 }));
   const turn = nextRoute(demands, stageVcpu, run.settings.taskVcpu);
-  if (!turn && demands.some((d) => d.backlog > 0)) run.summary.stoppedBecause = 'routes-held';
-  return turn;
+  return { turn, held: !turn && demands.some((d) => d.backlog > 0) };
 }
 
 /**
  * Out of room. Releases since the last read only make room: look once more, strongly consistently (the look the
  * run records), before stopping. Stopped, the run costs nothing while it waits: the next release wakes the dispatcher.
  */
-async function rereadOrStop(run: Run, limitedBy: 'budget' | 'account'): Promise<RoundOutcome> {
+async function rereadOrStop(run: Run, limitedBy: 'budget' | 'account' | 'routes-held'): Promise<RoundOutcome> {
   if (!run.view.releasedFresh) {
     await rereadReleased(run, true);
     return 'next';
   }
-  run.summary.stoppedBecause = limitedBy === 'account' ? 'account-full' : 'no-budget';
+  run.summary.stoppedBecause = limitedBy === 'account' ? 'account-full' : limitedBy === 'budget' ? 'no-budget' : 'routes-held';
   return 'stop';
 }
 
@@ -219,10 +223,11 @@ function lookAgainAt(plan: AdmissionPlan, pool: PoolState, full: number, now: nu
 /** Receives up to `count` of the route's jobs and admits them as one batch; stops the run when nothing came or admission failed. */
 async function gatherAndAdmit(run: Run, route: RouteSettings, count: number): Promise<RoundOutcome> {
   const gathered = await gather(run, route, count);
-  // Another route may have backlog: a route's empty receive ends its turns in this run, not the run.
+  // Another route may have backlog: a route's empty receive pauses its turns a moment (SQS's count lags), not the run.
   if (gathered.receivedAny === false) {
-    run.emptyRoutes.add(route.name);
-    return routesOf(run.settings).length > run.emptyRoutes.size ? 'next' : 'stop';
+    const now = run.clock.now();
+    run.emptyRoutes.set(route.name, now + EMPTY_ROUTE_PAUSE_MS);
+    return routesOf(run.settings).some((r) => (run.emptyRoutes.get(r.name) ?? 0) <= now) ? 'next' : 'stop';
   }
   if (gathered.jobs.length === 0) return 'next';
   const result = await admitAndStart(run, run.view.pool, route, gathered.jobs);
