@@ -195,7 +195,8 @@ const environmentFields = z.strictObject({
     backlogAlarmAgeSeconds: intIn(60, 1209600),
   }),
   /** Several input prefixes, each with its own intake queue, sharing the budget; unset: one, bucket.inputPrefix. */
-  routes: z.array(route).min(1, 'must list 1 to 16 routes (or leave routes unset)').max(16, 'must list 1 to 16 routes').optional(),
+  // At most 8: the routes travel in the dispatcher's and janitor's environment, which Lambda caps at 4 KB in all.
+  routes: z.array(route).min(1, 'must list 1 to 8 routes (or leave routes unset)').max(8, 'must list 1 to 8 routes').optional(),
   network: z.discriminatedUnion('kind', [createdNetwork, existingNetwork], "kind must be 'create' or 'existing'"),
   image: z
     .strictObject({
@@ -363,7 +364,7 @@ const ROUTE_NAMES_OF_DEAD_LETTER_QUEUES = ['dlq', 'rule-dlq'];
 /**
  * Every upload belongs to at most one route: no route's prefix lies inside another's, nor in the results. The stage's
  * own inputPrefix stays one route's (the smoke test uploads there), so a stage takes up routes by keeping its prefix on
- * the `default` route and adding others beside it. Each route has its own suffix, so the stage has none; a cap holds at
+ * a route (whatever its name: it keeps the stage's queue and rule) and adding others beside it. Each route has its own suffix, so the stage has none; a cap holds at
  * least one task and fits the budget.
  */
 function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx: Ctx): void {
@@ -414,6 +415,17 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
       issue(index, 'reservedVcpu', `must be at least one task's vCPU (${vcpuOf(task.cpu)}) and at most the route's maxVcpu (${r.maxVcpu ?? 'none'})`);
     }
   });
+  checkReserves(routes, task, capacity, issue, ctx);
+}
+
+/** Reserves fit the budget together, and leave every route room for a task beside what the others keep. */
+function checkReserves(
+  routes: NonNullable<EnvironmentFields['routes']>,
+  task: EnvironmentFields['task'],
+  capacity: EnvironmentFields['capacity'],
+  issue: (index: number, field: string | undefined, message: string) => void,
+  ctx: Ctx,
+): void {
   const reserved = routes.reduce((sum, r) => sum + (r.reservedVcpu ?? 0), 0);
   if (reserved > capacity.vcpuBudget) {
     ctx.addIssue({
@@ -421,7 +433,15 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
       path: ['routes'],
       message: `reserve ${reserved} vCPU in all (Σ reservedVcpu), more than capacity.vcpuBudget (${capacity.vcpuBudget}): a reserve is room kept for its route`,
     });
+    return;
   }
+  // Every route must be able to run a task beside what the others keep for themselves.
+  routes.forEach((r, index) => {
+    const othersKeep = reserved - (r.reservedVcpu ?? 0);
+    if (FARGATE_CPU_UNITS.includes(task.cpu) && capacity.vcpuBudget - othersKeep < vcpuOf(task.cpu)) {
+      issue(index, undefined, `could never run a task: the other routes reserve ${othersKeep} of capacity.vcpuBudget's ${capacity.vcpuBudget} vCPU`);
+    }
+  });
 }
 
 /** Where a stage's uploads are taken from: each route's prefix, or the stage's one input prefix. */

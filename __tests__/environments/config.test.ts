@@ -154,12 +154,12 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['unknown field', (c) => (c.capacity.vcpus = 4), 'capacity', /Unrecognized key.*vcpus/],
   ['allowDestroy', (c) => (c.allowDestroy = 'yes'), 'allowDestroy', /must be true or false/],
   ['missing field', (c) => delete c.alarmEmail, 'alarmEmail', /is required and must be an email address/],
-  ['empty routes', (c) => (c.routes = []), 'routes', /1 to 16 routes/],
+  ['empty routes', (c) => (c.routes = []), 'routes', /1 to 8 routes/],
   [
     'too many routes',
-    (c) => (c.routes = Array.from({ length: 17 }, (_, i) => ({ name: `r${i}`, inputPrefix: `incoming/r${i}/`, share: 1 }))),
+    (c) => (c.routes = Array.from({ length: 9 }, (_, i) => ({ name: `r${i}`, inputPrefix: `incoming/r${i}/`, share: 1 }))),
     'routes',
-    /1 to 16 routes/,
+    /1 to 8 routes/,
   ],
   ['route name', (c) => (routed(c).routes[1].name = 'Bulk'), "routes.1.name (route 'Bulk')", /1–24 lowercase letters, digits or dashes/],
   ['route name twice', (c) => (routed(c).routes[1].name = 'default'), "routes.1.name (route 'default')", /unique in the stage \(routes.0 has the same name\)/],
@@ -199,6 +199,12 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['route share', (c) => (routed(c).routes[1].share = 0), "routes.1.share (route 'bulk')", /above 0.*got 0/],
   ['route reserve over its cap', (c) => (routed(c).routes[1].reservedVcpu = 3), "routes.1.reservedVcpu (route 'bulk')", /at most the route's maxVcpu \(2\)/],
   [
+    'a route the others reserve everything from',
+    (c) => ((routed(c).routes[0].reservedVcpu = 3.5), (c.routes[1].maxVcpu = 2)),
+    "routes.1 (route 'bulk')",
+    /could never run a task: the other routes reserve 3.5 of capacity.vcpuBudget's 4 vCPU/,
+  ],
+  [
     'route reserves over the budget',
     (c) => ((routed(c).routes[0].reservedVcpu = 3), (c.routes[1].reservedVcpu = 2)),
     'routes',
@@ -237,8 +243,10 @@ test('a stage with routes is valid; a route without a priority is in class 0', (
 
 test("the route names refused for their queue's name are those that would name a dead-letter queue", () => {
   const deadLetterQueues = [intakeDeadLetterQueueName('p'), ruleDeadLetterQueueName('p')];
-  for (const name of ['dlq', 'rule-dlq']) expect(deadLetterQueues).toContain(routeQueueName('p', name));
-  expect(routeQueueName('p', 'default')).toBe(intakeQueueName('p'));
+  const stage = { namePrefix: 'p', bucket: { inputPrefix: 'incoming/' }, routes: [{ name: 'main', inputPrefix: 'incoming/' }] };
+  for (const name of ['dlq', 'rule-dlq']) expect(deadLetterQueues).toContain(routeQueueName(stage, name));
+  // The route at the stage's prefix keeps the stage's queue, whatever its name.
+  expect(routeQueueName(stage, 'main')).toBe(intakeQueueName('p'));
 });
 
 test('ARM64 tasks may run on Fargate Spot', () => {
