@@ -32,10 +32,11 @@ export async function startExecution(
   const input: { jobs: JobInput[] } = {
     jobs: batch.map(({ job }, i) => ({
       ...job,
-      vcpu: settings.taskVcpu,
+      vcpu: route.taskVcpu,
       releaseShard: releaseShards[i],
       ...(lease.capacityProvider ? { capacityProvider: lease.capacityProvider } : {}),
       ...(routed ? { route: route.name, intakeQueueUrl: route.queueUrl } : {}),
+      ...(routed && route.taskDefinitionArn ? { taskDefinitionArn: route.taskDefinitionArn } : {}),
     })),
   };
   try {

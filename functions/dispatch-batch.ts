@@ -19,7 +19,7 @@ export type BatchOutcome = { outcome: 'ok'; pool: PoolState } | { outcome: 'star
 
 /** Admits the route's candidates the pool takes as one batch and starts its execution; the messages of the started go. */
 export async function admitAndStart(run: RunContext, initialPool: PoolState, route: RouteSettings, candidates: Received[]): Promise<BatchOutcome> {
-  const { sqs, settings, summary } = run;
+  const { sqs, summary } = run;
   const { pool, batch, lease } = await admit(run, initialPool, route, candidates);
   if (!lease) {
     if (batch.length === 0) return { outcome: 'ok', pool };
@@ -32,7 +32,7 @@ export async function admitAndStart(run: RunContext, initialPool: PoolState, rou
     );
     return { outcome: 'contention' };
   }
-  const releaseShards = batchReleaseShards(pool, settings.taskVcpu, batch.length);
+  const releaseShards = batchReleaseShards(pool, route.taskVcpu, batch.length);
   if (!(await startExecution(run, { lease, route, batch, releaseShards }))) return { outcome: 'start-failed' };
   run.started.add(lease.execution);
   await deleteIntakeMessages(
@@ -73,7 +73,7 @@ async function admit(run: RunContext, initialPool: PoolState, route: RouteSettin
       pool,
       jobs,
       batch: name,
-      taskVcpu: settings.taskVcpu,
+      taskVcpu: route.taskVcpu,
       leaseMs: settings.leaseSeconds * 1000,
       now,
       capacityClass: fitted.capacityClass,
@@ -97,9 +97,9 @@ async function fitToPool(
   batch: Received[],
   now: number,
 ): Promise<{ batch: Received[]; capacityClass?: CapacityClass }> {
-  const plan = planAdmission(pool, now, run.settings.taskVcpu, batch.length, run.settings.capacityWeights);
+  const plan = planAdmission(pool, now, route.taskVcpu, batch.length, run.settings.capacityWeights);
   // The route's cap, as the pool now stands (the turn was planned on an earlier read).
-  const count = Math.min(plan.count, tasksUnderCap(route, ownByRoute(pool)[route.name] ?? 0, run.settings.taskVcpu));
+  const count = Math.min(plan.count, tasksUnderCap(route, ownByRoute(pool)[route.name] ?? 0));
   const { capacityClass } = plan;
   if (count >= batch.length) return { batch, capacityClass };
   await deferInBatches(

@@ -126,17 +126,29 @@ async function startingView(context: RunContext, item: PoolItem): Promise<PoolVi
   return view;
 }
 
-/** One round: plan from the pool, then stop, wait for room, or gather a batch from the route whose turn it is and admit it. */
+/**
+ * One round: plan from the pool, then stop, wait for room, or gather a batch from the route whose turn it is and admit
+ * it. The stage is out of room when not even its smallest task fits; the route whose turn it is may need more: its
+ * turn then waits for releases to make that room.
+ */
 async function dispatchRound(run: Run): Promise<RoundOutcome> {
   const { clock, settings, view } = run;
   const now = clock.now();
-  const plan = planAdmission(view.pool, now, settings.taskVcpu, settings.jobsPerExecution, settings.capacityWeights);
-  if (plan.count === 0 && (plan.limitedBy === 'budget' || plan.limitedBy === 'account')) return rereadOrStop(run, plan.limitedBy);
-  const { turn, held } = await nextTurn(run, plan.effectiveVcpu);
+  const planFor = (taskVcpu: number) => planAdmission(view.pool, now, taskVcpu, settings.jobsPerExecution, settings.capacityWeights);
+  const smallest = Math.min(...routesOf(settings).map((route) => route.taskVcpu));
+  const stagePlan = planFor(smallest);
+  if (stagePlan.count === 0 && outOfRoom(stagePlan)) return rereadOrStop(run, stagePlan.limitedBy);
+  const { turn, held } = await nextTurn(run, stagePlan.effectiveVcpu);
   if (!turn) return held ? rereadOrStop(run, 'routes-held') : 'stop';
+  const plan = turn.route.taskVcpu === smallest ? stagePlan : planFor(turn.route.taskVcpu);
+  if (turn.tasks === 0 || (plan.count === 0 && outOfRoom(plan))) return rereadOrStop(run, plan.limitedBy === 'account' ? 'account' : 'budget');
   if (await waitedForFullBatch(run, plan, now, turn)) return 'next';
   view.batchOpenedAt = undefined;
   return gatherAndAdmit(run, turn.route, Math.min(plan.count, turn.tasks));
+}
+
+function outOfRoom(plan: AdmissionPlan): plan is AdmissionPlan & { limitedBy: 'budget' | 'account' } {
+  return plan.limitedBy === 'budget' || plan.limitedBy === 'account';
 }
 
 /**
@@ -151,7 +163,7 @@ async function nextTurn(run: Run, stageVcpu: number): Promise<{ turn?: RouteTurn
   const now = run.clock.now();
   const counted = (route: RouteSettings, backlog: number) => ((run.emptyRoutes.get(route.name) ?? 0) > now ? 0 : backlog);
   const demands = routes.map((route, i) => ({ route, backlog: counted(route, backlogs[i]), inUseVcpu: inUse[route.name] ?? 0 }));
-  const turn = nextRoute(demands, stageVcpu, run.settings.taskVcpu);
+  const turn = nextRoute(demands, stageVcpu);
   return { turn, held: !turn && demands.some((d) => d.backlog > 0) };
 }
 
@@ -187,7 +199,7 @@ async function waitedForFullBatch(run: Run, plan: AdmissionPlan, now: number, tu
     turn.backlog,
     turn.tasks,
     view.pool.burst,
-    Math.max(1, Math.floor(plan.effectiveVcpu / settings.taskVcpu)),
+    Math.max(1, Math.floor(plan.effectiveVcpu / turn.route.taskVcpu)),
     Math.max(1, plan.batchRoom ?? Infinity),
   );
   if (Math.min(plan.count, turn.tasks) >= full) return false;

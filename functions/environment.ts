@@ -136,6 +136,8 @@ const routeSettings = z.strictObject({
   priority: z.number().int().min(0),
   maxVcpu: z.number().gt(0).optional(),
   reservedVcpu: z.number().gt(0).optional(),
+  taskVcpu: z.number().gt(0),
+  taskDefinitionArn: z.string().startsWith('arn:').optional(),
 });
 
 /** The routes, as JSON; the variable is absent when the stage has none. */
@@ -151,7 +153,7 @@ function routes(): Variable<readonly RouteSettings[] | undefined> {
         try {
           return z.array(routeSettings).min(1).parse(JSON.parse(json));
         } catch {
-          ctx.addIssue({ code: 'custom', message: 'must be a JSON list of routes: [{"name","queueUrl","inputPrefix","share","priority"}]' });
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON list of routes: [{"name","queueUrl","inputPrefix","share","priority","taskVcpu"}]' });
           return z.NEVER;
         }
       }),

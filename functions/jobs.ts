@@ -31,6 +31,8 @@ export interface JobInput extends Job {
   /** When the stage has routes: the job's route (its release counts there) and the route's queue (where it goes back). */
   readonly route?: string;
   readonly intakeQueueUrl?: string;
+  /** When the stage has routes: the task definition its route runs (of `vcpu`: revisions are kept, so it stays runnable). */
+  readonly taskDefinitionArn?: string;
 }
 
 interface IntakeScope {

@@ -28,6 +28,10 @@ export interface RouteSettings {
    * only as they end).
    */
   readonly reservedVcpu?: number;
+  /** vCPU of one of the route's tasks: each of its jobs leases this much. */
+  readonly taskVcpu: number;
+  /** The task definition its jobs run (with routes: the route's own, or the stage's); unset without routes. */
+  readonly taskDefinitionArn?: string;
 }
 
 // Slack for float rounding in vCPU sums.
@@ -69,9 +73,9 @@ export function routeOfKey(routes: readonly RouteSettings[], key: string): Route
   return routes.find((route) => routeTakesKey(route, key));
 }
 
-/** Tasks of `taskVcpu` the route may still start under its cap, holding `inUseVcpu` (Infinity without a cap). */
-export function tasksUnderCap(route: Pick<RouteSettings, 'maxVcpu'>, inUseVcpu: number, taskVcpu: number): number {
-  return route.maxVcpu === undefined ? Infinity : Math.max(0, Math.floor((route.maxVcpu - inUseVcpu) / taskVcpu + EPSILON));
+/** Tasks the route may still start under its cap, holding `inUseVcpu` (Infinity without a cap). */
+export function tasksUnderCap(route: Pick<RouteSettings, 'maxVcpu' | 'taskVcpu'>, inUseVcpu: number): number {
+  return route.maxVcpu === undefined ? Infinity : Math.max(0, Math.floor((route.maxVcpu - inUseVcpu) / route.taskVcpu + EPSILON));
 }
 
 /** What admission knows of a route at one moment. */
@@ -83,7 +87,12 @@ export interface RouteDemand {
   readonly inUseVcpu: number;
 }
 
-/** The route admission takes from next, and how many of its jobs it may take: its deficit and its cap's room, at least one. */
+/**
+ * The route admission takes from next, and how many of its jobs it may take: its deficit and its cap's room. 0 when
+ * the stage has no room for one of its tasks yet (routes of different task sizes) while it is a whole task below its
+ * share: the room others free is kept for it, or a stream of smaller tasks would take every vCPU as it came free and
+ * the larger never start.
+ */
 export interface RouteTurn {
   readonly route: RouteSettings;
   readonly backlog: number;
@@ -92,19 +101,23 @@ export interface RouteTurn {
 
 /**
  * Whose turn it is, given what the stage may hold in all (`stageVcpu`: the effective budget). Routes with backlog and
- * room (under their cap, and in the stage outside the other routes' unused reserves) compete; the highest priority
+ * room under their cap compete, unless the other routes' unused reserves are what keeps them out; the highest priority
  * class among them goes first. Within it, each route's target is its share of what the class may hold (the stage's
  * vCPU less what routes outside the class hold, so an idle route's share is borrowed), and the route furthest below
- * its target goes, up to the tasks that bring it to its target. Undefined when no route has both backlog and room.
+ * its target (in vCPU, whatever its task size) goes, up to the tasks that bring it to its target and the stage's room.
+ * Undefined when no route has both backlog and room.
  */
-export function nextRoute(demands: readonly RouteDemand[], stageVcpu: number, taskVcpu: number): RouteTurn | undefined {
-  const inUse = demands.reduce((sum, d) => sum + d.inUseVcpu, 0);
+export function nextRoute(demands: readonly RouteDemand[], stageVcpu: number): RouteTurn | undefined {
+  const free = stageVcpu - demands.reduce((sum, d) => sum + d.inUseVcpu, 0);
   const unusedReserve = (d: RouteDemand): number => Math.max(0, (d.route.reservedVcpu ?? 0) - d.inUseVcpu);
   const reserves = demands.reduce((sum, d) => sum + unusedReserve(d), 0);
-  // What the route may take: its cap's room, and the stage's room less what the other routes keep for themselves.
-  const capRoom = (d: RouteDemand): number =>
-    Math.min(tasksUnderCap(d.route, d.inUseVcpu, taskVcpu), Math.floor((stageVcpu - inUse - (reserves - unusedReserve(d))) / taskVcpu + EPSILON));
-  const ready = demands.filter((d) => d.backlog > 0 && capRoom(d) >= 1);
+  // Tasks the stage has room for now, outside what the other routes keep for themselves.
+  const stageRoom = (d: RouteDemand): number => Math.max(0, Math.floor((free - (reserves - unusedReserve(d))) / d.route.taskVcpu + EPSILON));
+  // Kept out by reserves: the stage has room for its task, but only in what the others keep.
+  const heldByReserves = (d: RouteDemand): boolean => stageRoom(d) === 0 && free + EPSILON >= d.route.taskVcpu;
+  // A task larger than the stage may hold (the account's room shrank) waits without holding the others up.
+  const fitsTheStage = (d: RouteDemand): boolean => d.route.taskVcpu <= stageVcpu - (reserves - unusedReserve(d)) + EPSILON;
+  const ready = demands.filter((d) => d.backlog > 0 && tasksUnderCap(d.route, d.inUseVcpu) >= 1 && fitsTheStage(d) && !heldByReserves(d));
   if (ready.length === 0) return undefined;
   const topPriority = Math.max(...ready.map((d) => d.route.priority));
   const competing = ready.filter((d) => d.route.priority === topPriority);
@@ -112,14 +125,23 @@ export function nextRoute(demands: readonly RouteDemand[], stageVcpu: number, ta
   const classVcpu = Math.max(0, stageVcpu - heldOutside);
   const shares = competing.reduce((sum, d) => sum + d.route.share, 0);
   const deficit = (d: RouteDemand): number => (d.route.share / shares) * classVcpu - d.inUseVcpu;
-  const furthest = competing.reduce((a, b) => (deficit(b) > deficit(a) + EPSILON ? b : a));
-  const toTarget = Math.max(1, Math.ceil(deficit(furthest) / taskVcpu - EPSILON));
-  return { route: furthest.route, backlog: furthest.backlog, tasks: Math.min(toTarget, capRoom(furthest)) };
+  // A route with no room for its task yet keeps its turn (the room freed is kept for it) only while a whole task below
+  // its share; otherwise what is free goes to a route it fits.
+  const keepsTurn = competing.filter((d) => stageRoom(d) >= 1 || deficit(d) + EPSILON >= d.route.taskVcpu);
+  const furthest = (keepsTurn.length > 0 ? keepsTurn : competing).reduce((a, b) => (deficit(b) > deficit(a) + EPSILON ? b : a));
+  const toTarget = Math.max(1, Math.ceil(deficit(furthest) / furthest.route.taskVcpu - EPSILON));
+  return {
+    route: furthest.route,
+    backlog: furthest.backlog,
+    tasks: Math.min(toTarget, tasksUnderCap(furthest.route, furthest.inUseVcpu), stageRoom(furthest)),
+  };
 }
 
 /** Where a stage's intake is: its one queue and input scope, and its routes if it has them. */
 export interface IntakeSettings {
   readonly queueUrl: string;
+  /** vCPU of the stage's task: without routes, every job's. */
+  readonly taskVcpu: number;
   readonly inputPrefix: string;
   readonly inputSuffix?: string;
   readonly routes?: readonly RouteSettings[];
@@ -128,8 +150,8 @@ export interface IntakeSettings {
 /** The routes a dispatcher takes from: the stage's, or (without routes) its one unnamed route, the intake queue. */
 export function routesOf(settings: IntakeSettings): readonly RouteSettings[] {
   if (settings.routes) return settings.routes;
-  const { queueUrl, inputPrefix, inputSuffix } = settings;
-  return [{ name: UNROUTED, queueUrl, inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), share: 1, priority: 0 }];
+  const { queueUrl, inputPrefix, inputSuffix, taskVcpu } = settings;
+  return [{ name: UNROUTED, queueUrl, inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), share: 1, priority: 0, taskVcpu }];
 }
 
 /**

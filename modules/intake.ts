@@ -9,6 +9,7 @@ import type { Bucket } from './bucket';
 import type { NodeFunction } from './node-function';
 import type { Observability } from './observability';
 import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../environments/function-settings';
+import { vcpuOf } from '../environments/fargate';
 import { invokeFromRule } from './triggers';
 import {
   intakeDeadLetterQueueName,
@@ -208,6 +209,8 @@ export class Intake extends Construct {
       priority: route.priority,
       maxVcpu: route.maxVcpu,
       reservedVcpu: route.reservedVcpu,
+      // Every route runs the stage's task.
+      taskVcpu: vcpuOf(config.task.cpu),
     }));
     this.queueArns = [queue.arn, ...others.map((other) => other.queue.arn)];
   }

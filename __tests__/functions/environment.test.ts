@@ -79,15 +79,23 @@ test('a missing or bad variable names itself', () => {
   expect(() => janitorSettingsFromEnv({ ...janitorEnvironment(JANITOR), START_GRACE_SECONDS: '0' })).toThrow(/START_GRACE_SECONDS/);
 });
 
+const TASK_DEFINITION = 'arn:aws:ecs:eu-west-1:111111111111:task-definition/sluice-dev-worker:7';
+
 test('routes travel as JSON in ROUTES, which a stage without routes does not have at all', () => {
   expect(dispatcherEnvironment(dispatcher)).not.toHaveProperty('ROUTES');
   expect(janitorEnvironment(JANITOR)).not.toHaveProperty('ROUTES');
   const routes = [
-    { name: 'default', queueUrl: dispatcher.queueUrl, inputPrefix: 'incoming/', share: 3, priority: 0 },
-    { name: 'urgent', queueUrl: `${dispatcher.queueUrl}-urgent`, inputPrefix: 'incoming-urgent/', inputSuffix: '.csv', share: 1, priority: 2, maxVcpu: 8 },
+    { name: 'default', queueUrl: dispatcher.queueUrl, inputPrefix: 'incoming/', share: 3, priority: 0, taskVcpu: 1, taskDefinitionArn: TASK_DEFINITION },
+    {
+      ...{ name: 'urgent', queueUrl: `${dispatcher.queueUrl}-urgent`, inputPrefix: 'incoming-urgent/', inputSuffix: '.csv', share: 1, priority: 2, maxVcpu: 8 },
+      ...{ taskVcpu: 4, taskDefinitionArn: `${TASK_DEFINITION}-urgent:3` },
+    },
   ];
   expect(dispatcherSettingsFromEnv(dispatcherEnvironment({ ...dispatcher, routes }))).toEqual({ ...dispatcher, inputSuffix: undefined, routes });
   expect(janitorSettingsFromEnv(janitorEnvironment({ ...JANITOR, routes }))).toEqual({ ...JANITOR, routes });
   expect(() => dispatcherSettingsFromEnv({ ...dispatcherEnvironment(dispatcher), ROUTES: '[{"name":"a"}]' })).toThrow(/ROUTES: must be a JSON list of routes/);
   expect(() => dispatcherSettingsFromEnv({ ...dispatcherEnvironment(dispatcher), ROUTES: '[]' })).toThrow(/ROUTES/);
+  // Without its task size a route's leases could not be counted.
+  const sizeless = JSON.stringify(routes.map(({ taskVcpu: _, ...route }) => route));
+  expect(() => dispatcherSettingsFromEnv({ ...dispatcherEnvironment(dispatcher), ROUTES: sizeless })).toThrow(/ROUTES: must be a JSON list of routes/);
 });

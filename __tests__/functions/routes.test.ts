@@ -12,6 +12,7 @@ const route = (name: string, fields: Partial<RouteSettings> = {}): RouteSettings
   inputPrefix: `incoming/${name}/`,
   share: 1,
   priority: 0,
+  taskVcpu: 1,
   ...fields,
 });
 const demand = (r: RouteSettings, backlog: number, inUseVcpu: number): RouteDemand => ({ route: r, backlog, inUseVcpu });
@@ -21,70 +22,99 @@ describe("whose turn it is: a route's priority, share and cap", () => {
   const b = route('b', { share: 1 });
 
   test('both backlogged and idle: the larger share goes first, up to its part of the budget', () => {
-    expect(nextRoute([demand(a, 100, 0), demand(b, 100, 0)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 75 });
+    expect(nextRoute([demand(a, 100, 0), demand(b, 100, 0)], 100)).toEqual({ route: a, backlog: 100, tasks: 75 });
   });
 
   test('the route furthest below its share goes next, up to its target', () => {
-    expect(nextRoute([demand(a, 100, 40), demand(b, 100, 0)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 35 });
-    expect(nextRoute([demand(a, 100, 75), demand(b, 100, 0)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 25 });
+    expect(nextRoute([demand(a, 100, 40), demand(b, 100, 0)], 100)).toEqual({ route: a, backlog: 100, tasks: 35 });
+    expect(nextRoute([demand(a, 100, 75), demand(b, 100, 0)], 100)).toEqual({ route: b, backlog: 100, tasks: 25 });
     // No more than the stage has room for: 4 of the 5 that would bring it to its share.
-    expect(nextRoute([demand(a, 100, 70), demand(b, 100, 26)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 4 });
+    expect(nextRoute([demand(a, 100, 70), demand(b, 100, 26)], 100)).toEqual({ route: a, backlog: 100, tasks: 4 });
   });
 
   test('a route with no backlog lends its share: the other may take the whole budget', () => {
-    expect(nextRoute([demand(a, 0, 0), demand(b, 100, 30)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 70 });
+    expect(nextRoute([demand(a, 0, 0), demand(b, 100, 30)], 100)).toEqual({ route: b, backlog: 100, tasks: 70 });
   });
 
   test("a lender's running tasks still count: the borrower's part is what they leave", () => {
-    expect(nextRoute([demand(a, 0, 60), demand(b, 100, 10)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 30 });
+    expect(nextRoute([demand(a, 0, 60), demand(b, 100, 10)], 100)).toEqual({ route: b, backlog: 100, tasks: 30 });
   });
 
   test('a trickle behind a burst gets the next slot: its share, not its place in line', () => {
     const burst = route('burst', { share: 9 });
     const trickle = route('trickle', { share: 1 });
-    expect(nextRoute([demand(burst, 10_000, 99), demand(trickle, 1, 0)], 100, 1)).toMatchObject({ route: trickle, tasks: 1 });
+    expect(nextRoute([demand(burst, 10_000, 99), demand(trickle, 1, 0)], 100)).toMatchObject({ route: trickle, tasks: 1 });
   });
 
   test('a higher priority class with backlog goes first, whatever the shares', () => {
     const urgent = route('urgent', { share: 1, priority: 5 });
-    expect(nextRoute([demand(a, 100, 0), demand(urgent, 3, 50)], 100, 1)).toEqual({ route: urgent, backlog: 3, tasks: 50 });
+    expect(nextRoute([demand(a, 100, 0), demand(urgent, 3, 50)], 100)).toEqual({ route: urgent, backlog: 3, tasks: 50 });
   });
 
   test('a route at its cap waits, and the others take the room; below its cap, it takes no more than the cap allows', () => {
     const capped = route('capped', { share: 10, maxVcpu: 20 });
-    expect(nextRoute([demand(capped, 100, 20), demand(b, 100, 0)], 100, 1)).toEqual({ route: b, backlog: 100, tasks: 80 });
-    expect(nextRoute([demand(capped, 100, 18), demand(b, 100, 0)], 100, 1)).toEqual({ route: capped, backlog: 100, tasks: 2 });
-    expect(nextRoute([demand(capped, 100, 20)], 100, 1)).toBeUndefined();
+    expect(nextRoute([demand(capped, 100, 20), demand(b, 100, 0)], 100)).toEqual({ route: b, backlog: 100, tasks: 80 });
+    expect(nextRoute([demand(capped, 100, 18), demand(b, 100, 0)], 100)).toEqual({ route: capped, backlog: 100, tasks: 2 });
+    expect(nextRoute([demand(capped, 100, 20)], 100)).toBeUndefined();
   });
 
-  test('a cap counts in tasks of the stage size: 2-vCPU tasks under a cap of 5 are two', () => {
-    expect(nextRoute([demand(route('c', { maxVcpu: 5 }), 10, 0)], 100, 2)).toMatchObject({ tasks: 2 });
+  test("a cap counts in tasks of the route's size: 2-vCPU tasks under a cap of 5 are two", () => {
+    expect(nextRoute([demand(route('c', { maxVcpu: 5, taskVcpu: 2 }), 10, 0)], 100)).toMatchObject({ tasks: 2 });
   });
 
   test("a route's unused reserve is never lent: the others take what is left beside it, and it takes its own at once", () => {
     const trickle = route('trickle', { share: 1, reservedVcpu: 5 });
     const burst = route('burst', { share: 9 });
     // The trickle is idle: the burst fills the budget but for the 5 kept for it.
-    expect(nextRoute([demand(burst, 10_000, 0), demand(trickle, 0, 0)], 100, 1)).toMatchObject({ route: burst, tasks: 95 });
-    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 0, 0)], 100, 1)).toBeUndefined();
+    expect(nextRoute([demand(burst, 10_000, 0), demand(trickle, 0, 0)], 100)).toMatchObject({ route: burst, tasks: 95 });
+    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 0, 0)], 100)).toBeUndefined();
     // Its upload arrives: it starts at once, in its reserve.
-    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 1, 0)], 100, 1)).toMatchObject({ route: trickle, tasks: 5 });
+    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 1, 0)], 100)).toMatchObject({ route: trickle, tasks: 5 });
     // Using its reserve, it keeps nothing back; above it, it competes by its share like any route.
-    expect(nextRoute([demand(burst, 10_000, 90), demand(trickle, 0, 5)], 100, 1)).toMatchObject({ route: burst, tasks: 5 });
+    expect(nextRoute([demand(burst, 10_000, 90), demand(trickle, 0, 5)], 100)).toMatchObject({ route: burst, tasks: 5 });
   });
 
   test("a higher class does not take a lower route's unused reserve either", () => {
     const urgent = route('urgent', { priority: 1 });
     const kept = route('kept', { reservedVcpu: 10 });
-    expect(nextRoute([demand(urgent, 50, 85), demand(kept, 0, 0)], 100, 1)).toMatchObject({ route: urgent, tasks: 5 });
+    expect(nextRoute([demand(urgent, 50, 85), demand(kept, 0, 0)], 100)).toMatchObject({ route: urgent, tasks: 5 });
   });
 
   test('nothing to take: no route has backlog', () => {
-    expect(nextRoute([demand(a, 0, 0), demand(b, 0, 5)], 100, 1)).toBeUndefined();
+    expect(nextRoute([demand(a, 0, 0), demand(b, 0, 5)], 100)).toBeUndefined();
   });
 
   test('a route over its share (it borrowed while the other was idle) still leaves one task to the one below', () => {
-    expect(nextRoute([demand(a, 100, 10), demand(b, 100, 80)], 100, 1)).toEqual({ route: a, backlog: 100, tasks: 10 });
+    expect(nextRoute([demand(a, 100, 10), demand(b, 100, 80)], 100)).toEqual({ route: a, backlog: 100, tasks: 10 });
+  });
+});
+
+describe('routes of different task sizes share by vCPU', () => {
+  const small = route('small', { taskVcpu: 1 });
+  const large = route('large', { taskVcpu: 4 });
+
+  test('equal shares are equal vCPU: 50 one-vCPU tasks, then 12 four-vCPU tasks in the 50 left (a 13th would not fit)', () => {
+    expect(nextRoute([demand(small, 1_000, 0), demand(large, 1_000, 0)], 100)).toMatchObject({ route: small, tasks: 50 });
+    expect(nextRoute([demand(small, 1_000, 50), demand(large, 1_000, 0)], 100)).toMatchObject({ route: large, tasks: 12 });
+    expect(nextRoute([demand(small, 1_000, 50), demand(large, 1_000, 48)], 100)).toMatchObject({ route: small, tasks: 1 });
+  });
+
+  test('the route furthest below its share keeps its turn while the stage has no room for its task yet: small tasks do not take the room as it frees', () => {
+    // 2 vCPU free: room for two small tasks, not for one large; the large route is 4 below its share, the small 3 above.
+    expect(nextRoute([demand(small, 1_000, 8), demand(large, 1_000, 0)], 10)).toEqual({ route: large, backlog: 1_000, tasks: 0 });
+    // Less than a task below its share, it does not keep the room: what is free goes where it fits.
+    expect(nextRoute([demand(small, 1_000, 4), demand(large, 1_000, 4)], 10)).toMatchObject({ route: small, tasks: 1 });
+  });
+
+  test('a task larger than the stage may hold now (the account shrank it) does not hold up the others', () => {
+    expect(nextRoute([demand(small, 1_000, 0), demand(large, 1_000, 0)], 3)).toMatchObject({ route: small, tasks: 3 });
+    expect(nextRoute([demand(large, 1_000, 0)], 3)).toBeUndefined();
+  });
+
+  test("another route's unused reserve keeps a large task out without holding the small ones up", () => {
+    const kept = route('kept', { taskVcpu: 1, reservedVcpu: 4 });
+    // 6 free, 4 of them kept: the large route (furthest below its share) cannot use them; the small one takes the 2 left.
+    expect(nextRoute([demand(small, 1_000, 4), demand(large, 1_000, 0), demand(kept, 0, 0)], 10)).toMatchObject({ route: small, tasks: 2 });
   });
 });
 
@@ -106,9 +136,10 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
   afterAll(() => moto.close());
 
   /** A world whose stage has the given routes, each with its own queue (redriven to the stage's one DLQ). */
-  async function routedWorld(budgetVcpu: number, routes: Array<Omit<RouteSettings, 'queueUrl' | 'inputPrefix'>>) {
+  async function routedWorld(budgetVcpu: number, routes: Array<Omit<RouteSettings, 'queueUrl' | 'inputPrefix' | 'taskVcpu'> & { taskVcpu?: number }>) {
     const world = await intakeWorld(moto, { budgetVcpu, ratePerSecond: 100, burst: 100 });
     const settings = routes.map((r) => ({
+      taskVcpu: 1,
       ...r,
       inputPrefix: `incoming/${r.name}/`,
       queueUrl: world.sqs.createQueue({
@@ -157,6 +188,24 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
     upload('b', 20);
     expect(await dispatch()).toMatchObject({ admitted: 8, stoppedBecause: 'no-budget' });
     expect(await held()).toEqual({ a: 6, b: 2 });
+  });
+
+  test("routes of different task sizes: each job leases its route's task, runs its route's task definition, and the vCPU is shared by share", async () => {
+    const large = 'arn:aws:ecs:eu-west-1:111111111111:task-definition/sluice-dev-worker-large:2';
+    const { world, upload, held, dispatch } = await routedWorld(10, [
+      { name: 'small', share: 1, priority: 0 },
+      { name: 'large', share: 1, priority: 0, taskVcpu: 4, taskDefinitionArn: large },
+    ]);
+    upload('small', 20);
+    upload('large', 20);
+    // 5 small, then 1 large (a second would not fit), then the vCPU left goes to a small one.
+    expect(await dispatch()).toMatchObject({ admitted: 7, stoppedBecause: 'no-budget' });
+    expect(await held()).toEqual({ small: 6, large: 4 });
+    const jobs = world.started.flatMap((s) => s.jobs);
+    expect(jobs.filter((j) => j.route === 'large')).toEqual([expect.objectContaining({ vcpu: 4, taskDefinitionArn: large })]);
+    for (const job of jobs.filter((j) => j.route === 'small')) expect(job.vcpu).toBe(1);
+    const row = (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(jobs.find((j) => j.route === 'large')!.jobId) }))).Item!;
+    expect(row.lease).toMatchObject({ route: 'large', vcpu: 4 });
   });
 
   test('a capped route never holds more than its cap; its waiting messages are never received, and the others use the rest', async () => {
