@@ -183,6 +183,8 @@ export interface Task {
   readonly execution: string;
   /** The capacity provider RunTask named (the first of its strategy). */
   readonly capacityProvider?: string;
+  /** Its task definition's vCPU. */
+  readonly vcpu: number;
   readonly startedAt: number;
   /** When the container exits on its own. */
   readonly endsAt: number;
@@ -197,7 +199,8 @@ export class EcsStandIn {
 
   constructor(
     private readonly clock: VirtualClock,
-    private readonly settings: { taskSeconds: number; stopTimeoutSeconds: number; vcpu: number },
+    /** `vcpuOf`: the vCPU of the task definition a RunTask names (a route may run its own). */
+    private readonly settings: { taskSeconds: number; stopTimeoutSeconds: number; vcpuOf: (taskDefinition: string) => number },
     private readonly hooks: { started(jobId: string, execution: string): void; exited(jobId: string, code: number): void },
   ) {}
 
@@ -225,6 +228,7 @@ export class EcsStandIn {
       jobId,
       execution,
       capacityProvider: strategy?.[0]?.CapacityProvider,
+      vcpu: this.settings.vcpuOf(String(parameters.TaskDefinition)),
       startedAt: this.clock.now(),
       endsAt: this.clock.now() + this.settings.taskSeconds * 1000,
     };

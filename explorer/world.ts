@@ -157,7 +157,15 @@ export class ExplorerWorld {
     this.invariants = new Invariants(this);
     this.ecs = new EcsStandIn(
       this.clock,
-      { taskSeconds: 30, stopTimeoutSeconds: es.config.task.stopTimeoutSeconds, vcpu: es.dispatcher.taskVcpu },
+      {
+        taskSeconds: 30,
+        stopTimeoutSeconds: es.config.task.stopTimeoutSeconds,
+        vcpuOf: (arn) => {
+          const definition = es.stage.taskDefinitions.find((d) => d.arn === arn);
+          if (!definition) throw new Error(`the stage has no task definition ${arn}: ECS would refuse the RunTask`);
+          return definition.vcpu;
+        },
+      },
       {
         started: (jobId, execution) => this.invariants.taskStarting(jobId, execution),
         exited: (jobId, code) => this.invariants.taskExited(jobId, code),
@@ -397,7 +405,11 @@ export class ExplorerWorld {
         'account',
         accountFront(
           this.es.config.capacity.accountVcpuQuota,
-          (provider) => this.ecs.running().filter((t) => t.capacityProvider === provider).length * this.es.dispatcher.taskVcpu,
+          (provider) =>
+            this.ecs
+              .running()
+              .filter((t) => t.capacityProvider === provider)
+              .reduce((sum, t) => sum + t.vcpu, 0),
           this.clock,
         ),
       ),

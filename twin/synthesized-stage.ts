@@ -130,6 +130,12 @@ export function readStage(json: TerraformJson) {
     };
   });
   const tables = resources(json, 'aws_dynamodb_table').map(([, t]) => tableInput(t));
+  // The size ECS gives a task is its task definition's: a route may run its own.
+  const taskDefinitions = resources(json, 'aws_ecs_task_definition').map(([name, t]) => ({
+    arn: fakeAttribute('aws_ecs_task_definition', name, 'arn', t, json)!,
+    vcpu: Number(t.cpu) / 1024,
+    memoryMiB: Number(t.memory),
+  }));
   const rules = eventRules(json, (text) => resolveDeep(text, json));
   return {
     rules,
@@ -144,6 +150,7 @@ export function readStage(json: TerraformJson) {
     capacity,
     queues,
     tables,
+    taskDefinitions,
   };
 }
 

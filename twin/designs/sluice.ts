@@ -243,6 +243,7 @@ export function sluiceDesign(_stage: string): Design {
         },
       };
       createQueues(run);
+      world.ecs.registerTaskDefinitions(stage.taskDefinitions);
       for (const table of stage.tables) await world.ddb.createTable(table);
       const dispatcherSettings = dispatcherSettingsFromEnv(stage.dispatcher.env);
       if (dispatcherSettings.bucketName !== world.bucketName)

@@ -139,6 +139,7 @@ export class EcsEmulator {
   private readonly othersHeld: Record<Provider, number> = { FARGATE: 0, FARGATE_SPOT: 0 };
   private readonly usage: Record<Provider, UsageHistory>;
   private readonly attempts = new Map<string, number>();
+  private readonly taskDefinitions = new Map<string, { vcpu: number; memoryMiB: number }>();
   private taskSeq = 0;
   runTaskCalls = 0;
 
@@ -209,16 +210,22 @@ export class EcsEmulator {
     this.usage[provider].record(this.clock.now(), this.accountVcpuInUse(provider));
   }
 
+  /** The stage's task definitions by ARN: a task's size is its task definition's, unless RunTask overrides it. */
+  registerTaskDefinitions(definitions: ReadonlyArray<{ arn: string; vcpu: number; memoryMiB: number }>): void {
+    for (const { arn, ...size } of definitions) this.taskDefinitions.set(arn, size);
+  }
+
   /** `arn:aws:states:::ecs:runTask.sync` with the state's resolved Parameters (PascalCase, as in ASL). */
   async runTaskSync(parameters: Record<string, unknown>, context: { executionName?: string } = {}): Promise<StoppedTask> {
     const jobId = jobIdOf(parameters) ?? context.executionName ?? 'unknown';
     this.runTaskCalls++;
     this.recorder.emit('runTask', { jobId });
     const provider = this.pickProvider(parameters);
-    const vcpu = vcpuOf(parameters) ?? this.options.defaultVcpu;
+    const definition = this.taskDefinitions.get(String(parameters.TaskDefinition));
+    const vcpu = vcpuOf(parameters) ?? definition?.vcpu ?? this.options.defaultVcpu;
     this.admit(jobId, provider, vcpu);
 
-    const memoryGb = (memoryOf(parameters) ?? this.options.defaultMemoryMiB) / 1024;
+    const memoryGb = (memoryOf(parameters) ?? definition?.memoryMiB ?? this.options.defaultMemoryMiB) / 1024;
     const { taskArn, durationSeconds, exitCode, startupSeconds } = this.startTask(jobId, provider, vcpu, memoryGb);
     const { runSeconds, code, stopCode } = this.howTheTaskEnds(provider, durationSeconds, exitCode);
     await this.clock.sleep((startupSeconds + runSeconds) * 1000);
