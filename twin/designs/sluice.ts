@@ -225,6 +225,13 @@ function schedulesAndUploads(run: Run): (event: ReturnType<typeof s3Event>, key:
   };
 }
 
+/** What `terraform apply` creates that the world's engines hold: the queues, the task definitions and the tables. */
+async function provision(run: Run): Promise<void> {
+  createQueues(run);
+  run.world.ecs.registerTaskDefinitions(run.stage.taskDefinitions);
+  for (const table of run.stage.tables) await run.world.ddb.createTable(table);
+}
+
 export function sluiceDesign(_stage: string): Design {
   const idOf = (o: { bucket: string; key: string; sequencer: string }) => jobIdOf(o.bucket, o.key, '', o.sequencer);
   return {
@@ -242,9 +249,7 @@ export function sluiceDesign(_stage: string): Design {
           else world.lambda.invokeAsync(target.functionName, target.input ?? event);
         },
       };
-      createQueues(run);
-      world.ecs.registerTaskDefinitions(stage.taskDefinitions);
-      for (const table of stage.tables) await world.ddb.createTable(table);
+      await provision(run);
       const dispatcherSettings = dispatcherSettingsFromEnv(stage.dispatcher.env);
       if (dispatcherSettings.bucketName !== world.bucketName)
         throw new Error(`sluice twin: the dispatcher reads bucket ${dispatcherSettings.bucketName}, the world uploads to ${world.bucketName}`);
