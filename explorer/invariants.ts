@@ -23,7 +23,8 @@
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
 import { ADMITTED_BY_CLASS, byClassOf, ownByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
-import { ADMITTED_BY_ROUTE, byRouteOf, ownByRoute } from '../functions/routes';
+import { ADMITTED_BY_ROUTE, ownByRoute } from '../functions/routes';
+import { countsOf } from '../functions/counts';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, releasedOf, type PoolState } from '../functions/limiter';
 import type { EcsStandIn, Execution } from './engines';
 import type { Actor } from './gates';
@@ -215,7 +216,7 @@ export class Invariants {
       batchesAdmitted: Number(p.batchesAdmitted ?? 0),
       releasedVcpu: released.vcpu,
       releasedByClass: released.byClass,
-      admittedByRoute: byRouteOf(p, ADMITTED_BY_ROUTE),
+      admittedByRoute: countsOf(p, ADMITTED_BY_ROUTE),
       releasedByRoute: released.byRoute,
       classShortAt: released.classShortAt,
       tat: Number(p.tat ?? 0),

@@ -161,7 +161,7 @@ export async function readCapacity(deps: CapacityDeps): Promise<AccountView> {
     classes: view.classes,
     changed: previous !== view.freeVcpu,
   });
-  for (const [route, vcpu] of Object.entries(ownByRoute(pool))) log({ event: 'routeUse', route, inUseVcpu: vcpu });
+  for (const [route, vcpu] of Object.entries(ownByRoute(pool))) log({ event: 'routeUse', route, inUseVcpu: vcpu ?? 0 });
   return view;
 }
 

@@ -11,8 +11,9 @@ import { cancellationOf } from './dynamo-errors';
 import type { JanitorRun } from './janitor-run';
 import { readLedgerRows } from './ledger';
 import { POOL_KEY, releasedOf, releasedShardKeys, requestToken } from './limiter';
-import { addByClass, ADMITTED_BY_CLASS, byClassOf, classAttribute, RELEASED_BY_CLASS, type ByClass } from './placement';
-import { addByRoute, ADMITTED_BY_ROUTE, byRouteOf, RELEASED_BY_ROUTE, routeOfKey, type ByRoute } from './routes';
+import { addCounts, countsOf } from './counts';
+import { ADMITTED_BY_CLASS, byClassOf, classAttribute, RELEASED_BY_CLASS, type ByClass } from './placement';
+import { ADMITTED_BY_ROUTE, RELEASED_BY_ROUTE, routeOfKey, type ByRoute } from './routes';
 
 /** POOL's admitted vCPU as stored (not coerced: the repair's condition compares it unchanged), per class and per route. */
 export interface Admitted {
@@ -50,7 +51,7 @@ interface Measured {
 /** POOL's admitted vCPU, in all and per class; undefined with no pool yet. */
 export async function readAdmittedVcpu(run: JanitorRun): Promise<Admitted | undefined> {
   const { Item } = await run.ddb.send(new GetCommand({ TableName: run.settings.tableName, Key: POOL_KEY, ConsistentRead: true }));
-  return Item ? { vcpu: Item.admittedVcpu ?? 0, byClass: byClassOf(Item, ADMITTED_BY_CLASS), byRoute: byRouteOf(Item, ADMITTED_BY_ROUTE) } : undefined;
+  return Item ? { vcpu: Item.admittedVcpu ?? 0, byClass: byClassOf(Item, ADMITTED_BY_CLASS), byRoute: countsOf(Item, ADMITTED_BY_ROUTE) } : undefined;
 }
 
 // Rounded to a millionth: sums of fractional vCPU carry floating-point error, which is not drift.
@@ -129,10 +130,10 @@ async function heldByLeases(run: JanitorRun, live: readonly BatchRecord[]): Prom
   for (const row of rows.values()) {
     if (!row.lease || !liveBatches.has(row.lease.execution)) continue;
     vcpu += Number(row.lease.vcpu);
-    if (row.lease.capacityProvider) byClass = addByClass(byClass, { [row.lease.capacityProvider]: Number(row.lease.vcpu) });
+    if (row.lease.capacityProvider) byClass = addCounts(byClass, { [row.lease.capacityProvider]: Number(row.lease.vcpu) });
     // A lease from before the stage had routes names none: it is its key's route's all the same (its cap must count it).
     const route = row.lease.route ?? (settings.routes ? routeOfKey(settings.routes, row.objectKey)?.name : undefined);
-    if (route) byRoute = addByRoute(byRoute, { [route]: Number(row.lease.vcpu) });
+    if (route) byRoute = addCounts(byRoute, { [route]: Number(row.lease.vcpu) });
   }
   return { vcpu, byClass, byRoute };
 }

@@ -23,8 +23,8 @@ import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib
 import { batchGetItems } from './batch-get';
 import { isConditionFailure, isRetryableCancellation, isTransactionConflict } from './dynamo-errors';
 import type { CapacityClass } from './capacity-codes';
+import { addCounts, countsOf } from './counts';
 import {
-  addByClass,
   ADMITTED_BY_CLASS,
   byClassOf,
   classAttribute,
@@ -37,7 +37,7 @@ import {
   type ClassReadings,
   type ClassWeights,
 } from './placement';
-import { addByRoute, ADMITTED_BY_ROUTE, byRouteOf, RELEASED_BY_ROUTE, type ByRoute, type RouteSettings } from './routes';
+import { ADMITTED_BY_ROUTE, RELEASED_BY_ROUTE, type ByRoute, type RouteSettings } from './routes';
 import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
@@ -265,8 +265,8 @@ export async function readReleased(ddb: AwsClient, tableName: string, consistent
 export function releasedOf(shards: ReadonlyArray<Readonly<Record<string, unknown>>>): Released {
   return {
     vcpu: shards.reduce((total, shard) => total + Number(shard.releasedVcpu ?? 0), 0),
-    byClass: shards.reduce<ByClass>((total, shard) => addByClass(total, byClassOf(shard, RELEASED_BY_CLASS)), {}),
-    byRoute: shards.reduce<ByRoute>((total, shard) => addByRoute(total, byRouteOf(shard, RELEASED_BY_ROUTE)), {}),
+    byClass: shards.reduce<ByClass>((total, shard) => addCounts(total, byClassOf(shard, RELEASED_BY_CLASS)), {}),
+    byRoute: shards.reduce<ByRoute>((total, shard) => addCounts(total, countsOf(shard, RELEASED_BY_ROUTE)), {}),
     classShortAt: shortAtOf(shards),
   };
 }
@@ -302,7 +302,7 @@ function poolFromItem(item: Record<string, unknown>): PoolItem {
     burst: Number(item.burst),
     admittedVcpu: Number(item.admittedVcpu ?? 0),
     admittedByClass: byClassOf(item, ADMITTED_BY_CLASS),
-    admittedByRoute: byRouteOf(item, ADMITTED_BY_ROUTE),
+    admittedByRoute: countsOf(item, ADMITTED_BY_ROUTE),
     batchesAdmitted: Number(item.batchesAdmitted ?? 0),
     tat: Number(item.tat ?? 0),
     account: item.account ? (item.account as AccountView) : undefined,
@@ -429,8 +429,8 @@ export function afterAdmission(pool: PoolState, { now, jobs, vcpu, batch, capaci
   return {
     ...pool,
     admittedVcpu: pool.admittedVcpu + vcpu,
-    admittedByClass: capacityClass ? addByClass(pool.admittedByClass, { [capacityClass]: vcpu }) : pool.admittedByClass,
-    admittedByRoute: route ? addByRoute(pool.admittedByRoute, { [route.name]: vcpu }) : pool.admittedByRoute,
+    admittedByClass: capacityClass ? addCounts(pool.admittedByClass, { [capacityClass]: vcpu }) : pool.admittedByClass,
+    admittedByRoute: route ? addCounts(pool.admittedByRoute, { [route.name]: vcpu }) : pool.admittedByRoute,
     batchesAdmitted: pool.batchesAdmitted + 1,
     tat: Math.max(pool.tat, now) + spent,
     lastAdmission: { execution: batch, at: now },

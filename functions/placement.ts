@@ -16,10 +16,11 @@
  * it checks the totals. The totals, which bound the budget, never depend on them.
  */
 import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
+import { countsOf, heldCounts, type Counts } from './counts';
 
 export type ClassWeights = Readonly<Partial<Record<CapacityClass, number>>>;
 /** A number per capacity class: vCPU, or (shortAtOf) a time. */
-export type ByClass = Readonly<Partial<Record<CapacityClass, number>>>;
+export type ByClass = Counts<CapacityClass>;
 
 export const ADMITTED_BY_CLASS = 'admittedVcpu@';
 export const RELEASED_BY_CLASS = 'releasedVcpu@';
@@ -35,18 +36,7 @@ export function classAttribute(prefix: typeof ADMITTED_BY_CLASS | typeof RELEASE
 
 /** The per-class counters an item holds (attributes `<prefix><class>`); classes it has none of are absent. */
 export function byClassOf(item: Readonly<Record<string, unknown>>, prefix: string): ByClass {
-  const counts: Partial<Record<CapacityClass, number>> = {};
-  for (const capacityClass of CAPACITY_CLASSES) {
-    const value = item[`${prefix}${capacityClass}`];
-    if (value !== undefined) counts[capacityClass] = Number(value);
-  }
-  return counts;
-}
-
-export function addByClass(a: ByClass, b: ByClass): ByClass {
-  const sum: Partial<Record<CapacityClass, number>> = { ...a };
-  for (const [capacityClass, vcpu] of Object.entries(b) as Array<[CapacityClass, number]>) sum[capacityClass] = (sum[capacityClass] ?? 0) + vcpu;
-  return sum;
+  return countsOf(item, prefix, CAPACITY_CLASSES);
 }
 
 /** The latest time each class was short of capacity (epoch ms), over release counters' `capacityShortAt@<class>`. */
@@ -67,13 +57,7 @@ export function placeableClasses(weights: ClassWeights): CapacityClass[] {
 
 /** The stage's own use of each class now: admitted − released, per class. */
 export function ownByClass(counters: { readonly admittedByClass: ByClass; readonly releasedByClass: ByClass }): ByClass {
-  const own: Partial<Record<CapacityClass, number>> = {};
-  for (const capacityClass of CAPACITY_CLASSES) {
-    const admitted = counters.admittedByClass[capacityClass] ?? 0;
-    if (admitted === 0 && counters.releasedByClass[capacityClass] === undefined) continue;
-    own[capacityClass] = Math.max(0, admitted - (counters.releasedByClass[capacityClass] ?? 0));
-  }
-  return own;
+  return heldCounts(counters.admittedByClass, counters.releasedByClass);
 }
 
 /** The account as last measured, per class: the quota and others' use (absent: no reading to go by). */

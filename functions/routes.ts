@@ -10,6 +10,7 @@
  * release shards (`releasedVcpu@route:<name>`), in the same writes as the totals; the janitor's sweep checks them
  * against the leases. A stage without routes has one, unnamed and uncounted: its writes are today's.
  */
+import { heldCounts, type Counts } from './counts';
 
 export interface RouteSettings {
   readonly name: string;
@@ -41,26 +42,11 @@ export const ADMITTED_BY_ROUTE = 'admittedVcpu@route:';
 export const RELEASED_BY_ROUTE = 'releasedVcpu@route:';
 
 /** vCPU per route name. */
-export type ByRoute = Readonly<Record<string, number>>;
-
-/** The per-route counters an item holds: every attribute named `<prefix><route>`. */
-export function byRouteOf(item: Readonly<Record<string, unknown>>, prefix: string): ByRoute {
-  const counts: Record<string, number> = {};
-  for (const [attribute, value] of Object.entries(item)) if (attribute.startsWith(prefix)) counts[attribute.slice(prefix.length)] = Number(value);
-  return counts;
-}
-
-export function addByRoute(a: ByRoute, b: ByRoute): ByRoute {
-  const sum: Record<string, number> = { ...a };
-  for (const [route, vcpu] of Object.entries(b)) sum[route] = (sum[route] ?? 0) + vcpu;
-  return sum;
-}
+export type ByRoute = Counts;
 
 /** Each route's use now: admitted − released. */
 export function ownByRoute(counters: { readonly admittedByRoute: ByRoute; readonly releasedByRoute: ByRoute }): ByRoute {
-  const own: Record<string, number> = {};
-  for (const [route, admitted] of Object.entries(counters.admittedByRoute)) own[route] = Math.max(0, admitted - (counters.releasedByRoute[route] ?? 0));
-  return own;
+  return heldCounts(counters.admittedByRoute, counters.releasedByRoute);
 }
 
 /** Whether a key belongs to a route: under its prefix, with its suffix if it has one. */
