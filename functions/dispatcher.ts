@@ -161,7 +161,7 @@ async function nextTurn(run: Run, stageVcpu: number): Promise<{ turn?: RouteTurn
   const backlogs = await Promise.all(routes.map((route) => visibleBacklog(run.sqs, route.queueUrl)));
   const inUse = ownByRoute(run.view.pool);
   const now = run.clock.now();
-  const counted = (route: RouteSettings, backlog: number) => ((run.emptyRoutes.get(route.name) ?? 0) > now ? 0 : backlog);
+  const counted = (route: RouteSettings, backlog: number) => (pausedAfterEmptyReceive(run, route, now) ? 0 : backlog);
   const demands = routes.map((route, i) => ({ route, backlog: counted(route, backlogs[i]), inUseVcpu: inUse[route.name] ?? 0 }));
   const turn = nextRoute(demands, stageVcpu);
   return { turn, held: !turn && demands.some((d) => d.backlog > 0) };
@@ -239,7 +239,7 @@ async function gatherAndAdmit(run: Run, route: RouteSettings, count: number): Pr
   if (gathered.receivedAny === false) {
     const now = run.clock.now();
     run.emptyRoutes.set(route.name, now + EMPTY_ROUTE_PAUSE_MS);
-    return routesOf(run.settings).some((r) => (run.emptyRoutes.get(r.name) ?? 0) <= now) ? 'next' : 'stop';
+    return routesOf(run.settings).some((r) => !pausedAfterEmptyReceive(run, r, now)) ? 'next' : 'stop';
   }
   if (gathered.jobs.length === 0) return 'next';
   const result = await admitAndStart(run, run.view.pool, route, gathered.jobs);
@@ -249,6 +249,11 @@ async function gatherAndAdmit(run: Run, route: RouteSettings, count: number): Pr
   }
   releasesUnread(run.view, result.pool);
   return 'next';
+}
+
+/** A route whose receive came back empty sits out its turns a moment: SQS's count of visible messages lags. */
+function pausedAfterEmptyReceive(run: Run, route: RouteSettings, now: number): boolean {
+  return (run.emptyRoutes.get(route.name) ?? 0) > now;
 }
 
 async function visibleBacklog(sqs: AwsClient, queueUrl: string): Promise<number> {
