@@ -19,7 +19,7 @@ import { readCheckpoint, writeCheckpoint, type BackfillScope, type Checkpoint } 
 import { readInventoryFile, readManifest } from './inventory';
 import type { Progress } from './progress';
 import { pacer, sendPaced, type Outgoing } from './send-batches';
-import { CliError, EXIT, intakeOf, notDeployed, queueUrl, stageNames, type Intake, type StageClients } from './stage';
+import { CliError, EXIT, intakeUnder, notDeployed, queueUrl, stageNames, type Intake, type StageClients } from './stage';
 
 /**
  * Messages a second unless --rate says otherwise: five SendMessageBatch calls and a twentieth of a listing page a
@@ -171,7 +171,7 @@ export function parseSince(text: string): number {
  */
 export function checkPrefix(prefix: string | undefined, config: EnvironmentConfig): string {
   if (prefix === undefined) return config.bucket.inputPrefix;
-  if (!intakeOf(config, prefix)) {
+  if (!intakeUnder(config, prefix)) {
     const inputs = inputPrefixesOf(config).join(', ');
     throw new CliError(`--prefix ${prefix} is outside the stage's input prefixes (${inputs}): only objects there are jobs`, EXIT.usage);
   }
@@ -180,7 +180,7 @@ export function checkPrefix(prefix: string | undefined, config: EnvironmentConfi
 
 /** The intake a backfill of `prefix` goes through (checkPrefix took it). */
 function intakeOfPrefix(config: EnvironmentConfig, prefix: string): Intake {
-  const intake = intakeOf(config, prefix);
+  const intake = intakeUnder(config, prefix);
   if (!intake) throw new Error(`backfill of ${prefix}: no intake takes it (checkPrefix should have refused it)`);
   return intake;
 }

@@ -3,7 +3,7 @@ import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import type { EnvironmentConfig } from '../environments';
 import { jobIdOf } from '../functions/jobs';
 import { readLedgerRows, type LedgerRow } from '../functions/ledger';
-import { CliError, consoleUrlOfExecution, EXIT, intakeOf, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
+import { CliError, consoleUrlOfExecution, EXIT, intakeOfKey, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
 import { describeTaskTimes, taskRecord } from './task-record';
 
 type FindTarget = { readonly kind: 'job'; readonly jobId: string } | { readonly kind: 'object'; readonly bucket: string; readonly key: string };
@@ -72,7 +72,7 @@ export async function findJobs(clients: StageClients, config: EnvironmentConfig,
   }
   const found = candidates.map(({ jobId, versionId, older }) => {
     const row = rows.get(jobId) as (LedgerRow & Record<string, unknown>) | undefined;
-    const route = row ? intakeOf(config, row.objectKey)?.route : undefined;
+    const route = row ? intakeOfKey(config, row.objectKey)?.route : undefined;
     return {
       jobId,
       versionId: versionId ?? row?.versionId,

@@ -15,7 +15,7 @@ import { readLedgerRows, type LedgerRow } from '../functions/ledger';
 import { SMOKE_FOLDER } from '../environments/names';
 import { resultKeyOf } from '../task-image/src/job-config';
 import { RESULT_METADATA } from '../task-image/src/run-job';
-import { EXIT, intakeOf, queueUrl, stageNames, type StageClients } from './stage';
+import { EXIT, intakeUnder, queueUrl, stageNames, type StageClients } from './stage';
 import { secondsBetween, taskRecord } from './task-record';
 
 export interface SmokeOptions {
@@ -42,7 +42,7 @@ export interface SmokeReport {
 /** A small object the stage's input filter admits, whose content the default processor reads as valid. */
 export function canaryObject(config: EnvironmentConfig, stamp: string): { key: string; body: string; contentType: string } {
   // The suffix of the intake the stage's input prefix belongs to (its route's, on a stage with routes).
-  const suffix = intakeOf(config, config.bucket.inputPrefix)?.inputSuffix ?? '.jsonl';
+  const suffix = intakeUnder(config, config.bucket.inputPrefix)?.inputSuffix ?? '.jsonl';
   const key = `${config.bucket.inputPrefix}${SMOKE_FOLDER}${stamp}${suffix}`;
   if (suffix.endsWith('.csv')) return { key, body: 'canary,stage\nsluice-smoke,' + config.stage + '\n', contentType: 'text/csv' };
   if (suffix.endsWith('.json')) return { key, body: `${JSON.stringify({ canary: 'sluice-smoke', stage: config.stage })}\n`, contentType: 'application/json' };

@@ -11,6 +11,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-s
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadEnvironments, type EnvironmentConfig } from '../environments';
+import { routeTakesKey } from '../functions/routes';
 import {
   batchesTableName,
   intakeDeadLetterQueueName,
@@ -121,13 +122,22 @@ export interface Intake {
   readonly route?: string;
 }
 
-/** The intake of the route whose prefix the key (or prefix) lies under; undefined when none takes it. */
-export function intakeOf(config: EnvironmentConfig, key: string): Intake | undefined {
+/** The intake whose prefix `prefix` lies under (a backfill's, the smoke test's); undefined when none does. */
+export function intakeUnder(config: EnvironmentConfig, prefix: string): Intake | undefined {
+  return intakeWhere(config, (scope) => prefix.startsWith(scope.inputPrefix));
+}
+
+/** The intake that takes a key: its prefix and, if it has one, its suffix (as its Object Created rule matches); undefined when none does. */
+export function intakeOfKey(config: EnvironmentConfig, key: string): Intake | undefined {
+  return intakeWhere(config, (scope) => routeTakesKey(scope, key));
+}
+
+function intakeWhere(config: EnvironmentConfig, takes: (scope: { inputPrefix: string; inputSuffix?: string }) => boolean): Intake | undefined {
   if (!config.routes) {
     const { inputPrefix, inputSuffix } = config.bucket;
-    return key.startsWith(inputPrefix) ? { queueName: intakeQueueName(config.namePrefix), inputPrefix, ...(inputSuffix ? { inputSuffix } : {}) } : undefined;
+    return takes(config.bucket) ? { queueName: intakeQueueName(config.namePrefix), inputPrefix, ...(inputSuffix ? { inputSuffix } : {}) } : undefined;
   }
-  const route = config.routes.find((r) => key.startsWith(r.inputPrefix));
+  const route = config.routes.find(takes);
   if (!route) return undefined;
   const { name, inputPrefix, inputSuffix } = route;
   return { queueName: routeQueueName(config, name), inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), route: name };
@@ -140,7 +150,7 @@ export function intakeOf(config: EnvironmentConfig, key: string): Intake | undef
 export function intakeQueueUrls(clients: StageClients, config: EnvironmentConfig): (key: string | undefined) => Promise<string> {
   const urls = new Map<string, Promise<string>>();
   return (key) => {
-    const name = (key !== undefined ? intakeOf(config, key)?.queueName : undefined) ?? intakeQueueName(config.namePrefix);
+    const name = (key !== undefined ? intakeOfKey(config, key)?.queueName : undefined) ?? intakeQueueName(config.namePrefix);
     if (!urls.has(name)) urls.set(name, queueUrl(clients, config, name));
     return urls.get(name)!;
   };

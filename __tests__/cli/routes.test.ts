@@ -1,22 +1,26 @@
 /** What the commands know of a stage with routes: which queue a key goes back to, which prefixes a backfill may take. */
 import { checkPrefix } from '../../cli/backfill';
 import { canaryObject } from '../../cli/smoke';
-import { intakeOf } from '../../cli/stage';
+import { intakeOfKey, intakeUnder } from '../../cli/stage';
 import { stageConfig } from '../../cli/stage';
 import { routedDevConfig } from '../support/routed-stage';
 
 const routed = routedDevConfig();
 
 test("a key goes to its route's queue: the default route keeps the stage's own, another has its own", () => {
-  expect(intakeOf(routed, 'incoming/a.json')).toEqual({ queueName: 'sluice-dev-intake', inputPrefix: 'incoming/', route: 'default' });
-  expect(intakeOf(routed, 'bulk/2026/b.csv')).toEqual({ queueName: 'sluice-dev-intake-bulk', inputPrefix: 'bulk/', inputSuffix: '.csv', route: 'bulk' });
-  expect(intakeOf(routed, 'elsewhere/c.csv')).toBeUndefined();
+  expect(intakeOfKey(routed, 'incoming/a.json')).toEqual({ queueName: 'sluice-dev-intake', inputPrefix: 'incoming/', route: 'default' });
+  expect(intakeOfKey(routed, 'bulk/2026/b.csv')).toEqual({ queueName: 'sluice-dev-intake-bulk', inputPrefix: 'bulk/', inputSuffix: '.csv', route: 'bulk' });
+  expect(intakeOfKey(routed, 'elsewhere/c.csv')).toBeUndefined();
+  // A key under a route's prefix without its suffix is no upload of that route (its rule never matched it).
+  expect(intakeOfKey(routed, 'bulk/2026/b.json')).toBeUndefined();
+  // A prefix (a backfill's) lies under the route whatever the suffix.
+  expect(intakeUnder(routed, 'bulk/2026/')).toMatchObject({ route: 'bulk', inputSuffix: '.csv' });
 });
 
 test('a stage without routes has one intake: its queue, prefix and suffix', () => {
   const dev = stageConfig('dev');
-  expect(intakeOf(dev, 'incoming/a.csv')).toEqual({ queueName: 'sluice-dev-intake', inputPrefix: 'incoming/' });
-  expect(intakeOf(dev, 'results/a.csv')).toBeUndefined();
+  expect(intakeOfKey(dev, 'incoming/a.csv')).toEqual({ queueName: 'sluice-dev-intake', inputPrefix: 'incoming/' });
+  expect(intakeOfKey(dev, 'results/a.csv')).toBeUndefined();
 });
 
 test("a backfill takes a prefix inside one route's; outside every route it is refused with the stage's prefixes", () => {
