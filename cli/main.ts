@@ -5,6 +5,7 @@
  *   npx sluice failures --stage prod [--since 24h] [--error NAME] [--json]
  *   npx sluice redrive --stage prod [--failed [--since 24h] [--error NAME]] [--job ID…] [--dlq] [--dry-run]
  *   npx sluice pause | resume | resize --vcpu N [--rate R] [--burst B] | drain [--timeout 30m] --stage prod
+ *   npx sluice resize --route NAME --max-vcpu N|config --stage prod
  *   npx sluice smoke --stage prod [--timeout 15m] [--interval 10s] [--json]
  *   npx sluice backfill --stage prod [--prefix P] [--since DATE] [--inventory s3://…/manifest.json] [--dry-run] [--rate N/s] [--checkpoint FILE] [--json]
  * Resource names and the Region come from the stage's configuration; credentials and profile from the standard AWS chain.
@@ -27,6 +28,7 @@ import { parseS3Url } from './inventory';
 import { findJobs, formatFound, parseTarget } from './find';
 import { parseDuration, parseNumber } from './options';
 import { drain, formatChange, formatDrain, pause, resize, resume, type PoolChange } from './pool';
+import { configuredRoute, formatRouteCap, resizeRoute, type WantedCap } from './route-cap';
 import { systemClock } from '../functions/runtime';
 import { progressBar } from './progress';
 import { formatSmoke, smoke } from './smoke';
@@ -144,10 +146,18 @@ function addRedrive(cli: Command, print: Print): void {
     );
 }
 
+/** What a pool command did: its JSON, and its text for a terminal. */
+interface PoolOutcome {
+  readonly json: unknown;
+  readonly text: string;
+}
+
+const poolChanged = (change: PoolChange): PoolOutcome => ({ json: change, text: formatChange(change) });
+
 /** `pause`, `resume`, `resize`: the limiter's settings, checked as configure-pool checks them. */
 function addPoolCommands(cli: Command, print: Print): void {
   /** A command that changes the pool: its options are checked (`plan`) before any AWS call. */
-  const poolCommand = (name: string, description: string, plan: (options: Record<string, string>) => (connection: Connection) => Promise<PoolChange>) =>
+  const poolCommand = (name: string, description: string, plan: (options: Record<string, string>) => (connection: Connection) => Promise<PoolOutcome>) =>
     cli
       .command(name)
       .description(description)
@@ -155,34 +165,54 @@ function addPoolCommands(cli: Command, print: Print): void {
       .addOption(jsonOption())
       .action(async (options: Common & Record<string, string>) => {
         const change = plan(options);
-        const result = await change(await connect(options.stage));
-        print(options.json ? JSON.stringify(result, null, 2) : formatChange(result));
+        const outcome = await change(await connect(options.stage));
+        print(options.json ? JSON.stringify(outcome.json, null, 2) : outcome.text);
       });
   poolCommand(
     'pause',
     'admit nothing new (budget 0); running jobs finish; the budget is kept for resume',
     () =>
-      ({ config, clients }) =>
-        pause(clients, config, Date.now()),
+      async ({ config, clients }) =>
+        poolChanged(await pause(clients, config, Date.now())),
   );
   poolCommand(
     'resume',
     'admit again, with the budget from before the pause',
     () =>
-      ({ config, clients }) =>
-        resume(clients, config, Date.now()),
+      async ({ config, clients }) =>
+        poolChanged(await resume(clients, config, Date.now())),
   );
-  poolCommand('resize', "change the budget (and launch rate, burst), checked against the stage's quota and limits", (o) => {
-    const wanted = {
-      vcpu: parseNumber('--vcpu', o.vcpu, 0),
-      rate: o.rate === undefined ? undefined : parseNumber('--rate', o.rate, 0),
-      burst: o.burst === undefined ? undefined : parseNumber('--burst', o.burst, 1),
-    };
-    return ({ config, clients }) => resize(clients, config, wanted, Date.now());
-  })
-    .requiredOption('--vcpu <n>', 'the budget, vCPU (0 pauses)')
+  poolCommand('resize', "change the budget (and launch rate, burst), or one route's cap, checked against the stage's quota and limits", (o) =>
+    o.route !== undefined ? planRouteResize(o) : planBudgetResize(o),
+  )
+    .option('--vcpu <n>', 'the budget, vCPU (0 pauses)')
     .option('--rate <r>', 'launches per second (below 20)')
-    .option('--burst <b>', 'launches at once (up to 20)');
+    .option('--burst <b>', 'launches at once (up to 20)')
+    .option('--route <name>', "change this route's cap instead (with --max-vcpu)")
+    .option('--max-vcpu <n|config>', "the route's cap, vCPU; config: back to its maxVcpu in environments/<stage>.ts");
+}
+
+function planBudgetResize(o: Record<string, string>): (connection: Connection) => Promise<PoolOutcome> {
+  if (o.maxVcpu !== undefined) throw new CliError("--max-vcpu is a route's cap: give the route with --route <name>", EXIT.usage);
+  if (o.vcpu === undefined) throw new CliError("required option '--vcpu <n>' not specified (or --route <name> --max-vcpu <n> for a route's cap)", EXIT.usage);
+  const wanted = {
+    vcpu: parseNumber('--vcpu', o.vcpu, 0),
+    rate: o.rate === undefined ? undefined : parseNumber('--rate', o.rate, 0),
+    burst: o.burst === undefined ? undefined : parseNumber('--burst', o.burst, 1),
+  };
+  return async ({ config, clients }) => poolChanged(await resize(clients, config, wanted, Date.now()));
+}
+
+function planRouteResize(o: Record<string, string>): (connection: Connection) => Promise<PoolOutcome> {
+  if (o.vcpu !== undefined || o.rate !== undefined || o.burst !== undefined)
+    throw new CliError("--route changes one route's cap (--max-vcpu); --vcpu, --rate and --burst change the stage's budget: give one or the other", EXIT.usage);
+  if (o.maxVcpu === undefined) throw new CliError('--route needs --max-vcpu <n|config>', EXIT.usage);
+  const cap: WantedCap = o.maxVcpu === 'config' ? 'config' : parseNumber('--max-vcpu', o.maxVcpu, 0);
+  configuredRoute(stageConfig(o.stage), o.route);
+  return async ({ config, clients }) => {
+    const change = await resizeRoute(clients, config, o.route, cap);
+    return { json: change, text: formatRouteCap(change) };
+  };
 }
 
 /** `drain`: pause, then wait until nothing runs. */

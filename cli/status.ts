@@ -8,7 +8,7 @@ import type { CapacityClass } from '../functions/capacity-codes';
 import { effectiveBudget, inUseVcpu, readPool, tokensAvailable, type PoolState } from '../functions/limiter';
 import { stageMetricsNamespace } from '../functions/metrics';
 import { ownByClass, type ByClass } from '../functions/placement';
-import { ownByRoute } from '../functions/routes';
+import { ownByRoute, routeCap } from '../functions/routes';
 import { routeQueueName } from '../environments/names';
 import { TASK_STARTUP_METRIC } from '../task-image/src/startup-metric';
 import { CliError, isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
@@ -48,7 +48,10 @@ export interface RouteStatus {
   /** share / Σ shares: its part of the budget while every route has backlog. */
   readonly sharePercent: number;
   readonly priority: number;
+  /** The cap in force: an operator's (`sluice resize --route`), else the configured one. */
   readonly maxVcpu?: number;
+  /** The configured cap, when an operator's stands in for it. */
+  readonly configuredMaxVcpu?: number;
   readonly inUseVcpu: number;
   readonly backlog: { readonly waiting: number; readonly inFlight: number; readonly delayed: number; readonly oldestSeconds?: number };
 }
@@ -72,7 +75,7 @@ async function routeStatuses(
         share: r.share,
         sharePercent: (100 * r.share) / shares,
         priority: r.priority,
-        ...(r.maxVcpu !== undefined ? { maxVcpu: r.maxVcpu } : {}),
+        ...capsOf(r, pool),
         inUseVcpu: inUse[r.name] ?? 0,
         backlog: { ...depths, oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, queueName, now) },
       };
@@ -194,11 +197,24 @@ function backlogOf(routes: readonly RouteStatus[]): StageStatus['backlog'] {
   };
 }
 
+/** The cap in force, and the configured one when an operator's stands in for it. */
+function capsOf(route: NonNullable<EnvironmentConfig['routes']>[number], pool: PoolState): Pick<RouteStatus, 'maxVcpu' | 'configuredMaxVcpu'> {
+  const cap = routeCap(route, pool.routeCaps);
+  return {
+    ...(cap !== undefined ? { maxVcpu: cap } : {}),
+    ...(pool.routeCaps[route.name] !== undefined ? { configuredMaxVcpu: route.maxVcpu } : {}),
+  };
+}
+
 function routeRow(r: RouteStatus): [string, string] {
   const oldest = r.backlog.oldestSeconds === undefined ? '' : `, oldest ${r.backlog.oldestSeconds} s`;
+  const resized =
+    r.maxVcpu !== undefined && 'configuredMaxVcpu' in r
+      ? ` (resized; configured ${r.configuredMaxVcpu === undefined ? 'none' : round(r.configuredMaxVcpu)})`
+      : '';
   return [
     `route ${r.name}`,
-    `${round(r.inUseVcpu)} vCPU in use${r.maxVcpu !== undefined ? ` of its cap ${round(r.maxVcpu)}` : ''}; share ${round(r.share)} (${round(r.sharePercent)} %), priority ${r.priority}; ` +
+    `${round(r.inUseVcpu)} vCPU in use${r.maxVcpu !== undefined ? ` of its cap ${round(r.maxVcpu)}${resized}` : ''}; share ${round(r.share)} (${round(r.sharePercent)} %), priority ${r.priority}; ` +
       `${r.backlog.waiting} waiting, ${r.backlog.inFlight} in flight, ${r.backlog.delayed} delayed${oldest}`,
   ];
 }

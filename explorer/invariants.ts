@@ -23,7 +23,7 @@
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
 import { ADMITTED_BY_CLASS, byClassOf, ownByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
-import { ADMITTED_BY_ROUTE, ownByRoute } from '../functions/routes';
+import { ADMITTED_BY_ROUTE, CAP_OF_ROUTE, ownByRoute } from '../functions/routes';
 import { countsOf } from '../functions/counts';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, releasedOf, type PoolState } from '../functions/limiter';
 import type { EcsStandIn, Execution } from './engines';
@@ -217,6 +217,7 @@ export class Invariants {
       releasedVcpu: released.vcpu,
       releasedByClass: released.byClass,
       admittedByRoute: countsOf(p, ADMITTED_BY_ROUTE),
+      routeCaps: countsOf(p, CAP_OF_ROUTE),
       releasedByRoute: released.byRoute,
       classShortAt: released.classShortAt,
       tat: Number(p.tat ?? 0),

@@ -11,7 +11,7 @@ import { executionNameFor } from './jobs';
 import type { LedgerRow } from './ledger';
 import { batchReleaseShards, planAdmission, readPool, type Lease, type PoolState } from './limiter';
 import { deferInBatches } from './queue-batches';
-import { countedRoute, ownByRoute, tasksUnderCap, type RouteSettings } from './routes';
+import { countedRoute, ownByRoute, tasksUnderCap, withRouteCaps, type RouteSettings } from './routes';
 
 const ADMISSION_TRIES = 5;
 
@@ -98,8 +98,9 @@ async function fitToPool(
   now: number,
 ): Promise<{ batch: Received[]; capacityClass?: CapacityClass }> {
   const plan = planAdmission(pool, now, route.taskVcpu, batch.length, run.settings.capacityWeights);
-  // The route's cap, as the pool now stands (the turn was planned on an earlier read).
-  const count = Math.min(plan.count, tasksUnderCap(route, ownByRoute(pool)[route.name] ?? 0));
+  // The route's cap, as the pool now stands (the turn was planned on an earlier read; an operator may have resized it).
+  const [capped] = withRouteCaps([route], pool.routeCaps);
+  const count = Math.min(plan.count, tasksUnderCap(capped, ownByRoute(pool)[route.name] ?? 0));
   const { capacityClass } = plan;
   if (count >= batch.length) return { batch, capacityClass };
   await deferInBatches(

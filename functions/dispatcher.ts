@@ -29,7 +29,7 @@ import { gather } from './intake-gather';
 import { keepLastLookTrue, releaseAlreadySeen } from './last-look';
 import { planAdmission, readPool, readPoolItem, readReleased, tokensReadyAt, withReleased, type AdmissionPlan, type PoolItem, type PoolState } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
-import { nextRoute, ownByRoute, routesOf, type RouteSettings, type RouteTurn } from './routes';
+import { nextRoute, ownByRoute, routesOf, withRouteCaps, type RouteSettings, type RouteTurn } from './routes';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
 
 export { StartedBatches, type Wake } from './dispatcher-run';
@@ -157,14 +157,17 @@ function outOfRoom(plan: AdmissionPlan): plan is AdmissionPlan & { limitedBy: 'b
  * the other routes' unused reserves (releases wake the dispatcher).
  */
 async function nextTurn(run: Run, stageVcpu: number): Promise<{ turn?: RouteTurn; held: boolean }> {
-  const routes = routesOf(run.settings);
-  const backlogs = await Promise.all(routes.map((route) => visibleBacklog(run.sqs, route.queueUrl)));
+  const configured = routesOf(run.settings);
+  const backlogs = await Promise.all(configured.map((route) => visibleBacklog(run.sqs, route.queueUrl)));
   const inUse = ownByRoute(run.view.pool);
   const now = run.clock.now();
   const counted = (route: RouteSettings, backlog: number) => (pausedAfterEmptyReceive(run, route, now) ? 0 : backlog);
+  // With the caps an operator set at run time; the admission applies them again, to the pool it writes on.
+  const routes = withRouteCaps(configured, run.view.pool.routeCaps);
   const demands = routes.map((route, i) => ({ route, backlog: counted(route, backlogs[i]), inUseVcpu: inUse[route.name] ?? 0 }));
   const turn = nextRoute(demands, stageVcpu);
-  return { turn, held: !turn && demands.some((d) => d.backlog > 0) };
+  if (!turn) return { held: demands.some((d) => d.backlog > 0) };
+  return { turn: { ...turn, route: configured[routes.indexOf(turn.route)] }, held: false };
 }
 
 /**

@@ -37,7 +37,7 @@ import {
   type ClassReadings,
   type ClassWeights,
 } from './placement';
-import { ADMITTED_BY_ROUTE, RELEASED_BY_ROUTE, type ByRoute, type RouteSettings } from './routes';
+import { ADMITTED_BY_ROUTE, CAP_OF_ROUTE, RELEASED_BY_ROUTE, routeCap, type ByRoute, type RouteSettings } from './routes';
 import type { AwsClient } from './runtime';
 
 export const POOL_KEY = { pk: 'POOL' } as const;
@@ -92,6 +92,8 @@ export interface PoolItem {
   readonly admittedByClass: ByClass;
   /** The same per route (functions/routes.ts), when the stage has routes. */
   readonly admittedByRoute: ByRoute;
+  /** Route caps an operator set at run time (`sluice resize --route`): they stand in for the configured maxVcpu. */
+  readonly routeCaps: ByRoute;
   /**
    * Batches admitted since the pool was created: each admission is conditioned on it and adds one, and its
    * execution's name carries it, so no two admissions ever share an execution name.
@@ -303,6 +305,7 @@ function poolFromItem(item: Record<string, unknown>): PoolItem {
     admittedVcpu: Number(item.admittedVcpu ?? 0),
     admittedByClass: byClassOf(item, ADMITTED_BY_CLASS),
     admittedByRoute: countsOf(item, ADMITTED_BY_ROUTE),
+    routeCaps: countsOf(item, CAP_OF_ROUTE),
     batchesAdmitted: Number(item.batchesAdmitted ?? 0),
     tat: Number(item.tat ?? 0),
     account: item.account ? (item.account as AccountView) : undefined,
@@ -407,9 +410,18 @@ export function poolAdmissionUpdate(tableName: string, pool: PoolState, { now, j
   if (route) {
     names['#route'] = `${ADMITTED_BY_ROUTE}${route.name}`;
     adds.push('#route :vcpu');
+    // The route's cap as read: an operator's resize since then refuses the admission, as a resize of the budget does.
+    names['#routeCap'] = `${CAP_OF_ROUTE}${route.name}`;
+    const capAsRead = pool.routeCaps[route.name];
+    if (capAsRead === undefined) conditions.push('attribute_not_exists(#routeCap)');
+    else {
+      values[':routeCap'] = capAsRead;
+      conditions.push('#routeCap = :routeCap');
+    }
     // The route's cap, bounded like the budget: admitted + vcpu − released ≤ maxVcpu, on a released sum that only grows.
-    if (route.maxVcpu !== undefined) {
-      values[':maxRouteAdmitted'] = route.maxVcpu + (pool.releasedByRoute[route.name] ?? 0) - vcpu + EPSILON;
+    const cap = routeCap(route, pool.routeCaps);
+    if (cap !== undefined) {
+      values[':maxRouteAdmitted'] = cap + (pool.releasedByRoute[route.name] ?? 0) - vcpu + EPSILON;
       conditions.push('(attribute_not_exists(#route) OR #route <= :maxRouteAdmitted)');
     }
   }

@@ -40,6 +40,8 @@ const EPSILON = 1e-6;
 
 export const ADMITTED_BY_ROUTE = 'admittedVcpu@route:';
 export const RELEASED_BY_ROUTE = 'releasedVcpu@route:';
+/** A route's cap as an operator set it at run time (`sluice resize --route`), on POOL: it stands in for its maxVcpu. */
+export const CAP_OF_ROUTE = 'maxVcpu@route:';
 
 /** vCPU per route name. */
 export type ByRoute = Counts;
@@ -47,6 +49,24 @@ export type ByRoute = Counts;
 /** Each route's use now: admitted − released. */
 export function ownByRoute(counters: { readonly admittedByRoute: ByRoute; readonly releasedByRoute: ByRoute }): ByRoute {
   return heldCounts(counters.admittedByRoute, counters.releasedByRoute);
+}
+
+/**
+ * The routes as admission takes them now: each route's cap as POOL holds it (`sluice resize --route`) in place of
+ * its configured maxVcpu, and a reserve never above its cap (room a route may not use is not kept for it).
+ */
+export function withRouteCaps(routes: readonly RouteSettings[], caps: ByRoute): readonly RouteSettings[] {
+  return routes.map((route) => {
+    const cap = caps[route.name];
+    if (cap === undefined) return route;
+    const { reservedVcpu } = route;
+    return { ...route, maxVcpu: cap, ...(reservedVcpu !== undefined ? { reservedVcpu: Math.min(reservedVcpu, cap) } : {}) };
+  });
+}
+
+/** A route's cap now: the one an operator set at run time, else its configured maxVcpu (undefined: none). */
+export function routeCap(route: Pick<RouteSettings, 'name' | 'maxVcpu'>, caps: ByRoute): number | undefined {
+  return caps[route.name] ?? route.maxVcpu;
 }
 
 /** Whether a key belongs to a route: under its prefix, with its suffix if it has one. */

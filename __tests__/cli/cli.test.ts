@@ -2,6 +2,7 @@ import { deadLetterReason, formatFailures, type FailuresReport } from '../../cli
 import { formatFound, parseTarget, type FoundJob } from '../../cli/find';
 import { parseDuration, parseNumber } from '../../cli/options';
 import { formatChange, isDrained } from '../../cli/pool';
+import { formatRouteCap } from '../../cli/route-cap';
 import { progressBar } from '../../cli/progress';
 import { formatRedrive, skipReason } from '../../cli/redrive';
 import { printable, run } from '../../cli/main';
@@ -204,6 +205,12 @@ describe('sluice: options a user types', () => {
     [['failures', '--stage', 'dev', '--since', 'yesterday'], /--since takes a duration/],
     [['resize', '--stage', 'dev'], /required option '--vcpu <n>' not specified/],
     [['resize', '--stage', 'dev', '--vcpu', '-1'], /--vcpu takes a number of at least 0/],
+    [['resize', '--stage', 'dev', '--route', 'bulk', '--max-vcpu', '2'], /stage dev has no routes/],
+    [['resize', '--stage', 'stg', '--route', 'nope', '--max-vcpu', '2'], /stage stg has no route 'nope' \(its routes: default, urgent\)/],
+    [['resize', '--stage', 'stg', '--route', 'urgent'], /--route needs --max-vcpu <n\|config>/],
+    [['resize', '--stage', 'stg', '--route', 'urgent', '--max-vcpu', 'lots'], /--max-vcpu takes a number of at least 0/],
+    [['resize', '--stage', 'stg', '--route', 'urgent', '--max-vcpu', '2', '--vcpu', '3'], /give one or the other/],
+    [['resize', '--stage', 'dev', '--vcpu', '3', '--max-vcpu', '2'], /--max-vcpu is a route's cap: give the route with --route <name>/],
     [['drain', '--stage', 'dev', '--timeout', 'soon'], /--timeout takes a duration/],
   ])('%j is refused before any AWS call, exit 2', async (argv, message) => {
     const { code, err } = await runQuietly(...argv);
@@ -296,6 +303,19 @@ describe('sluice failures, redrive, pause and drain: what they print', () => {
       'before  budget 100 vCPU (effective 70), 42.5 in use, 10 launches/s, burst 20',
       'after   budget 0 vCPU (effective 0), 42.5 in use, 10 launches/s, burst 20; paused from 100',
     ]);
+  });
+
+  test("resize --route shows the route's cap before and after, what it holds over it, and how to go back", () => {
+    const lowered = { stage: 'prod', route: 'bulk', before: 40, after: 10, configured: 40, inUseVcpu: 25 };
+    expect(formatRouteCap(lowered).split('\n')).toEqual([
+      'route bulk: cap 40 vCPU → cap 10 vCPU (configured: cap 40 vCPU), 25 vCPU in use',
+      'it holds more than its cap: its running tasks finish, and it takes nothing new until it is under 10 vCPU',
+      'the cap stands until: sluice resize --route bulk --max-vcpu config --stage prod',
+    ]);
+    expect(formatRouteCap({ ...lowered, before: 10, after: 40, inUseVcpu: 5 })).toBe(
+      'route bulk: cap 10 vCPU → cap 40 vCPU (configured: cap 40 vCPU), 5 vCPU in use',
+    );
+    expect(formatRouteCap({ stage: 'prod', route: 'bulk', after: 8, inUseVcpu: 0 })).toMatch(/^route bulk: no cap → cap 8 vCPU \(configured: no cap\)/);
   });
 
   test('drain: drained only when no vCPU is leased and no execution runs', () => {

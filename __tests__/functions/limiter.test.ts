@@ -51,6 +51,7 @@ const base: PoolState = {
   burst: 5,
   admittedVcpu: 0,
   admittedByRoute: {},
+  routeCaps: {},
   releasedByRoute: {},
   admittedByClass: {},
   batchesAdmitted: 0,

@@ -99,6 +99,7 @@ describe('the admission plan with placement', () => {
     ratePerSecond: 10,
     burst: 40,
     admittedByRoute: {},
+    routeCaps: {},
     releasedByRoute: {},
     admittedVcpu: 60,
     admittedByClass: { FARGATE: 30, FARGATE_SPOT: 30 },

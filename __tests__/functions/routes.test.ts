@@ -253,6 +253,35 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
     expect((await held()).capped).toBe(2);
   });
 
+  test('a cap an operator set at run time stands in for the configured one, and one set between a plan and its admission refuses it', async () => {
+    const { world, upload, held, dispatch } = await routedWorld(100, [
+      { name: 'capped', share: 1, priority: 0, maxVcpu: 5 },
+      { name: 'b', share: 1, priority: 0 },
+    ]);
+    const setCap = (cap: number | undefined) =>
+      moto.ddb.send(
+        new UpdateCommand({
+          TableName: world.tableName,
+          Key: POOL_KEY,
+          UpdateExpression: cap === undefined ? 'REMOVE #cap' : 'SET #cap = :cap',
+          ExpressionAttributeNames: { '#cap': 'maxVcpu@route:capped' },
+          ...(cap === undefined ? {} : { ExpressionAttributeValues: { ':cap': cap } }),
+        }),
+      );
+    upload('capped', 10);
+    await setCap(2);
+    expect(await dispatch()).toMatchObject({ admitted: 2, stoppedBecause: 'routes-held' });
+    // Lowered again between the plan's read (cap 3) and the admission: the admission planned on 3 is refused; read again, it fits none.
+    await setCap(3);
+    world.beforeNext('TransactWriteCommand', () => setCap(2));
+    await dispatch();
+    expect((await held()).capped).toBe(2);
+    // Back to the configured cap.
+    await setCap(undefined);
+    await dispatch();
+    expect((await held()).capped).toBe(5);
+  });
+
   test("the janitor puts a job back on its route's queue, and repairs a route's drifted counter", async () => {
     const { world, routes, upload, dispatch } = await routedWorld(100, [
       { name: 'a', share: 1, priority: 0 },

@@ -25,6 +25,7 @@ import { backfill, formatBackfill } from '../../cli/backfill';
 import { formatFailures, queryFailedJobs, readFailures } from '../../cli/failures';
 import { findJobs, formatFound, parseTarget } from '../../cli/find';
 import { drain, formatChange, formatDrain, pause, resize, resume } from '../../cli/pool';
+import { formatRouteCap, resizeRoute } from '../../cli/route-cap';
 import { progressBar } from '../../cli/progress';
 import { formatRedrive, redrive } from '../../cli/redrive';
 import { EXIT, stageClients, stageConfig, stageNames } from '../../cli/stage';
@@ -610,6 +611,26 @@ describeRouted('routes on the applied stage', () => {
       routes.map((r) => [r.name, dispatcher.taskVcpu, r.priority, r.maxVcpu]),
     );
     example(`$ npx sluice status --stage ${stage.stage}   # a stage with routes`, formatStatus(status));
+  });
+
+  test("resize --route caps a route at run time: the dispatcher admits by it, status shows it, and 'config' gives the configured cap back", async () => {
+    const stageOf = stageConfig(stage.stage);
+    const clients = { ...stageClients(stageOf, config), cloudwatch };
+    const task = urgent.taskVcpu;
+    const lowered = await resizeRoute(clients, stageOf, urgent.name, task);
+    expect(lowered).toMatchObject({ route: urgent.name, before: urgent.maxVcpu, after: task, configured: urgent.maxVcpu, inUseVcpu: task });
+    expect((await readPool(ddb, dispatcher.tableName)).routeCaps).toEqual({ [urgent.name]: task });
+    const status = await readStatus(clients, stageOf, Date.now());
+    expect(status.routes?.find((r) => r.name === urgent.name)).toMatchObject({ maxVcpu: task, configuredMaxVcpu: urgent.maxVcpu });
+    example(`$ npx sluice resize --route ${urgent.name} --max-vcpu ${task} --stage ${stage.stage}`, formatRouteCap(lowered));
+    // At its new cap, the route's next upload waits in its queue, never received.
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${urgent.inputPrefix}routes-capped.csv`, Body: 'urgent\n' }));
+    await waitForVisible(urgent.queueUrl, 1);
+    expect(await dispatch()).toMatchObject({ admitted: 0 });
+    const restored = await resizeRoute(clients, stageOf, urgent.name, 'config');
+    expect(restored).toMatchObject({ before: task, after: urgent.maxVcpu });
+    expect((await readPool(ddb, dispatcher.tableName)).routeCaps).toEqual({});
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: urgent.queueUrl }));
   });
 
   test("ended, the jobs go back to their own route's queue and the route's counters give their vCPU back", async () => {
