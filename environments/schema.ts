@@ -86,6 +86,39 @@ const tags = z.record(z.string(), z.string().max(256, 'tag values are at most 25
   }
 });
 
+/** The task's CPU units; the memory it may have depends on them (checkTaskMemory). */
+const taskCpu = z.number().refine((cpu) => FARGATE_CPU_UNITS.includes(cpu), `must be one of ${FARGATE_CPU_UNITS.join(', ')} CPU units`);
+const taskMemoryMiB = z.number().int('must be a whole number of MiB');
+const ephemeralStorageGiB = intIn(21, 200);
+const imageTag = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker tag (letters, digits, _ . -, at most 128)')
+  .optional();
+const imageDigest = z
+  .string()
+  .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>')
+  .optional();
+const oneOfTagOrDigest = (image: { tag?: string; digest?: string }) => (image.tag === undefined) !== (image.digest === undefined);
+
+/**
+ * A route's own task: its jobs run on a task definition of its own, of this size (and image). Architecture, capacity
+ * providers, stop timeout and timeout stay the stage's.
+ */
+const routeTask = z.strictObject({
+  cpu: taskCpu,
+  memoryMiB: taskMemoryMiB,
+  /** Unset: the stage's. */
+  ephemeralStorageGiB: ephemeralStorageGiB.optional(),
+  /** A tag or digest in the stage's repository; unset: the stage's image. */
+  image: z.strictObject({ tag: imageTag, digest: imageDigest }).refine(oneOfTagOrDigest, 'set exactly one of tag or digest').optional(),
+});
+
+/**
+ * The routes travel in the dispatcher's and janitor's environment, which Lambda caps at 4 KB in all: each route with
+ * its queue's URL and its task definition's ARN, some 430 bytes at the longest names (__tests__/modules/routes.test.ts).
+ */
+export const MAX_ROUTES = 6;
+
 /**
  * One route of a stage: the uploads under its prefix (and with its suffix) wait in a queue of their own and share the
  * stage's vCPU budget with the other routes by weight, a higher priority class admitted first. The route named
@@ -103,6 +136,8 @@ const route = z.strictObject({
   maxVcpu: z.number().gt(0, "must be at least one task's vCPU and at most capacity.vcpuBudget").optional(),
   /** vCPU kept for the route while it does not use them: never lent to other routes. */
   reservedVcpu: z.number().gt(0, "must be at least one task's vCPU, at most the route's maxVcpu and, with the others', the budget").optional(),
+  /** Unset: the route runs the stage's task. */
+  task: routeTask.optional(),
 });
 
 const environmentFields = z.strictObject({
@@ -169,15 +204,15 @@ const environmentFields = z.strictObject({
     capacityRetryDelaySeconds: intIn(1, 900),
   }),
   task: z.strictObject({
-    cpu: z.number().refine((cpu) => FARGATE_CPU_UNITS.includes(cpu), `must be one of ${FARGATE_CPU_UNITS.join(', ')} CPU units`),
-    memoryMiB: z.number().int('must be a whole number of MiB'),
+    cpu: taskCpu,
+    memoryMiB: taskMemoryMiB,
     architecture: z.enum(['X86_64', 'ARM64'], "must be 'X86_64' or 'ARM64'"),
     capacityProviders: z.array(capacityProvider).min(1, 'must list FARGATE and/or FARGATE_SPOT').max(2, 'must list FARGATE and/or FARGATE_SPOT'),
     /** Seconds between SIGTERM and SIGKILL; Fargate allows up to 120. */
     stopTimeoutSeconds: intIn(2, FARGATE_MAX_STOP_TIMEOUT_SECONDS),
     /** Longest a task may run; also how long a lease lives before it expires by itself. */
     timeoutSeconds: intIn(60, 7 * 24 * 3600),
-    ephemeralStorageGiB: intIn(21, 200),
+    ephemeralStorageGiB,
   }),
   retry: z.strictObject({
     /** ECS.AmazonECSException / AmazonECS.Unknown: throttling, capacity, failures[]. */
@@ -195,8 +230,11 @@ const environmentFields = z.strictObject({
     backlogAlarmAgeSeconds: intIn(60, 1209600),
   }),
   /** Several input prefixes, each with its own intake queue, sharing the budget; unset: one, bucket.inputPrefix. */
-  // At most 8: the routes travel in the dispatcher's and janitor's environment, which Lambda caps at 4 KB in all.
-  routes: z.array(route).min(1, 'must list 1 to 8 routes (or leave routes unset)').max(8, 'must list 1 to 8 routes').optional(),
+  routes: z
+    .array(route)
+    .min(1, `must list 1 to ${MAX_ROUTES} routes (or leave routes unset)`)
+    .max(MAX_ROUTES, `must list 1 to ${MAX_ROUTES} routes`)
+    .optional(),
   network: z.discriminatedUnion('kind', [createdNetwork, existingNetwork], "kind must be 'create' or 'existing'"),
   image: z
     .strictObject({
@@ -205,16 +243,10 @@ const environmentFields = z.strictObject({
         .string()
         .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase)')
         .max(256),
-      tag: z
-        .string()
-        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker tag (letters, digits, _ . -, at most 128)')
-        .optional(),
-      digest: z
-        .string()
-        .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>')
-        .optional(),
+      tag: imageTag,
+      digest: imageDigest,
     })
-    .refine((image) => (image.tag === undefined) !== (image.digest === undefined), 'set exactly one of tag or digest'),
+    .refine(oneOfTagOrDigest, 'set exactly one of tag or digest'),
   logRetentionDays: z
     .number()
     .refine(
@@ -242,6 +274,7 @@ const environmentFields = z.strictObject({
 });
 
 type EnvironmentFields = z.output<typeof environmentFields>;
+type Route = NonNullable<EnvironmentFields['routes']>[number];
 type Ctx = z.RefinementCtx<EnvironmentFields>;
 
 /** Each field valid on its own, then the rules across fields (called in the order their issues are reported). */
@@ -257,19 +290,31 @@ export const environmentSchema = environmentFields.superRefine((env, ctx) => {
 });
 
 /** Fargate accepts only certain memory sizes per CPU size; ECS refuses a task definition with another pair. */
-function checkTaskMemory({ task }: EnvironmentFields, ctx: Ctx): void {
-  const choices = fargateMemoryChoices(task.cpu);
-  if (choices.length > 0 && !choices.includes(task.memoryMiB)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['task', 'memoryMiB'],
-      message: `with cpu ${task.cpu} Fargate accepts ${describeMemoryRange(task.cpu)}`,
-    });
-  }
+function checkTaskMemory({ task, routes }: EnvironmentFields, ctx: Ctx): void {
+  const check = (size: { cpu: number; memoryMiB: number }, path: Array<string | number>) => {
+    const choices = fargateMemoryChoices(size.cpu);
+    if (choices.length > 0 && !choices.includes(size.memoryMiB)) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'memoryMiB'], message: `with cpu ${size.cpu} Fargate accepts ${describeMemoryRange(size.cpu)}` });
+    }
+  };
+  check(task, ['task']);
+  routes?.forEach((r, index) => {
+    if (r.task) check(r.task, ['routes', index, 'task']);
+  });
 }
 
-/** The budget must fit the account's quota, hold at least one task, and stay within what a janitor sweep and an admission transaction can handle. */
-function checkVcpuBudget({ task, capacity }: EnvironmentFields, ctx: Ctx): void {
+/** The vCPU of one of the route's tasks (routeCpuOf); undefined for a CPU size Fargate does not have (reported on its own). */
+function routeTaskVcpu(task: EnvironmentFields['task'], route: Pick<Route, 'task'>): number | undefined {
+  const cpu = routeCpuOf(task, route);
+  return FARGATE_CPU_UNITS.includes(cpu) ? vcpuOf(cpu) : undefined;
+}
+
+/**
+ * The budget must fit the account's quota, hold at least one task, and stay within what a janitor sweep and an
+ * admission transaction can handle. With routes, the tasks are the routes' (a route's own or the stage's): the budget
+ * holds the smallest (checkReserves holds each route to its own), and the sweep's bound counts the smallest.
+ */
+function checkVcpuBudget({ task, capacity, routes }: EnvironmentFields, ctx: Ctx): void {
   if (capacity.vcpuBudget > capacity.accountVcpuQuota) {
     ctx.addIssue({
       code: 'custom',
@@ -277,16 +322,18 @@ function checkVcpuBudget({ task, capacity }: EnvironmentFields, ctx: Ctx): void 
       message: `must not exceed capacity.accountVcpuQuota (${capacity.accountVcpuQuota} vCPU)`,
     });
   }
-  // An unknown CPU size is reported by task.cpu itself; its vCPU is meaningless here.
-  if (!FARGATE_CPU_UNITS.includes(task.cpu)) return;
-  if (capacity.vcpuBudget < vcpuOf(task.cpu)) {
+  // An unknown CPU size is reported by its cpu field; its vCPU is meaningless here.
+  const sizes = (routes ?? [{}]).map((r) => routeTaskVcpu(task, r));
+  if (sizes.some((vcpu) => vcpu === undefined)) return;
+  const smallest = Math.min(...(sizes as number[]));
+  if (capacity.vcpuBudget < smallest) {
     ctx.addIssue({
       code: 'custom',
       path: ['capacity', 'vcpuBudget'],
-      message: `must be at least one task's vCPU (${vcpuOf(task.cpu)}), or nothing is ever admitted`,
+      message: `must be at least one task's vCPU (${smallest}), or nothing is ever admitted`,
     });
   }
-  for (const problem of poolProblems(capacity.vcpuBudget, vcpuOf(task.cpu), capacity.jobsPerExecution)) {
+  for (const problem of poolProblems(capacity.vcpuBudget, smallest, capacity.jobsPerExecution)) {
     ctx.addIssue({ code: 'custom', path: ['capacity', 'vcpuBudget'], message: `${problem}: lower the budget or run larger tasks` });
   }
 }
@@ -365,7 +412,7 @@ const ROUTE_NAMES_OF_DEAD_LETTER_QUEUES = ['dlq', 'rule-dlq'];
  * Every upload belongs to at most one route: no route's prefix lies inside another's, nor in the results. The stage's
  * own inputPrefix stays one route's (the smoke test uploads there), so a stage takes up routes by keeping its prefix on
  * a route (whatever its name: it keeps the stage's queue and rule) and adding others beside it. Each route has its own suffix, so the stage has none; a cap holds at
- * least one task and fits the budget.
+ * least one of the route's tasks and fits the budget.
  */
 function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx: Ctx): void {
   if (routes === undefined) return;
@@ -404,15 +451,13 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
         `must not overlap the inputPrefix of routes.${overlapping} ('${other.name}': '${other.inputPrefix}'): a key must belong to exactly one route`,
       );
     }
-    if (r.maxVcpu !== undefined && FARGATE_CPU_UNITS.includes(task.cpu) && (r.maxVcpu < vcpuOf(task.cpu) || r.maxVcpu > capacity.vcpuBudget)) {
-      issue(index, 'maxVcpu', `must be at least one task's vCPU (${vcpuOf(task.cpu)}) and at most capacity.vcpuBudget (${capacity.vcpuBudget})`);
+    const taskVcpu = routeTaskVcpu(task, r);
+    if (taskVcpu === undefined) return;
+    if (r.maxVcpu !== undefined && (r.maxVcpu < taskVcpu || r.maxVcpu > capacity.vcpuBudget)) {
+      issue(index, 'maxVcpu', `must be at least one task's vCPU (${taskVcpu}) and at most capacity.vcpuBudget (${capacity.vcpuBudget})`);
     }
-    if (
-      r.reservedVcpu !== undefined &&
-      FARGATE_CPU_UNITS.includes(task.cpu) &&
-      (r.reservedVcpu < vcpuOf(task.cpu) || r.reservedVcpu > (r.maxVcpu ?? Infinity))
-    ) {
-      issue(index, 'reservedVcpu', `must be at least one task's vCPU (${vcpuOf(task.cpu)}) and at most the route's maxVcpu (${r.maxVcpu ?? 'none'})`);
+    if (r.reservedVcpu !== undefined && (r.reservedVcpu < taskVcpu || r.reservedVcpu > (r.maxVcpu ?? Infinity))) {
+      issue(index, 'reservedVcpu', `must be at least one task's vCPU (${taskVcpu}) and at most the route's maxVcpu (${r.maxVcpu ?? 'none'})`);
     }
   });
   checkReserves(routes, task, capacity, issue, ctx);
@@ -420,7 +465,7 @@ function checkRoutes({ routes, bucket, task, capacity }: EnvironmentFields, ctx:
 
 /** Reserves fit the budget together, and leave every route room for a task beside what the others keep. */
 function checkReserves(
-  routes: NonNullable<EnvironmentFields['routes']>,
+  routes: readonly Route[],
   task: EnvironmentFields['task'],
   capacity: EnvironmentFields['capacity'],
   issue: (index: number, field: string | undefined, message: string) => void,
@@ -438,10 +483,20 @@ function checkReserves(
   // Every route must be able to run a task beside what the others keep for themselves.
   routes.forEach((r, index) => {
     const othersKeep = reserved - (r.reservedVcpu ?? 0);
-    if (FARGATE_CPU_UNITS.includes(task.cpu) && capacity.vcpuBudget - othersKeep < vcpuOf(task.cpu)) {
-      issue(index, undefined, `could never run a task: the other routes reserve ${othersKeep} of capacity.vcpuBudget's ${capacity.vcpuBudget} vCPU`);
+    const taskVcpu = routeTaskVcpu(task, r);
+    if (taskVcpu !== undefined && capacity.vcpuBudget - othersKeep < taskVcpu) {
+      issue(
+        index,
+        undefined,
+        `could never run its task (${taskVcpu} vCPU): the other routes reserve ${othersKeep} of capacity.vcpuBudget's ${capacity.vcpuBudget} vCPU`,
+      );
     }
   });
+}
+
+/** The CPU units a route's jobs run with: its own task's, or the stage's. */
+export function routeCpuOf(task: { readonly cpu: number }, route: { readonly task?: { readonly cpu: number } }): number {
+  return (route.task ?? task).cpu;
 }
 
 /** Where a stage's uploads are taken from: each route's prefix, or the stage's one input prefix. */

@@ -13,6 +13,7 @@ import { partitionOf } from '../environments/partition';
 import { oneOrList, type PolicyStatement } from './iam';
 import { NodeFunction } from './node-function';
 import type { Bucket } from './bucket';
+import type { Compute } from './compute';
 import type { Intake } from './intake';
 import type { Observability } from './observability';
 import { invokeOnOwnRule } from './triggers';
@@ -26,6 +27,8 @@ interface AdmissionProps {
   readonly bucket: Bucket;
   /** The queues the dispatcher takes from (the stage's own and each route's), their DLQ, and the upload rules that wake it. */
   readonly intake: Intake;
+  /** What each route's jobs run on: the task definition the dispatcher hands its jobs, and its size. */
+  readonly compute: Pick<Compute, 'taskOfRoute'>;
   /** The limiter's counters and the ledger, and the batch records. */
   readonly stateTable: StateTable;
   readonly observability: Observability;
@@ -194,7 +197,7 @@ function dispatcherEnvironmentOf(props: AdmissionProps): Record<string, string> 
     batchWindowMs: Math.round(config.capacity.batchWindowSeconds * 1000),
     startGraceMs: START_GRACE_SECONDS * 1000,
     capacityWeights: capacityWeightsOf(config),
-    routes: props.intake.routeSettings(),
+    routes: props.intake.routeSettings(props.compute),
   });
 }
 

@@ -9,7 +9,8 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
-import { inputPrefixesOf, type EnvironmentConfig } from '../environments';
+import { inputPrefixesOf, routeCpuOf, type EnvironmentConfig } from '../environments';
+import { vcpuOf } from '../environments/fargate';
 import type { Bucket } from './bucket';
 import type { Network } from './network';
 import { taskRoleName } from '../environments/names';
@@ -28,7 +29,7 @@ interface ComputeProps {
   readonly network: Network;
 }
 
-function workerImageOf(repository: EcrRepository, image: EnvironmentConfig['image']): string {
+function workerImageOf(repository: EcrRepository, image: { readonly tag?: string; readonly digest?: string }): string {
   return image.digest ? `${repository.repositoryUrl}@${image.digest}` : `${repository.repositoryUrl}:${image.tag}`;
 }
 
@@ -37,6 +38,32 @@ const WORKER_USER = '1000:1000';
 
 /** Task-local scratch space: the root filesystem is read-only. */
 const SCRATCH_VOLUME = 'scratch';
+
+/** A route with a task of its own. */
+type OwnTaskRoute = { readonly name: string; readonly task: NonNullable<NonNullable<EnvironmentConfig['routes']>[number]['task']> };
+
+/** What a route's jobs run on: the task definition RunTask names (with its revision), and the vCPU of one task. */
+export interface RouteTask {
+  readonly taskVcpu: number;
+  readonly taskDefinitionArn: string;
+}
+
+/** One task definition: its family, size and image; everything else (roles, logs, container) is the stage's. */
+interface TaskShape {
+  readonly family: string;
+  readonly cpu: number;
+  readonly memoryMiB: number;
+  readonly ephemeralStorageGiB: number;
+  readonly image: { readonly tag?: string; readonly digest?: string };
+}
+
+/** What every task definition of the stage shares. */
+interface TaskDefinitionParts {
+  readonly repository: EcrRepository;
+  readonly logGroup: CloudwatchLogGroup;
+  readonly executionRole: IamRole;
+  readonly taskRole: IamRole;
+}
 
 /** Where a task runs and with which rights: cluster, task definition, its two roles, its network and its image. */
 export class Compute extends Construct {
@@ -48,12 +75,16 @@ export class Compute extends Construct {
   readonly taskDefinitionFamily: string;
   /** RunTask may name any revision of this family: `arn:…:task-definition/<family>:*`. */
   readonly taskDefinitionFamilyArn: string;
+  /** The stage's family and each route's own, any revision: what RunTask may name on a stage with routes. */
+  readonly taskDefinitionFamilyArns: readonly string[];
   readonly taskRoleArn: string;
   readonly executionRoleArn: string;
   readonly securityGroupId: string;
   readonly repositoryUrl: string;
   readonly logGroupName: string;
   readonly containerName = WORKER_CONTAINER_NAME;
+  /** Each route's task: its own task definition, or the stage's. */
+  private readonly routeTasks: ReadonlyMap<string, RouteTask>;
 
   constructor(scope: Construct, id: string, props: ComputeProps) {
     super(scope, id);
@@ -69,19 +100,38 @@ export class Compute extends Construct {
 
     const { executionRole, taskRole } = this.roles(props, repository, logGroup);
     const securityGroup = this.securityGroup(props);
-    const taskDefinition = this.taskDefinition(props, family, repository, logGroup, { executionRole, taskRole });
+    const parts = { repository, logGroup, executionRole, taskRole };
+    const { task, image } = props.config;
+    const shape = { family, cpu: task.cpu, memoryMiB: task.memoryMiB, ephemeralStorageGiB: task.ephemeralStorageGiB, image };
+    const taskDefinition = this.taskDefinition(props, 'task-definition', shape, parts);
+    const routes = (props.config.routes ?? []).map((route) => ({
+      route,
+      own: route.task && this.routeTaskDefinition(props, shape, { name: route.name, task: route.task }, parts),
+    }));
+    this.routeTasks = new Map(
+      routes.map(({ route, own }) => [route.name, { taskVcpu: vcpuOf(routeCpuOf(task, route)), taskDefinitionArn: (own ?? taskDefinition).arn }]),
+    );
+    const familyArn = (name: string) => `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${name}:*`;
 
     this.clusterArn = cluster.arn;
     this.clusterName = cluster.name;
     this.taskDefinitionArn = taskDefinition.arn;
-    this.workerImage = workerImageOf(repository, props.config.image);
+    this.workerImage = workerImageOf(repository, image);
     this.taskDefinitionFamily = family;
-    this.taskDefinitionFamilyArn = `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${family}:*`;
+    this.taskDefinitionFamilyArn = familyArn(family);
+    this.taskDefinitionFamilyArns = [family, ...routes.flatMap(({ own }) => (own ? [own.family] : []))].map(familyArn);
     this.taskRoleArn = taskRole.arn;
     this.executionRoleArn = executionRole.arn;
     this.securityGroupId = securityGroup.id;
     this.repositoryUrl = repository.repositoryUrl;
     this.logGroupName = logGroup.name;
+  }
+
+  /** What a route's jobs run on: its own task definition, or the stage's. */
+  taskOfRoute(route: string): RouteTask {
+    const task = this.routeTasks.get(route);
+    if (!task) throw new Error(`the stage has no route '${route}'`);
+    return task;
   }
 
   /** The cluster, Fargate and Fargate Spot with the stage's default strategy. */
@@ -192,28 +242,39 @@ export class Compute extends Construct {
     return securityGroup;
   }
 
-  private taskDefinition(
-    props: ComputeProps,
-    family: string,
-    repository: EcrRepository,
-    logGroup: CloudwatchLogGroup,
-    roles: { executionRole: IamRole; taskRole: IamRole },
-  ): EcsTaskDefinition {
+  /**
+   * A route's own task definition: a family of its own (a new size or image registers a revision there, the stage's
+   * and the other routes' stay as they are), its size and image, the stage's ephemeral storage and image by default.
+   */
+  private routeTaskDefinition(props: ComputeProps, stage: TaskShape, route: OwnTaskRoute, parts: TaskDefinitionParts): { family: string; arn: string } {
+    const own = route.task;
+    const shape: TaskShape = {
+      family: `${stage.family}-${route.name}`,
+      cpu: own.cpu,
+      memoryMiB: own.memoryMiB,
+      ephemeralStorageGiB: own.ephemeralStorageGiB ?? stage.ephemeralStorageGiB,
+      image: own.image ?? stage.image,
+    };
+    return { family: shape.family, arn: this.taskDefinition(props, `task-definition-${route.name}`, shape, parts).arn };
+  }
+
+  /** A task definition of the worker: the shape's family, size and image, the stage's roles, logs, architecture and timeouts. */
+  private taskDefinition(props: ComputeProps, id: string, shape: TaskShape, parts: TaskDefinitionParts): EcsTaskDefinition {
     const { task } = props.config;
     const { region } = props.config.account;
-    const { executionRole, taskRole } = roles;
-    const image = workerImageOf(repository, props.config.image);
-    const taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
-      family,
+    const { repository, logGroup, executionRole, taskRole } = parts;
+    const image = workerImageOf(repository, shape.image);
+    const taskDefinition = new EcsTaskDefinition(this, id, {
+      family: shape.family,
       // A new image or size registers a new revision; the old one stays ACTIVE, because executions already
       // running name it in their RunTask retries and ECS refuses INACTIVE revisions.
       skipDestroy: true,
       requiresCompatibilities: ['FARGATE'],
       networkMode: 'awsvpc',
-      cpu: String(task.cpu),
-      memory: String(task.memoryMiB),
+      cpu: String(shape.cpu),
+      memory: String(shape.memoryMiB),
       runtimePlatform: { cpuArchitecture: task.architecture, operatingSystemFamily: 'LINUX' },
-      ephemeralStorage: { sizeInGib: task.ephemeralStorageGiB },
+      ephemeralStorage: { sizeInGib: shape.ephemeralStorageGiB },
       executionRoleArn: executionRole.arn,
       taskRoleArn: taskRole.arn,
       volume: [{ name: SCRATCH_VOLUME }],

@@ -9,7 +9,6 @@ import type { Bucket } from './bucket';
 import type { NodeFunction } from './node-function';
 import type { Observability } from './observability';
 import { INTAKE_VISIBILITY_TIMEOUT_SECONDS } from '../environments/function-settings';
-import { vcpuOf } from '../environments/fargate';
 import { invokeFromRule } from './triggers';
 import {
   intakeDeadLetterQueueName,
@@ -21,6 +20,7 @@ import {
 } from '../environments/names';
 import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
 import type { RouteSettings } from '../functions/routes';
+import type { RouteTask } from './compute';
 
 interface IntakeProps {
   readonly config: EnvironmentConfig;
@@ -38,7 +38,7 @@ interface KeyFilter {
 }
 
 /** A route as the dispatcher and the janitor take it (its queue's URL among its settings), and its queue's ARN. */
-export type IntakeRoute = RouteSettings & { readonly queueArn: string };
+export type IntakeRoute = Omit<RouteSettings, keyof RouteTask> & { readonly queueArn: string };
 
 /** A rule that sends uploads to a queue, and where its target that wakes the dispatcher goes (`id`, in `scope`). */
 interface UploadRule {
@@ -209,8 +209,6 @@ export class Intake extends Construct {
       priority: route.priority,
       maxVcpu: route.maxVcpu,
       reservedVcpu: route.reservedVcpu,
-      // Every route runs the stage's task.
-      taskVcpu: vcpuOf(config.task.cpu),
     }));
     this.queueArns = [queue.arn, ...others.map((other) => other.queue.arn)];
   }
@@ -220,9 +218,12 @@ export class Intake extends Construct {
     for (const { scope, id, rule } of this.uploadRules) invokeFromRule(scope, id, dispatcher, { reason: 'object-created' }, rule);
   }
 
-  /** The routes as the dispatcher and the janitor are configured with them; undefined for a stage without routes. */
-  routeSettings(): RouteSettings[] | undefined {
-    return this.routes?.map(({ queueArn: _queueArn, ...settings }) => settings);
+  /**
+   * The routes as the dispatcher and the janitor are configured with them, each with what its jobs run on (its own
+   * task, or the stage's); undefined for a stage without routes.
+   */
+  routeSettings(tasks: { taskOfRoute(route: string): RouteTask }): RouteSettings[] | undefined {
+    return this.routes?.map(({ queueArn: _queueArn, ...settings }) => ({ ...settings, ...tasks.taskOfRoute(settings.name) }));
   }
 
   /** The intake queue, its DLQ, and the DLQ of the rules' own undelivered events. */

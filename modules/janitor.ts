@@ -6,6 +6,7 @@ import { executionArnOf } from '../functions/jobs';
 import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
 import { oneOrList } from './iam';
 import { NodeFunction } from './node-function';
+import type { Compute } from './compute';
 import type { Intake } from './intake';
 import type { Observability } from './observability';
 import { invokeOnOwnRule } from './triggers';
@@ -17,6 +18,8 @@ interface JanitorProps {
   readonly config: EnvironmentConfig;
   /** The queues it re-queues unfinished jobs to: the stage's own, or each job's route's. */
   readonly intake: Intake;
+  /** What each route's jobs run on (the routes' settings carry it, as the dispatcher's do). */
+  readonly compute: Pick<Compute, 'taskOfRoute'>;
   /** The counters it checks and repairs, the leases it gives back, the batch records it settles. */
   readonly stateTable: StateTable;
   /** The dispatcher it wakes after giving leases back. */
@@ -61,7 +64,7 @@ export class Janitor extends Construct {
         maxExecutionAttempts: MAX_EXECUTION_ATTEMPTS,
         startGraceMs: START_GRACE_SECONDS * 1000,
         stopGraceMs: (config.task.stopTimeoutSeconds + TASK_STOP_MARGIN_SECONDS) * 1000,
-        routes: props.intake.routeSettings(),
+        routes: props.intake.routeSettings(props.compute),
       }),
       statements: [
         {

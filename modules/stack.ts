@@ -85,9 +85,9 @@ export class PipelineStack extends TerraformStack {
     this.compute = new Compute(this, 'compute', { config, bucket: this.bucket, network: this.network });
 
     this.stateTable = new StateTable(this, 'limiter', { config });
-    const { intake, stateTable, observability } = this;
-    this.admission = new Admission(this, 'admission', { config, bucket: this.bucket, intake, stateTable, observability });
-    this.janitor = new Janitor(this, 'janitor', { config, intake, stateTable, dispatcher: this.admission.dispatcher, observability });
+    const { intake, compute, stateTable, observability } = this;
+    this.admission = new Admission(this, 'admission', { config, bucket: this.bucket, intake, compute, stateTable, observability });
+    this.janitor = new Janitor(this, 'janitor', { config, intake, compute, stateTable, dispatcher: this.admission.dispatcher, observability });
     this.runJobs = this.jobRunner(config);
 
     this.dashboard = new Dashboard(this, 'dashboard', { config, runJobs: this.runJobs });

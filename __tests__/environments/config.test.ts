@@ -68,6 +68,12 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
     'capacity.vcpuBudget',
     /6000 vCPU of 0.25-vCPU tasks is 24000 concurrent tasks, over the 20000 a janitor sweep can check/,
   ],
+  [
+    "pool past what a janitor sweep can check, counted in a route's smaller tasks",
+    (c) => ((c.capacity.accountVcpuQuota = 10000), (c.capacity.vcpuBudget = 6000), (routed(c).routes[1].task = { cpu: 256, memoryMiB: 512 })),
+    'capacity.vcpuBudget',
+    /6000 vCPU of 0.25-vCPU tasks is 24000 concurrent tasks, over the 20000 a janitor sweep can check/,
+  ],
   ['batch window', (c) => (c.capacity.batchWindowSeconds = 11), 'capacity.batchWindowSeconds', /from 0 to 10 seconds/],
   ['capacity retry delay', (c) => (c.capacity.capacityRetryDelaySeconds = 901), 'capacity.capacityRetryDelaySeconds', /from 1 to 900/],
   ['launch rate at Fargate limit', (c) => (c.capacity.launchRatePerSecond = 20), 'capacity.launchRatePerSecond', /below 20/],
@@ -154,12 +160,12 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['unknown field', (c) => (c.capacity.vcpus = 4), 'capacity', /Unrecognized key.*vcpus/],
   ['allowDestroy', (c) => (c.allowDestroy = 'yes'), 'allowDestroy', /must be true or false/],
   ['missing field', (c) => delete c.alarmEmail, 'alarmEmail', /is required and must be an email address/],
-  ['empty routes', (c) => (c.routes = []), 'routes', /1 to 8 routes/],
+  ['empty routes', (c) => (c.routes = []), 'routes', /1 to 6 routes/],
   [
     'too many routes',
-    (c) => (c.routes = Array.from({ length: 9 }, (_, i) => ({ name: `r${i}`, inputPrefix: `incoming/r${i}/`, share: 1 }))),
+    (c) => (c.routes = Array.from({ length: 7 }, (_, i) => ({ name: `r${i}`, inputPrefix: `incoming/r${i}/`, share: 1 }))),
     'routes',
-    /1 to 8 routes/,
+    /1 to 6 routes/,
   ],
   ['route name', (c) => (routed(c).routes[1].name = 'Bulk'), "routes.1.name (route 'Bulk')", /1–24 lowercase letters, digits or dashes/],
   ['route name twice', (c) => (routed(c).routes[1].name = 'default'), "routes.1.name (route 'default')", /unique in the stage \(routes.0 has the same name\)/],
@@ -200,9 +206,15 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['route reserve over its cap', (c) => (routed(c).routes[1].reservedVcpu = 3), "routes.1.reservedVcpu (route 'bulk')", /at most the route's maxVcpu \(2\)/],
   [
     'a route the others reserve everything from',
-    (c) => ((routed(c).routes[0].reservedVcpu = 3.5), (c.routes[1].maxVcpu = 2)),
+    (c) => (routed(c).routes[0].reservedVcpu = 3.75),
     "routes.1 (route 'bulk')",
-    /could never run a task: the other routes reserve 3.5 of capacity.vcpuBudget's 4 vCPU/,
+    /could never run its task \(0.5 vCPU\): the other routes reserve 3.75 of capacity.vcpuBudget's 4 vCPU/,
+  ],
+  [
+    "a route the others' reserves leave less than the stage's task",
+    (c) => ((routed(c).routes[1].reservedVcpu = 3.5), (c.routes[1].maxVcpu = 4)),
+    "routes.0 (route 'default')",
+    /could never run its task \(1 vCPU\): the other routes reserve 3.5 of capacity.vcpuBudget's 4 vCPU/,
   ],
   [
     'route reserves over the budget',
@@ -213,10 +225,42 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ['route priority', (c) => (routed(c).routes[1].priority = 1.5), "routes.1.priority (route 'bulk')", /whole number from 0 to 9/],
   ['route priority above 9', (c) => (routed(c).routes[1].priority = 10), "routes.1.priority (route 'bulk')", /whole number from 0 to 9/],
   [
-    'route cap under one task',
-    (c) => (routed(c).routes[1].maxVcpu = 0.5),
-    "routes.1.maxVcpu (route 'bulk')",
+    "route cap under one of the stage's tasks",
+    (c) => (routed(c).routes[0].maxVcpu = 0.5),
+    "routes.0.maxVcpu (route 'default')",
     /at least one task's vCPU \(1\) and at most capacity.vcpuBudget \(4\).*got 0.5/,
+  ],
+  [
+    'route cap under one of its own tasks',
+    (c) => (routed(c).routes[1].maxVcpu = 0.25),
+    "routes.1.maxVcpu (route 'bulk')",
+    /at least one task's vCPU \(0.5\) and at most capacity.vcpuBudget \(4\).*got 0.25/,
+  ],
+  [
+    'route reserve under one of its own tasks',
+    (c) => (routed(c).routes[1].reservedVcpu = 0.25),
+    "routes.1.reservedVcpu (route 'bulk')",
+    /at least one task's vCPU \(0.5\) and at most the route's maxVcpu \(2\).*got 0.25/,
+  ],
+  ['route task cpu', (c) => (routed(c).routes[1].task.cpu = 300), "routes.1.task.cpu (route 'bulk')", /must be one of 256, 512, 1024/],
+  [
+    'route task memory Fargate does not pair with its cpu',
+    (c) => (routed(c).routes[1].task.memoryMiB = 5120),
+    "routes.1.task.memoryMiB (route 'bulk')",
+    /with cpu 512 Fargate accepts 1024–4096 MiB in steps of 1024/,
+  ],
+  ['route task storage', (c) => (routed(c).routes[1].task.ephemeralStorageGiB = 20), "routes.1.task.ephemeralStorageGiB (route 'bulk')", /from 21 to 200/],
+  [
+    'route task image with tag and digest',
+    (c) => (routed(c).routes[1].task.image = { tag: 'v2', digest: `sha256:${'0'.repeat(64)}` }),
+    "routes.1.task.image (route 'bulk')",
+    /set exactly one of tag or digest/,
+  ],
+  [
+    'route task field the stage keeps',
+    (c) => (routed(c).routes[1].task.architecture = 'ARM64'),
+    "routes.1.task (route 'bulk')",
+    /Unrecognized key.*architecture/,
   ],
   ['route cap over the budget', (c) => (routed(c).routes[1].maxVcpu = 5), "routes.1.maxVcpu (route 'bulk')", /at most capacity.vcpuBudget \(4\)/],
   ['unknown route field', (c) => (routed(c).routes[0].weight = 1), "routes.0 (route 'default')", /Unrecognized key.*weight/],
@@ -239,6 +283,15 @@ test('a stage with routes is valid; a route without a priority is in class 0', (
     { ...ROUTED_DEV.routes[1], priority: 0 },
   ]);
   expect(validateEnvironment('dev', ENVIRONMENT_INPUTS.dev).routes).toBeUndefined();
+});
+
+test("reserves are weighed against each route's own task: half a vCPU left beside the others' reserves runs a route's 0.5-vCPU task", () => {
+  const input = routed(structuredClone(ENVIRONMENT_INPUTS.dev) as Mutable);
+  input.routes[0].reservedVcpu = 3.5;
+  expect(validateEnvironment('dev', input).routes![1].task).toEqual({ cpu: 512, memoryMiB: 1024 });
+  // The same reserve leaves no room for a route running the stage's 1-vCPU task.
+  delete input.routes[1].task;
+  expect(problemsOf(input)).toMatch(/routes.1 \(route 'bulk'\): could never run its task \(1 vCPU\)/);
 });
 
 test("the route names refused for their queue's name are those that would name a dead-letter queue", () => {

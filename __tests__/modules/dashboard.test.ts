@@ -75,7 +75,7 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     // The stage's namespace: the metric filters' metrics, and the worker's start-up, in the namespace its task definition gives it.
     expect([...new Set(named(stageMetricsNamespace(config.namePrefix)))].sort()).toEqual([...filters.map((t) => t.name), TASK_STARTUP_METRIC].sort());
     const worker = JSON.parse(
-      (resourceNamed(json, 'aws_ecs_task_definition', 'task-definition') as { container_definitions: string }).container_definitions,
+      (resourceNamed(json, 'aws_ecs_task_definition', 'task-definition_') as { container_definitions: string }).container_definitions,
     )[0];
     expect(worker.environment).toContainEqual({ name: 'METRICS_NAMESPACE', value: stageMetricsNamespace(config.namePrefix) });
     for (const t of filters) expect(t.namespace).toBe(stageMetricsNamespace(config.namePrefix));

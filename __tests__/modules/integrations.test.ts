@@ -90,8 +90,7 @@ test('RunTask.sync names the cluster and task definition it is allowed on, passe
   const target = {
     clusterArn: 'arn:aws:ecs:eu-west-1:111111111111:cluster/c',
     clusterName: 'c',
-    taskDefinitionArn: 'arn:aws:ecs:eu-west-1:111111111111:task-definition/w:3',
-    taskDefinitionFamilyArn: 'arn:aws:ecs:eu-west-1:111111111111:task-definition/w:*',
+    taskDefinition: { arn: 'arn:aws:ecs:eu-west-1:111111111111:task-definition/w:3', familyArn: 'arn:aws:ecs:eu-west-1:111111111111:task-definition/w:*' },
     roleArns: ['arn:aws:iam::111111111111:role/task', 'arn:aws:iam::111111111111:role/exec'],
   };
   const step = ecsRunTaskSync(where, 'Run', { target, parameters: { StartedBy: 'me' } }, { Comment: 'c', TimeoutSeconds: 60 });
@@ -99,19 +98,26 @@ test('RunTask.sync names the cluster and task definition it is allowed on, passe
     Type: 'Task',
     Comment: 'c',
     Resource: 'arn:aws:states:::ecs:runTask.sync',
-    Parameters: { Cluster: target.clusterArn, TaskDefinition: target.taskDefinitionArn, StartedBy: 'me' },
+    Parameters: { Cluster: target.clusterArn, TaskDefinition: target.taskDefinition.arn, StartedBy: 'me' },
     TimeoutSeconds: 60,
     End: true,
   });
   const bySid = Object.fromEntries(step.statements.map((s) => [s.Sid, s]));
   expect(bySid.RunWorkerTasks).toMatchObject({
     Action: 'ecs:RunTask',
-    Resource: target.taskDefinitionFamilyArn,
+    Resource: target.taskDefinition.familyArn,
     Condition: { ArnEquals: { 'ecs:cluster': target.clusterArn } },
   });
   expect(bySid.PassOnlyTheWorkerRoles).toMatchObject({ Action: 'iam:PassRole', Resource: target.roleArns });
   expect(bySid.WatchAndStopWorkerTasks.Resource).toBe('arn:aws:ecs:eu-west-1:111111111111:task/c/*');
   expect(bySid.SyncRunTaskManagedRule.Resource).toBe('arn:aws:events:eu-west-1:111111111111:rule/StepFunctionsGetEventsForECSTaskRule');
+
+  // A task definition the input names: the ARN read from the path, RunTask on every family it may be of.
+  const familyArns = [target.taskDefinition.familyArn, 'arn:aws:ecs:eu-west-1:111111111111:task-definition/w-bulk:*'];
+  const routed = { ...target, taskDefinition: { arnPath: '$.job.taskDefinitionArn', familyArns } };
+  const named = ecsRunTaskSync(where, 'Run', { target: routed, parameters: { StartedBy: 'me' } }, {});
+  expect(named.state.Parameters).toEqual({ Cluster: target.clusterArn, 'TaskDefinition.$': '$.job.taskDefinitionArn', StartedBy: 'me' });
+  expect(named.statements.find((s) => s.Sid === 'RunWorkerTasks')).toMatchObject({ Resource: familyArns, Condition: bySid.RunWorkerTasks.Condition });
 });
 
 test('a message to a queue needs SendMessage on it; an asynchronous invocation, InvokeFunction on the function', () => {

@@ -5,8 +5,11 @@ import { eachState, type StateMachineDefinition } from '../../modules/run-jobs/a
 import type { PolicyDocument, PolicyStatement } from '../../modules/iam';
 import type { TerraformJson } from '../../synth/output';
 import { routedDevConfig } from '../support/routed-stage';
+import { ENVIRONMENT_INPUTS, validateEnvironment } from '../../environments';
+import { MAX_ROUTES } from '../../environments/schema';
 import { resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 import { fakeAttribute } from '../../twin/synthesized-stage';
+import { runTaskTimeoutSeconds } from '../../modules/run-jobs/timing';
 
 /** dev with two routes: `default` keeps the stage's intake queue and rule, `bulk` gets its own. */
 const { json, config } = synthStage('dev', routedDevConfig());
@@ -19,6 +22,8 @@ const ref = (type: string, fragment: string, attribute: string) => {
   return `\${${type}.${matches[0][0]}.${attribute}}`;
 };
 const QUEUE = { default: 'intake_queue_', bulk: 'intake_route-bulk_queue_' } as const;
+/** The stage's task definition (the default route runs it) and bulk's own. */
+const TASK_DEFINITION = { default: 'compute_task-definition_', bulk: 'compute_task-definition-bulk_' } as const;
 const RULE = { default: 'intake_object-created_', bulk: 'intake_route-bulk_object-created_' } as const;
 
 const statementsOf = (json: TerraformJson, type: string, fragment: string): PolicyStatement[] =>
@@ -112,21 +117,103 @@ describe('intake of a stage with routes', () => {
   });
 });
 
+describe('the tasks of a stage with routes', () => {
+  test("a route with a task of its own has its own task definition, of its size, and otherwise the stage's", () => {
+    const definitions = Object.fromEntries(resourcesOf(json, 'aws_ecs_task_definition').map(([, definition]) => [definition.family, definition]));
+    expect(Object.keys(definitions).sort()).toEqual(['sluice-dev-worker', 'sluice-dev-worker-bulk']);
+    const { family: _stageFamily, cpu: stageCpu, memory: stageMemory, ...stage } = definitions['sluice-dev-worker'];
+    const { family: _bulkFamily, cpu, memory, ...bulk } = definitions['sluice-dev-worker-bulk'];
+    expect([stageCpu, stageMemory, cpu, memory]).toEqual(['1024', '2048', '512', '1024']);
+    // Roles, log group, container (the stage's image), architecture, storage, stop timeout; kept when replaced.
+    expect(bulk).toEqual(stage);
+    expect(bulk.skip_destroy).toBe(true);
+    // The route without a task of its own adds none: the stage without routes has the one task definition at the same address.
+    expect(resourcesOf(unrouted, 'aws_ecs_task_definition').map(([name]) => name)).toEqual([
+      resourcesOf(json, 'aws_ecs_task_definition').find(([, definition]) => definition.family === 'sluice-dev-worker')![0],
+    ]);
+  });
+
+  test("a route's task may name its own image tag (or digest) in the stage's repository, and its own ephemeral storage", () => {
+    const routes = routedDevConfig().routes!.map((route) =>
+      route.name === 'bulk' ? { ...route, task: { cpu: 512, memoryMiB: 1024, ephemeralStorageGiB: 50, image: { tag: 'bulk-2' } } } : route,
+    );
+    const { json: own } = synthStage('dev', { ...routedDevConfig(), routes });
+    const bulk = resourcesOf(own, 'aws_ecs_task_definition').find(([, definition]) => definition.family === 'sluice-dev-worker-bulk')![1];
+    expect(bulk.ephemeral_storage).toEqual({ size_in_gib: 50 });
+    expect(JSON.parse(String(bulk.container_definitions))[0].image).toBe(`${ref('aws_ecr_repository', 'compute_repository', 'repository_url')}:bulk-2`);
+  });
+});
+
 describe('the dispatcher and the janitor of a stage with routes', () => {
   const routes = [
-    { name: 'default', queueUrl: ref('aws_sqs_queue', QUEUE.default, 'url'), inputPrefix: 'incoming/', share: 3, priority: 1 },
-    { name: 'bulk', queueUrl: ref('aws_sqs_queue', QUEUE.bulk, 'url'), inputPrefix: 'bulk/', inputSuffix: '.csv', share: 1, priority: 0, maxVcpu: 2 },
+    {
+      name: 'default',
+      queueUrl: ref('aws_sqs_queue', QUEUE.default, 'url'),
+      inputPrefix: 'incoming/',
+      share: 3,
+      priority: 1,
+      taskVcpu: 1,
+      taskDefinitionArn: ref('aws_ecs_task_definition', TASK_DEFINITION.default, 'arn'),
+    },
+    {
+      name: 'bulk',
+      queueUrl: ref('aws_sqs_queue', QUEUE.bulk, 'url'),
+      inputPrefix: 'bulk/',
+      inputSuffix: '.csv',
+      share: 1,
+      priority: 0,
+      maxVcpu: 2,
+      taskVcpu: 0.5,
+      taskDefinitionArn: ref('aws_ecs_task_definition', TASK_DEFINITION.bulk, 'arn'),
+    },
   ];
 
-  test('know the routes and their queues (ROUTES); a stage without routes has no ROUTES', () => {
+  test('know the routes, their queues and what their jobs run on (ROUTES); a stage without routes has no ROUTES', () => {
     const settingsOf = (fn: 'dispatcher' | 'janitor') => JSON.parse(resolveReferences(JSON.stringify(variablesOf(json, fn)), json, fakeAttribute));
     const queueUrl = (name: string) => `https://sqs.eu-west-1.amazonaws.com/111111111111/${name}`;
-    const resolved = routes.map((route) => ({ ...route, queueUrl: queueUrl(route.name === 'default' ? 'sluice-dev-intake' : 'sluice-dev-intake-bulk') }));
+    const taskDefinitionArn = (family: string) => `arn:aws:ecs:eu-west-1:111111111111:task-definition/${family}:1`;
+    const resolved = routes.map((route) =>
+      route.name === 'default'
+        ? { ...route, queueUrl: queueUrl('sluice-dev-intake'), taskDefinitionArn: taskDefinitionArn('sluice-dev-worker') }
+        : { ...route, queueUrl: queueUrl('sluice-dev-intake-bulk'), taskDefinitionArn: taskDefinitionArn('sluice-dev-worker-bulk') },
+    );
     expect(dispatcherSettingsFromEnv(settingsOf('dispatcher')).routes).toEqual(resolved);
     expect(janitorSettingsFromEnv(settingsOf('janitor')).routes).toEqual(resolved);
     expect(JSON.parse(variablesOf(json, 'dispatcher').ROUTES)).toEqual(routes);
     expect(variablesOf(unrouted, 'dispatcher')).not.toHaveProperty('ROUTES');
     expect(variablesOf(unrouted, 'janitor')).not.toHaveProperty('ROUTES');
+  });
+
+  test("stay within Lambda's 4 KB of environment at the most routes, each with the longest names and its own task", () => {
+    // The longest prefix and route names, a long Region, long-ish prefixes, every optional field, 7-digit revisions.
+    const stg = ENVIRONMENT_INPUTS.stg;
+    const longest = validateEnvironment('stg', {
+      ...stg,
+      namePrefix: `s${'x'.repeat(20)}z`,
+      account: { ...stg.account, region: 'ap-southeast-2' },
+      capacity: { ...stg.capacity, vcpuBudget: 100 },
+      routes: Array.from({ length: MAX_ROUTES }, (_, i) => ({
+        name: `r${i}${'x'.repeat(22)}`,
+        inputPrefix: i === 0 ? stg.bucket.inputPrefix : `uploads/team-${'p'.repeat(12)}-${i}/`,
+        inputSuffix: '.parquet',
+        share: 1.25,
+        priority: 9,
+        maxVcpu: 12.25,
+        reservedVcpu: 10.5,
+        task: { cpu: 512, memoryMiB: 1024 },
+      })),
+    });
+    const { json: synthesized } = synthStage('stg', longest);
+    for (const fn of ['dispatcher', 'janitor']) {
+      const variables = JSON.parse(resolveReferences(JSON.stringify(variablesOf(synthesized, fn)), synthesized, fakeAttribute)) as Record<string, string>;
+      const withRevisions = JSON.parse(variables.ROUTES.replaceAll(/(task-definition\/[^":]+):1"/g, '$1:1000000"')) as unknown[];
+      expect(withRevisions).toHaveLength(MAX_ROUTES);
+      const bytes = Object.entries({ ...variables, ROUTES: JSON.stringify(withRevisions) }).reduce(
+        (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value),
+        0,
+      );
+      expect(bytes).toBeLessThanOrEqual(4096);
+    }
   });
 
   test('may take from, put back to and re-queue to every route’s queue', () => {
@@ -163,28 +250,51 @@ describe('the state machine of a stage with routes', () => {
     ]);
   });
 
-  test('a batch that names no route is refused at the gate, for the janitor to re-queue', () => {
+  test("RunTask starts the task definition the job names (its route's), and the role may run any revision of every route's family", () => {
+    for (const name of [STATES.runTask, STATES.runTaskWhileThrottled]) {
+      expect(states[name].Parameters['TaskDefinition.$']).toBe('$.job.taskDefinitionArn');
+      expect(states[name].Parameters).not.toHaveProperty('TaskDefinition');
+      // The lease and the task's timeout stay the stage's, whatever the route's task.
+      expect(states[name].TimeoutSeconds).toBe(runTaskTimeoutSeconds(config.task));
+    }
+    const family = (name: string) => `arn:aws:ecs:eu-west-1:111111111111:task-definition/${name}:*`;
+    expect(statement(statementsOf(json, 'aws_iam_role_policy', 'pipeline_policy'), 'RunWorkerTasks')).toMatchObject({
+      Action: 'ecs:RunTask',
+      Resource: [family('sluice-dev-worker'), family('sluice-dev-worker-bulk')],
+    });
+    // Both task definitions pass the stage's two roles, which the role may pass.
+    const passed = statement(statementsOf(json, 'aws_iam_role_policy', 'pipeline_policy'), 'PassOnlyTheWorkerRoles').Resource;
+    for (const [, definition] of resourcesOf(json, 'aws_ecs_task_definition'))
+      expect(passed).toEqual([definition.task_role_arn, definition.execution_role_arn]);
+  });
+
+  test('a batch that names no route or task definition is refused at the gate, for the janitor to re-queue; its size is not checked', () => {
     const gate = states[STATES.checkTaskSize];
     expect(gate.Choices[0]).toEqual({
       And: [
-        { Variable: '$.jobs[0].vcpu', NumericEquals: 1 },
         { Variable: '$.jobs[0].capacityProvider', IsPresent: true },
         { Variable: '$.jobs[0].route', IsPresent: true },
+        { Variable: '$.jobs[0].taskDefinitionArn', IsPresent: true },
       ],
       Next: STATES.runJobs,
     });
-    expect(gate.Choices[1].Next).toBe(STATES.admittedWithoutRoute);
+    expect(gate.Choices[1]).toEqual({ Variable: '$.jobs[0].capacityProvider', IsPresent: true, Next: STATES.admittedWithoutRoute });
+    expect(gate.Default).toBe(STATES.admittedUnplaced);
+    // A job runs on the revision it was leased for, whose size is its vCPU: no batch is refused for its size.
+    expect(JSON.stringify(gate)).not.toContain('vcpu');
+    expect(states).not.toHaveProperty(STATES.admittedForAnotherTaskSize);
     expect(states[STATES.admittedWithoutRoute]).toEqual({
       Type: 'Fail',
       Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE,
       Cause: expect.stringMatching(
-        /^the batch names no route \(a dispatcher of another version admitted it while a deploy rolled out\); the janitor re-queues its jobs$/,
+        /^the batch names no route or task definition \(a dispatcher of another version admitted it while a deploy rolled out\); the janitor re-queues its jobs$/,
       ),
     });
   });
 
-  test('a stage without routes neither counts by route nor asks a batch for one', () => {
+  test('a stage without routes neither counts by route nor asks a batch for one, and runs its one task definition', () => {
     const text = String(resourceNamed(unrouted, 'aws_sfn_state_machine', 'state-machine').definition);
-    expect(text).not.toMatch(/route|intakeQueueUrl/);
+    expect(text).not.toMatch(/route|intakeQueueUrl|taskDefinitionArn/);
+    expect(text).toContain(`"TaskDefinition":"\${aws_ecs_task_definition.${resourcesOf(unrouted, 'aws_ecs_task_definition')[0][0]}.arn}"`);
   });
 });

@@ -134,7 +134,7 @@ describe.each(STAGES)('stage %s', (stage) => {
       network_mode: 'awsvpc',
       requires_compatibilities: ['FARGATE'],
     });
-    const definition = resourceNamed(json, 'aws_ecs_task_definition', 'task-definition');
+    const definition = resourceNamed(json, 'aws_ecs_task_definition', 'task-definition_');
     const [container] = JSON.parse(definition.container_definitions as string);
     const pin = config.image.digest ? `@${config.image.digest}` : `:${config.image.tag}`;
     expect(container.image).toMatch(new RegExp(`^\\$\\{aws_ecr_repository\\.[^}]+\\.repository_url\\}${pin.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
@@ -158,7 +158,10 @@ describe.each(STAGES)('stage %s', (stage) => {
   test('an image rollout keeps the previous task definition revision runnable', () => {
     // Replacing the revision must not deregister the old one: running executions retry RunTask with its ARN
     // (Spot interruptions, ECS API retries), and ECS refuses INACTIVE revisions.
-    expect(resourceNamed(json, 'aws_ecs_task_definition', 'task-definition').skip_destroy).toBe(true);
+    // So do every route's own (stg's urgent route has one).
+    const definitions = resourcesOf(json, 'aws_ecs_task_definition');
+    expect(definitions.length).toBe(1 + (config.routes ?? []).filter((route) => route.task).length);
+    for (const [, definition] of definitions) expect(definition.skip_destroy).toBe(true);
   });
 
   test('task security group has no inbound rule and only HTTPS out: to its own endpoints when the stage made them', () => {

@@ -6,6 +6,8 @@ import { decide, type SimulatedRequest } from '../support/iam';
 import { STAGES, resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 import { routedDevConfig } from '../support/routed-stage';
 import { routeQueueName } from '../../environments/names';
+import { dispatcherSettingsFromEnv } from '../../functions/environment';
+import type { TerraformJson } from '../../synth/output';
 
 /**
  * Generic: the calls each Task state of the synthesized state machine makes, derived from its Resource and
@@ -35,8 +37,11 @@ function keyValue(attribute: Record<string, string>): string {
   return valueAt(expression);
 }
 
-/** Where the calls go: the account, the roles RunTask passes, and the queues a job may name (its route's, on a stage with routes). */
-type Place = { region: string; account: string; passedRoles: string[]; routeQueueUrls: string[] };
+/**
+ * Where the calls go: the account, the roles RunTask passes, and the queues and task definitions a job may name (its
+ * route's, on a stage with routes).
+ */
+type Place = { region: string; account: string; passedRoles: string[]; routeQueueUrls: string[]; routeTaskDefinitionArns: string[] };
 type Requests = (state: TaskState, place: Place) => SimulatedRequest[];
 
 /** A Task's Resource in the stages' partition. */
@@ -44,11 +49,14 @@ const resource = (integration: Integration) => integrationResource('aws', integr
 
 /** Per integration (keyed by the Task's Resource): the IAM requests a call makes, per the integration's docs. */
 const INTEGRATION_REQUESTS: Record<string, Requests> = {
-  [resource(INTEGRATIONS.ecsRunTaskSync)]: (state, { region, account, passedRoles }) => {
-    const parameters = state.Parameters as { Cluster: string; TaskDefinition: string };
+  [resource(INTEGRATIONS.ecsRunTaskSync)]: (state, { region, account, passedRoles, routeTaskDefinitionArns }) => {
+    const parameters = state.Parameters as { Cluster: string; TaskDefinition?: string };
     const task = `arn:aws:ecs:${region}:${account}:task/${parameters.Cluster.split('/').pop()}/0123456789abcdef`;
+    // A task definition the job names (its route's) may be any route's.
+    const definitions = parameters.TaskDefinition !== undefined ? [parameters.TaskDefinition] : routeTaskDefinitionArns;
+    if (definitions.length === 0) throw new Error(`no task definition to run in ${JSON.stringify(parameters)}`);
     return <SimulatedRequest[]>[
-      { action: 'ecs:RunTask', resource: parameters.TaskDefinition, context: { 'ecs:cluster': parameters.Cluster } },
+      ...definitions.map((definition) => ({ action: 'ecs:RunTask', resource: definition, context: { 'ecs:cluster': parameters.Cluster } })),
       { action: 'ecs:TagResource', resource: task, context: { 'ecs:CreateAction': 'RunTask' } },
       { action: 'ecs:DescribeTasks', resource: task },
       { action: 'ecs:StopTask', resource: task },
@@ -98,6 +106,12 @@ const SYNTHESIZED = [
   ['dev with routes', () => synthStage('dev', routedDevConfig())] as const,
 ];
 
+function dispatcherRoutes(json: TerraformJson) {
+  const [, dispatcher] = resourcesOf(json, 'aws_lambda_function').find(([name]) => name.includes('dispatcher_function'))!;
+  const variables = (dispatcher.environment as { variables: Record<string, string> }).variables;
+  return dispatcherSettingsFromEnv(JSON.parse(resolveReferences(JSON.stringify(variables), json, fakeAttribute))).routes;
+}
+
 describe.each(SYNTHESIZED)('the %s state machine’s role', (_name, synthesize) => {
   const { json, config } = synthesize();
   const resolve = (text: string) => resolveReferences(text, json, fakeAttribute);
@@ -111,6 +125,8 @@ describe.each(SYNTHESIZED)('the %s state machine’s role', (_name, synthesize) 
     routeQueueUrls: (config.routes ?? []).map(
       (route) => `https://sqs.${config.account.region}.amazonaws.com/${config.account.id}/${routeQueueName(config, route.name)}`,
     ),
+    // What the dispatcher hands its jobs: each route's task definition, as its environment names them.
+    routeTaskDefinitionArns: (dispatcherRoutes(json) ?? []).map((route) => route.taskDefinitionArn!),
   };
   const requests = [...eachState(definition)].flatMap(({ name, state }) => {
     if (state.Type !== 'Task') return [];

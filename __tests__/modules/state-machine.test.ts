@@ -52,14 +52,21 @@ async function runExecution(options: {
   vcpu?: number;
   /** The class the batch is placed in (dev's only one by default); null: a batch that names none. */
   capacityProvider?: CapacityClass | null;
-  /** Runs dev with routes (routedDevConfig), the jobs admitted for this route (route null: a batch that names none). */
-  route?: { readonly name: string | null; readonly queueUrl: string };
+  /**
+   * Runs dev with routes (routedDevConfig), the jobs admitted for this route (route null: a batch that names none) and
+   * on its task definition (none: a batch that names none).
+   */
+  route?: { readonly name: string | null; readonly queueUrl: string; readonly taskDefinitionArn?: string };
   beforeRun?: (tableName: string, name: string) => Promise<void>;
 }) {
   const capacityClass = options.capacityProvider === null ? undefined : (options.capacityProvider ?? 'FARGATE_SPOT');
   const { tableName, batchesTableName } = await moto.createTables();
   const config = options.route ? routedDevConfig() : stageConfig('dev');
-  const route: Record<string, string> = options.route?.name ? { route: options.route.name, intakeQueueUrl: options.route.queueUrl } : {};
+  const { taskDefinitionArn } = options.route ?? {};
+  const route: Record<string, string> = {
+    ...(options.route?.name ? { route: options.route.name, intakeQueueUrl: options.route.queueUrl } : {}),
+    ...(taskDefinitionArn ? { taskDefinitionArn } : {}),
+  };
   await moto.ddb.send(new UpdateCommand(configureCommand(tableName, { budgetVcpu: 100, ratePerSecond: 19, burst: 100 }, 0)));
   const pool = await readPool(moto.ddb, tableName);
   const name = executionNameFor(options.jobs, pool.batchesAdmitted);
@@ -389,24 +396,37 @@ test("the account's vCPU limit: the job goes back to the queue at once and admis
   expect(run.pool.classShortAt).toEqual({});
 });
 
-test("with routes: a job without capacity goes back to its route's queue, and its release counts for its route", async () => {
+const BULK_TASK_DEFINITION = 'arn:aws:ecs:eu-west-1:111111111111:task-definition/sluice-dev-worker-bulk:7';
+
+test("with routes: a job runs on its route's task definition; without capacity it goes back to its route's queue, and its release counts for its route", async () => {
   const [job] = jobs(1);
   const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/111111111111/sluice-dev-intake-bulk';
+  const started: any[] = [];
   const run = await runExecution({
     jobs: [job],
-    route: { name: 'bulk', queueUrl },
-    runTask: async () => {
+    route: { name: 'bulk', queueUrl, taskDefinitionArn: BULK_TASK_DEFINITION },
+    runTask: async (input) => {
+      started.push(input);
       throw ecsError('ECS.AmazonECSException', "You've reached the limit on the number of vCPUs you can run concurrently");
     },
   });
+  expect(started.map((input) => input.TaskDefinition)).toEqual([BULK_TASK_DEFINITION]);
   expect(run.sent.map((message) => message.QueueUrl)).toEqual([queueUrl]);
   expect(await run.ledger(job)).toMatchObject({ status: 'queued', capacityReturns: 1 });
   const shard = await moto.ddb.send(new GetCommand({ TableName: run.tableName, Key: releasedShardKey(job.jobId) }));
   expect(shard.Item).toMatchObject({ releasedVcpu: 1, [`${RELEASED_BY_ROUTE}bulk`]: 1, [classAttribute(RELEASED_BY_CLASS, 'FARGATE_SPOT')]: 1 });
 });
 
-test('with routes: a batch that names no route (admitted by a dispatcher of another version) fails before any task starts', async () => {
-  await expectRefusedAtTheGate({ jobs: jobs(1), route: { name: null, queueUrl: 'unused' } });
+test('with routes: a batch that names no route or no task definition (admitted by a dispatcher of another version) fails before any task starts', async () => {
+  await expectRefusedAtTheGate({ jobs: jobs(1), route: { name: null, queueUrl: 'unused', taskDefinitionArn: BULK_TASK_DEFINITION } });
+  await expectRefusedAtTheGate({ jobs: jobs(1), route: { name: 'bulk', queueUrl: 'unused' } });
+});
+
+test("with routes: a batch of any size runs, on the revision it was leased for (a deploy may have changed its route's task since)", async () => {
+  const task = succeedingTask();
+  const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/111111111111/sluice-dev-intake-bulk';
+  await runExecution({ jobs: jobs(1), vcpu: 2, route: { name: 'bulk', queueUrl, taskDefinitionArn: BULK_TASK_DEFINITION }, runTask: task.handler });
+  expect(task.calls.map((input) => input.TaskDefinition)).toEqual([BULK_TASK_DEFINITION]);
 });
 
 test('no Fargate capacity (failures[]): back to the queue at once, no hold', async () => {

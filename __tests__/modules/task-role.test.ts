@@ -74,7 +74,7 @@ describe('execution role', () => {
   });
 
   test('the container runs as the image’s unprivileged user, with every Linux capability dropped (review L5)', () => {
-    const [container] = JSON.parse(resourceNamed(json, 'aws_ecs_task_definition', 'task-definition').container_definitions as string);
+    const [container] = JSON.parse(resourceNamed(json, 'aws_ecs_task_definition', 'task-definition_').container_definitions as string);
     expect(container.user).toBe('1000:1000');
     expect(container.linuxParameters).toEqual({ initProcessEnabled: true, capabilities: { drop: ['ALL'] } });
   });

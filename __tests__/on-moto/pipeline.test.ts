@@ -592,24 +592,24 @@ describeRouted('routes on the applied stage', () => {
     for (let round = 0; round < 3 && admittedNow < 2; round++) admittedNow += (await dispatch()).admitted;
     expect(admittedNow).toBe(2);
     started = (await running()).map((e) => e.executionArn!);
-    const jobs: Array<{ key: string; jobId: string; route: string; intakeQueueUrl: string }> = [];
+    const jobs: Array<{ key: string; jobId: string; route: string; intakeQueueUrl: string; vcpu: number; taskDefinitionArn: string }> = [];
     for (const arn of started) jobs.push(...JSON.parse((await sfn.send(new DescribeExecutionCommand({ executionArn: arn }))).input!).jobs);
-    expect(jobs.map((j) => [j.key, j.route, j.intakeQueueUrl]).sort()).toEqual(
+    // Each job runs its route's task definition (stg's urgent route has its own, smaller) and leases its size.
+    expect(jobs.map((j) => [j.key, j.route, j.intakeQueueUrl, j.vcpu, j.taskDefinitionArn]).sort()).toEqual(
       [
-        [standardKey, standard.name, standard.queueUrl],
-        [urgentKey, urgent.name, urgent.queueUrl],
+        [standardKey, standard.name, standard.queueUrl, standard.taskVcpu, standard.taskDefinitionArn],
+        [urgentKey, urgent.name, urgent.queueUrl, urgent.taskVcpu, urgent.taskDefinitionArn],
       ].sort(),
     );
+    expect(urgent.taskDefinitionArn).not.toBe(standard.taskDefinitionArn);
     for (const job of jobs) expect((await readLedgerRow(ddb, dispatcher.tableName, job.jobId))?.lease).toMatchObject({ route: job.route });
     const pool = await readPool(ddb, dispatcher.tableName);
-    expect(ownByRoute(pool)).toMatchObject({ [urgent.name]: dispatcher.taskVcpu, [standard.name]: dispatcher.taskVcpu });
+    expect(ownByRoute(pool)).toMatchObject({ [urgent.name]: urgent.taskVcpu, [standard.name]: standard.taskVcpu });
   });
 
   test('status shows each route: its use, share, priority and cap', async () => {
     const status = await readStatus({ ...stageClients(stageConfig(stage.stage), config), cloudwatch }, stageConfig(stage.stage), Date.now());
-    expect(status.routes?.map((r) => [r.name, r.inUseVcpu, r.priority, r.maxVcpu])).toEqual(
-      routes.map((r) => [r.name, dispatcher.taskVcpu, r.priority, r.maxVcpu]),
-    );
+    expect(status.routes?.map((r) => [r.name, r.inUseVcpu, r.priority, r.maxVcpu])).toEqual(routes.map((r) => [r.name, r.taskVcpu, r.priority, r.maxVcpu]));
     example(`$ npx sluice status --stage ${stage.stage}   # a stage with routes`, formatStatus(status));
   });
 

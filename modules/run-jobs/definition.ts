@@ -44,8 +44,18 @@ interface RunJobsDefinitionProps {
    * intakeQueueUrl), one of `routeArns`.
    */
   readonly queue: { readonly url: string; readonly arn: string } | { readonly routeArns: readonly string[] };
-  /** The worker's task: what RunTask starts, its container and where it runs. */
-  readonly task: EcsTaskTarget & { readonly containerName: string; readonly subnetIds: readonly string[]; readonly securityGroupIds: readonly string[] };
+  /**
+   * The worker's task: what RunTask starts, its container and where it runs. Without routes, the stage's task
+   * definition; with routes, the one each job names (its route's), of one of `taskDefinitionFamilyArns`.
+   */
+  readonly task: Omit<EcsTaskTarget, 'taskDefinition'> & {
+    readonly taskDefinitionArn: string;
+    readonly taskDefinitionFamilyArn: string;
+    readonly taskDefinitionFamilyArns: readonly string[];
+    readonly containerName: string;
+    readonly subnetIds: readonly string[];
+    readonly securityGroupIds: readonly string[];
+  };
   /** The dispatcher, woken after each release. */
   readonly dispatcher: { readonly arn: string };
 }
@@ -150,13 +160,16 @@ interface Context {
   readonly queue: SentTo;
   /** The stage has routes: each job names its route (`route`) and its route's queue (`intakeQueueUrl`). */
   readonly routed: boolean;
+  /** What RunTask starts: the stage's task definition, or (with routes) the job's `taskDefinitionArn`. */
+  readonly worker: EcsTaskTarget;
   readonly dispatcher: RunJobsDefinitionProps['dispatcher'] & { readonly statementId: string };
   readonly ecsApiRetry: Retrier;
 }
 
 function contextOf(props: RunJobsDefinitionProps): Context {
-  const { config } = props;
+  const { config, task } = props;
   const ecs = config.retry.ecsApi;
+  const routed = !('url' in props.queue);
   return {
     props,
     config,
@@ -166,7 +179,13 @@ function contextOf(props: RunJobsDefinitionProps): Context {
       'url' in props.queue
         ? { ...props.queue, statementId: 'BackToTheQueue' }
         : { urlPath: '$.job.intakeQueueUrl', arns: props.queue.routeArns, statementId: 'BackToTheQueue' },
-    routed: !('url' in props.queue),
+    routed,
+    worker: {
+      ...task,
+      taskDefinition: routed
+        ? { arnPath: '$.job.taskDefinitionArn', familyArns: task.taskDefinitionFamilyArns }
+        : { arn: task.taskDefinitionArn, familyArn: task.taskDefinitionFamilyArn },
+    },
     dispatcher: { ...props.dispatcher, statementId: 'WakeTheDispatcher' },
     ecsApiRetry: {
       ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER],
@@ -193,7 +212,7 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
     ctx.where,
     name,
     {
-      target: worker,
+      target: ctx.worker,
       parameters: {
         // The class admission placed the batch in (functions/placement.ts): where the account had room for it.
         CapacityProviderStrategy: [{ 'CapacityProvider.$': '$.job.capacityProvider', Weight: 1 }],
@@ -515,21 +534,22 @@ function resultSteps(ctx: Context): Step[] {
 }
 
 /**
- * A batch is leased at one task size (the dispatcher's) and placed in one capacity class (and, with routes, admitted
- * for its route): it runs only on a state machine of that size which runs tasks where admission placed them.
+ * A batch is leased at one task size (the dispatcher's) and placed in one capacity class: it runs only on a state
+ * machine of that size which runs tasks where admission placed them. With routes, a batch is admitted for its route
+ * and names the task definition it was leased for: a revision of its route's (kept: skipDestroy), whose size is the
+ * batch's vCPU whatever a deploy changed since, so no size is checked.
  */
 function entryGate(ctx: Context): Step[] {
-  const taskVcpu = vcpuOf(ctx.config.task.cpu);
-  const ofThisSize = { Variable: '$.jobs[0].vcpu', NumericEquals: taskVcpu };
   const placed = { Variable: '$.jobs[0].capacityProvider', IsPresent: true };
-  const routed = { Variable: '$.jobs[0].route', IsPresent: true };
   const admittedForAnother = (name: string, cause: string) => fail(name, { Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE, Cause: cause });
   const byAnotherVersion = 'a dispatcher of another version admitted it while a deploy rolled out';
+  if (ctx.routed) return routedEntryGate(placed, admittedForAnother, byAnotherVersion);
+  const taskVcpu = vcpuOf(ctx.config.task.cpu);
+  const ofThisSize = { Variable: '$.jobs[0].vcpu', NumericEquals: taskVcpu };
   return [
     choice(STATES.checkTaskSize, {
       Choices: [
-        { And: [ofThisSize, placed, ...(ctx.routed ? [routed] : [])], Next: STATES.runJobs },
-        ...(ctx.routed ? [{ And: [ofThisSize, placed], Next: STATES.admittedWithoutRoute }] : []),
+        { And: [ofThisSize, placed], Next: STATES.runJobs },
         { ...ofThisSize, Next: STATES.admittedUnplaced },
       ],
       Default: STATES.admittedForAnotherTaskSize,
@@ -539,7 +559,23 @@ function entryGate(ctx: Context): Step[] {
       `the batch was leased for another task size than this state machine's ${taskVcpu} vCPU (a deploy changed task.cpu); the janitor re-queues its jobs`,
     ),
     admittedForAnother(STATES.admittedUnplaced, `the batch names no capacity class (${byAnotherVersion}); the janitor re-queues its jobs`),
-    ...(ctx.routed ? [admittedForAnother(STATES.admittedWithoutRoute, `the batch names no route (${byAnotherVersion}); the janitor re-queues its jobs`)] : []),
+  ];
+}
+
+/** The gate of a stage with routes: a batch names its capacity class, its route and its route's task definition. */
+function routedEntryGate(placed: ChoiceRule, admittedForAnother: (name: string, cause: string) => Step, byAnotherVersion: string): Step[] {
+  const routed = { Variable: '$.jobs[0].route', IsPresent: true };
+  const onItsTask = { Variable: '$.jobs[0].taskDefinitionArn', IsPresent: true };
+  return [
+    choice(STATES.checkTaskSize, {
+      Choices: [
+        { And: [placed, routed, onItsTask], Next: STATES.runJobs },
+        { ...placed, Next: STATES.admittedWithoutRoute },
+      ],
+      Default: STATES.admittedUnplaced,
+    }),
+    admittedForAnother(STATES.admittedUnplaced, `the batch names no capacity class (${byAnotherVersion}); the janitor re-queues its jobs`),
+    admittedForAnother(STATES.admittedWithoutRoute, `the batch names no route or task definition (${byAnotherVersion}); the janitor re-queues its jobs`),
   ];
 }
 

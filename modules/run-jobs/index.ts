@@ -82,6 +82,7 @@ export class RunJobs extends Construct {
         clusterName: compute.clusterName,
         taskDefinitionArn: compute.taskDefinitionArn,
         taskDefinitionFamilyArn: compute.taskDefinitionFamilyArn,
+        taskDefinitionFamilyArns: compute.taskDefinitionFamilyArns,
         roleArns: [compute.taskRoleArn, compute.executionRoleArn],
         containerName: compute.containerName,
         subnetIds: props.network.privateSubnetIds,

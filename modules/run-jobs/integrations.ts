@@ -32,13 +32,17 @@ function integrationTask(
   return task(name, { ...(Comment !== undefined ? { Comment } : {}), Resource: call.resource, Parameters: { ...call.parameters }, ...rest }, statements);
 }
 
+/**
+ * The task definition RunTask names: one (`arn`), or the one the input names at `arnPath`, a revision of one of
+ * `familyArns`. RunTask is allowed on the family (or families), any revision.
+ */
+export type RunTaskDefinition = { readonly arn: string; readonly familyArn: string } | { readonly arnPath: string; readonly familyArns: readonly string[] };
+
 /** The worker task RunTask starts: what the call names and what the statements are scoped to. */
 export interface EcsTaskTarget {
   readonly clusterArn: string;
   readonly clusterName: string;
-  readonly taskDefinitionArn: string;
-  /** The task definition's family, any revision: what RunTask is allowed on. */
-  readonly taskDefinitionFamilyArn: string;
+  readonly taskDefinition: RunTaskDefinition;
   /** The task and execution roles: the only roles RunTask may pass. */
   readonly roleArns: readonly string[];
 }
@@ -50,11 +54,13 @@ export interface EcsTaskTarget {
  */
 export function ecsRunTaskSync(where: AwsPlace, name: string, call: { target: EcsTaskTarget; parameters: Payload }, fields: TaskFields): Step<TaskState> {
   const { target } = call;
+  const { taskDefinition } = target;
+  const named = 'arn' in taskDefinition ? { TaskDefinition: taskDefinition.arn } : { 'TaskDefinition.$': taskDefinition.arnPath };
   return integrationTask(
     name,
     {
       resource: integrationResource(where.partition, INTEGRATIONS.ecsRunTaskSync),
-      parameters: { Cluster: target.clusterArn, TaskDefinition: target.taskDefinitionArn, ...call.parameters },
+      parameters: { Cluster: target.clusterArn, ...named, ...call.parameters },
     },
     fields,
     ecsRunTaskSyncStatements(where, target),
@@ -64,12 +70,13 @@ export function ecsRunTaskSync(where: AwsPlace, name: string, call: { target: Ec
 function ecsRunTaskSyncStatements(where: AwsPlace, target: EcsTaskTarget): PolicyStatement[] {
   const { partition, region, accountId } = where;
   const tasks = `arn:${partition}:ecs:${region}:${accountId}:task/${target.clusterName}/*`;
+  const { taskDefinition } = target;
   return [
     {
       Sid: 'RunWorkerTasks',
       Effect: 'Allow',
       Action: 'ecs:RunTask',
-      Resource: target.taskDefinitionFamilyArn,
+      Resource: 'familyArn' in taskDefinition ? taskDefinition.familyArn : [...taskDefinition.familyArns],
       Condition: { ArnEquals: { 'ecs:cluster': target.clusterArn } },
     },
     // Tags on RunTask (the job id, propagated tags) need TagResource, for that call only.
