@@ -39,6 +39,7 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['sluice', 'routes-priority'],
   ['sluice', 'routes-priority-reserved'],
   ['sluice', 'routes-cap'],
+  ['sluice', 'routes-mixed'],
 ];
 
 const DEFAULT_STAGE = 'prod';

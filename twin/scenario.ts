@@ -88,8 +88,8 @@ const workload = z.strictObject({
 
 /**
  * One route of the stage, as the scenario gives it: mapped to the stage schema's route (`prefix` is its
- * inputPrefix) and validated by it when the stage is built. Every route runs the stage's task for now: a `task`
- * may be given only with the stage's own size.
+ * inputPrefix) and validated by it when the stage is built. A `task` is the route's own task size (its own task
+ * definition); without one the route runs the stage's.
  */
 const route = z.strictObject({
   name: z.string(),

@@ -71,28 +71,17 @@ interface WorldFaults {
   sdk: <T extends AwsClient>(client: T, profile?: SdkRetryProfile) => T;
 }
 
-/**
- * The scenario's routes as the stage schema takes them. Every route runs the stage's task for now: a route's own
- * size is refused rather than quietly run at the stage's.
- */
-function stageRoutes(routes: NonNullable<Scenario['overrides']['routes']>, task: { cpu: number; memoryMiB: number }) {
-  return routes.map((route, index) => {
-    if (route.task && (route.task.cpu !== task.cpu || route.task.memoryMiB !== task.memoryMiB)) {
-      throw new Error(
-        `overrides.routes.${index}.task (route '${route.name}'): a route's own task size is not supported yet: every route runs the stage's task ` +
-          `(cpu ${task.cpu}, memoryMiB ${task.memoryMiB}); leave task out or give the stage's size`,
-      );
-    }
-    const { name, prefix, share, priority, maxVcpu, reservedVcpu } = route;
-    return {
-      name,
-      inputPrefix: prefix,
-      share,
-      priority,
-      ...(maxVcpu !== undefined ? { maxVcpu } : {}),
-      ...(reservedVcpu !== undefined ? { reservedVcpu } : {}),
-    };
-  });
+/** The scenario's routes as the stage schema takes them (a route's `task` is its own task's size). */
+function stageRoutes(routes: NonNullable<Scenario['overrides']['routes']>) {
+  return routes.map(({ name, prefix, share, priority, maxVcpu, reservedVcpu, task }) => ({
+    name,
+    inputPrefix: prefix,
+    share,
+    priority,
+    ...(maxVcpu !== undefined ? { maxVcpu } : {}),
+    ...(reservedVcpu !== undefined ? { reservedVcpu } : {}),
+    ...(task ? { task } : {}),
+  }));
 }
 
 /**
@@ -106,7 +95,7 @@ export function stageWithOverrides(stage: string, scenario: Scenario): Environme
   const o = scenario.overrides;
   const cpu = scenario.task.vcpu !== undefined ? scenario.task.vcpu * 1024 : input.task.cpu;
   const memoryMiB = cpu === input.task.cpu ? input.task.memoryMiB : cpu * 2;
-  const routes = o.routes && stageRoutes(o.routes, { cpu, memoryMiB });
+  const routes = o.routes && stageRoutes(o.routes);
   return validateEnvironment(stage, {
     ...input,
     task: { ...input.task, cpu, memoryMiB, capacityProviders: o.capacityProviders ?? input.task.capacityProviders },

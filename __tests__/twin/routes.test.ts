@@ -92,15 +92,16 @@ describe('scenario: routes and workloads', () => {
     expect(() => stageWithOverrides('prod', parseScenario(inResults))).toThrow(/routes\.1\.inputPrefix \(route 'b'\): must not overlap bucket\.resultsPrefix/);
   });
 
-  it("refuses a route's own task size: every route runs the stage's task for now", () => {
+  it("gives a route its own task size, checked as the stage schema checks a route's task", () => {
     const withTask = (task: { cpu: number; memoryMiB: number }) => ({
       ...routed,
       overrides: { routes: [{ ...routed.overrides.routes[0], task }, routed.overrides.routes[1]] },
     });
-    expect(stageWithOverrides('prod', parseScenario(withTask({ cpu: 1024, memoryMiB: 2048 }))).routes).toHaveLength(2);
-    expect(() => stageWithOverrides('prod', parseScenario(withTask({ cpu: 2048, memoryMiB: 4096 })))).toThrow(
-      "overrides.routes.0.task (route 'a'): a route's own task size is not supported yet",
-    );
+    expect(stageWithOverrides('prod', parseScenario(withTask({ cpu: 4096, memoryMiB: 8192 }))).routes?.[0]).toMatchObject({
+      name: 'a',
+      task: { cpu: 4096, memoryMiB: 8192 },
+    });
+    expect(() => stageWithOverrides('prod', parseScenario(withTask({ cpu: 4096, memoryMiB: 1024 })))).toThrow(/routes\.0\.task\.memoryMiB/);
   });
 });
 
