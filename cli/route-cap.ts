@@ -6,7 +6,7 @@
  * stopped: a route holding more than its new cap takes nothing until it is under it.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { EnvironmentConfig } from '../environments';
+import { routeCpuOf, type EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { ownByRoute, CAP_OF_ROUTE, routeCap } from '../functions/routes';
 import { POOL_KEY, readPool, type PoolState } from '../functions/limiter';
@@ -36,8 +36,9 @@ export function configuredRoute(config: EnvironmentConfig, name: string) {
 }
 
 /** A cap holds at least one of the route's tasks and no more than the stage's budget (before any pause). */
-function checkCap(config: EnvironmentConfig, pool: PoolState, name: string, cap: number): void {
-  const taskVcpu = vcpuOf(config.task.cpu);
+function checkCap(config: EnvironmentConfig, pool: PoolState, route: NonNullable<EnvironmentConfig['routes']>[number], cap: number): void {
+  const { name } = route;
+  const taskVcpu = vcpuOf(routeCpuOf(config.task, route));
   const budget = pool.pausedFromVcpu ?? pool.budgetVcpu;
   if (cap < taskVcpu || cap > budget) {
     throw new CliError(
@@ -51,7 +52,7 @@ export async function resizeRoute(clients: StageClients, config: EnvironmentConf
   const route = configuredRoute(config, name);
   const table = stageNames(config).stateTable;
   const pool = await readPoolOrExplain(clients, config, table);
-  if (wanted !== 'config') checkCap(config, pool, name, wanted);
+  if (wanted !== 'config') checkCap(config, pool, route, wanted);
   const attribute = { '#cap': `${CAP_OF_ROUTE}${name}` };
   // The last look short of room is forgotten: a wake-up must look again with the new cap.
   await clients.ddb.send(
