@@ -34,15 +34,30 @@ function workerImageIn(containerDefinitions: unknown): string | undefined {
 
 const digestOf = (image: string) => /@(sha256:[0-9a-f]{64})$/.exec(image)?.[1];
 
+/**
+ * Every task definition the plan registers is checked: the stage's and each route's own. A route's own image is
+ * promoted only as the digest the previous stage's smoke task ran (the smoke test runs the stage's route); any other
+ * image a route deploys by itself has no evidence behind it, and is refused.
+ */
 export function checkPromotion({ config, from, ran, plan }: PromotionRequest): Promotion {
-  const refuse = (reason: string): Promotion => ({ ok: false, reason: `${config.stage} is not promoted from ${from}: ${reason}` });
   if (!plan) return { ok: true, why: 'no changes planned: nothing is deployed' };
-  const revision = (plan.resource_changes ?? []).find((r) => r.type === 'aws_ecs_task_definition' && r.change.actions.includes('create'));
-  if (!revision) return { ok: true, why: 'the plan registers no new task definition: the worker image does not change' };
+  const revisions = (plan.resource_changes ?? []).filter((r) => r.type === 'aws_ecs_task_definition' && r.change.actions.includes('create'));
+  if (revisions.length === 0) return { ok: true, why: 'the plan registers no new task definition: the worker image does not change' };
+  const verdicts = revisions.map((revision) => checkRevision({ config, from, ran }, revision.change));
+  const refused = verdicts.find((v): v is Extract<Promotion, { ok: false }> => !v.ok);
+  if (refused) return refused;
+  const whys = [...new Set(verdicts.map((v) => (v as { why: string }).why))];
+  return { ok: true, why: whys.join('; ') };
+}
+
+/** One new task definition revision: its worker image stays, or is the digest `from` ran and passed. */
+function checkRevision({ config, from, ran }: Omit<PromotionRequest, 'plan'>, change: { readonly before?: unknown; readonly after?: unknown }): Promotion {
+  const family = String((change.after as { family?: unknown } | null | undefined)?.family ?? 'the task definition');
+  const refuse = (reason: string): Promotion => ({ ok: false, reason: `${config.stage} is not promoted from ${from}: ${family}: ${reason}` });
   const field = (value: unknown) => (value as { container_definitions?: unknown } | null | undefined)?.container_definitions;
-  const before = workerImageIn(field(revision.change.before));
+  const before = workerImageIn(field(change.before));
   // Unknown until applied only when the repository itself is new (a new stage): then it is the configured image.
-  const after = workerImageIn(field(revision.change.after)) ?? (config.image.digest ? `${config.image.repository}@${config.image.digest}` : undefined);
+  const after = workerImageIn(field(change.after)) ?? (config.image.digest ? `${config.image.repository}@${config.image.digest}` : undefined);
   if (after !== undefined && after === before) return { ok: true, why: `the worker image stays ${after} (the new revision changes something else)` };
   const wanted = after && digestOf(after);
   if (!wanted)
@@ -52,7 +67,7 @@ export function checkPromotion({ config, from, ran, plan }: PromotionRequest): P
   if (!ran) return refuse(`the plan deploys ${wanted}, and ${from}'s smoke test recorded no image digest for its task`);
   if (wanted !== ran)
     return refuse(
-      `the plan deploys ${wanted}, but ${from} ran and passed ${ran}: set image.digest = '${ran}' in environments/${config.stage}.ts, or let ${from} run ${wanted} first`,
+      `the plan deploys ${wanted}, but ${from} ran and passed ${ran}: set image.digest = '${ran}' in environments/${config.stage}.ts (and on any route's own image), or let ${from} run ${wanted} first`,
     );
   return { ok: true, why: `the plan deploys ${wanted}, which ran and passed in ${from}` };
 }

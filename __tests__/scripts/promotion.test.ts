@@ -105,3 +105,34 @@ describe('the command the rollout runs', () => {
     expect(result.stderr).toMatch(message);
   });
 });
+
+test("a route's own task definition is checked like the stage's: an image of its own that no smoke test in dev ran is refused", () => {
+  const stageRelease = imageChange(`${repo}@${OTHER}`, `${repo}@${RAN}`);
+  const stageRevision = stageRelease.resource_changes!.find((r) => r.type === 'aws_ecs_task_definition')!;
+  const routeRevision = (image: string) => {
+    const { before, after } = imageChange(`${repo}@sha256:${'c'.repeat(64)}`, image).resource_changes!.find(
+      (r) => r.type === 'aws_ecs_task_definition',
+    )!.change;
+    const family = (side: unknown) => ({ ...(side as object), family: 'sluice-stg-worker-urgent' });
+    return {
+      ...stageRevision,
+      address: 'aws_ecs_task_definition.compute_task-definition-urgent',
+      change: { ...stageRevision.change, before: family(before), after: family(after) },
+    };
+  };
+  const withRoute = (image: string): PlanJson => ({ ...stageRelease, resource_changes: [...stageRelease.resource_changes!, routeRevision(image)] });
+  // The route runs the stage's image: both revisions deploy what dev ran.
+  expect(checkPromotion({ config: stg, from: 'dev', ran: RAN, plan: withRoute(`${repo}@${RAN}`) })).toEqual({
+    ok: true,
+    why: `the plan deploys ${RAN}, which ran and passed in dev`,
+  });
+  // The route's own image, by digest or by tag: refused, naming the route's family.
+  expect(checkPromotion({ config: stg, from: 'dev', ran: RAN, plan: withRoute(`${repo}@${OTHER}`) })).toMatchObject({
+    ok: false,
+    reason: expect.stringMatching(/^stg is not promoted from dev: sluice-stg-worker-urgent: the plan deploys sha256:b+, but dev ran and passed sha256:a+/),
+  });
+  expect(checkPromotion({ config: stg, from: 'dev', ran: RAN, plan: withRoute(`${repo}:urgent-1`) })).toMatchObject({
+    ok: false,
+    reason: expect.stringMatching(/sluice-stg-worker-urgent: the plan deploys .*:urgent-1, an image by tag/),
+  });
+});
