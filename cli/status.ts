@@ -10,7 +10,7 @@ import { stageMetricsNamespace } from '../functions/metrics';
 import { ownByClass, type ByClass } from '../functions/placement';
 import { ownByRoute, routeCap } from '../functions/routes';
 import { routeQueueName } from '../environments/names';
-import { TASK_STARTUP_METRIC } from '../task-image/src/startup-metric';
+import { TASK_STARTUP_METRIC, TASK_STARTUP_ROUTE_DIMENSION } from '../task-image/src/startup-metric';
 import { CliError, isMissingTable, notDeployed, queueDepths, queueUrl, stageNames, type StageClients } from './stage';
 
 export interface StageStatus {
@@ -54,6 +54,8 @@ export interface RouteStatus {
   readonly configuredMaxVcpu?: number;
   readonly inUseVcpu: number;
   readonly backlog: { readonly waiting: number; readonly inFlight: number; readonly delayed: number; readonly oldestSeconds?: number };
+  /** Its tasks' start-up over the last hour (RunTask state → worker running), when any started. */
+  readonly startupLastHour?: { readonly p50: number; readonly p99: number };
 }
 
 /** Each route's settings, its use (the pool's per-route counters) and its queue. */
@@ -78,6 +80,7 @@ async function routeStatuses(
         ...capsOf(r, pool),
         inUseVcpu: inUse[r.name] ?? 0,
         backlog: { ...depths, oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, queueName, now) },
+        ...definedStartup(await startupLastHour(clients.cloudwatch, config.namePrefix, now, r.name)),
       };
     }),
   );
@@ -106,9 +109,16 @@ async function oldestWaitingSeconds(cloudwatch: CloudWatchClient, queueName: str
   return values.length > 0 ? Number(values[0]) : undefined;
 }
 
-/** The worker's start-up metric over the last hour (one period: p50 and p99 of every task that started in it). */
-async function startupLastHour(cloudwatch: CloudWatchClient, namePrefix: string, now: number): Promise<StageStatus['startupLastHour']> {
-  const metric = { Namespace: stageMetricsNamespace(namePrefix), MetricName: TASK_STARTUP_METRIC };
+/**
+ * The worker's start-up metric over the last hour (one period: p50 and p99 of every task that started in it): the
+ * stage's, or one route's.
+ */
+async function startupLastHour(cloudwatch: CloudWatchClient, namePrefix: string, now: number, route?: string): Promise<StageStatus['startupLastHour']> {
+  const metric = {
+    Namespace: stageMetricsNamespace(namePrefix),
+    MetricName: TASK_STARTUP_METRIC,
+    ...(route !== undefined ? { Dimensions: [{ Name: TASK_STARTUP_ROUTE_DIMENSION, Value: route }] } : {}),
+  };
   const { MetricDataResults = [] } = await cloudwatch.send(
     new GetMetricDataCommand({
       StartTime: new Date(now - 3_600_000),
@@ -197,6 +207,8 @@ function backlogOf(routes: readonly RouteStatus[]): StageStatus['backlog'] {
   };
 }
 
+const definedStartup = (startup: RouteStatus['startupLastHour']) => (startup ? { startupLastHour: startup } : {});
+
 /** The cap in force, and the configured one when an operator's stands in for it. */
 function capsOf(route: NonNullable<EnvironmentConfig['routes']>[number], pool: PoolState): Pick<RouteStatus, 'maxVcpu' | 'configuredMaxVcpu'> {
   const cap = routeCap(route, pool.routeCaps);
@@ -215,7 +227,8 @@ function routeRow(r: RouteStatus): [string, string] {
   return [
     `route ${r.name}`,
     `${round(r.inUseVcpu)} vCPU in use${r.maxVcpu !== undefined ? ` of its cap ${round(r.maxVcpu)}${resized}` : ''}; share ${round(r.share)} (${round(r.sharePercent)} %), priority ${r.priority}; ` +
-      `${r.backlog.waiting} waiting, ${r.backlog.inFlight} in flight, ${r.backlog.delayed} delayed${oldest}`,
+      `${r.backlog.waiting} waiting, ${r.backlog.inFlight} in flight, ${r.backlog.delayed} delayed${oldest}` +
+      (r.startupLastHour ? `; start-up p50 ${round(r.startupLastHour.p50)} s, p99 ${round(r.startupLastHour.p99)} s over the last hour` : ''),
   ];
 }
 

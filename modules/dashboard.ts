@@ -3,7 +3,7 @@ import { CloudwatchLogMetricFilter } from '@cdktf/provider-aws/lib/cloudwatch-lo
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { USAGE_CLASS } from '../functions/capacity-codes';
-import { TASK_STARTUP_METRIC } from '../task-image/src/startup-metric';
+import { TASK_STARTUP_METRIC, TASK_STARTUP_ROUTE_DIMENSION } from '../task-image/src/startup-metric';
 import { METRICS_DIMENSION, METRICS_NAMESPACE, ROUTE_DIMENSION, stageMetricsNamespace, type MetricName } from '../functions/metrics';
 
 import { ECS_INVALID_PARAMETER, RUN_TASK_CAUSES } from './run-jobs/definition';
@@ -58,7 +58,7 @@ type MetricRow = Array<string | Record<string, unknown>>;
 interface Widget {
   readonly title: string;
   readonly metrics: MetricRow[];
-  readonly stat?: 'Sum' | 'Maximum' | 'Average' | 'p50';
+  readonly stat?: 'Sum' | 'Maximum' | 'Average' | 'p50' | 'p99';
   readonly width?: number;
 }
 
@@ -148,6 +148,17 @@ function routeWidgets(config: EnvironmentConfig): Widget[] {
       title: 'Routes: oldest waiting upload, per route (seconds)',
       stat: 'Maximum',
       metrics: queues.map((r) => queue('ApproximateAgeOfOldestMessage', r.queue, r.name)),
+    },
+    {
+      title: 'Routes: task start-up p99, per route (RunTask state → worker running, seconds)',
+      stat: 'p99',
+      metrics: config.routes.map((r) => [
+        stageMetricsNamespace(config.namePrefix),
+        TASK_STARTUP_METRIC,
+        TASK_STARTUP_ROUTE_DIMENSION,
+        r.name,
+        { label: r.name },
+      ]),
     },
   ];
 }

@@ -19,6 +19,9 @@ export const WORKER_JOB_ENV = ['BUCKET', 'KEY', 'VERSION_ID', 'JOB_ID'] as const
 /** Passed per attempt as a container override: when the RunTask state was entered (its timeout counts from there). */
 export const WORKER_STATE_ENTERED_ENV = 'STATE_ENTERED_AT';
 
+/** Passed per job on a stage with routes: the job's route, whose start-up the worker's metric also counts. */
+export const WORKER_ROUTE_ENV = 'ROUTE';
+
 /** The image platform a task architecture runs: build and push for this one, or Fargate cannot start the task. */
 export function containerPlatformOf(architecture: 'X86_64' | 'ARM64'): 'linux/amd64' | 'linux/arm64' {
   return architecture === 'ARM64' ? 'linux/arm64' : 'linux/amd64';

@@ -44,14 +44,16 @@ describe.each(STAGES)('the %s dashboard', (stage) => {
     }
   });
 
-  test("a stage with routes shows each route's vCPU in use and its queue, waiting and oldest; a stage without shows none", () => {
+  test("a stage with routes shows each route's vCPU in use, its queue, waiting and oldest, and its tasks' start-up; a stage without shows none", () => {
     const routes = config.routes ?? [];
     const routeRows = body.widgets.filter((w) => /^Routes:/.test(w.properties.title)).flatMap((w) => w.properties.metrics);
-    expect(routeRows.map((row) => (row[0] === 'AWS/SQS' ? `${row[1]} ${row[3]}` : `${row[1]} ${row[5]}`)).sort()).toEqual(
+    // The dimension's value follows its name: the queue (SQS), the route (the start-up metric), or the function then the route.
+    const what = (row: unknown[]) => `${row[1]} ${row[0] === 'AWS/SQS' || row[1] === 'TaskStartupSeconds' ? row[3] : row[5]}`;
+    expect(routeRows.map(what).sort()).toEqual(
       routes
         .flatMap((r) => {
           const q = routeQueueName(config, r.name);
-          return [`ApproximateAgeOfOldestMessage ${q}`, `ApproximateNumberOfMessagesVisible ${q}`, `RouteInUseVcpu ${r.name}`];
+          return [`ApproximateAgeOfOldestMessage ${q}`, `ApproximateNumberOfMessagesVisible ${q}`, `RouteInUseVcpu ${r.name}`, `TaskStartupSeconds ${r.name}`];
         })
         .sort(),
     );

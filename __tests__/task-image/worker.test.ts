@@ -1,7 +1,8 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
-import { startupMetricLine, TASK_STARTUP_METRIC } from '../../task-image/src/startup-metric';
+import { startupMetricLine, TASK_STARTUP_METRIC, TASK_STARTUP_ROUTE_DIMENSION } from '../../task-image/src/startup-metric';
+import { WORKER_ROUTE_ENV } from '../../task-image/image-reference';
 import type { JobResult } from '../../task-image/src/run-job';
 import {
   buildWorkerBundle,
@@ -337,6 +338,22 @@ describe('worker against s3rver', () => {
     expect(startupMetricLine({ ...base, namespace: undefined })).toBeUndefined();
     expect(startupMetricLine({ ...base, stateEnteredAtMs: undefined })).toBeUndefined();
     expect(startupMetricLine({ ...base, now: 500 })).toBeUndefined();
+  });
+
+  test('on a stage with routes the start-up counts for the stage and for the task’s route', async () => {
+    await putObject('incoming/routed-startup.txt', 'started\n');
+    const run = await runWorker(s3.endpoint, {
+      ...jobEnv('incoming/routed-startup.txt', 'job-startup-2'),
+      STATE_ENTERED_AT: new Date(Date.now() - 20_000).toISOString(),
+      METRICS_NAMESPACE: 'Sluice/sluice-stg',
+      [WORKER_ROUTE_ENV]: 'urgent',
+    });
+    expect(run.exitCode).toBe(EXIT_CODES.ok);
+    const line = run.logs.find((l) => l.event === 'task-startup') as Record<string, any>;
+    expect(line._aws.CloudWatchMetrics).toEqual([
+      { Namespace: 'Sluice/sluice-stg', Dimensions: [[], [TASK_STARTUP_ROUTE_DIMENSION]], Metrics: [{ Name: TASK_STARTUP_METRIC, Unit: 'Seconds' }] },
+    ]);
+    expect(line[TASK_STARTUP_ROUTE_DIMENSION]).toBe('urgent');
   });
 
   test('a bad timeout setting is bad input', async () => {

@@ -11,7 +11,7 @@ import { CLASS_SHORT_AT, RELEASED_BY_CLASS } from '../../functions/placement';
 import { RELEASED_BY_ROUTE } from '../../functions/routes';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
-import { WORKER_JOB_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
+import { WORKER_JOB_ENV, WORKER_ROUTE_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import { partitionOf } from '../../environments/partition';
 import type { PolicyStatement } from '../iam';
@@ -230,6 +230,7 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
               Environment: [
                 ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
                 { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
+                ...(ctx.routed ? [{ Name: WORKER_ROUTE_ENV, 'Value.$': '$.job.route' }] : []),
               ],
             },
           ],

@@ -61,6 +61,7 @@ async function main(): Promise<ExitCode> {
     stateEnteredAtMs: config.stateEnteredAtMs,
     now: Date.now(),
     jobId: config.jobId,
+    route: process.env.ROUTE || undefined,
   });
   if (startupLine) process.stdout.write(`${startupLine}\n`);
   log.info('job-started', {
