@@ -36,10 +36,39 @@ export interface StageSettings {
   readonly launchRatePerSecond: number;
   readonly mapMaxConcurrency: number;
   readonly capacityProviders: string;
+  /** On a stage with routes: each route's input, weight, class, cap and reserve, and its task's size. */
+  readonly routes?: ReadonlyArray<RouteSummary>;
+}
+
+export interface RouteSummary {
+  readonly name: string;
+  readonly inputPrefix: string;
+  readonly share: number;
+  readonly priority: number;
+  readonly maxVcpu?: number;
+  readonly reservedVcpu?: number;
+  readonly taskVcpu: number;
+  readonly taskMemoryMiB: number;
+}
+
+function routeSummaries(config: EnvironmentConfig): RouteSummary[] | undefined {
+  return config.routes?.map((r) => ({
+    name: r.name,
+    inputPrefix: r.inputPrefix,
+    share: r.share,
+    priority: r.priority,
+    ...(r.maxVcpu !== undefined ? { maxVcpu: r.maxVcpu } : {}),
+    ...(r.reservedVcpu !== undefined ? { reservedVcpu: r.reservedVcpu } : {}),
+    taskVcpu: vcpuOf(r.task?.cpu ?? config.task.cpu),
+    taskMemoryMiB: r.task?.memoryMiB ?? config.task.memoryMiB,
+  }));
 }
 
 function stageSettings(config: EnvironmentConfig): StageSettings {
   const taskVcpu = vcpuOf(config.task.cpu);
+  const routes = routeSummaries(config);
+  // With routes, the most at once is the budget in the smallest task any route runs.
+  const smallestTask = routes ? Math.min(...routes.map((r) => r.taskVcpu)) : taskVcpu;
   return {
     stage: config.stage,
     account: config.account.id,
@@ -49,10 +78,11 @@ function stageSettings(config: EnvironmentConfig): StageSettings {
     taskCpu: config.task.cpu,
     taskMemoryMiB: config.task.memoryMiB,
     taskVcpu,
-    maxConcurrentTasks: Math.floor(config.capacity.vcpuBudget / taskVcpu),
+    maxConcurrentTasks: Math.floor(config.capacity.vcpuBudget / smallestTask),
     launchRatePerSecond: config.capacity.launchRatePerSecond,
     mapMaxConcurrency: config.capacity.mapMaxConcurrency,
     capacityProviders: config.task.capacityProviders.map((p) => `${p.name}:${p.weight}`).join(','),
+    ...(routes ? { routes } : {}),
   };
 }
 

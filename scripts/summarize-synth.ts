@@ -1,7 +1,16 @@
 import { ENVIRONMENT_INPUTS } from '../environments';
 import { stackName } from '../environments/names';
-import type { StageSettings } from '../modules/stack';
+import type { RouteSummary, StageSettings } from '../modules/stack';
 import { readSynthesizedStacks, resourceCounts } from '../synth/output';
+
+/** One route: where its uploads come from, how it shares the budget, and its task. */
+function routeLine(r: RouteSummary): string {
+  const limits = [r.maxVcpu !== undefined ? `cap ${r.maxVcpu} vCPU` : '', r.reservedVcpu !== undefined ? `reserve ${r.reservedVcpu} vCPU` : ''].filter(Boolean);
+  return (
+    `route ${r.name}: ${r.inputPrefix} · share ${r.share}, priority ${r.priority}${limits.length > 0 ? `, ${limits.join(', ')}` : ''}` +
+    ` · task ${r.taskVcpu} vCPU / ${r.taskMemoryMiB} MiB`
+  );
+}
 
 /** Prints, per synthesized stage, what `terraform apply` would create and the settings that matter. */
 function main(): void {
@@ -22,6 +31,7 @@ function main(): void {
           ` · launches ${settings.launchRatePerSecond}/s · Map concurrency ${settings.mapMaxConcurrency}` +
           ` · ${settings.capacityProviders}`,
       );
+      for (const route of settings.routes ?? []) console.log(`  ${routeLine(route)}`);
     }
     console.log(`  ${total} resources to create:`);
     const width = Math.max(...counts.map(([type]) => type.length));

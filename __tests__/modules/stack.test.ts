@@ -23,6 +23,23 @@ import { STAGES, resourceNamed, resourcesOf, synthStage } from '../support/synth
 describe.each(STAGES)('stage %s', (stage) => {
   const { synthesized, json, config } = synthStage(stage);
 
+  test("its settings output says what the summary prints: the budget, the task, and each route's share, limits and task", () => {
+    const settings = (json.output as Record<string, { value: Record<string, unknown> }>).settings.value;
+    expect(settings).toMatchObject({ stage, vcpuBudget: config.capacity.vcpuBudget, taskCpu: config.task.cpu });
+    if (!config.routes) {
+      expect(settings).not.toHaveProperty('routes');
+      expect(settings.maxConcurrentTasks).toBe(Math.floor(config.capacity.vcpuBudget / (config.task.cpu / 1024)));
+      return;
+    }
+    expect(settings.routes).toEqual(
+      config.routes.map((r) =>
+        expect.objectContaining({ name: r.name, inputPrefix: r.inputPrefix, share: r.share, taskVcpu: (r.task?.cpu ?? config.task.cpu) / 1024 }),
+      ),
+    );
+    const smallest = Math.min(...config.routes.map((r) => r.task?.cpu ?? config.task.cpu)) / 1024;
+    expect(settings.maxConcurrentTasks).toBe(Math.floor(config.capacity.vcpuBudget / smallest));
+  });
+
   test('keeps its state in its own S3 backend with S3-native locking', () => {
     expect(json.terraform.backend?.s3).toEqual({
       bucket: config.backend.bucket,
