@@ -100,13 +100,18 @@ const imageDigest = z
   .optional();
 const oneOfTagOrDigest = (image: { tag?: string; digest?: string }) => (image.tag === undefined) !== (image.digest === undefined);
 
+/** Longest a task may run; also how long a lease lives before it expires by itself. */
+const taskTimeoutSeconds = intIn(60, 7 * 24 * 3600);
+
 /**
- * A route's own task: its jobs run on a task definition of its own, of this size (and image). Architecture, capacity
- * providers, stop timeout and timeout stay the stage's.
+ * A route's own task: its jobs run on a task definition of its own, of this size (and image, and timeout).
+ * Architecture, capacity providers and stop timeout stay the stage's.
  */
 const routeTask = z.strictObject({
   cpu: taskCpu,
   memoryMiB: taskMemoryMiB,
+  /** Unset: the stage's. */
+  timeoutSeconds: taskTimeoutSeconds.optional(),
   /** Unset: the stage's. */
   ephemeralStorageGiB: ephemeralStorageGiB.optional(),
   /** A tag or digest in the stage's repository; unset: the stage's image. */
@@ -210,8 +215,7 @@ const environmentFields = z.strictObject({
     capacityProviders: z.array(capacityProvider).min(1, 'must list FARGATE and/or FARGATE_SPOT').max(2, 'must list FARGATE and/or FARGATE_SPOT'),
     /** Seconds between SIGTERM and SIGKILL; Fargate allows up to 120. */
     stopTimeoutSeconds: intIn(2, FARGATE_MAX_STOP_TIMEOUT_SECONDS),
-    /** Longest a task may run; also how long a lease lives before it expires by itself. */
-    timeoutSeconds: intIn(60, 7 * 24 * 3600),
+    timeoutSeconds: taskTimeoutSeconds,
     ephemeralStorageGiB,
   }),
   retry: z.strictObject({
@@ -495,6 +499,11 @@ function checkReserves(
 }
 
 /** The CPU units a route's jobs run with: its own task's, or the stage's. */
+/** The timeout of a route's tasks: its own task's, or the stage's. */
+export function routeTimeoutOf(task: { readonly timeoutSeconds: number }, route: { readonly task?: { readonly timeoutSeconds?: number } }): number {
+  return route.task?.timeoutSeconds ?? task.timeoutSeconds;
+}
+
 export function routeCpuOf(task: { readonly cpu: number }, route: { readonly task?: { readonly cpu: number } }): number {
   return (route.task ?? task).cpu;
 }

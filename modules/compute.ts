@@ -15,7 +15,7 @@ import type { Bucket } from './bucket';
 import type { Network } from './network';
 import { taskRoleName } from '../environments/names';
 import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
-import { runTaskTimeoutSeconds } from './run-jobs/timing';
+import { runTaskStateTimeoutSeconds } from './run-jobs/timing';
 import { stageMetricsNamespace } from '../functions/metrics';
 import { partitionOf } from '../environments/partition';
 import { policyJson, serviceTrustPolicy } from './iam';
@@ -55,6 +55,7 @@ interface TaskShape {
   readonly memoryMiB: number;
   readonly ephemeralStorageGiB: number;
   readonly image: { readonly tag?: string; readonly digest?: string };
+  readonly timeoutSeconds: number;
 }
 
 /** What every task definition of the stage shares. */
@@ -102,7 +103,14 @@ export class Compute extends Construct {
     const securityGroup = this.securityGroup(props);
     const parts = { repository, logGroup, executionRole, taskRole };
     const { task, image } = props.config;
-    const shape = { family, cpu: task.cpu, memoryMiB: task.memoryMiB, ephemeralStorageGiB: task.ephemeralStorageGiB, image };
+    const shape = {
+      family,
+      cpu: task.cpu,
+      memoryMiB: task.memoryMiB,
+      ephemeralStorageGiB: task.ephemeralStorageGiB,
+      image,
+      timeoutSeconds: task.timeoutSeconds,
+    };
     const taskDefinition = this.taskDefinition(props, 'task-definition', shape, parts);
     const routes = (props.config.routes ?? []).map((route) => ({
       route,
@@ -254,6 +262,7 @@ export class Compute extends Construct {
       memoryMiB: own.memoryMiB,
       ephemeralStorageGiB: own.ephemeralStorageGiB ?? stage.ephemeralStorageGiB,
       image: own.image ?? stage.image,
+      timeoutSeconds: own.timeoutSeconds ?? stage.timeoutSeconds,
     };
     return { family: shape.family, arn: this.taskDefinition(props, `task-definition-${route.name}`, shape, parts).arn };
   }
@@ -286,7 +295,7 @@ export class Compute extends Construct {
           readonlyRootFilesystem: true,
           mountPoints: [{ sourceVolume: SCRATCH_VOLUME, containerPath: '/tmp', readOnly: false }],
           // BUCKET, KEY, VERSION_ID, JOB_ID and STATE_ENTERED_AT come per job as container overrides.
-          environment: staticWorkerEnvironment(props.config.bucket.resultsPrefix, task, stageMetricsNamespace(props.config.namePrefix)),
+          environment: staticWorkerEnvironment(props.config, shape.timeoutSeconds),
           stopTimeout: task.stopTimeoutSeconds,
           // Not root whatever the image says (the node images' `node` user), and no Linux capability: the worker
           // reads S3 and writes S3 and /tmp, nothing a capability grants.
@@ -334,12 +343,14 @@ function taskRolePolicy(bucketArn: string, inputPrefixes: readonly string[], res
 }
 
 /** The worker's environment that every task shares (image-reference.ts names it). */
-function staticWorkerEnvironment(resultsPrefix: string, task: EnvironmentConfig['task'], metricsNamespace: string): Array<{ name: string; value: string }> {
+function staticWorkerEnvironment(config: EnvironmentConfig, timeoutSeconds: number): Array<{ name: string; value: string }> {
   const values: Record<(typeof WORKER_STATIC_ENV)[number], string> = {
-    RESULTS_PREFIX: resultsPrefix,
-    JOB_TIMEOUT_SECONDS: String(task.timeoutSeconds),
-    RUN_TASK_TIMEOUT_SECONDS: String(runTaskTimeoutSeconds(task)),
-    METRICS_NAMESPACE: metricsNamespace,
+    RESULTS_PREFIX: config.bucket.resultsPrefix,
+    // Its own timeout (the stage's, or its route's): the worker stops itself there.
+    JOB_TIMEOUT_SECONDS: String(timeoutSeconds),
+    // How long its RunTask state waits, the same for every route's tasks (the longest).
+    RUN_TASK_TIMEOUT_SECONDS: String(runTaskStateTimeoutSeconds(config)),
+    METRICS_NAMESPACE: stageMetricsNamespace(config.namePrefix),
   };
   return WORKER_STATIC_ENV.map((name) => ({ name, value: values[name] }));
 }

@@ -250,6 +250,7 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
     /with cpu 512 Fargate accepts 1024–4096 MiB in steps of 1024/,
   ],
   ['route task storage', (c) => (routed(c).routes[1].task.ephemeralStorageGiB = 20), "routes.1.task.ephemeralStorageGiB (route 'bulk')", /from 21 to 200/],
+  ['route task timeout', (c) => (routed(c).routes[1].task.timeoutSeconds = 30), "routes.1.task.timeoutSeconds (route 'bulk')", /from 60 to 604800/],
   [
     'route task image with tag and digest',
     (c) => (routed(c).routes[1].task.image = { tag: 'v2', digest: `sha256:${'0'.repeat(64)}` }),
@@ -288,7 +289,7 @@ test('a stage with routes is valid; a route without a priority is in class 0', (
 test("reserves are weighed against each route's own task: half a vCPU left beside the others' reserves runs a route's 0.5-vCPU task", () => {
   const input = routed(structuredClone(ENVIRONMENT_INPUTS.dev) as Mutable);
   input.routes[0].reservedVcpu = 3.5;
-  expect(validateEnvironment('dev', input).routes![1].task).toEqual({ cpu: 512, memoryMiB: 1024 });
+  expect(validateEnvironment('dev', input).routes![1].task).toEqual({ cpu: 512, memoryMiB: 1024, timeoutSeconds: 900 });
   // The same reserve leaves no room for a route running the stage's 1-vCPU task.
   delete input.routes[1].task;
   expect(problemsOf(input)).toMatch(/routes.1 \(route 'bulk'\): could never run its task \(1 vCPU\)/);

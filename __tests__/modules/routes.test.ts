@@ -1,3 +1,4 @@
+import { leaseSeconds, runTaskTimeoutSeconds } from '../../modules/run-jobs/timing';
 import { dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
 import { ADMITTED_FOR_ANOTHER_STATE_MACHINE } from '../../functions/jobs';
 import { STATES } from '../../modules/run-jobs/definition';
@@ -9,7 +10,6 @@ import { ENVIRONMENT_INPUTS, validateEnvironment } from '../../environments';
 import { MAX_ROUTES } from '../../environments/schema';
 import { resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 import { fakeAttribute } from '../../twin/synthesized-stage';
-import { runTaskTimeoutSeconds } from '../../modules/run-jobs/timing';
 
 /** dev with two routes: `default` keeps the stage's intake queue and rule, `bulk` gets its own. */
 const { json, config } = synthStage('dev', routedDevConfig());
@@ -121,16 +121,44 @@ describe('the tasks of a stage with routes', () => {
   test("a route with a task of its own has its own task definition, of its size, and otherwise the stage's", () => {
     const definitions = Object.fromEntries(resourcesOf(json, 'aws_ecs_task_definition').map(([, definition]) => [definition.family, definition]));
     expect(Object.keys(definitions).sort()).toEqual(['sluice-dev-worker', 'sluice-dev-worker-bulk']);
-    const { family: _stageFamily, cpu: stageCpu, memory: stageMemory, ...stage } = definitions['sluice-dev-worker'];
-    const { family: _bulkFamily, cpu, memory, ...bulk } = definitions['sluice-dev-worker-bulk'];
+    const { family: _stageFamily, cpu: stageCpu, memory: stageMemory, container_definitions: stageContainers, ...stage } = definitions['sluice-dev-worker'];
+    const { family: _bulkFamily, cpu, memory, container_definitions: containers, ...bulk } = definitions['sluice-dev-worker-bulk'];
     expect([stageCpu, stageMemory, cpu, memory]).toEqual(['1024', '2048', '512', '1024']);
     // Roles, log group, container (the stage's image), architecture, storage, stop timeout; kept when replaced.
     expect(bulk).toEqual(stage);
+    // The worker stops itself at its route's timeout (15 minutes); its RunTask state waits as every route's does.
+    const environment = (text: unknown) =>
+      Object.fromEntries((JSON.parse(String(text))[0].environment as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+    expect(environment(containers)).toEqual({
+      ...environment(stageContainers),
+      JOB_TIMEOUT_SECONDS: '900',
+    });
+    const withoutEnvironment = (text: unknown) => ({ ...JSON.parse(String(text))[0], environment: undefined });
+    expect(withoutEnvironment(containers)).toEqual(withoutEnvironment(stageContainers));
     expect(bulk.skip_destroy).toBe(true);
     // The route without a task of its own adds none: the stage without routes has the one task definition at the same address.
     expect(resourcesOf(unrouted, 'aws_ecs_task_definition').map(([name]) => name)).toEqual([
       resourcesOf(json, 'aws_ecs_task_definition').find(([, definition]) => definition.family === 'sluice-dev-worker')![0],
     ]);
+  });
+
+  test("a route's timeout longer than the stage's sets how long every RunTask state waits, and the leases and the state machine's timeout with it", () => {
+    const routes = routedDevConfig().routes!.map((route) =>
+      route.name === 'bulk' ? { ...route, task: { cpu: 512, memoryMiB: 1024, timeoutSeconds: 6 * 3600 } } : route,
+    );
+    const longer = { ...routedDevConfig(), routes };
+    const { json: own } = synthStage('dev', longer);
+    const machine = JSON.parse(String(resourceNamed(own, 'aws_sfn_state_machine', 'state-machine').definition)) as StateMachineDefinition;
+    const runTask = [...eachState(machine)].find(({ name }) => name === STATES.runTask)!.state as { TimeoutSeconds: number };
+    expect(runTask.TimeoutSeconds).toBe(runTaskTimeoutSeconds({ timeoutSeconds: 6 * 3600 }));
+    expect((machine as { TimeoutSeconds?: number }).TimeoutSeconds).toBe(leaseSeconds(longer));
+    expect(leaseSeconds(longer)).toBeGreaterThan(leaseSeconds(routedDevConfig()));
+    expect(variablesOf(own, 'dispatcher').LEASE_SECONDS).toBe(String(leaseSeconds(longer)));
+    // The stage's own tasks still stop themselves at its own hour, and know how long their RunTask state waits.
+    const stageTask = resourcesOf(own, 'aws_ecs_task_definition').find(([, d]) => d.family === 'sluice-dev-worker')![1];
+    const environment = JSON.parse(String(stageTask.container_definitions))[0].environment;
+    expect(environment).toContainEqual({ name: 'JOB_TIMEOUT_SECONDS', value: '3600' });
+    expect(environment).toContainEqual({ name: 'RUN_TASK_TIMEOUT_SECONDS', value: String(runTaskTimeoutSeconds({ timeoutSeconds: 6 * 3600 })) });
   });
 
   test("a route's task may name its own image tag (or digest) in the stage's repository, and its own ephemeral storage", () => {
@@ -200,7 +228,8 @@ describe('the dispatcher and the janitor of a stage with routes', () => {
         priority: 9,
         maxVcpu: 12.25,
         reservedVcpu: 10.5,
-        task: { cpu: 512, memoryMiB: 1024 },
+        // The longest timeout: its lease and RunTask timeout travel in ROUTES too.
+        task: { cpu: 512, memoryMiB: 1024, timeoutSeconds: 7 * 24 * 3600 },
       })),
     });
     const { json: synthesized } = synthStage('stg', longest);
@@ -254,7 +283,7 @@ describe('the state machine of a stage with routes', () => {
     for (const name of [STATES.runTask, STATES.runTaskWhileThrottled]) {
       expect(states[name].Parameters['TaskDefinition.$']).toBe('$.job.taskDefinitionArn');
       expect(states[name].Parameters).not.toHaveProperty('TaskDefinition');
-      // The lease and the task's timeout stay the stage's, whatever the route's task.
+      // RunTask waits for the longest task of the stage's (here the stage's own: bulk's 15 minutes are shorter).
       expect(states[name].TimeoutSeconds).toBe(runTaskTimeoutSeconds(config.task));
     }
     const family = (name: string) => `arn:aws:ecs:eu-west-1:111111111111:task-definition/${name}:*`;

@@ -32,7 +32,7 @@ import {
   type TransactItem,
   type WrittenTable,
 } from './integrations';
-import { leaseSeconds, retryDelaysSeconds, runTaskTimeoutSeconds } from './timing';
+import { leaseSeconds, retryDelaysSeconds, runTaskStateTimeoutSeconds } from './timing';
 
 /** What the states call, by group; the account, Region and timing come from the config. */
 interface RunJobsDefinitionProps {
@@ -241,7 +241,7 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
       Comment: 'One Fargate task for one object; .sync waits for it to stop',
       ResultSelector: { 'taskArn.$': '$.TaskArn' },
       ResultPath: '$.task',
-      TimeoutSeconds: runTaskTimeoutSeconds(ctx.config.task),
+      TimeoutSeconds: runTaskStateTimeoutSeconds(ctx.config),
       ...(retry.length > 0 ? { Retry: retry } : {}),
       Catch: [
         { ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER], ResultPath: '$.failure', Next: whenNotStarted },
