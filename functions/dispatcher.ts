@@ -27,7 +27,18 @@ import { releasesUnread, sawReleases, StartedBatches, type PoolView, type Run, t
 import { dispatcherSettingsFromEnv, type DispatcherSettings } from './environment';
 import { gather } from './intake-gather';
 import { keepLastLookTrue, releaseAlreadySeen } from './last-look';
-import { planAdmission, readPool, readPoolItem, readReleased, tokensReadyAt, withReleased, type AdmissionPlan, type PoolItem, type PoolState } from './limiter';
+import {
+  inUseVcpu,
+  planAdmission,
+  readPool,
+  readPoolItem,
+  readReleased,
+  tokensReadyAt,
+  withReleased,
+  type AdmissionPlan,
+  type PoolItem,
+  type PoolState,
+} from './limiter';
 import type { DispatcherRunSummary } from './log-events';
 import { nextRoute, ownByRoute, routesOf, withRouteCaps, type RouteSettings, type RouteTurn } from './routes';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
@@ -138,13 +149,33 @@ async function dispatchRound(run: Run): Promise<RoundOutcome> {
   const smallest = Math.min(...routesOf(settings).map((route) => route.taskVcpu));
   const stagePlan = planFor(smallest);
   if (stagePlan.count === 0 && outOfRoom(stagePlan)) return rereadOrStop(run, stagePlan.limitedBy);
-  const { turn, held } = await nextTurn(run, stagePlan.effectiveVcpu);
-  if (!turn) return held ? rereadOrStop(run, 'routes-held') : 'stop';
-  const plan = turn.route.taskVcpu === smallest ? stagePlan : planFor(turn.route.taskVcpu);
+  const found = placeableTurn(run, await routeBacklogs(run), stagePlan, (taskVcpu) => (taskVcpu === smallest ? stagePlan : planFor(taskVcpu)));
+  if (!('turn' in found)) return found.held ? rereadOrStop(run, 'routes-held') : 'stop';
+  const { turn, plan } = found;
   if (turn.tasks === 0 || (plan.count === 0 && outOfRoom(plan))) return rereadOrStop(run, plan.limitedBy === 'account' ? 'account' : 'budget');
   if (await waitedForFullBatch(run, plan, now, turn)) return 'next';
   view.batchOpenedAt = undefined;
   return gatherAndAdmit(run, turn.route, Math.min(plan.count, turn.tasks));
+}
+
+/**
+ * The turn to take, and its route's plan. A route whose task no capacity class has room for, while smaller ones fit,
+ * is passed over and the others go meanwhile: a turn kept for it would wait for a release that may never come.
+ */
+function placeableTurn(
+  run: Run,
+  backlogs: readonly number[],
+  stagePlan: AdmissionPlan,
+  planFor: (taskVcpu: number) => AdmissionPlan,
+): { turn: RouteTurn; plan: AdmissionPlan } | { held: boolean } {
+  const passedOver = new Set<string>();
+  for (;;) {
+    const { turn, held } = nextTurn(run, backlogs, stagePlan.effectiveVcpu, passedOver);
+    if (!turn) return { held };
+    const plan = planFor(turn.route.taskVcpu);
+    if (!(plan.count === 0 && plan.limitedBy === 'account' && plan !== stagePlan)) return { turn, plan };
+    passedOver.add(turn.route.name);
+  }
 }
 
 function outOfRoom(plan: AdmissionPlan): plan is AdmissionPlan & { limitedBy: 'budget' | 'account' } {
@@ -152,22 +183,28 @@ function outOfRoom(plan: AdmissionPlan): plan is AdmissionPlan & { limitedBy: 'b
 }
 
 /**
- * The route to take from now (functions/routes.ts), from each route's visible backlog and use. Undefined when no
- * route has a backlog it may take from: every queue is empty, or the routes with backlog are at their caps or meet
- * the other routes' unused reserves (releases wake the dispatcher).
+ * The route to take from now (functions/routes.ts), from each route's visible backlog and use, the routes passed over
+ * this round left out. Undefined when no route has a backlog it may take from: every queue is empty, or the routes
+ * with backlog are at their caps, too large for the stage now, or passed over (held: releases wake the dispatcher).
  */
-async function nextTurn(run: Run, stageVcpu: number): Promise<{ turn?: RouteTurn; held: boolean }> {
+function nextTurn(run: Run, backlogs: readonly number[], stageVcpu: number, passedOver: ReadonlySet<string>): { turn?: RouteTurn; held: boolean } {
   const configured = routesOf(run.settings);
-  const backlogs = await Promise.all(configured.map((route) => visibleBacklog(run.sqs, route.queueUrl)));
   const inUse = ownByRoute(run.view.pool);
   const now = run.clock.now();
-  const counted = (route: RouteSettings, backlog: number) => (pausedAfterEmptyReceive(run, route, now) ? 0 : backlog);
+  const counted = (route: RouteSettings, backlog: number) => (pausedAfterEmptyReceive(run, route, now) || passedOver.has(route.name) ? 0 : backlog);
   // With the caps an operator set at run time; the admission applies them again, to the pool it writes on.
   const routes = withRouteCaps(configured, run.view.pool.routeCaps);
   const demands = routes.map((route, i) => ({ route, backlog: counted(route, backlogs[i]), inUseVcpu: inUse[route.name] ?? 0 }));
-  const turn = nextRoute(demands, stageVcpu);
-  if (!turn) return { held: demands.some((d) => d.backlog > 0) };
+  // With routes, what the stage holds in all (routes removed since still hold theirs). Without, the one route's turn
+  // is all the budget: admission's plan bounds it by the room, and a batch short of room may wait to fill.
+  const turn = nextRoute(demands, stageVcpu, run.settings.routes ? inUseVcpu(run.view.pool) : undefined);
+  if (!turn) return { held: demands.some((d) => d.backlog > 0) || passedOver.size > 0 };
   return { turn: { ...turn, route: configured[routes.indexOf(turn.route)] }, held: false };
+}
+
+/** Each route's visible backlog, in the order of its settings. */
+function routeBacklogs(run: Run): Promise<number[]> {
+  return Promise.all(routesOf(run.settings).map((route) => visibleBacklog(run.sqs, route.queueUrl)));
 }
 
 /**

@@ -106,40 +106,59 @@ export interface RouteTurn {
 }
 
 /**
- * Whose turn it is, given what the stage may hold in all (`stageVcpu`: the effective budget). Routes with backlog and
- * room under their cap compete, unless the other routes' unused reserves are what keeps them out; the highest priority
- * class among them goes first. Within it, each route's target is its share of what the class may hold (the stage's
- * vCPU less what routes outside the class hold, so an idle route's share is borrowed), and the route furthest below
- * its target (in vCPU, whatever its task size) goes, up to the tasks that bring it to its target and the stage's room.
- * Undefined when no route has both backlog and room.
+ * Whose turn it is, given what the stage may hold in all (`stageVcpu`: the effective budget) and holds now
+ * (`stageInUseVcpu`: the pool's total, which counts what routes no longer configured still hold). A route with backlog
+ * whose own unused reserve holds one of its tasks goes first: that room is no other route's. Otherwise routes with
+ * backlog and room under their cap compete; the highest priority class among them goes first. Within it, each route's
+ * target is its share of what the class may hold (the stage's vCPU less what is held outside the class, so an idle
+ * route's share is borrowed), and the route furthest below its target (in vCPU, whatever its task size) goes, up to
+ * the tasks that bring it to its target and the stage's room outside the others' reserves. Undefined when no route has
+ * both backlog and room.
  */
-export function nextRoute(demands: readonly RouteDemand[], stageVcpu: number): RouteTurn | undefined {
-  const free = stageVcpu - demands.reduce((sum, d) => sum + d.inUseVcpu, 0);
+export function nextRoute(
+  demands: readonly RouteDemand[],
+  stageVcpu: number,
+  stageInUseVcpu: number = demands.reduce((sum, d) => sum + d.inUseVcpu, 0),
+): RouteTurn | undefined {
+  const free = stageVcpu - stageInUseVcpu;
   const unusedReserve = (d: RouteDemand): number => Math.max(0, (d.route.reservedVcpu ?? 0) - d.inUseVcpu);
   const reserves = demands.reduce((sum, d) => sum + unusedReserve(d), 0);
   // Tasks the stage has room for now, outside what the other routes keep for themselves.
   const stageRoom = (d: RouteDemand): number => Math.max(0, Math.floor((free - (reserves - unusedReserve(d))) / d.route.taskVcpu + EPSILON));
-  // Kept out by reserves: the stage has room for its task, but only in what the others keep.
-  const heldByReserves = (d: RouteDemand): boolean => stageRoom(d) === 0 && free + EPSILON >= d.route.taskVcpu;
+  const wanting = demands.filter((d) => d.backlog > 0 && tasksUnderCap(d.route, d.inUseVcpu) >= 1);
+  const fromReserve = fromOwnReserve(wanting, free, unusedReserve);
+  if (fromReserve) return fromReserve;
   // A task larger than the stage may hold (the account's room shrank) waits without holding the others up.
-  const fitsTheStage = (d: RouteDemand): boolean => d.route.taskVcpu <= stageVcpu - (reserves - unusedReserve(d)) + EPSILON;
-  const ready = demands.filter((d) => d.backlog > 0 && tasksUnderCap(d.route, d.inUseVcpu) >= 1 && fitsTheStage(d) && !heldByReserves(d));
+  const ready = wanting.filter((d) => d.route.taskVcpu <= stageVcpu - (reserves - unusedReserve(d)) + EPSILON);
   if (ready.length === 0) return undefined;
   const topPriority = Math.max(...ready.map((d) => d.route.priority));
   const competing = ready.filter((d) => d.route.priority === topPriority);
-  const heldOutside = demands.filter((d) => !competing.includes(d)).reduce((sum, d) => sum + d.inUseVcpu, 0);
-  const classVcpu = Math.max(0, stageVcpu - heldOutside);
+  const classVcpu = Math.max(0, stageVcpu - (stageInUseVcpu - competing.reduce((sum, d) => sum + d.inUseVcpu, 0)));
   const shares = competing.reduce((sum, d) => sum + d.route.share, 0);
-  const deficit = (d: RouteDemand): number => (d.route.share / shares) * classVcpu - d.inUseVcpu;
-  // A route with no room for its task yet keeps its turn (the room freed is kept for it) only while a whole task below
-  // its share; otherwise what is free goes to a route it fits.
-  const keepsTurn = competing.filter((d) => stageRoom(d) >= 1 || deficit(d) + EPSILON >= d.route.taskVcpu);
+  const target = (d: RouteDemand): number => (d.route.share / shares) * classVcpu;
+  const deficit = (d: RouteDemand): number => target(d) - d.inUseVcpu;
+  // A route with no room for its task yet keeps its turn (the room freed is kept for it) while a whole task below its
+  // share, or, with a share smaller than one task, while it holds nothing; otherwise what is free goes where it fits.
+  const keepsTurn = competing.filter((d) => stageRoom(d) >= 1 || deficit(d) + EPSILON >= Math.min(d.route.taskVcpu, target(d)));
   const furthest = (keepsTurn.length > 0 ? keepsTurn : competing).reduce((a, b) => (deficit(b) > deficit(a) + EPSILON ? b : a));
   const toTarget = Math.max(1, Math.ceil(deficit(furthest) / furthest.route.taskVcpu - EPSILON));
   return {
     route: furthest.route,
     backlog: furthest.backlog,
     tasks: Math.min(toTarget, tasksUnderCap(furthest.route, furthest.inUseVcpu), stageRoom(furthest)),
+  };
+}
+
+/** The turn of a route whose own unused reserve (and the stage's free room) holds one of its tasks: the highest class first. */
+function fromOwnReserve(wanting: readonly RouteDemand[], free: number, unusedReserve: (d: RouteDemand) => number): RouteTurn | undefined {
+  const tasksIn = (vcpu: number, d: RouteDemand) => Math.floor(vcpu / d.route.taskVcpu + EPSILON);
+  const reserved = wanting.filter((d) => tasksIn(Math.min(unusedReserve(d), free), d) >= 1).sort((a, b) => b.route.priority - a.route.priority);
+  const first = reserved[0];
+  if (!first) return undefined;
+  return {
+    route: first.route,
+    backlog: first.backlog,
+    tasks: Math.min(tasksIn(Math.min(unusedReserve(first), free), first), tasksUnderCap(first.route, first.inUseVcpu)),
   };
 }
 

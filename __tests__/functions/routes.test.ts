@@ -67,7 +67,8 @@ describe("whose turn it is: a route's priority, share and cap", () => {
     const burst = route('burst', { share: 9 });
     // The trickle is idle: the burst fills the budget but for the 5 kept for it.
     expect(nextRoute([demand(burst, 10_000, 0), demand(trickle, 0, 0)], 100)).toMatchObject({ route: burst, tasks: 95 });
-    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 0, 0)], 100)).toBeUndefined();
+    // Full but for the reserve: the burst's turn waits for room (its tasks end), the reserve stays kept.
+    expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 0, 0)], 100)).toMatchObject({ route: burst, tasks: 0 });
     // Its upload arrives: it starts at once, in its reserve.
     expect(nextRoute([demand(burst, 10_000, 95), demand(trickle, 1, 0)], 100)).toMatchObject({ route: trickle, tasks: 5 });
     // Using its reserve, it keeps nothing back; above it, it competes by its share like any route.
@@ -111,10 +112,28 @@ describe('routes of different task sizes share by vCPU', () => {
     expect(nextRoute([demand(large, 1_000, 0)], 3)).toBeUndefined();
   });
 
-  test("another route's unused reserve keeps a large task out without holding the small ones up", () => {
+  test("another route's unused reserve keeps a large task out; the large route still keeps its turn, and the small ones do not take the room it waits for", () => {
     const kept = route('kept', { taskVcpu: 1, reservedVcpu: 4 });
-    // 6 free, 4 of them kept: the large route (furthest below its share) cannot use them; the small one takes the 2 left.
-    expect(nextRoute([demand(small, 1_000, 4), demand(large, 1_000, 0), demand(kept, 0, 0)], 10)).toMatchObject({ route: small, tasks: 2 });
+    // 6 free, 4 of them kept: the large route (furthest below its share) waits for room outside the reserve.
+    expect(nextRoute([demand(small, 1_000, 4), demand(large, 1_000, 0), demand(kept, 0, 0)], 10)).toEqual({ route: large, backlog: 1_000, tasks: 0 });
+    // Once the small route's tasks end, it fits beside the reserve.
+    expect(nextRoute([demand(small, 1_000, 2), demand(large, 1_000, 0), demand(kept, 0, 0)], 10)).toMatchObject({ route: large, tasks: 1 });
+    // The kept route's upload starts at once in its own reserve, whoever waits.
+    expect(nextRoute([demand(small, 1_000, 4), demand(large, 1_000, 0), demand(kept, 1, 0)], 10)).toMatchObject({ route: kept, tasks: 4 });
+  });
+
+  test('a route whose share is less than one of its tasks still gets one while it holds nothing', () => {
+    // Budget 6 shared 1:1: the large route's share (3) is under its 4-vCPU task.
+    expect(nextRoute([demand(small, 1_000, 3), demand(large, 1_000, 0)], 6)).toEqual({ route: large, backlog: 1_000, tasks: 0 });
+    expect(nextRoute([demand(small, 1_000, 2), demand(large, 1_000, 0)], 6)).toMatchObject({ route: large, tasks: 1 });
+    // Holding it, it is over its share: the small route takes what is free.
+    expect(nextRoute([demand(small, 1_000, 1), demand(large, 1_000, 4)], 6)).toMatchObject({ route: small, tasks: 1 });
+  });
+
+  test('what a route no longer configured still holds counts: it is outside every class, and no reserve is lent for it', () => {
+    const kept = route('kept', { taskVcpu: 1, reservedVcpu: 4 });
+    // 4 of the budget's 10 still held under a removed route: 6 free, 4 kept, 2 for the small route.
+    expect(nextRoute([demand(small, 1_000, 0), demand(kept, 0, 0)], 10, 4)).toMatchObject({ route: small, tasks: 2 });
   });
 });
 
@@ -206,6 +225,84 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
     for (const job of jobs.filter((j) => j.route === 'small')) expect(job.vcpu).toBe(1);
     const row = (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(jobs.find((j) => j.route === 'large')!.jobId) }))).Item!;
     expect(row.lease).toMatchObject({ route: 'large', vcpu: 4 });
+  });
+
+  test('a large task no capacity class has room for is passed over while smaller ones fit: the stage does not stall', async () => {
+    const { world, routes, upload, held } = await routedWorld(20, [
+      { name: 'large', share: 3, priority: 0, taskVcpu: 4 },
+      { name: 'small', share: 1, priority: 0 },
+    ]);
+    // The account as last measured: 3 vCPU free in each class, 6 in all; no class holds a 4-vCPU task.
+    const classes = { FARGATE: { quotaVcpu: 100, usedVcpu: 97, othersVcpu: 97 }, FARGATE_SPOT: { quotaVcpu: 100, usedVcpu: 97, othersVcpu: 97 } };
+    await moto.ddb.send(
+      new UpdateCommand({
+        TableName: world.tableName,
+        Key: POOL_KEY,
+        UpdateExpression: 'SET #account = :account',
+        ExpressionAttributeNames: { '#account': 'account' },
+        ExpressionAttributeValues: { ':account': { freeVcpu: 6, readAt: world.clock.now(), classes } },
+      }),
+    );
+    upload('large', 5);
+    upload('small', 20);
+    await world.dispatch({ routes, capacityWeights: { FARGATE: 1, FARGATE_SPOT: 1 } });
+    expect(await held()).toEqual({ small: 6 });
+  });
+
+  test("what a route removed by the last deploy still holds counts against the room: another route's reserve is not lent for it", async () => {
+    const { world, routes, upload, held } = await routedWorld(10, [
+      { name: 'small', share: 1, priority: 0 },
+      { name: 'kept', share: 1, priority: 0, reservedVcpu: 4 },
+    ]);
+    await moto.ddb.send(
+      new UpdateCommand({
+        TableName: world.tableName,
+        Key: POOL_KEY,
+        UpdateExpression: 'ADD admittedVcpu :four, #gone :four',
+        ExpressionAttributeNames: { '#gone': 'admittedVcpu@route:gone' },
+        ExpressionAttributeValues: { ':four': 4 },
+      }),
+    );
+    upload('small', 20);
+    await world.dispatch({ routes });
+    // 10 − 4 still running − 4 kept for 'kept'.
+    expect((await held()).small).toBe(2);
+  });
+
+  test.each<[string, number, Array<{ name: string; share: number; priority: number; taskVcpu?: number; reservedVcpu?: number }>]>([
+    [
+      'beside an idle reserve',
+      10,
+      [
+        { name: 'small', share: 1, priority: 0 },
+        { name: 'large', share: 1, priority: 0, taskVcpu: 4 },
+        { name: 'kept', share: 1, priority: 0, reservedVcpu: 4 },
+      ],
+    ],
+    [
+      'with a share below one of its tasks (budget 6, 1:1)',
+      6,
+      [
+        { name: 'small', share: 1, priority: 0 },
+        { name: 'large', share: 1, priority: 0, taskVcpu: 4 },
+      ],
+    ],
+  ])('a large-task route %s starts, though small tasks could take each vCPU as it frees', async (_what, budget, shape) => {
+    const { world, routes, upload, held } = await routedWorld(budget, shape);
+    upload('small', 200);
+    upload('large', 10);
+    await world.dispatch({ routes });
+    const released = new Set<string>();
+    for (let round = 0; round < 10 && !(await held()).large; round++) {
+      // The oldest running small job ends; its release wakes the dispatcher.
+      const job = world.started.flatMap((s) => s.jobs).find((j) => j.route === 'small' && !released.has(j.jobId))!;
+      released.add(job.jobId);
+      const row = (await moto.ddb.send(new GetCommand({ TableName: world.tableName, Key: ledgerKey(job.jobId) }))).Item!;
+      await releaseLease(moto.ddb, world.tableName, { jobId: job.jobId, lease: row.lease, outcome: { status: 'unchanged' } }, world.clock);
+      await world.advance(1000);
+      await world.dispatch({ routes }, { releasedAt: world.clock.now() });
+    }
+    expect((await held()).large).toBe(4);
   });
 
   test('a capped route never holds more than its cap; its waiting messages are never received, and the others use the rest', async () => {
