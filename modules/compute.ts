@@ -76,7 +76,7 @@ export class Compute extends Construct {
   readonly taskDefinitionFamily: string;
   /** RunTask may name any revision of this family: `arn:…:task-definition/<family>:*`. */
   readonly taskDefinitionFamilyArn: string;
-  /** The stage's family and each route's own, any revision: what RunTask may name on a stage with routes. */
+  /** The stage's family and its routes' (`<family>-<route>`), any revision: what RunTask may name on a stage with routes. */
   readonly taskDefinitionFamilyArns: readonly string[];
   readonly taskRoleArn: string;
   readonly executionRoleArn: string;
@@ -127,7 +127,9 @@ export class Compute extends Construct {
     this.workerImage = workerImageOf(repository, image);
     this.taskDefinitionFamily = family;
     this.taskDefinitionFamilyArn = familyArn(family);
-    this.taskDefinitionFamilyArns = [family, ...routes.flatMap(({ own }) => (own ? [own.family] : []))].map(familyArn);
+    // Every route family of the stage's, present or past (`<family>-*`): a job leased for a route whose own task a
+    // deploy dropped (or a route removed) still runs the revision it was leased for, as revisions are kept.
+    this.taskDefinitionFamilyArns = [family, `${family}-*`].map(familyArn);
     this.taskRoleArn = taskRole.arn;
     this.executionRoleArn = executionRole.arn;
     this.securityGroupId = securityGroup.id;

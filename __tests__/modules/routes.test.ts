@@ -289,8 +289,11 @@ describe('the state machine of a stage with routes', () => {
     const family = (name: string) => `arn:aws:ecs:eu-west-1:111111111111:task-definition/${name}:*`;
     expect(statement(statementsOf(json, 'aws_iam_role_policy', 'pipeline_policy'), 'RunWorkerTasks')).toMatchObject({
       Action: 'ecs:RunTask',
-      Resource: [family('sluice-dev-worker'), family('sluice-dev-worker-bulk')],
+      Resource: [family('sluice-dev-worker'), family('sluice-dev-worker-*')],
     });
+    // Any route family of this stage's, present or past: a job leased before a deploy dropped its route's own task
+    // (or removed the route) still runs the revision it names. The role of a stage whose routes have no task of
+    // their own may run them too: a route may take one up later.
     // Both task definitions pass the stage's two roles, which the role may pass.
     const passed = statement(statementsOf(json, 'aws_iam_role_policy', 'pipeline_policy'), 'PassOnlyTheWorkerRoles').Resource;
     for (const [, definition] of resourcesOf(json, 'aws_ecs_task_definition'))
