@@ -50,19 +50,27 @@ export function checkPromotion({ config, from, ran, plan }: PromotionRequest): P
   return { ok: true, why: whys.join('; ') };
 }
 
+/** The image the configuration gives a family: a route's own (`<namePrefix>-worker-<route>`), else the stage's. */
+function configuredImageOf(config: EnvironmentConfig, family: string): { readonly tag?: string; readonly digest?: string } {
+  const route = config.routes?.find((r) => family === `${config.namePrefix}-worker-${r.name}`);
+  return route?.task?.image ?? config.image;
+}
+
 /** One new task definition revision: its worker image stays, or is the digest `from` ran and passed. */
 function checkRevision({ config, from, ran }: Omit<PromotionRequest, 'plan'>, change: { readonly before?: unknown; readonly after?: unknown }): Promotion {
   const family = String((change.after as { family?: unknown } | null | undefined)?.family ?? 'the task definition');
   const refuse = (reason: string): Promotion => ({ ok: false, reason: `${config.stage} is not promoted from ${from}: ${family}: ${reason}` });
   const field = (value: unknown) => (value as { container_definitions?: unknown } | null | undefined)?.container_definitions;
   const before = workerImageIn(field(change.before));
-  // Unknown until applied only when the repository itself is new (a new stage): then it is the configured image.
-  const after = workerImageIn(field(change.after)) ?? (config.image.digest ? `${config.image.repository}@${config.image.digest}` : undefined);
+  // Unknown until applied only when the repository itself is new (a new stage): then it is the configured image, a
+  // route's own for its family.
+  const configured = configuredImageOf(config, family);
+  const after = workerImageIn(field(change.after)) ?? (configured.digest ? `${config.image.repository}@${configured.digest}` : undefined);
   if (after !== undefined && after === before) return { ok: true, why: `the worker image stays ${after} (the new revision changes something else)` };
   const wanted = after && digestOf(after);
   if (!wanted)
     return refuse(
-      `the plan deploys ${after ?? `${config.image.repository}:${config.image.tag}`}, an image by tag; a promoted stage names the digest that ran in ${from} (environments/${config.stage}.ts image.digest)`,
+      `the plan deploys ${after ?? `${config.image.repository}:${configured.tag}`}, an image by tag; a promoted stage names the digest that ran in ${from} (environments/${config.stage}.ts image.digest)`,
     );
   if (!ran) return refuse(`the plan deploys ${wanted}, and ${from}'s smoke test recorded no image digest for its task`);
   if (wanted !== ran)

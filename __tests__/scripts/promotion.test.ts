@@ -136,3 +136,23 @@ test("a route's own task definition is checked like the stage's: an image of its
     reason: expect.stringMatching(/sluice-stg-worker-urgent: the plan deploys .*:urgent-1, an image by tag/),
   });
 });
+
+test("on a new stage (its repository new, so no image is known until applied) a route's own configured image is the one checked", () => {
+  const stageRevision = plan('image-bump').resource_changes!.find((r) => r.type === 'aws_ecs_task_definition')!;
+  const unknownImage = (family: string) => ({
+    ...stageRevision,
+    address: `aws_ecs_task_definition.${family}`,
+    change: { ...stageRevision.change, actions: ['create'], before: null, after: { family }, after_unknown: { container_definitions: true } },
+  });
+  const newStage = { ...plan('image-bump'), resource_changes: [unknownImage('sluice-stg-worker'), unknownImage('sluice-stg-worker-urgent')] } as PlanJson;
+  const withUrgentImage = (image: { tag?: string; digest?: string }): EnvironmentConfig => ({
+    ...stg,
+    image: { repository: stg.image.repository, digest: RAN },
+    routes: stg.routes!.map((r) => (r.name === 'urgent' ? { ...r, task: { ...r.task!, image } } : r)),
+  });
+  expect(checkPromotion({ config: withUrgentImage({ tag: 'urgent-untested' }), from: 'dev', ran: RAN, plan: newStage })).toMatchObject({
+    ok: false,
+    reason: expect.stringMatching(/sluice-stg-worker-urgent: the plan deploys .*:urgent-untested, an image by tag/),
+  });
+  expect(checkPromotion({ config: withUrgentImage({ digest: RAN }), from: 'dev', ran: RAN, plan: newStage }).ok).toBe(true);
+});
