@@ -4,7 +4,7 @@
  * Leases already held run to completion. `terraform apply` sets the stage's values again only when they change in
  * environments/<stage>.ts.
  */
-import type { EnvironmentConfig } from '../environments';
+import { routeRoomProblems, type EnvironmentConfig } from '../environments';
 import { configurePool } from '../functions/configure-pool';
 import { effectiveBudget, inUseVcpu, readPool, type PoolSettings, type PoolState } from '../functions/limiter';
 import { configurePoolSettingsOf } from '../environments/function-settings';
@@ -95,11 +95,21 @@ export async function resize(
   wanted: { vcpu: number; rate?: number; burst?: number },
   now: number,
 ): Promise<PoolChange> {
+  checkRouteRoom(config, wanted.vcpu);
   const pool = await currentPool(clients, config);
   return apply(clients, config, {
     pool: { budgetVcpu: wanted.vcpu, ratePerSecond: wanted.rate ?? pool.ratePerSecond, burst: wanted.burst ?? pool.burst },
     now,
   });
+}
+
+/** A budget (but 0, a pause) must leave every route room for a task beside the others' reserves, as the schema checks. */
+function checkRouteRoom(config: EnvironmentConfig, budgetVcpu: number): void {
+  if (!config.routes || budgetVcpu === 0) return;
+  const problems = routeRoomProblems(config.routes, config.task, budgetVcpu, '--vcpu');
+  if (problems.length === 0) return;
+  const named = problems.map((p) => (p.route === undefined ? p.message : `route '${config.routes![p.route].name}' ${p.message}`));
+  throw new CliError(`invalid pool settings: ${named.join('; ')}`, EXIT.usage);
 }
 
 const show = (v: PoolView) =>

@@ -308,7 +308,7 @@ function checkTaskMemory({ task, routes }: EnvironmentFields, ctx: Ctx): void {
 }
 
 /** The vCPU of one of the route's tasks (routeCpuOf); undefined for a CPU size Fargate does not have (reported on its own). */
-function routeTaskVcpu(task: EnvironmentFields['task'], route: Pick<Route, 'task'>): number | undefined {
+function routeTaskVcpu(task: Pick<EnvironmentFields['task'], 'cpu'>, route: Pick<Route, 'task'>): number | undefined {
   const cpu = routeCpuOf(task, route);
   return FARGATE_CPU_UNITS.includes(cpu) ? vcpuOf(cpu) : undefined;
 }
@@ -475,35 +475,41 @@ function checkReserves(
   issue: (index: number, field: string | undefined, message: string) => void,
   ctx: Ctx,
 ): void {
-  const reserved = routes.reduce((sum, r) => sum + (r.reservedVcpu ?? 0), 0);
-  if (reserved > capacity.vcpuBudget) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['routes'],
-      message: `reserve ${reserved} vCPU in all (Σ reservedVcpu), more than capacity.vcpuBudget (${capacity.vcpuBudget}): a reserve is room kept for its route`,
-    });
-    return;
+  for (const problem of routeRoomProblems(routes, task, capacity.vcpuBudget, 'capacity.vcpuBudget')) {
+    if (problem.route === undefined) ctx.addIssue({ code: 'custom', path: ['routes'], message: problem.message });
+    else issue(problem.route, undefined, problem.message);
   }
-  // Every route must be able to run a task beside what the others keep for themselves.
-  routes.forEach((r, index) => {
+}
+
+/**
+ * What a budget of `budgetVcpu` leaves the routes: their reserves must fit it, and every route must be able to run a
+ * task beside what the others keep for themselves. Checked by the schema, and by `sluice resize` on a new budget.
+ */
+export function routeRoomProblems(
+  routes: ReadonlyArray<Pick<Route, 'reservedVcpu' | 'task'>>,
+  task: Pick<EnvironmentFields['task'], 'cpu'>,
+  budgetVcpu: number,
+  budgetName: string,
+): Array<{ route?: number; message: string }> {
+  const reserved = routes.reduce((sum, r) => sum + (r.reservedVcpu ?? 0), 0);
+  if (reserved > budgetVcpu) {
+    return [{ message: `reserve ${reserved} vCPU in all (Σ reservedVcpu), more than ${budgetName} (${budgetVcpu}): a reserve is room kept for its route` }];
+  }
+  return routes.flatMap((r, index) => {
     const othersKeep = reserved - (r.reservedVcpu ?? 0);
     const taskVcpu = routeTaskVcpu(task, r);
-    if (taskVcpu !== undefined && capacity.vcpuBudget - othersKeep < taskVcpu) {
-      issue(
-        index,
-        undefined,
-        `could never run its task (${taskVcpu} vCPU): the other routes reserve ${othersKeep} of capacity.vcpuBudget's ${capacity.vcpuBudget} vCPU`,
-      );
-    }
+    return taskVcpu !== undefined && budgetVcpu - othersKeep < taskVcpu
+      ? [{ route: index, message: `could never run its task (${taskVcpu} vCPU): the other routes reserve ${othersKeep} of ${budgetName}'s ${budgetVcpu} vCPU` }]
+      : [];
   });
 }
 
-/** The CPU units a route's jobs run with: its own task's, or the stage's. */
 /** The timeout of a route's tasks: its own task's, or the stage's. */
 export function routeTimeoutOf(task: { readonly timeoutSeconds: number }, route: { readonly task?: { readonly timeoutSeconds?: number } }): number {
   return route.task?.timeoutSeconds ?? task.timeoutSeconds;
 }
 
+/** The CPU units a route's jobs run with: its own task's, or the stage's. */
 export function routeCpuOf(task: { readonly cpu: number }, route: { readonly task?: { readonly cpu: number } }): number {
   return (route.task ?? task).cpu;
 }

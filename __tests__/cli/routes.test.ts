@@ -2,7 +2,9 @@
 import { checkPrefix } from '../../cli/backfill';
 import { canaryObject } from '../../cli/smoke';
 import { intakeOfKey, intakeUnder } from '../../cli/stage';
-import { stageConfig } from '../../cli/stage';
+import { EXIT, stageConfig, type StageClients } from '../../cli/stage';
+import { resize } from '../../cli/pool';
+import { configurePoolSettingsOf } from '../../environments/function-settings';
 import { routedDevConfig } from '../support/routed-stage';
 
 const routed = routedDevConfig();
@@ -34,4 +36,23 @@ test("a backfill takes a prefix inside one route's; outside every route it is re
 test("the smoke test's canary lands under the stage's prefix with its route's suffix", () => {
   const withSuffix = { ...routed, routes: routed.routes!.map((r) => (r.name === 'default' ? { ...r, inputSuffix: '.csv' } : r)) };
   expect(canaryObject(withSuffix, 'stamp').key).toBe('incoming/_sluice-smoke/stamp.csv');
+});
+
+test("resize refuses a budget that leaves a route no room for its task beside the others' reserves, before any AWS call; a pause is always allowed", async () => {
+  const stg = stageConfig('stg');
+  const reserving = { ...stg, routes: stg.routes!.map((r) => (r.name === 'default' ? { ...r, reservedVcpu: 2 } : r)) };
+  const noClients = {} as StageClients;
+  await expect(resize(noClients, reserving, { vcpu: 2 }, 0)).rejects.toMatchObject({
+    message: expect.stringMatching(
+      /^invalid pool settings: route 'urgent' could never run its task \(0.5 vCPU\): the other routes reserve 2 of --vcpu's 2 vCPU$/,
+    ),
+    exitCode: EXIT.usage,
+  });
+  // Budget 0 pauses: no route runs anything, and none is meant to. It gets as far as reading the pool.
+  await expect(resize(noClients, reserving, { vcpu: 0 }, 0)).rejects.not.toMatchObject({ exitCode: EXIT.usage });
+});
+
+test("the pool's sweep bound counts the smallest task any route runs", () => {
+  expect(configurePoolSettingsOf(stageConfig('stg'), 't').taskVcpu).toBe(0.5);
+  expect(configurePoolSettingsOf(stageConfig('dev'), 't').taskVcpu).toBe(1);
 });

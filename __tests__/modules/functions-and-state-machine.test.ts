@@ -1,3 +1,4 @@
+import { routeCpuOf } from '../../environments';
 import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
@@ -112,11 +113,12 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
       LEASE_SECONDS: String(leaseSeconds(config)),
       INPUT_PREFIX: config.bucket.inputPrefix,
     });
-    // configure-pool knows a task's vCPU, so an operator cannot set a budget the pool item cannot hold.
+    // configure-pool knows a task's vCPU (with routes, the smallest any route runs), so an operator cannot set a
+    // budget the pool item cannot hold.
     const configure = resourceNamed(json, 'aws_lambda_function', 'configure-pool_function');
     expect(configurePoolSettingsFromEnv((configure.environment as { variables: Record<string, string> }).variables)).toEqual({
       tableName: expect.stringContaining('aws_dynamodb_table.'),
-      taskVcpu: config.task.cpu / 1024,
+      taskVcpu: Math.min(...(config.routes ?? [{}]).map((route) => routeCpuOf(config.task, route) / 1024)),
       jobsPerExecution: config.capacity.jobsPerExecution,
       accountVcpuQuota: config.capacity.accountVcpuQuota,
     });
