@@ -23,7 +23,7 @@
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
 import { ADMITTED_BY_CLASS, byClassOf, ownByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
-import { ADMITTED_BY_ROUTE, CAP_OF_ROUTE, ownByRoute } from '../functions/routes';
+import { ADMITTED_BY_ROUTE, CAP_OF_ROUTE, ownByRoute, routeCap } from '../functions/routes';
 import { countsOf } from '../functions/counts';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, releasedOf, type PoolState } from '../functions/limiter';
 import type { EcsStandIn, Execution } from './engines';
@@ -72,6 +72,8 @@ export class Invariants {
   private readonly shards = new Map<string, Record<string, unknown>>();
   private readonly records = new Map<string, { admittedAt: number }>();
   private admissionCommitted = false;
+  /** What each route's leases held after the last step: a cap lowered below it does not make it an over-cap. */
+  private readonly heldBefore = new Map<string, number>();
   private readonly nonZeroExits = new Set<string>();
   /** Per job: executions that ended other than SUCCEEDED with it in their input. */
   private readonly diedUnder = new Map<string, number>();
@@ -201,6 +203,7 @@ export class Invariants {
     this.checkAdmission();
     this.checkCounters();
     this.checkNothingLost();
+    for (const route of this.world.es.dispatcher.routes ?? []) this.heldBefore.set(route.name, this.leasedVcpu({ route: route.name }));
   }
 
   private poolState(): PoolState | undefined {
@@ -245,8 +248,12 @@ export class Invariants {
     if (leased > effective + EPSILON) this.fail('over-budget', `an admission left ${leased} vCPU leased under an effective budget of ${effective}`);
     for (const route of this.world.es.dispatcher.routes ?? []) {
       const held = this.leasedVcpu({ route: route.name });
-      if (route.maxVcpu !== undefined && held > route.maxVcpu + EPSILON)
-        this.fail('over-cap', `an admission left ${held} vCPU leased to route ${route.name}, over its maxVcpu of ${route.maxVcpu}`);
+      // The cap in force (an operator's, else the configured one); held above a cap just lowered, the route may keep
+      // what it holds, never take more.
+      const cap = routeCap(route, pool.routeCaps);
+      const before = this.heldBefore.get(route.name) ?? 0;
+      if (cap !== undefined && held > Math.max(cap, before) + EPSILON)
+        this.fail('over-cap', `an admission left ${held} vCPU leased to route ${route.name}, over its cap of ${cap} (it held ${before} before)`);
     }
   }
 

@@ -175,11 +175,13 @@ export function randomScript(seed: number): EnvEvent[] {
   const duplicates = Math.floor(rng() * 3);
   for (let i = 0; i < duplicates; i++) extras.push({ kind: 'duplicate', object: 1 + Math.floor(rng() * objects) });
   if (rng() < 0.35) extras.push({ kind: 'abort' });
-  const commands = ['pause', 'resize', 'reseed', 'redrive-job', 'redrive-failed', 'redrive-dlq'] as const;
+  const commands = ['pause', 'resize', 'reseed', 'redrive-job', 'redrive-failed', 'redrive-dlq', 'resize-route'] as const;
   if (rng() < 0.4) {
     const command = commands[Math.floor(rng() * commands.length)];
     extras.push({ kind: 'operator', command, object: 1 + Math.floor(rng() * objects) });
     if (command === 'pause') extras.push({ kind: 'operator', command: 'resume' });
+    // A route's cap raised at run time, then given back to its configured value (on a stage without routes, neither does anything).
+    if (command === 'resize-route') extras.push({ kind: 'operator', command: 'resize-route-back' });
   }
   const services = ['sqs', 'dynamodb', 'sfn', 'ecs'] as const;
   if (rng() < 0.25) extras.push({ kind: 'outage', service: services[Math.floor(rng() * services.length)], seconds: [20, 60, 180][Math.floor(rng() * 3)] });

@@ -8,6 +8,7 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { createHash } from 'node:crypto';
 import { pause, resize, resume } from '../cli/pool';
+import { resizeRoute } from '../cli/route-cap';
 import { redrive } from '../cli/redrive';
 import { CliError, type StageClients } from '../cli/stage';
 import { readCapacity } from '../functions/capacity';
@@ -55,7 +56,8 @@ export type EnvEvent =
 
 export type OutageService = 'sqs' | 'dynamodb' | 'sfn' | 'ecs';
 
-export type OperatorCommand = 'pause' | 'resume' | 'resize' | 'reseed' | 'redrive-job' | 'redrive-failed' | 'redrive-dlq';
+export type OperatorCommand =
+  'pause' | 'resume' | 'resize' | 'resize-route' | 'resize-route-back' | 'reseed' | 'redrive-job' | 'redrive-failed' | 'redrive-dlq';
 
 export function describeEvent(event: EnvEvent): string {
   switch (event.kind) {
@@ -419,6 +421,16 @@ export class ExplorerWorld {
   private readonly functionClock = { now: () => this.clock.now(), sleep: (ms: number) => this.clock.sleep(ms) };
 
   /** The functions' own log lines, printed with the actor's name when EXPLORER_LOG is set (for reading a replay). */
+  /**
+   * `sluice resize --route` on the first capped route: its cap doubled (`raise`), or given back to its configured
+   * value. Nothing on a stage without routes.
+   */
+  private async resizeCappedRoute(clients: StageClients, raise: boolean): Promise<unknown> {
+    const capped = this.es.dispatcher.routes?.find((route) => route.maxVcpu !== undefined);
+    if (!capped) return undefined;
+    return resizeRoute(clients, this.es.config, capped.name, raise ? 2 * capped.maxVcpu! : 'config');
+  }
+
   private logOf(actor: Actor): Log | undefined {
     if (!process.env.EXPLORER_LOG) return undefined;
     return (event) => console.log(`${this.clock.seconds().toFixed(3).padStart(9)} ${actor.label} ${JSON.stringify(event)}`);
@@ -591,6 +603,9 @@ export class ExplorerWorld {
             return resume(clients, config, now);
           case 'resize':
             return resize(clients, config, { vcpu: Math.max(1, this.es.seed.budgetVcpu - 1) }, now);
+          case 'resize-route':
+          case 'resize-route-back':
+            return this.resizeCappedRoute(clients, command === 'resize-route');
           case 'reseed':
             return configurePool(c.ddb, { settings: this.es.configurePool, input: this.es.seed, now });
           case 'redrive-job':
