@@ -27,7 +27,7 @@ export interface StageShape {
   /** The schema's lowest delay: a capacity requeue visible again after 1 s makes the return's race as wide as it gets. */
   readonly capacityRetryDelaySeconds: number;
   readonly batchWindowSeconds: number;
-  /** Two routes: one of half-size tasks capped at one of them, and the stage's own prefix (its queue). */
+  /** Two routes: one of half-size tasks capped at one of them, and the stage's own prefix (its queue), which keeps a reserve of one task. */
   readonly routes?: true;
 }
 
@@ -39,7 +39,7 @@ export const DEFAULT_SHAPE: StageShape = {
   batchWindowSeconds: 0,
 };
 
-/** The default shape with two routes: the first runs half-size tasks, one at most; the second is the stage's own prefix. */
+/** The default shape with two routes: the first runs half-size tasks, one at most; the second is the stage's own prefix, with a reserve. */
 export const ROUTED_SHAPE: StageShape = { ...DEFAULT_SHAPE, routes: true };
 
 export interface ExplorerStage {
@@ -68,7 +68,7 @@ export function explorerConfig(shape: StageShape): EnvironmentConfig {
           // Its share would give it most of the budget: the cap is what holds it to one of its half-size tasks (its own
           // task definition, so the stage's counters hold mixed sizes).
           { name: 'capped', inputPrefix: 'capped/', share: 3, maxVcpu: 0.5, task: { cpu: 512, memoryMiB: 1024 } },
-          { name: 'default', inputPrefix: dev.bucket.inputPrefix, share: 1 },
+          { name: 'default', inputPrefix: dev.bucket.inputPrefix, share: 1, reservedVcpu: 1 },
         ]
       : undefined,
     capacity: {
