@@ -1,7 +1,8 @@
 /** `sluice status`: the limiter, the queues and the executions of a stage, as one snapshot. */
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { paginateListExecutions } from '@aws-sdk/client-sfn';
-import type { EnvironmentConfig } from '../environments';
+import { routeCpuOf, type EnvironmentConfig } from '../environments';
+import { vcpuOf } from '../environments/fargate';
 import { scanBatchRecords } from '../functions/batches';
 import { queryFailedJobs } from './failures';
 import type { CapacityClass } from '../functions/capacity-codes';
@@ -48,6 +49,8 @@ export interface RouteStatus {
   /** share / Σ shares: its part of the budget while every route has backlog. */
   readonly sharePercent: number;
   readonly priority: number;
+  /** vCPU of one of its tasks. */
+  readonly taskVcpu: number;
   /** The cap in force: an operator's (`sluice resize --route`), else the configured one. */
   readonly maxVcpu?: number;
   /** The configured cap, when an operator's stands in for it. */
@@ -77,6 +80,7 @@ async function routeStatuses(
         share: r.share,
         sharePercent: (100 * r.share) / shares,
         priority: r.priority,
+        taskVcpu: vcpuOf(routeCpuOf(config.task, r)),
         ...capsOf(r, pool),
         inUseVcpu: inUse[r.name] ?? 0,
         backlog: { ...depths, oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, queueName, now) },
@@ -224,9 +228,11 @@ function routeRow(r: RouteStatus): [string, string] {
     r.maxVcpu !== undefined && 'configuredMaxVcpu' in r
       ? ` (resized; configured ${r.configuredMaxVcpu === undefined ? 'none' : round(r.configuredMaxVcpu)})`
       : '';
+  // A cap below one of its tasks (an operator's cap from before a deploy grew the task) admits nothing.
+  const starved = r.maxVcpu !== undefined && r.maxVcpu < r.taskVcpu ? ` — below one of its ${r.taskVcpu}-vCPU tasks: it takes nothing` : '';
   return [
     `route ${r.name}`,
-    `${round(r.inUseVcpu)} vCPU in use${r.maxVcpu !== undefined ? ` of its cap ${round(r.maxVcpu)}${resized}` : ''}; share ${round(r.share)} (${round(r.sharePercent)} %), priority ${r.priority}; ` +
+    `${round(r.inUseVcpu)} vCPU in use${r.maxVcpu !== undefined ? ` of its cap ${round(r.maxVcpu)}${resized}${starved}` : ''}; share ${round(r.share)} (${round(r.sharePercent)} %), priority ${r.priority}; ` +
       `${r.backlog.waiting} waiting, ${r.backlog.inFlight} in flight, ${r.backlog.delayed} delayed${oldest}` +
       (r.startupLastHour ? `; start-up p50 ${round(r.startupLastHour.p50)} s, p99 ${round(r.startupLastHour.p99)} s over the last hour` : ''),
   ];

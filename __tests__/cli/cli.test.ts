@@ -155,6 +155,7 @@ test('sluice status on a stage with routes: a line per route, its use against it
     share: 1,
     sharePercent: 25,
     priority: 0,
+    taskVcpu: 1,
     inUseVcpu: 0,
     backlog: { waiting: 0, inFlight: 0, delayed: 0 },
     ...fields,
@@ -172,10 +173,15 @@ test('sluice status on a stage with routes: a line per route, its use against it
     routes: [
       route('default', { share: 3, sharePercent: 75, inUseVcpu: 80, backlog: { waiting: 1200, inFlight: 0, delayed: 0, oldestSeconds: 640 } }),
       route('urgent', { priority: 1, maxVcpu: 20, inUseVcpu: 20, backlog: { waiting: 1, inFlight: 0, delayed: 0 } }),
+      // An operator's cap from before a deploy made its task larger: it admits nothing, and status says why.
+      route('bulk', { taskVcpu: 4, maxVcpu: 2, configuredMaxVcpu: 40, backlog: { waiting: 30, inFlight: 0, delayed: 0 } }),
     ],
   }).split('\n');
   expect(lines).toContain('route default   80 vCPU in use; share 3 (75 %), priority 0; 1200 waiting, 0 in flight, 0 delayed, oldest 640 s');
   expect(lines).toContain('route urgent    20 vCPU in use of its cap 20; share 1 (25 %), priority 1; 1 waiting, 0 in flight, 0 delayed');
+  expect(lines).toContain(
+    'route bulk      0 vCPU in use of its cap 2 (resized; configured 40) — below one of its 4-vCPU tasks: it takes nothing; share 1 (25 %), priority 0; 30 waiting, 0 in flight, 0 delayed',
+  );
 });
 
 describe('sluice: options a user types', () => {
