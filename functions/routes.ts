@@ -3,8 +3,10 @@
  * budget. Admission takes from one route at a time: the highest priority class with backlog first; within a class,
  * the route furthest below its weighted share (`share / Σ shares` of the backlogged routes) of what the class may
  * hold; a route with no backlog lends its share to the others (admission only: running tasks are never stopped); a
- * route never holds more than its `maxVcpu`; a route's `reservedVcpu` it does not use is never lent. Each route's
- * messages wait in its own queue, so a message waiting for capacity is still never received.
+ * route never holds more than its `maxVcpu` (or the cap an operator set at run time); a route's `reservedVcpu` it does
+ * not use is never lent. Routes may run tasks of different sizes: shares are of vCPU, and a route whose task does
+ * not fit yet may keep its turn while room frees (nextRoute). Each route's messages wait in its own queue, so a
+ * message waiting for capacity is still never received.
  *
  * A route's use is counted like a capacity class's: admitted on POOL (`admittedVcpu@route:<name>`), released on the
  * release shards (`releasedVcpu@route:<name>`), in the same writes as the totals; the janitor's sweep checks them
@@ -95,9 +97,8 @@ export interface RouteDemand {
 
 /**
  * The route admission takes from next, and how many of its jobs it may take: its deficit and its cap's room. 0 when
- * the stage has no room for one of its tasks yet (routes of different task sizes) while it is a whole task below its
- * share: the room others free is kept for it, or a stream of smaller tasks would take every vCPU as it came free and
- * the larger never start.
+ * the stage has no room for one of its tasks yet and it keeps its turn (nextRoute): the room others free is kept for
+ * it, or a stream of smaller tasks would take every vCPU as it came free and the larger never start.
  */
 export interface RouteTurn {
   readonly route: RouteSettings;

@@ -1,4 +1,4 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ledgerKey, releaseLease } from '../../functions/ledger';
 import { POOL_KEY, readPool, releasedShardKeys } from '../../functions/limiter';
 import { intakeQueueFor, nextRoute, ownByRoute, routeOfKey, type RouteDemand, type RouteSettings } from '../../functions/routes';
@@ -172,7 +172,10 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
       for (let i = 0; i < n; i++) world.sqs.sendMessage(queue, objectCreated(`incoming/${name}/${i}.csv`));
     };
     const held = async () => ownByRoute(await readPool(moto.ddb, world.tableName));
-    return { world, routes: settings, upload, held, dispatch: () => world.dispatch({ routes: settings }) };
+    /** An update of POOL behind the dispatcher's back (an operator, another writer, an account reading). */
+    const updatePool = (update: Omit<UpdateCommandInput, 'TableName' | 'Key'>) =>
+      moto.ddb.send(new UpdateCommand({ TableName: world.tableName, Key: POOL_KEY, ...update }));
+    return { world, routes: settings, upload, held, updatePool, dispatch: () => world.dispatch({ routes: settings }) };
   }
 
   test("each route's jobs come from its own queue, carry their route, and count on its counters until released", async () => {
@@ -228,21 +231,17 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
   });
 
   test('a large task no capacity class has room for is passed over while smaller ones fit: the stage does not stall', async () => {
-    const { world, routes, upload, held } = await routedWorld(20, [
+    const { world, routes, upload, held, updatePool } = await routedWorld(20, [
       { name: 'large', share: 3, priority: 0, taskVcpu: 4 },
       { name: 'small', share: 1, priority: 0 },
     ]);
     // The account as last measured: 3 vCPU free in each class, 6 in all; no class holds a 4-vCPU task.
     const classes = { FARGATE: { quotaVcpu: 100, usedVcpu: 97, othersVcpu: 97 }, FARGATE_SPOT: { quotaVcpu: 100, usedVcpu: 97, othersVcpu: 97 } };
-    await moto.ddb.send(
-      new UpdateCommand({
-        TableName: world.tableName,
-        Key: POOL_KEY,
-        UpdateExpression: 'SET #account = :account',
-        ExpressionAttributeNames: { '#account': 'account' },
-        ExpressionAttributeValues: { ':account': { freeVcpu: 6, readAt: world.clock.now(), classes } },
-      }),
-    );
+    await updatePool({
+      UpdateExpression: 'SET #account = :account',
+      ExpressionAttributeNames: { '#account': 'account' },
+      ExpressionAttributeValues: { ':account': { freeVcpu: 6, readAt: world.clock.now(), classes } },
+    });
     upload('large', 5);
     upload('small', 20);
     await world.dispatch({ routes, capacityWeights: { FARGATE: 1, FARGATE_SPOT: 1 } });
@@ -250,19 +249,15 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
   });
 
   test("what a route removed by the last deploy still holds counts against the room: another route's reserve is not lent for it", async () => {
-    const { world, routes, upload, held } = await routedWorld(10, [
+    const { world, routes, upload, held, updatePool } = await routedWorld(10, [
       { name: 'small', share: 1, priority: 0 },
       { name: 'kept', share: 1, priority: 0, reservedVcpu: 4 },
     ]);
-    await moto.ddb.send(
-      new UpdateCommand({
-        TableName: world.tableName,
-        Key: POOL_KEY,
-        UpdateExpression: 'ADD admittedVcpu :four, #gone :four',
-        ExpressionAttributeNames: { '#gone': 'admittedVcpu@route:gone' },
-        ExpressionAttributeValues: { ':four': 4 },
-      }),
-    );
+    await updatePool({
+      UpdateExpression: 'ADD admittedVcpu :four, #gone :four',
+      ExpressionAttributeNames: { '#gone': 'admittedVcpu@route:gone' },
+      ExpressionAttributeValues: { ':four': 4 },
+    });
     upload('small', 20);
     await world.dispatch({ routes });
     // 10 − 4 still running − 4 kept for 'kept'.
@@ -330,19 +325,15 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
   });
 
   test("the route's cap holds in the admission's own condition: a plan on a stale read of the route's use is refused", async () => {
-    const { world, upload, held, dispatch } = await routedWorld(100, [{ name: 'capped', share: 1, priority: 0, maxVcpu: 2 }]);
+    const { world, upload, held, dispatch, updatePool } = await routedWorld(100, [{ name: 'capped', share: 1, priority: 0, maxVcpu: 2 }]);
     upload('capped', 2);
     // Between the plan's read and the admission, 1 vCPU of the route is counted admitted (a second admitter, which must not exist).
     world.beforeNext('TransactWriteCommand', () =>
-      moto.ddb.send(
-        new UpdateCommand({
-          TableName: world.tableName,
-          Key: POOL_KEY,
-          UpdateExpression: 'ADD #route :one',
-          ExpressionAttributeNames: { '#route': 'admittedVcpu@route:capped' },
-          ExpressionAttributeValues: { ':one': 1 },
-        }),
-      ),
+      updatePool({
+        UpdateExpression: 'ADD #route :one',
+        ExpressionAttributeNames: { '#route': 'admittedVcpu@route:capped' },
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
     );
     await dispatch();
     // The first try (two jobs) was refused; read again, the route had room for one.
@@ -351,20 +342,16 @@ describe('a stage with routes, on DynamoDB (moto)', () => {
   });
 
   test('a cap an operator set at run time stands in for the configured one, and one set between a plan and its admission refuses it', async () => {
-    const { world, upload, held, dispatch } = await routedWorld(100, [
+    const { world, upload, held, dispatch, updatePool } = await routedWorld(100, [
       { name: 'capped', share: 1, priority: 0, maxVcpu: 5 },
       { name: 'b', share: 1, priority: 0 },
     ]);
     const setCap = (cap: number | undefined) =>
-      moto.ddb.send(
-        new UpdateCommand({
-          TableName: world.tableName,
-          Key: POOL_KEY,
-          UpdateExpression: cap === undefined ? 'REMOVE #cap' : 'SET #cap = :cap',
-          ExpressionAttributeNames: { '#cap': 'maxVcpu@route:capped' },
-          ...(cap === undefined ? {} : { ExpressionAttributeValues: { ':cap': cap } }),
-        }),
-      );
+      updatePool({
+        UpdateExpression: cap === undefined ? 'REMOVE #cap' : 'SET #cap = :cap',
+        ExpressionAttributeNames: { '#cap': 'maxVcpu@route:capped' },
+        ...(cap === undefined ? {} : { ExpressionAttributeValues: { ':cap': cap } }),
+      });
     upload('capped', 10);
     await setCap(2);
     expect(await dispatch()).toMatchObject({ admitted: 2, stoppedBecause: 'routes-held' });
