@@ -39,7 +39,8 @@ function viewOf(pool: PoolState, now: number): PoolView {
   };
 }
 
-async function currentPool(clients: StageClients, config: EnvironmentConfig): Promise<PoolState> {
+/** The stage's pool as it stands; a stage not deployed (no state table) is said so. */
+export async function currentPool(clients: StageClients, config: EnvironmentConfig): Promise<PoolState> {
   const table = stageNames(config).stateTable;
   try {
     return await readPool(clients.ddb, table);

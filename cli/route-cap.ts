@@ -10,7 +10,8 @@ import { routeCpuOf, type EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { ownByRoute, CAP_OF_ROUTE, routeCap } from '../functions/routes';
 import { POOL_KEY, readPool, type PoolState } from '../functions/limiter';
-import { CliError, EXIT, isMissingTable, notDeployed, stageNames, type StageClients } from './stage';
+import { currentPool } from './pool';
+import { CliError, EXIT, stageNames, type StageClients } from './stage';
 
 /** `config`: back to the route's configured maxVcpu (none, if it has none). */
 export type WantedCap = number | 'config';
@@ -51,7 +52,7 @@ function checkCap(config: EnvironmentConfig, pool: PoolState, route: NonNullable
 export async function resizeRoute(clients: StageClients, config: EnvironmentConfig, name: string, wanted: WantedCap): Promise<RouteCapChange> {
   const route = configuredRoute(config, name);
   const table = stageNames(config).stateTable;
-  const pool = await readPoolOrExplain(clients, config, table);
+  const pool = await currentPool(clients, config);
   if (wanted !== 'config') checkCap(config, pool, route, wanted);
   const attribute = { '#cap': `${CAP_OF_ROUTE}${name}` };
   // The last look short of room is forgotten: a wake-up must look again with the new cap.
@@ -74,15 +75,6 @@ export async function resizeRoute(clients: StageClients, config: EnvironmentConf
     ...(route.maxVcpu !== undefined ? { configured: route.maxVcpu } : {}),
     inUseVcpu: ownByRoute(after)[name] ?? 0,
   };
-}
-
-async function readPoolOrExplain(clients: StageClients, config: EnvironmentConfig, table: string): Promise<PoolState> {
-  try {
-    return await readPool(clients.ddb, table);
-  } catch (error) {
-    if (isMissingTable(error)) throw notDeployed(config, `table ${table}`);
-    throw error;
-  }
 }
 
 const capText = (cap: number | undefined) => (cap === undefined ? 'no cap' : `cap ${cap} vCPU`);
