@@ -6,8 +6,7 @@
  * stopped: a route holding more than its new cap takes nothing until it is under it.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { routeCpuOf, type EnvironmentConfig } from '../environments';
-import { vcpuOf } from '../environments/fargate';
+import { routeVcpuOf, type EnvironmentConfig } from '../environments';
 import { ownByRoute, CAP_OF_ROUTE, routeCap } from '../functions/routes';
 import { POOL_KEY, readPool, type PoolState } from '../functions/limiter';
 import { currentPool } from './pool';
@@ -39,7 +38,7 @@ export function configuredRoute(config: EnvironmentConfig, name: string) {
 /** A cap holds at least one of the route's tasks and no more than the stage's budget (before any pause). */
 function checkCap(config: EnvironmentConfig, pool: PoolState, route: NonNullable<EnvironmentConfig['routes']>[number], cap: number): void {
   const { name } = route;
-  const taskVcpu = vcpuOf(routeCpuOf(config.task, route));
+  const taskVcpu = routeVcpuOf(config.task, route);
   const budget = pool.pausedFromVcpu ?? pool.budgetVcpu;
   if (cap < taskVcpu || cap > budget) {
     throw new CliError(

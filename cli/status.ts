@@ -1,8 +1,7 @@
 /** `sluice status`: the limiter, the queues and the executions of a stage, as one snapshot. */
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { paginateListExecutions } from '@aws-sdk/client-sfn';
-import { routeCpuOf, type EnvironmentConfig } from '../environments';
-import { vcpuOf } from '../environments/fargate';
+import { routeVcpuOf, type EnvironmentConfig } from '../environments';
 import { scanBatchRecords } from '../functions/batches';
 import { queryFailedJobs } from './failures';
 import type { CapacityClass } from '../functions/capacity-codes';
@@ -80,7 +79,7 @@ async function routeStatuses(
         share: r.share,
         sharePercent: (100 * r.share) / shares,
         priority: r.priority,
-        taskVcpu: vcpuOf(routeCpuOf(config.task, r)),
+        taskVcpu: routeVcpuOf(config.task, r),
         ...capsOf(r, pool),
         inUseVcpu: inUse[r.name] ?? 0,
         backlog: { ...depths, oldestSeconds: await oldestWaitingSeconds(clients.cloudwatch, queueName, now) },

@@ -4,7 +4,7 @@
  */
 import type { ConfigurePoolSettings } from '../functions/environment';
 import { vcpuOf } from './fargate';
-import { routeCpuOf, type EnvironmentConfig } from './schema';
+import { routeVcpuOf, type EnvironmentConfig } from './schema';
 
 /** How often the janitor sweeps. */
 export const JANITOR_PERIOD_MINUTES = 5;
@@ -14,7 +14,7 @@ export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: st
   return {
     tableName,
     // With routes, the smallest task any route runs: the most tasks a budget holds at once (the sweep's bound).
-    taskVcpu: config.routes ? Math.min(...config.routes.map((route) => vcpuOf(routeCpuOf(config.task, route)))) : vcpuOf(config.task.cpu),
+    taskVcpu: config.routes ? Math.min(...config.routes.map((route) => routeVcpuOf(config.task, route))) : vcpuOf(config.task.cpu),
     jobsPerExecution: config.capacity.jobsPerExecution,
     accountVcpuQuota: config.capacity.accountVcpuQuota,
   };

@@ -514,6 +514,11 @@ export function routeCpuOf(task: { readonly cpu: number }, route: { readonly tas
   return (route.task ?? task).cpu;
 }
 
+/** The vCPU of one of a route's tasks (of a validated configuration: its CPU size is one Fargate has). */
+export function routeVcpuOf(task: { readonly cpu: number }, route: { readonly task?: { readonly cpu: number } }): number {
+  return vcpuOf(routeCpuOf(task, route));
+}
+
 /** Where a stage's uploads are taken from: each route's prefix, or the stage's one input prefix. */
 export function inputPrefixesOf(config: Pick<EnvironmentFields, 'bucket' | 'routes'>): string[] {
   return config.routes?.map((r) => r.inputPrefix) ?? [config.bucket.inputPrefix];

@@ -9,8 +9,7 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
-import { inputPrefixesOf, routeCpuOf, type EnvironmentConfig } from '../environments';
-import { vcpuOf } from '../environments/fargate';
+import { inputPrefixesOf, routeVcpuOf, type EnvironmentConfig } from '../environments';
 import type { Bucket } from './bucket';
 import type { Network } from './network';
 import { taskRoleName } from '../environments/names';
@@ -117,7 +116,7 @@ export class Compute extends Construct {
       own: route.task && this.routeTaskDefinition(props, shape, { name: route.name, task: route.task }, parts),
     }));
     this.routeTasks = new Map(
-      routes.map(({ route, own }) => [route.name, { taskVcpu: vcpuOf(routeCpuOf(task, route)), taskDefinitionArn: (own ?? taskDefinition).arn }]),
+      routes.map(({ route, own }) => [route.name, { taskVcpu: routeVcpuOf(task, route), taskDefinitionArn: (own ?? taskDefinition).arn }]),
     );
     const familyArn = (name: string) => `arn:${partitionOf(region)}:ecs:${region}:${accountId}:task-definition/${name}:*`;
 

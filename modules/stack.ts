@@ -2,7 +2,7 @@ import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { Aspects, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct, type IConstruct } from 'constructs';
-import type { EnvironmentConfig } from '../environments';
+import { routeVcpuOf, type EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { Bucket } from './bucket';
 import { Compute } from './compute';
@@ -59,7 +59,7 @@ function routeSummaries(config: EnvironmentConfig): RouteSummary[] | undefined {
     priority: r.priority,
     ...(r.maxVcpu !== undefined ? { maxVcpu: r.maxVcpu } : {}),
     ...(r.reservedVcpu !== undefined ? { reservedVcpu: r.reservedVcpu } : {}),
-    taskVcpu: vcpuOf(r.task?.cpu ?? config.task.cpu),
+    taskVcpu: routeVcpuOf(config.task, r),
     taskMemoryMiB: r.task?.memoryMiB ?? config.task.memoryMiB,
   }));
 }
