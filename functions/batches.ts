@@ -5,15 +5,31 @@
  */
 import { DeleteCommand, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { CapacityClass } from './capacity-codes';
+import type { ObjectOutcome } from './packing';
 import type { AwsClient } from './runtime';
 
 export interface BatchRecord {
   /** The batch's execution name (its key). */
   readonly execution: string;
   /** Each job's vCPU and, once batches are placed, the capacity class its task runs in; its route when the stage has routes. */
-  readonly jobs: ReadonlyArray<{ readonly jobId: string; readonly vcpu: number; readonly capacityProvider?: CapacityClass; readonly route?: string }>;
+  readonly jobs: ReadonlyArray<BatchRecordJob>;
   readonly admittedAt: number;
   readonly expiresAt: number;
+  /** A packed batch's objects' ends as its workers recorded them, by job id (functions/packing.ts); {} at admission. */
+  readonly outcomes?: Readonly<Record<string, ObjectOutcome>>;
+}
+
+export interface BatchRecordJob {
+  readonly jobId: string;
+  /** Its lease's vCPU: a packed task's lead carries the task's, the others 0. */
+  readonly vcpu: number;
+  readonly capacityProvider?: CapacityClass;
+  readonly route?: string;
+  /** On a stage that packs: the index of the task that runs it, and its object (the task's list). */
+  readonly task?: number;
+  readonly bucket?: string;
+  readonly key?: string;
+  readonly versionId?: string;
 }
 
 /** The batch record's part of an admission: a new item (a name reused means the same batch admitted twice). */

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { CAPACITY_CLASSES, type CapacityClass } from './capacity-codes';
 import { placeableClasses, type ClassWeights } from './placement';
+import { MAX_OBJECTS_PER_TASK } from './packing';
 import type { RouteSettings } from './routes';
 import { nonNegativeInt, positiveInt, positiveNumber, settingsFromEnv } from './runtime';
 
@@ -31,6 +32,8 @@ export interface DispatcherSettings {
   readonly capacityWeights: ClassWeights;
   /** The stage's routes, each with its own intake queue (absent: one route, the intake queue above). */
   readonly routes?: readonly RouteSettings[];
+  /** Objects one task runs, without routes (functions/packing.ts); unset: 1, a task per object. */
+  readonly objectsPerTask?: number;
 }
 
 export interface JanitorSettings {
@@ -47,6 +50,16 @@ export interface JanitorSettings {
   readonly stopGraceMs: number;
   /** The stage's routes: a job goes back to its route's queue (absent: the intake queue above). */
   readonly routes?: readonly RouteSettings[];
+}
+
+/** The packed-task finisher (functions/finish-task.ts): where it records each object's end and sends objects back. */
+export interface FinisherSettings {
+  readonly tableName: string;
+  readonly batchesTableName: string;
+  /** Where an object goes back without routes (with routes: its job's intakeQueueUrl). */
+  readonly queueUrl: string;
+  /** How long an object given back for lack of capacity waits in the intake queue (the state machine's DelaySeconds). */
+  readonly capacityRetryDelaySeconds: number;
 }
 
 export interface CapacitySettings {
@@ -138,7 +151,26 @@ const routeSettings = z.strictObject({
   reservedVcpu: z.number().gt(0).optional(),
   taskVcpu: z.number().gt(0),
   taskDefinitionArn: z.string().startsWith('arn:').optional(),
+  objectsPerTask: z.number().int().min(1).max(MAX_OBJECTS_PER_TASK).optional(),
 });
+
+/** Objects per task; the variable is absent at 1 (a stage that does not pack keeps its environment). */
+function objectsPerTask(): Variable<number | undefined> {
+  return {
+    name: 'OBJECTS_PER_TASK',
+    write: (value) => (value === undefined || value === 1 ? undefined : String(value)),
+    read: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        if (text === undefined || text === '') return undefined;
+        const parsed = z.coerce.number().int().min(1).max(MAX_OBJECTS_PER_TASK).safeParse(text);
+        if (parsed.success) return parsed.data;
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from 1 to ${MAX_OBJECTS_PER_TASK}` });
+        return z.NEVER;
+      }),
+  };
+}
 
 /** The routes, as JSON; the variable is absent when the stage has none. */
 function routes(): Variable<readonly RouteSettings[] | undefined> {
@@ -177,6 +209,7 @@ const DISPATCHER: Table<DispatcherSettings> = {
   startGraceMs: seconds('START_GRACE_SECONDS'),
   capacityWeights: capacityWeights(),
   routes: routes(),
+  objectsPerTask: objectsPerTask(),
 };
 
 export function dispatcherEnvironment(s: DispatcherSettings): Record<string, string> {
@@ -205,6 +238,21 @@ export function janitorEnvironment(s: JanitorSettings): Record<string, string> {
 
 export function janitorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): JanitorSettings {
   return settingsOf(JANITOR, env);
+}
+
+const FINISHER: Table<FinisherSettings> = {
+  tableName: text('TABLE_NAME'),
+  batchesTableName: text('BATCHES_TABLE_NAME'),
+  queueUrl: text('QUEUE_URL', z.string().url()),
+  capacityRetryDelaySeconds: number('CAPACITY_RETRY_DELAY_SECONDS', positiveInt),
+};
+
+export function finisherEnvironment(s: FinisherSettings): Record<string, string> {
+  return environmentOf(FINISHER, s);
+}
+
+export function finisherSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): FinisherSettings {
+  return settingsOf(FINISHER, env);
 }
 
 const CAPACITY: Table<CapacitySettings> = {

@@ -1,5 +1,6 @@
 /** What a job is, where it comes from, and the names derived from it. */
 import type { CapacityClass } from './capacity-codes';
+import type { Pack } from './packing';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
@@ -33,6 +34,8 @@ export interface JobInput extends Job {
   readonly intakeQueueUrl?: string;
   /** When the stage has routes: the task definition its route runs (of `vcpu`: revisions are kept, so it stays runnable). */
   readonly taskDefinitionArn?: string;
+  /** On a stage that packs: the job leads a task of this batch (functions/packing.ts), which runs these objects. */
+  readonly pack?: Pack;
 }
 
 interface IntakeScope {

@@ -35,6 +35,8 @@ export interface RouteSettings {
   readonly taskVcpu: number;
   /** The task definition its jobs run (with routes: the route's own, or the stage's); unset without routes. */
   readonly taskDefinitionArn?: string;
+  /** Objects one of its tasks runs (functions/packing.ts); unset: 1, a task per object. */
+  readonly objectsPerTask?: number;
 }
 
 // Slack for float rounding in vCPU sums.
@@ -171,13 +173,26 @@ export interface IntakeSettings {
   readonly inputPrefix: string;
   readonly inputSuffix?: string;
   readonly routes?: readonly RouteSettings[];
+  /** Without routes: objects one task runs (unset: 1). */
+  readonly objectsPerTask?: number;
 }
 
 /** The routes a dispatcher takes from: the stage's, or (without routes) its one unnamed route, the intake queue. */
 export function routesOf(settings: IntakeSettings): readonly RouteSettings[] {
   if (settings.routes) return settings.routes;
-  const { queueUrl, inputPrefix, inputSuffix, taskVcpu } = settings;
-  return [{ name: UNROUTED, queueUrl, inputPrefix, ...(inputSuffix ? { inputSuffix } : {}), share: 1, priority: 0, taskVcpu }];
+  const { queueUrl, inputPrefix, inputSuffix, taskVcpu, objectsPerTask } = settings;
+  return [
+    {
+      name: UNROUTED,
+      queueUrl,
+      inputPrefix,
+      ...(inputSuffix ? { inputSuffix } : {}),
+      share: 1,
+      priority: 0,
+      taskVcpu,
+      ...(objectsPerTask !== undefined && objectsPerTask > 1 ? { objectsPerTask } : {}),
+    },
+  ];
 }
 
 /**
