@@ -1,5 +1,5 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { readBatchRecord } from '../../functions/batches';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { readBatchRecord, recordObjectOutcome } from '../../functions/batches';
 import { finishTask, OBJECT_NOT_RECORDED, parseFinishEvent, type TaskOutcome } from '../../functions/finish-task';
 import { ledgerKey } from '../../functions/ledger';
 import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
@@ -26,17 +26,7 @@ async function packedWorld(objects: number, objectsPerTask: number, budgetVcpu =
     settings: { tableName: world.tableName, batchesTableName: world.batchesTableName, queueUrl: world.queueUrl, capacityRetryDelaySeconds: 30 },
   };
   /** Records an object's end on the batch record, as the worker does. */
-  const record = (execution: string, jobId: string, outcome: ObjectOutcome) =>
-    moto.ddb.send(
-      new UpdateCommand({
-        TableName: world.batchesTableName,
-        Key: { execution },
-        UpdateExpression: `SET ${OUTCOMES_ATTRIBUTE}.#job = :outcome`,
-        ConditionExpression: 'attribute_exists(execution)',
-        ExpressionAttributeNames: { '#job': jobId },
-        ExpressionAttributeValues: { ':outcome': outcome },
-      }),
-    );
+  const record = (execution: string, jobId: string, outcome: ObjectOutcome) => recordObjectOutcome(moto.ddb, world.batchesTableName, execution, jobId, outcome);
   const finish = (execution: string, task: number, outcome: TaskOutcome) => {
     const lead = world.started.find((s) => s.name === execution)!.jobs.find((j) => j.pack?.task === task)!;
     return finishTask(finisher, { execution, job: { ...lead, pack: lead.pack! }, outcome });
