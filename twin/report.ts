@@ -42,7 +42,10 @@ export interface Report {
   /** The account's peak vCPU in use per Fargate class: this stage's tasks and the other workloads' together. */
   peakAccountVcpu: { onDemand: number; spot: number };
   runTaskCalls: number;
+  /** Tasks started: with packing, each runs up to `objectsPerTask` objects. */
   tasksStarted: number;
+  /** Objects one task runs (1 unless the stage packs). */
+  objectsPerTask: number;
   throttles: { total: number; bySource: Record<string, number>; startExecution: number };
   vcpuLimitErrors: number;
   /** Share of RunTask calls refused for the account's vCPU limit. */
@@ -170,15 +173,19 @@ class Tally {
     this.own[cls] += Number(e.vcpu);
     // Until it stops, a task runs to the end of the run.
     const task = { start: e.t, stop: Infinity };
-    if (!this.tasksOfJob.has(e.jobId!)) this.tasksOfJob.set(e.jobId!, []);
-    this.tasksOfJob.get(e.jobId!)!.push(task);
+    // A packed task runs several jobs (its objects).
+    const jobIds = (e.jobIds as string[] | undefined) ?? [e.jobId!];
+    for (const jobId of jobIds) {
+      if (!this.tasksOfJob.has(jobId)) this.tasksOfJob.set(jobId, []);
+      this.tasksOfJob.get(jobId)!.push(task);
+      this.tasks.set(jobId, (this.tasks.get(jobId) ?? 0) + 1);
+      this.waiting.delete(jobId);
+    }
     // Runs recorded before start-up was modelled carry neither: an instant start, memory unknown.
     const billedFrom = e.t + Number(e.pullStartSeconds ?? 0);
     this.running.set(String(e.taskArn), { t: e.t, vcpu: Number(e.vcpu), memoryGb: Number(e.memoryGb ?? 0), billedFrom, class: cls, task });
-    this.tasks.set(e.jobId!, (this.tasks.get(e.jobId!) ?? 0) + 1);
     this.taskStarts.push(e.t);
     this.startupSeconds.push(Number(e.startupSeconds ?? 0));
-    this.waiting.delete(e.jobId!);
     if (this.waiting.size > 0) {
       this.startsWhileWaiting = this.taskStarts.length;
       this.lastStartWhileWaiting = e.t;
@@ -344,7 +351,9 @@ function boundOf(t: Tally, events: readonly TwinEvent[], account: ReturnType<typ
   // (free ≥ budget) it is work / budget.
   const usable = usableVcpuOverTime(events, account, budget);
   const byCapacity = budget > 0 ? timeToServe(t.taskVcpuSeconds, origin, usable, byBudget) : 0;
-  const launches = { n: ranJobs, burst: launchBurst, rate: launchRate, hold: Number.isFinite(t.shortestTaskSeconds) ? t.shortestTaskSeconds : 0 };
+  // Packed, the fewest launches that run those jobs: a task per objectsPerTask of them.
+  const fewestLaunches = Math.ceil(ranJobs / Math.max(1, Number(start.objectsPerTask ?? 1)));
+  const launches = { n: fewestLaunches, burst: launchBurst, rate: launchRate, hold: Number.isFinite(t.shortestTaskSeconds) ? t.shortestTaskSeconds : 0 };
   // Tasks at once: what the stage could use (a design without a limiter: its peak), in tasks of the smallest size.
   const rate = launchTerm({ ...launches, slots: slotsOf(Math.max(t.peak, ...usable.map((p) => p.vcpu)), t.smallestTaskVcpu) });
   // As before the account was shared: the bucket alone.
@@ -547,7 +556,7 @@ class RouteTally {
       this.firstArrive = Math.min(this.firstArrive, e.t);
       this.lastArrive = Math.max(this.lastArrive, e.t);
     } else if (e.type === 'taskStart') {
-      if (this.waiting.delete(jobId)) this.waits.push(e.t - this.arrivedAt.get(jobId)!);
+      for (const id of (e.jobIds as string[] | undefined) ?? [jobId]) if (this.waiting.delete(id)) this.waits.push(e.t - this.arrivedAt.get(id)!);
       this.tasks.set(String(e.taskArn), { t: e.t, vcpu: Number(e.vcpu) });
       this.hold(e.t, Number(e.vcpu));
     } else if (e.type === 'taskStop') {
@@ -708,10 +717,11 @@ function capacityFigures(
   events: readonly TwinEvent[],
   start: TwinEvent,
   endT: number,
-): Pick<Report, 'budgetVcpu' | 'effectiveBudget' | 'accountVcpuQuota' | 'peakVcpu' | 'peakAccountVcpu'> {
+): Pick<Report, 'budgetVcpu' | 'effectiveBudget' | 'accountVcpuQuota' | 'peakVcpu' | 'peakAccountVcpu' | 'objectsPerTask'> {
   const budget = Number(start.budgetVcpu ?? 0);
   const effective = timeWeighted(budgetOverTime(events, budget), endT);
   return {
+    objectsPerTask: Number(start.objectsPerTask ?? 1),
     budgetVcpu: budget,
     effectiveBudget: { min: round(effective.min), median: round(effective.median) },
     accountVcpuQuota: Number(start.accountVcpuQuota ?? 0),

@@ -99,6 +99,8 @@ const route = z.strictObject({
   maxVcpu: z.number().optional(),
   reservedVcpu: z.number().optional(),
   task: z.strictObject({ cpu: z.number(), memoryMiB: z.number() }).optional(),
+  /** Objects one of its tasks runs (the stage schema's `packing.objectsPerTask` of the route). */
+  objectsPerTask: z.number().optional(),
 });
 
 const scenarioFields = z.strictObject({
@@ -206,6 +208,8 @@ const scenarioFields = z.strictObject({
       batchWindowSeconds: z.number().optional(),
       /** The stage's task.capacityProviders (validated by the stage schema). */
       capacityProviders: z.array(z.strictObject({ name: z.string(), weight: z.number(), base: z.number() })).optional(),
+      /** Objects one task runs (the stage schema's `packing.objectsPerTask`): a packed stage. */
+      objectsPerTask: z.number().optional(),
       /** The stage's routes (validated by the stage schema as its `routes`, `prefix` as their inputPrefix). */
       routes: z.array(route).optional(),
     })

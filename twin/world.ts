@@ -73,7 +73,7 @@ interface WorldFaults {
 
 /** The scenario's routes as the stage schema takes them (a route's `task` is its own task's size). */
 function stageRoutes(routes: NonNullable<Scenario['overrides']['routes']>) {
-  return routes.map(({ name, prefix, share, priority, maxVcpu, reservedVcpu, task }) => ({
+  return routes.map(({ name, prefix, share, priority, maxVcpu, reservedVcpu, task, objectsPerTask }) => ({
     name,
     inputPrefix: prefix,
     share,
@@ -81,6 +81,7 @@ function stageRoutes(routes: NonNullable<Scenario['overrides']['routes']>) {
     ...(maxVcpu !== undefined ? { maxVcpu } : {}),
     ...(reservedVcpu !== undefined ? { reservedVcpu } : {}),
     ...(task ? { task } : {}),
+    ...(objectsPerTask !== undefined ? { packing: { objectsPerTask } } : {}),
   }));
 }
 
@@ -110,6 +111,7 @@ export function stageWithOverrides(stage: string, scenario: Scenario): Environme
       batchWindowSeconds: o.batchWindowSeconds ?? input.capacity.batchWindowSeconds,
     },
     ...(routes ? { routes } : {}),
+    ...(o.objectsPerTask !== undefined ? { packing: { objectsPerTask: o.objectsPerTask } } : {}),
   } as typeof input);
 }
 
@@ -271,6 +273,8 @@ export class World {
       stageAccountVcpuQuota: this.stage.capacity.accountVcpuQuota,
       mapMaxConcurrency: this.stage.capacity.mapMaxConcurrency,
       jobsPerExecution: this.stage.capacity.jobsPerExecution,
+      // Objects a task runs (a stage that packs): the launches the bound counts.
+      objectsPerTask: this.stage.packing?.objectsPerTask ?? 1,
       // The stage's routes, as its schema completed them.
       ...(this.stage.routes
         ? { routes: this.stage.routes.map(({ name, share, priority, maxVcpu, reservedVcpu }) => ({ name, share, priority, maxVcpu, reservedVcpu })) }
@@ -316,14 +320,20 @@ export class World {
     const jobId = event.jobId;
     if (!jobId) return;
     switch (event.type) {
-      case 'taskStop':
-        this.lastOutcome.set(
-          jobId,
-          event.exitCode === 0
-            ? { status: 'succeeded' }
-            : { status: 'failed', error: `States.TaskFailed (exit ${event.exitCode}${event.stopCode === 'SpotInterruption' ? ', SpotInterruption' : ''})` },
+      case 'taskStop': {
+        // A packed task ends each of its objects with its own code.
+        const ids = (event.jobIds as string[] | undefined) ?? [jobId];
+        const codes = (event.exitCodes as number[] | undefined) ?? [Number(event.exitCode)];
+        ids.forEach((id, i) =>
+          this.lastOutcome.set(
+            id,
+            codes[i] === 0
+              ? { status: 'succeeded' }
+              : { status: 'failed', error: `States.TaskFailed (exit ${codes[i]}${event.stopCode === 'SpotInterruption' ? ', SpotInterruption' : ''})` },
+          ),
         );
         break;
+      }
       case 'throttle':
       case 'vcpuLimit':
         if (this.lastOutcome.get(jobId)?.status !== 'succeeded')

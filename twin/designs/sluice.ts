@@ -8,12 +8,16 @@
  * the state machine's lambda:invoke after a release wakes the dispatcher; the dispatcher also runs every 60 s.
  * The janitor runs on FAILED/TIMED_OUT/ABORTED executions and every 5 minutes.
  */
+import { readBatchRecord, recordObjectOutcome } from '../../functions/batches';
 import { configurePool } from '../../functions/configure-pool';
+import { finishTask, parseFinishEvent } from '../../functions/finish-task';
+import type { Pack } from '../../functions/packing';
 import { runDispatcher, StartedBatches, wakeOf } from '../../functions/dispatcher';
 import {
   capacitySettingsFromEnv,
   configurePoolSettingsFromEnv,
   dispatcherSettingsFromEnv,
+  finisherSettingsFromEnv,
   janitorSettingsFromEnv,
   type DispatcherSettings,
 } from '../../functions/environment';
@@ -111,18 +115,56 @@ function registerDispatchAndJanitor(run: Run, clients: Clients, leaks: LeakWatch
   });
 }
 
+/**
+ * A stage that packs: its finisher (the real functions/ code, called synchronously by the state machine), and the
+ * worker its packed tasks run, which reads its objects from the batch record and records each one's end there.
+ */
+function registerPacking(run: Run, clients: Clients, batchesTableName: string): void {
+  const { world, stage, clock } = run;
+  if (!stage.finisher) return;
+  const settings = finisherSettingsFromEnv(stage.finisher.env);
+  world.lambda.register({
+    name: stage.finisher.name,
+    memoryMB: stage.finisher.memoryMB,
+    reservedConcurrency: stage.finisher.reservedConcurrency,
+    handler: (payload) => finishTask({ ddb: clients.ddb, sqs: clients.sqs, clock, settings }, parseFinishEvent(payload)),
+  });
+  world.ecs.packedWorker = {
+    objects: async (batch, task) => {
+      const record = await readBatchRecord(world.ddb.documentClient, batchesTableName, batch);
+      return (record?.jobs ?? []).filter((j) => j.task === task).map((j) => ({ jobId: j.jobId, recorded: record?.outcomes?.[j.jobId] !== undefined }));
+    },
+    record: (batch, jobId, outcome) => recordObjectOutcome(world.ddb.documentClient, batchesTableName, batch, jobId, outcome),
+  };
+}
+
+/** The objects a Map item ran: its job, or a packed task's objects (its batch record's, of its task). */
+async function objectsOfItem(world: World, batchesTableName: string, executionArn: string, job: { jobId: string; pack?: Pack }): Promise<string[]> {
+  if (!job.pack) return [job.jobId];
+  const record = await readBatchRecord(world.ddb.observer, batchesTableName, executionArn.split(':').pop()!);
+  return record?.jobs.filter((j) => j.task === job.pack!.task).map((j) => j.jobId) ?? [job.jobId];
+}
+
 /** The state machine as synthesized; the twin records each job's end and each lease's release. */
-function createStateMachine(run: Run, onHold: () => void): { jobsOf: (input: string) => Array<{ jobId: string }>; ended: Map<string, Set<number>> } {
+function createStateMachine(
+  run: Run,
+  batchesTableName: string,
+  onHold: () => void,
+): { jobsOf: (input: string) => Array<{ jobId: string; pack?: Pack }>; ended: Map<string, Set<number>>; endItem: (executionArn: string, job: { jobId: string; pack?: Pack }) => void } {
   const { world, stage } = run;
   world.sfn.createStateMachine(stage.stateMachine.arn, stage.stateMachine.definition);
-  const jobsOf = (input: string) => (JSON.parse(input).jobs ?? []) as Array<{ jobId: string }>;
+  const jobsOf = (input: string) => (JSON.parse(input).jobs ?? []) as Array<{ jobId: string; pack?: Pack }>;
   const ended = new Map<string, Set<number>>();
+  const endItem = (executionArn: string, job: { jobId: string; pack?: Pack }) => {
+    if (!job.pack) return world.jobEnded(job.jobId);
+    void objectsOfItem(world, batchesTableName, executionArn, job).then((ids) => ids.forEach((id) => world.jobEnded(id)));
+  };
   world.sfn.onMapIterationEnd(({ execution, index }) => {
     const job = jobsOf(execution.input)[index];
     if (!job) return;
     if (!ended.has(execution.executionArn)) ended.set(execution.executionArn, new Set());
     ended.get(execution.executionArn)!.add(index);
-    world.jobEnded(job.jobId);
+    endItem(execution.executionArn, job);
   });
   // The states whose transaction gives a lease back (with the result, or back to the queue).
   const releasing = new Set<string>([
@@ -138,7 +180,7 @@ function createStateMachine(run: Run, onHold: () => void): { jobsOf: (input: str
     world.recorder.emit('release', { jobId: key?.slice(LEDGER_KEY_PREFIX.length), vcpu: world.taskVcpu });
     if (stateName === STATES.giveBackLeaseAndHold) onHold();
   });
-  return { jobsOf, ended };
+  return { jobsOf, ended, endItem };
 }
 
 /** The capacity reader, every minute, on the account the scenario describes (Service Quotas, AWS/Usage). */
@@ -173,7 +215,7 @@ function onExecutionEnd(run: Run, leaks: LeakWatch, machine: ReturnType<typeof c
     if (execution.status === 'SUCCEEDED') {
       const seen = machine.ended.get(execution.executionArn);
       machine.jobsOf(execution.input).forEach((job, index) => {
-        if (!seen?.has(index)) world.jobEnded(job.jobId);
+        if (!seen?.has(index)) machine.endItem(execution.executionArn, job);
       });
     }
     if (onStatus.pattern?.detail?.status?.includes(execution.status)) {
@@ -278,8 +320,9 @@ export function sluiceDesign(_stage: string): Design {
       });
 
       registerDispatchAndJanitor(run, clients, leaks, dispatcherSettings);
+      registerPacking(run, clients, dispatcherSettings.batchesTableName);
       let emitBudget: () => Promise<void> = async () => undefined;
-      const machine = createStateMachine(run, () => void emitBudget());
+      const machine = createStateMachine(run, dispatcherSettings.batchesTableName, () => void emitBudget());
       const capacity = registerCapacity(run, clients, dispatcherSettings.tableName);
       emitBudget = capacity.emitBudget;
       // The run meets a stage deployed a while ago: its capacity reader (every minute) has measured the account already,

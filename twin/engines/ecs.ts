@@ -3,6 +3,9 @@ import { AwsError } from './errors';
 import { chance, type Rng } from './random';
 import type { Recorder } from './recorder';
 import { TokenBucket } from './token-bucket';
+import { EXIT_CODES } from '../../task-image/src/exit-codes';
+
+const EXIT_CODE_BAD_INPUT = EXIT_CODES.badInput;
 
 /**
  * ECS/Fargate as `ecs:runTask.sync` sees it. Every limit is an AWS number (see /work/shared/AWS-FACTS.md):
@@ -57,6 +60,15 @@ export interface EcsOptions {
   background?: Partial<Record<Provider, readonly BackgroundStep[]>>;
   /** Per RunTask call: InvalidParameterException (EC2 throttled behind ECS). Default 0. */
   invalidParameterRate?: number;
+}
+
+/**
+ * What a packed task's worker reads and writes (functions/packing.ts): its objects from the batch record, each with
+ * whether its end is recorded, and each end it records (false: the record is gone, the batch settled).
+ */
+export interface PackedWorker {
+  objects(batch: string, task: number): Promise<ReadonlyArray<{ readonly jobId: string; readonly recorded: boolean }>>;
+  record(batch: string, jobId: string, outcome: { status: 'succeeded' | 'failed'; reason?: string; at: string }): Promise<boolean>;
 }
 
 export type Provider = 'FARGATE' | 'FARGATE_SPOT';
@@ -142,6 +154,8 @@ export class EcsEmulator {
   private readonly taskDefinitions = new Map<string, { vcpu: number; memoryMiB: number }>();
   private taskSeq = 0;
   runTaskCalls = 0;
+  /** The worker of a stage that packs (the sluice design sets it): what a RunTask naming BATCH and TASK_INDEX runs. */
+  packedWorker?: PackedWorker;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -226,6 +240,8 @@ export class EcsEmulator {
     this.admit(jobId, provider, vcpu);
 
     const memoryGb = (memoryOf(parameters) ?? definition?.memoryMiB ?? this.options.defaultMemoryMiB) / 1024;
+    const packed = packedTaskOf(parameters);
+    if (packed && this.packedWorker) return this.runPackedTask(parameters, { jobId, provider, vcpu, memoryGb }, packed, this.packedWorker);
     const { taskArn, durationSeconds, exitCode, startupSeconds } = this.startTask(jobId, provider, vcpu, memoryGb);
     const { runSeconds, code, stopCode } = this.howTheTaskEnds(provider, durationSeconds, exitCode);
     await this.clock.sleep((startupSeconds + runSeconds) * 1000);
@@ -234,6 +250,79 @@ export class EcsEmulator {
     const task = stoppedTask(parameters, { taskArn, provider, vcpu, code, stopCode, stoppedAt: this.clock.now() });
     if (code !== 0) throw new AwsError('States.TaskFailed', JSON.stringify(task));
     return task;
+  }
+
+  /**
+   * A packed task: the worker runs the objects it has not recorded yet, one after another, each as its job behaves
+   * (its own attempt); an object that fails transiently (or a Spot interruption) stops the task there, exit 75, and
+   * an object refused as bad input fails alone. Each end is recorded as the task stops. `taskStart` and `taskStop`
+   * list the task's objects (`jobIds`), and `taskStop` each one's exit code.
+   */
+  private async runPackedTask(
+    parameters: Record<string, unknown>,
+    { jobId, provider, vcpu, memoryGb }: { jobId: string; provider: Provider; vcpu: number; memoryGb: number },
+    packed: { batch: string; task: number },
+    worker: PackedWorker,
+  ): Promise<StoppedTask> {
+    const toRun = (await worker.objects(packed.batch, packed.task)).filter((o) => !o.recorded).map((o) => o.jobId);
+    const runs = toRun.map((id) => ({ jobId: id, ...this.nextAttempt(id) }));
+    const startupSeconds = this.options.startupSeconds(jobId);
+    const taskArn = this.launchTask(provider, vcpu);
+    const pullStartSeconds = (1 - PULL_SHARE_OF_STARTUP) * startupSeconds;
+    this.recorder.emit('taskStart', { jobId, jobIds: toRun, taskArn, vcpu, memoryGb, provider, attempt: 1, startupSeconds, pullStartSeconds });
+    const { runSeconds, ends, stopCode } = this.packedRun(provider, runs);
+    await this.clock.sleep((startupSeconds + runSeconds) * 1000);
+    const at = new Date(this.clock.now()).toISOString();
+    const codes: number[] = [];
+    for (const end of ends) {
+      if (end.code !== 0 && end.code !== EXIT_CODE_BAD_INPUT) break;
+      const outcome = end.code === 0 ? { status: 'succeeded' as const, at } : { status: 'failed' as const, reason: 'bad input (twin)', at };
+      if (!(await worker.record(packed.batch, end.jobId, outcome))) break;
+      codes.push(end.code);
+    }
+    // Objects it never reached, or could not record, end with the task: transiently.
+    while (codes.length < toRun.length) codes.push(75);
+    const code = codes.every((c) => c === 0 || c === EXIT_CODE_BAD_INPUT) ? 0 : 75;
+    this.inUse[provider] -= vcpu;
+    this.recordUsage(provider);
+    this.recorder.emit('taskStop', { jobId, jobIds: toRun, exitCodes: codes, taskArn, vcpu, provider, exitCode: code, stopCode });
+    if (this.othersHeld[provider] < this.othersWanted[provider]) this.settleOthers(provider, false);
+    const task = stoppedTask(parameters, { taskArn, provider, vcpu, code, stopCode, stoppedAt: this.clock.now() });
+    if (code !== 0) throw new AwsError('States.TaskFailed', JSON.stringify(task));
+    return task;
+  }
+
+  /** A packed task's objects in order until one stops it (a transient failure, or Spot's SIGTERM landing within the run). */
+  private packedRun(provider: Provider, runs: ReadonlyArray<{ jobId: string; durationSeconds: number; exitCode: number }>) {
+    const ends: Array<{ jobId: string; code: number }> = [];
+    let seconds = 0;
+    for (const run of runs) {
+      seconds += run.durationSeconds;
+      ends.push({ jobId: run.jobId, code: run.exitCode });
+      if (run.exitCode !== 0 && run.exitCode !== EXIT_CODE_BAD_INPUT) break;
+    }
+    if (provider === 'FARGATE_SPOT' && chance(this.rng, this.options.spotInterruptionRate)) {
+      const cut = this.rng() * seconds;
+      let until = 0;
+      const kept = ends.filter((_, i) => (until += runs[i].durationSeconds) <= cut);
+      return { runSeconds: cut + this.options.sigtermExitSeconds, ends: [...kept, { jobId: runs[kept.length]?.jobId ?? '', code: 75 }], stopCode: 'SpotInterruption' as const };
+    }
+    return { runSeconds: seconds, ends, stopCode: 'EssentialContainerExited' as const };
+  }
+
+  /** The job's next attempt: how long it runs and how it exits. */
+  private nextAttempt(jobId: string): { durationSeconds: number; exitCode: number } {
+    const attempt = (this.attempts.get(jobId) ?? 0) + 1;
+    this.attempts.set(jobId, attempt);
+    return this.options.behaviour(jobId, attempt);
+  }
+
+  /** A task's vCPU held from now; its ARN. */
+  private launchTask(provider: Provider, vcpu: number): string {
+    const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/twin/${(++this.taskSeq).toString(16).padStart(12, '0')}`;
+    this.inUse[provider] += vcpu;
+    this.recordUsage(provider);
+    return taskArn;
   }
 
   /** Throws what RunTask answers when it refuses the call, each refusal recorded as its event; returns when the task may launch. */
@@ -266,14 +355,11 @@ export class EcsEmulator {
     vcpu: number,
     memoryGb: number,
   ): { taskArn: string; durationSeconds: number; exitCode: number; startupSeconds: number } {
-    const attempt = (this.attempts.get(jobId) ?? 0) + 1;
-    this.attempts.set(jobId, attempt);
-    const { durationSeconds, exitCode } = this.options.behaviour(jobId, attempt);
+    const { durationSeconds, exitCode } = this.nextAttempt(jobId);
+    const attempt = this.attempts.get(jobId)!;
     const startupSeconds = this.options.startupSeconds(jobId);
     const pullStartSeconds = (1 - PULL_SHARE_OF_STARTUP) * startupSeconds;
-    const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/twin/${(++this.taskSeq).toString(16).padStart(12, '0')}`;
-    this.inUse[provider] += vcpu;
-    this.recordUsage(provider);
+    const taskArn = this.launchTask(provider, vcpu);
     this.recorder.emit('taskStart', { jobId, taskArn, vcpu, memoryGb, provider, attempt, startupSeconds, pullStartSeconds });
     return { taskArn, durationSeconds, exitCode, startupSeconds };
   }
