@@ -91,7 +91,9 @@ export class RunJobs extends Construct {
         securityGroupIds: [compute.securityGroupId],
       },
       dispatcher: { arn: props.dispatcher.functionArn },
-      ...(props.finisher ? { finisher: { arn: props.finisher.functionArn } } : {}),
+      // The deployed function's ARN, unlike the dispatcher's built one: no execution reaches a packed task's end before
+      // the finisher exists (it references nothing of the state machine's, so there is no cycle).
+      ...(props.finisher ? { finisher: { arn: props.finisher.deployedArn } } : {}),
     });
     // Least privilege by construction: what the Task states need, and the log delivery.
     new IamRolePolicy(this, 'policy', {
