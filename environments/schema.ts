@@ -135,7 +135,8 @@ const packing = z.strictObject({
 
 /**
  * The routes travel in the dispatcher's and janitor's environment, which Lambda caps at 4 KB in all: each route with
- * its queue's URL and its task definition's ARN, some 430 bytes at the longest names (__tests__/modules/routes.test.ts).
+ * its queue's URL, its task definition's ARN and its objects per task, some 460 bytes at the longest names; the
+ * dispatcher's whole environment 3.3 KB at the most routes (__tests__/modules/routes.test.ts).
  */
 export const MAX_ROUTES = 6;
 
