@@ -7,7 +7,8 @@
  */
 import { USAGE_CLASS } from '../functions/capacity-codes';
 import { executionArnOf } from '../functions/jobs';
-import { CAPACITY_MESSAGE, jobIdOf as runTaskJobId, VCPU_LIMIT_MESSAGE } from '../twin/engines/ecs';
+import type { ObjectOutcome } from '../functions/packing';
+import { CAPACITY_MESSAGE, jobIdOf as runTaskJobId, packedTaskOf, VCPU_LIMIT_MESSAGE } from '../twin/engines/ecs';
 import type { VirtualClock } from '../twin/engines/clock';
 import { AwsError } from '../twin/engines/errors';
 import { loadLocalStepFunctions, type StateMachineConstructor } from '../twin/engines/local-sfn';
@@ -179,7 +180,9 @@ export class StepFunctionsFront {
 }
 
 export interface Task {
+  /** The job it runs (a packed task's lead), and every job it runs (a packed task's objects it had not finished yet). */
   readonly jobId: string;
+  readonly jobIds: readonly string[];
   readonly execution: string;
   /** The capacity provider RunTask named (the first of its strategy). */
   readonly capacityProvider?: string;
@@ -201,7 +204,14 @@ export class EcsStandIn {
     private readonly clock: VirtualClock,
     /** `vcpuOf`: the vCPU of the task definition a RunTask names (a route may run its own). */
     private readonly settings: { taskSeconds: number; stopTimeoutSeconds: number; vcpuOf: (taskDefinition: string) => number },
-    private readonly hooks: { started(jobId: string, execution: string): void; exited(jobId: string, code: number): void },
+    private readonly hooks: {
+      started(jobId: string, execution: string): void;
+      exited(jobId: string, code: number): void;
+      /** A packed task's objects, in order, from its batch record, each with whether the worker recorded its end. */
+      packedObjects(batch: string, task: number): Promise<ReadonlyArray<{ readonly jobId: string; readonly recorded: boolean }>>;
+      /** Records an object's end on the batch record as the worker does; false when the record is gone (the batch was settled). */
+      recordOutcome(batch: string, jobId: string, outcome: ObjectOutcome): Promise<boolean>;
+    },
   ) {}
 
   /** The tasks that hold vCPU now (running, or stopping after StopTask). */
@@ -221,11 +231,14 @@ export class EcsStandIn {
       case 'throttled':
         return Promise.reject(new AwsError('ECS.AmazonECSException', 'Rate exceeded'));
     }
+    const packed = packedTaskOf(parameters);
+    if (packed) return this.runPackedTask(parameters, execution, outcome, packed);
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/explorer/${++this.seq}`;
     this.hooks.started(jobId, execution);
     const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider?: string }> | undefined;
     const task: Task = {
       jobId,
+      jobIds: [jobId],
       execution,
       capacityProvider: strategy?.[0]?.CapacityProvider,
       vcpu: this.settings.vcpuOf(String(parameters.TaskDefinition)),
@@ -247,6 +260,59 @@ export class EcsStandIn {
         else reject(new AwsError('States.TaskFailed', JSON.stringify(described)));
       }, this.settings.taskSeconds * 1000),
     );
+  }
+
+  /**
+   * A packed task: the worker runs the objects it has not recorded yet, one after another, and records each one's end.
+   * How the scheduler ends the task: `exit0`, every object done; `exit65`, the first refused as bad input (recorded
+   * failed) and the others done, the task exiting 0; `exit75`, the first done and the task stopped transiently before
+   * the next (recorded nothing more). An end the worker cannot record (the batch was settled) stops it there, exit 75.
+   */
+  private async runPackedTask(
+    parameters: Record<string, unknown>,
+    execution: string,
+    outcome: 'exit0' | 'exit65' | 'exit75',
+    packed: { batch: string; task: number },
+  ): Promise<unknown> {
+    const objects = await this.hooks.packedObjects(packed.batch, packed.task);
+    const toRun = objects.filter((o) => !o.recorded).map((o) => o.jobId);
+    for (const jobId of toRun) this.hooks.started(jobId, execution);
+    const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider?: string }> | undefined;
+    const task: Task = {
+      jobId: runTaskJobId(parameters) ?? 'unknown',
+      jobIds: toRun,
+      execution,
+      capacityProvider: strategy?.[0]?.CapacityProvider,
+      vcpu: this.settings.vcpuOf(String(parameters.TaskDefinition)),
+      startedAt: this.clock.now(),
+      endsAt: this.clock.now() + this.settings.taskSeconds * 1000,
+    };
+    this.tasks.push(task);
+    const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/explorer/${++this.seq}`;
+    await this.clock.sleep(this.settings.taskSeconds * 1000);
+    const exitCode = task.stoppedAt === undefined ? await this.recordEnds(packed.batch, toRun, outcome) : 75;
+    const described = { TaskArn: taskArn, LastStatus: 'STOPPED', StopCode: 'EssentialContainerExited', Containers: [{ Name: 'worker', ExitCode: exitCode }] };
+    if (exitCode === 0) return described;
+    throw new AwsError('States.TaskFailed', JSON.stringify(described));
+  }
+
+  /** Records the ends of a packed task's objects as the scheduler chose them; answers the task's exit code. */
+  private async recordEnds(batch: string, toRun: readonly string[], outcome: 'exit0' | 'exit65' | 'exit75'): Promise<number> {
+    const at = new Date(this.clock.now()).toISOString();
+    for (const [i, jobId] of toRun.entries()) {
+      const stopsHere = outcome === 'exit75' && (i > 0 || toRun.length === 1);
+      const end: ObjectOutcome | undefined = stopsHere
+        ? undefined
+        : outcome === 'exit65' && i === 0
+          ? { status: 'failed', reason: 'refused as bad input (explorer)', at }
+          : { status: 'succeeded', at };
+      if (!end || !(await this.hooks.recordOutcome(batch, jobId, end))) {
+        for (const notRun of toRun.slice(i)) this.hooks.exited(notRun, 75);
+        return 75;
+      }
+      this.hooks.exited(jobId, end.status === 'failed' ? 65 : 0);
+    }
+    return 0;
   }
 
   /** The execution ended while its tasks ran: Step Functions stops them; each is gone after its stop timeout. */

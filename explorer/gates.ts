@@ -8,7 +8,7 @@
 import { AwsError } from '../twin/engines/errors';
 import { standIn, type AwsClient, type AwsCommand } from '../functions/runtime';
 
-export type ActorKind = 'dispatcher' | 'janitor' | 'capacity' | 'configure-pool' | 'operator' | 'execution';
+export type ActorKind = 'dispatcher' | 'janitor' | 'capacity' | 'configure-pool' | 'operator' | 'execution' | 'finisher';
 
 /**
  * What may happen at a call:

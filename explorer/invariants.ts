@@ -23,6 +23,8 @@
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
 import { ADMITTED_BY_CLASS, byClassOf, ownByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
+import { OBJECT_BAD_INPUT } from '../functions/packing';
+import { EXIT_CODES } from '../task-image/src/exit-codes';
 import { ADMITTED_BY_ROUTE, CAP_OF_ROUTE, ownByRoute, routeCap } from '../functions/routes';
 import { countsOf } from '../functions/counts';
 import { effectiveBudget, POOL_KEY, RELEASED_KEY_PREFIX, releasedOf, type PoolState } from '../functions/limiter';
@@ -70,11 +72,12 @@ export class Invariants {
   private readonly rows = new Map<string, Row>();
   private pool: Record<string, any> | undefined;
   private readonly shards = new Map<string, Record<string, unknown>>();
-  private readonly records = new Map<string, { admittedAt: number }>();
+  private readonly records = new Map<string, { admittedAt: number; jobIds: readonly string[] }>();
   private admissionCommitted = false;
   /** What each route's leases held after the last step: a cap lowered below it does not make it an over-cap. */
   private readonly heldBefore = new Map<string, number>();
   private readonly nonZeroExits = new Set<string>();
+  private readonly refusedAsBadInput = new Set<string>();
   /** Per job: executions that ended other than SUCCEEDED with it in their input. */
   private readonly diedUnder = new Map<string, number>();
 
@@ -91,7 +94,8 @@ export class Invariants {
   /** An item of the state or batches table as it stands after a committed write (undefined: deleted). */
   written(table: string, key: Record<string, unknown>, item: Record<string, unknown> | undefined): void {
     if (table === this.world.es.dispatcher.batchesTableName) {
-      if (item) this.records.set(String(key.execution), { admittedAt: Number(item.admittedAt) });
+      if (item)
+        this.records.set(String(key.execution), { admittedAt: Number(item.admittedAt), jobIds: (item.jobs as Array<{ jobId: string }>).map((j) => j.jobId) });
       else this.records.delete(String(key.execution));
       return;
     }
@@ -125,6 +129,8 @@ export class Invariants {
   private checkFailure(jobId: string, row: Row): void {
     const error = String(row.error ?? '');
     if (error === 'States.TaskFailed' && this.nonZeroExits.has(jobId)) return;
+    // A packed task's object its worker refused (functions/packing.ts): that object alone fails.
+    if (error === OBJECT_BAD_INPUT && this.refusedAsBadInput.has(jobId)) return;
     if (error === 'States.Timeout') return;
     const died = /^Execution(ABORTED|TIMED_OUT|FAILED)$/.test(error);
     if (died && (this.diedUnder.get(jobId) ?? 0) >= this.world.es.janitor.maxExecutionAttempts) return;
@@ -137,7 +143,7 @@ export class Invariants {
 
   /** RunTask is about to start a task for `jobId`. */
   taskStarting(jobId: string, execution: string): void {
-    const running = this.world.ecs.running().filter((t) => t.jobId === jobId);
+    const running = this.world.ecs.running().filter((t) => t.jobIds.includes(jobId));
     if (running.length > 0) {
       this.fail('twice', `job ${short(jobId)} got a second task (execution ${execution}) while one still runs (execution ${running[0].execution})`);
     } else if (this.rows.get(jobId)?.status === 'succeeded') {
@@ -147,13 +153,16 @@ export class Invariants {
 
   taskExited(jobId: string, code: number): void {
     if (code !== 0) this.nonZeroExits.add(jobId);
+    if (code === EXIT_CODES.badInput) this.refusedAsBadInput.add(jobId);
   }
 
   executionStarted(_execution: Execution): void {}
 
   executionEnded(execution: Execution): void {
     if (execution.status === 'SUCCEEDED') return;
-    for (const jobId of execution.jobIds) this.diedUnder.set(jobId, (this.diedUnder.get(jobId) ?? 0) + 1);
+    // Every job of its batch: a packed batch's input names only each task's lead.
+    const jobIds = this.records.get(execution.name)?.jobIds ?? execution.jobIds;
+    for (const jobId of jobIds) this.diedUnder.set(jobId, (this.diedUnder.get(jobId) ?? 0) + 1);
   }
 
   actorEnded(actor: Actor): void {

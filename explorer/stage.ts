@@ -8,10 +8,12 @@ import {
   capacitySettingsFromEnv,
   configurePoolSettingsFromEnv,
   dispatcherSettingsFromEnv,
+  finisherSettingsFromEnv,
   janitorSettingsFromEnv,
   type CapacitySettings,
   type ConfigurePoolSettings,
   type DispatcherSettings,
+  type FinisherSettings,
   type JanitorSettings,
 } from '../functions/environment';
 import { synthesizeStageJson } from '../synth/stage';
@@ -51,6 +53,8 @@ export interface ExplorerStage {
   readonly janitor: JanitorSettings;
   readonly capacity: CapacitySettings;
   readonly configurePool: ConfigurePoolSettings;
+  /** A stage that packs: its finisher's settings and Lambda timeout. */
+  readonly finisher?: { readonly settings: FinisherSettings; readonly name: string; readonly timeoutMs: number };
   /** What `terraform apply` seeds the pool with. */
   readonly seed: { budgetVcpu: number; ratePerSecond: number; burst: number };
   /** The Lambda timeouts (a run past it is killed) and the janitor's schedule, as synthesized. */
@@ -110,6 +114,9 @@ export function explorerStage(shape: StageShape = DEFAULT_SHAPE): ExplorerStage 
     janitor: janitorSettingsFromEnv(stage.janitor.env),
     capacity: capacitySettingsFromEnv(stage.capacity.env),
     configurePool: configurePoolSettingsFromEnv(stage.configurePool.env),
+    ...(stage.finisher
+      ? { finisher: { settings: finisherSettingsFromEnv(stage.finisher.env), name: stage.finisher.name, timeoutMs: stage.finisher.timeoutSeconds * 1000 } }
+      : {}),
     seed: stage.configurePool.seed as ExplorerStage['seed'],
     dispatcherTimeoutMs: stage.dispatcher.timeoutSeconds * 1000,
     janitorTimeoutMs: stage.janitor.timeoutSeconds * 1000,

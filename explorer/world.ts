@@ -11,8 +11,10 @@ import { pause, resize, resume } from '../cli/pool';
 import { resizeRoute } from '../cli/route-cap';
 import { redrive } from '../cli/redrive';
 import { CliError, type StageClients } from '../cli/stage';
+import { readBatchRecord, recordObjectOutcome } from '../functions/batches';
 import { readCapacity } from '../functions/capacity';
 import { configurePool } from '../functions/configure-pool';
+import { finishTask, parseFinishEvent } from '../functions/finish-task';
 import { runDispatcher, StartedBatches, wakeOf } from '../functions/dispatcher';
 import { runJanitor } from '../functions/janitor';
 import { jobIdOf, parseIntakeMessage } from '../functions/jobs';
@@ -20,6 +22,7 @@ import { routesOf, type RouteSettings } from '../functions/routes';
 import { standIn, type AwsClient, type Log } from '../functions/runtime';
 import { INTEGRATIONS, integrationResource } from '../modules/run-jobs/asl';
 import { VirtualClock } from '../twin/engines/clock';
+import { AwsError } from '../twin/engines/errors';
 import { DynamoDb } from '../twin/engines/dynamo';
 import { Recorder } from '../twin/engines/recorder';
 import { dynamoDbSdkTask, dynamoDbTask } from '../twin/engines/stepfunctions';
@@ -171,6 +174,8 @@ export class ExplorerWorld {
       {
         started: (jobId, execution) => this.invariants.taskStarting(jobId, execution),
         exited: (jobId, code) => this.invariants.taskExited(jobId, code),
+        packedObjects: (batch, task) => this.packedObjects(batch, task),
+        recordOutcome: (batch, jobId, outcome) => recordObjectOutcome(this.ddb.documentClient, this.es.dispatcher.batchesTableName, batch, jobId, outcome),
       },
     );
     this.sfn = new StepFunctionsFront(es.stage.stateMachine.arn, machine, this.clock, {
@@ -632,6 +637,12 @@ export class ExplorerWorld {
 
   // ── Step Functions ───────────────────────────────────────────────────────────────────────────────────────────
 
+  /** A packed task's objects as its worker reads them: its batch record's, of its task, each with whether its end is recorded. */
+  private async packedObjects(batch: string, task: number): Promise<Array<{ jobId: string; recorded: boolean }>> {
+    const record = await readBatchRecord(this.ddb.documentClient, this.es.dispatcher.batchesTableName, batch);
+    return (record?.jobs ?? []).filter((j) => j.task === task).map((j) => ({ jobId: j.jobId, recorded: record?.outcomes?.[j.jobId] !== undefined }));
+  }
+
   private executionActors = new Map<string, Actor>();
 
   /** The Task states' handlers of one execution: each call waits at a gate of the execution's actor. */
@@ -675,6 +686,7 @@ export class ExplorerWorld {
         );
       } else if (resource === integrationResource(partition, INTEGRATIONS.lambdaInvoke)) {
         handlers[name] = via('lambda', 'Invoke', async (input) => {
+          if (this.invokesFinisher(input)) return this.runFinisher(input.Payload);
           this.invokeDispatcher(input.Payload ?? {});
           return { StatusCode: 202, Payload: '' };
         });
@@ -683,6 +695,38 @@ export class ExplorerWorld {
       }
     }
     return handlers;
+  }
+
+  /** Whether a Lambda Task state calls the finisher (a packed stage's, synchronously) rather than waking the dispatcher. */
+  private invokesFinisher(input: { FunctionName?: unknown }): boolean {
+    const finisher = this.es.finisher;
+    return finisher !== undefined && String(input.FunctionName).split(':').includes(finisher.name);
+  }
+
+  /**
+   * The finisher, called synchronously by an execution: an actor of its own, whose calls wait at gates and which may
+   * crash like any Lambda. The execution hears its result, or an error if it died.
+   */
+  private runFinisher(payload: unknown): Promise<unknown> {
+    const finisher = this.es.finisher!;
+    return new Promise((resolve, reject) => {
+      let summary: unknown;
+      this.spawn(
+        'finisher',
+        undefined,
+        finisher.timeoutMs,
+        async (actor) => {
+          const c = this.clientsOf(actor);
+          const deps = { ddb: c.ddb, sqs: c.sqs, clock: this.functionClock, settings: finisher.settings, log: this.logOf(actor) };
+          summary = await finishTask(deps, parseFinishEvent(payload));
+        },
+        (actor) =>
+          actor.state === 'done'
+            ? resolve({ StatusCode: 200, Payload: summary })
+            : // A function that failed or died: Step Functions raises its error (Lambda.Unknown for a crash or timeout).
+              reject(new AwsError('Lambda.Unknown', `the finisher ${actor.state}: ${String(actor.error ?? '')}`)),
+      );
+    });
   }
 
   private readonly executionDone = new Map<string, () => void>();

@@ -4,12 +4,13 @@
  * or none of it.
  */
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { batchRecordPut } from './batches';
+import { batchRecordPut, type BatchRecord } from './batches';
 import type { CapacityClass } from './capacity-codes';
 import { cancellationOf, cancelledItem, conditionFailedAt } from './dynamo-errors';
 import { executionArnOf, type Job } from './jobs';
 import { ledgerAdmissionUpdate, type LedgerRow } from './ledger';
 import { afterAdmission, poolAdmissionUpdate, requestToken, type Lease, type PoolState } from './limiter';
+import { OUTCOMES_ATTRIBUTE, packInto, type Packing } from './packing';
 import type { RouteSettings } from './routes';
 import type { AwsClient } from './runtime';
 
@@ -39,12 +40,14 @@ export interface BatchAdmission {
   readonly capacityClass?: CapacityClass;
   /** The route the batch came by, when the stage has routes (functions/routes.ts): its counter and its cap. */
   readonly route?: Pick<RouteSettings, 'name' | 'maxVcpu'>;
+  /** On a stage that packs: the batch's jobs are cut into tasks of `objectsPerTask` (functions/packing.ts). */
+  readonly packing?: Packing;
 }
 
 export async function admitBatch(
   ddb: AwsClient,
   target: AdmissionTarget,
-  { pool, jobs, batch, taskVcpu, leaseMs, now, capacityClass, route }: BatchAdmission,
+  { pool, jobs, batch, taskVcpu, leaseMs, now, capacityClass, route, packing }: BatchAdmission,
 ): Promise<AdmissionResult> {
   const lease: Lease = {
     execution: batch,
@@ -54,28 +57,36 @@ export async function admitBatch(
     ...(capacityClass ? { capacityProvider: capacityClass } : {}),
     ...(route ? { route: route.name } : {}),
   };
-  const spend = { now, jobs: jobs.length, vcpu: jobs.length * taskVcpu, batch, capacityClass, route };
+  const packed = packing?.packed === true;
+  const tasks = packed ? packInto(jobs, packing.objectsPerTask) : jobs.map((job) => [job]);
+  // A packed task's lead holds the task's vCPU; its other objects hold none (functions/packing.ts).
+  const leads = new Set(tasks.map((task) => task[0].jobId));
+  const leaseOf = (job: Job): Lease => (leads.has(job.jobId) ? lease : { ...lease, vcpu: 0 });
+  const spend = { now, jobs: tasks.length, vcpu: tasks.length * taskVcpu, batch, capacityClass, route };
   const arn = executionArnOf(target.stateMachineArn, batch);
+  const record: BatchRecord = {
+    execution: batch,
+    jobs: tasks.flatMap((members, task) =>
+      members.map((job) => ({
+        jobId: job.jobId,
+        vcpu: leaseOf(job).vcpu,
+        ...(capacityClass ? { capacityProvider: capacityClass } : {}),
+        ...(route ? { route: route.name } : {}),
+        ...(packed ? { task, bucket: job.bucket, key: job.key, versionId: job.versionId } : {}),
+      })),
+    ),
+    admittedAt: now,
+    expiresAt: lease.expiresAt,
+    ...(packed ? { [OUTCOMES_ATTRIBUTE]: {} } : {}),
+  };
   try {
     await ddb.send(
       new TransactWriteCommand({
         ClientRequestToken: requestToken('admit', batch, pool.admittedVcpu, now),
         TransactItems: [
           { Update: poolAdmissionUpdate(target.tableName, pool, spend) },
-          ...jobs.map((job) => ({ Update: ledgerAdmissionUpdate(target.tableName, job, { lease, executionArn: arn, now }) })),
-          {
-            Put: batchRecordPut(target.batchesTableName, {
-              execution: batch,
-              jobs: jobs.map((job) => ({
-                jobId: job.jobId,
-                vcpu: taskVcpu,
-                ...(capacityClass ? { capacityProvider: capacityClass } : {}),
-                ...(route ? { route: route.name } : {}),
-              })),
-              admittedAt: now,
-              expiresAt: lease.expiresAt,
-            }),
-          },
+          ...jobs.map((job) => ({ Update: ledgerAdmissionUpdate(target.tableName, job, { lease: leaseOf(job), executionArn: arn, now }) })),
+          { Put: batchRecordPut(target.batchesTableName, record) },
         ],
       }),
     );

@@ -10,6 +10,7 @@ import { executionArnOf, type JobInput } from './jobs';
 import { releaseLease } from './ledger';
 import type { Lease, PoolState } from './limiter';
 import { deferInBatches } from './queue-batches';
+import { packInto, type Packing } from './packing';
 import { countedRoute, type RouteSettings } from './routes';
 
 /** After a failed StartExecution the batch's messages come back this soon. */
@@ -24,21 +25,17 @@ const START_FAILURE_RETRY_SECONDS = 15;
  */
 export async function startExecution(
   run: RunContext,
-  { lease, route, batch, releaseShards }: { lease: Lease; route: RouteSettings; batch: Received[]; releaseShards: readonly string[] },
+  {
+    lease,
+    route,
+    batch,
+    releaseShards,
+    packing,
+  }: { lease: Lease; route: RouteSettings; batch: Received[]; releaseShards: readonly string[]; packing: Packing },
 ): Promise<boolean> {
   const { settings } = run;
   const name = lease.execution;
-  const routed = countedRoute(route) !== undefined;
-  const input: { jobs: JobInput[] } = {
-    jobs: batch.map(({ job }, i) => ({
-      ...job,
-      vcpu: route.taskVcpu,
-      releaseShard: releaseShards[i],
-      ...(lease.capacityProvider ? { capacityProvider: lease.capacityProvider } : {}),
-      ...(routed ? { route: route.name, intakeQueueUrl: route.queueUrl } : {}),
-      ...(routed && route.taskDefinitionArn ? { taskDefinitionArn: route.taskDefinitionArn } : {}),
-    })),
-  };
+  const input = { jobs: executionItems({ lease, route, batch, releaseShards, packing }) };
   try {
     await run.sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name, input: JSON.stringify(input) }));
     return true;
@@ -60,6 +57,36 @@ export async function startExecution(
     );
     return false;
   }
+}
+
+/**
+ * The execution's items, one per task: each job's, or on a stage that packs, each task's lead with its task's index
+ * and size (the task's list is the batch record's: functions/packing.ts).
+ */
+function executionItems({
+  lease,
+  route,
+  batch,
+  releaseShards,
+  packing,
+}: {
+  lease: Lease;
+  route: RouteSettings;
+  batch: Received[];
+  releaseShards: readonly string[];
+  packing: Packing;
+}): JobInput[] {
+  const routed = countedRoute(route) !== undefined;
+  const tasks = packing.packed ? packInto(batch, packing.objectsPerTask) : batch.map((received) => [received]);
+  return tasks.map((members, task) => ({
+    ...members[0].job,
+    vcpu: route.taskVcpu,
+    releaseShard: releaseShards[task],
+    ...(lease.capacityProvider ? { capacityProvider: lease.capacityProvider } : {}),
+    ...(routed ? { route: route.name, intakeQueueUrl: route.queueUrl } : {}),
+    ...(routed && route.taskDefinitionArn ? { taskDefinitionArn: route.taskDefinitionArn } : {}),
+    ...(packing.packed ? { pack: { task, objects: members.length } } : {}),
+  }));
 }
 
 /** StartExecution's errors that mean Step Functions refused the request: nothing was created. */
@@ -85,11 +112,18 @@ function refusedOutright(error: unknown): boolean {
  */
 async function undoAdmission(run: RunContext, { lease, route, batch }: { lease: Lease; route: RouteSettings; batch: Received[] }, cause: Error): Promise<void> {
   const { sqs, ddb, clock, settings } = run;
+  // Each job's lease as admitted: a packed task's objects but its lead hold no vCPU.
+  const record = await readBatchRecord(ddb, settings.batchesTableName, lease.execution);
+  const vcpuOf = new Map(record?.jobs.map((job) => [job.jobId, job.vcpu]));
   for (const { job } of batch) {
     await releaseLease(
       ddb,
       settings.tableName,
-      { jobId: job.jobId, lease, outcome: { status: 'queued', reason: `StartExecution failed: ${cause.name}` } },
+      {
+        jobId: job.jobId,
+        lease: { ...lease, vcpu: vcpuOf.get(job.jobId) ?? lease.vcpu },
+        outcome: { status: 'queued', reason: `StartExecution failed: ${cause.name}` },
+      },
       clock,
     );
   }

@@ -3,9 +3,10 @@
  * transaction as its leases and deleted once the janitor has settled it. They make the leases that may still be
  * held enumerable without scanning the ledger: a Scan of this table reads only batches not yet settled.
  */
-import { DeleteCommand, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailure } from './dynamo-errors';
 import type { CapacityClass } from './capacity-codes';
-import type { ObjectOutcome } from './packing';
+import { OUTCOMES_ATTRIBUTE, type ObjectOutcome } from './packing';
 import type { AwsClient } from './runtime';
 
 export interface BatchRecord {
@@ -56,4 +57,27 @@ export async function scanBatchRecords(ddb: AwsClient, tableName: string): Promi
 
 export async function deleteBatchRecord(ddb: AwsClient, tableName: string, batch: string): Promise<void> {
   await ddb.send(new DeleteCommand({ TableName: tableName, Key: { execution: batch } }));
+}
+
+/**
+ * Records a packed task's object's end on its batch record, as the worker does (task-image/src: the worker's own copy
+ * of this write): false when the record is gone, the batch settled. The twin's and the explorer's workers use it.
+ */
+export async function recordObjectOutcome(ddb: AwsClient, tableName: string, batch: string, jobId: string, outcome: ObjectOutcome): Promise<boolean> {
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: { execution: batch },
+        UpdateExpression: `SET ${OUTCOMES_ATTRIBUTE}.#job = :outcome`,
+        ConditionExpression: 'attribute_exists(execution)',
+        ExpressionAttributeNames: { '#job': jobId },
+        ExpressionAttributeValues: { ':outcome': outcome },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
 }

@@ -10,6 +10,7 @@ import { deleteIntakeMessages, HELD_LEASE_RETRY_SECONDS, type Received } from '.
 import { executionNameFor } from './jobs';
 import type { LedgerRow } from './ledger';
 import { batchReleaseShards, planAdmission, readPool, type Lease, type PoolState } from './limiter';
+import { packingOf, tasksFor } from './packing';
 import { deferInBatches } from './queue-batches';
 import { countedRoute, ownByRoute, tasksUnderCap, withRouteCaps, type RouteSettings } from './routes';
 
@@ -32,8 +33,10 @@ export async function admitAndStart(run: RunContext, initialPool: PoolState, rou
     );
     return { outcome: 'contention' };
   }
-  const releaseShards = batchReleaseShards(pool, route.taskVcpu, batch.length);
-  if (!(await startExecution(run, { lease, route, batch, releaseShards }))) return { outcome: 'start-failed' };
+  const packing = packingOf(run.settings, route);
+  const tasks = packing.packed ? tasksFor(batch.length, packing.objectsPerTask) : batch.length;
+  const releaseShards = batchReleaseShards(pool, route.taskVcpu, tasks);
+  if (!(await startExecution(run, { lease, route, batch, releaseShards, packing }))) return { outcome: 'start-failed' };
   run.started.add(lease.execution);
   await deleteIntakeMessages(
     run,
@@ -78,6 +81,7 @@ async function admit(run: RunContext, initialPool: PoolState, route: RouteSettin
       now,
       capacityClass: fitted.capacityClass,
       ...(countedRoute(route) !== undefined ? { route } : {}),
+      packing: packingOf(settings, route),
     });
     if (result.kind === 'admitted') return { pool: result.pool, batch, lease: result.lease };
     if (result.kind === 'stale') {
@@ -97,10 +101,12 @@ async function fitToPool(
   batch: Received[],
   now: number,
 ): Promise<{ batch: Received[]; capacityClass?: CapacityClass }> {
-  const plan = planAdmission(pool, now, route.taskVcpu, batch.length, run.settings.capacityWeights);
+  const { objectsPerTask } = packingOf(run.settings, route);
+  const plan = planAdmission(pool, now, route.taskVcpu, tasksFor(batch.length, objectsPerTask), run.settings.capacityWeights);
   // The route's cap, as the pool now stands (the turn was planned on an earlier read; an operator may have resized it).
   const [capped] = withRouteCaps([route], pool.routeCaps);
-  const count = Math.min(plan.count, tasksUnderCap(capped, ownByRoute(pool)[route.name] ?? 0));
+  // Counted in tasks; a task runs up to objectsPerTask of the candidates.
+  const count = Math.min(plan.count, tasksUnderCap(capped, ownByRoute(pool)[route.name] ?? 0)) * objectsPerTask;
   const { capacityClass } = plan;
   if (count >= batch.length) return { batch, capacityClass };
   await deferInBatches(

@@ -40,6 +40,7 @@ import {
   type PoolState,
 } from './limiter';
 import type { DispatcherRunSummary } from './log-events';
+import { objectsPerTaskOf, tasksFor, tasksPerAdmission } from './packing';
 import { nextRoute, ownByRoute, routesOf, withRouteCaps, type RouteSettings, type RouteTurn } from './routes';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
 
@@ -155,7 +156,8 @@ async function dispatchRound(run: Run): Promise<RoundOutcome> {
   if (turn.tasks === 0 || (plan.count === 0 && outOfRoom(plan))) return rereadOrStop(run, plan.limitedBy === 'account' ? 'account' : 'budget');
   if (await waitedForFullBatch(run, plan, now, turn)) return 'next';
   view.batchOpenedAt = undefined;
-  return gatherAndAdmit(run, turn.route, Math.min(plan.count, turn.tasks));
+  const tasks = Math.min(plan.count, turn.tasks, tasksPerAdmission(settings.jobsPerExecution, objectsPerTaskOf(turn.route)));
+  return gatherAndAdmit(run, turn.route, tasks);
 }
 
 /**
@@ -202,9 +204,9 @@ function nextTurn(run: Run, backlogs: readonly number[], stageVcpu: number, pass
   return { turn: { ...turn, route: configured[routes.indexOf(turn.route)] }, held: false };
 }
 
-/** Each route's visible backlog, in the order of its settings. */
+/** Each route's visible backlog in tasks (a packed task runs several of its messages), in the order of its settings. */
 function routeBacklogs(run: Run): Promise<number[]> {
-  return Promise.all(routesOf(run.settings).map((route) => visibleBacklog(run.sqs, route.queueUrl)));
+  return Promise.all(routesOf(run.settings).map(async (route) => tasksFor(await visibleBacklog(run.sqs, route.queueUrl), objectsPerTaskOf(route))));
 }
 
 /**
@@ -235,7 +237,7 @@ async function waitedForFullBatch(run: Run, plan: AdmissionPlan, now: number, tu
   const { clock, settings, view } = run;
   // A batch goes to one capacity class: no fuller than the roomiest one can take; and no more than the route's turn.
   const full = Math.min(
-    settings.jobsPerExecution,
+    tasksPerAdmission(settings.jobsPerExecution, objectsPerTaskOf(turn.route)),
     turn.backlog,
     turn.tasks,
     view.pool.burst,
@@ -272,9 +274,9 @@ function lookAgainAt(plan: AdmissionPlan, pool: PoolState, full: number, now: nu
   return windowEnds;
 }
 
-/** Receives up to `count` of the route's jobs and admits them as one batch; stops the run when nothing came or admission failed. */
-async function gatherAndAdmit(run: Run, route: RouteSettings, count: number): Promise<RoundOutcome> {
-  const gathered = await gather(run, route, count);
+/** Receives the route's jobs for up to `tasks` tasks and admits them as one batch; stops the run when nothing came or admission failed. */
+async function gatherAndAdmit(run: Run, route: RouteSettings, tasks: number): Promise<RoundOutcome> {
+  const gathered = await gather(run, route, tasks * objectsPerTaskOf(route));
   // Another route may have backlog: a route's empty receive pauses its turns a moment (SQS's count lags), not the run.
   if (gathered.receivedAny === false) {
     const now = run.clock.now();

@@ -27,6 +27,7 @@ import { readAdmittedVcpu, reconcile } from './janitor-reconcile';
 import { intakeQueueFor } from './routes';
 import { emptyJanitorSummary, type JanitorRun } from './janitor-run';
 import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, executionArnOf } from './jobs';
+import { recordedResultOf } from './packing';
 import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
@@ -134,11 +135,15 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
     const lease = row?.lease;
     if (!row || !lease || lease.execution !== record.execution) continue; // given back already, or another batch holds it now
     const what = state.kind === 'missing' ? 'was admitted but never started' : `ended ${state.status} before the job finished`;
+    const recorded = recordedResultOf(record.outcomes?.[job.jobId]);
     let outcome: ReleaseOutcome;
     if (state.kind === 'missing') {
       outcome = { status: 'queued', reason: `batch ${record.execution} ${what}` };
     } else if (row.status !== 'running') {
       outcome = { status: 'unchanged' }; // its result was recorded; only the lease was left
+    } else if (recorded) {
+      // A packed task's worker recorded this object's end before the execution died: it is not run again.
+      outcome = recorded;
     } else if (!diedUnderTheJob(state)) {
       // The message first, as below; the job's count of failed runs stays as it was.
       await sendRequeue(run.sqs, intakeQueueFor(settings, row.objectKey), requeueMessageFor(row, row.failedRuns ?? 0), { returnedBy: record.execution });
@@ -158,9 +163,10 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
     summary.released++;
     if (outcome.status === 'queued' && state.kind === 'ended') summary.requeued++;
     if (outcome.status === 'failed') {
-      summary.failed++;
+      if (!recorded) summary.failed++;
       summary.jobsFailed++;
     }
+    if (outcome.status === 'succeeded') summary.jobsSucceeded++;
     log({
       event: 'leaseReclaimed',
       jobId: job.jobId,

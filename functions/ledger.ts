@@ -10,7 +10,7 @@ import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetItems } from './batch-get';
 import { INTAKE_RETENTION_SECONDS, REDRIVE_OF, RETURNED_BY, type Job, type RequeueMessage } from './jobs';
 import { cancellationOf, conditionFailedAt } from './dynamo-errors';
-import { releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
+import { POOL_KEY, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
 import type { Clock, AwsClient } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -125,9 +125,14 @@ export function ledgerAdmissionUpdate(tableName: string, job: Job, { lease, exec
 
 /** What a lease release does to the row besides removing the lease. */
 export type ReleaseOutcome =
-  /** Back to the queue; `failedRuns`, when given, is the row's new count (an execution died under it). */
-  | { readonly status: 'queued'; readonly reason: string; readonly failedRuns?: number }
+  /**
+   * Back to the queue; `failedRuns`, when given, is the row's new count (an execution died under it); `capacityReturn`:
+   * given back for lack of capacity, counted apart (not a failure).
+   */
+  | { readonly status: 'queued'; readonly reason: string; readonly failedRuns?: number; readonly capacityReturn?: boolean }
   | { readonly status: 'failed'; readonly error: string; readonly cause: string }
+  /** Its result is there; `taskArn`: the task that made it, when known. */
+  | { readonly status: 'succeeded'; readonly taskArn?: string }
   /** The row keeps what it says (a result the state machine recorded without its lease, say). */
   | { readonly status: 'unchanged' };
 
@@ -136,6 +141,13 @@ export interface LeaseRelease {
   readonly jobId: string;
   readonly lease: Lease;
   readonly outcome: ReleaseOutcome;
+  /**
+   * With a lease that holds vCPU, what the release also records (ISO times, as the state machine writes them): Fargate
+   * had no capacity in the task's class (placement avoids it a while), or the account's vCPU quota was met (a hold on
+   * admissions until the capacity reader measures again).
+   */
+  readonly classShortAt?: string;
+  readonly holdAt?: string;
 }
 
 /**
@@ -149,25 +161,11 @@ export async function releaseLease(ddb: AwsClient, tableName: string, release: L
   );
 }
 
-async function releaseLeaseOnce(ddb: AwsClient, tableName: string, { jobId, lease, outcome }: LeaseRelease, now: number): Promise<boolean> {
+async function releaseLeaseOnce(ddb: AwsClient, tableName: string, release: LeaseRelease, now: number): Promise<boolean> {
+  const { jobId, lease, outcome } = release;
   const at = new Date(now).toISOString();
-  const values: Record<string, unknown> = { ':batch': lease.execution, ':at': at };
-  const sets = ['updatedAt = :at'];
-  if (outcome.status === 'queued') {
-    sets.push('#status = :status', 'lastError = :reason');
-    values[':status'] = 'queued';
-    values[':reason'] = outcome.reason;
-    if (outcome.failedRuns !== undefined) {
-      sets.push('failedRuns = :failedRuns');
-      values[':failedRuns'] = outcome.failedRuns;
-    }
-  } else if (outcome.status === 'failed') {
-    sets.push('#status = :status', '#error = :error', '#cause = :cause', 'finishedAt = :at', `${FAILED_INDEX.hashKey} = :day`);
-    values[':status'] = 'failed';
-    values[':day'] = failedDayOf(at);
-    values[':error'] = outcome.error;
-    values[':cause'] = outcome.cause;
-  }
+  const row = rowReleaseUpdate(outcome, at);
+  const holdsVcpu = lease.vcpu > 0;
   try {
     await ddb.send(
       new TransactWriteCommand({
@@ -177,17 +175,26 @@ async function releaseLeaseOnce(ddb: AwsClient, tableName: string, { jobId, leas
             Update: {
               TableName: tableName,
               Key: ledgerKey(jobId),
-              UpdateExpression: `SET ${sets.join(', ')} REMOVE #lease`,
+              UpdateExpression: `SET ${row.sets.join(', ')} REMOVE #lease`,
               ConditionExpression: '#lease.execution = :batch',
-              ExpressionAttributeNames: {
-                '#lease': 'lease',
-                ...(outcome.status !== 'unchanged' ? { '#status': 'status' } : {}),
-                ...(outcome.status === 'failed' ? { '#error': 'error', '#cause': 'cause' } : {}),
-              },
-              ExpressionAttributeValues: values,
+              ExpressionAttributeNames: { '#lease': 'lease', ...row.names },
+              ExpressionAttributeValues: { ':batch': lease.execution, ':at': at, ...row.values },
             },
           },
-          { Update: releasedShardUpdate(tableName, jobId, lease) },
+          // A lease of no vCPU (a packed task's objects but its lead) moves no counter.
+          ...(holdsVcpu ? [{ Update: releasedShardUpdate(tableName, jobId, lease, release.classShortAt) }] : []),
+          ...(holdsVcpu && release.holdAt !== undefined
+            ? [
+                {
+                  Update: {
+                    TableName: tableName,
+                    Key: POOL_KEY,
+                    UpdateExpression: 'SET capacityLimitAt = :at',
+                    ExpressionAttributeValues: { ':at': release.holdAt },
+                  },
+                },
+              ]
+            : []),
         ],
       }),
     );
@@ -197,6 +204,38 @@ async function releaseLeaseOnce(ddb: AwsClient, tableName: string, { jobId, leas
     if (cancelled && conditionFailedAt(cancelled, 0)) return false;
     throw error;
   }
+}
+
+/** The row's part of a release, besides removing the lease: its status and what goes with it. */
+function rowReleaseUpdate(outcome: ReleaseOutcome, at: string): { sets: string[]; names: Record<string, string>; values: Record<string, unknown> } {
+  const sets = ['updatedAt = :at'];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  if (outcome.status !== 'unchanged') {
+    sets.push('#status = :status');
+    names['#status'] = 'status';
+    values[':status'] = outcome.status;
+  }
+  if (outcome.status === 'queued') {
+    sets.push('lastError = :reason');
+    values[':reason'] = outcome.reason;
+    if (outcome.failedRuns !== undefined) {
+      sets.push('failedRuns = :failedRuns');
+      values[':failedRuns'] = outcome.failedRuns;
+    }
+    if (outcome.capacityReturn) {
+      sets.push('capacityReturns = if_not_exists(capacityReturns, :zero) + :one');
+      Object.assign(values, { ':zero': 0, ':one': 1 });
+    }
+  } else if (outcome.status === 'failed') {
+    sets.push('#error = :error', '#cause = :cause', 'finishedAt = :at', `${FAILED_INDEX.hashKey} = :day`);
+    Object.assign(names, { '#error': 'error', '#cause': 'cause' });
+    Object.assign(values, { ':day': failedDayOf(at), ':error': outcome.error, ':cause': outcome.cause });
+  } else if (outcome.status === 'succeeded') {
+    sets.push('finishedAt = :at', ...(outcome.taskArn !== undefined ? ['taskArn = :taskArn'] : []));
+    if (outcome.taskArn !== undefined) values[':taskArn'] = outcome.taskArn;
+  }
+  return { sets, names, values };
 }
 
 /** The requeue message for a job's next round, as the dispatcher parses it. */
@@ -225,13 +264,14 @@ export async function sendRequeue(
   sqs: AwsClient,
   queueUrl: string,
   message: RequeueMessage,
-  attributes: { readonly returnedBy?: string; readonly redriveOf?: string } = {},
+  attributes: { readonly returnedBy?: string; readonly redriveOf?: string; readonly delaySeconds?: number } = {},
 ): Promise<void> {
   const named = Object.entries({ [RETURNED_BY]: attributes.returnedBy, [REDRIVE_OF]: attributes.redriveOf }).filter(([, v]) => v !== undefined);
   await sqs.send(
     new SendMessageCommand({
       QueueUrl: queueUrl,
       MessageBody: JSON.stringify(message),
+      ...(attributes.delaySeconds ? { DelaySeconds: attributes.delaySeconds } : {}),
       ...(named.length > 0 ? { MessageAttributes: Object.fromEntries(named.map(([k, v]) => [k, { DataType: 'String', StringValue: v! }])) } : {}),
     }),
   );

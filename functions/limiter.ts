@@ -28,6 +28,7 @@ import {
   ADMITTED_BY_CLASS,
   byClassOf,
   classAttribute,
+  CLASS_SHORT_AT,
   ownByClass,
   placeBatch,
   RELEASED_BY_CLASS,
@@ -451,18 +452,26 @@ export function afterAdmission(pool: PoolState, { now, jobs, vcpu, batch, capaci
 
 /**
  * The released-counter part of a release: one shard, chosen by the job; the class's and the route's counters too when
- * the lease has them.
+ * the lease has them. `classShortAt`: Fargate had no capacity in the lease's class then (placement avoids it a while).
  */
-export function releasedShardUpdate(tableName: string, jobId: string, { vcpu, capacityProvider, route }: Pick<Lease, 'vcpu' | 'capacityProvider' | 'route'>) {
+export function releasedShardUpdate(
+  tableName: string,
+  jobId: string,
+  { vcpu, capacityProvider, route }: Pick<Lease, 'vcpu' | 'capacityProvider' | 'route'>,
+  classShortAt?: string,
+) {
   const names: Record<string, string> = {};
   if (capacityProvider) names['#placed'] = classAttribute(RELEASED_BY_CLASS, capacityProvider);
   if (route) names['#route'] = `${RELEASED_BY_ROUTE}${route}`;
+  const adds = ['ADD releasedVcpu :vcpu', ...Object.keys(names).map((name) => `${name} :vcpu`)].join(', ');
+  const short = classShortAt !== undefined && capacityProvider !== undefined;
+  if (short) names['#short'] = `${CLASS_SHORT_AT}${capacityProvider}`;
   return {
     TableName: tableName,
     Key: releasedShardKey(jobId),
-    UpdateExpression: ['ADD releasedVcpu :vcpu', ...Object.keys(names).map((name) => `${name} :vcpu`)].join(', '),
+    UpdateExpression: short ? `${adds} SET #short = :shortAt` : adds,
     ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-    ExpressionAttributeValues: { ':vcpu': vcpu },
+    ExpressionAttributeValues: { ':vcpu': vcpu, ...(short ? { ':shortAt': classShortAt } : {}) },
   };
 }
 

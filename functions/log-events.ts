@@ -40,6 +40,17 @@ export type JanitorRunSummary = {
   repaired: boolean;
 };
 
+/** What the finisher did with a packed task's objects (functions/finish-task.ts). */
+export type FinishSummary = {
+  objects: number;
+  succeeded: number;
+  failed: number;
+  /** Sent back to their queue (no capacity for the task now). */
+  returned: number;
+  /** Their lease was already given back (a retry of this call, or the janitor). */
+  alreadyGivenBack: number;
+};
+
 /** How an account measurement looked, per capacity class. */
 interface ClassReading {
   readonly quotaVcpu: number;
@@ -61,12 +72,15 @@ export type LogEvent =
   | { event: 'lastLookNotKept'; error: string; message: string }
   // janitor
   | ({ event: 'janitorDone' } & JanitorRunSummary)
-  | { event: 'leaseReclaimed'; jobId: string; batch: string; executionState: string; outcome: 'queued' | 'failed' | 'unchanged' }
+  | { event: 'leaseReclaimed'; jobId: string; batch: string; executionState: string; outcome: 'queued' | 'failed' | 'succeeded' | 'unchanged' }
   /** `partDriftVcpu`: the drift of each class's and route's counters that drifted, by their admitted counter's name. */
   | { event: 'counterDrift'; inUseVcpu: number; heldByLeasesVcpu: number; driftVcpu: number; partDriftVcpu: Readonly<Record<string, number>> }
   | { event: 'counterRepaired'; driftVcpu: number; partDriftVcpu: Readonly<Record<string, number>> }
   | { event: 'counterRepairDeferred'; reason: string }
   | { event: 'batchNotSettled'; batch: string; error: string; message: string }
+  // finisher
+  | ({ event: 'taskFinished'; execution: string; task: number; outcome: 'ran' | 'failed' | 'returned' } & FinishSummary)
+  | { event: 'packSettledAlready'; execution: string; task: number }
   // capacity reader
   | {
       event: 'capacityRead';

@@ -9,7 +9,8 @@
  * records each object's end on that record (`outcomes`), and the finisher (functions/finish-task.ts) writes each
  * object's result to its row and gives every lease back.
  */
-import type { Job } from './jobs';
+import type { ReleaseOutcome } from './ledger';
+import { routesOf, type IntakeSettings, type RouteSettings } from './routes';
 
 /** TransactWriteItems takes 100 writes; an admission writes POOL, the batch record and a ledger row per object. */
 export const MAX_OBJECTS_PER_ADMISSION = 98;
@@ -34,6 +35,21 @@ export interface ObjectOutcome {
   readonly at: string;
 }
 
+/** The error of an object the worker refused as bad input. */
+export const OBJECT_BAD_INPUT = 'Sluice.BadInput';
+
+/**
+ * The result an object's recorded end gives it, whatever became of its task afterwards: an object the worker finished
+ * is done, one it refused as bad input has failed. Undefined when the worker recorded nothing for it.
+ */
+export function recordedResultOf(recorded: ObjectOutcome | undefined, taskArn?: string): RecordedResult | undefined {
+  if (recorded?.status === 'succeeded') return { status: 'succeeded', ...(taskArn ? { taskArn } : {}) };
+  if (recorded?.status === 'failed') return { status: 'failed', error: OBJECT_BAD_INPUT, cause: recorded.reason ?? 'refused as bad input by the worker' };
+  return undefined;
+}
+
+type RecordedResult = Extract<ReleaseOutcome, { status: 'succeeded' | 'failed' }>;
+
 /** How many tasks `objects` objects fill, `objectsPerTask` a task. */
 export function tasksFor(objects: number, objectsPerTask: number): number {
   return Math.ceil(objects / Math.max(1, objectsPerTask));
@@ -45,9 +61,32 @@ export function tasksPerAdmission(jobsPerExecution: number, objectsPerTask: numb
 }
 
 /** Jobs in their tasks, in order: each task up to `objectsPerTask` of them; a task's first job is its lead. */
-export function packInto<T extends Pick<Job, 'jobId'>>(jobs: readonly T[], objectsPerTask: number): T[][] {
+export function packInto<T>(jobs: readonly T[], objectsPerTask: number): T[][] {
   const per = Math.max(1, objectsPerTask);
   const tasks: T[][] = [];
   for (let i = 0; i < jobs.length; i += per) tasks.push(jobs.slice(i, i + per));
   return tasks;
+}
+
+/** Objects a route's task runs (1: a task per object). */
+export function objectsPerTaskOf(route: Pick<RouteSettings, 'objectsPerTask'>): number {
+  return route.objectsPerTask ?? 1;
+}
+
+/**
+ * Whether the stage's state machine runs packed tasks: some route packs (functions/routes.ts: a stage without routes
+ * has one). Then every batch is admitted packed, a route of one object a task too: one state machine runs them all.
+ */
+export function stagePacks(settings: IntakeSettings): boolean {
+  return routesOf(settings).some((route) => objectsPerTaskOf(route) > 1);
+}
+
+/** How a route's batches are cut into tasks: `objectsPerTask` each, and whether the stage's batches are packed at all. */
+export interface Packing {
+  readonly packed: boolean;
+  readonly objectsPerTask: number;
+}
+
+export function packingOf(settings: IntakeSettings, route: Pick<RouteSettings, 'objectsPerTask'>): Packing {
+  return { packed: stagePacks(settings), objectsPerTask: objectsPerTaskOf(route) };
 }

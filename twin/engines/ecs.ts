@@ -354,14 +354,26 @@ function stoppedTask(parameters: Record<string, unknown>, { taskArn, provider, v
   };
 }
 
-/** JOB_ID from the container overrides' environment (how the pipeline passes the job to the worker). */
-export function jobIdOf(parameters: Record<string, unknown>): string | undefined {
+/** A variable of the container overrides' environment (how the pipeline passes the job to the worker). */
+function overrideEnv(parameters: Record<string, unknown>, name: string): string | undefined {
   const overrides = parameters.Overrides as { ContainerOverrides?: Array<{ Environment?: Array<{ Name: string; Value: string }> }> } | undefined;
   for (const container of overrides?.ContainerOverrides ?? []) {
-    const found = container.Environment?.find((entry) => entry.Name === 'JOB_ID');
+    const found = container.Environment?.find((entry) => entry.Name === name);
     if (found) return found.Value;
   }
   return undefined;
+}
+
+/** JOB_ID from the container overrides (a packed task's: its lead's). */
+export function jobIdOf(parameters: Record<string, unknown>): string | undefined {
+  return overrideEnv(parameters, 'JOB_ID');
+}
+
+/** A packed task's batch and task index (BATCH, TASK_INDEX: functions/packing.ts); undefined for a task of one object. */
+export function packedTaskOf(parameters: Record<string, unknown>): { batch: string; task: number } | undefined {
+  const batch = overrideEnv(parameters, 'BATCH');
+  const task = overrideEnv(parameters, 'TASK_INDEX');
+  return batch !== undefined && task !== undefined ? { batch, task: Number(task) } : undefined;
 }
 
 /** RunTask's task-level memory override (MiB, a string as in the API). */

@@ -1,0 +1,148 @@
+/**
+ * The finisher: a packed task's end (functions/packing.ts), object by object. The state machine calls it once the
+ * task has run, failed for good, or could not start. Each object still leased to the execution gets its own result
+ * on its row and its lease given back, in one transaction with the released counter (the lead's lease holds the
+ * task's vCPU; the others hold none). What the worker recorded on the batch record decides each object's result:
+ * an object it finished stays succeeded even when the task later failed; bad input fails that object alone; an object
+ * it never reached fails with the task's error, or, when the task could not start, goes back to its queue (sent
+ * before its lease is given back, as the state machine sends a single job back). Every write is conditioned on the
+ * lease still being this execution's, so a retried call, or a janitor that settled the batch first, changes nothing.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { readBatchRecord, type BatchRecordJob } from './batches';
+import { finisherSettingsFromEnv, type FinisherSettings } from './environment';
+import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type LedgerRow, type ReleaseOutcome } from './ledger';
+import type { FinishSummary } from './log-events';
+import { recordedResultOf, type ObjectOutcome } from './packing';
+import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
+
+/** The error of an object the task never recorded although it exited 0: the worker broke its contract. */
+export const OBJECT_NOT_RECORDED = 'Sluice.ObjectNotRecorded';
+
+const taskOutcome = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('ran'), taskArn: z.string().min(1) }),
+  z.strictObject({ kind: z.literal('failed'), error: z.string().min(1), cause: z.string() }),
+  z.strictObject({ kind: z.literal('returned'), why: z.enum(['plain', 'classShort', 'hold']), reason: z.string() }),
+]);
+export type TaskOutcome = z.infer<typeof taskOutcome>;
+
+const finishEvent = z.object({
+  execution: z.string().min(1),
+  job: z.looseObject({
+    jobId: z.string().min(1),
+    pack: z.strictObject({ task: z.number().int().min(0), objects: z.number().int().min(1) }),
+    intakeQueueUrl: z.string().url().optional(),
+  }),
+  outcome: taskOutcome,
+});
+export type FinishEvent = z.infer<typeof finishEvent>;
+
+interface FinisherDeps {
+  readonly ddb: AwsClient;
+  readonly sqs: AwsClient;
+  readonly clock: Clock;
+  readonly settings: FinisherSettings;
+  readonly log?: Log;
+}
+
+/** Parses the state machine's call; a malformed one is refused with every problem named (the call is retried, then the janitor settles). */
+export function parseFinishEvent(event: unknown): FinishEvent {
+  const parsed = finishEvent.safeParse(event);
+  if (parsed.success) return parsed.data;
+  throw new Error(`bad finisher call: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ')}`);
+}
+
+export async function finishTask(deps: FinisherDeps, event: FinishEvent): Promise<FinishSummary> {
+  const { ddb, clock, settings } = deps;
+  const log = deps.log ?? (() => undefined);
+  const { execution, job, outcome } = event;
+  const summary: FinishSummary = { objects: 0, succeeded: 0, failed: 0, returned: 0, alreadyGivenBack: 0 };
+  const record = await readBatchRecord(ddb, settings.batchesTableName, execution);
+  if (!record) {
+    // Settled already: the janitor found the execution over and gave every lease back.
+    log({ event: 'packSettledAlready', execution, task: job.pack.task });
+    return summary;
+  }
+  const objects = record.jobs.filter((j) => j.task === job.pack.task);
+  if (objects.length === 0) throw new Error(`batch ${execution} lists no objects for task ${job.pack.task}`);
+  const rows = await readLedgerRows(
+    ddb,
+    settings.tableName,
+    objects.map((o) => o.jobId),
+    (ms) => clock.sleep(ms),
+  );
+  // The lead (the task's vCPU) last: the task counts as running until every object's row is settled.
+  const ordered = [...objects.filter((o) => o.vcpu === 0), ...objects.filter((o) => o.vcpu > 0)];
+  for (const object of ordered) {
+    summary.objects++;
+    const row = rows.get(object.jobId);
+    if (!row?.lease || row.lease.execution !== execution) {
+      summary.alreadyGivenBack++;
+      continue;
+    }
+    const end = endOf(record.outcomes?.[object.jobId], outcome);
+    const given = await settleObject(deps, { execution, row, object, end, outcome, queueUrl: job.intakeQueueUrl ?? settings.queueUrl });
+    if (!given) summary.alreadyGivenBack++;
+    else if (end.status === 'queued') summary.returned++;
+    else if (end.status === 'failed') summary.failed++;
+    else summary.succeeded++;
+  }
+  log({ event: 'taskFinished', execution, task: job.pack.task, outcome: outcome.kind, ...summary });
+  return summary;
+}
+
+/** One object's result, from what the worker recorded for it and how the task ended. */
+export function endOf(recorded: ObjectOutcome | undefined, outcome: TaskOutcome): Exclude<ReleaseOutcome, { status: 'unchanged' }> {
+  const result = recordedResultOf(recorded, outcome.kind === 'ran' ? outcome.taskArn : undefined);
+  if (result) return result;
+  if (outcome.kind === 'failed') return { status: 'failed', error: outcome.error, cause: outcome.cause };
+  if (outcome.kind === 'returned') return { status: 'queued', reason: outcome.reason, capacityReturn: true };
+  return { status: 'failed', error: OBJECT_NOT_RECORDED, cause: `task ${outcome.taskArn} exited 0 without recording this object's end` };
+}
+
+/** Sends an object going back to its queue, then gives its lease back with its result. False: it was no longer this execution's. */
+async function settleObject(
+  deps: FinisherDeps,
+  {
+    execution,
+    row,
+    object,
+    end,
+    outcome,
+    queueUrl,
+  }: { execution: string; row: LedgerRow; object: BatchRecordJob; end: ReleaseOutcome; outcome: TaskOutcome; queueUrl: string },
+): Promise<boolean> {
+  const { ddb, sqs, clock, settings } = deps;
+  const lease = row.lease!;
+  if (end.status === 'queued') {
+    await sendRequeue(sqs, queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), {
+      returnedBy: execution,
+      delaySeconds: settings.capacityRetryDelaySeconds,
+    });
+  }
+  const at = new Date(clock.now()).toISOString();
+  const why = outcome.kind === 'returned' ? outcome.why : undefined;
+  return releaseLease(
+    ddb,
+    settings.tableName,
+    {
+      jobId: object.jobId,
+      lease,
+      outcome: end,
+      ...(why === 'classShort' ? { classShortAt: at } : {}),
+      ...(why === 'hold' ? { holdAt: at } : {}),
+    },
+    clock,
+  );
+}
+
+let clients: { ddb: DynamoDBDocumentClient; sqs: SQSClient } | undefined;
+
+/** Lambda entry: the state machine's synchronous call at a packed task's end. */
+export async function handler(event: unknown): Promise<FinishSummary> {
+  clients ??= { ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})), sqs: new SQSClient({}) };
+  return finishTask({ ...clients, clock: systemClock, settings: finisherSettingsFromEnv(), log: jsonLog('finisher') }, parseFinishEvent(event));
+}
