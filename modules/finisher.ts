@@ -54,11 +54,13 @@ export class Finisher extends Construct {
   }
 }
 
-/** Its role: read a batch's list, write results and releases (and a hold, a class short of capacity) on the state table, requeue. */
+/** Its role: read a batch's list and its objects' rows, write results and releases (and a hold, a class short of capacity), requeue. */
 function finisherStatements(props: FinisherProps): PolicyStatement[] {
   const { pool, released, jobs } = STATE_ITEMS;
   return [
     { Sid: 'ReadTheTaskList', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: props.stateTable.batchesTableArn },
+    // Its objects' rows, to see which leases are still this execution's (readLedgerRows).
+    { Sid: 'ReadTheObjectRows', Effect: 'Allow', Action: 'dynamodb:BatchGetItem', Resource: props.stateTable.tableArn, Condition: leadingKeys([jobs]) },
     // Each object's row with its lease, the released counter and POOL's hold, in one transaction or alone: a
     // transaction's Update items are allowed by UpdateItem (DynamoDB developer guide, transaction-apis-iam).
     {

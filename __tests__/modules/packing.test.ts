@@ -63,6 +63,9 @@ describe('the finisher', () => {
     const batches = arn('dynamodb', 'table/sluice-dev-batches');
     test.each<Case>([
       ['dynamodb:GetItem', batches, {}, 'Allowed'],
+      ['dynamodb:BatchGetItem', state, { 'dynamodb:LeadingKeys': ['JOB#0123', 'JOB#4567'] }, 'Allowed'],
+      ['dynamodb:BatchGetItem', state, { 'dynamodb:LeadingKeys': ['JOB#0123', 'POOL'] }, 'ImplicitlyDenied'],
+      ['dynamodb:GetItem', state, { 'dynamodb:LeadingKeys': ['POOL'] }, 'ImplicitlyDenied'],
       ...['JOB#0123', 'RELEASED#7', 'POOL'].map((key): Case => ['dynamodb:UpdateItem', state, { 'dynamodb:LeadingKeys': [key] }, 'Allowed']),
       ['dynamodb:UpdateItem', state, { 'dynamodb:LeadingKeys': ['OTHER'] }, 'ImplicitlyDenied'],
       ['dynamodb:DeleteItem', state, { 'dynamodb:LeadingKeys': ['JOB#0123'] }, 'ImplicitlyDenied'],
