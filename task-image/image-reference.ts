@@ -16,6 +16,18 @@ export const WORKER_STATIC_ENV = ['RESULTS_PREFIX', 'JOB_TIMEOUT_SECONDS', 'RUN_
 /** Passed per job as container overrides (VERSION_ID may be empty: read the current version). */
 export const WORKER_JOB_ENV = ['BUCKET', 'KEY', 'VERSION_ID', 'JOB_ID'] as const;
 
+/**
+ * A packed stage's task definition also sets the table of batch records: a packed task reads its list of objects there
+ * and records each one's end (task-image/src/batch-record.ts).
+ */
+export const WORKER_PACKED_STATIC_ENV = ['BATCHES_TABLE_NAME'] as const;
+
+/**
+ * Passed per packed task instead of WORKER_JOB_ENV: its batch (the execution's name), its task's index in the batch
+ * (a decimal string) and its lead's job id (for its logs). BATCH being set is what puts the worker in packed mode.
+ */
+export const WORKER_PACKED_TASK_ENV = ['BATCH', 'TASK_INDEX', 'JOB_ID'] as const;
+
 /** Passed per attempt as a container override: when the RunTask state was entered (its timeout counts from there). */
 export const WORKER_STATE_ENTERED_ENV = 'STATE_ENTERED_AT';
 

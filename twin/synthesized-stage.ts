@@ -92,6 +92,13 @@ function one<T>(items: T[], what: string): T {
 }
 
 /** Everything the twin needs from a synthesized stage. */
+/** A stage that packs has a finisher (functions/finish-task.ts); the others none. */
+function finisherOf<F extends { env: Record<string, string> }>(functions: F[]): F | undefined {
+  const finishers = functions.filter((f) => 'CAPACITY_RETRY_DELAY_SECONDS' in f.env);
+  if (finishers.length > 1) throw new Error(`expected at most one finisher function, found ${finishers.length}`);
+  return finishers[0];
+}
+
 export function readStage(json: TerraformJson) {
   const [, machine] = one(resources(json, 'aws_sfn_state_machine'), 'aws_sfn_state_machine');
   const functions = resources(json, 'aws_lambda_function').map(([, f]) => ({
@@ -118,9 +125,6 @@ export function readStage(json: TerraformJson) {
     functions.filter((f) => f.name.endsWith('-capacity')),
     'capacity function',
   );
-  // A stage that packs has a finisher (functions/finish-task.ts); the others none.
-  const finishers = functions.filter((f) => 'CAPACITY_RETRY_DELAY_SECONDS' in f.env);
-  if (finishers.length > 1) throw new Error(`expected at most one finisher function, found ${finishers.length}`);
   // What `terraform apply` seeds the pool with: the aws_lambda_invocation of configure-pool.
   const [, seed] = one(resources(json, 'aws_lambda_invocation'), 'pool seed invocation');
   const queues = resources(json, 'aws_sqs_queue').map(([, q]) => {
@@ -149,7 +153,7 @@ export function readStage(json: TerraformJson) {
     },
     dispatcher,
     janitor,
-    finisher: finishers[0],
+    finisher: finisherOf(functions),
     configurePool: { ...configurePool, seed: JSON.parse(String(seed.input)) as unknown },
     capacity,
     queues,

@@ -7,10 +7,17 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
 }
 
-/** One JSON object per line on stdout, each carrying the job id, so CloudWatch Insights can filter by job. */
-export function createJsonLogger(jobId: string | undefined, writeLine: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Logger {
+/**
+ * One JSON object per line on stdout, each carrying the job id, so CloudWatch Insights can filter by job; `context`
+ * goes on every line too (a packed task's batch and task index).
+ */
+export function createJsonLogger(
+  jobId: string | undefined,
+  writeLine: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  context: LogFields = {},
+): Logger {
   const emit = (level: LogLevel, event: string, fields: LogFields = {}) => {
-    const record: LogFields = { time: new Date().toISOString(), level, event, jobId: jobId ?? null };
+    const record: LogFields = { time: new Date().toISOString(), level, event, jobId: jobId ?? null, ...context };
     for (const [name, value] of Object.entries(fields)) {
       record[name] = value instanceof Error ? { name: value.name, message: value.message } : value;
     }

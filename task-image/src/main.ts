@@ -1,10 +1,13 @@
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { readFileSync } from 'node:fs';
 import { activeProcessor } from './active-processor';
+import { createDynamoDbClient } from './dynamodb-client';
 import { classifyFailure, StopRequestedError } from './errors';
 import { EXIT_CODES, type ExitCode } from './exit-codes';
-import { readJobConfig } from './job-config';
-import { createJsonLogger } from './log';
+import { isPackedEnvironment, readJobConfig, readPackedTaskConfig } from './job-config';
+import { createJsonLogger, type Logger } from './log';
 import { runJob, type JobOutcome } from './run-job';
+import { runPackedTask } from './run-packed-task';
 import { createS3Client } from './s3-client';
 import { startupMetricLine } from './startup-metric';
 
@@ -48,7 +51,11 @@ async function main(): Promise<ExitCode> {
   };
   process.once('SIGTERM', onStopSignal);
   process.once('SIGINT', onStopSignal);
+  return isPackedEnvironment(process.env) ? runPackedMode(log, stop) : runSingleMode(log, stop);
+}
 
+/** One object, named by BUCKET, KEY and VERSION_ID. */
+async function runSingleMode(log: Logger, stop: AbortController): Promise<ExitCode> {
   let config;
   try {
     config = readJobConfig(process.env);
@@ -56,14 +63,7 @@ async function main(): Promise<ExitCode> {
     log.error('job-bad-input', { reason: classifyFailure(error, false).reason });
     return EXIT_CODES.badInput;
   }
-  const startupLine = startupMetricLine({
-    namespace: process.env.METRICS_NAMESPACE,
-    stateEnteredAtMs: config.stateEnteredAtMs,
-    now: Date.now(),
-    jobId: config.jobId,
-    route: process.env.ROUTE || undefined,
-  });
-  if (startupLine) process.stdout.write(`${startupLine}\n`);
+  writeStartupMetric(config.jobId, config.stateEnteredAtMs);
   log.info('job-started', {
     bucket: config.bucket,
     key: config.key,
@@ -72,19 +72,7 @@ async function main(): Promise<ExitCode> {
     processor: activeProcessor.name,
     deadline: config.deadlineMs === undefined ? null : new Date(config.deadlineMs).toISOString(),
   });
-  if (config.deadlineMs !== undefined) {
-    // The task's timeout, enforced here: past it the RunTask state may time out and release the lease while
-    // this task still holds the vCPU. Exit 75 (retryable), as for a stop.
-    const deadline = new Date(config.deadlineMs).toISOString();
-    setTimeout(
-      () => {
-        log.warn('job-timed-out', { deadline });
-        stop.abort(new StopRequestedError(`task timeout reached at ${deadline}`));
-        setTimeout(() => process.exit(EXIT_CODES.transient), FORCED_EXIT_AFTER_STOP_MS).unref();
-      },
-      Math.max(0, config.deadlineMs - Date.now()),
-    ).unref();
-  }
+  armDeadline(config.deadlineMs, log, stop);
   const s3 = createS3Client(process.env);
   try {
     const outcome = await runJob(config, { s3, processor: activeProcessor, log, signal: stop.signal });
@@ -94,6 +82,69 @@ async function main(): Promise<ExitCode> {
   } finally {
     s3.destroy();
   }
+}
+
+/** A packed task: the objects of its task index on its batch's record (BATCH, TASK_INDEX), one after another. */
+async function runPackedMode(startLog: Logger, stop: AbortController): Promise<ExitCode> {
+  let task;
+  try {
+    task = readPackedTaskConfig(process.env);
+  } catch (error) {
+    startLog.error('task-bad-input', { reason: classifyFailure(error, false).reason });
+    return EXIT_CODES.badInput;
+  }
+  const context = { batch: task.batch, task: task.taskIndex };
+  const log = createJsonLogger(task.leadJobId, undefined, context);
+  writeStartupMetric(task.leadJobId, task.stateEnteredAtMs);
+  armDeadline(task.deadlineMs, log, stop);
+  const s3 = createS3Client(process.env);
+  const dynamo = createDynamoDbClient(process.env);
+  try {
+    const outcome = await runPackedTask(task, {
+      s3,
+      ddb: DynamoDBDocumentClient.from(dynamo),
+      processor: activeProcessor,
+      log,
+      logFor: (jobId) => createJsonLogger(jobId, undefined, context),
+      signal: stop.signal,
+    });
+    const exitCode = outcome.status === 'ended' ? EXIT_CODES.ok : EXIT_CODES.transient;
+    const { status, ...details } = outcome;
+    log.info('task-finished', { outcome: status, ...details, exitCode, peakRssMiB: peakRssMiB() });
+    return exitCode;
+  } finally {
+    s3.destroy();
+    dynamo.destroy();
+  }
+}
+
+/** Once per task, with its (lead) job id and its route. */
+function writeStartupMetric(jobId: string, stateEnteredAtMs: number | undefined): void {
+  const line = startupMetricLine({
+    namespace: process.env.METRICS_NAMESPACE,
+    stateEnteredAtMs,
+    now: Date.now(),
+    jobId,
+    route: process.env.ROUTE || undefined,
+  });
+  if (line) process.stdout.write(`${line}\n`);
+}
+
+/**
+ * The task's timeout, enforced here: past it the RunTask state may time out and release the lease while this task
+ * still holds the vCPU. Exit 75 (retryable), as for a stop.
+ */
+function armDeadline(deadlineMs: number | undefined, log: Logger, stop: AbortController): void {
+  if (deadlineMs === undefined) return;
+  const deadline = new Date(deadlineMs).toISOString();
+  setTimeout(
+    () => {
+      log.warn('job-timed-out', { deadline });
+      stop.abort(new StopRequestedError(`task timeout reached at ${deadline}`));
+      setTimeout(() => process.exit(EXIT_CODES.transient), FORCED_EXIT_AFTER_STOP_MS).unref();
+    },
+    Math.max(0, deadlineMs - Date.now()),
+  ).unref();
 }
 
 main().then(

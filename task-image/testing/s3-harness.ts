@@ -116,6 +116,30 @@ export function slowDownloads(marker: string, delayMs: number): S3rverMiddleware
   };
 }
 
+/**
+ * Answers GETs of the keys in `unavailable` (bucket-relative, e.g. 'in/a.txt') with S3's 503 SlowDown, every attempt:
+ * a transient failure the worker cannot retry its way out of. The set is the test's to change between runs.
+ */
+export function unavailableKeys(unavailable: ReadonlySet<string>): S3rverMiddleware {
+  return async (ctx, next) => {
+    const key = decodeURIComponent(ctx.path).split('/').slice(2).join('/');
+    if (ctx.method !== 'GET' || !unavailable.has(key)) return next();
+    ctx.status = 503;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+  };
+}
+
+/** Appends `<METHOD> <bucket-relative key>` (a listing: `LIST <prefix>`) for every request s3rver gets: what a run read and wrote. */
+export function requestLog(requests: string[]): S3rverMiddleware {
+  return async (ctx, next) => {
+    const key = decodeURIComponent(ctx.path).split('/').slice(2).join('/');
+    const prefix = ctx.query.prefix;
+    requests.push(key === '' && ctx.method === 'GET' && typeof prefix === 'string' ? `LIST ${prefix}` : `${ctx.method} ${key}`);
+    await next();
+  };
+}
+
 export function buildWorkerBundle(): void {
   execFileSync(process.execPath, [join(REPO_ROOT, 'task-image', 'build.mjs')], { stdio: 'inherit' });
 }
