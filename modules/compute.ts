@@ -13,7 +13,7 @@ import { inputPrefixesOf, routeVcpuOf, stagePacks, type EnvironmentConfig } from
 import type { Bucket } from './bucket';
 import type { Network } from './network';
 import { batchesTableArnOf, batchesTableName, taskRoleName } from '../environments/names';
-import { WORKER_BATCHES_TABLE_ENV, WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
+import { WORKER_CONTAINER_NAME, WORKER_PACKED_STATIC_ENV, WORKER_STATIC_ENV } from '../task-image/image-reference';
 import { OUTCOMES_ATTRIBUTE } from '../functions/packing';
 import { BATCHES_KEY } from './state-table';
 import { runTaskStateTimeoutSeconds } from './run-jobs/timing';
@@ -382,6 +382,7 @@ function staticWorkerEnvironment(config: EnvironmentConfig, timeoutSeconds: numb
     METRICS_NAMESPACE: stageMetricsNamespace(config.namePrefix),
   };
   // A packed task's list is on its batch record (functions/packing.ts).
-  const packed = stagePacks(config) ? [{ name: WORKER_BATCHES_TABLE_ENV, value: batchesTableName(config.namePrefix) }] : [];
+  const packedValues: Record<(typeof WORKER_PACKED_STATIC_ENV)[number], string> = { BATCHES_TABLE_NAME: batchesTableName(config.namePrefix) };
+  const packed = stagePacks(config) ? WORKER_PACKED_STATIC_ENV.map((name) => ({ name, value: packedValues[name] })) : [];
   return [...WORKER_STATIC_ENV.map((name) => ({ name, value: values[name] })), ...packed];
 }

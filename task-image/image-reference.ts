@@ -34,19 +34,6 @@ export const WORKER_STATE_ENTERED_ENV = 'STATE_ENTERED_AT';
 /** Passed per job on a stage with routes: the job's route, whose start-up the worker's metric also counts. */
 export const WORKER_ROUTE_ENV = 'ROUTE';
 
-/**
- * Set once in the task definitions of a stage that packs (functions/packing.ts), beside WORKER_STATIC_ENV: the table
- * of batch records, where a packed task reads its objects and records each one's end.
- */
-export const WORKER_BATCHES_TABLE_ENV = 'BATCHES_TABLE_NAME';
-
-/**
- * Passed per task on a stage that packs, in place of WORKER_JOB_ENV: the batch record's key (the execution's name),
- * the task's index in it (its objects are the record's jobs of that index, in order) and its lead's job id (logs).
- * BUCKET, KEY and VERSION_ID are not passed: the objects are read from the batch record.
- */
-export const WORKER_PACK_ENV = ['BATCH', 'TASK_INDEX', 'JOB_ID'] as const;
-
 /** The image platform a task architecture runs: build and push for this one, or Fargate cannot start the task. */
 export function containerPlatformOf(architecture: 'X86_64' | 'ARM64'): 'linux/amd64' | 'linux/arm64' {
   return architecture === 'ARM64' ? 'linux/arm64' : 'linux/amd64';

@@ -5,6 +5,7 @@ import { packedDevConfig } from '../support/packed-stage';
 import { batchesTableName, stateTableName } from '../../environments/names';
 import { BATCHES_KEY } from '../../modules/state-table';
 import { OUTCOMES_ATTRIBUTE } from '../../functions/packing';
+import { outcomeUpdate } from '../../task-image/src/batch-record';
 
 const { json, config } = synthStage('dev');
 const bucket = `${config.namePrefix}-${config.account.id}-${config.account.region}`;
@@ -108,6 +109,41 @@ describe('the bucket policy: only the worker writes results (security review L8)
   });
 });
 
+/** Words of an update or condition expression that name no attribute. */
+const EXPRESSION_WORDS = new Set([
+  'SET',
+  'REMOVE',
+  'ADD',
+  'DELETE',
+  'AND',
+  'OR',
+  'NOT',
+  'BETWEEN',
+  'IN',
+  'attribute_exists',
+  'attribute_not_exists',
+  'attribute_type',
+  'begins_with',
+  'contains',
+  'size',
+  'if_not_exists',
+  'list_append',
+]);
+
+/** What dynamodb:Attributes holds for an UpdateItem: its key's attributes, and the top-level attribute of each path its expressions name. */
+function attributesNamedBy(update: {
+  Key: object;
+  UpdateExpression: string;
+  ConditionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+}): string[] {
+  const paths = [update.UpdateExpression, update.ConditionExpression ?? '']
+    .flatMap((expression) => expression.split(/[\s=(),+<>-]+/))
+    .filter((word) => word !== '' && !word.startsWith(':') && !EXPRESSION_WORDS.has(word));
+  const topLevel = paths.map((path) => path.split(/[.[]/)[0]).map((name) => update.ExpressionAttributeNames?.[name] ?? name);
+  return [...new Set([...Object.keys(update.Key), ...topLevel])];
+}
+
 describe('the task role of a stage that packs: its list from the batch record, and only its outcomes written back', () => {
   const packed = synthStage('dev', packedDevConfig()).json;
   const policy = JSON.parse(resolveReferences(resourceNamed(packed, 'aws_iam_role_policy', 'task-policy').policy as string, packed)) as PolicyDocument;
@@ -121,6 +157,12 @@ describe('the task role of a stage that packs: its list from the batch record, a
     expect(await decide(policy, { action: 'dynamodb:GetItem', resource: batches })).toBe('Allowed');
     expect(await update([BATCHES_KEY, OUTCOMES_ATTRIBUTE])).toBe('Allowed');
     expect(await update([OUTCOMES_ATTRIBUTE, BATCHES_KEY])).toBe('Allowed');
+  });
+
+  test("the worker's own outcome write (task-image/src/batch-record.ts) names only what the role allows", async () => {
+    const write = outcomeUpdate('sluice-dev-batches', 'batch-1', 'a'.repeat(32), { status: 'succeeded', at: new Date(0).toISOString() });
+    expect(attributesNamedBy(write)).toEqual([BATCHES_KEY, OUTCOMES_ATTRIBUTE]);
+    expect(await update(attributesNamedBy(write))).toBe('Allowed');
   });
 
   test.each([

@@ -16,7 +16,7 @@ import { CLASS_SHORT_AT, RELEASED_BY_CLASS } from '../../functions/placement';
 import { RELEASED_BY_ROUTE } from '../../functions/routes';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
-import { WORKER_JOB_ENV, WORKER_PACK_ENV, WORKER_ROUTE_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
+import { WORKER_JOB_ENV, WORKER_PACKED_TASK_ENV, WORKER_ROUTE_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import { partitionOf } from '../../environments/partition';
 import type { PolicyStatement } from '../iam';
@@ -115,7 +115,7 @@ const JOB_FIELD_OF_ENV: Record<(typeof WORKER_JOB_ENV)[number], keyof JobInput> 
 };
 
 /** On a stage that packs, where each variable a packed task's worker reads comes from (functions/packing.ts). */
-const PACK_ENV_SOURCE: Record<(typeof WORKER_PACK_ENV)[number], string> = {
+const PACK_ENV_SOURCE: Record<(typeof WORKER_PACKED_TASK_ENV)[number], string> = {
   // The batch record's key.
   BATCH: '$$.Execution.Name',
   // A container override's value is a string: the task's index in decimal.
@@ -281,7 +281,7 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
  */
 function workerEnvironment(ctx: Context): Array<{ Name: string; 'Value.$': string }> {
   const own = ctx.finisher
-    ? WORKER_PACK_ENV.map((env) => ({ Name: env, 'Value.$': PACK_ENV_SOURCE[env] }))
+    ? WORKER_PACKED_TASK_ENV.map((env) => ({ Name: env, 'Value.$': PACK_ENV_SOURCE[env] }))
     : WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` }));
   return [
     ...own,
