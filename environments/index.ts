@@ -4,7 +4,7 @@ import { stg } from './stg';
 import { validateEnvironments } from './validate';
 
 export type { EnvironmentConfig, EnvironmentInput } from './schema';
-export { inputPrefixesOf, routeCpuOf, routeRoomProblems, routeTimeoutOf, routeVcpuOf } from './schema';
+export { inputPrefixesOf, objectsPerTaskOf, routeCpuOf, routeRoomProblems, routeTimeoutOf, routeVcpuOf, stagePacks } from './schema';
 export { ConfigError, validateEnvironment, validateEnvironments } from './validate';
 
 /** Every stage, in rollout order. Add a stage: write environments/<stage>.ts and list it here. */

@@ -69,6 +69,12 @@ export function batchesTableName(namePrefix: string): string {
   return `${namePrefix}-batches`;
 }
 
+/** The batches table's ARN: the worker's role names it before the table exists (the tasks' roles are built first). */
+export function batchesTableArnOf(config: Place): string {
+  const { region, id } = config.account;
+  return `arn:${partitionOf(region)}:dynamodb:${region}:${id}:table/${batchesTableName(config.namePrefix)}`;
+}
+
 export function stateMachineName(namePrefix: string): string {
   return `${namePrefix}-jobs`;
 }
@@ -79,7 +85,7 @@ export function stateMachineArnOf(config: EnvironmentConfig): string {
 }
 
 /** The stage's functions, by role. */
-type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity';
+type FunctionRole = 'dispatcher' | 'janitor' | 'configure-pool' | 'capacity' | 'finish-task';
 
 export function functionNameOf(namePrefix: string, role: FunctionRole): string {
   return `${namePrefix}-${role}`;

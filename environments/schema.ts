@@ -10,6 +10,7 @@ import {
 } from './fargate';
 import { poolProblems } from '../functions/limits';
 import { INTAKE_RETENTION_SECONDS } from '../functions/jobs';
+import { MAX_OBJECTS_PER_TASK } from '../functions/packing';
 
 const INTAKE_RETENTION_DAYS = INTAKE_RETENTION_SECONDS / 86_400;
 
@@ -119,8 +120,23 @@ const routeTask = z.strictObject({
 });
 
 /**
+ * Packing (functions/packing.ts): a task runs up to `objectsPerTask` objects one after another, so short jobs pay a
+ * task's start-up once per task rather than once per object. Every object keeps its own ledger row, result and error.
+ */
+const objectsPerTaskAllowed = `must be a whole number from 1 to ${MAX_OBJECTS_PER_TASK}`;
+const packing = z.strictObject({
+  /** 1: a task per object. At most what one admission's transaction holds beside its own items. */
+  objectsPerTask: z
+    .number(objectsPerTaskAllowed)
+    .int(objectsPerTaskAllowed)
+    .min(1, objectsPerTaskAllowed)
+    .max(MAX_OBJECTS_PER_TASK, `${objectsPerTaskAllowed}: every object of a task is admitted in one DynamoDB transaction`),
+});
+
+/**
  * The routes travel in the dispatcher's and janitor's environment, which Lambda caps at 4 KB in all: each route with
- * its queue's URL and its task definition's ARN, some 430 bytes at the longest names (__tests__/modules/routes.test.ts).
+ * its queue's URL, its task definition's ARN and its objects per task, some 460 bytes at the longest names; the
+ * dispatcher's whole environment 3.3 KB at the most routes (__tests__/modules/routes.test.ts).
  */
 export const MAX_ROUTES = 6;
 
@@ -143,6 +159,8 @@ const route = z.strictObject({
   reservedVcpu: z.number().gt(0, "must be at least one task's vCPU, at most the route's maxVcpu and, with the others', the budget").optional(),
   /** Unset: the route runs the stage's task. */
   task: routeTask.optional(),
+  /** Unset: the stage's packing. */
+  packing: packing.optional(),
 });
 
 const environmentFields = z.strictObject({
@@ -233,6 +251,8 @@ const environmentFields = z.strictObject({
     /** Alarm when the oldest queued message is older than this. */
     backlogAlarmAgeSeconds: intIn(60, 1209600),
   }),
+  /** Objects a task runs (a route without packing of its own takes this); unset: one. */
+  packing: packing.optional(),
   /** Several input prefixes, each with its own intake queue, sharing the budget; unset: one, bucket.inputPrefix. */
   routes: z
     .array(route)
@@ -517,6 +537,24 @@ export function routeCpuOf(task: { readonly cpu: number }, route: { readonly tas
 /** The vCPU of one of a route's tasks (of a validated configuration: its CPU size is one Fargate has). */
 export function routeVcpuOf(task: { readonly cpu: number }, route: { readonly task?: { readonly cpu: number } }): number {
   return vcpuOf(routeCpuOf(task, route));
+}
+
+/** Objects one task runs, of the stage's own tasks (no route given) or a route's: its own packing, else the stage's, else 1. */
+export function objectsPerTaskOf(
+  config: { readonly packing?: { readonly objectsPerTask: number } },
+  route?: { readonly packing?: { readonly objectsPerTask: number } },
+): number {
+  return route?.packing?.objectsPerTask ?? config.packing?.objectsPerTask ?? 1;
+}
+
+/**
+ * Whether some task of the stage runs more than one object: without routes the stage's own, with routes any route's
+ * (its own packing, or the stage's it takes). A stage that packs runs every job as a packed task's list (its state
+ * machine, the finisher, the worker's batch record); one that does not is built as before packing existed.
+ */
+export function stagePacks(config: Pick<EnvironmentFields, 'packing' | 'routes'>): boolean {
+  const tasks = config.routes ?? [undefined];
+  return tasks.some((route) => objectsPerTaskOf(config, route) > 1);
 }
 
 /** Where a stage's uploads are taken from: each route's prefix, or the stage's one input prefix. */

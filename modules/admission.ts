@@ -1,7 +1,7 @@
 import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config';
 import { LambdaInvocation } from '@cdktf/provider-aws/lib/lambda-invocation';
 import { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../environments';
+import { objectsPerTaskOf, type EnvironmentConfig } from '../environments';
 import { capacityEnvironment, configurePoolEnvironment, dispatcherEnvironment } from '../functions/environment';
 import { FARGATE_QUOTA_CODE } from '../functions/capacity-codes';
 import type { ClassWeights } from '../functions/placement';
@@ -198,6 +198,8 @@ function dispatcherEnvironmentOf(props: AdmissionProps): Record<string, string> 
     startGraceMs: START_GRACE_SECONDS * 1000,
     capacityWeights: capacityWeightsOf(config),
     routes: props.intake.routeSettings(props.compute),
+    // With routes, each route's travels in ROUTES (environment.ts leaves this out at 1).
+    objectsPerTask: config.routes ? undefined : objectsPerTaskOf(config),
   });
 }
 

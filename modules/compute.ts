@@ -9,15 +9,17 @@ import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import { Construct } from 'constructs';
-import { inputPrefixesOf, routeVcpuOf, type EnvironmentConfig } from '../environments';
+import { inputPrefixesOf, routeVcpuOf, stagePacks, type EnvironmentConfig } from '../environments';
 import type { Bucket } from './bucket';
 import type { Network } from './network';
-import { taskRoleName } from '../environments/names';
-import { WORKER_CONTAINER_NAME, WORKER_STATIC_ENV } from '../task-image/image-reference';
+import { batchesTableArnOf, batchesTableName, taskRoleName } from '../environments/names';
+import { WORKER_CONTAINER_NAME, WORKER_PACKED_STATIC_ENV, WORKER_STATIC_ENV } from '../task-image/image-reference';
+import { OUTCOMES_ATTRIBUTE } from '../functions/packing';
+import { BATCHES_KEY } from './state-table';
 import { runTaskStateTimeoutSeconds } from './run-jobs/timing';
 import { stageMetricsNamespace } from '../functions/metrics';
 import { partitionOf } from '../environments/partition';
-import { policyJson, serviceTrustPolicy } from './iam';
+import { policyJson, serviceTrustPolicy, type PolicyStatement } from './iam';
 
 interface ComputeProps {
   /** The stage: its task, image, names; `allowDestroy` lets `terraform destroy` delete the repository with its images (force_delete). */
@@ -225,7 +227,10 @@ export class Compute extends Construct {
     new IamRolePolicy(this, 'task-policy', {
       role: taskRole.id,
       name: 'read-input-write-results',
-      policy: taskRolePolicy(props.bucket.bucketArn, inputPrefixesOf(props.config), props.config.bucket.resultsPrefix),
+      policy: policyJson(
+        ...taskRoleStatements(props.bucket.bucketArn, inputPrefixesOf(props.config), props.config.bucket.resultsPrefix),
+        ...(stagePacks(props.config) ? packedTaskStatements(batchesTableArnOf(props.config)) : []),
+      ),
     });
     return { executionRole, taskRole };
   }
@@ -295,7 +300,8 @@ export class Compute extends Construct {
           essential: true,
           readonlyRootFilesystem: true,
           mountPoints: [{ sourceVolume: SCRATCH_VOLUME, containerPath: '/tmp', readOnly: false }],
-          // BUCKET, KEY, VERSION_ID, JOB_ID and STATE_ENTERED_AT come per job as container overrides.
+          // BUCKET, KEY, VERSION_ID, JOB_ID and STATE_ENTERED_AT come per job as container overrides (on a stage
+          // that packs, BATCH, TASK_INDEX, JOB_ID and STATE_ENTERED_AT per task).
           environment: staticWorkerEnvironment(props.config, shape.timeoutSeconds),
           stopTimeout: task.stopTimeoutSeconds,
           // Not root whatever the image says (the node images' `node` user), and no Linux capability: the worker
@@ -317,9 +323,9 @@ export class Compute extends Construct {
  * The worker reads its input version and its own earlier result (the idempotency check), and writes
  * results. ListBucket, limited to those prefixes, makes a missing key a 404 instead of a 403.
  */
-function taskRolePolicy(bucketArn: string, inputPrefixes: readonly string[], resultsPrefix: string): string {
+function taskRoleStatements(bucketArn: string, inputPrefixes: readonly string[], resultsPrefix: string): PolicyStatement[] {
   const inputs = inputPrefixes.map((prefix) => `${bucketArn}/${prefix}*`);
-  return policyJson(
+  return [
     {
       Sid: 'ReadInput',
       Effect: 'Allow',
@@ -340,7 +346,29 @@ function taskRolePolicy(bucketArn: string, inputPrefixes: readonly string[], res
       Resource: bucketArn,
       Condition: { StringLike: { 's3:prefix': [...inputPrefixes.map((prefix) => `${prefix}*`), `${resultsPrefix}*`] } },
     },
-  );
+  ];
+}
+
+/**
+ * A packed task reads its list from its batch record and records each object's end there (functions/packing.ts), and
+ * may write nothing else of it. dynamodb:Attributes holds the top-level attributes an UpdateItem names (those it sets
+ * and those its condition reads), and must list the key for any request to pass: "If you use dynamodb:Attributes, you
+ * must specify the names of all of the primary key and index key attributes" (DynamoDB developer guide, "Using IAM
+ * policy conditions for fine-grained access control", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+ * The worker's `SET outcomes.#job = :outcome` with `attribute_exists(execution)` names just those two. ReturnValues
+ * is left open: what it could return, GetItem reads anyway.
+ */
+function packedTaskStatements(batchesTableArn: string): PolicyStatement[] {
+  return [
+    { Sid: 'ReadTheTaskList', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: batchesTableArn },
+    {
+      Sid: 'RecordObjectOutcomesOnly',
+      Effect: 'Allow',
+      Action: 'dynamodb:UpdateItem',
+      Resource: batchesTableArn,
+      Condition: { 'ForAllValues:StringEquals': { 'dynamodb:Attributes': [BATCHES_KEY, OUTCOMES_ATTRIBUTE] } },
+    },
+  ];
 }
 
 /** The worker's environment that every task shares (image-reference.ts names it). */
@@ -353,5 +381,8 @@ function staticWorkerEnvironment(config: EnvironmentConfig, timeoutSeconds: numb
     RUN_TASK_TIMEOUT_SECONDS: String(runTaskStateTimeoutSeconds(config)),
     METRICS_NAMESPACE: stageMetricsNamespace(config.namePrefix),
   };
-  return WORKER_STATIC_ENV.map((name) => ({ name, value: values[name] }));
+  // A packed task's list is on its batch record (functions/packing.ts).
+  const packedValues: Record<(typeof WORKER_PACKED_STATIC_ENV)[number], string> = { BATCHES_TABLE_NAME: batchesTableName(config.namePrefix) };
+  const packed = stagePacks(config) ? WORKER_PACKED_STATIC_ENV.map((name) => ({ name, value: packedValues[name] })) : [];
+  return [...WORKER_STATIC_ENV.map((name) => ({ name, value: values[name] })), ...packed];
 }

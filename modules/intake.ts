@@ -3,7 +3,7 @@ import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import { SqsQueuePolicy } from '@cdktf/provider-aws/lib/sqs-queue-policy';
 import { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../environments';
+import { objectsPerTaskOf, type EnvironmentConfig } from '../environments';
 import { denyInsecureTransport, oneOrList, policyJson, type PolicyStatement } from './iam';
 import type { Bucket } from './bucket';
 import type { NodeFunction } from './node-function';
@@ -209,6 +209,8 @@ export class Intake extends Construct {
       priority: route.priority,
       maxVcpu: route.maxVcpu,
       reservedVcpu: route.reservedVcpu,
+      // Only on a route whose tasks pack: an unpacked route's settings stay as they were.
+      ...(objectsPerTaskOf(config, route) > 1 ? { objectsPerTask: objectsPerTaskOf(config, route) } : {}),
     }));
     this.queueArns = [queue.arn, ...others.map((other) => other.queue.arn)];
   }

@@ -32,7 +32,13 @@ interface NodeFunctionProps {
 export const LAMBDA_NODE_MAJOR = 22;
 
 /** Every Lambda handler, bundled together in one esbuild run at synth. */
-const HANDLER_ENTRIES = ['functions/dispatcher.ts', 'functions/janitor.ts', 'functions/configure-pool.ts', 'functions/capacity.ts'] as const;
+const HANDLER_ENTRIES = [
+  'functions/dispatcher.ts',
+  'functions/janitor.ts',
+  'functions/configure-pool.ts',
+  'functions/capacity.ts',
+  'functions/finish-task.ts',
+] as const;
 type HandlerEntry = (typeof HANDLER_ENTRIES)[number];
 let bundled: Map<string, string> | undefined;
 

@@ -2,12 +2,13 @@ import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { Aspects, S3Backend, TerraformOutput, TerraformStack } from 'cdktf';
 import { Construct, type IConstruct } from 'constructs';
-import { routeVcpuOf, type EnvironmentConfig } from '../environments';
+import { objectsPerTaskOf, routeVcpuOf, stagePacks, type EnvironmentConfig } from '../environments';
 import { vcpuOf } from '../environments/fargate';
 import { Bucket } from './bucket';
 import { Compute } from './compute';
 import { Admission } from './admission';
 import { Janitor } from './janitor';
+import { Finisher } from './finisher';
 import { Intake } from './intake';
 import { Dashboard } from './dashboard';
 import { StateTable } from './state-table';
@@ -36,6 +37,8 @@ export interface StageSettings {
   readonly launchRatePerSecond: number;
   readonly mapMaxConcurrency: number;
   readonly capacityProviders: string;
+  /** Without routes, on a stage that packs: the objects one task runs (functions/packing.ts). */
+  readonly objectsPerTask?: number;
   /** On a stage with routes: each route's input, weight, class, cap and reserve, and its task's size. */
   readonly routes?: ReadonlyArray<RouteSummary>;
 }
@@ -49,6 +52,13 @@ export interface RouteSummary {
   readonly reservedVcpu?: number;
   readonly taskVcpu: number;
   readonly taskMemoryMiB: number;
+  /** On a route whose tasks pack: the objects one of them runs. */
+  readonly objectsPerTask?: number;
+}
+
+/** The objects one task runs, where it is more than one: settings that do not pack stay as they were. */
+function packedOnly(objectsPerTask: number): { objectsPerTask?: number } {
+  return objectsPerTask > 1 ? { objectsPerTask } : {};
 }
 
 function routeSummaries(config: EnvironmentConfig): RouteSummary[] | undefined {
@@ -61,6 +71,7 @@ function routeSummaries(config: EnvironmentConfig): RouteSummary[] | undefined {
     ...(r.reservedVcpu !== undefined ? { reservedVcpu: r.reservedVcpu } : {}),
     taskVcpu: routeVcpuOf(config.task, r),
     taskMemoryMiB: r.task?.memoryMiB ?? config.task.memoryMiB,
+    ...packedOnly(objectsPerTaskOf(config, r)),
   }));
 }
 
@@ -82,7 +93,7 @@ function stageSettings(config: EnvironmentConfig): StageSettings {
     launchRatePerSecond: config.capacity.launchRatePerSecond,
     mapMaxConcurrency: config.capacity.mapMaxConcurrency,
     capacityProviders: config.task.capacityProviders.map((p) => `${p.name}:${p.weight}`).join(','),
-    ...(routes ? { routes } : {}),
+    ...(routes ? { routes } : packedOnly(objectsPerTaskOf(config))),
   };
 }
 
@@ -97,6 +108,8 @@ export class PipelineStack extends TerraformStack {
   readonly stateTable: StateTable;
   readonly admission: Admission;
   readonly janitor: Janitor;
+  /** Only on a stage that packs: what ends each packed task. */
+  readonly finisher?: Finisher;
   readonly runJobs: RunJobs;
   readonly dashboard: Dashboard;
 
@@ -118,6 +131,7 @@ export class PipelineStack extends TerraformStack {
     const { intake, compute, stateTable, observability } = this;
     this.admission = new Admission(this, 'admission', { config, bucket: this.bucket, intake, compute, stateTable, observability });
     this.janitor = new Janitor(this, 'janitor', { config, intake, compute, stateTable, dispatcher: this.admission.dispatcher, observability });
+    this.finisher = stagePacks(config) ? new Finisher(this, 'finisher', { config, intake, stateTable, observability }) : undefined;
     this.runJobs = this.jobRunner(config);
 
     this.dashboard = new Dashboard(this, 'dashboard', { config, runJobs: this.runJobs });
@@ -136,6 +150,7 @@ export class PipelineStack extends TerraformStack {
       stateTable: this.stateTable,
       intake: this.intake,
       dispatcher: this.admission.dispatcher,
+      finisher: this.finisher?.finisher,
       observability: this.observability,
     });
   }

@@ -4,6 +4,10 @@ import type { EnvironmentConfig } from '../environments';
 import { FAILED_INDEX, LEDGER_KEY_PREFIX, TTL_ATTRIBUTE } from '../functions/ledger';
 import { POOL_KEY, RELEASED_KEY_PREFIX } from '../functions/limiter';
 import { batchesTableName, stateTableName } from '../environments/names';
+import type { BatchRecord } from '../functions/batches';
+
+/** The batches table's key: a batch record is found by its execution's name. */
+export const BATCHES_KEY = 'execution' satisfies keyof BatchRecord;
 
 interface StateTableProps {
   /** Its name prefix; `allowDestroy` lifts deletion protection, so `terraform destroy` can delete the tables and the ledger with them. */
@@ -51,8 +55,8 @@ export class StateTable extends Construct {
     const batches = new DynamodbTable(this, 'batches', {
       name: batchesTableName(props.config.namePrefix),
       billingMode: 'PAY_PER_REQUEST',
-      hashKey: 'execution',
-      attribute: [{ name: 'execution', type: 'S' }],
+      hashKey: BATCHES_KEY,
+      attribute: [{ name: BATCHES_KEY, type: 'S' }],
       deletionProtectionEnabled: !props.config.allowDestroy,
     });
     this.tableName = table.name;

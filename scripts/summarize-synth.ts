@@ -8,8 +8,13 @@ function routeLine(r: RouteSummary): string {
   const limits = [r.maxVcpu !== undefined ? `cap ${r.maxVcpu} vCPU` : '', r.reservedVcpu !== undefined ? `reserve ${r.reservedVcpu} vCPU` : ''].filter(Boolean);
   return (
     `route ${r.name}: ${r.inputPrefix} · share ${r.share}, priority ${r.priority}${limits.length > 0 ? `, ${limits.join(', ')}` : ''}` +
-    ` · task ${r.taskVcpu} vCPU / ${r.taskMemoryMiB} MiB`
+    ` · task ${r.taskVcpu} vCPU / ${r.taskMemoryMiB} MiB${objectsOf(r)}`
   );
+}
+
+/** A task's objects, where it runs more than one (a stage or route that packs). */
+function objectsOf(settings: { readonly objectsPerTask?: number }): string {
+  return settings.objectsPerTask !== undefined ? `, ${settings.objectsPerTask} objects a task` : '';
 }
 
 /** Prints, per synthesized stage, what `terraform apply` would create and the settings that matter. */
@@ -27,7 +32,7 @@ function main(): void {
       console.log(
         `  account ${settings.account} in ${settings.region}\n` +
           `  vCPU budget ${settings.vcpuBudget} of the account's ${settings.accountVcpuQuota}` +
-          ` · task ${settings.taskVcpu} vCPU / ${settings.taskMemoryMiB} MiB (at most ${settings.maxConcurrentTasks} at once)` +
+          ` · task ${settings.taskVcpu} vCPU / ${settings.taskMemoryMiB} MiB${objectsOf(settings)} (at most ${settings.maxConcurrentTasks} at once)` +
           ` · launches ${settings.launchRatePerSecond}/s · Map concurrency ${settings.mapMaxConcurrency}` +
           ` · ${settings.capacityProviders}`,
       );

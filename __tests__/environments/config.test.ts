@@ -1,4 +1,4 @@
-import { ENVIRONMENT_INPUTS, ConfigError, loadEnvironments, validateEnvironment, validateEnvironments } from '../../environments';
+import { ENVIRONMENT_INPUTS, ConfigError, loadEnvironments, objectsPerTaskOf, stagePacks, validateEnvironment, validateEnvironments } from '../../environments';
 import { intakeDeadLetterQueueName, intakeQueueName, routeQueueName, ruleDeadLetterQueueName } from '../../environments/names';
 import { ROUTED_DEV } from '../support/routed-stage';
 
@@ -265,6 +265,22 @@ const rules: Array<[string, (c: Mutable) => void, string, RegExp]> = [
   ],
   ['route cap over the budget', (c) => (routed(c).routes[1].maxVcpu = 5), "routes.1.maxVcpu (route 'bulk')", /at most capacity.vcpuBudget \(4\)/],
   ['unknown route field', (c) => (routed(c).routes[0].weight = 1), "routes.0 (route 'default')", /Unrecognized key.*weight/],
+  ['objects per task of none', (c) => (c.packing = { objectsPerTask: 0 }), 'packing.objectsPerTask', /whole number from 1 to 98.*got 0/],
+  ['objects per task, a fraction', (c) => (c.packing = { objectsPerTask: 2.5 }), 'packing.objectsPerTask', /whole number from 1 to 98/],
+  [
+    'objects per task past one transaction',
+    (c) => (c.packing = { objectsPerTask: 99 }),
+    'packing.objectsPerTask',
+    /from 1 to 98: every object of a task is admitted in one DynamoDB transaction.*got 99/,
+  ],
+  ['packing without objects per task', (c) => (c.packing = {}), 'packing.objectsPerTask', /is required and must be a whole number from 1 to 98/],
+  ['unknown packing field', (c) => (c.packing = { objectsPerTask: 2, maxObjectBytes: 1 }), 'packing', /Unrecognized key.*maxObjectBytes/],
+  [
+    "a route's objects per task",
+    (c) => (routed(c).routes[1].packing = { objectsPerTask: 100 }),
+    "routes.1.packing.objectsPerTask (route 'bulk')",
+    /whole number from 1 to 98/,
+  ],
 ];
 
 describe.each(rules)('rejects a bad %s', (_rule, change, field, allowed) => {
@@ -293,6 +309,27 @@ test("reserves are weighed against each route's own task: half a vCPU left besid
   // The same reserve leaves no room for a route running the stage's 1-vCPU task.
   delete input.routes[1].task;
   expect(problemsOf(input)).toMatch(/routes.1 \(route 'bulk'\): could never run its task \(1 vCPU\)/);
+});
+
+test("a route without packing of its own takes the stage's; the stage packs when any of its tasks runs more than one object", () => {
+  const withPacking = (stage?: number, ...routes: Array<number | undefined>) =>
+    validateEnvironment(
+      'dev',
+      devWith((c) => {
+        if (stage !== undefined) c.packing = { objectsPerTask: stage };
+        if (routes.length > 0) routed(c).routes.forEach((r: Mutable, i: number) => routes[i] !== undefined && (r.packing = { objectsPerTask: routes[i] }));
+      }),
+    );
+  const perTask = (config: ReturnType<typeof withPacking>) => [objectsPerTaskOf(config), ...(config.routes ?? []).map((r) => objectsPerTaskOf(config, r))];
+  expect(perTask(withPacking())).toEqual([1]);
+  expect(perTask(withPacking(8))).toEqual([8]);
+  expect(perTask(withPacking(8, undefined, 2))).toEqual([8, 8, 2]);
+  expect(perTask(withPacking(undefined, 1, 4))).toEqual([1, 1, 4]);
+  expect([withPacking(), withPacking(1), withPacking(undefined, 1, 1)].map(stagePacks)).toEqual([false, false, false]);
+  expect([withPacking(2), withPacking(undefined, 1, 4), withPacking(3, 1, undefined)].map(stagePacks)).toEqual([true, true, true]);
+  // Every route sets its own: the stage's is no task's.
+  expect(stagePacks(withPacking(8, 1, 1))).toBe(false);
+  expect(loadEnvironments().map(stagePacks)).toEqual([false, false, false]);
 });
 
 test("the route names refused for their queue's name are those that would name a dead-letter queue", () => {

@@ -10,6 +10,7 @@ import type { PolicyDocument } from '../../modules/iam';
 import type { TerraformJson } from '../../synth/output';
 import { decide } from '../support/iam';
 import { resolveReferences, STAGES, stageConfig, synthStage } from '../support/synth';
+import { packedDevConfig } from '../support/packed-stage';
 import { fakeAttribute } from '../../twin/synthesized-stage';
 import { assumeRoleWithWebIdentity } from '../support/web-identity';
 
@@ -597,8 +598,8 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
 
   describe("workload boundary: what the stage's own roles can ever be given", () => {
     const boundary = policyOf('aws_iam_policy', 'dev-workload-boundary', 'policy');
-    const stage = synthStage('dev').json;
-    const resolvedStage = (text: string) => resolveReferences(text, stage, fakeAttribute);
+    // dev as shipped, and packing (the finisher's role and the worker's batch-record statements).
+    const devStacks = [synthStage('dev').json, synthStage('dev', packedDevConfig()).json];
 
     test('every role of every stage carries it', () => {
       for (const name of STAGES) {
@@ -606,13 +607,17 @@ describe('bootstrap stack: what the roles may do (simulated with iam-simulate)',
         expect(roles.length).toBeGreaterThan(0);
         for (const r of roles) expect(r.permissions_boundary).toMatch(new RegExp(`^arn:aws:iam::\\d{12}:policy/sluice-${name}-workload-boundary$`));
       }
+      const packedRoles = Object.entries(devStacks[1].resource!.aws_iam_role);
+      expect(packedRoles.map(([name]) => name)).toContainEqual(expect.stringContaining('finish-task'));
+      for (const [, r] of packedRoles) expect(r.permissions_boundary).toMatch(/^arn:aws:iam::\d{12}:policy\/sluice-dev-workload-boundary$/);
     });
 
     test("cuts nothing the stage's roles are given: every action on every resource of every role policy is within it", async () => {
       const denied: string[] = [];
       let checked = 0;
-      for (const [name, rolePolicy] of Object.entries(stage.resource!.aws_iam_role_policy)) {
-        const document = JSON.parse(resolvedStage(rolePolicy.policy as string)) as PolicyDocument;
+      const rolePolicies = devStacks.flatMap((stack) => Object.entries(stack.resource!.aws_iam_role_policy).map(([name, policy]) => ({ name, policy, stack })));
+      for (const { name, policy: rolePolicy, stack } of rolePolicies) {
+        const document = JSON.parse(resolveReferences(rolePolicy.policy as string, stack, fakeAttribute)) as PolicyDocument;
         for (const statement of document.Statement.filter((st) => st.Effect === 'Allow')) {
           for (const action of [statement.Action ?? []].flat()) {
             for (const pattern of [statement.Resource ?? '*'].flat()) {

@@ -2,6 +2,7 @@ import {
   dynamodbUpdateItem,
   ecsRunTaskSync,
   inputKey,
+  lambdaInvoke,
   lambdaInvokeAsync,
   literalKey,
   mergeStatements,
@@ -135,6 +136,16 @@ test('a message to a queue needs SendMessage on it; an asynchronous invocation, 
   const invoke = lambdaInvokeAsync(where, 'Wake', { fn, payload: { reason: 'r' } }, {});
   expect(invoke.state.Parameters).toEqual({ FunctionName: fn.arn, InvocationType: 'Event', Payload: { reason: 'r' } });
   expect(invoke.statements).toEqual([{ Sid: 'Wake', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fn.arn }]);
+  // The same call waiting for the function's answer: the same statement.
+  const waited = lambdaInvoke(where, 'Finish', { fn, payload: { kind: 'ran' } }, { ResultPath: null, next: 'Next' });
+  expect(waited.state).toEqual({
+    Type: 'Task',
+    Resource: 'arn:aws:states:::lambda:invoke',
+    Parameters: { FunctionName: fn.arn, InvocationType: 'RequestResponse', Payload: { kind: 'ran' } },
+    ResultPath: null,
+    Next: 'Next',
+  });
+  expect(waited.statements).toEqual(invoke.statements);
 });
 
 test('statements of one Sid are one statement, their keys united; two different statements under one Sid are refused', () => {

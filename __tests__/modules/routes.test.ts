@@ -8,6 +8,7 @@ import type { TerraformJson } from '../../synth/output';
 import { routedDevConfig } from '../support/routed-stage';
 import { ENVIRONMENT_INPUTS, validateEnvironment } from '../../environments';
 import { MAX_ROUTES } from '../../environments/schema';
+import { MAX_OBJECTS_PER_TASK } from '../../functions/packing';
 import { resolveReferences, resourceNamed, resourcesOf, synthStage } from '../support/synth';
 import { fakeAttribute } from '../../twin/synthesized-stage';
 
@@ -230,6 +231,8 @@ describe('the dispatcher and the janitor of a stage with routes', () => {
         reservedVcpu: 10.5,
         // The longest timeout: its lease and RunTask timeout travel in ROUTES too.
         task: { cpu: 512, memoryMiB: 1024, timeoutSeconds: 7 * 24 * 3600 },
+        // Packing, at its most: each route's objectsPerTask travels in ROUTES.
+        packing: { objectsPerTask: MAX_OBJECTS_PER_TASK },
       })),
     });
     const { json: synthesized } = synthStage('stg', longest);
@@ -237,6 +240,7 @@ describe('the dispatcher and the janitor of a stage with routes', () => {
       const variables = JSON.parse(resolveReferences(JSON.stringify(variablesOf(synthesized, fn)), synthesized, fakeAttribute)) as Record<string, string>;
       const withRevisions = JSON.parse(variables.ROUTES.replaceAll(/(task-definition\/[^":]+):1"/g, '$1:1000000"')) as unknown[];
       expect(withRevisions).toHaveLength(MAX_ROUTES);
+      expect(withRevisions).toContainEqual(expect.objectContaining({ objectsPerTask: MAX_OBJECTS_PER_TASK }));
       const bytes = Object.entries({ ...variables, ROUTES: JSON.stringify(withRevisions) }).reduce(
         (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value),
         0,

@@ -10,6 +10,7 @@ import { ecsError, localHandlers, synthesizedDefinition, taskFailed, type LocalH
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { STAGES, stageConfig, type StageName } from '../support/synth';
 import { routedDevConfig } from '../support/routed-stage';
+import { packedDevConfig, packedRoutedDevConfig } from '../support/packed-stage';
 import { systemClock } from '../../functions/runtime';
 import { wakeOf } from '../../functions/dispatcher';
 import { RELEASED_BY_ROUTE } from '../../functions/routes';
@@ -28,15 +29,17 @@ beforeAll(async () => {
 });
 afterAll(() => moto.close());
 
-test.each([...STAGES.map((stage) => [stage, stageConfig(stage)] as const), ['dev with routes', routedDevConfig()] as const])(
-  'the %s definition, as synthesized, is valid ASL',
-  (_name, config) => {
-    const definition = synthesizedDefinition(config.stage as StageName, config);
-    const { isValid, errorsText } = aslValidator(structuredClone(definition));
-    expect(errorsText('\n')).toBe('');
-    expect(isValid).toBe(true);
-  },
-);
+test.each([
+  ...STAGES.map((stage) => [stage, stageConfig(stage)] as const),
+  ['dev with routes', routedDevConfig()] as const,
+  ['dev packing 4 objects a task', packedDevConfig()] as const,
+  ['dev with routes, bulk packing 10', packedRoutedDevConfig()] as const,
+])('the %s definition, as synthesized, is valid ASL', (_name, config) => {
+  const definition = synthesizedDefinition(config.stage as StageName, config);
+  const { isValid, errorsText } = aslValidator(structuredClone(definition));
+  expect(errorsText('\n')).toBe('');
+  expect(isValid).toBe(true);
+});
 
 function jobs(count: number): Job[] {
   return Array.from({ length: count }, (_, i) => {

@@ -1,6 +1,11 @@
 import type { PolicyDocument } from '../../modules/iam';
 import { decide } from '../support/iam';
 import { resolveReferences, resourceNamed, synthStage } from '../support/synth';
+import { packedDevConfig } from '../support/packed-stage';
+import { batchesTableName, stateTableName } from '../../environments/names';
+import { BATCHES_KEY } from '../../modules/state-table';
+import { OUTCOMES_ATTRIBUTE } from '../../functions/packing';
+import { outcomeUpdate } from '../../task-image/src/batch-record';
 
 const { json, config } = synthStage('dev');
 const bucket = `${config.namePrefix}-${config.account.id}-${config.account.region}`;
@@ -101,5 +106,85 @@ describe('the bucket policy: only the worker writes results (security review L8)
     [role('some-admin'), 'incoming/a/b.csv', 'Allowed'],
   ])('%s writing %s: %s', async (principal, key, expected) => {
     expect(await put(principal, key)).toBe(expected);
+  });
+});
+
+/** Words of an update or condition expression that name no attribute. */
+const EXPRESSION_WORDS = new Set([
+  'SET',
+  'REMOVE',
+  'ADD',
+  'DELETE',
+  'AND',
+  'OR',
+  'NOT',
+  'BETWEEN',
+  'IN',
+  'attribute_exists',
+  'attribute_not_exists',
+  'attribute_type',
+  'begins_with',
+  'contains',
+  'size',
+  'if_not_exists',
+  'list_append',
+]);
+
+/** What dynamodb:Attributes holds for an UpdateItem: its key's attributes, and the top-level attribute of each path its expressions name. */
+function attributesNamedBy(update: {
+  Key: object;
+  UpdateExpression: string;
+  ConditionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+}): string[] {
+  const paths = [update.UpdateExpression, update.ConditionExpression ?? '']
+    .flatMap((expression) => expression.split(/[\s=(),+<>-]+/))
+    .filter((word) => word !== '' && !word.startsWith(':') && !EXPRESSION_WORDS.has(word));
+  const topLevel = paths.map((path) => path.split(/[.[]/)[0]).map((name) => update.ExpressionAttributeNames?.[name] ?? name);
+  return [...new Set([...Object.keys(update.Key), ...topLevel])];
+}
+
+describe('the task role of a stage that packs: its list from the batch record, and only its outcomes written back', () => {
+  const packed = synthStage('dev', packedDevConfig()).json;
+  const policy = JSON.parse(resolveReferences(resourceNamed(packed, 'aws_iam_role_policy', 'task-policy').policy as string, packed)) as PolicyDocument;
+  const table = (name: string) => `arn:aws:dynamodb:${config.account.region}:${config.account.id}:table/${name}`;
+  const batches = table(batchesTableName(config.namePrefix));
+  // What UpdateItem names (dynamodb:Attributes): the attributes it sets and those its condition reads, the key among them.
+  const update = (attributes: string[], resource = batches) =>
+    decide(policy, { action: 'dynamodb:UpdateItem', resource, context: { 'dynamodb:Attributes': attributes } });
+
+  test("reads its batch record, and records an object's end: SET outcomes.#job with attribute_exists(execution)", async () => {
+    expect(await decide(policy, { action: 'dynamodb:GetItem', resource: batches })).toBe('Allowed');
+    expect(await update([BATCHES_KEY, OUTCOMES_ATTRIBUTE])).toBe('Allowed');
+    expect(await update([OUTCOMES_ATTRIBUTE, BATCHES_KEY])).toBe('Allowed');
+  });
+
+  test("the worker's own outcome write (task-image/src/batch-record.ts) names only what the role allows", async () => {
+    const write = outcomeUpdate('sluice-dev-batches', 'batch-1', 'a'.repeat(32), { status: 'succeeded', at: new Date(0).toISOString() });
+    expect(attributesNamedBy(write)).toEqual([BATCHES_KEY, OUTCOMES_ATTRIBUTE]);
+    expect(await update(attributesNamedBy(write))).toBe('Allowed');
+  });
+
+  test.each([
+    ['its list', ['execution', 'outcomes', 'jobs']],
+    ['another attribute alone', ['execution', 'admittedAt']],
+    ['when the record expires', ['execution', 'expiresAt']],
+  ])('may not change %s', async (_what, attributes) => {
+    expect(await update(attributes)).toBe('ImplicitlyDenied');
+  });
+
+  test.each([
+    ['dynamodb:PutItem', batches],
+    ['dynamodb:DeleteItem', batches],
+    ['dynamodb:Scan', batches],
+    ['dynamodb:GetItem', table(stateTableName(config.namePrefix))],
+    ['dynamodb:GetItem', table('another-workload-batches')],
+  ])('may not %s on %s', async (action, resource) => {
+    expect(await decide(policy, { action, resource })).toBe('ImplicitlyDenied');
+  });
+
+  test('a stage that does not pack gives its tasks no DynamoDB at all', async () => {
+    expect(await decide(rolePolicy('task-policy'), { action: 'dynamodb:GetItem', resource: batches })).toBe('ImplicitlyDenied');
+    expect(JSON.stringify(rolePolicy('task-policy'))).not.toContain('dynamodb');
   });
 });

@@ -3,15 +3,20 @@
  * ending with its lease given back: with its result (one transaction: the ledger row and a released counter), or
  * back to the intake queue when the account or Fargate has no capacity for it now — never failed for that.
  * The happy path is three states a job: RunTask, FinishJob, WakeDispatcher.
+ *
+ * On a stage that packs (functions/packing.ts) the Map's items are tasks, each its lead job with `pack`: the worker
+ * reads its objects from the batch record, and every ending state (of the same names) hands the task to the finisher
+ * (functions/finish-task.ts), which writes each object's result and gives every lease back. A stage that does not
+ * pack is built exactly as before packing existed.
  */
-import type { EnvironmentConfig } from '../../environments';
+import { stagePacks, type EnvironmentConfig } from '../../environments';
 import { vcpuOf } from '../../environments/fargate';
 import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, RETURNED_BY, type JobInput } from '../../functions/jobs';
 import { CLASS_SHORT_AT, RELEASED_BY_CLASS } from '../../functions/placement';
 import { RELEASED_BY_ROUTE } from '../../functions/routes';
 import { LEDGER_KEY_PREFIX, LEDGER_RESULT_EXPRESSIONS } from '../../functions/ledger';
 import { POOL_KEY } from '../../functions/limiter';
-import { WORKER_JOB_ENV, WORKER_ROUTE_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
+import { WORKER_JOB_ENV, WORKER_PACKED_TASK_ENV, WORKER_ROUTE_ENV, WORKER_STATE_ENTERED_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import { partitionOf } from '../../environments/partition';
 import type { PolicyStatement } from '../iam';
@@ -21,6 +26,7 @@ import {
   dynamodbUpdateItem,
   ecsRunTaskSync,
   inputKey,
+  lambdaInvoke,
   lambdaInvokeAsync,
   literalKey,
   prefixedKey,
@@ -58,6 +64,8 @@ interface RunJobsDefinitionProps {
   };
   /** The dispatcher, woken after each release. */
   readonly dispatcher: { readonly arn: string };
+  /** On a stage that packs (and only there): the finisher, which ends each task (functions/finish-task.ts). */
+  readonly finisher?: { readonly arn: string };
 }
 
 /** The definition and the statements its Task states need (the role's policy adds log delivery). */
@@ -95,6 +103,7 @@ export const STATES = {
   admittedForAnotherTaskSize: 'AdmittedForAnotherTaskSize',
   admittedUnplaced: 'AdmittedUnplaced',
   admittedWithoutRoute: 'AdmittedWithoutRoute',
+  admittedUnpacked: 'AdmittedUnpacked',
 } as const;
 
 /** Which job field feeds each variable the worker reads. */
@@ -103,6 +112,15 @@ const JOB_FIELD_OF_ENV: Record<(typeof WORKER_JOB_ENV)[number], keyof JobInput> 
   KEY: 'key',
   VERSION_ID: 'versionId',
   JOB_ID: 'jobId',
+};
+
+/** On a stage that packs, where each variable a packed task's worker reads comes from (functions/packing.ts). */
+const PACK_ENV_SOURCE: Record<(typeof WORKER_PACKED_TASK_ENV)[number], string> = {
+  // The batch record's key.
+  BATCH: '$$.Execution.Name',
+  // A container override's value is a string: the task's index in decimal.
+  TASK_INDEX: "States.Format('{}', $.job.pack.task)",
+  JOB_ID: '$.job.jobId',
 };
 
 /** Errors of `ecs:runTask.sync` that mean "not now" (throttling, capacity, failures[]), per the ECS integration docs. */
@@ -163,6 +181,8 @@ interface Context {
   /** What RunTask starts: the stage's task definition, or (with routes) the job's `taskDefinitionArn`. */
   readonly worker: EcsTaskTarget;
   readonly dispatcher: RunJobsDefinitionProps['dispatcher'] & { readonly statementId: string };
+  /** Set on a stage that packs (stagePacks): the Map's items are tasks, and the finisher ends each. */
+  readonly finisher?: RunJobsDefinitionProps['dispatcher'] & { readonly statementId: string };
   readonly ecsApiRetry: Retrier;
 }
 
@@ -170,6 +190,9 @@ function contextOf(props: RunJobsDefinitionProps): Context {
   const { config, task } = props;
   const ecs = config.retry.ecsApi;
   const routed = !('url' in props.queue);
+  if (stagePacks(config) !== (props.finisher !== undefined)) {
+    throw new Error(`a stage that packs, and only such a stage, ends its tasks with the finisher (stage ${config.stage} packs: ${stagePacks(config)})`);
+  }
   return {
     props,
     config,
@@ -187,6 +210,7 @@ function contextOf(props: RunJobsDefinitionProps): Context {
         : { arn: task.taskDefinitionArn, familyArn: task.taskDefinitionFamilyArn },
     },
     dispatcher: { ...props.dispatcher, statementId: 'WakeTheDispatcher' },
+    ...(props.finisher ? { finisher: { ...props.finisher, statementId: 'InvokeTheFinisher' } } : {}),
     ecsApiRetry: {
       ErrorEquals: [...ECS_TRANSIENT_ERRORS, ECS_INVALID_PARAMETER],
       IntervalSeconds: ecs.intervalSeconds,
@@ -227,18 +251,16 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
           ContainerOverrides: [
             {
               Name: worker.containerName,
-              Environment: [
-                ...WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` })),
-                { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
-                ...(ctx.routed ? [{ Name: WORKER_ROUTE_ENV, 'Value.$': '$.job.route' }] : []),
-              ],
+              Environment: workerEnvironment(ctx),
             },
           ],
         },
       },
     },
     {
-      Comment: 'One Fargate task for one object; .sync waits for it to stop',
+      Comment: ctx.finisher
+        ? "One Fargate task for its objects (its batch record's list); .sync waits for it to stop"
+        : 'One Fargate task for one object; .sync waits for it to stop',
       ResultSelector: { 'taskArn.$': '$.TaskArn' },
       ResultPath: '$.task',
       TimeoutSeconds: runTaskStateTimeoutSeconds(ctx.config),
@@ -251,6 +273,21 @@ function runTask(ctx: Context, name: string, retry: Retrier[], whenNotStarted: s
       next: STATES.finishJob,
     },
   );
+}
+
+/**
+ * The worker's variables per task: where its one object is, or (on a stage that packs) where its list is — the batch
+ * record and its index there; when its state was entered; its route.
+ */
+function workerEnvironment(ctx: Context): Array<{ Name: string; 'Value.$': string }> {
+  const own = ctx.finisher
+    ? WORKER_PACKED_TASK_ENV.map((env) => ({ Name: env, 'Value.$': PACK_ENV_SOURCE[env] }))
+    : WORKER_JOB_ENV.map((env) => ({ Name: env, 'Value.$': `$.job.${JOB_FIELD_OF_ENV[env]}` }));
+  return [
+    ...own,
+    { Name: WORKER_STATE_ENTERED_ENV, 'Value.$': '$$.State.EnteredTime' },
+    ...(ctx.routed ? [{ Name: WORKER_ROUTE_ENV, 'Value.$': '$.job.route' }] : []),
+  ];
 }
 
 /** Why RunTask did not start the task: no vCPU in the account, no Fargate capacity, throttled, or a real error. */
@@ -397,12 +434,15 @@ function returnToQueue(ctx: Context, name: string, giveBack: string): Step {
 // The whole failure, not its Cause: an error may come without one, and a missing path fails the execution.
 const RETURNED_VALUES = { ':status': { S: 'queued' }, ':reason': { 'S.$': 'States.JsonToString($.failure)' }, ':zero': { N: '0' }, ':one': { N: '1' } };
 
+/** Why a job goes back to its queue: RunTask throttled, no Fargate capacity in its class, the account's vCPU quota reached. */
+type ReturnedWhy = 'plain' | 'classShort' | 'hold';
+
 /**
  * Gives the lease back once the job's next round is queued, after RunTask did not start its task: still throttled
  * (`plain`), no Fargate capacity in the task's class (`classShort`: placement avoids the class a while), or the
  * account's vCPU quota reached (`hold`: admit nothing new until the capacity reader has measured it again).
  */
-function giveBackLease(ctx: Context, name: string, why: 'plain' | 'classShort' | 'hold'): Step {
+function giveBackLease(ctx: Context, name: string, why: ReturnedWhy): Step {
   const holdAdmissions: TransactItem = {
     action: 'Update',
     table: ctx.table,
@@ -525,12 +565,68 @@ function resultSteps(ctx: Context): Step[] {
     giveBackLease(ctx, STATES.giveBackLease, 'plain'),
     returnToQueue(ctx, STATES.returnForVcpuLimit, STATES.giveBackLeaseAndHold),
     giveBackLease(ctx, STATES.giveBackLeaseAndHold, 'hold'),
+    ...lastSteps(ctx, 'The next round could not be sent: the lease stays, and once the execution has ended the janitor re-queues the job'),
+  ];
+}
+
+/** Waking the dispatcher, and the two ends when that or what came before it failed: both leave the job's id. */
+function lastSteps(ctx: Context, whyLeftToJanitor: string): Step[] {
+  return [
     wakeDispatcher(ctx),
     pass(STATES.wakeFailed, { Comment: 'The dispatcher runs every minute anyway', Parameters: { 'jobId.$': '$.job.jobId' } }),
-    pass(STATES.leaveToJanitor, {
-      Comment: 'The next round could not be sent: the lease stays, and once the execution has ended the janitor re-queues the job',
-      Parameters: { 'jobId.$': '$.job.jobId' },
-    }),
+    pass(STATES.leaveToJanitor, { Comment: whyLeftToJanitor, Parameters: { 'jobId.$': '$.job.jobId' } }),
+  ];
+}
+
+/** How a packed task ended, as the finisher takes it (functions/finish-task.ts). */
+type TaskOutcome =
+  | { readonly kind: 'ran'; readonly 'taskArn.$': string }
+  | { readonly kind: 'failed'; readonly 'error.$': string; readonly 'cause.$': string }
+  | { readonly kind: 'returned'; readonly why: ReturnedWhy; readonly 'reason.$': string };
+
+/** The finisher's own failures worth retrying at once, beside any other (it is idempotent: a task ended twice ends once). */
+const finisherRetries: Retrier[] = [
+  retrier('finisher', {
+    ErrorEquals: LAMBDA_TRANSIENT_ERRORS,
+    IntervalSeconds: 1,
+    MaxAttempts: 6,
+    BackoffRate: 2,
+    MaxDelaySeconds: 20,
+    JitterStrategy: 'FULL',
+  }),
+  retrier('finisher', { ErrorEquals: ['States.ALL'], IntervalSeconds: 2, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 30, JitterStrategy: 'FULL' }),
+];
+
+/**
+ * A packed task's end: the finisher, waited for, records each of its objects' results and gives their leases back
+ * (sending those that did not run back to their queue first). When it keeps failing, the leases stay for the janitor.
+ */
+function finishTask(ctx: Context, name: string, outcome: TaskOutcome, comment?: string): Step {
+  return lambdaInvoke(
+    ctx.where,
+    name,
+    { fn: ctx.finisher!, payload: { 'execution.$': '$$.Execution.Name', 'job.$': '$.job', outcome } },
+    {
+      ...(comment ? { Comment: comment } : {}),
+      ResultPath: null,
+      Retry: finisherRetries,
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.finishError', Next: STATES.leaveToJanitor }],
+      next: STATES.wakeDispatcher,
+    },
+  );
+}
+
+/** Every ending of a packed task: the finisher ends its objects, then the dispatcher is woken. */
+function packedResultSteps(ctx: Context): Step[] {
+  const failure = 'States.JsonToString($.failure)';
+  const returned = (why: ReturnedWhy): TaskOutcome => ({ kind: 'returned', why, 'reason.$': failure });
+  return [
+    finishTask(ctx, STATES.finishJob, { kind: 'ran', 'taskArn.$': '$.task.taskArn' }, "The task ran: each object's result and every lease given back"),
+    finishTask(ctx, STATES.recordFailure, { kind: 'failed', 'error.$': '$.failure.Error', 'cause.$': failure }),
+    finishTask(ctx, STATES.returnForCapacity, returned('classShort')),
+    finishTask(ctx, STATES.returnWhileThrottled, returned('plain')),
+    finishTask(ctx, STATES.returnForVcpuLimit, returned('hold')),
+    ...lastSteps(ctx, 'The finisher could not end the task: its leases stay, and once the execution has ended the janitor settles its batch'),
   ];
 }
 
@@ -544,13 +640,15 @@ function entryGate(ctx: Context): Step[] {
   const placed = { Variable: '$.jobs[0].capacityProvider', IsPresent: true };
   const admittedForAnother = (name: string, cause: string) => fail(name, { Error: ADMITTED_FOR_ANOTHER_STATE_MACHINE, Cause: cause });
   const byAnotherVersion = 'a dispatcher of another version admitted it while a deploy rolled out';
-  if (ctx.routed) return routedEntryGate(placed, admittedForAnother, byAnotherVersion);
+  const packed = packedGate(ctx, admittedForAnother, byAnotherVersion);
+  if (ctx.routed) return routedEntryGate(placed, packed, admittedForAnother, byAnotherVersion);
   const taskVcpu = vcpuOf(ctx.config.task.cpu);
   const ofThisSize = { Variable: '$.jobs[0].vcpu', NumericEquals: taskVcpu };
   return [
     choice(STATES.checkTaskSize, {
       Choices: [
-        { And: [ofThisSize, placed], Next: STATES.runJobs },
+        { And: [ofThisSize, placed, ...packed.rules], Next: STATES.runJobs },
+        ...packed.otherwise([ofThisSize, placed]),
         { ...ofThisSize, Next: STATES.admittedUnplaced },
       ],
       Default: STATES.admittedForAnotherTaskSize,
@@ -560,23 +658,42 @@ function entryGate(ctx: Context): Step[] {
       `the batch was leased for another task size than this state machine's ${taskVcpu} vCPU (a deploy changed task.cpu); the janitor re-queues its jobs`,
     ),
     admittedForAnother(STATES.admittedUnplaced, `the batch names no capacity class (${byAnotherVersion}); the janitor re-queues its jobs`),
+    ...packed.fails,
   ];
 }
 
+/** What the gate of a stage that packs adds: a batch names its tasks (each item's `pack`); one that passed the rest without is refused. */
+interface PackedGate {
+  readonly rules: readonly ChoiceRule[];
+  readonly otherwise: (passedTheRest: readonly ChoiceRule[]) => ChoiceRule[];
+  readonly fails: readonly Step[];
+}
+
+function packedGate(ctx: Context, admittedForAnother: (name: string, cause: string) => Step, byAnotherVersion: string): PackedGate {
+  if (!ctx.finisher) return { rules: [], otherwise: () => [], fails: [] };
+  return {
+    rules: [{ Variable: '$.jobs[0].pack', IsPresent: true }],
+    otherwise: (passedTheRest) => [{ And: [...passedTheRest], Next: STATES.admittedUnpacked }],
+    fails: [admittedForAnother(STATES.admittedUnpacked, `the batch names no packed task (${byAnotherVersion}); the janitor re-queues its jobs`)],
+  };
+}
+
 /** The gate of a stage with routes: a batch names its capacity class, its route and its route's task definition. */
-function routedEntryGate(placed: ChoiceRule, admittedForAnother: (name: string, cause: string) => Step, byAnotherVersion: string): Step[] {
+function routedEntryGate(placed: ChoiceRule, packed: PackedGate, admittedForAnother: (name: string, cause: string) => Step, byAnotherVersion: string): Step[] {
   const routed = { Variable: '$.jobs[0].route', IsPresent: true };
   const onItsTask = { Variable: '$.jobs[0].taskDefinitionArn', IsPresent: true };
   return [
     choice(STATES.checkTaskSize, {
       Choices: [
-        { And: [placed, routed, onItsTask], Next: STATES.runJobs },
+        { And: [placed, routed, onItsTask, ...packed.rules], Next: STATES.runJobs },
+        ...packed.otherwise([placed, routed, onItsTask]),
         { ...placed, Next: STATES.admittedWithoutRoute },
       ],
       Default: STATES.admittedUnplaced,
     }),
     admittedForAnother(STATES.admittedUnplaced, `the batch names no capacity class (${byAnotherVersion}); the janitor re-queues its jobs`),
     admittedForAnother(STATES.admittedWithoutRoute, `the batch names no route or task definition (${byAnotherVersion}); the janitor re-queues its jobs`),
+    ...packed.fails,
   ];
 }
 
@@ -590,7 +707,7 @@ export function runJobsDefinition(props: RunJobsDefinitionProps): RunJobsDefinit
     runTask(ctx, STATES.runTaskWhileThrottled, [ctx.ecsApiRetry], STATES.whyStillNotStarted),
     whyNotStarted(STATES.whyStillNotStarted, STATES.returnWhileThrottled),
     ...taskFailureSteps(ctx),
-    ...resultSteps(ctx),
+    ...(ctx.finisher ? packedResultSteps(ctx) : resultSteps(ctx)),
   ];
 
   return stateMachine({

@@ -27,6 +27,8 @@ interface RunJobsProps {
   readonly intake: Intake;
   /** The dispatcher, woken after each release by its functionArn, built from its name: `environments/names.ts` names both, so neither construct references the other (a cycle). */
   readonly dispatcher: NodeFunction;
+  /** On a stage that packs (and only there): the finisher, which ends each packed task. */
+  readonly finisher?: NodeFunction;
   readonly observability: Observability;
 }
 
@@ -89,6 +91,9 @@ export class RunJobs extends Construct {
         securityGroupIds: [compute.securityGroupId],
       },
       dispatcher: { arn: props.dispatcher.functionArn },
+      // The deployed function's ARN, unlike the dispatcher's built one: no execution reaches a packed task's end before
+      // the finisher exists (it references nothing of the state machine's, so there is no cycle).
+      ...(props.finisher ? { finisher: { arn: props.finisher.deployedArn } } : {}),
     });
     // Least privilege by construction: what the Task states need, and the log delivery.
     new IamRolePolicy(this, 'policy', {

@@ -229,12 +229,30 @@ export function sqsSendMessage(where: AwsPlace, name: string, call: { queue: Sen
  * IAM: https://docs.aws.amazon.com/step-functions/latest/dg/lambda-iam.html
  */
 export function lambdaInvokeAsync(where: AwsPlace, name: string, call: { fn: Called; payload: Payload }, fields: TaskFields): Step<TaskState> {
+  return lambdaInvokeAs('Event', where, name, call, fields);
+}
+
+/**
+ * `lambda:invoke` of one function, waiting for its answer (InvocationType RequestResponse): the function's error is
+ * the state's; InvokeFunction on it. Docs as lambdaInvokeAsync's.
+ */
+export function lambdaInvoke(where: AwsPlace, name: string, call: { fn: Called; payload: Payload }, fields: TaskFields): Step<TaskState> {
+  return lambdaInvokeAs('RequestResponse', where, name, call, fields);
+}
+
+function lambdaInvokeAs(
+  invocationType: 'Event' | 'RequestResponse',
+  where: AwsPlace,
+  name: string,
+  call: { fn: Called; payload: Payload },
+  fields: TaskFields,
+): Step<TaskState> {
   const { fn } = call;
   return integrationTask(
     name,
     {
       resource: integrationResource(where.partition, INTEGRATIONS.lambdaInvoke),
-      parameters: { FunctionName: fn.arn, InvocationType: 'Event', Payload: call.payload },
+      parameters: { FunctionName: fn.arn, InvocationType: invocationType, Payload: call.payload },
     },
     fields,
     [{ Sid: fn.statementId, Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fn.arn }],
