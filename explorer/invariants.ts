@@ -23,7 +23,7 @@
 import { CAPACITY_CLASSES, type CapacityClass } from '../functions/capacity-codes';
 import { ADMITTED_BY_CLASS, byClassOf, ownByClass } from '../functions/placement';
 import { LEDGER_KEY_PREFIX } from '../functions/ledger';
-import { OBJECT_BAD_INPUT } from '../functions/packing';
+import { OBJECT_BAD_INPUT } from '../functions/ledger';
 import { EXIT_CODES } from '../task-image/src/exit-codes';
 import { ADMITTED_BY_ROUTE, CAP_OF_ROUTE, ownByRoute, routeCap } from '../functions/routes';
 import { countsOf } from '../functions/counts';

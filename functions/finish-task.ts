@@ -14,9 +14,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { readBatchRecord, type BatchRecordJob } from './batches';
 import { finisherSettingsFromEnv, type FinisherSettings } from './environment';
-import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type LedgerRow, type ReleaseOutcome } from './ledger';
+import { readLedgerRows, recordedResultOf, releaseLease, requeueMessageFor, sendRequeue, type LedgerRow, type ReleaseOutcome } from './ledger';
 import type { FinishSummary } from './log-events';
-import { recordedResultOf, type ObjectOutcome } from './packing';
+import type { ObjectOutcome } from './packing';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
 
 /** The error of an object the task never recorded although it exited 0: the worker broke its contract. */

@@ -27,8 +27,7 @@ import { readAdmittedVcpu, reconcile } from './janitor-reconcile';
 import { intakeQueueFor } from './routes';
 import { emptyJanitorSummary, type JanitorRun } from './janitor-run';
 import { ADMITTED_FOR_ANOTHER_STATE_MACHINE, executionArnOf } from './jobs';
-import { recordedResultOf } from './packing';
-import { readLedgerRows, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
+import { readLedgerRows, recordedResultOf, releaseLease, requeueMessageFor, sendRequeue, type ReleaseOutcome } from './ledger';
 import { jsonLog, systemClock, type Clock, type Log, type AwsClient } from './runtime';
 import type { JanitorRunSummary } from './log-events';
 

@@ -11,6 +11,7 @@ import { batchGetItems } from './batch-get';
 import { INTAKE_RETENTION_SECONDS, REDRIVE_OF, RETURNED_BY, type Job, type RequeueMessage } from './jobs';
 import { cancellationOf, conditionFailedAt } from './dynamo-errors';
 import { POOL_KEY, releasedShardUpdate, requestToken, retryingConflicts, tryUpdate, type Lease } from './limiter';
+import type { ObjectOutcome } from './packing';
 import type { Clock, AwsClient } from './runtime';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -135,6 +136,21 @@ export type ReleaseOutcome =
   | { readonly status: 'succeeded'; readonly taskArn?: string }
   /** The row keeps what it says (a result the state machine recorded without its lease, say). */
   | { readonly status: 'unchanged' };
+
+/** The error of an object the worker refused as bad input. */
+export const OBJECT_BAD_INPUT = 'Sluice.BadInput';
+
+/**
+ * The result an object's recorded end gives it, whatever became of its task afterwards: an object the worker finished
+ * is done, one it refused as bad input has failed. Undefined when the worker recorded nothing for it.
+ */
+export function recordedResultOf(recorded: ObjectOutcome | undefined, taskArn?: string): RecordedResult | undefined {
+  if (recorded?.status === 'succeeded') return { status: 'succeeded', ...(taskArn ? { taskArn } : {}) };
+  if (recorded?.status === 'failed') return { status: 'failed', error: OBJECT_BAD_INPUT, cause: recorded.reason ?? 'refused as bad input by the worker' };
+  return undefined;
+}
+
+type RecordedResult = Extract<ReleaseOutcome, { status: 'succeeded' | 'failed' }>;
 
 /** A job's lease to give back, and what its row becomes. */
 export interface LeaseRelease {

@@ -9,7 +9,6 @@
  * records each object's end on that record (`outcomes`), and the finisher (functions/finish-task.ts) writes each
  * object's result to its row and gives every lease back.
  */
-import type { ReleaseOutcome } from './ledger';
 import { routesOf, type IntakeSettings, type RouteSettings } from './routes';
 
 /** TransactWriteItems takes 100 writes; an admission writes POOL, the batch record and a ledger row per object. */
@@ -34,21 +33,6 @@ export interface ObjectOutcome {
   readonly reason?: string;
   readonly at: string;
 }
-
-/** The error of an object the worker refused as bad input. */
-export const OBJECT_BAD_INPUT = 'Sluice.BadInput';
-
-/**
- * The result an object's recorded end gives it, whatever became of its task afterwards: an object the worker finished
- * is done, one it refused as bad input has failed. Undefined when the worker recorded nothing for it.
- */
-export function recordedResultOf(recorded: ObjectOutcome | undefined, taskArn?: string): RecordedResult | undefined {
-  if (recorded?.status === 'succeeded') return { status: 'succeeded', ...(taskArn ? { taskArn } : {}) };
-  if (recorded?.status === 'failed') return { status: 'failed', error: OBJECT_BAD_INPUT, cause: recorded.reason ?? 'refused as bad input by the worker' };
-  return undefined;
-}
-
-type RecordedResult = Extract<ReleaseOutcome, { status: 'succeeded' | 'failed' }>;
 
 /** How many tasks `objects` objects fill, `objectsPerTask` a task. */
 export function tasksFor(objects: number, objectsPerTask: number): number {

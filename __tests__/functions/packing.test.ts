@@ -1,9 +1,9 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord, recordObjectOutcome } from '../../functions/batches';
 import { finishTask, OBJECT_NOT_RECORDED, parseFinishEvent, type TaskOutcome } from '../../functions/finish-task';
-import { ledgerKey } from '../../functions/ledger';
 import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
-import { OBJECT_BAD_INPUT, OUTCOMES_ATTRIBUTE, tasksPerAdmission, type ObjectOutcome } from '../../functions/packing';
+import { ledgerKey, OBJECT_BAD_INPUT } from '../../functions/ledger';
+import { OUTCOMES_ATTRIBUTE, tasksPerAdmission, type ObjectOutcome } from '../../functions/packing';
 import { startMotoDynamo, type MotoDynamo } from '../support/moto';
 import { intakeWorld, objectCreated } from '../support/intake-world';
 

@@ -150,7 +150,11 @@ function createStateMachine(
   run: Run,
   batchesTableName: string,
   onHold: () => void,
-): { jobsOf: (input: string) => Array<{ jobId: string; pack?: Pack }>; ended: Map<string, Set<number>>; endItem: (executionArn: string, job: { jobId: string; pack?: Pack }) => void } {
+): {
+  jobsOf: (input: string) => Array<{ jobId: string; pack?: Pack }>;
+  ended: Map<string, Set<number>>;
+  endItem: (executionArn: string, job: { jobId: string; pack?: Pack }) => void;
+} {
   const { world, stage } = run;
   world.sfn.createStateMachine(stage.stateMachine.arn, stage.stateMachine.definition);
   const jobsOf = (input: string) => (JSON.parse(input).jobs ?? []) as Array<{ jobId: string; pack?: Pack }>;

@@ -3,6 +3,7 @@ import { AwsError } from './errors';
 import { chance, type Rng } from './random';
 import type { Recorder } from './recorder';
 import { TokenBucket } from './token-bucket';
+import { WORKER_PACKED_TASK_ENV } from '../../task-image/image-reference';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 
 const EXIT_CODE_BAD_INPUT = EXIT_CODES.badInput;
@@ -305,7 +306,11 @@ export class EcsEmulator {
       const cut = this.rng() * seconds;
       let until = 0;
       const kept = ends.filter((_, i) => (until += runs[i].durationSeconds) <= cut);
-      return { runSeconds: cut + this.options.sigtermExitSeconds, ends: [...kept, { jobId: runs[kept.length]?.jobId ?? '', code: 75 }], stopCode: 'SpotInterruption' as const };
+      return {
+        runSeconds: cut + this.options.sigtermExitSeconds,
+        ends: [...kept, { jobId: runs[kept.length]?.jobId ?? '', code: 75 }],
+        stopCode: 'SpotInterruption' as const,
+      };
     }
     return { runSeconds: seconds, ends, stopCode: 'EssentialContainerExited' as const };
   }
@@ -457,8 +462,9 @@ export function jobIdOf(parameters: Record<string, unknown>): string | undefined
 
 /** A packed task's batch and task index (BATCH, TASK_INDEX: functions/packing.ts); undefined for a task of one object. */
 export function packedTaskOf(parameters: Record<string, unknown>): { batch: string; task: number } | undefined {
-  const batch = overrideEnv(parameters, 'BATCH');
-  const task = overrideEnv(parameters, 'TASK_INDEX');
+  const [batchEnv, taskIndexEnv] = WORKER_PACKED_TASK_ENV;
+  const batch = overrideEnv(parameters, batchEnv);
+  const task = overrideEnv(parameters, taskIndexEnv);
   return batch !== undefined && task !== undefined ? { batch, task: Number(task) } : undefined;
 }
 
