@@ -4,7 +4,7 @@
  */
 import type { ConfigurePoolSettings } from '../functions/environment';
 import { vcpuOf } from './fargate';
-import { routeVcpuOf, type EnvironmentConfig } from './schema';
+import { objectsPerTaskOf, routeVcpuOf, type EnvironmentConfig } from './schema';
 
 /** How often the janitor sweeps. */
 export const JANITOR_PERIOD_MINUTES = 5;
@@ -17,6 +17,8 @@ export function configurePoolSettingsOf(config: EnvironmentConfig, tableName: st
     taskVcpu: config.routes ? Math.min(...config.routes.map((route) => routeVcpuOf(config.task, route))) : vcpuOf(config.task.cpu),
     jobsPerExecution: config.capacity.jobsPerExecution,
     accountVcpuQuota: config.capacity.accountVcpuQuota,
+    // The most objects a task runs: a lease each, which a janitor sweep reads.
+    objectsPerTask: Math.max(...(config.routes ?? [undefined]).map((route) => objectsPerTaskOf(config, route))),
   };
 }
 

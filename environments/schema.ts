@@ -338,7 +338,8 @@ function routeTaskVcpu(task: Pick<EnvironmentFields['task'], 'cpu'>, route: Pick
  * admission transaction can handle. With routes, the tasks are the routes' (a route's own or the stage's): the budget
  * holds the smallest (checkReserves holds each route to its own), and the sweep's bound counts the smallest.
  */
-function checkVcpuBudget({ task, capacity, routes }: EnvironmentFields, ctx: Ctx): void {
+function checkVcpuBudget(config: EnvironmentFields, ctx: Ctx): void {
+  const { task, capacity, routes } = config;
   if (capacity.vcpuBudget > capacity.accountVcpuQuota) {
     ctx.addIssue({
       code: 'custom',
@@ -357,7 +358,8 @@ function checkVcpuBudget({ task, capacity, routes }: EnvironmentFields, ctx: Ctx
       message: `must be at least one task's vCPU (${smallest}), or nothing is ever admitted`,
     });
   }
-  for (const problem of poolProblems(capacity.vcpuBudget, smallest, capacity.jobsPerExecution)) {
+  const mostObjects = Math.max(...(routes ?? [undefined]).map((route) => objectsPerTaskOf(config, route)));
+  for (const problem of poolProblems(capacity.vcpuBudget, smallest, capacity.jobsPerExecution, mostObjects)) {
     ctx.addIssue({ code: 'custom', path: ['capacity', 'vcpuBudget'], message: `${problem}: lower the budget or run larger tasks` });
   }
 }

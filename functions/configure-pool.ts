@@ -36,7 +36,7 @@ export async function configurePool(
   const parsed = poolSettingsSchema.safeParse(input);
   const problems = parsed.success
     ? [
-        ...poolProblems(parsed.data.budgetVcpu, settings.taskVcpu, settings.jobsPerExecution).map((p) => `budgetVcpu: ${p}`),
+        ...poolProblems(parsed.data.budgetVcpu, settings.taskVcpu, settings.jobsPerExecution, settings.objectsPerTask).map((p) => `budgetVcpu: ${p}`),
         ...(parsed.data.budgetVcpu > settings.accountVcpuQuota
           ? [`budgetVcpu: must not exceed the stage's accountVcpuQuota (${settings.accountVcpuQuota} vCPU)`]
           : []),

@@ -75,6 +75,8 @@ export interface ConfigurePoolSettings {
   readonly jobsPerExecution: number;
   /** The stage's Fargate vCPU quota (environments/<stage>.ts): no budget above it. */
   readonly accountVcpuQuota: number;
+  /** The most objects one of its tasks runs (a lease each; unset: 1). */
+  readonly objectsPerTask?: number;
 }
 
 /** One setting in a Lambda environment variable: the variable's name, and how its value is written and read back. */
@@ -273,6 +275,7 @@ const CONFIGURE_POOL: Table<ConfigurePoolSettings> = {
   taskVcpu: number('TASK_VCPU', positiveNumber),
   jobsPerExecution: number('JOBS_PER_EXECUTION', positiveInt),
   accountVcpuQuota: number('ACCOUNT_VCPU_QUOTA', positiveNumber),
+  objectsPerTask: objectsPerTask(),
 };
 
 export function configurePoolEnvironment(s: ConfigurePoolSettings): Record<string, string> {

@@ -9,13 +9,11 @@
  * records each object's end on that record (`outcomes`), and the finisher (functions/finish-task.ts) writes each
  * object's result to its row and gives every lease back.
  */
+import { MAX_JOBS_PER_ADMISSION } from './limits';
 import { routesOf, type IntakeSettings, type RouteSettings } from './routes';
 
-/** TransactWriteItems takes 100 writes; an admission writes POOL, the batch record and a ledger row per object. */
-export const MAX_OBJECTS_PER_ADMISSION = 98;
-
-/** The most objects one task may run: all of them are admitted in one transaction. */
-export const MAX_OBJECTS_PER_TASK = MAX_OBJECTS_PER_ADMISSION;
+/** The most objects one task may run: all of them are admitted in one transaction (functions/limits.ts). */
+export const MAX_OBJECTS_PER_TASK = MAX_JOBS_PER_ADMISSION;
 
 /** On a packed task's lead job (the Map's item): its task's index in the batch, and how many objects it runs. */
 export interface Pack {
@@ -41,7 +39,7 @@ export function tasksFor(objects: number, objectsPerTask: number): number {
 
 /** The most tasks one admission may hold: `jobsPerExecution`, and no more objects than one transaction holds. */
 export function tasksPerAdmission(jobsPerExecution: number, objectsPerTask: number): number {
-  return Math.max(1, Math.min(jobsPerExecution, Math.floor(MAX_OBJECTS_PER_ADMISSION / Math.max(1, objectsPerTask))));
+  return Math.max(1, Math.min(jobsPerExecution, Math.floor(MAX_JOBS_PER_ADMISSION / Math.max(1, objectsPerTask))));
 }
 
 /** Jobs in their tasks, in order: each task up to `objectsPerTask` of them; a task's first job is its lead. */
