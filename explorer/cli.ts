@@ -6,6 +6,7 @@
  *   npm run explore -- --seeds 1-500                  # exactly these seeds
  *   npm run explore -- --exhaustive                   # every schedule of the small scripts within the bounds
  *   npm run explore -- --routes --seeds 1-500         # on the stage with two routes (one capped)
+ *   npm run explore -- --packed --seeds 1-500         # on the stage whose tasks run two objects each
  *   npm run explore -- --replay explorer/counterexamples/<name>.json [--verbose]
  *
  * A violation is shrunk and written as a replayable counterexample (seed, outside events, choices); the command exits
@@ -29,10 +30,10 @@ import {
   type Counterexample,
   type ScheduleResult,
 } from './search';
-import { DEFAULT_SHAPE, explorerStage, ROUTED_SHAPE } from './stage';
+import { explorerStage, shapeOf } from './stage';
 import type { EnvEvent } from './world';
 
-const USAGE = `usage: npm run explore -- [--seconds N [--first-seed N] | --seeds A-B | --exhaustive [--delays D --faults F --depth N]] [--routes] [--workers N] [--out dir]
+const USAGE = `usage: npm run explore -- [--seconds N [--first-seed N] | --seeds A-B | --exhaustive [--delays D --faults F --depth N]] [--routes | --packed] [--workers N] [--out dir]
        npm run explore -- --replay file.json [--verbose]`;
 
 /** What a search found: counts, the digests of states and interleavings met, and the violations (a few of each kind). */
@@ -49,14 +50,30 @@ interface Tally {
 /** Counterexamples kept per kind (the first one is shrunk). */
 const KEPT_PER_KIND = 3;
 
-function context(routes = false): Context {
-  const es = explorerStage(routes ? ROUTED_SHAPE : DEFAULT_SHAPE);
+/** Which stage a search runs on: the plain one, the one with routes, or the one that packs. */
+interface ShapeFlags {
+  readonly routes?: boolean;
+  readonly packed?: boolean;
+}
+
+/** The flags a counterexample carries (only those set). */
+function flagsOf(shape: ShapeFlags): { routes?: true; packed?: true } {
+  return { ...(shape.routes ? { routes: true as const } : {}), ...(shape.packed ? { packed: true as const } : {}) };
+}
+
+/** A counterexample's file name part, and how its seed is described. */
+function shapeLabel(shape: ShapeFlags): string {
+  return shape.routes ? 'routes' : shape.packed ? 'packed' : '';
+}
+
+function context(shape: ShapeFlags = {}): Context {
+  const es = explorerStage(shapeOf(shape));
   const binding = new LibraryBinding();
   return { es, binding, machine: binding.machine(es.stage.stateMachine.definition) };
 }
 
 class Collector {
-  constructor(private readonly routes = false) {}
+  constructor(private readonly shape: ShapeFlags = {}) {}
   readonly tally: Tally = { schedules: 0, steps: 0, settled: 0, states: [], interleavings: [], violations: [], byKind: {} };
   private readonly states = new Set<string>();
   private readonly interleavings = new Set<string>();
@@ -72,8 +89,7 @@ class Collector {
     if (process.send && this.tally.violations.length === 0) process.send({ found: true } satisfies ToParent);
     const kind = result.violation.kind;
     t.byKind[kind] = (t.byKind[kind] ?? 0) + 1;
-    if (t.byKind[kind] <= KEPT_PER_KIND)
-      t.violations.push({ violation: result.violation, seed, script, choices: result.choices, ...(this.routes ? { routes: true as const } : {}) });
+    if (t.byKind[kind] <= KEPT_PER_KIND) t.violations.push({ violation: result.violation, seed, script, choices: result.choices, ...flagsOf(this.shape) });
   }
 
   done(): Tally {
@@ -86,7 +102,7 @@ let stopped = false;
 
 /** Random schedules: seeds `first`, `first + stride`, … until the deadline or past `last`. */
 async function exploreRandomly(ctx: Context, first: number, stride: number, last: number, deadline: number, stopAtFirst: boolean): Promise<Tally> {
-  const collector = new Collector(ctx.es.config.routes !== undefined);
+  const collector = new Collector({ routes: ctx.es.config.routes !== undefined, packed: ctx.es.finisher !== undefined });
   for (let seed = first; seed <= last && Date.now() < deadline && !stopped && !(stopAtFirst && collector.tally.violations.length > 0); seed += stride) {
     const script = randomScript(seed);
     collector.add(await runSchedule(ctx, script, seed, new RandomChooser(seed, randomLeanings(seed)), undefined, true), seed, script);
@@ -122,8 +138,9 @@ interface WorkerJob {
   readonly bounds?: ExhaustiveBounds;
   /** Stop every worker at the first violation any finds (for measuring how soon a break is found). */
   readonly stopAtFirst?: boolean;
-  /** On the stage with routes. */
+  /** On the stage with routes, or the one that packs. */
   readonly routes?: boolean;
+  readonly packed?: boolean;
 }
 
 /** Messages between the parent and a worker: a worker asks for the next script; the parent answers its number, or none. */
@@ -131,7 +148,7 @@ type ToParent = { readonly ask: 'script' } | { readonly found: true } | { readon
 type ToWorker = { readonly script: number | undefined } | { readonly stop: true };
 
 async function worker(job: WorkerJob): Promise<void> {
-  const ctx = context(job.routes === true);
+  const ctx = context(job);
   let answer: ((script: number | undefined) => void) | undefined;
   process.on('message', (message: ToWorker) => {
     if ('stop' in message) stopped = true;
@@ -204,12 +221,12 @@ function report(label: string, tally: Tally & { complete?: boolean }, seconds: n
 async function shrinkAndWrite(violations: readonly Counterexample[], out: string): Promise<void> {
   mkdirSync(out, { recursive: true });
   const firsts = new Map<string, Counterexample>();
-  for (const v of violations)
-    if (!firsts.has(`${v.violation.kind}${v.routes ? '-routes' : ''}`)) firsts.set(`${v.violation.kind}${v.routes ? '-routes' : ''}`, v);
+  for (const v of violations) if (!firsts.has(`${v.violation.kind}-${shapeLabel(v)}`)) firsts.set(`${v.violation.kind}-${shapeLabel(v)}`, v);
   for (const found of firsts.values()) {
-    console.log(`seed ${found.seed}${found.routes ? ' (routes)' : ''}: ${found.violation.kind}: ${found.violation.message}`);
-    const shrunk = { ...(await shrink(context(found.routes), found)), ...(found.routes ? { routes: true as const } : {}) };
-    const file = join(out, `${shrunk.violation.kind}${shrunk.routes ? '-routes' : ''}-seed${shrunk.seed}.json`);
+    const label = shapeLabel(found);
+    console.log(`seed ${found.seed}${label ? ` (${label})` : ''}: ${found.violation.kind}: ${found.violation.message}`);
+    const shrunk = { ...(await shrink(context(found), found)), ...flagsOf(found) };
+    const file = join(out, `${shrunk.violation.kind}${label ? `-${label}` : ''}-seed${shrunk.seed}.json`);
     writeFileSync(file, `${JSON.stringify(shrunk, null, 2)}\n`);
     console.log(`  shrunk to ${shrunk.script.length} outside events and ${shrunk.choices.length} choices: npm run explore -- --replay ${file} --verbose`);
   }
@@ -217,7 +234,7 @@ async function shrinkAndWrite(violations: readonly Counterexample[], out: string
 
 async function replay(file: string, verbose: boolean): Promise<number> {
   const counterexample = JSON.parse(readFileSync(file, 'utf8')) as Counterexample;
-  const ctx = context(counterexample.routes);
+  const ctx = context(counterexample);
   const result = await runSchedule(ctx, counterexample.script, counterexample.seed, new ReplayChooser(counterexample.choices));
   if (verbose) for (const [i, choice] of result.trace.entries()) console.log(`${String(i).padStart(4)}  ${choice}`);
   if (result.violation) {
@@ -238,6 +255,9 @@ const DEFAULT_BOUNDS: ExhaustiveBounds = { delays: 1, faults: 1, depth: 30 };
 /** Then random schedules on the stage with routes, seeds 1 to this, within ROUTED_SECONDS of their own. */
 const ROUTED_SCHEDULES = 4_000;
 const ROUTED_SECONDS = 200;
+/** Then random schedules on the stage that packs, seeds 1 to this, within PACKED_SECONDS of their own. */
+const PACKED_SCHEDULES = 4_000;
+const PACKED_SECONDS = 200;
 
 /** The search's numbers from the command line: workers, time, seeds and bounds, each checked. */
 function searchArguments(values: {
@@ -265,14 +285,15 @@ function searchArguments(values: {
 /** The searches a run asks for (CI's default: exhaustive, random, random with routes), with what each found. */
 async function search(
   { workers, seconds, first, last, bounds, started, ciDefault }: ReturnType<typeof searchArguments> & { started: number; ciDefault: boolean },
-  values: { exhaustive?: boolean; routes?: boolean; 'stop-at-first'?: boolean },
+  values: { exhaustive?: boolean; routes?: boolean; packed?: boolean; 'stop-at-first'?: boolean },
 ): Promise<{ found: Counterexample[]; schedules: number }> {
   // A finite number: the deadline goes to the worker processes as JSON, which has no Infinity.
   const deadline = Number.isFinite(seconds) ? started + seconds * 1000 : Number.MAX_SAFE_INTEGER;
   const found: Counterexample[] = [];
   let schedules = 0;
+  const shapeFlags = { routes: values.routes, packed: values.packed };
   if (values.exhaustive || ciDefault) {
-    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds, stopAtFirst: values['stop-at-first'], routes: values.routes });
+    const tally = await inWorkers({ mode: 'exhaustive', workers, first, last, deadline, bounds, stopAtFirst: values['stop-at-first'], ...shapeFlags });
     report(`exhaustive (≤ ${bounds.delays} delay, ≤ ${bounds.faults} fault in the first ${bounds.depth} steps)`, tally, (Date.now() - started) / 1000);
     found.push(...tally.violations);
     schedules += tally.schedules;
@@ -280,22 +301,27 @@ async function search(
   if (!values.exhaustive && Date.now() < deadline && !(values['stop-at-first'] && found.length > 0)) {
     const from = Date.now();
     const upTo = ciDefault ? first + Math.max(0, DEFAULT_SCHEDULES - schedules) - 1 : last;
-    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'], routes: values.routes });
+    const tally = await inWorkers({ mode: 'random', workers, first, last: upTo, deadline, stopAtFirst: values['stop-at-first'], ...shapeFlags });
     report(
-      `random${values.routes ? ' with routes' : ''} (seeds ${first}–${upTo === Number.MAX_SAFE_INTEGER ? 'on' : upTo})`,
+      `random${values.routes ? ' with routes' : values.packed ? ' packed' : ''} (seeds ${first}–${upTo === Number.MAX_SAFE_INTEGER ? 'on' : upTo})`,
       tally,
       (Date.now() - from) / 1000,
     );
     found.push(...tally.violations);
     schedules += tally.schedules;
   }
-  if (ciDefault && !(values['stop-at-first'] && found.length > 0)) {
-    const from = Date.now();
-    const routedDeadline = from + ROUTED_SECONDS * 1000;
-    const tally = await inWorkers({ mode: 'random', workers, first: 1, last: ROUTED_SCHEDULES, deadline: routedDeadline, routes: true });
-    report(`random with routes (seeds 1–${ROUTED_SCHEDULES})`, tally, (Date.now() - from) / 1000);
-    found.push(...tally.violations);
-    schedules += tally.schedules;
+  if (ciDefault) {
+    for (const { shape, label, last: upTo, seconds: within } of [
+      { shape: { routes: true }, label: 'with routes', last: ROUTED_SCHEDULES, seconds: ROUTED_SECONDS },
+      { shape: { packed: true }, label: 'packed', last: PACKED_SCHEDULES, seconds: PACKED_SECONDS },
+    ]) {
+      if (values['stop-at-first'] && found.length > 0) break;
+      const from = Date.now();
+      const tally = await inWorkers({ mode: 'random', workers, first: 1, last: upTo, deadline: from + within * 1000, ...shape });
+      report(`random ${label} (seeds 1–${upTo})`, tally, (Date.now() - from) / 1000);
+      found.push(...tally.violations);
+      schedules += tally.schedules;
+    }
   }
   return { found, schedules };
 }
@@ -316,6 +342,7 @@ async function main(): Promise<void> {
       verbose: { type: 'boolean', default: false },
       'stop-at-first': { type: 'boolean', default: false },
       routes: { type: 'boolean', default: false },
+      packed: { type: 'boolean', default: false },
       worker: { type: 'string' },
       help: { type: 'boolean', default: false },
     },

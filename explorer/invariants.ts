@@ -11,7 +11,8 @@
  * - over-budget: when an admission commits, the vCPU leased is within the effective budget it was admitted under;
  * - counters: admitted − Σ released equals the vCPU of the leases held, after every step;
  * - lease-for-ended-execution: no lease is taken for an execution that has already ended;
- * - twice: no job has two tasks at once, and none runs again after it succeeded;
+ * - twice: no job has two tasks at once, and none runs again after it succeeded (or after a packed task's worker
+ *   recorded it done);
  * - leak: once a janitor sweep completes, no lease is held by an execution that ended (its tasks given their stop
  *   grace) or never started (its grace passed) before the sweep began;
  * - failed-unjustly: a job fails only for its own task's failure, or after the executions allowed died under it —
@@ -78,6 +79,7 @@ export class Invariants {
   private readonly heldBefore = new Map<string, number>();
   private readonly nonZeroExits = new Set<string>();
   private readonly refusedAsBadInput = new Set<string>();
+  private readonly finishedByWorker = new Set<string>();
   /** Per job: executions that ended other than SUCCEEDED with it in their input. */
   private readonly diedUnder = new Map<string, number>();
 
@@ -94,6 +96,9 @@ export class Invariants {
   /** An item of the state or batches table as it stands after a committed write (undefined: deleted). */
   written(table: string, key: Record<string, unknown>, item: Record<string, unknown> | undefined): void {
     if (table === this.world.es.dispatcher.batchesTableName) {
+      // A packed task's worker finished these objects: none of them may run again.
+      const outcomes = (item?.outcomes ?? {}) as Record<string, { status?: string }>;
+      for (const [jobId, outcome] of Object.entries(outcomes)) if (outcome.status === 'succeeded') this.finishedByWorker.add(jobId);
       if (item)
         this.records.set(String(key.execution), { admittedAt: Number(item.admittedAt), jobIds: (item.jobs as Array<{ jobId: string }>).map((j) => j.jobId) });
       else this.records.delete(String(key.execution));
@@ -148,6 +153,8 @@ export class Invariants {
       this.fail('twice', `job ${short(jobId)} got a second task (execution ${execution}) while one still runs (execution ${running[0].execution})`);
     } else if (this.rows.get(jobId)?.status === 'succeeded') {
       this.fail('twice', `job ${short(jobId)} ran again (execution ${execution}) after it succeeded`);
+    } else if (this.finishedByWorker.has(jobId)) {
+      this.fail('twice', `job ${short(jobId)} ran again (execution ${execution}) after a packed task's worker had finished it`);
     }
   }
 

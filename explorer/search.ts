@@ -212,6 +212,8 @@ export interface Counterexample {
   readonly choices: readonly string[];
   /** Found on the stage with routes (explorer/stage.ts ROUTED_SHAPE): its replay runs there. */
   readonly routes?: true;
+  /** Found on the stage whose tasks run two objects (PACKED_SHAPE). */
+  readonly packed?: true;
 }
 
 /**

@@ -31,6 +31,8 @@ export interface StageShape {
   readonly batchWindowSeconds: number;
   /** Two routes: one of half-size tasks capped at one of them, and the stage's own prefix (its queue), which keeps a reserve of one task. */
   readonly routes?: true;
+  /** Tasks of two objects each (packing: functions/packing.ts): a lead and an object that holds no vCPU. */
+  readonly packed?: true;
 }
 
 export const DEFAULT_SHAPE: StageShape = {
@@ -43,6 +45,14 @@ export const DEFAULT_SHAPE: StageShape = {
 
 /** The default shape with two routes: the first runs half-size tasks, one at most; the second is the stage's own prefix, with a reserve. */
 export const ROUTED_SHAPE: StageShape = { ...DEFAULT_SHAPE, routes: true };
+
+/** The default shape with tasks of two objects: an admission of two tasks leases four objects. */
+export const PACKED_SHAPE: StageShape = { ...DEFAULT_SHAPE, packed: true };
+
+/** The shape a search or a counterexample names. */
+export function shapeOf(found: { readonly routes?: boolean; readonly packed?: boolean }): StageShape {
+  return found.routes ? ROUTED_SHAPE : found.packed ? PACKED_SHAPE : DEFAULT_SHAPE;
+}
 
 export interface ExplorerStage {
   readonly config: EnvironmentConfig;
@@ -75,6 +85,7 @@ export function explorerConfig(shape: StageShape): EnvironmentConfig {
           { name: 'default', inputPrefix: dev.bucket.inputPrefix, share: 1, reservedVcpu: 1 },
         ]
       : undefined,
+    ...(shape.packed ? { packing: { objectsPerTask: 2 } } : {}),
     capacity: {
       ...dev.capacity,
       vcpuBudget: shape.budgetTasks,

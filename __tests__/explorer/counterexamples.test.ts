@@ -6,20 +6,21 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LibraryBinding } from '../../explorer/engines';
 import { ReplayChooser, runSchedule, type Context, type Counterexample } from '../../explorer/search';
-import { DEFAULT_SHAPE, explorerStage, ROUTED_SHAPE } from '../../explorer/stage';
+import { explorerStage, shapeOf } from '../../explorer/stage';
 
 const DIR = join(__dirname, '..', '..', 'explorer', 'counterexamples');
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
 
-/** The stage a counterexample was found on: with routes, or without. */
-const contexts = new Map<boolean, Context>();
-function contextFor(routes: boolean): Context {
-  if (!contexts.has(routes)) {
-    const es = explorerStage(routes ? ROUTED_SHAPE : DEFAULT_SHAPE);
+/** The stage a counterexample was found on: plain, with routes, or packed. */
+const contexts = new Map<string, Context>();
+function contextFor(found: Counterexample): Context {
+  const key = found.routes ? 'routes' : found.packed ? 'packed' : 'plain';
+  if (!contexts.has(key)) {
+    const es = explorerStage(shapeOf(found));
     const binding = new LibraryBinding();
-    contexts.set(routes, { es, binding, machine: binding.machine(es.stage.stateMachine.definition) });
+    contexts.set(key, { es, binding, machine: binding.machine(es.stage.stateMachine.definition) });
   }
-  return contexts.get(routes)!;
+  return contexts.get(key)!;
 }
 
 test('there are counterexamples to replay, on both stages', () => {
@@ -29,7 +30,7 @@ test('there are counterexamples to replay, on both stages', () => {
 
 test.each(files)('%s holds now', async (file) => {
   const found = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Counterexample;
-  const result = await runSchedule(contextFor(found.routes === true), found.script, found.seed, new ReplayChooser(found.choices));
+  const result = await runSchedule(contextFor(found), found.script, found.seed, new ReplayChooser(found.choices));
   expect(result.violation).toBeUndefined();
   expect(result.settled).toBe(true);
 });
