@@ -6,6 +6,12 @@ import type { ConfigurePoolSettings } from '../functions/environment';
 import { vcpuOf } from './fargate';
 import { objectsPerTaskOf, routeVcpuOf, type EnvironmentConfig } from './schema';
 
+/**
+ * Rounds one job may end without a result before it is failed: executions that died under it (the janitor), or packed
+ * tasks that stopped on it (the finisher).
+ */
+export const MAX_EXECUTION_ATTEMPTS = 3;
+
 /** How often the janitor sweeps. */
 export const JANITOR_PERIOD_MINUTES = 5;
 

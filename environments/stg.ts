@@ -42,10 +42,11 @@ export const stg = {
   intake: { maxReceiveCount: 5, ruleRetryAttempts: 185, ruleMaxEventAgeSeconds: 86400, backlogAlarmAgeSeconds: 3600 },
   // Routes, tried here before production: the stage's own prefix keeps its queue and rule (route `default`); urgent
   // uploads beside it are admitted first, never hold more than a quarter of the budget, and run on smaller tasks of
-  // their own.
+  // their own; small files (seconds of work each) run ten to a task, so each pays Fargate's start-up once per ten.
   routes: [
     { name: 'default', inputPrefix: 'incoming/', share: 3 },
     { name: 'urgent', inputPrefix: 'urgent/', share: 1, priority: 1, maxVcpu: 5, task: { cpu: 512, memoryMiB: 1024 } },
+    { name: 'small', inputPrefix: 'small/', share: 1, packing: { objectsPerTask: 10 } },
   ],
   network: {
     kind: 'existing',

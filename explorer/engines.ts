@@ -265,8 +265,8 @@ export class EcsStandIn {
   /**
    * A packed task: the worker runs the objects it has not recorded yet, one after another, and records each one's end.
    * How the scheduler ends the task: `exit0`, every object done; `exit65`, the first refused as bad input (recorded
-   * failed) and the others done, the task exiting 0; `exit75`, the first done and the task stopped transiently before
-   * the next (recorded nothing more). An end the worker cannot record (the batch was settled) stops it there, exit 75.
+   * failed) and the others done, the task exiting 0; `exit75`, the task stopped transiently on an object (recording
+   * nothing more). An end the worker cannot record (the batch was settled) stops it there, exit 75.
    */
   private async runPackedTask(
     parameters: Record<string, unknown>,
@@ -276,6 +276,8 @@ export class EcsStandIn {
   ): Promise<unknown> {
     const objects = await this.hooks.packedObjects(packed.batch, packed.task);
     const toRun = objects.filter((o) => !o.recorded).map((o) => o.jobId);
+    // `exit75` stops on the first object of a task's first run (the others never reached), and after one object of a
+    // run that resumes (the rest of the task not re-run): both ways a packed task's retry meets.
     for (const jobId of toRun) this.hooks.started(jobId, execution);
     const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider?: string }> | undefined;
     const task: Task = {
@@ -290,24 +292,32 @@ export class EcsStandIn {
     this.tasks.push(task);
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/explorer/${++this.seq}`;
     await this.clock.sleep(this.settings.taskSeconds * 1000);
-    const exitCode = task.stoppedAt === undefined ? await this.recordEnds(packed.batch, toRun, outcome) : 75;
+    // A task stopped while it ran (its execution ended) that reaches the end of its object within its stop timeout
+    // records that object's end: the worker does not abandon an outcome write for SIGTERM.
+    if (task.stoppedAt !== undefined && toRun.length > 0 && this.clock.now() <= task.stoppedAt) {
+      const at = new Date(this.clock.now()).toISOString();
+      if (await this.hooks.recordOutcome(packed.batch, toRun[0], { status: 'succeeded', at })) this.hooks.exited(toRun[0], 0);
+    }
+    const stopAt = toRun.length === objects.length ? 0 : 1;
+    const exitCode = task.stoppedAt === undefined ? await this.recordEnds(packed.batch, toRun, outcome, stopAt) : 75;
     const described = { TaskArn: taskArn, LastStatus: 'STOPPED', StopCode: 'EssentialContainerExited', Containers: [{ Name: 'worker', ExitCode: exitCode }] };
     if (exitCode === 0) return described;
     throw new AwsError('States.TaskFailed', JSON.stringify(described));
   }
 
   /** Records the ends of a packed task's objects as the scheduler chose them; answers the task's exit code. */
-  private async recordEnds(batch: string, toRun: readonly string[], outcome: 'exit0' | 'exit65' | 'exit75'): Promise<number> {
+  private async recordEnds(batch: string, toRun: readonly string[], outcome: 'exit0' | 'exit65' | 'exit75', stopAt: number): Promise<number> {
     const at = new Date(this.clock.now()).toISOString();
     for (const [i, jobId] of toRun.entries()) {
-      const stopsHere = outcome === 'exit75' && (i > 0 || toRun.length === 1);
+      const stopsHere = outcome === 'exit75' && i >= Math.min(stopAt, toRun.length - 1);
       const end: ObjectOutcome | undefined = stopsHere
         ? undefined
         : outcome === 'exit65' && i === 0
           ? { status: 'failed', reason: 'refused as bad input (explorer)', at }
           : { status: 'succeeded', at };
       if (!end || !(await this.hooks.recordOutcome(batch, jobId, end))) {
-        for (const notRun of toRun.slice(i)) this.hooks.exited(notRun, 75);
+        // It stopped on this object; the ones after it never ran.
+        this.hooks.exited(jobId, 75);
         return 75;
       }
       this.hooks.exited(jobId, end.status === 'failed' ? 65 : 0);

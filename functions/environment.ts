@@ -60,6 +60,8 @@ export interface FinisherSettings {
   readonly queueUrl: string;
   /** How long an object given back for lack of capacity waits in the intake queue (the state machine's DelaySeconds). */
   readonly capacityRetryDelaySeconds: number;
+  /** Rounds a job may end without a result before it is failed (the janitor's too). */
+  readonly maxExecutionAttempts: number;
 }
 
 export interface CapacitySettings {
@@ -247,6 +249,7 @@ const FINISHER: Table<FinisherSettings> = {
   batchesTableName: text('BATCHES_TABLE_NAME'),
   queueUrl: text('QUEUE_URL', z.string().url()),
   capacityRetryDelaySeconds: number('CAPACITY_RETRY_DELAY_SECONDS', positiveInt),
+  maxExecutionAttempts: number('MAX_EXECUTION_ATTEMPTS', positiveInt),
 };
 
 export function finisherEnvironment(s: FinisherSettings): Record<string, string> {

@@ -16,7 +16,7 @@ import { readBatchRecord, type BatchRecordJob } from './batches';
 import { finisherSettingsFromEnv, type FinisherSettings } from './environment';
 import { readLedgerRows, recordedResultOf, releaseLease, requeueMessageFor, sendRequeue, type LedgerRow, type ReleaseOutcome } from './ledger';
 import type { FinishSummary } from './log-events';
-import type { ObjectOutcome } from './packing';
+import { WORKER_BAD_INPUT_EXIT_CODE, type ObjectOutcome } from './packing';
 import { jsonLog, systemClock, type AwsClient, type Clock, type Log } from './runtime';
 
 /** The error of an object the task never recorded although it exited 0: the worker broke its contract. */
@@ -74,6 +74,8 @@ export async function finishTask(deps: FinisherDeps, event: FinishEvent): Promis
     objects.map((o) => o.jobId),
     (ms) => clock.sleep(ms),
   );
+  // The worker goes in order and stops at an object that fails transiently: the first it did not record.
+  const stoppedOn = objects.find((o) => record.outcomes?.[o.jobId] === undefined)?.jobId;
   // The lead (the task's vCPU) last: the task counts as running until every object's row is settled.
   const ordered = [...objects.filter((o) => o.vcpu === 0), ...objects.filter((o) => o.vcpu > 0)];
   for (const object of ordered) {
@@ -83,7 +85,11 @@ export async function finishTask(deps: FinisherDeps, event: FinishEvent): Promis
       summary.alreadyGivenBack++;
       continue;
     }
-    const end = endOf(record.outcomes?.[object.jobId], outcome);
+    const end = endOf(record.outcomes?.[object.jobId], outcome, {
+      stoppedOn: object.jobId === stoppedOn,
+      failedRuns: row.failedRuns ?? 0,
+      maxExecutionAttempts: settings.maxExecutionAttempts,
+    });
     const given = await settleObject(deps, { execution, row, object, end, outcome, queueUrl: job.intakeQueueUrl ?? settings.queueUrl });
     if (!given) summary.alreadyGivenBack++;
     else if (end.status === 'queued') summary.returned++;
@@ -94,13 +100,44 @@ export async function finishTask(deps: FinisherDeps, event: FinishEvent): Promis
   return summary;
 }
 
-/** One object's result, from what the worker recorded for it and how the task ended. */
-export function endOf(recorded: ObjectOutcome | undefined, outcome: TaskOutcome): Exclude<ReleaseOutcome, { status: 'unchanged' }> {
+/**
+ * One object's result, from what the worker recorded for it and how the task ended. A task whose container kept
+ * stopping transiently (its retries spent) stopped each time at an object it had not finished: that object counts a
+ * failed run (failed once it has had as many as a job may), and the objects it never reached go back to their queue
+ * uncounted — an object fails for its own trouble, never for another's. Any other failure (a task that never ran
+ * right) fails every object it did not finish.
+ */
+export function endOf(
+  recorded: ObjectOutcome | undefined,
+  outcome: TaskOutcome,
+  object: { stoppedOn: boolean; failedRuns: number; maxExecutionAttempts: number },
+): Exclude<ReleaseOutcome, { status: 'unchanged' }> {
   const result = recordedResultOf(recorded, outcome.kind === 'ran' ? outcome.taskArn : undefined);
   if (result) return result;
-  if (outcome.kind === 'failed') return { status: 'failed', error: outcome.error, cause: outcome.cause };
   if (outcome.kind === 'returned') return { status: 'queued', reason: outcome.reason, capacityReturn: true };
-  return { status: 'failed', error: OBJECT_NOT_RECORDED, cause: `task ${outcome.taskArn} exited 0 without recording this object's end` };
+  if (outcome.kind === 'ran')
+    return { status: 'failed', error: OBJECT_NOT_RECORDED, cause: `task ${outcome.taskArn} exited 0 without recording this object's end` };
+  const stopped = containerStopped(outcome);
+  if (stopped === 'not-a-container-ending') return { status: 'failed', error: outcome.error, cause: outcome.cause };
+  // A packed task exits 65 only when its own environment is bad (a deploy's error, an image from before packing): it
+  // read none of its objects, and each counts the run.
+  if (!object.stoppedOn && stopped === 'transiently') return { status: 'queued', reason: 'its task stopped before reaching it' };
+  const failedRuns = object.failedRuns + 1;
+  if (failedRuns >= object.maxExecutionAttempts) return { status: 'failed', error: outcome.error, cause: outcome.cause };
+  const why = stopped === 'transiently' ? 'its task stopped on it' : 'its task could not read its objects (exit 65: the task environment)';
+  return { status: 'queued', reason: `${why} (${outcome.error})`, failedRuns };
+}
+
+/**
+ * How a task that failed for good ended: its container stopped (exit 75, a Spot interruption, killed: `transiently`),
+ * its container refused its environment (exit 65: for a packed task, a deploy's error), or something other than its
+ * container (a timeout, a refused RunTask). The Cause is the stopped task as JSON inside the failure's JSON; the exit
+ * code is read from its text, escaped or not.
+ */
+export function containerStopped(outcome: { error: string; cause: string }): 'transiently' | 'on-its-environment' | 'not-a-container-ending' {
+  if (outcome.error !== 'States.TaskFailed' || !/Containers/.test(outcome.cause)) return 'not-a-container-ending';
+  const exitCode = /ExitCode\\*"?\s*:\s*(\d+)/.exec(outcome.cause)?.[1];
+  return exitCode !== undefined && Number(exitCode) === WORKER_BAD_INPUT_EXIT_CODE ? 'on-its-environment' : 'transiently';
 }
 
 /** Sends an object going back to its queue, then gives its lease back with its result. False: it was no longer this execution's. */
@@ -118,9 +155,10 @@ async function settleObject(
   const { ddb, sqs, clock, settings } = deps;
   const lease = row.lease!;
   if (end.status === 'queued') {
-    await sendRequeue(sqs, queueUrl, requeueMessageFor(row, row.failedRuns ?? 0), {
+    await sendRequeue(sqs, queueUrl, requeueMessageFor(row, end.failedRuns ?? row.failedRuns ?? 0), {
       returnedBy: execution,
-      delaySeconds: settings.capacityRetryDelaySeconds,
+      // Back for lack of capacity: after the capacity delay; back from a stopped task: at once.
+      delaySeconds: end.capacityReturn ? settings.capacityRetryDelaySeconds : 0,
     });
   }
   const at = new Date(clock.now()).toISOString();

@@ -103,7 +103,7 @@ async function sweep(run: JanitorRun, event: unknown): Promise<void> {
     }
   }
   summary.sweptLeases = summary.released - releasedForTheEvent;
-  summary.stillRunning = live.reduce((n, r) => n + r.jobs.length, 0);
+  summary.stillRunning = live.reduce((n, r) => n + (r.jobs?.length ?? 0), 0);
   // Leases of a batch that could not be settled are held but not counted as live: no repair on such a count.
   if (errors.length === 0 && admittedBefore !== undefined) await reconcile(run, { admittedBefore, live });
 
@@ -118,15 +118,19 @@ async function sweep(run: JanitorRun, event: unknown): Promise<void> {
 }
 
 /** Gives back every lease the batch still holds; then the batch is settled and its record goes. */
-async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { readonly kind: 'missing' }): Promise<void> {
+async function settle(run: JanitorRun, seen: BatchRecord, state: Ended | { readonly kind: 'missing' }): Promise<void> {
   const { ddb, clock, settings, summary, log } = run;
+  // Read again, now the execution is known over and its tasks stopped: a packed task's worker may have recorded an
+  // object's end since `seen` was read (a stopping task finishes the object it is on).
+  const record = await readBatchRecord(ddb, settings.batchesTableName, seen.execution);
+  if (!record) return;
   const rows = await readLedgerRows(
     ddb,
     settings.tableName,
-    record.jobs.map((j) => j.jobId),
+    (record.jobs ?? []).map((j) => j.jobId),
     (ms) => run.clock.sleep(ms),
   );
-  for (const job of record.jobs) {
+  for (const job of record.jobs ?? []) {
     const row = rows.get(job.jobId);
     // The result this batch's execution recorded (a later round's batch counts its own).
     if (row?.executionName === record.execution && row.status === 'succeeded') summary.jobsSucceeded++;
@@ -143,7 +147,7 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
     } else if (recorded) {
       // A packed task's worker recorded this object's end before the execution died: it is not run again.
       outcome = recorded;
-    } else if (!diedUnderTheJob(state)) {
+    } else if (!diedUnderTheJob(state, record.outcomes !== undefined)) {
       // The message first, as below; the job's count of failed runs stays as it was.
       await sendRequeue(run.sqs, intakeQueueFor(settings, row.objectKey), requeueMessageFor(row, row.failedRuns ?? 0), { returnedBy: record.execution });
       outcome = { status: 'queued', reason: `execution ${record.execution} ${what}${state.error ? ` (${state.error})` : ''}` };
@@ -181,10 +185,13 @@ async function settle(run: JanitorRun, record: BatchRecord, state: Ended | { rea
 /**
  * Whether a job this execution left running counts a failed run: it died under the job (aborted, timed out, failed).
  * One that succeeded without recording the job only failed to write (the release, or the capacity return's message);
- * one admitted for another task size, or by a dispatcher of another version, never ran it. Those put the job back as it was.
+ * one admitted for another task size, or by a dispatcher of another version, never ran it. Those put the job back as it
+ * was — except a packed batch's: its execution succeeds past a finisher that gave up (LeaveToJanitor), and an object
+ * a finisher keeps failing on would otherwise run again and again.
  */
-function diedUnderTheJob(state: Ended): boolean {
-  return state.status !== 'SUCCEEDED' && state.error !== ADMITTED_FOR_ANOTHER_STATE_MACHINE;
+function diedUnderTheJob(state: Ended, packed: boolean): boolean {
+  if (state.error === ADMITTED_FOR_ANOTHER_STATE_MACHINE) return false;
+  return state.status !== 'SUCCEEDED' || packed;
 }
 
 let clients: { sfn: SFNClient; sqs: SQSClient; lambda: LambdaClient; ddb: DynamoDBDocumentClient } | undefined;

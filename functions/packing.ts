@@ -32,6 +32,12 @@ export interface ObjectOutcome {
   readonly at: string;
 }
 
+/**
+ * The worker's exit code for bad input (task-image/src/exit-codes.ts, which the functions may not import; a test holds
+ * the two equal). A packed task exits with it only when its own environment is bad: a deploy's error.
+ */
+export const WORKER_BAD_INPUT_EXIT_CODE = 65;
+
 /** How many tasks `objects` objects fill, `objectsPerTask` a task. */
 export function tasksFor(objects: number, objectsPerTask: number): number {
   return Math.ceil(objects / Math.max(1, objectsPerTask));

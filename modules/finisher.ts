@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../environments';
 import { finisherEnvironment } from '../functions/environment';
+import { MAX_EXECUTION_ATTEMPTS } from '../environments/function-settings';
 import { functionNameOf } from '../environments/names';
 import { leadingKeys, STATE_ITEMS, type StateTable } from './state-table';
 import { oneOrList, type PolicyStatement } from './iam';
@@ -43,6 +44,7 @@ export class Finisher extends Construct {
         batchesTableName: props.stateTable.batchesTableName,
         queueUrl: props.intake.queueUrl,
         capacityRetryDelaySeconds: config.capacity.capacityRetryDelaySeconds,
+        maxExecutionAttempts: MAX_EXECUTION_ATTEMPTS,
       }),
       statements: finisherStatements(props),
     });

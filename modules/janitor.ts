@@ -10,7 +10,7 @@ import type { Compute } from './compute';
 import type { Intake } from './intake';
 import type { Observability } from './observability';
 import { invokeOnOwnRule } from './triggers';
-import { START_GRACE_SECONDS } from '../environments/function-settings';
+import { MAX_EXECUTION_ATTEMPTS, START_GRACE_SECONDS } from '../environments/function-settings';
 import { functionNameOf, stateMachineArnOf } from '../environments/names';
 import { JANITOR_PERIOD_MINUTES } from '../environments/function-settings';
 
@@ -27,8 +27,6 @@ interface JanitorProps {
   readonly observability: Observability;
 }
 
-/** Executions one job may have (first run + re-queues after aborted/timed-out executions). */
-const MAX_EXECUTION_ATTEMPTS = 3;
 /** After a stopped task's stop timeout, the time ECS may take to have it stopped (SIGKILL, then the task's teardown). */
 const TASK_STOP_MARGIN_SECONDS = 30;
 

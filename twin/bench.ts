@@ -40,6 +40,9 @@ const DEFAULT_PLAN: Array<[DesignName, string]> = [
   ['sluice', 'routes-priority-reserved'],
   ['sluice', 'routes-cap'],
   ['sluice', 'routes-mixed'],
+  ['sluice', 'short-tasks'],
+  ['sluice', 'short-tasks-packed'],
+  ['sluice', 'faults-packed'],
 ];
 
 const DEFAULT_STAGE = 'prod';
@@ -56,7 +59,7 @@ function parsePlan(plan: string | undefined, stage: string): Array<{ design: Des
  * Scenarios that inject faults into the pipeline's own parts or ECS's answers: run on many seeds, since one seed
  * proves one seed. The table shows the worst seed's run; a line per scenario sums up every seed.
  */
-const FAULT_SCENARIOS = new Set(['faults', 'ec2-throttling', 'routes-faults']);
+const FAULT_SCENARIOS = new Set(['faults', 'ec2-throttling', 'routes-faults', 'faults-packed']);
 const DEFAULT_FAULT_SEEDS = 20;
 
 type Row = { design: string; scenario: string; report: Report & { wallSeconds: number } };

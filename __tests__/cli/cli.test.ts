@@ -212,7 +212,7 @@ describe('sluice: options a user types', () => {
     [['resize', '--stage', 'dev'], /required option '--vcpu <n>' not specified/],
     [['resize', '--stage', 'dev', '--vcpu', '-1'], /--vcpu takes a number of at least 0/],
     [['resize', '--stage', 'dev', '--route', 'bulk', '--max-vcpu', '2'], /stage dev has no routes/],
-    [['resize', '--stage', 'stg', '--route', 'nope', '--max-vcpu', '2'], /stage stg has no route 'nope' \(its routes: default, urgent\)/],
+    [['resize', '--stage', 'stg', '--route', 'nope', '--max-vcpu', '2'], /stage stg has no route 'nope' \(its routes: default, urgent, small\)/],
     [['resize', '--stage', 'stg', '--route', 'urgent'], /--route needs --max-vcpu <n\|config>/],
     [['resize', '--stage', 'stg', '--route', 'urgent', '--max-vcpu', 'lots'], /--max-vcpu takes a number of at least 0/],
     [['resize', '--stage', 'stg', '--route', 'urgent', '--max-vcpu', '2', '--vcpu', '3'], /give one or the other/],

@@ -44,7 +44,7 @@ test("resize refuses a budget that leaves a route no room for its task beside th
   const noClients = {} as StageClients;
   await expect(resize(noClients, reserving, { vcpu: 2 }, 0)).rejects.toMatchObject({
     message: expect.stringMatching(
-      /^invalid pool settings: route 'urgent' could never run its task \(0.5 vCPU\): the other routes reserve 2 of --vcpu's 2 vCPU$/,
+      /^invalid pool settings: route 'urgent' could never run its task \(0.5 vCPU\): the other routes reserve 2 of --vcpu's 2 vCPU; route 'small' could never run its task \(1 vCPU\): the other routes reserve 2 of --vcpu's 2 vCPU$/,
     ),
     exitCode: EXIT.usage,
   });

@@ -1,6 +1,6 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { readBatchRecord, recordObjectOutcome } from '../../functions/batches';
-import { finishTask, OBJECT_NOT_RECORDED, parseFinishEvent, type TaskOutcome } from '../../functions/finish-task';
+import { containerStopped, finishTask, OBJECT_NOT_RECORDED, parseFinishEvent, type TaskOutcome } from '../../functions/finish-task';
 import { inUseVcpu, POOL_KEY, readPool } from '../../functions/limiter';
 import { ledgerKey, OBJECT_BAD_INPUT } from '../../functions/ledger';
 import { OUTCOMES_ATTRIBUTE, tasksPerAdmission, type ObjectOutcome } from '../../functions/packing';
@@ -23,7 +23,13 @@ async function packedWorld(objects: number, objectsPerTask: number, budgetVcpu =
     ddb: moto.ddb,
     sqs: world.sqs,
     clock: world.clock,
-    settings: { tableName: world.tableName, batchesTableName: world.batchesTableName, queueUrl: world.queueUrl, capacityRetryDelaySeconds: 30 },
+    settings: {
+      tableName: world.tableName,
+      batchesTableName: world.batchesTableName,
+      queueUrl: world.queueUrl,
+      capacityRetryDelaySeconds: 30,
+      maxExecutionAttempts: 3,
+    },
   };
   /** Records an object's end on the batch record, as the worker does. */
   const record = (execution: string, jobId: string, outcome: ObjectOutcome) => recordObjectOutcome(moto.ddb, world.batchesTableName, execution, jobId, outcome);
@@ -90,7 +96,7 @@ test("a task that ran: each object's result from what the worker recorded, the t
   expect(await inUse()).toBe(1);
 });
 
-test('a task that failed for good: an object it finished stays succeeded, the others fail with the task error', async () => {
+test('a task that failed for good (not its container stopping transiently): an object it finished stays succeeded, the others fail with the task error', async () => {
   const { world, row, record, finish, inUse } = await packedWorld(3, 3);
   const [execution] = world.started;
   const jobs = (await readBatchRecord(moto.ddb, world.batchesTableName, execution.name))!.jobs;
@@ -101,6 +107,126 @@ test('a task that failed for good: an object it finished stays succeeded, the ot
   expect(await row(jobs[1].jobId)).toMatchObject({ status: 'succeeded' });
   expect(await row(jobs[1].jobId)).not.toHaveProperty('taskArn');
   expect(await inUse()).toBe(0);
+});
+
+/** A container that stopped transiently, as RecordFailure sends it: the failure as JSON, its Cause the stopped task as JSON. */
+const stoppedWith = (exitCode: number) => ({
+  kind: 'failed' as const,
+  error: 'States.TaskFailed',
+  cause: JSON.stringify({ Error: 'States.TaskFailed', Cause: JSON.stringify({ TaskArn: 'arn:t', Containers: [{ Name: 'worker', ExitCode: exitCode }] }) }),
+});
+
+test('a task whose container kept stopping: the object it stopped on counts a failed run, the ones it never reached go back uncounted', async () => {
+  const { world, row, record, finish, inUse } = await packedWorld(3, 3);
+  const [execution] = world.started;
+  const jobs = (await readBatchRecord(moto.ddb, world.batchesTableName, execution.name))!.jobs;
+  await record(execution.name, jobs[0].jobId, { status: 'succeeded', at: AT });
+  const summary = await finish(execution.name, 0, stoppedWith(75));
+  expect(summary).toMatchObject({ succeeded: 1, failed: 0, returned: 2 });
+  expect(await row(jobs[1].jobId)).toMatchObject({ status: 'queued', failedRuns: 1, lastError: expect.stringContaining('stopped on it') });
+  expect(await row(jobs[2].jobId)).toMatchObject({ status: 'queued', failedRuns: 0, lastError: 'its task stopped before reaching it' });
+  expect(await inUse()).toBe(0);
+  // Both are back at once, each as its next round; the one it stopped on carries its failed run.
+  const back = world.sqs.messages(world.queueUrl).map((m) => JSON.parse(m.body));
+  expect(back.map((m) => [m.jobId, m.failedRuns]).sort()).toEqual(
+    [
+      [jobs[1].jobId, 1],
+      [jobs[2].jobId, 0],
+    ].sort(),
+  );
+  expect(world.sqs.counts(world.queueUrl)).toMatchObject({ visible: 2, delayed: 0 });
+});
+
+test('an object a packed task stopped on as many times as a job may end without a result is failed, with the task error', async () => {
+  const { world, row, finish } = await packedWorld(2, 2);
+  const [execution] = world.started;
+  const jobs = (await readBatchRecord(moto.ddb, world.batchesTableName, execution.name))!.jobs;
+  await moto.ddb.send(
+    new UpdateCommand({
+      TableName: world.tableName,
+      Key: ledgerKey(jobs[0].jobId),
+      UpdateExpression: 'SET failedRuns = :two',
+      ExpressionAttributeValues: { ':two': 2 },
+    }),
+  );
+  await finish(execution.name, 0, stoppedWith(75));
+  expect(await row(jobs[0].jobId)).toMatchObject({ status: 'failed', error: 'States.TaskFailed' });
+  expect(await row(jobs[1].jobId)).toMatchObject({ status: 'queued' });
+});
+
+test("a container's ending is told by its exit code, escaped or not: stopped (75, or killed: none), or refusing its environment (65)", () => {
+  expect(containerStopped(stoppedWith(75))).toBe('transiently');
+  expect(containerStopped(stoppedWith(65))).toBe('on-its-environment');
+  // aws-local-stepfunctions leaves the nested quotes unescaped in States.JsonToString's text.
+  expect(containerStopped({ error: 'States.TaskFailed', cause: '{"Error":"States.TaskFailed","Cause":"{"Containers":[{"ExitCode":65}]}"}' })).toBe(
+    'on-its-environment',
+  );
+  expect(containerStopped({ error: 'States.TaskFailed', cause: JSON.stringify({ Cause: JSON.stringify({ Containers: [{ Name: 'worker' }] }) }) })).toBe(
+    'transiently',
+  );
+  expect(containerStopped({ error: 'States.Timeout', cause: '{}' })).toBe('not-a-container-ending');
+  expect(containerStopped({ error: 'ECS.InvalidParameterException', cause: '{"Cause":"subnet not found"}' })).toBe('not-a-container-ending');
+});
+
+test('a packed task that refused its own environment (exit 65: a deploy error) read no object: each goes back, counting the run', async () => {
+  const { world, row, finish } = await packedWorld(2, 2);
+  const [execution] = world.started;
+  const jobs = (await readBatchRecord(moto.ddb, world.batchesTableName, execution.name))!.jobs;
+  expect(await finish(execution.name, 0, stoppedWith(65))).toMatchObject({ failed: 0, returned: 2 });
+  for (const job of jobs) expect(await row(job.jobId)).toMatchObject({ status: 'queued', failedRuns: 1, lastError: expect.stringContaining('exit 65') });
+});
+
+/** Before the janitor's first ListExecutions, `meanwhile` happens (the worker, the execution's end). */
+function beforeListingExecutions(world: Awaited<ReturnType<typeof packedWorld>>['world'], meanwhile: () => Promise<void>): void {
+  const send = world.sfn.send.bind(world.sfn);
+  let done = false;
+  world.sfn.send = async (command: { constructor: { name: string }; input: any }) => {
+    if (!done && command.constructor.name === 'ListExecutionsCommand') {
+      done = true;
+      await meanwhile();
+    }
+    return send(command);
+  };
+}
+
+test("the janitor reads a packed batch's record again before it settles it: ends the worker recorded after the sweep's scan stand", async () => {
+  const { world, row, record } = await packedWorld(2, 2);
+  const [execution] = world.started;
+  const jobs = (await readBatchRecord(moto.ddb, world.batchesTableName, execution.name))!.jobs;
+  // Between the sweep's scan and its look at the executions: the worker records both ends; the finisher then gives up
+  // (LeaveToJanitor) and the execution ends SUCCEEDED.
+  beforeListingExecutions(world, async () => {
+    for (const job of jobs) await record(execution.name, job.jobId, { status: 'succeeded', at: AT });
+    execution.status = 'SUCCEEDED';
+  });
+  expect(await world.janitor()).toMatchObject({ released: 2, requeued: 0, jobsSucceeded: 2, drift: 0 });
+  for (const job of jobs) expect(await row(job.jobId)).toMatchObject({ status: 'succeeded' });
+});
+
+test('an aborted packed execution whose stopping worker recorded an end inside the stop grace: that object stays done', async () => {
+  const { world, row, record } = await packedWorld(2, 2);
+  const [execution] = world.started;
+  const jobs = (await readBatchRecord(moto.ddb, world.batchesTableName, execution.name))!.jobs;
+  const stopGraceMs = 120_000;
+  execution.status = 'ABORTED';
+  execution.stoppedAt = world.clock.now();
+  await world.advance(stopGraceMs - 1_000);
+  beforeListingExecutions(world, async () => {
+    await world.clock.track(() => record(execution.name, jobs[1].jobId, { status: 'succeeded', at: AT }));
+    await world.clock.sleep(2_000);
+  });
+  await world.janitor({ stopGraceMs, maxExecutionAttempts: 1 });
+  expect(await row(jobs[1].jobId)).toMatchObject({ status: 'succeeded' });
+  expect(await row(jobs[0].jobId)).toMatchObject({ status: 'failed', error: 'ExecutionABORTED' });
+});
+
+test('a packed execution that succeeded with objects still leased (its finisher gave up) counts each a failed run: a broken finisher cannot loop an object forever', async () => {
+  const { world, row } = await packedWorld(2, 2);
+  const [execution] = world.started;
+  const jobs = (await readBatchRecord(moto.ddb, world.batchesTableName, execution.name))!.jobs;
+  execution.status = 'SUCCEEDED';
+  expect(await world.janitor()).toMatchObject({ released: 2, requeued: 2 });
+  for (const job of jobs) expect(await row(job.jobId)).toMatchObject({ status: 'queued', failedRuns: 1 });
 });
 
 test('a task that exited 0 without recording an object fails that object, visibly', async () => {

@@ -1,4 +1,4 @@
-import { routeCpuOf } from '../../environments';
+import { objectsPerTaskOf, routeCpuOf, stagePacks } from '../../environments';
 import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
 import { DynamodbTable } from '@cdktf/provider-aws/lib/dynamodb-table';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
@@ -86,10 +86,15 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
         MaxDelaySeconds: config.retry.ecsApi.maxDelaySeconds,
       }),
     ]);
-    // The result and the lease's release: one transaction through the AWS SDK integration.
-    expect(states.FinishJob.Resource).toBe('arn:aws:states:::aws-sdk:dynamodb:transactWriteItems');
-    expect(states.FinishJob.Parameters.TransactItems).toHaveLength(2);
-    expect(states.ReturnForCapacity.Parameters.DelaySeconds).toBe(config.capacity.capacityRetryDelaySeconds);
+    if (stagePacks(config)) {
+      // A stage that packs hands each task's end to the finisher, which writes each object's result (modules/packing tests).
+      expect(states.FinishJob.Resource).toBe('arn:aws:states:::lambda:invoke');
+    } else {
+      // The result and the lease's release: one transaction through the AWS SDK integration.
+      expect(states.FinishJob.Resource).toBe('arn:aws:states:::aws-sdk:dynamodb:transactWriteItems');
+      expect(states.FinishJob.Parameters.TransactItems).toHaveLength(2);
+      expect(states.ReturnForCapacity.Parameters.DelaySeconds).toBe(config.capacity.capacityRetryDelaySeconds);
+    }
     expect(definition.States.RunJobs.End).toBe(true);
   });
 
@@ -121,6 +126,8 @@ describe.each(STAGES)('stage %s pipeline resources', (stage) => {
       taskVcpu: Math.min(...(config.routes ?? [{}]).map((route) => routeCpuOf(config.task, route) / 1024)),
       jobsPerExecution: config.capacity.jobsPerExecution,
       accountVcpuQuota: config.capacity.accountVcpuQuota,
+      // A stage that packs: the most objects a task runs, a lease each (the sweep's bound counts them).
+      ...(stagePacks(config) ? { objectsPerTask: Math.max(...(config.routes ?? [undefined]).map((route) => objectsPerTaskOf(config, route))) } : {}),
     });
   });
 

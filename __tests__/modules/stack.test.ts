@@ -1,3 +1,4 @@
+import { stagePacks } from '../../environments';
 import { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule';
 import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
@@ -165,6 +166,8 @@ describe.each(STAGES)('stage %s', (stage) => {
       { name: 'RUN_TASK_TIMEOUT_SECONDS', value: String(runTaskTimeoutSeconds(config.task)) },
       // Where its start-up metric goes: the stage's own namespace, as the dashboard and sluice status read it.
       { name: 'METRICS_NAMESPACE', value: `Sluice/${config.namePrefix}` },
+      // A stage that packs: where a packed task reads its objects and records their ends.
+      ...(stagePacks(config) ? [{ name: 'BATCHES_TABLE_NAME', value: `${config.namePrefix}-batches` }] : []),
     ]);
     const definitionJson = JSON.parse(resourceNamed(json, 'aws_sfn_state_machine', 'state-machine').definition as string);
     expect(definitionJson.States.RunJobs.ItemProcessor.States.RunTask.TimeoutSeconds).toBe(runTaskTimeoutSeconds(config.task));

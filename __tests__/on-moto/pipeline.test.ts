@@ -2,7 +2,7 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -10,12 +10,19 @@ import { configurePool } from '../../functions/configure-pool';
 import { runDispatcher } from '../../functions/dispatcher';
 import { readBatchRecord } from '../../functions/batches';
 import { readCapacity, usageMetric } from '../../functions/capacity';
-import { capacitySettingsFromEnv, configurePoolSettingsFromEnv, dispatcherSettingsFromEnv, janitorSettingsFromEnv } from '../../functions/environment';
+import {
+  capacitySettingsFromEnv,
+  configurePoolSettingsFromEnv,
+  dispatcherSettingsFromEnv,
+  finisherSettingsFromEnv,
+  janitorSettingsFromEnv,
+} from '../../functions/environment';
 import { runJanitor } from '../../functions/janitor';
 import { jobIdOf } from '../../functions/jobs';
 import { readLedgerRow } from '../../functions/ledger';
 import { inUseVcpu, readPool } from '../../functions/limiter';
-import { ownByRoute } from '../../functions/routes';
+import { ownByRoute, routesOf } from '../../functions/routes';
+import { finishTask, parseFinishEvent } from '../../functions/finish-task';
 import { systemClock } from '../../functions/runtime';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -139,7 +146,9 @@ test('uploads are admitted under the budget: ledger rows, leases and one executi
   expect(pool.admittedByClass).toEqual({ [placed]: 3 * dispatcher.taskVcpu });
   expect(await readBatchRecord(ddb, dispatcher.batchesTableName, executions[0].name!)).toMatchObject({
     jobs: expect.arrayContaining(
-      input.jobs.map((j) => ({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: placed, ...(dispatcher.routes ? { route: j.route } : {}) })),
+      input.jobs.map((j) =>
+        expect.objectContaining({ jobId: j.jobId, vcpu: dispatcher.taskVcpu, capacityProvider: placed, ...(dispatcher.routes ? { route: j.route } : {}) }),
+      ),
     ),
   });
   for (const job of input.jobs) {
@@ -609,7 +618,9 @@ describeRouted('routes on the applied stage', () => {
 
   test('status shows each route: its use, share, priority and cap', async () => {
     const status = await readStatus({ ...stageClients(stageConfig(stage.stage), config), cloudwatch }, stageConfig(stage.stage), Date.now());
-    expect(status.routes?.map((r) => [r.name, r.inUseVcpu, r.priority, r.maxVcpu])).toEqual(routes.map((r) => [r.name, r.taskVcpu, r.priority, r.maxVcpu]));
+    // The two routes that each admitted a job hold a task; any other route (stg's packed one) holds nothing.
+    const holding = (r: (typeof routes)[number]) => (r === urgent || r === standard ? r.taskVcpu : 0);
+    expect(status.routes?.map((r) => [r.name, r.inUseVcpu, r.priority, r.maxVcpu])).toEqual(routes.map((r) => [r.name, holding(r), r.priority, r.maxVcpu]));
     example(`$ npx sluice status --stage ${stage.stage}   # a stage with routes`, formatStatus(status));
   });
 
@@ -647,5 +658,97 @@ describeRouted('routes on the applied stage', () => {
       const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: route.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
       expect(Messages.map((m) => JSON.parse(m.Body!).key)).toEqual([key]);
     }
+  });
+});
+
+/** The route whose tasks run several objects (stg's `small`), if the applied stage packs. */
+const packedRoute = routesOf(dispatcher).find((route) => (route.objectsPerTask ?? 1) > 1);
+const describePacked = packedRoute ? describe : describe.skip;
+
+/**
+ * A stage that packs (stg's `small` route): its uploads are admitted as one task; the real worker (its bundle, against
+ * moto's S3 and DynamoDB) runs the task's objects from the batch record and records each one's end; the real finisher
+ * code, called as the state machine calls it, gives each object its result and the task's vCPU back.
+ */
+describePacked('packing on the applied stage', () => {
+  const route = packedRoute!;
+  const packedKeys = ['packed-1.csv', 'packed-2.csv', 'packed-3.csv'].map((name) => `${route.inputPrefix}${name}`);
+  const running = async () =>
+    (await sfn.send(new ListExecutionsCommand({ stateMachineArn: dispatcher.stateMachineArn, statusFilter: 'RUNNING' }))).executions ?? [];
+  let execution = '';
+  let lead: Record<string, unknown> & { jobId: string; pack: { task: number; objects: number } };
+
+  beforeAll(async () => {
+    for (const e of await running()) await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn, cause: 'verify: packing starts clean' }));
+    await runJanitor({ sfn, sqs, lambda, ddb, clock: afterStopGrace, settings: janitor, log: quiet });
+    for (const r of routesOf(dispatcher)) await sqs.send(new PurgeQueueCommand({ QueueUrl: r.queueUrl }));
+  });
+
+  test("a packed route's uploads are admitted as one task: its lead leases the task's vCPU, the others none, and the batch record lists them", async () => {
+    expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(0);
+    for (const key of packedKeys) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${key}\n` }));
+    await waitForVisible(route.queueUrl, packedKeys.length);
+    let admittedNow = 0;
+    for (let round = 0; round < 3 && admittedNow < packedKeys.length; round++) admittedNow += (await dispatch()).admitted;
+    expect(admittedNow).toBe(packedKeys.length);
+    const [only, ...others] = await running();
+    expect(others).toEqual([]);
+    execution = only.name!;
+    const items = JSON.parse((await sfn.send(new DescribeExecutionCommand({ executionArn: only.executionArn }))).input!).jobs;
+    expect(items).toHaveLength(1);
+    lead = items[0];
+    expect(lead.pack).toEqual({ task: 0, objects: packedKeys.length });
+    const record = (await readBatchRecord(ddb, dispatcher.batchesTableName, execution))!;
+    expect(record.jobs.map((j) => [j.key, j.task, j.vcpu])).toEqual(packedKeys.map((key, i) => [key, 0, i === 0 ? route.taskVcpu : 0]));
+    expect(record.outcomes).toEqual({});
+    expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(route.taskVcpu);
+  });
+
+  test('the worker runs the task: each object processed and its end recorded on the batch record', async () => {
+    const built = spawnSync(process.execPath, ['task-image/build.mjs', '--if-stale'], { encoding: 'utf8' });
+    expect(built.status).toBe(0);
+    const worker = spawnSync(process.execPath, ['task-image/dist/worker.js'], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        AWS_ENDPOINT_URL: stage.endpoint,
+        AWS_REGION: stage.region,
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+        // moto's self-signed certificate.
+        NODE_TLS_REJECT_UNAUTHORIZED: '0',
+        BATCHES_TABLE_NAME: dispatcher.batchesTableName,
+        BATCH: execution,
+        TASK_INDEX: String(lead.pack.task),
+        JOB_ID: lead.jobId,
+        RESULTS_PREFIX: stageConfig(stage.stage).bucket.resultsPrefix,
+      },
+    });
+    expect({ status: worker.status, stderr: worker.stderr }).toMatchObject({ status: 0 });
+    const record = (await readBatchRecord(ddb, dispatcher.batchesTableName, execution))!;
+    expect(Object.values(record.outcomes ?? {}).map((o) => o.status)).toEqual(packedKeys.map(() => 'succeeded'));
+    const resultsPrefix = stageConfig(stage.stage).bucket.resultsPrefix;
+    for (const key of packedKeys) {
+      const result = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${resultsPrefix}${key}.json` }));
+      expect(result.ContentLength).toBeGreaterThan(0);
+    }
+  });
+
+  test("the finisher gives each object its result and the task's vCPU back once; the janitor then finds nothing to do", async () => {
+    const settings = finisherSettingsFromEnv(functionEnvironment(stage, 'finish-task'));
+    const event = parseFinishEvent({
+      execution,
+      job: lead,
+      outcome: { kind: 'ran', taskArn: `arn:aws:ecs:${stage.region}:${stage.accountId}:task/verify/packed` },
+    });
+    const summary = await finishTask({ ddb, sqs, clock: systemClock, settings, log: quiet }, event);
+    expect(summary).toEqual({ objects: 3, succeeded: 3, failed: 0, returned: 0, alreadyGivenBack: 0 });
+    const record = (await readBatchRecord(ddb, dispatcher.batchesTableName, execution))!;
+    for (const job of record.jobs) expect(await readLedgerRow(ddb, dispatcher.tableName, job.jobId)).toMatchObject({ status: 'succeeded' });
+    expect(inUseVcpu(await readPool(ddb, dispatcher.tableName))).toBe(0);
+    const [only] = await running();
+    await sfn.send(new StopExecutionCommand({ executionArn: only.executionArn, cause: 'verify: the packed execution ends' }));
+    const swept = await runJanitor({ sfn, sqs, lambda, ddb, clock: afterStopGrace, settings: janitor, log: quiet });
+    expect(swept).toMatchObject({ released: 0, requeued: 0, drift: 0, jobsSucceeded: 3 });
   });
 });

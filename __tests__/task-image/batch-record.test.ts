@@ -1,3 +1,5 @@
+import { WORKER_BAD_INPUT_EXIT_CODE } from '../../functions/packing';
+import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import type { BatchRecord, BatchRecordJob } from '../../functions/batches';
 import { OUTCOMES_ATTRIBUTE as CONTROL_PLANE_OUTCOMES_ATTRIBUTE, type ObjectOutcome as ControlPlaneOutcome } from '../../functions/packing';
 import {
@@ -129,4 +131,8 @@ describe('the packed task environment', () => {
     expect(objectJobConfig({ ...object, key: 'k'.repeat(1020) }, task)).toEqual({ badInput: expect.stringContaining('would exceed') });
     expect(objectJobConfig({ ...object, jobId: 'has space', key: 'a.txt' }, task)).toEqual({ badInput: expect.stringContaining('job id must be') });
   });
+});
+
+test("the finisher tells bad input by the worker's own exit code", () => {
+  expect(WORKER_BAD_INPUT_EXIT_CODE).toBe(EXIT_CODES.badInput);
 });
