@@ -6,6 +6,7 @@ import { DynamoDb } from './engines/dynamo';
 import { EcsEmulator, USAGE_CLASS_OF } from './engines/ecs';
 import { crashingRun, dynamodbThrottle, failingStartExecution, sdkRetrying, SDK_RETRY, type CrashingRun, type SdkRetryProfile } from './engines/faults';
 import { LambdaEmulator } from './engines/lambda';
+import { EXIT_CODES } from '../task-image/src/exit-codes';
 import { chance, normal, streamFor, type Rng } from './engines/random';
 import { Recorder, type TwinEvent } from './engines/recorder';
 import { SfnEmulator } from './engines/stepfunctions';
@@ -114,6 +115,14 @@ export function stageWithOverrides(stage: string, scenario: Scenario): Environme
     ...(o.objectsPerTask !== undefined ? { packing: { objectsPerTask: o.objectsPerTask } } : {}),
   } as typeof input);
 }
+
+/** How the report names a job whose last task exited non-zero. */
+export function taskFailedReason(exitCode: number, spotInterruption = false): string {
+  return `States.TaskFailed (exit ${exitCode}${spotInterruption ? ', SpotInterruption' : ''})`;
+}
+
+/** A job that failed for its own bad input (its task exited 65). */
+export const BAD_INPUT_FAILURE = taskFailedReason(EXIT_CODES.badInput);
 
 export class World {
   readonly clock = new VirtualClock();
@@ -327,9 +336,7 @@ export class World {
         ids.forEach((id, i) =>
           this.lastOutcome.set(
             id,
-            codes[i] === 0
-              ? { status: 'succeeded' }
-              : { status: 'failed', error: `States.TaskFailed (exit ${codes[i]}${event.stopCode === 'SpotInterruption' ? ', SpotInterruption' : ''})` },
+            codes[i] === 0 ? { status: 'succeeded' } : { status: 'failed', error: taskFailedReason(codes[i], event.stopCode === 'SpotInterruption') },
           ),
         );
         break;

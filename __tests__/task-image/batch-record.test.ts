@@ -5,7 +5,7 @@ import { OUTCOMES_ATTRIBUTE as CONTROL_PLANE_OUTCOMES_ATTRIBUTE, type ObjectOutc
 import {
   BATCH_KEY_ATTRIBUTE,
   JOBS_ATTRIBUTE,
-  MAX_OUTCOME_REASON_CHARS,
+  MAX_OUTCOME_REASON_BYTES,
   OBJECT_OUTCOME_STATUSES,
   objectOutcome,
   OUTCOMES_ATTRIBUTE,
@@ -78,10 +78,15 @@ describe('taskListOf: a record that gives no list is never the objects’ fault'
   });
 });
 
-test('an outcome’s reason is cut to fit 98 of them in one item', () => {
+test('an outcome’s reason is cut to fit 98 of them in one item, counted in bytes, never splitting a character', () => {
   const outcome = objectOutcome('failed', 'x'.repeat(5_000), new Date(0));
-  expect(outcome.reason).toHaveLength(MAX_OUTCOME_REASON_CHARS);
+  expect(Buffer.byteLength(outcome.reason!)).toBe(MAX_OUTCOME_REASON_BYTES);
   expect(outcome.reason?.endsWith('…')).toBe(true);
+  // Four bytes each: 1,000 characters would be 4 KB.
+  const wide = objectOutcome('failed', '😀'.repeat(1_000), new Date(0)).reason!;
+  expect(Buffer.byteLength(wide)).toBeLessThanOrEqual(MAX_OUTCOME_REASON_BYTES);
+  expect(wide.replace('…', '')).toMatch(/^(😀)+$/u);
+  expect(objectOutcome('failed', 'short', new Date(0)).reason).toBe('short');
   expect(objectOutcome('succeeded', undefined, new Date(0))).toEqual({ status: 'succeeded', at: '1970-01-01T00:00:00.000Z' });
 });
 

@@ -51,8 +51,22 @@ export interface UnusableRecord {
   readonly unusable: string;
 }
 
-/** A stored reason stays this short: a record holds up to 98 objects' outcomes within DynamoDB's 400 KB item. */
-export const MAX_OUTCOME_REASON_CHARS = 1_000;
+/**
+ * A stored reason stays this short, in UTF-8 bytes (DynamoDB sizes items in bytes): a record holds up to 98 objects'
+ * outcomes within its 400 KB item.
+ */
+export const MAX_OUTCOME_REASON_BYTES = 1_000;
+
+/** `text` cut to `max` UTF-8 bytes, an ellipsis (3 bytes) ending what was cut; never a character split. */
+function cutToBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  let kept = '';
+  for (const character of text) {
+    if (Buffer.byteLength(kept + character) > max - 3) break;
+    kept += character;
+  }
+  return `${kept}…`;
+}
 
 const isText = (value: unknown): value is string => typeof value === 'string' && value !== '';
 const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -94,8 +108,7 @@ export async function readTaskList(
 /** An object's end, stamped now; a long reason is cut. */
 export function objectOutcome(status: ObjectOutcome['status'], reason?: string, now = new Date()): ObjectOutcome {
   if (reason === undefined) return { status, at: now.toISOString() };
-  const short = reason.length > MAX_OUTCOME_REASON_CHARS ? `${reason.slice(0, MAX_OUTCOME_REASON_CHARS - 1)}…` : reason;
-  return { status, reason: short, at: now.toISOString() };
+  return { status, reason: cutToBytes(reason, MAX_OUTCOME_REASON_BYTES), at: now.toISOString() };
 }
 
 /**

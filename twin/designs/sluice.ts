@@ -122,6 +122,8 @@ function registerDispatchAndJanitor(run: Run, clients: Clients, leaks: LeakWatch
 function registerPacking(run: Run, clients: Clients, batchesTableName: string): void {
   const { world, stage, clock } = run;
   if (!stage.finisher) return;
+  // The worker's own client: the SDK's retries over the scenario's DynamoDB weather.
+  const workerDdb = world.faults.sdk(world.ddb.documentClient, SDK_RETRY.dynamodb);
   const settings = finisherSettingsFromEnv(stage.finisher.env);
   world.lambda.register({
     name: stage.finisher.name,
@@ -131,10 +133,10 @@ function registerPacking(run: Run, clients: Clients, batchesTableName: string): 
   });
   world.ecs.packedWorker = {
     objects: async (batch, task) => {
-      const record = await readBatchRecord(world.ddb.documentClient, batchesTableName, batch);
+      const record = await readBatchRecord(workerDdb, batchesTableName, batch);
       return (record?.jobs ?? []).filter((j) => j.task === task).map((j) => ({ jobId: j.jobId, recorded: record?.outcomes?.[j.jobId] !== undefined }));
     },
-    record: (batch, jobId, outcome) => recordObjectOutcome(world.ddb.documentClient, batchesTableName, batch, jobId, outcome),
+    record: (batch, jobId, outcome) => recordObjectOutcome(workerDdb, batchesTableName, batch, jobId, outcome),
   };
 }
 

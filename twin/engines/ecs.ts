@@ -265,25 +265,30 @@ export class EcsEmulator {
     packed: { batch: string; task: number },
     worker: PackedWorker,
   ): Promise<StoppedTask> {
-    const toRun = (await worker.objects(packed.batch, packed.task)).filter((o) => !o.recorded).map((o) => o.jobId);
+    // A list it cannot read (the record unreadable after the SDK's retries): the worker exits 75 at once.
+    const listed = await worker.objects(packed.batch, packed.task).catch(() => undefined);
+    const toRun = (listed ?? []).filter((o) => !o.recorded).map((o) => o.jobId);
     const runs = toRun.map((id) => ({ jobId: id, ...this.nextAttempt(id) }));
     const startupSeconds = this.options.startupSeconds(jobId);
     const taskArn = this.launchTask(provider, vcpu);
     const pullStartSeconds = (1 - PULL_SHARE_OF_STARTUP) * startupSeconds;
     this.recorder.emit('taskStart', { jobId, jobIds: toRun, taskArn, vcpu, memoryGb, provider, attempt: 1, startupSeconds, pullStartSeconds });
-    const { runSeconds, ends, stopCode } = this.packedRun(provider, runs);
+    const { runSeconds, ends, stopCode } = listed
+      ? this.packedRun(provider, runs)
+      : { runSeconds: 0, ends: [{ jobId, code: 75 }], stopCode: 'EssentialContainerExited' as const };
     await this.clock.sleep((startupSeconds + runSeconds) * 1000);
     const at = new Date(this.clock.now()).toISOString();
     const codes: number[] = [];
     for (const end of ends) {
       if (end.code !== 0 && end.code !== EXIT_CODE_BAD_INPUT) break;
       const outcome = end.code === 0 ? { status: 'succeeded' as const, at } : { status: 'failed' as const, reason: 'bad input (twin)', at };
-      if (!(await worker.record(packed.batch, end.jobId, outcome))) break;
+      // A write refused (the batch settled) or failing past the SDK's retries: the worker exits 75 there.
+      if (!(await worker.record(packed.batch, end.jobId, outcome).catch(() => false))) break;
       codes.push(end.code);
     }
     // Objects it never reached, or could not record, end with the task: transiently.
     while (codes.length < toRun.length) codes.push(75);
-    const code = codes.every((c) => c === 0 || c === EXIT_CODE_BAD_INPUT) ? 0 : 75;
+    const code = listed && codes.every((c) => c === 0 || c === EXIT_CODE_BAD_INPUT) ? 0 : 75;
     this.inUse[provider] -= vcpu;
     this.recordUsage(provider);
     this.recorder.emit('taskStop', { jobId, jobIds: toRun, exitCodes: codes, taskArn, vcpu, provider, exitCode: code, stopCode });
