@@ -336,7 +336,10 @@ export class World {
         ids.forEach((id, i) =>
           this.lastOutcome.set(
             id,
-            codes[i] === 0 ? { status: 'succeeded' } : { status: 'failed', error: taskFailedReason(codes[i], event.stopCode === 'SpotInterruption') },
+            codes[i] === 0
+              ? { status: 'succeeded' }
+              : // An object that ended before the interruption ended on its own code.
+                { status: 'failed', error: taskFailedReason(codes[i], event.stopCode === 'SpotInterruption' && codes[i] !== EXIT_CODES.badInput) },
           ),
         );
         break;
