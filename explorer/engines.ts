@@ -235,17 +235,7 @@ export class EcsStandIn {
     if (packed) return this.runPackedTask(parameters, execution, outcome, packed);
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/explorer/${++this.seq}`;
     this.hooks.started(jobId, execution);
-    const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider?: string }> | undefined;
-    const task: Task = {
-      jobId,
-      jobIds: [jobId],
-      execution,
-      capacityProvider: strategy?.[0]?.CapacityProvider,
-      vcpu: this.settings.vcpuOf(String(parameters.TaskDefinition)),
-      startedAt: this.clock.now(),
-      endsAt: this.clock.now() + this.settings.taskSeconds * 1000,
-    };
-    this.tasks.push(task);
+    const task = this.launch(parameters, execution, jobId, [jobId]);
     const exitCode = outcome === 'exit0' ? 0 : outcome === 'exit75' ? 75 : 65;
     return new Promise((resolve, reject) =>
       this.clock.setTimeout(() => {
@@ -276,20 +266,8 @@ export class EcsStandIn {
   ): Promise<unknown> {
     const objects = await this.hooks.packedObjects(packed.batch, packed.task);
     const toRun = objects.filter((o) => !o.recorded).map((o) => o.jobId);
-    // `exit75` stops on the first object of a task's first run (the others never reached), and after one object of a
-    // run that resumes (the rest of the task not re-run): both ways a packed task's retry meets.
     for (const jobId of toRun) this.hooks.started(jobId, execution);
-    const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider?: string }> | undefined;
-    const task: Task = {
-      jobId: runTaskJobId(parameters) ?? 'unknown',
-      jobIds: toRun,
-      execution,
-      capacityProvider: strategy?.[0]?.CapacityProvider,
-      vcpu: this.settings.vcpuOf(String(parameters.TaskDefinition)),
-      startedAt: this.clock.now(),
-      endsAt: this.clock.now() + this.settings.taskSeconds * 1000,
-    };
-    this.tasks.push(task);
+    const task = this.launch(parameters, execution, runTaskJobId(parameters) ?? 'unknown', toRun);
     const taskArn = `arn:aws:ecs:eu-west-1:111111111111:task/explorer/${++this.seq}`;
     await this.clock.sleep(this.settings.taskSeconds * 1000);
     // A task stopped while it ran (its execution ended) that reaches the end of its object within its stop timeout
@@ -298,11 +276,29 @@ export class EcsStandIn {
       const at = new Date(this.clock.now()).toISOString();
       if (await this.hooks.recordOutcome(packed.batch, toRun[0], { status: 'succeeded', at })) this.hooks.exited(toRun[0], 0);
     }
+    // `exit75` stops on the first object of a task's first run (the others never reached), and after one object of a
+    // run that resumes (the rest of the task not re-run): both ways a packed task's retry meets.
     const stopAt = toRun.length === objects.length ? 0 : 1;
     const exitCode = task.stoppedAt === undefined ? await this.recordEnds(packed.batch, toRun, outcome, stopAt) : 75;
     const described = { TaskArn: taskArn, LastStatus: 'STOPPED', StopCode: 'EssentialContainerExited', Containers: [{ Name: 'worker', ExitCode: exitCode }] };
     if (exitCode === 0) return described;
     throw new AwsError('States.TaskFailed', JSON.stringify(described));
+  }
+
+  /** A task launched now for `jobIds` (a packed task's: the objects it will run), holding its task definition's vCPU. */
+  private launch(parameters: Record<string, unknown>, execution: string, jobId: string, jobIds: readonly string[]): Task {
+    const strategy = parameters.CapacityProviderStrategy as Array<{ CapacityProvider?: string }> | undefined;
+    const task: Task = {
+      jobId,
+      jobIds,
+      execution,
+      capacityProvider: strategy?.[0]?.CapacityProvider,
+      vcpu: this.settings.vcpuOf(String(parameters.TaskDefinition)),
+      startedAt: this.clock.now(),
+      endsAt: this.clock.now() + this.settings.taskSeconds * 1000,
+    };
+    this.tasks.push(task);
+    return task;
   }
 
   /** Records the ends of a packed task's objects as the scheduler chose them; answers the task's exit code. */

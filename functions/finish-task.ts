@@ -3,10 +3,11 @@
  * task has run, failed for good, or could not start. Each object still leased to the execution gets its own result
  * on its row and its lease given back, in one transaction with the released counter (the lead's lease holds the
  * task's vCPU; the others hold none). What the worker recorded on the batch record decides each object's result:
- * an object it finished stays succeeded even when the task later failed; bad input fails that object alone; an object
- * it never reached fails with the task's error, or, when the task could not start, goes back to its queue (sent
- * before its lease is given back, as the state machine sends a single job back). Every write is conditioned on the
- * lease still being this execution's, so a retried call, or a janitor that settled the batch first, changes nothing.
+ * an object it finished stays succeeded even when the task later failed; bad input fails that object alone. The
+ * others go back to their queue (sent before the lease is given back, as the state machine sends a single job back)
+ * when the task could not start or its container kept stopping — only the object it stopped on counting a failed run
+ * (endOf) — and fail with the task's error when the task never ran right. Every write is conditioned on the lease
+ * still being this execution's, so a retried call, or a janitor that settled the batch first, changes nothing.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
