@@ -11,6 +11,7 @@
  */
 import { MAX_JOBS_PER_ADMISSION } from './limits';
 import { routesOf, type IntakeSettings, type RouteSettings } from './routes';
+import { chunks } from './runtime';
 
 /** The most objects one task may run: all of them are admitted in one transaction (functions/limits.ts). */
 export const MAX_OBJECTS_PER_TASK = MAX_JOBS_PER_ADMISSION;
@@ -50,10 +51,7 @@ export function tasksPerAdmission(jobsPerExecution: number, objectsPerTask: numb
 
 /** Jobs in their tasks, in order: each task up to `objectsPerTask` of them; a task's first job is its lead. */
 export function packInto<T>(jobs: readonly T[], objectsPerTask: number): T[][] {
-  const per = Math.max(1, objectsPerTask);
-  const tasks: T[][] = [];
-  for (let i = 0; i < jobs.length; i += per) tasks.push(jobs.slice(i, i + per));
-  return tasks;
+  return chunks(jobs, Math.max(1, objectsPerTask));
 }
 
 /** Objects a route's task runs (1: a task per object). */
