@@ -1,6 +1,6 @@
 import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { BatchRecord, BatchRecordJob } from '../../functions/batches';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import { TASK_STARTUP_METRIC } from '../../task-image/src/startup-metric';
@@ -8,6 +8,7 @@ import type { JobResult } from '../../task-image/src/run-job';
 import { WORKER_PACKED_STATIC_ENV, WORKER_PACKED_TASK_ENV, WORKER_ROUTE_ENV } from '../../task-image/image-reference';
 import {
   buildWorkerBundle,
+  objectExists,
   requestLog,
   runWorker,
   slowDownloads,
@@ -104,14 +105,8 @@ async function readResult(key: string): Promise<{ result: JobResult; etag?: stri
   return { result: JSON.parse(await response.Body!.transformToString()) as JobResult, etag: response.ETag };
 }
 
-async function resultExists(key: string): Promise<boolean> {
-  try {
-    await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${RESULTS_PREFIX}${key}.json` }));
-    return true;
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw error;
-  }
+function resultExists(key: string): Promise<boolean> {
+  return objectExists(s3.client, BUCKET, `${RESULTS_PREFIX}${key}.json`);
 }
 
 async function until(condition: () => boolean): Promise<void> {

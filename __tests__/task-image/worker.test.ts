@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { EXIT_CODES } from '../../task-image/src/exit-codes';
 import { startupMetricLine, TASK_STARTUP_METRIC, TASK_STARTUP_ROUTE_DIMENSION } from '../../task-image/src/startup-metric';
@@ -6,6 +6,7 @@ import { WORKER_ROUTE_ENV } from '../../task-image/image-reference';
 import type { JobResult } from '../../task-image/src/run-job';
 import {
   buildWorkerBundle,
+  objectExists,
   forbidMissingKeys,
   runWorker,
   slowDownloads,
@@ -44,14 +45,8 @@ async function readResult(key: string): Promise<{ result: JobResult; contentType
   };
 }
 
-async function resultExists(key: string): Promise<boolean> {
-  try {
-    await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${RESULTS_PREFIX}${key}.json` }));
-    return true;
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw error;
-  }
+function resultExists(key: string): Promise<boolean> {
+  return objectExists(s3.client, BUCKET, `${RESULTS_PREFIX}${key}.json`);
 }
 
 function jobEnv(key: string, jobId: string, versionId?: string): Record<string, string> {

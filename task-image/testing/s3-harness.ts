@@ -1,5 +1,5 @@
 /** A local S3 (s3rver) and the bundled worker run against it: the worker tests' and `npm run bench:worker`'s. */
-import { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +17,17 @@ export interface LocalS3 {
   endpoint: string;
   client: S3Client;
   close(): Promise<void>;
+}
+
+/** Whether an object is there (HEAD answers 404 when not; any other error is thrown). */
+export async function objectExists(client: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw error;
+  }
 }
 
 /** A real s3rver on 127.0.0.1, random port, temp directory; middleware runs in front of its routes. */
