@@ -11,7 +11,7 @@ import { pause, resize, resume } from '../cli/pool';
 import { resizeRoute } from '../cli/route-cap';
 import { redrive } from '../cli/redrive';
 import { CliError, type StageClients } from '../cli/stage';
-import { readBatchRecord, recordObjectOutcome } from '../functions/batches';
+import { objectsOfTask, readBatchRecord, recordObjectOutcome } from '../functions/batches';
 import { readCapacity } from '../functions/capacity';
 import { configurePool } from '../functions/configure-pool';
 import { finishTask, parseFinishEvent } from '../functions/finish-task';
@@ -639,8 +639,7 @@ export class ExplorerWorld {
 
   /** A packed task's objects as its worker reads them: its batch record's, of its task, each with whether its end is recorded. */
   private async packedObjects(batch: string, task: number): Promise<Array<{ jobId: string; recorded: boolean }>> {
-    const record = await readBatchRecord(this.ddb.documentClient, this.es.dispatcher.batchesTableName, batch);
-    return (record?.jobs ?? []).filter((j) => j.task === task).map((j) => ({ jobId: j.jobId, recorded: record?.outcomes?.[j.jobId] !== undefined }));
+    return objectsOfTask(await readBatchRecord(this.ddb.documentClient, this.es.dispatcher.batchesTableName, batch), task);
   }
 
   private executionActors = new Map<string, Actor>();

@@ -33,6 +33,11 @@ export interface BatchRecordJob {
   readonly versionId?: string;
 }
 
+/** A packed task's objects (the record's jobs of its task index, in order), each with whether its end is recorded. */
+export function objectsOfTask(record: BatchRecord | undefined, task: number): Array<BatchRecordJob & { readonly recorded: boolean }> {
+  return (record?.jobs ?? []).filter((j) => j.task === task).map((j) => ({ ...j, recorded: record?.outcomes?.[j.jobId] !== undefined }));
+}
+
 /** The batch record's part of an admission: a new item (a name reused means the same batch admitted twice). */
 export function batchRecordPut(tableName: string, record: BatchRecord) {
   return { TableName: tableName, Item: record, ConditionExpression: 'attribute_not_exists(execution)' };

@@ -10,7 +10,7 @@ import { deleteIntakeMessages, HELD_LEASE_RETRY_SECONDS, type Received } from '.
 import { executionNameFor } from './jobs';
 import type { LedgerRow } from './ledger';
 import { batchReleaseShards, planAdmission, readPool, type Lease, type PoolState } from './limiter';
-import { packingOf, tasksFor } from './packing';
+import { packingOf, tasksFor, type Packing } from './packing';
 import { deferInBatches } from './queue-batches';
 import { countedRoute, ownByRoute, tasksUnderCap, withRouteCaps, type RouteSettings } from './routes';
 
@@ -21,7 +21,8 @@ export type BatchOutcome = { outcome: 'ok'; pool: PoolState } | { outcome: 'star
 /** Admits the route's candidates the pool takes as one batch and starts its execution; the messages of the started go. */
 export async function admitAndStart(run: RunContext, initialPool: PoolState, route: RouteSettings, candidates: Received[]): Promise<BatchOutcome> {
   const { sqs, summary } = run;
-  const { pool, batch, lease } = await admit(run, initialPool, route, candidates);
+  const packing = packingOf(run.settings, route);
+  const { pool, batch, lease } = await admit(run, initialPool, route, candidates, packing);
   if (!lease) {
     if (batch.length === 0) return { outcome: 'ok', pool };
     // Every try was stale or refused: what is left is put back at once, for the next run.
@@ -33,7 +34,6 @@ export async function admitAndStart(run: RunContext, initialPool: PoolState, rou
     );
     return { outcome: 'contention' };
   }
-  const packing = packingOf(run.settings, route);
   const tasks = packing.packed ? tasksFor(batch.length, packing.objectsPerTask) : batch.length;
   const releaseShards = batchReleaseShards(pool, route.taskVcpu, tasks);
   if (!(await startExecution(run, { lease, route, batch, releaseShards, packing }))) return { outcome: 'start-failed' };
@@ -61,13 +61,13 @@ interface Admission {
  * Admits what fits of the candidates in one transaction, a few tries at most. A stale pool is read again; jobs
  * whose rows refuse are settled and left out, and the rest try again.
  */
-async function admit(run: RunContext, initialPool: PoolState, route: RouteSettings, candidates: Received[]): Promise<Admission> {
+async function admit(run: RunContext, initialPool: PoolState, route: RouteSettings, candidates: Received[], packing: Packing): Promise<Admission> {
   const { ddb, clock, settings } = run;
   let pool = initialPool;
   let batch = candidates;
   for (let tries = 0; tries < ADMISSION_TRIES && batch.length > 0; tries++) {
     const now = clock.now();
-    const fitted = await fitToPool(run, pool, route, batch, now);
+    const fitted = await fitToPool(run, pool, route, batch, now, packing.objectsPerTask);
     batch = fitted.batch;
     if (batch.length === 0) break;
     const jobs = batch.map((r) => r.job);
@@ -81,7 +81,7 @@ async function admit(run: RunContext, initialPool: PoolState, route: RouteSettin
       now,
       capacityClass: fitted.capacityClass,
       ...(countedRoute(route) !== undefined ? { route } : {}),
-      packing: packingOf(settings, route),
+      packing,
     });
     if (result.kind === 'admitted') return { pool: result.pool, batch, lease: result.lease };
     if (result.kind === 'stale') {
@@ -100,8 +100,8 @@ async function fitToPool(
   route: RouteSettings,
   batch: Received[],
   now: number,
+  objectsPerTask: number,
 ): Promise<{ batch: Received[]; capacityClass?: CapacityClass }> {
-  const { objectsPerTask } = packingOf(run.settings, route);
   const plan = planAdmission(pool, now, route.taskVcpu, tasksFor(batch.length, objectsPerTask), run.settings.capacityWeights);
   // The route's cap, as the pool now stands (the turn was planned on an earlier read; an operator may have resized it).
   const [capped] = withRouteCaps([route], pool.routeCaps);

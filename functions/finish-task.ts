@@ -13,7 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { readBatchRecord, type BatchRecordJob } from './batches';
+import { objectsOfTask, readBatchRecord, type BatchRecordJob } from './batches';
 import { finisherSettingsFromEnv, type FinisherSettings } from './environment';
 import { readLedgerRows, recordedResultOf, releaseLease, requeueMessageFor, sendRequeue, type LedgerRow, type ReleaseOutcome } from './ledger';
 import type { FinishSummary } from './log-events';
@@ -67,7 +67,7 @@ export async function finishTask(deps: FinisherDeps, event: FinishEvent): Promis
     log({ event: 'packSettledAlready', execution, task: job.pack.task });
     return summary;
   }
-  const objects = record.jobs.filter((j) => j.task === job.pack.task);
+  const objects = objectsOfTask(record, job.pack.task);
   if (objects.length === 0) throw new Error(`batch ${execution} lists no objects for task ${job.pack.task}`);
   const rows = await readLedgerRows(
     ddb,
@@ -76,7 +76,7 @@ export async function finishTask(deps: FinisherDeps, event: FinishEvent): Promis
     (ms) => clock.sleep(ms),
   );
   // The worker goes in order and stops at an object that fails transiently: the first it did not record.
-  const stoppedOn = objects.find((o) => record.outcomes?.[o.jobId] === undefined)?.jobId;
+  const stoppedOn = objects.find((o) => !o.recorded)?.jobId;
   // The lead (the task's vCPU) last: the task counts as running until every object's row is settled.
   const ordered = [...objects.filter((o) => o.vcpu === 0), ...objects.filter((o) => o.vcpu > 0)];
   for (const object of ordered) {

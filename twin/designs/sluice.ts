@@ -8,7 +8,7 @@
  * the state machine's lambda:invoke after a release wakes the dispatcher; the dispatcher also runs every 60 s.
  * The janitor runs on FAILED/TIMED_OUT/ABORTED executions and every 5 minutes.
  */
-import { readBatchRecord, recordObjectOutcome } from '../../functions/batches';
+import { objectsOfTask, readBatchRecord, recordObjectOutcome } from '../../functions/batches';
 import { configurePool } from '../../functions/configure-pool';
 import { finishTask, parseFinishEvent } from '../../functions/finish-task';
 import type { Pack } from '../../functions/packing';
@@ -132,10 +132,7 @@ function registerPacking(run: Run, clients: Clients, batchesTableName: string): 
     handler: (payload) => finishTask({ ddb: clients.ddb, sqs: clients.sqs, clock, settings }, parseFinishEvent(payload)),
   });
   world.ecs.packedWorker = {
-    objects: async (batch, task) => {
-      const record = await readBatchRecord(workerDdb, batchesTableName, batch);
-      return (record?.jobs ?? []).filter((j) => j.task === task).map((j) => ({ jobId: j.jobId, recorded: record?.outcomes?.[j.jobId] !== undefined }));
-    },
+    objects: async (batch, task) => objectsOfTask(await readBatchRecord(workerDdb, batchesTableName, batch), task),
     record: (batch, jobId, outcome) => recordObjectOutcome(workerDdb, batchesTableName, batch, jobId, outcome),
   };
 }
@@ -144,7 +141,7 @@ function registerPacking(run: Run, clients: Clients, batchesTableName: string): 
 async function objectsOfItem(world: World, batchesTableName: string, executionArn: string, job: { jobId: string; pack?: Pack }): Promise<string[]> {
   if (!job.pack) return [job.jobId];
   const record = await readBatchRecord(world.ddb.observer, batchesTableName, executionArn.split(':').pop()!);
-  return record?.jobs.filter((j) => j.task === job.pack!.task).map((j) => j.jobId) ?? [job.jobId];
+  return record ? objectsOfTask(record, job.pack.task).map((j) => j.jobId) : [job.jobId];
 }
 
 /** The state machine as synthesized; the twin records each job's end and each lease's release. */
